@@ -1,0 +1,2 @@
+//! burrow-rootlesskit: runs a command in new user, mount and network namespaces, the way
+//! RootlessKit does, with RootlessKit's flags, state directory and v1 REST API.
