@@ -1,2 +1,5 @@
 //! burrow-rootlesskit: runs a command in new user, mount and network namespaces, the way
 //! RootlessKit does, with RootlessKit's flags, state directory and v1 REST API.
+
+pub mod api;
+pub mod port;
