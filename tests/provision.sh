@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Makes a fresh Debian 12 machine ready for burrow's tests and benchmarks. Run as root; idempotent;
+# needs no network beyond Debian's package archive. What it sets up:
+#   - the Debian packages the project, its tests and its benchmarks use
+#   - an unprivileged test user (burrowtest) with /etc/subuid and /etc/subgid ranges
+#   - /run/user/UID (0700, owned by the user) and /dev/net/tun usable by unprivileged users
+#   - a running `systemd --user` manager for that user, even when PID 1 is not systemd
+#   - two local registries: 127.0.0.1:5000 (no auth) and 127.0.0.1:5001 (basic auth)
+#   - the test images, pushed to both registries
+#   - /etc/burrow-test.env describing all of the above for the test harness
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=tests/lib/machine.sh
+. "$HERE/lib/machine.sh"
+
+[ "$(id -u)" = 0 ] || { echo "provision.sh: run me as root (I install packages and create a test user)" >&2; exit 1; }
+
+TEST_USER="${BURROW_TEST_USER:-burrowtest}"
+STATE=/var/lib/burrow-test
+REG_PORT=5000
+AUTH_REG_PORT=5001
+AUTH_USER=burrow
+AUTH_PASSWORD=burrow-test-password
+
+say() { echo "provision: $*"; }
+
+install_packages() {
+    local pkgs=(containerd runc crun uidmap containernetworking-plugins slirp4netns rootlesskit passt
+        podman docker-registry busybox-static iperf3 umoci skopeo protobuf-compiler apache2-utils
+        attr curl jq python3 dbus-user-session systemd iproute2 util-linux procps psmisc)
+    machine_install_packages "${pkgs[@]}"
+}
+
+start_registry() { # name port [htpasswd]
+    local name=$1 port=$2 htpasswd=${3:-}
+    local dir="$STATE/registry-$name"
+    mkdir -p "$dir/data"
+    {
+        echo "version: 0.1"
+        echo "log: {level: warn}"
+        echo "storage:"
+        echo "  filesystem: {rootdirectory: $dir/data}"
+        echo "  delete: {enabled: true}"
+        echo "http:"
+        echo "  addr: 127.0.0.1:$port"
+        echo "  headers: {X-Content-Type-Options: [nosniff]}"
+        if [ -n "$htpasswd" ]; then
+            echo "auth:"
+            echo "  htpasswd: {realm: burrow-test, path: $htpasswd}"
+        fi
+    } > "$dir/config.yml"
+    if curl -s -o /dev/null "http://127.0.0.1:$port/v2/"; then
+        say "registry $name already answers on 127.0.0.1:$port"
+        return
+    fi
+    setsid docker-registry serve "$dir/config.yml" > "$dir/log" 2>&1 < /dev/null &
+    echo $! > "$dir/pid"
+    for _ in $(seq 100); do
+        curl -s -o /dev/null "http://127.0.0.1:$port/v2/" && { say "started registry $name on 127.0.0.1:$port"; return; }
+        sleep 0.1
+    done
+    echo "provision: registry $name did not come up on 127.0.0.1:$port; its log:" >&2
+    cat "$dir/log" >&2
+    exit 1
+}
+
+install_packages
+machine_prepare_user "$TEST_USER"
+uid=$(id -u "$TEST_USER"); gid=$(id -g "$TEST_USER"); home=$(getent passwd "$TEST_USER" | cut -d: -f6)
+machine_start_user_manager "$TEST_USER"
+
+mkdir -p "$STATE"
+if [ ! -s "$STATE/htpasswd" ]; then
+    htpasswd -Bbc "$STATE/htpasswd" "$AUTH_USER" "$AUTH_PASSWORD" 2>/dev/null
+fi
+start_registry plain "$REG_PORT"
+start_registry auth "$AUTH_REG_PORT" "$STATE/htpasswd"
+
+python3 "$HERE/images/build.py" --out "$STATE/images" \
+    --push "127.0.0.1:$REG_PORT" \
+    --push-auth "127.0.0.1:$AUTH_REG_PORT" "$AUTH_USER:$AUTH_PASSWORD"
+
+cat > /etc/burrow-test.env <<ENV
+BURROW_TEST_USER=$TEST_USER
+BURROW_TEST_UID=$uid
+BURROW_TEST_GID=$gid
+BURROW_TEST_HOME=$home
+BURROW_TEST_XDG_RUNTIME_DIR=/run/user/$uid
+BURROW_TEST_REGISTRY=127.0.0.1:$REG_PORT
+BURROW_TEST_AUTH_REGISTRY=127.0.0.1:$AUTH_REG_PORT
+BURROW_TEST_AUTH_USER=$AUTH_USER
+BURROW_TEST_AUTH_PASSWORD=$AUTH_PASSWORD
+BURROW_TEST_IMAGE_BUSYBOX=127.0.0.1:$REG_PORT/burrow-test/busybox:latest
+BURROW_TEST_IMAGE_MULTILAYER=127.0.0.1:$REG_PORT/burrow-test/multilayer:latest
+BURROW_TEST_IMAGE_MULTIARCH=127.0.0.1:$REG_PORT/burrow-test/multiarch:latest
+BURROW_TEST_IMAGE_TOOLS=127.0.0.1:$REG_PORT/burrow-test/tools:latest
+BURROW_TEST_IMAGE_DEMO=127.0.0.1:$REG_PORT/burrow-demo/web:latest
+BURROW_TEST_IMAGES_DIR=$STATE/images
+ENV
+chmod 0644 /etc/burrow-test.env
+say "wrote /etc/burrow-test.env"
+say "ready: user $TEST_USER (uid $uid), systemd --user running, registries on 127.0.0.1:$REG_PORT and :$AUTH_REG_PORT"
