@@ -57,8 +57,11 @@ pub(crate) async fn serve(host: Arc<UdpSocket>, mut ctx: PortCtx) {
         };
         flow.last
             .store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
-        // A full socket buffer drops the datagram, as the network would.
-        let _ = flow.sock.try_send(&buf[..n]);
+        // Waits only while the flow's send buffer is full (a fresh socket is not yet known to
+        // be writable, so try_send would drop the first datagram).
+        if let Err(e) = flow.sock.send(&buf[..n]).await {
+            tracing::debug!(?e, %client, "udp send to the child failed");
+        }
     }
 }
 

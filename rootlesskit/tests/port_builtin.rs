@@ -1,0 +1,261 @@
+//! The builtin port driver against a real child network namespace: TCP and UDP over IPv4 and
+//! IPv6, from loopback and from a non-loopback host address, half-close, conflicts, removal.
+
+mod port_support;
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr};
+
+use burrow_rootlesskit::port::builtin::{BuiltinDriver, NetnsSockets};
+use burrow_rootlesskit::port::{PortDriver, PortError, PortSpec, Proto};
+use port_support::*;
+
+fn spec(s: &str) -> PortSpec {
+    s.parse().unwrap()
+}
+
+fn setup() -> Option<(ChildNetns, NetnsSockets, std::sync::Arc<BuiltinDriver>)> {
+    let ns = ChildNetns::new()?;
+    let sockets = NetnsSockets::new(&ns.fd()).expect("socket helper for the test servers");
+    let driver = BuiltinDriver::new(ns.fd()).expect("builtin driver");
+    Some((ns, sockets, driver))
+}
+
+#[test]
+fn tcp_v4_and_v6_from_loopback_and_host_address() {
+    let Some((_ns, sockets, driver)) = setup() else {
+        return;
+    };
+    let echo4 = tcp_echo(&sockets, "127.0.0.1".parse().unwrap());
+    let echo6 = tcp_echo(&sockets, "::1".parse().unwrap());
+
+    // "tcp" with no parent IP: dual-stack listener, child IP defaults to 127.0.0.1.
+    let p = free_port();
+    let st = driver
+        .add(spec(&format!("{p}:{}/tcp", echo4.port())))
+        .unwrap();
+    assert_eq!(st.spec.proto, Proto::Tcp);
+    let msg = vec![7u8; 3 * 1024 * 1024];
+    assert_eq!(
+        tcp_roundtrip(SocketAddr::new("127.0.0.1".parse().unwrap(), p), &msg),
+        msg
+    );
+    assert_eq!(
+        tcp_roundtrip(SocketAddr::new("::1".parse().unwrap(), p), b"hello over v6"),
+        b"hello over v6"
+    );
+    match host_global_addr(false) {
+        Some(ip) => assert_eq!(
+            tcp_roundtrip(SocketAddr::new(ip, p), b"from eth"),
+            b"from eth"
+        ),
+        None => eprintln!("no global IPv4 address on this host: non-loopback v4 part skipped"),
+    }
+    match host_global_addr(true) {
+        Some(ip) => assert_eq!(
+            tcp_roundtrip(SocketAddr::new(ip, p), b"from eth6"),
+            b"from eth6"
+        ),
+        None => eprintln!("no global IPv6 address on this host: non-loopback v6 part skipped"),
+    }
+
+    // tcp6 on [::1] to the child's [::1].
+    let p6 = free_port();
+    driver
+        .add(spec(&format!("[::1]:{p6}:[::1]:{}/tcp6", echo6.port())))
+        .unwrap();
+    assert_eq!(
+        tcp_roundtrip(SocketAddr::new("::1".parse().unwrap(), p6), b"six"),
+        b"six"
+    );
+
+    // tcp4 bound to 127.0.0.1 only: the host address does not answer.
+    let p4 = free_port();
+    driver
+        .add(spec(&format!("127.0.0.1:{p4}:{}/tcp4", echo4.port())))
+        .unwrap();
+    assert_eq!(
+        tcp_roundtrip(SocketAddr::new("127.0.0.1".parse().unwrap(), p4), b"four"),
+        b"four"
+    );
+    if let Some(ip) = host_global_addr(false) {
+        assert!(
+            std::net::TcpStream::connect(SocketAddr::new(ip, p4)).is_err(),
+            "127.0.0.1-only port answered on {ip}"
+        );
+    }
+    assert_eq!(driver.list().len(), 3);
+}
+
+#[test]
+fn udp_v4_and_v6_with_several_clients() {
+    let Some((_ns, sockets, driver)) = setup() else {
+        return;
+    };
+    let echo4 = udp_echo(&sockets, "127.0.0.1".parse().unwrap());
+    let echo6 = udp_echo(&sockets, "::1".parse().unwrap());
+    let p = free_port();
+    driver
+        .add(spec(&format!("{p}:{}/udp", echo4.port())))
+        .unwrap();
+    for i in 0..5u8 {
+        let msg = vec![i; 1000 + i as usize];
+        assert_eq!(
+            udp_roundtrip(SocketAddr::new("127.0.0.1".parse().unwrap(), p), &msg),
+            msg
+        );
+    }
+    assert_eq!(
+        udp_roundtrip(SocketAddr::new("::1".parse().unwrap(), p), b"v6 client"),
+        b"v6 client"
+    );
+    if let Some(ip) = host_global_addr(false) {
+        assert_eq!(
+            udp_roundtrip(SocketAddr::new(ip, p), b"eth client"),
+            b"eth client"
+        );
+    }
+    let p6 = free_port();
+    driver
+        .add(spec(&format!("[::1]:{p6}:[::1]:{}/udp6", echo6.port())))
+        .unwrap();
+    assert_eq!(
+        udp_roundtrip(SocketAddr::new("::1".parse().unwrap(), p6), b"six"),
+        b"six"
+    );
+    if let Some(ip) = host_global_addr(true) {
+        let p = free_port();
+        driver
+            .add(spec(&format!("[{ip}]:{p}:[::1]:{}/udp6", echo6.port())))
+            .unwrap();
+        assert_eq!(udp_roundtrip(SocketAddr::new(ip, p), b"eth6"), b"eth6");
+    }
+    let p4 = free_port();
+    driver
+        .add(spec(&format!(
+            "0.0.0.0:{p4}:127.0.0.1:{}/udp4",
+            echo4.port()
+        )))
+        .unwrap();
+    assert_eq!(
+        udp_roundtrip(SocketAddr::new("127.0.0.1".parse().unwrap(), p4), b"four"),
+        b"four"
+    );
+}
+
+#[test]
+fn conflicts_and_addresses_in_use_are_refused() {
+    let Some((_ns, sockets, driver)) = setup() else {
+        return;
+    };
+    let echo = tcp_echo(&sockets, "127.0.0.1".parse().unwrap());
+    let p = free_port();
+    let st = driver
+        .add(spec(&format!("127.0.0.1:{p}:{}/tcp", echo.port())))
+        .unwrap();
+    match driver.add(spec(&format!("127.0.0.1:{p}:9/tcp"))) {
+        Err(PortError::Conflict { id, .. }) => assert_eq!(id, st.id),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    // Something else on the host holds the port.
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hp = held.local_addr().unwrap().port();
+    let err = driver
+        .add(spec(&format!("127.0.0.1:{hp}:80/tcp4")))
+        .unwrap_err();
+    assert!(matches!(err, PortError::AddrInUse { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{hp}")),
+        "message does not name the address: {err}"
+    );
+    assert_eq!(driver.list().len(), 1);
+    assert!(matches!(
+        driver.remove(12345),
+        Err(PortError::NotFound(12345))
+    ));
+}
+
+#[test]
+fn privileged_port_fails_with_a_hint_when_unprivileged() {
+    if nix::unistd::geteuid().is_root() {
+        eprintln!("skipping: running as root, ports below 1024 bind fine; the unprivileged run covers this");
+        return;
+    }
+    let start: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    if start == 0 {
+        eprintln!("skipping: net.ipv4.ip_unprivileged_port_start is 0 here");
+        return;
+    }
+    let Some((_ns, _sockets, driver)) = setup() else {
+        return;
+    };
+    let err = driver
+        .add(spec(&format!("127.0.0.1:{}:80/tcp", start - 1)))
+        .unwrap_err();
+    assert!(matches!(err, PortError::Privileged { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("ip_unprivileged_port_start"),
+        "{err}"
+    );
+}
+
+#[test]
+fn remove_closes_the_listener_and_its_connections() {
+    let Some((_ns, sockets, driver)) = setup() else {
+        return;
+    };
+    let echo = tcp_echo(&sockets, "127.0.0.1".parse().unwrap());
+    let p = free_port();
+    let st = driver
+        .add(spec(&format!("127.0.0.1:{p}:{}/tcp", echo.port())))
+        .unwrap();
+    let addr = SocketAddr::new(IpAddr::from([127, 0, 0, 1]), p);
+    let mut open = std::net::TcpStream::connect(addr).unwrap();
+    open.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    open.write_all(b"ping").unwrap();
+    let mut buf = [0u8; 4];
+    open.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ping");
+
+    driver.remove(st.id).unwrap();
+    assert!(driver.list().is_empty());
+    let err = std::net::TcpStream::connect(addr).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    // The open connection was closed by the driver: EOF or reset, never more data.
+    let mut rest = Vec::new();
+    let _ = open.write_all(b"more");
+    let r = open.read_to_end(&mut rest);
+    assert!(
+        rest.is_empty() || r.is_err(),
+        "connection still relays after removal"
+    );
+    // The port can be published again.
+    driver
+        .add(spec(&format!("127.0.0.1:{p}:{}/tcp", echo.port())))
+        .unwrap();
+    assert_eq!(tcp_roundtrip(addr, b"again"), b"again");
+}
+
+#[test]
+fn connection_to_a_closed_child_port_is_closed() {
+    let Some((_ns, sockets, driver)) = setup() else {
+        return;
+    };
+    // Reserve a child port and keep nothing listening on it.
+    let echo = udp_echo(&sockets, "127.0.0.1".parse().unwrap());
+    let p = free_port();
+    driver
+        .add(spec(&format!("127.0.0.1:{p}:{}/tcp", echo.port())))
+        .unwrap();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", p)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut buf = Vec::new();
+    let r = s.read_to_end(&mut buf);
+    assert!(buf.is_empty(), "got data from nowhere: {r:?}");
+}
