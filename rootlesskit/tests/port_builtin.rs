@@ -224,8 +224,7 @@ fn remove_closes_the_listener_and_its_connections() {
 
     driver.remove(st.id).unwrap();
     assert!(driver.list().is_empty());
-    let err = std::net::TcpStream::connect(addr).unwrap_err();
-    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert_refused(addr);
     // The open connection was closed by the driver: EOF or reset, never more data.
     let mut rest = Vec::new();
     let _ = open.write_all(b"more");
@@ -258,4 +257,77 @@ fn connection_to_a_closed_child_port_is_closed() {
     let mut buf = Vec::new();
     let r = s.read_to_end(&mut buf);
     assert!(buf.is_empty(), "got data from nowhere: {r:?}");
+}
+
+#[test]
+fn rootlessctl_publishes_a_port_through_our_api_and_driver() {
+    let Some((ns, sockets, driver)) = setup() else {
+        return;
+    };
+    if std::process::Command::new("rootlessctl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping: Debian's rootlessctl (package rootlesskit) is not installed");
+        return;
+    }
+    let echo = tcp_echo(&sockets, "127.0.0.1".parse().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("api.sock");
+    let info = burrow_rootlesskit::api::ApiInfo {
+        version: "test".into(),
+        state_dir: dir.path().to_path_buf(),
+        child_pid: ns.pid() as i32,
+        network_driver: burrow_rootlesskit::api::NetworkDriverInfo {
+            driver: "none".into(),
+            dns: vec![],
+            child_ip: None,
+        },
+        port_driver: Some(driver),
+    };
+    let _server = burrow_rootlesskit::api::serve(&sock, info).unwrap();
+    let p = free_port();
+    let out = std::process::Command::new("rootlessctl")
+        .arg("--socket")
+        .arg(&sock)
+        .args(["add-ports", &format!("127.0.0.1:{p}:{}/tcp", echo.port())])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        tcp_roundtrip(
+            SocketAddr::new(IpAddr::from([127, 0, 0, 1]), p),
+            b"via rootlessctl"
+        ),
+        b"via rootlessctl"
+    );
+    let out = std::process::Command::new("rootlessctl")
+        .arg("--socket")
+        .arg(&sock)
+        .args(["info"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("- Port Driver: builtin") && text.contains("[tcp tcp4 tcp6 udp udp4 udp6]"),
+        "{text}"
+    );
+    let out = std::process::Command::new("rootlessctl")
+        .arg("--socket")
+        .arg(&sock)
+        .args(["remove-ports", "1"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_refused(SocketAddr::new(IpAddr::from([127, 0, 0, 1]), p));
+}
+
+#[test]
+fn all_of_the_above_as_the_unprivileged_test_user() {
+    rerun_as_test_user();
 }

@@ -69,4 +69,7 @@ fn thousand_concurrent_connections_leave_no_fds_behind() {
     assert_eq!(end, start, "fds leaked: {start} before, {end} after");
 
     driver.remove(st.id).unwrap();
+    drop(driver);
+    // Then the same as the unprivileged test user (sequentially: the re-run's pipes are fds too).
+    rerun_as_test_user();
 }

@@ -204,3 +204,84 @@ pub fn udp_roundtrip(addr: SocketAddr, msg: &[u8]) -> Vec<u8> {
         .unwrap_or_else(|e| panic!("no udp reply via {addr}: {e}"));
     buf[..n].to_vec()
 }
+
+/// Asserts that `addr` refuses connections. Retries for a while because a process fork made by
+/// another test running in parallel (std's spawn, the socket helper) can hold a copy of a
+/// just-closed listener for the few microseconds before its exec/close_range.
+pub fn assert_refused(addr: SocketAddr) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match std::net::TcpStream::connect(addr) {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return,
+            Err(e) => panic!("connect {addr}: {e}"),
+            Ok(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Ok(_) => panic!("{addr} still accepts connections after its port was removed"),
+        }
+    }
+}
+
+/// When run as root on a provisioned test machine (/etc/burrow-test.env), runs this whole test
+/// binary again as the unprivileged test user and asserts it passes (there this function returns
+/// at once): the driver must work for a launcher without any privilege.
+pub fn rerun_as_test_user() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipping the re-run: already unprivileged");
+        return;
+    }
+    let Ok(env) = std::fs::read_to_string("/etc/burrow-test.env") else {
+        eprintln!("skipping the re-run as the test user: /etc/burrow-test.env is missing (machine not provisioned)");
+        return;
+    };
+    let var = |k: &str| {
+        env.lines()
+            .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
+            .map(|v| v.trim_matches('"').to_owned())
+    };
+    let (Some(user), Some(home), Some(xdg)) = (
+        var("BURROW_TEST_USER"),
+        var("BURROW_TEST_HOME"),
+        var("BURROW_TEST_XDG_RUNTIME_DIR"),
+    ) else {
+        panic!("/etc/burrow-test.env lacks BURROW_TEST_USER, BURROW_TEST_HOME or BURROW_TEST_XDG_RUNTIME_DIR");
+    };
+    // Copy the binary where the test user can execute it.
+    let dir = tempfile::Builder::new()
+        .prefix("burrow-port-test")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let exe = dir.path().join("t");
+    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
+    let out = Command::new("runuser")
+        .args([
+            "-u",
+            &user,
+            "--",
+            "env",
+            "-i",
+            &format!("HOME={home}"),
+            &format!("USER={user}"),
+            &format!("XDG_RUNTIME_DIR={xdg}"),
+            "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+        ])
+        .arg(&exe)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the tests failed as the unprivileged user {user}:\n{text}"
+    );
+    assert!(text.contains("test result: ok"), "{text}");
+}
