@@ -331,3 +331,28 @@ fn rootlessctl_publishes_a_port_through_our_api_and_driver() {
 fn all_of_the_above_as_the_unprivileged_test_user() {
     rerun_as_test_user();
 }
+
+#[test]
+fn driver_made_on_a_short_lived_thread_keeps_working() {
+    let Some(ns) = ChildNetns::new() else { return };
+    let sockets = NetnsSockets::new(&ns.fd()).unwrap();
+    let echo = tcp_echo(&sockets, "127.0.0.1".parse().unwrap());
+    let fd = ns.fd();
+    // The namespace helper must outlive the thread that created the driver.
+    let driver = std::thread::spawn(move || BuiltinDriver::new(fd).unwrap())
+        .join()
+        .unwrap();
+    let p = free_port();
+    driver
+        .add(spec(&format!("127.0.0.1:{p}:{}/tcp", echo.port())))
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            tcp_roundtrip(
+                SocketAddr::new(IpAddr::from([127, 0, 0, 1]), p),
+                b"still here"
+            ),
+            b"still here"
+        );
+    }
+}

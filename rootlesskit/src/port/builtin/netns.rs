@@ -31,48 +31,43 @@ pub struct NetnsSockets {
 
 impl NetnsSockets {
     /// Forks the helper that joins `netns` (an fd of `/proc/PID/ns/net` or a bind-mounted netns).
+    ///
+    /// The fork happens on the long-lived thread that then talks to the helper, because the
+    /// helper's parent-death signal fires when the *thread* that forked it exits.
     pub fn new(netns: &OwnedFd) -> io::Result<NetnsSockets> {
         let userns = owning_userns(netns)?;
-        let (parent, child) = socket::socketpair(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            None,
-            SockFlag::SOCK_CLOEXEC,
-        )?;
-        let ppid = nix::unistd::getpid();
-        // SAFETY: the child branch calls only async-signal-safe functions (raw syscalls through
-        // libc, no allocation, no locks) and ends in `_exit`, so forking a multithreaded process
-        // is sound here.
-        let fork = unsafe { nix::unistd::fork() }?;
-        let helper = match fork {
-            nix::unistd::ForkResult::Child => helper_main(
-                child.as_raw_fd(),
-                userns.as_ref().map(|f| f.as_raw_fd()),
-                netns.as_raw_fd(),
-                ppid.as_raw(),
-            ),
-            nix::unistd::ForkResult::Parent { child: pid } => pid,
-        };
-        drop(child);
-        let mut status = [0u8; 4];
-        let n = socket::recv(parent.as_raw_fd(), &mut status, MsgFlags::empty())?;
-        let errno = if n == 4 {
-            i32::from_ne_bytes(status)
-        } else {
-            libc::EIO
-        };
-        if errno != 0 {
-            let _ = nix::sys::wait::waitpid(helper, None);
-            return Err(io::Error::from_raw_os_error(errno));
-        }
+        let netns = netns.try_clone()?;
+        let (started_tx, started_rx) = mpsc::sync_channel::<io::Result<Pid>>(1);
         let (tx, rx) = mpsc::channel::<(libc::c_int, libc::c_int, Reply)>();
         let thread = std::thread::Builder::new()
             .name("netns-sockets".into())
             .spawn(move || {
+                let parent = match spawn_helper(userns.as_ref(), &netns) {
+                    Ok((pid, parent)) => {
+                        let _ = started_tx.send(Ok(pid));
+                        parent
+                    }
+                    Err(e) => {
+                        let _ = started_tx.send(Err(e));
+                        return;
+                    }
+                };
+                drop((userns, netns));
                 for (domain, ty, reply) in rx {
                     let _ = reply.send(request(&parent, domain, ty));
                 }
             })?;
+        let helper = match started_rx.recv() {
+            Ok(Ok(pid)) => pid,
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(_) => {
+                let _ = thread.join();
+                return Err(gone());
+            }
+        };
         Ok(NetnsSockets {
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
@@ -114,6 +109,44 @@ impl Drop for NetnsSockets {
         // ECHILD when a launcher-wide reaper got there first: nothing left to do then.
         let _ = nix::sys::wait::waitpid(self.helper, None);
     }
+}
+
+/// Forks the helper and waits for it to report that it has joined the namespaces; returns its
+/// pid and our end of the request socket.
+fn spawn_helper(userns: Option<&OwnedFd>, netns: &OwnedFd) -> io::Result<(Pid, OwnedFd)> {
+    let (parent, child) = socket::socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )?;
+    let ppid = nix::unistd::getpid();
+    // SAFETY: the child branch calls only async-signal-safe functions (raw syscalls through
+    // libc, no allocation, no locks) and ends in `_exit`, so forking a multithreaded process
+    // is sound here.
+    let fork = unsafe { nix::unistd::fork() }?;
+    let helper = match fork {
+        nix::unistd::ForkResult::Child => helper_main(
+            child.as_raw_fd(),
+            userns.map(|f| f.as_raw_fd()),
+            netns.as_raw_fd(),
+            ppid.as_raw(),
+        ),
+        nix::unistd::ForkResult::Parent { child: pid } => pid,
+    };
+    drop(child);
+    let mut status = [0u8; 4];
+    let n = socket::recv(parent.as_raw_fd(), &mut status, MsgFlags::empty())?;
+    let errno = if n == 4 {
+        i32::from_ne_bytes(status)
+    } else {
+        libc::EIO
+    };
+    if errno != 0 {
+        let _ = nix::sys::wait::waitpid(helper, None);
+        return Err(io::Error::from_raw_os_error(errno));
+    }
+    Ok((helper, parent))
 }
 
 fn gone() -> io::Error {
