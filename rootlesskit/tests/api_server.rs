@@ -390,3 +390,25 @@ fn debian_rootlessctl_talks_to_our_server() {
 fn our_rootlessctl_talks_to_our_server() {
     clients_agree(env!("CARGO_BIN_EXE_burrow-rootlessctl"));
 }
+
+#[test]
+fn a_client_stalling_in_its_headers_is_disconnected() {
+    let f = start();
+    let mut s = UnixStream::connect(&f.sock).unwrap();
+    s.write_all(b"GET /v1/info HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    // The server's header timeout (10 s) closes it; the read timeout only bounds a broken server.
+    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut out = Vec::new();
+    let r = s.read_to_end(&mut out);
+    assert!(
+        r.is_ok(),
+        "the server never closed the stalled connection: {r:?}"
+    );
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.is_empty() || text.starts_with("HTTP/1.1 408"),
+        "{text}"
+    );
+    assert_eq!(request(&f.sock, "GET", "/v1/info", "").0, 200);
+}
