@@ -13,8 +13,11 @@ use super::PortCtx;
 
 /// A flow with no datagram in either direction for this long is closed.
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
-/// The most datagrams-in-flight buffer one read takes (the largest UDP payload).
+/// The buffer one read takes (the largest UDP payload).
 const BUF: usize = 65536;
+/// Flows one port keeps at once; datagrams from further new clients are dropped until some idle
+/// out (each flow holds an fd).
+const MAX_FLOWS: usize = 4096;
 
 struct Flow {
     sock: Arc<UdpSocket>,
@@ -47,6 +50,10 @@ pub(crate) async fn serve(host: Arc<UdpSocket>, mut ctx: PortCtx) {
             .cloned();
         let flow = match existing {
             Some(f) => f,
+            None if flows.lock().unwrap_or_else(|e| e.into_inner()).len() >= MAX_FLOWS => {
+                tracing::debug!(%client, "too many udp flows on this port; dropping the datagram");
+                continue;
+            }
             None => match open_flow(&host, client, &ctx, &flows, epoch).await {
                 Ok(f) => f,
                 Err(e) => {
