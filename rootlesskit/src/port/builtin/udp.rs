@@ -114,7 +114,8 @@ async fn flow_task(
     let mut buf = vec![0u8; BUF];
     loop {
         let idle_for = Duration::from_millis(
-            epoch.elapsed().as_millis() as u64 - flow.last.load(Ordering::Relaxed),
+            // Saturating: the receive loop may store a time newer than the `now` taken here.
+            (epoch.elapsed().as_millis() as u64).saturating_sub(flow.last.load(Ordering::Relaxed)),
         );
         if idle_for >= IDLE_TIMEOUT {
             break;
