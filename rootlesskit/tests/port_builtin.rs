@@ -6,7 +6,7 @@ mod port_support;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 
-use burrow_rootlesskit::port::builtin::{BuiltinDriver, NetnsSockets};
+use burrow_rootlesskit::port::builtin::{BuiltinDriver, NetnsSockets, Options};
 use burrow_rootlesskit::port::{PortDriver, PortError, PortSpec, Proto};
 use port_support::*;
 
@@ -355,4 +355,41 @@ fn driver_made_on_a_short_lived_thread_keeps_working() {
             b"still here"
         );
     }
+}
+
+#[test]
+fn udp_flows_are_per_client_and_close_when_idle() {
+    let Some(ns) = ChildNetns::new() else { return };
+    let sockets = NetnsSockets::new(&ns.fd()).unwrap();
+    let whoami = udp_whoami(&sockets, "127.0.0.1".parse().unwrap());
+    let idle = std::time::Duration::from_millis(300);
+    let driver = BuiltinDriver::with_options(
+        ns.fd(),
+        Options {
+            udp_idle_timeout: idle,
+        },
+    )
+    .unwrap();
+    let long = BuiltinDriver::new(ns.fd()).unwrap();
+    let (p, q) = (free_port(), free_port());
+    driver
+        .add(spec(&format!("127.0.0.1:{p}:{}/udp", whoami.port())))
+        .unwrap();
+    long.add(spec(&format!("127.0.0.1:{q}:{}/udp", whoami.port())))
+        .unwrap();
+    let short_port = SocketAddr::new(IpAddr::from([127, 0, 0, 1]), p);
+    let long_port = SocketAddr::new(IpAddr::from([127, 0, 0, 1]), q);
+
+    // Default idle timeout (60 s): one client keeps its flow; another client gets its own.
+    let a = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let b = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let a1 = udp_ask(&a, long_port, b"1");
+    assert_eq!(udp_ask(&a, long_port, b"2"), a1, "one client, two flows");
+    assert_ne!(udp_ask(&b, long_port, b"3"), a1, "two clients, one flow");
+
+    // Past the idle timeout the flow is gone: the same client comes from a new child socket.
+    let s1 = udp_ask(&a, short_port, b"x");
+    std::thread::sleep(idle * 3);
+    let s2 = udp_ask(&a, short_port, b"y");
+    assert_ne!(s1, s2, "the idle flow was reused");
 }

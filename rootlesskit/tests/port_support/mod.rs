@@ -285,3 +285,29 @@ pub fn rerun_as_test_user() {
     );
     assert!(text.contains("test result: ok"), "{text}");
 }
+
+/// A UDP server inside the namespace that answers each datagram with the sender's address.
+pub fn udp_whoami(sockets: &NetnsSockets, ip: IpAddr) -> SocketAddr {
+    let (fd, addr) = bound(sockets, ip, libc::SOCK_DGRAM);
+    let sock = std::net::UdpSocket::from(fd);
+    sock.set_nonblocking(false).unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        while let Ok((_, from)) = sock.recv_from(&mut buf) {
+            let _ = sock.send_to(from.to_string().as_bytes(), from);
+        }
+    });
+    addr
+}
+
+/// Sends `msg` from `sock` to `to` and returns the reply as text.
+pub fn udp_ask(sock: &std::net::UdpSocket, to: SocketAddr, msg: &[u8]) -> String {
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    sock.send_to(msg, to).unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, _) = sock
+        .recv_from(&mut buf)
+        .unwrap_or_else(|e| panic!("no udp reply via {to}: {e}"));
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}

@@ -45,6 +45,7 @@ struct Ports {
 pub(crate) struct PortCtx {
     pub(crate) sockets: Arc<NetnsSockets>,
     pub(crate) target: SocketAddr,
+    pub(crate) udp_idle_timeout: Duration,
     pub(crate) stop: watch::Receiver<()>,
     /// Held, never used: its drop tells `remove` this task has ended.
     pub(crate) _done: mpsc::Sender<()>,
@@ -67,9 +68,25 @@ impl PortCtx {
     }
 }
 
+/// Tunables of the builtin driver.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A UDP flow with no datagram in either direction for this long is closed (default 60 s).
+    pub udp_idle_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            udp_idle_timeout: udp::IDLE_TIMEOUT,
+        }
+    }
+}
+
 /// The builtin driver. Owns a small tokio runtime of its own and the namespace socket helper.
 pub struct BuiltinDriver {
     rt: Option<tokio::runtime::Runtime>,
+    options: Options,
     sockets: Arc<NetnsSockets>,
     ports: Mutex<Ports>,
 }
@@ -79,6 +96,14 @@ impl BuiltinDriver {
     /// `/proc/CHILD/ns/net` or of a detached netns). Raises the soft RLIMIT_NOFILE to the hard
     /// limit, since each forwarded TCP connection holds six fds.
     pub fn new(child_netns: OwnedFd) -> Result<Arc<BuiltinDriver>, PortError> {
+        Self::with_options(child_netns, Options::default())
+    }
+
+    /// [`BuiltinDriver::new`] with non-default tunables.
+    pub fn with_options(
+        child_netns: OwnedFd,
+        options: Options,
+    ) -> Result<Arc<BuiltinDriver>, PortError> {
         raise_nofile();
         let sockets = NetnsSockets::new(&child_netns).map_err(|e| {
             PortError::Driver(format!("cannot enter the child's network namespace to dial ports: {e} (is the child still running, and does its user namespace belong to this user?)"))
@@ -94,6 +119,7 @@ impl BuiltinDriver {
             })?;
         Ok(Arc::new(BuiltinDriver {
             rt: Some(rt),
+            options,
             sockets: Arc::new(sockets),
             ports: Mutex::new(Ports {
                 next_id: 1,
@@ -242,6 +268,7 @@ impl PortDriver for BuiltinDriver {
         let ctx = PortCtx {
             sockets: self.sockets.clone(),
             target: SocketAddr::new(spec.child_ip.unwrap_or(DEFAULT_CHILD_IP), spec.child_port),
+            udp_idle_timeout: self.options.udp_idle_timeout,
             stop: stop_rx,
             _done: done_tx,
         };

@@ -11,7 +11,7 @@ use tokio::net::UdpSocket;
 
 use super::PortCtx;
 
-/// A flow with no datagram in either direction for this long is closed.
+/// A flow with no datagram in either direction for this long is closed (the default).
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The buffer one read takes (the largest UDP payload).
 const BUF: usize = 65536;
@@ -43,11 +43,19 @@ pub(crate) async fn serve(host: Arc<UdpSocket>, mut ctx: PortCtx) {
                 }
             },
         };
-        let existing = flows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&client)
-            .cloned();
+        let now = epoch.elapsed().as_millis() as u64;
+        let idle_ms = ctx.udp_idle_timeout.as_millis() as u64;
+        let existing = {
+            let mut map = flows.lock().unwrap_or_else(|e| e.into_inner());
+            // A flow past its idle time is never reused, even if its task has not run yet.
+            if map
+                .get(&client)
+                .is_some_and(|f| now.saturating_sub(f.last.load(Ordering::Relaxed)) >= idle_ms)
+            {
+                map.remove(&client);
+            }
+            map.get(&client).cloned()
+        };
         let flow = match existing {
             Some(f) => f,
             None if flows.lock().unwrap_or_else(|e| e.into_inner()).len() >= MAX_FLOWS => {
@@ -112,17 +120,18 @@ async fn flow_task(
     epoch: Instant,
 ) {
     let mut buf = vec![0u8; BUF];
+    let idle_timeout = ctx.udp_idle_timeout;
     loop {
         let idle_for = Duration::from_millis(
             // Saturating: the receive loop may store a time newer than the `now` taken here.
             (epoch.elapsed().as_millis() as u64).saturating_sub(flow.last.load(Ordering::Relaxed)),
         );
-        if idle_for >= IDLE_TIMEOUT {
+        if idle_for >= idle_timeout {
             break;
         }
         tokio::select! {
             _ = ctx.stopped() => break,
-            _ = tokio::time::sleep(IDLE_TIMEOUT - idle_for) => {}
+            _ = tokio::time::sleep(idle_timeout - idle_for) => {}
             r = flow.sock.recv(&mut buf) => match r {
                 Ok(n) => {
                     flow.last.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
