@@ -2,6 +2,7 @@
 //! served on a thread of its own; and a blocking client for it.
 
 pub mod client;
+pub mod ctl;
 mod server;
 
 use std::net::IpAddr;
