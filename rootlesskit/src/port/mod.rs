@@ -314,11 +314,12 @@ pub enum PortError {
     Conflict { id: u64, spec: String },
     #[error("cannot listen on {addr} for {spec}: the address is already in use on the host; pick another parent port or stop what listens there")]
     AddrInUse { addr: String, spec: String },
-    #[error("cannot listen on {addr} for {spec}: ports below 1024 are privileged; allow them with `sysctl -w net.ipv4.ip_unprivileged_port_start={port}` (as root, persist it in /etc/sysctl.d) or use a parent port >= 1024")]
+    #[error("cannot listen on {addr} for {spec}: ports below {start} are privileged (net.ipv4.ip_unprivileged_port_start={start}); allow this one with `sysctl -w net.ipv4.ip_unprivileged_port_start={port}` as root (persist it in /etc/sysctl.d) or use a parent port >= {start}")]
     Privileged {
         addr: String,
         spec: String,
         port: u16,
+        start: u16,
     },
     #[error("cannot listen on {addr} for {spec}: {source}")]
     Listen {

@@ -154,6 +154,14 @@ fn raise_nofile() {
     }
 }
 
+/// The lowest port an unprivileged process may bind (the kernel's default is 1024).
+fn unprivileged_port_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1024)
+}
+
 /// Where to listen for `spec` on the host, and whether an IPv6 socket also takes IPv4.
 fn listen_addr(spec: &PortSpec) -> (SocketAddr, bool) {
     let port = spec.parent_port;
@@ -174,7 +182,7 @@ fn listen_addr(spec: &PortSpec) -> (SocketAddr, bool) {
 
 /// Creates, binds and (for TCP) listens on a host socket, mapping errors to actionable ones.
 fn bind_host(spec: &PortSpec) -> Result<OwnedFd, PortError> {
-    let (mut addr, mut v6only) = listen_addr(spec);
+    let (mut addr, v6only) = listen_addr(spec);
     let tcp = spec.proto.is_tcp();
     let ty = if tcp {
         SockType::Stream
@@ -187,10 +195,11 @@ fn bind_host(spec: &PortSpec) -> Result<OwnedFd, PortError> {
             addr: addr.to_string(),
             spec: spec.to_string(),
         },
-        Errno::EACCES if spec.parent_port < 1024 => PortError::Privileged {
+        Errno::EACCES if spec.parent_port < unprivileged_port_start() => PortError::Privileged {
             addr: addr.to_string(),
             spec: spec.to_string(),
             port: spec.parent_port,
+            start: unprivileged_port_start(),
         },
         e => PortError::Listen {
             addr: addr.to_string(),
@@ -214,7 +223,6 @@ fn bind_host(spec: &PortSpec) -> Result<OwnedFd, PortError> {
             if spec.parent_ip.is_none() && matches!(spec.proto, Proto::Tcp | Proto::Udp) =>
         {
             addr = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), spec.parent_port);
-            v6only = true;
             socket::socket(AddressFamily::Inet, ty, flags, None).map_err(|e| listen_err(addr, e))?
         }
         Err(e) => return Err(listen_err(addr, e)),
