@@ -222,58 +222,34 @@ pub fn assert_refused(addr: SocketAddr) {
     }
 }
 
-/// When run as root on a provisioned test machine (/etc/burrow-test.env), runs this whole test
-/// binary again as the unprivileged test user and asserts it passes (there this function returns
-/// at once): the driver must work for a launcher without any privilege.
+/// When run as root on a provisioned test machine, runs this whole test binary again as the
+/// unprivileged test user and asserts it passes (there this function returns at once): the driver
+/// must work for a launcher without any privilege.
 pub fn rerun_as_test_user() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipping the re-run: already unprivileged");
+    let Some(machine) = burrow_testsupport::TestMachine::get() else {
+        return;
+    };
+    if machine.is_self {
         return;
     }
-    let Ok(env) = std::fs::read_to_string("/etc/burrow-test.env") else {
-        eprintln!("skipping the re-run as the test user: /etc/burrow-test.env is missing (machine not provisioned)");
-        return;
+    let exe = machine.install_bin(std::env::current_exe().expect("the test binary's path"));
+    let mut cmd = machine.user_command(&exe);
+    cmd.arg("--test-threads=2");
+    // ETXTBSY: a fork made by a parallel test can briefly hold the copy's write fd open.
+    let mut tries = 0;
+    let out = loop {
+        match cmd.output() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            r => {
+                break r.unwrap_or_else(|e| {
+                    panic!("running {} as {}: {e}", exe.display(), machine.user)
+                })
+            }
+        }
     };
-    let var = |k: &str| {
-        env.lines()
-            .find_map(|l| l.strip_prefix(k).and_then(|r| r.strip_prefix('=')))
-            .map(|v| v.trim_matches('"').to_owned())
-    };
-    let (Some(user), Some(home), Some(xdg)) = (
-        var("BURROW_TEST_USER"),
-        var("BURROW_TEST_HOME"),
-        var("BURROW_TEST_XDG_RUNTIME_DIR"),
-    ) else {
-        panic!("/etc/burrow-test.env lacks BURROW_TEST_USER, BURROW_TEST_HOME or BURROW_TEST_XDG_RUNTIME_DIR");
-    };
-    // Copy the binary where the test user can execute it.
-    let dir = tempfile::Builder::new()
-        .prefix("burrow-port-test")
-        .tempdir()
-        .unwrap();
-    std::fs::set_permissions(
-        dir.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let exe = dir.path().join("t");
-    std::fs::copy(std::env::current_exe().unwrap(), &exe).unwrap();
-    let out = Command::new("runuser")
-        .args([
-            "-u",
-            &user,
-            "--",
-            "env",
-            "-i",
-            &format!("HOME={home}"),
-            &format!("USER={user}"),
-            &format!("XDG_RUNTIME_DIR={xdg}"),
-            "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
-        ])
-        .arg(&exe)
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -281,9 +257,17 @@ pub fn rerun_as_test_user() {
     );
     assert!(
         out.status.success(),
-        "the tests failed as the unprivileged user {user}:\n{text}"
+        "the tests failed as the unprivileged user {}:\n{text}",
+        machine.user
     );
     assert!(text.contains("test result: ok"), "{text}");
+    eprintln!(
+        "re-run as {}: {}",
+        machine.user,
+        text.lines()
+            .find(|l| l.contains("test result"))
+            .unwrap_or("")
+    );
 }
 
 /// A UDP server inside the namespace that answers each datagram with the sender's address.

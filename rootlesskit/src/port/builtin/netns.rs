@@ -42,7 +42,10 @@ impl NetnsSockets {
         let thread = std::thread::Builder::new()
             .name("netns-sockets".into())
             .spawn(move || {
-                let parent = match spawn_helper(userns.as_ref(), &netns) {
+                let started = spawn_helper(userns.as_ref(), &netns);
+                // Closed before `new` returns, so callers see a settled fd table.
+                drop((userns, netns));
+                let parent = match started {
                     Ok((pid, parent)) => {
                         let _ = started_tx.send(Ok(pid));
                         parent
@@ -52,7 +55,6 @@ impl NetnsSockets {
                         return;
                     }
                 };
-                drop((userns, netns));
                 for (domain, ty, reply) in rx {
                     let _ = reply.send(request(&parent, domain, ty));
                 }
