@@ -1,0 +1,255 @@
+//! CLI figures: `run --rm IMAGE true`, `ps`/`images` latency, and image pull time, burrow
+//! against rootless podman and containerd's own `ctr`, all as the test user.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use burrow_testsupport::TestMachine;
+
+use crate::model::{Figure, Row, Side};
+use crate::net::{figure, note_failure};
+use crate::proc;
+use crate::Settings;
+
+const T: Duration = Duration::from_secs(120);
+
+/// Builds a variant's command line (or says why it cannot run).
+type ArgvFn = Box<dyn Fn() -> Result<Vec<String>>>;
+/// A variant of a CLI figure: name, side and how to build its command line.
+type Variant<'a> = (&'a str, Side, ArgvFn);
+
+/// Times one command run as the test user, in milliseconds; fails on a non-zero exit.
+fn timed(m: &TestMachine, argv: &[&str]) -> Result<f64> {
+    let t = Instant::now();
+    proc::run_user(m, argv, T)?;
+    Ok(t.elapsed().as_secs_f64() * 1000.0)
+}
+
+fn burrow_bin() -> Result<String> {
+    proc::find_binary("burrow")
+        .map(|p| p.to_string_lossy().to_string())
+        .ok_or_else(|| anyhow!("burrow is not built (cargo build --release)"))
+}
+
+fn ctr_socket(m: &TestMachine) -> String {
+    format!("{}/containerd/containerd.sock", m.xdg_runtime_dir)
+}
+
+/// One figure whose rows are (name, side, argv builder); each rep runs every row once, interleaved.
+fn compare(
+    m: &TestMachine,
+    s: &Settings,
+    mut fig: Figure,
+    rows: Vec<Variant>,
+    before_each: &dyn Fn(&str),
+) -> Figure {
+    for (n, side, _) in &rows {
+        fig.rows.push(Row::new(n, *side));
+    }
+    for _ in 0..s.reps {
+        for (name, _, argv) in &rows {
+            before_each(name);
+            let res = argv().and_then(|a| {
+                let refs: Vec<&str> = a.iter().map(String::as_str).collect();
+                timed(m, &refs)
+            });
+            match res {
+                Ok(v) => fig.row_mut(name).samples.push(v),
+                Err(e) => note_failure(&mut fig, name, &e),
+            }
+        }
+    }
+    fig
+}
+
+/// `run --rm IMAGE true`, rootless, without network and with the default network.
+pub fn run_rm(m: &TestMachine, s: &Settings) -> Vec<Figure> {
+    let image = m.image_busybox.clone();
+    // Podman needs the image in its own store first.
+    let _ = proc::run_user(
+        m,
+        &["podman", "pull", "-q", "--tls-verify=false", &image],
+        T,
+    );
+    let _ = proc::run_user(
+        m,
+        &[&burrow_bin().unwrap_or_default(), "pull", "-q", &image],
+        T,
+    );
+    let mut out = Vec::new();
+    for (id, title, burrow_net, podman_net) in [
+        (
+            "run-none",
+            "run --rm IMAGE true, --network none",
+            "none",
+            "none",
+        ),
+        (
+            "run-default",
+            "run --rm IMAGE true, default network",
+            "bridge",
+            "slirp4netns",
+        ),
+    ] {
+        let fig = figure(
+            id,
+            title,
+            "ms",
+            false,
+            &format!(
+                "rootless, as the test user; image {image} already pulled; burrow on its default \
+                 setup, podman {podman_net}"
+            ),
+        );
+        let img = image.clone();
+        let img2 = image.clone();
+        out.push(compare(
+            m,
+            s,
+            fig,
+            vec![
+                (
+                    "burrow",
+                    Side::Ours,
+                    Box::new(move || {
+                        Ok(vec![
+                            burrow_bin()?,
+                            "run".into(),
+                            "--rm".into(),
+                            format!("--network={burrow_net}"),
+                            img.clone(),
+                            "true".into(),
+                        ])
+                    }),
+                ),
+                (
+                    "podman",
+                    Side::Peer,
+                    Box::new(move || {
+                        Ok(vec![
+                            "podman".into(),
+                            "run".into(),
+                            "--rm".into(),
+                            format!("--network={podman_net}"),
+                            img2.clone(),
+                            "true".into(),
+                        ])
+                    }),
+                ),
+            ],
+            &|_| {},
+        ));
+    }
+    out
+}
+
+/// `ps -a` and `images` latency against `ctr` on the same rootless containerd.
+pub fn list_latency(m: &TestMachine, s: &Settings) -> Vec<Figure> {
+    let sock = ctr_socket(m);
+    let mut out = Vec::new();
+    for (id, title, burrow_cmd, ctr_cmd) in [
+        ("ps", "ps -a latency", "ps", "containers"),
+        ("images", "images latency", "images", "images"),
+    ] {
+        let fig = figure(
+            id,
+            title,
+            "ms",
+            false,
+            "rootless containerd of the test user; both clients over its socket",
+        );
+        let sock = sock.clone();
+        out.push(compare(
+            m,
+            s,
+            fig,
+            vec![
+                (
+                    "burrow",
+                    Side::Ours,
+                    Box::new(move || {
+                        let mut v = vec![burrow_bin()?, burrow_cmd.to_string()];
+                        if burrow_cmd == "ps" {
+                            v.push("-a".into());
+                        }
+                        Ok(v)
+                    }),
+                ),
+                (
+                    "ctr",
+                    Side::Peer,
+                    Box::new(move || {
+                        Ok(vec![
+                            "ctr".into(),
+                            "-a".into(),
+                            sock.clone(),
+                            ctr_cmd.into(),
+                            "ls".into(),
+                        ])
+                    }),
+                ),
+            ],
+            &|_| {},
+        ));
+    }
+    out
+}
+
+/// Pull time of the multi-layer test image from the local registry; the image is removed first.
+pub fn pull(m: &TestMachine, s: &Settings) -> Figure {
+    let image = m.image_multilayer.clone();
+    let sock = ctr_socket(m);
+    let fig = figure(
+        "pull",
+        "Pull of the multi-layer test image",
+        "ms",
+        false,
+        &format!(
+            "{image} from docker-registry on 127.0.0.1 (plain HTTP), removed before each pull"
+        ),
+    );
+    let (i1, i2, i3) = (image.clone(), image.clone(), image.clone());
+    let sock2 = sock.clone();
+    let remove = move |name: &str| {
+        let _ = match name {
+            "burrow" => burrow_bin().and_then(|b| proc::run_user(m, &[&b, "rmi", "-f", &image], T)),
+            "ctr" => proc::run_user(
+                m,
+                &["ctr", "-a", &sock, "images", "rm", "--sync", &image],
+                T,
+            ),
+            _ => proc::run_user(m, &["podman", "rmi", "-f", &image], T),
+        };
+    };
+    compare(
+        m,
+        s,
+        fig,
+        vec![
+            (
+                "burrow",
+                Side::Ours,
+                Box::new(move || Ok(vec![burrow_bin()?, "pull".into(), "-q".into(), i1.clone()])),
+            ),
+            (
+                "ctr",
+                Side::Peer,
+                Box::new(move || {
+                    Ok(["ctr", "-a", &sock2, "images", "pull", "--plain-http", &i2]
+                        .map(String::from)
+                        .to_vec())
+                }),
+            ),
+            (
+                "podman",
+                Side::Peer,
+                Box::new(move || {
+                    Ok(["podman", "pull", "-q", "--tls-verify=false", &i3]
+                        .map(String::from)
+                        .to_vec())
+                }),
+            ),
+        ],
+        &remove,
+    )
+}

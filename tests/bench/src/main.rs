@@ -1,0 +1,189 @@
+//! burrow-bench: measures burrow and its peers side by side in one run, interleaved, and writes
+//! the results as JSON and as docs/perf.md with SVG charts. It never fails on a number.
+
+mod cli;
+mod model;
+mod net;
+mod proc;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+use model::{Figure, MachineInfo, Results};
+
+/// Benchmark burrow against RootlessKit, slirp4netns, pasta, podman and ctr on this machine.
+///
+/// Needs a machine provisioned by tests/provision.sh (run as root); launchers and clients run as
+/// the unprivileged test user. Build first: `cargo build --release --workspace`.
+#[derive(Debug, Parser)]
+#[command(name = "burrow-bench")]
+struct Args {
+    /// Fewer repetitions and shorter runs: about 3 minutes instead of 15.
+    #[arg(long)]
+    quick: bool,
+    /// Only the figures whose id contains this text (port, ns-to-host, conn, launcher, run, ps, images, pull).
+    #[arg(long)]
+    only: Option<String>,
+    /// Where the machine-readable results go.
+    #[arg(long, default_value = "docs/perf/results.json")]
+    json: PathBuf,
+    /// The page to regenerate (charts go to perf/ beside it).
+    #[arg(long, default_value = "docs/perf.md")]
+    markdown: PathBuf,
+}
+
+/// Knobs that `--quick` turns down.
+pub struct Settings {
+    pub reps: usize,
+    pub iperf_secs: u64,
+    pub requests: usize,
+    pub client_threads: usize,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("burrow-bench: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let machine = burrow_testsupport::TestMachine::get().context(
+        "this machine is not provisioned for benchmarks: run `bash tests/provision.sh` as root first",
+    )?;
+    let settings = if args.quick {
+        Settings {
+            reps: 1,
+            iperf_secs: 3,
+            requests: 400,
+            client_threads: 4,
+        }
+    } else {
+        Settings {
+            reps: 3,
+            iperf_secs: 5,
+            requests: 2000,
+            client_threads: 8,
+        }
+    };
+    let wanted = |id: &str| {
+        args.only
+            .as_deref()
+            .is_none_or(|o| id.contains(o) || o.contains(id))
+    };
+    let mut figures: Vec<Figure> = Vec::new();
+    let m = &machine;
+    let s = &settings;
+    type Step<'a> = (&'a str, Box<dyn Fn() -> Vec<Figure> + 'a>);
+    let steps: Vec<Step> = vec![
+        ("port", Box::new(|| net::port_forwarding(m, s))),
+        ("ns-to-host", Box::new(|| vec![net::ns_to_host(m, s)])),
+        ("conn", Box::new(|| net::connection_rate(m, s))),
+        ("launcher", Box::new(|| vec![net::start_to_ready(m, s)])),
+        ("run", Box::new(|| cli::run_rm(m, s))),
+        ("ps images", Box::new(|| cli::list_latency(m, s))),
+        ("pull", Box::new(|| vec![cli::pull(m, s)])),
+    ];
+    for (ids, step) in steps {
+        if ids.split(' ').any(wanted) {
+            eprintln!("burrow-bench: measuring {ids} ...");
+            figures.extend(step());
+        }
+    }
+    cleanup_state_dirs(&machine.xdg_runtime_dir);
+    let results = Results {
+        date: today(),
+        quick: args.quick,
+        repetitions: settings.reps,
+        machine: machine_info(),
+        figures,
+    };
+    print_summary(&results);
+    if let Some(dir) = args.json.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    report::write_all(&results, &args.json, &args.markdown)?;
+    eprintln!(
+        "burrow-bench: wrote {} and {}",
+        args.json.display(),
+        args.markdown.display()
+    );
+    Ok(())
+}
+
+fn print_summary(results: &Results) {
+    for fig in &results.figures {
+        println!("{} ({})", fig.title, fig.unit);
+        for row in &fig.rows {
+            match row.median() {
+                Some(v) => println!("  {:<48} {v:>10.3}", row.name),
+                None => println!(
+                    "  {:<48} not measured: {}",
+                    row.name,
+                    row.not_measured.as_deref().unwrap_or("")
+                ),
+            }
+        }
+        for r in fig.ratios() {
+            println!("  ratio {} vs {}: {:.2}x", r.ours, r.peer, r.ratio);
+        }
+    }
+}
+
+fn cleanup_state_dirs(runtime_dir: &str) {
+    if let Ok(rd) = std::fs::read_dir(runtime_dir) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().starts_with("burrow-bench-") {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+fn today() -> String {
+    proc::run_host(
+        &["date", "-u", "+%Y-%m-%d %H:%M UTC"],
+        std::time::Duration::from_secs(5),
+    )
+    .map(|s| s.trim().to_string())
+    .unwrap_or_default()
+}
+
+fn machine_info() -> MachineInfo {
+    let mem_kib: f64 = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0.0);
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_default();
+    MachineInfo {
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        memory_gib: mem_kib / 1024.0 / 1024.0,
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        os,
+    }
+}

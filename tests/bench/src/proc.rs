@@ -1,0 +1,216 @@
+//! Process plumbing for the benchmarks: spawning as the test user, waiting for readiness,
+//! stopping whole process trees, and reading resident memory.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use burrow_testsupport::TestMachine;
+
+/// A spawned process (as the test user) that is killed with its descendants when dropped.
+pub struct Guard {
+    pub child: Child,
+}
+
+impl Guard {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        kill_tree(self.child.id());
+        let _ = self.child.wait();
+    }
+}
+
+/// Spawns `argv` as the test user; its output goes to a log under the temp dir, named after it.
+pub fn spawn_user(machine: &TestMachine, name: &str, argv: &[&str]) -> Result<Guard> {
+    let dir = std::env::temp_dir().join("burrow-bench-logs");
+    std::fs::create_dir_all(&dir)?;
+    let slug: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let log = std::fs::File::create(dir.join(format!("{slug}.log")))?;
+    let mut cmd = machine.user_command(argv[0]);
+    cmd.args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {name}: {}", argv.join(" ")))?;
+    Ok(Guard { child })
+}
+
+/// Runs `argv` as the test user to completion and returns its stdout; fails on non-zero exit.
+pub fn run_user(machine: &TestMachine, argv: &[&str], timeout: Duration) -> Result<String> {
+    let mut cmd = machine.user_command(argv[0]);
+    cmd.args(&argv[1..]);
+    run_cmd(cmd, &argv.join(" "), timeout)
+}
+
+/// Runs a host command (as the bench's own user) to completion and returns its stdout.
+pub fn run_host(argv: &[&str], timeout: Duration) -> Result<String> {
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..]);
+    run_cmd(cmd, &argv.join(" "), timeout)
+}
+
+fn run_cmd(mut cmd: Command, what: &str, timeout: Duration) -> Result<String> {
+    let out_file = tempfile_path("out");
+    let err_file = tempfile_path("err");
+    cmd.stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_file)?)
+        .stderr(std::fs::File::create(&err_file)?);
+    let mut child = cmd.spawn().with_context(|| format!("starting {what}"))?;
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        if Instant::now() > deadline {
+            kill_tree(child.id());
+            let _ = child.wait();
+            bail!("{what}: no result within {}s", timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let out = std::fs::read_to_string(&out_file).unwrap_or_default();
+    let err = std::fs::read_to_string(&err_file).unwrap_or_default();
+    let _ = std::fs::remove_file(&out_file);
+    let _ = std::fs::remove_file(&err_file);
+    if !status.success() {
+        bail!("{what}: {status}: {}", err.trim());
+    }
+    Ok(out)
+}
+
+fn tempfile_path(tag: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("burrow-bench-{}-{n}.{tag}", std::process::id()))
+}
+
+/// Waits until `path` exists (e.g. a launcher's child_pid); returns the time it took.
+pub fn wait_file(path: &Path, since: Instant, timeout: Duration) -> Result<Duration> {
+    loop {
+        if path.exists() {
+            return Ok(since.elapsed());
+        }
+        if since.elapsed() > timeout {
+            bail!(
+                "{} did not appear within {}s",
+                path.display(),
+                timeout.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Waits until a TCP connect to `addr` succeeds and the peer does not reset at once.
+pub fn wait_tcp(addr: SocketAddr, timeout: Duration) -> Result<()> {
+    let start = Instant::now();
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return Ok(());
+        }
+        if start.elapsed() > timeout {
+            bail!("nothing answered on {addr} within {}s", timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A free TCP port on the loopback (racy by nature, fine for a benchmark).
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// All descendants of `pid` (children first found through /proc/*/stat's ppid field).
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
+                // The ppid is the second field after the parenthesised command name.
+                if let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) {
+                    if let Some(ppid) = rest.split_whitespace().nth(1) {
+                        if let Ok(ppid) = ppid.parse::<u32>() {
+                            parent_of.push((p, ppid));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut frontier = vec![pid];
+    while let Some(p) = frontier.pop() {
+        for (c, pp) in &parent_of {
+            if *pp == p && !out.contains(c) {
+                out.push(*c);
+                frontier.push(*c);
+            }
+        }
+    }
+    out
+}
+
+/// SIGKILLs a process and all of its descendants.
+pub fn kill_tree(pid: u32) {
+    let mut all = descendants(pid);
+    all.push(pid);
+    for p in all {
+        let _ = Command::new("kill")
+            .args(["-9", &p.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Resident set size of one process in KiB (VmRSS), 0 when it is gone.
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The command name of a process (/proc/PID/comm).
+pub fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Finds a binary next to the bench's own executable (same cargo target dir) or on PATH.
+pub fn find_binary(name: &str) -> Option<PathBuf> {
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(dir) = exe.parent() {
+            let p = dir.join(name);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    })
+}
