@@ -268,6 +268,23 @@ pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
     }
 }
 
+/// Spawns `cmd`, retrying while exec fails with ETXTBSY: a binary just copied by
+/// [`TestMachine::install_bin`] can be briefly held open for writing by a process another test
+/// thread forked at that moment (the fd lives until that child execs).
+pub fn spawn_retrying(cmd: &mut Command) -> std::io::Result<Child> {
+    const ETXTBSY: i32 = 26;
+    let mut tries = 0;
+    loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(ETXTBSY) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Panics with the command's output unless it exited 0; returns its stdout as text.
 pub fn expect_success(out: &Output, what: &str) -> String {
     assert!(
