@@ -41,8 +41,9 @@ pub fn spawn_user(machine: &TestMachine, name: &str, argv: &[&str]) -> Result<Gu
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    let child = cmd
-        .spawn()
+    // Its own process group, so stopping it also reaches what it started.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let child = burrow_testsupport::spawn_retrying(&mut cmd)
         .with_context(|| format!("starting {name}: {}", argv.join(" ")))?;
     Ok(Guard { child })
 }
@@ -165,8 +166,12 @@ pub fn descendants(pid: u32) -> Vec<u32> {
     out
 }
 
-/// SIGKILLs a process and all of its descendants.
+/// SIGKILLs a process, its process group and all of its descendants.
 pub fn kill_tree(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-9", "--", &format!("-{pid}")])
+        .stderr(Stdio::null())
+        .status();
     let mut all = descendants(pid);
     all.push(pid);
     for p in all {
