@@ -1,0 +1,5 @@
+//! Containers: the OCI runtime spec a container runs with (and, next, its lifecycle on containerd).
+
+pub mod caps;
+pub mod spec;
+pub mod user;
