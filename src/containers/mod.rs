@@ -3,3 +3,6 @@
 pub mod caps;
 pub mod spec;
 pub mod user;
+
+#[cfg(test)]
+mod spec_runtime_tests;

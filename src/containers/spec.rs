@@ -336,10 +336,11 @@ pub fn build(image: &ImageDefaults, opts: &Options) -> Result<Spec, SpecError> {
         .env(env)
         .cwd(cwd)
         .capabilities(capabilities)
+        // containerd's default: 1024 fits under any hard limit, which rootless cannot raise.
         .rlimits(vec![PosixRlimitBuilder::default()
             .typ(PosixRlimitType::RlimitNofile)
-            .hard(1_048_576u64)
-            .soft(1_048_576u64)
+            .hard(1024u64)
+            .soft(1024u64)
             .build()?])
         .no_new_privileges(opts.no_new_privileges)
         .build()?;
