@@ -1,7 +1,9 @@
-//! `burrow completion SHELL`: prints a completion script generated from the clap definition.
+//! `burrow completion SHELL` and the hidden `burrow man DIR`: generated from the clap definition.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::CommandFactory;
 
 #[derive(Debug, clap::Args)]
@@ -14,5 +16,19 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut cmd = crate::cli::Cli::command();
     clap_complete::generate(args.shell, &mut cmd, "burrow", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ManArgs {
+    /// Directory to write burrow.1, burrow-setup.1, ... into (created when missing).
+    pub dir: PathBuf,
+}
+
+pub fn run_man(args: ManArgs) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    clap_mangen::generate_to(crate::cli::Cli::command(), &args.dir)
+        .with_context(|| format!("cannot write man pages into {}", args.dir.display()))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,15 @@
 //! One module per `burrow` command, each with an `Args` struct and a `run()`.
 
 pub mod completion;
+pub mod info;
+pub mod setup;
 pub mod version;
+
+/// `--format`: true for "json", false when absent or "table"; anything else is refused.
+pub fn wants_json(format: Option<&str>) -> anyhow::Result<bool> {
+    match format {
+        None | Some("table") => Ok(false),
+        Some("json") | Some("{{json .}}") => Ok(true),
+        Some(other) => anyhow::bail!("unsupported --format {other:?}: use \"json\" or \"table\""),
+    }
+}

@@ -1,0 +1,168 @@
+//! `burrow info`: mode, socket, launcher and its drivers, snapshotter, cgroup manager, runtime, server version.
+
+use std::process::ExitCode;
+
+use containerd_client::services::v1::introspection_client::IntrospectionClient;
+use containerd_client::services::v1::version_client::VersionClient;
+use containerd_client::services::v1::PluginsRequest;
+use serde::Serialize;
+
+use crate::connection::{self, Endpoint, Globals, Mode};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Output format: "json", or text when omitted.
+    #[arg(short, long)]
+    pub format: Option<String>,
+}
+
+/// What `burrow info` reports (the JSON keys follow Docker's PascalCase).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Info {
+    mode: Mode,
+    socket: String,
+    namespace: String,
+    data_root: String,
+    launcher: Option<LauncherReport>,
+    snapshotter: String,
+    /// Snapshotter plugins containerd loaded successfully.
+    snapshotters_available: Vec<String>,
+    cgroup_manager: String,
+    runtime: &'static str,
+    client_version: &'static str,
+    server_version: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct LauncherReport {
+    state_dir: String,
+    child_pid: i32,
+    api_socket: String,
+    network_driver: Option<String>,
+    port_driver: Option<String>,
+    child_ip: Option<String>,
+}
+
+/// The OCI runtime shim burrow creates containers with.
+const RUNTIME: &str = "io.containerd.runc.v2";
+
+pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
+    let json = crate::commands::wants_json(args.format.as_deref())?;
+    let ep = connection::resolve(g)?;
+    let launcher = ep.launcher.as_ref().map(launcher_report);
+    let (server_version, snapshotters) = connection::runtime().block_on(server_facts(&ep))?;
+    let info = Info {
+        mode: ep.mode,
+        socket: ep.socket.display().to_string(),
+        namespace: ep.namespace.clone(),
+        data_root: ep.data_root.display().to_string(),
+        launcher,
+        snapshotter: ep.snapshotter.clone(),
+        snapshotters_available: snapshotters,
+        cgroup_manager: ep.cgroup_manager.clone(),
+        runtime: RUNTIME,
+        client_version: env!("CARGO_PKG_VERSION"),
+        server_version,
+    };
+    if json {
+        println!("{}", serde_json::to_string(&info)?);
+    } else {
+        print_text(&info);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn launcher_report(l: &connection::LauncherInfo) -> LauncherReport {
+    let api = burrow_rootlesskit::api::client::Client::new(&l.api_socket).info();
+    let (net, port, ip) = match api {
+        Ok(i) => (
+            i.network_driver.as_ref().map(|n| n.driver.clone()),
+            i.port_driver.as_ref().map(|p| p.driver.clone()),
+            i.network_driver
+                .and_then(|n| n.child_ip)
+                .map(|ip| ip.to_string()),
+        ),
+        Err(err) => {
+            tracing::warn!(%err, "launcher API did not answer; drivers unknown");
+            (None, None, None)
+        }
+    };
+    LauncherReport {
+        state_dir: l.state_dir.display().to_string(),
+        child_pid: l.child_pid,
+        api_socket: l.api_socket.display().to_string(),
+        network_driver: net,
+        port_driver: port,
+        child_ip: ip,
+    }
+}
+
+async fn server_facts(ep: &Endpoint) -> anyhow::Result<(String, Vec<String>)> {
+    let ch = connection::channel(ep).await?;
+    let refused = |what: &str, s: tonic::Status| {
+        anyhow::anyhow!(
+            "containerd at {} refused {what}: {}",
+            ep.socket.display(),
+            s.message()
+        )
+    };
+    let v = VersionClient::new(ch.clone())
+        .version(connection::request(ep, ()))
+        .await
+        .map_err(|s| refused("Version", s))?
+        .into_inner();
+    let plugins = IntrospectionClient::new(ch)
+        .plugins(connection::request(
+            ep,
+            PluginsRequest {
+                filters: vec!["type==io.containerd.snapshotter.v1".to_owned()],
+            },
+        ))
+        .await
+        .map_err(|s| refused("Introspection.Plugins", s))?
+        .into_inner();
+    let mut snaps: Vec<String> = plugins
+        .plugins
+        .into_iter()
+        .filter(|p| p.init_err.is_none())
+        .map(|p| p.id)
+        .collect();
+    snaps.sort();
+    Ok((v.version, snaps))
+}
+
+fn print_text(i: &Info) {
+    println!("Mode:\t{}", i.mode);
+    println!("Socket:\t{}", i.socket);
+    println!("Namespace:\t{}", i.namespace);
+    println!("Data Root:\t{}", i.data_root);
+    if let Some(l) = &i.launcher {
+        println!("Launcher:");
+        println!(" State Dir:\t{}", l.state_dir);
+        println!(" Child PID:\t{}", l.child_pid);
+        println!(" API Socket:\t{}", l.api_socket);
+        let unknown = || "unknown (launcher API did not answer)".to_owned();
+        println!(
+            " Network Driver:\t{}",
+            l.network_driver.clone().unwrap_or_else(unknown)
+        );
+        println!(
+            " Port Driver:\t{}",
+            l.port_driver.clone().unwrap_or_else(unknown)
+        );
+        if let Some(ip) = &l.child_ip {
+            println!(" Child IP:\t{ip}");
+        }
+    }
+    println!("Snapshotter:\t{}", i.snapshotter);
+    println!(
+        "Snapshotters Available:\t{}",
+        i.snapshotters_available.join(", ")
+    );
+    println!("Cgroup Manager:\t{}", i.cgroup_manager);
+    println!("Runtime:\t{}", i.runtime);
+    println!("Client Version:\t{}", i.client_version);
+    println!("Server Version:\t{}", i.server_version);
+}
