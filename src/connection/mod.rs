@@ -338,9 +338,9 @@ pub async fn channel(ep: &Endpoint) -> Result<tonic::transport::Channel, Connect
         let mut reason = e.to_string();
         let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
         while let Some(s) = src {
-            let s = s.to_string();
-            if !reason.contains(&s) {
-                reason = format!("{reason}: {s}");
+            let text = s.to_string();
+            if !reason.contains(&text) {
+                reason = format!("{reason}: {text}");
             }
             src = s.source();
         }
