@@ -1,8 +1,11 @@
-//! Containers: the OCI runtime spec a container runs with (and, next, its lifecycle on containerd).
+//! Containers: the OCI runtime spec a container runs with and its lifecycle on containerd.
 
 pub mod caps;
+pub mod lifecycle;
 pub mod spec;
 pub mod user;
 
+#[cfg(test)]
+mod lifecycle_tests;
 #[cfg(test)]
 mod spec_runtime_tests;

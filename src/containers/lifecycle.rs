@@ -1,0 +1,294 @@
+//! A container's life on containerd over gRPC: the rootfs snapshot (Snapshots.Prepare from the
+//! image's chain id), the container record (spec + labels), and the task (create with stdio,
+//! start, wait, kill, delete). `create` undoes what it did when a later step fails.
+
+use std::collections::HashMap;
+
+use containerd_client::services::v1::{
+    container::Runtime,
+    containers_client::ContainersClient,
+    snapshots::{snapshots_client::SnapshotsClient, PrepareSnapshotRequest, RemoveSnapshotRequest},
+    tasks_client::TasksClient,
+    Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
+    DeleteTaskRequest, GetContainerRequest, KillRequest, ListContainersRequest, StartRequest,
+    WaitRequest,
+};
+use containerd_client::types::Mount;
+use oci_spec::runtime::Spec;
+use tonic::transport::Channel;
+use tonic::{Code, Request};
+
+/// The runtime every container uses.
+pub const RUNTIME: &str = "io.containerd.runc.v2";
+/// The type URL containerd expects for an OCI spec in a container record.
+pub const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+
+/// A containerd call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("containerd {op} for {id}: {status}")]
+    Rpc {
+        op: &'static str,
+        id: String,
+        status: String,
+        code: Code,
+    },
+    #[error("containerd namespace {0:?} is not a valid gRPC metadata value")]
+    Namespace(String),
+    #[error("serializing the OCI spec: {0}")]
+    Spec(#[from] serde_json::Error),
+}
+
+impl LifecycleError {
+    fn rpc(op: &'static str, id: &str, status: tonic::Status) -> LifecycleError {
+        LifecycleError::Rpc {
+            op,
+            id: id.to_string(),
+            status: status.message().to_string(),
+            code: status.code(),
+        }
+    }
+
+    /// containerd said the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            LifecycleError::Rpc {
+                code: Code::NotFound,
+                ..
+            }
+        )
+    }
+}
+
+/// Where the task's stdio goes: FIFO paths, or `file://`/`binary://` URIs.
+#[derive(Debug, Clone, Default)]
+pub struct Stdio {
+    pub stdin: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub terminal: bool,
+}
+
+/// What `create` needs besides the spec.
+#[derive(Debug, Clone)]
+pub struct NewContainer {
+    pub id: String,
+    pub image: String,
+    /// The chain id of the image's top layer, the parent of the container's snapshot.
+    pub parent_chain_id: String,
+    pub snapshotter: String,
+    pub labels: HashMap<String, String>,
+}
+
+/// containerd's services in one namespace.
+#[derive(Debug, Clone)]
+pub struct Client {
+    channel: Channel,
+    namespace: String,
+}
+
+impl Client {
+    pub fn new(channel: Channel, namespace: impl Into<String>) -> Client {
+        Client {
+            channel,
+            namespace: namespace.into(),
+        }
+    }
+
+    fn req<T>(&self, msg: T) -> Result<Request<T>, LifecycleError> {
+        let mut req = Request::new(msg);
+        let value = self
+            .namespace
+            .parse()
+            .map_err(|_| LifecycleError::Namespace(self.namespace.clone()))?;
+        req.metadata_mut().insert("containerd-namespace", value);
+        Ok(req)
+    }
+
+    fn tasks(&self) -> TasksClient<Channel> {
+        TasksClient::new(self.channel.clone())
+    }
+
+    /// The container's writable snapshot on top of the image, keyed by the container id.
+    pub async fn prepare_snapshot(&self, c: &NewContainer) -> Result<Vec<Mount>, LifecycleError> {
+        let msg = PrepareSnapshotRequest {
+            snapshotter: c.snapshotter.clone(),
+            key: c.id.clone(),
+            parent: c.parent_chain_id.clone(),
+            labels: HashMap::new(),
+        };
+        let resp = SnapshotsClient::new(self.channel.clone())
+            .prepare(self.req(msg)?)
+            .await
+            .map_err(|s| LifecycleError::rpc("snapshot prepare", &c.id, s))?;
+        Ok(resp.into_inner().mounts)
+    }
+
+    pub async fn remove_snapshot(
+        &self,
+        snapshotter: &str,
+        key: &str,
+    ) -> Result<(), LifecycleError> {
+        let msg = RemoveSnapshotRequest {
+            snapshotter: snapshotter.to_string(),
+            key: key.to_string(),
+        };
+        SnapshotsClient::new(self.channel.clone())
+            .remove(self.req(msg)?)
+            .await
+            .map_err(|s| LifecycleError::rpc("snapshot remove", key, s))?;
+        Ok(())
+    }
+
+    /// Snapshot, then the container record; the snapshot is removed again if the record fails.
+    /// Returns the rootfs mounts for the task.
+    pub async fn create(
+        &self,
+        c: &NewContainer,
+        spec: &Spec,
+    ) -> Result<Vec<Mount>, LifecycleError> {
+        let spec_any = prost_types::Any {
+            type_url: SPEC_TYPE_URL.to_string(),
+            value: serde_json::to_vec(spec)?,
+        };
+        let mounts = self.prepare_snapshot(c).await?;
+        let container = Container {
+            id: c.id.clone(),
+            labels: c.labels.clone(),
+            image: c.image.clone(),
+            runtime: Some(Runtime {
+                name: RUNTIME.to_string(),
+                options: None,
+            }),
+            spec: Some(spec_any),
+            snapshotter: c.snapshotter.clone(),
+            snapshot_key: c.id.clone(),
+            ..Default::default()
+        };
+        let created = ContainersClient::new(self.channel.clone())
+            .create(self.req(CreateContainerRequest {
+                container: Some(container),
+            })?)
+            .await;
+        if let Err(status) = created {
+            if let Err(err) = self.remove_snapshot(&c.snapshotter, &c.id).await {
+                tracing::warn!(%err, id = %c.id, "removing the snapshot of a failed create");
+            }
+            return Err(LifecycleError::rpc("container create", &c.id, status));
+        }
+        Ok(mounts)
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Container, LifecycleError> {
+        let resp = ContainersClient::new(self.channel.clone())
+            .get(self.req(GetContainerRequest { id: id.to_string() })?)
+            .await
+            .map_err(|s| LifecycleError::rpc("container get", id, s))?;
+        Ok(resp.into_inner().container.unwrap_or_default())
+    }
+
+    pub async fn list(&self, filters: Vec<String>) -> Result<Vec<Container>, LifecycleError> {
+        let resp = ContainersClient::new(self.channel.clone())
+            .list(self.req(ListContainersRequest { filters })?)
+            .await
+            .map_err(|s| LifecycleError::rpc("container list", "*", s))?;
+        Ok(resp.into_inner().containers)
+    }
+
+    /// Removes the record and its snapshot (absent ones are fine).
+    pub async fn delete(&self, id: &str, snapshotter: &str) -> Result<(), LifecycleError> {
+        match ContainersClient::new(self.channel.clone())
+            .delete(self.req(DeleteContainerRequest { id: id.to_string() })?)
+            .await
+        {
+            Ok(_) => {}
+            Err(s) if s.code() == Code::NotFound => {}
+            Err(s) => return Err(LifecycleError::rpc("container delete", id, s)),
+        }
+        match self.remove_snapshot(snapshotter, id).await {
+            Err(e) if !e.is_not_found() => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Creates the task (the shim and runc create); returns its pid.
+    pub async fn create_task(
+        &self,
+        id: &str,
+        rootfs: Vec<Mount>,
+        stdio: &Stdio,
+    ) -> Result<u32, LifecycleError> {
+        let msg = CreateTaskRequest {
+            container_id: id.to_string(),
+            rootfs,
+            stdin: stdio.stdin.clone(),
+            stdout: stdio.stdout.clone(),
+            stderr: stdio.stderr.clone(),
+            terminal: stdio.terminal,
+            ..Default::default()
+        };
+        let resp = self
+            .tasks()
+            .create(self.req(msg)?)
+            .await
+            .map_err(|s| LifecycleError::rpc("task create", id, s))?;
+        Ok(resp.into_inner().pid)
+    }
+
+    pub async fn start_task(&self, id: &str) -> Result<u32, LifecycleError> {
+        let msg = StartRequest {
+            container_id: id.to_string(),
+            exec_id: String::new(),
+        };
+        let resp = self
+            .tasks()
+            .start(self.req(msg)?)
+            .await
+            .map_err(|s| LifecycleError::rpc("task start", id, s))?;
+        Ok(resp.into_inner().pid)
+    }
+
+    /// Waits for the task's init process to exit and returns its exit status.
+    pub async fn wait_task(&self, id: &str) -> Result<u32, LifecycleError> {
+        let msg = WaitRequest {
+            container_id: id.to_string(),
+            exec_id: String::new(),
+        };
+        let resp = self
+            .tasks()
+            .wait(self.req(msg)?)
+            .await
+            .map_err(|s| LifecycleError::rpc("task wait", id, s))?;
+        Ok(resp.into_inner().exit_status)
+    }
+
+    pub async fn kill_task(&self, id: &str, signal: u32, all: bool) -> Result<(), LifecycleError> {
+        let msg = KillRequest {
+            container_id: id.to_string(),
+            exec_id: String::new(),
+            signal,
+            all,
+        };
+        self.tasks()
+            .kill(self.req(msg)?)
+            .await
+            .map_err(|s| LifecycleError::rpc("task kill", id, s))?;
+        Ok(())
+    }
+
+    /// Deletes a stopped task; returns its exit status, or `None` if there was no task.
+    pub async fn delete_task(&self, id: &str) -> Result<Option<u32>, LifecycleError> {
+        match self
+            .tasks()
+            .delete(self.req(DeleteTaskRequest {
+                container_id: id.to_string(),
+            })?)
+            .await
+        {
+            Ok(resp) => Ok(Some(resp.into_inner().exit_status)),
+            Err(s) if s.code() == Code::NotFound => Ok(None),
+            Err(s) => Err(LifecycleError::rpc("task delete", id, s)),
+        }
+    }
+}
