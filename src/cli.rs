@@ -53,6 +53,8 @@ pub enum Command {
     /// Set up, inspect and remove the per-user rootless containerd.
     #[command(subcommand)]
     Setup(commands::setup::Command),
+    /// Load images from an OCI archive or a docker-archive (file or stdin).
+    Load(commands::load::Args),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(commands::completion::Args),
     /// Write man pages for every command into DIR.
@@ -93,6 +95,7 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Version(args) => commands::version::run(args, g),
         Command::Info(args) => commands::info::run(args, g),
         Command::Setup(cmd) => commands::setup::run(cmd, g),
+        Command::Load(args) => commands::load::run(args, g),
         Command::Completion(args) => commands::completion::run(args),
         Command::Man(args) => commands::completion::run_man(args),
     }

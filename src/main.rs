@@ -9,6 +9,9 @@ mod connection;
 // The spec builder lands before the run/create commands that use it.
 #[allow(dead_code)]
 mod containers;
+// The image API (resolve, chain ids) is also what the run/create commands use.
+#[allow(dead_code)]
+mod images;
 
 use std::process::ExitCode;
 

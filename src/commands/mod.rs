@@ -2,6 +2,7 @@
 
 pub mod completion;
 pub mod info;
+pub mod load;
 pub mod setup;
 pub mod version;
 
