@@ -12,6 +12,9 @@ mod containers;
 // The image API (resolve, chain ids) is also what the run/create commands use.
 #[allow(dead_code)]
 mod images;
+// Networks (CNI configs, the OCI hook) are used by the container commands.
+#[allow(dead_code)]
+mod network;
 
 use std::process::ExitCode;
 

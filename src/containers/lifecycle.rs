@@ -7,12 +7,17 @@ use std::collections::HashMap;
 use containerd_client::services::v1::{
     container::Runtime,
     containers_client::ContainersClient,
-    snapshots::{snapshots_client::SnapshotsClient, PrepareSnapshotRequest, RemoveSnapshotRequest},
+    snapshots::{
+        snapshots_client::SnapshotsClient, MountsRequest, PrepareSnapshotRequest,
+        RemoveSnapshotRequest,
+    },
     tasks_client::TasksClient,
     Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
-    DeleteTaskRequest, GetContainerRequest, KillRequest, ListContainersRequest, StartRequest,
-    WaitRequest,
+    DeleteProcessRequest, DeleteTaskRequest, ExecProcessRequest, GetContainerRequest, GetRequest,
+    KillRequest, ListContainersRequest, ListPidsRequest, ListTasksRequest, PauseTaskRequest,
+    ResizePtyRequest, ResumeTaskRequest, StartRequest, UpdateContainerRequest, WaitRequest,
 };
+use containerd_client::types::v1::Process;
 use containerd_client::types::Mount;
 use oci_spec::runtime::Spec;
 use tonic::transport::Channel;
@@ -289,6 +294,191 @@ impl Client {
             Ok(resp) => Ok(Some(resp.into_inner().exit_status)),
             Err(s) if s.code() == Code::NotFound => Ok(None),
             Err(s) => Err(LifecycleError::rpc("task delete", id, s)),
+        }
+    }
+
+    /// The mounts of an existing snapshot (the container's rootfs, for a new task).
+    pub async fn snapshot_mounts(
+        &self,
+        snapshotter: &str,
+        key: &str,
+    ) -> Result<Vec<Mount>, LifecycleError> {
+        let msg = MountsRequest {
+            snapshotter: snapshotter.to_string(),
+            key: key.to_string(),
+        };
+        let resp = SnapshotsClient::new(self.channel.clone())
+            .mounts(self.req(msg)?)
+            .await
+            .map_err(|s| LifecycleError::rpc("snapshot mounts", key, s))?;
+        Ok(resp.into_inner().mounts)
+    }
+
+    /// Every task in the namespace.
+    pub async fn list_tasks(&self) -> Result<Vec<Process>, LifecycleError> {
+        let resp = self
+            .tasks()
+            .list(self.req(ListTasksRequest::default())?)
+            .await
+            .map_err(|s| LifecycleError::rpc("task list", "*", s))?;
+        Ok(resp.into_inner().tasks)
+    }
+
+    /// The container's task, or `None` when it has none.
+    pub async fn get_task(&self, id: &str) -> Result<Option<Process>, LifecycleError> {
+        match self
+            .tasks()
+            .get(self.req(GetRequest {
+                container_id: id.to_string(),
+                exec_id: String::new(),
+            })?)
+            .await
+        {
+            Ok(r) => Ok(r.into_inner().process),
+            Err(s) if s.code() == Code::NotFound => Ok(None),
+            Err(s) => Err(LifecycleError::rpc("task get", id, s)),
+        }
+    }
+
+    /// Replaces the container's labels (the rest of the record is kept).
+    pub async fn update_labels(
+        &self,
+        mut container: Container,
+        labels: HashMap<String, String>,
+    ) -> Result<(), LifecycleError> {
+        let id = container.id.clone();
+        container.labels = labels;
+        ContainersClient::new(self.channel.clone())
+            .update(self.req(UpdateContainerRequest {
+                container: Some(container),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["labels".to_string()],
+                }),
+            })?)
+            .await
+            .map_err(|s| LifecycleError::rpc("container update", &id, s))?;
+        Ok(())
+    }
+
+    pub async fn pause(&self, id: &str) -> Result<(), LifecycleError> {
+        self.tasks()
+            .pause(self.req(PauseTaskRequest {
+                container_id: id.to_string(),
+            })?)
+            .await
+            .map_err(|s| LifecycleError::rpc("task pause", id, s))?;
+        Ok(())
+    }
+
+    pub async fn resume(&self, id: &str) -> Result<(), LifecycleError> {
+        self.tasks()
+            .resume(self.req(ResumeTaskRequest {
+                container_id: id.to_string(),
+            })?)
+            .await
+            .map_err(|s| LifecycleError::rpc("task resume", id, s))?;
+        Ok(())
+    }
+
+    /// Host pids of the task's processes.
+    pub async fn pids(&self, id: &str) -> Result<Vec<u32>, LifecycleError> {
+        let resp = self
+            .tasks()
+            .list_pids(self.req(ListPidsRequest {
+                container_id: id.to_string(),
+            })?)
+            .await
+            .map_err(|s| LifecycleError::rpc("task pids", id, s))?;
+        Ok(resp.into_inner().processes.iter().map(|p| p.pid).collect())
+    }
+
+    /// Adds an exec process (an OCI process spec) to a running task; start it with `start_exec`.
+    pub async fn exec(
+        &self,
+        id: &str,
+        exec_id: &str,
+        process: &oci_spec::runtime::Process,
+        stdio: &Stdio,
+    ) -> Result<(), LifecycleError> {
+        let msg = ExecProcessRequest {
+            container_id: id.to_string(),
+            stdin: stdio.stdin.clone(),
+            stdout: stdio.stdout.clone(),
+            stderr: stdio.stderr.clone(),
+            terminal: stdio.terminal,
+            spec: Some(prost_types::Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/Process".to_string(),
+                value: serde_json::to_vec(process)?,
+            }),
+            exec_id: exec_id.to_string(),
+        };
+        self.tasks()
+            .exec(self.req(msg)?)
+            .await
+            .map_err(|s| LifecycleError::rpc("exec", id, s))?;
+        Ok(())
+    }
+
+    /// Starts a process: the task's init (`exec_id` empty) or an exec.
+    pub async fn start_exec(&self, id: &str, exec_id: &str) -> Result<u32, LifecycleError> {
+        let resp = self
+            .tasks()
+            .start(self.req(StartRequest {
+                container_id: id.to_string(),
+                exec_id: exec_id.to_string(),
+            })?)
+            .await
+            .map_err(|s| LifecycleError::rpc("start", id, s))?;
+        Ok(resp.into_inner().pid)
+    }
+
+    /// Waits for a process (init when `exec_id` is empty) and returns its exit status.
+    pub async fn wait_exec(&self, id: &str, exec_id: &str) -> Result<u32, LifecycleError> {
+        let resp = self
+            .tasks()
+            .wait(self.req(WaitRequest {
+                container_id: id.to_string(),
+                exec_id: exec_id.to_string(),
+            })?)
+            .await
+            .map_err(|s| LifecycleError::rpc("wait", id, s))?;
+        Ok(resp.into_inner().exit_status)
+    }
+
+    pub async fn resize(
+        &self,
+        id: &str,
+        exec_id: &str,
+        width: u32,
+        height: u32,
+    ) -> Result<(), LifecycleError> {
+        self.tasks()
+            .resize_pty(self.req(ResizePtyRequest {
+                container_id: id.to_string(),
+                exec_id: exec_id.to_string(),
+                width,
+                height,
+            })?)
+            .await
+            .map_err(|s| LifecycleError::rpc("resize", id, s))?;
+        Ok(())
+    }
+}
+
+impl Client {
+    /// Removes a finished exec process.
+    pub async fn delete_exec(&self, id: &str, exec_id: &str) -> Result<(), LifecycleError> {
+        match self
+            .tasks()
+            .delete_process(self.req(DeleteProcessRequest {
+                container_id: id.to_string(),
+                exec_id: exec_id.to_string(),
+            })?)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(s) if s.code() == Code::NotFound => Ok(()),
+            Err(s) => Err(LifecycleError::rpc("exec delete", id, s)),
         }
     }
 }

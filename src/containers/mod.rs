@@ -1,8 +1,11 @@
 //! Containers: the OCI runtime spec a container runs with and its lifecycle on containerd.
 
 pub mod caps;
+pub mod image;
 pub mod lifecycle;
+pub mod logdriver;
 pub mod spec;
+pub mod store;
 pub mod user;
 
 #[cfg(test)]

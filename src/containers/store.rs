@@ -1,0 +1,188 @@
+//! burrow's own per-container state under the data root, in nerdctl's layout:
+//! `containers/NS/ID/` (hosts, resolv.conf, hostname, the json-file log, network hook files)
+//! and `names/NS/NAME` (the id owning a name; created exclusively so two runs cannot share one).
+
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// A state file or name could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the container name {name:?} is already in use by container {id} (remove it with `burrow rm {name}` or choose another --name)")]
+    NameInUse { name: String, id: String },
+    #[error("invalid container name {0:?}: use letters, digits, '.', '_' and '-', starting with a letter or digit")]
+    BadName(String),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> StoreError + 'a {
+    move |source| StoreError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The data root, for one containerd namespace.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+    namespace: String,
+}
+
+/// Creates `dir` and its parents private to the user (0700).
+pub fn private_dir(dir: &Path) -> Result<(), StoreError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io("creating", dir))
+}
+
+impl Store {
+    pub fn new(root: impl Into<PathBuf>, namespace: impl Into<String>) -> Store {
+        Store {
+            root: root.into(),
+            namespace: namespace.into(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `containers/NS/ID`.
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(&self.namespace).join(id)
+    }
+
+    /// The json-file log of a container.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.container_dir(id).join(format!("{id}-json.log"))
+    }
+
+    fn names_dir(&self) -> PathBuf {
+        self.root.join("names").join(&self.namespace)
+    }
+
+    /// Claims `name` for `id`; fails if another container holds it.
+    pub fn reserve_name(&self, name: &str, id: &str) -> Result<(), StoreError> {
+        if !crate::network::valid_name(name) {
+            return Err(StoreError::BadName(name.to_string()));
+        }
+        let dir = self.names_dir();
+        private_dir(&dir)?;
+        let path = dir.join(name);
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(mut f) => f.write_all(id.as_bytes()).map_err(io("writing", &path)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let owner = std::fs::read_to_string(&path).unwrap_or_default();
+                Err(StoreError::NameInUse {
+                    name: name.to_string(),
+                    id: owner.trim().to_string(),
+                })
+            }
+            Err(e) => Err(io("creating", &path)(e)),
+        }
+    }
+
+    /// Releases `name` if `id` holds it.
+    pub fn release_name(&self, name: &str, id: &str) {
+        let path = self.names_dir().join(name);
+        if std::fs::read_to_string(&path).is_ok_and(|s| s.trim() == id) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// Creates the container's state dir.
+    pub fn create_dir(&self, id: &str) -> Result<PathBuf, StoreError> {
+        let dir = self.container_dir(id);
+        private_dir(&dir)?;
+        Ok(dir)
+    }
+
+    /// Writes a file in the container's state dir (world-readable: it is bind-mounted into the
+    /// container, whose processes may not be root).
+    pub fn write_file(&self, id: &str, name: &str, content: &str) -> Result<PathBuf, StoreError> {
+        let path = self.container_dir(id).join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .open(&path)
+            .map_err(io("writing", &path))?;
+        f.write_all(content.as_bytes())
+            .map_err(io("writing", &path))?;
+        Ok(path)
+    }
+
+    /// Removes the container's state dir (absent is fine).
+    pub fn remove_dir(&self, id: &str) -> Result<(), StoreError> {
+        let dir = self.container_dir(id);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io("removing", &dir)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A new random container id (64 hex digits, as Docker's).
+pub fn new_id() -> String {
+    let mut buf = [0u8; 32];
+    let ok = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf))
+        .is_ok();
+    if !ok {
+        // Fall back to time and pid: unique enough for one host.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let seed = format!("{t}-{}", std::process::id());
+        use sha2::Digest;
+        buf.copy_from_slice(&sha2::Sha256::digest(seed.as_bytes()));
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_exclusive_and_released_by_their_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::new(dir.path(), "default");
+        s.reserve_name("web", "id1").unwrap();
+        let e = s.reserve_name("web", "id2").unwrap_err().to_string();
+        assert!(e.contains("already in use by container id1"), "{e}");
+        s.release_name("web", "id2");
+        assert!(s.reserve_name("web", "id2").is_err());
+        s.release_name("web", "id1");
+        s.reserve_name("web", "id2").unwrap();
+        assert!(s.reserve_name("-bad", "x").is_err());
+    }
+
+    #[test]
+    fn layout_is_nerdctls() {
+        let s = Store::new("/d", "default");
+        assert_eq!(
+            s.log_path("abc"),
+            Path::new("/d/containers/default/abc/abc-json.log")
+        );
+        assert_eq!(new_id().len(), 64);
+        assert_ne!(new_id(), new_id());
+    }
+}

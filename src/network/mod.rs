@@ -1,0 +1,471 @@
+//! Container networks on CNI, as nerdctl keeps them: one `nerdctl-NAME.conflist` per network in
+//! the CNI config dir (`~/.config/cni/net.d` rootless, `/etc/cni/net.d` rootful), the default
+//! network "bridge" (nerdctl0, 10.4.0.0/24) written on first use, and the distribution's plugins.
+
+pub mod cni;
+pub mod files;
+pub mod hook;
+pub mod ports;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::connection::{Endpoint, Mode, UserEnv};
+
+/// The network containers join when no `--network` is given.
+pub const DEFAULT_NETWORK: &str = "bridge";
+/// Its bridge device and subnet (nerdctl's).
+pub const DEFAULT_BRIDGE: &str = "nerdctl0";
+pub const DEFAULT_SUBNET: &str = "10.4.0.0/24";
+
+/// A network config could not be read, written or found.
+#[derive(Debug, thiserror::Error)]
+pub enum NetworkError {
+    #[error("network {0:?} not found (see `burrow network ls`; create it with `burrow network create {0}`)")]
+    NotFound(String),
+    #[error("network {0:?} already exists")]
+    Exists(String),
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("network config {path}: {why}")]
+    Malformed { path: PathBuf, why: String },
+    #[error("invalid network name {0:?}: use letters, digits, '.', '_' and '-', starting with a letter or digit")]
+    BadName(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> NetworkError + 'a {
+    move |source| NetworkError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where network configs and plugins are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetPaths {
+    pub conf_dir: PathBuf,
+    pub plugin_dirs: Vec<PathBuf>,
+}
+
+impl NetPaths {
+    /// nerdctl's layout for the endpoint's mode.
+    pub fn for_endpoint(ep: &Endpoint, env: &UserEnv) -> NetPaths {
+        let conf_dir = match (ep.mode, &env.config_home) {
+            (Mode::Rootless, Some(c)) => c.join("cni/net.d"),
+            _ => PathBuf::from("/etc/cni/net.d"),
+        };
+        NetPaths {
+            conf_dir,
+            plugin_dirs: cni::default_plugin_dirs(),
+        }
+    }
+}
+
+/// One network config file.
+#[derive(Debug, Clone)]
+pub struct Network {
+    pub name: String,
+    pub id: String,
+    pub file: PathBuf,
+    pub conf: Value,
+}
+
+impl Network {
+    /// The bridge plugin's settings (device, subnet, gateway), when it has one.
+    pub fn bridge(&self) -> Option<&Value> {
+        self.conf["plugins"]
+            .as_array()?
+            .iter()
+            .find(|p| p["type"] == "bridge")
+    }
+
+    pub fn subnets(&self) -> Vec<(String, Option<String>)> {
+        let Some(b) = self.bridge() else {
+            return Vec::new();
+        };
+        b["ipam"]["ranges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|r| r.as_array().into_iter().flatten())
+            .filter_map(|r| {
+                Some((
+                    r["subnet"].as_str()?.to_string(),
+                    r["gateway"].as_str().map(str::to_string),
+                ))
+            })
+            .collect()
+    }
+
+    pub fn labels(&self) -> serde_json::Map<String, Value> {
+        self.conf["nerdctlLabels"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+/// Docker's rule for names.
+pub fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+}
+
+fn id_for(name: &str) -> String {
+    Sha256::digest(format!("burrow-network-{name}").as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What `network create` (and the default network) decide.
+#[derive(Debug, Clone)]
+pub struct NetworkSpec {
+    pub name: String,
+    pub bridge: String,
+    pub subnet: String,
+    pub gateway: String,
+    pub ip_range: Option<String>,
+    pub labels: serde_json::Map<String, Value>,
+}
+
+/// The conflist nerdctl writes for a bridge network.
+pub fn conflist(spec: &NetworkSpec) -> Value {
+    let mut range = json!({"subnet": spec.subnet, "gateway": spec.gateway});
+    if let Some(r) = &spec.ip_range {
+        if let Some((start, end)) = ip_range_bounds(r) {
+            range["rangeStart"] = json!(start);
+            range["rangeEnd"] = json!(end);
+        }
+    }
+    json!({
+        "cniVersion": "1.0.0",
+        "name": spec.name,
+        "nerdctlID": id_for(&spec.name),
+        "nerdctlLabels": spec.labels,
+        "plugins": [
+            {
+                "type": "bridge",
+                "bridge": spec.bridge,
+                "isGateway": true,
+                "ipMasq": true,
+                "hairpinMode": true,
+                "ipam": {
+                    "ranges": [[range]],
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                    "type": "host-local"
+                }
+            },
+            {"type": "portmap", "capabilities": {"portMappings": true}},
+            {"type": "firewall", "ingressPolicy": "same-bridge"},
+            {"type": "tuning"}
+        ]
+    })
+}
+
+/// Parses `a.b.c.d/n` into (network address as u32, prefix).
+pub fn parse_cidr(s: &str) -> Option<(u32, u8)> {
+    let (ip, len) = s.split_once('/')?;
+    let ip: std::net::Ipv4Addr = ip.parse().ok()?;
+    let len: u8 = len.parse().ok()?;
+    if len > 32 {
+        return None;
+    }
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    Some((u32::from(ip) & mask, len))
+}
+
+fn ip_range_bounds(r: &str) -> Option<(String, String)> {
+    let (net, len) = parse_cidr(r)?;
+    let size = if len >= 31 {
+        1
+    } else {
+        (1u64 << (32 - len)) - 2
+    };
+    let first = if len >= 31 { net } else { net + 1 };
+    let last = first + (size as u32).saturating_sub(1);
+    Some((
+        std::net::Ipv4Addr::from(first).to_string(),
+        std::net::Ipv4Addr::from(last).to_string(),
+    ))
+}
+
+fn file_for(paths: &NetPaths, name: &str) -> PathBuf {
+    paths.conf_dir.join(format!("nerdctl-{name}.conflist"))
+}
+
+/// Every network config in the config dir (`*.conflist`), sorted by name.
+pub fn list(paths: &NetPaths) -> Result<Vec<Network>, NetworkError> {
+    let mut out = Vec::new();
+    let rd = match std::fs::read_dir(&paths.conf_dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => return Err(io("reading", &paths.conf_dir)(e)),
+    };
+    for entry in rd.flatten() {
+        let file = entry.path();
+        if file.extension().and_then(|e| e.to_str()) != Some("conflist") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).map_err(io("reading", &file))?;
+        let conf: Value = serde_json::from_str(&text).map_err(|e| NetworkError::Malformed {
+            path: file.clone(),
+            why: e.to_string(),
+        })?;
+        let Some(name) = conf["name"].as_str().map(str::to_string) else {
+            continue;
+        };
+        let id = conf["nerdctlID"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| id_for(&name));
+        out.push(Network {
+            name,
+            id,
+            file,
+            conf,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The network called `name` (or whose id starts with `name`); the default one is created on demand.
+pub fn get(paths: &NetPaths, name: &str) -> Result<Network, NetworkError> {
+    if name == DEFAULT_NETWORK {
+        ensure_default(paths)?;
+    }
+    let all = list(paths)?;
+    if let Some(n) = all.iter().find(|n| n.name == name) {
+        return Ok(n.clone());
+    }
+    let by_id: Vec<&Network> = all
+        .iter()
+        .filter(|n| name.len() >= 3 && n.id.starts_with(name))
+        .collect();
+    match by_id.as_slice() {
+        [one] => Ok((*one).clone()),
+        _ => Err(NetworkError::NotFound(name.to_string())),
+    }
+}
+
+fn write(paths: &NetPaths, name: &str, conf: &Value) -> Result<PathBuf, NetworkError> {
+    std::fs::create_dir_all(&paths.conf_dir).map_err(io("creating", &paths.conf_dir))?;
+    let file = file_for(paths, name);
+    let tmp = file.with_extension("conflist.tmp");
+    let text = serde_json::to_string_pretty(conf).unwrap_or_default();
+    std::fs::write(&tmp, text).map_err(io("writing", &tmp))?;
+    std::fs::rename(&tmp, &file).map_err(io("renaming", &file))?;
+    Ok(file)
+}
+
+/// Writes `nerdctl-bridge.conflist` if no network named "bridge" exists yet.
+pub fn ensure_default(paths: &NetPaths) -> Result<(), NetworkError> {
+    if list(paths)?.iter().any(|n| n.name == DEFAULT_NETWORK) {
+        return Ok(());
+    }
+    let spec = NetworkSpec {
+        name: DEFAULT_NETWORK.into(),
+        bridge: DEFAULT_BRIDGE.into(),
+        subnet: DEFAULT_SUBNET.into(),
+        gateway: "10.4.0.1".into(),
+        ip_range: None,
+        labels: Default::default(),
+    };
+    write(paths, DEFAULT_NETWORK, &conflist(&spec))?;
+    Ok(())
+}
+
+/// Creates a bridge network; without a subnet, the first free 10.4.N.0/24 is taken.
+pub fn create(
+    paths: &NetPaths,
+    name: &str,
+    subnet: Option<&str>,
+    gateway: Option<&str>,
+    ip_range: Option<&str>,
+    labels: serde_json::Map<String, Value>,
+) -> Result<Network, NetworkError> {
+    if !valid_name(name) {
+        return Err(NetworkError::BadName(name.to_string()));
+    }
+    if name == "host" || name == "none" {
+        return Err(NetworkError::Invalid(format!(
+            "network name {name:?} is reserved"
+        )));
+    }
+    ensure_default(paths)?;
+    let existing = list(paths)?;
+    if existing.iter().any(|n| n.name == name) {
+        return Err(NetworkError::Exists(name.to_string()));
+    }
+    let used: Vec<(u32, u8)> = existing
+        .iter()
+        .flat_map(|n| n.subnets())
+        .filter_map(|(s, _)| parse_cidr(&s))
+        .collect();
+    let overlaps = |(a, al): (u32, u8)| {
+        used.iter().any(|&(b, bl)| {
+            let l = al.min(bl);
+            let mask = if l == 0 { 0 } else { u32::MAX << (32 - l) };
+            a & mask == b & mask
+        })
+    };
+    let subnet = match subnet {
+        Some(s) => {
+            let c = parse_cidr(s).ok_or_else(|| {
+                NetworkError::Invalid(format!(
+                    "invalid --subnet {s:?}: expected an IPv4 CIDR such as 10.5.0.0/24"
+                ))
+            })?;
+            if overlaps(c) {
+                return Err(NetworkError::Invalid(format!(
+                    "subnet {s} overlaps an existing network's (see `burrow network inspect`)"
+                )));
+            }
+            format!("{}/{}", std::net::Ipv4Addr::from(c.0), c.1)
+        }
+        None => (1..=255u32)
+            .map(|n| (u32::from(std::net::Ipv4Addr::new(10, 4, n as u8, 0)), 24u8))
+            .find(|c| !overlaps(*c))
+            .map(|(a, l)| format!("{}/{l}", std::net::Ipv4Addr::from(a)))
+            .ok_or_else(|| {
+                NetworkError::Invalid("no free subnet in 10.4.0.0/16: give --subnet".into())
+            })?,
+    };
+    let (net, len) = parse_cidr(&subnet).unwrap_or((0, 24));
+    let gateway = match gateway {
+        Some(g) => {
+            let ip: std::net::Ipv4Addr = g.parse().map_err(|_| {
+                NetworkError::Invalid(format!("invalid --gateway {g:?}: expected an IPv4 address"))
+            })?;
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            if u32::from(ip) & mask != net {
+                return Err(NetworkError::Invalid(format!(
+                    "--gateway {g} is not in subnet {subnet}"
+                )));
+            }
+            g.to_string()
+        }
+        None => std::net::Ipv4Addr::from(net + 1).to_string(),
+    };
+    if let Some(r) = ip_range {
+        let (rn, rl) = parse_cidr(r).ok_or_else(|| {
+            NetworkError::Invalid(format!("invalid --ip-range {r:?}: expected an IPv4 CIDR"))
+        })?;
+        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+        if rl < len || rn & mask != net {
+            return Err(NetworkError::Invalid(format!(
+                "--ip-range {r} is not inside subnet {subnet}"
+            )));
+        }
+    }
+    let id = id_for(name);
+    let spec = NetworkSpec {
+        name: name.to_string(),
+        bridge: format!("br-{}", &id[..12]),
+        subnet,
+        gateway,
+        ip_range: ip_range.map(str::to_string),
+        labels,
+    };
+    let conf = conflist(&spec);
+    let file = write(paths, name, &conf)?;
+    Ok(Network {
+        name: name.to_string(),
+        id,
+        file,
+        conf,
+    })
+}
+
+/// Removes a network's config file.
+pub fn remove(net: &Network) -> Result<(), NetworkError> {
+    std::fs::remove_file(&net.file).map_err(io("removing", &net.file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(dir: &Path) -> NetPaths {
+        NetPaths {
+            conf_dir: dir.join("net.d"),
+            plugin_dirs: vec![],
+        }
+    }
+
+    #[test]
+    fn default_network_is_nerdctls() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(dir.path());
+        let n = get(&p, "bridge").unwrap();
+        assert!(n.file.ends_with("net.d/nerdctl-bridge.conflist"));
+        assert_eq!(n.bridge().unwrap()["bridge"], "nerdctl0");
+        assert_eq!(
+            n.subnets(),
+            [("10.4.0.0/24".to_string(), Some("10.4.0.1".to_string()))]
+        );
+        assert_eq!(n.conf["cniVersion"], "1.0.0");
+        let types: Vec<_> = n.conf["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types, ["bridge", "portmap", "firewall", "tuning"]);
+    }
+
+    #[test]
+    fn create_picks_free_subnets_and_refuses_clashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(dir.path());
+        let a = create(&p, "a", None, None, None, Default::default()).unwrap();
+        assert_eq!(a.subnets()[0].0, "10.4.1.0/24");
+        assert!(a.bridge().unwrap()["bridge"]
+            .as_str()
+            .unwrap()
+            .starts_with("br-"));
+        let b = create(
+            &p,
+            "b",
+            Some("10.9.0.0/16"),
+            Some("10.9.0.254"),
+            Some("10.9.1.0/24"),
+            Default::default(),
+        )
+        .unwrap();
+        let r = &b.bridge().unwrap()["ipam"]["ranges"][0][0];
+        assert_eq!(r["gateway"], "10.9.0.254");
+        assert_eq!(r["rangeStart"], "10.9.1.1");
+        assert_eq!(r["rangeEnd"], "10.9.1.254");
+        assert!(matches!(
+            create(&p, "a", None, None, None, Default::default()),
+            Err(NetworkError::Exists(_))
+        ));
+        assert!(create(&p, "c", Some("10.4.0.0/16"), None, None, Default::default()).is_err());
+        assert!(create(
+            &p,
+            "d",
+            Some("10.8.0.0/24"),
+            Some("10.7.0.1"),
+            None,
+            Default::default()
+        )
+        .is_err());
+        assert!(create(&p, "-x", None, None, None, Default::default()).is_err());
+        assert_eq!(list(&p).unwrap().len(), 3);
+        assert_eq!(get(&p, &b.id[..8]).unwrap().name, "b");
+        remove(&get(&p, "a").unwrap()).unwrap();
+        assert!(matches!(get(&p, "a"), Err(NetworkError::NotFound(_))));
+    }
+}
