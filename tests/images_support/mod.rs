@@ -1,0 +1,310 @@
+//! Shared by the images integration tests: a private rootful containerd (own socket, root and
+//! state under a temp dir, killed and unmounted on drop), running the real `burrow` binary against
+//! it, and checking an unpacked snapshot against the test image's expected tree.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use burrow_testsupport::{expect_success, run_with_timeout, wait_for, Cleanup};
+
+pub const IMAGES_DIR: &str = "/var/lib/burrow-test/images";
+
+pub fn is_root() -> bool {
+    nix_like_euid() == 0
+}
+
+fn nix_like_euid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(str::to_owned))
+        })
+        .and_then(|u| u.parse().ok())
+        .unwrap_or(u32::MAX)
+}
+
+/// The provisioned machine's settings (`/etc/burrow-test.env`), if provisioned.
+pub fn test_env() -> Option<HashMap<String, String>> {
+    let text = std::fs::read_to_string("/etc/burrow-test.env").ok()?;
+    Some(burrow_testsupport::parse_env(&text))
+}
+
+/// A private containerd for one test.
+pub struct Daemon {
+    pub dir: PathBuf,
+    pub sock: PathBuf,
+    pub namespace: String,
+    _cleanup: Cleanup,
+}
+
+impl Daemon {
+    /// Starts containerd as root on a private socket; None (with a printed reason) where this
+    /// machine cannot.
+    pub fn start(name: &str) -> Option<Daemon> {
+        if !is_root() || !Path::new("/usr/bin/containerd").exists() {
+            eprintln!("SKIP: needs root and containerd (a private rootful containerd is started)");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("burrow-img-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("containerd.sock");
+        let config = format!(
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n[grpc]\n  address = \"{s}\"\n\
+             [ttrpc]\n  address = \"{s}.ttrpc\"\n[plugins.\"io.containerd.grpc.v1.cri\"]\n  disable = true\n",
+            d = dir.display(),
+            s = sock.display()
+        );
+        std::fs::write(dir.join("config.toml"), config).unwrap();
+        let mut cleanup = Cleanup::new();
+        cleanup.remove_dir(&dir);
+        let mut umount = Command::new("sh");
+        umount.arg("-c").arg(format!(
+            "grep -o ' {d}[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l; true",
+            d = dir.display()
+        ));
+        cleanup.run_on_drop(umount);
+        let mut cmd = Command::new("containerd");
+        cmd.arg("--config").arg(dir.join("config.toml"));
+        cmd.stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("containerd.log")).unwrap());
+        cleanup.spawn(&mut cmd);
+        assert!(
+            wait_for(Duration::from_secs(30), || sock.exists()),
+            "containerd did not create {}",
+            sock.display()
+        );
+        Some(Daemon {
+            dir,
+            sock,
+            namespace: format!("burrow-img-{name}"),
+            _cleanup: cleanup,
+        })
+    }
+
+    /// `burrow --address SOCK -n NS args...` (as root), with a timeout.
+    pub fn burrow(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_burrow"));
+        cmd.arg("--address")
+            .arg(&self.sock)
+            .args(["-n", &self.namespace])
+            .args(args)
+            .env("HOME", self.dir.join("home"))
+            .env_remove("DOCKER_CONFIG")
+            .env_remove("BURROW_CONFIG");
+        run_with_timeout(&mut cmd, Duration::from_secs(300))
+    }
+
+    /// Like `burrow`, but panics unless it succeeded; returns stdout.
+    pub fn burrow_ok(&self, args: &[&str]) -> String {
+        expect_success(&self.burrow(args), &format!("burrow {}", args.join(" ")))
+    }
+
+    /// `ctr --address SOCK -n NS args...`; panics unless it succeeded.
+    pub fn ctr(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new("ctr");
+        cmd.arg("-a")
+            .arg(&self.sock)
+            .args(["-n", &self.namespace])
+            .args(args);
+        expect_success(
+            &run_with_timeout(&mut cmd, Duration::from_secs(120)),
+            &format!("ctr {}", args.join(" ")),
+        )
+    }
+
+    /// Mounts a read-only view of a committed snapshot; unmounted and removed on drop. The view
+    /// is made over gRPC with a gc.root label, so containerd's GC cannot take it meanwhile.
+    pub fn view(&self, chain_id: &str) -> View<'_> {
+        use containerd_client::services::v1::snapshots::{
+            snapshots_client::SnapshotsClient, ViewSnapshotRequest,
+        };
+        let key = format!("view-{}", &chain_id[7..19]);
+        let target = self.dir.join(&key);
+        std::fs::create_dir_all(&target).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mounts = rt.block_on(async {
+            let ch = containerd_client::connect(&self.sock).await.unwrap();
+            let mut req = tonic::Request::new(ViewSnapshotRequest {
+                snapshotter: "overlayfs".into(),
+                key: key.clone(),
+                parent: chain_id.to_owned(),
+                labels: [("containerd.io/gc.root".to_owned(), "test".to_owned())].into(),
+            });
+            req.metadata_mut()
+                .insert("containerd-namespace", self.namespace.parse().unwrap());
+            SnapshotsClient::new(ch)
+                .view(req)
+                .await
+                .unwrap_or_else(|e| panic!("snapshot view of {chain_id}: {e}"))
+                .into_inner()
+                .mounts
+        });
+        let m = &mounts[0];
+        let mut cmd = Command::new("mount");
+        cmd.arg("-t")
+            .arg(&m.r#type)
+            .arg("-o")
+            .arg(m.options.join(","))
+            .arg(&m.source)
+            .arg(&target);
+        expect_success(
+            &run_with_timeout(&mut cmd, Duration::from_secs(30)),
+            "mounting the snapshot view",
+        );
+        View {
+            daemon: self,
+            key,
+            target,
+        }
+    }
+}
+
+/// A mounted snapshot view.
+pub struct View<'a> {
+    daemon: &'a Daemon,
+    key: String,
+    pub target: PathBuf,
+}
+
+impl Drop for View<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.target).status();
+        let _ = Command::new("ctr")
+            .arg("-a")
+            .arg(&self.daemon.sock)
+            .args(["-n", &self.daemon.namespace, "snapshots", "rm", &self.key])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// `sha256:<hex>` of bytes.
+pub fn sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(data);
+    format!(
+        "sha256:{}",
+        d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// A blob of the provisioned OCI layout, parsed.
+pub fn layout_blob(digest: &str) -> serde_json::Value {
+    let path = format!(
+        "{IMAGES_DIR}/layout/blobs/sha256/{}",
+        digest.trim_start_matches("sha256:")
+    );
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// The manifest digest and top chain id of a tag in the provisioned layout (first platform
+/// matching `arch` for an index).
+pub fn layout_image(tag: &str, arch: &str) -> (String, String) {
+    let index = layout_blob_index();
+    let mut desc = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+        .unwrap_or_else(|| panic!("no {tag} in the layout"))
+        .clone();
+    let mut doc = layout_blob(desc["digest"].as_str().unwrap());
+    if doc.get("manifests").is_some() {
+        desc = doc["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["platform"]["architecture"] == arch)
+            .unwrap()
+            .clone();
+        doc = layout_blob(desc["digest"].as_str().unwrap());
+    }
+    let config = layout_blob(doc["config"]["digest"].as_str().unwrap());
+    let mut chain = String::new();
+    for d in config["rootfs"]["diff_ids"].as_array().unwrap() {
+        let d = d.as_str().unwrap();
+        chain = if chain.is_empty() {
+            d.to_owned()
+        } else {
+            sha256(format!("{chain} {d}").as_bytes())
+        };
+    }
+    (desc["digest"].as_str().unwrap().to_owned(), chain)
+}
+
+pub fn layout_blob_index() -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(format!("{IMAGES_DIR}/layout/index.json")).unwrap())
+        .unwrap()
+}
+
+pub fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    }
+}
+
+/// Checks an unpacked multilayer tree against `multilayer-expected.json`; `id_shift` is added to
+/// expected uids/gids (0 rootful; the subordinate base minus one is not needed: rootless
+/// containerd's files are seen from the host shifted by the user's map).
+pub fn check_multilayer(root: &Path, id_map: &dyn Fn(u32) -> u32) {
+    let exp: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(format!("{IMAGES_DIR}/multilayer-expected.json")).unwrap(),
+    )
+    .unwrap();
+    let at = |p: &str| root.join(p.trim_start_matches('/'));
+    for p in exp["absent"].as_array().unwrap() {
+        let p = p.as_str().unwrap();
+        assert!(
+            std::fs::symlink_metadata(at(p)).is_err(),
+            "{p} should have been removed by a whiteout"
+        );
+    }
+    for (p, want) in exp["files"].as_object().unwrap() {
+        let md = std::fs::symlink_metadata(at(p)).unwrap_or_else(|e| panic!("{p}: {e}"));
+        if let Some(c) = want.get("content") {
+            assert_eq!(
+                std::fs::read_to_string(at(p)).unwrap(),
+                c.as_str().unwrap(),
+                "{p} content"
+            );
+        }
+        if let Some(u) = want.get("uid") {
+            assert_eq!(md.uid(), id_map(u.as_u64().unwrap() as u32), "{p} uid");
+        }
+        if let Some(g) = want.get("gid") {
+            assert_eq!(md.gid(), id_map(g.as_u64().unwrap() as u32), "{p} gid");
+        }
+        if let Some(m) = want.get("mode") {
+            let m = u32::from_str_radix(m.as_str().unwrap(), 8).unwrap();
+            assert_eq!(md.permissions().mode() & 0o7777, m, "{p} mode");
+        }
+        if want.get("type").and_then(|t| t.as_str()) == Some("directory") {
+            assert!(md.is_dir(), "{p} should be a directory");
+        }
+        if let Some(other) = want.get("same_inode_as") {
+            let o = std::fs::symlink_metadata(at(other.as_str().unwrap())).unwrap();
+            assert_eq!(md.ino(), o.ino(), "{p} should be a hard link");
+        }
+    }
+    for (p, target) in exp["symlinks"].as_object().unwrap() {
+        assert_eq!(
+            std::fs::read_link(at(p)).unwrap_or_else(|e| panic!("{p}: {e}")),
+            Path::new(target.as_str().unwrap()),
+            "{p} link target"
+        );
+    }
+}
