@@ -55,6 +55,12 @@ pub enum Command {
     Setup(commands::setup::Command),
     /// Load images from an OCI archive or a docker-archive (file or stdin).
     Load(commands::load::Args),
+    /// Pull an image from a registry.
+    Pull(commands::pull::Args),
+    /// Log in to a registry (credentials go to ~/.docker/config.json).
+    Login(commands::login::LoginArgs),
+    /// Log out from a registry.
+    Logout(commands::login::LogoutArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(commands::completion::Args),
     /// Write man pages for every command into DIR.
@@ -96,6 +102,9 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Info(args) => commands::info::run(args, g),
         Command::Setup(cmd) => commands::setup::run(cmd, g),
         Command::Load(args) => commands::load::run(args, g),
+        Command::Pull(args) => commands::pull::run(args, g),
+        Command::Login(args) => commands::login::login(args),
+        Command::Logout(args) => commands::login::logout(args),
         Command::Completion(args) => commands::completion::run(args),
         Command::Man(args) => commands::completion::run_man(args),
     }

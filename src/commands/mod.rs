@@ -3,6 +3,8 @@
 pub mod completion;
 pub mod info;
 pub mod load;
+pub mod login;
+pub mod pull;
 pub mod setup;
 pub mod version;
 

@@ -1,9 +1,13 @@
 //! Images: references, registries, containerd's content store and snapshotter, archives.
 
 pub mod archive;
+pub mod auth;
 pub mod local;
 pub mod manifest;
+pub mod progress;
+pub mod pull;
 pub mod reference;
+pub mod registry;
 pub mod store;
 pub mod time;
 

@@ -1,0 +1,100 @@
+//! `burrow login` / `burrow logout`: registry credentials in Docker's config.json.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+
+use crate::connection;
+use crate::images::{auth, reference::DOCKER_HUB, registry::Registry};
+
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    /// Registry host [default: Docker Hub].
+    pub server: Option<String>,
+    /// User name.
+    #[arg(short, long)]
+    pub username: Option<String>,
+    /// Password or token (prefer --password-stdin: this one shows in `ps`).
+    #[arg(short, long)]
+    pub password: Option<String>,
+    /// Read the password from stdin.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Talk plain HTTP to this registry (always allowed for localhost and 127.0.0.1).
+    #[arg(long)]
+    pub insecure_registry: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LogoutArgs {
+    /// Registry host [default: Docker Hub].
+    pub server: Option<String>,
+}
+
+/// The host part of what the user typed (`https://host/v1/` → `host`; Docker Hub's names → docker.io).
+pub fn server_host(server: Option<&str>) -> String {
+    let s = server.unwrap_or(DOCKER_HUB);
+    let s = s
+        .trim_start_matches("https://")
+        .trim_start_matches("http://");
+    let s = s.split('/').next().unwrap_or(s);
+    match s {
+        "" | "index.docker.io" | "registry-1.docker.io" | "docker.io" => DOCKER_HUB.to_owned(),
+        h => h.to_owned(),
+    }
+}
+
+fn prompt(what: &str) -> anyhow::Result<String> {
+    if !std::io::stdin().is_terminal() {
+        bail!("no {what} given: pass -u/--username and --password-stdin (stdin is not a terminal)");
+    }
+    eprint!("{what}: ");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+pub fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
+    let host = server_host(args.server.as_deref());
+    let username = match args.username {
+        Some(u) => u,
+        None => prompt("Username")?,
+    };
+    let password = match (args.password, args.password_stdin) {
+        (Some(_), true) => bail!("--password and --password-stdin are mutually exclusive"),
+        (Some(p), false) => p,
+        (None, true) => {
+            let mut p = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut p)
+                .context("read the password from stdin")?;
+            p.trim_end_matches(['\n', '\r']).to_owned()
+        }
+        (None, false) => prompt("Password")?,
+    };
+    if username.is_empty() || password.is_empty() {
+        bail!("a user name and a password are required to log in to {host}");
+    }
+    let creds = auth::Credentials { username, password };
+    let reg = Registry::new(&host, Some(creds.clone()), args.insecure_registry);
+    connection::runtime()
+        .block_on(reg.ping())
+        .with_context(|| format!("login to {host}"))?;
+    let path = auth::config_path()?;
+    auth::store(&path, &host, &creds)?;
+    println!("Login Succeeded");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn logout(args: LogoutArgs) -> anyhow::Result<ExitCode> {
+    let host = server_host(args.server.as_deref());
+    let path = auth::config_path()?;
+    if auth::erase(&path, &host)? {
+        println!("Removing login credentials for {}", auth::key_for(&host));
+    } else {
+        println!("Not logged in to {host}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
