@@ -61,6 +61,49 @@ pub enum Command {
     Login(commands::login::LoginArgs),
     /// Log out from a registry.
     Logout(commands::login::LogoutArgs),
+    /// Create and run a new container from an image.
+    Run(commands::container::run::RunArgs),
+    /// Create a new container.
+    Create(commands::container::run::CreateArgs),
+    /// Start one or more stopped containers.
+    Start(commands::container::run::StartArgs),
+    /// Stop one or more running containers.
+    Stop(commands::container::manage::StopArgs),
+    /// Restart one or more containers.
+    Restart(commands::container::manage::StopArgs),
+    /// Kill one or more running containers.
+    Kill(commands::container::manage::KillArgs),
+    /// Remove one or more containers.
+    Rm(commands::container::manage::RmArgs),
+    /// List containers.
+    Ps(commands::container::ps::Args),
+    /// Fetch the logs of a container.
+    Logs(commands::container::logs::Args),
+    /// Run a command in a running container.
+    Exec(commands::container::exec::Args),
+    /// Display detailed information on containers.
+    Inspect(commands::container::inspect::Args),
+    /// List port mappings of a container.
+    Port(commands::container::manage::PortArgs),
+    /// Block until containers stop, then print their exit codes.
+    Wait(commands::container::manage::ContainersArgs),
+    /// Display the running processes of a container.
+    Top(commands::container::manage::TopArgs),
+    /// Rename a container.
+    Rename(commands::container::manage::RenameArgs),
+    /// Pause all processes within containers.
+    Pause(commands::container::manage::ContainersArgs),
+    /// Unpause all processes within containers.
+    Unpause(commands::container::manage::ContainersArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(commands::container::manage::ContainerCommand),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(commands::network::Command),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(commands::volume::Command),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(commands::completion::Args),
     /// Write man pages for every command into DIR.
@@ -70,6 +113,10 @@ pub enum Command {
 
 /// Parses the command line, runs the command and maps errors to Docker's exit codes.
 pub fn main() -> ExitCode {
+    // Entry points run by containerd's shim and runc (log driver, OCI hooks) skip the CLI.
+    if let Some(code) = commands::internal::intercept(&std::env::args_os().collect::<Vec<_>>()) {
+        return code;
+    }
     let cli = Cli::parse();
     let raw = RawGlobals {
         config: cli.config,
@@ -105,6 +152,26 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Pull(args) => commands::pull::run(args, g),
         Command::Login(args) => commands::login::login(args),
         Command::Logout(args) => commands::login::logout(args),
+        Command::Run(args) => commands::container::run::run(args, g),
+        Command::Create(args) => commands::container::run::create(args, g),
+        Command::Start(args) => commands::container::run::start(args, g),
+        Command::Stop(args) => commands::container::manage::stop(args, g),
+        Command::Restart(args) => commands::container::manage::restart(args, g),
+        Command::Kill(args) => commands::container::manage::kill(args, g),
+        Command::Rm(args) => commands::container::manage::rm(args, g),
+        Command::Ps(args) => commands::container::ps::run(args, g),
+        Command::Logs(args) => commands::container::logs::run(args, g),
+        Command::Exec(args) => commands::container::exec::run(args, g),
+        Command::Inspect(args) => commands::container::inspect::run(args, g),
+        Command::Port(args) => commands::container::manage::port(args, g),
+        Command::Wait(args) => commands::container::manage::wait(args, g),
+        Command::Top(args) => commands::container::manage::top(args, g),
+        Command::Rename(args) => commands::container::manage::rename(args, g),
+        Command::Pause(args) => commands::container::manage::pause(args, g, false),
+        Command::Unpause(args) => commands::container::manage::pause(args, g, true),
+        Command::Container(cmd) => commands::container::manage::container(cmd, g),
+        Command::Network(cmd) => commands::network::run(cmd, g),
+        Command::Volume(cmd) => commands::volume::run(cmd, g),
         Command::Completion(args) => commands::completion::run(args),
         Command::Man(args) => commands::completion::run_man(args),
     }

@@ -1,12 +1,16 @@
 //! One module per `burrow` command, each with an `Args` struct and a `run()`.
 
 pub mod completion;
+pub mod container;
 pub mod info;
+pub mod internal;
 pub mod load;
 pub mod login;
+pub mod network;
 pub mod pull;
 pub mod setup;
 pub mod version;
+pub mod volume;
 
 /// `--format`: true for "json", false when absent or "table"; anything else is refused.
 pub fn wants_json(format: Option<&str>) -> anyhow::Result<bool> {

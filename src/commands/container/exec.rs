@@ -1,0 +1,207 @@
+//! `burrow exec`: a new process in a running container (the container's process spec with the
+//! given args, env, user and cwd), attached through FIFOs or detached; and the terminal
+//! helpers shared with `run -t` (raw mode through stty, the initial pty size).
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::stdio::{start_failure_code, Attached};
+use super::Ctx;
+use crate::connection::Globals;
+use crate::containers::lifecycle::Stdio;
+
+/// `burrow exec`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Keep STDIN open.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Detached mode: run the command in the background.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Set environment variables.
+    #[arg(short, long = "env")]
+    pub env: Vec<String>,
+    /// Username or UID (uid[:gid] only).
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Give extended privileges to the command.
+    #[arg(long)]
+    pub privileged: bool,
+    pub container: String,
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// The terminal in raw mode until dropped (through `stty`, so no termios code here).
+pub struct RawTerminal {
+    saved: String,
+}
+
+impl RawTerminal {
+    pub fn enter() -> Option<RawTerminal> {
+        let out = std::process::Command::new("stty")
+            .arg("-g")
+            .stdin(std::process::Stdio::inherit())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        let saved = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let ok = std::process::Command::new("stty")
+            .args(["raw", "-echo"])
+            .stdin(std::process::Stdio::inherit())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        ok.then_some(RawTerminal { saved })
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("stty")
+            .arg(&self.saved)
+            .stdin(std::process::Stdio::inherit())
+            .status();
+    }
+}
+
+/// Gives the container's pty the size of the CLI's terminal.
+pub async fn forward_resize(ctx: &Ctx, id: &str, exec_id: &str) {
+    let size = std::process::Command::new("stty")
+        .arg("size")
+        .stdin(std::process::Stdio::inherit())
+        .output()
+        .ok()
+        .and_then(|o| {
+            let s = String::from_utf8_lossy(&o.stdout).to_string();
+            let mut it = s.split_whitespace().map(|n| n.parse::<u32>().ok());
+            Some((it.next()??, it.next()??))
+        });
+    if let Some((rows, cols)) = size {
+        if let Err(err) = ctx.client.resize(id, exec_id, cols, rows).await {
+            tracing::debug!(%err, "resizing the pty");
+        }
+    }
+}
+
+pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
+    super::block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        let c = ctx.find(&args.container).await?;
+        if !super::state(&ctx, &c.id).await?.is_running() {
+            anyhow::bail!(
+                "container {} is not running (start it with `burrow start {}`)",
+                super::name_of(&c),
+                super::name_of(&c)
+            );
+        }
+        let spec = super::spec_of(&c).context("the container has no OCI spec")?;
+        let mut process = spec
+            .process()
+            .clone()
+            .context("the container spec has no process")?;
+        process.set_args(Some(args.command.clone()));
+        process.set_terminal(Some(args.tty));
+        let mut env = process.env().clone().unwrap_or_default();
+        for kv in &args.env {
+            let key = kv.split('=').next().unwrap_or(kv);
+            env.retain(|e| e.split('=').next() != Some(key));
+            if kv.contains('=') {
+                env.push(kv.clone());
+            } else if let Ok(v) = std::env::var(kv) {
+                env.push(format!("{kv}={v}"));
+            }
+        }
+        process.set_env(Some(env));
+        if let Some(w) = &args.workdir {
+            process.set_cwd(w.into());
+        }
+        if let Some(u) = &args.user {
+            let (uid, gid) = u.split_once(':').unwrap_or((u, ""));
+            let uid: u32 = uid.parse().map_err(|_| {
+                anyhow::anyhow!(
+                    "exec --user {u:?}: give a numeric uid[:gid] (names are resolved at run)"
+                )
+            })?;
+            let mut user = process.user().clone();
+            user.set_uid(uid);
+            if !gid.is_empty() {
+                user.set_gid(
+                    gid.parse()
+                        .map_err(|_| anyhow::anyhow!("exec --user {u:?}: bad gid"))?,
+                );
+            }
+            process.set_user(user);
+        }
+        if args.privileged {
+            let all: oci_spec::runtime::Capabilities =
+                crate::containers::caps::resolve(true, &[], &[])?
+                    .iter()
+                    .filter_map(|n| n.strip_prefix("CAP_").and_then(|s| s.parse().ok()))
+                    .collect();
+            if let Some(mut caps) = process.capabilities().clone() {
+                caps.set_bounding(Some(all.clone()));
+                caps.set_effective(Some(all.clone()));
+                caps.set_permitted(Some(all));
+                process.set_capabilities(Some(caps));
+            }
+        }
+        let exec_id = format!("exec-{}", &crate::containers::store::new_id()[..12]);
+        let fifo_dir = ctx
+            .store
+            .container_dir(&c.id)
+            .join(format!("fifo-{exec_id}"));
+        if args.detach {
+            let stdio = Stdio::default();
+            if let Err(e) = ctx.client.exec(&c.id, &exec_id, &process, &stdio).await {
+                eprintln!("burrow: {e:#}");
+                return Ok(ExitCode::from(start_failure_code(&e.to_string())));
+            }
+            if let Err(e) = ctx.client.start_exec(&c.id, &exec_id).await {
+                let _ = ctx.client.delete_exec(&c.id, &exec_id).await;
+                eprintln!("burrow: {e:#}");
+                return Ok(ExitCode::from(start_failure_code(&e.to_string())));
+            }
+            return Ok(ExitCode::SUCCESS);
+        }
+        let attached = Attached::new(&fifo_dir, args.interactive, args.tty)?;
+        if let Err(e) = ctx
+            .client
+            .exec(&c.id, &exec_id, &process, &attached.stdio)
+            .await
+        {
+            eprintln!("burrow: {e:#}");
+            return Ok(ExitCode::from(start_failure_code(&e.to_string())));
+        }
+        let raw = if args.tty { RawTerminal::enter() } else { None };
+        let waiter = {
+            let client = ctx.client.clone();
+            let (id, eid) = (c.id.clone(), exec_id.clone());
+            tokio::spawn(async move { client.wait_exec(&id, &eid).await })
+        };
+        tokio::task::yield_now().await;
+        if let Err(e) = ctx.client.start_exec(&c.id, &exec_id).await {
+            drop(raw);
+            waiter.abort();
+            let _ = ctx.client.delete_exec(&c.id, &exec_id).await;
+            eprintln!("burrow: {e:#}");
+            return Ok(ExitCode::from(start_failure_code(&e.to_string())));
+        }
+        if args.tty {
+            forward_resize(&ctx, &c.id, &exec_id).await;
+        }
+        let status = waiter.await.context("waiting for the exec")??;
+        attached.drain(std::time::Duration::from_secs(5));
+        drop(raw);
+        let _ = ctx.client.delete_exec(&c.id, &exec_id).await;
+        Ok(ExitCode::from((status & 0xff) as u8))
+    })
+}

@@ -1,0 +1,778 @@
+//! `burrow run`, `burrow create` and `burrow start`: image to spec, state files and network
+//! hooks, the container record, the task with its stdio (json-file log driver when detached,
+//! FIFOs when attached), and Docker's exit codes. A run that fails undoes everything it did.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Context};
+use oci_spec::runtime::{HookBuilder, HooksBuilder, Mount, MountBuilder};
+
+use super::stdio::{start_failure_code, Attached};
+use super::{labels, Ctx};
+use crate::connection::Globals;
+use crate::containers::lifecycle::{NewContainer, Stdio};
+use crate::containers::spec::{self, Cgroups, Limits, NetNs, Options, Seccomp};
+use crate::containers::{logdriver, store};
+use crate::network::{self, files, hook, ports};
+
+/// Flags shared by `run` and `create`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CreateFlags {
+    /// Assign a name to the container.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Keep STDIN open.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Set environment variables (KEY=VALUE, or KEY to pass the CLI's value).
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file.
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Working directory inside the container.
+    #[arg(short, long)]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>]).
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Overwrite the default ENTRYPOINT of the image.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Set metadata on the container (KEY=VALUE).
+    #[arg(short, long = "label")]
+    pub label: Vec<String>,
+    /// Bind mount a host path or a named volume (SRC:DST[:ro|rw]).
+    #[arg(short, long = "volume")]
+    pub volume: Vec<String>,
+    /// Mount a tmpfs (DST[:OPTIONS]).
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Publish a container's port to the host ([hostIP:][hostPort:]containerPort[/proto]).
+    #[arg(short, long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random host ports.
+    #[arg(short = 'P', long)]
+    pub publish_all: bool,
+    /// Network: bridge (default), none, host, or a network's name.
+    #[arg(long, alias = "net", default_value = network::DEFAULT_NETWORK)]
+    pub network: String,
+    /// Container host name.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// DNS servers.
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Add a custom host-to-IP mapping (HOST:IP).
+    #[arg(long)]
+    pub add_host: Vec<String>,
+    /// Add Linux capabilities.
+    #[arg(long)]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities.
+    #[arg(long)]
+    pub cap_drop: Vec<String>,
+    /// Give extended privileges (within the user namespace when rootless).
+    #[arg(long)]
+    pub privileged: bool,
+    /// Mount the container's root filesystem read-only.
+    #[arg(long)]
+    pub read_only: bool,
+    /// Security options: seccomp=unconfined|PROFILE.json, no-new-privileges.
+    #[arg(long)]
+    pub security_opt: Vec<String>,
+    /// Memory limit (e.g. 512m); needs cgroups.
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Number of CPUs; needs cgroups.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Tune the container's pids limit; needs cgroups.
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+    /// Signal to stop the container.
+    #[arg(long)]
+    pub stop_signal: Option<String>,
+    /// Seconds to wait for the container to stop before killing it.
+    #[arg(long)]
+    pub stop_timeout: Option<u64>,
+    /// The image to run.
+    pub image: String,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+/// `burrow run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Run in the background and print the container id.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    #[command(flatten)]
+    pub flags: CreateFlags,
+}
+
+/// `burrow create`.
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub flags: CreateFlags,
+}
+
+/// `burrow start`.
+#[derive(Debug, clap::Args)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals.
+    #[arg(short, long)]
+    pub attach: bool,
+    /// Attach STDIN.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Containers to start.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// An error with the exit code Docker would give.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub err: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure {
+            code: 125,
+            err: e.into(),
+        }
+    }
+}
+
+fn report(f: Failure) -> ExitCode {
+    eprintln!("burrow: {:#}", f.err);
+    ExitCode::from(f.code)
+}
+
+pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    super::block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        Ok(match run_async(&ctx, &args).await {
+            Ok(code) => code,
+            Err(f) => report(f),
+        })
+    })
+}
+
+pub fn create(args: CreateArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    super::block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        match create_container(&ctx, &args.flags).await {
+            Ok(c) => {
+                println!("{}", c.id);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(f) => Ok(report(f)),
+        }
+    })
+}
+
+/// What `create_container` made, for starting it.
+pub struct Created {
+    pub id: String,
+    pub rootfs: Vec<containerd_client::types::Mount>,
+}
+
+/// Everything a partly created container owns, removed again on failure.
+struct Undo<'a> {
+    ctx: &'a Ctx,
+    id: String,
+    name: Option<String>,
+    dir: bool,
+    record: Option<String>,
+}
+
+impl Undo<'_> {
+    async fn run(self) {
+        let ctx = self.ctx;
+        let _ = ctx.client.delete_task(&self.id).await;
+        teardown_leftovers(ctx, &self.id);
+        if let Some(snapshotter) = &self.record {
+            if let Err(err) = ctx.client.delete(&self.id, snapshotter).await {
+                tracing::warn!(%err, "removing the container of a failed run");
+            }
+        }
+        if let Some(name) = &self.name {
+            ctx.store.release_name(name, &self.id);
+        }
+        if self.dir {
+            let _ = ctx.store.remove_dir(&self.id);
+        }
+    }
+}
+
+/// If the network hook's state is still there (the runtime failed after attaching), detach
+/// by running the hook's poststop in the runtime's namespaces.
+fn teardown_leftovers(ctx: &Ctx, id: &str) {
+    let dir = ctx.store.container_dir(id);
+    if !dir.join(hook::STATE_FILE).exists() {
+        return;
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["internal", "net-teardown"]).arg(&dir);
+    if let Some(l) = &ctx.ep.launcher {
+        cmd.arg(l.child_pid.to_string());
+    }
+    match cmd.status() {
+        Ok(s) if s.success() => {}
+        other => tracing::warn!(?other, "network teardown of a failed run"),
+    }
+}
+
+fn parse_memory(s: &str) -> anyhow::Result<i64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mul) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| anyhow!("invalid --memory {s:?}: use a size such as 512m or 1g"))?;
+    Ok((n * mul as f64) as i64)
+}
+
+fn read_env_files(files: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("reading --env-file {}", f.display()))?;
+        for line in text.lines() {
+            let line = line.trim();
+            if !line.is_empty() && !line.starts_with('#') {
+                out.push(line.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn bind(dest: &str, src: &Path, ro: bool) -> anyhow::Result<Mount> {
+    let mut opts = vec!["rbind".to_string(), "rprivate".to_string()];
+    if ro {
+        opts.push("ro".to_string());
+    }
+    Ok(MountBuilder::default()
+        .destination(dest)
+        .typ("bind")
+        .source(src)
+        .options(opts)
+        .build()?)
+}
+
+/// `-v SRC:DST[:ro]` (a host path, or a named volume under the data root) and `--tmpfs`.
+fn user_mounts(ctx: &Ctx, f: &CreateFlags) -> anyhow::Result<Vec<Mount>> {
+    let mut out = Vec::new();
+    for v in &f.volume {
+        let parts: Vec<&str> = v.split(':').collect();
+        let (src, dst, opts) = match parts.as_slice() {
+            [dst] => ("", *dst, ""),
+            [src, dst] => (*src, *dst, ""),
+            [src, dst, opts] => (*src, *dst, *opts),
+            _ => anyhow::bail!("invalid -v {v:?}: expected SRC:DST[:ro|rw]"),
+        };
+        if !dst.starts_with('/') {
+            anyhow::bail!("invalid -v {v:?}: the container path {dst:?} must be absolute");
+        }
+        let mut ro = false;
+        for o in opts.split(',').filter(|o| !o.is_empty()) {
+            match o {
+                "ro" => ro = true,
+                "rw" => ro = false,
+                "z" | "Z" => {}
+                other => anyhow::bail!("invalid -v {v:?}: unknown option {other:?} (use ro or rw)"),
+            }
+        }
+        let source = if src.starts_with('/') || src.starts_with('.') {
+            let p = std::fs::canonicalize(src)
+                .with_context(|| format!("bind source {src:?} of -v {v:?} does not exist"))?;
+            p
+        } else {
+            let name = if src.is_empty() {
+                store::new_id()
+            } else {
+                src.to_string()
+            };
+            super::super::volume::ensure(ctx, &name)?
+        };
+        out.push(bind(dst, &source, ro)?);
+    }
+    for t in &f.tmpfs {
+        let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
+        if !dst.starts_with('/') {
+            anyhow::bail!("invalid --tmpfs {t:?}: the path must be absolute");
+        }
+        let mut o: Vec<String> = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
+        o.extend(
+            opts.split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
+        out.push(
+            MountBuilder::default()
+                .destination(dst)
+                .typ("tmpfs")
+                .source("tmpfs")
+                .options(o)
+                .build()?,
+        );
+    }
+    Ok(out)
+}
+
+fn security(f: &CreateFlags) -> anyhow::Result<(Seccomp, bool)> {
+    let mut seccomp = Seccomp::Default;
+    let mut nnp = false;
+    for o in &f.security_opt {
+        let (k, v) = o.split_once(['=', ':']).unwrap_or((o, ""));
+        match (k, v) {
+            ("seccomp", "unconfined") => seccomp = Seccomp::Unconfined,
+            ("seccomp", path) if !path.is_empty() => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the seccomp profile {path}"))?;
+                let profile: burrow_seccomp::Profile = serde_json::from_str(&text)
+                    .with_context(|| format!("parsing the seccomp profile {path}"))?;
+                seccomp = Seccomp::Profile(Box::new(profile));
+            }
+            ("no-new-privileges", "" | "true") => nnp = true,
+            ("no-new-privileges", "false") => nnp = false,
+            _ => anyhow::bail!(
+                "unsupported --security-opt {o:?}: use seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges"
+            ),
+        }
+    }
+    Ok((seccomp, nnp))
+}
+
+fn hooks(state_dir: &Path) -> anyhow::Result<oci_spec::runtime::Hooks> {
+    let exe = std::env::current_exe().context("finding the burrow binary for the OCI hooks")?;
+    let hook = |event: &str| -> anyhow::Result<oci_spec::runtime::Hook> {
+        Ok(HookBuilder::default()
+            .path(&exe)
+            .args(vec![
+                exe.display().to_string(),
+                "internal".into(),
+                "oci-hook".into(),
+                event.into(),
+                state_dir.display().to_string(),
+            ])
+            .env(vec![format!("PATH={}", spec::DEFAULT_PATH)])
+            .build()?)
+    };
+    Ok(HooksBuilder::default()
+        .create_runtime(vec![hook("createRuntime")?])
+        .poststop(vec![hook("poststop")?])
+        .build()?)
+}
+
+/// Creates the container (state dir, record, snapshot) without a task.
+pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Failure> {
+    // Everything that can be refused is checked before anything is created.
+    let (seccomp, no_new_privileges) = security(f)?;
+    let limits = Limits {
+        memory_bytes: f.memory.as_deref().map(parse_memory).transpose()?,
+        cpus: f.cpus,
+        pids: f.pids_limit,
+    };
+    let mut env = read_env_files(&f.env_file)?;
+    env.extend(f.env.iter().cloned());
+    let extra_hosts: Vec<(String, String)> = f
+        .add_host
+        .iter()
+        .map(|h| {
+            h.split_once(':')
+                .filter(|(n, ip)| !n.is_empty() && ip.parse::<std::net::IpAddr>().is_ok())
+                .map(|(n, ip)| (n.to_string(), ip.to_string()))
+                .ok_or_else(|| anyhow!("invalid --add-host {h:?}: expected HOST:IP"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut image = ctx.images.resolve(&f.image).await?;
+    let user = f
+        .user
+        .clone()
+        .unwrap_or_else(|| image.defaults.user.clone());
+    if user
+        .split(':')
+        .any(|p| !p.is_empty() && p.parse::<u32>().is_err())
+        || user.is_empty()
+    {
+        // Names need the image's /etc/passwd; root's HOME does too.
+        image_user_db(ctx, &mut image).await?;
+    }
+    let mut port_maps = Vec::new();
+    for p in &f.publish {
+        port_maps.extend(ports::parse(p, ports::kernel_free_port)?);
+    }
+    if f.publish_all {
+        for e in &image.exposed_ports {
+            let (port, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+            port_maps.extend(ports::parse(
+                &format!("{port}/{proto}"),
+                ports::kernel_free_port,
+            )?);
+        }
+    }
+    let (netns, networks) = match f.network.as_str() {
+        "none" => (NetNs::New, vec![]),
+        "host" => (NetNs::Host, vec![]),
+        other => (NetNs::New, vec![other.to_string()]),
+    };
+    if networks.is_empty() && !port_maps.is_empty() {
+        eprintln!(
+            "burrow: warning: published ports are discarded with --network {}",
+            f.network
+        );
+        port_maps.clear();
+    }
+    let net_confs = hook::resolve_networks(&ctx.net, &networks)?;
+    let cgroups = match ctx.ep.cgroup_manager.as_str() {
+        "none" => Cgroups::Unavailable {
+            reason: spec::cgroup_unavailable_reason(ctx.rootless()).unwrap_or_else(|| {
+                "the cgroup manager is \"none\" (see --cgroup-manager and `burrow info`)".into()
+            }),
+        },
+        "systemd" => Cgroups::Path(format!(
+            "{}:nerdctl:{{ID}}",
+            if ctx.rootless() {
+                "user.slice"
+            } else {
+                "system.slice"
+            }
+        )),
+        _ => Cgroups::Path(format!("/{}/{{ID}}", ctx.ep.namespace)),
+    };
+
+    let id = store::new_id();
+    let short = super::short_id(&id).to_string();
+    let name = match &f.name {
+        Some(n) => n.clone(),
+        None => {
+            let base = image
+                .name
+                .rsplit('/')
+                .next()
+                .unwrap_or("c")
+                .split([':', '@'])
+                .next()
+                .unwrap_or("c")
+                .to_string();
+            format!("{base}-{}", &id[..5])
+        }
+    };
+    let hostname = f.hostname.clone().unwrap_or_else(|| short.clone());
+    let mut undo = Undo {
+        ctx,
+        id: id.clone(),
+        name: None,
+        dir: false,
+        record: None,
+    };
+    let result = async {
+        ctx.store.reserve_name(&name, &id)?;
+        undo.name = Some(name.clone());
+        let dir = ctx.store.create_dir(&id)?;
+        undo.dir = true;
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let resolv = ctx.store.write_file(
+            &id,
+            "resolv.conf",
+            &files::resolv_conf(ctx.rootless(), &f.dns, &host_resolv),
+        )?;
+        let hosts_file =
+            ctx.store
+                .write_file(&id, "hosts", &files::hosts(None, &[], &extra_hosts))?;
+        let hostname_file = ctx
+            .store
+            .write_file(&id, "hostname", &format!("{hostname}\n"))?;
+        let mut mounts = vec![
+            bind("/etc/resolv.conf", &resolv, false)?,
+            bind("/etc/hosts", &hosts_file, false)?,
+            bind("/etc/hostname", &hostname_file, false)?,
+        ];
+        mounts.extend(user_mounts(ctx, f)?);
+        if !net_confs.is_empty() {
+            hook::write_config(
+                &dir,
+                &hook::HookConfig {
+                    container_id: id.clone(),
+                    name: name.clone(),
+                    hostname: hostname.clone(),
+                    networks: net_confs.clone(),
+                    ports: port_maps.clone(),
+                    plugin_dirs: ctx.net.plugin_dirs.clone(),
+                    launcher_api: ctx.ep.launcher.as_ref().map(|l| l.api_socket.clone()),
+                    extra_hosts: extra_hosts.clone(),
+                    hosts_file: hosts_file.clone(),
+                },
+            )?;
+        }
+        let opts = Options {
+            id: id.clone(),
+            hostname: hostname.clone(),
+            args: f.args.clone(),
+            entrypoint: f.entrypoint.clone(),
+            env: env.clone(),
+            workdir: f.workdir.clone(),
+            user: Some(user.clone()),
+            tty: f.tty,
+            privileged: f.privileged,
+            read_only: f.read_only,
+            cap_add: f.cap_add.clone(),
+            cap_drop: f.cap_drop.clone(),
+            seccomp: seccomp.clone(),
+            no_new_privileges,
+            netns: netns.clone(),
+            cgroups: match &cgroups {
+                Cgroups::Path(p) => Cgroups::Path(p.replace("{ID}", &id)),
+                other => other.clone(),
+            },
+            limits: limits.clone(),
+            mounts,
+            annotations: HashMap::new(),
+        };
+        let mut spec = spec::build(&image.defaults, &opts)?;
+        if !net_confs.is_empty() {
+            spec.set_hooks(Some(hooks(&dir)?));
+        }
+        let mut l = super::parse_labels(&f.label);
+        l.insert(labels::NAME.into(), name.clone());
+        l.insert(labels::HOSTNAME.into(), hostname.clone());
+        l.insert(labels::NETWORKS.into(), serde_json::to_string(&networks)?);
+        l.insert(labels::PORTS.into(), serde_json::to_string(&port_maps)?);
+        l.insert(labels::STATE_DIR.into(), dir.display().to_string());
+        l.insert(
+            labels::PLATFORM.into(),
+            format!("linux/{}", crate::containers::image::go_arch()),
+        );
+        if !extra_hosts.is_empty() {
+            l.insert(
+                labels::EXTRA_HOSTS.into(),
+                serde_json::to_string(&extra_hosts)?,
+            );
+        }
+        if let Some(s) = &f.stop_signal {
+            l.insert(labels::STOP_SIGNAL.into(), s.clone());
+        }
+        if let Some(t) = f.stop_timeout {
+            l.insert(labels::STOP_TIMEOUT.into(), t.to_string());
+        }
+        let exe = std::env::current_exe().context("finding the burrow binary for logging")?;
+        let log_uri = logdriver::uri(&exe, ctx.store.root());
+        l.insert(labels::LOG_URI.into(), log_uri);
+        let rootfs = ctx
+            .client
+            .create(
+                &NewContainer {
+                    id: id.clone(),
+                    image: image.name.clone(),
+                    parent_chain_id: image.chain_id.clone(),
+                    snapshotter: ctx.ep.snapshotter.clone(),
+                    labels: l,
+                },
+                &spec,
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "creating the container from {} (is it unpacked for snapshotter {}?)",
+                    image.name, ctx.ep.snapshotter
+                )
+            })?;
+        Ok::<_, anyhow::Error>(rootfs)
+    }
+    .await;
+    match result {
+        Ok(rootfs) => Ok(Created { id, rootfs }),
+        Err(err) => {
+            undo.run().await;
+            Err(Failure { code: 125, err })
+        }
+    }
+}
+
+async fn image_user_db(
+    ctx: &Ctx,
+    image: &mut crate::containers::image::Image,
+) -> anyhow::Result<()> {
+    ctx.images
+        .load_user_db(image)
+        .await
+        .context("reading /etc/passwd from the image")
+}
+
+/// Creates the task with `stdio` and starts it; on failure removes the task and returns
+/// Docker's code for the cause.
+async fn start_task(
+    ctx: &Ctx,
+    id: &str,
+    rootfs: Vec<containerd_client::types::Mount>,
+    stdio: &Stdio,
+) -> Result<u32, Failure> {
+    if let Err(e) = ctx.client.create_task(id, rootfs, stdio).await {
+        let msg = e.to_string();
+        let _ = ctx.client.delete_task(id).await;
+        teardown_leftovers(ctx, id);
+        return Err(Failure {
+            code: start_failure_code(&msg),
+            err: e.into(),
+        });
+    }
+    match ctx.client.start_task(id).await {
+        Ok(pid) => Ok(pid),
+        Err(e) => {
+            let msg = e.to_string();
+            let _ = ctx.client.delete_task(id).await;
+            teardown_leftovers(ctx, id);
+            Err(Failure {
+                code: start_failure_code(&msg),
+                err: e.into(),
+            })
+        }
+    }
+}
+
+async fn remove_quietly(ctx: &Ctx, id: &str) {
+    if let Ok(c) = ctx.client.get(id).await {
+        if let Err(err) = super::remove_container(ctx, &c, true).await {
+            eprintln!("burrow: {err:#}");
+        }
+    }
+}
+
+async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
+    let f = &args.flags;
+    let created = create_container(ctx, f).await?;
+    let id = created.id.clone();
+    if args.rm {
+        if let Ok(c) = ctx.client.get(&id).await {
+            let mut l = c.labels.clone();
+            l.insert(labels::AUTO_REMOVE.into(), "true".into());
+            let _ = ctx.client.update_labels(c, l).await;
+        }
+    }
+    if args.detach {
+        let exe = std::env::current_exe().context("finding the burrow binary for logging")?;
+        let uri = logdriver::uri(&exe, ctx.store.root());
+        let stdio = Stdio {
+            stdin: String::new(),
+            stdout: uri.clone(),
+            stderr: uri,
+            terminal: f.tty,
+        };
+        if let Err(fail) = start_task(ctx, &id, created.rootfs, &stdio).await {
+            remove_quietly(ctx, &id).await;
+            return Err(fail);
+        }
+        println!("{id}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let fifo_dir = ctx.store.container_dir(&id).join("fifo");
+    let attached = match Attached::new(&fifo_dir, f.interactive, f.tty) {
+        Ok(a) => a,
+        Err(e) => {
+            remove_quietly(ctx, &id).await;
+            return Err(e.into());
+        }
+    };
+    let _raw = if f.tty {
+        super::exec::RawTerminal::enter()
+    } else {
+        None
+    };
+    // The wait is registered before the start so a fast exit is not missed.
+    if let Err(fail) = start_task(ctx, &id, created.rootfs, &attached.stdio).await {
+        drop(_raw);
+        drop(attached);
+        remove_quietly(ctx, &id).await;
+        return Err(fail);
+    }
+    if f.tty {
+        super::exec::forward_resize(ctx, &id, "").await;
+    }
+    let status = ctx.client.wait_task(&id).await;
+    attached.drain(std::time::Duration::from_secs(5));
+    drop(_raw);
+    let code = match status {
+        Ok(c) => c,
+        Err(e) => return Err(e.into()),
+    };
+    let _ = ctx.client.delete_task(&id).await;
+    drop(attached);
+    if args.rm {
+        remove_quietly(ctx, &id).await;
+    }
+    Ok(ExitCode::from((code & 0xff) as u8))
+}
+
+/// `burrow start`: a new task on the existing rootfs, detached (log driver) or attached.
+pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    super::block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        let mut code = ExitCode::SUCCESS;
+        for q in &args.containers {
+            let c = ctx.find(q).await?;
+            let st = super::state(&ctx, &c.id).await?;
+            if st.is_running() {
+                println!("{q}");
+                continue;
+            }
+            // A stopped task is deleted first (its poststop hook detaches the old network).
+            let _ = ctx.client.delete_task(&c.id).await;
+            let rootfs = ctx.client.snapshot_mounts(&c.snapshotter, &c.id).await?;
+            let tty = super::spec_of(&c)
+                .and_then(|s| s.process().as_ref().map(|p| p.terminal().unwrap_or(false)))
+                .unwrap_or(false);
+            if args.attach {
+                let fifo_dir = ctx.store.container_dir(&c.id).join("fifo");
+                let attached = Attached::new(&fifo_dir, args.interactive, tty)?;
+                if let Err(f) = start_task(&ctx, &c.id, rootfs, &attached.stdio).await {
+                    return Ok(report(f));
+                }
+                let status = ctx.client.wait_task(&c.id).await?;
+                attached.drain(std::time::Duration::from_secs(5));
+                code = ExitCode::from((status & 0xff) as u8);
+            } else {
+                let uri = c.labels.get(labels::LOG_URI).cloned().unwrap_or_else(|| {
+                    std::env::current_exe()
+                        .map(|exe| logdriver::uri(&exe, ctx.store.root()))
+                        .unwrap_or_default()
+                });
+                let stdio = Stdio {
+                    stdin: String::new(),
+                    stdout: uri.clone(),
+                    stderr: uri,
+                    terminal: tty,
+                };
+                if let Err(f) = start_task(&ctx, &c.id, rootfs, &stdio).await {
+                    return Ok(report(f));
+                }
+                println!("{q}");
+            }
+        }
+        Ok(code)
+    })
+}

@@ -1,0 +1,177 @@
+//! Attaching the CLI to a container's stdio through FIFOs the shim opens (stdin, stdout,
+//! stderr), and Docker's exit codes for a process that could not be started.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use nix::sys::stat::Mode;
+
+use crate::containers::lifecycle::Stdio;
+
+/// FIFOs in a private dir and the threads copying them to and from the terminal.
+pub struct Attached {
+    dir: PathBuf,
+    pub stdio: Stdio,
+    running: Arc<AtomicUsize>,
+}
+
+fn reader(path: PathBuf, to_stderr: bool, running: Arc<AtomicUsize>) {
+    running.fetch_add(1, Ordering::SeqCst);
+    std::thread::spawn(move || {
+        // Blocks until the shim opens the write end.
+        if let Ok(mut f) = File::open(&path) {
+            let mut buf = [0u8; 8192];
+            loop {
+                match f.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        let res = if to_stderr {
+                            let mut e = std::io::stderr().lock();
+                            e.write_all(&buf[..n]).and_then(|_| e.flush())
+                        } else {
+                            let mut o = std::io::stdout().lock();
+                            o.write_all(&buf[..n]).and_then(|_| o.flush())
+                        };
+                        if res.is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        running.fetch_sub(1, Ordering::SeqCst);
+    });
+}
+
+impl Attached {
+    /// Creates the FIFOs under `dir` and starts copying. With a terminal everything comes on
+    /// stdout; with `stdin` the CLI's stdin is forwarded until it ends.
+    pub fn new(dir: &Path, stdin: bool, tty: bool) -> anyhow::Result<Attached> {
+        crate::containers::store::private_dir(dir)?;
+        let mk = |name: &str| -> anyhow::Result<PathBuf> {
+            let p = dir.join(name);
+            let _ = std::fs::remove_file(&p);
+            nix::unistd::mkfifo(&p, Mode::from_bits_truncate(0o600))
+                .with_context(|| format!("creating the FIFO {}", p.display()))?;
+            Ok(p)
+        };
+        let running = Arc::new(AtomicUsize::new(0));
+        let out = mk("stdout")?;
+        reader(out.clone(), false, running.clone());
+        let err = if tty {
+            None
+        } else {
+            let e = mk("stderr")?;
+            reader(e.clone(), true, running.clone());
+            Some(e)
+        };
+        let inp = if stdin {
+            let p = mk("stdin")?;
+            // Read-write so the open does not wait for the shim; closing it is the container's EOF.
+            let mut f = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(0)
+                .open(&p)
+                .with_context(|| format!("opening the FIFO {}", p.display()))?;
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                let mut input = std::io::stdin().lock();
+                loop {
+                    match input.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if f.write_all(&buf[..n]).is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+            Some(p)
+        } else {
+            None
+        };
+        let s = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        };
+        Ok(Attached {
+            dir: dir.to_path_buf(),
+            stdio: Stdio {
+                stdin: s(&inp),
+                stdout: out.display().to_string(),
+                stderr: s(&err),
+                terminal: tty,
+            },
+            running,
+        })
+    }
+
+    /// Waits (boundedly) until the output copies have drained.
+    pub fn drain(&self, limit: Duration) {
+        let start = Instant::now();
+        while self.running.load(Ordering::SeqCst) > 0 && start.elapsed() < limit {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Docker's exit code for a container that could not be started: 127 when the command does
+/// not exist, 126 when it cannot be executed, else 125.
+pub fn start_failure_code(message: &str) -> u8 {
+    let m = message.to_ascii_lowercase();
+    let exec = m.contains("exec:") || m.contains("starting container process");
+    if m.contains("executable file not found") || (exec && m.contains("no such file or directory"))
+    {
+        127
+    } else if exec && (m.contains("permission denied") || m.contains("exec format error")) {
+        126
+    } else {
+        125
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_as_docker() {
+        assert_eq!(
+            start_failure_code(
+                r#"OCI runtime create failed: runc create failed: unable to start container process: exec: "nosuch": executable file not found in $PATH: unknown"#
+            ),
+            127
+        );
+        assert_eq!(
+            start_failure_code(
+                r#"unable to start container process: exec: "/etc": permission denied"#
+            ),
+            126
+        );
+        assert_eq!(
+            start_failure_code(
+                r#"unable to start container process: exec: "/x": stat /x: no such file or directory"#
+            ),
+            127
+        );
+        assert_eq!(
+            start_failure_code("failed to mount: no such file or directory"),
+            125
+        );
+    }
+}

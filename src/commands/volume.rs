@@ -1,0 +1,266 @@
+//! `burrow volume create/ls/inspect/rm/prune`: named volumes as nerdctl stores them,
+//! `DATA_ROOT/volumes/NS/NAME/_data` with labels in `volume.json`, changed under a lock file so
+//! concurrent CLI calls do not race.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use super::container::{self as ctr, Ctx};
+use crate::connection::Globals;
+use crate::containers::store::private_dir;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create a volume.
+    Create(CreateArgs),
+    /// List volumes.
+    #[command(alias = "list")]
+    Ls(LsArgs),
+    /// Show volumes as JSON.
+    Inspect(NamesArgs),
+    /// Remove volumes.
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    /// Remove volumes no container uses.
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CreateArgs {
+    /// Set metadata on the volume (KEY=VALUE).
+    #[arg(long = "label")]
+    pub label: Vec<String>,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LsArgs {
+    /// Only print names.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output format: table or json.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct NamesArgs {
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RmArgs {
+    /// Remove volumes even if a container uses them (not supported: refused instead).
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PruneArgs {
+    /// Do not prompt for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Meta {
+    #[serde(rename = "Labels", default)]
+    labels: HashMap<String, String>,
+}
+
+/// Docker's `volume inspect` shape.
+#[derive(Debug, Serialize)]
+struct Volume {
+    #[serde(rename = "Name")]
+    name: String,
+    #[serde(rename = "Driver")]
+    driver: &'static str,
+    #[serde(rename = "Mountpoint")]
+    mountpoint: PathBuf,
+    #[serde(rename = "Labels")]
+    labels: HashMap<String, String>,
+    #[serde(rename = "Scope")]
+    scope: &'static str,
+}
+
+fn root(ctx: &Ctx) -> PathBuf {
+    ctx.store.root().join("volumes").join(&ctx.ep.namespace)
+}
+
+fn lock(dir: &Path) -> anyhow::Result<Flock<std::fs::File>> {
+    private_dir(dir)?;
+    let path = dir.join(".lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening the volume lock {}", path.display()))?;
+    Flock::lock(f, FlockArg::LockExclusive)
+        .map_err(|(_, e)| anyhow::anyhow!("locking {}: {e}", path.display()))
+}
+
+fn create_locked(
+    dir: &Path,
+    name: &str,
+    labels: HashMap<String, String>,
+) -> anyhow::Result<PathBuf> {
+    if !crate::network::valid_name(name) {
+        anyhow::bail!("invalid volume name {name:?}: use letters, digits, '.', '_' and '-'");
+    }
+    let vdir = dir.join(name);
+    let data = vdir.join("_data");
+    if !data.exists() {
+        private_dir(&vdir)?;
+        std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+        let meta = serde_json::to_vec_pretty(&Meta { labels })?;
+        std::fs::write(vdir.join("volume.json"), meta)?;
+    }
+    Ok(data)
+}
+
+/// The data dir of volume `name`, created if absent (for `run -v NAME:/path`).
+pub fn ensure(ctx: &Ctx, name: &str) -> anyhow::Result<PathBuf> {
+    let dir = root(ctx);
+    let _l = lock(&dir)?;
+    create_locked(&dir, name, HashMap::new())
+}
+
+fn load(dir: &Path, name: &str) -> anyhow::Result<Volume> {
+    let vdir = dir.join(name);
+    if !vdir.join("_data").is_dir() {
+        anyhow::bail!("no such volume: {name}");
+    }
+    let meta: Meta = std::fs::read(vdir.join("volume.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    Ok(Volume {
+        name: name.to_string(),
+        driver: "local",
+        mountpoint: vdir.join("_data"),
+        labels: meta.labels,
+        scope: "local",
+    })
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("_data").is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    v.sort();
+    v
+}
+
+/// Volumes used by any container (by their data dir appearing as a mount source).
+async fn in_use(ctx: &Ctx) -> anyhow::Result<HashMap<PathBuf, String>> {
+    let mut used = HashMap::new();
+    for c in ctx.client.list(vec![]).await? {
+        if let Some(spec) = ctr::spec_of(&c) {
+            for m in spec.mounts().iter().flatten() {
+                if let Some(src) = m.source() {
+                    used.insert(src.clone(), ctr::name_of(&c));
+                }
+            }
+        }
+    }
+    Ok(used)
+}
+
+pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
+    ctr::block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        let dir = root(&ctx);
+        match cmd {
+            Command::Create(a) => {
+                let name = a.name.unwrap_or_else(crate::containers::store::new_id);
+                let _l = lock(&dir)?;
+                if dir.join(&name).join("_data").exists() {
+                    anyhow::bail!("volume {name} already exists");
+                }
+                create_locked(&dir, &name, ctr::parse_labels(&a.label))?;
+                println!("{name}");
+            }
+            Command::Ls(a) => {
+                let json = super::wants_json(a.format.as_deref())?;
+                let vols: Vec<Volume> = names(&dir)
+                    .iter()
+                    .filter_map(|n| load(&dir, n).ok())
+                    .collect();
+                if a.quiet {
+                    for v in vols {
+                        println!("{}", v.name);
+                    }
+                } else if json {
+                    for v in vols {
+                        println!("{}", serde_json::to_string(&v)?);
+                    }
+                } else {
+                    println!("{:<16}{}", "DRIVER", "VOLUME NAME");
+                    for v in vols {
+                        println!("{:<16}{}", v.driver, v.name);
+                    }
+                }
+            }
+            Command::Inspect(a) => {
+                let vols = a
+                    .names
+                    .iter()
+                    .map(|n| load(&dir, n))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                println!("{}", serde_json::to_string_pretty(&vols)?);
+            }
+            Command::Rm(a) => {
+                let used = in_use(&ctx).await?;
+                let _l = lock(&dir)?;
+                let mut failed = false;
+                for n in &a.names {
+                    let res = load(&dir, n).and_then(|v| {
+                        if let Some(c) = used.get(&v.mountpoint) {
+                            anyhow::bail!(
+                                "volume {n} is in use by container {c}: remove the container first"
+                            );
+                        }
+                        std::fs::remove_dir_all(dir.join(n))
+                            .with_context(|| format!("removing volume {n}"))
+                    });
+                    match res {
+                        Ok(()) => println!("{n}"),
+                        Err(e) => {
+                            eprintln!("burrow: {e:#}");
+                            failed = true;
+                        }
+                    }
+                }
+                if failed {
+                    return Ok(ExitCode::from(1));
+                }
+            }
+            Command::Prune(_) => {
+                let used = in_use(&ctx).await?;
+                let _l = lock(&dir)?;
+                println!("Deleted Volumes:");
+                for n in names(&dir) {
+                    if !used.contains_key(&dir.join(&n).join("_data")) {
+                        std::fs::remove_dir_all(dir.join(&n))
+                            .with_context(|| format!("removing volume {n}"))?;
+                        println!("{n}");
+                    }
+                }
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
