@@ -61,6 +61,17 @@ pub enum Command {
     Login(commands::login::LoginArgs),
     /// Log out from a registry.
     Logout(commands::login::LogoutArgs),
+    /// List images.
+    Images(commands::images::Args),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(commands::image::Command),
+    /// Remove images.
+    Rmi(commands::rmi::Args),
+    /// Give an image another name.
+    Tag(commands::tag::Args),
+    /// Show the history of an image.
+    History(commands::history::Args),
     /// Create and run a new container from an image.
     Run(commands::container::run::RunArgs),
     /// Create a new container.
@@ -152,6 +163,11 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Pull(args) => commands::pull::run(args, g),
         Command::Login(args) => commands::login::login(args),
         Command::Logout(args) => commands::login::logout(args),
+        Command::Images(args) => commands::images::run(args, g),
+        Command::Image(cmd) => commands::image::run(cmd, g),
+        Command::Rmi(args) => commands::rmi::run(args, g),
+        Command::Tag(args) => commands::tag::run(args, g),
+        Command::History(args) => commands::history::run(args, g),
         Command::Run(args) => commands::container::run::run(args, g),
         Command::Create(args) => commands::container::run::create(args, g),
         Command::Start(args) => commands::container::run::start(args, g),

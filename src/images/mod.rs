@@ -2,6 +2,8 @@
 
 pub mod archive;
 pub mod auth;
+pub mod catalog;
+pub mod format;
 pub mod local;
 pub mod manifest;
 pub mod progress;

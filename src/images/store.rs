@@ -428,11 +428,12 @@ impl Store {
         }
     }
 
-    pub async fn delete_image(&self, name: &str) -> Result<()> {
+    /// Deletes a record; `sync` waits for garbage collection of what it alone held.
+    pub async fn delete_image(&self, name: &str, sync: bool) -> Result<()> {
         self.images_client()
             .delete(self.req(DeleteImageRequest {
                 name: name.to_owned(),
-                sync: false,
+                sync,
                 target: None,
             }))
             .await

@@ -308,3 +308,225 @@ pub fn check_multilayer(root: &Path, id_map: &dyn Fn(u32) -> u32) {
         );
     }
 }
+
+/// A private `docker-registry serve` on a free port (optionally with htpasswd auth), with test
+/// images pushed into it by skopeo; stopped on drop.
+pub struct TestRegistry {
+    pub host: String,
+    pub dir: PathBuf,
+    config: PathBuf,
+    auth: Option<(String, String)>,
+    cleanup: Option<Cleanup>,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl TestRegistry {
+    /// Starts a registry; None (with a reason) when docker-registry or skopeo are missing.
+    pub fn start(dir: &Path, auth: Option<(&str, &str)>) -> Option<TestRegistry> {
+        for tool in [
+            "/usr/bin/docker-registry",
+            "/usr/bin/skopeo",
+            "/usr/bin/htpasswd",
+        ] {
+            if !Path::new(tool).exists() {
+                eprintln!(
+                    "SKIP: {tool} is missing (install docker-registry, skopeo, apache2-utils)"
+                );
+                return None;
+            }
+        }
+        let port = free_port();
+        std::fs::create_dir_all(dir.join("data")).unwrap();
+        let mut config = format!(
+            "version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.join("data").display()
+        );
+        if let Some((u, p)) = auth {
+            let mut h = Command::new("htpasswd");
+            h.args(["-Bbn", u, p]);
+            let line = expect_success(
+                &run_with_timeout(&mut h, Duration::from_secs(30)),
+                "htpasswd",
+            );
+            std::fs::write(dir.join("htpasswd"), line).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd: {{realm: burrow-test, path: {}}}\n",
+                dir.join("htpasswd").display()
+            ));
+        }
+        let config_path = dir.join("config.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let mut r = TestRegistry {
+            host: format!("127.0.0.1:{port}"),
+            dir: dir.to_owned(),
+            config: config_path,
+            auth: auth.map(|(u, p)| (u.to_owned(), p.to_owned())),
+            cleanup: None,
+        };
+        r.resume();
+        Some(r)
+    }
+
+    /// (Re)starts the server process on the same port and storage.
+    pub fn resume(&mut self) {
+        let mut cleanup = Cleanup::new();
+        let mut cmd = Command::new("docker-registry");
+        cmd.arg("serve")
+            .arg(&self.config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(self.dir.join("log")).unwrap());
+        cleanup.spawn(&mut cmd);
+        let host = self.host.clone();
+        assert!(
+            wait_for(Duration::from_secs(30), || std::net::TcpStream::connect(
+                &host
+            )
+            .is_ok()),
+            "the test registry did not come up on {host}"
+        );
+        self.cleanup = Some(cleanup);
+    }
+
+    /// Stops the server (storage stays).
+    pub fn stop(&mut self) {
+        self.cleanup = None;
+    }
+
+    /// Pushes a tag of the provisioned layout as `repo:latest`.
+    pub fn push(&self, tag: &str, repo: &str) {
+        let mut cmd = Command::new("skopeo");
+        cmd.args([
+            "copy",
+            "-q",
+            "--all",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+        ]);
+        if let Some((u, p)) = &self.auth {
+            cmd.arg("--dest-creds").arg(format!("{u}:{p}"));
+        }
+        cmd.arg(format!("oci:{IMAGES_DIR}/layout:{tag}"))
+            .arg(format!("docker://{}/{repo}:latest", self.host));
+        expect_success(
+            &run_with_timeout(&mut cmd, Duration::from_secs(120)),
+            &format!("skopeo push of {tag}"),
+        );
+    }
+}
+
+/// What a [`Proxy`] does to the bytes coming back from the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyMode {
+    Pass,
+    /// Cut every connection after this many bytes from upstream.
+    CutAfter(u64),
+    /// Flip the byte at this offset of every connection's upstream stream.
+    CorruptAt(u64),
+}
+
+/// A TCP proxy in front of a registry that counts, cuts or corrupts what the registry sends.
+pub struct Proxy {
+    pub host: String,
+    mode: std::sync::Arc<std::sync::Mutex<ProxyMode>>,
+    /// Bytes sent from upstream to clients so far.
+    pub bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Proxy {
+    pub fn start(upstream: &str) -> Proxy {
+        use std::io::{Read, Write};
+        use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let mode = Arc::new(Mutex::new(ProxyMode::Pass));
+        let bytes = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (m, b, s, up) = (
+            mode.clone(),
+            bytes.clone(),
+            stop.clone(),
+            upstream.to_owned(),
+        );
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(client) = conn else { continue };
+                let Ok(server) = std::net::TcpStream::connect(&up) else {
+                    continue;
+                };
+                let mode = *m.lock().unwrap();
+                let (mut c_read, mut s_write) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_read, &mut s_write);
+                    let _ = s_write.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut s_read, mut c_write) = (server, client);
+                let b = b.clone();
+                std::thread::spawn(move || {
+                    let mut seen: u64 = 0;
+                    let mut buf = vec![0u8; 16384];
+                    loop {
+                        let n = match s_read.read(&mut buf) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let chunk = &mut buf[..n];
+                        let mut cut = false;
+                        let mut len = n;
+                        match mode {
+                            ProxyMode::CutAfter(limit) if seen + n as u64 > limit => {
+                                len = (limit - seen.min(limit)) as usize;
+                                cut = true;
+                            }
+                            ProxyMode::CorruptAt(at) if seen <= at && at < seen + n as u64 => {
+                                chunk[(at - seen) as usize] ^= 0xff;
+                            }
+                            _ => {}
+                        }
+                        if c_write.write_all(&chunk[..len]).is_err() {
+                            break;
+                        }
+                        seen += len as u64;
+                        b.fetch_add(len as u64, Ordering::SeqCst);
+                        if cut {
+                            let _ = c_write.shutdown(std::net::Shutdown::Both);
+                            let _ = s_read.shutdown(std::net::Shutdown::Both);
+                            break;
+                        }
+                    }
+                    let _ = c_write.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        Proxy {
+            host,
+            mode,
+            bytes,
+            stop,
+        }
+    }
+
+    /// Applies to connections opened from now on.
+    pub fn set_mode(&self, m: ProxyMode) {
+        *self.mode.lock().unwrap() = m;
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(&self.host);
+    }
+}

@@ -1,0 +1,106 @@
+//! `burrow image ...`: the image command group (ls, inspect, rm, tag, pull, load, history,
+//! prune) and `image inspect`'s Docker-shaped JSON.
+
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::commands::images::with_store;
+use crate::commands::{history, image_prune, images, load, pull, rmi, tag};
+use crate::connection::Globals;
+use crate::images::{catalog, format::Format, manifest::Platform};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// List images.
+    #[command(alias = "list")]
+    Ls(images::Args),
+    /// Display detailed information on images.
+    Inspect(InspectArgs),
+    /// Remove images.
+    #[command(alias = "remove")]
+    Rm(rmi::Args),
+    /// Give an image another name.
+    Tag(tag::Args),
+    /// Pull an image from a registry.
+    Pull(pull::Args),
+    /// Load images from an archive.
+    Load(load::Args),
+    /// Show the history of an image.
+    History(history::Args),
+    /// Remove unused images.
+    Prune(image_prune::Args),
+}
+
+pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Ls(a) => images::run(a, g),
+        Command::Inspect(a) => inspect(a, g),
+        Command::Rm(a) => rmi::run(a, g),
+        Command::Tag(a) => tag::run(a, g),
+        Command::Pull(a) => pull::run(a, g),
+        Command::Load(a) => load::run(a, g),
+        Command::History(a) => history::run(a, g),
+        Command::Prune(a) => image_prune::run(a, g),
+    }
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// Image names or IDs.
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    /// Output: json (default) or a template such as '{{.Id}}'.
+    #[arg(short, long)]
+    pub format: Option<String>,
+    /// Platform to show for a multi-platform image [default: this host's].
+    #[arg(long)]
+    pub platform: Option<String>,
+}
+
+/// JSON as Docker prints it (four-space indent).
+pub fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
+    let mut out = Vec::new();
+    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, fmt);
+    v.serialize(&mut ser)?;
+    println!("{}", String::from_utf8_lossy(&out));
+    Ok(())
+}
+
+pub fn inspect(args: InspectArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    let format = Format::parse(args.format.as_deref())?;
+    let platform = pull::platform_arg(args.platform.as_deref())?;
+    let (docs, failed) = with_store(g, async |store| {
+        let everything = catalog::all(store, &Platform::host()).await?;
+        let names = catalog::names_by_id(&everything);
+        let mut docs = Vec::new();
+        let mut failed = false;
+        for arg in &args.images {
+            match catalog::find(store, arg, &platform).await {
+                Ok(found) => {
+                    let l = &found[0];
+                    let all_names = names
+                        .get(l.id())
+                        .cloned()
+                        .unwrap_or_else(|| vec![l.name.clone()]);
+                    docs.push(catalog::inspect(l, &all_names));
+                }
+                Err(e) => {
+                    eprintln!("burrow: image inspect: {e}");
+                    failed = true;
+                }
+            }
+        }
+        Ok((docs, failed))
+    })?;
+    match format {
+        Format::Table | Format::Json => print_json(&docs)?,
+        f => crate::images::format::print_rows(&f, &docs),
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

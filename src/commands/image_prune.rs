@@ -1,0 +1,69 @@
+//! `burrow image prune`: remove dangling images (names without a tag), or with -a every image no
+//! container uses.
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use anyhow::bail;
+
+use crate::commands::images::with_store;
+use crate::commands::rmi;
+use crate::connection::Globals;
+use crate::images::{catalog, reference::Reference};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Remove every image no container uses, not only dangling ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
+    if !args.force {
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "image prune asks for confirmation, and stdin is not a terminal: pass -f/--force"
+            );
+        }
+        let what = if args.all {
+            "all images without at least one container associated to them"
+        } else {
+            "all dangling images"
+        };
+        eprint!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        if !matches!(line.trim(), "y" | "Y" | "yes") {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    let lines = with_store(g, async |store| {
+        let mut out = Vec::new();
+        for img in store.images().await? {
+            let dangling = Reference::parse(&img.name)
+                .map(|r| r.tag.is_none())
+                .unwrap_or(true);
+            if !(args.all || dangling) {
+                continue;
+            }
+            if !catalog::containers_using(store, &img.name)
+                .await?
+                .is_empty()
+            {
+                continue;
+            }
+            out.extend(rmi::remove(store, &img.name, true).await?);
+        }
+        Ok(out)
+    })?;
+    if !lines.is_empty() {
+        println!("Deleted Images:");
+        for l in lines {
+            println!("{l}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,304 @@
+//! The local image catalogue as commands see it: finding images by name or ID, the containers
+//! that use them, summaries for `images`, and Docker-shaped `image inspect` and `history` data.
+
+use std::collections::HashMap;
+
+use containerd_client::services::v1::{
+    containers_client::ContainersClient, Image, ListContainersRequest,
+};
+use serde_json::{json, Value};
+
+use super::local::{self, LocalError, LocalImage};
+use super::manifest::{self, Platform};
+use super::reference::{self, Reference};
+use super::store::{Store, StoreError};
+use super::time;
+
+/// A lookup failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("no such image: {0}")]
+    NotFound(String),
+    #[error("{arg} matches {count} images ({names}): use a longer ID or a name")]
+    Ambiguous {
+        arg: String,
+        count: usize,
+        names: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Local(#[from] LocalError),
+}
+
+type Result<T> = std::result::Result<T, CatalogError>;
+
+/// Every record resolved for `platform`; records that cannot be resolved are skipped with a
+/// debug log (a pull in progress, or another platform's image).
+pub async fn all(store: &Store, platform: &Platform) -> Result<Vec<LocalImage>> {
+    let mut out = Vec::new();
+    for img in store.images().await? {
+        match local::resolve(store, &img, platform).await {
+            Ok(l) => out.push(l),
+            Err(err) => tracing::debug!(%err, name = %img.name, "image skipped"),
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `arg` looks like an image ID (a hex prefix, optionally with `sha256:`).
+fn id_prefix(arg: &str) -> Option<String> {
+    let hex = arg.strip_prefix("sha256:").unwrap_or(arg);
+    (!hex.is_empty()
+        && hex.len() <= 64
+        && hex
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+    .then(|| format!("sha256:{hex}"))
+}
+
+/// Finds the records `arg` names: a reference (normalised), else an image ID prefix (every
+/// name of that image).
+pub async fn find(store: &Store, arg: &str, platform: &Platform) -> Result<Vec<LocalImage>> {
+    if let Ok(r) = Reference::parse(arg) {
+        if let Some(img) = store.image(&r.to_string()).await? {
+            return Ok(vec![local::resolve(store, &img, platform).await?]);
+        }
+    }
+    if let Some(prefix) = id_prefix(arg) {
+        let found: Vec<LocalImage> = all(store, platform)
+            .await?
+            .into_iter()
+            .filter(|l| l.id().starts_with(&prefix) || l.target.digest.starts_with(&prefix))
+            .collect();
+        let mut ids: Vec<&str> = found.iter().map(|l| l.id()).collect();
+        ids.sort();
+        ids.dedup();
+        if ids.len() > 1 {
+            return Err(CatalogError::Ambiguous {
+                arg: arg.to_owned(),
+                count: ids.len(),
+                names: found
+                    .iter()
+                    .map(|l| l.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        if !found.is_empty() {
+            return Ok(found);
+        }
+    }
+    Err(CatalogError::NotFound(arg.to_owned()))
+}
+
+/// The record named exactly `name` (normalised), or NotFound.
+pub async fn record(store: &Store, arg: &str) -> Result<Image> {
+    let name = Reference::parse(arg)
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| arg.to_owned());
+    store
+        .image(&name)
+        .await?
+        .ok_or_else(|| CatalogError::NotFound(arg.to_owned()))
+}
+
+/// IDs of the containers whose record names this image.
+pub async fn containers_using(store: &Store, name: &str) -> Result<Vec<String>> {
+    let resp = ContainersClient::new(store.channel())
+        .list(store.request(ListContainersRequest {
+            filters: vec![format!("image=={name}")],
+        }))
+        .await
+        .map_err(|s| StoreError::rpc("container list", name, s))?;
+    Ok(resp
+        .into_inner()
+        .containers
+        .into_iter()
+        .map(|c| c.id)
+        .collect())
+}
+
+/// Docker's human size: decimal units, four significant digits ("1.036MB", "0B").
+pub fn human_size(bytes: i64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = bytes.max(0) as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let int_digits = if v < 1.0 {
+        1
+    } else {
+        (v.log10().floor() as usize) + 1
+    };
+    let decimals = 4usize.saturating_sub(int_digits);
+    let mut s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s = s.trim_end_matches('0').trim_end_matches('.').to_owned();
+    }
+    format!("{s}{}", units[i])
+}
+
+/// Repository and tag columns for a record name (`<none>` where absent).
+pub fn repo_tag(name: &str) -> (String, String) {
+    match Reference::parse(name) {
+        Ok(r) => (
+            r.familiar_repository(),
+            r.tag.clone().unwrap_or_else(|| "<none>".into()),
+        ),
+        Err(_) => ("<none>".into(), "<none>".into()),
+    }
+}
+
+/// The config's creation time in epoch seconds.
+pub fn created(l: &LocalImage) -> Option<i64> {
+    l.config.created.as_deref().and_then(time::parse_rfc3339)
+}
+
+/// A row of `burrow images` with Docker's JSON keys.
+pub fn summary(l: &LocalImage, no_trunc: bool) -> Value {
+    let (repo, tag) = repo_tag(&l.name);
+    let id = if no_trunc {
+        l.id().to_owned()
+    } else {
+        manifest::short_id(l.id())
+    };
+    let created = created(l);
+    json!({
+        "Containers": "N/A",
+        "CreatedAt": created.map(|c| time::format_unix(c).replace('T', " ").replace('Z', " +0000 UTC")).unwrap_or_default(),
+        "CreatedSince": created.map(time::ago).unwrap_or_else(|| "N/A".into()),
+        "Digest": l.target.digest,
+        "ID": id,
+        "Repository": repo,
+        "Tag": tag,
+        "Size": human_size(l.content_size()),
+        "SharedSize": "N/A",
+        "UniqueSize": "N/A",
+        "VirtualSize": human_size(l.content_size()),
+        "Name": l.name,
+    })
+}
+
+/// `image inspect` output for one image, given every record that shares its ID.
+pub fn inspect(l: &LocalImage, names: &[String]) -> Value {
+    let mut tags = Vec::new();
+    let mut digests = Vec::new();
+    for n in names {
+        if let Ok(r) = Reference::parse(n) {
+            if r.tag.is_some() {
+                tags.push(r.familiar());
+            }
+            let d = format!("{}@{}", r.familiar_repository(), l.target.digest);
+            if !digests.contains(&d) {
+                digests.push(d);
+            }
+        }
+    }
+    let raw = &l.config_raw;
+    json!({
+        "Id": l.id(),
+        "RepoTags": tags,
+        "RepoDigests": digests,
+        "Parent": "",
+        "Comment": raw.get("comment").cloned().unwrap_or(Value::String(String::new())),
+        "Created": l.config.created.clone().unwrap_or_default(),
+        "DockerVersion": raw.get("docker_version").cloned().unwrap_or(Value::String(String::new())),
+        "Author": l.config.author.clone().unwrap_or_default(),
+        "Config": l.config.config.clone().unwrap_or(Value::Null),
+        "Architecture": l.config.architecture,
+        "Variant": l.config.variant,
+        "Os": l.config.os,
+        "Size": l.content_size(),
+        "RootFS": {
+            "Type": if l.config.rootfs.kind.is_empty() { "layers".to_owned() } else { l.config.rootfs.kind.clone() },
+            "Layers": l.config.rootfs.diff_ids,
+        },
+        "Metadata": {
+            "LastTagTime": l.record_created.map(time::format_unix).unwrap_or_default(),
+        },
+    })
+}
+
+/// `history` rows, newest first: (image id or "<missing>", created, created by, size, comment).
+pub fn history(l: &LocalImage) -> Vec<Value> {
+    let mut layers = l.manifest.layers.iter();
+    let mut rows: Vec<Value> = l
+        .config
+        .history
+        .iter()
+        .map(|h| {
+            let size = if h.empty_layer {
+                0
+            } else {
+                layers.next().map(|d| d.size).unwrap_or(0)
+            };
+            let created = h.created.as_deref().and_then(time::parse_rfc3339);
+            json!({
+                "ID": "<missing>",
+                "CreatedAt": h.created.clone().unwrap_or_default(),
+                "CreatedSince": created.map(time::ago).unwrap_or_else(|| "N/A".into()),
+                "CreatedBy": h.created_by.clone().unwrap_or_default(),
+                "Size": human_size(size),
+                "Comment": h.comment.clone().unwrap_or_default(),
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        // No history in the config: one row per layer.
+        rows = l
+            .manifest
+            .layers
+            .iter()
+            .map(|d| {
+                json!({"ID": "<missing>", "CreatedAt": "", "CreatedSince": "N/A", "CreatedBy": "",
+                       "Size": human_size(d.size), "Comment": ""})
+            })
+            .collect();
+    }
+    rows.reverse();
+    if let Some(first) = rows.first_mut() {
+        first["ID"] = Value::String(l.id().to_owned());
+    }
+    rows
+}
+
+/// Groups record names by image ID (for RepoTags and for rmi's "referenced in multiple").
+pub fn names_by_id(images: &[LocalImage]) -> HashMap<String, Vec<String>> {
+    let mut m: HashMap<String, Vec<String>> = HashMap::new();
+    for l in images {
+        m.entry(l.id().to_owned()).or_default().push(l.name.clone());
+    }
+    m
+}
+
+/// Docker's familiar spelling of a record name.
+pub fn familiar(name: &str) -> String {
+    reference::familiar(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_as_docker_prints_them() {
+        assert_eq!(human_size(0), "0B");
+        assert_eq!(human_size(999), "999B");
+        assert_eq!(human_size(1036386), "1.036MB");
+        assert_eq!(human_size(4_260_000), "4.26MB");
+        assert_eq!(human_size(1000), "1kB");
+    }
+
+    #[test]
+    fn ids_and_names() {
+        assert_eq!(id_prefix("abc"), Some("sha256:abc".into()));
+        assert_eq!(id_prefix("busybox"), None);
+        assert_eq!(
+            repo_tag("docker.io/library/busybox:latest"),
+            ("busybox".to_owned(), "latest".to_owned())
+        );
+    }
+}

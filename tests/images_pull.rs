@@ -1,0 +1,220 @@
+//! `burrow pull`, `login` and `logout` against real registries (`docker-registry serve`, plain
+//! and htpasswd-protected, started here with the provisioned images pushed by skopeo) into a
+//! private rootful containerd: unpacked trees, platform choice, auth, a transfer cut midway then
+//! resumed without refetching, a corrupted blob refused, unknown tags and a stopped registry.
+
+mod images_support;
+
+use std::path::Path;
+
+use images_support::{
+    check_multilayer, host_arch, layout_blob, layout_image, Daemon, Proxy, ProxyMode, TestRegistry,
+    IMAGES_DIR,
+};
+
+fn ready(name: &str, auth: Option<(&str, &str)>) -> Option<(Daemon, TestRegistry)> {
+    if !Path::new(IMAGES_DIR).join("layout/index.json").exists() {
+        eprintln!(
+            "SKIP: the provisioned test images ({IMAGES_DIR}) are missing: run tests/provision.sh"
+        );
+        return None;
+    }
+    let d = Daemon::start(name)?;
+    let r = TestRegistry::start(&d.dir.join("registry"), auth)?;
+    Some((d, r))
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn pull_unpacks_the_multilayer_image_and_a_second_pull_fetches_nothing() {
+    let Some((d, r)) = ready("pull", None) else {
+        return;
+    };
+    r.push("multilayer", "burrow-test/multilayer");
+    let image = format!("{}/burrow-test/multilayer", r.host);
+    let out = d.burrow_ok(&["pull", &image]);
+    assert!(out.contains("Pull complete"), "{out}");
+    assert!(out.contains("Status: Downloaded newer image"), "{out}");
+    assert!(
+        out.trim_end().ends_with(&format!("{image}:latest")),
+        "{out}"
+    );
+    let (manifest, chain) = layout_image("multilayer", host_arch());
+    assert!(out.contains(&format!("Digest: {manifest}")), "{out}");
+    let images = d.ctr(&["images", "ls"]);
+    assert!(
+        images.contains(&format!("{image}:latest")) && images.contains(&manifest),
+        "{images}"
+    );
+    assert_eq!(d.ctr(&["leases", "ls", "-q"]).trim(), "");
+    let view = d.view(&chain);
+    check_multilayer(&view.target, &|id| id);
+    drop(view);
+
+    let again = d.burrow_ok(&["pull", &image]);
+    assert!(!again.contains("Pull complete"), "{again}");
+    assert!(
+        again.contains("Already exists") && again.contains("Image is up to date"),
+        "{again}"
+    );
+    // -q prints the name only.
+    assert_eq!(
+        d.burrow_ok(&["pull", "-q", &image]).trim(),
+        format!("{image}:latest")
+    );
+}
+
+#[test]
+fn platform_is_picked_from_the_index() {
+    let Some((d, r)) = ready("platform", None) else {
+        return;
+    };
+    r.push("multiarch", "burrow-test/multiarch");
+    let image = format!("{}/burrow-test/multiarch", r.host);
+    let other = if host_arch() == "amd64" {
+        "arm64"
+    } else {
+        "amd64"
+    };
+    let (host_manifest, chain) = layout_image("multiarch", host_arch());
+    let (other_manifest, _) = layout_image("multiarch", other);
+
+    d.burrow_ok(&["pull", &image]);
+    let content = d.ctr(&["content", "ls", "-q"]);
+    assert!(content.contains(&host_manifest), "{content}");
+    assert!(!content.contains(&other_manifest), "{content}");
+    let view = d.view(&chain);
+    check_multilayer(&view.target, &|id| id);
+    drop(view);
+
+    d.burrow_ok(&["pull", "--platform", &format!("linux/{other}"), &image]);
+    assert!(d.ctr(&["content", "ls", "-q"]).contains(&other_manifest));
+
+    let out = d.burrow(&["pull", "--platform", "linux/s390x", &image]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("no manifest for linux/s390x"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn auth_registry_refuses_without_login_and_works_after_it() {
+    let Some((d, r)) = ready("auth", Some(("burrow", "s3cret"))) else {
+        return;
+    };
+    r.push("busybox", "burrow-test/busybox");
+    let image = format!("{}/burrow-test/busybox", r.host);
+    let out = d.burrow(&["pull", &image]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("requires authentication")
+            && stderr(&out).contains(&format!("burrow login {}", r.host)),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.burrow(&["login", "-u", "burrow", "-p", "wrong", &r.host]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("refused the credentials"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!d.dir.join("home/.docker/config.json").exists());
+
+    assert!(d
+        .burrow_ok(&["login", "-u", "burrow", "-p", "s3cret", &r.host])
+        .contains("Login Succeeded"));
+    let cfg = std::fs::read_to_string(d.dir.join("home/.docker/config.json")).unwrap();
+    assert!(cfg.contains(&r.host), "{cfg}");
+    d.burrow_ok(&["pull", &image]);
+    assert!(d.ctr(&["images", "ls", "-q"]).contains(&image));
+
+    d.burrow_ok(&["logout", &r.host]);
+    d.burrow_ok(&["rmi", &image]);
+    let out = d.burrow(&["pull", &image]);
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "pull after logout must fail again"
+    );
+}
+
+#[test]
+fn cut_transfer_resumes_without_refetching_and_corrupt_blobs_are_refused() {
+    let Some((d, r)) = ready("resume", None) else {
+        return;
+    };
+    r.push("busybox", "burrow-test/busybox");
+    let proxy = Proxy::start(&r.host);
+    let image = format!("{}/burrow-test/busybox", proxy.host);
+    let (manifest, _) = layout_image("busybox", host_arch());
+    let layer = layout_blob(&manifest)["layers"][0].clone();
+    let layer_size = layer["size"].as_u64().unwrap();
+
+    // Corrupted on the wire: containerd's digest check refuses it and nothing is named.
+    proxy.set_mode(ProxyMode::CorruptAt(200_000));
+    let out = d.burrow(&["pull", &image]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("digest mismatch"), "{}", stderr(&out));
+    assert!(!d.ctr(&["images", "ls", "-q"]).contains("busybox"));
+
+    // Cut after 300 kB: the pull fails, telling the user to run it again.
+    proxy.set_mode(ProxyMode::CutAfter(300_000));
+    let out = d.burrow(&["pull", &image]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("run the command again to resume"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!d.ctr(&["images", "ls", "-q"]).contains("busybox"));
+
+    // Again, uncut: only the rest of the layer comes over the wire.
+    proxy.set_mode(ProxyMode::Pass);
+    let before = proxy.bytes.load(std::sync::atomic::Ordering::SeqCst);
+    let out = d.burrow_ok(&["pull", &image]);
+    assert!(out.contains("Resuming download at"), "{out}");
+    let sent = proxy.bytes.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert!(
+        sent < layer_size - 200_000,
+        "resumed pull moved {sent} bytes of a {layer_size}-byte layer"
+    );
+    assert!(d.ctr(&["images", "ls", "-q"]).contains("busybox"));
+}
+
+#[test]
+fn unknown_tags_and_stopped_registries_fail_clearly() {
+    let Some((d, mut r)) = ready("errors", None) else {
+        return;
+    };
+    r.push("busybox", "burrow-test/busybox");
+    let out = d.burrow(&["pull", &format!("{}/burrow-test/busybox:nope", r.host)]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("not found") && stderr(&out).contains("check the name and tag"),
+        "{}",
+        stderr(&out)
+    );
+    r.stop();
+    let out = d.burrow(&["pull", &format!("{}/burrow-test/busybox", r.host)]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains(&format!("cannot reach registry {}", r.host)),
+        "{}",
+        stderr(&out)
+    );
+    r.resume();
+    d.burrow_ok(&["pull", &format!("{}/burrow-test/busybox", r.host)]);
+    let bad = d.burrow(&["pull", "Not/A/Valid:Ref:"]);
+    assert_eq!(bad.status.code(), Some(125));
+    assert!(
+        stderr(&bad).contains("invalid reference"),
+        "{}",
+        stderr(&bad)
+    );
+}
