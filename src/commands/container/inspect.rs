@@ -22,7 +22,7 @@ pub struct Args {
 async fn one(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
     let c = ctx.find(query).await?;
     let task = ctx.client.get_task(&c.id).await?;
-    let st = State::from_task(task.as_ref());
+    let st = super::with_recorded_exit(ctx, &c.id, State::from_task(task.as_ref()));
     let spec = super::spec_of(&c);
     let process = spec.as_ref().and_then(|s| s.process().clone());
     let args = process

@@ -127,11 +127,11 @@ pub async fn stop_one(
             .await
             .is_err()
         {
-            ctx.client.kill_task(&c.id, 9, true).await?;
+            ctx.client.kill_task(&c.id, 9, false).await?;
             ctx.client.wait_task(&c.id).await?;
         }
     }
-    ctx.client.delete_task(&c.id).await?;
+    super::delete_task_recording(ctx, &c.id).await?;
     if c.labels.get(labels::AUTO_REMOVE).map(String::as_str) == Some("true") {
         super::remove_container(ctx, c, true).await?;
     }

@@ -155,9 +155,61 @@ pub fn timestamp(t: &prost_types::Timestamp) -> std::time::SystemTime {
     std::time::UNIX_EPOCH + std::time::Duration::new(t.seconds.max(0) as u64, t.nanos.max(0) as u32)
 }
 
-/// The container's task state.
+/// The container's task state; without a task, the exit recorded when its last task was deleted.
 pub async fn state(ctx: &Ctx, id: &str) -> anyhow::Result<State> {
-    Ok(State::from_task(ctx.client.get_task(id).await?.as_ref()))
+    Ok(with_recorded_exit(
+        ctx,
+        id,
+        State::from_task(ctx.client.get_task(id).await?.as_ref()),
+    ))
+}
+
+const EXIT_FILE: &str = "exit.json";
+
+/// Replaces `Created` by the recorded exit, if the container ran before.
+pub fn with_recorded_exit(ctx: &Ctx, id: &str, st: State) -> State {
+    if st != State::Created {
+        return st;
+    }
+    let path = ctx.store.container_dir(id).join(EXIT_FILE);
+    let Some(v) = std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    else {
+        return st;
+    };
+    State::Exited {
+        code: v["code"].as_u64().unwrap_or(0) as u32,
+        at: v["at"]
+            .as_f64()
+            .map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(s)),
+    }
+}
+
+/// Deletes the container's task (its poststop hook detaches networks and ports) and records
+/// how it exited, so `ps -a` and `inspect` still show it.
+pub async fn delete_task_recording(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+    let task = ctx.client.get_task(id).await?;
+    let code = ctx.client.delete_task(id).await?;
+    if let Some(code) = code {
+        let at = task
+            .as_ref()
+            .and_then(|t| t.exited_at.as_ref())
+            .map(timestamp)
+            .unwrap_or_else(std::time::SystemTime::now);
+        let secs = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let dir = ctx.store.container_dir(id);
+        if dir.is_dir() {
+            let _ = std::fs::write(
+                dir.join(EXIT_FILE),
+                serde_json::json!({"code": code, "at": secs}).to_string(),
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The name label, or the short id.
@@ -272,7 +324,7 @@ pub async fn remove_container(ctx: &Ctx, c: &Container, force: bool) -> anyhow::
         if matches!(st, State::Paused { .. }) {
             let _ = ctx.client.resume(&c.id).await;
         }
-        let _ = ctx.client.kill_task(&c.id, 9, true).await;
+        let _ = ctx.client.kill_task(&c.id, 9, false).await;
         let _ = tokio::time::timeout(
             std::time::Duration::from_secs(10),
             ctx.client.wait_task(&c.id),

@@ -144,7 +144,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             std::cmp::Reverse(c.created_at.as_ref().map(|t| (t.seconds, t.nanos)))
         });
         for c in sorted {
-            let st = State::from_task(tasks.get(&c.id));
+            let st = super::with_recorded_exit(&ctx, &c.id, State::from_task(tasks.get(&c.id)));
             let all_shown = args.all || filters.iter().any(|(k, _)| k == "status");
             if !all_shown && !st.is_running() {
                 continue;

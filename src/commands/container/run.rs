@@ -720,7 +720,9 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         Ok(c) => c,
         Err(e) => return Err(e.into()),
     };
-    let _ = ctx.client.delete_task(&id).await;
+    if let Err(err) = super::delete_task_recording(ctx, &id).await {
+        tracing::warn!(%err, "deleting the task");
+    }
     drop(attached);
     if args.rm {
         remove_quietly(ctx, &id).await;
@@ -754,6 +756,7 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                 }
                 let status = ctx.client.wait_task(&c.id).await?;
                 attached.drain(std::time::Duration::from_secs(5));
+                super::delete_task_recording(&ctx, &c.id).await?;
                 code = ExitCode::from((status & 0xff) as u8);
             } else {
                 let uri = c.labels.get(labels::LOG_URI).cloned().unwrap_or_else(|| {

@@ -1,0 +1,258 @@
+//! `burrow run` and friends, rootful, against a private containerd started here as root with the
+//! provisioned test images: exit codes, logs, exec, published ports through CNI portmap, named
+//! networks and volumes, and that failed runs and `rm` leave nothing behind.
+
+mod containers_support;
+
+use containers_support::*;
+
+/// Everything a container could leave behind, for before/after comparisons.
+fn leftovers(d: &Rootful) -> (String, String, Vec<String>) {
+    let containers = d.ctr(&["containers", "ls", "-q"]);
+    let snapshots: Vec<String> = d
+        .ctr(&["snapshots", "ls"])
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+        .collect();
+    let state: Vec<String> = std::fs::read_dir(d.data.join("containers/default"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    (containers, snapshots.join(","), state)
+}
+
+#[test]
+fn run_rm_exit_codes_output_and_nothing_left() {
+    let Some(d) = rootful("exit") else { return };
+    let before = leftovers(&d);
+    let bb = image("busybox");
+
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &bb,
+        "echo",
+        "hello",
+        "world",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hello world\n");
+
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &bb,
+        "sh",
+        "-c",
+        "echo oops >&2; exit 3",
+    ]);
+    assert_eq!(code(&out), 3);
+    assert!(stderr(&out).contains("oops"), "{}", stderr(&out));
+
+    let out = d.burrow(&["run", "--rm", "--network", "none", &bb, "no-such-command"]);
+    assert_eq!(code(&out), 127, "{}", stderr(&out));
+    assert!(stderr(&out).contains("no-such-command"), "{}", stderr(&out));
+
+    let out = d.burrow(&["run", "--rm", "--network", "none", &bb, "/etc"]);
+    assert_eq!(code(&out), 126, "{}", stderr(&out));
+
+    let out = d.burrow(&["run", "--rm", &image("no-such-image"), "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("no such image"), "{}", stderr(&out));
+
+    let out = d.burrow(&["run", "--rm", "-p", "80:80:80:80", &bb, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("invalid -p"), "{}", stderr(&out));
+
+    // -e, -w, -u, --entrypoint and the image's /etc/passwd.
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-e",
+        "GREETING=hi",
+        "-w",
+        "/tmp",
+        "-u",
+        "nobody",
+        "--entrypoint",
+        "sh",
+        &bb,
+        "-c",
+        "echo $GREETING $(pwd) $(id -u)",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hi /tmp 65534\n");
+
+    assert_eq!(
+        leftovers(&d),
+        before,
+        "a --rm run or a failed run left something behind"
+    );
+}
+
+#[test]
+fn detached_web_server_with_published_port() {
+    let Some(d) = rootful("web") else { return };
+    let before = leftovers(&d);
+    let port = free_port();
+    let publish = format!("{port}:80");
+    let out = d.burrow(&["run", "-d", "--name", "web", "-p", &publish, &image("demo")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    assert_eq!(id.len(), 64, "run -d prints the id: {id:?}");
+
+    let body =
+        http_get(&format!("127.0.0.1:{port}")).expect("the published port answers on loopback");
+    assert!(
+        body.contains("Hello from a rootless burrow container"),
+        "{body}"
+    );
+    if let Some(ip) = host_ip() {
+        let body = http_get(&format!("{ip}:{port}"))
+            .expect("the published port answers on the host address");
+        assert!(body.contains("Hello"), "{body}");
+    }
+
+    let ps = stdout(&d.burrow(&["ps"]));
+    assert!(ps.starts_with("CONTAINER ID"), "{ps}");
+    assert!(
+        ps.contains(&format!("0.0.0.0:{port}->80/tcp")) && ps.contains("web") && ps.contains("Up "),
+        "{ps}"
+    );
+    let q = stdout(&d.burrow(&["ps", "-q", "--no-trunc"]));
+    assert_eq!(q.trim(), id);
+
+    let port_out = stdout(&d.burrow(&["port", "web"]));
+    assert_eq!(port_out.trim(), format!("80/tcp -> 0.0.0.0:{port}"));
+    let ip = stdout(&d.burrow(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "web"]));
+    assert!(ip.trim().starts_with("10.4.0."), "{ip}");
+
+    let hosts = d.burrow(&["exec", "web", "cat", "/etc/hosts"]);
+    assert_eq!(code(&hosts), 0, "{}", stderr(&hosts));
+    assert!(stdout(&hosts).contains(&format!("{}\t", ip.trim())) && stdout(&hosts).contains("web"));
+    let exec_code = d.burrow(&["exec", "web", "sh", "-c", "exit 7"]);
+    assert_eq!(code(&exec_code), 7);
+
+    // httpd logs each request to stderr: the json-file log driver keeps it.
+    let logs = d.burrow(&["logs", "web"]);
+    assert!(
+        stderr(&logs).contains("response:200") || stdout(&logs).contains("response:200"),
+        "{logs:?}"
+    );
+
+    let out = d.burrow(&["stop", "-t", "1", "web"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        http_get_once(&format!("127.0.0.1:{port}")).is_none(),
+        "the port is still published after stop"
+    );
+    let ps = stdout(&d.burrow(&["ps", "-a"]));
+    assert!(
+        ps.contains("Exited (137)") || ps.contains("Exited (143)"),
+        "{ps}"
+    );
+
+    let out = d.burrow(&["rm", "web"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(leftovers(&d), before);
+    let ipam = std::fs::read_dir("/var/lib/cni/networks/bridge")
+        .map(|rd| {
+            rd.flatten().any(|e| {
+                std::fs::read_to_string(e.path())
+                    .unwrap_or_default()
+                    .contains(&id)
+            })
+        })
+        .unwrap_or(false);
+    assert!(!ipam, "the container's IP is still allocated");
+}
+
+fn http_get_once(addr: &str) -> Option<String> {
+    let out = std::process::Command::new("curl")
+        .args(["-fsS", "--max-time", "2"])
+        .arg(format!("http://{addr}/"))
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).to_string())
+}
+
+#[test]
+fn named_network_and_volume() {
+    let Some(d) = rootful("netvol") else { return };
+    let bb = image("busybox");
+    let out = d.burrow(&["network", "create", "--subnet", "10.4.77.0/24", "ctnet"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let ls = stdout(&d.burrow(&["network", "ls"]));
+    assert!(ls.contains("ctnet") && ls.contains("bridge"), "{ls}");
+
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "ctnet",
+        &bb,
+        "sh",
+        "-c",
+        "ip -4 addr show eth0",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("10.4.77."), "{}", stdout(&out));
+
+    let out = d.burrow(&["volume", "create", "ctvol"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "ctvol:/data",
+        &bb,
+        "sh",
+        "-c",
+        "echo kept > /data/f",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "ctvol:/data:ro",
+        &bb,
+        "cat",
+        "/data/f",
+    ]);
+    assert_eq!(stdout(&out), "kept\n", "{}", stderr(&out));
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "ctvol:/data:ro",
+        &bb,
+        "touch",
+        "/data/g",
+    ]);
+    assert_ne!(code(&out), 0, "a read-only volume was writable");
+
+    let out = d.burrow(&["network", "rm", "ctnet"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&["volume", "rm", "ctvol"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!stdout(&d.burrow(&["volume", "ls", "-q"])).contains("ctvol"));
+}

@@ -1,0 +1,353 @@
+//! Shared by the container integration tests: a private rootful containerd with the test images
+//! imported, a rootless containerd under Debian's RootlessKit for the test user (nerdctl's
+//! layout, in a private runtime dir), and running the built `burrow` against either.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use burrow_testsupport::{expect_success, run_with_timeout, wait_for, Cleanup, TestMachine};
+
+pub const LAYOUT: &str = "/var/lib/burrow-test/images/layout";
+pub const IMPORTED_PREFIX: &str = "burrow-import";
+
+pub fn is_root() -> bool {
+    nix_euid() == 0
+}
+
+fn nix_euid() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(str::to_string))
+        })
+        .and_then(|u| u.parse().ok())
+        .unwrap_or(u32::MAX)
+}
+
+pub fn burrow_exe() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_burrow"))
+}
+
+/// A tar of the provisioned OCI layout, readable by everyone.
+pub fn images_tar(dir: &Path) -> PathBuf {
+    let tar = dir.join("images.tar");
+    let mut t = Command::new("tar");
+    t.arg("-C").arg(LAYOUT).arg("-cf").arg(&tar).arg(".");
+    expect_success(
+        &run_with_timeout(&mut t, Duration::from_secs(60)),
+        "tar the image layout",
+    );
+    let _ = std::fs::set_permissions(&tar, std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    tar
+}
+
+/// The name `ctr images import --base-name` gives a layout entry.
+pub fn image(name: &str) -> String {
+    format!("{IMPORTED_PREFIX}:{name}")
+}
+
+/// A private rootful containerd (own socket, root, state), the images imported, and burrow's
+/// data root and CNI config dir of its own.
+pub struct Rootful {
+    pub dir: PathBuf,
+    pub sock: PathBuf,
+    pub data: PathBuf,
+    pub netconf: PathBuf,
+    _cleanup: Cleanup,
+}
+
+pub fn rootful(name: &str) -> Option<Rootful> {
+    if !is_root() || !Path::new("/usr/bin/containerd").exists() || !Path::new(LAYOUT).exists() {
+        eprintln!("SKIP: needs root, containerd and the provisioned images in {LAYOUT}");
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("burrow-ct-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = dir.join("containerd.sock");
+    let config = format!(
+        "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+         [grpc]\n  address = \"{s}\"\n[ttrpc]\n  address = \"{s}.ttrpc\"\n",
+        d = dir.display(),
+        s = sock.display()
+    );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    let mut cleanup = Cleanup::new();
+    cleanup.remove_dir(&dir);
+    // Containers first (their tasks, shims, networks through the poststop hook), then mounts.
+    let mut teardown = Command::new("sh");
+    teardown.arg("-c").arg(format!(
+        "export NETCONFPATH={d}/net.d; for c in $(ctr -a {s} -n default c ls -q 2>/dev/null); do \
+         {b} --address {s} --data-root {d}/data rm -f $c; done; \
+         for p in $(pgrep -f -- '-address {s}$'); do kill -9 $p; done; \
+         grep -o ' {d}[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l; true",
+        d = dir.display(),
+        s = sock.display(),
+        b = burrow_exe().display()
+    ));
+    cleanup.run_on_drop(teardown);
+    let mut cmd = Command::new("containerd");
+    cmd.arg("--config").arg(dir.join("config.toml"));
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cleanup.spawn(&mut cmd);
+    assert!(
+        wait_for(Duration::from_secs(30), || sock.exists()),
+        "containerd did not create {}",
+        sock.display()
+    );
+    let tar = images_tar(&dir);
+    let mut import = Command::new("ctr");
+    import
+        .arg("-a")
+        .arg(&sock)
+        .args([
+            "-n",
+            "default",
+            "images",
+            "import",
+            "--base-name",
+            IMPORTED_PREFIX,
+        ])
+        .arg(&tar);
+    expect_success(
+        &run_with_timeout(&mut import, Duration::from_secs(120)),
+        "ctr images import",
+    );
+    Some(Rootful {
+        data: dir.join("data"),
+        netconf: dir.join("net.d"),
+        dir,
+        sock,
+        _cleanup: cleanup,
+    })
+}
+
+impl Rootful {
+    pub fn burrow(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(burrow_exe());
+        cmd.arg("--address")
+            .arg(&self.sock)
+            .arg("--data-root")
+            .arg(&self.data)
+            .args(args)
+            .env("NETCONFPATH", &self.netconf)
+            .env_remove("CONTAINERD_ADDRESS")
+            .env_remove("CONTAINERD_NAMESPACE");
+        run_with_timeout(&mut cmd, Duration::from_secs(120))
+    }
+
+    pub fn ctr(&self, args: &[&str]) -> String {
+        let mut cmd = Command::new("ctr");
+        cmd.arg("-a")
+            .arg(&self.sock)
+            .args(["-n", "default"])
+            .args(args);
+        expect_success(&run_with_timeout(&mut cmd, Duration::from_secs(30)), "ctr")
+    }
+}
+
+/// A rootless containerd for the test user under Debian's RootlessKit, laid out as nerdctl's
+/// containerd-rootless.sh does (user dirs bound over /run/containerd and /var/lib/cni), with a
+/// private XDG_RUNTIME_DIR and HOME so it never touches the user's real one.
+pub struct Rootless {
+    pub machine: TestMachine,
+    pub dir: PathBuf,
+    pub runtime_dir: PathBuf,
+    pub home: PathBuf,
+    pub burrow: PathBuf,
+    _cleanup: Cleanup,
+}
+
+pub fn rootless(name: &str) -> Option<Rootless> {
+    let machine = TestMachine::get()?;
+    if !is_root() || !Path::new("/usr/bin/rootlesskit").exists() || !Path::new(LAYOUT).exists() {
+        eprintln!("SKIP: needs root (to prepare the test user's dirs), rootlesskit and {LAYOUT}");
+        return None;
+    }
+    let dir = PathBuf::from(format!("/tmp/burrow-ctrl-{name}-{}", std::process::id()));
+    let runtime_dir = dir.join("rt");
+    let home = dir.join("home");
+    std::fs::create_dir_all(&runtime_dir).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    let chown = |p: &Path| {
+        let mut c = Command::new("chown");
+        c.arg("-R")
+            .arg(format!("{}:{}", machine.uid, machine.gid))
+            .arg(p);
+        expect_success(&run_with_timeout(&mut c, Duration::from_secs(30)), "chown");
+    };
+    chown(&dir);
+    for p in [&dir, &runtime_dir] {
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    }
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let burrow = machine.install_bin(burrow_exe());
+    let config = format!(
+        "version = 2\nroot = \"{h}/.local/share/containerd\"\nstate = \"{r}/containerd-state\"\n\
+         disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+         [grpc]\n  address = \"{r}/containerd/containerd.sock\"\n[ttrpc]\n  address = \"{r}/containerd/containerd.sock.ttrpc\"\n",
+        h = home.display(),
+        r = runtime_dir.display()
+    );
+    std::fs::write(home.join("containerd.toml"), config).unwrap();
+    chown(&home);
+    let child = format!(
+        "mkdir -p {h}/.local/share/cni {r}/containerd && rm -f /var/lib/cni && mkdir -p /var/lib/cni && \
+         mount --bind {h}/.local/share/cni /var/lib/cni && rm -f /run/containerd && mkdir -p /run/containerd && \
+         mount --bind {r}/containerd /run/containerd && exec containerd --config {h}/containerd.toml",
+        h = home.display(),
+        r = runtime_dir.display()
+    );
+    let mut cleanup = Cleanup::new();
+    cleanup.remove_dir(&dir);
+    let mut cmd = machine.user_command("rootlesskit");
+    cmd.env("XDG_RUNTIME_DIR", &runtime_dir)
+        .env("HOME", &home)
+        .arg(format!(
+            "--state-dir={}/containerd-rootless",
+            runtime_dir.display()
+        ))
+        .args([
+            "--net=slirp4netns",
+            "--mtu=65520",
+            "--disable-host-loopback",
+            "--port-driver=builtin",
+            "--copy-up=/etc",
+            "--copy-up=/run",
+            "--copy-up=/var/lib",
+            "--propagation=rslave",
+            "sh",
+            "-c",
+        ])
+        .arg(child)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cleanup.spawn(&mut cmd);
+    let sock = runtime_dir.join("containerd/containerd.sock");
+    assert!(
+        wait_for(Duration::from_secs(30), || sock.exists()
+            && runtime_dir.join("containerd-rootless/child_pid").exists()),
+        "rootless containerd did not start under rootlesskit in {}",
+        runtime_dir.display()
+    );
+    let rl = Rootless {
+        machine,
+        dir: dir.clone(),
+        runtime_dir,
+        home,
+        burrow,
+        _cleanup: cleanup,
+    };
+    let tar = images_tar(&dir);
+    let out = rl.user(&[
+        "ctr",
+        "-a",
+        &sock.display().to_string(),
+        "images",
+        "import",
+        "--base-name",
+        IMPORTED_PREFIX,
+        &tar.display().to_string(),
+    ]);
+    expect_success(&out, "ctr images import (rootless)");
+    Some(rl)
+}
+
+impl Rootless {
+    /// Runs argv as the test user with this instance's runtime dir and home.
+    pub fn user(&self, argv: &[&str]) -> Output {
+        let mut cmd = self.machine.user_command(argv[0]);
+        cmd.args(&argv[1..])
+            .env("XDG_RUNTIME_DIR", &self.runtime_dir)
+            .env("HOME", &self.home)
+            .current_dir(&self.home);
+        run_with_timeout(&mut cmd, Duration::from_secs(120))
+    }
+
+    pub fn burrow(&self, args: &[&str]) -> Output {
+        let mut argv = vec![self.burrow.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        self.user(&argv)
+    }
+
+    /// The launcher's published ports (GET /v1/ports on api.sock).
+    pub fn launcher_ports(&self) -> String {
+        let sock = self.runtime_dir.join("containerd-rootless/api.sock");
+        let out = self.user(&[
+            "curl",
+            "-s",
+            "--unix-socket",
+            sock.to_str().unwrap(),
+            "http://launcher/v1/ports",
+        ]);
+        expect_success(&out, "GET /v1/ports")
+    }
+
+    pub fn ctr(&self, args: &[&str]) -> String {
+        let sock = self.runtime_dir.join("containerd/containerd.sock");
+        let mut argv = vec!["ctr", "-a", sock.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        expect_success(&self.user(&argv), "ctr (rootless)")
+    }
+}
+
+impl Drop for Rootless {
+    fn drop(&mut self) {
+        // Remove containers while containerd still runs, so their ports and IPs are released.
+        let ids = self.ctr(&["c", "ls", "-q"]);
+        for id in ids.split_whitespace() {
+            let _ = self.burrow(&["rm", "-f", id]);
+        }
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// A TCP port free on the host right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap()
+}
+
+/// GET http://addr/ with curl (retrying while the server starts); the body or None.
+pub fn http_get(addr: &str) -> Option<String> {
+    let mut body = None;
+    wait_for(Duration::from_secs(20), || {
+        let mut c = Command::new("curl");
+        c.args(["-fsS", "--max-time", "2"])
+            .arg(format!("http://{addr}/"));
+        let out = run_with_timeout(&mut c, Duration::from_secs(5));
+        if out.status.success() {
+            body = Some(String::from_utf8_lossy(&out.stdout).to_string());
+            true
+        } else {
+            false
+        }
+    });
+    body
+}
+
+/// A non-loopback IPv4 address of this host, if it has one.
+pub fn host_ip() -> Option<String> {
+    let out = Command::new("hostname").arg("-I").output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .find(|a| !a.contains(':') && !a.starts_with("127.") && !a.starts_with("10.4."))
+        .map(str::to_string)
+}
