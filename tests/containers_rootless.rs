@@ -1,0 +1,244 @@
+//! `burrow run` rootless, as the unprivileged test user: under Debian's RootlessKit in a
+//! private runtime dir (published ports through the launcher's API, CNI bridge inside its
+//! network namespace, failures leaving nothing behind), and the README's goal end to end:
+//! `burrow setup install`, `burrow load` of the demo image, `burrow run -d -p 8080:80
+//! burrow-demo/web`, and curl on the host answering from the container.
+
+mod containers_support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use burrow_testsupport::{expect_success, run_with_timeout, TestMachine};
+use containers_support::*;
+
+#[test]
+fn rootless_published_port_through_the_launcher() {
+    let Some(rl) = rootless("port") else { return };
+    let port = free_port();
+    let publish = format!("{port}:80");
+    let out = rl.burrow(&["run", "-d", "--name", "web", "-p", &publish, &image("demo")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let body = http_get(&format!("127.0.0.1:{port}")).expect("the published port answers");
+    assert!(
+        body.contains("Hello from a rootless burrow container"),
+        "{body}"
+    );
+    if let Some(ip) = host_ip() {
+        assert!(
+            http_get(&format!("{ip}:{port}")).is_some(),
+            "no answer on {ip}:{port}"
+        );
+    }
+    let ports = rl.launcher_ports();
+    assert!(
+        ports.contains(&format!("\"parentPort\":{port}"))
+            && ports.contains("\"childIP\":\"10.4.0."),
+        "{ports}"
+    );
+
+    // The same host port again: refused with the reason, and nothing of the second run is left.
+    let containers_before = rl.ctr(&["c", "ls", "-q"]);
+    let out = rl.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "web2",
+        "-p",
+        &publish,
+        &image("demo"),
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains(&port.to_string()), "{}", stderr(&out));
+    assert_eq!(rl.ctr(&["c", "ls", "-q"]), containers_before);
+    assert_eq!(
+        rl.launcher_ports(),
+        ports,
+        "the failed run changed the launcher's ports"
+    );
+    let names = std::fs::read_dir(rl.home.join(".local/share/nerdctl/names/default"))
+        .unwrap()
+        .count();
+    assert_eq!(names, 1, "the failed run kept its name");
+    let ipam: Vec<_> = std::fs::read_dir(rl.home.join(".local/share/cni/networks/bridge"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("10.4."))
+        .collect();
+    assert_eq!(ipam.len(), 1, "the failed run kept an IP");
+
+    let hosts = rl.burrow(&["exec", "web", "cat", "/etc/resolv.conf"]);
+    assert!(
+        stdout(&hosts).contains("nameserver 10.0.2.3"),
+        "{}",
+        stdout(&hosts)
+    );
+
+    let out = rl.burrow(&["stop", "-t", "1", "web"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        !rl.launcher_ports()
+            .contains(&format!("\"parentPort\":{port}")),
+        "stop left the port published"
+    );
+    let out = rl.burrow(&["rm", "web"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(rl.ctr(&["c", "ls", "-q"]).trim().is_empty());
+}
+
+#[test]
+fn rootless_run_exit_codes_and_bind_mount_ownership() {
+    let Some(rl) = rootless("exit") else { return };
+    let bb = image("busybox");
+    let out = rl.burrow(&["run", "--rm", &bb, "sh", "-c", "echo hi; exit 5"]);
+    assert_eq!(code(&out), 5, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hi\n");
+    let out = rl.burrow(&["run", "--rm", "--network", "none", &bb, "no-such-command"]);
+    assert_eq!(code(&out), 127, "{}", stderr(&out));
+
+    // A directory the user owns is root's inside the container (uid 0 maps to the user).
+    let shared = rl.home.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("f"), "x").unwrap();
+    let mut chown = Command::new("chown");
+    chown
+        .arg("-R")
+        .arg(format!("{}:{}", rl.machine.uid, rl.machine.gid))
+        .arg(&shared);
+    expect_success(
+        &run_with_timeout(&mut chown, Duration::from_secs(10)),
+        "chown",
+    );
+    let vol = format!("{}:/shared", shared.display());
+    let out = rl.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &vol,
+        &bb,
+        "sh",
+        "-c",
+        "stat -c %u:%g /shared/f && echo y > /shared/g",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "0:0\n");
+    let meta = std::fs::metadata(shared.join("g")).unwrap();
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&meta),
+        rl.machine.uid,
+        "a file the container wrote is the user's on the host"
+    );
+    assert!(rl.ctr(&["c", "ls", "-q"]).trim().is_empty());
+}
+
+/// The README's first command, as the test user, on the real per-user setup.
+#[test]
+fn readme_goal_run_d_p_8080_answers_on_the_host() {
+    let Some(m) = TestMachine::get() else { return };
+    let burrow = m.install_bin(burrow_exe());
+    let help = m.run_user(
+        &[burrow.to_str().unwrap(), "setup", "--help"],
+        Duration::from_secs(30),
+    );
+    let load = m.run_user(
+        &[burrow.to_str().unwrap(), "load", "--help"],
+        Duration::from_secs(30),
+    );
+    if !stdout(&help).contains("install") || !load.status.success() {
+        eprintln!(
+            "SKIP: `burrow setup install` or `burrow load` is not available in this build yet"
+        );
+        return;
+    }
+    let _lock = m.exclusive("rootless-containerd");
+    let out = m.run_user(
+        &[burrow.to_str().unwrap(), "setup", "install"],
+        Duration::from_secs(300),
+    );
+    assert!(
+        out.status.success(),
+        "burrow setup install: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let archive = dir.path().join("demo.tar");
+    let mut build = Command::new("python3");
+    build
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/images/build.py"
+        ))
+        .arg("--demo-archive")
+        .arg(&archive);
+    expect_success(
+        &run_with_timeout(&mut build, Duration::from_secs(120)),
+        "build the demo archive",
+    );
+    std::fs::set_permissions(
+        &archive,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let out = m.run_user(
+        &[
+            burrow.to_str().unwrap(),
+            "load",
+            "-i",
+            archive.to_str().unwrap(),
+        ],
+        Duration::from_secs(120),
+    );
+    assert!(out.status.success(), "burrow load: {}", stderr(&out));
+
+    let b = burrow.to_str().unwrap();
+    let _ = m.run_user(&[b, "rm", "-f", "burrow-goal"], Duration::from_secs(60));
+    let port = if std::net::TcpListener::bind("0.0.0.0:8080").is_ok() {
+        8080
+    } else {
+        free_port()
+    };
+    let publish = format!("{port}:80");
+    struct Rm<'a>(&'a TestMachine, &'a str);
+    impl Drop for Rm<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.run_user(
+                &[self.1, "rm", "-f", "burrow-goal"],
+                Duration::from_secs(60),
+            );
+        }
+    }
+    let _rm = Rm(&m, b);
+    let out = m.run_user(
+        &[
+            b,
+            "run",
+            "-d",
+            "--name",
+            "burrow-goal",
+            "-p",
+            &publish,
+            "burrow-demo/web",
+        ],
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "burrow run -d -p {publish} burrow-demo/web: {}",
+        stderr(&out)
+    );
+    let body = http_get(&format!("127.0.0.1:{port}"))
+        .expect("curl http://127.0.0.1:PORT/ answers from the container");
+    assert!(
+        body.contains("Hello from a rootless burrow container"),
+        "{body}"
+    );
+}
