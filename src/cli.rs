@@ -72,6 +72,10 @@ pub enum Command {
     Tag(commands::tag::Args),
     /// Show the history of an image.
     History(commands::history::Args),
+    /// Push an image to a registry.
+    Push(commands::push::Args),
+    /// Save images to a tar archive (OCI and docker-archive at once).
+    Save(commands::save::Args),
     /// Create and run a new container from an image.
     Run(commands::container::run::RunArgs),
     /// Create a new container.
@@ -168,6 +172,8 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Rmi(args) => commands::rmi::run(args, g),
         Command::Tag(args) => commands::tag::run(args, g),
         Command::History(args) => commands::history::run(args, g),
+        Command::Push(args) => commands::push::run(args, g),
+        Command::Save(args) => commands::save::run(args, g),
         Command::Run(args) => commands::container::run::run(args, g),
         Command::Create(args) => commands::container::run::create(args, g),
         Command::Start(args) => commands::container::run::start(args, g),

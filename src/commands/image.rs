@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use crate::commands::images::with_store;
-use crate::commands::{history, image_prune, images, load, pull, rmi, tag};
+use crate::commands::{history, image_prune, images, load, pull, push, rmi, save, tag};
 use crate::connection::Globals;
 use crate::images::{catalog, format::Format, manifest::Platform};
 
@@ -26,6 +26,10 @@ pub enum Command {
     Pull(pull::Args),
     /// Load images from an archive.
     Load(load::Args),
+    /// Push an image to a registry.
+    Push(push::Args),
+    /// Save images to a tar archive.
+    Save(save::Args),
     /// Show the history of an image.
     History(history::Args),
     /// Remove unused images.
@@ -40,6 +44,8 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Tag(a) => tag::run(a, g),
         Command::Pull(a) => pull::run(a, g),
         Command::Load(a) => load::run(a, g),
+        Command::Push(a) => push::run(a, g),
+        Command::Save(a) => save::run(a, g),
         Command::History(a) => history::run(a, g),
         Command::Prune(a) => image_prune::run(a, g),
     }

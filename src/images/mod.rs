@@ -8,8 +8,10 @@ pub mod local;
 pub mod manifest;
 pub mod progress;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod registry;
+pub mod save;
 pub mod store;
 pub mod time;
 

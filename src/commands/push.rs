@@ -1,0 +1,46 @@
+//! `burrow push NAME[:TAG]`: an image from containerd to its registry.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::commands::images::with_store;
+use crate::commands::pull::{platform_arg, registry_for};
+use crate::connection::Globals;
+use crate::images::{progress::Progress, push, reference::Reference};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The image name to push, e.g. 127.0.0.1:5000/app:v1.
+    pub image: String,
+    /// Platform to push when only some platforms of an index are here [default: this host's].
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
+    /// Print only the pushed digest.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Talk plain HTTP to this registry (always allowed for localhost and 127.0.0.1).
+    #[arg(long)]
+    pub insecure_registry: bool,
+}
+
+pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
+    let reference = Reference::parse(&args.image)?;
+    let platform = platform_arg(args.platform.as_deref())?;
+    let reg = registry_for(&reference.domain, args.insecure_registry)?;
+    let progress = Progress::new(args.quiet);
+    let pushed = with_store(g, async |store| {
+        push::push(store, &reg, &reference, &platform, &progress)
+            .await
+            .with_context(|| format!("push {}", reference.familiar()))
+    })?;
+    if args.quiet {
+        println!("{}", pushed.digest);
+    } else {
+        println!(
+            "{}: digest: {} size: {}",
+            pushed.tag, pushed.digest, pushed.size
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

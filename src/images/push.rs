@@ -1,0 +1,186 @@
+//! Pushing an image: blobs the registry lacks are mounted from another repository of the same
+//! registry that this store knows holds them, or uploaded; then manifests by digest and the
+//! top one by tag.
+
+use std::collections::HashSet;
+
+use hyper::body::Bytes;
+
+use super::catalog::{self, CatalogError};
+use super::local::{self, LocalError};
+use super::manifest::{self, Descriptor, Index, Kind, Manifest, Platform};
+use super::progress::Progress;
+use super::reference::Reference;
+use super::registry::{Registry, RegistryError};
+use super::store::{from_pb, Store, StoreError};
+
+/// Why a push failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("{0} has no tag to push: push NAME:TAG")]
+    NoTag(String),
+}
+
+type Result<T> = std::result::Result<T, PushError>;
+
+/// What a push did.
+#[derive(Debug)]
+pub struct Pushed {
+    pub tag: String,
+    pub digest: String,
+    pub size: i64,
+}
+
+/// Pushes the image named `reference` from `store` to its registry.
+pub async fn push(
+    store: &Store,
+    reg: &Registry,
+    reference: &Reference,
+    platform: &Platform,
+    progress: &Progress,
+) -> Result<Pushed> {
+    let name = reference.to_string();
+    let tag = reference
+        .tag
+        .clone()
+        .ok_or_else(|| PushError::NoTag(reference.familiar()))?;
+    let img = catalog::record(store, &name).await?;
+    let target = img
+        .target
+        .as_ref()
+        .map(from_pb)
+        .ok_or_else(|| CatalogError::NotFound(name.clone()))?;
+    progress.line(&format!(
+        "The push refers to repository [{}]",
+        reference.familiar_repository()
+    ));
+    // Other repositories of the same registry that hold the same content, for mounts.
+    let mut sources = Vec::new();
+    for other in store.images().await? {
+        if let Ok(r) = Reference::parse(&other.name) {
+            if r.domain == reference.domain
+                && r.path != reference.path
+                && !sources.contains(&r.path)
+            {
+                sources.push(r.path);
+            }
+        }
+    }
+    let repo = &reference.path;
+    let data = store.read_verified(&target).await?;
+    let mut done = HashSet::new();
+    let top = match manifest::kind_of(&target.media_type, &data) {
+        Some(Kind::Index) => {
+            let idx: Index = serde_json::from_slice(&data).map_err(|err| LocalError::BadJson {
+                name: name.clone(),
+                digest: target.digest.clone(),
+                err,
+            })?;
+            let mut complete = true;
+            for child in &idx.manifests {
+                if store.info(&child.digest).await?.is_none() {
+                    complete = false;
+                }
+            }
+            if complete {
+                for child in &idx.manifests {
+                    let cdata = store.read_verified(child).await?;
+                    push_manifest(
+                        store, reg, repo, &sources, child, &cdata, &mut done, progress,
+                    )
+                    .await?;
+                }
+                (target.clone(), data)
+            } else {
+                // Only some platforms were pulled: push this platform's manifest under the tag.
+                let child = local::pick(&name, &idx, platform)?.clone();
+                let cdata = store.read_verified(&child).await?;
+                progress.line(&format!(
+                    "only {} of the image's platforms are here: pushing {} alone",
+                    platform.display(),
+                    child.digest
+                ));
+                (child, cdata)
+            }
+        }
+        _ => (target.clone(), data),
+    };
+    let (top_desc, top_data) = top;
+    if manifest::kind_of(&top_desc.media_type, &top_data) == Some(Kind::Manifest) {
+        push_manifest(
+            store, reg, repo, &sources, &top_desc, &top_data, &mut done, progress,
+        )
+        .await?;
+    }
+    reg.put_manifest(
+        repo,
+        &tag,
+        &top_desc.media_type,
+        Bytes::from(top_data.clone()),
+    )
+    .await?;
+    Ok(Pushed {
+        tag,
+        digest: top_desc.digest.clone(),
+        size: top_data.len() as i64,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn push_manifest(
+    store: &Store,
+    reg: &Registry,
+    repo: &str,
+    sources: &[String],
+    desc: &Descriptor,
+    data: &[u8],
+    done: &mut HashSet<String>,
+    progress: &Progress,
+) -> Result<()> {
+    let m: Manifest = serde_json::from_slice(data).map_err(|err| LocalError::BadJson {
+        name: repo.to_owned(),
+        digest: desc.digest.clone(),
+        err,
+    })?;
+    let mut blobs = m.layers.clone();
+    blobs.push(m.config.clone());
+    for b in &blobs {
+        if !done.insert(b.digest.clone()) {
+            continue;
+        }
+        if reg.has_blob(repo, &b.digest).await? {
+            progress.done(&b.digest, "Layer already exists");
+            continue;
+        }
+        let mut mounted = None;
+        for from in sources {
+            if reg.mount_blob(repo, &b.digest, from).await? {
+                mounted = Some(from.clone());
+                break;
+            }
+        }
+        if let Some(from) = mounted {
+            progress.done(&b.digest, &format!("Mounted from {from}"));
+            continue;
+        }
+        let blob = store.read_verified(b).await?;
+        reg.upload_blob(repo, &b.digest, Bytes::from(blob)).await?;
+        progress.done(&b.digest, "Pushed");
+    }
+    reg.put_manifest(
+        repo,
+        &desc.digest,
+        &desc.media_type,
+        Bytes::from(data.to_vec()),
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,175 @@
+//! `save`: images from containerd's content store into one tar that is both an OCI archive
+//! (oci-layout, index.json, blobs/) and a docker-archive (manifest.json), so `docker load`,
+//! `ctr import` and `burrow load` all read it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+
+use serde_json::json;
+
+use super::catalog::{self, CatalogError};
+use super::local::LocalError;
+use super::manifest::{self, Descriptor, Index, Kind, Manifest, Platform};
+use super::reference::Reference;
+use super::store::{from_pb, Store, StoreError};
+
+/// Why an image could not be saved.
+#[derive(Debug, thiserror::Error)]
+pub enum SaveError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Local(#[from] LocalError),
+    #[error("cannot write the archive: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("image {name}: {digest} is not in containerd's content store (pull the image again, with --all-platforms for every platform)")]
+    Missing { name: String, digest: String },
+}
+
+type Result<T> = std::result::Result<T, SaveError>;
+
+fn blob_path(digest: &str) -> String {
+    format!("blobs/{}", digest.replacen(':', "/", 1))
+}
+
+struct Writer<W: Write> {
+    tar: tar::Builder<W>,
+    written: HashSet<String>,
+}
+
+impl<W: Write> Writer<W> {
+    fn file(&mut self, path: &str, data: &[u8]) -> Result<()> {
+        let mut h = tar::Header::new_ustar();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        self.tar.append_data(&mut h, path, data)?;
+        Ok(())
+    }
+
+    async fn blob(&mut self, store: &Store, name: &str, desc: &Descriptor) -> Result<Vec<u8>> {
+        let data = store.read_verified(desc).await.map_err(|e| {
+            if e.is_not_found() {
+                SaveError::Missing {
+                    name: name.to_owned(),
+                    digest: desc.digest.clone(),
+                }
+            } else {
+                e.into()
+            }
+        })?;
+        if self.written.insert(desc.digest.clone()) {
+            self.file(&blob_path(&desc.digest), &data)?;
+        }
+        Ok(data)
+    }
+}
+
+/// Writes `images` (names or IDs) to `out`.
+pub async fn save<W: Write>(
+    store: &Store,
+    images: &[String],
+    platform: &Platform,
+    out: W,
+) -> Result<()> {
+    let mut w = Writer {
+        tar: tar::Builder::new(out),
+        written: HashSet::new(),
+    };
+    let mut index = Vec::new();
+    let mut docker: Vec<serde_json::Value> = Vec::new();
+    for arg in images {
+        let found = catalog::find(store, arg, platform).await?;
+        for l in found {
+            let img = catalog::record(store, &l.name).await?;
+            let target = img
+                .target
+                .as_ref()
+                .map(from_pb)
+                .ok_or_else(|| SaveError::Missing {
+                    name: l.name.clone(),
+                    digest: "(no target)".into(),
+                })?;
+            write_tree(store, &mut w, &l.name, &target, 0).await?;
+            let mut desc = target.clone();
+            let mut ann = BTreeMap::new();
+            ann.insert("io.containerd.image.name".to_owned(), l.name.clone());
+            if let Ok(r) = Reference::parse(&l.name) {
+                if let Some(t) = &r.tag {
+                    ann.insert("org.opencontainers.image.ref.name".to_owned(), t.clone());
+                }
+            }
+            desc.annotations = ann;
+            index.push(desc);
+            let tags: Vec<String> = Reference::parse(&l.name)
+                .ok()
+                .filter(|r| r.tag.is_some())
+                .map(|r| vec![r.familiar()])
+                .unwrap_or_default();
+            docker.push(json!({
+                "Config": blob_path(&l.config_desc.digest),
+                "RepoTags": tags,
+                "Layers": l.manifest.layers.iter().map(|d| blob_path(&d.digest)).collect::<Vec<_>>(),
+            }));
+        }
+    }
+    let index = Index {
+        schema_version: 2,
+        media_type: Some(manifest::OCI_INDEX.into()),
+        manifests: index,
+        annotations: Default::default(),
+    };
+    w.file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    w.file(
+        "index.json",
+        &serde_json::to_vec(&index).unwrap_or_default(),
+    )?;
+    w.file(
+        "manifest.json",
+        &serde_json::to_vec(&docker).unwrap_or_default(),
+    )?;
+    w.tar.finish()?;
+    Ok(())
+}
+
+/// Writes a target and everything under it that the store holds (index children it lacks are
+/// other platforms never pulled; they are left out, as `ctr export` does).
+async fn write_tree<W: Write>(
+    store: &Store,
+    w: &mut Writer<W>,
+    name: &str,
+    desc: &Descriptor,
+    depth: usize,
+) -> Result<()> {
+    let data = w.blob(store, name, desc).await?;
+    match manifest::kind_of(&desc.media_type, &data) {
+        Some(Kind::Index) if depth < 4 => {
+            let idx: Index = serde_json::from_slice(&data).map_err(|err| LocalError::BadJson {
+                name: name.to_owned(),
+                digest: desc.digest.clone(),
+                err,
+            })?;
+            for child in &idx.manifests {
+                if store.info(&child.digest).await?.is_some() {
+                    Box::pin(write_tree(store, w, name, child, depth + 1)).await?;
+                }
+            }
+        }
+        Some(Kind::Manifest) => {
+            let m: Manifest = serde_json::from_slice(&data).map_err(|err| LocalError::BadJson {
+                name: name.to_owned(),
+                digest: desc.digest.clone(),
+                err,
+            })?;
+            w.blob(store, name, &m.config).await?;
+            for layer in &m.layers {
+                w.blob(store, name, layer).await?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
