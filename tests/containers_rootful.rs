@@ -19,6 +19,7 @@ fn leftovers(d: &Rootful) -> (String, String, Vec<String>) {
         .map(|rd| {
             rd.flatten()
                 .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| !n.starts_with('.'))
                 .collect()
         })
         .unwrap_or_default();
@@ -209,6 +210,50 @@ fn named_network_and_volume() {
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains("10.4.77."), "{}", stdout(&out));
+
+    // Containers on one named network reach each other by name.
+    let out = d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        "ctnet",
+        &image("demo"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&[
+        "run", "--rm", "--network", "ctnet", &bb, "sh", "-c",
+        // (busybox-static's wget crashes on Debian 12; nc does the request)
+        "for i in 1 2 3 4 5 6 7 8 9 10; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc srv 80 && exit 0; sleep 0.5; done; exit 1",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("Hello"), "{}", stdout(&out));
+    let out = d.burrow(&["network", "rm", "ctnet"]);
+    assert_ne!(code(&out), 0, "a network in use was removed");
+    assert!(stderr(&out).contains("in use"), "{}", stderr(&out));
+    let out = d.burrow(&["rm", "-f", "srv"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    // An anonymous volume lives as long as its container.
+    let vols = stdout(&d.burrow(&["volume", "ls", "-q"]));
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "/anon",
+        &bb,
+        "touch",
+        "/anon/x",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&d.burrow(&["volume", "ls", "-q"])),
+        vols,
+        "--rm kept the anonymous volume"
+    );
 
     let out = d.burrow(&["volume", "create", "ctvol"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));

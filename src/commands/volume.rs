@@ -56,9 +56,6 @@ pub struct NamesArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct RmArgs {
-    /// Remove volumes even if a container uses them (not supported: refused instead).
-    #[arg(short, long)]
-    pub force: bool,
     #[arg(required = true)]
     pub names: Vec<String>,
 }
@@ -132,6 +129,22 @@ pub fn ensure(ctx: &Ctx, name: &str) -> anyhow::Result<PathBuf> {
     let dir = root(ctx);
     let _l = lock(&dir)?;
     create_locked(&dir, name, HashMap::new())
+}
+
+/// Removes the anonymous volumes of a removed container (best effort).
+pub fn remove_anonymous(ctx: &Ctx, names: &[String]) {
+    if names.is_empty() {
+        return;
+    }
+    let dir = root(ctx);
+    let Ok(_l) = lock(&dir) else {
+        return;
+    };
+    for n in names {
+        if let Err(err) = std::fs::remove_dir_all(dir.join(n)) {
+            tracing::warn!(%err, volume = %n, "removing an anonymous volume");
+        }
+    }
 }
 
 fn load(dir: &Path, name: &str) -> anyhow::Result<Volume> {
@@ -208,7 +221,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
                         println!("{}", serde_json::to_string(&v)?);
                     }
                 } else {
-                    println!("{:<16}{}", "DRIVER", "VOLUME NAME");
+                    println!("{:<16}VOLUME NAME", "DRIVER");
                     for v in vols {
                         println!("{:<16}{}", v.driver, v.name);
                     }

@@ -151,7 +151,74 @@ pub fn create_runtime(state_dir: &Path, pid: i64) -> Result<HookState, HookError
         return Err(e);
     }
     write_json(&state_dir.join(STATE_FILE), &state)?;
+    refresh_peer_hosts(state_dir);
     Ok(state)
+}
+
+/// One attached container, as seen by its peers' /etc/hosts.
+struct Member {
+    networks: Vec<String>,
+    ip: String,
+    names: Vec<String>,
+    cfg: HookConfig,
+}
+
+fn member(dir: &Path) -> Option<Member> {
+    let cfg: HookConfig = read_json(&dir.join(CONFIG_FILE)).ok()?;
+    let state: HookState = read_json(&dir.join(STATE_FILE)).ok()?;
+    let mut names = vec![cfg
+        .container_id
+        .get(..12)
+        .unwrap_or(&cfg.container_id)
+        .to_string()];
+    for n in [&cfg.hostname, &cfg.name] {
+        if !n.is_empty() && !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    Some(Member {
+        networks: cfg.networks.iter().map(|(n, _)| n.clone()).collect(),
+        ip: state.ip.clone()?,
+        names,
+        cfg,
+    })
+}
+
+/// Rewrites the /etc/hosts of every attached container next to `state_dir` so containers on a
+/// shared network find each other by name (as nerdctl's etchosts does). Best effort.
+pub fn refresh_peer_hosts(state_dir: &Path) {
+    let Some(parent) = state_dir.parent() else {
+        return;
+    };
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(parent.join(".hosts.lock"))
+        .ok()
+        .and_then(|f| nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).ok());
+    let members: Vec<Member> = std::fs::read_dir(parent)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| member(&e.path()))
+        .collect();
+    for m in &members {
+        let mut extra = Vec::new();
+        for peer in &members {
+            if std::ptr::eq(peer, m) || !peer.networks.iter().any(|n| m.networks.contains(n)) {
+                continue;
+            }
+            extra.push((peer.names.join(" "), peer.ip.clone()));
+        }
+        extra.extend(m.cfg.extra_hosts.iter().cloned());
+        let names: Vec<&str> = m.names.iter().map(String::as_str).collect();
+        let text = files::hosts(Some(&m.ip), &names, &extra);
+        if let Err(err) = std::fs::write(&m.cfg.hosts_file, text) {
+            tracing::warn!(%err, path = %m.cfg.hosts_file.display(), "updating /etc/hosts");
+        }
+    }
+    drop(lock);
 }
 
 fn attach(cfg: &HookConfig, netns: &str, state: &mut HookState) -> Result<(), HookError> {
@@ -261,6 +328,7 @@ pub fn poststop(state_dir: &Path) -> Result<(), HookError> {
     let state = read_state(state_dir).unwrap_or_default();
     detach(&cfg, &state);
     let _ = std::fs::remove_file(state_dir.join(STATE_FILE));
+    refresh_peer_hosts(state_dir);
     Ok(())
 }
 

@@ -134,6 +134,7 @@ pub async fn stop_one(
     super::delete_task_recording(ctx, &c.id).await?;
     if c.labels.get(labels::AUTO_REMOVE).map(String::as_str) == Some("true") {
         super::remove_container(ctx, c, true).await?;
+        super::super::volume::remove_anonymous(ctx, &super::anonymous_volumes(c));
     }
     Ok(())
 }
@@ -215,7 +216,11 @@ pub fn rm(args: RmArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         for q in &args.containers {
             let res = async {
                 let c = ctx.find(q).await?;
-                super::remove_container(&ctx, &c, args.force).await
+                super::remove_container(&ctx, &c, args.force).await?;
+                if args.volumes {
+                    super::super::volume::remove_anonymous(&ctx, &super::anonymous_volumes(&c));
+                }
+                anyhow::Ok(())
             }
             .await;
             match res {

@@ -38,6 +38,7 @@ pub mod labels {
     pub const STOP_SIGNAL: &str = "nerdctl/stop-signal";
     pub const STOP_TIMEOUT: &str = "nerdctl/stop-timeout";
     pub const AUTO_REMOVE: &str = "burrow/auto-remove";
+    pub const ANONYMOUS_VOLUMES: &str = "burrow/anonymous-volumes";
 }
 
 /// Everything a container command needs: the endpoint, containerd's services, burrow's store.
@@ -227,6 +228,14 @@ pub fn short_id(id: &str) -> &str {
 pub fn ports_of(c: &Container) -> Vec<PortMapping> {
     c.labels
         .get(labels::PORTS)
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default()
+}
+
+/// Volumes `-v /path` created for this container alone (removed by `rm -v` and `--rm`).
+pub fn anonymous_volumes(c: &Container) -> Vec<String> {
+    c.labels
+        .get(labels::ANONYMOUS_VOLUMES)
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default()
 }

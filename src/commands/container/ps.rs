@@ -208,8 +208,8 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             _ => {
                 let w = if args.no_trunc { 66 } else { 15 };
                 println!(
-                    "{:<w$}{:<30}{:<24}{:<18}{:<28}{:<26}{}",
-                    "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"
+                    "{:<w$}{:<30}{:<24}{:<18}{:<28}{:<26}NAMES",
+                    "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"
                 );
                 for r in &rows {
                     println!(

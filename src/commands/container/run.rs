@@ -199,6 +199,7 @@ struct Undo<'a> {
     name: Option<String>,
     dir: bool,
     record: Option<String>,
+    volumes: Vec<String>,
 }
 
 impl Undo<'_> {
@@ -217,6 +218,7 @@ impl Undo<'_> {
         if self.dir {
             let _ = ctx.store.remove_dir(&self.id);
         }
+        super::super::volume::remove_anonymous(ctx, &self.volumes);
     }
 }
 
@@ -285,7 +287,11 @@ fn bind(dest: &str, src: &Path, ro: bool) -> anyhow::Result<Mount> {
 }
 
 /// `-v SRC:DST[:ro]` (a host path, or a named volume under the data root) and `--tmpfs`.
-fn user_mounts(ctx: &Ctx, f: &CreateFlags) -> anyhow::Result<Vec<Mount>> {
+fn user_mounts(
+    ctx: &Ctx,
+    f: &CreateFlags,
+    anonymous: &mut Vec<String>,
+) -> anyhow::Result<Vec<Mount>> {
     let mut out = Vec::new();
     for v in &f.volume {
         let parts: Vec<&str> = v.split(':').collect();
@@ -313,7 +319,9 @@ fn user_mounts(ctx: &Ctx, f: &CreateFlags) -> anyhow::Result<Vec<Mount>> {
             p
         } else {
             let name = if src.is_empty() {
-                store::new_id()
+                let n = store::new_id();
+                anonymous.push(n.clone());
+                n
             } else {
                 src.to_string()
             };
@@ -490,6 +498,7 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
         name: None,
         dir: false,
         record: None,
+        volumes: Vec::new(),
     };
     let result = async {
         ctx.store.reserve_name(&name, &id)?;
@@ -513,7 +522,10 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
             bind("/etc/hosts", &hosts_file, false)?,
             bind("/etc/hostname", &hostname_file, false)?,
         ];
-        mounts.extend(user_mounts(ctx, f)?);
+        let mut anonymous = Vec::new();
+        let extra = user_mounts(ctx, f, &mut anonymous);
+        undo.volumes = anonymous.clone();
+        mounts.extend(extra?);
         if !net_confs.is_empty() {
             hook::write_config(
                 &dir,
@@ -572,6 +584,12 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
             l.insert(
                 labels::EXTRA_HOSTS.into(),
                 serde_json::to_string(&extra_hosts)?,
+            );
+        }
+        if !undo.volumes.is_empty() {
+            l.insert(
+                labels::ANONYMOUS_VOLUMES.into(),
+                serde_json::to_string(&undo.volumes)?,
             );
         }
         if let Some(s) = &f.stop_signal {
@@ -657,8 +675,9 @@ async fn start_task(
 
 async fn remove_quietly(ctx: &Ctx, id: &str) {
     if let Ok(c) = ctx.client.get(id).await {
-        if let Err(err) = super::remove_container(ctx, &c, true).await {
-            eprintln!("burrow: {err:#}");
+        match super::remove_container(ctx, &c, true).await {
+            Ok(()) => super::super::volume::remove_anonymous(ctx, &super::anonymous_volumes(&c)),
+            Err(err) => eprintln!("burrow: {err:#}"),
         }
     }
 }
