@@ -137,7 +137,7 @@ fn rootless_run_exit_codes_and_bind_mount_ownership() {
 #[test]
 fn readme_goal_run_d_p_8080_answers_on_the_host() {
     let Some(m) = TestMachine::get() else { return };
-    let burrow = m.install_bin(burrow_exe());
+    let burrow = installed_burrow(&m);
     let help = m.run_user(
         &[burrow.to_str().unwrap(), "setup", "--help"],
         Duration::from_secs(30),

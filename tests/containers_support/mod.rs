@@ -32,6 +32,14 @@ pub fn burrow_exe() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_burrow"))
 }
 
+/// The built binary copied where the test user can run it, once per test process (parallel
+/// tests copying it at once would race).
+pub fn installed_burrow(machine: &TestMachine) -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| machine.install_bin(burrow_exe()))
+        .clone()
+}
+
 /// A tar of the provisioned OCI layout, readable by everyone.
 pub fn images_tar(dir: &Path) -> PathBuf {
     let tar = dir.join("images.tar");
@@ -185,7 +193,7 @@ pub fn rootless(name: &str) -> Option<Rootless> {
         std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     }
     std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let burrow = machine.install_bin(burrow_exe());
+    let burrow = installed_burrow(&machine);
     let config = format!(
         "version = 2\nroot = \"{h}/.local/share/containerd\"\nstate = \"{r}/containerd-state\"\n\
          disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
