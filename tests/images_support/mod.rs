@@ -122,19 +122,27 @@ impl Daemon {
 
     /// Mounts a read-only view of a committed snapshot; unmounted and removed on drop. The view
     /// is made over gRPC with a gc.root label, so containerd's GC cannot take it meanwhile.
-    pub fn view(&self, chain_id: &str) -> View<'_> {
+    pub fn view(&self, chain_id: &str) -> View {
+        view_on(&self.sock, &self.namespace, &self.dir, chain_id)
+    }
+}
+
+/// A read-only view of a committed snapshot on any containerd, mounted under `dir` (as root);
+/// made over gRPC with a gc.root label so containerd's GC cannot take it meanwhile.
+pub fn view_on(sock: &Path, namespace: &str, dir: &Path, chain_id: &str) -> View {
+    {
         use containerd_client::services::v1::snapshots::{
             snapshots_client::SnapshotsClient, ViewSnapshotRequest,
         };
         let key = format!("view-{}", &chain_id[7..19]);
-        let target = self.dir.join(&key);
+        let target = dir.join(&key);
         std::fs::create_dir_all(&target).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let mounts = rt.block_on(async {
-            let ch = containerd_client::connect(&self.sock).await.unwrap();
+            let ch = containerd_client::connect(sock).await.unwrap();
             let mut req = tonic::Request::new(ViewSnapshotRequest {
                 snapshotter: "overlayfs".into(),
                 key: key.clone(),
@@ -142,7 +150,7 @@ impl Daemon {
                 labels: [("containerd.io/gc.root".to_owned(), "test".to_owned())].into(),
             });
             req.metadata_mut()
-                .insert("containerd-namespace", self.namespace.parse().unwrap());
+                .insert("containerd-namespace", namespace.parse().unwrap());
             SnapshotsClient::new(ch)
                 .view(req)
                 .await
@@ -163,7 +171,8 @@ impl Daemon {
             "mounting the snapshot view",
         );
         View {
-            daemon: self,
+            sock: sock.to_owned(),
+            namespace: namespace.to_owned(),
             key,
             target,
         }
@@ -171,19 +180,20 @@ impl Daemon {
 }
 
 /// A mounted snapshot view.
-pub struct View<'a> {
-    daemon: &'a Daemon,
+pub struct View {
+    sock: PathBuf,
+    namespace: String,
     key: String,
     pub target: PathBuf,
 }
 
-impl Drop for View<'_> {
+impl Drop for View {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.target).status();
         let _ = Command::new("ctr")
             .arg("-a")
-            .arg(&self.daemon.sock)
-            .args(["-n", &self.daemon.namespace, "snapshots", "rm", &self.key])
+            .arg(&self.sock)
+            .args(["-n", &self.namespace, "snapshots", "rm", &self.key])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .status();
@@ -528,5 +538,138 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
         let _ = std::net::TcpStream::connect(&self.host);
+    }
+}
+
+/// A rootless containerd for the test user under Debian's RootlessKit (nerdctl's layout), with
+/// a private XDG_RUNTIME_DIR and HOME, so it never touches the user's real one; the CLI runs as
+/// the test user against it.
+pub struct Rootless {
+    pub machine: burrow_testsupport::TestMachine,
+    pub dir: PathBuf,
+    pub runtime_dir: PathBuf,
+    pub home: PathBuf,
+    pub sock: PathBuf,
+    burrow: PathBuf,
+    _lock: burrow_testsupport::ExclusiveGuard,
+    _cleanup: Cleanup,
+}
+
+impl Rootless {
+    pub fn start(name: &str) -> Option<Rootless> {
+        let machine = burrow_testsupport::TestMachine::get()?;
+        if !is_root() || !Path::new("/usr/bin/rootlesskit").exists() {
+            eprintln!("SKIP: needs root (to prepare the test user's dirs) and rootlesskit");
+            return None;
+        }
+        let lock = machine.exclusive("rootless-containerd");
+        let dir = PathBuf::from(format!("/tmp/burrow-img-rl-{name}-{}", std::process::id()));
+        let runtime_dir = dir.join("rt");
+        let home = dir.join("home");
+        std::fs::create_dir_all(&runtime_dir).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        let config = format!(
+            "version = 2\nroot = \"{h}/.local/share/containerd\"\nstate = \"{r}/containerd-state\"\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{r}/containerd/containerd.sock\"\n[ttrpc]\n  address = \"{r}/containerd/containerd.sock.ttrpc\"\n",
+            h = home.display(),
+            r = runtime_dir.display()
+        );
+        std::fs::write(home.join("containerd.toml"), config).unwrap();
+        let mut chown = Command::new("chown");
+        chown
+            .arg("-R")
+            .arg(format!("{}:{}", machine.uid, machine.gid))
+            .arg(&dir);
+        expect_success(
+            &run_with_timeout(&mut chown, Duration::from_secs(30)),
+            "chown",
+        );
+        std::fs::set_permissions(&runtime_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let burrow = machine.install_bin(env!("CARGO_BIN_EXE_burrow"));
+        let mut cleanup = Cleanup::new();
+        cleanup.remove_dir(&dir);
+        let mut umount = Command::new("sh");
+        umount.arg("-c").arg(format!(
+            "grep -o ' {d}[^ ]*' /proc/self/mounts | sort -r | xargs -r -n1 umount -l; true",
+            d = dir.display()
+        ));
+        cleanup.run_on_drop(umount);
+        let child = format!(
+            "mkdir -p {r}/containerd && rm -f /run/containerd && mkdir -p /run/containerd && \
+             mount --bind {r}/containerd /run/containerd && exec containerd --config {h}/containerd.toml",
+            h = home.display(),
+            r = runtime_dir.display()
+        );
+        let mut cmd = machine.user_command("rootlesskit");
+        cmd.env("XDG_RUNTIME_DIR", &runtime_dir)
+            .env("HOME", &home)
+            .arg(format!(
+                "--state-dir={}/containerd-rootless",
+                runtime_dir.display()
+            ))
+            .args([
+                "--net=slirp4netns",
+                "--mtu=65520",
+                "--disable-host-loopback",
+                "--copy-up=/etc",
+                "--copy-up=/run",
+                "--copy-up=/var/lib",
+                "--propagation=rslave",
+                "sh",
+                "-c",
+            ])
+            .arg(child)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("rootlesskit.log")).unwrap());
+        cleanup.spawn(&mut cmd);
+        let sock = runtime_dir.join("containerd/containerd.sock");
+        assert!(
+            wait_for(Duration::from_secs(30), || sock.exists()
+                && runtime_dir.join("containerd-rootless/child_pid").exists()),
+            "rootless containerd did not start under rootlesskit in {}",
+            runtime_dir.display()
+        );
+        Some(Rootless {
+            machine,
+            dir,
+            runtime_dir,
+            home,
+            sock,
+            burrow,
+            _lock: lock,
+            _cleanup: cleanup,
+        })
+    }
+
+    /// Runs burrow as the test user (rootless detection through XDG_RUNTIME_DIR, no --address).
+    pub fn burrow(&self, args: &[&str]) -> Output {
+        let mut cmd = self.machine.user_command(&self.burrow);
+        cmd.args(args)
+            .env("XDG_RUNTIME_DIR", &self.runtime_dir)
+            .env("HOME", &self.home)
+            .current_dir(&self.home);
+        run_with_timeout(&mut cmd, Duration::from_secs(300))
+    }
+
+    pub fn burrow_ok(&self, args: &[&str]) -> String {
+        expect_success(
+            &self.burrow(args),
+            &format!("burrow {} (rootless)", args.join(" ")),
+        )
+    }
+
+    /// Host ids of the container's ids 0.. as the user namespace maps them (uid 0 is the user,
+    /// 1.. the first subordinate ids onward).
+    pub fn id_map(&self) -> impl Fn(u32) -> u32 {
+        let text = std::fs::read_to_string("/etc/subuid").unwrap();
+        let start: u32 = text
+            .lines()
+            .filter_map(|l| l.split_once(':'))
+            .find(|(u, _)| *u == self.machine.user || *u == self.machine.uid.to_string())
+            .and_then(|(_, r)| r.split(':').next().and_then(|s| s.parse().ok()))
+            .expect("a /etc/subuid entry for the test user");
+        let uid = self.machine.uid;
+        move |id| if id == 0 { uid } else { start + id - 1 }
     }
 }
