@@ -301,3 +301,56 @@ fn named_network_and_volume() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(!stdout(&d.burrow(&["volume", "ls", "-q"])).contains("ctvol"));
 }
+
+#[test]
+fn restart_always_brings_back_a_killed_container() {
+    let Some(d) = rootful("restart") else { return };
+    let bb = image("busybox");
+    let out = d.burrow(&["run", "--rm", "--restart", "always", &bb, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("--rm"), "{}", stderr(&out));
+    let out = d.burrow(&["run", "-d", "--restart", "on-failure:3", &bb, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("on-failure"), "{}", stderr(&out));
+
+    let out = d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "phoenix",
+        "--restart",
+        "always",
+        &bb,
+        "sleep",
+        "1000",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let pid = stdout(&d.burrow(&["inspect", "-f", "{{.State.Pid}}", "phoenix"]))
+        .trim()
+        .to_string();
+    assert_ne!(pid, "0");
+    let mut kill = std::process::Command::new("kill");
+    kill.args(["-KILL", &pid]);
+    burrow_testsupport::expect_success(
+        &burrow_testsupport::run_with_timeout(&mut kill, std::time::Duration::from_secs(10)),
+        "kill the container's process",
+    );
+    // containerd's restart monitor checks every 10 s.
+    let back = burrow_testsupport::wait_for(std::time::Duration::from_secs(90), || {
+        let s = stdout(&d.burrow(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.Pid}}",
+            "phoenix",
+        ]));
+        s.starts_with("running ") && s.trim() != format!("running {pid}")
+    });
+    assert!(back, "the killed container was not restarted");
+    // After an explicit stop it stays stopped.
+    let out = d.burrow(&["stop", "-t", "1", "phoenix"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let st = stdout(&d.burrow(&["inspect", "-f", "{{.State.Status}}", "phoenix"]));
+    assert_eq!(st.trim(), "exited");
+    let out = d.burrow(&["rm", "phoenix"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}

@@ -104,6 +104,8 @@ pub async fn stop_one(
     c: &containerd_client::services::v1::Container,
     timeout: Option<u64>,
 ) -> anyhow::Result<()> {
+    // Tell containerd's restart monitor first, or it would bring the container back.
+    super::set_restart_status(ctx, c, "stopped").await?;
     let st = super::state(ctx, &c.id).await?;
     if st.is_running() {
         if matches!(st, State::Paused { .. }) {

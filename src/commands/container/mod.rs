@@ -39,6 +39,10 @@ pub mod labels {
     pub const STOP_TIMEOUT: &str = "nerdctl/stop-timeout";
     pub const AUTO_REMOVE: &str = "burrow/auto-remove";
     pub const ANONYMOUS_VOLUMES: &str = "burrow/anonymous-volumes";
+    /// containerd's restart monitor: "running" makes it keep a task up.
+    pub const RESTART_STATUS: &str = "containerd.io/restart.status";
+    pub const RESTART_LOG_URI: &str = "containerd.io/restart.loguri";
+    pub const RESTART_POLICY: &str = "nerdctl/restart-policy";
 }
 
 /// Everything a container command needs: the endpoint, containerd's services, burrow's store.
@@ -330,6 +334,7 @@ pub async fn remove_container(ctx: &Ctx, c: &Container, force: bool) -> anyhow::
                 name_of(c)
             );
         }
+        set_restart_status(ctx, c, "stopped").await?;
         if matches!(st, State::Paused { .. }) {
             let _ = ctx.client.resume(&c.id).await;
         }
@@ -352,6 +357,20 @@ pub async fn remove_container(ctx: &Ctx, c: &Container, force: bool) -> anyhow::
         ctx.store.release_name(name, &c.id);
     }
     ctx.store.remove_dir(&c.id)?;
+    Ok(())
+}
+
+/// Sets the restart monitor's status label (only on containers that have a restart policy).
+pub async fn set_restart_status(ctx: &Ctx, c: &Container, status: &str) -> anyhow::Result<()> {
+    if c.labels
+        .get(labels::RESTART_STATUS)
+        .is_none_or(|s| s == status)
+    {
+        return Ok(());
+    }
+    let mut l = c.labels.clone();
+    l.insert(labels::RESTART_STATUS.into(), status.into());
+    ctx.client.update_labels(c.clone(), l).await?;
     Ok(())
 }
 

@@ -101,6 +101,10 @@ pub struct CreateFlags {
     /// Seconds to wait for the container to stop before killing it.
     #[arg(long)]
     pub stop_timeout: Option<u64>,
+    /// Restart policy: no, always, unless-stopped (containerd's restart monitor brings the
+    /// container back, also after containerd restarts).
+    #[arg(long, default_value = "no")]
+    pub restart: String,
     /// The image to run.
     pub image: String,
     /// The command and its arguments.
@@ -376,6 +380,19 @@ fn security(f: &CreateFlags) -> anyhow::Result<(Seccomp, bool)> {
     Ok((seccomp, nnp))
 }
 
+/// Whether the container is restarted by containerd's restart monitor.
+fn restart_policy(p: &str) -> anyhow::Result<bool> {
+    match p {
+        "no" | "" => Ok(false),
+        "always" | "unless-stopped" => Ok(true),
+        p if p.starts_with("on-failure") => anyhow::bail!(
+            "--restart {p} is not supported: containerd 1.6's restart monitor restarts a container \
+             whatever its exit status; use --restart always or unless-stopped"
+        ),
+        other => anyhow::bail!("invalid --restart {other:?}: use no, always or unless-stopped"),
+    }
+}
+
 fn hooks(state_dir: &Path) -> anyhow::Result<oci_spec::runtime::Hooks> {
     let exe = std::env::current_exe().context("finding the burrow binary for the OCI hooks")?;
     let hook = |event: &str| -> anyhow::Result<oci_spec::runtime::Hook> {
@@ -400,6 +417,7 @@ fn hooks(state_dir: &Path) -> anyhow::Result<oci_spec::runtime::Hooks> {
 /// Creates the container (state dir, record, snapshot) without a task.
 pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Failure> {
     // Everything that can be refused is checked before anything is created.
+    let restart = restart_policy(&f.restart)?;
     let (seccomp, no_new_privileges) = security(f)?;
     let limits = Limits {
         memory_bytes: f.memory.as_deref().map(parse_memory).transpose()?,
@@ -600,6 +618,11 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
         }
         let exe = std::env::current_exe().context("finding the burrow binary for logging")?;
         let log_uri = logdriver::uri(&exe, ctx.store.root());
+        if restart {
+            l.insert(labels::RESTART_STATUS.into(), "running".into());
+            l.insert(labels::RESTART_LOG_URI.into(), log_uri.clone());
+            l.insert(labels::RESTART_POLICY.into(), f.restart.clone());
+        }
         l.insert(labels::LOG_URI.into(), log_uri);
         let rootfs = ctx
             .client
@@ -684,6 +707,9 @@ async fn remove_quietly(ctx: &Ctx, id: &str) {
 
 async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     let f = &args.flags;
+    if args.rm && restart_policy(&f.restart)? {
+        return Err(anyhow!("conflicting options: --restart {} and --rm", f.restart).into());
+    }
     let created = create_container(ctx, f).await?;
     let id = created.id.clone();
     if args.rm {
@@ -763,6 +789,7 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             }
             // A stopped task is deleted first (its poststop hook detaches the old network).
             let _ = ctx.client.delete_task(&c.id).await;
+            super::set_restart_status(&ctx, &c, "running").await?;
             let rootfs = ctx.client.snapshot_mounts(&c.snapshotter, &c.id).await?;
             let tty = super::spec_of(&c)
                 .and_then(|s| s.process().as_ref().map(|p| p.terminal().unwrap_or(false)))
