@@ -354,3 +354,67 @@ fn restart_always_brings_back_a_killed_container() {
     let out = d.burrow(&["rm", "phoenix"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+#[test]
+fn run_pulls_an_absent_image() {
+    let Some(d) = rootful("pull") else { return };
+    // A private registry with the busybox test image pushed to it.
+    let port = free_port();
+    let reg_dir = d.dir.join("registry");
+    std::fs::create_dir_all(&reg_dir).unwrap();
+    let config = format!(
+        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+        reg_dir.display()
+    );
+    std::fs::write(reg_dir.join("config.yml"), config).unwrap();
+    let mut cleanup = burrow_testsupport::Cleanup::new();
+    let mut serve = std::process::Command::new("docker-registry");
+    serve
+        .arg("serve")
+        .arg(reg_dir.join("config.yml"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cleanup.spawn(&mut serve);
+    assert!(
+        http_get(&format!("127.0.0.1:{port}/v2")).is_some(),
+        "the private registry did not start"
+    );
+    let reference = format!("127.0.0.1:{port}/burrow-test/busybox:latest");
+    let mut push = std::process::Command::new("skopeo");
+    push.args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci:{LAYOUT}:busybox"))
+        .arg(format!("docker://{reference}"));
+    burrow_testsupport::expect_success(
+        &burrow_testsupport::run_with_timeout(&mut push, std::time::Duration::from_secs(120)),
+        "skopeo copy to the private registry",
+    );
+
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--pull",
+        "never",
+        "--network",
+        "none",
+        &reference,
+        "true",
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("no such image"), "{}", stderr(&out));
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &reference,
+        "echo",
+        "pulled",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "pulled\n",
+        "stdout must carry only the container's output"
+    );
+    assert!(d.ctr(&["images", "ls", "-q"]).contains(&reference));
+}

@@ -12,6 +12,7 @@ use oci_spec::runtime::{HookBuilder, HooksBuilder, Mount, MountBuilder};
 use super::stdio::{start_failure_code, Attached};
 use super::{labels, Ctx};
 use crate::connection::Globals;
+use crate::containers::image::ImageError;
 use crate::containers::lifecycle::{NewContainer, Stdio};
 use crate::containers::spec::{self, Cgroups, Limits, NetNs, Options, Seccomp};
 use crate::containers::{logdriver, store};
@@ -105,6 +106,9 @@ pub struct CreateFlags {
     /// container back, also after containerd restarts).
     #[arg(long, default_value = "no")]
     pub restart: String,
+    /// Pull the image before running: missing, always or never.
+    #[arg(long, default_value = "missing")]
+    pub pull: String,
     /// The image to run.
     pub image: String,
     /// The command and its arguments.
@@ -436,7 +440,18 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
                 .ok_or_else(|| anyhow!("invalid --add-host {h:?}: expected HOST:IP"))
         })
         .collect::<anyhow::Result<_>>()?;
-    let mut image = ctx.images.resolve(&f.image).await?;
+    let mut image = match (f.pull.as_str(), ctx.images.resolve(&f.image).await) {
+        ("missing", Ok(i)) | ("never", Ok(i)) => i,
+        ("never", Err(e)) => return Err(e.into()),
+        ("missing", Err(ImageError::NotFound(_))) | ("always", _) => {
+            pull_image(ctx, &f.image).await?;
+            ctx.images.resolve(&f.image).await?
+        }
+        ("missing", Err(e)) => return Err(e.into()),
+        (other, _) => {
+            return Err(anyhow!("invalid --pull {other:?}: use missing, always or never").into())
+        }
+    };
     let user = f
         .user
         .clone()
@@ -653,6 +668,33 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
             Err(Failure { code: 125, err })
         }
     }
+}
+
+/// Pulls `name` from its registry (quietly: stdout is the container's).
+async fn pull_image(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
+    use crate::images::{manifest::Platform, progress::Progress, pull, reference::Reference};
+    let reference = Reference::parse(name)?;
+    eprintln!("burrow: pulling {}", reference.familiar());
+    let reg = std::sync::Arc::new(crate::commands::pull::registry_for(
+        &reference.domain,
+        false,
+    )?);
+    let opts = pull::PullOptions {
+        platform: Platform::host(),
+        all_platforms: false,
+        unpack: true,
+    };
+    let store = crate::images::open_store(&ctx.ep).await?;
+    pull::pull(
+        &store,
+        reg,
+        &reference,
+        &opts,
+        std::sync::Arc::new(Progress::new(true)),
+    )
+    .await
+    .with_context(|| format!("pulling {}", reference.familiar()))?;
+    Ok(())
 }
 
 async fn image_user_db(
