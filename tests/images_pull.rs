@@ -218,3 +218,33 @@ fn unknown_tags_and_stopped_registries_fail_clearly() {
         stderr(&bad)
     );
 }
+
+#[test]
+fn https_registries_need_a_trusted_certificate() {
+    if !Path::new(IMAGES_DIR).join("layout/index.json").exists() {
+        eprintln!("SKIP: the provisioned test images are missing");
+        return;
+    }
+    let Some(d) = Daemon::start("tls") else {
+        return;
+    };
+    let Some(r) = TestRegistry::start_tls(&d.dir.join("registry")) else {
+        return;
+    };
+    r.push("busybox", "burrow-test/busybox");
+    let image = format!("{}/burrow-test/busybox", r.host);
+    let out = d.burrow(&["pull", &image]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("certificate is not trusted"),
+        "{}",
+        stderr(&out)
+    );
+    let ca = r.dir.join("ca.pem");
+    let out = d.burrow_env(
+        &["pull", &image],
+        &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(d.ctr(&["images", "ls", "-q"]).contains(&image));
+}

@@ -78,7 +78,7 @@ pub fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
         bail!("a user name and a password are required to log in to {host}");
     }
     let creds = auth::Credentials { username, password };
-    let reg = Registry::new(&host, Some(creds.clone()), args.insecure_registry);
+    let reg = Registry::new(&host, Some(creds.clone()), args.insecure_registry)?;
     connection::runtime()
         .block_on(reg.ping())
         .with_context(|| format!("login to {host}"))?;

@@ -41,7 +41,7 @@ pub fn platform_arg(p: Option<&str>) -> anyhow::Result<Platform> {
 pub fn registry_for(host: &str, insecure: bool) -> anyhow::Result<Registry> {
     let path = auth::config_path()?;
     let creds = auth::lookup(&path, host)?;
-    Ok(Registry::new(host, creds, insecure))
+    Ok(Registry::new(host, creds, insecure)?)
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {

@@ -1,7 +1,8 @@
 //! A Docker Registry HTTP API v2 client: manifests and blobs (ranged, for resumed pulls), uploads
 //! and cross-repository mounts for push, Basic and Bearer-token auth from 401 challenges, and
-//! redirects to blob storage. Plain HTTP for localhost/127.0.0.1/::1 (as Docker allows) and for
-//! registries the user marks insecure.
+//! redirects to blob storage. HTTPS with rustls (ring) and the system's CA bundle
+//! (`/etc/ssl/certs/ca-certificates.crt`, or `SSL_CERT_FILE`); localhost/127.0.0.0/8/::1 and
+//! registries the user marks insecure get HTTPS first and plain HTTP when that fails, as Docker does.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use hyper::header::{
     HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
 };
 use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use hyper_util::rt::TokioExecutor;
 
@@ -25,10 +27,10 @@ const IDLE: Duration = Duration::from_secs(60);
 /// A registry request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("cannot reach registry {host}: {reason} (is it running and reachable from here?)")]
+    #[error("cannot reach registry {host}: {reason} ({})", unreachable_hint(.reason))]
     Unreachable { host: String, reason: String },
-    #[error("registry {host} uses HTTPS, which this build of burrow does not speak yet; if it also serves plain HTTP, pass --insecure-registry")]
-    HttpsUnsupported { host: String },
+    #[error("cannot set up TLS for registry {host}: {reason}")]
+    Tls { host: String, reason: String },
     #[error("{what} not found on {host}: {detail} (check the name and tag)")]
     NotFound {
         host: String,
@@ -80,8 +82,10 @@ pub struct Registry {
     /// The host as references name it (`docker.io`, `127.0.0.1:5000`).
     pub host: String,
     /// Where the API lives (`http://127.0.0.1:5000`, `https://registry-1.docker.io`).
-    base: String,
-    client: Client<HttpConnector, Full<Bytes>>,
+    base: Mutex<String>,
+    /// Plain HTTP may be tried when HTTPS fails (local or insecure registries), until decided.
+    fallback: Mutex<bool>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
     creds: Option<Credentials>,
     /// The Authorization header that worked last (reused until a 401 asks again).
     auth: Mutex<Option<HeaderValue>>,
@@ -148,28 +152,38 @@ fn query_escape(s: &str) -> String {
 
 impl Registry {
     /// A client for `host`; `insecure` allows plain HTTP for a non-local host.
-    pub fn new(host: &str, creds: Option<Credentials>, insecure: bool) -> Registry {
+    pub fn new(host: &str, creds: Option<Credentials>, insecure: bool) -> Result<Registry> {
         let api = if host == super::reference::DOCKER_HUB {
             "registry-1.docker.io"
         } else {
             host
         };
-        let scheme = if is_local(host) || insecure {
-            "http"
-        } else {
-            "https"
-        };
         let mut conn = HttpConnector::new();
         conn.set_connect_timeout(Some(Duration::from_secs(15)));
         conn.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new()).build(conn);
-        Registry {
+        conn.enforce_http(false);
+        let tls = tls_config().map_err(|reason| RegistryError::Tls {
             host: host.to_owned(),
-            base: format!("{scheme}://{api}"),
+            reason,
+        })?;
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(conn);
+        let client = Client::builder(TokioExecutor::new()).build(https);
+        Ok(Registry {
+            host: host.to_owned(),
+            base: Mutex::new(format!("https://{api}")),
+            fallback: Mutex::new(is_local(host) || insecure),
             client,
             creds,
             auth: Mutex::new(None),
-        }
+        })
+    }
+
+    fn base(&self) -> String {
+        self.base.lock().map(|b| b.clone()).unwrap_or_default()
     }
 
     fn unreachable(&self, e: impl std::fmt::Display) -> RegistryError {
@@ -179,13 +193,36 @@ impl Registry {
         }
     }
 
-    fn check_scheme(&self, uri: &Uri) -> Result<()> {
-        if uri.scheme_str() == Some("https") {
-            return Err(RegistryError::HttpsUnsupported {
-                host: uri.authority().map(|a| a.to_string()).unwrap_or_default(),
-            });
+    /// The first request to a registry that may speak plain HTTP: HTTPS, else HTTP for good.
+    async fn decide_scheme(&self) {
+        let maybe = self.fallback.lock().map(|f| *f).unwrap_or(false);
+        if !maybe {
+            return;
         }
-        Ok(())
+        let base = self.base();
+        let probe: Option<Uri> = format!("{base}/v2/").parse().ok();
+        // A server that speaks TLS with an untrusted certificate stays on HTTPS, so the user
+        // sees the certificate problem rather than an HTTP-to-HTTPS error.
+        let https_works = match probe {
+            Some(uri) => match self
+                .send_once(&Method::GET, &uri, &HeaderMap::new(), &Bytes::new(), None)
+                .await
+            {
+                Ok(_) => true,
+                Err(RegistryError::Unreachable { reason, .. }) => reason.contains("certificate"),
+                Err(_) => false,
+            },
+            None => false,
+        };
+        if !https_works {
+            tracing::debug!(host = %self.host, "no HTTPS; using plain HTTP");
+            if let Ok(mut b) = self.base.lock() {
+                *b = base.replacen("https://", "http://", 1);
+            }
+        }
+        if let Ok(mut f) = self.fallback.lock() {
+            *f = false;
+        }
     }
 
     async fn send_once(
@@ -196,7 +233,6 @@ impl Registry {
         body: &Bytes,
         auth: Option<&HeaderValue>,
     ) -> Result<Response<Incoming>> {
-        self.check_scheme(uri)?;
         let mut req = Request::builder().method(method.clone()).uri(uri.clone());
         for (k, v) in headers {
             req = req.header(k, v);
@@ -224,10 +260,11 @@ impl Registry {
         body: Bytes,
         what: &str,
     ) -> Result<Response<Incoming>> {
+        self.decide_scheme().await;
         let mut uri: Uri = if path.starts_with("http://") || path.starts_with("https://") {
             path.parse().map_err(|e| self.unreachable(e))?
         } else {
-            format!("{}{}", self.base, path)
+            format!("{}{}", self.base(), path)
                 .parse()
                 .map_err(|e| self.unreachable(e))?
         };
@@ -610,7 +647,7 @@ impl Registry {
         let path = if loc.starts_with('/') {
             url
         } else {
-            url.replacen(&self.base, "", 1)
+            url.replacen(&self.base(), "", 1)
         };
         let mut h = HeaderMap::new();
         h.insert(
@@ -684,6 +721,42 @@ fn registry_message(raw: &[u8]) -> String {
             .take(300)
             .collect(),
     }
+}
+
+fn unreachable_hint(reason: &str) -> &'static str {
+    if reason.contains("certificate") || reason.contains("Certificate") {
+        "its TLS certificate is not trusted here: add its CA to /etc/ssl/certs, or point SSL_CERT_FILE at a bundle that has it"
+    } else {
+        "is it running and reachable from here?"
+    }
+}
+
+/// rustls with the ring provider and the system's CA bundle (or `SSL_CERT_FILE`).
+fn tls_config() -> std::result::Result<rustls::ClientConfig, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    let files: Vec<std::path::PathBuf> = match std::env::var_os("SSL_CERT_FILE") {
+        Some(f) if !f.is_empty() => vec![f.into()],
+        _ => vec![
+            "/etc/ssl/certs/ca-certificates.crt".into(),
+            "/etc/pki/tls/certs/ca-bundle.crt".into(),
+        ],
+    };
+    for f in files {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        match CertificateDer::pem_file_iter(&f) {
+            Ok(certs) => {
+                let (added, ignored) = roots.add_parsable_certificates(certs.flatten());
+                tracing::debug!(file = %f.display(), added, ignored, "CA certificates");
+            }
+            Err(err) => tracing::debug!(file = %f.display(), %err, "no CA bundle"),
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// Reads a whole (small) body.

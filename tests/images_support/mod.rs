@@ -91,6 +91,11 @@ impl Daemon {
 
     /// `burrow --address SOCK -n NS args...` (as root), with a timeout.
     pub fn burrow(&self, args: &[&str]) -> Output {
+        self.burrow_env(args, &[])
+    }
+
+    /// Like `burrow`, with extra environment variables.
+    pub fn burrow_env(&self, args: &[&str], envs: &[(&str, &str)]) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_burrow"));
         cmd.arg("--address")
             .arg(&self.sock)
@@ -98,7 +103,9 @@ impl Daemon {
             .args(args)
             .env("HOME", self.dir.join("home"))
             .env_remove("DOCKER_CONFIG")
-            .env_remove("BURROW_CONFIG");
+            .env_remove("BURROW_CONFIG")
+            .env_remove("SSL_CERT_FILE")
+            .envs(envs.iter().copied());
         run_with_timeout(&mut cmd, Duration::from_secs(300))
     }
 
@@ -340,6 +347,31 @@ pub fn free_port() -> u16 {
 impl TestRegistry {
     /// Starts a registry; None (with a reason) when docker-registry or skopeo are missing.
     pub fn start(dir: &Path, auth: Option<(&str, &str)>) -> Option<TestRegistry> {
+        Self::start_with(dir, auth, false)
+    }
+
+    /// Starts a registry serving HTTPS with a certificate for 127.0.0.1 from a fresh CA, whose
+    /// certificate is `dir/ca.pem`.
+    pub fn start_tls(dir: &Path) -> Option<TestRegistry> {
+        if !Path::new("/usr/bin/openssl").exists() {
+            eprintln!("SKIP: openssl is missing");
+            return None;
+        }
+        std::fs::create_dir_all(dir).unwrap();
+        let script = "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=burrow test CA' && \
+             openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 && \
+             printf 'subjectAltName=IP:127.0.0.1\\n' > ext.cnf && \
+             openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 -extfile ext.cnf";
+        let mut sh = Command::new("sh");
+        sh.arg("-c").arg(script).current_dir(dir);
+        expect_success(
+            &run_with_timeout(&mut sh, Duration::from_secs(60)),
+            "openssl",
+        );
+        Self::start_with(dir, None, true)
+    }
+
+    fn start_with(dir: &Path, auth: Option<(&str, &str)>, tls: bool) -> Option<TestRegistry> {
         for tool in [
             "/usr/bin/docker-registry",
             "/usr/bin/skopeo",
@@ -358,6 +390,13 @@ impl TestRegistry {
             "version: 0.1\nlog: {{level: warn}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: 127.0.0.1:{port}\n",
             dir.join("data").display()
         );
+        if tls {
+            config.push_str(&format!(
+                "  tls: {{certificate: {}, key: {}}}\n",
+                dir.join("srv.pem").display(),
+                dir.join("srv.key").display()
+            ));
+        }
         if let Some((u, p)) = auth {
             let mut h = Command::new("htpasswd");
             h.args(["-Bbn", u, p]);
