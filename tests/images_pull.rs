@@ -248,3 +248,25 @@ fn https_registries_need_a_trusted_certificate() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(d.ctr(&["images", "ls", "-q"]).contains(&image));
 }
+
+#[test]
+fn uncompressed_zstd_and_gzip_layers_unpack_alike() {
+    if !Path::new("/usr/bin/zstd").exists() {
+        eprintln!("SKIP: the zstd tool is missing");
+        return;
+    }
+    let Some((d, r)) = ready("zstd", None) else {
+        return;
+    };
+    let layout = d.dir.join("mixed");
+    images_support::mixed_compression_layout(&layout);
+    r.push_layout(&layout, "mixed", "burrow-test/mixed");
+    let image = format!("{}/burrow-test/mixed", r.host);
+    d.burrow_ok(&["pull", &image]);
+    let content = d.ctr(&["content", "ls"]);
+    assert!(content.contains("containerd.io/uncompressed="), "{content}");
+    // Same diff ids as the gzip image, so the same chain.
+    let (_, chain) = layout_image("multilayer", host_arch());
+    let view = d.view(&chain);
+    check_multilayer(&view.target, &|id| id);
+}

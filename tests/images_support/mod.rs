@@ -712,3 +712,95 @@ impl Rootless {
         move |id| if id == 0 { uid } else { start + id - 1 }
     }
 }
+
+/// Writes an OCI layout at `dir` holding the multilayer image with its first layer uncompressed,
+/// its second zstd-compressed (by the zstd tool) and its third gzip as built; tag `mixed`.
+pub fn mixed_compression_layout(dir: &Path) {
+    use std::io::Read;
+    let (manifest_digest, _) = layout_image("multilayer", host_arch());
+    let mut manifest = layout_blob(&manifest_digest);
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |data: &[u8]| -> (String, usize) {
+        let d = sha256(data);
+        std::fs::write(blobs.join(&d[7..]), data).unwrap();
+        (d, data.len())
+    };
+    let src = |digest: &str| {
+        std::fs::read(format!(
+            "{IMAGES_DIR}/layout/blobs/sha256/{}",
+            digest.trim_start_matches("sha256:")
+        ))
+        .unwrap()
+    };
+    let layers = manifest["layers"].as_array_mut().unwrap();
+    for (i, layer) in layers.iter_mut().enumerate() {
+        let gz = src(layer["digest"].as_str().unwrap());
+        let (data, media) = match i {
+            0 => {
+                let mut raw = Vec::new();
+                flate2::read::GzDecoder::new(&gz[..])
+                    .read_to_end(&mut raw)
+                    .unwrap();
+                (raw, "application/vnd.oci.image.layer.v1.tar")
+            }
+            1 => {
+                let mut raw = Vec::new();
+                flate2::read::GzDecoder::new(&gz[..])
+                    .read_to_end(&mut raw)
+                    .unwrap();
+                let tmp = dir.join("layer.tar");
+                std::fs::write(&tmp, &raw).unwrap();
+                let mut z = Command::new("zstd");
+                z.arg("-q")
+                    .arg("-f")
+                    .arg(&tmp)
+                    .arg("-o")
+                    .arg(dir.join("layer.tar.zst"));
+                expect_success(&run_with_timeout(&mut z, Duration::from_secs(60)), "zstd");
+                let data = std::fs::read(dir.join("layer.tar.zst")).unwrap();
+                std::fs::remove_file(&tmp).unwrap();
+                std::fs::remove_file(dir.join("layer.tar.zst")).unwrap();
+                (data, "application/vnd.oci.image.layer.v1.tar+zstd")
+            }
+            _ => (gz, "application/vnd.oci.image.layer.v1.tar+gzip"),
+        };
+        let (d, size) = put(&data);
+        layer["digest"] = d.into();
+        layer["size"] = size.into();
+        layer["mediaType"] = media.into();
+    }
+    let config = src(manifest["config"]["digest"].as_str().unwrap());
+    put(&config);
+    let mbytes = serde_json::to_vec(&manifest).unwrap();
+    let (md, msize) = put(&mbytes);
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": md, "size": msize,
+            "annotations": {"org.opencontainers.image.ref.name": "mixed"}
+        }]
+    });
+    std::fs::write(dir.join("index.json"), serde_json::to_vec(&index).unwrap()).unwrap();
+    std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+}
+
+impl TestRegistry {
+    /// Pushes an OCI layout's tag as `repo:latest`, digests preserved.
+    pub fn push_layout(&self, layout: &Path, tag: &str, repo: &str) {
+        let mut cmd = Command::new("skopeo");
+        cmd.args([
+            "copy",
+            "-q",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+        ])
+        .arg(format!("oci:{}:{tag}", layout.display()))
+        .arg(format!("docker://{}/{repo}:latest", self.host));
+        expect_success(
+            &run_with_timeout(&mut cmd, Duration::from_secs(120)),
+            "skopeo push of a layout",
+        );
+    }
+}
