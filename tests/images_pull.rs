@@ -270,3 +270,53 @@ fn uncompressed_zstd_and_gzip_layers_unpack_alike() {
     let view = d.view(&chain);
     check_multilayer(&view.target, &|id| id);
 }
+
+#[test]
+fn hosts_toml_mirrors_are_tried_in_order_before_the_server() {
+    let Some((d, r)) = ready("mirror", None) else {
+        return;
+    };
+    r.push("busybox", "burrow-test/busybox");
+    // "registry.invalid:5000" does not exist; its hosts.toml sends pulls to a dead mirror first,
+    // then to the test registry.
+    let dead = images_support::free_port();
+    let hosts_dir = d.dir.join("certs.d");
+    let host_dir = hosts_dir.join("registry.invalid:5000");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    std::fs::write(
+        host_dir.join("hosts.toml"),
+        format!(
+            "server = \"http://127.0.0.1:{dead}\"\n\n\
+             [host.\"http://127.0.0.1:{dead}\"]\n  capabilities = [\"pull\", \"resolve\"]\n\n\
+             [host.\"http://{}\"]\n  capabilities = [\"pull\", \"resolve\"]\n",
+            r.host
+        ),
+    )
+    .unwrap();
+    let image = "registry.invalid:5000/burrow-test/busybox:latest";
+    let out = d.burrow(&["pull", "--hosts-dir", hosts_dir.to_str().unwrap(), image]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("trying the next endpoint"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(d.ctr(&["images", "ls", "-q"]).contains(image));
+    // Without the settings the name does not resolve.
+    let out = d.burrow(&["pull", "-q", "registry.invalid:5000/burrow-test/other"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("cannot reach registry registry.invalid:5000"),
+        "{}",
+        stderr(&out)
+    );
+    // A broken hosts.toml is reported with its path.
+    std::fs::write(host_dir.join("hosts.toml"), "server = [").unwrap();
+    let out = d.burrow(&["pull", "--hosts-dir", hosts_dir.to_str().unwrap(), image]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("hosts.toml is not valid TOML"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 
 use crate::connection;
-use crate::images::{auth, reference::DOCKER_HUB, registry::Registry};
+use crate::images::{auth, reference::DOCKER_HUB};
 
 #[derive(Debug, clap::Args)]
 pub struct LoginArgs {
@@ -24,6 +24,9 @@ pub struct LoginArgs {
     /// Talk plain HTTP to this registry (always allowed for localhost and 127.0.0.1).
     #[arg(long)]
     pub insecure_registry: bool,
+    /// Directory of <host>/hosts.toml registry settings [default: as for pull].
+    #[arg(long, value_name = "DIR")]
+    pub hosts_dir: Vec<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,7 +81,15 @@ pub fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
         bail!("a user name and a password are required to log in to {host}");
     }
     let creds = auth::Credentials { username, password };
-    let reg = Registry::new(&host, Some(creds.clone()), args.insecure_registry)?;
+    // Where pushes go (a hosts.toml may move the registry, e.g. to plain http://).
+    let reg = crate::commands::pull::registries_for(
+        &host,
+        args.insecure_registry,
+        true,
+        &args.hosts_dir,
+    )?
+    .remove(0)
+    .with_credentials(Some(creds.clone()));
     connection::runtime()
         .block_on(reg.ping())
         .with_context(|| format!("login to {host}"))?;

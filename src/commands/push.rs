@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use crate::commands::images::with_store;
-use crate::commands::pull::{platform_arg, registry_for};
+use crate::commands::pull::{platform_arg, registries_for};
 use crate::connection::Globals;
 use crate::images::{progress::Progress, push, reference::Reference};
 
@@ -22,12 +22,21 @@ pub struct Args {
     /// Talk plain HTTP to this registry (always allowed for localhost and 127.0.0.1).
     #[arg(long)]
     pub insecure_registry: bool,
+    /// Directory of <host>/hosts.toml registry settings [default: as for pull].
+    #[arg(long, value_name = "DIR")]
+    pub hosts_dir: Vec<std::path::PathBuf>,
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse(&args.image)?;
     let platform = platform_arg(args.platform.as_deref())?;
-    let reg = registry_for(&reference.domain, args.insecure_registry)?;
+    let reg = registries_for(
+        &reference.domain,
+        args.insecure_registry,
+        true,
+        &args.hosts_dir,
+    )?
+    .remove(0);
     let progress = Progress::new(args.quiet);
     let pushed = with_store(g, async |store| {
         push::push(store, &reg, &reference, &platform, &progress)

@@ -4,6 +4,7 @@ pub mod archive;
 pub mod auth;
 pub mod catalog;
 pub mod format;
+pub mod hosts;
 pub mod local;
 pub mod manifest;
 pub mod progress;

@@ -83,6 +83,8 @@ pub struct Registry {
     pub host: String,
     /// Where the API lives (`http://127.0.0.1:5000`, `https://registry-1.docker.io`).
     base: Mutex<String>,
+    /// What replaces `/v2` in request paths (`/v2` unless a hosts.toml says otherwise).
+    api_path: String,
     /// Plain HTTP may be tried when HTTPS fails (local or insecure registries), until decided.
     fallback: Mutex<bool>,
     client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
@@ -158,11 +160,41 @@ impl Registry {
         } else {
             host
         };
+        Registry::build(
+            host,
+            &format!("https://{api}"),
+            "/v2",
+            is_local(host) || insecure,
+            creds,
+            &[],
+        )
+    }
+
+    /// A client for one endpoint of `host` from a hosts.toml (a mirror, or the server itself):
+    /// `origin` is `scheme://authority`, `api_path` replaces `/v2` in every request path.
+    pub fn endpoint(
+        host: &str,
+        origin: &str,
+        api_path: &str,
+        creds: Option<Credentials>,
+        extra_ca: &[std::path::PathBuf],
+    ) -> Result<Registry> {
+        Registry::build(host, origin, api_path, false, creds, extra_ca)
+    }
+
+    fn build(
+        host: &str,
+        origin: &str,
+        api_path: &str,
+        fallback: bool,
+        creds: Option<Credentials>,
+        extra_ca: &[std::path::PathBuf],
+    ) -> Result<Registry> {
         let mut conn = HttpConnector::new();
         conn.set_connect_timeout(Some(Duration::from_secs(15)));
         conn.set_nodelay(true);
         conn.enforce_http(false);
-        let tls = tls_config().map_err(|reason| RegistryError::Tls {
+        let tls = tls_config(extra_ca).map_err(|reason| RegistryError::Tls {
             host: host.to_owned(),
             reason,
         })?;
@@ -174,12 +206,25 @@ impl Registry {
         let client = Client::builder(TokioExecutor::new()).build(https);
         Ok(Registry {
             host: host.to_owned(),
-            base: Mutex::new(format!("https://{api}")),
-            fallback: Mutex::new(is_local(host) || insecure),
+            base: Mutex::new(origin.trim_end_matches('/').to_owned()),
+            api_path: api_path.trim_end_matches('/').to_owned(),
+            fallback: Mutex::new(fallback),
             client,
             creds,
             auth: Mutex::new(None),
         })
+    }
+
+    /// The same endpoint with other credentials (for `login`, before they are stored).
+    pub fn with_credentials(mut self, creds: Option<Credentials>) -> Registry {
+        self.creds = creds;
+        self.auth = Mutex::new(None);
+        self
+    }
+
+    /// Where this client sends requests (for messages).
+    pub fn origin(&self) -> String {
+        self.base()
     }
 
     fn base(&self) -> String {
@@ -200,7 +245,7 @@ impl Registry {
             return;
         }
         let base = self.base();
-        let probe: Option<Uri> = format!("{base}/v2/").parse().ok();
+        let probe: Option<Uri> = format!("{base}{}/", self.api_path).parse().ok();
         // A server that speaks TLS with an untrusted certificate stays on HTTPS, so the user
         // sees the certificate problem rather than an HTTP-to-HTTPS error.
         let https_works = match probe {
@@ -264,7 +309,8 @@ impl Registry {
         let mut uri: Uri = if path.starts_with("http://") || path.starts_with("https://") {
             path.parse().map_err(|e| self.unreachable(e))?
         } else {
-            format!("{}{}", self.base(), path)
+            let rest = path.strip_prefix("/v2").unwrap_or(path);
+            format!("{}{}{rest}", self.base(), self.api_path)
                 .parse()
                 .map_err(|e| self.unreachable(e))?
         };
@@ -644,10 +690,11 @@ impl Registry {
             .to_owned();
         let sep = if loc.contains('?') { '&' } else { '?' };
         let url = format!("{loc}{sep}digest={}", query_escape(digest));
-        let path = if loc.starts_with('/') {
-            url
+        // The upload URL is absolute or relative to the registry's origin (not to the API path).
+        let path = if url.starts_with('/') {
+            format!("{}{url}", self.base())
         } else {
-            url.replacen(&self.base(), "", 1)
+            url
         };
         let mut h = HeaderMap::new();
         h.insert(
@@ -732,7 +779,9 @@ fn unreachable_hint(reason: &str) -> &'static str {
 }
 
 /// rustls with the ring provider and the system's CA bundle (or `SSL_CERT_FILE`).
-fn tls_config() -> std::result::Result<rustls::ClientConfig, String> {
+fn tls_config(
+    extra_ca: &[std::path::PathBuf],
+) -> std::result::Result<rustls::ClientConfig, String> {
     let mut roots = rustls::RootCertStore::empty();
     let files: Vec<std::path::PathBuf> = match std::env::var_os("SSL_CERT_FILE") {
         Some(f) if !f.is_empty() => vec![f.into()],
@@ -741,6 +790,15 @@ fn tls_config() -> std::result::Result<rustls::ClientConfig, String> {
             "/etc/pki/tls/certs/ca-bundle.crt".into(),
         ],
     };
+    for f in extra_ca {
+        use rustls::pki_types::{pem::PemObject, CertificateDer};
+        let certs = CertificateDer::pem_file_iter(f)
+            .map_err(|e| format!("cannot read the CA certificate {}: {e}", f.display()))?;
+        let (added, _) = roots.add_parsable_certificates(certs.flatten());
+        if added == 0 {
+            return Err(format!("{} holds no usable CA certificate", f.display()));
+        }
+    }
     for f in files {
         use rustls::pki_types::{pem::PemObject, CertificateDer};
         match CertificateDer::pem_file_iter(&f) {
