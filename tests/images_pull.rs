@@ -93,6 +93,16 @@ fn platform_is_picked_from_the_index() {
     d.burrow_ok(&["pull", "--platform", &format!("linux/{other}"), &image]);
     assert!(d.ctr(&["content", "ls", "-q"]).contains(&other_manifest));
 
+    // Only the other platform here: the image still lists and inspects (as that platform).
+    d.burrow_ok(&["rmi", &image]);
+    d.burrow_ok(&["pull", "--platform", &format!("linux/{other}"), &image]);
+    assert!(d.burrow_ok(&["images"]).contains("burrow-test/multiarch"));
+    assert_eq!(
+        d.burrow_ok(&["image", "inspect", "--format", "{{.Architecture}}", &image])
+            .trim(),
+        other
+    );
+
     let out = d.burrow(&["pull", "--platform", "linux/s390x", &image]);
     assert_eq!(out.status.code(), Some(125));
     assert!(

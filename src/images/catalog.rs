@@ -33,12 +33,44 @@ pub enum CatalogError {
 
 type Result<T> = std::result::Result<T, CatalogError>;
 
-/// Every record resolved for `platform`; records that cannot be resolved are skipped with a
-/// debug log (a pull in progress, or another platform's image).
+/// Resolves a record for `platform`, else for the first platform of its index that the store
+/// holds (an image pulled with `--platform` for another machine still lists and inspects).
+pub async fn resolve_present(
+    store: &Store,
+    img: &Image,
+    platform: &Platform,
+) -> std::result::Result<LocalImage, LocalError> {
+    let first = match local::resolve(store, img, platform).await {
+        Ok(l) => return Ok(l),
+        Err(e @ (LocalError::NoPlatform { .. } | LocalError::Missing { .. })) => e,
+        Err(e) => return Err(e),
+    };
+    let Some(target) = img.target.as_ref() else {
+        return Err(first);
+    };
+    let Ok(data) = store.read(&target.digest).await else {
+        return Err(first);
+    };
+    let Ok(index) = serde_json::from_slice::<manifest::Index>(&data) else {
+        return Err(first);
+    };
+    for child in &index.manifests {
+        let Some(p) = &child.platform else { continue };
+        if store.info(&child.digest).await?.is_some() {
+            if let Ok(l) = local::resolve(store, img, p).await {
+                return Ok(l);
+            }
+        }
+    }
+    Err(first)
+}
+
+/// Every record resolved for `platform` (see [`resolve_present`]); records that cannot be
+/// resolved are skipped with a debug log (a pull in progress).
 pub async fn all(store: &Store, platform: &Platform) -> Result<Vec<LocalImage>> {
     let mut out = Vec::new();
     for img in store.images().await? {
-        match local::resolve(store, &img, platform).await {
+        match resolve_present(store, &img, platform).await {
             Ok(l) => out.push(l),
             Err(err) => tracing::debug!(%err, name = %img.name, "image skipped"),
         }
@@ -62,7 +94,7 @@ fn id_prefix(arg: &str) -> Option<String> {
 pub async fn find(store: &Store, arg: &str, platform: &Platform) -> Result<Vec<LocalImage>> {
     if let Ok(r) = Reference::parse(arg) {
         if let Some(img) = store.image(&r.to_string()).await? {
-            return Ok(vec![local::resolve(store, &img, platform).await?]);
+            return Ok(vec![resolve_present(store, &img, platform).await?]);
         }
     }
     if let Some(prefix) = id_prefix(arg) {
