@@ -330,3 +330,57 @@ fn hosts_toml_mirrors_are_tried_in_order_before_the_server() {
         stderr(&out)
     );
 }
+
+#[test]
+fn credential_helpers_store_and_supply_the_password() {
+    let Some((d, r)) = ready("helper", Some(("burrow", "s3cret"))) else {
+        return;
+    };
+    r.push("busybox", "burrow-test/busybox");
+    let bin = d.dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let store = d.dir.join("helper-store.json");
+    let script = bin.join("docker-credential-burrowtest");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncase \"$1\" in\n store) cat > {s} ;;\n get) read url; if [ -s {s} ]; then cat {s}; \
+             else echo 'credentials not found in native keychain'; exit 1; fi ;;\n erase) read url; rm -f {s} ;;\nesac\n",
+            s = store.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let docker = d.dir.join("home/.docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    std::fs::write(docker.join("config.json"), r#"{"credsStore":"burrowtest"}"#).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let env = [("PATH", path.as_str())];
+
+    let image = format!("{}/burrow-test/busybox", r.host);
+    let out = d.burrow_env(&["pull", &image], &env);
+    assert_eq!(out.status.code(), Some(125), "no credentials yet");
+    let out = d.burrow_env(&["login", "-u", "burrow", "-p", "s3cret", &r.host], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stored = std::fs::read_to_string(&store).unwrap();
+    assert!(stored.contains("\"Secret\":\"s3cret\""), "{stored}");
+    let cfg = std::fs::read_to_string(docker.join("config.json")).unwrap();
+    assert!(!cfg.contains("s3cret") && cfg.contains(&r.host), "{cfg}");
+    let out = d.burrow_env(&["pull", &image], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    d.burrow_env(&["logout", &r.host], &env);
+    assert!(!store.exists());
+    // A helper that is not installed is named in the error.
+    std::fs::write(docker.join("config.json"), r#"{"credsStore":"missing"}"#).unwrap();
+    let out = d.burrow(&["pull", &image]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        stderr(&out).contains("docker-credential-missing"),
+        "{}",
+        stderr(&out)
+    );
+}

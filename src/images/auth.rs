@@ -1,6 +1,7 @@
 //! Registry credentials stored as Docker stores them: `$DOCKER_CONFIG/config.json` (default
 //! `~/.docker/config.json`), `auths.<host>.auth` = base64("user:password"); Docker Hub's key is
-//! `https://index.docker.io/v1/`.
+//! `https://index.docker.io/v1/`. Hosts with a credential helper (`credHelpers.<host>` or
+//! `credsStore`) go through `docker-credential-<name> get|store|erase` instead, as Docker does.
 
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -42,8 +43,12 @@ pub enum AuthError {
     },
     #[error("{path}: the stored credentials for {host} are not base64 of user:password")]
     BadAuth { path: PathBuf, host: String },
-    #[error("{path} keeps credentials in the credential helper {helper:?}, which burrow does not support yet: log in with burrow to store them in the file")]
-    Helper { path: PathBuf, helper: String },
+    #[error("credential helper docker-credential-{helper} (set in {path}) {problem}")]
+    Helper {
+        path: PathBuf,
+        helper: String,
+        problem: String,
+    },
     #[error("neither DOCKER_CONFIG nor HOME is set: cannot find the Docker config file")]
     NoHome,
 }
@@ -83,10 +88,89 @@ fn read_config(path: &Path) -> Result<serde_json::Value, AuthError> {
     }
 }
 
+/// The credential helper configured for a config.json key, if any.
+fn helper_for(cfg: &serde_json::Value, key: &str) -> Option<String> {
+    cfg.get("credHelpers")
+        .and_then(|h| h.get(key))
+        .or_else(|| cfg.get("credsStore"))
+        .and_then(|h| h.as_str())
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned)
+}
+
+/// Runs `docker-credential-<helper> <action>` with `input` on stdin; returns stdout, or None
+/// when the helper says it has no credentials.
+fn run_helper(
+    path: &Path,
+    helper: &str,
+    action: &str,
+    input: &str,
+) -> Result<Option<String>, AuthError> {
+    use std::process::{Command, Stdio};
+    let err = |problem: String| AuthError::Helper {
+        path: path.to_owned(),
+        helper: helper.to_owned(),
+        problem,
+    };
+    let mut child = Command::new(format!("docker-credential-{helper}"))
+        .arg(action)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            err(format!(
+                "cannot run: {e} (install it, or remove the helper from the file)"
+            ))
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(|e| err(format!("{action}: {e}")))?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| err(format!("{action}: {e}")))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    if out.status.success() {
+        return Ok(Some(stdout));
+    }
+    let msg = format!(
+        "{}{}",
+        stdout.trim(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    if action != "store" && msg.contains("credentials not found") {
+        return Ok(None);
+    }
+    Err(err(format!("{action} failed: {msg}")))
+}
+
 /// The stored credentials for `host`, if any.
 pub fn lookup(path: &Path, host: &str) -> Result<Option<Credentials>, AuthError> {
     let cfg = read_config(path)?;
     let key = key_for(host);
+    if let Some(helper) = helper_for(&cfg, &key) {
+        let Some(out) = run_helper(path, &helper, "get", &key)? else {
+            return Ok(None);
+        };
+        let v: serde_json::Value = serde_json::from_str(&out).map_err(|e| AuthError::Helper {
+            path: path.to_owned(),
+            helper: helper.clone(),
+            problem: format!("get answered something that is not JSON: {e}"),
+        })?;
+        let field = |k: &str| {
+            v.get(k)
+                .and_then(|x| x.as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (username, password) = (field("Username"), field("Secret"));
+        if password.is_empty() {
+            return Ok(None);
+        }
+        return Ok(Some(Credentials { username, password }));
+    }
     let candidates = [
         key.clone(),
         format!("https://{host}"),
@@ -96,17 +180,6 @@ pub fn lookup(path: &Path, host: &str) -> Result<Option<Credentials>, AuthError>
         .iter()
         .find_map(|k| cfg.get("auths").and_then(|a| a.get(k)));
     let Some(entry) = entry else {
-        if let Some(helper) = cfg
-            .get("credHelpers")
-            .and_then(|h| h.get(&key))
-            .or_else(|| cfg.get("credsStore"))
-            .and_then(|h| h.as_str())
-        {
-            return Err(AuthError::Helper {
-                path: path.to_owned(),
-                helper: helper.to_owned(),
-            });
-        }
         return Ok(None);
     };
     let bad = || AuthError::BadAuth {
@@ -164,35 +237,57 @@ fn write_config(path: &Path, cfg: &serde_json::Value) -> Result<(), AuthError> {
     std::fs::rename(&tmp, path).map_err(|e| io("replace", e))
 }
 
-/// Stores credentials for `host` (the file stays 0600; other keys are kept).
+/// Stores credentials for `host`: through its credential helper when one is configured (the
+/// file then gets an empty `auths` entry, as Docker writes), else in the file (0600, other keys
+/// kept).
 pub fn store(path: &Path, host: &str, creds: &Credentials) -> Result<(), AuthError> {
     let mut cfg = read_config(path)?;
     if !cfg.is_object() {
         cfg = serde_json::json!({});
     }
-    let auth = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", creds.username, creds.password));
+    let key = key_for(host);
+    let entry = match helper_for(&cfg, &key) {
+        Some(helper) => {
+            let input = serde_json::json!({
+                "ServerURL": key,
+                "Username": creds.username,
+                "Secret": creds.password,
+            });
+            run_helper(path, &helper, "store", &input.to_string())?;
+            serde_json::json!({})
+        }
+        None => {
+            let auth = base64::engine::general_purpose::STANDARD
+                .encode(format!("{}:{}", creds.username, creds.password));
+            serde_json::json!({ "auth": auth })
+        }
+    };
     let auths = cfg
         .as_object_mut()
         .map(|o| o.entry("auths").or_insert_with(|| serde_json::json!({})));
     if let Some(auths) = auths.and_then(|a| a.as_object_mut()) {
-        auths.insert(key_for(host), serde_json::json!({ "auth": auth }));
+        auths.insert(key, entry);
     }
     write_config(path, &cfg)
 }
 
-/// Removes the credentials for `host`; false when there were none.
+/// Removes the credentials for `host` (from its helper too); false when there were none.
 pub fn erase(path: &Path, host: &str) -> Result<bool, AuthError> {
     let mut cfg = read_config(path)?;
-    let removed = cfg
+    let key = key_for(host);
+    let mut removed = false;
+    if let Some(helper) = helper_for(&cfg, &key) {
+        removed = run_helper(path, &helper, "erase", &key)?.is_some();
+    }
+    let in_file = cfg
         .get_mut("auths")
         .and_then(|a| a.as_object_mut())
-        .map(|a| a.remove(&key_for(host)).is_some())
+        .map(|a| a.remove(&key).is_some())
         .unwrap_or(false);
-    if removed {
+    if in_file {
         write_config(path, &cfg)?;
     }
-    Ok(removed)
+    Ok(removed || in_file)
 }
 
 #[cfg(test)]
