@@ -384,3 +384,27 @@ fn credential_helpers_store_and_supply_the_password() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_full_disk_fails_clearly_and_the_pull_resumes_once_there_is_room() {
+    if !Path::new(IMAGES_DIR).join("layout/index.json").exists() {
+        eprintln!("SKIP: the provisioned test images are missing");
+        return;
+    }
+    let Some(d) = Daemon::start_small("full", "700k") else {
+        return;
+    };
+    let Some(r) = TestRegistry::start(&d.dir.join("registry"), None) else {
+        return;
+    };
+    r.push("busybox", "burrow-test/busybox");
+    let image = format!("{}/burrow-test/busybox", r.host);
+    let out = d.burrow(&["pull", &image]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(stderr(&out).contains("disk is full"), "{}", stderr(&out));
+    assert!(!d.ctr(&["images", "ls", "-q"]).contains("busybox"));
+    d.resize_root("64m");
+    let out = d.burrow_ok(&["pull", &image]);
+    assert!(out.contains("Resuming download at"), "{out}");
+    assert!(d.ctr(&["images", "ls", "-q"]).contains(&image));
+}

@@ -39,7 +39,7 @@ const LEASE_EXPIRY: Duration = Duration::from_secs(24 * 3600);
 /// A containerd call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("containerd {op} {what}: {message}")]
+    #[error("containerd {op} {what}: {message}{}", space_hint(.message))]
     Rpc {
         op: &'static str,
         what: String,
@@ -85,6 +85,15 @@ impl StoreError {
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
+
+/// What to do when containerd's disk is full.
+fn space_hint(message: &str) -> &'static str {
+    if message.contains("no space left on device") {
+        " (containerd's disk is full: free space there, e.g. with `burrow image prune -a`, then run the command again; what was written so far is kept for it)"
+    } else {
+        ""
+    }
+}
 
 /// A handle on one containerd namespace's image-side services.
 #[derive(Clone)]

@@ -48,6 +48,27 @@ impl Daemon {
     /// Starts containerd as root on a private socket; None (with a printed reason) where this
     /// machine cannot.
     pub fn start(name: &str) -> Option<Daemon> {
+        Daemon::start_with(name, None)
+    }
+
+    /// Like `start`, with containerd's root on a tmpfs of `size` (e.g. "700k"), to fill a disk.
+    pub fn start_small(name: &str, size: &str) -> Option<Daemon> {
+        Daemon::start_with(name, Some(size))
+    }
+
+    /// Resizes the tmpfs under containerd's root (see `start_small`).
+    pub fn resize_root(&self, size: &str) {
+        let mut cmd = Command::new("mount");
+        cmd.arg("-o")
+            .arg(format!("remount,size={size}"))
+            .arg(self.dir.join("root"));
+        expect_success(
+            &run_with_timeout(&mut cmd, Duration::from_secs(30)),
+            "remount",
+        );
+    }
+
+    fn start_with(name: &str, tmpfs: Option<&str>) -> Option<Daemon> {
         if !is_root() || !Path::new("/usr/bin/containerd").exists() {
             eprintln!("SKIP: needs root and containerd (a private rootful containerd is started)");
             return None;
@@ -71,6 +92,18 @@ impl Daemon {
             d = dir.display()
         ));
         cleanup.run_on_drop(umount);
+        if let Some(size) = tmpfs {
+            std::fs::create_dir_all(dir.join("root")).unwrap();
+            let mut m = Command::new("mount");
+            m.args(["-t", "tmpfs", "-o"])
+                .arg(format!("size={size},mode=0700"))
+                .arg("tmpfs")
+                .arg(dir.join("root"));
+            expect_success(
+                &run_with_timeout(&mut m, Duration::from_secs(30)),
+                "mount tmpfs",
+            );
+        }
         let mut cmd = Command::new("containerd");
         cmd.arg("--config").arg(dir.join("config.toml"));
         cmd.stdout(std::process::Stdio::null())
