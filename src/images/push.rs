@@ -134,6 +134,48 @@ pub async fn push(
     })
 }
 
+/// Bytes per upload request (and in memory at once).
+const UPLOAD_CHUNK: i64 = 8 << 20;
+
+/// Uploads a blob from the content store in pieces, checking its digest on the way.
+async fn upload(
+    store: &Store,
+    reg: &Registry,
+    repo: &str,
+    desc: &Descriptor,
+    progress: &Progress,
+) -> Result<()> {
+    let mut location = reg.upload_start(repo, &desc.digest).await?;
+    progress.start(&desc.digest, desc.size.max(0) as u64, 0);
+    let mut hasher = manifest::Hasher::default();
+    let mut offset = 0i64;
+    while offset < desc.size {
+        let n = UPLOAD_CHUNK.min(desc.size - offset);
+        let data = store.read_range(&desc.digest, offset, n).await?;
+        if data.is_empty() {
+            break;
+        }
+        hasher.update(&data);
+        let len = data.len();
+        location = reg
+            .upload_chunk(&location, &desc.digest, offset as u64, Bytes::from(data))
+            .await?;
+        progress.advance(&desc.digest, len as u64);
+        offset += len as i64;
+    }
+    let got = hasher.finish();
+    if got != desc.digest || offset != desc.size {
+        return Err(StoreError::DigestMismatch {
+            what: format!("{repo} upload (content store)"),
+            expected: desc.digest.clone(),
+            got,
+        }
+        .into());
+    }
+    reg.upload_finish(&location, &desc.digest).await?;
+    Ok(())
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn push_manifest(
     store: &Store,
@@ -171,8 +213,7 @@ async fn push_manifest(
             progress.done(&b.digest, &format!("Mounted from {from}"));
             continue;
         }
-        let blob = store.read_verified(b).await?;
-        reg.upload_blob(repo, &b.digest, Bytes::from(blob)).await?;
+        upload(store, reg, repo, b, progress).await?;
         progress.done(&b.digest, "Pushed");
     }
     reg.put_manifest(

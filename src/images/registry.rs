@@ -667,8 +667,24 @@ impl Registry {
         }
     }
 
-    /// Uploads a blob held in memory (POST then a monolithic PUT).
-    pub async fn upload_blob(&self, repo: &str, digest: &str, data: Bytes) -> Result<()> {
+    /// The absolute URL in a Location header (registries may answer with a path).
+    fn location(&self, resp: &Response<Incoming>) -> String {
+        let loc = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        // Relative to the registry's origin (not to the API path).
+        if loc.starts_with('/') {
+            format!("{}{loc}", self.base())
+        } else {
+            loc
+        }
+    }
+
+    /// Starts a blob upload; returns where to send its data.
+    pub async fn upload_start(&self, repo: &str, digest: &str) -> Result<String> {
         let what = format!("upload of {digest}");
         let resp = self
             .send(
@@ -682,26 +698,42 @@ impl Registry {
         if resp.status() != StatusCode::ACCEPTED {
             return Err(self.fail(resp, &what).await);
         }
-        let loc = resp
-            .headers()
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let sep = if loc.contains('?') { '&' } else { '?' };
-        let url = format!("{loc}{sep}digest={}", query_escape(digest));
-        // The upload URL is absolute or relative to the registry's origin (not to the API path).
-        let path = if url.starts_with('/') {
-            format!("{}{url}", self.base())
-        } else {
-            url
-        };
+        Ok(self.location(&resp))
+    }
+
+    /// Sends the piece of an upload that starts at `offset`; returns where the next one goes.
+    pub async fn upload_chunk(
+        &self,
+        location: &str,
+        digest: &str,
+        offset: u64,
+        data: Bytes,
+    ) -> Result<String> {
+        let what = format!("upload of {digest}");
         let mut h = HeaderMap::new();
         h.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("application/octet-stream"),
         );
-        let resp = self.send(Method::PUT, &path, h, data, &what).await?;
+        let end = offset + (data.len() as u64).max(1) - 1;
+        if let Ok(v) = HeaderValue::from_str(&format!("{offset}-{end}")) {
+            h.insert(hyper::header::CONTENT_RANGE, v);
+        }
+        let resp = self.send(Method::PATCH, location, h, data, &what).await?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(self.fail(resp, &what).await);
+        }
+        Ok(self.location(&resp))
+    }
+
+    /// Completes an upload: the registry checks the digest of what it received.
+    pub async fn upload_finish(&self, location: &str, digest: &str) -> Result<()> {
+        let what = format!("upload of {digest}");
+        let sep = if location.contains('?') { '&' } else { '?' };
+        let url = format!("{location}{sep}digest={}", query_escape(digest));
+        let resp = self
+            .send(Method::PUT, &url, HeaderMap::new(), Bytes::new(), &what)
+            .await?;
         if resp.status() != StatusCode::CREATED {
             return Err(self.fail(resp, &what).await);
         }

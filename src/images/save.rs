@@ -50,6 +50,59 @@ impl<W: Write> Writer<W> {
         Ok(())
     }
 
+    /// Streams a (large) blob into the archive in pieces, checking its digest.
+    async fn stream_blob(&mut self, store: &Store, name: &str, desc: &Descriptor) -> Result<()> {
+        if !self.written.insert(desc.digest.clone()) {
+            return Ok(());
+        }
+        let missing = |e: StoreError| {
+            if e.is_not_found() {
+                SaveError::Missing {
+                    name: name.to_owned(),
+                    digest: desc.digest.clone(),
+                }
+            } else {
+                e.into()
+            }
+        };
+        let mut h = tar::Header::new_ustar();
+        h.set_path(blob_path(&desc.digest))?;
+        h.set_size(desc.size.max(0) as u64);
+        h.set_mode(0o644);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_cksum();
+        let out = self.tar.get_mut();
+        out.write_all(h.as_bytes())?;
+        let mut hasher = manifest::Hasher::default();
+        let mut offset = 0i64;
+        while offset < desc.size {
+            let n = (4i64 << 20).min(desc.size - offset);
+            let data = store
+                .read_range(&desc.digest, offset, n)
+                .await
+                .map_err(missing)?;
+            if data.is_empty() {
+                break;
+            }
+            hasher.update(&data);
+            self.tar.get_mut().write_all(&data)?;
+            offset += data.len() as i64;
+        }
+        let got = hasher.finish();
+        if offset != desc.size || got != desc.digest {
+            return Err(StoreError::DigestMismatch {
+                what: format!("{name} in the content store"),
+                expected: desc.digest.clone(),
+                got,
+            }
+            .into());
+        }
+        let pad = (512 - (desc.size as usize % 512)) % 512;
+        self.tar.get_mut().write_all(&vec![0u8; pad])?;
+        Ok(())
+    }
+
     async fn blob(&mut self, store: &Store, name: &str, desc: &Descriptor) -> Result<Vec<u8>> {
         let data = store.read_verified(desc).await.map_err(|e| {
             if e.is_not_found() {
@@ -166,7 +219,7 @@ async fn write_tree<W: Write>(
             })?;
             w.blob(store, name, &m.config).await?;
             for layer in &m.layers {
-                w.blob(store, name, layer).await?;
+                w.stream_blob(store, name, layer).await?;
             }
         }
         _ => {}

@@ -241,6 +241,29 @@ impl Store {
         Ok(out)
     }
 
+    /// Reads `size` bytes of a blob from `offset` (large blobs are read in such pieces).
+    pub async fn read_range(&self, digest: &str, offset: i64, size: i64) -> Result<Vec<u8>> {
+        let mut stream = self
+            .content()
+            .read(self.req(ReadContentRequest {
+                digest: digest.to_owned(),
+                offset,
+                size,
+            }))
+            .await
+            .map_err(|s| StoreError::rpc("content read", digest, s))?
+            .into_inner();
+        let mut out = Vec::with_capacity(size.max(0) as usize);
+        while let Some(r) = stream
+            .message()
+            .await
+            .map_err(|s| StoreError::rpc("content read", digest, s))?
+        {
+            out.extend_from_slice(&r.data);
+        }
+        Ok(out)
+    }
+
     /// Reads a blob and checks it against its descriptor.
     pub async fn read_verified(&self, desc: &Descriptor) -> Result<Vec<u8>> {
         let data = self.read(&desc.digest).await?;
