@@ -120,7 +120,7 @@ fn docker_archive_unpacks_whiteouts_links_owners_and_modes() {
     );
     let (_, chain) = layout_image("multilayer", host_arch());
     let view = d.view(&chain);
-    check_multilayer(&view.target, &|id| id);
+    check_multilayer(&view.target, &images_support::Ids::identity());
 }
 
 #[test]
@@ -152,7 +152,7 @@ fn oci_layout_archive_with_an_index_unpacks_the_host_platform() {
     }
     let (_, chain) = layout_image("multiarch", host_arch());
     let view = d.view(&chain);
-    check_multilayer(&view.target, &|id| id);
+    check_multilayer(&view.target, &images_support::Ids::identity());
 }
 
 #[test]

@@ -233,7 +233,7 @@ fn save_then_load_round_trips() {
     );
     let (_, chain) = layout_image("multilayer", host_arch());
     let view = d.view(&chain);
-    images_support::check_multilayer(&view.target, &|id| id);
+    images_support::check_multilayer(&view.target, &images_support::Ids::identity());
 }
 
 #[test]

@@ -51,7 +51,11 @@ fn pull_unpacks_the_multilayer_image_and_a_second_pull_fetches_nothing() {
     );
     assert_eq!(d.ctr(&["leases", "ls", "-q"]).trim(), "");
     let view = d.view(&chain);
-    check_multilayer(&view.target, &|id| id);
+    check_multilayer(&view.target, &images_support::Ids::identity());
+    // And exactly the tree umoci unpacks from the same image.
+    if let Some(theirs) = images_support::umoci_rootfs(&d.dir, "multilayer") {
+        images_support::assert_same_tree(&view.target, &theirs);
+    }
     drop(view);
 
     let again = d.burrow_ok(&["pull", &image]);
@@ -87,7 +91,7 @@ fn platform_is_picked_from_the_index() {
     assert!(content.contains(&host_manifest), "{content}");
     assert!(!content.contains(&other_manifest), "{content}");
     let view = d.view(&chain);
-    check_multilayer(&view.target, &|id| id);
+    check_multilayer(&view.target, &images_support::Ids::identity());
     drop(view);
 
     d.burrow_ok(&["pull", "--platform", &format!("linux/{other}"), &image]);
@@ -278,7 +282,7 @@ fn uncompressed_zstd_and_gzip_layers_unpack_alike() {
     // Same diff ids as the gzip image, so the same chain.
     let (_, chain) = layout_image("multilayer", host_arch());
     let view = d.view(&chain);
-    check_multilayer(&view.target, &|id| id);
+    check_multilayer(&view.target, &images_support::Ids::identity());
 }
 
 #[test]

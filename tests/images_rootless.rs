@@ -62,8 +62,11 @@ fn rootless_load_and_pull_unpack_with_mapped_owners() {
     assert!(out.contains("Pull complete"), "{out}");
     let (_, chain) = layout_image("multilayer", host_arch());
     let view = view_on(&rl.sock, "default", &rl.dir, &chain);
-    let map = rl.id_map();
+    let map = rl.ids();
     check_multilayer(&view.target, &map);
+    if let Some(theirs) = images_support::umoci_rootfs(&rl.dir, "multilayer") {
+        images_support::assert_same_tree_mapped(&view.target, &theirs, &map);
+    }
     drop(view);
 
     rl.burrow_ok(&["rmi", &image]);

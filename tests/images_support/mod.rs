@@ -307,10 +307,37 @@ pub fn host_arch() -> &'static str {
     }
 }
 
-/// Checks an unpacked multilayer tree against `multilayer-expected.json`; `id_shift` is added to
-/// expected uids/gids (0 rootful; the subordinate base minus one is not needed: rootless
-/// containerd's files are seen from the host shifted by the user's map).
-pub fn check_multilayer(root: &Path, id_map: &dyn Fn(u32) -> u32) {
+/// How container ids appear on the host: identity rootful; through the user's maps rootless.
+#[derive(Debug, Clone, Copy)]
+pub struct Ids {
+    /// (host id of container 0, first subordinate id) for uids and gids; None: identity.
+    maps: Option<((u32, u32), (u32, u32))>,
+}
+
+impl Ids {
+    pub fn identity() -> Ids {
+        Ids { maps: None }
+    }
+
+    pub fn uid(&self, id: u32) -> u32 {
+        match self.maps {
+            None => id,
+            Some(((own, _), _)) if id == 0 => own,
+            Some(((_, start), _)) => start + id - 1,
+        }
+    }
+
+    pub fn gid(&self, id: u32) -> u32 {
+        match self.maps {
+            None => id,
+            Some((_, (own, _))) if id == 0 => own,
+            Some((_, (_, start))) => start + id - 1,
+        }
+    }
+}
+
+/// Checks an unpacked multilayer tree against `multilayer-expected.json`, owners through `ids`.
+pub fn check_multilayer(root: &Path, ids: &Ids) {
     let exp: serde_json::Value = serde_json::from_slice(
         &std::fs::read(format!("{IMAGES_DIR}/multilayer-expected.json")).unwrap(),
     )
@@ -333,10 +360,10 @@ pub fn check_multilayer(root: &Path, id_map: &dyn Fn(u32) -> u32) {
             );
         }
         if let Some(u) = want.get("uid") {
-            assert_eq!(md.uid(), id_map(u.as_u64().unwrap() as u32), "{p} uid");
+            assert_eq!(md.uid(), ids.uid(u.as_u64().unwrap() as u32), "{p} uid");
         }
         if let Some(g) = want.get("gid") {
-            assert_eq!(md.gid(), id_map(g.as_u64().unwrap() as u32), "{p} gid");
+            assert_eq!(md.gid(), ids.gid(g.as_u64().unwrap() as u32), "{p} gid");
         }
         if let Some(m) = want.get("mode") {
             let m = u32::from_str_radix(m.as_str().unwrap(), 8).unwrap();
@@ -733,16 +760,22 @@ impl Rootless {
 
     /// Host ids of the container's ids 0.. as the user namespace maps them (uid 0 is the user,
     /// 1.. the first subordinate ids onward).
-    pub fn id_map(&self) -> impl Fn(u32) -> u32 {
-        let text = std::fs::read_to_string("/etc/subuid").unwrap();
-        let start: u32 = text
-            .lines()
-            .filter_map(|l| l.split_once(':'))
-            .find(|(u, _)| *u == self.machine.user || *u == self.machine.uid.to_string())
-            .and_then(|(_, r)| r.split(':').next().and_then(|s| s.parse().ok()))
-            .expect("a /etc/subuid entry for the test user");
-        let uid = self.machine.uid;
-        move |id| if id == 0 { uid } else { start + id - 1 }
+    pub fn ids(&self) -> Ids {
+        let start = |file: &str| -> u32 {
+            std::fs::read_to_string(file)
+                .unwrap()
+                .lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(u, _)| *u == self.machine.user || *u == self.machine.uid.to_string())
+                .and_then(|(_, r)| r.split(':').next().and_then(|s| s.parse().ok()))
+                .unwrap_or_else(|| panic!("no {file} entry for the test user"))
+        };
+        Ids {
+            maps: Some((
+                (self.machine.uid, start("/etc/subuid")),
+                (self.machine.gid, start("/etc/subgid")),
+            )),
+        }
     }
 }
 
@@ -836,4 +869,139 @@ impl TestRegistry {
             "skopeo push of a layout",
         );
     }
+}
+
+/// One file of an unpacked tree, as compared between unpackers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeEntry {
+    pub kind: &'static str,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// sha256 for files, target for symlinks, device numbers for devices.
+    pub data: String,
+    /// For the second and later names of a hard-linked file: the first name.
+    pub link_of: Option<String>,
+}
+
+/// Walks `root` (without following symlinks) into path → entry.
+pub fn tree(root: &Path) -> std::collections::BTreeMap<String, TreeEntry> {
+    use std::os::unix::fs::FileTypeExt;
+    let mut out = std::collections::BTreeMap::new();
+    let mut inodes: HashMap<u64, String> = HashMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let md = std::fs::symlink_metadata(&p).unwrap();
+            let ft = md.file_type();
+            let (kind, data) = if ft.is_dir() {
+                stack.push(p.clone());
+                ("dir", String::new())
+            } else if ft.is_symlink() {
+                (
+                    "symlink",
+                    std::fs::read_link(&p)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned(),
+                )
+            } else if ft.is_file() {
+                ("file", sha256(&std::fs::read(&p).unwrap()))
+            } else if ft.is_char_device() || ft.is_block_device() {
+                ("device", format!("{}", md.rdev()))
+            } else {
+                ("other", String::new())
+            };
+            let link_of = if kind == "file" && md.nlink() > 1 {
+                match inodes.get(&md.ino()) {
+                    Some(first) => Some(first.clone()),
+                    None => {
+                        inodes.insert(md.ino(), rel.clone());
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            out.insert(
+                rel,
+                TreeEntry {
+                    kind,
+                    mode: md.permissions().mode() & 0o7777,
+                    uid: md.uid(),
+                    gid: md.gid(),
+                    data,
+                    link_of,
+                },
+            );
+        }
+    }
+    out
+}
+
+/// The multilayer image unpacked by umoci (as root) into `dir/bundle/rootfs`; None when umoci
+/// is missing.
+pub fn umoci_rootfs(dir: &Path, tag: &str) -> Option<PathBuf> {
+    if !Path::new("/usr/bin/umoci").exists() {
+        eprintln!("SKIP: umoci is missing");
+        return None;
+    }
+    let layout = dir.join("umoci-layout");
+    let mut cp = Command::new("cp");
+    cp.arg("-a")
+        .arg(format!("{IMAGES_DIR}/layout"))
+        .arg(&layout);
+    expect_success(
+        &run_with_timeout(&mut cp, Duration::from_secs(60)),
+        "cp layout",
+    );
+    let bundle = dir.join("umoci-bundle");
+    let mut u = Command::new("umoci");
+    u.arg("unpack")
+        .arg("--image")
+        .arg(format!("{}:{tag}", layout.display()))
+        .arg(&bundle);
+    expect_success(
+        &run_with_timeout(&mut u, Duration::from_secs(120)),
+        "umoci unpack",
+    );
+    Some(bundle.join("rootfs"))
+}
+
+/// Asserts two trees are the same, listing every difference.
+pub fn assert_same_tree(ours: &Path, theirs: &Path) {
+    assert_same_tree_mapped(ours, theirs, &Ids::identity())
+}
+
+/// Like `assert_same_tree`, with `theirs`' owners passed through an id map first.
+pub fn assert_same_tree_mapped(ours: &Path, theirs: &Path, ids: &Ids) {
+    let a = tree(ours);
+    let mut b = tree(theirs);
+    for e in b.values_mut() {
+        e.uid = ids.uid(e.uid);
+        e.gid = ids.gid(e.gid);
+    }
+    let mut diffs = Vec::new();
+    for (p, e) in &a {
+        match b.get(p) {
+            None => diffs.push(format!("only ours: {p} {e:?}")),
+            Some(f) if f != e => diffs.push(format!("{p}: ours {e:?} theirs {f:?}")),
+            _ => {}
+        }
+    }
+    for p in b.keys().filter(|p| !a.contains_key(*p)) {
+        diffs.push(format!("only umoci's: {p}"));
+    }
+    assert!(
+        diffs.is_empty(),
+        "unpacked trees differ:\n{}",
+        diffs.join("\n")
+    );
 }
