@@ -412,3 +412,23 @@ fn a_full_disk_fails_clearly_and_the_pull_resumes_once_there_is_room() {
     assert!(out.contains("Resuming download at"), "{out}");
     assert!(d.ctr(&["images", "ls", "-q"]).contains(&image));
 }
+
+#[test]
+fn concurrent_pulls_of_the_same_image_both_succeed() {
+    let Some((d, r)) = ready("concurrent", None) else {
+        return;
+    };
+    r.push("busybox", "burrow-test/busybox");
+    let proxy = Proxy::start(&r.host);
+    proxy.set_mode(ProxyMode::Slow(3));
+    let image = format!("{}/burrow-test/busybox", proxy.host);
+    let (a, b) = std::thread::scope(|s| {
+        let one = s.spawn(|| d.burrow(&["pull", "-q", &image]));
+        let two = s.spawn(|| d.burrow(&["pull", "-q", &image]));
+        (one.join().unwrap(), two.join().unwrap())
+    });
+    assert!(a.status.success(), "{}", stderr(&a));
+    assert!(b.status.success(), "{}", stderr(&b));
+    assert!(d.ctr(&["images", "ls", "-q"]).contains(&image));
+    assert_eq!(d.ctr(&["leases", "ls", "-q"]).trim(), "");
+}

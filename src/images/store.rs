@@ -313,7 +313,28 @@ impl Store {
     }
 
     /// Opens (or resumes) an ingest for `desc`; None when the store already has the blob.
+    ///
+    /// When another writer (a concurrent pull of the same blob) holds the ingest, this waits for
+    /// it, up to an hour; its blob then usually exists and None comes back.
     pub async fn ingest(&self, ingest_ref: &str, desc: &Descriptor) -> Result<Option<Ingest>> {
+        let mut waited = Duration::ZERO;
+        loop {
+            match self.try_ingest(ingest_ref, desc).await {
+                Err(StoreError::Rpc { code, message, .. })
+                    if code == Code::Unavailable
+                        && message.contains("locked")
+                        && waited < Duration::from_secs(3600) =>
+                {
+                    tracing::debug!(ingest_ref, "another writer holds the ingest; waiting");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    waited += Duration::from_millis(250);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_ingest(&self, ingest_ref: &str, desc: &Descriptor) -> Result<Option<Ingest>> {
         let (tx, rx) = mpsc::channel(4);
         let stat = WriteContentRequest {
             action: WriteAction::Stat as i32,

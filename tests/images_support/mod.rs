@@ -538,6 +538,8 @@ pub enum ProxyMode {
     CutAfter(u64),
     /// Flip the byte at this offset of every connection's upstream stream.
     CorruptAt(u64),
+    /// Pause this many milliseconds after every 16 KiB (a slow link).
+    Slow(u64),
 }
 
 /// A TCP proxy in front of a registry that counts, cuts or corrupts what the registry sends.
@@ -601,6 +603,9 @@ impl Proxy {
                             }
                             ProxyMode::CorruptAt(at) if seen <= at && at < seen + n as u64 => {
                                 chunk[(at - seen) as usize] ^= 0xff;
+                            }
+                            ProxyMode::Slow(ms) => {
+                                std::thread::sleep(Duration::from_millis(ms));
                             }
                             _ => {}
                         }
