@@ -1,5 +1,5 @@
-//! `burrow image prune`: remove dangling images (names without a tag), or with -a every image no
-//! container uses.
+//! `burrow image prune`: remove dangling images (no tag nor digest names them), or with -a every
+//! image no container uses.
 
 use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
@@ -9,7 +9,7 @@ use anyhow::bail;
 use crate::commands::images::with_store;
 use crate::commands::rmi;
 use crate::connection::Globals;
-use crate::images::{catalog, reference::Reference};
+use crate::images::catalog;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -43,9 +43,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let lines = with_store(g, async |store| {
         let mut out = Vec::new();
         for img in store.images().await? {
-            let dangling = Reference::parse(&img.name)
-                .map(|r| r.tag.is_none())
-                .unwrap_or(true);
+            let dangling = catalog::is_dangling(&img.name);
             if !(args.all || dangling) {
                 continue;
             }

@@ -78,7 +78,7 @@ fn keep(filters: &[Filter], row: &serde_json::Value) -> bool {
     let tag = row["Tag"].as_str().unwrap_or_default();
     filters.iter().all(|f| match f {
         Filter::Reference(p) => glob(p, repo) || glob(p, &format!("{repo}:{tag}")),
-        Filter::Dangling(d) => (tag == "<none>") == *d,
+        Filter::Dangling(d) => catalog::is_dangling(row["Name"].as_str().unwrap_or_default()) == *d,
     })
 }
 

@@ -173,6 +173,13 @@ pub fn human_size(bytes: i64) -> String {
     format!("{s}{}", units[i])
 }
 
+/// Whether a record is dangling as Docker means it: referenced by neither a tag nor a digest.
+/// Every containerd record has a name, so only names that are no reference at all (nerdctl's
+/// `<none>@sha256:...`, bare digests) count.
+pub fn is_dangling(name: &str) -> bool {
+    Reference::parse(name).is_err()
+}
+
 /// Repository and tag columns for a record name (`<none>` where absent).
 pub fn repo_tag(name: &str) -> (String, String) {
     match Reference::parse(name) {
