@@ -195,3 +195,34 @@ fn broken_archives_fail_clearly_and_name_nothing() {
     assert!(!d.ctr(&["images", "ls", "-q"]).contains("busybox"));
     assert_eq!(d.ctr(&["leases", "ls", "-q"]).trim(), "");
 }
+
+#[test]
+fn unnamed_images_load_as_dangling_and_prune_removes_them() {
+    if !have_layout() {
+        return;
+    }
+    let Some(d) = Daemon::start("unnamed") else {
+        return;
+    };
+    let archive = d.dir.join("unnamed.tar");
+    run(
+        Command::new("skopeo")
+            .args(["copy", "-q"])
+            .arg(format!("oci:{IMAGES_DIR}/layout:busybox"))
+            .arg(format!("docker-archive:{}", archive.display())),
+        "skopeo copy to an unnamed docker-archive",
+    );
+    let out = d.burrow_ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(out.starts_with("Loaded image ID: sha256:"), "{out}");
+    let id = out
+        .trim()
+        .trim_start_matches("Loaded image ID: ")
+        .to_owned();
+    let dangling = d.burrow_ok(&["images", "-q", "--no-trunc", "-f", "dangling=true"]);
+    assert_eq!(dangling.trim(), id);
+    let table = d.burrow_ok(&["images"]);
+    assert!(table.lines().any(|l| l.starts_with("<none>")), "{table}");
+    let out = d.burrow_ok(&["image", "prune", "-f"]);
+    assert!(out.contains(&format!("Deleted: {id}")), "{out}");
+    assert_eq!(d.burrow_ok(&["images", "-q"]).trim(), "");
+}

@@ -26,10 +26,10 @@ pub struct Args {
 /// Removes what `arg` names; returns the lines to print.
 pub async fn remove(store: &Store, arg: &str, force: bool) -> anyhow::Result<Vec<String>> {
     let platform = Platform::host();
-    let by_name = match Reference::parse(arg) {
-        Ok(r) => store.image(&r.to_string()).await?.map(|i| i.name),
-        Err(_) => None,
-    };
+    let name = Reference::parse(arg)
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| arg.to_owned());
+    let by_name = store.image(&name).await?.map(|i| i.name);
     let (names, id) = match by_name {
         Some(name) => {
             let id = match store.image(&name).await? {

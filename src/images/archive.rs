@@ -299,6 +299,16 @@ fn blob_path(digest: &str) -> String {
     }
 }
 
+/// The record names for a loaded image: its names, or for an unnamed one a dangling record
+/// (`<none>@<digest>`, as Docker keeps unnamed loads) so its content is not collected.
+fn record_names(names: &[String], digest: &str) -> Vec<String> {
+    if names.is_empty() {
+        vec![format!("<none>@{digest}")]
+    } else {
+        names.to_vec()
+    }
+}
+
 /// What `load` did for one image.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -456,8 +466,8 @@ async fn load_oci(store: &Store, tar: &mut TarIndex, opts: &LoadOptions) -> Resu
         target.platform = None;
         target.annotations.clear();
         let names: Vec<String> = name.into_iter().collect();
-        for n in &names {
-            store.put_image(n, &target, HashMap::new()).await?;
+        for n in record_names(&names, &target.digest) {
+            store.put_image(&n, &target, HashMap::new()).await?;
         }
         out.push(Loaded {
             names,
@@ -553,8 +563,8 @@ async fn load_docker(
             .cloned()
             .unwrap_or_else(|| m_desc.digest.clone());
         local::unpack(store, &label, &m, &config_desc, &config, |_, _| {}).await?;
-        for n in &names {
-            store.put_image(n, &m_desc, HashMap::new()).await?;
+        for n in record_names(&names, &m_desc.digest) {
+            store.put_image(&n, &m_desc, HashMap::new()).await?;
         }
         out.push(Loaded {
             names,

@@ -92,10 +92,12 @@ fn id_prefix(arg: &str) -> Option<String> {
 /// Finds the records `arg` names: a reference (normalised), else an image ID prefix (every
 /// name of that image).
 pub async fn find(store: &Store, arg: &str, platform: &Platform) -> Result<Vec<LocalImage>> {
-    if let Ok(r) = Reference::parse(arg) {
-        if let Some(img) = store.image(&r.to_string()).await? {
-            return Ok(vec![resolve_present(store, &img, platform).await?]);
-        }
+    // A reference (normalised), else the record name exactly as given (dangling records).
+    let name = Reference::parse(arg)
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| arg.to_owned());
+    if let Some(img) = store.image(&name).await? {
+        return Ok(vec![resolve_present(store, &img, platform).await?]);
     }
     if let Some(prefix) = id_prefix(arg) {
         let found: Vec<LocalImage> = all(store, platform)
