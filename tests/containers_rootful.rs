@@ -4,6 +4,8 @@
 
 mod containers_support;
 
+use std::os::unix::process::CommandExt;
+
 use containers_support::*;
 
 /// Everything a container could leave behind, for before/after comparisons.
@@ -417,4 +419,51 @@ fn run_pulls_an_absent_image() {
         "stdout must carry only the container's output"
     );
     assert!(d.ctr(&["images", "ls", "-q"]).contains(&reference));
+}
+
+#[test]
+fn stdin_and_a_real_pty() {
+    let Some(d) = rootful("tty") else { return };
+    let bb = image("busybox");
+    let base = format!(
+        "NETCONFPATH={} {} --address {} --data-root {}",
+        d.netconf.display(),
+        burrow_exe().display(),
+        d.sock.display(),
+        d.data.display()
+    );
+    // -i: piped stdin reaches the container and its end is the container's EOF.
+    let mut sh = std::process::Command::new("sh");
+    sh.arg("-c").arg(format!(
+        "printf 'one\\ntwo\\n' | {base} run -i --rm --network none {bb} wc -l"
+    ));
+    let out = burrow_testsupport::run_with_timeout(&mut sh, std::time::Duration::from_secs(60));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "2");
+
+    // -it under a terminal (script(1) gives us one): the container's stdio is a pty.
+    // script's stdin stays open (a pipe held here) so the terminal is not hung up early.
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec"])
+        .arg(format!(
+            "stty rows 33 cols 91; {base} run -it --rm --network none {bb} sh -c 'tty; exit 4'"
+        ))
+        .arg("/dev/null")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    let mut child = script.spawn().unwrap();
+    let pid = child.id();
+    let held_stdin = child.stdin.take();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        burrow_testsupport::kill_group(pid);
+    });
+    let out = child.wait_with_output().unwrap();
+    drop((watchdog, held_stdin));
+    let text = stdout(&out);
+    assert!(text.contains("/dev/pts/"), "{text:?} {}", stderr(&out));
+    assert_eq!(code(&out), 4, "{text:?}");
 }

@@ -12,7 +12,7 @@ use containerd_client::services::v1::{
         RemoveSnapshotRequest,
     },
     tasks_client::TasksClient,
-    Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
+    CloseIoRequest, Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
     DeleteProcessRequest, DeleteTaskRequest, ExecProcessRequest, GetContainerRequest, GetRequest,
     KillRequest, ListContainersRequest, ListPidsRequest, ListTasksRequest, PauseTaskRequest,
     ResizePtyRequest, ResumeTaskRequest, StartRequest, UpdateContainerRequest, WaitRequest,
@@ -466,6 +466,19 @@ impl Client {
 }
 
 impl Client {
+    /// Closes a process's stdin (the FIFO stays open in the shim, so EOF must be sent this way).
+    pub async fn close_stdin(&self, id: &str, exec_id: &str) -> Result<(), LifecycleError> {
+        self.tasks()
+            .close_io(self.req(CloseIoRequest {
+                container_id: id.to_string(),
+                exec_id: exec_id.to_string(),
+                stdin: true,
+            })?)
+            .await
+            .map_err(|s| LifecycleError::rpc("close stdin", id, s))?;
+        Ok(())
+    }
+
     /// Removes a finished exec process.
     pub async fn delete_exec(&self, id: &str, exec_id: &str) -> Result<(), LifecycleError> {
         match self

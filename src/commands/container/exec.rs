@@ -198,7 +198,11 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         if args.tty {
             forward_resize(&ctx, &c.id, &exec_id).await;
         }
+        let closer = attached.close_stdin_on_eof(ctx.client.clone(), c.id.clone(), exec_id.clone());
         let status = waiter.await.context("waiting for the exec")??;
+        if let Some(c) = closer {
+            c.abort();
+        }
         attached.drain(std::time::Duration::from_secs(5));
         drop(raw);
         let _ = ctx.client.delete_exec(&c.id, &exec_id).await;

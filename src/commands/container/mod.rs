@@ -3,6 +3,7 @@
 //! read its state, labels and published ports.
 
 pub mod exec;
+mod fionread;
 pub mod inspect;
 pub mod logs;
 pub mod manage;

@@ -443,7 +443,13 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
     let mut image = match (f.pull.as_str(), ctx.images.resolve(&f.image).await) {
         ("missing", Ok(i)) | ("never", Ok(i)) => i,
         ("never", Err(e)) => return Err(e.into()),
-        ("missing", Err(ImageError::NotFound(_))) | ("always", _) => {
+        ("missing", Err(ImageError::NotFound(_))) => {
+            pull_image(ctx, &f.image).await.with_context(|| {
+                format!("no such image {} locally, and pulling it failed", f.image)
+            })?;
+            ctx.images.resolve(&f.image).await?
+        }
+        ("always", _) => {
             pull_image(ctx, &f.image).await?;
             ctx.images.resolve(&f.image).await?
         }
@@ -800,7 +806,11 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     if f.tty {
         super::exec::forward_resize(ctx, &id, "").await;
     }
+    let closer = attached.close_stdin_on_eof(ctx.client.clone(), id.clone(), String::new());
     let status = ctx.client.wait_task(&id).await;
+    if let Some(c) = closer {
+        c.abort();
+    }
     attached.drain(std::time::Duration::from_secs(5));
     drop(_raw);
     let code = match status {
@@ -842,7 +852,12 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                 if let Err(f) = start_task(&ctx, &c.id, rootfs, &attached.stdio).await {
                     return Ok(report(f));
                 }
+                let closer =
+                    attached.close_stdin_on_eof(ctx.client.clone(), c.id.clone(), String::new());
                 let status = ctx.client.wait_task(&c.id).await?;
+                if let Some(c) = closer {
+                    c.abort();
+                }
                 attached.drain(std::time::Duration::from_secs(5));
                 super::delete_task_recording(&ctx, &c.id).await?;
                 code = ExitCode::from((status & 0xff) as u8);

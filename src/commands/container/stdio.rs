@@ -19,6 +19,10 @@ pub struct Attached {
     dir: PathBuf,
     pub stdio: Stdio,
     running: Arc<AtomicUsize>,
+    stdin_closed: Arc<std::sync::atomic::AtomicBool>,
+    /// Our end of the stdin FIFO, kept open until we are done: a FIFO's buffered bytes are
+    /// dropped when nobody has it open.
+    stdin_keep: Arc<std::sync::Mutex<Option<File>>>,
 }
 
 fn reader(path: PathBuf, to_stderr: bool, running: Arc<AtomicUsize>) {
@@ -71,6 +75,10 @@ impl Attached {
             reader(e.clone(), true, running.clone());
             Some(e)
         };
+        let stdin_closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let closed = stdin_closed.clone();
+        let stdin_keep: Arc<std::sync::Mutex<Option<File>>> = Arc::default();
+        let keep = stdin_keep.clone();
         let inp = if stdin {
             let p = mk("stdin")?;
             // Read-write so the open does not wait for the shim; closing it is the container's EOF.
@@ -93,6 +101,10 @@ impl Attached {
                         }
                     }
                 }
+                if let Ok(mut k) = keep.lock() {
+                    *k = Some(f);
+                }
+                closed.store(true, Ordering::SeqCst);
             });
             Some(p)
         } else {
@@ -112,7 +124,48 @@ impl Attached {
                 terminal: tty,
             },
             running,
+            stdin_closed,
+            stdin_keep,
         })
+    }
+
+    /// Forwards the end of the CLI's stdin to the process (containerd's CloseIO), in the
+    /// background until the returned task is aborted.
+    pub fn close_stdin_on_eof(
+        &self,
+        client: crate::containers::lifecycle::Client,
+        id: String,
+        exec_id: String,
+    ) -> Option<tokio::task::JoinHandle<()>> {
+        if self.stdio.stdin.is_empty() {
+            return None;
+        }
+        let closed = self.stdin_closed.clone();
+        let keep = self.stdin_keep.clone();
+        Some(tokio::spawn(async move {
+            while !closed.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            // Wait until the shim has read everything the CLI wrote.
+            loop {
+                let left = keep
+                    .lock()
+                    .ok()
+                    .and_then(|k| k.as_ref().and_then(super::fionread::pending))
+                    .unwrap_or(0);
+                if left == 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // Every writer must be gone for the reader to see EOF: ours, then the shim's.
+            if let Ok(mut k) = keep.lock() {
+                k.take();
+            }
+            if let Err(err) = client.close_stdin(&id, &exec_id).await {
+                tracing::debug!(%err, "closing stdin");
+            }
+        }))
     }
 
     /// Waits (boundedly) until the output copies have drained.
