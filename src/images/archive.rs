@@ -453,10 +453,24 @@ async fn load_oci(store: &Store, tar: &mut TarIndex, opts: &LoadOptions) -> Resu
             .map(|n| parse_name(tar, n))
             .transpose()?;
         let Some((m, config)) = import_tree(store, tar, desc, opts, 0).await? else {
+            // Say which platforms the archive does hold.
+            let available = read_blob(tar, desc)
+                .ok()
+                .and_then(|d| serde_json::from_slice::<Index>(&d).ok())
+                .map(|i| {
+                    i.manifests
+                        .iter()
+                        .filter(|m| tar.has(&blob_path(&m.digest)))
+                        .filter_map(|m| m.platform.as_ref().map(Platform::display))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "none".into());
             return Err(LocalError::NoPlatform {
                 name: name.unwrap_or_else(|| desc.digest.clone()),
                 platform: opts.platform.display(),
-                available: "the platforms in the archive".into(),
+                available,
             }
             .into());
         };
