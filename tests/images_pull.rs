@@ -432,3 +432,44 @@ fn concurrent_pulls_of_the_same_image_both_succeed() {
     assert!(d.ctr(&["images", "ls", "-q"]).contains(&image));
     assert_eq!(d.ctr(&["leases", "ls", "-q"]).trim(), "");
 }
+
+#[test]
+fn registry_stopped_midway_then_restarted_resumes_the_pull() {
+    let Some((d, mut r)) = ready("stopped", None) else {
+        return;
+    };
+    r.push("busybox", "burrow-test/busybox");
+    let proxy = Proxy::start(&r.host);
+    proxy.set_mode(ProxyMode::Slow(5));
+    let image = format!("{}/burrow-test/busybox", proxy.host);
+    let (manifest, _) = layout_image("busybox", host_arch());
+    let layer_size = layout_blob(&manifest)["layers"][0]["size"]
+        .as_u64()
+        .unwrap();
+    let bytes = proxy.bytes.clone();
+    let first = std::thread::scope(|s| {
+        let pull = s.spawn(|| d.burrow(&["pull", &image]));
+        // Stop the registry once part of the layer has come through.
+        assert!(burrow_testsupport::wait_for(
+            std::time::Duration::from_secs(120),
+            || bytes.load(std::sync::atomic::Ordering::SeqCst) > 300_000
+        ));
+        // The registry dies, and with it whatever was still on its way.
+        r.stop();
+        proxy.break_connections();
+        pull.join().unwrap()
+    });
+    assert_eq!(first.status.code(), Some(125), "{}", stderr(&first));
+    assert!(!d.ctr(&["images", "ls", "-q"]).contains("busybox"));
+    r.resume();
+    proxy.set_mode(ProxyMode::Pass);
+    let before = proxy.bytes.load(std::sync::atomic::Ordering::SeqCst);
+    let out = d.burrow_ok(&["pull", &image]);
+    assert!(out.contains("Resuming download at"), "{out}");
+    let moved = proxy.bytes.load(std::sync::atomic::Ordering::SeqCst) - before;
+    assert!(
+        moved < layer_size - 250_000,
+        "moved {moved} of {layer_size}"
+    );
+    assert!(d.ctr(&["images", "ls", "-q"]).contains(&image));
+}

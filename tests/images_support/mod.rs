@@ -549,6 +549,8 @@ pub struct Proxy {
     /// Bytes sent from upstream to clients so far.
     pub bytes: std::sync::Arc<std::sync::atomic::AtomicU64>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Bumped to break every open connection (the network path to the registry dies).
+    generation: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Proxy {
@@ -561,6 +563,8 @@ impl Proxy {
         let mode = Arc::new(Mutex::new(ProxyMode::Pass));
         let bytes = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
+        let generation = Arc::new(AtomicU64::new(0));
+        let gen = generation.clone();
         let (m, b, s, up) = (
             mode.clone(),
             bytes.clone(),
@@ -585,6 +589,8 @@ impl Proxy {
                 });
                 let (mut s_read, mut c_write) = (server, client);
                 let b = b.clone();
+                let gen = gen.clone();
+                let born = gen.load(Ordering::SeqCst);
                 std::thread::spawn(move || {
                     let mut seen: u64 = 0;
                     let mut buf = vec![0u8; 16384];
@@ -593,6 +599,11 @@ impl Proxy {
                             Ok(0) | Err(_) => break,
                             Ok(n) => n,
                         };
+                        if gen.load(Ordering::SeqCst) != born {
+                            let _ = c_write.shutdown(std::net::Shutdown::Both);
+                            let _ = s_read.shutdown(std::net::Shutdown::Both);
+                            break;
+                        }
                         let chunk = &mut buf[..n];
                         let mut cut = false;
                         let mut len = n;
@@ -629,7 +640,14 @@ impl Proxy {
             mode,
             bytes,
             stop,
+            generation,
         }
+    }
+
+    /// Breaks every open connection mid-transfer.
+    pub fn break_connections(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Applies to connections opened from now on.
