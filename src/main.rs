@@ -9,8 +9,6 @@ mod connection;
 // The spec builder lands before the run/create commands that use it.
 #[allow(dead_code)]
 mod containers;
-// The image API (resolve, chain ids) is also what the run/create commands use.
-#[allow(dead_code)]
 mod images;
 // Networks (CNI configs, the OCI hook) are used by the container commands.
 #[allow(dead_code)]

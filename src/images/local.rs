@@ -66,18 +66,12 @@ pub struct LocalImage {
     pub config_raw: serde_json::Value,
     /// Record creation time (seconds since the epoch).
     pub record_created: Option<i64>,
-    pub labels: HashMap<String, String>,
 }
 
 impl LocalImage {
     /// The image id Docker shows: the config digest.
     pub fn id(&self) -> &str {
         &self.config_desc.digest
-    }
-
-    /// Chain ids of the layers; the last is the snapshot a container's rootfs is prepared from.
-    pub fn chain_ids(&self) -> Vec<String> {
-        manifest::chain_ids(&self.config.rootfs.diff_ids)
     }
 
     /// Sum of the (compressed) blob sizes: manifest, config and layers.
@@ -186,7 +180,6 @@ pub async fn resolve(
                     config,
                     config_raw,
                     record_created: image.created_at.as_ref().map(|t| t.seconds),
-                    labels: image.labels.clone(),
                 });
             }
             None => {
@@ -311,12 +304,4 @@ pub async fn unpack(
         store.set_labels(&config_desc.digest, labels).await?;
     }
     Ok(top)
-}
-
-/// Whether every layer of the image is unpacked in the store's snapshotter.
-pub async fn is_unpacked(store: &Store, img: &LocalImage) -> Result<bool, StoreError> {
-    match img.chain_ids().last() {
-        Some(top) => store.snapshot_exists(top).await,
-        None => Ok(true),
-    }
 }

@@ -101,24 +101,6 @@ impl Reference {
         familiar(&self.to_string())
     }
 
-    /// The same repository with another tag and no digest.
-    pub fn with_tag(&self, tag: &str) -> Reference {
-        Reference {
-            tag: Some(tag.to_owned()),
-            digest: None,
-            ..self.clone()
-        }
-    }
-
-    /// The same repository pinned to a digest (tag dropped).
-    pub fn with_digest(&self, digest: &str) -> Reference {
-        Reference {
-            tag: None,
-            digest: Some(digest.to_owned()),
-            ..self.clone()
-        }
-    }
-
     /// The tag, or the digest, as the registry's manifests endpoint wants it.
     pub fn object(&self) -> &str {
         self.digest

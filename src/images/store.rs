@@ -14,10 +14,9 @@ use containerd_client::services::v1::{
         RemoveSnapshotRequest, StatSnapshotRequest,
     },
     AbortRequest, ApplyRequest, CreateImageRequest, CreateRequest as LeaseCreateRequest,
-    DeleteContentRequest, DeleteImageRequest, DeleteRequest as LeaseDeleteRequest, GetImageRequest,
-    Image, InfoRequest, ListContentRequest, ListImagesRequest, ReadContentRequest,
-    UpdateImageRequest, UpdateRequest as ContentUpdateRequest, WriteAction, WriteContentRequest,
-    WriteContentResponse,
+    DeleteImageRequest, DeleteRequest as LeaseDeleteRequest, GetImageRequest, Image, InfoRequest,
+    ListImagesRequest, ReadContentRequest, UpdateImageRequest,
+    UpdateRequest as ContentUpdateRequest, WriteAction, WriteContentRequest, WriteContentResponse,
 };
 use containerd_client::types::{Descriptor as PbDescriptor, Mount};
 use tokio::sync::mpsc;
@@ -199,25 +198,6 @@ impl Store {
         }
     }
 
-    /// All content in the namespace.
-    pub async fn list_content(&self) -> Result<Vec<ContentInfo>> {
-        let mut stream = self
-            .content()
-            .list(self.req(ListContentRequest { filters: vec![] }))
-            .await
-            .map_err(|s| StoreError::rpc("content list", "", s))?
-            .into_inner();
-        let mut out = Vec::new();
-        while let Some(r) = stream
-            .message()
-            .await
-            .map_err(|s| StoreError::rpc("content list", "", s))?
-        {
-            out.extend(r.info);
-        }
-        Ok(out)
-    }
-
     /// Reads a whole blob (for manifests and configs).
     pub async fn read(&self, digest: &str) -> Result<Vec<u8>> {
         let mut stream = self
@@ -296,20 +276,6 @@ impl Store {
             .await
             .map_err(|s| StoreError::rpc("content update", digest, s))?;
         Ok(())
-    }
-
-    pub async fn delete_content(&self, digest: &str) -> Result<()> {
-        match self
-            .content()
-            .delete(self.req(DeleteContentRequest {
-                digest: digest.to_owned(),
-            }))
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(s) if s.code() == Code::NotFound => Ok(()),
-            Err(s) => Err(StoreError::rpc("content delete", digest, s)),
-        }
     }
 
     /// Opens (or resumes) an ingest for `desc`; None when the store already has the blob.
