@@ -96,6 +96,22 @@ fn run_rm_exit_codes_output_and_nothing_left() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout(&out), "hi /tmp 65534\n");
 
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--ulimit",
+        "nofile=512:1000",
+        "--shm-size",
+        "8m",
+        &bb,
+        "sh",
+        "-c",
+        "echo $(ulimit -n) $(ulimit -Hn) $(df -k /dev/shm | tail -1 | awk '{print $2}')",
+    ]);
+    assert_eq!(stdout(&out), "512 1000 8192\n", "{}", stderr(&out));
+
     assert_eq!(
         leftovers(&d),
         before,

@@ -106,6 +106,12 @@ pub struct CreateFlags {
     /// container back, also after containerd restarts).
     #[arg(long, default_value = "no")]
     pub restart: String,
+    /// Resource limits (NAME=SOFT[:HARD], e.g. nofile=1024:2048).
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Size of /dev/shm (e.g. 64m).
+    #[arg(long)]
+    pub shm_size: Option<String>,
     /// Pull the image before running: missing, always or never.
     #[arg(long, default_value = "missing")]
     pub pull: String,
@@ -264,6 +270,69 @@ fn parse_memory(s: &str) -> anyhow::Result<i64> {
         .parse()
         .map_err(|_| anyhow!("invalid --memory {s:?}: use a size such as 512m or 1g"))?;
     Ok((n * mul as f64) as i64)
+}
+
+/// `--ulimit NAME=SOFT[:HARD]` as an OCI rlimit.
+fn parse_ulimit(u: &str) -> anyhow::Result<oci_spec::runtime::PosixRlimit> {
+    let bad =
+        || anyhow!("invalid --ulimit {u:?}: expected NAME=SOFT[:HARD], e.g. nofile=1024:2048");
+    let (name, vals) = u.split_once('=').ok_or_else(bad)?;
+    let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+    let num = |v: &str| -> anyhow::Result<u64> {
+        if v == "-1" || v == "unlimited" {
+            Ok(u64::MAX)
+        } else {
+            v.parse().map_err(|_| bad())
+        }
+    };
+    let typ: oci_spec::runtime::PosixRlimitType = serde_json::from_value(serde_json::json!(
+        format!("RLIMIT_{}", name.to_ascii_uppercase())
+    ))
+    .map_err(|_| anyhow!("invalid --ulimit {u:?}: unknown limit {name:?} (nofile, nproc, core, memlock, stack ...)"))?;
+    let (soft, hard) = (num(soft)?, num(hard)?);
+    if soft > hard {
+        anyhow::bail!("invalid --ulimit {u:?}: the soft limit is above the hard one");
+    }
+    Ok(oci_spec::runtime::PosixRlimitBuilder::default()
+        .typ(typ)
+        .soft(soft)
+        .hard(hard)
+        .build()?)
+}
+
+/// Replaces same-typed rlimits with `ulimits` and sizes /dev/shm.
+fn apply_ulimits_and_shm(
+    spec: &mut oci_spec::runtime::Spec,
+    ulimits: &[oci_spec::runtime::PosixRlimit],
+    shm_bytes: Option<i64>,
+) {
+    if !ulimits.is_empty() {
+        if let Some(mut p) = spec.process().clone() {
+            let mut r = p.rlimits().clone().unwrap_or_default();
+            r.retain(|x| !ulimits.iter().any(|u| u.typ() == x.typ()));
+            r.extend(ulimits.iter().cloned());
+            p.set_rlimits(Some(r));
+            spec.set_process(Some(p));
+        }
+    }
+    if let Some(bytes) = shm_bytes {
+        if let Some(mut mounts) = spec.mounts().clone() {
+            for m in mounts.iter_mut() {
+                if m.destination().to_str() == Some("/dev/shm") {
+                    let mut o: Vec<String> = m
+                        .options()
+                        .clone()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|o| !o.starts_with("size="))
+                        .collect();
+                    o.push(format!("size={}k", (bytes / 1024).max(1)));
+                    m.set_options(Some(o));
+                }
+            }
+            spec.set_mounts(Some(mounts));
+        }
+    }
 }
 
 fn read_env_files(files: &[PathBuf]) -> anyhow::Result<Vec<String>> {
@@ -428,6 +497,12 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
         cpus: f.cpus,
         pids: f.pids_limit,
     };
+    let ulimits = f
+        .ulimit
+        .iter()
+        .map(|u| parse_ulimit(u))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let shm_bytes = f.shm_size.as_deref().map(parse_memory).transpose()?;
     let mut env = read_env_files(&f.env_file)?;
     env.extend(f.env.iter().cloned());
     let extra_hosts: Vec<(String, String)> = f
@@ -606,6 +681,7 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
             annotations: HashMap::new(),
         };
         let mut spec = spec::build(&image.defaults, &opts)?;
+        apply_ulimits_and_shm(&mut spec, &ulimits, shm_bytes);
         if !net_confs.is_empty() {
             spec.set_hooks(Some(hooks(&dir)?));
         }
@@ -881,4 +957,29 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         Ok(code)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_limits_and_policies() {
+        assert_eq!(parse_memory("512m").unwrap(), 512 << 20);
+        assert_eq!(parse_memory("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_memory("2048").unwrap(), 2048);
+        assert!(parse_memory("lots").is_err());
+        let u = parse_ulimit("nofile=1024:2048").unwrap();
+        assert_eq!((u.soft(), u.hard()), (1024, 2048));
+        assert_eq!(
+            serde_json::to_value(u.typ()).unwrap(),
+            serde_json::json!("RLIMIT_NOFILE")
+        );
+        assert!(parse_ulimit("nofile=10:5").is_err());
+        assert!(parse_ulimit("bogus=1").is_err());
+        assert!(!restart_policy("no").unwrap());
+        assert!(restart_policy("always").unwrap());
+        assert!(restart_policy("on-failure:3").is_err());
+        assert!(restart_policy("sometimes").is_err());
+    }
 }
