@@ -68,11 +68,46 @@ pub async fn resolve_present(
 /// Every record resolved for `platform` (see [`resolve_present`]); records that cannot be
 /// resolved are skipped with a debug log (a pull in progress).
 pub async fn all(store: &Store, platform: &Platform) -> Result<Vec<LocalImage>> {
+    // Records are resolved concurrently, and once per distinct target: a listing costs about one
+    // round of reads, not one per name.
+    let records = store.images().await?;
+    let mut first_of: HashMap<String, usize> = HashMap::new();
+    let mut set = tokio::task::JoinSet::new();
+    for (i, img) in records.iter().enumerate() {
+        let key = img
+            .target
+            .as_ref()
+            .map(|t| t.digest.clone())
+            .unwrap_or_default();
+        if first_of.contains_key(&key) {
+            continue;
+        }
+        first_of.insert(key, i);
+        let (store, platform, img) = (store.clone(), platform.clone(), img.clone());
+        set.spawn(async move { (i, resolve_present(&store, &img, &platform).await) });
+    }
+    let mut resolved: HashMap<usize, LocalImage> = HashMap::new();
+    while let Some(res) = set.join_next().await {
+        match res {
+            Ok((i, Ok(l))) => {
+                resolved.insert(i, l);
+            }
+            Ok((i, Err(err))) => tracing::debug!(%err, name = %records[i].name, "image skipped"),
+            Err(err) => tracing::debug!(%err, "image resolution task failed"),
+        }
+    }
     let mut out = Vec::new();
-    for img in store.images().await? {
-        match resolve_present(store, &img, platform).await {
-            Ok(l) => out.push(l),
-            Err(err) => tracing::debug!(%err, name = %img.name, "image skipped"),
+    for img in &records {
+        let key = img
+            .target
+            .as_ref()
+            .map(|t| t.digest.clone())
+            .unwrap_or_default();
+        if let Some(l) = first_of.get(&key).and_then(|i| resolved.get(i)) {
+            let mut l = l.clone();
+            l.name = img.name.clone();
+            l.record_created = img.created_at.as_ref().map(|t| t.seconds);
+            out.push(l);
         }
     }
     Ok(out)
