@@ -457,13 +457,14 @@ fn stdin_and_a_real_pty() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout(&out).trim(), "2");
 
-    // -it under a terminal (script(1) gives us one): the container's stdio is a pty.
+    // -it under a terminal (script(1) gives us one): the container's stdio is a pty that follows our window size.
     // script's stdin stays open (a pipe held here) so the terminal is not hung up early.
     let mut script = std::process::Command::new("script");
     script
         .args(["-qec"])
         .arg(format!(
-            "stty rows 33 cols 91; {base} run -it --rm --network none {bb} sh -c 'tty; exit 4'"
+            "stty rows 33 cols 91; (sleep 1; stty rows 40 cols 100 < /dev/tty) & {base} run -it --rm --network none {bb} \
+             sh -c 'tty; for i in $(seq 100); do [ \"$(stty size)\" = \"40 100\" ] && echo resized && exit 4; sleep 0.2; done; exit 1'"
         ))
         .arg("/dev/null")
         .stdin(std::process::Stdio::piped())
@@ -481,5 +482,9 @@ fn stdin_and_a_real_pty() {
     drop((watchdog, held_stdin));
     let text = stdout(&out);
     assert!(text.contains("/dev/pts/"), "{text:?} {}", stderr(&out));
+    assert!(
+        text.contains("resized"),
+        "the terminal's new size did not reach the container: {text:?}"
+    );
     assert_eq!(code(&out), 4, "{text:?}");
 }

@@ -75,21 +75,52 @@ impl Drop for RawTerminal {
 
 /// Gives the container's pty the size of the CLI's terminal.
 pub async fn forward_resize(ctx: &Ctx, id: &str, exec_id: &str) {
-    let size = std::process::Command::new("stty")
-        .arg("size")
-        .stdin(std::process::Stdio::inherit())
-        .output()
-        .ok()
-        .and_then(|o| {
-            let s = String::from_utf8_lossy(&o.stdout).to_string();
-            let mut it = s.split_whitespace().map(|n| n.parse::<u32>().ok());
-            Some((it.next()??, it.next()??))
-        });
-    if let Some((rows, cols)) = size {
+    if let Some((rows, cols)) = terminal_size() {
         if let Err(err) = ctx.client.resize(id, exec_id, cols, rows).await {
             tracing::debug!(%err, "resizing the pty");
         }
     }
+}
+
+/// Keeps the container's pty the size of the CLI's terminal: now, and on every SIGWINCH until
+/// the returned task is aborted.
+/// Catches SIGWINCH from now on (register it before the container starts, so a resize in
+/// between is not lost).
+pub fn winch() -> Option<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok()
+}
+
+pub fn follow_resize(
+    ctx: &Ctx,
+    id: &str,
+    exec_id: &str,
+    winch: Option<tokio::signal::unix::Signal>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let mut winch = winch?;
+    let client = ctx.client.clone();
+    let (id, exec_id) = (id.to_string(), exec_id.to_string());
+    Some(tokio::spawn(async move {
+        while winch.recv().await.is_some() {
+            let size = terminal_size();
+            tracing::debug!(?size, "window changed");
+            if let Some((rows, cols)) = size {
+                if let Err(err) = client.resize(&id, &exec_id, cols, rows).await {
+                    tracing::debug!(%err, "resizing the pty");
+                }
+            }
+        }
+    }))
+}
+
+fn terminal_size() -> Option<(u32, u32)> {
+    let out = std::process::Command::new("stty")
+        .arg("size")
+        .stdin(std::process::Stdio::inherit())
+        .output()
+        .ok()?;
+    let s = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut it = s.split_whitespace().map(|n| n.parse::<u32>().ok());
+    Some((it.next()??, it.next()??))
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
@@ -182,6 +213,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(start_failure_code(&e.to_string())));
         }
         let raw = if args.tty { RawTerminal::enter() } else { None };
+        let sigwinch = if args.tty { winch() } else { None };
         let waiter = {
             let client = ctx.client.clone();
             let (id, eid) = (c.id.clone(), exec_id.clone());
@@ -195,13 +227,16 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             eprintln!("burrow: {e:#}");
             return Ok(ExitCode::from(start_failure_code(&e.to_string())));
         }
-        if args.tty {
+        let resizer = if args.tty {
             forward_resize(&ctx, &c.id, &exec_id).await;
-        }
+            follow_resize(&ctx, &c.id, &exec_id, sigwinch)
+        } else {
+            None
+        };
         let closer = attached.close_stdin_on_eof(ctx.client.clone(), c.id.clone(), exec_id.clone());
         let status = waiter.await.context("waiting for the exec")??;
-        if let Some(c) = closer {
-            c.abort();
+        for t in [closer, resizer].into_iter().flatten() {
+            t.abort();
         }
         attached.drain(std::time::Duration::from_secs(5));
         drop(raw);

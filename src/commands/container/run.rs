@@ -867,6 +867,7 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
             return Err(e.into());
         }
     };
+    let sigwinch = if f.tty { super::exec::winch() } else { None };
     let _raw = if f.tty {
         super::exec::RawTerminal::enter()
     } else {
@@ -879,13 +880,16 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         remove_quietly(ctx, &id).await;
         return Err(fail);
     }
-    if f.tty {
+    let resizer = if f.tty {
         super::exec::forward_resize(ctx, &id, "").await;
-    }
+        super::exec::follow_resize(ctx, &id, "", sigwinch)
+    } else {
+        None
+    };
     let closer = attached.close_stdin_on_eof(ctx.client.clone(), id.clone(), String::new());
     let status = ctx.client.wait_task(&id).await;
-    if let Some(c) = closer {
-        c.abort();
+    for t in [closer, resizer].into_iter().flatten() {
+        t.abort();
     }
     attached.drain(std::time::Duration::from_secs(5));
     drop(_raw);
