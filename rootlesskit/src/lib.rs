@@ -2,4 +2,7 @@
 //! RootlessKit does, with RootlessKit's flags, state directory and v1 REST API.
 
 pub mod api;
+pub mod cidr;
+pub mod launcher;
 pub mod port;
+pub mod subid;

@@ -1,6 +1,5 @@
 //! Entry point of `burrow-rootlesskit`: parses RootlessKit-compatible flags and runs the launcher.
 
-fn main() {
-    eprintln!("burrow-rootlesskit: not built yet");
-    std::process::exit(1);
+fn main() -> std::process::ExitCode {
+    burrow_rootlesskit::launcher::main()
 }

@@ -2,12 +2,12 @@
 
 pub mod completion;
 pub mod container;
-pub mod info;
-pub mod internal;
 pub mod history;
 pub mod image;
 pub mod image_prune;
 pub mod images;
+pub mod info;
+pub mod internal;
 pub mod load;
 pub mod login;
 pub mod network;
@@ -15,8 +15,8 @@ pub mod pull;
 pub mod push;
 pub mod rmi;
 pub mod save;
-pub mod tag;
 pub mod setup;
+pub mod tag;
 pub mod version;
 pub mod volume;
 

@@ -129,7 +129,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
                         );
                     }
                 } else {
-                    println!("{:<16}{:<20}{}", "NETWORK ID", "NAME", "FILE");
+                    println!("{:<16}{:<20}FILE", "NETWORK ID", "NAME");
                     for n in &all {
                         println!("{:<16}{:<20}{}", &n.id[..12], n.name, n.file.display());
                     }

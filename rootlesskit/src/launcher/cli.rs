@@ -1,0 +1,293 @@
+//! The launcher's command line: RootlessKit's flag names, defaults and meanings.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use crate::cidr::Cidr;
+use crate::port::PortSpec;
+use crate::subid::SubidSource;
+
+/// Runs COMMAND in new user and mount namespaces (and optionally network, PID, cgroup, UTS and
+/// IPC namespaces) as the unprivileged user's "root", the way RootlessKit does. Ids 1.. map to
+/// the user's subordinate ranges from /etc/subuid and /etc/subgid through newuidmap/newgidmap.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "burrow-rootlesskit",
+    version,
+    about = "Run a command as a fake root in new user, mount and network namespaces (RootlessKit-compatible)",
+    after_help = "Example: burrow-rootlesskit --net=slirp4netns --copy-up=/etc --port-driver=builtin \
+                  -p 127.0.0.1:8080:80/tcp sh\nSee docs/rootlesskit.md for the state directory and \
+                  the differences from RootlessKit."
+)]
+pub struct Flags {
+    /// Log what the launcher does to stderr.
+    #[arg(long)]
+    pub debug: bool,
+
+    /// State directory (lock, child_pid, api.sock, netns). Default: a new private directory under
+    /// $XDG_RUNTIME_DIR (or /tmp), removed on exit.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    /// Network driver: host (share the host's network), none (only loopback), slirp4netns (a
+    /// tap device served by slirp4netns), builtin (the embedded userspace stack).
+    #[arg(long, value_enum, default_value_t = Net::Host)]
+    pub net: Net,
+
+    /// MTU of the namespace's interface (0: 65520 for slirp4netns and builtin, 1500 otherwise).
+    #[arg(long, default_value_t = 0)]
+    pub mtu: u32,
+
+    /// IPv4 network of the namespace: the child is .100, the gateway (the host) .2, DNS .3.
+    #[arg(long, default_value = "10.0.2.0/24")]
+    pub cidr: Cidr,
+
+    /// Name of the namespace's interface.
+    #[arg(long, default_value = "tap0")]
+    pub ifname: String,
+
+    /// Refuse connections from the namespace to the host's loopback through the gateway address.
+    #[arg(long)]
+    pub disable_host_loopback: bool,
+
+    /// Also route IPv6 (fd00::100/64, gateway fd00::2, DNS fd00::3).
+    #[arg(long)]
+    pub ipv6: bool,
+
+    /// Put the network namespace at STATE_DIR/netns instead of the child's own namespace; the
+    /// command keeps the host's network and joins the detached one with nsenter when it wants.
+    #[arg(long)]
+    pub detach_netns: bool,
+
+    /// slirp4netns executable for --net=slirp4netns.
+    #[arg(long, default_value = "slirp4netns", value_name = "PATH")]
+    pub slirp4netns_binary: PathBuf,
+
+    /// Run slirp4netns with --enable-sandbox (auto: when the binary supports it).
+    #[arg(long, value_enum, default_value_t = Tristate::False)]
+    pub slirp4netns_sandbox: Tristate,
+
+    /// Run slirp4netns with --enable-seccomp (auto: when the binary supports it).
+    #[arg(long, value_enum, default_value_t = Tristate::False)]
+    pub slirp4netns_seccomp: Tristate,
+
+    /// Port driver publishing ports of the namespace on the host: none, builtin (splice-based,
+    /// the fastest), slirp4netns.
+    #[arg(long, value_enum, default_value_t = PortDriverKind::None)]
+    pub port_driver: PortDriverKind,
+
+    /// Publish a port: [PARENT_IP:]PARENT_PORT[:CHILD_IP]:CHILD_PORT/PROTO, e.g.
+    /// 127.0.0.1:8080:80/tcp. Repeatable. Needs --port-driver.
+    #[arg(short = 'p', long = "publish", value_name = "SPEC")]
+    pub publish: Vec<PortSpec>,
+
+    /// Mount a tmpfs over DIR whose entries link to the original ones, so DIR becomes writable
+    /// inside (typically /etc, /run, /var/lib). Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub copy_up: Vec<PathBuf>,
+
+    /// How --copy-up works (only tmpfs+symlink).
+    #[arg(long, value_enum, default_value_t = CopyUpMode::TmpfsSymlink)]
+    pub copy_up_mode: CopyUpMode,
+
+    /// Mount propagation of the new mount namespace.
+    #[arg(long, value_enum, default_value_t = Propagation::Rprivate)]
+    pub propagation: Propagation,
+
+    /// Create a PID namespace (the command sees itself, or the reaper, as PID 1).
+    #[arg(long)]
+    pub pidns: bool,
+
+    /// Create a cgroup namespace.
+    #[arg(long)]
+    pub cgroupns: bool,
+
+    /// Create a UTS namespace.
+    #[arg(long)]
+    pub utsns: bool,
+
+    /// Create an IPC namespace.
+    #[arg(long)]
+    pub ipcns: bool,
+
+    /// With --pidns: run a reaper as PID 1 that reaps orphans and forwards signals (auto: on).
+    #[arg(long, value_enum, default_value_t = Tristate::Auto)]
+    pub reaper: Tristate,
+
+    /// Where subordinate ids come from: dynamic (getsubids), static (/etc/subuid, /etc/subgid),
+    /// auto (dynamic, then static).
+    #[arg(long, value_enum, default_value_t = SubidSource::Auto)]
+    pub subid_source: SubidSource,
+
+    /// The command and its arguments.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
+    pub command: Vec<OsString>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Net {
+    Host,
+    None,
+    Slirp4netns,
+    Builtin,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Tristate {
+    Auto,
+    True,
+    False,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PortDriverKind {
+    None,
+    Builtin,
+    Slirp4netns,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CopyUpMode {
+    #[value(name = "tmpfs+symlink")]
+    TmpfsSymlink,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Propagation {
+    Rprivate,
+    Rslave,
+}
+
+impl Flags {
+    /// Whether the child gets a network namespace of its own (not detached).
+    pub fn own_netns(&self) -> bool {
+        self.net != Net::Host && !self.detach_netns
+    }
+
+    /// The effective MTU.
+    pub fn mtu(&self) -> u32 {
+        match (self.mtu, self.net) {
+            (0, Net::Slirp4netns | Net::Builtin) => 65520,
+            (0, _) => 1500,
+            (m, _) => m,
+        }
+    }
+
+    /// Checks combinations that clap cannot; the message says what to change.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.net == Net::Host && self.port_driver != PortDriverKind::None {
+            return Err("--port-driver needs a network namespace: use --net=slirp4netns (or none/builtin) with it, or drop --port-driver".into());
+        }
+        if !self.publish.is_empty() && self.port_driver == PortDriverKind::None {
+            return Err("-p/--publish needs a port driver: add --port-driver=builtin".into());
+        }
+        if self.net == Net::Host && self.detach_netns {
+            return Err(
+                "--detach-netns needs a network namespace: use --net=slirp4netns or --net=none"
+                    .into(),
+            );
+        }
+        if self.reaper == Tristate::True && !self.pidns {
+            return Err("--reaper=true needs --pidns".into());
+        }
+        if !(1280..=65521).contains(&self.mtu()) && self.net != Net::Host {
+            return Err(format!(
+                "--mtu={}: choose a value between 1280 and 65520",
+                self.mtu
+            ));
+        }
+        if self.ifname.is_empty() || self.ifname.len() > 15 || self.ifname.contains('/') {
+            return Err(format!(
+                "--ifname={:?}: an interface name has 1 to 15 characters and no '/'",
+                self.ifname
+            ));
+        }
+        for d in &self.copy_up {
+            if !d.is_absolute() || d == std::path::Path::new("/") {
+                return Err(format!(
+                    "--copy-up={}: give an absolute directory other than /",
+                    d.display()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Flags, String> {
+        let f = Flags::try_parse_from(
+            std::iter::once("burrow-rootlesskit").chain(args.iter().copied()),
+        )
+        .map_err(|e| e.to_string())?;
+        f.validate()?;
+        Ok(f)
+    }
+
+    #[test]
+    fn nerdctl_style_command_line() {
+        let f = parse(&[
+            "--state-dir=/run/user/1000/containerd-rootless",
+            "--net=slirp4netns",
+            "--mtu=65520",
+            "--slirp4netns-sandbox=auto",
+            "--slirp4netns-seccomp=auto",
+            "--disable-host-loopback",
+            "--port-driver=builtin",
+            "--copy-up=/etc",
+            "--copy-up=/run",
+            "--copy-up=/var/lib",
+            "--propagation=rslave",
+            "-p",
+            "127.0.0.1:8080:80/tcp",
+            "containerd",
+            "--config",
+            "x",
+        ])
+        .unwrap();
+        assert_eq!(f.net, Net::Slirp4netns);
+        assert_eq!(f.copy_up.len(), 3);
+        assert_eq!(f.publish.len(), 1);
+        assert_eq!(
+            f.command,
+            vec![OsString::from("containerd"), "--config".into(), "x".into()]
+        );
+        assert_eq!(f.mtu(), 65520);
+        assert!(f.own_netns());
+    }
+
+    #[test]
+    fn defaults_are_rootlesskits() {
+        let f = parse(&["true"]).unwrap();
+        assert_eq!(
+            (f.net, f.port_driver, f.propagation),
+            (Net::Host, PortDriverKind::None, Propagation::Rprivate)
+        );
+        assert_eq!(f.mtu(), 1500);
+        assert_eq!(f.cidr.to_string(), "10.0.2.0/24");
+    }
+
+    #[test]
+    fn refuses_bad_combinations() {
+        assert!(parse(&["-p", "8080:80/tcp", "--net=slirp4netns", "true"])
+            .unwrap_err()
+            .contains("--port-driver=builtin"));
+        assert!(parse(&["--port-driver=builtin", "true"]).is_err());
+        assert!(parse(&["--detach-netns", "true"]).is_err());
+        assert!(parse(&["--reaper=true", "true"]).is_err());
+        assert!(parse(&["--net=none", "--mtu=100", "true"]).is_err());
+        assert!(parse(&["--copy-up=etc", "true"]).is_err());
+        assert!(parse(&["--net=bogus", "true"]).is_err());
+        assert!(parse(&[]).is_err());
+    }
+}

@@ -1,0 +1,46 @@
+//! The launcher itself: flags, the parent and child stages and what they set up.
+
+mod child;
+pub mod cli;
+mod idmap;
+mod mounts;
+mod netconf;
+mod parent;
+mod pidns;
+mod slirp;
+mod state;
+mod sync;
+mod sys;
+
+use clap::Parser;
+
+/// `burrow-rootlesskit`'s main: the parent stage, or the child stage when re-executed by it.
+pub fn main() -> std::process::ExitCode {
+    let flags = cli::Flags::parse();
+    let filter = if flags.debug { "debug" } else { "warn" };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+    let code = match std::env::var(sync::CHILD_ENV).ok() {
+        Some(v) => match sync::child_channel(&v) {
+            Some(chan) => child::run(flags, chan),
+            None => {
+                eprintln!(
+                    "burrow-rootlesskit: error: {} is set but invalid; unset it",
+                    sync::CHILD_ENV
+                );
+                1
+            }
+        },
+        None => match parent::run(flags) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("burrow-rootlesskit: error: {e:#}");
+                1
+            }
+        },
+    };
+    std::process::ExitCode::from(code.clamp(0, 255) as u8)
+}

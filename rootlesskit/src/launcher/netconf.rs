@@ -1,0 +1,172 @@
+//! Configures the child's network namespace over rtnetlink: loopback up, the tap device's MTU,
+//! address and state, and the default routes (no `ip` command involved).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use anyhow::{anyhow, bail, Context};
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
+    NLM_F_REQUEST,
+};
+use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::route::{
+    RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
+};
+use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+
+/// What to configure on the namespace's interface.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub ifname: String,
+    pub mtu: u32,
+    pub v4: (Ipv4Addr, u8, Ipv4Addr),
+    pub v6: Option<(Ipv6Addr, u8, Ipv6Addr)>,
+}
+
+/// A synchronous rtnetlink socket that checks every request's acknowledgement.
+struct Rtnl {
+    sock: Socket,
+    seq: u32,
+}
+
+impl Rtnl {
+    fn open() -> anyhow::Result<Rtnl> {
+        let mut sock = Socket::new(NETLINK_ROUTE).context("cannot open a netlink socket")?;
+        sock.bind_auto().context("cannot bind the netlink socket")?;
+        sock.connect(&SocketAddr::new(0, 0))
+            .context("cannot connect the netlink socket")?;
+        Ok(Rtnl { sock, seq: 0 })
+    }
+
+    fn request(&mut self, msg: RouteNetlinkMessage, flags: u16, what: &str) -> anyhow::Result<()> {
+        self.seq += 1;
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | NLM_F_ACK | flags;
+        header.sequence_number = self.seq;
+        let mut nl = NetlinkMessage::new(header, NetlinkPayload::from(msg));
+        nl.finalize();
+        let mut buf = vec![0u8; nl.buffer_len()];
+        nl.serialize(&mut buf);
+        self.sock
+            .send(&buf, 0)
+            .with_context(|| format!("netlink: cannot send the request to {what}"))?;
+        loop {
+            let (data, _) = self
+                .sock
+                .recv_from_full()
+                .with_context(|| format!("netlink: no answer to {what}"))?;
+            let mut off = 0;
+            while off < data.len() {
+                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[off..])
+                    .map_err(|e| anyhow!("netlink: cannot parse the answer to {what}: {e}"))?;
+                let len = reply.header.length as usize;
+                if reply.header.sequence_number == self.seq {
+                    if let NetlinkPayload::Error(e) = reply.payload {
+                        return match e.code {
+                            None => Ok(()),
+                            Some(_) => Err(anyhow!("netlink: cannot {what}: {}", e.to_io())),
+                        };
+                    }
+                }
+                if len == 0 {
+                    break;
+                }
+                off += len;
+            }
+        }
+    }
+}
+
+fn link_index(name: &str) -> anyhow::Result<u32> {
+    nix::net::if_::if_nametoindex(name)
+        .with_context(|| format!("no network interface {name:?} in the namespace"))
+}
+
+fn link_up(nl: &mut Rtnl, index: u32, mtu: Option<u32>, name: &str) -> anyhow::Result<()> {
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    m.header.flags = LinkFlags::Up;
+    m.header.change_mask = LinkFlags::Up;
+    if let Some(mtu) = mtu {
+        m.attributes.push(LinkAttribute::Mtu(mtu));
+    }
+    nl.request(
+        RouteNetlinkMessage::SetLink(m),
+        0,
+        &format!("bring {name} up"),
+    )
+}
+
+fn add_address(
+    nl: &mut Rtnl,
+    index: u32,
+    ip: IpAddr,
+    prefix: u8,
+    name: &str,
+) -> anyhow::Result<()> {
+    let mut m = AddressMessage::default();
+    m.header.family = if ip.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    m.header.prefix_len = prefix;
+    m.header.index = index;
+    m.attributes.push(AddressAttribute::Address(ip));
+    if ip.is_ipv4() {
+        m.attributes.push(AddressAttribute::Local(ip));
+    }
+    nl.request(
+        RouteNetlinkMessage::NewAddress(m),
+        NLM_F_CREATE | NLM_F_EXCL,
+        &format!("add {ip}/{prefix} to {name}"),
+    )
+}
+
+fn add_default_route(nl: &mut Rtnl, index: u32, gw: IpAddr) -> anyhow::Result<()> {
+    let mut m = RouteMessage::default();
+    m.header.address_family = if gw.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
+    m.header.table = RouteHeader::RT_TABLE_MAIN;
+    m.header.protocol = RouteProtocol::Boot;
+    m.header.scope = RouteScope::Universe;
+    m.header.kind = RouteType::Unicast;
+    m.attributes
+        .push(RouteAttribute::Gateway(RouteAddress::from(gw)));
+    m.attributes.push(RouteAttribute::Oif(index));
+    nl.request(
+        RouteNetlinkMessage::NewRoute(m),
+        NLM_F_CREATE | NLM_F_EXCL,
+        &format!("add the default route via {gw}"),
+    )
+}
+
+/// Brings loopback up (every new network namespace needs it).
+pub fn loopback_up() -> anyhow::Result<()> {
+    let mut nl = Rtnl::open()?;
+    let lo = link_index("lo")?;
+    link_up(&mut nl, lo, None, "lo")
+}
+
+/// Configures the tap device by `plan`. Runs inside the namespace (the child, single-threaded).
+pub fn configure(plan: &Plan) -> anyhow::Result<()> {
+    let mut nl = Rtnl::open()?;
+    let idx = link_index(&plan.ifname)?;
+    link_up(&mut nl, idx, Some(plan.mtu), &plan.ifname)?;
+    let (ip, prefix, gw) = plan.v4;
+    add_address(&mut nl, idx, ip.into(), prefix, &plan.ifname)?;
+    add_default_route(&mut nl, idx, gw.into())?;
+    if let Some((ip6, prefix6, gw6)) = plan.v6 {
+        add_address(&mut nl, idx, ip6.into(), prefix6, &plan.ifname)?;
+        add_default_route(&mut nl, idx, gw6.into())?;
+    }
+    if plan.mtu < 1280 {
+        bail!("MTU {} is below the IPv6 minimum", plan.mtu);
+    }
+    Ok(())
+}
