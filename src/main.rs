@@ -17,5 +17,25 @@ mod network;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    exit_quietly_on_closed_stdout();
     cli::main()
+}
+
+/// `burrow images | head` closes our stdout early: end as a program killed by SIGPIPE would
+/// (status 141, no message), as Docker's Go runtime does, instead of panicking on the next print.
+/// SIGPIPE itself stays ignored so a closed containerd socket is an error, not a silent death.
+fn exit_quietly_on_closed_stdout() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
 }
