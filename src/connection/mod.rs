@@ -21,6 +21,9 @@ pub struct Globals {
     pub namespace: String,
     /// `--data-root` / `BURROW_DATA_ROOT`: the CLI's own state (default as nerdctl).
     pub data_root: Option<PathBuf>,
+    /// `--data-root` / `BURROW_DATA_ROOT` as given on the command line or in the environment
+    /// (not from burrow.toml): `burrow setup` reads it as the parent of containerd's and burrow's data.
+    pub data_root_flag: Option<PathBuf>,
     /// `--debug` / `BURROW_DEBUG`.
     pub debug: bool,
     /// `--snapshotter` / `CONTAINERD_SNAPSHOTTER`, default "overlayfs".
@@ -61,6 +64,7 @@ impl Globals {
                 .namespace
                 .or(file.namespace)
                 .unwrap_or_else(|| "default".to_owned()),
+            data_root_flag: raw.data_root.clone(),
             data_root: raw.data_root.or(file.data_root),
             debug: raw.debug || file.debug.unwrap_or(false),
             snapshotter: raw

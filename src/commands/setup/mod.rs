@@ -1,12 +1,51 @@
 //! `burrow setup ...`: provision, inspect and remove the per-user rootless containerd.
 
+mod check;
+mod child;
+mod install;
+mod layout;
+mod logs;
+mod nsenter;
+mod service;
+mod status;
+mod supervise;
+mod systemd;
+mod uninstall;
+
 use std::process::ExitCode;
 
 use crate::connection::Globals;
 
 #[derive(Debug, clap::Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// Check every prerequisite of a rootless containerd and say how to fix what is missing.
+    Check(check::Args),
+    /// Set up (or refresh) this user's rootless containerd inside burrow-rootlesskit and start it.
+    Install(install::Args),
+    /// Stop and remove this user's rootless containerd (images stay unless --purge).
+    Uninstall(uninstall::Args),
+    /// Show whether the rootless containerd is installed, running and answering.
+    Status(status::Args),
+    /// Run a command inside the rootless containerd's namespaces (user, mount, network).
+    Nsenter(nsenter::Args),
+    /// Print the log of the rootless containerd and its launcher.
+    Logs(logs::Args),
+    /// Run the supervised service (no systemd): restarts launcher and containerd when they die.
+    Supervise(supervise::Args),
+    /// Inside the launcher: bind the user's dirs over containerd's paths and exec containerd.
+    #[command(hide = true)]
+    Child(child::Args),
+}
 
-pub fn run(cmd: Command, _g: &Globals) -> anyhow::Result<ExitCode> {
-    match cmd {}
+pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Check(a) => check::run(a, g),
+        Command::Install(a) => install::run(a, g),
+        Command::Uninstall(a) => uninstall::run(a, g),
+        Command::Status(a) => status::run(a, g),
+        Command::Nsenter(a) => nsenter::run(a, g),
+        Command::Logs(a) => logs::run(a, g),
+        Command::Supervise(a) => supervise::run(a, g),
+        Command::Child(a) => child::run(a),
+    }
 }

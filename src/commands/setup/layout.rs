@@ -1,0 +1,343 @@
+//! Every path the setup tool reads or writes for one user, and the files it renders.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+
+use crate::connection::{self, paths, UserEnv};
+
+/// The first line of every file burrow writes, so uninstall and --force know what is ours.
+pub const MARKER: &str = "# Managed by burrow setup install";
+
+/// The unit template shipped in systemd-user/.
+pub const UNIT_TEMPLATE: &str = include_str!("../../../systemd-user/containerd.service");
+
+/// Where the rootless setup of this user lives.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub state_dir: PathBuf,
+    pub socket: PathBuf,
+    pub containerd_config: PathBuf,
+    pub unit: PathBuf,
+    pub burrow_toml: PathBuf,
+    /// containerd's root (images, snapshots): `$XDG_DATA_HOME/containerd` or `--data-root`/containerd.
+    pub data_dir: PathBuf,
+    /// The CLI's data root written to burrow.toml when `--data-root` is given.
+    pub cli_data_root: Option<PathBuf>,
+    pub log: PathBuf,
+    pub supervise_pid: PathBuf,
+    /// Present while the supervised (no-systemd) service is installed.
+    pub supervise_marker: PathBuf,
+    /// `$XDG_DATA_HOME/cni`: IP allocations of the namespace's networks.
+    pub cni_dir: PathBuf,
+    /// containerd's runtime state: `$XDG_RUNTIME_DIR/containerd` (bound over /run/containerd).
+    pub run_dir: PathBuf,
+}
+
+impl Layout {
+    pub fn new(env: &UserEnv, data_root: Option<&Path>) -> anyhow::Result<Layout> {
+        if env.euid == 0 {
+            bail!("burrow setup manages a rootless containerd and must run as the unprivileged user, not root (use `runuser -u USER -- burrow setup ...`)");
+        }
+        let Some(runtime_dir) = connection::effective_runtime_dir(env) else {
+            bail!(
+                "XDG_RUNTIME_DIR is not set and /run/user/{uid} is not yours: export XDG_RUNTIME_DIR=/run/user/{uid} (as root: mkdir -m 0700 /run/user/{uid} && chown {uid} /run/user/{uid}), see docs/hpc.md",
+                uid = env.euid
+            );
+        };
+        let (Some(home), Some(config_home), Some(data_home)) =
+            (&env.home, &env.config_home, &env.data_home)
+        else {
+            bail!("HOME is not set: burrow setup needs it for ~/.config and ~/.local");
+        };
+        let state_home = std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| home.join(".local/state"));
+        Ok(Layout {
+            state_dir: paths::launcher_state_dir(&runtime_dir),
+            socket: paths::rootless_socket(&runtime_dir),
+            containerd_config: config_home.join("containerd/config.toml"),
+            unit: config_home.join("systemd/user/containerd.service"),
+            burrow_toml: config_home.join("burrow/burrow.toml"),
+            data_dir: data_root
+                .map(|d| d.join("containerd"))
+                .unwrap_or_else(|| data_home.join("containerd")),
+            cli_data_root: data_root.map(|d| d.join("nerdctl")),
+            log: state_home.join("burrow/containerd.log"),
+            supervise_pid: runtime_dir.join("burrow/supervise.pid"),
+            supervise_marker: config_home.join("burrow/supervised-service"),
+            cni_dir: data_home.join("cni"),
+            run_dir: runtime_dir.join("containerd"),
+        })
+    }
+
+    /// The launcher command line (RootlessKit-compatible flags) followed by the child command.
+    pub fn service_argv(&self, launcher: &Path, burrow: &Path, runtime: &str) -> Vec<String> {
+        let mut argv = vec![launcher.display().to_string()];
+        argv.extend(launcher_flags(&self.state_dir.display().to_string()));
+        argv.push(burrow.display().to_string());
+        argv.extend(self.child_flags(runtime));
+        argv
+    }
+
+    /// `setup child` and its flags (paths as the host sees them).
+    fn child_flags(&self, runtime: &str) -> Vec<String> {
+        vec![
+            "setup".into(),
+            "child".into(),
+            format!("--data-dir={}", self.data_dir.display()),
+            format!("--containerd-config={}", self.containerd_config.display()),
+            format!("--run-dir={}", self.run_dir.display()),
+            format!("--cni-dir={}", self.cni_dir.display()),
+            format!("--runtime={runtime}"),
+        ]
+    }
+
+    /// The systemd user unit, from the template.
+    pub fn render_unit(&self, launcher: &Path, burrow: &Path, runtime: &str) -> String {
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+        let flags: Vec<String> = launcher_flags("%t/containerd-rootless")
+            .iter()
+            .map(|f| unit_quote(f, true))
+            .collect();
+        let child: Vec<String> = self
+            .child_flags(runtime)
+            .iter()
+            .map(|f| unit_quote(f, false))
+            .collect();
+        UNIT_TEMPLATE
+            .replace(
+                "@LAUNCHER@",
+                &unit_quote(&launcher.display().to_string(), false),
+            )
+            .replace("@LAUNCHER_FLAGS@", &flags.join(" "))
+            .replace(
+                "@BURROW@",
+                &unit_quote(&burrow.display().to_string(), false),
+            )
+            .replace("@CHILD_FLAGS@", &child.join(" "))
+            .replace("@LOG@", &self.log.display().to_string().replace('%', "%%"))
+            .replace("@PATH@", &format!("\"PATH={}\"", path.replace('%', "%%")))
+    }
+}
+
+/// Quotes one word of a unit's command line: `%` escaped (unless specifiers are wanted), quotes when needed.
+fn unit_quote(word: &str, specifiers: bool) -> String {
+    let w = if specifiers {
+        word.to_owned()
+    } else {
+        word.replace('%', "%%")
+    };
+    if w.chars()
+        .any(|c| c.is_whitespace() || c == '"' || c == '\\' || c == '\'' || c == '$')
+    {
+        let escaped = w
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('$', "$$");
+        format!("\"{escaped}\"")
+    } else {
+        w
+    }
+}
+
+/// The launcher flags of the unit, for a state dir.
+pub fn launcher_flags(state_dir: &str) -> Vec<String> {
+    [
+        &format!("--state-dir={state_dir}") as &str,
+        "--net=slirp4netns",
+        "--mtu=65520",
+        "--slirp4netns-seccomp=auto",
+        "--disable-host-loopback",
+        "--port-driver=builtin",
+        "--copy-up=/etc",
+        "--copy-up=/run",
+        "--copy-up=/var/lib",
+        "--propagation=rslave",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+/// containerd's config for rootless use. Paths are as the child sees them (the user's dirs are bound there).
+pub fn render_containerd_config() -> String {
+    format!(
+        r#"{MARKER}: rootless containerd inside burrow-rootlesskit.
+# `burrow setup child` binds the user's dirs over these paths inside the launcher:
+#   $XDG_RUNTIME_DIR/containerd -> /run/containerd, containerd data -> /var/lib/containerd,
+#   ~/.config/containerd -> /etc/containerd, $XDG_DATA_HOME/cni -> /var/lib/cni.
+# The snapshotter and cgroup manager are chosen by the client (~/.config/burrow/burrow.toml);
+# runc runs with cgroupfs semantics, and without cgroups at all where none are delegated (cgroup v1).
+version = 2
+root = "/var/lib/containerd"
+state = "/run/containerd"
+# CRI is for Kubernetes; it is not used by burrow and would only log errors here.
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+
+[grpc]
+  address = "/run/containerd/containerd.sock"
+
+[ttrpc]
+  address = "/run/containerd/containerd.sock.ttrpc"
+"#
+    )
+}
+
+/// burrow.toml defaults chosen by the install.
+pub fn render_burrow_toml(
+    snapshotter: &str,
+    cgroup_manager: &str,
+    data_root: Option<&Path>,
+) -> String {
+    let mut s = format!(
+        "{MARKER}: defaults chosen by `burrow setup check` for this host.\nsnapshotter = \"{snapshotter}\"\ncgroup_manager = \"{cgroup_manager}\"\n"
+    );
+    if let Some(d) = data_root {
+        s.push_str(&format!("data_root = \"{}\"\n", d.display()));
+    }
+    s
+}
+
+/// True when a file exists and was not written by burrow.
+pub fn foreign(path: &Path) -> anyhow::Result<bool> {
+    match std::fs::read_to_string(path) {
+        Ok(t) => Ok(!t.contains(MARKER)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// The launcher binary: `--launcher`, else burrow-rootlesskit next to this binary, else on PATH.
+pub fn find_launcher(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = explicit {
+        return absolute_program(p);
+    }
+    let me = std::env::current_exe().context("cannot find the burrow binary's path")?;
+    if let Some(dir) = me.parent() {
+        let sibling = dir.join("burrow-rootlesskit");
+        if sibling.is_file() {
+            return Ok(sibling);
+        }
+    }
+    which("burrow-rootlesskit").ok_or_else(|| {
+        anyhow::anyhow!("burrow-rootlesskit was not found next to {} nor on PATH: install it with ./install.sh (or pass --launcher PATH)", me.display())
+    })
+}
+
+fn absolute_program(p: &Path) -> anyhow::Result<PathBuf> {
+    if p.components().count() > 1 {
+        return std::fs::canonicalize(p)
+            .with_context(|| format!("launcher {} not found", p.display()));
+    }
+    which(&p.display().to_string())
+        .ok_or_else(|| anyhow::anyhow!("launcher {} not found on PATH", p.display()))
+}
+
+/// Looks a program up on PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| {
+            p.metadata()
+                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+                .unwrap_or(false)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout() -> Layout {
+        let env = UserEnv {
+            euid: 1000,
+            runtime_dir: Some("/run/user/1000".into()),
+            home: Some("/home/u".into()),
+            config_home: Some("/home/u/.config".into()),
+            data_home: Some("/home/u/.local/share".into()),
+        };
+        Layout::new(&env, None).unwrap()
+    }
+
+    #[test]
+    fn unit_has_the_launcher_flags_and_the_child() {
+        let unit = layout().render_unit(
+            Path::new("/opt/bin/burrow-rootlesskit"),
+            Path::new("/opt/bin/burrow"),
+            "runc",
+        );
+        assert!(unit.starts_with(MARKER));
+        assert!(!unit.contains('@'), "unfilled placeholder in:\n{unit}");
+        for flag in launcher_flags("%t/containerd-rootless") {
+            assert!(unit.contains(&flag), "{flag} missing");
+        }
+        assert!(unit
+            .contains("ExecStart=/opt/bin/burrow-rootlesskit --state-dir=%t/containerd-rootless"));
+        assert!(unit.contains("/opt/bin/burrow setup child --data-dir=/home/u/.local/share/containerd --containerd-config=/home/u/.config/containerd/config.toml --run-dir=/run/user/1000/containerd --cni-dir=/home/u/.local/share/cni --runtime=runc"));
+        assert!(unit.contains("Restart=always"));
+        assert!(unit.contains("Delegate=yes"));
+    }
+
+    #[test]
+    fn unit_words_are_quoted() {
+        assert_eq!(unit_quote("/a b/c", false), "\"/a b/c\"");
+        assert_eq!(unit_quote("/a%b", false), "/a%%b");
+        assert_eq!(unit_quote("--state-dir=%t/x", true), "--state-dir=%t/x");
+        assert_eq!(unit_quote("/x:$y", false), "\"/x:$$y\"");
+    }
+
+    #[test]
+    fn paths_follow_nerdctl() {
+        let l = layout();
+        assert_eq!(
+            l.socket,
+            Path::new("/run/user/1000/containerd/containerd.sock")
+        );
+        assert_eq!(l.state_dir, Path::new("/run/user/1000/containerd-rootless"));
+        assert_eq!(
+            l.unit,
+            Path::new("/home/u/.config/systemd/user/containerd.service")
+        );
+    }
+
+    #[test]
+    fn data_root_moves_images() {
+        let env = UserEnv {
+            euid: 1000,
+            runtime_dir: Some("/run/user/1000".into()),
+            home: Some("/home/u".into()),
+            config_home: Some("/home/u/.config".into()),
+            data_home: Some("/home/u/.local/share".into()),
+        };
+        let l = Layout::new(&env, Some(Path::new("/scratch/u"))).unwrap();
+        assert_eq!(l.data_dir, Path::new("/scratch/u/containerd"));
+        let t = render_burrow_toml("overlayfs", "none", l.cli_data_root.as_deref());
+        let parsed: crate::config::FileConfig = toml::from_str(&t).unwrap();
+        assert_eq!(
+            parsed.data_root.as_deref(),
+            Some(Path::new("/scratch/u/nerdctl"))
+        );
+    }
+
+    #[test]
+    fn containerd_config_is_valid_toml() {
+        let v: toml::Table = toml::from_str(&render_containerd_config()).unwrap();
+        assert_eq!(v["version"].as_integer(), Some(2));
+    }
+
+    #[test]
+    fn root_is_refused() {
+        let env = UserEnv {
+            euid: 0,
+            runtime_dir: None,
+            home: None,
+            config_home: None,
+            data_home: None,
+        };
+        assert!(Layout::new(&env, None).is_err());
+    }
+}

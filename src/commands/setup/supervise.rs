@@ -1,0 +1,269 @@
+//! `burrow setup supervise`: the service where there is no systemd; runs launcher + containerd and restarts them when they die.
+
+use std::fs::OpenOptions;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
+use nix::unistd::Pid;
+
+use super::layout::{self, Layout};
+use crate::connection::{Globals, UserEnv};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Start the supervisor in the background unless it already runs, and return.
+    #[arg(long)]
+    pub background: bool,
+    /// The RootlessKit-compatible launcher [default: burrow-rootlesskit next to burrow, else on PATH].
+    #[arg(long, env = "BURROW_LAUNCHER", value_name = "PATH")]
+    pub launcher: Option<PathBuf>,
+    /// The OCI runtime: runc or crun [default: runc when installed, else crun].
+    #[arg(long, value_parser = ["runc", "crun"])]
+    pub runtime: Option<String>,
+}
+
+/// runc when installed, else crun.
+pub fn default_runtime() -> String {
+    if layout::which("runc").is_none() && layout::which("crun").is_some() {
+        "crun".into()
+    } else {
+        "runc".into()
+    }
+}
+
+/// Pause before the first restart of a service that exited; doubles up to [`MAX_DELAY`].
+const FIRST_DELAY: Duration = Duration::from_secs(1);
+const MAX_DELAY: Duration = Duration::from_secs(30);
+/// A run this long resets the backoff.
+const HEALTHY_RUN: Duration = Duration::from_secs(30);
+
+pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
+    let layout = Layout::new(
+        &UserEnv::current(),
+        super::install::requested_data_root(g, &UserEnv::current()).as_deref(),
+    )?;
+    let runtime = args.runtime.unwrap_or_else(default_runtime);
+    if args.background {
+        match start_background(&layout, args.launcher.as_deref(), &runtime)? {
+            Some(pid) => println!(
+                "started the supervised rootless containerd (pid {pid}; logs: {})",
+                layout.log.display()
+            ),
+            None => println!("the supervised rootless containerd already runs"),
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let launcher = layout::find_launcher(args.launcher.as_deref())?;
+    supervise(&layout, &launcher, &runtime)
+}
+
+/// The pid of a running supervisor of this user, from the pid file.
+pub fn running_pid(layout: &Layout) -> Option<i32> {
+    let pid: i32 = std::fs::read_to_string(&layout.supervise_pid)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let is_ours = cmdline.split(|b| *b == 0).any(|a| a == b"supervise");
+    is_ours.then_some(pid)
+}
+
+/// Spawns `burrow setup supervise` detached (own session), output to the log; no-op when one runs.
+pub fn start_background(
+    layout: &Layout,
+    launcher: Option<&Path>,
+    runtime: &str,
+) -> anyhow::Result<Option<u32>> {
+    if running_pid(layout).is_some() {
+        return Ok(None);
+    }
+    let launcher = layout::find_launcher(launcher)?;
+    let log = open_log(&layout.log)?;
+    let me = std::env::current_exe().context("cannot find the burrow binary's path")?;
+    let mut cmd = Command::new(me);
+    cmd.args(["setup", "supervise", "--runtime", runtime, "--launcher"])
+        .arg(&launcher)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    if let Some(d) = &layout.cli_data_root {
+        if let Some(parent) = d.parent() {
+            cmd.arg("--data-root").arg(parent);
+        }
+    }
+    // Its own process group, stdin null and output in the log: the supervisor outlives the
+    // terminal and the shell that started it.
+    cmd.process_group(0);
+    let child = cmd
+        .spawn()
+        .context("cannot start `burrow setup supervise`")?;
+    let pid = child.id();
+    // Wait for the pid file so a following stop or status sees it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && running_pid(layout).is_none() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(Some(pid))
+}
+
+/// Stops a running supervisor (it stops the launcher and containerd) and waits for it.
+pub fn stop(layout: &Layout) -> anyhow::Result<()> {
+    let Some(pid) = running_pid(layout) else {
+        return Ok(());
+    };
+    let _ = signal::kill(Pid::from_raw(pid), Signal::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if !Path::new(&format!("/proc/{pid}")).exists() || running_pid(layout).is_none() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!("the supervisor (pid {pid}) did not stop within 30s; kill it with `kill -9 {pid}`")
+}
+
+fn open_log(path: &Path) -> anyhow::Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot open the log {}", path.display()))
+}
+
+fn supervise(layout: &Layout, launcher: &Path, runtime: &str) -> anyhow::Result<ExitCode> {
+    if let Some(pid) = running_pid(layout) {
+        bail!(
+            "another supervisor already runs (pid {pid}, {}); stop it with `burrow setup uninstall` or `kill {pid}`",
+            layout.supervise_pid.display()
+        );
+    }
+    if let Some(dir) = layout.supervise_pid.parent() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    std::fs::write(&layout.supervise_pid, format!("{}\n", std::process::id()))
+        .with_context(|| format!("cannot write {}", layout.supervise_pid.display()))?;
+    let _pid_file = RemoveOnDrop(layout.supervise_pid.clone());
+
+    // Signals are taken synchronously with sigwait; std gives children an empty mask.
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGCHLD,
+    ] {
+        set.add(s);
+    }
+    signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+    let me = std::env::current_exe()?;
+    let argv = layout.service_argv(launcher, &me, runtime);
+    let mut delay = FIRST_DELAY;
+    loop {
+        let log = open_log(&layout.log)?;
+        let started = Instant::now();
+        let mut child = Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("cannot start {}", argv[0]))?;
+        let pgid = Pid::from_raw(child.id() as i32);
+        eprintln!(
+            "burrow supervise: started the launcher (pid {})",
+            child.id()
+        );
+        loop {
+            let sig = set.wait()?;
+            if sig == Signal::SIGCHLD {
+                if let Some(status) = child.try_wait()? {
+                    if started.elapsed() > HEALTHY_RUN {
+                        delay = FIRST_DELAY;
+                    }
+                    eprintln!(
+                        "{RESTART_LINE} ({status}); restarting in {}s",
+                        delay.as_secs()
+                    );
+                    break;
+                }
+                continue;
+            }
+            eprintln!("burrow supervise: {sig}: stopping the launcher");
+            let _ = signal::killpg(pgid, Signal::SIGTERM);
+            let _ = child.wait();
+            return Ok(ExitCode::SUCCESS);
+        }
+        if stop_requested_within(delay)? {
+            eprintln!("burrow supervise: stopped");
+            return Ok(ExitCode::SUCCESS);
+        }
+        delay = (delay * 2).min(MAX_DELAY);
+    }
+}
+
+/// Sleeps `d`, returning early with true when SIGTERM/SIGINT/SIGHUP is pending (they are blocked).
+fn stop_requested_within(d: Duration) -> anyhow::Result<bool> {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if pending_stop() {
+            return Ok(true);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(pending_stop())
+}
+
+/// Reads the pending-signal masks in /proc/self/status (nix has no sigpending).
+fn pending_stop() -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    let mut mask = 0u64;
+    for line in status.lines() {
+        if let Some(v) = line
+            .strip_prefix("ShdPnd:")
+            .or_else(|| line.strip_prefix("SigPnd:"))
+        {
+            mask |= u64::from_str_radix(v.trim(), 16).unwrap_or(0);
+        }
+    }
+    [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP]
+        .iter()
+        .any(|s| mask & (1u64 << (*s as i32 - 1)) != 0)
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// How many times the supervisor has restarted the launcher, as its log records.
+pub fn restarts(layout: &Layout) -> u32 {
+    std::fs::read_to_string(&layout.log)
+        .map(|t| t.matches(RESTART_LINE).count() as u32)
+        .unwrap_or(0)
+}
+
+/// The log line the supervisor writes each time the launcher exited.
+const RESTART_LINE: &str = "burrow supervise: the launcher exited";
