@@ -722,11 +722,7 @@ fn propose_local_dir(user: &str) -> PathBuf {
         let b = Path::new(base);
         if b.is_dir() {
             let local = nix::sys::statfs::statfs(b)
-                .map(|s| {
-                    !NETWORK_FS
-                        .iter()
-                        .any(|(m, _)| *m == s.filesystem_type().0)
-                })
+                .map(|s| !NETWORK_FS.iter().any(|(m, _)| *m == s.filesystem_type().0))
                 .unwrap_or(false);
             if local {
                 return b.join(format!("burrow-{user}"));
