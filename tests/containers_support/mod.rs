@@ -36,8 +36,15 @@ pub fn burrow_exe() -> PathBuf {
 /// tests copying it at once would race).
 pub fn installed_burrow(machine: &TestMachine) -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| machine.install_bin(burrow_exe()))
-        .clone()
+    BIN.get_or_init(|| {
+        // `burrow setup install` finds the launcher next to burrow.
+        let launcher = burrow_exe().with_file_name("burrow-rootlesskit");
+        if launcher.exists() {
+            machine.install_bin(&launcher);
+        }
+        machine.install_bin(burrow_exe())
+    })
+    .clone()
 }
 
 /// A tar of the provisioned OCI layout, readable by everyone.

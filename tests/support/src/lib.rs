@@ -163,8 +163,11 @@ impl TestMachine {
             .map(|d| d.len() == src_meta.len() && d.mtime() >= src_meta.mtime())
             .unwrap_or(false);
         if !fresh {
+            // Unique per process and call: tests in one binary run on several threads.
+            static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let tmp = dir.join(format!(
-                ".{}.{}",
+                ".{}.{}.{seq}",
                 name.to_string_lossy(),
                 std::process::id()
             ));
