@@ -422,3 +422,59 @@ fn root_uses_a_system_containerd() {
     assert_eq!(v["Socket"], sock.to_str().unwrap(), "{v:#}");
     assert!(v["Launcher"].is_null(), "{v:#}");
 }
+
+#[test]
+fn a_foreign_rootless_containerd_is_kept_unless_forced() {
+    let Some(m) = TestMachine::get() else { return };
+    let (bin, _) = binaries(&m);
+    let _lock = m.exclusive("rootless-containerd");
+    let mut c = Cleanup::new();
+    uninstall_on_drop(&m, &bin, &mut c);
+    let unit = Path::new(&m.home).join(".config/systemd/user/containerd.service");
+    let backup = unit.with_file_name("containerd.service.burrow-backup");
+    let _ = std::fs::remove_file(&backup);
+    // What nerdctl's containerd-rootless-setuptool.sh would have left (not started here).
+    let foreign = "[Unit]\nDescription=containerd (Rootless)\n\n[Service]\nExecStart=/usr/local/bin/containerd-rootless.sh\n\n[Install]\nWantedBy=default.target\n";
+    let mut sh = m.user_command("sh");
+    sh.arg("-c")
+        .arg("mkdir -p \"$(dirname \"$1\")\" && printf '%s' \"$2\" > \"$1\"")
+        .arg("sh")
+        .arg(&unit)
+        .arg(foreign);
+    expect_success(&run_with_timeout(&mut sh, MINUTE), "write the foreign unit");
+
+    let out = burrow(&m, &bin, &["setup", "install"]);
+    assert!(
+        !out.status.success(),
+        "install replaced a foreign setup: {}",
+        stdout(&out)
+    );
+    let err = stderr(&out);
+    assert!(
+        err.contains("burrow did not set up") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&unit).unwrap(),
+        foreign,
+        "the foreign unit was changed"
+    );
+    let st = status_json(&m, &bin);
+    assert_eq!(st["installed"], "foreign (not set up by burrow)", "{st:#}");
+    let out = burrow(&m, &bin, &["setup", "uninstall"]);
+    assert!(!out.status.success(), "uninstall removed a foreign unit");
+    assert!(unit.exists());
+
+    let out = burrow(&m, &bin, &["setup", "install", "--force"]);
+    assert!(
+        out.status.success(),
+        "install --force: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read_to_string(&backup).unwrap(), foreign);
+    assert!(stdout(&out).contains(".burrow-backup"), "{}", stdout(&out));
+    let out = burrow(&m, &bin, &["setup", "uninstall"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let _ = std::fs::remove_file(&backup);
+}
