@@ -478,3 +478,72 @@ fn a_foreign_rootless_containerd_is_kept_unless_forced() {
     assert!(out.status.success(), "{}", stderr(&out));
     let _ = std::fs::remove_file(&backup);
 }
+
+#[test]
+fn data_root_holds_the_images_and_purge_deletes_them() {
+    let Some(m) = TestMachine::get() else { return };
+    let (bin, _) = binaries(&m);
+    let _lock = m.exclusive("rootless-containerd");
+    let mut c = Cleanup::new();
+    uninstall_on_drop(&m, &bin, &mut c);
+    let scratch = tempfile::Builder::new()
+        .prefix("burrow-scratch-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    let mut chown = Command::new("chown");
+    chown
+        .arg(format!("{}:{}", m.uid, m.gid))
+        .arg(scratch.path());
+    expect_success(&run_with_timeout(&mut chown, MINUTE), "chown");
+    let root = scratch.path().to_str().unwrap();
+
+    let out = burrow(&m, &bin, &["--data-root", root, "setup", "install"]);
+    assert!(
+        out.status.success(),
+        "install: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // Remembered: later commands and a later install use it without the flag.
+    let out = burrow(&m, &bin, &["setup", "install"]);
+    assert!(
+        stdout(&out).contains("unchanged"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let out = burrow(&m, &bin, &["pull", "-q", &m.image_busybox]);
+    assert!(out.status.success(), "pull: {}", stderr(&out));
+    let out = burrow(
+        &m,
+        &bin,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            &m.image_busybox,
+            "echo",
+            "ok",
+        ],
+    );
+    assert_eq!(stdout(&out), "ok\n", "{}", stderr(&out));
+    let snapshots = scratch
+        .path()
+        .join("containerd/io.containerd.snapshotter.v1.overlayfs");
+    assert!(snapshots.exists(), "no snapshots under the data root");
+    assert!(scratch.path().join("nerdctl").exists());
+
+    let out = burrow(&m, &bin, &["setup", "uninstall", "--purge"]);
+    assert!(
+        out.status.success(),
+        "uninstall --purge: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        !scratch.path().join("containerd").exists(),
+        "--purge kept the images"
+    );
+    assert!(!scratch.path().join("nerdctl").exists());
+}
