@@ -206,17 +206,30 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                 }
             }
             _ => {
-                let w = if args.no_trunc { 66 } else { 15 };
-                println!(
-                    "{:<w$}{:<30}{:<24}{:<18}{:<28}{:<26}NAMES",
-                    "CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS"
-                );
+                // Docker's tabwriter look: columns as wide as their widest cell, 3 spaces apart.
+                let mut table = vec![[
+                    "CONTAINER ID",
+                    "IMAGE",
+                    "COMMAND",
+                    "CREATED",
+                    "STATUS",
+                    "PORTS",
+                    "NAMES",
+                ]
+                .map(String::from)
+                .to_vec()];
                 for r in &rows {
-                    println!(
-                        "{:<w$}{:<30}{:<24}{:<18}{:<28}{:<26}{}",
-                        r.id, r.image, r.command, r.running_for, r.status, r.ports, r.names
-                    );
+                    table.push(vec![
+                        r.id.clone(),
+                        r.image.clone(),
+                        r.command.clone(),
+                        r.running_for.clone(),
+                        r.status.clone(),
+                        r.ports.clone(),
+                        r.names.clone(),
+                    ]);
                 }
+                crate::commands::images::print_table(&table);
             }
         }
         Ok(ExitCode::SUCCESS)
