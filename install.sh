@@ -116,13 +116,14 @@ build() {
 }
 
 install_files() {
-    local target="${CARGO_TARGET_DIR:-$HERE/target}/release" b
+    local target="${CARGO_TARGET_DIR:-$HERE/target}/release" b installed=()
     mkdir -p "$PREFIX/bin"
     for b in "${BINS[@]}"; do
         [ -x "$target/$b" ] || continue
         install -m 0755 "$target/$b" "$PREFIX/bin/$b.new" && mv -f "$PREFIX/bin/$b.new" "$PREFIX/bin/$b"
+        installed+=("$b")
     done
-    say "installed ${BINS[*]} into $PREFIX/bin (none is setuid)"
+    say "installed ${installed[*]} into $PREFIX/bin (none is setuid)"
     local bash_dir zsh_dir fish_dir man_dir="$PREFIX/share/man/man1"
     if [ $IS_ROOT = 1 ] && [ "$PREFIX" = /usr/local ]; then
         bash_dir=/usr/local/share/bash-completion/completions

@@ -258,6 +258,38 @@ fn install_under_systemd_survives_a_killed_containerd_and_uninstalls_cleanly() {
         0o700
     );
 
+    // nsenter runs commands in containerd's namespaces: root there, the launcher's tap0.
+    let out = burrow(
+        &m,
+        &bin,
+        &[
+            "setup",
+            "nsenter",
+            "--",
+            "cat",
+            "/proc/self/uid_map",
+            "/proc/net/dev",
+        ],
+    );
+    assert!(out.status.success(), "nsenter: {}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.split_whitespace()
+            .take(3)
+            .eq(["0", &m.uid.to_string(), "1"]),
+        "{text}"
+    );
+    assert!(text.contains("tap0:"), "{text}");
+    let out = burrow(&m, &bin, &["setup", "nsenter", "--", "no-such-command"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    // logs: containerd's own lines are in the service log.
+    let out = burrow(&m, &bin, &["setup", "logs", "-n", "200"]);
+    assert!(
+        stdout(&out).contains("containerd successfully booted"),
+        "{}",
+        stdout(&out)
+    );
+
     // An image pulled now survives containerd's SIGKILL and systemd's restart.
     let image = &m.image_busybox;
     let out = burrow(&m, &bin, &["pull", "-q", image]);

@@ -27,9 +27,11 @@ machine_install_packages() {
 # /dev/net/tun.
 machine_prepare_user() {
     local user=$1
+    local created=0
     if ! id "$user" >/dev/null 2>&1; then
         useradd --create-home --shell /bin/bash "$user"
         machine_log "created unprivileged user $user"
+        created=1
     fi
     local uid gid
     uid=$(id -u "$user"); gid=$(id -g "$user")
@@ -42,6 +44,8 @@ machine_prepare_user() {
             start=$(awk -F: 'BEGIN{m=200000} {e=$2+$3; if (e>m) m=e} END{print m}' "$f")
             echo "$user:$start:65536" >> "$f"
             machine_log "added $user:$start:65536 to $f"
+        elif [ $created = 1 ]; then
+            machine_log "useradd gave $user the subordinate ids $(grep -E "^($user|$uid):" "$f" | head -1) in $f"
         fi
     done
     local rd=/run/user/$uid
@@ -57,8 +61,10 @@ machine_prepare_user() {
         machine_log "chmod 0666 /dev/net/tun (was $tunmode; distributions ship 0666) so unprivileged users can open tap devices"
     fi
     # Unprivileged ping sockets for the user-mode network stacks' ICMP echo.
-    if [ -w /proc/sys/net/ipv4/ping_group_range ]; then
-        echo "0 2147483647" > /proc/sys/net/ipv4/ping_group_range 2>/dev/null || true
+    if [ -w /proc/sys/net/ipv4/ping_group_range ] && [ "$(cat /proc/sys/net/ipv4/ping_group_range)" != "$(printf '0\t2147483647')" ]; then
+        if echo "0 2147483647" > /proc/sys/net/ipv4/ping_group_range 2>/dev/null; then
+            machine_log "sysctl net.ipv4.ping_group_range=\"0 2147483647\" (unprivileged ICMP echo sockets, until reboot)"
+        fi
     fi
 }
 

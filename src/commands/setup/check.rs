@@ -560,11 +560,16 @@ fn check_overlay(data_dir: Option<&Path>) -> (Item, String) {
             "overlayfs".into(),
         )
     } else {
+        let fuse = if layout::which("fuse-overlayfs").is_some() {
+            "; fuse-overlayfs is installed, but containerd needs its separate snapshotter plugin (containerd-fuse-overlayfs-grpc), which burrow does not set up"
+        } else {
+            ""
+        };
         (
             item(
                 name,
                 Status::Warn,
-                format!("overlayfs cannot be mounted inside a user namespace on {} (kernel older than 5.11, or a filesystem overlay refuses): the native snapshotter is used, which copies every layer and is slower", base.display()),
+                format!("overlayfs cannot be mounted inside a user namespace on {} (kernel older than 5.11, or a filesystem overlay refuses): the native snapshotter is used, which copies every layer and is slower{fuse}", base.display()),
                 Some("use a kernel >= 5.11 and a local disk for the data (--data-root DIR)".into()),
             ),
             "native".into(),
