@@ -206,3 +206,14 @@ fn init_logging(debug: bool) {
         .with_writer(std::io::stderr)
         .try_init();
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Catches flag clashes (a subcommand's short flag shadowing a global one) at test time.
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

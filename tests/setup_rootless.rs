@@ -99,7 +99,7 @@ fn kill_containerd_and_wait_for_restart(m: &TestMachine, bin: &Path) {
         restarted,
         "containerd was not restarted after SIGKILL: {}\nlog:\n{}",
         status_json(m, bin),
-        stdout(&burrow(m, bin, &["setup", "logs", "-n", "30"]))
+        stdout(&burrow(m, bin, &["setup", "logs", "--tail", "30"]))
     );
 }
 
@@ -283,7 +283,7 @@ fn install_under_systemd_survives_a_killed_containerd_and_uninstalls_cleanly() {
     let out = burrow(&m, &bin, &["setup", "nsenter", "--", "no-such-command"]);
     assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
     // logs: containerd's own lines are in the service log.
-    let out = burrow(&m, &bin, &["setup", "logs", "-n", "200"]);
+    let out = burrow(&m, &bin, &["setup", "logs", "--tail", "200"]);
     assert!(
         stdout(&out).contains("containerd successfully booted"),
         "{}",

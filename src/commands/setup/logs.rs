@@ -16,7 +16,7 @@ pub struct Args {
     #[arg(short, long)]
     pub follow: bool,
     /// Only the last N lines.
-    #[arg(short = 'n', long, value_name = "N")]
+    #[arg(long, value_name = "N")]
     pub tail: Option<usize>,
 }
 
