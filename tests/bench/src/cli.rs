@@ -31,6 +31,42 @@ fn burrow_bin() -> Result<String> {
         .ok_or_else(|| anyhow!("burrow is not built (cargo build --release)"))
 }
 
+/// `podman run` as it works rootless here: on cgroup v1 (nothing delegated) crun refuses the
+/// hybrid hierarchy, so podman gets runc with the cgroupfs manager, which skips cgroups it
+/// cannot create, as burrow's containers run without cgroups there.
+fn podman_run() -> Vec<String> {
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        vec!["podman".into(), "run".into()]
+    } else {
+        [
+            "podman",
+            "--cgroup-manager=cgroupfs",
+            "run",
+            "--runtime=runc",
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+}
+
+/// Makes sure the test user's rootless containerd runs (`burrow setup install`, idempotent);
+/// returns true when this call installed it, so the caller uninstalls it afterwards.
+pub fn ensure_rootless_containerd(m: &TestMachine) -> Result<bool> {
+    let burrow = burrow_bin()?;
+    let was_running = proc::run_user(m, &[&burrow, "setup", "status"], T).is_ok();
+    if !was_running {
+        proc::run_user(m, &[&burrow, "setup", "install"], T)?;
+    }
+    Ok(!was_running)
+}
+
+/// Undoes [`ensure_rootless_containerd`] (images stay).
+pub fn remove_rootless_containerd(m: &TestMachine) {
+    if let Ok(burrow) = burrow_bin() {
+        let _ = proc::run_user(m, &[&burrow, "setup", "uninstall"], T);
+    }
+}
+
 fn ctr_socket(m: &TestMachine) -> String {
     format!("{}/containerd/containerd.sock", m.xdg_runtime_dir)
 }
@@ -98,7 +134,7 @@ pub fn run_rm(m: &TestMachine, s: &Settings) -> Vec<Figure> {
             false,
             &format!(
                 "rootless, as the test user; image {image} already pulled; burrow on its default \
-                 setup, podman {podman_net}"
+                 setup, podman {podman_net} (runc and cgroupfs on cgroup v1)"
             ),
         );
         let img = image.clone();
@@ -126,14 +162,14 @@ pub fn run_rm(m: &TestMachine, s: &Settings) -> Vec<Figure> {
                     "podman",
                     Side::Peer,
                     Box::new(move || {
-                        Ok(vec![
-                            "podman".into(),
-                            "run".into(),
+                        let mut argv = podman_run();
+                        argv.extend([
                             "--rm".into(),
                             format!("--network={podman_net}"),
                             img2.clone(),
                             "true".into(),
-                        ])
+                        ]);
+                        Ok(argv)
                     }),
                 ),
             ],

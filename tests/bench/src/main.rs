@@ -92,11 +92,22 @@ fn run(args: Args) -> Result<()> {
         ("ps images", Box::new(|| cli::list_latency(m, s))),
         ("pull", Box::new(|| vec![cli::pull(m, s)])),
     ];
+    // The CLI figures talk to the test user's rootless containerd: set it up when it is not.
+    let mut installed_here = false;
     for (ids, step) in steps {
         if ids.split(' ').any(wanted) {
+            if ["run", "ps images", "pull"].contains(&ids) && !installed_here {
+                match cli::ensure_rootless_containerd(m) {
+                    Ok(v) => installed_here = v,
+                    Err(e) => eprintln!("burrow-bench: burrow setup install failed: {e:#}"),
+                }
+            }
             eprintln!("burrow-bench: measuring {ids} ...");
             figures.extend(step());
         }
+    }
+    if installed_here {
+        cli::remove_rootless_containerd(m);
     }
     cleanup_state_dirs(&machine.xdg_runtime_dir);
     let results = Results {
