@@ -1,6 +1,8 @@
 //! burrow-seccomp: the default seccomp profile containers get (Docker-compatible JSON shipped as
-//! `seccomp/default.json`) and its conversion to an OCI `LinuxSeccomp` for one container.
+//! `seccomp/default.json`), its conversion to an OCI `LinuxSeccomp` for one container, and the
+//! socket-bypass variant that sends connect(2) to burrow-bypass.
 
+pub mod bypass;
 pub mod convert;
 pub mod profile;
 
