@@ -40,6 +40,9 @@ pub enum ProtoError {
     Json(#[from] serde_json::Error),
     #[error("no seccompFd among the passed fds ({0:?})")]
     NoListener(Vec<String>),
+    /// A connection that sent nothing: `burrow run --bypass` checking that the service is up.
+    #[error("an empty connection (a liveness check)")]
+    Empty,
 }
 
 /// Reads the state and the fds runc passes, then returns the state and the seccomp listener fd.
@@ -68,6 +71,9 @@ pub fn receive(mut conn: UnixStream) -> Result<(ProcessState, OwnedFd), ProtoErr
         body.extend_from_slice(&buf[..n]);
     }
     conn.read_to_end(&mut body)?;
+    if body.is_empty() && fds.is_empty() {
+        return Err(ProtoError::Empty);
+    }
     let state: ProcessState = serde_json::from_slice(&body)?;
     let idx = state
         .fds

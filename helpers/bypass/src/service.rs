@@ -86,6 +86,7 @@ pub fn run(socket: &Path) -> Result<(), ServiceError> {
             .spawn(move || {
                 let (state, fd) = match proto::receive(conn) {
                     Ok(v) => v,
+                    Err(proto::ProtoError::Empty) => return,
                     Err(e) => {
                         tracing::warn!("a container's listener: {e}");
                         return;

@@ -87,6 +87,11 @@ pub struct CreateFlags {
     /// Security options: seccomp=unconfined|PROFILE.json, no-new-privileges.
     #[arg(long)]
     pub security_opt: Vec<String>,
+    /// Socket bypass: the container's connections to the outside use host sockets (through
+    /// seccomp user notification and the burrow-bypass service), for native network speed.
+    /// Rootless only; also asked by the label nerdctl/bypass4netns=true.
+    #[arg(long)]
+    pub bypass: bool,
     /// Memory limit (e.g. 512m); needs cgroups.
     #[arg(short, long)]
     pub memory: Option<String>,
@@ -492,6 +497,11 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
     // Everything that can be refused is checked before anything is created.
     let restart = restart_policy(&f.restart)?;
     let (seccomp, no_new_privileges) = security(f)?;
+    let bypass = if crate::containers::bypass::wanted(f.bypass, &f.label) {
+        Some(crate::containers::bypass::prepare(&ctx.ep, &f.network)?)
+    } else {
+        None
+    };
     let limits = Limits {
         memory_bytes: f.memory.as_deref().map(parse_memory).transpose()?,
         cpus: f.cpus,
@@ -682,6 +692,10 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
         };
         let mut spec = spec::build(&image.defaults, &opts)?;
         apply_ulimits_and_shm(&mut spec, &ulimits, shm_bytes);
+        if let Some(listener) = &bypass {
+            let meta = crate::containers::bypass::metadata(&ctx.ep, &net_confs);
+            crate::containers::bypass::apply(&mut spec, listener, &meta)?;
+        }
         if !net_confs.is_empty() {
             spec.set_hooks(Some(hooks(&dir)?));
         }

@@ -31,6 +31,13 @@ pub struct Args {
     /// The RootlessKit-compatible launcher [default: burrow-rootlesskit next to burrow, else on PATH].
     #[arg(long, env = "BURROW_LAUNCHER", value_name = "PATH")]
     pub launcher: Option<PathBuf>,
+    /// Also install and start the socket-bypass service for `burrow run --bypass` (kept by later
+    /// installs; removed by uninstall).
+    #[arg(long)]
+    pub bypass: bool,
+    /// The burrow-bypass binary [default: next to burrow, else on PATH].
+    #[arg(long, value_name = "PATH")]
+    pub bypass_binary: Option<PathBuf>,
     /// Seconds to wait for containerd to answer.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub timeout: u64,
@@ -83,6 +90,11 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         .runtime
         .clone()
         .unwrap_or_else(|| "runc".into());
+    let bypass = if args.bypass || bypass_installed(&l) {
+        Some(layout::find_bypass(args.bypass_binary.as_deref())?)
+    } else {
+        None
+    };
 
     let mut did: Vec<String> = Vec::new();
     take_over_foreign(&l, args.force, &mut did)?;
@@ -102,8 +114,9 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     match (service::installed(&l), manager) {
         (Some(Manager::Systemd), Manager::Supervised) => {
             service::stop(&l, Some(Manager::Systemd))?;
-            let _ = systemd::run(&["disable", systemd::UNIT]);
+            let _ = systemd::run(&["disable", "--now", systemd::UNIT, systemd::BYPASS_UNIT]);
             remove(&l.unit, &mut did)?;
+            remove(&l.bypass_unit, &mut did)?;
             let _ = systemd::run(&["daemon-reload"]);
         }
         (Some(Manager::Supervised), Manager::Systemd) => {
@@ -138,25 +151,46 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             )?;
         }
         Manager::Supervised => {
-            let text = format!(
+            let mut text = format!(
                 "{MARKER}: the supervised rootless containerd (no systemd).\n\
                  # Start it (at login, e.g. from ~/.profile): {} setup supervise --background\n\
                  launcher = \"{}\"\nruntime = \"{runtime}\"\n",
                 burrow.display(),
                 launcher.display()
             );
+            if let Some(b) = &bypass {
+                text.push_str(&format!("bypass = \"{}\"\n", b.display()));
+            }
             changed |= write_file(&l.supervise_marker, &text, &mut did)?;
         }
     }
+    let bypass_changed = match (&bypass, manager) {
+        (Some(b), Manager::Systemd) => {
+            write_file(&l.bypass_unit, &l.render_bypass_unit(b), &mut did)?
+        }
+        _ => false,
+    };
 
     let timeout = Duration::from_secs(args.timeout);
     let started = Instant::now();
     let version = match manager {
         Manager::Systemd => start_systemd(&l, changed, timeout, &mut did)?,
-        Manager::Supervised => {
-            start_supervised(&l, &launcher, &runtime, changed, timeout, &mut did)?
-        }
+        Manager::Supervised => start_supervised(
+            &l,
+            &launcher,
+            &runtime,
+            bypass.as_deref(),
+            changed,
+            timeout,
+            &mut did,
+        )?,
     };
+    if bypass.is_some() {
+        if manager == Manager::Systemd {
+            start_bypass_unit(bypass_changed || changed, &mut did)?;
+        }
+        wait_bypass(&l)?;
+    }
     for line in &did {
         println!("{line}");
     }
@@ -175,6 +209,12 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         l.data_dir.display(),
         l.log.display()
     );
+    if bypass.is_some() {
+        println!(
+            "socket bypass: burrow-bypass answers on {} (burrow run --bypass ...)",
+            l.bypass_socket.display()
+        );
+    }
     if manager == Manager::Supervised {
         println!(
             "to start it at login, add this line to ~/.profile: {} setup supervise --background",
@@ -283,6 +323,7 @@ fn start_supervised(
     l: &Layout,
     launcher: &Path,
     runtime: &str,
+    bypass: Option<&Path>,
     changed: bool,
     timeout: Duration,
     did: &mut Vec<String>,
@@ -297,12 +338,53 @@ fn start_supervised(
             did.push("stopped the supervised service (its configuration changed)".into());
         }
     }
-    if let Some(pid) = supervise::start_background(l, Some(launcher), runtime)? {
+    if let Some(pid) = supervise::start_background(l, Some(launcher), runtime, bypass)? {
         did.push(format!("started the supervised service (pid {pid})"));
     }
     service::wait_ready(l, timeout, &|| supervise::running_pid(l).is_some(), &|| {
         supervise::restarts(l)
     })
+}
+
+/// True when an earlier install set up the bypass service (later installs keep it).
+pub fn bypass_installed(l: &Layout) -> bool {
+    let unit = std::fs::read_to_string(&l.bypass_unit).is_ok_and(|t| t.contains(MARKER));
+    let supervised = std::fs::read_to_string(&l.supervise_marker)
+        .is_ok_and(|t| t.lines().any(|x| x.starts_with("bypass = ")));
+    unit || supervised
+}
+
+fn start_bypass_unit(changed: bool, did: &mut Vec<String>) -> anyhow::Result<()> {
+    if changed {
+        systemd::run(&["daemon-reload"])?;
+    }
+    systemd::run(&["enable", systemd::BYPASS_UNIT])?;
+    if !systemd::unit_active(systemd::BYPASS_UNIT) {
+        let _ = systemd::run(&["reset-failed", systemd::BYPASS_UNIT]);
+        systemd::run(&["start", systemd::BYPASS_UNIT])?;
+        did.push(format!("enabled and started {}", systemd::BYPASS_UNIT));
+    } else if changed {
+        systemd::run(&["restart", systemd::BYPASS_UNIT])?;
+        did.push(format!("restarted {}", systemd::BYPASS_UNIT));
+    }
+    Ok(())
+}
+
+/// Waits until burrow-bypass accepts connections on its socket.
+fn wait_bypass(l: &Layout) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if std::os::unix::net::UnixStream::connect(&l.bypass_socket).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!(
+        "burrow-bypass did not come up on {}; the log {} ends with:\n{}",
+        l.bypass_socket.display(),
+        l.log.display(),
+        service::log_tail(&l.log, 10)
+    )
 }
 
 /// burrow.toml: the snapshotter and cgroup manager the check chose, and the data root.

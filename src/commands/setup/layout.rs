@@ -12,6 +12,9 @@ pub const MARKER: &str = "# Managed by burrow setup install";
 /// The unit template shipped in systemd-user/.
 pub const UNIT_TEMPLATE: &str = include_str!("../../../systemd-user/containerd.service");
 
+/// The bypass service's unit template.
+pub const BYPASS_UNIT_TEMPLATE: &str = include_str!("../../../systemd-user/burrow-bypass.service");
+
 /// Where the rootless setup of this user lives.
 #[derive(Debug, Clone)]
 pub struct Layout {
@@ -26,6 +29,9 @@ pub struct Layout {
     pub cli_data_root: Option<PathBuf>,
     pub log: PathBuf,
     pub supervise_pid: PathBuf,
+    /// The socket-bypass service's unit and socket.
+    pub bypass_unit: PathBuf,
+    pub bypass_socket: PathBuf,
     /// Present while the supervised (no-systemd) service is installed.
     pub supervise_marker: PathBuf,
     /// `$XDG_DATA_HOME/cni`: IP allocations of the namespace's networks.
@@ -67,6 +73,8 @@ impl Layout {
             log: state_home.join("burrow/containerd.log"),
             supervise_pid: runtime_dir.join("burrow/supervise.pid"),
             supervise_marker: config_home.join("burrow/supervised-service"),
+            bypass_unit: config_home.join("systemd/user/burrow-bypass.service"),
+            bypass_socket: runtime_dir.join("burrow/bypass.sock"),
             cni_dir: data_home.join("cni"),
             run_dir: runtime_dir.join("containerd"),
         })
@@ -92,6 +100,24 @@ impl Layout {
             format!("--cni-dir={}", self.cni_dir.display()),
             format!("--runtime={runtime}"),
         ]
+    }
+
+    /// The bypass service's command line.
+    pub fn bypass_argv(&self, bypass: &Path) -> Vec<String> {
+        vec![
+            bypass.display().to_string(),
+            format!("--socket={}", self.bypass_socket.display()),
+        ]
+    }
+
+    /// The bypass service's systemd user unit, from its template.
+    pub fn render_bypass_unit(&self, bypass: &Path) -> String {
+        BYPASS_UNIT_TEMPLATE
+            .replace(
+                "@BYPASS@",
+                &unit_quote(&bypass.display().to_string(), false),
+            )
+            .replace("@LOG@", &self.log.display().to_string().replace('%', "%%"))
     }
 
     /// The systemd user unit, from the template.
@@ -211,18 +237,31 @@ pub fn foreign(path: &Path) -> anyhow::Result<bool> {
 
 /// The launcher binary: `--launcher`, else burrow-rootlesskit next to this binary, else on PATH.
 pub fn find_launcher(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    find_sibling("burrow-rootlesskit", "--launcher", explicit)
+}
+
+/// The bypass service: `--bypass-binary`, else burrow-bypass next to this binary, else on PATH.
+pub fn find_bypass(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    find_sibling("burrow-bypass", "--bypass-binary", explicit)
+}
+
+/// One of burrow's programs: as given, else next to this binary, else on PATH.
+fn find_sibling(name: &str, flag: &str, explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(p) = explicit {
         return absolute_program(p);
     }
     let me = std::env::current_exe().context("cannot find the burrow binary's path")?;
     if let Some(dir) = me.parent() {
-        let sibling = dir.join("burrow-rootlesskit");
+        let sibling = dir.join(name);
         if sibling.is_file() {
             return Ok(sibling);
         }
     }
-    which("burrow-rootlesskit").ok_or_else(|| {
-        anyhow::anyhow!("burrow-rootlesskit was not found next to {} nor on PATH: install it with ./install.sh (or pass --launcher PATH)", me.display())
+    which(name).ok_or_else(|| {
+        anyhow::anyhow!(
+            "{name} was not found next to {} nor on PATH: install it with ./install.sh (or pass {flag} PATH)",
+            me.display()
+        )
     })
 }
 

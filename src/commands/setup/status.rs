@@ -37,6 +37,8 @@ struct Status {
     data_dir: PathBuf,
     log: PathBuf,
     unit: Option<PathBuf>,
+    /// The socket-bypass service: "answering", "not answering" or "not installed".
+    bypass: String,
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
@@ -66,6 +68,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         println!("data:       {}", st.data_dir.display());
         println!("log:        {} (burrow setup logs)", st.log.display());
+        println!("bypass:     {}", st.bypass);
         if st.installed == "none" {
             println!("to set it up: burrow setup install");
         } else if st.containerd.is_none() {
@@ -130,5 +133,12 @@ fn gather(l: &Layout) -> Status {
         data_dir: l.data_dir.clone(),
         log: l.log.clone(),
         unit,
+        bypass: if !super::install::bypass_installed(l) {
+            "not installed".into()
+        } else if std::os::unix::net::UnixStream::connect(&l.bypass_socket).is_ok() {
+            "answering".into()
+        } else {
+            "not answering".into()
+        },
     }
 }

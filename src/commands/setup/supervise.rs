@@ -8,7 +8,11 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use std::os::fd::AsFd;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
 use super::layout::{self, Layout};
@@ -25,6 +29,9 @@ pub struct Args {
     /// The OCI runtime: runc or crun [default: runc when installed, else crun].
     #[arg(long, value_parser = ["runc", "crun"])]
     pub runtime: Option<String>,
+    /// Also run and restart the socket-bypass service (burrow-bypass at this path).
+    #[arg(long, value_name = "PATH")]
+    pub bypass: Option<PathBuf>,
 }
 
 /// runc when installed, else crun.
@@ -49,7 +56,12 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     )?;
     let runtime = args.runtime.unwrap_or_else(default_runtime);
     if args.background {
-        match start_background(&layout, args.launcher.as_deref(), &runtime)? {
+        match start_background(
+            &layout,
+            args.launcher.as_deref(),
+            &runtime,
+            args.bypass.as_deref(),
+        )? {
             Some(pid) => println!(
                 "started the supervised rootless containerd (pid {pid}; logs: {})",
                 layout.log.display()
@@ -59,7 +71,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let launcher = layout::find_launcher(args.launcher.as_deref())?;
-    supervise(&layout, &launcher, &runtime)
+    supervise(&layout, &launcher, &runtime, args.bypass.as_deref())
 }
 
 /// The pid of a running supervisor of this user, from the pid file.
@@ -79,6 +91,7 @@ pub fn start_background(
     layout: &Layout,
     launcher: Option<&Path>,
     runtime: &str,
+    bypass: Option<&Path>,
 ) -> anyhow::Result<Option<u32>> {
     if running_pid(layout).is_some() {
         return Ok(None);
@@ -88,8 +101,11 @@ pub fn start_background(
     let me = std::env::current_exe().context("cannot find the burrow binary's path")?;
     let mut cmd = Command::new(me);
     cmd.args(["setup", "supervise", "--runtime", runtime, "--launcher"])
-        .arg(&launcher)
-        .stdin(Stdio::null())
+        .arg(&launcher);
+    if let Some(b) = bypass {
+        cmd.arg("--bypass").arg(b);
+    }
+    cmd.stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
     if let Some(d) = &layout.cli_data_root {
@@ -144,7 +160,82 @@ fn open_log(path: &Path) -> anyhow::Result<std::fs::File> {
         .with_context(|| format!("cannot open the log {}", path.display()))
 }
 
-fn supervise(layout: &Layout, launcher: &Path, runtime: &str) -> anyhow::Result<ExitCode> {
+/// One supervised program.
+struct Svc {
+    name: &'static str,
+    argv: Vec<String>,
+    child: Option<std::process::Child>,
+    started: Instant,
+    delay: Duration,
+    /// When it exited: start it again at this time.
+    restart_at: Option<Instant>,
+}
+
+impl Svc {
+    fn new(name: &'static str, argv: Vec<String>) -> Svc {
+        Svc {
+            name,
+            argv,
+            child: None,
+            started: Instant::now(),
+            delay: FIRST_DELAY,
+            restart_at: Some(Instant::now()),
+        }
+    }
+
+    fn start(&mut self, log_path: &Path) -> anyhow::Result<()> {
+        let log = open_log(log_path)?;
+        let child = Command::new(&self.argv[0])
+            .args(&self.argv[1..])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.argv[0]))?;
+        eprintln!(
+            "burrow supervise: started {} (pid {})",
+            self.name,
+            child.id()
+        );
+        self.child = Some(child);
+        self.started = Instant::now();
+        self.restart_at = None;
+        Ok(())
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = signal::killpg(Pid::from_raw(c.id() as i32), Signal::SIGTERM);
+            let _ = c.wait();
+        }
+    }
+
+    /// Notes an exit and schedules the restart, with backoff while it keeps failing.
+    fn reap(&mut self) {
+        let Some(c) = self.child.as_mut() else { return };
+        if let Ok(Some(status)) = c.try_wait() {
+            self.child = None;
+            if self.started.elapsed() > HEALTHY_RUN {
+                self.delay = FIRST_DELAY;
+            }
+            eprintln!(
+                "{RESTART_LINE} ({}: {status}); restarting in {}s",
+                self.name,
+                self.delay.as_secs()
+            );
+            self.restart_at = Some(Instant::now() + self.delay);
+            self.delay = (self.delay * 2).min(MAX_DELAY);
+        }
+    }
+}
+
+fn supervise(
+    layout: &Layout,
+    launcher: &Path,
+    runtime: &str,
+    bypass: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
     if let Some(pid) = running_pid(layout) {
         bail!(
             "another supervisor already runs (pid {pid}, {}); stop it with `burrow setup uninstall` or `kill {pid}`",
@@ -161,7 +252,7 @@ fn supervise(layout: &Layout, launcher: &Path, runtime: &str) -> anyhow::Result<
         .with_context(|| format!("cannot write {}", layout.supervise_pid.display()))?;
     let _pid_file = RemoveOnDrop(layout.supervise_pid.clone());
 
-    // Signals are taken synchronously with sigwait; std gives children an empty mask.
+    // Signals arrive on a signalfd (blocked otherwise); std gives children an empty mask.
     let mut set = SigSet::empty();
     for s in [
         Signal::SIGTERM,
@@ -172,82 +263,59 @@ fn supervise(layout: &Layout, launcher: &Path, runtime: &str) -> anyhow::Result<
         set.add(s);
     }
     signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
+    let sfd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
     let me = std::env::current_exe()?;
-    let argv = layout.service_argv(launcher, &me, runtime);
-    let mut delay = FIRST_DELAY;
+    let mut svcs = vec![Svc::new(
+        "the launcher",
+        layout.service_argv(launcher, &me, runtime),
+    )];
+    if let Some(b) = bypass {
+        svcs.push(Svc::new("burrow-bypass", layout.bypass_argv(b)));
+    }
     loop {
-        let log = open_log(&layout.log)?;
-        let started = Instant::now();
-        let mut child = Command::new(&argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .with_context(|| format!("cannot start {}", argv[0]))?;
-        let pgid = Pid::from_raw(child.id() as i32);
-        eprintln!(
-            "burrow supervise: started the launcher (pid {})",
-            child.id()
-        );
-        loop {
-            let sig = set.wait()?;
-            if sig == Signal::SIGCHLD {
-                if let Some(status) = child.try_wait()? {
-                    if started.elapsed() > HEALTHY_RUN {
-                        delay = FIRST_DELAY;
-                    }
+        let now = Instant::now();
+        for s in svcs.iter_mut() {
+            if s.restart_at.is_some_and(|t| t <= now) {
+                if let Err(e) = s.start(&layout.log) {
                     eprintln!(
-                        "{RESTART_LINE} ({status}); restarting in {}s",
-                        delay.as_secs()
+                        "burrow supervise: {e:#}; retrying in {}s",
+                        s.delay.as_secs()
                     );
-                    break;
+                    s.restart_at = Some(now + s.delay);
+                    s.delay = (s.delay * 2).min(MAX_DELAY);
                 }
+            }
+        }
+        let timeout = match svcs.iter().filter_map(|s| s.restart_at).min() {
+            Some(t) => {
+                let ms = t
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .min(60_000);
+                PollTimeout::try_from(ms as i32).unwrap_or(PollTimeout::ZERO)
+            }
+            None => PollTimeout::NONE,
+        };
+        let mut fds = [PollFd::new(sfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        while let Ok(Some(info)) = sfd.read_signal() {
+            let sig = Signal::try_from(info.ssi_signo as i32).unwrap_or(Signal::SIGCHLD);
+            if sig == Signal::SIGCHLD {
                 continue;
             }
-            eprintln!("burrow supervise: {sig}: stopping the launcher");
-            let _ = signal::killpg(pgid, Signal::SIGTERM);
-            let _ = child.wait();
+            eprintln!("burrow supervise: {sig}: stopping");
+            for s in svcs.iter_mut() {
+                s.stop();
+            }
             return Ok(ExitCode::SUCCESS);
         }
-        if stop_requested_within(delay)? {
-            eprintln!("burrow supervise: stopped");
-            return Ok(ExitCode::SUCCESS);
-        }
-        delay = (delay * 2).min(MAX_DELAY);
-    }
-}
-
-/// Sleeps `d`, returning early with true when SIGTERM/SIGINT/SIGHUP is pending (they are blocked).
-fn stop_requested_within(d: Duration) -> anyhow::Result<bool> {
-    let end = Instant::now() + d;
-    while Instant::now() < end {
-        if pending_stop() {
-            return Ok(true);
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Ok(pending_stop())
-}
-
-/// Reads the pending-signal masks in /proc/self/status (nix has no sigpending).
-fn pending_stop() -> bool {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return false;
-    };
-    let mut mask = 0u64;
-    for line in status.lines() {
-        if let Some(v) = line
-            .strip_prefix("ShdPnd:")
-            .or_else(|| line.strip_prefix("SigPnd:"))
-        {
-            mask |= u64::from_str_radix(v.trim(), 16).unwrap_or(0);
+        for s in svcs.iter_mut() {
+            s.reap();
         }
     }
-    [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP]
-        .iter()
-        .any(|s| mask & (1u64 << (*s as i32 - 1)) != 0)
 }
 
 struct RemoveOnDrop(PathBuf);
@@ -266,4 +334,4 @@ pub fn restarts(layout: &Layout) -> u32 {
 }
 
 /// The log line the supervisor writes each time the launcher exited.
-const RESTART_LINE: &str = "burrow supervise: the launcher exited";
+const RESTART_LINE: &str = "burrow supervise: a service exited";

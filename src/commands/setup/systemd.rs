@@ -7,6 +7,9 @@ use anyhow::{bail, Context};
 /// The unit burrow installs (the name nerdctl's setup tool uses too).
 pub const UNIT: &str = "containerd.service";
 
+/// The socket-bypass service's unit.
+pub const BYPASS_UNIT: &str = "burrow-bypass.service";
+
 fn systemctl() -> Command {
     let mut c = Command::new("systemctl");
     c.arg("--user").stdin(Stdio::null());
@@ -58,8 +61,18 @@ pub fn run(args: &[&str]) -> anyhow::Result<()> {
 
 /// A property of the unit (`systemctl --user show -p NAME --value`), empty when unknown.
 pub fn property(name: &str) -> String {
+    unit_property(UNIT, name)
+}
+
+/// True when a unit is active.
+pub fn unit_active(unit: &str) -> bool {
+    unit_property(unit, "ActiveState") == "active"
+}
+
+/// A property of a unit, empty when unknown.
+pub fn unit_property(unit: &str, name: &str) -> String {
     systemctl()
-        .args(["show", UNIT, "-p", name, "--value"])
+        .args(["show", unit, "-p", name, "--value"])
         .stderr(Stdio::null())
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())

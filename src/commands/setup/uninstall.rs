@@ -37,12 +37,19 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     if manager.is_some() {
         did.push("stopped the rootless containerd and its launcher".to_owned());
     }
+    if l.bypass_unit.exists() && systemd::user_manager_reachable().is_ok() {
+        systemd::run(&["disable", "--now", systemd::BYPASS_UNIT])?;
+        let _ = systemd::run(&["reset-failed", systemd::BYPASS_UNIT]);
+        did.push("stopped the socket-bypass service".to_owned());
+    }
     if l.unit.exists() && systemd::user_manager_reachable().is_ok() {
         systemd::run(&["disable", systemd::UNIT])?;
         let _ = systemd::run(&["reset-failed", systemd::UNIT]);
     }
-    let had_unit = l.unit.exists();
+    let had_unit = l.unit.exists() || l.bypass_unit.exists();
     remove(&l.unit, &mut did)?;
+    remove(&l.bypass_unit, &mut did)?;
+    let _ = std::fs::remove_file(&l.bypass_socket);
     if had_unit && systemd::user_manager_reachable().is_ok() {
         systemd::run(&["daemon-reload"])?;
     }

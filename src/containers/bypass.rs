@@ -1,0 +1,165 @@
+//! `run --bypass`: the container's connects to the outside go to burrow-bypass through seccomp user notification.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use oci_spec::runtime::Spec;
+use serde_json::Value;
+
+use crate::connection::{self, Endpoint, Mode, UserEnv};
+
+/// nerdctl's way to ask for bypass4netns, accepted as a label or annotation.
+pub const NERDCTL_KEY: &str = "nerdctl/bypass4netns";
+
+/// True when `--bypass` was given or a label says `nerdctl/bypass4netns=true`.
+pub fn wanted(flag: bool, labels: &[String]) -> bool {
+    flag || labels.iter().any(|l| {
+        l.split_once('=')
+            .is_some_and(|(k, v)| k == NERDCTL_KEY && matches!(v, "true" | "1"))
+    })
+}
+
+/// The service's socket: `$XDG_RUNTIME_DIR/burrow/bypass.sock`.
+pub fn socket_path() -> Option<PathBuf> {
+    connection::effective_runtime_dir(&UserEnv::current()).map(|d| d.join("burrow/bypass.sock"))
+}
+
+/// Refuses what bypass cannot do here, before anything is created; returns the listener path.
+pub fn prepare(ep: &Endpoint, network: &str) -> anyhow::Result<PathBuf> {
+    if ep.mode == Mode::Rootful {
+        bail!(
+            "--bypass is for rootless containers: rootful containers already use the kernel's network \
+             stack directly, with no userspace stack to bypass (use --network host to share the host's sockets)"
+        );
+    }
+    if matches!(network, "none" | "host") {
+        bail!("--bypass needs a container network (it has nothing to bypass with --network {network})");
+    }
+    let kernel = nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if burrow_seccomp::convert::parse_kernel(&kernel).is_some_and(|v| v < (5, 9)) {
+        bail!("--bypass needs seccomp user notification with ADDFD (Linux 5.9 or newer); this kernel is {kernel}");
+    }
+    let Some(path) = socket_path() else {
+        bail!("--bypass: XDG_RUNTIME_DIR is not set, so the bypass service's socket cannot be found (see docs/hpc.md)");
+    };
+    if std::os::unix::net::UnixStream::connect(&path).is_err() {
+        bail!(
+            "--bypass: the bypass service is not running (nothing listens on {}); start it with `burrow setup install --bypass`",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// The policy facts the service needs (burrow-bypass's `Metadata`, as JSON).
+pub fn metadata(ep: &Endpoint, networks: &[(String, Value)]) -> String {
+    let mut nets: Vec<String> = Vec::new();
+    for (_, conf) in networks {
+        collect_subnets(conf, &mut nets);
+    }
+    let (launcher_net, gateway) = launcher_network(ep);
+    nets.extend(launcher_net);
+    serde_json::json!({
+        "networks": nets,
+        "gateway": gateway,
+        "host_loopback": gateway.is_some() && !launcher_disables_host_loopback(ep),
+    })
+    .to_string()
+}
+
+/// Every `"subnet"` in a CNI conflist (bridge IPAM ranges).
+fn collect_subnets(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v) {
+                    ("subnet", Value::String(s)) => out.push(s.clone()),
+                    _ => collect_subnets(v, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|x| collect_subnets(x, out)),
+        _ => {}
+    }
+}
+
+/// The launcher's network (its child's /24) and gateway (.2), from its API.
+fn launcher_network(ep: &Endpoint) -> (Option<String>, Option<IpAddr>) {
+    let Some(l) = &ep.launcher else {
+        return (None, None);
+    };
+    let info = burrow_rootlesskit::api::client::Client::new(&l.api_socket).info();
+    let child = info
+        .ok()
+        .and_then(|i| i.network_driver)
+        .and_then(|n| n.child_ip);
+    match child {
+        Some(IpAddr::V4(c)) => {
+            let o = c.octets();
+            (
+                Some(format!("{}.{}.{}.0/24", o[0], o[1], o[2])),
+                Some(IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], 2))),
+            )
+        }
+        _ => (None, None),
+    }
+}
+
+/// Whether the launcher runs with `--disable-host-loopback` (its command line, by the child's parent).
+fn launcher_disables_host_loopback(ep: &Endpoint) -> bool {
+    let Some(l) = &ep.launcher else { return true };
+    let ppid = std::fs::read_to_string(format!("/proc/{}/status", l.child_pid))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|x| x.strip_prefix("PPid:"))
+                .and_then(|v| v.trim().parse::<i32>().ok())
+        });
+    let Some(ppid) = ppid else { return true };
+    std::fs::read(format!("/proc/{ppid}/cmdline"))
+        .map(|c| {
+            c.split(|b| *b == 0)
+                .any(|a| a == b"--disable-host-loopback")
+        })
+        .unwrap_or(true)
+}
+
+/// Puts the bypass filter into the spec: the container's own seccomp rules with connect sent to the listener.
+pub fn apply(spec: &mut Spec, listener: &Path, metadata: &str) -> anyhow::Result<()> {
+    let linux = spec
+        .linux_mut()
+        .as_mut()
+        .context("the container spec has no linux section")?;
+    let filter = match linux.seccomp() {
+        Some(s) => burrow_seccomp::bypass::with_bypass(s, listener, metadata),
+        None => burrow_seccomp::bypass::unconfined_with_bypass(listener, metadata),
+    };
+    linux.set_seccomp(Some(filter));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_ask_for_bypass_as_nerdctl_does() {
+        assert!(wanted(true, &[]));
+        assert!(wanted(false, &["nerdctl/bypass4netns=true".into()]));
+        assert!(!wanted(
+            false,
+            &["nerdctl/bypass4netns=false".into(), "x=y".into()]
+        ));
+    }
+
+    #[test]
+    fn subnets_come_from_the_conflist() {
+        let conf = serde_json::json!({"plugins":[{"type":"bridge","ipam":{"ranges":[[{"subnet":"10.4.0.0/24","gateway":"10.4.0.1"}]]}}]});
+        let mut v = Vec::new();
+        collect_subnets(&conf, &mut v);
+        assert_eq!(v, ["10.4.0.0/24"]);
+    }
+}
