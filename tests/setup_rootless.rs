@@ -358,7 +358,7 @@ fn supervised_service_without_systemd_restarts_and_stops() {
     let mut c = Cleanup::new();
     uninstall_on_drop(&m, &bin, &mut c);
 
-    let out = burrow(&m, &bin, &["setup", "install", "--no-systemd"]);
+    let out = burrow(&m, &bin, &["setup", "install", "--no-systemd", "--bypass"]);
     assert!(
         out.status.success(),
         "install: {}{}",
@@ -381,6 +381,36 @@ fn supervised_service_without_systemd_restarts_and_stops() {
         supervisor,
         "the supervisor itself was replaced"
     );
+
+    // The supervisor also keeps the socket-bypass service running.
+    let bypass_pid = || {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .find(|p| {
+                std::fs::read_to_string(format!("/proc/{p}/comm"))
+                    .is_ok_and(|c| c.trim() == "burrow-bypass")
+                    && std::fs::read_to_string(format!("/proc/{p}/status")).is_ok_and(|s| {
+                        s.lines().any(|l| {
+                            l.starts_with("Uid:")
+                                && l.split_whitespace().nth(1) == Some(&m.uid.to_string())
+                        })
+                    })
+            })
+    };
+    let old = bypass_pid().expect("burrow-bypass runs under the supervisor");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(old),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let back = wait_for(Duration::from_secs(30), || {
+        bypass_pid().is_some_and(|p| p != old)
+            && std::os::unix::net::UnixStream::connect(runtime_dir(&m).join("burrow/bypass.sock"))
+                .is_ok()
+    });
+    assert!(back, "the supervisor did not restart burrow-bypass");
 
     // Starting it again while it runs is a no-op.
     let out = burrow(&m, &bin, &["setup", "supervise", "--background"]);

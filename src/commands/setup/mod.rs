@@ -7,6 +7,7 @@ mod layout;
 mod logs;
 mod nsenter;
 mod service;
+mod spawn;
 mod status;
 mod supervise;
 mod systemd;

@@ -185,7 +185,8 @@ impl Svc {
 
     fn start(&mut self, log_path: &Path) -> anyhow::Result<()> {
         let log = open_log(log_path)?;
-        let child = Command::new(&self.argv[0])
+        let mut cmd = Command::new(&self.argv[0]);
+        let child = super::spawn::with_clear_signal_mask(&mut cmd)
             .args(&self.argv[1..])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
