@@ -49,15 +49,164 @@ fn podman_run() -> Vec<String> {
     }
 }
 
-/// Makes sure the test user's rootless containerd runs (`burrow setup install`, idempotent);
-/// returns true when this call installed it, so the caller uninstalls it afterwards.
+/// Makes sure the test user's rootless containerd runs with the socket-bypass service
+/// (`burrow setup install --bypass`, idempotent); returns true when this call installed it, so
+/// the caller uninstalls it afterwards.
 pub fn ensure_rootless_containerd(m: &TestMachine) -> Result<bool> {
     let burrow = burrow_bin()?;
     let was_running = proc::run_user(m, &[&burrow, "setup", "status"], T).is_ok();
-    if !was_running {
-        proc::run_user(m, &[&burrow, "setup", "install"], T)?;
-    }
+    proc::run_user(m, &[&burrow, "setup", "install", "--bypass"], T)?;
     Ok(!was_running)
+}
+
+/// An address of this host outside loopback and the container networks (10/8).
+fn host_address() -> Option<String> {
+    let out = std::process::Command::new("hostname")
+        .arg("-I")
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .filter_map(|a| a.parse::<std::net::Ipv4Addr>().ok())
+        .find(|a| !a.is_loopback() && a.octets()[0] != 10)
+        .map(|a| a.to_string())
+}
+
+/// Container ↔ host TCP with socket bypass, without it, and natively (iperf3 from the tools image).
+pub fn bypass(m: &TestMachine, s: &Settings) -> Vec<Figure> {
+    let secs = s.iperf_secs.to_string();
+    let host = host_address();
+    let mut c2h = figure(
+        "bypass-c2h",
+        "Container → host TCP, socket bypass",
+        "Gbit/s",
+        true,
+        &format!(
+            "rootless container (tools image) runs iperf3 -c HOST_IP; iperf3 -s on the host; {}s \
+             per sample; the launcher's network is slirp4netns at MTU 65520",
+            s.iperf_secs
+        ),
+    );
+    let mut h2c = figure(
+        "bypass-h2c",
+        "Host → container TCP through a published port, socket bypass",
+        "Gbit/s",
+        true,
+        &format!(
+            "iperf3 -c 127.0.0.1:PORT on the host; iperf3 -s in a rootless container run with -p \
+             PORT:5201; {}s per sample; the published port goes through the launcher's builtin port \
+             driver (bind is not bypassed)",
+            s.iperf_secs
+        ),
+    );
+    for (name, side) in [
+        ("burrow run --bypass", Side::Ours),
+        ("burrow run (slirp4netns)", Side::Ours),
+        ("native (host to host)", Side::Limit),
+    ] {
+        c2h.rows.push(Row::new(name, side));
+        h2c.rows.push(Row::new(name, side));
+    }
+    let _ = proc::run_user(
+        m,
+        &[
+            &burrow_bin().unwrap_or_default(),
+            "pull",
+            "-q",
+            &m.image_tools,
+        ],
+        T,
+    );
+    for _ in 0..s.reps {
+        for (name, bypass) in [
+            ("burrow run --bypass", Some(true)),
+            ("burrow run (slirp4netns)", Some(false)),
+            ("native (host to host)", None),
+        ] {
+            let res = (|| -> Result<f64> {
+                let Some(ip) = host.clone() else {
+                    anyhow::bail!("this host has no address outside loopback and 10/8");
+                };
+                let port = proc::free_port()?;
+                let p = port.to_string();
+                let _server = proc::spawn_user(m, "iperf3 -s", &["iperf3", "-s", "-p", &p])?;
+                proc::wait_tcp(
+                    std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                    Duration::from_secs(10),
+                )?;
+                let out = match bypass {
+                    None => proc::run_user(
+                        m,
+                        &["iperf3", "-c", &ip, "-p", &p, "-t", &secs, "-J"],
+                        Duration::from_secs(s.iperf_secs + 30),
+                    )?,
+                    Some(b) => {
+                        let burrow = burrow_bin()?;
+                        let mut argv = vec![burrow.as_str(), "run", "--rm"];
+                        if b {
+                            argv.push("--bypass");
+                        }
+                        argv.extend([
+                            m.image_tools.as_str(),
+                            "iperf3",
+                            "-c",
+                            &ip,
+                            "-p",
+                            &p,
+                            "-t",
+                            &secs,
+                            "-J",
+                        ]);
+                        proc::run_user(m, &argv, Duration::from_secs(s.iperf_secs + 60))?
+                    }
+                };
+                crate::net::gbits(
+                    &serde_json::from_str(&out)?,
+                    &["end", "sum_received", "bits_per_second"],
+                )
+            })();
+            match res {
+                Ok(g) => c2h.row_mut(name).samples.push(g),
+                Err(e) => note_failure(&mut c2h, name, &e),
+            }
+            let res = (|| -> Result<f64> {
+                let port = proc::free_port()?;
+                let p = port.to_string();
+                let _server = match bypass {
+                    None => proc::spawn_user(m, "iperf3 -s", &["iperf3", "-s", "-p", &p])?,
+                    Some(b) => {
+                        let burrow = burrow_bin()?;
+                        let publish = format!("127.0.0.1:{port}:5201");
+                        let mut argv = vec![burrow.as_str(), "run", "--rm", "-p", &publish];
+                        if b {
+                            argv.push("--bypass");
+                        }
+                        argv.extend([m.image_tools.as_str(), "iperf3", "-s"]);
+                        proc::spawn_user(m, "burrow run iperf3 -s", &argv)?
+                    }
+                };
+                proc::wait_tcp(
+                    std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+                    Duration::from_secs(30),
+                )?;
+                std::thread::sleep(Duration::from_millis(300));
+                let out = proc::run_user(
+                    m,
+                    &["iperf3", "-c", "127.0.0.1", "-p", &p, "-t", &secs, "-J"],
+                    Duration::from_secs(s.iperf_secs + 30),
+                )?;
+                crate::net::gbits(
+                    &serde_json::from_str(&out)?,
+                    &["end", "sum_received", "bits_per_second"],
+                )
+            })();
+            match res {
+                Ok(g) => h2c.row_mut(name).samples.push(g),
+                Err(e) => note_failure(&mut h2c, name, &e),
+            }
+        }
+    }
+    vec![c2h, h2c]
 }
 
 /// Undoes [`ensure_rootless_containerd`] (images stay).

@@ -25,7 +25,7 @@ struct Args {
     /// Fewer repetitions and shorter runs: about 3 minutes instead of 15.
     #[arg(long)]
     quick: bool,
-    /// Only the figures whose id contains this text (port, ns-to-host, conn, launcher, run, ps, images, pull).
+    /// Only the figures whose id contains this text (port, ns-to-host, conn, launcher, run, ps, images, pull, bypass).
     #[arg(long)]
     only: Option<String>,
     /// Where the machine-readable results go.
@@ -91,12 +91,13 @@ fn run(args: Args) -> Result<()> {
         ("run", Box::new(|| cli::run_rm(m, s))),
         ("ps images", Box::new(|| cli::list_latency(m, s))),
         ("pull", Box::new(|| vec![cli::pull(m, s)])),
+        ("bypass", Box::new(|| cli::bypass(m, s))),
     ];
     // The CLI figures talk to the test user's rootless containerd: set it up when it is not.
     let mut installed_here = false;
     for (ids, step) in steps {
         if ids.split(' ').any(wanted) {
-            if ["run", "ps images", "pull"].contains(&ids) && !installed_here {
+            if ["run", "ps images", "pull", "bypass"].contains(&ids) && !installed_here {
                 match cli::ensure_rootless_containerd(m) {
                     Ok(v) => installed_here = v,
                     Err(e) => eprintln!("burrow-bench: burrow setup install failed: {e:#}"),

@@ -210,7 +210,7 @@ fn iperf_client(args: &[&str], timeout: Duration) -> Result<Value> {
     Err(last.unwrap_or_else(|| anyhow!("iperf3 did not run")))
 }
 
-fn gbits(v: &Value, path: &[&str]) -> Result<f64> {
+pub fn gbits(v: &Value, path: &[&str]) -> Result<f64> {
     if let Some(e) = v.get("error").and_then(Value::as_str) {
         bail!("iperf3: {e}");
     }
@@ -476,7 +476,6 @@ pub fn ns_to_host(m: &TestMachine, s: &Settings) -> Figure {
             Side::Ours,
             ours.map(|b| (b, "slirp4netns")),
         ),
-        ("bypass", Side::Ours, None),
         (
             "RootlessKit + slirp4netns",
             Side::Peer,
@@ -508,7 +507,6 @@ pub fn ns_to_host(m: &TestMachine, s: &Settings) -> Figure {
                         &["iperf3", "-c", "127.0.0.1", "-p", &p, "-t", &secs, "-J"],
                         Duration::from_secs(s.iperf_secs + 30),
                     )?,
-                    (_, "bypass") => bail!("socket bypass has not landed yet"),
                     (None, _) => bail!("launcher binary not found"),
                     (Some((bin, net)), _) => {
                         let bin = bin.to_string_lossy();
