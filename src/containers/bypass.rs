@@ -156,6 +156,30 @@ mod tests {
     }
 
     #[test]
+    fn rootful_and_networkless_containers_are_refused_with_the_reason() {
+        let ep = Endpoint {
+            mode: Mode::Rootful,
+            socket: "/run/containerd/containerd.sock".into(),
+            namespace: "default".into(),
+            launcher: None,
+            data_root: "/var/lib/nerdctl".into(),
+            snapshotter: "overlayfs".into(),
+            cgroup_manager: "cgroupfs".into(),
+        };
+        let err = prepare(&ep, "bridge").unwrap_err().to_string();
+        assert!(
+            err.contains("rootless containers") && err.contains("--network host"),
+            "{err}"
+        );
+        let ep = Endpoint {
+            mode: Mode::Rootless,
+            ..ep
+        };
+        let err = prepare(&ep, "none").unwrap_err().to_string();
+        assert!(err.contains("needs a container network"), "{err}");
+    }
+
+    #[test]
     fn subnets_come_from_the_conflist() {
         let conf = serde_json::json!({"plugins":[{"type":"bridge","ipam":{"ranges":[[{"subnet":"10.4.0.0/24","gateway":"10.4.0.1"}]]}}]});
         let mut v = Vec::new();
