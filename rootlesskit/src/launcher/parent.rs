@@ -100,12 +100,27 @@ pub fn run(flags: Flags) -> anyhow::Result<i32> {
         PathBuf::from(format!("/proc/{pid}/ns/net"))
     };
     let _slirp = match flags.net {
-        Net::Slirp4netns => Some(slirp::start(
-            &flags,
-            format!("/proc/{pid}/ns/user").as_ref(),
-            &netns_path,
-            None,
-        )?),
+        Net::Slirp4netns => {
+            let userns = PathBuf::from(format!("/proc/{pid}/ns/user"));
+            // The detached netns is bind-mounted inside the child's mount namespace: reach it
+            // through the child's root.
+            let in_child = PathBuf::from(format!("/proc/{pid}/root"))
+                .join(netns_path.strip_prefix("/").unwrap_or(netns_path.as_path()));
+            let target = if flags.detach_netns {
+                slirp::Target::Path {
+                    userns: &userns,
+                    netns: &in_child,
+                }
+            } else {
+                slirp::Target::Pid(pid.as_raw())
+            };
+            Some(slirp::start(
+                &flags,
+                target,
+                None,
+                &state.file("slirp4netns.log"),
+            )?)
+        }
         _ => None,
     };
     chan.send(sync::NET)?;

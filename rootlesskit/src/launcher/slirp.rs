@@ -66,16 +66,31 @@ fn wanted(t: Tristate, binary: &Path, flag: &str) -> anyhow::Result<bool> {
     })
 }
 
-/// Starts slirp4netns for the namespaces at `userns` and `netns` (paths under /proc or the
-/// detached netns file) and waits until its tap device is up.
+/// Whose network namespace slirp4netns serves.
+pub enum Target<'a> {
+    /// The child's own namespaces, by pid (slirp4netns joins them itself, as RootlessKit has it do).
+    Pid(i32),
+    /// A detached network namespace file, entered through the child's user namespace.
+    Path { userns: &'a Path, netns: &'a Path },
+}
+
+/// Starts slirp4netns for `target` and waits until its tap device is up. Its messages go to
+/// `log` (the state dir's slirp4netns.log) unless `--debug` asked for them on stderr.
 pub fn start(
     flags: &Flags,
-    userns: &Path,
-    netns: &Path,
+    target: Target<'_>,
     api_socket: Option<PathBuf>,
+    log: &Path,
 ) -> anyhow::Result<Slirp> {
     let bin = &flags.slirp4netns_binary;
-    let sandbox = wanted(flags.slirp4netns_sandbox, bin, "--enable-sandbox")?;
+    let mut sandbox = wanted(flags.slirp4netns_sandbox, bin, "--enable-sandbox")?;
+    if sandbox && matches!(target, Target::Path { .. }) {
+        // slirp4netns's sandbox cannot be combined with --userns-path (it fails in setegid).
+        if flags.slirp4netns_sandbox == Tristate::True {
+            bail!("--slirp4netns-sandbox=true cannot be combined with --detach-netns: use =auto or =false");
+        }
+        sandbox = false;
+    }
     let seccomp = wanted(flags.slirp4netns_seccomp, bin, "--enable-seccomp")?;
     let (ready_r, ready_w) =
         pipe2(OFlag::O_CLOEXEC).context("cannot create a pipe for slirp4netns")?;
@@ -87,9 +102,7 @@ pub fn start(
     cmd.arg(format!("--mtu={}", flags.mtu()))
         .arg(format!("--cidr={}", flags.cidr))
         .arg(format!("--ready-fd={}", ready_w.as_raw_fd()))
-        .arg(format!("--exit-fd={}", exit_r.as_raw_fd()))
-        .arg(format!("--userns-path={}", userns.display()))
-        .arg("--netns-type=path");
+        .arg(format!("--exit-fd={}", exit_r.as_raw_fd()));
     if flags.disable_host_loopback {
         cmd.arg("--disable-host-loopback");
     }
@@ -105,10 +118,32 @@ pub fn start(
     if let Some(sock) = api_socket {
         cmd.arg(format!("--api-socket={}", sock.display()));
     }
-    cmd.arg(netns)
-        .arg(&flags.ifname)
+    match target {
+        Target::Pid(pid) => {
+            cmd.arg(pid.to_string());
+        }
+        Target::Path { userns, netns } => {
+            cmd.arg(format!("--userns-path={}", userns.display()))
+                .arg("--netns-type=path")
+                .arg(netns);
+        }
+    }
+    let stderr = if flags.debug {
+        Stdio::inherit()
+    } else {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            Ok(f) => Stdio::from(f),
+            Err(_) => Stdio::null(),
+        }
+    };
+    cmd.arg(&flags.ifname)
         .stdin(Stdio::null())
-        .stdout(Stdio::null());
+        .stdout(Stdio::null())
+        .stderr(stderr);
     tracing::debug!("starting {cmd:?}");
     let spawned = cmd.spawn();
     drop(ready_w);
@@ -133,8 +168,16 @@ pub fn start(
         return Ok(slirp);
     }
     let status = slirp.child.wait().ok();
+    let said = if flags.debug {
+        "its messages are above".to_owned()
+    } else {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(5).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        format!("it said: {}", tail.join(" | "))
+    };
     bail!(
-        "{} exited before its network was ready ({}); its messages are above",
+        "{} exited before its network was ready ({}); {said}",
         bin.display(),
         status
             .map(|s| s.to_string())

@@ -174,6 +174,7 @@ pub fn launcher_flags(state_dir: &str) -> Vec<String> {
         &format!("--state-dir={state_dir}") as &str,
         "--net=slirp4netns",
         "--mtu=65520",
+        "--slirp4netns-sandbox=auto",
         "--slirp4netns-seccomp=auto",
         "--disable-host-loopback",
         "--port-driver=builtin",
