@@ -1,0 +1,435 @@
+//! burrow-rootlesskit as the unprivileged test user, on real namespaces: id maps (subordinate
+//! ids and the single-id fallback), copy-up, exit status and signals, the child dying with the
+//! parent, the state dir (lock, child_pid, api.sock, restart after SIGKILL), the environment,
+//! the network drivers (none, slirp4netns with the gateway to the host's loopback), --pidns,
+//! --detach-netns and systemd socket activation.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::time::Duration;
+
+use burrow_testsupport::{run_with_timeout, spawn_retrying, wait_for, TestMachine};
+
+const T: Duration = Duration::from_secs(60);
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn launcher(m: &TestMachine) -> PathBuf {
+    m.install_bin(env!("CARGO_BIN_EXE_burrow-rootlesskit"))
+}
+
+/// `burrow-rootlesskit ARGS` as the test user, to completion.
+fn run(m: &TestMachine, args: &[&str]) -> Output {
+    let mut cmd = m.user_command(launcher(m));
+    cmd.args(args);
+    run_with_timeout(&mut cmd, T)
+}
+
+/// A private state dir the test user owns (under its runtime dir), removed at the end.
+struct StateDir(PathBuf);
+
+impl StateDir {
+    fn new(m: &TestMachine, name: &str) -> StateDir {
+        let p = Path::new(&m.xdg_runtime_dir).join(format!(
+            "burrow-test-launcher-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&p);
+        StateDir(p)
+    }
+
+    fn flag(&self) -> String {
+        format!("--state-dir={}", self.0.display())
+    }
+}
+
+impl Drop for StateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A launcher running in the background; killed (with its process group) when dropped.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(m: &TestMachine, args: &[&str]) -> Running {
+    let mut cmd = m.user_command(launcher(m));
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Running(spawn_retrying(&mut cmd).expect("start burrow-rootlesskit"))
+}
+
+fn pid_alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+fn read_child_pid(dir: &Path) -> Option<i32> {
+    std::fs::read_to_string(dir.join("child_pid"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn subid_start(m: &TestMachine, file: &str) -> String {
+    std::fs::read_to_string(file)
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() == 3 && (f[0] == m.user || f[0] == m.uid.to_string()))
+                .then(|| f[1].to_string())
+        })
+        .expect("the test user has subordinate ids")
+}
+
+#[test]
+fn maps_come_from_the_subordinate_ids() {
+    let Some(m) = TestMachine::get() else { return };
+    let out = run(&m, &["cat", "/proc/self/uid_map", "/proc/self/gid_map"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: Vec<Vec<String>> = stdout(&out)
+        .lines()
+        .map(|l| l.split_whitespace().map(String::from).collect())
+        .collect();
+    let uid = m.uid.to_string();
+    let gid = m.gid.to_string();
+    assert_eq!(rows[0], ["0", uid.as_str(), "1"]);
+    assert_eq!(
+        rows[1],
+        ["1", subid_start(&m, "/etc/subuid").as_str(), "65536"]
+    );
+    assert_eq!(rows[2], ["0", gid.as_str(), "1"]);
+    assert_eq!(
+        rows[3],
+        ["1", subid_start(&m, "/etc/subgid").as_str(), "65536"]
+    );
+}
+
+#[test]
+fn without_subordinate_ids_only_the_user_is_mapped_with_a_warning() {
+    let Some(m) = TestMachine::get() else { return };
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    std::fs::set_permissions(empty.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut cmd = m.user_command(launcher(&m));
+    cmd.env("BURROW_ROOTLESSKIT_SUBUID_FILE", empty.path())
+        .env("BURROW_ROOTLESSKIT_SUBGID_FILE", empty.path())
+        .args(["--subid-source=static", "cat", "/proc/self/uid_map"]);
+    let out = run_with_timeout(&mut cmd, T);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let map: Vec<String> = stdout(&out).split_whitespace().map(String::from).collect();
+    assert_eq!(map, ["0", m.uid.to_string().as_str(), "1"]);
+    assert!(
+        stderr(&out).contains("no subordinate ids"),
+        "no warning: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn copy_up_makes_etc_writable_without_touching_the_hosts() {
+    let Some(m) = TestMachine::get() else { return };
+    let name = format!("burrow-copyup-{}", std::process::id());
+    let script = format!("echo x > /etc/{name} && cat /etc/{name} && test -s /etc/passwd");
+    let out = run(&m, &["--copy-up=/etc", "sh", "-c", &script]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "x\n");
+    assert!(
+        !Path::new("/etc").join(&name).exists(),
+        "the host's /etc changed"
+    );
+    // Without copy-up /etc is the host's, read-only to the namespace's root.
+    let out = run(&m, &["sh", "-c", &format!("echo x > /etc/{name}")]);
+    assert!(!out.status.success());
+}
+
+#[test]
+fn exit_status_and_signals_pass_through() {
+    let Some(m) = TestMachine::get() else { return };
+    let out = run(&m, &["sh", "-c", "exit 7"]);
+    assert_eq!(out.status.code(), Some(7));
+    let out = run(&m, &["no-such-program-here"]);
+    assert!(!out.status.success());
+
+    // SIGTERM to the launcher reaches the child, whose status becomes the launcher's.
+    let mut r = spawn(
+        &m,
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 42' TERM; echo up; while :; do sleep 0.1; done",
+        ],
+    );
+    let mut first = [0u8; 3];
+    r.0.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(r.0.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = r.0.wait().unwrap();
+    assert_eq!(status.code(), Some(42));
+}
+
+#[test]
+fn the_child_dies_with_the_launcher_and_the_state_dir_can_be_reused() {
+    let Some(m) = TestMachine::get() else { return };
+    let dir = StateDir::new(&m, "kill");
+    let flag = dir.flag();
+    let r = spawn(&m, &[&flag, "sleep", "300"]);
+    assert!(
+        wait_for(T, || read_child_pid(&dir.0).is_some()),
+        "no child_pid"
+    );
+    let child = read_child_pid(&dir.0).unwrap();
+    assert!(pid_alive(child));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(r.0.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    drop(r);
+    assert!(
+        wait_for(Duration::from_secs(10), || !pid_alive(child)),
+        "the child {child} outlived its launcher"
+    );
+    // Same state dir again after the SIGKILL: it works.
+    let out = run(&m, &[&flag, "true"]);
+    assert!(
+        out.status.success(),
+        "restart on the same state dir: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_state_dir_is_locked_private_and_complete() {
+    let Some(m) = TestMachine::get() else { return };
+    let dir = StateDir::new(&m, "lock");
+    let flag = dir.flag();
+    let _r = spawn(
+        &m,
+        &[
+            &flag,
+            "--port-driver=builtin",
+            "--net=slirp4netns",
+            "sh",
+            "-c",
+            "env > \"$ROOTLESSKIT_STATE_DIR/env.txt\"; sleep 300",
+        ],
+    );
+    assert!(
+        wait_for(T, || read_child_pid(&dir.0).is_some()),
+        "no child_pid"
+    );
+    let meta = std::fs::metadata(&dir.0).unwrap();
+    assert_eq!(meta.uid(), m.uid);
+    assert_eq!(
+        meta.permissions().mode() & 0o077,
+        0,
+        "state dir open to others"
+    );
+    let sock = std::fs::metadata(dir.0.join("api.sock")).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_socket(&sock.file_type()));
+    assert!(dir.0.join("lock").exists());
+
+    // A second launcher on the same dir is refused, clearly.
+    let out = run(&m, &[&flag, "true"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(dir.0.to_str().unwrap()), "{err}");
+    assert!(err.contains("lock") || err.contains("already"), "{err}");
+
+    // The child's environment names the state dir and the parent's ids.
+    assert!(wait_for(T, || dir.0.join("env.txt").exists()));
+    let env = std::fs::read_to_string(dir.0.join("env.txt")).unwrap();
+    assert!(
+        env.contains(&format!("ROOTLESSKIT_STATE_DIR={}", dir.0.display())),
+        "{env}"
+    );
+    assert!(
+        env.contains(&format!("ROOTLESSKIT_PARENT_EUID={}", m.uid)),
+        "{env}"
+    );
+    assert!(
+        env.contains(&format!("ROOTLESSKIT_PARENT_EGID={}", m.gid)),
+        "{env}"
+    );
+}
+
+#[test]
+fn networks_none_and_slirp4netns() {
+    let Some(m) = TestMachine::get() else { return };
+    let out = run(&m, &["--net=none", "cat", "/proc/net/dev"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let ifaces: Vec<String> = stdout(&out)
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split(':').next().map(|s| s.trim().to_string()))
+        .collect();
+    assert_eq!(ifaces, ["lo"]);
+
+    let out = run(
+        &m,
+        &[
+            "--net=slirp4netns",
+            "--copy-up=/etc",
+            "sh",
+            "-c",
+            "cat /proc/net/route; cat /etc/resolv.conf; ip -o link show tap0",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    // Default route via 10.0.2.2 (little-endian hex 0202000A) on tap0.
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("tap0\t00000000\t0202000A")),
+        "{text}"
+    );
+    assert!(text.contains("nameserver 10.0.2.3"), "{text}");
+    assert!(text.contains("65520"), "{text}");
+    assert!(
+        !stderr(&out).contains("tapfd"),
+        "slirp4netns leaks its messages: {}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_gateway_reaches_the_hosts_loopback_unless_disabled() {
+    let Some(m) = TestMachine::get() else { return };
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            let mut c = c;
+            let _ = std::io::Write::write_all(&mut c, b"HTTP/1.0 200 OK\r\n\r\nfrom-host\n");
+        }
+    });
+    let url = format!("http://10.0.2.2:{port}/");
+    let out = run(&m, &["--net=slirp4netns", "wget", "-qO-", "-T", "5", &url]);
+    assert!(
+        stdout(&out).contains("from-host"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let out = run(
+        &m,
+        &[
+            "--net=slirp4netns",
+            "--disable-host-loopback",
+            "wget",
+            "-qO-",
+            "-T",
+            "5",
+            &url,
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "reached the host's loopback: {}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn pidns_detach_netns_and_socket_activation() {
+    let Some(m) = TestMachine::get() else { return };
+    // --pidns: a new pid namespace whose pid 1 is the launcher's reaper, which also collects
+    // orphans (the background sleep below leaves no zombie).
+    let out = run(
+        &m,
+        &[
+            "--pidns",
+            "sh",
+            "-c",
+            "echo $$; cat /proc/1/comm; (sleep 0.2 &); sleep 1; grep -l ' Z ' /proc/[0-9]*/stat | wc -l",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "2", "{lines:?}");
+    // pid 1 is the launcher (re-executed as /proc/self/exe), not the command.
+    assert!(matches!(lines[1], "exe" | "burrow-rootless"), "{lines:?}");
+    assert_eq!(lines[2], "0", "zombies left: {lines:?}");
+
+    // --detach-netns: the command keeps the host's network; the namespace's is at STATE/netns.
+    let dir = StateDir::new(&m, "detach");
+    let flag = dir.flag();
+    let out = run(
+        &m,
+        &[
+            &flag,
+            "--net=slirp4netns",
+            "--detach-netns",
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/net; nsenter --net=\"$ROOTLESSKIT_STATE_DIR/netns\" ip -o link show tap0",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains(host_net.to_str().unwrap()),
+        "{text} vs {host_net:?}"
+    );
+    assert!(text.contains("65520"), "{text}");
+
+    // systemd socket activation: the listening fd and LISTEN_* reach the command.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    let mut cmd = m.user_command("systemd-socket-activate");
+    cmd.arg("-l")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(launcher(&m))
+        .args([
+            "sh",
+            "-c",
+            "echo \"fds=$LISTEN_FDS pid_ok=$([ \"$LISTEN_PID\" = $$ ] && echo yes)\"; test -e /proc/self/fd/3 && echo fd3",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
+    let mut child = Running(spawn_retrying(&mut cmd).expect("systemd-socket-activate"));
+    assert!(wait_for(T, || std::net::TcpStream::connect((
+        "127.0.0.1",
+        port
+    ))
+    .is_ok()));
+    let _ = std::net::TcpStream::connect(("127.0.0.1", port));
+    let mut out = String::new();
+    let _ = child.0.stdout.take().unwrap().read_to_string(&mut out);
+    assert!(out.contains("fds=1 pid_ok=yes"), "{out}");
+    assert!(out.contains("fd3"), "{out}");
+}
