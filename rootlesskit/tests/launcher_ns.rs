@@ -433,3 +433,65 @@ fn pidns_detach_netns_and_socket_activation() {
     assert!(out.contains("fds=1 pid_ok=yes"), "{out}");
     assert!(out.contains("fd3"), "{out}");
 }
+
+#[test]
+fn the_slirp4netns_port_driver_publishes_through_slirp4netns() {
+    let Some(m) = TestMachine::get() else { return };
+    let dir = StateDir::new(&m, "slirpports");
+    let flag = dir.flag();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let publish = format!("127.0.0.1:{port}:8000/tcp");
+    let server = "import socket\ns=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(('0.0.0.0', 8000)); s.listen(8)\nwhile True:\n  c,a=s.accept(); c.sendall(('from-ns ' + a[0] + '\\n').encode()); c.close()\n";
+    let _r = spawn(
+        &m,
+        &[
+            &flag,
+            "--net=slirp4netns",
+            "--port-driver=slirp4netns",
+            "-p",
+            &publish,
+            "python3",
+            "-c",
+            server,
+        ],
+    );
+    let got = || -> Option<String> {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        let mut s = String::new();
+        c.read_to_string(&mut s).ok()?;
+        (!s.is_empty()).then_some(s)
+    };
+    assert!(
+        wait_for(T, || got().is_some()),
+        "the published port does not answer"
+    );
+    // slirp4netns delivers the connection from its own gateway address.
+    assert_eq!(got().unwrap(), "from-ns 10.0.2.2\n");
+
+    let api = |args: &[&str]| {
+        let mut cmd = m.user_command(m.install_bin(env!("CARGO_BIN_EXE_burrow-rootlessctl")));
+        cmd.arg(format!("--socket={}", dir.0.join("api.sock").display()))
+            .args(args);
+        run_with_timeout(&mut cmd, T)
+    };
+    let out = api(&["info"]);
+    assert!(stdout(&out).contains("slirp4netns"), "{}", stdout(&out));
+    let out = api(&["list-ports"]);
+    assert!(stdout(&out).contains(&port.to_string()), "{}", stdout(&out));
+    // IPv6 and the child's loopback are refused with the reason.
+    let out = api(&["add-ports", &format!("[::1]:{}:8000/tcp6", port + 1)]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("IPv4 only"), "{}", stderr(&out));
+    // Removing the port stops the forwarding.
+    let out = api(&["remove-ports", "1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        wait_for(T, || got().is_none()),
+        "the port still answers after removal"
+    );
+}

@@ -41,8 +41,8 @@ pub fn run(flags: Flags) -> anyhow::Result<i32> {
     if flags.net == Net::Builtin {
         bail!("--net=builtin: the embedded network stack is not part of this build yet; use --net=slirp4netns");
     }
-    if flags.port_driver == PortDriverKind::Slirp4netns {
-        bail!("--port-driver=slirp4netns is not available yet; use --port-driver=builtin (faster, and the default of burrow setup)");
+    if flags.port_driver == PortDriverKind::Slirp4netns && flags.net != Net::Slirp4netns {
+        bail!("--port-driver=slirp4netns needs --net=slirp4netns (slirp4netns itself publishes the ports); use --port-driver=builtin otherwise");
     }
     let state = StateDir::open(flags.state_dir.as_deref())?;
 
@@ -114,10 +114,12 @@ pub fn run(flags: Flags) -> anyhow::Result<i32> {
             } else {
                 slirp::Target::Pid(pid.as_raw())
             };
+            let api = (flags.port_driver == PortDriverKind::Slirp4netns)
+                .then(|| state.file("slirp4netns.sock"));
             Some(slirp::start(
                 &flags,
                 target,
-                None,
+                api,
                 &state.file("slirp4netns.log"),
             )?)
         }
@@ -138,6 +140,14 @@ pub fn run(flags: Flags) -> anyhow::Result<i32> {
                 .into();
             let d: Arc<dyn PortDriver> =
                 BuiltinDriver::new(fd).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Some(d)
+        }
+        PortDriverKind::Slirp4netns => {
+            let d: Arc<dyn PortDriver> =
+                Arc::new(crate::port::slirp4netns::Slirp4netnsDriver::new(
+                    state.file("slirp4netns.sock"),
+                    flags.cidr.child_ip(),
+                ));
             Some(d)
         }
         _ => None,

@@ -2,6 +2,7 @@
 //! the builtin driver.
 
 pub mod builtin;
+pub mod slirp4netns;
 
 use std::fmt;
 use std::net::IpAddr;

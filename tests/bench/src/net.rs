@@ -76,6 +76,15 @@ pub fn forwarders() -> Vec<Forwarder> {
             },
         },
         Forwarder {
+            name: "burrow-rootlesskit slirp4netns (net=slirp4netns)",
+            side: Side::Ours,
+            kind: Kind::Launcher {
+                bin: ours.clone(),
+                net: "slirp4netns",
+                port_driver: "slirp4netns",
+            },
+        },
+        Forwarder {
             name: "burrow-rootlesskit slirp (net=builtin)",
             side: Side::Ours,
             kind: Kind::Launcher {

@@ -1,0 +1,169 @@
+//! Port driver `slirp4netns`: ports published by slirp4netns itself (its API's add_hostfwd), as
+//! RootlessKit's driver of that name does; connections reach the child with slirp's address.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::{PortDriver, PortDriverInfo, PortError, PortSpec, PortStatus, Proto};
+
+/// Publishes ports through slirp4netns's API socket.
+pub struct Slirp4netnsDriver {
+    api: PathBuf,
+    /// The namespace's tap address: where forwarded connections go unless the spec names one.
+    child_ip: Ipv4Addr,
+    ports: Mutex<Ports>,
+}
+
+#[derive(Default)]
+struct Ports {
+    next: u64,
+    /// Our id → (status, slirp4netns's hostfwd id).
+    map: BTreeMap<u64, (PortStatus, i64)>,
+}
+
+impl Slirp4netnsDriver {
+    pub fn new(api: PathBuf, child_ip: Ipv4Addr) -> Slirp4netnsDriver {
+        Slirp4netnsDriver {
+            api,
+            child_ip,
+            ports: Mutex::new(Ports {
+                next: 1,
+                ..Ports::default()
+            }),
+        }
+    }
+
+    /// One request on the API socket; the `return` value or slirp4netns's error.
+    fn call(&self, req: &Value) -> Result<Value, PortError> {
+        let fail = |e: std::io::Error| {
+            PortError::Driver(format!("slirp4netns API {}: {e}", self.api.display()))
+        };
+        let mut s = UnixStream::connect(&self.api).map_err(fail)?;
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(fail)?;
+        s.write_all(req.to_string().as_bytes()).map_err(fail)?;
+        s.shutdown(std::net::Shutdown::Write).map_err(fail)?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).map_err(fail)?;
+        let v: Value = serde_json::from_str(&body)
+            .map_err(|e| PortError::Driver(format!("slirp4netns answered {body:?}: {e}")))?;
+        if let Some(err) = v.get("error") {
+            let desc = err
+                .get("desc")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error");
+            return Err(PortError::Driver(format!("slirp4netns: {desc}")));
+        }
+        Ok(v.get("return").cloned().unwrap_or(Value::Null))
+    }
+}
+
+impl PortDriver for Slirp4netnsDriver {
+    fn info(&self) -> PortDriverInfo {
+        PortDriverInfo {
+            driver: "slirp4netns".into(),
+            protos: ["tcp", "tcp4", "udp", "udp4"].map(String::from).to_vec(),
+            disallow_loopback_child_ip: true,
+        }
+    }
+
+    fn add(&self, spec: PortSpec) -> Result<PortStatus, PortError> {
+        spec.validate()?;
+        let proto = match spec.proto {
+            Proto::Tcp | Proto::Tcp4 => "tcp",
+            Proto::Udp | Proto::Udp4 => "udp",
+            Proto::Tcp6 | Proto::Udp6 => {
+                return Err(PortError::Invalid(format!(
+                    "{spec}: the slirp4netns port driver publishes IPv4 only; use --port-driver=builtin for {}",
+                    spec.proto
+                )))
+            }
+        };
+        let host_addr = match spec.parent_ip {
+            None => Ipv4Addr::UNSPECIFIED,
+            Some(IpAddr::V4(a)) => a,
+            Some(IpAddr::V6(_)) => {
+                return Err(PortError::Invalid(format!(
+                    "{spec}: the slirp4netns port driver publishes IPv4 only"
+                )))
+            }
+        };
+        let guest = match spec.child_ip {
+            None => self.child_ip,
+            Some(IpAddr::V4(a)) if a.is_loopback() => {
+                return Err(PortError::Invalid(format!(
+                    "{spec}: the slirp4netns port driver cannot reach the child's loopback; leave childIP out (it then goes to {})",
+                    self.child_ip
+                )))
+            }
+            Some(IpAddr::V4(a)) => a,
+            Some(IpAddr::V6(_)) => {
+                return Err(PortError::Invalid(format!(
+                    "{spec}: the slirp4netns port driver publishes IPv4 only"
+                )))
+            }
+        };
+        let mut ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((id, _)) = ports
+            .map
+            .iter()
+            .find(|(_, (st, _))| st.spec.same_parent(&spec))
+        {
+            return Err(PortError::Conflict {
+                id: *id,
+                spec: spec.to_string(),
+            });
+        }
+        let ret = self.call(&json!({
+            "execute": "add_hostfwd",
+            "arguments": {
+                "proto": proto,
+                "host_addr": host_addr.to_string(),
+                "host_port": spec.parent_port,
+                "guest_addr": guest.to_string(),
+                "guest_port": spec.child_port,
+            }
+        }));
+        let ret = match ret {
+            Ok(r) => r,
+            Err(PortError::Driver(msg)) if msg.contains("bind") || msg.contains("in use") => {
+                return Err(PortError::AddrInUse {
+                    addr: format!("{host_addr}:{}", spec.parent_port),
+                    spec: spec.to_string(),
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        let slirp_id = ret
+            .get("id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| PortError::Driver(format!("slirp4netns gave no hostfwd id ({ret})")))?;
+        let id = ports.next;
+        ports.next += 1;
+        let status = PortStatus { id, spec };
+        ports.map.insert(id, (status.clone(), slirp_id));
+        Ok(status)
+    }
+
+    fn list(&self) -> Vec<PortStatus> {
+        let ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
+        ports.map.values().map(|(s, _)| s.clone()).collect()
+    }
+
+    fn remove(&self, id: u64) -> Result<(), PortError> {
+        let mut ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((_, slirp_id)) = ports.map.get(&id).cloned() else {
+            return Err(PortError::NotFound(id));
+        };
+        self.call(&json!({"execute": "remove_hostfwd", "arguments": {"id": slirp_id}}))?;
+        ports.map.remove(&id);
+        Ok(())
+    }
+}
