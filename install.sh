@@ -91,7 +91,7 @@ as_user() {
 }
 
 # The Debian packages burrow uses at run time, and those its build needs.
-RUNTIME_PKGS=(containerd runc uidmap slirp4netns containernetworking-plugins dbus-user-session systemd
+RUNTIME_PKGS=(containerd runc uidmap slirp4netns containernetworking-plugins catatonit dbus-user-session systemd
     iproute2 util-linux procps curl ca-certificates)
 BUILD_PKGS=(gcc libc6-dev pkg-config protobuf-compiler python3 busybox-static)
 

@@ -488,3 +488,86 @@ fn stdin_and_a_real_pty() {
     );
     assert_eq!(code(&out), 4, "{text:?}");
 }
+
+#[test]
+fn init_runs_as_pid_1_and_long_mounts_work() {
+    let Some(d) = rootful("initmount") else {
+        return;
+    };
+    let bb = image("busybox");
+    // --init: the host's init is PID 1 and runs the command; exit codes pass through it.
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--init",
+        "--network",
+        "none",
+        &bb,
+        "sh",
+        "-c",
+        "tr '\\0' ' ' < /proc/1/cmdline; echo; echo $$; exit 3",
+    ]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap_or("")
+            .starts_with("/sbin/docker-init -- sh -c"),
+        "{text}"
+    );
+    assert_ne!(
+        lines.next(),
+        Some("1"),
+        "the command is not PID 1 under --init"
+    );
+
+    // --mount: a read-only bind, a named volume and a sized tmpfs.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), "from-host").unwrap();
+    let bind = format!(
+        "type=bind,source={},target=/in,readonly",
+        dir.path().display()
+    );
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--mount",
+        &bind,
+        "--mount",
+        "type=volume,source=longvol,target=/vol",
+        "--mount",
+        "type=tmpfs,target=/scratch,tmpfs-size=1m,tmpfs-mode=1770",
+        &bb,
+        "sh",
+        "-c",
+        "cat /in/f; echo; touch /in/g 2>/dev/null && echo writable; echo v > /vol/v && cat /vol/v; \
+         stat -c %a /scratch; df -k /scratch | tail -1",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("from-host\n"), "{text}");
+    assert!(
+        !text.contains("writable"),
+        "the read-only bind was writable: {text}"
+    );
+    assert!(text.contains("\nv\n"), "{text}");
+    assert!(text.contains("\n1770\n"), "{text}");
+    assert!(text.contains(" 1024 "), "tmpfs size: {text}");
+    let _ = d.burrow(&["volume", "rm", "longvol"]);
+
+    // A bad --mount is refused before anything is created.
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=bind,source=/no/such/dir,target=/x",
+        &bb,
+        "true",
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+}

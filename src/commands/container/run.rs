@@ -54,6 +54,13 @@ pub struct CreateFlags {
     /// Mount a tmpfs (DST[:OPTIONS]).
     #[arg(long)]
     pub tmpfs: Vec<String>,
+    /// Run an init (tini or catatonit from the host) as PID 1 that forwards signals and reaps zombies.
+    #[arg(long)]
+    pub init: bool,
+    /// Attach a mount, Docker's long form: type=bind|volume|tmpfs,source=SRC,target=DST[,readonly]
+    /// [,tmpfs-size=BYTES][,tmpfs-mode=OCTAL].
+    #[arg(long)]
+    pub mount: Vec<String>,
     /// Publish a container's port to the host ([hostIP:][hostPort:]containerPort[/proto]).
     #[arg(short, long = "publish")]
     pub publish: Vec<String>,
@@ -369,13 +376,157 @@ fn bind(dest: &str, src: &Path, ro: bool) -> anyhow::Result<Mount> {
 }
 
 /// `-v SRC:DST[:ro]` (a host path, or a named volume under the data root) and `--tmpfs`.
+/// Where `--init` puts the host's init binary inside the container (Docker's path).
+const INIT_PATH: &str = "/sbin/docker-init";
+
+/// The host's init for `--init`: Docker's docker-init, tini, or catatonit (all static or nearly).
+fn find_init() -> anyhow::Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path)
+        .chain(["/usr/libexec/docker", "/usr/libexec/podman"].map(PathBuf::from))
+        .collect();
+    for name in ["docker-init", "tini-static", "tini", "catatonit"] {
+        if let Some(p) = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) {
+            return Ok(p);
+        }
+    }
+    anyhow::bail!(
+        "--init needs an init binary on the host (docker-init, tini or catatonit) and none was found: as root, apt-get install catatonit (or tini)"
+    )
+}
+
+/// Makes the host's init PID 1: bound read-only at [`INIT_PATH`], running the command after `--`.
+fn apply_init(spec: &mut oci_spec::runtime::Spec, host_init: &Path) -> anyhow::Result<()> {
+    let process = spec
+        .process_mut()
+        .as_mut()
+        .context("the container spec has no process")?;
+    let mut args = vec![INIT_PATH.to_string(), "--".to_string()];
+    args.extend(process.args().clone().unwrap_or_default());
+    process.set_args(Some(args));
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    mounts.push(
+        MountBuilder::default()
+            .destination(INIT_PATH)
+            .typ("bind")
+            .source(host_init)
+            .options(vec![
+                "bind".to_string(),
+                "ro".to_string(),
+                "nosuid".to_string(),
+                "nodev".to_string(),
+            ])
+            .build()?,
+    );
+    spec.set_mounts(Some(mounts));
+    Ok(())
+}
+
+/// A `--mount` in the short forms the rest of the code takes (`-v` and `--tmpfs`).
+#[derive(Debug, PartialEq, Eq)]
+enum LongMount {
+    Volume(String),
+    Tmpfs(String),
+}
+
+/// Parses Docker's `--mount` (type=bind|volume|tmpfs,source,target,readonly,tmpfs-size,tmpfs-mode).
+fn parse_mount(spec: &str) -> anyhow::Result<LongMount> {
+    let mut typ = "volume".to_string();
+    let (mut src, mut dst, mut ro) = (None::<String>, None::<String>, false);
+    let (mut size, mut mode) = (None::<String>, None::<String>);
+    for field in spec.split(',').filter(|f| !f.is_empty()) {
+        let (k, v) = match field.split_once('=') {
+            Some((k, v)) => (k.trim(), Some(v.trim())),
+            None => (field.trim(), None),
+        };
+        match (k, v) {
+            ("type", Some(v)) => typ = v.to_string(),
+            ("source" | "src", Some(v)) => src = Some(v.to_string()),
+            ("target" | "destination" | "dst", Some(v)) => dst = Some(v.to_string()),
+            ("readonly" | "ro", None) => ro = true,
+            ("readonly" | "ro", Some(v)) => {
+                ro = match v {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => anyhow::bail!("invalid --mount {spec:?}: readonly={v:?} must be true or false"),
+                }
+            }
+            ("tmpfs-size", Some(v)) => size = Some(parse_memory(v)?.to_string()),
+            ("tmpfs-mode", Some(v)) => {
+                u32::from_str_radix(v, 8).map_err(|_| {
+                    anyhow!("invalid --mount {spec:?}: tmpfs-mode={v:?} must be octal, e.g. 1777")
+                })?;
+                mode = Some(v.to_string());
+            }
+            _ => anyhow::bail!(
+                "invalid --mount {spec:?}: unsupported field {field:?} (use type, source, target, readonly, tmpfs-size, tmpfs-mode)"
+            ),
+        }
+    }
+    let Some(dst) = dst else {
+        anyhow::bail!("invalid --mount {spec:?}: target=PATH is required");
+    };
+    let ro_opt = if ro { ":ro" } else { "" };
+    match typ.as_str() {
+        "bind" => {
+            let Some(src) = src else {
+                anyhow::bail!("invalid --mount {spec:?}: a bind mount needs source=PATH");
+            };
+            if !src.starts_with('/') {
+                anyhow::bail!("invalid --mount {spec:?}: the bind source {src:?} must be an absolute path");
+            }
+            if !Path::new(&src).exists() {
+                anyhow::bail!("invalid --mount {spec:?}: bind source path {src:?} does not exist");
+            }
+            Ok(LongMount::Volume(format!("{src}:{dst}{ro_opt}")))
+        }
+        "volume" => match src {
+            Some(name) if name.starts_with('/') => anyhow::bail!(
+                "invalid --mount {spec:?}: a volume's source is a volume name; use type=bind for the path {name:?}"
+            ),
+            Some(name) => Ok(LongMount::Volume(format!("{name}:{dst}{ro_opt}"))),
+            None if ro => Ok(LongMount::Volume(format!(":{dst}{ro_opt}"))),
+            None => Ok(LongMount::Volume(dst)),
+        },
+        "tmpfs" => {
+            if src.is_some() {
+                anyhow::bail!("invalid --mount {spec:?}: a tmpfs mount has no source");
+            }
+            let mut opts: Vec<String> = Vec::new();
+            if let Some(s) = size {
+                opts.push(format!("size={s}"));
+            }
+            if let Some(m) = mode {
+                opts.push(format!("mode={m}"));
+            }
+            if ro {
+                opts.push("ro".into());
+            }
+            Ok(LongMount::Tmpfs(if opts.is_empty() {
+                dst
+            } else {
+                format!("{dst}:{}", opts.join(","))
+            }))
+        }
+        other => anyhow::bail!("invalid --mount {spec:?}: type={other:?} (use bind, volume or tmpfs)"),
+    }
+}
+
 fn user_mounts(
     ctx: &Ctx,
     f: &CreateFlags,
     anonymous: &mut Vec<String>,
 ) -> anyhow::Result<Vec<Mount>> {
     let mut out = Vec::new();
-    for v in &f.volume {
+    let mut volumes = f.volume.clone();
+    let mut tmpfs = f.tmpfs.clone();
+    for m in &f.mount {
+        match parse_mount(m)? {
+            LongMount::Volume(v) => volumes.push(v),
+            LongMount::Tmpfs(t) => tmpfs.push(t),
+        }
+    }
+    for v in &volumes {
         let parts: Vec<&str> = v.split(':').collect();
         let (src, dst, opts) = match parts.as_slice() {
             [dst] => ("", *dst, ""),
@@ -411,7 +562,7 @@ fn user_mounts(
         };
         out.push(bind(dst, &source, ro)?);
     }
-    for t in &f.tmpfs {
+    for t in &tmpfs {
         let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
         if !dst.starts_with('/') {
             anyhow::bail!("invalid --tmpfs {t:?}: the path must be absolute");
@@ -497,6 +648,7 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
     // Everything that can be refused is checked before anything is created.
     let restart = restart_policy(&f.restart)?;
     let (seccomp, no_new_privileges) = security(f)?;
+    let init = if f.init { Some(find_init()?) } else { None };
     let bypass = if crate::containers::bypass::wanted(f.bypass, &f.label) {
         Some(crate::containers::bypass::prepare(&ctx.ep, &f.network)?)
     } else {
@@ -692,6 +844,9 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
         };
         let mut spec = spec::build(&image.defaults, &opts)?;
         apply_ulimits_and_shm(&mut spec, &ulimits, shm_bytes);
+        if let Some(host_init) = &init {
+            apply_init(&mut spec, host_init)?;
+        }
         if let Some(listener) = &bypass {
             let meta = crate::containers::bypass::metadata(&ctx.ep, &net_confs);
             crate::containers::bypass::apply(&mut spec, listener, &meta)?;
@@ -999,5 +1154,44 @@ mod tests {
         assert!(restart_policy("always").unwrap());
         assert!(restart_policy("on-failure:3").is_err());
         assert!(restart_policy("sometimes").is_err());
+    }
+
+    #[test]
+    fn long_mounts_become_short_ones() {
+        use LongMount::*;
+        assert_eq!(
+            parse_mount("type=bind,source=/tmp,target=/data,readonly").unwrap(),
+            Volume("/tmp:/data:ro".into())
+        );
+        assert_eq!(
+            parse_mount("type=bind,src=/tmp,dst=/data,readonly=false").unwrap(),
+            Volume("/tmp:/data".into())
+        );
+        assert_eq!(
+            parse_mount("source=cache,target=/cache").unwrap(),
+            Volume("cache:/cache".into())
+        );
+        assert_eq!(
+            parse_mount("type=volume,target=/anon").unwrap(),
+            Volume("/anon".into())
+        );
+        assert_eq!(
+            parse_mount("type=tmpfs,destination=/scratch,tmpfs-size=64m,tmpfs-mode=1770").unwrap(),
+            Tmpfs("/scratch:size=67108864,mode=1770".into())
+        );
+        for bad in [
+            "type=bind,source=/no/such/dir/here,target=/x",
+            "type=bind,source=rel,target=/x",
+            "type=bind,target=/x",
+            "type=volume,source=/abs,target=/x",
+            "type=tmpfs,source=x,target=/x",
+            "type=nfs,target=/x",
+            "type=bind,source=/tmp",
+            "type=bind,source=/tmp,target=/x,bind-propagation=shared",
+            "type=tmpfs,target=/x,tmpfs-mode=999",
+        ] {
+            let err = parse_mount(bad).unwrap_err().to_string();
+            assert!(err.contains("--mount"), "{bad}: {err}");
+        }
     }
 }

@@ -56,6 +56,23 @@ pub fn forwarders() -> Vec<Forwarder> {
         .ok_or_else(|| "burrow-rootlesskit is not built (cargo build --release)".to_string());
     let rk = proc::find_binary("rootlesskit")
         .ok_or_else(|| "rootlesskit is not installed (Debian package rootlesskit)".to_string());
+    // --net=builtin variants only when this build has the embedded stack (else they would be
+    // started, fail at once and cost a timeout each).
+    let ours_builtin = ours.clone().and_then(|b| {
+        let probe = std::process::Command::new(&b)
+            .args(["--net=builtin", "true"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| e.to_string())?;
+        if probe.status.success() {
+            Ok(b)
+        } else {
+            Err(format!(
+                "--net=builtin is not available in this build ({})",
+                String::from_utf8_lossy(&probe.stderr).trim()
+            ))
+        }
+    });
     vec![
         Forwarder {
             name: "burrow-rootlesskit builtin (net=slirp4netns)",
@@ -70,7 +87,7 @@ pub fn forwarders() -> Vec<Forwarder> {
             name: "burrow-rootlesskit builtin (net=builtin)",
             side: Side::Ours,
             kind: Kind::Launcher {
-                bin: ours.clone(),
+                bin: ours_builtin.clone(),
                 net: "builtin",
                 port_driver: "builtin",
             },
@@ -88,7 +105,7 @@ pub fn forwarders() -> Vec<Forwarder> {
             name: "burrow-rootlesskit slirp (net=builtin)",
             side: Side::Ours,
             kind: Kind::Launcher {
-                bin: ours,
+                bin: ours_builtin,
                 net: "builtin",
                 port_driver: "slirp",
             },
