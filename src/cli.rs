@@ -102,6 +102,8 @@ pub enum Command {
     Port(commands::container::manage::PortArgs),
     /// Block until containers stop, then print their exit codes.
     Wait(commands::container::manage::ContainersArgs),
+    /// Copy files between a container and the host.
+    Cp(commands::container::cp::Args),
     /// Display the running processes of a container.
     Top(commands::container::manage::TopArgs),
     /// Rename a container.
@@ -188,6 +190,7 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Port(args) => commands::container::manage::port(args, g),
         Command::Wait(args) => commands::container::manage::wait(args, g),
         Command::Top(args) => commands::container::manage::top(args, g),
+        Command::Cp(args) => commands::container::cp::run(args, g),
         Command::Rename(args) => commands::container::manage::rename(args, g),
         Command::Pause(args) => commands::container::manage::pause(args, g, false),
         Command::Unpause(args) => commands::container::manage::pause(args, g, true),

@@ -5,6 +5,7 @@
 mod containers_support;
 
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 
 use containers_support::*;
 
@@ -570,4 +571,126 @@ fn init_runs_as_pid_1_and_long_mounts_work() {
     ]);
     assert_eq!(code(&out), 125);
     assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+}
+
+#[test]
+fn cp_both_ways_running_and_stopped_and_inside_the_root() {
+    let Some(d) = rootful("cp") else { return };
+    let bb = image("busybox");
+    let name = format!("cp-{}", std::process::id());
+    let out = d.burrow(&[
+        "run", "-d", "--name", &name, "--network", "none", &bb, "sh", "-c",
+        "echo inside > /made && mkdir -p /tree/sub && echo deep > /tree/sub/f && ln -sfn / /escape; sleep 300",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let host = tempfile::tempdir().unwrap();
+    let h = |p: &str| host.path().join(p);
+
+    // Out: a file to a new name, a directory into an existing one, a directory's contents.
+    let src = format!("{name}:/made");
+    let out = d.burrow(&["cp", &src, h("made.txt").to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(h("made.txt")).unwrap(), "inside\n");
+    let out = d.burrow(&[
+        "cp",
+        &format!("{name}:/tree"),
+        host.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(h("tree/sub/f")).unwrap(), "deep\n");
+    std::fs::create_dir(h("contents")).unwrap();
+    let out = d.burrow(&[
+        "cp",
+        &format!("{name}:/tree/."),
+        h("contents").to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(h("contents/sub/f").exists());
+    // Out as a tar stream.
+    let out = d.burrow(&["cp", &format!("{name}:/tree"), "-"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut ar = tar::Archive::new(&out.stdout[..]);
+    let names: Vec<String> = ar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().to_string())
+        .collect();
+    assert!(names.iter().any(|n| n == "tree/sub/f"), "{names:?}");
+
+    // In: a file and a directory; the container sees them.
+    std::fs::write(h("in.txt"), "from-host").unwrap();
+    std::fs::create_dir_all(h("indir/a")).unwrap();
+    std::fs::write(h("indir/a/b"), "bee").unwrap();
+    let out = d.burrow(&[
+        "cp",
+        h("in.txt").to_str().unwrap(),
+        &format!("{name}:/tmp/in.txt"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&["cp", h("indir").to_str().unwrap(), &format!("{name}:/tmp")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&["exec", &name, "sh", "-c", "cat /tmp/in.txt /tmp/indir/a/b"]);
+    assert_eq!(stdout(&out), "from-hostbee", "{}", stderr(&out));
+
+    // Absolute symlinks resolve inside the container, never on the host.
+    let marker = format!("burrow-cp-escape-{}", std::process::id());
+    let out = d.burrow(&[
+        "cp",
+        h("in.txt").to_str().unwrap(),
+        &format!("{name}:/escape/tmp/{marker}"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        !Path::new("/tmp").join(&marker).exists(),
+        "cp wrote through to the host"
+    );
+    let out = d.burrow(&["exec", &name, "cat", &format!("/tmp/{marker}")]);
+    assert_eq!(stdout(&out), "from-host");
+
+    // Errors: a missing source, a directory onto a file.
+    let out = d.burrow(&[
+        "cp",
+        &format!("{name}:/no/such"),
+        host.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("could not find /no/such"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.burrow(&[
+        "cp",
+        &format!("{name}:/tree"),
+        h("made.txt").to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("directory to a file"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A stopped container: its writable layer is still there to copy from and to.
+    let out = d.burrow(&["stop", "-t", "1", &name]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&[
+        "cp",
+        &format!("{name}:/tmp/in.txt"),
+        h("back.txt").to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(h("back.txt")).unwrap(), "from-host");
+    let out = d.burrow(&[
+        "cp",
+        h("made.txt").to_str().unwrap(),
+        &format!("{name}:/late.txt"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&["start", &name]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&["exec", &name, "cat", "/late.txt"]);
+    assert_eq!(stdout(&out), "inside\n", "{}", stderr(&out));
+    let _ = d.burrow(&["rm", "-f", &name]);
 }

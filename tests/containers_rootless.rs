@@ -242,3 +242,55 @@ fn readme_goal_run_d_p_8080_answers_on_the_host() {
         "{body}"
     );
 }
+
+#[test]
+fn rootless_cp_keeps_owners_right_running_and_stopped() {
+    let Some(rl) = rootless("cp") else { return };
+    let bb = image("busybox");
+    let out = rl.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "cpr",
+        "--network",
+        "none",
+        &bb,
+        "sh",
+        "-c",
+        "echo inside > /made; sleep 300",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    std::thread::sleep(Duration::from_millis(500));
+    let dir = rl.home.join("cp");
+    let f = dir.join("in.txt");
+    let mk = rl.user(&[
+        "sh",
+        "-c",
+        &format!(
+            "mkdir -p {} && echo from-host > {}",
+            dir.display(),
+            f.display()
+        ),
+    ]);
+    assert_eq!(code(&mk), 0, "{}", stderr(&mk));
+    // In: owned by the container's root.
+    let out = rl.burrow(&["cp", f.to_str().unwrap(), "cpr:/tmp/in.txt"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = rl.burrow(&["exec", "cpr", "stat", "-c", "%u:%g %s", "/tmp/in.txt"]);
+    assert_eq!(stdout(&out), "0:0 10\n", "{}", stderr(&out));
+    // Out: owned by the user on the host.
+    let back = dir.join("made");
+    let out = rl.burrow(&["cp", "cpr:/made", back.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let meta = std::fs::metadata(&back).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), rl.machine.uid);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "inside\n");
+    // Stopped: the snapshot is mounted inside the launcher's namespaces.
+    let out = rl.burrow(&["stop", "-t", "1", "cpr"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let again = dir.join("again");
+    let out = rl.burrow(&["cp", "cpr:/tmp/in.txt", again.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), "from-host\n");
+    let _ = rl.burrow(&["rm", "-f", "cpr"]);
+}

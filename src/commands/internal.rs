@@ -1,7 +1,8 @@
 //! Entry points other programs run, handled before normal argument parsing: containerd's shim
 //! runs `burrow _BURROW_INTERNAL_LOGGING DATA_ROOT` (the json-file log driver), runc runs
 //! `burrow internal oci-hook EVENT STATE_DIR` (container networking), and a failed run runs
-//! `burrow internal net-teardown STATE_DIR [LAUNCHER_PID]`.
+//! `burrow internal net-teardown STATE_DIR [LAUNCHER_PID]`, and `burrow cp` runs
+//! `burrow internal cp REQUEST` for the container side of a copy.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -23,6 +24,7 @@ pub fn intercept(argv: &[OsString]) -> Option<ExitCode> {
     let result = match strs.as_slice() {
         [logdriver::MAGIC_ARG, root, ..] => logdriver::main(root),
         ["internal", "oci-hook", event, dir, ..] => oci_hook(event, dir),
+        ["internal", "cp", request] => crate::containers::copy::helper_main(request),
         ["internal", "net-teardown", dir] => hook::poststop(dir.as_ref()).map_err(Into::into),
         ["internal", "net-teardown", dir, pid] => {
             enter(pid).and_then(|_| hook::poststop(dir.as_ref()).map_err(Into::into))

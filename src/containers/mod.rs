@@ -2,6 +2,7 @@
 
 pub mod bypass;
 pub mod caps;
+pub mod copy;
 pub mod image;
 pub mod lifecycle;
 pub mod logdriver;

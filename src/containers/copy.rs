@@ -1,0 +1,197 @@
+//! `burrow cp`'s container side: a helper process that enters the container's root (chroot, so
+//! its symlinks resolve inside it) and stats, reads or writes paths there as tar streams.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use nix::mount::{mount, MsFlags};
+use nix::sched::{unshare, CloneFlags};
+use serde::{Deserialize, Serialize};
+
+/// Where the container's filesystem is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Root {
+    /// A running container: its init's root (`/proc/PID/root`).
+    Pid(u32),
+    /// A stopped container: its snapshot's mounts, mounted by the helper in a private namespace.
+    Mounts(Vec<SnapshotMount>),
+}
+
+/// One mount of a snapshot, as containerd describes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotMount {
+    pub typ: String,
+    pub source: String,
+    pub options: Vec<String>,
+}
+
+/// What the helper is asked, as JSON in its argument list.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    pub root: Root,
+    /// The launcher child's pid whose user and mount namespaces to join first (rootless).
+    pub launcher_pid: Option<i32>,
+    pub op: Op,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Op {
+    /// Print [`Stat`] as JSON.
+    Stat { path: String },
+    /// Write a tar of `path` to stdout, its entries named `name` ("." for a directory's contents).
+    Get {
+        path: String,
+        name: String,
+        follow: bool,
+    },
+    /// Unpack the tar on stdin into the directory `dir`.
+    Put { dir: String, archive: bool },
+}
+
+/// What is at a path inside the container.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Stat {
+    pub exists: bool,
+    pub dir: bool,
+}
+
+/// The helper: `burrow internal cp REQUEST_JSON` (single-threaded when it starts).
+pub fn helper_main(request: &str) -> anyhow::Result<()> {
+    let req: Request = serde_json::from_str(request).context("bad cp request")?;
+    if let Some(pid) = req.launcher_pid {
+        enter(pid)?;
+    }
+    let root: PathBuf = match &req.root {
+        Root::Pid(pid) => PathBuf::from(format!("/proc/{pid}/root")),
+        Root::Mounts(mounts) => mount_snapshot(mounts)?,
+    };
+    nix::unistd::chroot(&root)
+        .with_context(|| format!("cannot enter the container's root {}", root.display()))?;
+    std::env::set_current_dir("/")?;
+    match req.op {
+        Op::Stat { path } => {
+            let st = match std::fs::metadata(&path) {
+                Ok(m) => Stat {
+                    exists: true,
+                    dir: m.is_dir(),
+                },
+                Err(_) => Stat {
+                    exists: std::fs::symlink_metadata(&path).is_ok(),
+                    dir: false,
+                },
+            };
+            println!("{}", serde_json::to_string(&st)?);
+        }
+        Op::Get { path, name, follow } => {
+            let out = std::io::stdout().lock();
+            write_tar(out, Path::new(&path), &name, follow)?;
+        }
+        Op::Put { dir, archive } => {
+            let input = std::io::stdin().lock();
+            unpack(input, Path::new(&dir), archive)?;
+        }
+    }
+    Ok(())
+}
+
+/// Joins the launcher child's user and mount namespaces.
+fn enter(pid: i32) -> anyhow::Result<()> {
+    let open = |ns: &str| {
+        let p = format!("/proc/{pid}/ns/{ns}");
+        std::fs::File::open(&p).with_context(|| {
+            format!("opening {p} (is the rootless containerd running? burrow setup status)")
+        })
+    };
+    let (user, mnt) = (open("user")?, open("mnt")?);
+    nix::sched::setns(&user, CloneFlags::CLONE_NEWUSER)
+        .context("joining the launcher's user namespace")?;
+    nix::sched::setns(&mnt, CloneFlags::CLONE_NEWNS)
+        .context("joining the launcher's mount namespace")?;
+    Ok(())
+}
+
+/// Mounts a stopped container's snapshot in a private mount namespace; returns where.
+fn mount_snapshot(mounts: &[SnapshotMount]) -> anyhow::Result<PathBuf> {
+    unshare(CloneFlags::CLONE_NEWNS).context("cannot create a private mount namespace")?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .context("cannot make the mounts private")?;
+    let target = std::env::temp_dir().join(format!("burrow-cp-{}", std::process::id()));
+    std::fs::create_dir_all(&target)?;
+    for m in mounts {
+        let mut flags = MsFlags::empty();
+        let mut data: Vec<&str> = Vec::new();
+        for o in &m.options {
+            match o.as_str() {
+                "bind" => flags |= MsFlags::MS_BIND,
+                "rbind" => flags |= MsFlags::MS_BIND | MsFlags::MS_REC,
+                "ro" => flags |= MsFlags::MS_RDONLY,
+                "rw" => {}
+                other => data.push(other),
+            }
+        }
+        let data = data.join(",");
+        let fstype = (!m.typ.is_empty() && m.typ != "bind").then_some(m.typ.as_str());
+        mount(
+            Some(m.source.as_str()),
+            &target,
+            fstype,
+            flags,
+            (!data.is_empty()).then_some(data.as_str()),
+        )
+        .with_context(|| format!("cannot mount the container's snapshot ({})", m.typ))?;
+    }
+    Ok(target)
+}
+
+/// Writes a tar of `path` whose entries are named `name` (or `path`'s contents for ".").
+pub fn write_tar<W: Write>(out: W, path: &Path, name: &str, follow: bool) -> anyhow::Result<()> {
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    let path = if follow {
+        std::fs::canonicalize(path).with_context(|| format!("{}", path.display()))?
+    } else {
+        path.to_path_buf()
+    };
+    let meta = std::fs::symlink_metadata(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.is_dir() {
+        b.append_dir_all(name, &path)
+            .with_context(|| format!("cannot archive {}", path.display()))?;
+    } else {
+        b.append_path_with_name(&path, name)
+            .with_context(|| format!("cannot archive {}", path.display()))?;
+    }
+    b.into_inner()?.flush()?;
+    Ok(())
+}
+
+/// Unpacks a tar into `dir`; `archive` keeps the entries' owners (else they are the unpacker's).
+pub fn unpack<R: Read>(input: R, dir: &Path, archive: bool) -> anyhow::Result<()> {
+    let mut ar = tar::Archive::new(input);
+    ar.set_preserve_permissions(true);
+    ar.set_preserve_ownerships(archive);
+    ar.set_overwrite(true);
+    ar.unpack(dir)
+        .with_context(|| format!("cannot write into {}", dir.display()))?;
+    Ok(())
+}
+
+/// Reads everything the helper printed, failing with its stderr when it failed.
+pub fn check_helper(out: std::process::Output, what: &str) -> anyhow::Result<Vec<u8>> {
+    if !out.status.success() {
+        bail!(
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .trim_start_matches("burrow: ")
+        );
+    }
+    Ok(out.stdout)
+}
