@@ -102,6 +102,8 @@ pub enum Command {
     Port(commands::container::manage::PortArgs),
     /// Block until containers stop, then print their exit codes.
     Wait(commands::container::manage::ContainersArgs),
+    /// Display a live stream of containers' resource usage (CPU, memory, network, block I/O, pids).
+    Stats(commands::container::stats::Args),
     /// Copy files between a container and the host.
     Cp(commands::container::cp::Args),
     /// Display the running processes of a container.
@@ -191,6 +193,7 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Wait(args) => commands::container::manage::wait(args, g),
         Command::Top(args) => commands::container::manage::top(args, g),
         Command::Cp(args) => commands::container::cp::run(args, g),
+        Command::Stats(args) => commands::container::stats::run(args, g),
         Command::Rename(args) => commands::container::manage::rename(args, g),
         Command::Pause(args) => commands::container::manage::pause(args, g, false),
         Command::Unpause(args) => commands::container::manage::pause(args, g, true),

@@ -694,3 +694,51 @@ fn cp_both_ways_running_and_stopped_and_inside_the_root() {
     assert_eq!(stdout(&out), "inside\n", "{}", stderr(&out));
     let _ = d.burrow(&["rm", "-f", &name]);
 }
+
+#[test]
+fn stats_reads_the_containers_cgroups() {
+    let Some(d) = rootful("stats") else { return };
+    let bb = image("busybox");
+    let name = format!("busy-{}", std::process::id());
+    let out = d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        &bb,
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&["stats", "--no-stream", "--format", "json", &name]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let row: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let cpu: f64 = row["CPUPerc"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches('%')
+        .parse()
+        .unwrap();
+    assert!(cpu > 20.0, "a busy loop at {cpu}% CPU: {row}");
+    assert!(row["MemUsage"].as_str().unwrap().contains(" / "), "{row}");
+    assert_ne!(row["PIDs"], "0", "{row}");
+    assert_eq!(row["Name"], name.as_str());
+    let out = d.burrow(&["stats", "--no-stream", &name]);
+    assert!(stdout(&out).starts_with("CONTAINER ID"), "{}", stdout(&out));
+    let out = d.burrow(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}}",
+        &name,
+    ]);
+    assert!(
+        stdout(&out).starts_with(&format!("{name} ")),
+        "{}",
+        stdout(&out)
+    );
+    let _ = d.burrow(&["rm", "-f", &name]);
+}

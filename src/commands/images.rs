@@ -137,6 +137,13 @@ fn catalog_print(format: &Format, rows: &[serde_json::Value]) {
 
 /// Prints rows padded into columns three spaces apart (Docker's tabwriter look).
 pub fn print_table(rows: &[Vec<String>]) {
+    for line in table_lines(rows) {
+        println!("{line}");
+    }
+}
+
+/// Rows padded into columns three spaces apart, one string per line.
+pub fn table_lines(rows: &[Vec<String>]) -> Vec<String> {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|c| {
@@ -147,6 +154,7 @@ pub fn print_table(rows: &[Vec<String>]) {
                 .unwrap_or(0)
         })
         .collect();
+    let mut out = Vec::new();
     for r in rows {
         let mut line = String::new();
         for (i, cell) in r.iter().enumerate() {
@@ -156,8 +164,9 @@ pub fn print_table(rows: &[Vec<String>]) {
                 line.push_str(&format!("{cell:<w$}   ", w = widths[i]));
             }
         }
-        println!("{}", line.trim_end());
+        out.push(line.trim_end().to_string());
     }
+    out
 }
 
 #[cfg(test)]

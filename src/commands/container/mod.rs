@@ -10,6 +10,7 @@ pub mod logs;
 pub mod manage;
 pub mod ps;
 pub mod run;
+pub mod stats;
 pub mod stdio;
 
 use std::collections::HashMap;
