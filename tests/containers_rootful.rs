@@ -742,3 +742,61 @@ fn stats_reads_the_containers_cgroups() {
     );
     let _ = d.burrow(&["rm", "-f", &name]);
 }
+
+#[test]
+fn log_opts_rotate_the_json_file() {
+    let Some(d) = rootful("logopt") else { return };
+    let bb = image("busybox");
+    let name = format!("rot-{}", std::process::id());
+    let out = d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--log-opt",
+        "max-size=2k",
+        "--log-opt",
+        "max-file=2",
+        &bb,
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); done",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&["wait", &name]);
+    assert_eq!(stdout(&out).trim(), "0", "{}", stderr(&out));
+    let id = d.burrow(&["inspect", "-f", "{{.Id}}", &name]);
+    let id = stdout(&id).trim().to_string();
+    let dir = d.data.join("containers/default").join(&id);
+    let logs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("-json.log"))
+        .collect();
+    let listing: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(logs.len(), 2, "{id:?} in {}: {listing:?}", dir.display());
+    for e in &logs {
+        assert!(
+            e.metadata().unwrap().len() <= 2048,
+            "{:?} too big",
+            e.file_name()
+        );
+    }
+    let out = d.burrow(&["logs", &name]);
+    let text = stdout(&out);
+    assert!(text.ends_with("line-199\n"), "{text}");
+    assert!(
+        !text.contains("line-0\n"),
+        "the oldest lines should be rotated away"
+    );
+    let out = d.burrow(&["run", "--rm", "--log-opt", "max-size=huge", &bb, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("max-size"), "{}", stderr(&out));
+    let _ = d.burrow(&["rm", "-f", &name]);
+}

@@ -26,6 +26,93 @@ pub struct Record {
     pub time: String,
 }
 
+/// `--log-opt` settings, kept in the container's dir as `log-opts.json` for the driver.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LogOpts {
+    /// Rotate the file when it would grow past this many bytes (0: never).
+    #[serde(default)]
+    pub max_size: u64,
+    /// How many files to keep, the current one included (at least 1).
+    #[serde(default)]
+    pub max_file: u32,
+}
+
+/// The file the options live in, next to the log.
+pub fn opts_path(log: &Path) -> PathBuf {
+    log.with_file_name("log-opts.json")
+}
+
+/// Parses `--log-driver` and `--log-opt` (json-file with max-size and max-file, as Docker).
+pub fn parse_opts(driver: &str, opts: &[String]) -> anyhow::Result<LogOpts> {
+    if driver != "json-file" {
+        anyhow::bail!(
+            "unsupported --log-driver {driver:?}: burrow writes Docker's json-file logs (use --log-driver json-file)"
+        );
+    }
+    let mut o = LogOpts::default();
+    let mut max_file = None;
+    for kv in opts {
+        let Some((k, v)) = kv.split_once('=') else {
+            anyhow::bail!("invalid --log-opt {kv:?}: expected KEY=VALUE");
+        };
+        match k {
+            "max-size" => {
+                o.max_size = parse_size(v).ok_or_else(|| {
+                    anyhow::anyhow!("invalid --log-opt {kv:?}: a size such as 10m, 512k or 1g")
+                })?;
+            }
+            "max-file" => {
+                let n: u32 = v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                    anyhow::anyhow!("invalid --log-opt {kv:?}: a number of files, 1 or more")
+                })?;
+                max_file = Some(n);
+            }
+            _ => anyhow::bail!(
+                "unsupported --log-opt {k:?}: the json-file driver takes max-size and max-file"
+            ),
+        }
+    }
+    if max_file.is_some_and(|n| n > 1) && o.max_size == 0 {
+        anyhow::bail!("--log-opt max-file needs max-size (without it the log never rotates)");
+    }
+    o.max_file = max_file.unwrap_or(1);
+    Ok(o)
+}
+
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let (num, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => {
+            let m = match s[i..].trim_end_matches('b') {
+                "" => 1,
+                "k" => 1 << 10,
+                "m" => 1 << 20,
+                "g" => 1 << 30,
+                _ => return None,
+            };
+            (&s[..i], m)
+        }
+        None => (s.as_str(), 1),
+    };
+    num.parse::<u64>().ok().filter(|n| *n > 0).map(|n| n * mult)
+}
+
+/// The rotated files of a log, oldest first, then the current one.
+pub fn files(log: &Path) -> Vec<PathBuf> {
+    let mut rotated: Vec<(u32, PathBuf)> = Vec::new();
+    for i in 1..=1000u32 {
+        let p = PathBuf::from(format!("{}.{i}", log.display()));
+        if !p.exists() {
+            break;
+        }
+        rotated.push((i, p));
+    }
+    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut v: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
+    v.push(log.to_path_buf());
+    v
+}
+
 /// The `binary://` stdio URI that makes the shim run this binary as the log driver.
 pub fn uri(exe: &Path, data_root: &Path) -> String {
     format!(
@@ -78,7 +165,62 @@ fn inherited(fd: i32) -> Option<OwnedFd> {
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn copy(src: OwnedFd, stream: &'static str, out: Arc<Mutex<File>>) {
+/// The log file being written, rotated by size.
+struct Sink {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    opts: LogOpts,
+}
+
+impl Sink {
+    fn open(path: PathBuf, opts: LogOpts) -> std::io::Result<Sink> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(Sink {
+            path,
+            file,
+            size,
+            opts,
+        })
+    }
+
+    fn write(&mut self, text: &[u8]) -> std::io::Result<()> {
+        let n = text.len() as u64;
+        if self.opts.max_size > 0 && self.size > 0 && self.size + n > self.opts.max_size {
+            self.rotate()?;
+        }
+        self.file.write_all(text)?;
+        self.size += n;
+        Ok(())
+    }
+
+    /// ID-json.log → .1 → .2 ...; the oldest beyond max-file goes (max-file 1: truncate).
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let keep = self.opts.max_file.max(1);
+        let name = |i: u32| PathBuf::from(format!("{}.{i}", self.path.display()));
+        if keep > 1 {
+            let _ = std::fs::remove_file(name(keep - 1));
+            for i in (1..keep - 1).rev() {
+                let _ = std::fs::rename(name(i), name(i + 1));
+            }
+            std::fs::rename(&self.path, name(1))?;
+            self.file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)?;
+        } else {
+            self.file.set_len(0)?;
+        }
+        self.size = 0;
+        Ok(())
+    }
+}
+
+fn copy(src: OwnedFd, stream: &'static str, out: Arc<Mutex<Sink>>) {
     let mut r = BufReader::new(File::from(src));
     let mut line = Vec::new();
     loop {
@@ -94,7 +236,7 @@ fn copy(src: OwnedFd, stream: &'static str, out: Arc<Mutex<File>>) {
                 let mut text = serde_json::to_string(&rec).unwrap_or_default();
                 text.push('\n');
                 if let Ok(mut f) = out.lock() {
-                    let _ = f.write_all(text.as_bytes());
+                    let _ = f.write(text.as_bytes());
                 }
             }
         }
@@ -111,12 +253,13 @@ pub fn main(data_root: &str) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
         super::store::private_dir(parent)?;
     }
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
+    let opts: LogOpts = std::fs::read(opts_path(&path))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let sink = Sink::open(path.clone(), opts)
         .with_context(|| format!("opening the log file {}", path.display()))?;
-    let out = Arc::new(Mutex::new(file));
+    let out = Arc::new(Mutex::new(sink));
     let stdout = inherited(3);
     let stderr = inherited(4);
     // Closing the ready pipe tells the shim the driver is up.
@@ -134,7 +277,16 @@ pub fn main(data_root: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the records of a json-file log (unparsable lines are skipped).
+/// Reads the records of a json-file log and its rotated files, oldest first.
+pub fn read_all(path: &Path) -> std::io::Result<Vec<Record>> {
+    let mut v = Vec::new();
+    for f in files(path) {
+        v.extend(read(&f)?);
+    }
+    Ok(v)
+}
+
+/// Reads the records of one json-file log (unparsable lines are skipped).
 pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -149,6 +301,81 @@ pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn log_opts_as_docker_takes_them() {
+        let o = parse_opts("json-file", &["max-size=10k".into(), "max-file=3".into()]).unwrap();
+        assert_eq!(
+            o,
+            LogOpts {
+                max_size: 10240,
+                max_file: 3
+            }
+        );
+        assert_eq!(
+            parse_opts("json-file", &[]).unwrap(),
+            LogOpts {
+                max_size: 0,
+                max_file: 1
+            }
+        );
+        assert_eq!(
+            parse_opts("json-file", &["max-size=2m".into()])
+                .unwrap()
+                .max_size,
+            2 << 20
+        );
+        for bad in [
+            vec!["max-size=lots".to_string()],
+            vec!["max-file=0".into()],
+            vec!["max-file=3".into()],
+            vec!["compress=true".into()],
+            vec!["nokv".into()],
+        ] {
+            assert!(parse_opts("json-file", &bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_opts("syslog", &[]).is_err());
+    }
+
+    #[test]
+    fn rotation_keeps_max_file_files_and_reads_them_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("c-json.log");
+        let mut s = Sink::open(
+            log.clone(),
+            LogOpts {
+                max_size: 100,
+                max_file: 3,
+            },
+        )
+        .unwrap();
+        for i in 0..30 {
+            let rec = Record {
+                log: format!("line {i:02}\n"),
+                stream: "stdout".into(),
+                time: "t".into(),
+            };
+            let mut t = serde_json::to_string(&rec).unwrap();
+            t.push('\n');
+            s.write(t.as_bytes()).unwrap();
+        }
+        let fs = files(&log);
+        assert_eq!(fs.len(), 3, "{fs:?}");
+        for f in &fs {
+            assert!(
+                std::fs::metadata(f).unwrap().len() <= 100,
+                "{}",
+                f.display()
+            );
+        }
+        let all = read_all(&log).unwrap();
+        assert_eq!(all.last().unwrap().log, "line 29\n");
+        let nums: Vec<String> = all.iter().map(|r| r.log.clone()).collect();
+        let mut sorted = nums.clone();
+        sorted.sort();
+        assert_eq!(nums, sorted, "records out of order");
+        assert!(all.len() < 30, "nothing was dropped");
+    }
+
     use super::*;
 
     #[test]

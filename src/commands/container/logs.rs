@@ -81,7 +81,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         let ctx = Ctx::connect(g).await?;
         let c = ctx.find(&args.container).await?;
         let path = ctx.store.log_path(&c.id);
-        let records: Vec<Record> = logdriver::read(&path)?
+        let records: Vec<Record> = logdriver::read_all(&path)?
             .into_iter()
             .filter(|r| in_window(r, &args.since, &args.until))
             .collect();
@@ -90,10 +90,10 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             emit(r, args.timestamps);
         }
         if args.follow {
-            let mut seen = logdriver::read(&path)?.len().max(records.len());
+            let mut seen = logdriver::read_all(&path)?.len().max(records.len());
             loop {
                 let running = super::state(&ctx, &c.id).await?.is_running();
-                let now = logdriver::read(&path)?;
+                let now = logdriver::read_all(&path)?;
                 for r in now.iter().skip(seen) {
                     if in_window(r, &args.since, &args.until) {
                         emit(r, args.timestamps);

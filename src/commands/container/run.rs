@@ -57,6 +57,12 @@ pub struct CreateFlags {
     /// Run an init (tini or catatonit from the host) as PID 1 that forwards signals and reaps zombies.
     #[arg(long)]
     pub init: bool,
+    /// Logging driver: json-file (Docker's default; `burrow logs` reads it).
+    #[arg(long, default_value = "json-file")]
+    pub log_driver: String,
+    /// Log driver options: max-size=SIZE (rotate past it, e.g. 10m) and max-file=N (files kept).
+    #[arg(long)]
+    pub log_opt: Vec<String>,
     /// Attach a mount, Docker's long form: type=bind|volume|tmpfs,source=SRC,target=DST[,readonly]
     /// [,tmpfs-size=BYTES][,tmpfs-mode=OCTAL].
     #[arg(long)]
@@ -649,6 +655,7 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
     let restart = restart_policy(&f.restart)?;
     let (seccomp, no_new_privileges) = security(f)?;
     let init = if f.init { Some(find_init()?) } else { None };
+    let log_opts = logdriver::parse_opts(&f.log_driver, &f.log_opt)?;
     let bypass = if crate::containers::bypass::wanted(f.bypass, &f.label) {
         Some(crate::containers::bypass::prepare(&ctx.ep, &f.network)?)
     } else {
@@ -884,6 +891,14 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
         }
         let exe = std::env::current_exe().context("finding the burrow binary for logging")?;
         let log_uri = logdriver::uri(&exe, ctx.store.root());
+        if log_opts.max_size > 0 {
+            let path = logdriver::opts_path(&ctx.store.log_path(&id));
+            if let Some(d) = path.parent() {
+                crate::containers::store::private_dir(d)?;
+            }
+            std::fs::write(&path, serde_json::to_vec(&log_opts)?)
+                .with_context(|| format!("writing {}", path.display()))?;
+        }
         if restart {
             l.insert(labels::RESTART_STATUS.into(), "running".into());
             l.insert(labels::RESTART_LOG_URI.into(), log_uri.clone());
