@@ -107,7 +107,7 @@ pub fn files(log: &Path) -> Vec<PathBuf> {
         }
         rotated.push((i, p));
     }
-    rotated.sort_by(|a, b| b.0.cmp(&a.0));
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
     let mut v: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
     v.push(log.to_path_buf());
     v
