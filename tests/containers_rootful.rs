@@ -800,3 +800,57 @@ fn log_opts_rotate_the_json_file() {
     assert!(stderr(&out).contains("max-size"), "{}", stderr(&out));
     let _ = d.burrow(&["rm", "-f", &name]);
 }
+
+#[test]
+fn ip_picks_the_containers_address() {
+    let Some(d) = rootful("ip") else { return };
+    let bb = image("busybox");
+    let net = format!("ipnet{}", std::process::id() % 10000);
+    let out = d.burrow(&["network", "create", "--subnet", "10.77.5.0/24", &net]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--ip",
+        "10.77.5.50",
+        &bb,
+        "ip",
+        "-4",
+        "-o",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("10.77.5.50/24"), "{}", stdout(&out));
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "--ip",
+        "10.99.0.5",
+        &bb,
+        "true",
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("not in the subnet"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--ip",
+        "10.77.5.51",
+        &bb,
+        "true",
+    ]);
+    assert_eq!(code(&out), 125);
+    let _ = d.burrow(&["network", "rm", &net]);
+}

@@ -58,7 +58,7 @@ pub fn prepare(ep: &Endpoint, network: &str) -> anyhow::Result<PathBuf> {
 pub fn metadata(ep: &Endpoint, networks: &[(String, Value)]) -> String {
     let mut nets: Vec<String> = Vec::new();
     for (_, conf) in networks {
-        collect_subnets(conf, &mut nets);
+        nets.extend(crate::network::conf_subnets(conf));
     }
     let (launcher_net, gateway) = launcher_network(ep);
     nets.extend(launcher_net);
@@ -68,22 +68,6 @@ pub fn metadata(ep: &Endpoint, networks: &[(String, Value)]) -> String {
         "host_loopback": gateway.is_some() && !launcher_disables_host_loopback(ep),
     })
     .to_string()
-}
-
-/// Every `"subnet"` in a CNI conflist (bridge IPAM ranges).
-fn collect_subnets(v: &Value, out: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, v) in m {
-                match (k.as_str(), v) {
-                    ("subnet", Value::String(s)) => out.push(s.clone()),
-                    _ => collect_subnets(v, out),
-                }
-            }
-        }
-        Value::Array(a) => a.iter().for_each(|x| collect_subnets(x, out)),
-        _ => {}
-    }
 }
 
 /// The launcher's network (its child's /24) and gateway (.2), from its API.
@@ -182,8 +166,6 @@ mod tests {
     #[test]
     fn subnets_come_from_the_conflist() {
         let conf = serde_json::json!({"plugins":[{"type":"bridge","ipam":{"ranges":[[{"subnet":"10.4.0.0/24","gateway":"10.4.0.1"}]]}}]});
-        let mut v = Vec::new();
-        collect_subnets(&conf, &mut v);
-        assert_eq!(v, ["10.4.0.0/24"]);
+        assert_eq!(crate::network::conf_subnets(&conf), ["10.4.0.0/24"]);
     }
 }

@@ -71,9 +71,13 @@ fn plugin_config(
             obj.insert("prevResult".into(), p.clone());
         }
         let caps = plugin["capabilities"].as_object();
+        // `ips` (--ip) goes to any plugin with an IPAM section, which hands it to host-local.
         let wanted: serde_json::Map<String, Value> = runtime
             .iter()
-            .filter(|(k, _)| caps.and_then(|c| c.get(*k)).and_then(Value::as_bool) == Some(true))
+            .filter(|(k, _)| {
+                caps.and_then(|c| c.get(*k)).and_then(Value::as_bool) == Some(true)
+                    || (k.as_str() == "ips" && plugin["ipam"].is_object())
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         if !wanted.is_empty() {

@@ -29,6 +29,9 @@ pub struct HookConfig {
     pub extra_hosts: Vec<(String, String)>,
     /// The file bind-mounted at the container's /etc/hosts.
     pub hosts_file: PathBuf,
+    /// `--ip`: the address asked of the first network's IPAM.
+    #[serde(default)]
+    pub ip: Option<String>,
 }
 
 /// What `createRuntime` did, so `poststop` can undo it and `inspect`/`port` can show it.
@@ -122,6 +125,9 @@ fn attachment(cfg: &HookConfig, netns: &str, i: usize) -> Attachment {
 
 fn runtime_config(cfg: &HookConfig) -> RuntimeConfig {
     let mut rt = RuntimeConfig::new();
+    if let Some(ip) = &cfg.ip {
+        rt.insert("ips".into(), serde_json::json!([ip]));
+    }
     if cfg.launcher_api.is_none() && !cfg.ports.is_empty() {
         let pm: Vec<Value> = cfg
             .ports

@@ -173,6 +173,27 @@ pub fn conflist(spec: &NetworkSpec) -> Value {
     })
 }
 
+/// Every `"subnet"` in a CNI conflist (the bridge's IPAM ranges).
+pub fn conf_subnets(conf: &Value) -> Vec<String> {
+    fn walk(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        ("subnet", Value::String(s)) => out.push(s.clone()),
+                        _ => walk(v, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(conf, &mut out);
+    out
+}
+
 /// Parses `a.b.c.d/n` into (network address as u32, prefix).
 pub fn parse_cidr(s: &str) -> Option<(u32, u8)> {
     let (ip, len) = s.split_once('/')?;

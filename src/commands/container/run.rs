@@ -57,6 +57,9 @@ pub struct CreateFlags {
     /// Run an init (tini or catatonit from the host) as PID 1 that forwards signals and reaps zombies.
     #[arg(long)]
     pub init: bool,
+    /// The container's IPv4 address on its network (within the network's subnet).
+    #[arg(long, value_name = "IPv4")]
+    pub ip: Option<std::net::Ipv4Addr>,
     /// Logging driver: json-file (Docker's default; `burrow logs` reads it).
     #[arg(long, default_value = "json-file")]
     pub log_driver: String,
@@ -382,6 +385,31 @@ fn bind(dest: &str, src: &Path, ro: bool) -> anyhow::Result<Mount> {
 }
 
 /// `-v SRC:DST[:ro]` (a host path, or a named volume under the data root) and `--tmpfs`.
+/// `--ip` must fall in the subnet of the (single) network the container joins.
+fn check_ip(
+    ip: std::net::Ipv4Addr,
+    network: &str,
+    confs: &[(String, serde_json::Value)],
+) -> anyhow::Result<()> {
+    let Some((name, conf)) = confs.first() else {
+        anyhow::bail!("--ip needs a network, and the container has none (--network {network})");
+    };
+    let subnets = crate::network::conf_subnets(conf);
+    let inside = subnets.iter().any(|s| {
+        crate::network::parse_cidr(s).is_some_and(|(net, len)| {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            u32::from(ip) & mask == net
+        })
+    });
+    if !inside {
+        anyhow::bail!(
+            "--ip {ip} is not in the subnet of network {name} ({}): pick an address there, or create a network with --subnet",
+            subnets.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Where `--init` puts the host's init binary inside the container (Docker's path).
 const INIT_PATH: &str = "/sbin/docker-init";
 
@@ -740,6 +768,9 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
         port_maps.clear();
     }
     let net_confs = hook::resolve_networks(&ctx.net, &networks)?;
+    if let Some(ip) = f.ip {
+        check_ip(ip, &f.network, &net_confs)?;
+    }
     let cgroups = match ctx.ep.cgroup_manager.as_str() {
         "none" => Cgroups::Unavailable {
             reason: spec::cgroup_unavailable_reason(ctx.rootless()).unwrap_or_else(|| {
@@ -822,6 +853,7 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
                     launcher_api: ctx.ep.launcher.as_ref().map(|l| l.api_socket.clone()),
                     extra_hosts: extra_hosts.clone(),
                     hosts_file: hosts_file.clone(),
+                    ip: f.ip.map(|ip| ip.to_string()),
                 },
             )?;
         }
