@@ -854,3 +854,48 @@ fn ip_picks_the_containers_address() {
     assert_eq!(code(&out), 125);
     let _ = d.burrow(&["network", "rm", &net]);
 }
+
+#[test]
+fn ps_size_shows_the_writable_layer() {
+    let Some(d) = rootful("pssize") else { return };
+    let bb = image("busybox");
+    let name = format!("sz-{}", std::process::id());
+    let out = d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        &bb,
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/big bs=1000 count=300 2>/dev/null; sleep 300",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let out = d.burrow(&[
+        "ps",
+        "-s",
+        "--format",
+        "json",
+        "--filter",
+        &format!("name={name}"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let row: serde_json::Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    let size = row["Size"].as_str().unwrap();
+    let own: f64 = size.split("kB").next().unwrap().parse().unwrap_or(0.0);
+    assert!(own >= 300.0, "{size}");
+    assert!(
+        size.contains("(virtual ") && size.ends_with("MB)"),
+        "{size}"
+    );
+    let out = d.burrow(&["ps", "-s", "--filter", &format!("name={name}")]);
+    assert!(
+        stdout(&out).lines().next().unwrap().ends_with("SIZE"),
+        "{}",
+        stdout(&out)
+    );
+    let _ = d.burrow(&["rm", "-f", &name]);
+}

@@ -9,7 +9,7 @@ use containerd_client::services::v1::{
     containers_client::ContainersClient,
     snapshots::{
         snapshots_client::SnapshotsClient, MountsRequest, PrepareSnapshotRequest,
-        RemoveSnapshotRequest,
+        RemoveSnapshotRequest, StatSnapshotRequest, UsageRequest,
     },
     tasks_client::TasksClient,
     CloseIoRequest, Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
@@ -312,6 +312,46 @@ impl Client {
             .await
             .map_err(|s| LifecycleError::rpc("snapshot mounts", key, s))?;
         Ok(resp.into_inner().mounts)
+    }
+
+    /// Bytes used by a snapshot alone, and with its parents (Docker's size and virtual size).
+    pub async fn snapshot_sizes(
+        &self,
+        snapshotter: &str,
+        key: &str,
+    ) -> Result<(u64, u64), LifecycleError> {
+        let mut client = SnapshotsClient::new(self.channel.clone());
+        let mut own = None;
+        let mut total = 0u64;
+        let mut cur = key.to_string();
+        // Bounded walk up the chain (images have far fewer layers).
+        for _ in 0..256 {
+            let usage = client
+                .usage(self.req(UsageRequest {
+                    snapshotter: snapshotter.to_string(),
+                    key: cur.clone(),
+                })?)
+                .await
+                .map_err(|s| LifecycleError::rpc("snapshot usage", &cur, s))?
+                .into_inner();
+            let size = u64::try_from(usage.size).unwrap_or(0);
+            own.get_or_insert(size);
+            total += size;
+            let info = client
+                .stat(self.req(StatSnapshotRequest {
+                    snapshotter: snapshotter.to_string(),
+                    key: cur.clone(),
+                })?)
+                .await
+                .map_err(|s| LifecycleError::rpc("snapshot stat", &cur, s))?
+                .into_inner()
+                .info;
+            match info.map(|i| i.parent).filter(|p| !p.is_empty()) {
+                Some(p) => cur = p,
+                None => break,
+            }
+        }
+        Ok((own.unwrap_or(0), total))
     }
 
     /// Every task in the namespace.

@@ -21,7 +21,7 @@ pub struct Args {
     /// Don't truncate output.
     #[arg(long)]
     pub no_trunc: bool,
-    /// Display total file sizes (not supported: refused).
+    /// Display the size of each container's writable layer (and, as virtual, with its image).
     #[arg(short, long)]
     pub size: bool,
     /// Filter output (name=, id=, status=, label=KEY[=VALUE]).
@@ -30,6 +30,26 @@ pub struct Args {
     /// Format: table, json, or a Go-style template such as '{{.ID}} {{.Names}}'.
     #[arg(long)]
     pub format: Option<String>,
+}
+
+/// Docker's decimal size units (2.1kB, 5.3MB).
+fn human_size(b: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i + 1 < units.len() {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b}B")
+    } else {
+        format!("{v:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
+            + units[i]
+    }
 }
 
 /// One row, with Docker's `--format` field names.
@@ -55,6 +75,8 @@ pub struct Row {
     pub names: String,
     #[serde(rename = "Labels")]
     pub labels: String,
+    #[serde(rename = "Size", skip_serializing_if = "String::is_empty")]
+    pub size: String,
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -105,9 +127,6 @@ fn matches(
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    if args.size {
-        anyhow::bail!("ps --size is not supported yet");
-    }
     let filters: Vec<(String, String)> = args
         .filter
         .iter()
@@ -183,6 +202,20 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                 ports: ports.join(", "),
                 names: super::name_of(&c),
                 labels: labels_text.join(","),
+                size: if args.size {
+                    match ctx
+                        .client
+                        .snapshot_sizes(&c.snapshotter, &c.snapshot_key)
+                        .await
+                    {
+                        Ok((own, total)) => {
+                            format!("{} (virtual {})", human_size(own), human_size(total))
+                        }
+                        Err(_) => "0B".into(),
+                    }
+                } else {
+                    String::new()
+                },
             };
             if matches(&filters, &row, &st, &c.labels) {
                 rows.push(row);
@@ -218,6 +251,9 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                 ]
                 .map(String::from)
                 .to_vec()];
+                if args.size {
+                    table[0].push("SIZE".into());
+                }
                 for r in &rows {
                     table.push(vec![
                         r.id.clone(),
@@ -228,6 +264,11 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                         r.ports.clone(),
                         r.names.clone(),
                     ]);
+                    if args.size {
+                        if let Some(last) = table.last_mut() {
+                            last.push(r.size.clone());
+                        }
+                    }
                 }
                 crate::commands::images::print_table(&table);
             }
