@@ -294,9 +294,12 @@ mod tests {
             ports: String::new(),
             names: "web".into(),
             labels: String::new(),
+            size: String::new(),
         };
         assert_eq!(render("{{.ID}}\\t{{.Names}}", &row), "abc\tweb");
         assert!(render("{{json .}}", &row).contains("\"Names\":\"web\""));
         assert_eq!(truncate("abcdefgh", 5), "abcd…");
+        assert_eq!(human_size(999), "999B");
+        assert_eq!(human_size(307_200), "307.2kB");
     }
 }
