@@ -82,9 +82,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         bail!(msg);
     }
     let launcher = layout::find_launcher(args.launcher.as_deref())?;
-    let burrow = std::env::current_exe()
-        .and_then(std::fs::canonicalize)
-        .context("cannot find the burrow binary's path")?;
+    let burrow = layout::burrow_exe()?;
     let runtime = report
         .choices
         .runtime

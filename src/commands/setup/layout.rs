@@ -236,6 +236,23 @@ pub fn foreign(path: &Path) -> anyhow::Result<bool> {
     }
 }
 
+/// This burrow binary's path, also when it was replaced on disk while running (an upgrade):
+/// the kernel then reports "PATH (deleted)" and the new file at PATH is used.
+pub fn burrow_exe() -> anyhow::Result<PathBuf> {
+    let me = std::env::current_exe().context("cannot find the burrow binary's path")?;
+    if me.exists() {
+        return Ok(std::fs::canonicalize(&me).unwrap_or(me));
+    }
+    let text = me.display().to_string();
+    match text.strip_suffix(" (deleted)").map(PathBuf::from) {
+        Some(p) if p.exists() => Ok(p),
+        _ => anyhow::bail!(
+            "the running burrow binary {} no longer exists: run the installed burrow again",
+            text
+        ),
+    }
+}
+
 /// The launcher binary: `--launcher`, else burrow-rootlesskit next to this binary, else on PATH.
 pub fn find_launcher(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     find_sibling("burrow-rootlesskit", "--launcher", explicit)
@@ -251,7 +268,7 @@ fn find_sibling(name: &str, flag: &str, explicit: Option<&Path>) -> anyhow::Resu
     if let Some(p) = explicit {
         return absolute_program(p);
     }
-    let me = std::env::current_exe().context("cannot find the burrow binary's path")?;
+    let me = burrow_exe()?;
     if let Some(dir) = me.parent() {
         let sibling = dir.join(name);
         if sibling.is_file() {

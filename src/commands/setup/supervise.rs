@@ -98,7 +98,7 @@ pub fn start_background(
     }
     let launcher = layout::find_launcher(launcher)?;
     let log = open_log(&layout.log)?;
-    let me = std::env::current_exe().context("cannot find the burrow binary's path")?;
+    let me = layout::burrow_exe()?;
     let mut cmd = Command::new(me);
     cmd.args(["setup", "supervise", "--runtime", runtime, "--launcher"])
         .arg(&launcher);
@@ -265,7 +265,7 @@ fn supervise(
     }
     signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)?;
     let sfd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)?;
-    let me = std::env::current_exe()?;
+    let me = layout::burrow_exe()?;
     let mut svcs = vec![Svc::new(
         "the launcher",
         layout.service_argv(launcher, &me, runtime),

@@ -159,6 +159,11 @@ impl TestMachine {
         let dest = dir.join(name);
         let src_meta = std::fs::metadata(path)
             .unwrap_or_else(|e| panic!("{}: {e} (was it built?)", path.display()));
+        // One installer at a time, across threads and test processes: replacing a binary that
+        // another test has just started would leave that process without its executable.
+        static INSTALL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _in_process = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+        let _machine_wide = self.exclusive("install-bin");
         let fresh = std::fs::metadata(&dest)
             .map(|d| d.len() == src_meta.len() && d.mtime() >= src_meta.mtime())
             .unwrap_or(false);
