@@ -206,9 +206,14 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
 }
 
 fn init_logging(debug: bool) {
-    let filter = if debug { "debug" } else { "warn" };
+    // A plain level filter: building an EnvFilter costs more than some whole commands take.
+    let level = if debug {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::WARN
+    };
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_max_level(level)
         .with_writer(std::io::stderr)
         .try_init();
 }
