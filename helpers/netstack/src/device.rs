@@ -1,0 +1,139 @@
+//! The smoltcp device over a frame descriptor: frames are read in batches into buffers allocated
+//! once, and written straight from one reused transmit buffer.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use nix::errno::Errno;
+use smoltcp::phy::{Device, DeviceCapabilities, Medium};
+use smoltcp::time::Instant;
+
+/// Frames read per batch.
+pub(crate) const BATCH: usize = 64;
+const ETH_HEADER: usize = 14;
+
+pub(crate) struct FrameDevice {
+    fd: OwnedFd,
+    mtu: usize,
+    rx: Vec<Vec<u8>>,
+    rx_len: [usize; BATCH],
+    rx_head: usize,
+    rx_count: usize,
+    tx: Vec<u8>,
+}
+
+impl FrameDevice {
+    pub(crate) fn new(fd: OwnedFd, mtu: usize) -> Self {
+        let frame = mtu + ETH_HEADER;
+        Self {
+            fd,
+            mtu,
+            rx: (0..BATCH).map(|_| vec![0; frame]).collect(),
+            rx_len: [0; BATCH],
+            rx_head: 0,
+            rx_count: 0,
+            tx: vec![0; frame],
+        }
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Reads up to [`BATCH`] frames (stopping at EAGAIN); returns how many are pending.
+    pub(crate) fn fill(&mut self) -> Result<usize, Errno> {
+        self.rx_head = 0;
+        self.rx_count = 0;
+        while self.rx_count < BATCH {
+            match nix::unistd::read(&self.fd, &mut self.rx[self.rx_count]) {
+                Ok(0) => return Err(Errno::EPIPE),
+                Ok(n) => {
+                    self.rx_len[self.rx_count] = n;
+                    self.rx_count += 1;
+                }
+                Err(Errno::EAGAIN) => break,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.rx_count)
+    }
+
+    /// The frames read by the last [`FrameDevice::fill`].
+    pub(crate) fn pending(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.rx_count).map(|i| &self.rx[i][..self.rx_len[i]])
+    }
+}
+
+pub(crate) struct RxToken<'a>(&'a [u8]);
+
+pub(crate) struct TxToken<'a> {
+    fd: BorrowedFd<'a>,
+    buf: &'a mut Vec<u8>,
+}
+
+impl smoltcp::phy::RxToken for RxToken<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(self.0)
+    }
+}
+
+impl smoltcp::phy::TxToken for TxToken<'_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        if self.buf.len() < len {
+            self.buf.resize(len, 0);
+        }
+        let r = f(&mut self.buf[..len]);
+        // A full tap queue drops the frame, as a NIC would; TCP retransmits.
+        loop {
+            match nix::unistd::write(self.fd, &self.buf[..len]) {
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => break,
+                Err(e) => {
+                    tracing::debug!("tap write: {e}");
+                    break;
+                }
+                Ok(_) => break,
+            }
+        }
+        r
+    }
+}
+
+impl Device for FrameDevice {
+    type RxToken<'a> = RxToken<'a>;
+    type TxToken<'a> = TxToken<'a>;
+
+    fn receive(&mut self, _now: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+        if self.rx_head >= self.rx_count {
+            return None;
+        }
+        let i = self.rx_head;
+        self.rx_head += 1;
+        let Self {
+            fd, rx, rx_len, tx, ..
+        } = self;
+        let fd: &OwnedFd = fd;
+        Some((
+            RxToken(&rx[i][..rx_len[i]]),
+            TxToken {
+                fd: fd.as_fd(),
+                buf: tx,
+            },
+        ))
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<TxToken<'_>> {
+        Some(TxToken {
+            fd: self.fd.as_fd(),
+            buf: &mut self.tx,
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = self.mtu + ETH_HEADER;
+        caps.max_burst_size = Some(BATCH);
+        caps
+    }
+}

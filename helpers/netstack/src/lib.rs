@@ -1,0 +1,140 @@
+//! burrow-netstack: a userspace network stack (smoltcp) serving a network namespace's tap device.
+//!
+//! The namespace sees a gateway at `.2` of [`StackConfig::cidr`] (which reaches the host's
+//! loopback unless [`StackConfig::disable_host_loopback`]) and answers ARP and ICMP echo for it.
+//! Every TCP connection the namespace opens to the outside is terminated in smoltcp and relayed
+//! to a host TCP socket opened by this process, with half-close (FIN) and reset carried over.
+//!
+//! Use from a launcher:
+//! ```no_run
+//! # fn demo(netns: std::os::fd::BorrowedFd<'_>) -> Result<(), burrow_netstack::NetstackError> {
+//! let cfg = burrow_netstack::StackConfig::default();
+//! // Opens /dev/net/tun with TUNSETIFF(IFF_TAP|IFF_NO_PI) on a dedicated thread that setns()
+//! // into `netns` (the caller must hold CAP_NET_ADMIN in its user namespace), then sets the MTU.
+//! // The interface still has to be given 10.0.2.100/24, brought up and routed via 10.0.2.2.
+//! let tap = burrow_netstack::open_tap_in_netns(netns, "tap0", cfg.mtu)?;
+//! let stack = burrow_netstack::spawn_stack(tap, cfg)?;
+//! // ... later
+//! stack.shutdown();
+//! # Ok(()) }
+//! ```
+
+mod device;
+mod stack;
+mod sys;
+
+use std::net::Ipv4Addr;
+use std::os::fd::{BorrowedFd, OwnedFd};
+
+pub use stack::StackHandle;
+
+/// Errors of the stack and of tap setup.
+#[derive(Debug, thiserror::Error)]
+pub enum NetstackError {
+    /// A configuration value is unusable.
+    #[error("netstack configuration: {0}")]
+    Config(String),
+    /// Opening or configuring the tap device failed.
+    #[error("tap device: {0}")]
+    Tap(String),
+    /// The stack's thread or its descriptors could not be set up.
+    #[error("netstack: {0}")]
+    Io(String),
+}
+
+/// What the stack serves. The namespace is expected at `.100` (slirp4netns's convention); the
+/// stack answers as `.2` (gateway) and `.3` (DNS).
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    /// The namespace's IPv4 network and prefix length (default 10.0.2.0/24).
+    pub cidr: (Ipv4Addr, u8),
+    /// The tap's MTU (68..=65520; default 65520).
+    pub mtu: usize,
+    /// When true, connections to the gateway are refused instead of reaching 127.0.0.1.
+    pub disable_host_loopback: bool,
+}
+
+impl Default for StackConfig {
+    fn default() -> Self {
+        Self {
+            cidr: (Ipv4Addr::new(10, 0, 2, 0), 24),
+            mtu: 65520,
+            disable_host_loopback: false,
+        }
+    }
+}
+
+impl StackConfig {
+    /// Parses `A.B.C.D/N` into [`StackConfig::cidr`].
+    pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), NetstackError> {
+        let bad = || {
+            NetstackError::Config(format!(
+                "--cidr {s:?}: expected an IPv4 network like 10.0.2.0/24"
+            ))
+        };
+        let (addr, len) = s.split_once('/').ok_or_else(bad)?;
+        let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
+        let len: u8 = len.parse().map_err(|_| bad())?;
+        if !(1..=25).contains(&len) {
+            return Err(NetstackError::Config(format!(
+                "--cidr {s}: the prefix length must be 1..=25 (the network needs room for .100)"
+            )));
+        }
+        Ok((addr, len))
+    }
+
+    fn network(&self) -> u32 {
+        let mask = u32::MAX << (32 - u32::from(self.cidr.1));
+        u32::from(self.cidr.0) & mask
+    }
+
+    /// The gateway address (`.2`).
+    pub fn gateway(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.network() + 2)
+    }
+
+    /// The DNS address (`.3`).
+    pub fn dns(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.network() + 3)
+    }
+
+    /// The namespace's own address (`.100`).
+    pub fn guest(&self) -> Ipv4Addr {
+        Ipv4Addr::from(self.network() + 100)
+    }
+
+    fn validate(&self) -> Result<(), NetstackError> {
+        if !(68..=65520).contains(&self.mtu) {
+            return Err(NetstackError::Config(format!(
+                "MTU {} is outside 68..=65520",
+                self.mtu
+            )));
+        }
+        if !(1..=25).contains(&self.cidr.1) {
+            return Err(NetstackError::Config(format!(
+                "prefix length /{} is outside 1..=25",
+                self.cidr.1
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Opens tap device `name` inside the network namespace `netns` (a /proc/PID/ns/net or bind-mounted
+/// nsfs descriptor), sets its MTU, and returns the tap's descriptor. The setns happens on a
+/// short-lived dedicated thread, never on the caller's.
+pub fn open_tap_in_netns(
+    netns: BorrowedFd<'_>,
+    name: &str,
+    mtu: usize,
+) -> Result<OwnedFd, NetstackError> {
+    sys::open_tap_in_netns(netns, name, mtu)
+}
+
+/// Starts the stack on its own thread, serving frames read from and written to `tap` (a tap
+/// device, or any descriptor that carries one Ethernet frame per read/write, such as a
+/// SOCK_SEQPACKET socket). The descriptor is switched to non-blocking mode.
+pub fn spawn_stack(tap: OwnedFd, cfg: StackConfig) -> Result<StackHandle, NetstackError> {
+    cfg.validate()?;
+    stack::spawn(tap, cfg)
+}

@@ -1,0 +1,416 @@
+//! The stack's thread: smoltcp on the tap, a TCP flow table, and the relay of each flow to a host socket.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::thread::JoinHandle;
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{self, sockopt, AddressFamily, Shutdown, SockFlag, SockType, SockaddrIn};
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::socket::tcp;
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{
+    EthernetAddress, EthernetFrame, EthernetProtocol, IpAddress, IpCidr, IpProtocol, Ipv4Packet,
+    TcpPacket,
+};
+
+use crate::device::FrameDevice;
+use crate::{NetstackError, StackConfig};
+
+/// Per-connection buffer sizes (smoltcp derives its window scale from them).
+const TCP_RX_BUF: usize = 1 << 20;
+const TCP_TX_BUF: usize = 1 << 20;
+/// The gateway's MAC address (as slirp4netns uses).
+const GATEWAY_MAC: [u8; 6] = [0x52, 0x55, 0x0a, 0x00, 0x02, 0x02];
+
+/// A running stack. Dropping it stops the stack as [`StackHandle::shutdown`] does.
+pub struct StackHandle {
+    stop: Option<OwnedFd>,
+    thread: Option<JoinHandle<Result<(), NetstackError>>>,
+}
+
+impl std::fmt::Debug for StackHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StackHandle").finish_non_exhaustive()
+    }
+}
+
+impl StackHandle {
+    /// Stops the stack (every relayed connection is closed) and waits for its thread; returns the
+    /// error that ended it early, if any.
+    pub fn shutdown(mut self) -> Result<(), NetstackError> {
+        self.stop_and_join()
+    }
+
+    /// True while the stack's thread runs (it ends on shutdown or when the tap is closed).
+    pub fn is_running(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
+    fn stop_and_join(&mut self) -> Result<(), NetstackError> {
+        // Closing the write end makes the stack's poll see POLLHUP on the read end.
+        drop(self.stop.take());
+        match self.thread.take() {
+            Some(t) => t
+                .join()
+                .map_err(|_| NetstackError::Io("the stack thread panicked".into()))?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for StackHandle {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop_and_join() {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+pub(crate) fn spawn(tap: OwnedFd, cfg: StackConfig) -> Result<StackHandle, NetstackError> {
+    set_nonblocking(&tap)
+        .map_err(|e| NetstackError::Io(format!("make the tap non-blocking: {e}")))?;
+    let (stop_rx, stop_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| NetstackError::Io(format!("pipe: {e}")))?;
+    let thread = std::thread::Builder::new()
+        .name("netstack".into())
+        .spawn(move || Stack::new(tap, cfg).run(stop_rx))
+        .map_err(|e| NetstackError::Io(format!("spawn the stack thread: {e}")))?;
+    Ok(StackHandle {
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    })
+}
+
+fn set_nonblocking(fd: &impl AsFd) -> Result<(), Errno> {
+    let flags = OFlag::from_bits_truncate(fcntl(fd.as_fd(), FcntlArg::F_GETFL)?);
+    fcntl(fd.as_fd(), FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+/// One guest TCP connection and the host socket carrying it.
+struct Flow {
+    handle: SocketHandle,
+    /// (guest address, guest port, destination address, destination port) as the guest sees it.
+    key: (Ipv4Addr, u16, Ipv4Addr, u16),
+    host: OwnedFd,
+    connecting: bool,
+    /// The host peer sent FIN (forwarded to the guest as FIN).
+    host_eof: bool,
+    /// The guest's FIN was forwarded to the host (shutdown(SHUT_WR)).
+    host_shut: bool,
+}
+
+struct Stack {
+    cfg: StackConfig,
+    dev: FrameDevice,
+    iface: Interface,
+    sockets: SocketSet<'static>,
+    flows: Vec<Flow>,
+}
+
+fn now() -> Instant {
+    Instant::now()
+}
+
+impl Stack {
+    fn new(tap: OwnedFd, cfg: StackConfig) -> Self {
+        let mut dev = FrameDevice::new(tap, cfg.mtu);
+        let mut config = Config::new(EthernetAddress(GATEWAY_MAC).into());
+        config.random_seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x5eed, |d| d.as_nanos() as u64);
+        let mut iface = Interface::new(config, &mut dev, now());
+        let (gw, dns, prefix) = (cfg.gateway(), cfg.dns(), cfg.cidr.1);
+        iface.update_ip_addrs(|addrs| {
+            // Capacity is at least 2; these cannot fail.
+            let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(gw), prefix));
+            let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(dns), prefix));
+        });
+        // any_ip: accept packets for every destination routed through our own address, so that
+        // connections to the whole Internet terminate here.
+        let _ = iface.routes_mut().add_default_ipv4_route(gw);
+        iface.set_any_ip(true);
+        Self {
+            cfg,
+            dev,
+            iface,
+            sockets: SocketSet::new(Vec::new()),
+            flows: Vec::new(),
+        }
+    }
+
+    fn run(mut self, stop: OwnedFd) -> Result<(), NetstackError> {
+        let mut revents: Vec<PollFlags> = Vec::new();
+        loop {
+            let timeout = self
+                .iface
+                .poll_delay(now(), &self.sockets)
+                .map_or(Duration::from_millis(500), |d| {
+                    d.min(Duration::from_millis(500))
+                });
+            {
+                let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(2 + self.flows.len());
+                fds.push(PollFd::new(self.dev.fd(), PollFlags::POLLIN));
+                fds.push(PollFd::new(stop.as_fd(), PollFlags::POLLIN));
+                for f in &self.flows {
+                    let sock = self.sockets.get::<tcp::Socket>(f.handle);
+                    let mut ev = PollFlags::empty();
+                    if f.connecting || sock.recv_queue() > 0 {
+                        ev |= PollFlags::POLLOUT;
+                    }
+                    if !f.connecting
+                        && !f.host_eof
+                        && sock.may_send()
+                        && sock.send_queue() < sock.send_capacity()
+                    {
+                        ev |= PollFlags::POLLIN;
+                    }
+                    fds.push(PollFd::new(f.host.as_fd(), ev));
+                }
+                let ms = u16::try_from(timeout.total_millis()).unwrap_or(500);
+                match poll(&mut fds, PollTimeout::from(ms)) {
+                    Ok(_) | Err(Errno::EINTR) => {}
+                    Err(e) => return Err(NetstackError::Io(format!("poll: {e}"))),
+                }
+                revents.clear();
+                revents.extend(
+                    fds.iter()
+                        .map(|p| p.revents().unwrap_or(PollFlags::empty())),
+                );
+            }
+            if !revents[1].is_empty() {
+                tracing::debug!("netstack: shutdown requested");
+                return Ok(());
+            }
+            if !revents[0].is_empty() {
+                match self.dev.fill() {
+                    Ok(_) => {}
+                    Err(Errno::EPIPE) => {
+                        return Err(NetstackError::Io("the tap device was closed".into()))
+                    }
+                    Err(e) => return Err(NetstackError::Io(format!("read from the tap: {e}"))),
+                }
+                self.accept_new_flows();
+            }
+            self.iface.poll(now(), &mut self.dev, &mut self.sockets);
+            for i in 0..self.flows.len() {
+                let ev = revents.get(2 + i).copied().unwrap_or(PollFlags::empty());
+                self.relay(i, ev);
+            }
+            self.iface.poll(now(), &mut self.dev, &mut self.sockets);
+            self.reap();
+        }
+    }
+
+    /// Creates a listening smoltcp socket and a host connection for every new SYN in the batch.
+    fn accept_new_flows(&mut self) {
+        let mut syns: [Option<(Ipv4Addr, u16, Ipv4Addr, u16)>; crate::device::BATCH] =
+            [None; crate::device::BATCH];
+        for (slot, frame) in syns.iter_mut().zip(self.dev.pending()) {
+            *slot = parse_syn(frame);
+        }
+        for key in syns.into_iter().flatten() {
+            if self.flows.iter().any(|f| f.key == key) {
+                continue; // a retransmitted SYN
+            }
+            let (_, _, dst, dport) = key;
+            let Some(target) = self.host_target(dst) else {
+                continue; // no listener: smoltcp answers with RST
+            };
+            let host = match connect_nonblocking(SocketAddrV4::new(target, dport)) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    tracing::debug!("netstack: connect {target}:{dport}: {e}");
+                    continue;
+                }
+            };
+            let mut sock = tcp::Socket::new(
+                tcp::SocketBuffer::new(vec![0; TCP_RX_BUF]),
+                tcp::SocketBuffer::new(vec![0; TCP_TX_BUF]),
+            );
+            sock.set_nagle_enabled(false);
+            sock.set_timeout(Some(Duration::from_secs(300)));
+            if sock.listen((IpAddress::Ipv4(dst), dport)).is_err() {
+                continue;
+            }
+            let handle = self.sockets.add(sock);
+            self.flows.push(Flow {
+                handle,
+                key,
+                host,
+                connecting: true,
+                host_eof: false,
+                host_shut: false,
+            });
+        }
+    }
+
+    /// Where a guest connection to `dst` goes on the host, if anywhere.
+    fn host_target(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
+        if dst == self.cfg.gateway() {
+            return (!self.cfg.disable_host_loopback).then_some(Ipv4Addr::LOCALHOST);
+        }
+        let mask = u32::MAX << (32 - u32::from(self.cfg.cidr.1));
+        let inside = u32::from(dst) & mask == u32::from(self.cfg.cidr.0) & mask;
+        if inside
+            || dst.is_loopback()
+            || dst.is_unspecified()
+            || dst.is_broadcast()
+            || dst.is_multicast()
+        {
+            return None;
+        }
+        Some(dst)
+    }
+
+    fn relay(&mut self, i: usize, ev: PollFlags) {
+        let f = &mut self.flows[i];
+        let sock = self.sockets.get_mut::<tcp::Socket>(f.handle);
+        if f.connecting {
+            if !ev.intersects(PollFlags::POLLOUT | PollFlags::POLLERR | PollFlags::POLLHUP) {
+                return;
+            }
+            match socket::getsockopt(&f.host, sockopt::SocketError) {
+                Ok(0) => f.connecting = false,
+                Ok(err) => {
+                    tracing::debug!(
+                        "netstack: host connect for {:?}: {}",
+                        f.key,
+                        Errno::from_raw(err)
+                    );
+                    sock.abort();
+                    return;
+                }
+                Err(e) => {
+                    tracing::debug!("netstack: SO_ERROR: {e}");
+                    sock.abort();
+                    return;
+                }
+            }
+        }
+        // Guest → host.
+        while sock.recv_queue() > 0 {
+            let host = &f.host;
+            let r = sock.recv(|buf| match nix::unistd::write(host, buf) {
+                Ok(n) => (n, Ok(n)),
+                Err(Errno::EAGAIN) => (0, Ok(0)),
+                Err(e) => (0, Err(e)),
+            });
+            match r {
+                Ok(Ok(0)) | Err(_) => break,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!("netstack: write to host for {:?}: {e}", f.key);
+                    sock.abort();
+                    return;
+                }
+            }
+        }
+        if !f.host_shut
+            && sock.recv_queue() == 0
+            && matches!(
+                sock.state(),
+                tcp::State::CloseWait
+                    | tcp::State::LastAck
+                    | tcp::State::Closing
+                    | tcp::State::TimeWait
+            )
+        {
+            let _ = socket::shutdown(f.host.as_raw_fd(), Shutdown::Write);
+            f.host_shut = true;
+        }
+        // Host → guest.
+        while !f.host_eof && sock.may_send() && sock.send_queue() < sock.send_capacity() {
+            let host = &f.host;
+            let r = sock.send(|buf| match nix::unistd::read(host, buf) {
+                Ok(0) => (0, Read::Eof),
+                Ok(n) => (n, Read::Data),
+                Err(Errno::EAGAIN) => (0, Read::Again),
+                Err(e) => (0, Read::Failed(e)),
+            });
+            match r {
+                Ok(Read::Data) => {}
+                Ok(Read::Again) | Err(_) => break,
+                Ok(Read::Eof) => {
+                    f.host_eof = true;
+                    sock.close();
+                }
+                Ok(Read::Failed(e)) => {
+                    tracing::debug!("netstack: read from host for {:?}: {e}", f.key);
+                    sock.abort();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Drops finished flows; a flow the guest reset (or that failed) resets its host side too.
+    fn reap(&mut self) {
+        let mut i = 0;
+        while i < self.flows.len() {
+            let f = &self.flows[i];
+            let state = self.sockets.get::<tcp::Socket>(f.handle).state();
+            let done = match state {
+                tcp::State::Closed => true,
+                tcp::State::TimeWait => f.host_shut,
+                _ => false,
+            };
+            if !done {
+                i += 1;
+                continue;
+            }
+            let f = self.flows.swap_remove(i);
+            if !(f.host_eof && f.host_shut) {
+                // Abortive close: the host peer sees RST, as the guest's peer did.
+                let _ = socket::setsockopt(
+                    &f.host,
+                    sockopt::Linger,
+                    &libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    },
+                );
+            }
+            self.sockets.remove(f.handle);
+        }
+    }
+}
+
+enum Read {
+    Data,
+    Eof,
+    Again,
+    Failed(Errno),
+}
+
+fn connect_nonblocking(addr: SocketAddrV4) -> Result<OwnedFd, Errno> {
+    let fd = socket::socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    let _ = socket::setsockopt(&fd, sockopt::TcpNoDelay, &true);
+    match socket::connect(fd.as_raw_fd(), &SockaddrIn::from(addr)) {
+        Ok(()) | Err(Errno::EINPROGRESS) => Ok(fd),
+        Err(e) => Err(e),
+    }
+}
+
+/// The (source, source port, destination, destination port) of an IPv4 TCP SYN frame.
+fn parse_syn(frame: &[u8]) -> Option<(Ipv4Addr, u16, Ipv4Addr, u16)> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    if eth.ethertype() != EthernetProtocol::Ipv4 {
+        return None;
+    }
+    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+    if ip.next_header() != IpProtocol::Tcp || ip.frag_offset() != 0 {
+        return None;
+    }
+    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+    (tcp.syn() && !tcp.ack())
+        .then(|| (ip.src_addr(), tcp.src_port(), ip.dst_addr(), tcp.dst_port()))
+}
