@@ -414,3 +414,217 @@ fn parse_syn(frame: &[u8]) -> Option<(Ipv4Addr, u16, Ipv4Addr, u16)> {
     (tcp.syn() && !tcp.ack())
         .then(|| (ip.src_addr(), tcp.src_port(), ip.dst_addr(), tcp.dst_port()))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The stack driven over a SOCK_SEQPACKET socketpair by a second smoltcp interface playing the
+    //! namespace: no privileges needed.
+    use super::*;
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpListener;
+
+    struct Guest {
+        dev: FrameDevice,
+        iface: Interface,
+        sockets: SocketSet<'static>,
+    }
+
+    impl Guest {
+        fn new(fd: OwnedFd, cfg: &StackConfig) -> Self {
+            set_nonblocking(&fd).unwrap();
+            let mut dev = FrameDevice::new(fd, cfg.mtu);
+            let mut config = Config::new(EthernetAddress([0x02, 0, 0, 0, 0, 0x64]).into());
+            config.random_seed = 7;
+            let mut iface = Interface::new(config, &mut dev, now());
+            iface.update_ip_addrs(|a| {
+                a.push(IpCidr::new(IpAddress::Ipv4(cfg.guest()), cfg.cidr.1))
+                    .unwrap();
+            });
+            iface
+                .routes_mut()
+                .add_default_ipv4_route(cfg.gateway())
+                .unwrap();
+            Self {
+                dev,
+                iface,
+                sockets: SocketSet::new(Vec::new()),
+            }
+        }
+
+        /// Runs the guest's stack until `done` says so (fails after a generous bound, so a broken
+        /// stack fails the test instead of hanging it).
+        fn run_until(&mut self, h: SocketHandle, mut done: impl FnMut(&mut tcp::Socket) -> bool) {
+            for _ in 0..20_000 {
+                let mut fds = [PollFd::new(self.dev.fd(), PollFlags::POLLIN)];
+                let _ = poll(&mut fds, PollTimeout::from(5u16));
+                self.dev.fill().unwrap();
+                self.iface.poll(now(), &mut self.dev, &mut self.sockets);
+                if done(self.sockets.get_mut::<tcp::Socket>(h)) {
+                    return;
+                }
+            }
+            panic!("the guest connection never reached the expected state");
+        }
+
+        fn connect(&mut self, dst: Ipv4Addr, port: u16) -> SocketHandle {
+            let sock = tcp::Socket::new(
+                tcp::SocketBuffer::new(vec![0; 65536]),
+                tcp::SocketBuffer::new(vec![0; 65536]),
+            );
+            let h = self.sockets.add(sock);
+            let cx = self.iface.context();
+            self.sockets
+                .get_mut::<tcp::Socket>(h)
+                .connect(cx, (IpAddress::Ipv4(dst), port), 49152)
+                .unwrap();
+            h
+        }
+    }
+
+    fn pair() -> (OwnedFd, OwnedFd) {
+        socket::socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn tcp_through_gateway_reaches_host_loopback_with_half_close() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (mut s, peer) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap(); // ends at the guest's FIN
+            s.write_all(format!("{} bytes from {}", got.len(), peer.ip()).as_bytes())
+                .unwrap();
+            got
+        });
+        let cfg = StackConfig {
+            mtu: 1500,
+            ..StackConfig::default()
+        };
+        let (a, b) = pair();
+        let stack = crate::spawn_stack(a, cfg.clone()).unwrap();
+        let mut guest = Guest::new(b, &cfg);
+        let h = guest.connect(cfg.gateway(), port);
+        let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let mut sent = 0;
+        guest.run_until(h, |s| {
+            if s.can_send() && sent < payload.len() {
+                sent += s.send_slice(&payload[sent..]).unwrap();
+            }
+            if sent == payload.len() {
+                s.close();
+                return true;
+            }
+            false
+        });
+        let mut reply = Vec::new();
+        guest.run_until(h, |s| {
+            if s.can_recv() {
+                s.recv(|b| {
+                    reply.extend_from_slice(b);
+                    (b.len(), ())
+                })
+                .unwrap();
+            }
+            !s.may_recv()
+                && s.state() != tcp::State::SynSent
+                && s.state() != tcp::State::Established
+        });
+        assert_eq!(server.join().unwrap(), payload);
+        assert_eq!(
+            String::from_utf8(reply).unwrap(),
+            "200000 bytes from 127.0.0.1"
+        );
+        assert!(stack.is_running());
+        stack.shutdown().unwrap();
+    }
+
+    #[test]
+    fn disable_host_loopback_resets_connections_to_the_gateway() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cfg = StackConfig {
+            mtu: 1500,
+            disable_host_loopback: true,
+            ..StackConfig::default()
+        };
+        let (a, b) = pair();
+        let stack = crate::spawn_stack(a, cfg.clone()).unwrap();
+        let mut guest = Guest::new(b, &cfg);
+        let h = guest.connect(cfg.gateway(), port);
+        guest.run_until(h, |s| s.state() == tcp::State::Closed);
+        listener.set_nonblocking(true).unwrap();
+        assert!(
+            listener.accept().is_err(),
+            "the host listener must not see a connection"
+        );
+        stack.shutdown().unwrap();
+    }
+
+    #[test]
+    fn host_reset_reaches_the_guest() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            socket::setsockopt(
+                &s,
+                sockopt::Linger,
+                &libc::linger {
+                    l_onoff: 1,
+                    l_linger: 0,
+                },
+            )
+            .unwrap();
+            drop(s); // RST
+        });
+        let cfg = StackConfig {
+            mtu: 1500,
+            ..StackConfig::default()
+        };
+        let (a, b) = pair();
+        let stack = crate::spawn_stack(a, cfg.clone()).unwrap();
+        let mut guest = Guest::new(b, &cfg);
+        let h = guest.connect(cfg.gateway(), port);
+        // The guest's SYN leaves only while its stack runs: the host side accepts meanwhile.
+        let mut established = false;
+        guest.run_until(h, |s| {
+            established |= s.state() == tcp::State::Established;
+            s.state() == tcp::State::Closed
+        });
+        server.join().unwrap();
+        assert!(established);
+        stack.shutdown().unwrap();
+    }
+
+    #[test]
+    fn config_addresses_and_cidr_parsing() {
+        let mut cfg = StackConfig::default();
+        assert_eq!(cfg.gateway(), Ipv4Addr::new(10, 0, 2, 2));
+        assert_eq!(cfg.dns(), Ipv4Addr::new(10, 0, 2, 3));
+        cfg.cidr = StackConfig::parse_cidr("10.10.5.0/24").unwrap();
+        assert_eq!(cfg.guest(), Ipv4Addr::new(10, 10, 5, 100));
+        assert!(StackConfig::parse_cidr("10.0.2.0/30").is_err());
+        assert!(StackConfig::parse_cidr("nonsense").is_err());
+        assert!(crate::spawn_stack(
+            pair().0,
+            StackConfig {
+                mtu: 70000,
+                ..StackConfig::default()
+            }
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn syn_parsing_ignores_other_frames() {
+        assert_eq!(parse_syn(&[0u8; 10]), None);
+        assert_eq!(parse_syn(&[0u8; 60]), None);
+    }
+}
