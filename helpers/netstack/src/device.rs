@@ -58,9 +58,21 @@ impl FrameDevice {
         Ok(self.rx_count)
     }
 
-    /// The frames read by the last [`FrameDevice::fill`].
+    /// The frames read by the last [`FrameDevice::fill`] (a discarded one is empty).
     pub(crate) fn pending(&self) -> impl Iterator<Item = &[u8]> {
         (0..self.rx_count).map(|i| &self.rx[i][..self.rx_len[i]])
+    }
+
+    /// Keeps frame `i` of the batch from smoltcp (it was handled outside it).
+    pub(crate) fn discard(&mut self, i: usize) {
+        if i < self.rx_count {
+            self.rx_len[i] = 0;
+        }
+    }
+
+    /// Writes one frame to the tap (dropped when the tap's queue is full, as a NIC would).
+    pub(crate) fn send_frame(&self, frame: &[u8]) {
+        write_frame(self.fd.as_fd(), frame);
     }
 }
 
@@ -83,19 +95,23 @@ impl smoltcp::phy::TxToken for TxToken<'_> {
             self.buf.resize(len, 0);
         }
         let r = f(&mut self.buf[..len]);
-        // A full tap queue drops the frame, as a NIC would; TCP retransmits.
-        loop {
-            match nix::unistd::write(self.fd, &self.buf[..len]) {
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => break,
-                Err(e) => {
-                    tracing::debug!("tap write: {e}");
-                    break;
-                }
-                Ok(_) => break,
-            }
-        }
+        write_frame(self.fd, &self.buf[..len]);
         r
+    }
+}
+
+/// One write of one frame; a full tap queue drops the frame, as a NIC would (TCP retransmits).
+fn write_frame(fd: BorrowedFd<'_>, frame: &[u8]) {
+    loop {
+        match nix::unistd::write(fd, frame) {
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => break,
+            Err(e) => {
+                tracing::debug!("tap write: {e}");
+                break;
+            }
+            Ok(_) => break,
+        }
     }
 }
 
@@ -104,6 +120,9 @@ impl Device for FrameDevice {
     type TxToken<'a> = TxToken<'a>;
 
     fn receive(&mut self, _now: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+        while self.rx_head < self.rx_count && self.rx_len[self.rx_head] == 0 {
+            self.rx_head += 1; // discarded
+        }
         if self.rx_head >= self.rx_count {
             return None;
         }

@@ -1,9 +1,11 @@
 //! burrow-netstack: a userspace network stack (smoltcp) serving a network namespace's tap device.
 //!
 //! The namespace sees a gateway at `.2` of [`StackConfig::cidr`] (which reaches the host's
-//! loopback unless [`StackConfig::disable_host_loopback`]) and answers ARP and ICMP echo for it.
-//! Every TCP connection the namespace opens to the outside is terminated in smoltcp and relayed
-//! to a host TCP socket opened by this process, with half-close (FIN) and reset carried over.
+//! loopback unless [`StackConfig::disable_host_loopback`]) and a DNS server at `.3`; the stack
+//! answers ARP and ICMP echo for both. Every TCP connection the namespace opens to the outside is
+//! terminated in smoltcp and relayed to a host TCP socket opened by this process, with half-close
+//! (FIN) and reset carried over. UDP flows and ICMP echo go through connected host datagram
+//! sockets (ping sockets for ICMP), DNS to `.3` to the host's resolver.
 //!
 //! Use from a launcher:
 //! ```no_run
@@ -19,11 +21,12 @@
 //! # Ok(()) }
 //! ```
 
+mod datagram;
 mod device;
 mod stack;
 mod sys;
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{BorrowedFd, OwnedFd};
 
 pub use stack::StackHandle;
@@ -52,6 +55,9 @@ pub struct StackConfig {
     pub mtu: usize,
     /// When true, connections to the gateway are refused instead of reaching 127.0.0.1.
     pub disable_host_loopback: bool,
+    /// Where DNS queries to `.3` go; None: the first IPv4 name server of the host's
+    /// /etc/resolv.conf (read when the stack starts).
+    pub dns_upstream: Option<SocketAddrV4>,
 }
 
 impl Default for StackConfig {
@@ -60,6 +66,7 @@ impl Default for StackConfig {
             cidr: (Ipv4Addr::new(10, 0, 2, 0), 24),
             mtu: 65520,
             disable_host_loopback: false,
+            dns_upstream: None,
         }
     }
 }
@@ -118,6 +125,12 @@ impl StackConfig {
         }
         Ok(())
     }
+}
+
+/// Opens tap device `name` (IFF_TAP|IFF_NO_PI) in the calling thread's network namespace and sets
+/// its MTU (the caller holds CAP_NET_ADMIN there, as a launcher's child stage does).
+pub fn open_tap(name: &str, mtu: usize) -> Result<OwnedFd, NetstackError> {
+    sys::open_tap_here(name, mtu)
 }
 
 /// Opens tap device `name` inside the network namespace `netns` (a /proc/PID/ns/net or bind-mounted

@@ -16,6 +16,7 @@ use smoltcp::wire::{
     TcpPacket,
 };
 
+use crate::datagram::{self, Datagrams, Route};
 use crate::device::FrameDevice;
 use crate::{NetstackError, StackConfig};
 
@@ -109,6 +110,9 @@ struct Stack {
     iface: Interface,
     sockets: SocketSet<'static>,
     flows: Vec<Flow>,
+    dgram: Datagrams,
+    resolver: Option<SocketAddrV4>,
+    last_expiry: std::time::Instant,
 }
 
 fn now() -> Instant {
@@ -133,12 +137,26 @@ impl Stack {
         // connections to the whole Internet terminate here.
         let _ = iface.routes_mut().add_default_ipv4_route(gw);
         iface.set_any_ip(true);
+        let resolver = cfg.dns_upstream.or_else(|| {
+            let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            let r = datagram::resolver_from(&conf);
+            if r.is_none() {
+                tracing::warn!(
+                    "no IPv4 name server in /etc/resolv.conf: DNS queries to {} go unanswered",
+                    cfg.dns()
+                );
+            }
+            r
+        });
         Self {
+            dgram: Datagrams::new(cfg.mtu, EthernetAddress(GATEWAY_MAC)),
             cfg,
             dev,
             iface,
             sockets: SocketSet::new(Vec::new()),
             flows: Vec::new(),
+            resolver,
+            last_expiry: std::time::Instant::now(),
         }
     }
 
@@ -152,7 +170,8 @@ impl Stack {
                     d.min(Duration::from_millis(500))
                 });
             {
-                let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(2 + self.flows.len());
+                let mut fds: Vec<PollFd<'_>> =
+                    Vec::with_capacity(2 + self.flows.len() + self.dgram.len());
                 fds.push(PollFd::new(self.dev.fd(), PollFlags::POLLIN));
                 fds.push(PollFd::new(stop.as_fd(), PollFlags::POLLIN));
                 for f in &self.flows {
@@ -170,6 +189,11 @@ impl Stack {
                     }
                     fds.push(PollFd::new(f.host.as_fd(), ev));
                 }
+                fds.extend(
+                    self.dgram
+                        .fds()
+                        .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
+                );
                 let ms = u16::try_from(timeout.total_millis()).unwrap_or(500);
                 match poll(&mut fds, PollTimeout::from(ms)) {
                     Ok(_) | Err(Errno::EINTR) => {}
@@ -194,11 +218,23 @@ impl Stack {
                     Err(e) => return Err(NetstackError::Io(format!("read from the tap: {e}"))),
                 }
                 self.accept_new_flows();
+                self.datagrams_from_guest();
             }
             self.iface.poll(now(), &mut self.dev, &mut self.sockets);
-            for i in 0..self.flows.len() {
+            let tcp_flows = self.flows.len();
+            for i in 0..tcp_flows {
                 let ev = revents.get(2 + i).copied().unwrap_or(PollFlags::empty());
                 self.relay(i, ev);
+            }
+            for (i, ev) in revents.iter().skip(2 + tcp_flows).enumerate() {
+                if !ev.is_empty() {
+                    let dev = &self.dev;
+                    self.dgram.readable(i, &mut |frame| dev.send_frame(frame));
+                }
+            }
+            if self.last_expiry.elapsed() >= std::time::Duration::from_secs(1) {
+                self.last_expiry = std::time::Instant::now();
+                self.dgram.expire();
             }
             self.iface.poll(now(), &mut self.dev, &mut self.sockets);
             self.reap();
@@ -245,6 +281,49 @@ impl Stack {
                 host_eof: false,
                 host_shut: false,
             });
+        }
+    }
+
+    /// Sends the batch's UDP datagrams and ICMP echo requests out through host sockets; they are
+    /// kept from smoltcp (except pings of the stack's own addresses, which smoltcp answers).
+    fn datagrams_from_guest(&mut self) {
+        let mut handled = [false; crate::device::BATCH];
+        for (i, frame) in self.dev.pending().enumerate() {
+            let Some(p) = datagram::parse(frame) else {
+                continue;
+            };
+            match self.datagram_route(&p) {
+                Route::Smoltcp => continue,
+                Route::Drop => {}
+                Route::Host(to) => {
+                    let dns = p.dst == (self.cfg.dns(), 53);
+                    self.dgram.send(&p, to, dns);
+                }
+            }
+            handled[i] = true;
+        }
+        for (i, h) in handled.iter().enumerate() {
+            if *h {
+                self.dev.discard(i);
+            }
+        }
+    }
+
+    fn datagram_route(&self, p: &datagram::Parsed<'_>) -> Route {
+        let (dst, port) = p.dst;
+        let own = dst == self.cfg.gateway() || dst == self.cfg.dns();
+        if p.proto == datagram::Proto::Icmp && own {
+            return Route::Smoltcp;
+        }
+        if dst == self.cfg.dns() {
+            return match (port, self.resolver) {
+                (53, Some(r)) => Route::Host(r),
+                _ => Route::Drop,
+            };
+        }
+        match self.host_target(dst) {
+            Some(a) => Route::Host(SocketAddrV4::new(a, port)),
+            None => Route::Drop,
         }
     }
 
@@ -600,6 +679,111 @@ mod tests {
         });
         server.join().unwrap();
         assert!(established);
+        stack.shutdown().unwrap();
+    }
+
+    /// Sends one UDP datagram from the guest as a raw frame and returns the payload of the first
+    /// UDP frame that comes back, with its source.
+    fn udp_exchange(
+        cfg: &StackConfig,
+        tap: &OwnedFd,
+        dst: (Ipv4Addr, u16),
+        payload: &[u8],
+    ) -> (Ipv4Addr, u16, Vec<u8>) {
+        use smoltcp::wire::UdpPacket;
+        let mut buf = vec![0u8; 14 + 20 + 8 + payload.len()];
+        let l4 = 8 + payload.len();
+        buf[42..].copy_from_slice(payload);
+        let mut udp = UdpPacket::new_unchecked(&mut buf[34..]);
+        udp.set_src_port(40000);
+        udp.set_dst_port(dst.1);
+        udp.set_len(l4 as u16);
+        udp.fill_checksum(&IpAddress::Ipv4(cfg.guest()), &IpAddress::Ipv4(dst.0));
+        let mut ip = Ipv4Packet::new_unchecked(&mut buf[14..]);
+        ip.set_version(4);
+        ip.set_header_len(20);
+        ip.set_total_len((20 + l4) as u16);
+        ip.set_hop_limit(64);
+        ip.set_next_header(IpProtocol::Udp);
+        ip.set_src_addr(cfg.guest());
+        ip.set_dst_addr(dst.0);
+        ip.fill_checksum();
+        let mut eth = EthernetFrame::new_unchecked(&mut buf[..]);
+        eth.set_src_addr(EthernetAddress([2, 0, 0, 0, 0, 0x64]));
+        eth.set_dst_addr(EthernetAddress(GATEWAY_MAC));
+        eth.set_ethertype(EthernetProtocol::Ipv4);
+        nix::unistd::write(tap, &buf).unwrap();
+        let mut rx = vec![0u8; 2048];
+        for _ in 0..200 {
+            let mut fds = [PollFd::new(tap.as_fd(), PollFlags::POLLIN)];
+            if poll(&mut fds, PollTimeout::from(20u16)).unwrap() == 0 {
+                continue;
+            }
+            let n = nix::unistd::read(tap, &mut rx).unwrap();
+            let Ok(eth) = EthernetFrame::new_checked(&rx[..n]) else {
+                continue;
+            };
+            let Ok(ip) = Ipv4Packet::new_checked(eth.payload()) else {
+                continue;
+            };
+            if ip.next_header() != IpProtocol::Udp || ip.dst_addr() != cfg.guest() {
+                continue;
+            }
+            assert!(ip.verify_checksum());
+            let udp = UdpPacket::new_checked(ip.payload()).unwrap();
+            assert!(udp.verify_checksum(
+                &IpAddress::Ipv4(ip.src_addr()),
+                &IpAddress::Ipv4(ip.dst_addr())
+            ));
+            assert_eq!(udp.dst_port(), 40000);
+            return (ip.src_addr(), udp.src_port(), udp.payload().to_vec());
+        }
+        panic!("no UDP reply reached the guest");
+    }
+
+    fn udp_echo_server() -> (u16, std::thread::JoinHandle<()>) {
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = sock.local_addr().unwrap().port();
+        let t = std::thread::spawn(move || {
+            let mut b = [0u8; 2048];
+            let (n, peer) = sock.recv_from(&mut b).unwrap();
+            let mut reply = b"echo:".to_vec();
+            reply.extend_from_slice(&b[..n]);
+            sock.send_to(&reply, peer).unwrap();
+        });
+        (port, t)
+    }
+
+    #[test]
+    fn udp_to_the_gateway_reaches_host_loopback_and_returns() {
+        let (port, server) = udp_echo_server();
+        let cfg = StackConfig {
+            mtu: 1500,
+            ..StackConfig::default()
+        };
+        let (a, b) = pair();
+        let stack = crate::spawn_stack(a, cfg.clone()).unwrap();
+        let (src, sport, got) = udp_exchange(&cfg, &b, (cfg.gateway(), port), b"ping");
+        assert_eq!((src, sport), (cfg.gateway(), port));
+        assert_eq!(got, b"echo:ping");
+        server.join().unwrap();
+        stack.shutdown().unwrap();
+    }
+
+    #[test]
+    fn dns_at_dot3_goes_to_the_upstream_resolver() {
+        let (port, server) = udp_echo_server();
+        let cfg = StackConfig {
+            mtu: 1500,
+            dns_upstream: Some(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port)),
+            ..StackConfig::default()
+        };
+        let (a, b) = pair();
+        let stack = crate::spawn_stack(a, cfg.clone()).unwrap();
+        let (src, sport, got) = udp_exchange(&cfg, &b, (cfg.dns(), 53), b"query");
+        assert_eq!((src, sport), (cfg.dns(), 53));
+        assert_eq!(got, b"echo:query");
+        server.join().unwrap();
         stack.shutdown().unwrap();
     }
 

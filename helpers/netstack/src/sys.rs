@@ -30,7 +30,7 @@ fn ifreq_named(name: &str) -> Result<libc::ifreq, NetstackError> {
 
 /// Opens /dev/net/tun as tap `name` (IFF_TAP|IFF_NO_PI) in the calling thread's network namespace
 /// and sets its MTU.
-fn open_tap_here(name: &str, mtu: usize) -> Result<OwnedFd, NetstackError> {
+pub(crate) fn open_tap_here(name: &str, mtu: usize) -> Result<OwnedFd, NetstackError> {
     let tun_path = "/dev/net/tun";
     let fd = open(tun_path, OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| {
         NetstackError::Tap(format!(
