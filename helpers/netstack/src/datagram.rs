@@ -48,8 +48,8 @@ pub(crate) enum Route {
     Host(SocketAddrV4),
     /// Nowhere: the datagram is dropped.
     Drop,
-    /// Not ours: smoltcp handles it (ICMP echo to the gateway and DNS addresses).
-    Smoltcp,
+    /// An echo request to the stack's own addresses: answered here.
+    Local,
 }
 
 /// The table of datagram flows and the one buffer replies are framed in.
@@ -290,6 +290,32 @@ impl Datagrams {
             );
             write(&self.frame[..len]);
         }
+    }
+
+    /// Answers an ICMP echo request addressed to the stack itself (gateway or DNS address).
+    pub(crate) fn echo_reply(&mut self, p: &Parsed<'_>, write: &mut dyn FnMut(&[u8])) {
+        let n = p.payload.len();
+        if p.proto != Proto::Icmp || L3 + n > self.frame.len() {
+            return;
+        }
+        let msg = &mut self.frame[L3..L3 + n];
+        msg.copy_from_slice(p.payload);
+        msg[0] = 0; // echo reply
+        msg[2..4].copy_from_slice(&[0, 0]);
+        let sum = !smoltcp::wire::checksum::data(msg);
+        msg[2..4].copy_from_slice(&sum.to_be_bytes());
+        self.ident = self.ident.wrapping_add(1);
+        let len = write_l3(
+            &mut self.frame,
+            self.gateway_mac,
+            p.guest_mac,
+            p.dst.0,
+            p.src.0,
+            IpProtocol::Icmp,
+            n,
+            self.ident,
+        );
+        write(&self.frame[..len]);
     }
 
     /// Closes flows idle past their timeout.

@@ -19,6 +19,10 @@ pub(crate) struct FrameDevice {
     rx_head: usize,
     rx_count: usize,
     tx: Vec<u8>,
+    /// Frames handed to smoltcp after the batch (SYNs held back until their host connect ended).
+    injected: Vec<Vec<u8>>,
+    /// The injected frame smoltcp is reading now.
+    current: Vec<u8>,
 }
 
 impl FrameDevice {
@@ -32,6 +36,8 @@ impl FrameDevice {
             rx_head: 0,
             rx_count: 0,
             tx: vec![0; frame],
+            injected: Vec::new(),
+            current: Vec::new(),
         }
     }
 
@@ -61,6 +67,11 @@ impl FrameDevice {
     /// The frames read by the last [`FrameDevice::fill`] (a discarded one is empty).
     pub(crate) fn pending(&self) -> impl Iterator<Item = &[u8]> {
         (0..self.rx_count).map(|i| &self.rx[i][..self.rx_len[i]])
+    }
+
+    /// Queues a frame for smoltcp as if it had just been read from the tap.
+    pub(crate) fn inject(&mut self, frame: Vec<u8>) {
+        self.injected.push(frame);
     }
 
     /// Keeps frame `i` of the batch from smoltcp (it was handled outside it).
@@ -123,17 +134,29 @@ impl Device for FrameDevice {
         while self.rx_head < self.rx_count && self.rx_len[self.rx_head] == 0 {
             self.rx_head += 1; // discarded
         }
-        if self.rx_head >= self.rx_count {
-            return None;
-        }
-        let i = self.rx_head;
-        self.rx_head += 1;
         let Self {
-            fd, rx, rx_len, tx, ..
+            fd,
+            rx,
+            rx_len,
+            rx_head,
+            rx_count,
+            tx,
+            injected,
+            current,
+            ..
         } = self;
         let fd: &OwnedFd = fd;
+        let frame: &[u8] = if *rx_head < *rx_count {
+            *rx_head += 1;
+            &rx[*rx_head - 1][..rx_len[*rx_head - 1]]
+        } else if let Some(f) = injected.pop() {
+            *current = f;
+            current
+        } else {
+            return None;
+        };
         Some((
-            RxToken(&rx[i][..rx_len[i]]),
+            RxToken(frame),
             TxToken {
                 fd: fd.as_fd(),
                 buf: tx,

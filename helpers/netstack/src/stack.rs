@@ -104,8 +104,17 @@ struct Flow {
     host_shut: bool,
 }
 
+/// A guest SYN held back while its host connection is being made: the guest's handshake
+/// completes only once the host side has (a refused host connect becomes a RST to the guest).
+struct Pending {
+    key: (Ipv4Addr, u16, Ipv4Addr, u16),
+    host: OwnedFd,
+    syn: Vec<u8>,
+}
+
 struct Stack {
     cfg: StackConfig,
+    pending: Vec<Pending>,
     dev: FrameDevice,
     iface: Interface,
     sockets: SocketSet<'static>,
@@ -149,6 +158,7 @@ impl Stack {
             r
         });
         Self {
+            pending: Vec::new(),
             dgram: Datagrams::new(cfg.mtu, EthernetAddress(GATEWAY_MAC)),
             cfg,
             dev,
@@ -170,10 +180,16 @@ impl Stack {
                     d.min(Duration::from_millis(500))
                 });
             {
-                let mut fds: Vec<PollFd<'_>> =
-                    Vec::with_capacity(2 + self.flows.len() + self.dgram.len());
+                let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(
+                    2 + self.pending.len() + self.flows.len() + self.dgram.len(),
+                );
                 fds.push(PollFd::new(self.dev.fd(), PollFlags::POLLIN));
                 fds.push(PollFd::new(stop.as_fd(), PollFlags::POLLIN));
+                fds.extend(
+                    self.pending
+                        .iter()
+                        .map(|p| PollFd::new(p.host.as_fd(), PollFlags::POLLOUT)),
+                );
                 for f in &self.flows {
                     let sock = self.sockets.get::<tcp::Socket>(f.handle);
                     let mut ev = PollFlags::empty();
@@ -209,6 +225,9 @@ impl Stack {
                 tracing::debug!("netstack: shutdown requested");
                 return Ok(());
             }
+            // The poll set's layout: tap, stop, pending connects, TCP flows, datagram flows.
+            let pending = self.pending.len();
+            let tcp_flows = self.flows.len();
             if !revents[0].is_empty() {
                 match self.dev.fill() {
                     Ok(_) => {}
@@ -220,13 +239,16 @@ impl Stack {
                 self.accept_new_flows();
                 self.datagrams_from_guest();
             }
+            self.finish_connects(&revents[2..2 + pending]);
             self.iface.poll(now(), &mut self.dev, &mut self.sockets);
-            let tcp_flows = self.flows.len();
             for i in 0..tcp_flows {
-                let ev = revents.get(2 + i).copied().unwrap_or(PollFlags::empty());
+                let ev = revents
+                    .get(2 + pending + i)
+                    .copied()
+                    .unwrap_or(PollFlags::empty());
                 self.relay(i, ev);
             }
-            for (i, ev) in revents.iter().skip(2 + tcp_flows).enumerate() {
+            for (i, ev) in revents.iter().skip(2 + pending + tcp_flows).enumerate() {
                 if !ev.is_empty() {
                     let dev = &self.dev;
                     self.dgram.readable(i, &mut |frame| dev.send_frame(frame));
@@ -241,16 +263,22 @@ impl Stack {
         }
     }
 
-    /// Creates a listening smoltcp socket and a host connection for every new SYN in the batch.
+    /// Starts a host connection for every new SYN in the batch and holds the SYN back until it
+    /// is made (SYNs of known flows go on to smoltcp; retransmits of pending ones are dropped).
     fn accept_new_flows(&mut self) {
         let mut syns: [Option<(Ipv4Addr, u16, Ipv4Addr, u16)>; crate::device::BATCH] =
             [None; crate::device::BATCH];
         for (slot, frame) in syns.iter_mut().zip(self.dev.pending()) {
             *slot = parse_syn(frame);
         }
-        for key in syns.into_iter().flatten() {
+        for (i, key) in syns.into_iter().enumerate() {
+            let Some(key) = key else { continue };
             if self.flows.iter().any(|f| f.key == key) {
-                continue; // a retransmitted SYN
+                continue; // a retransmitted SYN of a live flow: smoltcp answers it
+            }
+            if self.pending.iter().any(|p| p.key == key) {
+                self.dev.discard(i);
+                continue;
             }
             let (_, _, dst, dport) = key;
             let Some(target) = self.host_target(dst) else {
@@ -260,32 +288,72 @@ impl Stack {
                 Ok(fd) => fd,
                 Err(e) => {
                     tracing::debug!("netstack: connect {target}:{dport}: {e}");
-                    continue;
+                    continue; // RST
                 }
             };
-            let mut sock = tcp::Socket::new(
-                tcp::SocketBuffer::new(vec![0; TCP_RX_BUF]),
-                tcp::SocketBuffer::new(vec![0; TCP_TX_BUF]),
-            );
-            sock.set_nagle_enabled(false);
-            sock.set_timeout(Some(Duration::from_secs(300)));
-            if sock.listen((IpAddress::Ipv4(dst), dport)).is_err() {
-                continue;
-            }
-            let handle = self.sockets.add(sock);
-            self.flows.push(Flow {
-                handle,
-                key,
-                host,
-                connecting: true,
-                host_eof: false,
-                host_shut: false,
-            });
+            let syn = self
+                .dev
+                .pending()
+                .nth(i)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default();
+            self.dev.discard(i);
+            self.pending.push(Pending { key, host, syn });
         }
     }
 
-    /// Sends the batch's UDP datagrams and ICMP echo requests out through host sockets; they are
-    /// kept from smoltcp (except pings of the stack's own addresses, which smoltcp answers).
+    /// Completes the pending connections whose host connect ended: a listening smoltcp socket
+    /// and the held SYN for a success, the SYN alone (answered with RST) for a failure.
+    fn finish_connects(&mut self, revents: &[PollFlags]) {
+        let mut i = revents.len();
+        while i > 0 {
+            i -= 1;
+            if !revents[i].intersects(PollFlags::POLLOUT | PollFlags::POLLERR | PollFlags::POLLHUP)
+            {
+                continue;
+            }
+            let p = self.pending.swap_remove(i);
+            let ok = match socket::getsockopt(&p.host, sockopt::SocketError) {
+                Ok(0) => true,
+                Ok(err) => {
+                    tracing::debug!(
+                        "netstack: host connect for {:?}: {}",
+                        p.key,
+                        Errno::from_raw(err)
+                    );
+                    false
+                }
+                Err(e) => {
+                    tracing::debug!("netstack: SO_ERROR: {e}");
+                    false
+                }
+            };
+            if ok {
+                let (_, _, dst, dport) = p.key;
+                let mut sock = tcp::Socket::new(
+                    tcp::SocketBuffer::new(vec![0; TCP_RX_BUF]),
+                    tcp::SocketBuffer::new(vec![0; TCP_TX_BUF]),
+                );
+                sock.set_nagle_enabled(false);
+                sock.set_timeout(Some(Duration::from_secs(300)));
+                if sock.listen((IpAddress::Ipv4(dst), dport)).is_ok() {
+                    let handle = self.sockets.add(sock);
+                    self.flows.push(Flow {
+                        handle,
+                        key: p.key,
+                        host: p.host,
+                        connecting: false,
+                        host_eof: false,
+                        host_shut: false,
+                    });
+                }
+            }
+            self.dev.inject(p.syn);
+        }
+    }
+
+    /// Sends the batch's UDP datagrams and ICMP echo requests out through host sockets (pings of
+    /// the stack's own addresses are answered here); none of them reaches smoltcp.
     fn datagrams_from_guest(&mut self) {
         let mut handled = [false; crate::device::BATCH];
         for (i, frame) in self.dev.pending().enumerate() {
@@ -293,7 +361,10 @@ impl Stack {
                 continue;
             };
             match self.datagram_route(&p) {
-                Route::Smoltcp => continue,
+                Route::Local => {
+                    let dev = &self.dev;
+                    self.dgram.echo_reply(&p, &mut |f| dev.send_frame(f));
+                }
                 Route::Drop => {}
                 Route::Host(to) => {
                     let dns = p.dst == (self.cfg.dns(), 53);
@@ -313,7 +384,7 @@ impl Stack {
         let (dst, port) = p.dst;
         let own = dst == self.cfg.gateway() || dst == self.cfg.dns();
         if p.proto == datagram::Proto::Icmp && own {
-            return Route::Smoltcp;
+            return Route::Local;
         }
         if dst == self.cfg.dns() {
             return match (port, self.resolver) {
@@ -651,7 +722,9 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let server = std::thread::spawn(move || {
-            let (s, _) = listener.accept().unwrap();
+            let (mut s, _) = listener.accept().unwrap();
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b).unwrap(); // the guest is established: now reset
             socket::setsockopt(
                 &s,
                 sockopt::Linger,
@@ -674,7 +747,10 @@ mod tests {
         // The guest's SYN leaves only while its stack runs: the host side accepts meanwhile.
         let mut established = false;
         guest.run_until(h, |s| {
-            established |= s.state() == tcp::State::Established;
+            if s.state() == tcp::State::Established && !established {
+                established = true;
+                s.send_slice(b"x").unwrap();
+            }
             s.state() == tcp::State::Closed
         });
         server.join().unwrap();
@@ -784,6 +860,74 @@ mod tests {
         assert_eq!((src, sport), (cfg.dns(), 53));
         assert_eq!(got, b"echo:query");
         server.join().unwrap();
+        stack.shutdown().unwrap();
+    }
+
+    #[test]
+    fn refused_host_connect_is_refused_in_the_guest() {
+        // A port nothing listens on: bind, note the port, close.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cfg = StackConfig {
+            mtu: 1500,
+            ..StackConfig::default()
+        };
+        let (a, b) = pair();
+        let stack = crate::spawn_stack(a, cfg.clone()).unwrap();
+        let mut guest = Guest::new(b, &cfg);
+        let h = guest.connect(cfg.gateway(), port);
+        let mut established = false;
+        guest.run_until(h, |s| {
+            established |= s.state() == tcp::State::Established;
+            s.state() == tcp::State::Closed
+        });
+        assert!(
+            !established,
+            "the handshake must not complete before the host's does"
+        );
+        stack.shutdown().unwrap();
+    }
+
+    #[test]
+    fn ping_of_the_gateway_is_answered() {
+        let cfg = StackConfig {
+            mtu: 1500,
+            ..StackConfig::default()
+        };
+        let (a, b) = pair();
+        let stack = crate::spawn_stack(a, cfg.clone()).unwrap();
+        let mut buf = vec![0u8; 14 + 20 + 8 + 4];
+        buf[34..].copy_from_slice(&[8, 0, 0, 0, 0x12, 0x34, 0, 1, b'a', b'b', b'c', b'd']);
+        let sum = !smoltcp::wire::checksum::data(&buf[34..]);
+        buf[36..38].copy_from_slice(&sum.to_be_bytes());
+        let mut ip = Ipv4Packet::new_unchecked(&mut buf[14..]);
+        ip.set_version(4);
+        ip.set_header_len(20);
+        ip.set_total_len(32);
+        ip.set_hop_limit(64);
+        ip.set_next_header(IpProtocol::Icmp);
+        ip.set_src_addr(cfg.guest());
+        ip.set_dst_addr(cfg.gateway());
+        ip.fill_checksum();
+        let mut eth = EthernetFrame::new_unchecked(&mut buf[..]);
+        eth.set_src_addr(EthernetAddress([2, 0, 0, 0, 0, 0x64]));
+        eth.set_dst_addr(EthernetAddress(GATEWAY_MAC));
+        eth.set_ethertype(EthernetProtocol::Ipv4);
+        nix::unistd::write(&b, &buf).unwrap();
+        let mut rx = vec![0u8; 2048];
+        let mut fds = [PollFd::new(b.as_fd(), PollFlags::POLLIN)];
+        assert_eq!(poll(&mut fds, PollTimeout::from(2000u16)).unwrap(), 1);
+        let n = nix::unistd::read(&b, &mut rx).unwrap();
+        let eth = EthernetFrame::new_checked(&rx[..n]).unwrap();
+        let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (cfg.gateway(), cfg.guest()));
+        let icmp = ip.payload();
+        assert_eq!(icmp[0], 0, "an echo reply");
+        assert_eq!(&icmp[4..], &[0x12, 0x34, 0, 1, b'a', b'b', b'c', b'd']);
+        assert_eq!(smoltcp::wire::checksum::data(icmp), 0xffff);
         stack.shutdown().unwrap();
     }
 

@@ -77,10 +77,26 @@ fn stage(flags: &Flags, chan: &mut Channel) -> anyhow::Result<i32> {
     if flags.detach_netns {
         detach_netns(&netns_file)?;
     }
+    // --net=builtin: the tap is made here, where we hold CAP_NET_ADMIN; the parent copies this
+    // fd out of us (pidfd_getfd) and serves it. Ours closes once the parent has its copy.
+    let tap = if flags.net == Net::Builtin {
+        let (name, mtu) = (flags.ifname.clone(), flags.mtu() as usize);
+        let open = move || {
+            burrow_netstack::open_tap(&name, mtu).map_err(|e| anyhow::anyhow!("--net=builtin: {e}"))
+        };
+        Some(if flags.detach_netns {
+            in_netns_with(&netns_file, open)?
+        } else {
+            open()?
+        })
+    } else {
+        None
+    };
     chan.send(sync::NETNS)?;
     if !chan.expect(sync::NET)? {
         return Ok(1);
     }
+    drop(tap);
 
     // Network.
     if flags.own_netns() {
@@ -180,9 +196,18 @@ fn in_netns<F>(file: &std::path::Path, f: F) -> anyhow::Result<()>
 where
     F: FnOnce() -> anyhow::Result<()> + Send + 'static,
 {
+    in_netns_with(file, f)
+}
+
+/// Runs `f` on a thread that has joined the network namespace at `file`, returning its value.
+fn in_netns_with<T, F>(file: &std::path::Path, f: F) -> anyhow::Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> anyhow::Result<T> + Send + 'static,
+{
     let fd =
         std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
-    std::thread::spawn(move || -> anyhow::Result<()> {
+    std::thread::spawn(move || -> anyhow::Result<T> {
         setns(&fd, CloneFlags::CLONE_NEWNET)
             .context("cannot enter the detached network namespace")?;
         f()

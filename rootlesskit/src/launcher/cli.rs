@@ -61,6 +61,12 @@ pub struct Flags {
     #[arg(long)]
     pub detach_netns: bool,
 
+    /// With --net=builtin: where DNS queries to the namespace's DNS address (.3) go, as IP or
+    /// IP:PORT (burrow extension; default: the first IPv4 name server of the host's
+    /// /etc/resolv.conf, loopback resolvers included).
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_dns_upstream)]
+    pub dns_upstream: Option<std::net::SocketAddrV4>,
+
     /// slirp4netns executable for --net=slirp4netns.
     #[arg(long, default_value = "slirp4netns", value_name = "PATH")]
     pub slirp4netns_binary: PathBuf,
@@ -194,6 +200,12 @@ impl Flags {
                     .into(),
             );
         }
+        if self.net == Net::Builtin && self.ipv6 {
+            return Err("--ipv6 is not carried by --net=builtin yet (its stack serves IPv4): use --net=slirp4netns --ipv6, or drop --ipv6".into());
+        }
+        if self.dns_upstream.is_some() && self.net != Net::Builtin {
+            return Err("--dns-upstream is for --net=builtin (slirp4netns reads the host's /etc/resolv.conf itself)".into());
+        }
         if self.reaper == Tristate::True && !self.pidns {
             return Err("--reaper=true needs --pidns".into());
         }
@@ -219,6 +231,19 @@ impl Flags {
         }
         Ok(())
     }
+}
+
+fn parse_dns_upstream(s: &str) -> Result<std::net::SocketAddrV4, String> {
+    if let Ok(a) = s.parse::<std::net::SocketAddrV4>() {
+        return Ok(a);
+    }
+    s.parse::<std::net::Ipv4Addr>()
+        .map(|ip| std::net::SocketAddrV4::new(ip, 53))
+        .map_err(|_| {
+            format!(
+                "{s:?} is not an IPv4 address or IPv4:PORT (e.g. 192.168.1.1 or 127.0.0.1:5353)"
+            )
+        })
 }
 
 #[cfg(test)]

@@ -35,12 +35,34 @@ impl Drop for ChildGuard {
     }
 }
 
+/// Copies the tap the child stage opened (the one fd of it on /dev/net/tun) and starts the
+/// embedded stack on it.
+fn start_stack(flags: &Flags, pid: Pid) -> anyhow::Result<burrow_netstack::StackHandle> {
+    let dir = format!("/proc/{pid}/fd");
+    let fd = std::fs::read_dir(&dir)
+        .with_context(|| format!("--net=builtin: cannot list {dir}"))?
+        .filter_map(Result::ok)
+        .find(|e| {
+            std::fs::read_link(e.path()).is_ok_and(|t| t == std::path::Path::new("/dev/net/tun"))
+        })
+        .and_then(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .context("--net=builtin: the child stage holds no tap device")?;
+    let tap = super::sys::take_fd_of(pid.as_raw(), fd).context(
+        "--net=builtin: cannot copy the tap device out of the child stage (pidfd_getfd needs \
+         Linux >= 5.6 and ptrace access to our own child: check kernel.yama.ptrace_scope <= 1)",
+    )?;
+    let cfg = burrow_netstack::StackConfig {
+        cidr: (flags.cidr.network, flags.cidr.prefix),
+        mtu: flags.mtu() as usize,
+        disable_host_loopback: flags.disable_host_loopback,
+        dns_upstream: flags.dns_upstream,
+    };
+    burrow_netstack::spawn_stack(tap, cfg).map_err(|e| anyhow::anyhow!("--net=builtin: {e}"))
+}
+
 /// Runs the launcher; returns the command's exit code.
 pub fn run(flags: Flags) -> anyhow::Result<i32> {
     flags.validate().map_err(anyhow::Error::msg)?;
-    if flags.net == Net::Builtin {
-        bail!("--net=builtin: the embedded network stack is not part of this build yet; use --net=slirp4netns");
-    }
     if flags.port_driver == PortDriverKind::Slirp4netns && flags.net != Net::Slirp4netns {
         bail!("--port-driver=slirp4netns needs --net=slirp4netns (slirp4netns itself publishes the ports); use --port-driver=builtin otherwise");
     }
@@ -123,6 +145,10 @@ pub fn run(flags: Flags) -> anyhow::Result<i32> {
                 &state.file("slirp4netns.log"),
             )?)
         }
+        _ => None,
+    };
+    let _stack = match flags.net {
+        Net::Builtin => Some(start_stack(&flags, pid)?),
         _ => None,
     };
     chan.send(sync::NET)?;

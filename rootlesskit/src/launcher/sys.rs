@@ -1,5 +1,5 @@
-//! The launcher's few unsafe operations: fork in a single-threaded process, and adopting fds
-//! inherited across exec.
+//! The launcher's few unsafe operations: fork in a single-threaded process, adopting fds
+//! inherited across exec, and copying an fd out of the child stage (pidfd_getfd).
 #![allow(unsafe_code)]
 
 use std::os::fd::{BorrowedFd, FromRawFd, OwnedFd, RawFd};
@@ -28,4 +28,30 @@ pub fn own_raw(fd: RawFd) -> OwnedFd {
     // SAFETY: the fd is open (checked by the caller), was created by our parent for us alone and
     // nothing else in this process refers to it, so owning (and eventually closing) it is sound.
     unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Copies fd `fd` of process `pid` (our child stage, which we may ptrace) into this process.
+pub fn take_fd_of(pid: libc::pid_t, fd: RawFd) -> std::io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1; no memory is passed.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if pidfd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: pidfd_open returned a fresh fd that nothing else owns.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as RawFd) };
+    // SAFETY: pidfd_getfd takes the pidfd we own, a target fd number and flags (0); it returns a
+    // new fd (close-on-exec) or -1, and touches no memory of ours.
+    let got = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_getfd,
+            std::os::fd::AsRawFd::as_raw_fd(&pidfd),
+            fd,
+            0,
+        )
+    };
+    if got < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: pidfd_getfd returned a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(got as RawFd) })
 }
