@@ -1,0 +1,260 @@
+//! `burrow-rootlesskit --net=builtin` (the embedded smoltcp stack) as the unprivileged test user:
+//! TCP to the host's loopback through the gateway (and refused with --disable-host-loopback), to
+//! the host's own address, DNS through .3 answered by a server this test runs, UDP echo, ping,
+//! a gigabyte each way with checksums compared, and 500 connections open at once.
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::path::PathBuf;
+use std::process::Output;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use burrow_testsupport::{run_with_timeout, TestMachine};
+use sha2::{Digest, Sha256};
+
+const T: Duration = Duration::from_secs(180);
+
+fn launcher(m: &TestMachine) -> PathBuf {
+    m.install_bin(env!("CARGO_BIN_EXE_burrow-rootlesskit"))
+}
+
+/// `burrow-rootlesskit --net=builtin EXTRA... bash -c SCRIPT` as the test user.
+fn builtin(m: &TestMachine, extra: &[&str], script: &str) -> Output {
+    let mut cmd = m.user_command(launcher(m));
+    cmd.arg("--net=builtin")
+        .args(extra)
+        .args(["bash", "-c", script]);
+    run_with_timeout(&mut cmd, T)
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// An HTTP server answering every request with `body`, on `addr`; returns its port.
+fn http_server(addr: Ipv4Addr, body: &'static str) -> u16 {
+    let l = TcpListener::bind((addr, 0)).unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut req = [0u8; 1024];
+            let _ = c.read(&mut req);
+            let _ = write!(
+                c,
+                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+/// The host's first non-loopback IPv4 address.
+fn host_address() -> Option<Ipv4Addr> {
+    nix::ifaddrs::getifaddrs().ok()?.find_map(|a| {
+        let ip = Ipv4Addr::from(a.address?.as_sockaddr_in()?.ip());
+        (!ip.is_loopback()).then_some(ip)
+    })
+}
+
+#[test]
+fn tcp_reaches_the_hosts_loopback_and_address_unless_disabled() {
+    let Some(m) = TestMachine::get() else { return };
+    let port = http_server(Ipv4Addr::LOCALHOST, "from-loopback\n");
+    let url = format!("http://10.0.2.2:{port}/");
+    let out = builtin(&m, &[], &format!("wget -qO- -T 10 -t 1 {url}"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(stdout(&out), "from-loopback\n");
+
+    // Refused, promptly and as a refusal (not a connection that then resets).
+    let out = builtin(
+        &m,
+        &["--disable-host-loopback"],
+        &format!("wget -qO- -T 10 -t 1 {url}; echo rc=$?"),
+    );
+    assert!(!stdout(&out).contains("from-loopback"), "{}", text(&out));
+    assert!(stdout(&out).contains("rc=4"), "{}", text(&out));
+
+    let Some(ip) = host_address() else {
+        eprintln!("skipped the host-address half: this machine has no non-loopback IPv4 address");
+        return;
+    };
+    let port = http_server(ip, "from-host-address\n");
+    let out = builtin(
+        &m,
+        &[],
+        &format!("wget -qO- -T 10 -t 1 http://{ip}:{port}/"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(stdout(&out), "from-host-address\n");
+}
+
+/// Answers every A query with 10.1.2.3 and every other query with no records.
+fn dns_server() -> u16 {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = s.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut b = [0u8; 512];
+        while let Ok((n, peer)) = s.recv_from(&mut b) {
+            let q = &b[..n];
+            // Header (12 bytes), then the question: labels up to a zero byte, type, class.
+            let Some(end) = q[12..].iter().position(|&x| x == 0).map(|p| 12 + p + 5) else {
+                continue;
+            };
+            if end > n {
+                continue;
+            }
+            let qtype = u16::from_be_bytes([q[end - 4], q[end - 3]]);
+            let a = qtype == 1;
+            let mut r = Vec::with_capacity(end + 16);
+            r.extend_from_slice(&q[..2]); // id
+            r.extend_from_slice(&[0x81, 0x80, 0, 1, 0, u8::from(a), 0, 0, 0, 0]);
+            r.extend_from_slice(&q[12..end]);
+            if a {
+                r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 1, 2, 3]);
+            }
+            let _ = s.send_to(&r, peer);
+        }
+    });
+    port
+}
+
+#[test]
+fn dns_udp_and_ping_go_through_the_stack() {
+    let Some(m) = TestMachine::get() else { return };
+    let dns = dns_server();
+    let echo = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let echo_port = echo.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut b = [0u8; 2048];
+        while let Ok((n, peer)) = echo.recv_from(&mut b) {
+            let mut r = b"echo:".to_vec();
+            r.extend_from_slice(&b[..n]);
+            let _ = echo.send_to(&r, peer);
+        }
+    });
+    let ping_target = host_address().unwrap_or(Ipv4Addr::new(10, 0, 2, 2));
+    let script = format!(
+        "busybox nslookup test.burrow.invalid 10.0.2.3 | grep -c 10.1.2.3; \
+         exec 3<>/dev/udp/10.0.2.2/{echo_port}; echo hello-udp >&3; \
+         timeout 10 dd bs=2048 count=1 status=none <&3; \
+         busybox ping -c 2 -W 5 10.0.2.2 | grep -c 'bytes from'; \
+         busybox ping -c 2 -W 5 {ping_target} | grep -c 'bytes from'"
+    );
+    let out = builtin(&m, &[&format!("--dns-upstream=127.0.0.1:{dns}")], &script);
+    let lines: Vec<String> = stdout(&out).lines().map(String::from).collect();
+    assert_eq!(
+        lines,
+        ["1", "echo:hello-udp", "2", "2"],
+        "nslookup answer count, UDP echo, pings of the gateway and of {ping_target}: {}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_gigabyte_each_way_arrives_intact() {
+    let Some(m) = TestMachine::get() else { return };
+    const SIZE: u64 = 1 << 30;
+    // Namespace → host: the namespace sends random bytes and their sha256; we hash what arrives.
+    let up = TcpListener::bind("127.0.0.1:0").unwrap();
+    let up_port = up.local_addr().unwrap().port();
+    let up_sum = std::thread::spawn(move || {
+        let (mut c, _) = up.accept().unwrap();
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            let n = c.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+            h.update(&buf[..n]);
+        }
+        (total, format!("{:x}", h.finalize()))
+    });
+    // Host → namespace: we send pseudo-random bytes and their sha256; the namespace hashes them.
+    let down = TcpListener::bind("127.0.0.1:0").unwrap();
+    let down_port = down.local_addr().unwrap().port();
+    let down_sum = std::thread::spawn(move || {
+        let (mut c, _) = down.accept().unwrap();
+        let mut h = Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut sent = 0u64;
+        while sent < SIZE {
+            for chunk in buf.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+            }
+            c.write_all(&buf).unwrap();
+            h.update(&buf);
+            sent += buf.len() as u64;
+        }
+        format!("{:x}", h.finalize())
+    });
+    let script = format!(
+        "set -e; head -c {SIZE} /dev/urandom | tee >(sha256sum > \"$ROOTLESSKIT_STATE_DIR/up\") \
+         > /dev/tcp/10.0.2.2/{up_port}; wait $!; cut -d' ' -f1 \"$ROOTLESSKIT_STATE_DIR/up\"; \
+         sha256sum < /dev/tcp/10.0.2.2/{down_port} | cut -d' ' -f1"
+    );
+    let out = builtin(&m, &[], &script);
+    assert!(out.status.success(), "{}", text(&out));
+    let lines: Vec<String> = stdout(&out).lines().map(String::from).collect();
+    let (up_total, up_host) = up_sum.join().unwrap();
+    let down_host = down_sum.join().unwrap();
+    assert_eq!(up_total, SIZE, "namespace → host byte count");
+    assert_eq!(lines.len(), 2, "{}", text(&out));
+    assert_eq!(lines[0], up_host, "namespace → host checksum");
+    assert_eq!(lines[1], down_host, "host → namespace checksum");
+}
+
+#[test]
+fn five_hundred_connections_at_once() {
+    let Some(m) = TestMachine::get() else { return };
+    const N: usize = 500;
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    // Every connection is held until all N are open, then each gets its own number back.
+    let all = Arc::new(Barrier::new(N));
+    std::thread::spawn(move || {
+        for c in l.incoming().take(N) {
+            let Ok(mut c) = c else { continue };
+            let all = all.clone();
+            std::thread::spawn(move || {
+                let mut line = Vec::new();
+                let mut b = [0u8; 1];
+                while c.read(&mut b).map(|n| n == 1).unwrap_or(false) && b[0] != b'\n' {
+                    line.push(b[0]);
+                }
+                all.wait();
+                let _ = c.write_all(&line);
+                let _ = c.write_all(b"-ok\n");
+            });
+        }
+    });
+    let script = format!(
+        "ulimit -n 4096; for i in $(seq 1 {N}); do \
+           ( exec 3<>/dev/tcp/10.0.2.2/{port} && echo $i >&3 && read -t 120 -r r <&3 && echo $r ) & \
+         done; wait"
+    );
+    let out = builtin(&m, &[], &script);
+    let mut got: Vec<String> = stdout(&out).lines().map(String::from).collect();
+    got.sort();
+    let mut want: Vec<String> = (1..=N).map(|i| format!("{i}-ok")).collect();
+    want.sort();
+    assert_eq!(got.len(), N, "{}", text(&out));
+    assert_eq!(got, want);
+}
