@@ -62,7 +62,7 @@ fn http_server(addr: Ipv4Addr, body: &'static str) -> u16 {
 /// The host's first non-loopback IPv4 address.
 fn host_address() -> Option<Ipv4Addr> {
     nix::ifaddrs::getifaddrs().ok()?.find_map(|a| {
-        let ip = Ipv4Addr::from(a.address?.as_sockaddr_in()?.ip());
+        let ip = a.address?.as_sockaddr_in()?.ip();
         (!ip.is_loopback()).then_some(ip)
     })
 }
@@ -257,4 +257,102 @@ fn five_hundred_connections_at_once() {
     want.sort();
     assert_eq!(got.len(), N, "{}", text(&out));
     assert_eq!(got, want);
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Retries `f` for up to a minute (the namespace's server starts after the launcher is ready).
+fn retry<T>(mut f: impl FnMut() -> std::io::Result<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => panic!("gave up: {e}"),
+        }
+    }
+}
+
+#[test]
+fn the_slirp_port_driver_shows_the_clients_address() {
+    let Some(m) = TestMachine::get() else { return };
+    let Some(ip) = host_address() else {
+        eprintln!("skipped: this machine has no non-loopback IPv4 address to connect from");
+        return;
+    };
+    let (tcp_port, udp_port) = (free_port(), free_port());
+    // In the namespace: a TCP and a UDP server that answer with the address they see.
+    let server = "import socket, threading\n\
+        def tcp():\n\
+        \x20   s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+        \x20   s.bind(('0.0.0.0', 8080)); s.listen(8)\n\
+        \x20   for _ in range(2):\n\
+        \x20       c, a = s.accept(); c.sendall(a[0].encode()); c.close()\n\
+        def udp():\n\
+        \x20   u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 5353))\n\
+        \x20   d, a = u.recvfrom(100); u.sendto(b'udp:' + a[0].encode(), a)\n\
+        t = [threading.Thread(target=f) for f in (tcp, udp)]\n\
+        [x.start() for x in t]; [x.join() for x in t]\n";
+    let mut cmd = m.user_command(launcher(&m));
+    cmd.args([
+        "--net=builtin",
+        "--port-driver=slirp",
+        "-p",
+        &format!("0.0.0.0:{tcp_port}:8080/tcp"),
+        "-p",
+        &format!("0.0.0.0:{udp_port}:5353/udp"),
+        "python3",
+        "-c",
+        server,
+    ])
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let child = burrow_testsupport::spawn_retrying(&mut cmd).expect("start the launcher");
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Kill(child);
+    let ask = |addr: (Ipv4Addr, u16)| {
+        retry(|| {
+            let mut c = std::net::TcpStream::connect(addr)?;
+            c.set_read_timeout(Some(Duration::from_secs(10)))?;
+            let mut s = String::new();
+            c.read_to_string(&mut s)?;
+            if s.is_empty() {
+                return Err(std::io::Error::other("empty answer"));
+            }
+            Ok(s)
+        })
+    };
+    assert_eq!(ask((ip, tcp_port)), ip.to_string(), "TCP from {ip}");
+    assert_eq!(
+        ask((Ipv4Addr::LOCALHOST, tcp_port)),
+        "10.0.2.2",
+        "TCP from the host's loopback shows as the gateway"
+    );
+    let u = UdpSocket::bind((ip, 0)).unwrap();
+    u.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let got = retry(|| {
+        u.send_to(b"who", (ip, udp_port))?;
+        let mut b = [0u8; 100];
+        let n = u.recv(&mut b)?;
+        Ok(String::from_utf8_lossy(&b[..n]).into_owned())
+    });
+    assert_eq!(got, format!("udp:{ip}"), "UDP from {ip}");
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "the namespace's server failed: {status}");
 }

@@ -292,6 +292,44 @@ impl Datagrams {
         }
     }
 
+    /// Frames one UDP datagram from `src` to the guest's `dst` onto the tap (a published UDP
+    /// port's client); dropped when it exceeds the MTU.
+    pub(crate) fn udp_to_guest(
+        &mut self,
+        guest_mac: EthernetAddress,
+        src: (Ipv4Addr, u16),
+        dst: (Ipv4Addr, u16),
+        payload: &[u8],
+        write: &mut dyn FnMut(&[u8]),
+    ) {
+        let len = UDP_HDR + payload.len();
+        if L3 + len > self.frame.len() {
+            tracing::debug!(
+                "netstack: {}-byte datagram exceeds the MTU; dropped",
+                payload.len()
+            );
+            return;
+        }
+        self.frame[L3 + UDP_HDR..L3 + len].copy_from_slice(payload);
+        let mut udp = UdpPacket::new_unchecked(&mut self.frame[L3..L3 + len]);
+        udp.set_src_port(src.1);
+        udp.set_dst_port(dst.1);
+        udp.set_len(len as u16);
+        udp.fill_checksum(&IpAddress::Ipv4(src.0), &IpAddress::Ipv4(dst.0));
+        self.ident = self.ident.wrapping_add(1);
+        let n = write_l3(
+            &mut self.frame,
+            self.gateway_mac,
+            guest_mac,
+            src.0,
+            dst.0,
+            IpProtocol::Udp,
+            len,
+            self.ident,
+        );
+        write(&self.frame[..n]);
+    }
+
     /// Answers an ICMP echo request addressed to the stack itself (gateway or DNS address).
     pub(crate) fn echo_reply(&mut self, p: &Parsed<'_>, write: &mut dyn FnMut(&[u8])) {
         let n = p.payload.len();

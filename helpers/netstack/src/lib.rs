@@ -29,7 +29,7 @@ mod sys;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{BorrowedFd, OwnedFd};
 
-pub use stack::StackHandle;
+pub use stack::{ForwardProto, StackHandle};
 
 /// Errors of the stack and of tap setup.
 #[derive(Debug, thiserror::Error)]

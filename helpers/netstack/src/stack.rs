@@ -2,6 +2,7 @@
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use nix::errno::Errno;
@@ -20,6 +21,8 @@ use crate::datagram::{self, Datagrams, Route};
 use crate::device::FrameDevice;
 use crate::{NetstackError, StackConfig};
 
+/// Idle time after which a published UDP port's client flow is forgotten.
+const INBOUND_UDP_IDLE: std::time::Duration = std::time::Duration::from_secs(60);
 /// Per-connection buffer sizes (smoltcp derives its window scale from them).
 const TCP_RX_BUF: usize = 1 << 20;
 const TCP_TX_BUF: usize = 1 << 20;
@@ -30,6 +33,55 @@ const GATEWAY_MAC: [u8; 6] = [0x52, 0x55, 0x0a, 0x00, 0x02, 0x02];
 pub struct StackHandle {
     stop: Option<OwnedFd>,
     thread: Option<JoinHandle<Result<(), NetstackError>>>,
+    ctl: std::sync::Mutex<(mpsc::Sender<Ctl>, OwnedFd)>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+/// Requests to the stack's thread, each answered on its channel once done.
+enum Ctl {
+    Add(Forward, mpsc::SyncSender<()>),
+    Remove(u64, mpsc::SyncSender<bool>),
+}
+
+/// The protocol of a forwarded host socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardProto {
+    /// A listening TCP socket: each accepted connection is opened into the namespace.
+    Tcp,
+    /// A bound UDP socket: each client's datagrams become a flow into the namespace.
+    Udp,
+}
+
+/// A published port: a host socket whose traffic enters the namespace through the stack, with
+/// the client's address as its source.
+struct Forward {
+    id: u64,
+    listener: Listener,
+    guest: SocketAddrV4,
+}
+
+/// A forward's host socket.
+enum Listener {
+    Tcp(std::net::TcpListener),
+    Udp(std::net::UdpSocket),
+}
+
+impl Listener {
+    fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Listener::Tcp(l) => l.as_fd(),
+            Listener::Udp(u) => u.as_fd(),
+        }
+    }
+}
+
+/// A host client's UDP flow into the namespace: who it is, and what the guest sees.
+struct InboundUdp {
+    forward: u64,
+    client: std::net::SocketAddr,
+    seen_as: (Ipv4Addr, u16),
+    guest: SocketAddrV4,
+    last: std::time::Instant,
 }
 
 impl std::fmt::Debug for StackHandle {
@@ -39,6 +91,61 @@ impl std::fmt::Debug for StackHandle {
 }
 
 impl StackHandle {
+    /// Starts carrying `listener`'s traffic into the namespace at `guest`: a listening TCP socket's
+    /// connections, or a bound UDP socket's datagrams (replies go back from it). The guest sees
+    /// each client's own address as the source; loopback clients (and IPv6 clients without an
+    /// IPv4-mapped address) appear as the gateway. Returns the forward's id.
+    pub fn add_forward(
+        &self,
+        proto: ForwardProto,
+        listener: OwnedFd,
+        guest: SocketAddrV4,
+    ) -> Result<u64, NetstackError> {
+        set_nonblocking(&listener)
+            .map_err(|e| NetstackError::Io(format!("make the listener non-blocking: {e}")))?;
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = mpsc::sync_channel(1);
+        let listener = match proto {
+            ForwardProto::Tcp => Listener::Tcp(listener.into()),
+            ForwardProto::Udp => Listener::Udp(listener.into()),
+        };
+        self.request(Ctl::Add(
+            Forward {
+                id,
+                listener,
+                guest,
+            },
+            tx,
+        ))?;
+        rx.recv()
+            .map_err(|_| NetstackError::Io("the stack stopped".into()))?;
+        Ok(id)
+    }
+
+    /// Stops forward `id` and closes its host socket and connections; false when unknown.
+    pub fn remove_forward(&self, id: u64) -> Result<bool, NetstackError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.request(Ctl::Remove(id, tx))?;
+        rx.recv()
+            .map_err(|_| NetstackError::Io("the stack stopped".into()))
+    }
+
+    fn request(&self, c: Ctl) -> Result<(), NetstackError> {
+        let ctl = self
+            .ctl
+            .lock()
+            .map_err(|_| NetstackError::Io("the stack's control channel is poisoned".into()))?;
+        ctl.0
+            .send(c)
+            .map_err(|_| NetstackError::Io("the stack stopped".into()))?;
+        match nix::unistd::write(&ctl.1, &[1]) {
+            Ok(_) | Err(Errno::EAGAIN) => Ok(()),
+            Err(e) => Err(NetstackError::Io(format!("wake the stack: {e}"))),
+        }
+    }
+
     /// Stops the stack (every relayed connection is closed) and waits for its thread; returns the
     /// error that ended it early, if any.
     pub fn shutdown(mut self) -> Result<(), NetstackError> {
@@ -75,13 +182,18 @@ pub(crate) fn spawn(tap: OwnedFd, cfg: StackConfig) -> Result<StackHandle, Netst
         .map_err(|e| NetstackError::Io(format!("make the tap non-blocking: {e}")))?;
     let (stop_rx, stop_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|e| NetstackError::Io(format!("pipe: {e}")))?;
+    let (wake_rx, wake_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)
+        .map_err(|e| NetstackError::Io(format!("pipe: {e}")))?;
+    let (ctl_tx, ctl_rx) = mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("netstack".into())
-        .spawn(move || Stack::new(tap, cfg).run(stop_rx))
+        .spawn(move || Stack::new(tap, cfg, ctl_rx, wake_rx).run(stop_rx))
         .map_err(|e| NetstackError::Io(format!("spawn the stack thread: {e}")))?;
     Ok(StackHandle {
         stop: Some(stop_tx),
         thread: Some(thread),
+        ctl: std::sync::Mutex::new((ctl_tx, wake_tx)),
+        next_id: std::sync::atomic::AtomicU64::new(1),
     })
 }
 
@@ -114,6 +226,14 @@ struct Pending {
 
 struct Stack {
     cfg: StackConfig,
+    ctl: mpsc::Receiver<Ctl>,
+    wake: OwnedFd,
+    forwards: Vec<Forward>,
+    inbound_udp: Vec<InboundUdp>,
+    /// The namespace's MAC address, learnt from its frames (broadcast until then).
+    guest_mac: EthernetAddress,
+    /// Scratch buffer for datagrams read from forwarded UDP sockets.
+    udp_buf: Vec<u8>,
     pending: Vec<Pending>,
     dev: FrameDevice,
     iface: Interface,
@@ -129,7 +249,7 @@ fn now() -> Instant {
 }
 
 impl Stack {
-    fn new(tap: OwnedFd, cfg: StackConfig) -> Self {
+    fn new(tap: OwnedFd, cfg: StackConfig, ctl: mpsc::Receiver<Ctl>, wake: OwnedFd) -> Self {
         let mut dev = FrameDevice::new(tap, cfg.mtu);
         let mut config = Config::new(EthernetAddress(GATEWAY_MAC).into());
         config.random_seed = std::time::SystemTime::now()
@@ -158,6 +278,12 @@ impl Stack {
             r
         });
         Self {
+            ctl,
+            wake,
+            forwards: Vec::new(),
+            inbound_udp: Vec::new(),
+            guest_mac: EthernetAddress::BROADCAST,
+            udp_buf: vec![0; cfg.mtu],
             pending: Vec::new(),
             dgram: Datagrams::new(cfg.mtu, EthernetAddress(GATEWAY_MAC)),
             cfg,
@@ -181,10 +307,19 @@ impl Stack {
                 });
             {
                 let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(
-                    2 + self.pending.len() + self.flows.len() + self.dgram.len(),
+                    3 + self.forwards.len()
+                        + self.pending.len()
+                        + self.flows.len()
+                        + self.dgram.len(),
                 );
                 fds.push(PollFd::new(self.dev.fd(), PollFlags::POLLIN));
                 fds.push(PollFd::new(stop.as_fd(), PollFlags::POLLIN));
+                fds.push(PollFd::new(self.wake.as_fd(), PollFlags::POLLIN));
+                fds.extend(
+                    self.forwards
+                        .iter()
+                        .map(|f| PollFd::new(f.listener.fd(), PollFlags::POLLIN)),
+                );
                 fds.extend(
                     self.pending
                         .iter()
@@ -225,9 +360,16 @@ impl Stack {
                 tracing::debug!("netstack: shutdown requested");
                 return Ok(());
             }
-            // The poll set's layout: tap, stop, pending connects, TCP flows, datagram flows.
+            // The poll set's layout: tap, stop, wake, forwards, pending connects, TCP flows,
+            // datagram flows.
+            let forwards = self.forwards.len();
             let pending = self.pending.len();
             let tcp_flows = self.flows.len();
+            if !revents[2].is_empty() {
+                self.control();
+                // The forwards changed: their poll results no longer line up.
+                continue;
+            }
             if !revents[0].is_empty() {
                 match self.dev.fill() {
                     Ok(_) => {}
@@ -236,19 +378,26 @@ impl Stack {
                     }
                     Err(e) => return Err(NetstackError::Io(format!("read from the tap: {e}"))),
                 }
+                self.learn_guest_mac();
                 self.accept_new_flows();
                 self.datagrams_from_guest();
             }
-            self.finish_connects(&revents[2..2 + pending]);
+            for i in 0..forwards {
+                if !revents[3 + i].is_empty() {
+                    self.forward_readable(i);
+                }
+            }
+            let base = 3 + forwards;
+            self.finish_connects(&revents[base..base + pending]);
             self.iface.poll(now(), &mut self.dev, &mut self.sockets);
             for i in 0..tcp_flows {
                 let ev = revents
-                    .get(2 + pending + i)
+                    .get(base + pending + i)
                     .copied()
                     .unwrap_or(PollFlags::empty());
                 self.relay(i, ev);
             }
-            for (i, ev) in revents.iter().skip(2 + pending + tcp_flows).enumerate() {
+            for (i, ev) in revents.iter().skip(base + pending + tcp_flows).enumerate() {
                 if !ev.is_empty() {
                     let dev = &self.dev;
                     self.dgram.readable(i, &mut |frame| dev.send_frame(frame));
@@ -257,6 +406,9 @@ impl Stack {
             if self.last_expiry.elapsed() >= std::time::Duration::from_secs(1) {
                 self.last_expiry = std::time::Instant::now();
                 self.dgram.expire();
+                let now = std::time::Instant::now();
+                self.inbound_udp
+                    .retain(|u| now.duration_since(u.last) < INBOUND_UDP_IDLE);
             }
             self.iface.poll(now(), &mut self.dev, &mut self.sockets);
             self.reap();
@@ -352,6 +504,141 @@ impl Stack {
         }
     }
 
+    /// Handles the control requests waiting on the channel.
+    fn control(&mut self) {
+        let mut b = [0u8; 64];
+        while matches!(nix::unistd::read(&self.wake, &mut b), Ok(n) if n > 0) {}
+        while let Ok(c) = self.ctl.try_recv() {
+            match c {
+                Ctl::Add(f, done) => {
+                    self.forwards.push(f);
+                    let _ = done.send(());
+                }
+                Ctl::Remove(id, done) => {
+                    let before = self.forwards.len();
+                    self.forwards.retain(|f| f.id != id);
+                    self.inbound_udp.retain(|u| u.forward != id);
+                    let _ = done.send(self.forwards.len() != before);
+                }
+            }
+        }
+    }
+
+    /// Remembers the namespace's MAC address from the batch's frames.
+    fn learn_guest_mac(&mut self) {
+        if let Some(mac) = self
+            .dev
+            .pending()
+            .filter_map(|f| EthernetFrame::new_checked(f).ok())
+            .map(|e| e.src_addr())
+            .find(|m| m.is_unicast())
+        {
+            self.guest_mac = mac;
+        }
+    }
+
+    /// The source address the namespace sees for a host client: its own IPv4 address, or the
+    /// gateway for loopback and IPv6 clients (the namespace could not route back to those).
+    fn seen_as(&self, client: &std::net::SocketAddr) -> (Ipv4Addr, u16) {
+        let (ip, port) = match client {
+            std::net::SocketAddr::V4(a) => (Some(*a.ip()), a.port()),
+            std::net::SocketAddr::V6(a) => (a.ip().to_ipv4_mapped(), a.port()),
+        };
+        let mask = u32::MAX << (32 - u32::from(self.cfg.cidr.1));
+        match ip {
+            Some(ip)
+                if !ip.is_loopback()
+                    && !ip.is_unspecified()
+                    && u32::from(ip) & mask != u32::from(self.cfg.cidr.0) & mask =>
+            {
+                (ip, port)
+            }
+            _ => (self.cfg.gateway(), port),
+        }
+    }
+
+    /// Accepts the connections (TCP) or reads the datagrams (UDP) waiting on forward `i`.
+    fn forward_readable(&mut self, i: usize) {
+        let (guest, id) = (self.forwards[i].guest, self.forwards[i].id);
+        for _ in 0..64 {
+            match &self.forwards[i].listener {
+                Listener::Tcp(l) => {
+                    let (conn, peer) = match l.accept() {
+                        Ok(c) => c,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                        Err(e) => {
+                            tracing::debug!("netstack: accept on forward {id}: {e}");
+                            return;
+                        }
+                    };
+                    if conn.set_nonblocking(true).is_err() {
+                        continue;
+                    }
+                    let _ = conn.set_nodelay(true);
+                    let (src, sport) = self.seen_as(&peer);
+                    let mut sock = tcp::Socket::new(
+                        tcp::SocketBuffer::new(vec![0; TCP_RX_BUF]),
+                        tcp::SocketBuffer::new(vec![0; TCP_TX_BUF]),
+                    );
+                    sock.set_nagle_enabled(false);
+                    sock.set_timeout(Some(Duration::from_secs(300)));
+                    let cx = self.iface.context();
+                    if let Err(e) = sock.connect(
+                        cx,
+                        (IpAddress::Ipv4(*guest.ip()), guest.port()),
+                        (IpAddress::Ipv4(src), sport),
+                    ) {
+                        tracing::debug!("netstack: open {src}:{sport} -> {guest}: {e}");
+                        continue;
+                    }
+                    let handle = self.sockets.add(sock);
+                    self.flows.push(Flow {
+                        handle,
+                        key: (src, sport, *guest.ip(), guest.port()),
+                        host: conn.into(),
+                        connecting: false,
+                        host_eof: false,
+                        host_shut: false,
+                    });
+                }
+                Listener::Udp(u) => {
+                    let (n, client) = match u.recv_from(&mut self.udp_buf) {
+                        Ok(r) => r,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                        Err(e) => {
+                            tracing::debug!("netstack: recv on forward {id}: {e}");
+                            return;
+                        }
+                    };
+                    let seen = self.seen_as(&client);
+                    let now = std::time::Instant::now();
+                    match self
+                        .inbound_udp
+                        .iter_mut()
+                        .find(|u| u.forward == id && u.client == client)
+                    {
+                        Some(u) => u.last = now,
+                        None => self.inbound_udp.push(InboundUdp {
+                            forward: id,
+                            client,
+                            seen_as: seen,
+                            guest,
+                            last: now,
+                        }),
+                    }
+                    let dev = &self.dev;
+                    self.dgram.udp_to_guest(
+                        self.guest_mac,
+                        seen,
+                        (*guest.ip(), guest.port()),
+                        &self.udp_buf[..n],
+                        &mut |frame| dev.send_frame(frame),
+                    );
+                }
+            }
+        }
+    }
+
     /// Sends the batch's UDP datagrams and ICMP echo requests out through host sockets (pings of
     /// the stack's own addresses are answered here); none of them reaches smoltcp.
     fn datagrams_from_guest(&mut self) {
@@ -360,6 +647,26 @@ impl Stack {
             let Some(p) = datagram::parse(frame) else {
                 continue;
             };
+            if p.proto == datagram::Proto::Udp {
+                if let Some(u) = self
+                    .inbound_udp
+                    .iter_mut()
+                    .find(|u| (*u.guest.ip(), u.guest.port()) == p.src && u.seen_as == p.dst)
+                {
+                    // A reply to a published UDP port's client: from the published socket.
+                    u.last = std::time::Instant::now();
+                    if let Some(Listener::Udp(l)) = self
+                        .forwards
+                        .iter()
+                        .find(|f| f.id == u.forward)
+                        .map(|f| &f.listener)
+                    {
+                        let _ = l.send_to(p.payload, u.client);
+                    }
+                    handled[i] = true;
+                    continue;
+                }
+            }
             match self.datagram_route(&p) {
                 Route::Local => {
                     let dev = &self.dev;

@@ -80,7 +80,9 @@ pub struct Flags {
     pub slirp4netns_seccomp: Tristate,
 
     /// Port driver publishing ports of the namespace on the host: none, builtin (splice-based,
-    /// the fastest), slirp4netns.
+    /// the fastest; the namespace sees connections from its own loopback), slirp (through the
+    /// embedded stack of --net=builtin; the namespace sees each client's real address),
+    /// slirp4netns (through slirp4netns; needs --net=slirp4netns).
     #[arg(long, value_enum, default_value_t = PortDriverKind::None)]
     pub port_driver: PortDriverKind,
 
@@ -156,6 +158,8 @@ pub enum Tristate {
 pub enum PortDriverKind {
     None,
     Builtin,
+    /// Through the embedded stack (--net=builtin), keeping each client's address.
+    Slirp,
     Slirp4netns,
 }
 
@@ -199,6 +203,9 @@ impl Flags {
                 "--detach-netns needs a network namespace: use --net=slirp4netns or --net=none"
                     .into(),
             );
+        }
+        if self.port_driver == PortDriverKind::Slirp && self.net != Net::Builtin {
+            return Err("--port-driver=slirp publishes through the embedded stack: use it with --net=builtin (or --port-driver=builtin)".into());
         }
         if self.net == Net::Builtin && self.ipv6 {
             return Err("--ipv6 is not carried by --net=builtin yet (its stack serves IPv4): use --net=slirp4netns --ipv6, or drop --ipv6".into());

@@ -147,8 +147,8 @@ pub fn run(flags: Flags) -> anyhow::Result<i32> {
         }
         _ => None,
     };
-    let _stack = match flags.net {
-        Net::Builtin => Some(start_stack(&flags, pid)?),
+    let stack = match flags.net {
+        Net::Builtin => Some(Arc::new(start_stack(&flags, pid)?)),
         _ => None,
     };
     chan.send(sync::NET)?;
@@ -166,6 +166,16 @@ pub fn run(flags: Flags) -> anyhow::Result<i32> {
                 .into();
             let d: Arc<dyn PortDriver> =
                 BuiltinDriver::new(fd).map_err(|e| anyhow::anyhow!("{e}"))?;
+            Some(d)
+        }
+        PortDriverKind::Slirp => {
+            let stack = stack
+                .clone()
+                .context("--port-driver=slirp needs --net=builtin")?;
+            let d: Arc<dyn PortDriver> = Arc::new(crate::port::slirp::SlirpDriver::new(
+                stack,
+                flags.cidr.child_ip(),
+            ));
             Some(d)
         }
         PortDriverKind::Slirp4netns => {
@@ -240,6 +250,7 @@ pub fn run(flags: Flags) -> anyhow::Result<i32> {
         }
     }
     drop(driver);
+    drop(stack);
     state.cleanup();
     Ok(code)
 }

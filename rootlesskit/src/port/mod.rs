@@ -1,7 +1,8 @@
 //! Published ports: the port spec (RootlessKit's JSON and `-p` syntax), the port driver trait, and
-//! the builtin driver.
+//! the drivers (builtin, slirp through the embedded stack, slirp4netns).
 
 pub mod builtin;
+pub mod slirp;
 pub mod slirp4netns;
 
 use std::fmt;

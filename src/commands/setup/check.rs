@@ -134,7 +134,15 @@ pub fn gather(g: &Globals, launcher: Option<&Path>) -> Report {
     checks.push(check_program("containerd", &["--version"], "containerd"));
     let (rt_item, runtime) = check_oci_runtime();
     checks.push(rt_item);
-    checks.push(check_program("slirp4netns", &["--version"], "slirp4netns"));
+    let mut slirp = check_program("slirp4netns", &["--version"], "slirp4netns");
+    if slirp.status == Status::Fail {
+        // Only `setup install --net=slirp4netns` needs it; the default network is built in.
+        slirp.status = Status::Warn;
+        slirp
+            .detail
+            .push_str(" (needed only for `burrow setup install --net=slirp4netns`)");
+    }
+    checks.push(slirp);
     checks.push(check_launcher(launcher));
     if let Some(d) = &data_dir {
         checks.push(check_data_fs(d, &user));

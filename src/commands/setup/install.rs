@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use super::check::{self, Status};
-use super::layout::{self, Layout, MARKER};
+use super::layout::{self, Layout, NetDriver, MARKER};
 use super::service::{self, Manager};
 use super::{supervise, systemd};
 use crate::connection::{Globals, UserEnv};
@@ -31,6 +31,10 @@ pub struct Args {
     /// The RootlessKit-compatible launcher [default: burrow-rootlesskit next to burrow, else on PATH].
     #[arg(long, env = "BURROW_LAUNCHER", value_name = "PATH")]
     pub launcher: Option<PathBuf>,
+    /// The namespace's network: builtin (burrow's embedded userspace stack, the fastest) or
+    /// slirp4netns (the external program, as RootlessKit's default setup uses).
+    #[arg(long, value_enum, default_value_t = NetDriver::Builtin)]
+    pub net: NetDriver,
     /// Also install and start the socket-bypass service for `burrow run --bypass` (kept by later
     /// installs; removed by uninstall).
     #[arg(long)]
@@ -66,7 +70,11 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             bail!("--data-root {} must be an absolute path", d.display());
         }
     }
-    let l = Layout::new(&env, data_root.as_deref())?;
+    let mut l = Layout::new(&env, data_root.as_deref())?;
+    l.net = args.net;
+    if l.net == NetDriver::Slirp4netns && layout::which("slirp4netns").is_none() {
+        bail!("--net=slirp4netns: slirp4netns is not on PATH (as root: apt-get install slirp4netns), or use the default --net=builtin");
+    }
     let report = check::gather(g, args.launcher.as_deref());
     if !report.ok {
         let mut msg = String::from("the prerequisites below are not met:");
@@ -152,9 +160,10 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             let mut text = format!(
                 "{MARKER}: the supervised rootless containerd (no systemd).\n\
                  # Start it (at login, e.g. from ~/.profile): {} setup supervise --background\n\
-                 launcher = \"{}\"\nruntime = \"{runtime}\"\n",
+                 launcher = \"{}\"\nruntime = \"{runtime}\"\nnet = \"{}\"\n",
                 burrow.display(),
-                launcher.display()
+                launcher.display(),
+                l.net.as_str()
             );
             if let Some(b) = &bypass {
                 text.push_str(&format!("bypass = \"{}\"\n", b.display()));

@@ -38,6 +38,35 @@ pub struct Layout {
     pub cni_dir: PathBuf,
     /// containerd's runtime state: `$XDG_RUNTIME_DIR/containerd` (bound over /run/containerd).
     pub run_dir: PathBuf,
+    /// The launcher's network driver: builtin (the embedded stack) or slirp4netns.
+    pub net: NetDriver,
+}
+
+/// The network the launcher gives the rootless containerd's namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum NetDriver {
+    /// burrow's embedded userspace stack (no external program).
+    #[default]
+    Builtin,
+    /// The slirp4netns program.
+    Slirp4netns,
+}
+
+impl NetDriver {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetDriver::Builtin => "builtin",
+            NetDriver::Slirp4netns => "slirp4netns",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NetDriver> {
+        match s {
+            "builtin" => Some(NetDriver::Builtin),
+            "slirp4netns" => Some(NetDriver::Slirp4netns),
+            _ => None,
+        }
+    }
 }
 
 impl Layout {
@@ -77,13 +106,17 @@ impl Layout {
             bypass_socket: runtime_dir.join("burrow/bypass.sock"),
             cni_dir: data_home.join("cni"),
             run_dir: runtime_dir.join("containerd"),
+            net: NetDriver::default(),
         })
     }
 
     /// The launcher command line (RootlessKit-compatible flags) followed by the child command.
     pub fn service_argv(&self, launcher: &Path, burrow: &Path, runtime: &str) -> Vec<String> {
         let mut argv = vec![launcher.display().to_string()];
-        argv.extend(launcher_flags(&self.state_dir.display().to_string()));
+        argv.extend(launcher_flags(
+            &self.state_dir.display().to_string(),
+            self.net,
+        ));
         argv.push(burrow.display().to_string());
         argv.extend(self.child_flags(runtime));
         argv
@@ -123,7 +156,7 @@ impl Layout {
     /// The systemd user unit, from the template.
     pub fn render_unit(&self, launcher: &Path, burrow: &Path, runtime: &str) -> String {
         let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
-        let flags: Vec<String> = launcher_flags("%t/containerd-rootless")
+        let flags: Vec<String> = launcher_flags("%t/containerd-rootless", self.net)
             .iter()
             .map(|f| unit_quote(f, true))
             .collect();
@@ -168,24 +201,30 @@ fn unit_quote(word: &str, specifiers: bool) -> String {
     }
 }
 
-/// The launcher flags of the unit, for a state dir.
-pub fn launcher_flags(state_dir: &str) -> Vec<String> {
-    [
-        &format!("--state-dir={state_dir}") as &str,
-        "--net=slirp4netns",
-        "--mtu=65520",
-        "--slirp4netns-sandbox=auto",
-        "--slirp4netns-seccomp=auto",
-        "--disable-host-loopback",
-        "--port-driver=builtin",
-        "--copy-up=/etc",
-        "--copy-up=/run",
-        "--copy-up=/var/lib",
-        "--propagation=rslave",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
+/// The launcher flags of the unit, for a state dir and network driver.
+pub fn launcher_flags(state_dir: &str, net: NetDriver) -> Vec<String> {
+    let state = format!("--state-dir={state_dir}");
+    let net_flags: &[&str] = match net {
+        NetDriver::Builtin => &["--net=builtin", "--mtu=65520"],
+        NetDriver::Slirp4netns => &[
+            "--net=slirp4netns",
+            "--mtu=65520",
+            "--slirp4netns-sandbox=auto",
+            "--slirp4netns-seccomp=auto",
+        ],
+    };
+    std::iter::once(state.as_str())
+        .chain(net_flags.iter().copied())
+        .chain([
+            "--disable-host-loopback",
+            "--port-driver=builtin",
+            "--copy-up=/etc",
+            "--copy-up=/run",
+            "--copy-up=/var/lib",
+            "--propagation=rslave",
+        ])
+        .map(|s| s.to_string())
+        .collect()
 }
 
 /// containerd's config for rootless use. Paths are as the child sees them (the user's dirs are bound there).
@@ -329,7 +368,8 @@ mod tests {
         );
         assert!(unit.starts_with(MARKER));
         assert!(!unit.contains('@'), "unfilled placeholder in:\n{unit}");
-        for flag in launcher_flags("%t/containerd-rootless") {
+        assert!(unit.contains("--net=builtin"));
+        for flag in launcher_flags("%t/containerd-rootless", NetDriver::Builtin) {
             assert!(unit.contains(&flag), "{flag} missing");
         }
         assert!(unit

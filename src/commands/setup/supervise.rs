@@ -15,7 +15,7 @@ use nix::sys::signal::{self, SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
-use super::layout::{self, Layout};
+use super::layout::{self, Layout, NetDriver};
 use crate::connection::{Globals, UserEnv};
 
 #[derive(Debug, clap::Args)]
@@ -32,6 +32,17 @@ pub struct Args {
     /// Also run and restart the socket-bypass service (burrow-bypass at this path).
     #[arg(long, value_name = "PATH")]
     pub bypass: Option<PathBuf>,
+    /// The namespace's network [default: what `setup install --net` chose, else builtin].
+    #[arg(long, value_enum)]
+    pub net: Option<NetDriver>,
+}
+
+/// The network driver a supervised install recorded in its marker file.
+pub fn installed_net(layout: &Layout) -> Option<NetDriver> {
+    let text = std::fs::read_to_string(&layout.supervise_marker).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("net = "))
+        .and_then(|v| NetDriver::parse(v.trim().trim_matches('"')))
 }
 
 /// runc when installed, else crun.
@@ -50,10 +61,14 @@ const MAX_DELAY: Duration = Duration::from_secs(30);
 const HEALTHY_RUN: Duration = Duration::from_secs(30);
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    let layout = Layout::new(
+    let mut layout = Layout::new(
         &UserEnv::current(),
         super::install::requested_data_root(g, &UserEnv::current()).as_deref(),
     )?;
+    layout.net = args
+        .net
+        .or_else(|| installed_net(&layout))
+        .unwrap_or_default();
     let runtime = args.runtime.unwrap_or_else(default_runtime);
     if args.background {
         match start_background(
@@ -101,7 +116,8 @@ pub fn start_background(
     let me = layout::burrow_exe()?;
     let mut cmd = Command::new(me);
     cmd.args(["setup", "supervise", "--runtime", runtime, "--launcher"])
-        .arg(&launcher);
+        .arg(&launcher)
+        .args(["--net", layout.net.as_str()]);
     if let Some(b) = bypass {
         cmd.arg("--bypass").arg(b);
     }

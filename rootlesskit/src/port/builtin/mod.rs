@@ -181,7 +181,7 @@ fn listen_addr(spec: &PortSpec) -> (SocketAddr, bool) {
 }
 
 /// Creates, binds and (for TCP) listens on a host socket, mapping errors to actionable ones.
-fn bind_host(spec: &PortSpec) -> Result<OwnedFd, PortError> {
+pub(crate) fn bind_host(spec: &PortSpec) -> Result<OwnedFd, PortError> {
     let (mut addr, v6only) = listen_addr(spec);
     let tcp = spec.proto.is_tcp();
     let ty = if tcp {
