@@ -175,8 +175,9 @@ fn bypassed_connections_are_host_sockets_of_the_container() {
     };
     // With --bypass the host socket is held by the container's nc itself ...
     assert_eq!(who_holds_the_connection(&s, ip, true), "nc");
-    // ... without, by slirp4netns, the namespace's userspace network.
-    assert_eq!(who_holds_the_connection(&s, ip, false), "slirp4netns");
+    // ... without, by the launcher (burrow-rootlesskit, its name cut to 15 characters by the
+    // kernel), whose embedded stack is the namespace's userspace network.
+    assert_eq!(who_holds_the_connection(&s, ip, false), "burrow-rootless");
     // nerdctl's label asks for the same.
     let out = s.burrow(&[
         "run",
