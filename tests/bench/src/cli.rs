@@ -83,7 +83,7 @@ pub fn bypass(m: &TestMachine, s: &Settings) -> Vec<Figure> {
         true,
         &format!(
             "rootless container (tools image) runs iperf3 -c HOST_IP; iperf3 -s on the host; {}s \
-             per sample; the launcher's network is slirp4netns at MTU 65520",
+             per sample; the launcher's network is the setup's default (the builtin stack, MTU 65520; the container's bridge has MTU 1500)",
             s.iperf_secs
         ),
     );
@@ -101,7 +101,7 @@ pub fn bypass(m: &TestMachine, s: &Settings) -> Vec<Figure> {
     );
     for (name, side) in [
         ("burrow run --bypass", Side::Ours),
-        ("burrow run (slirp4netns)", Side::Ours),
+        ("burrow run (no bypass)", Side::Ours),
         ("native (host to host)", Side::Limit),
     ] {
         c2h.rows.push(Row::new(name, side));
@@ -120,7 +120,7 @@ pub fn bypass(m: &TestMachine, s: &Settings) -> Vec<Figure> {
     for _ in 0..s.reps {
         for (name, bypass) in [
             ("burrow run --bypass", Some(true)),
-            ("burrow run (slirp4netns)", Some(false)),
+            ("burrow run (no bypass)", Some(false)),
             ("native (host to host)", None),
         ] {
             let res = (|| -> Result<f64> {
