@@ -58,6 +58,8 @@ pub struct StackConfig {
     /// Where DNS queries to `.3` go; None: the first IPv4 name server of the host's
     /// /etc/resolv.conf (read when the stack starts).
     pub dns_upstream: Option<SocketAddrV4>,
+    /// When true, DNS queries to `.3` go unanswered (slirp4netns's --disable-dns).
+    pub disable_dns: bool,
 }
 
 impl Default for StackConfig {
@@ -67,6 +69,7 @@ impl Default for StackConfig {
             mtu: 65520,
             disable_host_loopback: false,
             dns_upstream: None,
+            disable_dns: false,
         }
     }
 }
@@ -125,6 +128,11 @@ impl StackConfig {
         }
         Ok(())
     }
+}
+
+/// The first IPv4 name server of a resolv.conf's text, port 53.
+pub fn resolver_from(conf: &str) -> Option<SocketAddrV4> {
+    datagram::resolver_from(conf)
 }
 
 /// Opens tap device `name` (IFF_TAP|IFF_NO_PI) in the calling thread's network namespace and sets

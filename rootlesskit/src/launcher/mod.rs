@@ -4,7 +4,7 @@ mod child;
 pub mod cli;
 mod idmap;
 mod mounts;
-mod netconf;
+pub mod netconf;
 mod parent;
 mod pidns;
 mod slirp;

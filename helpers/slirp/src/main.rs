@@ -1,0 +1,153 @@
+//! burrow-slirp: slirp4netns's command line and API on burrow's embedded userspace stack, so any
+//! tool that runs slirp4netns (RootlessKit, podman, by hand) can run this instead.
+
+mod api;
+mod cli;
+mod sandbox;
+mod sys;
+mod tap;
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixListener;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Parser;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use burrow_rootlesskit::cidr::Cidr;
+use burrow_rootlesskit::launcher::netconf::Plan;
+use cli::Args;
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let level = if std::env::var_os("BURROW_SLIRP_DEBUG").is_some() {
+        "debug"
+    } else {
+        "warn"
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("burrow-slirp: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Takes an inherited descriptor named on the command line, after checking it is open.
+fn inherited(fd: i32, flag: &str) -> anyhow::Result<OwnedFd> {
+    if nix::fcntl::fcntl(sys::borrow(fd), nix::fcntl::FcntlArg::F_GETFD).is_err() {
+        bail!("{flag} {fd}: that descriptor is not open in burrow-slirp");
+    }
+    Ok(sys::own_received(fd))
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    if args.enable_ipv6 {
+        bail!("--enable-ipv6: burrow-slirp serves IPv4 only for now; use slirp4netns for IPv6");
+    }
+    let cidr: Cidr = args
+        .cidr
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--cidr: {e}"))?;
+    if !(68..=65520).contains(&args.mtu) {
+        bail!("--mtu {}: choose a value between 68 and 65520", args.mtu);
+    }
+    let exit_fd = args
+        .exit_fd
+        .map(|fd| inherited(fd, "--exit-fd"))
+        .transpose()?;
+    let ready_fd = args
+        .ready_fd
+        .map(|fd| inherited(fd, "--ready-fd"))
+        .transpose()?;
+    let (netns, userns) = args.namespaces()?;
+    let plan = args.configure.then(|| Plan {
+        ifname: args.tapname.clone(),
+        mtu: args.mtu as u32,
+        v4: (cidr.child_ip(), cidr.prefix, cidr.gateway()),
+        v6: None,
+    });
+    let tap = tap::open(&tap::TapRequest {
+        netns: &netns,
+        userns: userns.as_deref(),
+        name: &args.tapname,
+        mtu: args.mtu,
+        configure: plan,
+    })?;
+    // Everything read from the filesystem is read now, before any sandbox hides it.
+    let dns_upstream = if args.disable_dns {
+        None
+    } else {
+        let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        burrow_netstack::resolver_from(&conf)
+    };
+    let api_listener = match &args.api_socket {
+        Some(p) => {
+            if std::fs::symlink_metadata(p)
+                .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_socket(&m.file_type()))
+            {
+                let _ = std::fs::remove_file(p);
+            }
+            let l = UnixListener::bind(p)
+                .with_context(|| format!("cannot listen on the API socket {}", p.display()))?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot make {} private", p.display()))?;
+            Some(l)
+        }
+        None => None,
+    };
+    if args.enable_sandbox {
+        sandbox::enter(userns.as_deref())?;
+    }
+    if args.enable_seccomp {
+        sandbox::seccomp()?;
+    }
+    let stack = Arc::new(
+        burrow_netstack::spawn_stack(
+            tap,
+            burrow_netstack::StackConfig {
+                cidr: (cidr.network, cidr.prefix),
+                mtu: args.mtu,
+                disable_host_loopback: args.disable_host_loopback,
+                dns_upstream,
+                disable_dns: args.disable_dns,
+            },
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?,
+    );
+    if let Some(l) = api_listener {
+        let api = Arc::new(api::Api::new(stack.clone(), cidr.child_ip()));
+        std::thread::Builder::new()
+            .name("api".into())
+            .spawn(move || api.serve(l))
+            .context("cannot start the API thread")?;
+    }
+    if let Some(fd) = ready_fd {
+        nix::unistd::write(&fd, b"1").context("cannot write to --ready-fd")?;
+    }
+    // Run until the exit fd says so or the stack ends (the namespace went away).
+    loop {
+        if !stack.is_running() {
+            bail!("the network stack stopped (the namespace's tap device was closed)");
+        }
+        match &exit_fd {
+            Some(fd) => {
+                let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+                if poll(&mut fds, PollTimeout::from(1000u16)).unwrap_or(0) > 0 {
+                    return Ok(());
+                }
+            }
+            None => std::thread::sleep(Duration::from_secs(1)),
+        }
+    }
+}
