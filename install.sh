@@ -75,7 +75,7 @@ else
 fi
 DEMO_NAME=burrow-demo
 DEMO_IMAGE=burrow-demo/web:latest
-BINS=(burrow burrow-rootlesskit burrow-rootlessctl burrow-slirp)
+BINS=(burrow burrow-rootlesskit burrow-rootlessctl burrow-slirp burrow-bypass)
 
 # as_user CMD...: runs CMD as the unprivileged user with a login-like environment.
 as_user() {
