@@ -356,3 +356,61 @@ fn the_slirp_port_driver_shows_the_clients_address() {
     let status = child.0.wait().unwrap();
     assert!(status.success(), "the namespace's server failed: {status}");
 }
+
+#[test]
+fn ipv6_reaches_the_hosts_loopback_through_the_gateway() {
+    let Some(m) = TestMachine::get() else { return };
+    let Ok(l) = TcpListener::bind("[::1]:0") else {
+        eprintln!("skipped: this host has no IPv6 loopback");
+        return;
+    };
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let peer = c
+                .peer_addr()
+                .map(|a| a.ip().to_string())
+                .unwrap_or_default();
+            let mut req = [0u8; 1024];
+            let _ = c.read(&mut req);
+            let body = format!("v6 from {peer}\n");
+            let _ = write!(
+                c,
+                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let echo = UdpSocket::bind("[::1]:0").unwrap();
+    let echo_port = echo.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut b = [0u8; 2048];
+        while let Ok((n, peer)) = echo.recv_from(&mut b) {
+            let mut r = b"echo6:".to_vec();
+            r.extend_from_slice(&b[..n]);
+            let _ = echo.send_to(&r, peer);
+        }
+    });
+    let script = format!(
+        "ip -6 -o addr show tap0 | grep -c 'fd00::100/64'; \
+         wget -qO- -T 10 -t 1 'http://[fd00::2]:{port}/'; \
+         exec 3<>/dev/udp/fd00::2/{echo_port}; echo hi >&3; \
+         timeout 10 dd bs=2048 count=1 status=none <&3; \
+         busybox ping -6 -c 2 -W 5 fd00::2 | grep -c 'bytes from'"
+    );
+    let out = builtin(&m, &["--ipv6"], &script);
+    let lines: Vec<String> = stdout(&out).lines().map(String::from).collect();
+    assert_eq!(
+        lines,
+        ["1", "v6 from ::1", "echo6:hi", "2"],
+        "address, TCP and UDP to the host's ::1 via fd00::2, ping of fd00::2: {}",
+        text(&out)
+    );
+    // Without --ipv6 the namespace has no IPv6 route out.
+    let out = builtin(
+        &m,
+        &[],
+        &format!("wget -qO- -T 5 -t 1 'http://[fd00::2]:{port}/'; echo rc=$?"),
+    );
+    assert!(!stdout(&out).contains("v6 from"), "{}", text(&out));
+}

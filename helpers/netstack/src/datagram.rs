@@ -1,20 +1,31 @@
 //! UDP flows and ICMP echo of the namespace: each flow is carried by a connected host datagram
 //! socket (a ping socket for ICMP echo), and replies are framed back onto the tap by hand.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::socket::{
-    self, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn,
+    self, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrStorage,
 };
 use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, IpAddress, IpProtocol, Ipv4Packet, UdpPacket,
+    EthernetAddress, EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, Ipv6Packet, UdpPacket,
 };
 
-/// Ethernet + IPv4 (no options) header bytes in front of every reply.
+/// Ethernet + IPv4 (no options) header bytes in front of an IPv4 reply.
 const L3: usize = 14 + 20;
+/// Ethernet + IPv6 header bytes in front of an IPv6 reply.
+const L3V6: usize = 14 + 40;
+
+/// The header bytes in front of a reply to `guest`.
+fn l3_len(guest: IpAddr) -> usize {
+    if guest.is_ipv4() {
+        L3
+    } else {
+        L3V6
+    }
+}
 const UDP_HDR: usize = 8;
 /// Most datagram flows kept at once; the least recently used goes first.
 const MAX_FLOWS: usize = 4096;
@@ -27,7 +38,7 @@ const ICMP_IDLE: Duration = Duration::from_secs(10);
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Proto {
     Udp,
-    /// ICMP echo; the ports are the echo identifier (guest side) and 0.
+    /// ICMP (or ICMPv6) echo; the ports are the echo identifier (guest side) and 0.
     Icmp,
 }
 
@@ -35,8 +46,8 @@ pub(crate) enum Proto {
 struct Flow {
     proto: Proto,
     guest_mac: EthernetAddress,
-    guest: (Ipv4Addr, u16),
-    remote: (Ipv4Addr, u16),
+    guest: (IpAddr, u16),
+    remote: (IpAddr, u16),
     sock: OwnedFd,
     last: Instant,
     idle: Duration,
@@ -45,7 +56,7 @@ struct Flow {
 /// Where a guest datagram goes on the host, decided by the stack.
 pub(crate) enum Route {
     /// To this host address (connected socket).
-    Host(SocketAddrV4),
+    Host(SocketAddr),
     /// Nowhere: the datagram is dropped.
     Drop,
     /// An echo request to the stack's own addresses: answered here.
@@ -66,28 +77,45 @@ pub(crate) struct Datagrams {
 pub(crate) struct Parsed<'a> {
     pub(crate) proto: Proto,
     pub(crate) guest_mac: EthernetAddress,
-    pub(crate) src: (Ipv4Addr, u16),
-    pub(crate) dst: (Ipv4Addr, u16),
+    pub(crate) src: (IpAddr, u16),
+    pub(crate) dst: (IpAddr, u16),
     /// UDP: the payload; ICMP: the whole echo request message.
     pub(crate) payload: &'a [u8],
 }
 
-/// Parses an IPv4 UDP datagram or ICMP echo request frame (unfragmented); None for anything else.
+/// Parses a UDP datagram or ICMP/ICMPv6 echo request frame (IPv4 unfragmented, or IPv6 without
+/// extension headers); None for anything else.
 pub(crate) fn parse(frame: &[u8]) -> Option<Parsed<'_>> {
     let eth = EthernetFrame::new_checked(frame).ok()?;
-    if eth.ethertype() != EthernetProtocol::Ipv4 {
-        return None;
-    }
     let guest_mac = eth.src_addr();
-    let ip = Ipv4Packet::new_checked(&frame[14..]).ok()?;
-    if ip.more_frags() || ip.frag_offset() != 0 {
-        return None;
-    }
-    let (src, dst) = (ip.src_addr(), ip.dst_addr());
-    let hl = usize::from(ip.header_len());
-    let total = usize::from(ip.total_len());
-    let l4 = frame.get(14 + hl..14 + total)?;
-    match ip.next_header() {
+    let (src, dst, proto, l4): (IpAddr, IpAddr, IpProtocol, &[u8]) = match eth.ethertype() {
+        EthernetProtocol::Ipv4 => {
+            let ip = Ipv4Packet::new_checked(&frame[14..]).ok()?;
+            if ip.more_frags() || ip.frag_offset() != 0 {
+                return None;
+            }
+            let hl = usize::from(ip.header_len());
+            let total = usize::from(ip.total_len());
+            (
+                ip.src_addr().into(),
+                ip.dst_addr().into(),
+                ip.next_header(),
+                frame.get(14 + hl..14 + total)?,
+            )
+        }
+        EthernetProtocol::Ipv6 => {
+            let ip = Ipv6Packet::new_checked(&frame[14..]).ok()?;
+            let len = usize::from(ip.payload_len());
+            (
+                ip.src_addr().into(),
+                ip.dst_addr().into(),
+                ip.next_header(),
+                frame.get(L3V6..L3V6 + len)?,
+            )
+        }
+        _ => return None,
+    };
+    match proto {
         IpProtocol::Udp => {
             let udp = UdpPacket::new_checked(l4).ok()?;
             let len = usize::from(udp.len());
@@ -99,9 +127,10 @@ pub(crate) fn parse(frame: &[u8]) -> Option<Parsed<'_>> {
                 payload: l4.get(UDP_HDR..len)?,
             })
         }
-        IpProtocol::Icmp => {
-            // type 8 = echo request; the identifier sits at bytes 4..6.
-            if l4.len() < 8 || l4[0] != 8 || l4[1] != 0 {
+        // Echo request: type 8 (ICMP) or 128 (ICMPv6), code 0; the identifier at bytes 4..6.
+        IpProtocol::Icmp | IpProtocol::Icmpv6 => {
+            let echo = if src.is_ipv4() { 8 } else { 128 };
+            if l4.len() < 8 || l4[0] != echo || l4[1] != 0 {
                 return None;
             }
             let ident = u16::from_be_bytes([l4[4], l4[5]]);
@@ -139,7 +168,7 @@ impl Datagrams {
     }
 
     /// Sends a guest datagram towards `to`, opening a flow for it when it has none yet.
-    pub(crate) fn send(&mut self, p: &Parsed<'_>, to: SocketAddrV4, dns: bool) {
+    pub(crate) fn send(&mut self, p: &Parsed<'_>, to: SocketAddr, dns: bool) {
         let now = Instant::now();
         let i = match self
             .flows
@@ -164,17 +193,24 @@ impl Datagrams {
         }
     }
 
-    fn open(&mut self, p: &Parsed<'_>, to: SocketAddrV4, dns: bool, now: Instant) -> Option<usize> {
+    fn open(&mut self, p: &Parsed<'_>, to: SocketAddr, dns: bool, now: Instant) -> Option<usize> {
+        let v4 = to.is_ipv4();
         let (ty, proto, idle) = match p.proto {
             Proto::Udp => (
                 SockType::Datagram,
                 None,
                 if dns { DNS_IDLE } else { UDP_IDLE },
             ),
-            Proto::Icmp => (SockType::Datagram, Some(SockProtocol::Icmp), ICMP_IDLE),
+            Proto::Icmp if v4 => (SockType::Datagram, Some(SockProtocol::Icmp), ICMP_IDLE),
+            Proto::Icmp => (SockType::Datagram, Some(SockProtocol::IcmpV6), ICMP_IDLE),
+        };
+        let family = if v4 {
+            AddressFamily::Inet
+        } else {
+            AddressFamily::Inet6
         };
         let sock = match socket::socket(
-            AddressFamily::Inet,
+            family,
             ty,
             SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
             proto,
@@ -198,7 +234,7 @@ impl Datagrams {
         };
         if let Err(e) = socket::connect(
             std::os::fd::AsRawFd::as_raw_fd(&sock),
-            &SockaddrIn::from(to),
+            &SockaddrStorage::from(to),
         ) {
             tracing::debug!("netstack: connect {:?} flow to {to}: {e}", p.proto);
             return None;
@@ -225,9 +261,10 @@ impl Datagrams {
         let Some(f) = self.flows.get_mut(i) else {
             return;
         };
+        let l3 = l3_len(f.guest.0);
         let hdr = match f.proto {
-            Proto::Udp => L3 + UDP_HDR,
-            Proto::Icmp => L3,
+            Proto::Udp => l3 + UDP_HDR,
+            Proto::Icmp => l3,
         };
         let room = self.mtu + 14 - hdr;
         for _ in 0..64 {
@@ -252,31 +289,31 @@ impl Datagrams {
             let l4 = match f.proto {
                 Proto::Udp => {
                     let len = UDP_HDR + n;
-                    let mut udp = UdpPacket::new_unchecked(&mut self.frame[L3..L3 + len]);
+                    let mut udp = UdpPacket::new_unchecked(&mut self.frame[l3..l3 + len]);
                     udp.set_src_port(f.remote.1);
                     udp.set_dst_port(f.guest.1);
                     udp.set_len(len as u16);
-                    udp.fill_checksum(&IpAddress::Ipv4(f.remote.0), &IpAddress::Ipv4(f.guest.0));
+                    udp.fill_checksum(&f.remote.0.into(), &f.guest.0.into());
                     len
                 }
                 Proto::Icmp => {
-                    // The kernel gives the whole echo reply with its own identifier: put the
-                    // guest's back.
-                    if n < 8 || self.frame[L3] != 0 {
+                    // The kernel gives the whole echo reply (type 0, or 129 for ICMPv6) with
+                    // its own identifier: put the guest's back.
+                    let reply = if f.guest.0.is_ipv4() { 0 } else { 129 };
+                    if n < 8 || self.frame[l3] != reply {
                         continue;
                     }
-                    let msg = &mut self.frame[L3..L3 + n];
+                    let msg = &mut self.frame[l3..l3 + n];
                     msg[4..6].copy_from_slice(&f.guest.1.to_be_bytes());
-                    msg[2..4].copy_from_slice(&[0, 0]);
-                    let sum = !smoltcp::wire::checksum::data(msg);
-                    msg[2..4].copy_from_slice(&sum.to_be_bytes());
+                    icmp_checksum(msg, f.remote.0, f.guest.0);
                     n
                 }
             };
             self.ident = self.ident.wrapping_add(1);
-            let proto = match f.proto {
-                Proto::Udp => IpProtocol::Udp,
-                Proto::Icmp => IpProtocol::Icmp,
+            let proto = match (f.proto, f.guest.0.is_ipv4()) {
+                (Proto::Udp, _) => IpProtocol::Udp,
+                (Proto::Icmp, true) => IpProtocol::Icmp,
+                (Proto::Icmp, false) => IpProtocol::Icmpv6,
             };
             let len = write_l3(
                 &mut self.frame,
@@ -297,25 +334,26 @@ impl Datagrams {
     pub(crate) fn udp_to_guest(
         &mut self,
         guest_mac: EthernetAddress,
-        src: (Ipv4Addr, u16),
-        dst: (Ipv4Addr, u16),
+        src: (IpAddr, u16),
+        dst: (IpAddr, u16),
         payload: &[u8],
         write: &mut dyn FnMut(&[u8]),
     ) {
         let len = UDP_HDR + payload.len();
-        if L3 + len > self.frame.len() {
+        let l3 = l3_len(dst.0);
+        if l3 + len > self.frame.len() {
             tracing::debug!(
                 "netstack: {}-byte datagram exceeds the MTU; dropped",
                 payload.len()
             );
             return;
         }
-        self.frame[L3 + UDP_HDR..L3 + len].copy_from_slice(payload);
-        let mut udp = UdpPacket::new_unchecked(&mut self.frame[L3..L3 + len]);
+        self.frame[l3 + UDP_HDR..l3 + len].copy_from_slice(payload);
+        let mut udp = UdpPacket::new_unchecked(&mut self.frame[l3..l3 + len]);
         udp.set_src_port(src.1);
         udp.set_dst_port(dst.1);
         udp.set_len(len as u16);
-        udp.fill_checksum(&IpAddress::Ipv4(src.0), &IpAddress::Ipv4(dst.0));
+        udp.fill_checksum(&src.0.into(), &dst.0.into());
         self.ident = self.ident.wrapping_add(1);
         let n = write_l3(
             &mut self.frame,
@@ -333,15 +371,15 @@ impl Datagrams {
     /// Answers an ICMP echo request addressed to the stack itself (gateway or DNS address).
     pub(crate) fn echo_reply(&mut self, p: &Parsed<'_>, write: &mut dyn FnMut(&[u8])) {
         let n = p.payload.len();
-        if p.proto != Proto::Icmp || L3 + n > self.frame.len() {
+        let l3 = l3_len(p.src.0);
+        if p.proto != Proto::Icmp || l3 + n > self.frame.len() {
             return;
         }
-        let msg = &mut self.frame[L3..L3 + n];
+        let v4 = p.src.0.is_ipv4();
+        let msg = &mut self.frame[l3..l3 + n];
         msg.copy_from_slice(p.payload);
-        msg[0] = 0; // echo reply
-        msg[2..4].copy_from_slice(&[0, 0]);
-        let sum = !smoltcp::wire::checksum::data(msg);
-        msg[2..4].copy_from_slice(&sum.to_be_bytes());
+        msg[0] = if v4 { 0 } else { 129 }; // echo reply
+        icmp_checksum(msg, p.dst.0, p.src.0);
         self.ident = self.ident.wrapping_add(1);
         let len = write_l3(
             &mut self.frame,
@@ -349,7 +387,11 @@ impl Datagrams {
             p.guest_mac,
             p.dst.0,
             p.src.0,
-            IpProtocol::Icmp,
+            if v4 {
+                IpProtocol::Icmp
+            } else {
+                IpProtocol::Icmpv6
+            },
             n,
             self.ident,
         );
@@ -363,15 +405,28 @@ impl Datagrams {
     }
 }
 
-/// Fills in the Ethernet and IPv4 headers in front of an `l4_len`-byte payload already at
-/// `buf[L3..]`; returns the frame's length.
+/// Sets an ICMP message's checksum (ICMPv6's covers the IPv6 pseudo-header).
+fn icmp_checksum(msg: &mut [u8], src: IpAddr, dst: IpAddr) {
+    msg[2..4].copy_from_slice(&[0, 0]);
+    let sum = match (src, dst) {
+        (IpAddr::V6(s), IpAddr::V6(d)) => !smoltcp::wire::checksum::combine(&[
+            smoltcp::wire::checksum::pseudo_header_v6(&s, &d, IpProtocol::Icmpv6, msg.len() as u32),
+            smoltcp::wire::checksum::data(msg),
+        ]),
+        _ => !smoltcp::wire::checksum::data(msg),
+    };
+    msg[2..4].copy_from_slice(&sum.to_be_bytes());
+}
+
+/// Fills in the Ethernet and IP headers in front of an `l4_len`-byte payload already in place
+/// after them (`buf[14 + 20..]` for IPv4, `buf[14 + 40..]` for IPv6); returns the frame's length.
 #[allow(clippy::too_many_arguments)]
 fn write_l3(
     buf: &mut [u8],
     src_mac: EthernetAddress,
     dst_mac: EthernetAddress,
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
+    src: IpAddr,
+    dst: IpAddr,
     proto: IpProtocol,
     l4_len: usize,
     ident: u16,
@@ -379,23 +434,44 @@ fn write_l3(
     let mut eth = EthernetFrame::new_unchecked(&mut buf[..14]);
     eth.set_src_addr(src_mac);
     eth.set_dst_addr(dst_mac);
-    eth.set_ethertype(EthernetProtocol::Ipv4);
-    let mut ip = Ipv4Packet::new_unchecked(&mut buf[14..L3]);
-    ip.set_version(4);
-    ip.set_header_len(20);
-    ip.set_dscp(0);
-    ip.set_ecn(0);
-    ip.set_total_len((20 + l4_len) as u16);
-    ip.set_ident(ident);
-    ip.clear_flags();
-    ip.set_dont_frag(true);
-    ip.set_frag_offset(0);
-    ip.set_hop_limit(64);
-    ip.set_next_header(proto);
-    ip.set_src_addr(src);
-    ip.set_dst_addr(dst);
-    ip.fill_checksum();
-    L3 + l4_len
+    match (src, dst) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            eth.set_ethertype(EthernetProtocol::Ipv4);
+            let mut ip = Ipv4Packet::new_unchecked(&mut buf[14..L3]);
+            ip.set_version(4);
+            ip.set_header_len(20);
+            ip.set_dscp(0);
+            ip.set_ecn(0);
+            ip.set_total_len((20 + l4_len) as u16);
+            ip.set_ident(ident);
+            ip.clear_flags();
+            ip.set_dont_frag(true);
+            ip.set_frag_offset(0);
+            ip.set_hop_limit(64);
+            ip.set_next_header(proto);
+            ip.set_src_addr(src);
+            ip.set_dst_addr(dst);
+            ip.fill_checksum();
+            L3 + l4_len
+        }
+        (src, dst) => {
+            let to6 = |a: IpAddr| match a {
+                IpAddr::V6(a) => a,
+                IpAddr::V4(a) => a.to_ipv6_mapped(),
+            };
+            eth.set_ethertype(EthernetProtocol::Ipv6);
+            let mut ip = Ipv6Packet::new_unchecked(&mut buf[14..L3V6]);
+            ip.set_version(6);
+            ip.set_traffic_class(0);
+            ip.set_flow_label(0);
+            ip.set_payload_len(l4_len as u16);
+            ip.set_next_header(proto);
+            ip.set_hop_limit(64);
+            ip.set_src_addr(to6(src));
+            ip.set_dst_addr(to6(dst));
+            L3V6 + l4_len
+        }
+    }
 }
 
 /// The first IPv4 name server of a resolv.conf, port 53.
@@ -412,6 +488,7 @@ pub(crate) fn resolver_from(conf: &str) -> Option<SocketAddrV4> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use smoltcp::wire::IpAddress;
 
     #[test]
     fn resolver_is_the_first_ipv4_nameserver() {
@@ -434,14 +511,40 @@ mod tests {
         let (a, b) = (Ipv4Addr::new(10, 0, 2, 100), Ipv4Addr::new(10, 0, 2, 3));
         udp.fill_checksum(&IpAddress::Ipv4(a), &IpAddress::Ipv4(b));
         let mac = EthernetAddress([2, 0, 0, 0, 0, 1]);
-        let n = write_l3(&mut buf, mac, mac, a, b, IpProtocol::Udp, 13, 7);
+        let n = write_l3(
+            &mut buf,
+            mac,
+            mac,
+            a.into(),
+            b.into(),
+            IpProtocol::Udp,
+            13,
+            7,
+        );
         let p = parse(&buf[..n]).expect("parsed");
         assert_eq!(p.proto, Proto::Udp);
-        assert_eq!(p.src, (a, 1234));
-        assert_eq!(p.dst, (b, 53));
+        assert_eq!(p.src, (a.into(), 1234));
+        assert_eq!(p.dst, (b.into(), 53));
         assert_eq!(p.payload, b"hello");
         assert!(Ipv4Packet::new_checked(&buf[14..n])
             .unwrap()
             .verify_checksum());
+    }
+
+    #[test]
+    fn icmpv6_echo_round_trips_through_parse_with_a_valid_checksum() {
+        let (a, b): (IpAddr, IpAddr) = ("fd00::100".parse().unwrap(), "fd00::2".parse().unwrap());
+        let mut buf = vec![0u8; L3V6 + 12];
+        buf[L3V6..].copy_from_slice(&[128, 0, 0, 0, 0x12, 0x34, 0, 1, 1, 2, 3, 4]);
+        icmp_checksum(&mut buf[L3V6..], a, b);
+        let mac = EthernetAddress([2, 0, 0, 0, 0, 1]);
+        let n = write_l3(&mut buf, mac, mac, a, b, IpProtocol::Icmpv6, 12, 1);
+        let p = parse(&buf[..n]).expect("parsed");
+        assert_eq!((p.proto, p.src, p.dst), (Proto::Icmp, (a, 0x1234), (b, 0)));
+        let (IpAddr::V6(s6), IpAddr::V6(d6)) = (a, b) else {
+            unreachable!()
+        };
+        let icmp = smoltcp::wire::Icmpv6Packet::new_checked(&buf[L3V6..n]).unwrap();
+        assert!(icmp.verify_checksum(&s6, &d6));
     }
 }

@@ -5,7 +5,8 @@
 //! answers ARP and ICMP echo for both. Every TCP connection the namespace opens to the outside is
 //! terminated in smoltcp and relayed to a host TCP socket opened by this process, with half-close
 //! (FIN) and reset carried over. UDP flows and ICMP echo go through connected host datagram
-//! sockets (ping sockets for ICMP), DNS to `.3` to the host's resolver.
+//! sockets (ping sockets for ICMP), DNS to `.3` to the host's resolver. With
+//! [`StackConfig::ipv6`] the same holds for IPv6 on fd00::/64.
 //!
 //! Use from a launcher:
 //! ```no_run
@@ -26,7 +27,7 @@ mod device;
 mod stack;
 mod sys;
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4};
 use std::os::fd::{BorrowedFd, OwnedFd};
 
 pub use stack::{ForwardProto, StackHandle};
@@ -60,6 +61,9 @@ pub struct StackConfig {
     pub dns_upstream: Option<SocketAddrV4>,
     /// When true, DNS queries to `.3` go unanswered (slirp4netns's --disable-dns).
     pub disable_dns: bool,
+    /// Also serve IPv6 on fd00::/64 (gateway fd00::2 reaching the host's ::1, DNS fd00::3, the
+    /// namespace at fd00::100), as slirp4netns does with --enable-ipv6.
+    pub ipv6: bool,
 }
 
 impl Default for StackConfig {
@@ -70,6 +74,7 @@ impl Default for StackConfig {
             disable_host_loopback: false,
             dns_upstream: None,
             disable_dns: false,
+            ipv6: false,
         }
     }
 }
@@ -106,6 +111,21 @@ impl StackConfig {
     /// The DNS address (`.3`).
     pub fn dns(&self) -> Ipv4Addr {
         Ipv4Addr::from(self.network() + 3)
+    }
+
+    /// The IPv6 gateway (fd00::2).
+    pub fn gateway6(&self) -> Ipv6Addr {
+        Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2)
+    }
+
+    /// The IPv6 DNS address (fd00::3).
+    pub fn dns6(&self) -> Ipv6Addr {
+        Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 3)
+    }
+
+    /// The namespace's IPv6 address (fd00::100).
+    pub fn guest6(&self) -> Ipv6Addr {
+        Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 0x100)
     }
 
     /// The namespace's own address (`.100`).

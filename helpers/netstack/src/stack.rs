@@ -1,6 +1,6 @@
 //! The stack's thread: smoltcp on the tap, a TCP flow table, and the relay of each flow to a host socket.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -8,13 +8,15 @@ use std::thread::JoinHandle;
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{self, sockopt, AddressFamily, Shutdown, SockFlag, SockType, SockaddrIn};
+use nix::sys::socket::{
+    self, sockopt, AddressFamily, Shutdown, SockFlag, SockType, SockaddrStorage,
+};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
     EthernetAddress, EthernetFrame, EthernetProtocol, IpAddress, IpCidr, IpProtocol, Ipv4Packet,
-    TcpPacket,
+    Ipv6Packet, TcpPacket,
 };
 
 use crate::datagram::{self, Datagrams, Route};
@@ -203,11 +205,14 @@ fn set_nonblocking(fd: &impl AsFd) -> Result<(), Errno> {
     Ok(())
 }
 
+/// (source, source port, destination, destination port) of a TCP connection.
+type FlowKey = (IpAddr, u16, IpAddr, u16);
+
 /// One guest TCP connection and the host socket carrying it.
 struct Flow {
     handle: SocketHandle,
     /// (guest address, guest port, destination address, destination port) as the guest sees it.
-    key: (Ipv4Addr, u16, Ipv4Addr, u16),
+    key: FlowKey,
     host: OwnedFd,
     connecting: bool,
     /// The host peer sent FIN (forwarded to the guest as FIN).
@@ -219,7 +224,7 @@ struct Flow {
 /// A guest SYN held back while its host connection is being made: the guest's handshake
 /// completes only once the host side has (a refused host connect becomes a RST to the guest).
 struct Pending {
-    key: (Ipv4Addr, u16, Ipv4Addr, u16),
+    key: FlowKey,
     host: OwnedFd,
     syn: Vec<u8>,
 }
@@ -261,7 +266,14 @@ impl Stack {
             // Capacity is at least 2; these cannot fail.
             let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(gw), prefix));
             let _ = addrs.push(IpCidr::new(IpAddress::Ipv4(dns), prefix));
+            if cfg.ipv6 {
+                let _ = addrs.push(IpCidr::new(IpAddress::Ipv6(cfg.gateway6()), 64));
+                let _ = addrs.push(IpCidr::new(IpAddress::Ipv6(cfg.dns6()), 64));
+            }
         });
+        if cfg.ipv6 {
+            let _ = iface.routes_mut().add_default_ipv6_route(cfg.gateway6());
+        }
         // any_ip: accept packets for every destination routed through our own address, so that
         // connections to the whole Internet terminate here.
         let _ = iface.routes_mut().add_default_ipv4_route(gw);
@@ -422,8 +434,7 @@ impl Stack {
     /// Starts a host connection for every new SYN in the batch and holds the SYN back until it
     /// is made (SYNs of known flows go on to smoltcp; retransmits of pending ones are dropped).
     fn accept_new_flows(&mut self) {
-        let mut syns: [Option<(Ipv4Addr, u16, Ipv4Addr, u16)>; crate::device::BATCH] =
-            [None; crate::device::BATCH];
+        let mut syns: [Option<FlowKey>; crate::device::BATCH] = [None; crate::device::BATCH];
         for (slot, frame) in syns.iter_mut().zip(self.dev.pending()) {
             *slot = parse_syn(frame);
         }
@@ -440,7 +451,7 @@ impl Stack {
             let Some(target) = self.host_target(dst) else {
                 continue; // no listener: smoltcp answers with RST
             };
-            let host = match connect_nonblocking(SocketAddrV4::new(target, dport)) {
+            let host = match connect_nonblocking(SocketAddr::new(target, dport)) {
                 Ok(fd) => fd,
                 Err(e) => {
                     tracing::debug!("netstack: connect {target}:{dport}: {e}");
@@ -492,7 +503,7 @@ impl Stack {
                 );
                 sock.set_nagle_enabled(false);
                 sock.set_timeout(Some(Duration::from_secs(300)));
-                if sock.listen((IpAddress::Ipv4(dst), dport)).is_ok() {
+                if sock.listen((IpAddress::from(dst), dport)).is_ok() {
                     let handle = self.sockets.add(sock);
                     self.flows.push(Flow {
                         handle,
@@ -598,7 +609,7 @@ impl Stack {
                     let handle = self.sockets.add(sock);
                     self.flows.push(Flow {
                         handle,
-                        key: (src, sport, *guest.ip(), guest.port()),
+                        key: (src.into(), sport, (*guest.ip()).into(), guest.port()),
                         host: conn.into(),
                         connecting: false,
                         host_eof: false,
@@ -633,8 +644,8 @@ impl Stack {
                     let dev = &self.dev;
                     self.dgram.udp_to_guest(
                         self.guest_mac,
-                        seen,
-                        (*guest.ip(), guest.port()),
+                        (seen.0.into(), seen.1),
+                        ((*guest.ip()).into(), guest.port()),
                         &self.udp_buf[..n],
                         &mut |frame| dev.send_frame(frame),
                     );
@@ -652,11 +663,10 @@ impl Stack {
                 continue;
             };
             if p.proto == datagram::Proto::Udp {
-                if let Some(u) = self
-                    .inbound_udp
-                    .iter_mut()
-                    .find(|u| (*u.guest.ip(), u.guest.port()) == p.src && u.seen_as == p.dst)
-                {
+                if let Some(u) = self.inbound_udp.iter_mut().find(|u| {
+                    (IpAddr::V4(*u.guest.ip()), u.guest.port()) == p.src
+                        && (IpAddr::V4(u.seen_as.0), u.seen_as.1) == p.dst
+                }) {
                     // A reply to a published UDP port's client: from the published socket.
                     u.last = std::time::Instant::now();
                     if let Some(Listener::Udp(l)) = self
@@ -678,7 +688,7 @@ impl Stack {
                 }
                 Route::Drop => {}
                 Route::Host(to) => {
-                    let dns = p.dst == (self.cfg.dns(), 53);
+                    let dns = p.dst.1 == 53 && self.is_dns(p.dst.0);
                     self.dgram.send(&p, to, dns);
                 }
             }
@@ -691,40 +701,66 @@ impl Stack {
         }
     }
 
+    fn is_dns(&self, a: IpAddr) -> bool {
+        a == IpAddr::V4(self.cfg.dns()) || (self.cfg.ipv6 && a == IpAddr::V6(self.cfg.dns6()))
+    }
+
+    fn is_gateway(&self, a: IpAddr) -> bool {
+        a == IpAddr::V4(self.cfg.gateway())
+            || (self.cfg.ipv6 && a == IpAddr::V6(self.cfg.gateway6()))
+    }
+
     fn datagram_route(&self, p: &datagram::Parsed<'_>) -> Route {
         let (dst, port) = p.dst;
-        let own = dst == self.cfg.gateway() || dst == self.cfg.dns();
-        if p.proto == datagram::Proto::Icmp && own {
+        if p.proto == datagram::Proto::Icmp && (self.is_gateway(dst) || self.is_dns(dst)) {
             return Route::Local;
         }
-        if dst == self.cfg.dns() {
+        if self.is_dns(dst) {
             return match (port, self.resolver) {
-                (53, Some(r)) => Route::Host(r),
+                (53, Some(r)) => Route::Host(r.into()),
                 _ => Route::Drop,
             };
         }
         match self.host_target(dst) {
-            Some(a) => Route::Host(SocketAddrV4::new(a, port)),
+            Some(a) => Route::Host(SocketAddr::new(a, port)),
             None => Route::Drop,
         }
     }
 
     /// Where a guest connection to `dst` goes on the host, if anywhere.
-    fn host_target(&self, dst: Ipv4Addr) -> Option<Ipv4Addr> {
-        if dst == self.cfg.gateway() {
-            return (!self.cfg.disable_host_loopback).then_some(Ipv4Addr::LOCALHOST);
+    fn host_target(&self, dst: IpAddr) -> Option<IpAddr> {
+        if self.is_gateway(dst) {
+            let lo = if dst.is_ipv4() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                IpAddr::V6(Ipv6Addr::LOCALHOST)
+            };
+            return (!self.cfg.disable_host_loopback).then_some(lo);
         }
-        let mask = u32::MAX << (32 - u32::from(self.cfg.cidr.1));
-        let inside = u32::from(dst) & mask == u32::from(self.cfg.cidr.0) & mask;
-        if inside
-            || dst.is_loopback()
-            || dst.is_unspecified()
-            || dst.is_broadcast()
-            || dst.is_multicast()
-        {
-            return None;
+        match dst {
+            IpAddr::V4(d) => {
+                let mask = u32::MAX << (32 - u32::from(self.cfg.cidr.1));
+                let inside = u32::from(d) & mask == u32::from(self.cfg.cidr.0) & mask;
+                let out = !(inside
+                    || d.is_loopback()
+                    || d.is_unspecified()
+                    || d.is_broadcast()
+                    || d.is_multicast());
+                out.then_some(dst)
+            }
+            IpAddr::V6(d) => {
+                let seg = d.segments();
+                let inside = seg[..4] == [0xfd00, 0, 0, 0];
+                let link_local = seg[0] & 0xffc0 == 0xfe80;
+                let out = self.cfg.ipv6
+                    && !(inside
+                        || link_local
+                        || d.is_loopback()
+                        || d.is_unspecified()
+                        || d.is_multicast());
+                out.then_some(dst)
+            }
         }
-        Some(dst)
     }
 
     fn relay(&mut self, i: usize, ev: PollFlags) {
@@ -847,33 +883,47 @@ enum Read {
     Failed(Errno),
 }
 
-fn connect_nonblocking(addr: SocketAddrV4) -> Result<OwnedFd, Errno> {
+fn connect_nonblocking(addr: SocketAddr) -> Result<OwnedFd, Errno> {
     let fd = socket::socket(
-        AddressFamily::Inet,
+        if addr.is_ipv4() {
+            AddressFamily::Inet
+        } else {
+            AddressFamily::Inet6
+        },
         SockType::Stream,
         SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
         None,
     )?;
     let _ = socket::setsockopt(&fd, sockopt::TcpNoDelay, &true);
-    match socket::connect(fd.as_raw_fd(), &SockaddrIn::from(addr)) {
+    match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
         Ok(()) | Err(Errno::EINPROGRESS) => Ok(fd),
         Err(e) => Err(e),
     }
 }
 
-/// The (source, source port, destination, destination port) of an IPv4 TCP SYN frame.
-fn parse_syn(frame: &[u8]) -> Option<(Ipv4Addr, u16, Ipv4Addr, u16)> {
+/// The (source, source port, destination, destination port) of a TCP SYN frame (IPv4, or IPv6
+/// without extension headers).
+fn parse_syn(frame: &[u8]) -> Option<FlowKey> {
     let eth = EthernetFrame::new_checked(frame).ok()?;
-    if eth.ethertype() != EthernetProtocol::Ipv4 {
-        return None;
-    }
-    let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
-    if ip.next_header() != IpProtocol::Tcp || ip.frag_offset() != 0 {
-        return None;
-    }
-    let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
-    (tcp.syn() && !tcp.ack())
-        .then(|| (ip.src_addr(), tcp.src_port(), ip.dst_addr(), tcp.dst_port()))
+    let (src, dst, l4): (IpAddr, IpAddr, &[u8]) = match eth.ethertype() {
+        EthernetProtocol::Ipv4 => {
+            let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+            if ip.next_header() != IpProtocol::Tcp || ip.frag_offset() != 0 {
+                return None;
+            }
+            (ip.src_addr().into(), ip.dst_addr().into(), ip.payload())
+        }
+        EthernetProtocol::Ipv6 => {
+            let ip = Ipv6Packet::new_checked(eth.payload()).ok()?;
+            if ip.next_header() != IpProtocol::Tcp {
+                return None;
+            }
+            (ip.src_addr().into(), ip.dst_addr().into(), ip.payload())
+        }
+        _ => return None,
+    };
+    let tcp = TcpPacket::new_checked(l4).ok()?;
+    (tcp.syn() && !tcp.ack()).then(|| (src, tcp.src_port(), dst, tcp.dst_port()))
 }
 
 #[cfg(test)]

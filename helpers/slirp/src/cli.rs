@@ -33,7 +33,8 @@ pub struct Args {
     #[arg(short = 'm', long, default_value_t = 1500)]
     pub mtu: usize,
 
-    /// IPv6 (refused: burrow's stack serves IPv4 only for now).
+    /// Also serve IPv6: the namespace is fd00::100/64, the gateway (the host's ::1) fd00::2, DNS
+    /// fd00::3.
     #[arg(short = '6', long)]
     pub enable_ipv6: bool,
 

@@ -51,9 +51,6 @@ fn inherited(fd: i32, flag: &str) -> anyhow::Result<OwnedFd> {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    if args.enable_ipv6 {
-        bail!("--enable-ipv6: burrow-slirp serves IPv4 only for now; use slirp4netns for IPv6");
-    }
     let cidr: Cidr = args
         .cidr
         .parse()
@@ -74,7 +71,13 @@ fn run(args: Args) -> anyhow::Result<()> {
         ifname: args.tapname.clone(),
         mtu: args.mtu as u32,
         v4: (cidr.child_ip(), cidr.prefix, cidr.gateway()),
-        v6: None,
+        v6: args.enable_ipv6.then(|| {
+            (
+                "fd00::100".parse().expect("literal"),
+                64,
+                "fd00::2".parse().expect("literal"),
+            )
+        }),
     });
     let tap = tap::open(&tap::TapRequest {
         netns: &netns,
@@ -121,6 +124,7 @@ fn run(args: Args) -> anyhow::Result<()> {
                 disable_host_loopback: args.disable_host_loopback,
                 dns_upstream,
                 disable_dns: args.disable_dns,
+                ipv6: args.enable_ipv6,
             },
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?,

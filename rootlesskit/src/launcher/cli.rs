@@ -52,7 +52,7 @@ pub struct Flags {
     #[arg(long)]
     pub disable_host_loopback: bool,
 
-    /// Also route IPv6 (fd00::100/64, gateway fd00::2, DNS fd00::3).
+    /// Also route IPv6 (fd00::100/64, gateway fd00::2 reaching the host's ::1, DNS fd00::3).
     #[arg(long)]
     pub ipv6: bool,
 
@@ -206,9 +206,6 @@ impl Flags {
         }
         if self.port_driver == PortDriverKind::Slirp && self.net != Net::Builtin {
             return Err("--port-driver=slirp publishes through the embedded stack: use it with --net=builtin (or --port-driver=builtin)".into());
-        }
-        if self.net == Net::Builtin && self.ipv6 {
-            return Err("--ipv6 is not carried by --net=builtin yet (its stack serves IPv4): use --net=slirp4netns --ipv6, or drop --ipv6".into());
         }
         if self.dns_upstream.is_some() && self.net != Net::Builtin {
             return Err("--dns-upstream is for --net=builtin (slirp4netns reads the host's /etc/resolv.conf itself)".into());

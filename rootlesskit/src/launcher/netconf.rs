@@ -8,7 +8,9 @@ use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL,
     NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{
+    AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
+};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
@@ -117,6 +119,12 @@ fn add_address(
     m.attributes.push(AddressAttribute::Address(ip));
     if ip.is_ipv4() {
         m.attributes.push(AddressAttribute::Local(ip));
+    } else {
+        // No duplicate address detection: the namespace's link has only the stack on it, and
+        // DAD would leave the address unusable ("tentative") for its first second.
+        m.header.flags = AddressHeaderFlags::Nodad;
+        m.attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
     }
     nl.request(
         RouteNetlinkMessage::NewAddress(m),

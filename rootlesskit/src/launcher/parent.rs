@@ -57,6 +57,7 @@ fn start_stack(flags: &Flags, pid: Pid) -> anyhow::Result<burrow_netstack::Stack
         disable_host_loopback: flags.disable_host_loopback,
         dns_upstream: flags.dns_upstream,
         disable_dns: false,
+        ipv6: flags.ipv6,
     };
     burrow_netstack::spawn_stack(tap, cfg).map_err(|e| anyhow::anyhow!("--net=builtin: {e}"))
 }
