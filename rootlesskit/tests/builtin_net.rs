@@ -290,13 +290,16 @@ fn the_slirp_port_driver_shows_the_clients_address() {
         return;
     };
     let (tcp_port, udp_port) = (free_port(), free_port());
-    // In the namespace: a TCP and a UDP server that answer with the address they see.
+    // In the namespace: a TCP (IPv4 and IPv6) and a UDP server that answer with the address
+    // they see.
     let server = "import socket, threading\n\
+        def peer(a): return a[0][7:] if a[0].startswith('::ffff:') else a[0]\n\
         def tcp():\n\
-        \x20   s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
-        \x20   s.bind(('0.0.0.0', 8080)); s.listen(8)\n\
-        \x20   for _ in range(2):\n\
-        \x20       c, a = s.accept(); c.sendall(a[0].encode()); c.close()\n\
+        \x20   s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+        \x20   s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)\n\
+        \x20   s.bind(('::', 8080)); s.listen(8)\n\
+        \x20   for _ in range(3):\n\
+        \x20       c, a = s.accept(); c.sendall(peer(a).encode()); c.close()\n\
         def udp():\n\
         \x20   u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(('0.0.0.0', 5353))\n\
         \x20   d, a = u.recvfrom(100); u.sendto(b'udp:' + a[0].encode(), a)\n\
@@ -305,9 +308,10 @@ fn the_slirp_port_driver_shows_the_clients_address() {
     let mut cmd = m.user_command(launcher(&m));
     cmd.args([
         "--net=builtin",
+        "--ipv6",
         "--port-driver=slirp",
         "-p",
-        &format!("0.0.0.0:{tcp_port}:8080/tcp"),
+        &format!("{tcp_port}:8080/tcp"),
         "-p",
         &format!("0.0.0.0:{udp_port}:5353/udp"),
         "python3",
@@ -325,7 +329,7 @@ fn the_slirp_port_driver_shows_the_clients_address() {
         }
     }
     let mut child = Kill(child);
-    let ask = |addr: (Ipv4Addr, u16)| {
+    let ask = |addr: std::net::SocketAddr| {
         retry(|| {
             let mut c = std::net::TcpStream::connect(addr)?;
             c.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -337,11 +341,16 @@ fn the_slirp_port_driver_shows_the_clients_address() {
             Ok(s)
         })
     };
-    assert_eq!(ask((ip, tcp_port)), ip.to_string(), "TCP from {ip}");
+    assert_eq!(ask((ip, tcp_port).into()), ip.to_string(), "TCP from {ip}");
     assert_eq!(
-        ask((Ipv4Addr::LOCALHOST, tcp_port)),
+        ask((Ipv4Addr::LOCALHOST, tcp_port).into()),
         "10.0.2.2",
         "TCP from the host's loopback shows as the gateway"
+    );
+    assert_eq!(
+        ask((std::net::Ipv6Addr::LOCALHOST, tcp_port).into()),
+        "fd00::2",
+        "TCP from the host's ::1 enters over IPv6 from the IPv6 gateway"
     );
     let u = UdpSocket::bind((ip, 0)).unwrap();
     u.set_read_timeout(Some(Duration::from_millis(500)))

@@ -81,8 +81,8 @@ impl Listener {
 struct InboundUdp {
     forward: u64,
     client: std::net::SocketAddr,
-    seen_as: (Ipv4Addr, u16),
-    guest: SocketAddrV4,
+    seen_as: (IpAddr, u16),
+    guest: SocketAddr,
     last: std::time::Instant,
 }
 
@@ -95,8 +95,9 @@ impl std::fmt::Debug for StackHandle {
 impl StackHandle {
     /// Starts carrying `listener`'s traffic into the namespace at `guest`: a listening TCP socket's
     /// connections, or a bound UDP socket's datagrams (replies go back from it). The guest sees
-    /// each client's own address as the source; loopback clients (and IPv6 clients without an
-    /// IPv4-mapped address) appear as the gateway. Returns the forward's id.
+    /// each client's own address as the source; loopback clients appear as the gateway. IPv6
+    /// clients enter over IPv6 (to fd00::100) when the stack serves IPv6 and `guest` is the
+    /// namespace's own address, else over IPv4 from the gateway. Returns the forward's id.
     pub fn add_forward(
         &self,
         proto: ForwardProto,
@@ -572,6 +573,30 @@ impl Stack {
         }
     }
 
+    /// Where a published port's client enters the namespace: (source the guest sees, the
+    /// guest's address). An IPv6 client of a port published to the namespace's own address
+    /// enters over IPv6 when the stack serves it (from fd00::2 for the host's ::1); every other
+    /// client enters over IPv4 ([`Stack::seen_as`]).
+    fn inbound(&self, client: &SocketAddr, guest: SocketAddrV4) -> ((IpAddr, u16), SocketAddr) {
+        if let SocketAddr::V6(c) = client {
+            let ip = *c.ip();
+            if self.cfg.ipv6 && ip.to_ipv4_mapped().is_none() && *guest.ip() == self.cfg.guest() {
+                let inside = ip.segments()[..4] == [0xfd00, 0, 0, 0];
+                let src = if ip.is_loopback() || inside {
+                    self.cfg.gateway6()
+                } else {
+                    ip
+                };
+                return (
+                    (IpAddr::V6(src), c.port()),
+                    SocketAddr::new(IpAddr::V6(self.cfg.guest6()), guest.port()),
+                );
+            }
+        }
+        let (src, port) = self.seen_as(client);
+        ((IpAddr::V4(src), port), SocketAddr::V4(guest))
+    }
+
     /// Accepts the connections (TCP) or reads the datagrams (UDP) waiting on forward `i`.
     fn forward_readable(&mut self, i: usize) {
         let (guest, id) = (self.forwards[i].guest, self.forwards[i].id);
@@ -590,7 +615,7 @@ impl Stack {
                         continue;
                     }
                     let _ = conn.set_nodelay(true);
-                    let (src, sport) = self.seen_as(&peer);
+                    let ((src, sport), target) = self.inbound(&peer, guest);
                     let mut sock = tcp::Socket::new(
                         tcp::SocketBuffer::new(vec![0; TCP_RX_BUF]),
                         tcp::SocketBuffer::new(vec![0; TCP_TX_BUF]),
@@ -600,16 +625,16 @@ impl Stack {
                     let cx = self.iface.context();
                     if let Err(e) = sock.connect(
                         cx,
-                        (IpAddress::Ipv4(*guest.ip()), guest.port()),
-                        (IpAddress::Ipv4(src), sport),
+                        (IpAddress::from(target.ip()), target.port()),
+                        (IpAddress::from(src), sport),
                     ) {
-                        tracing::debug!("netstack: open {src}:{sport} -> {guest}: {e}");
+                        tracing::debug!("netstack: open {src}:{sport} -> {target}: {e}");
                         continue;
                     }
                     let handle = self.sockets.add(sock);
                     self.flows.push(Flow {
                         handle,
-                        key: (src.into(), sport, (*guest.ip()).into(), guest.port()),
+                        key: (src, sport, target.ip(), target.port()),
                         host: conn.into(),
                         connecting: false,
                         host_eof: false,
@@ -625,7 +650,7 @@ impl Stack {
                             return;
                         }
                     };
-                    let seen = self.seen_as(&client);
+                    let (seen, target) = self.inbound(&client, guest);
                     let now = std::time::Instant::now();
                     match self
                         .inbound_udp
@@ -637,15 +662,15 @@ impl Stack {
                             forward: id,
                             client,
                             seen_as: seen,
-                            guest,
+                            guest: target,
                             last: now,
                         }),
                     }
                     let dev = &self.dev;
                     self.dgram.udp_to_guest(
                         self.guest_mac,
-                        (seen.0.into(), seen.1),
-                        ((*guest.ip()).into(), guest.port()),
+                        seen,
+                        (target.ip(), target.port()),
                         &self.udp_buf[..n],
                         &mut |frame| dev.send_frame(frame),
                     );
@@ -663,10 +688,11 @@ impl Stack {
                 continue;
             };
             if p.proto == datagram::Proto::Udp {
-                if let Some(u) = self.inbound_udp.iter_mut().find(|u| {
-                    (IpAddr::V4(*u.guest.ip()), u.guest.port()) == p.src
-                        && (IpAddr::V4(u.seen_as.0), u.seen_as.1) == p.dst
-                }) {
+                if let Some(u) = self
+                    .inbound_udp
+                    .iter_mut()
+                    .find(|u| (u.guest.ip(), u.guest.port()) == p.src && u.seen_as == p.dst)
+                {
                     // A reply to a published UDP port's client: from the published socket.
                     u.last = std::time::Instant::now();
                     if let Some(Listener::Udp(l)) = self
