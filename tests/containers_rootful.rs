@@ -802,6 +802,42 @@ fn log_opts_rotate_the_json_file() {
 }
 
 #[test]
+fn attached_runs_are_logged_too() {
+    let Some(d) = rootful("attlog") else { return };
+    let bb = image("busybox");
+    let name = format!("attlog-{}", std::process::id());
+    let out = d.burrow(&[
+        "run",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        &bb,
+        "sh",
+        "-c",
+        "echo to-out; echo to-err >&2; printf no-newline",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "to-out\nno-newline");
+    // As with Docker, `logs` shows what an attached run printed, each stream on its own.
+    let logs = d.burrow(&["logs", &name]);
+    assert_eq!(code(&logs), 0, "{}", stderr(&logs));
+    assert_eq!(stdout(&logs), "to-out\nno-newline");
+    assert_eq!(stderr(&logs), "to-err\n");
+    // `start -a` appends the second run's output.
+    let out = d.burrow(&["start", "-a", &name]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let logs = d.burrow(&["logs", &name]);
+    assert_eq!(
+        stdout(&logs).matches("to-out").count(),
+        2,
+        "{}",
+        stdout(&logs)
+    );
+    let _ = d.burrow(&["rm", "-f", &name]);
+}
+
+#[test]
 fn ip_picks_the_containers_address() {
     let Some(d) = rootful("ip") else { return };
     let bb = image("busybox");

@@ -243,6 +243,70 @@ fn copy(src: OwnedFd, stream: &'static str, out: Arc<Mutex<Sink>>) {
     }
 }
 
+/// The json-file log the CLI writes itself while a container runs attached (its output then
+/// goes to the terminal through FIFOs, not through the shim's log driver), so `logs` shows it
+/// afterwards as Docker's does.
+pub struct AttachLog {
+    sink: Mutex<Sink>,
+    /// Each stream's bytes after its last newline (stdout, stderr).
+    partial: Mutex<[Vec<u8>; 2]>,
+}
+
+impl AttachLog {
+    /// Opens (appends to) container `id`'s log with the options it was created with.
+    pub fn open(store: &Store, id: &str) -> std::io::Result<Arc<AttachLog>> {
+        let path = store.log_path(id);
+        if let Some(parent) = path.parent() {
+            super::store::private_dir(parent).map_err(std::io::Error::other)?;
+        }
+        let opts: LogOpts = std::fs::read(opts_path(&path))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        Ok(Arc::new(AttachLog {
+            sink: Mutex::new(Sink::open(path, opts)?),
+            partial: Mutex::default(),
+        }))
+    }
+
+    /// Logs the complete lines of `bytes` (the rest waits for its newline).
+    pub fn feed(&self, stderr: bool, bytes: &[u8]) {
+        let Ok(mut partial) = self.partial.lock() else {
+            return;
+        };
+        let buf = &mut partial[usize::from(stderr)];
+        buf.extend_from_slice(bytes);
+        while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=nl).collect();
+            self.record(stderr, &line);
+        }
+    }
+
+    /// Logs what is left of a stream without a final newline (at its end).
+    pub fn finish(&self, stderr: bool) {
+        let rest = match self.partial.lock() {
+            Ok(mut p) => std::mem::take(&mut p[usize::from(stderr)]),
+            Err(_) => return,
+        };
+        if !rest.is_empty() {
+            self.record(stderr, &rest);
+        }
+    }
+
+    fn record(&self, stderr: bool, line: &[u8]) {
+        let rec = Record {
+            log: String::from_utf8_lossy(line).into_owned(),
+            stream: if stderr { "stderr" } else { "stdout" }.to_string(),
+            time: rfc3339_nano(std::time::SystemTime::now()),
+        };
+        let mut text = serde_json::to_string(&rec).unwrap_or_default();
+        text.push('\n');
+        if let Ok(mut f) = self.sink.lock() {
+            let _ = f.write(text.as_bytes());
+        }
+    }
+}
+
 /// The log driver's main: runs until both streams close.
 pub fn main(data_root: &str) -> anyhow::Result<()> {
     let id = std::env::var("CONTAINER_ID")

@@ -1076,7 +1076,10 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::SUCCESS);
     }
     let fifo_dir = ctx.store.container_dir(&id).join("fifo");
-    let attached = match Attached::new(&fifo_dir, f.interactive, f.tty) {
+    let log = logdriver::AttachLog::open(&ctx.store, &id)
+        .map_err(|e| tracing::warn!("container {id}: its output will not be logged: {e}"))
+        .ok();
+    let attached = match Attached::new(&fifo_dir, f.interactive, f.tty, log) {
         Ok(a) => a,
         Err(e) => {
             remove_quietly(ctx, &id).await;
@@ -1144,7 +1147,12 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                 .unwrap_or(false);
             if args.attach {
                 let fifo_dir = ctx.store.container_dir(&c.id).join("fifo");
-                let attached = Attached::new(&fifo_dir, args.interactive, tty)?;
+                let log = logdriver::AttachLog::open(&ctx.store, &c.id)
+                    .map_err(|e| {
+                        tracing::warn!("container {}: its output will not be logged: {e}", c.id)
+                    })
+                    .ok();
+                let attached = Attached::new(&fifo_dir, args.interactive, tty, log)?;
                 if let Err(f) = start_task(&ctx, &c.id, rootfs, &attached.stdio).await {
                     return Ok(report(f));
                 }

@@ -13,6 +13,7 @@ use anyhow::Context;
 use nix::sys::stat::Mode;
 
 use crate::containers::lifecycle::Stdio;
+use crate::containers::logdriver::AttachLog;
 
 /// FIFOs in a private dir and the threads copying them to and from the terminal.
 pub struct Attached {
@@ -25,7 +26,7 @@ pub struct Attached {
     stdin_keep: Arc<std::sync::Mutex<Option<File>>>,
 }
 
-fn reader(path: PathBuf, to_stderr: bool, running: Arc<AtomicUsize>) {
+fn reader(path: PathBuf, to_stderr: bool, running: Arc<AtomicUsize>, log: Option<Arc<AttachLog>>) {
     running.fetch_add(1, Ordering::SeqCst);
     std::thread::spawn(move || {
         // Blocks until the shim opens the write end.
@@ -35,6 +36,9 @@ fn reader(path: PathBuf, to_stderr: bool, running: Arc<AtomicUsize>) {
                 match f.read(&mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
+                        if let Some(l) = &log {
+                            l.feed(to_stderr, &buf[..n]);
+                        }
                         let res = if to_stderr {
                             let mut e = std::io::stderr().lock();
                             e.write_all(&buf[..n]).and_then(|_| e.flush())
@@ -42,12 +46,15 @@ fn reader(path: PathBuf, to_stderr: bool, running: Arc<AtomicUsize>) {
                             let mut o = std::io::stdout().lock();
                             o.write_all(&buf[..n]).and_then(|_| o.flush())
                         };
-                        if res.is_err() {
+                        if res.is_err() && log.is_none() {
                             break;
                         }
                     }
                 }
             }
+        }
+        if let Some(l) = &log {
+            l.finish(to_stderr);
         }
         running.fetch_sub(1, Ordering::SeqCst);
     });
@@ -55,8 +62,14 @@ fn reader(path: PathBuf, to_stderr: bool, running: Arc<AtomicUsize>) {
 
 impl Attached {
     /// Creates the FIFOs under `dir` and starts copying. With a terminal everything comes on
-    /// stdout; with `stdin` the CLI's stdin is forwarded until it ends.
-    pub fn new(dir: &Path, stdin: bool, tty: bool) -> anyhow::Result<Attached> {
+    /// stdout; with `stdin` the CLI's stdin is forwarded until it ends. With `log` the output
+    /// also goes to the container's json-file log (a container's main process; not exec).
+    pub fn new(
+        dir: &Path,
+        stdin: bool,
+        tty: bool,
+        log: Option<Arc<AttachLog>>,
+    ) -> anyhow::Result<Attached> {
         crate::containers::store::private_dir(dir)?;
         let mk = |name: &str| -> anyhow::Result<PathBuf> {
             let p = dir.join(name);
@@ -67,12 +80,12 @@ impl Attached {
         };
         let running = Arc::new(AtomicUsize::new(0));
         let out = mk("stdout")?;
-        reader(out.clone(), false, running.clone());
+        reader(out.clone(), false, running.clone(), log.clone());
         let err = if tty {
             None
         } else {
             let e = mk("stderr")?;
-            reader(e.clone(), true, running.clone());
+            reader(e.clone(), true, running.clone(), log);
             Some(e)
         };
         let stdin_closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
