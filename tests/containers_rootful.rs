@@ -491,6 +491,71 @@ fn stdin_and_a_real_pty() {
 }
 
 #[test]
+fn detach_keys_leave_the_container_running_and_logged() {
+    let Some(d) = rootful("detach") else { return };
+    let bb = image("busybox");
+    let name = format!("detach-{}", std::process::id());
+    let base = format!(
+        "NETCONFPATH={} {} --address {} --data-root {}",
+        d.netconf.display(),
+        burrow_exe().display(),
+        d.sock.display(),
+        d.data.display()
+    );
+    // Under a terminal (script(1)), the test types ctrl-p ctrl-q once the container has
+    // started; the CLI must return while the container runs on.
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec"])
+        .arg(format!(
+            "{base} run -it --name {name} --network none {bb} sh -c 'echo started; sleep 4; echo after-detach'"
+        ))
+        .arg("/dev/null")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    let mut child = script.spawn().unwrap();
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        burrow_testsupport::kill_group(pid);
+    });
+    let started = std::time::Instant::now();
+    let running = || {
+        let out = d.burrow(&["inspect", "-f", "{{.State.Running}}", &name]);
+        stdout(&out).trim() == "true"
+    };
+    assert!(
+        burrow_testsupport::wait_for(std::time::Duration::from_secs(30), running),
+        "the container never ran"
+    );
+    std::io::Write::write_all(&mut stdin, b"\x10\x11").unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop((watchdog, stdin));
+    assert_eq!(code(&out), 0, "{} {}", stdout(&out), stderr(&out));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4) || running(),
+        "the CLI waited for the container instead of detaching"
+    );
+    assert!(running(), "the container stopped when the CLI detached");
+    // Its output after the detach still reaches the log.
+    let logged = || stdout(&d.burrow(&["logs", &name])).contains("after-detach");
+    assert!(
+        burrow_testsupport::wait_for(std::time::Duration::from_secs(30), logged),
+        "{:?}",
+        d.burrow(&["logs", &name])
+    );
+    let out = d.burrow(&["wait", &name]);
+    assert_eq!(stdout(&out).trim(), "0", "{}", stderr(&out));
+    let out = d.burrow(&["run", "--rm", "--detach-keys", "ctrl-9", &bb, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("--detach-keys"), "{}", stderr(&out));
+    let _ = d.burrow(&["rm", "-f", &name]);
+}
+
+#[test]
 fn init_runs_as_pid_1_and_long_mounts_work() {
     let Some(d) = rootful("initmount") else {
         return;

@@ -25,6 +25,9 @@ pub fn intercept(argv: &[OsString]) -> Option<ExitCode> {
         [logdriver::MAGIC_ARG, root, ..] => logdriver::main(root),
         ["internal", "oci-hook", event, dir, ..] => oci_hook(event, dir),
         ["internal", "cp", request] => crate::containers::copy::helper_main(request),
+        ["internal", "detached-drain", root, ns, id, dir, rest @ ..] => {
+            detached_drain(root, ns, id, dir, rest)
+        }
         ["internal", "net-teardown", dir] => hook::poststop(dir.as_ref()).map_err(Into::into),
         ["internal", "net-teardown", dir, pid] => {
             enter(pid).and_then(|_| hook::poststop(dir.as_ref()).map_err(Into::into))
@@ -41,6 +44,66 @@ pub fn intercept(argv: &[OsString]) -> Option<ExitCode> {
             ExitCode::FAILURE
         }
     })
+}
+
+/// After `run -it` was detached: reads the container's stdout/stderr FIFOs into its json-file
+/// log until they close, holds its stdin FIFO open meanwhile (so the container does not see
+/// EOF), then runs the command after `--` (the `rm` of a --rm container), if any. Writes one
+/// byte to stdout once the FIFOs are open.
+fn detached_drain(root: &str, ns: &str, id: &str, dir: &str, rest: &[&str]) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = std::path::Path::new(dir);
+    let store =
+        crate::containers::store::Store::new(std::path::PathBuf::from(root), ns.to_string());
+    let log = logdriver::AttachLog::open(&store, id)?;
+    let _stdin = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(0)
+        .open(dir.join("stdin"))
+        .ok();
+    let mut streams = Vec::new();
+    for (name, is_err) in [("stdout", false), ("stderr", true)] {
+        if let Ok(f) = File::open(dir.join(name)) {
+            streams.push((f, is_err));
+        }
+    }
+    {
+        let mut out = std::io::stdout().lock();
+        out.write_all(b"r")?;
+        out.flush()?;
+    }
+    // Nobody reads our stdout or stderr any more.
+    let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
+    let _ = nix::unistd::dup2_stdout(&null);
+    let threads: Vec<_> = streams
+        .into_iter()
+        .map(|(mut f, is_err)| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = f.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    log.feed(is_err, &buf[..n]);
+                }
+                log.finish(is_err);
+            })
+        })
+        .collect();
+    for t in threads {
+        let _ = t.join();
+    }
+    if let ["--", prog, args @ ..] = rest {
+        let _ = std::process::Command::new(prog)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status();
+    }
+    Ok(())
 }
 
 fn oci_hook(event: &str, dir: &str) -> anyhow::Result<()> {

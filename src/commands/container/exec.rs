@@ -203,7 +203,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        let attached = Attached::new(&fifo_dir, args.interactive, args.tty, None)?;
+        let attached = Attached::new(&fifo_dir, args.interactive, args.tty, None, None)?;
         if let Err(e) = ctx
             .client
             .exec(&c.id, &exec_id, &process, &attached.stdio)

@@ -63,6 +63,10 @@ pub struct CreateFlags {
     /// Logging driver: json-file (Docker's default; `burrow logs` reads it).
     #[arg(long, default_value = "json-file")]
     pub log_driver: String,
+    /// Keys that detach the terminal from a running container, leaving it running (with -i;
+    /// default ctrl-p,ctrl-q with -it). Comma-separated: a character or ctrl-X each.
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     /// Log driver options: max-size=SIZE (rotate past it, e.g. 10m) and max-file=N (files kept).
     #[arg(long)]
     pub log_opt: Vec<String>,
@@ -1079,7 +1083,14 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     let log = logdriver::AttachLog::open(&ctx.store, &id)
         .map_err(|e| tracing::warn!("container {id}: its output will not be logged: {e}"))
         .ok();
-    let attached = match Attached::new(&fifo_dir, f.interactive, f.tty, log) {
+    let keys = match detach_keys(f.detach_keys.as_deref(), f.interactive, f.tty) {
+        Ok(k) => k,
+        Err(e) => {
+            remove_quietly(ctx, &id).await;
+            return Err(e.into());
+        }
+    };
+    let attached = match Attached::new(&fifo_dir, f.interactive, f.tty, log, keys) {
         Ok(a) => a,
         Err(e) => {
             remove_quietly(ctx, &id).await;
@@ -1106,10 +1117,19 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         None
     };
     let closer = attached.close_stdin_on_eof(ctx.client.clone(), id.clone(), String::new());
-    let status = ctx.client.wait_task(&id).await;
+    let status = tokio::select! {
+        s = ctx.client.wait_task(&id) => Some(s),
+        _ = attached.detached() => None,
+    };
     for t in [closer, resizer].into_iter().flatten() {
         t.abort();
     }
+    let Some(status) = status else {
+        drop(_raw);
+        detach_to_background(ctx, &id, &fifo_dir, args.rm)?;
+        drop(attached);
+        return Ok(ExitCode::SUCCESS);
+    };
     attached.drain(std::time::Duration::from_secs(5));
     drop(_raw);
     let code = match status {
@@ -1124,6 +1144,68 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         remove_quietly(ctx, &id).await;
     }
     Ok(ExitCode::from((code & 0xff) as u8))
+}
+
+/// The detach sequence for an attached container: `--detach-keys` with -i, Docker's default
+/// with -it, none otherwise.
+fn detach_keys(
+    flag: Option<&str>,
+    interactive: bool,
+    tty: bool,
+) -> anyhow::Result<Option<Vec<u8>>> {
+    let spec = match flag {
+        Some(k) => k,
+        None if tty => super::stdio::DEFAULT_DETACH_KEYS,
+        None => return Ok(None),
+    };
+    let keys = super::stdio::parse_detach_keys(spec)?;
+    Ok(interactive.then_some(keys))
+}
+
+/// After the detach keys: a background `burrow internal detached-drain` keeps reading the
+/// container's output into its log and holds its stdin open (and removes it on exit with
+/// --rm), so the CLI can leave while the container runs on.
+fn detach_to_background(ctx: &Ctx, id: &str, fifo_dir: &Path, rm: bool) -> anyhow::Result<()> {
+    use std::io::Read as _;
+    use std::os::unix::process::CommandExt as _;
+    let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("finding burrow: {e}"))?;
+    let mut cmd = std::process::Command::new(&exe);
+    cmd.args(["internal", "detached-drain"])
+        .arg(&ctx.ep.data_root)
+        .arg(&ctx.ep.namespace)
+        .arg(id)
+        .arg(fifo_dir);
+    if rm {
+        cmd.arg("--")
+            .arg(&exe)
+            .arg("--address")
+            .arg(&ctx.ep.socket)
+            .arg("--namespace")
+            .arg(&ctx.ep.namespace)
+            .arg("--data-root")
+            .arg(&ctx.ep.data_root)
+            .args(["rm", "-f", id]);
+    }
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .process_group(0);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("starting the background reader of {id}'s output: {e}"))?;
+    // It says when it holds the FIFOs; only then may ours close.
+    let mut b = [0u8; 1];
+    let ok = child
+        .stdout
+        .take()
+        .is_some_and(|mut o| matches!(o.read(&mut b), Ok(1)));
+    if !ok {
+        anyhow::bail!(
+            "detaching from {id}: the background reader of its output did not start; the container keeps running without its output"
+        );
+    }
+    eprintln!("\r\nread escape sequence: detached; the container keeps running (`burrow logs -f {}` follows its output)", &id[..12.min(id.len())]);
+    Ok(())
 }
 
 /// `burrow start`: a new task on the existing rootfs, detached (log driver) or attached.
@@ -1152,7 +1234,7 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                         tracing::warn!("container {}: its output will not be logged: {e}", c.id)
                     })
                     .ok();
-                let attached = Attached::new(&fifo_dir, args.interactive, tty, log)?;
+                let attached = Attached::new(&fifo_dir, args.interactive, tty, log, None)?;
                 if let Err(f) = start_task(&ctx, &c.id, rootfs, &attached.stdio).await {
                     return Ok(report(f));
                 }

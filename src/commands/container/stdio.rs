@@ -24,6 +24,75 @@ pub struct Attached {
     /// Our end of the stdin FIFO, kept open until we are done: a FIFO's buffered bytes are
     /// dropped when nobody has it open.
     stdin_keep: Arc<std::sync::Mutex<Option<File>>>,
+    /// Told when the detach key sequence was typed.
+    detach: Arc<tokio::sync::Notify>,
+}
+
+/// Docker's default detach sequence, ctrl-p ctrl-q.
+pub const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
+
+/// Parses Docker's `--detach-keys` syntax: comma-separated keys, each a single character or
+/// `ctrl-X` with X one of a-z, @, [, \, ], ^ and _.
+pub fn parse_detach_keys(spec: &str) -> anyhow::Result<Vec<u8>> {
+    let bad = |k: &str| {
+        anyhow::anyhow!(
+            "invalid --detach-keys {spec:?} at {k:?}: use comma-separated keys, each one character \
+             or ctrl-X with X in a-z, @, [, \\, ], ^, _ (e.g. ctrl-p,ctrl-q)"
+        )
+    };
+    let mut out = Vec::new();
+    for k in spec.split(',') {
+        let b = k.as_bytes();
+        match b {
+            [c] => out.push(*c),
+            [b'c', b't', b'r', b'l', b'-', c] => match c.to_ascii_lowercase() {
+                c @ b'a'..=b'z' => out.push(c - b'a' + 1),
+                b'@' => out.push(0),
+                c @ (b'[' | b'\\' | b']' | b'^' | b'_') => out.push(c - b'@'),
+                _ => return Err(bad(k)),
+            },
+            _ => return Err(bad(k)),
+        }
+    }
+    Ok(out)
+}
+
+/// Scans forwarded input for the detach sequence, holding back a partial match until it is
+/// either completed or broken.
+struct DetachScanner {
+    keys: Vec<u8>,
+    matched: usize,
+}
+
+impl DetachScanner {
+    /// Appends to `out` what may be forwarded of `input`; true when the sequence completed (the
+    /// rest of `input` is dropped, as Docker does).
+    fn scan(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
+        if self.keys.is_empty() {
+            out.extend_from_slice(input);
+            return false;
+        }
+        for &b in input {
+            if b == self.keys[self.matched] {
+                self.matched += 1;
+                if self.matched == self.keys.len() {
+                    return true;
+                }
+                continue;
+            }
+            out.extend_from_slice(&self.keys[..self.matched]);
+            self.matched = 0;
+            if b == self.keys[0] {
+                self.matched = 1;
+                if self.keys.len() == 1 {
+                    return true;
+                }
+            } else {
+                out.push(b);
+            }
+        }
+        false
+    }
 }
 
 fn reader(path: PathBuf, to_stderr: bool, running: Arc<AtomicUsize>, log: Option<Arc<AttachLog>>) {
@@ -64,11 +133,13 @@ impl Attached {
     /// Creates the FIFOs under `dir` and starts copying. With a terminal everything comes on
     /// stdout; with `stdin` the CLI's stdin is forwarded until it ends. With `log` the output
     /// also goes to the container's json-file log (a container's main process; not exec).
+    /// `detach_keys` (with `stdin`): typing them detaches the CLI, see [`Attached::detached`].
     pub fn new(
         dir: &Path,
         stdin: bool,
         tty: bool,
         log: Option<Arc<AttachLog>>,
+        detach_keys: Option<Vec<u8>>,
     ) -> anyhow::Result<Attached> {
         crate::containers::store::private_dir(dir)?;
         let mk = |name: &str| -> anyhow::Result<PathBuf> {
@@ -92,6 +163,8 @@ impl Attached {
         let closed = stdin_closed.clone();
         let stdin_keep: Arc<std::sync::Mutex<Option<File>>> = Arc::default();
         let keep = stdin_keep.clone();
+        let detach = Arc::new(tokio::sync::Notify::new());
+        let detach_tx = detach.clone();
         let inp = if stdin {
             let p = mk("stdin")?;
             // Read-write so the open does not wait for the shim; closing it is the container's EOF.
@@ -103,13 +176,28 @@ impl Attached {
                 .with_context(|| format!("opening the FIFO {}", p.display()))?;
             std::thread::spawn(move || {
                 let mut buf = [0u8; 8192];
+                let mut fwd = Vec::with_capacity(8192);
+                let mut scanner = DetachScanner {
+                    keys: detach_keys.unwrap_or_default(),
+                    matched: 0,
+                };
                 let mut input = std::io::stdin().lock();
                 loop {
                     match input.read(&mut buf) {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
-                            if f.write_all(&buf[..n]).is_err() {
+                            fwd.clear();
+                            let done = scanner.scan(&buf[..n], &mut fwd);
+                            if f.write_all(&fwd).is_err() {
                                 break;
+                            }
+                            if done {
+                                // Detached: the container's stdin stays open (not closed).
+                                detach_tx.notify_one();
+                                if let Ok(mut k) = keep.lock() {
+                                    *k = Some(f);
+                                }
+                                return;
                             }
                         }
                     }
@@ -139,7 +227,13 @@ impl Attached {
             running,
             stdin_closed,
             stdin_keep,
+            detach,
         })
+    }
+
+    /// Resolves when the detach keys were typed (never, without stdin or keys).
+    pub async fn detached(&self) {
+        self.detach.notified().await;
     }
 
     /// Forwards the end of the CLI's stdin to the process (containerd's CloseIO), in the
@@ -214,6 +308,32 @@ pub fn start_failure_code(message: &str) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detach_keys_parse_and_match_as_docker() {
+        assert_eq!(
+            parse_detach_keys(DEFAULT_DETACH_KEYS).unwrap(),
+            [0x10, 0x11]
+        );
+        assert_eq!(
+            parse_detach_keys("ctrl-@,a,ctrl-[").unwrap(),
+            [0, b'a', 0x1b]
+        );
+        assert!(parse_detach_keys("ctrl-1").is_err());
+        assert!(parse_detach_keys("ab").is_err());
+        let mut s = DetachScanner {
+            keys: vec![0x10, 0x11],
+            matched: 0,
+        };
+        let mut out = Vec::new();
+        // A ctrl-p not followed by ctrl-q is forwarded, late, with what broke the match.
+        assert!(!s.scan(b"ls\x10", &mut out));
+        assert_eq!(out, b"ls");
+        assert!(!s.scan(b"x\x10\x10", &mut out));
+        assert_eq!(out, b"ls\x10x\x10");
+        assert!(s.scan(b"\x11rest", &mut out));
+        assert_eq!(out, b"ls\x10x\x10");
+    }
 
     #[test]
     fn exit_codes_as_docker() {
