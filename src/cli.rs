@@ -128,6 +128,9 @@ pub enum Command {
     /// Write man pages for every command into DIR.
     #[command(hide = true)]
     Man(commands::completion::ManArgs),
+    /// The on-failure restart monitor of one container (started by run -d / start).
+    #[command(hide = true, name = "__restart-monitor")]
+    RestartMonitor(commands::container::restart::Args),
 }
 
 /// Parses the command line, runs the command and maps errors to Docker's exit codes.
@@ -202,6 +205,7 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Volume(cmd) => commands::volume::run(cmd, g),
         Command::Completion(args) => commands::completion::run(args),
         Command::Man(args) => commands::completion::run_man(args),
+        Command::RestartMonitor(args) => commands::container::restart::run(args, g),
     }
 }
 

@@ -328,9 +328,9 @@ fn restart_always_brings_back_a_killed_container() {
     let out = d.burrow(&["run", "--rm", "--restart", "always", &bb, "true"]);
     assert_eq!(code(&out), 125);
     assert!(stderr(&out).contains("--rm"), "{}", stderr(&out));
-    let out = d.burrow(&["run", "-d", "--restart", "on-failure:3", &bb, "true"]);
+    let out = d.burrow(&["run", "--restart", "on-failure:3", &bb, "true"]);
     assert_eq!(code(&out), 125);
-    assert!(stderr(&out).contains("on-failure"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("-d"), "{}", stderr(&out));
 
     let out = d.burrow(&[
         "run",
@@ -372,6 +372,90 @@ fn restart_always_brings_back_a_killed_container() {
     assert_eq!(st.trim(), "exited");
     let out = d.burrow(&["rm", "phoenix"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn restart_on_failure_retries_failures_only_and_counts() {
+    let Some(d) = rootful("onfail") else { return };
+    let bb = image("busybox");
+    let dir = tempfile::tempdir().unwrap();
+    let vol = format!("{}:/data", dir.path().display());
+    let runs = |name: &str| {
+        std::fs::read_to_string(dir.path().join(name))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let script = |name: &str, code: u8| format!("echo run >> /data/{name}; exit {code}");
+    // Fails every time: run once, then restarted twice, then left exited.
+    let out = d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "onfail-bad",
+        "--network",
+        "none",
+        "--restart",
+        "on-failure:2",
+        "-v",
+        &vol,
+        &bb,
+        "sh",
+        "-c",
+        &script("bad", 3),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Succeeds: never restarted.
+    let out = d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "onfail-good",
+        "--network",
+        "none",
+        "--restart",
+        "on-failure",
+        "-v",
+        &vol,
+        &bb,
+        "sh",
+        "-c",
+        &script("good", 0),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let done = burrow_testsupport::wait_for(std::time::Duration::from_secs(60), || {
+        let st = stdout(&d.burrow(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.RestartCount}}",
+            "onfail-bad",
+        ]));
+        runs("bad") == 3 && st.trim() == "exited 2"
+    });
+    assert!(
+        done,
+        "runs {} state {:?}",
+        runs("bad"),
+        stdout(&d.burrow(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.RestartCount}}",
+            "onfail-bad"
+        ]))
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    assert_eq!(runs("bad"), 3, "restarted beyond its limit");
+    assert_eq!(runs("good"), 1, "a successful exit was restarted");
+    let policy = stdout(&d.burrow(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+        "onfail-bad",
+    ]));
+    assert_eq!(policy.trim(), "on-failure:2");
+    for n in ["onfail-bad", "onfail-good"] {
+        let _ = d.burrow(&["rm", "-f", n]);
+    }
 }
 
 #[test]

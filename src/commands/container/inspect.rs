@@ -107,6 +107,7 @@ async fn one(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
         },
         "Image": c.image,
         "Name": super::name_of(&c),
+        "RestartCount": c.labels.get(super::labels::RESTART_COUNT).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0),
         "Platform": "linux",
         "LogPath": ctx.store.log_path(&c.id),
         "HostnamePath": dir.join("hostname"),
@@ -123,6 +124,7 @@ async fn one(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "Labels": user_labels,
         },
         "HostConfig": {
+            "RestartPolicy": restart_policy_json(c.labels.get(super::labels::RESTART_POLICY).map(String::as_str)),
             "PortBindings": ports.clone(),
             "NetworkMode": super::networks_of(&c).first().cloned().unwrap_or_else(|| "none".into()),
         },
@@ -209,4 +211,14 @@ mod tests {
             r#"{"Pid":7,"Status":"running"}"#
         );
     }
+}
+
+/// Docker's HostConfig.RestartPolicy from the policy label.
+fn restart_policy_json(policy: Option<&str>) -> Value {
+    let p = policy.unwrap_or("no");
+    let (name, max) = match super::restart::on_failure_max(p) {
+        Some(n) => ("on-failure", n),
+        None => (p, 0),
+    };
+    json!({ "Name": name, "MaximumRetryCount": max })
 }

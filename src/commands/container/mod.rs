@@ -9,6 +9,7 @@ pub mod inspect;
 pub mod logs;
 pub mod manage;
 pub mod ps;
+pub mod restart;
 pub mod run;
 pub mod stats;
 pub mod stdio;
@@ -46,6 +47,12 @@ pub mod labels {
     pub const RESTART_STATUS: &str = "containerd.io/restart.status";
     pub const RESTART_LOG_URI: &str = "containerd.io/restart.loguri";
     pub const RESTART_POLICY: &str = "nerdctl/restart-policy";
+    /// on-failure: "running" while the user wants the container up (stop/rm say "stopped").
+    pub const RESTART_WANTED: &str = "burrow/restart-wanted";
+    /// on-failure: restarts so far.
+    pub const RESTART_COUNT: &str = "burrow/restart-count";
+    /// on-failure: the generation of the monitor in charge.
+    pub const RESTART_MONITOR: &str = "burrow/restart-monitor";
 }
 
 /// Everything a container command needs: the endpoint, containerd's services, burrow's store.
@@ -365,15 +372,17 @@ pub async fn remove_container(ctx: &Ctx, c: &Container, force: bool) -> anyhow::
 
 /// Sets the restart monitor's status label (only on containers that have a restart policy).
 pub async fn set_restart_status(ctx: &Ctx, c: &Container, status: &str) -> anyhow::Result<()> {
-    if c.labels
-        .get(labels::RESTART_STATUS)
-        .is_none_or(|s| s == status)
-    {
-        return Ok(());
-    }
     let mut l = c.labels.clone();
-    l.insert(labels::RESTART_STATUS.into(), status.into());
-    ctx.client.update_labels(c.clone(), l).await?;
+    let mut changed = false;
+    for key in [labels::RESTART_STATUS, labels::RESTART_WANTED] {
+        if l.get(key).is_some_and(|s| s != status) {
+            l.insert(key.into(), status.into());
+            changed = true;
+        }
+    }
+    if changed {
+        ctx.client.update_labels(c.clone(), l).await?;
+    }
     Ok(())
 }
 

@@ -647,16 +647,24 @@ fn security(f: &CreateFlags) -> anyhow::Result<(Seccomp, bool)> {
     Ok((seccomp, nnp))
 }
 
-/// Whether the container is restarted by containerd's restart monitor.
-fn restart_policy(p: &str) -> anyhow::Result<bool> {
+/// A container's restart policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Restart {
+    No,
+    /// always / unless-stopped: containerd's restart monitor keeps the task up.
+    Containerd,
+    /// on-failure[:N]: burrow's monitor restarts after a failing exit (N: 0 = no limit).
+    OnFailure,
+}
+
+fn restart_policy(p: &str) -> anyhow::Result<Restart> {
     match p {
-        "no" | "" => Ok(false),
-        "always" | "unless-stopped" => Ok(true),
-        p if p.starts_with("on-failure") => anyhow::bail!(
-            "--restart {p} is not supported: containerd 1.6's restart monitor restarts a container \
-             whatever its exit status; use --restart always or unless-stopped"
+        "no" | "" => Ok(Restart::No),
+        "always" | "unless-stopped" => Ok(Restart::Containerd),
+        p if super::restart::on_failure_max(p).is_some() => Ok(Restart::OnFailure),
+        other => anyhow::bail!(
+            "invalid --restart {other:?}: use no, always, unless-stopped or on-failure[:MAX-RETRIES]"
         ),
-        other => anyhow::bail!("invalid --restart {other:?}: use no, always or unless-stopped"),
     }
 }
 
@@ -935,10 +943,18 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
             std::fs::write(&path, serde_json::to_vec(&log_opts)?)
                 .with_context(|| format!("writing {}", path.display()))?;
         }
-        if restart {
-            l.insert(labels::RESTART_STATUS.into(), "running".into());
-            l.insert(labels::RESTART_LOG_URI.into(), log_uri.clone());
-            l.insert(labels::RESTART_POLICY.into(), f.restart.clone());
+        match restart {
+            Restart::Containerd => {
+                l.insert(labels::RESTART_STATUS.into(), "running".into());
+                l.insert(labels::RESTART_LOG_URI.into(), log_uri.clone());
+                l.insert(labels::RESTART_POLICY.into(), f.restart.clone());
+            }
+            Restart::OnFailure => {
+                l.insert(labels::RESTART_POLICY.into(), f.restart.clone());
+                l.insert(labels::RESTART_WANTED.into(), "running".into());
+                l.insert(labels::RESTART_COUNT.into(), "0".into());
+            }
+            Restart::No => {}
         }
         l.insert(labels::LOG_URI.into(), log_uri);
         let rootfs = ctx
@@ -1051,7 +1067,14 @@ async fn remove_quietly(ctx: &Ctx, id: &str) {
 
 async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     let f = &args.flags;
-    if args.rm && restart_policy(&f.restart)? {
+    if !args.detach && restart_policy(&f.restart)? == Restart::OnFailure {
+        return Err(anyhow::anyhow!(
+            "--restart {} needs -d: burrow's restart monitor watches detached containers (or use --restart always)",
+            f.restart
+        )
+        .into());
+    }
+    if args.rm && restart_policy(&f.restart)? != Restart::No {
         return Err(anyhow!("conflicting options: --restart {} and --rm", f.restart).into());
     }
     let created = create_container(ctx, f).await?;
@@ -1075,6 +1098,9 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         if let Err(fail) = start_task(ctx, &id, created.rootfs, &stdio).await {
             remove_quietly(ctx, &id).await;
             return Err(fail);
+        }
+        if restart_policy(&f.restart)? == Restart::OnFailure {
+            super::restart::spawn(ctx, &id).await?;
         }
         println!("{id}");
         return Ok(ExitCode::SUCCESS);
@@ -1261,6 +1287,14 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                 };
                 if let Err(f) = start_task(&ctx, &c.id, rootfs, &stdio).await {
                     return Ok(report(f));
+                }
+                let on_failure = c
+                    .labels
+                    .get(labels::RESTART_POLICY)
+                    .and_then(|p| super::restart::on_failure_max(p))
+                    .is_some();
+                if on_failure {
+                    super::restart::spawn(&ctx, &c.id).await?;
                 }
                 println!("{q}");
             }
