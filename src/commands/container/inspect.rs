@@ -192,6 +192,16 @@ pub fn render(template: &str, v: &Value) -> String {
     out
 }
 
+/// Docker's HostConfig.RestartPolicy from the policy label.
+fn restart_policy_json(policy: Option<&str>) -> Value {
+    let p = policy.unwrap_or("no");
+    let (name, max) = match super::restart::on_failure_max(p) {
+        Some(n) => ("on-failure", n),
+        None => (p, 0),
+    };
+    json!({ "Name": name, "MaximumRetryCount": max })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,14 +221,4 @@ mod tests {
             r#"{"Pid":7,"Status":"running"}"#
         );
     }
-}
-
-/// Docker's HostConfig.RestartPolicy from the policy label.
-fn restart_policy_json(policy: Option<&str>) -> Value {
-    let p = policy.unwrap_or("no");
-    let (name, max) = match super::restart::on_failure_max(p) {
-        Some(n) => ("on-failure", n),
-        None => (p, 0),
-    };
-    json!({ "Name": name, "MaximumRetryCount": max })
 }

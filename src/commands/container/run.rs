@@ -1321,9 +1321,10 @@ mod tests {
         );
         assert!(parse_ulimit("nofile=10:5").is_err());
         assert!(parse_ulimit("bogus=1").is_err());
-        assert!(!restart_policy("no").unwrap());
-        assert!(restart_policy("always").unwrap());
-        assert!(restart_policy("on-failure:3").is_err());
+        assert_eq!(restart_policy("no").unwrap(), Restart::No);
+        assert_eq!(restart_policy("always").unwrap(), Restart::Containerd);
+        assert_eq!(restart_policy("on-failure:3").unwrap(), Restart::OnFailure);
+        assert!(restart_policy("on-failure:x").is_err());
         assert!(restart_policy("sometimes").is_err());
     }
 
