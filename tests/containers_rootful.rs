@@ -633,6 +633,34 @@ fn detach_keys_leave_the_container_running_and_logged() {
     );
     let out = d.burrow(&["wait", &name]);
     assert_eq!(stdout(&out).trim(), "0", "{}", stderr(&out));
+    // `start -ai` detaches the same way, here with keys of our choosing.
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec"])
+        .arg(format!("{base} start -ai --detach-keys ctrl-a,x {name}"))
+        .arg("/dev/null")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    let mut child = script.spawn().unwrap();
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        burrow_testsupport::kill_group(pid);
+    });
+    assert!(
+        burrow_testsupport::wait_for(std::time::Duration::from_secs(30), running),
+        "start -ai never ran the container"
+    );
+    std::io::Write::write_all(&mut stdin, b"\x01x").unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop((watchdog, stdin));
+    assert_eq!(code(&out), 0, "{} {}", stdout(&out), stderr(&out));
+    assert!(running(), "the container stopped when start -ai detached");
+    let out = d.burrow(&["wait", &name]);
+    assert_eq!(stdout(&out).trim(), "0", "{}", stderr(&out));
     let out = d.burrow(&["run", "--rm", "--detach-keys", "ctrl-9", &bb, "true"]);
     assert_eq!(code(&out), 125);
     assert!(stderr(&out).contains("--detach-keys"), "{}", stderr(&out));

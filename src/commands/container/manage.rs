@@ -190,6 +190,7 @@ pub fn restart(args: StopArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             attach: false,
             interactive: false,
             containers: args.containers,
+            detach_keys: None,
         },
         g,
     )

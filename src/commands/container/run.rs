@@ -176,6 +176,10 @@ pub struct StartArgs {
     /// Attach STDIN.
     #[arg(short, long)]
     pub interactive: bool,
+    /// Keys that detach from the container, leaving it running (with -a -i; default
+    /// ctrl-p,ctrl-q when it has a terminal).
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     /// Containers to start.
     #[arg(required = true)]
     pub containers: Vec<String>,
@@ -1260,16 +1264,35 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                         tracing::warn!("container {}: its output will not be logged: {e}", c.id)
                     })
                     .ok();
-                let attached = Attached::new(&fifo_dir, args.interactive, tty, log, None)?;
+                let keys = detach_keys(args.detach_keys.as_deref(), args.interactive, tty)?;
+                let attached = Attached::new(&fifo_dir, args.interactive, tty, log, keys)?;
+                let _raw = if tty && args.interactive {
+                    super::exec::RawTerminal::enter()
+                } else {
+                    None
+                };
                 if let Err(f) = start_task(&ctx, &c.id, rootfs, &attached.stdio).await {
                     return Ok(report(f));
                 }
                 let closer =
                     attached.close_stdin_on_eof(ctx.client.clone(), c.id.clone(), String::new());
-                let status = ctx.client.wait_task(&c.id).await?;
+                let status = tokio::select! {
+                    s = ctx.client.wait_task(&c.id) => Some(s?),
+                    _ = attached.detached() => None,
+                };
                 if let Some(c) = closer {
                     c.abort();
                 }
+                let Some(status) = status else {
+                    drop(_raw);
+                    let rm = c
+                        .labels
+                        .get(labels::AUTO_REMOVE)
+                        .is_some_and(|v| v == "true");
+                    detach_to_background(&ctx, &c.id, &fifo_dir, rm)?;
+                    drop(attached);
+                    continue;
+                };
                 attached.drain(std::time::Duration::from_secs(5));
                 super::delete_task_recording(&ctx, &c.id).await?;
                 code = ExitCode::from((status & 0xff) as u8);
