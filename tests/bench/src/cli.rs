@@ -209,6 +209,114 @@ pub fn bypass(m: &TestMachine, s: &Settings) -> Vec<Figure> {
     vec![c2h, h2c]
 }
 
+/// The running burrow-bypass service of the test user: (pid, threads, resident KiB).
+fn bypass_service(m: &TestMachine) -> Option<(u32, u64, u64)> {
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .map(|v| v.trim().to_string())
+        };
+        let uid_ok =
+            field("Uid:").is_some_and(|u| u.split_whitespace().next() == Some(&m.uid.to_string()));
+        if field("Name:").as_deref() == Some("burrow-bypass") && uid_ok {
+            let threads = field("Threads:").and_then(|t| t.parse().ok()).unwrap_or(0);
+            return Some((pid, threads, proc::rss_kib(pid)));
+        }
+    }
+    None
+}
+
+/// The bypass service under a soak of short connections: its threads and resident memory
+/// before and after (bypass4netns grew to thousands of threads in the same test, its #115).
+pub fn bypass_soak(m: &TestMachine, s: &Settings) -> Figure {
+    let mut fig = figure(
+        "bypass-soak",
+        "burrow-bypass during a soak of short connections",
+        "threads / MiB / connections per s",
+        false,
+        &format!(
+            "a rootless --bypass container opens and closes TCP connections to a server on the \
+             host's address in a loop (busybox nc, one at a time) for {}s; the service's thread \
+             count and resident memory are read before and after (`burrow-bench --soak-secs \
+             3600` for the 1-hour soak)",
+            s.soak_secs
+        ),
+    );
+    for name in [
+        "service threads before",
+        "service threads after",
+        "service RSS MiB before",
+        "service RSS MiB after",
+        "connections per second",
+    ] {
+        fig.rows.push(Row::new(name, Side::Ours));
+    }
+    let res = (|| -> Result<[f64; 5]> {
+        let Some(ip) = host_address() else {
+            anyhow::bail!("this host has no address outside loopback and 10/8");
+        };
+        let listener = std::net::TcpListener::bind(("0.0.0.0", 0))?;
+        let port = listener.local_addr()?.port();
+        std::thread::spawn(move || {
+            for c in listener.incoming() {
+                drop(c);
+            }
+        });
+        let (_, t0, r0) = bypass_service(m)
+            .ok_or_else(|| anyhow::anyhow!("the bypass service is not running"))?;
+        let burrow = burrow_bin()?;
+        let script = format!(
+            "end=$(($(date +%s)+{secs})); n=0; while [ $(date +%s) -lt $end ]; do \
+             nc -w 2 {ip} {port} </dev/null >/dev/null 2>&1; n=$((n+1)); done; echo $n",
+            secs = s.soak_secs
+        );
+        let out = proc::run_user(
+            m,
+            &[
+                &burrow,
+                "run",
+                "--rm",
+                "--bypass",
+                &m.image_busybox,
+                "sh",
+                "-c",
+                &script,
+            ],
+            Duration::from_secs(s.soak_secs + 120),
+        )?;
+        let n: f64 = out.trim().parse()?;
+        let (_, t1, r1) = bypass_service(m)
+            .ok_or_else(|| anyhow::anyhow!("the bypass service died during the soak"))?;
+        Ok([
+            t0 as f64,
+            t1 as f64,
+            r0 as f64 / 1024.0,
+            r1 as f64 / 1024.0,
+            n / s.soak_secs as f64,
+        ])
+    })();
+    match res {
+        Ok(v) => {
+            for (row, val) in fig.rows.iter_mut().zip(v) {
+                row.samples.push(val);
+            }
+        }
+        Err(e) => {
+            let names: Vec<String> = fig.rows.iter().map(|r| r.name.clone()).collect();
+            for n in names {
+                note_failure(&mut fig, &n, &e);
+            }
+        }
+    }
+    fig
+}
+
 /// Undoes [`ensure_rootless_containerd`] (images stay).
 pub fn remove_rootless_containerd(m: &TestMachine) {
     if let Ok(burrow) = burrow_bin() {

@@ -25,9 +25,14 @@ struct Args {
     /// Fewer repetitions and shorter runs: about 3 minutes instead of 15.
     #[arg(long)]
     quick: bool,
-    /// Only the figures whose id contains this text (port, ns-to-host, conn, launcher, run, ps, images, pull, bypass).
+    /// Only the figures whose id contains this text (port, ns-to-host, conn, launcher, run, ps,
+    /// images, pull, bypass, bypass-soak); the others are kept from the last results file.
     #[arg(long)]
     only: Option<String>,
+    /// Length of the socket-bypass soak (short connections in a loop) in seconds [default: 60,
+    /// 10 with --quick; 3600 for the 1-hour soak].
+    #[arg(long, value_name = "SECS")]
+    soak_secs: Option<u64>,
     /// Where the machine-readable results go.
     #[arg(long, default_value = "docs/perf/results.json")]
     json: PathBuf,
@@ -42,6 +47,7 @@ pub struct Settings {
     pub iperf_secs: u64,
     pub requests: usize,
     pub client_threads: usize,
+    pub soak_secs: u64,
 }
 
 fn main() -> ExitCode {
@@ -65,6 +71,7 @@ fn run(args: Args) -> Result<()> {
             iperf_secs: 3,
             requests: 400,
             client_threads: 4,
+            soak_secs: args.soak_secs.unwrap_or(10),
         }
     } else {
         Settings {
@@ -72,6 +79,7 @@ fn run(args: Args) -> Result<()> {
             iperf_secs: 5,
             requests: 2000,
             client_threads: 8,
+            soak_secs: args.soak_secs.unwrap_or(60),
         }
     };
     let wanted = |id: &str| {
@@ -92,12 +100,15 @@ fn run(args: Args) -> Result<()> {
         ("ps images", Box::new(|| cli::list_latency(m, s))),
         ("pull", Box::new(|| vec![cli::pull(m, s)])),
         ("bypass", Box::new(|| cli::bypass(m, s))),
+        ("bypass-soak", Box::new(|| vec![cli::bypass_soak(m, s)])),
     ];
     // The CLI figures talk to the test user's rootless containerd: set it up when it is not.
     let mut installed_here = false;
     for (ids, step) in steps {
         if ids.split(' ').any(wanted) {
-            if ["run", "ps images", "pull", "bypass"].contains(&ids) && !installed_here {
+            if ["run", "ps images", "pull", "bypass", "bypass-soak"].contains(&ids)
+                && !installed_here
+            {
                 match cli::ensure_rootless_containerd(m) {
                     Ok(v) => installed_here = v,
                     Err(e) => eprintln!("burrow-bench: burrow setup install failed: {e:#}"),
@@ -111,6 +122,22 @@ fn run(args: Args) -> Result<()> {
         cli::remove_rootless_containerd(m);
     }
     cleanup_state_dirs(&machine.xdg_runtime_dir);
+    // With --only, the figures measured now replace theirs in the last results; the others stay
+    // (their own conditions and dates are in the JSON they came from).
+    if args.only.is_some() {
+        let previous: Option<Results> = std::fs::read(&args.json)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        if let Some(prev) = previous {
+            let mut merged: Vec<Figure> = prev
+                .figures
+                .into_iter()
+                .filter(|f| !figures.iter().any(|n| n.id == f.id))
+                .collect();
+            merged.append(&mut figures);
+            figures = merged;
+        }
+    }
     let results = Results {
         date: today(),
         quick: args.quick,
