@@ -1015,6 +1015,58 @@ fn attached_runs_are_logged_too() {
 }
 
 #[test]
+fn signals_to_an_attached_cli_reach_the_container_and_rm_still_cleans_up() {
+    let Some(d) = rootful("sigproxy") else { return };
+    let bb = image("busybox");
+    let name = format!("sigproxy-{}", std::process::id());
+    let mut cmd = std::process::Command::new(burrow_exe());
+    cmd.env("NETCONFPATH", &d.netconf)
+        .arg("--address")
+        .arg(&d.sock)
+        .arg("--data-root")
+        .arg(&d.data)
+        .args([
+            "run",
+            "--rm",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            &bb,
+            "sh",
+            "-c",
+        ])
+        .arg("trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.1; done")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 6];
+    std::io::Read::read_exact(&mut out, &mut first).unwrap();
+    assert_eq!(&first, b"ready\n");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(rest, "got-term\n");
+    assert_eq!(
+        status.code(),
+        Some(3),
+        "the CLI exits with the container's status"
+    );
+    let ps = stdout(&d.burrow(&["ps", "-a", "--format", "{{.Names}}"]));
+    assert!(
+        !ps.lines().any(|l| l == name),
+        "--rm did not remove it: {ps}"
+    );
+}
+
+#[test]
 fn ip_picks_the_containers_address() {
     let Some(d) = rootful("ip") else { return };
     let bb = image("busybox");

@@ -67,6 +67,10 @@ pub struct CreateFlags {
     /// default ctrl-p,ctrl-q with -it). Comma-separated: a character or ctrl-X each.
     #[arg(long, value_name = "KEYS")]
     pub detach_keys: Option<String>,
+    /// Pass the signals the CLI receives (INT, TERM, HUP, QUIT, USR1, USR2) on to the container
+    /// while attached without a terminal.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub sig_proxy: bool,
     /// Log driver options: max-size=SIZE (rotate past it, e.g. 10m) and max-file=N (files kept).
     #[arg(long)]
     pub log_opt: Vec<String>,
@@ -1133,6 +1137,11 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     } else {
         None
     };
+    let sig_proxy = if f.sig_proxy && !f.tty {
+        SigProxy::install()
+    } else {
+        None
+    };
     // The wait is registered before the start so a fast exit is not missed.
     if let Err(fail) = start_task(ctx, &id, created.rootfs, &attached.stdio).await {
         drop(_raw);
@@ -1148,7 +1157,7 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     };
     let closer = attached.close_stdin_on_eof(ctx.client.clone(), id.clone(), String::new());
     let status = tokio::select! {
-        s = ctx.client.wait_task(&id) => Some(s),
+        s = wait_proxying(ctx, &id, sig_proxy) => Some(s),
         _ = attached.detached() => None,
     };
     for t in [closer, resizer].into_iter().flatten() {
@@ -1174,6 +1183,82 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         remove_quietly(ctx, &id).await;
     }
     Ok(ExitCode::from((code & 0xff) as u8))
+}
+
+/// The signals an attached CLI passes on to its container (Docker's --sig-proxy): INT, TERM,
+/// HUP, QUIT, USR1, USR2. Installed before the task starts so no early signal is missed.
+struct SigProxy {
+    streams: Vec<(tokio::signal::unix::Signal, u32)>,
+}
+
+impl SigProxy {
+    fn install() -> Option<SigProxy> {
+        use tokio::signal::unix::{signal, SignalKind};
+        let kinds = [
+            (SignalKind::interrupt(), 2),
+            (SignalKind::terminate(), 15),
+            (SignalKind::hangup(), 1),
+            (SignalKind::quit(), 3),
+            (SignalKind::user_defined1(), 10),
+            (SignalKind::user_defined2(), 12),
+        ];
+        let mut streams = Vec::new();
+        for (k, n) in kinds {
+            streams.push((signal(k).ok()?, n));
+        }
+        Some(SigProxy { streams })
+    }
+
+    /// The next signal received.
+    async fn next(&mut self) -> u32 {
+        let futs = self.streams.iter_mut().map(|(s, n)| {
+            let n = *n;
+            Box::pin(async move {
+                s.recv().await;
+                n
+            })
+        });
+        futures_select_all(futs).await
+    }
+}
+
+/// The first of several futures to finish (a small select_all, to avoid a dependency).
+async fn futures_select_all<F: std::future::Future<Output = u32> + Unpin>(
+    futs: impl Iterator<Item = F>,
+) -> u32 {
+    let mut futs: Vec<F> = futs.collect();
+    std::future::poll_fn(move |cx| {
+        for f in futs.iter_mut() {
+            if let std::task::Poll::Ready(v) = std::pin::Pin::new(f).poll(cx) {
+                return std::task::Poll::Ready(v);
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// Waits for the task's exit, passing the signals `proxy` catches on to the container, so
+/// `kill CLI` stops the container and `--rm` still cleans up.
+async fn wait_proxying(
+    ctx: &Ctx,
+    id: &str,
+    proxy: Option<SigProxy>,
+) -> Result<u32, crate::containers::lifecycle::LifecycleError> {
+    let wait = ctx.client.wait_task(id);
+    tokio::pin!(wait);
+    let Some(mut proxy) = proxy else {
+        return wait.await;
+    };
+    loop {
+        let sig = tokio::select! {
+            r = &mut wait => return r,
+            n = proxy.next() => n,
+        };
+        if let Err(err) = ctx.client.kill_task(id, sig, false).await {
+            tracing::debug!(%err, "passing signal {sig} on to {id}");
+        }
+    }
 }
 
 /// The detach sequence for an attached container: `--detach-keys` with -i, Docker's default

@@ -117,6 +117,7 @@ pub fn bypass(m: &TestMachine, s: &Settings) -> Vec<Figure> {
         ],
         T,
     );
+    let h2c_names = std::cell::RefCell::new(Vec::<String>::new());
     for _ in 0..s.reps {
         for (name, bypass) in [
             ("burrow run --bypass", Some(true)),
@@ -177,7 +178,17 @@ pub fn bypass(m: &TestMachine, s: &Settings) -> Vec<Figure> {
                     Some(b) => {
                         let burrow = burrow_bin()?;
                         let publish = format!("127.0.0.1:{port}:5201");
-                        let mut argv = vec![burrow.as_str(), "run", "--rm", "-p", &publish];
+                        let name = format!("burrow-bench-h2c-{port}");
+                        h2c_names.borrow_mut().push(name.clone());
+                        let mut argv = vec![
+                            burrow.as_str(),
+                            "run",
+                            "--rm",
+                            "--name",
+                            &name,
+                            "-p",
+                            &publish,
+                        ];
                         if b {
                             argv.push("--bypass");
                         }
@@ -200,6 +211,12 @@ pub fn bypass(m: &TestMachine, s: &Settings) -> Vec<Figure> {
                     &["end", "sum_received", "bits_per_second"],
                 )
             })();
+            // The server's CLI was killed: its --rm cannot run, so remove the container here.
+            for n in h2c_names.borrow_mut().drain(..) {
+                if let Ok(b) = burrow_bin() {
+                    let _ = proc::run_user(m, &[&b, "rm", "-f", &n], T);
+                }
+            }
             match res {
                 Ok(g) => h2c.row_mut(name).samples.push(g),
                 Err(e) => note_failure(&mut h2c, name, &e),
