@@ -1067,6 +1067,62 @@ fn signals_to_an_attached_cli_reach_the_container_and_rm_still_cleans_up() {
 }
 
 #[test]
+fn a_new_named_volume_gets_the_images_content() {
+    let Some(d) = rootful("volfill") else { return };
+    let ml = image("multilayer");
+    let vol = format!("fill{}", std::process::id());
+    let mount = format!("{vol}:/data");
+    let show = "stat -c '%u:%g %a %n' /data/owned/user1000 /data/owned/nobody /data/sticky; \
+                cat /data/target.txt; readlink /data/links/absolute; ls /data/deleted.txt 2>&1 | grep -c 'No such'";
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &mount,
+        &ml,
+        "sh",
+        "-c",
+        show,
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "1000:1000 644 /data/owned/user1000\n65534:65534 644 /data/owned/nobody\n0:0 1777 /data/sticky\ntarget\n/data/target.txt\n1\n",
+        "the image's /data, owners, modes, links and whiteouts as the image has them"
+    );
+    // Only an empty volume is filled: what a container changed stays.
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &mount,
+        &ml,
+        "sh",
+        "-c",
+        "rm /data/target.txt; echo mine > /data/new.txt",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &mount,
+        &ml,
+        "sh",
+        "-c",
+        "cat /data/new.txt; ls /data/target.txt 2>&1 | grep -c 'No such'",
+    ]);
+    assert_eq!(stdout(&out), "mine\n1\n", "{}", stderr(&out));
+    let _ = d.burrow(&["volume", "rm", &vol]);
+}
+
+#[test]
 fn ip_picks_the_containers_address() {
     let Some(d) = rootful("ip") else { return };
     let bb = image("busybox");

@@ -300,3 +300,32 @@ fn rootless_cp_keeps_owners_right_running_and_stopped() {
     }
     let _ = rl.burrow(&["rm", "-f", "cpr"]);
 }
+
+#[test]
+fn rootless_new_named_volume_gets_the_images_content_with_owners() {
+    let Some(rl) = rootless("volfill") else {
+        return;
+    };
+    let ml = image("multilayer");
+    let vol = format!("rfill{}", std::process::id());
+    let mount = format!("{vol}:/data");
+    let out = rl.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &mount,
+        &ml,
+        "sh",
+        "-c",
+        "stat -c '%u:%g %n' /data/owned/user1000 /data/owned/nobody; cat /data/target.txt",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "1000:1000 /data/owned/user1000\n65534:65534 /data/owned/nobody\ntarget\n",
+        "owners as the container sees them (subordinate ids on the host)"
+    );
+    let _ = rl.burrow(&["volume", "rm", &vol]);
+}

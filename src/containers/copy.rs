@@ -47,6 +47,9 @@ pub enum Op {
     },
     /// Unpack the tar on stdin into the directory `dir`.
     Put { dir: String, archive: bool },
+    /// Copy the directory `path` of a snapshot (Root::Mounts) into the host directory `dest`
+    /// with owners and modes (a new named volume getting the image's content).
+    FillVolume { path: String, dest: String },
 }
 
 /// What is at a path inside the container.
@@ -66,6 +69,9 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
         Root::Pid(pid) => PathBuf::from(format!("/proc/{pid}/root")),
         Root::Mounts(mounts) => mount_snapshot(mounts)?,
     };
+    if let Op::FillVolume { path, dest } = &req.op {
+        return fill_volume(&root, path, Path::new(dest));
+    }
     nix::unistd::chroot(&root)
         .with_context(|| format!("cannot enter the container's root {}", root.display()))?;
     std::env::set_current_dir("/")?;
@@ -91,8 +97,32 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
             let input = std::io::stdin().lock();
             unpack(input, Path::new(&dir), archive)?;
         }
+        Op::FillVolume { .. } => unreachable!("handled before the chroot"),
     }
     Ok(())
+}
+
+/// [`Op::FillVolume`]: a tar of `root`/`path` (symlinks kept as links, never followed: the
+/// snapshot's own links must not reach the host) unpacked into `dest`, owners kept. Nothing to
+/// do when the image has no directory there.
+fn fill_volume(root: &Path, path: &str, dest: &Path) -> anyhow::Result<()> {
+    let src = root.join(path.trim_start_matches('/'));
+    // Every component must be a real directory inside the snapshot (no symlink on the way).
+    let mut at = root.to_path_buf();
+    for c in Path::new(path.trim_start_matches('/')).components() {
+        at.push(c);
+        match std::fs::symlink_metadata(&at) {
+            Ok(m) if m.is_dir() => {}
+            _ => return Ok(()),
+        }
+    }
+    let (r, w) = nix::unistd::pipe()?;
+    let writer = std::thread::spawn(move || write_tar(std::fs::File::from(w), &src, ".", false));
+    let unpacked = unpack(std::fs::File::from(r), dest, true);
+    let written = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the tar writer panicked"))?;
+    written.and(unpacked)
 }
 
 /// Joins the launcher child's user and mount namespaces.

@@ -558,10 +558,13 @@ fn parse_mount(spec: &str) -> anyhow::Result<LongMount> {
     }
 }
 
+/// `fresh` gets (container path, volume data dir) of each named volume that is still empty:
+/// the image's content at that path is copied into it once the snapshot exists, as Docker does.
 fn user_mounts(
     ctx: &Ctx,
     f: &CreateFlags,
     anonymous: &mut Vec<String>,
+    fresh: &mut Vec<(String, std::path::PathBuf)>,
 ) -> anyhow::Result<Vec<Mount>> {
     let mut out = Vec::new();
     let mut volumes = f.volume.clone();
@@ -604,7 +607,12 @@ fn user_mounts(
             } else {
                 src.to_string()
             };
-            super::super::volume::ensure(ctx, &name)?
+            let data = super::super::volume::ensure(ctx, &name)?;
+            let empty = std::fs::read_dir(&data).is_ok_and(|mut d| d.next().is_none());
+            if empty {
+                fresh.push((dst.to_string(), data.clone()));
+            }
+            data
         };
         out.push(bind(dst, &source, ro)?);
     }
@@ -857,7 +865,8 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
             bind("/etc/hostname", &hostname_file, false)?,
         ];
         let mut anonymous = Vec::new();
-        let extra = user_mounts(ctx, f, &mut anonymous);
+        let mut fresh_volumes = Vec::new();
+        let extra = user_mounts(ctx, f, &mut anonymous, &mut fresh_volumes);
         undo.volumes = anonymous.clone();
         mounts.extend(extra?);
         if !net_confs.is_empty() {
@@ -984,6 +993,14 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
                     image.name, ctx.ep.snapshotter
                 )
             })?;
+        for (path, data) in &fresh_volumes {
+            fill_volume(ctx, &rootfs, path, data).with_context(|| {
+                format!(
+                    "copying the image's {path} into its volume {}",
+                    data.display()
+                )
+            })?;
+        }
         Ok::<_, anyhow::Error>(rootfs)
     }
     .await;
@@ -994,6 +1011,41 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
             Err(Failure { code: 125, err })
         }
     }
+}
+
+/// Copies the image's content at `path` (in the new container's snapshot) into an empty
+/// volume's `data` dir, owners and modes kept (inside the launcher's user namespace when
+/// rootless), through the `burrow internal cp` helper.
+fn fill_volume(
+    ctx: &Ctx,
+    rootfs: &[containerd_client::types::Mount],
+    path: &str,
+    data: &Path,
+) -> anyhow::Result<()> {
+    use crate::containers::copy::{self, Op, Request, Root, SnapshotMount};
+    let req = Request {
+        root: Root::Mounts(
+            rootfs
+                .iter()
+                .map(|m| SnapshotMount {
+                    typ: m.r#type.clone(),
+                    source: m.source.clone(),
+                    options: m.options.clone(),
+                })
+                .collect(),
+        ),
+        launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+        op: Op::FillVolume {
+            path: path.to_string(),
+            dest: data.display().to_string(),
+        },
+    };
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args(["internal", "cp"])
+        .arg(serde_json::to_string(&req)?)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    copy::check_helper(out, "the volume copy helper failed").map(|_| ())
 }
 
 /// Pulls `name` from its registry (quietly: stdout is the container's).
