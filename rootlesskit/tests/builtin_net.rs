@@ -43,20 +43,7 @@ fn stdout(o: &Output) -> String {
 
 /// An HTTP server answering every request with `body`, on `addr`; returns its port.
 fn http_server(addr: Ipv4Addr, body: &'static str) -> u16 {
-    let l = TcpListener::bind((addr, 0)).unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut c in l.incoming().flatten() {
-            let mut req = [0u8; 1024];
-            let _ = c.read(&mut req);
-            let _ = write!(
-                c,
-                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    port
+    burrow_testsupport::http_server(addr.into(), body)
 }
 
 /// The host's first non-loopback IPv4 address.

@@ -52,20 +52,7 @@ impl Drop for Dir {
 
 /// An HTTP server on the host's loopback answering `body`; returns its port.
 fn http_server(body: &'static str) -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for mut c in l.incoming().flatten() {
-            let mut req = [0u8; 1024];
-            let _ = c.read(&mut req);
-            let _ = write!(
-                c,
-                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
-                body.len()
-            );
-        }
-    });
-    port
+    burrow_testsupport::http_server(Ipv4Addr::LOCALHOST.into(), body)
 }
 
 fn free_port() -> u16 {

@@ -335,6 +335,64 @@ pub enum PortError {
     Driver(String),
 }
 
+/// The ports a driver published, each with the key its backend knows it by (slirp4netns's
+/// hostfwd id, the embedded stack's forward id). Kept under the driver's lock.
+pub struct PortTable<K> {
+    next: u64,
+    map: std::collections::BTreeMap<u64, (PortStatus, K)>,
+}
+
+impl<K: Clone> Default for PortTable<K> {
+    fn default() -> Self {
+        PortTable {
+            next: 1,
+            map: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl<K: Clone> PortTable<K> {
+    /// Refuses `spec` when a port with the same parent address and port exists.
+    pub fn check_conflict(&self, spec: &PortSpec) -> Result<(), PortError> {
+        match self
+            .map
+            .iter()
+            .find(|(_, (st, _))| st.spec.same_parent(spec))
+        {
+            Some((id, _)) => Err(PortError::Conflict {
+                id: *id,
+                spec: spec.to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Records a published port; returns its status (with the id the API shows).
+    pub fn insert(&mut self, spec: PortSpec, key: K) -> PortStatus {
+        let id = self.next;
+        self.next += 1;
+        let status = PortStatus { id, spec };
+        self.map.insert(id, (status.clone(), key));
+        status
+    }
+
+    pub fn list(&self) -> Vec<PortStatus> {
+        self.map.values().map(|(s, _)| s.clone()).collect()
+    }
+
+    /// The backend key of port `id`.
+    pub fn key(&self, id: u64) -> Result<K, PortError> {
+        self.map
+            .get(&id)
+            .map(|(_, k)| k.clone())
+            .ok_or(PortError::NotFound(id))
+    }
+
+    pub fn remove(&mut self, id: u64) {
+        self.map.remove(&id);
+    }
+}
+
 /// A port driver: publishes ports of the child's network namespace on the host. Implementations
 /// must be thread-safe; the API server calls them from blocking threads.
 pub trait PortDriver: Send + Sync {

@@ -1,28 +1,20 @@
 //! Port driver `slirp`: host listeners whose connections and datagrams enter the namespace
 //! through the embedded stack (--net=builtin), so services inside see each client's own address.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
 use std::sync::{Arc, Mutex};
 
 use burrow_netstack::{ForwardProto, StackHandle};
 
 use super::builtin::bind_host;
-use super::{PortDriver, PortDriverInfo, PortError, PortSpec, PortStatus, Proto};
+use super::{PortDriver, PortDriverInfo, PortError, PortSpec, PortStatus, PortTable, Proto};
 
 /// Publishes ports through the embedded stack's forwards.
 pub struct SlirpDriver {
     stack: Arc<StackHandle>,
     /// The namespace's tap address: where forwarded traffic goes unless the spec names one.
     child_ip: Ipv4Addr,
-    ports: Mutex<Ports>,
-}
-
-#[derive(Default)]
-struct Ports {
-    next: u64,
-    /// Our id → (status, the stack's forward id).
-    map: BTreeMap<u64, (PortStatus, u64)>,
+    ports: Mutex<PortTable<u64>>,
 }
 
 impl SlirpDriver {
@@ -30,10 +22,7 @@ impl SlirpDriver {
         SlirpDriver {
             stack,
             child_ip,
-            ports: Mutex::new(Ports {
-                next: 1,
-                ..Ports::default()
-            }),
+            ports: Mutex::new(PortTable::default()),
         }
     }
 
@@ -70,16 +59,7 @@ impl PortDriver for SlirpDriver {
         spec.validate()?;
         let guest = self.guest(&spec)?;
         let mut ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((id, _)) = ports
-            .map
-            .iter()
-            .find(|(_, (st, _))| st.spec.same_parent(&spec))
-        {
-            return Err(PortError::Conflict {
-                id: *id,
-                spec: spec.to_string(),
-            });
-        }
+        ports.check_conflict(&spec)?;
         let listener = bind_host(&spec)?;
         let proto = if spec.proto.is_tcp() {
             ForwardProto::Tcp
@@ -90,27 +70,21 @@ impl PortDriver for SlirpDriver {
             .stack
             .add_forward(proto, listener, guest)
             .map_err(|e| PortError::Driver(e.to_string()))?;
-        let id = ports.next;
-        ports.next += 1;
-        let status = PortStatus { id, spec };
-        ports.map.insert(id, (status.clone(), fwd));
-        Ok(status)
+        Ok(ports.insert(spec, fwd))
     }
 
     fn list(&self) -> Vec<PortStatus> {
         let ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
-        ports.map.values().map(|(s, _)| s.clone()).collect()
+        ports.list()
     }
 
     fn remove(&self, id: u64) -> Result<(), PortError> {
         let mut ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
-        let Some((_, fwd)) = ports.map.get(&id).cloned() else {
-            return Err(PortError::NotFound(id));
-        };
+        let fwd = ports.key(id)?;
         self.stack
             .remove_forward(fwd)
             .map_err(|e| PortError::Driver(e.to_string()))?;
-        ports.map.remove(&id);
+        ports.remove(id);
         Ok(())
     }
 }

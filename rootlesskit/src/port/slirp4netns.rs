@@ -1,7 +1,6 @@
 //! Port driver `slirp4netns`: ports published by slirp4netns itself (its API's add_hostfwd), as
 //! RootlessKit's driver of that name does; connections reach the child with slirp's address.
 
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::os::unix::net::UnixStream;
@@ -11,21 +10,14 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{PortDriver, PortDriverInfo, PortError, PortSpec, PortStatus, Proto};
+use super::{PortDriver, PortDriverInfo, PortError, PortSpec, PortStatus, PortTable, Proto};
 
 /// Publishes ports through slirp4netns's API socket.
 pub struct Slirp4netnsDriver {
     api: PathBuf,
     /// The namespace's tap address: where forwarded connections go unless the spec names one.
     child_ip: Ipv4Addr,
-    ports: Mutex<Ports>,
-}
-
-#[derive(Default)]
-struct Ports {
-    next: u64,
-    /// Our id → (status, slirp4netns's hostfwd id).
-    map: BTreeMap<u64, (PortStatus, i64)>,
+    ports: Mutex<PortTable<i64>>,
 }
 
 impl Slirp4netnsDriver {
@@ -33,10 +25,7 @@ impl Slirp4netnsDriver {
         Slirp4netnsDriver {
             api,
             child_ip,
-            ports: Mutex::new(Ports {
-                next: 1,
-                ..Ports::default()
-            }),
+            ports: Mutex::new(PortTable::default()),
         }
     }
 
@@ -111,16 +100,7 @@ impl PortDriver for Slirp4netnsDriver {
             }
         };
         let mut ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((id, _)) = ports
-            .map
-            .iter()
-            .find(|(_, (st, _))| st.spec.same_parent(&spec))
-        {
-            return Err(PortError::Conflict {
-                id: *id,
-                spec: spec.to_string(),
-            });
-        }
+        ports.check_conflict(&spec)?;
         let ret = self.call(&json!({
             "execute": "add_hostfwd",
             "arguments": {
@@ -145,25 +125,19 @@ impl PortDriver for Slirp4netnsDriver {
             .get("id")
             .and_then(Value::as_i64)
             .ok_or_else(|| PortError::Driver(format!("slirp4netns gave no hostfwd id ({ret})")))?;
-        let id = ports.next;
-        ports.next += 1;
-        let status = PortStatus { id, spec };
-        ports.map.insert(id, (status.clone(), slirp_id));
-        Ok(status)
+        Ok(ports.insert(spec, slirp_id))
     }
 
     fn list(&self) -> Vec<PortStatus> {
         let ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
-        ports.map.values().map(|(s, _)| s.clone()).collect()
+        ports.list()
     }
 
     fn remove(&self, id: u64) -> Result<(), PortError> {
         let mut ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
-        let Some((_, slirp_id)) = ports.map.get(&id).cloned() else {
-            return Err(PortError::NotFound(id));
-        };
+        let slirp_id = ports.key(id)?;
         self.call(&json!({"execute": "remove_hostfwd", "arguments": {"id": slirp_id}}))?;
-        ports.map.remove(&id);
+        ports.remove(id);
         Ok(())
     }
 }

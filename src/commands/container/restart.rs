@@ -42,16 +42,7 @@ pub async fn spawn(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     ctx.client.update_labels(c, l).await?;
     let exe = std::env::current_exe()?;
     std::process::Command::new(exe)
-        .arg("--address")
-        .arg(&ctx.ep.socket)
-        .arg("--namespace")
-        .arg(&ctx.ep.namespace)
-        .arg("--data-root")
-        .arg(&ctx.ep.data_root)
-        .arg("--snapshotter")
-        .arg(&ctx.ep.snapshotter)
-        .arg("--cgroup-manager")
-        .arg(&ctx.ep.cgroup_manager)
+        .args(super::same_endpoint_args(ctx))
         .args(["__restart-monitor", id, &generation])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -128,16 +119,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             // The same path as `burrow start` (network, ports, log driver), as a child.
             let exe = std::env::current_exe()?;
             let mut cmd = std::process::Command::new(exe);
-            cmd.arg("--address")
-                .arg(&ctx.ep.socket)
-                .arg("--namespace")
-                .arg(&ctx.ep.namespace)
-                .arg("--data-root")
-                .arg(&ctx.ep.data_root)
-                .arg("--snapshotter")
-                .arg(&ctx.ep.snapshotter)
-                .arg("--cgroup-manager")
-                .arg(&ctx.ep.cgroup_manager)
+            cmd.args(super::same_endpoint_args(&ctx))
                 .args(["start", &args.id])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())

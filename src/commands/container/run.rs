@@ -1345,12 +1345,7 @@ fn detach_to_background(ctx: &Ctx, id: &str, fifo_dir: &Path, rm: bool) -> anyho
     if rm {
         cmd.arg("--")
             .arg(&exe)
-            .arg("--address")
-            .arg(&ctx.ep.socket)
-            .arg("--namespace")
-            .arg(&ctx.ep.namespace)
-            .arg("--data-root")
-            .arg(&ctx.ep.data_root)
+            .args(super::same_endpoint_args(ctx))
             .args(["rm", "-f", id]);
     }
     cmd.stdin(std::process::Stdio::null())

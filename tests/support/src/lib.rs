@@ -395,6 +395,26 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     }
 }
 
+/// A background HTTP/1.0 server on `ip` (port chosen by the kernel) answering every request
+/// with `body`; returns its port.
+pub fn http_server(ip: std::net::IpAddr, body: &'static str) -> u16 {
+    use std::io::Write as _;
+    let l = std::net::TcpListener::bind((ip, 0)).expect("bind the test HTTP server");
+    let port = l.local_addr().expect("its address").port();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut req = [0u8; 1024];
+            let _ = c.read(&mut req);
+            let _ = write!(
+                c,
+                "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
