@@ -661,6 +661,56 @@ fn detach_keys_leave_the_container_running_and_logged() {
     assert!(running(), "the container stopped when start -ai detached");
     let out = d.burrow(&["wait", &name]);
     assert_eq!(stdout(&out).trim(), "0", "{}", stderr(&out));
+    // A terminal that goes away (SIGHUP/SIGTERM to the CLI) detaches too, and --rm still
+    // removes the container when it exits.
+    let name2 = format!("{name}-hup");
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec"])
+        .arg(format!(
+            "{base} run -it --rm --name {name2} --network none {bb} sh -c 'sleep 3; echo done-late'"
+        ))
+        .arg("/dev/null")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    let mut child = script.spawn().unwrap();
+    let held = child.stdin.take();
+    let running2 = || {
+        let out = d.burrow(&["inspect", "-f", "{{.State.Running}}", &name2]);
+        stdout(&out).trim() == "true"
+    };
+    assert!(
+        burrow_testsupport::wait_for(std::time::Duration::from_secs(30), running2),
+        "the second container never ran"
+    );
+    let cli = std::process::Command::new("pgrep")
+        .args(["-f", &format!("run -it --rm --name {name2} ")])
+        .output()
+        .unwrap();
+    let pids: Vec<i32> = stdout(&cli)
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    assert!(!pids.is_empty(), "no CLI process found");
+    for p in &pids {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*p),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    let _ = child.wait_with_output();
+    drop(held);
+    let gone = || {
+        !stdout(&d.burrow(&["ps", "-a", "--format", "{{.Names}}"]))
+            .lines()
+            .any(|l| l == name2)
+    };
+    assert!(
+        burrow_testsupport::wait_for(std::time::Duration::from_secs(30), gone),
+        "--rm was not applied after the CLI was told to go"
+    );
     let out = d.burrow(&["run", "--rm", "--detach-keys", "ctrl-9", &bb, "true"]);
     assert_eq!(code(&out), 125);
     assert!(stderr(&out).contains("--detach-keys"), "{}", stderr(&out));

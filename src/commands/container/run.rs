@@ -1194,6 +1194,11 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     } else {
         None
     };
+    let mut sig_detach = if f.tty {
+        SigProxy::install_detach()
+    } else {
+        None
+    };
     // The wait is registered before the start so a fast exit is not missed.
     if let Err(fail) = start_task(ctx, &id, created.rootfs, &attached.stdio).await {
         drop(_raw);
@@ -1211,6 +1216,12 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     let status = tokio::select! {
         s = wait_proxying(ctx, &id, sig_proxy) => Some(s),
         _ = attached.detached() => None,
+        _ = async {
+            match sig_detach.as_mut() {
+                Some(d) => d.next().await,
+                None => std::future::pending().await,
+            }
+        } => None,
     };
     for t in [closer, resizer].into_iter().flatten() {
         t.abort();
@@ -1245,15 +1256,28 @@ struct SigProxy {
 
 impl SigProxy {
     fn install() -> Option<SigProxy> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let kinds = [
+        use tokio::signal::unix::SignalKind;
+        SigProxy::install_kinds(&[
             (SignalKind::interrupt(), 2),
             (SignalKind::terminate(), 15),
             (SignalKind::hangup(), 1),
             (SignalKind::quit(), 3),
             (SignalKind::user_defined1(), 10),
             (SignalKind::user_defined2(), 12),
-        ];
+        ])
+    }
+
+    /// With a terminal: TERM and HUP (the terminal went away) detach the CLI instead of killing
+    /// it, so the container keeps its output logged and `--rm` still happens (Docker's daemon
+    /// would do both).
+    fn install_detach() -> Option<SigProxy> {
+        use tokio::signal::unix::SignalKind;
+        SigProxy::install_kinds(&[(SignalKind::terminate(), 15), (SignalKind::hangup(), 1)])
+    }
+
+    fn install_kinds(kinds: &[(tokio::signal::unix::SignalKind, u32)]) -> Option<SigProxy> {
+        use tokio::signal::unix::signal;
+        let kinds = kinds.to_vec();
         let mut streams = Vec::new();
         for (k, n) in kinds {
             streams.push((signal(k).ok()?, n));
@@ -1366,7 +1390,10 @@ fn detach_to_background(ctx: &Ctx, id: &str, fifo_dir: &Path, rm: bool) -> anyho
             "detaching from {id}: the background reader of its output did not start; the container keeps running without its output"
         );
     }
-    eprintln!("\r\nread escape sequence: detached; the container keeps running (`burrow logs -f {}` follows its output)", &id[..12.min(id.len())]);
+    eprintln!(
+        "\r\ndetached: the container keeps running (`burrow logs -f {}` follows its output)",
+        &id[..12.min(id.len())]
+    );
     Ok(())
 }
 
