@@ -85,11 +85,19 @@ pub fn decide(
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
+        let mut unreachable_since: Option<std::time::Instant> = None;
         loop {
             let ctx = match Ctx::connect(g).await {
-                Ok(c) => c,
+                Ok(c) => {
+                    unreachable_since = None;
+                    c
+                }
                 Err(_) => {
-                    // containerd restarting: try again.
+                    // containerd restarting: try again, for a while (it may be gone for good).
+                    let since = *unreachable_since.get_or_insert_with(std::time::Instant::now);
+                    if since.elapsed() > Duration::from_secs(600) {
+                        return Ok(ExitCode::FAILURE);
+                    }
                     tokio::time::sleep(Duration::from_secs(1)).await;
                     continue;
                 }

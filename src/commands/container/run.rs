@@ -1093,7 +1093,21 @@ async fn start_task(
     rootfs: Vec<containerd_client::types::Mount>,
     stdio: &Stdio,
 ) -> Result<u32, Failure> {
-    if let Err(e) = ctx.client.create_task(id, rootfs, stdio).await {
+    let mut created = ctx.client.create_task(id, rootfs.clone(), stdio).await;
+    if let Err(e) = &created {
+        // Seen rarely under load in the tests (cause not found yet, the snapshot's directories
+        // were there afterwards): the shim's rootfs mount failing with ENOENT. One retry.
+        let msg = e.to_string();
+        if msg.contains("failed to mount rootfs component")
+            && msg.contains("no such file or directory")
+        {
+            tracing::warn!("container {id}: mounting its root failed ({msg}); retrying once");
+            let _ = ctx.client.delete_task(id).await;
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            created = ctx.client.create_task(id, rootfs, stdio).await;
+        }
+    }
+    if let Err(e) = created {
         let msg = e.to_string();
         let _ = ctx.client.delete_task(id).await;
         teardown_leftovers(ctx, id);
