@@ -32,24 +32,9 @@ pub struct Args {
     pub format: Option<String>,
 }
 
-/// Docker's decimal size units (2.1kB, 5.3MB).
+/// Docker's decimal size units (2.1kB, 5.3MB): the images table's formatter.
 fn human_size(b: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b}B")
-    } else {
-        format!("{v:.3}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-            + units[i]
-    }
+    crate::images::catalog::human_size(i64::try_from(b).unwrap_or(i64::MAX))
 }
 
 /// One row, with Docker's `--format` field names.

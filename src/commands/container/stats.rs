@@ -223,23 +223,9 @@ fn binary(b: u64) -> String {
     }
 }
 
+/// Docker's decimal units for I/O (the images table's formatter).
 fn decimal(b: u64) -> String {
-    let units = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i + 1 < units.len() {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b}B")
-    } else {
-        format!("{v:.3}")
-            .trim_end_matches('0')
-            .trim_end_matches('.')
-            .to_string()
-            + units[i]
-    }
+    crate::images::catalog::human_size(i64::try_from(b).unwrap_or(i64::MAX))
 }
 
 struct Target {
