@@ -80,24 +80,6 @@ impl Default for StackConfig {
 }
 
 impl StackConfig {
-    /// Parses `A.B.C.D/N` into [`StackConfig::cidr`].
-    pub fn parse_cidr(s: &str) -> Result<(Ipv4Addr, u8), NetstackError> {
-        let bad = || {
-            NetstackError::Config(format!(
-                "--cidr {s:?}: expected an IPv4 network like 10.0.2.0/24"
-            ))
-        };
-        let (addr, len) = s.split_once('/').ok_or_else(bad)?;
-        let addr: Ipv4Addr = addr.parse().map_err(|_| bad())?;
-        let len: u8 = len.parse().map_err(|_| bad())?;
-        if !(1..=25).contains(&len) {
-            return Err(NetstackError::Config(format!(
-                "--cidr {s}: the prefix length must be 1..=25 (the network needs room for .100)"
-            )));
-        }
-        Ok((addr, len))
-    }
-
     fn network(&self) -> u32 {
         let mask = u32::MAX << (32 - u32::from(self.cidr.1));
         u32::from(self.cidr.0) & mask
