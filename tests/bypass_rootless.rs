@@ -119,6 +119,18 @@ fn client_socket_inode(server_port: u16, client_port: u16) -> Option<String> {
     })
 }
 
+/// The inode of the socket listening on a TCP port in the host's namespace (v4 or v6).
+fn listening_socket_inode(port: u16) -> Option<String> {
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().find_map(|f| {
+        let text = std::fs::read_to_string(f).ok()?;
+        text.lines().skip(1).find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let local_port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
+            (local_port == port && f.get(3) == Some(&"0A")).then(|| f[9].to_string())
+        })
+    })
+}
+
 /// The command name of the process holding a socket inode.
 fn socket_owner(inode: &str) -> Option<String> {
     let want = format!("socket:[{inode}]");
@@ -232,6 +244,20 @@ fn containers_still_reach_each_other_and_published_ports_answer() {
         answered,
         "the bypassed container's published port does not answer"
     );
+    // The host port is the container's own socket (its httpd holds it), not the launcher's.
+    let holder = || {
+        listening_socket_inode(port)
+            .as_deref()
+            .and_then(socket_owner)
+    };
+    assert_eq!(holder().as_deref(), Some("httpd"));
+    // A restart publishes the port again and the new process takes it over again.
+    let out = s.burrow(&["restart", "-t", "1", "bp-web"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let again = wait_for(Duration::from_secs(20), || {
+        holder().as_deref() == Some("httpd") && TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    assert!(again, "after a restart the port is held by {:?}", holder());
     // From a bypassed container over the bridge.
     let ip = stdout(&s.burrow(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "bp-web"]))
         .trim()
@@ -252,6 +278,144 @@ fn containers_still_reach_each_other_and_published_ports_answer() {
         "{}{}",
         stdout(&out),
         stderr(&out)
+    );
+    // And from a container without bypass: the bridge side of the port still answers.
+    let out = s.burrow(&["run", "--rm", &s.m.image_busybox, "wget", "-qO-", &url]);
+    assert!(
+        stdout(&out).contains("Hello from a rootless burrow container"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    // Removed: the host port is free again.
+    let out = s.burrow(&["rm", "-f", "bp-web"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let freed = wait_for(Duration::from_secs(10), || {
+        TcpListener::bind(("0.0.0.0", port)).is_ok()
+    });
+    assert!(freed, "port {port} is still held after rm: {:?}", holder());
+}
+
+/// iperf3 prints both ends of each connection from getsockname and getpeername: a bypassed
+/// container sees its own address and port, and the host's loopback as the gateway.
+#[test]
+fn bypassed_sockets_keep_the_containers_view_of_names() {
+    let Some(s) = setup() else { return };
+    let Some(host_ip) = host_address() else {
+        eprintln!("SKIP: this host has no non-loopback address outside 10/8");
+        return;
+    };
+    let _ = s.burrow(&["rm", "-f", "bp-iperf"]);
+    let port = {
+        let l = TcpListener::bind("0.0.0.0:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let publish = format!("{port}:5201");
+    let out = s.burrow(&[
+        "run",
+        "-d",
+        "--bypass",
+        "--name",
+        "bp-iperf",
+        "-p",
+        &publish,
+        &s.m.image_tools,
+        "iperf3",
+        "-s",
+        "-1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    struct Rm<'a>(&'a Setup);
+    impl Drop for Rm<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.burrow(&["rm", "-f", "bp-iperf"]);
+        }
+    }
+    let _rm = Rm(&s);
+    let ip = stdout(&s.burrow(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.IPAddress}}",
+        "bp-iperf",
+    ]))
+    .trim()
+    .to_string();
+    assert!(ip.starts_with("10."), "container ip {ip:?}");
+    let up = wait_for(Duration::from_secs(20), || {
+        listening_socket_inode(port)
+            .as_deref()
+            .and_then(socket_owner)
+            .as_deref()
+            == Some("iperf3")
+    });
+    assert!(up, "iperf3's listener is not a host socket on port {port}");
+    let client = std::process::Command::new("iperf3")
+        .args(["-c", "127.0.0.1", "-p", &port.to_string(), "-t", "1"])
+        .output()
+        .expect("iperf3 on the host");
+    assert!(
+        client.status.success(),
+        "{}{}",
+        stdout(&client),
+        stderr(&client)
+    );
+    let logs = || stdout(&s.burrow(&["logs", "bp-iperf"]));
+    let seen = wait_for(Duration::from_secs(10), || logs().contains("connected to"));
+    let text = logs();
+    assert!(seen, "{text}");
+    // The control connection's peer, then a data stream's two ends.
+    assert!(text.contains("Accepted connection from 10.0.2.2"), "{text}");
+    assert!(
+        text.contains(&format!("local {ip} port 5201 connected to 10.0.2.2 port")),
+        "{text}"
+    );
+    assert!(!text.contains("127.0.0.1"), "{text}");
+
+    // The client side: a bypassed connect to the host shows the container's address.
+    let _ = s.burrow(&["rm", "-f", "bp-iperf"]);
+    assert!(wait_for(Duration::from_secs(10), || {
+        TcpListener::bind(("0.0.0.0", port)).is_ok()
+    }));
+    let server = std::process::Command::new("iperf3")
+        .args(["-s", "-1", "-p", &port.to_string()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("iperf3 server on the host");
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Reap(server);
+    // Listening (not probed with a connection: the one-off server would take it).
+    assert!(wait_for(Duration::from_secs(10), || {
+        listening_socket_inode(port).is_some()
+    }));
+    let out = s.burrow(&[
+        "run",
+        "--rm",
+        "--bypass",
+        &s.m.image_tools,
+        "iperf3",
+        "-c",
+        &host_ip.to_string(),
+        "-p",
+        &port.to_string(),
+        "-t",
+        "1",
+    ]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{text}{}", stderr(&out));
+    let line = text
+        .lines()
+        .find(|l| l.contains("connected to"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        line.contains("local 10.") && line.contains(&format!("connected to {host_ip} port {port}")),
+        "{text}"
     );
 }
 

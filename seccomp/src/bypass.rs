@@ -1,11 +1,14 @@
-//! The socket-bypass filter: the container's profile with connect(2) sent to a user-notification listener.
+//! The socket-bypass filter: the container's profile with the socket calls burrow-bypass handles
+//! (connect, bind, getsockname, getpeername) sent to a user-notification listener.
 
 use std::path::Path;
 
 use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSyscall, LinuxSyscallBuilder};
 
 /// The system calls burrow-bypass handles.
-pub const TRAPPED: &[&str] = &["connect"];
+/// Data calls (send, recv, accept, listen) are never trapped, so a bypassed socket runs at the
+/// kernel's speed; each trapped call costs one round trip to the service.
+pub const TRAPPED: &[&str] = &["bind", "connect", "getpeername", "getsockname"];
 
 /// `seccomp` with every [`TRAPPED`] call sent to the listener at `listener` instead of being
 /// allowed outright; the profile's other rules stay as they are. Calls the profile refuses stay
@@ -85,7 +88,7 @@ mod tests {
     }
 
     #[test]
-    fn connect_goes_to_the_listener_and_the_rest_stays() {
+    fn socket_calls_go_to_the_listener_and_the_rest_stays() {
         let ctx = Context {
             arch: "amd64".into(),
             native: None,
@@ -96,12 +99,12 @@ mod tests {
         let s = with_bypass(&base, Path::new("/run/user/1/burrow/bypass.sock"), "{}");
         assert_eq!(
             names_with(&s, LinuxSeccompAction::ScmpActNotify),
-            ["connect"]
+            ["bind", "connect", "getpeername", "getsockname"]
         );
         let allowed = names_with(&s, LinuxSeccompAction::ScmpActAllow);
-        assert!(!allowed.iter().any(|n| n == "connect"));
+        assert!(!allowed.iter().any(|n| TRAPPED.contains(&n.as_str())));
         assert!(allowed.iter().any(|n| n == "accept4"));
-        assert!(allowed.iter().any(|n| n == "bind"));
+        assert!(allowed.iter().any(|n| n == "listen"));
         assert_eq!(s.default_action(), base.default_action());
         assert_eq!(
             s.listener_path().as_deref(),
@@ -121,12 +124,12 @@ mod tests {
     }
 
     #[test]
-    fn unconfined_traps_only_connect() {
+    fn unconfined_traps_only_the_socket_calls() {
         let s = unconfined_with_bypass(Path::new("/l"), "m");
         assert_eq!(s.default_action(), LinuxSeccompAction::ScmpActAllow);
         assert_eq!(
             names_with(&s, LinuxSeccompAction::ScmpActNotify),
-            ["connect"]
+            ["bind", "connect", "getpeername", "getsockname"]
         );
     }
 }

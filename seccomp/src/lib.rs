@@ -1,6 +1,6 @@
 //! burrow-seccomp: the default seccomp profile containers get (Docker-compatible JSON shipped as
 //! `seccomp/default.json`), its conversion to an OCI `LinuxSeccomp` for one container, and the
-//! socket-bypass variant that sends connect(2) to burrow-bypass.
+//! socket-bypass variant that sends the socket calls it handles to burrow-bypass.
 
 pub mod bypass;
 pub mod convert;

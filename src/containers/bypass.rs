@@ -54,18 +54,37 @@ pub fn prepare(ep: &Endpoint, network: &str) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// The policy facts the service needs (burrow-bypass's `Metadata`, as JSON).
-pub fn metadata(ep: &Endpoint, networks: &[(String, Value)]) -> String {
+/// The policy facts the service needs (burrow-bypass's `Metadata`, as JSON): the container's
+/// networks, the launcher's gateway, and the published TCP ports the service binds on the host.
+pub fn metadata(
+    ep: &Endpoint,
+    networks: &[(String, Value)],
+    ports: &[crate::network::ports::PortMapping],
+) -> String {
     let mut nets: Vec<String> = Vec::new();
     for (_, conf) in networks {
         nets.extend(crate::network::conf_subnets(conf));
     }
     let (launcher_net, gateway) = launcher_network(ep);
     nets.extend(launcher_net);
+    let published: Vec<Value> = ports
+        .iter()
+        .filter(|p| p.protocol == "tcp")
+        .filter_map(|p| {
+            let ip: IpAddr = p.host_ip.parse().ok()?;
+            Some(serde_json::json!({
+                "host_ip": ip,
+                "host_port": p.host_port,
+                "container_port": p.container_port,
+            }))
+        })
+        .collect();
     serde_json::json!({
         "networks": nets,
         "gateway": gateway,
         "host_loopback": gateway.is_some() && !launcher_disables_host_loopback(ep),
+        "ports": published,
+        "launcher_api": ep.launcher.as_ref().map(|l| l.api_socket.clone()),
     })
     .to_string()
 }

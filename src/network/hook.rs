@@ -302,8 +302,11 @@ fn detach(cfg: &HookConfig, state: &HookState) {
     if let Some(api) = &cfg.launcher_api {
         let client = burrow_rootlesskit::api::client::Client::new(api);
         for id in &state.launcher_port_ids {
-            if let Err(err) = client.remove_port(*id) {
-                tracing::warn!(%err, id, "removing a published port");
+            match client.remove_port(*id) {
+                Ok(()) => {}
+                // Taken over by burrow-bypass (bound on the host by the container itself).
+                Err(burrow_rootlesskit::api::client::ClientError::Api { status: 404, .. }) => {}
+                Err(err) => tracing::warn!(%err, id, "removing a published port"),
             }
         }
     }

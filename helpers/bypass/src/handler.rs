@@ -1,10 +1,10 @@
-//! One container's trapped calls: connects to the outside get a host socket in place of theirs.
+//! One container's trapped calls: the dispatch, and connects to the outside getting a host
+//! socket in place of theirs.
 
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -15,8 +15,11 @@ use nix::sys::socket::{
     SockType, SockaddrLike, SockaddrStorage,
 };
 
+use crate::caller::Caller;
+use crate::netinfo::Addrs;
 use crate::notify::{self, Notif, Reply};
 use crate::policy::{parse_sockaddr, Decision, Policy};
+use crate::relay::Relays;
 
 /// Counters shared by every container's handler (reported in the service's log).
 #[derive(Debug, Default)]
@@ -32,11 +35,58 @@ const MAX_WAITING: usize = 256;
 /// How long a blocking connect may take before it fails with ETIMEDOUT (the kernel's is ~2 min).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(130);
 
+/// One container's listener and what its calls are decided with.
+pub struct Container {
+    pub listener: Arc<OwnedFd>,
+    pub policy: Policy,
+    pub stats: Arc<Stats>,
+    /// The cookie of the service's own (the host's) network namespace: a socket with it in a
+    /// container is a bypassed one. None on kernels without SO_NETNS_COOKIE (before 5.14).
+    pub host_netns: Option<u64>,
+    addrs: OnceLock<Addrs>,
+    /// The bridge sides of its published ports bound on the host.
+    pub relays: Relays,
+}
+
+impl Container {
+    pub fn new(listener: OwnedFd, policy: Policy, stats: Arc<Stats>) -> Container {
+        Container {
+            listener: Arc::new(listener),
+            policy,
+            stats,
+            host_netns: host_netns_cookie(),
+            addrs: OnceLock::new(),
+            relays: Relays::default(),
+        }
+    }
+
+    /// The container's own addresses, read once from the first caller's namespace.
+    pub fn addrs(&self, pid: u32) -> &Addrs {
+        self.addrs.get_or_init(|| Addrs::of(pid))
+    }
+}
+
+/// The cookie of this process's network namespace, from a socket of its own.
+fn host_netns_cookie() -> Option<u64> {
+    let s = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .ok()?;
+    notify::netns_cookie(s.as_fd()).ok()
+}
+
 /// Serves one container's listener until every process of the container has exited.
-pub fn serve(listener: OwnedFd, policy: Policy, stats: Arc<Stats>) {
-    let listener = Arc::new(listener);
+pub fn serve(c: Container) {
+    serve_calls(&c);
+    c.relays.stop();
+}
+
+fn serve_calls(c: &Container) {
     loop {
-        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        let mut fds = [PollFd::new(c.listener.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) => {}
             Err(Errno::EINTR) => continue,
@@ -50,7 +100,7 @@ pub fn serve(listener: OwnedFd, policy: Policy, stats: Arc<Stats>) {
             // POLLHUP: no process uses the filter any more.
             return;
         }
-        let n = match notify::recv(listener.as_fd()) {
+        let n = match notify::recv(c.listener.as_fd()) {
             Ok(n) => n,
             // The caller went away between poll and recv.
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
@@ -60,27 +110,24 @@ pub fn serve(listener: OwnedFd, policy: Policy, stats: Arc<Stats>) {
                 return;
             }
         };
-        stats.trapped.fetch_add(1, Ordering::Relaxed);
-        let reply = if i64::from(n.nr) == libc::SYS_connect {
-            on_connect(&listener, &n, &policy, &stats)
-        } else {
-            Some(Reply::Continue)
+        c.stats.trapped.fetch_add(1, Ordering::Relaxed);
+        let reply = match i64::from(n.nr) {
+            libc::SYS_connect => on_connect(c, &n),
+            libc::SYS_bind => crate::bind::on_bind(c, &n),
+            libc::SYS_getsockname => crate::names::on_name(c, &n, false),
+            libc::SYS_getpeername => crate::names::on_name(c, &n, true),
+            _ => Some(Reply::Continue),
         };
         if let Some(r) = reply {
             // ENOENT: the call is gone; nothing to answer.
-            let _ = notify::respond(listener.as_fd(), n.id, r);
+            let _ = notify::respond(c.listener.as_fd(), n.id, r);
         }
     }
 }
 
 /// Handles a connect; None when a waiting thread answers it later.
-fn on_connect(
-    listener: &Arc<OwnedFd>,
-    n: &Notif,
-    policy: &Policy,
-    stats: &Arc<Stats>,
-) -> Option<Reply> {
-    match try_bypass(listener, n, policy, stats) {
+fn on_connect(c: &Container, n: &Notif) -> Option<Reply> {
+    match try_bypass(c, n) {
         Ok(r) => r,
         Err(e) => {
             tracing::debug!(pid = n.pid, "connect not bypassed: {e}");
@@ -89,18 +136,12 @@ fn on_connect(
     }
 }
 
-fn try_bypass(
-    listener: &Arc<OwnedFd>,
-    n: &Notif,
-    policy: &Policy,
-    stats: &Arc<Stats>,
-) -> std::io::Result<Option<Reply>> {
+fn try_bypass(c: &Container, n: &Notif) -> std::io::Result<Option<Reply>> {
+    let (listener, policy, stats) = (&c.listener, &c.policy, &c.stats);
     let lfd = listener.as_fd();
     let target_fd = n.args[0] as RawFd;
-    let len = (n.args[2] as usize).min(128);
-    let mut addr = vec![0u8; len];
-    let mem = std::fs::File::open(format!("/proc/{}/mem", n.pid))?;
-    mem.read_exact_at(&mut addr, n.args[1])?;
+    let caller = Caller::open(n)?;
+    let addr = caller.read(n.args[1], (n.args[2] as usize).min(128))?;
     if !notify::id_valid(lfd, n.id) {
         return Ok(None);
     }
@@ -110,9 +151,7 @@ fn try_bypass(
     let Decision::Bypass(to) = policy.decide(dest) else {
         return Ok(Some(Reply::Continue));
     };
-    let tgid = tgid_of(n.pid)?;
-    let pidfd = notify::pidfd_open(tgid)?;
-    let theirs = notify::pidfd_getfd(pidfd.as_fd(), target_fd)?;
+    let theirs = caller.fd(target_fd)?;
     if !notify::id_valid(lfd, n.id) {
         return Ok(None);
     }
@@ -126,12 +165,7 @@ fn try_bypass(
         Some(AddressFamily::Inet6) if to.is_ipv6() => AddressFamily::Inet6,
         _ => return Ok(Some(Reply::Continue)),
     };
-    let bound = local
-        .as_sockaddr_in()
-        .map(|a| a.port() != 0)
-        .or_else(|| local.as_sockaddr_in6().map(|a| a.port() != 0))
-        .unwrap_or(false);
-    if bound {
+    if port_of(&local).is_some_and(|p| p != 0) {
         return Ok(Some(Reply::Continue));
     }
     let host = socket(
@@ -142,9 +176,8 @@ fn try_bypass(
     )
     .map_err(io)?;
     copy_options(&theirs, &host);
-    let nonblocking = OFlag::from_bits_truncate(fcntl(&theirs, FcntlArg::F_GETFL).map_err(io)?)
-        .contains(OFlag::O_NONBLOCK);
-    let cloexec = fd_cloexec(tgid, target_fd);
+    let nonblocking = is_nonblocking(&theirs)?;
+    let cloexec = caller.cloexec(target_fd);
     drop(theirs);
     let addr = SockaddrStorage::from(to);
     let started = match connect(host.as_raw_fd(), &addr) {
@@ -181,6 +214,29 @@ fn try_bypass(
             stats.waiting.fetch_sub(1, Ordering::AcqRel);
         })?;
     Ok(None)
+}
+
+/// The port of an inet socket address; None for other families.
+pub(crate) fn port_of(a: &SockaddrStorage) -> Option<u16> {
+    a.as_sockaddr_in()
+        .map(|a| a.port())
+        .or_else(|| a.as_sockaddr_in6().map(|a| a.port()))
+}
+
+/// A socket address as std's type; None for other families.
+pub(crate) fn to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = a.as_sockaddr_in() {
+        return Some(SocketAddr::V4(std::net::SocketAddrV4::from(*v4)));
+    }
+    a.as_sockaddr_in6()
+        .map(|v6| SocketAddr::V6(std::net::SocketAddrV6::from(*v6)))
+}
+
+pub(crate) fn is_nonblocking(fd: &OwnedFd) -> std::io::Result<bool> {
+    Ok(
+        OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL).map_err(io)?)
+            .contains(OFlag::O_NONBLOCK),
+    )
 }
 
 /// Waits for a blocking caller's connect to complete, then hands it the connected host socket.
@@ -248,7 +304,7 @@ fn finish_blocking(
 }
 
 /// The socket options a program sets before connect that matter on the host socket.
-fn copy_options(from: &OwnedFd, to: &OwnedFd) {
+pub(crate) fn copy_options(from: &OwnedFd, to: &OwnedFd) {
     if let Ok(v) = getsockopt(from, sockopt::TcpNoDelay) {
         let _ = setsockopt(to, sockopt::TcpNoDelay, &v);
     }
@@ -257,6 +313,9 @@ fn copy_options(from: &OwnedFd, to: &OwnedFd) {
     }
     if let Ok(v) = getsockopt(from, sockopt::ReuseAddr) {
         let _ = setsockopt(to, sockopt::ReuseAddr, &v);
+    }
+    if let Ok(v) = getsockopt(from, sockopt::ReusePort) {
+        let _ = setsockopt(to, sockopt::ReusePort, &v);
     }
     if let Ok(v) = getsockopt(from, sockopt::Linger) {
         let _ = setsockopt(to, sockopt::Linger, &v);
@@ -275,28 +334,6 @@ fn copy_options(from: &OwnedFd, to: &OwnedFd) {
     }
 }
 
-/// The thread group (process) of a thread id.
-fn tgid_of(tid: u32) -> std::io::Result<u32> {
-    let status = std::fs::read_to_string(format!("/proc/{tid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Tgid:"))
-        .and_then(|v| v.trim().parse().ok())
-        .ok_or_else(|| std::io::Error::other("no Tgid in /proc/PID/status"))
-}
-
-/// Whether the caller's fd has FD_CLOEXEC (`flags:` in fdinfo, octal).
-fn fd_cloexec(pid: u32, fd: RawFd) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}"))
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("flags:"))
-                .and_then(|v| i64::from_str_radix(v.trim(), 8).ok())
-        })
-        .is_some_and(|f| f & i64::from(libc::O_CLOEXEC) != 0)
-}
-
-fn io(e: Errno) -> std::io::Error {
+pub(crate) fn io(e: Errno) -> std::io::Error {
     std::io::Error::from_raw_os_error(e as i32)
 }

@@ -144,6 +144,30 @@ pub fn pidfd_getfd(pidfd: BorrowedFd<'_>, fd: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
 }
 
+/// `SO_NETNS_COOKIE` (Linux 5.14): a socket's network namespace as a number unique for the
+/// boot; not in every libc crate yet.
+const SO_NETNS_COOKIE: libc::c_int = 71;
+
+/// The cookie of the network namespace a socket lives in.
+pub fn netns_cookie(sock: BorrowedFd<'_>) -> io::Result<u64> {
+    let mut v: u64 = 0;
+    let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` (8) bytes to `v` and the length to `len`.
+    let r = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_NETNS_COOKIE,
+            &mut v as *mut u64 as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(v)
+}
+
 /// Takes ownership of an fd the kernel passed to this process (SCM_RIGHTS).
 pub fn own_fd(fd: RawFd) -> OwnedFd {
     // SAFETY: the caller got `fd` from the kernel just now (recvmsg's SCM_RIGHTS); nothing

@@ -105,7 +105,7 @@ pub fn run(socket: &Path) -> Result<(), ServiceError> {
                     }
                 };
                 tracing::info!(container = %id, pid = state.pid, "serving a container");
-                handler::serve(fd, Policy::new(&meta), Arc::clone(&stats));
+                handler::serve(handler::Container::new(fd, Policy::new(&meta), Arc::clone(&stats)));
                 tracing::info!(
                     container = %id,
                     trapped = stats.trapped.load(Ordering::Relaxed),

@@ -916,7 +916,7 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
             apply_init(&mut spec, host_init)?;
         }
         if let Some(listener) = &bypass {
-            let meta = crate::containers::bypass::metadata(&ctx.ep, &net_confs);
+            let meta = crate::containers::bypass::metadata(&ctx.ep, &net_confs, &port_maps);
             crate::containers::bypass::apply(&mut spec, listener, &meta)?;
         }
         if !net_confs.is_empty() {
