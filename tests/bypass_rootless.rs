@@ -178,6 +178,73 @@ fn who_holds_the_connection(s: &Setup, ip: IpAddr, bypass: bool) -> String {
     owner.unwrap_or_else(|| "unknown".into())
 }
 
+/// The inode of the UDP socket bound to a local port in the host's namespace.
+fn udp_socket_inode(local: u16) -> Option<String> {
+    let text = std::fs::read_to_string("/proc/net/udp").ok()?;
+    text.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let port = u16::from_str_radix(f.get(1)?.rsplit(':').next()?, 16).ok()?;
+        (port == local).then(|| f[9].to_string())
+    })
+}
+
+/// Runs busybox nslookup against HOST:PORT (it connects its UDP socket, then writes) in a
+/// container and says which process held the queries' source socket on the host.
+fn who_sends_the_datagram(s: &Setup, ip: IpAddr, bypass: bool) -> String {
+    let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    let port = sock.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let mut owner = None;
+        let mut got = 0;
+        let mut buf = [0u8; 512];
+        sock.set_read_timeout(Some(Duration::from_secs(60)))
+            .unwrap();
+        // Answers each query (A, then AAAA) as "no such name", so nslookup ends at once.
+        while let Ok((n, peer)) = sock.recv_from(&mut buf) {
+            if owner.is_none() {
+                owner = udp_socket_inode(peer.port())
+                    .as_deref()
+                    .and_then(socket_owner);
+            }
+            got += 1;
+            if n >= 4 {
+                buf[2] |= 0x80;
+                buf[3] = 0x83;
+                let _ = sock.send_to(&buf[..n], peer);
+            }
+            sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        }
+        (got, owner)
+    });
+    let target = format!("nslookup example.com {ip}:{port}; true");
+    let mut args = vec!["run", "--rm"];
+    if bypass {
+        args.push("--bypass");
+    }
+    args.extend([s.m.image_busybox.as_str(), "sh", "-c", target.as_str()]);
+    let out = s.burrow(&args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (got, owner) = server.join().unwrap();
+    assert!(
+        got > 0,
+        "no query arrived: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    owner.unwrap_or_else(|| "unknown".into())
+}
+
+#[test]
+fn connected_udp_is_a_host_socket_of_the_container() {
+    let Some(s) = setup() else { return };
+    let Some(ip) = host_address() else {
+        eprintln!("SKIP: this host has no non-loopback address outside 10/8");
+        return;
+    };
+    assert_eq!(who_sends_the_datagram(&s, ip, true), "nslookup");
+    assert_eq!(who_sends_the_datagram(&s, ip, false), "burrow-rootless");
+}
+
 #[test]
 fn bypassed_connections_are_host_sockets_of_the_container() {
     let Some(s) = setup() else { return };
@@ -250,7 +317,18 @@ fn containers_still_reach_each_other_and_published_ports_answer() {
             .as_deref()
             .and_then(socket_owner)
     };
-    assert_eq!(holder().as_deref(), Some("httpd"));
+    let sockets = || {
+        let out = std::process::Command::new("ss")
+            .args(["-tanpe"])
+            .output()
+            .map(|o| stdout(&o))
+            .unwrap_or_default();
+        out.lines()
+            .filter(|l| l.contains(&format!(":{port} ")))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(holder().as_deref(), Some("httpd"), "{}", sockets());
     // A restart publishes the port again and the new process takes it over again.
     let out = s.burrow(&["restart", "-t", "1", "bp-web"]);
     assert!(out.status.success(), "{}", stderr(&out));

@@ -2,7 +2,7 @@
 //! socket bound to the host port, taken over from the launcher's port driver.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::Ordering;
 
@@ -99,10 +99,10 @@ fn try_bind(c: &Container, n: &Notif) -> std::io::Result<Option<Reply>> {
         .launcher_api()
         .map(|api| take_over(api, &published, host_addr, v6only))
         .unwrap_or_default();
-    if let Err(e) = bind(host.as_raw_fd(), &SockaddrStorage::from(host_addr)) {
+    if let Err(e) = bind_host(&host, host_addr, !taken.is_empty()) {
         drop(host);
         give_back(c.policy.launcher_api(), &taken);
-        tracing::info!(%addr, %host_addr, "published port not bound on the host ({e}): it stays with the launcher");
+        tracing::info!(%addr, %host_addr, taken = taken.len(), "published port not bound on the host ({e}): it stays with the launcher");
         return Ok(Some(fallback));
     }
     let installed = notify::id_valid(lfd, n.id)
@@ -121,8 +121,25 @@ fn try_bind(c: &Container, n: &Notif) -> std::io::Result<Option<Reply>> {
         }
     }
     c.stats.bypassed.fetch_add(1, Ordering::Relaxed);
-    tracing::info!(pid = n.pid, %addr, %host_addr, "published port bound on the host");
+    tracing::info!(pid = n.pid, %addr, %host_addr, taken = taken.len(), "published port bound on the host");
     Ok(Some(Reply::Value(0)))
+}
+
+/// Binds the host socket; right after the launcher's listener was removed, an address in use is
+/// retried a few times (the port's last connections may still be closing).
+fn bind_host(host: &OwnedFd, addr: SocketAddr, just_freed: bool) -> nix::Result<()> {
+    let tries = if just_freed { 5 } else { 1 };
+    let mut last = Ok(());
+    for i in 0..tries {
+        last = bind(host.as_raw_fd(), &SockaddrStorage::from(addr));
+        match last {
+            Err(nix::errno::Errno::EADDRINUSE) if i + 1 < tries => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            _ => break,
+        }
+    }
+    last
 }
 
 /// Where the bridge side reaches the host socket: its address, loopback for a wildcard.

@@ -155,18 +155,28 @@ fn try_bypass(c: &Container, n: &Notif) -> std::io::Result<Option<Reply>> {
     if !notify::id_valid(lfd, n.id) {
         return Ok(None);
     }
-    // Only unbound TCP sockets of the right family: anything else goes the normal way.
-    if getsockopt(&theirs, sockopt::SockType).map_err(io)? != SockType::Stream {
-        return Ok(Some(Reply::Continue));
-    }
+    // Only unbound TCP and UDP sockets of the right family: anything else goes the normal way.
+    let ty = getsockopt(&theirs, sockopt::SockType).map_err(io)?;
+    let udp = match ty {
+        SockType::Stream => false,
+        SockType::Datagram if notify::protocol(theirs.as_fd())? == libc::IPPROTO_UDP => true,
+        _ => return Ok(Some(Reply::Continue)),
+    };
     let local: SockaddrStorage = getsockname(theirs.as_raw_fd()).map_err(io)?;
     let family = match local.family() {
         Some(AddressFamily::Inet) if to.is_ipv4() => AddressFamily::Inet,
         Some(AddressFamily::Inet6) if to.is_ipv6() => AddressFamily::Inet6,
         _ => return Ok(Some(Reply::Continue)),
     };
-    if port_of(&local).is_some_and(|p| p != 0) {
+    // A TCP socket bound to a port wants that source port; a UDP one is often bound to the
+    // wildcard and port 0 (an ephemeral port) before connect, and a host socket does as well.
+    let bound_port = port_of(&local).is_some_and(|p| p != 0);
+    let bound_ip = to_std(&local).is_some_and(|a| !a.ip().is_unspecified());
+    if (!udp && bound_port) || bound_ip {
         return Ok(Some(Reply::Continue));
+    }
+    if udp {
+        return bypass_udp(c, n, &caller, theirs, family, dest, to);
     }
     let host = socket(
         family,
@@ -214,6 +224,62 @@ fn try_bypass(c: &Container, n: &Notif) -> std::io::Result<Option<Reply>> {
             stats.waiting.fetch_sub(1, Ordering::AcqRel);
         })?;
     Ok(None)
+}
+
+/// A connected UDP socket: a host UDP socket connected to the destination takes its place, so
+/// its send and recv run natively (a UDP connect completes at once, blocking or not).
+fn bypass_udp(
+    c: &Container,
+    n: &Notif,
+    caller: &Caller,
+    theirs: OwnedFd,
+    family: AddressFamily,
+    dest: SocketAddr,
+    to: SocketAddr,
+) -> std::io::Result<Option<Reply>> {
+    let target_fd = n.args[0] as RawFd;
+    let mut flags = SockFlag::SOCK_CLOEXEC;
+    if is_nonblocking(&theirs)? {
+        flags |= SockFlag::SOCK_NONBLOCK;
+    }
+    let host = socket(family, SockType::Datagram, flags, None).map_err(io)?;
+    copy_udp_options(&theirs, &host);
+    let cloexec = caller.cloexec(target_fd);
+    drop(theirs);
+    if let Err(e) = connect(host.as_raw_fd(), &SockaddrStorage::from(to)) {
+        // Unreachable from the host: the container's own path may still reach it.
+        tracing::debug!(%dest, "udp connect not bypassed: {e}");
+        return Ok(Some(Reply::Continue));
+    }
+    let lfd = c.listener.as_fd();
+    if !notify::id_valid(lfd, n.id) {
+        return Ok(None);
+    }
+    notify::add_fd_at(lfd, n.id, host.as_fd(), target_fd, cloexec)?;
+    c.stats.bypassed.fetch_add(1, Ordering::Relaxed);
+    tracing::debug!(pid = n.pid, %dest, %to, "bypassed (udp)");
+    Ok(Some(Reply::Value(0)))
+}
+
+/// The options a program sets on a UDP socket before connecting that matter on the host one.
+fn copy_udp_options(from: &OwnedFd, to: &OwnedFd) {
+    if let Ok(v) = getsockopt(from, sockopt::Broadcast) {
+        let _ = setsockopt(to, sockopt::Broadcast, &v);
+    }
+    if let Ok(v) = getsockopt(from, sockopt::ReuseAddr) {
+        let _ = setsockopt(to, sockopt::ReuseAddr, &v);
+    }
+    if let Ok(v) = getsockopt(from, sockopt::Ipv6V6Only) {
+        let _ = setsockopt(to, sockopt::Ipv6V6Only, &v);
+    }
+    // Buffer sizes as set (the kernel reports twice the value asked for; asking for half of it
+    // gives the same size, within the user's limits).
+    if let Ok(v) = getsockopt(from, sockopt::RcvBuf) {
+        let _ = setsockopt(to, sockopt::RcvBuf, &(v / 2));
+    }
+    if let Ok(v) = getsockopt(from, sockopt::SndBuf) {
+        let _ = setsockopt(to, sockopt::SndBuf, &(v / 2));
+    }
 }
 
 /// The port of an inet socket address; None for other families.

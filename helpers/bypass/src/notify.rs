@@ -168,6 +168,26 @@ pub fn netns_cookie(sock: BorrowedFd<'_>) -> io::Result<u64> {
     Ok(v)
 }
 
+/// A socket's protocol (`SO_PROTOCOL`): IPPROTO_UDP for a UDP socket, IPPROTO_ICMP for a ping one.
+pub fn protocol(sock: BorrowedFd<'_>) -> io::Result<i32> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the kernel writes at most `len` (4) bytes to `v` and the length to `len`.
+    let r = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PROTOCOL,
+            &mut v as *mut libc::c_int as *mut libc::c_void,
+            &mut len,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(v)
+}
+
 /// Takes ownership of an fd the kernel passed to this process (SCM_RIGHTS).
 pub fn own_fd(fd: RawFd) -> OwnedFd {
     // SAFETY: the caller got `fd` from the kernel just now (recvmsg's SCM_RIGHTS); nothing
