@@ -572,6 +572,15 @@ fn a_dead_service_never_hangs_the_container_and_fds_stay_flat() {
         stdout(&out),
         stderr(&out)
     );
+    // Under systemd the container's listener waited in the fd store and the restarted service
+    // took it back: every connect after the kill still worked.
+    assert_eq!(
+        stdout(&out).matches("rc=0").count(),
+        3,
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     // systemd brings the service back.
     let back = wait_for(Duration::from_secs(20), || {
         std::os::unix::net::UnixStream::connect(

@@ -4,6 +4,7 @@
 
 pub mod bind;
 pub mod caller;
+pub mod fdstore;
 pub mod handler;
 pub mod names;
 pub mod netinfo;

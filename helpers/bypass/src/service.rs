@@ -1,11 +1,14 @@
-//! The listener socket runc connects to: one thread per container serves its trapped calls.
+//! The listener socket runc connects to: one thread per container serves its trapped calls, and
+//! containers' listeners are kept in systemd's fd store across restarts of the service.
 
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::fdstore::{self, FdStore};
 use crate::handler::{self, Stats};
 use crate::policy::{Metadata, Policy};
 use crate::proto;
@@ -32,6 +35,32 @@ pub enum ServiceError {
 /// The socket's default place: `$XDG_RUNTIME_DIR/burrow/bypass.sock`.
 pub fn default_socket() -> Option<PathBuf> {
     std::env::var_os("XDG_RUNTIME_DIR").map(|d| PathBuf::from(d).join("burrow/bypass.sock"))
+}
+
+/// Serves one container's listener with its metadata until the container is gone.
+fn serve_one(name: &str, fd: OwnedFd, metadata: &str, stats: &Arc<Stats>) {
+    let meta: Metadata = match serde_json::from_str(metadata) {
+        Ok(m) => m,
+        Err(e) => {
+            // Without the container's networks nothing can be bypassed safely.
+            tracing::warn!(name, "bad listenerMetadata ({e}): nothing is bypassed");
+            Metadata {
+                networks: vec!["0.0.0.0/0".into(), "::/0".into()],
+                ..Metadata::default()
+            }
+        }
+    };
+    handler::serve(handler::Container::new(
+        fd,
+        Policy::new(&meta),
+        Arc::clone(stats),
+    ));
+    tracing::info!(
+        name,
+        trapped = stats.trapped.load(Ordering::Relaxed),
+        bypassed = stats.bypassed.load(Ordering::Relaxed),
+        "container gone"
+    );
 }
 
 /// Checks the kernel version for SECCOMP_IOCTL_NOTIF_ADDFD (5.9).
@@ -72,6 +101,22 @@ pub fn run(socket: &Path) -> Result<(), ServiceError> {
     let _ = std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600));
     tracing::info!(socket = %socket.display(), "burrow-bypass listening");
     let stats = Arc::new(Stats::default());
+    let store = FdStore::from_env(socket);
+    // Containers served by the instance before this one (killed or crashed): their listeners
+    // waited in systemd's fd store, their trapped calls blocked meanwhile.
+    for kept in store.recover() {
+        tracing::info!(name = %kept.name, "serving a container again after a restart");
+        let (stats, store) = (Arc::clone(&stats), store.clone());
+        let spawned = std::thread::Builder::new()
+            .name("bypass-container".into())
+            .spawn(move || {
+                serve_one(&kept.name, kept.fd, &kept.metadata, &stats);
+                store.forget(&kept.name);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!("cannot start a thread for a container: {e}");
+        }
+    }
     for conn in listener.incoming() {
         let conn = match conn {
             Ok(c) => c,
@@ -80,7 +125,7 @@ pub fn run(socket: &Path) -> Result<(), ServiceError> {
                 continue;
             }
         };
-        let stats = Arc::clone(&stats);
+        let (stats, store) = (Arc::clone(&stats), store.clone());
         let spawned = std::thread::Builder::new()
             .name("bypass-container".into())
             .spawn(move || {
@@ -92,26 +137,16 @@ pub fn run(socket: &Path) -> Result<(), ServiceError> {
                         return;
                     }
                 };
-                let id = state.state.as_ref().map(|s| s.id.clone()).unwrap_or_default();
-                let meta: Metadata = match serde_json::from_str(&state.metadata) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        // Without the container's networks nothing can be bypassed safely.
-                        tracing::warn!(container = %id, "bad listenerMetadata ({e}): nothing is bypassed");
-                        Metadata {
-                            networks: vec!["0.0.0.0/0".into(), "::/0".into()],
-                            ..Metadata::default()
-                        }
-                    }
-                };
+                let id = state
+                    .state
+                    .as_ref()
+                    .map(|s| s.id.clone())
+                    .unwrap_or_default();
+                let name = fdstore::name_for(&id, state.pid);
                 tracing::info!(container = %id, pid = state.pid, "serving a container");
-                handler::serve(handler::Container::new(fd, Policy::new(&meta), Arc::clone(&stats)));
-                tracing::info!(
-                    container = %id,
-                    trapped = stats.trapped.load(Ordering::Relaxed),
-                    bypassed = stats.bypassed.load(Ordering::Relaxed),
-                    "container gone"
-                );
+                store.keep(&name, fd.as_fd(), &state.metadata);
+                serve_one(&name, fd, &state.metadata, &stats);
+                store.forget(&name);
             });
         if let Err(e) = spawned {
             tracing::warn!("cannot start a thread for a container: {e}");
