@@ -627,6 +627,20 @@ fn bypass_refuses_what_it_cannot_do() {
         "{}",
         stdout(&out)
     );
+    // install-bypass brings it back, keeping the setup as it is ...
+    let out = s.burrow(&["setup", "install-bypass"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("socket bypass: burrow-bypass answers"),
+        "{}",
+        stdout(&out)
+    );
+    let unit = std::fs::read_to_string(
+        Path::new(&s.m.home).join(".config/systemd/user/containerd.service"),
+    )
+    .unwrap_or_default();
+    assert!(unit.contains("--net=builtin"), "{unit}");
+    // ... and a later plain install keeps it.
     let out = s.burrow(&["setup", "install"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let out = s.burrow(&["setup", "status"]);

@@ -62,6 +62,49 @@ pub fn requested_data_root(g: &Globals, env: &UserEnv) -> Option<PathBuf> {
     (d.file_name()? == "nerdctl").then(|| d.parent().map(Path::to_path_buf))?
 }
 
+/// `setup install-bypass`.
+#[derive(Debug, clap::Args)]
+pub struct BypassArgs {
+    /// The burrow-bypass binary [default: next to burrow, else on PATH].
+    #[arg(long, value_name = "PATH")]
+    pub bypass_binary: Option<PathBuf>,
+    /// Seconds to wait for containerd to answer.
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+/// `setup install --bypass` with the installed setup's manager and network.
+pub fn run_bypass(args: BypassArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    let env = UserEnv::current();
+    let data_root = requested_data_root(g, &env);
+    let l = Layout::new(&env, data_root.as_deref())?;
+    let installed = service::installed(&l);
+    let text = match installed {
+        Some(Manager::Systemd) => std::fs::read_to_string(&l.unit).unwrap_or_default(),
+        Some(Manager::Supervised) => {
+            std::fs::read_to_string(&l.supervise_marker).unwrap_or_default()
+        }
+        None => String::new(),
+    };
+    let net = if text.contains("--net=slirp4netns") || text.contains("net = \"slirp4netns\"") {
+        NetDriver::Slirp4netns
+    } else {
+        NetDriver::Builtin
+    };
+    run(
+        Args {
+            no_systemd: installed == Some(Manager::Supervised),
+            force: false,
+            launcher: None,
+            net,
+            bypass: true,
+            bypass_binary: args.bypass_binary,
+            timeout: args.timeout,
+        },
+        g,
+    )
+}
+
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let env = UserEnv::current();
     let data_root = requested_data_root(g, &env);

@@ -23,6 +23,10 @@ pub enum Command {
     Check(check::Args),
     /// Set up (or refresh) this user's rootless containerd inside burrow-rootlesskit and start it.
     Install(install::Args),
+    /// Add the socket-bypass service (burrow run --bypass) to this user's setup, keeping how it
+    /// runs (systemd or supervised) and its network: `setup install --bypass` with the current
+    /// choices. Installs the rootless containerd too when it is not set up yet.
+    InstallBypass(install::BypassArgs),
     /// Stop and remove this user's rootless containerd (images stay unless --purge).
     Uninstall(uninstall::Args),
     /// Show whether the rootless containerd is installed, running and answering.
@@ -42,6 +46,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Check(a) => check::run(a, g),
         Command::Install(a) => install::run(a, g),
+        Command::InstallBypass(a) => install::run_bypass(a, g),
         Command::Uninstall(a) => uninstall::run(a, g),
         Command::Status(a) => status::run(a, g),
         Command::Nsenter(a) => nsenter::run(a, g),
