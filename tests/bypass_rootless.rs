@@ -150,7 +150,7 @@ fn socket_owner(inode: &str) -> Option<String> {
 }
 
 /// Runs `nc HOST PORT` in a container and says which process held the client socket on the host.
-fn who_holds_the_connection(s: &Setup, ip: IpAddr, bypass: bool) -> String {
+fn who_holds_the_connection(s: &Setup, ip: IpAddr, ask: &[&str]) -> String {
     let listener = TcpListener::bind("0.0.0.0:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = std::thread::spawn(move || {
@@ -166,9 +166,7 @@ fn who_holds_the_connection(s: &Setup, ip: IpAddr, bypass: bool) -> String {
     });
     let target = format!("echo hello | nc {ip} {port}");
     let mut args = vec!["run", "--rm"];
-    if bypass {
-        args.push("--bypass");
-    }
+    args.extend_from_slice(ask);
     args.extend([s.m.image_busybox.as_str(), "sh", "-c", target.as_str()]);
     let out = s.burrow(&args);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -253,20 +251,17 @@ fn bypassed_connections_are_host_sockets_of_the_container() {
         return;
     };
     // With --bypass the host socket is held by the container's nc itself ...
-    assert_eq!(who_holds_the_connection(&s, ip, true), "nc");
+    assert_eq!(who_holds_the_connection(&s, ip, &["--bypass"]), "nc");
     // ... without, by the launcher (burrow-rootlesskit, its name cut to 15 characters by the
     // kernel), whose embedded stack is the namespace's userspace network.
-    assert_eq!(who_holds_the_connection(&s, ip, false), "burrow-rootless");
-    // nerdctl's label asks for the same.
-    let out = s.burrow(&[
-        "run",
-        "--rm",
-        "-l",
-        "nerdctl/bypass4netns=true",
-        &s.m.image_busybox,
-        "true",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(who_holds_the_connection(&s, ip, &[]), "burrow-rootless");
+    // nerdctl's label and annotation ask for the same.
+    for ask in [
+        ["-l", "nerdctl/bypass4netns=true"],
+        ["--annotation", "nerdctl/bypass4netns=true"],
+    ] {
+        assert_eq!(who_holds_the_connection(&s, ip, &ask), "nc", "{ask:?}");
+    }
 }
 
 #[test]

@@ -12,9 +12,9 @@ use crate::connection::{self, Endpoint, Mode, UserEnv};
 /// nerdctl's way to ask for bypass4netns, accepted as a label or annotation.
 pub const NERDCTL_KEY: &str = "nerdctl/bypass4netns";
 
-/// True when `--bypass` was given or a label says `nerdctl/bypass4netns=true`.
-pub fn wanted(flag: bool, labels: &[String]) -> bool {
-    flag || labels.iter().any(|l| {
+/// True when `--bypass` was given or a label or annotation says `nerdctl/bypass4netns=true`.
+pub fn wanted(flag: bool, labels: &[String], annotations: &[String]) -> bool {
+    flag || labels.iter().chain(annotations).any(|l| {
         l.split_once('=')
             .is_some_and(|(k, v)| k == NERDCTL_KEY && matches!(v, "true" | "1"))
     })
@@ -150,11 +150,13 @@ mod tests {
 
     #[test]
     fn labels_ask_for_bypass_as_nerdctl_does() {
-        assert!(wanted(true, &[]));
-        assert!(wanted(false, &["nerdctl/bypass4netns=true".into()]));
+        assert!(wanted(true, &[], &[]));
+        assert!(wanted(false, &["nerdctl/bypass4netns=true".into()], &[]));
+        assert!(wanted(false, &[], &["nerdctl/bypass4netns=1".into()]));
         assert!(!wanted(
             false,
-            &["nerdctl/bypass4netns=false".into(), "x=y".into()]
+            &["nerdctl/bypass4netns=false".into(), "x=y".into()],
+            &[]
         ));
     }
 

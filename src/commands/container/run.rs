@@ -48,6 +48,10 @@ pub struct CreateFlags {
     /// Set metadata on the container (KEY=VALUE).
     #[arg(short, long = "label")]
     pub label: Vec<String>,
+    /// Add an OCI annotation to the container's runtime spec (KEY=VALUE); nerdctl's
+    /// nerdctl/bypass4netns=true asks for --bypass.
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    pub annotation: Vec<String>,
     /// Bind mount a host path or a named volume (SRC:DST[:ro|rw]).
     #[arg(short, long = "volume")]
     pub volume: Vec<String>,
@@ -712,7 +716,8 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
     let (seccomp, no_new_privileges) = security(f)?;
     let init = if f.init { Some(find_init()?) } else { None };
     let log_opts = logdriver::parse_opts(&f.log_driver, &f.log_opt)?;
-    let bypass = if crate::containers::bypass::wanted(f.bypass, &f.label) {
+    let annotations = annotations(&f.annotation)?;
+    let bypass = if crate::containers::bypass::wanted(f.bypass, &f.label, &f.annotation) {
         Some(crate::containers::bypass::prepare(&ctx.ep, &f.network)?)
     } else {
         None
@@ -908,7 +913,7 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
             },
             limits: limits.clone(),
             mounts,
-            annotations: HashMap::new(),
+            annotations: annotations.clone(),
         };
         let mut spec = spec::build(&image.defaults, &opts)?;
         apply_ulimits_and_shm(&mut spec, &ulimits, shm_bytes);
@@ -1083,6 +1088,17 @@ async fn image_user_db(
         .load_user_db(image)
         .await
         .context("reading /etc/passwd from the image")
+}
+
+/// `--annotation KEY=VALUE` values as a map; a value without `=` is refused.
+fn annotations(given: &[String]) -> anyhow::Result<HashMap<String, String>> {
+    given
+        .iter()
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(anyhow!("--annotation {a:?}: give KEY=VALUE")),
+        })
+        .collect()
 }
 
 /// Creates the task with `stdio` and starts it; on failure removes the task and returns
@@ -1502,6 +1518,16 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn annotations_are_key_value_pairs() {
+        let a = annotations(&["nerdctl/bypass4netns=true".into(), "x=".into()]).unwrap();
+        assert_eq!(a["nerdctl/bypass4netns"], "true");
+        assert_eq!(a["x"], "");
+        let err = annotations(&["novalue".into()]).unwrap_err().to_string();
+        assert!(err.contains("KEY=VALUE"), "{err}");
+        assert!(annotations(&["=v".into()]).is_err());
+    }
 
     #[test]
     fn sizes_limits_and_policies() {
