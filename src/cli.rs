@@ -96,6 +96,8 @@ pub enum Command {
     Logs(commands::container::logs::Args),
     /// Run a command in a running container.
     Exec(commands::container::exec::Args),
+    /// Attach local standard input, output and error to a running container.
+    Attach(commands::container::attach::Args),
     /// Display detailed information on containers.
     Inspect(commands::container::inspect::Args),
     /// List port mappings of a container.
@@ -191,6 +193,7 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Ps(args) => commands::container::ps::run(args, g),
         Command::Logs(args) => commands::container::logs::run(args, g),
         Command::Exec(args) => commands::container::exec::run(args, g),
+        Command::Attach(args) => commands::container::attach::run(args, g),
         Command::Inspect(args) => commands::container::inspect::run(args, g),
         Command::Port(args) => commands::container::manage::port(args, g),
         Command::Wait(args) => commands::container::manage::wait(args, g),

@@ -574,6 +574,134 @@ fn stdin_and_a_real_pty() {
     assert_eq!(code(&out), 4, "{text:?}");
 }
 
+/// Runs `cmd` under a terminal (script(1)) with a 60 s watchdog; `feed` gets its stdin and the
+/// text seen so far on its stdout, to type once the right output has come.
+fn under_terminal(
+    cmd: &str,
+    feed: impl FnOnce(&mut std::process::ChildStdin),
+) -> std::process::Output {
+    let mut script = std::process::Command::new("script");
+    script
+        .args(["-qec", cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0);
+    let mut child = script.spawn().unwrap();
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        burrow_testsupport::kill_group(pid);
+    });
+    feed(&mut stdin);
+    let out = child.wait_with_output().unwrap();
+    drop((watchdog, stdin));
+    out
+}
+
+#[test]
+fn attach_joins_a_running_container() {
+    let Some(d) = rootful("attach") else { return };
+    let bb = image("busybox");
+    let name = format!("attach-{}", std::process::id());
+    let base = format!(
+        "NETCONFPATH={} {} --address {} --data-root {}",
+        d.netconf.display(),
+        burrow_exe().display(),
+        d.sock.display(),
+        d.data.display()
+    );
+    let rm = |n: &str| {
+        let _ = d.burrow(&["rm", "-f", n]);
+    };
+    // run -d -i keeps stdin open for a later attach; attach's input reaches the shell, its
+    // output comes back, and attach ends with the container's status.
+    let out = d.burrow(&[
+        "run",
+        "-di",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        &bb,
+        "sh",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let mut cmd = d.command(&["attach", &name]);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut input = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut input, b"echo hi-from-attach\nexit 3\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(input);
+    assert_eq!(stdout(&out), "hi-from-attach\n", "{}", stderr(&out));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert!(stdout(&d.burrow(&["logs", &name])).contains("hi-from-attach"));
+    // A stopped container cannot be attached to.
+    let out = d.burrow(&["attach", &name]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("not running"), "{}", stderr(&out));
+    rm(&name);
+
+    // With a terminal: the detach keys leave it running; a second attach ends it.
+    let out = d.burrow(&[
+        "run",
+        "-dit",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        &bb,
+        "sh",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let running =
+        || stdout(&d.burrow(&["inspect", "-f", "{{.State.Running}}", &name])).trim() == "true";
+    assert!(burrow_testsupport::wait_for(
+        std::time::Duration::from_secs(30),
+        running
+    ));
+    let out = under_terminal(&format!("{base} attach {name}"), |stdin| {
+        std::io::Write::write_all(stdin, b"echo typed-$((6*7))\r").unwrap();
+        let logged = || stdout(&d.burrow(&["logs", &name])).contains("typed-42");
+        assert!(
+            burrow_testsupport::wait_for(std::time::Duration::from_secs(20), logged),
+            "the typed command never ran"
+        );
+        std::io::Write::write_all(stdin, b"\x10\x11").unwrap();
+    });
+    assert_eq!(code(&out), 0, "{} {}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("typed-42"), "{}", stdout(&out));
+    assert!(running(), "the container stopped when attach detached");
+    let out = under_terminal(&format!("{base} attach {name}"), |stdin| {
+        std::io::Write::write_all(stdin, b"exit 5\r").unwrap();
+    });
+    assert_eq!(code(&out), 5, "{} {}", stdout(&out), stderr(&out));
+    rm(&name);
+
+    // Without stdin (plain run -d): attach follows the output until the container exits.
+    let out = d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        &bb,
+        "sh",
+        "-c",
+        "sleep 2; echo late-line; exit 4",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&["attach", &name]);
+    assert_eq!(stdout(&out), "late-line\n", "{}", stderr(&out));
+    assert_eq!(code(&out), 4, "{}", stderr(&out));
+    rm(&name);
+}
+
 #[test]
 fn detach_keys_leave_the_container_running_and_logged() {
     let Some(d) = rootful("detach") else { return };

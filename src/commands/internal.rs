@@ -63,6 +63,17 @@ fn detached_drain(root: &str, ns: &str, id: &str, dir: &str, rest: &[&str]) -> a
         .custom_flags(0)
         .open(dir.join("stdin"))
         .ok();
+    // `burrow attach` connects here: it gets the output from now on and writes to stdin.
+    let hub = match crate::containers::attach::Hub::serve(
+        dir,
+        _stdin.as_ref().and_then(|f| f.try_clone().ok()),
+    ) {
+        Ok(h) => Some(h),
+        Err(e) => {
+            tracing::warn!("container {id}: `burrow attach` will not be able to connect: {e}");
+            None
+        }
+    };
     let mut streams = Vec::new();
     for (name, is_err) in [("stdout", false), ("stderr", true)] {
         if let Ok(f) = File::open(dir.join(name)) {
@@ -81,13 +92,23 @@ fn detached_drain(root: &str, ns: &str, id: &str, dir: &str, rest: &[&str]) -> a
         .into_iter()
         .map(|(mut f, is_err)| {
             let log = log.clone();
+            let hub = hub.clone();
             std::thread::spawn(move || {
+                use crate::containers::attach::Stream;
+                let stream = if is_err {
+                    Stream::Stderr
+                } else {
+                    Stream::Stdout
+                };
                 let mut buf = [0u8; 8192];
                 while let Ok(n) = f.read(&mut buf) {
                     if n == 0 {
                         break;
                     }
                     log.feed(is_err, &buf[..n]);
+                    if let Some(h) = &hub {
+                        h.broadcast(stream, &buf[..n]);
+                    }
                 }
                 log.finish(is_err);
             })
@@ -95,6 +116,9 @@ fn detached_drain(root: &str, ns: &str, id: &str, dir: &str, rest: &[&str]) -> a
         .collect();
     for t in threads {
         let _ = t.join();
+    }
+    if let Some(h) = &hub {
+        h.close();
     }
     if let ["--", prog, args @ ..] = rest {
         let _ = std::process::Command::new(prog)

@@ -7,21 +7,27 @@ use std::collections::HashMap;
 use containerd_client::services::v1::{
     container::Runtime,
     containers_client::ContainersClient,
+    leases_client::LeasesClient,
     snapshots::{
         snapshots_client::SnapshotsClient, MountsRequest, PrepareSnapshotRequest,
         RemoveSnapshotRequest, StatSnapshotRequest, UsageRequest,
     },
     tasks_client::TasksClient,
-    CloseIoRequest, Container, CreateContainerRequest, CreateTaskRequest, DeleteContainerRequest,
-    DeleteProcessRequest, DeleteTaskRequest, ExecProcessRequest, GetContainerRequest, GetRequest,
-    KillRequest, ListContainersRequest, ListPidsRequest, ListTasksRequest, PauseTaskRequest,
-    ResizePtyRequest, ResumeTaskRequest, StartRequest, UpdateContainerRequest, WaitRequest,
+    CloseIoRequest, Container, CreateContainerRequest, CreateRequest as LeaseCreateRequest,
+    CreateTaskRequest, DeleteContainerRequest, DeleteProcessRequest,
+    DeleteRequest as LeaseDeleteRequest, DeleteTaskRequest, ExecProcessRequest,
+    GetContainerRequest, GetRequest, KillRequest, ListContainersRequest, ListPidsRequest,
+    ListTasksRequest, PauseTaskRequest, ResizePtyRequest, ResumeTaskRequest, StartRequest,
+    UpdateContainerRequest, WaitRequest,
 };
 use containerd_client::types::v1::Process;
 use containerd_client::types::Mount;
 use oci_spec::runtime::Spec;
 use tonic::transport::Channel;
 use tonic::{Code, Request};
+
+/// How long a create's lease lives at most (it is ended as soon as the record exists).
+const CREATE_LEASE_EXPIRY: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The runtime every container uses.
 pub const RUNTIME: &str = "io.containerd.runc.v2";
@@ -115,19 +121,57 @@ impl Client {
         TasksClient::new(self.channel.clone())
     }
 
-    /// The container's writable snapshot on top of the image, keyed by the container id.
-    pub async fn prepare_snapshot(&self, c: &NewContainer) -> Result<Vec<Mount>, LifecycleError> {
+    /// The container's writable snapshot on top of the image, keyed by the container id, under
+    /// `lease` when given (nothing references the snapshot until the container record exists:
+    /// without a lease, a garbage collection in between removes it).
+    pub async fn prepare_snapshot(
+        &self,
+        c: &NewContainer,
+        lease: Option<&str>,
+    ) -> Result<Vec<Mount>, LifecycleError> {
         let msg = PrepareSnapshotRequest {
             snapshotter: c.snapshotter.clone(),
             key: c.id.clone(),
             parent: c.parent_chain_id.clone(),
             labels: HashMap::new(),
         };
+        let mut req = self.req(msg)?;
+        if let Some(l) = lease.and_then(|l| l.parse().ok()) {
+            req.metadata_mut().insert("containerd-lease", l);
+        }
         let resp = SnapshotsClient::new(self.channel.clone())
-            .prepare(self.req(msg)?)
+            .prepare(req)
             .await
             .map_err(|s| LifecycleError::rpc("snapshot prepare", &c.id, s))?;
         Ok(resp.into_inner().mounts)
+    }
+
+    /// A short lease (it expires by itself within the hour if we die) for what a create makes.
+    async fn create_lease(&self, id: &str) -> Result<String, LifecycleError> {
+        let lease = format!("burrow-create-{id}");
+        let expire =
+            crate::images::time::rfc3339(std::time::SystemTime::now() + CREATE_LEASE_EXPIRY);
+        LeasesClient::new(self.channel.clone())
+            .create(self.req(LeaseCreateRequest {
+                id: lease.clone(),
+                labels: HashMap::from([("containerd.io/gc.expire".to_owned(), expire)]),
+            })?)
+            .await
+            .map_err(|s| LifecycleError::rpc("lease create", &lease, s))?;
+        Ok(lease)
+    }
+
+    async fn delete_lease(&self, lease: &str) {
+        let req = match self.req(LeaseDeleteRequest {
+            id: lease.to_string(),
+            sync: false,
+        }) {
+            Ok(r) => r,
+            Err(_) => return,
+        };
+        if let Err(s) = LeasesClient::new(self.channel.clone()).delete(req).await {
+            tracing::warn!(lease, "ending the lease of a create: {}", s.message());
+        }
     }
 
     pub async fn remove_snapshot(
@@ -157,7 +201,20 @@ impl Client {
             type_url: SPEC_TYPE_URL.to_string(),
             value: serde_json::to_vec(spec)?,
         };
-        let mounts = self.prepare_snapshot(c).await?;
+        let lease = self.create_lease(&c.id).await?;
+        let made = self.create_leased(c, spec_any, &lease).await;
+        // The container record references the snapshot now (or both are gone).
+        self.delete_lease(&lease).await;
+        made
+    }
+
+    async fn create_leased(
+        &self,
+        c: &NewContainer,
+        spec_any: prost_types::Any,
+        lease: &str,
+    ) -> Result<Vec<Mount>, LifecycleError> {
+        let mounts = self.prepare_snapshot(c, Some(lease)).await?;
         let container = Container {
             id: c.id.clone(),
             labels: c.labels.clone(),

@@ -142,6 +142,20 @@ pub fn rootful(name: &str) -> Option<Rootful> {
 }
 
 impl Rootful {
+    /// burrow against this containerd, to spawn as the test likes.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(burrow_exe());
+        cmd.arg("--address")
+            .arg(&self.sock)
+            .arg("--data-root")
+            .arg(&self.data)
+            .args(args)
+            .env("NETCONFPATH", &self.netconf)
+            .env_remove("CONTAINERD_ADDRESS")
+            .env_remove("CONTAINERD_NAMESPACE");
+        cmd
+    }
+
     pub fn burrow(&self, args: &[&str]) -> Output {
         let mut cmd = Command::new(burrow_exe());
         cmd.arg("--address")

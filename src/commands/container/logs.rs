@@ -28,7 +28,7 @@ pub struct Args {
     pub container: String,
 }
 
-fn emit(r: &Record, timestamps: bool) {
+pub(super) fn emit(r: &Record, timestamps: bool) {
     let line = if timestamps {
         format!("{} {}", r.time, r.log)
     } else {

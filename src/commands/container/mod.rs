@@ -2,6 +2,7 @@
 //! ...): shared plumbing to reach containerd, find a container by id, name or id prefix, and
 //! read its state, labels and published ports.
 
+pub mod attach;
 pub mod cp;
 pub mod exec;
 mod fionread;

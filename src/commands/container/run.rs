@@ -1109,20 +1109,7 @@ async fn start_task(
     rootfs: Vec<containerd_client::types::Mount>,
     stdio: &Stdio,
 ) -> Result<u32, Failure> {
-    let mut created = ctx.client.create_task(id, rootfs.clone(), stdio).await;
-    if let Err(e) = &created {
-        // Seen rarely under load in the tests (cause not found yet, the snapshot's directories
-        // were there afterwards): the shim's rootfs mount failing with ENOENT. One retry.
-        let msg = e.to_string();
-        if msg.contains("failed to mount rootfs component")
-            && msg.contains("no such file or directory")
-        {
-            tracing::warn!("container {id}: mounting its root failed ({msg}); retrying once");
-            let _ = ctx.client.delete_task(id).await;
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-            created = ctx.client.create_task(id, rootfs, stdio).await;
-        }
-    }
+    let created = ctx.client.create_task(id, rootfs, stdio).await;
     if let Err(e) = created {
         let msg = e.to_string();
         let _ = ctx.client.delete_task(id).await;
@@ -1175,6 +1162,17 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
             l.insert(labels::AUTO_REMOVE.into(), "true".into());
             let _ = ctx.client.update_labels(c, l).await;
         }
+    }
+    if args.detach && (f.interactive || f.tty) {
+        if let Err(fail) = start_detached_with_stdio(ctx, &id, f, created.rootfs, args.rm).await {
+            remove_quietly(ctx, &id).await;
+            return Err(fail);
+        }
+        if restart_policy(&f.restart)? == Restart::OnFailure {
+            super::restart::spawn(ctx, &id).await?;
+        }
+        println!("{id}");
+        return Ok(ExitCode::SUCCESS);
     }
     if args.detach {
         let exe = std::env::current_exe().context("finding the burrow binary for logging")?;
@@ -1280,12 +1278,12 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
 
 /// The signals an attached CLI passes on to its container (Docker's --sig-proxy): INT, TERM,
 /// HUP, QUIT, USR1, USR2. Installed before the task starts so no early signal is missed.
-struct SigProxy {
+pub(super) struct SigProxy {
     streams: Vec<(tokio::signal::unix::Signal, u32)>,
 }
 
 impl SigProxy {
-    fn install() -> Option<SigProxy> {
+    pub(super) fn install() -> Option<SigProxy> {
         use tokio::signal::unix::SignalKind;
         SigProxy::install_kinds(&[
             (SignalKind::interrupt(), 2),
@@ -1346,7 +1344,7 @@ async fn futures_select_all<F: std::future::Future<Output = u32> + Unpin>(
 
 /// Waits for the task's exit, passing the signals `proxy` catches on to the container, so
 /// `kill CLI` stops the container and `--rm` still cleans up.
-async fn wait_proxying(
+pub(super) async fn wait_proxying(
     ctx: &Ctx,
     id: &str,
     proxy: Option<SigProxy>,
@@ -1387,7 +1385,29 @@ fn detach_keys(
 /// container's output into its log and holds its stdin open (and removes it on exit with
 /// --rm), so the CLI can leave while the container runs on.
 fn detach_to_background(ctx: &Ctx, id: &str, fifo_dir: &Path, rm: bool) -> anyhow::Result<()> {
-    use std::io::Read as _;
+    let mut child = spawn_reader(ctx, id, fifo_dir, rm)?;
+    // It says when it holds the FIFOs; only then may ours close.
+    if !reader_ready(&mut child) {
+        anyhow::bail!(
+            "detaching from {id}: the background reader of its output did not start; the container keeps running without its output"
+        );
+    }
+    eprintln!(
+        "\r\ndetached: the container keeps running (`burrow logs -f {0}` follows its output, `burrow attach {0}` attaches again)",
+        &id[..12.min(id.len())]
+    );
+    Ok(())
+}
+
+/// Starts `burrow internal detached-drain` for the container's FIFOs in `fifo_dir`: it logs
+/// the output, holds stdin open, serves `burrow attach`, and with `rm` removes the container
+/// when it exits.
+fn spawn_reader(
+    ctx: &Ctx,
+    id: &str,
+    fifo_dir: &Path,
+    rm: bool,
+) -> anyhow::Result<std::process::Child> {
     use std::os::unix::process::CommandExt as _;
     let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("finding burrow: {e}"))?;
     let mut cmd = std::process::Command::new(&exe);
@@ -1406,24 +1426,45 @@ fn detach_to_background(ctx: &Ctx, id: &str, fifo_dir: &Path, rm: bool) -> anyho
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .process_group(0);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| anyhow::anyhow!("starting the background reader of {id}'s output: {e}"))?;
-    // It says when it holds the FIFOs; only then may ours close.
+    cmd.spawn()
+        .map_err(|e| anyhow::anyhow!("starting the background reader of {id}'s output: {e}"))
+}
+
+/// Waits for the reader's one byte saying it holds the FIFOs.
+fn reader_ready(child: &mut std::process::Child) -> bool {
+    use std::io::Read as _;
     let mut b = [0u8; 1];
-    let ok = child
+    child
         .stdout
         .take()
-        .is_some_and(|mut o| matches!(o.read(&mut b), Ok(1)));
-    if !ok {
-        anyhow::bail!(
-            "detaching from {id}: the background reader of its output did not start; the container keeps running without its output"
-        );
+        .is_some_and(|mut o| matches!(o.read(&mut b), Ok(1)))
+}
+
+/// `run -d` with -i or -t: the container's stdio are FIFOs held by a background reader (which
+/// logs the output and keeps stdin open), so `burrow attach` can connect to it later.
+async fn start_detached_with_stdio(
+    ctx: &Ctx,
+    id: &str,
+    f: &CreateFlags,
+    rootfs: Vec<containerd_client::types::Mount>,
+    rm: bool,
+) -> Result<(), Failure> {
+    let dir = ctx.store.container_dir(id).join("fifo");
+    let stdio = super::stdio::make_fifos(&dir, f.interactive, f.tty)?;
+    let mut reader = spawn_reader(ctx, id, &dir, rm)?;
+    if let Err(fail) = start_task(ctx, id, rootfs, &stdio).await {
+        let _ = reader.kill();
+        let _ = reader.wait();
+        return Err(fail);
     }
-    eprintln!(
-        "\r\ndetached: the container keeps running (`burrow logs -f {}` follows its output)",
-        &id[..12.min(id.len())]
-    );
+    // Nothing else runs on this (current-thread) runtime meanwhile: a plain blocking read.
+    let ready = reader_ready(&mut reader);
+    if !ready {
+        return Err(anyhow::anyhow!(
+            "container {id} started, but the background reader of its output did not: it runs without its output logged (burrow rm -f {id})"
+        )
+        .into());
+    }
     Ok(())
 }
 

@@ -59,15 +59,19 @@ pub fn parse_detach_keys(spec: &str) -> anyhow::Result<Vec<u8>> {
 
 /// Scans forwarded input for the detach sequence, holding back a partial match until it is
 /// either completed or broken.
-struct DetachScanner {
+pub struct DetachScanner {
     keys: Vec<u8>,
     matched: usize,
 }
 
 impl DetachScanner {
+    pub fn new(keys: Vec<u8>) -> DetachScanner {
+        DetachScanner { keys, matched: 0 }
+    }
+
     /// Appends to `out` what may be forwarded of `input`; true when the sequence completed (the
     /// rest of `input` is dropped, as Docker does).
-    fn scan(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
+    pub fn scan(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
         if self.keys.is_empty() {
             out.extend_from_slice(input);
             return false;
@@ -127,6 +131,25 @@ fn reader(path: PathBuf, to_stderr: bool, running: Arc<AtomicUsize>, log: Option
         }
         running.fetch_sub(1, Ordering::SeqCst);
     });
+}
+
+/// Creates the FIFOs of a container's stdio under `dir` (a private dir) for a background reader:
+/// stdout, stderr unless `tty`, stdin with `stdin`.
+pub fn make_fifos(dir: &Path, stdin: bool, tty: bool) -> anyhow::Result<Stdio> {
+    crate::containers::store::private_dir(dir)?;
+    let mk = |name: &str| -> anyhow::Result<String> {
+        let p = dir.join(name);
+        let _ = std::fs::remove_file(&p);
+        nix::unistd::mkfifo(&p, Mode::from_bits_truncate(0o600))
+            .with_context(|| format!("creating the FIFO {}", p.display()))?;
+        Ok(p.display().to_string())
+    };
+    Ok(Stdio {
+        stdin: if stdin { mk("stdin")? } else { String::new() },
+        stdout: mk("stdout")?,
+        stderr: if tty { String::new() } else { mk("stderr")? },
+        terminal: tty,
+    })
 }
 
 impl Attached {
