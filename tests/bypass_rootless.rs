@@ -264,6 +264,26 @@ fn bypassed_connections_are_host_sockets_of_the_container() {
     }
 }
 
+/// With `setup install --host-loopback` the gateway is the host's loopback: a bypassed connect to
+/// it becomes a host socket to 127.0.0.1, the container's own process holding it.
+#[test]
+fn the_gateway_reaches_the_hosts_loopback_when_allowed() {
+    let Some(s) = setup() else { return };
+    let out = s.burrow(&["setup", "install", "--host-loopback"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let gw: IpAddr = "10.0.2.2".parse().unwrap();
+    assert_eq!(who_holds_the_connection(&s, gw, &["--bypass"]), "nc");
+    assert_eq!(who_holds_the_connection(&s, gw, &[]), "burrow-rootless");
+    // install-bypass keeps the choice.
+    let out = s.burrow(&["setup", "install-bypass"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let unit = std::fs::read_to_string(
+        Path::new(&s.m.home).join(".config/systemd/user/containerd.service"),
+    )
+    .unwrap_or_default();
+    assert!(!unit.contains("--disable-host-loopback"), "{unit}");
+}
+
 #[test]
 fn containers_still_reach_each_other_and_published_ports_answer() {
     let Some(s) = setup() else { return };

@@ -35,6 +35,11 @@ pub struct Args {
     /// slirp4netns (the external program, as RootlessKit's default setup uses).
     #[arg(long, value_enum, default_value_t = NetDriver::Builtin)]
     pub net: NetDriver,
+    /// Let containers reach the host's loopback (127.0.0.1) at the gateway 10.0.2.2, as
+    /// RootlessKit does without --disable-host-loopback. Off by default: with it every service
+    /// listening on the host's loopback is reachable from every container.
+    #[arg(long)]
+    pub host_loopback: bool,
     /// Also install and start the socket-bypass service for `burrow run --bypass` (kept by later
     /// installs; removed by uninstall).
     #[arg(long)]
@@ -91,12 +96,18 @@ pub fn run_bypass(args: BypassArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     } else {
         NetDriver::Builtin
     };
+    let host_loopback = match installed {
+        Some(Manager::Systemd) => !text.contains("--disable-host-loopback"),
+        Some(Manager::Supervised) => text.contains("host_loopback = true"),
+        None => false,
+    };
     run(
         Args {
             no_systemd: installed == Some(Manager::Supervised),
             force: false,
             launcher: None,
             net,
+            host_loopback,
             bypass: true,
             bypass_binary: args.bypass_binary,
             timeout: args.timeout,
@@ -115,6 +126,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     }
     let mut l = Layout::new(&env, data_root.as_deref())?;
     l.net = args.net;
+    l.host_loopback = args.host_loopback;
     if l.net == NetDriver::Slirp4netns && layout::which("slirp4netns").is_none() {
         bail!("--net=slirp4netns: slirp4netns is not on PATH (as root: apt-get install slirp4netns), or use the default --net=builtin");
     }
@@ -210,6 +222,9 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             );
             if let Some(b) = &bypass {
                 text.push_str(&format!("bypass = \"{}\"\n", b.display()));
+            }
+            if l.host_loopback {
+                text.push_str("host_loopback = true\n");
             }
             changed |= write_file(&l.supervise_marker, &text, &mut did)?;
         }

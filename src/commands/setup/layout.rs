@@ -40,6 +40,8 @@ pub struct Layout {
     pub run_dir: PathBuf,
     /// The launcher's network driver: builtin (the embedded stack) or slirp4netns.
     pub net: NetDriver,
+    /// Whether containers reach the host's loopback at the gateway (no --disable-host-loopback).
+    pub host_loopback: bool,
 }
 
 /// The network the launcher gives the rootless containerd's namespace.
@@ -107,6 +109,7 @@ impl Layout {
             cni_dir: data_home.join("cni"),
             run_dir: runtime_dir.join("containerd"),
             net: NetDriver::default(),
+            host_loopback: false,
         })
     }
 
@@ -116,6 +119,7 @@ impl Layout {
         argv.extend(launcher_flags(
             &self.state_dir.display().to_string(),
             self.net,
+            self.host_loopback,
         ));
         argv.push(burrow.display().to_string());
         argv.extend(self.child_flags(runtime));
@@ -156,10 +160,11 @@ impl Layout {
     /// The systemd user unit, from the template.
     pub fn render_unit(&self, launcher: &Path, burrow: &Path, runtime: &str) -> String {
         let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
-        let flags: Vec<String> = launcher_flags("%t/containerd-rootless", self.net)
-            .iter()
-            .map(|f| unit_quote(f, true))
-            .collect();
+        let flags: Vec<String> =
+            launcher_flags("%t/containerd-rootless", self.net, self.host_loopback)
+                .iter()
+                .map(|f| unit_quote(f, true))
+                .collect();
         let child: Vec<String> = self
             .child_flags(runtime)
             .iter()
@@ -201,8 +206,9 @@ fn unit_quote(word: &str, specifiers: bool) -> String {
     }
 }
 
-/// The launcher flags of the unit, for a state dir and network driver.
-pub fn launcher_flags(state_dir: &str, net: NetDriver) -> Vec<String> {
+/// The launcher flags of the unit, for a state dir and network driver; the host's loopback is
+/// out of the containers' reach unless `host_loopback`.
+pub fn launcher_flags(state_dir: &str, net: NetDriver, host_loopback: bool) -> Vec<String> {
     let state = format!("--state-dir={state_dir}");
     let net_flags: &[&str] = match net {
         NetDriver::Builtin => &["--net=builtin", "--mtu=65520"],
@@ -213,10 +219,15 @@ pub fn launcher_flags(state_dir: &str, net: NetDriver) -> Vec<String> {
             "--slirp4netns-seccomp=auto",
         ],
     };
+    let loopback: &[&str] = if host_loopback {
+        &[]
+    } else {
+        &["--disable-host-loopback"]
+    };
     std::iter::once(state.as_str())
         .chain(net_flags.iter().copied())
+        .chain(loopback.iter().copied())
         .chain([
-            "--disable-host-loopback",
             "--port-driver=builtin",
             "--copy-up=/etc",
             "--copy-up=/run",
@@ -369,7 +380,7 @@ mod tests {
         assert!(unit.starts_with(MARKER));
         assert!(!unit.contains('@'), "unfilled placeholder in:\n{unit}");
         assert!(unit.contains("--net=builtin"));
-        for flag in launcher_flags("%t/containerd-rootless", NetDriver::Builtin) {
+        for flag in launcher_flags("%t/containerd-rootless", NetDriver::Builtin, false) {
             assert!(unit.contains(&flag), "{flag} missing");
         }
         assert!(unit
@@ -377,6 +388,15 @@ mod tests {
         assert!(unit.contains("/opt/bin/burrow setup child --data-dir=/home/u/.local/share/containerd --containerd-config=/home/u/.config/containerd/config.toml --run-dir=/run/user/1000/containerd --cni-dir=/home/u/.local/share/cni --runtime=runc"));
         assert!(unit.contains("Restart=always"));
         assert!(unit.contains("Delegate=yes"));
+        assert!(unit.contains("--disable-host-loopback"));
+        let mut open = layout();
+        open.host_loopback = true;
+        let unit = open.render_unit(
+            Path::new("/opt/bin/burrow-rootlesskit"),
+            Path::new("/opt/bin/burrow"),
+            "runc",
+        );
+        assert!(!unit.contains("--disable-host-loopback"), "{unit}");
     }
 
     #[test]

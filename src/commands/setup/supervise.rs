@@ -45,6 +45,12 @@ pub fn installed_net(layout: &Layout) -> Option<NetDriver> {
         .and_then(|v| NetDriver::parse(v.trim().trim_matches('"')))
 }
 
+/// Whether a supervised install let containers reach the host's loopback.
+pub fn installed_host_loopback(layout: &Layout) -> bool {
+    std::fs::read_to_string(&layout.supervise_marker)
+        .is_ok_and(|t| t.lines().any(|l| l.trim() == "host_loopback = true"))
+}
+
 /// runc when installed, else crun.
 pub fn default_runtime() -> String {
     if layout::which("runc").is_none() && layout::which("crun").is_some() {
@@ -69,6 +75,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         .net
         .or_else(|| installed_net(&layout))
         .unwrap_or_default();
+    layout.host_loopback = installed_host_loopback(&layout);
     let runtime = args.runtime.unwrap_or_else(default_runtime);
     if args.background {
         match start_background(
