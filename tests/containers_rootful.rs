@@ -680,6 +680,17 @@ fn attach_joins_a_running_container() {
         std::io::Write::write_all(stdin, b"exit 5\r").unwrap();
     });
     assert_eq!(code(&out), 5, "{} {}", stdout(&out), stderr(&out));
+    // `start` brings it back the same way: attach joins its stdin again.
+    let out = d.burrow(&["start", &name]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(burrow_testsupport::wait_for(
+        std::time::Duration::from_secs(30),
+        running
+    ));
+    let out = under_terminal(&format!("{base} attach {name}"), |stdin| {
+        std::io::Write::write_all(stdin, b"exit 6\r").unwrap();
+    });
+    assert_eq!(code(&out), 6, "{} {}", stdout(&out), stderr(&out));
     rm(&name);
 
     // Without stdin (plain run -d): attach follows the output until the container exits.

@@ -932,6 +932,9 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
         l.insert(labels::HOSTNAME.into(), hostname.clone());
         l.insert(labels::NETWORKS.into(), serde_json::to_string(&networks)?);
         l.insert(labels::PORTS.into(), serde_json::to_string(&port_maps)?);
+        if f.interactive {
+            l.insert(labels::STDIN_OPEN.into(), "true".into());
+        }
         l.insert(labels::STATE_DIR.into(), dir.display().to_string());
         l.insert(
             labels::PLATFORM.into(),
@@ -1164,7 +1167,9 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         }
     }
     if args.detach && (f.interactive || f.tty) {
-        if let Err(fail) = start_detached_with_stdio(ctx, &id, f, created.rootfs, args.rm).await {
+        let stdio = (f.interactive, f.tty);
+        if let Err(fail) = start_detached_with_stdio(ctx, &id, stdio, created.rootfs, args.rm).await
+        {
             remove_quietly(ctx, &id).await;
             return Err(fail);
         }
@@ -1445,12 +1450,12 @@ fn reader_ready(child: &mut std::process::Child) -> bool {
 async fn start_detached_with_stdio(
     ctx: &Ctx,
     id: &str,
-    f: &CreateFlags,
+    (interactive, tty): (bool, bool),
     rootfs: Vec<containerd_client::types::Mount>,
     rm: bool,
 ) -> Result<(), Failure> {
     let dir = ctx.store.container_dir(id).join("fifo");
-    let stdio = super::stdio::make_fifos(&dir, f.interactive, f.tty)?;
+    let stdio = super::stdio::make_fifos(&dir, interactive, tty)?;
     let mut reader = spawn_reader(ctx, id, &dir, rm)?;
     if let Err(fail) = start_task(ctx, id, rootfs, &stdio).await {
         let _ = reader.kill();
@@ -1527,18 +1532,32 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                 super::delete_task_recording(&ctx, &c.id).await?;
                 code = ExitCode::from((status & 0xff) as u8);
             } else {
-                let uri = c.labels.get(labels::LOG_URI).cloned().unwrap_or_else(|| {
-                    std::env::current_exe()
-                        .map(|exe| logdriver::uri(&exe, ctx.store.root()))
-                        .unwrap_or_default()
-                });
-                let stdio = Stdio {
-                    stdin: String::new(),
-                    stdout: uri.clone(),
-                    stderr: uri,
-                    terminal: tty,
+                let interactive = c
+                    .labels
+                    .get(labels::STDIN_OPEN)
+                    .is_some_and(|v| v == "true");
+                let started = if tty || interactive {
+                    // As `run -d -i`/`-t` started it: stdio kept by the background reader.
+                    let rm = c
+                        .labels
+                        .get(labels::AUTO_REMOVE)
+                        .is_some_and(|v| v == "true");
+                    start_detached_with_stdio(&ctx, &c.id, (interactive, tty), rootfs, rm).await
+                } else {
+                    let uri = c.labels.get(labels::LOG_URI).cloned().unwrap_or_else(|| {
+                        std::env::current_exe()
+                            .map(|exe| logdriver::uri(&exe, ctx.store.root()))
+                            .unwrap_or_default()
+                    });
+                    let stdio = Stdio {
+                        stdin: String::new(),
+                        stdout: uri.clone(),
+                        stderr: uri,
+                        terminal: tty,
+                    };
+                    start_task(&ctx, &c.id, rootfs, &stdio).await.map(drop)
                 };
-                if let Err(f) = start_task(&ctx, &c.id, rootfs, &stdio).await {
+                if let Err(f) = started {
                     return Ok(report(f));
                 }
                 let on_failure = c
