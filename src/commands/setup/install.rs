@@ -226,6 +226,11 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             if l.host_loopback {
                 text.push_str("host_loopback = true\n");
             }
+            let mut bins: Vec<&Path> = vec![&launcher, &burrow];
+            if let Some(b) = &bypass {
+                bins.push(b);
+            }
+            text.push_str(&layout::binaries_stamp(&bins));
             changed |= write_file(&l.supervise_marker, &text, &mut did)?;
         }
     }

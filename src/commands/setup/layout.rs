@@ -155,6 +155,7 @@ impl Layout {
                 &unit_quote(&bypass.display().to_string(), false),
             )
             .replace("@LOG@", &self.log.display().to_string().replace('%', "%%"))
+            + &binaries_stamp(&[bypass])
     }
 
     /// The systemd user unit, from the template.
@@ -183,6 +184,7 @@ impl Layout {
             .replace("@CHILD_FLAGS@", &child.join(" "))
             .replace("@LOG@", &self.log.display().to_string().replace('%', "%%"))
             .replace("@PATH@", &format!("\"PATH={}\"", path.replace('%', "%%")))
+            + &binaries_stamp(&[launcher, burrow])
     }
 }
 
@@ -204,6 +206,23 @@ fn unit_quote(word: &str, specifiers: bool) -> String {
     } else {
         w
     }
+}
+
+/// A comment line naming the binaries a service runs with their size and modification time: a
+/// rebuilt or upgraded binary changes the unit, so `setup install` restarts the service on it.
+pub fn binaries_stamp(paths: &[&Path]) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let parts: Vec<String> = paths
+        .iter()
+        .map(|p| match std::fs::metadata(p) {
+            Ok(m) => format!("{} {} {}", p.display(), m.len(), m.mtime()),
+            Err(_) => format!("{} (missing)", p.display()),
+        })
+        .collect();
+    format!(
+        "# binaries (a change restarts the service): {}\n",
+        parts.join("; ")
+    )
 }
 
 /// The launcher flags of the unit, for a state dir and network driver; the host's loopback is
@@ -397,6 +416,18 @@ mod tests {
             "runc",
         );
         assert!(!unit.contains("--disable-host-loopback"), "{unit}");
+    }
+
+    #[test]
+    fn a_changed_binary_changes_the_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("burrow-bypass");
+        std::fs::write(&bin, b"one").unwrap();
+        let before = binaries_stamp(&[&bin]);
+        assert!(before.starts_with("# binaries") && before.contains("burrow-bypass 3 "));
+        std::fs::write(&bin, b"longer").unwrap();
+        assert_ne!(binaries_stamp(&[&bin]), before);
+        assert!(binaries_stamp(&[&dir.path().join("gone")]).contains("(missing)"));
     }
 
     #[test]
