@@ -49,9 +49,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                 args.container
             );
         }
-        let tty = super::spec_of(&c)
-            .and_then(|s| s.process().as_ref().map(|p| p.terminal().unwrap_or(false)))
-            .unwrap_or(false);
+        let tty = super::process_of(&c).terminal;
         let dir = ctx.store.container_dir(&c.id).join("fifo");
         let code = match crate::containers::attach::connect(&dir) {
             Ok(s) => attach_stdio(&ctx, &c.id, s, tty, &args, keys).await?,

@@ -271,6 +271,29 @@ pub fn spec_of(c: &Container) -> Option<oci_spec::runtime::Spec> {
         .and_then(|a| serde_json::from_slice(&a.value).ok())
 }
 
+/// Only the process's args and terminal flag of a container's spec: what `ps` and `attach`
+/// need, without building the whole spec (its seccomp rules make up most of it).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ProcessOnly {
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub terminal: bool,
+}
+
+pub fn process_of(c: &Container) -> ProcessOnly {
+    #[derive(serde::Deserialize)]
+    struct Outer {
+        #[serde(default)]
+        process: Option<ProcessOnly>,
+    }
+    c.spec
+        .as_ref()
+        .and_then(|a| serde_json::from_slice::<Outer>(&a.value).ok())
+        .and_then(|o| o.process)
+        .unwrap_or_default()
+}
+
 /// Docker's "2 minutes ago" wording.
 pub fn ago(t: std::time::SystemTime) -> String {
     let d = std::time::SystemTime::now()
@@ -421,6 +444,27 @@ pub fn parse_labels(items: &[String]) -> HashMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn process_of_reads_args_and_terminal_only() {
+        let spec = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {"args": ["sh", "-c", "echo hi"], "terminal": true, "cwd": "/"},
+            "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}}
+        });
+        let c = Container {
+            spec: Some(prost_types::Any {
+                type_url: String::new(),
+                value: serde_json::to_vec(&spec).unwrap(),
+            }),
+            ..Default::default()
+        };
+        let p = process_of(&c);
+        assert_eq!(p.args, ["sh", "-c", "echo hi"]);
+        assert!(p.terminal);
+        let empty = process_of(&Container::default());
+        assert!(empty.args.is_empty() && !empty.terminal);
+    }
 
     #[test]
     fn docker_durations() {

@@ -155,10 +155,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             }
             let created = c.created_at.as_ref().map(super::timestamp);
             let started = c.updated_at.as_ref().map(super::timestamp).or(created);
-            let command = super::spec_of(&c)
-                .and_then(|s| s.process().as_ref().and_then(|p| p.args().clone()))
-                .unwrap_or_default()
-                .join(" ");
+            let command = super::process_of(&c).args.join(" ");
             let ports: Vec<String> = super::ports_of(&c).iter().map(|p| p.display()).collect();
             let labels_text: Vec<String> = c
                 .labels
