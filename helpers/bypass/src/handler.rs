@@ -149,7 +149,7 @@ fn try_bypass(c: &Container, n: &Notif) -> std::io::Result<Option<Reply>> {
         return Ok(Some(Reply::Continue));
     };
     let Decision::Bypass(to) = policy.decide(dest) else {
-        return Ok(Some(Reply::Continue));
+        return Ok(Some(keep_on_own_network(c, &caller, target_fd)));
     };
     let theirs = caller.fd(target_fd)?;
     if !notify::id_valid(lfd, n.id) {
@@ -224,6 +224,22 @@ fn try_bypass(c: &Container, n: &Notif) -> std::io::Result<Option<Reply>> {
             stats.waiting.fetch_sub(1, Ordering::AcqRel);
         })?;
     Ok(None)
+}
+
+/// A connect that stays on the container's own networks: unchanged, unless the socket is
+/// already a host one (a bypassed UDP socket connected again): from the host, that destination
+/// is not the container's network, so the call fails as unreachable instead of sending the
+/// container's datagrams out of the host.
+fn keep_on_own_network(c: &Container, caller: &Caller, fd: RawFd) -> Reply {
+    let Some(host) = c.host_netns else {
+        return Reply::Continue;
+    };
+    match caller.fd(fd) {
+        Ok(sock) if notify::netns_cookie(sock.as_fd()).ok() == Some(host) => {
+            Reply::Errno(libc::ENETUNREACH)
+        }
+        _ => Reply::Continue,
+    }
 }
 
 /// A connected UDP socket: a host UDP socket connected to the destination takes its place, so
