@@ -19,17 +19,7 @@ use crate::notify::{self, Notif, Reply};
 use crate::policy::{covers, parse_sockaddr, Family, Published};
 
 /// Handles a bind; None when the call is gone.
-pub fn on_bind(c: &Container, n: &Notif) -> Option<Reply> {
-    match try_bind(c, n) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::debug!(pid = n.pid, "bind not bypassed: {e}");
-            Some(Reply::Continue)
-        }
-    }
-}
-
-fn try_bind(c: &Container, n: &Notif) -> std::io::Result<Option<Reply>> {
+pub fn try_bind(c: &Container, n: &Notif) -> std::io::Result<Option<Reply>> {
     let lfd = c.listener.as_fd();
     let target_fd = n.args[0] as RawFd;
     let caller = Caller::open(n)?;
@@ -67,7 +57,7 @@ fn try_bind(c: &Container, n: &Notif) -> std::io::Result<Option<Reply>> {
     }
     let Some((published, host_addr)) = c
         .policy
-        .bind_target(addr, family, |ip| c.addrs(caller.tgid).contains(ip))
+        .bind_target(addr, family, |ip| c.addrs(caller.tid).contains(ip))
     else {
         return Ok(Some(Reply::Continue));
     };
@@ -105,6 +95,7 @@ fn try_bind(c: &Container, n: &Notif) -> std::io::Result<Option<Reply>> {
         tracing::info!(%addr, %host_addr, taken = taken.len(), "published port not bound on the host ({e}): it stays with the launcher");
         return Ok(Some(fallback));
     }
+    c.any_bypassed.store(true, Ordering::Relaxed);
     let installed = notify::id_valid(lfd, n.id)
         && notify::add_fd_at(lfd, n.id, host.as_fd(), target_fd, cloexec).is_ok();
     drop(host);

@@ -13,8 +13,8 @@ use crate::notify::{self, Notif};
 pub struct Caller {
     /// The calling thread.
     pub tid: u32,
-    /// Its process (thread group), for pidfds and fd flags.
-    pub tgid: u32,
+    /// Its process (thread group), for pidfds and fd flags: read from /proc when first needed.
+    tgid: std::cell::OnceCell<u32>,
     mem: File,
 }
 
@@ -26,9 +26,18 @@ impl Caller {
             .open(format!("/proc/{}/mem", n.pid))?;
         Ok(Caller {
             tid: n.pid,
-            tgid: tgid_of(n.pid)?,
+            tgid: std::cell::OnceCell::new(),
             mem,
         })
+    }
+
+    /// The caller's process.
+    pub fn tgid(&self) -> io::Result<u32> {
+        if let Some(t) = self.tgid.get() {
+            return Ok(*t);
+        }
+        let t = tgid_of(self.tid)?;
+        Ok(*self.tgid.get_or_init(|| t))
     }
 
     /// `len` bytes of the caller's memory at `addr`.
@@ -45,13 +54,14 @@ impl Caller {
 
     /// A duplicate of the caller's fd (the same open file description).
     pub fn fd(&self, fd: RawFd) -> io::Result<OwnedFd> {
-        let pidfd = notify::pidfd_open(self.tgid)?;
+        let pidfd = notify::pidfd_open(self.tgid()?)?;
         notify::pidfd_getfd(pidfd.as_fd(), fd)
     }
 
     /// Whether the caller's fd has FD_CLOEXEC (`flags:` in fdinfo, octal).
     pub fn cloexec(&self, fd: RawFd) -> bool {
-        std::fs::read_to_string(format!("/proc/{}/fdinfo/{fd}", self.tgid))
+        let Ok(tgid) = self.tgid() else { return false };
+        std::fs::read_to_string(format!("/proc/{tgid}/fdinfo/{fd}"))
             .ok()
             .and_then(|t| {
                 t.lines()

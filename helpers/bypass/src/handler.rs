@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -11,8 +11,8 @@ use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{
-    connect, getsockname, getsockopt, setsockopt, socket, sockopt, AddressFamily, SockFlag,
-    SockType, SockaddrLike, SockaddrStorage,
+    connect, getsockname, getsockopt, setsockopt, socket, sockopt, AddressFamily, GetSockOpt,
+    SetSockOpt, SockFlag, SockType, SockaddrLike, SockaddrStorage,
 };
 
 use crate::caller::Caller;
@@ -46,6 +46,10 @@ pub struct Container {
     addrs: OnceLock<Addrs>,
     /// The bridge sides of its published ports bound on the host.
     pub relays: Relays,
+    /// Set once a host socket may have been put in the container: until then none of its
+    /// sockets is a bypassed one, so name calls and connects inside its networks need no look
+    /// at the fd.
+    pub any_bypassed: AtomicBool,
 }
 
 impl Container {
@@ -57,6 +61,7 @@ impl Container {
             host_netns: host_netns_cookie(),
             addrs: OnceLock::new(),
             relays: Relays::default(),
+            any_bypassed: AtomicBool::new(false),
         }
     }
 
@@ -66,16 +71,19 @@ impl Container {
     }
 }
 
-/// The cookie of this process's network namespace, from a socket of its own.
+/// The cookie of this process's network namespace, from a socket of its own (once).
 fn host_netns_cookie() -> Option<u64> {
-    let s = socket(
-        AddressFamily::Inet,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .ok()?;
-    notify::netns_cookie(s.as_fd()).ok()
+    static COOKIE: OnceLock<Option<u64>> = OnceLock::new();
+    *COOKIE.get_or_init(|| {
+        let s = socket(
+            AddressFamily::Inet,
+            SockType::Datagram,
+            SockFlag::SOCK_CLOEXEC,
+            None,
+        )
+        .ok()?;
+        notify::netns_cookie(s.as_fd()).ok()
+    })
 }
 
 /// Serves one container's listener until every process of the container has exited.
@@ -111,13 +119,18 @@ fn serve_calls(c: &Container) {
             }
         };
         c.stats.trapped.fetch_add(1, Ordering::Relaxed);
-        let reply = match i64::from(n.nr) {
-            libc::SYS_connect => on_connect(c, &n),
-            libc::SYS_bind => crate::bind::on_bind(c, &n),
-            libc::SYS_getsockname => crate::names::on_name(c, &n, false),
-            libc::SYS_getpeername => crate::names::on_name(c, &n, true),
-            _ => Some(Reply::Continue),
+        let handled = match i64::from(n.nr) {
+            libc::SYS_connect => try_bypass(c, &n),
+            libc::SYS_bind => crate::bind::try_bind(c, &n),
+            libc::SYS_getsockname => crate::names::try_name(c, &n, false),
+            libc::SYS_getpeername => crate::names::try_name(c, &n, true),
+            _ => Ok(Some(Reply::Continue)),
         };
+        // Anything that went wrong leaves the call to the kernel, unchanged.
+        let reply = handled.unwrap_or_else(|e| {
+            tracing::debug!(pid = n.pid, nr = n.nr, "call left unchanged: {e}");
+            Some(Reply::Continue)
+        });
         if let Some(r) = reply {
             // ENOENT: the call is gone; nothing to answer.
             let _ = notify::respond(c.listener.as_fd(), n.id, r);
@@ -125,17 +138,7 @@ fn serve_calls(c: &Container) {
     }
 }
 
-/// Handles a connect; None when a waiting thread answers it later.
-fn on_connect(c: &Container, n: &Notif) -> Option<Reply> {
-    match try_bypass(c, n) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::debug!(pid = n.pid, "connect not bypassed: {e}");
-            Some(Reply::Continue)
-        }
-    }
-}
-
+/// Handles a connect; None when the call is gone or a waiting thread answers it later.
 fn try_bypass(c: &Container, n: &Notif) -> std::io::Result<Option<Reply>> {
     let (listener, policy, stats) = (&c.listener, &c.policy, &c.stats);
     let lfd = listener.as_fd();
@@ -175,6 +178,9 @@ fn try_bypass(c: &Container, n: &Notif) -> std::io::Result<Option<Reply>> {
     if (!udp && bound_port) || bound_ip {
         return Ok(Some(Reply::Continue));
     }
+    // From here on a host socket may end up in the container (set early: a false alarm only
+    // costs the checks the flag saves).
+    c.any_bypassed.store(true, Ordering::Relaxed);
     if udp {
         return bypass_udp(c, n, &caller, theirs, family, dest, to);
     }
@@ -234,6 +240,9 @@ fn keep_on_own_network(c: &Container, caller: &Caller, fd: RawFd) -> Reply {
     let Some(host) = c.host_netns else {
         return Reply::Continue;
     };
+    if !c.any_bypassed.load(Ordering::Relaxed) {
+        return Reply::Continue;
+    }
     match caller.fd(fd) {
         Ok(sock) if notify::netns_cookie(sock.as_fd()).ok() == Some(host) => {
             Reply::Errno(libc::ENETUNREACH)
@@ -279,15 +288,9 @@ fn bypass_udp(
 
 /// The options a program sets on a UDP socket before connecting that matter on the host one.
 fn copy_udp_options(from: &OwnedFd, to: &OwnedFd) {
-    if let Ok(v) = getsockopt(from, sockopt::Broadcast) {
-        let _ = setsockopt(to, sockopt::Broadcast, &v);
-    }
-    if let Ok(v) = getsockopt(from, sockopt::ReuseAddr) {
-        let _ = setsockopt(to, sockopt::ReuseAddr, &v);
-    }
-    if let Ok(v) = getsockopt(from, sockopt::Ipv6V6Only) {
-        let _ = setsockopt(to, sockopt::Ipv6V6Only, &v);
-    }
+    copy_opt(from, to, sockopt::Broadcast);
+    copy_opt(from, to, sockopt::ReuseAddr);
+    copy_opt(from, to, sockopt::Ipv6V6Only);
     // Buffer sizes as set (the kernel reports twice the value asked for; asking for half of it
     // gives the same size, within the user's limits).
     if let Ok(v) = getsockopt(from, sockopt::RcvBuf) {
@@ -387,32 +390,24 @@ fn finish_blocking(
 
 /// The socket options a program sets before connect that matter on the host socket.
 pub(crate) fn copy_options(from: &OwnedFd, to: &OwnedFd) {
-    if let Ok(v) = getsockopt(from, sockopt::TcpNoDelay) {
-        let _ = setsockopt(to, sockopt::TcpNoDelay, &v);
-    }
-    if let Ok(v) = getsockopt(from, sockopt::KeepAlive) {
-        let _ = setsockopt(to, sockopt::KeepAlive, &v);
-    }
-    if let Ok(v) = getsockopt(from, sockopt::ReuseAddr) {
-        let _ = setsockopt(to, sockopt::ReuseAddr, &v);
-    }
-    if let Ok(v) = getsockopt(from, sockopt::ReusePort) {
-        let _ = setsockopt(to, sockopt::ReusePort, &v);
-    }
-    if let Ok(v) = getsockopt(from, sockopt::Linger) {
-        let _ = setsockopt(to, sockopt::Linger, &v);
-    }
-    if let Ok(v) = getsockopt(from, sockopt::Ipv6V6Only) {
-        let _ = setsockopt(to, sockopt::Ipv6V6Only, &v);
-    }
-    if let Ok(v) = getsockopt(from, sockopt::TcpKeepIdle) {
-        let _ = setsockopt(to, sockopt::TcpKeepIdle, &v);
-    }
-    if let Ok(v) = getsockopt(from, sockopt::TcpKeepInterval) {
-        let _ = setsockopt(to, sockopt::TcpKeepInterval, &v);
-    }
-    if let Ok(v) = getsockopt(from, sockopt::TcpKeepCount) {
-        let _ = setsockopt(to, sockopt::TcpKeepCount, &v);
+    copy_opt(from, to, sockopt::TcpNoDelay);
+    copy_opt(from, to, sockopt::KeepAlive);
+    copy_opt(from, to, sockopt::ReuseAddr);
+    copy_opt(from, to, sockopt::ReusePort);
+    copy_opt(from, to, sockopt::Linger);
+    copy_opt(from, to, sockopt::Ipv6V6Only);
+    copy_opt(from, to, sockopt::TcpKeepIdle);
+    copy_opt(from, to, sockopt::TcpKeepInterval);
+    copy_opt(from, to, sockopt::TcpKeepCount);
+}
+
+/// Sets one option of `to` as `from` has it (an option `from` cannot report is left alone).
+fn copy_opt<O>(from: &OwnedFd, to: &OwnedFd, opt: O)
+where
+    O: GetSockOpt + SetSockOpt<Val = <O as GetSockOpt>::Val> + Copy,
+{
+    if let Ok(v) = getsockopt(from, opt) {
+        let _ = setsockopt(to, opt, &v);
     }
 }
 

@@ -12,20 +12,14 @@ use crate::notify::{self, Notif, Reply};
 use crate::policy::encode_sockaddr;
 
 /// Handles a getsockname (`peer` false) or getpeername; None when the call is gone.
-pub fn on_name(c: &Container, n: &Notif, peer: bool) -> Option<Reply> {
-    match try_name(c, n, peer) {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::debug!(pid = n.pid, "name call left alone: {e}");
-            Some(Reply::Continue)
-        }
-    }
-}
-
-fn try_name(c: &Container, n: &Notif, peer: bool) -> std::io::Result<Option<Reply>> {
+pub fn try_name(c: &Container, n: &Notif, peer: bool) -> std::io::Result<Option<Reply>> {
     let Some(host_netns) = c.host_netns else {
         return Ok(Some(Reply::Continue));
     };
+    // No host socket in this container yet: nothing to translate, no fd to look at.
+    if !c.any_bypassed.load(std::sync::atomic::Ordering::Relaxed) {
+        return Ok(Some(Reply::Continue));
+    }
     let lfd = c.listener.as_fd();
     let caller = Caller::open(n)?;
     // A bad fd or a non-socket: the kernel gives the error.
@@ -54,7 +48,7 @@ fn try_name(c: &Container, n: &Notif, peer: bool) -> std::io::Result<Option<Repl
             std::net::IpAddr::V4(_) => true,
             std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some(),
         };
-        let mine = c.addrs(caller.tgid).primary(v4);
+        let mine = c.addrs(caller.tid).primary(v4);
         c.policy.local_view(real, mine)
     };
     let bytes = encode_sockaddr(view);
