@@ -157,16 +157,7 @@ impl Rootful {
     }
 
     pub fn burrow(&self, args: &[&str]) -> Output {
-        let mut cmd = Command::new(burrow_exe());
-        cmd.arg("--address")
-            .arg(&self.sock)
-            .arg("--data-root")
-            .arg(&self.data)
-            .args(args)
-            .env("NETCONFPATH", &self.netconf)
-            .env_remove("CONTAINERD_ADDRESS")
-            .env_remove("CONTAINERD_NAMESPACE");
-        run_with_timeout(&mut cmd, Duration::from_secs(120))
+        run_with_timeout(&mut self.command(args), Duration::from_secs(120))
     }
 
     pub fn ctr(&self, args: &[&str]) -> String {

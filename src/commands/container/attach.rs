@@ -1,7 +1,7 @@
 //! `burrow attach`: the terminal joined to a running container's output (and stdin, when the
 //! container's stdio is held by burrow's background reader), until it exits or the detach keys.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use super::run::{wait_proxying, SigProxy};
-use super::stdio::{parse_detach_keys, DetachScanner, DEFAULT_DETACH_KEYS};
+use super::stdio::{forward_stdin, parse_detach_keys, InputEnd, DEFAULT_DETACH_KEYS};
 use super::Ctx;
 use crate::connection::Globals;
 use crate::containers::attach::{read_frame, Stream};
@@ -102,29 +102,15 @@ async fn attach_stdio(
     if with_stdin {
         let mut in_sock = sock.try_clone().context("attaching")?;
         let tx = done_tx.clone();
-        std::thread::spawn(move || {
-            let mut scanner = DetachScanner::new(keys);
-            let mut buf = [0u8; 8192];
-            let mut fwd = Vec::with_capacity(8192);
-            let mut input = std::io::stdin().lock();
-            loop {
-                match input.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        fwd.clear();
-                        let detached = scanner.scan(&buf[..n], &mut fwd);
-                        if in_sock.write_all(&fwd).is_err() {
-                            return;
-                        }
-                        if detached {
-                            let _ = tx.send(true);
-                            return;
-                        }
-                    }
-                }
+        std::thread::spawn(move || match forward_stdin(&mut in_sock, keys) {
+            InputEnd::Detached => {
+                let _ = tx.send(true);
             }
             // Our input ended: the container's stdin stays open, as Docker leaves it.
-            let _ = in_sock.shutdown(std::net::Shutdown::Write);
+            InputEnd::Eof => {
+                let _ = in_sock.shutdown(std::net::Shutdown::Write);
+            }
+            InputEnd::SinkClosed => {}
         });
     }
     let resizer = if tty {
@@ -134,11 +120,7 @@ async fn attach_stdio(
     } else {
         None
     };
-    let proxy = if args.sig_proxy && !tty {
-        SigProxy::install()
-    } else {
-        None
-    };
+    let proxy = signal_proxy(args, tty);
     let wait = wait_proxying(ctx, id, proxy);
     tokio::pin!(wait);
     let outcome = tokio::select! {
@@ -171,11 +153,7 @@ async fn attach_stdio(
 async fn follow_output(ctx: &Ctx, id: &str, tty: bool, args: &Args) -> anyhow::Result<Option<u32>> {
     let path = ctx.store.log_path(id);
     let mut seen = logdriver::read_all(&path).map(|r| r.len()).unwrap_or(0);
-    let proxy = if args.sig_proxy && !tty {
-        SigProxy::install()
-    } else {
-        None
-    };
+    let proxy = signal_proxy(args, tty);
     let wait = wait_proxying(ctx, id, proxy);
     tokio::pin!(wait);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
@@ -199,4 +177,10 @@ fn print_new(path: &std::path::Path, seen: &mut usize) {
         }
         *seen = records.len().max(*seen);
     }
+}
+
+/// The CLI's signals passed on to the container (`--sig-proxy`), never with a terminal: there
+/// the keys themselves reach the container's pty.
+fn signal_proxy(args: &Args, tty: bool) -> Option<SigProxy> {
+    (args.sig_proxy && !tty).then(SigProxy::install).flatten()
 }

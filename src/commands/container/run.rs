@@ -1166,29 +1166,10 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
             let _ = ctx.client.update_labels(c, l).await;
         }
     }
-    if args.detach && (f.interactive || f.tty) {
-        let stdio = (f.interactive, f.tty);
-        if let Err(fail) = start_detached_with_stdio(ctx, &id, stdio, created.rootfs, args.rm).await
-        {
-            remove_quietly(ctx, &id).await;
-            return Err(fail);
-        }
-        if restart_policy(&f.restart)? == Restart::OnFailure {
-            super::restart::spawn(ctx, &id).await?;
-        }
-        println!("{id}");
-        return Ok(ExitCode::SUCCESS);
-    }
     if args.detach {
-        let exe = std::env::current_exe().context("finding the burrow binary for logging")?;
-        let uri = logdriver::uri(&exe, ctx.store.root());
-        let stdio = Stdio {
-            stdin: String::new(),
-            stdout: uri.clone(),
-            stderr: uri,
-            terminal: f.tty,
-        };
-        if let Err(fail) = start_task(ctx, &id, created.rootfs, &stdio).await {
+        let stdio = (f.interactive, f.tty);
+        let started = start_in_background(ctx, &id, stdio, created.rootfs, args.rm, None).await;
+        if let Err(fail) = started {
             remove_quietly(ctx, &id).await;
             return Err(fail);
         }
@@ -1394,7 +1375,9 @@ fn detach_to_background(ctx: &Ctx, id: &str, fifo_dir: &Path, rm: bool) -> anyho
     // It says when it holds the FIFOs; only then may ours close.
     if !reader_ready(&mut child) {
         anyhow::bail!(
-            "detaching from {id}: the background reader of its output did not start; the container keeps running without its output"
+            "detaching from {id}: the background reader of its output did not start ({}); the container keeps running \
+             without its output logged (`burrow stop {id}` ends it)",
+            reader_failure(child)
         );
     }
     eprintln!(
@@ -1429,10 +1412,27 @@ fn spawn_reader(
     }
     cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
         .process_group(0);
     cmd.spawn()
         .map_err(|e| anyhow::anyhow!("starting the background reader of {id}'s output: {e}"))
+}
+
+/// What a reader that never said it was ready printed, and how it ended.
+fn reader_failure(mut child: std::process::Child) -> String {
+    use std::io::Read as _;
+    let mut said = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut said);
+    }
+    let status = child
+        .wait()
+        .map(|s| s.to_string())
+        .unwrap_or_else(|e| e.to_string());
+    match said.trim() {
+        "" => status,
+        text => format!("{text}; {status}"),
+    }
 }
 
 /// Waits for the reader's one byte saying it holds the FIFOs.
@@ -1443,6 +1443,36 @@ fn reader_ready(child: &mut std::process::Child) -> bool {
         .stdout
         .take()
         .is_some_and(|mut o| matches!(o.read(&mut b), Ok(1)))
+}
+
+/// Starts a container's task in the background (`run -d`, `start`): with -i or -t its stdio are
+/// FIFOs kept by the background reader, so `attach` can join it; otherwise its output goes to
+/// the log driver (`log_uri`, or burrow's own).
+async fn start_in_background(
+    ctx: &Ctx,
+    id: &str,
+    (interactive, tty): (bool, bool),
+    rootfs: Vec<containerd_client::types::Mount>,
+    rm: bool,
+    log_uri: Option<String>,
+) -> Result<(), Failure> {
+    if interactive || tty {
+        return start_detached_with_stdio(ctx, id, (interactive, tty), rootfs, rm).await;
+    }
+    let uri = match log_uri {
+        Some(u) => u,
+        None => {
+            let exe = std::env::current_exe().context("finding the burrow binary for logging")?;
+            logdriver::uri(&exe, ctx.store.root())
+        }
+    };
+    let stdio = Stdio {
+        stdin: String::new(),
+        stdout: uri.clone(),
+        stderr: uri,
+        terminal: tty,
+    };
+    start_task(ctx, id, rootfs, &stdio).await.map(drop)
 }
 
 /// `run -d` with -i or -t: the container's stdio are FIFOs held by a background reader (which
@@ -1465,8 +1495,15 @@ async fn start_detached_with_stdio(
     // Nothing else runs on this (current-thread) runtime meanwhile: a plain blocking read.
     let ready = reader_ready(&mut reader);
     if !ready {
+        let why = reader_failure(reader);
+        // Without its reader nothing would hold its stdio: stop it rather than leave it so.
+        let _ = ctx.client.kill_task(id, 9, true).await;
+        let _ = ctx.client.wait_task(id).await;
+        let _ = ctx.client.delete_task(id).await;
         return Err(anyhow::anyhow!(
-            "container {id} started, but the background reader of its output did not: it runs without its output logged (burrow rm -f {id})"
+            "container {id}: the background reader that keeps its stdio (burrow internal detached-drain) \
+             did not start ({why}), so the container was stopped again; fix that and start it again, \
+             or create it without -i/-t to log through the log driver"
         )
         .into());
     }
@@ -1489,9 +1526,7 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             let _ = ctx.client.delete_task(&c.id).await;
             super::set_restart_status(&ctx, &c, "running").await?;
             let rootfs = ctx.client.snapshot_mounts(&c.snapshotter, &c.id).await?;
-            let tty = super::spec_of(&c)
-                .and_then(|s| s.process().as_ref().map(|p| p.terminal().unwrap_or(false)))
-                .unwrap_or(false);
+            let tty = super::process_of(&c).terminal;
             if args.attach {
                 let fifo_dir = ctx.store.container_dir(&c.id).join("fifo");
                 let log = logdriver::AttachLog::open(&ctx.store, &c.id)
@@ -1536,27 +1571,13 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                     .labels
                     .get(labels::STDIN_OPEN)
                     .is_some_and(|v| v == "true");
-                let started = if tty || interactive {
-                    // As `run -d -i`/`-t` started it: stdio kept by the background reader.
-                    let rm = c
-                        .labels
-                        .get(labels::AUTO_REMOVE)
-                        .is_some_and(|v| v == "true");
-                    start_detached_with_stdio(&ctx, &c.id, (interactive, tty), rootfs, rm).await
-                } else {
-                    let uri = c.labels.get(labels::LOG_URI).cloned().unwrap_or_else(|| {
-                        std::env::current_exe()
-                            .map(|exe| logdriver::uri(&exe, ctx.store.root()))
-                            .unwrap_or_default()
-                    });
-                    let stdio = Stdio {
-                        stdin: String::new(),
-                        stdout: uri.clone(),
-                        stderr: uri,
-                        terminal: tty,
-                    };
-                    start_task(&ctx, &c.id, rootfs, &stdio).await.map(drop)
-                };
+                let rm = c
+                    .labels
+                    .get(labels::AUTO_REMOVE)
+                    .is_some_and(|v| v == "true");
+                let log_uri = c.labels.get(labels::LOG_URI).cloned();
+                let started =
+                    start_in_background(&ctx, &c.id, (interactive, tty), rootfs, rm, log_uri).await;
                 if let Err(f) = started {
                     return Ok(report(f));
                 }

@@ -59,19 +59,19 @@ pub fn parse_detach_keys(spec: &str) -> anyhow::Result<Vec<u8>> {
 
 /// Scans forwarded input for the detach sequence, holding back a partial match until it is
 /// either completed or broken.
-pub struct DetachScanner {
+struct DetachScanner {
     keys: Vec<u8>,
     matched: usize,
 }
 
 impl DetachScanner {
-    pub fn new(keys: Vec<u8>) -> DetachScanner {
+    fn new(keys: Vec<u8>) -> DetachScanner {
         DetachScanner { keys, matched: 0 }
     }
 
     /// Appends to `out` what may be forwarded of `input`; true when the sequence completed (the
     /// rest of `input` is dropped, as Docker does).
-    pub fn scan(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
+    fn scan(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
         if self.keys.is_empty() {
             out.extend_from_slice(input);
             return false;
@@ -152,6 +152,40 @@ pub fn make_fifos(dir: &Path, stdin: bool, tty: bool) -> anyhow::Result<Stdio> {
     })
 }
 
+/// How forwarding the CLI's stdin ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputEnd {
+    /// The CLI's stdin ended (or failed).
+    Eof,
+    /// The detach keys were typed.
+    Detached,
+    /// The other side stopped taking input.
+    SinkClosed,
+}
+
+/// Copies the CLI's stdin into `sink`, holding back the detach `keys` (none: no detaching).
+pub fn forward_stdin(sink: &mut impl Write, keys: Vec<u8>) -> InputEnd {
+    let mut scanner = DetachScanner::new(keys);
+    let mut buf = [0u8; 8192];
+    let mut fwd = Vec::with_capacity(8192);
+    let mut input = std::io::stdin().lock();
+    loop {
+        match input.read(&mut buf) {
+            Ok(0) | Err(_) => return InputEnd::Eof,
+            Ok(n) => {
+                fwd.clear();
+                let detached = scanner.scan(&buf[..n], &mut fwd);
+                if sink.write_all(&fwd).and_then(|()| sink.flush()).is_err() {
+                    return InputEnd::SinkClosed;
+                }
+                if detached {
+                    return InputEnd::Detached;
+                }
+            }
+        }
+    }
+}
+
 impl Attached {
     /// Creates the FIFOs under `dir` and starts copying. With a terminal everything comes on
     /// stdout; with `stdin` the CLI's stdin is forwarded until it ends. With `log` the output
@@ -164,89 +198,47 @@ impl Attached {
         log: Option<Arc<AttachLog>>,
         detach_keys: Option<Vec<u8>>,
     ) -> anyhow::Result<Attached> {
-        crate::containers::store::private_dir(dir)?;
-        let mk = |name: &str| -> anyhow::Result<PathBuf> {
-            let p = dir.join(name);
-            let _ = std::fs::remove_file(&p);
-            nix::unistd::mkfifo(&p, Mode::from_bits_truncate(0o600))
-                .with_context(|| format!("creating the FIFO {}", p.display()))?;
-            Ok(p)
-        };
+        let stdio = make_fifos(dir, stdin, tty)?;
         let running = Arc::new(AtomicUsize::new(0));
-        let out = mk("stdout")?;
-        reader(out.clone(), false, running.clone(), log.clone());
-        let err = if tty {
-            None
-        } else {
-            let e = mk("stderr")?;
-            reader(e.clone(), true, running.clone(), log);
-            Some(e)
-        };
+        reader(
+            PathBuf::from(&stdio.stdout),
+            false,
+            running.clone(),
+            log.clone(),
+        );
+        if !stdio.stderr.is_empty() {
+            reader(PathBuf::from(&stdio.stderr), true, running.clone(), log);
+        }
         let stdin_closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let closed = stdin_closed.clone();
         let stdin_keep: Arc<std::sync::Mutex<Option<File>>> = Arc::default();
         let keep = stdin_keep.clone();
         let detach = Arc::new(tokio::sync::Notify::new());
         let detach_tx = detach.clone();
-        let inp = if stdin {
-            let p = mk("stdin")?;
+        if !stdio.stdin.is_empty() {
             // Read-write so the open does not wait for the shim; closing it is the container's EOF.
             let mut f = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .custom_flags(0)
-                .open(&p)
-                .with_context(|| format!("opening the FIFO {}", p.display()))?;
+                .open(&stdio.stdin)
+                .with_context(|| format!("opening the FIFO {}", stdio.stdin))?;
             std::thread::spawn(move || {
-                let mut buf = [0u8; 8192];
-                let mut fwd = Vec::with_capacity(8192);
-                let mut scanner = DetachScanner {
-                    keys: detach_keys.unwrap_or_default(),
-                    matched: 0,
-                };
-                let mut input = std::io::stdin().lock();
-                loop {
-                    match input.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            fwd.clear();
-                            let done = scanner.scan(&buf[..n], &mut fwd);
-                            if f.write_all(&fwd).is_err() {
-                                break;
-                            }
-                            if done {
-                                // Detached: the container's stdin stays open (not closed).
-                                detach_tx.notify_one();
-                                if let Ok(mut k) = keep.lock() {
-                                    *k = Some(f);
-                                }
-                                return;
-                            }
-                        }
-                    }
-                }
+                let end = forward_stdin(&mut f, detach_keys.unwrap_or_default());
                 if let Ok(mut k) = keep.lock() {
                     *k = Some(f);
                 }
-                closed.store(true, Ordering::SeqCst);
+                if end == InputEnd::Detached {
+                    // Detached: the container's stdin stays open (not closed).
+                    detach_tx.notify_one();
+                } else {
+                    closed.store(true, Ordering::SeqCst);
+                }
             });
-            Some(p)
-        } else {
-            None
-        };
-        let s = |p: &Option<PathBuf>| {
-            p.as_ref()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default()
-        };
+        }
         Ok(Attached {
             dir: dir.to_path_buf(),
-            stdio: Stdio {
-                stdin: s(&inp),
-                stdout: out.display().to_string(),
-                stderr: s(&err),
-                terminal: tty,
-            },
+            stdio,
             running,
             stdin_closed,
             stdin_keep,

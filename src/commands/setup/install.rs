@@ -84,22 +84,23 @@ pub fn run_bypass(args: BypassArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     let data_root = requested_data_root(g, &env);
     let l = Layout::new(&env, data_root.as_deref())?;
     let installed = service::installed(&l);
-    let text = match installed {
-        Some(Manager::Systemd) => std::fs::read_to_string(&l.unit).unwrap_or_default(),
-        Some(Manager::Supervised) => {
-            std::fs::read_to_string(&l.supervise_marker).unwrap_or_default()
+    // What the installed setup chose: the supervised marker records it, the unit's launcher
+    // flags show it.
+    let (net, host_loopback) = match installed {
+        Some(Manager::Supervised) => (
+            supervise::installed_net(&l).unwrap_or_default(),
+            supervise::installed_host_loopback(&l),
+        ),
+        Some(Manager::Systemd) => {
+            let unit = std::fs::read_to_string(&l.unit).unwrap_or_default();
+            let net = if unit.contains("--net=slirp4netns") {
+                NetDriver::Slirp4netns
+            } else {
+                NetDriver::Builtin
+            };
+            (net, !unit.contains("--disable-host-loopback"))
         }
-        None => String::new(),
-    };
-    let net = if text.contains("--net=slirp4netns") || text.contains("net = \"slirp4netns\"") {
-        NetDriver::Slirp4netns
-    } else {
-        NetDriver::Builtin
-    };
-    let host_loopback = match installed {
-        Some(Manager::Systemd) => !text.contains("--disable-host-loopback"),
-        Some(Manager::Supervised) => text.contains("host_loopback = true"),
-        None => false,
+        None => (NetDriver::default(), false),
     };
     run(
         Args {
