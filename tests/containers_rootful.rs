@@ -1263,18 +1263,22 @@ fn a_new_named_volume_gets_the_images_content() {
     let mount = format!("{vol}:/data");
     let show = "stat -c '%u:%g %a %n' /data/owned/user1000 /data/owned/nobody /data/sticky; \
                 cat /data/target.txt; readlink /data/links/absolute; ls /data/deleted.txt 2>&1 | grep -c 'No such'";
-    let out = d.burrow(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-v",
-        &mount,
-        &ml,
-        "sh",
-        "-c",
-        show,
-    ]);
+    // Each run: a new container on the same volume.
+    let run_sh = |script: &str| {
+        d.burrow(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &mount,
+            &ml,
+            "sh",
+            "-c",
+            script,
+        ])
+    };
+    let out = run_sh(show);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
@@ -1282,31 +1286,9 @@ fn a_new_named_volume_gets_the_images_content() {
         "the image's /data, owners, modes, links and whiteouts as the image has them"
     );
     // Only an empty volume is filled: what a container changed stays.
-    let out = d.burrow(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-v",
-        &mount,
-        &ml,
-        "sh",
-        "-c",
-        "rm /data/target.txt; echo mine > /data/new.txt",
-    ]);
+    let out = run_sh("rm /data/target.txt; echo mine > /data/new.txt");
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let out = d.burrow(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "-v",
-        &mount,
-        &ml,
-        "sh",
-        "-c",
-        "cat /data/new.txt; ls /data/target.txt 2>&1 | grep -c 'No such'",
-    ]);
+    let out = run_sh("cat /data/new.txt; ls /data/target.txt 2>&1 | grep -c 'No such'");
     assert_eq!(stdout(&out), "mine\n1\n", "{}", stderr(&out));
     let _ = d.burrow(&["volume", "rm", &vol]);
 }

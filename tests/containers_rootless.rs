@@ -329,3 +329,34 @@ fn rootless_new_named_volume_gets_the_images_content_with_owners() {
     );
     let _ = rl.burrow(&["volume", "rm", &vol]);
 }
+
+/// `run -d -i` and `attach` as the test user: the background reader keeps the container's stdin
+/// in its private state dir, attach joins it, and ends with the container's status.
+#[test]
+fn rootless_attach_joins_a_detached_interactive_container() {
+    let Some(rl) = rootless("attach") else { return };
+    let bb = image("busybox");
+    let name = format!("rl-attach-{}", std::process::id());
+    let out = rl.burrow(&[
+        "run",
+        "-di",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        &bb,
+        "sh",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let script = format!(
+        "printf 'echo hi-from-attach\\nexit 3\\n' | {} attach {name}",
+        rl.burrow.display()
+    );
+    let out = rl.user(&["sh", "-c", &script]);
+    assert_eq!(stdout(&out), "hi-from-attach\n", "{}", stderr(&out));
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    let out = rl.burrow(&["logs", &name]);
+    assert!(stdout(&out).contains("hi-from-attach"), "{}", stderr(&out));
+    let out = rl.burrow(&["rm", "-f", &name]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
