@@ -138,85 +138,18 @@ pub fn bypass(m: &TestMachine, s: &Settings) -> Vec<Figure> {
             ("burrow run (no bypass)", Some(false)),
             ("native (host to host)", None),
         ] {
-            let res = (|| -> Result<f64> {
-                let Some(ip) = host.clone() else {
-                    anyhow::bail!("this host has no address outside loopback and 10/8");
-                };
-                let port = proc::free_port()?;
-                let p = port.to_string();
-                let _server = proc::spawn_user(m, "iperf3 -s", &["iperf3", "-s", "-p", &p])?;
-                proc::wait_tcp(
-                    std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-                    Duration::from_secs(10),
-                )?;
-                let out = match bypass {
-                    None => proc::run_user(
-                        m,
-                        &["iperf3", "-c", &ip, "-p", &p, "-t", &secs, "-J"],
-                        Duration::from_secs(s.iperf_secs + 30),
-                    )?,
-                    Some(b) => {
-                        let burrow = burrow_bin()?;
-                        let mut argv = vec![burrow.as_str(), "run", "--rm"];
-                        if b {
-                            argv.push("--bypass");
-                        }
-                        argv.extend([
-                            m.image_tools.as_str(),
-                            "iperf3",
-                            "-c",
-                            &ip,
-                            "-p",
-                            &p,
-                            "-t",
-                            &secs,
-                            "-J",
-                        ]);
-                        proc::run_user(m, &argv, Duration::from_secs(s.iperf_secs + 60))?
-                    }
-                };
-                crate::net::gbits(
-                    &serde_json::from_str(&out)?,
-                    &["end", "sum_received", "bits_per_second"],
-                )
-            })();
+            let res = c2h_iperf(m, s, host.as_deref(), bypass, &[])
+                .and_then(|v| crate::net::gbits(&v, &["end", "sum_received", "bits_per_second"]));
             match res {
                 Ok(g) => c2h.row_mut(name).samples.push(g),
                 Err(e) => note_failure(&mut c2h, name, &e),
             }
-            let res = (|| -> Result<(f64, f64)> {
-                let Some(ip) = host.clone() else {
-                    anyhow::bail!("this host has no address outside loopback and 10/8");
-                };
-                let port = proc::free_port()?;
-                let p = port.to_string();
-                let _server = proc::spawn_user(m, "iperf3 -s", &["iperf3", "-s", "-p", &p])?;
-                proc::wait_tcp(
-                    std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-                    Duration::from_secs(10),
-                )?;
-                let client = [
-                    "iperf3", "-u", "-b", "2G", "-l", "1400", "-c", &ip, "-p", &p, "-t", &secs,
-                    "-J",
-                ];
-                let out = match bypass {
-                    None => proc::run_user(m, &client, Duration::from_secs(s.iperf_secs + 30))?,
-                    Some(b) => {
-                        let burrow = burrow_bin()?;
-                        let mut argv = vec![burrow.as_str(), "run", "--rm"];
-                        if b {
-                            argv.push("--bypass");
-                        }
-                        argv.push(m.image_tools.as_str());
-                        argv.extend(client);
-                        proc::run_user(m, &argv, Duration::from_secs(s.iperf_secs + 60))?
-                    }
-                };
-                let v: serde_json::Value = serde_json::from_str(&out)?;
+            let udp_args = ["-u", "-b", "2G", "-l", "1400"];
+            let res = c2h_iperf(m, s, host.as_deref(), bypass, &udp_args).and_then(|v| {
                 let loss = v["end"]["sum"]["lost_percent"].as_f64().unwrap_or(f64::NAN);
                 let sent = crate::net::gbits(&v, &["end", "sum", "bits_per_second"])?;
                 Ok((sent * (1.0 - loss / 100.0), loss))
-            })();
+            });
             match res {
                 Ok((g, loss)) => {
                     udp.row_mut(name).samples.push(g);
@@ -299,6 +232,45 @@ pub fn bypass(m: &TestMachine, s: &Settings) -> Vec<Figure> {
         }
     }
     vec![c2h, h2c, udp]
+}
+
+/// One container → host iperf3 run (`extra` client flags, e.g. UDP) against an iperf3 server on
+/// the host's address: from a rootless container with or without --bypass, or natively (None).
+fn c2h_iperf(
+    m: &TestMachine,
+    s: &Settings,
+    host: Option<&str>,
+    bypass: Option<bool>,
+    extra: &[&str],
+) -> Result<serde_json::Value> {
+    let Some(ip) = host else {
+        anyhow::bail!("this host has no address outside loopback and 10/8");
+    };
+    let port = proc::free_port()?;
+    let p = port.to_string();
+    let secs = s.iperf_secs.to_string();
+    let _server = proc::spawn_user(m, "iperf3 -s", &["iperf3", "-s", "-p", &p])?;
+    proc::wait_tcp(
+        std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_secs(10),
+    )?;
+    let mut client = vec!["iperf3"];
+    client.extend_from_slice(extra);
+    client.extend(["-c", ip, "-p", &p, "-t", &secs, "-J"]);
+    let out = match bypass {
+        None => proc::run_user(m, &client, Duration::from_secs(s.iperf_secs + 30))?,
+        Some(b) => {
+            let burrow = burrow_bin()?;
+            let mut argv = vec![burrow.as_str(), "run", "--rm"];
+            if b {
+                argv.push("--bypass");
+            }
+            argv.push(m.image_tools.as_str());
+            argv.extend(client);
+            proc::run_user(m, &argv, Duration::from_secs(s.iperf_secs + 60))?
+        }
+    };
+    Ok(serde_json::from_str(&out)?)
 }
 
 /// The running burrow-bypass service of the test user: (pid, threads, resident KiB).
