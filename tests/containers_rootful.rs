@@ -727,36 +727,23 @@ fn detach_keys_leave_the_container_running_and_logged() {
     );
     // Under a terminal (script(1)), the test types ctrl-p ctrl-q once the container has
     // started; the CLI must return while the container runs on.
-    let mut script = std::process::Command::new("script");
-    script
-        .args(["-qec"])
-        .arg(format!(
-            "{base} run -it --name {name} --network none {bb} sh -c 'echo started; sleep 4; echo after-detach'"
-        ))
-        .arg("/dev/null")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0);
-    let mut child = script.spawn().unwrap();
-    let pid = child.id();
-    let mut stdin = child.stdin.take().unwrap();
-    let watchdog = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(60));
-        burrow_testsupport::kill_group(pid);
-    });
     let started = std::time::Instant::now();
     let running = || {
         let out = d.burrow(&["inspect", "-f", "{{.State.Running}}", &name]);
         stdout(&out).trim() == "true"
     };
-    assert!(
-        burrow_testsupport::wait_for(std::time::Duration::from_secs(30), running),
-        "the container never ran"
+    let out = under_terminal(
+        &format!(
+            "{base} run -it --name {name} --network none {bb} sh -c 'echo started; sleep 4; echo after-detach'"
+        ),
+        |stdin| {
+            assert!(
+                burrow_testsupport::wait_for(std::time::Duration::from_secs(30), running),
+                "the container never ran"
+            );
+            std::io::Write::write_all(stdin, b"\x10\x11").unwrap();
+        },
     );
-    std::io::Write::write_all(&mut stdin, b"\x10\x11").unwrap();
-    let out = child.wait_with_output().unwrap();
-    drop((watchdog, stdin));
     assert_eq!(code(&out), 0, "{} {}", stdout(&out), stderr(&out));
     assert!(
         started.elapsed() < std::time::Duration::from_secs(4) || running(),
@@ -773,29 +760,16 @@ fn detach_keys_leave_the_container_running_and_logged() {
     let out = d.burrow(&["wait", &name]);
     assert_eq!(stdout(&out).trim(), "0", "{}", stderr(&out));
     // `start -ai` detaches the same way, here with keys of our choosing.
-    let mut script = std::process::Command::new("script");
-    script
-        .args(["-qec"])
-        .arg(format!("{base} start -ai --detach-keys ctrl-a,x {name}"))
-        .arg("/dev/null")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0);
-    let mut child = script.spawn().unwrap();
-    let pid = child.id();
-    let mut stdin = child.stdin.take().unwrap();
-    let watchdog = std::thread::spawn(move || {
-        std::thread::sleep(std::time::Duration::from_secs(60));
-        burrow_testsupport::kill_group(pid);
-    });
-    assert!(
-        burrow_testsupport::wait_for(std::time::Duration::from_secs(30), running),
-        "start -ai never ran the container"
+    let out = under_terminal(
+        &format!("{base} start -ai --detach-keys ctrl-a,x {name}"),
+        |stdin| {
+            assert!(
+                burrow_testsupport::wait_for(std::time::Duration::from_secs(30), running),
+                "start -ai never ran the container"
+            );
+            std::io::Write::write_all(stdin, b"\x01x").unwrap();
+        },
     );
-    std::io::Write::write_all(&mut stdin, b"\x01x").unwrap();
-    let out = child.wait_with_output().unwrap();
-    drop((watchdog, stdin));
     assert_eq!(code(&out), 0, "{} {}", stdout(&out), stderr(&out));
     assert!(running(), "the container stopped when start -ai detached");
     let out = d.burrow(&["wait", &name]);
