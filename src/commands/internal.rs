@@ -1,8 +1,10 @@
 //! Entry points other programs run, handled before normal argument parsing: containerd's shim
 //! runs `burrow _BURROW_INTERNAL_LOGGING DATA_ROOT` (the json-file log driver), runc runs
 //! `burrow internal oci-hook EVENT STATE_DIR` (container networking), and a failed run runs
-//! `burrow internal net-teardown STATE_DIR [LAUNCHER_PID]`, and `burrow cp` runs
-//! `burrow internal cp REQUEST` for the container side of a copy.
+//! `burrow internal net-teardown STATE_DIR [LAUNCHER_PID] [--claimed]` (also alongside the task
+//! deletion of `run --rm`), `run` runs `burrow internal net-prepare STATE_DIR [LAUNCHER_PID]`
+//! (its ahead-of-time attach), and `burrow cp` runs `burrow internal cp REQUEST` for the
+//! container side of a copy.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -28,12 +30,12 @@ pub fn intercept(argv: &[OsString]) -> Option<ExitCode> {
         ["internal", "detached-drain", root, ns, id, dir, rest @ ..] => {
             detached_drain(root, ns, id, dir, rest)
         }
-        ["internal", "net-teardown", dir] => hook::poststop(dir.as_ref()).map_err(Into::into),
-        ["internal", "net-teardown", dir, pid] => {
-            enter(pid).and_then(|_| hook::poststop(dir.as_ref()).map_err(Into::into))
+        ["internal", "net-teardown", dir, rest @ ..] => net_teardown(dir, rest),
+        ["internal", "net-prepare", dir, rest @ ..] => {
+            enter_if(rest.first()).and_then(|_| crate::network::prepare::main(dir.as_ref()))
         }
         ["internal", ..] => Err(anyhow::anyhow!(
-            "usage: burrow internal oci-hook EVENT STATE_DIR | net-teardown STATE_DIR [PID]"
+            "usage: burrow internal oci-hook EVENT STATE_DIR | net-teardown STATE_DIR [PID] [--claimed] | net-prepare STATE_DIR [PID]"
         )),
         _ => return None,
     };
@@ -128,6 +130,30 @@ fn detached_drain(root: &str, ns: &str, id: &str, dir: &str, rest: &[&str]) -> a
             .status();
     }
     Ok(())
+}
+
+/// Detaches a container's networks from outside its task: after a failed `run` (everything
+/// left), or alongside the task's deletion in `run --rm` (`--claimed`: what `run` claimed, so
+/// the poststop hook had nothing to do and the two overlap).
+fn net_teardown(dir: &str, rest: &[&str]) -> anyhow::Result<()> {
+    let claimed = rest.contains(&"--claimed");
+    enter_if(rest.iter().find(|a| **a != "--claimed"))?;
+    let dir = std::path::Path::new(dir);
+    if claimed {
+        hook::detach_claimed(dir)?;
+    } else {
+        let _lock = hook::lock(dir, true)?;
+        hook::detach_all(dir);
+    }
+    Ok(())
+}
+
+/// Joins the launcher's namespaces when its child's pid is given (rootless).
+fn enter_if(pid: Option<&&str>) -> anyhow::Result<()> {
+    match pid {
+        Some(p) => enter(p),
+        None => Ok(()),
+    }
 }
 
 fn oci_hook(event: &str, dir: &str) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
+use std::path::Path;
 
 use containerd_client::services::v1::{
     content_client::ContentClient, images_client::ImagesClient, GetImageRequest, ReadContentRequest,
@@ -271,6 +272,38 @@ impl ImageStore {
 
     /// Reads /etc/passwd and /etc/group from the image's layers (top layer wins) into
     /// `image.defaults`. Missing files stay empty.
+    /// [`Self::load_user_db`] through a cache in `cache_dir`, keyed by the image's config
+    /// digest (which fixes its layers, so an entry never goes stale): reading a layer over
+    /// gRPC and scanning its tarball took longer than the rest of `run`'s preparations.
+    pub async fn load_user_db_cached(
+        &self,
+        image: &mut Image,
+        cache_dir: &Path,
+    ) -> Result<(), ImageError> {
+        let file = cache_dir.join(format!("{}.json", image.config_digest.replace(':', "-")));
+        if let Some((passwd, group)) = std::fs::read(&file)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<(String, String)>(&b).ok())
+        {
+            image.defaults.passwd = passwd;
+            image.defaults.group = group;
+            return Ok(());
+        }
+        self.load_user_db(image).await?;
+        // Best effort: a cache that cannot be written only costs the next run the read.
+        let entry = (&image.defaults.passwd, &image.defaults.group);
+        if let (Ok(()), Ok(bytes)) = (
+            super::store::private_dir(cache_dir).map_err(drop),
+            serde_json::to_vec(&entry),
+        ) {
+            let tmp = file.with_extension(format!("tmp{}", std::process::id()));
+            if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, &file).is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+        Ok(())
+    }
+
     pub async fn load_user_db(&self, image: &mut Image) -> Result<(), ImageError> {
         let mut found: HashMap<&'static str, String> = HashMap::new();
         for (digest, media_type) in image.layers.iter().rev() {

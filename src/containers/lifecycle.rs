@@ -457,6 +457,28 @@ impl Client {
         Ok(())
     }
 
+    /// Replaces the container's spec (the next task is made from it).
+    pub async fn update_spec(&self, id: &str, spec: &Spec) -> Result<(), LifecycleError> {
+        let container = Container {
+            id: id.to_string(),
+            spec: Some(prost_types::Any {
+                type_url: SPEC_TYPE_URL.to_string(),
+                value: serde_json::to_vec(spec)?,
+            }),
+            ..Default::default()
+        };
+        ContainersClient::new(self.channel.clone())
+            .update(self.req(UpdateContainerRequest {
+                container: Some(container),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["spec".to_string()],
+                }),
+            })?)
+            .await
+            .map_err(|s| LifecycleError::rpc("container update", id, s))?;
+        Ok(())
+    }
+
     pub async fn pause(&self, id: &str) -> Result<(), LifecycleError> {
         self.tasks()
             .pause(self.req(PauseTaskRequest {

@@ -293,6 +293,22 @@ fn capability_set(names: &BTreeSet<String>) -> oci_spec::runtime::Capabilities {
         .collect()
 }
 
+/// Makes the spec's network namespace a fresh one again where it named a path (`run` joins
+/// a namespace it attached ahead of time; later starts of the container get a new one).
+pub fn fresh_netns(spec: &mut Spec) {
+    let Some(linux) = spec.linux_mut() else {
+        return;
+    };
+    let Some(namespaces) = linux.namespaces_mut() else {
+        return;
+    };
+    for ns in namespaces.iter_mut() {
+        if ns.typ() == LinuxNamespaceType::Network {
+            ns.set_path(None);
+        }
+    }
+}
+
 fn namespace(typ: LinuxNamespaceType, path: Option<&str>) -> Result<LinuxNamespace, SpecError> {
     let mut b = LinuxNamespaceBuilder::default().typ(typ);
     if let Some(p) = path {

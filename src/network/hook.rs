@@ -7,6 +7,7 @@ use std::io::Read;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -45,10 +46,71 @@ pub struct HookState {
     pub gateway: Option<String>,
     /// Ids of the ports published through the launcher's API.
     pub launcher_port_ids: Vec<u64>,
+    /// Set while the attachment was made ahead of the task by `run` (see [`super::prepare`]) in
+    /// the namespace with this identity, and not yet claimed by the task's `createRuntime`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepared: Option<NsId>,
+}
+
+/// A namespace's identity (device and inode of its nsfs file).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NsId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl NsId {
+    pub fn of(path: &Path) -> std::io::Result<NsId> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path)?;
+        Ok(NsId {
+            dev: m.dev(),
+            ino: m.ino(),
+        })
+    }
 }
 
 pub const CONFIG_FILE: &str = "network-config.json";
+/// Written before the first plugin runs and removed once every attachment is undone, so its
+/// presence means "something may be attached".
 pub const STATE_FILE: &str = "network-state.json";
+/// Held (flock) by whoever attaches or detaches the container, so the hooks, `run`'s
+/// ahead-of-time attach and a teardown never run plugins for the same container at once.
+pub const LOCK_FILE: &str = "network.lock";
+/// Why `run`'s ahead-of-time attach failed, for the task's `createRuntime` to report.
+pub const AHEAD_ERROR_FILE: &str = "network-ahead-error";
+/// The state file once a teardown outside the task has claimed it.
+pub const CLAIMED_FILE: &str = "network-state.detaching.json";
+
+/// Takes the container's network lock: waits for it, or with `wait == false` gives up (None)
+/// when another process holds it.
+pub fn lock(state_dir: &Path, wait: bool) -> Result<Option<Flock<std::fs::File>>, HookError> {
+    let path = state_dir.join(LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|source| HookError::Io {
+            op: "opening",
+            path: path.clone(),
+            source,
+        })?;
+    let how = if wait {
+        FlockArg::LockExclusive
+    } else {
+        FlockArg::LockExclusiveNonblock
+    };
+    match Flock::lock(file, how) {
+        Ok(l) => Ok(Some(l)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) if !wait => Ok(None),
+        Err((_, errno)) => Err(HookError::Io {
+            op: "locking",
+            path,
+            source: errno.into(),
+        }),
+    }
+}
 
 /// The hook failed; runc reports this text as the reason the container did not start.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +129,9 @@ pub enum HookError {
     Cni(#[from] cni::CniError),
     #[error("publishing {port} through the launcher: {why}")]
     Port { port: String, why: String },
+    /// `run`'s ahead-of-time attach failed; its error, as it said it.
+    #[error("{0}")]
+    Ahead(String),
 }
 
 fn read_json<T: for<'a> Deserialize<'a>>(path: &Path) -> Result<T, HookError> {
@@ -95,6 +160,11 @@ fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), HookError> {
 /// Writes the hook's config for a container about to be created.
 pub fn write_config(state_dir: &Path, cfg: &HookConfig) -> Result<(), HookError> {
     write_json(&state_dir.join(CONFIG_FILE), cfg)
+}
+
+/// Writes the hook's state.
+pub fn write_state(state_dir: &Path, state: &HookState) -> Result<(), HookError> {
+    write_json(&state_dir.join(STATE_FILE), state)
 }
 
 /// The hook's state, if the container has been attached.
@@ -147,16 +217,52 @@ fn runtime_config(cfg: &HookConfig) -> RuntimeConfig {
 }
 
 /// `createRuntime`: attach, write /etc/hosts, publish ports. Undoes its own work on failure.
+/// When `run` attached the container's namespace ahead of the task, waits for that to finish
+/// and claims it instead.
 pub fn create_runtime(state_dir: &Path, pid: i64) -> Result<HookState, HookError> {
-    let cfg: HookConfig = read_json(&state_dir.join(CONFIG_FILE))?;
+    let _lock = lock(state_dir, true)?;
     let netns = format!("/proc/{pid}/ns/net");
-    let mut state = HookState::default();
-    let result = attach(&cfg, &netns, &mut state);
+    let ahead_error = state_dir.join(AHEAD_ERROR_FILE);
+    if let Ok(why) = std::fs::read_to_string(&ahead_error) {
+        // Attaching again would fail the same way (and find the first try's interface).
+        let _ = std::fs::remove_file(&ahead_error);
+        return Err(HookError::Ahead(why));
+    }
+    if let Some(mut state) = read_state(state_dir) {
+        let here = NsId::of(Path::new(&netns)).ok();
+        match state.prepared {
+            Some(id) if Some(id) == here => {
+                state.prepared = None;
+                write_json(&state_dir.join(STATE_FILE), &state)?;
+                return Ok(state);
+            }
+            // Attached to some other namespace (not ours): undo that first.
+            _ => detach_all(state_dir),
+        }
+    }
+    attach_at(state_dir, &netns, None)
+}
+
+/// Attaches the container's namespace at `netns` under the caller's lock: the state file
+/// first (so a crash leaves a trace for poststop), then the plugins; undone on failure.
+pub fn attach_at(
+    state_dir: &Path,
+    netns: &str,
+    prepared: Option<NsId>,
+) -> Result<HookState, HookError> {
+    let cfg: HookConfig = read_json(&state_dir.join(CONFIG_FILE))?;
+    let state_path = state_dir.join(STATE_FILE);
+    let mut state = HookState {
+        prepared,
+        ..HookState::default()
+    };
+    write_json(&state_path, &state)?;
+    let result = attach(&cfg, netns, &mut state).and_then(|_| write_json(&state_path, &state));
     if let Err(e) = result {
-        detach(&cfg, &state);
+        detach(&cfg, &state, netns);
+        let _ = std::fs::remove_file(&state_path);
         return Err(e);
     }
-    write_json(&state_dir.join(STATE_FILE), &state)?;
     refresh_peer_hosts(state_dir);
     Ok(state)
 }
@@ -298,7 +404,9 @@ pub fn launcher_spec(
     })
 }
 
-fn detach(cfg: &HookConfig, state: &HookState) {
+/// Unpublishes and detaches; `netns` is the namespace's path while it still exists (the
+/// plugins then also remove the interfaces), "" once it is gone.
+fn detach(cfg: &HookConfig, state: &HookState, netns: &str) {
     if let Some(api) = &cfg.launcher_api {
         let client = burrow_rootlesskit::api::client::Client::new(api);
         for id in &state.launcher_port_ids {
@@ -317,28 +425,63 @@ fn detach(cfg: &HookConfig, state: &HookState) {
             .iter()
             .find(|(n, _, _)| conf["name"].as_str() == Some(n.as_str()))
             .map(|(_, _, r)| r);
-        // The namespace is gone by poststop; CNI DEL must cope with an empty CNI_NETNS.
-        if let Err(err) = cni::del(conf, &attachment(cfg, "", i), &rt, prev) {
+        // CNI DEL copes with an empty CNI_NETNS (the namespace is gone by poststop).
+        if let Err(err) = cni::del(conf, &attachment(cfg, netns, i), &rt, prev) {
             tracing::warn!(%err, "detaching from a network");
         }
     }
 }
 
-/// `poststop`: unpublish, detach, forget. Safe to run twice.
+/// `poststop`: unpublish, detach, forget. Safe to run twice. Returns at once when another
+/// process holds the container's network lock (a teardown is under way), and leaves a
+/// claimed state (see [`claim`]) to its claimant.
 pub fn poststop(state_dir: &Path) -> Result<(), HookError> {
-    let cfg: HookConfig = match read_json(&state_dir.join(CONFIG_FILE)) {
-        Ok(c) => c,
-        // No config: the container never had networks, or was already cleaned.
-        Err(HookError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(())
-        }
-        Err(e) => return Err(e),
+    let Some(_lock) = lock(state_dir, false)? else {
+        return Ok(());
     };
-    let state = read_state(state_dir).unwrap_or_default();
-    detach(&cfg, &state);
-    let _ = std::fs::remove_file(state_dir.join(STATE_FILE));
-    refresh_peer_hosts(state_dir);
+    detach_from(state_dir, STATE_FILE);
     Ok(())
+}
+
+/// Detaches under the lock the caller holds, from the state file and from a claimed one left
+/// by a teardown that did not finish.
+pub fn detach_all(state_dir: &Path) {
+    for file in [STATE_FILE, CLAIMED_FILE] {
+        detach_from(state_dir, file);
+    }
+}
+
+/// Takes the state file for a teardown outside the task (`run --rm` runs one alongside the
+/// task's deletion): the poststop hook then finds nothing to detach. False when there is
+/// nothing attached.
+pub fn claim(state_dir: &Path) -> bool {
+    std::fs::rename(state_dir.join(STATE_FILE), state_dir.join(CLAIMED_FILE)).is_ok()
+}
+
+/// Gives a claimed state back to the poststop hook.
+pub fn unclaim(state_dir: &Path) {
+    let _ = std::fs::rename(state_dir.join(CLAIMED_FILE), state_dir.join(STATE_FILE));
+}
+
+/// Detaches what [`claim`] took, under the container's lock.
+pub fn detach_claimed(state_dir: &Path) -> Result<(), HookError> {
+    let _lock = lock(state_dir, true)?;
+    detach_from(state_dir, CLAIMED_FILE);
+    Ok(())
+}
+
+fn detach_from(state_dir: &Path, file: &str) {
+    let path = state_dir.join(file);
+    let Ok(state) = read_json::<HookState>(&path) else {
+        // Nothing attached, or already detached.
+        return;
+    };
+    match read_json::<HookConfig>(&state_dir.join(CONFIG_FILE)) {
+        Ok(cfg) => detach(&cfg, &state, ""),
+        Err(err) => tracing::warn!(%err, "detaching: no network config"),
+    }
+    let _ = std::fs::remove_file(&path);
+    refresh_peer_hosts(state_dir);
 }
 
 /// The plugin dirs and the conflists of `networks`, for the hook config.

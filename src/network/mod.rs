@@ -6,6 +6,7 @@ pub mod cni;
 pub mod files;
 pub mod hook;
 pub mod ports;
+pub mod prepare;
 
 use std::path::{Path, PathBuf};
 

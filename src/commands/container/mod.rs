@@ -72,6 +72,7 @@ impl Ctx {
         let ep = connection::resolve(g)?;
         let env = UserEnv::current();
         let channel = connection::channel(&ep).await?;
+        tracing::debug!("connected to containerd");
         let mut net = NetPaths::for_endpoint(&ep, &env);
         if let Some(p) = std::env::var_os("NETCONFPATH") {
             net.conf_dir = PathBuf::from(p);
@@ -361,6 +362,13 @@ pub fn status_text(state: &State, started: Option<std::time::SystemTime>) -> Str
 /// Removes everything a container owns: its task (running the poststop hook that detaches its
 /// networks and ports), record, snapshot, name and state dir.
 pub async fn remove_container(ctx: &Ctx, c: &Container, force: bool) -> anyhow::Result<()> {
+    remove_record(ctx, c, force).await?;
+    ctx.store.remove_dir(&c.id)?;
+    Ok(())
+}
+
+/// [`remove_container`] but for the state dir, which the caller removes.
+pub async fn remove_record(ctx: &Ctx, c: &Container, force: bool) -> anyhow::Result<()> {
     let st = state(ctx, &c.id).await?;
     if st.is_running() {
         if !force {
@@ -392,7 +400,6 @@ pub async fn remove_container(ctx: &Ctx, c: &Container, force: bool) -> anyhow::
     if let Some(name) = c.labels.get(labels::NAME) {
         ctx.store.release_name(name, &c.id);
     }
-    ctx.store.remove_dir(&c.id)?;
     Ok(())
 }
 

@@ -16,7 +16,7 @@ use crate::containers::image::ImageError;
 use crate::containers::lifecycle::{NewContainer, Stdio};
 use crate::containers::spec::{self, Cgroups, Limits, NetNs, Options, Seccomp};
 use crate::containers::{logdriver, store};
-use crate::network::{self, files, hook, ports};
+use crate::network::{self, files, hook, ports, prepare};
 
 /// Flags shared by `run` and `create`.
 #[derive(Debug, Clone, clap::Args)]
@@ -227,7 +227,7 @@ pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
 pub fn create(args: CreateArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
-        match create_container(&ctx, &args.flags).await {
+        match create_container(&ctx, &args.flags, false).await {
             Ok(c) => {
                 println!("{}", c.id);
                 Ok(ExitCode::SUCCESS)
@@ -241,6 +241,62 @@ pub fn create(args: CreateArgs, g: &Globals) -> anyhow::Result<ExitCode> {
 pub struct Created {
     pub id: String,
     pub rootfs: Vec<containerd_client::types::Mount>,
+    /// `run`'s ahead-of-time network attach, settled once the task holds the namespace.
+    pub net: Option<AheadNet>,
+}
+
+/// A network namespace attached while `run` created the container (see
+/// [`crate::network::prepare`]), and the spec to store once the task has joined it.
+pub struct AheadNet {
+    helper: prepare::Prepared,
+    spec_after: oci_spec::runtime::Spec,
+}
+
+impl AheadNet {
+    /// The task has joined the namespace: later starts get a fresh one (the path goes away),
+    /// and the helper unmounts it. Returns the helper, to wait for before the state dir goes.
+    async fn settle(self, ctx: &Ctx, id: &str) -> prepare::Prepared {
+        if let Err(err) = ctx.client.update_spec(id, &self.spec_after).await {
+            eprintln!(
+                "burrow: warning: container {id}: {err:#}; its next start may fail to find its \
+                 network namespace (remove it and run it again)"
+            );
+        }
+        let mut helper = self.helper;
+        helper.done();
+        helper
+    }
+
+    /// `run` failed: the helper finishes, unmounts and exits.
+    fn abandon(self) {
+        self.helper.release(true);
+    }
+}
+
+/// Starts the detach of a `run --rm` container's networks while its task is deleted (its
+/// poststop hook then has nothing to do): the two are the slowest steps of the teardown.
+fn start_claimed_teardown(ctx: &Ctx, id: &str) -> Option<std::process::Child> {
+    let dir = ctx.store.container_dir(id);
+    if !hook::claim(&dir) {
+        return None;
+    }
+    let exe = std::env::current_exe().ok();
+    let mut cmd = std::process::Command::new(exe.as_deref().unwrap_or(Path::new("burrow")));
+    cmd.args(["internal", "net-teardown"]).arg(&dir);
+    if let Some(l) = &ctx.ep.launcher {
+        cmd.arg(l.child_pid.to_string());
+    }
+    cmd.arg("--claimed")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    match cmd.spawn() {
+        Ok(child) => Some(child),
+        Err(err) => {
+            tracing::warn!(%err, "starting the network teardown; the poststop hook will detach");
+            hook::unclaim(&dir);
+            None
+        }
+    }
 }
 
 /// Everything a partly created container owns, removed again on failure.
@@ -710,7 +766,9 @@ fn hooks(state_dir: &Path) -> anyhow::Result<oci_spec::runtime::Hooks> {
 }
 
 /// Creates the container (state dir, record, snapshot) without a task.
-pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Failure> {
+/// With `ahead` (`run`), the container's networks are attached by a helper while the
+/// container is created, in a namespace its task then joins (see [`crate::network::prepare`]).
+pub async fn create_container(ctx: &Ctx, f: &CreateFlags, ahead: bool) -> Result<Created, Failure> {
     // Everything that can be refused is checked before anything is created.
     let restart = restart_policy(&f.restart)?;
     let (seccomp, no_new_privileges) = security(f)?;
@@ -745,6 +803,7 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
                 .ok_or_else(|| anyhow!("invalid --add-host {h:?}: expected HOST:IP"))
         })
         .collect::<anyhow::Result<_>>()?;
+    tracing::debug!("run: checked the flags");
     let mut image = match (f.pull.as_str(), ctx.images.resolve(&f.image).await) {
         ("missing", Ok(i)) | ("never", Ok(i)) => i,
         ("never", Err(e)) => return Err(e.into()),
@@ -763,18 +822,17 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
             return Err(anyhow!("invalid --pull {other:?}: use missing, always or never").into())
         }
     };
+    tracing::debug!("run: resolved the image");
     let user = f
         .user
         .clone()
         .unwrap_or_else(|| image.defaults.user.clone());
-    if user
+    // Names need the image's /etc/passwd; root's HOME does too. Read once the network
+    // attach is under way.
+    let needs_user_db = user
         .split(':')
         .any(|p| !p.is_empty() && p.parse::<u32>().is_err())
-        || user.is_empty()
-    {
-        // Names need the image's /etc/passwd; root's HOME does too.
-        image_user_db(ctx, &mut image).await?;
-    }
+        || user.is_empty();
     let mut port_maps = Vec::new();
     for p in &f.publish {
         port_maps.extend(ports::parse(p, ports::kernel_free_port)?);
@@ -839,6 +897,7 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
         }
     };
     let hostname = f.hostname.clone().unwrap_or_else(|| short.clone());
+    let mut net: Option<AheadNet> = None;
     let mut undo = Undo {
         ctx,
         id: id.clone(),
@@ -891,6 +950,23 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
                 },
             )?;
         }
+        tracing::debug!("run: wrote the state dir");
+        let starting = if ahead && !net_confs.is_empty() {
+            let launcher = ctx.ep.launcher.as_ref().map(|l| l.child_pid);
+            std::env::current_exe()
+                .and_then(|exe| prepare::Prepared::spawn(&exe, &dir, launcher))
+                .map_err(|err| tracing::debug!(%err, "attaching ahead of the task"))
+                .ok()
+        } else {
+            None
+        };
+        let netns = match &starting {
+            Some(_) => NetNs::Path(dir.join(prepare::NETNS_FILE).display().to_string()),
+            None => netns.clone(),
+        };
+        if needs_user_db {
+            image_user_db(ctx, &mut image).await?;
+        }
         let opts = Options {
             id: id.clone(),
             hostname: hostname.clone(),
@@ -926,6 +1002,19 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
         }
         if !net_confs.is_empty() {
             spec.set_hooks(Some(hooks(&dir)?));
+        }
+        if let Some(s) = starting {
+            let mut spec_after = spec.clone();
+            spec::fresh_netns(&mut spec_after);
+            // Ready within milliseconds of its start; the spec was built meanwhile.
+            match tokio::task::spawn_blocking(move || s.ready()).await {
+                Ok(Ok(helper)) => net = Some(AheadNet { helper, spec_after }),
+                // The createRuntime hook attaches as usual.
+                failed => {
+                    tracing::debug!(?failed, "attaching ahead of the task");
+                    spec = spec_after;
+                }
+            }
         }
         let mut l = super::parse_labels(&f.label);
         l.insert(labels::NAME.into(), name.clone());
@@ -982,6 +1071,7 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
             Restart::No => {}
         }
         l.insert(labels::LOG_URI.into(), log_uri);
+        tracing::debug!("run: built the spec");
         let rootfs = ctx
             .client
             .create(
@@ -1013,8 +1103,11 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags) -> Result<Created, Fai
     }
     .await;
     match result {
-        Ok(rootfs) => Ok(Created { id, rootfs }),
+        Ok(rootfs) => Ok(Created { id, rootfs, net }),
         Err(err) => {
+            if let Some(n) = net {
+                n.abandon();
+            }
             undo.run().await;
             Err(Failure { code: 125, err })
         }
@@ -1088,7 +1181,7 @@ async fn image_user_db(
     image: &mut crate::containers::image::Image,
 ) -> anyhow::Result<()> {
     ctx.images
-        .load_user_db(image)
+        .load_user_db_cached(image, &ctx.store.root().join("usercache"))
         .await
         .context("reading /etc/passwd from the image")
 }
@@ -1157,8 +1250,12 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     if args.rm && restart_policy(&f.restart)? != Restart::No {
         return Err(anyhow!("conflicting options: --restart {} and --rm", f.restart).into());
     }
-    let created = create_container(ctx, f).await?;
-    let id = created.id.clone();
+    let Created {
+        id,
+        rootfs,
+        mut net,
+    } = create_container(ctx, f, true).await?;
+    tracing::debug!("run: created the container");
     if args.rm {
         if let Ok(c) = ctx.client.get(&id).await {
             let mut l = c.labels.clone();
@@ -1168,10 +1265,13 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     }
     if args.detach {
         let stdio = (f.interactive, f.tty);
-        let started = start_in_background(ctx, &id, stdio, created.rootfs, args.rm, None).await;
+        let started = start_in_background(ctx, &id, stdio, rootfs, args.rm, None).await;
         if let Err(fail) = started {
-            remove_quietly(ctx, &id).await;
+            give_up(ctx, &id, net).await;
             return Err(fail);
+        }
+        if let Some(n) = net {
+            n.settle(ctx, &id).await;
         }
         if restart_policy(&f.restart)? == Restart::OnFailure {
             super::restart::spawn(ctx, &id).await?;
@@ -1186,14 +1286,14 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     let keys = match detach_keys(f.detach_keys.as_deref(), f.interactive, f.tty) {
         Ok(k) => k,
         Err(e) => {
-            remove_quietly(ctx, &id).await;
+            give_up(ctx, &id, net).await;
             return Err(e.into());
         }
     };
     let attached = match Attached::new(&fifo_dir, f.interactive, f.tty, log, keys) {
         Ok(a) => a,
         Err(e) => {
-            remove_quietly(ctx, &id).await;
+            give_up(ctx, &id, net).await;
             return Err(e.into());
         }
     };
@@ -1214,12 +1314,17 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         None
     };
     // The wait is registered before the start so a fast exit is not missed.
-    if let Err(fail) = start_task(ctx, &id, created.rootfs, &attached.stdio).await {
+    if let Err(fail) = start_task(ctx, &id, rootfs, &attached.stdio).await {
         drop(_raw);
         drop(attached);
-        remove_quietly(ctx, &id).await;
+        give_up(ctx, &id, net).await;
         return Err(fail);
     }
+    tracing::debug!("run: started the task");
+    let ahead = match net.take() {
+        Some(n) => Some(n.settle(ctx, &id).await),
+        None => None,
+    };
     let resizer = if f.tty {
         super::exec::forward_resize(ctx, &id, "").await;
         super::exec::follow_resize(ctx, &id, "", sigwinch)
@@ -1252,14 +1357,58 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         Ok(c) => c,
         Err(e) => return Err(e.into()),
     };
+    tracing::debug!("run: the task exited");
+    // With --rm the networks are detached alongside the task's deletion.
+    let teardown = if args.rm {
+        start_claimed_teardown(ctx, &id)
+    } else {
+        None
+    };
     if let Err(err) = super::delete_task_recording(ctx, &id).await {
         tracing::warn!(%err, "deleting the task");
     }
+    tracing::debug!("run: deleted the task");
     drop(attached);
     if args.rm {
-        remove_quietly(ctx, &id).await;
+        // The record and snapshot go while the networks are detached; the state dir once
+        // both helpers are done with it.
+        let helpers = tokio::task::spawn_blocking(move || {
+            if let Some(mut t) = teardown {
+                let _ = t.wait();
+            }
+            if let Some(h) = ahead {
+                h.release(true);
+            }
+        });
+        let record = async {
+            let c = ctx.client.get(&id).await?;
+            super::remove_record(ctx, &c, true).await?;
+            anyhow::Ok(c)
+        };
+        let (waited, removed) = tokio::join!(helpers, record);
+        if waited.is_err() {
+            tracing::warn!("waiting for the network helpers");
+        }
+        tracing::debug!("run: removed the container; the network helpers are done");
+        match removed.and_then(|c| {
+            ctx.store.remove_dir(&id)?;
+            Ok(c)
+        }) {
+            Ok(c) => super::super::volume::remove_anonymous(ctx, &super::anonymous_volumes(&c)),
+            Err(err) => eprintln!("burrow: {err:#}"),
+        }
     }
     Ok(ExitCode::from((code & 0xff) as u8))
+}
+
+/// A `run` that failed after creating its container: the ahead-of-time attach (if any) ends,
+/// then the container and everything it owns go.
+async fn give_up(ctx: &Ctx, id: &str, net: Option<AheadNet>) {
+    if let Some(n) = net {
+        n.abandon();
+    }
+    teardown_leftovers(ctx, id);
+    remove_quietly(ctx, id).await;
 }
 
 /// The signals an attached CLI passes on to its container (Docker's --sig-proxy): INT, TERM,
