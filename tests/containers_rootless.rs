@@ -86,6 +86,81 @@ fn rootless_published_port_through_the_launcher() {
     assert!(rl.ctr(&["c", "ls", "-q"]).trim().is_empty());
 }
 
+/// `run` attaches the network ahead of the task in a namespace the task joins: the container
+/// has its address and port, its record no longer names that namespace afterwards (so a later
+/// start attaches a fresh one in the hook), and `run --rm` leaves no lease behind.
+#[test]
+fn rootless_run_attaches_ahead_and_start_attaches_again() {
+    let Some(rl) = rootless("ahead") else { return };
+    let leases = || -> Vec<String> {
+        std::fs::read_dir(rl.home.join(".local/share/cni/networks/bridge"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .filter(|n| n.starts_with("10.4."))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let bb = image("busybox");
+    let out = rl.burrow(&["run", "--rm", &bb, "ip", "-4", "-o", "addr", "show", "eth0"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).contains("inet 10.4.0."), "{}", stdout(&out));
+    assert!(leases().is_empty(), "run --rm kept a lease: {:?}", leases());
+
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let out = rl.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "ahead",
+        "-p",
+        &publish,
+        &image("demo"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    assert!(
+        http_get(&format!("127.0.0.1:{port}")).is_some(),
+        "no answer"
+    );
+    let info = rl.ctr(&["c", "info", &id]);
+    let spec: serde_json::Value = serde_json::from_str(&info).expect("ctr c info is JSON");
+    let netns = spec["Spec"]["linux"]["namespaces"]
+        .as_array()
+        .and_then(|a| a.iter().find(|n| n["type"] == "network").cloned())
+        .expect("a network namespace in the spec");
+    assert!(
+        netns.get("path").is_none(),
+        "the record still names a path: {netns}"
+    );
+    let state_dir = rl
+        .home
+        .join(".local/share/nerdctl/containers/default")
+        .join(&id);
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        !state_dir.join("netns").exists()
+    });
+    assert!(gone, "the ahead namespace's mount point is still there");
+
+    let out = rl.burrow(&["stop", "-t", "1", "ahead"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(leases().is_empty(), "stop kept a lease: {:?}", leases());
+    let out = rl.burrow(&["start", "ahead"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        http_get(&format!("127.0.0.1:{port}")).is_some(),
+        "no answer after start"
+    );
+    assert_eq!(leases().len(), 1, "{:?}", leases());
+    let out = rl.burrow(&["rm", "-f", "ahead"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(leases().is_empty(), "rm kept a lease: {:?}", leases());
+    assert!(rl.ctr(&["c", "ls", "-q"]).trim().is_empty());
+}
+
 #[test]
 fn rootless_run_exit_codes_and_bind_mount_ownership() {
     let Some(rl) = rootless("exit") else { return };
