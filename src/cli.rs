@@ -45,6 +45,9 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Each subcommand\'s arguments are built only when it runs: building all of them cost
+// more than some whole commands (`ps`) take.
+#[command(defer = true)]
 pub enum Command {
     /// Show the client and server versions.
     Version(commands::version::Args),

@@ -11,6 +11,9 @@ use crate::connection::Globals;
 use crate::images::{catalog, format::Format, manifest::Platform};
 
 #[derive(Debug, clap::Subcommand)]
+// Each subcommand\'s arguments are built only when it runs: building all of them cost
+// more than some whole commands (`ps`) take.
+#[command(defer = true)]
 pub enum Command {
     /// List images.
     #[command(alias = "list")]

@@ -9,6 +9,9 @@ use crate::connection::Globals;
 use crate::network::{self as net, Network};
 
 #[derive(Debug, clap::Subcommand)]
+// Each subcommand\'s arguments are built only when it runs: building all of them cost
+// more than some whole commands (`ps`) take.
+#[command(defer = true)]
 pub enum Command {
     /// Create a network.
     Create(CreateArgs),

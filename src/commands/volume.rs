@@ -15,6 +15,9 @@ use crate::connection::Globals;
 use crate::containers::store::private_dir;
 
 #[derive(Debug, clap::Subcommand)]
+// Each subcommand\'s arguments are built only when it runs: building all of them cost
+// more than some whole commands (`ps`) take.
+#[command(defer = true)]
 pub enum Command {
     /// Create a volume.
     Create(CreateArgs),

@@ -11,7 +11,7 @@ use super::Ctx;
 use crate::connection::Globals;
 use crate::containers::lifecycle::Stdio;
 
-/// `burrow exec`.
+// `burrow exec` (its help text is on the subcommand).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Keep STDIN open.

@@ -68,6 +68,9 @@ pub struct TopArgs {
 }
 
 #[derive(Debug, clap::Subcommand)]
+// Each subcommand\'s arguments are built only when it runs: building all of them cost
+// more than some whole commands (`ps`) take.
+#[command(defer = true)]
 pub enum ContainerCommand {
     /// Remove all stopped containers.
     Prune(PruneArgs),

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::{labels, Ctx};
 use crate::connection::Globals;
 
-/// `burrow __restart-monitor ID` (hidden).
+// `burrow __restart-monitor ID` (hidden; its help text is on the subcommand).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The container to watch.

@@ -18,7 +18,7 @@ use crate::containers::spec::{self, Cgroups, Limits, NetNs, Options, Seccomp};
 use crate::containers::{logdriver, store};
 use crate::network::{self, files, hook, ports, prepare};
 
-/// Flags shared by `run` and `create`.
+// Flags shared by `run` and `create`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CreateFlags {
     /// Assign a name to the container.
@@ -155,7 +155,7 @@ pub struct CreateFlags {
     pub args: Vec<String>,
 }
 
-/// `burrow run`.
+// `burrow run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Run in the background and print the container id.
@@ -168,14 +168,14 @@ pub struct RunArgs {
     pub flags: CreateFlags,
 }
 
-/// `burrow create`.
+// `burrow create`.
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
     #[command(flatten)]
     pub flags: CreateFlags,
 }
 
-/// `burrow start`.
+// `burrow start`.
 #[derive(Debug, clap::Args)]
 pub struct StartArgs {
     /// Attach STDOUT/STDERR and forward signals.

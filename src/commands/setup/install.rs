@@ -67,7 +67,7 @@ pub fn requested_data_root(g: &Globals, env: &UserEnv) -> Option<PathBuf> {
     (d.file_name()? == "nerdctl").then(|| d.parent().map(Path::to_path_buf))?
 }
 
-/// `setup install-bypass`.
+// `setup install-bypass`.
 #[derive(Debug, clap::Args)]
 pub struct BypassArgs {
     /// The burrow-bypass binary [default: next to burrow, else on PATH].

@@ -18,6 +18,9 @@ use std::process::ExitCode;
 use crate::connection::Globals;
 
 #[derive(Debug, clap::Subcommand)]
+// Each subcommand\'s arguments are built only when it runs: building all of them cost
+// more than some whole commands (`ps`) take.
+#[command(defer = true)]
 pub enum Command {
     /// Check every prerequisite of a rootless containerd and say how to fix what is missing.
     Check(check::Args),
