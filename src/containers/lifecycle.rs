@@ -443,18 +443,8 @@ impl Client {
         mut container: Container,
         labels: HashMap<String, String>,
     ) -> Result<(), LifecycleError> {
-        let id = container.id.clone();
         container.labels = labels;
-        ContainersClient::new(self.channel.clone())
-            .update(self.req(UpdateContainerRequest {
-                container: Some(container),
-                update_mask: Some(prost_types::FieldMask {
-                    paths: vec!["labels".to_string()],
-                }),
-            })?)
-            .await
-            .map_err(|s| LifecycleError::rpc("container update", &id, s))?;
-        Ok(())
+        self.update_field(container, "labels").await
     }
 
     /// Replaces the container's spec (the next task is made from it).
@@ -467,15 +457,21 @@ impl Client {
             }),
             ..Default::default()
         };
+        self.update_field(container, "spec").await
+    }
+
+    /// Writes one field of `container`'s record (containerd keeps the others).
+    async fn update_field(&self, container: Container, field: &str) -> Result<(), LifecycleError> {
+        let id = container.id.clone();
         ContainersClient::new(self.channel.clone())
             .update(self.req(UpdateContainerRequest {
                 container: Some(container),
                 update_mask: Some(prost_types::FieldMask {
-                    paths: vec!["spec".to_string()],
+                    paths: vec![field.to_string()],
                 }),
             })?)
             .await
-            .map_err(|s| LifecycleError::rpc("container update", id, s))?;
+            .map_err(|s| LifecycleError::rpc("container update", &id, s))?;
         Ok(())
     }
 
