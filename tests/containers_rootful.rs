@@ -526,13 +526,7 @@ fn run_pulls_an_absent_image() {
 fn stdin_and_a_real_pty() {
     let Some(d) = rootful("tty") else { return };
     let bb = image("busybox");
-    let base = format!(
-        "NETCONFPATH={} {} --address {} --data-root {}",
-        d.netconf.display(),
-        burrow_exe().display(),
-        d.sock.display(),
-        d.data.display()
-    );
+    let base = d.shell_prefix();
     // -i: piped stdin reaches the container and its end is the container's EOF.
     let mut sh = std::process::Command::new("sh");
     sh.arg("-c").arg(format!(
@@ -605,13 +599,7 @@ fn attach_joins_a_running_container() {
     let Some(d) = rootful("attach") else { return };
     let bb = image("busybox");
     let name = format!("attach-{}", std::process::id());
-    let base = format!(
-        "NETCONFPATH={} {} --address {} --data-root {}",
-        d.netconf.display(),
-        burrow_exe().display(),
-        d.sock.display(),
-        d.data.display()
-    );
+    let base = d.shell_prefix();
     let rm = |n: &str| {
         let _ = d.burrow(&["rm", "-f", n]);
     };
@@ -718,13 +706,7 @@ fn detach_keys_leave_the_container_running_and_logged() {
     let Some(d) = rootful("detach") else { return };
     let bb = image("busybox");
     let name = format!("detach-{}", std::process::id());
-    let base = format!(
-        "NETCONFPATH={} {} --address {} --data-root {}",
-        d.netconf.display(),
-        burrow_exe().display(),
-        d.sock.display(),
-        d.data.display()
-    );
+    let base = d.shell_prefix();
     // Under a terminal (script(1)), the test types ctrl-p ctrl-q once the container has
     // started; the CLI must return while the container runs on.
     let started = std::time::Instant::now();

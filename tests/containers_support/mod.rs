@@ -156,6 +156,18 @@ impl Rootful {
         cmd
     }
 
+    /// [`Self::command`] as a shell command prefix, for tests that run burrow under sh or
+    /// script(1): `NETCONFPATH=... burrow --address ... --data-root ...`.
+    pub fn shell_prefix(&self) -> String {
+        format!(
+            "NETCONFPATH={} {} --address {} --data-root {}",
+            self.netconf.display(),
+            burrow_exe().display(),
+            self.sock.display(),
+            self.data.display()
+        )
+    }
+
     pub fn burrow(&self, args: &[&str]) -> Output {
         run_with_timeout(&mut self.command(args), Duration::from_secs(120))
     }
