@@ -142,7 +142,7 @@ fn net_teardown(dir: &str, rest: &[&str]) -> anyhow::Result<()> {
     if claimed {
         hook::detach_claimed(dir)?;
     } else {
-        let _lock = hook::lock(dir, true)?;
+        let _lock = hook::lock(dir)?;
         hook::detach_all(dir);
     }
     Ok(())

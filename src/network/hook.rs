@@ -82,33 +82,42 @@ pub const AHEAD_ERROR_FILE: &str = "network-ahead-error";
 /// The state file once a teardown outside the task has claimed it.
 pub const CLAIMED_FILE: &str = "network-state.detaching.json";
 
-/// Takes the container's network lock: waits for it, or with `wait == false` gives up (None)
-/// when another process holds it.
-pub fn lock(state_dir: &Path, wait: bool) -> Result<Option<Flock<std::fs::File>>, HookError> {
+/// Takes the container's network lock, waiting for it.
+pub fn lock(state_dir: &Path) -> Result<Flock<std::fs::File>, HookError> {
+    let (file, path) = lock_file(state_dir)?;
+    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| locking(path, errno))
+}
+
+/// Takes the container's network lock, or None when another process holds it.
+pub fn try_lock(state_dir: &Path) -> Result<Option<Flock<std::fs::File>>, HookError> {
+    let (file, path) = lock_file(state_dir)?;
+    match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => Ok(Some(l)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+        Err((_, errno)) => Err(locking(path, errno)),
+    }
+}
+
+fn lock_file(state_dir: &Path) -> Result<(std::fs::File, PathBuf), HookError> {
     let path = state_dir.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(&path)
+        .map(|f| (f, path.clone()))
         .map_err(|source| HookError::Io {
             op: "opening",
-            path: path.clone(),
-            source,
-        })?;
-    let how = if wait {
-        FlockArg::LockExclusive
-    } else {
-        FlockArg::LockExclusiveNonblock
-    };
-    match Flock::lock(file, how) {
-        Ok(l) => Ok(Some(l)),
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) if !wait => Ok(None),
-        Err((_, errno)) => Err(HookError::Io {
-            op: "locking",
             path,
-            source: errno.into(),
-        }),
+            source,
+        })
+}
+
+fn locking(path: PathBuf, errno: nix::errno::Errno) -> HookError {
+    HookError::Io {
+        op: "locking",
+        path,
+        source: errno.into(),
     }
 }
 
@@ -220,7 +229,7 @@ fn runtime_config(cfg: &HookConfig) -> RuntimeConfig {
 /// When `run` attached the container's namespace ahead of the task, waits for that to finish
 /// and claims it instead.
 pub fn create_runtime(state_dir: &Path, pid: i64) -> Result<HookState, HookError> {
-    let _lock = lock(state_dir, true)?;
+    let _lock = lock(state_dir)?;
     let netns = format!("/proc/{pid}/ns/net");
     let ahead_error = state_dir.join(AHEAD_ERROR_FILE);
     if let Ok(why) = std::fs::read_to_string(&ahead_error) {
@@ -436,7 +445,7 @@ fn detach(cfg: &HookConfig, state: &HookState, netns: &str) {
 /// process holds the container's network lock (a teardown is under way), and leaves a
 /// claimed state (see [`claim`]) to its claimant.
 pub fn poststop(state_dir: &Path) -> Result<(), HookError> {
-    let Some(_lock) = lock(state_dir, false)? else {
+    let Some(_lock) = try_lock(state_dir)? else {
         return Ok(());
     };
     detach_from(state_dir, STATE_FILE);
@@ -465,7 +474,7 @@ pub fn unclaim(state_dir: &Path) {
 
 /// Detaches what [`claim`] took, under the container's lock.
 pub fn detach_claimed(state_dir: &Path) -> Result<(), HookError> {
-    let _lock = lock(state_dir, true)?;
+    let _lock = lock(state_dir)?;
     detach_from(state_dir, CLAIMED_FILE);
     Ok(())
 }

@@ -31,9 +31,8 @@ pub const NETNS_FILE: &str = "netns";
 pub fn main(state_dir: &Path) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let path = state_dir.join(NETNS_FILE);
-    let lock = match hook::lock(state_dir, true)
+    let lock = match hook::lock(state_dir)
         .map_err(anyhow::Error::from)
-        .and_then(|l| l.ok_or_else(|| anyhow::anyhow!("the network lock is taken")))
         .and_then(|l| make_netns(&path).map(|id| (l, id)))
     {
         Ok(v) => v,

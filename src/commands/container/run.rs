@@ -280,12 +280,10 @@ fn start_claimed_teardown(ctx: &Ctx, id: &str) -> Option<std::process::Child> {
     if !hook::claim(&dir) {
         return None;
     }
-    let exe = std::env::current_exe().ok();
-    let mut cmd = std::process::Command::new(exe.as_deref().unwrap_or(Path::new("burrow")));
-    cmd.args(["internal", "net-teardown"]).arg(&dir);
-    if let Some(l) = &ctx.ep.launcher {
-        cmd.arg(l.child_pid.to_string());
-    }
+    let Some(mut cmd) = net_teardown_command(ctx, &dir) else {
+        hook::unclaim(&dir);
+        return None;
+    };
     cmd.arg("--claimed")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null());
@@ -336,18 +334,25 @@ fn teardown_leftovers(ctx: &Ctx, id: &str) {
     if !dir.join(hook::STATE_FILE).exists() {
         return;
     }
-    let Ok(exe) = std::env::current_exe() else {
+    let Some(mut cmd) = net_teardown_command(ctx, &dir) else {
         return;
     };
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args(["internal", "net-teardown"]).arg(&dir);
-    if let Some(l) = &ctx.ep.launcher {
-        cmd.arg(l.child_pid.to_string());
-    }
     match cmd.status() {
         Ok(s) if s.success() => {}
         other => tracing::warn!(?other, "network teardown of a failed run"),
     }
+}
+
+/// `burrow internal net-teardown STATE_DIR [LAUNCHER_PID]` (None when our own binary cannot
+/// be found).
+fn net_teardown_command(ctx: &Ctx, dir: &Path) -> Option<std::process::Command> {
+    let exe = std::env::current_exe().ok()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["internal", "net-teardown"]).arg(dir);
+    if let Some(l) = &ctx.ep.launcher {
+        cmd.arg(l.child_pid.to_string());
+    }
+    Some(cmd)
 }
 
 fn parse_memory(s: &str) -> anyhow::Result<i64> {
