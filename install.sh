@@ -111,8 +111,8 @@ packages() {
 
 build() {
     command -v cargo >/dev/null || die "cargo not found: burrow builds with Rust $(sed -n 's/^rust-version = "\(.*\)"/\1/p' "$HERE/Cargo.toml") or newer (rustup.rs); put cargo on PATH and run install.sh again"
-    say "building release binaries (cargo build --release --workspace --locked; a few minutes on a cold checkout)"
-    (cd "$HERE" && cargo build --release --workspace --locked --quiet) || die "the build failed (output above); fix it or report it, then run install.sh again"
+    say "building release binaries (scripts/build-release.sh: cargo build --release, the burrow CLI linked statically; a few minutes on a cold checkout)"
+    bash "$HERE/scripts/build-release.sh" --quiet || die "the build failed (output above); fix it or report it, then run install.sh again"
 }
 
 install_files() {

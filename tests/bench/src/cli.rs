@@ -28,7 +28,25 @@ fn timed(m: &TestMachine, argv: &[&str]) -> Result<f64> {
 fn burrow_bin() -> Result<String> {
     proc::find_binary("burrow")
         .map(|p| p.to_string_lossy().to_string())
-        .ok_or_else(|| anyhow!("burrow is not built (cargo build --release)"))
+        .ok_or_else(|| anyhow!("burrow is not built (bash scripts/build-release.sh)"))
+}
+
+/// How the measured burrow binary is linked, for the conditions of the latency figures (ctr is
+/// a static Go binary; scripts/build-release.sh links burrow statically too).
+fn burrow_linkage() -> String {
+    let bin = burrow_bin().ok();
+    match bin
+        .as_deref()
+        .map(|b| proc::is_dynamic(std::path::Path::new(b)))
+    {
+        Some(Some(false)) => "burrow statically linked (scripts/build-release.sh)".into(),
+        Some(Some(true)) => {
+            "burrow dynamically linked (plain cargo build; scripts/build-release.sh links it \
+             statically)"
+                .into()
+        }
+        _ => "burrow's linkage unknown".into(),
+    }
 }
 
 /// `podman run` as it works rootless here: on cgroup v1 (nothing delegated) crun refuses the
@@ -528,7 +546,8 @@ pub fn list_latency(m: &TestMachine, s: &Settings) -> Vec<Figure> {
             &format!(
                 "rootless containerd of the test user; both clients over its socket; each sample \
                  is {CALLS} back-to-back invocations from one shell, divided by {CALLS} (process \
-                 start included)"
+                 start included); {}",
+                burrow_linkage()
             ),
         );
         let sock = sock.clone();

@@ -18,7 +18,8 @@ use model::{Figure, MachineInfo, Results};
 /// Benchmark burrow against RootlessKit, slirp4netns, pasta, podman and ctr on this machine.
 ///
 /// Needs a machine provisioned by tests/provision.sh (run as root); launchers and clients run as
-/// the unprivileged test user. Build first: `cargo build --release --workspace`.
+/// the unprivileged test user. Build first: `bash scripts/build-release.sh`
+/// (`cargo build --release --workspace` also works, with a dynamically linked burrow).
 #[derive(Debug, Parser)]
 #[command(name = "burrow-bench")]
 struct Args {

@@ -219,3 +219,59 @@ pub fn find_binary(name: &str) -> Option<PathBuf> {
             .find(|p| p.is_file())
     })
 }
+
+/// Whether an ELF executable asks for a dynamic loader (has a PT_INTERP program header):
+/// `Some(true)` dynamically linked, `Some(false)` static, `None` when it cannot be read.
+pub fn is_dynamic(path: &Path) -> Option<bool> {
+    const PT_INTERP: u32 = 3;
+    let data = std::fs::read(path).ok()?;
+    // 64-bit little-endian ELF only: the machines the benchmark runs on.
+    if data.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let u16_at = |o: usize| Some(u16::from_le_bytes(data.get(o..o + 2)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_le_bytes(data.get(o..o + 8)?.try_into().ok()?));
+    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
+    let phentsize = usize::from(u16_at(0x36)?);
+    let phnum = usize::from(u16_at(0x38)?);
+    let mut found = false;
+    for i in 0..phnum {
+        let at = phoff + i * phentsize;
+        let p_type = u32::from_le_bytes(data.get(at..at + 4)?.try_into().ok()?);
+        found |= p_type == PT_INTERP;
+    }
+    Some(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn is_dynamic_reads_the_program_headers() {
+        // The test binary itself is dynamically linked (cargo test builds without crt-static).
+        let exe = std::env::current_exe().unwrap();
+        assert_eq!(is_dynamic(&exe), Some(true));
+        let dir = std::env::temp_dir().join(format!("burrow-bench-elf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let not_elf = dir.join("script");
+        std::fs::write(&not_elf, "#!/bin/sh\n").unwrap();
+        assert_eq!(is_dynamic(&not_elf), None);
+        // A static ELF: the same header with its PT_INTERP entries turned into PT_NULL.
+        let mut data = std::fs::read(&exe).unwrap();
+        let phoff = u64::from_le_bytes(data[0x20..0x28].try_into().unwrap()) as usize;
+        let phentsize = u16::from_le_bytes(data[0x36..0x38].try_into().unwrap()) as usize;
+        let phnum = u16::from_le_bytes(data[0x38..0x3a].try_into().unwrap()) as usize;
+        for i in 0..phnum {
+            let at = phoff + i * phentsize;
+            if data[at..at + 4] == 3u32.to_le_bytes() {
+                data[at..at + 4].copy_from_slice(&0u32.to_le_bytes());
+            }
+        }
+        let stat = dir.join("static");
+        std::fs::write(&stat, data).unwrap();
+        let got = is_dynamic(&stat);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got, Some(false));
+    }
+}
