@@ -1124,6 +1124,75 @@ fn log_opts_rotate_the_json_file() {
 }
 
 #[test]
+fn logs_follow_reads_across_rotations_and_takes_docker_times() {
+    let Some(d) = rootful("logfollow") else {
+        return;
+    };
+    let bb = image("busybox");
+    let name = format!("follow-{}", std::process::id());
+    // ~70-byte records, 1 KiB files, 3 kept: the log rotates every ~14 lines while followed.
+    let out = d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=3",
+        &bb,
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 120 ]; do echo line-$i; i=$((i+1)); sleep 0.02; done",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&["logs", "-f", &name]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    let first: usize = lines
+        .first()
+        .and_then(|l| l.strip_prefix("line-"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no output from logs -f: {lines:?}"));
+    let want: Vec<String> = (first..120).map(|i| format!("line-{i}")).collect();
+    assert_eq!(
+        lines, want,
+        "each line once, in order, none lost at rotations"
+    );
+    assert!(first < 30, "logs -f started late: from line-{first}");
+    // --since and --until in Docker's forms: durations, dates, Unix times, RFC 3339.
+    let count = |args: &[&str]| {
+        let mut a = vec!["logs"];
+        a.extend_from_slice(args);
+        a.push(&name);
+        let out = d.burrow(&a);
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        stdout(&out).lines().count()
+    };
+    let kept = count(&[]);
+    assert!(
+        kept > 0 && kept < 120,
+        "rotation keeps part of the log: {kept}"
+    );
+    assert_eq!(count(&["--since", "1h"]), kept);
+    assert_eq!(count(&["--since", "2000-01-01"]), kept);
+    assert_eq!(count(&["--until", "1h"]), 0);
+    assert_eq!(count(&["--until", "946684800"]), 0);
+    assert_eq!(count(&["--since", "2999-01-01T00:00:00+01:00"]), 0);
+    assert_eq!(count(&["--tail", "5", "--since", "10m"]), 5);
+    let out = d.burrow(&["logs", "--since", "yesterday", &name]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("--since") && stderr(&out).contains("duration"),
+        "{}",
+        stderr(&out)
+    );
+    let _ = d.burrow(&["rm", "-f", &name]);
+}
+
+#[test]
 fn attached_runs_are_logged_too() {
     let Some(d) = rootful("attlog") else { return };
     let bb = image("busybox");

@@ -166,7 +166,7 @@ fn inherited(fd: i32) -> Option<OwnedFd> {
 }
 
 /// The log file being written, rotated by size.
-struct Sink {
+pub(crate) struct Sink {
     path: PathBuf,
     file: File,
     size: u64,
@@ -174,7 +174,7 @@ struct Sink {
 }
 
 impl Sink {
-    fn open(path: PathBuf, opts: LogOpts) -> std::io::Result<Sink> {
+    pub(crate) fn open(path: PathBuf, opts: LogOpts) -> std::io::Result<Sink> {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -188,7 +188,7 @@ impl Sink {
         })
     }
 
-    fn write(&mut self, text: &[u8]) -> std::io::Result<()> {
+    pub(crate) fn write(&mut self, text: &[u8]) -> std::io::Result<()> {
         let n = text.len() as u64;
         if self.opts.max_size > 0 && self.size > 0 && self.size + n > self.opts.max_size {
             self.rotate()?;
@@ -198,7 +198,7 @@ impl Sink {
         Ok(())
     }
 
-    /// ID-json.log → .1 → .2 ...; the oldest beyond max-file goes (max-file 1: truncate).
+    /// ID-json.log → .1 → .2 ...; the oldest beyond max-file goes (max-file 1: a new empty file).
     fn rotate(&mut self) -> std::io::Result<()> {
         let keep = self.opts.max_file.max(1);
         let name = |i: u32| PathBuf::from(format!("{}.{i}", self.path.display()));
@@ -213,7 +213,15 @@ impl Sink {
                 .append(true)
                 .open(&self.path)?;
         } else {
-            self.file.set_len(0)?;
+            // A new file put in place, not the old one truncated, so that a reader following
+            // the log (`logs -f`) sees a new inode instead of the same file rewritten.
+            let fresh = PathBuf::from(format!("{}.new", self.path.display()));
+            self.file = std::fs::OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .open(&fresh)?;
+            std::fs::rename(&fresh, &self.path)?;
         }
         self.size = 0;
         Ok(())
@@ -341,15 +349,6 @@ pub fn main(data_root: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reads the records of a json-file log and its rotated files, oldest first.
-pub fn read_all(path: &Path) -> std::io::Result<Vec<Record>> {
-    let mut v = Vec::new();
-    for f in files(path) {
-        v.extend(read(&f)?);
-    }
-    Ok(v)
-}
-
 /// Reads the records of one json-file log (unparsable lines are skipped).
 pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
     let text = match std::fs::read_to_string(path) {
@@ -431,7 +430,7 @@ mod tests {
                 f.display()
             );
         }
-        let all = read_all(&log).unwrap();
+        let (all, _) = crate::containers::logfollow::Follower::start(&log).unwrap();
         assert_eq!(all.last().unwrap().log, "line 29\n");
         let nums: Vec<String> = all.iter().map(|r| r.log.clone()).collect();
         let mut sorted = nums.clone();

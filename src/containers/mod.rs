@@ -7,6 +7,7 @@ pub mod copy;
 pub mod image;
 pub mod lifecycle;
 pub mod logdriver;
+pub mod logfollow;
 pub mod spec;
 pub mod store;
 pub mod user;

@@ -13,7 +13,7 @@ use super::stdio::{forward_stdin, parse_detach_keys, InputEnd, DEFAULT_DETACH_KE
 use super::Ctx;
 use crate::connection::Globals;
 use crate::containers::attach::{read_frame, Stream};
-use crate::containers::logdriver;
+use crate::containers::logfollow::Follower;
 
 /// Attach local standard input, output and error to a running container.
 #[derive(Debug, clap::Args)]
@@ -151,8 +151,8 @@ async fn attach_stdio(
 
 /// No background reader: the container's output from its log as it comes, until it exits.
 async fn follow_output(ctx: &Ctx, id: &str, tty: bool, args: &Args) -> anyhow::Result<Option<u32>> {
-    let path = ctx.store.log_path(id);
-    let mut seen = logdriver::read_all(&path).map(|r| r.len()).unwrap_or(0);
+    // What the log holds already was written before we attached: only what comes next.
+    let (_, mut log) = Follower::start(&ctx.store.log_path(id))?;
     let proxy = signal_proxy(args, tty);
     let wait = wait_proxying(ctx, id, proxy);
     tokio::pin!(wait);
@@ -162,20 +162,19 @@ async fn follow_output(ctx: &Ctx, id: &str, tty: bool, args: &Args) -> anyhow::R
             r = &mut wait => {
                 // The log driver may still be writing the last lines.
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                print_new(&path, &mut seen);
+                print_new(&mut log);
                 return Ok(Some(r?));
             }
-            _ = tick.tick() => print_new(&path, &mut seen),
+            _ = tick.tick() => print_new(&mut log),
         }
     }
 }
 
-fn print_new(path: &std::path::Path, seen: &mut usize) {
-    if let Ok(records) = logdriver::read_all(path) {
-        for r in records.iter().skip(*seen) {
+fn print_new(log: &mut Follower) {
+    if let Ok(records) = log.poll() {
+        for r in &records {
             super::logs::emit(r, false);
         }
-        *seen = records.len().max(*seen);
     }
 }
 

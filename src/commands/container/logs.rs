@@ -2,11 +2,12 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::Ctx;
 use crate::connection::Globals;
-use crate::containers::logdriver::{self, Record};
+use crate::containers::logdriver::{rfc3339_nano, Record};
+use crate::containers::logfollow::Follower;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,10 +20,11 @@ pub struct Args {
     /// Show timestamps.
     #[arg(short, long)]
     pub timestamps: bool,
-    /// Show logs since an RFC 3339 timestamp (e.g. 2026-11-22T10:00:00Z).
+    /// Show logs since a time: RFC 3339 (2026-11-22T10:00:00Z), a date, a Unix timestamp, or a
+    /// duration before now (10m, 1h30m).
     #[arg(long)]
     pub since: Option<String>,
-    /// Show logs before an RFC 3339 timestamp.
+    /// Show logs before a time (same forms as --since); with -f, following stops then.
     #[arg(long)]
     pub until: Option<String>,
     pub container: String,
@@ -45,32 +47,150 @@ pub(super) fn emit(r: &Record, timestamps: bool) {
     }
 }
 
-fn check_time(flag: &str, t: &Option<String>) -> anyhow::Result<()> {
-    if let Some(t) = t {
-        let ok = t.len() >= 10 && t.as_bytes()[4] == b'-' && t.as_bytes()[7] == b'-';
-        if !ok {
-            anyhow::bail!(
-                "invalid {flag} {t:?}: use an RFC 3339 time such as 2026-11-22T10:00:00Z"
-            );
-        }
+/// A `--since`/`--until` value as Docker takes it: an RFC 3339 time or date
+/// (2026-11-22T10:00:00Z, 2026-11-22T11:00:00+01:00, 2026-11-22), a Unix timestamp
+/// (1763805600, 1763805600.5) or a duration before `now` (10m, 1h30m, 90s).
+fn parse_time(flag: &str, value: &str, now: SystemTime) -> anyhow::Result<SystemTime> {
+    let bad = || {
+        anyhow::anyhow!(
+            "invalid {flag} {value:?}: give an RFC 3339 time (2026-11-22T10:00:00Z), a date \
+             (2026-11-22), a Unix timestamp (1763805600) or a duration before now (10m, 1h30m)"
+        )
+    };
+    if let Some(d) = parse_duration(value) {
+        // Times before 1970 are refused rather than clamped.
+        return now
+            .checked_sub(d)
+            .filter(|t| *t >= UNIX_EPOCH)
+            .ok_or_else(bad);
     }
-    Ok(())
+    parse_unix(value)
+        .or_else(|| parse_rfc3339(value))
+        .ok_or_else(bad)
 }
 
-/// Keeps records in [since, until); RFC 3339 UTC strings compare in time order up to
-/// the precision given.
+/// `1763805600` or `1763805600.123`.
+fn parse_unix(v: &str) -> Option<SystemTime> {
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let nanos = fraction_nanos(frac)?;
+    UNIX_EPOCH.checked_add(Duration::new(secs.parse().ok()?, nanos))
+}
+
+/// Up to nine digits after the point, as nanoseconds.
+fn fraction_nanos(frac: &str) -> Option<u32> {
+    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if frac.is_empty() {
+        return Some(0);
+    }
+    Some(frac.parse::<u32>().ok()? * 10u32.pow(9 - frac.len() as u32))
+}
+
+/// Go's duration syntax, as Docker's: numbers with units, e.g. `1h30m`, `2.5s`, `300ms`.
+fn parse_duration(v: &str) -> Option<Duration> {
+    if v.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    let mut rest = v;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .filter(|n| *n > 0)?;
+        let n: f64 = rest[..num_len].parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += n * scale;
+        rest = &rest[unit_len..];
+    }
+    Duration::try_from_secs_f64(total).ok()
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)`.
+fn parse_rfc3339(v: &str) -> Option<SystemTime> {
+    let num = |s: &str| -> Option<i64> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    let (date, time) = match v.split_once(['T', 't', ' ']) {
+        Some((d, t)) => (d, Some(t)),
+        None => (v, None),
+    };
+    let mut parts = date.splitn(3, '-');
+    let (y, mo, d) = (
+        num(parts.next()?)?,
+        num(parts.next()?)?,
+        num(parts.next()?)?,
+    );
+    if date.len() != 10 || !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let mut secs = days_from_civil(y, mo, d) * 86_400;
+    let mut nanos = 0;
+    if let Some(t) = time {
+        let (clock, offset) = if let Some(c) = t.strip_suffix(['Z', 'z']) {
+            (c, 0)
+        } else {
+            let (c, o) = t.split_at(t.rfind(['+', '-'])?);
+            let (oh, om) = o[1..].split_once(':')?;
+            let off = num(oh)? * 3600 + num(om)? * 60;
+            (c, if o.starts_with('-') { -off } else { off })
+        };
+        let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+        let mut hms = hms.splitn(3, ':');
+        let (h, mi, s) = (num(hms.next()?)?, num(hms.next()?)?, num(hms.next()?)?);
+        if h > 23 || mi > 59 || s > 60 {
+            return None;
+        }
+        nanos = fraction_nanos(frac)?;
+        secs += h * 3600 + mi * 60 + s - offset;
+    }
+    UNIX_EPOCH.checked_add(Duration::new(u64::try_from(secs).ok()?, nanos))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days-from-civil).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Keeps records in [since, until): the bounds are RFC 3339 UTC with nanoseconds, as the
+/// records' times are, so they compare as strings.
 fn in_window(r: &Record, since: &Option<String>, until: &Option<String>) -> bool {
-    since
-        .as_ref()
-        .is_none_or(|s| r.time.as_str() >= s.trim_end_matches('Z'))
-        && until
-            .as_ref()
-            .is_none_or(|u| r.time.as_str() < u.trim_end_matches('Z'))
+    since.as_ref().is_none_or(|s| r.time.as_str() >= s.as_str())
+        && until.as_ref().is_none_or(|u| r.time.as_str() < u.as_str())
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    check_time("--since", &args.since)?;
-    check_time("--until", &args.until)?;
+    let now = SystemTime::now();
+    let bound = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<String>> {
+        v.as_deref()
+            .map(|v| parse_time(flag, v, now).map(rfc3339_nano))
+            .transpose()
+    };
+    let since = bound("--since", &args.since)?;
+    let until = bound("--until", &args.until)?;
     let tail: Option<usize> = match args.tail.as_str() {
         "all" | "-1" => None,
         n => Some(n.parse().map_err(|_| {
@@ -81,26 +201,29 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         let ctx = Ctx::connect(g).await?;
         let c = ctx.find(&args.container).await?;
         let path = ctx.store.log_path(&c.id);
-        let records: Vec<Record> = logdriver::read_all(&path)?
+        let (records, mut follower) = Follower::start(&path)?;
+        let records: Vec<Record> = records
             .into_iter()
-            .filter(|r| in_window(r, &args.since, &args.until))
+            .filter(|r| in_window(r, &since, &until))
             .collect();
         let skip = tail.map(|n| records.len().saturating_sub(n)).unwrap_or(0);
         for r in &records[skip..] {
             emit(r, args.timestamps);
         }
         if args.follow {
-            let mut seen = logdriver::read_all(&path)?.len().max(records.len());
             loop {
                 let running = super::state(&ctx, &c.id).await?.is_running();
-                let now = logdriver::read_all(&path)?;
-                for r in now.iter().skip(seen) {
-                    if in_window(r, &args.since, &args.until) {
-                        emit(r, args.timestamps);
+                for r in follower.poll()? {
+                    if in_window(&r, &since, &until) {
+                        emit(&r, args.timestamps);
                     }
                 }
-                seen = now.len();
-                if !running {
+                // As Docker: following ends when the container stops or --until has passed.
+                if !running
+                    || until
+                        .as_ref()
+                        .is_some_and(|u| rfc3339_nano(SystemTime::now()) >= *u)
+                {
                     break;
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -108,4 +231,96 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> String {
+        rfc3339_nano(parse_time("--since", s, UNIX_EPOCH + Duration::from_secs(10_000)).unwrap())
+    }
+
+    #[test]
+    fn times_in_the_forms_docker_takes() {
+        assert_eq!(at("2026-11-22T10:00:00Z"), "2026-11-22T10:00:00.000000000Z");
+        assert_eq!(
+            at("2026-11-22T11:30:00+01:30"),
+            "2026-11-22T10:00:00.000000000Z"
+        );
+        assert_eq!(
+            at("2026-11-22T08:00:00.25-02:00"),
+            "2026-11-22T10:00:00.250000000Z"
+        );
+        assert_eq!(at("2024-02-29"), "2024-02-29T00:00:00.000000000Z");
+        assert_eq!(at("1763805600"), "2025-11-22T10:00:00.000000000Z");
+        assert_eq!(at("1763805600.5"), "2025-11-22T10:00:00.500000000Z");
+        // Durations count back from now (10,000 s after the epoch here).
+        assert_eq!(at("1h30m"), "1970-01-01T01:16:40.000000000Z");
+        assert_eq!(at("1.5s"), "1970-01-01T02:46:38.500000000Z");
+        assert_eq!(at("300ms"), "1970-01-01T02:46:39.700000000Z");
+    }
+
+    #[test]
+    fn bad_times_say_which_flag_and_what_is_accepted() {
+        let now = SystemTime::now();
+        for bad in [
+            "yesterday",
+            "10",
+            "2026-13-01",
+            "2026-11-22T25:00:00Z",
+            "5x",
+            "",
+            "1h30",
+        ] {
+            if bad == "10" {
+                // A bare number is a Unix timestamp, as for Docker.
+                assert!(parse_time("--until", bad, now).is_ok());
+                continue;
+            }
+            let e = parse_time("--until", bad, now).unwrap_err().to_string();
+            assert!(
+                e.contains("--until") && e.contains("RFC 3339"),
+                "{bad}: {e}"
+            );
+        }
+        // Before the epoch, as a duration: refused, not wrapped.
+        assert!(parse_time("--since", "100000h", UNIX_EPOCH).is_err());
+    }
+
+    #[test]
+    fn the_window_is_half_open() {
+        let rec = |t: &str| Record {
+            log: String::new(),
+            stream: "stdout".into(),
+            time: t.into(),
+        };
+        let since = Some("2026-11-22T10:00:00.000000000Z".to_string());
+        let until = Some("2026-11-22T11:00:00.000000000Z".to_string());
+        assert!(in_window(
+            &rec("2026-11-22T10:00:00.000000000Z"),
+            &since,
+            &until
+        ));
+        assert!(in_window(
+            &rec("2026-11-22T10:59:59.999999999Z"),
+            &since,
+            &until
+        ));
+        assert!(!in_window(
+            &rec("2026-11-22T11:00:00.000000000Z"),
+            &since,
+            &until
+        ));
+        assert!(!in_window(
+            &rec("2026-11-22T09:59:59.999999999Z"),
+            &since,
+            &until
+        ));
+        assert!(in_window(
+            &rec("2026-11-22T09:00:00.000000000Z"),
+            &None,
+            &until
+        ));
+    }
 }
