@@ -122,6 +122,11 @@ pub fn start_background(
     let log = open_log(&layout.log)?;
     let me = layout::burrow_exe()?;
     let mut cmd = Command::new(me);
+    if let Some(d) = &layout.cli_data_root {
+        if let Some(parent) = d.parent() {
+            cmd.arg("--data-root").arg(parent);
+        }
+    }
     cmd.args(["setup", "supervise", "--runtime", runtime, "--launcher"])
         .arg(&launcher)
         .args(["--net", layout.net.as_str()]);
@@ -131,11 +136,6 @@ pub fn start_background(
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    if let Some(d) = &layout.cli_data_root {
-        if let Some(parent) = d.parent() {
-            cmd.arg("--data-root").arg(parent);
-        }
-    }
     // Its own process group, stdin null and output in the log: the supervisor outlives the
     // terminal and the shell that started it.
     cmd.process_group(0);
