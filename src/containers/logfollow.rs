@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use super::logdriver::{self, Record};
@@ -44,6 +44,32 @@ impl Follower {
         }
         records.extend(f.drain()?);
         Ok((records, f))
+    }
+
+    /// A follower of what is written from now on (`attach`): what the log holds is skipped
+    /// without being read.
+    pub fn from_end(path: &Path) -> std::io::Result<Follower> {
+        let mut f = Follower {
+            path: path.to_path_buf(),
+            file: None,
+            ino: 0,
+            pos: 0,
+            partial: Vec::new(),
+        };
+        f.open_current()?;
+        if let Some(file) = &f.file {
+            f.pos = file.metadata()?.len();
+            let mut last = [b'\n'];
+            if f.pos > 0 {
+                file.read_exact_at(&mut last, f.pos - 1)?;
+            }
+            if last[0] != b'\n' {
+                // The driver is in the middle of a line: its rest is not a record of its own,
+                // and this unparsable prefix makes sure it is dropped.
+                f.partial = b"\0".to_vec();
+            }
+        }
+        Ok(f)
     }
 
     /// The records written since the last call, oldest first.
@@ -217,6 +243,23 @@ mod tests {
         assert_eq!(logs(&first), ["line 0"]);
         sink.write(line(1).as_bytes()).unwrap();
         assert_eq!(logs(&f.poll().unwrap()), ["line 1"]);
+    }
+
+    #[test]
+    fn from_end_skips_what_is_there_even_half_a_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("c-json.log");
+        append(&log, &line(0));
+        let mut f = Follower::from_end(&log).unwrap();
+        append(&log, &line(1));
+        assert_eq!(logs(&f.poll().unwrap()), ["line 1"]);
+        let l2 = line(2);
+        append(&log, &l2[..7]);
+        let mut g = Follower::from_end(&log).unwrap();
+        append(&log, &l2[7..]);
+        append(&log, &line(3));
+        assert_eq!(logs(&g.poll().unwrap()), ["line 3"]);
+        assert_eq!(logs(&f.poll().unwrap()), ["line 2", "line 3"]);
     }
 
     #[test]

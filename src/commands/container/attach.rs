@@ -152,7 +152,7 @@ async fn attach_stdio(
 /// No background reader: the container's output from its log as it comes, until it exits.
 async fn follow_output(ctx: &Ctx, id: &str, tty: bool, args: &Args) -> anyhow::Result<Option<u32>> {
     // What the log holds already was written before we attached: only what comes next.
-    let (_, mut log) = Follower::start(&ctx.store.log_path(id))?;
+    let mut log = Follower::from_end(&ctx.store.log_path(id))?;
     let proxy = signal_proxy(args, tty);
     let wait = wait_proxying(ctx, id, proxy);
     tokio::pin!(wait);

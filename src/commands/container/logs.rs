@@ -121,7 +121,8 @@ fn parse_duration(v: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(total).ok()
 }
 
-/// `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM)`.
+/// `YYYY-MM-DD` (midnight UTC) or `YYYY-MM-DDTHH:MM:SS[.frac][Z|+HH:MM|-HH:MM]` (UTC
+/// without a zone).
 fn parse_rfc3339(v: &str) -> Option<SystemTime> {
     let num = |s: &str| -> Option<i64> {
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -147,11 +148,14 @@ fn parse_rfc3339(v: &str) -> Option<SystemTime> {
     if let Some(t) = time {
         let (clock, offset) = if let Some(c) = t.strip_suffix(['Z', 'z']) {
             (c, 0)
-        } else {
-            let (c, o) = t.split_at(t.rfind(['+', '-'])?);
+        } else if let Some(at) = t.rfind(['+', '-']) {
+            let (c, o) = t.split_at(at);
             let (oh, om) = o[1..].split_once(':')?;
             let off = num(oh)? * 3600 + num(om)? * 60;
             (c, if o.starts_with('-') { -off } else { off })
+        } else {
+            // No zone: UTC (Docker would take the client's local time zone).
+            (t, 0)
         };
         let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
         let mut hms = hms.splitn(3, ':');
@@ -253,6 +257,7 @@ mod tests {
             "2026-11-22T10:00:00.250000000Z"
         );
         assert_eq!(at("2024-02-29"), "2024-02-29T00:00:00.000000000Z");
+        assert_eq!(at("2026-11-22T10:00:00"), "2026-11-22T10:00:00.000000000Z");
         assert_eq!(at("1763805600"), "2025-11-22T10:00:00.000000000Z");
         assert_eq!(at("1763805600.5"), "2025-11-22T10:00:00.500000000Z");
         // Durations count back from now (10,000 s after the epoch here).
