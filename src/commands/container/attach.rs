@@ -152,7 +152,9 @@ async fn attach_stdio(
 /// No background reader: the container's output from its log as it comes, until it exits.
 async fn follow_output(ctx: &Ctx, id: &str, tty: bool, args: &Args) -> anyhow::Result<Option<u32>> {
     // What the log holds already was written before we attached: only what comes next.
-    let mut log = Follower::from_end(&ctx.store.log_path(id))?;
+    let path = ctx.store.log_path(id);
+    let mut log = Follower::from_end(&path)
+        .with_context(|| format!("reading the log of {id} at {}", path.display()))?;
     let proxy = signal_proxy(args, tty);
     let wait = wait_proxying(ctx, id, proxy);
     tokio::pin!(wait);

@@ -4,6 +4,8 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use anyhow::Context;
+
 use super::Ctx;
 use crate::connection::Globals;
 use crate::containers::logdriver::{rfc3339_nano, Record};
@@ -205,7 +207,14 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         let ctx = Ctx::connect(g).await?;
         let c = ctx.find(&args.container).await?;
         let path = ctx.store.log_path(&c.id);
-        let (records, mut follower) = Follower::start(&path)?;
+        let reading = || {
+            format!(
+                "reading the log of {} at {} (check that it is yours and readable)",
+                args.container,
+                path.display()
+            )
+        };
+        let (records, mut follower) = Follower::start(&path).with_context(reading)?;
         let records: Vec<Record> = records
             .into_iter()
             .filter(|r| in_window(r, &since, &until))
@@ -217,7 +226,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         if args.follow {
             loop {
                 let running = super::state(&ctx, &c.id).await?.is_running();
-                for r in follower.poll()? {
+                for r in follower.poll().with_context(reading)? {
                     if in_window(&r, &since, &until) {
                         emit(&r, args.timestamps);
                     }
