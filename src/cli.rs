@@ -134,6 +134,10 @@ pub enum Command {
     /// Write man pages for every command into DIR.
     #[command(hide = true)]
     Man(commands::completion::ManArgs),
+    /// Deletes a detached exec once its process ended (run by the reader exec --detach-keys
+    /// leaves behind).
+    #[command(hide = true, name = "__exec-cleanup")]
+    ExecCleanup(commands::container::exec::CleanupArgs),
     /// The on-failure restart monitor of one container (started by run -d / start).
     #[command(hide = true, name = "__restart-monitor")]
     RestartMonitor(commands::container::restart::Args),
@@ -293,6 +297,7 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Completion(args) => commands::completion::run(args),
         Command::Man(args) => commands::completion::run_man(args),
         Command::RestartMonitor(args) => commands::container::restart::run(args, g),
+        Command::ExecCleanup(args) => commands::container::exec::cleanup(args, g),
     }
 }
 

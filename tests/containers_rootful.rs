@@ -1066,6 +1066,78 @@ fn stats_reads_the_containers_cgroups() {
 }
 
 #[test]
+fn exec_detach_keys_leave_the_command_running() {
+    let Some(d) = rootful("execdetach") else {
+        return;
+    };
+    let bb = image("busybox");
+    let name = format!("execdetach-{}", std::process::id());
+    let base = d.shell_prefix();
+    let out = d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        &bb,
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let exists = |f: &str| code(&d.burrow(&["exec", &name, "test", "-e", f])) == 0;
+    // The command writes after the detach too: its output must still be read, or it would
+    // die of SIGPIPE before making its last file.
+    let out = under_terminal(
+        &format!(
+            "{base} exec -it {name} sh -c 'touch /tmp/started; sleep 2; echo after-detach; touch /tmp/done'"
+        ),
+        |stdin| {
+            assert!(
+                burrow_testsupport::wait_for(std::time::Duration::from_secs(30), || exists(
+                    "/tmp/started"
+                )),
+                "the exec never started"
+            );
+            std::io::Write::write_all(stdin, b"\x10\x11").unwrap();
+        },
+    );
+    assert_eq!(code(&out), 0, "{} {}", stdout(&out), stderr(&out));
+    assert!(
+        !exists("/tmp/done"),
+        "the CLI waited for the command instead of detaching: {}",
+        stdout(&out)
+    );
+    assert!(
+        burrow_testsupport::wait_for(std::time::Duration::from_secs(30), || exists("/tmp/done")),
+        "the command did not run on after the detach"
+    );
+    // Exec output stays out of the container's log, and the exec's FIFOs go once it ended.
+    let logs = stdout(&d.burrow(&["logs", &name]));
+    assert!(!logs.contains("after-detach"), "{logs}");
+    let id = stdout(&d.burrow(&["inspect", "-f", "{{.Id}}", &name]))
+        .trim()
+        .to_string();
+    let dir = d.data.join("containers/default").join(&id);
+    let fifo_dirs = || {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("fifo-exec-"))
+            .count()
+    };
+    assert!(
+        burrow_testsupport::wait_for(std::time::Duration::from_secs(30), || fifo_dirs() == 0),
+        "the detached exec was not cleaned up in {}",
+        dir.display()
+    );
+    let out = d.burrow(&["exec", "-i", "--detach-keys", "ctrl-9", &name, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("ctrl-9"), "{}", stderr(&out));
+    let _ = d.burrow(&["rm", "-f", &name]);
+}
+
+#[test]
 fn log_opts_rotate_the_json_file() {
     let Some(d) = rootful("logopt") else { return };
     let bb = image("busybox");

@@ -56,9 +56,18 @@ fn detached_drain(root: &str, ns: &str, id: &str, dir: &str, rest: &[&str]) -> a
     use std::io::{Read, Write};
     use std::os::unix::fs::OpenOptionsExt;
     let dir = std::path::Path::new(dir);
+    // `--discard` (an exec's process): the output is read and dropped, nobody can attach.
+    let (discard, rest) = match rest {
+        ["--discard", rest @ ..] => (true, rest),
+        _ => (false, rest),
+    };
     let store =
         crate::containers::store::Store::new(std::path::PathBuf::from(root), ns.to_string());
-    let log = logdriver::AttachLog::open(&store, id)?;
+    let log = if discard {
+        None
+    } else {
+        Some(logdriver::AttachLog::open(&store, id)?)
+    };
     let _stdin = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -66,14 +75,18 @@ fn detached_drain(root: &str, ns: &str, id: &str, dir: &str, rest: &[&str]) -> a
         .open(dir.join("stdin"))
         .ok();
     // `burrow attach` connects here: it gets the output from now on and writes to stdin.
-    let hub = match crate::containers::attach::Hub::serve(
-        dir,
-        _stdin.as_ref().and_then(|f| f.try_clone().ok()),
-    ) {
-        Ok(h) => Some(h),
-        Err(e) => {
-            tracing::warn!("container {id}: `burrow attach` will not be able to connect: {e}");
-            None
+    let hub = if discard {
+        None
+    } else {
+        match crate::containers::attach::Hub::serve(
+            dir,
+            _stdin.as_ref().and_then(|f| f.try_clone().ok()),
+        ) {
+            Ok(h) => Some(h),
+            Err(e) => {
+                tracing::warn!("container {id}: `burrow attach` will not be able to connect: {e}");
+                None
+            }
         }
     };
     let mut streams = Vec::new();
@@ -107,12 +120,16 @@ fn detached_drain(root: &str, ns: &str, id: &str, dir: &str, rest: &[&str]) -> a
                     if n == 0 {
                         break;
                     }
-                    log.feed(is_err, &buf[..n]);
+                    if let Some(log) = &log {
+                        log.feed(is_err, &buf[..n]);
+                    }
                     if let Some(h) = &hub {
                         h.broadcast(stream, &buf[..n]);
                     }
                 }
-                log.finish(is_err);
+                if let Some(log) = &log {
+                    log.finish(is_err);
+                }
             })
         })
         .collect();

@@ -35,6 +35,10 @@ pub struct Args {
     /// Give extended privileges to the command.
     #[arg(long)]
     pub privileged: bool,
+    /// Keys that detach from the command and leave it running (with -i; ctrl-p,ctrl-q by
+    /// default with -it).
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     pub container: String,
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -203,7 +207,9 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        let attached = Attached::new(&fifo_dir, args.interactive, args.tty, None, None)?;
+        let keys =
+            super::run::detach_keys(args.detach_keys.as_deref(), args.interactive, args.tty)?;
+        let attached = Attached::new(&fifo_dir, args.interactive, args.tty, None, keys)?;
         if let Err(e) = ctx
             .client
             .exec(&c.id, &exec_id, &process, &attached.stdio)
@@ -234,13 +240,53 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             None
         };
         let closer = attached.close_stdin_on_eof(ctx.client.clone(), c.id.clone(), exec_id.clone());
-        let status = waiter.await.context("waiting for the exec")??;
+        let status = tokio::select! {
+            s = waiter => Some(s),
+            _ = attached.detached() => None,
+        };
         for t in [closer, resizer].into_iter().flatten() {
             t.abort();
         }
+        let Some(status) = status else {
+            drop(raw);
+            let what = super::run::Detached::Exec { exec_id: &exec_id };
+            super::run::detach_to_background(&ctx, &c.id, &fifo_dir, what)?;
+            drop(attached);
+            return Ok(ExitCode::SUCCESS);
+        };
+        let status = status.context("waiting for the exec")??;
         attached.drain(std::time::Duration::from_secs(5));
         drop(raw);
         let _ = ctx.client.delete_exec(&c.id, &exec_id).await;
         Ok(ExitCode::from((status & 0xff) as u8))
+    })
+}
+
+// `burrow __exec-cleanup CONTAINER EXEC_ID FIFO_DIR` (hidden; its help text is on the
+// subcommand).
+#[derive(Debug, clap::Args)]
+pub struct CleanupArgs {
+    pub container: String,
+    pub exec_id: String,
+    pub fifo_dir: std::path::PathBuf,
+}
+
+/// After a detached exec's output ended: waits for its process, deletes the exec from
+/// containerd and removes its FIFOs.
+pub fn cleanup(args: CleanupArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    super::block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        // The output can end before the process does (it closed its stdio): deleting a live
+        // exec would kill it.
+        let _ = ctx.client.wait_exec(&args.container, &args.exec_id).await;
+        let _ = ctx.client.delete_exec(&args.container, &args.exec_id).await;
+        let ours = args
+            .fifo_dir
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy() == format!("fifo-{}", args.exec_id));
+        if ours {
+            let _ = std::fs::remove_dir_all(&args.fifo_dir);
+        }
+        Ok(ExitCode::SUCCESS)
     })
 }

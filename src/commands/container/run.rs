@@ -1352,7 +1352,7 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     }
     let Some(status) = status else {
         drop(_raw);
-        detach_to_background(ctx, &id, &fifo_dir, args.rm)?;
+        detach_to_background(ctx, &id, &fifo_dir, Detached::Container { rm: args.rm })?;
         drop(attached);
         return Ok(ExitCode::SUCCESS);
     };
@@ -1505,9 +1505,9 @@ pub(super) async fn wait_proxying(
     }
 }
 
-/// The detach sequence for an attached container: `--detach-keys` with -i, Docker's default
-/// with -it, none otherwise.
-fn detach_keys(
+/// The detach sequence for an attached container or exec: `--detach-keys` with -i, Docker's
+/// default with -it, none otherwise.
+pub(super) fn detach_keys(
     flag: Option<&str>,
     interactive: bool,
     tty: bool,
@@ -1521,34 +1521,54 @@ fn detach_keys(
     Ok(interactive.then_some(keys))
 }
 
+/// Whose output a background reader keeps reading after the CLI detached.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Detached<'a> {
+    /// The container's process: its output goes to the log, `burrow attach` can come back,
+    /// and with `rm` the container is removed when it exits.
+    Container { rm: bool },
+    /// A process of `burrow exec`: its output is read and dropped (Docker keeps exec output out
+    /// of the log), and the exec is deleted when it exits.
+    Exec { exec_id: &'a str },
+}
+
 /// After the detach keys: a background `burrow internal detached-drain` keeps reading the
-/// container's output into its log and holds its stdin open (and removes it on exit with
-/// --rm), so the CLI can leave while the container runs on.
-fn detach_to_background(ctx: &Ctx, id: &str, fifo_dir: &Path, rm: bool) -> anyhow::Result<()> {
-    let mut child = spawn_reader(ctx, id, fifo_dir, rm)?;
+/// process's output and holds its stdin open, so the CLI can leave while it runs on.
+pub(super) fn detach_to_background(
+    ctx: &Ctx,
+    id: &str,
+    fifo_dir: &Path,
+    what: Detached,
+) -> anyhow::Result<()> {
+    let mut child = spawn_reader(ctx, id, fifo_dir, what)?;
     // It says when it holds the FIFOs; only then may ours close.
     if !reader_ready(&mut child) {
         anyhow::bail!(
-            "detaching from {id}: the background reader of its output did not start ({}); the container keeps running \
-             without its output logged (`burrow stop {id}` ends it)",
+            "detaching from {id}: the background reader of its output did not start ({}); the process keeps running \
+             without its output read (`burrow stop {id}` ends the container)",
             reader_failure(child)
         );
     }
-    eprintln!(
-        "\r\ndetached: the container keeps running (`burrow logs -f {0}` follows its output, `burrow attach {0}` attaches again)",
-        &id[..12.min(id.len())]
-    );
+    let short = &id[..12.min(id.len())];
+    match what {
+        Detached::Container { .. } => eprintln!(
+            "\r\ndetached: the container keeps running (`burrow logs -f {short}` follows its output, `burrow attach {short}` attaches again)"
+        ),
+        Detached::Exec { .. } => eprintln!(
+            "\r\ndetached: the command keeps running in {short} (`burrow top {short}` lists it)"
+        ),
+    }
     Ok(())
 }
 
-/// Starts `burrow internal detached-drain` for the container's FIFOs in `fifo_dir`: it logs
-/// the output, holds stdin open, serves `burrow attach`, and with `rm` removes the container
-/// when it exits.
+/// Starts `burrow internal detached-drain` for the FIFOs in `fifo_dir`. For the container's
+/// process it logs the output, holds stdin open, serves `burrow attach`, and with `rm` removes
+/// the container when it exits; for an exec it drops the output and deletes the exec after.
 fn spawn_reader(
     ctx: &Ctx,
     id: &str,
     fifo_dir: &Path,
-    rm: bool,
+    what: Detached,
 ) -> anyhow::Result<std::process::Child> {
     use std::os::unix::process::CommandExt as _;
     let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("finding burrow: {e}"))?;
@@ -1558,11 +1578,21 @@ fn spawn_reader(
         .arg(&ctx.ep.namespace)
         .arg(id)
         .arg(fifo_dir);
-    if rm {
-        cmd.arg("--")
-            .arg(&exe)
-            .args(super::same_endpoint_args(ctx))
-            .args(["rm", "-f", id]);
+    match what {
+        Detached::Container { rm: false } => {}
+        Detached::Container { rm: true } => {
+            cmd.arg("--")
+                .arg(&exe)
+                .args(super::same_endpoint_args(ctx))
+                .args(["rm", "-f", id]);
+        }
+        Detached::Exec { exec_id } => {
+            cmd.args(["--discard", "--"])
+                .arg(&exe)
+                .args(super::same_endpoint_args(ctx))
+                .args(["__exec-cleanup", id, exec_id])
+                .arg(fifo_dir);
+        }
     }
     cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
@@ -1640,7 +1670,7 @@ async fn start_detached_with_stdio(
 ) -> Result<(), Failure> {
     let dir = ctx.store.container_dir(id).join("fifo");
     let stdio = super::stdio::make_fifos(&dir, interactive, tty)?;
-    let mut reader = spawn_reader(ctx, id, &dir, rm)?;
+    let mut reader = spawn_reader(ctx, id, &dir, Detached::Container { rm })?;
     if let Err(fail) = start_task(ctx, id, rootfs, &stdio).await {
         let _ = reader.kill();
         let _ = reader.wait();
@@ -1713,7 +1743,7 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                         .labels
                         .get(labels::AUTO_REMOVE)
                         .is_some_and(|v| v == "true");
-                    detach_to_background(&ctx, &c.id, &fifo_dir, rm)?;
+                    detach_to_background(&ctx, &c.id, &fifo_dir, Detached::Container { rm })?;
                     drop(attached);
                     continue;
                 };
