@@ -26,16 +26,9 @@ impl Follower {
     /// Every record the log holds now (rotated files first), and a follower positioned after
     /// them.
     pub fn start(path: &Path) -> std::io::Result<(Vec<Record>, Follower)> {
-        let mut f = Follower {
-            path: path.to_path_buf(),
-            file: None,
-            ino: 0,
-            pos: 0,
-            partial: Vec::new(),
-        };
         // Open the current file first: a rotation after this point leaves our handle on what
         // becomes `.1`, which is then skipped below by its inode.
-        f.open_current()?;
+        let mut f = Follower::at_start(path)?;
         let mut records = Vec::new();
         for rotated in logdriver::files(path).iter().filter(|p| *p != path) {
             if inode(rotated) != Some(f.ino) {
@@ -49,14 +42,7 @@ impl Follower {
     /// A follower of what is written from now on (`attach`): what the log holds is skipped
     /// without being read.
     pub fn from_end(path: &Path) -> std::io::Result<Follower> {
-        let mut f = Follower {
-            path: path.to_path_buf(),
-            file: None,
-            ino: 0,
-            pos: 0,
-            partial: Vec::new(),
-        };
-        f.open_current()?;
+        let mut f = Follower::at_start(path)?;
         if let Some(file) = &f.file {
             f.pos = file.metadata()?.len();
             let mut last = [b'\n'];
@@ -96,6 +82,19 @@ impl Follower {
             _ => {}
         }
         Ok(records)
+    }
+
+    /// A follower at the beginning of the file the path names now (if there is one yet).
+    fn at_start(path: &Path) -> std::io::Result<Follower> {
+        let mut f = Follower {
+            path: path.to_path_buf(),
+            file: None,
+            ino: 0,
+            pos: 0,
+            partial: Vec::new(),
+        };
+        f.open_current()?;
+        Ok(f)
     }
 
     fn open_current(&mut self) -> std::io::Result<()> {
