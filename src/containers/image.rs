@@ -270,8 +270,6 @@ impl ImageStore {
         })
     }
 
-    /// Reads /etc/passwd and /etc/group from the image's layers (top layer wins) into
-    /// `image.defaults`. Missing files stay empty.
     /// [`Self::load_user_db`] through a cache in `cache_dir`, keyed by the image's config
     /// digest (which fixes its layers, so an entry never goes stale): reading a layer over
     /// gRPC and scanning its tarball took longer than the rest of `run`'s preparations.
@@ -304,6 +302,8 @@ impl ImageStore {
         Ok(())
     }
 
+    /// Reads /etc/passwd and /etc/group from the image's layers (top layer wins) into
+    /// `image.defaults`. Missing files stay empty.
     pub async fn load_user_db(&self, image: &mut Image) -> Result<(), ImageError> {
         let mut found: HashMap<&'static str, String> = HashMap::new();
         for (digest, media_type) in image.layers.iter().rev() {
