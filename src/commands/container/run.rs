@@ -1234,12 +1234,33 @@ async fn start_task(
     }
 }
 
+/// Removes a container and everything it owns after a failed or finished `run`, printing
+/// (not returning) what could not be removed.
 async fn remove_quietly(ctx: &Ctx, id: &str) {
-    if let Ok(c) = ctx.client.get(id).await {
-        match super::remove_container(ctx, &c, true).await {
-            Ok(()) => super::super::volume::remove_anonymous(ctx, &super::anonymous_volumes(&c)),
-            Err(err) => eprintln!("burrow: {err:#}"),
-        }
+    remove_quietly_alongside(ctx, id, async {}).await;
+}
+
+/// [`remove_quietly`], the record and snapshot going while `alongside` runs (helpers that
+/// still use the state dir), the state dir and anonymous volumes once both are done.
+async fn remove_quietly_alongside(
+    ctx: &Ctx,
+    id: &str,
+    alongside: impl std::future::Future<Output = ()>,
+) {
+    let record = async {
+        let c = ctx.client.get(id).await.ok()?;
+        Some(super::remove_record(ctx, &c, true).await.map(|()| c))
+    };
+    let ((), removed) = tokio::join!(alongside, record);
+    let Some(removed) = removed else {
+        return;
+    };
+    match removed.and_then(|c| {
+        ctx.store.remove_dir(id)?;
+        Ok(c)
+    }) {
+        Ok(c) => super::super::volume::remove_anonymous(ctx, &super::anonymous_volumes(&c)),
+        Err(err) => eprintln!("burrow: {err:#}"),
     }
 }
 
@@ -1377,31 +1398,22 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     if args.rm {
         // The record and snapshot go while the networks are detached; the state dir once
         // both helpers are done with it.
-        let helpers = tokio::task::spawn_blocking(move || {
-            if let Some(mut t) = teardown {
-                let _ = t.wait();
+        let helpers = async {
+            let waited = tokio::task::spawn_blocking(move || {
+                if let Some(mut t) = teardown {
+                    let _ = t.wait();
+                }
+                if let Some(h) = ahead {
+                    h.release(true);
+                }
+            })
+            .await;
+            if waited.is_err() {
+                tracing::warn!("waiting for the network helpers");
             }
-            if let Some(h) = ahead {
-                h.release(true);
-            }
-        });
-        let record = async {
-            let c = ctx.client.get(&id).await?;
-            super::remove_record(ctx, &c, true).await?;
-            anyhow::Ok(c)
         };
-        let (waited, removed) = tokio::join!(helpers, record);
-        if waited.is_err() {
-            tracing::warn!("waiting for the network helpers");
-        }
+        remove_quietly_alongside(ctx, &id, helpers).await;
         tracing::debug!("run: removed the container; the network helpers are done");
-        match removed.and_then(|c| {
-            ctx.store.remove_dir(&id)?;
-            Ok(c)
-        }) {
-            Ok(c) => super::super::volume::remove_anonymous(ctx, &super::anonymous_volumes(&c)),
-            Err(err) => eprintln!("burrow: {err:#}"),
-        }
     }
     Ok(ExitCode::from((code & 0xff) as u8))
 }
