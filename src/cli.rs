@@ -203,8 +203,6 @@ fn hoist_top_level_flag(args: &[OsString], err: &clap::Error) -> Option<Vec<OsSt
     let Some(ContextValue::String(bad)) = err.get(ContextKind::InvalidArg) else {
         return None;
     };
-    // `--address=/x` is reported as `--address`, `-nfoo` as `-n`.
-    let name = bad.split('=').next().unwrap_or(bad);
     let cmd = Cli::command();
     // The top-level flag a word is, and how many words it takes (its value unless attached).
     let flag = |word: &OsString| -> Option<(&clap::Arg, usize)> {
@@ -225,7 +223,8 @@ fn hoist_top_level_flag(args: &[OsString], err: &clap::Error) -> Option<Vec<OsSt
             },
         ))
     };
-    let (wanted, _) = flag(&OsString::from(name))?;
+    // clap names the flag (`--address` for `--address=/x`, `-n` for `-nfoo`).
+    let (wanted, _) = flag(&OsString::from(bad))?;
     // The subcommand: the first word that is not a top-level flag or its value. Earlier uses of
     // the flag being moved go: the one after the subcommand was the later, and wins.
     let mut fixed: Vec<OsString> = vec![args[0].clone()];
@@ -237,15 +236,11 @@ fn hoist_top_level_flag(args: &[OsString], err: &clap::Error) -> Option<Vec<OsSt
         }
         sub = end;
     }
-    let at = sub
-        + 1
-        + args.get(sub + 1..)?.iter().position(|a| {
-            let a = a.to_string_lossy();
-            a == name
-                || a.starts_with(&format!("{name}="))
-                || (name.len() == 2 && a.starts_with(name))
-        })?;
-    let end = at + flag(&args[at])?.1;
+    let (at, n) = (sub + 1..args.len()).find_map(|i| {
+        let (arg, n) = flag(&args[i])?;
+        (arg.get_id() == wanted.get_id()).then_some((i, n))
+    })?;
+    let end = at + n;
     if end > args.len() {
         return None;
     }
