@@ -139,10 +139,8 @@ fn rootless_run_attaches_ahead_and_start_attaches_again() {
         .home
         .join(".local/share/nerdctl/containers/default")
         .join(&id);
-    let gone = (0..50).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        !state_dir.join("netns").exists()
-    });
+    let gone =
+        burrow_testsupport::wait_for(Duration::from_secs(5), || !state_dir.join("netns").exists());
     assert!(gone, "the ahead namespace's mount point is still there");
 
     let out = rl.burrow(&["stop", "-t", "1", "ahead"]);

@@ -35,7 +35,7 @@ pub fn intercept(argv: &[OsString]) -> Option<ExitCode> {
             enter_if(rest.first()).and_then(|_| crate::network::prepare::main(dir.as_ref()))
         }
         ["internal", ..] => Err(anyhow::anyhow!(
-            "usage: burrow internal oci-hook EVENT STATE_DIR | net-teardown STATE_DIR [PID] [--claimed] | net-prepare STATE_DIR [PID]"
+            "usage: burrow internal oci-hook EVENT STATE_DIR | net-teardown STATE_DIR [PID] [--claimed] | net-prepare STATE_DIR [PID] | detached-drain DATA_ROOT NS ID FIFO_DIR [--discard] [-- COMMAND...] | cp REQUEST (these are run by burrow itself, containerd and runc)"
         )),
         _ => return None,
     };

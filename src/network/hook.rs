@@ -242,7 +242,7 @@ pub fn create_runtime(state_dir: &Path, pid: i64) -> Result<HookState, HookError
         match state.prepared {
             Some(id) if Some(id) == here => {
                 state.prepared = None;
-                write_json(&state_dir.join(STATE_FILE), &state)?;
+                write_state(state_dir, &state)?;
                 return Ok(state);
             }
             // Attached to some other namespace (not ours): undo that first.

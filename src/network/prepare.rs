@@ -31,7 +31,7 @@ pub const NETNS_FILE: &str = "netns";
 pub fn main(state_dir: &Path) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     let path = state_dir.join(NETNS_FILE);
-    let lock = match hook::lock(state_dir)
+    let (lock, id) = match hook::lock(state_dir)
         .map_err(anyhow::Error::from)
         .and_then(|l| make_netns(&path).map(|id| (l, id)))
     {
@@ -41,7 +41,6 @@ pub fn main(state_dir: &Path) -> anyhow::Result<()> {
             return Ok(());
         }
     };
-    let (lock, id) = lock;
     // The state exists before `ready`, so a failed `run` knows to tear down.
     let begun = HookState {
         prepared: Some(id),
