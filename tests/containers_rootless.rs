@@ -433,3 +433,90 @@ fn rootless_attach_joins_a_detached_interactive_container() {
     let out = rl.burrow(&["rm", "-f", &name]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+/// As the test user: `exec -i --detach-keys` leaves the command running and cleans the exec up
+/// when it ends; `logs -f` reads the container's log across its rotations.
+#[test]
+fn rootless_exec_detaches_and_logs_follow_rotations() {
+    let Some(rl) = rootless("execlog") else {
+        return;
+    };
+    let bb = image("busybox");
+    let name = format!("rl-exec-{}", std::process::id());
+    let out = rl.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        &bb,
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    // The keys arrive on a pipe before its end: the CLI detaches, the command runs on.
+    let script = format!(
+        "printf '\\001x' | {} exec -i --detach-keys ctrl-a,x {name} sh -c 'sleep 2; echo after; touch /tmp/done'",
+        rl.burrow.display()
+    );
+    let out = rl.user(&["sh", "-c", &script]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let exists = |f: &str| code(&rl.burrow(&["exec", &name, "test", "-e", f])) == 0;
+    assert!(!exists("/tmp/done"), "exec waited instead of detaching");
+    assert!(
+        burrow_testsupport::wait_for(Duration::from_secs(30), || exists("/tmp/done")),
+        "the detached command did not finish"
+    );
+    let dir = rl
+        .home
+        .join(".local/share/nerdctl/containers/default")
+        .join(&id);
+    let fifo_dirs = || {
+        std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("fifo-exec-"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        burrow_testsupport::wait_for(Duration::from_secs(30), || fifo_dirs() == 0),
+        "the detached exec was not cleaned up in {}",
+        dir.display()
+    );
+    let out = rl.burrow(&["rm", "-f", &name]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let logged = format!("{name}-log");
+    let out = rl.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        &logged,
+        "--network",
+        "none",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=3",
+        &bb,
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 80 ]; do echo line-$i; i=$((i+1)); sleep 0.02; done",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = rl.burrow(&["logs", "-f", &logged]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+    let first: usize = lines
+        .first()
+        .and_then(|l| l.strip_prefix("line-")?.parse().ok())
+        .unwrap_or_else(|| panic!("no output from logs -f: {lines:?}"));
+    let want: Vec<String> = (first..80).map(|i| format!("line-{i}")).collect();
+    assert_eq!(lines, want, "each line once, in order, across rotations");
+    let out = rl.burrow(&["rm", "-f", &logged]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
