@@ -1119,15 +1119,9 @@ fn exec_detach_keys_leave_the_command_running() {
         .trim()
         .to_string();
     let dir = d.data.join("containers/default").join(&id);
-    let fifo_dirs = || {
-        std::fs::read_dir(&dir)
-            .unwrap()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().starts_with("fifo-exec-"))
-            .count()
-    };
     assert!(
-        burrow_testsupport::wait_for(std::time::Duration::from_secs(30), || fifo_dirs() == 0),
+        burrow_testsupport::wait_for(std::time::Duration::from_secs(30), || exec_fifo_dirs(&dir)
+            == 0),
         "the detached exec was not cleaned up in {}",
         dir.display()
     );
@@ -1217,22 +1211,10 @@ fn logs_follow_reads_across_rotations_and_takes_docker_times() {
         &bb,
         "sh",
         "-c",
-        "i=0; while [ $i -lt 120 ]; do echo line-$i; i=$((i+1)); sleep 0.02; done",
+        &numbered_lines_script(120),
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let out = d.burrow(&["logs", "-f", &name]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
-    let first: usize = lines
-        .first()
-        .and_then(|l| l.strip_prefix("line-"))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no output from logs -f: {lines:?}"));
-    let want: Vec<String> = (first..120).map(|i| format!("line-{i}")).collect();
-    assert_eq!(
-        lines, want,
-        "each line once, in order, none lost at rotations"
-    );
+    let first = assert_followed_lines(&d.burrow(&["logs", "-f", &name]), 120);
     assert!(first < 30, "logs -f started late: from line-{first}");
     // --since and --until in Docker's forms: durations, dates, Unix times, RFC 3339.
     let count = |args: &[&str]| {

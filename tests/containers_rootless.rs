@@ -473,17 +473,8 @@ fn rootless_exec_detaches_and_logs_follow_rotations() {
         .home
         .join(".local/share/nerdctl/containers/default")
         .join(&id);
-    let fifo_dirs = || {
-        std::fs::read_dir(&dir)
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with("fifo-exec-"))
-                    .count()
-            })
-            .unwrap_or(0)
-    };
     assert!(
-        burrow_testsupport::wait_for(Duration::from_secs(30), || fifo_dirs() == 0),
+        burrow_testsupport::wait_for(Duration::from_secs(30), || exec_fifo_dirs(&dir) == 0),
         "the detached exec was not cleaned up in {}",
         dir.display()
     );
@@ -505,18 +496,10 @@ fn rootless_exec_detaches_and_logs_follow_rotations() {
         &bb,
         "sh",
         "-c",
-        "i=0; while [ $i -lt 80 ]; do echo line-$i; i=$((i+1)); sleep 0.02; done",
+        &numbered_lines_script(80),
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let out = rl.burrow(&["logs", "-f", &logged]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let lines: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
-    let first: usize = lines
-        .first()
-        .and_then(|l| l.strip_prefix("line-")?.parse().ok())
-        .unwrap_or_else(|| panic!("no output from logs -f: {lines:?}"));
-    let want: Vec<String> = (first..80).map(|i| format!("line-{i}")).collect();
-    assert_eq!(lines, want, "each line once, in order, across rotations");
+    assert_followed_lines(&rl.burrow(&["logs", "-f", &logged]), 80);
     let out = rl.burrow(&["rm", "-f", &logged]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }

@@ -383,3 +383,36 @@ pub fn host_ip() -> Option<String> {
         .find(|a| !a.contains(':') && !a.starts_with("127.") && !a.starts_with("10.4."))
         .map(str::to_string)
 }
+
+/// The logging loop the log-follow tests run: `line-0` .. `line-{count-1}`, 20 ms apart.
+pub fn numbered_lines_script(count: usize) -> String {
+    format!("i=0; while [ $i -lt {count} ]; do echo line-$i; i=$((i+1)); sleep 0.02; done")
+}
+
+/// Checks that `logs -f` printed `line-K` .. `line-{count-1}`, each once and in order (the
+/// oldest may have rotated away before it started); returns K.
+pub fn assert_followed_lines(out: &Output, count: usize) -> usize {
+    assert_eq!(code(out), 0, "{}", stderr(out));
+    let lines: Vec<String> = stdout(out).lines().map(str::to_string).collect();
+    let first: usize = lines
+        .first()
+        .and_then(|l| l.strip_prefix("line-")?.parse().ok())
+        .unwrap_or_else(|| panic!("no output from logs -f: {lines:?}"));
+    let want: Vec<String> = (first..count).map(|i| format!("line-{i}")).collect();
+    assert_eq!(
+        lines, want,
+        "each line once, in order, none lost at rotations"
+    );
+    first
+}
+
+/// How many `burrow exec` FIFO dirs a container's state dir still holds.
+pub fn exec_fifo_dirs(container_dir: &Path) -> usize {
+    std::fs::read_dir(container_dir)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("fifo-exec-"))
+                .count()
+        })
+        .unwrap_or(0)
+}
