@@ -520,6 +520,41 @@ fn run_pulls_an_absent_image() {
         "stdout must carry only the container's output"
     );
     assert!(d.ctr(&["images", "ls", "-q"]).contains(&reference));
+
+    // run cached the image's user database; removing the image removes that entry.
+    let cache = d.dir.join("data/usercache");
+    let cached = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&cache)
+            .map(|r| {
+                r.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    let before = cached();
+    assert_eq!(before.len(), 1, "one cache entry after one run: {before:?}");
+    let out = d.burrow(&["image", "inspect", &reference]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let inspect: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let id = inspect[0]["Id"].as_str().unwrap().to_owned();
+    assert_eq!(before[0], format!("{}.json", id.replace(':', "-")));
+    // The fixture loaded the same image under its Docker Hub name too: the entry stays while
+    // one name is left, and goes with the image (-f: the ID names both).
+    d.burrow(&["rmi", &reference]);
+    assert_eq!(cached(), before, "another name still has the image");
+    let out = d.burrow(&["rmi", "-f", &id]);
+    assert!(
+        stdout(&out).contains(&format!("Deleted: {id}")),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        cached(),
+        Vec::<String>::new(),
+        "the entry went with the image"
+    );
 }
 
 #[test]

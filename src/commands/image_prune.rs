@@ -40,6 +40,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
+    let user_cache = rmi::user_cache(g)?;
     let lines = with_store(g, async |store| {
         let mut out = Vec::new();
         for img in store.images().await? {
@@ -53,7 +54,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             {
                 continue;
             }
-            out.extend(rmi::remove(store, &img.name, true).await?);
+            out.extend(rmi::remove(store, &user_cache, &img.name, true).await?);
         }
         Ok(out)
     })?;

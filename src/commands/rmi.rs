@@ -1,5 +1,6 @@
 //! `burrow rmi` (also `image rm`): remove image names; refuses images a container uses unless -f.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::bail;
@@ -23,8 +24,14 @@ pub struct Args {
     pub force: bool,
 }
 
-/// Removes what `arg` names; returns the lines to print.
-pub async fn remove(store: &Store, arg: &str, force: bool) -> anyhow::Result<Vec<String>> {
+/// Removes what `arg` names; returns the lines to print. When the image itself goes, so does
+/// its entry in `user_cache` (see [`crate::containers::image::user_db_cache_dir`]).
+pub async fn remove(
+    store: &Store,
+    user_cache: &Path,
+    arg: &str,
+    force: bool,
+) -> anyhow::Result<Vec<String>> {
     let platform = Platform::host();
     let name = Reference::parse(arg)
         .map(|r| r.to_string())
@@ -78,6 +85,7 @@ pub async fn remove(store: &Store, arg: &str, force: bool) -> anyhow::Result<Vec
             .iter()
             .any(|l| l.id() == id);
         if !still {
+            crate::containers::image::forget_user_db(user_cache, &id);
             out.push(format!("Deleted: {id}"));
         }
     }
@@ -85,10 +93,11 @@ pub async fn remove(store: &Store, arg: &str, force: bool) -> anyhow::Result<Vec
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
+    let user_cache = user_cache(g)?;
     let failed = with_store(g, async |store| {
         let mut failed = false;
         for arg in &args.images {
-            match remove(store, arg, args.force).await {
+            match remove(store, &user_cache, arg, args.force).await {
                 Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
                 Err(e) => {
                     eprintln!("burrow: rmi {arg}: {e:#}");
@@ -103,4 +112,10 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The image user-database cache of the data root `g` selects.
+pub fn user_cache(g: &Globals) -> anyhow::Result<PathBuf> {
+    let ep = crate::connection::resolve(g)?;
+    Ok(crate::containers::image::user_db_cache_dir(&ep.data_root))
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use containerd_client::services::v1::{
     content_client::ContentClient, images_client::ImagesClient, GetImageRequest, ReadContentRequest,
@@ -278,7 +278,7 @@ impl ImageStore {
         image: &mut Image,
         cache_dir: &Path,
     ) -> Result<(), ImageError> {
-        let file = cache_dir.join(format!("{}.json", image.config_digest.replace(':', "-")));
+        let file = user_db_cache_file(cache_dir, &image.config_digest);
         if let Some((passwd, group)) = std::fs::read(&file)
             .ok()
             .and_then(|b| serde_json::from_slice::<(String, String)>(&b).ok())
@@ -324,6 +324,21 @@ impl ImageStore {
         image.defaults.group = found.remove("group").unwrap_or_default();
         Ok(())
     }
+}
+
+/// Where the cached /etc/passwd and /etc/group of images live under the data root.
+pub fn user_db_cache_dir(data_root: &Path) -> PathBuf {
+    data_root.join("usercache")
+}
+
+fn user_db_cache_file(cache_dir: &Path, config_digest: &str) -> PathBuf {
+    cache_dir.join(format!("{}.json", config_digest.replace(':', "-")))
+}
+
+/// Drops the cache entry of an image that is gone (best effort: a missing entry is fine, and a
+/// stale one is only a few hundred bytes that a later run of the same image would use again).
+pub fn forget_user_db(cache_dir: &Path, config_digest: &str) {
+    let _ = std::fs::remove_file(user_db_cache_file(cache_dir, config_digest));
 }
 
 fn strings(v: &serde_json::Value) -> Vec<String> {

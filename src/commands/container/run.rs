@@ -1186,7 +1186,10 @@ async fn image_user_db(
     image: &mut crate::containers::image::Image,
 ) -> anyhow::Result<()> {
     ctx.images
-        .load_user_db_cached(image, &ctx.store.root().join("usercache"))
+        .load_user_db_cached(
+            image,
+            &crate::containers::image::user_db_cache_dir(ctx.store.root()),
+        )
         .await
         .context("reading /etc/passwd from the image")
 }
