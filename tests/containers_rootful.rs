@@ -348,6 +348,13 @@ fn restart_always_brings_back_a_killed_container() {
         .trim()
         .to_string();
     assert_ne!(pid, "0");
+    let started_at = |d: &Rootful| {
+        stdout(&d.burrow(&["inspect", "-f", "{{.State.StartedAt}}", "phoenix"]))
+            .trim()
+            .to_string()
+    };
+    let first_start = started_at(&d);
+    assert!(first_start.starts_with("20"), "{first_start}");
     let mut kill = std::process::Command::new("kill");
     kill.args(["-KILL", &pid]);
     burrow_testsupport::expect_success(
@@ -365,6 +372,13 @@ fn restart_always_brings_back_a_killed_container() {
         s.starts_with("running ") && s.trim() != format!("running {pid}")
     });
     assert!(back, "the killed container was not restarted");
+    // containerd's restart (no burrow command involved) counts as a new start: RFC 3339 times
+    // in UTC with nine fraction digits compare as text.
+    let second_start = started_at(&d);
+    assert!(
+        second_start > first_start,
+        "{first_start} then {second_start}"
+    );
     // After an explicit stop it stays stopped.
     let out = d.burrow(&["stop", "-t", "1", "phoenix"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));

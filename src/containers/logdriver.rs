@@ -331,6 +331,10 @@ pub fn main(data_root: &str) -> anyhow::Result<()> {
         .unwrap_or_default();
     let sink = Sink::open(path.clone(), opts)
         .with_context(|| format!("opening the log file {}", path.display()))?;
+    // The shim starts the driver with each new task, including those containerd's restart
+    // monitor makes for `--restart always`, which no burrow command sees: the start time of
+    // `ps` and `inspect` comes from here for them (burrow's own starts record it again).
+    store.record_start(&id);
     let out = Arc::new(Mutex::new(sink));
     let stdout = inherited(3);
     let stderr = inherited(4);

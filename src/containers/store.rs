@@ -29,6 +29,9 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> St
     }
 }
 
+/// The file in a container's state dir holding its task's last start (Unix nanoseconds).
+const STARTED_FILE: &str = "started";
+
 /// The data root, for one containerd namespace.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -128,6 +131,27 @@ impl Store {
         Ok(path)
     }
 
+    /// Records that the container's task started now (best effort: without the record, `ps`
+    /// and `inspect` fall back to the container record's times).
+    pub fn record_start(&self, id: &str) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let path = self.container_dir(id).join(STARTED_FILE);
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        if std::fs::write(&tmp, now.to_string()).is_err() || std::fs::rename(&tmp, &path).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+
+    /// When the container's task last started, as [`Store::record_start`] recorded it.
+    pub fn started_at(&self, id: &str) -> Option<std::time::SystemTime> {
+        let text = std::fs::read_to_string(self.container_dir(id).join(STARTED_FILE)).ok()?;
+        let nanos: u64 = text.trim().parse().ok()?;
+        Some(std::time::UNIX_EPOCH + std::time::Duration::from_nanos(nanos))
+    }
+
     /// Removes the container's state dir (absent is fine).
     pub fn remove_dir(&self, id: &str) -> Result<(), StoreError> {
         let dir = self.container_dir(id);
@@ -173,6 +197,25 @@ mod tests {
         s.release_name("web", "id1");
         s.reserve_name("web", "id2").unwrap();
         assert!(s.reserve_name("-bad", "x").is_err());
+    }
+
+    #[test]
+    fn the_last_start_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::new(dir.path(), "default");
+        assert_eq!(s.started_at("c1"), None);
+        // Without a state dir there is nowhere to record it, and nothing fails.
+        s.record_start("c1");
+        assert_eq!(s.started_at("c1"), None);
+        s.create_dir("c1").unwrap();
+        let before = std::time::SystemTime::now();
+        s.record_start("c1");
+        let first = s.started_at("c1").unwrap();
+        assert!(first >= before && first <= std::time::SystemTime::now());
+        s.record_start("c1");
+        assert!(s.started_at("c1").unwrap() >= first);
+        let names: Vec<_> = std::fs::read_dir(s.container_dir("c1")).unwrap().collect();
+        assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
     }
 
     #[test]

@@ -10,6 +10,9 @@ use crate::connection::Globals;
 use crate::containers::logdriver::rfc3339_nano;
 use crate::network::hook;
 
+/// How Docker writes a time that never happened (Go's zero time.Time).
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Format: json (default) or a `{{.Field}}` template over the top-level fields.
@@ -103,7 +106,8 @@ async fn one(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "Paused": matches!(st, State::Paused { .. }),
             "Pid": pid,
             "ExitCode": code,
-            "FinishedAt": finished.map(rfc3339_nano).unwrap_or_default(),
+            "StartedAt": ctx.store.started_at(&c.id).map(rfc3339_nano).unwrap_or_else(|| ZERO_TIME.to_string()),
+            "FinishedAt": finished.map(rfc3339_nano).unwrap_or_else(|| ZERO_TIME.to_string()),
         },
         "Image": c.image,
         "Name": super::name_of(&c),

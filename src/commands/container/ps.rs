@@ -154,7 +154,14 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                 continue;
             }
             let created = c.created_at.as_ref().map(super::timestamp);
-            let started = c.updated_at.as_ref().map(super::timestamp).or(created);
+            // Only a running container's start time is shown (its "Up" time).
+            let started = if st.is_running() {
+                (ctx.store.started_at(&c.id))
+                    .or_else(|| c.updated_at.as_ref().map(super::timestamp))
+                    .or(created)
+            } else {
+                None
+            };
             let command = super::process_of(&c).args.join(" ");
             let ports: Vec<String> = super::ports_of(&c).iter().map(|p| p.display()).collect();
             let labels_text: Vec<String> = c

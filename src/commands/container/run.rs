@@ -1224,7 +1224,10 @@ async fn start_task(
         });
     }
     match ctx.client.start_task(id).await {
-        Ok(pid) => Ok(pid),
+        Ok(pid) => {
+            ctx.store.record_start(id);
+            Ok(pid)
+        }
         Err(e) => {
             let msg = e.to_string();
             let _ = ctx.client.delete_task(id).await;
