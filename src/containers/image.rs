@@ -294,10 +294,7 @@ impl ImageStore {
             super::store::private_dir(cache_dir).map_err(drop),
             serde_json::to_vec(&entry),
         ) {
-            let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-            if std::fs::write(&tmp, bytes).is_ok() && std::fs::rename(&tmp, &file).is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
+            let _ = super::store::replace_file(&file, bytes);
         }
         Ok(())
     }

@@ -132,17 +132,13 @@ impl Store {
     }
 
     /// Records that the container's task started now (best effort: without the record, `ps`
-    /// and `inspect` fall back to the container record's times).
+    /// falls back to the container record's times and `inspect` shows Docker's zero time).
     pub fn record_start(&self, id: &str) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
             .as_nanos();
-        let path = self.container_dir(id).join(STARTED_FILE);
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-        if std::fs::write(&tmp, now.to_string()).is_err() || std::fs::rename(&tmp, &path).is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
+        let _ = replace_file(&self.container_dir(id).join(STARTED_FILE), now.to_string());
     }
 
     /// When the container's task last started, as [`Store::record_start`] recorded it.
@@ -160,6 +156,17 @@ impl Store {
             _ => Ok(()),
         }
     }
+}
+
+/// Writes `path` whole through a temporary file renamed over it, so a reader never sees half
+/// of it; the temporary file does not outlive a failure.
+pub fn replace_file(path: &Path, content: impl AsRef<[u8]>) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let done = std::fs::write(&tmp, content).and_then(|()| std::fs::rename(&tmp, path));
+    if done.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    done
 }
 
 /// A new random container id (64 hex digits, as Docker's).

@@ -156,7 +156,8 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             let created = c.created_at.as_ref().map(super::timestamp);
             // Only a running container's start time is shown (its "Up" time).
             let started = if st.is_running() {
-                (ctx.store.started_at(&c.id))
+                ctx.store
+                    .started_at(&c.id)
                     .or_else(|| c.updated_at.as_ref().map(super::timestamp))
                     .or(created)
             } else {
