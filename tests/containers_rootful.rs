@@ -724,6 +724,16 @@ fn attach_joins_a_running_container() {
         std::time::Duration::from_secs(30),
         running
     ));
+    // inspect shows the new start, and (as Docker) when the previous run finished; RFC 3339
+    // times in UTC with nine fraction digits compare as text.
+    let times = stdout(&d.burrow(&[
+        "inspect",
+        "-f",
+        "{{.State.StartedAt}} {{.State.FinishedAt}}",
+        &name,
+    ]));
+    let (started, finished) = times.trim().split_once(' ').unwrap();
+    assert!(finished.starts_with("20") && started > finished, "{times}");
     let out = under_terminal(&format!("{base} attach {name}"), |stdin| {
         std::io::Write::write_all(stdin, b"exit 6\r").unwrap();
     });

@@ -64,7 +64,14 @@ async fn one(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
         );
     }
     let (pid, code, finished) = match &st {
-        State::Running { pid } | State::Paused { pid } => (*pid, 0, None),
+        // As Docker: a container started again still shows when its previous run finished.
+        State::Running { pid } | State::Paused { pid } => {
+            let before = match super::recorded_exit(ctx, &c.id) {
+                Some(State::Exited { at, .. }) => at,
+                _ => None,
+            };
+            (*pid, 0, before)
+        }
         State::Exited { code, at } => (0, *code, *at),
         State::Created => (0, 0, None),
     };

@@ -190,19 +190,22 @@ pub fn with_recorded_exit(ctx: &Ctx, id: &str, st: State) -> State {
     if st != State::Created {
         return st;
     }
+    recorded_exit(ctx, id).unwrap_or(st)
+}
+
+/// How the container's last deleted task exited (`State::Exited`), if one was recorded; a
+/// container started again keeps it until its new task ends.
+pub fn recorded_exit(ctx: &Ctx, id: &str) -> Option<State> {
     let path = ctx.store.container_dir(id).join(EXIT_FILE);
-    let Some(v) = std::fs::read(path)
+    let v = std::fs::read(path)
         .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-    else {
-        return st;
-    };
-    State::Exited {
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())?;
+    Some(State::Exited {
         code: v["code"].as_u64().unwrap_or(0) as u32,
         at: v["at"]
             .as_f64()
             .map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(s)),
-    }
+    })
 }
 
 /// Deletes the container's task (its poststop hook detaches networks and ports) and records

@@ -1724,8 +1724,9 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                 println!("{q}");
                 continue;
             }
-            // A stopped task is deleted first (its poststop hook detaches the old network).
-            let _ = ctx.client.delete_task(&c.id).await;
+            // A stopped task is deleted first (its poststop hook detaches the old network), its
+            // exit recorded (inspect's FinishedAt while the new task runs).
+            let _ = super::delete_task_recording(&ctx, &c.id).await;
             super::set_restart_status(&ctx, &c, "running").await?;
             let rootfs = ctx.client.snapshot_mounts(&c.snapshotter, &c.id).await?;
             let tty = super::process_of(&c).terminal;
