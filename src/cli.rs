@@ -138,6 +138,9 @@ pub enum Command {
     /// leaves behind).
     #[command(hide = true, name = "__exec-cleanup")]
     ExecCleanup(commands::container::exec::CleanupArgs),
+    /// Removes an attached `run --rm` container if the CLI that ran it is killed first.
+    #[command(hide = true, name = "__rm-orphan")]
+    RmOrphan(commands::container::orphan::Args),
     /// The on-failure restart monitor of one container (started by run -d / start).
     #[command(hide = true, name = "__restart-monitor")]
     RestartMonitor(commands::container::restart::Args),
@@ -292,6 +295,7 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Completion(args) => commands::completion::run(args),
         Command::Man(args) => commands::completion::run_man(args),
         Command::RestartMonitor(args) => commands::container::restart::run(args, g),
+        Command::RmOrphan(args) => commands::container::orphan::run(args, g),
         Command::ExecCleanup(args) => commands::container::exec::cleanup(args, g),
     }
 }

@@ -1344,34 +1344,60 @@ fn attached_runs_are_logged_too() {
 #[test]
 fn signals_to_an_attached_cli_reach_the_container_and_rm_still_cleans_up() {
     let Some(d) = rootful("sigproxy") else { return };
+    let before = leftovers(&d);
     let bb = image("busybox");
     let name = format!("sigproxy-{}", std::process::id());
-    let mut cmd = std::process::Command::new(burrow_exe());
-    cmd.env("NETCONFPATH", &d.netconf)
-        .arg("--address")
-        .arg(&d.sock)
-        .arg("--data-root")
-        .arg(&d.data)
-        .args([
-            "run",
-            "--rm",
-            "--name",
-            &name,
-            "--network",
-            "none",
-            &bb,
-            "sh",
-            "-c",
-        ])
-        .arg("trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.1; done")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let mut first = [0u8; 6];
-    std::io::Read::read_exact(&mut out, &mut first).unwrap();
-    assert_eq!(&first, b"ready\n");
+    // `run --rm --name NAME busybox sh -c SCRIPT`, its output piped, after "ready" is out.
+    let start = |script: &str| {
+        let mut cmd = std::process::Command::new(burrow_exe());
+        cmd.env("NETCONFPATH", &d.netconf)
+            .arg("--address")
+            .arg(&d.sock)
+            .arg("--data-root")
+            .arg(&d.data)
+            .args([
+                "run",
+                "--rm",
+                "--name",
+                &name,
+                "--network",
+                "none",
+                &bb,
+                "sh",
+                "-c",
+                script,
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut out = child.stdout.take().unwrap();
+        let mut first = [0u8; 6];
+        std::io::Read::read_exact(&mut out, &mut first).unwrap();
+        assert_eq!(&first, b"ready\n");
+        (child, out)
+    };
+    let names = || stdout(&d.burrow(&["ps", "-a", "--format", "{{.Names}}"]));
+
+    // Killed outright, the CLI cannot clean up: the container keeps running (as under
+    // Docker) and is removed, with all it owns, once it ends.
+    let (mut child, _out) = start("echo ready; while :; do sleep 0.1; done");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        names().lines().any(|l| l == name),
+        "the container ends with its process, not with the CLI: {}",
+        names()
+    );
+    let out = d.burrow(&["kill", &name]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let gone = burrow_testsupport::wait_for(std::time::Duration::from_secs(30), || {
+        leftovers(&d) == before
+    });
+    assert!(gone, "--rm after a killed CLI left {:?}", leftovers(&d));
+
+    let (mut child, mut out) =
+        start("trap 'echo got-term; exit 3' TERM; echo ready; while :; do sleep 0.1; done");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,

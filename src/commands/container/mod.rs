@@ -9,6 +9,7 @@ mod fionread;
 pub mod inspect;
 pub mod logs;
 pub mod manage;
+pub mod orphan;
 pub mod ps;
 pub mod restart;
 pub mod run;

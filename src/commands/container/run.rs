@@ -1242,7 +1242,7 @@ async fn start_task(
 
 /// Removes a container and everything it owns after a failed or finished `run`, printing
 /// (not returning) what could not be removed.
-async fn remove_quietly(ctx: &Ctx, id: &str) {
+pub(super) async fn remove_quietly(ctx: &Ctx, id: &str) {
     remove_quietly_alongside(ctx, id, async {}).await;
 }
 
@@ -1345,6 +1345,12 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     } else {
         None
     };
+    // With --rm, a watcher removes the container should this command be killed.
+    let watch = if args.rm {
+        super::orphan::Watch::spawn(ctx, &id)
+    } else {
+        None
+    };
     // The wait is registered before the start so a fast exit is not missed.
     if let Err(fail) = start_task(ctx, &id, rootfs, &attached.stdio).await {
         drop(_raw);
@@ -1380,6 +1386,10 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     let Some(status) = status else {
         drop(_raw);
         detach_to_background(ctx, &id, &fifo_dir, Detached::Container { rm: args.rm })?;
+        // The background reader removes it (--rm) once it ends.
+        if let Some(w) = watch {
+            w.stand_down();
+        }
         drop(attached);
         return Ok(ExitCode::SUCCESS);
     };
@@ -1420,6 +1430,9 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         };
         remove_quietly_alongside(ctx, &id, helpers).await;
         tracing::debug!("run: removed the container; the network helpers are done");
+    }
+    if let Some(w) = watch {
+        w.stand_down();
     }
     Ok(ExitCode::from((code & 0xff) as u8))
 }
