@@ -1,4 +1,5 @@
-//! Time stamps as images and containerd carry them: RFC 3339 text, protobuf timestamps, "2 days ago".
+//! Time stamps as images, containerd and container logs carry them: RFC 3339 text (with
+//! nanoseconds for logs), protobuf timestamps, "2 days ago".
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -28,29 +29,78 @@ pub fn format_unix(secs: i64) -> String {
     )
 }
 
+/// `2026-11-22T10:00:00.000000000Z`: RFC 3339 in UTC with nine fraction digits, as Docker's
+/// json-file log writes times (so that such strings compare in time order).
+pub fn rfc3339_nano(t: SystemTime) -> String {
+    let (secs, nanos) = unix(t);
+    let mut s = format_unix(secs);
+    s.pop();
+    format!("{s}.{nanos:09}Z")
+}
+
 /// Parses RFC 3339 (`2023-11-14T22:13:20Z`, fractions and offsets allowed) to epoch seconds.
 pub fn parse_rfc3339(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
+    parse_rfc3339_nanos(s).map(|(secs, _)| secs)
+}
+
+/// RFC 3339 and the shorter forms Docker takes for a time: `2023-11-14T22:13:20Z`, with a
+/// fraction, a `+01:00`/`-02:00` offset, no zone at all (UTC), or a date alone (midnight UTC).
+/// Epoch seconds (negative before 1970) and nanoseconds.
+pub fn parse_rfc3339_nanos(v: &str) -> Option<(i64, u32)> {
+    let num = |s: &str| -> Option<i64> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    let (date, time) = match v.split_once(['T', 't', ' ']) {
+        Some((d, t)) => (d, Some(t)),
+        None => (v, None),
+    };
+    let mut parts = date.splitn(3, '-');
+    let (y, mo, d) = (
+        num(parts.next()?)?,
+        num(parts.next()?)?,
+        num(parts.next()?)?,
+    );
+    if date.len() != 10 || !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let mut rest = &s[19..];
-    if let Some(r) = rest.strip_prefix('.') {
-        rest = r.trim_start_matches(|c: char| c.is_ascii_digit());
-    }
-    let offset = match rest {
-        "Z" | "z" => 0,
-        r if r.len() == 6 && (r.starts_with('+') || r.starts_with('-')) => {
-            let sign = if r.starts_with('-') { -1 } else { 1 };
-            sign * (r.get(1..3)?.parse::<i64>().ok()? * 3600
-                + r.get(4..6)?.parse::<i64>().ok()? * 60)
+    let mut secs = days_from_civil(y, mo, d) * 86_400;
+    let mut nanos = 0;
+    if let Some(t) = time {
+        let (clock, offset) = if let Some(c) = t.strip_suffix(['Z', 'z']) {
+            (c, 0)
+        } else if let Some(at) = t.rfind(['+', '-']) {
+            let (c, o) = t.split_at(at);
+            let (oh, om) = o[1..].split_once(':')?;
+            let off = num(oh)? * 3600 + num(om)? * 60;
+            (c, if o.starts_with('-') { -off } else { off })
+        } else {
+            // No zone: UTC (Docker would take the client's local time zone).
+            (t, 0)
+        };
+        let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+        let mut hms = hms.splitn(3, ':');
+        let (h, mi, s) = (num(hms.next()?)?, num(hms.next()?)?, num(hms.next()?)?);
+        if h > 23 || mi > 59 || s > 60 {
+            return None;
         }
-        _ => return None,
-    };
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se - offset)
+        nanos = fraction_nanos(frac)?;
+        secs += h * 3600 + mi * 60 + s - offset;
+    }
+    Some((secs, nanos))
+}
+
+/// Up to nine digits after a decimal point, as nanoseconds (`""` is 0).
+pub fn fraction_nanos(frac: &str) -> Option<u32> {
+    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if frac.is_empty() {
+        return Some(0);
+    }
+    Some(frac.parse::<u32>().ok()? * 10u32.pow(9 - frac.len() as u32))
 }
 
 /// A protobuf timestamp for a system time.
@@ -130,5 +180,24 @@ mod tests {
             Some("2000-02-29T00:00:00Z")
         );
         assert_eq!(parse_rfc3339("yesterday"), None);
+        assert_eq!(parse_rfc3339("2023-13-14T22:13:20Z"), None);
+    }
+
+    #[test]
+    fn nanosecond_times() {
+        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 5);
+        assert_eq!(rfc3339_nano(t), "2023-11-14T22:13:20.000000005Z");
+        assert_eq!(rfc3339_nano(UNIX_EPOCH), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            parse_rfc3339_nanos("2023-11-14T22:13:20.25Z"),
+            Some((1_700_000_000, 250_000_000))
+        );
+        // The shorter forms: a date alone, no zone.
+        assert_eq!(parse_rfc3339_nanos("2023-11-14"), Some((1_699_920_000, 0)));
+        assert_eq!(
+            parse_rfc3339_nanos("2023-11-14T22:13:20"),
+            Some((1_700_000_000, 0))
+        );
+        assert_eq!(parse_rfc3339_nanos("2023-11-14T22:13:20.1234567890Z"), None);
     }
 }

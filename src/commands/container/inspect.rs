@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use super::{Ctx, State};
 use crate::connection::Globals;
-use crate::containers::logdriver::rfc3339_nano;
+use crate::images::time::rfc3339_nano;
 use crate::network::hook;
 
 /// How Docker writes a time that never happened (Go's zero time.Time).

@@ -184,7 +184,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                     format!("\"{}\"", truncate(&command, 20))
                 },
                 created_at: created
-                    .map(crate::containers::logdriver::rfc3339_nano)
+                    .map(crate::images::time::rfc3339_nano)
                     .unwrap_or_default(),
                 running_for: created.map(super::ago).unwrap_or_default(),
                 status: super::status_text(&st, started),
