@@ -18,14 +18,16 @@ pub fn rfc3339(t: SystemTime) -> String {
 
 /// Formats seconds since the epoch as RFC 3339 UTC.
 pub fn format_unix(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
+    let ((y, m, d), (h, mi, s)) = civil(secs);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// Date and time of day (UTC) of epoch seconds.
+fn civil(secs: i64) -> ((i64, u32, u32), (i64, i64, i64)) {
     let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem / 60) % 60,
-        rem % 60
+    (
+        civil_from_days(secs.div_euclid(86_400)),
+        (rem / 3600, (rem / 60) % 60, rem % 60),
     )
 }
 
@@ -33,9 +35,8 @@ pub fn format_unix(secs: i64) -> String {
 /// json-file log writes times (so that such strings compare in time order).
 pub fn rfc3339_nano(t: SystemTime) -> String {
     let (secs, nanos) = unix(t);
-    let mut s = format_unix(secs);
-    s.pop();
-    format!("{s}.{nanos:09}Z")
+    let ((y, m, d), (h, mi, s)) = civil(secs);
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{nanos:09}Z")
 }
 
 /// Parses RFC 3339 (`2023-11-14T22:13:20Z`, fractions and offsets allowed) to epoch seconds.
