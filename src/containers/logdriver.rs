@@ -27,6 +27,31 @@ pub struct Record {
     pub time: String,
 }
 
+impl Record {
+    /// A record of `line` on `stream` ("stdout" or "stderr"), timed now.
+    pub fn stamped(stream: &str, line: &[u8]) -> Record {
+        Record {
+            log: String::from_utf8_lossy(line).into_owned(),
+            stream: stream.to_string(),
+            time: rfc3339_nano(std::time::SystemTime::now()),
+        }
+    }
+
+    /// The record as one line of the json-file log, newline included.
+    pub fn json_line(&self) -> String {
+        let mut text = serde_json::to_string(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+/// The records in json-file log text (unparsable lines are skipped).
+pub fn parse_lines(text: &[u8]) -> Vec<Record> {
+    text.split(|b| *b == b'\n')
+        .filter_map(|l| serde_json::from_slice(l).ok())
+        .collect()
+}
+
 /// `--log-opt` settings, kept in the container's dir as `log-opts.json` for the driver.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LogOpts {
@@ -213,13 +238,7 @@ fn copy(src: OwnedFd, stream: &'static str, out: Arc<Mutex<Sink>>) {
         match r.read_until(b'\n', &mut line) {
             Ok(0) | Err(_) => return,
             Ok(_) => {
-                let rec = Record {
-                    log: String::from_utf8_lossy(&line).into_owned(),
-                    stream: stream.to_string(),
-                    time: rfc3339_nano(std::time::SystemTime::now()),
-                };
-                let mut text = serde_json::to_string(&rec).unwrap_or_default();
-                text.push('\n');
+                let text = Record::stamped(stream, &line).json_line();
                 if let Ok(mut f) = out.lock() {
                     let _ = f.write(text.as_bytes());
                 }
@@ -279,13 +298,8 @@ impl AttachLog {
     }
 
     fn record(&self, stderr: bool, line: &[u8]) {
-        let rec = Record {
-            log: String::from_utf8_lossy(line).into_owned(),
-            stream: if stderr { "stderr" } else { "stdout" }.to_string(),
-            time: rfc3339_nano(std::time::SystemTime::now()),
-        };
-        let mut text = serde_json::to_string(&rec).unwrap_or_default();
-        text.push('\n');
+        let stream = if stderr { "stderr" } else { "stdout" };
+        let text = Record::stamped(stream, line).json_line();
         if let Ok(mut f) = self.sink.lock() {
             let _ = f.write(text.as_bytes());
         }
@@ -332,15 +346,11 @@ pub fn main(data_root: &str) -> anyhow::Result<()> {
 
 /// Reads the records of one json-file log (unparsable lines are skipped).
 pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e),
-    };
-    Ok(text
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect())
+    match std::fs::read(path) {
+        Ok(text) => Ok(parse_lines(&text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
@@ -393,14 +403,8 @@ mod tests {
         )
         .unwrap();
         for i in 0..30 {
-            let rec = Record {
-                log: format!("line {i:02}\n"),
-                stream: "stdout".into(),
-                time: "t".into(),
-            };
-            let mut t = serde_json::to_string(&rec).unwrap();
-            t.push('\n');
-            s.write(t.as_bytes()).unwrap();
+            let rec = Record::stamped("stdout", format!("line {i:02}\n").as_bytes());
+            s.write(rec.json_line().as_bytes()).unwrap();
         }
         let fs = files(&log);
         assert_eq!(fs.len(), 3, "{fs:?}");

@@ -124,22 +124,15 @@ impl Follower {
         }
         file.seek(SeekFrom::Start(self.pos))?;
         let mut buf = std::mem::take(&mut self.partial);
-        let start = buf.len();
         let n = file.read_to_end(&mut buf)?;
         self.pos += n as u64;
         let complete = buf[..]
             .iter()
             .rposition(|b| *b == b'\n')
             .map_or(0, |i| i + 1);
-        if complete == 0 && start + n > 0 {
-            self.partial = buf;
-            return Ok(Vec::new());
-        }
+        // What follows the last newline waits for the rest of its line.
         self.partial = buf.split_off(complete);
-        Ok(buf
-            .split(|b| *b == b'\n')
-            .filter_map(|l| serde_json::from_slice(l).ok())
-            .collect())
+        Ok(logdriver::parse_lines(&buf))
     }
 }
 
@@ -154,14 +147,7 @@ mod tests {
     use std::io::Write;
 
     fn line(i: usize) -> String {
-        let rec = Record {
-            log: format!("line {i}\n"),
-            stream: "stdout".into(),
-            time: "t".into(),
-        };
-        let mut t = serde_json::to_string(&rec).unwrap();
-        t.push('\n');
-        t
+        Record::stamped("stdout", format!("line {i}\n").as_bytes()).json_line()
     }
 
     fn append(p: &Path, text: &str) {
