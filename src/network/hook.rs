@@ -156,14 +156,12 @@ fn read_json<T: for<'a> Deserialize<'a>>(path: &Path) -> Result<T, HookError> {
 }
 
 fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), HookError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(v).unwrap_or_default())
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|source| HookError::Io {
-            op: "writing",
-            path: path.to_path_buf(),
-            source,
-        })
+    let text = serde_json::to_vec_pretty(v).unwrap_or_default();
+    crate::containers::store::replace_file(path, text).map_err(|source| HookError::Io {
+        op: "writing",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Writes the hook's config for a container about to be created.
