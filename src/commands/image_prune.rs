@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 
-use crate::commands::images::with_store;
+use crate::commands::images::with_endpoint_store;
 use crate::commands::rmi;
 use crate::connection::Globals;
+use crate::containers::image::user_db_cache_dir;
 use crate::images::catalog;
 
 #[derive(Debug, clap::Args)]
@@ -40,8 +41,8 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let user_cache = rmi::user_cache(g)?;
-    let lines = with_store(g, async |store| {
+    let lines = with_endpoint_store(g, async |ep, store| {
+        let user_cache = user_db_cache_dir(&ep.data_root);
         let mut out = Vec::new();
         for img in store.images().await? {
             let dangling = catalog::is_dangling(&img.name);

@@ -36,10 +36,18 @@ pub fn with_store<T>(
     g: &Globals,
     f: impl AsyncFnOnce(&Store) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
+    with_endpoint_store(g, async |_, store| f(store).await)
+}
+
+/// [`with_store`] for commands that also need the endpoint it resolved (its data root).
+pub fn with_endpoint_store<T>(
+    g: &Globals,
+    f: impl AsyncFnOnce(&connection::Endpoint, &Store) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let ep = connection::resolve(g)?;
     connection::runtime().block_on(async {
         let store = images::open_store(&ep).await?;
-        f(&store).await
+        f(&ep, &store).await
     })
 }
 

@@ -1,12 +1,13 @@
 //! `burrow rmi` (also `image rm`): remove image names; refuses images a container uses unless -f.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::bail;
 
-use crate::commands::images::with_store;
+use crate::commands::images::with_endpoint_store;
 use crate::connection::Globals;
+use crate::containers::image::user_db_cache_dir;
 use crate::images::{
     catalog,
     manifest::{self, Platform},
@@ -93,8 +94,8 @@ pub async fn remove(
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    let user_cache = user_cache(g)?;
-    let failed = with_store(g, async |store| {
+    let failed = with_endpoint_store(g, async |ep, store| {
+        let user_cache = user_db_cache_dir(&ep.data_root);
         let mut failed = false;
         for arg in &args.images {
             match remove(store, &user_cache, arg, args.force).await {
@@ -112,10 +113,4 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// The image user-database cache of the data root `g` selects.
-pub fn user_cache(g: &Globals) -> anyhow::Result<PathBuf> {
-    let ep = crate::connection::resolve(g)?;
-    Ok(crate::containers::image::user_db_cache_dir(&ep.data_root))
 }
