@@ -403,6 +403,44 @@ fn rootless_new_named_volume_gets_the_images_content_with_owners() {
     let _ = rl.burrow(&["volume", "rm", &vol]);
 }
 
+/// As the test user: an attached `run --rm` whose CLI is killed leaves its watcher behind, so
+/// the container runs on and is removed once it ends; inspect shows when it started.
+#[test]
+fn rootless_run_rm_outlives_a_killed_cli() {
+    let Some(rl) = rootless("rmkill") else { return };
+    let bb = image("busybox");
+    let name = format!("rl-rmkill-{}", std::process::id());
+    let out_file = format!("rmkill-{}.out", std::process::id());
+    // The CLI in the background, SIGKILLed once the container has said it runs.
+    let script = format!(
+        "{b} run --rm --name {name} --network none {bb} sh -c 'echo ready; exec sleep 600' \
+           >{out_file} 2>&1 & pid=$!; \
+         i=0; until grep -q ready {out_file}; do \
+           i=$((i+1)); [ $i -gt 600 ] && {{ cat {out_file}; exit 9; }}; sleep 0.1; done; \
+         kill -9 $pid",
+        b = rl.burrow.display()
+    );
+    let out = rl.user(&["sh", "-c", &script]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let names = || stdout(&rl.burrow(&["ps", "-a", "--format", "{{.Names}}"]));
+    assert!(
+        names().lines().any(|l| l == name),
+        "the container ends with its process, not with the CLI: {}",
+        names()
+    );
+    let started = stdout(&rl.burrow(&["inspect", "-f", "{{.State.StartedAt}}", &name]));
+    assert!(started.starts_with("20"), "{started}");
+    let out = rl.burrow(&["kill", &name]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        burrow_testsupport::wait_for(Duration::from_secs(30), || !names()
+            .lines()
+            .any(|l| l == name)),
+        "--rm after a killed CLI left the container: {}",
+        names()
+    );
+}
+
 /// `run -d -i` and `attach` as the test user: the background reader keeps the container's stdin
 /// in its private state dir, attach joins it, and ends with the container's status.
 #[test]

@@ -46,7 +46,11 @@ impl Watch {
         })();
         started
             .map_err(|e| {
-                tracing::warn!("container {id}: cannot start the watcher that removes it (--rm) should this command be killed: {e}")
+                tracing::warn!(
+                    "container {id}: cannot start the watcher that removes it (--rm) should this \
+                     command be killed ({e}); if it is, remove the container with `burrow rm -f {}`",
+                    super::short_id(id)
+                )
             })
             .ok()
     }
