@@ -322,6 +322,71 @@ fn named_network_and_volume() {
 }
 
 #[test]
+fn volume_prune_keeps_named_volumes_unless_all() {
+    let Some(d) = rootful("prune") else { return };
+    let bb = image("busybox");
+    let ok = |out: &std::process::Output| assert_eq!(code(out), 0, "{}", stderr(out));
+    ok(&d.burrow(&["volume", "create", "--label", "keep=yes", "named1"]));
+    ok(&d.burrow(&["volume", "create", "named2"]));
+    // A container removed without -v leaves its anonymous volume behind, unused.
+    ok(&d.burrow(&[
+        "run",
+        "--name",
+        "anonowner",
+        "--network",
+        "none",
+        "-v",
+        "/anon",
+        &bb,
+        "true",
+    ]));
+    let anon: Vec<String> = stdout(&d.burrow(&["volume", "ls", "-q"]))
+        .lines()
+        .filter(|n| !n.starts_with("named"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(anon.len(), 1, "{anon:?}");
+    ok(&d.burrow(&["rm", "anonowner"]));
+
+    // Without a terminal and without -f, prune refuses and removes nothing.
+    let out = d.burrow(&["volume", "prune"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(stderr(&out).contains("-f"), "{}", stderr(&out));
+
+    let out = d.burrow(&["volume", "prune", "-f"]);
+    ok(&out);
+    assert!(stdout(&out).contains(&anon[0]), "{}", stdout(&out));
+    let left = stdout(&d.burrow(&["volume", "ls", "-q"]));
+    assert_eq!(
+        left, "named1\nnamed2\n",
+        "prune without --all removed a named volume"
+    );
+
+    let out = d.burrow(&["volume", "prune", "-f", "--all", "--filter", "label!=keep"]);
+    ok(&out);
+    assert_eq!(stdout(&d.burrow(&["volume", "ls", "-q"])), "named1\n");
+    ok(&d.burrow(&["volume", "prune", "-af"]));
+    assert_eq!(stdout(&d.burrow(&["volume", "ls", "-q"])), "");
+
+    // A run that fails removes the named volume it created, keeps the one that was there.
+    ok(&d.burrow(&["volume", "create", "there"]));
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "fresh:/a",
+        "-v",
+        "there:/b",
+        &bb,
+        "/no/such/command",
+    ]);
+    assert_eq!(code(&out), 127, "{}", stderr(&out));
+    assert_eq!(stdout(&d.burrow(&["volume", "ls", "-q"])), "there\n");
+}
+
+#[test]
 fn restart_always_brings_back_a_killed_container() {
     let Some(d) = rootful("restart") else { return };
     let bb = image("busybox");

@@ -2,7 +2,8 @@
 # Makes a fresh Debian 12 machine ready for burrow's tests and benchmarks. Run as root; idempotent;
 # needs no network beyond Debian's package archive. What it sets up:
 #   - the Debian packages the project, its tests and its benchmarks use
-#   - an unprivileged test user (burrowtest) with /etc/subuid and /etc/subgid ranges
+#   - an unprivileged test user (burrowtest) with /etc/subuid and /etc/subgid ranges, and a second
+#     one (burrownosub) with none
 #   - /run/user/UID (0700, owned by the user) and /dev/net/tun usable by unprivileged users
 #   - a running `systemd --user` manager for that user, even when PID 1 is not systemd
 #   - two local registries: 127.0.0.1:5000 (no auth) and 127.0.0.1:5001 (basic auth)
@@ -17,6 +18,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 [ "$(id -u)" = 0 ] || { echo "provision.sh: run me as root (I install packages and create a test user)" >&2; exit 1; }
 
 TEST_USER="${BURROW_TEST_USER:-burrowtest}"
+# A second user without subordinate ids (single-id mode: LDAP/SSSD accounts on clusters).
+NOSUBID_USER="${BURROW_TEST_NOSUBID_USER:-burrownosub}"
 STATE=/var/lib/burrow-test
 REG_PORT=5000
 AUTH_REG_PORT=5001
@@ -69,6 +72,9 @@ install_packages
 machine_prepare_user "$TEST_USER"
 uid=$(id -u "$TEST_USER"); gid=$(id -g "$TEST_USER"); home=$(getent passwd "$TEST_USER" | cut -d: -f6)
 machine_start_user_manager "$TEST_USER"
+machine_prepare_user "$NOSUBID_USER" --no-subids
+nosub_uid=$(id -u "$NOSUBID_USER"); nosub_gid=$(id -g "$NOSUBID_USER")
+nosub_home=$(getent passwd "$NOSUBID_USER" | cut -d: -f6)
 
 mkdir -p "$STATE"
 if [ ! -s "$STATE/htpasswd" ]; then
@@ -97,6 +103,11 @@ BURROW_TEST_IMAGE_MULTIARCH=127.0.0.1:$REG_PORT/burrow-test/multiarch:latest
 BURROW_TEST_IMAGE_TOOLS=127.0.0.1:$REG_PORT/burrow-test/tools:latest
 BURROW_TEST_IMAGE_DEMO=127.0.0.1:$REG_PORT/burrow-demo/web:latest
 BURROW_TEST_IMAGES_DIR=$STATE/images
+BURROW_TEST_NOSUBID_USER=$NOSUBID_USER
+BURROW_TEST_NOSUBID_UID=$nosub_uid
+BURROW_TEST_NOSUBID_GID=$nosub_gid
+BURROW_TEST_NOSUBID_HOME=$nosub_home
+BURROW_TEST_NOSUBID_XDG_RUNTIME_DIR=/run/user/$nosub_uid
 ENV
 chmod 0644 /etc/burrow-test.env
 say "wrote /etc/burrow-test.env"

@@ -57,6 +57,49 @@ pub fn parse(text: &str, name: &str, id: u32) -> Vec<Range> {
         .collect()
 }
 
+/// Every range in subuid/subgid text, whoever holds it.
+pub fn parse_all(text: &str) -> Vec<Range> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut it = l.split(':');
+            let (_, start, count) = (it.next()?, it.next()?, it.next()?);
+            Some(Range {
+                start: start.trim().parse().ok()?,
+                count: count.trim().parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+/// The first range of `count` ids from 100000 up, aligned to `count`, that overlaps none of
+/// `taken` (useradd's way of handing out ranges, without its state).
+pub fn free_range(taken: &[Range], count: u32) -> Option<Range> {
+    let count64 = u64::from(count.max(1));
+    let mut start: u64 = 100_000;
+    while start + count64 <= u64::from(u32::MAX) {
+        let clash = taken.iter().find(|r| {
+            let (a, b) = (u64::from(r.start), u64::from(r.start) + u64::from(r.count));
+            a < start + count64 && start < b
+        });
+        match clash {
+            None => {
+                return Some(Range {
+                    start: start as u32,
+                    count,
+                })
+            }
+            // Past the range in the way, at the next multiple of `count` above 100000.
+            Some(r) => {
+                let end = u64::from(r.start) + u64::from(r.count);
+                start = 100_000 + (end - 100_000).div_ceil(count64) * count64;
+            }
+        }
+    }
+    None
+}
+
 /// Parses `getsubids` output: `0: name start count` lines.
 pub fn parse_getsubids(text: &str) -> Vec<Range> {
     text.lines()
@@ -133,6 +176,19 @@ pub fn map_triples(id: u32, ranges: &[Range]) -> Vec<(u32, u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_ranges_avoid_every_holder() {
+        let r = |start, count| Range { start, count };
+        assert_eq!(free_range(&[], 65536), Some(r(100000, 65536)));
+        let taken = parse_all("alice:100000:65536\nbob:165536:65536\n# x\nbroken\n");
+        assert_eq!(taken.len(), 2);
+        assert_eq!(free_range(&taken, 65536), Some(r(231072, 65536)));
+        // An odd range in the middle pushes to the next aligned start past it.
+        let taken = [r(150000, 10)];
+        assert_eq!(free_range(&taken, 65536), Some(r(165536, 65536)));
+        assert_eq!(free_range(&[r(0, u32::MAX)], 65536), None);
+    }
 
     #[test]
     fn matches_by_name_or_uid() {

@@ -1,10 +1,7 @@
 //! `burrow image prune`: remove dangling images (no tag nor digest names them), or with -a every
 //! image no container uses.
 
-use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
-
-use anyhow::bail;
 
 use crate::commands::images::with_endpoint_store;
 use crate::commands::rmi;
@@ -23,23 +20,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    if !args.force {
-        if !std::io::stdin().is_terminal() {
-            bail!(
-                "image prune asks for confirmation, and stdin is not a terminal: pass -f/--force"
-            );
-        }
-        let what = if args.all {
-            "all images without at least one container associated to them"
-        } else {
-            "all dangling images"
-        };
-        eprint!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        if !matches!(line.trim(), "y" | "Y" | "yes") {
-            return Ok(ExitCode::SUCCESS);
-        }
+    let what = if args.all {
+        "all images without at least one container associated to them"
+    } else {
+        "all dangling images"
+    };
+    if !super::confirm("image prune", what, args.force)? {
+        return Ok(ExitCode::SUCCESS);
     }
     let lines = with_endpoint_store(g, async |ep, store| {
         let user_cache = user_db_cache_dir(&ep.data_root);

@@ -3,8 +3,9 @@
 //! `burrow internal oci-hook EVENT STATE_DIR` (container networking), and a failed run runs
 //! `burrow internal net-teardown STATE_DIR [LAUNCHER_PID] [--claimed]` (also alongside the task
 //! deletion of `run --rm`), `run` runs `burrow internal net-prepare STATE_DIR [LAUNCHER_PID]`
-//! (its ahead-of-time attach), and `burrow cp` runs `burrow internal cp REQUEST` for the
-//! container side of a copy.
+//! (its ahead-of-time attach), `burrow cp` runs `burrow internal cp REQUEST` for the
+//! container side of a copy, and containerd runs `burrow internal layer-squash` as the stream
+//! processor that gives a single-id user's layers to that user.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -27,6 +28,7 @@ pub fn intercept(argv: &[OsString]) -> Option<ExitCode> {
         [logdriver::MAGIC_ARG, root, ..] => logdriver::main(root),
         ["internal", "oci-hook", event, dir, ..] => oci_hook(event, dir),
         ["internal", "cp", request] => crate::containers::copy::helper_main(request),
+        ["internal", "layer-squash"] => crate::images::owners::processor_main(),
         ["internal", "detached-drain", root, ns, id, dir, rest @ ..] => {
             detached_drain(root, ns, id, dir, rest)
         }
@@ -35,7 +37,7 @@ pub fn intercept(argv: &[OsString]) -> Option<ExitCode> {
             enter_if(rest.first()).and_then(|_| crate::network::prepare::main(dir.as_ref()))
         }
         ["internal", ..] => Err(anyhow::anyhow!(
-            "usage: burrow internal oci-hook EVENT STATE_DIR | net-teardown STATE_DIR [PID] [--claimed] | net-prepare STATE_DIR [PID] | detached-drain DATA_ROOT NS ID FIFO_DIR [--discard] [-- COMMAND...] | cp REQUEST (these are run by burrow itself, containerd and runc)"
+            "usage: burrow internal oci-hook EVENT STATE_DIR | net-teardown STATE_DIR [PID] [--claimed] | net-prepare STATE_DIR [PID] | detached-drain DATA_ROOT NS ID FIFO_DIR [--discard] [-- COMMAND...] | cp REQUEST | layer-squash (these are run by burrow itself, containerd and runc)"
         )),
         _ => return None,
     };

@@ -28,3 +28,21 @@ pub fn wants_json(format: Option<&str>) -> anyhow::Result<bool> {
         Some(other) => anyhow::bail!("unsupported --format {other:?}: use \"json\" or \"table\""),
     }
 }
+
+/// Asks "are you sure" before a prune removes `what`, as Docker does; true to go on. `force`
+/// skips the question; without a terminal to ask on, the command is refused with how to proceed.
+pub fn confirm(command: &str, what: &str, force: bool) -> anyhow::Result<bool> {
+    use std::io::{BufRead, IsTerminal};
+    if force {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "{command} asks for confirmation, and stdin is not a terminal: pass -f/--force"
+        );
+    }
+    eprint!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}

@@ -130,10 +130,14 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     )?;
     let ep = connection::resolve(g)?;
     let progress = Arc::new(Progress::new(args.quiet));
-    let pulled = connection::runtime().block_on(async {
+    let (pulled, squashed) = connection::runtime().block_on(async {
         let store = images::open_store(&ep).await?;
-        pull_any(&store, regs, &reference, &opts, progress.clone()).await
+        let pulled = pull_any(&store, regs, &reference, &opts, progress.clone()).await?;
+        anyhow::Ok((pulled, store.squashed_owners))
     })?;
+    if squashed && pulled.downloaded > 0 {
+        eprintln!("{}", images::SQUASHED_OWNERS_NOTE);
+    }
     if !args.quiet {
         println!("Digest: {}", pulled.digest);
         let status = if pulled.downloaded > 0 {

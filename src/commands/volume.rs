@@ -65,9 +65,77 @@ pub struct RmArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct PruneArgs {
+    /// Remove every unused volume, named ones too (without it only anonymous volumes go).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only volumes matching a filter: label=KEY[=VALUE], label!=KEY[=VALUE].
+    #[arg(long = "filter")]
+    pub filter: Vec<String>,
     /// Do not prompt for confirmation.
     #[arg(short, long)]
     pub force: bool,
+}
+
+/// The label Docker (23+) puts on the volumes it creates for `-v /path` without a name: only
+/// volumes carrying it are pruned unless `volume prune --all`.
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
+
+/// One `volume prune --filter` condition.
+#[derive(Debug, PartialEq)]
+enum PruneFilter {
+    Label {
+        key: String,
+        value: Option<String>,
+        present: bool,
+    },
+}
+
+impl PruneFilter {
+    fn parse(s: &str) -> anyhow::Result<Self> {
+        let bad = || {
+            anyhow::anyhow!(
+                "invalid --filter {s:?}: volume prune takes label=KEY[=VALUE] or label!=KEY[=VALUE]"
+            )
+        };
+        let (present, rest) = if let Some(r) = s.strip_prefix("label!=") {
+            (false, r)
+        } else if let Some(r) = s.strip_prefix("label=") {
+            (true, r)
+        } else {
+            return Err(bad());
+        };
+        if rest.is_empty() {
+            return Err(bad());
+        }
+        let (key, value) = match rest.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (rest.to_string(), None),
+        };
+        Ok(PruneFilter::Label {
+            key,
+            value,
+            present,
+        })
+    }
+
+    fn matches(&self, labels: &HashMap<String, String>) -> bool {
+        let PruneFilter::Label {
+            key,
+            value,
+            present,
+        } = self;
+        let has = match (labels.get(key), value) {
+            (Some(v), Some(want)) => v == want,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        has == *present
+    }
+}
+
+/// Whether `volume prune` removes a volume no container uses.
+fn prunable(labels: &HashMap<String, String>, all: bool, filters: &[PruneFilter]) -> bool {
+    (all || labels.contains_key(ANONYMOUS_LABEL)) && filters.iter().all(|f| f.matches(labels))
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -127,14 +195,27 @@ fn create_locked(
     Ok(data)
 }
 
-/// The data dir of volume `name`, created if absent (for `run -v NAME:/path`).
-pub fn ensure(ctx: &Ctx, name: &str) -> anyhow::Result<PathBuf> {
+/// The data dir of volume `name`, created if absent (for `run -v NAME:/path`); true when this
+/// call created it.
+pub fn ensure(ctx: &Ctx, name: &str) -> anyhow::Result<(PathBuf, bool)> {
     let dir = root(ctx);
     let _l = lock(&dir)?;
-    create_locked(&dir, name, HashMap::new())
+    let existed = dir.join(name).join("_data").is_dir();
+    Ok((create_locked(&dir, name, HashMap::new())?, !existed))
 }
 
-/// Removes the anonymous volumes of a removed container (best effort).
+/// A new anonymous volume (for `run -v /path`), labelled as Docker labels them.
+pub fn create_anonymous(ctx: &Ctx) -> anyhow::Result<(String, PathBuf)> {
+    let dir = root(ctx);
+    let _l = lock(&dir)?;
+    let name = crate::containers::store::new_id();
+    let labels = HashMap::from([(ANONYMOUS_LABEL.to_string(), String::new())]);
+    let data = create_locked(&dir, &name, labels)?;
+    Ok((name, data))
+}
+
+/// Removes volumes a removed container owned (its anonymous ones) or a failed run created
+/// (best effort).
 pub fn remove_anonymous(ctx: &Ctx, names: &[String]) {
     if names.is_empty() {
         return;
@@ -264,12 +345,26 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(1));
                 }
             }
-            Command::Prune(_) => {
+            Command::Prune(a) => {
+                let filters = a
+                    .filter
+                    .iter()
+                    .map(|f| PruneFilter::parse(f))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let what = if a.all {
+                    "all local volumes not used by at least one container"
+                } else {
+                    "anonymous local volumes not used by at least one container"
+                };
+                if !super::confirm("volume prune", what, a.force)? {
+                    return Ok(ExitCode::SUCCESS);
+                }
                 let used = in_use(&ctx).await?;
                 let _l = lock(&dir)?;
                 println!("Deleted Volumes:");
                 for n in names(&dir) {
-                    if !used.contains_key(&dir.join(&n).join("_data")) {
+                    let Ok(v) = load(&dir, &n) else { continue };
+                    if !used.contains_key(&v.mountpoint) && prunable(&v.labels, a.all, &filters) {
                         std::fs::remove_dir_all(dir.join(&n))
                             .with_context(|| format!("removing volume {n}"))?;
                         println!("{n}");
@@ -279,4 +374,39 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(kv: &[(&str, &str)]) -> HashMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn prune_takes_only_anonymous_volumes_unless_all() {
+        let named = labels(&[("app", "web")]);
+        let anon = labels(&[(ANONYMOUS_LABEL, "")]);
+        assert!(!prunable(&named, false, &[]));
+        assert!(prunable(&anon, false, &[]));
+        assert!(prunable(&named, true, &[]));
+    }
+
+    #[test]
+    fn prune_filters_on_labels() {
+        let web = labels(&[("app", "web")]);
+        let f = |s: &str| PruneFilter::parse(s).unwrap();
+        assert!(prunable(&web, true, &[f("label=app")]));
+        assert!(prunable(&web, true, &[f("label=app=web")]));
+        assert!(!prunable(&web, true, &[f("label=app=db")]));
+        assert!(!prunable(&web, true, &[f("label!=app")]));
+        assert!(prunable(&web, true, &[f("label!=app=db")]));
+        for bad in ["dangling=true", "label=", "label!=", "name=x"] {
+            let err = PruneFilter::parse(bad).unwrap_err().to_string();
+            assert!(err.contains(bad) && err.contains("label="), "{err}");
+        }
+    }
 }

@@ -104,6 +104,24 @@ pub struct LauncherInfo {
     pub api_socket: PathBuf,
 }
 
+impl LauncherInfo {
+    /// Whether the launcher's user namespace maps a single id (its user has no subordinate
+    /// ids): then no file or process in it can belong to any other uid or gid.
+    pub fn single_id(&self) -> bool {
+        let path = format!("/proc/{}/uid_map", self.child_pid);
+        std::fs::read_to_string(path).is_ok_and(|m| is_single_id_map(&m))
+    }
+}
+
+/// Whether a /proc/PID/uid_map (or gid_map) maps exactly one id.
+pub fn is_single_id_map(map: &str) -> bool {
+    let total: u64 = map
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2)?.parse::<u64>().ok())
+        .sum();
+    total == 1
+}
+
 /// A resolved containerd endpoint and what commands need to talk to it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Endpoint {

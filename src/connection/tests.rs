@@ -156,3 +156,13 @@ fn namespace_names() {
         assert!(!valid_namespace(bad), "{bad}");
     }
 }
+
+#[test]
+fn single_id_maps_are_recognised() {
+    assert!(is_single_id_map("         0       1000          1\n"));
+    assert!(!is_single_id_map(
+        "         0       1000          1\n         1     100000      65536\n"
+    ));
+    assert!(!is_single_id_map("         0          0 4294967295\n"));
+    assert!(!is_single_id_map(""));
+}

@@ -179,6 +179,7 @@ fn options(id: &str, args: &[&str]) -> Options {
         limits: Limits::default(),
         mounts: vec![],
         annotations: Default::default(),
+        single_id: false,
     }
 }
 

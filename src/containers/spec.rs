@@ -99,6 +99,9 @@ pub struct Options {
     /// Extra mounts (volumes, binds, tmpfs, resolv.conf, hosts ...), after the defaults.
     pub mounts: Vec<Mount>,
     pub annotations: HashMap<String, String>,
+    /// The runtime's user namespace maps one id only (a rootless user without subordinate ids):
+    /// the spec may name no other uid or gid.
+    pub single_id: bool,
 }
 
 /// The spec cannot be built from these flags and this image.
@@ -199,9 +202,24 @@ fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount,
 }
 
 /// Docker's default mounts. With the host network namespace /sys cannot be mounted afresh
-/// from a user namespace, so it is bind-mounted read-only instead.
-pub fn default_mounts(netns: &NetNs, privileged: bool) -> Result<Vec<Mount>, SpecError> {
+/// from a user namespace, so it is bind-mounted read-only instead. With a single-id map the
+/// pty group (gid 5, "tty") does not exist, so /dev/pts belongs to the one group there is.
+pub fn default_mounts(
+    netns: &NetNs,
+    privileged: bool,
+    single_id: bool,
+) -> Result<Vec<Mount>, SpecError> {
     let sys_ro = if privileged { "rw" } else { "ro" };
+    let mut devpts = vec![
+        "nosuid",
+        "noexec",
+        "newinstance",
+        "ptmxmode=0666",
+        "mode=0620",
+    ];
+    if !single_id {
+        devpts.push("gid=5");
+    }
     let mut m = vec![
         mount("/proc", "proc", "proc", &["nosuid", "noexec", "nodev"])?,
         mount(
@@ -210,19 +228,7 @@ pub fn default_mounts(netns: &NetNs, privileged: bool) -> Result<Vec<Mount>, Spe
             "tmpfs",
             &["nosuid", "strictatime", "mode=755", "size=65536k"],
         )?,
-        mount(
-            "/dev/pts",
-            "devpts",
-            "devpts",
-            &[
-                "nosuid",
-                "noexec",
-                "newinstance",
-                "ptmxmode=0666",
-                "mode=0620",
-                "gid=5",
-            ],
-        )?,
+        mount("/dev/pts", "devpts", "devpts", &devpts)?,
         mount(
             "/dev/shm",
             "tmpfs",
@@ -322,7 +328,10 @@ fn namespace(typ: LinuxNamespaceType, path: Option<&str>) -> Result<LinuxNamespa
 pub fn build(image: &ImageDefaults, opts: &Options) -> Result<Spec, SpecError> {
     let args = command(image, opts)?;
     let user_spec = opts.user.clone().unwrap_or_else(|| image.user.clone());
-    let resolved = user::resolve(&user_spec, &image.passwd, &image.group)?;
+    let mut resolved = user::resolve(&user_spec, &image.passwd, &image.group)?;
+    if opts.single_id {
+        resolved = resolved.squashed();
+    }
     let env = environment(image, opts, resolved.home.as_deref())?;
     let cwd = opts
         .workdir
@@ -413,7 +422,7 @@ pub fn build(image: &ImageDefaults, opts: &Options) -> Result<Spec, SpecError> {
         }
     }
 
-    let mut mounts = default_mounts(&opts.netns, opts.privileged)?;
+    let mut mounts = default_mounts(&opts.netns, opts.privileged, opts.single_id)?;
     mounts.extend(opts.mounts.iter().cloned());
 
     let mut spec = SpecBuilder::default()
@@ -542,6 +551,7 @@ mod tests {
             limits: Limits::default(),
             mounts: vec![],
             annotations: HashMap::new(),
+            single_id: false,
         }
     }
 

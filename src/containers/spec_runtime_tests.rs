@@ -89,6 +89,7 @@ fn options(id: &str, cgroups: Cgroups) -> Options {
         limits: Limits::default(),
         mounts: vec![],
         annotations: Default::default(),
+        single_id: false,
     }
 }
 

@@ -11,6 +11,24 @@ pub struct ResolvedUser {
     pub home: Option<String>,
 }
 
+impl ResolvedUser {
+    /// Whether these ids exist in a single-id user namespace (only uid and gid 0 are mapped).
+    pub fn fits_single_id(&self) -> bool {
+        self.uid == 0 && self.gid == 0 && self.additional_gids.iter().all(|g| *g == 0)
+    }
+
+    /// The same user where only id 0 exists (a rootless user without subordinate ids): uid and
+    /// gid 0 (the user's own ids outside), no supplementary groups; the home directory stays.
+    pub fn squashed(self) -> ResolvedUser {
+        ResolvedUser {
+            uid: 0,
+            gid: 0,
+            additional_gids: Vec::new(),
+            home: self.home,
+        }
+    }
+}
+
 /// The user spec names someone the image does not know.
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {

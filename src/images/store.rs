@@ -102,6 +102,10 @@ pub struct Store {
     lease: Option<String>,
     /// Snapshotter layers are unpacked into.
     pub snapshotter: String,
+    /// containerd gives every layer file to the one mapped id as it unpacks (a single-id
+    /// rootless user, see [`super::owners`]): unpacked layers then differ from the image's
+    /// diff ids by design.
+    pub squashed_owners: bool,
 }
 
 impl Store {
@@ -111,6 +115,7 @@ impl Store {
             namespace: namespace.to_owned(),
             lease: None,
             snapshotter: snapshotter.to_owned(),
+            squashed_owners: false,
         }
     }
 

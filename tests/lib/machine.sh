@@ -23,10 +23,12 @@ machine_install_packages() {
     fi
 }
 
-# machine_prepare_user NAME: an unprivileged user with subordinate ids, /run/user/UID and a usable
-# /dev/net/tun.
+# machine_prepare_user NAME [--no-subids]: an unprivileged user with subordinate ids (or, with
+# --no-subids, explicitly without any, as accounts from LDAP/SSSD often are), /run/user/UID and a
+# usable /dev/net/tun.
 machine_prepare_user() {
-    local user=$1
+    local user=$1 subids=1
+    [ "${2:-}" = --no-subids ] && subids=0
     local created=0
     if ! id "$user" >/dev/null 2>&1; then
         useradd --create-home --shell /bin/bash "$user"
@@ -38,7 +40,13 @@ machine_prepare_user() {
     local f
     for f in /etc/subuid /etc/subgid; do
         touch "$f"
-        if ! grep -qE "^($user|$uid):" "$f"; then
+        if [ $subids = 0 ]; then
+            # useradd hands out ranges by default: this user is to have none.
+            if grep -qE "^($user|$uid):" "$f"; then
+                sed -i -E "/^($user|$uid):/d" "$f"
+                machine_log "removed $user's subordinate ids from $f (this user is to have none)"
+            fi
+        elif ! grep -qE "^($user|$uid):" "$f"; then
             # The next free 65536-id range at or above 200000.
             local start
             start=$(awk -F: 'BEGIN{m=200000} {e=$2+$3; if (e>m) m=e} END{print m}' "$f")

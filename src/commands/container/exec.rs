@@ -127,6 +127,37 @@ fn terminal_size() -> Option<(u32, u32)> {
     Some((it.next()??, it.next()??))
 }
 
+/// `exec --user`: names and numbers resolved against the image's /etc/passwd and /etc/group,
+/// as `run --user` is; where the launcher maps a single id, every user is root (said once).
+async fn exec_user(
+    ctx: &Ctx,
+    c: &containerd_client::services::v1::Container,
+    spec: &str,
+) -> anyhow::Result<crate::containers::user::ResolvedUser> {
+    let mut passwd_group = (String::new(), String::new());
+    if let Ok(mut image) = ctx.images.resolve(&c.image).await {
+        let cache = crate::containers::image::user_db_cache_dir(ctx.store.root());
+        if ctx
+            .images
+            .load_user_db_cached(&mut image, &cache)
+            .await
+            .is_ok()
+        {
+            passwd_group = (image.defaults.passwd, image.defaults.group);
+        }
+    }
+    let resolved = crate::containers::user::resolve(spec, &passwd_group.0, &passwd_group.1)
+        .with_context(|| format!("exec --user {spec:?}"))?;
+    if ctx.ep.launcher.as_ref().is_some_and(|l| l.single_id()) && !resolved.fits_single_id() {
+        eprintln!(
+            "burrow: note: user {spec:?} runs as uid 0 (you, outside): your user has no \
+             subordinate ids, so no other id exists in its containers"
+        );
+        return Ok(resolved.squashed());
+    }
+    Ok(resolved)
+}
+
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
@@ -160,20 +191,11 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             process.set_cwd(w.into());
         }
         if let Some(u) = &args.user {
-            let (uid, gid) = u.split_once(':').unwrap_or((u, ""));
-            let uid: u32 = uid.parse().map_err(|_| {
-                anyhow::anyhow!(
-                    "exec --user {u:?}: give a numeric uid[:gid] (names are resolved at run)"
-                )
-            })?;
+            let resolved = exec_user(&ctx, &c, u).await?;
             let mut user = process.user().clone();
-            user.set_uid(uid);
-            if !gid.is_empty() {
-                user.set_gid(
-                    gid.parse()
-                        .map_err(|_| anyhow::anyhow!("exec --user {u:?}: bad gid"))?,
-                );
-            }
+            user.set_uid(resolved.uid);
+            user.set_gid(resolved.gid);
+            user.set_additional_gids(Some(resolved.additional_gids).filter(|g| !g.is_empty()));
             process.set_user(user);
         }
         if args.privileged {

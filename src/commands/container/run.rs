@@ -243,6 +243,8 @@ pub struct Created {
     pub rootfs: Vec<containerd_client::types::Mount>,
     /// `run`'s ahead-of-time network attach, settled once the task holds the namespace.
     pub net: Option<AheadNet>,
+    /// Named volumes this create made (a `run` that then fails removes them again).
+    pub created_volumes: Vec<String>,
 }
 
 /// A network namespace attached while `run` created the container (see
@@ -625,10 +627,13 @@ fn parse_mount(spec: &str) -> anyhow::Result<LongMount> {
 
 /// `fresh` gets (container path, volume data dir) of each named volume that is still empty:
 /// the image's content at that path is copied into it once the snapshot exists, as Docker does.
+/// `anonymous` gets the anonymous volumes made (the container's own), `created_named` the named
+/// volumes this call created (removed again if the run fails).
 fn user_mounts(
     ctx: &Ctx,
     f: &CreateFlags,
     anonymous: &mut Vec<String>,
+    created_named: &mut Vec<String>,
     fresh: &mut Vec<(String, std::path::PathBuf)>,
 ) -> anyhow::Result<Vec<Mount>> {
     let mut out = Vec::new();
@@ -665,14 +670,17 @@ fn user_mounts(
                 .with_context(|| format!("bind source {src:?} of -v {v:?} does not exist"))?;
             p
         } else {
-            let name = if src.is_empty() {
-                let n = store::new_id();
-                anonymous.push(n.clone());
-                n
+            let data = if src.is_empty() {
+                let (name, data) = super::super::volume::create_anonymous(ctx)?;
+                anonymous.push(name);
+                data
             } else {
-                src.to_string()
+                let (data, created) = super::super::volume::ensure(ctx, src)?;
+                if created {
+                    created_named.push(src.to_string());
+                }
+                data
             };
-            let data = super::super::volume::ensure(ctx, &name)?;
             let empty = std::fs::read_dir(&data).is_ok_and(|mut d| d.next().is_none());
             if empty {
                 fresh.push((dst.to_string(), data.clone()));
@@ -934,9 +942,16 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags, ahead: bool) -> Result
             bind("/etc/hostname", &hostname_file, false)?,
         ];
         let mut anonymous = Vec::new();
+        let mut created_named = Vec::new();
         let mut fresh_volumes = Vec::new();
-        let extra = user_mounts(ctx, f, &mut anonymous, &mut fresh_volumes);
-        undo.volumes = anonymous.clone();
+        let extra = user_mounts(
+            ctx,
+            f,
+            &mut anonymous,
+            &mut created_named,
+            &mut fresh_volumes,
+        );
+        undo.volumes = anonymous.iter().chain(&created_named).cloned().collect();
         mounts.extend(extra?);
         if !net_confs.is_empty() {
             hook::write_config(
@@ -972,6 +987,10 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags, ahead: bool) -> Result
         if needs_user_db {
             image_user_db(ctx, &mut image).await?;
         }
+        let single_id = ctx.ep.launcher.as_ref().is_some_and(|l| l.single_id());
+        if single_id {
+            warn_single_id_user(&user, &image.defaults);
+        }
         let opts = Options {
             id: id.clone(),
             hostname: hostname.clone(),
@@ -995,6 +1014,7 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags, ahead: bool) -> Result
             limits: limits.clone(),
             mounts,
             annotations: annotations.clone(),
+            single_id,
         };
         let mut spec = spec::build(&image.defaults, &opts)?;
         apply_ulimits_and_shm(&mut spec, &ulimits, shm_bytes);
@@ -1040,10 +1060,10 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags, ahead: bool) -> Result
                 serde_json::to_string(&extra_hosts)?,
             );
         }
-        if !undo.volumes.is_empty() {
+        if !anonymous.is_empty() {
             l.insert(
                 labels::ANONYMOUS_VOLUMES.into(),
-                serde_json::to_string(&undo.volumes)?,
+                serde_json::to_string(&anonymous)?,
             );
         }
         if let Some(s) = &f.stop_signal {
@@ -1104,11 +1124,16 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags, ahead: bool) -> Result
                 )
             })?;
         }
-        Ok::<_, anyhow::Error>(rootfs)
+        Ok::<_, anyhow::Error>((rootfs, created_named))
     }
     .await;
     match result {
-        Ok(rootfs) => Ok(Created { id, rootfs, net }),
+        Ok((rootfs, created_volumes)) => Ok(Created {
+            id,
+            rootfs,
+            net,
+            created_volumes,
+        }),
         Err(err) => {
             if let Some(n) = net {
                 n.abandon();
@@ -1169,7 +1194,7 @@ async fn pull_image(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
         unpack: true,
     };
     let store = crate::images::open_store(&ctx.ep).await?;
-    pull::pull(
+    let pulled = pull::pull(
         &store,
         reg,
         &reference,
@@ -1178,6 +1203,9 @@ async fn pull_image(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
     )
     .await
     .with_context(|| format!("pulling {}", reference.familiar()))?;
+    if store.squashed_owners && pulled.downloaded > 0 {
+        eprintln!("burrow: {}", crate::images::SQUASHED_OWNERS_NOTE);
+    }
     Ok(())
 }
 
@@ -1192,6 +1220,22 @@ async fn image_user_db(
         )
         .await
         .context("reading /etc/passwd from the image")
+}
+
+/// Says, when the launcher maps a single id, that a user other than root inside runs as root
+/// (the caller's own uid outside): no other id exists there.
+fn warn_single_id_user(user: &str, image: &spec::ImageDefaults) {
+    let Ok(resolved) = crate::containers::user::resolve(user, &image.passwd, &image.group) else {
+        return; // spec::build reports the unknown user
+    };
+    if !resolved.fits_single_id() {
+        eprintln!(
+            "burrow: note: user {user:?} (uid {}, gid {}) runs as uid 0 (you, outside): your user \
+             has no subordinate ids, so no other id exists in its containers (add a range to \
+             /etc/subuid and /etc/subgid, see `burrow setup check`)",
+            resolved.uid, resolved.gid
+        );
+    }
 }
 
 /// `--annotation KEY=VALUE` values as a map; a value without `=` is refused.
@@ -1286,6 +1330,7 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         id,
         rootfs,
         mut net,
+        created_volumes,
     } = create_container(ctx, f, true).await?;
     tracing::debug!("run: created the container");
     if args.rm {
@@ -1299,7 +1344,7 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         let stdio = (f.interactive, f.tty);
         let started = start_in_background(ctx, &id, stdio, rootfs, args.rm, None).await;
         if let Err(fail) = started {
-            give_up(ctx, &id, net).await;
+            give_up(ctx, &id, net, &created_volumes).await;
             return Err(fail);
         }
         if let Some(n) = net {
@@ -1318,14 +1363,14 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     let keys = match detach_keys(f.detach_keys.as_deref(), f.interactive, f.tty) {
         Ok(k) => k,
         Err(e) => {
-            give_up(ctx, &id, net).await;
+            give_up(ctx, &id, net, &created_volumes).await;
             return Err(e.into());
         }
     };
     let attached = match Attached::new(&fifo_dir, f.interactive, f.tty, log, keys) {
         Ok(a) => a,
         Err(e) => {
-            give_up(ctx, &id, net).await;
+            give_up(ctx, &id, net, &created_volumes).await;
             return Err(e.into());
         }
     };
@@ -1355,7 +1400,7 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     if let Err(fail) = start_task(ctx, &id, rootfs, &attached.stdio).await {
         drop(_raw);
         drop(attached);
-        give_up(ctx, &id, net).await;
+        give_up(ctx, &id, net, &created_volumes).await;
         return Err(fail);
     }
     tracing::debug!("run: started the task");
@@ -1438,13 +1483,14 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
 }
 
 /// A `run` that failed after creating its container: the ahead-of-time attach (if any) ends,
-/// then the container and everything it owns go.
-async fn give_up(ctx: &Ctx, id: &str, net: Option<AheadNet>) {
+/// then the container, everything it owns and the named volumes it created go.
+async fn give_up(ctx: &Ctx, id: &str, net: Option<AheadNet>, created_volumes: &[String]) {
     if let Some(n) = net {
         n.abandon();
     }
     teardown_leftovers(ctx, id);
     remove_quietly(ctx, id).await;
+    super::super::volume::remove_anonymous(ctx, created_volumes);
 }
 
 /// The signals an attached CLI passes on to its container (Docker's --sig-proxy): INT, TERM,

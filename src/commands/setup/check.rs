@@ -53,6 +53,9 @@ pub struct Choices {
     /// systemd (a user unit) or supervised (a background service).
     pub service: String,
     pub data_dir: PathBuf,
+    /// The user has no subordinate ids: the launcher maps one id, and layers are unpacked with
+    /// every file given to the user (containerd's stream processor `burrow internal layer-squash`).
+    pub single_id: bool,
 }
 
 /// The whole report.
@@ -121,7 +124,8 @@ pub fn gather(g: &Globals, launcher: Option<&Path>) -> Report {
     checks.push(check_userns_sysctls());
     checks.push(check_id_helper("newuidmap"));
     checks.push(check_id_helper("newgidmap"));
-    checks.push(check_subids(&user, uid, gid));
+    let (subids, single_id) = check_subids(&user, uid, gid);
+    checks.push(subids);
     checks.push(check_tun());
     checks.push(check_runtime_dir(&env, runtime_dir.as_deref()));
     let manager = systemd::user_manager_reachable();
@@ -167,6 +171,7 @@ pub fn gather(g: &Globals, launcher: Option<&Path>) -> Report {
                 "supervised".into()
             },
             data_dir: data_dir.unwrap_or_default(),
+            single_id,
         },
     }
 }
@@ -324,32 +329,51 @@ fn has_file_caps(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-fn check_subids(user: &str, uid: u32, gid: u32) -> Item {
+/// The command that gives `user` 65536 subordinate ids in a range no one in /etc/subuid or
+/// /etc/subgid holds yet.
+fn subid_fix(user: &str) -> String {
+    use burrow_rootlesskit::subid::{free_range, parse_all, static_files};
+    let (uid_file, gid_file) = static_files();
+    let mut taken = Vec::new();
+    for f in [uid_file, gid_file] {
+        taken.extend(parse_all(&std::fs::read_to_string(f).unwrap_or_default()));
+    }
+    match free_range(&taken, 65536) {
+        Some(r) => {
+            let (a, b) = (r.start, r.start + (r.count - 1));
+            format!("as root: usermod --add-subuids {a}-{b} --add-subgids {a}-{b} {user} (a range no other user in /etc/subuid or /etc/subgid has), then `burrow setup install` again")
+        }
+        None => format!("as root: give {user} a free range of 65536 ids in /etc/subuid and /etc/subgid (usermod --add-subuids A-B --add-subgids A-B {user})"),
+    }
+}
+
+/// The subordinate-id item, and whether the user has none (the launcher then maps one id).
+fn check_subids(user: &str, uid: u32, gid: u32) -> (Item, bool) {
     use burrow_rootlesskit::subid::{lookup, SubidSource};
     let (u, g) = lookup(SubidSource::Auto, user, uid, gid);
     let count =
         |r: &[burrow_rootlesskit::subid::Range]| r.iter().map(|r| u64::from(r.count)).sum::<u64>();
     let (nu, ng) = (count(&u), count(&g));
-    let fix = format!(
-        "as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {user} (pick a range no other user has)"
-    );
+    let fix = subid_fix(user);
     if nu == 0 || ng == 0 {
-        return item(
+        let it = item(
             "subordinate ids",
             Status::Warn,
-            format!("{user} has no subordinate {} (/etc/subuid, /etc/subgid, getsubids): the launcher falls back to a single-id map, and images with files owned by other users fail to unpack", if nu == 0 { "uids" } else { "gids" }),
+            format!("{user} has no subordinate {} (/etc/subuid, /etc/subgid, getsubids): the launcher falls back to a single-id map: image files of other owners become yours, and containers run every user as root (you outside)", if nu == 0 { "uids" } else { "gids" }),
             Some(fix),
         );
+        return (it, true);
     }
     if nu < 65536 || ng < 65536 {
-        return item(
+        let it = item(
             "subordinate ids",
             Status::Warn,
             format!("{user} has {nu} subordinate uids and {ng} gids; images using ids above that fail to unpack (65536 is usual)"),
             Some(fix),
         );
+        return (it, false);
     }
-    item(
+    let it = item(
         "subordinate ids",
         Status::Ok,
         format!(
@@ -357,7 +381,8 @@ fn check_subids(user: &str, uid: u32, gid: u32) -> Item {
             u[0].start, g[0].start
         ),
         None,
-    )
+    );
+    (it, false)
 }
 
 fn check_tun() -> Item {

@@ -200,7 +200,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let mut changed = false;
     changed |= write_file(
         &l.containerd_config,
-        &layout::render_containerd_config(),
+        &layout::render_containerd_config(report.choices.single_id.then_some(burrow.as_path())),
         &mut did,
     )?;
     write_burrow_toml(&l, &report.choices, &mut did)?;

@@ -258,8 +258,11 @@ pub fn launcher_flags(state_dir: &str, net: NetDriver, host_loopback: bool) -> V
 }
 
 /// containerd's config for rootless use. Paths are as the child sees them (the user's dirs are bound there).
-pub fn render_containerd_config() -> String {
-    format!(
+/// containerd's config. `squash_owners_with`: the burrow binary, when the user has no
+/// subordinate ids: layers then pass through `burrow internal layer-squash`, which gives every
+/// file to the user (the only id their namespace maps) before containerd unpacks them.
+pub fn render_containerd_config(squash_owners_with: Option<&Path>) -> String {
+    let mut config = format!(
         r#"{MARKER}: rootless containerd inside burrow-rootlesskit.
 # `burrow setup child` binds the user's dirs over these paths inside the launcher:
 #   $XDG_RUNTIME_DIR/containerd -> /run/containerd, containerd data -> /var/lib/containerd,
@@ -278,7 +281,28 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 [ttrpc]
   address = "/run/containerd/containerd.sock.ttrpc"
 "#
-    )
+    );
+    if let Some(burrow) = squash_owners_with {
+        let accepts: Vec<String> = crate::images::owners::ACCEPTS
+            .iter()
+            .map(|m| format!("{m:?}"))
+            .collect();
+        config.push_str(&format!(
+            r#"
+# No subordinate ids: the namespace maps one id, so every layer file is given to it on unpack.
+[stream_processors]
+  [stream_processors."io.burrow.layer-squash"]
+    accepts = [{}]
+    returns = {:?}
+    path = {:?}
+    args = ["internal", "layer-squash"]
+"#,
+            accepts.join(", "),
+            crate::images::owners::RETURNS,
+            burrow.display().to_string(),
+        ));
+    }
+    config
 }
 
 /// burrow.toml defaults chosen by the install.
@@ -473,8 +497,24 @@ mod tests {
 
     #[test]
     fn containerd_config_is_valid_toml() {
-        let v: toml::Table = toml::from_str(&render_containerd_config()).unwrap();
+        let v: toml::Table = toml::from_str(&render_containerd_config(None)).unwrap();
         assert_eq!(v["version"].as_integer(), Some(2));
+        assert!(v.get("stream_processors").is_none());
+        let v: toml::Table = toml::from_str(&render_containerd_config(Some(Path::new(
+            "/opt/b u/burrow",
+        ))))
+        .unwrap();
+        let p = &v["stream_processors"]["io.burrow.layer-squash"];
+        assert_eq!(p["path"].as_str(), Some("/opt/b u/burrow"));
+        assert_eq!(
+            p["returns"].as_str(),
+            Some("application/vnd.oci.image.layer.v1.tar")
+        );
+        assert!(p["accepts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m.as_str() == Some("application/vnd.docker.image.rootfs.diff.tar.gzip")));
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub struct TestMachine {
     pub images_dir: String,
     /// True when this process is the test user itself (no id switch needed).
     pub is_self: bool,
+    /// The second test user, who has no subordinate ids: (name, uid, gid, home, runtime dir).
+    nosubid: Option<(String, u32, u32, String, String)>,
 }
 
 /// Parses `KEY=VALUE` lines (blank lines and `#` comments ignored, optional quotes stripped).
@@ -94,6 +96,41 @@ impl TestMachine {
             image_demo: get("BURROW_TEST_IMAGE_DEMO")?,
             images_dir: get("BURROW_TEST_IMAGES_DIR")?,
             is_self: euid == uid,
+            nosubid: (|| {
+                Some((
+                    get("BURROW_TEST_NOSUBID_USER").ok()?,
+                    num("BURROW_TEST_NOSUBID_UID").ok()?,
+                    num("BURROW_TEST_NOSUBID_GID").ok()?,
+                    get("BURROW_TEST_NOSUBID_HOME").ok()?,
+                    get("BURROW_TEST_NOSUBID_XDG_RUNTIME_DIR").ok()?,
+                ))
+            })(),
+        })
+    }
+
+    /// The same machine seen as its second user, who has no subordinate ids (commands then run
+    /// as that user); `None`, after printing why the caller is skipped, when this process is
+    /// not root or the machine was provisioned without that user.
+    pub fn nosubid_user(&self) -> Option<TestMachine> {
+        let name = std::thread::current().name().unwrap_or("test").to_string();
+        let Some((user, uid, gid, home, rundir)) = self.nosubid.clone() else {
+            eprintln!(
+                "SKIP: {name}: no BURROW_TEST_NOSUBID_USER in the test env file (provision again)"
+            );
+            return None;
+        };
+        if self.is_self || !nix_is_root() {
+            eprintln!("SKIP: {name}: needs root to run as {user}");
+            return None;
+        }
+        Some(TestMachine {
+            user,
+            uid,
+            gid,
+            home,
+            xdg_runtime_dir: rundir,
+            nosubid: None,
+            ..self.clone()
         })
     }
 
@@ -214,6 +251,13 @@ impl TestMachine {
         cmd.args(&argv[1..]);
         run_with_timeout(&mut cmd, timeout)
     }
+}
+
+fn nix_is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
+        == 0
 }
 
 /// An exclusive machine-wide lock, released on drop.
