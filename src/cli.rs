@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::commands;
-use crate::connection::{Globals, RawGlobals, UserEnv};
+use burrow::connection::{Globals, RawGlobals, UserEnv};
 
 /// burrow: rootless-first containers with a Docker/nerdctl-compatible CLI on containerd.
 #[derive(Debug, Parser)]

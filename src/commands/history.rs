@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use crate::commands::images::{print_table, with_store};
-use crate::connection::Globals;
-use crate::images::{
+use burrow::connection::Globals;
+use burrow::images::{
     catalog,
     format::Format,
     manifest::{self, Platform},
@@ -46,7 +46,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if format != Format::Table {
-        crate::images::format::print_rows(&format, &rows);
+        burrow::images::format::print_rows(&format, &rows);
         return Ok(ExitCode::SUCCESS);
     }
     let mut table = vec![["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]

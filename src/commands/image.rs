@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::commands::images::with_store;
 use crate::commands::{history, image_prune, images, load, pull, push, rmi, save, tag};
-use crate::connection::Globals;
-use crate::images::{catalog, format::Format, manifest::Platform};
+use burrow::connection::Globals;
+use burrow::images::{catalog, format::Format, manifest::Platform};
 
 #[derive(Debug, clap::Subcommand)]
 // Each subcommand\'s arguments are built only when it runs: building all of them cost
@@ -105,7 +105,7 @@ pub fn inspect(args: InspectArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     })?;
     match format {
         Format::Table | Format::Json => print_json(&docs)?,
-        f => crate::images::format::print_rows(&f, &docs),
+        f => burrow::images::format::print_rows(&f, &docs),
     }
     Ok(if failed {
         ExitCode::from(1)

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 
 use crate::commands::images::with_endpoint_store;
 use crate::commands::rmi;
-use crate::connection::Globals;
-use crate::containers::image::user_db_cache_dir;
-use crate::images::catalog;
+use burrow::connection::Globals;
+use burrow::containers::image::user_db_cache_dir;
+use burrow::images::catalog;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

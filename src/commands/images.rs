@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 
-use crate::connection::{self, Globals};
-use crate::images::{self, catalog, format::Format, manifest::Platform, store::Store};
+use burrow::connection::{self, Globals};
+use burrow::images::{self, catalog, format::Format, manifest::Platform, store::Store};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -140,7 +140,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
 }
 
 fn catalog_print(format: &Format, rows: &[serde_json::Value]) {
-    crate::images::format::print_rows(format, rows);
+    burrow::images::format::print_rows(format, rows);
 }
 
 /// Prints rows padded into columns three spaces apart (Docker's tabwriter look).

@@ -7,7 +7,7 @@ use containerd_client::services::v1::version_client::VersionClient;
 use containerd_client::services::v1::PluginsRequest;
 use serde::Serialize;
 
-use crate::connection::{self, Endpoint, Globals, Mode};
+use burrow::connection::{self, Endpoint, Globals, Mode};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

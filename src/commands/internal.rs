@@ -13,8 +13,8 @@ use std::process::ExitCode;
 
 use nix::sched::{setns, CloneFlags};
 
-use crate::containers::logdriver;
-use crate::network::hook;
+use burrow::containers::logdriver;
+use burrow::network::hook;
 
 /// Runs an internal entry point if argv names one.
 pub fn intercept(argv: &[OsString]) -> Option<ExitCode> {
@@ -27,14 +27,14 @@ pub fn intercept(argv: &[OsString]) -> Option<ExitCode> {
     let result = match strs.as_slice() {
         [logdriver::MAGIC_ARG, root, ..] => logdriver::main(root),
         ["internal", "oci-hook", event, dir, ..] => oci_hook(event, dir),
-        ["internal", "cp", request] => crate::containers::copy::helper_main(request),
-        ["internal", "layer-squash"] => crate::images::owners::processor_main(),
+        ["internal", "cp", request] => burrow::containers::copy::helper_main(request),
+        ["internal", "layer-squash"] => burrow::images::owners::processor_main(),
         ["internal", "detached-drain", root, ns, id, dir, rest @ ..] => {
             detached_drain(root, ns, id, dir, rest)
         }
         ["internal", "net-teardown", dir, rest @ ..] => net_teardown(dir, rest),
         ["internal", "net-prepare", dir, rest @ ..] => {
-            enter_if(rest.first()).and_then(|_| crate::network::prepare::main(dir.as_ref()))
+            enter_if(rest.first()).and_then(|_| burrow::network::prepare::main(dir.as_ref()))
         }
         ["internal", ..] => Err(anyhow::anyhow!(
             "usage: burrow internal oci-hook EVENT STATE_DIR | net-teardown STATE_DIR [PID] [--claimed] | net-prepare STATE_DIR [PID] | detached-drain DATA_ROOT NS ID FIFO_DIR [--discard] [-- COMMAND...] | cp REQUEST | layer-squash (these are run by burrow itself, containerd and runc)"
@@ -64,7 +64,7 @@ fn detached_drain(root: &str, ns: &str, id: &str, dir: &str, rest: &[&str]) -> a
         _ => (false, rest),
     };
     let store =
-        crate::containers::store::Store::new(std::path::PathBuf::from(root), ns.to_string());
+        burrow::containers::store::Store::new(std::path::PathBuf::from(root), ns.to_string());
     let log = if discard {
         None
     } else {
@@ -80,7 +80,7 @@ fn detached_drain(root: &str, ns: &str, id: &str, dir: &str, rest: &[&str]) -> a
     let hub = if discard {
         None
     } else {
-        match crate::containers::attach::Hub::serve(
+        match burrow::containers::attach::Hub::serve(
             dir,
             _stdin.as_ref().and_then(|f| f.try_clone().ok()),
         ) {
@@ -111,7 +111,7 @@ fn detached_drain(root: &str, ns: &str, id: &str, dir: &str, rest: &[&str]) -> a
             let log = log.clone();
             let hub = hub.clone();
             std::thread::spawn(move || {
-                use crate::containers::attach::Stream;
+                use burrow::containers::attach::Stream;
                 let stream = if is_err {
                     Stream::Stderr
                 } else {

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::connection::{self, Globals};
-use crate::images::{self, archive, manifest::Platform, reference};
+use burrow::connection::{self, Globals};
+use burrow::images::{self, archive, manifest::Platform, reference};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-use crate::connection;
-use crate::images::{auth, reference::DOCKER_HUB};
+use burrow::connection;
+use burrow::images::{auth, reference::DOCKER_HUB};
 
 #[derive(Debug, clap::Args)]
 pub struct LoginArgs {

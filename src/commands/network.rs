@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use serde_json::{json, Value};
 
 use super::container::{self as ctr, Ctx};
-use crate::connection::Globals;
-use crate::network::{self as net, Network};
+use burrow::connection::Globals;
+use burrow::network::{self as net, Network};
 
 #[derive(Debug, clap::Subcommand)]
 // Each subcommand\'s arguments are built only when it runs: building all of them cost

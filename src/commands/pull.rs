@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::connection::{self, Globals, UserEnv};
-use crate::images::{
+use burrow::connection::{self, Globals, UserEnv};
+use burrow::images::{
     self, auth, hosts, manifest::Platform, progress::Progress, pull, reference::Reference,
     registry::Registry,
 };
@@ -91,7 +91,7 @@ pub fn registry_for(host: &str, insecure: bool) -> anyhow::Result<Registry> {
 
 /// Pulls from the first endpoint that works; registry failures move on to the next one.
 pub async fn pull_any(
-    store: &crate::images::store::Store,
+    store: &burrow::images::store::Store,
     regs: Vec<Registry>,
     reference: &Reference,
     opts: &pull::PullOptions,

@@ -6,8 +6,8 @@ use anyhow::Context;
 
 use crate::commands::images::with_store;
 use crate::commands::pull::{platform_arg, registries_for};
-use crate::connection::Globals;
-use crate::images::{progress::Progress, push, reference::Reference};
+use burrow::connection::Globals;
+use burrow::images::{progress::Progress, push, reference::Reference};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::bail;
 
 use crate::commands::images::with_endpoint_store;
-use crate::connection::Globals;
-use crate::containers::image::user_db_cache_dir;
-use crate::images::{
+use burrow::connection::Globals;
+use burrow::containers::image::user_db_cache_dir;
+use burrow::images::{
     catalog,
     manifest::{self, Platform},
     reference::Reference,
@@ -26,7 +26,7 @@ pub struct Args {
 }
 
 /// Removes what `arg` names; returns the lines to print. When the image itself goes, so does
-/// its entry in `user_cache` (see [`crate::containers::image::user_db_cache_dir`]).
+/// its entry in `user_cache` (see [`burrow::containers::image::user_db_cache_dir`]).
 pub async fn remove(
     store: &Store,
     user_cache: &Path,
@@ -41,7 +41,7 @@ pub async fn remove(
     let (names, id) = match by_name {
         Some(name) => {
             let id = match store.image(&name).await? {
-                Some(img) => crate::images::local::resolve(store, &img, &platform)
+                Some(img) => burrow::images::local::resolve(store, &img, &platform)
                     .await
                     .map(|l| l.id().to_owned())
                     .ok(),
@@ -86,7 +86,7 @@ pub async fn remove(
             .iter()
             .any(|l| l.id() == id);
         if !still {
-            crate::containers::image::forget_user_db(user_cache, &id);
+            burrow::containers::image::forget_user_db(user_cache, &id);
             out.push(format!("Deleted: {id}"));
         }
     }

@@ -8,8 +8,8 @@ use anyhow::{bail, Context};
 
 use crate::commands::images::with_store;
 use crate::commands::pull::platform_arg;
-use crate::connection::Globals;
-use crate::images::save;
+use burrow::connection::Globals;
+use burrow::images::save;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use crate::commands::images::with_store;
-use crate::connection::Globals;
-use crate::images::{catalog, manifest::Platform, reference::Reference, store::from_pb};
+use burrow::connection::Globals;
+use burrow::images::{catalog, manifest::Platform, reference::Reference, store::from_pb};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

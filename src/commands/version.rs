@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use containerd_client::services::v1::version_client::VersionClient;
 use serde::Serialize;
 
-use crate::connection::{self, Globals};
+use burrow::connection::{self, Globals};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

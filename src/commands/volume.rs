@@ -11,8 +11,8 @@ use nix::fcntl::{Flock, FlockArg};
 use serde::{Deserialize, Serialize};
 
 use super::container::{self as ctr, Ctx};
-use crate::connection::Globals;
-use crate::containers::store::private_dir;
+use burrow::connection::Globals;
+use burrow::containers::store::private_dir;
 
 #[derive(Debug, clap::Subcommand)]
 // Each subcommand\'s arguments are built only when it runs: building all of them cost
@@ -181,7 +181,7 @@ fn create_locked(
     name: &str,
     labels: HashMap<String, String>,
 ) -> anyhow::Result<PathBuf> {
-    if !crate::network::valid_name(name) {
+    if !burrow::network::valid_name(name) {
         anyhow::bail!("invalid volume name {name:?}: use letters, digits, '.', '_' and '-'");
     }
     let vdir = dir.join(name);
@@ -208,7 +208,7 @@ pub fn ensure(ctx: &Ctx, name: &str) -> anyhow::Result<(PathBuf, bool)> {
 pub fn create_anonymous(ctx: &Ctx) -> anyhow::Result<(String, PathBuf)> {
     let dir = root(ctx);
     let _l = lock(&dir)?;
-    let name = crate::containers::store::new_id();
+    let name = burrow::containers::store::new_id();
     let labels = HashMap::from([(ANONYMOUS_LABEL.to_string(), String::new())]);
     let data = create_locked(&dir, &name, labels)?;
     Ok((name, data))
@@ -282,7 +282,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         let dir = root(&ctx);
         match cmd {
             Command::Create(a) => {
-                let name = a.name.unwrap_or_else(crate::containers::store::new_id);
+                let name = a.name.unwrap_or_else(burrow::containers::store::new_id);
                 let _l = lock(&dir)?;
                 if dir.join(&name).join("_data").exists() {
                     anyhow::bail!("volume {name} already exists");

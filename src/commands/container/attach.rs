@@ -11,9 +11,9 @@ use anyhow::{bail, Context};
 use super::run::{wait_proxying, SigProxy};
 use super::stdio::{forward_stdin, parse_detach_keys, InputEnd, DEFAULT_DETACH_KEYS};
 use super::Ctx;
-use crate::connection::Globals;
-use crate::containers::attach::{read_frame, Stream};
-use crate::containers::logfollow::Follower;
+use burrow::connection::Globals;
+use burrow::containers::attach::{read_frame, Stream};
+use burrow::containers::logfollow::Follower;
 
 /// Attach local standard input, output and error to a running container.
 #[derive(Debug, clap::Args)]
@@ -51,7 +51,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         let tty = super::process_of(&c).terminal;
         let dir = ctx.store.container_dir(&c.id).join("fifo");
-        let code = match crate::containers::attach::connect(&dir) {
+        let code = match burrow::containers::attach::connect(&dir) {
             Ok(s) => attach_stdio(&ctx, &c.id, s, tty, &args, keys).await?,
             Err(_) => follow_output(&ctx, &c.id, tty, &args).await?,
         };

@@ -7,8 +7,8 @@ use std::process::{Command, ExitCode, Stdio};
 use anyhow::{bail, Context};
 
 use super::{Ctx, State};
-use crate::connection::Globals;
-use crate::containers::copy::{self, Op, Request, Root, SnapshotMount, Stat};
+use burrow::connection::Globals;
+use burrow::containers::copy::{self, Op, Request, Root, SnapshotMount, Stat};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\

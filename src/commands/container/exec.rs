@@ -8,8 +8,8 @@ use anyhow::Context;
 
 use super::stdio::{start_failure_code, Attached};
 use super::Ctx;
-use crate::connection::Globals;
-use crate::containers::lifecycle::Stdio;
+use burrow::connection::Globals;
+use burrow::containers::lifecycle::Stdio;
 
 // `burrow exec` (its help text is on the subcommand).
 #[derive(Debug, clap::Args)]
@@ -133,10 +133,10 @@ async fn exec_user(
     ctx: &Ctx,
     c: &containerd_client::services::v1::Container,
     spec: &str,
-) -> anyhow::Result<crate::containers::user::ResolvedUser> {
+) -> anyhow::Result<burrow::containers::user::ResolvedUser> {
     let mut passwd_group = (String::new(), String::new());
     if let Ok(mut image) = ctx.images.resolve(&c.image).await {
-        let cache = crate::containers::image::user_db_cache_dir(ctx.store.root());
+        let cache = burrow::containers::image::user_db_cache_dir(ctx.store.root());
         if ctx
             .images
             .load_user_db_cached(&mut image, &cache)
@@ -146,7 +146,7 @@ async fn exec_user(
             passwd_group = (image.defaults.passwd, image.defaults.group);
         }
     }
-    let resolved = crate::containers::user::resolve(spec, &passwd_group.0, &passwd_group.1)
+    let resolved = burrow::containers::user::resolve(spec, &passwd_group.0, &passwd_group.1)
         .with_context(|| format!("exec --user {spec:?}"))?;
     if ctx.ep.launcher.as_ref().is_some_and(|l| l.single_id()) && !resolved.fits_single_id() {
         eprintln!(
@@ -200,7 +200,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         if args.privileged {
             let all: oci_spec::runtime::Capabilities =
-                crate::containers::caps::resolve(true, &[], &[])?
+                burrow::containers::caps::resolve(true, &[], &[])?
                     .iter()
                     .filter_map(|n| n.strip_prefix("CAP_").and_then(|s| s.parse().ok()))
                     .collect();
@@ -211,7 +211,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                 process.set_capabilities(Some(caps));
             }
         }
-        let exec_id = format!("exec-{}", &crate::containers::store::new_id()[..12]);
+        let exec_id = format!("exec-{}", &burrow::containers::store::new_id()[..12]);
         let fifo_dir = ctx
             .store
             .container_dir(&c.id)

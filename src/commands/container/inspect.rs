@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use serde_json::{json, Map, Value};
 
 use super::{Ctx, State};
-use crate::connection::Globals;
-use crate::images::time::rfc3339_nano;
-use crate::network::hook;
+use burrow::connection::Globals;
+use burrow::images::time::rfc3339_nano;
+use burrow::network::hook;
 
 /// How Docker writes a time that never happened (Go's zero time.Time).
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
@@ -44,7 +44,7 @@ async fn one(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
     }
     let mut networks = Map::new();
     for (name, ifname, result) in &net_state.attachments {
-        let (ip, gw) = crate::network::cni::first_ipv4(result).unwrap_or_default();
+        let (ip, gw) = burrow::network::cni::first_ipv4(result).unwrap_or_default();
         let (addr, len) = ip.split_once('/').unwrap_or((&ip, ""));
         let mac = result["interfaces"]
             .as_array()

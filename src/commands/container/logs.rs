@@ -7,10 +7,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 
 use super::Ctx;
-use crate::connection::Globals;
-use crate::containers::logdriver::Record;
-use crate::containers::logfollow::Follower;
-use crate::images::time::{fraction_nanos, parse_rfc3339_nanos, rfc3339_nano};
+use burrow::connection::Globals;
+use burrow::containers::logdriver::Record;
+use burrow::containers::logfollow::Follower;
+use burrow::images::time::{fraction_nanos, parse_rfc3339_nanos, rfc3339_nano};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

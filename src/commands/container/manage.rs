@@ -8,7 +8,7 @@ use anyhow::Context;
 use nix::sys::signal::Signal;
 
 use super::{labels, Ctx, State};
-use crate::connection::Globals;
+use burrow::connection::Globals;
 
 #[derive(Debug, clap::Args)]
 pub struct StopArgs {

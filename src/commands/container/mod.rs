@@ -24,12 +24,12 @@ use anyhow::Context;
 use containerd_client::services::v1::Container;
 use containerd_client::types::v1::{Process, Status};
 
-use crate::connection::{self, Endpoint, Globals, Mode, UserEnv};
-use crate::containers::image::ImageStore;
-use crate::containers::lifecycle::Client;
-use crate::containers::store::Store;
-use crate::network::ports::PortMapping;
-use crate::network::NetPaths;
+use burrow::connection::{self, Endpoint, Globals, Mode, UserEnv};
+use burrow::containers::image::ImageStore;
+use burrow::containers::lifecycle::Client;
+use burrow::containers::store::Store;
+use burrow::network::ports::PortMapping;
+use burrow::network::NetPaths;
 
 /// nerdctl's container labels, which burrow keeps too so either tool can read the other's.
 pub mod labels {

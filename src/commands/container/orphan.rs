@@ -12,7 +12,7 @@ use std::io::{Read, Write};
 use std::process::{ExitCode, Stdio};
 
 use super::Ctx;
-use crate::connection::Globals;
+use burrow::connection::Globals;
 
 // `burrow __rm-orphan ID` (hidden; its help text is on the subcommand).
 #[derive(Debug, clap::Args)]

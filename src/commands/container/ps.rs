@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use super::{Ctx, State};
-use crate::connection::Globals;
+use burrow::connection::Globals;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,7 +34,7 @@ pub struct Args {
 
 /// Docker's decimal size units (2.1kB, 5.3MB): the images table's formatter.
 fn human_size(b: u64) -> String {
-    crate::images::catalog::human_size(i64::try_from(b).unwrap_or(i64::MAX))
+    burrow::images::catalog::human_size(i64::try_from(b).unwrap_or(i64::MAX))
 }
 
 /// One row, with Docker's `--format` field names.
@@ -184,7 +184,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                     format!("\"{}\"", truncate(&command, 20))
                 },
                 created_at: created
-                    .map(crate::images::time::rfc3339_nano)
+                    .map(burrow::images::time::rfc3339_nano)
                     .unwrap_or_default(),
                 running_for: created.map(super::ago).unwrap_or_default(),
                 status: super::status_text(&st, started),

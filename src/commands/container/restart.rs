@@ -7,7 +7,7 @@ use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
 use super::{labels, Ctx};
-use crate::connection::Globals;
+use burrow::connection::Globals;
 
 // `burrow __restart-monitor ID` (hidden; its help text is on the subcommand).
 #[derive(Debug, clap::Args)]

@@ -11,12 +11,12 @@ use oci_spec::runtime::{HookBuilder, HooksBuilder, Mount, MountBuilder};
 
 use super::stdio::{start_failure_code, Attached};
 use super::{labels, Ctx};
-use crate::connection::Globals;
-use crate::containers::image::ImageError;
-use crate::containers::lifecycle::{NewContainer, Stdio};
-use crate::containers::spec::{self, Cgroups, Limits, NetNs, Options, Seccomp};
-use crate::containers::{logdriver, store};
-use crate::network::{self, files, hook, ports, prepare};
+use burrow::connection::Globals;
+use burrow::containers::image::ImageError;
+use burrow::containers::lifecycle::{NewContainer, Stdio};
+use burrow::containers::spec::{self, Cgroups, Limits, NetNs, Options, Seccomp};
+use burrow::containers::{logdriver, store};
+use burrow::network::{self, files, hook, ports, prepare};
 
 // Flags shared by `run` and `create`.
 #[derive(Debug, Clone, clap::Args)]
@@ -248,7 +248,7 @@ pub struct Created {
 }
 
 /// A network namespace attached while `run` created the container (see
-/// [`crate::network::prepare`]), and the spec to store once the task has joined it.
+/// [`burrow::network::prepare`]), and the spec to store once the task has joined it.
 pub struct AheadNet {
     helper: prepare::Prepared,
     spec_after: oci_spec::runtime::Spec,
@@ -473,9 +473,9 @@ fn check_ip(
     let Some((name, conf)) = confs.first() else {
         anyhow::bail!("--ip needs a network, and the container has none (--network {network})");
     };
-    let subnets = crate::network::conf_subnets(conf);
+    let subnets = burrow::network::conf_subnets(conf);
     let inside = subnets.iter().any(|s| {
-        crate::network::parse_cidr(s).is_some_and(|(net, len)| {
+        burrow::network::parse_cidr(s).is_some_and(|(net, len)| {
             let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
             u32::from(ip) & mask == net
         })
@@ -780,7 +780,7 @@ fn hooks(state_dir: &Path) -> anyhow::Result<oci_spec::runtime::Hooks> {
 
 /// Creates the container (state dir, record, snapshot) without a task.
 /// With `ahead` (`run`), the container's networks are attached by a helper while the
-/// container is created, in a namespace its task then joins (see [`crate::network::prepare`]).
+/// container is created, in a namespace its task then joins (see [`burrow::network::prepare`]).
 pub async fn create_container(ctx: &Ctx, f: &CreateFlags, ahead: bool) -> Result<Created, Failure> {
     // Everything that can be refused is checked before anything is created.
     let restart = restart_policy(&f.restart)?;
@@ -788,8 +788,8 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags, ahead: bool) -> Result
     let init = if f.init { Some(find_init()?) } else { None };
     let log_opts = logdriver::parse_opts(&f.log_driver, &f.log_opt)?;
     let annotations = annotations(&f.annotation)?;
-    let bypass = if crate::containers::bypass::wanted(f.bypass, &f.label, &f.annotation) {
-        Some(crate::containers::bypass::prepare(&ctx.ep, &f.network)?)
+    let bypass = if burrow::containers::bypass::wanted(f.bypass, &f.label, &f.annotation) {
+        Some(burrow::containers::bypass::prepare(&ctx.ep, &f.network)?)
     } else {
         None
     };
@@ -1022,8 +1022,8 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags, ahead: bool) -> Result
             apply_init(&mut spec, host_init)?;
         }
         if let Some(listener) = &bypass {
-            let meta = crate::containers::bypass::metadata(&ctx.ep, &net_confs, &port_maps);
-            crate::containers::bypass::apply(&mut spec, listener, &meta)?;
+            let meta = burrow::containers::bypass::metadata(&ctx.ep, &net_confs, &port_maps);
+            burrow::containers::bypass::apply(&mut spec, listener, &meta)?;
         }
         if !net_confs.is_empty() {
             spec.set_hooks(Some(hooks(&dir)?));
@@ -1052,7 +1052,7 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags, ahead: bool) -> Result
         l.insert(labels::STATE_DIR.into(), dir.display().to_string());
         l.insert(
             labels::PLATFORM.into(),
-            format!("linux/{}", crate::containers::image::go_arch()),
+            format!("linux/{}", burrow::containers::image::go_arch()),
         );
         if !extra_hosts.is_empty() {
             l.insert(
@@ -1077,7 +1077,7 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags, ahead: bool) -> Result
         if log_opts.max_size > 0 {
             let path = logdriver::opts_path(&ctx.store.log_path(&id));
             if let Some(d) = path.parent() {
-                crate::containers::store::private_dir(d)?;
+                burrow::containers::store::private_dir(d)?;
             }
             std::fs::write(&path, serde_json::to_vec(&log_opts)?)
                 .with_context(|| format!("writing {}", path.display()))?;
@@ -1153,7 +1153,7 @@ fn fill_volume(
     path: &str,
     data: &Path,
 ) -> anyhow::Result<()> {
-    use crate::containers::copy::{self, Op, Request, Root, SnapshotMount};
+    use burrow::containers::copy::{self, Op, Request, Root, SnapshotMount};
     let req = Request {
         root: Root::Mounts(
             rootfs
@@ -1181,7 +1181,7 @@ fn fill_volume(
 
 /// Pulls `name` from its registry (quietly: stdout is the container's).
 async fn pull_image(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
-    use crate::images::{manifest::Platform, progress::Progress, pull, reference::Reference};
+    use burrow::images::{manifest::Platform, progress::Progress, pull, reference::Reference};
     let reference = Reference::parse(name)?;
     eprintln!("burrow: pulling {}", reference.familiar());
     let reg = std::sync::Arc::new(crate::commands::pull::registry_for(
@@ -1193,7 +1193,7 @@ async fn pull_image(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
         all_platforms: false,
         unpack: true,
     };
-    let store = crate::images::open_store(&ctx.ep).await?;
+    let store = burrow::images::open_store(&ctx.ep).await?;
     let pulled = pull::pull(
         &store,
         reg,
@@ -1204,19 +1204,19 @@ async fn pull_image(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
     .await
     .with_context(|| format!("pulling {}", reference.familiar()))?;
     if store.squashed_owners && pulled.downloaded > 0 {
-        eprintln!("burrow: {}", crate::images::SQUASHED_OWNERS_NOTE);
+        eprintln!("burrow: {}", burrow::images::SQUASHED_OWNERS_NOTE);
     }
     Ok(())
 }
 
 async fn image_user_db(
     ctx: &Ctx,
-    image: &mut crate::containers::image::Image,
+    image: &mut burrow::containers::image::Image,
 ) -> anyhow::Result<()> {
     ctx.images
         .load_user_db_cached(
             image,
-            &crate::containers::image::user_db_cache_dir(ctx.store.root()),
+            &burrow::containers::image::user_db_cache_dir(ctx.store.root()),
         )
         .await
         .context("reading /etc/passwd from the image")
@@ -1225,7 +1225,7 @@ async fn image_user_db(
 /// Says, when the launcher maps a single id, that a user other than root inside runs as root
 /// (the caller's own uid outside): no other id exists there.
 fn warn_single_id_user(user: &str, image: &spec::ImageDefaults) {
-    let Ok(resolved) = crate::containers::user::resolve(user, &image.passwd, &image.group) else {
+    let Ok(resolved) = burrow::containers::user::resolve(user, &image.passwd, &image.group) else {
         return; // spec::build reports the unknown user
     };
     if !resolved.fits_single_id() {
@@ -1565,7 +1565,7 @@ pub(super) async fn wait_proxying(
     ctx: &Ctx,
     id: &str,
     proxy: Option<SigProxy>,
-) -> Result<u32, crate::containers::lifecycle::LifecycleError> {
+) -> Result<u32, burrow::containers::lifecycle::LifecycleError> {
     let wait = ctx.client.wait_task(id);
     tokio::pin!(wait);
     let Some(mut proxy) = proxy else {

@@ -10,7 +10,7 @@ use anyhow::bail;
 use serde::Serialize;
 
 use super::{labels, short_id, Ctx, State};
-use crate::connection::Globals;
+use burrow::connection::Globals;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -225,7 +225,7 @@ fn binary(b: u64) -> String {
 
 /// Docker's decimal units for I/O (the images table's formatter).
 fn decimal(b: u64) -> String {
-    crate::images::catalog::human_size(i64::try_from(b).unwrap_or(i64::MAX))
+    burrow::images::catalog::human_size(i64::try_from(b).unwrap_or(i64::MAX))
 }
 
 struct Target {
@@ -239,7 +239,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         if ctx.ep.cgroup_manager == "none" {
-            let why = crate::containers::spec::cgroup_unavailable_reason(ctx.rootless())
+            let why = burrow::containers::spec::cgroup_unavailable_reason(ctx.rootless())
                 .unwrap_or_else(|| "the cgroup manager is \"none\" (see `burrow info`)".into());
             bail!("stats needs the containers' cgroups, and these containers have none: {why}");
         }

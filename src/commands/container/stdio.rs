@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use nix::sys::stat::Mode;
 
-use crate::containers::lifecycle::Stdio;
-use crate::containers::logdriver::AttachLog;
+use burrow::containers::lifecycle::Stdio;
+use burrow::containers::logdriver::AttachLog;
 
 /// FIFOs in a private dir and the threads copying them to and from the terminal.
 pub struct Attached {
@@ -136,7 +136,7 @@ fn reader(path: PathBuf, to_stderr: bool, running: Arc<AtomicUsize>, log: Option
 /// Creates the FIFOs of a container's stdio under `dir` (a private dir) for a background reader:
 /// stdout, stderr unless `tty`, stdin with `stdin`.
 pub fn make_fifos(dir: &Path, stdin: bool, tty: bool) -> anyhow::Result<Stdio> {
-    crate::containers::store::private_dir(dir)?;
+    burrow::containers::store::private_dir(dir)?;
     let mk = |name: &str| -> anyhow::Result<String> {
         let p = dir.join(name);
         let _ = std::fs::remove_file(&p);
@@ -255,7 +255,7 @@ impl Attached {
     /// background until the returned task is aborted.
     pub fn close_stdin_on_eof(
         &self,
-        client: crate::containers::lifecycle::Client,
+        client: burrow::containers::lifecycle::Client,
         id: String,
         exec_id: String,
     ) -> Option<tokio::task::JoinHandle<()>> {

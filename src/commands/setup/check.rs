@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::layout::{self, Layout};
 use super::systemd;
-use crate::connection::{self, Globals, UserEnv};
+use burrow::connection::{self, Globals, UserEnv};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

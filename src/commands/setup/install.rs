@@ -11,7 +11,7 @@ use super::check::{self, Status};
 use super::layout::{self, Layout, NetDriver, MARKER};
 use super::service::{self, Manager};
 use super::{supervise, systemd};
-use crate::connection::{Globals, UserEnv};
+use burrow::connection::{Globals, UserEnv};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -62,7 +62,7 @@ pub fn requested_data_root(g: &Globals, env: &UserEnv) -> Option<PathBuf> {
     if !text.contains(MARKER) {
         return None;
     }
-    let cfg: crate::config::FileConfig = toml::from_str(&text).ok()?;
+    let cfg: burrow::config::FileConfig = toml::from_str(&text).ok()?;
     let d = cfg.data_root?;
     (d.file_name()? == "nerdctl").then(|| d.parent().map(Path::to_path_buf))?
 }
@@ -303,7 +303,7 @@ fn take_over_foreign(l: &Layout, force: bool, did: &mut Vec<String>) -> anyhow::
         .filter(|p| layout::foreign(p).unwrap_or(false))
         .collect();
     let ours = service::installed(l).is_some();
-    let foreign_socket = !ours && crate::connection::probe_socket(&l.socket).is_none();
+    let foreign_socket = !ours && burrow::connection::probe_socket(&l.socket).is_none();
     if foreign_files.is_empty() && !foreign_socket {
         return Ok(());
     }
@@ -339,7 +339,7 @@ fn take_over_foreign(l: &Layout, force: bool, did: &mut Vec<String>) -> anyhow::
             backup.display()
         ));
     }
-    if foreign_socket && crate::connection::probe_socket(&l.socket).is_none() {
+    if foreign_socket && burrow::connection::probe_socket(&l.socket).is_none() {
         bail!(
             "a containerd not managed by systemd still answers on {}: stop it (e.g. `pkill -u $USER containerd`) and run install again",
             l.socket.display()

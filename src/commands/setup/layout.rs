@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
-use crate::connection::{self, paths, UserEnv};
+use burrow::connection::{self, paths, UserEnv};
 
 /// The first line of every file burrow writes, so uninstall and --force know what is ours.
 pub const MARKER: &str = "# Managed by burrow setup install";
@@ -283,7 +283,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 "#
     );
     if let Some(burrow) = squash_owners_with {
-        let accepts: Vec<String> = crate::images::owners::ACCEPTS
+        let accepts: Vec<String> = burrow::images::owners::ACCEPTS
             .iter()
             .map(|m| format!("{m:?}"))
             .collect();
@@ -298,7 +298,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     args = ["internal", "layer-squash"]
 "#,
             accepts.join(", "),
-            crate::images::owners::RETURNS,
+            burrow::images::owners::RETURNS,
             burrow.display().to_string(),
         ));
     }
@@ -488,7 +488,7 @@ mod tests {
         let l = Layout::new(&env, Some(Path::new("/scratch/u"))).unwrap();
         assert_eq!(l.data_dir, Path::new("/scratch/u/containerd"));
         let t = render_burrow_toml("overlayfs", "none", l.cli_data_root.as_deref());
-        let parsed: crate::config::FileConfig = toml::from_str(&t).unwrap();
+        let parsed: burrow::config::FileConfig = toml::from_str(&t).unwrap();
         assert_eq!(
             parsed.data_root.as_deref(),
             Some(Path::new("/scratch/u/nerdctl"))

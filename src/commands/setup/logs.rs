@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::install::requested_data_root;
 use super::layout::Layout;
-use crate::connection::{Globals, UserEnv};
+use burrow::connection::{Globals, UserEnv};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -15,7 +15,7 @@ mod uninstall;
 
 use std::process::ExitCode;
 
-use crate::connection::Globals;
+use burrow::connection::Globals;
 
 #[derive(Debug, clap::Subcommand)]
 // Each subcommand\'s arguments are built only when it runs: building all of them cost

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-use crate::connection::{self, Globals, Mode};
+use burrow::connection::{self, Globals, Mode};
 
 #[derive(Debug, clap::Args)]
 #[command(

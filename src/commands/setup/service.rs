@@ -43,10 +43,10 @@ pub fn child_pid(l: &Layout) -> Option<i32> {
 
 /// containerd's server version when it answers on the socket.
 pub fn server_version(socket: &Path) -> Result<String, String> {
-    if let Some(why) = crate::connection::probe_socket(socket) {
+    if let Some(why) = burrow::connection::probe_socket(socket) {
         return Err(why);
     }
-    let rt = crate::connection::runtime();
+    let rt = burrow::connection::runtime();
     rt.block_on(async {
         let ch = containerd_client::connect(socket)
             .await

@@ -9,7 +9,7 @@ use super::install::requested_data_root;
 use super::layout::{self, Layout};
 use super::service::{self, Manager};
 use super::{supervise, systemd};
-use crate::connection::{Globals, UserEnv};
+use burrow::connection::{Globals, UserEnv};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -16,7 +16,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::Pid;
 
 use super::layout::{self, Layout, NetDriver};
-use crate::connection::{Globals, UserEnv};
+use burrow::connection::{Globals, UserEnv};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

@@ -9,7 +9,7 @@ use super::install::{remove, requested_data_root};
 use super::layout::{self, Layout};
 use super::service;
 use super::systemd;
-use crate::connection::{paths, Globals, UserEnv};
+use burrow::connection::{paths, Globals, UserEnv};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {

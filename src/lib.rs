@@ -1,0 +1,15 @@
+//! burrow's library: everything under the `burrow` command line. The ways in (the CLI's
+//! commands, and later compose, the Docker API and Slurm jobs) build typed requests and call
+//! these modules; nothing here parses a command line or prints for a command.
+//!
+//! - [`connection`]: which containerd to talk to (rootless or rootful), its paths and namespaces.
+//! - [`containers`]: the container records, specs, lifecycle, logs, copies and volumes.
+//! - [`images`]: references, registries, the content store, pulls, pushes and archives.
+//! - [`network`]: CNI networks, published ports and the OCI hook that attaches containers.
+//! - [`config`]: burrow.toml, the user's and the site's defaults.
+
+pub mod config;
+pub mod connection;
+pub mod containers;
+pub mod images;
+pub mod network;
