@@ -3,14 +3,19 @@
 pub mod attach;
 pub mod bypass;
 pub mod caps;
+pub mod context;
 pub mod copy;
 pub mod image;
+pub mod labels;
 pub mod lifecycle;
 pub mod logdriver;
 pub mod logfollow;
+pub mod record;
 pub mod spec;
 pub mod store;
 pub mod user;
+
+pub use context::Ctx;
 
 #[cfg(test)]
 mod lifecycle_tests;

@@ -1,0 +1,73 @@
+//! The context container operations run in: one connection to containerd (its services as
+//! burrow uses them), burrow's own store, the network paths; and finding a container by id,
+//! name or id prefix.
+
+use std::path::PathBuf;
+
+use containerd_client::services::v1::Container;
+
+use super::image::ImageStore;
+use super::labels;
+use super::lifecycle::Client;
+use super::store::Store;
+use crate::connection::{self, Endpoint, Globals, Mode, UserEnv};
+use crate::network::NetPaths;
+
+/// Everything a container operation needs: the endpoint, containerd's services, burrow's store
+/// and the network paths.
+pub struct Ctx {
+    pub ep: Endpoint,
+    pub client: Client,
+    pub images: ImageStore,
+    pub store: Store,
+    pub net: NetPaths,
+}
+
+impl Ctx {
+    pub async fn connect(g: &Globals) -> anyhow::Result<Ctx> {
+        let ep = connection::resolve(g)?;
+        let env = UserEnv::current();
+        let channel = connection::channel(&ep).await?;
+        tracing::debug!("connected to containerd");
+        let mut net = NetPaths::for_endpoint(&ep, &env);
+        if let Some(p) = std::env::var_os("NETCONFPATH") {
+            net.conf_dir = PathBuf::from(p);
+        }
+        Ok(Ctx {
+            client: Client::new(channel.clone(), ep.namespace.clone()),
+            images: ImageStore::new(channel, ep.namespace.clone()),
+            store: Store::new(ep.data_root.clone(), ep.namespace.clone()),
+            net,
+            ep,
+        })
+    }
+
+    pub fn rootless(&self) -> bool {
+        self.ep.mode == Mode::Rootless
+    }
+
+    /// The container `query` names: a full id, a name, or a unique id prefix.
+    pub async fn find(&self, query: &str) -> anyhow::Result<Container> {
+        match self.client.get(query).await {
+            Ok(c) => return Ok(c),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+        let all = self.client.list(vec![]).await?;
+        if let Some(c) = all
+            .iter()
+            .find(|c| c.labels.get(labels::NAME).map(String::as_str) == Some(query))
+        {
+            return Ok(c.clone());
+        }
+        let matches: Vec<&Container> = all.iter().filter(|c| c.id.starts_with(query)).collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => anyhow::bail!("no such container: {query}"),
+            _ => anyhow::bail!(
+                "{query} matches {} containers: give more of the id",
+                matches.len()
+            ),
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! The labels burrow puts on container records: nerdctl's (so either tool can read the other's
+//! containers), containerd's restart monitor's, and burrow's own.
+
+pub const NAME: &str = "nerdctl/name";
+pub const HOSTNAME: &str = "nerdctl/hostname";
+pub const NETWORKS: &str = "nerdctl/networks";
+pub const PORTS: &str = "nerdctl/ports";
+pub const STATE_DIR: &str = "nerdctl/state-dir";
+pub const LOG_URI: &str = "nerdctl/log-uri";
+pub const PLATFORM: &str = "nerdctl/platform";
+pub const EXTRA_HOSTS: &str = "nerdctl/extraHosts";
+pub const STOP_SIGNAL: &str = "nerdctl/stop-signal";
+pub const STOP_TIMEOUT: &str = "nerdctl/stop-timeout";
+pub const AUTO_REMOVE: &str = "burrow/auto-remove";
+/// Created with -i: a detached start keeps its stdin open for `attach`.
+pub const STDIN_OPEN: &str = "burrow/stdin-open";
+pub const ANONYMOUS_VOLUMES: &str = "burrow/anonymous-volumes";
+/// containerd's restart monitor: "running" makes it keep a task up.
+pub const RESTART_STATUS: &str = "containerd.io/restart.status";
+pub const RESTART_LOG_URI: &str = "containerd.io/restart.loguri";
+pub const RESTART_POLICY: &str = "nerdctl/restart-policy";
+/// on-failure: "running" while the user wants the container up (stop/rm say "stopped").
+pub const RESTART_WANTED: &str = "burrow/restart-wanted";
+/// on-failure: restarts so far.
+pub const RESTART_COUNT: &str = "burrow/restart-count";
+/// on-failure: the generation of the monitor in charge.
+pub const RESTART_MONITOR: &str = "burrow/restart-monitor";

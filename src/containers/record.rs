@@ -1,0 +1,303 @@
+//! A container's record as burrow reads and changes it: its state (from the task, or the exit
+//! recorded when the task went), what its labels and stored spec say (name, ports, networks,
+//! anonymous volumes, process), and removing it with everything it owns.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use containerd_client::services::v1::Container;
+use containerd_client::types::v1::{Process, Status};
+
+use super::labels;
+use super::Ctx;
+use crate::network::ports::PortMapping;
+
+/// A container's state as `ps` and `inspect` show it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum State {
+    Created,
+    Running {
+        pid: u32,
+    },
+    Paused {
+        pid: u32,
+    },
+    Exited {
+        code: u32,
+        at: Option<std::time::SystemTime>,
+    },
+}
+
+impl State {
+    pub fn from_task(task: Option<&Process>) -> State {
+        let Some(t) = task else {
+            return State::Created;
+        };
+        match Status::try_from(t.status).unwrap_or(Status::Unknown) {
+            Status::Running | Status::Pausing => State::Running { pid: t.pid },
+            Status::Paused => State::Paused { pid: t.pid },
+            Status::Stopped => State::Exited {
+                code: t.exit_status,
+                at: t.exited_at.as_ref().map(timestamp),
+            },
+            _ => State::Created,
+        }
+    }
+
+    /// Docker's lowercase status word.
+    pub fn word(&self) -> &'static str {
+        match self {
+            State::Created => "created",
+            State::Running { .. } => "running",
+            State::Paused { .. } => "paused",
+            State::Exited { .. } => "exited",
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(self, State::Running { .. } | State::Paused { .. })
+    }
+}
+
+pub fn timestamp(t: &prost_types::Timestamp) -> std::time::SystemTime {
+    std::time::UNIX_EPOCH + std::time::Duration::new(t.seconds.max(0) as u64, t.nanos.max(0) as u32)
+}
+
+/// The container's task state; without a task, the exit recorded when its last task was deleted.
+pub async fn state(ctx: &Ctx, id: &str) -> anyhow::Result<State> {
+    Ok(with_recorded_exit(
+        ctx,
+        id,
+        State::from_task(ctx.client.get_task(id).await?.as_ref()),
+    ))
+}
+
+const EXIT_FILE: &str = "exit.json";
+
+/// Replaces `Created` by the recorded exit, if the container ran before.
+pub fn with_recorded_exit(ctx: &Ctx, id: &str, st: State) -> State {
+    if st != State::Created {
+        return st;
+    }
+    recorded_exit(ctx, id).unwrap_or(st)
+}
+
+/// How the container's last deleted task exited (`State::Exited`), if one was recorded; a
+/// container started again keeps it until its new task ends.
+pub fn recorded_exit(ctx: &Ctx, id: &str) -> Option<State> {
+    let path = ctx.store.container_dir(id).join(EXIT_FILE);
+    let v = std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())?;
+    Some(State::Exited {
+        code: v["code"].as_u64().unwrap_or(0) as u32,
+        at: v["at"]
+            .as_f64()
+            .map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(s)),
+    })
+}
+
+/// Deletes the container's task (its poststop hook detaches networks and ports) and records
+/// how it exited, so `ps -a` and `inspect` still show it.
+pub async fn delete_task_recording(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+    let task = ctx.client.get_task(id).await?;
+    let code = ctx.client.delete_task(id).await?;
+    if let Some(code) = code {
+        let at = task
+            .as_ref()
+            .and_then(|t| t.exited_at.as_ref())
+            .map(timestamp)
+            .unwrap_or_else(std::time::SystemTime::now);
+        let secs = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let dir = ctx.store.container_dir(id);
+        if dir.is_dir() {
+            let _ = std::fs::write(
+                dir.join(EXIT_FILE),
+                serde_json::json!({"code": code, "at": secs}).to_string(),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The name label, or the short id.
+pub fn name_of(c: &Container) -> String {
+    c.labels
+        .get(labels::NAME)
+        .cloned()
+        .unwrap_or_else(|| short_id(&c.id).to_string())
+}
+
+pub fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
+pub fn ports_of(c: &Container) -> Vec<PortMapping> {
+    c.labels
+        .get(labels::PORTS)
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default()
+}
+
+/// Volumes `-v /path` created for this container alone (removed by `rm -v` and `--rm`).
+pub fn anonymous_volumes(c: &Container) -> Vec<String> {
+    c.labels
+        .get(labels::ANONYMOUS_VOLUMES)
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default()
+}
+
+pub fn networks_of(c: &Container) -> Vec<String> {
+    c.labels
+        .get(labels::NETWORKS)
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default()
+}
+
+/// The OCI spec stored in the container record.
+pub fn spec_of(c: &Container) -> Option<oci_spec::runtime::Spec> {
+    c.spec
+        .as_ref()
+        .and_then(|a| serde_json::from_slice(&a.value).ok())
+}
+
+/// Only the process's args and terminal flag of a container's spec: what `ps` and `attach`
+/// need, without building the whole spec (its seccomp rules make up most of it).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ProcessOnly {
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub terminal: bool,
+}
+
+pub fn process_of(c: &Container) -> ProcessOnly {
+    #[derive(serde::Deserialize)]
+    struct Outer {
+        #[serde(default)]
+        process: Option<ProcessOnly>,
+    }
+    c.spec
+        .as_ref()
+        .and_then(|a| serde_json::from_slice::<Outer>(&a.value).ok())
+        .and_then(|o| o.process)
+        .unwrap_or_default()
+}
+
+/// Removes everything a container owns: its task (running the poststop hook that detaches its
+/// networks and ports), record, snapshot, name and state dir.
+pub async fn remove_container(ctx: &Ctx, c: &Container, force: bool) -> anyhow::Result<()> {
+    remove_record(ctx, c, force).await?;
+    ctx.store.remove_dir(&c.id)?;
+    Ok(())
+}
+
+/// [`remove_container`] but for the state dir, which the caller removes.
+pub async fn remove_record(ctx: &Ctx, c: &Container, force: bool) -> anyhow::Result<()> {
+    let st = state(ctx, &c.id).await?;
+    if st.is_running() {
+        if !force {
+            anyhow::bail!(
+                "container {} is running: stop it first (`burrow stop {}`) or use `burrow rm -f`",
+                name_of(c),
+                name_of(c)
+            );
+        }
+        set_restart_status(ctx, c, "stopped").await?;
+        if matches!(st, State::Paused { .. }) {
+            let _ = ctx.client.resume(&c.id).await;
+        }
+        let _ = ctx.client.kill_task(&c.id, 9, false).await;
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            ctx.client.wait_task(&c.id),
+        )
+        .await;
+    }
+    ctx.client
+        .delete_task(&c.id)
+        .await
+        .with_context(|| format!("removing the task of {}", name_of(c)))?;
+    ctx.client
+        .delete(&c.id, &c.snapshotter)
+        .await
+        .with_context(|| format!("removing container {}", name_of(c)))?;
+    if let Some(name) = c.labels.get(labels::NAME) {
+        ctx.store.release_name(name, &c.id);
+    }
+    Ok(())
+}
+
+/// Sets the restart monitor's status label (only on containers that have a restart policy).
+pub async fn set_restart_status(ctx: &Ctx, c: &Container, status: &str) -> anyhow::Result<()> {
+    let mut l = c.labels.clone();
+    let mut changed = false;
+    for key in [labels::RESTART_STATUS, labels::RESTART_WANTED] {
+        if l.get(key).is_some_and(|s| s != status) {
+            l.insert(key.into(), status.into());
+            changed = true;
+        }
+    }
+    if changed {
+        ctx.client.update_labels(c.clone(), l).await?;
+    }
+    Ok(())
+}
+
+/// The global flags that make another burrow process reach the same containerd, namespace and
+/// data root as `ctx` (for the helpers burrow starts: restart monitor, detached reader).
+pub fn same_endpoint_args(ctx: &Ctx) -> Vec<std::ffi::OsString> {
+    let ep = &ctx.ep;
+    let mut v: Vec<std::ffi::OsString> = Vec::new();
+    for (flag, value) in [
+        ("--address", ep.socket.as_os_str()),
+        ("--namespace", ep.namespace.as_ref()),
+        ("--data-root", ep.data_root.as_os_str()),
+        ("--snapshotter", ep.snapshotter.as_ref()),
+        ("--cgroup-manager", ep.cgroup_manager.as_ref()),
+    ] {
+        v.push(flag.into());
+        v.push(value.to_owned());
+    }
+    v
+}
+
+/// Parses `KEY=VALUE` labels.
+pub fn parse_labels(items: &[String]) -> HashMap<String, String> {
+    items
+        .iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) => (k.to_string(), v.to_string()),
+            None => (l.to_string(), String::new()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_of_reads_args_and_terminal_only() {
+        let spec = serde_json::json!({
+            "ociVersion": "1.0.2",
+            "process": {"args": ["sh", "-c", "echo hi"], "terminal": true, "cwd": "/"},
+            "linux": {"seccomp": {"defaultAction": "SCMP_ACT_ERRNO", "syscalls": []}}
+        });
+        let c = Container {
+            spec: Some(prost_types::Any {
+                type_url: String::new(),
+                value: serde_json::to_vec(&spec).unwrap(),
+            }),
+            ..Default::default()
+        };
+        let p = process_of(&c);
+        assert_eq!(p.args, ["sh", "-c", "echo hi"]);
+        assert!(p.terminal);
+        let empty = process_of(&Container::default());
+        assert!(empty.args.is_empty() && !empty.terminal);
+    }
+}
