@@ -14,6 +14,7 @@ pub mod record;
 pub mod spec;
 pub mod store;
 pub mod user;
+pub mod volumes;
 
 pub use context::Ctx;
 

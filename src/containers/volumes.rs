@@ -1,0 +1,385 @@
+//! Named and anonymous volumes as nerdctl stores them: `DATA_ROOT/volumes/NS/NAME/_data`, with
+//! labels in `volume.json`, changed under a lock file so concurrent burrow processes do not race.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{Flock, FlockArg};
+use serde::{Deserialize, Serialize};
+
+use super::store::private_dir;
+use super::Ctx;
+
+/// The label Docker (23+) puts on the volumes it creates for `-v /path` without a name: only
+/// volumes carrying it are pruned unless `volume prune --all`.
+pub const ANONYMOUS_LABEL: &str = "com.docker.volume.anonymous";
+
+/// What went wrong with a volume.
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    #[error("invalid volume name {0:?}: use letters, digits, '.', '_' and '-'")]
+    InvalidName(String),
+    #[error("volume {0} already exists")]
+    Exists(String),
+    #[error("no such volume: {0}")]
+    NotFound(String),
+    #[error("volume {name} is in use by container {container}: remove the container first")]
+    InUse { name: String, container: String },
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("removing volume {name}: {source}")]
+    Remove {
+        name: String,
+        source: std::io::Error,
+    },
+    #[error("invalid --filter {0:?}: volume prune takes label=KEY[=VALUE] or label!=KEY[=VALUE]")]
+    BadFilter(String),
+    #[error(transparent)]
+    Store(#[from] super::store::StoreError),
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> VolumeError + 'a {
+    move |source| VolumeError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Meta {
+    #[serde(rename = "Labels", default)]
+    labels: HashMap<String, String>,
+}
+
+/// A volume, in Docker's `volume inspect` shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct Volume {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "Driver")]
+    pub driver: &'static str,
+    #[serde(rename = "Mountpoint")]
+    pub mountpoint: PathBuf,
+    #[serde(rename = "Labels")]
+    pub labels: HashMap<String, String>,
+    #[serde(rename = "Scope")]
+    pub scope: &'static str,
+}
+
+/// One `volume prune --filter` condition: `label=KEY[=VALUE]` or `label!=KEY[=VALUE]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelFilter {
+    key: String,
+    value: Option<String>,
+    present: bool,
+}
+
+impl std::str::FromStr for LabelFilter {
+    type Err = VolumeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (present, rest) = if let Some(r) = s.strip_prefix("label!=") {
+            (false, r)
+        } else if let Some(r) = s.strip_prefix("label=") {
+            (true, r)
+        } else {
+            return Err(VolumeError::BadFilter(s.to_string()));
+        };
+        if rest.is_empty() {
+            return Err(VolumeError::BadFilter(s.to_string()));
+        }
+        let (key, value) = match rest.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (rest.to_string(), None),
+        };
+        Ok(LabelFilter {
+            key,
+            value,
+            present,
+        })
+    }
+}
+
+impl LabelFilter {
+    fn matches(&self, labels: &HashMap<String, String>) -> bool {
+        let has = match (labels.get(&self.key), &self.value) {
+            (Some(v), Some(want)) => v == want,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        has == self.present
+    }
+}
+
+/// Whether `volume prune` removes a volume no container uses.
+fn prunable(labels: &HashMap<String, String>, all: bool, filters: &[LabelFilter]) -> bool {
+    (all || labels.contains_key(ANONYMOUS_LABEL)) && filters.iter().all(|f| f.matches(labels))
+}
+
+/// The volumes of one namespace.
+#[derive(Debug, Clone)]
+pub struct Volumes {
+    dir: PathBuf,
+}
+
+impl Volumes {
+    /// The volumes of `ctx`'s data root and namespace.
+    pub fn of(ctx: &Ctx) -> Volumes {
+        Volumes {
+            dir: ctx.store.root().join("volumes").join(&ctx.ep.namespace),
+        }
+    }
+
+    fn lock(&self) -> Result<Flock<std::fs::File>, VolumeError> {
+        private_dir(&self.dir)?;
+        let path = self.dir.join(".lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io("opening the volume lock", &path))?;
+        Flock::lock(f, FlockArg::LockExclusive)
+            .map_err(|(_, e)| io("locking", &path)(std::io::Error::from(e)))
+    }
+
+    fn data(&self, name: &str) -> PathBuf {
+        self.dir.join(name).join("_data")
+    }
+
+    fn create_locked(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<PathBuf, VolumeError> {
+        if !crate::network::valid_name(name) {
+            return Err(VolumeError::InvalidName(name.to_string()));
+        }
+        let vdir = self.dir.join(name);
+        let data = vdir.join("_data");
+        if !data.exists() {
+            private_dir(&vdir)?;
+            std::fs::create_dir_all(&data).map_err(io("creating", &data))?;
+            let meta = serde_json::to_vec_pretty(&Meta { labels }).map_err(std::io::Error::from);
+            let file = vdir.join("volume.json");
+            meta.and_then(|m| std::fs::write(&file, m))
+                .map_err(io("writing", &file))?;
+        }
+        Ok(data)
+    }
+
+    /// `volume create`: a new volume (named, or with a fresh id); refused if it exists.
+    pub fn create(
+        &self,
+        name: Option<String>,
+        labels: HashMap<String, String>,
+    ) -> Result<String, VolumeError> {
+        let name = name.unwrap_or_else(super::store::new_id);
+        let _l = self.lock()?;
+        if self.data(&name).exists() {
+            return Err(VolumeError::Exists(name));
+        }
+        self.create_locked(&name, labels)?;
+        Ok(name)
+    }
+
+    /// The data dir of volume `name`, created if absent (for `run -v NAME:/path`); true when
+    /// this call created it.
+    pub fn ensure(&self, name: &str) -> Result<(PathBuf, bool), VolumeError> {
+        let _l = self.lock()?;
+        let existed = self.data(name).is_dir();
+        Ok((self.create_locked(name, HashMap::new())?, !existed))
+    }
+
+    /// A new anonymous volume (for `run -v /path`), labelled as Docker labels them.
+    pub fn create_anonymous(&self) -> Result<(String, PathBuf), VolumeError> {
+        let _l = self.lock()?;
+        let name = super::store::new_id();
+        let labels = HashMap::from([(ANONYMOUS_LABEL.to_string(), String::new())]);
+        let data = self.create_locked(&name, labels)?;
+        Ok((name, data))
+    }
+
+    /// Removes volumes a removed container owned (its anonymous ones) or a failed run created
+    /// (best effort).
+    pub fn remove_quietly(&self, names: &[String]) {
+        if names.is_empty() {
+            return;
+        }
+        let Ok(_l) = self.lock() else {
+            return;
+        };
+        for n in names {
+            if let Err(err) = std::fs::remove_dir_all(self.dir.join(n)) {
+                tracing::warn!(%err, volume = %n, "removing an anonymous volume");
+            }
+        }
+    }
+
+    /// One volume.
+    pub fn get(&self, name: &str) -> Result<Volume, VolumeError> {
+        let vdir = self.dir.join(name);
+        if !vdir.join("_data").is_dir() {
+            return Err(VolumeError::NotFound(name.to_string()));
+        }
+        let meta: Meta = std::fs::read(vdir.join("volume.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        Ok(Volume {
+            name: name.to_string(),
+            driver: "local",
+            mountpoint: vdir.join("_data"),
+            labels: meta.labels,
+            scope: "local",
+        })
+    }
+
+    fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().join("_data").is_dir())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Every volume, by name.
+    pub fn list(&self) -> Vec<Volume> {
+        self.names()
+            .iter()
+            .filter_map(|n| self.get(n).ok())
+            .collect()
+    }
+
+    /// `volume rm` of one volume, refused while a container (of `used`) mounts it.
+    pub fn remove(&self, name: &str, used: &InUse) -> Result<(), VolumeError> {
+        let _l = self.lock()?;
+        let v = self.get(name)?;
+        if let Some(c) = used.0.get(&v.mountpoint) {
+            return Err(VolumeError::InUse {
+                name: name.to_string(),
+                container: c.clone(),
+            });
+        }
+        std::fs::remove_dir_all(self.dir.join(name)).map_err(|source| VolumeError::Remove {
+            name: name.to_string(),
+            source,
+        })
+    }
+
+    /// `volume prune`: removes the anonymous volumes no container uses (every unused one with
+    /// `all`) that match every filter; returns their names.
+    pub fn prune(
+        &self,
+        used: &InUse,
+        all: bool,
+        filters: &[LabelFilter],
+    ) -> Result<Vec<String>, VolumeError> {
+        let _l = self.lock()?;
+        let mut removed = Vec::new();
+        for v in self.list() {
+            if !used.0.contains_key(&v.mountpoint) && prunable(&v.labels, all, filters) {
+                std::fs::remove_dir_all(self.dir.join(&v.name)).map_err(|source| {
+                    VolumeError::Remove {
+                        name: v.name.clone(),
+                        source,
+                    }
+                })?;
+                removed.push(v.name);
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// The volumes containers use: mount sources of every container's spec, to the container's name.
+#[derive(Debug, Default)]
+pub struct InUse(HashMap<PathBuf, String>);
+
+impl InUse {
+    pub async fn of(ctx: &Ctx) -> anyhow::Result<InUse> {
+        let mut used = HashMap::new();
+        for c in ctx.client.list(vec![]).await? {
+            if let Some(spec) = super::record::spec_of(&c) {
+                for m in spec.mounts().iter().flatten() {
+                    if let Some(src) = m.source() {
+                        used.insert(src.clone(), super::record::name_of(&c));
+                    }
+                }
+            }
+        }
+        Ok(InUse(used))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(kv: &[(&str, &str)]) -> HashMap<String, String> {
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn prune_takes_only_anonymous_volumes_unless_all() {
+        let named = labels(&[("app", "web")]);
+        let anon = labels(&[(ANONYMOUS_LABEL, "")]);
+        assert!(!prunable(&named, false, &[]));
+        assert!(prunable(&anon, false, &[]));
+        assert!(prunable(&named, true, &[]));
+    }
+
+    #[test]
+    fn prune_filters_on_labels() {
+        let web = labels(&[("app", "web")]);
+        let f = |s: &str| s.parse::<LabelFilter>().unwrap();
+        assert!(prunable(&web, true, &[f("label=app")]));
+        assert!(prunable(&web, true, &[f("label=app=web")]));
+        assert!(!prunable(&web, true, &[f("label=app=db")]));
+        assert!(!prunable(&web, true, &[f("label!=app")]));
+        assert!(prunable(&web, true, &[f("label!=app=db")]));
+        for bad in ["dangling=true", "label=", "label!=", "name=x"] {
+            let err = bad.parse::<LabelFilter>().unwrap_err();
+            assert!(matches!(err, VolumeError::BadFilter(_)));
+            let text = err.to_string();
+            assert!(text.contains(bad) && text.contains("--filter"), "{text}");
+        }
+    }
+
+    #[test]
+    fn volumes_are_created_found_and_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Volumes {
+            dir: dir.path().join("volumes/default"),
+        };
+        let named = v.create(Some("data".into()), HashMap::new()).unwrap();
+        assert!(matches!(
+            v.create(Some("data".into()), HashMap::new()),
+            Err(VolumeError::Exists(_))
+        ));
+        assert!(matches!(
+            v.create(Some("bad/name".into()), HashMap::new()),
+            Err(VolumeError::InvalidName(_))
+        ));
+        let (anon, _) = v.create_anonymous().unwrap();
+        let (_, created) = v.ensure(&named).unwrap();
+        assert!(!created);
+        assert_eq!(v.list().len(), 2);
+        let removed = v.prune(&InUse::default(), false, &[]).unwrap();
+        assert_eq!(removed, vec![anon]);
+        assert!(matches!(v.get("nope"), Err(VolumeError::NotFound(_))));
+        v.remove(&named, &InUse::default()).unwrap();
+        assert!(v.list().is_empty());
+    }
+}
