@@ -11,9 +11,11 @@ pub mod lifecycle;
 pub mod logdriver;
 pub mod logfollow;
 pub mod record;
+pub mod request;
 pub mod spec;
 pub mod store;
 pub mod user;
+pub mod values;
 pub mod volumes;
 
 pub use context::Ctx;

@@ -1,0 +1,220 @@
+//! The typed container request: what `burrow run`/`create` flags, a Compose service, a Docker
+//! API ContainerCreate body and a Dockerfile RUN step all become before `create` makes the
+//! container. Field names follow Docker's ContainerCreate (Config / HostConfig /
+//! NetworkingConfig) so those front ends map onto it one to one; values are the typed ones of
+//! [`super::values`]. [`ContainerRequest::validate`] checks what needs no host access.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use super::values::{
+    ByteSize, ExtraHost, MountSpec, PortSpec, PullPolicy, RestartPolicy, SecurityOpt, TmpfsSpec,
+    Ulimit, VolumeSpec,
+};
+
+/// A container to create.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ContainerRequest {
+    /// The container's name; one is made from the image's when absent.
+    pub name: Option<String>,
+    pub config: Config,
+    pub host_config: HostConfig,
+    pub networking_config: NetworkingConfig,
+    /// When to pull the image first.
+    pub pull: PullPolicy,
+    /// burrow's socket bypass (also asked by the label or annotation nerdctl/bypass4netns=true).
+    pub bypass: bool,
+}
+
+/// Docker's `Config`: what runs, and as whom.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Config {
+    pub image: String,
+    pub hostname: Option<String>,
+    /// `user[:group]`, names or numbers.
+    pub user: Option<String>,
+    pub tty: bool,
+    /// Keep stdin open (`-i`).
+    pub open_stdin: bool,
+    /// `KEY=VALUE`, or `KEY` to pass the caller's value.
+    pub env: Vec<String>,
+    /// Arguments after the image (replace the image's CMD).
+    pub cmd: Vec<String>,
+    /// Replaces the image's ENTRYPOINT (and drops its CMD); `Some(vec![])` clears it.
+    pub entrypoint: Option<Vec<String>>,
+    pub working_dir: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` waits before killing.
+    pub stop_timeout: Option<u64>,
+}
+
+/// Docker's `HostConfig`: mounts, ports, privileges, limits, policies.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HostConfig {
+    /// `-v`.
+    pub binds: Vec<VolumeSpec>,
+    /// `--mount`.
+    pub mounts: Vec<MountSpec>,
+    /// `--tmpfs`.
+    pub tmpfs: Vec<TmpfsSpec>,
+    /// `-p`.
+    pub port_bindings: Vec<PortSpec>,
+    /// `-P`: every port the image exposes, on free host ports.
+    pub publish_all_ports: bool,
+    /// bridge (default), none, host, or a network's name.
+    pub network_mode: String,
+    pub restart_policy: RestartPolicy,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub readonly_rootfs: bool,
+    pub security_opt: Vec<SecurityOpt>,
+    pub dns: Vec<String>,
+    pub extra_hosts: Vec<ExtraHost>,
+    /// An init as PID 1 (the host's docker-init, tini or catatonit).
+    pub init: bool,
+    pub memory: Option<ByteSize>,
+    pub cpus: Option<f64>,
+    pub pids_limit: Option<i64>,
+    pub ulimits: Vec<Ulimit>,
+    pub shm_size: Option<ByteSize>,
+    pub log_config: LogConfig,
+    /// OCI annotations of the runtime spec.
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// Docker's `LogConfig`: the driver and its options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LogConfig {
+    #[serde(rename = "Type")]
+    pub driver: String,
+    /// `KEY=VALUE` options (max-size, max-file).
+    pub options: Vec<String>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            driver: "json-file".into(),
+            options: Vec::new(),
+        }
+    }
+}
+
+/// Docker's `NetworkingConfig`, for the one network a container joins.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetworkingConfig {
+    /// A fixed address within the network's subnet.
+    pub ipv4_address: Option<Ipv4Addr>,
+}
+
+/// A request that cannot be created, found before anything is made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error("no image given")]
+    NoImage,
+    #[error("conflicting options: --restart {0} and --rm")]
+    RestartWithRm(RestartPolicy),
+    #[error("--cpus {0}: give a positive number of CPUs")]
+    Cpus(String),
+    #[error("--stop-signal {0:?}: give a signal name or number")]
+    StopSignal(String),
+}
+
+impl ContainerRequest {
+    /// A request for `image` with Docker's defaults (bridge network, json-file logs).
+    pub fn new(image: impl Into<String>) -> ContainerRequest {
+        let mut r = ContainerRequest::default();
+        r.config.image = image.into();
+        r.host_config.network_mode = crate::network::DEFAULT_NETWORK.into();
+        r
+    }
+
+    /// Checks what can be checked without the host; `auto_remove` is whether the container is
+    /// removed when it exits (`run --rm`).
+    pub fn validate(&self, auto_remove: bool) -> Result<(), RequestError> {
+        if self.config.image.is_empty() {
+            return Err(RequestError::NoImage);
+        }
+        if auto_remove && self.host_config.restart_policy != RestartPolicy::No {
+            return Err(RequestError::RestartWithRm(self.host_config.restart_policy));
+        }
+        if let Some(c) = self.host_config.cpus {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(RequestError::Cpus(c.to_string()));
+            }
+        }
+        if let Some(s) = &self.config.stop_signal {
+            if s.is_empty() || s.chars().any(char::is_whitespace) {
+                return Err(RequestError::StopSignal(s.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_request_has_dockers_defaults() {
+        let r = ContainerRequest::new("busybox");
+        assert_eq!(r.host_config.network_mode, "bridge");
+        assert_eq!(r.host_config.log_config.driver, "json-file");
+        assert_eq!(r.pull, PullPolicy::Missing);
+        assert!(r.validate(false).is_ok());
+    }
+
+    #[test]
+    fn validation_refuses_what_cannot_work() {
+        assert_eq!(
+            ContainerRequest::default().validate(false),
+            Err(RequestError::NoImage)
+        );
+        let mut r = ContainerRequest::new("busybox");
+        r.host_config.restart_policy = RestartPolicy::Always;
+        assert!(r.validate(false).is_ok());
+        let e = r.validate(true).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "conflicting options: --restart always and --rm"
+        );
+        let mut r = ContainerRequest::new("busybox");
+        r.host_config.cpus = Some(-1.0);
+        assert!(matches!(r.validate(false), Err(RequestError::Cpus(_))));
+        let mut r = ContainerRequest::new("busybox");
+        r.config.stop_signal = Some(String::new());
+        assert!(matches!(
+            r.validate(false),
+            Err(RequestError::StopSignal(_))
+        ));
+    }
+
+    #[test]
+    fn requests_read_as_docker_names_them() {
+        let mut r = ContainerRequest::new("busybox");
+        r.host_config.memory = Some("64m".parse().unwrap());
+        r.host_config.port_bindings = vec!["8080:80".parse().unwrap()];
+        r.host_config.restart_policy = "on-failure:2".parse().unwrap();
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["Config"]["Image"], "busybox");
+        assert_eq!(json["HostConfig"]["Memory"], "67108864");
+        assert_eq!(json["HostConfig"]["PortBindings"][0], "8080:80");
+        assert_eq!(json["HostConfig"]["RestartPolicy"], "on-failure:2");
+        assert_eq!(json["HostConfig"]["LogConfig"]["Type"], "json-file");
+        let back: ContainerRequest = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
+        // Absent fields take their defaults.
+        let min: ContainerRequest = serde_json::from_str(r#"{"Config": {"Image": "x"}}"#).unwrap();
+        assert_eq!(min.config.image, "x");
+    }
+}

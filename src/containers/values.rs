@@ -1,0 +1,756 @@
+//! The typed values a container request is made of, each parsed from the text Docker's flags,
+//! Compose files and the Docker API use for it: sizes, ulimits, volumes and mounts, tmpfs, port
+//! specs, restart policies, security options, extra hosts, key=value pairs and pull policies.
+//! Parsing only checks the text; what needs the host (a bind source existing, a free port, a
+//! seccomp profile's content) is checked by `create` before it makes anything.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Why a value cannot be parsed. `Display` gives the reason alone; [`FlagError`] adds which
+/// flag (or field) held it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("use a size such as 512m or 1g")]
+    Size,
+    #[error("expected NAME=SOFT[:HARD], e.g. nofile=1024:2048")]
+    UlimitForm,
+    #[error("unknown limit {0:?} (nofile, nproc, core, memlock, stack ...)")]
+    UlimitName(String),
+    #[error("the soft limit is above the hard one")]
+    UlimitOrder,
+    #[error("expected SRC:DST[:ro|rw]")]
+    VolumeForm,
+    #[error("the container path {0:?} must be absolute")]
+    RelativeTarget(String),
+    #[error("unknown option {0:?} (use ro or rw)")]
+    VolumeOption(String),
+    #[error("{0}")]
+    Mount(String),
+    #[error("the path must be absolute")]
+    TmpfsTarget,
+    #[error("{0} (expected [hostIP:][hostPort:]containerPort[/tcp|udp], e.g. 8080:80)")]
+    Port(String),
+    #[error("use no, always, unless-stopped or on-failure[:MAX-RETRIES]")]
+    Restart,
+    #[error("use seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges")]
+    SecurityOpt,
+    #[error("expected HOST:IP")]
+    ExtraHost,
+    #[error("give KEY=VALUE")]
+    KeyValue,
+    #[error("use missing, always or never")]
+    Pull,
+}
+
+/// A flag's (or field's) value that cannot be used: `invalid --memory "x": use a size ...`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {flag} {value:?}: {reason}")]
+pub struct FlagError {
+    pub flag: &'static str,
+    pub value: String,
+    pub reason: ValueError,
+}
+
+/// Parses `value` as a `T`, naming `flag` in the error.
+pub fn parse_flag<T: FromStr<Err = ValueError>>(
+    flag: &'static str,
+    value: &str,
+) -> Result<T, FlagError> {
+    value.parse().map_err(|reason| FlagError {
+        flag,
+        value: value.to_string(),
+        reason,
+    })
+}
+
+/// Every value of a repeated flag.
+pub fn parse_all<T: FromStr<Err = ValueError>>(
+    flag: &'static str,
+    values: &[String],
+) -> Result<Vec<T>, FlagError> {
+    values.iter().map(|v| parse_flag(flag, v)).collect()
+}
+
+/// Serde through the text form, so a request reads as the flags would be written.
+macro_rules! text_serde {
+    ($t:ty) => {
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+/// A size in bytes: `512m`, `1g`, `100k`, `1.5g`, `1024` (an optional trailing `b`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub i64);
+
+impl FromStr for ByteSize {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        let t = s.trim().to_ascii_lowercase();
+        let t = t.strip_suffix('b').unwrap_or(&t);
+        let (num, mul) = match t.chars().last() {
+            Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+            Some('m') => (&t[..t.len() - 1], 1 << 20),
+            Some('g') => (&t[..t.len() - 1], 1 << 30),
+            _ => (t, 1),
+        };
+        let n: f64 = num.parse().map_err(|_| ValueError::Size)?;
+        if !n.is_finite() || n < 0.0 {
+            return Err(ValueError::Size);
+        }
+        Ok(ByteSize((n * mul as f64) as i64))
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+text_serde!(ByteSize);
+
+/// `--ulimit NAME=SOFT[:HARD]` (`-1` or `unlimited` for no limit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ulimit {
+    /// Lowercase, without `RLIMIT_`: nofile, nproc, ...
+    pub name: String,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+const RLIMITS: &[&str] = &[
+    "as",
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+impl FromStr for Ulimit {
+    type Err = ValueError;
+
+    fn from_str(u: &str) -> Result<Self, ValueError> {
+        let (name, vals) = u.split_once('=').ok_or(ValueError::UlimitForm)?;
+        let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+        let num = |v: &str| -> Result<u64, ValueError> {
+            if v == "-1" || v == "unlimited" {
+                Ok(u64::MAX)
+            } else {
+                v.parse().map_err(|_| ValueError::UlimitForm)
+            }
+        };
+        let name = name.to_ascii_lowercase();
+        if !RLIMITS.contains(&name.as_str()) {
+            return Err(ValueError::UlimitName(name));
+        }
+        let (soft, hard) = (num(soft)?, num(hard)?);
+        if soft > hard {
+            return Err(ValueError::UlimitOrder);
+        }
+        Ok(Ulimit { name, soft, hard })
+    }
+}
+
+impl fmt::Display for Ulimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = |v: u64| {
+            if v == u64::MAX {
+                "-1".to_string()
+            } else {
+                v.to_string()
+            }
+        };
+        write!(f, "{}={}:{}", self.name, n(self.soft), n(self.hard))
+    }
+}
+text_serde!(Ulimit);
+
+impl Ulimit {
+    /// As an OCI rlimit.
+    pub fn to_oci(&self) -> Result<oci_spec::runtime::PosixRlimit, oci_spec::OciSpecError> {
+        let typ: oci_spec::runtime::PosixRlimitType = serde_json::from_value(serde_json::json!(
+            format!("RLIMIT_{}", self.name.to_ascii_uppercase())
+        ))
+        .map_err(|e| oci_spec::OciSpecError::Other(e.to_string()))?;
+        oci_spec::runtime::PosixRlimitBuilder::default()
+            .typ(typ)
+            .soft(self.soft)
+            .hard(self.hard)
+            .build()
+    }
+}
+
+/// Where a volume mount's content comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VolumeSource {
+    /// A new volume for this container alone (`-v /path`).
+    Anonymous,
+    /// A named volume, created if absent.
+    Named(String),
+    /// A host path (absolute, or relative to the caller's directory: `./dir`).
+    Host(PathBuf),
+}
+
+/// `-v [SRC:]DST[:ro|rw]`, or a `--mount type=bind|volume`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeSpec {
+    pub source: VolumeSource,
+    pub target: String,
+    pub read_only: bool,
+}
+
+impl FromStr for VolumeSpec {
+    type Err = ValueError;
+
+    fn from_str(v: &str) -> Result<Self, ValueError> {
+        let parts: Vec<&str> = v.split(':').collect();
+        let (src, dst, opts) = match parts.as_slice() {
+            [dst] => ("", *dst, ""),
+            [src, dst] => (*src, *dst, ""),
+            [src, dst, opts] => (*src, *dst, *opts),
+            _ => return Err(ValueError::VolumeForm),
+        };
+        if !dst.starts_with('/') {
+            return Err(ValueError::RelativeTarget(dst.to_string()));
+        }
+        let mut read_only = false;
+        for o in opts.split(',').filter(|o| !o.is_empty()) {
+            match o {
+                "ro" => read_only = true,
+                "rw" => read_only = false,
+                "z" | "Z" => {}
+                other => return Err(ValueError::VolumeOption(other.to_string())),
+            }
+        }
+        let source = if src.is_empty() {
+            VolumeSource::Anonymous
+        } else if src.starts_with('/') || src.starts_with('.') {
+            VolumeSource::Host(PathBuf::from(src))
+        } else {
+            VolumeSource::Named(src.to_string())
+        };
+        Ok(VolumeSpec {
+            source,
+            target: dst.to_string(),
+            read_only,
+        })
+    }
+}
+
+/// `--tmpfs DST[:OPTIONS]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TmpfsSpec {
+    pub target: String,
+    /// Mount options after Docker's nosuid,nodev,noexec (size=, mode=, ro ...).
+    pub options: Vec<String>,
+}
+
+impl FromStr for TmpfsSpec {
+    type Err = ValueError;
+
+    fn from_str(t: &str) -> Result<Self, ValueError> {
+        let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
+        if !dst.starts_with('/') {
+            return Err(ValueError::TmpfsTarget);
+        }
+        Ok(TmpfsSpec {
+            target: dst.to_string(),
+            options: opts
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect(),
+        })
+    }
+}
+
+/// Docker's `--mount` long form: a volume (or bind) or a tmpfs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MountSpec {
+    Volume(VolumeSpec),
+    Tmpfs(TmpfsSpec),
+}
+
+impl FromStr for MountSpec {
+    type Err = ValueError;
+
+    fn from_str(spec: &str) -> Result<Self, ValueError> {
+        let bad = |why: String| ValueError::Mount(why);
+        let mut typ = "volume".to_string();
+        let (mut src, mut dst, mut ro) = (None::<String>, None::<String>, false);
+        let (mut size, mut mode) = (None::<ByteSize>, None::<String>);
+        for field in spec.split(',').filter(|f| !f.is_empty()) {
+            let (k, v) = match field.split_once('=') {
+                Some((k, v)) => (k.trim(), Some(v.trim())),
+                None => (field.trim(), None),
+            };
+            match (k, v) {
+                ("type", Some(v)) => typ = v.to_string(),
+                ("source" | "src", Some(v)) => src = Some(v.to_string()),
+                ("target" | "destination" | "dst", Some(v)) => dst = Some(v.to_string()),
+                ("readonly" | "ro", None) => ro = true,
+                ("readonly" | "ro", Some(v)) => {
+                    ro = match v {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(bad(format!("readonly={v:?} must be true or false"))),
+                    }
+                }
+                ("tmpfs-size", Some(v)) => {
+                    size = Some(v.parse().map_err(|_| {
+                        bad(format!("tmpfs-size={v:?}: use a size such as 512m or 1g"))
+                    })?)
+                }
+                ("tmpfs-mode", Some(v)) => {
+                    u32::from_str_radix(v, 8).map_err(|_| {
+                        bad(format!("tmpfs-mode={v:?} must be octal, e.g. 1777"))
+                    })?;
+                    mode = Some(v.to_string());
+                }
+                _ => return Err(bad(format!(
+                    "unsupported field {field:?} (use type, source, target, readonly, tmpfs-size, tmpfs-mode)"
+                ))),
+            }
+        }
+        let Some(target) = dst else {
+            return Err(bad("target=PATH is required".into()));
+        };
+        match typ.as_str() {
+            "bind" => {
+                let Some(src) = src else {
+                    return Err(bad("a bind mount needs source=PATH".into()));
+                };
+                if !src.starts_with('/') {
+                    return Err(bad(format!(
+                        "the bind source {src:?} must be an absolute path"
+                    )));
+                }
+                Ok(MountSpec::Volume(VolumeSpec {
+                    source: VolumeSource::Host(PathBuf::from(src)),
+                    target,
+                    read_only: ro,
+                }))
+            }
+            "volume" => {
+                let source = match src {
+                    Some(name) if name.starts_with('/') => return Err(bad(format!(
+                        "a volume's source is a volume name; use type=bind for the path {name:?}"
+                    ))),
+                    Some(name) => VolumeSource::Named(name),
+                    None => VolumeSource::Anonymous,
+                };
+                Ok(MountSpec::Volume(VolumeSpec {
+                    source,
+                    target,
+                    read_only: ro,
+                }))
+            }
+            "tmpfs" => {
+                if src.is_some() {
+                    return Err(bad("a tmpfs mount has no source".into()));
+                }
+                let mut options: Vec<String> = Vec::new();
+                if let Some(s) = size {
+                    options.push(format!("size={}", s.0));
+                }
+                if let Some(m) = mode {
+                    options.push(format!("mode={m}"));
+                }
+                if ro {
+                    options.push("ro".into());
+                }
+                Ok(MountSpec::Tmpfs(TmpfsSpec { target, options }))
+            }
+            other => Err(bad(format!("type={other:?} (use bind, volume or tmpfs)"))),
+        }
+    }
+}
+
+/// `-p [hostIP:][hostPort:]containerPort[/proto]`: checked when parsed; host ports left to the
+/// kernel are picked when the container is created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSpec(String);
+
+impl FromStr for PortSpec {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        crate::network::ports::parse(s, |_, _| Ok(0)).map_err(|e| ValueError::Port(e.why))?;
+        Ok(PortSpec(s.to_string()))
+    }
+}
+
+impl fmt::Display for PortSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+text_serde!(PortSpec);
+
+impl PortSpec {
+    /// The mappings, with free host ports picked where the spec leaves them open.
+    pub fn resolve(
+        &self,
+    ) -> Result<Vec<crate::network::ports::PortMapping>, crate::network::ports::BadPort> {
+        crate::network::ports::parse(&self.0, crate::network::ports::kernel_free_port)
+    }
+}
+
+/// Docker's restart policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    Always,
+    UnlessStopped,
+    /// Restart after a failing exit, at most this many times (0: no limit).
+    OnFailure(u32),
+}
+
+impl FromStr for RestartPolicy {
+    type Err = ValueError;
+
+    fn from_str(p: &str) -> Result<Self, ValueError> {
+        match p {
+            "no" | "" => Ok(RestartPolicy::No),
+            "always" => Ok(RestartPolicy::Always),
+            "unless-stopped" => Ok(RestartPolicy::UnlessStopped),
+            "on-failure" => Ok(RestartPolicy::OnFailure(0)),
+            p => match p.strip_prefix("on-failure:").map(str::parse::<u32>) {
+                Some(Ok(n)) => Ok(RestartPolicy::OnFailure(n)),
+                _ => Err(ValueError::Restart),
+            },
+        }
+    }
+}
+
+impl fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestartPolicy::No => f.write_str("no"),
+            RestartPolicy::Always => f.write_str("always"),
+            RestartPolicy::UnlessStopped => f.write_str("unless-stopped"),
+            RestartPolicy::OnFailure(0) => f.write_str("on-failure"),
+            RestartPolicy::OnFailure(n) => write!(f, "on-failure:{n}"),
+        }
+    }
+}
+text_serde!(RestartPolicy);
+
+/// `--security-opt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecurityOpt {
+    SeccompUnconfined,
+    /// A seccomp profile in Docker's JSON format, read when the container is created.
+    SeccompProfile(PathBuf),
+    NoNewPrivileges(bool),
+}
+
+impl FromStr for SecurityOpt {
+    type Err = ValueError;
+
+    fn from_str(o: &str) -> Result<Self, ValueError> {
+        let (k, v) = o.split_once(['=', ':']).unwrap_or((o, ""));
+        match (k, v) {
+            ("seccomp", "unconfined") => Ok(SecurityOpt::SeccompUnconfined),
+            ("seccomp", path) if !path.is_empty() => {
+                Ok(SecurityOpt::SeccompProfile(PathBuf::from(path)))
+            }
+            ("no-new-privileges", "" | "true") => Ok(SecurityOpt::NoNewPrivileges(true)),
+            ("no-new-privileges", "false") => Ok(SecurityOpt::NoNewPrivileges(false)),
+            _ => Err(ValueError::SecurityOpt),
+        }
+    }
+}
+
+impl fmt::Display for SecurityOpt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecurityOpt::SeccompUnconfined => f.write_str("seccomp=unconfined"),
+            SecurityOpt::SeccompProfile(p) => write!(f, "seccomp={}", p.display()),
+            SecurityOpt::NoNewPrivileges(b) => write!(f, "no-new-privileges={b}"),
+        }
+    }
+}
+text_serde!(SecurityOpt);
+
+/// `--add-host NAME:IP`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraHost {
+    pub name: String,
+    pub ip: IpAddr,
+}
+
+impl FromStr for ExtraHost {
+    type Err = ValueError;
+
+    fn from_str(h: &str) -> Result<Self, ValueError> {
+        let (name, ip) = h.split_once(':').ok_or(ValueError::ExtraHost)?;
+        let ip = ip.parse().map_err(|_| ValueError::ExtraHost)?;
+        if name.is_empty() {
+            return Err(ValueError::ExtraHost);
+        }
+        Ok(ExtraHost {
+            name: name.to_string(),
+            ip,
+        })
+    }
+}
+
+impl fmt::Display for ExtraHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.name, self.ip)
+    }
+}
+text_serde!(ExtraHost);
+
+/// `KEY=VALUE` with a non-empty key (annotations, log options).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+}
+
+impl FromStr for KeyValue {
+    type Err = ValueError;
+
+    fn from_str(a: &str) -> Result<Self, ValueError> {
+        match a.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok(KeyValue {
+                key: k.to_string(),
+                value: v.to_string(),
+            }),
+            _ => Err(ValueError::KeyValue),
+        }
+    }
+}
+
+/// Whether to pull the image before creating: `--pull missing|always|never`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PullPolicy {
+    #[default]
+    Missing,
+    Always,
+    Never,
+}
+
+impl FromStr for PullPolicy {
+    type Err = ValueError;
+
+    fn from_str(p: &str) -> Result<Self, ValueError> {
+        match p {
+            "missing" => Ok(PullPolicy::Missing),
+            "always" => Ok(PullPolicy::Always),
+            "never" => Ok(PullPolicy::Never),
+            _ => Err(ValueError::Pull),
+        }
+    }
+}
+
+impl fmt::Display for PullPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PullPolicy::Missing => "missing",
+            PullPolicy::Always => "always",
+            PullPolicy::Never => "never",
+        })
+    }
+}
+text_serde!(PullPolicy);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err<T: FromStr<Err = ValueError> + fmt::Debug>(flag: &'static str, v: &str) -> String {
+        let e = parse_flag::<T>(flag, v).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.starts_with(&format!("invalid {flag} {v:?}: ")),
+            "{text}"
+        );
+        text
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!("512m".parse::<ByteSize>(), Ok(ByteSize(512 << 20)));
+        assert_eq!("1g".parse::<ByteSize>(), Ok(ByteSize(1 << 30)));
+        assert_eq!("64MB".parse::<ByteSize>(), Ok(ByteSize(64 << 20)));
+        assert_eq!("1.5k".parse::<ByteSize>(), Ok(ByteSize(1536)));
+        assert_eq!("1024".parse::<ByteSize>(), Ok(ByteSize(1024)));
+        for bad in ["", "lots", "-1m", "1x"] {
+            assert!(err::<ByteSize>("--memory", bad).contains("512m"));
+        }
+    }
+
+    #[test]
+    fn ulimits() {
+        let u: Ulimit = "nofile=1024:2048".parse().unwrap();
+        assert_eq!((u.name.as_str(), u.soft, u.hard), ("nofile", 1024, 2048));
+        let u: Ulimit = "NPROC=-1".parse().unwrap();
+        assert_eq!((u.soft, u.hard), (u64::MAX, u64::MAX));
+        assert_eq!(u.to_string(), "nproc=-1:-1");
+        assert!(u.to_oci().is_ok());
+        assert!(err::<Ulimit>("--ulimit", "nofile").contains("NAME=SOFT"));
+        assert!(err::<Ulimit>("--ulimit", "nofile=x").contains("NAME=SOFT"));
+        assert!(err::<Ulimit>("--ulimit", "bogus=1").contains("unknown limit"));
+        assert!(err::<Ulimit>("--ulimit", "nofile=10:5").contains("soft limit"));
+    }
+
+    #[test]
+    fn volumes() {
+        let v: VolumeSpec = "/anon".parse().unwrap();
+        assert_eq!(v.source, VolumeSource::Anonymous);
+        let v: VolumeSpec = "data:/d:ro".parse().unwrap();
+        assert_eq!(v.source, VolumeSource::Named("data".into()));
+        assert!(v.read_only);
+        let v: VolumeSpec = "./here:/d:rw,z".parse().unwrap();
+        assert_eq!(v.source, VolumeSource::Host("./here".into()));
+        assert!(!v.read_only);
+        assert!(err::<VolumeSpec>("-v", "a:b:c:d").contains("SRC:DST"));
+        assert!(err::<VolumeSpec>("-v", "data:rel").contains("absolute"));
+        assert!(err::<VolumeSpec>("-v", "/a:/b:rx").contains("\"rx\""));
+    }
+
+    #[test]
+    fn mounts() {
+        let m: MountSpec = "type=bind,source=/etc,target=/x,readonly".parse().unwrap();
+        assert_eq!(
+            m,
+            MountSpec::Volume(VolumeSpec {
+                source: VolumeSource::Host("/etc".into()),
+                target: "/x".into(),
+                read_only: true
+            })
+        );
+        let m: MountSpec = "type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            m,
+            MountSpec::Tmpfs(TmpfsSpec {
+                target: "/t".into(),
+                options: vec!["size=1048576".into(), "mode=1770".into()]
+            })
+        );
+        let m: MountSpec = "target=/v".parse().unwrap();
+        assert!(matches!(
+            m,
+            MountSpec::Volume(VolumeSpec {
+                source: VolumeSource::Anonymous,
+                ..
+            })
+        ));
+        for (bad, says) in [
+            ("type=bind,target=/x", "needs source"),
+            ("type=bind,source=rel,target=/x", "absolute"),
+            ("type=volume,source=/abs,target=/x", "type=bind"),
+            ("type=tmpfs,source=x,target=/x", "no source"),
+            ("type=nfs,target=/x", "type=\"nfs\""),
+            ("source=x", "target=PATH"),
+            ("type=tmpfs,target=/t,tmpfs-mode=999", "octal"),
+            (
+                "type=bind,source=/a,target=/b,bind-propagation=rshared",
+                "unsupported field",
+            ),
+        ] {
+            assert!(err::<MountSpec>("--mount", bad).contains(says), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tmpfs() {
+        let t: TmpfsSpec = "/run:size=1m,mode=700".parse().unwrap();
+        assert_eq!(t.options, ["size=1m", "mode=700"]);
+        assert!(err::<TmpfsSpec>("--tmpfs", "run").contains("absolute"));
+    }
+
+    #[test]
+    fn ports() {
+        let p: PortSpec = "127.0.0.1:8080:80/udp".parse().unwrap();
+        assert_eq!(p.resolve().unwrap()[0].host_port, 8080);
+        assert!(err::<PortSpec>("-p", "80/sctp").contains("protocol"));
+        assert!("[::1:80".parse::<PortSpec>().is_err());
+    }
+
+    #[test]
+    fn restart_policies() {
+        assert_eq!("no".parse(), Ok(RestartPolicy::No));
+        assert_eq!("on-failure:3".parse(), Ok(RestartPolicy::OnFailure(3)));
+        assert_eq!("on-failure".parse(), Ok(RestartPolicy::OnFailure(0)));
+        assert_eq!(RestartPolicy::OnFailure(3).to_string(), "on-failure:3");
+        for bad in ["sometimes", "on-failure:x", "always:2"] {
+            assert!(err::<RestartPolicy>("--restart", bad).contains("unless-stopped"));
+        }
+    }
+
+    #[test]
+    fn security_options() {
+        assert_eq!(
+            "seccomp=unconfined".parse(),
+            Ok(SecurityOpt::SeccompUnconfined)
+        );
+        assert_eq!(
+            "seccomp:unconfined".parse(),
+            Ok(SecurityOpt::SeccompUnconfined)
+        );
+        assert_eq!(
+            "no-new-privileges".parse(),
+            Ok(SecurityOpt::NoNewPrivileges(true))
+        );
+        assert_eq!(
+            "seccomp=/p.json".parse(),
+            Ok(SecurityOpt::SeccompProfile("/p.json".into()))
+        );
+        assert!(err::<SecurityOpt>("--security-opt", "apparmor=x").contains("seccomp="));
+    }
+
+    #[test]
+    fn hosts_pairs_and_pull() {
+        let h: ExtraHost = "db:10.0.0.2".parse().unwrap();
+        assert_eq!(h.to_string(), "db:10.0.0.2");
+        for bad in ["db", ":1.2.3.4", "db:notanip"] {
+            assert!(err::<ExtraHost>("--add-host", bad).contains("HOST:IP"));
+        }
+        assert!(err::<KeyValue>("--annotation", "novalue").contains("KEY=VALUE"));
+        assert!(err::<KeyValue>("--annotation", "=v").contains("KEY=VALUE"));
+        assert_eq!("never".parse(), Ok(PullPolicy::Never));
+        assert!(err::<PullPolicy>("--pull", "sometimes").contains("missing, always"));
+    }
+
+    #[test]
+    fn values_round_trip_through_serde() {
+        let u: Ulimit = "nofile=1:2".parse().unwrap();
+        let json = serde_json::to_string(&u).unwrap();
+        assert_eq!(json, "\"nofile=1:2\"");
+        assert_eq!(serde_json::from_str::<Ulimit>(&json).unwrap(), u);
+        assert!(serde_json::from_str::<ByteSize>("\"zz\"").is_err());
+    }
+}
