@@ -359,9 +359,11 @@ impl FromStr for MountSpec {
             }
             "volume" => {
                 let source = match src {
-                    Some(name) if name.starts_with('/') => return Err(bad(format!(
+                    Some(name) if name.starts_with('/') => {
+                        return Err(bad(format!(
                         "a volume's source is a volume name; use type=bind for the path {name:?}"
-                    ))),
+                    )))
+                    }
                     Some(name) => VolumeSource::Named(name),
                     None => VolumeSource::Anonymous,
                 };

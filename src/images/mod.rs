@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod auth;
 pub mod catalog;
+pub mod endpoints;
 pub mod format;
 pub mod hosts;
 pub mod local;
