@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use burrow::connection::{self, Globals};
-pub use burrow::images::endpoints::{pull_any, registries_for, registry_for};
+pub use burrow::images::endpoints::{pull_any, registries_for};
 use burrow::images::{self, manifest::Platform, progress::Progress, pull, reference::Reference};
 
 #[derive(Debug, clap::Args)]

@@ -69,17 +69,6 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
-/// The data dir of volume `name`, created if absent (for `run -v NAME:/path`); true when this
-/// call created it.
-pub fn ensure(ctx: &Ctx, name: &str) -> anyhow::Result<(std::path::PathBuf, bool)> {
-    Ok(Volumes::of(ctx).ensure(name)?)
-}
-
-/// A new anonymous volume (for `run -v /path`).
-pub fn create_anonymous(ctx: &Ctx) -> anyhow::Result<(String, std::path::PathBuf)> {
-    Ok(Volumes::of(ctx).create_anonymous()?)
-}
-
 /// Removes volumes a removed container owned or a failed run created (best effort).
 pub fn remove_anonymous(ctx: &Ctx, names: &[String]) {
     Volumes::of(ctx).remove_quietly(names);

@@ -13,10 +13,14 @@ use crate::connection::{self, Endpoint, Mode, UserEnv};
 pub const NERDCTL_KEY: &str = "nerdctl/bypass4netns";
 
 /// True when `--bypass` was given or a label or annotation says `nerdctl/bypass4netns=true`.
-pub fn wanted(flag: bool, labels: &[String], annotations: &[String]) -> bool {
-    flag || labels.iter().chain(annotations).any(|l| {
-        l.split_once('=')
-            .is_some_and(|(k, v)| k == NERDCTL_KEY && matches!(v, "true" | "1"))
+pub fn wanted(
+    flag: bool,
+    labels: &std::collections::BTreeMap<String, String>,
+    annotations: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    flag || [labels, annotations].iter().any(|m| {
+        m.get(NERDCTL_KEY)
+            .is_some_and(|v| matches!(v.as_str(), "true" | "1"))
     })
 }
 
@@ -150,13 +154,18 @@ mod tests {
 
     #[test]
     fn labels_ask_for_bypass_as_nerdctl_does() {
-        assert!(wanted(true, &[], &[]));
-        assert!(wanted(false, &["nerdctl/bypass4netns=true".into()], &[]));
-        assert!(wanted(false, &[], &["nerdctl/bypass4netns=1".into()]));
+        let m = |kv: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(wanted(true, &m(&[]), &m(&[])));
+        assert!(wanted(false, &m(&[(NERDCTL_KEY, "true")]), &m(&[])));
+        assert!(wanted(false, &m(&[]), &m(&[(NERDCTL_KEY, "1")])));
         assert!(!wanted(
             false,
-            &["nerdctl/bypass4netns=false".into(), "x=y".into()],
-            &[]
+            &m(&[(NERDCTL_KEY, "false"), ("x", "y")]),
+            &m(&[])
         ));
     }
 

@@ -5,6 +5,7 @@ pub mod bypass;
 pub mod caps;
 pub mod context;
 pub mod copy;
+pub mod create;
 pub mod image;
 pub mod labels;
 pub mod lifecycle;

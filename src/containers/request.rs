@@ -70,6 +70,8 @@ pub struct HostConfig {
     /// bridge (default), none, host, or a network's name.
     pub network_mode: String,
     pub restart_policy: RestartPolicy,
+    /// Remove the container when it exits (`run --rm`).
+    pub auto_remove: bool,
     pub cap_add: Vec<String>,
     pub cap_drop: Vec<String>,
     pub privileged: bool,

@@ -81,8 +81,8 @@ pub struct Options {
     pub hostname: String,
     /// Arguments after the image on the command line.
     pub args: Vec<String>,
-    /// `--entrypoint` (`Some("")` clears the image's entrypoint).
-    pub entrypoint: Option<String>,
+    /// Replaces the image's entrypoint (`Some(vec![])` clears it).
+    pub entrypoint: Option<Vec<String>>,
     pub env: Vec<String>,
     pub workdir: Option<String>,
     pub user: Option<String>,
@@ -127,8 +127,7 @@ pub enum SpecError {
 pub fn command(image: &ImageDefaults, opts: &Options) -> Result<Vec<String>, SpecError> {
     let (entrypoint, default_cmd) = match &opts.entrypoint {
         // Overriding the entrypoint drops the image's cmd, as in Docker.
-        Some(ep) if ep.is_empty() => (Vec::new(), Vec::new()),
-        Some(ep) => (vec![ep.clone()], Vec::new()),
+        Some(ep) => (ep.clone(), Vec::new()),
         None => (image.entrypoint.clone(), image.cmd.clone()),
     };
     let cmd = if opts.args.is_empty() {
@@ -565,11 +564,11 @@ mod tests {
         );
         o.args = vec!["sh".into()];
         assert_eq!(command(&img, &o).unwrap(), ["/docker-entrypoint.sh", "sh"]);
-        o.entrypoint = Some("/bin/echo".into());
+        o.entrypoint = Some(vec!["/bin/echo".into()]);
         assert_eq!(command(&img, &o).unwrap(), ["/bin/echo", "sh"]);
         o.args.clear();
         assert_eq!(command(&img, &o).unwrap(), ["/bin/echo"]);
-        o.entrypoint = Some(String::new());
+        o.entrypoint = Some(Vec::new());
         assert!(matches!(command(&img, &o), Err(SpecError::NoCommand)));
     }
 

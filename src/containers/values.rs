@@ -688,6 +688,39 @@ mod tests {
     }
 
     #[test]
+    fn mount_fields_take_dockers_aliases() {
+        let vol = |src: VolumeSource, target: &str, read_only| {
+            MountSpec::Volume(VolumeSpec {
+                source: src,
+                target: target.into(),
+                read_only,
+            })
+        };
+        assert_eq!(
+            "type=bind,src=/tmp,dst=/data,readonly=false".parse(),
+            Ok(vol(VolumeSource::Host("/tmp".into()), "/data", false))
+        );
+        assert_eq!(
+            "source=cache,target=/cache".parse(),
+            Ok(vol(VolumeSource::Named("cache".into()), "/cache", false))
+        );
+        assert_eq!(
+            "type=tmpfs,destination=/scratch,tmpfs-size=64m,tmpfs-mode=1770".parse(),
+            Ok(MountSpec::Tmpfs(TmpfsSpec {
+                target: "/scratch".into(),
+                options: vec!["size=67108864".into(), "mode=1770".into()]
+            }))
+        );
+        let kv: KeyValue = "x=".parse().unwrap();
+        assert_eq!((kv.key.as_str(), kv.value.as_str()), ("x", ""));
+        let u: Ulimit = "nofile=1024:2048".parse().unwrap();
+        assert_eq!(
+            serde_json::to_value(u.to_oci().unwrap().typ()).unwrap(),
+            serde_json::json!("RLIMIT_NOFILE")
+        );
+    }
+
+    #[test]
     fn tmpfs() {
         let t: TmpfsSpec = "/run:size=1m,mode=700".parse().unwrap();
         assert_eq!(t.options, ["size=1m", "mode=700"]);

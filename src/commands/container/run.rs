@@ -2,21 +2,22 @@
 //! hooks, the container record, the task with its stdio (json-file log driver when detached,
 //! FIFOs when attached), and Docker's exit codes. A run that fails undoes everything it did.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Context};
-use oci_spec::runtime::{HookBuilder, HooksBuilder, Mount, MountBuilder};
+use anyhow::Context;
 
 use super::stdio::{start_failure_code, Attached};
 use super::{labels, Ctx};
 use burrow::connection::Globals;
-use burrow::containers::image::ImageError;
-use burrow::containers::lifecycle::{NewContainer, Stdio};
-use burrow::containers::spec::{self, Cgroups, Limits, NetNs, Options, Seccomp};
-use burrow::containers::{logdriver, store};
-use burrow::network::{self, files, hook, ports, prepare};
+use burrow::containers::create::{
+    self, net_teardown_command, teardown_leftovers, AheadNet, CreateOptions, Created, Note,
+};
+use burrow::containers::lifecycle::Stdio;
+use burrow::containers::logdriver;
+use burrow::containers::request::ContainerRequest;
+use burrow::containers::values::{parse_all, parse_flag, FlagError, KeyValue, RestartPolicy};
+use burrow::network::{self, hook};
 
 // Flags shared by `run` and `create`.
 #[derive(Debug, Clone, clap::Args)]
@@ -155,6 +156,82 @@ pub struct CreateFlags {
     pub args: Vec<String>,
 }
 
+impl CreateFlags {
+    /// The container request these flags describe (env files read, every value parsed);
+    /// `auto_remove` for `run --rm`.
+    pub fn request(&self, auto_remove: bool) -> anyhow::Result<ContainerRequest> {
+        let mut r = ContainerRequest::new(self.image.clone());
+        r.name = self.name.clone();
+        r.pull = parse_flag("--pull", &self.pull)?;
+        r.bypass = self.bypass;
+        let c = &mut r.config;
+        c.hostname = self.hostname.clone();
+        c.user = self.user.clone();
+        c.tty = self.tty;
+        c.open_stdin = self.interactive;
+        c.env = read_env_files(&self.env_file)?;
+        c.env.extend(self.env.iter().cloned());
+        c.cmd = self.args.clone();
+        c.entrypoint = self.entrypoint.as_ref().map(|e| {
+            if e.is_empty() {
+                vec![]
+            } else {
+                vec![e.clone()]
+            }
+        });
+        c.working_dir = self.workdir.clone();
+        c.labels = super::parse_labels(&self.label).into_iter().collect();
+        c.stop_signal = self.stop_signal.clone();
+        c.stop_timeout = self.stop_timeout;
+        self.host_config(&mut r.host_config, auto_remove)?;
+        r.networking_config.ipv4_address = self.ip;
+        Ok(r)
+    }
+
+    fn host_config(
+        &self,
+        h: &mut burrow::containers::request::HostConfig,
+        auto_remove: bool,
+    ) -> Result<(), FlagError> {
+        h.binds = parse_all("-v", &self.volume)?;
+        h.mounts = parse_all("--mount", &self.mount)?;
+        h.tmpfs = parse_all("--tmpfs", &self.tmpfs)?;
+        h.port_bindings = parse_all("-p", &self.publish)?;
+        h.publish_all_ports = self.publish_all;
+        h.network_mode = self.network.clone();
+        h.restart_policy = parse_flag("--restart", &self.restart)?;
+        h.auto_remove = auto_remove;
+        h.cap_add = self.cap_add.clone();
+        h.cap_drop = self.cap_drop.clone();
+        h.privileged = self.privileged;
+        h.readonly_rootfs = self.read_only;
+        h.security_opt = parse_all("--security-opt", &self.security_opt)?;
+        h.dns = self.dns.clone();
+        h.extra_hosts = parse_all("--add-host", &self.add_host)?;
+        h.init = self.init;
+        h.memory = self
+            .memory
+            .as_deref()
+            .map(|m| parse_flag("--memory", m))
+            .transpose()?;
+        h.cpus = self.cpus;
+        h.pids_limit = self.pids_limit;
+        h.ulimits = parse_all("--ulimit", &self.ulimit)?;
+        h.shm_size = self
+            .shm_size
+            .as_deref()
+            .map(|m| parse_flag("--shm-size", m))
+            .transpose()?;
+        h.log_config.driver = self.log_driver.clone();
+        h.log_config.options = self.log_opt.clone();
+        h.annotations = parse_all::<KeyValue>("--annotation", &self.annotation)?
+            .into_iter()
+            .map(|kv| (kv.key, kv.value))
+            .collect();
+        Ok(())
+    }
+}
+
 // `burrow run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -227,7 +304,7 @@ pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
 pub fn create(args: CreateArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
-        match create_container(&ctx, &args.flags, false).await {
+        match create_container(&ctx, &args.flags, false, false).await {
             Ok(c) => {
                 println!("{}", c.id);
                 Ok(ExitCode::SUCCESS)
@@ -237,41 +314,35 @@ pub fn create(args: CreateArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// What `create_container` made, for starting it.
-pub struct Created {
-    pub id: String,
-    pub rootfs: Vec<containerd_client::types::Mount>,
-    /// `run`'s ahead-of-time network attach, settled once the task holds the namespace.
-    pub net: Option<AheadNet>,
-    /// Named volumes this create made (a `run` that then fails removes them again).
-    pub created_volumes: Vec<String>,
+/// Creates the container `f` describes through the library, printing what it notes.
+pub async fn create_container(
+    ctx: &Ctx,
+    f: &CreateFlags,
+    ahead: bool,
+    auto_remove: bool,
+) -> Result<Created, Failure> {
+    let req = f.request(auto_remove)?;
+    create::create(ctx, &req, CreateOptions { ahead }, &print_note)
+        .await
+        .map_err(|e| Failure {
+            code: 125,
+            err: e.into(),
+        })
 }
 
-/// A network namespace attached while `run` created the container (see
-/// [`burrow::network::prepare`]), and the spec to store once the task has joined it.
-pub struct AheadNet {
-    helper: prepare::Prepared,
-    spec_after: oci_spec::runtime::Spec,
-}
-
-impl AheadNet {
-    /// The task has joined the namespace: later starts get a fresh one (the path goes away),
-    /// and the helper unmounts it. Returns the helper, to wait for before the state dir goes.
-    async fn settle(self, ctx: &Ctx, id: &str) -> prepare::Prepared {
-        if let Err(err) = ctx.client.update_spec(id, &self.spec_after).await {
-            eprintln!(
-                "burrow: warning: container {id}: {err:#}; its next start may fail to find its \
-                 network namespace (remove it and run it again)"
-            );
+/// What `create` notes, as burrow says it on stderr.
+fn print_note(note: Note) {
+    match note {
+        Note::Pulling(name) => eprintln!("burrow: pulling {name}"),
+        Note::SquashedOwners => eprintln!("burrow: {}", burrow::images::SQUASHED_OWNERS_NOTE),
+        Note::PortsDiscarded { network } => {
+            eprintln!("burrow: warning: published ports are discarded with --network {network}")
         }
-        let mut helper = self.helper;
-        helper.done();
-        helper
-    }
-
-    /// `run` failed: the helper finishes, unmounts and exits.
-    fn abandon(self) {
-        self.helper.release(true);
+        Note::SingleIdUser { user, uid, gid } => eprintln!(
+            "burrow: note: user {user:?} (uid {uid}, gid {gid}) runs as uid 0 (you, outside): \
+             your user has no subordinate ids, so no other id exists in its containers (add a \
+             range to /etc/subuid and /etc/subgid, see `burrow setup check`)"
+        ),
     }
 }
 
@@ -299,142 +370,6 @@ fn start_claimed_teardown(ctx: &Ctx, id: &str) -> Option<std::process::Child> {
     }
 }
 
-/// Everything a partly created container owns, removed again on failure.
-struct Undo<'a> {
-    ctx: &'a Ctx,
-    id: String,
-    name: Option<String>,
-    dir: bool,
-    record: Option<String>,
-    volumes: Vec<String>,
-}
-
-impl Undo<'_> {
-    async fn run(self) {
-        let ctx = self.ctx;
-        let _ = ctx.client.delete_task(&self.id).await;
-        teardown_leftovers(ctx, &self.id);
-        if let Some(snapshotter) = &self.record {
-            if let Err(err) = ctx.client.delete(&self.id, snapshotter).await {
-                tracing::warn!(%err, "removing the container of a failed run");
-            }
-        }
-        if let Some(name) = &self.name {
-            ctx.store.release_name(name, &self.id);
-        }
-        if self.dir {
-            let _ = ctx.store.remove_dir(&self.id);
-        }
-        super::super::volume::remove_anonymous(ctx, &self.volumes);
-    }
-}
-
-/// If the network hook's state is still there (the runtime failed after attaching), detach
-/// by running the hook's poststop in the runtime's namespaces.
-fn teardown_leftovers(ctx: &Ctx, id: &str) {
-    let dir = ctx.store.container_dir(id);
-    if !dir.join(hook::STATE_FILE).exists() {
-        return;
-    }
-    let Some(mut cmd) = net_teardown_command(ctx, &dir) else {
-        return;
-    };
-    match cmd.status() {
-        Ok(s) if s.success() => {}
-        other => tracing::warn!(?other, "network teardown of a failed run"),
-    }
-}
-
-/// `burrow internal net-teardown STATE_DIR [LAUNCHER_PID]` (None when our own binary cannot
-/// be found).
-fn net_teardown_command(ctx: &Ctx, dir: &Path) -> Option<std::process::Command> {
-    let exe = std::env::current_exe().ok()?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args(["internal", "net-teardown"]).arg(dir);
-    if let Some(l) = &ctx.ep.launcher {
-        cmd.arg(l.child_pid.to_string());
-    }
-    Some(cmd)
-}
-
-fn parse_memory(s: &str) -> anyhow::Result<i64> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mul) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        _ => (t, 1),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| anyhow!("invalid --memory {s:?}: use a size such as 512m or 1g"))?;
-    Ok((n * mul as f64) as i64)
-}
-
-/// `--ulimit NAME=SOFT[:HARD]` as an OCI rlimit.
-fn parse_ulimit(u: &str) -> anyhow::Result<oci_spec::runtime::PosixRlimit> {
-    let bad =
-        || anyhow!("invalid --ulimit {u:?}: expected NAME=SOFT[:HARD], e.g. nofile=1024:2048");
-    let (name, vals) = u.split_once('=').ok_or_else(bad)?;
-    let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
-    let num = |v: &str| -> anyhow::Result<u64> {
-        if v == "-1" || v == "unlimited" {
-            Ok(u64::MAX)
-        } else {
-            v.parse().map_err(|_| bad())
-        }
-    };
-    let typ: oci_spec::runtime::PosixRlimitType = serde_json::from_value(serde_json::json!(
-        format!("RLIMIT_{}", name.to_ascii_uppercase())
-    ))
-    .map_err(|_| anyhow!("invalid --ulimit {u:?}: unknown limit {name:?} (nofile, nproc, core, memlock, stack ...)"))?;
-    let (soft, hard) = (num(soft)?, num(hard)?);
-    if soft > hard {
-        anyhow::bail!("invalid --ulimit {u:?}: the soft limit is above the hard one");
-    }
-    Ok(oci_spec::runtime::PosixRlimitBuilder::default()
-        .typ(typ)
-        .soft(soft)
-        .hard(hard)
-        .build()?)
-}
-
-/// Replaces same-typed rlimits with `ulimits` and sizes /dev/shm.
-fn apply_ulimits_and_shm(
-    spec: &mut oci_spec::runtime::Spec,
-    ulimits: &[oci_spec::runtime::PosixRlimit],
-    shm_bytes: Option<i64>,
-) {
-    if !ulimits.is_empty() {
-        if let Some(mut p) = spec.process().clone() {
-            let mut r = p.rlimits().clone().unwrap_or_default();
-            r.retain(|x| !ulimits.iter().any(|u| u.typ() == x.typ()));
-            r.extend(ulimits.iter().cloned());
-            p.set_rlimits(Some(r));
-            spec.set_process(Some(p));
-        }
-    }
-    if let Some(bytes) = shm_bytes {
-        if let Some(mut mounts) = spec.mounts().clone() {
-            for m in mounts.iter_mut() {
-                if m.destination().to_str() == Some("/dev/shm") {
-                    let mut o: Vec<String> = m
-                        .options()
-                        .clone()
-                        .unwrap_or_default()
-                        .into_iter()
-                        .filter(|o| !o.starts_with("size="))
-                        .collect();
-                    o.push(format!("size={}k", (bytes / 1024).max(1)));
-                    m.set_options(Some(o));
-                }
-            }
-            spec.set_mounts(Some(mounts));
-        }
-    }
-}
-
 fn read_env_files(files: &[PathBuf]) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
     for f in files {
@@ -448,805 +383,6 @@ fn read_env_files(files: &[PathBuf]) -> anyhow::Result<Vec<String>> {
         }
     }
     Ok(out)
-}
-
-fn bind(dest: &str, src: &Path, ro: bool) -> anyhow::Result<Mount> {
-    let mut opts = vec!["rbind".to_string(), "rprivate".to_string()];
-    if ro {
-        opts.push("ro".to_string());
-    }
-    Ok(MountBuilder::default()
-        .destination(dest)
-        .typ("bind")
-        .source(src)
-        .options(opts)
-        .build()?)
-}
-
-/// `-v SRC:DST[:ro]` (a host path, or a named volume under the data root) and `--tmpfs`.
-/// `--ip` must fall in the subnet of the (single) network the container joins.
-fn check_ip(
-    ip: std::net::Ipv4Addr,
-    network: &str,
-    confs: &[(String, serde_json::Value)],
-) -> anyhow::Result<()> {
-    let Some((name, conf)) = confs.first() else {
-        anyhow::bail!("--ip needs a network, and the container has none (--network {network})");
-    };
-    let subnets = burrow::network::conf_subnets(conf);
-    let inside = subnets.iter().any(|s| {
-        burrow::network::parse_cidr(s).is_some_and(|(net, len)| {
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-            u32::from(ip) & mask == net
-        })
-    });
-    if !inside {
-        anyhow::bail!(
-            "--ip {ip} is not in the subnet of network {name} ({}): pick an address there, or create a network with --subnet",
-            subnets.join(", ")
-        );
-    }
-    Ok(())
-}
-
-/// Where `--init` puts the host's init binary inside the container (Docker's path).
-const INIT_PATH: &str = "/sbin/docker-init";
-
-/// The host's init for `--init`: Docker's docker-init, tini, or catatonit (all static or nearly).
-fn find_init() -> anyhow::Result<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs: Vec<PathBuf> = std::env::split_paths(&path)
-        .chain(["/usr/libexec/docker", "/usr/libexec/podman"].map(PathBuf::from))
-        .collect();
-    for name in ["docker-init", "tini-static", "tini", "catatonit"] {
-        if let Some(p) = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) {
-            return Ok(p);
-        }
-    }
-    anyhow::bail!(
-        "--init needs an init binary on the host (docker-init, tini or catatonit) and none was found: as root, apt-get install catatonit (or tini)"
-    )
-}
-
-/// Makes the host's init PID 1: bound read-only at [`INIT_PATH`], running the command after `--`.
-fn apply_init(spec: &mut oci_spec::runtime::Spec, host_init: &Path) -> anyhow::Result<()> {
-    let process = spec
-        .process_mut()
-        .as_mut()
-        .context("the container spec has no process")?;
-    let mut args = vec![INIT_PATH.to_string(), "--".to_string()];
-    args.extend(process.args().clone().unwrap_or_default());
-    process.set_args(Some(args));
-    let mut mounts = spec.mounts().clone().unwrap_or_default();
-    mounts.push(
-        MountBuilder::default()
-            .destination(INIT_PATH)
-            .typ("bind")
-            .source(host_init)
-            .options(vec![
-                "bind".to_string(),
-                "ro".to_string(),
-                "nosuid".to_string(),
-                "nodev".to_string(),
-            ])
-            .build()?,
-    );
-    spec.set_mounts(Some(mounts));
-    Ok(())
-}
-
-/// A `--mount` in the short forms the rest of the code takes (`-v` and `--tmpfs`).
-#[derive(Debug, PartialEq, Eq)]
-enum LongMount {
-    Volume(String),
-    Tmpfs(String),
-}
-
-/// Parses Docker's `--mount` (type=bind|volume|tmpfs,source,target,readonly,tmpfs-size,tmpfs-mode).
-fn parse_mount(spec: &str) -> anyhow::Result<LongMount> {
-    let mut typ = "volume".to_string();
-    let (mut src, mut dst, mut ro) = (None::<String>, None::<String>, false);
-    let (mut size, mut mode) = (None::<String>, None::<String>);
-    for field in spec.split(',').filter(|f| !f.is_empty()) {
-        let (k, v) = match field.split_once('=') {
-            Some((k, v)) => (k.trim(), Some(v.trim())),
-            None => (field.trim(), None),
-        };
-        match (k, v) {
-            ("type", Some(v)) => typ = v.to_string(),
-            ("source" | "src", Some(v)) => src = Some(v.to_string()),
-            ("target" | "destination" | "dst", Some(v)) => dst = Some(v.to_string()),
-            ("readonly" | "ro", None) => ro = true,
-            ("readonly" | "ro", Some(v)) => {
-                ro = match v {
-                    "true" | "1" => true,
-                    "false" | "0" => false,
-                    _ => anyhow::bail!("invalid --mount {spec:?}: readonly={v:?} must be true or false"),
-                }
-            }
-            ("tmpfs-size", Some(v)) => size = Some(parse_memory(v)?.to_string()),
-            ("tmpfs-mode", Some(v)) => {
-                u32::from_str_radix(v, 8).map_err(|_| {
-                    anyhow!("invalid --mount {spec:?}: tmpfs-mode={v:?} must be octal, e.g. 1777")
-                })?;
-                mode = Some(v.to_string());
-            }
-            _ => anyhow::bail!(
-                "invalid --mount {spec:?}: unsupported field {field:?} (use type, source, target, readonly, tmpfs-size, tmpfs-mode)"
-            ),
-        }
-    }
-    let Some(dst) = dst else {
-        anyhow::bail!("invalid --mount {spec:?}: target=PATH is required");
-    };
-    let ro_opt = if ro { ":ro" } else { "" };
-    match typ.as_str() {
-        "bind" => {
-            let Some(src) = src else {
-                anyhow::bail!("invalid --mount {spec:?}: a bind mount needs source=PATH");
-            };
-            if !src.starts_with('/') {
-                anyhow::bail!("invalid --mount {spec:?}: the bind source {src:?} must be an absolute path");
-            }
-            if !Path::new(&src).exists() {
-                anyhow::bail!("invalid --mount {spec:?}: bind source path {src:?} does not exist");
-            }
-            Ok(LongMount::Volume(format!("{src}:{dst}{ro_opt}")))
-        }
-        "volume" => match src {
-            Some(name) if name.starts_with('/') => anyhow::bail!(
-                "invalid --mount {spec:?}: a volume's source is a volume name; use type=bind for the path {name:?}"
-            ),
-            Some(name) => Ok(LongMount::Volume(format!("{name}:{dst}{ro_opt}"))),
-            None if ro => Ok(LongMount::Volume(format!(":{dst}{ro_opt}"))),
-            None => Ok(LongMount::Volume(dst)),
-        },
-        "tmpfs" => {
-            if src.is_some() {
-                anyhow::bail!("invalid --mount {spec:?}: a tmpfs mount has no source");
-            }
-            let mut opts: Vec<String> = Vec::new();
-            if let Some(s) = size {
-                opts.push(format!("size={s}"));
-            }
-            if let Some(m) = mode {
-                opts.push(format!("mode={m}"));
-            }
-            if ro {
-                opts.push("ro".into());
-            }
-            Ok(LongMount::Tmpfs(if opts.is_empty() {
-                dst
-            } else {
-                format!("{dst}:{}", opts.join(","))
-            }))
-        }
-        other => anyhow::bail!("invalid --mount {spec:?}: type={other:?} (use bind, volume or tmpfs)"),
-    }
-}
-
-/// `fresh` gets (container path, volume data dir) of each named volume that is still empty:
-/// the image's content at that path is copied into it once the snapshot exists, as Docker does.
-/// `anonymous` gets the anonymous volumes made (the container's own), `created_named` the named
-/// volumes this call created (removed again if the run fails).
-fn user_mounts(
-    ctx: &Ctx,
-    f: &CreateFlags,
-    anonymous: &mut Vec<String>,
-    created_named: &mut Vec<String>,
-    fresh: &mut Vec<(String, std::path::PathBuf)>,
-) -> anyhow::Result<Vec<Mount>> {
-    let mut out = Vec::new();
-    let mut volumes = f.volume.clone();
-    let mut tmpfs = f.tmpfs.clone();
-    for m in &f.mount {
-        match parse_mount(m)? {
-            LongMount::Volume(v) => volumes.push(v),
-            LongMount::Tmpfs(t) => tmpfs.push(t),
-        }
-    }
-    for v in &volumes {
-        let parts: Vec<&str> = v.split(':').collect();
-        let (src, dst, opts) = match parts.as_slice() {
-            [dst] => ("", *dst, ""),
-            [src, dst] => (*src, *dst, ""),
-            [src, dst, opts] => (*src, *dst, *opts),
-            _ => anyhow::bail!("invalid -v {v:?}: expected SRC:DST[:ro|rw]"),
-        };
-        if !dst.starts_with('/') {
-            anyhow::bail!("invalid -v {v:?}: the container path {dst:?} must be absolute");
-        }
-        let mut ro = false;
-        for o in opts.split(',').filter(|o| !o.is_empty()) {
-            match o {
-                "ro" => ro = true,
-                "rw" => ro = false,
-                "z" | "Z" => {}
-                other => anyhow::bail!("invalid -v {v:?}: unknown option {other:?} (use ro or rw)"),
-            }
-        }
-        let source = if src.starts_with('/') || src.starts_with('.') {
-            let p = std::fs::canonicalize(src)
-                .with_context(|| format!("bind source {src:?} of -v {v:?} does not exist"))?;
-            p
-        } else {
-            let data = if src.is_empty() {
-                let (name, data) = super::super::volume::create_anonymous(ctx)?;
-                anonymous.push(name);
-                data
-            } else {
-                let (data, created) = super::super::volume::ensure(ctx, src)?;
-                if created {
-                    created_named.push(src.to_string());
-                }
-                data
-            };
-            let empty = std::fs::read_dir(&data).is_ok_and(|mut d| d.next().is_none());
-            if empty {
-                fresh.push((dst.to_string(), data.clone()));
-            }
-            data
-        };
-        out.push(bind(dst, &source, ro)?);
-    }
-    for t in &tmpfs {
-        let (dst, opts) = t.split_once(':').unwrap_or((t, ""));
-        if !dst.starts_with('/') {
-            anyhow::bail!("invalid --tmpfs {t:?}: the path must be absolute");
-        }
-        let mut o: Vec<String> = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
-        o.extend(
-            opts.split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
-        );
-        out.push(
-            MountBuilder::default()
-                .destination(dst)
-                .typ("tmpfs")
-                .source("tmpfs")
-                .options(o)
-                .build()?,
-        );
-    }
-    Ok(out)
-}
-
-fn security(f: &CreateFlags) -> anyhow::Result<(Seccomp, bool)> {
-    let mut seccomp = Seccomp::Default;
-    let mut nnp = false;
-    for o in &f.security_opt {
-        let (k, v) = o.split_once(['=', ':']).unwrap_or((o, ""));
-        match (k, v) {
-            ("seccomp", "unconfined") => seccomp = Seccomp::Unconfined,
-            ("seccomp", path) if !path.is_empty() => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading the seccomp profile {path}"))?;
-                let profile: burrow_seccomp::Profile = serde_json::from_str(&text)
-                    .with_context(|| format!("parsing the seccomp profile {path}"))?;
-                seccomp = Seccomp::Profile(Box::new(profile));
-            }
-            ("no-new-privileges", "" | "true") => nnp = true,
-            ("no-new-privileges", "false") => nnp = false,
-            _ => anyhow::bail!(
-                "unsupported --security-opt {o:?}: use seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges"
-            ),
-        }
-    }
-    Ok((seccomp, nnp))
-}
-
-/// A container's restart policy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Restart {
-    No,
-    /// always / unless-stopped: containerd's restart monitor keeps the task up.
-    Containerd,
-    /// on-failure[:N]: burrow's monitor restarts after a failing exit (N: 0 = no limit).
-    OnFailure,
-}
-
-fn restart_policy(p: &str) -> anyhow::Result<Restart> {
-    match p {
-        "no" | "" => Ok(Restart::No),
-        "always" | "unless-stopped" => Ok(Restart::Containerd),
-        p if super::restart::on_failure_max(p).is_some() => Ok(Restart::OnFailure),
-        other => anyhow::bail!(
-            "invalid --restart {other:?}: use no, always, unless-stopped or on-failure[:MAX-RETRIES]"
-        ),
-    }
-}
-
-fn hooks(state_dir: &Path) -> anyhow::Result<oci_spec::runtime::Hooks> {
-    let exe = std::env::current_exe().context("finding the burrow binary for the OCI hooks")?;
-    let hook = |event: &str| -> anyhow::Result<oci_spec::runtime::Hook> {
-        Ok(HookBuilder::default()
-            .path(&exe)
-            .args(vec![
-                exe.display().to_string(),
-                "internal".into(),
-                "oci-hook".into(),
-                event.into(),
-                state_dir.display().to_string(),
-            ])
-            .env(vec![format!("PATH={}", spec::DEFAULT_PATH)])
-            .build()?)
-    };
-    Ok(HooksBuilder::default()
-        .create_runtime(vec![hook("createRuntime")?])
-        .poststop(vec![hook("poststop")?])
-        .build()?)
-}
-
-/// Creates the container (state dir, record, snapshot) without a task.
-/// With `ahead` (`run`), the container's networks are attached by a helper while the
-/// container is created, in a namespace its task then joins (see [`burrow::network::prepare`]).
-pub async fn create_container(ctx: &Ctx, f: &CreateFlags, ahead: bool) -> Result<Created, Failure> {
-    // Everything that can be refused is checked before anything is created.
-    let restart = restart_policy(&f.restart)?;
-    let (seccomp, no_new_privileges) = security(f)?;
-    let init = if f.init { Some(find_init()?) } else { None };
-    let log_opts = logdriver::parse_opts(&f.log_driver, &f.log_opt)?;
-    let annotations = annotations(&f.annotation)?;
-    let bypass = if burrow::containers::bypass::wanted(f.bypass, &f.label, &f.annotation) {
-        Some(burrow::containers::bypass::prepare(&ctx.ep, &f.network)?)
-    } else {
-        None
-    };
-    let limits = Limits {
-        memory_bytes: f.memory.as_deref().map(parse_memory).transpose()?,
-        cpus: f.cpus,
-        pids: f.pids_limit,
-    };
-    let ulimits = f
-        .ulimit
-        .iter()
-        .map(|u| parse_ulimit(u))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let shm_bytes = f.shm_size.as_deref().map(parse_memory).transpose()?;
-    let mut env = read_env_files(&f.env_file)?;
-    env.extend(f.env.iter().cloned());
-    let extra_hosts: Vec<(String, String)> = f
-        .add_host
-        .iter()
-        .map(|h| {
-            h.split_once(':')
-                .filter(|(n, ip)| !n.is_empty() && ip.parse::<std::net::IpAddr>().is_ok())
-                .map(|(n, ip)| (n.to_string(), ip.to_string()))
-                .ok_or_else(|| anyhow!("invalid --add-host {h:?}: expected HOST:IP"))
-        })
-        .collect::<anyhow::Result<_>>()?;
-    tracing::debug!("run: checked the flags");
-    let mut image = match (f.pull.as_str(), ctx.images.resolve(&f.image).await) {
-        ("missing", Ok(i)) | ("never", Ok(i)) => i,
-        ("never", Err(e)) => return Err(e.into()),
-        ("missing", Err(ImageError::NotFound(_))) => {
-            pull_image(ctx, &f.image).await.with_context(|| {
-                format!("no such image {} locally, and pulling it failed", f.image)
-            })?;
-            ctx.images.resolve(&f.image).await?
-        }
-        ("always", _) => {
-            pull_image(ctx, &f.image).await?;
-            ctx.images.resolve(&f.image).await?
-        }
-        ("missing", Err(e)) => return Err(e.into()),
-        (other, _) => {
-            return Err(anyhow!("invalid --pull {other:?}: use missing, always or never").into())
-        }
-    };
-    tracing::debug!("run: resolved the image");
-    let user = f
-        .user
-        .clone()
-        .unwrap_or_else(|| image.defaults.user.clone());
-    // Names need the image's /etc/passwd; root's HOME does too. Read once the network
-    // attach is under way.
-    let needs_user_db = user
-        .split(':')
-        .any(|p| !p.is_empty() && p.parse::<u32>().is_err())
-        || user.is_empty();
-    let mut port_maps = Vec::new();
-    for p in &f.publish {
-        port_maps.extend(ports::parse(p, ports::kernel_free_port)?);
-    }
-    if f.publish_all {
-        for e in &image.exposed_ports {
-            let (port, proto) = e.split_once('/').unwrap_or((e, "tcp"));
-            port_maps.extend(ports::parse(
-                &format!("{port}/{proto}"),
-                ports::kernel_free_port,
-            )?);
-        }
-    }
-    let (netns, networks) = match f.network.as_str() {
-        "none" => (NetNs::New, vec![]),
-        "host" => (NetNs::Host, vec![]),
-        other => (NetNs::New, vec![other.to_string()]),
-    };
-    if networks.is_empty() && !port_maps.is_empty() {
-        eprintln!(
-            "burrow: warning: published ports are discarded with --network {}",
-            f.network
-        );
-        port_maps.clear();
-    }
-    let net_confs = hook::resolve_networks(&ctx.net, &networks)?;
-    if let Some(ip) = f.ip {
-        check_ip(ip, &f.network, &net_confs)?;
-    }
-    let cgroups = match ctx.ep.cgroup_manager.as_str() {
-        "none" => Cgroups::Unavailable {
-            reason: spec::cgroup_unavailable_reason(ctx.rootless()).unwrap_or_else(|| {
-                "the cgroup manager is \"none\" (see --cgroup-manager and `burrow info`)".into()
-            }),
-        },
-        "systemd" => Cgroups::Path(format!(
-            "{}:nerdctl:{{ID}}",
-            if ctx.rootless() {
-                "user.slice"
-            } else {
-                "system.slice"
-            }
-        )),
-        _ => Cgroups::Path(format!("/{}/{{ID}}", ctx.ep.namespace)),
-    };
-
-    let id = store::new_id();
-    let short = super::short_id(&id).to_string();
-    let name = match &f.name {
-        Some(n) => n.clone(),
-        None => {
-            let base = image
-                .name
-                .rsplit('/')
-                .next()
-                .unwrap_or("c")
-                .split([':', '@'])
-                .next()
-                .unwrap_or("c")
-                .to_string();
-            format!("{base}-{}", &id[..5])
-        }
-    };
-    let hostname = f.hostname.clone().unwrap_or_else(|| short.clone());
-    let mut net: Option<AheadNet> = None;
-    let mut undo = Undo {
-        ctx,
-        id: id.clone(),
-        name: None,
-        dir: false,
-        record: None,
-        volumes: Vec::new(),
-    };
-    let result = async {
-        ctx.store.reserve_name(&name, &id)?;
-        undo.name = Some(name.clone());
-        let dir = ctx.store.create_dir(&id)?;
-        undo.dir = true;
-        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let resolv = ctx.store.write_file(
-            &id,
-            "resolv.conf",
-            &files::resolv_conf(ctx.rootless(), &f.dns, &host_resolv),
-        )?;
-        let hosts_file =
-            ctx.store
-                .write_file(&id, "hosts", &files::hosts(None, &[], &extra_hosts))?;
-        let hostname_file = ctx
-            .store
-            .write_file(&id, "hostname", &format!("{hostname}\n"))?;
-        let mut mounts = vec![
-            bind("/etc/resolv.conf", &resolv, false)?,
-            bind("/etc/hosts", &hosts_file, false)?,
-            bind("/etc/hostname", &hostname_file, false)?,
-        ];
-        let mut anonymous = Vec::new();
-        let mut created_named = Vec::new();
-        let mut fresh_volumes = Vec::new();
-        let extra = user_mounts(
-            ctx,
-            f,
-            &mut anonymous,
-            &mut created_named,
-            &mut fresh_volumes,
-        );
-        undo.volumes = anonymous.iter().chain(&created_named).cloned().collect();
-        mounts.extend(extra?);
-        if !net_confs.is_empty() {
-            hook::write_config(
-                &dir,
-                &hook::HookConfig {
-                    container_id: id.clone(),
-                    name: name.clone(),
-                    hostname: hostname.clone(),
-                    networks: net_confs.clone(),
-                    ports: port_maps.clone(),
-                    plugin_dirs: ctx.net.plugin_dirs.clone(),
-                    launcher_api: ctx.ep.launcher.as_ref().map(|l| l.api_socket.clone()),
-                    extra_hosts: extra_hosts.clone(),
-                    hosts_file: hosts_file.clone(),
-                    ip: f.ip.map(|ip| ip.to_string()),
-                },
-            )?;
-        }
-        tracing::debug!("run: wrote the state dir");
-        let starting = if ahead && !net_confs.is_empty() {
-            let launcher = ctx.ep.launcher.as_ref().map(|l| l.child_pid);
-            std::env::current_exe()
-                .and_then(|exe| prepare::Prepared::spawn(&exe, &dir, launcher))
-                .map_err(|err| tracing::debug!(%err, "attaching ahead of the task"))
-                .ok()
-        } else {
-            None
-        };
-        let netns = match &starting {
-            Some(_) => NetNs::Path(dir.join(prepare::NETNS_FILE).display().to_string()),
-            None => netns.clone(),
-        };
-        if needs_user_db {
-            image_user_db(ctx, &mut image).await?;
-        }
-        let single_id = ctx.ep.launcher.as_ref().is_some_and(|l| l.single_id());
-        if single_id {
-            warn_single_id_user(&user, &image.defaults);
-        }
-        let opts = Options {
-            id: id.clone(),
-            hostname: hostname.clone(),
-            args: f.args.clone(),
-            entrypoint: f.entrypoint.clone(),
-            env: env.clone(),
-            workdir: f.workdir.clone(),
-            user: Some(user.clone()),
-            tty: f.tty,
-            privileged: f.privileged,
-            read_only: f.read_only,
-            cap_add: f.cap_add.clone(),
-            cap_drop: f.cap_drop.clone(),
-            seccomp: seccomp.clone(),
-            no_new_privileges,
-            netns: netns.clone(),
-            cgroups: match &cgroups {
-                Cgroups::Path(p) => Cgroups::Path(p.replace("{ID}", &id)),
-                other => other.clone(),
-            },
-            limits: limits.clone(),
-            mounts,
-            annotations: annotations.clone(),
-            single_id,
-        };
-        let mut spec = spec::build(&image.defaults, &opts)?;
-        apply_ulimits_and_shm(&mut spec, &ulimits, shm_bytes);
-        if let Some(host_init) = &init {
-            apply_init(&mut spec, host_init)?;
-        }
-        if let Some(listener) = &bypass {
-            let meta = burrow::containers::bypass::metadata(&ctx.ep, &net_confs, &port_maps);
-            burrow::containers::bypass::apply(&mut spec, listener, &meta)?;
-        }
-        if !net_confs.is_empty() {
-            spec.set_hooks(Some(hooks(&dir)?));
-        }
-        if let Some(s) = starting {
-            let mut spec_after = spec.clone();
-            spec::fresh_netns(&mut spec_after);
-            // Ready within milliseconds of its start; the spec was built meanwhile.
-            match tokio::task::spawn_blocking(move || s.ready()).await {
-                Ok(Ok(helper)) => net = Some(AheadNet { helper, spec_after }),
-                // The createRuntime hook attaches as usual.
-                failed => {
-                    tracing::debug!(?failed, "attaching ahead of the task");
-                    spec = spec_after;
-                }
-            }
-        }
-        let mut l = super::parse_labels(&f.label);
-        l.insert(labels::NAME.into(), name.clone());
-        l.insert(labels::HOSTNAME.into(), hostname.clone());
-        l.insert(labels::NETWORKS.into(), serde_json::to_string(&networks)?);
-        l.insert(labels::PORTS.into(), serde_json::to_string(&port_maps)?);
-        if f.interactive {
-            l.insert(labels::STDIN_OPEN.into(), "true".into());
-        }
-        l.insert(labels::STATE_DIR.into(), dir.display().to_string());
-        l.insert(
-            labels::PLATFORM.into(),
-            format!("linux/{}", burrow::containers::image::go_arch()),
-        );
-        if !extra_hosts.is_empty() {
-            l.insert(
-                labels::EXTRA_HOSTS.into(),
-                serde_json::to_string(&extra_hosts)?,
-            );
-        }
-        if !anonymous.is_empty() {
-            l.insert(
-                labels::ANONYMOUS_VOLUMES.into(),
-                serde_json::to_string(&anonymous)?,
-            );
-        }
-        if let Some(s) = &f.stop_signal {
-            l.insert(labels::STOP_SIGNAL.into(), s.clone());
-        }
-        if let Some(t) = f.stop_timeout {
-            l.insert(labels::STOP_TIMEOUT.into(), t.to_string());
-        }
-        let exe = std::env::current_exe().context("finding the burrow binary for logging")?;
-        let log_uri = logdriver::uri(&exe, ctx.store.root());
-        if log_opts.max_size > 0 {
-            let path = logdriver::opts_path(&ctx.store.log_path(&id));
-            if let Some(d) = path.parent() {
-                burrow::containers::store::private_dir(d)?;
-            }
-            std::fs::write(&path, serde_json::to_vec(&log_opts)?)
-                .with_context(|| format!("writing {}", path.display()))?;
-        }
-        match restart {
-            Restart::Containerd => {
-                l.insert(labels::RESTART_STATUS.into(), "running".into());
-                l.insert(labels::RESTART_LOG_URI.into(), log_uri.clone());
-                l.insert(labels::RESTART_POLICY.into(), f.restart.clone());
-            }
-            Restart::OnFailure => {
-                l.insert(labels::RESTART_POLICY.into(), f.restart.clone());
-                l.insert(labels::RESTART_WANTED.into(), "running".into());
-                l.insert(labels::RESTART_COUNT.into(), "0".into());
-            }
-            Restart::No => {}
-        }
-        l.insert(labels::LOG_URI.into(), log_uri);
-        tracing::debug!("run: built the spec");
-        let rootfs = ctx
-            .client
-            .create(
-                &NewContainer {
-                    id: id.clone(),
-                    image: image.name.clone(),
-                    parent_chain_id: image.chain_id.clone(),
-                    snapshotter: ctx.ep.snapshotter.clone(),
-                    labels: l,
-                },
-                &spec,
-            )
-            .await
-            .with_context(|| {
-                format!(
-                    "creating the container from {} (is it unpacked for snapshotter {}?)",
-                    image.name, ctx.ep.snapshotter
-                )
-            })?;
-        for (path, data) in &fresh_volumes {
-            fill_volume(ctx, &rootfs, path, data).with_context(|| {
-                format!(
-                    "copying the image's {path} into its volume {}",
-                    data.display()
-                )
-            })?;
-        }
-        Ok::<_, anyhow::Error>((rootfs, created_named))
-    }
-    .await;
-    match result {
-        Ok((rootfs, created_volumes)) => Ok(Created {
-            id,
-            rootfs,
-            net,
-            created_volumes,
-        }),
-        Err(err) => {
-            if let Some(n) = net {
-                n.abandon();
-            }
-            undo.run().await;
-            Err(Failure { code: 125, err })
-        }
-    }
-}
-
-/// Copies the image's content at `path` (in the new container's snapshot) into an empty
-/// volume's `data` dir, owners and modes kept (inside the launcher's user namespace when
-/// rootless), through the `burrow internal cp` helper.
-fn fill_volume(
-    ctx: &Ctx,
-    rootfs: &[containerd_client::types::Mount],
-    path: &str,
-    data: &Path,
-) -> anyhow::Result<()> {
-    use burrow::containers::copy::{self, Op, Request, Root, SnapshotMount};
-    let req = Request {
-        root: Root::Mounts(
-            rootfs
-                .iter()
-                .map(|m| SnapshotMount {
-                    typ: m.r#type.clone(),
-                    source: m.source.clone(),
-                    options: m.options.clone(),
-                })
-                .collect(),
-        ),
-        launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
-        op: Op::FillVolume {
-            path: path.to_string(),
-            dest: data.display().to_string(),
-        },
-    };
-    let out = std::process::Command::new(std::env::current_exe()?)
-        .args(["internal", "cp"])
-        .arg(serde_json::to_string(&req)?)
-        .stdin(std::process::Stdio::null())
-        .output()?;
-    copy::check_helper(out, "the volume copy helper failed").map(|_| ())
-}
-
-/// Pulls `name` from its registry (quietly: stdout is the container's).
-async fn pull_image(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
-    use burrow::images::{manifest::Platform, progress::Progress, pull, reference::Reference};
-    let reference = Reference::parse(name)?;
-    eprintln!("burrow: pulling {}", reference.familiar());
-    let reg = std::sync::Arc::new(crate::commands::pull::registry_for(
-        &reference.domain,
-        false,
-    )?);
-    let opts = pull::PullOptions {
-        platform: Platform::host(),
-        all_platforms: false,
-        unpack: true,
-    };
-    let store = burrow::images::open_store(&ctx.ep).await?;
-    let pulled = pull::pull(
-        &store,
-        reg,
-        &reference,
-        &opts,
-        std::sync::Arc::new(Progress::new(true)),
-    )
-    .await
-    .with_context(|| format!("pulling {}", reference.familiar()))?;
-    if store.squashed_owners && pulled.downloaded > 0 {
-        eprintln!("burrow: {}", burrow::images::SQUASHED_OWNERS_NOTE);
-    }
-    Ok(())
-}
-
-async fn image_user_db(
-    ctx: &Ctx,
-    image: &mut burrow::containers::image::Image,
-) -> anyhow::Result<()> {
-    ctx.images
-        .load_user_db_cached(
-            image,
-            &burrow::containers::image::user_db_cache_dir(ctx.store.root()),
-        )
-        .await
-        .context("reading /etc/passwd from the image")
-}
-
-/// Says, when the launcher maps a single id, that a user other than root inside runs as root
-/// (the caller's own uid outside): no other id exists there.
-fn warn_single_id_user(user: &str, image: &spec::ImageDefaults) {
-    let Ok(resolved) = burrow::containers::user::resolve(user, &image.passwd, &image.group) else {
-        return; // spec::build reports the unknown user
-    };
-    if !resolved.fits_single_id() {
-        eprintln!(
-            "burrow: note: user {user:?} (uid {}, gid {}) runs as uid 0 (you, outside): your user \
-             has no subordinate ids, so no other id exists in its containers (add a range to \
-             /etc/subuid and /etc/subgid, see `burrow setup check`)",
-            resolved.uid, resolved.gid
-        );
-    }
-}
-
-/// `--annotation KEY=VALUE` values as a map; a value without `=` is refused.
-fn annotations(given: &[String]) -> anyhow::Result<HashMap<String, String>> {
-    given
-        .iter()
-        .map(|a| match a.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => Err(anyhow!("--annotation {a:?}: give KEY=VALUE")),
-        })
-        .collect()
 }
 
 /// Creates the task with `stdio` and starts it; on failure removes the task and returns
@@ -1316,30 +452,25 @@ async fn remove_quietly_alongside(
 
 async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     let f = &args.flags;
-    if !args.detach && restart_policy(&f.restart)? == Restart::OnFailure {
+    let on_failure = matches!(
+        parse_flag::<RestartPolicy>("--restart", &f.restart)?,
+        RestartPolicy::OnFailure(_)
+    );
+    if !args.detach && on_failure {
         return Err(anyhow::anyhow!(
             "--restart {} needs -d: burrow's restart monitor watches detached containers (or use --restart always)",
             f.restart
         )
         .into());
     }
-    if args.rm && restart_policy(&f.restart)? != Restart::No {
-        return Err(anyhow!("conflicting options: --restart {} and --rm", f.restart).into());
-    }
     let Created {
         id,
         rootfs,
         mut net,
         created_volumes,
-    } = create_container(ctx, f, true).await?;
+        ..
+    } = create_container(ctx, f, true, args.rm).await?;
     tracing::debug!("run: created the container");
-    if args.rm {
-        if let Ok(c) = ctx.client.get(&id).await {
-            let mut l = c.labels.clone();
-            l.insert(labels::AUTO_REMOVE.into(), "true".into());
-            let _ = ctx.client.update_labels(c, l).await;
-        }
-    }
     if args.detach {
         let stdio = (f.interactive, f.tty);
         let started = start_in_background(ctx, &id, stdio, rootfs, args.rm, None).await;
@@ -1350,7 +481,7 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         if let Some(n) = net {
             n.settle(ctx, &id).await;
         }
-        if restart_policy(&f.restart)? == Restart::OnFailure {
+        if on_failure {
             super::restart::spawn(ctx, &id).await?;
         }
         println!("{id}");
@@ -1856,79 +987,4 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         Ok(code)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn annotations_are_key_value_pairs() {
-        let a = annotations(&["nerdctl/bypass4netns=true".into(), "x=".into()]).unwrap();
-        assert_eq!(a["nerdctl/bypass4netns"], "true");
-        assert_eq!(a["x"], "");
-        let err = annotations(&["novalue".into()]).unwrap_err().to_string();
-        assert!(err.contains("KEY=VALUE"), "{err}");
-        assert!(annotations(&["=v".into()]).is_err());
-    }
-
-    #[test]
-    fn sizes_limits_and_policies() {
-        assert_eq!(parse_memory("512m").unwrap(), 512 << 20);
-        assert_eq!(parse_memory("1g").unwrap(), 1 << 30);
-        assert_eq!(parse_memory("2048").unwrap(), 2048);
-        assert!(parse_memory("lots").is_err());
-        let u = parse_ulimit("nofile=1024:2048").unwrap();
-        assert_eq!((u.soft(), u.hard()), (1024, 2048));
-        assert_eq!(
-            serde_json::to_value(u.typ()).unwrap(),
-            serde_json::json!("RLIMIT_NOFILE")
-        );
-        assert!(parse_ulimit("nofile=10:5").is_err());
-        assert!(parse_ulimit("bogus=1").is_err());
-        assert_eq!(restart_policy("no").unwrap(), Restart::No);
-        assert_eq!(restart_policy("always").unwrap(), Restart::Containerd);
-        assert_eq!(restart_policy("on-failure:3").unwrap(), Restart::OnFailure);
-        assert!(restart_policy("on-failure:x").is_err());
-        assert!(restart_policy("sometimes").is_err());
-    }
-
-    #[test]
-    fn long_mounts_become_short_ones() {
-        use LongMount::*;
-        assert_eq!(
-            parse_mount("type=bind,source=/tmp,target=/data,readonly").unwrap(),
-            Volume("/tmp:/data:ro".into())
-        );
-        assert_eq!(
-            parse_mount("type=bind,src=/tmp,dst=/data,readonly=false").unwrap(),
-            Volume("/tmp:/data".into())
-        );
-        assert_eq!(
-            parse_mount("source=cache,target=/cache").unwrap(),
-            Volume("cache:/cache".into())
-        );
-        assert_eq!(
-            parse_mount("type=volume,target=/anon").unwrap(),
-            Volume("/anon".into())
-        );
-        assert_eq!(
-            parse_mount("type=tmpfs,destination=/scratch,tmpfs-size=64m,tmpfs-mode=1770").unwrap(),
-            Tmpfs("/scratch:size=67108864,mode=1770".into())
-        );
-        for bad in [
-            "type=bind,source=/no/such/dir/here,target=/x",
-            "type=bind,source=rel,target=/x",
-            "type=bind,target=/x",
-            "type=volume,source=/abs,target=/x",
-            "type=tmpfs,source=x,target=/x",
-            "type=nfs,target=/x",
-            "type=bind,source=/tmp",
-            "type=bind,source=/tmp,target=/x,bind-propagation=shared",
-            "type=tmpfs,target=/x,tmpfs-mode=999",
-        ] {
-            let err = parse_mount(bad).unwrap_err().to_string();
-            assert!(err.contains("--mount"), "{bad}: {err}");
-        }
-    }
 }

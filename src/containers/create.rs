@@ -1,0 +1,1072 @@
+//! Creating a container from a [`ContainerRequest`]: everything that can be refused is checked
+//! before anything is made; then the image is resolved (or pulled), the state dir written
+//! (resolv.conf, hosts, hostname, network hook config), volumes and mounts prepared, the spec
+//! built, and the record and snapshot created in containerd. A failure at any step removes what
+//! the steps before it made. With `ahead` (`run`), the container's networks are attached by a
+//! helper while the rest is made, in a namespace the task then joins.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Context};
+use oci_spec::runtime::{HookBuilder, HooksBuilder, Mount, MountBuilder, PosixRlimit, Spec};
+
+use super::image::{Image, ImageError};
+use super::lifecycle::NewContainer;
+use super::logdriver::{self, LogOpts};
+use super::request::{ContainerRequest, RequestError};
+use super::spec::{self, Cgroups, Limits, NetNs, Options, Seccomp};
+use super::values::{MountSpec, PullPolicy, RestartPolicy, SecurityOpt, VolumeSource, VolumeSpec};
+use super::volumes::{VolumeError, Volumes};
+use super::{labels, store, Ctx};
+use crate::network::ports::PortMapping;
+use crate::network::{files, hook, prepare};
+
+/// Where `--init` puts the host's init binary inside the container (Docker's path).
+pub const INIT_PATH: &str = "/sbin/docker-init";
+
+/// What `create` tells its caller along the way (the CLI prints these on stderr).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// The image is being pulled.
+    Pulling(String),
+    /// The pull unpacked layers with every file given to the single mapped id.
+    SquashedOwners,
+    /// Published ports were dropped: the container has no network of its own.
+    PortsDiscarded { network: String },
+    /// The container's user runs as uid 0: the launcher maps a single id.
+    SingleIdUser { user: String, uid: u32, gid: u32 },
+}
+
+/// How to create.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CreateOptions {
+    /// Attach the networks ahead of the task (`run`, which starts the task at once).
+    pub ahead: bool,
+}
+
+/// A container that cannot be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Volume(#[from] VolumeError),
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// What `create` made, for starting it.
+pub struct Created {
+    pub id: String,
+    pub name: String,
+    pub rootfs: Vec<containerd_client::types::Mount>,
+    /// The ahead-of-time network attach, settled once the task holds the namespace.
+    pub net: Option<AheadNet>,
+    /// Named volumes this create made (a `run` that then fails removes them again).
+    pub created_volumes: Vec<String>,
+}
+
+/// A network namespace attached while the container was created (see
+/// [`crate::network::prepare`]), and the spec to store once the task has joined it.
+pub struct AheadNet {
+    helper: prepare::Prepared,
+    spec_after: Spec,
+}
+
+impl AheadNet {
+    /// The task has joined the namespace: later starts get a fresh one (the path goes away),
+    /// and the helper unmounts it. Returns the helper, to wait for before the state dir goes.
+    pub async fn settle(self, ctx: &Ctx, id: &str) -> prepare::Prepared {
+        if let Err(err) = ctx.client.update_spec(id, &self.spec_after).await {
+            eprintln!(
+                "burrow: warning: container {id}: {err:#}; its next start may fail to find its \
+                 network namespace (remove it and run it again)"
+            );
+        }
+        let mut helper = self.helper;
+        helper.done();
+        helper
+    }
+
+    /// The run failed: the helper finishes, unmounts and exits.
+    pub fn abandon(self) {
+        self.helper.release(true);
+    }
+}
+
+/// Creates the container `req` asks for, without a task.
+pub async fn create(
+    ctx: &Ctx,
+    req: &ContainerRequest,
+    opts: CreateOptions,
+    notify: &dyn Fn(Note),
+) -> Result<Created, CreateError> {
+    req.validate(req.host_config.auto_remove)?;
+    let checked = Checked::new(ctx, req)?;
+    tracing::debug!("create: checked the request");
+    let mut image = resolve_image(ctx, req, notify).await?;
+    tracing::debug!("create: resolved the image");
+    let plan = NetPlan::new(ctx, req, &image, notify)?;
+    let id = store::new_id();
+    let name = req
+        .name
+        .clone()
+        .unwrap_or_else(|| default_name(&image.name, &id));
+    let mut undo = Undo::new(ctx, &id);
+    let mut net = None;
+    let made = make(
+        ctx,
+        req,
+        &checked,
+        &mut image,
+        &plan,
+        (&id, &name),
+        opts,
+        notify,
+        &mut undo,
+        &mut net,
+    )
+    .await;
+    match made {
+        Ok(rootfs) => Ok(Created {
+            id,
+            name,
+            rootfs,
+            net,
+            created_volumes: undo.created_named.clone(),
+        }),
+        Err(err) => {
+            if let Some(n) = net {
+                n.abandon();
+            }
+            undo.run().await;
+            Err(err)
+        }
+    }
+}
+
+/// `image-1a2b3` from the image's last path element and the id.
+fn default_name(image: &str, id: &str) -> String {
+    let base = image
+        .rsplit('/')
+        .next()
+        .unwrap_or("c")
+        .split([':', '@'])
+        .next()
+        .unwrap_or("c");
+    format!("{base}-{}", &id[..5])
+}
+
+/// Everything of the request that needed the host to check, checked.
+struct Checked {
+    restart: RestartPolicy,
+    seccomp: Seccomp,
+    no_new_privileges: bool,
+    init: Option<PathBuf>,
+    log_opts: LogOpts,
+    annotations: HashMap<String, String>,
+    bypass: Option<PathBuf>,
+    limits: Limits,
+    ulimits: Vec<PosixRlimit>,
+    shm_bytes: Option<i64>,
+    /// `-v` and `--mount` volumes and binds, bind sources made absolute.
+    volumes: Vec<VolumeSpec>,
+    /// `--tmpfs` and `--mount type=tmpfs`.
+    tmpfs: Vec<Mount>,
+}
+
+impl Checked {
+    fn new(ctx: &Ctx, req: &ContainerRequest) -> Result<Checked, CreateError> {
+        let hc = &req.host_config;
+        let (seccomp, no_new_privileges) = security(&hc.security_opt)?;
+        let init = if hc.init { Some(find_init()?) } else { None };
+        let log_opts = logdriver::parse_opts(&hc.log_config.driver, &hc.log_config.options)?;
+        let bypass = if super::bypass::wanted(req.bypass, &req.config.labels, &hc.annotations) {
+            Some(super::bypass::prepare(&ctx.ep, network_mode(req))?)
+        } else {
+            None
+        };
+        let ulimits = hc
+            .ulimits
+            .iter()
+            .map(|u| u.to_oci())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(spec::SpecError::from)?;
+        let (volumes, tmpfs) = mounts_of(req)?;
+        Ok(Checked {
+            restart: hc.restart_policy,
+            seccomp,
+            no_new_privileges,
+            init,
+            log_opts,
+            annotations: hc.annotations.clone().into_iter().collect(),
+            bypass,
+            limits: Limits {
+                memory_bytes: hc.memory.map(|m| m.0),
+                cpus: hc.cpus,
+                pids: hc.pids_limit,
+            },
+            ulimits,
+            shm_bytes: hc.shm_size.map(|s| s.0),
+            volumes,
+            tmpfs,
+        })
+    }
+}
+
+fn network_mode(req: &ContainerRequest) -> &str {
+    match req.host_config.network_mode.as_str() {
+        "" => crate::network::DEFAULT_NETWORK,
+        m => m,
+    }
+}
+
+/// The seccomp profile and no-new-privileges of `--security-opt`.
+fn security(opts: &[SecurityOpt]) -> anyhow::Result<(Seccomp, bool)> {
+    let mut seccomp = Seccomp::Default;
+    let mut nnp = false;
+    for o in opts {
+        match o {
+            SecurityOpt::SeccompUnconfined => seccomp = Seccomp::Unconfined,
+            SecurityOpt::SeccompProfile(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading the seccomp profile {}", path.display()))?;
+                let profile: burrow_seccomp::Profile = serde_json::from_str(&text)
+                    .with_context(|| format!("parsing the seccomp profile {}", path.display()))?;
+                seccomp = Seccomp::Profile(Box::new(profile));
+            }
+            SecurityOpt::NoNewPrivileges(b) => nnp = *b,
+        }
+    }
+    Ok((seccomp, nnp))
+}
+
+/// The request's volumes and binds (bind sources made absolute, checked to exist) and its tmpfs
+/// mounts, in Docker's order: `-v`, then `--mount`; `--tmpfs`, then `--mount type=tmpfs`.
+fn mounts_of(req: &ContainerRequest) -> anyhow::Result<(Vec<VolumeSpec>, Vec<Mount>)> {
+    let hc = &req.host_config;
+    let mut volumes: Vec<VolumeSpec> = hc.binds.clone();
+    let mut tmpfs = hc.tmpfs.clone();
+    for m in &hc.mounts {
+        match m {
+            MountSpec::Volume(v) => volumes.push(v.clone()),
+            MountSpec::Tmpfs(t) => tmpfs.push(t.clone()),
+        }
+    }
+    for v in volumes.iter_mut() {
+        if let VolumeSource::Host(src) = &v.source {
+            let abs = std::fs::canonicalize(src).map_err(|e| {
+                anyhow!(
+                    "bind source path {:?} of {} does not exist ({e}): create it first",
+                    src.display().to_string(),
+                    v.target
+                )
+            })?;
+            v.source = VolumeSource::Host(abs);
+        }
+    }
+    let tmpfs = tmpfs
+        .iter()
+        .map(|t| {
+            let mut o: Vec<String> = vec!["nosuid".into(), "nodev".into(), "noexec".into()];
+            o.extend(t.options.iter().cloned());
+            MountBuilder::default()
+                .destination(&t.target)
+                .typ("tmpfs")
+                .source("tmpfs")
+                .options(o)
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((volumes, tmpfs))
+}
+
+/// The host's init for `--init`: Docker's docker-init, tini, or catatonit (all static or nearly).
+fn find_init() -> anyhow::Result<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let dirs: Vec<PathBuf> = std::env::split_paths(&path)
+        .chain(["/usr/libexec/docker", "/usr/libexec/podman"].map(PathBuf::from))
+        .collect();
+    for name in ["docker-init", "tini-static", "tini", "catatonit"] {
+        if let Some(p) = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) {
+            return Ok(p);
+        }
+    }
+    anyhow::bail!(
+        "--init needs an init binary on the host (docker-init, tini or catatonit) and none was found: as root, apt-get install catatonit (or tini)"
+    )
+}
+
+/// The image, pulled first as the request's pull policy says.
+async fn resolve_image(
+    ctx: &Ctx,
+    req: &ContainerRequest,
+    notify: &dyn Fn(Note),
+) -> Result<Image, CreateError> {
+    let name = &req.config.image;
+    Ok(match (req.pull, ctx.images.resolve(name).await) {
+        (PullPolicy::Missing | PullPolicy::Never, Ok(i)) => i,
+        (PullPolicy::Never, Err(e)) => return Err(e.into()),
+        (PullPolicy::Missing, Err(ImageError::NotFound(_))) => {
+            pull(ctx, name, notify)
+                .await
+                .with_context(|| format!("no such image {name} locally, and pulling it failed"))?;
+            ctx.images.resolve(name).await?
+        }
+        (PullPolicy::Always, _) => {
+            pull(ctx, name, notify).await?;
+            ctx.images.resolve(name).await?
+        }
+        (PullPolicy::Missing, Err(e)) => return Err(e.into()),
+    })
+}
+
+/// Pulls `name` from its registry, quietly (a container's stdout may be the caller's).
+async fn pull(ctx: &Ctx, name: &str, notify: &dyn Fn(Note)) -> anyhow::Result<()> {
+    use crate::images::{manifest::Platform, progress::Progress, pull, reference::Reference};
+    let reference = Reference::parse(name)?;
+    notify(Note::Pulling(reference.familiar()));
+    let reg = std::sync::Arc::new(crate::images::endpoints::registry_for(
+        &reference.domain,
+        false,
+    )?);
+    let opts = pull::PullOptions {
+        platform: Platform::host(),
+        all_platforms: false,
+        unpack: true,
+    };
+    let store = crate::images::open_store(&ctx.ep).await?;
+    let pulled = pull::pull(
+        &store,
+        reg,
+        &reference,
+        &opts,
+        std::sync::Arc::new(Progress::new(true)),
+    )
+    .await
+    .with_context(|| format!("pulling {}", reference.familiar()))?;
+    if store.squashed_owners && pulled.downloaded > 0 {
+        notify(Note::SquashedOwners);
+    }
+    Ok(())
+}
+
+/// The container's networks, ports and cgroup placement.
+struct NetPlan {
+    netns: NetNs,
+    networks: Vec<String>,
+    net_confs: Vec<(String, serde_json::Value)>,
+    port_maps: Vec<PortMapping>,
+    cgroups: Cgroups,
+}
+
+impl NetPlan {
+    fn new(
+        ctx: &Ctx,
+        req: &ContainerRequest,
+        image: &Image,
+        notify: &dyn Fn(Note),
+    ) -> anyhow::Result<NetPlan> {
+        let hc = &req.host_config;
+        let mut port_maps = Vec::new();
+        for p in &hc.port_bindings {
+            port_maps.extend(p.resolve()?);
+        }
+        if hc.publish_all_ports {
+            for e in &image.exposed_ports {
+                let (port, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+                port_maps.extend(crate::network::ports::parse(
+                    &format!("{port}/{proto}"),
+                    crate::network::ports::kernel_free_port,
+                )?);
+            }
+        }
+        let mode = network_mode(req);
+        let (netns, networks) = match mode {
+            "none" => (NetNs::New, vec![]),
+            "host" => (NetNs::Host, vec![]),
+            other => (NetNs::New, vec![other.to_string()]),
+        };
+        if networks.is_empty() && !port_maps.is_empty() {
+            notify(Note::PortsDiscarded {
+                network: mode.to_string(),
+            });
+            port_maps.clear();
+        }
+        let net_confs = hook::resolve_networks(&ctx.net, &networks)?;
+        if let Some(ip) = req.networking_config.ipv4_address {
+            check_ip(ip, mode, &net_confs)?;
+        }
+        Ok(NetPlan {
+            netns,
+            networks,
+            net_confs,
+            port_maps,
+            cgroups: cgroups(ctx),
+        })
+    }
+}
+
+/// Where the container's cgroup goes (`{ID}` stands for its id), or why it has none.
+fn cgroups(ctx: &Ctx) -> Cgroups {
+    match ctx.ep.cgroup_manager.as_str() {
+        "none" => Cgroups::Unavailable {
+            reason: spec::cgroup_unavailable_reason(ctx.rootless()).unwrap_or_else(|| {
+                "the cgroup manager is \"none\" (see --cgroup-manager and `burrow info`)".into()
+            }),
+        },
+        "systemd" => Cgroups::Path(format!(
+            "{}:nerdctl:{{ID}}",
+            if ctx.rootless() {
+                "user.slice"
+            } else {
+                "system.slice"
+            }
+        )),
+        _ => Cgroups::Path(format!("/{}/{{ID}}", ctx.ep.namespace)),
+    }
+}
+
+/// `--ip` must fall in the subnet of the (single) network the container joins.
+fn check_ip(
+    ip: std::net::Ipv4Addr,
+    network: &str,
+    confs: &[(String, serde_json::Value)],
+) -> anyhow::Result<()> {
+    let Some((name, conf)) = confs.first() else {
+        anyhow::bail!("--ip needs a network, and the container has none (--network {network})");
+    };
+    let subnets = crate::network::conf_subnets(conf);
+    let inside = subnets.iter().any(|s| {
+        crate::network::parse_cidr(s).is_some_and(|(net, len)| {
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            u32::from(ip) & mask == net
+        })
+    });
+    if !inside {
+        anyhow::bail!(
+            "--ip {ip} is not in the subnet of network {name} ({}): pick an address there, or create a network with --subnet",
+            subnets.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Everything a partly created container owns, removed again on failure.
+struct Undo<'a> {
+    ctx: &'a Ctx,
+    id: String,
+    name: Option<String>,
+    dir: bool,
+    record: Option<String>,
+    /// Anonymous volumes made for the container.
+    anonymous: Vec<String>,
+    /// Named volumes this create made.
+    created_named: Vec<String>,
+}
+
+impl<'a> Undo<'a> {
+    fn new(ctx: &'a Ctx, id: &str) -> Undo<'a> {
+        Undo {
+            ctx,
+            id: id.to_string(),
+            name: None,
+            dir: false,
+            record: None,
+            anonymous: Vec::new(),
+            created_named: Vec::new(),
+        }
+    }
+
+    async fn run(self) {
+        let ctx = self.ctx;
+        let _ = ctx.client.delete_task(&self.id).await;
+        teardown_leftovers(ctx, &self.id);
+        if let Some(snapshotter) = &self.record {
+            if let Err(err) = ctx.client.delete(&self.id, snapshotter).await {
+                tracing::warn!(%err, "removing the container of a failed create");
+            }
+        }
+        if let Some(name) = &self.name {
+            ctx.store.release_name(name, &self.id);
+        }
+        if self.dir {
+            let _ = ctx.store.remove_dir(&self.id);
+        }
+        let volumes = Volumes::of(ctx);
+        volumes.remove_quietly(&self.anonymous);
+        volumes.remove_quietly(&self.created_named);
+    }
+}
+
+/// If the network hook's state is still there (the runtime failed after attaching), detach
+/// by running the hook's poststop in the runtime's namespaces.
+pub fn teardown_leftovers(ctx: &Ctx, id: &str) {
+    let dir = ctx.store.container_dir(id);
+    if !dir.join(hook::STATE_FILE).exists() {
+        return;
+    }
+    let Some(mut cmd) = net_teardown_command(ctx, &dir) else {
+        return;
+    };
+    match cmd.status() {
+        Ok(s) if s.success() => {}
+        other => tracing::warn!(?other, "network teardown of a failed run"),
+    }
+}
+
+/// `burrow internal net-teardown STATE_DIR [LAUNCHER_PID]` (None when our own binary cannot
+/// be found).
+pub fn net_teardown_command(ctx: &Ctx, dir: &Path) -> Option<std::process::Command> {
+    let exe = std::env::current_exe().ok()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["internal", "net-teardown"]).arg(dir);
+    if let Some(l) = &ctx.ep.launcher {
+        cmd.arg(l.child_pid.to_string());
+    }
+    Some(cmd)
+}
+
+fn bind(dest: &str, src: &Path, ro: bool) -> anyhow::Result<Mount> {
+    let mut opts = vec!["rbind".to_string(), "rprivate".to_string()];
+    if ro {
+        opts.push("ro".to_string());
+    }
+    Ok(MountBuilder::default()
+        .destination(dest)
+        .typ("bind")
+        .source(src)
+        .options(opts)
+        .build()?)
+}
+
+/// The state dir's files (resolv.conf, hosts, hostname) bound into the container.
+fn state_files(
+    ctx: &Ctx,
+    req: &ContainerRequest,
+    id: &str,
+    hostname: &str,
+) -> anyhow::Result<(Vec<Mount>, PathBuf)> {
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolv = ctx.store.write_file(
+        id,
+        "resolv.conf",
+        &files::resolv_conf(ctx.rootless(), &req.host_config.dns, &host_resolv),
+    )?;
+    let hosts_file =
+        ctx.store
+            .write_file(id, "hosts", &files::hosts(None, &[], &extra_hosts(req)))?;
+    let hostname_file = ctx
+        .store
+        .write_file(id, "hostname", &format!("{hostname}\n"))?;
+    let mounts = vec![
+        bind("/etc/resolv.conf", &resolv, false)?,
+        bind("/etc/hosts", &hosts_file, false)?,
+        bind("/etc/hostname", &hostname_file, false)?,
+    ];
+    Ok((mounts, hosts_file))
+}
+
+fn extra_hosts(req: &ContainerRequest) -> Vec<(String, String)> {
+    req.host_config
+        .extra_hosts
+        .iter()
+        .map(|h| (h.name.clone(), h.ip.to_string()))
+        .collect()
+}
+
+/// (container path, volume data dir) of a volume still empty, to fill from the image.
+type FreshVolume = (String, PathBuf);
+
+/// Volume and bind mounts: anonymous and named volumes made (recorded in `undo`), and the
+/// volumes still empty, to fill from the image.
+fn volume_mounts(
+    ctx: &Ctx,
+    volumes: &[VolumeSpec],
+    undo: &mut Undo<'_>,
+) -> Result<(Vec<Mount>, Vec<FreshVolume>), CreateError> {
+    let store = Volumes::of(ctx);
+    let mut out = Vec::new();
+    let mut fresh = Vec::new();
+    for v in volumes {
+        let source = match &v.source {
+            VolumeSource::Host(p) => p.clone(),
+            VolumeSource::Anonymous | VolumeSource::Named(_) => {
+                let data = match &v.source {
+                    VolumeSource::Named(n) => {
+                        let (data, created) = store.ensure(n)?;
+                        if created {
+                            undo.created_named.push(n.clone());
+                        }
+                        data
+                    }
+                    _ => {
+                        let (name, data) = store.create_anonymous()?;
+                        undo.anonymous.push(name);
+                        data
+                    }
+                };
+                if std::fs::read_dir(&data).is_ok_and(|mut d| d.next().is_none()) {
+                    fresh.push((v.target.clone(), data.clone()));
+                }
+                data
+            }
+        };
+        out.push(bind(&v.target, &source, v.read_only)?);
+    }
+    Ok((out, fresh))
+}
+
+/// Makes the container, recording in `undo` what it made.
+#[allow(clippy::too_many_arguments)]
+async fn make(
+    ctx: &Ctx,
+    req: &ContainerRequest,
+    checked: &Checked,
+    image: &mut Image,
+    plan: &NetPlan,
+    (id, name): (&str, &str),
+    opts: CreateOptions,
+    notify: &dyn Fn(Note),
+    undo: &mut Undo<'_>,
+    net: &mut Option<AheadNet>,
+) -> Result<Vec<containerd_client::types::Mount>, CreateError> {
+    ctx.store
+        .reserve_name(name, id)
+        .map_err(anyhow::Error::from)?;
+    undo.name = Some(name.to_string());
+    let dir = ctx.store.create_dir(id).map_err(anyhow::Error::from)?;
+    undo.dir = true;
+    let hostname = req
+        .config
+        .hostname
+        .clone()
+        .unwrap_or_else(|| super::record::short_id(id).to_string());
+    let (mut mounts, hosts_file) = state_files(ctx, req, id, &hostname)?;
+    let (volume_mounts, fresh_volumes) = volume_mounts(ctx, &checked.volumes, undo)?;
+    mounts.extend(volume_mounts);
+    mounts.extend(checked.tmpfs.iter().cloned());
+    if !plan.net_confs.is_empty() {
+        hook::write_config(
+            &dir,
+            &hook::HookConfig {
+                container_id: id.to_string(),
+                name: name.to_string(),
+                hostname: hostname.clone(),
+                networks: plan.net_confs.clone(),
+                ports: plan.port_maps.clone(),
+                plugin_dirs: ctx.net.plugin_dirs.clone(),
+                launcher_api: ctx.ep.launcher.as_ref().map(|l| l.api_socket.clone()),
+                extra_hosts: extra_hosts(req),
+                hosts_file: hosts_file.clone(),
+                ip: req.networking_config.ipv4_address.map(|ip| ip.to_string()),
+            },
+        )
+        .map_err(anyhow::Error::from)?;
+    }
+    tracing::debug!("create: wrote the state dir");
+    let starting = if opts.ahead && !plan.net_confs.is_empty() {
+        let launcher = ctx.ep.launcher.as_ref().map(|l| l.child_pid);
+        std::env::current_exe()
+            .and_then(|exe| prepare::Prepared::spawn(&exe, &dir, launcher))
+            .map_err(|err| tracing::debug!(%err, "attaching ahead of the task"))
+            .ok()
+    } else {
+        None
+    };
+    let netns = match &starting {
+        Some(_) => NetNs::Path(dir.join(prepare::NETNS_FILE).display().to_string()),
+        None => plan.netns.clone(),
+    };
+    let user = req
+        .config
+        .user
+        .clone()
+        .unwrap_or_else(|| image.defaults.user.clone());
+    load_user_db_if_needed(ctx, image, &user).await?;
+    let single_id = ctx.ep.launcher.as_ref().is_some_and(|l| l.single_id());
+    if single_id {
+        note_single_id_user(&user, image, notify);
+    }
+    let spec_opts = Options {
+        id: id.to_string(),
+        hostname: hostname.clone(),
+        args: req.config.cmd.clone(),
+        entrypoint: req.config.entrypoint.clone(),
+        env: req.config.env.clone(),
+        workdir: req.config.working_dir.clone(),
+        user: Some(user),
+        tty: req.config.tty,
+        privileged: req.host_config.privileged,
+        read_only: req.host_config.readonly_rootfs,
+        cap_add: req.host_config.cap_add.clone(),
+        cap_drop: req.host_config.cap_drop.clone(),
+        seccomp: checked.seccomp.clone(),
+        no_new_privileges: checked.no_new_privileges,
+        netns,
+        cgroups: match &plan.cgroups {
+            Cgroups::Path(p) => Cgroups::Path(p.replace("{ID}", id)),
+            other => other.clone(),
+        },
+        limits: checked.limits.clone(),
+        mounts,
+        annotations: checked.annotations.clone(),
+        single_id,
+    };
+    let mut spec = spec::build(&image.defaults, &spec_opts)?;
+    finish_spec(ctx, checked, plan, &dir, &mut spec)?;
+    if let Some(s) = starting {
+        let mut spec_after = spec.clone();
+        spec::fresh_netns(&mut spec_after);
+        // Ready within milliseconds of its start; the spec was built meanwhile.
+        match tokio::task::spawn_blocking(move || s.ready()).await {
+            Ok(Ok(helper)) => *net = Some(AheadNet { helper, spec_after }),
+            // The createRuntime hook attaches as usual.
+            failed => {
+                tracing::debug!(?failed, "attaching ahead of the task");
+                spec = spec_after;
+            }
+        }
+    }
+    let l = record_labels(ctx, req, checked, plan, (id, name, &hostname), &dir, undo)?;
+    tracing::debug!("create: built the spec");
+    let rootfs = ctx
+        .client
+        .create(
+            &NewContainer {
+                id: id.to_string(),
+                image: image.name.clone(),
+                parent_chain_id: image.chain_id.clone(),
+                snapshotter: ctx.ep.snapshotter.clone(),
+                labels: l,
+            },
+            &spec,
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "creating the container from {} (is it unpacked for snapshotter {}?)",
+                image.name, ctx.ep.snapshotter
+            )
+        })?;
+    undo.record = Some(ctx.ep.snapshotter.clone());
+    for (path, data) in &fresh_volumes {
+        fill_volume(ctx, &rootfs, path, data).with_context(|| {
+            format!(
+                "copying the image's {path} into its volume {}",
+                data.display()
+            )
+        })?;
+    }
+    Ok(rootfs)
+}
+
+/// Reads the image's /etc/passwd and /etc/group when the user is a name, or root (for HOME).
+async fn load_user_db_if_needed(ctx: &Ctx, image: &mut Image, user: &str) -> anyhow::Result<()> {
+    let needs = user
+        .split(':')
+        .any(|p| !p.is_empty() && p.parse::<u32>().is_err())
+        || user.is_empty();
+    if !needs {
+        return Ok(());
+    }
+    ctx.images
+        .load_user_db_cached(image, &super::image::user_db_cache_dir(ctx.store.root()))
+        .await
+        .context("reading /etc/passwd from the image")
+}
+
+/// Notes, where the launcher maps a single id, that a user other than root runs as root.
+fn note_single_id_user(user: &str, image: &Image, notify: &dyn Fn(Note)) {
+    let Ok(resolved) = super::user::resolve(user, &image.defaults.passwd, &image.defaults.group)
+    else {
+        return; // spec::build reports the unknown user
+    };
+    if !resolved.fits_single_id() {
+        notify(Note::SingleIdUser {
+            user: user.to_string(),
+            uid: resolved.uid,
+            gid: resolved.gid,
+        });
+    }
+}
+
+/// ulimits, /dev/shm, --init, bypass and the network hooks, on top of the built spec.
+fn finish_spec(
+    ctx: &Ctx,
+    checked: &Checked,
+    plan: &NetPlan,
+    dir: &Path,
+    spec: &mut Spec,
+) -> anyhow::Result<()> {
+    apply_ulimits_and_shm(spec, &checked.ulimits, checked.shm_bytes);
+    if let Some(host_init) = &checked.init {
+        apply_init(spec, host_init)?;
+    }
+    if let Some(listener) = &checked.bypass {
+        let meta = super::bypass::metadata(&ctx.ep, &plan.net_confs, &plan.port_maps);
+        super::bypass::apply(spec, listener, &meta)?;
+    }
+    if !plan.net_confs.is_empty() {
+        spec.set_hooks(Some(hooks(dir)?));
+    }
+    Ok(())
+}
+
+/// The record's labels (nerdctl's, the restart monitor's, burrow's), and the log driver's
+/// options file.
+fn record_labels(
+    ctx: &Ctx,
+    req: &ContainerRequest,
+    checked: &Checked,
+    plan: &NetPlan,
+    (id, name, hostname): (&str, &str, &str),
+    dir: &Path,
+    undo: &Undo<'_>,
+) -> anyhow::Result<HashMap<String, String>> {
+    let mut l: HashMap<String, String> = req.config.labels.clone().into_iter().collect();
+    l.insert(labels::NAME.into(), name.to_string());
+    l.insert(labels::HOSTNAME.into(), hostname.to_string());
+    l.insert(
+        labels::NETWORKS.into(),
+        serde_json::to_string(&plan.networks)?,
+    );
+    l.insert(
+        labels::PORTS.into(),
+        serde_json::to_string(&plan.port_maps)?,
+    );
+    if req.config.open_stdin {
+        l.insert(labels::STDIN_OPEN.into(), "true".into());
+    }
+    if req.host_config.auto_remove {
+        l.insert(labels::AUTO_REMOVE.into(), "true".into());
+    }
+    l.insert(labels::STATE_DIR.into(), dir.display().to_string());
+    l.insert(
+        labels::PLATFORM.into(),
+        format!("linux/{}", super::image::go_arch()),
+    );
+    let extra = extra_hosts(req);
+    if !extra.is_empty() {
+        l.insert(labels::EXTRA_HOSTS.into(), serde_json::to_string(&extra)?);
+    }
+    if !undo.anonymous.is_empty() {
+        l.insert(
+            labels::ANONYMOUS_VOLUMES.into(),
+            serde_json::to_string(&undo.anonymous)?,
+        );
+    }
+    if let Some(s) = &req.config.stop_signal {
+        l.insert(labels::STOP_SIGNAL.into(), s.clone());
+    }
+    if let Some(t) = req.config.stop_timeout {
+        l.insert(labels::STOP_TIMEOUT.into(), t.to_string());
+    }
+    let exe = std::env::current_exe().context("finding the burrow binary for logging")?;
+    let log_uri = logdriver::uri(&exe, ctx.store.root());
+    if checked.log_opts.max_size > 0 {
+        let path = logdriver::opts_path(&ctx.store.log_path(id));
+        if let Some(d) = path.parent() {
+            store::private_dir(d)?;
+        }
+        std::fs::write(&path, serde_json::to_vec(&checked.log_opts)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let policy = checked.restart.to_string();
+    match checked.restart {
+        RestartPolicy::Always | RestartPolicy::UnlessStopped => {
+            l.insert(labels::RESTART_STATUS.into(), "running".into());
+            l.insert(labels::RESTART_LOG_URI.into(), log_uri.clone());
+            l.insert(labels::RESTART_POLICY.into(), policy);
+        }
+        RestartPolicy::OnFailure(_) => {
+            l.insert(labels::RESTART_POLICY.into(), policy);
+            l.insert(labels::RESTART_WANTED.into(), "running".into());
+            l.insert(labels::RESTART_COUNT.into(), "0".into());
+        }
+        RestartPolicy::No => {}
+    }
+    l.insert(labels::LOG_URI.into(), log_uri);
+    Ok(l)
+}
+
+fn hooks(state_dir: &Path) -> anyhow::Result<oci_spec::runtime::Hooks> {
+    let exe = std::env::current_exe().context("finding the burrow binary for the OCI hooks")?;
+    let hook = |event: &str| -> anyhow::Result<oci_spec::runtime::Hook> {
+        Ok(HookBuilder::default()
+            .path(&exe)
+            .args(vec![
+                exe.display().to_string(),
+                "internal".into(),
+                "oci-hook".into(),
+                event.into(),
+                state_dir.display().to_string(),
+            ])
+            .env(vec![format!("PATH={}", spec::DEFAULT_PATH)])
+            .build()?)
+    };
+    Ok(HooksBuilder::default()
+        .create_runtime(vec![hook("createRuntime")?])
+        .poststop(vec![hook("poststop")?])
+        .build()?)
+}
+
+/// Replaces same-typed rlimits with `ulimits` and sizes /dev/shm.
+fn apply_ulimits_and_shm(spec: &mut Spec, ulimits: &[PosixRlimit], shm_bytes: Option<i64>) {
+    if !ulimits.is_empty() {
+        if let Some(mut p) = spec.process().clone() {
+            let mut r = p.rlimits().clone().unwrap_or_default();
+            r.retain(|x| !ulimits.iter().any(|u| u.typ() == x.typ()));
+            r.extend(ulimits.iter().cloned());
+            p.set_rlimits(Some(r));
+            spec.set_process(Some(p));
+        }
+    }
+    if let Some(bytes) = shm_bytes {
+        if let Some(mut mounts) = spec.mounts().clone() {
+            for m in mounts.iter_mut() {
+                if m.destination().to_str() == Some("/dev/shm") {
+                    let mut o: Vec<String> = m
+                        .options()
+                        .clone()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|o| !o.starts_with("size="))
+                        .collect();
+                    o.push(format!("size={}k", (bytes / 1024).max(1)));
+                    m.set_options(Some(o));
+                }
+            }
+            spec.set_mounts(Some(mounts));
+        }
+    }
+}
+
+/// Makes the host's init PID 1: bound read-only at [`INIT_PATH`], running the command after `--`.
+fn apply_init(spec: &mut Spec, host_init: &Path) -> anyhow::Result<()> {
+    let process = spec
+        .process_mut()
+        .as_mut()
+        .context("the container spec has no process")?;
+    let mut args = vec![INIT_PATH.to_string(), "--".to_string()];
+    args.extend(process.args().clone().unwrap_or_default());
+    process.set_args(Some(args));
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    mounts.push(
+        MountBuilder::default()
+            .destination(INIT_PATH)
+            .typ("bind")
+            .source(host_init)
+            .options(vec![
+                "bind".to_string(),
+                "ro".to_string(),
+                "nosuid".to_string(),
+                "nodev".to_string(),
+            ])
+            .build()?,
+    );
+    spec.set_mounts(Some(mounts));
+    Ok(())
+}
+
+/// Copies the image's content at `path` (in the new container's snapshot) into an empty
+/// volume's `data` dir, owners and modes kept (inside the launcher's user namespace when
+/// rootless), through the `burrow internal cp` helper.
+fn fill_volume(
+    ctx: &Ctx,
+    rootfs: &[containerd_client::types::Mount],
+    path: &str,
+    data: &Path,
+) -> anyhow::Result<()> {
+    use super::copy::{self, Op, Request, Root, SnapshotMount};
+    let req = Request {
+        root: Root::Mounts(
+            rootfs
+                .iter()
+                .map(|m| SnapshotMount {
+                    typ: m.r#type.clone(),
+                    source: m.source.clone(),
+                    options: m.options.clone(),
+                })
+                .collect(),
+        ),
+        launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+        op: Op::FillVolume {
+            path: path.to_string(),
+            dest: data.display().to_string(),
+        },
+    };
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args(["internal", "cp"])
+        .arg(serde_json::to_string(&req)?)
+        .stdin(std::process::Stdio::null())
+        .output()?;
+    copy::check_helper(out, "the volume copy helper failed").map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names_come_from_the_image() {
+        let id = "0123456789abcdef";
+        assert_eq!(
+            default_name("docker.io/library/nginx:latest", id),
+            "nginx-01234"
+        );
+        assert_eq!(default_name("reg:5000/a/b@sha256:x", id), "b-01234");
+    }
+
+    #[test]
+    fn mounts_keep_dockers_order_and_check_bind_sources() {
+        let mut req = ContainerRequest::new("x");
+        req.host_config.binds = vec!["/tmp:/a".parse().unwrap(), "vol:/b".parse().unwrap()];
+        req.host_config.mounts = vec![
+            "type=volume,target=/c".parse().unwrap(),
+            "type=tmpfs,target=/t2".parse().unwrap(),
+        ];
+        req.host_config.tmpfs = vec!["/t1:size=1m".parse().unwrap()];
+        let (vols, tmpfs) = mounts_of(&req).unwrap();
+        let targets: Vec<&str> = vols.iter().map(|v| v.target.as_str()).collect();
+        assert_eq!(targets, ["/a", "/b", "/c"]);
+        assert_eq!(vols[0].source, VolumeSource::Host("/tmp".into()));
+        let dests: Vec<String> = tmpfs
+            .iter()
+            .map(|m| m.destination().display().to_string())
+            .collect();
+        assert_eq!(dests, ["/t1", "/t2"]);
+        assert!(tmpfs[0]
+            .options()
+            .as_ref()
+            .unwrap()
+            .contains(&"size=1m".to_string()));
+
+        req.host_config.binds = vec!["/no/such/dir:/x".parse().unwrap()];
+        let err = mounts_of(&req).unwrap_err().to_string();
+        assert!(
+            err.contains("does not exist") && err.contains("/no/such/dir"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn security_options_become_seccomp_and_nnp() {
+        let (s, nnp) = security(&[
+            SecurityOpt::SeccompUnconfined,
+            SecurityOpt::NoNewPrivileges(true),
+        ])
+        .unwrap();
+        assert!(matches!(s, Seccomp::Unconfined));
+        assert!(nnp);
+        let err = security(&[SecurityOpt::SeccompProfile("/no/such.json".into())])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/no/such.json"), "{err}");
+    }
+}
