@@ -4,7 +4,6 @@ pub mod attach;
 pub mod bypass;
 pub mod caps;
 pub mod copy;
-pub mod image;
 pub mod lifecycle;
 pub mod logdriver;
 pub mod logfollow;

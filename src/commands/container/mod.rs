@@ -25,9 +25,9 @@ use containerd_client::services::v1::Container;
 use containerd_client::types::v1::{Process, Status};
 
 use burrow::connection::{self, Endpoint, Globals, Mode, UserEnv};
-use burrow::containers::image::ImageStore;
 use burrow::containers::lifecycle::Client;
 use burrow::containers::store::Store;
+use burrow::images::runnable::ImageStore;
 use burrow::network::ports::PortMapping;
 use burrow::network::NetPaths;
 
@@ -72,15 +72,15 @@ impl Ctx {
     pub async fn connect(g: &Globals) -> anyhow::Result<Ctx> {
         let ep = connection::resolve(g)?;
         let env = UserEnv::current();
-        let channel = connection::channel(&ep).await?;
+        let containerd = burrow::client::Client::connect(&ep).await?;
         tracing::debug!("connected to containerd");
         let mut net = NetPaths::for_endpoint(&ep, &env);
         if let Some(p) = std::env::var_os("NETCONFPATH") {
             net.conf_dir = PathBuf::from(p);
         }
         Ok(Ctx {
-            client: Client::new(channel.clone(), ep.namespace.clone()),
-            images: ImageStore::new(channel, ep.namespace.clone()),
+            client: Client::new(containerd.clone()),
+            images: ImageStore::new(containerd),
             store: Store::new(ep.data_root.clone(), ep.namespace.clone()),
             net,
             ep,

@@ -12,10 +12,10 @@ use oci_spec::runtime::{HookBuilder, HooksBuilder, Mount, MountBuilder};
 use super::stdio::{start_failure_code, Attached};
 use super::{labels, Ctx};
 use burrow::connection::Globals;
-use burrow::containers::image::ImageError;
 use burrow::containers::lifecycle::{NewContainer, Stdio};
 use burrow::containers::spec::{self, Cgroups, Limits, NetNs, Options, Seccomp};
 use burrow::containers::{logdriver, store};
+use burrow::images::runnable::ImageError;
 use burrow::network::{self, files, hook, ports, prepare};
 
 // Flags shared by `run` and `create`.
@@ -1052,7 +1052,7 @@ pub async fn create_container(ctx: &Ctx, f: &CreateFlags, ahead: bool) -> Result
         l.insert(labels::STATE_DIR.into(), dir.display().to_string());
         l.insert(
             labels::PLATFORM.into(),
-            format!("linux/{}", burrow::containers::image::go_arch()),
+            format!("linux/{}", burrow::images::manifest::go_arch()),
         );
         if !extra_hosts.is_empty() {
             l.insert(
@@ -1193,7 +1193,8 @@ async fn pull_image(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
         all_platforms: false,
         unpack: true,
     };
-    let store = burrow::images::open_store(&ctx.ep).await?;
+    let store =
+        burrow::images::store::Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep);
     let pulled = pull::pull(
         &store,
         reg,
@@ -1211,13 +1212,10 @@ async fn pull_image(ctx: &Ctx, name: &str) -> anyhow::Result<()> {
 
 async fn image_user_db(
     ctx: &Ctx,
-    image: &mut burrow::containers::image::Image,
+    image: &mut burrow::images::runnable::Image,
 ) -> anyhow::Result<()> {
     ctx.images
-        .load_user_db_cached(
-            image,
-            &burrow::containers::image::user_db_cache_dir(ctx.store.root()),
-        )
+        .load_user_db_cached(image, &burrow::images::userdb::cache_dir(ctx.store.root()))
         .await
         .context("reading /etc/passwd from the image")
 }
