@@ -3,11 +3,14 @@
 //! these modules; nothing here parses a command line or prints for a command.
 //!
 //! - [`connection`]: which containerd to talk to (rootless or rootful), its paths and namespaces.
+//! - [`client`]: the one containerd client (namespaced requests, a client per service, one error).
 //! - [`containers`]: the container records, specs, lifecycle, logs, copies and volumes.
-//! - [`images`]: references, registries, the content store, pulls, pushes and archives.
+//! - [`images`]: references, registries, the content store, pulls, pushes, archives, and the
+//!   image a container runs (resolved for this platform, with its users and groups).
 //! - [`network`]: CNI networks, published ports and the OCI hook that attaches containers.
 //! - [`config`]: burrow.toml, the user's and the site's defaults.
 
+pub mod client;
 pub mod config;
 pub mod connection;
 pub mod containers;

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use crate::commands::images::with_endpoint_store;
 use crate::commands::rmi;
 use burrow::connection::Globals;
-use burrow::containers::image::user_db_cache_dir;
 use burrow::images::catalog;
+use burrow::images::userdb;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -29,7 +29,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let lines = with_endpoint_store(g, async |ep, store| {
-        let user_cache = user_db_cache_dir(&ep.data_root);
+        let user_cache = userdb::cache_dir(&ep.data_root);
         let mut out = Vec::new();
         for img in store.images().await? {
             let dangling = catalog::is_dangling(&img.name);

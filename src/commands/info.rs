@@ -2,11 +2,10 @@
 
 use std::process::ExitCode;
 
-use containerd_client::services::v1::introspection_client::IntrospectionClient;
-use containerd_client::services::v1::version_client::VersionClient;
 use containerd_client::services::v1::PluginsRequest;
 use serde::Serialize;
 
+use burrow::client::Client;
 use burrow::connection::{self, Endpoint, Globals, Mode};
 
 #[derive(Debug, clap::Args)]
@@ -100,7 +99,7 @@ fn launcher_report(l: &connection::LauncherInfo) -> LauncherReport {
 }
 
 async fn server_facts(ep: &Endpoint) -> anyhow::Result<(String, Vec<String>)> {
-    let ch = connection::channel(ep).await?;
+    let containerd = Client::connect(ep).await?;
     let refused = |what: &str, s: tonic::Status| {
         anyhow::anyhow!(
             "containerd at {} refused {what}: {}",
@@ -108,18 +107,17 @@ async fn server_facts(ep: &Endpoint) -> anyhow::Result<(String, Vec<String>)> {
             s.message()
         )
     };
-    let v = VersionClient::new(ch.clone())
-        .version(connection::request(ep, ()))
+    let v = containerd
+        .version()
+        .version(())
         .await
         .map_err(|s| refused("Version", s))?
         .into_inner();
-    let plugins = IntrospectionClient::new(ch)
-        .plugins(connection::request(
-            ep,
-            PluginsRequest {
-                filters: vec!["type==io.containerd.snapshotter.v1".to_owned()],
-            },
-        ))
+    let plugins = containerd
+        .introspection()
+        .plugins(PluginsRequest {
+            filters: vec!["type==io.containerd.snapshotter.v1".to_owned()],
+        })
         .await
         .map_err(|s| refused("Introspection.Plugins", s))?
         .into_inner();

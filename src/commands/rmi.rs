@@ -7,7 +7,7 @@ use anyhow::bail;
 
 use crate::commands::images::with_endpoint_store;
 use burrow::connection::Globals;
-use burrow::containers::image::user_db_cache_dir;
+use burrow::images::userdb;
 use burrow::images::{
     catalog,
     manifest::{self, Platform},
@@ -26,7 +26,7 @@ pub struct Args {
 }
 
 /// Removes what `arg` names; returns the lines to print. When the image itself goes, so does
-/// its entry in `user_cache` (see [`burrow::containers::image::user_db_cache_dir`]).
+/// its entry in `user_cache` (see [`burrow::images::userdb::cache_dir`]).
 pub async fn remove(
     store: &Store,
     user_cache: &Path,
@@ -86,7 +86,7 @@ pub async fn remove(
             .iter()
             .any(|l| l.id() == id);
         if !still {
-            burrow::containers::image::forget_user_db(user_cache, &id);
+            userdb::forget(user_cache, &id);
             out.push(format!("Deleted: {id}"));
         }
     }
@@ -95,7 +95,7 @@ pub async fn remove(
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let failed = with_endpoint_store(g, async |ep, store| {
-        let user_cache = user_db_cache_dir(&ep.data_root);
+        let user_cache = userdb::cache_dir(&ep.data_root);
         let mut failed = false;
         for arg in &args.images {
             match remove(store, &user_cache, arg, args.force).await {

@@ -2,9 +2,9 @@
 
 use std::process::ExitCode;
 
-use containerd_client::services::v1::version_client::VersionClient;
 use serde::Serialize;
 
+use burrow::client::Client;
 use burrow::connection::{self, Globals};
 
 #[derive(Debug, clap::Args)]
@@ -76,9 +76,10 @@ fn server_version(g: &Globals) -> anyhow::Result<ServerVersion> {
     let ep = connection::resolve(g)?;
     let rt = connection::runtime();
     let resp = rt.block_on(async {
-        let ch = connection::channel(&ep).await?;
-        let resp = VersionClient::new(ch)
-            .version(connection::request(&ep, ()))
+        let resp = Client::connect(&ep)
+            .await?
+            .version()
+            .version(())
             .await
             .map_err(|s| {
                 anyhow::anyhow!(

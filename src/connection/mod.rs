@@ -1,4 +1,5 @@
-//! The containerd connection every command uses: which daemon (rootless or rootful), the gRPC channel, namespaces.
+//! Which containerd every command uses: the daemon (rootless or rootful), its socket, namespace,
+//! data root and launcher, and entering the launcher's namespaces. [`crate::client`] connects to it.
 
 pub mod ns;
 pub mod paths;
@@ -149,12 +150,6 @@ pub enum ConnectError {
     BadNamespace(String),
     #[error("cannot read the launcher's pid from {path}: {reason} (is the rootless containerd starting? see `burrow setup status`)")]
     BadChildPid { path: PathBuf, reason: String },
-    #[error("cannot connect to containerd at {socket}: {reason}{hint}")]
-    Unreachable {
-        socket: PathBuf,
-        reason: String,
-        hint: String,
-    },
     #[error("this containerd is not rootless: there are no launcher namespaces to enter")]
     NotRootless,
     #[error(
@@ -352,49 +347,6 @@ pub fn probe_socket(path: &Path) -> Option<String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("does not exist".to_owned()),
         Err(e) => Some(e.to_string()),
     }
-}
-
-/// A tonic channel to containerd over the endpoint's unix socket.
-pub async fn channel(ep: &Endpoint) -> Result<tonic::transport::Channel, ConnectError> {
-    containerd_client::connect(&ep.socket).await.map_err(|e| {
-        let mut reason = e.to_string();
-        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
-        while let Some(s) = src {
-            let text = s.to_string();
-            if !reason.contains(&text) {
-                reason = format!("{reason}: {text}");
-            }
-            src = s.source();
-        }
-        let hint = match ep.mode {
-            Mode::Rootless => {
-                " (see `burrow setup status`; `burrow setup install` restarts it)".to_owned()
-            }
-            Mode::Rootful => {
-                " (is the system containerd running? `systemctl start containerd`)".to_owned()
-            }
-        };
-        ConnectError::Unreachable {
-            socket: ep.socket.clone(),
-            reason,
-            hint,
-        }
-    })
-}
-
-/// Wraps a message in a request carrying the `containerd-namespace` metadata.
-pub fn request<T>(ep: &Endpoint, msg: T) -> tonic::Request<T> {
-    let mut req = tonic::Request::new(msg);
-    // resolve() only lets valid namespace names through, which are always valid metadata.
-    match ep.namespace.parse() {
-        Ok(v) => {
-            req.metadata_mut().insert("containerd-namespace", v);
-        }
-        Err(err) => {
-            tracing::warn!(?err, namespace = %ep.namespace, "namespace is not valid metadata")
-        }
-    }
-    req
 }
 
 /// Joins the launcher's user and mount namespaces (before any runtime or thread starts).

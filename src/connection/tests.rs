@@ -113,7 +113,7 @@ fn explicit_address_wins() {
 }
 
 #[test]
-fn namespace_is_checked_and_sent_as_metadata() {
+fn namespace_is_checked() {
     let mut g = globals();
     g.namespace = "bad/ns".to_owned();
     assert!(matches!(
@@ -122,11 +122,7 @@ fn namespace_is_checked_and_sent_as_metadata() {
     ));
     g.namespace = "k8s.io".to_owned();
     let ep = resolve_in(&g, &env(0, None), &reachable).unwrap();
-    let req = request(&ep, ());
-    assert_eq!(
-        req.metadata().get("containerd-namespace").unwrap(),
-        "k8s.io"
-    );
+    assert_eq!(ep.namespace, "k8s.io");
 }
 
 #[test]

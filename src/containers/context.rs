@@ -6,11 +6,11 @@ use std::path::PathBuf;
 
 use containerd_client::services::v1::Container;
 
-use super::image::ImageStore;
 use super::labels;
 use super::lifecycle::Client;
 use super::store::Store;
 use crate::connection::{self, Endpoint, Globals, Mode, UserEnv};
+use crate::images::runnable::ImageStore;
 use crate::network::NetPaths;
 
 /// Everything a container operation needs: the endpoint, containerd's services, burrow's store
@@ -27,15 +27,15 @@ impl Ctx {
     pub async fn connect(g: &Globals) -> anyhow::Result<Ctx> {
         let ep = connection::resolve(g)?;
         let env = UserEnv::current();
-        let channel = connection::channel(&ep).await?;
+        let containerd = crate::client::Client::connect(&ep).await?;
         tracing::debug!("connected to containerd");
         let mut net = NetPaths::for_endpoint(&ep, &env);
         if let Some(p) = std::env::var_os("NETCONFPATH") {
             net.conf_dir = PathBuf::from(p);
         }
         Ok(Ctx {
-            client: Client::new(channel.clone(), ep.namespace.clone()),
-            images: ImageStore::new(channel, ep.namespace.clone()),
+            client: Client::new(containerd.clone()),
+            images: ImageStore::new(containerd),
             store: Store::new(ep.data_root.clone(), ep.namespace.clone()),
             net,
             ep,

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context};
 use oci_spec::runtime::{HookBuilder, HooksBuilder, Mount, MountBuilder, PosixRlimit, Spec};
 
-use super::image::{Image, ImageError};
 use super::lifecycle::NewContainer;
 use super::logdriver::{self, LogOpts};
 use super::request::{ContainerRequest, RequestError};
@@ -19,6 +18,7 @@ use super::spec::{self, Cgroups, Limits, NetNs, Options, Seccomp};
 use super::values::{MountSpec, PullPolicy, RestartPolicy, SecurityOpt, VolumeSource, VolumeSpec};
 use super::volumes::{VolumeError, Volumes};
 use super::{labels, store, Ctx};
+use crate::images::runnable::{Image, ImageError};
 use crate::network::ports::PortMapping;
 use crate::network::{files, hook, prepare};
 
@@ -340,7 +340,7 @@ async fn pull(ctx: &Ctx, name: &str, notify: &dyn Fn(Note)) -> anyhow::Result<()
         all_platforms: false,
         unpack: true,
     };
-    let store = crate::images::open_store(&ctx.ep).await?;
+    let store = crate::images::store::Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep);
     let pulled = pull::pull(
         &store,
         reg,
@@ -776,7 +776,7 @@ async fn load_user_db_if_needed(ctx: &Ctx, image: &mut Image, user: &str) -> any
         return Ok(());
     }
     ctx.images
-        .load_user_db_cached(image, &super::image::user_db_cache_dir(ctx.store.root()))
+        .load_user_db_cached(image, &crate::images::userdb::cache_dir(ctx.store.root()))
         .await
         .context("reading /etc/passwd from the image")
 }
@@ -849,7 +849,7 @@ fn record_labels(
     l.insert(labels::STATE_DIR.into(), dir.display().to_string());
     l.insert(
         labels::PLATFORM.into(),
-        format!("linux/{}", super::image::go_arch()),
+        format!("linux/{}", crate::images::manifest::go_arch()),
     );
     let extra = extra_hosts(req);
     if !extra.is_empty() {

@@ -3,16 +3,14 @@
 //! start, wait, kill, delete). `create` undoes what it did when a later step fails.
 
 use std::collections::HashMap;
+use std::fmt;
 
 use containerd_client::services::v1::{
     container::Runtime,
-    containers_client::ContainersClient,
-    leases_client::LeasesClient,
     snapshots::{
-        snapshots_client::SnapshotsClient, MountsRequest, PrepareSnapshotRequest,
-        RemoveSnapshotRequest, StatSnapshotRequest, UsageRequest,
+        MountsRequest, PrepareSnapshotRequest, RemoveSnapshotRequest, StatSnapshotRequest,
+        UsageRequest,
     },
-    tasks_client::TasksClient,
     CloseIoRequest, Container, CreateContainerRequest, CreateRequest as LeaseCreateRequest,
     CreateTaskRequest, DeleteContainerRequest, DeleteProcessRequest,
     DeleteRequest as LeaseDeleteRequest, DeleteTaskRequest, ExecProcessRequest,
@@ -23,8 +21,8 @@ use containerd_client::services::v1::{
 use containerd_client::types::v1::Process;
 use containerd_client::types::Mount;
 use oci_spec::runtime::Spec;
-use tonic::transport::Channel;
-use tonic::{Code, Request};
+
+use crate::client::{self, RpcResult};
 
 /// How long a create's lease lives at most (it is ended as soon as the record exists).
 const CREATE_LEASE_EXPIRY: std::time::Duration = std::time::Duration::from_secs(3600);
@@ -37,38 +35,25 @@ pub const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec
 /// A containerd call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
-    #[error("containerd {op} for {id}: {status}")]
-    Rpc {
-        op: &'static str,
-        id: String,
-        status: String,
-        code: Code,
-    },
-    #[error("containerd namespace {0:?} is not a valid gRPC metadata value")]
-    Namespace(String),
+    #[error(transparent)]
+    Containerd(#[from] client::Error),
     #[error("serializing the OCI spec: {0}")]
     Spec(#[from] serde_json::Error),
 }
 
 impl LifecycleError {
-    fn rpc(op: &'static str, id: &str, status: tonic::Status) -> LifecycleError {
-        LifecycleError::Rpc {
-            op,
-            id: id.to_string(),
-            status: status.message().to_string(),
-            code: status.code(),
-        }
-    }
-
     /// containerd said the object does not exist.
     pub fn is_not_found(&self) -> bool {
-        matches!(
-            self,
-            LifecycleError::Rpc {
-                code: Code::NotFound,
-                ..
-            }
-        )
+        matches!(self, LifecycleError::Containerd(e) if e.is_not_found())
+    }
+}
+
+/// The container a call was about, as lifecycle messages name it ("containerd task start for ID").
+struct For<'a>(&'a str);
+
+impl fmt::Display for For<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "for {}", self.0)
     }
 }
 
@@ -92,33 +77,20 @@ pub struct NewContainer {
     pub labels: HashMap<String, String>,
 }
 
-/// containerd's services in one namespace.
+/// Containers and their tasks in one containerd namespace.
 #[derive(Debug, Clone)]
 pub struct Client {
-    channel: Channel,
-    namespace: String,
+    containerd: client::Client,
 }
 
 impl Client {
-    pub fn new(channel: Channel, namespace: impl Into<String>) -> Client {
-        Client {
-            channel,
-            namespace: namespace.into(),
-        }
+    pub fn new(containerd: client::Client) -> Client {
+        Client { containerd }
     }
 
-    fn req<T>(&self, msg: T) -> Result<Request<T>, LifecycleError> {
-        let mut req = Request::new(msg);
-        let value = self
-            .namespace
-            .parse()
-            .map_err(|_| LifecycleError::Namespace(self.namespace.clone()))?;
-        req.metadata_mut().insert("containerd-namespace", value);
-        Ok(req)
-    }
-
-    fn tasks(&self) -> TasksClient<Channel> {
-        TasksClient::new(self.channel.clone())
+    /// The containerd client underneath, for the services this one does not wrap.
+    pub fn containerd(&self) -> &client::Client {
+        &self.containerd
     }
 
     /// The container's writable snapshot on top of the image, keyed by the container id, under
@@ -129,20 +101,20 @@ impl Client {
         c: &NewContainer,
         lease: Option<&str>,
     ) -> Result<Vec<Mount>, LifecycleError> {
-        let msg = PrepareSnapshotRequest {
-            snapshotter: c.snapshotter.clone(),
-            key: c.id.clone(),
-            parent: c.parent_chain_id.clone(),
-            labels: HashMap::new(),
+        let containerd = match lease {
+            Some(l) => self.containerd.with_lease(l)?,
+            None => self.containerd.clone(),
         };
-        let mut req = self.req(msg)?;
-        if let Some(l) = lease.and_then(|l| l.parse().ok()) {
-            req.metadata_mut().insert("containerd-lease", l);
-        }
-        let resp = SnapshotsClient::new(self.channel.clone())
-            .prepare(req)
+        let resp = containerd
+            .snapshots()
+            .prepare(PrepareSnapshotRequest {
+                snapshotter: c.snapshotter.clone(),
+                key: c.id.clone(),
+                parent: c.parent_chain_id.clone(),
+                labels: HashMap::new(),
+            })
             .await
-            .map_err(|s| LifecycleError::rpc("snapshot prepare", &c.id, s))?;
+            .op("snapshot prepare", For(&c.id))?;
         Ok(resp.into_inner().mounts)
     }
 
@@ -151,25 +123,23 @@ impl Client {
         let lease = format!("burrow-create-{id}");
         let expire =
             crate::images::time::rfc3339(std::time::SystemTime::now() + CREATE_LEASE_EXPIRY);
-        LeasesClient::new(self.channel.clone())
-            .create(self.req(LeaseCreateRequest {
+        self.containerd
+            .leases()
+            .create(LeaseCreateRequest {
                 id: lease.clone(),
                 labels: HashMap::from([("containerd.io/gc.expire".to_owned(), expire)]),
-            })?)
+            })
             .await
-            .map_err(|s| LifecycleError::rpc("lease create", &lease, s))?;
+            .op("lease create", For(&lease))?;
         Ok(lease)
     }
 
     async fn delete_lease(&self, lease: &str) {
-        let req = match self.req(LeaseDeleteRequest {
+        let req = LeaseDeleteRequest {
             id: lease.to_string(),
             sync: false,
-        }) {
-            Ok(r) => r,
-            Err(_) => return,
         };
-        if let Err(s) = LeasesClient::new(self.channel.clone()).delete(req).await {
+        if let Err(s) = self.containerd.leases().delete(req).await {
             tracing::warn!(lease, "ending the lease of a create: {}", s.message());
         }
     }
@@ -179,14 +149,14 @@ impl Client {
         snapshotter: &str,
         key: &str,
     ) -> Result<(), LifecycleError> {
-        let msg = RemoveSnapshotRequest {
-            snapshotter: snapshotter.to_string(),
-            key: key.to_string(),
-        };
-        SnapshotsClient::new(self.channel.clone())
-            .remove(self.req(msg)?)
+        self.containerd
+            .snapshots()
+            .remove(RemoveSnapshotRequest {
+                snapshotter: snapshotter.to_string(),
+                key: key.to_string(),
+            })
             .await
-            .map_err(|s| LifecycleError::rpc("snapshot remove", key, s))?;
+            .op("snapshot remove", For(key))?;
         Ok(())
     }
 
@@ -228,46 +198,50 @@ impl Client {
             snapshot_key: c.id.clone(),
             ..Default::default()
         };
-        let created = ContainersClient::new(self.channel.clone())
-            .create(self.req(CreateContainerRequest {
+        let created = self
+            .containerd
+            .containers()
+            .create(CreateContainerRequest {
                 container: Some(container),
-            })?)
-            .await;
-        if let Err(status) = created {
+            })
+            .await
+            .op("container create", For(&c.id));
+        if let Err(err) = created {
             if let Err(err) = self.remove_snapshot(&c.snapshotter, &c.id).await {
                 tracing::warn!(%err, id = %c.id, "removing the snapshot of a failed create");
             }
-            return Err(LifecycleError::rpc("container create", &c.id, status));
+            return Err(err.into());
         }
         Ok(mounts)
     }
 
     pub async fn get(&self, id: &str) -> Result<Container, LifecycleError> {
-        let resp = ContainersClient::new(self.channel.clone())
-            .get(self.req(GetContainerRequest { id: id.to_string() })?)
+        let resp = self
+            .containerd
+            .containers()
+            .get(GetContainerRequest { id: id.to_string() })
             .await
-            .map_err(|s| LifecycleError::rpc("container get", id, s))?;
+            .op("container get", For(id))?;
         Ok(resp.into_inner().container.unwrap_or_default())
     }
 
     pub async fn list(&self, filters: Vec<String>) -> Result<Vec<Container>, LifecycleError> {
-        let resp = ContainersClient::new(self.channel.clone())
-            .list(self.req(ListContainersRequest { filters })?)
+        let resp = self
+            .containerd
+            .containers()
+            .list(ListContainersRequest { filters })
             .await
-            .map_err(|s| LifecycleError::rpc("container list", "*", s))?;
+            .op("container list", For("*"))?;
         Ok(resp.into_inner().containers)
     }
 
     /// Removes the record and its snapshot (absent ones are fine).
     pub async fn delete(&self, id: &str, snapshotter: &str) -> Result<(), LifecycleError> {
-        match ContainersClient::new(self.channel.clone())
-            .delete(self.req(DeleteContainerRequest { id: id.to_string() })?)
+        self.containerd
+            .containers()
+            .delete(DeleteContainerRequest { id: id.to_string() })
             .await
-        {
-            Ok(_) => {}
-            Err(s) if s.code() == Code::NotFound => {}
-            Err(s) => return Err(LifecycleError::rpc("container delete", id, s)),
-        }
+            .optional_op("container delete", For(id))?;
         match self.remove_snapshot(snapshotter, id).await {
             Err(e) if !e.is_not_found() => Err(e),
             _ => Ok(()),
@@ -291,10 +265,11 @@ impl Client {
             ..Default::default()
         };
         let resp = self
+            .containerd
             .tasks()
-            .create(self.req(msg)?)
+            .create(msg)
             .await
-            .map_err(|s| LifecycleError::rpc("task create", id, s))?;
+            .op("task create", For(id))?;
         Ok(resp.into_inner().pid)
     }
 
@@ -304,10 +279,11 @@ impl Client {
             exec_id: String::new(),
         };
         let resp = self
+            .containerd
             .tasks()
-            .start(self.req(msg)?)
+            .start(msg)
             .await
-            .map_err(|s| LifecycleError::rpc("task start", id, s))?;
+            .op("task start", For(id))?;
         Ok(resp.into_inner().pid)
     }
 
@@ -318,10 +294,11 @@ impl Client {
             exec_id: String::new(),
         };
         let resp = self
+            .containerd
             .tasks()
-            .wait(self.req(msg)?)
+            .wait(msg)
             .await
-            .map_err(|s| LifecycleError::rpc("task wait", id, s))?;
+            .op("task wait", For(id))?;
         Ok(resp.into_inner().exit_status)
     }
 
@@ -332,26 +309,25 @@ impl Client {
             signal,
             all,
         };
-        self.tasks()
-            .kill(self.req(msg)?)
+        self.containerd
+            .tasks()
+            .kill(msg)
             .await
-            .map_err(|s| LifecycleError::rpc("task kill", id, s))?;
+            .op("task kill", For(id))?;
         Ok(())
     }
 
     /// Deletes a stopped task; returns its exit status, or `None` if there was no task.
     pub async fn delete_task(&self, id: &str) -> Result<Option<u32>, LifecycleError> {
-        match self
+        let resp = self
+            .containerd
             .tasks()
-            .delete(self.req(DeleteTaskRequest {
+            .delete(DeleteTaskRequest {
                 container_id: id.to_string(),
-            })?)
+            })
             .await
-        {
-            Ok(resp) => Ok(Some(resp.into_inner().exit_status)),
-            Err(s) if s.code() == Code::NotFound => Ok(None),
-            Err(s) => Err(LifecycleError::rpc("task delete", id, s)),
-        }
+            .optional_op("task delete", For(id))?;
+        Ok(resp.map(|r| r.into_inner().exit_status))
     }
 
     /// The mounts of an existing snapshot (the container's rootfs, for a new task).
@@ -360,14 +336,15 @@ impl Client {
         snapshotter: &str,
         key: &str,
     ) -> Result<Vec<Mount>, LifecycleError> {
-        let msg = MountsRequest {
-            snapshotter: snapshotter.to_string(),
-            key: key.to_string(),
-        };
-        let resp = SnapshotsClient::new(self.channel.clone())
-            .mounts(self.req(msg)?)
+        let resp = self
+            .containerd
+            .snapshots()
+            .mounts(MountsRequest {
+                snapshotter: snapshotter.to_string(),
+                key: key.to_string(),
+            })
             .await
-            .map_err(|s| LifecycleError::rpc("snapshot mounts", key, s))?;
+            .op("snapshot mounts", For(key))?;
         Ok(resp.into_inner().mounts)
     }
 
@@ -377,30 +354,30 @@ impl Client {
         snapshotter: &str,
         key: &str,
     ) -> Result<(u64, u64), LifecycleError> {
-        let mut client = SnapshotsClient::new(self.channel.clone());
+        let mut client = self.containerd.snapshots();
         let mut own = None;
         let mut total = 0u64;
         let mut cur = key.to_string();
         // Bounded walk up the chain (images have far fewer layers).
         for _ in 0..256 {
             let usage = client
-                .usage(self.req(UsageRequest {
+                .usage(UsageRequest {
                     snapshotter: snapshotter.to_string(),
                     key: cur.clone(),
-                })?)
+                })
                 .await
-                .map_err(|s| LifecycleError::rpc("snapshot usage", &cur, s))?
+                .op("snapshot usage", For(&cur))?
                 .into_inner();
             let size = u64::try_from(usage.size).unwrap_or(0);
             own.get_or_insert(size);
             total += size;
             let info = client
-                .stat(self.req(StatSnapshotRequest {
+                .stat(StatSnapshotRequest {
                     snapshotter: snapshotter.to_string(),
                     key: cur.clone(),
-                })?)
+                })
                 .await
-                .map_err(|s| LifecycleError::rpc("snapshot stat", &cur, s))?
+                .op("snapshot stat", For(&cur))?
                 .into_inner()
                 .info;
             match info.map(|i| i.parent).filter(|p| !p.is_empty()) {
@@ -414,27 +391,26 @@ impl Client {
     /// Every task in the namespace.
     pub async fn list_tasks(&self) -> Result<Vec<Process>, LifecycleError> {
         let resp = self
+            .containerd
             .tasks()
-            .list(self.req(ListTasksRequest::default())?)
+            .list(ListTasksRequest::default())
             .await
-            .map_err(|s| LifecycleError::rpc("task list", "*", s))?;
+            .op("task list", For("*"))?;
         Ok(resp.into_inner().tasks)
     }
 
     /// The container's task, or `None` when it has none.
     pub async fn get_task(&self, id: &str) -> Result<Option<Process>, LifecycleError> {
-        match self
+        let resp = self
+            .containerd
             .tasks()
-            .get(self.req(GetRequest {
+            .get(GetRequest {
                 container_id: id.to_string(),
                 exec_id: String::new(),
-            })?)
+            })
             .await
-        {
-            Ok(r) => Ok(r.into_inner().process),
-            Err(s) if s.code() == Code::NotFound => Ok(None),
-            Err(s) => Err(LifecycleError::rpc("task get", id, s)),
-        }
+            .optional_op("task get", For(id))?;
+        Ok(resp.and_then(|r| r.into_inner().process))
     }
 
     /// Replaces the container's labels (the rest of the record is kept).
@@ -463,47 +439,51 @@ impl Client {
     /// Writes one field of `container`'s record (containerd keeps the others).
     async fn update_field(&self, container: Container, field: &str) -> Result<(), LifecycleError> {
         let id = container.id.clone();
-        ContainersClient::new(self.channel.clone())
-            .update(self.req(UpdateContainerRequest {
+        self.containerd
+            .containers()
+            .update(UpdateContainerRequest {
                 container: Some(container),
                 update_mask: Some(prost_types::FieldMask {
                     paths: vec![field.to_string()],
                 }),
-            })?)
+            })
             .await
-            .map_err(|s| LifecycleError::rpc("container update", &id, s))?;
+            .op("container update", For(&id))?;
         Ok(())
     }
 
     pub async fn pause(&self, id: &str) -> Result<(), LifecycleError> {
-        self.tasks()
-            .pause(self.req(PauseTaskRequest {
+        self.containerd
+            .tasks()
+            .pause(PauseTaskRequest {
                 container_id: id.to_string(),
-            })?)
+            })
             .await
-            .map_err(|s| LifecycleError::rpc("task pause", id, s))?;
+            .op("task pause", For(id))?;
         Ok(())
     }
 
     pub async fn resume(&self, id: &str) -> Result<(), LifecycleError> {
-        self.tasks()
-            .resume(self.req(ResumeTaskRequest {
+        self.containerd
+            .tasks()
+            .resume(ResumeTaskRequest {
                 container_id: id.to_string(),
-            })?)
+            })
             .await
-            .map_err(|s| LifecycleError::rpc("task resume", id, s))?;
+            .op("task resume", For(id))?;
         Ok(())
     }
 
     /// Host pids of the task's processes.
     pub async fn pids(&self, id: &str) -> Result<Vec<u32>, LifecycleError> {
         let resp = self
+            .containerd
             .tasks()
-            .list_pids(self.req(ListPidsRequest {
+            .list_pids(ListPidsRequest {
                 container_id: id.to_string(),
-            })?)
+            })
             .await
-            .map_err(|s| LifecycleError::rpc("task pids", id, s))?;
+            .op("task pids", For(id))?;
         Ok(resp.into_inner().processes.iter().map(|p| p.pid).collect())
     }
 
@@ -527,36 +507,39 @@ impl Client {
             }),
             exec_id: exec_id.to_string(),
         };
-        self.tasks()
-            .exec(self.req(msg)?)
+        self.containerd
+            .tasks()
+            .exec(msg)
             .await
-            .map_err(|s| LifecycleError::rpc("exec", id, s))?;
+            .op("exec", For(id))?;
         Ok(())
     }
 
     /// Starts a process: the task's init (`exec_id` empty) or an exec.
     pub async fn start_exec(&self, id: &str, exec_id: &str) -> Result<u32, LifecycleError> {
         let resp = self
+            .containerd
             .tasks()
-            .start(self.req(StartRequest {
+            .start(StartRequest {
                 container_id: id.to_string(),
                 exec_id: exec_id.to_string(),
-            })?)
+            })
             .await
-            .map_err(|s| LifecycleError::rpc("start", id, s))?;
+            .op("start", For(id))?;
         Ok(resp.into_inner().pid)
     }
 
     /// Waits for a process (init when `exec_id` is empty) and returns its exit status.
     pub async fn wait_exec(&self, id: &str, exec_id: &str) -> Result<u32, LifecycleError> {
         let resp = self
+            .containerd
             .tasks()
-            .wait(self.req(WaitRequest {
+            .wait(WaitRequest {
                 container_id: id.to_string(),
                 exec_id: exec_id.to_string(),
-            })?)
+            })
             .await
-            .map_err(|s| LifecycleError::rpc("wait", id, s))?;
+            .op("wait", For(id))?;
         Ok(resp.into_inner().exit_status)
     }
 
@@ -567,46 +550,43 @@ impl Client {
         width: u32,
         height: u32,
     ) -> Result<(), LifecycleError> {
-        self.tasks()
-            .resize_pty(self.req(ResizePtyRequest {
+        self.containerd
+            .tasks()
+            .resize_pty(ResizePtyRequest {
                 container_id: id.to_string(),
                 exec_id: exec_id.to_string(),
                 width,
                 height,
-            })?)
+            })
             .await
-            .map_err(|s| LifecycleError::rpc("resize", id, s))?;
+            .op("resize", For(id))?;
         Ok(())
     }
-}
 
-impl Client {
     /// Closes a process's stdin (the FIFO stays open in the shim, so EOF must be sent this way).
     pub async fn close_stdin(&self, id: &str, exec_id: &str) -> Result<(), LifecycleError> {
-        self.tasks()
-            .close_io(self.req(CloseIoRequest {
+        self.containerd
+            .tasks()
+            .close_io(CloseIoRequest {
                 container_id: id.to_string(),
                 exec_id: exec_id.to_string(),
                 stdin: true,
-            })?)
+            })
             .await
-            .map_err(|s| LifecycleError::rpc("close stdin", id, s))?;
+            .op("close stdin", For(id))?;
         Ok(())
     }
 
     /// Removes a finished exec process.
     pub async fn delete_exec(&self, id: &str, exec_id: &str) -> Result<(), LifecycleError> {
-        match self
+        self.containerd
             .tasks()
-            .delete_process(self.req(DeleteProcessRequest {
+            .delete_process(DeleteProcessRequest {
                 container_id: id.to_string(),
                 exec_id: exec_id.to_string(),
-            })?)
+            })
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(s) if s.code() == Code::NotFound => Ok(()),
-            Err(s) => Err(LifecycleError::rpc("exec delete", id, s)),
-        }
+            .optional_op("exec delete", For(id))?;
+        Ok(())
     }
 }

@@ -218,7 +218,7 @@ fn run_to_exit_with_logs_then_nothing_left() {
     let rt = runtime();
     rt.block_on(async {
         let channel = containerd_client::connect(&d.sock).await.unwrap();
-        let client = Client::new(channel, NS);
+        let client = Client::new(crate::client::Client::new(channel, NS).unwrap());
         let c = NewContainer {
             id: id.clone(),
             image: "import:busybox".into(),
@@ -266,7 +266,8 @@ fn failed_create_leaves_nothing_behind() {
     let id = format!("lt-bad-{}", std::process::id());
     let spec = build(&image, &options(&id, &["true"])).unwrap();
     runtime().block_on(async {
-        let client = Client::new(containerd_client::connect(&d.sock).await.unwrap(), NS);
+        let channel = containerd_client::connect(&d.sock).await.unwrap();
+        let client = Client::new(crate::client::Client::new(channel, NS).unwrap());
         let c = NewContainer {
             id: id.clone(),
             image: "import:busybox".into(),

@@ -6,7 +6,6 @@ pub mod caps;
 pub mod context;
 pub mod copy;
 pub mod create;
-pub mod image;
 pub mod labels;
 pub mod lifecycle;
 pub mod logdriver;

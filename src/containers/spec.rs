@@ -13,22 +13,10 @@ use oci_spec::runtime::{
 };
 
 use super::{caps, user};
+pub use crate::images::runnable::ImageDefaults;
 
 /// PATH when neither the image nor `-e` sets one (Docker's).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// What the image says about how to run it (the `config` of its OCI image configuration).
-#[derive(Debug, Clone, Default)]
-pub struct ImageDefaults {
-    pub env: Vec<String>,
-    pub entrypoint: Vec<String>,
-    pub cmd: Vec<String>,
-    pub user: String,
-    pub working_dir: String,
-    /// Contents of the image's /etc/passwd and /etc/group ("" when absent).
-    pub passwd: String,
-    pub group: String,
-}
 
 /// Which seccomp profile the container gets.
 #[derive(Debug, Clone, Default)]

@@ -3,9 +3,7 @@
 
 use std::collections::HashMap;
 
-use containerd_client::services::v1::{
-    containers_client::ContainersClient, Image, ListContainersRequest,
-};
+use containerd_client::services::v1::{Image, ListContainersRequest};
 use serde_json::{json, Value};
 
 use super::local::{self, LocalError, LocalImage};
@@ -13,6 +11,7 @@ use super::manifest::{self, Platform};
 use super::reference::{self, Reference};
 use super::store::{Store, StoreError};
 use super::time;
+use crate::client::RpcResult;
 
 /// A lookup failed.
 #[derive(Debug, thiserror::Error)]
@@ -174,12 +173,15 @@ pub async fn record(store: &Store, arg: &str) -> Result<Image> {
 
 /// IDs of the containers whose record names this image.
 pub async fn containers_using(store: &Store, name: &str) -> Result<Vec<String>> {
-    let resp = ContainersClient::new(store.channel())
-        .list(store.request(ListContainersRequest {
+    let resp = store
+        .containerd()
+        .containers()
+        .list(ListContainersRequest {
             filters: vec![format!("image=={name}")],
-        }))
+        })
         .await
-        .map_err(|s| StoreError::rpc("container list", name, s))?;
+        .op("container list", name)
+        .map_err(StoreError::from)?;
     Ok(resp
         .into_inner()
         .containers

@@ -22,6 +22,17 @@ pub const DOCKER_FOREIGN_GZIP: &str = "application/vnd.docker.image.rootfs.forei
 /// What the registry client accepts when it asks for a manifest.
 pub const ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
 
+/// The Go architecture name of this machine, as in image indexes.
+pub fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        "powerpc64" => "ppc64le",
+        other => other,
+    }
+}
+
 /// A content descriptor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -50,13 +61,7 @@ pub struct Platform {
 impl Platform {
     /// The platform this CLI runs on.
     pub fn host() -> Platform {
-        let arch = match std::env::consts::ARCH {
-            "x86_64" => "amd64",
-            "aarch64" => "arm64",
-            "x86" => "386",
-            "powerpc64" => "ppc64le",
-            other => other,
-        };
+        let arch = go_arch();
         Platform {
             os: "linux".into(),
             architecture: arch.into(),

@@ -1,4 +1,5 @@
-//! Images: references, registries, containerd's content store and snapshotter, archives.
+//! Images: references, registries, containerd's content store and snapshotter, archives, and
+//! the image a container runs.
 
 pub mod archive;
 pub mod auth;
@@ -14,18 +15,18 @@ pub mod pull;
 pub mod push;
 pub mod reference;
 pub mod registry;
+pub mod runnable;
 pub mod save;
 pub mod store;
 pub mod time;
+pub mod userdb;
 
-use crate::connection::{self, ConnectError, Endpoint};
+use crate::client::{self, Client};
+use crate::connection::Endpoint;
 
-/// A store on the endpoint's containerd, namespace and snapshotter.
-pub async fn open_store(ep: &Endpoint) -> Result<store::Store, ConnectError> {
-    let channel = connection::channel(ep).await?;
-    let mut store = store::Store::new(channel, &ep.namespace, &ep.snapshotter);
-    store.squashed_owners = ep.launcher.as_ref().is_some_and(|l| l.single_id());
-    Ok(store)
+/// A store on the endpoint's containerd, namespace and snapshotter, over a new connection.
+pub async fn open_store(ep: &Endpoint) -> Result<store::Store, client::Error> {
+    Ok(store::Store::for_endpoint(Client::connect(ep).await?, ep))
 }
 
 /// What a pull into a single-id rootless setup says once: the files of other owners become the

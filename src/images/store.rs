@@ -5,13 +5,8 @@ use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use containerd_client::services::v1::{
-    content_client::ContentClient,
-    diff_client::DiffClient,
-    images_client::ImagesClient,
-    leases_client::LeasesClient,
     snapshots::{
-        snapshots_client::SnapshotsClient, CommitSnapshotRequest, PrepareSnapshotRequest,
-        RemoveSnapshotRequest, StatSnapshotRequest,
+        CommitSnapshotRequest, PrepareSnapshotRequest, RemoveSnapshotRequest, StatSnapshotRequest,
     },
     AbortRequest, ApplyRequest, CreateImageRequest, CreateRequest as LeaseCreateRequest,
     DeleteImageRequest, DeleteRequest as LeaseDeleteRequest, GetImageRequest, Image, InfoRequest,
@@ -21,11 +16,12 @@ use containerd_client::services::v1::{
 use containerd_client::types::{Descriptor as PbDescriptor, Mount};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::Channel;
-use tonic::{Code, Request, Status, Streaming};
+use tonic::{Code, Streaming};
 
 use super::manifest::Descriptor;
 use super::time;
+use crate::client::{self, Client, RpcResult};
+use crate::connection::Endpoint;
 
 pub use containerd_client::services::v1::Info as ContentInfo;
 
@@ -35,16 +31,11 @@ const CHUNK: usize = 1 << 20;
 /// How long a lease keeps an unfinished pull or load from garbage collection if burrow dies.
 const LEASE_EXPIRY: Duration = Duration::from_secs(24 * 3600);
 
-/// A containerd call failed.
+/// A containerd call failed, or content did not match its descriptor.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("containerd {op} {what}: {message}{}", space_hint(.message))]
-    Rpc {
-        op: &'static str,
-        what: String,
-        message: String,
-        code: Code,
-    },
+    #[error(transparent)]
+    Containerd(#[from] client::Error),
     #[error("digest mismatch for {what}: expected {expected}, got {got} (the source is corrupt or was changed; nothing was committed)")]
     DigestMismatch {
         what: String,
@@ -62,18 +53,10 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    pub fn rpc(op: &'static str, what: impl Into<String>, s: Status) -> StoreError {
-        StoreError::Rpc {
-            op,
-            what: what.into(),
-            message: s.message().to_owned(),
-            code: s.code(),
-        }
-    }
-
+    /// containerd's status code, for a call containerd answered.
     pub fn code(&self) -> Option<Code> {
         match self {
-            StoreError::Rpc { code, .. } => Some(*code),
+            StoreError::Containerd(e) => e.code(),
             _ => None,
         }
     }
@@ -85,21 +68,11 @@ impl StoreError {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-/// What to do when containerd's disk is full.
-fn space_hint(message: &str) -> &'static str {
-    if message.contains("no space left on device") {
-        " (containerd's disk is full: free space there, e.g. with `burrow image prune -a`, then run the command again; what was written so far is kept for it)"
-    } else {
-        ""
-    }
-}
-
 /// A handle on one containerd namespace's image-side services.
 #[derive(Clone)]
 pub struct Store {
-    channel: Channel,
-    namespace: String,
-    lease: Option<String>,
+    /// The namespace's client, under this store's lease when it has one.
+    containerd: Client,
     /// Snapshotter layers are unpacked into.
     pub snapshotter: String,
     /// containerd gives every layer file to the one mapped id as it unpacks (a single-id
@@ -109,39 +82,25 @@ pub struct Store {
 }
 
 impl Store {
-    pub fn new(channel: Channel, namespace: &str, snapshotter: &str) -> Store {
+    pub fn new(containerd: Client, snapshotter: &str) -> Store {
         Store {
-            channel,
-            namespace: namespace.to_owned(),
-            lease: None,
+            containerd,
             snapshotter: snapshotter.to_owned(),
             squashed_owners: false,
         }
     }
 
-    fn req<T>(&self, msg: T) -> Request<T> {
-        let mut r = Request::new(msg);
-        if let Ok(v) = self.namespace.parse() {
-            r.metadata_mut().insert("containerd-namespace", v);
-        }
-        if let Some(l) = self.lease.as_deref().and_then(|l| l.parse().ok()) {
-            r.metadata_mut().insert("containerd-lease", l);
-        }
-        r
+    /// A store in the endpoint's snapshotter, owners squashed when its launcher maps one id.
+    pub fn for_endpoint(containerd: Client, ep: &Endpoint) -> Store {
+        let mut store = Store::new(containerd, &ep.snapshotter);
+        store.squashed_owners = ep.launcher.as_ref().is_some_and(|l| l.single_id());
+        store
     }
 
-    fn content(&self) -> ContentClient<Channel> {
-        ContentClient::new(self.channel.clone())
-            .max_decoding_message_size(32 << 20)
-            .max_encoding_message_size(32 << 20)
-    }
-
-    fn images_client(&self) -> ImagesClient<Channel> {
-        ImagesClient::new(self.channel.clone())
-    }
-
-    fn snapshots(&self) -> SnapshotsClient<Channel> {
-        SnapshotsClient::new(self.channel.clone())
+    /// The client this store's calls go through (under its lease, if any), for the services
+    /// it does not wrap.
+    pub fn containerd(&self) -> &Client {
+        &self.containerd
     }
 
     /// Creates a lease (expiring in a day) and returns a store whose calls run under it.
@@ -156,33 +115,34 @@ impl Store {
         );
         let expire = time::rfc3339(SystemTime::now() + LEASE_EXPIRY);
         let labels = HashMap::from([("containerd.io/gc.expire".to_owned(), expire)]);
-        LeasesClient::new(self.channel.clone())
-            .create(self.req(LeaseCreateRequest {
+        self.containerd
+            .leases()
+            .create(LeaseCreateRequest {
                 id: id.clone(),
                 labels,
-            }))
+            })
             .await
-            .map_err(|s| StoreError::rpc("lease create", &id, s))?;
+            .op("lease create", &id)?;
         Ok(Store {
-            lease: Some(id),
+            containerd: self.containerd.with_lease(&id)?,
             ..self.clone()
         })
     }
 
     /// Ends this store's lease (what it protected must be referenced by an image by now).
     pub async fn release(&self) -> Result<()> {
-        let Some(id) = &self.lease else {
+        let Some(id) = self.containerd.lease() else {
             return Ok(());
         };
-        let mut plain = self.clone();
-        plain.lease = None;
-        LeasesClient::new(self.channel.clone())
-            .delete(plain.req(LeaseDeleteRequest {
-                id: id.clone(),
+        self.containerd
+            .without_lease()
+            .leases()
+            .delete(LeaseDeleteRequest {
+                id: id.to_owned(),
                 sync: false,
-            }))
+            })
             .await
-            .map_err(|s| StoreError::rpc("lease delete", id, s))?;
+            .op("lease delete", id)?;
         Ok(())
     }
 
@@ -190,60 +150,48 @@ impl Store {
 
     /// The content's info, or None when the store does not have it.
     pub async fn info(&self, digest: &str) -> Result<Option<ContentInfo>> {
-        match self
+        let resp = self
+            .containerd
             .content()
-            .info(self.req(InfoRequest {
+            .info(InfoRequest {
                 digest: digest.to_owned(),
-            }))
+            })
             .await
-        {
-            Ok(r) => Ok(r.into_inner().info),
-            Err(s) if s.code() == Code::NotFound => Ok(None),
-            Err(s) => Err(StoreError::rpc("content info", digest, s)),
-        }
+            .optional_op("content info", digest)?;
+        Ok(resp.and_then(|r| r.into_inner().info))
     }
 
     /// Reads a whole blob (for manifests and configs).
     pub async fn read(&self, digest: &str) -> Result<Vec<u8>> {
-        let mut stream = self
-            .content()
-            .read(self.req(ReadContentRequest {
-                digest: digest.to_owned(),
-                offset: 0,
-                size: 0,
-            }))
-            .await
-            .map_err(|s| StoreError::rpc("content read", digest, s))?
-            .into_inner();
-        let mut out = Vec::new();
-        while let Some(r) = stream
-            .message()
-            .await
-            .map_err(|s| StoreError::rpc("content read", digest, s))?
-        {
-            out.extend_from_slice(&r.data);
-        }
-        Ok(out)
+        self.read_stream(digest, 0, 0, Vec::new()).await
     }
 
     /// Reads `size` bytes of a blob from `offset` (large blobs are read in such pieces).
     pub async fn read_range(&self, digest: &str, offset: i64, size: i64) -> Result<Vec<u8>> {
+        let out = Vec::with_capacity(size.max(0) as usize);
+        self.read_stream(digest, offset, size, out).await
+    }
+
+    /// Appends what a content read of `size` bytes at `offset` streams back (0: to the end).
+    async fn read_stream(
+        &self,
+        digest: &str,
+        offset: i64,
+        size: i64,
+        mut out: Vec<u8>,
+    ) -> Result<Vec<u8>> {
         let mut stream = self
+            .containerd
             .content()
-            .read(self.req(ReadContentRequest {
+            .read(ReadContentRequest {
                 digest: digest.to_owned(),
                 offset,
                 size,
-            }))
+            })
             .await
-            .map_err(|s| StoreError::rpc("content read", digest, s))?
+            .op("content read", digest)?
             .into_inner();
-        let mut out = Vec::with_capacity(size.max(0) as usize);
-        while let Some(r) = stream
-            .message()
-            .await
-            .map_err(|s| StoreError::rpc("content read", digest, s))?
-        {
+        while let Some(r) = stream.message().await.op("content read", digest)? {
             out.extend_from_slice(&r.data);
         }
         Ok(out)
@@ -269,17 +217,18 @@ impl Store {
             return Ok(());
         }
         let paths = labels.keys().map(|k| format!("labels.{k}")).collect();
-        self.content()
-            .update(self.req(ContentUpdateRequest {
+        self.containerd
+            .content()
+            .update(ContentUpdateRequest {
                 info: Some(ContentInfo {
                     digest: digest.to_owned(),
                     labels,
                     ..Default::default()
                 }),
                 update_mask: Some(prost_types::FieldMask { paths }),
-            }))
+            })
             .await
-            .map_err(|s| StoreError::rpc("content update", digest, s))?;
+            .op("content update", digest)?;
         Ok(())
     }
 
@@ -291,9 +240,9 @@ impl Store {
         let mut waited = Duration::ZERO;
         loop {
             match self.try_ingest(ingest_ref, desc).await {
-                Err(StoreError::Rpc { code, message, .. })
-                    if code == Code::Unavailable
-                        && message.contains("locked")
+                Err(StoreError::Containerd(e))
+                    if e.code() == Some(Code::Unavailable)
+                        && e.message().is_some_and(|m| m.contains("locked"))
                         && waited < Duration::from_secs(3600) =>
                 {
                     tracing::debug!(ingest_ref, "another writer holds the ingest; waiting");
@@ -318,19 +267,21 @@ impl Store {
         let _ = tx.send(stat).await;
         let what = format!("{} ({ingest_ref})", desc.digest);
         let resp = self
+            .containerd
             .content()
-            .write(self.req(ReceiverStream::new(rx)))
-            .await;
+            .write(ReceiverStream::new(rx))
+            .await
+            .op("content write", &what);
         let mut stream = match resp {
             Ok(r) => r.into_inner(),
-            Err(s) if s.code() == Code::AlreadyExists => return Ok(None),
-            Err(s) => return Err(StoreError::rpc("content write", what, s)),
+            Err(e) if e.is_already_exists() => return Ok(None),
+            Err(e) => return Err(e.into()),
         };
-        let first = match stream.message().await {
+        let first = match stream.message().await.op("content write", &what) {
             Ok(Some(m)) => m,
             Ok(None) => return Err(StoreError::StreamClosed(what)),
-            Err(s) if s.code() == Code::AlreadyExists => return Ok(None),
-            Err(s) => return Err(StoreError::rpc("content write", what, s)),
+            Err(e) if e.is_already_exists() => return Ok(None),
+            Err(e) => return Err(e.into()),
         };
         Ok(Some(Ingest {
             tx,
@@ -345,13 +296,10 @@ impl Store {
 
     /// Drops an unfinished ingest (after a digest mismatch, so a retry starts clean).
     pub async fn abort(&self, ingest_ref: &str) {
-        if let Err(err) = self
-            .content()
-            .abort(self.req(AbortRequest {
-                r#ref: ingest_ref.to_owned(),
-            }))
-            .await
-        {
+        let req = AbortRequest {
+            r#ref: ingest_ref.to_owned(),
+        };
+        if let Err(err) = self.containerd.content().abort(req).await {
             tracing::debug!(?err, ingest_ref, "content abort");
         }
     }
@@ -388,25 +336,24 @@ impl Store {
     // ---- images ----
 
     pub async fn image(&self, name: &str) -> Result<Option<Image>> {
-        match self
-            .images_client()
-            .get(self.req(GetImageRequest {
+        let resp = self
+            .containerd
+            .images()
+            .get(GetImageRequest {
                 name: name.to_owned(),
-            }))
+            })
             .await
-        {
-            Ok(r) => Ok(r.into_inner().image),
-            Err(s) if s.code() == Code::NotFound => Ok(None),
-            Err(s) => Err(StoreError::rpc("image get", name, s)),
-        }
+            .optional_op("image get", name)?;
+        Ok(resp.and_then(|r| r.into_inner().image))
     }
 
     pub async fn images(&self) -> Result<Vec<Image>> {
         Ok(self
-            .images_client()
-            .list(self.req(ListImagesRequest { filters: vec![] }))
+            .containerd
+            .images()
+            .list(ListImagesRequest { filters: vec![] })
             .await
-            .map_err(|s| StoreError::rpc("image list", "", s))?
+            .op("image list", "")?
             .into_inner()
             .images)
     }
@@ -426,42 +373,46 @@ impl Store {
             created_at: Some(now),
             updated_at: Some(now),
         };
-        match self
-            .images_client()
-            .create(self.req(CreateImageRequest {
+        let created = self
+            .containerd
+            .images()
+            .create(CreateImageRequest {
                 image: Some(image.clone()),
                 source_date_epoch: None,
-            }))
+            })
             .await
-        {
+            .op("image create", name);
+        match created {
             Ok(_) => Ok(()),
-            Err(s) if s.code() == Code::AlreadyExists => {
-                self.images_client()
-                    .update(self.req(UpdateImageRequest {
+            Err(e) if e.is_already_exists() => {
+                self.containerd
+                    .images()
+                    .update(UpdateImageRequest {
                         image: Some(image),
                         update_mask: Some(prost_types::FieldMask {
                             paths: vec!["target".into(), "labels".into()],
                         }),
                         source_date_epoch: None,
-                    }))
+                    })
                     .await
-                    .map_err(|s| StoreError::rpc("image update", name, s))?;
+                    .op("image update", name)?;
                 Ok(())
             }
-            Err(s) => Err(StoreError::rpc("image create", name, s)),
+            Err(e) => Err(e.into()),
         }
     }
 
     /// Deletes a record; `sync` waits for garbage collection of what it alone held.
     pub async fn delete_image(&self, name: &str, sync: bool) -> Result<()> {
-        self.images_client()
-            .delete(self.req(DeleteImageRequest {
+        self.containerd
+            .images()
+            .delete(DeleteImageRequest {
                 name: name.to_owned(),
                 sync,
                 target: None,
-            }))
+            })
             .await
-            .map_err(|s| StoreError::rpc("image delete", name, s))?;
+            .op("image delete", name)?;
         Ok(())
     }
 
@@ -469,86 +420,76 @@ impl Store {
 
     /// Whether a committed snapshot with this name exists.
     pub async fn snapshot_exists(&self, key: &str) -> Result<bool> {
-        match self
+        let stat = self
+            .containerd
             .snapshots()
-            .stat(self.req(StatSnapshotRequest {
+            .stat(StatSnapshotRequest {
                 snapshotter: self.snapshotter.clone(),
                 key: key.to_owned(),
-            }))
+            })
             .await
-        {
-            Ok(_) => Ok(true),
-            Err(s) if s.code() == Code::NotFound => Ok(false),
-            Err(s) => Err(StoreError::rpc("snapshot stat", key, s)),
-        }
+            .optional_op("snapshot stat", key)?;
+        Ok(stat.is_some())
     }
 
     pub async fn prepare(&self, key: &str, parent: &str) -> Result<Vec<Mount>> {
         Ok(self
+            .containerd
             .snapshots()
-            .prepare(self.req(PrepareSnapshotRequest {
+            .prepare(PrepareSnapshotRequest {
                 snapshotter: self.snapshotter.clone(),
                 key: key.to_owned(),
                 parent: parent.to_owned(),
                 labels: HashMap::new(),
-            }))
+            })
             .await
-            .map_err(|s| StoreError::rpc("snapshot prepare", key, s))?
+            .op("snapshot prepare", key)?
             .into_inner()
             .mounts)
     }
 
     pub async fn commit_snapshot(&self, name: &str, key: &str) -> Result<()> {
-        self.snapshots()
-            .commit(self.req(CommitSnapshotRequest {
+        self.containerd
+            .snapshots()
+            .commit(CommitSnapshotRequest {
                 snapshotter: self.snapshotter.clone(),
                 name: name.to_owned(),
                 key: key.to_owned(),
                 labels: HashMap::new(),
-            }))
+            })
             .await
-            .map_err(|s| StoreError::rpc("snapshot commit", name, s))?;
+            .op("snapshot commit", name)?;
         Ok(())
     }
 
     pub async fn remove_snapshot(&self, key: &str) -> Result<()> {
-        match self
+        self.containerd
             .snapshots()
-            .remove(self.req(RemoveSnapshotRequest {
+            .remove(RemoveSnapshotRequest {
                 snapshotter: self.snapshotter.clone(),
                 key: key.to_owned(),
-            }))
+            })
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(s) if s.code() == Code::NotFound => Ok(()),
-            Err(s) => Err(StoreError::rpc("snapshot remove", key, s)),
-        }
+            .optional_op("snapshot remove", key)?;
+        Ok(())
     }
 
     /// Applies a layer blob onto prepared mounts; returns the digest of the uncompressed tar.
     pub async fn apply(&self, layer: &Descriptor, mounts: Vec<Mount>) -> Result<String> {
-        let applied = DiffClient::new(self.channel.clone())
-            .apply(self.req(ApplyRequest {
+        let applied = self
+            .containerd
+            .diff()
+            .apply(ApplyRequest {
                 diff: Some(to_pb(layer)),
                 mounts,
                 payloads: HashMap::new(),
                 sync_fs: false,
-            }))
+            })
             .await
-            .map_err(|s| StoreError::rpc("diff apply", &layer.digest, s))?
+            .op("diff apply", &layer.digest)?
             .into_inner()
             .applied;
         Ok(applied.map(|d| d.digest).unwrap_or_default())
-    }
-
-    /// The channel, for services this module does not wrap (containers).
-    pub fn channel(&self) -> Channel {
-        self.channel.clone()
-    }
-
-    pub fn request<T>(&self, msg: T) -> Request<T> {
-        self.req(msg)
     }
 }
 
@@ -569,10 +510,14 @@ impl Ingest {
         if self.tx.send(msg).await.is_err() {
             return Err(StoreError::StreamClosed(self.what.clone()));
         }
-        match self.stream.message().await {
-            Ok(Some(m)) => Ok(m),
-            Ok(None) => Err(StoreError::StreamClosed(self.what.clone())),
-            Err(s) => Err(StoreError::rpc("content write", self.what.clone(), s)),
+        match self
+            .stream
+            .message()
+            .await
+            .op("content write", &self.what)?
+        {
+            Some(m) => Ok(m),
+            None => Err(StoreError::StreamClosed(self.what.clone())),
         }
     }
 
@@ -613,29 +558,28 @@ impl Ingest {
             data: vec![],
             labels,
         };
-        match self.round_trip(msg).await {
-            Ok(_) => Ok(()),
-            Err(StoreError::Rpc {
-                code: Code::AlreadyExists,
-                ..
-            }) => Ok(()),
-            Err(StoreError::Rpc { message, .. })
-                if message.contains("unexpected commit digest") =>
-            {
-                Err(StoreError::DigestMismatch {
-                    what: self.what.clone(),
-                    expected: self.expected.clone(),
-                    got: message,
-                })
-            }
-            Err(StoreError::Rpc { message, .. }) if message.contains("unexpected commit size") => {
-                Err(StoreError::SizeMismatch {
-                    what: self.what.clone(),
-                    expected: self.total,
-                    got: self.offset,
-                })
-            }
-            Err(e) => Err(e),
+        let e = match self.round_trip(msg).await {
+            Ok(_) => return Ok(()),
+            Err(StoreError::Containerd(e)) => e,
+            Err(e) => return Err(e),
+        };
+        let message = e.message().unwrap_or_default();
+        if e.is_already_exists() {
+            Ok(())
+        } else if message.contains("unexpected commit digest") {
+            Err(StoreError::DigestMismatch {
+                what: self.what.clone(),
+                expected: self.expected.clone(),
+                got: message.to_owned(),
+            })
+        } else if message.contains("unexpected commit size") {
+            Err(StoreError::SizeMismatch {
+                what: self.what.clone(),
+                expected: self.total,
+                got: self.offset,
+            })
+        } else {
+            Err(e.into())
         }
     }
 }

@@ -136,7 +136,7 @@ async fn exec_user(
 ) -> anyhow::Result<burrow::containers::user::ResolvedUser> {
     let mut passwd_group = (String::new(), String::new());
     if let Ok(mut image) = ctx.images.resolve(&c.image).await {
-        let cache = burrow::containers::image::user_db_cache_dir(ctx.store.root());
+        let cache = burrow::images::userdb::cache_dir(ctx.store.root());
         if ctx
             .images
             .load_user_db_cached(&mut image, &cache)

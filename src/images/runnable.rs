@@ -1,0 +1,251 @@
+//! What `run`/`create` need from an image already in containerd: its record (by the name as
+//! typed, normalised as Docker does), the manifest for this platform, the config (env, cmd,
+//! entrypoint, user, workdir, exposed ports) and the chain id of its rootfs.
+
+use containerd_client::services::v1::{GetImageRequest, ReadContentRequest};
+
+use super::manifest::{chain_ids, go_arch};
+use crate::client::{self, RpcResult};
+
+/// What the image says about how to run it (the `config` of its OCI image configuration).
+#[derive(Debug, Clone, Default)]
+pub struct ImageDefaults {
+    pub env: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub user: String,
+    pub working_dir: String,
+    /// Contents of the image's /etc/passwd and /etc/group ("" when absent).
+    pub passwd: String,
+    pub group: String,
+}
+
+/// The image could not be found or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("no such image: {0} (pull it with `burrow pull {0}` or load it with `burrow load`)")]
+    NotFound(String),
+    #[error("image {image}: no manifest for linux/{arch} in its index")]
+    NoPlatform { image: String, arch: String },
+    #[error(transparent)]
+    Containerd(#[from] client::Error),
+    #[error("image {image}: malformed {what}: {why}")]
+    Malformed {
+        image: String,
+        what: String,
+        why: String,
+    },
+}
+
+/// An image ready to run: its name, config and the chain id its snapshot hangs from.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// The name of the image record in containerd.
+    pub name: String,
+    /// The digest of the image's target (manifest or index).
+    pub digest: String,
+    pub config_digest: String,
+    pub chain_id: String,
+    pub defaults: ImageDefaults,
+    /// `ExposedPorts` keys, as "80/tcp".
+    pub exposed_ports: Vec<String>,
+    /// Layer descriptors (digest, media type), bottom first, for reading files.
+    pub layers: Vec<(String, String)>,
+}
+
+/// The names an image typed as `s` may be recorded under, in the order Docker would resolve:
+/// as typed, then with `:latest`, then under docker.io (and docker.io/library).
+pub fn candidate_names(s: &str) -> Vec<String> {
+    let mut out = vec![s.to_string()];
+    let last = s.rsplit('/').next().unwrap_or(s);
+    let tagged = if s.contains('@') || last.contains(':') {
+        s.to_string()
+    } else {
+        format!("{s}:latest")
+    };
+    if tagged != s {
+        out.push(tagged.clone());
+    }
+    let first = tagged.split('/').next().unwrap_or("");
+    let has_domain = tagged.contains('/')
+        && (first.contains('.') || first.contains(':') || first == "localhost");
+    if !has_domain {
+        if tagged.contains('/') {
+            out.push(format!("docker.io/{tagged}"));
+        } else {
+            out.push(format!("docker.io/library/{tagged}"));
+        }
+    }
+    out
+}
+
+/// Reads images from containerd's image and content stores.
+#[derive(Debug, Clone)]
+pub struct ImageStore {
+    containerd: client::Client,
+}
+
+impl ImageStore {
+    pub fn new(containerd: client::Client) -> ImageStore {
+        ImageStore { containerd }
+    }
+
+    /// A blob from the content store.
+    pub async fn read_blob(&self, digest: &str) -> Result<Vec<u8>, ImageError> {
+        let mut stream = self
+            .containerd
+            .content()
+            .read(ReadContentRequest {
+                digest: digest.to_string(),
+                offset: 0,
+                size: 0,
+            })
+            .await
+            .op("content read", digest)?
+            .into_inner();
+        let mut data = Vec::new();
+        while let Some(chunk) = stream.message().await.op("content read", digest)? {
+            data.extend_from_slice(&chunk.data);
+        }
+        Ok(data)
+    }
+
+    async fn json(
+        &self,
+        image: &str,
+        digest: &str,
+        what: &str,
+    ) -> Result<serde_json::Value, ImageError> {
+        let data = self.read_blob(digest).await?;
+        serde_json::from_slice(&data).map_err(|e| ImageError::Malformed {
+            image: image.to_string(),
+            what: what.to_string(),
+            why: e.to_string(),
+        })
+    }
+
+    /// Finds the image record for `name` (trying Docker's normalised forms).
+    pub async fn find(
+        &self,
+        name: &str,
+    ) -> Result<containerd_client::services::v1::Image, ImageError> {
+        for candidate in candidate_names(name) {
+            let resp = self
+                .containerd
+                .images()
+                .get(GetImageRequest {
+                    name: candidate.clone(),
+                })
+                .await
+                .optional_op("image get", &candidate)?;
+            if let Some(img) = resp.and_then(|r| r.into_inner().image) {
+                return Ok(img);
+            }
+        }
+        Err(ImageError::NotFound(name.to_string()))
+    }
+
+    /// Resolves `name` to a runnable image for this platform.
+    pub async fn resolve(&self, name: &str) -> Result<Image, ImageError> {
+        let record = self.find(name).await?;
+        let target = record.target.clone().unwrap_or_default();
+        let mut manifest = self.json(name, &target.digest, "manifest").await?;
+        if manifest.get("manifests").is_some() {
+            let arch = go_arch();
+            let chosen = manifest["manifests"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|m| m["platform"]["os"] == "linux" && m["platform"]["architecture"] == arch)
+                .and_then(|m| m["digest"].as_str())
+                .map(str::to_string)
+                .ok_or_else(|| ImageError::NoPlatform {
+                    image: name.to_string(),
+                    arch: arch.to_string(),
+                })?;
+            manifest = self.json(name, &chosen, "manifest").await?;
+        }
+        let config_digest = manifest["config"]["digest"]
+            .as_str()
+            .ok_or_else(|| ImageError::Malformed {
+                image: name.to_string(),
+                what: "manifest".into(),
+                why: "no config digest".into(),
+            })?
+            .to_string();
+        let layers = manifest["layers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| {
+                Some((
+                    l["digest"].as_str()?.to_string(),
+                    l["mediaType"].as_str().unwrap_or_default().to_string(),
+                ))
+            })
+            .collect();
+        let config = self.json(name, &config_digest, "config").await?;
+        let diff_ids: Vec<String> = strings(&config["rootfs"]["diff_ids"]);
+        let c = &config["config"];
+        let exposed_ports = c["ExposedPorts"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        Ok(Image {
+            name: record.name,
+            digest: target.digest,
+            config_digest,
+            chain_id: chain_ids(&diff_ids).pop().unwrap_or_default(),
+            defaults: ImageDefaults {
+                env: strings(&c["Env"]),
+                entrypoint: strings(&c["Entrypoint"]),
+                cmd: strings(&c["Cmd"]),
+                user: c["User"].as_str().unwrap_or_default().to_string(),
+                working_dir: c["WorkingDir"].as_str().unwrap_or_default().to_string(),
+                passwd: String::new(),
+                group: String::new(),
+            },
+            exposed_ports,
+            layers,
+        })
+    }
+}
+
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_tried_as_docker_normalises() {
+        assert_eq!(
+            candidate_names("busybox"),
+            [
+                "busybox",
+                "busybox:latest",
+                "docker.io/library/busybox:latest"
+            ]
+        );
+        assert_eq!(
+            candidate_names("burrow-demo/web"),
+            [
+                "burrow-demo/web",
+                "burrow-demo/web:latest",
+                "docker.io/burrow-demo/web:latest"
+            ]
+        );
+        assert_eq!(
+            candidate_names("127.0.0.1:5000/x/y:1"),
+            ["127.0.0.1:5000/x/y:1"]
+        );
+    }
+}
