@@ -2,13 +2,13 @@
 //! `-a`, `-q`, `--no-trunc`, `--filter` (name, id, status, label) and `--format`
 //! (`json`, `table`, or a `{{.Field}}` template).
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 
 use serde::Serialize;
 
-use super::{Ctx, State};
+use super::Ctx;
 use burrow::connection::Globals;
+use burrow::containers::listing::{self, ListFilter, ListOptions, Summary};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -93,131 +93,113 @@ pub fn render(template: &str, row: &Row) -> String {
     out
 }
 
-fn matches(
-    filters: &[(String, String)],
-    row: &Row,
-    st: &State,
-    labels: &HashMap<String, String>,
-) -> bool {
-    filters.iter().all(|(k, v)| match k.as_str() {
-        "name" => row.names.contains(v.as_str()),
-        "id" => row.id.starts_with(v.as_str()),
-        "status" => st.word() == v,
-        "label" => match v.split_once('=') {
-            Some((lk, lv)) => labels.get(lk).map(String::as_str) == Some(lv),
-            None => labels.contains_key(v),
+/// The row `ps` prints for a container.
+fn row(s: &Summary, no_trunc: bool) -> Row {
+    let c = &s.container;
+    let labels_text: Vec<String> = c
+        .labels
+        .iter()
+        .filter(|(k, _)| !k.starts_with("nerdctl/") && !k.starts_with("burrow/"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    Row {
+        id: if no_trunc {
+            c.id.clone()
+        } else {
+            super::short_id(&c.id).to_string()
         },
-        _ => false,
-    })
+        image: c.image.clone(),
+        command: if no_trunc {
+            format!("\"{}\"", s.command)
+        } else {
+            format!("\"{}\"", truncate(&s.command, 20))
+        },
+        created_at: s
+            .created
+            .map(burrow::images::time::rfc3339_nano)
+            .unwrap_or_default(),
+        running_for: s.created.map(super::ago).unwrap_or_default(),
+        status: super::status_text(&s.state, s.started),
+        state: s.state.word().to_string(),
+        ports: s
+            .ports
+            .iter()
+            .map(|p| p.display())
+            .collect::<Vec<_>>()
+            .join(", "),
+        names: s.name.clone(),
+        labels: labels_text.join(","),
+        size: match s.size {
+            Some((own, total)) => format!("{} (virtual {})", human_size(own), human_size(total)),
+            None => String::new(),
+        },
+    }
+}
+
+/// Docker's tabwriter look: columns as wide as their widest cell, 3 spaces apart.
+fn print_table(rows: &[Row], size: bool) {
+    let mut table = vec![[
+        "CONTAINER ID",
+        "IMAGE",
+        "COMMAND",
+        "CREATED",
+        "STATUS",
+        "PORTS",
+        "NAMES",
+    ]
+    .map(String::from)
+    .to_vec()];
+    if size {
+        table[0].push("SIZE".into());
+    }
+    for r in rows {
+        let mut line = vec![
+            r.id.clone(),
+            r.image.clone(),
+            r.command.clone(),
+            r.running_for.clone(),
+            r.status.clone(),
+            r.ports.clone(),
+            r.names.clone(),
+        ];
+        if size {
+            line.push(r.size.clone());
+        }
+        table.push(line);
+    }
+    crate::commands::images::print_table(&table);
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    let filters: Vec<(String, String)> = args
-        .filter
-        .iter()
-        .map(|f| {
-            let (k, v) = f.split_once('=').unwrap_or((f, ""));
-            match k {
-                "name" | "id" | "status" | "label" => Ok((k.to_string(), v.to_string())),
-                _ => Err(anyhow::anyhow!(
-                    "unsupported --filter {f:?}: use name=, id=, status= or label="
-                )),
-            }
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let format = args.format.clone();
+    let opts = ListOptions {
+        all: args.all,
+        size: args.size,
+        filters: args
+            .filter
+            .iter()
+            .map(|f| f.parse::<ListFilter>())
+            .collect::<Result<_, _>>()?,
+    };
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
-        let (containers, tasks) = tokio::join!(ctx.client.list(vec![]), ctx.client.list_tasks());
-        let containers = containers?;
-        let tasks: HashMap<String, _> = tasks?
-            .into_iter()
-            .map(|t| {
-                // containerd fills `id` with the container's id in task lists.
-                let key = if t.container_id.is_empty() {
-                    t.id.clone()
-                } else {
-                    t.container_id.clone()
-                };
-                (key, t)
+        let rows: Vec<Row> = listing::list(&ctx, &opts)
+            .await?
+            .iter()
+            .map(|s| {
+                let mut r = row(s, args.no_trunc);
+                if args.size && r.size.is_empty() {
+                    r.size = "0B".into();
+                }
+                r
             })
             .collect();
-        let mut rows = Vec::new();
-        let mut sorted = containers;
-        sorted.sort_by_key(|c| {
-            std::cmp::Reverse(c.created_at.as_ref().map(|t| (t.seconds, t.nanos)))
-        });
-        for c in sorted {
-            let st = super::with_recorded_exit(&ctx, &c.id, State::from_task(tasks.get(&c.id)));
-            let all_shown = args.all || filters.iter().any(|(k, _)| k == "status");
-            if !all_shown && !st.is_running() {
-                continue;
-            }
-            let created = c.created_at.as_ref().map(super::timestamp);
-            // Only a running container's start time is shown (its "Up" time).
-            let started = if st.is_running() {
-                ctx.store
-                    .started_at(&c.id)
-                    .or_else(|| c.updated_at.as_ref().map(super::timestamp))
-                    .or(created)
-            } else {
-                None
-            };
-            let command = super::process_of(&c).args.join(" ");
-            let ports: Vec<String> = super::ports_of(&c).iter().map(|p| p.display()).collect();
-            let labels_text: Vec<String> = c
-                .labels
-                .iter()
-                .filter(|(k, _)| !k.starts_with("nerdctl/") && !k.starts_with("burrow/"))
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect();
-            let row = Row {
-                id: if args.no_trunc {
-                    c.id.clone()
-                } else {
-                    super::short_id(&c.id).to_string()
-                },
-                image: c.image.clone(),
-                command: if args.no_trunc {
-                    format!("\"{command}\"")
-                } else {
-                    format!("\"{}\"", truncate(&command, 20))
-                },
-                created_at: created
-                    .map(burrow::images::time::rfc3339_nano)
-                    .unwrap_or_default(),
-                running_for: created.map(super::ago).unwrap_or_default(),
-                status: super::status_text(&st, started),
-                state: st.word().to_string(),
-                ports: ports.join(", "),
-                names: super::name_of(&c),
-                labels: labels_text.join(","),
-                size: if args.size {
-                    match ctx
-                        .client
-                        .snapshot_sizes(&c.snapshotter, &c.snapshot_key)
-                        .await
-                    {
-                        Ok((own, total)) => {
-                            format!("{} (virtual {})", human_size(own), human_size(total))
-                        }
-                        Err(_) => "0B".into(),
-                    }
-                } else {
-                    String::new()
-                },
-            };
-            if matches(&filters, &row, &st, &c.labels) {
-                rows.push(row);
-            }
-        }
         if args.quiet {
             for r in rows {
                 println!("{}", r.id);
             }
             return Ok(ExitCode::SUCCESS);
         }
-        match format.as_deref() {
+        match args.format.as_deref() {
             Some("json") | Some("{{json .}}") => {
                 for r in &rows {
                     println!("{}", serde_json::to_string(r)?);
@@ -228,40 +210,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                     println!("{}", render(t, r));
                 }
             }
-            _ => {
-                // Docker's tabwriter look: columns as wide as their widest cell, 3 spaces apart.
-                let mut table = vec![[
-                    "CONTAINER ID",
-                    "IMAGE",
-                    "COMMAND",
-                    "CREATED",
-                    "STATUS",
-                    "PORTS",
-                    "NAMES",
-                ]
-                .map(String::from)
-                .to_vec()];
-                if args.size {
-                    table[0].push("SIZE".into());
-                }
-                for r in &rows {
-                    table.push(vec![
-                        r.id.clone(),
-                        r.image.clone(),
-                        r.command.clone(),
-                        r.running_for.clone(),
-                        r.status.clone(),
-                        r.ports.clone(),
-                        r.names.clone(),
-                    ]);
-                    if args.size {
-                        if let Some(last) = table.last_mut() {
-                            last.push(r.size.clone());
-                        }
-                    }
-                }
-                crate::commands::images::print_table(&table);
-            }
+            _ => print_table(&rows, args.size),
         }
         Ok(ExitCode::SUCCESS)
     })

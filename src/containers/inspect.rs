@@ -1,0 +1,189 @@
+//! A container as Docker's inspect shows it (`burrow inspect`, and the Docker API's
+//! `GET /containers/{id}/json`): built from the containerd record, its task, the OCI spec and
+//! the network hook's state.
+
+use containerd_client::services::v1::Container;
+use oci_spec::runtime::Spec;
+use serde_json::{json, Map, Value};
+
+use super::record::{self, State};
+use super::values::RestartPolicy;
+use super::{labels, Ctx};
+use crate::images::time::rfc3339_nano;
+use crate::network::hook;
+
+/// How Docker writes a time that never happened (Go's zero time.Time).
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// The inspect document of the container `query` names (id, name or id prefix).
+pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
+    let c = ctx.find(query).await?;
+    let task = ctx.client.get_task(&c.id).await?;
+    let st = record::with_recorded_exit(ctx, &c.id, State::from_task(task.as_ref()));
+    let spec = record::spec_of(&c);
+    let process = spec.as_ref().and_then(|s| s.process().clone());
+    let args = process
+        .as_ref()
+        .and_then(|p| p.args().clone())
+        .unwrap_or_default();
+    let dir = ctx.store.container_dir(&c.id);
+    let net_state = hook::read_state(&dir).unwrap_or_default();
+    let ports = ports_json(&c);
+    let user_labels: Map<String, Value> = c
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    Ok(json!({
+        "Id": c.id,
+        "Created": c.created_at.as_ref().map(|t| rfc3339_nano(record::timestamp(t))).unwrap_or_default(),
+        "Path": args.first().cloned().unwrap_or_default(),
+        "Args": args.iter().skip(1).collect::<Vec<_>>(),
+        "State": state_json(ctx, &c, &st),
+        "Image": c.image,
+        "Name": record::name_of(&c),
+        "RestartCount": c.labels.get(labels::RESTART_COUNT).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0),
+        "Platform": "linux",
+        "LogPath": ctx.store.log_path(&c.id),
+        "HostnamePath": dir.join("hostname"),
+        "HostsPath": dir.join("hosts"),
+        "ResolvConfPath": dir.join("resolv.conf"),
+        "Config": {
+            "Hostname": spec.as_ref().and_then(|s| s.hostname().clone()).unwrap_or_default(),
+            "User": process.as_ref().map(|p| format!("{}:{}", p.user().uid(), p.user().gid())).unwrap_or_default(),
+            "Env": process.as_ref().and_then(|p| p.env().clone()).unwrap_or_default(),
+            "Cmd": args,
+            "WorkingDir": process.as_ref().map(|p| p.cwd().display().to_string()).unwrap_or_default(),
+            "Tty": process.as_ref().and_then(|p| p.terminal()).unwrap_or(false),
+            "Image": c.image,
+            "Labels": user_labels,
+        },
+        "HostConfig": {
+            "RestartPolicy": restart_policy_json(c.labels.get(labels::RESTART_POLICY).map(String::as_str)),
+            "PortBindings": ports.clone(),
+            "NetworkMode": record::networks_of(&c).first().cloned().unwrap_or_else(|| "none".into()),
+        },
+        "Mounts": mounts_json(spec.as_ref()),
+        "NetworkSettings": {
+            "IPAddress": net_state.ip.clone().unwrap_or_default(),
+            "IPPrefixLen": net_state.prefix_len.unwrap_or(0),
+            "Gateway": net_state.gateway.clone().unwrap_or_default(),
+            "Ports": ports,
+            "Networks": networks_json(&net_state),
+        },
+    }))
+}
+
+/// `State`: status, pid, exit code, start and finish times.
+fn state_json(ctx: &Ctx, c: &Container, st: &State) -> Value {
+    let (pid, code, finished) = match st {
+        // As Docker: a container started again still shows when its previous run finished.
+        State::Running { pid } | State::Paused { pid } => {
+            let before = match record::recorded_exit(ctx, &c.id) {
+                Some(State::Exited { at, .. }) => at,
+                _ => None,
+            };
+            (*pid, 0, before)
+        }
+        State::Exited { code, at } => (0, *code, *at),
+        State::Created => (0, 0, None),
+    };
+    json!({
+        "Status": st.word(),
+        "Running": st.is_running(),
+        "Paused": matches!(st, State::Paused { .. }),
+        "Pid": pid,
+        "ExitCode": code,
+        "StartedAt": ctx.store.started_at(&c.id).map(rfc3339_nano).unwrap_or_else(|| ZERO_TIME.to_string()),
+        "FinishedAt": finished.map(rfc3339_nano).unwrap_or_else(|| ZERO_TIME.to_string()),
+    })
+}
+
+/// Docker's port map: `"80/tcp": [{"HostIp": .., "HostPort": ..}]`.
+fn ports_json(c: &Container) -> Map<String, Value> {
+    let mut ports = Map::new();
+    for p in record::ports_of(c) {
+        let key = format!("{}/{}", p.container_port, p.protocol);
+        let entry = ports.entry(key).or_insert_with(|| json!([]));
+        if let Some(a) = entry.as_array_mut() {
+            a.push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
+        }
+    }
+    ports
+}
+
+/// `NetworkSettings.Networks`: each attached network's address, gateway and MAC.
+fn networks_json(net_state: &hook::HookState) -> Map<String, Value> {
+    let mut networks = Map::new();
+    for (name, ifname, result) in &net_state.attachments {
+        let (ip, gw) = crate::network::cni::first_ipv4(result).unwrap_or_default();
+        let (addr, len) = ip.split_once('/').unwrap_or((&ip, ""));
+        let mac = result["interfaces"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| i["name"] == *ifname && i["sandbox"].is_string())
+            .and_then(|i| i["mac"].as_str())
+            .unwrap_or_default();
+        networks.insert(
+            name.clone(),
+            json!({
+                "IPAddress": addr,
+                "IPPrefixLen": len.parse::<u8>().unwrap_or(0),
+                "Gateway": gw.unwrap_or_default(),
+                "MacAddress": mac,
+            }),
+        );
+    }
+    networks
+}
+
+/// `Mounts`: the user's binds and volumes (not the state dir's files nor /sys).
+fn mounts_json(spec: Option<&Spec>) -> Vec<Value> {
+    spec.and_then(|s| s.mounts().clone())
+        .unwrap_or_default()
+        .iter()
+        .filter(|m| m.typ().as_deref() == Some("bind"))
+        .filter(|m| {
+            !matches!(
+                m.destination().to_str(),
+                Some("/etc/hosts" | "/etc/resolv.conf" | "/etc/hostname" | "/sys")
+            )
+        })
+        .map(|m| {
+            let ro = m.options().iter().flatten().any(|o| o == "ro");
+            json!({
+                "Type": "bind",
+                "Source": m.source().as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                "Destination": m.destination().display().to_string(),
+                "RW": !ro,
+            })
+        })
+        .collect()
+}
+
+/// Docker's HostConfig.RestartPolicy from the policy label.
+fn restart_policy_json(policy: Option<&str>) -> Value {
+    let p = policy.unwrap_or("no");
+    let (name, max) = match p.parse::<RestartPolicy>() {
+        Ok(RestartPolicy::OnFailure(n)) => ("on-failure", n),
+        _ => (p, 0),
+    };
+    json!({ "Name": name, "MaximumRetryCount": max })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_policies_read_as_docker_writes_them() {
+        assert_eq!(restart_policy_json(None)["Name"], "no");
+        let v = restart_policy_json(Some("on-failure:3"));
+        assert_eq!(
+            (v["Name"].as_str(), v["MaximumRetryCount"].as_u64()),
+            (Some("on-failure"), Some(3))
+        );
+        assert_eq!(restart_policy_json(Some("always"))["Name"], "always");
+    }
+}

@@ -1,0 +1,205 @@
+//! Listing containers as `ps` (and the Docker API's container list) shows them: every record
+//! with its state, creation and start times, command, ports and name, newest first, narrowed by
+//! Docker's filters (name, id, status, label), with snapshot sizes on request.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::SystemTime;
+
+use containerd_client::services::v1::Container;
+
+use super::record::{self, State};
+use super::Ctx;
+use crate::network::ports::PortMapping;
+
+/// One `--filter KEY=VALUE` of a container list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListFilter {
+    /// The name contains this.
+    Name(String),
+    /// The id starts with this.
+    Id(String),
+    /// Docker's status word (created, running, paused, exited); shows stopped ones too.
+    Status(String),
+    /// A label, with or without a value.
+    Label { key: String, value: Option<String> },
+}
+
+/// A filter ps does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported --filter {0:?}: use name=, id=, status= or label=")]
+pub struct BadFilter(pub String);
+
+impl FromStr for ListFilter {
+    type Err = BadFilter;
+
+    fn from_str(f: &str) -> Result<Self, BadFilter> {
+        let (k, v) = f.split_once('=').unwrap_or((f, ""));
+        let v = v.to_string();
+        Ok(match k {
+            "name" => ListFilter::Name(v),
+            "id" => ListFilter::Id(v),
+            "status" => ListFilter::Status(v),
+            "label" => match v.split_once('=') {
+                Some((lk, lv)) => ListFilter::Label {
+                    key: lk.to_string(),
+                    value: Some(lv.to_string()),
+                },
+                None => ListFilter::Label {
+                    key: v,
+                    value: None,
+                },
+            },
+            _ => return Err(BadFilter(f.to_string())),
+        })
+    }
+}
+
+/// What to list.
+#[derive(Debug, Clone, Default)]
+pub struct ListOptions {
+    /// Stopped containers too (`-a`; a status filter implies it).
+    pub all: bool,
+    /// Read each container's snapshot sizes (`-s`).
+    pub size: bool,
+    pub filters: Vec<ListFilter>,
+}
+
+/// One container as a list shows it.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub container: Container,
+    pub name: String,
+    pub state: State,
+    pub created: Option<SystemTime>,
+    /// When its task last started, while it runs (its "Up" time).
+    pub started: Option<SystemTime>,
+    /// The process's arguments, joined by spaces.
+    pub command: String,
+    pub ports: Vec<PortMapping>,
+    /// (own, with the image's) snapshot sizes in bytes, when asked for and readable.
+    pub size: Option<(u64, u64)>,
+}
+
+impl Summary {
+    fn matches(&self, filters: &[ListFilter]) -> bool {
+        let labels: &HashMap<String, String> = &self.container.labels;
+        filters.iter().all(|f| match f {
+            ListFilter::Name(v) => self.name.contains(v.as_str()),
+            ListFilter::Id(v) => self.container.id.starts_with(v.as_str()),
+            ListFilter::Status(v) => self.state.word() == v,
+            ListFilter::Label {
+                key,
+                value: Some(v),
+            } => labels.get(key) == Some(v),
+            ListFilter::Label { key, value: None } => labels.contains_key(key),
+        })
+    }
+}
+
+/// The containers `opts` asks for, newest first.
+pub async fn list(ctx: &Ctx, opts: &ListOptions) -> anyhow::Result<Vec<Summary>> {
+    let (containers, tasks) = tokio::join!(ctx.client.list(vec![]), ctx.client.list_tasks());
+    let mut containers = containers?;
+    let tasks: HashMap<String, _> = tasks?
+        .into_iter()
+        .map(|t| {
+            // containerd fills `id` with the container's id in task lists.
+            let key = if t.container_id.is_empty() {
+                t.id.clone()
+            } else {
+                t.container_id.clone()
+            };
+            (key, t)
+        })
+        .collect();
+    containers
+        .sort_by_key(|c| std::cmp::Reverse(c.created_at.as_ref().map(|t| (t.seconds, t.nanos))));
+    let all = opts.all
+        || opts
+            .filters
+            .iter()
+            .any(|f| matches!(f, ListFilter::Status(_)));
+    let mut out = Vec::new();
+    for c in containers {
+        let state = record::with_recorded_exit(ctx, &c.id, State::from_task(tasks.get(&c.id)));
+        if !all && !state.is_running() {
+            continue;
+        }
+        let summary = summarize(ctx, c, state, opts.size).await;
+        if summary.matches(&opts.filters) {
+            out.push(summary);
+        }
+    }
+    Ok(out)
+}
+
+async fn summarize(ctx: &Ctx, c: Container, state: State, size: bool) -> Summary {
+    let created = c.created_at.as_ref().map(record::timestamp);
+    // Only a running container's start time is shown (its "Up" time).
+    let started = if state.is_running() {
+        ctx.store
+            .started_at(&c.id)
+            .or_else(|| c.updated_at.as_ref().map(record::timestamp))
+            .or(created)
+    } else {
+        None
+    };
+    let size = if size {
+        ctx.client
+            .snapshot_sizes(&c.snapshotter, &c.snapshot_key)
+            .await
+            .ok()
+    } else {
+        None
+    };
+    Summary {
+        name: record::name_of(&c),
+        command: record::process_of(&c).args.join(" "),
+        ports: record::ports_of(&c),
+        container: c,
+        state,
+        created,
+        started,
+        size,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_parse_and_match() {
+        let f = |s: &str| s.parse::<ListFilter>().unwrap();
+        assert_eq!(
+            f("label=a=b"),
+            ListFilter::Label {
+                key: "a".into(),
+                value: Some("b".into())
+            }
+        );
+        let err = "ancestor=x".parse::<ListFilter>().unwrap_err();
+        assert!(err.to_string().contains("name=, id="), "{err}");
+        let mut c = Container {
+            id: "abcdef".into(),
+            ..Default::default()
+        };
+        c.labels.insert("a".into(), "b".into());
+        let s = Summary {
+            container: c,
+            name: "web-1".into(),
+            state: State::Running { pid: 1 },
+            created: None,
+            started: None,
+            command: String::new(),
+            ports: vec![],
+            size: None,
+        };
+        assert!(s.matches(&[f("name=web"), f("id=abc"), f("status=running")]));
+        assert!(s.matches(&[f("label=a"), f("label=a=b")]));
+        assert!(!s.matches(&[f("label=a=c")]));
+        assert!(!s.matches(&[f("status=exited")]));
+        assert!(!s.matches(&[f("name=db")]));
+    }
+}
