@@ -387,6 +387,31 @@ fn volume_prune_keeps_named_volumes_unless_all() {
 }
 
 #[test]
+fn wait_after_exit_and_restart_print_as_docker() {
+    let Some(d) = rootful("waitrestart") else { return };
+    let bb = image("busybox");
+    let ok = |out: &std::process::Output| assert_eq!(code(out), 0, "{}", stderr(out));
+    // A foreground run that exited: its task is gone, wait still answers with the code.
+    ok(&d.burrow(&["run", "--name", "fg", "--network", "none", &bb, "true"]));
+    let out = d.burrow(&["wait", "fg"]);
+    ok(&out);
+    assert_eq!(stdout(&out), "0\n");
+    // Stopped by SIGTERM (sh ignores it as PID 1, so the KILL after 1 s ends it): 137.
+    ok(&d.burrow(&["run", "-d", "--name", "bg", "--network", "none", &bb, "sleep", "300"]));
+    ok(&d.burrow(&["stop", "-t", "1", "bg"]));
+    let out = d.burrow(&["wait", "bg"]);
+    ok(&out);
+    assert_eq!(stdout(&out), "137\n");
+    // restart prints the name once.
+    let out = d.burrow(&["restart", "-t", "1", "bg"]);
+    ok(&out);
+    assert_eq!(stdout(&out), "bg\n");
+    let out = d.burrow(&["inspect", "-f", "{{.State.Status}}", "bg"]);
+    assert_eq!(stdout(&out), "running\n", "{}", stderr(&out));
+    ok(&d.burrow(&["rm", "-f", "bg", "fg"]));
+}
+
+#[test]
 fn restart_always_brings_back_a_killed_container() {
     let Some(d) = rootful("restart") else { return };
     let bb = image("busybox");

@@ -12,6 +12,7 @@ pub mod lifecycle;
 pub mod listing;
 pub mod logdriver;
 pub mod logfollow;
+pub mod ops;
 pub mod record;
 pub mod request;
 pub mod spec;

@@ -45,6 +45,8 @@ pub enum ValueError {
     KeyValue,
     #[error("use missing, always or never")]
     Pull,
+    #[error("unknown signal {0:?}: use a name such as TERM or a number")]
+    Signal(String),
 }
 
 /// A flag's (or field's) value that cannot be used: `invalid --memory "x": use a size ...`.
@@ -586,6 +588,37 @@ impl fmt::Display for PullPolicy {
 }
 text_serde!(PullPolicy);
 
+/// A signal by number or name (`9`, `KILL`, `SIGKILL`, `sigterm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Signal(pub u32);
+
+impl FromStr for Signal {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        if let Ok(n) = s.parse::<u32>() {
+            return Ok(Signal(n));
+        }
+        let up = s.to_ascii_uppercase();
+        let name = if up.starts_with("SIG") {
+            up
+        } else {
+            format!("SIG{up}")
+        };
+        let sig: nix::sys::signal::Signal = name
+            .parse()
+            .map_err(|_| ValueError::Signal(s.to_string()))?;
+        Ok(Signal(sig as i32 as u32))
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+text_serde!(Signal);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -598,6 +631,15 @@ mod tests {
             "{text}"
         );
         text
+    }
+
+    #[test]
+    fn signals_by_name_or_number() {
+        assert_eq!("9".parse(), Ok(Signal(9)));
+        assert_eq!("TERM".parse(), Ok(Signal(15)));
+        assert_eq!("sigkill".parse(), Ok(Signal(9)));
+        let e = "NOPE".parse::<Signal>().unwrap_err().to_string();
+        assert!(e.contains("unknown signal \"NOPE\""), "{e}");
     }
 
     #[test]

@@ -2,13 +2,14 @@
 //! `container prune`.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::Context;
-use nix::sys::signal::Signal;
+use containerd_client::services::v1::Container;
 
-use super::{labels, Ctx, State};
+use super::Ctx;
 use burrow::connection::Globals;
+use burrow::containers::ops;
+use burrow::containers::values::Signal;
 
 #[derive(Debug, clap::Args)]
 pub struct StopArgs {
@@ -84,109 +85,57 @@ pub struct PruneArgs {
 }
 
 /// A signal by name (`TERM`, `SIGTERM`) or number.
-pub fn parse_signal(s: &str) -> anyhow::Result<u32> {
-    if let Ok(n) = s.parse::<u32>() {
-        return Ok(n);
+/// Runs `op` on each named container, printing each name done and each error; exit 1 if any
+/// failed, as Docker's multi-container commands do.
+async fn each<F>(ctx: &Ctx, names: &[String], quiet: bool, op: F) -> ExitCode
+where
+    F: AsyncFn(&Ctx, &Container) -> anyhow::Result<()>,
+{
+    let mut failed = false;
+    for q in names {
+        let res = match ctx.find(q).await {
+            Ok(c) => op(ctx, &c).await,
+            Err(e) => Err(e),
+        };
+        match res {
+            Ok(()) if !quiet => println!("{q}"),
+            Ok(()) => {}
+            Err(e) => {
+                eprintln!("burrow: {e:#}");
+                failed = true;
+            }
+        }
     }
-    let up = s.to_ascii_uppercase();
-    let name = if up.starts_with("SIG") {
-        up
+    if failed {
+        ExitCode::from(1)
     } else {
-        format!("SIG{up}")
-    };
-    let sig: Signal = name.parse().map_err(|_| {
-        anyhow::anyhow!("unknown signal {s:?}: use a name such as TERM or a number")
-    })?;
-    Ok(sig as i32 as u32)
-}
-
-/// Stops a container: its stop signal, then SIGKILL after the timeout; the task is deleted
-/// (running the poststop hook that unpublishes ports and detaches networks).
-pub async fn stop_one(
-    ctx: &Ctx,
-    c: &containerd_client::services::v1::Container,
-    timeout: Option<u64>,
-) -> anyhow::Result<()> {
-    // Tell containerd's restart monitor first, or it would bring the container back.
-    super::set_restart_status(ctx, c, "stopped").await?;
-    let st = super::state(ctx, &c.id).await?;
-    if st.is_running() {
-        if matches!(st, State::Paused { .. }) {
-            ctx.client.resume(&c.id).await?;
-        }
-        let sig = parse_signal(
-            c.labels
-                .get(labels::STOP_SIGNAL)
-                .map(String::as_str)
-                .unwrap_or("TERM"),
-        )?;
-        let secs = timeout
-            .or_else(|| {
-                c.labels
-                    .get(labels::STOP_TIMEOUT)
-                    .and_then(|t| t.parse().ok())
-            })
-            .unwrap_or(10);
-        ctx.client.kill_task(&c.id, sig, false).await?;
-        if tokio::time::timeout(Duration::from_secs(secs), ctx.client.wait_task(&c.id))
-            .await
-            .is_err()
-        {
-            ctx.client.kill_task(&c.id, 9, false).await?;
-            ctx.client.wait_task(&c.id).await?;
-        }
+        ExitCode::SUCCESS
     }
-    super::delete_task_recording(ctx, &c.id).await?;
-    if c.labels.get(labels::AUTO_REMOVE).map(String::as_str) == Some("true") {
-        super::remove_container(ctx, c, true).await?;
-        super::super::volume::remove_anonymous(ctx, &super::anonymous_volumes(c));
-    }
-    Ok(())
-}
-
-fn each<'a>(ctx: &'a Ctx, names: &'a [String]) -> impl Iterator<Item = &'a String> + 'a {
-    let _ = ctx;
-    names.iter()
 }
 
 pub fn stop(args: StopArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
-        let mut failed = false;
-        for q in each(&ctx, &args.containers) {
-            let res = async {
-                let c = ctx.find(q).await?;
-                stop_one(&ctx, &c, args.time).await
-            }
-            .await;
-            match res {
-                Ok(()) => println!("{q}"),
-                Err(e) => {
-                    eprintln!("burrow: {e:#}");
-                    failed = true;
-                }
-            }
-        }
-        Ok(if failed {
-            ExitCode::from(1)
-        } else {
-            ExitCode::SUCCESS
+        let time = args.time;
+        Ok(each(&ctx, &args.containers, false, async |ctx, c| {
+            ops::stop(ctx, c, time).await
         })
+        .await)
     })
 }
 
+/// `restart`: each container stopped (quietly), then started as `start` does.
 pub fn restart(args: StopArgs, g: &Globals) -> anyhow::Result<ExitCode> {
-    for q in &args.containers {
-        let code = stop(
-            StopArgs {
-                time: args.time,
-                containers: vec![q.clone()],
-            },
-            g,
-        )?;
-        if code != ExitCode::SUCCESS {
-            return Ok(code);
-        }
+    let stopped = super::block_on(async {
+        let ctx = Ctx::connect(g).await?;
+        let time = args.time;
+        Ok(each(&ctx, &args.containers, true, async |ctx, c| {
+            ops::stop(ctx, c, time).await
+        })
+        .await)
+    })?;
+    if stopped != ExitCode::SUCCESS {
+        return Ok(stopped);
     }
     super::run::start(
         super::run::StartArgs {
@@ -200,15 +149,12 @@ pub fn restart(args: StopArgs, g: &Globals) -> anyhow::Result<ExitCode> {
 }
 
 pub fn kill(args: KillArgs, g: &Globals) -> anyhow::Result<ExitCode> {
-    let sig = parse_signal(&args.signal)?;
+    let sig: Signal = args.signal.parse()?;
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         for q in &args.containers {
             let c = ctx.find(q).await?;
-            if !super::state(&ctx, &c.id).await?.is_running() {
-                anyhow::bail!("cannot kill container {q}: it is not running");
-            }
-            ctx.client.kill_task(&c.id, sig, false).await?;
+            ops::kill(&ctx, &c, sig).await?;
             println!("{q}");
         }
         Ok(ExitCode::SUCCESS)
@@ -218,30 +164,11 @@ pub fn kill(args: KillArgs, g: &Globals) -> anyhow::Result<ExitCode> {
 pub fn rm(args: RmArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
-        let mut failed = false;
-        for q in &args.containers {
-            let res = async {
-                let c = ctx.find(q).await?;
-                super::remove_container(&ctx, &c, args.force).await?;
-                if args.volumes {
-                    super::super::volume::remove_anonymous(&ctx, &super::anonymous_volumes(&c));
-                }
-                anyhow::Ok(())
-            }
-            .await;
-            match res {
-                Ok(()) => println!("{q}"),
-                Err(e) => {
-                    eprintln!("burrow: {e:#}");
-                    failed = true;
-                }
-            }
-        }
-        Ok(if failed {
-            ExitCode::from(1)
-        } else {
-            ExitCode::SUCCESS
+        let (force, volumes) = (args.force, args.volumes);
+        Ok(each(&ctx, &args.containers, false, async |ctx, c| {
+            ops::remove(ctx, c, force, volumes).await
         })
+        .await)
     })
 }
 
@@ -250,11 +177,7 @@ pub fn wait(args: ContainersArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         let ctx = Ctx::connect(g).await?;
         for q in &args.containers {
             let c = ctx.find(q).await?;
-            let code = match super::state(&ctx, &c.id).await? {
-                State::Created => anyhow::bail!("container {q} has not been started"),
-                _ => ctx.client.wait_task(&c.id).await?,
-            };
-            println!("{code}");
+            println!("{}", ops::wait(&ctx, &c).await?);
         }
         Ok(ExitCode::SUCCESS)
     })
@@ -265,17 +188,7 @@ pub fn pause(args: ContainersArgs, g: &Globals, resume: bool) -> anyhow::Result<
         let ctx = Ctx::connect(g).await?;
         for q in &args.containers {
             let c = ctx.find(q).await?;
-            let r = if resume {
-                ctx.client.resume(&c.id).await
-            } else {
-                ctx.client.pause(&c.id).await
-            };
-            r.with_context(|| {
-                format!(
-                    "{} {q} (pausing needs the freezer cgroup, which rootless containers on cgroup v1 do not have)",
-                    if resume { "unpausing" } else { "pausing" }
-                )
-            })?;
+            ops::pause(&ctx, &c, resume).await?;
             println!("{q}");
         }
         Ok(ExitCode::SUCCESS)
@@ -286,15 +199,7 @@ pub fn rename(args: RenameArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         let c = ctx.find(&args.container).await?;
-        let old = super::name_of(&c);
-        ctx.store.reserve_name(&args.new_name, &c.id)?;
-        let mut l = c.labels.clone();
-        l.insert(labels::NAME.into(), args.new_name.clone());
-        if let Err(e) = ctx.client.update_labels(c.clone(), l).await {
-            ctx.store.release_name(&args.new_name, &c.id);
-            return Err(e.into());
-        }
-        ctx.store.release_name(&old, &c.id);
+        ops::rename(&ctx, &c, &args.new_name).await?;
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -362,26 +267,10 @@ pub fn container(cmd: ContainerCommand, g: &Globals) -> anyhow::Result<ExitCode>
         ContainerCommand::Prune(_) => super::block_on(async move {
             let ctx = Ctx::connect(g).await?;
             println!("Deleted Containers:");
-            for c in ctx.client.list(vec![]).await? {
-                if !super::state(&ctx, &c.id).await?.is_running() {
-                    super::remove_container(&ctx, &c, false).await?;
-                    println!("{}", c.id);
-                }
+            for id in ops::prune(&ctx).await? {
+                println!("{id}");
             }
             Ok(ExitCode::SUCCESS)
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signals_by_name_or_number() {
-        assert_eq!(parse_signal("9").unwrap(), 9);
-        assert_eq!(parse_signal("TERM").unwrap(), 15);
-        assert_eq!(parse_signal("sigkill").unwrap(), 9);
-        assert!(parse_signal("NOPE").is_err());
     }
 }

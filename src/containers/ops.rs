@@ -1,0 +1,129 @@
+//! What can be done to an existing container: stop (its stop signal, then SIGKILL after the
+//! timeout), kill, remove (with its anonymous volumes on request), wait for its exit, pause and
+//! resume, rename, and prune the stopped ones. Each takes the record `Ctx::find` returned.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use containerd_client::services::v1::Container;
+
+use super::record::{self, State};
+use super::values::Signal;
+use super::volumes::Volumes;
+use super::{labels, Ctx};
+
+/// Seconds `stop` waits by default before SIGKILL (Docker's).
+pub const DEFAULT_STOP_TIMEOUT: u64 = 10;
+
+/// Stops `c`: its stop signal (label, else TERM), then SIGKILL after `timeout` seconds (its
+/// stop-timeout label, else 10); records the exit; removes it if it was run with `--rm`.
+pub async fn stop(ctx: &Ctx, c: &Container, timeout: Option<u64>) -> anyhow::Result<()> {
+    // Tell containerd's restart monitor first, or it would bring the container back.
+    record::set_restart_status(ctx, c, "stopped").await?;
+    let st = record::state(ctx, &c.id).await?;
+    if st.is_running() {
+        if matches!(st, State::Paused { .. }) {
+            ctx.client.resume(&c.id).await?;
+        }
+        let sig: Signal = c
+            .labels
+            .get(labels::STOP_SIGNAL)
+            .map(String::as_str)
+            .unwrap_or("TERM")
+            .parse()?;
+        let secs = timeout
+            .or_else(|| {
+                c.labels
+                    .get(labels::STOP_TIMEOUT)
+                    .and_then(|t| t.parse().ok())
+            })
+            .unwrap_or(DEFAULT_STOP_TIMEOUT);
+        ctx.client.kill_task(&c.id, sig.0, false).await?;
+        if tokio::time::timeout(Duration::from_secs(secs), ctx.client.wait_task(&c.id))
+            .await
+            .is_err()
+        {
+            ctx.client.kill_task(&c.id, 9, false).await?;
+            ctx.client.wait_task(&c.id).await?;
+        }
+    }
+    record::delete_task_recording(ctx, &c.id).await?;
+    if c.labels.get(labels::AUTO_REMOVE).map(String::as_str) == Some("true") {
+        remove(ctx, c, true, true).await?;
+    }
+    Ok(())
+}
+
+/// Sends `sig` to a running container's task.
+pub async fn kill(ctx: &Ctx, c: &Container, sig: Signal) -> anyhow::Result<()> {
+    if !record::state(ctx, &c.id).await?.is_running() {
+        anyhow::bail!(
+            "cannot kill container {}: it is not running",
+            record::name_of(c)
+        );
+    }
+    ctx.client.kill_task(&c.id, sig.0, false).await?;
+    Ok(())
+}
+
+/// Removes `c` and everything it owns (a running one only with `force`); its anonymous volumes
+/// too with `volumes`.
+pub async fn remove(ctx: &Ctx, c: &Container, force: bool, volumes: bool) -> anyhow::Result<()> {
+    record::remove_container(ctx, c, force).await?;
+    if volumes {
+        Volumes::of(ctx).remove_quietly(&record::anonymous_volumes(c));
+    }
+    Ok(())
+}
+
+/// Waits for `c` to exit and returns its exit code; one that has already exited (its task
+/// deleted by `stop` or a finished `run`) answers at once with the recorded code.
+pub async fn wait(ctx: &Ctx, c: &Container) -> anyhow::Result<u32> {
+    match record::state(ctx, &c.id).await? {
+        State::Created => anyhow::bail!("container {} has not been started", record::name_of(c)),
+        State::Exited { code, .. } if ctx.client.get_task(&c.id).await?.is_none() => Ok(code),
+        _ => Ok(ctx.client.wait_task(&c.id).await?),
+    }
+}
+
+/// Pauses (or with `resume`, unpauses) `c`.
+pub async fn pause(ctx: &Ctx, c: &Container, resume: bool) -> anyhow::Result<()> {
+    let r = if resume {
+        ctx.client.resume(&c.id).await
+    } else {
+        ctx.client.pause(&c.id).await
+    };
+    r.with_context(|| {
+        format!(
+            "{} {} (pausing needs the freezer cgroup, which rootless containers on cgroup v1 do not have)",
+            if resume { "unpausing" } else { "pausing" },
+            record::name_of(c)
+        )
+    })
+}
+
+/// Gives `c` the name `new_name` (refused if another container has it).
+pub async fn rename(ctx: &Ctx, c: &Container, new_name: &str) -> anyhow::Result<()> {
+    let old = record::name_of(c);
+    ctx.store.reserve_name(new_name, &c.id)?;
+    let mut l = c.labels.clone();
+    l.insert(labels::NAME.into(), new_name.to_string());
+    if let Err(e) = ctx.client.update_labels(c.clone(), l).await {
+        ctx.store.release_name(new_name, &c.id);
+        return Err(e.into());
+    }
+    ctx.store.release_name(&old, &c.id);
+    Ok(())
+}
+
+/// Removes every container that is not running; returns their ids.
+pub async fn prune(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
+    let mut removed = Vec::new();
+    for c in ctx.client.list(vec![]).await? {
+        if !record::state(ctx, &c.id).await?.is_running() {
+            record::remove_container(ctx, &c, false).await?;
+            removed.push(c.id);
+        }
+    }
+    Ok(removed)
+}
