@@ -13,3 +13,4 @@ pub mod connection;
 pub mod containers;
 pub mod images;
 pub mod network;
+pub mod setup;
