@@ -16,3 +16,4 @@ pub mod connection;
 pub mod containers;
 pub mod images;
 pub mod network;
+pub mod setup;

@@ -1,21 +1,19 @@
-//! `burrow setup ...`: provision, inspect and remove the per-user rootless containerd.
+//! `burrow setup ...`: provision, inspect and remove the per-user rootless containerd; the work is
+//! in [`burrow::setup`].
 
 mod check;
 mod child;
 mod install;
-mod layout;
 mod logs;
 mod nsenter;
-mod service;
-mod spawn;
 mod status;
 mod supervise;
-mod systemd;
 mod uninstall;
 
 use std::process::ExitCode;
 
 use burrow::connection::Globals;
+use burrow::setup::layout::NetDriver;
 
 #[derive(Debug, clap::Subcommand)]
 // Each subcommand\'s arguments are built only when it runs: building all of them cost
@@ -56,5 +54,24 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Logs(a) => logs::run(a, g),
         Command::Supervise(a) => supervise::run(a, g),
         Command::Child(a) => child::run(a),
+    }
+}
+
+/// `--net`: the network the launcher gives the rootless containerd's namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum NetArg {
+    /// burrow's embedded userspace stack (no external program).
+    #[default]
+    Builtin,
+    /// The slirp4netns program.
+    Slirp4netns,
+}
+
+impl From<NetArg> for NetDriver {
+    fn from(n: NetArg) -> NetDriver {
+        match n {
+            NetArg::Builtin => NetDriver::Builtin,
+            NetArg::Slirp4netns => NetDriver::Slirp4netns,
+        }
     }
 }

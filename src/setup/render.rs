@@ -1,118 +1,17 @@
-//! Every path the setup tool reads or writes for one user, and the files it renders.
+//! The files rendered from a user's layout: the systemd user units, the supervised service's
+//! marker, containerd's config and burrow.toml, and the launcher's command line.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{bail, Context};
-
-use burrow::connection::{self, paths, UserEnv};
-
-/// The first line of every file burrow writes, so uninstall and --force know what is ours.
-pub const MARKER: &str = "# Managed by burrow setup install";
+use super::layout::{Layout, NetDriver, MARKER};
 
 /// The unit template shipped in systemd-user/.
-pub const UNIT_TEMPLATE: &str = include_str!("../../../systemd-user/containerd.service");
+pub const UNIT_TEMPLATE: &str = include_str!("../../systemd-user/containerd.service");
 
 /// The bypass service's unit template.
-pub const BYPASS_UNIT_TEMPLATE: &str = include_str!("../../../systemd-user/burrow-bypass.service");
-
-/// Where the rootless setup of this user lives.
-#[derive(Debug, Clone)]
-pub struct Layout {
-    pub state_dir: PathBuf,
-    pub socket: PathBuf,
-    pub containerd_config: PathBuf,
-    pub unit: PathBuf,
-    pub burrow_toml: PathBuf,
-    /// containerd's root (images, snapshots): `$XDG_DATA_HOME/containerd` or `--data-root`/containerd.
-    pub data_dir: PathBuf,
-    /// The CLI's data root written to burrow.toml when `--data-root` is given.
-    pub cli_data_root: Option<PathBuf>,
-    pub log: PathBuf,
-    pub supervise_pid: PathBuf,
-    /// The socket-bypass service's unit and socket.
-    pub bypass_unit: PathBuf,
-    pub bypass_socket: PathBuf,
-    /// Present while the supervised (no-systemd) service is installed.
-    pub supervise_marker: PathBuf,
-    /// `$XDG_DATA_HOME/cni`: IP allocations of the namespace's networks.
-    pub cni_dir: PathBuf,
-    /// containerd's runtime state: `$XDG_RUNTIME_DIR/containerd` (bound over /run/containerd).
-    pub run_dir: PathBuf,
-    /// The launcher's network driver: builtin (the embedded stack) or slirp4netns.
-    pub net: NetDriver,
-    /// Whether containers reach the host's loopback at the gateway (no --disable-host-loopback).
-    pub host_loopback: bool,
-}
-
-/// The network the launcher gives the rootless containerd's namespace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum NetDriver {
-    /// burrow's embedded userspace stack (no external program).
-    #[default]
-    Builtin,
-    /// The slirp4netns program.
-    Slirp4netns,
-}
-
-impl NetDriver {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NetDriver::Builtin => "builtin",
-            NetDriver::Slirp4netns => "slirp4netns",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<NetDriver> {
-        match s {
-            "builtin" => Some(NetDriver::Builtin),
-            "slirp4netns" => Some(NetDriver::Slirp4netns),
-            _ => None,
-        }
-    }
-}
+pub const BYPASS_UNIT_TEMPLATE: &str = include_str!("../../systemd-user/burrow-bypass.service");
 
 impl Layout {
-    pub fn new(env: &UserEnv, data_root: Option<&Path>) -> anyhow::Result<Layout> {
-        if env.euid == 0 {
-            bail!("burrow setup manages a rootless containerd and must run as the unprivileged user, not root (use `runuser -u USER -- burrow setup ...`)");
-        }
-        let Some(runtime_dir) = connection::effective_runtime_dir(env) else {
-            bail!(
-                "XDG_RUNTIME_DIR is not set and /run/user/{uid} is not yours: export XDG_RUNTIME_DIR=/run/user/{uid} (as root: mkdir -m 0700 /run/user/{uid} && chown {uid} /run/user/{uid}), see docs/hpc.md",
-                uid = env.euid
-            );
-        };
-        let (Some(home), Some(config_home), Some(data_home)) =
-            (&env.home, &env.config_home, &env.data_home)
-        else {
-            bail!("HOME is not set: burrow setup needs it for ~/.config and ~/.local");
-        };
-        let state_home = std::env::var_os("XDG_STATE_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .unwrap_or_else(|| home.join(".local/state"));
-        Ok(Layout {
-            state_dir: paths::launcher_state_dir(&runtime_dir),
-            socket: paths::rootless_socket(&runtime_dir),
-            containerd_config: config_home.join("containerd/config.toml"),
-            unit: config_home.join("systemd/user/containerd.service"),
-            burrow_toml: config_home.join("burrow/burrow.toml"),
-            data_dir: data_root
-                .map(|d| d.join("containerd"))
-                .unwrap_or_else(|| data_home.join("containerd")),
-            cli_data_root: data_root.map(|d| d.join("nerdctl")),
-            log: state_home.join("burrow/containerd.log"),
-            supervise_pid: runtime_dir.join("burrow/supervise.pid"),
-            supervise_marker: config_home.join("burrow/supervised-service"),
-            bypass_unit: config_home.join("systemd/user/burrow-bypass.service"),
-            bypass_socket: runtime_dir.join("burrow/bypass.sock"),
-            cni_dir: data_home.join("cni"),
-            run_dir: runtime_dir.join("containerd"),
-            net: NetDriver::default(),
-            host_loopback: false,
-        })
-    }
-
     /// The launcher command line (RootlessKit-compatible flags) followed by the child command.
     pub fn service_argv(&self, launcher: &Path, burrow: &Path, runtime: &str) -> Vec<String> {
         let mut argv = vec![launcher.display().to_string()];
@@ -186,6 +85,36 @@ impl Layout {
             .replace("@PATH@", &format!("\"PATH={}\"", path.replace('%', "%%")))
             + &binaries_stamp(&[launcher, burrow])
     }
+
+    /// The supervised service's marker file: what `setup supervise` runs, and the binaries' stamp.
+    pub fn render_supervise_marker(
+        &self,
+        launcher: &Path,
+        burrow: &Path,
+        runtime: &str,
+        bypass: Option<&Path>,
+    ) -> String {
+        let mut text = format!(
+            "{MARKER}: the supervised rootless containerd (no systemd).\n\
+             # Start it (at login, e.g. from ~/.profile): {} setup supervise --background\n\
+             launcher = \"{}\"\nruntime = \"{runtime}\"\nnet = \"{}\"\n",
+            burrow.display(),
+            launcher.display(),
+            self.net.as_str()
+        );
+        if let Some(b) = bypass {
+            text.push_str(&format!("bypass = \"{}\"\n", b.display()));
+        }
+        if self.host_loopback {
+            text.push_str("host_loopback = true\n");
+        }
+        let mut bins: Vec<&Path> = vec![launcher, burrow];
+        if let Some(b) = bypass {
+            bins.push(b);
+        }
+        text.push_str(&binaries_stamp(&bins));
+        text
+    }
 }
 
 /// Quotes one word of a unit's command line: `%` escaped (unless specifiers are wanted), quotes when needed.
@@ -257,8 +186,8 @@ pub fn launcher_flags(state_dir: &str, net: NetDriver, host_loopback: bool) -> V
         .collect()
 }
 
-/// containerd's config for rootless use. Paths are as the child sees them (the user's dirs are bound there).
-/// containerd's config. `squash_owners_with`: the burrow binary, when the user has no
+/// containerd's config for rootless use, paths as the child sees them (the user's dirs are bound
+/// there). `squash_owners_with`: the burrow binary, when the user has no
 /// subordinate ids: layers then pass through `burrow internal layer-squash`, which gives every
 /// file to the user (the only id their namespace maps) before containerd unpacks them.
 pub fn render_containerd_config(squash_owners_with: Option<&Path>) -> String {
@@ -283,7 +212,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 "#
     );
     if let Some(burrow) = squash_owners_with {
-        let accepts: Vec<String> = burrow::images::owners::ACCEPTS
+        let accepts: Vec<String> = crate::images::owners::ACCEPTS
             .iter()
             .map(|m| format!("{m:?}"))
             .collect();
@@ -298,7 +227,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     args = ["internal", "layer-squash"]
 "#,
             accepts.join(", "),
-            burrow::images::owners::RETURNS,
+            crate::images::owners::RETURNS,
             burrow.display().to_string(),
         ));
     }
@@ -320,97 +249,13 @@ pub fn render_burrow_toml(
     s
 }
 
-/// True when a file exists and was not written by burrow.
-pub fn foreign(path: &Path) -> anyhow::Result<bool> {
-    match std::fs::read_to_string(path) {
-        Ok(t) => Ok(!t.contains(MARKER)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-/// This burrow binary's path, also when it was replaced on disk while running (an upgrade):
-/// the kernel then reports "PATH (deleted)" and the new file at PATH is used.
-pub fn burrow_exe() -> anyhow::Result<PathBuf> {
-    let me = std::env::current_exe().context("cannot find the burrow binary's path")?;
-    if me.exists() {
-        return Ok(std::fs::canonicalize(&me).unwrap_or(me));
-    }
-    let text = me.display().to_string();
-    match text.strip_suffix(" (deleted)").map(PathBuf::from) {
-        Some(p) if p.exists() => Ok(p),
-        _ => anyhow::bail!(
-            "the running burrow binary {} no longer exists: run the installed burrow again",
-            text
-        ),
-    }
-}
-
-/// The launcher binary: `--launcher`, else burrow-rootlesskit next to this binary, else on PATH.
-pub fn find_launcher(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
-    find_sibling("burrow-rootlesskit", "--launcher", explicit)
-}
-
-/// The bypass service: `--bypass-binary`, else burrow-bypass next to this binary, else on PATH.
-pub fn find_bypass(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
-    find_sibling("burrow-bypass", "--bypass-binary", explicit)
-}
-
-/// One of burrow's programs: as given, else next to this binary, else on PATH.
-fn find_sibling(name: &str, flag: &str, explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
-    if let Some(p) = explicit {
-        return absolute_program(p);
-    }
-    let me = burrow_exe()?;
-    if let Some(dir) = me.parent() {
-        let sibling = dir.join(name);
-        if sibling.is_file() {
-            return Ok(sibling);
-        }
-    }
-    which(name).ok_or_else(|| {
-        anyhow::anyhow!(
-            "{name} was not found next to {} nor on PATH: install it with ./install.sh (or pass {flag} PATH)",
-            me.display()
-        )
-    })
-}
-
-fn absolute_program(p: &Path) -> anyhow::Result<PathBuf> {
-    if p.components().count() > 1 {
-        return std::fs::canonicalize(p)
-            .with_context(|| format!("launcher {} not found", p.display()));
-    }
-    which(&p.display().to_string())
-        .ok_or_else(|| anyhow::anyhow!("launcher {} not found on PATH", p.display()))
-}
-
-/// Looks a program up on PATH.
-pub fn which(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| {
-            p.metadata()
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::setup::layout::example_env;
 
     fn layout() -> Layout {
-        let env = UserEnv {
-            euid: 1000,
-            runtime_dir: Some("/run/user/1000".into()),
-            home: Some("/home/u".into()),
-            config_home: Some("/home/u/.config".into()),
-            data_home: Some("/home/u/.local/share".into()),
-        };
-        Layout::new(&env, None).unwrap()
+        Layout::new(&example_env(), None).unwrap()
     }
 
     #[test]
@@ -463,36 +308,41 @@ mod tests {
     }
 
     #[test]
-    fn paths_follow_nerdctl() {
-        let l = layout();
-        assert_eq!(
-            l.socket,
-            Path::new("/run/user/1000/containerd/containerd.sock")
-        );
-        assert_eq!(l.state_dir, Path::new("/run/user/1000/containerd-rootless"));
-        assert_eq!(
-            l.unit,
-            Path::new("/home/u/.config/systemd/user/containerd.service")
-        );
-    }
-
-    #[test]
-    fn data_root_moves_images() {
-        let env = UserEnv {
-            euid: 1000,
-            runtime_dir: Some("/run/user/1000".into()),
-            home: Some("/home/u".into()),
-            config_home: Some("/home/u/.config".into()),
-            data_home: Some("/home/u/.local/share".into()),
-        };
-        let l = Layout::new(&env, Some(Path::new("/scratch/u"))).unwrap();
-        assert_eq!(l.data_dir, Path::new("/scratch/u/containerd"));
+    fn the_data_root_is_remembered_in_burrow_toml() {
+        let l = Layout::new(&example_env(), Some(Path::new("/scratch/u"))).unwrap();
         let t = render_burrow_toml("overlayfs", "none", l.cli_data_root.as_deref());
-        let parsed: burrow::config::FileConfig = toml::from_str(&t).unwrap();
+        let parsed: crate::config::FileConfig = toml::from_str(&t).unwrap();
         assert_eq!(
             parsed.data_root.as_deref(),
             Some(Path::new("/scratch/u/nerdctl"))
         );
+    }
+
+    #[test]
+    fn the_supervise_marker_records_the_choices() {
+        let mut l = layout();
+        l.net = NetDriver::Slirp4netns;
+        l.host_loopback = true;
+        let text = l.render_supervise_marker(
+            Path::new("/opt/bin/burrow-rootlesskit"),
+            Path::new("/opt/bin/burrow"),
+            "crun",
+            Some(Path::new("/opt/bin/burrow-bypass")),
+        );
+        assert!(text.starts_with(MARKER));
+        for line in [
+            "launcher = \"/opt/bin/burrow-rootlesskit\"",
+            "runtime = \"crun\"",
+            "net = \"slirp4netns\"",
+            "bypass = \"/opt/bin/burrow-bypass\"",
+            "host_loopback = true",
+        ] {
+            assert!(
+                text.lines().any(|x| x == line),
+                "{line} missing in:\n{text}"
+            );
+        }
+        assert!(text.ends_with('\n') && text.contains("# binaries"));
     }
 
     #[test]
@@ -515,17 +365,5 @@ mod tests {
             .unwrap()
             .iter()
             .any(|m| m.as_str() == Some("application/vnd.docker.image.rootfs.diff.tar.gzip")));
-    }
-
-    #[test]
-    fn root_is_refused() {
-        let env = UserEnv {
-            euid: 0,
-            runtime_dir: None,
-            home: None,
-            config_home: None,
-            data_home: None,
-        };
-        assert!(Layout::new(&env, None).is_err());
     }
 }

@@ -7,7 +7,7 @@ use anyhow::bail;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
-use super::layout::Layout;
+use super::layout::{Layout, MARKER};
 use super::{supervise, systemd};
 
 /// How the installed service is managed.
@@ -22,13 +22,21 @@ pub enum Manager {
 
 /// What is installed: burrow's unit file, or a supervisor pid file.
 pub fn installed(l: &Layout) -> Option<Manager> {
-    if std::fs::read_to_string(&l.unit).is_ok_and(|t| t.contains(super::layout::MARKER)) {
+    if std::fs::read_to_string(&l.unit).is_ok_and(|t| t.contains(MARKER)) {
         return Some(Manager::Systemd);
     }
     if l.supervise_pid.exists() || l.supervise_marker.exists() {
         return Some(Manager::Supervised);
     }
     None
+}
+
+/// True when an earlier install set up the bypass service (later installs keep it).
+pub fn bypass_installed(l: &Layout) -> bool {
+    let unit = std::fs::read_to_string(&l.bypass_unit).is_ok_and(|t| t.contains(MARKER));
+    let supervised = std::fs::read_to_string(&l.supervise_marker)
+        .is_ok_and(|t| t.lines().any(|x| x.starts_with("bypass = ")));
+    unit || supervised
 }
 
 /// The launcher's child pid from the state dir, when that process exists.
@@ -43,10 +51,10 @@ pub fn child_pid(l: &Layout) -> Option<i32> {
 
 /// containerd's server version when it answers on the socket.
 pub fn server_version(socket: &Path) -> Result<String, String> {
-    if let Some(why) = burrow::connection::probe_socket(socket) {
+    if let Some(why) = crate::connection::probe_socket(socket) {
         return Err(why);
     }
-    let rt = burrow::connection::runtime();
+    let rt = crate::connection::runtime();
     rt.block_on(async {
         let ch = containerd_client::connect(socket)
             .await

@@ -1,0 +1,103 @@
+//! The files install writes: the private directories, containerd's config, burrow.toml, and the
+//! service (the systemd units or the supervised service's marker).
+
+use super::{Notice, Plan};
+use crate::setup::change::Change;
+use crate::setup::check::Choices;
+use crate::setup::files::{self, private_dir, write_file};
+use crate::setup::layout::Layout;
+use crate::setup::render;
+use crate::setup::service::Manager;
+
+/// Which services' files changed (a changed service is restarted).
+pub(super) struct Written {
+    /// containerd's config, the unit or the supervised marker.
+    pub service: bool,
+    /// The bypass service's unit.
+    pub bypass: bool,
+}
+
+/// Writes every file of the plan for `manager`.
+pub(super) fn write_all(
+    plan: &Plan,
+    manager: Manager,
+    changes: &mut Vec<Change>,
+    notify: &mut dyn FnMut(Notice),
+) -> anyhow::Result<Written> {
+    let l = &plan.layout;
+    for dir in [&l.data_dir, &l.run_dir, &l.cni_dir] {
+        private_dir(dir)?;
+    }
+    if let Some(d) = &l.cli_data_root {
+        private_dir(d)?;
+    }
+    if let Some(d) = l.log.parent() {
+        private_dir(d)?;
+    }
+    let mut service = false;
+    let squash_with = plan
+        .report
+        .choices
+        .single_id
+        .then_some(plan.burrow.as_path());
+    service |= write(
+        &l.containerd_config,
+        &render::render_containerd_config(squash_with),
+        changes,
+    )?;
+    write_burrow_toml(l, &plan.report.choices, changes, notify)?;
+    service |= match manager {
+        Manager::Systemd => write(
+            &l.unit,
+            &l.render_unit(&plan.launcher, &plan.burrow, &plan.runtime),
+            changes,
+        )?,
+        Manager::Supervised => write(
+            &l.supervise_marker,
+            &l.render_supervise_marker(
+                &plan.launcher,
+                &plan.burrow,
+                &plan.runtime,
+                plan.bypass.as_deref(),
+            ),
+            changes,
+        )?,
+    };
+    let bypass = match (&plan.bypass, manager) {
+        (Some(b), Manager::Systemd) => write(&l.bypass_unit, &l.render_bypass_unit(b), changes)?,
+        _ => false,
+    };
+    Ok(Written { service, bypass })
+}
+
+/// Writes a file unless it holds `text` already; true when written.
+fn write(path: &std::path::Path, text: &str, changes: &mut Vec<Change>) -> anyhow::Result<bool> {
+    let change = write_file(path, text)?;
+    let written = change.is_some();
+    changes.extend(change);
+    Ok(written)
+}
+
+/// burrow.toml: the snapshotter and cgroup manager the check chose, and the data root; a
+/// burrow.toml of the user's own stays, with a notice of what it should say.
+fn write_burrow_toml(
+    l: &Layout,
+    choices: &Choices,
+    changes: &mut Vec<Change>,
+    notify: &mut dyn FnMut(Notice),
+) -> anyhow::Result<()> {
+    let text = render::render_burrow_toml(
+        &choices.snapshotter,
+        &choices.cgroup_manager,
+        l.cli_data_root.as_deref(),
+    );
+    if files::foreign(&l.burrow_toml)? {
+        notify(Notice::OwnBurrowToml {
+            path: l.burrow_toml.clone(),
+            text,
+        });
+        return Ok(());
+    }
+    write(&l.burrow_toml, &text, changes)?;
+    Ok(())
+}
