@@ -8,6 +8,8 @@
 //! - [`images`]: references, registries, the content store, pulls, pushes, archives, and the
 //!   image a container runs (resolved for this platform, with its users and groups).
 //! - [`network`]: CNI networks, published ports and the OCI hook that attaches containers.
+//! - [`setup`]: `burrow setup`: checks, the per-user layout, install, the services.
+//! - [`selfexec`]: the helpers burrow, containerd and runc run the burrow binary as.
 //! - [`config`]: burrow.toml, the user's and the site's defaults.
 
 pub mod client;
@@ -16,4 +18,5 @@ pub mod connection;
 pub mod containers;
 pub mod images;
 pub mod network;
+pub mod selfexec;
 pub mod setup;

@@ -388,7 +388,9 @@ fn volume_prune_keeps_named_volumes_unless_all() {
 
 #[test]
 fn wait_after_exit_and_restart_print_as_docker() {
-    let Some(d) = rootful("waitrestart") else { return };
+    let Some(d) = rootful("waitrestart") else {
+        return;
+    };
     let bb = image("busybox");
     let ok = |out: &std::process::Output| assert_eq!(code(out), 0, "{}", stderr(out));
     // A foreground run that exited: its task is gone, wait still answers with the code.
@@ -397,7 +399,17 @@ fn wait_after_exit_and_restart_print_as_docker() {
     ok(&out);
     assert_eq!(stdout(&out), "0\n");
     // Stopped by SIGTERM (sh ignores it as PID 1, so the KILL after 1 s ends it): 137.
-    ok(&d.burrow(&["run", "-d", "--name", "bg", "--network", "none", &bb, "sleep", "300"]));
+    ok(&d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "bg",
+        "--network",
+        "none",
+        &bb,
+        "sleep",
+        "300",
+    ]));
     ok(&d.burrow(&["stop", "-t", "1", "bg"]));
     let out = d.burrow(&["wait", "bg"]);
     ok(&out);
