@@ -6,6 +6,7 @@
 //! - [`containers`]: the container records, specs, lifecycle, logs, copies and volumes.
 //! - [`images`]: references, registries, the content store, pulls, pushes and archives.
 //! - [`network`]: CNI networks, published ports and the OCI hook that attaches containers.
+//! - [`session`]: an attached task or exec: stdio, terminal, resize, detach keys, signals.
 //! - [`config`]: burrow.toml, the user's and the site's defaults.
 
 pub mod config;
@@ -13,3 +14,4 @@ pub mod connection;
 pub mod containers;
 pub mod images;
 pub mod network;
+pub mod session;
