@@ -22,8 +22,6 @@ pub mod terminal;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-#[cfg(test)]
-use std::time::Duration;
 
 use tokio::signal::unix::{Signal, SignalKind};
 
