@@ -63,6 +63,8 @@ pub(crate) struct Fifos {
     /// Our end of the stdin FIFO once forwarding stopped, kept open until we are done: a FIFO's
     /// buffered bytes are dropped when nobody has it open.
     stdin_keep: Arc<Mutex<Option<File>>>,
+    /// A background reader took the FIFOs over: the dir (with its attach socket) stays.
+    handed_over: bool,
 }
 
 impl Fifos {
@@ -111,7 +113,14 @@ impl Fifos {
             dir: dir.to_path_buf(),
             stdio,
             stdin_keep,
+            handed_over: false,
         })
+    }
+
+    /// A background reader holds the FIFOs now and serves the attach socket beside them: they
+    /// stay when the session ends (the reader's follow-up or the next start removes them).
+    pub(crate) fn hand_over(&mut self) {
+        self.handed_over = true;
     }
 
     /// How long the output may take to drain after the process exited (the shim may still be
@@ -149,7 +158,9 @@ impl Fifos {
 
 impl Drop for Fifos {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.handed_over {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }
 

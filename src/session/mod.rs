@@ -324,9 +324,14 @@ impl Session {
     }
 
     /// After [`Outcome::Detached`]: once `reader` holds the process's stdio, the session lets
-    /// go of it; the process runs on with its output read.
-    pub fn hand_over(self, reader: background::Reader) -> Result<(), SessionError> {
-        reader.wait_ready()
+    /// go of it; the process runs on with its output read, and its FIFO dir stays to the
+    /// reader (whose attach socket is there for `burrow attach`).
+    pub fn hand_over(mut self, reader: background::Reader) -> Result<(), SessionError> {
+        reader.wait_ready()?;
+        if let Link::Fifos(f) = &mut self.link {
+            f.hand_over();
+        }
+        Ok(())
     }
 }
 
