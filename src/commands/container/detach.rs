@@ -2,6 +2,7 @@
 //! stdio kept): a background reader takes the process's stdio over, with the follow-up command
 //! it runs afterwards, and the CLI says how to get back.
 
+use std::ffi::OsStr;
 use std::path::Path;
 
 use super::Ctx;
@@ -29,26 +30,21 @@ pub fn spawn_reader(
     what: Detached,
 ) -> anyhow::Result<Reader> {
     let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("finding burrow: {e}"))?;
-    let burrow = |args: &[&std::ffi::OsStr]| {
+    // A burrow command on this endpoint, for the reader to run once the output ended.
+    let burrow = |args: &[&OsStr]| {
         let mut argv = vec![exe.clone().into_os_string()];
         argv.extend(super::same_endpoint_args(ctx));
         argv.extend(args.iter().map(|a| a.to_os_string()));
         argv
     };
+    let s = OsStr::new;
     let (discard, then) = match what {
         Detached::Container { rm: false } => (false, Vec::new()),
-        Detached::Container { rm: true } => {
-            (false, burrow(&["rm".as_ref(), "-f".as_ref(), id.as_ref()]))
+        Detached::Container { rm: true } => (false, burrow(&[s("rm"), s("-f"), s(id)])),
+        Detached::Exec { exec_id } => {
+            let cleanup = [s("__exec-cleanup"), s(id), s(exec_id), fifo_dir.as_os_str()];
+            (true, burrow(&cleanup))
         }
-        Detached::Exec { exec_id } => (
-            true,
-            burrow(&[
-                "__exec-cleanup".as_ref(),
-                id.as_ref(),
-                exec_id.as_ref(),
-                fifo_dir.as_os_str(),
-            ]),
-        ),
     };
     Ok(Reader::spawn(&ReaderRequest {
         data_root: ctx.ep.data_root.clone(),
