@@ -8,6 +8,7 @@
 //! - [`images`]: references, registries, the content store, pulls, pushes, archives, and the
 //!   image a container runs (resolved for this platform, with its users and groups).
 //! - [`network`]: CNI networks, published ports and the OCI hook that attaches containers.
+//! - [`session`]: an attached task or exec: stdio, terminal, resize, detach keys, signals.
 //! - [`setup`]: `burrow setup`: checks, the per-user layout, install, the services.
 //! - [`selfexec`]: the helpers burrow, containerd and runc run the burrow binary as.
 //! - [`config`]: burrow.toml, the user's and the site's defaults.
@@ -19,4 +20,5 @@ pub mod containers;
 pub mod images;
 pub mod network;
 pub mod selfexec;
+pub mod session;
 pub mod setup;

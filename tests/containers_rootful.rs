@@ -1657,3 +1657,32 @@ fn ps_size_shows_the_writable_layer() {
     );
     let _ = d.burrow(&["rm", "-f", &name]);
 }
+
+#[test]
+fn attach_after_the_detach_keys_joins_stdin_again() {
+    let Some(d) = rootful("reattach") else { return };
+    let bb = image("busybox");
+    let name = format!("reattach-{}", std::process::id());
+    let base = d.shell_prefix();
+    let running =
+        || stdout(&d.burrow(&["inspect", "-f", "{{.State.Running}}", &name])).trim() == "true";
+    // An attached `run -it` detached with the keys: its background reader serves the attach
+    // socket, so a later attach sends input again (not only follows the output).
+    let out = under_terminal(
+        &format!("{base} run -it --name {name} --network none {bb} sh"),
+        |stdin| {
+            assert!(
+                burrow_testsupport::wait_for(std::time::Duration::from_secs(30), running),
+                "the container never ran"
+            );
+            std::io::Write::write_all(stdin, b"\x10\x11").unwrap();
+        },
+    );
+    assert_eq!(code(&out), 0, "{} {}", stdout(&out), stderr(&out));
+    assert!(running(), "the container stopped when the CLI detached");
+    let out = under_terminal(&format!("{base} attach {name}"), |stdin| {
+        std::io::Write::write_all(stdin, b"exit 7\r").unwrap();
+    });
+    assert_eq!(code(&out), 7, "{} {}", stdout(&out), stderr(&out));
+    let _ = d.burrow(&["rm", "-f", &name]);
+}

@@ -15,6 +15,7 @@ use nix::sched::{setns, CloneFlags};
 
 use burrow::containers::logdriver;
 use burrow::network::hook;
+use burrow::session::background;
 
 /// Runs an internal entry point if argv names one.
 pub fn intercept(argv: &[OsString]) -> Option<ExitCode> {
@@ -50,104 +51,26 @@ pub fn intercept(argv: &[OsString]) -> Option<ExitCode> {
     })
 }
 
-/// After `run -it` was detached: reads the container's stdout/stderr FIFOs into its json-file
-/// log until they close, holds its stdin FIFO open meanwhile (so the container does not see
-/// EOF), then runs the command after `--` (the `rm` of a --rm container), if any. Writes one
-/// byte to stdout once the FIFOs are open.
+/// A detached session's background reader (see [`background::drain`]):
+/// `DATA_ROOT NS ID FIFO_DIR [--discard] [-- COMMAND...]`.
 fn detached_drain(root: &str, ns: &str, id: &str, dir: &str, rest: &[&str]) -> anyhow::Result<()> {
-    use std::io::{Read, Write};
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = std::path::Path::new(dir);
     // `--discard` (an exec's process): the output is read and dropped, nobody can attach.
     let (discard, rest) = match rest {
         ["--discard", rest @ ..] => (true, rest),
         _ => (false, rest),
     };
-    let store =
-        burrow::containers::store::Store::new(std::path::PathBuf::from(root), ns.to_string());
-    let log = if discard {
-        None
-    } else {
-        Some(logdriver::AttachLog::open(&store, id)?)
+    let then = match rest {
+        ["--", argv @ ..] => argv.iter().map(OsString::from).collect(),
+        _ => Vec::new(),
     };
-    let _stdin = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(0)
-        .open(dir.join("stdin"))
-        .ok();
-    // `burrow attach` connects here: it gets the output from now on and writes to stdin.
-    let hub = if discard {
-        None
-    } else {
-        match burrow::containers::attach::Hub::serve(
-            dir,
-            _stdin.as_ref().and_then(|f| f.try_clone().ok()),
-        ) {
-            Ok(h) => Some(h),
-            Err(e) => {
-                tracing::warn!("container {id}: `burrow attach` will not be able to connect: {e}");
-                None
-            }
-        }
-    };
-    let mut streams = Vec::new();
-    for (name, is_err) in [("stdout", false), ("stderr", true)] {
-        if let Ok(f) = File::open(dir.join(name)) {
-            streams.push((f, is_err));
-        }
-    }
-    {
-        let mut out = std::io::stdout().lock();
-        out.write_all(b"r")?;
-        out.flush()?;
-    }
-    // Nobody reads our stdout or stderr any more.
-    let null = std::fs::OpenOptions::new().write(true).open("/dev/null")?;
-    let _ = nix::unistd::dup2_stdout(&null);
-    let threads: Vec<_> = streams
-        .into_iter()
-        .map(|(mut f, is_err)| {
-            let log = log.clone();
-            let hub = hub.clone();
-            std::thread::spawn(move || {
-                use burrow::containers::attach::Stream;
-                let stream = if is_err {
-                    Stream::Stderr
-                } else {
-                    Stream::Stdout
-                };
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = f.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    if let Some(log) = &log {
-                        log.feed(is_err, &buf[..n]);
-                    }
-                    if let Some(h) = &hub {
-                        h.broadcast(stream, &buf[..n]);
-                    }
-                }
-                if let Some(log) = &log {
-                    log.finish(is_err);
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        let _ = t.join();
-    }
-    if let Some(h) = &hub {
-        h.close();
-    }
-    if let ["--", prog, args @ ..] = rest {
-        let _ = std::process::Command::new(prog)
-            .args(args)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .status();
-    }
+    background::drain(&background::ReaderRequest {
+        data_root: root.into(),
+        namespace: ns.to_string(),
+        id: id.to_string(),
+        fifo_dir: dir.into(),
+        discard,
+        then,
+    })?;
     Ok(())
 }
 

@@ -251,7 +251,15 @@ fn run_to_exit_with_logs_then_nothing_left() {
         assert!(client.get(&id).await.unwrap_err().is_not_found());
         assert!(client.list(vec![]).await.unwrap().is_empty());
     });
-    let out = std::fs::read_to_string(&log).unwrap();
+    // The shim copies the output to the file on its own schedule: give it a moment under load.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut out = std::fs::read_to_string(&log).unwrap_or_default();
+    while !(out.contains("out hello") && out.contains("err"))
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        out = std::fs::read_to_string(&log).unwrap_or_default();
+    }
     assert!(
         out.contains("out hello") && out.contains("err"),
         "log: {out:?}"

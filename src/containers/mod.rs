@@ -1,6 +1,5 @@
 //! Containers: the OCI runtime spec a container runs with and its lifecycle on containerd.
 
-pub mod attach;
 pub mod bypass;
 pub mod caps;
 pub mod context;

@@ -1,19 +1,19 @@
 //! `burrow attach`: the terminal joined to a running container's output (and stdin, when the
 //! container's stdio is held by burrow's background reader), until it exits or the detach keys.
 
-use std::io::{IsTerminal, Write};
-use std::os::unix::net::UnixStream;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use super::run::{wait_proxying, SigProxy};
-use super::stdio::{forward_stdin, parse_detach_keys, InputEnd, DEFAULT_DETACH_KEYS};
 use super::Ctx;
 use burrow::connection::Globals;
-use burrow::containers::attach::{read_frame, Stream};
 use burrow::containers::logfollow::Follower;
+use burrow::session::signals::{self, Signals};
+use burrow::session::{
+    self, keys, DetachKeys, Endpoints, Local, Outcome, Session, SessionError, Target,
+};
 
 /// Attach local standard input, output and error to a running container.
 #[derive(Debug, clap::Args)]
@@ -38,7 +38,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    let keys = parse_detach_keys(args.detach_keys.as_deref().unwrap_or(DEFAULT_DETACH_KEYS))?;
+    let keys = DetachKeys::parse(args.detach_keys.as_deref().unwrap_or(keys::DEFAULT))?;
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         let c = ctx.find(&args.container).await?;
@@ -50,101 +50,42 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             );
         }
         let tty = super::process_of(&c).terminal;
-        let dir = ctx.store.container_dir(&c.id).join("fifo");
-        let code = match burrow::containers::attach::connect(&dir) {
-            Ok(s) => attach_stdio(&ctx, &c.id, s, tty, &args, keys).await?,
-            Err(_) => follow_output(&ctx, &c.id, tty, &args).await?,
+        let with_stdin = !args.no_stdin;
+        let opts = session::Options {
+            stdin: with_stdin,
+            tty,
+            detach_keys: Some(keys),
+            log: None,
+        };
+        let local = Local {
+            raw: tty && with_stdin && std::io::stdin().is_terminal(),
+            follow_size: tty,
+            sig_proxy: args.sig_proxy && !tty,
+            detach_on_hangup: false,
+        };
+        let dir = session::fifo::dir(&ctx.store.container_dir(&c.id), "");
+        let code = match Session::join(&dir, opts, Endpoints::terminal(local)) {
+            Ok(s) => attach_stdio(&ctx, &c.id, s).await?,
+            Err(SessionError::Connect(_)) => follow_output(&ctx, &c.id, tty, &args).await?,
+            Err(e) => return Err(e.into()),
         };
         Ok(match code {
-            Some(c) => ExitCode::from((c & 0xff) as u8),
+            Some(c) => ExitCode::from(session::exit::code(c)),
             None => ExitCode::SUCCESS,
         })
     })
 }
 
 /// Joined to the background reader: output in, stdin out. None when detached.
-async fn attach_stdio(
-    ctx: &Ctx,
-    id: &str,
-    sock: UnixStream,
-    tty: bool,
-    args: &Args,
-    keys: Vec<u8>,
-) -> anyhow::Result<Option<u32>> {
-    let with_stdin = !args.no_stdin;
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<bool>();
-    // Output: frames to our stdout/stderr; the end of the stream is the container's end.
-    let mut out_sock = sock.try_clone().context("attaching")?;
-    let tx = done_tx.clone();
-    std::thread::spawn(move || {
-        while let Ok(Some((stream, data))) = read_frame(&mut out_sock) {
-            let res = match stream {
-                Stream::Stdout => {
-                    let mut o = std::io::stdout().lock();
-                    o.write_all(&data).and_then(|_| o.flush())
-                }
-                Stream::Stderr => {
-                    let mut e = std::io::stderr().lock();
-                    e.write_all(&data).and_then(|_| e.flush())
-                }
-            };
-            if res.is_err() {
-                break;
-            }
-        }
-        let _ = tx.send(false);
-    });
-    let _raw = if tty && with_stdin && std::io::stdin().is_terminal() {
-        super::exec::RawTerminal::enter()
-    } else {
-        None
-    };
-    if with_stdin {
-        let mut in_sock = sock.try_clone().context("attaching")?;
-        let tx = done_tx.clone();
-        std::thread::spawn(move || match forward_stdin(&mut in_sock, keys) {
-            InputEnd::Detached => {
-                let _ = tx.send(true);
-            }
-            // Our input ended: the container's stdin stays open, as Docker leaves it.
-            InputEnd::Eof => {
-                let _ = in_sock.shutdown(std::net::Shutdown::Write);
-            }
-            InputEnd::SinkClosed => {}
-        });
-    }
-    let resizer = if tty {
-        let w = super::exec::winch();
-        super::exec::forward_resize(ctx, id, "").await;
-        super::exec::follow_resize(ctx, id, "", w)
-    } else {
-        None
-    };
-    let proxy = signal_proxy(args, tty);
-    let wait = wait_proxying(ctx, id, proxy);
-    tokio::pin!(wait);
-    let outcome = tokio::select! {
-        r = &mut wait => Some(r),
-        d = done_rx.recv() => match d {
-            Some(true) => None,
-            // The output ended: the container is exiting; its status follows.
-            _ => Some(wait.await),
-        },
-    };
-    if let Some(r) = resizer {
-        r.abort();
-    }
-    drop(_raw);
-    match outcome {
-        None => {
-            let _ = sock.shutdown(std::net::Shutdown::Both);
+async fn attach_stdio(ctx: &Ctx, id: &str, mut session: Session) -> anyhow::Result<Option<u32>> {
+    let target = Target::task(ctx.client.clone(), id);
+    let exit = session.watch(&target).await;
+    match session.attend(&target, exit).await? {
+        Outcome::Exited(status) => Ok(Some(status)),
+        Outcome::Detached => {
+            drop(session);
             eprintln!("\r\ndetached from {}", super::short_id(id));
             Ok(None)
-        }
-        Some(r) => {
-            // Let the last output through before the status.
-            std::thread::sleep(Duration::from_millis(50));
-            Ok(Some(r?))
         }
     }
 }
@@ -156,7 +97,8 @@ async fn follow_output(ctx: &Ctx, id: &str, tty: bool, args: &Args) -> anyhow::R
     let mut log = Follower::from_end(&path)
         .with_context(|| format!("reading the log of {id} at {}", path.display()))?;
     let proxy = signal_proxy(args, tty);
-    let wait = wait_proxying(ctx, id, proxy);
+    let target = Target::task(ctx.client.clone(), id);
+    let wait = signals::wait_proxying(&target, proxy);
     tokio::pin!(wait);
     let mut tick = tokio::time::interval(Duration::from_millis(200));
     loop {
@@ -182,6 +124,6 @@ fn print_new(log: &mut Follower) {
 
 /// The CLI's signals passed on to the container (`--sig-proxy`), never with a terminal: there
 /// the keys themselves reach the container's pty.
-fn signal_proxy(args: &Args, tty: bool) -> Option<SigProxy> {
-    (args.sig_proxy && !tty).then(SigProxy::install).flatten()
+fn signal_proxy(args: &Args, tty: bool) -> Option<Signals> {
+    (args.sig_proxy && !tty).then(Signals::proxied).flatten()
 }

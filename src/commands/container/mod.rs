@@ -4,8 +4,8 @@
 
 pub mod attach;
 pub mod cp;
+pub mod detach;
 pub mod exec;
-mod fionread;
 pub mod inspect;
 pub mod logs;
 pub mod manage;
@@ -14,7 +14,6 @@ pub mod ps;
 pub mod restart;
 pub mod run;
 pub mod stats;
-pub mod stdio;
 
 use std::process::ExitCode;
 

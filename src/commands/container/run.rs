@@ -2,12 +2,12 @@
 //! hooks, the container record, the task with its stdio (json-file log driver when detached,
 //! FIFOs when attached), and Docker's exit codes. A run that fails undoes everything it did.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::stdio::{start_failure_code, Attached};
+use super::detach::{self, Detached};
 use super::{labels, Ctx};
 use burrow::connection::Globals;
 use burrow::containers::create::{
@@ -17,7 +17,9 @@ use burrow::containers::lifecycle::Stdio;
 use burrow::containers::logdriver;
 use burrow::containers::request::ContainerRequest;
 use burrow::containers::values::{parse_all, parse_flag, FlagError, KeyValue, RestartPolicy};
-use burrow::network::{self, hook};
+use burrow::network::{self, hook, prepare};
+use burrow::session::exit::start_failure_code;
+use burrow::session::{self, DetachKeys, Endpoints, Local, Outcome, Session, Target};
 
 // Flags shared by `run` and `create`.
 #[derive(Debug, Clone, clap::Args)]
@@ -463,63 +465,67 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         )
         .into());
     }
+    let created = create_container(ctx, f, true, args.rm).await?;
+    tracing::debug!("run: created the container");
+    if args.detach {
+        return run_detached(ctx, args, created).await;
+    }
+    run_attached(ctx, args, created).await
+}
+
+/// `run -d`: the task started in the background, the container's id printed.
+async fn run_detached(ctx: &Ctx, args: &RunArgs, created: Created) -> Result<ExitCode, Failure> {
+    let f = &args.flags;
+    let Created {
+        id,
+        rootfs,
+        net,
+        created_volumes,
+        ..
+    } = created;
+    let stdio = (f.interactive, f.tty);
+    let started = start_in_background(ctx, &id, stdio, rootfs, args.rm, None).await;
+    if let Err(fail) = started {
+        give_up(ctx, &id, net, &created_volumes).await;
+        return Err(fail);
+    }
+    if let Some(n) = net {
+        n.settle(ctx, &id).await;
+    }
+    if matches!(
+        parse_flag::<RestartPolicy>("--restart", &f.restart)?,
+        RestartPolicy::OnFailure(_)
+    ) {
+        super::restart::spawn(ctx, &id).await?;
+    }
+    println!("{id}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// An attached `run`: the container's stdio joined to the CLI's until it exits (then, with
+/// --rm, removed) or the user detaches.
+async fn run_attached(ctx: &Ctx, args: &RunArgs, created: Created) -> Result<ExitCode, Failure> {
+    let f = &args.flags;
     let Created {
         id,
         rootfs,
         mut net,
         created_volumes,
         ..
-    } = create_container(ctx, f, true, args.rm).await?;
-    tracing::debug!("run: created the container");
-    if args.detach {
-        let stdio = (f.interactive, f.tty);
-        let started = start_in_background(ctx, &id, stdio, rootfs, args.rm, None).await;
-        if let Err(fail) = started {
-            give_up(ctx, &id, net, &created_volumes).await;
-            return Err(fail);
-        }
-        if let Some(n) = net {
-            n.settle(ctx, &id).await;
-        }
-        if on_failure {
-            super::restart::spawn(ctx, &id).await?;
-        }
-        println!("{id}");
-        return Ok(ExitCode::SUCCESS);
-    }
-    let fifo_dir = ctx.store.container_dir(&id).join("fifo");
-    let log = logdriver::AttachLog::open(&ctx.store, &id)
-        .map_err(|e| tracing::warn!("container {id}: its output will not be logged: {e}"))
-        .ok();
-    let keys = match detach_keys(f.detach_keys.as_deref(), f.interactive, f.tty) {
-        Ok(k) => k,
+    } = created;
+    let local = Local {
+        raw: f.tty,
+        follow_size: f.tty,
+        sig_proxy: f.sig_proxy && !f.tty,
+        detach_on_hangup: f.tty,
+    };
+    let keys = f.detach_keys.as_deref();
+    let mut session = match task_session(ctx, &id, (f.interactive, f.tty), keys, local) {
+        Ok(s) => s,
         Err(e) => {
             give_up(ctx, &id, net, &created_volumes).await;
             return Err(e.into());
         }
-    };
-    let attached = match Attached::new(&fifo_dir, f.interactive, f.tty, log, keys) {
-        Ok(a) => a,
-        Err(e) => {
-            give_up(ctx, &id, net, &created_volumes).await;
-            return Err(e.into());
-        }
-    };
-    let sigwinch = if f.tty { super::exec::winch() } else { None };
-    let _raw = if f.tty {
-        super::exec::RawTerminal::enter()
-    } else {
-        None
-    };
-    let sig_proxy = if f.sig_proxy && !f.tty {
-        SigProxy::install()
-    } else {
-        None
-    };
-    let mut sig_detach = if f.tty {
-        SigProxy::install_detach()
-    } else {
-        None
     };
     // With --rm, a watcher removes the container should this command be killed.
     let watch = if args.rm {
@@ -527,10 +533,8 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     } else {
         None
     };
-    // The wait is registered before the start so a fast exit is not missed.
-    if let Err(fail) = start_task(ctx, &id, rootfs, &attached.stdio).await {
-        drop(_raw);
-        drop(attached);
+    if let Err(fail) = start_task(ctx, &id, rootfs, &session.stdio()).await {
+        drop(session);
         give_up(ctx, &id, net, &created_volumes).await;
         return Err(fail);
     }
@@ -539,78 +543,97 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         Some(n) => Some(n.settle(ctx, &id).await),
         None => None,
     };
-    let resizer = if f.tty {
-        super::exec::forward_resize(ctx, &id, "").await;
-        super::exec::follow_resize(ctx, &id, "", sigwinch)
-    } else {
-        None
-    };
-    let closer = attached.close_stdin_on_eof(ctx.client.clone(), id.clone(), String::new());
-    let status = tokio::select! {
-        s = wait_proxying(ctx, &id, sig_proxy) => Some(s),
-        _ = attached.detached() => None,
-        _ = async {
-            match sig_detach.as_mut() {
-                Some(d) => d.next().await,
-                None => std::future::pending().await,
+    let target = Target::task(ctx.client.clone(), &id);
+    let exit = session.watch(&target).await;
+    let code = match session.attend(&target, exit).await? {
+        Outcome::Exited(code) => code,
+        Outcome::Detached => {
+            let fifo_dir = session::fifo::dir(&ctx.store.container_dir(&id), "");
+            detach::hand_over(
+                ctx,
+                &id,
+                session,
+                &fifo_dir,
+                Detached::Container { rm: args.rm },
+            )?;
+            // The background reader removes it (--rm) once it ends.
+            if let Some(w) = watch {
+                w.stand_down();
             }
-        } => None,
-    };
-    for t in [closer, resizer].into_iter().flatten() {
-        t.abort();
-    }
-    let Some(status) = status else {
-        drop(_raw);
-        detach_to_background(ctx, &id, &fifo_dir, Detached::Container { rm: args.rm })?;
-        // The background reader removes it (--rm) once it ends.
-        if let Some(w) = watch {
-            w.stand_down();
+            return Ok(ExitCode::SUCCESS);
         }
-        drop(attached);
-        return Ok(ExitCode::SUCCESS);
-    };
-    attached.drain(std::time::Duration::from_secs(5));
-    drop(_raw);
-    let code = match status {
-        Ok(c) => c,
-        Err(e) => return Err(e.into()),
     };
     tracing::debug!("run: the task exited");
-    // With --rm the networks are detached alongside the task's deletion.
-    let teardown = if args.rm {
-        start_claimed_teardown(ctx, &id)
-    } else {
-        None
-    };
-    if let Err(err) = super::delete_task_recording(ctx, &id).await {
-        tracing::warn!(%err, "deleting the task");
-    }
-    tracing::debug!("run: deleted the task");
-    drop(attached);
-    if args.rm {
-        // The record and snapshot go while the networks are detached; the state dir once
-        // both helpers are done with it.
-        let helpers = async {
-            let waited = tokio::task::spawn_blocking(move || {
-                if let Some(mut t) = teardown {
-                    let _ = t.wait();
-                }
-                if let Some(h) = ahead {
-                    h.release(true);
-                }
-            })
-            .await;
-            if waited.is_err() {
-                tracing::warn!("waiting for the network helpers");
-            }
-        };
-        remove_quietly_alongside(ctx, &id, helpers).await;
-        tracing::debug!("run: removed the container; the network helpers are done");
-    }
+    finish_attached_run(ctx, &id, args.rm, session, ahead).await;
     if let Some(w) = watch {
         w.stand_down();
     }
-    Ok(ExitCode::from((code & 0xff) as u8))
+    Ok(ExitCode::from(session::exit::code(code)))
+}
+
+/// After an attached run's task exited: the task deleted, and with `rm` the container and
+/// everything it owns removed, its networks detached alongside.
+async fn finish_attached_run(
+    ctx: &Ctx,
+    id: &str,
+    rm: bool,
+    session: Session,
+    ahead: Option<prepare::Prepared>,
+) {
+    // With --rm the networks are detached alongside the task's deletion.
+    let teardown = if rm {
+        start_claimed_teardown(ctx, id)
+    } else {
+        None
+    };
+    if let Err(err) = super::delete_task_recording(ctx, id).await {
+        tracing::warn!(%err, "deleting the task");
+    }
+    tracing::debug!("run: deleted the task");
+    drop(session);
+    if !rm {
+        return;
+    }
+    // The record and snapshot go while the networks are detached; the state dir once both
+    // helpers are done with it.
+    let helpers = async {
+        let waited = tokio::task::spawn_blocking(move || {
+            if let Some(mut t) = teardown {
+                let _ = t.wait();
+            }
+            if let Some(h) = ahead {
+                h.release(true);
+            }
+        })
+        .await;
+        if waited.is_err() {
+            tracing::warn!("waiting for the network helpers");
+        }
+    };
+    remove_quietly_alongside(ctx, id, helpers).await;
+    tracing::debug!("run: removed the container; the network helpers are done");
+}
+
+/// The session of an attached `run` or `start -a`: the container's FIFOs joined to the CLI's
+/// terminal, its output also logged, the detach keys of `keys` (`--detach-keys`) with -i.
+fn task_session(
+    ctx: &Ctx,
+    id: &str,
+    (stdin, tty): (bool, bool),
+    keys: Option<&str>,
+    local: Local,
+) -> anyhow::Result<Session> {
+    let log = logdriver::AttachLog::open(&ctx.store, id)
+        .map_err(|e| tracing::warn!("container {id}: its output will not be logged: {e}"))
+        .ok();
+    let opts = session::Options {
+        stdin,
+        tty,
+        detach_keys: DetachKeys::for_session(keys, stdin, tty)?,
+        log,
+    };
+    let dir = session::fifo::dir(&ctx.store.container_dir(id), "");
+    Ok(Session::fifos(&dir, opts, Endpoints::terminal(local))?)
 }
 
 /// A `run` that failed after creating its container: the ahead-of-time attach (if any) ends,
@@ -622,219 +645,6 @@ async fn give_up(ctx: &Ctx, id: &str, net: Option<AheadNet>, created_volumes: &[
     teardown_leftovers(ctx, id);
     remove_quietly(ctx, id).await;
     super::super::volume::remove_anonymous(ctx, created_volumes);
-}
-
-/// The signals an attached CLI passes on to its container (Docker's --sig-proxy): INT, TERM,
-/// HUP, QUIT, USR1, USR2. Installed before the task starts so no early signal is missed.
-pub(super) struct SigProxy {
-    streams: Vec<(tokio::signal::unix::Signal, u32)>,
-}
-
-impl SigProxy {
-    pub(super) fn install() -> Option<SigProxy> {
-        use tokio::signal::unix::SignalKind;
-        SigProxy::install_kinds(&[
-            (SignalKind::interrupt(), 2),
-            (SignalKind::terminate(), 15),
-            (SignalKind::hangup(), 1),
-            (SignalKind::quit(), 3),
-            (SignalKind::user_defined1(), 10),
-            (SignalKind::user_defined2(), 12),
-        ])
-    }
-
-    /// With a terminal: TERM and HUP (the terminal went away) detach the CLI instead of killing
-    /// it, so the container keeps its output logged and `--rm` still happens (Docker's daemon
-    /// would do both).
-    fn install_detach() -> Option<SigProxy> {
-        use tokio::signal::unix::SignalKind;
-        SigProxy::install_kinds(&[(SignalKind::terminate(), 15), (SignalKind::hangup(), 1)])
-    }
-
-    fn install_kinds(kinds: &[(tokio::signal::unix::SignalKind, u32)]) -> Option<SigProxy> {
-        use tokio::signal::unix::signal;
-        let kinds = kinds.to_vec();
-        let mut streams = Vec::new();
-        for (k, n) in kinds {
-            streams.push((signal(k).ok()?, n));
-        }
-        Some(SigProxy { streams })
-    }
-
-    /// The next signal received.
-    async fn next(&mut self) -> u32 {
-        let futs = self.streams.iter_mut().map(|(s, n)| {
-            let n = *n;
-            Box::pin(async move {
-                s.recv().await;
-                n
-            })
-        });
-        futures_select_all(futs).await
-    }
-}
-
-/// The first of several futures to finish (a small select_all, to avoid a dependency).
-async fn futures_select_all<F: std::future::Future<Output = u32> + Unpin>(
-    futs: impl Iterator<Item = F>,
-) -> u32 {
-    let mut futs: Vec<F> = futs.collect();
-    std::future::poll_fn(move |cx| {
-        for f in futs.iter_mut() {
-            if let std::task::Poll::Ready(v) = std::pin::Pin::new(f).poll(cx) {
-                return std::task::Poll::Ready(v);
-            }
-        }
-        std::task::Poll::Pending
-    })
-    .await
-}
-
-/// Waits for the task's exit, passing the signals `proxy` catches on to the container, so
-/// `kill CLI` stops the container and `--rm` still cleans up.
-pub(super) async fn wait_proxying(
-    ctx: &Ctx,
-    id: &str,
-    proxy: Option<SigProxy>,
-) -> Result<u32, burrow::containers::lifecycle::LifecycleError> {
-    let wait = ctx.client.wait_task(id);
-    tokio::pin!(wait);
-    let Some(mut proxy) = proxy else {
-        return wait.await;
-    };
-    loop {
-        let sig = tokio::select! {
-            r = &mut wait => return r,
-            n = proxy.next() => n,
-        };
-        if let Err(err) = ctx.client.kill_task(id, sig, false).await {
-            tracing::debug!(%err, "passing signal {sig} on to {id}");
-        }
-    }
-}
-
-/// The detach sequence for an attached container or exec: `--detach-keys` with -i, Docker's
-/// default with -it, none otherwise.
-pub(super) fn detach_keys(
-    flag: Option<&str>,
-    interactive: bool,
-    tty: bool,
-) -> anyhow::Result<Option<Vec<u8>>> {
-    let spec = match flag {
-        Some(k) => k,
-        None if tty => super::stdio::DEFAULT_DETACH_KEYS,
-        None => return Ok(None),
-    };
-    let keys = super::stdio::parse_detach_keys(spec)?;
-    Ok(interactive.then_some(keys))
-}
-
-/// Whose output a background reader keeps reading after the CLI detached.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Detached<'a> {
-    /// The container's process: its output goes to the log, `burrow attach` can come back,
-    /// and with `rm` the container is removed when it exits.
-    Container { rm: bool },
-    /// A process of `burrow exec`: its output is read and dropped (Docker keeps exec output out
-    /// of the log), and the exec is deleted when it exits.
-    Exec { exec_id: &'a str },
-}
-
-/// After the detach keys: a background `burrow internal detached-drain` keeps reading the
-/// process's output and holds its stdin open, so the CLI can leave while it runs on.
-pub(super) fn detach_to_background(
-    ctx: &Ctx,
-    id: &str,
-    fifo_dir: &Path,
-    what: Detached,
-) -> anyhow::Result<()> {
-    let mut child = spawn_reader(ctx, id, fifo_dir, what)?;
-    // It says when it holds the FIFOs; only then may ours close.
-    if !reader_ready(&mut child) {
-        anyhow::bail!(
-            "detaching from {id}: the background reader of its output did not start ({}); the process keeps running \
-             without its output read (`burrow stop {id}` ends the container)",
-            reader_failure(child)
-        );
-    }
-    let short = &id[..12.min(id.len())];
-    match what {
-        Detached::Container { .. } => eprintln!(
-            "\r\ndetached: the container keeps running (`burrow logs -f {short}` follows its output, `burrow attach {short}` attaches again)"
-        ),
-        Detached::Exec { .. } => eprintln!(
-            "\r\ndetached: the command keeps running in {short} (`burrow top {short}` lists it)"
-        ),
-    }
-    Ok(())
-}
-
-/// Starts `burrow internal detached-drain` for the FIFOs in `fifo_dir`. For the container's
-/// process it logs the output, holds stdin open, serves `burrow attach`, and with `rm` removes
-/// the container when it exits; for an exec it drops the output and deletes the exec after.
-fn spawn_reader(
-    ctx: &Ctx,
-    id: &str,
-    fifo_dir: &Path,
-    what: Detached,
-) -> anyhow::Result<std::process::Child> {
-    use std::os::unix::process::CommandExt as _;
-    let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("finding burrow: {e}"))?;
-    let mut cmd = std::process::Command::new(&exe);
-    cmd.args(["internal", "detached-drain"])
-        .arg(&ctx.ep.data_root)
-        .arg(&ctx.ep.namespace)
-        .arg(id)
-        .arg(fifo_dir);
-    match what {
-        Detached::Container { rm: false } => {}
-        Detached::Container { rm: true } => {
-            cmd.arg("--")
-                .arg(&exe)
-                .args(super::same_endpoint_args(ctx))
-                .args(["rm", "-f", id]);
-        }
-        Detached::Exec { exec_id } => {
-            cmd.args(["--discard", "--"])
-                .arg(&exe)
-                .args(super::same_endpoint_args(ctx))
-                .args(["__exec-cleanup", id, exec_id])
-                .arg(fifo_dir);
-        }
-    }
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .process_group(0);
-    cmd.spawn()
-        .map_err(|e| anyhow::anyhow!("starting the background reader of {id}'s output: {e}"))
-}
-
-/// What a reader that never said it was ready printed, and how it ended.
-fn reader_failure(mut child: std::process::Child) -> String {
-    use std::io::Read as _;
-    let mut said = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut said);
-    }
-    let status = child
-        .wait()
-        .map(|s| s.to_string())
-        .unwrap_or_else(|e| e.to_string());
-    match said.trim() {
-        "" => status,
-        text => format!("{text}; {status}"),
-    }
-}
-
-/// Waits for the reader's one byte saying it holds the FIFOs.
-fn reader_ready(child: &mut std::process::Child) -> bool {
-    use std::io::Read as _;
-    let mut b = [0u8; 1];
-    child
-        .stdout
-        .take()
-        .is_some_and(|mut o| matches!(o.read(&mut b), Ok(1)))
 }
 
 /// Starts a container's task in the background (`run -d`, `start`): with -i or -t its stdio are
@@ -876,18 +686,16 @@ async fn start_detached_with_stdio(
     rootfs: Vec<containerd_client::types::Mount>,
     rm: bool,
 ) -> Result<(), Failure> {
-    let dir = ctx.store.container_dir(id).join("fifo");
-    let stdio = super::stdio::make_fifos(&dir, interactive, tty)?;
-    let mut reader = spawn_reader(ctx, id, &dir, Detached::Container { rm })?;
+    let dir = session::fifo::dir(&ctx.store.container_dir(id), "");
+    let stdio = session::fifo::create(&dir, interactive, tty)?;
+    let mut reader = detach::spawn_reader(ctx, id, &dir, Detached::Container { rm })?;
     if let Err(fail) = start_task(ctx, id, rootfs, &stdio).await {
-        let _ = reader.kill();
-        let _ = reader.wait();
+        reader.abandon();
         return Err(fail);
     }
     // Nothing else runs on this (current-thread) runtime meanwhile: a plain blocking read.
-    let ready = reader_ready(&mut reader);
-    if !ready {
-        let why = reader_failure(reader);
+    if !reader.ready() {
+        let why = reader.failure();
         // Without its reader nothing would hold its stdio: stop it rather than leave it so.
         let _ = ctx.client.kill_task(id, 9, true).await;
         let _ = ctx.client.wait_task(id).await;
@@ -919,72 +727,76 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             let _ = super::delete_task_recording(&ctx, &c.id).await;
             super::set_restart_status(&ctx, &c, "running").await?;
             let rootfs = ctx.client.snapshot_mounts(&c.snapshotter, &c.id).await?;
-            let tty = super::process_of(&c).terminal;
-            if args.attach {
-                let fifo_dir = ctx.store.container_dir(&c.id).join("fifo");
-                let log = logdriver::AttachLog::open(&ctx.store, &c.id)
-                    .map_err(|e| {
-                        tracing::warn!("container {}: its output will not be logged: {e}", c.id)
-                    })
-                    .ok();
-                let keys = detach_keys(args.detach_keys.as_deref(), args.interactive, tty)?;
-                let attached = Attached::new(&fifo_dir, args.interactive, tty, log, keys)?;
-                let _raw = if tty && args.interactive {
-                    super::exec::RawTerminal::enter()
-                } else {
-                    None
-                };
-                if let Err(f) = start_task(&ctx, &c.id, rootfs, &attached.stdio).await {
-                    return Ok(report(f));
-                }
-                let closer =
-                    attached.close_stdin_on_eof(ctx.client.clone(), c.id.clone(), String::new());
-                let status = tokio::select! {
-                    s = ctx.client.wait_task(&c.id) => Some(s?),
-                    _ = attached.detached() => None,
-                };
-                if let Some(c) = closer {
-                    c.abort();
-                }
-                let Some(status) = status else {
-                    drop(_raw);
-                    let rm = c
-                        .labels
-                        .get(labels::AUTO_REMOVE)
-                        .is_some_and(|v| v == "true");
-                    detach_to_background(&ctx, &c.id, &fifo_dir, Detached::Container { rm })?;
-                    drop(attached);
-                    continue;
-                };
-                attached.drain(std::time::Duration::from_secs(5));
-                super::delete_task_recording(&ctx, &c.id).await?;
-                code = ExitCode::from((status & 0xff) as u8);
+            let started = if args.attach {
+                start_attached(&ctx, &c, rootfs, &args).await
             } else {
-                let interactive = c
-                    .labels
-                    .get(labels::STDIN_OPEN)
-                    .is_some_and(|v| v == "true");
-                let rm = c
-                    .labels
-                    .get(labels::AUTO_REMOVE)
-                    .is_some_and(|v| v == "true");
-                let log_uri = c.labels.get(labels::LOG_URI).cloned();
-                let started =
-                    start_in_background(&ctx, &c.id, (interactive, tty), rootfs, rm, log_uri).await;
-                if let Err(f) = started {
-                    return Ok(report(f));
-                }
-                let on_failure = c
-                    .labels
-                    .get(labels::RESTART_POLICY)
-                    .and_then(|p| super::restart::on_failure_max(p))
-                    .is_some();
-                if on_failure {
-                    super::restart::spawn(&ctx, &c.id).await?;
-                }
-                println!("{q}");
+                start_detached(&ctx, &c, rootfs).await.map(|()| None)
+            };
+            match started {
+                Err(f) => return Ok(report(f)),
+                Ok(Some(status)) => code = ExitCode::from(session::exit::code(status)),
+                Ok(None) if args.attach => {}
+                Ok(None) => println!("{q}"),
             }
         }
         Ok(code)
     })
+}
+
+/// `start -a`: the container's output (with -i its input too) joined to the CLI's until it
+/// exits (its status) or the user detaches (None).
+async fn start_attached(
+    ctx: &Ctx,
+    c: &containerd_client::services::v1::Container,
+    rootfs: Vec<containerd_client::types::Mount>,
+    args: &StartArgs,
+) -> Result<Option<u32>, Failure> {
+    let tty = super::process_of(c).terminal;
+    let local = Local {
+        raw: tty && args.interactive,
+        ..Local::default()
+    };
+    let keys = args.detach_keys.as_deref();
+    let mut session = task_session(ctx, &c.id, (args.interactive, tty), keys, local)?;
+    start_task(ctx, &c.id, rootfs, &session.stdio()).await?;
+    let target = Target::task(ctx.client.clone(), &c.id);
+    let exit = session.watch(&target).await;
+    match session.attend(&target, exit).await? {
+        Outcome::Detached => {
+            let rm = c
+                .labels
+                .get(labels::AUTO_REMOVE)
+                .is_some_and(|v| v == "true");
+            let fifo_dir = session::fifo::dir(&ctx.store.container_dir(&c.id), "");
+            detach::hand_over(ctx, &c.id, session, &fifo_dir, Detached::Container { rm })?;
+            Ok(None)
+        }
+        Outcome::Exited(status) => {
+            super::delete_task_recording(ctx, &c.id).await?;
+            Ok(Some(status))
+        }
+    }
+}
+
+/// `start` without -a: the task in the background as the container was created (stdio kept
+/// with -i/-t, else the log driver), its on-failure restart monitor started again.
+async fn start_detached(
+    ctx: &Ctx,
+    c: &containerd_client::services::v1::Container,
+    rootfs: Vec<containerd_client::types::Mount>,
+) -> Result<(), Failure> {
+    let tty = super::process_of(c).terminal;
+    let label = |k: &str| c.labels.get(k).is_some_and(|v| v == "true");
+    let (interactive, rm) = (label(labels::STDIN_OPEN), label(labels::AUTO_REMOVE));
+    let log_uri = c.labels.get(labels::LOG_URI).cloned();
+    start_in_background(ctx, &c.id, (interactive, tty), rootfs, rm, log_uri).await?;
+    let on_failure = c
+        .labels
+        .get(labels::RESTART_POLICY)
+        .and_then(|p| super::restart::on_failure_max(p))
+        .is_some();
+    if on_failure {
+        super::restart::spawn(ctx, &c.id).await?;
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 //! The attach socket of a container whose stdio a background reader holds (`run -d -i`/`-t`, or
 //! an attached run after its detach keys): the reader serves `attach.sock` next to the FIFOs,
-//! sends every client the output as it comes, and writes what clients send to the stdin FIFO.
+//! sends every client the output as it comes, and writes what clients send to the stdin FIFO;
+//! a session joins it as a client.
 //!
 //! Server → client: frames of a stream byte (1 stdout, 2 stderr), a big-endian u32 length and
 //! the bytes. Client → server: raw stdin bytes; the client's write shutdown ends its input.
@@ -138,6 +139,75 @@ fn short_path(dir: &Path) -> io::Result<(File, PathBuf)> {
     let d = File::open(dir)?;
     let p = PathBuf::from(format!("/proc/self/fd/{}/{SOCKET}", d.as_raw_fd()));
     Ok((d, p))
+}
+
+/// A session's end of the attach socket: the output frames copied to the endpoints' writers,
+/// with `opts.stdin` the endpoints' input sent until it ends or the detach keys are typed.
+#[derive(Debug)]
+pub(crate) struct Joined {
+    sock: UnixStream,
+}
+
+impl Joined {
+    /// Connects to the socket in `dir` and starts copying; an error when nothing serves it.
+    pub(crate) fn connect(
+        dir: &Path,
+        opts: super::Options,
+        ends: super::Endpoints,
+        events: super::pump::Events,
+        running: &super::pump::Running,
+    ) -> Result<Joined, super::SessionError> {
+        use super::pump::{self, Event, InputEnd};
+        use super::SessionError;
+        let sock = connect(dir).map_err(SessionError::Connect)?;
+        // Output: the end of the stream is the container's end.
+        let mut out_sock = sock.try_clone().map_err(SessionError::Attach)?;
+        let (mut stdout, mut stderr) = (ends.stdout, ends.stderr);
+        let (tx, running) = (events.clone(), running.clone());
+        running.begin();
+        std::thread::spawn(move || {
+            while let Ok(Some((stream, data))) = read_frame(&mut out_sock) {
+                let sink = match stream {
+                    Stream::Stdout => &mut stdout,
+                    Stream::Stderr => &mut stderr,
+                };
+                if sink.write_all(&data).and_then(|()| sink.flush()).is_err() {
+                    break;
+                }
+            }
+            running.end();
+            let _ = tx.send(Event::OutputEnded);
+        });
+        if opts.stdin {
+            let mut in_sock = sock.try_clone().map_err(SessionError::Attach)?;
+            let (mut input, keys) = (ends.input, opts.detach_keys);
+            std::thread::spawn(
+                move || match pump::forward_input(&mut input, &mut in_sock, keys) {
+                    InputEnd::Detached => {
+                        let _ = events.send(Event::Detached);
+                    }
+                    // Our input ended: the container's stdin stays open, as Docker leaves it.
+                    InputEnd::Eof => {
+                        let _ = in_sock.shutdown(std::net::Shutdown::Write);
+                    }
+                    InputEnd::SinkClosed => {}
+                },
+            );
+        }
+        Ok(Joined { sock })
+    }
+
+    /// How long the last output may take after the container exited (the reader sends the
+    /// last frames, then closes).
+    pub(crate) fn drain_limit(&self) -> Duration {
+        Duration::from_millis(50)
+    }
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        let _ = self.sock.shutdown(std::net::Shutdown::Both);
+    }
 }
 
 /// Copies one client's input into the container's stdin until the client stops sending.
