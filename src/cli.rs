@@ -134,21 +134,11 @@ pub enum Command {
     /// Write man pages for every command into DIR.
     #[command(hide = true)]
     Man(commands::completion::ManArgs),
-    /// Deletes a detached exec once its process ended (run by the reader exec --detach-keys
-    /// leaves behind).
-    #[command(hide = true, name = "__exec-cleanup")]
-    ExecCleanup(commands::container::exec::CleanupArgs),
-    /// Removes an attached `run --rm` container if the CLI that ran it is killed first.
-    #[command(hide = true, name = "__rm-orphan")]
-    RmOrphan(commands::container::orphan::Args),
-    /// The on-failure restart monitor of one container (started by run -d / start).
-    #[command(hide = true, name = "__restart-monitor")]
-    RestartMonitor(commands::container::restart::Args),
 }
 
 /// Parses the command line, runs the command and maps errors to Docker's exit codes.
 pub fn main() -> ExitCode {
-    // Entry points run by containerd's shim and runc (log driver, OCI hooks) skip the CLI.
+    // burrow's self-exec helpers (log driver, OCI hooks, background helpers) skip the CLI.
     if let Some(code) = commands::internal::intercept(&std::env::args_os().collect::<Vec<_>>()) {
         return code;
     }
@@ -294,13 +284,10 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Volume(cmd) => commands::volume::run(cmd, g),
         Command::Completion(args) => commands::completion::run(args),
         Command::Man(args) => commands::completion::run_man(args),
-        Command::RestartMonitor(args) => commands::container::restart::run(args, g),
-        Command::RmOrphan(args) => commands::container::orphan::run(args, g),
-        Command::ExecCleanup(args) => commands::container::exec::cleanup(args, g),
     }
 }
 
-fn init_logging(debug: bool) {
+pub(crate) fn init_logging(debug: bool) {
     // A plain level filter: building an EnvFilter costs more than some whole commands take.
     let level = if debug {
         tracing::Level::DEBUG

@@ -42,6 +42,13 @@ impl EndpointArgs {
         }
     }
 
+    /// The flags, for a burrow command (helper or not) run on this endpoint.
+    pub fn flags(&self) -> Vec<OsString> {
+        let mut v = Vec::new();
+        self.push(&mut v);
+        v
+    }
+
     fn push(&self, v: &mut Vec<OsString>) {
         for (flag, value) in [
             ("--address", self.address.as_os_str()),
@@ -112,7 +119,7 @@ pub enum Helper {
         id: String,
         fifo_dir: PathBuf,
         discard: bool,
-        then: Vec<String>,
+        then: Vec<OsString>,
     },
     /// containerd's stream processor that gives a single-id user's layers to that user.
     LayerSquash,
@@ -209,7 +216,7 @@ impl Helper {
                 }
                 if !then.is_empty() {
                     v.push("--".into());
-                    v.extend(then.iter().map(OsString::from));
+                    v.extend(then.iter().cloned());
                 }
             }
             Helper::LayerSquash => internal(&mut v, "layer-squash"),
@@ -274,10 +281,12 @@ impl Helper {
                 return Some(Self::parse_internal(&args[1..]));
             }
         }
-        // The helpers that take the endpoint: its flags come first.
-        if args.first().is_some_and(|a| a == "--address")
-            && args.iter().any(|a| a.starts_with("__"))
-        {
+        // The helpers that take the endpoint: its five flags (ten words) come first.
+        let named = args.get(10).map(String::as_str);
+        if matches!(
+            named,
+            Some("__restart-monitor" | "__rm-orphan" | "__exec-cleanup")
+        ) {
             return Some(Self::parse_with_endpoint(&args));
         }
         None
@@ -312,7 +321,7 @@ impl Helper {
                     _ => (false, rest),
                 };
                 let then = match rest {
-                    ["--", cmd @ ..] => cmd.iter().map(|s| s.to_string()).collect(),
+                    ["--", cmd @ ..] => cmd.iter().map(OsString::from).collect(),
                     [] => Vec::new(),
                     _ => return Err(HelperError::Usage),
                 };
@@ -436,6 +445,11 @@ mod tests {
             Helper::parse(&argv("burrow --address /x ps")),
             None,
             "a global flag before a command"
+        );
+        assert_eq!(
+            Helper::parse(&argv("burrow --address /x run img __not-a-helper")),
+            None,
+            "a container's arguments"
         );
         assert_eq!(
             Helper::parse(&argv("burrow internal nope")),

@@ -1,11 +1,7 @@
-//! Entry points other programs run, handled before normal argument parsing: containerd's shim
-//! runs `burrow _BURROW_INTERNAL_LOGGING DATA_ROOT` (the json-file log driver), runc runs
-//! `burrow internal oci-hook EVENT STATE_DIR` (container networking), and a failed run runs
-//! `burrow internal net-teardown STATE_DIR [LAUNCHER_PID] [--claimed]` (also alongside the task
-//! deletion of `run --rm`), `run` runs `burrow internal net-prepare STATE_DIR [LAUNCHER_PID]`
-//! (its ahead-of-time attach), `burrow cp` runs `burrow internal cp REQUEST` for the
-//! container side of a copy, and containerd runs `burrow internal layer-squash` as the stream
-//! processor that gives a single-id user's layers to that user.
+//! Runs burrow's self-exec helpers (`burrow::selfexec::Helper`: the log driver containerd's
+//! shim runs, runc's OCI hooks, the network helpers, the container side of `cp`, the layer
+//! squasher, background readers, the restart monitor, the --rm watcher and exec cleanup),
+//! recognised before normal argument parsing.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -15,35 +11,17 @@ use nix::sched::{setns, CloneFlags};
 
 use burrow::containers::logdriver;
 use burrow::network::hook;
+use burrow::selfexec::Helper;
 use burrow::session::background;
 
-/// Runs an internal entry point if argv names one.
+/// Runs the helper argv names, if it names one.
 pub fn intercept(argv: &[OsString]) -> Option<ExitCode> {
-    let args: Vec<String> = argv
-        .iter()
-        .skip(1)
-        .map(|a| a.to_string_lossy().to_string())
-        .collect();
-    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let result = match strs.as_slice() {
-        [logdriver::MAGIC_ARG, root, ..] => logdriver::main(root),
-        ["internal", "oci-hook", event, dir, ..] => oci_hook(event, dir),
-        ["internal", "cp", request] => burrow::containers::copy::helper_main(request),
-        ["internal", "layer-squash"] => burrow::images::owners::processor_main(),
-        ["internal", "detached-drain", root, ns, id, dir, rest @ ..] => {
-            detached_drain(root, ns, id, dir, rest)
-        }
-        ["internal", "net-teardown", dir, rest @ ..] => net_teardown(dir, rest),
-        ["internal", "net-prepare", dir, rest @ ..] => {
-            enter_if(rest.first()).and_then(|_| burrow::network::prepare::main(dir.as_ref()))
-        }
-        ["internal", ..] => Err(anyhow::anyhow!(
-            "usage: burrow internal oci-hook EVENT STATE_DIR | net-teardown STATE_DIR [PID] [--claimed] | net-prepare STATE_DIR [PID] | detached-drain DATA_ROOT NS ID FIFO_DIR [--discard] [-- COMMAND...] | cp REQUEST | layer-squash (these are run by burrow itself, containerd and runc)"
-        )),
-        _ => return None,
+    let result = match Helper::parse(argv)? {
+        Ok(helper) => run(helper),
+        Err(e) => Err(e.into()),
     };
     Some(match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("burrow: {e:#}");
             ExitCode::FAILURE
@@ -51,36 +29,77 @@ pub fn intercept(argv: &[OsString]) -> Option<ExitCode> {
     })
 }
 
-/// A detached session's background reader (see [`background::drain`]):
-/// `DATA_ROOT NS ID FIFO_DIR [--discard] [-- COMMAND...]`.
-fn detached_drain(root: &str, ns: &str, id: &str, dir: &str, rest: &[&str]) -> anyhow::Result<()> {
-    // `--discard` (an exec's process): the output is read and dropped, nobody can attach.
-    let (discard, rest) = match rest {
-        ["--discard", rest @ ..] => (true, rest),
-        _ => (false, rest),
-    };
-    let then = match rest {
-        ["--", argv @ ..] => argv.iter().map(OsString::from).collect(),
-        _ => Vec::new(),
-    };
-    background::drain(&background::ReaderRequest {
-        data_root: root.into(),
-        namespace: ns.to_string(),
-        id: id.to_string(),
-        fifo_dir: dir.into(),
-        discard,
-        then,
-    })?;
-    Ok(())
+fn run(helper: Helper) -> anyhow::Result<ExitCode> {
+    let debug = std::env::var_os("BURROW_DEBUG").is_some_and(|v| v != "0" && v != "false");
+    match helper {
+        Helper::LogDriver { data_root } => logdriver::main(&data_root.to_string_lossy())?,
+        Helper::OciHook { event, state_dir } => oci_hook(&event, &state_dir)?,
+        Helper::Cp { request } => burrow::containers::copy::helper_main(&request)?,
+        Helper::LayerSquash => burrow::images::owners::processor_main()?,
+        Helper::DetachedDrain {
+            data_root,
+            namespace,
+            id,
+            fifo_dir,
+            discard,
+            then,
+        } => background::drain(&background::ReaderRequest {
+            data_root,
+            namespace,
+            id,
+            fifo_dir,
+            discard,
+            then,
+        })?,
+        Helper::NetTeardown {
+            state_dir,
+            launcher_pid,
+            claimed,
+        } => net_teardown(&state_dir, launcher_pid, claimed)?,
+        Helper::NetPrepare {
+            state_dir,
+            launcher_pid,
+        } => {
+            enter_if(launcher_pid)?;
+            burrow::network::prepare::main(&state_dir)?;
+        }
+        Helper::RestartMonitor {
+            endpoint,
+            id,
+            generation,
+        } => {
+            crate::cli::init_logging(debug);
+            let args = super::container::restart::Args { id, generation };
+            return super::container::restart::run(args, &endpoint.globals(debug));
+        }
+        Helper::RmOrphan { endpoint, id } => {
+            crate::cli::init_logging(debug);
+            let args = super::container::orphan::Args { id };
+            return super::container::orphan::run(args, &endpoint.globals(debug));
+        }
+        Helper::ExecCleanup {
+            endpoint,
+            id,
+            exec_id,
+            fifo_dir,
+        } => {
+            crate::cli::init_logging(debug);
+            let args = super::container::exec::CleanupArgs {
+                container: id,
+                exec_id,
+                fifo_dir,
+            };
+            return super::container::exec::cleanup(args, &endpoint.globals(debug));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Detaches a container's networks from outside its task: after a failed `run` (everything
 /// left), or alongside the task's deletion in `run --rm` (`--claimed`: what `run` claimed, so
 /// the poststop hook had nothing to do and the two overlap).
-fn net_teardown(dir: &str, rest: &[&str]) -> anyhow::Result<()> {
-    let claimed = rest.contains(&"--claimed");
-    enter_if(rest.iter().find(|a| **a != "--claimed"))?;
-    let dir = std::path::Path::new(dir);
+fn net_teardown(dir: &std::path::Path, pid: Option<i32>, claimed: bool) -> anyhow::Result<()> {
+    enter_if(pid)?;
     if claimed {
         hook::detach_claimed(dir)?;
     } else {
@@ -91,21 +110,21 @@ fn net_teardown(dir: &str, rest: &[&str]) -> anyhow::Result<()> {
 }
 
 /// Joins the launcher's namespaces when its child's pid is given (rootless).
-fn enter_if(pid: Option<&&str>) -> anyhow::Result<()> {
+fn enter_if(pid: Option<i32>) -> anyhow::Result<()> {
     match pid {
-        Some(p) => enter(p),
+        Some(p) => enter(&p.to_string()),
         None => Ok(()),
     }
 }
 
-fn oci_hook(event: &str, dir: &str) -> anyhow::Result<()> {
+fn oci_hook(event: &str, dir: &std::path::Path) -> anyhow::Result<()> {
     match event {
         "createRuntime" => {
             let pid = hook::pid_from_stdin(std::io::stdin().lock())?;
-            hook::create_runtime(dir.as_ref(), pid)?;
+            hook::create_runtime(dir, pid)?;
             Ok(())
         }
-        "poststop" => Ok(hook::poststop(dir.as_ref())?),
+        "poststop" => Ok(hook::poststop(dir)?),
         other => anyhow::bail!("unknown OCI hook event {other:?}"),
     }
 }

@@ -21,6 +21,7 @@ use super::{labels, store, Ctx};
 use crate::images::runnable::{Image, ImageError};
 use crate::network::ports::PortMapping;
 use crate::network::{files, hook, prepare};
+use crate::selfexec::Helper;
 
 /// Where `--init` puts the host's init binary inside the container (Docker's path).
 pub const INIT_PATH: &str = "/sbin/docker-init";
@@ -511,7 +512,7 @@ pub fn teardown_leftovers(ctx: &Ctx, id: &str) {
     if !dir.join(hook::STATE_FILE).exists() {
         return;
     }
-    let Some(mut cmd) = net_teardown_command(ctx, &dir) else {
+    let Some(mut cmd) = net_teardown_command(ctx, &dir, false) else {
         return;
     };
     match cmd.status() {
@@ -520,16 +521,15 @@ pub fn teardown_leftovers(ctx: &Ctx, id: &str) {
     }
 }
 
-/// `burrow internal net-teardown STATE_DIR [LAUNCHER_PID]` (None when our own binary cannot
-/// be found).
-pub fn net_teardown_command(ctx: &Ctx, dir: &Path) -> Option<std::process::Command> {
-    let exe = std::env::current_exe().ok()?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args(["internal", "net-teardown"]).arg(dir);
-    if let Some(l) = &ctx.ep.launcher {
-        cmd.arg(l.child_pid.to_string());
+/// The network teardown helper (None when our own binary cannot be found).
+pub fn net_teardown_command(ctx: &Ctx, dir: &Path, claimed: bool) -> Option<std::process::Command> {
+    Helper::NetTeardown {
+        state_dir: dir.to_path_buf(),
+        launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+        claimed,
     }
-    Some(cmd)
+    .command()
+    .ok()
 }
 
 fn bind(dest: &str, src: &Path, ro: bool) -> anyhow::Result<Mount> {
@@ -672,8 +672,7 @@ async fn make(
     tracing::debug!("create: wrote the state dir");
     let starting = if opts.ahead && !plan.net_confs.is_empty() {
         let launcher = ctx.ep.launcher.as_ref().map(|l| l.child_pid);
-        std::env::current_exe()
-            .and_then(|exe| prepare::Prepared::spawn(&exe, &dir, launcher))
+        prepare::Prepared::spawn(&dir, launcher)
             .map_err(|err| tracing::debug!(%err, "attaching ahead of the task"))
             .ok()
     } else {
@@ -898,15 +897,13 @@ fn record_labels(
 fn hooks(state_dir: &Path) -> anyhow::Result<oci_spec::runtime::Hooks> {
     let exe = std::env::current_exe().context("finding the burrow binary for the OCI hooks")?;
     let hook = |event: &str| -> anyhow::Result<oci_spec::runtime::Hook> {
+        let helper = Helper::OciHook {
+            event: event.into(),
+            state_dir: state_dir.to_path_buf(),
+        };
         Ok(HookBuilder::default()
             .path(&exe)
-            .args(vec![
-                exe.display().to_string(),
-                "internal".into(),
-                "oci-hook".into(),
-                event.into(),
-                state_dir.display().to_string(),
-            ])
+            .args(helper.hook_argv(&exe))
             .env(vec![format!("PATH={}", spec::DEFAULT_PATH)])
             .build()?)
     };
@@ -1001,9 +998,11 @@ fn fill_volume(
             dest: data.display().to_string(),
         },
     };
-    let out = std::process::Command::new(std::env::current_exe()?)
-        .args(["internal", "cp"])
-        .arg(serde_json::to_string(&req)?)
+    let helper = Helper::Cp {
+        request: serde_json::to_string(&req)?,
+    };
+    let out = helper
+        .command()?
         .stdin(std::process::Stdio::null())
         .output()?;
     copy::check_helper(out, "the volume copy helper failed").map(|_| ())

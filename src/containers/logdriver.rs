@@ -16,9 +16,6 @@ use serde::{Deserialize, Serialize};
 use super::store::Store;
 use crate::images::time::rfc3339_nano;
 
-/// The argument containerd passes first (the key of the `binary://` URI's query).
-pub const MAGIC_ARG: &str = "_BURROW_INTERNAL_LOGGING";
-
 /// One json-file record, as Docker writes it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Record {
@@ -142,8 +139,9 @@ pub fn files(log: &Path) -> Vec<PathBuf> {
 /// The `binary://` stdio URI that makes the shim run this binary as the log driver.
 pub fn uri(exe: &Path, data_root: &Path) -> String {
     format!(
-        "binary://{}?{MAGIC_ARG}={}",
+        "binary://{}?{}={}",
         exe.display(),
+        crate::selfexec::LOG_DRIVER_ARG,
         percent_encode(&data_root.display().to_string())
     )
 }

@@ -247,24 +247,6 @@ pub async fn set_restart_status(ctx: &Ctx, c: &Container, status: &str) -> anyho
     Ok(())
 }
 
-/// The global flags that make another burrow process reach the same containerd, namespace and
-/// data root as `ctx` (for the helpers burrow starts: restart monitor, detached reader).
-pub fn same_endpoint_args(ctx: &Ctx) -> Vec<std::ffi::OsString> {
-    let ep = &ctx.ep;
-    let mut v: Vec<std::ffi::OsString> = Vec::new();
-    for (flag, value) in [
-        ("--address", ep.socket.as_os_str()),
-        ("--namespace", ep.namespace.as_ref()),
-        ("--data-root", ep.data_root.as_os_str()),
-        ("--snapshotter", ep.snapshotter.as_ref()),
-        ("--cgroup-manager", ep.cgroup_manager.as_ref()),
-    ] {
-        v.push(flag.into());
-        v.push(value.to_owned());
-    }
-    v
-}
-
 /// Parses `KEY=VALUE` labels.
 pub fn parse_labels(items: &[String]) -> HashMap<String, String> {
     items

@@ -15,6 +15,7 @@
 //! 4. wait for stdin to close (`run` closes it once the task holds the namespace, or when it
 //!    gives up), then unmount the path: from then on the container's processes keep it.
 
+use crate::selfexec::Helper;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
@@ -118,17 +119,13 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Starts the helper: `exe internal net-prepare STATE_DIR [LAUNCHER_PID]`.
-    pub fn spawn(
-        exe: &Path,
-        state_dir: &Path,
-        launcher_pid: Option<i32>,
-    ) -> std::io::Result<Starting> {
-        let mut cmd = std::process::Command::new(exe);
-        cmd.args(["internal", "net-prepare"]).arg(state_dir);
-        if let Some(pid) = launcher_pid {
-            cmd.arg(pid.to_string());
+    /// Starts the helper ([`Helper::NetPrepare`]).
+    pub fn spawn(state_dir: &Path, launcher_pid: Option<i32>) -> std::io::Result<Starting> {
+        let mut cmd = Helper::NetPrepare {
+            state_dir: state_dir.to_path_buf(),
+            launcher_pid,
         }
+        .command()?;
         let child = cmd
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())

@@ -16,9 +16,6 @@ use super::SessionError;
 use crate::containers::logdriver::AttachLog;
 use crate::containers::store::Store;
 
-/// The argv after `burrow` that runs the reader's side ([`drain`]).
-pub const ENTRY: [&str; 2] = ["internal", "detached-drain"];
-
 /// What a background reader is asked to do.
 #[derive(Debug, Clone)]
 pub struct ReaderRequest {
@@ -47,19 +44,16 @@ pub struct Reader {
 impl Reader {
     /// Starts burrow's reader for `req` in its own process group (terminal signals miss it).
     pub fn spawn(req: &ReaderRequest) -> Result<Reader, SessionError> {
-        let exe = std::env::current_exe().map_err(SessionError::Exe)?;
-        let mut cmd = Command::new(&exe);
-        cmd.args(ENTRY)
-            .arg(&req.data_root)
-            .arg(&req.namespace)
-            .arg(&req.id)
-            .arg(&req.fifo_dir);
-        if req.discard {
-            cmd.arg("--discard");
+        let mut cmd = crate::selfexec::Helper::DetachedDrain {
+            data_root: req.data_root.clone(),
+            namespace: req.namespace.clone(),
+            id: req.id.clone(),
+            fifo_dir: req.fifo_dir.clone(),
+            discard: req.discard,
+            then: req.then.clone(),
         }
-        if !req.then.is_empty() {
-            cmd.arg("--").args(&req.then);
-        }
+        .command()
+        .map_err(SessionError::Exe)?;
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

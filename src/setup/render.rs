@@ -224,11 +224,17 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     accepts = [{}]
     returns = {:?}
     path = {:?}
-    args = ["internal", "layer-squash"]
+    args = [{}]
 "#,
             accepts.join(", "),
             crate::images::owners::RETURNS,
             burrow.display().to_string(),
+            crate::selfexec::Helper::LayerSquash
+                .args()
+                .iter()
+                .map(|a| format!("{:?}", a.to_string_lossy()))
+                .collect::<Vec<_>>()
+                .join(", "),
         ));
     }
     config

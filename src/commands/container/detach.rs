@@ -2,10 +2,11 @@
 //! stdio kept): a background reader takes the process's stdio over, with the follow-up command
 //! it runs afterwards, and the CLI says how to get back.
 
-use std::ffi::OsStr;
+use std::ffi::OsString;
 use std::path::Path;
 
 use super::Ctx;
+use burrow::selfexec::{EndpointArgs, Helper};
 use burrow::session::background::{Reader, ReaderRequest};
 use burrow::session::Session;
 
@@ -30,20 +31,27 @@ pub fn spawn_reader(
     what: Detached,
 ) -> anyhow::Result<Reader> {
     let exe = std::env::current_exe().map_err(|e| anyhow::anyhow!("finding burrow: {e}"))?;
-    // A burrow command on this endpoint, for the reader to run once the output ended.
-    let burrow = |args: &[&OsStr]| {
-        let mut argv = vec![exe.clone().into_os_string()];
-        argv.extend(super::same_endpoint_args(ctx));
-        argv.extend(args.iter().map(|a| a.to_os_string()));
-        argv
-    };
-    let s = OsStr::new;
+    let endpoint = EndpointArgs::of(&ctx.ep);
     let (discard, then) = match what {
         Detached::Container { rm: false } => (false, Vec::new()),
-        Detached::Container { rm: true } => (false, burrow(&[s("rm"), s("-f"), s(id)])),
+        // `burrow rm -f ID` on this endpoint, once the output ended.
+        Detached::Container { rm: true } => {
+            let mut argv = vec![exe.into_os_string()];
+            argv.extend(endpoint.flags());
+            argv.extend(["rm", "-f", id].map(OsString::from));
+            (false, argv)
+        }
         Detached::Exec { exec_id } => {
-            let cleanup = [s("__exec-cleanup"), s(id), s(exec_id), fifo_dir.as_os_str()];
-            (true, burrow(&cleanup))
+            let cleanup = Helper::ExecCleanup {
+                endpoint,
+                id: id.to_string(),
+                exec_id: exec_id.to_string(),
+                fifo_dir: fifo_dir.to_path_buf(),
+            };
+            let argv = std::iter::once(exe.into_os_string())
+                .chain(cleanup.args())
+                .collect();
+            (true, argv)
         }
     };
     Ok(Reader::spawn(&ReaderRequest {

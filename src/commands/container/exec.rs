@@ -222,9 +222,8 @@ async fn run_attached(
     }
 }
 
-// `burrow __exec-cleanup CONTAINER EXEC_ID FIFO_DIR` (hidden; its help text is on the
-// subcommand).
-#[derive(Debug, clap::Args)]
+/// A detached exec to clean up ([`burrow::selfexec::Helper::ExecCleanup`]).
+#[derive(Debug)]
 pub struct CleanupArgs {
     pub container: String,
     pub exec_id: String,

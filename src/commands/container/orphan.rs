@@ -13,9 +13,10 @@ use std::process::{ExitCode, Stdio};
 
 use super::Ctx;
 use burrow::connection::Globals;
+use burrow::selfexec::{EndpointArgs, Helper};
 
-// `burrow __rm-orphan ID` (hidden; its help text is on the subcommand).
-#[derive(Debug, clap::Args)]
+/// Which container the watcher removes ([`burrow::selfexec::Helper::RmOrphan`]).
+#[derive(Debug)]
 pub struct Args {
     /// The container to remove if the CLI that ran it dies first.
     pub id: String,
@@ -34,14 +35,16 @@ impl Watch {
         let started = (|| {
             // Both ends are close-on-exec: no other child of the CLI keeps the pipe open.
             let (rx, tx) = std::io::pipe()?;
-            std::process::Command::new(std::env::current_exe()?)
-                .args(super::same_endpoint_args(ctx))
-                .args(["__rm-orphan", id])
-                .stdin(Stdio::from(rx))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .process_group(0)
-                .spawn()?;
+            Helper::RmOrphan {
+                endpoint: EndpointArgs::of(&ctx.ep),
+                id: id.to_string(),
+            }
+            .command()?
+            .stdin(Stdio::from(rx))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()?;
             Ok::<_, std::io::Error>(Watch { tx })
         })();
         started

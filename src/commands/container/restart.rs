@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use super::{labels, Ctx};
 use burrow::connection::Globals;
+use burrow::selfexec::{EndpointArgs, Helper};
 
-// `burrow __restart-monitor ID` (hidden; its help text is on the subcommand).
-#[derive(Debug, clap::Args)]
+/// What the restart monitor watches ([`burrow::selfexec::Helper::RestartMonitor`]).
+#[derive(Debug)]
 pub struct Args {
     /// The container to watch.
     pub id: String,
@@ -40,16 +41,18 @@ pub async fn spawn(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     let mut l = c.labels.clone();
     l.insert(labels::RESTART_MONITOR.into(), generation.clone());
     ctx.client.update_labels(c, l).await?;
-    let exe = std::env::current_exe()?;
-    std::process::Command::new(exe)
-        .args(super::same_endpoint_args(ctx))
-        .args(["__restart-monitor", id, &generation])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| anyhow::anyhow!("starting the restart monitor of {id}: {e}"))?;
+    Helper::RestartMonitor {
+        endpoint: EndpointArgs::of(&ctx.ep),
+        id: id.to_string(),
+        generation,
+    }
+    .command()?
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .process_group(0)
+    .spawn()
+    .map_err(|e| anyhow::anyhow!("starting the restart monitor of {id}: {e}"))?;
     Ok(())
 }
 
@@ -127,7 +130,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             // The same path as `burrow start` (network, ports, log driver), as a child.
             let exe = std::env::current_exe()?;
             let mut cmd = std::process::Command::new(exe);
-            cmd.args(super::same_endpoint_args(&ctx))
+            cmd.args(EndpointArgs::of(&ctx.ep).flags())
                 .args(["start", &args.id])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())

@@ -355,12 +355,11 @@ fn start_claimed_teardown(ctx: &Ctx, id: &str) -> Option<std::process::Child> {
     if !hook::claim(&dir) {
         return None;
     }
-    let Some(mut cmd) = net_teardown_command(ctx, &dir) else {
+    let Some(mut cmd) = net_teardown_command(ctx, &dir, true) else {
         hook::unclaim(&dir);
         return None;
     };
-    cmd.arg("--claimed")
-        .stdin(std::process::Stdio::null())
+    cmd.stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null());
     match cmd.spawn() {
         Ok(child) => Some(child),
