@@ -160,11 +160,9 @@ pub fn main() -> ExitCode {
         });
     match result {
         Ok(code) => code,
-        Err(err) => {
-            eprintln!("burrow: {err:#}");
-            // Docker and nerdctl exit 125 when the CLI or the daemon failed.
-            ExitCode::from(125)
-        }
+        // Docker and nerdctl exit 125 when the CLI or the daemon failed, 126/127 when the
+        // runtime could not start the process.
+        Err(err) => commands::error::Failure::from(err).report(),
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod completion;
 pub mod container;
+pub mod error;
 pub mod history;
 pub mod image;
 pub mod image_prune;

@@ -37,6 +37,12 @@ pub const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec
 pub enum LifecycleError {
     #[error(transparent)]
     Containerd(#[from] client::Error),
+    /// The runtime could not start a task's or an exec's process.
+    #[error("{source}")]
+    NotStarted {
+        cause: StartFailure,
+        source: client::Error,
+    },
     #[error("serializing the OCI spec: {0}")]
     Spec(#[from] serde_json::Error),
 }
@@ -46,6 +52,61 @@ impl LifecycleError {
     pub fn is_not_found(&self) -> bool {
         matches!(self, LifecycleError::Containerd(e) if e.is_not_found())
     }
+
+    /// Why a process could not be started, when that is what failed.
+    pub fn start_failure(&self) -> Option<StartFailure> {
+        match self {
+            LifecycleError::NotStarted { cause, .. } => Some(*cause),
+            _ => None,
+        }
+    }
+}
+
+/// Why the runtime could not start a process, as Docker tells the cases apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartFailure {
+    /// The command does not exist (Docker's exit code 127).
+    CommandNotFound,
+    /// The command exists but cannot be executed (126).
+    CannotInvoke,
+    /// Anything else (125).
+    Other,
+}
+
+impl StartFailure {
+    /// The runtime's reason, read once where containerd hands it over: runc reports the
+    /// failed exec only in the status message, as Docker's daemon also reads it.
+    fn of(status: &tonic::Status) -> StartFailure {
+        let m = status.message().to_ascii_lowercase();
+        let exec = m.contains("exec:") || m.contains("starting container process");
+        if m.contains("executable file not found")
+            || (exec && m.contains("no such file or directory"))
+        {
+            StartFailure::CommandNotFound
+        } else if exec && (m.contains("permission denied") || m.contains("exec format error")) {
+            StartFailure::CannotInvoke
+        } else {
+            StartFailure::Other
+        }
+    }
+
+    /// Docker's exit code for it.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            StartFailure::CommandNotFound => 127,
+            StartFailure::CannotInvoke => 126,
+            StartFailure::Other => 125,
+        }
+    }
+}
+
+/// A failed task create/start or exec: typed by why the process did not start.
+fn not_started(e: client::Error) -> LifecycleError {
+    let cause = match &e {
+        client::Error::Rpc { status, .. } => StartFailure::of(status),
+        _ => StartFailure::Other,
+    };
+    LifecycleError::NotStarted { cause, source: e }
 }
 
 /// The container a call was about, as lifecycle messages name it ("containerd task start for ID").
@@ -269,7 +330,8 @@ impl Client {
             .tasks()
             .create(msg)
             .await
-            .op("task create", For(id))?;
+            .op("task create", For(id))
+            .map_err(not_started)?;
         Ok(resp.into_inner().pid)
     }
 
@@ -283,7 +345,8 @@ impl Client {
             .tasks()
             .start(msg)
             .await
-            .op("task start", For(id))?;
+            .op("task start", For(id))
+            .map_err(not_started)?;
         Ok(resp.into_inner().pid)
     }
 
@@ -511,7 +574,8 @@ impl Client {
             .tasks()
             .exec(msg)
             .await
-            .op("exec", For(id))?;
+            .op("exec", For(id))
+            .map_err(not_started)?;
         Ok(())
     }
 
@@ -525,7 +589,8 @@ impl Client {
                 exec_id: exec_id.to_string(),
             })
             .await
-            .op("start", For(id))?;
+            .op("start", For(id))
+            .map_err(not_started)?;
         Ok(resp.into_inner().pid)
     }
 
@@ -588,5 +653,43 @@ impl Client {
             .await
             .optional_op("exec delete", For(id))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod start_failure_tests {
+    use super::*;
+
+    fn of(m: &str) -> StartFailure {
+        StartFailure::of(&tonic::Status::unknown(m))
+    }
+
+    #[test]
+    fn runtime_failures_get_dockers_codes() {
+        let not_found = of(
+            r#"OCI runtime create failed: runc create failed: unable to start container process: exec: "nosuch": executable file not found in $PATH: unknown"#,
+        );
+        assert_eq!(not_found, StartFailure::CommandNotFound);
+        assert_eq!(not_found.exit_code(), 127);
+        let denied = of(r#"unable to start container process: exec: "/etc": permission denied"#);
+        assert_eq!(denied.exit_code(), 126);
+        let missing = of(
+            r#"unable to start container process: exec: "/x": stat /x: no such file or directory"#,
+        );
+        assert_eq!(missing.exit_code(), 127);
+        assert_eq!(
+            of("failed to mount: no such file or directory").exit_code(),
+            125
+        );
+        let e = not_started(client::Error::rpc(
+            "task start",
+            "for x",
+            tonic::Status::unknown("exec: \"a\": executable file not found in $PATH"),
+        ));
+        assert_eq!(e.start_failure(), Some(StartFailure::CommandNotFound));
+        assert!(
+            e.to_string().starts_with("containerd task start for x: "),
+            "{e}"
+        );
     }
 }

@@ -9,7 +9,6 @@ use super::detach::{self, Detached};
 use super::Ctx;
 use burrow::connection::Globals;
 use burrow::containers::lifecycle::Stdio;
-use burrow::session::exit::start_failure_code;
 use burrow::session::{self, DetachKeys, Endpoints, Local, Outcome, Session, Target};
 
 // `burrow exec` (its help text is on the subcommand).
@@ -150,9 +149,8 @@ async fn exec_process(
 }
 
 /// Docker's exit code for an exec that could not be created or started, said on stderr.
-fn not_started(e: &impl std::fmt::Display) -> ExitCode {
-    eprintln!("burrow: {e:#}");
-    ExitCode::from(start_failure_code(&e.to_string()))
+fn not_started(e: burrow::containers::lifecycle::LifecycleError) -> ExitCode {
+    crate::commands::error::Failure::from(e).report()
 }
 
 /// `exec -d`: the process started without stdio.
@@ -164,11 +162,11 @@ async fn run_detached(
     let (id, exec_id) = (target.id(), target.exec_id());
     let stdio = Stdio::default();
     if let Err(e) = ctx.client.exec(id, exec_id, process, &stdio).await {
-        return not_started(&e);
+        return not_started(e);
     }
     if let Err(e) = ctx.client.start_exec(id, exec_id).await {
         let _ = ctx.client.delete_exec(id, exec_id).await;
-        return not_started(&e);
+        return not_started(e);
     }
     ExitCode::SUCCESS
 }
@@ -202,13 +200,13 @@ async fn run_attached(
         .await
     {
         drop(session);
-        return Ok(not_started(&e));
+        return Ok(not_started(e));
     }
     let exit = session.watch(target).await;
     if let Err(e) = ctx.client.start_exec(id, exec_id).await {
         drop((exit, session));
         let _ = ctx.client.delete_exec(id, exec_id).await;
-        return Ok(not_started(&e));
+        return Ok(not_started(e));
     }
     match session.attend(target, exit).await? {
         Outcome::Detached => {

@@ -9,6 +9,7 @@ use anyhow::Context;
 
 use super::detach::{self, Detached};
 use super::{labels, Ctx};
+use crate::commands::error::Failure;
 use burrow::connection::Globals;
 use burrow::containers::create::{
     self, net_teardown_command, teardown_leftovers, AheadNet, CreateOptions, Created, Note,
@@ -18,7 +19,6 @@ use burrow::containers::logdriver;
 use burrow::containers::request::ContainerRequest;
 use burrow::containers::values::{parse_all, parse_flag, FlagError, KeyValue, RestartPolicy};
 use burrow::network::{self, hook, prepare};
-use burrow::session::exit::start_failure_code;
 use burrow::session::{self, DetachKeys, Endpoints, Local, Outcome, Session, Target};
 
 // Flags shared by `run` and `create`.
@@ -272,33 +272,12 @@ pub struct StartArgs {
     pub containers: Vec<String>,
 }
 
-/// An error with the exit code Docker would give.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub err: anyhow::Error,
-}
-
-impl<E: Into<anyhow::Error>> From<E> for Failure {
-    fn from(e: E) -> Failure {
-        Failure {
-            code: 125,
-            err: e.into(),
-        }
-    }
-}
-
-fn report(f: Failure) -> ExitCode {
-    eprintln!("burrow: {:#}", f.err);
-    ExitCode::from(f.code)
-}
-
 pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         Ok(match run_async(&ctx, &args).await {
             Ok(code) => code,
-            Err(f) => report(f),
+            Err(f) => f.report(),
         })
     })
 }
@@ -311,7 +290,7 @@ pub fn create(args: CreateArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                 println!("{}", c.id);
                 Ok(ExitCode::SUCCESS)
             }
-            Err(f) => Ok(report(f)),
+            Err(f) => Ok(f.report()),
         }
     })
 }
@@ -326,10 +305,7 @@ pub async fn create_container(
     let req = f.request(auto_remove)?;
     create::create(ctx, &req, CreateOptions { ahead }, &print_note)
         .await
-        .map_err(|e| Failure {
-            code: 125,
-            err: e.into(),
-        })
+        .map_err(Failure::from)
 }
 
 /// What `create` notes, as burrow says it on stderr.
@@ -396,13 +372,9 @@ async fn start_task(
 ) -> Result<u32, Failure> {
     let created = ctx.client.create_task(id, rootfs, stdio).await;
     if let Err(e) = created {
-        let msg = e.to_string();
         let _ = ctx.client.delete_task(id).await;
         teardown_leftovers(ctx, id);
-        return Err(Failure {
-            code: start_failure_code(&msg),
-            err: e.into(),
-        });
+        return Err(e.into());
     }
     match ctx.client.start_task(id).await {
         Ok(pid) => {
@@ -410,13 +382,9 @@ async fn start_task(
             Ok(pid)
         }
         Err(e) => {
-            let msg = e.to_string();
             let _ = ctx.client.delete_task(id).await;
             teardown_leftovers(ctx, id);
-            Err(Failure {
-                code: start_failure_code(&msg),
-                err: e.into(),
-            })
+            Err(e.into())
         }
     }
 }
@@ -732,7 +700,7 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                 start_detached(&ctx, &c, rootfs).await.map(|()| None)
             };
             match started {
-                Err(f) => return Ok(report(f)),
+                Err(f) => return Ok(f.report()),
                 Ok(Some(status)) => code = ExitCode::from(session::exit::code(status)),
                 Ok(None) if args.attach => {}
                 Ok(None) => println!("{q}"),
