@@ -14,6 +14,7 @@ pub mod networks;
 pub mod record;
 pub mod request;
 pub mod spec;
+pub mod stats;
 pub mod store;
 pub mod user;
 pub mod values;
