@@ -10,6 +10,7 @@ pub mod labels;
 pub mod lifecycle;
 pub mod logdriver;
 pub mod logfollow;
+pub mod logquery;
 pub mod networks;
 pub mod record;
 pub mod request;
