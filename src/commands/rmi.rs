@@ -19,7 +19,11 @@ pub struct Args {
 
 /// The lines Docker prints for a removal: `Untagged: NAME`..., then `Deleted: ID`.
 pub fn lines(r: &Removed) -> Vec<String> {
-    let mut out: Vec<String> = r.untagged.iter().map(|n| format!("Untagged: {n}")).collect();
+    let mut out: Vec<String> = r
+        .untagged
+        .iter()
+        .map(|n| format!("Untagged: {n}"))
+        .collect();
     out.extend(r.deleted.iter().map(|id| format!("Deleted: {id}")));
     out
 }

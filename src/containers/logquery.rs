@@ -101,10 +101,7 @@ pub async fn read(
     };
     let (records, mut follower) = Follower::start(&path).with_context(reading)?;
     let records: Vec<Record> = records.into_iter().filter(|r| q.shows(r)).collect();
-    let skip = q
-        .tail
-        .map(|n| records.len().saturating_sub(n))
-        .unwrap_or(0);
+    let skip = q.tail.map(|n| records.len().saturating_sub(n)).unwrap_or(0);
     records[skip..].iter().for_each(&mut emit);
     if !q.follow {
         return Ok(());
@@ -282,10 +279,7 @@ mod tests {
         assert!(q.shows(&rec("2026-11-22T10:59:59.999999999Z")));
         assert!(!q.shows(&rec("2026-11-22T11:00:00.000000000Z")));
         assert!(!q.shows(&rec("2026-11-22T09:59:59.999999999Z")));
-        let open = LogQuery {
-            since: None,
-            ..q
-        };
+        let open = LogQuery { since: None, ..q };
         assert!(open.shows(&rec("2026-11-22T09:00:00.000000000Z")));
     }
 }

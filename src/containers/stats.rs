@@ -311,7 +311,7 @@ impl Sampler {
     }
 
     /// Each target's usage since the previous call (or [`Sampler::new`]), in the targets' order.
-    pub fn next(&mut self) -> Vec<Usage> {
+    pub fn sample(&mut self) -> Vec<Usage> {
         let mut out = Vec::with_capacity(self.targets.len());
         for (t, p) in self.targets.iter().zip(self.prev.iter_mut()) {
             let now = Instant::now();

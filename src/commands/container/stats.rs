@@ -85,7 +85,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         loop {
             tokio::time::sleep(Duration::from_millis(if first { 500 } else { 1000 })).await;
             first = false;
-            let usage = sampler.next();
+            let usage = sampler.sample();
             let rows: Vec<Row> = sampler
                 .targets()
                 .iter()
