@@ -1,5 +1,5 @@
 //! `images`: the local images as summary rows, newest first, kept by `--filter`s (reference
-//! globs, dangling) and the optional REPOSITORY[:TAG] argument.
+//! globs, dangling) and the optional `REPOSITORY[:TAG]` argument.
 
 use serde_json::Value;
 
