@@ -2,6 +2,7 @@
 //! (and lease) every request carries, with an accessor per containerd service and one error type.
 
 mod error;
+pub mod server;
 #[cfg(test)]
 mod tests;
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::commands::images::with_store;
 use crate::commands::{history, image_prune, images, load, pull, push, rmi, save, tag};
 use burrow::connection::Globals;
-use burrow::images::{catalog, format::Format, manifest::Platform};
+use burrow::images::{catalog, format::Format};
 
 #[derive(Debug, clap::Subcommand)]
 // Each subcommand\'s arguments are built only when it runs: building all of them cost
@@ -80,29 +80,20 @@ pub fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
 pub fn inspect(args: InspectArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     let format = Format::parse(args.format.as_deref())?;
     let platform = pull::platform_arg(args.platform.as_deref())?;
-    let (docs, failed) = with_store(g, async |store| {
-        let everything = catalog::all(store, &Platform::host()).await?;
-        let names = catalog::names_by_id(&everything);
-        let mut docs = Vec::new();
-        let mut failed = false;
-        for arg in &args.images {
-            match catalog::find(store, arg, &platform).await {
-                Ok(found) => {
-                    let l = &found[0];
-                    let all_names = names
-                        .get(l.id())
-                        .cloned()
-                        .unwrap_or_else(|| vec![l.name.clone()]);
-                    docs.push(catalog::inspect(l, &all_names));
-                }
-                Err(e) => {
-                    eprintln!("burrow: image inspect: {e}");
-                    failed = true;
-                }
+    let found = with_store(g, async |store| {
+        Ok(catalog::inspect_each(store, &args.images, &platform).await?)
+    })?;
+    let mut docs = Vec::new();
+    let mut failed = false;
+    for doc in found {
+        match doc {
+            Ok(d) => docs.push(d),
+            Err(e) => {
+                eprintln!("burrow: image inspect: {e}");
+                failed = true;
             }
         }
-        Ok((docs, failed))
-    })?;
+    }
     match format {
         Format::Table | Format::Json => print_json(&docs)?,
         f => burrow::images::format::print_rows(&f, &docs),

@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use crate::commands::images::with_endpoint_store;
 use crate::commands::rmi;
 use burrow::connection::Globals;
-use burrow::images::catalog;
-use burrow::images::userdb;
+use burrow::images::{remove, userdb};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -28,24 +27,10 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     if !super::confirm("image prune", what, args.force)? {
         return Ok(ExitCode::SUCCESS);
     }
-    let lines = with_endpoint_store(g, async |ep, store| {
-        let user_cache = userdb::cache_dir(&ep.data_root);
-        let mut out = Vec::new();
-        for img in store.images().await? {
-            let dangling = catalog::is_dangling(&img.name);
-            if !(args.all || dangling) {
-                continue;
-            }
-            if !catalog::containers_using(store, &img.name)
-                .await?
-                .is_empty()
-            {
-                continue;
-            }
-            out.extend(rmi::remove(store, &user_cache, &img.name, true).await?);
-        }
-        Ok(out)
+    let removed = with_endpoint_store(g, async |ep, store| {
+        remove::prune(store, &userdb::cache_dir(&ep.data_root), args.all).await
     })?;
+    let lines: Vec<String> = removed.iter().flat_map(rmi::lines).collect();
     if !lines.is_empty() {
         println!("Deleted Images:");
         for l in lines {

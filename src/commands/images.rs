@@ -2,10 +2,8 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
-
 use burrow::connection::{self, Globals};
-use burrow::images::{self, catalog, format::Format, manifest::Platform, store::Store};
+use burrow::images::{self, format::Format, list, store::Store};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -51,64 +49,15 @@ pub fn with_endpoint_store<T>(
     })
 }
 
-/// `*` and `?` glob matching.
-pub fn glob(pattern: &str, s: &str) -> bool {
-    fn m(p: &[u8], s: &[u8]) -> bool {
-        match (p.first(), s.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => m(&p[1..], s) || (!s.is_empty() && m(p, &s[1..])),
-            (Some(b'?'), Some(_)) => m(&p[1..], &s[1..]),
-            (Some(a), Some(b)) if a == b => m(&p[1..], &s[1..]),
-            _ => false,
-        }
-    }
-    m(pattern.as_bytes(), s.as_bytes())
-}
-
-enum Filter {
-    Reference(String),
-    Dangling(bool),
-}
-
-fn parse_filters(raw: &[String]) -> anyhow::Result<Vec<Filter>> {
-    raw.iter()
-        .map(|f| match f.split_once('=') {
-            Some(("reference", v)) => Ok(Filter::Reference(v.to_owned())),
-            Some(("dangling", "true")) => Ok(Filter::Dangling(true)),
-            Some(("dangling", "false")) => Ok(Filter::Dangling(false)),
-            _ => bail!("unsupported filter {f:?}: use reference=PATTERN or dangling=true|false"),
-        })
-        .collect()
-}
-
-fn keep(filters: &[Filter], row: &serde_json::Value) -> bool {
-    let repo = row["Repository"].as_str().unwrap_or_default();
-    let tag = row["Tag"].as_str().unwrap_or_default();
-    filters.iter().all(|f| match f {
-        Filter::Reference(p) => glob(p, repo) || glob(p, &format!("{repo}:{tag}")),
-        Filter::Dangling(d) => catalog::is_dangling(row["Name"].as_str().unwrap_or_default()) == *d,
-    })
-}
-
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let format = Format::parse(args.format.as_deref())?;
-    let mut filters = parse_filters(&args.filters)?;
+    let mut filters = list::parse_filters(&args.filters)?;
     if let Some(r) = &args.reference {
-        filters.push(Filter::Reference(if r.contains(':') {
-            r.clone()
-        } else {
-            format!("{r}:*")
-        }));
+        filters.push(list::Filter::reference_arg(r));
     }
-    let mut images = with_store(g, async |store| {
-        Ok(catalog::all(store, &Platform::host()).await?)
+    let rows = with_store(g, async |store| {
+        Ok(list::rows(store, &filters, args.no_trunc).await?)
     })?;
-    images.sort_by_key(|l| std::cmp::Reverse(catalog::created(l).unwrap_or(0)));
-    let rows: Vec<serde_json::Value> = images
-        .iter()
-        .map(|l| catalog::summary(l, args.no_trunc))
-        .filter(|r| keep(&filters, r))
-        .collect();
     if args.quiet {
         for r in &rows {
             println!("{}", r["ID"].as_str().unwrap_or_default());
@@ -116,7 +65,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     if format != Format::Table {
-        catalog_print(&format, &rows);
+        images::format::print_rows(&format, &rows);
         return Ok(ExitCode::SUCCESS);
     }
     let mut table: Vec<Vec<String>> = Vec::new();
@@ -137,10 +86,6 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     }
     print_table(&table);
     Ok(ExitCode::SUCCESS)
-}
-
-fn catalog_print(format: &Format, rows: &[serde_json::Value]) {
-    burrow::images::format::print_rows(format, rows);
 }
 
 /// Prints rows padded into columns three spaces apart (Docker's tabwriter look).
@@ -175,20 +120,4 @@ pub fn table_lines(rows: &[Vec<String>]) -> Vec<String> {
         out.push(line.trim_end().to_string());
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob("busy*", "busybox"));
-        assert!(glob("busybox:*", "busybox:latest"));
-        assert!(!glob("busybox:1*", "busybox:latest"));
-        assert!(glob(
-            "*/multi?ayer",
-            "127.0.0.1:5000/burrow-test/multilayer"
-        ));
-    }
 }

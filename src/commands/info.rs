@@ -2,10 +2,9 @@
 
 use std::process::ExitCode;
 
-use containerd_client::services::v1::PluginsRequest;
 use serde::Serialize;
 
-use burrow::client::Client;
+use burrow::client::server::Server;
 use burrow::connection::{self, Endpoint, Globals, Mode};
 
 #[derive(Debug, clap::Args)]
@@ -74,61 +73,21 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
 }
 
 fn launcher_report(l: &connection::LauncherInfo) -> LauncherReport {
-    let api = burrow_rootlesskit::api::client::Client::new(&l.api_socket).info();
-    let (net, port, ip) = match api {
-        Ok(i) => (
-            i.network_driver.as_ref().map(|n| n.driver.clone()),
-            i.port_driver.as_ref().map(|p| p.driver.clone()),
-            i.network_driver
-                .and_then(|n| n.child_ip)
-                .map(|ip| ip.to_string()),
-        ),
-        Err(err) => {
-            tracing::warn!(%err, "launcher API did not answer; drivers unknown");
-            (None, None, None)
-        }
-    };
+    let d = l.drivers();
     LauncherReport {
         state_dir: l.state_dir.display().to_string(),
         child_pid: l.child_pid,
         api_socket: l.api_socket.display().to_string(),
-        network_driver: net,
-        port_driver: port,
-        child_ip: ip,
+        network_driver: d.network,
+        port_driver: d.port,
+        child_ip: d.child_ip,
     }
 }
 
 async fn server_facts(ep: &Endpoint) -> anyhow::Result<(String, Vec<String>)> {
-    let containerd = Client::connect(ep).await?;
-    let refused = |what: &str, s: tonic::Status| {
-        anyhow::anyhow!(
-            "containerd at {} refused {what}: {}",
-            ep.socket.display(),
-            s.message()
-        )
-    };
-    let v = containerd
-        .version()
-        .version(())
-        .await
-        .map_err(|s| refused("Version", s))?
-        .into_inner();
-    let plugins = containerd
-        .introspection()
-        .plugins(PluginsRequest {
-            filters: vec!["type==io.containerd.snapshotter.v1".to_owned()],
-        })
-        .await
-        .map_err(|s| refused("Introspection.Plugins", s))?
-        .into_inner();
-    let mut snaps: Vec<String> = plugins
-        .plugins
-        .into_iter()
-        .filter(|p| p.init_err.is_none())
-        .map(|p| p.id)
-        .collect();
-    snaps.sort();
-    Ok((v.version, snaps))
+    let server = Server::connect(ep).await?;
+    let v = server.version().await?;
+    Ok((v.version, server.snapshotters().await?))
 }
 
 fn print_text(i: &Info) {

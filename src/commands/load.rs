@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use burrow::connection::{self, Globals};
-use burrow::images::{self, archive, manifest::Platform, reference};
+use crate::commands::images::with_store;
+use crate::commands::pull::platform_arg;
+use burrow::connection::Globals;
+use burrow::images::{archive, reference};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,18 +27,12 @@ pub struct Args {
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    let platform = match &args.platform {
-        Some(p) => Platform::parse(p).map_err(anyhow::Error::msg)?,
-        None => Platform::host(),
-    };
     let opts = archive::LoadOptions {
-        platform,
+        platform: platform_arg(args.platform.as_deref())?,
         all_platforms: args.all_platforms,
     };
-    let ep = connection::resolve(g)?;
-    let loaded = connection::runtime().block_on(async {
-        let store = images::open_store(&ep).await?;
-        archive::load(&store, args.input.as_deref(), &opts)
+    let loaded = with_store(g, async |store| {
+        archive::load(store, args.input.as_deref(), &opts)
             .await
             .context("load")
     })?;

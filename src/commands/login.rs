@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 
 use burrow::connection;
-use burrow::images::{auth, reference::DOCKER_HUB};
+use burrow::images::auth;
+use burrow::images::login::{self, server_host};
 
 #[derive(Debug, clap::Args)]
 pub struct LoginArgs {
@@ -33,19 +34,6 @@ pub struct LoginArgs {
 pub struct LogoutArgs {
     /// Registry host [default: Docker Hub].
     pub server: Option<String>,
-}
-
-/// The host part of what the user typed (`https://host/v1/` → `host`; Docker Hub's names → docker.io).
-pub fn server_host(server: Option<&str>) -> String {
-    let s = server.unwrap_or(DOCKER_HUB);
-    let s = s
-        .trim_start_matches("https://")
-        .trim_start_matches("http://");
-    let s = s.split('/').next().unwrap_or(s);
-    match s {
-        "" | "index.docker.io" | "registry-1.docker.io" | "docker.io" => DOCKER_HUB.to_owned(),
-        h => h.to_owned(),
-    }
 }
 
 fn prompt(what: &str) -> anyhow::Result<String> {
@@ -81,28 +69,19 @@ pub fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
         bail!("a user name and a password are required to log in to {host}");
     }
     let creds = auth::Credentials { username, password };
-    // Where pushes go (a hosts.toml may move the registry, e.g. to plain http://).
-    let reg = crate::commands::pull::registries_for(
+    connection::runtime().block_on(login::login(
         &host,
+        creds,
         args.insecure_registry,
-        true,
         &args.hosts_dir,
-    )?
-    .remove(0)
-    .with_credentials(Some(creds.clone()));
-    connection::runtime()
-        .block_on(reg.ping())
-        .with_context(|| format!("login to {host}"))?;
-    let path = auth::config_path()?;
-    auth::store(&path, &host, &creds)?;
+    ))?;
     println!("Login Succeeded");
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn logout(args: LogoutArgs) -> anyhow::Result<ExitCode> {
     let host = server_host(args.server.as_deref());
-    let path = auth::config_path()?;
-    if auth::erase(&path, &host)? {
+    if login::logout(&host)? {
         println!("Removing login credentials for {}", auth::key_for(&host));
     } else {
         println!("Not logged in to {host}");

@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 
 use super::container::{self as ctr, Ctx};
 use burrow::connection::Globals;
-use burrow::network::{self as net, Network};
+use burrow::containers::networks;
+use burrow::network::{self as net, manage};
 
 #[derive(Debug, clap::Subcommand)]
 // Each subcommand\'s arguments are built only when it runs: building all of them cost
@@ -67,108 +68,28 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
-fn inspect_json(n: &Network) -> Value {
-    let config: Vec<Value> = n
-        .subnets()
-        .into_iter()
-        .map(|(s, g)| json!({"Subnet": s, "Gateway": g.unwrap_or_default()}))
-        .collect();
-    json!({
-        "Name": n.name,
-        "Id": n.id,
-        "Driver": "bridge",
-        "IPAM": {"Driver": "default", "Config": config},
-        "Labels": n.labels(),
-        "ConfigFile": n.file,
-    })
-}
-
-async fn used_networks(ctx: &Ctx) -> anyhow::Result<Vec<(String, String)>> {
-    let mut used = Vec::new();
-    for c in ctx.client.list(vec![]).await? {
-        for n in ctr::networks_of(&c) {
-            used.push((n, ctr::name_of(&c)));
-        }
-    }
-    Ok(used)
-}
-
 pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
     ctr::block_on(async move {
         let ctx = Ctx::connect(g).await?;
-        let paths = &ctx.net;
         match cmd {
-            Command::Create(a) => {
-                if a.driver != "bridge" {
-                    anyhow::bail!("unsupported network driver {:?}: only bridge", a.driver);
-                }
-                let labels = ctr::parse_labels(&a.label)
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::String(v)))
-                    .collect();
-                let n = net::create(
-                    paths,
-                    &a.name,
-                    a.subnet.as_deref(),
-                    a.gateway.as_deref(),
-                    a.ip_range.as_deref(),
-                    labels,
-                )?;
-                println!("{}", n.id);
-            }
-            Command::Ls(a) => {
-                let json = super::wants_json(a.format.as_deref())?;
-                net::ensure_default(paths)?;
-                let all = net::list(paths)?;
-                if a.quiet {
-                    for n in &all {
-                        println!("{}", &n.id[..12]);
-                    }
-                } else if json {
-                    for n in &all {
-                        println!(
-                            "{}",
-                            json!({"ID": &n.id[..12], "Name": n.name, "Driver": "bridge"})
-                        );
-                    }
-                } else {
-                    println!("{:<16}{:<20}FILE", "NETWORK ID", "NAME");
-                    for n in &all {
-                        println!("{:<16}{:<20}{}", &n.id[..12], n.name, n.file.display());
-                    }
-                    println!("{:<16}{:<20}", "", "host");
-                    println!("{:<16}{:<20}", "", "none");
-                }
-            }
+            Command::Create(a) => create(&ctx, a)?,
+            Command::Ls(a) => ls(&ctx, a)?,
             Command::Inspect(a) => {
                 let out = a
                     .networks
                     .iter()
-                    .map(|n| net::get(paths, n).map(|n| inspect_json(&n)))
+                    .map(|n| net::get(&ctx.net, n).map(|n| manage::inspect(&n)))
                     .collect::<Result<Vec<_>, _>>()?;
                 println!("{}", serde_json::to_string_pretty(&out)?);
             }
             Command::Rm(a) => {
-                let used = used_networks(&ctx).await?;
+                let users = networks::users(&ctx).await?;
                 let mut failed = false;
                 for q in &a.networks {
-                    let res = (|| {
-                        let n = net::get(paths, q)?;
-                        if n.name == net::DEFAULT_NETWORK {
-                            anyhow::bail!(
-                                "network {q} is the default network and cannot be removed"
-                            );
-                        }
-                        if let Some((_, c)) = used.iter().find(|(u, _)| *u == n.name) {
-                            anyhow::bail!("network {q} is in use by container {c}: remove the container first");
-                        }
-                        net::remove(&n)?;
-                        Ok(())
-                    })();
-                    match res {
+                    match manage::remove_unused(&ctx.net, q, &users) {
                         Ok(()) => println!("{q}"),
                         Err(e) => {
-                            eprintln!("burrow: {e:#}");
+                            eprintln!("burrow: {:#}", anyhow::Error::from(e));
                             failed = true;
                         }
                     }
@@ -178,16 +99,60 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
                 }
             }
             Command::Prune(_) => {
-                let used = used_networks(&ctx).await?;
+                let users = networks::users(&ctx).await?;
                 println!("Deleted Networks:");
-                for n in net::list(paths)? {
-                    if n.name != net::DEFAULT_NETWORK && !used.iter().any(|(u, _)| *u == n.name) {
-                        net::remove(&n)?;
-                        println!("{}", n.name);
-                    }
+                for n in manage::prunable(&ctx.net, &users)? {
+                    net::remove(&n)?;
+                    println!("{}", n.name);
                 }
             }
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+fn create(ctx: &Ctx, a: CreateArgs) -> anyhow::Result<()> {
+    let labels = ctr::parse_labels(&a.label)
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let n = manage::create(
+        &ctx.net,
+        manage::CreateRequest {
+            name: a.name,
+            driver: a.driver,
+            subnet: a.subnet,
+            gateway: a.gateway,
+            ip_range: a.ip_range,
+            labels,
+        },
+    )?;
+    println!("{}", n.id);
+    Ok(())
+}
+
+fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
+    let json = super::wants_json(a.format.as_deref())?;
+    net::ensure_default(&ctx.net)?;
+    let all = net::list(&ctx.net)?;
+    if a.quiet {
+        for n in &all {
+            println!("{}", &n.id[..12]);
+        }
+    } else if json {
+        for n in &all {
+            println!(
+                "{}",
+                json!({"ID": &n.id[..12], "Name": n.name, "Driver": "bridge"})
+            );
+        }
+    } else {
+        println!("{:<16}{:<20}FILE", "NETWORK ID", "NAME");
+        for n in &all {
+            println!("{:<16}{:<20}{}", &n.id[..12], n.name, n.file.display());
+        }
+        println!("{:<16}{:<20}", "", "host");
+        println!("{:<16}{:<20}", "", "none");
+    }
+    Ok(())
 }

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 use crate::commands::images::with_store;
 use crate::commands::pull::platform_arg;
@@ -28,22 +28,14 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let platform = platform_arg(args.platform.as_deref())?;
     match &args.output {
         Some(path) => {
-            // Written next to the target and renamed, so a failure leaves no half archive.
-            let tmp = path.with_extension(format!("partial{}", std::process::id()));
-            let file = std::fs::File::create(&tmp)
-                .with_context(|| format!("cannot create {}", tmp.display()))?;
+            let (partial, file) = save::PartialFile::create(path)?;
             let res = with_store(g, async |store| {
-                let mut out = std::io::BufWriter::new(file);
-                save::save(store, &args.images, &platform, &mut out).await?;
-                use std::io::Write;
-                out.flush().context("write the archive")?;
-                Ok(())
+                Ok(save::save_buffered(store, &args.images, &platform, file).await?)
             });
             match res {
-                Ok(()) => std::fs::rename(&tmp, path)
-                    .with_context(|| format!("cannot write {}", path.display()))?,
+                Ok(()) => partial.commit()?,
                 Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
+                    partial.abandon();
                     return Err(e);
                 }
             }
@@ -54,11 +46,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             }
             with_store(g, async |store| {
                 let stdout = std::io::stdout();
-                let mut out = std::io::BufWriter::new(stdout.lock());
-                save::save(store, &args.images, &platform, &mut out).await?;
-                use std::io::Write;
-                out.flush().context("write the archive")?;
-                Ok(())
+                Ok(save::save_buffered(store, &args.images, &platform, stdout.lock()).await?)
             })?;
         }
     }

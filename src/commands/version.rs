@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use serde::Serialize;
 
-use burrow::client::Client;
+use burrow::client::server::Server;
 use burrow::connection::{self, Globals};
 
 #[derive(Debug, clap::Args)]
@@ -74,26 +74,12 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
 
 fn server_version(g: &Globals) -> anyhow::Result<ServerVersion> {
     let ep = connection::resolve(g)?;
-    let rt = connection::runtime();
-    let resp = rt.block_on(async {
-        let resp = Client::connect(&ep)
-            .await?
-            .version()
-            .version(())
-            .await
-            .map_err(|s| {
-                anyhow::anyhow!(
-                    "containerd at {} refused Version: {}",
-                    ep.socket.display(),
-                    s.message()
-                )
-            })?;
-        anyhow::Ok(resp.into_inner())
-    })?;
+    let v =
+        connection::runtime().block_on(async { Server::connect(&ep).await?.version().await })?;
     Ok(ServerVersion {
         mode: ep.mode,
         socket: ep.socket.display().to_string(),
-        containerd_version: resp.version,
-        containerd_revision: resp.revision,
+        containerd_version: v.version,
+        containerd_revision: v.revision,
     })
 }

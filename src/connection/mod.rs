@@ -1,6 +1,7 @@
 //! Which containerd every command uses: the daemon (rootless or rootful), its socket, namespace,
 //! data root and launcher, and entering the launcher's namespaces. [`crate::client`] connects to it.
 
+pub mod launcher;
 pub mod ns;
 pub mod paths;
 

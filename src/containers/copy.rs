@@ -1,5 +1,9 @@
 //! `burrow cp`'s container side: a helper process that enters the container's root (chroot, so
-//! its symlinks resolve inside it) and stats, reads or writes paths there as tar streams.
+//! its symlinks resolve inside it) and stats, reads or writes paths there as tar streams; the
+//! host side that runs it is [`transfer`], where a copy lands is [`plan`].
+
+pub mod plan;
+pub mod transfer;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

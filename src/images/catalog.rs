@@ -300,6 +300,29 @@ pub fn inspect(l: &LocalImage, names: &[String]) -> Value {
     })
 }
 
+/// `image inspect` output for each of `args` (names or IDs) in order, resolved for `platform`,
+/// or why that one was not found; RepoTags list every name of the image.
+pub async fn inspect_each(
+    store: &Store,
+    args: &[String],
+    platform: &Platform,
+) -> Result<Vec<Result<Value>>> {
+    let everything = all(store, &Platform::host()).await?;
+    let names = names_by_id(&everything);
+    let mut docs = Vec::new();
+    for arg in args {
+        docs.push(find(store, arg, platform).await.map(|found| {
+            let l = &found[0];
+            let all_names = names
+                .get(l.id())
+                .cloned()
+                .unwrap_or_else(|| vec![l.name.clone()]);
+            inspect(l, &all_names)
+        }));
+    }
+    Ok(docs)
+}
+
 /// `history` rows, newest first: (image id or "<missing>", created, created by, size, comment).
 pub fn history(l: &LocalImage) -> Vec<Value> {
     let mut layers = l.manifest.layers.iter();

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
@@ -26,6 +27,18 @@ pub enum SaveError {
     Io(#[from] std::io::Error),
     #[error("image {name}: {digest} is not in containerd's content store (pull the image again, with --all-platforms for every platform)")]
     Missing { name: String, digest: String },
+    #[error("write the archive")]
+    Flush(#[source] std::io::Error),
+    #[error("cannot create {path}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}")]
+    Rename {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 type Result<T> = std::result::Result<T, SaveError>;
@@ -118,6 +131,55 @@ impl<W: Write> Writer<W> {
             self.file(&blob_path(&desc.digest), &data)?;
         }
         Ok(data)
+    }
+}
+
+/// [`save`] through a buffer, flushed at the end.
+pub async fn save_buffered<W: Write>(
+    store: &Store,
+    images: &[String],
+    platform: &Platform,
+    out: W,
+) -> Result<()> {
+    let mut out = std::io::BufWriter::new(out);
+    save(store, images, platform, &mut out).await?;
+    out.flush().map_err(SaveError::Flush)
+}
+
+/// An archive file written next to its target and renamed over it when complete, so a failure
+/// leaves no half archive.
+#[derive(Debug)]
+pub struct PartialFile {
+    tmp: PathBuf,
+    path: PathBuf,
+}
+
+impl PartialFile {
+    /// Creates the file beside `path` that is written first.
+    pub fn create(path: &Path) -> Result<(PartialFile, std::fs::File)> {
+        let tmp = path.with_extension(format!("partial{}", std::process::id()));
+        let file = std::fs::File::create(&tmp).map_err(|source| SaveError::Create {
+            path: tmp.clone(),
+            source,
+        })?;
+        let partial = PartialFile {
+            tmp,
+            path: path.to_path_buf(),
+        };
+        Ok((partial, file))
+    }
+
+    /// Puts the complete file in place.
+    pub fn commit(self) -> Result<()> {
+        std::fs::rename(&self.tmp, &self.path).map_err(|source| SaveError::Rename {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Removes the file written so far.
+    pub fn abandon(self) {
+        let _ = std::fs::remove_file(&self.tmp);
     }
 }
 

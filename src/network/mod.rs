@@ -5,6 +5,7 @@
 pub mod cni;
 pub mod files;
 pub mod hook;
+pub mod manage;
 pub mod ports;
 pub mod prepare;
 
@@ -40,6 +41,12 @@ pub enum NetworkError {
     BadName(String),
     #[error("{0}")]
     Invalid(String),
+    #[error("unsupported network driver {0:?}: only bridge")]
+    Driver(String),
+    #[error("network {0} is the default network and cannot be removed")]
+    Default(String),
+    #[error("network {network} is in use by container {container}: remove the container first")]
+    InUse { network: String, container: String },
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> NetworkError + 'a {

@@ -1,16 +1,15 @@
-//! `burrow stats`: CPU, memory, network, block I/O and pids of containers, read from their cgroups.
+//! `burrow stats`: CPU, memory, network, block I/O and pids of containers as Docker's table,
+//! JSON or a template, refreshed every second (the numbers are `burrow::containers::stats`').
 
-use std::collections::HashMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::bail;
 use serde::Serialize;
 
-use super::{labels, short_id, Ctx, State};
+use super::{short_id, Ctx};
 use burrow::connection::Globals;
+use burrow::containers::stats;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -51,158 +50,6 @@ struct Row {
     pids: String,
 }
 
-/// A container's raw counters at one instant.
-#[derive(Debug, Clone, Copy, Default)]
-struct Sample {
-    cpu_ns: u64,
-    mem: u64,
-    limit: u64,
-    rx: u64,
-    tx: u64,
-    read: u64,
-    write: u64,
-    pids: u64,
-}
-
-/// The cgroup directories of a process, per v1 controller (or the v2 one under "").
-struct Cgroups(HashMap<String, PathBuf>);
-
-impl Cgroups {
-    fn of(pid: u32) -> anyhow::Result<Cgroups> {
-        let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))?;
-        let mut map = HashMap::new();
-        for line in text.lines() {
-            let mut f = line.splitn(3, ':');
-            let (_, ctrls, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or(""));
-            for c in ctrls.split(',') {
-                let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-                let base = if c.is_empty() && unified {
-                    PathBuf::from("/sys/fs/cgroup")
-                } else if c.is_empty() {
-                    // The hybrid layout's empty v2 tree: the v1 controllers hold the numbers.
-                    continue;
-                } else if Path::new("/sys/fs/cgroup").join(c).is_dir() {
-                    Path::new("/sys/fs/cgroup").join(c)
-                } else if c == "cpuacct" && Path::new("/sys/fs/cgroup/cpu,cpuacct").is_dir() {
-                    PathBuf::from("/sys/fs/cgroup/cpu,cpuacct")
-                } else {
-                    continue;
-                };
-                map.insert(c.to_string(), base.join(path.trim_start_matches('/')));
-            }
-        }
-        Ok(Cgroups(map))
-    }
-
-    fn read(&self, ctrl: &str, file: &str) -> Option<String> {
-        std::fs::read_to_string(self.0.get(ctrl)?.join(file)).ok()
-    }
-
-    fn num(&self, ctrl: &str, file: &str) -> Option<u64> {
-        self.read(ctrl, file)?.trim().parse().ok()
-    }
-
-    fn keyed(&self, ctrl: &str, file: &str, key: &str) -> Option<u64> {
-        self.read(ctrl, file)?.lines().find_map(|l| {
-            let mut f = l.split_whitespace();
-            (f.next()? == key).then(|| f.next()?.parse().ok())?
-        })
-    }
-
-    fn sample(&self, pid: u32, host_mem: u64) -> Sample {
-        let v2 = self.0.contains_key("");
-        let mut s = Sample::default();
-        if v2 {
-            s.cpu_ns = self.keyed("", "cpu.stat", "usage_usec").unwrap_or(0) * 1000;
-            let inactive = self.keyed("", "memory.stat", "inactive_file").unwrap_or(0);
-            s.mem = self
-                .num("", "memory.current")
-                .unwrap_or(0)
-                .saturating_sub(inactive);
-            s.limit = self.num("", "memory.max").unwrap_or(host_mem).min(host_mem);
-            s.pids = self.num("", "pids.current").unwrap_or(0);
-            if let Some(io) = self.read("", "io.stat") {
-                for l in io.lines() {
-                    for kv in l.split_whitespace() {
-                        match kv.split_once('=') {
-                            Some(("rbytes", v)) => s.read += v.parse().unwrap_or(0),
-                            Some(("wbytes", v)) => s.write += v.parse().unwrap_or(0),
-                            _ => {}
-                        }
-                    }
-                }
-            }
-        } else {
-            s.cpu_ns = self.num("cpuacct", "cpuacct.usage").unwrap_or(0);
-            let inactive = self
-                .keyed("memory", "memory.stat", "total_inactive_file")
-                .unwrap_or(0);
-            s.mem = self
-                .num("memory", "memory.usage_in_bytes")
-                .unwrap_or(0)
-                .saturating_sub(inactive);
-            s.limit = self
-                .num("memory", "memory.limit_in_bytes")
-                .unwrap_or(host_mem)
-                .min(host_mem);
-            s.pids = self.num("pids", "pids.current").unwrap_or_else(|| {
-                self.read("cpuacct", "cgroup.procs")
-                    .map(|t| t.lines().count() as u64)
-                    .unwrap_or(0)
-            });
-            if let Some(io) = self.read("blkio", "blkio.throttle.io_service_bytes") {
-                for l in io.lines() {
-                    let f: Vec<&str> = l.split_whitespace().collect();
-                    if let [_, op, v] = f.as_slice() {
-                        match *op {
-                            "Read" => s.read += v.parse().unwrap_or(0),
-                            "Write" => s.write += v.parse().unwrap_or(0),
-                            _ => {}
-                        }
-                    }
-                }
-            }
-        }
-        let (rx, tx) = net_bytes(pid);
-        s.rx = rx;
-        s.tx = tx;
-        s
-    }
-}
-
-/// Bytes received and sent on the container's interfaces other than loopback.
-fn net_bytes(pid: u32) -> (u64, u64) {
-    let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/dev")) else {
-        return (0, 0);
-    };
-    text.lines()
-        .skip(2)
-        .filter_map(|l| {
-            let (name, rest) = l.split_once(':')?;
-            if name.trim() == "lo" {
-                return None;
-            }
-            let f: Vec<u64> = rest
-                .split_whitespace()
-                .filter_map(|x| x.parse().ok())
-                .collect();
-            Some((*f.first()?, *f.get(8)?))
-        })
-        .fold((0, 0), |(a, b), (x, y)| (a + x, b + y))
-}
-
-fn host_memory() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(u64::MAX)
-}
-
 /// Docker's units: 1.5MiB for memory, 2.1MB for I/O.
 fn binary(b: u64) -> String {
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -228,96 +75,23 @@ fn decimal(b: u64) -> String {
     burrow::images::catalog::human_size(i64::try_from(b).unwrap_or(i64::MAX))
 }
 
-struct Target {
-    id: String,
-    name: String,
-    pid: Option<u32>,
-    cgroups: Option<Cgroups>,
-}
-
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
-        if ctx.ep.cgroup_manager == "none" {
-            let why = burrow::containers::spec::cgroup_unavailable_reason(ctx.rootless())
-                .unwrap_or_else(|| "the cgroup manager is \"none\" (see `burrow info`)".into());
-            bail!("stats needs the containers' cgroups, and these containers have none: {why}");
-        }
-        let mut targets = Vec::new();
-        let wanted: Vec<String> = if args.containers.is_empty() {
-            ctx.client
-                .list(vec![])
-                .await?
-                .into_iter()
-                .map(|c| c.id)
-                .collect()
-        } else {
-            let mut v = Vec::new();
-            for q in &args.containers {
-                v.push(ctx.find(q).await?.id);
-            }
-            v
-        };
-        for id in wanted {
-            let c = ctx.client.get(&id).await?;
-            let name = c.labels.get(labels::NAME).cloned().unwrap_or_default();
-            let pid = match super::state(&ctx, &id).await? {
-                State::Running { pid } | State::Paused { pid } => Some(pid),
-                _ => None,
-            };
-            if pid.is_none() && !args.all && args.containers.is_empty() {
-                continue;
-            }
-            let cgroups = pid.and_then(|p| Cgroups::of(p).ok());
-            targets.push(Target {
-                id,
-                name,
-                pid,
-                cgroups,
-            });
-        }
-        let host_mem = host_memory();
-        let sample = |t: &Target| match (&t.cgroups, t.pid) {
-            (Some(cg), Some(pid)) => cg.sample(pid, host_mem),
-            _ => Sample::default(),
-        };
-        let mut prev: Vec<(Instant, Sample)> = targets
-            .iter()
-            .map(|t| (Instant::now(), sample(t)))
-            .collect();
+        stats::check_cgroups(&ctx)?;
+        let targets = stats::targets(&ctx, &args.containers, args.all).await?;
+        let mut sampler = stats::Sampler::new(targets);
         let mut first = true;
         loop {
             tokio::time::sleep(Duration::from_millis(if first { 500 } else { 1000 })).await;
             first = false;
-            let mut rows = Vec::new();
-            for (t, p) in targets.iter().zip(prev.iter_mut()) {
-                let now = Instant::now();
-                let s = sample(t);
-                let dt = now.duration_since(p.0).as_nanos().max(1) as f64;
-                let cpu = s.cpu_ns.saturating_sub(p.1.cpu_ns) as f64 / dt * 100.0;
-                *p = (now, s);
-                let mem_perc = if s.limit > 0 {
-                    s.mem as f64 / s.limit as f64 * 100.0
-                } else {
-                    0.0
-                };
-                let id = if args.no_trunc {
-                    t.id.clone()
-                } else {
-                    short_id(&t.id).to_string()
-                };
-                rows.push(Row {
-                    container: id.clone(),
-                    id,
-                    name: t.name.clone(),
-                    cpu_perc: format!("{cpu:.2}%"),
-                    mem_usage: format!("{} / {}", binary(s.mem), binary(s.limit)),
-                    mem_perc: format!("{mem_perc:.2}%"),
-                    net_io: format!("{} / {}", decimal(s.rx), decimal(s.tx)),
-                    block_io: format!("{} / {}", decimal(s.read), decimal(s.write)),
-                    pids: s.pids.to_string(),
-                });
-            }
+            let usage = sampler.sample();
+            let rows: Vec<Row> = sampler
+                .targets()
+                .iter()
+                .zip(usage)
+                .map(|(t, u)| row(t, &u, args.no_trunc))
+                .collect();
             let mut out = std::io::stdout().lock();
             if !args.no_stream {
                 // Docker clears the screen between refreshes.
@@ -330,6 +104,26 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             }
         }
     })
+}
+
+fn row(t: &stats::Target, u: &stats::Usage, no_trunc: bool) -> Row {
+    let s = &u.now;
+    let id = if no_trunc {
+        t.id.clone()
+    } else {
+        short_id(&t.id).to_string()
+    };
+    Row {
+        container: id.clone(),
+        id,
+        name: t.name.clone(),
+        cpu_perc: format!("{:.2}%", u.cpu_percent),
+        mem_usage: format!("{} / {}", binary(s.mem), binary(s.limit)),
+        mem_perc: format!("{:.2}%", u.mem_percent),
+        net_io: format!("{} / {}", decimal(s.rx), decimal(s.tx)),
+        block_io: format!("{} / {}", decimal(s.read), decimal(s.write)),
+        pids: s.pids.to_string(),
+    }
 }
 
 fn print_rows(out: &mut impl Write, rows: &[Row], format: Option<&str>) -> anyhow::Result<()> {

@@ -1,0 +1,200 @@
+//! `cp`'s host side: a container's filesystem reached through the helper (`burrow internal cp`,
+//! see [`super::helper_main`]), and the copies out of it and into it, as files or tar streams.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context};
+
+use super::plan::{base_name, host_stat, plan};
+use super::{check_helper, unpack, write_tar, Op, Request, Root, SnapshotMount, Stat};
+use crate::containers::record::{self, State};
+use crate::containers::Ctx;
+
+/// How a copy treats owners and links.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Keep the files' owners (uid and gid) as they are in the source.
+    pub archive: bool,
+    /// Follow a symbolic link given as the source.
+    pub follow_link: bool,
+}
+
+/// Where a copy out of a container goes.
+pub enum Out<'a> {
+    /// A host path, by Docker's rules (see [`super::plan::plan`]).
+    Path(String),
+    /// A tar stream.
+    Tar(&'a mut dyn Write),
+}
+
+/// Where a copy into a container comes from.
+pub enum In {
+    /// A host path.
+    Path(String),
+    /// A tar stream, unpacked into the destination directory.
+    Tar(Stdio),
+}
+
+/// A container's filesystem: its running init's root, or its snapshot when it is stopped.
+pub struct ContainerFs {
+    /// The container as the user named it (in messages).
+    name: String,
+    root: Root,
+    launcher_pid: Option<i32>,
+}
+
+impl ContainerFs {
+    /// The filesystem of the container `query` names (an id, name or prefix).
+    pub async fn open(ctx: &Ctx, query: &str) -> anyhow::Result<ContainerFs> {
+        let c = ctx.find(query).await?;
+        let root = match record::state(ctx, &c.id).await? {
+            State::Running { pid } | State::Paused { pid } => Root::Pid(pid),
+            _ => {
+                let mounts = ctx
+                    .client
+                    .snapshot_mounts(&c.snapshotter, &c.snapshot_key)
+                    .await
+                    .with_context(|| format!("the filesystem of container {query}"))?;
+                Root::Mounts(
+                    mounts
+                        .into_iter()
+                        .map(|m| SnapshotMount {
+                            typ: m.r#type,
+                            source: m.source,
+                            options: m.options,
+                        })
+                        .collect(),
+                )
+            }
+        };
+        Ok(ContainerFs {
+            name: query.to_string(),
+            root,
+            launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+        })
+    }
+
+    fn command(&self, op: Op) -> anyhow::Result<Command> {
+        let req = Request {
+            root: self.root.clone(),
+            launcher_pid: self.launcher_pid,
+            op,
+        };
+        Ok(crate::selfexec::Helper::Cp {
+            request: serde_json::to_string(&req)?,
+        }
+        .command()?)
+    }
+
+    /// What is at `path` in the container.
+    pub fn stat(&self, path: &str) -> anyhow::Result<Stat> {
+        let out = self
+            .command(Op::Stat {
+                path: path.to_string(),
+            })?
+            .stdin(Stdio::null())
+            .output()?;
+        let body = check_helper(out, &format!("cannot look at {}:{path}", self.name))?;
+        Ok(serde_json::from_slice(&body)?)
+    }
+
+    /// Copies `src` in the container to `to` on the host.
+    pub fn copy_out(&self, src: &str, to: Out, opts: Options) -> anyhow::Result<()> {
+        let st = self.stat(src)?;
+        if !st.exists {
+            bail!("could not find {src} in container {}", self.name);
+        }
+        let (to, name) = match to {
+            Out::Tar(w) => (Out::Tar(w), base_name(src)),
+            Out::Path(dest) => {
+                let p = plan(src, st.dir, &dest, host_stat(&dest))?;
+                if !Path::new(&p.dir).is_dir() {
+                    bail!("the destination directory {} does not exist", p.dir);
+                }
+                (Out::Path(p.dir), p.name)
+            }
+        };
+        let mut child = self
+            .command(Op::Get {
+                path: src.trim_end_matches("/.").to_string(),
+                name,
+                follow: opts.follow_link,
+            })?
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let out = child
+            .stdout
+            .take()
+            .context("no pipe from the copy helper")?;
+        let result = match to {
+            Out::Tar(w) => std::io::copy(&mut std::io::BufReader::new(out), w)
+                .map(|_| ())
+                .map_err(anyhow::Error::from)
+                .and_then(|_| w.flush().map_err(Into::into)),
+            Out::Path(d) => unpack(out, Path::new(&d), opts.archive),
+        };
+        let status = child.wait_with_output()?;
+        check_helper(status, &format!("cannot copy {}:{src}", self.name))?;
+        result
+    }
+
+    /// Copies `from` on the host to `dest` in the container.
+    pub fn copy_in(&self, from: In, dest: &str, opts: Options) -> anyhow::Result<()> {
+        let src = match from {
+            In::Tar(input) => return self.unpack_stream(input, dest, opts),
+            In::Path(src) => src,
+        };
+        let src_stat = host_stat(&src);
+        if !src_stat.exists {
+            bail!("{src} does not exist on the host");
+        }
+        let p = plan(&src, src_stat.dir, dest, self.stat(dest)?)?;
+        let dir_st = self.stat(&p.dir)?;
+        if !(dir_st.exists && dir_st.dir) {
+            bail!(
+                "the destination directory {}:{} does not exist",
+                self.name,
+                p.dir
+            );
+        }
+        let mut child = self
+            .command(Op::Put {
+                dir: p.dir.clone(),
+                archive: opts.archive,
+            })?
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let input = child.stdin.take().context("no pipe to the copy helper")?;
+        let src_path = PathBuf::from(src.trim_end_matches("/."));
+        let written = write_tar(input, &src_path, &p.name, opts.follow_link);
+        let status = child.wait_with_output()?;
+        check_helper(status, &format!("cannot copy into {}:{dest}", self.name))?;
+        written
+    }
+
+    /// A tar stream unpacked into `dest` (a directory that must exist).
+    fn unpack_stream(&self, input: Stdio, dest: &str, opts: Options) -> anyhow::Result<()> {
+        let st = self.stat(dest)?;
+        if !(st.exists && st.dir) {
+            bail!(
+                "{}:{dest} is not a directory (a tar stream is unpacked into a directory)",
+                self.name
+            );
+        }
+        let status = self
+            .command(Op::Put {
+                dir: dest.to_string(),
+                archive: opts.archive,
+            })?
+            .stdin(input)
+            .output()?;
+        check_helper(status, &format!("cannot copy into {}:{dest}", self.name))?;
+        Ok(())
+    }
+}

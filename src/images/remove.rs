@@ -1,0 +1,113 @@
+//! Removing images: `rmi`'s names or IDs (refused while a container uses them, or while an ID
+//! has several names, unless forced) and `image prune`'s dangling or unused images. When an
+//! image itself goes, so does its entry in the user cache (see [`super::userdb::cache_dir`]).
+
+use std::path::Path;
+
+use anyhow::bail;
+
+use super::local;
+use super::manifest::{self, Platform};
+use super::reference::Reference;
+use super::store::Store;
+use super::{catalog, userdb};
+
+/// What a removal did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// The names removed, in Docker's familiar spelling.
+    pub untagged: Vec<String>,
+    /// The image ID, when no name is left for it and it is gone.
+    pub deleted: Option<String>,
+}
+
+/// Removes what `arg` names (a name, or an ID and then all its names with `force`).
+pub async fn remove(
+    store: &Store,
+    user_cache: &Path,
+    arg: &str,
+    force: bool,
+) -> anyhow::Result<Removed> {
+    let platform = Platform::host();
+    let name = Reference::parse(arg)
+        .map(|r| r.to_string())
+        .unwrap_or_else(|_| arg.to_owned());
+    let by_name = store.image(&name).await?.map(|i| i.name);
+    let (names, id) = match by_name {
+        Some(name) => {
+            let id = match store.image(&name).await? {
+                Some(img) => local::resolve(store, &img, &platform)
+                    .await
+                    .map(|l| l.id().to_owned())
+                    .ok(),
+                None => None,
+            };
+            (vec![name], id)
+        }
+        None => {
+            let found = catalog::find(store, arg, &platform).await?;
+            let names: Vec<String> = found.iter().map(|l| l.name.clone()).collect();
+            if names.len() > 1 && !force {
+                bail!(
+                    "conflict: unable to delete {arg} (must be forced) - image is referenced in multiple repositories ({})",
+                    names.iter().map(|n| catalog::familiar(n)).collect::<Vec<_>>().join(", ")
+                );
+            }
+            (names, found.first().map(|l| l.id().to_owned()))
+        }
+    };
+    if !force {
+        refuse_if_used(store, &names, id.as_deref()).await?;
+    }
+    let mut out = Removed::default();
+    for n in &names {
+        store.delete_image(n, true).await?;
+        out.untagged.push(catalog::familiar(n));
+    }
+    if let Some(id) = id {
+        let still = catalog::all(store, &platform)
+            .await?
+            .iter()
+            .any(|l| l.id() == id);
+        if !still {
+            userdb::forget(user_cache, &id);
+            out.deleted = Some(id);
+        }
+    }
+    Ok(out)
+}
+
+/// Fails naming the first container that uses one of `names`.
+async fn refuse_if_used(store: &Store, names: &[String], id: Option<&str>) -> anyhow::Result<()> {
+    for n in names {
+        let users = catalog::containers_using(store, n).await?;
+        if let Some(c) = users.first() {
+            bail!(
+                "conflict: unable to remove repository reference {:?} (must force) - container {} is using its referenced image {}: remove the container first (`burrow rm {}`) or pass -f",
+                catalog::familiar(n),
+                manifest::short_id(c),
+                id.map(manifest::short_id).unwrap_or_default(),
+                manifest::short_id(c)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Removes every image no container uses: with `all` all of them, else the dangling ones.
+pub async fn prune(store: &Store, user_cache: &Path, all: bool) -> anyhow::Result<Vec<Removed>> {
+    let mut out = Vec::new();
+    for img in store.images().await? {
+        if !(all || catalog::is_dangling(&img.name)) {
+            continue;
+        }
+        if !catalog::containers_using(store, &img.name)
+            .await?
+            .is_empty()
+        {
+            continue;
+        }
+        out.push(remove(store, user_cache, &img.name, true).await?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,149 @@
+//! The network commands' work on top of the config files: creating with a driver check,
+//! Docker-shaped inspect JSON, and removing or pruning networks no container uses.
+
+use serde_json::{json, Value};
+
+use super::{NetPaths, Network, NetworkError, DEFAULT_NETWORK};
+
+/// What `network create` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    pub name: String,
+    /// Only "bridge" is supported.
+    pub driver: String,
+    pub subnet: Option<String>,
+    pub gateway: Option<String>,
+    pub ip_range: Option<String>,
+    pub labels: serde_json::Map<String, Value>,
+}
+
+/// Creates the network `req` describes (see [`super::create`]).
+pub fn create(paths: &NetPaths, req: CreateRequest) -> Result<Network, NetworkError> {
+    if req.driver != "bridge" {
+        return Err(NetworkError::Driver(req.driver));
+    }
+    super::create(
+        paths,
+        &req.name,
+        req.subnet.as_deref(),
+        req.gateway.as_deref(),
+        req.ip_range.as_deref(),
+        req.labels,
+    )
+}
+
+/// A network as `network inspect` shows it (Docker's keys).
+pub fn inspect(n: &Network) -> Value {
+    let config: Vec<Value> = n
+        .subnets()
+        .into_iter()
+        .map(|(s, g)| json!({"Subnet": s, "Gateway": g.unwrap_or_default()}))
+        .collect();
+    json!({
+        "Name": n.name,
+        "Id": n.id,
+        "Driver": "bridge",
+        "IPAM": {"Driver": "default", "Config": config},
+        "Labels": n.labels(),
+        "ConfigFile": n.file,
+    })
+}
+
+/// Which container uses which network: (network name, container name) pairs.
+#[derive(Debug, Clone, Default)]
+pub struct Users(pub Vec<(String, String)>);
+
+impl Users {
+    /// A container on the network `name`, if any.
+    pub fn of(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.as_str())
+    }
+}
+
+/// Removes the network `query` names unless it is the default one or a container uses it.
+pub fn remove_unused(paths: &NetPaths, query: &str, users: &Users) -> Result<(), NetworkError> {
+    let n = super::get(paths, query)?;
+    if n.name == DEFAULT_NETWORK {
+        return Err(NetworkError::Default(query.to_string()));
+    }
+    if let Some(c) = users.of(&n.name) {
+        return Err(NetworkError::InUse {
+            network: query.to_string(),
+            container: c.to_string(),
+        });
+    }
+    super::remove(&n)
+}
+
+/// The networks `network prune` removes: all but the default one that no container uses.
+pub fn prunable(paths: &NetPaths, users: &Users) -> Result<Vec<Network>, NetworkError> {
+    Ok(super::list(paths)?
+        .into_iter()
+        .filter(|n| n.name != DEFAULT_NETWORK && users.of(&n.name).is_none())
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(dir: &std::path::Path) -> NetPaths {
+        NetPaths {
+            conf_dir: dir.join("net.d"),
+            plugin_dirs: vec![],
+        }
+    }
+
+    fn request(name: &str, driver: &str) -> CreateRequest {
+        CreateRequest {
+            name: name.into(),
+            driver: driver.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_bridge_networks_are_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(dir.path());
+        let e = create(&p, request("a", "macvlan")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "unsupported network driver \"macvlan\": only bridge"
+        );
+        let n = create(&p, request("a", "bridge")).unwrap();
+        let v = inspect(&n);
+        assert_eq!(v["Name"], "a");
+        assert_eq!(v["IPAM"]["Config"][0]["Subnet"], "10.4.1.0/24");
+    }
+
+    #[test]
+    fn used_and_default_networks_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(dir.path());
+        create(&p, request("a", "bridge")).unwrap();
+        create(&p, request("b", "bridge")).unwrap();
+        let users = Users(vec![("a".into(), "web".into())]);
+        let e = remove_unused(&p, "a", &users).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "network a is in use by container web: remove the container first"
+        );
+        let e = remove_unused(&p, "bridge", &users).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "network bridge is the default network and cannot be removed"
+        );
+        let names: Vec<_> = prunable(&p, &users)
+            .unwrap()
+            .into_iter()
+            .map(|n| n.name)
+            .collect();
+        assert_eq!(names, ["b"]);
+        remove_unused(&p, "b", &users).unwrap();
+        assert!(prunable(&p, &users).unwrap().is_empty());
+    }
+}
