@@ -155,7 +155,7 @@ pub fn main() -> ExitCode {
     let result = Globals::load(raw, &UserEnv::current())
         .map_err(anyhow::Error::from)
         .and_then(|g| {
-            init_logging(g.debug);
+            commands::init_logging(g.debug);
             dispatch(cli.command, &g)
         });
     match result {
@@ -280,22 +280,9 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Container(cmd) => commands::container::manage::container(cmd, g),
         Command::Network(cmd) => commands::network::run(cmd, g),
         Command::Volume(cmd) => commands::volume::run(cmd, g),
-        Command::Completion(args) => commands::completion::run(args),
-        Command::Man(args) => commands::completion::run_man(args),
+        Command::Completion(args) => commands::completion::run(args, Cli::command()),
+        Command::Man(args) => commands::completion::run_man(args, Cli::command()),
     }
-}
-
-pub(crate) fn init_logging(debug: bool) {
-    // A plain level filter: building an EnvFilter costs more than some whole commands take.
-    let level = if debug {
-        tracing::Level::DEBUG
-    } else {
-        tracing::Level::WARN
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .try_init();
 }
 
 #[cfg(test)]

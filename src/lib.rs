@@ -12,11 +12,13 @@
 //! - [`setup`]: `burrow setup`: checks, the per-user layout, install, the services.
 //! - [`selfexec`]: the helpers burrow, containerd and runc run the burrow binary as.
 //! - [`config`]: burrow.toml, the user's and the site's defaults.
+//! - [`fsutil`]: private directories and files replaced whole.
 
 pub mod client;
 pub mod config;
 pub mod connection;
 pub mod containers;
+pub mod fsutil;
 pub mod images;
 pub mod network;
 pub mod selfexec;

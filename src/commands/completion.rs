@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::CommandFactory;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -13,8 +12,8 @@ pub struct Args {
     pub shell: clap_complete::Shell,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let mut cmd = crate::cli::Cli::command();
+/// Prints the completion script of `cmd` (the whole command line's definition).
+pub fn run(args: Args, mut cmd: clap::Command) -> anyhow::Result<ExitCode> {
     clap_complete::generate(args.shell, &mut cmd, "burrow", &mut std::io::stdout());
     Ok(ExitCode::SUCCESS)
 }
@@ -25,10 +24,11 @@ pub struct ManArgs {
     pub dir: PathBuf,
 }
 
-pub fn run_man(args: ManArgs) -> anyhow::Result<ExitCode> {
+/// Writes the man pages of `cmd` (the whole command line's definition).
+pub fn run_man(args: ManArgs, cmd: clap::Command) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
-    clap_mangen::generate_to(crate::cli::Cli::command(), &args.dir)
+    clap_mangen::generate_to(cmd, &args.dir)
         .with_context(|| format!("cannot write man pages into {}", args.dir.display()))?;
     Ok(ExitCode::SUCCESS)
 }

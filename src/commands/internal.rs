@@ -68,12 +68,12 @@ fn run(helper: Helper) -> anyhow::Result<ExitCode> {
             id,
             generation,
         } => {
-            crate::cli::init_logging(debug);
+            super::init_logging(debug);
             let args = super::container::restart::Args { id, generation };
             return super::container::restart::run(args, &endpoint.globals(debug));
         }
         Helper::RmOrphan { endpoint, id } => {
-            crate::cli::init_logging(debug);
+            super::init_logging(debug);
             let args = super::container::orphan::Args { id };
             return super::container::orphan::run(args, &endpoint.globals(debug));
         }
@@ -83,7 +83,7 @@ fn run(helper: Helper) -> anyhow::Result<ExitCode> {
             exec_id,
             fifo_dir,
         } => {
-            crate::cli::init_logging(debug);
+            super::init_logging(debug);
             let args = super::container::exec::CleanupArgs {
                 container: id,
                 exec_id,

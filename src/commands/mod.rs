@@ -47,3 +47,17 @@ pub fn confirm(command: &str, what: &str, force: bool) -> anyhow::Result<bool> {
     std::io::stdin().lock().read_line(&mut line)?;
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
+
+/// Logs to stderr: warnings, or everything with --debug.
+pub fn init_logging(debug: bool) {
+    // A plain level filter: building an EnvFilter costs more than some whole commands take.
+    let level = if debug {
+        tracing::Level::DEBUG
+    } else {
+        tracing::Level::WARN
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

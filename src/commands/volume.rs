@@ -69,11 +69,6 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
-/// Removes volumes a removed container owned or a failed run created (best effort).
-pub fn remove_anonymous(ctx: &Ctx, names: &[String]) {
-    Volumes::of(ctx).remove_quietly(names);
-}
-
 fn print_list(vols: Vec<Volume>, quiet: bool, json: bool) -> anyhow::Result<()> {
     if quiet {
         for v in vols {

@@ -413,7 +413,12 @@ mod tests {
                 f.display()
             );
         }
-        let (all, _) = crate::containers::logfollow::Follower::start(&log).unwrap();
+        // Oldest file first, the current one last (as `logs` reads them).
+        let mut all = Vec::new();
+        for f in fs.iter().filter(|p| **p != log) {
+            all.extend(read(f).unwrap());
+        }
+        all.extend(read(&log).unwrap());
         assert_eq!(all.last().unwrap().log, "line 29\n");
         let nums: Vec<String> = all.iter().map(|r| r.log.clone()).collect();
         let mut sorted = nums.clone();

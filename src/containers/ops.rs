@@ -66,6 +66,28 @@ pub async fn kill(ctx: &Ctx, c: &Container, sig: Signal) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Removes the container `id` after its run ended (`run --rm`, the --rm watcher): its record
+/// and snapshot while `alongside` runs (helpers that still use the state dir), then the state
+/// dir and its anonymous volumes once both are done. A container already gone is no error.
+pub async fn remove_after_run(
+    ctx: &Ctx,
+    id: &str,
+    alongside: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let record = async {
+        let c = ctx.client.get(id).await.ok()?;
+        Some(record::remove_record(ctx, &c, true).await.map(|()| c))
+    };
+    let ((), removed) = tokio::join!(alongside, record);
+    let Some(removed) = removed else {
+        return Ok(());
+    };
+    let c = removed?;
+    ctx.store.remove_dir(id)?;
+    Volumes::of(ctx).remove_quietly(&record::anonymous_volumes(&c));
+    Ok(())
+}
+
 /// Removes `c` and everything it owns (a running one only with `force`); its anonymous volumes
 /// too with `volumes`.
 pub async fn remove(ctx: &Ctx, c: &Container, force: bool, volumes: bool) -> anyhow::Result<()> {

@@ -3,7 +3,7 @@
 //! and `names/NS/NAME` (the id owning a name; created exclusively so two runs cannot share one).
 
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// A state file or name could not be used.
@@ -41,11 +41,7 @@ pub struct Store {
 
 /// Creates `dir` and its parents private to the user (0700).
 pub fn private_dir(dir: &Path) -> Result<(), StoreError> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(io("creating", dir))
+    crate::fsutil::private_dir(dir).map_err(io("creating", dir))
 }
 
 impl Store {
@@ -158,16 +154,7 @@ impl Store {
     }
 }
 
-/// Writes `path` whole through a temporary file renamed over it, so a reader never sees half
-/// of it; the temporary file does not outlive a failure.
-pub fn replace_file(path: &Path, content: impl AsRef<[u8]>) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let done = std::fs::write(&tmp, content).and_then(|()| std::fs::rename(&tmp, path));
-    if done.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    done
-}
+pub use crate::fsutil::replace_file;
 
 /// A new random container id (64 hex digits, as Docker's).
 pub fn new_id() -> String {

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::io::Read;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use super::runnable::{Image, ImageError, ImageStore};
@@ -77,16 +76,8 @@ impl ImageStore {
 /// Writes a cache entry whole (a temporary file renamed over it) in a directory private to the
 /// user; the temporary file does not outlive a failure.
 fn write_entry(cache_dir: &Path, file: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(cache_dir)?;
-    let tmp = file.with_extension(format!("tmp{}", std::process::id()));
-    let done = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, file));
-    if done.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    done
+    crate::fsutil::private_dir(cache_dir)?;
+    crate::fsutil::replace_file(file, bytes)
 }
 
 /// etc/passwd and etc/group from one layer tarball (gzip or plain).

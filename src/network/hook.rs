@@ -157,7 +157,7 @@ fn read_json<T: for<'a> Deserialize<'a>>(path: &Path) -> Result<T, HookError> {
 
 fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), HookError> {
     let text = serde_json::to_vec_pretty(v).unwrap_or_default();
-    crate::containers::store::replace_file(path, text).map_err(|source| HookError::Io {
+    crate::fsutil::replace_file(path, text).map_err(|source| HookError::Io {
         op: "writing",
         path: path.to_path_buf(),
         source,

@@ -85,7 +85,10 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         // Returns when the task ends; at once (an error) when it is gone already.
         let _ = ctx.client.wait_task(&args.id).await;
-        super::run::remove_quietly(&ctx, &args.id).await;
+        if let Err(err) = burrow::containers::ops::remove_after_run(&ctx, &args.id, async {}).await
+        {
+            eprintln!("burrow: {err:#}");
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

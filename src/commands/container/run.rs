@@ -391,31 +391,18 @@ async fn start_task(
 
 /// Removes a container and everything it owns after a failed or finished `run`, printing
 /// (not returning) what could not be removed.
-pub(super) async fn remove_quietly(ctx: &Ctx, id: &str) {
+async fn remove_quietly(ctx: &Ctx, id: &str) {
     remove_quietly_alongside(ctx, id, async {}).await;
 }
 
-/// [`remove_quietly`], the record and snapshot going while `alongside` runs (helpers that
-/// still use the state dir), the state dir and anonymous volumes once both are done.
+/// [`remove_quietly`], the record and snapshot going while `alongside` runs.
 async fn remove_quietly_alongside(
     ctx: &Ctx,
     id: &str,
     alongside: impl std::future::Future<Output = ()>,
 ) {
-    let record = async {
-        let c = ctx.client.get(id).await.ok()?;
-        Some(super::remove_record(ctx, &c, true).await.map(|()| c))
-    };
-    let ((), removed) = tokio::join!(alongside, record);
-    let Some(removed) = removed else {
-        return;
-    };
-    match removed.and_then(|c| {
-        ctx.store.remove_dir(id)?;
-        Ok(c)
-    }) {
-        Ok(c) => super::super::volume::remove_anonymous(ctx, &super::anonymous_volumes(&c)),
-        Err(err) => eprintln!("burrow: {err:#}"),
+    if let Err(err) = burrow::containers::ops::remove_after_run(ctx, id, alongside).await {
+        eprintln!("burrow: {err:#}");
     }
 }
 
@@ -611,7 +598,7 @@ async fn give_up(ctx: &Ctx, id: &str, net: Option<AheadNet>, created_volumes: &[
     }
     teardown_leftovers(ctx, id);
     remove_quietly(ctx, id).await;
-    super::super::volume::remove_anonymous(ctx, created_volumes);
+    burrow::containers::volumes::Volumes::of(ctx).remove_quietly(created_volumes);
 }
 
 /// Starts a container's task in the background (`run -d`, `start`): with -i or -t its stdio are
