@@ -424,6 +424,38 @@ fn wait_after_exit_and_restart_print_as_docker() {
 }
 
 #[test]
+fn run_takes_an_image_id_and_makes_missing_bind_sources() {
+    let Some(d) = rootful("imageid") else { return };
+    let bb = image("busybox");
+    let out = d.burrow(&["images", "-q", &bb]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let id = stdout(&out).lines().next().unwrap_or_default().to_string();
+    assert_eq!(id.len(), 12, "{id:?}");
+    // The local image by its ID, never a pull from docker.io.
+    let out = d.burrow(&["run", "--rm", "--network", "none", &id, "echo", "by id"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "by id\n");
+    assert!(!stderr(&out).contains("pulling"), "{}", stderr(&out));
+    // -v with a host path that does not exist makes it, as Docker does.
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("made/by/run");
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        &format!("{}:/d", src.display()),
+        &bb,
+        "sh",
+        "-c",
+        "echo hi > /d/f",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(src.join("f")).unwrap(), "hi\n");
+}
+
+#[test]
 fn restart_always_brings_back_a_killed_container() {
     let Some(d) = rootful("restart") else { return };
     let bb = image("busybox");

@@ -247,10 +247,19 @@ fn security(opts: &[SecurityOpt]) -> anyhow::Result<(Seccomp, bool)> {
     Ok((seccomp, nnp))
 }
 
-/// The request's volumes and binds (bind sources made absolute, checked to exist) and its tmpfs
-/// mounts, in Docker's order: `-v`, then `--mount`; `--tmpfs`, then `--mount type=tmpfs`.
+/// The request's volumes and binds (bind sources made absolute; a missing `-v` source is made
+/// as Docker makes it, a missing `--mount` source refused) and its tmpfs mounts, in Docker's
+/// order: `-v`, then `--mount`; `--tmpfs`, then `--mount type=tmpfs`.
 fn mounts_of(req: &ContainerRequest) -> anyhow::Result<(Vec<VolumeSpec>, Vec<Mount>)> {
     let hc = &req.host_config;
+    for v in &hc.binds {
+        if let VolumeSource::Host(src) = &v.source {
+            if std::fs::symlink_metadata(src).is_err() {
+                std::fs::create_dir_all(src)
+                    .with_context(|| format!("creating the bind source {} of -v", src.display()))?;
+            }
+        }
+    }
     let mut volumes: Vec<VolumeSpec> = hc.binds.clone();
     let mut tmpfs = hc.tmpfs.clone();
     for m in &hc.mounts {
@@ -1046,12 +1055,20 @@ mod tests {
             .unwrap()
             .contains(&"size=1m".to_string()));
 
-        req.host_config.binds = vec!["/no/such/dir:/x".parse().unwrap()];
+        req.host_config.binds.clear();
+        req.host_config.mounts = vec!["type=bind,source=/no/such/dir,target=/x".parse().unwrap()];
         let err = mounts_of(&req).unwrap_err().to_string();
         assert!(
             err.contains("does not exist") && err.contains("/no/such/dir"),
             "{err}"
         );
+        // -v makes a missing source directory, as Docker does.
+        let d = tempfile::tempdir().unwrap();
+        let made = d.path().join("made/here");
+        req.host_config.mounts.clear();
+        req.host_config.binds = vec![format!("{}:/x", made.display()).parse().unwrap()];
+        mounts_of(&req).unwrap();
+        assert!(made.is_dir());
     }
 
     #[test]

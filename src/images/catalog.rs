@@ -113,7 +113,7 @@ pub async fn all(store: &Store, platform: &Platform) -> Result<Vec<LocalImage>> 
 }
 
 /// Whether `arg` looks like an image ID (a hex prefix, optionally with `sha256:`).
-fn id_prefix(arg: &str) -> Option<String> {
+pub fn id_prefix(arg: &str) -> Option<String> {
     let hex = arg.strip_prefix("sha256:").unwrap_or(arg);
     (!hex.is_empty()
         && hex.len() <= 64

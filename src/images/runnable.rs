@@ -25,6 +25,8 @@ pub struct ImageDefaults {
 pub enum ImageError {
     #[error("no such image: {0} (pull it with `burrow pull {0}` or load it with `burrow load`)")]
     NotFound(String),
+    #[error("image ID {id} names {count} images: give more of it")]
+    Ambiguous { id: String, count: usize },
     #[error("image {image}: no manifest for linux/{arch} in its index")]
     NoPlatform { image: String, arch: String },
     #[error(transparent)]
@@ -145,8 +147,55 @@ impl ImageStore {
         Err(ImageError::NotFound(name.to_string()))
     }
 
-    /// Resolves `name` to a runnable image for this platform.
+    /// Resolves `name` to a runnable image for this platform: a reference, or (as Docker
+    /// takes them) an image ID or a unique prefix of one.
     pub async fn resolve(&self, name: &str) -> Result<Image, ImageError> {
+        match self.resolve_name(name).await {
+            Err(ImageError::NotFound(_)) if super::catalog::id_prefix(name).is_some() => {
+                self.resolve_id(name).await
+            }
+            other => other,
+        }
+    }
+
+    /// The image whose ID (config digest) or manifest digest starts with `id`.
+    async fn resolve_id(&self, id: &str) -> Result<Image, ImageError> {
+        let prefix = super::catalog::id_prefix(id).unwrap_or_default();
+        let records = self
+            .containerd
+            .images()
+            .list(containerd_client::services::v1::ListImagesRequest::default())
+            .await
+            .op("image list", "")?
+            .into_inner()
+            .images;
+        let mut found: Vec<Image> = Vec::new();
+        for r in records {
+            let target = r
+                .target
+                .as_ref()
+                .map(|t| t.digest.clone())
+                .unwrap_or_default();
+            let Ok(img) = self.resolve_name(&r.name).await else {
+                continue;
+            };
+            if (img.config_digest.starts_with(&prefix) || target.starts_with(&prefix))
+                && !found.iter().any(|f| f.config_digest == img.config_digest)
+            {
+                found.push(img);
+            }
+        }
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err(ImageError::NotFound(id.to_string())),
+            count => Err(ImageError::Ambiguous {
+                id: id.to_string(),
+                count,
+            }),
+        }
+    }
+
+    async fn resolve_name(&self, name: &str) -> Result<Image, ImageError> {
         let record = self.find(name).await?;
         let target = record.target.clone().unwrap_or_default();
         let mut manifest = self.json(name, &target.digest, "manifest").await?;
