@@ -14,9 +14,10 @@ use nix::sys::socket::{
 };
 
 use crate::caller::Caller;
-use crate::handler::{copy_options, io, is_nonblocking, port_of, Container};
+use crate::container::Container;
 use crate::notify::{self, Notif, Reply};
 use crate::policy::{covers, parse_sockaddr, Family, Published};
+use crate::sock::{copy_options, io, is_nonblocking, port_of};
 
 /// Handles a bind; None when the call is gone.
 pub fn try_bind(c: &Container, n: &Notif) -> std::io::Result<Option<Reply>> {

@@ -4,6 +4,8 @@
 
 pub mod bind;
 pub mod caller;
+pub mod connect;
+pub mod container;
 pub mod fdstore;
 pub mod handler;
 pub mod names;
@@ -13,3 +15,4 @@ pub mod policy;
 pub mod proto;
 pub mod relay;
 pub mod service;
+mod sock;

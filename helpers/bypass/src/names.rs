@@ -7,9 +7,10 @@ use nix::errno::Errno;
 use nix::sys::socket::{getpeername, getsockname, SockaddrStorage};
 
 use crate::caller::Caller;
-use crate::handler::{to_std, Container};
+use crate::container::Container;
 use crate::notify::{self, Notif, Reply};
 use crate::policy::encode_sockaddr;
+use crate::sock::to_std;
 
 /// Handles a getsockname (`peer` false) or getpeername; None when the call is gone.
 pub fn try_name(c: &Container, n: &Notif, peer: bool) -> std::io::Result<Option<Reply>> {

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::container::{Container, Stats};
 use crate::fdstore::{self, FdStore};
-use crate::handler::{self, Stats};
+use crate::handler;
 use crate::policy::{Metadata, Policy};
 use crate::proto;
 
@@ -50,11 +51,7 @@ fn serve_one(name: &str, fd: OwnedFd, metadata: &str, stats: &Arc<Stats>) {
             }
         }
     };
-    handler::serve(handler::Container::new(
-        fd,
-        Policy::new(&meta),
-        Arc::clone(stats),
-    ));
+    handler::serve(Container::new(fd, Policy::new(&meta), Arc::clone(stats)));
     tracing::info!(
         name,
         trapped = stats.trapped.load(Ordering::Relaxed),

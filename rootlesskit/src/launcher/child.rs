@@ -2,7 +2,6 @@
 //! network and mounts inside them when the parent says so, then runs the command.
 
 use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -12,7 +11,7 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow, Signal};
 
 use super::cli::{Flags, Net, Tristate};
 use super::sync::{self, Channel};
-use super::{mounts, netconf, pidns};
+use super::{exec, mounts, netconf, pidns};
 
 /// Env vars the parent sets for the child stage only (removed before the command runs).
 pub const PPID_ENV: &str = "_BURROW_ROOTLESSKIT_PPID";
@@ -140,7 +139,7 @@ fn stage(flags: &Flags, chan: &mut Channel) -> anyhow::Result<i32> {
         let reaper = flags.reaper != Tristate::False;
         return pidns::run(cmd, reaper, listen);
     }
-    Ok(exec(cmd, listen))
+    Ok(exec::exec(cmd, listen))
 }
 
 /// A channel over /dev/null, standing in once the real pipes are closed.
@@ -223,20 +222,4 @@ fn command(argv: &[OsString]) -> Command {
         cmd.env_remove(k);
     }
     cmd
-}
-
-/// Replaces this process with `cmd`; returns an exit code only when exec fails (127: not found,
-/// 126: not executable), as a shell would.
-pub fn exec(mut cmd: Command, listen_fds: bool) -> i32 {
-    if listen_fds {
-        cmd.env("LISTEN_PID", std::process::id().to_string());
-    }
-    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    let err = cmd.exec();
-    let prog = cmd.get_program().to_string_lossy().into_owned();
-    eprintln!("burrow-rootlesskit: error: cannot run {prog}: {err}");
-    match err.kind() {
-        std::io::ErrorKind::NotFound => 127,
-        _ => 126,
-    }
 }

@@ -2,6 +2,7 @@
 
 mod child;
 pub mod cli;
+mod exec;
 mod idmap;
 mod mounts;
 pub mod netconf;

@@ -7,6 +7,7 @@ use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{ForkResult, Pid};
 
+use super::exec::exec;
 use super::sys::fork_single_threaded;
 
 /// The signals a launcher passes on to what it runs.
@@ -88,10 +89,10 @@ pub fn run(cmd: Command, reaper: bool, listen_fds: bool) -> anyhow::Result<i32> 
                 std::process::exit(1);
             }
             if !reaper {
-                std::process::exit(super::child::exec(cmd, listen_fds));
+                std::process::exit(exec(cmd, listen_fds));
             }
             match fork_single_threaded() {
-                Ok(ForkResult::Child) => std::process::exit(super::child::exec(cmd, listen_fds)),
+                Ok(ForkResult::Child) => std::process::exit(exec(cmd, listen_fds)),
                 Ok(ForkResult::Parent { child }) => std::process::exit(relay(child, true)),
                 Err(e) => {
                     eprintln!("burrow-rootlesskit: error: the reaper cannot fork the command: {e}");
