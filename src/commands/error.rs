@@ -24,9 +24,32 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 impl Failure {
     /// Says the error on stderr as burrow says errors; the code to exit with.
     pub fn report(self) -> std::process::ExitCode {
-        eprintln!("burrow: {:#}", self.err);
+        say(&self.err);
         std::process::ExitCode::from(self.code)
     }
+}
+
+/// Says `err` on stderr: `burrow: ` and its chain of causes.
+pub fn say(err: &anyhow::Error) {
+    eprintln!("burrow: {}", text(err));
+}
+
+/// An error and its causes, `: `-separated as anyhow's `{:#}` gives them, without a cause
+/// whose text an outer message already includes (many errors name their source in their
+/// own message too).
+pub fn text(err: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in err.chain() {
+        let s = cause.to_string();
+        if out.contains(&s) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&s);
+    }
+    out
 }
 
 /// Docker's exit code for `err`: 127 or 126 when the runtime could not start the process
@@ -48,6 +71,19 @@ mod tests {
         assert_eq!(exit_code(&anyhow::anyhow!("anything")), 125);
         let vol = burrow::containers::volumes::VolumeError::NotFound("v".into());
         assert_eq!(Failure::from(vol).code, 125);
+    }
+
+    #[test]
+    fn causes_are_said_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let vol = burrow::containers::volumes::VolumeError::Remove {
+            name: "v".into(),
+            source: io,
+        };
+        let err = anyhow::Error::from(vol).context("volume rm");
+        assert_eq!(text(&err), "volume rm: removing volume v: No such file");
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(text(&plain), "outer: inner");
     }
 
     #[test]

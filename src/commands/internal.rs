@@ -23,7 +23,7 @@ pub fn intercept(argv: &[OsString]) -> Option<ExitCode> {
     Some(match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("burrow: {e:#}");
+            crate::commands::error::say(&e);
             ExitCode::FAILURE
         }
     })

@@ -89,7 +89,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
                     match manage::remove_unused(&ctx.net, q, &users) {
                         Ok(()) => println!("{q}"),
                         Err(e) => {
-                            eprintln!("burrow: {:#}", anyhow::Error::from(e));
+                            crate::commands::error::say(&anyhow::Error::from(e));
                             failed = true;
                         }
                     }

@@ -42,6 +42,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse(&args.image)?;
     let opts = pull::PullOptions {
         platform: platform_arg(args.platform.as_deref())?,
+        strict_platform: args.platform.is_some(),
         all_platforms: args.all_platforms,
         unpack: true,
     };

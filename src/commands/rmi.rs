@@ -36,7 +36,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             match remove::remove(store, &user_cache, arg, args.force).await {
                 Ok(r) => lines(&r).iter().for_each(|l| println!("{l}")),
                 Err(e) => {
-                    eprintln!("burrow: rmi {arg}: {e:#}");
+                    eprintln!("burrow: rmi {arg}: {}", crate::commands::error::text(&e));
                     failed = true;
                 }
             }

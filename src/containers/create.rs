@@ -347,6 +347,7 @@ async fn pull(ctx: &Ctx, name: &str, notify: &dyn Fn(Note)) -> anyhow::Result<()
     )?);
     let opts = pull::PullOptions {
         platform: Platform::host(),
+        strict_platform: false,
         all_platforms: false,
         unpack: true,
     };

@@ -51,6 +51,12 @@ pub enum PullError {
     },
     #[error("a download task failed: {0}")]
     Task(String),
+    #[error("{what} was found but does not match the specified platform: wanted {wanted}, actual: {actual}")]
+    WrongPlatform {
+        what: String,
+        wanted: String,
+        actual: String,
+    },
 }
 
 type Result<T> = std::result::Result<T, PullError>;
@@ -59,6 +65,9 @@ type Result<T> = std::result::Result<T, PullError>;
 #[derive(Debug, Clone)]
 pub struct PullOptions {
     pub platform: Platform,
+    /// The platform was asked for (`--platform`): an image made for one other platform only is
+    /// refused, as Docker refuses it (without it, such an image is pulled as it is).
+    pub strict_platform: bool,
     pub all_platforms: bool,
     /// Unpack into the snapshotter (the platform's manifest only).
     pub unpack: bool,
@@ -212,6 +221,9 @@ async fn pull_tree(
         let m: Manifest = parse(what, &host, &desc.digest, &data)?;
         let config_data = fetch_small(reg, repo, &m.config, what).await?;
         let config: Config = parse(what, &host, &m.config.digest, &config_data)?;
+        if index_doc.is_none() && opts.strict_platform {
+            check_platform(what, &opts.platform, &config)?;
+        }
         parsed.push((desc, data, m, config_data, config));
     }
     let mut seen = HashSet::new();
@@ -238,6 +250,23 @@ async fn pull_tree(
         }
     }
     Ok(downloaded)
+}
+
+/// A single-platform image's platform (from its config) against the one asked for.
+fn check_platform(what: &str, wanted: &Platform, config: &Config) -> Result<()> {
+    let actual = Platform {
+        os: config.os.clone(),
+        architecture: config.architecture.clone(),
+        variant: config.variant.clone(),
+    };
+    if wanted.matches(&actual) {
+        return Ok(());
+    }
+    Err(PullError::WrongPlatform {
+        what: what.to_owned(),
+        wanted: wanted.display(),
+        actual: actual.display(),
+    })
 }
 
 /// A small blob (config) into memory, checked against its digest.
@@ -382,5 +411,26 @@ async fn fetch_blob(
             progress.done(&desc.digest, "Verification failed");
             Err(e.into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_single_platform_image_for_another_platform_is_refused_by_name() {
+        let config: Config =
+            serde_json::from_str(r#"{"architecture":"amd64","os":"linux"}"#).unwrap();
+        let arm = Platform::parse("linux/arm64").unwrap();
+        let err = check_platform("img", &arm, &config)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("wanted linux/arm64") && err.contains("actual: linux/amd64"),
+            "{err}"
+        );
+        let amd = Platform::parse("linux/amd64").unwrap();
+        assert!(check_platform("img", &amd, &config).is_ok());
     }
 }

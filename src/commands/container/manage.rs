@@ -101,7 +101,7 @@ where
             Ok(()) if !quiet => println!("{q}"),
             Ok(()) => {}
             Err(e) => {
-                eprintln!("burrow: {e:#}");
+                crate::commands::error::say(&e);
                 failed = true;
             }
         }

@@ -87,7 +87,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         let _ = ctx.client.wait_task(&args.id).await;
         if let Err(err) = burrow::containers::ops::remove_after_run(&ctx, &args.id, async {}).await
         {
-            eprintln!("burrow: {err:#}");
+            crate::commands::error::say(&err);
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -402,7 +402,7 @@ async fn remove_quietly_alongside(
     alongside: impl std::future::Future<Output = ()>,
 ) {
     if let Err(err) = burrow::containers::ops::remove_after_run(ctx, id, alongside).await {
-        eprintln!("burrow: {err:#}");
+        crate::commands::error::say(&err);
     }
 }
 
