@@ -541,3 +541,37 @@ fn rootless_exec_detaches_and_logs_follow_rotations() {
     let out = rl.burrow(&["rm", "-f", &logged]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
+
+/// `top` as the test user on a host without delegated cgroups (runc cannot list a container's
+/// processes there): burrow finds them by the container's PID namespace.
+#[test]
+fn rootless_top_lists_the_containers_processes() {
+    let Some(rl) = rootless("top") else { return };
+    let bb = image("busybox");
+    let name = format!("rl-top-{}", std::process::id());
+    let out = rl.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        &bb,
+        "sh",
+        "-c",
+        "sleep 301 & exec sleep 302",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = rl.burrow(&["top", &name]);
+    let text = stdout(&out);
+    let _ = rl.burrow(&["rm", "-f", &name]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        text.contains("sleep 301") && text.contains("sleep 302"),
+        "{text}"
+    );
+    assert!(
+        text.lines().next().is_some_and(|h| h.contains("PID")),
+        "{text}"
+    );
+}

@@ -108,6 +108,43 @@ pub async fn wait(ctx: &Ctx, c: &Container) -> anyhow::Result<u32> {
     }
 }
 
+/// The host pids of a running container's processes (for `top`): the runtime's list, or where
+/// the runtime cannot list them (rootless without cgroups: runc finds processes through their
+/// cgroup) every process in the container's PID namespace.
+pub async fn pids(ctx: &Ctx, c: &Container) -> anyhow::Result<Vec<u32>> {
+    let (State::Running { pid } | State::Paused { pid }) = record::state(ctx, &c.id).await? else {
+        anyhow::bail!("container {} is not running", record::name_of(c));
+    };
+    match ctx.client.pids(&c.id).await {
+        Ok(pids) if !pids.is_empty() => Ok(pids),
+        listed => {
+            let found = pids_in_namespace_of(pid);
+            if found.is_empty() {
+                listed.map_err(anyhow::Error::from)
+            } else {
+                Ok(found)
+            }
+        }
+    }
+}
+
+/// The pids whose PID namespace is `init`'s (readable for one's own processes).
+fn pids_in_namespace_of(init: u32) -> Vec<u32> {
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    let Some(target) = ns(&init.to_string()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<u32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| ns(&p.to_string()).as_ref() == Some(&target))
+        .collect();
+    out.sort_unstable();
+    out
+}
+
 /// Pauses (or with `resume`, unpauses) `c`.
 pub async fn pause(ctx: &Ctx, c: &Container, resume: bool) -> anyhow::Result<()> {
     let r = if resume {

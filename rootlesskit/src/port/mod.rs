@@ -311,7 +311,7 @@ pub enum PortError {
     #[error("{0}")]
     Invalid(String),
     #[error(
-        "port {spec} conflicts with port id {id}: remove it first (rootlessctl remove-ports {id})"
+        "port {spec} conflicts with port id {id}, already forwarded (for another container, or added through the API): pick another host port, or stop the container that published it"
     )]
     Conflict { id: u64, spec: String },
     #[error("cannot listen on {addr} for {spec}: the address is already in use on the host; pick another parent port or stop what listens there")]

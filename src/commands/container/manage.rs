@@ -241,10 +241,7 @@ pub fn top(args: TopArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         let c = ctx.find(&args.container).await?;
-        if !super::state(&ctx, &c.id).await?.is_running() {
-            anyhow::bail!("container {} is not running", args.container);
-        }
-        let pids = ctx.client.pids(&c.id).await?;
+        let pids = ops::pids(&ctx, &c).await?;
         let list: Vec<String> = pids.iter().map(u32::to_string).collect();
         let mut cmd = std::process::Command::new("ps");
         if args.ps_args.is_empty() {
