@@ -495,7 +495,6 @@ fn restart_always_brings_back_a_killed_container() {
         &burrow_testsupport::run_with_timeout(&mut kill, std::time::Duration::from_secs(10)),
         "kill the container's process",
     );
-    // containerd's restart monitor checks every 10 s.
     let back = burrow_testsupport::wait_for(std::time::Duration::from_secs(90), || {
         let s = stdout(&d.burrow(&[
             "inspect",
@@ -506,7 +505,10 @@ fn restart_always_brings_back_a_killed_container() {
         s.starts_with("running ") && s.trim() != format!("running {pid}")
     });
     assert!(back, "the killed container was not restarted");
-    // containerd's restart (no burrow command involved) counts as a new start: RFC 3339 times
+    // burrow's monitor restarted it (Docker's 100 ms back-off) and counted the restart.
+    let count = stdout(&d.burrow(&["inspect", "-f", "{{.RestartCount}}", "phoenix"]));
+    assert_eq!(count.trim(), "1", "RestartCount");
+    // A restart counts as a new start: RFC 3339 times
     // in UTC with nine fraction digits compare as text.
     let second_start = started_at(&d);
     assert!(

@@ -888,10 +888,14 @@ fn record_labels(
     }
     let policy = checked.restart.to_string();
     match checked.restart {
+        // containerd's monitor brings these back after containerd itself restarts; burrow's
+        // monitor restarts them at once, with Docker's back-off, and counts the restarts.
         RestartPolicy::Always | RestartPolicy::UnlessStopped => {
             l.insert(labels::RESTART_STATUS.into(), "running".into());
             l.insert(labels::RESTART_LOG_URI.into(), log_uri.clone());
             l.insert(labels::RESTART_POLICY.into(), policy);
+            l.insert(labels::RESTART_WANTED.into(), "running".into());
+            l.insert(labels::RESTART_COUNT.into(), "0".into());
         }
         RestartPolicy::OnFailure(_) => {
             l.insert(labels::RESTART_POLICY.into(), policy);

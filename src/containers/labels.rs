@@ -19,9 +19,11 @@ pub const ANONYMOUS_VOLUMES: &str = "burrow/anonymous-volumes";
 pub const RESTART_STATUS: &str = "containerd.io/restart.status";
 pub const RESTART_LOG_URI: &str = "containerd.io/restart.loguri";
 pub const RESTART_POLICY: &str = "nerdctl/restart-policy";
-/// on-failure: "running" while the user wants the container up (stop/rm say "stopped").
+/// With a restart policy: "running" while the user wants the container up (stop/rm say "stopped").
 pub const RESTART_WANTED: &str = "burrow/restart-wanted";
-/// on-failure: restarts so far.
+/// With a restart policy: restarts so far (inspect's RestartCount).
 pub const RESTART_COUNT: &str = "burrow/restart-count";
-/// on-failure: the generation of the monitor in charge.
+/// How many short runs in a row came before the last restart (Docker's back-off step).
+pub const RESTART_BACKOFF: &str = "burrow/restart-backoff";
+/// With a restart policy: the generation of the monitor in charge.
 pub const RESTART_MONITOR: &str = "burrow/restart-monitor";

@@ -1,6 +1,9 @@
-//! The on-failure restart policy (containerd 1.6's own restart monitor restarts whatever the exit
-//! status): a background `burrow __restart-monitor ID` per detached container waits for its task
-//! and starts it again after a failing exit, up to the policy's count, with a growing delay.
+//! Restart policies as Docker applies them: a background restart monitor per detached container
+//! with a policy waits for its task and starts it again (always and unless-stopped: after any
+//! exit; on-failure[:N]: after a failing one, up to N times), 100 ms after the first exit and
+//! twice as long after each next one, back to 100 ms after a run of 10 s or more, counting the
+//! restarts (inspect's RestartCount). containerd 1.6's own monitor only restarts always and
+//! unless-stopped containers after containerd itself restarts.
 
 use std::os::unix::process::CommandExt;
 use std::process::{ExitCode, Stdio};
@@ -8,6 +11,7 @@ use std::time::Duration;
 
 use super::{labels, Ctx};
 use burrow::connection::Globals;
+use burrow::containers::values::RestartPolicy;
 use burrow::selfexec::{EndpointArgs, Helper};
 
 /// What the restart monitor watches ([`burrow::selfexec::Helper::RestartMonitor`]).
@@ -17,14 +21,6 @@ pub struct Args {
     pub id: String,
     /// The monitor generation this process serves (a newer start replaces it).
     pub generation: String,
-}
-
-/// `on-failure[:N]` → Some(N) (0: no limit); None for other policies.
-pub fn on_failure_max(policy: &str) -> Option<u32> {
-    match policy.strip_prefix("on-failure")? {
-        "" => Some(0),
-        n => n.strip_prefix(':')?.parse().ok(),
-    }
 }
 
 /// Starts the monitor of container `id` in the background (its own process group, no
@@ -70,20 +66,29 @@ pub fn decide(
 ) -> Decision {
     let mine = l.get(labels::RESTART_MONITOR).map(String::as_str) == Some(generation);
     let wanted = l.get(labels::RESTART_WANTED).map(String::as_str) == Some("running");
-    let Some(max) = l
+    let policy = l
         .get(labels::RESTART_POLICY)
-        .and_then(|p| on_failure_max(p))
-    else {
-        return Decision::Stop;
-    };
+        .and_then(|p| p.parse::<RestartPolicy>().ok())
+        .unwrap_or_default();
     let count: u32 = l
         .get(labels::RESTART_COUNT)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    if !mine || !wanted || code == 0 || (max != 0 && count >= max) {
+    let again = match policy {
+        RestartPolicy::No => false,
+        RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+        RestartPolicy::OnFailure(max) => code != 0 && (max == 0 || count < max),
+    };
+    if !mine || !wanted || !again {
         return Decision::Stop;
     }
     Decision::Restart { count: count + 1 }
+}
+
+/// Docker's delay before a restart: 100 ms, doubled after each exit that followed a run of
+/// less than 10 s (at most 12.8 s); `step` is how many such exits came in a row.
+pub fn backoff(step: u32) -> Duration {
+    Duration::from_millis(100 * (1u64 << step.min(7)))
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
@@ -121,11 +126,24 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             let Decision::Restart { count } = decide(&c.labels, &args.generation, code) else {
                 return Ok(ExitCode::SUCCESS);
             };
-            // As Docker: 100 ms before the first restart, doubling each time (at most 12.8 s).
-            let delay = Duration::from_millis(100 * (1u64 << count.saturating_sub(1).min(7)));
-            tokio::time::sleep(delay).await;
+            // The back-off grows while runs stay short, and starts over after a long one.
+            let ran_long = ctx
+                .store
+                .started_at(&args.id)
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|d| d >= Duration::from_secs(10));
+            let step = if ran_long {
+                0
+            } else {
+                c.labels
+                    .get(labels::RESTART_BACKOFF)
+                    .and_then(|s| s.parse::<u32>().ok())
+                    .map_or(0, |s| s + 1)
+            };
+            tokio::time::sleep(backoff(step)).await;
             let mut l = c.labels.clone();
             l.insert(labels::RESTART_COUNT.into(), count.to_string());
+            l.insert(labels::RESTART_BACKOFF.into(), step.to_string());
             ctx.client.update_labels(c, l).await?;
             // The same path as `burrow start` (network, ports, log driver), as a child.
             let exe = std::env::current_exe()?;
@@ -160,11 +178,7 @@ mod tests {
     }
 
     #[test]
-    fn on_failure_counts_and_stops_as_docker() {
-        assert_eq!(on_failure_max("on-failure"), Some(0));
-        assert_eq!(on_failure_max("on-failure:3"), Some(3));
-        assert_eq!(on_failure_max("on-failure:x"), None);
-        assert_eq!(on_failure_max("always"), None);
+    fn policies_restart_as_docker() {
         let base = [
             (labels::RESTART_POLICY, "on-failure:2"),
             (labels::RESTART_WANTED, "running"),
@@ -197,5 +211,31 @@ mod tests {
             decide(&l(&unlimited), "g", 1),
             Decision::Restart { count: 41 }
         );
+        for policy in ["always", "unless-stopped"] {
+            let always = [
+                (labels::RESTART_POLICY, policy),
+                (labels::RESTART_WANTED, "running"),
+                (labels::RESTART_MONITOR, "g"),
+                (labels::RESTART_COUNT, "5"),
+            ];
+            assert_eq!(decide(&l(&always), "g", 0), Decision::Restart { count: 6 });
+            assert_eq!(
+                decide(&l(&always), "g", 137),
+                Decision::Restart { count: 6 }
+            );
+        }
+        let no = [
+            (labels::RESTART_POLICY, "no"),
+            (labels::RESTART_WANTED, "running"),
+        ];
+        assert_eq!(decide(&l(&no), "g", 1), Decision::Stop);
+    }
+
+    #[test]
+    fn backoff_doubles_from_100ms_to_12_8s() {
+        assert_eq!(backoff(0), Duration::from_millis(100));
+        assert_eq!(backoff(1), Duration::from_millis(200));
+        assert_eq!(backoff(7), Duration::from_millis(12_800));
+        assert_eq!(backoff(30), Duration::from_millis(12_800));
     }
 }

@@ -446,10 +446,7 @@ async fn run_detached(ctx: &Ctx, args: &RunArgs, created: Created) -> Result<Exi
     if let Some(n) = net {
         n.settle(ctx, &id).await;
     }
-    if matches!(
-        parse_flag::<RestartPolicy>("--restart", &f.restart)?,
-        RestartPolicy::OnFailure(_)
-    ) {
+    if parse_flag::<RestartPolicy>("--restart", &f.restart)? != RestartPolicy::No {
         super::restart::spawn(ctx, &id).await?;
     }
     println!("{id}");
@@ -744,12 +741,11 @@ async fn start_detached(
     let (interactive, rm) = (label(labels::STDIN_OPEN), label(labels::AUTO_REMOVE));
     let log_uri = c.labels.get(labels::LOG_URI).cloned();
     start_in_background(ctx, &c.id, (interactive, tty), rootfs, rm, log_uri).await?;
-    let on_failure = c
-        .labels
-        .get(labels::RESTART_POLICY)
-        .and_then(|p| super::restart::on_failure_max(p))
-        .is_some();
-    if on_failure {
+    let policy = c.labels.get(labels::RESTART_POLICY);
+    if policy.is_some_and(|p| {
+        p.parse::<RestartPolicy>()
+            .is_ok_and(|p| p != RestartPolicy::No)
+    }) {
         super::restart::spawn(ctx, &c.id).await?;
     }
     Ok(())
