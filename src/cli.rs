@@ -11,6 +11,7 @@ use burrow::connection::{Globals, RawGlobals, UserEnv};
 
 /// burrow: rootless-first containers with a Docker/nerdctl-compatible CLI on containerd.
 #[derive(Debug, Parser)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 #[command(name = "burrow", version, propagate_version = true)]
 pub struct Cli {
     /// Print debug logs.
@@ -80,49 +81,15 @@ pub enum Command {
     Push(commands::push::Args),
     /// Save images to a tar archive (OCI and docker-archive at once).
     Save(commands::save::Args),
-    /// Create and run a new container from an image.
-    Run(commands::container::run::RunArgs),
-    /// Create a new container.
-    Create(commands::container::run::CreateArgs),
-    /// Start one or more stopped containers.
-    Start(commands::container::run::StartArgs),
-    /// Stop one or more running containers.
-    Stop(commands::container::manage::StopArgs),
-    /// Restart one or more containers.
-    Restart(commands::container::manage::StopArgs),
-    /// Kill one or more running containers.
-    Kill(commands::container::manage::KillArgs),
-    /// Remove one or more containers.
-    Rm(commands::container::manage::RmArgs),
     /// List containers.
     Ps(commands::container::ps::Args),
-    /// Fetch the logs of a container.
-    Logs(commands::container::logs::Args),
-    /// Run a command in a running container.
-    Exec(commands::container::exec::Args),
-    /// Attach local standard input, output and error to a running container.
-    Attach(commands::container::attach::Args),
-    /// Display detailed information on containers.
-    Inspect(commands::container::inspect::Args),
-    /// List port mappings of a container.
-    Port(commands::container::manage::PortArgs),
-    /// Block until containers stop, then print their exit codes.
-    Wait(commands::container::manage::ContainersArgs),
-    /// Display a live stream of containers' resource usage (CPU, memory, network, block I/O, pids).
-    Stats(commands::container::stats::Args),
-    /// Copy files between a container and the host.
-    Cp(commands::container::cp::Args),
-    /// Display the running processes of a container.
-    Top(commands::container::manage::TopArgs),
-    /// Rename a container.
-    Rename(commands::container::manage::RenameArgs),
-    /// Pause all processes within containers.
-    Pause(commands::container::manage::ContainersArgs),
-    /// Unpause all processes within containers.
-    Unpause(commands::container::manage::ContainersArgs),
+    /// Remove one or more containers.
+    Rm(commands::container::manage::RmArgs),
+    #[command(flatten)]
+    Containers(commands::container::group::Command),
     /// Manage containers.
     #[command(subcommand)]
-    Container(commands::container::manage::ContainerCommand),
+    Container(commands::container::group::Group),
     /// Manage networks.
     #[command(subcommand)]
     Network(commands::network::Command),
@@ -142,7 +109,13 @@ pub fn main() -> ExitCode {
     if let Some(code) = commands::internal::intercept(&std::env::args_os().collect::<Vec<_>>()) {
         return code;
     }
-    let cli = parse(std::env::args_os().collect());
+    let cli = match parse(std::env::args_os().collect()) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return usage_exit_code(&err);
+        }
+    };
     let raw = RawGlobals {
         config: cli.config,
         address: cli.address,
@@ -170,16 +143,87 @@ pub fn main() -> ExitCode {
 /// copies into every subcommand at every start (~0.4 ms of a 3 ms `ps`). They are still taken
 /// after the subcommand, as nerdctl's are: when clap rejects one there, it is moved in front of
 /// the subcommand and the line parsed again (a subcommand's own flag of that name wins).
-fn parse(mut args: Vec<OsString>) -> Cli {
+/// A line clap does not take is clap's error, with the usage of the command it names.
+fn parse(mut args: Vec<OsString>) -> Result<Cli, clap::Error> {
     loop {
         match Cli::try_parse_from(&args) {
-            Ok(cli) => return cli,
+            Ok(cli) => return Ok(cli),
             Err(err) => match hoist_top_level_flag(&args, &err) {
                 Some(fixed) => args = fixed,
-                None => err.exit(),
+                None => return Err(with_own_usage(err, &args)),
             },
         }
     }
+}
+
+/// Docker's exit code for a command line that was not run: 0 for help and version (also the
+/// help a command group prints when named alone, as `docker container` does), 125 for a usage
+/// error (unknown flag, missing or bad value), where clap's own would be 2.
+fn usage_exit_code(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match err.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => ExitCode::SUCCESS,
+        _ => ExitCode::from(125),
+    }
+}
+
+/// `err` with the usage line of the command `args` names, as its `--help` shows it: clap's
+/// errors show a usage built from the words given (`burrow run --rm <IMAGE> [ARGS]...`,
+/// `burrow stop <CONTAINERS>...` without its options). Errors without a usage stay so.
+fn with_own_usage(mut err: clap::Error, args: &[OsString]) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    if err.get(ContextKind::Usage).is_none() {
+        return err;
+    }
+    let mut cmd = Cli::command();
+    // Every command built, for their names and usages: only on this error path.
+    cmd.build();
+    let mut words = args.iter().skip(1);
+    // The top-level flags before the subcommand, and their values.
+    let mut next = words.next();
+    while let Some((_, n)) = next.and_then(|w| top_level_flag(&cmd, w)) {
+        next = words.nth(n - 1);
+    }
+    // Then the subcommand's name, its subcommand's, ... (aliases too).
+    let mut path = Vec::new();
+    let mut named = &cmd;
+    while let Some(sub) = next.and_then(|w| named.find_subcommand(w)) {
+        path.push(sub.get_name().to_string());
+        named = sub;
+        next = words.next();
+    }
+    let named = path.iter().fold(&mut cmd, |c, name| {
+        c.find_subcommand_mut(name).expect("found above")
+    });
+    err.insert(
+        ContextKind::Usage,
+        ContextValue::StyledStr(named.render_usage()),
+    );
+    err
+}
+
+/// The top-level flag `word` is, with how many words it takes (its value too unless attached).
+fn top_level_flag<'c>(cmd: &'c clap::Command, word: &OsString) -> Option<(&'c clap::Arg, usize)> {
+    let word = word.to_string_lossy();
+    if !word.starts_with('-') || word == "-" || word == "--" {
+        return None;
+    }
+    let arg = cmd.get_arguments().find(|a| {
+        let long = a.get_long().map(|l| format!("--{l}"));
+        let short = a.get_short().map(|c| format!("-{c}"));
+        long.as_deref() == word.split('=').next()
+            || short.as_deref().is_some_and(|s| word.starts_with(s))
+    })?;
+    let attached = word.contains('=') || (!word.starts_with("--") && word.len() > 2);
+    // A Go boolean (`--debug`) takes its value only attached (`--debug=false`).
+    let n = if arg.get_action().takes_values() && !arg.is_require_equals_set() && !attached {
+        2
+    } else {
+        1
+    };
+    Some((arg, n))
 }
 
 /// The command line with the top-level flag that `err` rejects (its first use after the
@@ -195,25 +239,7 @@ fn hoist_top_level_flag(args: &[OsString], err: &clap::Error) -> Option<Vec<OsSt
         return None;
     };
     let cmd = Cli::command();
-    // The top-level flag a word is, and how many words it takes (its value unless attached).
-    let flag = |word: &OsString| -> Option<(&clap::Arg, usize)> {
-        let word = word.to_string_lossy();
-        let arg = cmd.get_arguments().find(|a| {
-            let long = a.get_long().map(|l| format!("--{l}"));
-            let short = a.get_short().map(|c| format!("-{c}"));
-            long.as_deref() == word.split('=').next()
-                || short.as_deref().is_some_and(|s| word.starts_with(s))
-        })?;
-        let attached = word.contains('=') || (!word.starts_with("--") && word.len() > 2);
-        Some((
-            arg,
-            if arg.get_action().takes_values() && !attached {
-                2
-            } else {
-                1
-            },
-        ))
-    };
+    let flag = |word: &OsString| top_level_flag(&cmd, word);
     // clap names the flag (`--address` for `--address=/x`, `-n` for `-nfoo`).
     let (wanted, _) = flag(&OsString::from(bad))?;
     // The subcommand: the first word that is not a top-level flag or its value. Earlier uses of
@@ -257,27 +283,10 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::History(args) => commands::history::run(args, g),
         Command::Push(args) => commands::push::run(args, g),
         Command::Save(args) => commands::save::run(args, g),
-        Command::Run(args) => commands::container::run::run(args, g),
-        Command::Create(args) => commands::container::run::create(args, g),
-        Command::Start(args) => commands::container::run::start(args, g),
-        Command::Stop(args) => commands::container::manage::stop(args, g),
-        Command::Restart(args) => commands::container::manage::restart(args, g),
-        Command::Kill(args) => commands::container::manage::kill(args, g),
-        Command::Rm(args) => commands::container::manage::rm(args, g),
         Command::Ps(args) => commands::container::ps::run(args, g),
-        Command::Logs(args) => commands::container::logs::run(args, g),
-        Command::Exec(args) => commands::container::exec::run(args, g),
-        Command::Attach(args) => commands::container::attach::run(args, g),
-        Command::Inspect(args) => commands::container::inspect::run(args, g),
-        Command::Port(args) => commands::container::manage::port(args, g),
-        Command::Wait(args) => commands::container::manage::wait(args, g),
-        Command::Top(args) => commands::container::manage::top(args, g),
-        Command::Cp(args) => commands::container::cp::run(args, g),
-        Command::Stats(args) => commands::container::stats::run(args, g),
-        Command::Rename(args) => commands::container::manage::rename(args, g),
-        Command::Pause(args) => commands::container::manage::pause(args, g, false),
-        Command::Unpause(args) => commands::container::manage::pause(args, g, true),
-        Command::Container(cmd) => commands::container::manage::container(cmd, g),
+        Command::Rm(args) => commands::container::manage::rm(args, g),
+        Command::Containers(cmd) => commands::container::group::run(cmd, g),
+        Command::Container(cmd) => commands::container::group::group(cmd, g),
         Command::Network(cmd) => commands::network::run(cmd, g),
         Command::Volume(cmd) => commands::volume::run(cmd, g),
         Command::Completion(args) => commands::completion::run(args, Cli::command()),
@@ -288,6 +297,7 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use commands::container::group::{Command as Ctr, Group};
 
     /// Catches flag clashes inside each command at test time.
     #[test]
@@ -295,13 +305,22 @@ mod tests {
         Cli::command().debug_assert();
     }
 
+    fn args(line: &str) -> Vec<OsString> {
+        std::iter::once("burrow")
+            .chain(line.split_whitespace())
+            .map(OsString::from)
+            .collect()
+    }
+
     fn parsed(line: &str) -> Cli {
-        parse(
-            std::iter::once("burrow")
-                .chain(line.split_whitespace())
-                .map(OsString::from)
-                .collect(),
-        )
+        parse(args(line)).unwrap_or_else(|e| panic!("{line}: {e}"))
+    }
+
+    fn refused(line: &str) -> clap::Error {
+        match parse(args(line)) {
+            Ok(cli) => panic!("{line}: taken as {:?}", cli.command),
+            Err(e) => e,
+        }
     }
 
     #[test]
@@ -327,7 +346,7 @@ mod tests {
         let cli = parsed("run --rm --debug img sh -c echo --namespace x");
         assert!(cli.debug);
         assert_eq!(cli.namespace, None);
-        let Command::Run(run) = cli.command else {
+        let Command::Containers(Ctr::Run(run)) = cli.command else {
             panic!("not run")
         };
         assert_eq!(run.flags.image, "img");
@@ -343,5 +362,184 @@ mod tests {
         let args: Vec<OsString> = ["burrow", "ps", "--address"].map(OsString::from).into();
         let err = Cli::try_parse_from(&args).unwrap_err();
         assert!(hoist_top_level_flag(&args, &err).is_none());
+    }
+
+    /// The container command a line runs, whichever way it is named.
+    fn container_command(line: &str) -> String {
+        match parsed(line).command {
+            Command::Containers(c) | Command::Container(Group::Same(c)) => format!("{c:?}"),
+            Command::Ps(a) | Command::Container(Group::Ls(a)) => format!("ps {a:?}"),
+            Command::Rm(a) | Command::Container(Group::Rm(a)) => format!("rm {a:?}"),
+            other => panic!("{line}: not a container command: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn dockers_noun_forms_are_the_top_level_commands() {
+        for (group, top) in [
+            ("container run --rm img true", "run --rm img true"),
+            ("container create --name a img", "create --name a img"),
+            ("container start -a c", "start -a c"),
+            ("container stop -t 3 c", "stop -t 3 c"),
+            ("container restart c", "restart c"),
+            ("container kill -s TERM c", "kill -s TERM c"),
+            ("container logs -f c", "logs -f c"),
+            ("container exec -it c sh", "exec -it c sh"),
+            ("container attach c", "attach c"),
+            ("container inspect c", "inspect c"),
+            ("container port c 80", "port c 80"),
+            ("container wait c", "wait c"),
+            ("container stats --no-stream", "stats --no-stream"),
+            ("container cp c:/a b", "cp c:/a b"),
+            ("container top c", "top c"),
+            ("container rename a b", "rename a b"),
+            ("container pause c", "pause c"),
+            ("container unpause c", "unpause c"),
+            ("container ls -a", "ps -a"),
+            ("container list -a", "ps -a"),
+            ("container ps -a", "ps -a"),
+            ("container rm -f c", "rm -f c"),
+            ("container remove -f c", "rm -f c"),
+        ] {
+            assert_eq!(container_command(group), container_command(top), "{group}");
+        }
+        assert!(matches!(
+            parsed("container prune -f").command,
+            Command::Container(Group::Prune(_))
+        ));
+        for line in ["image list", "image ls", "image remove x", "image rm x"] {
+            assert!(matches!(parsed(line).command, Command::Image(_)), "{line}");
+        }
+        for line in [
+            "network list",
+            "network remove n",
+            "volume list",
+            "volume remove v",
+        ] {
+            let cli = parsed(line);
+            assert!(matches!(
+                cli.command,
+                Command::Network(_) | Command::Volume(_)
+            ));
+        }
+    }
+
+    #[test]
+    fn the_container_group_lists_its_commands() {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let group = cmd.find_subcommand_mut("container").unwrap();
+        let help = group.render_help().to_string();
+        for name in ["run", "ls", "rm", "exec", "logs", "prune", "stats", "cp"] {
+            assert!(help.contains(&format!("\n  {name} ")), "{name} in {help}");
+        }
+    }
+
+    #[test]
+    fn command_local_short_flags_of_docker() {
+        use clap::error::ErrorKind;
+        // -h is --hostname for run and create; --help stays help.
+        let Command::Containers(Ctr::Run(run)) = parsed("run -h box --rm img").command else {
+            panic!("not run")
+        };
+        assert_eq!(run.flags.hostname.as_deref(), Some("box"));
+        let Command::Container(Group::Same(Ctr::Create(create))) =
+            parsed("container create -h box img").command
+        else {
+            panic!("not create")
+        };
+        assert_eq!(create.flags.hostname.as_deref(), Some("box"));
+        assert_eq!(refused("run --help").kind(), ErrorKind::DisplayHelp);
+        assert_eq!(refused("ps -h").kind(), ErrorKind::DisplayHelp);
+        // logs -n is --tail, ps -n is --last, ps -l is --latest.
+        let cli = parsed("logs -n 5 c");
+        assert_eq!(cli.namespace, None);
+        let Command::Containers(Ctr::Logs(logs)) = cli.command else {
+            panic!("not logs")
+        };
+        assert_eq!(logs.tail, "5");
+        let cli = parsed("-n k8s.io ps -n 2 -l");
+        assert_eq!(cli.namespace.as_deref(), Some("k8s.io"));
+        assert!(matches!(cli.command, Command::Ps(ref a) if a.last == 2 && a.latest));
+        // Where the command has no -n, -n after it is still the namespace.
+        let cli = parsed("exec -n k8s.io c sh");
+        assert_eq!(cli.namespace.as_deref(), Some("k8s.io"));
+        let cli = parsed("container logs --namespace k8s.io -n 1 c");
+        assert_eq!(cli.namespace.as_deref(), Some("k8s.io"));
+    }
+
+    #[test]
+    fn go_boolean_forms() {
+        let Command::Containers(Ctr::Run(run)) =
+            parsed("run --rm=true -d=false --privileged=false --tty=true -i=false img").command
+        else {
+            panic!("not run")
+        };
+        assert!(run.rm && run.flags.tty);
+        assert!(!run.detach && !run.flags.privileged && !run.flags.interactive);
+        // A bare boolean does not take the next word: `false` is the image here, as in Go.
+        let Command::Containers(Ctr::Run(run)) =
+            parsed("run --rm false -it --sig-proxy=false").command
+        else {
+            panic!("not run")
+        };
+        assert!(run.rm && run.flags.interactive && run.flags.tty && !run.flags.sig_proxy);
+        assert_eq!(run.flags.image, "false");
+        assert!(!parsed("--debug=false ps").debug);
+        assert!(matches!(parsed("ps --all=false").command, Command::Ps(ref a) if !a.all));
+    }
+
+    /// Every boolean flag of every command takes Go's `=BOOL` (see commands::flags).
+    #[test]
+    fn no_boolean_flag_misses_the_go_forms() {
+        fn walk(cmd: &clap::Command, path: &str, found: &mut Vec<String>) {
+            for a in cmd.get_arguments() {
+                if matches!(a.get_action(), clap::ArgAction::SetTrue) {
+                    found.push(format!("{path} {}", a.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), found);
+            }
+        }
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut found = Vec::new();
+        walk(&cmd, "burrow", &mut found);
+        assert!(
+            found.is_empty(),
+            "add #[command(mut_args(crate::commands::flags::go_bool))] to: {found:?}"
+        );
+    }
+
+    #[test]
+    fn usage_errors_exit_125_with_the_commands_own_usage() {
+        for (line, usage) in [
+            ("ps --nonsense", "Usage: burrow ps [OPTIONS]\n"),
+            (
+                "run --rm",
+                "Usage: burrow run [OPTIONS] <IMAGE> [ARGS]...\n",
+            ),
+            ("stop", "Usage: burrow stop [OPTIONS] <CONTAINERS>...\n"),
+            (
+                "-n x --debug container remove",
+                "Usage: burrow container rm [OPTIONS] <CONTAINERS>",
+            ),
+            (
+                "network create",
+                "Usage: burrow network create [OPTIONS] <NAME>\n",
+            ),
+            ("nonsense", "Usage: burrow [OPTIONS] <COMMAND>\n"),
+        ] {
+            let err = refused(line);
+            let text = err.render().to_string();
+            assert!(text.contains(usage), "{line}: {text}");
+            assert_eq!(usage_exit_code(&err), ExitCode::from(125), "{line}");
+        }
+        let err = refused("run --rm=maybe img");
+        assert_eq!(usage_exit_code(&err), ExitCode::from(125));
+        for line in ["--help", "run --help", "container", "--version"] {
+            assert_eq!(usage_exit_code(&refused(line)), ExitCode::SUCCESS, "{line}");
+        }
     }
 }

@@ -1720,3 +1720,94 @@ fn attach_after_the_detach_keys_joins_stdin_again() {
     assert_eq!(code(&out), 7, "{} {}", stdout(&out), stderr(&out));
     let _ = d.burrow(&["rm", "-f", &name]);
 }
+
+/// Docker's command-line forms: the `container` nouns, `run -h` (hostname), `logs -n`,
+/// `ps -n`/`-l`, Go's booleans (`--rm=true`, `-d=false`; a bare `--rm` does not take the next
+/// word), and usage errors exiting 125 with the command's own usage.
+#[test]
+fn dockers_command_line_forms_and_usage_errors() {
+    let Some(d) = rootful("cliforms") else { return };
+    let bb = image("busybox");
+    let ok = |out: &std::process::Output| assert_eq!(code(out), 0, "{}", stderr(out));
+
+    let out = d.burrow(&["ps", "--nonsense"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(stderr(&out).contains("'--nonsense'"), "{}", stderr(&out));
+    let out = d.burrow(&["stop"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("Usage: burrow stop [OPTIONS] <CONTAINERS>..."),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.burrow(&["container", "--help"]);
+    ok(&out);
+    for name in ["ls", "run", "rm", "logs", "exec", "prune"] {
+        assert!(
+            stdout(&out).contains(&format!("\n  {name} ")),
+            "{}",
+            stdout(&out)
+        );
+    }
+
+    let out = d.burrow(&[
+        "container",
+        "run",
+        "--rm=true",
+        "-d=false",
+        "-h",
+        "box",
+        "--network",
+        "none",
+        &bb,
+        "hostname",
+    ]);
+    ok(&out);
+    assert_eq!(stdout(&out), "box\n");
+    // `false` after a bare --rm is the image, as in Go.
+    let out = d.burrow(&["run", "--pull", "never", "--rm", "false"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("no such image: false"),
+        "{}",
+        stderr(&out)
+    );
+
+    ok(&d.burrow(&["container", "create", "--name", "first", &bb, "true"]));
+    ok(&d.burrow(&["create", "--name", "second", &bb, "true"]));
+    let names = |args: &[&str]| {
+        let mut all = args.to_vec();
+        all.extend(["--format", "{{.Names}}"]);
+        let out = d.burrow(&all);
+        assert_eq!(code(&out), 0, "{all:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    assert_eq!(names(&["ps"]), "", "neither runs");
+    assert_eq!(names(&["container", "ls", "-n", "1"]), "second\n");
+    assert_eq!(names(&["ps", "-l"]), "second\n");
+    assert_eq!(
+        names(&["container", "list", "--last", "2"]),
+        "second\nfirst\n"
+    );
+
+    ok(&d.burrow(&[
+        "run",
+        "--name",
+        "lines",
+        "--network",
+        "none",
+        &bb,
+        "sh",
+        "-c",
+        "echo one; echo two; echo three",
+    ]));
+    let out = d.burrow(&["logs", "-n", "1", "lines"]);
+    ok(&out);
+    assert_eq!(stdout(&out), "three\n");
+    let out = d.burrow(&["container", "logs", "-n", "2", "lines"]);
+    assert_eq!(stdout(&out), "two\nthree\n", "{}", stderr(&out));
+
+    ok(&d.burrow(&["container", "remove", "first", "lines"]));
+    ok(&d.burrow(&["container", "rm", "second"]));
+    assert_eq!(names(&["container", "ps", "-a"]), "");
+}

@@ -11,6 +11,7 @@ use burrow::images::{
 };
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
     /// An image name or ID.
     pub image: String,

@@ -9,6 +9,7 @@ use burrow::connection::Globals;
 use burrow::images::{remove, userdb};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
     /// Remove every image no container uses, not only dangling ones.
     #[arg(short, long)]

@@ -6,6 +6,7 @@ use burrow::connection::{self, Globals};
 use burrow::images::{self, format::Format, list, store::Store};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
     /// Only images of this repository (and tag), e.g. busybox or busybox:latest.
     pub reference: Option<String>,

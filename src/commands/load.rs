@@ -11,6 +11,7 @@ use burrow::connection::Globals;
 use burrow::images::{archive, reference};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
     /// Read from this tar archive (plain or gzip) instead of stdin.
     #[arg(short, long, value_name = "FILE")]

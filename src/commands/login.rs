@@ -10,6 +10,7 @@ use burrow::images::auth;
 use burrow::images::login::{self, server_host};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct LoginArgs {
     /// Registry host [default: Docker Hub].
     pub server: Option<String>,

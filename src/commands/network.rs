@@ -49,6 +49,7 @@ pub struct CreateArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct LsArgs {
     #[arg(short, long)]
     pub quiet: bool,
@@ -63,6 +64,7 @@ pub struct NamesArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct PruneArgs {
     #[arg(short, long)]
     pub force: bool,

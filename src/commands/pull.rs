@@ -9,6 +9,7 @@ pub use burrow::images::endpoints::{pull_any, registries_for};
 use burrow::images::{self, manifest::Platform, progress::Progress, pull, reference::Reference};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
     /// Image to pull, e.g. busybox, busybox:1.36, registry:5000/app@sha256:...
     pub image: String,

@@ -10,6 +10,7 @@ use burrow::connection::Globals;
 use burrow::images::{progress::Progress, push, reference::Reference};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
     /// The image name to push, e.g. 127.0.0.1:5000/app:v1.
     pub image: String,

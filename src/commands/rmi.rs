@@ -8,6 +8,7 @@ use burrow::images::remove::{self, Removed};
 use burrow::images::userdb;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
     /// Image names or IDs.
     #[arg(required = true)]

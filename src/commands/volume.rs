@@ -35,6 +35,7 @@ pub struct CreateArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct LsArgs {
     /// Only print names.
     #[arg(short, long)]
@@ -57,6 +58,7 @@ pub struct RmArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct PruneArgs {
     /// Remove every unused volume, named ones too (without it only anonymous volumes go).
     #[arg(short, long)]

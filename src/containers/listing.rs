@@ -62,6 +62,8 @@ pub struct ListOptions {
     pub all: bool,
     /// Read each container's snapshot sizes (`-s`).
     pub size: bool,
+    /// Only the N newest that match, stopped ones too (`-n`/`--last`, `-l`/`--latest`).
+    pub last: Option<usize>,
     pub filters: Vec<ListFilter>,
 }
 
@@ -116,12 +118,16 @@ pub async fn list(ctx: &Ctx, opts: &ListOptions) -> anyhow::Result<Vec<Summary>>
     containers
         .sort_by_key(|c| std::cmp::Reverse(c.created_at.as_ref().map(|t| (t.seconds, t.nanos))));
     let all = opts.all
+        || opts.last.is_some()
         || opts
             .filters
             .iter()
             .any(|f| matches!(f, ListFilter::Status(_)));
     let mut out = Vec::new();
     for c in containers {
+        if opts.last.is_some_and(|n| out.len() >= n) {
+            break;
+        }
         let state = record::with_recorded_exit(ctx, &c.id, State::from_task(tasks.get(&c.id)));
         if !all && !state.is_running() {
             continue;

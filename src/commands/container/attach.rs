@@ -17,6 +17,7 @@ use burrow::session::{
 
 /// Attach local standard input, output and error to a running container.
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 #[command(after_help = "\
 Containers started with `run -d -i` or `run -d -t` (or detached from with the detach keys) keep
 their stdio in burrow's background reader: attach gets their output from now on and sends your
@@ -28,7 +29,7 @@ pub struct Args {
     #[arg(long)]
     pub no_stdin: bool,
     /// Pass the signals the CLI receives on to the container (not with a terminal).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    #[arg(long, default_value_t = true)]
     pub sig_proxy: bool,
     /// The key sequence that detaches (ctrl-X or single characters, comma-separated).
     #[arg(long, value_name = "KEYS")]

@@ -10,6 +10,7 @@ use burrow::connection::Globals;
 use burrow::containers::copy::transfer::{ContainerFs, In, Options, Out};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 #[command(after_help = "\
   burrow cp CONTAINER:SRC_PATH DEST_PATH|-
   burrow cp SRC_PATH|- CONTAINER:DEST_PATH

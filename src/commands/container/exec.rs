@@ -13,6 +13,7 @@ use burrow::session::{self, DetachKeys, Endpoints, Local, Outcome, Session, Targ
 
 // `burrow exec` (its help text is on the subcommand).
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
     /// Keep STDIN open.
     #[arg(short, long)]

@@ -11,12 +11,13 @@ use burrow::containers::logdriver::Record;
 use burrow::containers::logquery::{self, LogQuery};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
     /// Follow log output.
     #[arg(short, long)]
     pub follow: bool,
     /// Number of lines to show from the end ("all" for everything).
-    #[arg(long, default_value = "all")]
+    #[arg(short = 'n', long, default_value = "all")]
     pub tail: String,
     /// Show timestamps.
     #[arg(short, long)]

@@ -30,6 +30,7 @@ pub struct KillArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct RmArgs {
     /// Force the removal of a running container (SIGKILL).
     #[arg(short, long)]
@@ -68,16 +69,8 @@ pub struct TopArgs {
     pub ps_args: Vec<String>,
 }
 
-#[derive(Debug, clap::Subcommand)]
-// Each subcommand\'s arguments are built only when it runs: building all of them cost
-// more than some whole commands (`ps`) take.
-#[command(defer = true)]
-pub enum ContainerCommand {
-    /// Remove all stopped containers.
-    Prune(PruneArgs),
-}
-
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct PruneArgs {
     /// Do not prompt for confirmation.
     #[arg(short, long)]
@@ -259,15 +252,14 @@ pub fn top(args: TopArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     })
 }
 
-pub fn container(cmd: ContainerCommand, g: &Globals) -> anyhow::Result<ExitCode> {
-    match cmd {
-        ContainerCommand::Prune(_) => super::block_on(async move {
-            let ctx = Ctx::connect(g).await?;
-            println!("Deleted Containers:");
-            for id in ops::prune(&ctx).await? {
-                println!("{id}");
-            }
-            Ok(ExitCode::SUCCESS)
-        }),
-    }
+/// `container prune`.
+pub fn prune(_args: PruneArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    super::block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        println!("Deleted Containers:");
+        for id in ops::prune(&ctx).await? {
+            println!("{id}");
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }

@@ -11,6 +11,7 @@ use burrow::connection::Globals;
 use burrow::containers::listing::{self, ListFilter, ListOptions, Summary};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
     /// Show all containers (default shows just running).
     #[arg(short, long)]
@@ -24,12 +25,28 @@ pub struct Args {
     /// Display the size of each container's writable layer (and, as virtual, with its image).
     #[arg(short, long)]
     pub size: bool,
+    /// Show the N last created containers (all states).
+    #[arg(short = 'n', long, value_name = "N", default_value_t = -1, allow_negative_numbers = true)]
+    pub last: i64,
+    /// Show the latest created container (all states).
+    #[arg(short, long)]
+    pub latest: bool,
     /// Filter output (name=, id=, status=, label=KEY[=VALUE]).
     #[arg(short, long)]
     pub filter: Vec<String>,
     /// Format: table, json, or a Go-style template such as '{{.ID}} {{.Names}}'.
     #[arg(long)]
     pub format: Option<String>,
+}
+
+impl Args {
+    /// How many of the newest containers `-n N` or `-l` asks for (all of them without).
+    fn limit(&self) -> Option<usize> {
+        match usize::try_from(self.last) {
+            Ok(n) if n > 0 => Some(n),
+            _ => self.latest.then_some(1),
+        }
+    }
 }
 
 /// Docker's decimal size units (2.1kB, 5.3MB): the images table's formatter.
@@ -173,6 +190,7 @@ fn print_table(rows: &[Row], size: bool) {
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let opts = ListOptions {
         all: args.all,
+        last: args.limit(),
         size: args.size,
         filters: args
             .filter

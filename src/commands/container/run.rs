@@ -23,6 +23,9 @@ use burrow::session::{self, DetachKeys, Endpoints, Local, Outcome, Session, Targ
 
 // Flags shared by `run` and `create`.
 #[derive(Debug, Clone, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+// `-h` is --hostname, as in Docker; help is --help only.
+#[command(disable_help_flag = true)]
 pub struct CreateFlags {
     /// Assign a name to the container.
     #[arg(long)]
@@ -76,7 +79,7 @@ pub struct CreateFlags {
     pub detach_keys: Option<String>,
     /// Pass the signals the CLI receives (INT, TERM, HUP, QUIT, USR1, USR2) on to the container
     /// while attached without a terminal.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    #[arg(long, default_value_t = true)]
     pub sig_proxy: bool,
     /// Log driver options: max-size=SIZE (rotate past it, e.g. 10m) and max-file=N (files kept).
     #[arg(long)]
@@ -95,7 +98,7 @@ pub struct CreateFlags {
     #[arg(long, alias = "net", default_value = network::DEFAULT_NETWORK)]
     pub network: String,
     /// Container host name.
-    #[arg(long)]
+    #[arg(short = 'h', long)]
     pub hostname: Option<String>,
     /// DNS servers.
     #[arg(long)]
@@ -151,6 +154,9 @@ pub struct CreateFlags {
     /// Pull the image before running: missing, always or never.
     #[arg(long, default_value = "missing")]
     pub pull: String,
+    /// Print help.
+    #[arg(long, action = clap::ArgAction::Help)]
+    pub help: Option<bool>,
     /// The image to run.
     pub image: String,
     /// The command and its arguments.
@@ -236,6 +242,7 @@ impl CreateFlags {
 
 // `burrow run`.
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct RunArgs {
     /// Run in the background and print the container id.
     #[arg(short, long)]
@@ -256,6 +263,7 @@ pub struct CreateArgs {
 
 // `burrow start`.
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct StartArgs {
     /// Attach STDOUT/STDERR and forward signals.
     #[arg(short, long)]

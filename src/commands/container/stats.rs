@@ -12,6 +12,7 @@ use burrow::connection::Globals;
 use burrow::containers::stats;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
     /// Show all containers (stopped ones with zeros); default: running ones.
     #[arg(short, long)]

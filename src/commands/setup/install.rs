@@ -11,6 +11,7 @@ use burrow::setup::service::Manager;
 use super::NetArg;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 #[command(after_help = "\
 The global --data-root DIR puts containerd's images and snapshots in DIR/containerd and burrow's
 own state in DIR/nerdctl (use a local disk on hosts whose home is on NFS, Lustre or GPFS); it is

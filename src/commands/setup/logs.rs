@@ -7,6 +7,7 @@ use burrow::setup::layout::Layout;
 use burrow::setup::logs;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
     /// Keep printing lines as they are written.
     #[arg(short, long)]

@@ -9,6 +9,7 @@ use burrow::setup::{programs, supervise, supervisor};
 use super::NetArg;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
     /// Start the supervisor in the background unless it already runs, and return.
     #[arg(long)]

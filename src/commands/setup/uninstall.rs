@@ -7,6 +7,7 @@ use burrow::connection::Globals;
 use burrow::setup::uninstall::{self, UninstallOptions};
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
     /// Also delete images, containers, volumes and network state (containerd's data dir, burrow's
     /// state and CNI allocations).
