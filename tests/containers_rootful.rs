@@ -456,6 +456,49 @@ fn run_takes_an_image_id_and_makes_missing_bind_sources() {
 }
 
 #[test]
+fn exec_takes_env_files_names_and_a_terminal_gets_term() {
+    let Some(d) = rootful("execenv") else { return };
+    let bb = image("busybox");
+    let ok = |out: &std::process::Output| assert_eq!(code(out), 0, "{}", stderr(out));
+    ok(&d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "ex",
+        "--network",
+        "none",
+        &bb,
+        "sleep",
+        "300",
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("env");
+    std::fs::write(&file, "# comment\nFROMFILE=yes\n\nOTHER=1\n").unwrap();
+    let out = d.burrow(&[
+        "exec",
+        "--env-file",
+        file.to_str().unwrap(),
+        "-e",
+        "OTHER=2",
+        "ex",
+        "sh",
+        "-c",
+        "echo $FROMFILE $OTHER",
+    ]);
+    ok(&out);
+    assert_eq!(stdout(&out), "yes 2\n");
+    // -t sets TERM as Docker does (no terminal needed for -t alone).
+    let out = d.burrow(&["exec", "-t", "ex", "sh", "-c", "echo $TERM"]);
+    ok(&out);
+    assert_eq!(stdout(&out).trim(), "xterm");
+    // -u by name, from the image's /etc/passwd.
+    let out = d.burrow(&["exec", "-u", "nobody", "ex", "id", "-u"]);
+    ok(&out);
+    assert_eq!(stdout(&out), "65534\n");
+    ok(&d.burrow(&["rm", "-f", "ex"]));
+}
+
+#[test]
 fn restart_always_brings_back_a_killed_container() {
     let Some(d) = rootful("restart") else { return };
     let bb = image("busybox");

@@ -1,9 +1,8 @@
 //! `burrow exec`: a new process in a running container (the container's process spec with the
 //! given args, env, user and cwd), attached in a session or detached.
 
+use burrow::containers::exec::{ExecNote, ExecRequest};
 use std::process::ExitCode;
-
-use anyhow::Context;
 
 use super::detach::{self, Detached};
 use super::Ctx;
@@ -27,7 +26,10 @@ pub struct Args {
     /// Set environment variables.
     #[arg(short, long = "env")]
     pub env: Vec<String>,
-    /// Username or UID (uid[:gid] only).
+    /// Read environment variables from a file (KEY=VALUE lines; # comments).
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<std::path::PathBuf>,
+    /// Username or UID (format: <name|uid>[:<group|gid>]).
     #[arg(short, long)]
     pub user: Option<String>,
     /// Working directory inside the container.
@@ -43,37 +45,6 @@ pub struct Args {
     pub container: String,
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
-}
-
-/// `exec --user`: names and numbers resolved against the image's /etc/passwd and /etc/group,
-/// as `run --user` is; where the launcher maps a single id, every user is root (said once).
-async fn exec_user(
-    ctx: &Ctx,
-    c: &containerd_client::services::v1::Container,
-    spec: &str,
-) -> anyhow::Result<burrow::containers::user::ResolvedUser> {
-    let mut passwd_group = (String::new(), String::new());
-    if let Ok(mut image) = ctx.images.resolve(&c.image).await {
-        let cache = burrow::images::userdb::cache_dir(ctx.store.root());
-        if ctx
-            .images
-            .load_user_db_cached(&mut image, &cache)
-            .await
-            .is_ok()
-        {
-            passwd_group = (image.defaults.passwd, image.defaults.group);
-        }
-    }
-    let resolved = burrow::containers::user::resolve(spec, &passwd_group.0, &passwd_group.1)
-        .with_context(|| format!("exec --user {spec:?}"))?;
-    if ctx.ep.launcher.as_ref().is_some_and(|l| l.single_id()) && !resolved.fits_single_id() {
-        eprintln!(
-            "burrow: note: user {spec:?} runs as uid 0 (you, outside): your user has no \
-             subordinate ids, so no other id exists in its containers"
-        );
-        return Ok(resolved.squashed());
-    }
-    Ok(resolved)
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
@@ -97,56 +68,29 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The exec's process: the container's process spec with the command, terminal, env, cwd,
-/// user and privileges of `args`.
+/// The exec's process, as the library builds it from `args` (env files read here).
 async fn exec_process(
     ctx: &Ctx,
     c: &containerd_client::services::v1::Container,
     args: &Args,
 ) -> anyhow::Result<oci_spec::runtime::Process> {
-    let spec = super::spec_of(c).context("the container has no OCI spec")?;
-    let mut process = spec
-        .process()
-        .clone()
-        .context("the container spec has no process")?;
-    process.set_args(Some(args.command.clone()));
-    process.set_terminal(Some(args.tty));
-    let mut env = process.env().clone().unwrap_or_default();
-    for kv in &args.env {
-        let key = kv.split('=').next().unwrap_or(kv);
-        env.retain(|e| e.split('=').next() != Some(key));
-        if kv.contains('=') {
-            env.push(kv.clone());
-        } else if let Ok(v) = std::env::var(kv) {
-            env.push(format!("{kv}={v}"));
-        }
-    }
-    process.set_env(Some(env));
-    if let Some(w) = &args.workdir {
-        process.set_cwd(w.into());
-    }
-    if let Some(u) = &args.user {
-        let resolved = exec_user(ctx, c, u).await?;
-        let mut user = process.user().clone();
-        user.set_uid(resolved.uid);
-        user.set_gid(resolved.gid);
-        user.set_additional_gids(Some(resolved.additional_gids).filter(|g| !g.is_empty()));
-        process.set_user(user);
-    }
-    if args.privileged {
-        let all: oci_spec::runtime::Capabilities =
-            burrow::containers::caps::resolve(true, &[], &[])?
-                .iter()
-                .filter_map(|n| n.strip_prefix("CAP_").and_then(|s| s.parse().ok()))
-                .collect();
-        if let Some(mut caps) = process.capabilities().clone() {
-            caps.set_bounding(Some(all.clone()));
-            caps.set_effective(Some(all.clone()));
-            caps.set_permitted(Some(all));
-            process.set_capabilities(Some(caps));
-        }
-    }
-    Ok(process)
+    let mut env = super::run::read_env_files(&args.env_file)?;
+    env.extend(args.env.iter().cloned());
+    let req = ExecRequest {
+        cmd: args.command.clone(),
+        tty: args.tty,
+        env,
+        user: args.user.clone(),
+        working_dir: args.workdir.clone(),
+        privileged: args.privileged,
+    };
+    burrow::containers::exec::process(ctx, c, &req, &|note| match note {
+        ExecNote::SingleIdUser { user } => eprintln!(
+            "burrow: note: user {user:?} runs as uid 0 (you, outside): your user has no \
+             subordinate ids, so no other id exists in its containers"
+        ),
+    })
+    .await
 }
 
 /// Docker's exit code for an exec that could not be created or started, said on stderr.

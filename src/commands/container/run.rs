@@ -355,7 +355,8 @@ fn start_claimed_teardown(ctx: &Ctx, id: &str) -> Option<std::process::Child> {
     }
 }
 
-fn read_env_files(files: &[PathBuf]) -> anyhow::Result<Vec<String>> {
+/// The `KEY=VALUE` lines of `--env-file` files (blank lines and # comments skipped).
+pub(super) fn read_env_files(files: &[PathBuf]) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(f)
