@@ -214,7 +214,10 @@ fn run_to_exit_with_logs_then_nothing_left() {
         ),
     )
     .unwrap();
+    // One file per stream: the shim writes each from its own offset 0 (no O_APPEND), so two
+    // streams in one file can overwrite each other.
     let log = d.dir.join("out.log");
+    let err_log = d.dir.join("err.log");
     let rt = runtime();
     rt.block_on(async {
         let channel = containerd_client::connect(&d.sock).await.unwrap();
@@ -230,10 +233,9 @@ fn run_to_exit_with_logs_then_nothing_left() {
         assert!(!mounts.is_empty());
         let got = client.get(&id).await.unwrap();
         assert_eq!(got.labels["nerdctl/name"], "lifecycle");
-        let uri = format!("file://{}", log.display());
         let stdio = Stdio {
-            stdout: uri.clone(),
-            stderr: uri,
+            stdout: format!("file://{}", log.display()),
+            stderr: format!("file://{}", err_log.display()),
             ..Default::default()
         };
         client.create_task(&id, mounts, &stdio).await.unwrap();
@@ -253,12 +255,16 @@ fn run_to_exit_with_logs_then_nothing_left() {
     });
     // The shim copies the output to the file on its own schedule: give it a moment under load.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut out = std::fs::read_to_string(&log).unwrap_or_default();
+    let read = || {
+        std::fs::read_to_string(&log).unwrap_or_default()
+            + &std::fs::read_to_string(&err_log).unwrap_or_default()
+    };
+    let mut out = read();
     while !(out.contains("out hello") && out.contains("err"))
         && std::time::Instant::now() < deadline
     {
         std::thread::sleep(std::time::Duration::from_millis(50));
-        out = std::fs::read_to_string(&log).unwrap_or_default();
+        out = read();
     }
     assert!(
         out.contains("out hello") && out.contains("err"),
