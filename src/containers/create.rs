@@ -389,7 +389,11 @@ impl NetPlan {
             port_maps.extend(p.resolve()?);
         }
         if hc.publish_all_ports {
-            for e in &image.exposed_ports {
+            let mut exposed: Vec<&String> = image.exposed_ports.iter().collect();
+            exposed.extend(&req.config.exposed_ports);
+            exposed.sort();
+            exposed.dedup();
+            for e in exposed {
                 let (port, proto) = e.split_once('/').unwrap_or((e, "tcp"));
                 port_maps.extend(crate::network::ports::parse(
                     &format!("{port}/{proto}"),
@@ -566,7 +570,13 @@ fn state_files(
     let resolv = ctx.store.write_file(
         id,
         "resolv.conf",
-        &files::resolv_conf(ctx.rootless(), &req.host_config.dns, &host_resolv),
+        &files::resolv_conf_with(
+            ctx.rootless(),
+            &req.host_config.dns,
+            &req.host_config.dns_search,
+            &req.host_config.dns_options,
+            &host_resolv,
+        ),
     )?;
     let hosts_file =
         ctx.store
@@ -729,6 +739,7 @@ async fn make(
     };
     let mut spec = spec::build(&image.defaults, &spec_opts)?;
     finish_spec(ctx, checked, plan, &dir, &mut spec)?;
+    host_options(ctx, req, image, &mut spec).await?;
     if let Some(s) = starting {
         let mut spec_after = spec.clone();
         spec::fresh_netns(&mut spec_after);
@@ -823,6 +834,112 @@ fn finish_spec(
     }
     if !plan.net_confs.is_empty() {
         spec.set_hooks(Some(hooks(dir)?));
+    }
+    Ok(())
+}
+
+/// What the request sets on the spec beyond the builder's defaults: domain name, sysctls, OOM
+/// score, extra groups, and the IPC, PID and cgroup namespaces (shared with the host or with
+/// another container).
+async fn host_options(
+    ctx: &Ctx,
+    req: &ContainerRequest,
+    image: &Image,
+    spec: &mut Spec,
+) -> anyhow::Result<()> {
+    use oci_spec::runtime::LinuxNamespaceType as Ns;
+    let hc = &req.host_config;
+    if let Some(d) = &req.config.domainname {
+        spec.set_domainname(Some(d.clone()));
+    }
+    if let Some(p) = spec.process_mut() {
+        if let Some(adj) = hc.oom_score_adj {
+            p.set_oom_score_adj(Some(adj));
+        }
+        if !hc.group_add.is_empty() {
+            let mut user = p.user().clone();
+            let mut gids = user.additional_gids().clone().unwrap_or_default();
+            for g in &hc.group_add {
+                gids.push(super::user::group_id(g, &image.defaults.group)?);
+            }
+            user.set_additional_gids(Some(gids));
+            p.set_user(user);
+        }
+    }
+    let Some(linux) = spec.linux_mut() else {
+        return Ok(());
+    };
+    if !hc.sysctls.is_empty() {
+        linux.set_sysctl(Some(hc.sysctls.clone().into_iter().collect()));
+    }
+    let mut namespaces = linux.namespaces().clone().unwrap_or_default();
+    for (mode, typ) in [(&hc.ipc_mode, Ns::Ipc), (&hc.pid_mode, Ns::Pid)] {
+        match mode.as_str() {
+            "host" => namespaces.retain(|n| n.typ() != typ),
+            m if m.starts_with("container:") => {
+                let path = shared_namespace(ctx, &m["container:".len()..], typ).await?;
+                for n in namespaces.iter_mut().filter(|n| n.typ() == typ) {
+                    n.set_path(Some(path.clone().into()));
+                }
+            }
+            _ => {}
+        }
+    }
+    if hc.cgroupns_mode == "private" {
+        namespaces.push(
+            oci_spec::runtime::LinuxNamespaceBuilder::default()
+                .typ(Ns::Cgroup)
+                .build()?,
+        );
+    }
+    linux.set_namespaces(Some(namespaces));
+    if hc.pid_mode == "host" {
+        // /proc of a PID namespace the user namespace does not own cannot be mounted afresh.
+        bind_proc(spec)?;
+    }
+    Ok(())
+}
+
+/// The `/proc/PID/ns/...` path of a running container's namespace, as the runtime sees it.
+async fn shared_namespace(
+    ctx: &Ctx,
+    query: &str,
+    typ: oci_spec::runtime::LinuxNamespaceType,
+) -> anyhow::Result<String> {
+    let c = ctx.find(query).await?;
+    let pid = match super::record::state(ctx, &c.id).await? {
+        super::record::State::Running { pid } | super::record::State::Paused { pid } => pid,
+        _ => anyhow::bail!("container {query} is not running: its namespaces cannot be joined"),
+    };
+    let name = match typ {
+        oci_spec::runtime::LinuxNamespaceType::Ipc => "ipc",
+        _ => "pid",
+    };
+    Ok(format!("/proc/{pid}/ns/{name}"))
+}
+
+/// Replaces the fresh /proc mount with a bind of the runtime's.
+fn bind_proc(spec: &mut Spec) -> anyhow::Result<()> {
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    for m in mounts.iter_mut() {
+        if m.destination().to_str() == Some("/proc") {
+            *m = MountBuilder::default()
+                .destination("/proc")
+                .typ("bind")
+                .source("/proc")
+                .options(vec![
+                    "rbind".to_string(),
+                    "nosuid".into(),
+                    "nodev".into(),
+                    "noexec".into(),
+                ])
+                .build()?;
+        }
+    }
+    spec.set_mounts(Some(mounts));
+    if let Some(linux) = spec.linux_mut() {
+        // Masking paths of the host's /proc would hide them from the host's own view in binds.
+        linux.set_readonly_paths(None);
     }
     Ok(())
 }

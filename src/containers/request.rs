@@ -51,6 +51,10 @@ pub struct Config {
     pub stop_signal: Option<String>,
     /// Seconds `stop` waits before killing.
     pub stop_timeout: Option<u64>,
+    /// The NIS domain name (`--domainname`).
+    pub domainname: Option<String>,
+    /// Ports the container listens on, as "80/tcp" (`--expose`; `-P` publishes them too).
+    pub exposed_ports: Vec<String>,
 }
 
 /// Docker's `HostConfig`: mounts, ports, privileges, limits, policies.
@@ -78,7 +82,22 @@ pub struct HostConfig {
     pub readonly_rootfs: bool,
     pub security_opt: Vec<SecurityOpt>,
     pub dns: Vec<String>,
+    /// `--dns-search` (`.` for none).
+    pub dns_search: Vec<String>,
+    /// `--dns-option` (resolv.conf `options`).
+    pub dns_options: Vec<String>,
     pub extra_hosts: Vec<ExtraHost>,
+    /// Supplementary groups, names (from the image's /etc/group) or numbers.
+    pub group_add: Vec<String>,
+    /// Namespaced kernel parameters (`--sysctl net.ipv4.ip_forward=1`).
+    pub sysctls: BTreeMap<String, String>,
+    pub oom_score_adj: Option<i32>,
+    /// IPC namespace: "" or private (its own), host, or container:NAME.
+    pub ipc_mode: String,
+    /// PID namespace: "" (its own), host, or container:NAME.
+    pub pid_mode: String,
+    /// cgroup namespace: "" or private (its own), or host.
+    pub cgroupns_mode: String,
     /// An init as PID 1 (the host's docker-init, tini or catatonit).
     pub init: bool,
     pub memory: Option<ByteSize>,
@@ -129,6 +148,14 @@ pub enum RequestError {
     Cpus(String),
     #[error("--stop-signal {0:?}: give a signal name or number")]
     StopSignal(String),
+    #[error("invalid --{flag} {value:?}: use {allowed}")]
+    Mode {
+        flag: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
+    #[error("invalid --sysctl {0:?}: give NAME=VALUE")]
+    Sysctl(String),
 }
 
 impl ContainerRequest {
@@ -158,6 +185,47 @@ impl ContainerRequest {
             if s.is_empty() || s.chars().any(char::is_whitespace) {
                 return Err(RequestError::StopSignal(s.clone()));
             }
+        }
+        let hc = &self.host_config;
+        let mode = |flag, value: &str, ok: bool, allowed| {
+            if ok {
+                Ok(())
+            } else {
+                Err(RequestError::Mode {
+                    flag,
+                    value: value.to_string(),
+                    allowed,
+                })
+            }
+        };
+        let shared = |m: &str| m.strip_prefix("container:").is_some_and(|c| !c.is_empty());
+        let ipc = hc.ipc_mode.as_str();
+        mode(
+            "ipc",
+            ipc,
+            matches!(ipc, "" | "private" | "shareable" | "host") || shared(ipc),
+            "private, shareable, host or container:NAME",
+        )?;
+        let pid = hc.pid_mode.as_str();
+        mode(
+            "pid",
+            pid,
+            matches!(pid, "" | "host") || shared(pid),
+            "host or container:NAME",
+        )?;
+        let cg = hc.cgroupns_mode.as_str();
+        mode(
+            "cgroupns",
+            cg,
+            matches!(cg, "" | "private" | "host"),
+            "private or host",
+        )?;
+        if let Some(k) = hc
+            .sysctls
+            .keys()
+            .find(|k| k.is_empty() || k.contains(char::is_whitespace))
+        {
+            return Err(RequestError::Sysctl(k.clone()));
         }
         Ok(())
     }
@@ -199,6 +267,24 @@ mod tests {
             r.validate(false),
             Err(RequestError::StopSignal(_))
         ));
+        for (ipc, pid, cg, ok) in [
+            ("host", "host", "host", true),
+            ("container:db", "container:db", "private", true),
+            ("shared", "", "", false),
+            ("", "private", "", false),
+            ("", "container:", "", false),
+            ("", "", "none", false),
+        ] {
+            let mut r = ContainerRequest::new("busybox");
+            r.host_config.ipc_mode = ipc.into();
+            r.host_config.pid_mode = pid.into();
+            r.host_config.cgroupns_mode = cg.into();
+            let res = r.validate(false);
+            assert_eq!(res.is_ok(), ok, "{ipc} {pid} {cg}: {res:?}");
+            if let Err(e) = res {
+                assert!(e.to_string().starts_with("invalid --"), "{e}");
+            }
+        }
     }
 
     #[test]

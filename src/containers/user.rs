@@ -29,6 +29,17 @@ impl ResolvedUser {
     }
 }
 
+/// A group by name (from the image's /etc/group) or number, for `--group-add`.
+pub fn group_id(spec: &str, group: &str) -> Result<u32, UserError> {
+    if let Ok(n) = spec.parse::<u32>() {
+        return Ok(n);
+    }
+    group_entries(group)
+        .find(|(name, _, _)| *name == spec)
+        .map(|(_, gid, _)| gid)
+        .ok_or_else(|| UserError::NoGroup(spec.to_string()))
+}
+
 /// The user spec names someone the image does not know.
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {

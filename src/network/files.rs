@@ -28,6 +28,18 @@ pub const ROOTLESS_DNS: &str = "10.0.2.3";
 /// /etc/resolv.conf: `--dns` servers if given; rootless, the launcher's resolver; rootful, the
 /// host's resolv.conf without loopback servers (unreachable from a container), else public ones.
 pub fn resolv_conf(rootless: bool, dns: &[String], host_resolv: &str) -> String {
+    resolv_conf_with(rootless, dns, &[], &[], host_resolv)
+}
+
+/// [`resolv_conf`] with `--dns-search` domains (replacing the host's; `.` for none) and
+/// `--dns-option` options.
+pub fn resolv_conf_with(
+    rootless: bool,
+    dns: &[String],
+    dns_search: &[String],
+    dns_options: &[String],
+    host_resolv: &str,
+) -> String {
     let mut search = Vec::new();
     let mut servers: Vec<String> = Vec::new();
     for line in host_resolv.lines() {
@@ -51,12 +63,18 @@ pub fn resolv_conf(rootless: bool, dns: &[String], host_resolv: &str) -> String 
     } else if servers.is_empty() {
         servers = vec!["8.8.8.8".into(), "8.8.4.4".into()];
     }
+    if !dns_search.is_empty() {
+        search = dns_search.iter().filter(|d| *d != ".").cloned().collect();
+    }
     let mut s = String::new();
     if !search.is_empty() {
         s.push_str(&format!("search {}\n", search.join(" ")));
     }
     for ip in servers {
         s.push_str(&format!("nameserver {ip}\n"));
+    }
+    if !dns_options.is_empty() {
+        s.push_str(&format!("options {}\n", dns_options.join(" ")));
     }
     s
 }
@@ -94,5 +112,19 @@ mod tests {
             "nameserver 1.1.1.1\n"
         );
         assert!(resolv_conf(false, &[], "nameserver 127.0.0.1\n").contains("8.8.8.8"));
+        assert_eq!(
+            resolv_conf_with(
+                false,
+                &["1.1.1.1".into()],
+                &["a.test".into()],
+                &["ndots:2".into()],
+                host
+            ),
+            "search a.test\nnameserver 1.1.1.1\noptions ndots:2\n"
+        );
+        assert_eq!(
+            resolv_conf_with(false, &["1.1.1.1".into()], &[".".into()], &[], host),
+            "nameserver 1.1.1.1\n"
+        );
     }
 }
