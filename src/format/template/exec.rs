@@ -159,7 +159,8 @@ impl<'t> Exec<'t> {
         let first = &cmd.args[0];
         let has_args = cmd.args.len() > 1 || fin.is_some();
         match &first.kind {
-            ArgKind::Func(name) => self.call(dot, first, name, &cmd.args[1..], fin),
+            ArgKind::Func(name) => self.call(dot, cmd, name, fin),
+            ArgKind::Const(Value::Nil) => Err(self.err(first, "nil is not a command")),
             ArgKind::Field(chain) => self.chain(dot.clone(), chain, first, has_args),
             ArgKind::Var(name, chain) if !chain.is_empty() => {
                 let base = self.var(first, name)?;
@@ -196,7 +197,13 @@ impl<'t> Exec<'t> {
                 let base = self.var(a, name)?;
                 self.chain(base, chain, a, false)
             }
-            ArgKind::Func(name) => self.call(dot, a, name, &[], None),
+            ArgKind::Func(name) => {
+                let cmd = Cmd {
+                    args: vec![a.clone()],
+                    text: a.text.clone(),
+                };
+                self.call(dot, &cmd, name, None)
+            }
             ArgKind::Pipe(p) => self.pipe(dot, p),
             ArgKind::Chain(inner, chain) => {
                 let base = self.arg(dot, inner)?;
@@ -249,14 +256,16 @@ impl<'t> Exec<'t> {
         Ok(cur)
     }
 
+    /// Calls the function `cmd` names; a failure names the call as Go does (`error calling`).
     fn call(
         &mut self,
         dot: &Value,
-        at: &Arg,
+        cmd: &Cmd,
         name: &str,
-        args: &[Arg],
         fin: Option<Value>,
     ) -> Result<Value, ExecError> {
+        let at = &cmd.args[0];
+        let args = &cmd.args[1..];
         if name == "and" || name == "or" {
             let n = args.len() + usize::from(fin.is_some());
             if n == 0 {
@@ -279,6 +288,12 @@ impl<'t> Exec<'t> {
             vals.push(self.arg(dot, a)?);
         }
         vals.extend(fin);
-        funcs::call(name, &vals, self.header).map_err(|e| self.err(at, e))
+        funcs::call(name, &vals, self.header).map_err(|e| {
+            if e.starts_with("wrong number of args") {
+                self.err(at, e)
+            } else {
+                ExecError::new(self.t, at.pos, &cmd.text, format!("error calling {name}: {e}"))
+            }
+        })
     }
 }

@@ -202,7 +202,7 @@ fn index(item: &Value, i: &Value) -> Result<Value, String> {
                 .ok()
                 .and_then(|n| l.get(n))
                 .cloned()
-                .ok_or_else(|| format!("error calling index: index out of range: {n}"))
+                .ok_or_else(|| format!("index out of range: {n}"))
         }
         Value::Str(s) => {
             let n = int(i)?;
@@ -210,17 +210,14 @@ fn index(item: &Value, i: &Value) -> Result<Value, String> {
                 .ok()
                 .and_then(|n| s.as_bytes().get(n))
                 .map(|b| Value::Int(i64::from(*b)))
-                .ok_or_else(|| format!("error calling index: index out of range: {n}"))
+                .ok_or_else(|| format!("index out of range: {n}"))
         }
         Value::Map(m) => {
-            let key = string(i).map_err(|e| format!("error calling index: {e}"))?;
+            let key = string(i)?;
             Ok(m.get(&key).cloned().unwrap_or_else(|| zero_of(m)))
         }
-        Value::Missing | Value::Nil => Err("error calling index: index of untyped nil".into()),
-        _ => Err(format!(
-            "error calling index: can't index item of type {}",
-            item.type_name()
-        )),
+        Value::Missing | Value::Nil => Err("index of untyped nil".into()),
+        _ => Err(format!("can't index item of type {}", item.type_name())),
     }
 }
 
@@ -244,7 +241,7 @@ fn slice(item: &Value, idx: &[Value]) -> Result<Value, String> {
     let from = ints.first().copied().unwrap_or(0);
     let to = ints.get(1).copied().unwrap_or(len as i64);
     if ints.len() > 2 || from < 0 || to < from || to as usize > len {
-        return Err(format!("error calling slice: index out of range: {to}"));
+        return Err(format!("index out of range: {to}"));
     }
     let (from, to) = (from as usize, to as usize);
     Ok(match item {
@@ -447,7 +444,7 @@ mod tests {
         assert_eq!(c("index", &[s("default"), Value::Int(1)]), Ok(Value::Int(101)));
         assert_eq!(
             c("index", &[Value::List(vec![s("a")]), Value::Int(3)]),
-            Err("error calling index: index out of range: 3".into())
+            Err("index out of range: 3".into())
         );
         let labels = Value::map_from_json(&serde_json::json!({"a": "1"}));
         assert_eq!(c("index", &[labels.clone(), s("a")]), Ok(s("1")));

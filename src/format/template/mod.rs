@@ -300,3 +300,4 @@ mod tests {
         assert_eq!(t.execute_header(&names), "NAMES\tSTATUS\t PORTS\t<no value>");
     }
 }
+

@@ -37,6 +37,8 @@ pub(super) struct Pipe {
 #[derive(Debug, Clone)]
 pub(super) struct Cmd {
     pub args: Vec<Arg>,
+    /// The command as written (for errors).
+    pub text: String,
 }
 
 /// An operand, with where it is and how it was written (for errors).
@@ -416,10 +418,12 @@ impl Parser<'_> {
             }
             break;
         }
-        if args.is_empty() {
+        let (Some(first), Some(last)) = (args.first(), args.last()) else {
             return Err(self.err(self.peek().pos, "empty command"));
-        }
-        Ok(Cmd { args })
+        };
+        let end = (last.pos + last.text.len()).min(self.src.len());
+        let text = self.src[first.pos.min(end)..end].to_owned();
+        Ok(Cmd { args, text })
     }
 
     /// A term and the fields chained on it.

@@ -106,6 +106,7 @@ fn one(verb: char, s: Spec, v: &Value) -> String {
     let body = match (verb, v) {
         ('v', Value::Float(f)) => sign(s, *f < 0.0, go_float(f.abs())),
         ('v', _) if int.is_some() => return one('d', s, v),
+        ('v', Value::Struct(_)) if s.plus => with_names(v),
         ('v', _) => v.print(),
         ('T', _) => v.type_name().to_owned(),
         ('s', Value::Str(x)) => truncate(x, s.prec),
@@ -159,6 +160,18 @@ fn one(verb: char, s: Spec, v: &Value) -> String {
         _ => return bad(verb, v),
     };
     pad(s, &body)
+}
+
+/// `%+v`: structs with their field names, `{Name:web Id:1}`.
+fn with_names(v: &Value) -> String {
+    match v {
+        Value::Struct(f) => {
+            let parts: Vec<String> = f.iter().map(|(k, v)| format!("{k}:{}", with_names(v))).collect();
+            format!("{{{}}}", parts.join(" "))
+        }
+        Value::List(l) => format!("[{}]", l.iter().map(with_names).collect::<Vec<_>>().join(" ")),
+        other => other.print(),
+    }
 }
 
 fn sign(s: Spec, neg: bool, body: String) -> String {
@@ -314,5 +327,7 @@ mod tests {
         assert_eq!(sprintf("%05d|%-5d|%5s|%.2s|%%", &[Value::Int(-42), Value::Int(7), s("ab"), s("abc")]), "-0042|7    |   ab|ab|%");
         assert_eq!(sprintf("%.3g|%g|%v", &[Value::Float(1234.5678), Value::Float(1e6), Value::Float(2.5)]), "1.23e+03|1e+06|2.5");
         assert_eq!(sprintf("%v %s", &[Value::List(vec![s("a"), s("b")]), Value::Missing]), "[a b] %!s(<nil>)");
+        let st = Value::from_json(&serde_json::json!({"A": "x", "B": {"C": 1}}));
+        assert_eq!(sprintf("%+v|%v", &[st.clone(), st]), "{A:x B:{C:1}}|{x {1}}");
     }
 }
