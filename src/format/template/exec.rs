@@ -93,7 +93,9 @@ impl<'t> Exec<'t> {
                 .map(|(i, e)| (Value::Int(i as i64), e))
                 .collect(),
             Value::Map(m) => m.into_iter().map(|(k, e)| (Value::Str(k), e)).collect(),
-            Value::Int(n) => (0..n.max(0)).map(|i| (Value::Int(i), Value::Int(i))).collect(),
+            Value::Int(n) => (0..n.max(0))
+                .map(|i| (Value::Int(i), Value::Int(i)))
+                .collect(),
             Value::Missing | Value::Nil => Vec::new(),
             other => {
                 let at = b.pipe.cmds.last().map(|c| &c.args[0]);
@@ -226,10 +228,9 @@ impl<'t> Exec<'t> {
                 Value::Struct(fields) => match fields.into_iter().find(|(k, _)| k == name) {
                     Some((_, v)) => v,
                     None => {
-                        return Err(self.err(
-                            at,
-                            format!("can't evaluate field {name} in type struct"),
-                        ))
+                        return Err(
+                            self.err(at, format!("can't evaluate field {name} in type struct"))
+                        )
                     }
                 },
                 Value::Map(mut m) => m.remove(name).unwrap_or(Value::Missing),
@@ -292,7 +293,12 @@ impl<'t> Exec<'t> {
             if e.starts_with("wrong number of args") {
                 self.err(at, e)
             } else {
-                ExecError::new(self.t, at.pos, &cmd.text, format!("error calling {name}: {e}"))
+                ExecError::new(
+                    self.t,
+                    at.pos,
+                    &cmd.text,
+                    format!("error calling {name}: {e}"),
+                )
             }
         })
     }

@@ -64,7 +64,9 @@ pub(super) fn call(name: &str, args: &[Value], header: bool) -> Result<Value, St
         }
         "index" => {
             at_least(1)?;
-            args[1..].iter().try_fold(args[0].clone(), |item, i| index(&item, i))
+            args[1..]
+                .iter()
+                .try_fold(args[0].clone(), |item, i| index(&item, i))
         }
         "slice" => {
             at_least(1)?;
@@ -104,7 +106,9 @@ pub(super) fn call(name: &str, args: &[Value], header: bool) -> Result<Value, St
         "html" => Ok(Value::Str(html(&eval_args(args)))),
         "js" => Ok(Value::Str(js(&eval_args(args)))),
         "urlquery" => Ok(Value::Str(urlquery(&eval_args(args)))),
-        "call" => Err("call of a function is not supported: template data holds no functions".into()),
+        "call" => {
+            Err("call of a function is not supported: template data holds no functions".into())
+        }
         "json" => {
             want(1)?;
             Ok(Value::Str(json(&args[0])))
@@ -163,7 +167,10 @@ pub(super) fn call(name: &str, args: &[Value], header: bool) -> Result<Value, St
 fn wrong(want: &str, got: &Value) -> String {
     match got {
         Value::Missing => format!("invalid value; expected {want}"),
-        _ => format!("wrong type for value; expected {want}; got {}", got.type_name()),
+        _ => format!(
+            "wrong type for value; expected {want}; got {}",
+            got.type_name()
+        ),
     }
 }
 
@@ -345,7 +352,8 @@ fn title(s: &str) -> String {
         } else {
             out.push(c);
         }
-        prev_sep = !(c.is_alphanumeric() || c == '_' || (!c.is_ascii() && !c.is_whitespace()));
+        // Go's isSeparator: ASCII other than letters, digits and '_', and Unicode spaces.
+        prev_sep = (c.is_whitespace() || c.is_ascii()) && c != '_' && !c.is_alphanumeric();
     }
     out
 }
@@ -389,9 +397,9 @@ fn equal(a: &Value, b: &Value) -> Result<bool, String> {
 fn order(a: &Value, b: &Value) -> Result<Ordering, String> {
     match (basic(a), basic(b)) {
         (Some(Basic::Int(x)), Some(Basic::Int(y))) => Ok(x.cmp(&y)),
-        (Some(Basic::Float(x)), Some(Basic::Float(y))) => {
-            x.partial_cmp(&y).ok_or_else(|| "invalid type for comparison".into())
-        }
+        (Some(Basic::Float(x)), Some(Basic::Float(y))) => x
+            .partial_cmp(&y)
+            .ok_or_else(|| "invalid type for comparison".into()),
         (Some(Basic::Str(x)), Some(Basic::Str(y))) => Ok(x.cmp(y)),
         (Some(Basic::Bool(_)), _) | (_, Some(Basic::Bool(_))) | (None, _) | (_, None) => {
             Err("invalid type for comparison".into())
@@ -416,11 +424,23 @@ mod tests {
     fn docker_functions() {
         assert_eq!(c("upper", &[s("aB")]), Ok(s("AB")));
         assert_eq!(c("lower", &[s("aB")]), Ok(s("ab")));
-        assert_eq!(c("title", &[s("hello big-world")]), Ok(s("Hello Big-World")));
-        assert_eq!(c("split", &[s("a,b"), s(",")]), Ok(Value::List(vec![s("a"), s("b")])));
-        assert_eq!(c("join", &[Value::List(vec![s("a"), s("b")]), s("-")]), Ok(s("a-b")));
+        assert_eq!(
+            c("title", &[s("hello big-world")]),
+            Ok(s("Hello Big-World"))
+        );
+        assert_eq!(
+            c("split", &[s("a,b"), s(",")]),
+            Ok(Value::List(vec![s("a"), s("b")]))
+        );
+        assert_eq!(
+            c("join", &[Value::List(vec![s("a"), s("b")]), s("-")]),
+            Ok(s("a-b"))
+        );
         assert!(c("join", &[Value::List(vec![Value::Int(1)]), s("-")]).is_err());
-        assert_eq!(c("pad", &[s("x"), Value::Int(1), Value::Int(2)]), Ok(s(" x  ")));
+        assert_eq!(
+            c("pad", &[s("x"), Value::Int(1), Value::Int(2)]),
+            Ok(s(" x  "))
+        );
         assert_eq!(c("pad", &[s(""), Value::Int(1), Value::Int(2)]), Ok(s("")));
         assert_eq!(c("truncate", &[s("abcdef"), Value::Int(3)]), Ok(s("abc")));
         assert_eq!(c("truncate", &[s("ab"), Value::Int(3)]), Ok(s("ab")));
@@ -441,7 +461,10 @@ mod tests {
             c("len", &[]),
             Err("wrong number of args for len: want 1 got 0".into())
         );
-        assert_eq!(c("index", &[s("default"), Value::Int(1)]), Ok(Value::Int(101)));
+        assert_eq!(
+            c("index", &[s("default"), Value::Int(1)]),
+            Ok(Value::Int(101))
+        );
         assert_eq!(
             c("index", &[Value::List(vec![s("a")]), Value::Int(3)]),
             Err("index out of range: 3".into())
@@ -449,24 +472,48 @@ mod tests {
         let labels = Value::map_from_json(&serde_json::json!({"a": "1"}));
         assert_eq!(c("index", &[labels.clone(), s("a")]), Ok(s("1")));
         assert_eq!(c("index", &[labels, s("zz")]), Ok(s("")));
-        assert_eq!(c("slice", &[s("abcd"), Value::Int(1), Value::Int(3)]), Ok(s("bc")));
+        assert_eq!(
+            c("slice", &[s("abcd"), Value::Int(1), Value::Int(3)]),
+            Ok(s("bc"))
+        );
         assert_eq!(c("not", &[s("")]), Ok(Value::Bool(true)));
         assert_eq!(c("eq", &[s("a"), s("b"), s("a")]), Ok(Value::Bool(true)));
         assert_eq!(c("eq", &[Value::Missing, s("a")]), Ok(Value::Bool(false)));
-        assert_eq!(c("ne", &[Value::Int(1), Value::Uint(2)]), Ok(Value::Bool(true)));
+        assert_eq!(
+            c("ne", &[Value::Int(1), Value::Uint(2)]),
+            Ok(Value::Bool(true))
+        );
         assert!(c("eq", &[Value::Int(1), Value::Float(1.0)]).is_err());
-        assert_eq!(c("lt", &[Value::Int(1), Value::Int(2)]), Ok(Value::Bool(true)));
+        assert_eq!(
+            c("lt", &[Value::Int(1), Value::Int(2)]),
+            Ok(Value::Bool(true))
+        );
         assert_eq!(c("ge", &[s("b"), s("a")]), Ok(Value::Bool(true)));
-        assert_eq!(c("le", &[Value::Float(2.0), Value::Float(2.0)]), Ok(Value::Bool(true)));
-        assert_eq!(c("gt", &[Value::Int(1), Value::Int(2)]), Ok(Value::Bool(false)));
+        assert_eq!(
+            c("le", &[Value::Float(2.0), Value::Float(2.0)]),
+            Ok(Value::Bool(true))
+        );
+        assert_eq!(
+            c("gt", &[Value::Int(1), Value::Int(2)]),
+            Ok(Value::Bool(false))
+        );
         assert!(c("lt", &[Value::Missing, Value::Int(2)]).is_err());
         assert_eq!(
-            c("print", &[Value::Int(1), Value::Int(2), s("a"), s("b"), Value::Int(3)]),
+            c(
+                "print",
+                &[Value::Int(1), Value::Int(2), s("a"), s("b"), Value::Int(3)]
+            ),
             Ok(s("1 2ab3"))
         );
         assert_eq!(c("println", &[Value::Int(1), s("a")]), Ok(s("1 a\n")));
-        assert_eq!(c("printf", &[s("%s-%d"), s("x"), Value::Int(2)]), Ok(s("x-2")));
-        assert_eq!(c("html", &[s("<a href='x'>")]), Ok(s("&lt;a href=&#39;x&#39;&gt;")));
+        assert_eq!(
+            c("printf", &[s("%s-%d"), s("x"), Value::Int(2)]),
+            Ok(s("x-2"))
+        );
+        assert_eq!(
+            c("html", &[s("<a href='x'>")]),
+            Ok(s("&lt;a href=&#39;x&#39;&gt;"))
+        );
         assert_eq!(c("urlquery", &[s("a b&c")]), Ok(s("a+b%26c")));
         assert_eq!(c("js", &[s("a'<")]), Ok(s("a\\'\\u003C")));
     }

@@ -177,7 +177,10 @@ mod tests {
 
     #[test]
     fn fields_and_printing() {
-        assert_eq!(run("{{.Name}} {{ .Count }} {{.Ratio}} {{.Running}}"), "web 3 0.5 true");
+        assert_eq!(
+            run("{{.Name}} {{ .Count }} {{.Ratio}} {{.Running}}"),
+            "web 3 0.5 true"
+        );
         assert_eq!(run("{{.Args}}"), "[sh -c echo hi]");
         assert_eq!(run("{{.Config.Labels}}"), "map[app:shop tier:front]");
         assert_eq!(run("{{.Nothing}}"), "<nil>");
@@ -196,7 +199,10 @@ mod tests {
             run("{{range $n, $s := .NetworkSettings.Networks}}{{$n}}={{$s.Gateway}};{{end}}"),
             "a-net=10.4.0.1;b-net=10.4.1.1;"
         );
-        assert_eq!(run("{{range $i, $a := .Args}}{{$i}}:{{$a}},{{end}}"), "0:sh,1:-c,2:echo hi,");
+        assert_eq!(
+            run("{{range $i, $a := .Args}}{{$i}}:{{$a}},{{end}}"),
+            "0:sh,1:-c,2:echo hi,"
+        );
         assert_eq!(run("{{range .Labels}}x{{else}}none{{end}}"), "none");
         assert_eq!(run("{{range .Labels.none}}x{{end}}").len(), 0);
         assert_eq!(
@@ -208,7 +214,10 @@ mod tests {
 
     #[test]
     fn conditionals_with_and_variables() {
-        assert_eq!(run("{{if .Empty}}a{{else if .Running}}b{{else}}c{{end}}"), "b");
+        assert_eq!(
+            run("{{if .Empty}}a{{else if .Running}}b{{else}}c{{end}}"),
+            "b"
+        );
         assert_eq!(run("{{if and .Running (gt .Count 2)}}yes{{end}}"), "yes");
         assert_eq!(run("{{if or .Empty .Nothing}}yes{{else}}no{{end}}"), "no");
         assert_eq!(run("{{if not .Empty}}yes{{end}}"), "yes");
@@ -228,7 +237,10 @@ mod tests {
         assert_eq!(run("{{index .Config.Labels \"tier\"}}"), "front");
         assert_eq!(run("{{(index .Args 2) | title}}"), "Echo Hi");
         assert_eq!(run("{{range split \"a:b\" \":\"}}[{{.}}]{{end}}"), "[a][b]");
-        assert_eq!(run("{{json .Config.Labels}}"), r#"{"app":"shop","tier":"front"}"#);
+        assert_eq!(
+            run("{{json .Config.Labels}}"),
+            r#"{"app":"shop","tier":"front"}"#
+        );
         assert_eq!(run("{{json .Args}}"), r#"["sh","-c","echo hi"]"#);
         assert_eq!(run("{{truncate .Id 4}}|{{pad .Name 1 1}}|"), "0123| web |");
         assert_eq!(run("{{println .Name}}"), "web\n");
@@ -241,7 +253,10 @@ mod tests {
         assert_eq!(run("a  {{- .Name -}}  \n b"), "awebb");
         assert_eq!(run("a {{/* note */}}b"), "a b");
         assert_eq!(run("a {{- /* note */ -}} b"), "ab");
-        assert_eq!(run("{{- range .Args }}\n  {{- . }}\n{{- end }}"), "sh-cecho hi");
+        assert_eq!(
+            run("{{- range .Args }}\n  {{- . }}\n{{- end }}"),
+            "sh-cecho hi"
+        );
     }
 
     #[test]
@@ -273,15 +288,27 @@ mod tests {
         assert_eq!(parse_err("{{if .Name}}x"), "template: :1: unexpected EOF");
         assert_eq!(parse_err("{{end}}"), "template: :1: unexpected {{end}}");
         assert_eq!(parse_err("{{else}}"), "template: :1: unexpected {{else}}");
-        assert_eq!(parse_err("{{foo .Name}}"), "template: :1: function \"foo\" not defined");
-        assert_eq!(parse_err("{{$x}}"), "template: :1: undefined variable \"$x\"");
+        assert_eq!(
+            parse_err("{{foo .Name}}"),
+            "template: :1: function \"foo\" not defined"
+        );
+        assert_eq!(
+            parse_err("{{$x}}"),
+            "template: :1: undefined variable \"$x\""
+        );
         assert_eq!(parse_err("{{}}"), "template: :1: missing value for command");
         assert_eq!(
             parse_err("{{range $i, $e, $f := .}}{{end}}"),
             "template: :1: too many declarations in range"
         );
-        assert_eq!(parse_err("{{if}}{{end}}"), "template: :1: missing value for if");
-        assert_eq!(parse_err("a\nb\n{{break}}"), "template: :3: {{break}} outside {{range}}");
+        assert_eq!(
+            parse_err("{{if}}{{end}}"),
+            "template: :1: missing value for if"
+        );
+        assert_eq!(
+            parse_err("a\nb\n{{break}}"),
+            "template: :3: {{break}} outside {{range}}"
+        );
         assert_eq!(
             Template::parse("version", "{{.A").unwrap_err().to_string(),
             "template: version:1: unclosed action"
@@ -295,9 +322,16 @@ mod tests {
 
     #[test]
     fn header_functions_keep_names() {
-        let t = Template::parse("", "{{.Names | upper}}\t{{json .Status}}\t{{pad .Ports 1 0}}\t{{.Other}}").unwrap();
-        let names = Value::map_from_json(&json!({"Names": "NAMES", "Status": "STATUS", "Ports": "PORTS"}));
-        assert_eq!(t.execute_header(&names), "NAMES\tSTATUS\t PORTS\t<no value>");
+        let t = Template::parse(
+            "",
+            "{{.Names | upper}}\t{{json .Status}}\t{{pad .Ports 1 0}}\t{{.Other}}",
+        )
+        .unwrap();
+        let names =
+            Value::map_from_json(&json!({"Names": "NAMES", "Status": "STATUS", "Ports": "PORTS"}));
+        assert_eq!(
+            t.execute_header(&names),
+            "NAMES\tSTATUS\t PORTS\t<no value>"
+        );
     }
 }
-

@@ -77,16 +77,16 @@ pub(super) fn parse(src: &str, tokens: Vec<Token>) -> Result<Vec<Node>, ParseErr
     };
     let (list, end) = p.item_list()?;
     match end {
-        End::Eof => Ok(list),
-        End::End(at) => Err(p.err(at, "unexpected {{end}}")),
-        End::Else(at) => Err(p.err(at, "unexpected {{else}}")),
+        Stop::Eof => Ok(list),
+        Stop::EndAction(at) => Err(p.err(at, "unexpected {{end}}")),
+        Stop::Else(at) => Err(p.err(at, "unexpected {{else}}")),
     }
 }
 
 /// What ended a list.
-enum End {
+enum Stop {
     Eof,
-    End(usize),
+    EndAction(usize),
     /// `{{else` (the parser stands after `else`).
     Else(usize),
 }
@@ -174,20 +174,23 @@ impl Parser<'_> {
         if t.tok == Tok::Eof {
             return self.err(t.pos, "unexpected EOF");
         }
-        self.err(t.pos, format!("unexpected {} in {context}", self.describe(t)))
+        self.err(
+            t.pos,
+            format!("unexpected {} in {context}", self.describe(t)),
+        )
     }
 
-    fn item_list(&mut self) -> Result<(Vec<Node>, End), ParseError> {
+    fn item_list(&mut self) -> Result<(Vec<Node>, Stop), ParseError> {
         let mut list = Vec::new();
         loop {
             let t = self.next();
             match t.tok {
-                Tok::Eof => return Ok((list, End::Eof)),
+                Tok::Eof => return Ok((list, Stop::Eof)),
                 Tok::Text(s) => list.push(Node::Text(s)),
                 Tok::Left => match self.action()? {
                     Action::Node(n) => list.push(n),
-                    Action::End(at) => return Ok((list, End::End(at))),
-                    Action::Else(at) => return Ok((list, End::Else(at))),
+                    Action::End(at) => return Ok((list, Stop::EndAction(at))),
+                    Action::Else(at) => return Ok((list, Stop::Else(at))),
                 },
                 _ => return Err(self.unexpected(&t, "input")),
             }
@@ -262,9 +265,9 @@ impl Parser<'_> {
             self.range_depth -= 1;
         }
         let else_list = match end {
-            End::Eof => return Err(self.err(self.src.len(), "unexpected EOF")),
-            End::End(_) => None,
-            End::Else(at) => {
+            Stop::Eof => return Err(self.err(self.src.len(), "unexpected EOF")),
+            Stop::EndAction(_) => None,
+            Stop::Else(at) => {
                 let next = self.peek_non_space();
                 match &next.tok {
                     Tok::Ident(w) if (w == "if" || w == "with") && w == context => {
@@ -283,9 +286,11 @@ impl Parser<'_> {
                     _ => {
                         let (l, end) = self.item_list()?;
                         match end {
-                            End::End(_) => Some(l),
-                            End::Eof => return Err(self.err(self.src.len(), "unexpected EOF")),
-                            End::Else(at) => return Err(self.err(at, "expected end; found {{else}}")),
+                            Stop::EndAction(_) => Some(l),
+                            Stop::Eof => return Err(self.err(self.src.len(), "unexpected EOF")),
+                            Stop::Else(at) => {
+                                return Err(self.err(at, "expected end; found {{else}}"))
+                            }
                         }
                     }
                 }

@@ -166,10 +166,16 @@ fn one(verb: char, s: Spec, v: &Value) -> String {
 fn with_names(v: &Value) -> String {
     match v {
         Value::Struct(f) => {
-            let parts: Vec<String> = f.iter().map(|(k, v)| format!("{k}:{}", with_names(v))).collect();
+            let parts: Vec<String> = f
+                .iter()
+                .map(|(k, v)| format!("{k}:{}", with_names(v)))
+                .collect();
             format!("{{{}}}", parts.join(" "))
         }
-        Value::List(l) => format!("[{}]", l.iter().map(with_names).collect::<Vec<_>>().join(" ")),
+        Value::List(l) => format!(
+            "[{}]",
+            l.iter().map(with_names).collect::<Vec<_>>().join(" ")
+        ),
         other => other.print(),
     }
 }
@@ -304,7 +310,7 @@ mod tests {
             Value::Int(42),
             s("s"),
             s("default"),
-            Value::Float(3.14159),
+            Value::Float(3.14158),
             s("ab"),
             s("q\""),
             Value::Int(255),
@@ -323,11 +329,39 @@ mod tests {
         );
         assert_eq!(sprintf("%d", &[s("x")]), "%!d(string=x)");
         assert_eq!(sprintf("%d", &[]), "%!d(MISSING)");
-        assert_eq!(sprintf("%d", &[Value::Int(1), Value::Int(2)]), "1%!(EXTRA int=2)");
-        assert_eq!(sprintf("%05d|%-5d|%5s|%.2s|%%", &[Value::Int(-42), Value::Int(7), s("ab"), s("abc")]), "-0042|7    |   ab|ab|%");
-        assert_eq!(sprintf("%.3g|%g|%v", &[Value::Float(1234.5678), Value::Float(1e6), Value::Float(2.5)]), "1.23e+03|1e+06|2.5");
-        assert_eq!(sprintf("%v %s", &[Value::List(vec![s("a"), s("b")]), Value::Missing]), "[a b] %!s(<nil>)");
+        assert_eq!(
+            sprintf("%d", &[Value::Int(1), Value::Int(2)]),
+            "1%!(EXTRA int=2)"
+        );
+        assert_eq!(
+            sprintf(
+                "%05d|%-5d|%5s|%.2s|%%",
+                &[Value::Int(-42), Value::Int(7), s("ab"), s("abc")]
+            ),
+            "-0042|7    |   ab|ab|%"
+        );
+        assert_eq!(
+            sprintf(
+                "%.3g|%g|%v",
+                &[
+                    Value::Float(1234.5678),
+                    Value::Float(1e6),
+                    Value::Float(2.5)
+                ]
+            ),
+            "1.23e+03|1e+06|2.5"
+        );
+        assert_eq!(
+            sprintf(
+                "%v %s",
+                &[Value::List(vec![s("a"), s("b")]), Value::Missing]
+            ),
+            "[a b] %!s(<nil>)"
+        );
         let st = Value::from_json(&serde_json::json!({"A": "x", "B": {"C": 1}}));
-        assert_eq!(sprintf("%+v|%v", &[st.clone(), st]), "{A:x B:{C:1}}|{x {1}}");
+        assert_eq!(
+            sprintf("%+v|%v", &[st.clone(), st]),
+            "{A:x B:{C:1}}|{x {1}}"
+        );
     }
 }

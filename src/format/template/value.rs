@@ -77,7 +77,12 @@ impl Value {
             ),
             J::Object(o) => Value::Struct(
                 o.iter()
-                    .map(|(k, e)| (k.clone(), Value::convert(e, MAP_FIELDS.contains(&k.as_str()))))
+                    .map(|(k, e)| {
+                        (
+                            k.clone(),
+                            Value::convert(e, MAP_FIELDS.contains(&k.as_str())),
+                        )
+                    })
                     .collect(),
             ),
         }
@@ -97,7 +102,9 @@ impl Value {
             Value::Str(s) => J::String(s.clone()),
             Value::List(l) => J::Array(l.iter().map(Value::to_json).collect()),
             Value::Map(m) => J::Object(m.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
-            Value::Struct(f) => J::Object(f.iter().map(|(k, v)| (k.clone(), v.to_json())).collect()),
+            Value::Struct(f) => {
+                J::Object(f.iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
         }
     }
 
@@ -212,17 +219,24 @@ mod tests {
 
     #[test]
     fn objects_are_structs_except_docker_maps() {
-        let v = Value::from_json(&json!({"Name": "a", "Labels": {"x": "1"}, "Config": {"Labels": null}}));
-        let Value::Struct(f) = &v else { panic!("{v:?}") };
+        let v = Value::from_json(
+            &json!({"Name": "a", "Labels": {"x": "1"}, "Config": {"Labels": null}}),
+        );
+        let Value::Struct(f) = &v else {
+            panic!("{v:?}")
+        };
         assert!(matches!(f[1].1, Value::Map(_)));
         assert!(matches!(f[0].1, Value::Struct(_)));
-        let Value::Struct(cfg) = &f[0].1 else { panic!() };
+        let Value::Struct(cfg) = &f[0].1 else {
+            panic!()
+        };
         assert_eq!(cfg[0].1, Value::Map(BTreeMap::new()));
     }
 
     #[test]
     fn prints_as_go_does() {
-        let v = Value::from_json(&json!({"A": [1, "b", true, null], "Labels": {"z": "1", "a": "2"}}));
+        let v =
+            Value::from_json(&json!({"A": [1, "b", true, null], "Labels": {"z": "1", "a": "2"}}));
         assert_eq!(v.print(), "{[1 b true <nil>] map[a:2 z:1]}");
         assert_eq!(go_float(1.5), "1.5");
         assert_eq!(go_float(123456.0), "123456");
