@@ -13,11 +13,13 @@
 //! - [`selfexec`]: the helpers burrow, containerd and runc run the burrow binary as.
 //! - [`config`]: burrow.toml, the user's and the site's defaults.
 //! - [`fsutil`]: private directories and files replaced whole.
+//! - [`format`]: Go templates with Docker's functions, `--format` tables and JSON, the tabwriter.
 
 pub mod client;
 pub mod config;
 pub mod connection;
 pub mod containers;
+pub mod format;
 pub mod fsutil;
 pub mod images;
 pub mod network;

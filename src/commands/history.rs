@@ -2,13 +2,26 @@
 
 use std::process::ExitCode;
 
-use crate::commands::images::{print_table, with_store};
+use crate::commands::images::with_store;
 use burrow::connection::Globals;
+use burrow::format::listing::Listing;
 use burrow::images::{
     catalog,
-    format::Format,
     manifest::{self, Platform},
 };
+
+/// Docker's `history` table.
+const TABLE: &str = "table {{.ID}}\\t{{.CreatedSince}}\\t{{.CreatedBy}}\\t{{.Size}}\\t{{.Comment}}";
+
+/// Docker's column names for the history fields.
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "IMAGE"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("CreatedBy", "CREATED BY"),
+    ("Size", "SIZE"),
+    ("Comment", "COMMENT"),
+];
 
 #[derive(Debug, clap::Args)]
 #[command(mut_args(crate::commands::flags::go_bool))]
@@ -21,22 +34,27 @@ pub struct Args {
     /// Do not shorten IDs or commands.
     #[arg(long)]
     pub no_trunc: bool,
-    /// Output: "table", "json", or a template such as '{{.CreatedBy}}'.
+    /// Output: "table", "table TEMPLATE", "json", or a Go template such as '{{.CreatedBy}}'.
     #[arg(long)]
     pub format: Option<String>,
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    let format = Format::parse(args.format.as_deref())?;
+    let format = Listing::parse(args.format.as_deref(), TABLE)?;
     let mut rows = with_store(g, async |store| {
         let found = catalog::find(store, &args.image, &Platform::host()).await?;
         Ok(catalog::history(&found[0]))
     })?;
     if !args.no_trunc {
+        // Docker shortens IDs and the steps (to 45 characters) in every format.
         for r in &mut rows {
             let id = r["ID"].as_str().unwrap_or_default().to_owned();
             if id.starts_with("sha256:") {
                 r["ID"] = manifest::short_id(&id).into();
+            }
+            let by = r["CreatedBy"].as_str().unwrap_or_default();
+            if by.chars().count() > 45 {
+                r["CreatedBy"] = format!("{}…", by.chars().take(44).collect::<String>()).into();
             }
         }
     }
@@ -46,27 +64,6 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if format != Format::Table {
-        burrow::images::format::print_rows(&format, &rows);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut table = vec![["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"]
-        .map(String::from)
-        .to_vec()];
-    for r in &rows {
-        let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
-        let mut by = s("CreatedBy");
-        if !args.no_trunc && by.chars().count() > 45 {
-            by = format!("{}…", by.chars().take(44).collect::<String>());
-        }
-        table.push(vec![
-            s("ID"),
-            s("CreatedSince"),
-            by,
-            s("Size"),
-            s("Comment"),
-        ]);
-    }
-    print_table(&table);
+    print!("{}", format.render(HEADERS, &rows)?);
     Ok(ExitCode::SUCCESS)
 }

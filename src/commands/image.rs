@@ -8,7 +8,8 @@ use serde::Serialize;
 use crate::commands::images::with_store;
 use crate::commands::{history, image_prune, images, load, pull, push, rmi, save, tag};
 use burrow::connection::Globals;
-use burrow::images::{catalog, format::Format};
+use burrow::format::listing::Inspect;
+use burrow::images::catalog;
 
 #[derive(Debug, clap::Subcommand)]
 // Each subcommand\'s arguments are built only when it runs: building all of them cost
@@ -59,7 +60,7 @@ pub struct InspectArgs {
     /// Image names or IDs.
     #[arg(required = true)]
     pub images: Vec<String>,
-    /// Output: json (default) or a template such as '{{.Id}}'.
+    /// Output: indented JSON (default), "json" (one line), or a Go template such as '{{.Id}}'.
     #[arg(short, long)]
     pub format: Option<String>,
     /// Platform to show for a multi-platform image [default: this host's].
@@ -78,7 +79,7 @@ pub fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
 }
 
 pub fn inspect(args: InspectArgs, g: &Globals) -> anyhow::Result<ExitCode> {
-    let format = Format::parse(args.format.as_deref())?;
+    let format = Inspect::parse(args.format.as_deref())?;
     let platform = pull::platform_arg(args.platform.as_deref())?;
     let found = with_store(g, async |store| {
         Ok(catalog::inspect_each(store, &args.images, &platform).await?)
@@ -94,9 +95,9 @@ pub fn inspect(args: InspectArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    match format {
-        Format::Table | Format::Json => print_json(&docs)?,
-        f => burrow::images::format::print_rows(&f, &docs),
+    match format.render(&docs)? {
+        Some(text) => print!("{text}"),
+        None => print_json(&docs)?,
     }
     Ok(if failed {
         ExitCode::from(1)

@@ -3,7 +3,28 @@
 use std::process::ExitCode;
 
 use burrow::connection::{self, Globals};
-use burrow::images::{self, format::Format, list, store::Store};
+use burrow::format::listing::Listing;
+use burrow::images::{self, list, store::Store};
+
+/// Docker's `images` table, and with `--digests`.
+const TABLE: &str = "table {{.Repository}}\\t{{.Tag}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
+const DIGESTS_TABLE: &str =
+    "table {{.Repository}}\\t{{.Tag}}\\t{{.Digest}}\\t{{.ID}}\\t{{.CreatedSince}}\\t{{.Size}}";
+
+/// Docker's column names for the image fields.
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "IMAGE ID"),
+    ("Repository", "REPOSITORY"),
+    ("Tag", "TAG"),
+    ("Digest", "DIGEST"),
+    ("CreatedSince", "CREATED"),
+    ("CreatedAt", "CREATED AT"),
+    ("Size", "SIZE"),
+    ("Containers", "CONTAINERS"),
+    ("VirtualSize", "VIRTUAL SIZE"),
+    ("SharedSize", "SHARED SIZE"),
+    ("UniqueSize", "UNIQUE SIZE"),
+];
 
 #[derive(Debug, clap::Args)]
 #[command(mut_args(crate::commands::flags::go_bool))]
@@ -22,7 +43,8 @@ pub struct Args {
     /// Do not shorten IDs.
     #[arg(long)]
     pub no_trunc: bool,
-    /// Output: "table", "json", or a template such as '{{.Repository}}:{{.Tag}}'.
+    /// Output: "table", "table TEMPLATE", "json", or a Go template such as
+    /// '{{.Repository}}:{{.Tag}}'.
     #[arg(long)]
     pub format: Option<String>,
     /// Filter: reference=PATTERN (globs), dangling=true|false.
@@ -51,7 +73,8 @@ pub fn with_endpoint_store<T>(
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    let format = Format::parse(args.format.as_deref())?;
+    let table = if args.digests { DIGESTS_TABLE } else { TABLE };
+    let format = Listing::parse(args.format.as_deref(), table)?;
     let mut filters = list::parse_filters(&args.filters)?;
     if let Some(r) = &args.reference {
         filters.push(list::Filter::reference_arg(r));
@@ -65,60 +88,6 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         return Ok(ExitCode::SUCCESS);
     }
-    if format != Format::Table {
-        images::format::print_rows(&format, &rows);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let mut table: Vec<Vec<String>> = Vec::new();
-    let mut head = vec!["REPOSITORY", "TAG"];
-    if args.digests {
-        head.push("DIGEST");
-    }
-    head.extend(["IMAGE ID", "CREATED", "SIZE"]);
-    table.push(head.iter().map(|s| s.to_string()).collect());
-    for r in &rows {
-        let s = |k: &str| r[k].as_str().unwrap_or_default().to_owned();
-        let mut line = vec![s("Repository"), s("Tag")];
-        if args.digests {
-            line.push(s("Digest"));
-        }
-        line.extend([s("ID"), s("CreatedSince"), s("Size")]);
-        table.push(line);
-    }
-    print_table(&table);
+    print!("{}", format.render(HEADERS, &rows)?);
     Ok(ExitCode::SUCCESS)
-}
-
-/// Prints rows padded into columns three spaces apart (Docker's tabwriter look).
-pub fn print_table(rows: &[Vec<String>]) {
-    for line in table_lines(rows) {
-        println!("{line}");
-    }
-}
-
-/// Rows padded into columns three spaces apart, one string per line.
-pub fn table_lines(rows: &[Vec<String>]) -> Vec<String> {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = Vec::new();
-    for r in rows {
-        let mut line = String::new();
-        for (i, cell) in r.iter().enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}   ", w = widths[i]));
-            }
-        }
-        out.push(line.trim_end().to_string());
-    }
-    out
 }

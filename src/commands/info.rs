@@ -6,10 +6,11 @@ use serde::Serialize;
 
 use burrow::client::server::Server;
 use burrow::connection::{self, Endpoint, Globals, Mode};
+use burrow::format::listing::Document;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Output format: "json", or text when omitted.
+    /// Output: text when omitted, "json", or a Go template such as '{{.ServerVersion}}'.
     #[arg(short, long)]
     pub format: Option<String>,
 }
@@ -47,7 +48,7 @@ struct LauncherReport {
 const RUNTIME: &str = "io.containerd.runc.v2";
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    let json = crate::commands::wants_json(args.format.as_deref())?;
+    let format = Document::parse("", args.format.as_deref())?;
     let ep = connection::resolve(g)?;
     let launcher = ep.launcher.as_ref().map(launcher_report);
     let (server_version, snapshotters) = connection::runtime().block_on(server_facts(&ep))?;
@@ -64,10 +65,9 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         client_version: env!("CARGO_PKG_VERSION"),
         server_version,
     };
-    if json {
-        println!("{}", serde_json::to_string(&info)?);
-    } else {
-        print_text(&info);
+    match format.render(&serde_json::to_value(&info)?)? {
+        Some(text) => print!("{text}"),
+        None => print_text(&info),
     }
     Ok(ExitCode::SUCCESS)
 }

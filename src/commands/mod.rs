@@ -22,15 +22,6 @@ pub mod tag;
 pub mod version;
 pub mod volume;
 
-/// `--format`: true for "json", false when absent or "table"; anything else is refused.
-pub fn wants_json(format: Option<&str>) -> anyhow::Result<bool> {
-    match format {
-        None | Some("table") => Ok(false),
-        Some("json") | Some("{{json .}}") => Ok(true),
-        Some(other) => anyhow::bail!("unsupported --format {other:?}: use \"json\" or \"table\""),
-    }
-}
-
 /// Asks "are you sure" before a prune removes `what`, as Docker does; true to go on. `force`
 /// skips the question; without a terminal to ask on, the command is refused with how to proceed.
 pub fn confirm(command: &str, what: &str, force: bool) -> anyhow::Result<bool> {

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use super::container::{self as ctr, Ctx};
 use burrow::connection::Globals;
 use burrow::containers::networks;
+use burrow::format::listing::{Inspect, Listing};
 use burrow::network::{self as net, manage};
 
 #[derive(Debug, clap::Subcommand)]
@@ -19,8 +20,8 @@ pub enum Command {
     /// List networks.
     #[command(alias = "list")]
     Ls(LsArgs),
-    /// Show networks as JSON.
-    Inspect(NamesArgs),
+    /// Show networks as JSON, or through a Go template.
+    Inspect(InspectArgs),
     /// Remove networks.
     #[command(alias = "remove")]
     Rm(NamesArgs),
@@ -53,9 +54,32 @@ pub struct CreateArgs {
 pub struct LsArgs {
     #[arg(short, long)]
     pub quiet: bool,
+    /// Output: burrow's table (default), "table TEMPLATE", "json", or a Go template over ID,
+    /// Name, Driver, Scope, IPv6, Internal, Labels.
     #[arg(long)]
     pub format: Option<String>,
 }
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// Output: indented JSON (default), "json" (one line), or a Go template such as '{{.Id}}'.
+    #[arg(short, long)]
+    pub format: Option<String>,
+    #[arg(required = true)]
+    pub networks: Vec<String>,
+}
+
+/// Docker's column names for `network ls`'s fields.
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "NETWORK ID"),
+    ("Name", "NAME"),
+    ("Driver", "DRIVER"),
+    ("Scope", "SCOPE"),
+    ("IPv6", "IPV6"),
+    ("Internal", "INTERNAL"),
+    ("Labels", "LABELS"),
+    ("CreatedAt", "CREATED AT"),
+];
 
 #[derive(Debug, clap::Args)]
 pub struct NamesArgs {
@@ -77,12 +101,16 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
             Command::Create(a) => create(&ctx, a)?,
             Command::Ls(a) => ls(&ctx, a)?,
             Command::Inspect(a) => {
+                let format = Inspect::parse(a.format.as_deref())?;
                 let out = a
                     .networks
                     .iter()
                     .map(|n| net::get(&ctx.net, n).map(|n| manage::inspect(&n)))
                     .collect::<Result<Vec<_>, _>>()?;
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                match format.render(&out)? {
+                    Some(text) => print!("{text}"),
+                    None => println!("{}", serde_json::to_string_pretty(&out)?),
+                }
             }
             Command::Rm(a) => {
                 let users = networks::users(&ctx).await?;
@@ -134,20 +162,20 @@ fn create(ctx: &Ctx, a: CreateArgs) -> anyhow::Result<()> {
 }
 
 fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
-    let json = super::wants_json(a.format.as_deref())?;
+    // burrow's own table (with each network's file) unless a format is asked for.
+    let format = match a.format.as_deref() {
+        None | Some("") | Some("table") => None,
+        f => Some(Listing::parse(f, "")?),
+    };
     net::ensure_default(&ctx.net)?;
     let all = net::list(&ctx.net)?;
     if a.quiet {
         for n in &all {
             println!("{}", &n.id[..12]);
         }
-    } else if json {
-        for n in &all {
-            println!(
-                "{}",
-                json!({"ID": &n.id[..12], "Name": n.name, "Driver": "bridge"})
-            );
-        }
+    } else if let Some(format) = format {
+        let rows: Vec<Value> = all.iter().map(ls_row).collect();
+        print!("{}", format.render(HEADERS, &rows)?);
     } else {
         println!("{:<16}{:<20}FILE", "NETWORK ID", "NAME");
         for n in &all {
@@ -157,4 +185,22 @@ fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
         println!("{:<16}{:<20}", "", "none");
     }
     Ok(())
+}
+
+/// A network as `network ls --format` sees it (Docker's fields, as strings).
+fn ls_row(n: &net::Network) -> Value {
+    let labels: Vec<String> = n
+        .labels()
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    json!({
+        "ID": &n.id[..12],
+        "Name": n.name,
+        "Driver": "bridge",
+        "Scope": "local",
+        "IPv6": "false",
+        "Internal": "false",
+        "Labels": labels.join(","),
+    })
 }

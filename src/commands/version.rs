@@ -6,10 +6,11 @@ use serde::Serialize;
 
 use burrow::client::server::Server;
 use burrow::connection::{self, Globals};
+use burrow::format::listing::Document;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Output format: "json", or a table when omitted.
+    /// Output: text when omitted, "json", or a Go template such as '{{.Server.Version}}'.
     #[arg(short, long)]
     pub format: Option<String>,
 }
@@ -29,13 +30,27 @@ struct ClientVersion {
     arch: &'static str,
 }
 
+/// The server: containerd (its version is Docker's `Server.Version` to templates), with
+/// Docker's `Components` list.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct ServerVersion {
+    version: String,
+    os: &'static str,
+    arch: &'static str,
+    components: Vec<Component>,
     mode: connection::Mode,
     socket: String,
     containerd_version: String,
     containerd_revision: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Component {
+    name: &'static str,
+    version: String,
+    details: std::collections::BTreeMap<&'static str, String>,
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
@@ -44,25 +59,23 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         os: std::env::consts::OS,
         arch: std::env::consts::ARCH,
     };
-    let server = server_version(g);
-    let json = crate::commands::wants_json(args.format.as_deref())?;
-    let (server, err) = match server {
+    // A template that does not parse fails before the server is asked.
+    let format = Document::parse("version", args.format.as_deref())?;
+    let (server, err) = match server_version(g) {
         Ok(s) => (Some(s), None),
         Err(e) => (None, Some(e)),
     };
     let v = Versions { client, server };
-    if json {
-        println!("{}", serde_json::to_string(&v)?);
-    } else {
-        println!(
-            "Client:\n Version:\t{}\n OS/Arch:\t{}/{}",
-            v.client.version, v.client.os, v.client.arch
-        );
-        if let Some(s) = &v.server {
-            println!(
-                "\nServer:\n Mode:\t{}\n Socket:\t{}\n containerd:\n  Version:\t{}\n  GitCommit:\t{}",
-                s.mode, s.socket, s.containerd_version, s.containerd_revision
-            );
+    // Docker prints what the template makes of the client even when the server is down.
+    match format.render(&serde_json::to_value(&v)?) {
+        Ok(Some(text)) => print!("{text}"),
+        Ok(None) => print_text(&v),
+        Err(e) => {
+            let e = anyhow::Error::from(e);
+            return Err(match err {
+                Some(server) => e.context(format!("{server:#}")),
+                None => e,
+            });
         }
     }
     match err {
@@ -72,11 +85,33 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     }
 }
 
+fn print_text(v: &Versions) {
+    println!(
+        "Client:\n Version:\t{}\n OS/Arch:\t{}/{}",
+        v.client.version, v.client.os, v.client.arch
+    );
+    if let Some(s) = &v.server {
+        println!(
+            "\nServer:\n Mode:\t{}\n Socket:\t{}\n containerd:\n  Version:\t{}\n  GitCommit:\t{}",
+            s.mode, s.socket, s.containerd_version, s.containerd_revision
+        );
+    }
+}
+
 fn server_version(g: &Globals) -> anyhow::Result<ServerVersion> {
     let ep = connection::resolve(g)?;
     let v =
         connection::runtime().block_on(async { Server::connect(&ep).await?.version().await })?;
+    let details = [("GitCommit", v.revision.clone())].into_iter().collect();
     Ok(ServerVersion {
+        version: v.version.clone(),
+        os: std::env::consts::OS,
+        arch: std::env::consts::ARCH,
+        components: vec![Component {
+            name: "containerd",
+            version: v.version.clone(),
+            details,
+        }],
         mode: ep.mode,
         socket: ep.socket.display().to_string(),
         containerd_version: v.version,

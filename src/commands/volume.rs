@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use super::container::{self as ctr, Ctx};
 use burrow::connection::Globals;
 use burrow::containers::volumes::{InUse, LabelFilter, Volume, Volumes};
+use burrow::format::listing::{Inspect, Listing};
 
 #[derive(Debug, clap::Subcommand)]
 // Each subcommand\'s arguments are built only when it runs: building all of them cost
@@ -17,8 +18,8 @@ pub enum Command {
     /// List volumes.
     #[command(alias = "list")]
     Ls(LsArgs),
-    /// Show volumes as JSON.
-    Inspect(NamesArgs),
+    /// Show volumes as JSON, or through a Go template.
+    Inspect(InspectArgs),
     /// Remove volumes.
     #[command(alias = "remove")]
     Rm(RmArgs),
@@ -40,10 +41,39 @@ pub struct LsArgs {
     /// Only print names.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Output format: table or json.
+    /// Output: table (default), "table TEMPLATE", "json", or a Go template over Name, Driver,
+    /// Scope, Mountpoint, Labels.
     #[arg(long)]
     pub format: Option<String>,
 }
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// Output: indented JSON (default), "json" (one line), or a Go template such as
+    /// '{{.Mountpoint}}'.
+    #[arg(short, long)]
+    pub format: Option<String>,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
+
+/// Docker's `volume ls` table.
+const TABLE: &str = "table {{.Driver}}\\t{{.Name}}";
+
+/// Docker's column names for the volume fields.
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "ID"),
+    ("Name", "VOLUME NAME"),
+    ("Group", "GROUP"),
+    ("Driver", "DRIVER"),
+    ("Scope", "SCOPE"),
+    ("Availability", "AVAILABILITY"),
+    ("Mountpoint", "MOUNTPOINT"),
+    ("Labels", "LABELS"),
+    ("Links", "LINKS"),
+    ("Size", "SIZE"),
+    ("Status", "STATUS"),
+];
 
 #[derive(Debug, clap::Args)]
 pub struct NamesArgs {
@@ -71,22 +101,25 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
-fn print_list(vols: Vec<Volume>, quiet: bool, json: bool) -> anyhow::Result<()> {
+fn print_list(vols: Vec<Volume>, quiet: bool, format: &Listing) -> anyhow::Result<()> {
     if quiet {
         for v in vols {
             println!("{}", v.name);
         }
-    } else if json {
-        for v in vols {
-            println!("{}", serde_json::to_string(&v)?);
-        }
-    } else {
-        println!("{:<16}VOLUME NAME", "DRIVER");
-        for v in vols {
-            println!("{:<16}{}", v.driver, v.name);
-        }
+        return Ok(());
     }
+    let rows = vols.iter().map(ls_row).collect::<Result<Vec<_>, _>>()?;
+    print!("{}", format.render(HEADERS, &rows)?);
     Ok(())
+}
+
+/// A volume as `volume ls` shows it: Docker's fields, the labels as `k=v,k2=v2`.
+fn ls_row(v: &Volume) -> serde_json::Result<serde_json::Value> {
+    let mut row = serde_json::to_value(v)?;
+    let mut labels: Vec<String> = v.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    labels.sort();
+    row["Labels"] = labels.join(",").into();
+    Ok(row)
 }
 
 async fn remove(ctx: &Ctx, vols: &Volumes, names: &[String]) -> anyhow::Result<ExitCode> {
@@ -139,16 +172,24 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
                 println!("{}", vols.create(a.name, ctr::parse_labels(&a.label))?);
             }
             Command::Ls(a) => {
-                let json = super::wants_json(a.format.as_deref())?;
-                print_list(vols.list(), a.quiet, json)?;
+                let format = Listing::parse(a.format.as_deref(), TABLE)?;
+                print_list(vols.list(), a.quiet, &format)?;
             }
             Command::Inspect(a) => {
+                let format = Inspect::parse(a.format.as_deref())?;
                 let found = a
                     .names
                     .iter()
                     .map(|n| vols.get(n))
                     .collect::<Result<Vec<_>, _>>()?;
-                println!("{}", serde_json::to_string_pretty(&found)?);
+                let docs = found
+                    .iter()
+                    .map(serde_json::to_value)
+                    .collect::<Result<Vec<_>, _>>()?;
+                match format.render(&docs)? {
+                    Some(text) => print!("{text}"),
+                    None => println!("{}", serde_json::to_string_pretty(&found)?),
+                }
             }
             Command::Rm(a) => return remove(&ctx, &vols, &a.names).await,
             Command::Prune(a) => return prune(&ctx, &vols, a).await,

@@ -5,7 +5,6 @@ pub mod archive;
 pub mod auth;
 pub mod catalog;
 pub mod endpoints;
-pub mod format;
 pub mod hosts;
 pub mod list;
 pub mod local;

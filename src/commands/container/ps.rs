@@ -1,6 +1,6 @@
 //! `burrow ps`: Docker's table (CONTAINER ID, IMAGE, COMMAND, CREATED, STATUS, PORTS, NAMES),
-//! `-a`, `-q`, `--no-trunc`, `--filter` (name, id, status, label) and `--format`
-//! (`json`, `table`, or a `{{.Field}}` template).
+//! `-a`, `-q`, `--no-trunc`, `--filter` (name, id, status, label) and `--format` (`table`,
+//! `table TEMPLATE`, `json` or a Go template; `burrow::format::listing`).
 
 use std::process::ExitCode;
 
@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::Ctx;
 use burrow::connection::Globals;
 use burrow::containers::listing::{self, ListFilter, ListOptions, Summary};
+use burrow::format::listing::Listing;
 
 #[derive(Debug, clap::Args)]
 #[command(mut_args(crate::commands::flags::go_bool))]
@@ -90,26 +91,6 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-/// Replaces `{{.Field}}` (and `{{json .}}`) in a template with the row's values.
-pub fn render(template: &str, row: &Row) -> String {
-    let v = serde_json::to_value(row).unwrap_or_default();
-    let mut out = template.replace("\\t", "\t");
-    if out.contains("{{json .}}") {
-        out = out.replace("{{json .}}", &v.to_string());
-    }
-    if let Some(obj) = v.as_object() {
-        for (k, val) in obj {
-            let text = val
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| val.to_string());
-            out = out.replace(&format!("{{{{.{k}}}}}"), &text);
-            out = out.replace(&format!("{{{{ .{k} }}}}"), &text);
-        }
-    }
-    out
-}
-
 /// The row `ps` prints for a container.
 fn row(s: &Summary, no_trunc: bool) -> Row {
     let c = &s.container;
@@ -153,39 +134,29 @@ fn row(s: &Summary, no_trunc: bool) -> Row {
     }
 }
 
-/// Docker's tabwriter look: columns as wide as their widest cell, 3 spaces apart.
-fn print_table(rows: &[Row], size: bool) {
-    let mut table = vec![[
-        "CONTAINER ID",
-        "IMAGE",
-        "COMMAND",
-        "CREATED",
-        "STATUS",
-        "PORTS",
-        "NAMES",
-    ]
-    .map(String::from)
-    .to_vec()];
-    if size {
-        table[0].push("SIZE".into());
-    }
-    for r in rows {
-        let mut line = vec![
-            r.id.clone(),
-            r.image.clone(),
-            r.command.clone(),
-            r.running_for.clone(),
-            r.status.clone(),
-            r.ports.clone(),
-            r.names.clone(),
-        ];
-        if size {
-            line.push(r.size.clone());
-        }
-        table.push(line);
-    }
-    crate::commands::images::print_table(&table);
-}
+/// Docker's `ps` table, and `--size`'s column.
+const TABLE: &str =
+    "table {{.ID}}\\t{{.Image}}\\t{{.Command}}\\t{{.RunningFor}}\\t{{.Status}}\\t{{.Ports}}\\t{{.Names}}";
+const SIZE_COLUMN: &str = "\\t{{.Size}}";
+
+/// Docker's column names for `ps`'s fields.
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "CONTAINER ID"),
+    ("Names", "NAMES"),
+    ("Image", "IMAGE"),
+    ("Command", "COMMAND"),
+    ("CreatedAt", "CREATED AT"),
+    ("RunningFor", "CREATED"),
+    ("Ports", "PORTS"),
+    ("State", "STATE"),
+    ("Status", "STATUS"),
+    ("Size", "SIZE"),
+    ("Labels", "LABELS"),
+    ("Mounts", "MOUNTS"),
+    ("LocalVolumes", "LOCAL VOLUMES"),
+    ("Networks", "NETWORKS"),
+    ("Platform", "PLATFORM"),
+];
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let opts = ListOptions {
@@ -198,6 +169,11 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             .map(|f| f.parse::<ListFilter>())
             .collect::<Result<_, _>>()?,
     };
+    let mut table = TABLE.to_owned();
+    if args.size {
+        table.push_str(SIZE_COLUMN);
+    }
+    let format = Listing::parse(args.format.as_deref(), &table)?;
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         let rows: Vec<Row> = listing::list(&ctx, &opts)
@@ -217,19 +193,11 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             }
             return Ok(ExitCode::SUCCESS);
         }
-        match args.format.as_deref() {
-            Some("json") | Some("{{json .}}") => {
-                for r in &rows {
-                    println!("{}", serde_json::to_string(r)?);
-                }
-            }
-            Some(t) if t != "table" && !t.is_empty() => {
-                for r in &rows {
-                    println!("{}", render(t, r));
-                }
-            }
-            _ => print_table(&rows, args.size),
-        }
+        let rows = rows
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        print!("{}", format.render(HEADERS, &rows)?);
         Ok(ExitCode::SUCCESS)
     })
 }
@@ -239,13 +207,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn templates_render_fields() {
+    fn rows_and_tables_as_docker_prints_them() {
         let row = Row {
             id: "abc".into(),
             image: "img".into(),
             command: "\"sh\"".into(),
             created_at: String::new(),
-            running_for: String::new(),
+            running_for: "2 seconds ago".into(),
             status: "Up".into(),
             state: "running".into(),
             ports: String::new(),
@@ -253,8 +221,20 @@ mod tests {
             labels: String::new(),
             size: String::new(),
         };
-        assert_eq!(render("{{.ID}}\\t{{.Names}}", &row), "abc\tweb");
-        assert!(render("{{json .}}", &row).contains("\"Names\":\"web\""));
+        let rows = [serde_json::to_value(&row).unwrap()];
+        let render = |f: Option<&str>| {
+            Listing::parse(f, TABLE)
+                .unwrap()
+                .render(HEADERS, &rows)
+                .unwrap()
+        };
+        assert_eq!(render(Some("{{.ID}}\\t{{.Names}}")), "abc\tweb\n");
+        assert!(render(Some("json")).contains("\"Names\":\"web\""));
+        assert_eq!(
+            render(None),
+            "CONTAINER ID   IMAGE     COMMAND   CREATED         STATUS    PORTS     NAMES\n\
+             abc            img       \"sh\"      2 seconds ago   Up                  web\n"
+        );
         assert_eq!(truncate("abcdefgh", 5), "abcd…");
         assert_eq!(human_size(999), "999B");
         assert_eq!(human_size(307_200), "307.2kB");

@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{short_id, Ctx};
 use burrow::connection::Globals;
 use burrow::containers::stats;
+use burrow::format::listing::Listing;
 
 #[derive(Debug, clap::Args)]
 #[command(mut_args(crate::commands::flags::go_bool))]
@@ -23,8 +24,8 @@ pub struct Args {
     /// Do not truncate ids.
     #[arg(long)]
     pub no_trunc: bool,
-    /// Output: table (default), json, or a `{{.Field}}` template (Container, ID, Name, CPUPerc,
-    /// MemUsage, MemPerc, NetIO, BlockIO, PIDs).
+    /// Output: table (default), `table TEMPLATE`, json, or a Go template over the fields
+    /// Container, ID, Name, CPUPerc, MemUsage, MemPerc, NetIO, BlockIO, PIDs.
     #[arg(long)]
     pub format: Option<String>,
     /// Containers (names or ids); default: every running container.
@@ -77,6 +78,7 @@ fn decimal(b: u64) -> String {
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
+    let format = Listing::parse(args.format.as_deref(), TABLE)?;
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         stats::check_cgroups(&ctx)?;
@@ -98,7 +100,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                 // Docker clears the screen between refreshes.
                 write!(out, "\x1b[2J\x1b[H")?;
             }
-            print_rows(&mut out, &rows, args.format.as_deref())?;
+            print_rows(&mut out, &rows, &format)?;
             out.flush()?;
             if args.no_stream {
                 return Ok(ExitCode::SUCCESS);
@@ -127,56 +129,28 @@ fn row(t: &stats::Target, u: &stats::Usage, no_trunc: bool) -> Row {
     }
 }
 
-fn print_rows(out: &mut impl Write, rows: &[Row], format: Option<&str>) -> anyhow::Result<()> {
-    match format {
-        Some("json") | Some("{{json .}}") => {
-            for r in rows {
-                writeln!(out, "{}", serde_json::to_string(r)?)?;
-            }
-        }
-        Some(t) if t != "table" && !t.is_empty() => {
-            for r in rows {
-                let v = serde_json::to_value(r)?;
-                let mut line = t.replace("\\t", "\t");
-                if let Some(obj) = v.as_object() {
-                    for (k, val) in obj {
-                        let s = val.as_str().unwrap_or_default();
-                        line = line.replace(&format!("{{{{.{k}}}}}"), s);
-                    }
-                }
-                writeln!(out, "{line}")?;
-            }
-        }
-        _ => {
-            let mut table = vec![[
-                "CONTAINER ID",
-                "NAME",
-                "CPU %",
-                "MEM USAGE / LIMIT",
-                "MEM %",
-                "NET I/O",
-                "BLOCK I/O",
-                "PIDS",
-            ]
-            .map(String::from)
-            .to_vec()];
-            for r in rows {
-                table.push(vec![
-                    r.id.clone(),
-                    r.name.clone(),
-                    r.cpu_perc.clone(),
-                    r.mem_usage.clone(),
-                    r.mem_perc.clone(),
-                    r.net_io.clone(),
-                    r.block_io.clone(),
-                    r.pids.clone(),
-                ]);
-            }
-            for line in crate::commands::images::table_lines(&table) {
-                writeln!(out, "{line}")?;
-            }
-        }
-    }
+/// Docker's `stats` table.
+const TABLE: &str = "table {{.ID}}\\t{{.Name}}\\t{{.CPUPerc}}\\t{{.MemUsage}}\\t{{.MemPerc}}\\t{{.NetIO}}\\t{{.BlockIO}}\\t{{.PIDs}}";
+
+/// Docker's column names for `stats`'s fields.
+const HEADERS: &[(&str, &str)] = &[
+    ("Container", "CONTAINER"),
+    ("ID", "CONTAINER ID"),
+    ("Name", "NAME"),
+    ("CPUPerc", "CPU %"),
+    ("MemUsage", "MEM USAGE / LIMIT"),
+    ("MemPerc", "MEM %"),
+    ("NetIO", "NET I/O"),
+    ("BlockIO", "BLOCK I/O"),
+    ("PIDs", "PIDS"),
+];
+
+fn print_rows(out: &mut impl Write, rows: &[Row], format: &Listing) -> anyhow::Result<()> {
+    let rows = rows
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<_>, _>>()?;
+    write!(out, "{}", format.render(HEADERS, &rows)?)?;
     Ok(())
 }
 
