@@ -499,6 +499,113 @@ fn exec_takes_env_files_names_and_a_terminal_gets_term() {
 }
 
 #[test]
+fn run_flags_for_dns_groups_sysctls_namespaces_and_cidfile() {
+    let Some(d) = rootful("runflags") else { return };
+    let bb = image("busybox");
+    let ok = |out: &std::process::Output| assert_eq!(code(out), 0, "{}", stderr(out));
+    let dir = tempfile::tempdir().unwrap();
+    let cid = dir.path().join("cid");
+    let labels = dir.path().join("labels");
+    std::fs::write(&labels, "# l\nfrom.file=yes\n").unwrap();
+    let out = d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "flags",
+        "--network",
+        "none",
+        "--dns-search",
+        "a.test",
+        "--dns-option",
+        "ndots:3",
+        "--domainname",
+        "dom.test",
+        "--group-add",
+        "daemon",
+        "--group-add",
+        "4242",
+        "--sysctl",
+        "kernel.msgmax=65536",
+        "--oom-score-adj",
+        "500",
+        "--cidfile",
+        cid.to_str().unwrap(),
+        "--label-file",
+        labels.to_str().unwrap(),
+        "--ipc",
+        "shareable",
+        &bb,
+        "sleep",
+        "300",
+    ]);
+    ok(&out);
+    let id = stdout(&out).trim().to_string();
+    assert_eq!(std::fs::read_to_string(&cid).unwrap(), id);
+    let sh = |script: &str| {
+        let out = d.burrow(&["exec", "flags", "sh", "-c", script]);
+        ok(&out);
+        stdout(&out)
+    };
+    let resolv = sh("cat /etc/resolv.conf");
+    assert!(
+        resolv.contains("search a.test") && resolv.contains("options ndots:3"),
+        "{resolv}"
+    );
+    assert_eq!(sh("cat /proc/sys/kernel/domainname"), "dom.test\n");
+    let groups = sh("cat /proc/1/status | grep ^Groups");
+    assert!(
+        groups.contains(" 1 ") || groups.contains("\t1 "),
+        "daemon is gid 1: {groups}"
+    );
+    assert!(groups.contains("4242"), "{groups}");
+    assert_eq!(sh("cat /proc/sys/kernel/msgmax"), "65536\n");
+    assert_eq!(sh("cat /proc/1/oom_score_adj"), "500\n");
+    let out = d.burrow(&[
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"from.file\"}}",
+        "flags",
+    ]);
+    assert_eq!(stdout(&out), "yes\n", "{}", stderr(&out));
+    // A second container in the first one's IPC and PID namespaces sees its processes.
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--pid",
+        "container:flags",
+        "--ipc",
+        "container:flags",
+        &bb,
+        "sh",
+        "-c",
+        "ps -o comm | grep -c sleep",
+    ]);
+    ok(&out);
+    assert_eq!(stdout(&out), "1\n");
+    // The cid file is refused once it exists; bad modes are refused by name.
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--cidfile",
+        cid.to_str().unwrap(),
+        &bb,
+        "true",
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("container ID file"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.burrow(&["run", "--rm", "--ipc", "shared", &bb, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("--ipc"), "{}", stderr(&out));
+    ok(&d.burrow(&["rm", "-f", "flags"]));
+}
+
+#[test]
 fn restart_always_brings_back_a_killed_container() {
     let Some(d) = rootful("restart") else { return };
     let bb = image("busybox");

@@ -869,8 +869,16 @@ async fn host_options(
     let Some(linux) = spec.linux_mut() else {
         return Ok(());
     };
-    if !hc.sysctls.is_empty() {
-        linux.set_sysctl(Some(hc.sysctls.clone().into_iter().collect()));
+    let mut sysctls: std::collections::HashMap<String, String> =
+        hc.sysctls.clone().into_iter().collect();
+    if let Some(d) = &req.config.domainname {
+        // runc 1.1 leaves the spec's domainname alone; the UTS namespace's sysctl sets it.
+        sysctls
+            .entry("kernel.domainname".into())
+            .or_insert_with(|| d.clone());
+    }
+    if !sysctls.is_empty() {
+        linux.set_sysctl(Some(sysctls));
     }
     let mut namespaces = linux.namespaces().clone().unwrap_or_default();
     for (mode, typ) in [(&hc.ipc_mode, Ns::Ipc), (&hc.pid_mode, Ns::Pid)] {

@@ -103,6 +103,45 @@ pub struct CreateFlags {
     /// DNS servers.
     #[arg(long)]
     pub dns: Vec<String>,
+    /// DNS search domains (`.` for none).
+    #[arg(long, value_name = "DOMAIN")]
+    pub dns_search: Vec<String>,
+    /// DNS options (resolv.conf `options`, e.g. ndots:2).
+    #[arg(long, value_name = "OPTION")]
+    pub dns_option: Vec<String>,
+    /// Container NIS domain name.
+    #[arg(long)]
+    pub domainname: Option<String>,
+    /// Expose a port or a range of ports (PORT[-PORT][/PROTO]); -P publishes them.
+    #[arg(long, value_name = "PORT")]
+    pub expose: Vec<String>,
+    /// Add supplementary groups (names from the image's /etc/group, or numbers).
+    #[arg(long, value_name = "GROUP")]
+    pub group_add: Vec<String>,
+    /// Namespaced kernel parameters (NAME=VALUE, e.g. net.ipv4.ip_forward=1).
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub sysctl: Vec<String>,
+    /// Tune the container's OOM preference (-1000 to 1000).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i32>,
+    /// IPC namespace: private (default), shareable, host, or container:NAME.
+    #[arg(long, value_name = "MODE", default_value = "")]
+    pub ipc: String,
+    /// PID namespace: the container's own (default), host, or container:NAME.
+    #[arg(long, value_name = "MODE", default_value = "")]
+    pub pid: String,
+    /// cgroup namespace: private or host (default: the runtime's).
+    #[arg(long, value_name = "MODE", default_value = "")]
+    pub cgroupns: String,
+    /// Write the container ID to this file (which must not exist yet).
+    #[arg(long, value_name = "FILE")]
+    pub cidfile: Option<PathBuf>,
+    /// Read labels from a file (KEY=VALUE lines; # comments).
+    #[arg(long, value_name = "FILE")]
+    pub label_file: Vec<PathBuf>,
+    /// Say nothing while pulling the image.
+    #[arg(short, long)]
+    pub quiet: bool,
     /// Add a custom host-to-IP mapping (HOST:IP).
     #[arg(long)]
     pub add_host: Vec<String>,
@@ -191,6 +230,14 @@ impl CreateFlags {
         c.labels = super::parse_labels(&self.label).into_iter().collect();
         c.stop_signal = self.stop_signal.clone();
         c.stop_timeout = self.stop_timeout;
+        c.domainname = self.domainname.clone();
+        c.exposed_ports = exposed_ports(&self.expose)?;
+        for line in read_env_files(&self.label_file)? {
+            let (k, v) = line.split_once('=').unwrap_or((&line, ""));
+            c.labels
+                .entry(k.to_string())
+                .or_insert_with(|| v.to_string());
+        }
         self.host_config(&mut r.host_config, auto_remove)?;
         r.networking_config.ipv4_address = self.ip;
         Ok(r)
@@ -215,6 +262,17 @@ impl CreateFlags {
         h.readonly_rootfs = self.read_only;
         h.security_opt = parse_all("--security-opt", &self.security_opt)?;
         h.dns = self.dns.clone();
+        h.dns_search = self.dns_search.clone();
+        h.dns_options = self.dns_option.clone();
+        h.group_add = self.group_add.clone();
+        h.sysctls = parse_all::<KeyValue>("--sysctl", &self.sysctl)?
+            .into_iter()
+            .map(|kv| (kv.key, kv.value))
+            .collect();
+        h.oom_score_adj = self.oom_score_adj;
+        h.ipc_mode = self.ipc.clone();
+        h.pid_mode = self.pid.clone();
+        h.cgroupns_mode = self.cgroupns.clone();
         h.extra_hosts = parse_all("--add-host", &self.add_host)?;
         h.init = self.init;
         h.memory = self
@@ -311,9 +369,45 @@ pub async fn create_container(
     auto_remove: bool,
 ) -> Result<Created, Failure> {
     let req = f.request(auto_remove)?;
-    create::create(ctx, &req, CreateOptions { ahead }, &print_note)
+    if let Some(file) = &f.cidfile {
+        if file.exists() {
+            return Err(anyhow::anyhow!(
+                "container ID file {} found: make sure the other container isn't running or delete it",
+                file.display()
+            )
+            .into());
+        }
+    }
+    let quiet = f.quiet;
+    let note = move |n: Note| {
+        if !(quiet && matches!(n, Note::Pulling(_) | Note::SquashedOwners)) {
+            print_note(n)
+        }
+    };
+    let created = create::create(ctx, &req, CreateOptions { ahead }, &note)
         .await
-        .map_err(Failure::from)
+        .map_err(Failure::from)?;
+    if let Some(file) = &f.cidfile {
+        std::fs::write(file, &created.id)
+            .with_context(|| format!("writing the container ID file {}", file.display()))?;
+    }
+    Ok(created)
+}
+
+/// `--expose` values as "PORT/PROTO" (ranges spread out).
+fn exposed_ports(given: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut out = Vec::new();
+    for e in given {
+        let (ports, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+        let (a, b) = ports.split_once('-').unwrap_or((ports, ports));
+        let bad = || anyhow::anyhow!("invalid --expose {e:?}: give PORT[-PORT][/tcp|udp]");
+        let (a, b): (u16, u16) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+        if a == 0 || b < a || !matches!(proto, "tcp" | "udp") {
+            return Err(bad());
+        }
+        out.extend((a..=b).map(|p| format!("{p}/{proto}")));
+    }
+    Ok(out)
 }
 
 /// What `create` notes, as burrow says it on stderr.
