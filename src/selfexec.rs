@@ -90,6 +90,24 @@ impl EndpointArgs {
     }
 }
 
+/// What a background reader is asked to do (see `session::background`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReaderRequest {
+    /// burrow's data root and the containerd namespace (where the container's log is).
+    pub data_root: PathBuf,
+    pub namespace: String,
+    /// The container.
+    pub id: String,
+    /// The dir of the process's FIFOs.
+    pub fifo_dir: PathBuf,
+    /// Drop the output instead of logging and serving it (an exec's process: Docker keeps exec
+    /// output out of the log, and nobody can attach to it).
+    pub discard: bool,
+    /// A command (argv) to run once the output ended: the `rm` of a `--rm` container, the
+    /// cleanup of an exec.
+    pub then: Vec<OsString>,
+}
+
 /// One helper and its arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Helper {
@@ -112,15 +130,8 @@ pub enum Helper {
     /// The container side of `cp` and of filling a new volume (a JSON request).
     Cp { request: String },
     /// Reads a detached interactive container's FIFOs into its log and serves `attach`, then
-    /// runs `then` (the `rm` of a --rm container); `discard` for an exec's output.
-    DetachedDrain {
-        data_root: PathBuf,
-        namespace: String,
-        id: String,
-        fifo_dir: PathBuf,
-        discard: bool,
-        then: Vec<OsString>,
-    },
+    /// runs what the request says (the `rm` of a --rm container); discards an exec's output.
+    DetachedDrain(ReaderRequest),
     /// containerd's stream processor that gives a single-id user's layers to that user.
     LayerSquash,
     /// The on-failure restart monitor of one container.
@@ -198,25 +209,18 @@ impl Helper {
                 internal(&mut v, "cp");
                 v.push(request.into());
             }
-            Helper::DetachedDrain {
-                data_root,
-                namespace,
-                id,
-                fifo_dir,
-                discard,
-                then,
-            } => {
+            Helper::DetachedDrain(r) => {
                 internal(&mut v, "detached-drain");
-                v.push(data_root.into());
-                v.push(namespace.into());
-                v.push(id.into());
-                v.push(fifo_dir.into());
-                if *discard {
+                v.push(r.data_root.clone().into());
+                v.push(r.namespace.clone().into());
+                v.push(r.id.clone().into());
+                v.push(r.fifo_dir.clone().into());
+                if r.discard {
                     v.push("--discard".into());
                 }
-                if !then.is_empty() {
+                if !r.then.is_empty() {
                     v.push("--".into());
-                    v.extend(then.iter().cloned());
+                    v.extend(r.then.iter().cloned());
                 }
             }
             Helper::LayerSquash => internal(&mut v, "layer-squash"),
@@ -325,14 +329,14 @@ impl Helper {
                     [] => Vec::new(),
                     _ => return Err(HelperError::Usage),
                 };
-                Helper::DetachedDrain {
+                Helper::DetachedDrain(ReaderRequest {
                     data_root: root.into(),
                     namespace: ns.to_string(),
                     id: id.to_string(),
                     fifo_dir: dir.into(),
                     discard,
                     then,
-                }
+                })
             }
             ["layer-squash"] => Helper::LayerSquash,
             _ => return Err(HelperError::Usage),
@@ -404,14 +408,14 @@ mod tests {
             Helper::Cp {
                 request: "{\"a\":1}".into(),
             },
-            Helper::DetachedDrain {
+            Helper::DetachedDrain(ReaderRequest {
                 data_root: "/d".into(),
                 namespace: "default".into(),
                 id: "abc".into(),
                 fifo_dir: "/f".into(),
                 discard: true,
                 then: vec!["/bin/burrow".into(), "rm".into(), "-f".into()],
-            },
+            }),
             Helper::LayerSquash,
             Helper::RestartMonitor {
                 endpoint: endpoint(),

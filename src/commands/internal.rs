@@ -36,21 +36,7 @@ fn run(helper: Helper) -> anyhow::Result<ExitCode> {
         Helper::OciHook { event, state_dir } => oci_hook(&event, &state_dir)?,
         Helper::Cp { request } => burrow::containers::copy::helper_main(&request)?,
         Helper::LayerSquash => burrow::images::owners::processor_main()?,
-        Helper::DetachedDrain {
-            data_root,
-            namespace,
-            id,
-            fifo_dir,
-            discard,
-            then,
-        } => background::drain(&background::ReaderRequest {
-            data_root,
-            namespace,
-            id,
-            fifo_dir,
-            discard,
-            then,
-        })?,
+        Helper::DetachedDrain(request) => background::drain(&request)?,
         Helper::NetTeardown {
             state_dir,
             launcher_pid,

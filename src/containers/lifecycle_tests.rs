@@ -133,15 +133,7 @@ fn busybox() -> (ImageDefaults, String) {
             sha256(&format!("{chain} {diff}"))
         };
     }
-    let strings = |v: &serde_json::Value| -> Vec<String> {
-        v.as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|s| s.as_str().map(String::from))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let strings = crate::images::runnable::strings;
     let c = &config["config"];
     let image = ImageDefaults {
         env: strings(&c["Env"]),

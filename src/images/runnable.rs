@@ -260,7 +260,8 @@ impl ImageStore {
     }
 }
 
-fn strings(v: &serde_json::Value) -> Vec<String> {
+/// The strings of a JSON array (others skipped; nothing for a non-array).
+pub fn strings(v: &serde_json::Value) -> Vec<String> {
     v.as_array()
         .map(|a| {
             a.iter()

@@ -3,12 +3,10 @@
 //! attach` clients through the attach socket), holds stdin open, and runs a follow-up command
 //! once the output ends; and that reader's side.
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt as _;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use super::socket::{Hub, Stream};
@@ -16,23 +14,7 @@ use super::SessionError;
 use crate::containers::logdriver::AttachLog;
 use crate::containers::store::Store;
 
-/// What a background reader is asked to do.
-#[derive(Debug, Clone)]
-pub struct ReaderRequest {
-    /// burrow's data root and the containerd namespace (where the container's log is).
-    pub data_root: PathBuf,
-    pub namespace: String,
-    /// The container.
-    pub id: String,
-    /// The dir of the process's FIFOs.
-    pub fifo_dir: PathBuf,
-    /// Drop the output instead of logging and serving it (an exec's process: Docker keeps exec
-    /// output out of the log, and nobody can attach to it).
-    pub discard: bool,
-    /// A command (argv) to run once the output ended: the `rm` of a `--rm` container, the
-    /// cleanup of an exec.
-    pub then: Vec<OsString>,
-}
+pub use crate::selfexec::ReaderRequest;
 
 /// A background reader being started.
 #[derive(Debug)]
@@ -44,16 +26,9 @@ pub struct Reader {
 impl Reader {
     /// Starts burrow's reader for `req` in its own process group (terminal signals miss it).
     pub fn spawn(req: &ReaderRequest) -> Result<Reader, SessionError> {
-        let mut cmd = crate::selfexec::Helper::DetachedDrain {
-            data_root: req.data_root.clone(),
-            namespace: req.namespace.clone(),
-            id: req.id.clone(),
-            fifo_dir: req.fifo_dir.clone(),
-            discard: req.discard,
-            then: req.then.clone(),
-        }
-        .command()
-        .map_err(SessionError::Exe)?;
+        let mut cmd = crate::selfexec::Helper::DetachedDrain(req.clone())
+            .command()
+            .map_err(SessionError::Exe)?;
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
