@@ -606,6 +606,53 @@ fn run_flags_for_dns_groups_sysctls_namespaces_and_cidfile() {
 }
 
 #[test]
+fn stop_signal_create_rm_and_inspect_of_found_and_missing() {
+    let Some(d) = rootful("stopsig") else { return };
+    let bb = image("busybox");
+    let ok = |out: &std::process::Output| assert_eq!(code(out), 0, "{}", stderr(out));
+    // sh as PID 1 ignores TERM; stop -s KILL ends it at once, whatever the timeout.
+    ok(&d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "sig",
+        "--network",
+        "none",
+        &bb,
+        "sleep",
+        "300",
+    ]));
+    ok(&d.burrow(&["stop", "-s", "KILL", "--timeout", "300", "sig"]));
+    let out = d.burrow(&["wait", "sig"]);
+    assert_eq!(stdout(&out), "137\n", "{}", stderr(&out));
+    // inspect prints what it found, then the error for what it did not (exit 1).
+    let out = d.burrow(&["inspect", "-f", "{{.Name}}", "sig", "nosuch"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "sig\n");
+    assert!(stderr(&out).contains("nosuch"), "{}", stderr(&out));
+    ok(&d.burrow(&["rm", "sig"]));
+    // create --rm: removed once it exits after a start.
+    let out = d.burrow(&[
+        "create",
+        "--rm",
+        "--name",
+        "gone",
+        "--network",
+        "none",
+        &bb,
+        "true",
+    ]);
+    ok(&out);
+    ok(&d.burrow(&["start", "-a", "gone"]));
+    let gone = burrow_testsupport::wait_for(std::time::Duration::from_secs(30), || {
+        !stdout(&d.burrow(&["ps", "-a", "--format", "{{.Names}}"]))
+            .lines()
+            .any(|l| l == "gone")
+    });
+    assert!(gone, "create --rm left the container");
+}
+
+#[test]
 fn restart_always_brings_back_a_killed_container() {
     let Some(d) = rootful("restart") else { return };
     let bb = image("busybox");

@@ -18,6 +18,16 @@ pub const DEFAULT_STOP_TIMEOUT: u64 = 10;
 /// Stops `c`: its stop signal (label, else TERM), then SIGKILL after `timeout` seconds (its
 /// stop-timeout label, else 10); records the exit; removes it if it was run with `--rm`.
 pub async fn stop(ctx: &Ctx, c: &Container, timeout: Option<u64>) -> anyhow::Result<()> {
+    stop_with(ctx, c, None, timeout).await
+}
+
+/// [`stop`] with `signal` instead of the container's stop signal (`stop -s`).
+pub async fn stop_with(
+    ctx: &Ctx,
+    c: &Container,
+    signal: Option<Signal>,
+    timeout: Option<u64>,
+) -> anyhow::Result<()> {
     // Tell containerd's restart monitor first, or it would bring the container back.
     record::set_restart_status(ctx, c, "stopped").await?;
     let st = record::state(ctx, &c.id).await?;
@@ -25,12 +35,15 @@ pub async fn stop(ctx: &Ctx, c: &Container, timeout: Option<u64>) -> anyhow::Res
         if matches!(st, State::Paused { .. }) {
             ctx.client.resume(&c.id).await?;
         }
-        let sig: Signal = c
-            .labels
-            .get(labels::STOP_SIGNAL)
-            .map(String::as_str)
-            .unwrap_or("TERM")
-            .parse()?;
+        let sig: Signal = match signal {
+            Some(s) => s,
+            None => c
+                .labels
+                .get(labels::STOP_SIGNAL)
+                .map(String::as_str)
+                .unwrap_or("TERM")
+                .parse()?,
+        };
         let secs = timeout
             .or_else(|| {
                 c.labels

@@ -22,14 +22,26 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let format = Inspect::parse(args.format.as_deref())?;
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
+        // As Docker: what was found is printed, then the errors for what was not (exit 1).
         let mut out = Vec::new();
+        let mut errors = Vec::new();
         for q in &args.containers {
-            out.push(burrow::containers::inspect::inspect(&ctx, q).await?);
+            match burrow::containers::inspect::inspect(&ctx, q).await {
+                Ok(v) => out.push(v),
+                Err(e) => errors.push(e),
+            }
         }
         match format.render(&out)? {
             Some(text) => print!("{text}"),
             None => println!("{}", serde_json::to_string_pretty(&out)?),
         }
-        Ok(ExitCode::SUCCESS)
+        for e in &errors {
+            crate::commands::error::say(e);
+        }
+        Ok(if errors.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
     })
 }

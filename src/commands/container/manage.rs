@@ -14,8 +14,11 @@ use burrow::containers::values::Signal;
 #[derive(Debug, clap::Args)]
 pub struct StopArgs {
     /// Seconds to wait before killing the container.
-    #[arg(short, long)]
+    #[arg(short = 't', long = "timeout", visible_alias = "time")]
     pub time: Option<u64>,
+    /// Signal to stop the container with (default: its stop signal, else TERM).
+    #[arg(short, long)]
+    pub signal: Option<String>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -110,8 +113,9 @@ pub fn stop(args: StopArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         let time = args.time;
+        let signal: Option<Signal> = args.signal.as_deref().map(str::parse).transpose()?;
         Ok(each(&ctx, &args.containers, false, async |ctx, c| {
-            ops::stop(ctx, c, time).await
+            ops::stop_with(ctx, c, signal, time).await
         })
         .await)
     })
@@ -122,8 +126,9 @@ pub fn restart(args: StopArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     let stopped = super::block_on(async {
         let ctx = Ctx::connect(g).await?;
         let time = args.time;
+        let signal: Option<Signal> = args.signal.as_deref().map(str::parse).transpose()?;
         Ok(each(&ctx, &args.containers, true, async |ctx, c| {
-            ops::stop(ctx, c, time).await
+            ops::stop_with(ctx, c, signal, time).await
         })
         .await)
     })?;

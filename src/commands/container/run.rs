@@ -315,6 +315,9 @@ pub struct RunArgs {
 // `burrow create`.
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
     #[command(flatten)]
     pub flags: CreateFlags,
 }
@@ -351,7 +354,7 @@ pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
 pub fn create(args: CreateArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
-        match create_container(&ctx, &args.flags, false, false).await {
+        match create_container(&ctx, &args.flags, false, args.rm).await {
             Ok(c) => {
                 println!("{}", c.id);
                 Ok(ExitCode::SUCCESS)
@@ -826,7 +829,16 @@ async fn start_attached(
             Ok(None)
         }
         Outcome::Exited(status) => {
-            super::delete_task_recording(ctx, &c.id).await?;
+            let rm = c
+                .labels
+                .get(labels::AUTO_REMOVE)
+                .is_some_and(|v| v == "true");
+            if rm {
+                // Created with --rm: gone once it exited, as Docker's daemon does it.
+                remove_quietly(ctx, &c.id).await;
+            } else {
+                super::delete_task_recording(ctx, &c.id).await?;
+            }
             Ok(Some(status))
         }
     }
