@@ -653,6 +653,69 @@ fn stop_signal_create_rm_and_inspect_of_found_and_missing() {
 }
 
 #[test]
+fn ps_filters_exited_ancestor_network_before_since_and_name_patterns() {
+    let Some(d) = rootful("psfilter") else { return };
+    let bb = image("busybox");
+    let ok = |out: &std::process::Output| assert_eq!(code(out), 0, "{}", stderr(out));
+    let out = d.burrow(&[
+        "run",
+        "--name",
+        "first",
+        "--network",
+        "none",
+        &bb,
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    ok(&d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "second",
+        "--network",
+        "none",
+        &bb,
+        "sleep",
+        "300",
+    ]));
+    ok(&d.burrow(&["run", "--name", "third", "--network", "none", &bb, "true"]));
+    let names = |filters: &[&str]| {
+        let mut argv = vec!["ps", "-a", "--format", "{{.Names}}"];
+        for f in filters {
+            argv.extend(["--filter", f]);
+        }
+        let out = d.burrow(&argv);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        let mut v: Vec<String> = stdout(&out).lines().map(str::to_string).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&["exited=3"]), ["first"]);
+    assert_eq!(names(&["exited=0"]), ["third"]);
+    assert_eq!(
+        names(&["ancestor=".to_string().as_str()]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        names(&[&format!("ancestor={bb}")]),
+        ["first", "second", "third"]
+    );
+    assert_eq!(names(&["before=second"]), ["first"]);
+    assert_eq!(names(&["since=second"]), ["third"]);
+    assert_eq!(names(&["name=^(first|third)$"]), ["first", "third"]);
+    assert_eq!(names(&["network=none"]), Vec::<String>::new());
+    // Without -a, an exited filter still shows stopped containers.
+    let out = d.burrow(&["ps", "--filter", "exited=3", "--format", "{{.Names}}"]);
+    assert_eq!(stdout(&out), "first\n", "{}", stderr(&out));
+    let out = d.burrow(&["ps", "--filter", "volume=x"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("ancestor="), "{}", stderr(&out));
+    ok(&d.burrow(&["rm", "-f", "first", "second", "third"]));
+}
+
+#[test]
 fn restart_always_brings_back_a_killed_container() {
     let Some(d) = rootful("restart") else { return };
     let bb = image("busybox");

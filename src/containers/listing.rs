@@ -1,6 +1,7 @@
 //! Listing containers as `ps` (and the Docker API's container list) shows them: every record
 //! with its state, creation and start times, command, ports and name, newest first, narrowed by
-//! Docker's filters (name, id, status, label), with snapshot sizes on request.
+//! Docker's filters (name, id, status, label, exited, ancestor, network, before, since), with
+//! snapshot sizes on request.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -12,22 +13,43 @@ use super::record::{self, State};
 use super::Ctx;
 use crate::network::ports::PortMapping;
 
+/// A creation time as containerd gives it (seconds, nanoseconds).
+type Stamp = (i64, i32);
+
 /// One `--filter KEY=VALUE` of a container list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ListFilter {
-    /// The name contains this.
-    Name(String),
+    /// The name matches this regular expression (anywhere in it, as Docker's).
+    Name(regex::Regex),
     /// The id starts with this.
     Id(String),
     /// Docker's status word (created, running, paused, exited); shows stopped ones too.
     Status(String),
     /// A label, with or without a value.
-    Label { key: String, value: Option<String> },
+    Label {
+        key: String,
+        value: Option<String>,
+    },
+    /// Exited with this code.
+    Exited(u32),
+    /// Made from this image (by any of the names Docker resolves it under).
+    Ancestor(String),
+    /// On this network.
+    Network(String),
+    /// Created before (or since) this container (name or id prefix).
+    Before(String),
+    Since(String),
+}
+
+impl PartialEq for ListFilter {
+    fn eq(&self, other: &Self) -> bool {
+        format!("{self:?}") == format!("{other:?}")
+    }
 }
 
 /// A filter ps does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported --filter {0:?}: use name=, id=, status= or label=")]
+#[error("unsupported --filter {0:?}: use name=, id=, status=, label=, exited=, ancestor=, network=, before= or since=")]
 pub struct BadFilter(pub String);
 
 impl FromStr for ListFilter {
@@ -37,7 +59,14 @@ impl FromStr for ListFilter {
         let (k, v) = f.split_once('=').unwrap_or((f, ""));
         let v = v.to_string();
         Ok(match k {
-            "name" => ListFilter::Name(v),
+            "name" => {
+                ListFilter::Name(regex::Regex::new(&v).map_err(|_| BadFilter(f.to_string()))?)
+            }
+            "exited" => ListFilter::Exited(v.parse().map_err(|_| BadFilter(f.to_string()))?),
+            "ancestor" => ListFilter::Ancestor(v),
+            "network" => ListFilter::Network(v),
+            "before" => ListFilter::Before(v),
+            "since" => ListFilter::Since(v),
             "id" => ListFilter::Id(v),
             "status" => ListFilter::Status(v),
             "label" => match v.split_once('=') {
@@ -84,17 +113,34 @@ pub struct Summary {
 }
 
 impl Summary {
-    fn matches(&self, filters: &[ListFilter]) -> bool {
-        let labels: &HashMap<String, String> = &self.container.labels;
+    /// Whether it passes every filter; `created_of` gives the creation time of the container a
+    /// before/since filter names.
+    fn matches(
+        &self,
+        filters: &[ListFilter],
+        created_of: &dyn Fn(&str) -> Option<(i64, i32)>,
+    ) -> bool {
+        let c = &self.container;
+        let labels: &HashMap<String, String> = &c.labels;
+        let created = c.created_at.as_ref().map(|t| (t.seconds, t.nanos));
         filters.iter().all(|f| match f {
-            ListFilter::Name(v) => self.name.contains(v.as_str()),
-            ListFilter::Id(v) => self.container.id.starts_with(v.as_str()),
+            ListFilter::Name(re) => re.is_match(&self.name),
+            ListFilter::Id(v) => c.id.starts_with(v.as_str()),
             ListFilter::Status(v) => self.state.word() == v,
             ListFilter::Label {
                 key,
                 value: Some(v),
             } => labels.get(key) == Some(v),
             ListFilter::Label { key, value: None } => labels.contains_key(key),
+            ListFilter::Exited(code) => {
+                matches!(self.state, State::Exited { code: got, .. } if got == *code)
+            }
+            ListFilter::Ancestor(image) => {
+                crate::images::runnable::candidate_names(image).contains(&c.image)
+            }
+            ListFilter::Network(n) => record::networks_of(c).contains(n),
+            ListFilter::Before(other) => created_of(other).is_some_and(|t| created < Some(t)),
+            ListFilter::Since(other) => created_of(other).is_some_and(|t| created > Some(t)),
         })
     }
 }
@@ -122,7 +168,21 @@ pub async fn list(ctx: &Ctx, opts: &ListOptions) -> anyhow::Result<Vec<Summary>>
         || opts
             .filters
             .iter()
-            .any(|f| matches!(f, ListFilter::Status(_)));
+            .any(|f| matches!(f, ListFilter::Status(_) | ListFilter::Exited(_)));
+    // before= and since= name a container: by name, full id or id prefix.
+    let created: Vec<(String, String, Option<Stamp>)> = containers
+        .iter()
+        .map(|c| {
+            let t = c.created_at.as_ref().map(|t| (t.seconds, t.nanos));
+            (record::name_of(c), c.id.clone(), t)
+        })
+        .collect();
+    let created_of = |q: &str| {
+        created
+            .iter()
+            .find(|(name, id, _)| name == q || id.starts_with(q))
+            .and_then(|(_, _, t)| *t)
+    };
     let mut out = Vec::new();
     for c in containers {
         if opts.last.is_some_and(|n| out.len() >= n) {
@@ -133,7 +193,7 @@ pub async fn list(ctx: &Ctx, opts: &ListOptions) -> anyhow::Result<Vec<Summary>>
             continue;
         }
         let summary = summarize(ctx, c, state, opts.size).await;
-        if summary.matches(&opts.filters) {
+        if summary.matches(&opts.filters, &created_of) {
             out.push(summary);
         }
     }
@@ -185,7 +245,7 @@ mod tests {
                 value: Some("b".into())
             }
         );
-        let err = "ancestor=x".parse::<ListFilter>().unwrap_err();
+        let err = "volume=x".parse::<ListFilter>().unwrap_err();
         assert!(err.to_string().contains("name=, id="), "{err}");
         let mut c = Container {
             id: "abcdef".into(),
@@ -202,10 +262,23 @@ mod tests {
             ports: vec![],
             size: None,
         };
-        assert!(s.matches(&[f("name=web"), f("id=abc"), f("status=running")]));
-        assert!(s.matches(&[f("label=a"), f("label=a=b")]));
-        assert!(!s.matches(&[f("label=a=c")]));
-        assert!(!s.matches(&[f("status=exited")]));
-        assert!(!s.matches(&[f("name=db")]));
+        let none = |_: &str| None;
+        assert!(s.matches(&[f("name=web"), f("id=abc"), f("status=running")], &none));
+        assert!(s.matches(&[f("label=a"), f("label=a=b")], &none));
+        assert!(!s.matches(&[f("label=a=c")], &none));
+        assert!(!s.matches(&[f("status=exited")], &none));
+        assert!(!s.matches(&[f("name=db")], &none));
+        assert!(
+            s.matches(&[f("name=^web-[0-9]$")], &none),
+            "names are regular expressions"
+        );
+        assert!(!s.matches(&[f("name=^eb")], &none));
+        assert!(!s.matches(&[f("exited=0")], &none));
+        assert!(
+            !s.matches(&[f("before=x")], &none),
+            "an unknown container matches nothing"
+        );
+        assert!("exited=x".parse::<ListFilter>().is_err());
+        assert!("name=[".parse::<ListFilter>().is_err());
     }
 }
