@@ -716,6 +716,32 @@ fn ps_filters_exited_ancestor_network_before_since_and_name_patterns() {
 }
 
 #[test]
+fn add_host_host_gateway_is_the_hosts_address_on_the_bridge() {
+    let Some(d) = rootful("hostgw") else { return };
+    let bb = image("busybox");
+    let out = d.burrow(&["network", "create", "--subnet", "10.4.91.0/24", "gwnet"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "gwnet",
+        "--add-host",
+        "host.docker.internal:host-gateway",
+        "--add-host",
+        "other=10.9.9.9",
+        &bb,
+        "cat",
+        "/etc/hosts",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let hosts = stdout(&out);
+    assert!(hosts.contains("10.4.91.1\thost.docker.internal"), "{hosts}");
+    assert!(hosts.contains("10.9.9.9\tother"), "{hosts}");
+    let _ = d.burrow(&["network", "rm", "gwnet"]);
+}
+
+#[test]
 fn restart_always_brings_back_a_killed_container() {
     let Some(d) = rootful("restart") else { return };
     let bb = image("busybox");

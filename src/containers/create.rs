@@ -15,7 +15,9 @@ use super::lifecycle::NewContainer;
 use super::logdriver::{self, LogOpts};
 use super::request::{ContainerRequest, RequestError};
 use super::spec::{self, Cgroups, Limits, NetNs, Options, Seccomp};
-use super::values::{MountSpec, PullPolicy, RestartPolicy, SecurityOpt, VolumeSource, VolumeSpec};
+use super::values::{
+    HostAddr, MountSpec, PullPolicy, RestartPolicy, SecurityOpt, VolumeSource, VolumeSpec,
+};
 use super::volumes::{VolumeError, Volumes};
 use super::{labels, store, Ctx};
 use crate::images::runnable::{Image, ImageError};
@@ -374,6 +376,8 @@ struct NetPlan {
     net_confs: Vec<(String, serde_json::Value)>,
     port_maps: Vec<PortMapping>,
     cgroups: Cgroups,
+    /// `--add-host` entries, `host-gateway` resolved.
+    extra_hosts: Vec<(String, String)>,
 }
 
 impl NetPlan {
@@ -417,13 +421,16 @@ impl NetPlan {
         if let Some(ip) = req.networking_config.ipv4_address {
             check_ip(ip, mode, &net_confs)?;
         }
-        Ok(NetPlan {
+        let mut plan = NetPlan {
             netns,
             networks,
             net_confs,
             port_maps,
             cgroups: cgroups(ctx),
-        })
+            extra_hosts: Vec::new(),
+        };
+        plan.extra_hosts = extra_hosts(req, host_gateway(ctx, &plan).as_deref());
+        Ok(plan)
     }
 }
 
@@ -563,6 +570,7 @@ fn bind(dest: &str, src: &Path, ro: bool) -> anyhow::Result<Mount> {
 fn state_files(
     ctx: &Ctx,
     req: &ContainerRequest,
+    plan: &NetPlan,
     id: &str,
     hostname: &str,
 ) -> anyhow::Result<(Vec<Mount>, PathBuf)> {
@@ -580,7 +588,7 @@ fn state_files(
     )?;
     let hosts_file =
         ctx.store
-            .write_file(id, "hosts", &files::hosts(None, &[], &extra_hosts(req)))?;
+            .write_file(id, "hosts", &files::hosts(None, &[], &plan.extra_hosts))?;
     let hostname_file = ctx
         .store
         .write_file(id, "hostname", &format!("{hostname}\n"))?;
@@ -592,12 +600,33 @@ fn state_files(
     Ok((mounts, hosts_file))
 }
 
-fn extra_hosts(req: &ContainerRequest) -> Vec<(String, String)> {
+/// `--add-host` entries as (name, address), `host-gateway` made the host's address as the
+/// container reaches it: rootless, the launcher's gateway (10.0.2.2); rootful, the gateway of
+/// the container's network (the host's address on that bridge), or 127.0.0.1 on the host's
+/// own network.
+fn extra_hosts(req: &ContainerRequest, gateway: Option<&str>) -> Vec<(String, String)> {
     req.host_config
         .extra_hosts
         .iter()
-        .map(|h| (h.name.clone(), h.ip.to_string()))
+        .map(|h| {
+            let ip = match h.ip {
+                HostAddr::Ip(ip) => ip.to_string(),
+                HostAddr::HostGateway => gateway.unwrap_or("127.0.0.1").to_string(),
+            };
+            (h.name.clone(), ip)
+        })
         .collect()
+}
+
+/// The host as a container reaches it, for `host-gateway`.
+fn host_gateway(ctx: &Ctx, plan: &NetPlan) -> Option<String> {
+    if ctx.rootless() {
+        return Some(crate::network::files::ROOTLESS_HOST.to_string());
+    }
+    let (_, conf) = plan.net_confs.first()?;
+    let subnet = crate::network::conf_subnets(conf).into_iter().next()?;
+    let (net, _) = crate::network::parse_cidr(&subnet)?;
+    Some(std::net::Ipv4Addr::from(net + 1).to_string())
 }
 
 /// (container path, volume data dir) of a volume still empty, to fill from the image.
@@ -667,7 +696,7 @@ async fn make(
         .hostname
         .clone()
         .unwrap_or_else(|| super::record::short_id(id).to_string());
-    let (mut mounts, hosts_file) = state_files(ctx, req, id, &hostname)?;
+    let (mut mounts, hosts_file) = state_files(ctx, req, plan, id, &hostname)?;
     let (volume_mounts, fresh_volumes) = volume_mounts(ctx, &checked.volumes, undo)?;
     mounts.extend(volume_mounts);
     mounts.extend(checked.tmpfs.iter().cloned());
@@ -682,7 +711,7 @@ async fn make(
                 ports: plan.port_maps.clone(),
                 plugin_dirs: ctx.net.plugin_dirs.clone(),
                 launcher_api: ctx.ep.launcher.as_ref().map(|l| l.api_socket.clone()),
-                extra_hosts: extra_hosts(req),
+                extra_hosts: plan.extra_hosts.clone(),
                 hosts_file: hosts_file.clone(),
                 ip: req.networking_config.ipv4_address.map(|ip| ip.to_string()),
             },
@@ -985,9 +1014,11 @@ fn record_labels(
         labels::PLATFORM.into(),
         format!("linux/{}", crate::images::manifest::go_arch()),
     );
-    let extra = extra_hosts(req);
-    if !extra.is_empty() {
-        l.insert(labels::EXTRA_HOSTS.into(), serde_json::to_string(&extra)?);
+    if !plan.extra_hosts.is_empty() {
+        l.insert(
+            labels::EXTRA_HOSTS.into(),
+            serde_json::to_string(&plan.extra_hosts)?,
+        );
     }
     if !undo.anonymous.is_empty() {
         l.insert(

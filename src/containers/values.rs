@@ -39,7 +39,7 @@ pub enum ValueError {
     Restart,
     #[error("use seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges")]
     SecurityOpt,
-    #[error("expected HOST:IP")]
+    #[error("expected HOST:IP (or HOST=IP; IP may be host-gateway)")]
     ExtraHost,
     #[error("give KEY=VALUE")]
     KeyValue,
@@ -508,15 +508,35 @@ text_serde!(SecurityOpt);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExtraHost {
     pub name: String,
-    pub ip: IpAddr,
+    pub ip: HostAddr,
+}
+
+/// The address of an extra host: an IP, or Docker's `host-gateway` (the host as the container
+/// reaches it, decided when the container is created).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostAddr {
+    Ip(IpAddr),
+    HostGateway,
 }
 
 impl FromStr for ExtraHost {
     type Err = ValueError;
 
     fn from_str(h: &str) -> Result<Self, ValueError> {
-        let (name, ip) = h.split_once(':').ok_or(ValueError::ExtraHost)?;
-        let ip = ip.parse().map_err(|_| ValueError::ExtraHost)?;
+        // HOST=IP (Docker 25+) or HOST:IP; an IPv6 address has colons of its own.
+        let (name, ip) = h
+            .split_once('=')
+            .or_else(|| h.split_once(':'))
+            .ok_or(ValueError::ExtraHost)?;
+        let ip = match ip {
+            "host-gateway" => HostAddr::HostGateway,
+            ip => HostAddr::Ip(
+                ip.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse()
+                    .map_err(|_| ValueError::ExtraHost)?,
+            ),
+        };
         if name.is_empty() {
             return Err(ValueError::ExtraHost);
         }
@@ -529,7 +549,10 @@ impl FromStr for ExtraHost {
 
 impl fmt::Display for ExtraHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.name, self.ip)
+        match self.ip {
+            HostAddr::Ip(ip) => write!(f, "{}:{ip}", self.name),
+            HostAddr::HostGateway => write!(f, "{}:host-gateway", self.name),
+        }
     }
 }
 text_serde!(ExtraHost);
@@ -813,6 +836,10 @@ mod tests {
     fn hosts_pairs_and_pull() {
         let h: ExtraHost = "db:10.0.0.2".parse().unwrap();
         assert_eq!(h.to_string(), "db:10.0.0.2");
+        let h: ExtraHost = "host.docker.internal:host-gateway".parse().unwrap();
+        assert_eq!(h.ip, HostAddr::HostGateway);
+        let h: ExtraHost = "v6=::1".parse().unwrap();
+        assert_eq!(h.ip, HostAddr::Ip("::1".parse().unwrap()));
         for bad in ["db", ":1.2.3.4", "db:notanip"] {
             assert!(err::<ExtraHost>("--add-host", bad).contains("HOST:IP"));
         }

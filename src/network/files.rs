@@ -24,6 +24,8 @@ pub fn hosts(ip: Option<&str>, names: &[&str], extra: &[(String, String)]) -> St
 
 /// The DNS server of the launcher's userspace network stack (RootlessKit/slirp4netns's).
 pub const ROOTLESS_DNS: &str = "10.0.2.3";
+/// The host as rootless containers reach it: the launcher's gateway.
+pub const ROOTLESS_HOST: &str = "10.0.2.2";
 
 /// /etc/resolv.conf: `--dns` servers if given; rootless, the launcher's resolver; rootful, the
 /// host's resolv.conf without loopback servers (unreachable from a container), else public ones.
