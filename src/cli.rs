@@ -96,6 +96,9 @@ pub enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(commands::volume::Command),
+    /// Manage burrow: info, prune.
+    #[command(subcommand)]
+    System(commands::system::Command),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(commands::completion::Args),
     /// Write man pages for every command into DIR.
@@ -289,6 +292,7 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Container(cmd) => commands::container::group::group(cmd, g),
         Command::Network(cmd) => commands::network::run(cmd, g),
         Command::Volume(cmd) => commands::volume::run(cmd, g),
+        Command::System(cmd) => commands::system::run(cmd, g),
         Command::Completion(args) => commands::completion::run(args, Cli::command()),
         Command::Man(args) => commands::completion::run_man(args, Cli::command()),
     }

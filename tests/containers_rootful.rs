@@ -742,6 +742,53 @@ fn add_host_host_gateway_is_the_hosts_address_on_the_bridge() {
 }
 
 #[test]
+fn system_prune_removes_stopped_containers_unused_networks_and_anonymous_volumes() {
+    let Some(d) = rootful("sysprune") else { return };
+    let bb = image("busybox");
+    let ok = |out: &std::process::Output| assert_eq!(code(out), 0, "{}", stderr(out));
+    ok(&d.burrow(&["network", "create", "--subnet", "10.4.92.0/24", "unused"]));
+    ok(&d.burrow(&["volume", "create", "named"]));
+    ok(&d.burrow(&[
+        "run",
+        "--name",
+        "done",
+        "--network",
+        "none",
+        "-v",
+        "/anon",
+        &bb,
+        "true",
+    ]));
+    ok(&d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "up",
+        "--network",
+        "none",
+        &bb,
+        "sleep",
+        "300",
+    ]));
+    let out = d.burrow(&["system", "prune"]);
+    assert_eq!(code(&out), 125, "no terminal and no -f: refused");
+    let out = d.burrow(&["system", "prune", "-f", "--volumes"]);
+    ok(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("Deleted Containers:") && text.contains("Deleted Networks:\nunused"),
+        "{text}"
+    );
+    let names = stdout(&d.burrow(&["ps", "-a", "--format", "{{.Names}}"]));
+    assert_eq!(names, "up\n");
+    assert_eq!(stdout(&d.burrow(&["volume", "ls", "-q"])), "named\n");
+    assert!(!stdout(&d.burrow(&["network", "ls"])).contains("unused"));
+    let out = d.burrow(&["system", "info"]);
+    ok(&out);
+    ok(&d.burrow(&["rm", "-f", "up"]));
+}
+
+#[test]
 fn restart_always_brings_back_a_killed_container() {
     let Some(d) = rootful("restart") else { return };
     let bb = image("busybox");

@@ -18,6 +18,7 @@ pub mod push;
 pub mod rmi;
 pub mod save;
 pub mod setup;
+pub mod system;
 pub mod tag;
 pub mod version;
 pub mod volume;

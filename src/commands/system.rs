@@ -1,0 +1,108 @@
+//! `burrow system info` (as `info`) and `burrow system prune`: stopped containers, unused
+//! networks, dangling images (every unused one with -a) and, with --volumes, anonymous volumes
+//! no container uses, after one confirmation.
+
+use std::process::ExitCode;
+
+use super::container::{block_on, Ctx};
+use crate::commands::images::with_endpoint_store;
+use crate::commands::rmi;
+use burrow::connection::Globals;
+use burrow::containers::volumes::{InUse, Volumes};
+use burrow::containers::{networks, ops};
+use burrow::images::{remove, userdb};
+use burrow::network::{self as net, manage};
+
+#[derive(Debug, clap::Subcommand)]
+#[command(defer = true)]
+pub enum Command {
+    /// Show how burrow reaches containerd and how that containerd is set up (as `info`).
+    Info(super::info::Args),
+    /// Remove stopped containers, unused networks and dangling images (and more with -a and
+    /// --volumes).
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct PruneArgs {
+    /// Remove every image no container uses, not only dangling ones.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Also remove anonymous volumes no container uses.
+    #[arg(long)]
+    pub volumes: bool,
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Info(args) => super::info::run(args, g),
+        Command::Prune(args) => prune(args, g),
+    }
+}
+
+/// What `system prune` is about to remove, in Docker's words.
+fn warning(args: &PruneArgs) -> String {
+    let mut items = vec![
+        "all stopped containers",
+        "all networks not used by at least one container",
+    ];
+    if args.volumes {
+        items.push("all anonymous volumes not used by at least one container");
+    }
+    items.push(if args.all {
+        "all images without at least one container associated to them"
+    } else {
+        "all dangling images"
+    });
+    let last = items.pop().unwrap_or_default();
+    format!("{} and {last}", items.join(", "))
+}
+
+fn prune(args: PruneArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    if !super::confirm("system prune", &warning(&args), args.force)? {
+        return Ok(ExitCode::SUCCESS);
+    }
+    block_on(async {
+        let ctx = Ctx::connect(g).await?;
+        section("Deleted Containers:", ops::prune(&ctx).await?);
+        let users = networks::users(&ctx).await?;
+        let mut gone = Vec::new();
+        for n in manage::prunable(&ctx.net, &users)? {
+            net::remove(&n)?;
+            gone.push(n.name);
+        }
+        section("Deleted Networks:", gone);
+        if args.volumes {
+            let used = InUse::of(&ctx).await?;
+            section(
+                "Deleted Volumes:",
+                Volumes::of(&ctx).prune(&used, false, &[])?,
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    })?;
+    let removed = with_endpoint_store(g, async |ep, store| {
+        remove::prune(store, &userdb::cache_dir(&ep.data_root), args.all).await
+    })?;
+    section(
+        "Deleted Images:",
+        removed.iter().flat_map(rmi::lines).collect(),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A titled list of what went, when anything did.
+fn section(title: &str, names: Vec<String>) {
+    if names.is_empty() {
+        return;
+    }
+    println!("{title}");
+    for n in names {
+        println!("{n}");
+    }
+    println!();
+}
