@@ -130,11 +130,24 @@ impl Store {
     /// Records that the container's task started now (best effort: without the record, `ps`
     /// falls back to the container record's times and `inspect` shows Docker's zero time).
     pub fn record_start(&self, id: &str) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos();
-        let _ = replace_file(&self.container_dir(id).join(STARTED_FILE), now.to_string());
+        self.set_started(id, Some(std::time::SystemTime::now()));
+    }
+
+    /// Sets (or with None, forgets) when the container's task last started.
+    pub fn set_started(&self, id: &str, at: Option<std::time::SystemTime>) {
+        let path = self.container_dir(id).join(STARTED_FILE);
+        match at {
+            Some(t) => {
+                let nanos = t
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_nanos();
+                let _ = replace_file(&path, nanos.to_string());
+            }
+            None => {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
     }
 
     /// When the container's task last started, as [`Store::record_start`] recorded it.

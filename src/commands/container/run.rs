@@ -482,12 +482,14 @@ async fn start_task(
         teardown_leftovers(ctx, id);
         return Err(e.into());
     }
+    // Recorded before the start: the process may be seen running (and its CLI killed) before
+    // the start call returns.
+    let before = ctx.store.started_at(id);
+    ctx.store.record_start(id);
     match ctx.client.start_task(id).await {
-        Ok(pid) => {
-            ctx.store.record_start(id);
-            Ok(pid)
-        }
+        Ok(pid) => Ok(pid),
         Err(e) => {
+            ctx.store.set_started(id, before);
             let _ = ctx.client.delete_task(id).await;
             teardown_leftovers(ctx, id);
             Err(e.into())
