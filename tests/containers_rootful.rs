@@ -789,6 +789,45 @@ fn system_prune_removes_stopped_containers_unused_networks_and_anonymous_volumes
 }
 
 #[test]
+fn inspect_finds_any_object_by_type_and_sizes() {
+    let Some(d) = rootful("inspecttype") else {
+        return;
+    };
+    let bb = image("busybox");
+    let ok = |out: &std::process::Output| assert_eq!(code(out), 0, "{}", stderr(out));
+    ok(&d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "box",
+        "--network",
+        "none",
+        &bb,
+        "sleep",
+        "300",
+    ]));
+    ok(&d.burrow(&["volume", "create", "vol1"]));
+    // One call, several kinds.
+    let out = d.burrow(&["inspect", "-f", "{{.Name}}", "vol1", "bridge"]);
+    ok(&out);
+    assert_eq!(stdout(&out), "vol1\nbridge\n");
+    let out = d.burrow(&["inspect", "--type", "image", "-f", "{{.Id}}", &bb]);
+    ok(&out);
+    assert!(stdout(&out).starts_with("sha256:"), "{}", stdout(&out));
+    // --type narrows: a container name is no volume.
+    let out = d.burrow(&["inspect", "--type", "volume", "box"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let out = d.burrow(&["inspect", "-s", "-f", "{{.SizeRootFs}}", "box"]);
+    ok(&out);
+    assert!(
+        stdout(&out).trim().parse::<u64>().unwrap() > 0,
+        "{}",
+        stdout(&out)
+    );
+    ok(&d.burrow(&["rm", "-f", "box"]));
+}
+
+#[test]
 fn restart_always_brings_back_a_killed_container() {
     let Some(d) = rootful("restart") else { return };
     let bb = image("busybox");

@@ -133,6 +133,12 @@ pub async fn find(store: &Store, arg: &str, platform: &Platform) -> Result<Vec<L
     if let Some(img) = store.image(&name).await? {
         return Ok(vec![resolve_present(store, &img, platform).await?]);
     }
+    // A record named exactly as given (imported under a name that is no normalised reference).
+    if name != arg {
+        if let Some(img) = store.image(arg).await? {
+            return Ok(vec![resolve_present(store, &img, platform).await?]);
+        }
+    }
     if let Some(prefix) = id_prefix(arg) {
         let found: Vec<LocalImage> = all(store, platform)
             .await?
