@@ -828,6 +828,67 @@ fn inspect_finds_any_object_by_type_and_sizes() {
 }
 
 #[test]
+fn update_changes_the_restart_policy_and_memory_limit() {
+    let Some(d) = rootful("update") else { return };
+    let bb = image("busybox");
+    let ok = |out: &std::process::Output| assert_eq!(code(out), 0, "{}", stderr(out));
+    ok(&d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "upd",
+        "--network",
+        "none",
+        &bb,
+        "sleep",
+        "300",
+    ]));
+    ok(&d.burrow(&[
+        "update",
+        "--restart",
+        "on-failure:2",
+        "--memory",
+        "64m",
+        "upd",
+    ]));
+    let out = d.burrow(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+        "upd",
+    ]);
+    assert_eq!(stdout(&out), "on-failure 2\n", "{}", stderr(&out));
+    // The running container's cgroup got the new limit (rootful cgroupfs, v1 or v2).
+    let pid = stdout(&d.burrow(&["inspect", "-f", "{{.State.Pid}}", "upd"]));
+    let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", pid.trim())).unwrap();
+    let mem_path = cgroup
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.splitn(3, ':').collect();
+            (f.len() == 3 && (f[1].split(',').any(|c| c == "memory") || f[1].is_empty()))
+                .then(|| f[2].to_string())
+        })
+        .unwrap_or_default();
+    let limit = ["memory/", ""]
+        .iter()
+        .flat_map(|p| {
+            [
+                format!("/sys/fs/cgroup/{p}{mem_path}/memory.limit_in_bytes"),
+                format!("/sys/fs/cgroup/{p}{mem_path}/memory.max"),
+            ]
+        })
+        .find_map(|f| std::fs::read_to_string(f).ok());
+    assert_eq!(
+        limit.as_deref().map(str::trim),
+        Some("67108864"),
+        "{cgroup}"
+    );
+    let out = d.burrow(&["update", "--restart", "sometimes", "upd"]);
+    assert_eq!(code(&out), 125);
+    ok(&d.burrow(&["rm", "-f", "upd"]));
+}
+
+#[test]
 fn restart_always_brings_back_a_killed_container() {
     let Some(d) = rootful("restart") else { return };
     let bb = image("busybox");

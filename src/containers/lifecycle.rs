@@ -487,6 +487,29 @@ impl Client {
     }
 
     /// Replaces the container's spec (the next task is made from it).
+    /// Changes a running task's cgroup limits.
+    pub async fn update_task_resources(
+        &self,
+        id: &str,
+        resources: &oci_spec::runtime::LinuxResources,
+    ) -> Result<(), LifecycleError> {
+        let msg = containerd_client::services::v1::UpdateTaskRequest {
+            container_id: id.to_string(),
+            resources: Some(prost_types::Any {
+                type_url: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
+                    .to_string(),
+                value: serde_json::to_vec(resources)?,
+            }),
+            ..Default::default()
+        };
+        self.containerd
+            .tasks()
+            .update(msg)
+            .await
+            .op("task update", For(id))?;
+        Ok(())
+    }
+
     pub async fn update_spec(&self, id: &str, spec: &Spec) -> Result<(), LifecycleError> {
         let container = Container {
             id: id.to_string(),

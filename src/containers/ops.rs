@@ -8,7 +8,7 @@ use anyhow::Context;
 use containerd_client::services::v1::Container;
 
 use super::record::{self, State};
-use super::values::Signal;
+use super::values::{RestartPolicy, Signal};
 use super::volumes::Volumes;
 use super::{labels, Ctx};
 
@@ -156,6 +156,76 @@ fn pids_in_namespace_of(init: u32) -> Vec<u32> {
         .collect();
     out.sort_unstable();
     out
+}
+
+/// What `update` changes on a container.
+#[derive(Debug, Clone, Default)]
+pub struct Update {
+    pub restart: Option<RestartPolicy>,
+    pub limits: super::spec::Limits,
+}
+
+/// Changes a container's restart policy and cgroup limits, in its record (so later starts keep
+/// them) and on its running task. Limits where no cgroup can be had are refused with the reason.
+pub async fn update(ctx: &Ctx, c: &Container, u: &Update) -> anyhow::Result<()> {
+    use super::spec::{cgroup_unavailable_reason, resources, Limits};
+    if u.limits != Limits::default() {
+        if let Some(reason) = cgroup_unavailable_reason(ctx.rootless()) {
+            anyhow::bail!(
+                "cannot update the limits of {}: {reason}",
+                record::name_of(c)
+            );
+        }
+        let mut spec = record::spec_of(c).context("the container has no OCI spec")?;
+        let mut merged = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.resources().clone())
+            .unwrap_or_default();
+        let new = resources(&u.limits)?;
+        if new.memory().is_some() {
+            merged.set_memory(*new.memory());
+        }
+        if new.cpu().is_some() {
+            merged.set_cpu(new.cpu().clone());
+        }
+        if new.pids().is_some() {
+            merged.set_pids(*new.pids());
+        }
+        if record::state(ctx, &c.id).await?.is_running() {
+            ctx.client.update_task_resources(&c.id, &merged).await?;
+        }
+        if let Some(linux) = spec.linux_mut() {
+            linux.set_resources(Some(merged));
+        }
+        ctx.client.update_spec(&c.id, &spec).await?;
+    }
+    if let Some(policy) = u.restart {
+        let c = ctx.client.get(&c.id).await?;
+        let mut l = c.labels.clone();
+        for k in [
+            labels::RESTART_POLICY,
+            labels::RESTART_STATUS,
+            labels::RESTART_LOG_URI,
+            labels::RESTART_WANTED,
+        ] {
+            l.remove(k);
+        }
+        if policy != RestartPolicy::No {
+            l.insert(labels::RESTART_POLICY.into(), policy.to_string());
+            l.insert(labels::RESTART_WANTED.into(), "running".into());
+            l.entry(labels::RESTART_COUNT.into())
+                .or_insert_with(|| "0".into());
+            if matches!(policy, RestartPolicy::Always | RestartPolicy::UnlessStopped) {
+                l.insert(labels::RESTART_STATUS.into(), "running".into());
+                if let Some(uri) = c.labels.get(labels::LOG_URI) {
+                    l.insert(labels::RESTART_LOG_URI.into(), uri.clone());
+                }
+            }
+        }
+        ctx.client.update_labels(c, l).await?;
+    }
+    Ok(())
 }
 
 /// Pauses (or with `resume`, unpauses) `c`.

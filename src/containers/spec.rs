@@ -459,7 +459,8 @@ fn limit_flags(l: &Limits) -> String {
     f.join(", ")
 }
 
-fn resources(l: &Limits) -> Result<oci_spec::runtime::LinuxResources, SpecError> {
+/// The OCI resources of `l` (what a cgroup gets).
+pub fn resources(l: &Limits) -> Result<oci_spec::runtime::LinuxResources, SpecError> {
     let mut r = LinuxResourcesBuilder::default();
     if let Some(bytes) = l.memory_bytes {
         r = r.memory(LinuxMemoryBuilder::default().limit(bytes).build()?);

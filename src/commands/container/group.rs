@@ -45,6 +45,8 @@ pub enum Command {
     Top(manage::TopArgs),
     /// Rename a container.
     Rename(manage::RenameArgs),
+    /// Update the restart policy and resource limits of containers.
+    Update(manage::UpdateArgs),
     /// Pause all processes within containers.
     Pause(manage::ContainersArgs),
     /// Unpause all processes within containers.
@@ -88,6 +90,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Cp(args) => cp::run(args, g),
         Command::Top(args) => manage::top(args, g),
         Command::Rename(args) => manage::rename(args, g),
+        Command::Update(args) => manage::update(args, g),
         Command::Pause(args) => manage::pause(args, g, false),
         Command::Unpause(args) => manage::pause(args, g, true),
     }

@@ -52,6 +52,24 @@ pub struct ContainersArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct UpdateArgs {
+    /// Restart policy: no, always, unless-stopped, on-failure[:MAX-RETRIES].
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// Memory limit (e.g. 512m); needs cgroups.
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Number of CPUs; needs cgroups.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Tune the container's pids limit; needs cgroups.
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct RenameArgs {
     pub container: String,
     pub new_name: String,
@@ -190,6 +208,42 @@ pub fn pause(args: ContainersArgs, g: &Globals, resume: bool) -> anyhow::Result<
             println!("{q}");
         }
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn update(args: UpdateArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    use burrow::containers::values::{parse_flag, ByteSize, RestartPolicy};
+    let restart: Option<RestartPolicy> = args
+        .restart
+        .as_deref()
+        .map(|r| parse_flag("--restart", r))
+        .transpose()?;
+    let memory: Option<ByteSize> = args
+        .memory
+        .as_deref()
+        .map(|m| parse_flag("--memory", m))
+        .transpose()?;
+    let u = ops::Update {
+        restart,
+        limits: burrow::containers::spec::Limits {
+            memory_bytes: memory.map(|m| m.0),
+            cpus: args.cpus,
+            pids: args.pids_limit,
+        },
+    };
+    super::block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        Ok(each(&ctx, &args.containers, false, async |ctx, c| {
+            ops::update(ctx, c, &u).await?;
+            // A running container with a policy now needs its monitor.
+            if u.restart.is_some_and(|p| p != RestartPolicy::No)
+                && super::state(ctx, &c.id).await?.is_running()
+            {
+                super::restart::spawn(ctx, &c.id).await?;
+            }
+            Ok(())
+        })
+        .await)
     })
 }
 
