@@ -96,7 +96,9 @@ pub enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(commands::volume::Command),
-    /// Manage burrow: info, prune.
+    /// Stream container and image events (from now on: containerd keeps no history).
+    Events(commands::events::Args),
+    /// Manage burrow: info, prune, events.
     #[command(subcommand)]
     System(commands::system::Command),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -292,6 +294,7 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Container(cmd) => commands::container::group::group(cmd, g),
         Command::Network(cmd) => commands::network::run(cmd, g),
         Command::Volume(cmd) => commands::volume::run(cmd, g),
+        Command::Events(args) => commands::events::run(args, g),
         Command::System(cmd) => commands::system::run(cmd, g),
         Command::Completion(args) => commands::completion::run(args, Cli::command()),
         Command::Man(args) => commands::completion::run_man(args, Cli::command()),
