@@ -29,6 +29,13 @@ fn a_containers_life_is_streamed_in_order() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("burrow events starts");
+    // And Docker's text lines, for that one container only.
+    let plain = d
+        .command(&["events", "--filter", "container=evt-one", "--until", &until])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("burrow events starts");
     // Time to subscribe: containerd keeps no history.
     std::thread::sleep(Duration::from_secs(2));
     let out = d.burrow(&[
@@ -64,6 +71,22 @@ fn a_containers_life_is_streamed_in_order() {
         ],
         "{text}"
     );
+    let out = plain
+        .wait_with_output()
+        .expect("burrow events ends at --until");
+    let text = stdout(&out);
+    let die: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains(" container die "))
+        .collect();
+    assert_eq!(die.len(), 1, "{text}");
+    assert!(
+        die[0].contains("exitCode=3") && die[0].contains("name=evt-one") && die[0].ends_with(')'),
+        "{text}"
+    );
+    // RFC 3339 with nanoseconds, in UTC.
+    assert_eq!(die[0].split(' ').next().unwrap().len(), 30, "{text}");
+    assert!(text.lines().all(|l| l.contains("name=evt-one")), "{text}");
 }
 
 #[test]

@@ -20,6 +20,7 @@ use tokio_stream::StreamExt;
 use super::labels;
 use super::lifecycle::Client;
 use crate::format::template::Value;
+use crate::images::reference::{self, Reference};
 use crate::images::time::rfc3339_nano;
 
 /// A `--filter` that `events` does not take.
@@ -158,8 +159,8 @@ impl EventFilter {
                         && (e.id.starts_with(v.as_str()) || attr("name") == Some(v))
                 }
                 "image" => match e.kind.as_str() {
-                    "image" => e.id == *v || attr("name") == Some(v),
-                    _ => attr("image") == Some(v),
+                    "image" => same_image(&e.id, v),
+                    _ => attr("image").is_some_and(|i| same_image(i, v)),
                 },
                 "label" => match v.split_once('=') {
                     Some((lk, lv)) => attr(lk) == Some(lv),
@@ -169,6 +170,16 @@ impl EventFilter {
             })
         })
     }
+}
+
+/// Whether two image names are the same reference (`busybox` is `docker.io/library/busybox:latest`).
+fn same_image(a: &str, b: &str) -> bool {
+    let full = |s: &str| {
+        Reference::parse(s)
+            .map(|r| format!("{}:{}", r.repository(), r.object()))
+            .unwrap_or_else(|_| s.to_owned())
+    };
+    a == b || full(a) == full(b)
 }
 
 /// Which events to give: the filter, and the time window.
@@ -193,7 +204,7 @@ impl Known {
     fn of(c: &Container) -> Known {
         Known {
             name: c.labels.get(labels::NAME).cloned().unwrap_or_default(),
-            image: c.image.clone(),
+            image: reference::familiar(&c.image),
             labels: user_labels(&c.labels),
         }
     }
@@ -379,8 +390,8 @@ fn map(env: &Envelope, known: &mut HashMap<String, Known>, fresh: Option<Known>)
             one(ImageEvent::decode(raw).ok().map(|i| Event {
                 kind: "image".into(),
                 action: action.into(),
-                attributes: BTreeMap::from([("name".to_owned(), i.name.clone())]),
-                id: i.name,
+                attributes: BTreeMap::from([("name".to_owned(), reference::familiar(&i.name))]),
+                id: reference::familiar(&i.name),
                 time_nano,
             }))
         }
@@ -413,7 +424,7 @@ mod tests {
             "abc".to_owned(),
             Known {
                 name: "web".into(),
-                image: "docker.io/library/busybox:latest".into(),
+                image: "busybox:latest".into(),
                 labels: BTreeMap::from([("tier".to_owned(), "front".to_owned())]),
             },
         )])
@@ -432,7 +443,7 @@ mod tests {
         assert_eq!(
             die[0].text_line(),
             "2025-12-02T07:00:00.000000005Z container die abc \
-             (exitCode=3, image=docker.io/library/busybox:latest, name=web, tier=front)"
+             (exitCode=3, image=busybox:latest, name=web, tier=front)"
         );
         let start = TaskStart {
             container_id: "abc".into(),
@@ -479,7 +490,7 @@ mod tests {
         assert_eq!(j["Actor"]["Attributes"]["name"], "web");
         assert_eq!(j["timeNano"], 1_764_658_800_000_000_005i64);
         assert_eq!(j["time"], 1_764_658_800i64);
-        assert_eq!(j["from"], "docker.io/library/busybox:latest");
+        assert_eq!(j["from"], "busybox:latest");
         let t = crate::format::template::Template::parse(
             "",
             "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.nope}}",
@@ -513,6 +524,7 @@ mod tests {
         assert!(!f(&["type=image"]));
         assert!(f(&["container=web"]) && f(&["container=abc"]) && !f(&["container=db"]));
         assert!(f(&["image=busybox", "label=tier", "label=tier=front"]));
+        assert!(f(&["image=docker.io/library/busybox:latest"]) && !f(&["image=alpine"]));
         assert!(!f(&["label=tier=back"]));
         assert_eq!(
             EventFilter::parse(&["color=red".to_owned()])
