@@ -432,6 +432,20 @@ mod tests {
     }
 
     #[test]
+    fn events_and_system_events_are_one_command() {
+        let Command::Events(a) = parsed("events -f type=container --filter event=die").command
+        else {
+            panic!("not events")
+        };
+        assert_eq!(a.filter, ["type=container", "event=die"]);
+        assert!(matches!(
+            parsed("system events --until 10s --format json").command,
+            Command::System(commands::system::Command::Events(ref a))
+                if a.until.as_deref() == Some("10s") && a.format.as_deref() == Some("json")
+        ));
+    }
+
+    #[test]
     fn the_container_group_lists_its_commands() {
         let mut cmd = Cli::command();
         cmd.build();
