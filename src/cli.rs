@@ -96,7 +96,9 @@ pub enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(commands::volume::Command),
-    /// Manage burrow: info, prune.
+    /// Stream container and image events (from now on: containerd keeps no history).
+    Events(commands::events::Args),
+    /// Manage burrow: info, prune, events.
     #[command(subcommand)]
     System(commands::system::Command),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -292,6 +294,7 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Container(cmd) => commands::container::group::group(cmd, g),
         Command::Network(cmd) => commands::network::run(cmd, g),
         Command::Volume(cmd) => commands::volume::run(cmd, g),
+        Command::Events(args) => commands::events::run(args, g),
         Command::System(cmd) => commands::system::run(cmd, g),
         Command::Completion(args) => commands::completion::run(args, Cli::command()),
         Command::Man(args) => commands::completion::run_man(args, Cli::command()),
@@ -426,6 +429,20 @@ mod tests {
                 Command::Network(_) | Command::Volume(_)
             ));
         }
+    }
+
+    #[test]
+    fn events_and_system_events_are_one_command() {
+        let Command::Events(a) = parsed("events -f type=container --filter event=die").command
+        else {
+            panic!("not events")
+        };
+        assert_eq!(a.filter, ["type=container", "event=die"]);
+        assert!(matches!(
+            parsed("system events --until 10s --format json").command,
+            Command::System(commands::system::Command::Events(ref a))
+                if a.until.as_deref() == Some("10s") && a.format.as_deref() == Some("json")
+        ));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod completion;
 pub mod container;
 pub mod error;
+pub mod events;
 pub mod flags;
 pub mod history;
 pub mod image;

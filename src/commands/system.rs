@@ -21,6 +21,8 @@ pub enum Command {
     /// Remove stopped containers, unused networks and dangling images (and more with -a and
     /// --volumes).
     Prune(PruneArgs),
+    /// Stream container and image events (as `events`).
+    Events(super::events::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -41,6 +43,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Info(args) => super::info::run(args, g),
         Command::Prune(args) => prune(args, g),
+        Command::Events(args) => super::events::run(args, g),
     }
 }
 
