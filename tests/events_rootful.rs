@@ -13,7 +13,7 @@ use containers_support::*;
 fn a_containers_life_is_streamed_in_order() {
     let Some(d) = rootful("events") else { return };
     let bb = image("busybox");
-    let until = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(15);
+    let until = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(40);
     let until = until.as_secs().to_string();
     let events = d
         .command(&[
@@ -36,8 +36,8 @@ fn a_containers_life_is_streamed_in_order() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("burrow events starts");
-    // Time to subscribe: containerd keeps no history.
-    std::thread::sleep(Duration::from_secs(2));
+    // Time to subscribe: containerd keeps no history (generous: machines are loaded in CI).
+    std::thread::sleep(Duration::from_secs(5));
     let out = d.burrow(&[
         "run",
         "--rm",
