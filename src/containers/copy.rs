@@ -54,6 +54,9 @@ pub enum Op {
     /// Copy the directory `path` of a snapshot (Root::Mounts) into the host directory `dest`
     /// with owners and modes (a new named volume getting the image's content).
     FillVolume { path: String, dest: String },
+    /// Write a tar of the whole root to stdout (`burrow export`), not descending into other
+    /// filesystems mounted in it (a running container's /proc, /sys, /dev).
+    Export,
 }
 
 /// What is at a path inside the container.
@@ -100,6 +103,10 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
         Op::Put { dir, archive } => {
             let input = std::io::stdin().lock();
             unpack(input, Path::new(&dir), archive)?;
+        }
+        Op::Export => {
+            let out = std::io::stdout().lock();
+            write_root_tar(out)?;
         }
         Op::FillVolume { .. } => unreachable!("handled before the chroot"),
     }
@@ -201,6 +208,34 @@ pub fn write_tar<W: Write>(out: W, path: &Path, name: &str, follow: bool) -> any
     } else {
         b.append_path_with_name(&path, name)
             .with_context(|| format!("cannot archive {}", path.display()))?;
+    }
+    b.into_inner()?.flush()?;
+    Ok(())
+}
+
+/// Writes a tar of everything under the current root, entries named relative to it ("etc/passwd"),
+/// directories on another filesystem than the root's kept empty.
+fn write_root_tar<W: Write>(out: W) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    let dev = std::fs::symlink_metadata("/")?.dev();
+    let mut stack = vec![PathBuf::from("/")];
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries.into_iter().rev() {
+            let path = e.path();
+            let meta = std::fs::symlink_metadata(&path)?;
+            let name = path.strip_prefix("/").unwrap_or(&path);
+            b.append_path_with_name(&path, name)
+                .with_context(|| format!("cannot archive {}", path.display()))?;
+            if meta.is_dir() && meta.dev() == dev {
+                stack.push(path);
+            }
+        }
     }
     b.into_inner()?.flush()?;
     Ok(())

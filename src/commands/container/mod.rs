@@ -6,6 +6,7 @@ pub mod attach;
 pub mod cp;
 pub mod detach;
 pub mod exec;
+pub mod export;
 pub mod group;
 pub mod inspect;
 pub mod logs;

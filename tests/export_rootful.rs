@@ -1,0 +1,65 @@
+//! `burrow export`, `diff`, `import` and `commit`, rootful, against a private containerd started
+//! here as root with the provisioned test images.
+
+mod containers_support;
+
+use containers_support::*;
+
+/// The entry names of a tar file.
+fn tar_names(path: &std::path::Path) -> Vec<String> {
+    let out = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    stdout(&out).lines().map(|l| l.to_string()).collect()
+}
+
+#[test]
+fn export_holds_a_written_file_stopped_and_running() {
+    let Some(d) = rootful("export") else { return };
+    let bb = image("busybox");
+    let out = d.burrow(&[
+        "run",
+        "--name",
+        "ex",
+        "--network",
+        "none",
+        &bb,
+        "sh",
+        "-c",
+        "echo hi > /made.txt",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let tar = d.dir.join("ex.tar");
+    let out = d.burrow(&["export", "-o", tar.to_str().unwrap(), "ex"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let names = tar_names(&tar);
+    assert!(names.iter().any(|n| n == "made.txt"), "{names:?}");
+    assert!(names.iter().any(|n| n == "bin/busybox"), "{names:?}");
+
+    // Running: the same, and nothing of /proc's contents.
+    let out = d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "--network",
+        "none",
+        &bb,
+        "sh",
+        "-c",
+        "echo up > /live.txt; sleep 300",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let out = d.burrow(&["container", "export", "live"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let tar = d.dir.join("live.tar");
+    std::fs::write(&tar, &out.stdout).unwrap();
+    let names = tar_names(&tar);
+    assert!(names.iter().any(|n| n == "live.txt"), "{names:?}");
+    assert!(!names.iter().any(|n| n.starts_with("proc/1")), "{names:?}");
+    d.burrow(&["rm", "-f", "live", "ex"]);
+}
