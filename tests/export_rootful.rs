@@ -63,3 +63,33 @@ fn export_holds_a_written_file_stopped_and_running() {
     assert!(!names.iter().any(|n| n.starts_with("proc/1")), "{names:?}");
     d.burrow(&["rm", "-f", "live", "ex"]);
 }
+
+#[test]
+fn diff_shows_added_changed_and_deleted() {
+    let Some(d) = rootful("diff") else { return };
+    let bb = image("busybox");
+    let out = d.burrow(&[
+        "run",
+        "--name",
+        "df",
+        "--network",
+        "none",
+        &bb,
+        "sh",
+        "-c",
+        "echo x >> /etc/passwd; rm /etc/group; echo n > /new.txt",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&["diff", "df"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let lines = stdout(&out);
+    for want in ["C /etc", "C /etc/passwd", "D /etc/group", "A /new.txt"] {
+        assert!(
+            lines.lines().any(|l| l == want),
+            "{want} missing in:\n{lines}"
+        );
+    }
+    let out = d.burrow(&["container", "diff", "nosuch"]);
+    assert_ne!(code(&out), 0);
+    d.burrow(&["rm", "-f", "df"]);
+}

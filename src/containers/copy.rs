@@ -2,6 +2,7 @@
 //! its symlinks resolve inside it) and stats, reads or writes paths there as tar streams; the
 //! host side that runs it is [`transfer`], where a copy lands is [`plan`].
 
+pub mod changes;
 pub mod plan;
 pub mod transfer;
 
@@ -57,6 +58,9 @@ pub enum Op {
     /// Write a tar of the whole root to stdout (`burrow export`), not descending into other
     /// filesystems mounted in it (a running container's /proc, /sys, /dev).
     Export,
+    /// Print the [`changes::Change`]s of the overlay upper directory `upper` against `lowers`
+    /// as JSON (`burrow diff`; the root is not used).
+    Changes { upper: String, lowers: Vec<String> },
 }
 
 /// What is at a path inside the container.
@@ -71,6 +75,12 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
     let req: Request = serde_json::from_str(request).context("bad cp request")?;
     if let Some(pid) = req.launcher_pid {
         enter(pid)?;
+    }
+    if let Op::Changes { upper, lowers } = &req.op {
+        let lowers: Vec<PathBuf> = lowers.iter().map(PathBuf::from).collect();
+        let found = changes::changes(Path::new(upper), &lowers)?;
+        println!("{}", serde_json::to_string(&found)?);
+        return Ok(());
     }
     let root: PathBuf = match &req.root {
         Root::Pid(pid) => PathBuf::from(format!("/proc/{pid}/root")),
@@ -108,7 +118,7 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
             let out = std::io::stdout().lock();
             write_root_tar(out)?;
         }
-        Op::FillVolume { .. } => unreachable!("handled before the chroot"),
+        Op::FillVolume { .. } | Op::Changes { .. } => unreachable!("handled before the chroot"),
     }
     Ok(())
 }

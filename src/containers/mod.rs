@@ -5,6 +5,7 @@ pub mod caps;
 pub mod context;
 pub mod copy;
 pub mod create;
+pub mod diff;
 pub mod exec;
 pub mod inspect;
 pub mod labels;

@@ -5,6 +5,7 @@
 pub mod attach;
 pub mod cp;
 pub mod detach;
+pub mod diff;
 pub mod exec;
 pub mod export;
 pub mod group;
