@@ -93,3 +93,43 @@ fn diff_shows_added_changed_and_deleted() {
     assert_ne!(code(&out), 0);
     d.burrow(&["rm", "-f", "df"]);
 }
+
+#[test]
+fn import_a_tarball_and_run_from_it() {
+    let Some(d) = rootful("import") else { return };
+    let bb = image("busybox");
+    let out = d.burrow(&[
+        "run",
+        "--name",
+        "src",
+        "--network",
+        "none",
+        &bb,
+        "sh",
+        "-c",
+        "echo imported > /hello.txt",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let tar = d.dir.join("src.tar");
+    let out = d.burrow(&["export", "-o", tar.to_str().unwrap(), "src"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&["import", tar.to_str().unwrap(), "imported:v1"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("sha256:"), "{}", stdout(&out));
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "imported:v1",
+        "cat",
+        "/hello.txt",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "imported\n");
+
+    let out = d.burrow(&["image", "import", "-c", "CMD x", tar.to_str().unwrap()]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("not supported"), "{}", stderr(&out));
+    d.burrow(&["rm", "-f", "src"]);
+}
