@@ -133,3 +133,37 @@ fn import_a_tarball_and_run_from_it() {
     assert!(stderr(&out).contains("not supported"), "{}", stderr(&out));
     d.burrow(&["rm", "-f", "src"]);
 }
+
+#[test]
+fn commit_a_changed_container_and_run_the_image() {
+    let Some(d) = rootful("commit") else { return };
+    let bb = image("busybox");
+    let out = d.burrow(&[
+        "run",
+        "--name",
+        "cm",
+        "--network",
+        "none",
+        &bb,
+        "sh",
+        "-c",
+        "echo committed > /etc/note; rm /etc/group",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&["commit", "-m", "a note", "cm", "noted:v1"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stdout(&out).starts_with("sha256:"), "{}", stdout(&out));
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "noted:v1",
+        "sh",
+        "-c",
+        "cat /etc/note; test -e /etc/group || echo gone",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "committed\ngone\n");
+    d.burrow(&["rm", "-f", "cm"]);
+}

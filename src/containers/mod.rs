@@ -2,6 +2,7 @@
 
 pub mod bypass;
 pub mod caps;
+pub mod commit;
 pub mod context;
 pub mod copy;
 pub mod create;

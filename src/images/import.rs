@@ -111,7 +111,8 @@ pub async fn build_on(
     result
 }
 
-async fn write_image(
+/// [`build_on`] without a lease of its own (the caller holds one).
+pub async fn write_image(
     store: &Store,
     base_layers: Vec<Descriptor>,
     new_layers: Vec<(Descriptor, Vec<u8>)>,

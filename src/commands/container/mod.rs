@@ -3,6 +3,7 @@
 //! work on are the library's (`burrow::containers::{record, labels, Ctx}`).
 
 pub mod attach;
+pub mod commit;
 pub mod cp;
 pub mod detach;
 pub mod diff;
