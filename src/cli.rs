@@ -60,6 +60,8 @@ pub enum Command {
     Setup(commands::setup::Command),
     /// Load images from an OCI archive or a docker-archive (file or stdin).
     Load(commands::load::Args),
+    /// Import the contents from a tarball to create a filesystem image.
+    Import(commands::import::Args),
     /// Pull an image from a registry.
     Pull(commands::pull::Args),
     /// Log in to a registry (credentials go to ~/.docker/config.json).
@@ -278,6 +280,7 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Info(args) => commands::info::run(args, g),
         Command::Setup(cmd) => commands::setup::run(cmd, g),
         Command::Load(args) => commands::load::run(args, g),
+        Command::Import(args) => commands::import::run(args, g),
         Command::Pull(args) => commands::pull::run(args, g),
         Command::Login(args) => commands::login::login(args),
         Command::Logout(args) => commands::login::logout(args),

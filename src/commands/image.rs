@@ -30,6 +30,8 @@ pub enum Command {
     Pull(pull::Args),
     /// Load images from an archive.
     Load(load::Args),
+    /// Import the contents from a tarball to create a filesystem image.
+    Import(crate::commands::import::Args),
     /// Push an image to a registry.
     Push(push::Args),
     /// Save images to a tar archive.
@@ -48,6 +50,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Tag(a) => tag::run(a, g),
         Command::Pull(a) => pull::run(a, g),
         Command::Load(a) => load::run(a, g),
+        Command::Import(a) => crate::commands::import::run(a, g),
         Command::Push(a) => push::run(a, g),
         Command::Save(a) => save::run(a, g),
         Command::History(a) => history::run(a, g),

@@ -9,6 +9,7 @@ pub mod history;
 pub mod image;
 pub mod image_prune;
 pub mod images;
+pub mod import;
 pub mod info;
 pub mod internal;
 pub mod load;

@@ -2,6 +2,7 @@
 //! its symlinks resolve inside it) and stats, reads or writes paths there as tar streams; the
 //! host side that runs it is [`transfer`], where a copy lands is [`plan`].
 
+pub mod changes;
 pub mod plan;
 pub mod transfer;
 
@@ -54,6 +55,12 @@ pub enum Op {
     /// Copy the directory `path` of a snapshot (Root::Mounts) into the host directory `dest`
     /// with owners and modes (a new named volume getting the image's content).
     FillVolume { path: String, dest: String },
+    /// Write a tar of the whole root to stdout (`burrow export`), not descending into other
+    /// filesystems mounted in it (a running container's /proc, /sys, /dev).
+    Export,
+    /// Print the [`changes::Change`]s of the overlay upper directory `upper` against `lowers`
+    /// as JSON (`burrow diff`; the root is not used).
+    Changes { upper: String, lowers: Vec<String> },
 }
 
 /// What is at a path inside the container.
@@ -68,6 +75,12 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
     let req: Request = serde_json::from_str(request).context("bad cp request")?;
     if let Some(pid) = req.launcher_pid {
         enter(pid)?;
+    }
+    if let Op::Changes { upper, lowers } = &req.op {
+        let lowers: Vec<PathBuf> = lowers.iter().map(PathBuf::from).collect();
+        let found = changes::changes(Path::new(upper), &lowers)?;
+        println!("{}", serde_json::to_string(&found)?);
+        return Ok(());
     }
     let root: PathBuf = match &req.root {
         Root::Pid(pid) => PathBuf::from(format!("/proc/{pid}/root")),
@@ -101,7 +114,11 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
             let input = std::io::stdin().lock();
             unpack(input, Path::new(&dir), archive)?;
         }
-        Op::FillVolume { .. } => unreachable!("handled before the chroot"),
+        Op::Export => {
+            let out = std::io::stdout().lock();
+            write_root_tar(out)?;
+        }
+        Op::FillVolume { .. } | Op::Changes { .. } => unreachable!("handled before the chroot"),
     }
     Ok(())
 }
@@ -201,6 +218,34 @@ pub fn write_tar<W: Write>(out: W, path: &Path, name: &str, follow: bool) -> any
     } else {
         b.append_path_with_name(&path, name)
             .with_context(|| format!("cannot archive {}", path.display()))?;
+    }
+    b.into_inner()?.flush()?;
+    Ok(())
+}
+
+/// Writes a tar of everything under the current root, entries named relative to it ("etc/passwd"),
+/// directories on another filesystem than the root's kept empty.
+fn write_root_tar<W: Write>(out: W) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    let dev = std::fs::symlink_metadata("/")?.dev();
+    let mut stack = vec![PathBuf::from("/")];
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .with_context(|| format!("cannot read {}", dir.display()))?
+            .collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries.into_iter().rev() {
+            let path = e.path();
+            let meta = std::fs::symlink_metadata(&path)?;
+            let name = path.strip_prefix("/").unwrap_or(&path);
+            b.append_path_with_name(&path, name)
+                .with_context(|| format!("cannot archive {}", path.display()))?;
+            if meta.is_dir() && meta.dev() == dev {
+                stack.push(path);
+            }
+        }
     }
     b.into_inner()?.flush()?;
     Ok(())

@@ -2,9 +2,11 @@
 
 pub mod bypass;
 pub mod caps;
+pub mod commit;
 pub mod context;
 pub mod copy;
 pub mod create;
+pub mod diff;
 pub mod events;
 pub mod exec;
 pub mod inspect;

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod catalog;
 pub mod endpoints;
 pub mod hosts;
+pub mod import;
 pub mod list;
 pub mod local;
 pub mod login;

@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use super::{attach, cp, exec, inspect, logs, manage, ps, run, stats};
+use super::{attach, commit, cp, diff, exec, export, inspect, logs, manage, ps, run, stats};
 use burrow::connection::Globals;
 
 /// The container commands named the same at the top level and in `burrow container`.
@@ -41,6 +41,12 @@ pub enum Command {
     Stats(stats::Args),
     /// Copy files between a container and the host.
     Cp(cp::Args),
+    /// Create a new image from a container's changes.
+    Commit(commit::Args),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(diff::Args),
+    /// Export a container's filesystem as a tar archive.
+    Export(export::Args),
     /// Display the running processes of a container.
     Top(manage::TopArgs),
     /// Rename a container.
@@ -88,6 +94,9 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Wait(args) => manage::wait(args, g),
         Command::Stats(args) => stats::run(args, g),
         Command::Cp(args) => cp::run(args, g),
+        Command::Commit(args) => commit::run(args, g),
+        Command::Diff(args) => diff::run(args, g),
+        Command::Export(args) => export::run(args, g),
         Command::Top(args) => manage::top(args, g),
         Command::Rename(args) => manage::rename(args, g),
         Command::Update(args) => manage::update(args, g),

@@ -3,9 +3,12 @@
 //! work on are the library's (`burrow::containers::{record, labels, Ctx}`).
 
 pub mod attach;
+pub mod commit;
 pub mod cp;
 pub mod detach;
+pub mod diff;
 pub mod exec;
+pub mod export;
 pub mod group;
 pub mod inspect;
 pub mod logs;

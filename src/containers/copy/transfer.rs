@@ -142,6 +142,27 @@ impl ContainerFs {
         result
     }
 
+    /// Writes the container's whole filesystem to `w` as a tar (`burrow export`).
+    pub fn export(&self, w: &mut dyn Write) -> anyhow::Result<()> {
+        let mut child = self
+            .command(Op::Export)?
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let out = child
+            .stdout
+            .take()
+            .context("no pipe from the export helper")?;
+        let copied = std::io::copy(&mut std::io::BufReader::new(out), w)
+            .map(|_| ())
+            .map_err(anyhow::Error::from)
+            .and_then(|_| w.flush().map_err(Into::into));
+        let status = child.wait_with_output()?;
+        check_helper(status, &format!("cannot export {}", self.name))?;
+        copied
+    }
+
     /// Copies `from` on the host to `dest` in the container.
     pub fn copy_in(&self, from: In, dest: &str, opts: Options) -> anyhow::Result<()> {
         let src = match from {

@@ -1,0 +1,50 @@
+//! `burrow import`: a filesystem tarball (file or stdin) as a one-layer image; the work is
+//! `burrow::images::import`'s.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+
+use crate::commands::images::with_store;
+use burrow::connection::Globals;
+use burrow::images::import;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Apply a Dockerfile instruction to the image (not supported yet).
+    #[arg(short, long)]
+    pub change: Vec<String>,
+    /// Set a commit message for the imported image.
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// The tarball (plain or gzip), or - for stdin.
+    #[arg(value_name = "FILE|-")]
+    pub file: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub name: Option<String>,
+}
+
+pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
+    if !args.change.is_empty() {
+        bail!("import: --change is not supported yet");
+    }
+    let mut data = Vec::new();
+    if args.file == "-" {
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut data)
+            .context("cannot read stdin")?;
+    } else {
+        data = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file))?;
+    }
+    let comment = match &args.message {
+        Some(m) => m.clone(),
+        None => format!("Imported from {}", args.file),
+    };
+    let made = with_store(g, async |store| {
+        import::import(store, data, args.name.as_deref(), &comment).await
+    })?;
+    println!("{}", made.id);
+    Ok(ExitCode::SUCCESS)
+}

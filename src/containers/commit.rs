@@ -1,0 +1,121 @@
+//! `burrow commit`: a container's writable layer (containerd's diff of its snapshot against the
+//! snapshot's parent) as a new layer over its image's, with a new config, manifest and record.
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use containerd_client::services::v1::snapshots::{StatSnapshotRequest, ViewSnapshotRequest};
+use containerd_client::services::v1::DiffRequest;
+
+use super::Ctx;
+use crate::images::import::{write_image, Imported};
+use crate::images::manifest::{self, History, Platform};
+use crate::images::store::{from_pb, Store};
+use crate::images::{local, reference::Reference, time};
+
+/// What the new image says about itself.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub message: Option<String>,
+    pub author: Option<String>,
+}
+
+/// Commits the container `query` names as an image named `name` (none: untagged).
+pub async fn commit(
+    ctx: &Ctx,
+    query: &str,
+    name: Option<&str>,
+    opts: &Options,
+) -> anyhow::Result<Imported> {
+    let name = name
+        .map(|n| Reference::parse(n).map(|r| r.to_string()))
+        .transpose()
+        .context("invalid reference format")?;
+    let c = ctx.find(query).await?;
+    let store = &Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep);
+    let image = store
+        .image(&c.image)
+        .await?
+        .with_context(|| format!("the image of container {query} ({}) is gone", c.image))?;
+    let base = local::resolve(store, &image, &Platform::host()).await?;
+    let leased = store.with_lease("commit").await?;
+    let result = async {
+        let client = leased.containerd();
+        let parent = client
+            .snapshots()
+            .stat(StatSnapshotRequest {
+                snapshotter: c.snapshotter.clone(),
+                key: c.snapshot_key.clone(),
+            })
+            .await?
+            .into_inner()
+            .info
+            .map(|i| i.parent)
+            .unwrap_or_default();
+        let view_key = format!("burrow-commit-{}", c.id);
+        let left = client
+            .snapshots()
+            .view(ViewSnapshotRequest {
+                snapshotter: c.snapshotter.clone(),
+                key: view_key.clone(),
+                parent,
+                labels: HashMap::new(),
+            })
+            .await?
+            .into_inner()
+            .mounts;
+        let right = ctx
+            .client
+            .snapshot_mounts(&c.snapshotter, &c.snapshot_key)
+            .await?;
+        let diffed = client
+            .diff()
+            .diff(DiffRequest {
+                left,
+                right,
+                media_type: manifest::OCI_LAYER_GZIP.into(),
+                r#ref: format!("burrow-commit-{}", c.id),
+                labels: HashMap::new(),
+                source_date_epoch: None,
+            })
+            .await;
+        let _ = leased.remove_snapshot(&view_key).await;
+        let layer = from_pb(
+            &diffed?
+                .into_inner()
+                .diff
+                .context("containerd's diff returned no layer")?,
+        );
+        let info = leased
+            .info(&layer.digest)
+            .await?
+            .context("the new layer is not in the content store")?;
+        let diff_id = info
+            .labels
+            .get("containerd.io/uncompressed")
+            .cloned()
+            .context("the new layer has no uncompressed digest")?;
+        let now = time::rfc3339(SystemTime::now());
+        let mut config = base.config.clone();
+        config.created = Some(now.clone());
+        if opts.author.is_some() {
+            config.author = opts.author.clone();
+        }
+        config.rootfs.diff_ids.push(diff_id);
+        config.history.push(History {
+            created: Some(now),
+            created_by: None,
+            comment: opts.message.clone(),
+            empty_layer: false,
+        });
+        let mut layers = base.manifest.layers.clone();
+        layers.push(layer);
+        write_image(&leased, layers, Vec::new(), &config, name).await
+    }
+    .await;
+    if let Err(err) = leased.release().await {
+        tracing::warn!(%err, "could not release the commit lease (it expires in a day)");
+    }
+    result
+}

@@ -1,0 +1,151 @@
+//! `burrow import`: a filesystem tarball (plain or gzip) as a one-layer image: the layer, a config
+//! and a manifest written into the content store under a lease, unpacked, and its record.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::time::SystemTime;
+
+use anyhow::Context;
+
+use super::manifest::{self, Config, Descriptor, History, Manifest, Platform, RootFs};
+use super::reference::Reference;
+use super::store::Store;
+use super::{local, time};
+
+/// What `import` made.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    /// The config digest (Docker's image id).
+    pub id: String,
+    /// The record's name (`<none>@DIGEST` when none was given).
+    pub name: String,
+}
+
+/// Imports the tarball `data` (plain or gzip) as an image named `name` (a reference, or none).
+/// `comment` is the history entry's (Docker's: "Imported from FILE", or the -m message).
+pub async fn import(
+    store: &Store,
+    data: Vec<u8>,
+    name: Option<&str>,
+    comment: &str,
+) -> anyhow::Result<Imported> {
+    let name = name
+        .map(|n| Reference::parse(n).map(|r| r.to_string()))
+        .transpose()
+        .context("invalid reference format")?;
+    let gzip = data.starts_with(&[0x1f, 0x8b]);
+    let diff_id = if gzip {
+        let mut plain = Vec::new();
+        flate2::read::GzDecoder::new(data.as_slice())
+            .read_to_end(&mut plain)
+            .context("cannot decompress the tarball")?;
+        manifest::sha256(&plain)
+    } else {
+        manifest::sha256(&data)
+    };
+    let layer = descriptor(
+        if gzip {
+            manifest::OCI_LAYER_GZIP
+        } else {
+            manifest::OCI_LAYER
+        },
+        &data,
+    );
+    let host = Platform::host();
+    let now = time::rfc3339(SystemTime::now());
+    let config = Config {
+        architecture: host.architecture,
+        os: host.os,
+        variant: host.variant,
+        created: Some(now.clone()),
+        rootfs: RootFs {
+            kind: "layers".into(),
+            diff_ids: vec![diff_id],
+        },
+        history: vec![History {
+            created: Some(now),
+            created_by: None,
+            comment: Some(comment.to_string()),
+            empty_layer: false,
+        }],
+        ..Default::default()
+    };
+    build_image(store, vec![(layer, data)], config, name).await
+}
+
+/// A descriptor of `data` with `media_type`.
+pub fn descriptor(media_type: &str, data: &[u8]) -> Descriptor {
+    Descriptor {
+        media_type: media_type.into(),
+        digest: manifest::sha256(data),
+        size: data.len() as i64,
+        platform: None,
+        annotations: Default::default(),
+    }
+}
+
+/// Writes new layers (with their data), `config` (listing every layer's diff id) and an OCI
+/// manifest over `base_layers` + the new ones, unpacks it and records it under `name`.
+pub async fn build_image(
+    store: &Store,
+    new_layers: Vec<(Descriptor, Vec<u8>)>,
+    config: Config,
+    name: Option<String>,
+) -> anyhow::Result<Imported> {
+    build_on(store, Vec::new(), new_layers, config, name).await
+}
+
+/// [`build_image`] on top of existing layers.
+pub async fn build_on(
+    store: &Store,
+    base_layers: Vec<Descriptor>,
+    new_layers: Vec<(Descriptor, Vec<u8>)>,
+    config: Config,
+    name: Option<String>,
+) -> anyhow::Result<Imported> {
+    let leased = store.with_lease("import").await?;
+    let result = write_image(&leased, base_layers, new_layers, &config, name).await;
+    if let Err(err) = leased.release().await {
+        tracing::warn!(%err, "could not release the import lease (it expires in a day)");
+    }
+    result
+}
+
+/// [`build_on`] without a lease of its own (the caller holds one).
+pub async fn write_image(
+    store: &Store,
+    base_layers: Vec<Descriptor>,
+    new_layers: Vec<(Descriptor, Vec<u8>)>,
+    config: &Config,
+    name: Option<String>,
+) -> anyhow::Result<Imported> {
+    let mut layers = base_layers;
+    for (desc, data) in new_layers {
+        store.put(&desc, &data, HashMap::new()).await?;
+        layers.push(desc);
+    }
+    let config_data = serde_json::to_vec(config)?;
+    let config_desc = descriptor(manifest::OCI_CONFIG, &config_data);
+    store
+        .put(&config_desc, &config_data, HashMap::new())
+        .await?;
+    let m = Manifest {
+        schema_version: 2,
+        media_type: Some(manifest::OCI_MANIFEST.into()),
+        config: config_desc.clone(),
+        layers,
+        annotations: Default::default(),
+    };
+    let m_data = serde_json::to_vec(&m)?;
+    let m_desc = descriptor(manifest::OCI_MANIFEST, &m_data);
+    store
+        .put(&m_desc, &m_data, local::manifest_labels(&m))
+        .await?;
+    let name = name.unwrap_or_else(|| format!("<none>@{}", m_desc.digest));
+    local::unpack(store, &name, &m, &config_desc, config, |_, _| {}).await?;
+    store.put_image(&name, &m_desc, HashMap::new()).await?;
+    Ok(Imported {
+        id: config_desc.digest,
+        name,
+    })
+}
