@@ -116,12 +116,31 @@ impl ContainerFs {
                 (Out::Path(p.dir), p.name)
             }
         };
+        let op = Op::Get {
+            path: src.trim_end_matches("/.").to_string(),
+            name,
+            follow: opts.follow_link,
+        };
+        self.read_helper(
+            op,
+            &format!("cannot copy {}:{src}", self.name),
+            |out| match to {
+                Out::Tar(w) => pipe(out, w),
+                Out::Path(d) => unpack(out, Path::new(&d), opts.archive),
+            },
+        )
+    }
+
+    /// Runs the helper for `op` and hands its stdout to `read`; the helper's failure (said
+    /// with `what`) wins over `read`'s.
+    fn read_helper<T>(
+        &self,
+        op: Op,
+        what: &str,
+        read: impl FnOnce(std::process::ChildStdout) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         let mut child = self
-            .command(Op::Get {
-                path: src.trim_end_matches("/.").to_string(),
-                name,
-                follow: opts.follow_link,
-            })?
+            .command(op)?
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -130,37 +149,15 @@ impl ContainerFs {
             .stdout
             .take()
             .context("no pipe from the copy helper")?;
-        let result = match to {
-            Out::Tar(w) => std::io::copy(&mut std::io::BufReader::new(out), w)
-                .map(|_| ())
-                .map_err(anyhow::Error::from)
-                .and_then(|_| w.flush().map_err(Into::into)),
-            Out::Path(d) => unpack(out, Path::new(&d), opts.archive),
-        };
-        let status = child.wait_with_output()?;
-        check_helper(status, &format!("cannot copy {}:{src}", self.name))?;
+        let result = read(out);
+        check_helper(child.wait_with_output()?, what)?;
         result
     }
 
     /// Writes the container's whole filesystem to `w` as a tar (`burrow export`).
     pub fn export(&self, w: &mut dyn Write) -> anyhow::Result<()> {
-        let mut child = self
-            .command(Op::Export)?
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let out = child
-            .stdout
-            .take()
-            .context("no pipe from the export helper")?;
-        let copied = std::io::copy(&mut std::io::BufReader::new(out), w)
-            .map(|_| ())
-            .map_err(anyhow::Error::from)
-            .and_then(|_| w.flush().map_err(Into::into));
-        let status = child.wait_with_output()?;
-        check_helper(status, &format!("cannot export {}", self.name))?;
-        copied
+        let what = format!("cannot export {}", self.name);
+        self.read_helper(Op::Export, &what, |out| pipe(out, w))
     }
 
     /// Copies `from` on the host to `dest` in the container.
@@ -218,4 +215,11 @@ impl ContainerFs {
         check_helper(status, &format!("cannot copy into {}:{dest}", self.name))?;
         Ok(())
     }
+}
+
+/// Copies a helper's output to `w`, flushed.
+fn pipe(out: std::process::ChildStdout, w: &mut dyn Write) -> anyhow::Result<()> {
+    std::io::copy(&mut std::io::BufReader::new(out), w)?;
+    w.flush()?;
+    Ok(())
 }
