@@ -47,6 +47,8 @@ pub enum ValueError {
     Pull,
     #[error("unknown signal {0:?}: use a name such as TERM or a number")]
     Signal(String),
+    #[error("give PORT[-PORT][/tcp|udp]")]
+    Expose,
 }
 
 /// A flag's (or field's) value that cannot be used: `invalid --memory "x": use a size ...`.
@@ -611,6 +613,44 @@ impl fmt::Display for PullPolicy {
 }
 text_serde!(PullPolicy);
 
+/// `--expose PORT[-PORT][/PROTO]`: ports a container listens on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expose {
+    pub first: u16,
+    pub last: u16,
+    pub proto: String,
+}
+
+impl FromStr for Expose {
+    type Err = ValueError;
+
+    fn from_str(e: &str) -> Result<Self, ValueError> {
+        let (ports, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+        let (a, b) = ports.split_once('-').unwrap_or((ports, ports));
+        let (first, last): (u16, u16) = (
+            a.parse().map_err(|_| ValueError::Expose)?,
+            b.parse().map_err(|_| ValueError::Expose)?,
+        );
+        if first == 0 || last < first || !matches!(proto, "tcp" | "udp") {
+            return Err(ValueError::Expose);
+        }
+        Ok(Expose {
+            first,
+            last,
+            proto: proto.to_string(),
+        })
+    }
+}
+
+impl Expose {
+    /// Each port as Docker's "PORT/PROTO".
+    pub fn ports(&self) -> Vec<String> {
+        (self.first..=self.last)
+            .map(|p| format!("{p}/{}", self.proto))
+            .collect()
+    }
+}
+
 /// A signal by number or name (`9`, `KILL`, `SIGKILL`, `sigterm`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Signal(pub u32);
@@ -654,6 +694,16 @@ mod tests {
             "{text}"
         );
         text
+    }
+
+    #[test]
+    fn exposed_ports_and_ranges() {
+        let e: Expose = "8000-8002/udp".parse().unwrap();
+        assert_eq!(e.ports(), ["8000/udp", "8001/udp", "8002/udp"]);
+        assert_eq!("80".parse::<Expose>().unwrap().ports(), ["80/tcp"]);
+        for bad in ["0", "9-8", "80/sctp", "x"] {
+            assert!(err::<Expose>("--expose", bad).contains("PORT[-PORT]"));
+        }
     }
 
     #[test]

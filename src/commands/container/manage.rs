@@ -56,15 +56,8 @@ pub struct UpdateArgs {
     /// Restart policy: no, always, unless-stopped, on-failure[:MAX-RETRIES].
     #[arg(long)]
     pub restart: Option<String>,
-    /// Memory limit (e.g. 512m); needs cgroups.
-    #[arg(short, long)]
-    pub memory: Option<String>,
-    /// Number of CPUs; needs cgroups.
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    /// Tune the container's pids limit; needs cgroups.
-    #[arg(long)]
-    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub limits: super::run::LimitFlags,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -212,24 +205,15 @@ pub fn pause(args: ContainersArgs, g: &Globals, resume: bool) -> anyhow::Result<
 }
 
 pub fn update(args: UpdateArgs, g: &Globals) -> anyhow::Result<ExitCode> {
-    use burrow::containers::values::{parse_flag, ByteSize, RestartPolicy};
+    use burrow::containers::values::{parse_flag, RestartPolicy};
     let restart: Option<RestartPolicy> = args
         .restart
         .as_deref()
         .map(|r| parse_flag("--restart", r))
         .transpose()?;
-    let memory: Option<ByteSize> = args
-        .memory
-        .as_deref()
-        .map(|m| parse_flag("--memory", m))
-        .transpose()?;
     let u = ops::Update {
         restart,
-        limits: burrow::containers::spec::Limits {
-            memory_bytes: memory.map(|m| m.0),
-            cpus: args.cpus,
-            pids: args.pids_limit,
-        },
+        limits: args.limits.limits()?,
     };
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;

@@ -17,7 +17,9 @@ use burrow::containers::create::{
 use burrow::containers::lifecycle::Stdio;
 use burrow::containers::logdriver;
 use burrow::containers::request::ContainerRequest;
-use burrow::containers::values::{parse_all, parse_flag, FlagError, KeyValue, RestartPolicy};
+use burrow::containers::values::{
+    parse_all, parse_flag, ByteSize, Expose, FlagError, KeyValue, RestartPolicy,
+};
 use burrow::network::{self, hook, prepare};
 use burrow::session::{self, DetachKeys, Endpoints, Local, Outcome, Session, Target};
 
@@ -165,15 +167,8 @@ pub struct CreateFlags {
     /// Rootless only; also asked by the label nerdctl/bypass4netns=true.
     #[arg(long)]
     pub bypass: bool,
-    /// Memory limit (e.g. 512m); needs cgroups.
-    #[arg(short, long)]
-    pub memory: Option<String>,
-    /// Number of CPUs; needs cgroups.
-    #[arg(long)]
-    pub cpus: Option<f64>,
-    /// Tune the container's pids limit; needs cgroups.
-    #[arg(long)]
-    pub pids_limit: Option<i64>,
+    #[command(flatten)]
+    pub limits: LimitFlags,
     /// Signal to stop the container.
     #[arg(long)]
     pub stop_signal: Option<String>,
@@ -231,7 +226,10 @@ impl CreateFlags {
         c.stop_signal = self.stop_signal.clone();
         c.stop_timeout = self.stop_timeout;
         c.domainname = self.domainname.clone();
-        c.exposed_ports = exposed_ports(&self.expose)?;
+        c.exposed_ports = parse_all::<Expose>("--expose", &self.expose)?
+            .into_iter()
+            .flat_map(|e| e.ports())
+            .collect();
         for line in read_env_files(&self.label_file)? {
             let (k, v) = line.split_once('=').unwrap_or((&line, ""));
             c.labels
@@ -275,13 +273,10 @@ impl CreateFlags {
         h.cgroupns_mode = self.cgroupns.clone();
         h.extra_hosts = parse_all("--add-host", &self.add_host)?;
         h.init = self.init;
-        h.memory = self
-            .memory
-            .as_deref()
-            .map(|m| parse_flag("--memory", m))
-            .transpose()?;
-        h.cpus = self.cpus;
-        h.pids_limit = self.pids_limit;
+        let limits = self.limits.limits()?;
+        h.memory = limits.memory_bytes.map(ByteSize);
+        h.cpus = limits.cpus;
+        h.pids_limit = limits.pids;
         h.ulimits = parse_all("--ulimit", &self.ulimit)?;
         h.shm_size = self
             .shm_size
@@ -295,6 +290,35 @@ impl CreateFlags {
             .map(|kv| (kv.key, kv.value))
             .collect();
         Ok(())
+    }
+}
+
+/// The cgroup limits `run`, `create` and `update` take.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LimitFlags {
+    /// Memory limit (e.g. 512m); needs cgroups.
+    #[arg(short, long)]
+    pub memory: Option<String>,
+    /// Number of CPUs; needs cgroups.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Tune the container's pids limit; needs cgroups.
+    #[arg(long)]
+    pub pids_limit: Option<i64>,
+}
+
+impl LimitFlags {
+    pub fn limits(&self) -> Result<burrow::containers::spec::Limits, FlagError> {
+        let memory: Option<ByteSize> = self
+            .memory
+            .as_deref()
+            .map(|m| parse_flag("--memory", m))
+            .transpose()?;
+        Ok(burrow::containers::spec::Limits {
+            memory_bytes: memory.map(|m| m.0),
+            cpus: self.cpus,
+            pids: self.pids_limit,
+        })
     }
 }
 
@@ -395,22 +419,6 @@ pub async fn create_container(
             .with_context(|| format!("writing the container ID file {}", file.display()))?;
     }
     Ok(created)
-}
-
-/// `--expose` values as "PORT/PROTO" (ranges spread out).
-fn exposed_ports(given: &[String]) -> anyhow::Result<Vec<String>> {
-    let mut out = Vec::new();
-    for e in given {
-        let (ports, proto) = e.split_once('/').unwrap_or((e, "tcp"));
-        let (a, b) = ports.split_once('-').unwrap_or((ports, ports));
-        let bad = || anyhow::anyhow!("invalid --expose {e:?}: give PORT[-PORT][/tcp|udp]");
-        let (a, b): (u16, u16) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
-        if a == 0 || b < a || !matches!(proto, "tcp" | "udp") {
-            return Err(bad());
-        }
-        out.extend((a..=b).map(|p| format!("{p}/{proto}")));
-    }
-    Ok(out)
 }
 
 /// What `create` notes, as burrow says it on stderr.
