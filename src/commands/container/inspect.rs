@@ -67,7 +67,10 @@ async fn one(ctx: &Ctx, q: &str, kind: Option<Kind>, size: bool) -> anyhow::Resu
     }
     match (kind, first_err) {
         (Some(_), Some(e)) => Err(e),
-        _ => anyhow::bail!("no such object: {q}"),
+        _ => anyhow::bail!(
+            "no such object: {q} (not a container, image, network or volume; `burrow ps -a`, \
+             `images`, `network ls` and `volume ls` list what there is)"
+        ),
     }
 }
 
