@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod cidr;
+pub mod goflags;
 pub mod launcher;
 pub mod port;
 pub mod subid;

@@ -495,3 +495,98 @@ fn the_slirp4netns_port_driver_publishes_through_slirp4netns() {
         "the port still answers after removal"
     );
 }
+
+/// A free TCP port on the host's loopback.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn detach_netns_publishes_ports_with_every_port_driver() {
+    let Some(m) = TestMachine::get() else { return };
+    // A one-shot server in the detached namespace, started by the command with nsenter (as
+    // nerdctl's containerd-rootless.sh setups do), reached through the published port.
+    let server = "exec nsenter --net=\"$ROOTLESSKIT_STATE_DIR/netns\" python3 -c '\
+import socket\n\
+s = socket.socket()\n\
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+s.bind((\"0.0.0.0\", 8080))\n\
+s.listen()\n\
+c, _ = s.accept()\n\
+c.sendall(b\"from-detached\")\n\
+c.close()'";
+    for (net, driver) in [
+        ("slirp4netns", "builtin"),
+        ("slirp4netns", "slirp4netns"),
+        ("builtin", "builtin"),
+        ("builtin", "slirp"),
+    ] {
+        let dir = StateDir::new(&m, &format!("detach-{net}-{driver}"));
+        let port = free_port();
+        let publish = format!("127.0.0.1:{port}:8080/tcp");
+        let net_flag = format!("--net={net}");
+        let driver_flag = format!("--port-driver={driver}");
+        let mut launcher = spawn(
+            &m,
+            &[
+                &dir.flag(),
+                &net_flag,
+                &driver_flag,
+                "--detach-netns=true",
+                "--pidns=false",
+                "-p",
+                &publish,
+                "sh",
+                "-c",
+                server,
+            ],
+        );
+        let mut answer = String::new();
+        let reached = wait_for(T, || {
+            if let Ok(Some(_)) = launcher.0.try_wait() {
+                return true;
+            }
+            let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                return false;
+            };
+            answer.clear();
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let _ = s.read_to_string(&mut answer);
+            answer == "from-detached"
+        });
+        if !reached || answer != "from-detached" {
+            let _ = launcher.0.kill();
+            let mut err = String::new();
+            let _ = launcher.0.stderr.take().unwrap().read_to_string(&mut err);
+            panic!("--net={net} --port-driver={driver} --detach-netns: got {answer:?}; {err}");
+        }
+    }
+}
+
+#[test]
+fn go_boolean_flag_forms_as_rootlesskit_takes_them() {
+    let Some(m) = TestMachine::get() else { return };
+    let out = run(
+        &m,
+        &["--pidns=true", "--reaper=auto", "sh", "-c", "echo $$"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "2", "the command under the reaper");
+    let out = run(&m, &["--pidns=false", "-net=none", "sh", "-c", "echo $$"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_ne!(stdout(&out).trim(), "2", "no pid namespace");
+    let out = run(
+        &m,
+        &["--evacuate-cgroup2=evac", "--pidns", "--cgroupns", "true"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--evacuate-cgroup2"),
+        "{}",
+        stderr(&out)
+    );
+}

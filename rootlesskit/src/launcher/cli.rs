@@ -21,7 +21,12 @@ use crate::subid::SubidSource;
                   -p 127.0.0.1:8080:80/tcp sh\nSee docs/rootlesskit.md for the state directory and \
                   the differences from RootlessKit."
 )]
+#[command(mut_args(crate::goflags::go_bool), disable_version_flag = true)]
 pub struct Flags {
+    /// Print the version (`-v` as RootlessKit's, `-V` too).
+    #[arg(short = 'v', long, visible_short_alias = 'V', action = clap::ArgAction::Version)]
+    version: Option<bool>,
+
     /// Log what the launcher does to stderr.
     #[arg(long)]
     pub debug: bool,
@@ -129,6 +134,19 @@ pub struct Flags {
     #[arg(long, value_enum, default_value_t = SubidSource::Auto)]
     pub subid_source: SubidSource,
 
+    /// RootlessKit flags for network drivers and cgroup handling burrow-rootlesskit does not
+    /// have: taken so that the error names them (see [`Flags::unsupported`]).
+    #[arg(long, hide = true, value_name = "PATH")]
+    vpnkit_binary: Option<String>,
+    #[arg(long, hide = true, value_name = "PATH")]
+    lxc_user_nic_binary: Option<String>,
+    #[arg(long, hide = true, value_name = "NAME")]
+    lxc_user_nic_bridge: Option<String>,
+    #[arg(long, hide = true, value_name = "PATH")]
+    pasta_binary: Option<String>,
+    #[arg(long, hide = true, value_name = "GROUP")]
+    evacuate_cgroup2: Option<String>,
+
     /// The command and its arguments.
     #[arg(
         required = true,
@@ -176,6 +194,13 @@ pub enum Propagation {
 }
 
 impl Flags {
+    /// Parses a command line as RootlessKit's Go flags read it (`--pidns=false`, `-net=host`);
+    /// exits with clap's message on an error.
+    pub fn parse_go_args(args: Vec<OsString>) -> Flags {
+        let cmd = <Flags as clap::CommandFactory>::command();
+        Flags::parse_from(crate::goflags::single_dash_longs(&cmd, args))
+    }
+
     /// Whether the child gets a network namespace of its own (not detached).
     pub fn own_netns(&self) -> bool {
         self.net != Net::Host && !self.detach_netns
@@ -190,8 +215,38 @@ impl Flags {
         }
     }
 
+    /// The first RootlessKit flag given that burrow-rootlesskit does not implement, with why.
+    fn unsupported(&self) -> Option<String> {
+        let nets = "burrow-rootlesskit's network drivers are host, none, slirp4netns and builtin";
+        let given = [
+            ("--vpnkit-binary", self.vpnkit_binary.is_some(), nets),
+            (
+                "--lxc-user-nic-binary",
+                self.lxc_user_nic_binary.is_some(),
+                nets,
+            ),
+            (
+                "--lxc-user-nic-bridge",
+                self.lxc_user_nic_bridge.is_some(),
+                nets,
+            ),
+            ("--pasta-binary", self.pasta_binary.is_some(), nets),
+            (
+                "--evacuate-cgroup2",
+                self.evacuate_cgroup2.is_some(),
+                "cgroup v2 evacuation is not implemented; leave the flag out, or use RootlessKit",
+            ),
+        ];
+        given.iter().find(|(_, set, _)| *set).map(|(flag, _, why)| {
+            format!("{flag} is a RootlessKit flag burrow-rootlesskit does not support: {why}")
+        })
+    }
+
     /// Checks combinations that clap cannot; the message says what to change.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(e) = self.unsupported() {
+            return Err(e);
+        }
         if self.net == Net::Host && self.port_driver != PortDriverKind::None {
             return Err("--port-driver needs a network namespace: use --net=slirp4netns (or none/builtin) with it, or drop --port-driver".into());
         }
@@ -255,10 +310,13 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Flags, String> {
-        let f = Flags::try_parse_from(
-            std::iter::once("burrow-rootlesskit").chain(args.iter().copied()),
-        )
-        .map_err(|e| e.to_string())?;
+        let words = std::iter::once("burrow-rootlesskit")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
+        let cmd = <Flags as clap::CommandFactory>::command();
+        let f = Flags::try_parse_from(crate::goflags::single_dash_longs(&cmd, words))
+            .map_err(|e| e.to_string())?;
         f.validate()?;
         Ok(f)
     }
@@ -318,5 +376,43 @@ mod tests {
         assert!(parse(&["--copy-up=etc", "true"]).is_err());
         assert!(parse(&["--net=bogus", "true"]).is_err());
         assert!(parse(&[]).is_err());
+    }
+
+    #[test]
+    fn go_boolean_and_single_dash_forms() {
+        let f = parse(&["--pidns=false", "--reaper=auto", "true"]).unwrap();
+        assert!(!f.pidns);
+        let f = parse(&["--pidns=true", "--reaper=auto", "--cgroupns", "true"]).unwrap();
+        assert!(f.pidns && f.cgroupns);
+        let f = parse(&[
+            "-net=slirp4netns",
+            "-port-driver",
+            "builtin",
+            "-detach-netns=1",
+            "sh",
+        ])
+        .unwrap();
+        assert_eq!(
+            (f.net, f.port_driver, f.detach_netns),
+            (Net::Slirp4netns, PortDriverKind::Builtin, true)
+        );
+        // A bare boolean never takes the next word: `true` is the command.
+        let f = parse(&["--pidns", "true"]).unwrap();
+        assert_eq!(f.command, vec![OsString::from("true")]);
+        assert!(parse(&["--pidns=maybe", "true"]).is_err());
+    }
+
+    #[test]
+    fn rootlesskit_flags_without_an_implementation_are_refused_by_name() {
+        for flag in [
+            "--vpnkit-binary=vpnkit",
+            "--evacuate-cgroup2=evac",
+            "--pasta-binary=p",
+        ] {
+            let err = parse(&[flag, "true"]).unwrap_err();
+            let name = flag.split('=').next().unwrap();
+            assert!(err.starts_with(name), "{err}");
+        }
+        assert!(parse(&["--net=vpnkit", "true"]).is_err());
     }
 }

@@ -13,11 +13,9 @@ mod state;
 mod sync;
 mod sys;
 
-use clap::Parser;
-
 /// `burrow-rootlesskit`'s main: the parent stage, or the child stage when re-executed by it.
 pub fn main() -> std::process::ExitCode {
-    let flags = cli::Flags::parse();
+    let flags = cli::Flags::parse_go_args(std::env::args_os().collect());
     let filter = if flags.debug { "debug" } else { "warn" };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))

@@ -118,22 +118,22 @@ pub fn run(flags: Flags) -> anyhow::Result<i32> {
     idmap::write_maps(pid, flags.subid_source)?;
     chan.send(sync::MAPPED)?;
     step!(sync::NETNS);
+    // A detached netns is bind-mounted inside the child's mount namespace only: the parent
+    // reaches it through the child's root.
     let netns_path: PathBuf = if flags.detach_netns {
-        state.file("netns")
+        let file = state.file("netns");
+        PathBuf::from(format!("/proc/{pid}/root"))
+            .join(file.strip_prefix("/").unwrap_or(file.as_path()))
     } else {
         PathBuf::from(format!("/proc/{pid}/ns/net"))
     };
     let _slirp = match flags.net {
         Net::Slirp4netns => {
             let userns = PathBuf::from(format!("/proc/{pid}/ns/user"));
-            // The detached netns is bind-mounted inside the child's mount namespace: reach it
-            // through the child's root.
-            let in_child = PathBuf::from(format!("/proc/{pid}/root"))
-                .join(netns_path.strip_prefix("/").unwrap_or(netns_path.as_path()));
             let target = if flags.detach_netns {
                 slirp::Target::Path {
                     userns: &userns,
-                    netns: &in_child,
+                    netns: &netns_path,
                 }
             } else {
                 slirp::Target::Pid(pid.as_raw())
