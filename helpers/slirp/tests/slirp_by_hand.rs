@@ -6,11 +6,12 @@ use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use burrow_testsupport::{run_with_timeout, spawn_retrying, wait_for, TestMachine};
+use burrow_testsupport::{kill_group, run_with_timeout, spawn_retrying, wait_for, TestMachine};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -19,10 +20,13 @@ fn slirp(m: &TestMachine) -> PathBuf {
 }
 
 /// A process killed (and reaped) when dropped.
+/// A process started in a process group of its own; the whole group is killed on drop, so
+/// nothing it started (the namespace's httpd) outlives the test.
 struct Kill(Child);
 
 impl Drop for Kill {
     fn drop(&mut self) {
+        kill_group(self.0.id());
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -90,7 +94,7 @@ fn by_hand_on_an_unshare_namespace_with_the_api() {
     let host_port = http_server("from-host-loopback\n");
     // The namespace, as slirp4netns's manual makes it: unshare, then wait for tap0.
     let script = format!(
-        "busybox httpd -p 8080 -h {d}/www; echo $$ > {d}/pid; \
+        "busybox httpd -f -p 8080 -h {d}/www & echo $$ > {d}/pid; \
          i=0; while ! ip -4 route | grep -q '^default via 10.0.2.2 dev tap0'; do \
            i=$((i+1)); [ $i -gt 400 ] && exit 3; sleep 0.05; done; \
          wget -qO- -T 10 -t 1 http://10.0.2.2:{host_port}/ > {d}/wget.out 2>&1; \
@@ -98,8 +102,9 @@ fn by_hand_on_an_unshare_namespace_with_the_api() {
     );
     let mut cmd = m.user_command("unshare");
     cmd.args(["--user", "--map-root-user", "--net", "sh", "-c", &script])
-        .stdin(Stdio::null());
-    let _ns = Kill(spawn_retrying(&mut cmd).expect("unshare"));
+        .stdin(Stdio::null())
+        .process_group(0);
+    let ns = Kill(spawn_retrying(&mut cmd).expect("unshare"));
     assert!(wait_for(T, || dir.0.join("pid").exists()), "no pid file");
     let pid = std::fs::read_to_string(dir.0.join("pid")).unwrap();
     let sock = dir.0.join("slirp.sock");
@@ -158,6 +163,19 @@ fn by_hand_on_an_unshare_namespace_with_the_api() {
     assert!(http_get(fwd_port).is_err(), "the port still answers");
     let r = api(&sock, r#"{"execute": "list_hostfwd"}"#);
     assert_eq!(r["return"]["entries"].as_array().unwrap().len(), 0);
+
+    // Nothing the namespace started outlives it.
+    drop(slirp);
+    drop(ns);
+    let pattern = format!("httpd -f -p 8080 -h {d}/www");
+    let left = wait_for(T, || {
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", &pattern])
+            .output()
+            .unwrap();
+        !out.status.success()
+    });
+    assert!(left, "the namespace's httpd outlived the test");
 }
 
 #[test]
