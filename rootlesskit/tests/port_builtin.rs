@@ -144,6 +144,52 @@ fn udp_v4_and_v6_with_several_clients() {
 }
 
 #[test]
+fn rootlesskit_family_semantics() {
+    let Some((_ns, sockets, driver)) = setup() else {
+        return;
+    };
+    let echo4 = tcp_echo(&sockets, "127.0.0.1".parse().unwrap());
+    let echo6 = tcp_echo(&sockets, "::1".parse().unwrap());
+    let v4: IpAddr = "127.0.0.1".parse().unwrap();
+    let v6: IpAddr = "::1".parse().unwrap();
+
+    // 0.0.0.0 with "tcp" listens on IPv6 too (Go's net.Listen), to a child on IPv6.
+    let p = free_port();
+    driver
+        .add(spec(&format!("0.0.0.0:{p}:[::1]:{}/tcp", echo6.port())))
+        .unwrap();
+    for ip in [v4, v6] {
+        assert_eq!(
+            tcp_roundtrip(SocketAddr::new(ip, p), b"dual"),
+            b"dual",
+            "{ip}"
+        );
+    }
+    // [::] to a child on IPv4.
+    let p = free_port();
+    driver
+        .add(spec(&format!("[::]:{p}:[127.0.0.1]:{}/tcp", echo4.port())))
+        .unwrap();
+    assert_eq!(
+        tcp_roundtrip(SocketAddr::new(v6, p), b"six-to-four"),
+        b"six-to-four"
+    );
+    assert_eq!(tcp_roundtrip(SocketAddr::new(v4, p), b"four"), b"four");
+
+    // tcp4 and tcp6 on one port are one family each and do not conflict.
+    let p = free_port();
+    driver
+        .add(spec(&format!("{p}:{}/tcp4", echo4.port())))
+        .unwrap();
+    driver
+        .add(spec(&format!("{p}:[::1]:{}/tcp6", echo6.port())))
+        .unwrap();
+    assert_eq!(tcp_roundtrip(SocketAddr::new(v4, p), b"4"), b"4");
+    assert_eq!(tcp_roundtrip(SocketAddr::new(v6, p), b"6"), b"6");
+    assert_eq!(driver.list().len(), 4);
+}
+
+#[test]
 fn conflicts_and_addresses_in_use_are_refused() {
     let Some((_ns, sockets, driver)) = setup() else {
         return;

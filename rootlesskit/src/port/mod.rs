@@ -225,10 +225,9 @@ impl FromStr for PortSpec {
             let ip: IpAddr =
                 f.0.parse()
                     .map_err(|_| bad(&format!("{:?} is not an IP address", f.0)))?;
-            if f.1 != ip.is_ipv6() {
-                return Err(bad(
-                    "IPv6 addresses go in [brackets], IPv4 addresses do not",
-                ));
+            // As RootlessKit: IPv6 addresses need brackets; IPv4 ones may have them.
+            if ip.is_ipv6() && !f.1 {
+                return Err(bad("IPv6 addresses go in [brackets]"));
             }
             Ok(Some(ip))
         };
@@ -439,6 +438,12 @@ mod tests {
         let s = p("0.0.0.0:8080:127.0.0.1:80/tcp");
         assert_eq!(s.to_string(), "0.0.0.0:8080:127.0.0.1:80/tcp");
         assert_eq!(p("[::]:1:2/tcp6").to_string(), "[::]:1:2/tcp6");
+        // Either family on either side, IPv4 in brackets too (as RootlessKit's parser).
+        let s = p("[::]:8080:[127.0.0.1]:80/tcp");
+        assert_eq!(s.child_ip, Some("127.0.0.1".parse().unwrap()));
+        let s = p("0.0.0.0:8080:[::1]:80/tcp");
+        assert_eq!(s.child_ip, Some("::1".parse().unwrap()));
+        assert_eq!(p("[1.2.3.4]:1:2/tcp").to_string(), "1.2.3.4:1:2/tcp");
     }
 
     #[test]
@@ -454,7 +459,6 @@ mod tests {
             "0:80/tcp",
             "8080:0/tcp",
             "70000:80/tcp",
-            "[1.2.3.4]:1:2/tcp",
             "[::1]:1:2/tcp4",
             "1.2.3.4:1:2/udp6",
             "1:0.0.0.0:2/tcp",

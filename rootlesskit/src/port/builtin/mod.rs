@@ -162,15 +162,19 @@ fn unprivileged_port_start() -> u16 {
         .unwrap_or(1024)
 }
 
-/// Where to listen for `spec` on the host, and whether an IPv6 socket also takes IPv4.
+/// Where to listen for `spec` on the host, and whether an IPv6 socket also takes IPv4. As Go's
+/// `net.Listen` (and so RootlessKit): `tcp`/`udp` on an unspecified address (none, `0.0.0.0`
+/// or `::`) listen on both families; `tcp4`/`udp4` and `tcp6`/`udp6` on one family only.
 fn listen_addr(spec: &PortSpec) -> (SocketAddr, bool) {
     let port = spec.parent_port;
     match (spec.parent_ip, spec.proto) {
-        (Some(ip), Proto::Tcp | Proto::Udp) => (SocketAddr::new(ip, port), false),
-        (Some(ip), _) => (SocketAddr::new(ip, port), true),
-        (None, Proto::Tcp | Proto::Udp) => {
+        (Some(ip), Proto::Tcp | Proto::Udp) if !ip.is_unspecified() => {
+            (SocketAddr::new(ip, port), false)
+        }
+        (_, Proto::Tcp | Proto::Udp) => {
             (SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port), false)
         }
+        (Some(ip), _) => (SocketAddr::new(ip, port), true),
         (None, Proto::Tcp4 | Proto::Udp4) => {
             (SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port), true)
         }
@@ -220,7 +224,8 @@ pub(crate) fn bind_host(spec: &PortSpec) -> Result<OwnedFd, PortError> {
         Ok(fd) => fd,
         // No IPv6 on this host: an unspecified-address "tcp"/"udp" port falls back to IPv4 only.
         Err(Errno::EAFNOSUPPORT)
-            if spec.parent_ip.is_none() && matches!(spec.proto, Proto::Tcp | Proto::Udp) =>
+            if spec.parent_ip.is_none_or(|ip| ip.is_unspecified())
+                && matches!(spec.proto, Proto::Tcp | Proto::Udp) =>
         {
             addr = SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), spec.parent_port);
             socket::socket(AddressFamily::Inet, ty, flags, None).map_err(|e| listen_err(addr, e))?
@@ -386,5 +391,30 @@ async fn tcp_conn(conn: tokio::net::TcpStream, peer: SocketAddr, mut ctx: PortCt
         Err(e) => {
             tracing::debug!(?e, %peer, %target, "cannot connect to the child; closing the client connection")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(spec: &str) -> (String, bool) {
+        let (a, v6only) = listen_addr(&spec.parse().unwrap());
+        (a.to_string(), v6only)
+    }
+
+    #[test]
+    fn unspecified_tcp_and_udp_listen_on_both_families_as_go_does() {
+        for spec in ["8080:80/tcp", "0.0.0.0:8080:80/tcp", "[::]:8080:80/udp"] {
+            assert_eq!(addr(spec), ("[::]:8080".into(), false), "{spec}");
+        }
+        assert_eq!(
+            addr("127.0.0.1:8080:80/tcp"),
+            ("127.0.0.1:8080".into(), false)
+        );
+        assert_eq!(addr("0.0.0.0:8080:80/tcp4"), ("0.0.0.0:8080".into(), true));
+        assert_eq!(addr("8080:80/tcp4"), ("0.0.0.0:8080".into(), true));
+        assert_eq!(addr("8080:80/tcp6"), ("[::]:8080".into(), true));
+        assert_eq!(addr("[::1]:8080:80/udp6"), ("[::1]:8080".into(), true));
     }
 }
