@@ -33,10 +33,10 @@ pub fn apply(state_dir: &Path, req: &Request) -> Result<(), HookError> {
     let _lock = hook::lock(state_dir)?;
     let cfg_path = state_dir.join(CONFIG_FILE);
     let mut cfg: HookConfig = hook::read_json(&cfg_path)?;
-    let live = match &req.netns {
-        Some(ns) => Some((ns.as_str(), hook::read_state(state_dir).unwrap_or_default())),
-        None => None,
-    };
+    let live = req
+        .netns
+        .as_deref()
+        .map(|ns| (ns, hook::read_state(state_dir).unwrap_or_default()));
     match (&req.change, live) {
         (Change::Connect { endpoint, conf }, live) => {
             let name = endpoint.network.clone();

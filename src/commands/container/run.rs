@@ -69,7 +69,7 @@ pub struct CreateFlags {
     /// Run an init (tini or catatonit from the host) as PID 1 that forwards signals and reaps zombies.
     #[arg(long)]
     pub init: bool,
-    /// The container's IPv4 address on its network (within the network's subnet).
+    /// The container's IPv4 address on its first network (within that network's subnet).
     #[arg(long, value_name = "IPv4")]
     pub ip: Option<std::net::Ipv4Addr>,
     /// Logging driver: json-file (Docker's default; `burrow logs` reads it).
