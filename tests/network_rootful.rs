@@ -229,6 +229,24 @@ fn container_network_mode_and_mac_address() {
     assert!(out.contains("basehost"), "{out}");
     assert!(out.contains(&format!("inet {ip}/")), "{out}");
 
+    // Started again later, it joins the other container's namespace as it is then.
+    ok(&d.burrow(&[
+        "create",
+        "--name",
+        "follower",
+        "--network",
+        "container:base",
+        &bb,
+        "cat",
+        "/sys/class/net/eth0/address",
+    ]));
+    ok(&d.burrow(&["restart", "-t", "0", "base"]));
+    let out = ok(&d.burrow(&["start", "-a", "follower"]));
+    assert_eq!(out.trim(), "02:42:ac:11:00:99");
+    ok(&d.burrow(&["stop", "-t", "0", "base"]));
+    refused(&d.burrow(&["start", "follower"]), 125, "is not running");
+    ok(&d.burrow(&["start", "base"]));
+
     for (flags, says) in [
         (&["-p", "8080:80"][..], "port publishing"),
         (&["--dns", "1.1.1.1"][..], "dns"),
@@ -279,8 +297,8 @@ fn container_network_mode_and_mac_address() {
     let left = d.ctr(&["containers", "ls", "-q"]);
     assert_eq!(
         left.lines().count(),
-        2,
+        3,
         "a failed run left a container: {left}"
     );
-    ok(&d.burrow(&["rm", "-f", "base", "idle"]));
+    ok(&d.burrow(&["rm", "-f", "base", "idle", "follower"]));
 }

@@ -16,7 +16,9 @@ const FETCH: &str =
 
 #[test]
 fn rootless_connect_and_alias() {
-    let Some(rl) = rootless("netconn") else { return };
+    let Some(rl) = rootless("netconn") else {
+        return;
+    };
     let bb = image("busybox");
     ok(&rl.burrow(&["network", "create", "--subnet", "10.4.171.0/24", "rl-a"]));
     ok(&rl.burrow(&["network", "create", "--subnet", "10.4.172.0/24", "rl-b"]));
@@ -32,7 +34,15 @@ fn rootless_connect_and_alias() {
         &image("demo"),
     ]));
     ok(&rl.burrow(&[
-        "run", "-d", "--name", "cli", "--network", "rl-a", &bb, "sleep", "300",
+        "run",
+        "-d",
+        "--name",
+        "cli",
+        "--network",
+        "rl-a",
+        &bb,
+        "sleep",
+        "300",
     ]));
     ok(&rl.burrow(&["network", "connect", "rl-b", "cli"]));
     let addr = ok(&rl.burrow(&["exec", "cli", "ip", "-4", "addr", "show", "eth1"]));

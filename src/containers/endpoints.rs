@@ -296,6 +296,41 @@ pub async fn joined(ctx: &Ctx, query: &str) -> anyhow::Result<JoinedNet> {
     })
 }
 
+/// Before a `--network container:NAME` container starts again: points its spec at the other
+/// container's namespace as it is now (that container may have restarted since), or says it
+/// is not running. Nothing for other containers.
+pub async fn rejoin(
+    ctx: &Ctx,
+    c: &containerd_client::services::v1::Container,
+) -> anyhow::Result<()> {
+    let Some(target) = record::networks_of(c)
+        .first()
+        .and_then(|m| m.strip_prefix("container:").map(str::to_string))
+    else {
+        return Ok(());
+    };
+    let j = joined(ctx, &target).await?;
+    let Some(mut spec) = record::spec_of(c) else {
+        return Ok(());
+    };
+    let mut changed = false;
+    if let Some(linux) = spec.linux_mut() {
+        let mut namespaces = linux.namespaces().clone().unwrap_or_default();
+        for n in namespaces
+            .iter_mut()
+            .filter(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Network)
+        {
+            changed |= n.path().as_deref() != Some(std::path::Path::new(&j.netns));
+            n.set_path(Some(j.netns.clone().into()));
+        }
+        linux.set_namespaces(Some(namespaces));
+    }
+    if changed {
+        ctx.client.update_spec(&c.id, &spec).await?;
+    }
+    Ok(())
+}
+
 /// The request's networking, resolved on the host.
 #[derive(Debug, Clone)]
 pub struct Resolved {

@@ -791,6 +791,7 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             // A stopped task is deleted first (its poststop hook detaches the old network), its
             // exit recorded (inspect's FinishedAt while the new task runs).
             let _ = super::delete_task_recording(&ctx, &c.id).await;
+            burrow::containers::endpoints::rejoin(&ctx, &c).await?;
             super::set_restart_status(&ctx, &c, "running").await?;
             let rootfs = ctx.client.snapshot_mounts(&c.snapshotter, &c.id).await?;
             let started = if args.attach {
