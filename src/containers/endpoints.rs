@@ -204,6 +204,15 @@ pub fn net_mode(req: &ContainerRequest) -> Result<NetMode, EndpointError> {
         }
         return Ok(mode);
     }
+    let named_primary = req
+        .networking_config
+        .endpoints
+        .iter()
+        .filter(|e| e.network == primary)
+        .count();
+    if named_primary > 1 {
+        return Err(EndpointError::Duplicate(primary.to_string()));
+    }
     let mut first = req
         .networking_config
         .endpoints
@@ -456,6 +465,10 @@ mod tests {
         assert_eq!(
             net_mode(&req("a", &["b", "b"])),
             Err(EndpointError::Duplicate("b".into()))
+        );
+        assert_eq!(
+            net_mode(&req("a", &["a", "a"])),
+            Err(EndpointError::Duplicate("a".into()))
         );
         let mut r = req("container:web", &[]);
         assert_eq!(net_mode(&r).unwrap(), NetMode::Container("web".into()));

@@ -614,6 +614,64 @@ mod tests {
     }
 
     #[test]
+    fn peers_find_each_other_by_name_and_alias_on_shared_networks() {
+        let root = tempfile::tempdir().unwrap();
+        let member = |name: &str, nets: &[(&str, &str, &[&str])]| {
+            let dir = root.path().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            let cfg = HookConfig {
+                container_id: format!("{name:0<64}"),
+                name: name.into(),
+                hostname: name.into(),
+                networks: nets
+                    .iter()
+                    .map(|(n, _, _)| (n.to_string(), serde_json::json!({})))
+                    .collect(),
+                ports: vec![],
+                plugin_dirs: vec![],
+                launcher_api: None,
+                extra_hosts: vec![],
+                hosts_file: dir.join("hosts"),
+                ip: None,
+                endpoints: nets
+                    .iter()
+                    .map(|(n, _, aliases)| EndpointOpts {
+                        network: n.to_string(),
+                        aliases: aliases.iter().map(|a| a.to_string()).collect(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            };
+            write_config(&dir, &cfg).unwrap();
+            let mut state = HookState::default();
+            for (i, (n, ip, _)) in nets.iter().enumerate() {
+                let result = serde_json::json!({"ips": [{"address": format!("{ip}/24")}]});
+                state
+                    .attachments
+                    .push((n.to_string(), format!("eth{i}"), result));
+            }
+            state.set_primary();
+            write_state(&dir, &state).unwrap();
+            dir
+        };
+        let a = member(
+            "a",
+            &[("front", "10.1.0.2", &[]), ("back", "10.2.0.2", &[])],
+        );
+        member("b", &[("back", "10.2.0.3", &["db"])]);
+        member("c", &[("other", "10.3.0.4", &["x"])]);
+        refresh_peer_hosts(&a);
+        let hosts = std::fs::read_to_string(a.join("hosts")).unwrap();
+        assert!(hosts.contains("10.1.0.2\t"), "{hosts}");
+        assert!(hosts.contains("10.2.0.3\tb000"), "{hosts}");
+        assert!(hosts.contains(" b db\n"), "{hosts}");
+        assert!(!hosts.contains("10.3.0.4"), "{hosts}");
+        let b = std::fs::read_to_string(root.path().join("b/hosts")).unwrap();
+        assert!(b.contains("10.2.0.2\ta000"), "{b}");
+        assert!(!b.contains("10.1.0.2"), "{b}");
+    }
+
+    #[test]
     fn poststop_without_config_is_a_no_op() {
         let dir = tempfile::tempdir().unwrap();
         poststop(dir.path()).unwrap();
