@@ -345,7 +345,8 @@ pub async fn rejoin(
 pub struct Resolved {
     /// The namespace the container runs in.
     pub netns: NetNs,
-    /// The networks label: CNI network names, or the one mode (host, none, container:ID).
+    /// The networks label: CNI network names, or the one mode (host, container:ID); empty for
+    /// none.
     pub label: Vec<String>,
     /// The CNI networks joined (name, conflist), primary first.
     pub confs: Vec<(String, Value)>,
@@ -360,7 +361,8 @@ pub async fn resolve(ctx: &Ctx, req: &ContainerRequest) -> anyhow::Result<Resolv
     let mode = net_mode(req)?;
     let one = |m: &str| vec![m.to_string()];
     let (netns, label, eps, joined) = match mode {
-        NetMode::None => (NetNs::New, one("none"), vec![], None),
+        // No label: inspect shows "none" for a container without networks.
+        NetMode::None => (NetNs::New, vec![], vec![], None),
         NetMode::Host => (NetNs::Host, one("host"), vec![], None),
         NetMode::Container(q) => {
             let j = joined(ctx, &q).await?;
@@ -386,9 +388,9 @@ pub async fn resolve(ctx: &Ctx, req: &ContainerRequest) -> anyhow::Result<Resolv
             mac: e.mac_address.map(|m| m.to_string()),
         });
     }
-    let label = match label.is_empty() {
-        true => confs.iter().map(|(n, _)| n.clone()).collect(),
-        false => label,
+    let label = match confs.is_empty() {
+        false => confs.iter().map(|(n, _)| n.clone()).collect(),
+        true => label,
     };
     Ok(Resolved {
         netns,
