@@ -113,6 +113,8 @@ pub async fn create(
 ) -> Result<Created, CreateError> {
     req.validate(req.host_config.auto_remove)?;
     let checked = Checked::new(ctx, req)?;
+    // Networks that cannot be combined fail before any pull.
+    super::endpoints::net_mode(req)?;
     tracing::debug!("create: checked the request");
     let mut image = resolve_image(ctx, req, notify).await?;
     tracing::debug!("create: resolved the image");
