@@ -214,6 +214,7 @@ fn container_network_mode_and_mac_address() {
         v[0]["NetworkSettings"]["Networks"]["nc-c"]["MacAddress"],
         "02:42:ac:11:00:99"
     );
+    assert_eq!(v[0]["NetworkSettings"]["MacAddress"], "02:42:ac:11:00:99");
 
     let out = ok(&d.burrow(&[
         "run",

@@ -68,6 +68,7 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "IPAddress": net_state.ip.clone().unwrap_or_default(),
             "IPPrefixLen": net_state.prefix_len.unwrap_or(0),
             "Gateway": net_state.gateway.clone().unwrap_or_default(),
+            "MacAddress": net_state.attachments.first().and_then(|(_, ifname, r)| crate::network::cni::mac_of(r, ifname)).unwrap_or_default(),
             "Ports": ports,
             "Networks": networks_json(ctx, hook::read_config(&dir).as_ref(), &net_state),
         },
