@@ -127,6 +127,13 @@ pub enum Helper {
         state_dir: PathBuf,
         launcher_pid: Option<i32>,
     },
+    /// `network connect` / `disconnect` of a container (a JSON
+    /// [`crate::network::live::Request`]), in the launcher's namespaces when rootless.
+    NetConnect {
+        state_dir: PathBuf,
+        launcher_pid: Option<i32>,
+        request: String,
+    },
     /// The container side of `cp` and of filling a new volume (a JSON request).
     Cp { request: String },
     /// Reads a detached interactive container's FIFOs into its log and serves `attach`, then
@@ -154,7 +161,7 @@ pub enum Helper {
 /// A helper command line that cannot be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HelperError {
-    #[error("usage: burrow internal oci-hook EVENT STATE_DIR | net-teardown STATE_DIR [PID] [--claimed] | net-prepare STATE_DIR [PID] | detached-drain DATA_ROOT NS ID FIFO_DIR [--discard] [-- COMMAND...] | cp REQUEST | layer-squash (these are run by burrow itself, containerd and runc)")]
+    #[error("usage: burrow internal oci-hook EVENT STATE_DIR | net-teardown STATE_DIR [PID] [--claimed] | net-prepare STATE_DIR [PID] | net-connect STATE_DIR REQUEST [PID] | detached-drain DATA_ROOT NS ID FIFO_DIR [--discard] [-- COMMAND...] | cp REQUEST | layer-squash (these are run by burrow itself, containerd and runc)")]
     Usage,
     #[error("{0:?} is not a process id")]
     BadPid(String),
@@ -203,6 +210,16 @@ impl Helper {
             } => {
                 internal(&mut v, "net-prepare");
                 v.push(state_dir.into());
+                v.extend(launcher_pid.map(|p| p.to_string().into()));
+            }
+            Helper::NetConnect {
+                state_dir,
+                launcher_pid,
+                request,
+            } => {
+                internal(&mut v, "net-connect");
+                v.push(state_dir.into());
+                v.push(request.into());
                 v.extend(launcher_pid.map(|p| p.to_string().into()));
             }
             Helper::Cp { request } => {
@@ -316,6 +333,11 @@ impl Helper {
                 state_dir: dir.into(),
                 launcher_pid: rest.first().map(|p| pid(p)).transpose()?,
             },
+            ["net-connect", dir, request, rest @ ..] => Helper::NetConnect {
+                state_dir: dir.into(),
+                request: request.to_string(),
+                launcher_pid: rest.first().map(|p| pid(p)).transpose()?,
+            },
             ["cp", request] => Helper::Cp {
                 request: request.to_string(),
             },
@@ -404,6 +426,11 @@ mod tests {
             Helper::NetPrepare {
                 state_dir: "/s".into(),
                 launcher_pid: Some(7),
+            },
+            Helper::NetConnect {
+                state_dir: "/s".into(),
+                launcher_pid: Some(7),
+                request: "{}".into(),
             },
             Helper::Cp {
                 request: "{\"a\":1}".into(),

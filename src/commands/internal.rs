@@ -49,6 +49,15 @@ fn run(helper: Helper) -> anyhow::Result<ExitCode> {
             enter_if(launcher_pid)?;
             burrow::network::prepare::main(&state_dir)?;
         }
+        Helper::NetConnect {
+            state_dir,
+            launcher_pid,
+            request,
+        } => {
+            enter_if(launcher_pid)?;
+            let req: burrow::network::live::Request = serde_json::from_str(&request)?;
+            burrow::network::live::apply(&state_dir, &req)?;
+        }
         Helper::RestartMonitor {
             endpoint,
             id,

@@ -6,7 +6,9 @@ use serde_json::{json, Value};
 
 use super::container::{self as ctr, Ctx};
 use burrow::connection::Globals;
+use burrow::containers::endpoints::Endpoint;
 use burrow::containers::networks;
+use burrow::containers::values::parse_flag;
 use burrow::format::listing::{Inspect, Listing};
 use burrow::network::{self as net, manage};
 
@@ -17,6 +19,10 @@ use burrow::network::{self as net, manage};
 pub enum Command {
     /// Create a network.
     Create(CreateArgs),
+    /// Connect a container to a network (a running one at once, a stopped one on its next start).
+    Connect(ConnectArgs),
+    /// Disconnect a container from a network.
+    Disconnect(DisconnectArgs),
     /// List networks.
     #[command(alias = "list")]
     Ls(LsArgs),
@@ -47,6 +53,31 @@ pub struct CreateArgs {
     #[arg(long)]
     pub label: Vec<String>,
     pub name: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ConnectArgs {
+    /// The container's IPv4 address on the network (within its subnet).
+    #[arg(long, value_name = "IPv4")]
+    pub ip: Option<std::net::Ipv4Addr>,
+    /// A name the container answers to on this network (user-defined networks only).
+    #[arg(long, value_name = "ALIAS")]
+    pub alias: Vec<String>,
+    /// The MAC address of the container's interface on this network.
+    #[arg(long, value_name = "MAC")]
+    pub mac_address: Option<String>,
+    pub network: String,
+    pub container: String,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct DisconnectArgs {
+    /// Also when the network no longer exists.
+    #[arg(short, long)]
+    pub force: bool,
+    pub network: String,
+    pub container: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -99,14 +130,32 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         let ctx = Ctx::connect(g).await?;
         match cmd {
             Command::Create(a) => create(&ctx, a)?,
+            Command::Connect(a) => {
+                let endpoint = Endpoint {
+                    network: a.network,
+                    aliases: a.alias,
+                    ipv4_address: a.ip,
+                    mac_address: a
+                        .mac_address
+                        .as_deref()
+                        .map(|m| parse_flag("--mac-address", m))
+                        .transpose()?,
+                };
+                networks::connect(&ctx, &a.container, &endpoint).await?;
+            }
+            Command::Disconnect(a) => {
+                networks::disconnect(&ctx, &a.network, &a.container, a.force).await?;
+            }
             Command::Ls(a) => ls(&ctx, a)?,
             Command::Inspect(a) => {
                 let format = Inspect::parse(a.format.as_deref())?;
-                let out = a
-                    .networks
-                    .iter()
-                    .map(|n| net::get(&ctx.net, n).map(|n| manage::inspect(&n)))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let mut out = Vec::new();
+                for q in &a.networks {
+                    let n = net::get(&ctx.net, q)?;
+                    let mut v = manage::inspect(&n);
+                    v["Containers"] = Value::Object(networks::members(&ctx, &n.name).await?);
+                    out.push(v);
+                }
                 match format.render(&out)? {
                     Some(text) => print!("{text}"),
                     None => println!("{}", serde_json::to_string_pretty(&out)?),

@@ -60,6 +60,8 @@ pub enum CreateError {
     #[error(transparent)]
     Spec(#[from] spec::SpecError),
     #[error(transparent)]
+    Endpoint(#[from] super::endpoints::EndpointError),
+    #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
 
@@ -111,10 +113,13 @@ pub async fn create(
 ) -> Result<Created, CreateError> {
     req.validate(req.host_config.auto_remove)?;
     let checked = Checked::new(ctx, req)?;
+    // Networks that cannot be combined fail before any pull.
+    super::endpoints::net_mode(req)?;
     tracing::debug!("create: checked the request");
     let mut image = resolve_image(ctx, req, notify).await?;
     tracing::debug!("create: resolved the image");
-    let plan = NetPlan::new(ctx, req, &image, notify)?;
+    let nets = super::endpoints::resolve(ctx, req).await?;
+    let plan = NetPlan::new(ctx, req, &image, nets, notify)?;
     let id = store::new_id();
     let name = req
         .name
@@ -372,8 +377,12 @@ async fn pull(ctx: &Ctx, name: &str, notify: &dyn Fn(Note)) -> anyhow::Result<()
 /// The container's networks, ports and cgroup placement.
 struct NetPlan {
     netns: NetNs,
+    /// The networks label (see [`super::endpoints::Resolved::label`]).
     networks: Vec<String>,
     net_confs: Vec<(String, serde_json::Value)>,
+    endpoints: Vec<hook::EndpointOpts>,
+    /// `--network container:NAME`: the container whose namespace and files are shared.
+    joined: Option<super::endpoints::JoinedNet>,
     port_maps: Vec<PortMapping>,
     cgroups: Cgroups,
     /// `--add-host` entries, `host-gateway` resolved.
@@ -385,6 +394,7 @@ impl NetPlan {
         ctx: &Ctx,
         req: &ContainerRequest,
         image: &Image,
+        nets: super::endpoints::Resolved,
         notify: &dyn Fn(Note),
     ) -> anyhow::Result<NetPlan> {
         let hc = &req.host_config;
@@ -406,25 +416,21 @@ impl NetPlan {
             }
         }
         let mode = network_mode(req);
-        let (netns, networks) = match mode {
-            "none" => (NetNs::New, vec![]),
-            "host" => (NetNs::Host, vec![]),
-            other => (NetNs::New, vec![other.to_string()]),
-        };
-        if networks.is_empty() && !port_maps.is_empty() {
+        if nets.confs.is_empty() && !port_maps.is_empty() {
             notify(Note::PortsDiscarded {
                 network: mode.to_string(),
             });
             port_maps.clear();
         }
-        let net_confs = hook::resolve_networks(&ctx.net, &networks)?;
-        if let Some(ip) = req.networking_config.ipv4_address {
-            check_ip(ip, mode, &net_confs)?;
+        if let (Some(ip), true) = (req.networking_config.ipv4_address, nets.confs.is_empty()) {
+            check_ip(ip, mode, &nets.confs)?;
         }
         let mut plan = NetPlan {
-            netns,
-            networks,
-            net_confs,
+            netns: nets.netns,
+            networks: nets.label,
+            net_confs: nets.confs,
+            endpoints: nets.endpoints,
+            joined: nets.joined,
             port_maps,
             cgroups: cgroups(ctx),
             extra_hosts: Vec::new(),
@@ -454,8 +460,8 @@ fn cgroups(ctx: &Ctx) -> Cgroups {
     }
 }
 
-/// `--ip` must fall in the subnet of the (single) network the container joins.
-fn check_ip(
+/// `--ip` must fall in the subnet of the network the container joins with it (`confs`' first).
+pub(crate) fn check_ip(
     ip: std::net::Ipv4Addr,
     network: &str,
     confs: &[(String, serde_json::Value)],
@@ -574,6 +580,14 @@ fn state_files(
     id: &str,
     hostname: &str,
 ) -> anyhow::Result<(Vec<Mount>, PathBuf)> {
+    if let Some(j) = &plan.joined {
+        // Docker's container: mode shares these three with the other container.
+        let mounts = ["resolv.conf", "hosts", "hostname"]
+            .iter()
+            .map(|f| bind(&format!("/etc/{f}"), &j.dir.join(f), false))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        return Ok((mounts, j.dir.join("hosts")));
+    }
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let resolv = ctx.store.write_file(
         id,
@@ -691,11 +705,14 @@ async fn make(
     undo.name = Some(name.to_string());
     let dir = ctx.store.create_dir(id).map_err(anyhow::Error::from)?;
     undo.dir = true;
-    let hostname = req
-        .config
-        .hostname
-        .clone()
-        .unwrap_or_else(|| super::record::short_id(id).to_string());
+    let hostname = match &plan.joined {
+        Some(j) => j.hostname.clone(),
+        None => req
+            .config
+            .hostname
+            .clone()
+            .unwrap_or_else(|| super::record::short_id(id).to_string()),
+    };
     let (mut mounts, hosts_file) = state_files(ctx, req, plan, id, &hostname)?;
     let (volume_mounts, fresh_volumes) = volume_mounts(ctx, &checked.volumes, undo)?;
     mounts.extend(volume_mounts);
@@ -713,7 +730,8 @@ async fn make(
                 launcher_api: ctx.ep.launcher.as_ref().map(|l| l.api_socket.clone()),
                 extra_hosts: plan.extra_hosts.clone(),
                 hosts_file: hosts_file.clone(),
-                ip: req.networking_config.ipv4_address.map(|ip| ip.to_string()),
+                ip: None,
+                endpoints: plan.endpoints.clone(),
             },
         )
         .map_err(anyhow::Error::from)?;

@@ -68,8 +68,9 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "IPAddress": net_state.ip.clone().unwrap_or_default(),
             "IPPrefixLen": net_state.prefix_len.unwrap_or(0),
             "Gateway": net_state.gateway.clone().unwrap_or_default(),
+            "MacAddress": net_state.attachments.first().and_then(|(_, ifname, r)| crate::network::cni::mac_of(r, ifname)).unwrap_or_default(),
             "Ports": ports,
-            "Networks": networks_json(&net_state),
+            "Networks": networks_json(ctx, hook::read_config(&dir).as_ref(), &net_state),
         },
     }))
 }
@@ -112,26 +113,37 @@ fn ports_json(c: &Container) -> Map<String, Value> {
     ports
 }
 
-/// `NetworkSettings.Networks`: each attached network's address, gateway and MAC.
-fn networks_json(net_state: &hook::HookState) -> Map<String, Value> {
+/// `NetworkSettings.Networks`: every network the container is on (or will be, when it
+/// starts), with its aliases there and, while attached, its address, gateway and MAC.
+fn networks_json(
+    ctx: &Ctx,
+    cfg: Option<&hook::HookConfig>,
+    net_state: &hook::HookState,
+) -> Map<String, Value> {
     let mut networks = Map::new();
-    for (name, ifname, result) in &net_state.attachments {
-        let (ip, gw) = crate::network::cni::first_ipv4(result).unwrap_or_default();
+    for (name, _) in cfg.map(|c| c.networks.as_slice()).unwrap_or_default() {
+        let ep = cfg.map(|c| c.endpoint(name)).unwrap_or_default();
+        let attached = net_state.attachments.iter().find(|(n, _, _)| n == name);
+        let (ip, gw) = attached
+            .and_then(|(_, _, r)| crate::network::cni::first_ipv4(r))
+            .unwrap_or_default();
         let (addr, len) = ip.split_once('/').unwrap_or((&ip, ""));
-        let mac = result["interfaces"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|i| i["name"] == *ifname && i["sandbox"].is_string())
-            .and_then(|i| i["mac"].as_str())
+        let mac = attached
+            .and_then(|(_, ifname, r)| crate::network::cni::mac_of(r, ifname))
+            .unwrap_or_default();
+        let id = crate::network::get(&ctx.net, name)
+            .map(|n| n.id)
             .unwrap_or_default();
         networks.insert(
             name.clone(),
             json!({
+                "Aliases": ep.aliases,
+                "NetworkID": id,
                 "IPAddress": addr,
                 "IPPrefixLen": len.parse::<u8>().unwrap_or(0),
                 "Gateway": gw.unwrap_or_default(),
                 "MacAddress": mac,
+                "IPAMConfig": ep.ip.map(|ip| json!({"IPv4Address": ip})),
             }),
         );
     }

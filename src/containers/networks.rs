@@ -1,8 +1,18 @@
-//! Which containers are on which networks, for `network rm` and `network prune`.
+//! Containers and their networks: which containers are on which network (`network rm`,
+//! `network prune`, `network inspect`), and connecting or disconnecting a container (`network
+//! connect` / `disconnect`, the Docker API's NetworkConnect / NetworkDisconnect, Compose) live
+//! when it runs, recorded for its next start when it does not.
 
-use super::record::{name_of, networks_of};
-use super::Ctx;
+use serde_json::{json, Map, Value};
+
+use super::endpoints::{Endpoint, EndpointError};
+use super::record::{self, name_of, networks_of, State};
+use super::{labels, Ctx};
+use crate::network::hook::{self, EndpointOpts, HookConfig};
+use crate::network::live::{Change, Request};
 use crate::network::manage::Users;
+use crate::network::{self as net, NetworkError, DEFAULT_NETWORK};
+use crate::selfexec::Helper;
 
 /// Every (network, container name) pair of the containers there are, running or not.
 pub async fn users(ctx: &Ctx) -> anyhow::Result<Users> {
@@ -13,4 +23,194 @@ pub async fn users(ctx: &Ctx) -> anyhow::Result<Users> {
         }
     }
     Ok(Users(used))
+}
+
+/// A connect or disconnect Docker would refuse, or that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    #[error(transparent)]
+    Endpoint(#[from] EndpointError),
+    #[error("container {container} is already connected to network {network}")]
+    Already { container: String, network: String },
+    #[error("container {container} is not connected to network {network}")]
+    NotConnected { container: String, network: String },
+    #[error("container {container} has network mode {mode}: a container sharing the host's or another container's network namespace, or with none, cannot be connected to or disconnected from networks")]
+    Mode { container: String, mode: String },
+    #[error("the {0} network cannot be connected to or disconnected from (give it with --network when creating the container)")]
+    Special(String),
+    #[error("network {network} has no tuning plugin to set a MAC address with (recreate it with `burrow network create`)")]
+    NoMac { network: String },
+    #[error("{0}")]
+    Ip(String),
+    #[error("connecting container {container}: {why}")]
+    Helper { container: String, why: String },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// Connects the container `query` names to `endpoint.network` (with its aliases, address and
+/// MAC): at once when it runs, on its next start otherwise.
+pub async fn connect(ctx: &Ctx, query: &str, endpoint: &Endpoint) -> Result<(), ConnectError> {
+    if matches!(endpoint.network.as_str(), "host" | "none") {
+        return Err(ConnectError::Special(endpoint.network.clone()));
+    }
+    let network = net::get(&ctx.net, &endpoint.network)?;
+    if network.name == DEFAULT_NETWORK && !endpoint.aliases.is_empty() {
+        return Err(EndpointError::AliasOnDefault.into());
+    }
+    check_endpoint(&network, endpoint)?;
+    let (c, cfg) = networked(ctx, query).await?;
+    if cfg.networks.iter().any(|(n, _)| *n == network.name) {
+        return Err(ConnectError::Already {
+            container: name_of(&c),
+            network: network.name,
+        });
+    }
+    let opts = EndpointOpts {
+        network: network.name.clone(),
+        aliases: endpoint.aliases.clone(),
+        ip: endpoint.ipv4_address.map(|ip| ip.to_string()),
+        mac: endpoint.mac_address.map(|m| m.to_string()),
+    };
+    let change = Change::Connect {
+        endpoint: opts,
+        conf: network.conf.clone(),
+    };
+    apply(ctx, &c, change).await
+}
+
+/// Disconnects the container `query` names from `network` (`force`: also when the network's
+/// config is gone, as Docker's `-f`).
+pub async fn disconnect(
+    ctx: &Ctx,
+    network: &str,
+    query: &str,
+    force: bool,
+) -> Result<(), ConnectError> {
+    if matches!(network, "host" | "none") {
+        return Err(ConnectError::Special(network.to_string()));
+    }
+    let name = match net::get(&ctx.net, network) {
+        Ok(n) => n.name,
+        Err(NetworkError::NotFound(_)) if force => network.to_string(),
+        Err(e) => return Err(e.into()),
+    };
+    let (c, cfg) = networked(ctx, query).await?;
+    if !cfg.networks.iter().any(|(n, _)| *n == name) {
+        return Err(ConnectError::NotConnected {
+            container: name_of(&c),
+            network: name,
+        });
+    }
+    apply(ctx, &c, Change::Disconnect { network: name }).await
+}
+
+/// `--ip` inside the network's subnet, `--mac-address` only where a plugin can set it.
+fn check_endpoint(network: &net::Network, e: &Endpoint) -> Result<(), ConnectError> {
+    if let Some(ip) = e.ipv4_address {
+        let conf = [(network.name.clone(), network.conf.clone())];
+        super::create::check_ip(ip, &network.name, &conf)
+            .map_err(|e| ConnectError::Ip(e.to_string()))?;
+    }
+    if e.mac_address.is_some() && !net::sets_mac(&network.conf) {
+        return Err(ConnectError::NoMac {
+            network: network.name.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// The container and its network hook config; refused for host, none and container: modes.
+async fn networked(
+    ctx: &Ctx,
+    query: &str,
+) -> Result<(containerd_client::services::v1::Container, HookConfig), ConnectError> {
+    let c = ctx.find(query).await?;
+    let dir = ctx.store.container_dir(&c.id);
+    match hook::read_config(&dir) {
+        Some(cfg) => Ok((c, cfg)),
+        None => Err(ConnectError::Mode {
+            container: name_of(&c),
+            mode: networks_of(&c)
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "none".into()),
+        }),
+    }
+}
+
+/// Runs the change in the helper (live when the task runs), then records the networks label.
+async fn apply(
+    ctx: &Ctx,
+    c: &containerd_client::services::v1::Container,
+    change: Change,
+) -> Result<(), ConnectError> {
+    let netns = match record::state(ctx, &c.id).await? {
+        State::Running { pid } | State::Paused { pid } => Some(format!("/proc/{pid}/ns/net")),
+        _ => None,
+    };
+    let dir = ctx.store.container_dir(&c.id);
+    let request = serde_json::to_string(&Request { change, netns }).map_err(anyhow::Error::from)?;
+    let helper = Helper::NetConnect {
+        state_dir: dir.clone(),
+        launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+        request,
+    };
+    let out = tokio::task::spawn_blocking(move || helper.command().and_then(|mut c| c.output()))
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(|e| anyhow::anyhow!("running the network helper: {e}"))?;
+    if !out.status.success() {
+        let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        let why = why.strip_prefix("burrow: ").unwrap_or(&why).to_string();
+        return Err(ConnectError::Helper {
+            container: name_of(c),
+            why,
+        });
+    }
+    // Recorded for `network rm`, `ps --filter network=` and inspect.
+    if let Some(cfg) = hook::read_config(&dir) {
+        let names: Vec<String> = cfg.networks.iter().map(|(n, _)| n.clone()).collect();
+        let mut l = c.labels.clone();
+        l.insert(
+            labels::NETWORKS.into(),
+            serde_json::to_string(&names).map_err(anyhow::Error::from)?,
+        );
+        ctx.client
+            .update_labels(c.clone(), l)
+            .await
+            .map_err(anyhow::Error::from)?;
+    }
+    Ok(())
+}
+
+/// `network inspect`'s `Containers`: id → name, MAC and address of each container attached to
+/// `network` now.
+pub async fn members(ctx: &Ctx, network: &str) -> anyhow::Result<Map<String, Value>> {
+    let mut out = Map::new();
+    for c in ctx.client.list(vec![]).await? {
+        let dir = ctx.store.container_dir(&c.id);
+        let Some(state) = hook::read_state(&dir) else {
+            continue;
+        };
+        for (n, ifname, result) in &state.attachments {
+            if n != network {
+                continue;
+            }
+            let (addr, _) = net::cni::first_ipv4(result).unwrap_or_default();
+            out.insert(
+                c.id.clone(),
+                json!({
+                    "Name": name_of(&c),
+                    "EndpointID": "",
+                    "MacAddress": net::cni::mac_of(result, ifname).unwrap_or_default(),
+                    "IPv4Address": addr,
+                    "IPv6Address": "",
+                }),
+            );
+        }
+    }
+    Ok(out)
 }

@@ -55,6 +55,8 @@ pub struct Config {
     pub domainname: Option<String>,
     /// Ports the container listens on, as "80/tcp" (`--expose`; `-P` publishes them too).
     pub exposed_ports: Vec<String>,
+    /// `--mac-address`: the primary network interface's MAC.
+    pub mac_address: Option<super::endpoints::MacAddress>,
 }
 
 /// Docker's `HostConfig`: mounts, ports, privileges, limits, policies.
@@ -129,12 +131,16 @@ impl Default for LogConfig {
     }
 }
 
-/// Docker's `NetworkingConfig`, for the one network a container joins.
+/// Docker's `NetworkingConfig`: the networks a container joins besides (or settings of) the
+/// primary one `HostConfig.NetworkMode` names; see [`super::endpoints::net_mode`].
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct NetworkingConfig {
-    /// A fixed address within the network's subnet.
+    /// `--ip`: a fixed address within the primary network's subnet.
     pub ipv4_address: Option<Ipv4Addr>,
+    /// Every network joined, in order (Docker's `EndpointsConfig`; `--network` given twice or
+    /// in its long form, `--network-alias`).
+    pub endpoints: Vec<super::endpoints::Endpoint>,
 }
 
 /// A request that cannot be created, found before anything is made.

@@ -47,6 +47,12 @@ pub enum ValueError {
     Pull,
     #[error("unknown signal {0:?}: use a name such as TERM or a number")]
     Signal(String),
+    #[error("expected six hex pairs such as 02:42:ac:11:00:02")]
+    Mac,
+    #[error("a multicast MAC address (the first byte is odd); use a unicast one such as 02:42:ac:11:00:02")]
+    MacMulticast,
+    #[error("{0} (expected NAME or name=NAME[,alias=A][,ip=IP][,mac-address=MAC])")]
+    NetworkForm(String),
     #[error("give PORT[-PORT][/tcp|udp]")]
     Expose,
 }

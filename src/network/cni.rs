@@ -71,12 +71,15 @@ fn plugin_config(
             obj.insert("prevResult".into(), p.clone());
         }
         let caps = plugin["capabilities"].as_object();
-        // `ips` (--ip) goes to any plugin with an IPAM section, which hands it to host-local.
+        // `ips` (--ip) goes to any plugin with an IPAM section, which hands it to host-local;
+        // `mac` (--mac-address) to the tuning plugin, which sets it on the interface (nerdctl's
+        // conflists, and ours, list tuning without declaring the capability).
         let wanted: serde_json::Map<String, Value> = runtime
             .iter()
             .filter(|(k, _)| {
                 caps.and_then(|c| c.get(*k)).and_then(Value::as_bool) == Some(true)
                     || (k.as_str() == "ips" && plugin["ipam"].is_object())
+                    || (k.as_str() == "mac" && plugin["type"] == "tuning")
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
@@ -220,6 +223,16 @@ pub fn first_ipv4(result: &Value) -> Option<(String, Option<String>)> {
         }
         Some((addr.to_string(), ip["gateway"].as_str().map(str::to_string)))
     })
+}
+
+/// The MAC of the interface `ifname` inside the container, in a CNI result.
+pub fn mac_of(result: &Value, ifname: &str) -> Option<String> {
+    result["interfaces"]
+        .as_array()?
+        .iter()
+        .find(|i| i["name"] == ifname && i["sandbox"].is_string())
+        .and_then(|i| i["mac"].as_str())
+        .map(str::to_string)
 }
 
 /// The default plugin directories: `$CNI_PATH` or the distribution's.

@@ -30,9 +30,41 @@ pub struct HookConfig {
     pub extra_hosts: Vec<(String, String)>,
     /// The file bind-mounted at the container's /etc/hosts.
     pub hosts_file: PathBuf,
-    /// `--ip`: the address asked of the first network's IPAM.
+    /// `--ip`: the address asked of the first network's IPAM (configs written before
+    /// `endpoints` existed).
     #[serde(default)]
     pub ip: Option<String>,
+    /// Per network: aliases, fixed address and MAC (`--network name=..,alias=..`).
+    #[serde(default)]
+    pub endpoints: Vec<EndpointOpts>,
+}
+
+/// How the container joins one network: the names it answers to there besides its own, and
+/// the address and MAC asked of the plugins.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct EndpointOpts {
+    pub network: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub ip: Option<String>,
+    #[serde(default)]
+    pub mac: Option<String>,
+}
+
+impl HookConfig {
+    /// The settings for `network`, `--ip` of old configs applying to the first one.
+    pub fn endpoint(&self, network: &str) -> EndpointOpts {
+        if let Some(e) = self.endpoints.iter().find(|e| e.network == network) {
+            return e.clone();
+        }
+        let first = self.networks.first().is_some_and(|(n, _)| n == network);
+        EndpointOpts {
+            network: network.to_string(),
+            ip: if first { self.ip.clone() } else { None },
+            ..EndpointOpts::default()
+        }
+    }
 }
 
 /// What `createRuntime` did, so `poststop` can undo it and `inspect`/`port` can show it.
@@ -50,6 +82,26 @@ pub struct HookState {
     /// the namespace with this identity, and not yet claimed by the task's `createRuntime`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prepared: Option<NsId>,
+}
+
+impl HookState {
+    /// Takes `ip`, `prefix_len` and `gateway` from the first attachment with an IPv4 address.
+    pub fn set_primary(&mut self) {
+        let first = self
+            .attachments
+            .iter()
+            .find_map(|(_, _, r)| cni::first_ipv4(r));
+        let (ip, len, gw) = match &first {
+            Some((addr, gw)) => {
+                let (ip, len) = addr.split_once('/').unwrap_or((addr, "32"));
+                (Some(ip.to_string()), len.parse().ok(), gw.clone())
+            }
+            None => (None, None, None),
+        };
+        self.ip = ip;
+        self.prefix_len = len;
+        self.gateway = gw;
+    }
 }
 
 /// A namespace's identity (device and inode of its nsfs file).
@@ -143,7 +195,7 @@ pub enum HookError {
     Ahead(String),
 }
 
-fn read_json<T: for<'a> Deserialize<'a>>(path: &Path) -> Result<T, HookError> {
+pub(super) fn read_json<T: for<'a> Deserialize<'a>>(path: &Path) -> Result<T, HookError> {
     let text = std::fs::read(path).map_err(|source| HookError::Io {
         op: "reading",
         path: path.to_path_buf(),
@@ -155,7 +207,7 @@ fn read_json<T: for<'a> Deserialize<'a>>(path: &Path) -> Result<T, HookError> {
     })
 }
 
-fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), HookError> {
+pub(super) fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), HookError> {
     let text = serde_json::to_vec_pretty(v).unwrap_or_default();
     crate::fsutil::replace_file(path, text).map_err(|source| HookError::Io {
         op: "writing",
@@ -172,6 +224,12 @@ pub fn write_config(state_dir: &Path, cfg: &HookConfig) -> Result<(), HookError>
 /// Writes the hook's state.
 pub fn write_state(state_dir: &Path, state: &HookState) -> Result<(), HookError> {
     write_json(&state_dir.join(STATE_FILE), state)
+}
+
+/// The hook's config, if the container has networks of its own (not host, none or another
+/// container's).
+pub fn read_config(state_dir: &Path) -> Option<HookConfig> {
+    read_json(&state_dir.join(CONFIG_FILE)).ok()
 }
 
 /// The hook's state, if the container has been attached.
@@ -191,7 +249,7 @@ pub fn pid_from_stdin(mut input: impl Read) -> Result<i64, HookError> {
         .ok_or_else(|| HookError::State("no pid in the state".into()))
 }
 
-fn attachment(cfg: &HookConfig, netns: &str, i: usize) -> Attachment {
+pub(super) fn attachment(cfg: &HookConfig, netns: &str, i: usize) -> Attachment {
     Attachment {
         container_id: cfg.container_id.clone(),
         netns: netns.to_string(),
@@ -200,12 +258,19 @@ fn attachment(cfg: &HookConfig, netns: &str, i: usize) -> Attachment {
     }
 }
 
-fn runtime_config(cfg: &HookConfig) -> RuntimeConfig {
+/// The runtime config for joining `network`: its endpoint's address and MAC, and (on the
+/// primary network only, rootful) the published ports.
+pub(super) fn runtime_config(cfg: &HookConfig, network: &str) -> RuntimeConfig {
     let mut rt = RuntimeConfig::new();
-    if let Some(ip) = &cfg.ip {
+    let ep = cfg.endpoint(network);
+    if let Some(ip) = &ep.ip {
         rt.insert("ips".into(), serde_json::json!([ip]));
     }
-    if cfg.launcher_api.is_none() && !cfg.ports.is_empty() {
+    if let Some(mac) = &ep.mac {
+        rt.insert("mac".into(), serde_json::json!(mac));
+    }
+    let primary = cfg.networks.first().is_some_and(|(n, _)| n == network);
+    if primary && cfg.launcher_api.is_none() && !cfg.ports.is_empty() {
         let pm: Vec<Value> = cfg
             .ports
             .iter()
@@ -276,10 +341,25 @@ pub fn attach_at(
 
 /// One attached container, as seen by its peers' /etc/hosts.
 struct Member {
-    networks: Vec<String>,
+    /// (network, address there) per attachment.
+    addrs: Vec<(String, String)>,
+    /// The address of its first attachment, for its own /etc/hosts.
     ip: String,
     names: Vec<String>,
     cfg: HookConfig,
+}
+
+impl Member {
+    /// Its names on `network`: id, hostname, name, then the aliases it has there.
+    fn names_on(&self, network: &str) -> String {
+        let mut names = self.names.clone();
+        for a in self.cfg.endpoint(network).aliases {
+            if !names.contains(&a) {
+                names.push(a);
+            }
+        }
+        names.join(" ")
+    }
 }
 
 fn member(dir: &Path) -> Option<Member> {
@@ -295,8 +375,17 @@ fn member(dir: &Path) -> Option<Member> {
             names.push(n.clone());
         }
     }
+    let addrs = state
+        .attachments
+        .iter()
+        .filter_map(|(n, _, r)| {
+            let (addr, _) = cni::first_ipv4(r)?;
+            let ip = addr.split_once('/').map_or(addr.as_str(), |(ip, _)| ip);
+            Some((n.clone(), ip.to_string()))
+        })
+        .collect();
     Some(Member {
-        networks: cfg.networks.iter().map(|(n, _)| n.clone()).collect(),
+        addrs,
         ip: state.ip.clone()?,
         names,
         cfg,
@@ -324,11 +413,13 @@ pub fn refresh_peer_hosts(state_dir: &Path) {
         .collect();
     for m in &members {
         let mut extra = Vec::new();
-        for peer in &members {
-            if std::ptr::eq(peer, m) || !peer.networks.iter().any(|n| m.networks.contains(n)) {
-                continue;
+        for peer in members.iter().filter(|p| !std::ptr::eq(*p, m)) {
+            // One line per network they share, in the order this container joined them.
+            for (net, _) in &m.addrs {
+                if let Some((_, ip)) = peer.addrs.iter().find(|(n, _)| n == net) {
+                    extra.push((peer.names_on(net), ip.clone()));
+                }
             }
-            extra.push((peer.names.join(" "), peer.ip.clone()));
         }
         extra.extend(m.cfg.extra_hosts.iter().cloned());
         let names: Vec<&str> = m.names.iter().map(String::as_str).collect();
@@ -341,19 +432,11 @@ pub fn refresh_peer_hosts(state_dir: &Path) {
 }
 
 fn attach(cfg: &HookConfig, netns: &str, state: &mut HookState) -> Result<(), HookError> {
-    let rt = runtime_config(cfg);
     for (i, (name, conf)) in cfg.networks.iter().enumerate() {
         let at = attachment(cfg, netns, i);
-        let result = cni::add(conf, &at, &rt)?;
-        if state.ip.is_none() {
-            if let Some((addr, gw)) = cni::first_ipv4(&result) {
-                let (ip, len) = addr.split_once('/').unwrap_or((&addr, "32"));
-                state.ip = Some(ip.to_string());
-                state.prefix_len = len.parse().ok();
-                state.gateway = gw;
-            }
-        }
+        let result = cni::add(conf, &at, &runtime_config(cfg, name))?;
         state.attachments.push((name.clone(), at.ifname, result));
+        state.set_primary();
     }
     let names = [
         cfg.container_id.get(..12).unwrap_or(&cfg.container_id),
@@ -425,15 +508,15 @@ fn detach(cfg: &HookConfig, state: &HookState, netns: &str) {
             }
         }
     }
-    let rt = runtime_config(cfg);
-    for (i, (_, conf)) in cfg.networks.iter().enumerate().rev() {
-        let prev = state
-            .attachments
-            .iter()
-            .find(|(n, _, _)| conf["name"].as_str() == Some(n.as_str()))
-            .map(|(_, _, r)| r);
+    for (i, (name, conf)) in cfg.networks.iter().enumerate().rev() {
+        let found = state.attachments.iter().find(|(n, _, _)| n == name);
+        let mut at = attachment(cfg, netns, i);
+        if let Some((_, ifname, _)) = found {
+            at.ifname = ifname.clone();
+        }
         // CNI DEL copes with an empty CNI_NETNS (the namespace is gone by poststop).
-        if let Err(err) = cni::del(conf, &attachment(cfg, netns, i), &rt, prev) {
+        let prev = found.map(|(_, _, r)| r);
+        if let Err(err) = cni::del(conf, &at, &runtime_config(cfg, name), prev) {
             tracing::warn!(%err, "detaching from a network");
         }
     }
@@ -528,6 +611,64 @@ mod tests {
         assert_eq!(s.child_ip, Some("10.4.0.2".parse().unwrap()));
         assert!(s.validate().is_ok());
         assert!(launcher_spec(&p, None).is_err());
+    }
+
+    #[test]
+    fn peers_find_each_other_by_name_and_alias_on_shared_networks() {
+        let root = tempfile::tempdir().unwrap();
+        let member = |name: &str, nets: &[(&str, &str, &[&str])]| {
+            let dir = root.path().join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            let cfg = HookConfig {
+                container_id: format!("{name:0<64}"),
+                name: name.into(),
+                hostname: name.into(),
+                networks: nets
+                    .iter()
+                    .map(|(n, _, _)| (n.to_string(), serde_json::json!({})))
+                    .collect(),
+                ports: vec![],
+                plugin_dirs: vec![],
+                launcher_api: None,
+                extra_hosts: vec![],
+                hosts_file: dir.join("hosts"),
+                ip: None,
+                endpoints: nets
+                    .iter()
+                    .map(|(n, _, aliases)| EndpointOpts {
+                        network: n.to_string(),
+                        aliases: aliases.iter().map(|a| a.to_string()).collect(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            };
+            write_config(&dir, &cfg).unwrap();
+            let mut state = HookState::default();
+            for (i, (n, ip, _)) in nets.iter().enumerate() {
+                let result = serde_json::json!({"ips": [{"address": format!("{ip}/24")}]});
+                state
+                    .attachments
+                    .push((n.to_string(), format!("eth{i}"), result));
+            }
+            state.set_primary();
+            write_state(&dir, &state).unwrap();
+            dir
+        };
+        let a = member(
+            "a",
+            &[("front", "10.1.0.2", &[]), ("back", "10.2.0.2", &[])],
+        );
+        member("b", &[("back", "10.2.0.3", &["db"])]);
+        member("c", &[("other", "10.3.0.4", &["x"])]);
+        refresh_peer_hosts(&a);
+        let hosts = std::fs::read_to_string(a.join("hosts")).unwrap();
+        assert!(hosts.contains("10.1.0.2\t"), "{hosts}");
+        assert!(hosts.contains("10.2.0.3\tb000"), "{hosts}");
+        assert!(hosts.contains(" b db\n"), "{hosts}");
+        assert!(!hosts.contains("10.3.0.4"), "{hosts}");
+        let b = std::fs::read_to_string(root.path().join("b/hosts")).unwrap();
+        assert!(b.contains("10.2.0.2\ta000"), "{b}");
+        assert!(!b.contains("10.1.0.2"), "{b}");
     }
 
     #[test]

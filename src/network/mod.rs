@@ -5,6 +5,7 @@
 pub mod cni;
 pub mod files;
 pub mod hook;
+pub mod live;
 pub mod manage;
 pub mod ports;
 pub mod prepare;
@@ -120,6 +121,14 @@ impl Network {
             .cloned()
             .unwrap_or_default()
     }
+}
+
+/// Whether a conflist can give an interface a chosen MAC (it runs the tuning plugin, which
+/// takes `--mac-address`; see [`cni`]).
+pub fn sets_mac(conf: &Value) -> bool {
+    conf["plugins"]
+        .as_array()
+        .is_some_and(|p| p.iter().any(|p| p["type"] == "tuning"))
 }
 
 /// Docker's rule for names.

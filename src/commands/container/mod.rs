@@ -13,6 +13,7 @@ pub mod group;
 pub mod inspect;
 pub mod logs;
 pub mod manage;
+pub mod netflags;
 pub mod orphan;
 pub mod ps;
 pub mod restart;

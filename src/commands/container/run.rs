@@ -20,7 +20,7 @@ use burrow::containers::request::ContainerRequest;
 use burrow::containers::values::{
     parse_all, parse_flag, ByteSize, Expose, FlagError, KeyValue, RestartPolicy,
 };
-use burrow::network::{self, hook, prepare};
+use burrow::network::{hook, prepare};
 use burrow::session::{self, DetachKeys, Endpoints, Local, Outcome, Session, Target};
 
 // Flags shared by `run` and `create`.
@@ -69,7 +69,7 @@ pub struct CreateFlags {
     /// Run an init (tini or catatonit from the host) as PID 1 that forwards signals and reaps zombies.
     #[arg(long)]
     pub init: bool,
-    /// The container's IPv4 address on its network (within the network's subnet).
+    /// The container's IPv4 address on its first network (within that network's subnet).
     #[arg(long, value_name = "IPv4")]
     pub ip: Option<std::net::Ipv4Addr>,
     /// Logging driver: json-file (Docker's default; `burrow logs` reads it).
@@ -96,9 +96,8 @@ pub struct CreateFlags {
     /// Publish all exposed ports to random host ports.
     #[arg(short = 'P', long)]
     pub publish_all: bool,
-    /// Network: bridge (default), none, host, or a network's name.
-    #[arg(long, alias = "net", default_value = network::DEFAULT_NETWORK)]
-    pub network: String,
+    #[command(flatten)]
+    pub net: super::netflags::NetFlags,
     /// Container host name.
     #[arg(short = 'h', long)]
     pub hostname: Option<String>,
@@ -238,6 +237,7 @@ impl CreateFlags {
         }
         self.host_config(&mut r.host_config, auto_remove)?;
         r.networking_config.ipv4_address = self.ip;
+        self.net.apply(&mut r)?;
         Ok(r)
     }
 
@@ -251,7 +251,6 @@ impl CreateFlags {
         h.tmpfs = parse_all("--tmpfs", &self.tmpfs)?;
         h.port_bindings = parse_all("-p", &self.publish)?;
         h.publish_all_ports = self.publish_all;
-        h.network_mode = self.network.clone();
         h.restart_policy = parse_flag("--restart", &self.restart)?;
         h.auto_remove = auto_remove;
         h.cap_add = self.cap_add.clone();
@@ -792,6 +791,7 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             // A stopped task is deleted first (its poststop hook detaches the old network), its
             // exit recorded (inspect's FinishedAt while the new task runs).
             let _ = super::delete_task_recording(&ctx, &c.id).await;
+            burrow::containers::endpoints::rejoin(&ctx, &c).await?;
             super::set_restart_status(&ctx, &c, "running").await?;
             let rootfs = ctx.client.snapshot_mounts(&c.snapshotter, &c.id).await?;
             let started = if args.attach {

@@ -1,0 +1,57 @@
+//! `network connect` and `--network-alias` rootless, as the unprivileged test user: the CNI
+//! plugins run inside the launcher's namespaces (the `net-connect` helper joins them), and a
+//! running container connected to a second network reaches a peer there by name and alias.
+
+mod containers_support;
+
+use containers_support::*;
+
+fn ok(out: &std::process::Output) -> String {
+    assert_eq!(code(out), 0, "{}{}", stdout(out), stderr(out));
+    stdout(out)
+}
+
+const FETCH: &str =
+    "for i in 1 2 3 4 5 6 7 8 9 10; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $0 80 && exit 0; sleep 0.5; done; exit 1";
+
+#[test]
+fn rootless_connect_and_alias() {
+    let Some(rl) = rootless("netconn") else {
+        return;
+    };
+    let bb = image("busybox");
+    ok(&rl.burrow(&["network", "create", "--subnet", "10.4.171.0/24", "rl-a"]));
+    ok(&rl.burrow(&["network", "create", "--subnet", "10.4.172.0/24", "rl-b"]));
+    ok(&rl.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        "rl-b",
+        "--network-alias",
+        "db",
+        &image("demo"),
+    ]));
+    ok(&rl.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "cli",
+        "--network",
+        "rl-a",
+        &bb,
+        "sleep",
+        "300",
+    ]));
+    ok(&rl.burrow(&["network", "connect", "rl-b", "cli"]));
+    let addr = ok(&rl.burrow(&["exec", "cli", "ip", "-4", "addr", "show", "eth1"]));
+    assert!(addr.contains("inet 10.4.172."), "{addr}");
+    for name in ["srv", "db"] {
+        let got = ok(&rl.burrow(&["exec", "cli", "sh", "-c", FETCH, name]));
+        assert!(got.contains("Hello"), "{name}: {got}");
+    }
+    ok(&rl.burrow(&["network", "disconnect", "rl-b", "cli"]));
+    let out = rl.burrow(&["exec", "cli", "ip", "link", "show", "eth1"]);
+    assert_ne!(code(&out), 0, "eth1 still there: {}", stdout(&out));
+}
