@@ -9,6 +9,7 @@ pub mod create;
 pub mod diff;
 pub mod events;
 pub mod exec;
+pub mod health;
 pub mod inspect;
 pub mod labels;
 pub mod lifecycle;
