@@ -10,20 +10,20 @@ pub struct HealthFlags {
     #[arg(long, value_name = "COMMAND")]
     pub health_cmd: Option<String>,
     /// Time between running the check (ms|s|m|h), default 30s.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub health_interval: Option<GoDuration>,
     /// Consecutive failures needed to report unhealthy, default 3.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub health_retries: Option<i64>,
     /// Maximum time to allow one check to run (ms|s|m|h), default 30s.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub health_timeout: Option<GoDuration>,
     /// Start period for the container to initialize before failures count toward the
     /// retries (ms|s|m|h), default 0s.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub health_start_period: Option<GoDuration>,
     /// Time between running the check during the start period (ms|s|m|h), default 5s.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", allow_hyphen_values = true)]
     pub health_start_interval: Option<GoDuration>,
     /// Disable any container-specified HEALTHCHECK.
     #[arg(long)]
