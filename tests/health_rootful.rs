@@ -279,4 +279,35 @@ fn the_images_healthcheck_is_used_merged_and_disabled() {
         assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
     }
     assert!(ps_names(&d, "name=refused").is_empty());
+
+    // A restart policy's restart gets a monitor of its own: probes after the new start.
+    let bb = image("busybox");
+    let again = [
+        "--name",
+        "again",
+        "--restart",
+        "on-failure:1",
+        "--health-cmd",
+        "true",
+    ];
+    let script = [bb.as_str(), "sh", "-c", "sleep 3; exit 1"];
+    run_d(
+        &d,
+        &[&again[..], &["--health-interval", "1s"], &script[..]].concat(),
+    );
+    let mut last = Value::Null;
+    let probed_after_restart = wait_for(Duration::from_secs(30), || {
+        last = inspect(&d, "again");
+        let started = last["State"]["StartedAt"].as_str().unwrap_or_default();
+        let log = last["State"]["Health"]["Log"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        last["RestartCount"] == 1
+            && log
+                .last()
+                .and_then(|r| r["Start"].as_str())
+                .is_some_and(|t| t > started)
+    });
+    assert!(probed_after_restart, "{last}");
 }
