@@ -16,6 +16,16 @@ fn rootless_health_cmd_goes_healthy_with_its_event() {
         return;
     };
     let bb = image("busybox");
+    // A private copy of this build: the shared installed binary may be replaced meanwhile by
+    // another worktree's tests.
+    let exe = rl.dir.join("burrow");
+    std::fs::copy(burrow_exe(), &exe).expect("copy burrow");
+    let exe_s = exe.display().to_string();
+    let burrow = |args: &[&str]| {
+        let mut argv = vec![exe_s.as_str()];
+        argv.extend_from_slice(args);
+        rl.user(&argv)
+    };
     // `events --since` shows nothing earlier (containerd keeps no history): stream while it
     // turns healthy, until a fixed time.
     let until = (std::time::SystemTime::now() + Duration::from_secs(25))
@@ -24,7 +34,7 @@ fn rootless_health_cmd_goes_healthy_with_its_event() {
         .as_secs()
         .to_string();
     let events = std::thread::spawn({
-        let burrow = rl.burrow.clone();
+        let burrow = exe.clone();
         let (rt, home) = (rl.runtime_dir.clone(), rl.home.clone());
         let machine = rl.machine.clone();
         move || {
@@ -44,7 +54,7 @@ fn rootless_health_cmd_goes_healthy_with_its_event() {
     });
     // Time to subscribe before the first probe.
     std::thread::sleep(Duration::from_secs(3));
-    let out = rl.burrow(&[
+    let out = burrow(&[
         "run",
         "-d",
         "--name",
@@ -62,7 +72,7 @@ fn rootless_health_cmd_goes_healthy_with_its_event() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let id = stdout(&out).trim().to_owned();
     let status = || {
-        let out = rl.burrow(&["inspect", "--format", "{{.State.Health.Status}}", "hc"]);
+        let out = burrow(&["inspect", "--format", "{{.State.Health.Status}}", "hc"]);
         stdout(&out).trim().to_owned()
     };
     assert!(
@@ -70,7 +80,7 @@ fn rootless_health_cmd_goes_healthy_with_its_event() {
         "not healthy: {}",
         status()
     );
-    let out = rl.burrow(&[
+    let out = burrow(&[
         "ps",
         "--filter",
         "health=healthy",
@@ -89,7 +99,7 @@ fn rootless_health_cmd_goes_healthy_with_its_event() {
         "{text}{}",
         stderr(&out)
     );
-    let out = rl.burrow(&["rm", "-f", "hc"]);
+    let out = burrow(&["rm", "-f", "hc"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let monitors = || {
         let out = std::process::Command::new("pgrep")
