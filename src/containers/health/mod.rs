@@ -137,3 +137,36 @@ fn probing(st: &State) -> Option<bool> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::containers::request::ContainerRequest;
+
+    #[test]
+    fn a_docker_api_body_maps_onto_the_request_and_merges_with_the_image() {
+        let body = r#"{"Config": {"Image": "x", "Healthcheck": {"Test": [], "Retries": 5}}}"#;
+        let r: ContainerRequest = serde_json::from_str(body).unwrap();
+        let user = r.config.healthcheck.clone().unwrap();
+        assert_eq!(user.retries, 5);
+        assert!(r.validate(false).is_ok());
+        let image = serde_json::json!({"Test": ["CMD", "/check"], "Interval": 2_000_000_000i64});
+        let h = effective(Some(&user), Some(&image)).unwrap();
+        assert_eq!(h.probe().unwrap(), ["/check"]);
+        assert_eq!((h.retries(), h.interval()), (5, Duration::from_secs(2)));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["Config"]["Healthcheck"]["Retries"], 5);
+        let mut bad = r.clone();
+        bad.config.healthcheck = Some(HealthConfig {
+            timeout: 5,
+            ..HealthConfig::default()
+        });
+        assert_eq!(
+            bad.validate(false).unwrap_err().to_string(),
+            "Timeout in Healthcheck cannot be less than 1ms"
+        );
+        let none: ContainerRequest =
+            serde_json::from_str(r#"{"Config": {"Healthcheck": null}}"#).unwrap();
+        assert_eq!(none.config.healthcheck, None);
+    }
+}
