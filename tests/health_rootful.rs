@@ -72,7 +72,7 @@ fn health_cmd_goes_healthy_or_unhealthy_and_shows_everywhere() {
         return;
     };
     let bb = image("busybox");
-    let until = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(45);
+    let until = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(120);
     let events = d
         .command(&[
             "events",
@@ -133,6 +133,21 @@ fn health_cmd_goes_healthy_or_unhealthy_and_shows_everywhere() {
     .concat();
     run_d(&d, &[&timeout[..], &[bb.as_str(), "sleep", "300"]].concat());
 
+    // Failures within the start period do not count; probes come every start interval.
+    let grace = [
+        "--name",
+        "grace",
+        "--health-cmd",
+        "exit 1",
+        "--health-start-period",
+        "1m",
+    ];
+    let grace = [
+        &grace[..],
+        &["--health-start-interval", "1s", bb.as_str(), "sleep", "300"],
+    ];
+    run_d(&d, &grace.concat());
+
     assert_eq!(
         ps_status(&d, "slow").split_once(" (").map(|p| p.1),
         Some("health: starting)")
@@ -173,14 +188,23 @@ fn health_cmd_goes_healthy_or_unhealthy_and_shows_everywhere() {
         "{h}"
     );
 
+    let mut g = Value::Null;
+    let graced = wait_for(Duration::from_secs(20), || {
+        g = inspect(&d, "grace")["State"]["Health"].clone();
+        g["Log"].as_array().is_some_and(|l| l.len() >= 2)
+    });
+    assert!(graced, "{g}");
+    let streak = (g["Status"].as_str(), g["FailingStreak"].as_u64());
+    assert_eq!(streak, (Some("starting"), Some(0)), "{g}");
+
     assert_eq!(ps_names(&d, "health=healthy"), ["good"]);
     assert_eq!(ps_names(&d, "health=unhealthy"), ["bad", "stuck"]);
-    assert_eq!(ps_names(&d, "health=starting"), ["slow"]);
+    assert_eq!(ps_names(&d, "health=starting"), ["grace", "slow"]);
     assert_eq!(ps_names(&d, "health=none"), ["plain"]);
     assert!(inspect(&d, "plain")["State"].get("Health").is_none());
     assert!(inspect(&d, "plain")["Config"]["Healthcheck"].is_null());
 
-    let ids: Vec<String> = ["good", "bad", "slow", "stuck"]
+    let ids: Vec<String> = ["good", "bad", "slow", "stuck", "grace"]
         .iter()
         .map(|n| inspect(&d, n)["Id"].as_str().unwrap().to_owned())
         .collect();
@@ -188,7 +212,8 @@ fn health_cmd_goes_healthy_or_unhealthy_and_shows_everywhere() {
         ids.iter().all(|id| monitors_of(id) == 1),
         "one monitor each"
     );
-    let out = d.burrow(&["rm", "-f", "good", "bad", "slow", "stuck", "plain"]);
+    let all = ["good", "bad", "slow", "stuck", "grace", "plain"];
+    let out = d.burrow(&[&["rm", "-f"][..], &all[..]].concat());
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(
         wait_for(Duration::from_secs(10), || ids
@@ -197,7 +222,11 @@ fn health_cmd_goes_healthy_or_unhealthy_and_shows_everywhere() {
         "health monitors left after rm"
     );
 
-    let out = events.wait_with_output().expect("events ends at --until");
+    // Every change was published before the assertions above saw it: stop streaming.
+    std::thread::sleep(Duration::from_secs(1));
+    let mut events = events;
+    let _ = events.kill();
+    let out = events.wait_with_output().expect("events ends");
     let text = stdout(&out);
     assert!(
         text.lines().any(|l| l == "health_status: healthy good"),
@@ -280,8 +309,28 @@ fn the_images_healthcheck_is_used_merged_and_disabled() {
     }
     assert!(ps_names(&d, "name=refused").is_empty());
 
-    // A restart policy's restart gets a monitor of its own: probes after the new start.
+    // An attached run is probed too (its health stays after it exits).
     let bb = image("busybox");
+    let fg = [
+        "run",
+        "--network",
+        "none",
+        "--name",
+        "fg",
+        "--health-cmd",
+        "true",
+    ];
+    let fg = [
+        &fg[..],
+        &["--health-interval", "1s", bb.as_str(), "sleep", "3"],
+    ]
+    .concat();
+    let out = d.burrow(&fg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let fg = inspect(&d, "fg")["State"]["Health"].clone();
+    assert_eq!(fg["Status"], "healthy", "{fg}");
+
+    // A restart policy's restart gets a monitor of its own: probes after the new start.
     let again = [
         "--name",
         "again",
