@@ -60,8 +60,9 @@ pub enum HealthError {
     EmptyTest(String),
 }
 
-/// The command a healthcheck runs in the container, or none (no test, or `NONE`).
 impl HealthConfig {
+    /// The command the healthcheck runs in the container (`CMD-SHELL` with `/bin/sh -c`), or
+    /// none (no test, or `NONE`).
     pub fn probe(&self) -> Option<Vec<String>> {
         match self.test.split_first() {
             Some((kind, args)) if kind == "CMD" && !args.is_empty() => Some(args.to_vec()),
@@ -125,7 +126,11 @@ impl HealthConfig {
 
     /// Reads the image config's `Healthcheck` (absent or malformed: none).
     pub fn from_image_config(config: &serde_json::Value) -> Option<HealthConfig> {
-        let h = config.get("Healthcheck")?;
+        Self::from_json(config.get("Healthcheck")?)
+    }
+
+    /// Reads a `Healthcheck` value (null or malformed: none).
+    pub fn from_json(h: &serde_json::Value) -> Option<HealthConfig> {
         if h.is_null() {
             return None;
         }

@@ -44,8 +44,7 @@ pub fn effective(
     requested: Option<&HealthConfig>,
     image: Option<&serde_json::Value>,
 ) -> Option<HealthConfig> {
-    let from_image = image
-        .and_then(|v| HealthConfig::from_image_config(&serde_json::json!({ "Healthcheck": v })));
+    let from_image = image.and_then(HealthConfig::from_json);
     config::merge(requested, from_image.as_ref())
 }
 
