@@ -147,6 +147,12 @@ pub enum Helper {
         id: String,
         generation: String,
     },
+    /// The health monitor of one container (its probes, on its healthcheck's interval).
+    HealthMonitor {
+        endpoint: EndpointArgs,
+        id: String,
+        generation: String,
+    },
     /// Removes an attached `run --rm` container if the CLI that ran it is killed first.
     RmOrphan { endpoint: EndpointArgs, id: String },
     /// Deletes a finished detached exec's process and FIFOs.
@@ -249,6 +255,14 @@ impl Helper {
                 endpoint.push(&mut v);
                 v.extend(["__restart-monitor", id, generation].map(OsString::from));
             }
+            Helper::HealthMonitor {
+                endpoint,
+                id,
+                generation,
+            } => {
+                endpoint.push(&mut v);
+                v.extend(["__health-monitor", id, generation].map(OsString::from));
+            }
             Helper::RmOrphan { endpoint, id } => {
                 endpoint.push(&mut v);
                 v.extend(["__rm-orphan", id].map(OsString::from));
@@ -306,7 +320,7 @@ impl Helper {
         let named = args.get(10).map(String::as_str);
         if matches!(
             named,
-            Some("__restart-monitor" | "__rm-orphan" | "__exec-cleanup")
+            Some("__restart-monitor" | "__health-monitor" | "__rm-orphan" | "__exec-cleanup")
         ) {
             return Some(Self::parse_with_endpoint(&args));
         }
@@ -370,6 +384,11 @@ impl Helper {
         let strs: Vec<&str> = rest.iter().map(String::as_str).collect();
         Ok(match strs.as_slice() {
             ["__restart-monitor", id, generation] => Helper::RestartMonitor {
+                endpoint,
+                id: id.to_string(),
+                generation: generation.to_string(),
+            },
+            ["__health-monitor", id, generation] => Helper::HealthMonitor {
                 endpoint,
                 id: id.to_string(),
                 generation: generation.to_string(),
@@ -448,6 +467,11 @@ mod tests {
                 endpoint: endpoint(),
                 id: "abc".into(),
                 generation: "123".into(),
+            },
+            Helper::HealthMonitor {
+                endpoint: endpoint(),
+                id: "abc".into(),
+                generation: "9".into(),
             },
             Helper::RmOrphan {
                 endpoint: endpoint(),

@@ -1,6 +1,6 @@
 //! Runs burrow's self-exec helpers (`burrow::selfexec::Helper`: the log driver containerd's
 //! shim runs, runc's OCI hooks, the network helpers, the container side of `cp`, the layer
-//! squasher, background readers, the restart monitor, the --rm watcher and exec cleanup),
+//! squasher, background readers, the restart and health monitors, the --rm watcher and exec cleanup),
 //! recognised before normal argument parsing.
 
 use std::ffi::OsString;
@@ -66,6 +66,14 @@ fn run(helper: Helper) -> anyhow::Result<ExitCode> {
             super::init_logging(debug);
             let args = super::container::restart::Args { id, generation };
             return super::container::restart::run(args, &endpoint.globals(debug));
+        }
+        Helper::HealthMonitor {
+            endpoint,
+            id,
+            generation,
+        } => {
+            super::init_logging(debug);
+            burrow::containers::health::monitor::main(&endpoint.globals(debug), &id, &generation)?;
         }
         Helper::RmOrphan { endpoint, id } => {
             super::init_logging(debug);

@@ -800,7 +800,17 @@ async fn make(
             }
         }
     }
-    let l = record_labels(ctx, req, checked, plan, (id, name, &hostname), &dir, undo)?;
+    let mut l = record_labels(ctx, req, checked, plan, (id, name, &hostname), &dir, undo)?;
+    let healthcheck = super::health::effective(
+        req.config.healthcheck.as_ref(),
+        image.defaults.healthcheck.as_ref(),
+    );
+    if let Some(h) = healthcheck {
+        l.insert(
+            labels::HEALTHCHECK.into(),
+            serde_json::to_string(&h).map_err(anyhow::Error::from)?,
+        );
+    }
     tracing::debug!("create: built the spec");
     let rootfs = ctx
         .client

@@ -1,6 +1,7 @@
 //! `events`: containerd's event stream read as Docker's events (container create, start, die,
 //! destroy, pause, unpause, rename, exec and oom; image tag and delete), filtered as Docker's
-//! `--filter` and bounded by `--since`/`--until`. containerd keeps no history, so only events
+//! `--filter` and bounded by `--since`/`--until`; burrow's own health_status events (published
+//! by the health monitor on its topic) too. containerd keeps no history, so only events
 //! from the subscription on are seen; Docker's kill and stop (daemon-side) have no containerd
 //! counterpart.
 
@@ -153,7 +154,11 @@ impl EventFilter {
         self.by.iter().all(|(key, values)| {
             values.iter().any(|v| match key.as_str() {
                 "type" => e.kind == *v,
-                "event" => e.action == *v,
+                // As Docker: health_status alone matches every health_status: STATUS.
+                "event" => {
+                    e.action == *v
+                        || (v == "health_status" && e.action.starts_with("health_status: "))
+                }
                 "container" => {
                     e.kind == "container"
                         && (e.id.starts_with(v.as_str()) || attr("name") == Some(v))
@@ -372,6 +377,15 @@ fn map(env: &Envelope, known: &mut HashMap<String, Known>, fresh: Option<Known>)
                 t.exec_id,
             )
         })),
+        super::health::EVENT_TOPIC => {
+            one(super::health::HealthStatusEvent::decode(raw).ok().map(|h| {
+                container(
+                    &h.container_id,
+                    &format!("health_status: {}", h.status),
+                    known,
+                )
+            }))
+        }
         "/tasks/oom" => one(TaskOom::decode(raw)
             .ok()
             .map(|t| container(&t.container_id, "oom", known))),
@@ -476,6 +490,22 @@ mod tests {
             ("image", "delete")
         );
         assert!(map(&envelope("/snapshot/prepare", &img), &mut k, None).is_empty());
+        let health = super::super::health::HealthStatusEvent {
+            container_id: "abc".into(),
+            status: "healthy".into(),
+        };
+        let e = map(
+            &envelope("/burrow/health-status", &health),
+            &mut known(),
+            None,
+        );
+        assert_eq!(
+            e[0].text_line(),
+            "2025-12-02T07:00:00.000000005Z container health_status: healthy abc \
+             (image=busybox:latest, name=web, tier=front)"
+        );
+        let f = EventFilter::parse(&["event=health_status".to_owned()]).unwrap();
+        assert!(f.matches(&e[0]));
     }
 
     #[test]

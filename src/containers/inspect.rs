@@ -57,6 +57,7 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "Tty": process.as_ref().and_then(|p| p.terminal()).unwrap_or(false),
             "Image": c.image,
             "Labels": user_labels,
+            "Healthcheck": super::health::config_of(&c),
         },
         "HostConfig": {
             "RestartPolicy": restart_policy_json(c.labels.get(labels::RESTART_POLICY).map(String::as_str)),
@@ -75,8 +76,17 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
     }))
 }
 
-/// `State`: status, pid, exit code, start and finish times.
+/// `State`: status, pid, exit code, start and finish times, health.
 fn state_json(ctx: &Ctx, c: &Container, st: &State) -> Value {
+    let mut v = state_fields(ctx, c, st);
+    // Docker's State.Health: only with a healthcheck, once started.
+    if let (Some(h), Some(o)) = (super::health::health_of(ctx, c), v.as_object_mut()) {
+        o.insert("Health".into(), json!(h));
+    }
+    v
+}
+
+fn state_fields(ctx: &Ctx, c: &Container, st: &State) -> Value {
     let (pid, code, finished) = match st {
         // As Docker: a container started again still shows when its previous run finished.
         State::Running { pid } | State::Paused { pid } => {

@@ -1,6 +1,6 @@
 //! Listing containers as `ps` (and the Docker API's container list) shows them: every record
 //! with its state, creation and start times, command, ports and name, newest first, narrowed by
-//! Docker's filters (name, id, status, label, exited, ancestor, network, before, since), with
+//! Docker's filters (name, id, status, label, exited, ancestor, network, before, since, health), with
 //! snapshot sizes on request.
 
 use std::collections::HashMap;
@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use containerd_client::services::v1::Container;
 
+use super::health::{self, HealthStatus};
 use super::record::{self, State};
 use super::Ctx;
 use crate::network::ports::PortMapping;
@@ -39,6 +40,8 @@ pub enum ListFilter {
     /// Created before (or since) this container (name or id prefix).
     Before(String),
     Since(String),
+    /// Health: starting, healthy, unhealthy, or none (no healthcheck).
+    Health(Option<HealthStatus>),
 }
 
 impl PartialEq for ListFilter {
@@ -49,7 +52,7 @@ impl PartialEq for ListFilter {
 
 /// A filter ps does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported --filter {0:?}: use name=, id=, status=, label=, exited=, ancestor=, network=, before= or since=")]
+#[error("unsupported --filter {0:?}: use name=, id=, status=, label=, exited=, ancestor=, network=, before=, since= or health=")]
 pub struct BadFilter(pub String);
 
 impl FromStr for ListFilter {
@@ -69,6 +72,13 @@ impl FromStr for ListFilter {
             "since" => ListFilter::Since(v),
             "id" => ListFilter::Id(v),
             "status" => ListFilter::Status(v),
+            "health" => ListFilter::Health(match v.as_str() {
+                "starting" => Some(HealthStatus::Starting),
+                "healthy" => Some(HealthStatus::Healthy),
+                "unhealthy" => Some(HealthStatus::Unhealthy),
+                "none" => None,
+                _ => return Err(BadFilter(f.to_string())),
+            }),
             "label" => match v.split_once('=') {
                 Some((lk, lv)) => ListFilter::Label {
                     key: lk.to_string(),
@@ -110,6 +120,8 @@ pub struct Summary {
     pub ports: Vec<PortMapping>,
     /// (own, with the image's) snapshot sizes in bytes, when asked for and readable.
     pub size: Option<(u64, u64)>,
+    /// Its health status, with a healthcheck.
+    pub health: Option<HealthStatus>,
 }
 
 impl Summary {
@@ -141,6 +153,7 @@ impl Summary {
             ListFilter::Network(n) => record::networks_of(c).contains(n),
             ListFilter::Before(other) => created_of(other).is_some_and(|t| created < Some(t)),
             ListFilter::Since(other) => created_of(other).is_some_and(|t| created > Some(t)),
+            ListFilter::Health(h) => self.health == *h,
         })
     }
 }
@@ -220,6 +233,7 @@ async fn summarize(ctx: &Ctx, c: Container, state: State, size: bool) -> Summary
         None
     };
     Summary {
+        health: health::status_of(ctx, &c),
         name: record::name_of(&c),
         command: record::process_of(&c).args.join(" "),
         ports: record::ports_of(&c),
@@ -261,6 +275,7 @@ mod tests {
             command: String::new(),
             ports: vec![],
             size: None,
+            health: Some(HealthStatus::Healthy),
         };
         let none = |_: &str| None;
         assert!(s.matches(&[f("name=web"), f("id=abc"), f("status=running")], &none));
@@ -279,6 +294,11 @@ mod tests {
             "an unknown container matches nothing"
         );
         assert!("exited=x".parse::<ListFilter>().is_err());
+        assert!(s.matches(&[f("health=healthy")], &none));
+        assert!(
+            !s.matches(&[f("health=none")], &none) && !s.matches(&[f("health=starting")], &none)
+        );
+        assert!("health=sick".parse::<ListFilter>().is_err());
         assert!("name=[".parse::<ListFilter>().is_err());
     }
 }

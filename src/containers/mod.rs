@@ -10,6 +10,7 @@ pub mod diff;
 pub mod endpoints;
 pub mod events;
 pub mod exec;
+pub mod health;
 pub mod inspect;
 pub mod labels;
 pub mod lifecycle;

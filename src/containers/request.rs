@@ -9,6 +9,7 @@ use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
 
+use super::health::{HealthConfig, HealthError};
 use super::values::{
     ByteSize, ExtraHost, MountSpec, PortSpec, PullPolicy, RestartPolicy, SecurityOpt, TmpfsSpec,
     Ulimit, VolumeSpec,
@@ -57,6 +58,8 @@ pub struct Config {
     pub exposed_ports: Vec<String>,
     /// `--mac-address`: the primary network interface's MAC.
     pub mac_address: Option<super::endpoints::MacAddress>,
+    /// Docker's `Healthcheck` (over the image's, field by field); `None` inherits the image's.
+    pub healthcheck: Option<HealthConfig>,
 }
 
 /// Docker's `HostConfig`: mounts, ports, privileges, limits, policies.
@@ -162,6 +165,8 @@ pub enum RequestError {
     },
     #[error("invalid --sysctl {0:?}: give NAME=VALUE")]
     Sysctl(String),
+    #[error(transparent)]
+    Health(#[from] HealthError),
 }
 
 impl ContainerRequest {
@@ -191,6 +196,9 @@ impl ContainerRequest {
             if s.is_empty() || s.chars().any(char::is_whitespace) {
                 return Err(RequestError::StopSignal(s.clone()));
             }
+        }
+        if let Some(h) = &self.config.healthcheck {
+            h.validate()?;
         }
         let hc = &self.host_config;
         let mode = |flag, value: &str, ok: bool, allowed| {

@@ -513,6 +513,7 @@ mod tests {
             working_dir: "/srv".into(),
             passwd: "root:x:0:0::/root:/bin/sh\nwww-data:x:33:33::/var/www:/bin/false\n".into(),
             group: "root:x:0:\nwww-data:x:33:\nweb:x:99:www-data\n".into(),
+            ..Default::default()
         }
     }
 

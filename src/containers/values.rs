@@ -55,6 +55,8 @@ pub enum ValueError {
     NetworkForm(String),
     #[error("give PORT[-PORT][/tcp|udp]")]
     Expose,
+    #[error("{0:?} is not a duration: use Go's syntax, such as 30s, 1m30s or 500ms")]
+    Duration(String),
 }
 
 /// A flag's (or field's) value that cannot be used: `invalid --memory "x": use a size ...`.

@@ -15,6 +15,8 @@ pub struct ImageDefaults {
     pub cmd: Vec<String>,
     pub user: String,
     pub working_dir: String,
+    /// The config's `Healthcheck` (Docker's HEALTHCHECK), as JSON.
+    pub healthcheck: Option<serde_json::Value>,
     /// Contents of the image's /etc/passwd and /etc/group ("" when absent).
     pub passwd: String,
     pub group: String,
@@ -251,6 +253,7 @@ impl ImageStore {
                 cmd: strings(&c["Cmd"]),
                 user: c["User"].as_str().unwrap_or_default().to_string(),
                 working_dir: c["WorkingDir"].as_str().unwrap_or_default().to_string(),
+                healthcheck: c.get("Healthcheck").filter(|h| !h.is_null()).cloned(),
                 passwd: String::new(),
                 group: String::new(),
             },

@@ -7,6 +7,7 @@ Images (tags in the layout, repositories when pushed):
   multiarch   burrow-test/multiarch    the multilayer content as an OCI index: linux/amd64 + linux/arm64
   tools       burrow-test/tools        busybox + iperf3 and its shared libraries, for benchmarks
   demo        burrow-demo/web          busybox httpd serving /www on port 80 (the README's demo)
+  health      burrow-test/health       busybox sleeping, with a HEALTHCHECK (healthy unless /tmp/sick exists)
 
 Layers are hand-built tar streams, so ownership, setuid bits, whiteouts and xattrs do not depend on
 the builder's privileges. Pushing uses skopeo. Standard library only.
@@ -128,7 +129,7 @@ class Layout:
         desc.update(extra or {})
         return desc
 
-    def image(self, layers, cmd, arch=ARCH, env=None, exposed=None, workdir="/"):
+    def image(self, layers, cmd, arch=ARCH, env=None, exposed=None, workdir="/", healthcheck=None):
         """Writes layers, config and manifest; returns the manifest descriptor."""
         descs, diff_ids = [], []
         for raw, gz in layers:
@@ -145,6 +146,8 @@ class Layout:
         }
         if exposed:
             config["config"]["ExposedPorts"] = {p: {} for p in exposed}
+        if healthcheck:
+            config["config"]["Healthcheck"] = healthcheck
         cdesc = self.blob(canon(config), MT_CONFIG)
         manifest = {"schemaVersion": 2, "mediaType": MT_MANIFEST, "config": cdesc, "layers": descs}
         return self.blob(canon(manifest), MT_MANIFEST,
@@ -267,6 +270,14 @@ def demo_layers():
 
 DEMO_CMD = ["httpd", "-f", "-v", "-p", "80", "-h", "/www"]
 
+# Docker's HEALTHCHECK --interval=1s --timeout=5s --retries=2 CMD echo image-check; test ! -e /tmp/sick
+HEALTHCHECK = {
+    "Test": ["CMD-SHELL", "echo image-check; test ! -e /tmp/sick"],
+    "Interval": 1_000_000_000,
+    "Timeout": 5_000_000_000,
+    "Retries": 2,
+}
+
 
 def build(out):
     lay = Layout(os.path.join(out, "layout"))
@@ -281,6 +292,7 @@ def build(out):
     lay.tag("tools", lay.image(tools_layers(), ["iperf3", "-s"]))
     demo = lay.image(demo_layers(), DEMO_CMD, exposed=["80/tcp"])
     lay.tag("demo", demo)
+    lay.tag("health", lay.image([bb], ["sleep", "86400"], healthcheck=HEALTHCHECK))
     lay.save()
     with open(os.path.join(out, "multilayer-expected.json"), "w") as f:
         json.dump(MULTILAYER_EXPECTED, f, indent=2, sort_keys=True)
@@ -293,6 +305,7 @@ REPOS = {
     "multiarch": "burrow-test/multiarch",
     "tools": "burrow-test/tools",
     "demo": "burrow-demo/web",
+    "health": "burrow-test/health",
 }
 
 

@@ -10,6 +10,7 @@ pub mod diff;
 pub mod exec;
 pub mod export;
 pub mod group;
+pub mod health;
 pub mod inspect;
 pub mod logs;
 pub mod manage;

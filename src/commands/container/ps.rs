@@ -117,7 +117,17 @@ fn row(s: &Summary, no_trunc: bool) -> Row {
             .map(burrow::images::time::rfc3339_nano)
             .unwrap_or_default(),
         running_for: s.created.map(super::ago).unwrap_or_default(),
-        status: super::status_text(&s.state, s.started),
+        status: match (&s.state, s.health) {
+            // Docker adds the health to a running (not paused) container's status.
+            (super::State::Running { .. }, Some(h)) => {
+                format!(
+                    "{} {}",
+                    super::status_text(&s.state, s.started),
+                    h.ps_suffix()
+                )
+            }
+            _ => super::status_text(&s.state, s.started),
+        },
         state: s.state.word().to_string(),
         ports: s
             .ports

@@ -168,6 +168,8 @@ pub struct CreateFlags {
     pub bypass: bool,
     #[command(flatten)]
     pub limits: LimitFlags,
+    #[command(flatten)]
+    pub health: super::health::HealthFlags,
     /// Signal to stop the container.
     #[arg(long)]
     pub stop_signal: Option<String>,
@@ -225,6 +227,7 @@ impl CreateFlags {
         c.stop_signal = self.stop_signal.clone();
         c.stop_timeout = self.stop_timeout;
         c.domainname = self.domainname.clone();
+        c.healthcheck = self.health.config()?;
         c.exposed_ports = parse_all::<Expose>("--expose", &self.expose)?
             .into_iter()
             .flat_map(|e| e.ports())
@@ -494,7 +497,17 @@ async fn start_task(
     let before = ctx.store.started_at(id);
     ctx.store.record_start(id);
     match ctx.client.start_task(id).await {
-        Ok(pid) => Ok(pid),
+        Ok(pid) => {
+            // Every start (run, start, restart, a restart policy's) gets its health monitor.
+            if let Err(e) = burrow::containers::health::monitor::spawn(ctx, id).await {
+                let _ = ctx.client.kill_task(id, 9, true).await;
+                let _ = ctx.client.wait_task(id).await;
+                let _ = ctx.client.delete_task(id).await;
+                teardown_leftovers(ctx, id);
+                return Err(e.into());
+            }
+            Ok(pid)
+        }
         Err(e) => {
             ctx.store.set_started(id, before);
             let _ = ctx.client.delete_task(id).await;
