@@ -27,3 +27,6 @@ pub const RESTART_COUNT: &str = "burrow/restart-count";
 pub const RESTART_BACKOFF: &str = "burrow/restart-backoff";
 /// With a restart policy: the generation of the monitor in charge.
 pub const RESTART_MONITOR: &str = "burrow/restart-monitor";
+/// `--device`, `--device-cgroup-rule` and `--gpus`/CDI requests as Docker's HostConfig fields
+/// (JSON: Devices, DeviceCgroupRules, DeviceRequests), for inspect.
+pub const DEVICES: &str = "burrow/devices";

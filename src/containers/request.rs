@@ -108,6 +108,12 @@ pub struct HostConfig {
     pub log_config: LogConfig,
     /// OCI annotations of the runtime spec.
     pub annotations: BTreeMap<String, String>,
+    /// `--device HOST[:CONTAINER[:PERMS]]`: host device nodes.
+    pub devices: Vec<crate::devices::DeviceMapping>,
+    /// `--device-cgroup-rule`.
+    pub device_cgroup_rules: Vec<crate::devices::DeviceCgroupRule>,
+    /// `--gpus` and CDI `--device vendor.com/class=name` (driver "cdi").
+    pub device_requests: Vec<crate::devices::DeviceRequest>,
 }
 
 /// Docker's `LogConfig`: the driver and its options.
