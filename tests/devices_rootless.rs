@@ -19,6 +19,11 @@ fn rootless_host_device_and_cdi_device_from_the_users_config() {
         data.display()
     );
     std::fs::write(cdi.join("fake.yaml"), spec).unwrap();
+    // Made as root: the user's own, as its ~/.config would be.
+    let (uid, gid) = (Some(rl.machine.uid), Some(rl.machine.gid));
+    for p in [rl.home.join(".config"), cdi.clone(), cdi.join("fake.yaml"), data] {
+        std::os::unix::fs::chown(&p, uid, gid).unwrap();
+    }
     let out = rl.burrow(&[
         "run", "--rm", "--network", "none",
         "--device", "/dev/zero:/dev/myzero",
