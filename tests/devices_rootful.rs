@@ -206,7 +206,8 @@ fn cdi_devices_and_gpus_from_spec_dirs() {
         assert_eq!(stdout(&out).trim(), want, "--gpus {gpus}");
     }
 
-    // A malformed spec file is named, with what is wrong.
+    // A malformed spec file is skipped with a warning naming it and what is wrong; a device
+    // it may have defined is unknown, and the error names the file too.
     std::fs::write(
         dir.join("broken.yaml"),
         "cdiVersion: 0.6.0\nkind: nokind\ndevices: [{name: x}]\n",
@@ -218,16 +219,29 @@ fn cdi_devices_and_gpus_from_spec_dirs() {
         &[
             "run",
             "--rm",
+            "--network",
+            "none",
             "--device",
             "example.com/dev=one",
             &bb,
             "true",
         ],
     );
-    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
     let err = stderr(&out);
     assert!(
         err.contains("broken.yaml") && err.contains("malformed") && err.contains("nokind"),
         "{err}"
+    );
+    let out = with_cdi(
+        &d,
+        &dir,
+        &["run", "--rm", "--device", "nokind.com/x=x", &bb, "true"],
+    );
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("skipped spec files") && stderr(&out).contains("broken.yaml"),
+        "{}",
+        stderr(&out)
     );
 }

@@ -21,7 +21,12 @@ fn rootless_host_device_and_cdi_device_from_the_users_config() {
     std::fs::write(cdi.join("fake.yaml"), spec).unwrap();
     // Made as root: the user's own, as its ~/.config would be.
     let (uid, gid) = (Some(rl.machine.uid), Some(rl.machine.gid));
-    for p in [rl.home.join(".config"), cdi.clone(), cdi.join("fake.yaml"), data] {
+    for p in [
+        rl.home.join(".config"),
+        cdi.clone(),
+        cdi.join("fake.yaml"),
+        data,
+    ] {
         std::os::unix::fs::chown(&p, uid, gid).unwrap();
     }
     let out = rl.burrow(&[
@@ -41,7 +46,8 @@ fn rootless_host_device_and_cdi_device_from_the_users_config() {
         "{text}"
     );
 
-    // No device cgroup rootless: a rule is refused, saying why.
+    // No device cgroup rootless: a rule is refused, saying why, and nothing is left.
+    let before = rl.ctr(&["c", "ls", "-q"]);
     let out = rl.burrow(&[
         "run",
         "--rm",
@@ -52,4 +58,5 @@ fn rootless_host_device_and_cdi_device_from_the_users_config() {
     ]);
     assert_eq!(code(&out), 125, "{}", stderr(&out));
     assert!(stderr(&out).contains("rootless"), "{}", stderr(&out));
+    assert_eq!(rl.ctr(&["c", "ls", "-q"]), before);
 }

@@ -253,11 +253,13 @@ pub enum CdiError {
         first: PathBuf,
         second: PathBuf,
     },
-    #[error("no CDI device {name}; known: {} (CDI spec dirs searched: {})", list_or_none(.known), dir_list(.dirs))]
+    #[error("no CDI device {name}; known: {} (CDI spec dirs searched: {}){}", list_or_none(.known), dir_list(.dirs), skipped_note(.skipped))]
     Unknown {
         name: String,
         known: Vec<String>,
         dirs: Vec<PathBuf>,
+        /// Why spec files were skipped (they may have defined it).
+        skipped: Vec<String>,
     },
     #[error("CDI device {name} (in {path}) uses {what}, which burrow does not support")]
     Unsupported {
@@ -265,6 +267,14 @@ pub enum CdiError {
         path: PathBuf,
         what: &'static str,
     },
+}
+
+fn skipped_note(skipped: &[String]) -> String {
+    if skipped.is_empty() {
+        String::new()
+    } else {
+        format!("; skipped spec files: {}", skipped.join("; "))
+    }
 }
 
 fn list_or_none(v: &[String]) -> String {
@@ -297,12 +307,14 @@ struct Loaded {
 type DeviceAt = (usize, usize);
 
 /// The CDI devices of a set of spec dirs.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Registry {
     dirs: Vec<PathBuf>,
     specs: Vec<Loaded>,
     /// Qualified name → where, in the order the specs define them.
     devices: Vec<(String, DeviceAt)>,
+    /// Spec files that could not be read or are malformed, skipped (as the CDI library does).
+    skipped: Vec<CdiError>,
 }
 
 /// Reads and checks one spec file (JSON for `.json`, else YAML).
@@ -414,7 +426,8 @@ fn is_spec_file(p: &Path) -> bool {
 impl Registry {
     /// Loads every spec file (`*.json`, `*.yaml`, `*.yml`) of `dirs`; a missing dir is empty.
     /// A device in a later dir replaces the same-named one of an earlier dir; the same name
-    /// twice within one dir is an error, as is any malformed file.
+    /// twice within one dir is an error. A file that cannot be read or is malformed is
+    /// skipped (see [`Registry::skipped`]) and named when a device cannot be found.
     pub fn load(dirs: &[PathBuf]) -> Result<Registry, CdiError> {
         let mut r = Registry {
             dirs: dirs.to_vec(),
@@ -438,7 +451,13 @@ impl Registry {
                 .collect();
             files.sort();
             for path in files {
-                let spec = read_spec(&path)?;
+                let spec = match read_spec(&path) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        r.skipped.push(e);
+                        continue;
+                    }
+                };
                 let spec_no = r.specs.len();
                 for (dev_no, d) in spec.devices.iter().enumerate() {
                     let name = format!("{}={}", spec.kind, d.name);
@@ -467,6 +486,11 @@ impl Registry {
             }
         }
         Ok(r)
+    }
+
+    /// The spec files skipped, each with why (for warnings).
+    pub fn skipped(&self) -> &[CdiError] {
+        &self.skipped
     }
 
     /// The dirs this registry was loaded from.
@@ -519,6 +543,7 @@ impl Registry {
                     name,
                     known: self.device_names(),
                     dirs: self.dirs.clone(),
+                    skipped: self.skipped.iter().map(|e| e.to_string()).collect(),
                 });
             }
             for at in found {
@@ -671,16 +696,21 @@ devices:
     }
 
     #[test]
-    fn malformed_specs_name_the_file_and_the_fault() {
+    fn malformed_specs_are_skipped_and_named_with_the_fault() {
         for (text, what) in [
             ("cdiVersion: [", "a.yaml"),
             ("kind: example.com/dev\ndevices: [{name: x}]", "no cdiVersion"),
             ("cdiVersion: 0.6.0\nkind: bad\ndevices: [{name: x}]", "kind \"bad\""),
             ("cdiVersion: 0.6.0\nkind: a.com/b\ndevices: [{name: x, containerEdits: {hooks: [{hookName: later, path: /bin/true}]}}]", "hookName"),
         ] {
-            let d = dir_with(&[("a.yaml", text)]);
-            let e = Registry::load(&[d.path().to_path_buf()]).unwrap_err().to_string();
+            let d = dir_with(&[("a.yaml", text), ("good.yaml", YAML)]);
+            let r = Registry::load(&[d.path().to_path_buf()]).unwrap();
+            assert_eq!(r.skipped().len(), 1);
+            let e = r.skipped()[0].to_string();
             assert!(e.contains("a.yaml") && e.contains(what) && e.contains("malformed"), "{e}");
+            assert!(r.resolve(&["example.com/dev=one".into()]).is_ok());
+            let e = r.resolve(&["a.com/b=x".into()]).unwrap_err().to_string();
+            assert!(e.contains("skipped spec files") && e.contains(what), "{e}");
         }
     }
 

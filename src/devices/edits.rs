@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{
-    Hook as OciHook, HookBuilder, Hooks, LinuxDevice, LinuxDeviceType, Mount, MountBuilder, Spec,
+    Hook as OciHook, HookBuilder, Hooks, LinuxDevice, Mount, MountBuilder, Spec,
 };
 
 use super::cdi::{ContainerEdits, DeviceNode};
@@ -226,26 +226,27 @@ pub fn apply(edits: &ContainerEdits, spec: &mut Spec, userns: bool) -> Result<()
     Ok(())
 }
 
-/// A device node of the spec by its container path (for tests and inspection).
-pub fn spec_device<'a>(spec: &'a Spec, path: &str) -> Option<&'a LinuxDevice> {
-    spec.linux()
-        .as_ref()?
-        .devices()
-        .as_ref()?
-        .iter()
-        .find(|d| d.path().to_str() == Some(path))
-}
-
-/// Whether a spec device is a character device (a helper for callers checking results).
-pub fn is_char(d: &LinuxDevice) -> bool {
-    d.typ() == LinuxDeviceType::C
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::cdi::{CdiMount, Hook};
     use super::*;
+    use oci_spec::runtime::LinuxDeviceType;
     use oci_spec::runtime::{LinuxBuilder, LinuxResourcesBuilder, ProcessBuilder, SpecBuilder};
+
+    /// A device node of the spec by its container path.
+    fn spec_device<'a>(spec: &'a Spec, path: &str) -> Option<&'a LinuxDevice> {
+        spec.linux()
+            .as_ref()?
+            .devices()
+            .as_ref()?
+            .iter()
+            .find(|d| d.path().to_str() == Some(path))
+    }
+
+    /// Whether a spec device is a character device.
+    fn is_char(d: &LinuxDevice) -> bool {
+        d.typ() == LinuxDeviceType::C
+    }
 
     fn spec(with_cgroup: bool) -> Spec {
         let mut linux = LinuxBuilder::default().build().unwrap();

@@ -92,6 +92,9 @@ pub fn resolve(
         return Ok(r);
     }
     let registry = Registry::load(cdi_dirs)?;
+    for skipped in registry.skipped() {
+        tracing::warn!("{skipped}");
+    }
     for req in requests {
         r.cdi_names.extend(req.cdi_names(&registry)?);
         if req.is_gpu() {
