@@ -299,7 +299,13 @@ mod tests {
         r.host_config.memory = Some("64m".parse().unwrap());
         r.host_config.port_bindings = vec!["8080:80".parse().unwrap()];
         r.host_config.restart_policy = "on-failure:2".parse().unwrap();
+        r.host_config.devices = vec!["/dev/zero:/dev/z".parse().unwrap()];
+        r.host_config.device_cgroup_rules = vec!["c 1:3 r".parse().unwrap()];
+        r.host_config.device_requests = vec!["all".parse().unwrap()];
         let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["HostConfig"]["Devices"][0]["PathInContainer"], "/dev/z");
+        assert_eq!(json["HostConfig"]["DeviceCgroupRules"][0], "c 1:3 r");
+        assert_eq!(json["HostConfig"]["DeviceRequests"][0]["Count"], -1);
         assert_eq!(json["Config"]["Image"], "busybox");
         assert_eq!(json["HostConfig"]["Memory"], "67108864");
         assert_eq!(json["HostConfig"]["PortBindings"][0], "8080:80");
