@@ -303,7 +303,10 @@ mod tests {
         r.host_config.device_cgroup_rules = vec!["c 1:3 r".parse().unwrap()];
         r.host_config.device_requests = vec!["all".parse().unwrap()];
         let json = serde_json::to_value(&r).unwrap();
-        assert_eq!(json["HostConfig"]["Devices"][0]["PathInContainer"], "/dev/z");
+        assert_eq!(
+            json["HostConfig"]["Devices"][0]["PathInContainer"],
+            "/dev/z"
+        );
         assert_eq!(json["HostConfig"]["DeviceCgroupRules"][0], "c 1:3 r");
         assert_eq!(json["HostConfig"]["DeviceRequests"][0]["Count"], -1);
         assert_eq!(json["Config"]["Image"], "busybox");

@@ -9,18 +9,8 @@ use oci_spec::runtime::{
     Hook as OciHook, HookBuilder, Hooks, LinuxDevice, Mount, MountBuilder, Spec,
 };
 
-use super::cdi::{ContainerEdits, DeviceNode};
 use super::host::{DeviceCgroupRule, HostDevice, HostDeviceError};
-
-/// The hook names a CDI spec may use (the OCI runtime spec's hook points).
-pub const HOOK_NAMES: &[&str] = &[
-    "prestart",
-    "createRuntime",
-    "createContainer",
-    "startContainer",
-    "poststart",
-    "poststop",
-];
+use super::spec_file::{CdiMount, ContainerEdits, DeviceNode, Hook};
 
 /// Edits that cannot be applied.
 #[derive(Debug, thiserror::Error)]
@@ -138,7 +128,7 @@ pub fn add_devices(
     Ok(())
 }
 
-fn cdi_mount(m: &super::cdi::CdiMount) -> Result<Mount, EditError> {
+fn cdi_mount(m: &CdiMount) -> Result<Mount, EditError> {
     let typ = m.typ.clone().unwrap_or_else(|| "bind".into());
     let mut options = m.options.clone();
     if typ == "bind" && !options.iter().any(|o| o == "bind" || o == "rbind") {
@@ -152,7 +142,7 @@ fn cdi_mount(m: &super::cdi::CdiMount) -> Result<Mount, EditError> {
         .build()?)
 }
 
-fn oci_hook(h: &super::cdi::Hook) -> Result<OciHook, EditError> {
+fn oci_hook(h: &Hook) -> Result<OciHook, EditError> {
     let mut b = HookBuilder::default().path(&h.path);
     if !h.args.is_empty() {
         b = b.args(h.args.clone());
@@ -228,7 +218,6 @@ pub fn apply(edits: &ContainerEdits, spec: &mut Spec, userns: bool) -> Result<()
 
 #[cfg(test)]
 mod tests {
-    use super::super::cdi::{CdiMount, Hook};
     use super::*;
     use oci_spec::runtime::LinuxDeviceType;
     use oci_spec::runtime::{LinuxBuilder, LinuxResourcesBuilder, ProcessBuilder, SpecBuilder};

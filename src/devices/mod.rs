@@ -8,6 +8,7 @@ pub mod cdi;
 pub mod edits;
 pub mod gpus;
 pub mod host;
+pub mod spec_file;
 
 use std::path::PathBuf;
 
