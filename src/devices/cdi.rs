@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
+use super::spec_file::is_spec_file;
 pub use super::spec_file::{
     is_qualified, read_spec, CdiMount, ContainerEdits, Device, DeviceNode, Hook, QualifiedName,
     SpecFile, SpecFileError,
 };
-use super::spec_file::is_spec_file;
 
 /// The spec dirs when nothing else is configured; a later dir overrides an earlier one.
 pub const DEFAULT_SPEC_DIRS: &[&str] = &["/etc/cdi", "/var/run/cdi"];

@@ -397,7 +397,7 @@ mod tests {
             e.contains("/dev/no-such-device") && e.contains("not found"),
             "{e}"
         );
-        let e = HostDevice::lookup(Path::new("/etc/hostname"), "/x", "rwm").unwrap_err();
+        let e = HostDevice::lookup(Path::new("/etc/passwd"), "/x", "rwm").unwrap_err();
         assert!(matches!(e, HostDeviceError::NotADevice { .. }));
     }
 
