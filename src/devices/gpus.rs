@@ -32,8 +32,9 @@ pub struct DeviceRequest {
     #[serde(rename = "DeviceIDs")]
     pub device_ids: Option<Vec<String>>,
     /// Alternatives (OR) of capability sets (AND); `[["gpu"]]` for `--gpus`.
-    pub capabilities: Vec<Vec<String>>,
-    pub options: BTreeMap<String, String>,
+    /// None (JSON null) for CDI requests, as Docker writes them.
+    pub capabilities: Option<Vec<Vec<String>>>,
+    pub options: Option<BTreeMap<String, String>>,
 }
 
 /// A `--gpus` value or GPU request that cannot be used.
@@ -149,7 +150,8 @@ impl FromStr for DeviceRequest {
         if !caps.iter().any(|c| c == "gpu") {
             caps.push("gpu".into());
         }
-        r.capabilities = vec![caps];
+        r.capabilities = Some(vec![caps]);
+        r.options = Some(BTreeMap::new());
         Ok(r)
     }
 }
@@ -173,6 +175,7 @@ impl DeviceRequest {
     pub fn driver_capabilities(&self) -> Vec<String> {
         self.capabilities
             .iter()
+            .flatten()
             .flatten()
             .filter(|c| *c != "gpu")
             .cloned()
@@ -239,7 +242,7 @@ mod tests {
     fn gpus_parse_as_docker_does() {
         let all = gpus("all");
         assert_eq!((all.count, all.device_ids.clone()), (-1, None));
-        assert_eq!(all.capabilities, [["gpu"]]);
+        assert_eq!(all.capabilities, Some(vec![vec!["gpu".to_string()]]));
         let json = serde_json::to_value(&all).unwrap();
         assert_eq!(json["Count"], -1);
         assert_eq!(json["DeviceIDs"], serde_json::Value::Null);
@@ -249,7 +252,10 @@ mod tests {
         assert_eq!(gpus("device=0,1").device_ids.unwrap(), ["0", "1"]);
         assert_eq!(gpus("device=GPU-abc").device_ids.unwrap(), ["GPU-abc"]);
         let c = gpus("all,\"capabilities=compute,utility\"");
-        assert_eq!(c.capabilities, [["compute", "utility", "gpu"]]);
+        assert_eq!(
+            c.capabilities.clone().unwrap()[0],
+            ["compute", "utility", "gpu"]
+        );
         assert_eq!(c.driver_capabilities(), ["compute", "utility"]);
         for bad in [
             "",
@@ -297,6 +303,11 @@ mod tests {
         let e = gpus("5").cdi_names(&r).unwrap_err().to_string();
         assert!(e.contains("only 4 GPU"), "{e}");
         let cdi = DeviceRequest::cdi(vec!["a.com/b=c".into()]);
+        let json = serde_json::to_value(&cdi).unwrap();
+        assert!(
+            json["Capabilities"].is_null() && json["Options"].is_null(),
+            "{json}"
+        );
         assert_eq!(cdi.cdi_names(&r).unwrap(), ["a.com/b=c"]);
     }
 
