@@ -14,6 +14,8 @@ pub struct FileConfig {
     pub debug: Option<bool>,
     pub snapshotter: Option<String>,
     pub cgroup_manager: Option<String>,
+    /// CDI spec dirs (replacing /etc/cdi, /var/run/cdi and the user's ~/.config/cdi).
+    pub cdi_spec_dirs: Option<Vec<PathBuf>>,
 }
 
 /// Errors reading burrow.toml.
@@ -67,7 +69,7 @@ mod tests {
     #[test]
     fn parses_every_key() {
         let c = parse(
-            "address = \"/tmp/c.sock\"\nnamespace = \"k8s\"\ndata_root = \"/scratch/x\"\ndebug = true\nsnapshotter = \"native\"\ncgroup_manager = \"none\"\n",
+            "address = \"/tmp/c.sock\"\nnamespace = \"k8s\"\ndata_root = \"/scratch/x\"\ndebug = true\nsnapshotter = \"native\"\ncgroup_manager = \"none\"\ncdi_spec_dirs = [\"/site/cdi\"]\n",
             Path::new("t"),
         )
         .unwrap();
@@ -75,6 +77,7 @@ mod tests {
         assert_eq!(c.namespace.as_deref(), Some("k8s"));
         assert_eq!(c.snapshotter.as_deref(), Some("native"));
         assert_eq!(c.debug, Some(true));
+        assert_eq!(c.cdi_spec_dirs, Some(vec![PathBuf::from("/site/cdi")]));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`connection`]: which containerd to talk to (rootless or rootful), its paths and namespaces.
 //! - [`client`]: the one containerd client (namespaced requests, a client per service, one error).
 //! - [`containers`]: the container records, specs, lifecycle, logs, copies and volumes.
+//! - [`devices`]: host device nodes, device cgroup rules, CDI devices and GPUs for containers.
 //! - [`images`]: references, registries, the content store, pulls, pushes, archives, and the
 //!   image a container runs (resolved for this platform, with its users and groups).
 //! - [`network`]: CNI networks, published ports and the OCI hook that attaches containers.
@@ -19,6 +20,7 @@ pub mod client;
 pub mod config;
 pub mod connection;
 pub mod containers;
+pub mod devices;
 pub mod format;
 pub mod fsutil;
 pub mod images;

@@ -39,6 +39,7 @@ impl EndpointArgs {
             debug,
             snapshotter: self.snapshotter.clone(),
             cgroup_manager: Some(self.cgroup_manager.clone()),
+            cdi_spec_dirs: None,
         }
     }
 

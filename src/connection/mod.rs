@@ -32,6 +32,9 @@ pub struct Globals {
     pub snapshotter: String,
     /// `--cgroup-manager` / `BURROW_CGROUP_MANAGER` (systemd, cgroupfs, none); None: decided per mode.
     pub cgroup_manager: Option<String>,
+    /// burrow.toml's `cdi_spec_dirs` (`BURROW_CDI_SPEC_DIRS` wins over it; see
+    /// [`crate::devices::cdi::spec_dirs`]).
+    pub cdi_spec_dirs: Option<Vec<PathBuf>>,
 }
 
 /// What the user passed on the command line or in the environment (None: not given).
@@ -74,6 +77,7 @@ impl Globals {
                 .or(file.snapshotter)
                 .unwrap_or_else(|| "overlayfs".to_owned()),
             cgroup_manager: raw.cgroup_manager.or(file.cgroup_manager),
+            cdi_spec_dirs: file.cdi_spec_dirs,
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct Ctx {
     pub images: ImageStore,
     pub store: Store,
     pub net: NetPaths,
+    /// Where CDI specs are read from (see [`crate::devices::cdi::spec_dirs`]).
+    pub cdi_spec_dirs: Vec<PathBuf>,
 }
 
 impl Ctx {
@@ -33,7 +35,14 @@ impl Ctx {
         if let Some(p) = std::env::var_os("NETCONFPATH") {
             net.conf_dir = PathBuf::from(p);
         }
+        let cdi_spec_dirs = crate::devices::cdi::spec_dirs(
+            std::env::var_os(crate::devices::cdi::SPEC_DIRS_ENV).as_deref(),
+            g.cdi_spec_dirs.as_deref(),
+            ep.mode == Mode::Rootless,
+            env.config_home.as_deref(),
+        );
         Ok(Ctx {
+            cdi_spec_dirs,
             client: Client::new(containerd.clone()),
             images: ImageStore::new(containerd),
             store: Store::new(ep.data_root.clone(), ep.namespace.clone()),

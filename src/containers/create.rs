@@ -62,6 +62,8 @@ pub enum CreateError {
     #[error(transparent)]
     Endpoint(#[from] super::endpoints::EndpointError),
     #[error(transparent)]
+    Device(#[from] crate::devices::DeviceError),
+    #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
 
@@ -186,6 +188,8 @@ struct Checked {
     volumes: Vec<VolumeSpec>,
     /// `--tmpfs` and `--mount type=tmpfs`.
     tmpfs: Vec<Mount>,
+    /// `--device`, `--device-cgroup-rule`, `--gpus`, CDI devices: looked up and resolved.
+    devices: crate::devices::Resolved,
 }
 
 impl Checked {
@@ -206,7 +210,14 @@ impl Checked {
             .collect::<Result<Vec<_>, _>>()
             .map_err(spec::SpecError::from)?;
         let (volumes, tmpfs) = mounts_of(req)?;
+        let devices = crate::devices::resolve(
+            &hc.devices,
+            &hc.device_cgroup_rules,
+            &hc.device_requests,
+            &ctx.cdi_spec_dirs,
+        )?;
         Ok(Checked {
+            devices,
             restart: hc.restart_policy,
             seccomp,
             no_new_privileges,
@@ -892,6 +903,8 @@ fn finish_spec(
     if !plan.net_confs.is_empty() {
         spec.set_hooks(Some(hooks(dir)?));
     }
+    // After the network hooks: CDI hooks are added to them.
+    checked.devices.apply(spec, ctx.rootless())?;
     Ok(())
 }
 
@@ -1054,6 +1067,9 @@ fn record_labels(
             serde_json::to_string(&undo.anonymous)?,
         );
     }
+    if let Some(devices) = devices_label(&req.host_config)? {
+        l.insert(labels::DEVICES.into(), devices);
+    }
     if let Some(s) = &req.config.stop_signal {
         l.insert(labels::STOP_SIGNAL.into(), s.clone());
     }
@@ -1090,6 +1106,18 @@ fn record_labels(
     }
     l.insert(labels::LOG_URI.into(), log_uri);
     Ok(l)
+}
+
+/// The request's devices as Docker's HostConfig shows them, when it has any.
+fn devices_label(hc: &super::request::HostConfig) -> anyhow::Result<Option<String>> {
+    if hc.devices.is_empty() && hc.device_cgroup_rules.is_empty() && hc.device_requests.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(serde_json::to_string(&serde_json::json!({
+        "Devices": hc.devices,
+        "DeviceCgroupRules": hc.device_cgroup_rules,
+        "DeviceRequests": hc.device_requests,
+    }))?))
 }
 
 fn hooks(state_dir: &Path) -> anyhow::Result<oci_spec::runtime::Hooks> {

@@ -29,6 +29,11 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
     let dir = ctx.store.container_dir(&c.id);
     let net_state = hook::read_state(&dir).unwrap_or_default();
     let ports = ports_json(&c);
+    let devices: Value = c
+        .labels
+        .get(labels::DEVICES)
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or_else(|| json!({}));
     let user_labels: Map<String, Value> = c
         .labels
         .iter()
@@ -63,6 +68,9 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "RestartPolicy": restart_policy_json(c.labels.get(labels::RESTART_POLICY).map(String::as_str)),
             "PortBindings": ports.clone(),
             "NetworkMode": record::networks_of(&c).first().cloned().unwrap_or_else(|| "none".into()),
+            "Devices": devices.get("Devices").cloned().unwrap_or_else(|| json!([])),
+            "DeviceCgroupRules": devices.get("DeviceCgroupRules").cloned().unwrap_or(Value::Null),
+            "DeviceRequests": devices.get("DeviceRequests").cloned().unwrap_or(Value::Null),
         },
         "Mounts": mounts_json(spec.as_ref()),
         "NetworkSettings": {

@@ -29,3 +29,6 @@ pub const RESTART_BACKOFF: &str = "burrow/restart-backoff";
 pub const RESTART_MONITOR: &str = "burrow/restart-monitor";
 /// The healthcheck the container was created with (Docker's `Config.Healthcheck`, JSON).
 pub const HEALTHCHECK: &str = "burrow/healthcheck";
+/// `--device`, `--device-cgroup-rule` and `--gpus`/CDI requests as Docker's HostConfig fields
+/// (JSON: Devices, DeviceCgroupRules, DeviceRequests), for inspect.
+pub const DEVICES: &str = "burrow/devices";

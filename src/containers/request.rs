@@ -113,6 +113,12 @@ pub struct HostConfig {
     pub log_config: LogConfig,
     /// OCI annotations of the runtime spec.
     pub annotations: BTreeMap<String, String>,
+    /// `--device HOST[:CONTAINER[:PERMS]]`: host device nodes.
+    pub devices: Vec<crate::devices::DeviceMapping>,
+    /// `--device-cgroup-rule`.
+    pub device_cgroup_rules: Vec<crate::devices::DeviceCgroupRule>,
+    /// `--gpus` and CDI `--device vendor.com/class=name` (driver "cdi").
+    pub device_requests: Vec<crate::devices::DeviceRequest>,
 }
 
 /// Docker's `LogConfig`: the driver and its options.
@@ -307,7 +313,16 @@ mod tests {
         r.host_config.memory = Some("64m".parse().unwrap());
         r.host_config.port_bindings = vec!["8080:80".parse().unwrap()];
         r.host_config.restart_policy = "on-failure:2".parse().unwrap();
+        r.host_config.devices = vec!["/dev/zero:/dev/z".parse().unwrap()];
+        r.host_config.device_cgroup_rules = vec!["c 1:3 r".parse().unwrap()];
+        r.host_config.device_requests = vec!["all".parse().unwrap()];
         let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            json["HostConfig"]["Devices"][0]["PathInContainer"],
+            "/dev/z"
+        );
+        assert_eq!(json["HostConfig"]["DeviceCgroupRules"][0], "c 1:3 r");
+        assert_eq!(json["HostConfig"]["DeviceRequests"][0]["Count"], -1);
         assert_eq!(json["Config"]["Image"], "busybox");
         assert_eq!(json["HostConfig"]["Memory"], "67108864");
         assert_eq!(json["HostConfig"]["PortBindings"][0], "8080:80");

@@ -170,6 +170,8 @@ pub struct CreateFlags {
     pub limits: LimitFlags,
     #[command(flatten)]
     pub health: super::health::HealthFlags,
+    #[command(flatten)]
+    pub devices: super::devices::DeviceFlags,
     /// Signal to stop the container.
     #[arg(long)]
     pub stop_signal: Option<String>,
@@ -239,6 +241,7 @@ impl CreateFlags {
                 .or_insert_with(|| v.to_string());
         }
         self.host_config(&mut r.host_config, auto_remove)?;
+        self.devices.apply(&mut r.host_config)?;
         r.networking_config.ipv4_address = self.ip;
         self.net.apply(&mut r)?;
         Ok(r)
