@@ -181,6 +181,8 @@ struct Checked {
     volumes: Vec<VolumeSpec>,
     /// `--tmpfs` and `--mount type=tmpfs`.
     tmpfs: Vec<Mount>,
+    /// `--userns=keep-id`'s maps and user.
+    keep_id: Option<super::userns::KeepId>,
 }
 
 impl Checked {
@@ -201,6 +203,8 @@ impl Checked {
             .collect::<Result<Vec<_>, _>>()
             .map_err(spec::SpecError::from)?;
         let (volumes, tmpfs) = mounts_of(req)?;
+        let keep_id = super::userns::create_parts::plan(ctx, &hc.userns_mode)
+            .map_err(RequestError::from)?;
         Ok(Checked {
             restart: hc.restart_policy,
             seccomp,
@@ -218,6 +222,7 @@ impl Checked {
             shm_bytes: hc.shm_size.map(|s| s.0),
             volumes,
             tmpfs,
+            keep_id,
         })
     }
 }
@@ -731,12 +736,19 @@ async fn make(
         Some(_) => NetNs::Path(dir.join(prepare::NETNS_FILE).display().to_string()),
         None => plan.netns.clone(),
     };
+    let keep_id = checked.keep_id.as_ref();
     let user = req
         .config
         .user
         .clone()
+        .or_else(|| keep_id.map(|k| k.default_user()))
         .unwrap_or_else(|| image.defaults.user.clone());
-    load_user_db_if_needed(ctx, image, &user).await?;
+    // keep-id always reads the image's passwd and group, to add the user where missing.
+    load_user_db_if_needed(ctx, image, if keep_id.is_some() { "" } else { &user }).await?;
+    if let Some(k) = keep_id {
+        let files = super::userns::create_parts::user_files(ctx, k, &mut image.defaults, id)?;
+        mounts.extend(files);
+    }
     let single_id = ctx.ep.launcher.as_ref().is_some_and(|l| l.single_id());
     if single_id {
         note_single_id_user(&user, image, notify);
@@ -769,6 +781,9 @@ async fn make(
     let mut spec = spec::build(&image.defaults, &spec_opts)?;
     finish_spec(ctx, checked, plan, &dir, &mut spec)?;
     host_options(ctx, req, image, &mut spec).await?;
+    if let Some(k) = keep_id {
+        k.apply(&mut spec).map_err(spec::SpecError::from)?;
+    }
     if let Some(s) = starting {
         let mut spec_after = spec.clone();
         spec::fresh_netns(&mut spec_after);
@@ -782,7 +797,16 @@ async fn make(
             }
         }
     }
-    let l = record_labels(ctx, req, checked, plan, (id, name, &hostname), &dir, undo)?;
+    let mut l = record_labels(ctx, req, checked, plan, (id, name, &hostname), &dir, undo)?;
+    if !req.host_config.userns_mode.is_empty() {
+        l.insert(labels::USERNS.into(), req.host_config.userns_mode.clone());
+    }
+    let parent = match keep_id {
+        Some(k) => super::userns::snapshot::remapped(ctx, image, k)
+            .await
+            .context("making the image's files keep their owners under --userns=keep-id")?,
+        None => image.chain_id.clone(),
+    };
     tracing::debug!("create: built the spec");
     let rootfs = ctx
         .client
@@ -790,7 +814,7 @@ async fn make(
             &NewContainer {
                 id: id.to_string(),
                 image: image.name.clone(),
-                parent_chain_id: image.chain_id.clone(),
+                parent_chain_id: parent,
                 snapshotter: ctx.ep.snapshotter.clone(),
                 labels: l,
             },

@@ -62,6 +62,7 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "RestartPolicy": restart_policy_json(c.labels.get(labels::RESTART_POLICY).map(String::as_str)),
             "PortBindings": ports.clone(),
             "NetworkMode": record::networks_of(&c).first().cloned().unwrap_or_else(|| "none".into()),
+            "UsernsMode": c.labels.get(labels::USERNS).cloned().unwrap_or_default(),
         },
         "Mounts": mounts_json(spec.as_ref()),
         "NetworkSettings": {

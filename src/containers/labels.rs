@@ -27,3 +27,5 @@ pub const RESTART_COUNT: &str = "burrow/restart-count";
 pub const RESTART_BACKOFF: &str = "burrow/restart-backoff";
 /// With a restart policy: the generation of the monitor in charge.
 pub const RESTART_MONITOR: &str = "burrow/restart-monitor";
+/// `--userns` as given (inspect's HostConfig.UsernsMode).
+pub const USERNS: &str = "burrow/userns-mode";

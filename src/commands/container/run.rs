@@ -169,6 +169,8 @@ pub struct CreateFlags {
     pub bypass: bool,
     #[command(flatten)]
     pub limits: LimitFlags,
+    #[command(flatten)]
+    pub userns: super::userns::UsernsFlags,
     /// Signal to stop the container.
     #[arg(long)]
     pub stop_signal: Option<String>,
@@ -273,6 +275,7 @@ impl CreateFlags {
         h.cgroupns_mode = self.cgroupns.clone();
         h.extra_hosts = parse_all("--add-host", &self.add_host)?;
         h.init = self.init;
+        self.userns.apply(h);
         let limits = self.limits.limits()?;
         h.memory = limits.memory_bytes.map(ByteSize);
         h.cpus = limits.cpus;
