@@ -203,8 +203,8 @@ impl Checked {
             .collect::<Result<Vec<_>, _>>()
             .map_err(spec::SpecError::from)?;
         let (volumes, tmpfs) = mounts_of(req)?;
-        let keep_id = super::userns::create_parts::plan(ctx, &hc.userns_mode)
-            .map_err(RequestError::from)?;
+        let keep_id =
+            super::userns::create_parts::plan(ctx, &hc.userns_mode).map_err(RequestError::from)?;
         Ok(Checked {
             restart: hc.restart_policy,
             seccomp,

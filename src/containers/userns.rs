@@ -45,7 +45,11 @@ pub enum UsernsError {
     #[error(
         "--userns=keep-id: the {what} {id} does not fit in the launcher's {count} ids (your own and the subordinate range): use keep-id:{what}=N with N below {count}, or ask for a larger range in /etc/sub{what}"
     )]
-    OutOfRange { what: &'static str, id: u32, count: u32 },
+    OutOfRange {
+        what: &'static str,
+        id: u32,
+        count: u32,
+    },
     #[error("reading the launcher's id map {path}: {reason}")]
     LauncherMap { path: String, reason: String },
 }
@@ -471,7 +475,13 @@ mod tests {
 
     #[test]
     fn modes_parse_and_print_back() {
-        for s in ["", "host", "keep-id", "keep-id:uid=11", "keep-id:uid=11,gid=12"] {
+        for s in [
+            "",
+            "host",
+            "keep-id",
+            "keep-id:uid=11",
+            "keep-id:uid=11,gid=12",
+        ] {
             assert_eq!(s.parse::<UsernsMode>().unwrap().to_string(), s);
         }
         assert_eq!(
@@ -513,7 +523,9 @@ mod tests {
     #[test]
     fn launcher_maps_count_from_zero() {
         assert_eq!(
-            launcher_id_count("         0       1000          1\n         1     100000      65536\n"),
+            launcher_id_count(
+                "         0       1000          1\n         1     100000      65536\n"
+            ),
             Some(65537)
         );
         assert_eq!(launcher_id_count("0 1000 1\n"), Some(1));
@@ -532,7 +544,9 @@ mod tests {
         let k = KeepId::new((None, None), user(), (65537, 65537)).unwrap();
         assert_eq!((k.uid, k.gid), (1000, 1001));
         assert_eq!(k.default_user(), "1000:1001");
-        assert!(k.snapshot_key("sha256:abc").starts_with("sha256:abc-burrow-userns-u0:1:1000,"));
+        assert!(k
+            .snapshot_key("sha256:abc")
+            .starts_with("sha256:abc-burrow-userns-u0:1:1000,"));
         let k = KeepId::new((Some(5), Some(6)), user(), (65537, 65537)).unwrap();
         assert_eq!(k.uid_map.to_host(5), Some(0));
         assert_eq!(k.gid_map.to_host(6), Some(0));

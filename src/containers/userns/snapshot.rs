@@ -85,7 +85,12 @@ async fn make(
     let mounts = leased
         .prepare(&tmp, &image.chain_id)
         .await
-        .with_context(|| format!("preparing a copy of the image's snapshot {}", image.chain_id))?;
+        .with_context(|| {
+            format!(
+                "preparing a copy of the image's snapshot {}",
+                image.chain_id
+            )
+        })?;
     let req = Request {
         root: Root::Mounts(
             mounts
@@ -129,5 +134,9 @@ fn run_helper(req: &Request) -> anyhow::Result<()> {
         .command()?
         .stdin(std::process::Stdio::null())
         .output()?;
-    copy::check_helper(out, "remapping the image's files for --userns=keep-id failed").map(|_| ())
+    copy::check_helper(
+        out,
+        "remapping the image's files for --userns=keep-id failed",
+    )
+    .map(|_| ())
 }
