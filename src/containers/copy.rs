@@ -3,6 +3,7 @@
 //! host side that runs it is [`transfer`], where a copy lands is [`plan`].
 
 pub mod changes;
+pub mod fcaps;
 pub mod plan;
 pub mod remap;
 pub mod transfer;

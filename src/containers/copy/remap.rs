@@ -1,6 +1,7 @@
 //! [`super::Op::Remap`]: gives every entry of a mounted snapshot the owner that makes it show,
 //! inside a container with the given uid and gid maps, as the owner it has here. Modes are set
-//! again after the chown where the kernel cleared setuid/setgid bits; hard links are chowned
+//! again after the chown where the kernel cleared setuid/setgid bits, file capabilities written
+//! back bound to the container's root ([`super::fcaps`]); hard links are chowned
 //! once (an entry already carrying its new owner is left alone).
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -22,7 +23,7 @@ struct Entry {
 /// Remaps the tree at `root` (its root directory included).
 pub fn remap(root: &Path, uid_map: &IdMap, gid_map: &IdMap) -> anyhow::Result<()> {
     let entries = collect(root)?;
-    let mut unmapped = 0usize;
+    let (mut unmapped, mut lost_caps) = (0usize, 0usize);
     for e in &entries {
         let (Some(uid), Some(gid)) = (uid_map.to_host(e.uid), gid_map.to_host(e.gid)) else {
             unmapped += 1;
@@ -33,8 +34,19 @@ pub fn remap(root: &Path, uid_map: &IdMap, gid_map: &IdMap) -> anyhow::Result<()
         if (now.uid(), now.gid()) == (uid, gid) {
             continue; // a hard link of an entry done already
         }
+        let caps = (!e.symlink && now.is_file())
+            .then(|| super::fcaps::get(&e.path))
+            .flatten();
         std::os::unix::fs::lchown(&e.path, Some(uid), Some(gid))
             .with_context(|| format!("chown {uid}:{gid} {}", e.path.display()))?;
+        if let Some(raw) = caps {
+            match super::fcaps::shift(&raw, uid_map) {
+                Some(v) => super::fcaps::set(&e.path, &v).with_context(|| {
+                    format!("restoring the file capabilities of {}", e.path.display())
+                })?,
+                None => lost_caps += 1,
+            }
+        }
         if !e.symlink && e.mode & 0o6000 != 0 {
             std::fs::set_permissions(&e.path, std::fs::Permissions::from_mode(e.mode & 0o7777))
                 .with_context(|| format!("chmod {:o} {}", e.mode & 0o7777, e.path.display()))?;
@@ -44,6 +56,12 @@ pub fn remap(root: &Path, uid_map: &IdMap, gid_map: &IdMap) -> anyhow::Result<()
         tracing::warn!(
             unmapped,
             "entries owned by ids outside the container's maps keep their owners"
+        );
+    }
+    if lost_caps > 0 {
+        tracing::warn!(
+            lost_caps,
+            "file capabilities of an unknown layout were dropped"
         );
     }
     Ok(())
@@ -103,5 +121,32 @@ mod tests {
         let m = std::fs::metadata(&f).unwrap();
         assert_eq!((m.uid(), m.mode() & 0o7777), (me, 0o4755));
         assert_eq!(collect(d.path()).unwrap().len(), 5);
+    }
+
+    #[test]
+    fn as_root_owners_move_through_the_map_and_capabilities_follow() {
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("SKIP: chown to other ids and setting file capabilities need root");
+            return;
+        }
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("ping");
+        std::fs::write(&f, b"x").unwrap();
+        std::os::unix::fs::lchown(&f, Some(0), Some(0)).unwrap();
+        // cap_net_raw+ep, version 2 (bound to the namespace's root).
+        let mut v2 = 0x0200_0001u32.to_le_bytes().to_vec();
+        v2.extend([0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        if super::super::fcaps::set(&f, &v2).is_err() {
+            eprintln!("SKIP: this filesystem takes no security.capability");
+            return;
+        }
+        let map = IdMap::keep_id(5, 10).unwrap(); // 0 -> 1, 5 -> 0
+        let gmap = IdMap::keep_id(5, 10).unwrap();
+        remap(d.path(), &map, &gmap).unwrap();
+        let m = std::fs::symlink_metadata(&f).unwrap();
+        assert_eq!((m.uid(), m.gid()), (1, 1));
+        let caps = super::super::fcaps::get(&f).expect("capabilities kept");
+        assert_eq!(caps.len(), 24, "version 3 now: {caps:?}");
+        assert_eq!(&caps[20..], &1u32.to_le_bytes());
     }
 }
