@@ -70,6 +70,26 @@ fn rootless_keep_id_keeps_the_users_ids_and_the_images_owners() {
     );
     let meta = std::fs::metadata(shared.join("g")).unwrap();
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), uid);
+    // A new named volume is the user's inside too: writable by the container's user.
+    let out = rl.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--userns=keep-id",
+        "-v",
+        "kvol:/kv",
+        &bb,
+        "sh",
+        "-c",
+        "touch /kv/x && stat -c %u /kv/x",
+    ]);
+    assert_eq!(
+        (code(&out), stdout(&out)),
+        (0, format!("{uid}\n")),
+        "{}",
+        stderr(&out)
+    );
     let made = remapped_snapshots(&rl);
     assert_eq!(made.len(), 1, "one remapped snapshot: {made:?}");
 
