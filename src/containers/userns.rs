@@ -52,6 +52,30 @@ pub enum UsernsError {
     },
     #[error("reading the launcher's id map {path}: {reason}")]
     LauncherMap { path: String, reason: String },
+    #[error(
+        "cannot {what} container {name}: it runs with --userns=keep-id, and its files are stored shifted by its id map (root's as your first subordinate id), so the result would carry wrong owners; not supported yet (make the changes in a container without --userns, or with a Dockerfile)"
+    )]
+    ShiftedFiles { what: &'static str, name: String },
+}
+
+/// Refuses to `what` (commit, export) the container `name` with these record labels when it
+/// runs with keep-id: its snapshot holds the owners as the launcher sees them.
+pub fn refuse_shifted(
+    labels: &std::collections::HashMap<String, String>,
+    what: &'static str,
+    name: &str,
+) -> Result<(), UsernsError> {
+    let keep_id = labels
+        .get(crate::containers::labels::USERNS)
+        .and_then(|m| m.parse::<UsernsMode>().ok())
+        .is_some_and(|m| matches!(m, UsernsMode::KeepId { .. }));
+    if keep_id {
+        return Err(UsernsError::ShiftedFiles {
+            what,
+            name: name.to_string(),
+        });
+    }
+    Ok(())
 }
 
 impl FromStr for UsernsMode {
@@ -550,6 +574,20 @@ mod tests {
         let k = KeepId::new((Some(5), Some(6)), user(), (65537, 65537)).unwrap();
         assert_eq!(k.uid_map.to_host(5), Some(0));
         assert_eq!(k.gid_map.to_host(6), Some(0));
+    }
+
+    #[test]
+    fn commit_and_export_of_keep_id_containers_are_refused() {
+        use std::collections::HashMap;
+        let l =
+            |m: &str| HashMap::from([(crate::containers::labels::USERNS.to_string(), m.into())]);
+        assert!(refuse_shifted(&HashMap::new(), "commit", "c").is_ok());
+        assert!(refuse_shifted(&l("host"), "commit", "c").is_ok());
+        let e = refuse_shifted(&l("keep-id:uid=3"), "export", "c").unwrap_err();
+        assert!(
+            e.to_string().starts_with("cannot export container c"),
+            "{e}"
+        );
     }
 
     #[test]
