@@ -54,6 +54,7 @@ fn rootless_keep_id_keeps_the_users_ids_and_the_images_owners() {
         script,
     ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("remapped"), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
         text.contains(&format!("uid={uid}({user}) gid={gid}(")),
@@ -97,6 +98,7 @@ fn rootless_keep_id_keeps_the_users_ids_and_the_images_owners() {
     // explicit -u winning) starts from the same remapped snapshot.
     let out = rl.burrow(&["create", "--name", "k", "--userns=keep-id", &bb, "id", "-u"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!stderr(&out).contains("remapped"), "{}", stderr(&out));
     let out = rl.burrow(&["start", "-a", "k"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout(&out), format!("{uid}\n"));

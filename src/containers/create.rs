@@ -37,6 +37,8 @@ pub enum Note {
     SquashedOwners,
     /// Published ports were dropped: the container has no network of its own.
     PortsDiscarded { network: String },
+    /// `--userns=keep-id`: the image's remapped snapshot is being made (once per image and map).
+    RemappingOwners,
     /// The container's user runs as uid 0: the launcher maps a single id.
     SingleIdUser { user: String, uid: u32, gid: u32 },
 }
@@ -802,9 +804,11 @@ async fn make(
         l.insert(labels::USERNS.into(), req.host_config.userns_mode.clone());
     }
     let parent = match keep_id {
-        Some(k) => super::userns::snapshot::remapped(ctx, image, k)
-            .await
-            .context("making the image's files keep their owners under --userns=keep-id")?,
+        Some(k) => {
+            super::userns::snapshot::remapped(ctx, image, k, &|| notify(Note::RemappingOwners))
+                .await
+                .context("making the image's files keep their owners under --userns=keep-id")?
+        }
         None => image.chain_id.clone(),
     };
     tracing::debug!("create: built the spec");

@@ -410,7 +410,12 @@ pub async fn create_container(
     }
     let quiet = f.quiet;
     let note = move |n: Note| {
-        if !(quiet && matches!(n, Note::Pulling(_) | Note::SquashedOwners)) {
+        if !(quiet
+            && matches!(
+                n,
+                Note::Pulling(_) | Note::SquashedOwners | Note::RemappingOwners
+            ))
+        {
             print_note(n)
         }
     };
@@ -432,6 +437,10 @@ fn print_note(note: Note) {
         Note::PortsDiscarded { network } => {
             eprintln!("burrow: warning: published ports are discarded with --network {network}")
         }
+        Note::RemappingOwners => eprintln!(
+            "burrow: copying the image's files with their owners remapped for --userns=keep-id \
+             (once per image and id map)"
+        ),
         Note::SingleIdUser { user, uid, gid } => eprintln!(
             "burrow: note: user {user:?} (uid {uid}, gid {gid}) runs as uid 0 (you, outside): \
              your user has no subordinate ids, so no other id exists in its containers (add a \

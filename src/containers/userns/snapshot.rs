@@ -26,12 +26,18 @@ pub fn gc_label(snapshotter: &str, k: &KeepId) -> String {
     )
 }
 
-/// The committed remapped snapshot of `image` for `k`, made now unless it exists; returns its
-/// name, the parent of the container's snapshot.
-pub async fn remapped(ctx: &Ctx, image: &Image, k: &KeepId) -> anyhow::Result<String> {
+/// The committed remapped snapshot of `image` for `k`, made now unless it exists (`making` is
+/// called first then); returns its name, the parent of the container's snapshot.
+pub async fn remapped(
+    ctx: &Ctx,
+    image: &Image,
+    k: &KeepId,
+    making: &dyn Fn(),
+) -> anyhow::Result<String> {
     let store = Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep);
     let key = k.snapshot_key(&image.chain_id);
     if !store.snapshot_exists(&key).await? {
+        making();
         let leased = store
             .with_lease("userns")
             .await
