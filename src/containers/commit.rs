@@ -33,6 +33,7 @@ pub async fn commit(
         .transpose()
         .context("invalid reference format")?;
     let c = ctx.find(query).await?;
+    super::userns::refuse_shifted(&c.labels, "commit", query)?;
     let store = &Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep);
     let image = store
         .image(&c.image)

@@ -3,7 +3,9 @@
 //! host side that runs it is [`transfer`], where a copy lands is [`plan`].
 
 pub mod changes;
+pub mod fcaps;
 pub mod plan;
+pub mod remap;
 pub mod transfer;
 
 use std::io::{Read, Write};
@@ -58,6 +60,12 @@ pub enum Op {
     /// Write a tar of the whole root to stdout (`burrow export`), not descending into other
     /// filesystems mounted in it (a running container's /proc, /sys, /dev).
     Export,
+    /// Chown every entry of the snapshot (Root::Mounts) through these maps, so that what was
+    /// owned by id N shows as N inside a container with them (`--userns=keep-id`).
+    Remap {
+        uid_map: crate::containers::userns::IdMap,
+        gid_map: crate::containers::userns::IdMap,
+    },
     /// Print the [`changes::Change`]s of the overlay upper directory `upper` against `lowers`
     /// as JSON (`burrow diff`; the root is not used).
     Changes { upper: String, lowers: Vec<String> },
@@ -89,6 +97,9 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
     if let Op::FillVolume { path, dest } = &req.op {
         return fill_volume(&root, path, Path::new(dest));
     }
+    if let Op::Remap { uid_map, gid_map } = &req.op {
+        return remap::remap(&root, uid_map, gid_map);
+    }
     nix::unistd::chroot(&root)
         .with_context(|| format!("cannot enter the container's root {}", root.display()))?;
     std::env::set_current_dir("/")?;
@@ -118,7 +129,9 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
             let out = std::io::stdout().lock();
             write_root_tar(out)?;
         }
-        Op::FillVolume { .. } | Op::Changes { .. } => unreachable!("handled before the chroot"),
+        Op::FillVolume { .. } | Op::Changes { .. } | Op::Remap { .. } => {
+            unreachable!("handled before the chroot")
+        }
     }
     Ok(())
 }

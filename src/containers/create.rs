@@ -37,6 +37,8 @@ pub enum Note {
     SquashedOwners,
     /// Published ports were dropped: the container has no network of its own.
     PortsDiscarded { network: String },
+    /// `--userns=keep-id`: the image's remapped snapshot is being made (once per image and map).
+    RemappingOwners,
     /// The container's user runs as uid 0: the launcher maps a single id.
     SingleIdUser { user: String, uid: u32, gid: u32 },
 }
@@ -190,6 +192,8 @@ struct Checked {
     tmpfs: Vec<Mount>,
     /// `--device`, `--device-cgroup-rule`, `--gpus`, CDI devices: looked up and resolved.
     devices: crate::devices::Resolved,
+    /// `--userns=keep-id`'s maps and user.
+    keep_id: Option<super::userns::KeepId>,
 }
 
 impl Checked {
@@ -216,6 +220,8 @@ impl Checked {
             &hc.device_requests,
             &ctx.cdi_spec_dirs,
         )?;
+        let keep_id =
+            super::userns::create_parts::plan(ctx, &hc.userns_mode).map_err(RequestError::from)?;
         Ok(Checked {
             devices,
             restart: hc.restart_policy,
@@ -234,6 +240,7 @@ impl Checked {
             shm_bytes: hc.shm_size.map(|s| s.0),
             volumes,
             tmpfs,
+            keep_id,
         })
     }
 }
@@ -760,12 +767,19 @@ async fn make(
         Some(_) => NetNs::Path(dir.join(prepare::NETNS_FILE).display().to_string()),
         None => plan.netns.clone(),
     };
+    let keep_id = checked.keep_id.as_ref();
     let user = req
         .config
         .user
         .clone()
+        .or_else(|| keep_id.map(|k| k.default_user()))
         .unwrap_or_else(|| image.defaults.user.clone());
-    load_user_db_if_needed(ctx, image, &user).await?;
+    // keep-id always reads the image's passwd and group, to add the user where missing.
+    load_user_db_if_needed(ctx, image, if keep_id.is_some() { "" } else { &user }).await?;
+    if let Some(k) = keep_id {
+        let files = super::userns::create_parts::user_files(ctx, k, &mut image.defaults, id)?;
+        mounts.extend(files);
+    }
     let single_id = ctx.ep.launcher.as_ref().is_some_and(|l| l.single_id());
     if single_id {
         note_single_id_user(&user, image, notify);
@@ -798,6 +812,9 @@ async fn make(
     let mut spec = spec::build(&image.defaults, &spec_opts)?;
     finish_spec(ctx, checked, plan, &dir, &mut spec)?;
     host_options(ctx, req, image, &mut spec).await?;
+    if let Some(k) = keep_id {
+        k.apply(&mut spec).map_err(spec::SpecError::from)?;
+    }
     if let Some(s) = starting {
         let mut spec_after = spec.clone();
         spec::fresh_netns(&mut spec_after);
@@ -822,6 +839,17 @@ async fn make(
             serde_json::to_string(&h).map_err(anyhow::Error::from)?,
         );
     }
+    if !req.host_config.userns_mode.is_empty() {
+        l.insert(labels::USERNS.into(), req.host_config.userns_mode.clone());
+    }
+    let parent = match keep_id {
+        Some(k) => {
+            super::userns::snapshot::remapped(ctx, image, k, &|| notify(Note::RemappingOwners))
+                .await
+                .context("making the image's files keep their owners under --userns=keep-id")?
+        }
+        None => image.chain_id.clone(),
+    };
     tracing::debug!("create: built the spec");
     let rootfs = ctx
         .client
@@ -829,7 +857,7 @@ async fn make(
             &NewContainer {
                 id: id.to_string(),
                 image: image.name.clone(),
-                parent_chain_id: image.chain_id.clone(),
+                parent_chain_id: parent,
                 snapshotter: ctx.ep.snapshotter.clone(),
                 labels: l,
             },

@@ -71,6 +71,7 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "Devices": devices.get("Devices").cloned().unwrap_or_else(|| json!([])),
             "DeviceCgroupRules": devices.get("DeviceCgroupRules").cloned().unwrap_or(Value::Null),
             "DeviceRequests": devices.get("DeviceRequests").cloned().unwrap_or(Value::Null),
+            "UsernsMode": c.labels.get(labels::USERNS).cloned().unwrap_or_default(),
         },
         "Mounts": mounts_json(spec.as_ref()),
         "NetworkSettings": {

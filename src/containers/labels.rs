@@ -32,3 +32,5 @@ pub const HEALTHCHECK: &str = "burrow/healthcheck";
 /// `--device`, `--device-cgroup-rule` and `--gpus`/CDI requests as Docker's HostConfig fields
 /// (JSON: Devices, DeviceCgroupRules, DeviceRequests), for inspect.
 pub const DEVICES: &str = "burrow/devices";
+/// `--userns` as given (inspect's HostConfig.UsernsMode).
+pub const USERNS: &str = "burrow/userns-mode";

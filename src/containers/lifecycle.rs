@@ -132,7 +132,8 @@ pub struct Stdio {
 pub struct NewContainer {
     pub id: String,
     pub image: String,
-    /// The chain id of the image's top layer, the parent of the container's snapshot.
+    /// The parent of the container's snapshot: the chain id of the image's top layer, or the
+    /// remapped copy of it a `--userns=keep-id` container starts from.
     pub parent_chain_id: String,
     pub snapshotter: String,
     pub labels: HashMap<String, String>,

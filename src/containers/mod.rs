@@ -26,6 +26,7 @@ pub mod spec;
 pub mod stats;
 pub mod store;
 pub mod user;
+pub mod userns;
 pub mod values;
 pub mod volumes;
 

@@ -105,6 +105,9 @@ pub struct HostConfig {
     pub cgroupns_mode: String,
     /// An init as PID 1 (the host's docker-init, tini or catatonit).
     pub init: bool,
+    /// User namespace: "" (the runtime's), host, or keep-id[:uid=U,gid=G] (see
+    /// [`super::userns::UsernsMode`]).
+    pub userns_mode: String,
     pub memory: Option<ByteSize>,
     pub cpus: Option<f64>,
     pub pids_limit: Option<i64>,
@@ -173,6 +176,8 @@ pub enum RequestError {
     Sysctl(String),
     #[error(transparent)]
     Health(#[from] HealthError),
+    #[error(transparent)]
+    Userns(#[from] super::userns::UsernsError),
 }
 
 impl ContainerRequest {
@@ -247,6 +252,7 @@ impl ContainerRequest {
         {
             return Err(RequestError::Sysctl(k.clone()));
         }
+        hc.userns_mode.parse::<super::userns::UsernsMode>()?;
         Ok(())
     }
 }

@@ -25,6 +25,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         let fs = ContainerFs::open(&ctx, &args.container).await?;
+        fs.exportable()?;
         match &args.output {
             Some(path) => {
                 let mut f = std::io::BufWriter::new(

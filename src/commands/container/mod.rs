@@ -21,6 +21,7 @@ pub mod ps;
 pub mod restart;
 pub mod run;
 pub mod stats;
+pub mod userns;
 
 use std::process::ExitCode;
 

@@ -172,6 +172,8 @@ pub struct CreateFlags {
     pub health: super::health::HealthFlags,
     #[command(flatten)]
     pub devices: super::devices::DeviceFlags,
+    #[command(flatten)]
+    pub userns: super::userns::UsernsFlags,
     /// Signal to stop the container.
     #[arg(long)]
     pub stop_signal: Option<String>,
@@ -278,6 +280,7 @@ impl CreateFlags {
         h.cgroupns_mode = self.cgroupns.clone();
         h.extra_hosts = parse_all("--add-host", &self.add_host)?;
         h.init = self.init;
+        self.userns.apply(h);
         let limits = self.limits.limits()?;
         h.memory = limits.memory_bytes.map(ByteSize);
         h.cpus = limits.cpus;
@@ -412,7 +415,12 @@ pub async fn create_container(
     }
     let quiet = f.quiet;
     let note = move |n: Note| {
-        if !(quiet && matches!(n, Note::Pulling(_) | Note::SquashedOwners)) {
+        if !(quiet
+            && matches!(
+                n,
+                Note::Pulling(_) | Note::SquashedOwners | Note::RemappingOwners
+            ))
+        {
             print_note(n)
         }
     };
@@ -434,6 +442,10 @@ fn print_note(note: Note) {
         Note::PortsDiscarded { network } => {
             eprintln!("burrow: warning: published ports are discarded with --network {network}")
         }
+        Note::RemappingOwners => eprintln!(
+            "burrow: copying the image's files with their owners remapped for --userns=keep-id \
+             (once per image and id map)"
+        ),
         Note::SingleIdUser { user, uid, gid } => eprintln!(
             "burrow: note: user {user:?} (uid {uid}, gid {gid}) runs as uid 0 (you, outside): \
              your user has no subordinate ids, so no other id exists in its containers (add a \

@@ -43,6 +43,8 @@ pub struct ContainerFs {
     name: String,
     root: Root,
     launcher_pid: Option<i32>,
+    /// `export` is refused for a `--userns=keep-id` container (why, when it is one).
+    shifted: Option<crate::containers::userns::UsernsError>,
 }
 
 impl ContainerFs {
@@ -73,6 +75,7 @@ impl ContainerFs {
             name: query.to_string(),
             root,
             launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+            shifted: crate::containers::userns::refuse_shifted(&c.labels, "export", query).err(),
         })
     }
 
@@ -154,8 +157,17 @@ impl ContainerFs {
         result
     }
 
+    /// Whether [`ContainerFs::export`] can export this container (check before making a file).
+    pub fn exportable(&self) -> Result<(), crate::containers::userns::UsernsError> {
+        match &self.shifted {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
     /// Writes the container's whole filesystem to `w` as a tar (`burrow export`).
     pub fn export(&self, w: &mut dyn Write) -> anyhow::Result<()> {
+        self.exportable()?;
         let what = format!("cannot export {}", self.name);
         self.read_helper(Op::Export, &what, |out| pipe(out, w))
     }
