@@ -188,7 +188,16 @@ impl TestMachine {
     /// live where the test user cannot traverse) and returns the copy's path.
     pub fn install_bin(&self, path: impl AsRef<Path>) -> PathBuf {
         let path = path.as_ref();
-        let dir = std::env::temp_dir().join(format!("burrow-test-bin-{}", self.euid_tag()));
+        // One dir per build tree, so checkouts tested side by side never run each other's
+        // binaries.
+        let tree = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            path.parent().unwrap_or(path).hash(&mut h);
+            h.finish() & 0xffff_ffff
+        };
+        let dir =
+            std::env::temp_dir().join(format!("burrow-test-bin-{}-{tree:08x}", self.euid_tag()));
         std::fs::create_dir_all(&dir).expect("create the test bin dir");
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))
             .expect("chmod the test bin dir");
