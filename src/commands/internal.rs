@@ -4,10 +4,7 @@
 //! recognised before normal argument parsing.
 
 use std::ffi::OsString;
-use std::fs::File;
 use std::process::ExitCode;
-
-use nix::sched::{setns, CloneFlags};
 
 use burrow::containers::logdriver;
 use burrow::network::hook;
@@ -112,10 +109,11 @@ fn net_teardown(dir: &std::path::Path, pid: Option<i32>, claimed: bool) -> anyho
     Ok(())
 }
 
-/// Joins the launcher's namespaces when its child's pid is given (rootless).
+/// Joins the launcher's user, network (the detached one with `--detach-netns`) and mount
+/// namespaces when its child's pid is given (rootless); single-threaded here.
 fn enter_if(pid: Option<i32>) -> anyhow::Result<()> {
     match pid {
-        Some(p) => enter(&p.to_string()),
+        Some(p) => Ok(burrow::connection::enter_launcher_pid_with_net(p)?),
         None => Ok(()),
     }
 }
@@ -130,23 +128,4 @@ fn oci_hook(event: &str, dir: &std::path::Path) -> anyhow::Result<()> {
         "poststop" => Ok(hook::poststop(dir)?),
         other => anyhow::bail!("unknown OCI hook event {other:?}"),
     }
-}
-
-/// Joins the launcher child's user, network and mount namespaces (single-threaded here).
-fn enter(pid: &str) -> anyhow::Result<()> {
-    let open = |ns: &str| {
-        let p = format!("/proc/{pid}/ns/{ns}");
-        File::open(&p)
-            .map_err(|e| anyhow::anyhow!("opening {p}: {e} (is the rootless containerd running?)"))
-    };
-    let files = [
-        (open("user")?, CloneFlags::CLONE_NEWUSER),
-        (open("net")?, CloneFlags::CLONE_NEWNET),
-        (open("mnt")?, CloneFlags::CLONE_NEWNS),
-    ];
-    for (f, flag) in &files {
-        setns(f, *flag)
-            .map_err(|e| anyhow::anyhow!("joining the launcher's namespaces (pid {pid}): {e}"))?;
-    }
-    Ok(())
 }

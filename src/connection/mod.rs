@@ -108,6 +108,9 @@ pub struct LauncherInfo {
     pub child_pid: i32,
     /// The launcher's REST API (`api.sock`).
     pub api_socket: PathBuf,
+    /// With `--detach-netns`: the network namespace containers are networked in, as a path
+    /// inside the launcher's mount namespace (containerd itself runs in the host's network).
+    pub detached_netns: Option<PathBuf>,
 }
 
 impl LauncherInfo {
@@ -327,6 +330,7 @@ fn read_launcher(runtime_dir: &Path) -> Result<Option<LauncherInfo>, ConnectErro
             reason: format!("{:?} is not a pid", text.trim()),
         })?;
     Ok(Some(LauncherInfo {
+        detached_netns: ns::detached_netns(child_pid),
         api_socket: state_dir.join("api.sock"),
         state_dir,
         child_pid,
@@ -362,6 +366,12 @@ pub fn enter_launcher_namespaces(ep: &Endpoint) -> Result<(), ConnectError> {
 /// Joins the launcher's user, network and mount namespaces (before any runtime or thread starts).
 pub fn enter_launcher_namespaces_with_net(ep: &Endpoint) -> Result<(), ConnectError> {
     ns::enter(ep, ns::Join { net: true })
+}
+
+/// Joins the user, network and mount namespaces of the launcher child `pid` (the helpers burrow
+/// re-executes itself as get the pid; before any runtime or thread starts).
+pub fn enter_launcher_pid_with_net(pid: i32) -> Result<(), ConnectError> {
+    ns::enter_pid(pid, ns::Join { net: true })
 }
 
 /// The CLI's async runtime: one thread, IO and timers.

@@ -27,6 +27,10 @@ pub struct HookConfig {
     pub plugin_dirs: Vec<PathBuf>,
     /// The launcher's API socket when rootless: ports go through it instead of CNI portmap.
     pub launcher_api: Option<PathBuf>,
+    /// A `--detach-netns` launcher's network namespace (inside its mount namespace): the
+    /// runtime runs in the host's network, so the hooks join this one, where the bridges live.
+    #[serde(default)]
+    pub launcher_netns: Option<PathBuf>,
     pub extra_hosts: Vec<(String, String)>,
     /// The file bind-mounted at the container's /etc/hosts.
     pub hosts_file: PathBuf,
@@ -226,6 +230,25 @@ pub fn write_state(state_dir: &Path, state: &HookState) -> Result<(), HookError>
     write_json(&state_dir.join(STATE_FILE), state)
 }
 
+/// Joins the detached network namespace of a `--detach-netns` launcher, when the container's
+/// config names one (this thread, and the plugins it runs, work there from then on).
+fn enter_launcher_netns(state_dir: &Path) -> Result<(), HookError> {
+    let Some(path) = read_config(state_dir).and_then(|c| c.launcher_netns) else {
+        return Ok(());
+    };
+    let joined = std::fs::File::open(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|f| {
+            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())
+        });
+    joined.map_err(|e| {
+        HookError::State(format!(
+            "cannot join the launcher's detached network namespace {}: {e}",
+            path.display()
+        ))
+    })
+}
+
 /// The hook's config, if the container has networks of its own (not host, none or another
 /// container's).
 pub fn read_config(state_dir: &Path) -> Option<HookConfig> {
@@ -292,6 +315,7 @@ pub(super) fn runtime_config(cfg: &HookConfig, network: &str) -> RuntimeConfig {
 /// When `run` attached the container's namespace ahead of the task, waits for that to finish
 /// and claims it instead.
 pub fn create_runtime(state_dir: &Path, pid: i64) -> Result<HookState, HookError> {
+    enter_launcher_netns(state_dir)?;
     let _lock = lock(state_dir)?;
     let netns = format!("/proc/{pid}/ns/net");
     let ahead_error = state_dir.join(AHEAD_ERROR_FILE);
@@ -526,6 +550,7 @@ fn detach(cfg: &HookConfig, state: &HookState, netns: &str) {
 /// process holds the container's network lock (a teardown is under way), and leaves a
 /// claimed state (see [`claim`]) to its claimant.
 pub fn poststop(state_dir: &Path) -> Result<(), HookError> {
+    enter_launcher_netns(state_dir)?;
     let Some(_lock) = try_lock(state_dir)? else {
         return Ok(());
     };
@@ -630,6 +655,7 @@ mod tests {
                 ports: vec![],
                 plugin_dirs: vec![],
                 launcher_api: None,
+                launcher_netns: None,
                 extra_hosts: vec![],
                 hosts_file: dir.join("hosts"),
                 ip: None,

@@ -111,6 +111,7 @@ mod tests {
             ports: vec![],
             plugin_dirs: vec![],
             launcher_api: None,
+            launcher_netns: None,
             extra_hosts: vec![],
             hosts_file: dir.join("hosts"),
             ip: None,
