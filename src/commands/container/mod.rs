@@ -17,6 +17,7 @@ pub mod orphan;
 pub mod ps;
 pub mod restart;
 pub mod run;
+pub mod runflags;
 pub mod stats;
 
 use std::process::ExitCode;
