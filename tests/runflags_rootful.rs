@@ -3,7 +3,6 @@
 //! the host after the start seen through rshared, not through rprivate) and volume nocopy.
 
 mod containers_support;
-#[allow(dead_code)]
 mod images_support;
 
 use std::process::Command;

@@ -247,7 +247,7 @@ fn check_propagation(ctx: &Ctx, checked: &Checked) -> Result<(), MountError> {
         _ => None,
     });
     for m in own.chain(checked.inherited.iter().cloned()) {
-        super::mounts::check_propagation(&m, &mountinfo)?;
+        super::mounts::check_propagation(&m, &mountinfo, ctx.ep.launcher.is_some())?;
     }
     Ok(())
 }
@@ -678,6 +678,16 @@ fn host_gateway(ctx: &Ctx, plan: &NetPlan) -> Option<String> {
 /// (container path, volume data dir) of a volume still empty, to fill from the image.
 type FreshVolume = (String, PathBuf);
 
+/// A container's volume and bind mounts, made.
+struct VolumeMounts {
+    /// The OCI mounts.
+    mounts: Vec<Mount>,
+    /// The new volumes to fill from the image.
+    fresh: Vec<FreshVolume>,
+    /// What inspect shows of them (and `--volumes-from` takes).
+    points: Vec<MountPoint>,
+}
+
 /// Volume and bind mounts: the ones `--volumes-from` takes over (unless the container's own
 /// replace them), then its own, anonymous and named volumes made (recorded in `undo`); the
 /// volumes still empty, to fill from the image (unless nocopy); and their mount points.
@@ -685,7 +695,7 @@ fn volume_mounts(
     ctx: &Ctx,
     checked: &Checked,
     undo: &mut Undo<'_>,
-) -> Result<(Vec<Mount>, Vec<FreshVolume>, Vec<MountPoint>), CreateError> {
+) -> Result<VolumeMounts, CreateError> {
     let store = Volumes::of(ctx);
     let mut points: Vec<MountPoint> = checked
         .inherited
@@ -725,7 +735,11 @@ fn volume_mounts(
         .map(MountPoint::to_oci)
         .collect::<Result<Vec<_>, _>>()
         .map_err(anyhow::Error::from)?;
-    Ok((mounts, fresh, points))
+    Ok(VolumeMounts {
+        mounts,
+        fresh,
+        points,
+    })
 }
 
 /// Makes the container, recording in `undo` what it made.
@@ -754,7 +768,11 @@ async fn make(
         .clone()
         .unwrap_or_else(|| super::record::short_id(id).to_string());
     let (mut mounts, hosts_file) = state_files(ctx, req, plan, id, &hostname)?;
-    let (volume_mounts, fresh_volumes, points) = volume_mounts(ctx, checked, undo)?;
+    let VolumeMounts {
+        mounts: volume_mounts,
+        fresh: fresh_volumes,
+        points,
+    } = volume_mounts(ctx, checked, undo)?;
     mounts.extend(volume_mounts);
     MountRecord {
         volumes_from: req

@@ -29,14 +29,19 @@ pub enum MountError {
         source: anyhow::Error,
     },
     #[error(
-        "path {path} is mounted on {mount} but it is not a {needed} mount, as bind-propagation={prop} \
-         needs (make it one first, e.g. `mount --make-shared {mount}`)"
+        "path {path} is mounted on {mount} but it is not a {needed} mount{place}, as \
+         bind-propagation={prop} needs (make it one first, e.g. \
+         `{enter}sh -c 'mount --bind {path} {path} && mount --make-shared {path}'`)"
     )]
     NotShared {
         path: String,
         mount: String,
         needed: &'static str,
         prop: Propagation,
+        /// " in the launcher's mount namespace" rootless, else "".
+        place: &'static str,
+        /// How to run a command where the runtime mounts: "" or "burrow setup nsenter -- ".
+        enter: &'static str,
     },
     #[error("reading {path} to check the propagation of {source_path}: {err}")]
     MountInfo {
@@ -261,8 +266,12 @@ pub async fn volumes_from(ctx: &Ctx, from: &[VolumesFrom]) -> Result<Vec<MountPo
 
 /// Docker's check of a bind's propagation: shared and rshared need the source on a shared
 /// mount, slave and rslave on a shared or slave one, as the mount namespace the runtime runs
-/// in sees it (`mountinfo`: /proc/self/mountinfo, or the launcher's when rootless).
-pub fn check_propagation(m: &MountPoint, mountinfo: &Path) -> Result<(), MountError> {
+/// in sees it (`mountinfo`: /proc/self/mountinfo, or the launcher's when `rootless`).
+pub fn check_propagation(
+    m: &MountPoint,
+    mountinfo: &Path,
+    rootless: bool,
+) -> Result<(), MountError> {
     let Ok(prop) = m.propagation.parse::<Propagation>() else {
         return Ok(());
     };
@@ -292,6 +301,16 @@ pub fn check_propagation(m: &MountPoint, mountinfo: &Path) -> Result<(), MountEr
         mount,
         needed,
         prop,
+        place: if rootless {
+            " in the launcher's mount namespace"
+        } else {
+            ""
+        },
+        enter: if rootless {
+            "burrow setup nsenter -- "
+        } else {
+            ""
+        },
     })
 }
 
@@ -399,16 +418,18 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let info = d.path().join("mountinfo");
         std::fs::write(&info, INFO).unwrap();
-        assert!(check_propagation(&bind("/mnt/sh/a", "rshared"), &info).is_ok());
-        assert!(check_propagation(&bind("/mnt/sh/sl", "rslave"), &info).is_ok());
-        assert!(check_propagation(&bind("/tmp/a", "rprivate"), &info).is_ok());
-        let e = check_propagation(&bind("/mnt/sh/sl", "shared"), &info).unwrap_err();
+        assert!(check_propagation(&bind("/mnt/sh/a", "rshared"), &info, false).is_ok());
+        assert!(check_propagation(&bind("/mnt/sh/sl", "rslave"), &info, false).is_ok());
+        assert!(check_propagation(&bind("/tmp/a", "rprivate"), &info, false).is_ok());
+        let e = check_propagation(&bind("/mnt/sh/sl", "shared"), &info, false).unwrap_err();
         assert!(e.to_string().contains("not a shared mount"), "{e}");
-        let e = check_propagation(&bind("/tmp/a", "slave"), &info)
+        let e = check_propagation(&bind("/tmp/a", "slave"), &info, true)
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("/tmp/a is mounted on /tmp") && e.contains("shared or slave"),
+            e.contains("/tmp/a is mounted on /tmp")
+                && e.contains("shared or slave")
+                && e.contains("burrow setup nsenter -- sh -c 'mount --bind /tmp/a /tmp/a"),
             "{e}"
         );
     }

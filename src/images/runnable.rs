@@ -286,9 +286,11 @@ impl ImageStore {
             layers,
             platform: Platform {
                 os: config["os"].as_str().unwrap_or("linux").to_string(),
+                // An image that does not say is taken as this host's (as its record was).
                 architecture: config["architecture"]
                     .as_str()
-                    .unwrap_or_default()
+                    .filter(|a| !a.is_empty())
+                    .unwrap_or(super::manifest::go_arch())
                     .to_string(),
                 variant: config["variant"].as_str().map(str::to_string),
             },
