@@ -16,7 +16,13 @@ use super::Ctx;
 pub const RECORD_FILE: &str = "mounts.json";
 
 /// Destinations of the mounts burrow adds itself (not the user's).
-const OWN_MOUNTS: [&str; 4] = ["/etc/hosts", "/etc/resolv.conf", "/etc/hostname", "/sys"];
+const OWN_MOUNTS: [&str; 5] = [
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/etc/hostname",
+    "/sys",
+    "/proc",
+];
 
 /// What went wrong with a container's mounts.
 #[derive(Debug, thiserror::Error)]
