@@ -353,29 +353,28 @@ async fn resolve_image(
 ) -> Result<Image, CreateError> {
     let name = &req.config.image;
     let platform = req.platform.as_ref();
-    Ok(
-        match (req.pull, ctx.images.resolve_for(name, platform).await) {
-            (PullPolicy::Missing | PullPolicy::Never, Ok(i)) => i,
-            (PullPolicy::Never, Err(e)) => return Err(e.into()),
-            (PullPolicy::Missing, Err(ImageError::NotFound(_))) => {
-                pull(ctx, name, platform, notify).await.with_context(|| {
-                    format!("no such image {name} locally, and pulling it failed")
-                })?;
-                ctx.images.resolve_for(name, platform).await?
+    let found = ctx.images.resolve_for(name, platform).await;
+    Ok(match (req.pull, found) {
+        (PullPolicy::Missing | PullPolicy::Never, Ok(i)) => i,
+        (PullPolicy::Never, Err(e)) => return Err(e.into()),
+        (PullPolicy::Missing, Err(ImageError::NotFound(_))) => {
+            pull(ctx, name, platform, notify)
+                .await
+                .with_context(|| format!("no such image {name} locally, and pulling it failed"))?;
+            ctx.images.resolve_for(name, platform).await?
+        }
+        (PullPolicy::Missing, Err(e @ ImageError::PlatformMismatch { .. })) => {
+            if let Err(err) = pull(ctx, name, platform, notify).await {
+                return Err(anyhow!("{e}; pulling it failed: {err:#}").into());
             }
-            (PullPolicy::Missing, Err(e @ ImageError::PlatformMismatch { .. })) => {
-                if let Err(err) = pull(ctx, name, platform, notify).await {
-                    return Err(anyhow!("{e}; pulling it failed: {err:#}").into());
-                }
-                ctx.images.resolve_for(name, platform).await?
-            }
-            (PullPolicy::Always, _) => {
-                pull(ctx, name, platform, notify).await?;
-                ctx.images.resolve_for(name, platform).await?
-            }
-            (PullPolicy::Missing, Err(e)) => return Err(e.into()),
-        },
-    )
+            ctx.images.resolve_for(name, platform).await?
+        }
+        (PullPolicy::Always, _) => {
+            pull(ctx, name, platform, notify).await?;
+            ctx.images.resolve_for(name, platform).await?
+        }
+        (PullPolicy::Missing, Err(e)) => return Err(e.into()),
+    })
 }
 
 /// Pulls `name` (for `platform`, strictly, when given) from its registry, quietly (a
