@@ -302,6 +302,29 @@ fn attach_picks_the_streams_on_the_terminal() {
         (stdout(&out).as_str(), stderr(&out).as_str()),
         ("out\n", "err\n")
     );
+    // -i attaches stdin whatever -a says, as Docker.
+    let mut cmd = d.command(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-i",
+        "-a",
+        "stdout",
+        &bb,
+        "cat",
+    ]);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    {
+        use std::io::Write;
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(b"typed\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&out), "typed\n", "{}", stderr(&out));
     // Only stdin (without -i): Docker prints the id and waits for the exit status.
     let out = d.burrow(&[
         "run",
