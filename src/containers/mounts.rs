@@ -352,7 +352,8 @@ fn unescape(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'\\' && i + 3 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 4], 8) {
+            let digits = std::str::from_utf8(&b[i + 1..i + 4]).unwrap_or("");
+            if let Ok(v) = u8::from_str_radix(digits, 8) {
                 out.push(v);
                 i += 4;
                 continue;
@@ -416,6 +417,7 @@ mod tests {
         );
         let (p, _) = mount_of(INFO, Path::new("/mnt/with space/z")).unwrap();
         assert_eq!(p, "/mnt/with space");
+        assert_eq!(unescape("/a\\é9/b\\"), "/a\\é9/b\\");
         assert_eq!(mount_of(INFO, Path::new("/etc")).unwrap().0, "/");
     }
 

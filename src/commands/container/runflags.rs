@@ -30,7 +30,11 @@ impl SourceFlags {
         r.platform = self
             .platform
             .as_deref()
-            .map(Platform::parse)
+            .map(|p| match p {
+                // The OS alone, as Docker takes it: this host's architecture.
+                "linux" => Ok(Platform::host()),
+                p => Platform::parse(p),
+            })
             .transpose()
             .map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
         Ok(())
