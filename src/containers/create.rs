@@ -13,6 +13,7 @@ use oci_spec::runtime::{HookBuilder, HooksBuilder, Mount, MountBuilder, PosixRli
 
 use super::lifecycle::NewContainer;
 use super::logdriver::{self, LogOpts};
+use super::mounts::{MountError, MountPoint, MountRecord};
 use super::request::{ContainerRequest, RequestError};
 use super::spec::{self, Cgroups, Limits, NetNs, Options, Seccomp};
 use super::values::{
@@ -39,6 +40,8 @@ pub enum Note {
     PortsDiscarded { network: String },
     /// `--userns=keep-id`: the image's remapped snapshot is being made (once per image and map).
     RemappingOwners,
+    /// The image is for another platform this host cannot run (the warning's text).
+    ForeignPlatform(String),
     /// The container's user runs as uid 0: the launcher maps a single id.
     SingleIdUser { user: String, uid: u32, gid: u32 },
 }
@@ -65,6 +68,8 @@ pub enum CreateError {
     Endpoint(#[from] super::endpoints::EndpointError),
     #[error(transparent)]
     Device(#[from] crate::devices::DeviceError),
+    #[error(transparent)]
+    Mount(#[from] MountError),
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -116,12 +121,17 @@ pub async fn create(
     notify: &dyn Fn(Note),
 ) -> Result<Created, CreateError> {
     req.validate(req.host_config.auto_remove)?;
-    let checked = Checked::new(ctx, req)?;
+    let mut checked = Checked::new(ctx, req)?;
+    checked.inherited = super::mounts::volumes_from(ctx, &req.host_config.volumes_from).await?;
+    check_propagation(ctx, &checked)?;
     // Networks that cannot be combined fail before any pull.
     super::endpoints::net_mode(req)?;
     tracing::debug!("create: checked the request");
     let mut image = resolve_image(ctx, req, notify).await?;
     tracing::debug!("create: resolved the image");
+    if let Some(w) = super::platform::foreign_warning(&image.platform) {
+        notify(Note::ForeignPlatform(w));
+    }
     let nets = super::endpoints::resolve(ctx, req).await?;
     let plan = NetPlan::new(ctx, req, &image, nets, notify)?;
     let id = store::new_id();
@@ -194,6 +204,8 @@ struct Checked {
     devices: crate::devices::Resolved,
     /// `--userns=keep-id`'s maps and user.
     keep_id: Option<super::userns::KeepId>,
+    /// The mount points `--volumes-from` takes over.
+    inherited: Vec<MountPoint>,
 }
 
 impl Checked {
@@ -241,8 +253,26 @@ impl Checked {
             volumes,
             tmpfs,
             keep_id,
+            inherited: Vec::new(),
         })
     }
+}
+
+/// Docker's check that a shared or slave bind's source is on a shared (or slave) mount, as the
+/// runtime's mount namespace (the launcher's, rootless) sees it.
+fn check_propagation(ctx: &Ctx, checked: &Checked) -> Result<(), MountError> {
+    let mountinfo = match &ctx.ep.launcher {
+        Some(l) => PathBuf::from(format!("/proc/{}/mountinfo", l.child_pid)),
+        None => PathBuf::from("/proc/self/mountinfo"),
+    };
+    let own = checked.volumes.iter().filter_map(|v| match &v.source {
+        VolumeSource::Host(p) => Some(MountPoint::of(v, p)),
+        _ => None,
+    });
+    for m in own.chain(checked.inherited.iter().cloned()) {
+        super::mounts::check_propagation(&m, &mountinfo, ctx.ep.launcher.is_some())?;
+    }
+    Ok(())
 }
 
 fn network_mode(req: &ContainerRequest) -> &str {
@@ -337,32 +367,47 @@ fn find_init() -> anyhow::Result<PathBuf> {
     )
 }
 
-/// The image, pulled first as the request's pull policy says.
+/// The image (for the request's platform), pulled first as the request's pull policy says:
+/// with `missing`, also when only another platform's image is here (as Docker).
 async fn resolve_image(
     ctx: &Ctx,
     req: &ContainerRequest,
     notify: &dyn Fn(Note),
 ) -> Result<Image, CreateError> {
     let name = &req.config.image;
-    Ok(match (req.pull, ctx.images.resolve(name).await) {
+    let platform = req.platform.as_ref();
+    let found = ctx.images.resolve_for(name, platform).await;
+    Ok(match (req.pull, found) {
         (PullPolicy::Missing | PullPolicy::Never, Ok(i)) => i,
         (PullPolicy::Never, Err(e)) => return Err(e.into()),
         (PullPolicy::Missing, Err(ImageError::NotFound(_))) => {
-            pull(ctx, name, notify)
+            pull(ctx, name, platform, notify)
                 .await
                 .with_context(|| format!("no such image {name} locally, and pulling it failed"))?;
-            ctx.images.resolve(name).await?
+            ctx.images.resolve_for(name, platform).await?
+        }
+        (PullPolicy::Missing, Err(e @ ImageError::PlatformMismatch { .. })) => {
+            if let Err(err) = pull(ctx, name, platform, notify).await {
+                return Err(anyhow!("{e}; pulling it failed: {err:#}").into());
+            }
+            ctx.images.resolve_for(name, platform).await?
         }
         (PullPolicy::Always, _) => {
-            pull(ctx, name, notify).await?;
-            ctx.images.resolve(name).await?
+            pull(ctx, name, platform, notify).await?;
+            ctx.images.resolve_for(name, platform).await?
         }
         (PullPolicy::Missing, Err(e)) => return Err(e.into()),
     })
 }
 
-/// Pulls `name` from its registry, quietly (a container's stdout may be the caller's).
-async fn pull(ctx: &Ctx, name: &str, notify: &dyn Fn(Note)) -> anyhow::Result<()> {
+/// Pulls `name` (for `platform`, strictly, when given) from its registry, quietly (a
+/// container's stdout may be the caller's).
+async fn pull(
+    ctx: &Ctx,
+    name: &str,
+    platform: Option<&crate::images::manifest::Platform>,
+    notify: &dyn Fn(Note),
+) -> anyhow::Result<()> {
     use crate::images::{manifest::Platform, progress::Progress, pull, reference::Reference};
     let reference = Reference::parse(name)?;
     notify(Note::Pulling(reference.familiar()));
@@ -371,8 +416,8 @@ async fn pull(ctx: &Ctx, name: &str, notify: &dyn Fn(Note)) -> anyhow::Result<()
         false,
     )?);
     let opts = pull::PullOptions {
-        platform: Platform::host(),
-        strict_platform: false,
+        platform: platform.cloned().unwrap_or_else(Platform::host),
+        strict_platform: platform.is_some(),
         all_platforms: false,
         unpack: true,
     };
@@ -664,17 +709,33 @@ fn host_gateway(ctx: &Ctx, plan: &NetPlan) -> Option<String> {
 /// (container path, volume data dir) of a volume still empty, to fill from the image.
 type FreshVolume = (String, PathBuf);
 
-/// Volume and bind mounts: anonymous and named volumes made (recorded in `undo`), and the
-/// volumes still empty, to fill from the image.
+/// A container's volume and bind mounts, made.
+struct VolumeMounts {
+    /// The OCI mounts.
+    mounts: Vec<Mount>,
+    /// The new volumes to fill from the image.
+    fresh: Vec<FreshVolume>,
+    /// What inspect shows of them (and `--volumes-from` takes).
+    points: Vec<MountPoint>,
+}
+
+/// Volume and bind mounts: the ones `--volumes-from` takes over (unless the container's own
+/// replace them), then its own, anonymous and named volumes made (recorded in `undo`); the
+/// volumes still empty, to fill from the image (unless nocopy); and their mount points.
 fn volume_mounts(
     ctx: &Ctx,
-    volumes: &[VolumeSpec],
+    checked: &Checked,
     undo: &mut Undo<'_>,
-) -> Result<(Vec<Mount>, Vec<FreshVolume>), CreateError> {
+) -> Result<VolumeMounts, CreateError> {
     let store = Volumes::of(ctx);
-    let mut out = Vec::new();
+    let mut points: Vec<MountPoint> = checked
+        .inherited
+        .iter()
+        .filter(|m| !checked.volumes.iter().any(|v| v.target == m.destination))
+        .cloned()
+        .collect();
     let mut fresh = Vec::new();
-    for v in volumes {
+    for v in &checked.volumes {
         let source = match &v.source {
             VolumeSource::Host(p) => p.clone(),
             VolumeSource::Anonymous | VolumeSource::Named(_) => {
@@ -692,15 +753,24 @@ fn volume_mounts(
                         data
                     }
                 };
-                if std::fs::read_dir(&data).is_ok_and(|mut d| d.next().is_none()) {
+                if !v.nocopy && std::fs::read_dir(&data).is_ok_and(|mut d| d.next().is_none()) {
                     fresh.push((v.target.clone(), data.clone()));
                 }
                 data
             }
         };
-        out.push(bind(&v.target, &source, v.read_only)?);
+        points.push(MountPoint::of(v, &source));
     }
-    Ok((out, fresh))
+    let mounts = points
+        .iter()
+        .map(MountPoint::to_oci)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::from)?;
+    Ok(VolumeMounts {
+        mounts,
+        fresh,
+        points,
+    })
 }
 
 /// Makes the container, recording in `undo` what it made.
@@ -732,8 +802,22 @@ async fn make(
             .unwrap_or_else(|| super::record::short_id(id).to_string()),
     };
     let (mut mounts, hosts_file) = state_files(ctx, req, plan, id, &hostname)?;
-    let (volume_mounts, fresh_volumes) = volume_mounts(ctx, &checked.volumes, undo)?;
+    let VolumeMounts {
+        mounts: volume_mounts,
+        fresh: fresh_volumes,
+        points,
+    } = volume_mounts(ctx, checked, undo)?;
     mounts.extend(volume_mounts);
+    MountRecord {
+        volumes_from: req
+            .host_config
+            .volumes_from
+            .iter()
+            .map(|f| f.text.clone())
+            .collect(),
+        mounts: points,
+    }
+    .write(ctx, id)?;
     mounts.extend(checked.tmpfs.iter().cloned());
     if !plan.net_confs.is_empty() {
         hook::write_config(
@@ -815,6 +899,7 @@ async fn make(
         single_id,
     };
     let mut spec = spec::build(&image.defaults, &spec_opts)?;
+    super::mounts::set_rootfs_propagation(&mut spec);
     finish_spec(ctx, checked, plan, &dir, &mut spec)?;
     host_options(ctx, req, image, &mut spec).await?;
     if let Some(k) = keep_id {
@@ -833,7 +918,16 @@ async fn make(
             }
         }
     }
-    let mut l = record_labels(ctx, req, checked, plan, (id, name, &hostname), &dir, undo)?;
+    let mut l = record_labels(
+        ctx,
+        req,
+        image,
+        checked,
+        plan,
+        (id, name, &hostname),
+        &dir,
+        undo,
+    )?;
     let healthcheck = super::health::effective(
         req.config.healthcheck.as_ref(),
         image.defaults.healthcheck.as_ref(),
@@ -1057,9 +1151,11 @@ fn bind_proc(spec: &mut Spec) -> anyhow::Result<()> {
 
 /// The record's labels (nerdctl's, the restart monitor's, burrow's), and the log driver's
 /// options file.
+#[allow(clippy::too_many_arguments)]
 fn record_labels(
     ctx: &Ctx,
     req: &ContainerRequest,
+    image: &Image,
     checked: &Checked,
     plan: &NetPlan,
     (id, name, hostname): (&str, &str, &str),
@@ -1084,10 +1180,8 @@ fn record_labels(
         l.insert(labels::AUTO_REMOVE.into(), "true".into());
     }
     l.insert(labels::STATE_DIR.into(), dir.display().to_string());
-    l.insert(
-        labels::PLATFORM.into(),
-        format!("linux/{}", crate::images::manifest::go_arch()),
-    );
+    l.insert(labels::PLATFORM.into(), image.platform.display());
+    l.insert(labels::IMAGE_ID.into(), image.config_digest.clone());
     if !plan.extra_hosts.is_empty() {
         l.insert(
             labels::EXTRA_HOSTS.into(),

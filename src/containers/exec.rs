@@ -105,7 +105,12 @@ async fn user(
     notify: &dyn Fn(ExecNote),
 ) -> anyhow::Result<ResolvedUser> {
     let mut passwd_group = (String::new(), String::new());
-    if let Ok(mut image) = ctx.images.resolve(&c.image).await {
+    // The image of the platform the container runs (`run --platform`).
+    let platform = c
+        .labels
+        .get(super::labels::PLATFORM)
+        .and_then(|p| crate::images::manifest::Platform::parse(p).ok());
+    if let Ok(mut image) = ctx.images.resolve_for(&c.image, platform.as_ref()).await {
         let cache = crate::images::userdb::cache_dir(ctx.store.root());
         if ctx
             .images

@@ -3,7 +3,6 @@
 //! the network hook's state.
 
 use containerd_client::services::v1::Container;
-use oci_spec::runtime::Spec;
 use serde_json::{json, Map, Value};
 
 use super::record::{self, State};
@@ -34,6 +33,7 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
         .get(labels::DEVICES)
         .and_then(|d| serde_json::from_str(d).ok())
         .unwrap_or_else(|| json!({}));
+    let mounts = super::mounts::MountRecord::read(&dir, spec.as_ref());
     let user_labels: Map<String, Value> = c
         .labels
         .iter()
@@ -45,10 +45,10 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
         "Path": args.first().cloned().unwrap_or_default(),
         "Args": args.iter().skip(1).collect::<Vec<_>>(),
         "State": state_json(ctx, &c, &st),
-        "Image": c.image,
+        "Image": c.labels.get(labels::IMAGE_ID).cloned().unwrap_or_else(|| c.image.clone()),
         "Name": record::name_of(&c),
         "RestartCount": c.labels.get(labels::RESTART_COUNT).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0),
-        "Platform": "linux",
+        "Platform": c.labels.get(labels::PLATFORM).and_then(|p| p.split('/').next()).unwrap_or("linux"),
         "LogPath": ctx.store.log_path(&c.id),
         "HostnamePath": dir.join("hostname"),
         "HostsPath": dir.join("hosts"),
@@ -72,8 +72,9 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "DeviceCgroupRules": devices.get("DeviceCgroupRules").cloned().unwrap_or(Value::Null),
             "DeviceRequests": devices.get("DeviceRequests").cloned().unwrap_or(Value::Null),
             "UsernsMode": c.labels.get(labels::USERNS).cloned().unwrap_or_default(),
+            "VolumesFrom": mounts.volumes_from,
         },
-        "Mounts": mounts_json(spec.as_ref()),
+        "Mounts": mounts.mounts,
         "NetworkSettings": {
             "IPAddress": net_state.ip.clone().unwrap_or_default(),
             "IPPrefixLen": net_state.prefix_len.unwrap_or(0),
@@ -167,30 +168,6 @@ fn networks_json(
         );
     }
     networks
-}
-
-/// `Mounts`: the user's binds and volumes (not the state dir's files nor /sys).
-fn mounts_json(spec: Option<&Spec>) -> Vec<Value> {
-    spec.and_then(|s| s.mounts().clone())
-        .unwrap_or_default()
-        .iter()
-        .filter(|m| m.typ().as_deref() == Some("bind"))
-        .filter(|m| {
-            !matches!(
-                m.destination().to_str(),
-                Some("/etc/hosts" | "/etc/resolv.conf" | "/etc/hostname" | "/sys")
-            )
-        })
-        .map(|m| {
-            let ro = m.options().iter().flatten().any(|o| o == "ro");
-            json!({
-                "Type": "bind",
-                "Source": m.source().as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-                "Destination": m.destination().display().to_string(),
-                "RW": !ro,
-            })
-        })
-        .collect()
 }
 
 /// Docker's HostConfig.RestartPolicy from the policy label.

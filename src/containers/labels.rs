@@ -8,6 +8,8 @@ pub const PORTS: &str = "nerdctl/ports";
 pub const STATE_DIR: &str = "nerdctl/state-dir";
 pub const LOG_URI: &str = "nerdctl/log-uri";
 pub const PLATFORM: &str = "nerdctl/platform";
+/// The image's ID (its config digest) for the platform the container runs (inspect's Image).
+pub const IMAGE_ID: &str = "burrow/image-id";
 pub const EXTRA_HOSTS: &str = "nerdctl/extraHosts";
 pub const STOP_SIGNAL: &str = "nerdctl/stop-signal";
 pub const STOP_TIMEOUT: &str = "nerdctl/stop-timeout";

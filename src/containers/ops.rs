@@ -9,7 +9,7 @@ use containerd_client::services::v1::Container;
 
 use super::record::{self, State};
 use super::values::{RestartPolicy, Signal};
-use super::volumes::Volumes;
+use super::volumes::{InUse, Volumes};
 use super::{labels, Ctx};
 
 /// Seconds `stop` waits by default before SIGKILL (Docker's).
@@ -97,8 +97,20 @@ pub async fn remove_after_run(
     };
     let c = removed?;
     ctx.store.remove_dir(id)?;
-    Volumes::of(ctx).remove_quietly(&record::anonymous_volumes(&c));
+    remove_anonymous_volumes(ctx, &c).await;
     Ok(())
+}
+
+/// The anonymous volumes of removed container `c`, but those another container mounts.
+async fn remove_anonymous_volumes(ctx: &Ctx, c: &Container) {
+    let names = record::anonymous_volumes(c);
+    if names.is_empty() {
+        return;
+    }
+    match InUse::of(ctx).await {
+        Ok(used) => Volumes::of(ctx).remove_unused_quietly(&names, &used),
+        Err(err) => tracing::warn!(%err, "listing the volumes in use; anonymous volumes kept"),
+    }
 }
 
 /// Removes `c` and everything it owns (a running one only with `force`); its anonymous volumes
@@ -106,7 +118,7 @@ pub async fn remove_after_run(
 pub async fn remove(ctx: &Ctx, c: &Container, force: bool, volumes: bool) -> anyhow::Result<()> {
     record::remove_container(ctx, c, force).await?;
     if volumes {
-        Volumes::of(ctx).remove_quietly(&record::anonymous_volumes(c));
+        remove_anonymous_volumes(ctx, c).await;
     }
     Ok(())
 }

@@ -28,6 +28,9 @@ pub struct ContainerRequest {
     pub pull: PullPolicy,
     /// burrow's socket bypass (also asked by the label or annotation nerdctl/bypass4netns=true).
     pub bypass: bool,
+    /// The image's platform to run (`--platform`; Docker's create `platform` parameter): picked
+    /// from a multi-platform image, pulled for it if needed. None: this host's.
+    pub platform: Option<crate::images::manifest::Platform>,
 }
 
 /// Docker's `Config`: what runs, and as whom.
@@ -72,6 +75,8 @@ pub struct HostConfig {
     pub mounts: Vec<MountSpec>,
     /// `--tmpfs`.
     pub tmpfs: Vec<TmpfsSpec>,
+    /// `--volumes-from`: other containers' volumes and binds, at the same paths.
+    pub volumes_from: Vec<super::mounts::VolumesFrom>,
     /// `-p`.
     pub port_bindings: Vec<PortSpec>,
     /// `-P`: every port the image exposes, on free host ports.

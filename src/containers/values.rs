@@ -23,12 +23,17 @@ pub enum ValueError {
     UlimitName(String),
     #[error("the soft limit is above the hard one")]
     UlimitOrder,
-    #[error("expected SRC:DST[:ro|rw]")]
+    #[error("expected SRC:DST[:OPTIONS], e.g. data:/data:ro")]
     VolumeForm,
     #[error("the container path {0:?} must be absolute")]
     RelativeTarget(String),
-    #[error("unknown option {0:?} (use ro or rw)")]
+    #[error(
+        "unknown option {0:?} (use ro or rw, z or Z, nocopy, or a propagation: shared, slave, \
+         private, rshared, rslave or rprivate)"
+    )]
     VolumeOption(String),
+    #[error("{0}")]
+    VolumeMode(String),
     #[error("{0}")]
     Mount(String),
     #[error("the path must be absolute")]
@@ -57,6 +62,8 @@ pub enum ValueError {
     Expose,
     #[error("{0:?} is not a duration: use Go's syntax, such as 30s, 1m30s or 500ms")]
     Duration(String),
+    #[error("valid streams are STDIN, STDOUT and STDERR")]
+    AttachStream,
 }
 
 /// A flag's (or field's) value that cannot be used: `invalid --memory "x": use a size ...`.
@@ -229,12 +236,145 @@ pub enum VolumeSource {
     Host(PathBuf),
 }
 
-/// `-v [SRC:]DST[:ro|rw]`, or a `--mount type=bind|volume`.
+/// `-v [SRC:]DST[:MODES]`, or a `--mount type=bind|volume`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VolumeSpec {
     pub source: VolumeSource,
     pub target: String,
     pub read_only: bool,
+    /// A bind's mount propagation (None: Docker's default, rprivate); binds only.
+    #[serde(default)]
+    pub propagation: Option<Propagation>,
+    /// A new volume is left empty instead of filled from the image (`nocopy`,
+    /// `volume-nocopy`); volumes only.
+    #[serde(default)]
+    pub nocopy: bool,
+    /// The modes as given to `-v` (inspect's `Mounts[].Mode`); "" from `--mount`.
+    #[serde(default)]
+    pub mode: String,
+}
+
+impl VolumeSpec {
+    /// A mount of `source` at `target`, read-write, with Docker's defaults.
+    pub fn new(source: VolumeSource, target: impl Into<String>) -> VolumeSpec {
+        VolumeSpec {
+            source,
+            target: target.into(),
+            read_only: false,
+            propagation: None,
+            nocopy: false,
+            mode: String::new(),
+        }
+    }
+
+    /// Refuses what applies to the other kind of mount: a propagation on a volume, nocopy on
+    /// a bind (Docker's "field BindOptions/VolumeOptions must not be specified").
+    fn check_kind(&self) -> Result<(), ValueError> {
+        let bind = matches!(self.source, VolumeSource::Host(_));
+        if let (false, Some(p)) = (bind, self.propagation) {
+            return Err(ValueError::VolumeMode(format!(
+                "the propagation {p} applies to bind mounts only, not to volumes"
+            )));
+        }
+        if bind && self.nocopy {
+            return Err(ValueError::VolumeMode(
+                "nocopy applies to volumes only, not to bind mounts of a host path".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A bind mount's propagation (Docker's `bind-propagation`, or a `-v` mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Propagation {
+    Shared,
+    Slave,
+    Private,
+    RShared,
+    RSlave,
+    RPrivate,
+}
+
+impl Propagation {
+    /// The mount option (and inspect's `Propagation`): rshared, slave ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Propagation::Shared => "shared",
+            Propagation::Slave => "slave",
+            Propagation::Private => "private",
+            Propagation::RShared => "rshared",
+            Propagation::RSlave => "rslave",
+            Propagation::RPrivate => "rprivate",
+        }
+    }
+
+    /// Whether the source must be on a shared mount (shared, rshared).
+    pub fn is_shared(self) -> bool {
+        matches!(self, Propagation::Shared | Propagation::RShared)
+    }
+
+    /// Whether the source must be on a shared or slave mount (slave, rslave).
+    pub fn is_slave(self) -> bool {
+        matches!(self, Propagation::Slave | Propagation::RSlave)
+    }
+}
+
+impl fmt::Display for Propagation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Propagation {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        Ok(match s {
+            "shared" => Propagation::Shared,
+            "slave" => Propagation::Slave,
+            "private" => Propagation::Private,
+            "rshared" => Propagation::RShared,
+            "rslave" => Propagation::RSlave,
+            "rprivate" => Propagation::RPrivate,
+            _ => return Err(ValueError::VolumeOption(s.to_string())),
+        })
+    }
+}
+
+/// The `-v` modes (`ro,rshared`, `nocopy` ...), each kind at most once, as Docker allows.
+fn volume_modes(spec: &mut VolumeSpec, opts: &str) -> Result<(), ValueError> {
+    let twice = |kind: &str| {
+        ValueError::VolumeMode(format!(
+            "{opts:?} gives more than one {kind}: give at most one"
+        ))
+    };
+    let (mut access, mut label) = (false, false);
+    for o in opts.split(',').filter(|o| !o.is_empty()) {
+        match o {
+            "ro" | "rw" if access => return Err(twice("of ro and rw")),
+            "ro" | "rw" => {
+                access = true;
+                spec.read_only = o == "ro";
+            }
+            "z" | "Z" if label => return Err(twice("of z and Z")),
+            // SELinux relabelling: nothing to do on hosts without SELinux, as Docker.
+            "z" | "Z" => label = true,
+            "nocopy" if spec.nocopy => return Err(twice("nocopy")),
+            "nocopy" => spec.nocopy = true,
+            // Docker Desktop's consistency modes mean nothing on Linux; Docker accepts them.
+            "consistent" | "cached" | "delegated" => {}
+            p => {
+                let p: Propagation = p.parse()?;
+                if spec.propagation.is_some() {
+                    return Err(twice("propagation"));
+                }
+                spec.propagation = Some(p);
+            }
+        }
+    }
+    spec.mode = opts.to_string();
+    Ok(())
 }
 
 impl FromStr for VolumeSpec {
@@ -251,15 +391,6 @@ impl FromStr for VolumeSpec {
         if !dst.starts_with('/') {
             return Err(ValueError::RelativeTarget(dst.to_string()));
         }
-        let mut read_only = false;
-        for o in opts.split(',').filter(|o| !o.is_empty()) {
-            match o {
-                "ro" => read_only = true,
-                "rw" => read_only = false,
-                "z" | "Z" => {}
-                other => return Err(ValueError::VolumeOption(other.to_string())),
-            }
-        }
         let source = if src.is_empty() {
             VolumeSource::Anonymous
         } else if src.starts_with('/') || src.starts_with('.') {
@@ -267,11 +398,10 @@ impl FromStr for VolumeSpec {
         } else {
             VolumeSource::Named(src.to_string())
         };
-        Ok(VolumeSpec {
-            source,
-            target: dst.to_string(),
-            read_only,
-        })
+        let mut spec = VolumeSpec::new(source, dst);
+        volume_modes(&mut spec, opts)?;
+        spec.check_kind()?;
+        Ok(spec)
     }
 }
 
@@ -309,33 +439,46 @@ pub enum MountSpec {
     Tmpfs(TmpfsSpec),
 }
 
-impl FromStr for MountSpec {
-    type Err = ValueError;
+/// The fields of a `--mount` as given, before its type decides what they mean.
+#[derive(Default)]
+struct MountFields {
+    typ: Option<String>,
+    src: Option<String>,
+    dst: Option<String>,
+    ro: bool,
+    size: Option<ByteSize>,
+    mode: Option<String>,
+    propagation: Option<Propagation>,
+    nocopy: Option<bool>,
+}
 
-    fn from_str(spec: &str) -> Result<Self, ValueError> {
+/// A `--mount` boolean field: bare (true), or true/false/1/0.
+fn mount_bool(field: &str, v: Option<&str>) -> Result<bool, ValueError> {
+    match v {
+        None | Some("true" | "1") => Ok(true),
+        Some("false" | "0") => Ok(false),
+        Some(v) => Err(ValueError::Mount(format!(
+            "{field}={v:?} must be true or false"
+        ))),
+    }
+}
+
+impl MountFields {
+    fn parse(spec: &str) -> Result<MountFields, ValueError> {
         let bad = |why: String| ValueError::Mount(why);
-        let mut typ = "volume".to_string();
-        let (mut src, mut dst, mut ro) = (None::<String>, None::<String>, false);
-        let (mut size, mut mode) = (None::<ByteSize>, None::<String>);
+        let mut m = MountFields::default();
         for field in spec.split(',').filter(|f| !f.is_empty()) {
             let (k, v) = match field.split_once('=') {
                 Some((k, v)) => (k.trim(), Some(v.trim())),
                 None => (field.trim(), None),
             };
             match (k, v) {
-                ("type", Some(v)) => typ = v.to_string(),
-                ("source" | "src", Some(v)) => src = Some(v.to_string()),
-                ("target" | "destination" | "dst", Some(v)) => dst = Some(v.to_string()),
-                ("readonly" | "ro", None) => ro = true,
-                ("readonly" | "ro", Some(v)) => {
-                    ro = match v {
-                        "true" | "1" => true,
-                        "false" | "0" => false,
-                        _ => return Err(bad(format!("readonly={v:?} must be true or false"))),
-                    }
-                }
+                ("type", Some(v)) => m.typ = Some(v.to_string()),
+                ("source" | "src", Some(v)) => m.src = Some(v.to_string()),
+                ("target" | "destination" | "dst", Some(v)) => m.dst = Some(v.to_string()),
+                ("readonly" | "ro", v) => m.ro = mount_bool(k, v)?,
                 ("tmpfs-size", Some(v)) => {
-                    size = Some(v.parse().map_err(|_| {
+                    m.size = Some(v.parse().map_err(|_| {
                         bad(format!("tmpfs-size={v:?}: use a size such as 512m or 1g"))
                     })?)
                 }
@@ -343,19 +486,61 @@ impl FromStr for MountSpec {
                     u32::from_str_radix(v, 8).map_err(|_| {
                         bad(format!("tmpfs-mode={v:?} must be octal, e.g. 1777"))
                     })?;
-                    mode = Some(v.to_string());
+                    m.mode = Some(v.to_string());
+                }
+                ("bind-propagation", Some(v)) => {
+                    m.propagation = Some(v.parse().map_err(|_| {
+                        bad(format!(
+                            "bind-propagation={v:?}: use shared, slave, private, rshared, rslave or rprivate"
+                        ))
+                    })?)
+                }
+                ("volume-nocopy", v) => m.nocopy = Some(mount_bool(k, v)?),
+                ("volume-driver", Some("local")) => {}
+                ("volume-driver", Some(d)) => {
+                    return Err(bad(format!(
+                        "volume-driver={d:?}: burrow has only the local volume driver (leave the field out)"
+                    )))
+                }
+                ("volume-opt", _) => {
+                    return Err(bad(format!(
+                        "{field:?}: volume driver options are not supported (burrow's local volumes are \
+                         plain directories; mount a host path with type=bind instead)"
+                    )))
                 }
                 _ => return Err(bad(format!(
-                    "unsupported field {field:?} (use type, source, target, readonly, tmpfs-size, tmpfs-mode)"
+                    "unsupported field {field:?} (use type, source, target, readonly, bind-propagation, \
+                     volume-nocopy, tmpfs-size, tmpfs-mode)"
                 ))),
             }
         }
-        let Some(target) = dst else {
+        Ok(m)
+    }
+}
+
+impl FromStr for MountSpec {
+    type Err = ValueError;
+
+    fn from_str(spec: &str) -> Result<Self, ValueError> {
+        let bad = |why: String| ValueError::Mount(why);
+        let m = MountFields::parse(spec)?;
+        let typ = m.typ.as_deref().unwrap_or("volume");
+        let Some(target) = m.dst else {
             return Err(bad("target=PATH is required".into()));
         };
-        match typ.as_str() {
+        let extra = |field: &str| bad(format!("{field} does not apply to a mount of type={typ}"));
+        if typ != "tmpfs" && (m.size.is_some() || m.mode.is_some()) {
+            return Err(extra("tmpfs-size/tmpfs-mode"));
+        }
+        if typ != "bind" && m.propagation.is_some() {
+            return Err(extra("bind-propagation"));
+        }
+        if typ != "volume" && m.nocopy.is_some() {
+            return Err(extra("volume-nocopy"));
+        }
+        match typ {
             "bind" => {
-                let Some(src) = src else {
+                let Some(src) = m.src else {
                     return Err(bad("a bind mount needs source=PATH".into()));
                 };
                 if !src.starts_with('/') {
@@ -363,14 +548,13 @@ impl FromStr for MountSpec {
                         "the bind source {src:?} must be an absolute path"
                     )));
                 }
-                Ok(MountSpec::Volume(VolumeSpec {
-                    source: VolumeSource::Host(PathBuf::from(src)),
-                    target,
-                    read_only: ro,
-                }))
+                let mut v = VolumeSpec::new(VolumeSource::Host(PathBuf::from(src)), target);
+                v.read_only = m.ro;
+                v.propagation = m.propagation;
+                Ok(MountSpec::Volume(v))
             }
             "volume" => {
-                let source = match src {
+                let source = match m.src {
                     Some(name) if name.starts_with('/') => {
                         return Err(bad(format!(
                         "a volume's source is a volume name; use type=bind for the path {name:?}"
@@ -379,29 +563,49 @@ impl FromStr for MountSpec {
                     Some(name) => VolumeSource::Named(name),
                     None => VolumeSource::Anonymous,
                 };
-                Ok(MountSpec::Volume(VolumeSpec {
-                    source,
-                    target,
-                    read_only: ro,
-                }))
+                let mut v = VolumeSpec::new(source, target);
+                v.read_only = m.ro;
+                v.nocopy = m.nocopy.unwrap_or(false);
+                Ok(MountSpec::Volume(v))
             }
             "tmpfs" => {
-                if src.is_some() {
+                if m.src.is_some() {
                     return Err(bad("a tmpfs mount has no source".into()));
                 }
                 let mut options: Vec<String> = Vec::new();
-                if let Some(s) = size {
+                if let Some(s) = m.size {
                     options.push(format!("size={}", s.0));
                 }
-                if let Some(m) = mode {
-                    options.push(format!("mode={m}"));
+                if let Some(mode) = m.mode {
+                    options.push(format!("mode={mode}"));
                 }
-                if ro {
+                if m.ro {
                     options.push("ro".into());
                 }
                 Ok(MountSpec::Tmpfs(TmpfsSpec { target, options }))
             }
             other => Err(bad(format!("type={other:?} (use bind, volume or tmpfs)"))),
+        }
+    }
+}
+
+/// A stream `run -a/--attach` joins to the terminal (case-insensitive, as Docker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttachStream {
+    Stdin,
+    Stdout,
+    Stderr,
+}
+
+impl FromStr for AttachStream {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<Self, ValueError> {
+        match s.to_ascii_lowercase().as_str() {
+            "stdin" => Ok(AttachStream::Stdin),
+            "stdout" => Ok(AttachStream::Stdout),
+            "stderr" => Ok(AttachStream::Stderr),
+            _ => Err(ValueError::AttachStream),
         }
     }
 }
@@ -765,16 +969,47 @@ mod tests {
     }
 
     #[test]
+    fn volume_modes_take_propagation_and_nocopy_as_docker_does() {
+        let v: VolumeSpec = "/h:/d:ro,rshared".parse().unwrap();
+        assert!(v.read_only);
+        assert_eq!(v.propagation, Some(Propagation::RShared));
+        assert_eq!(v.mode, "ro,rshared");
+        let v: VolumeSpec = "/h:/d:slave".parse().unwrap();
+        assert!(!v.read_only && v.propagation.unwrap().is_slave());
+        let v: VolumeSpec = "data:/d:nocopy".parse().unwrap();
+        assert!(v.nocopy && v.propagation.is_none());
+        for (bad, says) in [
+            ("/h:/d:ro,rw", "ro and rw"),
+            ("/h:/d:shared,slave", "propagation"),
+            ("data:/d:rshared", "bind mounts only"),
+            ("/h:/d:nocopy", "volumes only"),
+            ("data:/d:nocopy,nocopy", "nocopy"),
+        ] {
+            assert!(err::<VolumeSpec>("-v", bad).contains(says), "{bad}");
+        }
+        let m: MountSpec = "type=bind,src=/h,dst=/d,bind-propagation=rslave"
+            .parse()
+            .unwrap();
+        assert!(matches!(m, MountSpec::Volume(v) if v.propagation == Some(Propagation::RSlave)));
+        for (spec, nocopy) in [
+            ("type=volume,src=v,dst=/d,volume-nocopy", true),
+            ("type=volume,src=v,dst=/d,volume-nocopy=false", false),
+            ("type=volume,src=v,dst=/d,volume-driver=local", false),
+        ] {
+            let m: MountSpec = spec.parse().unwrap();
+            assert!(
+                matches!(m, MountSpec::Volume(v) if v.nocopy == nocopy),
+                "{spec}"
+            );
+        }
+    }
+
+    #[test]
     fn mounts() {
         let m: MountSpec = "type=bind,source=/etc,target=/x,readonly".parse().unwrap();
-        assert_eq!(
-            m,
-            MountSpec::Volume(VolumeSpec {
-                source: VolumeSource::Host("/etc".into()),
-                target: "/x".into(),
-                read_only: true
-            })
-        );
+        let mut want = VolumeSpec::new(VolumeSource::Host("/etc".into()), "/x");
+        want.read_only = true;
+        assert_eq!(m, MountSpec::Volume(want));
         let m: MountSpec = "type=tmpfs,target=/t,tmpfs-size=1m,tmpfs-mode=1770"
             .parse()
             .unwrap();
@@ -802,7 +1037,22 @@ mod tests {
             ("source=x", "target=PATH"),
             ("type=tmpfs,target=/t,tmpfs-mode=999", "octal"),
             (
-                "type=bind,source=/a,target=/b,bind-propagation=rshared",
+                "type=bind,source=/a,target=/b,bind-propagation=up",
+                "rshared",
+            ),
+            (
+                "type=volume,target=/b,bind-propagation=shared",
+                "bind-propagation",
+            ),
+            (
+                "type=bind,source=/a,target=/b,volume-nocopy",
+                "volume-nocopy",
+            ),
+            ("type=volume,target=/b,volume-opt=type=nfs", "not supported"),
+            ("type=volume,target=/b,volume-driver=nfs", "only the local"),
+            ("type=volume,target=/b,tmpfs-size=1m", "tmpfs-size"),
+            (
+                "type=bind,source=/a,target=/b,bind-nonrecursive",
                 "unsupported field",
             ),
         ] {
@@ -813,11 +1063,9 @@ mod tests {
     #[test]
     fn mount_fields_take_dockers_aliases() {
         let vol = |src: VolumeSource, target: &str, read_only| {
-            MountSpec::Volume(VolumeSpec {
-                source: src,
-                target: target.into(),
-                read_only,
-            })
+            let mut v = VolumeSpec::new(src, target);
+            v.read_only = read_only;
+            MountSpec::Volume(v)
         };
         assert_eq!(
             "type=bind,src=/tmp,dst=/data,readonly=false".parse(),

@@ -221,6 +221,17 @@ impl Volumes {
         }
     }
 
+    /// [`Self::remove_quietly`] of those no container of `used` mounts: as Docker, an
+    /// anonymous volume another container still uses (`--volumes-from`) stays.
+    pub fn remove_unused_quietly(&self, names: &[String], used: &InUse) {
+        let unused: Vec<String> = names
+            .iter()
+            .filter(|n| !used.0.contains_key(&self.data(n)))
+            .cloned()
+            .collect();
+        self.remove_quietly(&unused);
+    }
+
     /// One volume.
     pub fn get(&self, name: &str) -> Result<Volume, VolumeError> {
         let vdir = self.dir.join(name);

@@ -4,7 +4,7 @@
 
 use containerd_client::services::v1::{GetImageRequest, ReadContentRequest};
 
-use super::manifest::{chain_ids, go_arch};
+use super::manifest::{chain_ids, Platform};
 use crate::client::{self, RpcResult};
 
 /// What the image says about how to run it (the `config` of its OCI image configuration).
@@ -29,8 +29,23 @@ pub enum ImageError {
     NotFound(String),
     #[error("image ID {id} names {count} images: give more of it")]
     Ambiguous { id: String, count: usize },
-    #[error("image {image}: no manifest for linux/{arch} in its index")]
-    NoPlatform { image: String, arch: String },
+    #[error("image {image}: no manifest for {platform} in its index (it has: {available})")]
+    NoPlatform {
+        image: String,
+        platform: String,
+        available: String,
+    },
+    /// Docker's words for a local image without the platform asked for (its index lists it,
+    /// but only another platform's content is here, or it is a single other platform's image).
+    #[error(
+        "image with reference {image} was found but does not match the specified platform: \
+         wanted {wanted}, actual: {actual}"
+    )]
+    PlatformMismatch {
+        image: String,
+        wanted: String,
+        actual: String,
+    },
     #[error(transparent)]
     Containerd(#[from] client::Error),
     #[error("image {image}: malformed {what}: {why}")]
@@ -55,6 +70,8 @@ pub struct Image {
     pub exposed_ports: Vec<String>,
     /// Layer descriptors (digest, media type), bottom first, for reading files.
     pub layers: Vec<(String, String)>,
+    /// The platform its config names (os, architecture, variant).
+    pub platform: Platform,
 }
 
 /// The names an image typed as `s` may be recorded under, in the order Docker would resolve:
@@ -152,11 +169,30 @@ impl ImageStore {
     /// Resolves `name` to a runnable image for this platform: a reference, or (as Docker
     /// takes them) an image ID or a unique prefix of one.
     pub async fn resolve(&self, name: &str) -> Result<Image, ImageError> {
-        match self.resolve_name(name).await {
+        self.resolve_for(name, None).await
+    }
+
+    /// [`Self::resolve`] for `platform` (`--platform`; None: this host's): picked from a
+    /// multi-platform image; [`ImageError::PlatformMismatch`] when only another platform's
+    /// image is here.
+    pub async fn resolve_for(
+        &self,
+        name: &str,
+        platform: Option<&Platform>,
+    ) -> Result<Image, ImageError> {
+        let image = match self.resolve_name(name, platform).await {
             Err(ImageError::NotFound(_)) if super::catalog::id_prefix(name).is_some() => {
-                self.resolve_id(name).await
+                self.resolve_id(name).await?
             }
-            other => other,
+            other => other?,
+        };
+        match platform {
+            Some(p) if !p.matches(&image.platform) => Err(ImageError::PlatformMismatch {
+                image: name.to_string(),
+                wanted: p.display(),
+                actual: image.platform.display(),
+            }),
+            _ => Ok(image),
         }
     }
 
@@ -178,7 +214,7 @@ impl ImageStore {
                 .as_ref()
                 .map(|t| t.digest.clone())
                 .unwrap_or_default();
-            let Ok(img) = self.resolve_name(&r.name).await else {
+            let Ok(img) = self.resolve_name(&r.name, None).await else {
                 continue;
             };
             if (img.config_digest.starts_with(&prefix) || target.starts_with(&prefix))
@@ -197,24 +233,16 @@ impl ImageStore {
         }
     }
 
-    async fn resolve_name(&self, name: &str) -> Result<Image, ImageError> {
+    async fn resolve_name(
+        &self,
+        name: &str,
+        platform: Option<&Platform>,
+    ) -> Result<Image, ImageError> {
         let record = self.find(name).await?;
         let target = record.target.clone().unwrap_or_default();
         let mut manifest = self.json(name, &target.digest, "manifest").await?;
         if manifest.get("manifests").is_some() {
-            let arch = go_arch();
-            let chosen = manifest["manifests"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|m| m["platform"]["os"] == "linux" && m["platform"]["architecture"] == arch)
-                .and_then(|m| m["digest"].as_str())
-                .map(str::to_string)
-                .ok_or_else(|| ImageError::NoPlatform {
-                    image: name.to_string(),
-                    arch: arch.to_string(),
-                })?;
-            manifest = self.json(name, &chosen, "manifest").await?;
+            manifest = self.pick(name, &manifest, platform).await?;
         }
         let config_digest = manifest["config"]["digest"]
             .as_str()
@@ -259,7 +287,62 @@ impl ImageStore {
             },
             exposed_ports,
             layers,
+            platform: Platform {
+                os: config["os"].as_str().unwrap_or("linux").to_string(),
+                // An image that does not say is taken as this host's (as its record was).
+                architecture: config["architecture"]
+                    .as_str()
+                    .filter(|a| !a.is_empty())
+                    .unwrap_or(super::manifest::go_arch())
+                    .to_string(),
+                variant: config["variant"].as_str().map(str::to_string),
+            },
         })
+    }
+
+    /// The manifest for `platform` (None: this host's) of an index; its content missing here
+    /// is [`ImageError::PlatformMismatch`] naming a platform that is here.
+    async fn pick(
+        &self,
+        name: &str,
+        index: &serde_json::Value,
+        platform: Option<&Platform>,
+    ) -> Result<serde_json::Value, ImageError> {
+        let wanted = platform.cloned().unwrap_or_else(Platform::host);
+        let entries: Vec<(Platform, String)> = index["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| {
+                let p: Platform = serde_json::from_value(m["platform"].clone()).ok()?;
+                Some((p, m["digest"].as_str()?.to_string()))
+            })
+            .collect();
+        let Some((_, digest)) = entries.iter().find(|(p, _)| wanted.matches(p)) else {
+            let available: Vec<String> = entries.iter().map(|(p, _)| p.display()).collect();
+            return Err(ImageError::NoPlatform {
+                image: name.to_string(),
+                platform: wanted.display(),
+                available: available.join(", "),
+            });
+        };
+        match self.json(name, digest, "manifest").await {
+            Err(ImageError::Containerd(e)) if e.is_not_found() => {
+                let mut actual = "none".to_string();
+                for (p, d) in &entries {
+                    if self.read_blob(d).await.is_ok() {
+                        actual = p.display();
+                        break;
+                    }
+                }
+                Err(ImageError::PlatformMismatch {
+                    image: name.to_string(),
+                    wanted: wanted.display(),
+                    actual,
+                })
+            }
+            other => other,
+        }
     }
 }
 

@@ -140,6 +140,18 @@ impl Endpoints {
             local,
         }
     }
+
+    /// These endpoints with the process's stdout and/or stderr discarded (`run -a`; the
+    /// container's log still gets both).
+    pub fn only(mut self, stdout: bool, stderr: bool) -> Endpoints {
+        if !stdout {
+            self.stdout = Box::new(std::io::sink());
+        }
+        if !stderr {
+            self.stderr = Box::new(std::io::sink());
+        }
+        self
+    }
 }
 
 /// How attending a process ended.

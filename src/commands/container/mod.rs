@@ -20,6 +20,7 @@ pub mod orphan;
 pub mod ps;
 pub mod restart;
 pub mod run;
+pub mod runflags;
 pub mod stats;
 pub mod userns;
 

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::detach::{self, Detached};
+use super::runflags::Streams;
 use super::{labels, Ctx};
 use crate::commands::error::Failure;
 use burrow::connection::Globals;
@@ -174,6 +175,8 @@ pub struct CreateFlags {
     pub devices: super::devices::DeviceFlags,
     #[command(flatten)]
     pub userns: super::userns::UsernsFlags,
+    #[command(flatten)]
+    pub source: super::runflags::SourceFlags,
     /// Signal to stop the container.
     #[arg(long)]
     pub stop_signal: Option<String>,
@@ -211,6 +214,7 @@ impl CreateFlags {
         r.name = self.name.clone();
         r.pull = parse_flag("--pull", &self.pull)?;
         r.bypass = self.bypass;
+        self.source.apply(&mut r)?;
         let c = &mut r.config;
         c.hostname = self.hostname.clone();
         c.user = self.user.clone();
@@ -340,6 +344,10 @@ pub struct RunArgs {
     /// Remove the container when it exits.
     #[arg(long)]
     pub rm: bool,
+    /// Attach to STDIN, STDOUT or STDERR (repeatable; default: stdout and stderr, and stdin
+    /// with -i).
+    #[arg(short, long, value_name = "STREAM")]
+    pub attach: Vec<String>,
     #[command(flatten)]
     pub flags: CreateFlags,
 }
@@ -439,6 +447,7 @@ fn print_note(note: Note) {
     match note {
         Note::Pulling(name) => eprintln!("burrow: pulling {name}"),
         Note::SquashedOwners => eprintln!("burrow: {}", burrow::images::SQUASHED_OWNERS_NOTE),
+        Note::ForeignPlatform(warning) => eprintln!("burrow: warning: {warning}"),
         Note::PortsDiscarded { network } => {
             eprintln!("burrow: warning: published ports are discarded with --network {network}")
         }
@@ -505,7 +514,7 @@ async fn start_task(
     if let Err(e) = created {
         let _ = ctx.client.delete_task(id).await;
         teardown_leftovers(ctx, id);
-        return Err(e.into());
+        return Err(foreign_binary(ctx, id, e.into()).await.into());
     }
     // Recorded before the start: the process may be seen running (and its CLI killed) before
     // the start call returns.
@@ -527,9 +536,22 @@ async fn start_task(
             ctx.store.set_started(id, before);
             let _ = ctx.client.delete_task(id).await;
             teardown_leftovers(ctx, id);
-            Err(e.into())
+            Err(foreign_binary(ctx, id, e.into()).await.into())
         }
     }
+}
+
+/// A start that failed with "exec format error" explained (an image of another platform).
+async fn foreign_binary(ctx: &Ctx, id: &str, err: anyhow::Error) -> anyhow::Error {
+    if !format!("{err:#}").contains("exec format error") {
+        return err;
+    }
+    let platform = match ctx.client.get(id).await {
+        Ok(c) => c.labels.get(labels::PLATFORM).cloned(),
+        Err(_) => None,
+    };
+    let hint = burrow::containers::platform::exec_format_hint(platform.as_deref());
+    err.context(hint)
 }
 
 /// Removes a container and everything it owns after a failed or finished `run`, printing
@@ -562,12 +584,13 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         )
         .into());
     }
+    let streams = Streams::of(&args.attach, args.detach)?;
     let created = create_container(ctx, f, true, args.rm).await?;
     tracing::debug!("run: created the container");
     if args.detach {
         return run_detached(ctx, args, created).await;
     }
-    run_attached(ctx, args, created).await
+    run_attached(ctx, args, created, streams).await
 }
 
 /// `run -d`: the task started in the background, the container's id printed.
@@ -598,7 +621,12 @@ async fn run_detached(ctx: &Ctx, args: &RunArgs, created: Created) -> Result<Exi
 
 /// An attached `run`: the container's stdio joined to the CLI's until it exits (then, with
 /// --rm, removed) or the user detaches.
-async fn run_attached(ctx: &Ctx, args: &RunArgs, created: Created) -> Result<ExitCode, Failure> {
+async fn run_attached(
+    ctx: &Ctx,
+    args: &RunArgs,
+    created: Created,
+    streams: Streams,
+) -> Result<ExitCode, Failure> {
     let f = &args.flags;
     let Created {
         id,
@@ -614,7 +642,8 @@ async fn run_attached(ctx: &Ctx, args: &RunArgs, created: Created) -> Result<Exi
         detach_on_hangup: f.tty,
     };
     let keys = f.detach_keys.as_deref();
-    let mut session = match task_session(ctx, &id, (f.interactive, f.tty), keys, local) {
+    let ends = Endpoints::terminal(local).only(streams.stdout, streams.stderr);
+    let mut session = match task_session(ctx, &id, (f.interactive, f.tty), keys, ends) {
         Ok(s) => s,
         Err(e) => {
             give_up(ctx, &id, net, &created_volumes).await;
@@ -633,6 +662,9 @@ async fn run_attached(ctx: &Ctx, args: &RunArgs, created: Created) -> Result<Exi
         return Err(fail);
     }
     tracing::debug!("run: started the task");
+    if streams.no_output() {
+        println!("{id}");
+    }
     let ahead = match net.take() {
         Some(n) => Some(n.settle(ctx, &id).await),
         None => None,
@@ -715,7 +747,7 @@ fn task_session(
     id: &str,
     (stdin, tty): (bool, bool),
     keys: Option<&str>,
-    local: Local,
+    ends: Endpoints,
 ) -> anyhow::Result<Session> {
     let log = logdriver::AttachLog::open(&ctx.store, id)
         .map_err(|e| tracing::warn!("container {id}: its output will not be logged: {e}"))
@@ -727,7 +759,7 @@ fn task_session(
         log,
     };
     let dir = session::fifo::dir(&ctx.store.container_dir(id), "");
-    Ok(Session::fifos(&dir, opts, Endpoints::terminal(local))?)
+    Ok(Session::fifos(&dir, opts, ends)?)
 }
 
 /// A `run` that failed after creating its container: the ahead-of-time attach (if any) ends,
@@ -852,7 +884,8 @@ async fn start_attached(
         ..Local::default()
     };
     let keys = args.detach_keys.as_deref();
-    let mut session = task_session(ctx, &c.id, (args.interactive, tty), keys, local)?;
+    let ends = Endpoints::terminal(local);
+    let mut session = task_session(ctx, &c.id, (args.interactive, tty), keys, ends)?;
     start_task(ctx, &c.id, rootfs, &session.stdio()).await?;
     let target = Target::task(ctx.client.clone(), &c.id);
     let exit = session.watch(&target).await;
