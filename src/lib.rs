@@ -19,6 +19,7 @@ pub mod client;
 pub mod config;
 pub mod connection;
 pub mod containers;
+pub mod dockerfile;
 pub mod format;
 pub mod fsutil;
 pub mod images;
