@@ -7,6 +7,7 @@ pub mod context;
 pub mod copy;
 pub mod create;
 pub mod diff;
+pub mod diskusage;
 pub mod events;
 pub mod exec;
 pub mod inspect;

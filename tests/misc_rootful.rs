@@ -1,0 +1,276 @@
+//! `commit`/`import --change`, `commit --pause`, `pull -a`, `system df`, and the log driver
+//! options (`--log-driver none|local|journald`, `--log-opt labels/env`, `logs --details`),
+//! rootful against a private containerd with the provisioned test images; and one rootless
+//! smoke case.
+
+mod containers_support;
+
+use containers_support::*;
+
+fn ok(out: &std::process::Output) -> String {
+    assert_eq!(
+        code(out),
+        0,
+        "stdout: {}\nstderr: {}",
+        stdout(out),
+        stderr(out)
+    );
+    stdout(out)
+}
+
+#[test]
+fn commit_applies_changes_pauses_and_writes_history() {
+    let Some(d) = rootful("mcommit") else { return };
+    let bb = image("busybox");
+    ok(&d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "--network",
+        "none",
+        &bb,
+        "sleep",
+        "300",
+    ]));
+    ok(&d.burrow(&[
+        "commit",
+        "-a",
+        "Ann <ann@example.com>",
+        "-m",
+        "with changes",
+        "-c",
+        r#"ENV A=1 B="two words""#,
+        "-c",
+        "CMD echo A=$A B=$B in $(pwd) as $(id -u)",
+        "-c",
+        "EXPOSE 8080 53/udp",
+        "-c",
+        "LABEL team=misc",
+        "-c",
+        "WORKDIR /srv",
+        "-c",
+        "USER 65534",
+        "-c",
+        "VOLUME /data",
+        "-c",
+        "STOPSIGNAL SIGINT",
+        "-c",
+        "HEALTHCHECK --interval=5s --retries=2 CMD true",
+        "live",
+        "committed:1",
+    ]));
+    // Paused while committing, running again afterwards.
+    let st = ok(&d.burrow(&["inspect", "--format", "{{.State.Status}}", "live"]));
+    assert_eq!(st.trim(), "running");
+    let cfg = ok(&d.burrow(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config}}",
+        "committed:1",
+    ]));
+    let cfg: serde_json::Value = serde_json::from_str(cfg.trim()).unwrap();
+    let env: Vec<&str> = cfg["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert!(
+        env.contains(&"A=1") && env.contains(&"B=two words"),
+        "{cfg}"
+    );
+    assert_eq!(
+        cfg["ExposedPorts"],
+        serde_json::json!({"8080/tcp": {}, "53/udp": {}})
+    );
+    assert_eq!(cfg["Labels"]["team"], "misc");
+    assert_eq!(cfg["WorkingDir"], "/srv");
+    assert_eq!(cfg["User"], "65534");
+    assert_eq!(cfg["Volumes"], serde_json::json!({"/data": {}}));
+    assert_eq!(cfg["StopSignal"], "SIGINT");
+    assert_eq!(
+        cfg["Healthcheck"],
+        serde_json::json!({"Test": ["CMD-SHELL", "true"], "Interval": 5_000_000_000u64, "Retries": 2})
+    );
+    let author = ok(&d.burrow(&["image", "inspect", "--format", "{{.Author}}", "committed:1"]));
+    assert_eq!(author.trim(), "Ann <ann@example.com>");
+    let hist = ok(&d.burrow(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}|{{.Comment}}",
+        "committed:1",
+    ]));
+    assert_eq!(
+        hist.lines().next().unwrap(),
+        "sleep 300|with changes",
+        "{hist}"
+    );
+    // The new image runs with its CMD, ENV, WORKDIR and USER.
+    let out = ok(&d.burrow(&["run", "--rm", "--network", "none", "committed:1"]));
+    assert_eq!(out.trim(), "A=1 B=two words in /srv as 65534");
+    // --pause=false commits it running; an ENTRYPOINT drops the inherited CMD.
+    ok(&d.burrow(&[
+        "commit",
+        "--pause=false",
+        "-c",
+        r#"ENTRYPOINT ["echo", "ep"]"#,
+        "live",
+        "committed:2",
+    ]));
+    let out = ok(&d.burrow(&["run", "--rm", "--network", "none", "committed:2"]));
+    assert_eq!(out.trim(), "ep");
+    // Not a config instruction: Docker's error, nothing made.
+    let out = d.burrow(&["commit", "-c", "RUN rm -rf /", "live", "committed:3"]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("run is not a valid change command"),
+        "{}",
+        stderr(&out)
+    );
+    assert_ne!(code(&d.burrow(&["image", "inspect", "committed:3"])), 0);
+    d.burrow(&["rm", "-f", "live"]);
+}
+
+#[test]
+fn import_applies_changes() {
+    let Some(d) = rootful("mimport") else { return };
+    let bb = image("busybox");
+    ok(&d.burrow(&["create", "--name", "src", "--network", "none", &bb]));
+    let tar = d.dir.join("src.tar");
+    ok(&d.burrow(&["export", "-o", tar.to_str().unwrap(), "src"]));
+    ok(&d.burrow(&[
+        "import",
+        "-c",
+        "ENV WHO=imported",
+        "-c",
+        r#"CMD ["/bin/sh", "-c", "echo $WHO"]"#,
+        tar.to_str().unwrap(),
+        "imported:1",
+    ]));
+    let out = ok(&d.burrow(&["run", "--rm", "--network", "none", "imported:1"]));
+    assert_eq!(out.trim(), "imported");
+    let out = d.burrow(&[
+        "import",
+        "-c",
+        "FROM scratch",
+        tar.to_str().unwrap(),
+        "imported:2",
+    ]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("from is not a valid change command"),
+        "{}",
+        stderr(&out)
+    );
+    d.burrow(&["rm", "-f", "src"]);
+}
+
+#[test]
+fn pull_all_tags_pulls_every_tag_of_the_repository() {
+    let Some(d) = rootful("mpull") else { return };
+    let registry = std::env::var("BURROW_TEST_REGISTRY").unwrap_or("127.0.0.1:5000".into());
+    let repo = format!("{registry}/burrow-misc-{}/bb", std::process::id());
+    let bb = image("busybox");
+    for tag in ["one", "two"] {
+        let name = format!("{repo}:{tag}");
+        ok(&d.burrow(&["tag", &bb, &name]));
+        ok(&d.burrow(&["push", &name]));
+        ok(&d.burrow(&["rmi", &name]));
+    }
+    let out = d.burrow(&["pull", "-a", &format!("{repo}:one")]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("tag can't be used with --all-tags/-a"),
+        "{}",
+        stderr(&out)
+    );
+    let out = ok(&d.burrow(&["pull", "--all-tags", &repo]));
+    assert!(
+        out.contains("one: Pulling from") && out.contains("two: Pulling from"),
+        "{out}"
+    );
+    assert_eq!(out.lines().last().unwrap(), repo, "{out}");
+    let listed = ok(&d.burrow(&["images", "--format", "{{.Tag}}", &repo]));
+    let mut tags: Vec<&str> = listed.lines().collect();
+    tags.sort();
+    assert_eq!(tags, ["one", "two"], "{listed}");
+}
+
+#[test]
+fn system_df_counts_images_containers_and_volumes() {
+    let Some(d) = rootful("mdf") else { return };
+    let bb = image("busybox");
+    ok(&d.burrow(&[
+        "run",
+        "--name",
+        "writer",
+        "--network",
+        "none",
+        "-v",
+        "dfvol:/v",
+        &bb,
+        "sh",
+        "-c",
+        "head -c 10000 /dev/zero > /v/f; head -c 5000 /dev/zero > /w",
+    ]));
+    let out = ok(&d.burrow(&["system", "df"]));
+    let head: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(
+        head,
+        ["TYPE", "TOTAL", "ACTIVE", "SIZE", "RECLAIMABLE"],
+        "{out}"
+    );
+    assert!(
+        out.lines().any(|l| l.starts_with("Build Cache")
+            && l.split_whitespace().skip(2).collect::<Vec<_>>() == ["0", "0", "0B", "0B"]),
+        "{out}"
+    );
+    let json = ok(&d.burrow(&["system", "df", "--format", "json"]));
+    let rows: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let row = |t: &str| rows.iter().find(|r| r["Type"] == t).unwrap().clone();
+    assert_eq!(row("Local Volumes")["TotalCount"], "1");
+    assert_eq!(row("Local Volumes")["Active"], "1");
+    assert_eq!(row("Local Volumes")["Size"], "10kB");
+    assert_eq!(row("Containers")["TotalCount"], "1");
+    assert_eq!(row("Containers")["Active"], "0");
+    assert!(
+        row("Containers")["Reclaimable"]
+            .as_str()
+            .unwrap()
+            .ends_with("(100%)"),
+        "{json}"
+    );
+    assert_eq!(row("Images")["Active"], "1");
+    let out = ok(&d.burrow(&["system", "df", "--format", "{{.Type}}={{.TotalCount}}"]));
+    assert!(out.contains("Local Volumes=1\n"), "{out}");
+    let out = ok(&d.burrow(&["system", "df", "-v"]));
+    for part in [
+        "Images space usage:",
+        "Containers space usage:",
+        "Local Volumes space usage:",
+        "Build cache usage: 0B",
+    ] {
+        assert!(out.contains(part), "{out}");
+    }
+    let vol = out
+        .lines()
+        .find(|l| l.starts_with("dfvol"))
+        .unwrap_or_default();
+    assert_eq!(
+        vol.split_whitespace().collect::<Vec<_>>(),
+        ["dfvol", "1", "10kB"],
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("writer") && l.contains("Exited (0)")),
+        "{out}"
+    );
+    d.burrow(&["rm", "-f", "writer"]);
+}
