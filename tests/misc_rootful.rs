@@ -274,3 +274,151 @@ fn system_df_counts_images_containers_and_volumes() {
     );
     d.burrow(&["rm", "-f", "writer"]);
 }
+
+#[test]
+fn log_attributes_details_and_drivers() {
+    let Some(d) = rootful("mlogs") else { return };
+    let bb = image("busybox");
+    let opts = [
+        "--label",
+        "team=a b",
+        "--label",
+        "other=x",
+        "-e",
+        "A=1",
+        "-e",
+        "B_X=2",
+        "--log-opt",
+        "labels=team",
+        "--log-opt",
+        "env=A",
+        "--log-opt",
+        "env-regex=^B_",
+    ];
+    // Attached (the CLI writes the log) and detached (the shim's log driver does).
+    let mut args = vec!["run", "--name", "att", "--network", "none"];
+    args.extend(opts);
+    args.extend([bb.as_str(), "sh", "-c", "echo out; echo err >&2"]);
+    ok(&d.burrow(&args));
+    let mut args = vec!["run", "-d", "--name", "det", "--network", "none"];
+    args.extend(opts);
+    args.extend([bb.as_str(), "echo", "hi"]);
+    ok(&d.burrow(&args));
+    ok(&d.burrow(&["wait", "det"]));
+    let out = d.burrow(&["logs", "--details", "att"]);
+    assert_eq!(stdout(&out), "A=1,B_X=2,team=a+b out\n");
+    assert_eq!(stderr(&out), "A=1,B_X=2,team=a+b err\n");
+    let out = ok(&d.burrow(&["logs", "--details", "det"]));
+    assert_eq!(out, "A=1,B_X=2,team=a+b hi\n");
+    let out = ok(&d.burrow(&["logs", "-t", "--details", "det"]));
+    let (time, rest) = out.split_once(' ').unwrap();
+    assert!(
+        time.ends_with('Z') && rest == "A=1,B_X=2,team=a+b hi\n",
+        "{out}"
+    );
+    assert_eq!(ok(&d.burrow(&["logs", "det"])), "hi\n");
+    // No attributes: Docker's lone space.
+    ok(&d.burrow(&[
+        "run",
+        "--name",
+        "plain",
+        "--network",
+        "none",
+        &bb,
+        "echo",
+        "p",
+    ]));
+    assert_eq!(ok(&d.burrow(&["logs", "--details", "plain"])), " p\n");
+
+    // none: the output still reaches an attached terminal, nothing is kept.
+    let out = ok(&d.burrow(&[
+        "run",
+        "--name",
+        "quiet",
+        "--network",
+        "none",
+        "--log-driver",
+        "none",
+        &bb,
+        "echo",
+        "shown",
+    ]));
+    assert_eq!(out, "shown\n");
+    ok(&d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "quiet2",
+        "--network",
+        "none",
+        "--log-driver",
+        "none",
+        &bb,
+        "echo",
+        "lost",
+    ]));
+    ok(&d.burrow(&["wait", "quiet2"]));
+    for name in ["quiet", "quiet2"] {
+        let out = d.burrow(&["logs", name]);
+        assert_ne!(code(&out), 0);
+        assert!(
+            stderr(&out).contains("configured logging driver does not support reading"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // local: kept and read as json-file's.
+    ok(&d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "loc",
+        "--network",
+        "none",
+        "--log-driver",
+        "local",
+        &bb,
+        "echo",
+        "kept",
+    ]));
+    ok(&d.burrow(&["wait", "loc"]));
+    assert_eq!(ok(&d.burrow(&["logs", "loc"])), "kept\n");
+    // Refused, with the reason, and nothing left behind.
+    let refused: &[&[&str]] = &[
+        &["--log-driver", "local", "--log-opt", "compress=true"],
+        &["--log-driver", "syslog"],
+        &["--log-opt", "labels-regex=("],
+        &["--log-opt", "tag=x"],
+    ];
+    for flags in refused {
+        let mut args = vec!["run", "--name", "bad", "--network", "none"];
+        args.extend_from_slice(flags);
+        args.extend([bb.as_str(), "true"]);
+        let out = d.burrow(&args);
+        assert_eq!(code(&out), 125, "{flags:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("--log-"), "{}", stderr(&out));
+    }
+    if !std::path::Path::new("/run/systemd/journal/socket").exists() {
+        let out = d.burrow(&[
+            "run",
+            "--name",
+            "bad",
+            "--log-driver",
+            "journald",
+            &bb,
+            "true",
+        ]);
+        assert_eq!(code(&out), 125, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("/run/systemd/journal/socket"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_ne!(
+        code(&d.burrow(&["inspect", "bad"])),
+        0,
+        "a refused run left a container"
+    );
+    d.burrow(&["rm", "-f", "att", "det", "plain", "quiet", "quiet2", "loc"]);
+}

@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use super::logdriver::Record;
 use super::logfollow::Follower;
+use super::logopts::{Driver, LogOpts};
 use super::{record, Ctx};
 use crate::images::time::{fraction_nanos, parse_rfc3339_nanos, rfc3339_nano};
 
@@ -21,6 +22,9 @@ pub enum LogQueryError {
     Time { flag: String, value: String },
     #[error("invalid --tail {0:?}: give a number of lines or \"all\"")]
     Tail(String),
+    /// Docker's words for a container made with `--log-driver none`.
+    #[error("configured logging driver does not support reading")]
+    NotReadable,
 }
 
 /// What to show of a log.
@@ -93,6 +97,9 @@ pub async fn read(
 ) -> anyhow::Result<()> {
     let c = ctx.find(container).await?;
     let path = ctx.store.log_path(&c.id);
+    if LogOpts::load(&path).driver == Driver::None {
+        return Err(LogQueryError::NotReadable.into());
+    }
     let reading = || {
         format!(
             "reading the log of {container} at {} (check that it is yours and readable)",

@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod listing;
 pub mod logdriver;
 pub mod logfollow;
+pub mod logopts;
 pub mod logquery;
 pub mod networks;
 pub mod ops;
