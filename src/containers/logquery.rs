@@ -275,6 +275,7 @@ mod tests {
         let rec = |t: &str| Record {
             log: String::new(),
             stream: "stdout".into(),
+            attrs: Default::default(),
             time: t.into(),
         };
         let q = LogQuery {
