@@ -422,3 +422,111 @@ fn log_attributes_details_and_drivers() {
     );
     d.burrow(&["rm", "-f", "att", "det", "plain", "quiet", "quiet2", "loc"]);
 }
+
+/// Set in the private mount namespace [`journald_driver_writes_and_logs_reads_back`] makes.
+const IN_JOURNAL_NS: &str = "BURROW_MISC_IN_JOURNAL_NS";
+
+/// journald end to end where this machine has no journal: this test binary again, in a private
+/// mount namespace with a systemd-journald of its own (tmpfs over the journal's socket and
+/// files), runs [`journald_inside`] with containerd started there too.
+#[test]
+fn journald_driver_writes_and_logs_reads_back() {
+    let journald = std::path::Path::new("/lib/systemd/systemd-journald");
+    if !is_root() || !journald.exists() || std::env::var_os(IN_JOURNAL_NS).is_some() {
+        eprintln!("SKIP: needs root and {}", journald.display());
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let script = format!(
+        "set -e; mkdir -p /run/systemd/journal /run/log /var/log/journal; \
+         for d in /run/systemd/journal /run/log /var/log/journal; do mount -t tmpfs tmpfs $d; done; \
+         {j} & jpid=$!; trap 'kill $jpid' EXIT; \
+         for i in $(seq 50); do [ -S /run/systemd/journal/socket ] && break; sleep 0.1; done; \
+         {IN_JOURNAL_NS}=1 {exe} --exact journald_inside --nocapture --test-threads=1",
+        j = journald.display(),
+        exe = exe.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(code(&out), 0, "{text}");
+    assert!(
+        text.contains("1 passed"),
+        "the inner test did not run: {text}"
+    );
+    assert!(!text.contains("SKIP"), "the inner test was skipped: {text}");
+}
+
+#[test]
+fn journald_inside() {
+    if std::env::var_os(IN_JOURNAL_NS).is_none() {
+        return;
+    }
+    let Some(d) = rootful("mjournal") else { return };
+    let bb = image("busybox");
+    let id = ok(&d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "jd",
+        "--network",
+        "none",
+        "--log-driver",
+        "journald",
+        "-e",
+        "A=1",
+        "--log-opt",
+        "env=A",
+        &bb,
+        "sh",
+        "-c",
+        "echo out; echo err >&2",
+    ]));
+    ok(&d.burrow(&["wait", "jd"]));
+    // Attached runs write the journal too.
+    let shown = ok(&d.burrow(&[
+        "run",
+        "--name",
+        "ja",
+        "--network",
+        "none",
+        "--log-driver",
+        "journald",
+        &bb,
+        "echo",
+        "att",
+    ]));
+    assert_eq!(shown, "att\n");
+    let id = id.trim();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let out = std::process::Command::new("journalctl")
+        .args([
+            "--no-pager",
+            "-o",
+            "json",
+            &format!("CONTAINER_ID_FULL={id}"),
+        ])
+        .output()
+        .unwrap();
+    let entries: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let out_entry = entries
+        .iter()
+        .find(|e| e["MESSAGE"] == "out")
+        .expect("no entry for out");
+    assert_eq!(out_entry["CONTAINER_NAME"], "jd");
+    assert_eq!(out_entry["CONTAINER_ID"], &id[..12]);
+    assert_eq!(out_entry["PRIORITY"], "6");
+    assert_eq!(out_entry["A"], "1");
+    let out = d.burrow(&["logs", "jd"]);
+    assert_eq!(
+        (stdout(&out).as_str(), stderr(&out).as_str()),
+        ("out\n", "err\n")
+    );
+    assert_eq!(ok(&d.burrow(&["logs", "--tail", "1", "ja"])), "att\n");
+    d.burrow(&["rm", "-f", "jd", "ja"]);
+}

@@ -783,7 +783,7 @@ async fn make(
             }
         }
     }
-    save_log_opts(ctx, req, checked, id, &spec)?;
+    save_log_opts(ctx, req, checked, (id, name, &image.name), &spec)?;
     let l = record_labels(ctx, req, checked, plan, (id, name, &hostname), &dir, undo)?;
     tracing::debug!("create: built the spec");
     let rootfs = ctx
@@ -823,7 +823,7 @@ fn save_log_opts(
     ctx: &Ctx,
     req: &ContainerRequest,
     checked: &Checked,
-    id: &str,
+    (id, name, image): (&str, &str, &str),
     spec: &Spec,
 ) -> anyhow::Result<()> {
     let env = spec
@@ -834,6 +834,7 @@ fn save_log_opts(
     let labels: HashMap<String, String> = req.config.labels.clone().into_iter().collect();
     let path = ctx.store.log_path(id);
     LogOpts::with_attrs(checked.log_opts.clone(), &labels, &env)
+        .for_container(name, image)
         .save(&path)
         .with_context(|| format!("writing the log options beside {}", path.display()))
 }

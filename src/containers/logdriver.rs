@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use super::journald::{self, Journal};
+use super::logopts::JOURNAL_SOCKET;
 use super::store::Store;
 use crate::images::time::rfc3339_nano;
 
@@ -181,7 +183,48 @@ impl Sink {
     }
 }
 
-fn copy(src: OwnedFd, stream: &'static str, out: Arc<Mutex<Sink>>) {
+/// Where a container's lines go: its json-file log, or the journal.
+pub(crate) enum Output {
+    File(Sink),
+    Journal(Journal),
+}
+
+impl Output {
+    /// The output `opts` choose for container `id` whose log is `path` (none for
+    /// `--log-driver none`).
+    pub(crate) fn open(path: PathBuf, opts: LogOpts, id: &str) -> anyhow::Result<Option<Output>> {
+        Ok(match opts.driver {
+            Driver::None => None,
+            Driver::Journald => {
+                let fields = journald::container_fields(id, &opts.name, &opts.image, &opts.attrs);
+                Some(Output::Journal(Journal::connect(
+                    Path::new(JOURNAL_SOCKET),
+                    fields,
+                )?))
+            }
+            Driver::JsonFile | Driver::Local => Some(Output::File(
+                Sink::open(path.clone(), opts)
+                    .with_context(|| format!("opening the log file {}", path.display()))?,
+            )),
+        })
+    }
+
+    /// Writes one line of `stream` (failures are dropped: the container must not block).
+    fn record(&mut self, stream: &str, line: &[u8]) {
+        match self {
+            Output::File(s) => {
+                let _ = s.record(stream, line);
+            }
+            Output::Journal(j) => {
+                if let Err(err) = j.send(stream, line) {
+                    tracing::debug!(%err, "journal entry dropped");
+                }
+            }
+        }
+    }
+}
+
+fn copy(src: OwnedFd, stream: &'static str, out: Arc<Mutex<Option<Output>>>) {
     let mut r = BufReader::new(File::from(src));
     let mut line = Vec::new();
     loop {
@@ -189,8 +232,8 @@ fn copy(src: OwnedFd, stream: &'static str, out: Arc<Mutex<Sink>>) {
         match r.read_until(b'\n', &mut line) {
             Ok(0) | Err(_) => return,
             Ok(_) => {
-                if let Ok(mut f) = out.lock() {
-                    let _ = f.record(stream, &line);
+                if let Ok(Some(f)) = out.lock().as_deref_mut() {
+                    f.record(stream, &line);
                 }
             }
         }
@@ -202,7 +245,7 @@ fn copy(src: OwnedFd, stream: &'static str, out: Arc<Mutex<Sink>>) {
 /// afterwards as Docker's does.
 pub struct AttachLog {
     /// None with `--log-driver none`: nothing is kept.
-    sink: Option<Mutex<Sink>>,
+    sink: Option<Mutex<Output>>,
     /// Each stream's bytes after its last newline (stdout, stderr).
     partial: Mutex<[Vec<u8>; 2]>,
 }
@@ -215,10 +258,9 @@ impl AttachLog {
             super::store::private_dir(parent).map_err(std::io::Error::other)?;
         }
         let opts = LogOpts::load(&path);
-        let sink = match opts.driver {
-            Driver::None => None,
-            Driver::JsonFile | Driver::Local => Some(Mutex::new(Sink::open(path, opts)?)),
-        };
+        let sink = Output::open(path, opts, id)
+            .map_err(std::io::Error::other)?
+            .map(Mutex::new);
         Ok(Arc::new(AttachLog {
             sink,
             partial: Mutex::default(),
@@ -252,7 +294,7 @@ impl AttachLog {
     fn record(&self, stderr: bool, line: &[u8]) {
         let stream = if stderr { "stderr" } else { "stdout" };
         if let Some(Ok(mut f)) = self.sink.as_ref().map(|s| s.lock()) {
-            let _ = f.record(stream, line);
+            f.record(stream, line);
         }
     }
 }
@@ -268,8 +310,8 @@ pub fn main(data_root: &str) -> anyhow::Result<()> {
         super::store::private_dir(parent)?;
     }
     let opts = LogOpts::load(&path);
-    let sink = Sink::open(path.clone(), opts)
-        .with_context(|| format!("opening the log file {}", path.display()))?;
+    // None (`--log-driver none`, which normally never starts the driver): read and drop.
+    let sink = Output::open(path.clone(), opts, &id)?;
     // The shim starts the driver with each new task, including those containerd's restart
     // monitor makes for `--restart always`, which no burrow command sees: the start time of
     // `ps` and `inspect` comes from here for them (burrow's own starts record it again).

@@ -1,6 +1,6 @@
 //! `--log-driver` and `--log-opt` as Docker takes them, kept in the container's dir as
 //! `log-opts.json` for the log driver, attached runs and `logs`: the driver (json-file, local,
-//! none), rotation (max-size, max-file) and the extra attributes every record carries
+//! none, journald), rotation (max-size, max-file) and the extra attributes every record carries
 //! (labels, env, labels-regex, env-regex), fixed when the container is made.
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +19,8 @@ pub enum Driver {
     Local,
     /// Nothing stored; `logs` has nothing to read.
     None,
+    /// Entries in the systemd journal (see [`super::journald`]).
+    Journald,
 }
 
 /// A `--log-driver`/`--log-opt` that burrow cannot honour.
@@ -28,8 +30,6 @@ pub enum LogOptError {
     Driver(String),
     #[error("--log-driver journald: no systemd journal is reachable here ({0} does not exist, so systemd-journald is not running); use --log-driver json-file (the default) and `burrow logs`")]
     NoJournal(String),
-    #[error("--log-driver journald: burrow does not write to the journal yet; use --log-driver json-file (the default) and `burrow logs`")]
-    Journald,
     #[error("invalid --log-opt {0:?}: expected KEY=VALUE")]
     NotKeyValue(String),
     #[error("invalid --log-opt {0:?}: a size such as 10m, 512k or 1g")]
@@ -75,6 +75,11 @@ pub struct LogOpts {
     /// The attributes those select, fixed when the container is made ([`LogOpts::with_attrs`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub attrs: BTreeMap<String, String>,
+    /// The container's name and image, for the journal's CONTAINER_NAME and IMAGE_NAME.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub image: String,
 }
 
 /// The file the options live in, next to the log.
@@ -84,7 +89,8 @@ pub fn opts_path(log: &Path) -> PathBuf {
 
 /// Parses `--log-driver` and `--log-opt` as Docker's drivers take them: json-file (max-size,
 /// max-file, labels, env, labels-regex, env-regex), local (max-size, max-file; rotated at 20m x 5
-/// unless told), none (no options); journald is refused with the reason.
+/// unless told), none (no options), journald (labels, env and their regexes; refused, saying
+/// why, where no journal is reachable).
 pub fn parse_opts(driver: &str, opts: &[String]) -> Result<LogOpts, LogOptError> {
     let mut o = LogOpts {
         driver: match driver {
@@ -94,7 +100,7 @@ pub fn parse_opts(driver: &str, opts: &[String]) -> Result<LogOpts, LogOptError>
             "journald" if !Path::new(JOURNAL_SOCKET).exists() => {
                 return Err(LogOptError::NoJournal(JOURNAL_SOCKET.into()))
             }
-            "journald" => return Err(LogOptError::Journald),
+            "journald" => Driver::Journald,
             other => return Err(LogOptError::Driver(other.into())),
         },
         ..Default::default()
@@ -126,10 +132,10 @@ pub fn parse_opts(driver: &str, opts: &[String]) -> Result<LogOpts, LogOptError>
                 let n = v.parse().ok().filter(|n| *n >= 1);
                 max_file = Some(n.ok_or_else(|| LogOptError::Files(kv.clone()))?);
             }
-            (Driver::JsonFile, "labels") => o.labels = list(v),
-            (Driver::JsonFile, "env") => o.env = list(v),
-            (Driver::JsonFile, "labels-regex") => o.labels_regex = regex(v)?,
-            (Driver::JsonFile, "env-regex") => o.env_regex = regex(v)?,
+            (Driver::JsonFile | Driver::Journald, "labels") => o.labels = list(v),
+            (Driver::JsonFile | Driver::Journald, "env") => o.env = list(v),
+            (Driver::JsonFile | Driver::Journald, "labels-regex") => o.labels_regex = regex(v)?,
+            (Driver::JsonFile | Driver::Journald, "env-regex") => o.env_regex = regex(v)?,
             (d, _) => return Err(unsupported(d, k)),
         }
     }
@@ -156,6 +162,7 @@ fn unsupported(d: Driver, key: &str) -> LogOptError {
         ),
         Driver::Local => ("local", "max-size and max-file (burrow does not compress)"),
         Driver::None => ("none", "no options"),
+        Driver::Journald => ("journald", "labels, env, labels-regex and env-regex"),
     };
     LogOptError::Unsupported {
         key: key.to_string(),
@@ -217,6 +224,16 @@ impl LogOpts {
             }
         }
         self.attrs = attrs;
+        self
+    }
+
+    /// These options for the container `name` made from `image` (journald names both in each
+    /// entry).
+    pub fn for_container(mut self, name: &str, image: &str) -> LogOpts {
+        if self.driver == Driver::Journald {
+            self.name = name.to_string();
+            self.image = image.to_string();
+        }
         self
     }
 
@@ -301,7 +318,13 @@ mod tests {
         assert!(parse_opts("local", &["labels=a".into()]).is_err());
         assert!(parse_opts("none", &["max-size=1m".into()]).is_err());
         assert!(parse_opts("syslog", &[]).is_err());
-        assert!(parse_opts("journald", &[]).is_err());
+        assert_eq!(
+            parse_opts("journald", &[]).map(|o| o.driver),
+            match Path::new(JOURNAL_SOCKET).exists() {
+                true => Ok(Driver::Journald),
+                false => Err(LogOptError::NoJournal(JOURNAL_SOCKET.into())),
+            }
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
+use super::journald;
 use super::logdriver::Record;
 use super::logfollow::Follower;
 use super::logopts::{Driver, LogOpts};
@@ -97,8 +98,10 @@ pub async fn read(
 ) -> anyhow::Result<()> {
     let c = ctx.find(container).await?;
     let path = ctx.store.log_path(&c.id);
-    if LogOpts::load(&path).driver == Driver::None {
-        return Err(LogQueryError::NotReadable.into());
+    match LogOpts::load(&path).driver {
+        Driver::None => return Err(LogQueryError::NotReadable.into()),
+        Driver::Journald => return read_journal(ctx, &c.id, q, emit).await,
+        Driver::JsonFile | Driver::Local => {}
     }
     let reading = || {
         format!(
@@ -121,6 +124,32 @@ pub async fn read(
             }
         }
         // As Docker: following ends when the container stops or --until has passed.
+        if !running || q.until_passed() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// [`read`] for a container that logs to the journal (read with journalctl).
+async fn read_journal(
+    ctx: &Ctx,
+    id: &str,
+    q: &LogQuery,
+    mut emit: impl FnMut(&Record),
+) -> anyhow::Result<()> {
+    let (records, mut cursor) = journald::read(id, None)?;
+    let records: Vec<Record> = records.into_iter().filter(|r| q.shows(r)).collect();
+    let skip = q.tail.map(|n| records.len().saturating_sub(n)).unwrap_or(0);
+    records[skip..].iter().for_each(&mut emit);
+    if !q.follow {
+        return Ok(());
+    }
+    loop {
+        let running = record::state(ctx, id).await?.is_running();
+        let (more, next) = journald::read(id, cursor.as_deref())?;
+        more.iter().filter(|r| q.shows(r)).for_each(&mut emit);
+        cursor = next;
         if !running || q.until_passed() {
             return Ok(());
         }

@@ -11,6 +11,7 @@ pub mod diskusage;
 pub mod events;
 pub mod exec;
 pub mod inspect;
+pub mod journald;
 pub mod labels;
 pub mod lifecycle;
 pub mod listing;
