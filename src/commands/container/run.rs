@@ -72,8 +72,8 @@ pub struct CreateFlags {
     /// The container's IPv4 address on its network (within the network's subnet).
     #[arg(long, value_name = "IPv4")]
     pub ip: Option<std::net::Ipv4Addr>,
-    /// Logging driver: json-file (Docker's default), local (json-file records rotated at 20m x 5;
-    /// both read by `burrow logs`) or none (nothing kept). journald is refused.
+    /// Logging driver: json-file (Docker's default), local (json-file records rotated at 20m x 5),
+    /// journald (where a systemd journal runs), all read by `burrow logs`; or none (nothing kept).
     #[arg(long, default_value = "json-file")]
     pub log_driver: String,
     /// Keys that detach the terminal from a running container, leaving it running (with -i;
@@ -85,8 +85,8 @@ pub struct CreateFlags {
     #[arg(long, default_value_t = true)]
     pub sig_proxy: bool,
     /// Log driver options: max-size=SIZE (rotate past it, e.g. 10m), max-file=N (files kept);
-    /// json-file also labels=K1,K2, env=V1,V2, labels-regex=RE, env-regex=RE (attributes each
-    /// record carries, shown by `logs --details`).
+    /// json-file and journald also labels=K1,K2, env=V1,V2, labels-regex=RE, env-regex=RE
+    /// (attributes each record carries; `logs --details` shows json-file's).
     #[arg(long)]
     pub log_opt: Vec<String>,
     /// Attach a mount, Docker's long form: type=bind|volume|tmpfs,source=SRC,target=DST[,readonly]
