@@ -1,7 +1,8 @@
 //! burrow as containerd's `binary://` log driver (as nerdctl is): the shim starts
 //! `burrow _BURROW_INTERNAL_LOGGING DATA_ROOT` with the container's stdout on fd 3, stderr on
 //! fd 4 and a ready pipe on fd 5, and CONTAINER_ID/CONTAINER_NAMESPACE set; every line becomes
-//! a Docker json-file record in `DATA_ROOT/containers/NS/ID/ID-json.log`.
+//! a Docker json-file record in `DATA_ROOT/containers/NS/ID/ID-json.log` (with the `attrs` the
+//! `--log-opt`s chose), or with `--log-driver journald` a journal entry ([`super::journald`]).
 #![allow(unsafe_code)]
 
 use std::collections::BTreeMap;
