@@ -33,6 +33,26 @@ fn commit_applies_changes_pauses_and_writes_history() {
         "sleep",
         "300",
     ]));
+    // containerd keeps no event history: watch while committing.
+    let until = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 7;
+    let events = d
+        .command(&[
+            "events",
+            "--until",
+            &until.to_string(),
+            "--filter",
+            "container=live",
+            "--format",
+            "{{.Action}}",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
     ok(&d.burrow(&[
         "commit",
         "-a",
@@ -63,6 +83,8 @@ fn commit_applies_changes_pauses_and_writes_history() {
     // Paused while committing, running again afterwards.
     let st = ok(&d.burrow(&["inspect", "--format", "{{.State.Status}}", "live"]));
     assert_eq!(st.trim(), "running");
+    let events = ok(&events.wait_with_output().unwrap());
+    assert_eq!(events, "pause\nunpause\n");
     let cfg = ok(&d.burrow(&[
         "image",
         "inspect",
