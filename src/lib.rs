@@ -21,6 +21,7 @@ pub mod config;
 pub mod connection;
 pub mod containers;
 pub mod devices;
+pub mod dockerfile;
 pub mod format;
 pub mod fsutil;
 pub mod images;

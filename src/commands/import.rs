@@ -4,15 +4,17 @@
 use std::io::Read;
 use std::process::ExitCode;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use crate::commands::images::with_store;
 use burrow::connection::Globals;
+use burrow::dockerfile::parse_changes;
 use burrow::images::import;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Apply a Dockerfile instruction to the image (not supported yet).
+    /// Apply a Dockerfile instruction to the image's config (CMD, ENTRYPOINT, ENV, EXPOSE,
+    /// HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR).
     #[arg(short, long)]
     pub change: Vec<String>,
     /// Set a commit message for the imported image.
@@ -26,9 +28,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    if !args.change.is_empty() {
-        bail!("import: --change is not supported yet");
-    }
+    let changes = parse_changes(&args.change).context("import --change")?;
     let mut data = Vec::new();
     if args.file == "-" {
         std::io::stdin()
@@ -43,7 +43,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         None => format!("Imported from {}", args.file),
     };
     let made = with_store(g, async |store| {
-        import::import(store, data, args.name.as_deref(), &comment).await
+        import::import(store, data, args.name.as_deref(), &comment, &changes).await
     })?;
     println!("{}", made.id);
     Ok(ExitCode::SUCCESS)

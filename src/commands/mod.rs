@@ -2,6 +2,7 @@
 
 pub mod completion;
 pub mod container;
+pub mod df;
 pub mod error;
 pub mod events;
 pub mod flags;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use burrow::connection::{self, Globals};
-pub use burrow::images::endpoints::{pull_any, registries_for};
+pub use burrow::images::endpoints::{pull_any, registries_for, tags_any};
 use burrow::images::{self, manifest::Platform, progress::Progress, pull, reference::Reference};
 
 #[derive(Debug, clap::Args)]
@@ -19,6 +19,9 @@ pub struct Args {
     /// Pull the content of every platform (the host's is unpacked).
     #[arg(long)]
     pub all_platforms: bool,
+    /// Pull every tagged image of the repository (the registry's tags list).
+    #[arg(short, long)]
+    pub all_tags: bool,
     /// Print only the image name when done.
     #[arg(short, long)]
     pub quiet: bool,
@@ -41,37 +44,93 @@ pub fn platform_arg(p: Option<&str>) -> anyhow::Result<Platform> {
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse(&args.image)?;
+    if args.all_tags && names_tag_or_digest(&args.image) {
+        anyhow::bail!("tag can't be used with --all-tags/-a");
+    }
     let opts = pull::PullOptions {
         platform: platform_arg(args.platform.as_deref())?,
         strict_platform: args.platform.is_some(),
         all_platforms: args.all_platforms,
         unpack: true,
     };
-    let regs = registries_for(
-        &reference.domain,
-        args.insecure_registry,
-        false,
-        &args.hosts_dir,
-    )?;
+    let regs = || {
+        registries_for(
+            &reference.domain,
+            args.insecure_registry,
+            false,
+            &args.hosts_dir,
+        )
+    };
     let ep = connection::resolve(g)?;
     let progress = Arc::new(Progress::new(args.quiet));
     let (pulled, squashed) = connection::runtime().block_on(async {
         let store = images::open_store(&ep).await?;
-        let pulled = pull_any(&store, regs, &reference, &opts, progress.clone()).await?;
+        let refs = match args.all_tags {
+            true => tagged(&regs()?, &reference).await?,
+            false => vec![reference.clone()],
+        };
+        let mut pulled = Vec::new();
+        for r in &refs {
+            let p = pull_any(&store, regs()?, r, &opts, progress.clone()).await?;
+            if !args.quiet && args.all_tags {
+                println!("Digest: {}", p.digest);
+            }
+            pulled.push(p);
+        }
         anyhow::Ok((pulled, store.squashed_owners))
     })?;
-    if squashed && pulled.downloaded > 0 {
+    let downloaded = pulled.iter().any(|p| p.downloaded > 0);
+    if squashed && downloaded {
         eprintln!("{}", images::SQUASHED_OWNERS_NOTE);
     }
-    if !args.quiet {
-        println!("Digest: {}", pulled.digest);
-        let status = if pulled.downloaded > 0 {
-            "Downloaded newer image for"
-        } else {
-            "Image is up to date for"
-        };
-        println!("Status: {status} {}", reference.familiar());
+    let status = if downloaded {
+        "Downloaded newer image for"
+    } else {
+        "Image is up to date for"
+    };
+    match (args.all_tags, pulled.first()) {
+        (true, _) => {
+            if !args.quiet {
+                println!("Status: {status} {}", reference.familiar_repository());
+            }
+            println!("{}", reference.repository());
+        }
+        (false, Some(p)) => {
+            if !args.quiet {
+                println!("Digest: {}", p.digest);
+                println!("Status: {status} {}", reference.familiar());
+            }
+            println!("{}", p.name);
+        }
+        (false, None) => {}
     }
-    println!("{}", pulled.name);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether a reference as typed names a tag or digest (not only a repository).
+fn names_tag_or_digest(image: &str) -> bool {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    image.contains('@') || last.contains(':')
+}
+
+/// `reference`'s repository at each tag the registry lists.
+async fn tagged(
+    regs: &[burrow::images::registry::Registry],
+    reference: &Reference,
+) -> anyhow::Result<Vec<Reference>> {
+    let tags = tags_any(regs, reference).await?;
+    if tags.is_empty() {
+        anyhow::bail!(
+            "{} has no tags in its registry",
+            reference.familiar_repository()
+        );
+    }
+    Ok(tags
+        .into_iter()
+        .map(|t| Reference {
+            tag: Some(t),
+            digest: None,
+            ..reference.clone()
+        })
+        .collect())
 }

@@ -1,4 +1,4 @@
-//! `burrow system info` (as `info`) and `burrow system prune`: stopped containers, unused
+//! `burrow system info` (as `info`), `system df` (in df.rs) and `burrow system prune`: stopped containers, unused
 //! networks, dangling images (every unused one with -a) and, with --volumes, anonymous volumes
 //! no container uses, after one confirmation.
 
@@ -23,6 +23,8 @@ pub enum Command {
     Prune(PruneArgs),
     /// Stream container and image events (as `events`).
     Events(super::events::Args),
+    /// Show the disk space images, containers and local volumes use.
+    Df(super::df::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -44,6 +46,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Info(args) => super::info::run(args, g),
         Command::Prune(args) => prune(args, g),
         Command::Events(args) => super::events::run(args, g),
+        Command::Df(args) => super::df::run(args, g),
     }
 }
 

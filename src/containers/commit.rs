@@ -1,5 +1,7 @@
 //! `burrow commit`: a container's writable layer (containerd's diff of its snapshot against the
-//! snapshot's parent) as a new layer over its image's, with a new config, manifest and record.
+//! snapshot's parent) as a new layer over its image's, with a new config (the `--change`
+//! instructions applied), manifest and record; a running container is paused meanwhile unless
+//! asked not to be (as Docker's `commit --pause`).
 
 use std::collections::HashMap;
 use std::time::SystemTime;
@@ -8,7 +10,9 @@ use anyhow::Context;
 use containerd_client::services::v1::snapshots::{StatSnapshotRequest, ViewSnapshotRequest};
 use containerd_client::services::v1::DiffRequest;
 
-use super::Ctx;
+use super::record::{self, State};
+use super::{ops, Ctx};
+use crate::dockerfile::{apply_changes, Instruction};
 use crate::images::import::{write_image, Imported};
 use crate::images::manifest::{self, History, Platform};
 use crate::images::store::{from_pb, Store};
@@ -19,6 +23,10 @@ use crate::images::{local, reference::Reference, time};
 pub struct Options {
     pub message: Option<String>,
     pub author: Option<String>,
+    /// Pause a running container while its changes are read (Docker's default).
+    pub pause: bool,
+    /// Dockerfile instructions applied to the new image's config (`--change`).
+    pub changes: Vec<Instruction>,
 }
 
 /// Commits the container `query` names as an image named `name` (none: untagged).
@@ -40,6 +48,16 @@ pub async fn commit(
         .await?
         .with_context(|| format!("the image of container {query} ({}) is gone", c.image))?;
     let base = local::resolve(store, &image, &Platform::host()).await?;
+    let mut config = base.config.clone();
+    let mut image_config = config.config.take().unwrap_or_default();
+    apply_changes(&mut image_config, &opts.changes).context("commit --change")?;
+    config.config = Some(image_config);
+    let paused = opts.pause && matches!(record::state(ctx, &c.id).await?, State::Running { .. });
+    if paused {
+        ops::pause(ctx, &c, false).await.context(
+            "commit pauses a running container (use --pause=false to commit it running)",
+        )?;
+    }
     let leased = store.with_lease("commit").await?;
     let result = async {
         let client = leased.containerd();
@@ -98,7 +116,7 @@ pub async fn commit(
             .cloned()
             .context("the new layer has no uncompressed digest")?;
         let now = time::rfc3339(SystemTime::now());
-        let mut config = base.config.clone();
+        let mut config = config;
         config.created = Some(now.clone());
         if opts.author.is_some() {
             config.author = opts.author.clone();
@@ -106,7 +124,8 @@ pub async fn commit(
         config.rootfs.diff_ids.push(diff_id);
         config.history.push(History {
             created: Some(now),
-            created_by: None,
+            author: opts.author.clone(),
+            created_by: Some(created_by(&c)),
             comment: opts.message.clone(),
             empty_layer: false,
         });
@@ -115,8 +134,22 @@ pub async fn commit(
         write_image(&leased, layers, Vec::new(), &config, name).await
     }
     .await;
+    if paused {
+        if let Err(err) = ops::pause(ctx, &c, true).await {
+            tracing::warn!(%err, "could not unpause the container after committing it");
+        }
+    }
     if let Err(err) = leased.release().await {
         tracing::warn!(%err, "could not release the commit lease (it expires in a day)");
     }
     result
+}
+
+/// The history's `created_by`, as Docker writes it for a commit: the container's command line.
+fn created_by(c: &containerd_client::services::v1::Container) -> String {
+    record::spec_of(c)
+        .and_then(|s| s.process().clone())
+        .and_then(|p| p.args().clone())
+        .unwrap_or_default()
+        .join(" ")
 }

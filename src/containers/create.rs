@@ -213,7 +213,8 @@ impl Checked {
         let hc = &req.host_config;
         let (seccomp, no_new_privileges) = security(&hc.security_opt)?;
         let init = if hc.init { Some(find_init()?) } else { None };
-        let log_opts = logdriver::parse_opts(&hc.log_config.driver, &hc.log_config.options)?;
+        let log_opts = logdriver::parse_opts(&hc.log_config.driver, &hc.log_config.options)
+            .map_err(anyhow::Error::from)?;
         let bypass = if super::bypass::wanted(req.bypass, &req.config.labels, &hc.annotations) {
             Some(super::bypass::prepare(&ctx.ep, network_mode(req))?)
         } else {
@@ -918,6 +919,7 @@ async fn make(
             }
         }
     }
+    save_log_opts(ctx, req, checked, (id, name, &image.name), &spec)?;
     let mut l = record_labels(
         ctx,
         req,
@@ -979,6 +981,28 @@ async fn make(
         })?;
     }
     Ok(rootfs)
+}
+
+/// Keeps the log options beside the log, with the attributes they select from the container's
+/// labels and final environment (`--log-opt labels=,env=,...`).
+fn save_log_opts(
+    ctx: &Ctx,
+    req: &ContainerRequest,
+    checked: &Checked,
+    (id, name, image): (&str, &str, &str),
+    spec: &Spec,
+) -> anyhow::Result<()> {
+    let env = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.env().clone())
+        .unwrap_or_default();
+    let labels: HashMap<String, String> = req.config.labels.clone().into_iter().collect();
+    let path = ctx.store.log_path(id);
+    LogOpts::with_attrs(checked.log_opts.clone(), &labels, &env)
+        .for_container(name, image)
+        .save(&path)
+        .with_context(|| format!("writing the log options beside {}", path.display()))
 }
 
 /// Reads the image's /etc/passwd and /etc/group when the user is a name, or root (for HOME).
@@ -1158,7 +1182,7 @@ fn record_labels(
     image: &Image,
     checked: &Checked,
     plan: &NetPlan,
-    (id, name, hostname): (&str, &str, &str),
+    (_id, name, hostname): (&str, &str, &str),
     dir: &Path,
     undo: &Undo<'_>,
 ) -> anyhow::Result<HashMap<String, String>> {
@@ -1204,22 +1228,20 @@ fn record_labels(
         l.insert(labels::STOP_TIMEOUT.into(), t.to_string());
     }
     let exe = std::env::current_exe().context("finding the burrow binary for logging")?;
-    let log_uri = logdriver::uri(&exe, ctx.store.root());
-    if checked.log_opts.max_size > 0 {
-        let path = logdriver::opts_path(&ctx.store.log_path(id));
-        if let Some(d) = path.parent() {
-            store::private_dir(d)?;
-        }
-        std::fs::write(&path, serde_json::to_vec(&checked.log_opts)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    // `--log-driver none`: the shim gets no stdio to write to (it discards the output).
+    let log_uri = match checked.log_opts.driver {
+        logdriver::Driver::None => String::new(),
+        _ => logdriver::uri(&exe, ctx.store.root()),
+    };
     let policy = checked.restart.to_string();
     match checked.restart {
         // containerd's monitor brings these back after containerd itself restarts; burrow's
         // monitor restarts them at once, with Docker's back-off, and counts the restarts.
         RestartPolicy::Always | RestartPolicy::UnlessStopped => {
             l.insert(labels::RESTART_STATUS.into(), "running".into());
-            l.insert(labels::RESTART_LOG_URI.into(), log_uri.clone());
+            if !log_uri.is_empty() {
+                l.insert(labels::RESTART_LOG_URI.into(), log_uri.clone());
+            }
             l.insert(labels::RESTART_POLICY.into(), policy);
             l.insert(labels::RESTART_WANTED.into(), "running".into());
             l.insert(labels::RESTART_COUNT.into(), "0".into());

@@ -1,9 +1,11 @@
 //! burrow as containerd's `binary://` log driver (as nerdctl is): the shim starts
 //! `burrow _BURROW_INTERNAL_LOGGING DATA_ROOT` with the container's stdout on fd 3, stderr on
 //! fd 4 and a ready pipe on fd 5, and CONTAINER_ID/CONTAINER_NAMESPACE set; every line becomes
-//! a Docker json-file record in `DATA_ROOT/containers/NS/ID/ID-json.log`.
+//! a Docker json-file record in `DATA_ROOT/containers/NS/ID/ID-json.log` (with the `attrs` the
+//! `--log-opt`s chose), or with `--log-driver journald` a journal entry ([`super::journald`]).
 #![allow(unsafe_code)]
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -13,6 +15,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use super::journald::{self, Journal};
+use super::logopts::JOURNAL_SOCKET;
 use super::store::Store;
 use crate::images::time::rfc3339_nano;
 
@@ -21,6 +25,9 @@ use crate::images::time::rfc3339_nano;
 pub struct Record {
     pub log: String,
     pub stream: String,
+    /// The extra attributes `--log-opt labels=/env=...` selected (Docker's `attrs`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub attrs: BTreeMap<String, String>,
     pub time: String,
 }
 
@@ -30,6 +37,7 @@ impl Record {
         Record {
             log: String::from_utf8_lossy(line).into_owned(),
             stream: stream.to_string(),
+            attrs: BTreeMap::new(),
             time: rfc3339_nano(std::time::SystemTime::now()),
         }
     }
@@ -49,76 +57,7 @@ pub fn parse_lines(text: &[u8]) -> Vec<Record> {
         .collect()
 }
 
-/// `--log-opt` settings, kept in the container's dir as `log-opts.json` for the driver.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
-pub struct LogOpts {
-    /// Rotate the file when it would grow past this many bytes (0: never).
-    #[serde(default)]
-    pub max_size: u64,
-    /// How many files to keep, the current one included (at least 1).
-    #[serde(default)]
-    pub max_file: u32,
-}
-
-/// The file the options live in, next to the log.
-pub fn opts_path(log: &Path) -> PathBuf {
-    log.with_file_name("log-opts.json")
-}
-
-/// Parses `--log-driver` and `--log-opt` (json-file with max-size and max-file, as Docker).
-pub fn parse_opts(driver: &str, opts: &[String]) -> anyhow::Result<LogOpts> {
-    if driver != "json-file" {
-        anyhow::bail!(
-            "unsupported --log-driver {driver:?}: burrow writes Docker's json-file logs (use --log-driver json-file)"
-        );
-    }
-    let mut o = LogOpts::default();
-    let mut max_file = None;
-    for kv in opts {
-        let Some((k, v)) = kv.split_once('=') else {
-            anyhow::bail!("invalid --log-opt {kv:?}: expected KEY=VALUE");
-        };
-        match k {
-            "max-size" => {
-                o.max_size = parse_size(v).ok_or_else(|| {
-                    anyhow::anyhow!("invalid --log-opt {kv:?}: a size such as 10m, 512k or 1g")
-                })?;
-            }
-            "max-file" => {
-                let n: u32 = v.parse().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                    anyhow::anyhow!("invalid --log-opt {kv:?}: a number of files, 1 or more")
-                })?;
-                max_file = Some(n);
-            }
-            _ => anyhow::bail!(
-                "unsupported --log-opt {k:?}: the json-file driver takes max-size and max-file"
-            ),
-        }
-    }
-    if max_file.is_some_and(|n| n > 1) && o.max_size == 0 {
-        anyhow::bail!("--log-opt max-file needs max-size (without it the log never rotates)");
-    }
-    o.max_file = max_file.unwrap_or(1);
-    Ok(o)
-}
-
-fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim().to_ascii_lowercase();
-    let (num, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => {
-            let m = match s[i..].trim_end_matches('b') {
-                "" => 1,
-                "k" => 1 << 10,
-                "m" => 1 << 20,
-                "g" => 1 << 30,
-                _ => return None,
-            };
-            (&s[..i], m)
-        }
-        None => (s.as_str(), 1),
-    };
-    num.parse::<u64>().ok().filter(|n| *n > 0).map(|n| n * mult)
-}
+pub use super::logopts::{opts_path, parse_opts, Driver, LogOpts};
 
 /// The rotated files of a log, oldest first, then the current one.
 pub fn files(log: &Path) -> Vec<PathBuf> {
@@ -144,6 +83,16 @@ pub fn uri(exe: &Path, data_root: &Path) -> String {
         crate::selfexec::LOG_DRIVER_ARG,
         percent_encode(&data_root.display().to_string())
     )
+}
+
+/// The stdio URI for container `id`'s task: the log driver, or none (`--log-driver none`:
+/// the shim discards the output).
+pub fn stdio_uri(store: &Store, id: &str) -> anyhow::Result<String> {
+    if LogOpts::load(&store.log_path(id)).driver == Driver::None {
+        return Ok(String::new());
+    }
+    let exe = std::env::current_exe().context("finding the burrow binary for logging")?;
+    Ok(uri(&exe, store.root()))
 }
 
 fn percent_encode(s: &str) -> String {
@@ -188,6 +137,13 @@ impl Sink {
         })
     }
 
+    /// Writes `line` of `stream` as a record stamped now, with the options' attributes.
+    pub(crate) fn record(&mut self, stream: &str, line: &[u8]) -> std::io::Result<()> {
+        let mut rec = Record::stamped(stream, line);
+        rec.attrs = self.opts.attrs.clone();
+        self.write(rec.json_line().as_bytes())
+    }
+
     pub(crate) fn write(&mut self, text: &[u8]) -> std::io::Result<()> {
         let n = text.len() as u64;
         if self.opts.max_size > 0 && self.size > 0 && self.size + n > self.opts.max_size {
@@ -228,7 +184,48 @@ impl Sink {
     }
 }
 
-fn copy(src: OwnedFd, stream: &'static str, out: Arc<Mutex<Sink>>) {
+/// Where a container's lines go: its json-file log, or the journal.
+pub(crate) enum Output {
+    File(Sink),
+    Journal(Journal),
+}
+
+impl Output {
+    /// The output `opts` choose for container `id` whose log is `path` (none for
+    /// `--log-driver none`).
+    pub(crate) fn open(path: PathBuf, opts: LogOpts, id: &str) -> anyhow::Result<Option<Output>> {
+        Ok(match opts.driver {
+            Driver::None => None,
+            Driver::Journald => {
+                let fields = journald::container_fields(id, &opts.name, &opts.image, &opts.attrs);
+                Some(Output::Journal(Journal::connect(
+                    Path::new(JOURNAL_SOCKET),
+                    fields,
+                )?))
+            }
+            Driver::JsonFile | Driver::Local => Some(Output::File(
+                Sink::open(path.clone(), opts)
+                    .with_context(|| format!("opening the log file {}", path.display()))?,
+            )),
+        })
+    }
+
+    /// Writes one line of `stream` (failures are dropped: the container must not block).
+    fn record(&mut self, stream: &str, line: &[u8]) {
+        match self {
+            Output::File(s) => {
+                let _ = s.record(stream, line);
+            }
+            Output::Journal(j) => {
+                if let Err(err) = j.send(stream, line) {
+                    tracing::debug!(%err, "journal entry dropped");
+                }
+            }
+        }
+    }
+}
+
+fn copy(src: OwnedFd, stream: &'static str, out: Arc<Mutex<Option<Output>>>) {
     let mut r = BufReader::new(File::from(src));
     let mut line = Vec::new();
     loop {
@@ -236,9 +233,8 @@ fn copy(src: OwnedFd, stream: &'static str, out: Arc<Mutex<Sink>>) {
         match r.read_until(b'\n', &mut line) {
             Ok(0) | Err(_) => return,
             Ok(_) => {
-                let text = Record::stamped(stream, &line).json_line();
-                if let Ok(mut f) = out.lock() {
-                    let _ = f.write(text.as_bytes());
+                if let Ok(Some(f)) = out.lock().as_deref_mut() {
+                    f.record(stream, &line);
                 }
             }
         }
@@ -249,7 +245,8 @@ fn copy(src: OwnedFd, stream: &'static str, out: Arc<Mutex<Sink>>) {
 /// goes to the terminal through FIFOs, not through the shim's log driver), so `logs` shows it
 /// afterwards as Docker's does.
 pub struct AttachLog {
-    sink: Mutex<Sink>,
+    /// None with `--log-driver none`: nothing is kept.
+    sink: Option<Mutex<Output>>,
     /// Each stream's bytes after its last newline (stdout, stderr).
     partial: Mutex<[Vec<u8>; 2]>,
 }
@@ -261,12 +258,12 @@ impl AttachLog {
         if let Some(parent) = path.parent() {
             super::store::private_dir(parent).map_err(std::io::Error::other)?;
         }
-        let opts: LogOpts = std::fs::read(opts_path(&path))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
+        let opts = LogOpts::load(&path);
+        let sink = Output::open(path, opts, id)
+            .map_err(std::io::Error::other)?
+            .map(Mutex::new);
         Ok(Arc::new(AttachLog {
-            sink: Mutex::new(Sink::open(path, opts)?),
+            sink,
             partial: Mutex::default(),
         }))
     }
@@ -297,9 +294,8 @@ impl AttachLog {
 
     fn record(&self, stderr: bool, line: &[u8]) {
         let stream = if stderr { "stderr" } else { "stdout" };
-        let text = Record::stamped(stream, line).json_line();
-        if let Ok(mut f) = self.sink.lock() {
-            let _ = f.write(text.as_bytes());
+        if let Some(Ok(mut f)) = self.sink.as_ref().map(|s| s.lock()) {
+            f.record(stream, line);
         }
     }
 }
@@ -314,12 +310,9 @@ pub fn main(data_root: &str) -> anyhow::Result<()> {
     if let Some(parent) = path.parent() {
         super::store::private_dir(parent)?;
     }
-    let opts: LogOpts = std::fs::read(opts_path(&path))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    let sink = Sink::open(path.clone(), opts)
-        .with_context(|| format!("opening the log file {}", path.display()))?;
+    let opts = LogOpts::load(&path);
+    // None (`--log-driver none`, which normally never starts the driver): read and drop.
+    let sink = Output::open(path.clone(), opts, &id)?;
     // The shim starts the driver with each new task, including those containerd's restart
     // monitor makes for `--restart always`, which no burrow command sees: the start time of
     // `ps` and `inspect` comes from here for them (burrow's own starts record it again).
@@ -354,41 +347,6 @@ pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn log_opts_as_docker_takes_them() {
-        let o = parse_opts("json-file", &["max-size=10k".into(), "max-file=3".into()]).unwrap();
-        assert_eq!(
-            o,
-            LogOpts {
-                max_size: 10240,
-                max_file: 3
-            }
-        );
-        assert_eq!(
-            parse_opts("json-file", &[]).unwrap(),
-            LogOpts {
-                max_size: 0,
-                max_file: 1
-            }
-        );
-        assert_eq!(
-            parse_opts("json-file", &["max-size=2m".into()])
-                .unwrap()
-                .max_size,
-            2 << 20
-        );
-        for bad in [
-            vec!["max-size=lots".to_string()],
-            vec!["max-file=0".into()],
-            vec!["max-file=3".into()],
-            vec!["compress=true".into()],
-            vec!["nokv".into()],
-        ] {
-            assert!(parse_opts("json-file", &bad).is_err(), "{bad:?}");
-        }
-        assert!(parse_opts("syslog", &[]).is_err());
-    }
-
-    #[test]
     fn rotation_keeps_max_file_files_and_reads_them_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("c-json.log");
@@ -397,6 +355,7 @@ mod tests {
             LogOpts {
                 max_size: 100,
                 max_file: 3,
+                ..Default::default()
             },
         )
         .unwrap();

@@ -192,6 +192,7 @@ mod tests {
         let opts = LogOpts {
             max_size: 2 * line(0).len() as u64,
             max_file: 4,
+            ..Default::default()
         };
         let mut sink = Sink::open(log.clone(), opts).unwrap();
         let mut write = |i: usize| sink.write(line(i).as_bytes()).unwrap();
@@ -221,6 +222,7 @@ mod tests {
         let opts = LogOpts {
             max_size: line(0).len() as u64,
             max_file: 1,
+            ..Default::default()
         };
         let mut sink = Sink::open(log.clone(), opts).unwrap();
         sink.write(line(0).as_bytes()).unwrap();

@@ -6,8 +6,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
 
+use super::journald;
 use super::logdriver::Record;
 use super::logfollow::Follower;
+use super::logopts::{Driver, LogOpts};
 use super::{record, Ctx};
 use crate::images::time::{fraction_nanos, parse_rfc3339_nanos, rfc3339_nano};
 
@@ -21,6 +23,9 @@ pub enum LogQueryError {
     Time { flag: String, value: String },
     #[error("invalid --tail {0:?}: give a number of lines or \"all\"")]
     Tail(String),
+    /// Docker's words for a container made with `--log-driver none`.
+    #[error("configured logging driver does not support reading")]
+    NotReadable,
 }
 
 /// What to show of a log.
@@ -93,6 +98,11 @@ pub async fn read(
 ) -> anyhow::Result<()> {
     let c = ctx.find(container).await?;
     let path = ctx.store.log_path(&c.id);
+    match LogOpts::load(&path).driver {
+        Driver::None => return Err(LogQueryError::NotReadable.into()),
+        Driver::Journald => return read_journal(ctx, &c.id, q, emit).await,
+        Driver::JsonFile | Driver::Local => {}
+    }
     let reading = || {
         format!(
             "reading the log of {container} at {} (check that it is yours and readable)",
@@ -114,6 +124,32 @@ pub async fn read(
             }
         }
         // As Docker: following ends when the container stops or --until has passed.
+        if !running || q.until_passed() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// [`read`] for a container that logs to the journal (read with journalctl).
+async fn read_journal(
+    ctx: &Ctx,
+    id: &str,
+    q: &LogQuery,
+    mut emit: impl FnMut(&Record),
+) -> anyhow::Result<()> {
+    let (records, mut cursor) = journald::read(id, None)?;
+    let records: Vec<Record> = records.into_iter().filter(|r| q.shows(r)).collect();
+    let skip = q.tail.map(|n| records.len().saturating_sub(n)).unwrap_or(0);
+    records[skip..].iter().for_each(&mut emit);
+    if !q.follow {
+        return Ok(());
+    }
+    loop {
+        let running = record::state(ctx, id).await?.is_running();
+        let (more, next) = journald::read(id, cursor.as_deref())?;
+        more.iter().filter(|r| q.shows(r)).for_each(&mut emit);
+        cursor = next;
         if !running || q.until_passed() {
             return Ok(());
         }
@@ -268,6 +304,7 @@ mod tests {
         let rec = |t: &str| Record {
             log: String::new(),
             stream: "stdout".into(),
+            attrs: Default::default(),
             time: t.into(),
         };
         let q = LogQuery {

@@ -230,7 +230,7 @@ pub async fn update(ctx: &Ctx, c: &Container, u: &Update) -> anyhow::Result<()> 
                 .or_insert_with(|| "0".into());
             if matches!(policy, RestartPolicy::Always | RestartPolicy::UnlessStopped) {
                 l.insert(labels::RESTART_STATUS.into(), "running".into());
-                if let Some(uri) = c.labels.get(labels::LOG_URI) {
+                if let Some(uri) = c.labels.get(labels::LOG_URI).filter(|u| !u.is_empty()) {
                     l.insert(labels::RESTART_LOG_URI.into(), uri.clone());
                 }
             }

@@ -82,3 +82,25 @@ pub async fn pull_any(
         reference.familiar()
     )
 }
+
+/// Every tag of `reference`'s repository, from the first endpoint that answers.
+pub async fn tags_any(regs: &[Registry], reference: &Reference) -> anyhow::Result<Vec<String>> {
+    let mut last = None;
+    for reg in regs {
+        match reg.tags(&reference.path).await {
+            Ok(tags) => return Ok(tags),
+            Err(e) => {
+                tracing::warn!("{}: {e}; trying the next endpoint", reg.origin());
+                last = Some(e);
+            }
+        }
+    }
+    match last {
+        Some(e) => Err(e)
+            .with_context(|| format!("listing the tags of {}", reference.familiar_repository())),
+        None => anyhow::bail!(
+            "{}: no registry endpoint to list tags from",
+            reference.familiar_repository()
+        ),
+    }
+}

@@ -11,6 +11,7 @@ use super::manifest::{self, Config, Descriptor, History, Manifest, Platform, Roo
 use super::reference::Reference;
 use super::store::Store;
 use super::{local, time};
+use crate::dockerfile::{apply_changes, Instruction};
 
 /// What `import` made.
 #[derive(Debug, Clone)]
@@ -22,13 +23,23 @@ pub struct Imported {
 }
 
 /// Imports the tarball `data` (plain or gzip) as an image named `name` (a reference, or none).
-/// `comment` is the history entry's (Docker's: "Imported from FILE", or the -m message).
+/// `comment` is the history entry's (Docker's: "Imported from FILE", or the -m message);
+/// `changes` (`--change` instructions) make the image's config.
 pub async fn import(
     store: &Store,
     data: Vec<u8>,
     name: Option<&str>,
     comment: &str,
+    changes: &[Instruction],
 ) -> anyhow::Result<Imported> {
+    let image_config = match changes {
+        [] => None,
+        _ => {
+            let mut c = serde_json::Value::Null;
+            apply_changes(&mut c, changes).context("import --change")?;
+            Some(c)
+        }
+    };
     let name = name
         .map(|n| Reference::parse(n).map(|r| r.to_string()))
         .transpose()
@@ -58,12 +69,14 @@ pub async fn import(
         os: host.os,
         variant: host.variant,
         created: Some(now.clone()),
+        config: image_config,
         rootfs: RootFs {
             kind: "layers".into(),
             diff_ids: vec![diff_id],
         },
         history: vec![History {
             created: Some(now),
+            author: None,
             created_by: None,
             comment: Some(comment.to_string()),
             empty_layer: false,

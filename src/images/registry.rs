@@ -768,6 +768,42 @@ impl Registry {
         Ok(())
     }
 
+    /// Every tag of `repo` (the registry's tags list, following its `Link` pages), in the
+    /// registry's order.
+    pub async fn tags(&self, repo: &str) -> Result<Vec<String>> {
+        let what = format!("the tags of {repo}");
+        let mut path = format!("/v2/{repo}/tags/list");
+        let mut tags = Vec::new();
+        for _ in 0..1000 {
+            let resp = self
+                .send(Method::GET, &path, HeaderMap::new(), Bytes::new(), &what)
+                .await?;
+            if !resp.status().is_success() {
+                return Err(self.fail(resp, &what).await);
+            }
+            let next = resp
+                .headers()
+                .get(hyper::header::LINK)
+                .and_then(|v| v.to_str().ok())
+                .and_then(next_link);
+            let broken = |reason: String| RegistryError::Broken {
+                host: self.host.clone(),
+                what: what.clone(),
+                reason,
+            };
+            let body = collect(resp, IDLE)
+                .await
+                .map_err(|e| broken(e.to_string()))?;
+            let page: TagList = serde_json::from_slice(&body).map_err(|e| broken(e.to_string()))?;
+            tags.extend(page.tags.unwrap_or_default());
+            match next {
+                Some(n) => path = n,
+                None => return Ok(tags),
+            }
+        }
+        Ok(tags)
+    }
+
     /// Checks the credentials: GET /v2/ and answer its challenge.
     pub async fn ping(&self) -> Result<()> {
         let what = "the registry API (/v2/)";
@@ -779,6 +815,26 @@ impl Registry {
         }
         Ok(())
     }
+}
+
+/// A page of the registry's tags list.
+#[derive(serde::Deserialize)]
+struct TagList {
+    tags: Option<Vec<String>>,
+}
+
+/// The target of a `Link: </v2/...?last=x&n=y>; rel="next"` header.
+fn next_link(header: &str) -> Option<String> {
+    header.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        params.contains("rel=\"next\"").then(|| {
+            target
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string()
+        })
+    })
 }
 
 /// The message of a registry error body (`{"errors":[{"code":..,"message":..}]}`), else its text.
@@ -875,6 +931,15 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn tags_list_pages_follow_the_next_link() {
+        assert_eq!(
+            super::next_link(r#"</v2/a/tags/list?last=b&n=100>; rel="next""#).as_deref(),
+            Some("/v2/a/tags/list?last=b&n=100")
+        );
+        assert_eq!(super::next_link(r#"</x>; rel="prev""#), None);
+    }
+
     use super::*;
 
     #[test]

@@ -118,7 +118,7 @@ async fn follow_output(ctx: &Ctx, id: &str, tty: bool, args: &Args) -> anyhow::R
 fn print_new(log: &mut Follower) {
     if let Ok(records) = log.poll() {
         for r in &records {
-            super::logs::emit(r, false);
+            super::logs::emit(r, false, false);
         }
     }
 }

@@ -3,35 +3,40 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::Context;
 
 use super::Ctx;
 use burrow::connection::Globals;
 use burrow::containers::commit::{commit, Options};
+use burrow::dockerfile::parse_changes;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
     /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>").
     #[arg(short, long)]
     pub author: Option<String>,
-    /// Apply a Dockerfile instruction to the image (not supported yet).
+    /// Apply a Dockerfile instruction to the image's config (CMD, ENTRYPOINT, ENV, EXPOSE,
+    /// HEALTHCHECK, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR).
     #[arg(short, long)]
     pub change: Vec<String>,
     /// Commit message.
     #[arg(short, long)]
     pub message: Option<String>,
+    /// Pause the container while committing (--pause=false commits it running).
+    #[arg(short, long, default_value_t = true)]
+    pub pause: bool,
     pub container: String,
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub name: Option<String>,
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    if !args.change.is_empty() {
-        bail!("commit: --change is not supported yet");
-    }
     let opts = Options {
         message: args.message.clone(),
         author: args.author.clone(),
+        pause: args.pause,
+        changes: parse_changes(&args.change).context("commit --change")?,
     };
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;

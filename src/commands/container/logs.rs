@@ -1,4 +1,4 @@
-//! `burrow logs`: the container's json-file log, with `-f`, `--tail`, `-t`, `--since`, `--until`
+//! `burrow logs`: the container's json-file log, with `-f`, `--tail`, `-t`, `--details`, `--since`, `--until`
 //! (which records, and following them, is `burrow::containers::logquery`'s).
 
 use std::io::Write;
@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use super::Ctx;
 use burrow::connection::Globals;
 use burrow::containers::logdriver::Record;
+use burrow::containers::logopts::details_prefix;
 use burrow::containers::logquery::{self, LogQuery};
 
 #[derive(Debug, clap::Args)]
@@ -22,6 +23,9 @@ pub struct Args {
     /// Show timestamps.
     #[arg(short, long)]
     pub timestamps: bool,
+    /// Show the extra attributes the log driver was given (--log-opt labels=, env=, ...).
+    #[arg(long)]
+    pub details: bool,
     /// Show logs since a time: RFC 3339 (2026-11-22T10:00:00Z), a date, a Unix timestamp, or a
     /// duration before now (10m, 1h30m).
     #[arg(long)]
@@ -32,12 +36,16 @@ pub struct Args {
     pub container: String,
 }
 
-pub(super) fn emit(r: &Record, timestamps: bool) {
-    let line = if timestamps {
-        format!("{} {}", r.time, r.log)
-    } else {
-        r.log.clone()
-    };
+pub(super) fn emit(r: &Record, timestamps: bool, details: bool) {
+    let mut line = String::new();
+    if timestamps {
+        line.push_str(&r.time);
+        line.push(' ');
+    }
+    if details {
+        line.push_str(&details_prefix(&r.attrs));
+    }
+    line.push_str(&r.log);
     if r.stream == "stderr" {
         let mut e = std::io::stderr().lock();
         let _ = e.write_all(line.as_bytes());
@@ -59,7 +67,10 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     )?;
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
-        logquery::read(&ctx, &args.container, &q, |r| emit(r, args.timestamps)).await?;
+        logquery::read(&ctx, &args.container, &q, |r| {
+            emit(r, args.timestamps, args.details)
+        })
+        .await?;
         Ok(ExitCode::SUCCESS)
     })
 }

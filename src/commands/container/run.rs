@@ -73,7 +73,8 @@ pub struct CreateFlags {
     /// The container's IPv4 address on its first network (within that network's subnet).
     #[arg(long, value_name = "IPv4")]
     pub ip: Option<std::net::Ipv4Addr>,
-    /// Logging driver: json-file (Docker's default; `burrow logs` reads it).
+    /// Logging driver: json-file (Docker's default), local (json-file records rotated at 20m x 5),
+    /// journald (where a systemd journal runs), all read by `burrow logs`; or none (nothing kept).
     #[arg(long, default_value = "json-file")]
     pub log_driver: String,
     /// Keys that detach the terminal from a running container, leaving it running (with -i;
@@ -84,7 +85,9 @@ pub struct CreateFlags {
     /// while attached without a terminal.
     #[arg(long, default_value_t = true)]
     pub sig_proxy: bool,
-    /// Log driver options: max-size=SIZE (rotate past it, e.g. 10m) and max-file=N (files kept).
+    /// Log driver options: max-size=SIZE (rotate past it, e.g. 10m), max-file=N (files kept);
+    /// json-file and journald also labels=K1,K2, env=V1,V2, labels-regex=RE, env-regex=RE
+    /// (attributes each record carries; `logs --details` shows json-file's).
     #[arg(long)]
     pub log_opt: Vec<String>,
     /// Attach a mount, Docker's long form: type=bind|volume|tmpfs,source=SRC,target=DST[,readonly]
@@ -789,10 +792,7 @@ async fn start_in_background(
     }
     let uri = match log_uri {
         Some(u) => u,
-        None => {
-            let exe = std::env::current_exe().context("finding the burrow binary for logging")?;
-            logdriver::uri(&exe, ctx.store.root())
-        }
+        None => logdriver::stdio_uri(&ctx.store, id)?,
     };
     let stdio = Stdio {
         stdin: String::new(),

@@ -1,0 +1,63 @@
+//! Rootless smoke case for `commit --change` / `--pause`, `logs --details` and `system df`, as
+//! the unprivileged test user on its own containerd.
+
+mod containers_support;
+
+use containers_support::*;
+
+fn ok(out: &std::process::Output) -> String {
+    assert_eq!(
+        code(out),
+        0,
+        "stdout: {}\nstderr: {}",
+        stdout(out),
+        stderr(out)
+    );
+    stdout(out)
+}
+
+#[test]
+fn rootless_commit_change_details_and_df() {
+    let Some(rl) = rootless("misc") else { return };
+    let bb = image("busybox");
+    ok(&rl.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "live",
+        "--network",
+        "none",
+        "-e",
+        "A=1",
+        "--log-opt",
+        "env=A",
+        &bb,
+        "sh",
+        "-c",
+        "echo up; sleep 300",
+    ]));
+    // Pausing needs a freezer cgroup: where there is none, the error says what to do.
+    let out = rl.burrow(&["commit", "live", "smoke:0"]);
+    if code(&out) != 0 {
+        assert!(stderr(&out).contains("--pause=false"), "{}", stderr(&out));
+    }
+    ok(&rl.burrow(&[
+        "commit",
+        "--pause=false",
+        "-c",
+        "CMD echo smoke $HOME",
+        "live",
+        "smoke:1",
+    ]));
+    let out = ok(&rl.burrow(&["run", "--rm", "--network", "none", "smoke:1"]));
+    assert_eq!(out.trim(), "smoke /root");
+    assert_eq!(ok(&rl.burrow(&["logs", "--details", "live"])), "A=1 up\n");
+    let df = ok(&rl.burrow(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}} {{.TotalCount}} {{.Active}}",
+    ]));
+    assert!(df.contains("Containers 1 1\n"), "{df}");
+    rl.burrow(&["rm", "-f", "live"]);
+}
