@@ -523,3 +523,43 @@ fn run_flags_marked_yes_or_partly_are_exactly_the_docker_flags_burrow_run_lists(
     }
     assert_none(problems, "run flag");
 }
+
+/// Every command's `--help` opens with the summary `burrow --help` lists for it, and so do the
+/// `container` forms: a flag group's own doc comment must never take a command's place.
+#[test]
+fn each_commands_help_opens_with_its_summary() {
+    let top = burrow_help(&["--help"]);
+    let mut checked = 0;
+    for (parent, help) in [
+        (None, top.clone()),
+        (Some("container"), burrow_help(&["container", "--help"])),
+    ] {
+        for line in help_section(&help, "Commands:") {
+            if line.starts_with("   ") || !line.starts_with("  ") {
+                continue;
+            }
+            let mut words = line.split_whitespace();
+            let Some(name) = words.next() else { continue };
+            if name == "help" {
+                continue;
+            }
+            let summary: String = words.collect::<Vec<_>>().join(" ");
+            let summary = summary
+                .split(" [alias")
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let mut args: Vec<&str> = parent.into_iter().collect();
+            args.extend([name, "--help"]);
+            let own = burrow_help(&args);
+            let first = own.lines().next().unwrap_or_default();
+            assert!(
+                !summary.is_empty() && first.starts_with(summary.trim_end_matches('.')),
+                "`burrow {}` opens with {first:?}, not its summary {summary:?}",
+                args[..args.len() - 1].join(" ")
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "only {checked} commands checked");
+}

@@ -3,7 +3,8 @@
 use burrow::containers::request::HostConfig;
 use burrow::devices::{self, DeviceCgroupRule, DeviceRequest};
 
-/// Devices for the container.
+// Not a doc comment: clap would show a flattened struct's doc as the command's about.
+// Devices for the container.
 #[derive(Debug, Clone, clap::Args)]
 pub struct DeviceFlags {
     /// Add a host device (HOST[:CONTAINER[:PERMS]], PERMS from r, w, m; rootless: a bind of

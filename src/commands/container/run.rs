@@ -308,7 +308,8 @@ impl CreateFlags {
     }
 }
 
-/// The cgroup limits `run`, `create` and `update` take.
+// Not a doc comment: clap would show a flattened struct's doc as the command's about.
+// The cgroup limits `run`, `create` and `update` take.
 #[derive(Debug, Clone, clap::Args)]
 pub struct LimitFlags {
     /// Memory limit (e.g. 512m); needs cgroups.

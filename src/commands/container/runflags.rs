@@ -7,7 +7,8 @@ use burrow::containers::request::ContainerRequest;
 use burrow::containers::values::{parse_all, AttachStream};
 use burrow::images::manifest::Platform;
 
-/// `--volumes-from` and `--platform`.
+// Not a doc comment: clap would show a flattened struct's doc as the command's about.
+// `--volumes-from` and `--platform`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct SourceFlags {
     /// Mount the volumes and bind mounts of another container, at the same paths

@@ -2,7 +2,8 @@
 
 use burrow::containers::request::HostConfig;
 
-/// `--userns`, flattened into the create flags.
+// Not a doc comment: clap would show a flattened struct's doc as the command's about.
+// `--userns`, flattened into the create flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct UsernsFlags {
     /// User namespace: "" or host (the runtime's, the default), or keep-id[:uid=UID,gid=GID]
