@@ -29,13 +29,22 @@ pub struct Options {
     pub changes: Vec<Instruction>,
 }
 
+/// What `commit` made.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub image: Imported,
+    /// A pause was asked for a running container that cannot be paused here (no freezer
+    /// cgroup: rootless on cgroup v1), so it was committed running.
+    pub unpausable: bool,
+}
+
 /// Commits the container `query` names as an image named `name` (none: untagged).
 pub async fn commit(
     ctx: &Ctx,
     query: &str,
     name: Option<&str>,
     opts: &Options,
-) -> anyhow::Result<Imported> {
+) -> anyhow::Result<Committed> {
     let name = name
         .map(|n| Reference::parse(n).map(|r| r.to_string()))
         .transpose()
@@ -52,7 +61,9 @@ pub async fn commit(
     let mut image_config = config.config.take().unwrap_or_default();
     apply_changes(&mut image_config, &opts.changes).context("commit --change")?;
     config.config = Some(image_config);
-    let paused = opts.pause && matches!(record::state(ctx, &c.id).await?, State::Running { .. });
+    let running = matches!(record::state(ctx, &c.id).await?, State::Running { .. });
+    let unpausable = opts.pause && running && !ops::pausable(ctx);
+    let paused = opts.pause && running && !unpausable;
     if paused {
         ops::pause(ctx, &c, false).await.context(
             "commit pauses a running container (use --pause=false to commit it running)",
@@ -142,7 +153,7 @@ pub async fn commit(
     if let Err(err) = leased.release().await {
         tracing::warn!(%err, "could not release the commit lease (it expires in a day)");
     }
-    result
+    result.map(|image| Committed { image, unpausable })
 }
 
 /// The history's `created_by`, as Docker writes it for a commit: the container's command line.

@@ -240,6 +240,12 @@ pub async fn update(ctx: &Ctx, c: &Container, u: &Update) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// Whether this connection's containers can be paused: they need a freezer cgroup, which
+/// containers run without a cgroup manager (rootless on cgroup v1) do not have.
+pub fn pausable(ctx: &Ctx) -> bool {
+    ctx.ep.cgroup_manager != "none"
+}
+
 /// Pauses (or with `resume`, unpauses) `c`.
 pub async fn pause(ctx: &Ctx, c: &Container, resume: bool) -> anyhow::Result<()> {
     let r = if resume {

@@ -41,7 +41,13 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         let made = commit(&ctx, &args.container, args.name.as_deref(), &opts).await?;
-        println!("{}", made.id);
+        if made.unpausable {
+            eprintln!(
+                "WARNING: {} was committed running: containers here cannot be paused (no freezer cgroup, as rootless on cgroup v1); --pause=false says so and silences this",
+                args.container
+            );
+        }
+        println!("{}", made.image.id);
         Ok(ExitCode::SUCCESS)
     })
 }
