@@ -294,21 +294,74 @@ pub(super) fn runtime_config(cfg: &HookConfig, network: &str) -> RuntimeConfig {
     }
     let primary = cfg.networks.first().is_some_and(|(n, _)| n == network);
     if primary && cfg.launcher_api.is_none() && !cfg.ports.is_empty() {
-        let pm: Vec<Value> = cfg
-            .ports
-            .iter()
-            .map(|p| {
-                serde_json::json!({
-                    "hostPort": p.host_port,
-                    "containerPort": p.container_port,
-                    "protocol": p.protocol,
-                    "hostIP": p.host_ip,
-                })
-            })
-            .collect();
-        rt.insert("portMappings".into(), Value::Array(pm));
+        rt.insert("portMappings".into(), port_mappings(cfg));
     }
     rt
+}
+
+/// [`runtime_config`] for the `i`th network, with the published ports for portmap on the
+/// primary one when the launcher forwards them to its child's address ([`publishes_via_child_ip`]).
+fn rootless_runtime_config(
+    cfg: &HookConfig,
+    name: &str,
+    i: usize,
+    via_child: bool,
+) -> RuntimeConfig {
+    let mut rt = runtime_config(cfg, name);
+    if via_child && i == 0 {
+        rt.insert("portMappings".into(), port_mappings(cfg));
+    }
+    rt
+}
+
+/// CNI portmap's runtime config for the container's published ports.
+fn port_mappings(cfg: &HookConfig) -> Value {
+    let pm: Vec<Value> = cfg
+        .ports
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "hostPort": p.host_port,
+                "containerPort": p.container_port,
+                "protocol": p.protocol,
+                "hostIP": if cfg.launcher_api.is_some() { "" } else { p.host_ip.as_str() },
+            })
+        })
+        .collect();
+    Value::Array(pm)
+}
+
+/// Whether the rootless launcher's port driver can only reach its child's own address (the
+/// slirp4netns driver: slirp4netns forwards into its network only, never to a container's
+/// bridge address). Then the launcher forwards each host port to the same port of the child,
+/// and CNI portmap in the launcher's namespace takes it on to the container, as nerdctl does.
+fn publishes_via_child_ip(cfg: &HookConfig) -> bool {
+    let (Some(api), false) = (&cfg.launcher_api, cfg.ports.is_empty()) else {
+        return false;
+    };
+    burrow_rootlesskit::api::client::Client::new(api)
+        .info()
+        .ok()
+        .and_then(|i| i.port_driver)
+        .is_some_and(|d| d.disallow_loopback_child_ip)
+}
+
+/// The launcher port for a mapping when the launcher reaches only its child's address: host
+/// IP:port on the host → the child's address, same port (portmap does the rest).
+fn via_child_spec(p: &PortMapping) -> burrow_rootlesskit::port::PortSpec {
+    use burrow_rootlesskit::port::{PortSpec, Proto};
+    let parent_ip: Option<IpAddr> = p.host_ip.parse().ok();
+    PortSpec {
+        proto: if p.protocol == "udp" {
+            Proto::Udp
+        } else {
+            Proto::Tcp
+        },
+        parent_ip,
+        parent_port: p.host_port,
+        child_ip: None,
+        child_port: p.host_port,
+    }
 }
 
 /// `createRuntime`: attach, write /etc/hosts, publish ports. Undoes its own work on failure.
@@ -456,9 +509,10 @@ pub fn refresh_peer_hosts(state_dir: &Path) {
 }
 
 fn attach(cfg: &HookConfig, netns: &str, state: &mut HookState) -> Result<(), HookError> {
+    let via_child = publishes_via_child_ip(cfg);
     for (i, (name, conf)) in cfg.networks.iter().enumerate() {
         let at = attachment(cfg, netns, i);
-        let result = cni::add(conf, &at, &runtime_config(cfg, name))?;
+        let result = cni::add(conf, &at, &rootless_runtime_config(cfg, name, i, via_child))?;
         state.attachments.push((name.clone(), at.ifname, result));
         state.set_primary();
     }
@@ -478,7 +532,12 @@ fn attach(cfg: &HookConfig, netns: &str, state: &mut HookState) -> Result<(), Ho
         let child_ip: Option<IpAddr> = state.ip.as_deref().and_then(|s| s.parse().ok());
         let client = burrow_rootlesskit::api::client::Client::new(api);
         for p in &cfg.ports {
-            let spec = launcher_spec(p, child_ip).map_err(|why| HookError::Port {
+            let spec = if via_child {
+                Ok(via_child_spec(p))
+            } else {
+                launcher_spec(p, child_ip)
+            };
+            let spec = spec.map_err(|why| HookError::Port {
                 port: p.display(),
                 why,
             })?;
@@ -532,15 +591,17 @@ fn detach(cfg: &HookConfig, state: &HookState, netns: &str) {
             }
         }
     }
+    let via_child = publishes_via_child_ip(cfg);
     for (i, (name, conf)) in cfg.networks.iter().enumerate().rev() {
         let found = state.attachments.iter().find(|(n, _, _)| n == name);
         let mut at = attachment(cfg, netns, i);
         if let Some((_, ifname, _)) = found {
             at.ifname = ifname.clone();
         }
+        let rt = rootless_runtime_config(cfg, name, i, via_child);
         // CNI DEL copes with an empty CNI_NETNS (the namespace is gone by poststop).
         let prev = found.map(|(_, _, r)| r);
-        if let Err(err) = cni::del(conf, &at, &runtime_config(cfg, name), prev) {
+        if let Err(err) = cni::del(conf, &at, &rt, prev) {
             tracing::warn!(%err, "detaching from a network");
         }
     }

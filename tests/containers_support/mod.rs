@@ -195,6 +195,21 @@ pub struct Rootless {
 }
 
 pub fn rootless(name: &str) -> Option<Rootless> {
+    rootless_with(
+        name,
+        None,
+        &[
+            "--net=slirp4netns",
+            "--mtu=65520",
+            "--disable-host-loopback",
+            "--port-driver=builtin",
+        ],
+    )
+}
+
+/// [`rootless`] under `launcher` (None: Debian's `rootlesskit`) with these network and port
+/// flags; the copy-ups, propagation and child script are nerdctl's containerd-rootless.sh's.
+pub fn rootless_with(name: &str, launcher: Option<&Path>, net_flags: &[&str]) -> Option<Rootless> {
     let machine = TestMachine::get()?;
     if !is_root() || !Path::new("/usr/bin/rootlesskit").exists() || !Path::new(LAYOUT).exists() {
         eprintln!("SKIP: needs root (to prepare the test user's dirs), rootlesskit and {LAYOUT}");
@@ -236,18 +251,15 @@ pub fn rootless(name: &str) -> Option<Rootless> {
     );
     let mut cleanup = Cleanup::new();
     cleanup.remove_dir(&dir);
-    let mut cmd = machine.user_command("rootlesskit");
+    let mut cmd = machine.user_command(launcher.unwrap_or(Path::new("rootlesskit")));
     cmd.env("XDG_RUNTIME_DIR", &runtime_dir)
         .env("HOME", &home)
         .arg(format!(
             "--state-dir={}/containerd-rootless",
             runtime_dir.display()
         ))
+        .args(net_flags)
         .args([
-            "--net=slirp4netns",
-            "--mtu=65520",
-            "--disable-host-loopback",
-            "--port-driver=builtin",
             "--copy-up=/etc",
             "--copy-up=/run",
             "--copy-up=/var/lib",

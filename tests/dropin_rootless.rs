@@ -1,0 +1,119 @@
+//! burrow-rootlesskit in RootlessKit's place under a containerd laid out as nerdctl's
+//! containerd-rootless.sh lays it out, with each of the script's launcher settings
+//! (CONTAINERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=builtin|slirp4netns,
+//! CONTAINERD_ROOTLESS_ROOTLESSKIT_DETACH_NETNS=true|false; the script's other flags as it passes
+//! them), and burrow's CLI using that containerd: a published port answering on the host, a
+//! container reaching another by name, and `--network host` joining the launcher's network
+//! (the detached one with --detach-netns).
+//!
+//! The script itself is nerdctl's and not part of this project (nor of Debian 12): running it
+//! unmodified with burrow-rootlesskit as `rootlesskit` is described in docs/rootlesskit.md,
+//! "Switching from RootlessKit"; this test starts the launcher with the flags the script
+//! computes and lays the child out as the script does.
+
+mod containers_support;
+
+use std::path::PathBuf;
+
+use burrow_testsupport::TestMachine;
+use containers_support::*;
+
+/// burrow-rootlesskit, installed where the test user can run it (next to burrow).
+fn launcher(m: &TestMachine) -> Option<PathBuf> {
+    let l = installed_burrow(m).with_file_name("burrow-rootlesskit");
+    if l.exists() {
+        Some(l)
+    } else {
+        eprintln!("SKIP: burrow-rootlesskit is not built (cargo build --workspace)");
+        None
+    }
+}
+
+/// The launcher flags containerd-rootless.sh passes, for a port driver, with or without
+/// --detach-netns (what the script adds when the launcher's --help lists it).
+fn script_flags(port_driver: &str, detach: bool) -> Vec<String> {
+    let mut f: Vec<String> = [
+        "--net=slirp4netns",
+        "--mtu=65520",
+        "--slirp4netns-sandbox=auto",
+        "--slirp4netns-seccomp=auto",
+        "--disable-host-loopback",
+    ]
+    .map(String::from)
+    .to_vec();
+    f.push(format!("--port-driver={port_driver}"));
+    if detach {
+        f.push("--detach-netns".into());
+    }
+    f
+}
+
+#[test]
+fn burrow_cli_on_the_scripts_containerd_under_burrow_rootlesskit() {
+    let Some(m) = TestMachine::get() else { return };
+    let Some(launcher) = launcher(&m) else { return };
+    let demo = image("demo");
+    let bb = image("busybox");
+    for (port_driver, detach) in [
+        ("builtin", true),
+        ("builtin", false),
+        ("slirp4netns", false),
+        ("slirp4netns", true),
+    ] {
+        let what = format!("--port-driver={port_driver} detach-netns={detach}");
+        let flags = script_flags(port_driver, detach);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        let name = format!("dropin-{port_driver}-{detach}");
+        let Some(rl) = rootless_with(&name, Some(&launcher), &flags) else {
+            return;
+        };
+        let port = free_port();
+        let publish = format!("{port}:80");
+        let out = rl.burrow(&["run", "-d", "--name", "web", "-p", &publish, &demo]);
+        assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
+        let body = http_get(&format!("127.0.0.1:{port}"));
+        assert!(
+            body.as_deref()
+                .is_some_and(|b| b.contains("Hello from a rootless burrow")),
+            "{what}: the published port did not answer: {body:?}"
+        );
+        let out = rl.burrow(&[
+            "run",
+            "--rm",
+            &bb,
+            "sh",
+            "-c",
+            "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc web 80 | tail -1",
+        ]);
+        assert!(
+            stdout(&out).contains("Hello from a rootless burrow"),
+            "{what}: a container did not reach another by name: {} {}",
+            stdout(&out),
+            stderr(&out)
+        );
+        // --network host is the launcher's network: its tap0 (detached or not).
+        let out = rl.burrow(&["run", "--rm", "--network", "host", &bb, "ip", "addr"]);
+        assert!(
+            stdout(&out).contains("tap0") && stdout(&out).contains("10.0.2.100"),
+            "{what}: --network host is not the launcher's network: {} {}",
+            stdout(&out),
+            stderr(&out)
+        );
+        if detach {
+            // containerd itself stays in the host's network namespace.
+            let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+            let info = rl.burrow(&["info"]);
+            assert_eq!(code(&info), 0, "{}", stderr(&info));
+            let child =
+                std::fs::read_to_string(rl.runtime_dir.join("containerd-rootless/child_pid"))
+                    .unwrap();
+            let child_net = std::fs::read_link(format!("/proc/{}/ns/net", child.trim())).unwrap();
+            assert_eq!(
+                child_net, host_net,
+                "{what}: the child left the host's network"
+            );
+        }
+        let out = rl.burrow(&["rm", "-f", "web"]);
+        assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
+    }
+}
