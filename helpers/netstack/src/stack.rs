@@ -301,7 +301,11 @@ impl Stack {
             guest_mac: EthernetAddress::BROADCAST,
             udp_buf: vec![0; cfg.mtu],
             pending: Vec::new(),
-            dgram: Datagrams::new(cfg.mtu, EthernetAddress(GATEWAY_MAC)),
+            dgram: {
+                let mut d = Datagrams::new(cfg.mtu, EthernetAddress(GATEWAY_MAC));
+                d.set_outbound(cfg.outbound_addr, cfg.outbound_addr6);
+                d
+            },
             cfg,
             dev,
             iface,
@@ -442,14 +446,25 @@ impl Stack {
                 continue;
             }
             let (_, _, dst, dport) = key;
-            let Some(target) = self.host_target(dst) else {
-                continue; // no listener: smoltcp answers with RST
+            let target = match self.syn_verdict(dst, dport) {
+                Syn::Connect(t) => t,
+                Syn::Refuse => continue, // no listener: smoltcp answers with RST
+                Syn::Drop => {
+                    self.dev.discard(i);
+                    continue;
+                }
+                Syn::Unreachable(code) => {
+                    self.send_unreachable(i, code);
+                    continue;
+                }
             };
-            let host = match connect_nonblocking(SocketAddr::new(target, dport)) {
+            let host = match connect_nonblocking(target, self.outbound()) {
                 Ok(fd) => fd,
+                Err(Errno::ECONNREFUSED) => continue, // RST
                 Err(e) => {
-                    tracing::debug!("netstack: connect {target}:{dport}: {e}");
-                    continue; // RST
+                    tracing::debug!("netstack: connect {target}: {e}");
+                    self.send_unreachable(i, unreachable_code(e));
+                    continue;
                 }
             };
             let syn = self
@@ -477,11 +492,12 @@ impl Stack {
             let ok = match socket::getsockopt(&p.host, sockopt::SocketError) {
                 Ok(0) => true,
                 Ok(err) => {
-                    tracing::debug!(
-                        "netstack: host connect for {:?}: {}",
-                        p.key,
-                        Errno::from_raw(err)
-                    );
+                    let err = Errno::from_raw(err);
+                    tracing::debug!("netstack: host connect for {:?}: {err}", p.key);
+                    if matches!(err, Errno::ENETUNREACH | Errno::EHOSTUNREACH) {
+                        self.unreachable_for(&p.syn, unreachable_code(err));
+                        continue;
+                    }
                     false
                 }
                 Err(e) => {
@@ -718,6 +734,58 @@ impl Stack {
         }
     }
 
+    /// What becomes of a guest's connection attempt to `dst:dport`.
+    fn syn_verdict(&self, dst: IpAddr, dport: u16) -> Syn {
+        if self.is_gateway(dst) && self.cfg.disable_host_loopback {
+            return Syn::Unreachable(UNREACH_NET);
+        }
+        if self.is_dns(dst) {
+            return match (self.cfg.disable_dns, dport, self.resolver) {
+                // slirp4netns passes such packets on to the host's network unchanged, where the
+                // address leads nowhere: the guest's connect times out. Dropping them does the
+                // same without sending anything out.
+                (true, _, _) => Syn::Drop,
+                (false, 53, Some(r)) => Syn::Connect(SocketAddr::new(IpAddr::V4(*r.ip()), 53)),
+                _ => Syn::Refuse,
+            };
+        }
+        match self.host_target(dst) {
+            Some(a) => Syn::Connect(SocketAddr::new(a, dport)),
+            None => Syn::Refuse,
+        }
+    }
+
+    fn outbound(&self) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
+        (self.cfg.outbound_addr, self.cfg.outbound_addr6)
+    }
+
+    /// Answers pending frame `i` (a SYN) with an ICMP unreachable and drops it.
+    fn send_unreachable(&mut self, i: usize, code: u8) {
+        let syn = self
+            .dev
+            .pending()
+            .nth(i)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+        self.dev.discard(i);
+        self.unreachable_for(&syn, code);
+    }
+
+    /// Sends the guest an ICMP unreachable (from the gateway) for the packet in `frame`.
+    fn unreachable_for(&self, frame: &[u8], code: u8) {
+        let v4 = EthernetFrame::new_checked(frame)
+            .is_ok_and(|e| e.ethertype() == EthernetProtocol::Ipv4);
+        let from = if v4 {
+            IpAddr::V4(self.cfg.gateway())
+        } else {
+            IpAddr::V6(self.cfg.gateway6())
+        };
+        let code = if v4 { code } else { UNREACH6_NO_ROUTE };
+        if let Some(f) = datagram::unreachable(frame, EthernetAddress(GATEWAY_MAC), from, code) {
+            self.dev.send_frame(&f);
+        }
+    }
+
     fn is_dns(&self, a: IpAddr) -> bool {
         a == IpAddr::V4(self.cfg.dns()) || (self.cfg.ipv6 && a == IpAddr::V6(self.cfg.dns6()))
     }
@@ -871,6 +939,32 @@ impl Stack {
     }
 }
 
+/// What the stack does with a guest's SYN.
+enum Syn {
+    /// Open a host connection to this address.
+    Connect(SocketAddr),
+    /// Let smoltcp answer with RST (connection refused).
+    Refuse,
+    /// Drop it silently (the guest's connect times out).
+    Drop,
+    /// Answer with ICMP destination unreachable of this (IPv4) code.
+    Unreachable(u8),
+}
+
+/// ICMP codes of "destination unreachable": network, host; ICMPv6's "no route".
+const UNREACH_NET: u8 = 0;
+const UNREACH_HOST: u8 = 1;
+const UNREACH6_NO_ROUTE: u8 = 0;
+
+/// The unreachable code for a failed host connect, as libslirp picks it.
+fn unreachable_code(e: Errno) -> u8 {
+    if e == Errno::EHOSTUNREACH {
+        UNREACH_HOST
+    } else {
+        UNREACH_NET
+    }
+}
+
 enum Read {
     Data,
     Eof,
@@ -878,7 +972,10 @@ enum Read {
     Failed(Errno),
 }
 
-fn connect_nonblocking(addr: SocketAddr) -> Result<OwnedFd, Errno> {
+fn connect_nonblocking(
+    addr: SocketAddr,
+    outbound: (Option<Ipv4Addr>, Option<Ipv6Addr>),
+) -> Result<OwnedFd, Errno> {
     let fd = socket::socket(
         if addr.is_ipv4() {
             AddressFamily::Inet
@@ -890,6 +987,7 @@ fn connect_nonblocking(addr: SocketAddr) -> Result<OwnedFd, Errno> {
         None,
     )?;
     let _ = socket::setsockopt(&fd, sockopt::TcpNoDelay, &true);
+    datagram::bind_outbound(&fd, addr, outbound)?;
     match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
         Ok(()) | Err(Errno::EINPROGRESS) => Ok(fd),
         Err(e) => Err(e),
