@@ -241,7 +241,10 @@ impl Datagrams {
             }
         };
         if let Err(e) = bind_outbound(&sock, to, self.outbound) {
-            tracing::debug!("netstack: bind the {:?} flow to {to} to the outbound address: {e}", p.proto);
+            tracing::debug!(
+                "netstack: bind the {:?} flow to {to} to the outbound address: {e}",
+                p.proto
+            );
             return None;
         }
         if let Err(e) = socket::connect(
@@ -450,7 +453,11 @@ pub(crate) fn unreachable(
         }
         EthernetProtocol::Ipv6 => {
             let ip = Ipv6Packet::new_checked(eth.payload()).ok()?;
-            (ip.src_addr().into(), &eth.payload()[..(40 + 8).min(eth.payload().len())], false)
+            (
+                ip.src_addr().into(),
+                &eth.payload()[..(40 + 8).min(eth.payload().len())],
+                false,
+            )
         }
         _ => return None,
     };
@@ -466,7 +473,11 @@ pub(crate) fn unreachable(
         (s, _) => s,
     };
     icmp_checksum(msg, src, dst);
-    let proto = if v4 { IpProtocol::Icmp } else { IpProtocol::Icmpv6 };
+    let proto = if v4 {
+        IpProtocol::Icmp
+    } else {
+        IpProtocol::Icmpv6
+    };
     let len = write_l3(&mut buf, from, eth.src_addr(), src, dst, proto, l4_len, 0);
     buf.truncate(len);
     Some(buf)

@@ -1155,8 +1155,56 @@ mod tests {
         stack.shutdown().unwrap();
     }
 
+    /// A guest's TCP SYN frame to `dst:port`, written by hand.
+    fn raw_syn(cfg: &StackConfig, dst: Ipv4Addr, port: u16) -> Vec<u8> {
+        let mut buf = vec![0u8; 14 + 20 + 20];
+        {
+            let mut tcp = TcpPacket::new_unchecked(&mut buf[34..]);
+            tcp.set_src_port(40000);
+            tcp.set_dst_port(port);
+            tcp.set_seq_number(smoltcp::wire::TcpSeqNumber(1000));
+            tcp.set_header_len(20);
+            tcp.set_syn(true);
+            tcp.set_window_len(65535);
+            tcp.fill_checksum(&IpAddress::from(cfg.guest()), &IpAddress::from(dst));
+        }
+        let mut ip = Ipv4Packet::new_unchecked(&mut buf[14..]);
+        ip.set_version(4);
+        ip.set_header_len(20);
+        ip.set_total_len(40);
+        ip.set_hop_limit(64);
+        ip.set_next_header(IpProtocol::Tcp);
+        ip.set_src_addr(cfg.guest());
+        ip.set_dst_addr(dst);
+        ip.fill_checksum();
+        let mut eth = EthernetFrame::new_unchecked(&mut buf[..]);
+        eth.set_src_addr(EthernetAddress([2, 0, 0, 0, 0, 0x64]));
+        eth.set_dst_addr(EthernetAddress(GATEWAY_MAC));
+        eth.set_ethertype(EthernetProtocol::Ipv4);
+        buf
+    }
+
+    /// The next IPv4 frame the stack sends within `ms` milliseconds (ARP and the like skipped).
+    fn next_ipv4(b: &OwnedFd, ms: u16) -> Option<Vec<u8>> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms.into());
+        let mut rx = vec![0u8; 2048];
+        while std::time::Instant::now() < deadline {
+            let mut fds = [PollFd::new(b.as_fd(), PollFlags::POLLIN)];
+            if poll(&mut fds, PollTimeout::from(50u16)).unwrap() == 0 {
+                continue;
+            }
+            let n = nix::unistd::read(b, &mut rx).unwrap();
+            if EthernetFrame::new_checked(&rx[..n])
+                .is_ok_and(|e| e.ethertype() == EthernetProtocol::Ipv4)
+            {
+                return Some(rx[..n].to_vec());
+            }
+        }
+        None
+    }
+
     #[test]
-    fn disable_host_loopback_resets_connections_to_the_gateway() {
+    fn disable_host_loopback_answers_the_gateway_with_network_unreachable() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let cfg = StackConfig {
@@ -1166,14 +1214,88 @@ mod tests {
         };
         let (a, b) = pair();
         let stack = crate::spawn_stack(a, cfg.clone()).unwrap();
-        let mut guest = Guest::new(b, &cfg);
-        let h = guest.connect(cfg.gateway(), port);
-        guest.run_until(h, |s| s.state() == tcp::State::Closed);
+        let syn = raw_syn(&cfg, cfg.gateway(), port);
+        nix::unistd::write(&b, &syn).unwrap();
+        let reply = next_ipv4(&b, 2000).expect("no answer to the SYN");
+        let eth = EthernetFrame::new_checked(&reply[..]).unwrap();
+        let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
+        assert_eq!(
+            ip.next_header(),
+            IpProtocol::Icmp,
+            "an ICMP error, not a RST"
+        );
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (cfg.gateway(), cfg.guest()));
+        let icmp = ip.payload();
+        assert_eq!(
+            (icmp[0], icmp[1]),
+            (3, 0),
+            "destination (network) unreachable"
+        );
+        assert_eq!(smoltcp::wire::checksum::data(icmp), 0xffff);
+        assert_eq!(
+            &icmp[8..],
+            &syn[14..14 + 28],
+            "quotes the IP header and 8 bytes"
+        );
         listener.set_nonblocking(true).unwrap();
         assert!(
             listener.accept().is_err(),
             "the host listener must not see a connection"
         );
+        stack.shutdown().unwrap();
+    }
+
+    #[test]
+    fn disable_dns_drops_what_goes_to_dot3() {
+        let cfg = StackConfig {
+            mtu: 1500,
+            disable_dns: true,
+            ..StackConfig::default()
+        };
+        let (a, b) = pair();
+        let stack = crate::spawn_stack(a, cfg.clone()).unwrap();
+        let mut guest = Guest::new(b, &cfg);
+        let h = guest.connect(cfg.dns(), 53);
+        for _ in 0..100 {
+            let mut fds = [PollFd::new(guest.dev.fd(), PollFlags::POLLIN)];
+            let _ = poll(&mut fds, PollTimeout::from(5u16));
+            guest.dev.fill().unwrap();
+            guest.iface.poll(now(), &mut guest.dev, &mut guest.sockets);
+        }
+        let state = guest.sockets.get::<tcp::Socket>(h).state();
+        assert_eq!(
+            state,
+            tcp::State::SynSent,
+            "the SYN to .3 must go unanswered"
+        );
+        stack.shutdown().unwrap();
+        // Without it, .3 refuses what is not DNS.
+        let cfg = StackConfig {
+            disable_dns: false,
+            ..cfg
+        };
+        let (a, b) = pair();
+        let stack = crate::spawn_stack(a, cfg.clone()).unwrap();
+        let mut guest = Guest::new(b, &cfg);
+        let h = guest.connect(cfg.dns(), 80);
+        guest.run_until(h, |s| s.state() == tcp::State::Closed);
+        stack.shutdown().unwrap();
+    }
+
+    #[test]
+    fn outbound_address_is_the_source_of_host_connections() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cfg = StackConfig {
+            mtu: 1500,
+            outbound_addr: Some(Ipv4Addr::new(127, 0, 0, 9)),
+            ..StackConfig::default()
+        };
+        let (a, b) = pair();
+        let stack = crate::spawn_stack(a, cfg.clone()).unwrap();
+        nix::unistd::write(&b, &raw_syn(&cfg, cfg.gateway(), port)).unwrap();
+        let (_conn, peer) = listener.accept().unwrap();
+        assert_eq!(peer.ip(), IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9)));
         stack.shutdown().unwrap();
     }
 

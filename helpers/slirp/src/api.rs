@@ -79,12 +79,12 @@ impl Api {
             return self.list();
         }
         let reply = match execute {
-            "add_hostfwd" => self.add(&args).unwrap_or_else(|e| {
-                err(&format!("bad request: add_hostfwd: {e}"))
-            }),
-            "remove_hostfwd" => self.remove(&args).unwrap_or_else(|e| {
-                err(&format!("bad request: remove_hostfwd: {e}"))
-            }),
+            "add_hostfwd" => self
+                .add(&args)
+                .unwrap_or_else(|e| err(&format!("bad request: add_hostfwd: {e}"))),
+            "remove_hostfwd" => self
+                .remove(&args)
+                .unwrap_or_else(|e| err(&format!("bad request: remove_hostfwd: {e}"))),
             _ => err("bad request: unknown execute"),
         };
         reply.to_string()
@@ -113,7 +113,10 @@ impl Api {
         let host_ip = addr("host_addr", Ipv4Addr::UNSPECIFIED).ok_or("bad arguments.host_addr")?;
         let host = SocketAddrV4::new(host_ip, port("host_port").ok_or("bad arguments.host_port")?);
         let guest_ip = addr("guest_addr", self.guest_default).ok_or("bad arguments.guest_addr")?;
-        let guest = SocketAddrV4::new(guest_ip, port("guest_port").ok_or("bad arguments.guest_port")?);
+        let guest = SocketAddrV4::new(
+            guest_ip,
+            port("guest_port").ok_or("bad arguments.guest_port")?,
+        );
         let fwd = self.forward(proto, host, guest).map_err(|e| {
             tracing::warn!("api: add_hostfwd {proto} {host} -> {guest}: {e}");
             eprintln!("burrow-slirp: add_hostfwd {proto} {host} -> {guest}: {e}");
@@ -240,5 +243,97 @@ fn read_request(c: &mut UnixStream) -> std::io::Result<Request> {
             Err(e) if e.is_eof() && n > 0 => continue,
             Err(_) => return Ok(Request::Unparsable),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixStream;
+
+    /// An API over a real stack whose tap is one end of a socketpair (no privileges needed).
+    fn api() -> (Api, UnixStream) {
+        let (a, b) = UnixStream::pair().unwrap();
+        let stack =
+            burrow_netstack::spawn_stack(OwnedFd::from(a), burrow_netstack::StackConfig::default())
+                .unwrap();
+        (Api::new(Arc::new(stack), Ipv4Addr::new(10, 0, 2, 100)), b)
+    }
+
+    fn ask(api: &Api, req: &str) -> String {
+        api.handle(&serde_json::from_str(req).unwrap())
+    }
+
+    #[test]
+    fn errors_are_slirp4netns_texts() {
+        let (api, _tap) = api();
+        let cases = [
+            ("[1]", "bad request: json_object() failed"),
+            (r#"{"unexpectedjson": 42}"#, "bad request: no execute found"),
+            (r#"{"execute": "bad"}"#, "bad request: unknown execute"),
+            (
+                r#"{"execute": "add_hostfwd", "arguments": {"proto": "bad"}}"#,
+                "bad request: add_hostfwd: bad arguments.proto",
+            ),
+            (
+                r#"{"execute": "add_hostfwd", "arguments": {"proto": "tcp", "host_addr": "x", "host_port": 1, "guest_port": 1}}"#,
+                "bad request: add_hostfwd: bad arguments.host_addr",
+            ),
+            (
+                r#"{"execute": "add_hostfwd", "arguments": {"proto": "tcp", "guest_port": 1}}"#,
+                "bad request: add_hostfwd: bad arguments.host_port",
+            ),
+            (
+                r#"{"execute": "add_hostfwd", "arguments": {"proto": "udp", "host_port": 1, "guest_addr": "10.0.2", "guest_port": 1}}"#,
+                "bad request: add_hostfwd: bad arguments.guest_addr",
+            ),
+            (
+                r#"{"execute": "add_hostfwd", "arguments": {"proto": "udp", "host_port": 1}}"#,
+                "bad request: add_hostfwd: bad arguments.guest_port",
+            ),
+            (
+                r#"{"execute": "remove_hostfwd", "arguments": {"id": 7}}"#,
+                "bad request: remove_hostfwd: bad arguments.id",
+            ),
+        ];
+        for (req, desc) in cases {
+            assert_eq!(ask(&api, req), err(desc).to_string(), "{req}");
+        }
+    }
+
+    #[test]
+    fn add_list_remove_answer_as_slirp4netns() {
+        let (api, _tap) = api();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let add = format!(
+            r#"{{"execute": "add_hostfwd", "arguments": {{"proto": "tcp", "host_addr": "127.0.0.1", "host_port": {port}, "guest_port": 80}}}}"#
+        );
+        assert_eq!(ask(&api, &add), r#"{"return":{"id":1}}"#);
+        // The same port again: the bind fails, as slirp_add_hostfwd would.
+        assert_eq!(
+            ask(&api, &add),
+            r#"{"error":{"desc":"bad request: add_hostfwd: slirp_add_hostfwd failed"}}"#
+        );
+        assert_eq!(
+            ask(&api, r#"{"execute": "list_hostfwd"}"#),
+            format!(
+                r#"{{"entries":[{{"id":1,"proto":"tcp","host_addr":"127.0.0.1","host_port":{port},"guest_addr":"10.0.2.100","guest_port":80}}]}}"#
+            )
+        );
+        assert_eq!(
+            ask(
+                &api,
+                r#"{"execute": "remove_hostfwd", "arguments": {"id": 1}}"#
+            ),
+            r#"{"return":{}}"#
+        );
+        assert_eq!(
+            ask(&api, r#"{"execute": "list_hostfwd"}"#),
+            r#"{"entries":[]}"#
+        );
     }
 }

@@ -130,7 +130,9 @@ pub enum OptionError {
     Mac(String),
     #[error("--macaddress cannot be specified when --configure or -c is not specified")]
     MacWithoutConfigure,
-    #[error("{flag} has to be a valid {family} address or the name of an interface with one: {value:?}")]
+    #[error(
+        "{flag} has to be a valid {family} address or the name of an interface with one: {value:?}"
+    )]
     Outbound {
         flag: &'static str,
         family: &'static str,
@@ -144,7 +146,8 @@ pub enum OptionError {
 pub fn parse_cidr(s: &str) -> Result<Cidr, OptionError> {
     let bad = || OptionError::Cidr(s.to_string());
     let (ip, prefix) = s.split_once('/').ok_or_else(bad)?;
-    let prefix_ok = !prefix.is_empty() && prefix.len() <= 2 && prefix.bytes().all(|b| b.is_ascii_digit());
+    let prefix_ok =
+        !prefix.is_empty() && prefix.len() <= 2 && prefix.bytes().all(|b| b.is_ascii_digit());
     let ip: Ipv4Addr = ip.parse().map_err(|_| bad())?;
     if !prefix_ok {
         return Err(bad());
@@ -324,9 +327,19 @@ mod tests {
 
     #[test]
     fn cidr_errors_are_worded_as_slirp4netns_words_them() {
-        for bad in ["24", "foo", "10.0.2.0", "10.0.2.0/x", "10.0.2.0/123", "1.2.3/8"] {
+        for bad in [
+            "24",
+            "foo",
+            "10.0.2.0",
+            "10.0.2.0/x",
+            "10.0.2.0/123",
+            "1.2.3/8",
+        ] {
             assert_eq!(parse_cidr(bad), Err(OptionError::Cidr(bad.into())), "{bad}");
-            assert!(parse_cidr(bad).unwrap_err().to_string().starts_with("invalid CIDR: "));
+            assert!(parse_cidr(bad)
+                .unwrap_err()
+                .to_string()
+                .starts_with("invalid CIDR: "));
         }
         assert_eq!(parse_cidr("10.0.2.100/26"), Err(OptionError::Prefix));
         assert_eq!(parse_cidr("10.0.0.0/0"), Err(OptionError::Prefix));
@@ -335,17 +348,42 @@ mod tests {
             "CIDR needs to be a network address like 10.0.2.0/24, not like 10.0.2.100/24"
         );
         let c = parse_cidr("10.0.135.128/25").unwrap();
-        assert_eq!((c.child_ip(), c.gateway()), ("10.0.135.228".parse().unwrap(), "10.0.135.130".parse().unwrap()));
+        assert_eq!(
+            (c.child_ip(), c.gateway()),
+            (
+                "10.0.135.228".parse().unwrap(),
+                "10.0.135.130".parse().unwrap()
+            )
+        );
     }
 
     #[test]
     fn mac_addresses_parse_as_slirp4netns_parses_them() {
-        assert_eq!(parse_mac("0e:d4:18:d9:38:fb"), Ok([0x0e, 0xd4, 0x18, 0xd9, 0x38, 0xfb]));
-        assert_eq!(parse_mac("e:4:18:d9:38:FB"), Ok([0x0e, 0x04, 0x18, 0xd9, 0x38, 0xfb]));
-        for bad in ["", "0e:d4:18:d9:38", "0e:d4:18:d9:38:fb:00", "0e:d4:18:d9:38:zz", "0e:d4:18:d9:38:100"] {
+        assert_eq!(
+            parse_mac("0e:d4:18:d9:38:fb"),
+            Ok([0x0e, 0xd4, 0x18, 0xd9, 0x38, 0xfb])
+        );
+        assert_eq!(
+            parse_mac("e:4:18:d9:38:FB"),
+            Ok([0x0e, 0x04, 0x18, 0xd9, 0x38, 0xfb])
+        );
+        for bad in [
+            "",
+            "0e:d4:18:d9:38",
+            "0e:d4:18:d9:38:fb:00",
+            "0e:d4:18:d9:38:zz",
+            "0e:d4:18:d9:38:100",
+        ] {
             assert!(parse_mac(bad).is_err(), "{bad}");
         }
-        let a = Args::try_parse_from(["burrow-slirp", "--macaddress", "0e:d4:18:d9:38:fb", "1", "tap0"]).unwrap();
+        let a = Args::try_parse_from([
+            "burrow-slirp",
+            "--macaddress",
+            "0e:d4:18:d9:38:fb",
+            "1",
+            "tap0",
+        ])
+        .unwrap();
         assert_eq!(a.check(), Err(OptionError::MacWithoutConfigure));
         let a = Args::try_parse_from(["burrow-slirp", "--target-type=bess", "1", "tap0"]).unwrap();
         assert_eq!(a.check(), Err(OptionError::TargetType));
@@ -359,9 +397,18 @@ mod tests {
             ("eth0".to_string(), "192.0.2.7".parse().unwrap()),
         ];
         let f = "--outbound-addr";
-        assert_eq!(outbound_address(f, "198.51.100.1", false, &ifaces), Ok("198.51.100.1".parse().unwrap()));
-        assert_eq!(outbound_address(f, "eth0", false, &ifaces), Ok("192.0.2.7".parse().unwrap()));
-        assert_eq!(outbound_address(f, "eth0", true, &ifaces), Ok("fe80::1".parse().unwrap()));
+        assert_eq!(
+            outbound_address(f, "198.51.100.1", false, &ifaces),
+            Ok("198.51.100.1".parse().unwrap())
+        );
+        assert_eq!(
+            outbound_address(f, "eth0", false, &ifaces),
+            Ok("192.0.2.7".parse().unwrap())
+        );
+        assert_eq!(
+            outbound_address(f, "eth0", true, &ifaces),
+            Ok("fe80::1".parse().unwrap())
+        );
         assert!(outbound_address(f, "::1", false, &ifaces).is_err());
         assert!(outbound_address(f, "eth9", false, &ifaces).is_err());
     }

@@ -71,7 +71,10 @@ fn enter_user_namespace(userns: Option<&Path>) -> anyhow::Result<()> {
             // EINVAL: we are in it already.
             Ok(()) | Err(nix::errno::Errno::EINVAL) => Ok(()),
             Err(e) => Err(e).with_context(|| {
-                format!("--enable-sandbox: cannot join the user namespace {}", p.display())
+                format!(
+                    "--enable-sandbox: cannot join the user namespace {}",
+                    p.display()
+                )
             }),
         };
     }
@@ -91,7 +94,14 @@ fn enter_user_namespace(userns: Option<&Path>) -> anyhow::Result<()> {
 /// lets us (locked mount flags may forbid it in a user namespace).
 fn bind_read_only(from: &Path, to: &Path) -> anyhow::Result<()> {
     let none: Option<&str> = None;
-    mount(Some(from), to, none, MsFlags::MS_BIND | MsFlags::MS_REC, none).with_context(|| {
+    mount(
+        Some(from),
+        to,
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    )
+    .with_context(|| {
         format!(
             "--enable-sandbox: cannot bind {} on {}",
             from.display(),
@@ -115,7 +125,8 @@ fn bind_read_only(from: &Path, to: &Path) -> anyhow::Result<()> {
 fn keep_only_net_bind_service() -> anyhow::Result<()> {
     use caps::{CapSet, Capability};
     let keep = Capability::CAP_NET_BIND_SERVICE;
-    caps::clear(None, CapSet::Ambient).context("--enable-sandbox: cannot clear ambient capabilities")?;
+    caps::clear(None, CapSet::Ambient)
+        .context("--enable-sandbox: cannot clear ambient capabilities")?;
     for cap in caps::all() {
         if cap != keep {
             caps::drop(None, CapSet::Bounding, cap).with_context(|| {
