@@ -61,6 +61,8 @@ pub(crate) enum Route {
     Drop,
     /// An echo request to the stack's own addresses: answered here.
     Local,
+    /// A DHCP client's message: answered by the stack's DHCP server.
+    Dhcp,
 }
 
 /// The table of datagram flows and the one buffer replies are framed in.

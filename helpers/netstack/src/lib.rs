@@ -2,7 +2,7 @@
 //!
 //! The namespace sees a gateway at `.2` of [`StackConfig::cidr`] (which reaches the host's
 //! loopback unless [`StackConfig::disable_host_loopback`]) and a DNS server at `.3`; the stack
-//! answers ARP and ICMP echo for both. Every TCP connection the namespace opens to the outside is
+//! answers ARP and ICMP echo for both, and DHCP (leases from `.15`, as libslirp). Every TCP connection the namespace opens to the outside is
 //! terminated in smoltcp and relayed to a host TCP socket opened by this process, with half-close
 //! (FIN) and reset carried over. UDP flows and ICMP echo go through connected host datagram
 //! sockets (ping sockets for ICMP), DNS to `.3` (UDP and TCP) to the host's resolver; with
@@ -26,6 +26,7 @@
 
 mod datagram;
 mod device;
+mod dhcp;
 mod stack;
 mod sys;
 

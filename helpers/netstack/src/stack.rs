@@ -246,6 +246,7 @@ struct Stack {
     flows: Vec<Flow>,
     dgram: Datagrams,
     resolver: Option<SocketAddrV4>,
+    dhcp: crate::dhcp::Dhcp,
     last_expiry: std::time::Instant,
 }
 
@@ -312,6 +313,7 @@ impl Stack {
             sockets: SocketSet::new(Vec::new()),
             flows: Vec::new(),
             resolver,
+            dhcp: Default::default(),
             last_expiry: std::time::Instant::now(),
         }
     }
@@ -720,6 +722,18 @@ impl Stack {
                     self.dgram.echo_reply(&p, &mut |f| dev.send_frame(f));
                 }
                 Route::Drop => {}
+                Route::Dhcp => {
+                    if let Some((reply, mac)) = self.dhcp.answer(&self.cfg, p.payload) {
+                        let dev = &self.dev;
+                        self.dgram.udp_to_guest(
+                            mac,
+                            (IpAddr::V4(self.cfg.gateway()), 67),
+                            (IpAddr::V4(Ipv4Addr::BROADCAST), 68),
+                            &reply,
+                            &mut |f| dev.send_frame(f),
+                        );
+                    }
+                }
                 Route::Host(to) => {
                     let dns = p.dst.1 == 53 && self.is_dns(p.dst.0);
                     self.dgram.send(&p, to, dns);
@@ -799,6 +813,9 @@ impl Stack {
         let (dst, port) = p.dst;
         if p.proto == datagram::Proto::Icmp && (self.is_gateway(dst) || self.is_dns(dst)) {
             return Route::Local;
+        }
+        if p.proto == datagram::Proto::Udp && port == 67 && p.src.1 == 68 && dst.is_ipv4() {
+            return Route::Dhcp;
         }
         if self.is_dns(dst) {
             return match (port, self.resolver) {

@@ -365,3 +365,26 @@ findmnt /run/foo >/dev/null"#,
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn dhcp_leases_dot15_as_libslirp_does() {
+    let Some(m) = TestMachine::get() else { return };
+    let mut c = Cleanup::new();
+    let pid = namespace(&m, &mut c);
+    start(&m, &mut c, pid, &[]);
+    let out = in_ns(
+        &m,
+        pid,
+        &[
+            "sh",
+            "-c",
+            "ip link set lo up && ip link set tap0 up && \
+             busybox udhcpc -q -n -t 5 -T 1 -i tap0 -s /bin/true 2>&1",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("lease of 10.0.2.15 obtained from 10.0.2.2"),
+        "{text}"
+    );
+}
