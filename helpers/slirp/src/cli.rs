@@ -81,7 +81,8 @@ pub struct Args {
     #[arg(long)]
     pub disable_dns: bool,
 
-    /// How TARGET names the namespace: a process id, or a path to a network namespace file.
+    /// How TARGET names the namespace: a process id, a path to a network namespace file, or
+    /// (tapfd) an inherited tap device's descriptor number, served as it is.
     #[arg(long, value_enum, default_value_t = NetnsType::Pid)]
     pub netns_type: NetnsType,
 
@@ -102,7 +103,8 @@ pub struct Args {
     #[arg(short = 'v', long, exclusive = true)]
     pub version: bool,
 
-    /// The namespace: a PID (--netns-type=pid) or a path (--netns-type=path).
+    /// The namespace: a PID (--netns-type=pid), a path (--netns-type=path), or a tap device's
+    /// descriptor (--netns-type=tapfd).
     #[arg(value_name = "PID|PATH", required = true)]
     pub target: Option<String>,
 
@@ -115,6 +117,7 @@ pub struct Args {
 pub enum NetnsType {
     Pid,
     Path,
+    Tapfd,
 }
 
 /// A value slirp4netns refuses, worded as slirp4netns words it (tools and scripts grep for it).
@@ -275,6 +278,7 @@ impl Args {
                 Ok((PathBuf::from(format!("/proc/{pid}/ns/net")), Some(userns)))
             }
             NetnsType::Path => Ok((PathBuf::from(target), self.userns_path.clone())),
+            NetnsType::Tapfd => anyhow::bail!("--netns-type=tapfd names no namespace"),
         }
     }
 }

@@ -131,17 +131,27 @@ fn print_banner(args: &Args, c: &Checked) {
     }
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
-    let checked = check(&args)?;
-    let cidr = checked.cidr;
-    let exit_fd = args
-        .exit_fd
-        .map(|fd| inherited(fd, "--exit-fd"))
-        .transpose()?;
-    let ready_fd = args
-        .ready_fd
-        .map(|fd| inherited(fd, "--ready-fd"))
-        .transpose()?;
+/// The tap device to serve and the user namespace that goes with it: made in the target
+/// namespace, or (--netns-type=tapfd) inherited ready-made.
+fn tap_device(
+    args: &Args,
+    checked: &Checked,
+) -> anyhow::Result<(OwnedFd, Option<std::path::PathBuf>)> {
+    if args.netns_type == cli::NetnsType::Tapfd {
+        if args.configure {
+            bail!("--configure needs a namespace to configure: it cannot be combined with --netns-type=tapfd (configure the device where it was made)");
+        }
+        let fd: i32 = args
+            .target
+            .as_deref()
+            .unwrap_or_default()
+            .parse()
+            .ok()
+            .filter(|f| *f >= 0)
+            .ok_or_else(|| anyhow::anyhow!("TAPFD must be a file descriptor number"))?;
+        return Ok((inherited(fd, "TAPFD")?, args.userns_path.clone()));
+    }
+    let cidr = &checked.cidr;
     let (netns, userns) = args.namespaces()?;
     let plan = args.configure.then(|| Plan {
         ifname: args.tapname.clone(),
@@ -163,6 +173,21 @@ fn run(args: Args) -> anyhow::Result<()> {
         mac: checked.mac,
         configure: plan,
     })?;
+    Ok((tap, userns))
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let checked = check(&args)?;
+    let cidr = checked.cidr;
+    let exit_fd = args
+        .exit_fd
+        .map(|fd| inherited(fd, "--exit-fd"))
+        .transpose()?;
+    let ready_fd = args
+        .ready_fd
+        .map(|fd| inherited(fd, "--ready-fd"))
+        .transpose()?;
+    let (tap, userns) = tap_device(&args, &checked)?;
     // Everything read from the filesystem is read now, before any sandbox hides it.
     let dns_upstream = if args.disable_dns {
         None

@@ -388,3 +388,50 @@ fn dhcp_leases_dot15_as_libslirp_does() {
         "{text}"
     );
 }
+
+#[test]
+fn netns_type_tapfd_serves_an_inherited_tap() {
+    let Some(m) = TestMachine::get() else { return };
+    let mut c = Cleanup::new();
+    let pid = namespace(&m, &mut c);
+    // What podman-like callers do: open the tap themselves and pass its descriptor.
+    let opener = format!(
+        "import fcntl, os, struct\n\
+         fd = os.open('/dev/net/tun', os.O_RDWR)\n\
+         fcntl.ioctl(fd, 0x400454ca, struct.pack('16sH', b'tap0', 0x0002 | 0x1000))\n\
+         os.set_inheritable(fd, True)\n\
+         os.execv('{bin}', ['{bin}', '--netns-type=tapfd', str(fd)])\n",
+        bin = slirp(&m).display()
+    );
+    let mut cmd = m.user_command("nsenter");
+    cmd.arg(format!("--target={pid}"))
+        .args(["--preserve-credentials", "--user", "--net"])
+        .args(["python3", "-c", &opener])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    c.spawn(&mut cmd);
+    assert!(
+        wait_for(T, || in_ns(&m, pid, &["ip", "link", "show", "tap0"])
+            .status
+            .success()),
+        "tap0 never appeared"
+    );
+    let out = in_ns(
+        &m,
+        pid,
+        &[
+            "sh",
+            "-c",
+            "ip link set tap0 up && busybox udhcpc -q -n -t 5 -T 1 -i tap0 -s /bin/true 2>&1",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("lease of 10.0.2.15"), "{text}");
+    // -c has nothing to configure with a ready-made tap.
+    let out = Command::new(env!("CARGO_BIN_EXE_burrow-slirp"))
+        .args(["-c", "--netns-type=tapfd", "0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--netns-type=tapfd"));
+}
