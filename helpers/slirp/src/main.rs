@@ -107,6 +107,8 @@ fn print_banner(args: &Args, c: &Checked) {
     println!("* Netmask:         {mask}");
     println!("* Gateway:         {}", cidr.gateway());
     println!("* DNS:             {}", cidr.dns());
+    println!("* DHCP begin:      {}", cidr.host(15));
+    println!("* DHCP end:        {}", cidr.host(15 + 15));
     println!("* Recommended IP:  {}", cidr.child_ip());
     if let Some(p) = &args.api_socket {
         println!("* API Socket:      {}", p.display());
