@@ -347,6 +347,9 @@ findmnt /run/foo >/dev/null"#,
         bin = slirp(&m).display(),
         d = dir.display()
     );
+    // Spawned through `c`, so its whole process group goes when the test ends, whatever the
+    // script managed to clean up itself.
+    let log = dir.join("log");
     let mut cmd = m.user_command("unshare");
     cmd.args([
         "--user",
@@ -356,13 +359,22 @@ findmnt /run/foo >/dev/null"#,
         "-c",
         &script,
     ])
-    .stdin(Stdio::null());
-    let out = run_with_timeout(&mut cmd, T);
+    .stdin(Stdio::null())
+    .stdout(std::fs::File::create(&log).unwrap())
+    .stderr(std::fs::File::options().append(true).open(&log).unwrap());
+    let child = c.spawn(&mut cmd);
+    let mut status = None;
     assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        wait_for(T, || {
+            status = child.try_wait().unwrap();
+            status.is_some()
+        }),
+        "the script did not finish"
+    );
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
     );
 }
 
