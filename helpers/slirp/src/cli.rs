@@ -73,11 +73,12 @@ pub struct Args {
     #[arg(long, value_name = "TYPE", default_value = "netns")]
     pub target_type: String,
 
-    /// Refuse connections to the host's 127.0.0.1 through the gateway address.
+    /// Prohibit connecting to the host's 127.0.0.1 through the gateway address (connections get
+    /// "network unreachable"; ping of the gateway still works).
     #[arg(long)]
     pub disable_host_loopback: bool,
 
-    /// Do not answer DNS queries at .3.
+    /// No DNS at .3: what is sent there is dropped.
     #[arg(long)]
     pub disable_dns: bool,
 
@@ -90,7 +91,8 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub userns_path: Option<PathBuf>,
 
-    /// Confine burrow-slirp once set up: a new mount namespace on an empty root, no capabilities.
+    /// Confine burrow-slirp once set up: a new mount namespace whose root holds only /etc and
+    /// /run (read-only), and no capability but CAP_NET_BIND_SERVICE.
     #[arg(long)]
     pub enable_sandbox: bool,
 
@@ -105,7 +107,7 @@ pub struct Args {
 
     /// The namespace: a PID (--netns-type=pid), a path (--netns-type=path), or a tap device's
     /// descriptor (--netns-type=tapfd).
-    #[arg(value_name = "PID|PATH", required = true)]
+    #[arg(value_name = "PID|PATH|FD", required = true)]
     pub target: Option<String>,
 
     /// The tap device to create in it.
