@@ -1,7 +1,7 @@
 //! UDP flows and ICMP echo of the namespace: each flow is carried by a connected host datagram
 //! socket (a ping socket for ICMP echo), and replies are framed back onto the tap by hand.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,8 @@ pub(crate) enum Route {
     Drop,
     /// An echo request to the stack's own addresses: answered here.
     Local,
+    /// A DHCP client's message: answered by the stack's DHCP server.
+    Dhcp,
 }
 
 /// The table of datagram flows and the one buffer replies are framed in.
@@ -71,6 +73,8 @@ pub(crate) struct Datagrams {
     gateway_mac: EthernetAddress,
     ident: u16,
     icmp_warned: bool,
+    /// Host addresses new sockets are bound to (IPv4, IPv6).
+    outbound: (Option<Ipv4Addr>, Option<Ipv6Addr>),
 }
 
 /// A guest datagram, parsed.
@@ -155,7 +159,13 @@ impl Datagrams {
             gateway_mac,
             ident: 1,
             icmp_warned: false,
+            outbound: (None, None),
         }
+    }
+
+    /// Binds every new host socket to these addresses (IPv4, IPv6) before it connects.
+    pub(crate) fn set_outbound(&mut self, v4: Option<Ipv4Addr>, v6: Option<Ipv6Addr>) {
+        self.outbound = (v4, v6);
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -232,6 +242,13 @@ impl Datagrams {
                 return None;
             }
         };
+        if let Err(e) = bind_outbound(&sock, to, self.outbound) {
+            tracing::debug!(
+                "netstack: bind the {:?} flow to {to} to the outbound address: {e}",
+                p.proto
+            );
+            return None;
+        }
         if let Err(e) = socket::connect(
             std::os::fd::AsRawFd::as_raw_fd(&sock),
             &SockaddrStorage::from(to),
@@ -403,6 +420,69 @@ impl Datagrams {
         let now = Instant::now();
         self.flows.retain(|f| now.duration_since(f.last) < f.idle);
     }
+}
+
+/// Binds `sock` (about to connect to `to`) to the outbound address of `to`'s family, if one
+/// is set (port 0: any).
+pub(crate) fn bind_outbound(
+    sock: &OwnedFd,
+    to: SocketAddr,
+    outbound: (Option<Ipv4Addr>, Option<Ipv6Addr>),
+) -> Result<(), Errno> {
+    let local = match (to, outbound) {
+        (SocketAddr::V4(_), (Some(a), _)) => SockaddrStorage::from(SocketAddrV4::new(a, 0)),
+        (SocketAddr::V6(_), (_, Some(a))) => SockaddrStorage::from(SocketAddrV6::new(a, 0, 0, 0)),
+        _ => return Ok(()),
+    };
+    socket::bind(std::os::fd::AsRawFd::as_raw_fd(sock), &local)
+}
+
+/// An ICMP "destination unreachable" (IPv4 type 3 / ICMPv6 type 1, with `code`) from `from`
+/// answering the IP packet in Ethernet frame `frame`: how a router tells the namespace that a
+/// connection cannot be made. None when the frame is not IP.
+pub(crate) fn unreachable(
+    frame: &[u8],
+    from: EthernetAddress,
+    src: IpAddr,
+    code: u8,
+) -> Option<Vec<u8>> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
+    let (dst, quoted, v4): (IpAddr, &[u8], bool) = match eth.ethertype() {
+        EthernetProtocol::Ipv4 => {
+            let ip = Ipv4Packet::new_checked(eth.payload()).ok()?;
+            let n = (usize::from(ip.header_len()) + 8).min(eth.payload().len());
+            (ip.src_addr().into(), &eth.payload()[..n], true)
+        }
+        EthernetProtocol::Ipv6 => {
+            let ip = Ipv6Packet::new_checked(eth.payload()).ok()?;
+            (
+                ip.src_addr().into(),
+                &eth.payload()[..(40 + 8).min(eth.payload().len())],
+                false,
+            )
+        }
+        _ => return None,
+    };
+    let head = if v4 { L3 } else { L3V6 };
+    let l4_len = 8 + quoted.len();
+    let mut buf = vec![0u8; head + l4_len];
+    let msg = &mut buf[head..];
+    msg[0] = if v4 { 3 } else { 1 };
+    msg[1] = code;
+    msg[8..].copy_from_slice(quoted);
+    let src = match (src, dst) {
+        (IpAddr::V4(_), IpAddr::V6(_)) | (IpAddr::V6(_), IpAddr::V4(_)) => return None,
+        (s, _) => s,
+    };
+    icmp_checksum(msg, src, dst);
+    let proto = if v4 {
+        IpProtocol::Icmp
+    } else {
+        IpProtocol::Icmpv6
+    };
+    let len = write_l3(&mut buf, from, eth.src_addr(), src, dst, proto, l4_len, 0);
+    buf.truncate(len);
+    Some(buf)
 }
 
 /// Sets an ICMP message's checksum (ICMPv6's covers the IPv6 pseudo-header).

@@ -2,10 +2,12 @@
 //!
 //! The namespace sees a gateway at `.2` of [`StackConfig::cidr`] (which reaches the host's
 //! loopback unless [`StackConfig::disable_host_loopback`]) and a DNS server at `.3`; the stack
-//! answers ARP and ICMP echo for both. Every TCP connection the namespace opens to the outside is
+//! answers ARP and ICMP echo for both, and DHCP (leases from `.15`, as libslirp). Every TCP connection the namespace opens to the outside is
 //! terminated in smoltcp and relayed to a host TCP socket opened by this process, with half-close
 //! (FIN) and reset carried over. UDP flows and ICMP echo go through connected host datagram
-//! sockets (ping sockets for ICMP), DNS to `.3` to the host's resolver. With
+//! sockets (ping sockets for ICMP), DNS to `.3` (UDP and TCP) to the host's resolver; with
+//! [`StackConfig::disable_dns`] packets to `.3` are dropped. Connections to the gateway under
+//! [`StackConfig::disable_host_loopback`] get an ICMP "network unreachable". With
 //! [`StackConfig::ipv6`] the same holds for IPv6 on fd00::/64.
 //!
 //! Use from a launcher:
@@ -24,6 +26,7 @@
 
 mod datagram;
 mod device;
+mod dhcp;
 mod stack;
 mod sys;
 
@@ -64,6 +67,11 @@ pub struct StackConfig {
     /// Also serve IPv6 on fd00::/64 (gateway fd00::2 reaching the host's ::1, DNS fd00::3, the
     /// namespace at fd00::100), as slirp4netns does with --enable-ipv6.
     pub ipv6: bool,
+    /// The host address outbound IPv4 sockets are bound to (slirp4netns's --outbound-addr);
+    /// None: the kernel chooses.
+    pub outbound_addr: Option<Ipv4Addr>,
+    /// The host address outbound IPv6 sockets are bound to (--outbound-addr6).
+    pub outbound_addr6: Option<Ipv6Addr>,
 }
 
 impl Default for StackConfig {
@@ -75,6 +83,8 @@ impl Default for StackConfig {
             dns_upstream: None,
             disable_dns: false,
             ipv6: false,
+            outbound_addr: None,
+            outbound_addr6: None,
         }
     }
 }

@@ -246,6 +246,7 @@ struct Stack {
     flows: Vec<Flow>,
     dgram: Datagrams,
     resolver: Option<SocketAddrV4>,
+    dhcp: crate::dhcp::Dhcp,
     last_expiry: std::time::Instant,
 }
 
@@ -301,13 +302,18 @@ impl Stack {
             guest_mac: EthernetAddress::BROADCAST,
             udp_buf: vec![0; cfg.mtu],
             pending: Vec::new(),
-            dgram: Datagrams::new(cfg.mtu, EthernetAddress(GATEWAY_MAC)),
+            dgram: {
+                let mut d = Datagrams::new(cfg.mtu, EthernetAddress(GATEWAY_MAC));
+                d.set_outbound(cfg.outbound_addr, cfg.outbound_addr6);
+                d
+            },
             cfg,
             dev,
             iface,
             sockets: SocketSet::new(Vec::new()),
             flows: Vec::new(),
             resolver,
+            dhcp: Default::default(),
             last_expiry: std::time::Instant::now(),
         }
     }
@@ -442,14 +448,25 @@ impl Stack {
                 continue;
             }
             let (_, _, dst, dport) = key;
-            let Some(target) = self.host_target(dst) else {
-                continue; // no listener: smoltcp answers with RST
+            let target = match self.syn_verdict(dst, dport) {
+                Syn::Connect(t) => t,
+                Syn::Refuse => continue, // no listener: smoltcp answers with RST
+                Syn::Drop => {
+                    self.dev.discard(i);
+                    continue;
+                }
+                Syn::Unreachable(code) => {
+                    self.send_unreachable(i, code);
+                    continue;
+                }
             };
-            let host = match connect_nonblocking(SocketAddr::new(target, dport)) {
+            let host = match connect_nonblocking(target, self.outbound()) {
                 Ok(fd) => fd,
+                Err(Errno::ECONNREFUSED) => continue, // RST
                 Err(e) => {
-                    tracing::debug!("netstack: connect {target}:{dport}: {e}");
-                    continue; // RST
+                    tracing::debug!("netstack: connect {target}: {e}");
+                    self.send_unreachable(i, unreachable_code(e));
+                    continue;
                 }
             };
             let syn = self
@@ -477,11 +494,12 @@ impl Stack {
             let ok = match socket::getsockopt(&p.host, sockopt::SocketError) {
                 Ok(0) => true,
                 Ok(err) => {
-                    tracing::debug!(
-                        "netstack: host connect for {:?}: {}",
-                        p.key,
-                        Errno::from_raw(err)
-                    );
+                    let err = Errno::from_raw(err);
+                    tracing::debug!("netstack: host connect for {:?}: {err}", p.key);
+                    if matches!(err, Errno::ENETUNREACH | Errno::EHOSTUNREACH) {
+                        self.unreachable_for(&p.syn, unreachable_code(err));
+                        continue;
+                    }
                     false
                 }
                 Err(e) => {
@@ -704,6 +722,18 @@ impl Stack {
                     self.dgram.echo_reply(&p, &mut |f| dev.send_frame(f));
                 }
                 Route::Drop => {}
+                Route::Dhcp => {
+                    if let Some((reply, mac)) = self.dhcp.answer(&self.cfg, p.payload) {
+                        let dev = &self.dev;
+                        self.dgram.udp_to_guest(
+                            mac,
+                            (IpAddr::V4(self.cfg.gateway()), 67),
+                            (IpAddr::V4(Ipv4Addr::BROADCAST), 68),
+                            &reply,
+                            &mut |f| dev.send_frame(f),
+                        );
+                    }
+                }
                 Route::Host(to) => {
                     let dns = p.dst.1 == 53 && self.is_dns(p.dst.0);
                     self.dgram.send(&p, to, dns);
@@ -715,6 +745,58 @@ impl Stack {
             if *h {
                 self.dev.discard(i);
             }
+        }
+    }
+
+    /// What becomes of a guest's connection attempt to `dst:dport`.
+    fn syn_verdict(&self, dst: IpAddr, dport: u16) -> Syn {
+        if self.is_gateway(dst) && self.cfg.disable_host_loopback {
+            return Syn::Unreachable(UNREACH_NET);
+        }
+        if self.is_dns(dst) {
+            return match (self.cfg.disable_dns, dport, self.resolver) {
+                // slirp4netns passes such packets on to the host's network unchanged, where the
+                // address leads nowhere: the guest's connect times out. Dropping them does the
+                // same without sending anything out.
+                (true, _, _) => Syn::Drop,
+                (false, 53, Some(r)) => Syn::Connect(SocketAddr::new(IpAddr::V4(*r.ip()), 53)),
+                _ => Syn::Refuse,
+            };
+        }
+        match self.host_target(dst) {
+            Some(a) => Syn::Connect(SocketAddr::new(a, dport)),
+            None => Syn::Refuse,
+        }
+    }
+
+    fn outbound(&self) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
+        (self.cfg.outbound_addr, self.cfg.outbound_addr6)
+    }
+
+    /// Answers pending frame `i` (a SYN) with an ICMP unreachable and drops it.
+    fn send_unreachable(&mut self, i: usize, code: u8) {
+        let syn = self
+            .dev
+            .pending()
+            .nth(i)
+            .map(<[u8]>::to_vec)
+            .unwrap_or_default();
+        self.dev.discard(i);
+        self.unreachable_for(&syn, code);
+    }
+
+    /// Sends the guest an ICMP unreachable (from the gateway) for the packet in `frame`.
+    fn unreachable_for(&self, frame: &[u8], code: u8) {
+        let v4 = EthernetFrame::new_checked(frame)
+            .is_ok_and(|e| e.ethertype() == EthernetProtocol::Ipv4);
+        let from = if v4 {
+            IpAddr::V4(self.cfg.gateway())
+        } else {
+            IpAddr::V6(self.cfg.gateway6())
+        };
+        let code = if v4 { code } else { UNREACH6_NO_ROUTE };
+        if let Some(f) = datagram::unreachable(frame, EthernetAddress(GATEWAY_MAC), from, code) {
+            self.dev.send_frame(&f);
         }
     }
 
@@ -731,6 +813,9 @@ impl Stack {
         let (dst, port) = p.dst;
         if p.proto == datagram::Proto::Icmp && (self.is_gateway(dst) || self.is_dns(dst)) {
             return Route::Local;
+        }
+        if p.proto == datagram::Proto::Udp && port == 67 && p.src.1 == 68 && dst.is_ipv4() {
+            return Route::Dhcp;
         }
         if self.is_dns(dst) {
             return match (port, self.resolver) {
@@ -871,6 +956,32 @@ impl Stack {
     }
 }
 
+/// What the stack does with a guest's SYN.
+enum Syn {
+    /// Open a host connection to this address.
+    Connect(SocketAddr),
+    /// Let smoltcp answer with RST (connection refused).
+    Refuse,
+    /// Drop it silently (the guest's connect times out).
+    Drop,
+    /// Answer with ICMP destination unreachable of this (IPv4) code.
+    Unreachable(u8),
+}
+
+/// ICMP codes of "destination unreachable": network, host; ICMPv6's "no route".
+const UNREACH_NET: u8 = 0;
+const UNREACH_HOST: u8 = 1;
+const UNREACH6_NO_ROUTE: u8 = 0;
+
+/// The unreachable code for a failed host connect, as libslirp picks it.
+fn unreachable_code(e: Errno) -> u8 {
+    if e == Errno::EHOSTUNREACH {
+        UNREACH_HOST
+    } else {
+        UNREACH_NET
+    }
+}
+
 enum Read {
     Data,
     Eof,
@@ -878,7 +989,10 @@ enum Read {
     Failed(Errno),
 }
 
-fn connect_nonblocking(addr: SocketAddr) -> Result<OwnedFd, Errno> {
+fn connect_nonblocking(
+    addr: SocketAddr,
+    outbound: (Option<Ipv4Addr>, Option<Ipv6Addr>),
+) -> Result<OwnedFd, Errno> {
     let fd = socket::socket(
         if addr.is_ipv4() {
             AddressFamily::Inet
@@ -890,6 +1004,7 @@ fn connect_nonblocking(addr: SocketAddr) -> Result<OwnedFd, Errno> {
         None,
     )?;
     let _ = socket::setsockopt(&fd, sockopt::TcpNoDelay, &true);
+    datagram::bind_outbound(&fd, addr, outbound)?;
     match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
         Ok(()) | Err(Errno::EINPROGRESS) => Ok(fd),
         Err(e) => Err(e),
@@ -1057,8 +1172,56 @@ mod tests {
         stack.shutdown().unwrap();
     }
 
+    /// A guest's TCP SYN frame to `dst:port`, written by hand.
+    fn raw_syn(cfg: &StackConfig, dst: Ipv4Addr, port: u16) -> Vec<u8> {
+        let mut buf = vec![0u8; 14 + 20 + 20];
+        {
+            let mut tcp = TcpPacket::new_unchecked(&mut buf[34..]);
+            tcp.set_src_port(40000);
+            tcp.set_dst_port(port);
+            tcp.set_seq_number(smoltcp::wire::TcpSeqNumber(1000));
+            tcp.set_header_len(20);
+            tcp.set_syn(true);
+            tcp.set_window_len(65535);
+            tcp.fill_checksum(&IpAddress::from(cfg.guest()), &IpAddress::from(dst));
+        }
+        let mut ip = Ipv4Packet::new_unchecked(&mut buf[14..]);
+        ip.set_version(4);
+        ip.set_header_len(20);
+        ip.set_total_len(40);
+        ip.set_hop_limit(64);
+        ip.set_next_header(IpProtocol::Tcp);
+        ip.set_src_addr(cfg.guest());
+        ip.set_dst_addr(dst);
+        ip.fill_checksum();
+        let mut eth = EthernetFrame::new_unchecked(&mut buf[..]);
+        eth.set_src_addr(EthernetAddress([2, 0, 0, 0, 0, 0x64]));
+        eth.set_dst_addr(EthernetAddress(GATEWAY_MAC));
+        eth.set_ethertype(EthernetProtocol::Ipv4);
+        buf
+    }
+
+    /// The next IPv4 frame the stack sends within `ms` milliseconds (ARP and the like skipped).
+    fn next_ipv4(b: &OwnedFd, ms: u16) -> Option<Vec<u8>> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms.into());
+        let mut rx = vec![0u8; 2048];
+        while std::time::Instant::now() < deadline {
+            let mut fds = [PollFd::new(b.as_fd(), PollFlags::POLLIN)];
+            if poll(&mut fds, PollTimeout::from(50u16)).unwrap() == 0 {
+                continue;
+            }
+            let n = nix::unistd::read(b, &mut rx).unwrap();
+            if EthernetFrame::new_checked(&rx[..n])
+                .is_ok_and(|e| e.ethertype() == EthernetProtocol::Ipv4)
+            {
+                return Some(rx[..n].to_vec());
+            }
+        }
+        None
+    }
+
     #[test]
-    fn disable_host_loopback_resets_connections_to_the_gateway() {
+    fn disable_host_loopback_answers_the_gateway_with_network_unreachable() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let cfg = StackConfig {
@@ -1068,14 +1231,88 @@ mod tests {
         };
         let (a, b) = pair();
         let stack = crate::spawn_stack(a, cfg.clone()).unwrap();
-        let mut guest = Guest::new(b, &cfg);
-        let h = guest.connect(cfg.gateway(), port);
-        guest.run_until(h, |s| s.state() == tcp::State::Closed);
+        let syn = raw_syn(&cfg, cfg.gateway(), port);
+        nix::unistd::write(&b, &syn).unwrap();
+        let reply = next_ipv4(&b, 2000).expect("no answer to the SYN");
+        let eth = EthernetFrame::new_checked(&reply[..]).unwrap();
+        let ip = Ipv4Packet::new_checked(eth.payload()).unwrap();
+        assert_eq!(
+            ip.next_header(),
+            IpProtocol::Icmp,
+            "an ICMP error, not a RST"
+        );
+        assert_eq!((ip.src_addr(), ip.dst_addr()), (cfg.gateway(), cfg.guest()));
+        let icmp = ip.payload();
+        assert_eq!(
+            (icmp[0], icmp[1]),
+            (3, 0),
+            "destination (network) unreachable"
+        );
+        assert_eq!(smoltcp::wire::checksum::data(icmp), 0xffff);
+        assert_eq!(
+            &icmp[8..],
+            &syn[14..14 + 28],
+            "quotes the IP header and 8 bytes"
+        );
         listener.set_nonblocking(true).unwrap();
         assert!(
             listener.accept().is_err(),
             "the host listener must not see a connection"
         );
+        stack.shutdown().unwrap();
+    }
+
+    #[test]
+    fn disable_dns_drops_what_goes_to_dot3() {
+        let cfg = StackConfig {
+            mtu: 1500,
+            disable_dns: true,
+            ..StackConfig::default()
+        };
+        let (a, b) = pair();
+        let stack = crate::spawn_stack(a, cfg.clone()).unwrap();
+        let mut guest = Guest::new(b, &cfg);
+        let h = guest.connect(cfg.dns(), 53);
+        for _ in 0..100 {
+            let mut fds = [PollFd::new(guest.dev.fd(), PollFlags::POLLIN)];
+            let _ = poll(&mut fds, PollTimeout::from(5u16));
+            guest.dev.fill().unwrap();
+            guest.iface.poll(now(), &mut guest.dev, &mut guest.sockets);
+        }
+        let state = guest.sockets.get::<tcp::Socket>(h).state();
+        assert_eq!(
+            state,
+            tcp::State::SynSent,
+            "the SYN to .3 must go unanswered"
+        );
+        stack.shutdown().unwrap();
+        // Without it, .3 refuses what is not DNS.
+        let cfg = StackConfig {
+            disable_dns: false,
+            ..cfg
+        };
+        let (a, b) = pair();
+        let stack = crate::spawn_stack(a, cfg.clone()).unwrap();
+        let mut guest = Guest::new(b, &cfg);
+        let h = guest.connect(cfg.dns(), 80);
+        guest.run_until(h, |s| s.state() == tcp::State::Closed);
+        stack.shutdown().unwrap();
+    }
+
+    #[test]
+    fn outbound_address_is_the_source_of_host_connections() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let cfg = StackConfig {
+            mtu: 1500,
+            outbound_addr: Some(Ipv4Addr::new(127, 0, 0, 9)),
+            ..StackConfig::default()
+        };
+        let (a, b) = pair();
+        let stack = crate::spawn_stack(a, cfg.clone()).unwrap();
+        nix::unistd::write(&b, &raw_syn(&cfg, cfg.gateway(), port)).unwrap();
+        let (_conn, peer) = listener.accept().unwrap();
+        assert_eq!(peer.ip(), IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9)));
         stack.shutdown().unwrap();
     }
 

@@ -7,6 +7,7 @@ mod sandbox;
 mod sys;
 mod tap;
 
+use std::net::IpAddr;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::process::ExitCode;
@@ -23,6 +24,10 @@ use cli::Args;
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.version {
+        print!("{}", cli::version_block());
+        return ExitCode::SUCCESS;
+    }
     let level = if std::env::var_os("BURROW_SLIRP_DEBUG").is_some() {
         "debug"
     } else {
@@ -50,22 +55,105 @@ fn inherited(fd: i32, flag: &str) -> anyhow::Result<OwnedFd> {
     Ok(sys::own_received(fd))
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
-    let cidr: Cidr = args
-        .cidr
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--cidr: {e}"))?;
+/// The checked values of the flags slirp4netns validates before it starts.
+struct Checked {
+    cidr: Cidr,
+    mac: Option<[u8; 6]>,
+    outbound: Option<std::net::Ipv4Addr>,
+    outbound6: Option<std::net::Ipv6Addr>,
+}
+
+fn check(args: &Args) -> anyhow::Result<Checked> {
+    args.check()?;
+    let cidr = cli::parse_cidr(&args.cidr)?;
     if !(68..=65520).contains(&args.mtu) {
         bail!("--mtu {}: choose a value between 68 and 65520", args.mtu);
     }
-    let exit_fd = args
-        .exit_fd
-        .map(|fd| inherited(fd, "--exit-fd"))
-        .transpose()?;
-    let ready_fd = args
-        .ready_fd
-        .map(|fd| inherited(fd, "--ready-fd"))
-        .transpose()?;
+    let mac = args.macaddress.as_deref().map(cli::parse_mac).transpose()?;
+    let ifaces = if args.outbound_addr.is_some() || args.outbound_addr6.is_some() {
+        cli::host_interfaces()
+    } else {
+        Vec::new()
+    };
+    let outbound = match &args.outbound_addr {
+        Some(v) => match cli::outbound_address("--outbound-addr", v, false, &ifaces)? {
+            IpAddr::V4(a) => Some(a),
+            IpAddr::V6(_) => None,
+        },
+        None => None,
+    };
+    let outbound6 = match &args.outbound_addr6 {
+        Some(v) => match cli::outbound_address("--outbound-addr6", v, true, &ifaces)? {
+            IpAddr::V6(a) => Some(a),
+            IpAddr::V4(_) => None,
+        },
+        None => None,
+    };
+    Ok(Checked {
+        cidr,
+        mac,
+        outbound,
+        outbound6,
+    })
+}
+
+/// The summary slirp4netns prints on standard output when it starts.
+fn print_banner(args: &Args, c: &Checked) {
+    let cidr = &c.cidr;
+    let mask = std::net::Ipv4Addr::from(u32::MAX << (32 - u32::from(cidr.prefix)));
+    println!("Starting slirp");
+    println!("* MTU:             {}", args.mtu);
+    println!("* Network:         {}", cidr.network);
+    println!("* Netmask:         {mask}");
+    println!("* Gateway:         {}", cidr.gateway());
+    println!("* DNS:             {}", cidr.dns());
+    println!("* DHCP begin:      {}", cidr.host(15));
+    println!("* DHCP end:        {}", cidr.host(15 + 15));
+    println!("* Recommended IP:  {}", cidr.child_ip());
+    if let Some(p) = &args.api_socket {
+        println!("* API Socket:      {}", p.display());
+    }
+    if let Some(a) = c.outbound {
+        println!("* Outbound IPv4:    {a}");
+    }
+    if let Some(a) = c.outbound6 {
+        println!("* Outbound IPv6:    {a}");
+    }
+    if let Some(m) = c.mac {
+        println!(
+            "* MAC address:     {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            m[0], m[1], m[2], m[3], m[4], m[5]
+        );
+    }
+    if !args.disable_host_loopback {
+        println!(
+            "WARNING: 127.0.0.1:* on the host is accessible as {} (set --disable-host-loopback to prohibit connecting to 127.0.0.1:*)",
+            cidr.gateway()
+        );
+    }
+}
+
+/// The tap device to serve and the user namespace that goes with it: made in the target
+/// namespace, or (--netns-type=tapfd) inherited ready-made.
+fn tap_device(
+    args: &Args,
+    checked: &Checked,
+) -> anyhow::Result<(OwnedFd, Option<std::path::PathBuf>)> {
+    if args.netns_type == cli::NetnsType::Tapfd {
+        if args.configure {
+            bail!("--configure needs a namespace to configure: it cannot be combined with --netns-type=tapfd (configure the device where it was made)");
+        }
+        let fd: i32 = args
+            .target
+            .as_deref()
+            .unwrap_or_default()
+            .parse()
+            .ok()
+            .filter(|f| *f >= 0)
+            .ok_or_else(|| anyhow::anyhow!("TAPFD must be a file descriptor number"))?;
+        return Ok((inherited(fd, "TAPFD")?, args.userns_path.clone()));
+    }
+    let cidr = &checked.cidr;
     let (netns, userns) = args.namespaces()?;
     let plan = args.configure.then(|| Plan {
         ifname: args.tapname.clone(),
@@ -84,8 +172,24 @@ fn run(args: Args) -> anyhow::Result<()> {
         userns: userns.as_deref(),
         name: &args.tapname,
         mtu: args.mtu,
+        mac: checked.mac,
         configure: plan,
     })?;
+    Ok((tap, userns))
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let checked = check(&args)?;
+    let cidr = checked.cidr;
+    let exit_fd = args
+        .exit_fd
+        .map(|fd| inherited(fd, "--exit-fd"))
+        .transpose()?;
+    let ready_fd = args
+        .ready_fd
+        .map(|fd| inherited(fd, "--ready-fd"))
+        .transpose()?;
+    let (tap, userns) = tap_device(&args, &checked)?;
     // Everything read from the filesystem is read now, before any sandbox hides it.
     let dns_upstream = if args.disable_dns {
         None
@@ -109,6 +213,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         }
         None => None,
     };
+    print_banner(&args, &checked);
     if args.enable_sandbox {
         sandbox::enter(userns.as_deref())?;
     }
@@ -125,6 +230,8 @@ fn run(args: Args) -> anyhow::Result<()> {
                 dns_upstream,
                 disable_dns: args.disable_dns,
                 ipv6: args.enable_ipv6,
+                outbound_addr: checked.outbound,
+                outbound_addr6: checked.outbound6,
             },
         )
         .map_err(|e| anyhow::anyhow!("{e}"))?,

@@ -1,6 +1,6 @@
 //! --enable-sandbox and --enable-seccomp: what burrow-slirp gives up once its tap, API socket and
-//! resolver are in hand (a private mount namespace on an empty root, no capabilities, and a
-//! system-call allowlist).
+//! resolver are in hand (a private mount namespace on a tmpfs root with only /etc and /run, no
+//! capability but CAP_NET_BIND_SERVICE, and a system-call allowlist).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -10,33 +10,16 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{setns, unshare, CloneFlags};
 use seccompiler::{BpfProgram, SeccompAction, SeccompFilter, TargetArch};
 
-/// Moves into a private mount namespace whose root is an empty tmpfs and drops every capability.
+/// Moves into a private mount namespace whose root is a small tmpfs holding read-only binds of
+/// /etc and /run (as slirp4netns's sandbox), and keeps no capability but CAP_NET_BIND_SERVICE.
 /// Must run before any thread is started (joining a user namespace needs a single thread).
 pub fn enter(userns: Option<&Path>) -> anyhow::Result<()> {
-    // A mount namespace needs CAP_SYS_ADMIN in our user namespace: join the target's (we stay in
-    // the host's network namespace) or, without one, make our own.
-    let joined = match userns {
-        Some(p) => {
-            let f = std::fs::File::open(p)
-                .with_context(|| format!("--enable-sandbox: cannot open {}", p.display()))?;
-            match setns(&f, CloneFlags::CLONE_NEWUSER) {
-                Ok(()) => true,
-                // Already in it.
-                Err(nix::errno::Errno::EINVAL) => false,
-                Err(e) => {
-                    return Err(e).context("--enable-sandbox: cannot join the user namespace")
-                }
-            }
-        }
-        None => false,
-    };
-    if !joined {
-        unshare(CloneFlags::CLONE_NEWUSER)
-            .context("--enable-sandbox: cannot create a user namespace")?;
-    }
+    enter_user_namespace(userns)?;
     unshare(CloneFlags::CLONE_NEWNS)
         .context("--enable-sandbox: cannot create a mount namespace")?;
     let none: Option<&str> = None;
+    // Recursively private: nothing done below (above all the detach of the old root) can
+    // propagate back to the mounts of the namespace we came from.
     mount(none, "/", none, MsFlags::MS_REC | MsFlags::MS_PRIVATE, none)
         .context("--enable-sandbox: cannot make mounts private")?;
     let root = Path::new("/tmp");
@@ -47,28 +30,116 @@ pub fn enter(userns: Option<&Path>) -> anyhow::Result<()> {
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
         Some("size=64k,mode=0755"),
     )
-    .context("--enable-sandbox: cannot mount the empty root")?;
-    std::fs::create_dir(root.join("old")).context("--enable-sandbox: mkdir")?;
-    nix::unistd::pivot_root(root, &root.join("old")).context("--enable-sandbox: pivot_root")?;
+    .context("--enable-sandbox: cannot mount a tmpfs on /tmp for the new root")?;
+    for d in ["etc", "run", "old"] {
+        std::fs::create_dir(root.join(d))
+            .with_context(|| format!("--enable-sandbox: cannot create /tmp/{d}"))?;
+    }
+    bind_read_only(Path::new("/etc"), &root.join("etc"))?;
+    bind_read_only(Path::new("/run"), &root.join("run"))?;
+    nix::unistd::chdir(root).context("--enable-sandbox: chdir /tmp")?;
+    nix::unistd::pivot_root(".", "old").context("--enable-sandbox: pivot_root")?;
     nix::unistd::chdir("/").context("--enable-sandbox: chdir /")?;
     umount2("/old", MntFlags::MNT_DETACH)
         .context("--enable-sandbox: cannot detach the old root")?;
-    let _ = std::fs::remove_dir("/old");
-    drop_capabilities()
+    std::fs::remove_dir("/old").context("--enable-sandbox: cannot remove /old")?;
+    // As slirp4netns: a read-only root is a bonus, not a requirement.
+    if let Err(e) = mount(
+        Some("tmpfs"),
+        "/",
+        Some("tmpfs"),
+        MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+        none,
+    ) {
+        tracing::debug!("--enable-sandbox: cannot make the new root read-only: {e}");
+    }
+    nix::sys::prctl::set_no_new_privs().context("--enable-sandbox: no_new_privs")?;
+    keep_only_net_bind_service()
 }
 
-fn drop_capabilities() -> anyhow::Result<()> {
-    for cap in caps::all() {
-        caps::drop(None, caps::CapSet::Bounding, cap).with_context(|| {
-            format!("--enable-sandbox: cannot drop {cap} from the bounding set")
-        })?;
+/// Gains the capabilities the mount namespace needs: as (namespaced) root, nothing to do; else
+/// join the target's user namespace (slirp4netns's way) or, with none known, a new one mapping
+/// our own ids to root.
+fn enter_user_namespace(userns: Option<&Path>) -> anyhow::Result<()> {
+    if nix::unistd::geteuid().is_root() {
+        return Ok(());
     }
-    for set in [
-        caps::CapSet::Inheritable,
-        caps::CapSet::Effective,
-        caps::CapSet::Permitted,
-    ] {
-        caps::clear(None, set).context("--enable-sandbox: cannot clear capabilities")?;
+    if let Some(p) = userns {
+        let f = std::fs::File::open(p)
+            .with_context(|| format!("--enable-sandbox: cannot open {}", p.display()))?;
+        return match setns(&f, CloneFlags::CLONE_NEWUSER) {
+            // EINVAL: we are in it already.
+            Ok(()) | Err(nix::errno::Errno::EINVAL) => Ok(()),
+            Err(e) => Err(e).with_context(|| {
+                format!(
+                    "--enable-sandbox: cannot join the user namespace {}",
+                    p.display()
+                )
+            }),
+        };
+    }
+    let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+    unshare(CloneFlags::CLONE_NEWUSER)
+        .context("--enable-sandbox: cannot create a user namespace")?;
+    std::fs::write("/proc/self/setgroups", "deny")
+        .context("--enable-sandbox: cannot write /proc/self/setgroups")?;
+    std::fs::write("/proc/self/uid_map", format!("0 {uid} 1"))
+        .context("--enable-sandbox: cannot write /proc/self/uid_map")?;
+    std::fs::write("/proc/self/gid_map", format!("0 {gid} 1"))
+        .context("--enable-sandbox: cannot write /proc/self/gid_map")?;
+    Ok(())
+}
+
+/// Bind-mounts `from` (with what is mounted below it) on `to`, read-only where the kernel
+/// lets us (locked mount flags may forbid it in a user namespace).
+fn bind_read_only(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let none: Option<&str> = None;
+    mount(
+        Some(from),
+        to,
+        none,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        none,
+    )
+    .with_context(|| {
+        format!(
+            "--enable-sandbox: cannot bind {} on {}",
+            from.display(),
+            to.display()
+        )
+    })?;
+    let ro = MsFlags::MS_REMOUNT
+        | MsFlags::MS_BIND
+        | MsFlags::MS_RDONLY
+        | MsFlags::MS_NOSUID
+        | MsFlags::MS_NODEV
+        | MsFlags::MS_NOEXEC;
+    if let Err(e) = mount(Some(from), to, none, ro, none) {
+        tracing::debug!("--enable-sandbox: {} stays writable: {e}", to.display());
+    }
+    Ok(())
+}
+
+/// Drops every capability but CAP_NET_BIND_SERVICE (as slirp4netns keeps, so the API can
+/// still publish low ports where the host allows it) from all sets, ambient cleared.
+fn keep_only_net_bind_service() -> anyhow::Result<()> {
+    use caps::{CapSet, Capability};
+    let keep = Capability::CAP_NET_BIND_SERVICE;
+    caps::clear(None, CapSet::Ambient)
+        .context("--enable-sandbox: cannot clear ambient capabilities")?;
+    for cap in caps::all() {
+        if cap != keep {
+            caps::drop(None, CapSet::Bounding, cap).with_context(|| {
+                format!("--enable-sandbox: cannot drop {cap} from the bounding set")
+            })?;
+        }
+    }
+    let only: caps::CapsHashSet = [keep].into_iter().collect();
+    let has = caps::has_cap(None, CapSet::Permitted, keep).unwrap_or(false);
+    let target = if has { only } else { caps::CapsHashSet::new() };
+    for set in [CapSet::Effective, CapSet::Inheritable, CapSet::Permitted] {
+        caps::set(None, set, &target)
+            .with_context(|| format!("--enable-sandbox: cannot set the {set:?} capabilities"))?;
     }
     Ok(())
 }

@@ -24,6 +24,8 @@ pub struct TapRequest<'a> {
     pub userns: Option<&'a Path>,
     pub name: &'a str,
     pub mtu: usize,
+    /// The MAC address to give the tap (slirp4netns's --macaddress).
+    pub mac: Option<[u8; 6]>,
     /// Address, prefix and gateway to configure (slirp4netns's --configure).
     pub configure: Option<netconf::Plan>,
 }
@@ -102,6 +104,9 @@ fn child(
     }
     setns(netns, CloneFlags::CLONE_NEWNET).context("cannot join the target's network namespace")?;
     let tap = burrow_netstack::open_tap(req.name, req.mtu)?;
+    if let Some(mac) = req.mac {
+        netconf::set_mac(req.name, mac)?;
+    }
     if let Some(plan) = &req.configure {
         netconf::configure(plan)?;
     }

@@ -161,6 +161,20 @@ pub fn loopback_up() -> anyhow::Result<()> {
     link_up(&mut nl, lo, None, "lo")
 }
 
+/// Gives interface `name` the MAC address `mac` (slirp4netns's --macaddress); done before the
+/// interface is brought up.
+pub fn set_mac(name: &str, mac: [u8; 6]) -> anyhow::Result<()> {
+    let mut nl = Rtnl::open()?;
+    let mut m = LinkMessage::default();
+    m.header.index = link_index(name)?;
+    m.attributes.push(LinkAttribute::Address(mac.to_vec()));
+    nl.request(
+        RouteNetlinkMessage::SetLink(m),
+        0,
+        &format!("set the MAC address of {name}"),
+    )
+}
+
 /// Configures the tap device by `plan`. Runs inside the namespace (the child, single-threaded).
 pub fn configure(plan: &Plan) -> anyhow::Result<()> {
     let mut nl = Rtnl::open()?;

@@ -58,6 +58,7 @@ fn start_stack(flags: &Flags, pid: Pid) -> anyhow::Result<burrow_netstack::Stack
         dns_upstream: flags.dns_upstream,
         disable_dns: false,
         ipv6: flags.ipv6,
+        ..Default::default()
     };
     burrow_netstack::spawn_stack(tap, cfg).map_err(|e| anyhow::anyhow!("--net=builtin: {e}"))
 }
