@@ -36,6 +36,28 @@ stage clippy cargo clippy --workspace --all-targets -- -D warnings
 stage build cargo build --workspace --all-targets
 stage test cargo test --workspace --no-fail-fast
 
+# Every test must leave no process behind: after the tests, the test users run nothing but
+# their systemd --user manager and its session bus.
+leftovers() {
+    local users u left i
+    users=$(. /etc/burrow-test.env 2>/dev/null && echo "${BURROW_TEST_USER:-} ${BURROW_TEST_NOSUBID_USER:-}")
+    for i in $(seq 20); do
+        left=""
+        for u in $users; do
+            left+=$(ps -o pid=,etime=,args= -u "$u" 2>/dev/null |
+                grep -vE '/systemd --user$|\(sd-pam\)|dbus-daemon --session' || true)
+        done
+        [ -z "$left" ] && { echo "no process of the test users ($users) is left"; return 0; }
+        sleep 0.5
+    done
+    echo "processes the tests left behind (a test must stop what it starts):"
+    echo "$left"
+    return 1
+}
+if [ -s /etc/burrow-test.env ]; then
+    stage leftovers leftovers
+fi
+
 # Sum cargo's per-binary result lines into one summary.
 read -r passed tfailed ignored < <(awk '/^test result:/ {
         for (i = 1; i <= NF; i++) {
