@@ -139,6 +139,16 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
         "{{.Server.APIVersion}} {{.Server.Version}}",
     ]);
     assert!(v.starts_with("1.43 "), "{v}");
+    // A client newer than the API (docker 28 speaks 1.51) negotiates down to it.
+    if Path::new("/usr/local/bin/docker").exists() {
+        let out = api.run(&[
+            "/usr/local/bin/docker",
+            "version",
+            "--format",
+            "{{.Client.APIVersion}}",
+        ]);
+        assert_eq!(stdout(&out).trim(), "1.43", "{}", stderr(&out));
+    }
 
     // run -d -p: the published port answers on the host.
     let port = free_port().to_string();
@@ -174,8 +184,36 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
     assert_eq!(stdout(&logs), "to-out\n");
     assert_eq!(stderr(&logs), "to-err\n");
 
+    // logs -f stays open while other clients are answered, and ends when the container stops.
+    let mut follow_cleanup = Cleanup::new();
+    let mut follow = rl.machine.user_command(docker_bin());
+    follow
+        .args(["logs", "-f", "talker"])
+        .env("DOCKER_CONFIG", rl.home.join(".docker"))
+        .env("DOCKER_HOST", format!("unix://{}", api.socket.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let follower = follow_cleanup.spawn(&mut follow);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        matches!(follower.try_wait(), Ok(None)),
+        "logs -f ended early"
+    );
+    let ps = api.docker_ok(&["ps", "--format", "{{.Names}}"]);
+    assert!(ps.contains("talker"), "{ps}");
+
     // stop, then rm -f of a running and a stopped container.
     api.docker_ok(&["stop", "-t", "1", "talker"]);
+    assert!(
+        wait_for(Duration::from_secs(10), || matches!(
+            follower.try_wait(),
+            Ok(Some(_))
+        )),
+        "logs -f did not end with the container"
+    );
+    let mut followed = String::new();
+    std::io::Read::read_to_string(follower.stdout.as_mut().unwrap(), &mut followed).unwrap();
+    assert_eq!(followed, "to-out\n");
     let state = api.docker_ok(&[
         "ps",
         "-a",

@@ -312,7 +312,6 @@ fn host(r: &mut ContainerRequest, h: HostBody) -> Result<(), ApiError> {
         "" | "default" => DEFAULT_NETWORK.into(),
         m => m.to_string(),
     };
-    hc.auto_remove = h.auto_remove;
     hc.cap_add = h.cap_add.unwrap_or_default();
     hc.cap_drop = h.cap_drop.unwrap_or_default();
     hc.privileged = h.privileged;
@@ -362,6 +361,8 @@ fn refuse_unsupported(h: &HostBody) -> Result<(), ApiError> {
         }
     }
     let refused = [
+        // Removal at exit needs a watcher the API does not start yet.
+        ("HostConfig.AutoRemove (--rm)", h.auto_remove),
         ("HostConfig.VolumesFrom", nonempty(&h.volumes_from)),
         (
             "HostConfig.Devices",
