@@ -1,6 +1,7 @@
 //! Docker's error responses: a status code and `{"message": "..."}`, and how library errors
 //! map onto Docker's codes (404 no such object, 409 conflict, 400 bad request, 500 otherwise).
 
+use crate::containers::logquery::LogQueryError;
 use crate::containers::store::StoreError;
 use crate::containers::volumes::VolumeError;
 use crate::images::catalog::CatalogError;
@@ -86,6 +87,10 @@ pub fn status_of(err: &anyhow::Error) -> u16 {
         }
         if let Some(e) = cause.downcast_ref::<NetworkError>() {
             return network_status(e);
+        }
+        if let Some(LogQueryError::NotReadable) = cause.downcast_ref::<LogQueryError>() {
+            // Docker's answer for a log driver it cannot read back.
+            return 501;
         }
         if let Some(e) = cause.downcast_ref::<StoreError>() {
             match e {

@@ -46,21 +46,21 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ServeError + '_ {
     }
 }
 
-/// The default socket: `$XDG_RUNTIME_DIR/burrow/docker.sock` for rootless containerd,
+/// The default socket: `$XDG_RUNTIME_DIR/burrow/docker.sock` (else `/run/user/UID/...`) for
+/// rootless containerd,
 /// `/run/burrow/docker.sock` for the rootful one.
 pub fn default_socket(mode: Mode, env: &UserEnv) -> Result<PathBuf, ServeError> {
     match mode {
         Mode::Rootful => Ok(PathBuf::from("/run/burrow/docker.sock")),
-        Mode::Rootless => env
-            .runtime_dir
-            .as_ref()
+        Mode::Rootless => crate::connection::effective_runtime_dir(env)
             .map(|d| d.join("burrow/docker.sock"))
             .ok_or(ServeError::NoRuntimeDir),
     }
 }
 
-/// Makes the socket's directory private (created 0700 when missing) and binds the socket
-/// (0600), replacing a stale one no service answers on.
+/// Creates the socket's directory private (0700) when missing (an existing one, which burrow's
+/// other sockets share, is left as it is) and binds the socket private (0600) from the start,
+/// replacing a stale one no service answers on.
 fn bind(socket: &Path) -> Result<UnixListener, ServeError> {
     if let Some(dir) = socket.parent() {
         if !dir.exists() {
