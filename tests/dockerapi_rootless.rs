@@ -234,6 +234,9 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
     assert!(pulled.contains("Status:"), "{pulled}");
     let images = api.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(images.contains(&remote), "{images}");
+    let missing = format!("{}/burrow-test/nosuch:latest", rl.machine.registry);
+    let failed = api.docker(&["pull", &missing]);
+    assert!(!failed.status.success(), "{}", stdout(&failed));
 
     // volumes and networks.
     api.docker_ok(&["volume", "create", "apivol"]);

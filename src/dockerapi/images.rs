@@ -1,7 +1,8 @@
 //! The image endpoints: list, inspect, pull (`/images/create`), tag and remove, through the
 //! library's catalog, pull, tag and remove.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use hyper::Response;
 use serde_json::{json, Value};
@@ -12,7 +13,7 @@ use super::router::{unimplemented, Call};
 use crate::containers::Ctx;
 use crate::images::endpoints::{pull_any, registries_for};
 use crate::images::manifest::Platform;
-use crate::images::progress::Progress;
+use crate::images::progress::{Event, Progress};
 use crate::images::reference::Reference;
 use crate::images::store::Store;
 use crate::images::{catalog, pull, remove, userdb};
@@ -95,8 +96,9 @@ fn pull_reference(from: &str, tag: Option<&str>) -> String {
     }
 }
 
-/// `POST /images/create?fromImage=&tag=&platform=`: the pull, answered with Docker's JSON
-/// progress lines once it is done (or a 404/500 when it failed).
+/// `POST /images/create?fromImage=&tag=&platform=`: the pull, streamed as Docker's JSON
+/// progress lines (per layer: Pulling fs layer, Downloading with progressDetail, Pull
+/// complete / Already exists), ending with the digest and status, or an error line.
 async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
     let q = &call.query;
     if q.get("fromSrc").is_some_and(|s| !s.is_empty()) {
@@ -123,36 +125,76 @@ async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
     };
     let regs = registries_for(&reference.domain, false, false, &[])?;
     let store = store(ctx);
-    let pulled = pull_any(&store, regs, &reference, &opts, Arc::new(Progress::Quiet))
-        .await
-        .map_err(|e| pull_error(e, &typed))?;
-    let status = if pulled.downloaded > 0 {
-        "Downloaded newer image for"
-    } else {
-        "Image is up to date for"
+    let (tx, body) = http::channel(None);
+    let send = |tx: &tokio::sync::mpsc::UnboundedSender<hyper::body::Bytes>, v: Value| {
+        let _ = tx.send(format!("{v}\r\n").into());
     };
-    let tag = reference.tag.clone().unwrap_or_else(|| "latest".into());
-    let lines = [
-        json!({ "status": format!("Pulling from {}", reference.familiar_repository()), "id": tag }),
-        json!({ "status": format!("Digest: {}", pulled.digest) }),
-        json!({ "status": format!("Status: {status} {}", reference.familiar()) }),
-    ];
-    let text: String = lines.iter().map(|l| format!("{l}\r\n")).collect();
-    let mut r = Response::new(http::full(text));
+    let progress = Arc::new(Progress::Events(Box::new(progress_lines(tx.clone()))));
+    let task = tokio::task::spawn_local(async move {
+        match pull_any(&store, regs, &reference, &opts, progress).await {
+            Ok(pulled) => {
+                let status = if pulled.downloaded > 0 {
+                    "Downloaded newer image for"
+                } else {
+                    "Image is up to date for"
+                };
+                send(
+                    &tx,
+                    json!({ "status": format!("Digest: {}", pulled.digest) }),
+                );
+                send(
+                    &tx,
+                    json!({ "status": format!("Status: {status} {}", reference.familiar()) }),
+                );
+            }
+            Err(e) => {
+                let m = format!("{e:#}");
+                send(&tx, json!({ "errorDetail": { "message": m }, "error": m }));
+            }
+        }
+    });
+    let mut r = Response::new(http::with_task(body, task));
     r.headers_mut()
         .insert("Content-Type", "application/json".parse().expect("static"));
     Ok(r)
 }
 
-fn pull_error(e: anyhow::Error, typed: &str) -> ApiError {
-    let text = format!("{e:#}");
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("not found") || lower.contains("manifest unknown") || lower.contains("404") {
-        ApiError::not_found(format!(
-            "pull access denied or repository does not exist for {typed}: {text}"
-        ))
-    } else {
-        ApiError::new(500, text)
+/// The JSON lines of a pull's progress events, "Downloading" at most every 512 KiB a layer.
+fn progress_lines(
+    tx: tokio::sync::mpsc::UnboundedSender<hyper::body::Bytes>,
+) -> impl Fn(Event) + Send + Sync {
+    let layers: Mutex<HashMap<String, (u64, u64, u64)>> = Mutex::new(HashMap::new());
+    move |e: Event| {
+        let line = match e {
+            Event::Line(s) => Some(json!({ "status": s })),
+            Event::Start { id, total, at } => {
+                if let Ok(mut l) = layers.lock() {
+                    l.insert(id.clone(), (at, total, at));
+                }
+                Some(json!({ "status": "Pulling fs layer", "progressDetail": {}, "id": id }))
+            }
+            Event::Advance { id, n } => {
+                let mut l = layers.lock().ok();
+                let entry = l.as_mut().and_then(|l| l.get_mut(&id));
+                entry.and_then(|(current, total, shown)| {
+                    *current += n;
+                    (*current - *shown >= 512 * 1024 || *current >= *total).then(|| {
+                        *shown = *current;
+                        json!({
+                            "status": "Downloading",
+                            "progressDetail": { "current": *current, "total": *total },
+                            "id": id,
+                        })
+                    })
+                })
+            }
+            Event::Done { id, status } => {
+                Some(json!({ "status": status, "progressDetail": {}, "id": id }))
+            }
+        };
+        if let Some(v) = line {
+            let _ = tx.send(format!("{v}\r\n").into());
+        }
     }
 }
 
