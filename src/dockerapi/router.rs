@@ -164,6 +164,12 @@ pub fn unimplemented(call: &Call) -> ApiError {
 /// `/containers/abc/attach` as `/containers/{id}/attach`.
 fn endpoint_name(path: &str) -> String {
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // Image names hold slashes: everything between /images/ and the action is the name.
+    if let ["images", _, .., last] = segs.as_slice() {
+        if matches!(*last, "push" | "history" | "get" | "tag" | "json") {
+            return format!("/images/{{name}}/{last}");
+        }
+    }
     let named = |kind: &str| match kind {
         "containers" => "{id}",
         "exec" => "{id}",
@@ -222,5 +228,9 @@ mod tests {
         assert_eq!(endpoint_name("/exec/x/start"), "/exec/{id}/start");
         assert_eq!(endpoint_name("/build"), "/build");
         assert_eq!(endpoint_name("/events"), "/events");
+        assert_eq!(
+            endpoint_name("/images/127.0.0.1:5000/a/b:1/push"),
+            "/images/{name}/push"
+        );
     }
 }
