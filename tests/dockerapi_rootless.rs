@@ -226,6 +226,38 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
     api.docker_ok(&["rm", "-f", "web", "talker"]);
     assert_eq!(api.docker_ok(&["ps", "-aq"]).trim(), "");
 
+    // A restart policy: the monitor starts it again, on-failure:2 twice.
+    api.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        &busybox,
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    let restarts = || {
+        api.docker_ok(&[
+            "inspect",
+            "--format",
+            "{{.RestartCount}} {{.State.Status}}",
+            "flaky",
+        ])
+    };
+    assert!(
+        wait_for(Duration::from_secs(20), || restarts().trim() == "2 exited"),
+        "{}",
+        restarts()
+    );
+    // The count is recorded before the last start: let that start and exit before removing
+    // (rm -f racing the restart monitor's start is the CLI's behaviour too).
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(restarts().trim(), "2 exited");
+    api.docker_ok(&["rm", "-f", "flaky"]);
+
     // images, and a pull from the local registry.
     let images = api.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(images.contains("burrow-import:demo"), "{images}");

@@ -1,6 +1,10 @@
 //! Starting a created container's task: with given stdio (the CLI's attached and FIFO starts),
 //! or in the background with its output to the log driver (`run -d`, `start`, the Docker API's
-//! start). A failed start removes the task and what its network hook made.
+//! start), and the restart monitor of a container with a restart policy. A failed start removes
+//! the task and what its network hook made.
+
+use std::os::unix::process::CommandExt;
+use std::process::Stdio as ProcessStdio;
 
 use containerd_client::services::v1::Container;
 use containerd_client::types::Mount;
@@ -8,6 +12,7 @@ use containerd_client::types::Mount;
 use super::create::teardown_leftovers;
 use super::lifecycle::Stdio;
 use super::{labels, logdriver, Ctx};
+use crate::selfexec::{EndpointArgs, Helper};
 
 /// Creates the task of `id` with `stdio` on `rootfs` and starts it, with its health monitor;
 /// returns its pid. On failure the task and its network are removed again.
@@ -96,4 +101,34 @@ pub async fn start_existing(
     super::record::set_restart_status(ctx, c, "running").await?;
     let rootfs = ctx.client.snapshot_mounts(&c.snapshotter, &c.id).await?;
     start_logged(ctx, &c.id, rootfs, false, log_uri).await
+}
+
+/// Starts the restart monitor of container `id` in the background (`burrow internal
+/// __restart-monitor`, its own process group, no terminal), with the connection `ctx` uses;
+/// records its generation on the container (a newer start replaces an older monitor).
+pub async fn spawn_restart_monitor(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+    let c = ctx.find(id).await?;
+    let generation = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let mut l = c.labels.clone();
+    l.insert(labels::RESTART_MONITOR.into(), generation.clone());
+    ctx.client.update_labels(c, l).await?;
+    Helper::RestartMonitor {
+        endpoint: EndpointArgs::of(&ctx.ep),
+        id: id.to_string(),
+        generation,
+    }
+    .command()?
+    .stdin(ProcessStdio::null())
+    .stdout(ProcessStdio::null())
+    .stderr(ProcessStdio::null())
+    .process_group(0)
+    .spawn()
+    .map_err(|e| anyhow::anyhow!("starting the restart monitor of {id}: {e}"))?;
+    Ok(())
 }

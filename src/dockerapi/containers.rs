@@ -189,22 +189,24 @@ fn startable(c: &Container) -> Result<(), ApiError> {
             "burrow's Docker API does not start containers with a TTY or open stdin yet (use `burrow start`)",
         ));
     }
-    let policy = c.labels.get(labels::RESTART_POLICY);
-    if policy.is_some_and(|p| {
+    Ok(())
+}
+
+/// Whether `c` has a restart policy (then a restart monitor watches each start).
+fn has_restart_policy(c: &Container) -> bool {
+    c.labels.get(labels::RESTART_POLICY).is_some_and(|p| {
         p.parse::<RestartPolicy>()
             .is_ok_and(|p| p != RestartPolicy::No)
-    }) {
-        return Err(ApiError::not_implemented(
-            "burrow's Docker API does not start containers with a restart policy yet (use `burrow start`)",
-        ));
-    }
-    Ok(())
+    })
 }
 
 async fn start_container(ctx: &Ctx, c: &Container) -> Result<(), ApiError> {
     startable(c)?;
     let log_uri = c.labels.get(labels::LOG_URI).cloned();
     cstart::start_existing(ctx, c, log_uri).await?;
+    if has_restart_policy(c) {
+        cstart::spawn_restart_monitor(ctx, &c.id).await?;
+    }
     Ok(())
 }
 

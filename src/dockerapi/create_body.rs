@@ -308,6 +308,13 @@ fn host(r: &mut ContainerRequest, h: HostBody) -> Result<(), ApiError> {
     hc.tmpfs = each("Tmpfs", Some(tmpfs))?;
     hc.port_bindings = port_specs(h.port_bindings.unwrap_or_default())?;
     hc.publish_all_ports = h.publish_all_ports;
+    if let Some(p) = h.restart_policy {
+        let text = match (p.name.as_str(), p.maximum_retry_count) {
+            ("on-failure", n) if n > 0 => format!("on-failure:{n}"),
+            (name, _) => name.to_string(),
+        };
+        hc.restart_policy = text.parse().map_err(|e| bad("RestartPolicy", &text, e))?;
+    }
     hc.network_mode = match h.network_mode.as_str() {
         "" | "default" => DEFAULT_NETWORK.into(),
         m => m.to_string(),
@@ -355,11 +362,6 @@ fn host(r: &mut ContainerRequest, h: HostBody) -> Result<(), ApiError> {
 /// HostConfig fields set to something burrow's API does not do yet.
 fn refuse_unsupported(h: &HostBody) -> Result<(), ApiError> {
     let nonempty = |v: &Option<Vec<_>>| v.as_ref().is_some_and(|v: &Vec<_>| !v.is_empty());
-    if let Some(p) = &h.restart_policy {
-        if !matches!(p.name.as_str(), "" | "no") {
-            return Err(refuse("HostConfig.RestartPolicy (restart policies)"));
-        }
-    }
     let refused = [
         // Removal at exit needs a watcher the API does not start yet.
         ("HostConfig.AutoRemove (--rm)", h.auto_remove),
@@ -474,10 +476,14 @@ mod tests {
 
     #[test]
     fn what_burrow_does_not_do_is_refused_by_name() {
-        let e =
-            req(r#"{"Image":"x","HostConfig":{"RestartPolicy":{"Name":"always"}}}"#).unwrap_err();
-        assert_eq!(e.status, 501);
-        assert!(e.message.contains("RestartPolicy"), "{e}");
+        let r = req(
+            r#"{"Image":"x","HostConfig":{"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":2}}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.host_config.restart_policy.to_string(), "on-failure:2");
+        let e = req(r#"{"Image":"x","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}"#)
+            .unwrap_err();
+        assert_eq!(e.status, 400, "{e}");
         let e = req(r#"{"Image":"x","HostConfig":{"CpuShares":512}}"#).unwrap_err();
         assert!(e.message.contains("CpuShares"), "{e}");
         let e = req(r#"{"Image":"x","Tty":true}"#).unwrap_err();
