@@ -14,6 +14,7 @@
 //! - [`selfexec`]: the helpers burrow, containerd and runc run the burrow binary as.
 //! - [`config`]: burrow.toml, the user's and the site's defaults.
 //! - [`fsutil`]: private directories and files replaced whole.
+//! - [`dockerapi`]: the Docker Engine API on a unix socket (`burrow system service`).
 //! - [`format`]: Go templates with Docker's functions, `--format` tables and JSON, the tabwriter.
 
 pub mod client;
@@ -21,6 +22,7 @@ pub mod config;
 pub mod connection;
 pub mod containers;
 pub mod devices;
+pub mod dockerapi;
 pub mod dockerfile;
 pub mod format;
 pub mod fsutil;

@@ -33,6 +33,27 @@ install_packages() {
         podman catatonit docker-registry busybox-static iperf3 umoci skopeo protobuf-compiler apache2-utils
         attr curl jq python3 dbus-user-session systemd iproute2 util-linux procps psmisc)
     machine_install_packages "${pkgs[@]}"
+    install_docker_clients
+}
+
+# The Docker API tests (tests/dockerapi_rootless.rs) drive burrow's socket with real clients:
+# Debian's docker.io for its `docker` client and python3-docker (the Docker SDK) for the system
+# python. docker.io also ships dockerd, which must never start here: a policy-rc.d refuses
+# every service start during the install, and the units are masked afterwards.
+install_docker_clients() {
+    if dpkg-query -W -f='${Status}' docker.io python3-docker 2>/dev/null | grep -c "install ok installed" | grep -q '^2$'; then
+        return
+    fi
+    local policy=/usr/sbin/policy-rc.d had_policy=
+    [ -e "$policy" ] && had_policy=1 && cp -a "$policy" "$policy.burrow-saved"
+    printf '#!/bin/sh\nexit 101\n' > "$policy"
+    chmod 755 "$policy"
+    machine_install_packages docker.io python3-docker
+    if [ -n "$had_policy" ]; then mv "$policy.burrow-saved" "$policy"; else rm -f "$policy"; fi
+    if command -v systemctl > /dev/null; then
+        systemctl mask docker.service docker.socket > /dev/null 2>&1 || true
+    fi
+    say "installed the docker client (dockerd not started) and the Python Docker SDK"
 }
 
 start_registry() { # name port [htpasswd]

@@ -20,6 +20,7 @@ pub mod pull;
 pub mod push;
 pub mod rmi;
 pub mod save;
+pub mod service;
 pub mod setup;
 pub mod system;
 pub mod tag;

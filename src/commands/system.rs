@@ -1,4 +1,4 @@
-//! `burrow system info` (as `info`), `system df` (in df.rs) and `burrow system prune`: stopped containers, unused
+//! `burrow system info` (as `info`), `system df` (in df.rs), `system service` (service.rs) and `burrow system prune`: stopped containers, unused
 //! networks, dangling images (every unused one with -a) and, with --volumes, anonymous volumes
 //! no container uses, after one confirmation.
 
@@ -25,6 +25,9 @@ pub enum Command {
     Events(super::events::Args),
     /// Show the disk space images, containers and local volumes use.
     Df(super::df::Args),
+    /// Serve the Docker Engine API on a unix socket (DOCKER_HOST=unix://...), for the docker
+    /// CLI and the Docker SDKs.
+    Service(super::service::Args),
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,6 +50,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Prune(args) => prune(args, g),
         Command::Events(args) => super::events::run(args, g),
         Command::Df(args) => super::df::run(args, g),
+        Command::Service(args) => super::service::run(args, g),
     }
 }
 

@@ -1,11 +1,10 @@
 //! `burrow tag SOURCE TARGET`: another name for an image (a new record, same target).
 
-use std::collections::HashMap;
 use std::process::ExitCode;
 
 use crate::commands::images::with_store;
 use burrow::connection::Globals;
-use burrow::images::{catalog, manifest::Platform, reference::Reference, store::from_pb};
+use burrow::images::reference::Reference;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -18,16 +17,7 @@ pub struct Args {
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let target = Reference::parse(&args.target)?;
     with_store(g, async |store| {
-        let found = catalog::find(store, &args.source, &Platform::host()).await?;
-        let desc = match store.image(&found[0].name).await? {
-            Some(img) => img.target.as_ref().map(from_pb),
-            None => None,
-        }
-        .ok_or_else(|| catalog::CatalogError::NotFound(args.source.clone()))?;
-        store
-            .put_image(&target.to_string(), &desc, HashMap::new())
-            .await?;
-        Ok(())
+        burrow::images::tag::tag(store, &args.source, &target).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

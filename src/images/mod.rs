@@ -21,6 +21,7 @@ pub mod remove;
 pub mod runnable;
 pub mod save;
 pub mod store;
+pub mod tag;
 pub mod time;
 pub mod userdb;
 

@@ -9,10 +9,27 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::manifest::short_id;
 
+/// One step of a transfer, for a caller that reports progress its own way (the Docker API's
+/// JSON progress stream).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A line of its own ("Pulling from ...").
+    Line(String),
+    /// A transfer of `total` bytes begins for the layer with this short id (at `at` when
+    /// resumed).
+    Start { id: String, total: u64, at: u64 },
+    /// `n` more bytes arrived.
+    Advance { id: String, n: u64 },
+    /// The transfer ended: "Pull complete", "Already exists", ...
+    Done { id: String, status: String },
+}
+
 /// Where progress goes.
 pub enum Progress {
     Quiet,
     Plain,
+    /// Each step to this function.
+    Events(Box<dyn Fn(Event) + Send + Sync>),
     Bars {
         multi: MultiProgress,
         bars: Mutex<HashMap<String, ProgressBar>>,
@@ -38,6 +55,7 @@ impl Progress {
     pub fn line(&self, s: &str) {
         match self {
             Progress::Quiet => {}
+            Progress::Events(f) => f(Event::Line(s.to_owned())),
             Progress::Plain => println!("{s}"),
             Progress::Bars { multi, .. } => {
                 let _ = multi.println(s);
@@ -50,6 +68,7 @@ impl Progress {
         let id = short_id(digest);
         match self {
             Progress::Quiet => {}
+            Progress::Events(f) => f(Event::Start { id, total, at }),
             Progress::Plain => {
                 if at > 0 {
                     println!("{id}: Resuming download at {at} of {total} bytes");
@@ -74,6 +93,12 @@ impl Progress {
     }
 
     pub fn advance(&self, digest: &str, n: u64) {
+        if let Progress::Events(f) = self {
+            f(Event::Advance {
+                id: short_id(digest),
+                n,
+            });
+        }
         if let Progress::Bars { bars, .. } = self {
             if let Some(b) = bars.lock().ok().and_then(|b| b.get(digest).cloned()) {
                 b.inc(n);
@@ -86,6 +111,10 @@ impl Progress {
         let id = short_id(digest);
         match self {
             Progress::Quiet => {}
+            Progress::Events(f) => f(Event::Done {
+                id,
+                status: status.to_owned(),
+            }),
             Progress::Plain => println!("{id}: {status}"),
             Progress::Bars { multi, bars } => {
                 let bar = bars.lock().ok().and_then(|mut b| b.remove(digest));

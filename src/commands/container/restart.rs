@@ -5,14 +5,13 @@
 //! restarts (inspect's RestartCount). containerd 1.6's own monitor only restarts always and
 //! unless-stopped containers after containerd itself restarts.
 
-use std::os::unix::process::CommandExt;
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
 use super::{labels, Ctx};
 use burrow::connection::Globals;
 use burrow::containers::values::RestartPolicy;
-use burrow::selfexec::{EndpointArgs, Helper};
+use burrow::selfexec::EndpointArgs;
 
 /// What the restart monitor watches ([`burrow::selfexec::Helper::RestartMonitor`]).
 #[derive(Debug)]
@@ -23,33 +22,9 @@ pub struct Args {
     pub generation: String,
 }
 
-/// Starts the monitor of container `id` in the background (its own process group, no
-/// terminal), with the connection `ctx` uses; records its generation on the container.
+/// Starts the monitor of container `id` in the background (the library's).
 pub async fn spawn(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
-    let c = ctx.find(id).await?;
-    let generation = format!(
-        "{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    );
-    let mut l = c.labels.clone();
-    l.insert(labels::RESTART_MONITOR.into(), generation.clone());
-    ctx.client.update_labels(c, l).await?;
-    Helper::RestartMonitor {
-        endpoint: EndpointArgs::of(&ctx.ep),
-        id: id.to_string(),
-        generation,
-    }
-    .command()?
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .process_group(0)
-    .spawn()
-    .map_err(|e| anyhow::anyhow!("starting the restart monitor of {id}: {e}"))?;
-    Ok(())
+    burrow::containers::start::spawn_restart_monitor(ctx, id).await
 }
 
 /// What the monitor does after the task ended with `code`, given the container's labels.

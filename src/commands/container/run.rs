@@ -506,7 +506,7 @@ pub(super) fn read_env_files(files: &[PathBuf]) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
-/// Creates the task with `stdio` and starts it; on failure removes the task and returns
+/// Creates the task with `stdio` and starts it (the library's start); on failure returns
 /// Docker's code for the cause.
 async fn start_task(
     ctx: &Ctx,
@@ -514,48 +514,7 @@ async fn start_task(
     rootfs: Vec<containerd_client::types::Mount>,
     stdio: &Stdio,
 ) -> Result<u32, Failure> {
-    let created = ctx.client.create_task(id, rootfs, stdio).await;
-    if let Err(e) = created {
-        let _ = ctx.client.delete_task(id).await;
-        teardown_leftovers(ctx, id);
-        return Err(foreign_binary(ctx, id, e.into()).await.into());
-    }
-    // Recorded before the start: the process may be seen running (and its CLI killed) before
-    // the start call returns.
-    let before = ctx.store.started_at(id);
-    ctx.store.record_start(id);
-    match ctx.client.start_task(id).await {
-        Ok(pid) => {
-            // Every start (run, start, restart, a restart policy's) gets its health monitor.
-            if let Err(e) = burrow::containers::health::monitor::spawn(ctx, id).await {
-                let _ = ctx.client.kill_task(id, 9, true).await;
-                let _ = ctx.client.wait_task(id).await;
-                let _ = ctx.client.delete_task(id).await;
-                teardown_leftovers(ctx, id);
-                return Err(e.into());
-            }
-            Ok(pid)
-        }
-        Err(e) => {
-            ctx.store.set_started(id, before);
-            let _ = ctx.client.delete_task(id).await;
-            teardown_leftovers(ctx, id);
-            Err(foreign_binary(ctx, id, e.into()).await.into())
-        }
-    }
-}
-
-/// A start that failed with "exec format error" explained (an image of another platform).
-async fn foreign_binary(ctx: &Ctx, id: &str, err: anyhow::Error) -> anyhow::Error {
-    if !format!("{err:#}").contains("exec format error") {
-        return err;
-    }
-    let platform = match ctx.client.get(id).await {
-        Ok(c) => c.labels.get(labels::PLATFORM).cloned(),
-        Err(_) => None,
-    };
-    let hint = burrow::containers::platform::exec_format_hint(platform.as_deref());
-    err.context(hint)
+    Ok(burrow::containers::start::start_task(ctx, id, rootfs, stdio).await?)
 }
 
 /// Removes a container and everything it owns after a failed or finished `run`, printing
@@ -791,17 +750,8 @@ async fn start_in_background(
     if interactive || tty {
         return start_detached_with_stdio(ctx, id, (interactive, tty), rootfs, rm).await;
     }
-    let uri = match log_uri {
-        Some(u) => u,
-        None => logdriver::stdio_uri(&ctx.store, id)?,
-    };
-    let stdio = Stdio {
-        stdin: String::new(),
-        stdout: uri.clone(),
-        stderr: uri,
-        terminal: tty,
-    };
-    start_task(ctx, id, rootfs, &stdio).await.map(drop)
+    burrow::containers::start::start_logged(ctx, id, rootfs, tty, log_uri).await?;
+    Ok(())
 }
 
 /// `run -d` with -i or -t: the container's stdio are FIFOs held by a background reader (which

@@ -1,0 +1,134 @@
+//! Starting a created container's task: with given stdio (the CLI's attached and FIFO starts),
+//! or in the background with its output to the log driver (`run -d`, `start`, the Docker API's
+//! start), and the restart monitor of a container with a restart policy. A failed start removes
+//! the task and what its network hook made.
+
+use std::os::unix::process::CommandExt;
+use std::process::Stdio as ProcessStdio;
+
+use containerd_client::services::v1::Container;
+use containerd_client::types::Mount;
+
+use super::create::teardown_leftovers;
+use super::lifecycle::Stdio;
+use super::{labels, logdriver, Ctx};
+use crate::selfexec::{EndpointArgs, Helper};
+
+/// Creates the task of `id` with `stdio` on `rootfs` and starts it, with its health monitor;
+/// returns its pid. On failure the task and its network are removed again.
+pub async fn start_task(
+    ctx: &Ctx,
+    id: &str,
+    rootfs: Vec<Mount>,
+    stdio: &Stdio,
+) -> anyhow::Result<u32> {
+    let created = ctx.client.create_task(id, rootfs, stdio).await;
+    if let Err(e) = created {
+        let _ = ctx.client.delete_task(id).await;
+        teardown_leftovers(ctx, id);
+        return Err(foreign_binary(ctx, id, e.into()).await);
+    }
+    // Recorded before the start: the process may be seen running (and its CLI killed) before
+    // the start call returns.
+    let before = ctx.store.started_at(id);
+    ctx.store.record_start(id);
+    match ctx.client.start_task(id).await {
+        Ok(pid) => {
+            // Every start (run, start, restart, a restart policy's) gets its health monitor.
+            if let Err(e) = super::health::monitor::spawn(ctx, id).await {
+                let _ = ctx.client.kill_task(id, 9, true).await;
+                let _ = ctx.client.wait_task(id).await;
+                let _ = ctx.client.delete_task(id).await;
+                teardown_leftovers(ctx, id);
+                return Err(e);
+            }
+            Ok(pid)
+        }
+        Err(e) => {
+            ctx.store.set_started(id, before);
+            let _ = ctx.client.delete_task(id).await;
+            teardown_leftovers(ctx, id);
+            Err(foreign_binary(ctx, id, e.into()).await)
+        }
+    }
+}
+
+/// A start that failed with "exec format error" explained (an image of another platform).
+async fn foreign_binary(ctx: &Ctx, id: &str, err: anyhow::Error) -> anyhow::Error {
+    if !format!("{err:#}").contains("exec format error") {
+        return err;
+    }
+    let platform = match ctx.client.get(id).await {
+        Ok(c) => c.labels.get(labels::PLATFORM).cloned(),
+        Err(_) => None,
+    };
+    let hint = super::platform::exec_format_hint(platform.as_deref());
+    err.context(hint)
+}
+
+/// Starts the task in the background with its stdout and stderr to the log driver (`log_uri`,
+/// else burrow's own json-file/local log).
+pub async fn start_logged(
+    ctx: &Ctx,
+    id: &str,
+    rootfs: Vec<Mount>,
+    tty: bool,
+    log_uri: Option<String>,
+) -> anyhow::Result<u32> {
+    let uri = match log_uri {
+        Some(u) => u,
+        None => logdriver::stdio_uri(&ctx.store, id)?,
+    };
+    let stdio = Stdio {
+        stdin: String::new(),
+        stdout: uri.clone(),
+        stderr: uri,
+        terminal: tty,
+    };
+    start_task(ctx, id, rootfs, &stdio).await
+}
+
+/// Starts a stopped or created container `c` in the background as `burrow start` does without
+/// -a: the old task deleted (its exit recorded), its networks joined again, its output logged.
+/// Only for containers without -i/-t (their stdio needs a background reader, see the CLI).
+pub async fn start_existing(
+    ctx: &Ctx,
+    c: &Container,
+    log_uri: Option<String>,
+) -> anyhow::Result<u32> {
+    let _ = super::record::delete_task_recording(ctx, &c.id).await;
+    super::endpoints::rejoin(ctx, c).await?;
+    super::record::set_restart_status(ctx, c, "running").await?;
+    let rootfs = ctx.client.snapshot_mounts(&c.snapshotter, &c.id).await?;
+    start_logged(ctx, &c.id, rootfs, false, log_uri).await
+}
+
+/// Starts the restart monitor of container `id` in the background (`burrow internal
+/// __restart-monitor`, its own process group, no terminal), with the connection `ctx` uses;
+/// records its generation on the container (a newer start replaces an older monitor).
+pub async fn spawn_restart_monitor(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+    let c = ctx.find(id).await?;
+    let generation = format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    );
+    let mut l = c.labels.clone();
+    l.insert(labels::RESTART_MONITOR.into(), generation.clone());
+    ctx.client.update_labels(c, l).await?;
+    Helper::RestartMonitor {
+        endpoint: EndpointArgs::of(&ctx.ep),
+        id: id.to_string(),
+        generation,
+    }
+    .command()?
+    .stdin(ProcessStdio::null())
+    .stdout(ProcessStdio::null())
+    .stderr(ProcessStdio::null())
+    .process_group(0)
+    .spawn()
+    .map_err(|e| anyhow::anyhow!("starting the restart monitor of {id}: {e}"))?;
+    Ok(())
+}

@@ -1,0 +1,363 @@
+//! The container endpoints: create, list, inspect, start, stop, restart, kill, wait, remove,
+//! rename, pause and unpause, each through the library's container operations.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use containerd_client::services::v1::Container;
+use hyper::Response;
+use serde_json::{json, Value};
+
+use super::create_body;
+use super::error::ApiError;
+use super::http::{self, Body, Query};
+use super::router::Call;
+use crate::containers::create::{self, CreateError, CreateOptions, Note};
+use crate::containers::listing::{self, ListFilter, ListOptions, Summary};
+use crate::containers::record::{self, State};
+use crate::containers::values::{RestartPolicy, Signal};
+use crate::containers::{inspect as cinspect, labels, ops, start as cstart, status, Ctx};
+use crate::images::runnable::ImageError;
+
+/// The container `q` names (id, name or id prefix), or Docker's 404.
+pub async fn find(ctx: &Ctx, q: &str) -> Result<Container, ApiError> {
+    ctx.find(q).await.map_err(|e| {
+        let text = format!("{e:#}");
+        if text.starts_with("no such container") {
+            ApiError::no_such_container(q)
+        } else if text.contains("matches") {
+            ApiError::bad_request(text)
+        } else {
+            ApiError::from(e)
+        }
+    })
+}
+
+/// A container with this exact name, if any.
+async fn named(ctx: &Ctx, name: &str) -> Result<Option<Container>, ApiError> {
+    let all = ctx.client.list(vec![]).await.map_err(anyhow::Error::from)?;
+    Ok(all
+        .into_iter()
+        .find(|c| c.labels.get(labels::NAME).map(String::as_str) == Some(name)))
+}
+
+/// What `create` noted, as Docker's Warnings.
+fn warning(n: &Note) -> Option<String> {
+    match n {
+        Note::PortsDiscarded { network } => Some(format!(
+            "published ports are discarded when using --network {network}"
+        )),
+        Note::ForeignPlatform(w) => Some(w.clone()),
+        _ => None,
+    }
+}
+
+/// `POST /containers/create?name=`: 201 `{"Id", "Warnings"}`.
+pub async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
+    let body: create_body::Body = call.json()?;
+    let image = body.image.clone();
+    let req = create_body::request(body, call.query.get("name"))?;
+    if let Some(name) = &req.name {
+        if let Some(c) = named(ctx, name).await? {
+            return Err(ApiError::name_conflict(name, &c.id));
+        }
+    }
+    let warnings = RefCell::new(Vec::new());
+    let note = |n: Note| {
+        if let Some(w) = warning(&n) {
+            warnings.borrow_mut().push(w);
+        }
+    };
+    let created = create::create(ctx, &req, CreateOptions { ahead: false }, &note)
+        .await
+        .map_err(|e| create_error(e, &image))?;
+    Ok(http::json(
+        201,
+        &json!({ "Id": created.id, "Warnings": warnings.into_inner() }),
+    ))
+}
+
+fn create_error(e: CreateError, image: &str) -> ApiError {
+    match e {
+        CreateError::Image(ImageError::NotFound(_)) => ApiError::no_such_image(image),
+        CreateError::Request(e) => ApiError::bad_request(e.to_string()),
+        CreateError::Spec(e) => ApiError::bad_request(e.to_string()),
+        CreateError::Mount(e) => ApiError::bad_request(e.to_string()),
+        CreateError::Device(e) => ApiError::bad_request(e.to_string()),
+        CreateError::Endpoint(e) => ApiError::bad_request(e.to_string()),
+        CreateError::Image(e) => ApiError::from(anyhow::Error::from(e)),
+        CreateError::Volume(e) => ApiError::from(anyhow::Error::from(e)),
+        CreateError::Other(e) => ApiError::from(e),
+    }
+}
+
+/// One container as Docker's list shows it.
+fn summary(s: &Summary) -> Value {
+    let c = &s.container;
+    let labels: serde_json::Map<String, Value> = c
+        .labels
+        .iter()
+        .filter(|(k, _)| !k.starts_with("nerdctl/") && !k.starts_with("burrow/"))
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let ports: Vec<Value> = s
+        .ports
+        .iter()
+        .map(|p| {
+            json!({
+                "IP": if p.host_ip.is_empty() { "0.0.0.0" } else { p.host_ip.as_str() },
+                "PrivatePort": p.container_port,
+                "PublicPort": p.host_port,
+                "Type": p.protocol,
+            })
+        })
+        .collect();
+    let mut text = status::status_text(&s.state, s.started);
+    if let (State::Running { .. }, Some(h)) = (&s.state, s.health) {
+        text = format!("{text} {}", h.ps_suffix());
+    }
+    let created = s
+        .created
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let network = record::networks_of(c)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| "none".into());
+    let mut v = json!({
+        "Id": c.id,
+        "Names": [format!("/{}", s.name)],
+        "Image": c.image,
+        "ImageID": c.labels.get(labels::IMAGE_ID).cloned().unwrap_or_default(),
+        "Command": s.command,
+        "Created": created,
+        "Ports": ports,
+        "Labels": labels,
+        "State": s.state.word(),
+        "Status": text,
+        "HostConfig": { "NetworkMode": network },
+        "NetworkSettings": { "Networks": {} },
+        "Mounts": [],
+    });
+    if let Some((own, total)) = s.size {
+        v["SizeRw"] = own.into();
+        v["SizeRootFs"] = total.into();
+    }
+    v
+}
+
+/// `GET /containers/json?all&limit&size&filters`.
+pub async fn list(ctx: &Ctx, q: &Query) -> Result<Response<Body>, ApiError> {
+    let filters = q
+        .filters()?
+        .iter()
+        .map(|f| {
+            f.parse::<ListFilter>()
+                .map_err(|e| ApiError::bad_request(e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    let opts = ListOptions {
+        all: q.flag("all", false)?,
+        size: q.flag("size", false)?,
+        last: q
+            .int("limit")?
+            .and_then(|n| usize::try_from(n).ok())
+            .filter(|&n| n > 0),
+        filters,
+    };
+    let rows: Vec<Value> = listing::list(ctx, &opts)
+        .await?
+        .iter()
+        .map(summary)
+        .collect();
+    Ok(http::json(200, &Value::Array(rows)))
+}
+
+/// `GET /containers/{id}/json`.
+pub async fn inspect(ctx: &Ctx, id: &str) -> Result<Response<Body>, ApiError> {
+    find(ctx, id).await?;
+    let v = cinspect::inspect(ctx, id).await?;
+    Ok(http::json(200, &v))
+}
+
+/// Refuses to start what the API cannot start the way the CLI would.
+fn startable(c: &Container) -> Result<(), ApiError> {
+    let on = |k: &str| c.labels.get(k).is_some_and(|v| v == "true");
+    if on(labels::STDIN_OPEN) || record::process_of(c).terminal {
+        return Err(ApiError::not_implemented(
+            "burrow's Docker API does not start containers with a TTY or open stdin yet (use `burrow start`)",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `c` has a restart policy (then a restart monitor watches each start).
+fn has_restart_policy(c: &Container) -> bool {
+    c.labels.get(labels::RESTART_POLICY).is_some_and(|p| {
+        p.parse::<RestartPolicy>()
+            .is_ok_and(|p| p != RestartPolicy::No)
+    })
+}
+
+async fn start_container(ctx: &Ctx, c: &Container) -> Result<(), ApiError> {
+    startable(c)?;
+    let log_uri = c.labels.get(labels::LOG_URI).cloned();
+    cstart::start_existing(ctx, c, log_uri).await?;
+    if has_restart_policy(c) {
+        cstart::spawn_restart_monitor(ctx, &c.id).await?;
+    }
+    Ok(())
+}
+
+/// `POST /containers/{id}/start`: 204, or 304 when it runs already.
+pub async fn start(ctx: &Ctx, id: &str) -> Result<Response<Body>, ApiError> {
+    let c = find(ctx, id).await?;
+    if record::state(ctx, &c.id).await?.is_running() {
+        return Ok(http::empty(304));
+    }
+    start_container(ctx, &c).await?;
+    Ok(http::empty(204))
+}
+
+fn timeout(q: &Query) -> Result<Option<u64>, ApiError> {
+    Ok(q.int("t")?.and_then(|t| u64::try_from(t).ok()))
+}
+
+/// `POST /containers/{id}/stop?t=`: 204, or 304 when it is not running.
+pub async fn stop(ctx: &Ctx, id: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+    let c = find(ctx, id).await?;
+    if !record::state(ctx, &c.id).await?.is_running() {
+        return Ok(http::empty(304));
+    }
+    ops::stop(ctx, &c, timeout(q)?).await?;
+    Ok(http::empty(204))
+}
+
+/// `POST /containers/{id}/restart?t=`.
+pub async fn restart(ctx: &Ctx, id: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+    let c = find(ctx, id).await?;
+    startable(&c)?;
+    if record::state(ctx, &c.id).await?.is_running() {
+        ops::stop(ctx, &c, timeout(q)?).await?;
+    }
+    let c = find(ctx, &c.id).await?;
+    start_container(ctx, &c).await?;
+    Ok(http::empty(204))
+}
+
+/// `POST /containers/{id}/kill?signal=`.
+pub async fn kill(ctx: &Ctx, id: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+    let c = find(ctx, id).await?;
+    let sig = q.get("signal").filter(|s| !s.is_empty()).unwrap_or("KILL");
+    let sig: Signal = sig
+        .parse()
+        .map_err(|e| ApiError::bad_request(format!("invalid signal {sig:?}: {e}")))?;
+    if !record::state(ctx, &c.id).await?.is_running() {
+        return Err(ApiError::conflict(format!(
+            "Cannot kill container: {id}: Container {} is not running",
+            c.id
+        )));
+    }
+    ops::kill(ctx, &c, sig).await?;
+    Ok(http::empty(204))
+}
+
+/// What `wait` waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Condition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+/// The exit code once `c` meets `cond`.
+async fn wait_for(ctx: &Ctx, c: &Container, cond: Condition) -> anyhow::Result<u32> {
+    let pause = std::time::Duration::from_millis(100);
+    if cond == Condition::NextExit {
+        while !record::state(ctx, &c.id).await?.is_running() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+    let code = match record::state(ctx, &c.id).await? {
+        State::Exited { code, .. } => code,
+        State::Created => 0,
+        _ => ops::wait(ctx, c).await?,
+    };
+    if cond == Condition::Removed {
+        while ctx.client.get(&c.id).await.is_ok() {
+            tokio::time::sleep(pause).await;
+        }
+    }
+    Ok(code)
+}
+
+/// `POST /containers/{id}/wait?condition=not-running|next-exit|removed`: the headers at once
+/// (clients start the container only then), `{"StatusCode": N}` when the condition is met.
+pub async fn wait(ctx: Rc<Ctx>, id: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+    let c = find(&ctx, id).await?;
+    let cond = match q.get("condition").unwrap_or("") {
+        "" | "not-running" => Condition::NotRunning,
+        "next-exit" => Condition::NextExit,
+        "removed" => Condition::Removed,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "invalid condition {other:?}: give not-running, next-exit or removed"
+            )))
+        }
+    };
+    let (tx, body) = http::channel(None);
+    let task = tokio::task::spawn_local(async move {
+        let doc = match wait_for(&ctx, &c, cond).await {
+            Ok(code) => json!({ "StatusCode": code, "Error": null }),
+            Err(e) => json!({ "StatusCode": -1, "Error": { "Message": format!("{e:#}") } }),
+        };
+        let _ = tx.send(doc.to_string().into());
+    });
+    let mut r = Response::new(http::with_task(body, task));
+    r.headers_mut()
+        .insert("Content-Type", "application/json".parse().expect("static"));
+    Ok(r)
+}
+
+/// `DELETE /containers/{id}?force&v`.
+pub async fn remove(ctx: &Ctx, id: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+    let c = find(ctx, id).await?;
+    let force = q.flag("force", false)?;
+    if !force && record::state(ctx, &c.id).await?.is_running() {
+        return Err(ApiError::conflict(format!(
+            "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+            c.id
+        )));
+    }
+    ops::remove(ctx, &c, force, q.flag("v", false)?).await?;
+    Ok(http::empty(204))
+}
+
+/// `POST /containers/{id}/rename?name=`.
+pub async fn rename(ctx: &Ctx, id: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+    let c = find(ctx, id).await?;
+    let name = q
+        .get("name")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad_request("rename: give the new name in the name parameter"))?;
+    let name = name.trim_start_matches('/');
+    if let Some(other) = named(ctx, name).await? {
+        return Err(ApiError::name_conflict(name, &other.id));
+    }
+    ops::rename(ctx, &c, name).await?;
+    Ok(http::empty(204))
+}
+
+/// `POST /containers/{id}/pause` (`resume`: unpause).
+pub async fn pause(ctx: &Ctx, id: &str, resume: bool) -> Result<Response<Body>, ApiError> {
+    let c = find(ctx, id).await?;
+    if !record::state(ctx, &c.id).await?.is_running() {
+        return Err(ApiError::conflict(format!(
+            "Container {} is not running",
+            c.id
+        )));
+    }
+    ops::pause(ctx, &c, resume).await?;
+    Ok(http::empty(204))
+}

@@ -1,0 +1,497 @@
+//! Docker's ContainerCreate body (`Config` fields at the top, `HostConfig`, `NetworkingConfig`)
+//! mapped onto [`ContainerRequest`]: each field burrow implements is carried over with the
+//! same checks as the CLI's flags; a field set to something burrow does not do through the API
+//! is refused by name (never silently dropped).
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::ApiError;
+use crate::containers::endpoints::Endpoint;
+use crate::containers::request::ContainerRequest;
+use crate::containers::values::{ByteSize, PullPolicy};
+use crate::network::DEFAULT_NETWORK;
+
+/// A string or a list of strings (Docker accepts both for Cmd and Entrypoint).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum StrOrList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl StrOrList {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            StrOrList::One(s) => vec![s],
+            StrOrList::Many(v) => v,
+        }
+    }
+}
+
+/// The body's top level: Docker's `Config` with `HostConfig` and `NetworkingConfig` inside.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Body {
+    pub image: String,
+    pub hostname: String,
+    pub domainname: String,
+    pub user: String,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub env: Option<Vec<String>>,
+    pub cmd: Option<StrOrList>,
+    pub entrypoint: Option<StrOrList>,
+    pub working_dir: String,
+    pub labels: Option<BTreeMap<String, String>>,
+    pub stop_signal: String,
+    pub stop_timeout: Option<u64>,
+    pub exposed_ports: Option<HashMap<String, Value>>,
+    pub mac_address: String,
+    pub healthcheck: Option<Value>,
+    pub volumes: Option<HashMap<String, Value>>,
+    pub host_config: HostBody,
+    pub networking_config: NetBody,
+}
+
+/// Docker's `HostConfig` as far as burrow reads it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct HostBody {
+    pub binds: Option<Vec<String>>,
+    pub mounts: Option<Vec<MountBody>>,
+    pub tmpfs: Option<HashMap<String, String>>,
+    pub port_bindings: Option<HashMap<String, Option<Vec<PortBinding>>>>,
+    pub publish_all_ports: bool,
+    pub network_mode: String,
+    pub restart_policy: Option<RestartBody>,
+    pub auto_remove: bool,
+    pub cap_add: Option<Vec<String>>,
+    pub cap_drop: Option<Vec<String>>,
+    pub privileged: bool,
+    pub readonly_rootfs: bool,
+    pub security_opt: Option<Vec<String>>,
+    pub dns: Option<Vec<String>>,
+    pub dns_search: Option<Vec<String>>,
+    pub dns_options: Option<Vec<String>>,
+    pub extra_hosts: Option<Vec<String>>,
+    pub group_add: Option<Vec<String>>,
+    pub sysctls: Option<BTreeMap<String, String>>,
+    pub oom_score_adj: i32,
+    pub ipc_mode: String,
+    pub pid_mode: String,
+    pub cgroupns_mode: String,
+    pub init: Option<bool>,
+    pub userns_mode: String,
+    pub memory: i64,
+    pub nano_cpus: i64,
+    pub pids_limit: Option<i64>,
+    pub ulimits: Option<Vec<UlimitBody>>,
+    pub shm_size: i64,
+    pub log_config: Option<LogBody>,
+    pub volumes_from: Option<Vec<String>>,
+    pub devices: Option<Vec<Value>>,
+    pub device_requests: Option<Vec<Value>>,
+    pub device_cgroup_rules: Option<Vec<String>>,
+    pub links: Option<Vec<String>>,
+    pub runtime: String,
+    pub cpu_shares: i64,
+    pub cpu_quota: i64,
+    pub cpu_period: i64,
+    pub cpuset_cpus: String,
+    pub memory_swap: i64,
+    pub memory_reservation: i64,
+    pub blkio_weight: i64,
+    pub storage_opt: Option<HashMap<String, String>>,
+    pub uts_mode: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MountBody {
+    #[serde(rename = "Type")]
+    pub kind: String,
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct PortBinding {
+    pub host_ip: String,
+    pub host_port: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartBody {
+    pub name: String,
+    pub maximum_retry_count: u32,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UlimitBody {
+    pub name: String,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct LogBody {
+    #[serde(rename = "Type")]
+    pub driver: String,
+    pub config: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NetBody {
+    pub endpoints_config: Option<BTreeMap<String, Option<EndpointBody>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct EndpointBody {
+    #[serde(rename = "Aliases")]
+    pub aliases: Option<Vec<String>>,
+    #[serde(rename = "IPAMConfig")]
+    pub ipam: Option<IpamBody>,
+    #[serde(rename = "MacAddress")]
+    pub mac_address: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct IpamBody {
+    #[serde(rename = "IPv4Address")]
+    pub ipv4: String,
+}
+
+fn bad(field: &str, value: &str, why: impl std::fmt::Display) -> ApiError {
+    ApiError::bad_request(format!("invalid {field} {value:?}: {why}"))
+}
+
+/// Parses each string of `field` as the CLI's flag value type.
+fn each<T: std::str::FromStr>(field: &str, v: Option<Vec<String>>) -> Result<Vec<T>, ApiError>
+where
+    T::Err: std::fmt::Display,
+{
+    v.unwrap_or_default()
+        .iter()
+        .map(|s| s.parse().map_err(|e| bad(field, s, e)))
+        .collect()
+}
+
+fn refuse(field: &str) -> ApiError {
+    ApiError::not_implemented(format!(
+        "burrow's Docker API does not implement {field} yet (use the burrow CLI for it)"
+    ))
+}
+
+fn none_or(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// The request a ContainerCreate body asks for; `name` is the `name` query parameter.
+pub fn request(mut body: Body, name: Option<&str>) -> Result<ContainerRequest, ApiError> {
+    let mut r = ContainerRequest::new(body.image.clone());
+    // Docker's daemon never pulls on create: the client pulls after a 404 and tries again.
+    r.pull = PullPolicy::Never;
+    r.name = name
+        .filter(|n| !n.is_empty())
+        .map(|n| n.trim_start_matches('/').to_string());
+    let host_body = std::mem::take(&mut body.host_config);
+    let net_body = std::mem::take(&mut body.networking_config);
+    config(&mut r, body)?;
+    host(&mut r, host_body)?;
+    networking(&mut r, net_body)?;
+    Ok(r)
+}
+
+/// The body's `Config` fields.
+fn config(r: &mut ContainerRequest, b: Body) -> Result<(), ApiError> {
+    if b.tty || b.open_stdin {
+        return Err(refuse(
+            "containers with Tty or OpenStdin (they need attach; create it without -t/-i, or use `burrow run -it`)",
+        ));
+    }
+    if b.volumes.as_ref().is_some_and(|v| !v.is_empty()) {
+        return Err(refuse(
+            "Config.Volumes (anonymous volumes; use HostConfig.Binds or Mounts)",
+        ));
+    }
+    let c = &mut r.config;
+    c.hostname = none_or(b.hostname);
+    c.domainname = none_or(b.domainname);
+    c.user = none_or(b.user);
+    c.env = b.env.unwrap_or_default();
+    c.cmd = b.cmd.map(StrOrList::into_vec).unwrap_or_default();
+    c.entrypoint = b.entrypoint.map(StrOrList::into_vec);
+    c.working_dir = none_or(b.working_dir);
+    c.labels = b.labels.unwrap_or_default();
+    c.stop_signal = none_or(b.stop_signal);
+    c.stop_timeout = b.stop_timeout;
+    let mut exposed: Vec<String> = b.exposed_ports.unwrap_or_default().into_keys().collect();
+    exposed.sort();
+    c.exposed_ports = exposed;
+    if !b.mac_address.is_empty() {
+        c.mac_address = Some(
+            b.mac_address
+                .parse()
+                .map_err(|e| bad("MacAddress", &b.mac_address, e))?,
+        );
+    }
+    if let Some(h) = b.healthcheck.filter(|h| !h.is_null()) {
+        c.healthcheck = Some(serde_json::from_value(h)?);
+    }
+    Ok(())
+}
+
+/// `{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}` as `-p` values.
+fn port_specs(
+    bindings: HashMap<String, Option<Vec<PortBinding>>>,
+) -> Result<Vec<crate::containers::values::PortSpec>, ApiError> {
+    let mut out = Vec::new();
+    let mut keys: Vec<_> = bindings.into_iter().collect();
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    for (port, binds) in keys {
+        let binds = binds.unwrap_or_default();
+        let binds = if binds.is_empty() {
+            vec![PortBinding::default()]
+        } else {
+            binds
+        };
+        for b in binds {
+            let ip = match b.host_ip.as_str() {
+                "" => String::new(),
+                ip if ip.contains(':') => format!("[{ip}]:"),
+                ip => format!("{ip}:"),
+            };
+            let spec = format!("{ip}{}:{port}", b.host_port);
+            out.push(spec.parse().map_err(|e| bad("PortBindings", &spec, e))?);
+        }
+    }
+    Ok(out)
+}
+
+fn host(r: &mut ContainerRequest, h: HostBody) -> Result<(), ApiError> {
+    refuse_unsupported(&h)?;
+    let hc = &mut r.host_config;
+    hc.binds = each("Binds", h.binds)?;
+    hc.mounts = h
+        .mounts
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| {
+            let mut s = format!("type={},source={},target={}", m.kind, m.source, m.target);
+            if m.source.is_empty() {
+                s = format!("type={},target={}", m.kind, m.target);
+            }
+            if m.read_only {
+                s.push_str(",readonly");
+            }
+            s.parse().map_err(|e| bad("Mounts", &s, e))
+        })
+        .collect::<Result<_, _>>()?;
+    let tmpfs: Vec<String> = h
+        .tmpfs
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(p, o)| if o.is_empty() { p } else { format!("{p}:{o}") })
+        .collect();
+    hc.tmpfs = each("Tmpfs", Some(tmpfs))?;
+    hc.port_bindings = port_specs(h.port_bindings.unwrap_or_default())?;
+    hc.publish_all_ports = h.publish_all_ports;
+    if let Some(p) = h.restart_policy {
+        let text = match (p.name.as_str(), p.maximum_retry_count) {
+            ("on-failure", n) if n > 0 => format!("on-failure:{n}"),
+            (name, _) => name.to_string(),
+        };
+        hc.restart_policy = text.parse().map_err(|e| bad("RestartPolicy", &text, e))?;
+    }
+    hc.network_mode = match h.network_mode.as_str() {
+        "" | "default" => DEFAULT_NETWORK.into(),
+        m => m.to_string(),
+    };
+    hc.cap_add = h.cap_add.unwrap_or_default();
+    hc.cap_drop = h.cap_drop.unwrap_or_default();
+    hc.privileged = h.privileged;
+    hc.readonly_rootfs = h.readonly_rootfs;
+    hc.security_opt = each("SecurityOpt", h.security_opt)?;
+    hc.dns = h.dns.unwrap_or_default();
+    hc.dns_search = h.dns_search.unwrap_or_default();
+    hc.dns_options = h.dns_options.unwrap_or_default();
+    hc.extra_hosts = each("ExtraHosts", h.extra_hosts)?;
+    hc.group_add = h.group_add.unwrap_or_default();
+    hc.sysctls = h.sysctls.unwrap_or_default();
+    hc.oom_score_adj = (h.oom_score_adj != 0).then_some(h.oom_score_adj);
+    hc.ipc_mode = h.ipc_mode;
+    hc.pid_mode = h.pid_mode;
+    hc.cgroupns_mode = h.cgroupns_mode;
+    hc.init = h.init.unwrap_or(false);
+    hc.userns_mode = h.userns_mode;
+    hc.memory = (h.memory > 0).then_some(ByteSize(h.memory));
+    hc.cpus = (h.nano_cpus > 0).then(|| h.nano_cpus as f64 / 1e9);
+    hc.pids_limit = h.pids_limit.filter(|&p| p != 0);
+    let ulimits: Vec<String> = h
+        .ulimits
+        .unwrap_or_default()
+        .into_iter()
+        .map(|u| format!("{}={}:{}", u.name, u.soft, u.hard))
+        .collect();
+    hc.ulimits = each("Ulimits", Some(ulimits))?;
+    hc.shm_size = (h.shm_size > 0).then_some(ByteSize(h.shm_size));
+    if let Some(l) = h.log_config.filter(|l| !l.driver.is_empty()) {
+        hc.log_config.driver = l.driver;
+        hc.log_config.options = l
+            .config
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+    }
+    Ok(())
+}
+
+/// HostConfig fields set to something burrow's API does not do yet.
+fn refuse_unsupported(h: &HostBody) -> Result<(), ApiError> {
+    let nonempty = |v: &Option<Vec<_>>| v.as_ref().is_some_and(|v: &Vec<_>| !v.is_empty());
+    let refused = [
+        // Removal at exit needs a watcher the API does not start yet.
+        ("HostConfig.AutoRemove (--rm)", h.auto_remove),
+        ("HostConfig.VolumesFrom", nonempty(&h.volumes_from)),
+        (
+            "HostConfig.Devices",
+            h.devices.as_ref().is_some_and(|v| !v.is_empty()),
+        ),
+        (
+            "HostConfig.DeviceRequests",
+            h.device_requests.as_ref().is_some_and(|v| !v.is_empty()),
+        ),
+        (
+            "HostConfig.DeviceCgroupRules",
+            nonempty(&h.device_cgroup_rules),
+        ),
+        ("HostConfig.Links", nonempty(&h.links)),
+        (
+            "HostConfig.Runtime",
+            !matches!(h.runtime.as_str(), "" | "runc"),
+        ),
+        ("HostConfig.CpuShares", h.cpu_shares != 0),
+        ("HostConfig.CpuQuota", h.cpu_quota != 0),
+        ("HostConfig.CpuPeriod", h.cpu_period != 0),
+        ("HostConfig.CpusetCpus", !h.cpuset_cpus.is_empty()),
+        ("HostConfig.MemorySwap", h.memory_swap > 0),
+        ("HostConfig.MemoryReservation", h.memory_reservation != 0),
+        ("HostConfig.BlkioWeight", h.blkio_weight != 0),
+        (
+            "HostConfig.StorageOpt",
+            h.storage_opt.as_ref().is_some_and(|m| !m.is_empty()),
+        ),
+        ("HostConfig.UTSMode", !h.uts_mode.is_empty()),
+    ];
+    match refused.iter().find(|(_, set)| *set) {
+        Some((name, _)) => Err(refuse(name)),
+        None => Ok(()),
+    }
+}
+
+fn networking(r: &mut ContainerRequest, n: NetBody) -> Result<(), ApiError> {
+    let primary = r.host_config.network_mode.clone();
+    let mut endpoints = vec![Endpoint {
+        network: primary.clone(),
+        ..Endpoint::default()
+    }];
+    for (net, e) in n.endpoints_config.unwrap_or_default() {
+        let e = e.unwrap_or_default();
+        let ip = match e.ipam.map(|i| i.ipv4).filter(|i| !i.is_empty()) {
+            Some(ip) => Some(
+                ip.parse::<Ipv4Addr>()
+                    .map_err(|err| bad("IPv4Address", &ip, err))?,
+            ),
+            None => None,
+        };
+        let mac = match none_or(e.mac_address) {
+            Some(m) => Some(m.parse().map_err(|err| bad("MacAddress", &m, err))?),
+            None => None,
+        };
+        let is_primary = net == primary || (net == "default" && primary == DEFAULT_NETWORK);
+        let ep = if is_primary {
+            &mut endpoints[0]
+        } else {
+            endpoints.push(Endpoint {
+                network: net,
+                ..Endpoint::default()
+            });
+            endpoints.last_mut().expect("just pushed")
+        };
+        ep.aliases.extend(e.aliases.unwrap_or_default());
+        ep.ipv4_address = ip;
+        ep.mac_address = mac;
+    }
+    r.networking_config.endpoints = endpoints;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(json: &str) -> Result<ContainerRequest, ApiError> {
+        request(serde_json::from_str(json).unwrap(), Some("web"))
+    }
+
+    #[test]
+    fn a_docker_cli_body_maps_onto_the_request() {
+        let r = req(r#"{"Image":"demo","Cmd":["sh","-c","echo hi"],"Env":["A=1"],
+            "Labels":{"k":"v"},"ExposedPorts":{"80/tcp":{}},
+            "HostConfig":{"Binds":["/tmp:/data:ro"],"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"8080"}]},
+              "NetworkMode":"default","RestartPolicy":{"Name":"no"},"Memory":67108864,"NanoCpus":1500000000,
+              "Tmpfs":{"/run":"size=1m"},"Ulimits":[{"Name":"nofile","Soft":10,"Hard":20}],
+              "LogConfig":{"Type":"json-file","Config":{"max-size":"1m"}},"CapAdd":["NET_ADMIN"]},
+            "NetworkingConfig":{"EndpointsConfig":{"default":{"Aliases":["w"]}}}}"#)
+        .unwrap();
+        assert_eq!(r.name.as_deref(), Some("web"));
+        assert_eq!(r.pull, PullPolicy::Never);
+        assert_eq!(r.config.cmd, ["sh", "-c", "echo hi"]);
+        assert_eq!(r.config.exposed_ports, ["80/tcp"]);
+        assert_eq!(r.host_config.binds[0].target, "/data");
+        assert!(r.host_config.binds[0].read_only);
+        assert_eq!(r.host_config.port_bindings[0].to_string(), "8080:80/tcp");
+        assert_eq!(r.host_config.network_mode, DEFAULT_NETWORK);
+        assert_eq!(r.host_config.memory, Some(ByteSize(67_108_864)));
+        assert_eq!(r.host_config.cpus, Some(1.5));
+        assert_eq!(r.host_config.tmpfs.len(), 1);
+        assert_eq!(r.host_config.ulimits.len(), 1);
+        assert_eq!(r.host_config.log_config.options, ["max-size=1m"]);
+        assert_eq!(r.networking_config.endpoints[0].aliases, ["w"]);
+        assert!(r.validate(false).is_ok());
+    }
+
+    #[test]
+    fn what_burrow_does_not_do_is_refused_by_name() {
+        let r = req(
+            r#"{"Image":"x","HostConfig":{"RestartPolicy":{"Name":"on-failure","MaximumRetryCount":2}}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.host_config.restart_policy.to_string(), "on-failure:2");
+        let e = req(r#"{"Image":"x","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}"#)
+            .unwrap_err();
+        assert_eq!(e.status, 400, "{e}");
+        let e = req(r#"{"Image":"x","HostConfig":{"CpuShares":512}}"#).unwrap_err();
+        assert!(e.message.contains("CpuShares"), "{e}");
+        let e = req(r#"{"Image":"x","Tty":true}"#).unwrap_err();
+        assert_eq!(e.status, 501);
+        let e = req(r#"{"Image":"x","HostConfig":{"Binds":["nocolon"]}}"#).unwrap_err();
+        assert_eq!(e.status, 400, "{e}");
+        let one = req(r#"{"Image":"x","Cmd":"true","Entrypoint":null}"#).unwrap();
+        assert_eq!(one.config.cmd, ["true"]);
+        assert_eq!(one.config.entrypoint, None);
+    }
+}

@@ -1,0 +1,268 @@
+//! The image endpoints: list, inspect, pull (`/images/create`), tag and remove, through the
+//! library's catalog, pull, tag and remove.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use hyper::Response;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::http::{self, Body};
+use super::router::{unimplemented, Call};
+use crate::containers::Ctx;
+use crate::images::endpoints::{pull_any, registries_for};
+use crate::images::manifest::Platform;
+use crate::images::progress::{Event, Progress};
+use crate::images::reference::Reference;
+use crate::images::store::Store;
+use crate::images::{catalog, pull, remove, userdb};
+
+fn store(ctx: &Ctx) -> Store {
+    Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep)
+}
+
+/// Dispatches `/images...`; `rest` is the path after `/images` (names may hold slashes).
+pub async fn route(ctx: &Ctx, call: &Call, rest: &str) -> Result<Response<Body>, ApiError> {
+    let m = call.method.as_str();
+    match (m, rest.trim_end_matches('/')) {
+        ("GET", "/json") => list(ctx).await,
+        ("POST", "/create") => create(ctx, call).await,
+        ("GET", "/search" | "/get") | ("POST", "/load" | "/prune") => Err(unimplemented(call)),
+        ("GET", p) if p.ends_with("/json") => inspect(ctx, name(p, "/json")).await,
+        ("POST", p) if p.ends_with("/tag") => tag(ctx, call, name(p, "/tag")).await,
+        ("DELETE", p) if p.len() > 1 => delete(ctx, call, &p[1..]).await,
+        _ => Err(unimplemented(call)),
+    }
+}
+
+/// The image name between `/` and `suffix`.
+fn name<'a>(p: &'a str, suffix: &str) -> &'a str {
+    p.trim_start_matches('/').strip_suffix(suffix).unwrap_or(p)
+}
+
+/// `GET /images/json`: one entry per image ID, with all its names.
+async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
+    let all = catalog::all(&store(ctx), &Platform::host())
+        .await
+        .map_err(anyhow::Error::from)?;
+    let names = catalog::names_by_id(&all);
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for l in &all {
+        if !seen.insert(l.id().to_string()) {
+            continue;
+        }
+        let all_names = names
+            .get(l.id())
+            .cloned()
+            .unwrap_or_else(|| vec![l.name.clone()]);
+        let doc = catalog::inspect(l, &all_names);
+        let labels = doc["Config"]["Labels"].clone();
+        out.push(json!({
+            "Id": l.id(),
+            "ParentId": "",
+            "RepoTags": doc["RepoTags"],
+            "RepoDigests": doc["RepoDigests"],
+            "Created": catalog::created(l).unwrap_or(0),
+            "Size": doc["Size"],
+            "SharedSize": -1,
+            "VirtualSize": doc["Size"],
+            "Labels": if labels.is_null() { json!({}) } else { labels },
+            "Containers": -1,
+        }));
+    }
+    Ok(http::json(200, &Value::Array(out)))
+}
+
+/// `GET /images/{name}/json`.
+async fn inspect(ctx: &Ctx, name: &str) -> Result<Response<Body>, ApiError> {
+    let mut docs = catalog::inspect_each(&store(ctx), &[name.to_string()], &Platform::host())
+        .await
+        .map_err(anyhow::Error::from)?;
+    match docs.remove(0) {
+        Ok(v) => Ok(http::json(200, &v)),
+        Err(catalog::CatalogError::NotFound(_)) => Err(ApiError::no_such_image(name)),
+        Err(e) => Err(anyhow::Error::from(e).into()),
+    }
+}
+
+/// The reference `fromImage` and `tag` name together (Docker's rule: a digest tag joins with @).
+fn pull_reference(from: &str, tag: Option<&str>) -> String {
+    match tag.filter(|t| !t.is_empty()) {
+        Some(t) if t.contains(':') => format!("{from}@{t}"),
+        Some(t) => format!("{from}:{t}"),
+        None => from.to_string(),
+    }
+}
+
+/// `POST /images/create?fromImage=&tag=&platform=`: the pull, streamed as Docker's JSON
+/// progress lines (per layer: Pulling fs layer, Downloading with progressDetail, Pull
+/// complete / Already exists), ending with the digest and status, or an error line.
+async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
+    let q = &call.query;
+    if q.get("fromSrc").is_some_and(|s| !s.is_empty()) {
+        return Err(ApiError::not_implemented(
+            "burrow does not implement POST /images/create?fromSrc (import) yet",
+        ));
+    }
+    let from = q
+        .get("fromImage")
+        .filter(|f| !f.is_empty())
+        .ok_or_else(|| ApiError::bad_request("give fromImage (the image to pull)"))?;
+    let typed = pull_reference(from, q.get("tag"));
+    let reference = Reference::parse(&typed)
+        .map_err(|e| ApiError::bad_request(format!("invalid reference format {typed:?}: {e}")))?;
+    let platform = match q.get("platform").filter(|p| !p.is_empty()) {
+        Some(p) => Platform::parse(p).map_err(ApiError::bad_request)?,
+        None => Platform::host(),
+    };
+    let opts = pull::PullOptions {
+        strict_platform: q.get("platform").is_some_and(|p| !p.is_empty()),
+        platform,
+        all_platforms: false,
+        unpack: true,
+    };
+    let regs = registries_for(&reference.domain, false, false, &[])?;
+    let store = store(ctx);
+    let (tx, body) = http::channel(None);
+    let send = |tx: &tokio::sync::mpsc::UnboundedSender<hyper::body::Bytes>, v: Value| {
+        let _ = tx.send(format!("{v}\r\n").into());
+    };
+    let progress = Arc::new(Progress::Events(Box::new(progress_lines(tx.clone()))));
+    let task = tokio::task::spawn_local(async move {
+        match pull_any(&store, regs, &reference, &opts, progress).await {
+            Ok(pulled) => {
+                let status = if pulled.downloaded > 0 {
+                    "Downloaded newer image for"
+                } else {
+                    "Image is up to date for"
+                };
+                send(
+                    &tx,
+                    json!({ "status": format!("Digest: {}", pulled.digest) }),
+                );
+                send(
+                    &tx,
+                    json!({ "status": format!("Status: {status} {}", reference.familiar()) }),
+                );
+            }
+            Err(e) => {
+                let m = format!("{e:#}");
+                send(&tx, json!({ "errorDetail": { "message": m }, "error": m }));
+            }
+        }
+    });
+    let mut r = Response::new(http::with_task(body, task));
+    r.headers_mut()
+        .insert("Content-Type", "application/json".parse().expect("static"));
+    Ok(r)
+}
+
+/// The JSON lines of a pull's progress events, "Downloading" at most every 512 KiB a layer.
+fn progress_lines(
+    tx: tokio::sync::mpsc::UnboundedSender<hyper::body::Bytes>,
+) -> impl Fn(Event) + Send + Sync {
+    let layers: Mutex<HashMap<String, (u64, u64, u64)>> = Mutex::new(HashMap::new());
+    move |e: Event| {
+        let line = match e {
+            Event::Line(s) => Some(json!({ "status": s })),
+            Event::Start { id, total, at } => {
+                if let Ok(mut l) = layers.lock() {
+                    l.insert(id.clone(), (at, total, at));
+                }
+                Some(json!({ "status": "Pulling fs layer", "progressDetail": {}, "id": id }))
+            }
+            Event::Advance { id, n } => {
+                let mut l = layers.lock().ok();
+                let entry = l.as_mut().and_then(|l| l.get_mut(&id));
+                entry.and_then(|(current, total, shown)| {
+                    *current += n;
+                    (*current - *shown >= 512 * 1024 || *current >= *total).then(|| {
+                        *shown = *current;
+                        json!({
+                            "status": "Downloading",
+                            "progressDetail": { "current": *current, "total": *total },
+                            "id": id,
+                        })
+                    })
+                })
+            }
+            Event::Done { id, status } => {
+                Some(json!({ "status": status, "progressDetail": {}, "id": id }))
+            }
+        };
+        if let Some(v) = line {
+            let _ = tx.send(format!("{v}\r\n").into());
+        }
+    }
+}
+
+/// `POST /images/{name}/tag?repo=&tag=`: 201.
+async fn tag(ctx: &Ctx, call: &Call, source: &str) -> Result<Response<Body>, ApiError> {
+    let repo = call
+        .query
+        .get("repo")
+        .filter(|r| !r.is_empty())
+        .ok_or_else(|| ApiError::bad_request("give repo (the new name)"))?;
+    let target = pull_reference(repo, call.query.get("tag"));
+    let target = Reference::parse(&target)
+        .map_err(|e| ApiError::bad_request(format!("invalid reference format {target:?}: {e}")))?;
+    crate::images::tag::tag(&store(ctx), source, &target)
+        .await
+        .map_err(|e| match super::error::status_of(&e) {
+            404 => ApiError::no_such_image(source),
+            _ => e.into(),
+        })?;
+    Ok(http::empty(201))
+}
+
+/// `DELETE /images/{name}?force`: `[{"Untagged": ...}, {"Deleted": ...}]`.
+async fn delete(ctx: &Ctx, call: &Call, name: &str) -> Result<Response<Body>, ApiError> {
+    let force = call.query.flag("force", false)?;
+    let store = store(ctx);
+    if catalog::find(&store, name, &Platform::host())
+        .await
+        .is_err()
+    {
+        return Err(ApiError::no_such_image(name));
+    }
+    let cache = userdb::cache_dir(&ctx.ep.data_root);
+    let removed = remove::remove(&store, &cache, name, force)
+        .await
+        .map_err(|e| {
+            let text = format!("{e:#}");
+            // The library's refusals, in Docker's words, start so.
+            if text.starts_with("conflict:") {
+                ApiError::conflict(text)
+            } else {
+                e.into()
+            }
+        })?;
+    let mut out: Vec<Value> = removed
+        .untagged
+        .iter()
+        .map(|n| json!({ "Untagged": n }))
+        .collect();
+    out.extend(removed.deleted.iter().map(|d| json!({ "Deleted": d })));
+    Ok(http::json(200, &Value::Array(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pull_references_join_as_dockers() {
+        assert_eq!(pull_reference("busybox", Some("1.36")), "busybox:1.36");
+        assert_eq!(pull_reference("busybox", None), "busybox");
+        assert_eq!(
+            pull_reference("busybox", Some("sha256:abc")),
+            "busybox@sha256:abc"
+        );
+        assert_eq!(
+            name("/127.0.0.1:5000/a/b:1/json", "/json"),
+            "127.0.0.1:5000/a/b:1"
+        );
+    }
+}

@@ -1,0 +1,29 @@
+//! The Docker Engine API on a unix socket (`burrow system service`): the docker CLI, the
+//! Docker SDKs and other clients drive burrow unchanged. Every endpoint calls the same library
+//! functions the CLI does; what is not implemented answers 501 naming the endpoint.
+//!
+//! - [`server`]: the socket (private directory and mode), connections, the idle timeout.
+//! - [`router`]: API versions in paths, dispatch by method and path, the 501 fallback.
+//! - [`http`]: bodies, JSON responses, query strings, Docker's filters.
+//! - [`error`]: Docker's error bodies (`{"message": ...}`) and status codes.
+//! - [`system`], [`containers`], [`create_body`], [`logs`], [`images`], [`volumes`],
+//!   [`networks`]: the endpoints.
+
+pub mod containers;
+pub mod create_body;
+pub mod error;
+pub mod http;
+pub mod images;
+pub mod logs;
+pub mod networks;
+pub mod router;
+pub mod server;
+pub mod system;
+pub mod volumes;
+
+pub use server::{default_socket, serve, ServeError, ServeOptions};
+
+/// The highest API version burrow implements (reported by /version and the API-Version header).
+pub const API_VERSION: &str = "1.43";
+/// The lowest API version clients may ask for.
+pub const MIN_API_VERSION: &str = "1.24";

@@ -1,0 +1,155 @@
+//! The network endpoints: list, create, inspect and remove, through the library's CNI
+//! networks (`network::manage`) and the containers on them.
+
+use hyper::Response;
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use super::error::ApiError;
+use super::http::{self, Body};
+use super::router::{unimplemented, Call};
+use crate::containers::{networks, Ctx};
+use crate::network::{self as net, manage, Network};
+
+/// Docker's NetworkCreate body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct CreateBody {
+    name: String,
+    driver: String,
+    internal: bool,
+    attachable: bool,
+    #[serde(rename = "EnableIPv6")]
+    enable_ipv6: Option<bool>,
+    #[serde(rename = "IPAM")]
+    ipam: Option<IpamBody>,
+    options: Option<Map<String, Value>>,
+    labels: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct IpamBody {
+    driver: String,
+    config: Option<Vec<IpamConfig>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct IpamConfig {
+    subnet: String,
+    gateway: String,
+    #[serde(rename = "IPRange")]
+    ip_range: String,
+}
+
+pub async fn route(ctx: &Ctx, call: &Call, segs: &[&str]) -> Result<Response<Body>, ApiError> {
+    match (call.method.as_str(), segs) {
+        ("GET", [] | [""]) => list(ctx, call).await,
+        ("POST", ["create"]) => create(ctx, call),
+        ("GET", [id]) => {
+            let n = get(ctx, id)?;
+            Ok(http::json(200, &inspect(ctx, &n).await?))
+        }
+        ("DELETE", [id]) => {
+            let n = get(ctx, id)?;
+            let users = networks::users(ctx).await?;
+            manage::remove_unused(&ctx.net, &n.name, &users)
+                .map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
+            Ok(http::empty(204))
+        }
+        _ => Err(unimplemented(call)),
+    }
+}
+
+/// The network `q` names (name, id or id prefix), or Docker's 404.
+fn get(ctx: &Ctx, q: &str) -> Result<Network, ApiError> {
+    net::ensure_default(&ctx.net).map_err(anyhow::Error::from)?;
+    net::get(&ctx.net, q).map_err(|e| match e {
+        net::NetworkError::NotFound(_) => ApiError::not_found(format!("network {q} not found")),
+        e => anyhow::Error::from(e).into(),
+    })
+}
+
+async fn inspect(ctx: &Ctx, n: &Network) -> Result<Value, ApiError> {
+    let mut v = manage::inspect(n);
+    v["Containers"] = Value::Object(networks::members(ctx, &n.name).await?);
+    Ok(v)
+}
+
+/// `GET /networks?filters=`: name and id filters; others are refused.
+async fn list(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
+    let mut names = Vec::new();
+    let mut ids = Vec::new();
+    for f in call.query.filters()? {
+        match f.split_once('=') {
+            Some(("name", v)) => names.push(v.to_string()),
+            Some(("id", v)) => ids.push(v.to_string()),
+            _ => {
+                return Err(ApiError::not_implemented(format!(
+                    "burrow does not implement the filter {f:?} on GET /networks yet (name and id work)"
+                )))
+            }
+        }
+    }
+    net::ensure_default(&ctx.net).map_err(anyhow::Error::from)?;
+    let mut out = Vec::new();
+    for n in net::list(&ctx.net).map_err(anyhow::Error::from)? {
+        let keep = (names.is_empty() || names.iter().any(|x| n.name.contains(x.as_str())))
+            && (ids.is_empty() || ids.iter().any(|x| n.id.starts_with(x.as_str())));
+        if keep {
+            out.push(inspect(ctx, &n).await?);
+        }
+    }
+    Ok(http::json(200, &Value::Array(out)))
+}
+
+/// `POST /networks/create`: 201 `{"Id", "Warning"}`.
+fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
+    let b: CreateBody = call.json()?;
+    if b.name.is_empty() {
+        return Err(ApiError::bad_request("give the network's Name"));
+    }
+    let refused = [
+        ("Internal", b.internal),
+        ("Attachable", b.attachable),
+        ("EnableIPv6", b.enable_ipv6.unwrap_or(false)),
+        ("Options", b.options.as_ref().is_some_and(|o| !o.is_empty())),
+        (
+            "IPAM.Driver",
+            b.ipam
+                .as_ref()
+                .is_some_and(|i| !matches!(i.driver.as_str(), "" | "default")),
+        ),
+    ];
+    if let Some((field, _)) = refused.iter().find(|(_, set)| *set) {
+        return Err(ApiError::not_implemented(format!(
+            "burrow does not implement {field} on POST /networks/create yet"
+        )));
+    }
+    let configs = b.ipam.and_then(|i| i.config).unwrap_or_default();
+    if configs.len() > 1 {
+        return Err(ApiError::not_implemented(
+            "burrow does not implement more than one IPAM config per network yet",
+        ));
+    }
+    let c = configs.into_iter().next().unwrap_or_default();
+    let some = |s: String| (!s.is_empty()).then_some(s);
+    let n = manage::create(
+        &ctx.net,
+        manage::CreateRequest {
+            name: b.name,
+            driver: if b.driver.is_empty() {
+                "bridge".into()
+            } else {
+                b.driver
+            },
+            subnet: some(c.subnet),
+            gateway: some(c.gateway),
+            ip_range: some(c.ip_range),
+            labels: b.labels.unwrap_or_default(),
+        },
+    )
+    .map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
+    Ok(http::json(201, &json!({ "Id": n.id, "Warning": "" })))
+}

@@ -1,0 +1,236 @@
+//! Dispatch: the API version a path asks for (`/v1.43/...` or none), then the endpoint by
+//! method and path; anything else answers 501 naming the endpoint. Every response carries
+//! Docker's `API-Version`, `OSType` and `Server` headers.
+
+use std::convert::Infallible;
+use std::rc::Rc;
+
+use http_body_util::BodyExt;
+use hyper::body::{Bytes, Incoming};
+use hyper::{Method, Request, Response};
+
+use super::error::ApiError;
+use super::http::{self, Body, Query};
+use super::{containers, images, logs, networks, system, volumes, API_VERSION, MIN_API_VERSION};
+use crate::containers::Ctx;
+
+/// One request as the endpoints see it.
+#[derive(Debug)]
+pub struct Call {
+    pub method: Method,
+    /// The path without its version prefix.
+    pub path: String,
+    pub query: Query,
+    pub body: Bytes,
+}
+
+impl Call {
+    /// The body as JSON (400 when it is not); `null` fields count as absent, as Docker's
+    /// daemon reads them (the SDKs send many).
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
+        let mut v: serde_json::Value = if self.body.is_empty() {
+            serde_json::json!({})
+        } else {
+            serde_json::from_slice(&self.body)?
+        };
+        strip_nulls(&mut v);
+        Ok(serde_json::from_value(v)?)
+    }
+}
+
+/// Removes every `null` member of the objects in `v`.
+fn strip_nulls(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// Answers one request.
+pub async fn handle(ctx: Rc<Ctx>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let mut resp = match split_version(parts.uri.path()) {
+        Err(e) => http::error(&e),
+        Ok(path) => {
+            let body = match body.collect().await {
+                Ok(b) => b.to_bytes(),
+                Err(e) => Bytes::from(format!("{e}")),
+            };
+            let call = Call {
+                method: parts.method.clone(),
+                path: path.to_string(),
+                query: Query::parse(parts.uri.query()),
+                body,
+            };
+            tracing::debug!(method = %call.method, path = %call.path, "request");
+            match route(&ctx, &call).await {
+                Ok(r) => r,
+                Err(e) => http::error(&e),
+            }
+        }
+    };
+    let h = resp.headers_mut();
+    h.insert("API-Version", API_VERSION.parse().expect("static"));
+    h.insert("OSType", "linux".parse().expect("static"));
+    h.insert("Docker-Experimental", "false".parse().expect("static"));
+    let server = format!("Burrow/{} (linux)", env!("CARGO_PKG_VERSION"));
+    if let Ok(v) = server.parse() {
+        h.insert("Server", v);
+    }
+    Ok(resp)
+}
+
+/// A version as (major, minor).
+fn version(v: &str) -> Option<(u32, u32)> {
+    let (a, b) = v.split_once('.')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+/// The path without a `/v1.N` prefix, refusing versions burrow does not speak.
+pub fn split_version(path: &str) -> Result<&str, ApiError> {
+    let Some(rest) = path.strip_prefix("/v") else {
+        return Ok(path);
+    };
+    let (v, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let Some(asked) = version(v) else {
+        return Ok(path);
+    };
+    let (min, max) = (version(MIN_API_VERSION), version(API_VERSION));
+    if Some(asked) > max {
+        return Err(ApiError::bad_request(format!(
+            "client version {v} is too new. Maximum supported API version is {API_VERSION}"
+        )));
+    }
+    if Some(asked) < min {
+        return Err(ApiError::bad_request(format!(
+            "client version {v} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"
+        )));
+    }
+    Ok(if tail.is_empty() { "/" } else { tail })
+}
+
+async fn route(ctx: &Rc<Ctx>, call: &Call) -> Result<Response<Body>, ApiError> {
+    let segs: Vec<&str> = call.path.trim_matches('/').split('/').collect();
+    let m = &call.method;
+    match (m.as_str(), segs.as_slice()) {
+        ("GET" | "HEAD", ["_ping"]) => Ok(system::ping(m)),
+        ("GET", ["version"]) => system::version(ctx).map(|v| http::json(200, &v)),
+        ("GET", ["info"]) => system::info(ctx).await.map(|v| http::json(200, &v)),
+        (_, ["containers", ..]) => route_containers(ctx, call, &segs[1..]).await,
+        (_, ["images", ..]) => images::route(ctx, call, &call.path["/images".len()..]).await,
+        (_, ["volumes", ..]) => volumes::route(ctx, call, &segs[1..]).await,
+        (_, ["networks", ..]) => networks::route(ctx, call, &segs[1..]).await,
+        _ => Err(unimplemented(call)),
+    }
+}
+
+async fn route_containers(
+    ctx: &Rc<Ctx>,
+    call: &Call,
+    segs: &[&str],
+) -> Result<Response<Body>, ApiError> {
+    let q = &call.query;
+    match (call.method.as_str(), segs) {
+        ("POST", ["create"]) => containers::create(ctx, call).await,
+        ("GET", ["json"]) => containers::list(ctx, q).await,
+        ("GET", [id, "json"]) => containers::inspect(ctx, id).await,
+        ("POST", [id, "start"]) => containers::start(ctx, id).await,
+        ("POST", [id, "stop"]) => containers::stop(ctx, id, q).await,
+        ("POST", [id, "restart"]) => containers::restart(ctx, id, q).await,
+        ("POST", [id, "kill"]) => containers::kill(ctx, id, q).await,
+        ("POST", [id, "wait"]) => containers::wait(ctx.clone(), id, q).await,
+        ("DELETE", [id]) => containers::remove(ctx, id, q).await,
+        ("GET", [id, "logs"]) => logs::logs(ctx.clone(), id, q).await,
+        ("POST", [id, "rename"]) => containers::rename(ctx, id, q).await,
+        ("POST", [id, "pause"]) => containers::pause(ctx, id, false).await,
+        ("POST", [id, "unpause"]) => containers::pause(ctx, id, true).await,
+        _ => Err(unimplemented(call)),
+    }
+}
+
+/// The 501 for an endpoint burrow does not implement, naming it with Docker's placeholders.
+pub fn unimplemented(call: &Call) -> ApiError {
+    ApiError::not_implemented(format!(
+        "burrow does not implement {} {} yet (see docs/docker-api.md)",
+        call.method,
+        endpoint_name(&call.path)
+    ))
+}
+
+/// `/containers/abc/attach` as `/containers/{id}/attach`.
+fn endpoint_name(path: &str) -> String {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    // Image names hold slashes: everything between /images/ and the action is the name.
+    if let ["images", _, .., last] = segs.as_slice() {
+        if matches!(*last, "push" | "history" | "get" | "tag" | "json") {
+            return format!("/images/{{name}}/{last}");
+        }
+    }
+    let named = |kind: &str| match kind {
+        "containers" => "{id}",
+        "exec" => "{id}",
+        "images" => "{name}",
+        "volumes" => "{name}",
+        "networks" => "{id}",
+        "plugins" => "{name}",
+        _ => "{id}",
+    };
+    let fixed = [
+        "create", "json", "prune", "load", "get", "search", "build", "df", "events",
+    ];
+    let mut out = Vec::new();
+    for (i, s) in segs.iter().enumerate() {
+        if i == 1 && !fixed.contains(s) && segs.len() > 1 {
+            out.push(named(segs[0]).to_string());
+        } else {
+            out.push(s.to_string());
+        }
+    }
+    format!("/{}", out.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_in_paths() {
+        assert_eq!(
+            split_version("/v1.43/containers/json").unwrap(),
+            "/containers/json"
+        );
+        assert_eq!(split_version("/v1.24/_ping").unwrap(), "/_ping");
+        assert_eq!(
+            split_version("/containers/json").unwrap(),
+            "/containers/json"
+        );
+        assert_eq!(split_version("/volumes").unwrap(), "/volumes");
+        let e = split_version("/v1.51/version").unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("too new"), "{e}");
+        assert!(split_version("/v1.12/version")
+            .unwrap_err()
+            .message
+            .contains("too old"));
+    }
+
+    #[test]
+    fn endpoint_names_use_dockers_placeholders() {
+        assert_eq!(
+            endpoint_name("/containers/abc/attach"),
+            "/containers/{id}/attach"
+        );
+        assert_eq!(endpoint_name("/containers/prune"), "/containers/prune");
+        assert_eq!(endpoint_name("/exec/x/start"), "/exec/{id}/start");
+        assert_eq!(endpoint_name("/build"), "/build");
+        assert_eq!(endpoint_name("/events"), "/events");
+        assert_eq!(
+            endpoint_name("/images/127.0.0.1:5000/a/b:1/push"),
+            "/images/{name}/push"
+        );
+    }
+}

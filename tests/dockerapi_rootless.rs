@@ -1,0 +1,361 @@
+//! The Docker Engine API (`burrow system service`) as the unprivileged test user on its rootless
+//! containerd, driven by clients nobody here wrote: Debian's `docker` CLI (the client only;
+//! dockerd never runs) with DOCKER_HOST, and the Python Docker SDK; plus Docker's status codes
+//! and messages for bad input, checked with curl.
+
+mod containers_support;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use burrow_testsupport::{run_with_timeout, wait_for, Cleanup};
+use containers_support::*;
+
+/// Debian's docker client when installed (tests/provision.sh), else the one on PATH.
+fn docker_bin() -> &'static str {
+    if Path::new("/usr/bin/docker").exists() {
+        "/usr/bin/docker"
+    } else {
+        "docker"
+    }
+}
+
+struct Api<'a> {
+    rl: &'a Rootless,
+    socket: PathBuf,
+    _service: Cleanup,
+}
+
+impl Api<'_> {
+    /// Runs argv as the test user with DOCKER_HOST on burrow's socket.
+    fn run(&self, argv: &[&str]) -> Output {
+        let mut cmd = self.rl.machine.user_command(argv[0]);
+        cmd.args(&argv[1..])
+            .env("XDG_RUNTIME_DIR", &self.rl.runtime_dir)
+            .env("HOME", &self.rl.home)
+            .env("DOCKER_CONFIG", self.rl.home.join(".docker"))
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .current_dir(&self.rl.home);
+        run_with_timeout(&mut cmd, Duration::from_secs(120))
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        let mut argv = vec![docker_bin()];
+        argv.extend_from_slice(args);
+        self.run(&argv)
+    }
+
+    fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed: {}\n{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        stdout(&out)
+    }
+
+    /// curl on the socket: (status, body).
+    fn curl(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let sock = self.socket.display().to_string();
+        let url = format!("http://docker{path}");
+        let mut argv = vec![
+            "curl",
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "--unix-socket",
+            &sock,
+            "-X",
+            method,
+        ];
+        if let Some(b) = body {
+            argv.extend(["-H", "Content-Type: application/json", "-d", b]);
+        }
+        argv.push(&url);
+        let out = self.run(&argv);
+        let text = stdout(&out);
+        let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+        (code.trim().parse().unwrap_or(0), body.to_string())
+    }
+}
+
+impl Drop for Api<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(self.rl.dir.join("service.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("the service's log (last lines):");
+            tail.iter().rev().for_each(|l| eprintln!("{l}"));
+        }
+    }
+}
+
+/// Starts `burrow system service` as the test user on a socket in its runtime dir.
+fn service(rl: &Rootless) -> Api<'_> {
+    let socket = rl.runtime_dir.join("burrow/docker.sock");
+    let mut cleanup = Cleanup::new();
+    let mut cmd = rl.machine.user_command(&rl.burrow);
+    let log = std::fs::File::create(rl.dir.join("service.log")).unwrap();
+    cmd.args(["--debug", "system", "service", "--listen"])
+        .arg(format!("unix://{}", socket.display()))
+        .env("XDG_RUNTIME_DIR", &rl.runtime_dir)
+        .env("HOME", &rl.home)
+        .stdout(std::process::Stdio::null())
+        .stderr(log);
+    cleanup.spawn(&mut cmd);
+    assert!(
+        wait_for(Duration::from_secs(20), || socket.exists()),
+        "the service did not create {}",
+        socket.display()
+    );
+    Api {
+        rl,
+        socket,
+        _service: cleanup,
+    }
+}
+
+#[test]
+fn docker_clients_drive_rootless_burrow_through_its_socket() {
+    let Some(rl) = rootless("dockerapi") else {
+        return;
+    };
+    let api = service(&rl);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&api.socket), 0o600, "the socket is private");
+    assert_eq!(
+        mode(api.socket.parent().unwrap()),
+        0o700,
+        "its directory is private"
+    );
+
+    let v = api.docker_ok(&[
+        "version",
+        "--format",
+        "{{.Server.APIVersion}} {{.Server.Version}}",
+    ]);
+    assert!(v.starts_with("1.43 "), "{v}");
+    // A client newer than the API (docker 28 speaks 1.51) negotiates down to it.
+    if Path::new("/usr/local/bin/docker").exists() {
+        let out = api.run(&[
+            "/usr/local/bin/docker",
+            "version",
+            "--format",
+            "{{.Client.APIVersion}}",
+        ]);
+        assert_eq!(stdout(&out).trim(), "1.43", "{}", stderr(&out));
+    }
+
+    // run -d -p: the published port answers on the host.
+    let port = free_port().to_string();
+    let demo = image("demo");
+    let publish = format!("{port}:80");
+    api.docker_ok(&["run", "-d", "--name", "web", "-p", &publish, &demo]);
+    let body = http_get(&format!("127.0.0.1:{port}")).expect("the published port answers");
+    assert!(body.contains("Hello"), "{body}");
+
+    // ps with a filter and --format.
+    let busybox = image("busybox");
+    let script = "echo to-out; echo to-err >&2; sleep 60";
+    api.docker_ok(&[
+        "run", "-d", "--name", "talker", &busybox, "sh", "-c", script,
+    ]);
+    let ps = api.docker_ok(&[
+        "ps",
+        "--filter",
+        "name=web",
+        "--format",
+        "{{.Names}} {{.Status}} {{.Ports}}",
+    ]);
+    assert!(ps.starts_with("web Up"), "{ps}");
+    assert!(ps.contains(&format!(":{port}->80/tcp")), "{ps}");
+    assert!(!ps.contains("talker"), "the filter keeps only web: {ps}");
+
+    // logs: the two streams come back apart (Docker's multiplexed framing).
+    assert!(wait_for(Duration::from_secs(10), || stdout(
+        &api.docker(&["logs", "talker"])
+    )
+    .contains("to-out")));
+    let logs = api.docker(&["logs", "talker"]);
+    assert_eq!(stdout(&logs), "to-out\n");
+    assert_eq!(stderr(&logs), "to-err\n");
+
+    // logs -f stays open while other clients are answered, and ends when the container stops.
+    let mut follow_cleanup = Cleanup::new();
+    let mut follow = rl.machine.user_command(docker_bin());
+    follow
+        .args(["logs", "-f", "talker"])
+        .env("DOCKER_CONFIG", rl.home.join(".docker"))
+        .env("DOCKER_HOST", format!("unix://{}", api.socket.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let follower = follow_cleanup.spawn(&mut follow);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        matches!(follower.try_wait(), Ok(None)),
+        "logs -f ended early"
+    );
+    let ps = api.docker_ok(&["ps", "--format", "{{.Names}}"]);
+    assert!(ps.contains("talker"), "{ps}");
+
+    // stop, then rm -f of a running and a stopped container.
+    api.docker_ok(&["stop", "-t", "1", "talker"]);
+    assert!(
+        wait_for(Duration::from_secs(10), || matches!(
+            follower.try_wait(),
+            Ok(Some(_))
+        )),
+        "logs -f did not end with the container"
+    );
+    let mut followed = String::new();
+    std::io::Read::read_to_string(follower.stdout.as_mut().unwrap(), &mut followed).unwrap();
+    assert_eq!(followed, "to-out\n");
+    let state = api.docker_ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "name=talker",
+        "--format",
+        "{{.State}}",
+    ]);
+    assert_eq!(state.trim(), "exited");
+    api.docker_ok(&["rm", "-f", "web", "talker"]);
+    assert_eq!(api.docker_ok(&["ps", "-aq"]).trim(), "");
+
+    // A restart policy: the monitor starts it again, on-failure:2 twice.
+    api.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--restart",
+        "on-failure:2",
+        &busybox,
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    let restarts = || {
+        api.docker_ok(&[
+            "inspect",
+            "--format",
+            "{{.RestartCount}} {{.State.Status}}",
+            "flaky",
+        ])
+    };
+    assert!(
+        wait_for(Duration::from_secs(20), || restarts().trim() == "2 exited"),
+        "{}",
+        restarts()
+    );
+    // The count is recorded before the last start: let that start and exit before removing
+    // (rm -f racing the restart monitor's start is the CLI's behaviour too).
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(restarts().trim(), "2 exited");
+    api.docker_ok(&["rm", "-f", "flaky"]);
+
+    // images, and a pull from the local registry.
+    let images = api.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(images.contains("burrow-import:demo"), "{images}");
+    let remote = format!("{}/burrow-test/busybox:latest", rl.machine.registry);
+    let pulled = api.docker_ok(&["pull", &remote]);
+    assert!(pulled.contains("Status:"), "{pulled}");
+    let images = api.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(images.contains(&remote), "{images}");
+    let missing = format!("{}/burrow-test/nosuch:latest", rl.machine.registry);
+    let failed = api.docker(&["pull", &missing]);
+    assert!(!failed.status.success(), "{}", stdout(&failed));
+
+    // volumes and networks.
+    api.docker_ok(&["volume", "create", "apivol"]);
+    assert!(api
+        .docker_ok(&["volume", "ls", "-q"])
+        .lines()
+        .any(|l| l == "apivol"));
+    api.docker_ok(&["volume", "rm", "apivol"]);
+    assert!(!api.docker_ok(&["volume", "ls", "-q"]).contains("apivol"));
+    api.docker_ok(&["network", "create", "apinet"]);
+    let nets = api.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(nets.lines().any(|l| l == "apinet"), "{nets}");
+    api.docker_ok(&["network", "rm", "apinet"]);
+    assert!(!api.docker_ok(&["network", "ls"]).contains("apinet"));
+
+    // Bad input: Docker's status codes and messages.
+    let (code, body) = api.curl("POST", "/v1.43/containers/create", Some("{not json"));
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = api.curl("GET", "/containers/nosuch/json", None);
+    assert_eq!(
+        (code, body.as_str()),
+        (404, r#"{"message":"No such container: nosuch"}"#)
+    );
+    let create = format!(r#"{{"Image":"{busybox}","Cmd":["true"]}}"#);
+    let (code, body) = api.curl("POST", "/containers/create?name=dup", Some(&create));
+    assert_eq!(code, 201, "{body}");
+    let (code, body) = api.curl("POST", "/containers/create?name=dup", Some(&create));
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        body.contains(r#"The container name \"/dup\" is already in use"#),
+        "{body}"
+    );
+    let conflict = api.docker(&["run", "-d", "--name", "dup", &busybox]);
+    assert_eq!(code_of(&conflict), 125, "{}", stderr(&conflict));
+    assert!(
+        stderr(&conflict).contains("Conflict"),
+        "{}",
+        stderr(&conflict)
+    );
+    let (code, body) = api.curl("POST", "/containers/dup/attach?stream=1", None);
+    assert_eq!(code, 501, "{body}");
+    assert!(body.contains("POST /containers/{id}/attach"), "{body}");
+    let (code, _) = api.curl("GET", "/v1.99/version", None);
+    assert_eq!(code, 400, "a version above burrow's is refused");
+    api.docker_ok(&["rm", "dup"]);
+
+    // The Python Docker SDK.
+    let py = format!(
+        "import docker\n\
+         c = docker.DockerClient(base_url='unix://{sock}', version='auto')\n\
+         assert c.ping()\n\
+         ct = c.containers.run('{busybox}', ['sh', '-c', 'echo from-python'], detach=True, name='py')\n\
+         assert ct.wait()['StatusCode'] == 0\n\
+         print(ct.logs().decode(), end='')\n\
+         ct.remove()\n\
+         assert not c.containers.list(all=True)\n",
+        sock = api.socket.display()
+    );
+    let out = api.run(&["/usr/bin/python3", "-c", &py]);
+    assert!(
+        out.status.success(),
+        "the Python SDK (python3-docker, see tests/provision.sh): {}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "from-python\n");
+
+    // --timeout: a service no client uses ends by itself, its socket gone.
+    let idle = rl.runtime_dir.join("burrow/idle.sock");
+    let mut cleanup = Cleanup::new();
+    let mut cmd = rl.machine.user_command(&rl.burrow);
+    cmd.args(["system", "service", "--timeout", "1", "--listen"])
+        .arg(format!("unix://{}", idle.display()))
+        .env("XDG_RUNTIME_DIR", &rl.runtime_dir)
+        .env("HOME", &rl.home)
+        .stderr(std::process::Stdio::null());
+    let child = cleanup.spawn(&mut cmd);
+    assert!(
+        wait_for(Duration::from_secs(15), || matches!(
+            child.try_wait(),
+            Ok(Some(_))
+        )),
+        "the idle service did not end"
+    );
+    assert!(!idle.exists());
+}
+
+fn code_of(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
