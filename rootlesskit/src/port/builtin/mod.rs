@@ -3,7 +3,6 @@
 
 mod netns;
 mod splice;
-mod mmsg;
 mod udp;
 
 pub use netns::NetnsSockets;
