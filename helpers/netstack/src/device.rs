@@ -318,10 +318,7 @@ mod tests {
         buf[tcp_at + 20..].copy_from_slice(b"hello");
         let mut want = buf[tcp_at..].to_vec();
         let mut tcp = TcpPacket::new_unchecked(&mut want[..]);
-        tcp.fill_checksum(
-            &IpAddress::Ipv4(src.into()),
-            &IpAddress::Ipv4(dst.into()),
-        );
+        tcp.fill_checksum(&IpAddress::Ipv4(src.into()), &IpAddress::Ipv4(dst.into()));
         let want = tcp.checksum();
         offload_tcp_checksum(&mut buf);
         assert_eq!(buf[0], VNET_F_NEEDS_CSUM);

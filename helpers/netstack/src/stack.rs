@@ -9,9 +9,9 @@ use std::thread::JoinHandle;
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::poll::PollTimeout;
 #[cfg(test)]
 use nix::poll::{poll, PollFd, PollFlags};
-use nix::poll::PollTimeout;
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::socket::{
     self, sockopt, AddressFamily, Shutdown, SockFlag, SockType, SockaddrStorage,

@@ -46,7 +46,8 @@ pub(crate) fn open_tap_here(name: &str, mtu: usize) -> Result<OwnedFd, NetstackE
         ))
     })?;
     let mut req = ifreq_named(name)?;
-    req.ifr_ifru.ifru_flags = (libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR) as libc::c_short;
+    req.ifr_ifru.ifru_flags =
+        (libc::IFF_TAP | libc::IFF_NO_PI | libc::IFF_VNET_HDR) as libc::c_short;
     // SAFETY: fd is an open /dev/net/tun descriptor and req is a valid, initialised ifreq that
     // outlives the call; TUNSETIFF reads and writes only that struct.
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETIFF, &mut req as *mut libc::ifreq) };
@@ -60,10 +61,7 @@ pub(crate) fn open_tap_here(name: &str, mtu: usize) -> Result<OwnedFd, NetstackE
     let rc = unsafe { libc::ioctl(fd.as_raw_fd(), TUNSETOFFLOAD, TUN_F_CSUM) };
     if rc < 0 {
         // Without it frames come with full checksums, which works as well (more slowly).
-        tracing::debug!(
-            "TUNSETOFFLOAD {name}: {}",
-            std::io::Error::last_os_error()
-        );
+        tracing::debug!("TUNSETOFFLOAD {name}: {}", std::io::Error::last_os_error());
     }
     let sock = socket(
         AddressFamily::Inet,
