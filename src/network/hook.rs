@@ -281,6 +281,21 @@ pub(super) fn attachment(cfg: &HookConfig, netns: &str, i: usize) -> Attachment 
     }
 }
 
+/// Rootless (a launcher's API is set): the MTU of the launcher's namespace, where the hook
+/// runs. Rootful: None, the host's bridges keep the kernel's default as Docker's do.
+pub(super) fn launcher_mtu(cfg: &HookConfig) -> Option<u32> {
+    cfg.launcher_api.as_ref().and_then(|_| super::uplink_mtu())
+}
+
+/// The conflist to run for a network: with the launcher's MTU on its bridge when rootless
+/// (see [`super::with_mtu`]).
+pub(super) fn launcher_conf(cfg: &HookConfig, conf: &Value, mtu: Option<u32>) -> Value {
+    match (mtu, &cfg.launcher_api) {
+        (Some(mtu), Some(_)) => super::with_mtu(conf, mtu),
+        _ => conf.clone(),
+    }
+}
+
 /// The runtime config for joining `network`: its endpoint's address and MAC, and (on the
 /// primary network only, rootful) the published ports.
 pub(super) fn runtime_config(cfg: &HookConfig, network: &str) -> RuntimeConfig {
@@ -510,9 +525,15 @@ pub fn refresh_peer_hosts(state_dir: &Path) {
 
 fn attach(cfg: &HookConfig, netns: &str, state: &mut HookState) -> Result<(), HookError> {
     let via_child = publishes_via_child_ip(cfg);
+    let mtu = launcher_mtu(cfg);
     for (i, (name, conf)) in cfg.networks.iter().enumerate() {
         let at = attachment(cfg, netns, i);
-        let result = cni::add(conf, &at, &rootless_runtime_config(cfg, name, i, via_child))?;
+        let conf = launcher_conf(cfg, conf, mtu);
+        let result = cni::add(
+            &conf,
+            &at,
+            &rootless_runtime_config(cfg, name, i, via_child),
+        )?;
         state.attachments.push((name.clone(), at.ifname, result));
         state.set_primary();
     }

@@ -48,7 +48,8 @@ pub fn apply(state_dir: &Path, req: &Request) -> Result<(), HookError> {
                     ifname: free_ifname(&state),
                     ..hook::attachment(&cfg, netns, 0)
                 };
-                let result = cni::add(conf, &at, &hook::runtime_config(&cfg, &name))?;
+                let conf = hook::launcher_conf(&cfg, conf, hook::launcher_mtu(&cfg));
+                let result = cni::add(&conf, &at, &hook::runtime_config(&cfg, &name))?;
                 state.attachments.push((name, at.ifname, result));
                 state.set_primary();
                 hook::write_state(state_dir, &state)?;

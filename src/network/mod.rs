@@ -190,6 +190,35 @@ pub fn conflist(spec: &NetworkSpec) -> Value {
     })
 }
 
+/// `conf` with its bridge plugins' MTU set to `mtu` where the config names none (an explicit
+/// `"mtu"` is kept). Rootless, the bridge's traffic leaves through the launcher's `tap0`, whose
+/// MTU (65520 with the setup) is far above the kernel's 1500 default: a bridge at 1500 would cut
+/// every TCP segment of a container to 1500 bytes for the userspace stack to carry.
+pub fn with_mtu(conf: &Value, mtu: u32) -> Value {
+    let mut conf = conf.clone();
+    if let Some(plugins) = conf["plugins"].as_array_mut() {
+        for p in plugins.iter_mut().filter(|p| p["type"] == "bridge") {
+            if let Some(obj) = p.as_object_mut() {
+                obj.entry("mtu").or_insert(json!(mtu));
+            }
+        }
+    }
+    conf
+}
+
+/// The MTU of the calling thread's network namespace's uplink (its IPv4 default route's
+/// interface): the launcher's `tap0` when called in a rootless launcher's namespace. None when
+/// there is no default route or it cannot be read (logged).
+pub fn uplink_mtu() -> Option<u32> {
+    match burrow_rootlesskit::launcher::netconf::uplink_mtu() {
+        Ok(mtu) => mtu,
+        Err(err) => {
+            tracing::warn!(%err, "reading the launcher's MTU; the bridge keeps the default");
+            None
+        }
+    }
+}
+
 /// Every `"subnet"` in a CNI conflist (the bridge's IPAM ranges).
 pub fn conf_subnets(conf: &Value) -> Vec<String> {
     fn walk(v: &Value, out: &mut Vec<String>) {
@@ -440,6 +469,34 @@ mod tests {
             conf_dir: dir.join("net.d"),
             plugin_dirs: vec![],
         }
+    }
+
+    #[test]
+    fn with_mtu_sets_the_bridge_mtu_unless_the_config_names_one() {
+        let spec = NetworkSpec {
+            name: "n".into(),
+            bridge: "br-n".into(),
+            subnet: "10.4.9.0/24".into(),
+            gateway: "10.4.9.1".into(),
+            ip_range: None,
+            labels: Default::default(),
+        };
+        let conf = conflist(&spec);
+        let set = with_mtu(&conf, 65520);
+        let bridge = |c: &Value| c["plugins"][0].clone();
+        assert_eq!(bridge(&set)["type"], "bridge");
+        assert_eq!(bridge(&set)["mtu"], 65520);
+        assert!(
+            bridge(&conf).get("mtu").is_none(),
+            "the stored config is unchanged"
+        );
+        assert!(
+            set["plugins"][1].get("mtu").is_none(),
+            "only the bridge plugin"
+        );
+        let mut explicit = conf.clone();
+        explicit["plugins"][0]["mtu"] = json!(9000);
+        assert_eq!(bridge(&with_mtu(&explicit, 65520))["mtu"], 9000);
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! socket (a ping socket for ICMP echo), and replies are framed back onto the tap by hand.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
+use nix::sys::epoll::{Epoll, EpollEvent, EpollFlags};
 use nix::sys::socket::{
     self, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrStorage,
 };
@@ -68,6 +69,9 @@ pub(crate) enum Route {
 /// The table of datagram flows and the one buffer replies are framed in.
 pub(crate) struct Datagrams {
     flows: Vec<Flow>,
+    /// The stack's epoll set: each new flow's socket is registered there for reading (with
+    /// [`Datagrams::token`]); a closed socket leaves it by itself.
+    epoll: Option<(std::rc::Rc<Epoll>, u64)>,
     frame: Vec<u8>,
     mtu: usize,
     gateway_mac: EthernetAddress,
@@ -154,6 +158,7 @@ impl Datagrams {
     pub(crate) fn new(mtu: usize, gateway_mac: EthernetAddress) -> Self {
         Self {
             flows: Vec::new(),
+            epoll: None,
             frame: vec![0; mtu + 14],
             mtu,
             gateway_mac,
@@ -168,13 +173,14 @@ impl Datagrams {
         self.outbound = (v4, v6);
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.flows.len()
+    /// Registers every flow opened from now on in `epoll`, its event data `kind | fd`.
+    pub(crate) fn register_in(&mut self, epoll: std::rc::Rc<Epoll>, kind: u64) {
+        self.epoll = Some((epoll, kind));
     }
 
-    /// The host sockets to poll for replies, in flow order.
-    pub(crate) fn fds(&self) -> impl Iterator<Item = BorrowedFd<'_>> {
-        self.flows.iter().map(|f| f.sock.as_fd())
+    /// The flow whose host socket is `fd`.
+    pub(crate) fn index_of(&self, fd: RawFd) -> Option<usize> {
+        self.flows.iter().position(|f| f.sock.as_raw_fd() == fd)
     }
 
     /// Sends a guest datagram towards `to`, opening a flow for it when it has none yet.
@@ -259,6 +265,13 @@ impl Datagrams {
         if self.flows.len() >= MAX_FLOWS {
             if let Some((oldest, _)) = self.flows.iter().enumerate().min_by_key(|(_, f)| f.last) {
                 self.flows.swap_remove(oldest);
+            }
+        }
+        if let Some((ep, kind)) = &self.epoll {
+            let token = kind | sock.as_raw_fd() as u64;
+            if let Err(e) = ep.add(&sock, EpollEvent::new(EpollFlags::EPOLLIN, token)) {
+                tracing::debug!("netstack: epoll add of a datagram flow: {e}");
+                return None;
             }
         }
         self.flows.push(Flow {

@@ -1,4 +1,6 @@
-//! The stack's thread: smoltcp on the tap, a TCP flow table, and the relay of each flow to a host socket.
+//! The stack's thread: smoltcp on the tap, a TCP flow table, and the relay of each flow to a host
+//! socket. The thread waits in epoll, where every descriptor is registered once, when it is
+//! made (TCP flows edge-triggered: each wakeup relays every flow until EAGAIN or a full buffer).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -7,7 +9,10 @@ use std::thread::JoinHandle;
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::poll::PollTimeout;
+#[cfg(test)]
+use nix::poll::{poll, PollFd, PollFlags};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags};
 use nix::sys::socket::{
     self, sockopt, AddressFamily, Shutdown, SockFlag, SockType, SockaddrStorage,
 };
@@ -28,6 +33,21 @@ const INBOUND_UDP_IDLE: std::time::Duration = std::time::Duration::from_secs(60)
 /// Per-connection buffer sizes (smoltcp derives its window scale from them).
 const TCP_RX_BUF: usize = 1 << 20;
 const TCP_TX_BUF: usize = 1 << 20;
+/// Event data of the stack's epoll set: fixed for the three pipes and the tap, else a kind in
+/// the high half and the descriptor in the low half.
+const EV_TAP: u64 = 0;
+const EV_STOP: u64 = 1;
+const EV_WAKE: u64 = 2;
+const EV_FORWARD: u64 = 1 << 32;
+const EV_PENDING: u64 = 2 << 32;
+const EV_FLOW: u64 = 3 << 32;
+const EV_DGRAM: u64 = 4 << 32;
+/// A TCP flow's host socket: edge-triggered both ways (relayed until EAGAIN on each wakeup).
+const FLOW_EVENTS: EpollFlags = EpollFlags::EPOLLIN
+    .union(EpollFlags::EPOLLOUT)
+    .union(EpollFlags::EPOLLRDHUP)
+    .union(EpollFlags::EPOLLET);
+
 /// The gateway's MAC address (as slirp4netns uses).
 const GATEWAY_MAC: [u8; 6] = [0x52, 0x55, 0x0a, 0x00, 0x02, 0x02];
 
@@ -190,7 +210,7 @@ pub(crate) fn spawn(tap: OwnedFd, cfg: StackConfig) -> Result<StackHandle, Netst
     let (ctl_tx, ctl_rx) = mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("netstack".into())
-        .spawn(move || Stack::new(tap, cfg, ctl_rx, wake_rx).run(stop_rx))
+        .spawn(move || Stack::new(tap, cfg, ctl_rx, wake_rx, &stop_rx)?.run(stop_rx))
         .map_err(|e| NetstackError::Io(format!("spawn the stack thread: {e}")))?;
     Ok(StackHandle {
         stop: Some(stop_tx),
@@ -231,6 +251,8 @@ struct Pending {
 
 struct Stack {
     cfg: StackConfig,
+    /// Every descriptor the thread waits on, registered once (see the `EV_` constants).
+    epoll: std::rc::Rc<Epoll>,
     ctl: mpsc::Receiver<Ctl>,
     wake: OwnedFd,
     forwards: Vec<Forward>,
@@ -255,7 +277,24 @@ fn now() -> Instant {
 }
 
 impl Stack {
-    fn new(tap: OwnedFd, cfg: StackConfig, ctl: mpsc::Receiver<Ctl>, wake: OwnedFd) -> Self {
+    fn new(
+        tap: OwnedFd,
+        cfg: StackConfig,
+        ctl: mpsc::Receiver<Ctl>,
+        wake: OwnedFd,
+        stop: &OwnedFd,
+    ) -> Result<Self, NetstackError> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+            .map_err(|e| NetstackError::Io(format!("epoll_create: {e}")))?;
+        let level = |fd: &OwnedFd, token| {
+            epoll
+                .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, token))
+                .map_err(|e| NetstackError::Io(format!("epoll_ctl: {e}")))
+        };
+        level(&tap, EV_TAP)?;
+        level(stop, EV_STOP)?;
+        level(&wake, EV_WAKE)?;
+        let epoll = std::rc::Rc::new(epoll);
         let mut dev = FrameDevice::new(tap, cfg.mtu);
         let mut config = Config::new(EthernetAddress(GATEWAY_MAC).into());
         config.random_seed = std::time::SystemTime::now()
@@ -294,7 +333,11 @@ impl Stack {
                 r
             })
         };
-        Self {
+        let mut dgram = Datagrams::new(cfg.mtu, EthernetAddress(GATEWAY_MAC));
+        dgram.register_in(epoll.clone(), EV_DGRAM);
+        dgram.set_outbound(cfg.outbound_addr, cfg.outbound_addr6);
+        Ok(Self {
+            epoll,
             ctl,
             wake,
             forwards: Vec::new(),
@@ -302,11 +345,7 @@ impl Stack {
             guest_mac: EthernetAddress::BROADCAST,
             udp_buf: vec![0; cfg.mtu],
             pending: Vec::new(),
-            dgram: {
-                let mut d = Datagrams::new(cfg.mtu, EthernetAddress(GATEWAY_MAC));
-                d.set_outbound(cfg.outbound_addr, cfg.outbound_addr6);
-                d
-            },
+            dgram,
             cfg,
             dev,
             iface,
@@ -315,11 +354,13 @@ impl Stack {
             resolver,
             dhcp: Default::default(),
             last_expiry: std::time::Instant::now(),
-        }
+        })
     }
 
-    fn run(mut self, stop: OwnedFd) -> Result<(), NetstackError> {
-        let mut revents: Vec<PollFlags> = Vec::new();
+    /// Serves until `stop` (registered in the epoll set) reads EOF: the handle closed its end.
+    fn run(mut self, _stop: OwnedFd) -> Result<(), NetstackError> {
+        let mut events = vec![EpollEvent::empty(); 256];
+        let mut ready: Vec<u64> = Vec::new();
         loop {
             let timeout = self
                 .iface
@@ -327,68 +368,22 @@ impl Stack {
                 .map_or(Duration::from_millis(500), |d| {
                     d.min(Duration::from_millis(500))
                 });
-            {
-                let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(
-                    3 + self.forwards.len()
-                        + self.pending.len()
-                        + self.flows.len()
-                        + self.dgram.len(),
-                );
-                fds.push(PollFd::new(self.dev.fd(), PollFlags::POLLIN));
-                fds.push(PollFd::new(stop.as_fd(), PollFlags::POLLIN));
-                fds.push(PollFd::new(self.wake.as_fd(), PollFlags::POLLIN));
-                fds.extend(
-                    self.forwards
-                        .iter()
-                        .map(|f| PollFd::new(f.listener.fd(), PollFlags::POLLIN)),
-                );
-                fds.extend(
-                    self.pending
-                        .iter()
-                        .map(|p| PollFd::new(p.host.as_fd(), PollFlags::POLLOUT)),
-                );
-                for f in &self.flows {
-                    let sock = self.sockets.get::<tcp::Socket>(f.handle);
-                    let mut ev = PollFlags::empty();
-                    if sock.recv_queue() > 0 {
-                        ev |= PollFlags::POLLOUT;
-                    }
-                    if !f.host_eof && sock.may_send() && sock.send_queue() < sock.send_capacity() {
-                        ev |= PollFlags::POLLIN;
-                    }
-                    fds.push(PollFd::new(f.host.as_fd(), ev));
-                }
-                fds.extend(
-                    self.dgram
-                        .fds()
-                        .map(|fd| PollFd::new(fd, PollFlags::POLLIN)),
-                );
-                let ms = u16::try_from(timeout.total_millis()).unwrap_or(500);
-                match poll(&mut fds, PollTimeout::from(ms)) {
-                    Ok(_) | Err(Errno::EINTR) => {}
-                    Err(e) => return Err(NetstackError::Io(format!("poll: {e}"))),
-                }
-                revents.clear();
-                revents.extend(
-                    fds.iter()
-                        .map(|p| p.revents().unwrap_or(PollFlags::empty())),
-                );
-            }
-            if !revents[1].is_empty() {
+            let ms = u16::try_from(timeout.total_millis()).unwrap_or(500);
+            let n = match self.epoll.wait(&mut events, PollTimeout::from(ms)) {
+                Ok(n) => n,
+                Err(Errno::EINTR) => 0,
+                Err(e) => return Err(NetstackError::Io(format!("epoll_wait: {e}"))),
+            };
+            ready.clear();
+            ready.extend(events[..n].iter().map(EpollEvent::data));
+            if ready.contains(&EV_STOP) {
                 tracing::debug!("netstack: shutdown requested");
                 return Ok(());
             }
-            // The poll set's layout: tap, stop, wake, forwards, pending connects, TCP flows,
-            // datagram flows.
-            let forwards = self.forwards.len();
-            let pending = self.pending.len();
-            let tcp_flows = self.flows.len();
-            if !revents[2].is_empty() {
+            if ready.contains(&EV_WAKE) {
                 self.control();
-                // The forwards changed: their poll results no longer line up.
-                continue;
             }
-            if !revents[0].is_empty() {
+            if ready.contains(&EV_TAP) {
                 match self.dev.fill() {
                     Ok(_) => {}
                     Err(Errno::EPIPE) => {
@@ -400,21 +395,23 @@ impl Stack {
                 self.accept_new_flows();
                 self.datagrams_from_guest();
             }
-            for i in 0..forwards {
-                if !revents[3 + i].is_empty() {
+            for fd in fds_of(&ready, EV_FORWARD) {
+                if let Some(i) = self
+                    .forwards
+                    .iter()
+                    .position(|f| f.listener.fd().as_raw_fd() == fd)
+                {
                     self.forward_readable(i);
                 }
             }
-            let base = 3 + forwards;
-            self.finish_connects(&revents[base..base + pending]);
+            let connected: Vec<i32> = fds_of(&ready, EV_PENDING).collect();
+            self.finish_connects(&connected);
             self.iface.poll(now(), &mut self.dev, &mut self.sockets);
-            // Each flow's host socket is read and written until EAGAIN, so its poll result
-            // (which only woke us) is not needed.
-            for i in 0..tcp_flows {
+            for i in 0..self.flows.len() {
                 self.relay(i);
             }
-            for (i, ev) in revents.iter().skip(base + pending + tcp_flows).enumerate() {
-                if !ev.is_empty() {
+            for fd in fds_of(&ready, EV_DGRAM) {
+                if let Some(i) = self.dgram.index_of(fd) {
                     let dev = &self.dev;
                     self.dgram.readable(i, &mut |frame| dev.send_frame(frame));
                 }
@@ -428,6 +425,14 @@ impl Stack {
             }
             self.iface.poll(now(), &mut self.dev, &mut self.sockets);
             self.reap();
+        }
+    }
+
+    /// Registers a new TCP flow's host socket (edge-triggered; see [`FLOW_EVENTS`]).
+    fn watch_flow(&self, host: &OwnedFd) {
+        let ev = EpollEvent::new(FLOW_EVENTS, EV_FLOW | host.as_raw_fd() as u64);
+        if let Err(e) = self.epoll.add(host, ev) {
+            tracing::debug!("netstack: epoll add of a flow: {e}");
         }
     }
 
@@ -476,18 +481,26 @@ impl Stack {
                 .map(<[u8]>::to_vec)
                 .unwrap_or_default();
             self.dev.discard(i);
+            // Writable (or in error) once the connect has ended.
+            let ev = EpollEvent::new(
+                EpollFlags::EPOLLOUT | EpollFlags::EPOLLET,
+                EV_PENDING | host.as_raw_fd() as u64,
+            );
+            if let Err(e) = self.epoll.add(&host, ev) {
+                tracing::debug!("netstack: epoll add of a connect: {e}");
+                continue; // RST
+            }
             self.pending.push(Pending { key, host, syn });
         }
     }
 
     /// Completes the pending connections whose host connect ended: a listening smoltcp socket
     /// and the held SYN for a success, the SYN alone (answered with RST) for a failure.
-    fn finish_connects(&mut self, revents: &[PollFlags]) {
-        let mut i = revents.len();
+    fn finish_connects(&mut self, ended: &[i32]) {
+        let mut i = self.pending.len();
         while i > 0 {
             i -= 1;
-            if !revents[i].intersects(PollFlags::POLLOUT | PollFlags::POLLERR | PollFlags::POLLHUP)
-            {
+            if !ended.contains(&self.pending[i].host.as_raw_fd()) {
                 continue;
             }
             let p = self.pending.swap_remove(i);
@@ -516,6 +529,11 @@ impl Stack {
                 sock.set_nagle_enabled(false);
                 sock.set_timeout(Some(Duration::from_secs(300)));
                 if sock.listen((IpAddress::from(dst), dport)).is_ok() {
+                    let ev = EpollEvent::new(FLOW_EVENTS, EV_FLOW | p.host.as_raw_fd() as u64);
+                    let mut ev = ev;
+                    if let Err(e) = self.epoll.modify(&p.host, &mut ev) {
+                        tracing::debug!("netstack: epoll modify of a flow: {e}");
+                    }
                     let handle = self.sockets.add(sock);
                     self.flows.push(Flow {
                         handle,
@@ -537,11 +555,21 @@ impl Stack {
         while let Ok(c) = self.ctl.try_recv() {
             match c {
                 Ctl::Add(f, done) => {
+                    let ev = EpollEvent::new(
+                        EpollFlags::EPOLLIN,
+                        EV_FORWARD | f.listener.fd().as_raw_fd() as u64,
+                    );
+                    if let Err(e) = self.epoll.add(f.listener.fd(), ev) {
+                        tracing::warn!("netstack: cannot watch forward {}: {e}", f.id);
+                    }
                     self.forwards.push(f);
                     let _ = done.send(());
                 }
                 Ctl::Remove(id, done) => {
                     let before = self.forwards.len();
+                    for f in self.forwards.iter().filter(|f| f.id == id) {
+                        let _ = self.epoll.delete(f.listener.fd());
+                    }
                     self.forwards.retain(|f| f.id != id);
                     self.inbound_udp.retain(|u| u.forward != id);
                     let _ = done.send(self.forwards.len() != before);
@@ -642,10 +670,12 @@ impl Stack {
                         continue;
                     }
                     let handle = self.sockets.add(sock);
+                    let host: OwnedFd = conn.into();
+                    self.watch_flow(&host);
                     self.flows.push(Flow {
                         handle,
                         key: (src, sport, target.ip(), target.port()),
-                        host: conn.into(),
+                        host,
                         host_eof: false,
                         host_shut: false,
                     });
@@ -987,6 +1017,14 @@ enum Read {
     Eof,
     Again,
     Failed(Errno),
+}
+
+/// The descriptors of the ready events of `kind`.
+fn fds_of(ready: &[u64], kind: u64) -> impl Iterator<Item = i32> + '_ {
+    ready
+        .iter()
+        .filter(move |d| *d & !0xffff_ffff == kind)
+        .map(|d| *d as u32 as i32)
 }
 
 fn connect_nonblocking(

@@ -192,3 +192,91 @@ pub fn configure(plan: &Plan) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The interface of the IPv4 default route in the calling thread's network namespace, from
+/// `/proc/self/net/route` (which shows the reader's namespace).
+pub fn default_route_ifname() -> Option<String> {
+    let table = std::fs::read_to_string("/proc/self/net/route").ok()?;
+    parse_default_route(&table)
+}
+
+fn parse_default_route(table: &str) -> Option<String> {
+    table.lines().skip(1).find_map(|line| {
+        let mut f = line.split_whitespace();
+        let (name, dest) = (f.next()?, f.next()?);
+        let mask = f.nth(5)?;
+        (dest == "00000000" && mask == "00000000").then(|| name.to_string())
+    })
+}
+
+/// The MTU of the link `name` in the calling thread's network namespace (rtnetlink GETLINK).
+pub fn link_mtu(name: &str) -> anyhow::Result<u32> {
+    let index = link_index(name)?;
+    let mut nl = Rtnl::open()?;
+    nl.seq += 1;
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST;
+    header.sequence_number = nl.seq;
+    let mut msg = NetlinkMessage::new(
+        header,
+        NetlinkPayload::from(RouteNetlinkMessage::GetLink(m)),
+    );
+    msg.finalize();
+    let mut buf = vec![0u8; msg.buffer_len()];
+    msg.serialize(&mut buf);
+    nl.sock
+        .send(&buf, 0)
+        .context("netlink: cannot ask for a link")?;
+    let (data, _) = nl
+        .sock
+        .recv_from_full()
+        .context("netlink: no answer about the link")?;
+    let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data)
+        .map_err(|e| anyhow!("netlink: cannot parse the link of {name}: {e}"))?;
+    match reply.payload {
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => link
+            .attributes
+            .iter()
+            .find_map(|a| match a {
+                LinkAttribute::Mtu(m) => Some(*m),
+                _ => None,
+            })
+            .ok_or_else(|| anyhow!("netlink: the link {name} has no MTU")),
+        NetlinkPayload::Error(e) => Err(anyhow!("netlink: cannot read link {name}: {}", e.to_io())),
+        _ => Err(anyhow!("netlink: unexpected answer about link {name}")),
+    }
+}
+
+/// The MTU of the namespace's uplink (the IPv4 default route's interface: a launcher's `tap0`),
+/// or None without a default route.
+pub fn uplink_mtu() -> anyhow::Result<Option<u32>> {
+    match default_route_ifname() {
+        Some(name) => link_mtu(&name).map(Some),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_route_interface_from_proc_table() {
+        let table =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+                     nerdctl0\t0000040A\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n\
+                     tap0\t00000000\t0202000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n";
+        assert_eq!(parse_default_route(table).as_deref(), Some("tap0"));
+        assert_eq!(
+            parse_default_route(&table[..table.find("tap0").unwrap()]),
+            None
+        );
+    }
+
+    #[test]
+    fn loopback_mtu_is_read_over_netlink() {
+        assert_eq!(link_mtu("lo").unwrap(), 65536);
+    }
+}

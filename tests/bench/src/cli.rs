@@ -101,7 +101,7 @@ pub fn bypass(m: &TestMachine, s: &Settings) -> Vec<Figure> {
         true,
         &format!(
             "rootless container (tools image) runs iperf3 -c HOST_IP; iperf3 -s on the host; {}s \
-             per sample; the launcher's network is the setup's default (the builtin stack, MTU 65520; the container's bridge has MTU 1500)",
+             per sample; the launcher's network is the setup's default (the builtin stack, MTU 65520; the container's bridge takes the launcher's MTU)",
             s.iperf_secs
         ),
     );
