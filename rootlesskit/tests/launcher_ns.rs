@@ -58,11 +58,13 @@ impl Drop for StateDir {
     }
 }
 
-/// A launcher running in the background; killed (with its process group) when dropped.
+/// A launcher running in the background, in a process group of its own; the whole group is
+/// killed when dropped, so nothing its command started outlives the test.
 struct Running(Child);
 
 impl Drop for Running {
     fn drop(&mut self) {
+        burrow_testsupport::kill_group(self.0.id());
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -70,6 +72,7 @@ impl Drop for Running {
 
 fn spawn(m: &TestMachine, args: &[&str]) -> Running {
     let mut cmd = m.user_command(launcher(m));
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -241,7 +244,7 @@ fn the_state_dir_is_locked_private_and_complete() {
             "--net=slirp4netns",
             "sh",
             "-c",
-            "env > \"$ROOTLESSKIT_STATE_DIR/env.txt\"; sleep 300",
+            "env > \"$ROOTLESSKIT_STATE_DIR/env.txt\"; exec sleep 300",
         ],
     );
     assert!(
