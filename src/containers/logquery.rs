@@ -190,35 +190,13 @@ fn parse_unix(v: &str) -> Option<SystemTime> {
     UNIX_EPOCH.checked_add(Duration::new(secs.parse().ok()?, nanos))
 }
 
-/// Go's duration syntax, as Docker's: numbers with units, e.g. `1h30m`, `2.5s`, `300ms`.
+/// Go's duration syntax, as Docker's `--since`/`--until` take it: numbers with units, e.g.
+/// `1h30m`, `2.5s`, `300ms`; "0" is not a duration there (it is the Unix time 0, as Docker's).
 pub fn parse_duration(v: &str) -> Option<Duration> {
-    if v.is_empty() {
+    if v == "0" {
         return None;
     }
-    let mut total = 0f64;
-    let mut rest = v;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .filter(|n| *n > 0)?;
-        let n: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += n * scale;
-        rest = &rest[unit_len..];
-    }
-    Duration::try_from_secs_f64(total).ok()
+    super::values::parse_go_duration_std(v)
 }
 
 #[cfg(test)]

@@ -116,6 +116,60 @@ macro_rules! text_serde {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ByteSize(pub i64);
 
+/// Go's `time.ParseDuration` ("1m30s", "500ms", "-1.5h", "0"), as Docker's duration flags and
+/// Dockerfile options take it: the signed number of nanoseconds, or None when malformed or out
+/// of range. The one parser of Go durations: health flags, `--since`/`--until` and Dockerfile
+/// instructions wrap it.
+pub fn parse_go_duration(s: &str) -> Option<i64> {
+    let (neg, mut rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if rest == "0" {
+        return Some(0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total: f64 = 0.0;
+    while !rest.is_empty() {
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let num = &rest[..num_len];
+        if num.is_empty() || num == "." || num.matches('.').count() > 1 {
+            return None;
+        }
+        let value: f64 = num.parse().ok()?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale: f64 = match &rest[..unit_len] {
+            "ns" => 1.0,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += value * scale;
+    }
+    if total > i64::MAX as f64 {
+        return None;
+    }
+    let n = total.round() as i64;
+    Some(if neg { -n } else { n })
+}
+
+/// [`parse_go_duration`] for a duration that cannot be negative.
+pub fn parse_go_duration_std(s: &str) -> Option<std::time::Duration> {
+    parse_go_duration(s)
+        .and_then(|n| u64::try_from(n).ok())
+        .map(std::time::Duration::from_nanos)
+}
+
 impl FromStr for ByteSize {
     type Err = ValueError;
 

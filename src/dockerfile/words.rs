@@ -143,36 +143,10 @@ fn expand(
     Ok(i)
 }
 
-/// Go's duration syntax, as Docker's flags take it: numbers with units, e.g. `1m30s`, `500ms`.
+/// Go's duration syntax, as Docker's flags take it: numbers with units, e.g. `1m30s`, `500ms`
+/// (never negative here).
 pub fn go_duration(v: &str) -> Option<std::time::Duration> {
-    if v == "0" {
-        return Some(std::time::Duration::ZERO);
-    }
-    if v.is_empty() {
-        return None;
-    }
-    let mut total = 0f64;
-    let mut rest = v;
-    while !rest.is_empty() {
-        let n_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let n: f64 = rest[..n_len].parse().ok()?;
-        rest = &rest[n_len..];
-        let u_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..u_len] {
-            "ns" => 1e-9,
-            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += n * scale;
-        rest = &rest[u_len..];
-    }
-    std::time::Duration::try_from_secs_f64(total).ok()
+    crate::containers::values::parse_go_duration_std(v)
 }
 
 #[cfg(test)]

@@ -247,49 +247,9 @@ impl FromStr for GoDuration {
     type Err = ValueError;
 
     fn from_str(s: &str) -> Result<GoDuration, ValueError> {
-        let bad = || ValueError::Duration(s.to_string());
-        let (neg, mut rest) = match s.as_bytes().first() {
-            Some(b'-') => (true, &s[1..]),
-            Some(b'+') => (false, &s[1..]),
-            _ => (false, s),
-        };
-        if rest == "0" {
-            return Ok(GoDuration(0));
-        }
-        if rest.is_empty() {
-            return Err(bad());
-        }
-        let mut total: f64 = 0.0;
-        while !rest.is_empty() {
-            let num_len = rest
-                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-                .ok_or_else(bad)?;
-            let num = &rest[..num_len];
-            if num.is_empty() || num == "." || num.matches('.').count() > 1 {
-                return Err(bad());
-            }
-            let value: f64 = num.parse().map_err(|_| bad())?;
-            rest = &rest[num_len..];
-            let unit_len = rest
-                .find(|c: char| c.is_ascii_digit() || c == '.')
-                .unwrap_or(rest.len());
-            let scale: f64 = match &rest[..unit_len] {
-                "ns" => 1.0,
-                "us" | "µs" | "μs" => 1e3,
-                "ms" => 1e6,
-                "s" => 1e9,
-                "m" => 60e9,
-                "h" => 3600e9,
-                _ => return Err(bad()),
-            };
-            rest = &rest[unit_len..];
-            total += value * scale;
-        }
-        if total > i64::MAX as f64 {
-            return Err(bad());
-        }
-        let n = total.round() as i64;
-        Ok(GoDuration(if neg { -n } else { n }))
+        crate::containers::values::parse_go_duration(s)
+            .map(GoDuration)
+            .ok_or_else(|| ValueError::Duration(s.to_string()))
     }
 }
 
