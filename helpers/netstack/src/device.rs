@@ -101,6 +101,17 @@ impl FrameDevice {
         self.injected.push(frame);
     }
 
+    /// Frame `i` of the batch, copied out and kept from smoltcp (handled outside it).
+    pub(crate) fn take(&mut self, i: usize) -> Vec<u8> {
+        let frame = if i < self.rx_count {
+            self.frame(i).to_vec()
+        } else {
+            Vec::new()
+        };
+        self.discard(i);
+        frame
+    }
+
     /// Keeps frame `i` of the batch from smoltcp (it was handled outside it).
     pub(crate) fn discard(&mut self, i: usize) {
         if i < self.rx_count {

@@ -474,13 +474,7 @@ impl Stack {
                     continue;
                 }
             };
-            let syn = self
-                .dev
-                .pending()
-                .nth(i)
-                .map(<[u8]>::to_vec)
-                .unwrap_or_default();
-            self.dev.discard(i);
+            let syn = self.dev.take(i);
             // Writable (or in error) once the connect has ended.
             let ev = EpollEvent::new(
                 EpollFlags::EPOLLOUT | EpollFlags::EPOLLET,
@@ -805,13 +799,7 @@ impl Stack {
 
     /// Answers pending frame `i` (a SYN) with an ICMP unreachable and drops it.
     fn send_unreachable(&mut self, i: usize, code: u8) {
-        let syn = self
-            .dev
-            .pending()
-            .nth(i)
-            .map(<[u8]>::to_vec)
-            .unwrap_or_default();
-        self.dev.discard(i);
+        let syn = self.dev.take(i);
         self.unreachable_for(&syn, code);
     }
 
