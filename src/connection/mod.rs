@@ -108,12 +108,16 @@ pub struct LauncherInfo {
     pub child_pid: i32,
     /// The launcher's REST API (`api.sock`).
     pub api_socket: PathBuf,
-    /// With `--detach-netns`: the network namespace containers are networked in, as a path
-    /// inside the launcher's mount namespace (containerd itself runs in the host's network).
-    pub detached_netns: Option<PathBuf>,
 }
 
 impl LauncherInfo {
+    /// With `--detach-netns`: the network namespace containers are networked in, as a path
+    /// inside the launcher's mount namespace (containerd itself runs in the host's network).
+    /// Looked up when asked (creating a container), not on every CLI start.
+    pub fn detached_netns(&self) -> Option<PathBuf> {
+        ns::detached_netns(self.child_pid)
+    }
+
     /// Whether the launcher's user namespace maps a single id (its user has no subordinate
     /// ids): then no file or process in it can belong to any other uid or gid.
     pub fn single_id(&self) -> bool {
@@ -330,7 +334,6 @@ fn read_launcher(runtime_dir: &Path) -> Result<Option<LauncherInfo>, ConnectErro
             reason: format!("{:?} is not a pid", text.trim()),
         })?;
     Ok(Some(LauncherInfo {
-        detached_netns: ns::detached_netns(child_pid),
         api_socket: state_dir.join("api.sock"),
         state_dir,
         child_pid,

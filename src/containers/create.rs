@@ -831,11 +831,7 @@ async fn make(
                 ports: plan.port_maps.clone(),
                 plugin_dirs: ctx.net.plugin_dirs.clone(),
                 launcher_api: ctx.ep.launcher.as_ref().map(|l| l.api_socket.clone()),
-                launcher_netns: ctx
-                    .ep
-                    .launcher
-                    .as_ref()
-                    .and_then(|l| l.detached_netns.clone()),
+                launcher_netns: ctx.ep.launcher.as_ref().and_then(|l| l.detached_netns()),
                 extra_hosts: plan.extra_hosts.clone(),
                 hosts_file: hosts_file.clone(),
                 ip: None,

@@ -364,12 +364,7 @@ pub async fn resolve(ctx: &Ctx, req: &ContainerRequest) -> anyhow::Result<Resolv
         // No label: inspect shows "none" for a container without networks.
         NetMode::None => (NetNs::New, vec![], vec![], None),
         // The launcher's network: with --detach-netns not the runtime's own but the detached one.
-        NetMode::Host => match ctx
-            .ep
-            .launcher
-            .as_ref()
-            .and_then(|l| l.detached_netns.clone())
-        {
+        NetMode::Host => match ctx.ep.launcher.as_ref().and_then(|l| l.detached_netns()) {
             Some(p) => (
                 NetNs::Path(p.display().to_string()),
                 one("host"),
