@@ -243,7 +243,7 @@ fn enter_launcher_netns(state_dir: &Path) -> Result<(), HookError> {
         });
     joined.map_err(|e| {
         HookError::State(format!(
-            "cannot join the launcher's detached network namespace {}: {e}",
+            "cannot join the launcher's detached network namespace {}: {e} (the launcher that made it has stopped or was restarted without --detach-netns: `burrow setup status` shows it; recreate the container once it runs)",
             path.display()
         ))
     })
