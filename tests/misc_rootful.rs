@@ -7,17 +7,6 @@ mod containers_support;
 
 use containers_support::*;
 
-fn ok(out: &std::process::Output) -> String {
-    assert_eq!(
-        code(out),
-        0,
-        "stdout: {}\nstderr: {}",
-        stdout(out),
-        stderr(out)
-    );
-    stdout(out)
-}
-
 #[test]
 fn commit_applies_changes_pauses_and_writes_history() {
     let Some(d) = rootful("mcommit") else { return };

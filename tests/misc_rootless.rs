@@ -5,17 +5,6 @@ mod containers_support;
 
 use containers_support::*;
 
-fn ok(out: &std::process::Output) -> String {
-    assert_eq!(
-        code(out),
-        0,
-        "stdout: {}\nstderr: {}",
-        stdout(out),
-        stderr(out)
-    );
-    stdout(out)
-}
-
 #[test]
 fn rootless_commit_change_details_and_df() {
     let Some(rl) = rootless("misc") else { return };

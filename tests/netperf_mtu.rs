@@ -8,11 +8,6 @@ use std::io::Read;
 
 use containers_support::*;
 
-fn ok(out: &std::process::Output) -> String {
-    assert_eq!(code(out), 0, "{}{}", stdout(out), stderr(out));
-    stdout(out)
-}
-
 const MTU: &str = "cat /sys/class/net/eth0/mtu";
 
 #[test]

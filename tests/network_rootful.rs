@@ -7,11 +7,6 @@ mod containers_support;
 
 use containers_support::*;
 
-fn ok(out: &std::process::Output) -> String {
-    assert_eq!(code(out), 0, "{}{}", stdout(out), stderr(out));
-    stdout(out)
-}
-
 fn refused(out: &std::process::Output, code_wanted: i32, says: &str) {
     assert_eq!(code(out), code_wanted, "{}{}", stdout(out), stderr(out));
     assert!(

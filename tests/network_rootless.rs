@@ -6,11 +6,6 @@ mod containers_support;
 
 use containers_support::*;
 
-fn ok(out: &std::process::Output) -> String {
-    assert_eq!(code(out), 0, "{}{}", stdout(out), stderr(out));
-    stdout(out)
-}
-
 const FETCH: &str =
     "for i in 1 2 3 4 5 6 7 8 9 10; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 $0 80 && exit 0; sleep 0.5; done; exit 1";
 
