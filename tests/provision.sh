@@ -41,7 +41,7 @@ install_packages() {
 # python. docker.io also ships dockerd, which must never start here: a policy-rc.d refuses
 # every service start during the install, and the units are masked afterwards.
 install_docker_clients() {
-    if dpkg-query -W -f='${Status}' docker.io python3-docker 2>/dev/null | grep -c "install ok installed" | grep -q '^2$'; then
+    if [ "$(dpkg-query -W -f='${Status}\n' docker.io python3-docker 2>/dev/null | grep -c "install ok installed")" = 2 ]; then
         return
     fi
     local policy=/usr/sbin/policy-rc.d had_policy=
