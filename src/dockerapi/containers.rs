@@ -2,7 +2,6 @@
 //! rename, pause and unpause, each through the library's container operations.
 
 use std::cell::RefCell;
-use std::rc::Rc;
 
 use containerd_client::services::v1::Container;
 use hyper::Response;
@@ -12,6 +11,7 @@ use super::create_body;
 use super::error::ApiError;
 use super::http::{self, Body, Query};
 use super::router::Call;
+use super::SharedCtx;
 use crate::containers::create::{self, CreateError, CreateOptions, Note};
 use crate::containers::listing::{self, ListFilter, ListOptions, Summary};
 use crate::containers::record::{self, State};
@@ -294,7 +294,7 @@ async fn wait_for(ctx: &Ctx, c: &Container, cond: Condition) -> anyhow::Result<u
 
 /// `POST /containers/{id}/wait?condition=not-running|next-exit|removed`: the headers at once
 /// (clients start the container only then), `{"StatusCode": N}` when the condition is met.
-pub async fn wait(ctx: Rc<Ctx>, id: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+pub async fn wait(ctx: SharedCtx, id: &str, q: &Query) -> Result<Response<Body>, ApiError> {
     let c = find(&ctx, id).await?;
     let cond = match q.get("condition").unwrap_or("") {
         "" | "not-running" => Condition::NotRunning,

@@ -1,7 +1,6 @@
 //! `GET /containers/{id}/logs`: the log driver's records (the CLI's `logs` reader), in
 //! Docker's 8-byte multiplexed framing when the container has no TTY, streamed with `follow`.
 
-use std::rc::Rc;
 use std::time::SystemTime;
 
 use hyper::body::Bytes;
@@ -10,9 +9,10 @@ use hyper::Response;
 use super::containers::find;
 use super::error::ApiError;
 use super::http::{self, Body, Query};
+use super::SharedCtx;
 use crate::containers::logdriver::Record;
 use crate::containers::logquery::{self, LogQuery};
-use crate::containers::{record, Ctx};
+use crate::containers::record;
 
 /// Which streams to send, and how.
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +52,7 @@ fn bound(v: Option<&str>) -> Option<&str> {
 }
 
 /// `GET /containers/{id}/logs?stdout&stderr&follow&tail&timestamps&since&until`.
-pub async fn logs(ctx: Rc<Ctx>, id: &str, q: &Query) -> Result<Response<Body>, ApiError> {
+pub async fn logs(ctx: SharedCtx, id: &str, q: &Query) -> Result<Response<Body>, ApiError> {
     let c = find(&ctx, id).await?;
     let tty = record::process_of(&c).terminal;
     let shape = Shape {

@@ -27,3 +27,6 @@ pub use server::{default_socket, serve, ServeError, ServeOptions};
 pub const API_VERSION: &str = "1.43";
 /// The lowest API version clients may ask for.
 pub const MIN_API_VERSION: &str = "1.24";
+
+/// The library context as the connections share it.
+pub type SharedCtx = std::rc::Rc<crate::containers::Ctx>;

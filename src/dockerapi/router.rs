@@ -3,7 +3,6 @@
 //! Docker's `API-Version`, `OSType` and `Server` headers.
 
 use std::convert::Infallible;
-use std::rc::Rc;
 
 use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
@@ -11,8 +10,8 @@ use hyper::{Method, Request, Response};
 
 use super::error::ApiError;
 use super::http::{self, Body, Query};
+use super::SharedCtx;
 use super::{containers, images, logs, networks, system, volumes, API_VERSION, MIN_API_VERSION};
-use crate::containers::Ctx;
 
 /// One request as the endpoints see it.
 #[derive(Debug)]
@@ -51,7 +50,7 @@ fn strip_nulls(v: &mut serde_json::Value) {
 }
 
 /// Answers one request.
-pub async fn handle(ctx: Rc<Ctx>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+pub async fn handle(ctx: SharedCtx, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let (parts, body) = req.into_parts();
     let mut resp = match split_version(parts.uri.path()) {
         Err(e) => http::error(&e),
@@ -113,7 +112,7 @@ pub fn split_version(path: &str) -> Result<&str, ApiError> {
     Ok(if tail.is_empty() { "/" } else { tail })
 }
 
-async fn route(ctx: &Rc<Ctx>, call: &Call) -> Result<Response<Body>, ApiError> {
+async fn route(ctx: &SharedCtx, call: &Call) -> Result<Response<Body>, ApiError> {
     let segs: Vec<&str> = call.path.trim_matches('/').split('/').collect();
     let m = &call.method;
     match (m.as_str(), segs.as_slice()) {
@@ -129,7 +128,7 @@ async fn route(ctx: &Rc<Ctx>, call: &Call) -> Result<Response<Body>, ApiError> {
 }
 
 async fn route_containers(
-    ctx: &Rc<Ctx>,
+    ctx: &SharedCtx,
     call: &Call,
     segs: &[&str],
 ) -> Result<Response<Body>, ApiError> {

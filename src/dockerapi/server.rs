@@ -13,6 +13,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::UnixListener;
 
+use super::SharedCtx;
 use crate::connection::{Mode, UserEnv};
 use crate::containers::Ctx;
 
@@ -91,12 +92,12 @@ pub async fn serve(ctx: Ctx, opts: ServeOptions) -> Result<(), ServeError> {
     tracing::info!(socket = %opts.socket.display(), "serving the Docker API");
     let local = tokio::task::LocalSet::new();
     local
-        .run_until(accept_loop(Rc::new(ctx), listener, opts))
+        .run_until(accept_loop(SharedCtx::new(ctx), listener, opts))
         .await
 }
 
 async fn accept_loop(
-    ctx: Rc<Ctx>,
+    ctx: SharedCtx,
     listener: UnixListener,
     opts: ServeOptions,
 ) -> Result<(), ServeError> {
