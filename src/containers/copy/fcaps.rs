@@ -1,63 +1,25 @@
 //! File capabilities (`security.capability`) across a remap: chown drops them, so they are read
 //! before and written back after, with the root id they are bound to moved through the map
-//! (version 3, as the kernel keeps capabilities of files in user namespaces). The only unsafe
-//! code of the copy helper: lgetxattr/lsetxattr, which nix has no call for.
-#![allow(unsafe_code)]
+//! (version 3, as the kernel keeps capabilities of files in user namespaces). The xattrs are
+//! read and written with the `xattr` crate (lgetxattr/lsetxattr: never through a symlink).
 
-use std::ffi::CString;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-
-use nix::libc;
 
 use crate::containers::userns::IdMap;
 
-const NAME: &[u8] = b"security.capability\0";
+const NAME: &str = "security.capability";
 const REVISION_MASK: u32 = 0xFF00_0000;
 const REVISION_2: u32 = 0x0200_0000;
 const REVISION_3: u32 = 0x0300_0000;
 
-fn c_path(path: &Path) -> std::io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
-}
-
-/// The file's raw capability xattr, if it has one.
+/// The file's raw capability xattr, if it has one (a symlink's own, not its target's).
 pub fn get(path: &Path) -> Option<Vec<u8>> {
-    let p = c_path(path).ok()?;
-    let mut buf = [0u8; 64];
-    // SAFETY: both names are NUL-terminated and live for the call; the kernel writes at most
-    // `buf.len()` bytes into `buf`, a live local.
-    let n = unsafe {
-        libc::lgetxattr(
-            p.as_ptr(),
-            NAME.as_ptr().cast(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    (n > 0).then(|| buf[..n as usize].to_vec())
+    xattr::get(path, NAME).ok().flatten()
 }
 
-/// Sets the raw capability xattr.
+/// Sets the raw capability xattr (on a symlink itself, not its target).
 pub fn set(path: &Path, value: &[u8]) -> std::io::Result<()> {
-    let p = c_path(path)?;
-    // SAFETY: both names are NUL-terminated and live for the call; the kernel reads
-    // `value.len()` bytes from `value`, a live slice.
-    let r = unsafe {
-        libc::lsetxattr(
-            p.as_ptr(),
-            NAME.as_ptr().cast(),
-            value.as_ptr().cast(),
-            value.len(),
-            0,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    xattr::set(path, NAME, value)
 }
 
 /// The capability xattr `raw` bound to the root id the map gives container root's owner: a
@@ -103,5 +65,28 @@ mod tests {
             "root 0 is the launcher's 1 now"
         );
         assert!(shift(&v2[..19], &map).is_none());
+    }
+
+    #[test]
+    fn the_xattr_is_read_and_written_on_the_file_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "").unwrap();
+        assert_eq!(get(&file), None);
+        let link = dir.path().join("l");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        let mut v2 = (REVISION_2 | 1).to_le_bytes().to_vec();
+        v2.extend([0, 32, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        if let Err(e) = set(&file, &v2) {
+            // Setting file capabilities takes CAP_SETFCAP (the tests run as root in CI).
+            assert_eq!(e.raw_os_error(), Some(nix::libc::EPERM), "{e}");
+            return;
+        }
+        assert_eq!(get(&file), Some(v2));
+        assert_eq!(
+            get(&link),
+            None,
+            "the symlink's own xattrs, not its target's"
+        );
     }
 }
