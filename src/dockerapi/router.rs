@@ -11,7 +11,10 @@ use hyper::{Method, Request, Response};
 use super::error::ApiError;
 use super::http::{self, Body, Query};
 use super::SharedCtx;
-use super::{containers, images, logs, networks, system, volumes, API_VERSION, MIN_API_VERSION};
+use super::{
+    auth, containers, image_io, images, logs, networks, system, volumes, API_VERSION,
+    MIN_API_VERSION,
+};
 
 /// One request as the endpoints see it.
 #[derive(Debug)]
@@ -21,6 +24,8 @@ pub struct Call {
     pub path: String,
     pub query: Query,
     pub body: Bytes,
+    /// The request's headers (`X-Registry-Auth`, ...).
+    pub headers: hyper::HeaderMap,
 }
 
 impl Call {
@@ -64,6 +69,7 @@ pub async fn handle(ctx: SharedCtx, req: Request<Incoming>) -> Result<Response<B
                 path: path.to_string(),
                 query: Query::parse(parts.uri.query()),
                 body,
+                headers: parts.headers.clone(),
             };
             tracing::debug!(method = %call.method, path = %call.path, "request");
             match route(&ctx, &call).await {
@@ -123,6 +129,8 @@ async fn route(ctx: &SharedCtx, call: &Call) -> Result<Response<Body>, ApiError>
         (_, ["images", ..]) => images::route(ctx, call, &call.path["/images".len()..]).await,
         (_, ["volumes", ..]) => volumes::route(ctx, call, &segs[1..]).await,
         (_, ["networks", ..]) => networks::route(ctx, call, &segs[1..]).await,
+        ("POST", ["auth"]) => auth::login(call).await,
+        ("POST", ["build"]) => Err(image_io::build()),
         _ => Err(unimplemented(call)),
     }
 }
