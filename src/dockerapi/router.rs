@@ -151,6 +151,10 @@ async fn route_containers(
         ("POST", [id, "kill"]) => containers::kill(ctx, id, q).await,
         ("POST", [id, "wait"]) => containers::wait(ctx.clone(), id, q).await,
         ("DELETE", [id]) => containers::remove(ctx, id, q).await,
+        // `docker inspect NAME` asks for a container first: an image name with slashes is none.
+        ("GET", [name @ .., "json"]) if name.len() > 1 => {
+            Err(ApiError::no_such_container(&name.join("/")))
+        }
         ("GET", [id, "logs"]) => logs::logs(ctx.clone(), id, q).await,
         ("POST", [id, "rename"]) => containers::rename(ctx, id, q).await,
         ("POST", [id, "pause"]) => containers::pause(ctx, id, false).await,

@@ -166,15 +166,21 @@ pub async fn find(store: &Store, arg: &str, platform: &Platform) -> Result<Vec<L
     Err(CatalogError::NotFound(arg.to_owned()))
 }
 
-/// The record named exactly `name` (normalised), or NotFound.
+/// The record named `name` (normalised, else exactly as given: a record imported under a name
+/// that is no normalised reference), or NotFound.
 pub async fn record(store: &Store, arg: &str) -> Result<Image> {
     let name = Reference::parse(arg)
         .map(|r| r.to_string())
         .unwrap_or_else(|_| arg.to_owned());
-    store
-        .image(&name)
-        .await?
-        .ok_or_else(|| CatalogError::NotFound(arg.to_owned()))
+    if let Some(img) = store.image(&name).await? {
+        return Ok(img);
+    }
+    if name != arg {
+        if let Some(img) = store.image(arg).await? {
+            return Ok(img);
+        }
+    }
+    Err(CatalogError::NotFound(arg.to_owned()))
 }
 
 /// IDs of the containers whose record names this image.
