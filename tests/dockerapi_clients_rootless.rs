@@ -332,7 +332,7 @@ fn compose_and_testcontainers_drive_burrow() {
          \x20   volumes: [\"data:/data\"]\n\
          \x20 client:\n\
          \x20   image: {busybox}\n\
-         \x20   command: [\"sh\", \"-c\", \"while sleep 0.5; do wget -q -O - http://web/ >/dev/null && echo reached-web; done\"]\n\
+         \x20   command: [\"sh\", \"-c\", \"while sleep 0.5; do wget -q -O /dev/null http://web/ && echo reached-web; done\"]\n\
          \x20   networks: [front]\n\
          \x20   depends_on: [web]\n\
          networks:\n\
@@ -363,8 +363,10 @@ fn compose_and_testcontainers_drive_burrow() {
     assert!(
         wait_for(Duration::from_secs(30), || stdout(&dc(&["logs", "client"]))
             .contains("reached-web")),
-        "the client never reached web by name: {}",
-        stdout(&dc(&["logs"]))
+        "the client never reached web by name: {:?}\n{:?}\n{}",
+        dc(&["logs", "--no-color", "client"]),
+        api.docker(&["logs", "bc_client_1"]),
+        api.docker_ok(&["inspect", "--format", "{{json .NetworkSettings.Networks}}", "bc_client_1", "bc_web_1"])
     );
     let nets = api.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(nets.lines().any(|l| l == "bc_front"), "{nets}");

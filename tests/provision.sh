@@ -67,10 +67,15 @@ TESTCONTAINERS_VERSION=4.15.0
 DOCKER_SDK_VERSION=7.1.0
 install_compose_and_testcontainers() {
     machine_install_packages docker-compose python3-venv
-    if "$VENV/bin/python" -c "import testcontainers, docker; assert docker.__version__ == '$DOCKER_SDK_VERSION'" > /dev/null 2>&1; then
+    # The test user runs it: the venv and the directory above must be readable by everyone.
+    mkdir -p "$(dirname "$VENV")"
+    chmod 755 "$(dirname "$VENV")"
+    # Debian's python (root's PATH may hold another one the test user cannot run).
+    if "$VENV/bin/python" -c "import sys, testcontainers, docker; assert sys.base_prefix == '/usr' and docker.__version__ == '$DOCKER_SDK_VERSION'" > /dev/null 2>&1; then
         return
     fi
-    [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+    rm -rf "$VENV"
+    /usr/bin/python3 -m venv "$VENV"
     "$VENV/bin/pip" install -q --disable-pip-version-check \
         "testcontainers==$TESTCONTAINERS_VERSION" "docker==$DOCKER_SDK_VERSION" > /tmp/burrow-pip.log 2>&1 || {
         echo "provision: pip install of testcontainers failed; see /tmp/burrow-pip.log" >&2
