@@ -256,10 +256,15 @@ fn a_pull_whose_client_leaves_leaves_nothing_behind(rl: &Rootless, api: &Api) {
         "-s",
         "-H",
         "Accept: application/vnd.oci.image.manifest.v1+json",
-        &format!("http://{}/v2/burrow-test/tools/manifests/latest", rl.machine.registry),
+        &format!(
+            "http://{}/v2/burrow-test/tools/manifests/latest",
+            rl.machine.registry
+        ),
     ]);
     let manifest: serde_json::Value = serde_json::from_str(&stdout(&manifest)).unwrap();
-    let layers = manifest["layers"].as_array().expect("the tools image's layers");
+    let layers = manifest["layers"]
+        .as_array()
+        .expect("the tools image's layers");
     let big = layers
         .iter()
         .max_by_key(|l| l["size"].as_i64())
@@ -366,7 +371,13 @@ fn compose_and_testcontainers_drive_burrow() {
         "the client never reached web by name: {:?}\n{:?}\n{}",
         dc(&["logs", "--no-color", "client"]),
         api.docker(&["logs", "bc_client_1"]),
-        api.docker_ok(&["inspect", "--format", "{{json .NetworkSettings.Networks}}", "bc_client_1", "bc_web_1"])
+        api.docker_ok(&[
+            "inspect",
+            "--format",
+            "{{json .NetworkSettings.Networks}}",
+            "bc_client_1",
+            "bc_web_1"
+        ])
     );
     let nets = api.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(nets.lines().any(|l| l == "bc_front"), "{nets}");

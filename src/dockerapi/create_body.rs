@@ -227,8 +227,14 @@ fn anonymous_volumes(
     paths.sort();
     for path in paths {
         let target = path.trim_end_matches('/');
-        let covered = hc.binds.iter().any(|b| b.target.trim_end_matches('/') == target)
-            || hc.tmpfs.iter().any(|t| t.target.trim_end_matches('/') == target)
+        let covered = hc
+            .binds
+            .iter()
+            .any(|b| b.target.trim_end_matches('/') == target)
+            || hc
+                .tmpfs
+                .iter()
+                .any(|t| t.target.trim_end_matches('/') == target)
             || hc.mounts.iter().any(|m| match m {
                 MountSpec::Volume(v) => v.target.trim_end_matches('/') == target,
                 MountSpec::Tmpfs(t) => t.target.trim_end_matches('/') == target,
@@ -515,5 +521,20 @@ mod tests {
         let one = req(r#"{"Image":"x","Cmd":"true","Entrypoint":null}"#).unwrap();
         assert_eq!(one.config.cmd, ["true"]);
         assert_eq!(one.config.entrypoint, None);
+    }
+
+    #[test]
+    fn config_volumes_are_anonymous_where_nothing_else_mounts() {
+        // Compose lists a named volume's path in Config.Volumes as well as in Binds.
+        let r = req(r#"{"Image":"x","Volumes":{"/data":{},"/cache/":{},"/t":{}},
+                "HostConfig":{"Binds":["bc_data:/data:rw"],"Tmpfs":{"/t":""}}}"#)
+        .unwrap();
+        let binds: Vec<String> = r
+            .host_config
+            .binds
+            .iter()
+            .map(|b| format!("{:?}:{}", b.source, b.target))
+            .collect();
+        assert_eq!(binds, [r#"Named("bc_data"):/data"#, "Anonymous:/cache/"]);
     }
 }
