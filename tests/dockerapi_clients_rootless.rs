@@ -185,6 +185,8 @@ fn docker_cli_logs_in_pushes_saves_loads_and_reads_history() {
     );
     let (code, body) = api.curl("GET", "/images/get?names=nosuch:1", None);
     assert_eq!(code, 404, "{body}");
+    let (code, body) = api.curl("POST", "/images/load", Some("not an archive"));
+    assert_eq!(code, 400, "{body}");
     let history = api.docker_ok(&[
         "history",
         "--no-trunc",

@@ -4,16 +4,18 @@
 //! and build answer what burrow cannot do yet.
 
 use std::io::{Read, Seek, Write};
+use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use hyper::body::{Bytes, Frame};
-use hyper::Response;
+use http_body_util::BodyExt;
+use hyper::body::{Bytes, Frame, Incoming};
+use hyper::{Method, Response};
 use serde_json::{json, Value};
 
 use super::auth::registry_auth;
 use super::error::ApiError;
-use super::http::{self, Body};
+use super::http::{self, Body, Query};
 use super::images::{progress_lines, store, Transfer};
 use super::router::Call;
 use crate::containers::Ctx;
@@ -167,24 +169,54 @@ pub async fn save(ctx: &Ctx, names: Vec<String>) -> Result<Response<Body>, ApiEr
     let mut file = file;
     file.rewind()
         .map_err(|e| ApiError::new(500, format!("cannot read the saved archive: {e}")))?;
-    let mut r = Response::new(http_body_util::BodyExt::boxed_unsync(FileBody(file)));
+    let mut r = Response::new(FileBody(file).boxed_unsync());
     r.headers_mut()
         .insert("Content-Type", "application/x-tar".parse().expect("static"));
     Ok(r)
 }
 
-/// `POST /images/load?quiet=`: the body (a docker-archive or OCI archive, plain or gzip) into
-/// the store; Docker's `{"stream": "Loaded image: NAME\n"}` lines.
-pub async fn load(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
+/// Whether a request uploads an archive (`POST /images/load`, `POST /build`): its body is
+/// read as it arrives by [`upload`], not collected in memory.
+pub fn is_upload(method: &Method, path: &str) -> bool {
+    method == Method::POST && matches!(path, "/images/load" | "/build")
+}
+
+/// Answers an upload: `/images/load` from the body spooled to a private temporary file;
+/// `/build`'s context is read and dropped, then refused (the client sees the answer, not a
+/// broken pipe).
+pub async fn upload(
+    ctx: &Ctx,
+    path: &str,
+    query: &Query,
+    mut body: Incoming,
+) -> Result<Response<Body>, ApiError> {
+    if path == "/build" {
+        while let Some(Ok(_)) = body.frame().await {}
+        return Err(build());
+    }
+    // Accepted either way: burrow's load prints no progress to leave out.
+    query.flag("quiet", false)?;
     let tmp_err = |e: std::io::Error| ApiError::new(500, format!("cannot buffer the archive: {e}"));
     let mut tmp = tempfile::NamedTempFile::new().map_err(tmp_err)?;
-    tmp.write_all(&call.body).map_err(tmp_err)?;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::bad_request(format!("the archive did not arrive whole: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            tmp.write_all(&data).map_err(tmp_err)?;
+        }
+    }
     tmp.flush().map_err(tmp_err)?;
+    load(ctx, tmp.path()).await
+}
+
+/// `POST /images/load`: the archive (docker-archive or OCI archive, plain or gzip) into the
+/// store; Docker's `{"stream": "Loaded image: NAME\n"}` lines.
+async fn load(ctx: &Ctx, archive_path: &Path) -> Result<Response<Body>, ApiError> {
     let opts = archive::LoadOptions {
         platform: Platform::host(),
         all_platforms: false,
     };
-    let loaded = archive::load(&store(ctx), Some(tmp.path()), &opts)
+    let loaded = archive::load(&store(ctx), Some(archive_path), &opts)
         .await
         .map_err(|e| match e {
             ArchiveError::Store(_) | ArchiveError::Local(_) => {
@@ -193,7 +225,7 @@ pub async fn load(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
             // The rest is about the archive the client sent.
             e => ApiError::bad_request(
                 format!("{:#}", anyhow::Error::from(e))
-                    .replace(&tmp.path().display().to_string(), "the archive"),
+                    .replace(&archive_path.display().to_string(), "the archive"),
             ),
         })?;
     let mut out = String::new();

@@ -59,6 +59,14 @@ pub async fn handle(ctx: SharedCtx, req: Request<Incoming>) -> Result<Response<B
     let (parts, body) = req.into_parts();
     let mut resp = match split_version(parts.uri.path()) {
         Err(e) => http::error(&e),
+        // Archives clients upload are spooled to disk (or dropped), not held in memory.
+        Ok(path) if image_io::is_upload(&parts.method, path) => {
+            tracing::debug!(method = %parts.method, path, "request (upload)");
+            let query = Query::parse(parts.uri.query());
+            image_io::upload(&ctx, path, &query, body)
+                .await
+                .unwrap_or_else(|e| http::error(&e))
+        }
         Ok(path) => {
             let body = match body.collect().await {
                 Ok(b) => b.to_bytes(),
@@ -130,7 +138,6 @@ async fn route(ctx: &SharedCtx, call: &Call) -> Result<Response<Body>, ApiError>
         (_, ["volumes", ..]) => volumes::route(ctx, call, &segs[1..]).await,
         (_, ["networks", ..]) => networks::route(ctx, call, &segs[1..]).await,
         ("POST", ["auth"]) => auth::login(call).await,
-        ("POST", ["build"]) => Err(image_io::build()),
         _ => Err(unimplemented(call)),
     }
 }
