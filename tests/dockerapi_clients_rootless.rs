@@ -385,7 +385,8 @@ fn compose_and_testcontainers_drive_burrow() {
     assert!(nets.lines().any(|l| l == "bc_front"), "{nets}");
     let vols = api.docker_ok(&["volume", "ls", "--format", "{{.Name}}"]);
     assert!(vols.lines().any(|l| l == "bc_data"), "{vols}");
-    expect_ok(&dc(&["down", "-v"]), "docker-compose down -v");
+    // -t 1: sh and httpd as PID 1 ignore SIGTERM; no need to wait 10 s for the SIGKILL.
+    expect_ok(&dc(&["down", "-v", "-t", "1"]), "docker-compose down -v");
     assert_eq!(api.docker_ok(&["ps", "-aq"]).trim(), "");
     let nets = api.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(!nets.contains("bc_front"), "{nets}");
