@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes a fresh Debian 12 machine ready for burrow's tests and benchmarks. Run as root; idempotent;
-# needs no network beyond Debian's package archive. What it sets up:
+# needs no network beyond Debian's package archive and PyPI (testcontainers). What it sets up:
 #   - the Debian packages the project, its tests and its benchmarks use
 #   - an unprivileged test user (burrowtest) with /etc/subuid and /etc/subgid ranges, and a second
 #     one (burrownosub) with none
@@ -8,6 +8,7 @@
 #   - a running `systemd --user` manager for that user, even when PID 1 is not systemd
 #   - two local registries: 127.0.0.1:5000 (no auth) and 127.0.0.1:5001 (basic auth)
 #   - the test images, pushed to both registries
+#   - docker.io (client only), docker-compose and testcontainers-python (in /opt/burrow-test/venv)
 #   - /etc/burrow-test.env describing all of the above for the test harness
 set -euo pipefail
 
@@ -34,6 +35,7 @@ install_packages() {
         attr curl jq python3 dbus-user-session systemd iproute2 util-linux procps psmisc)
     machine_install_packages "${pkgs[@]}"
     install_docker_clients
+    install_compose_and_testcontainers
 }
 
 # The Docker API tests (tests/dockerapi_rootless.rs) drive burrow's socket with real clients:
@@ -54,6 +56,34 @@ install_docker_clients() {
         systemctl mask docker.service docker.socket > /dev/null 2>&1 || true
     fi
     say "installed the docker client (dockerd not started) and the Python Docker SDK"
+}
+
+# The Docker API client tests (tests/dockerapi_clients_rootless.rs) also drive burrow with
+# Debian's docker-compose 1.29 (on Debian's python3-docker) and testcontainers-python from PyPI.
+# Debian's python3 is externally managed, so testcontainers lives in a venv of its own, with
+# PyPI's docker SDK pinned to a version testcontainers supports. Quiet when already there.
+VENV=/opt/burrow-test/venv
+TESTCONTAINERS_VERSION=4.15.0
+DOCKER_SDK_VERSION=7.1.0
+install_compose_and_testcontainers() {
+    machine_install_packages docker-compose python3-venv
+    # The test user runs it: the venv and the directory above must be readable by everyone.
+    mkdir -p "$(dirname "$VENV")"
+    chmod 755 "$(dirname "$VENV")"
+    # Debian's python (root's PATH may hold another one the test user cannot run).
+    if "$VENV/bin/python" -c "import sys, testcontainers, docker; assert sys.base_prefix == '/usr' and docker.__version__ == '$DOCKER_SDK_VERSION'" > /dev/null 2>&1; then
+        return
+    fi
+    rm -rf "$VENV"
+    /usr/bin/python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check \
+        "testcontainers==$TESTCONTAINERS_VERSION" "docker==$DOCKER_SDK_VERSION" > /tmp/burrow-pip.log 2>&1 || {
+        echo "provision: pip install of testcontainers failed; see /tmp/burrow-pip.log" >&2
+        tail -20 /tmp/burrow-pip.log >&2
+        exit 1
+    }
+    chmod -R a+rX "$VENV"
+    say "installed testcontainers $TESTCONTAINERS_VERSION (docker SDK $DOCKER_SDK_VERSION) in $VENV"
 }
 
 start_registry() { # name port [htpasswd]

@@ -73,6 +73,7 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "DeviceRequests": devices.get("DeviceRequests").cloned().unwrap_or(Value::Null),
             "UsernsMode": c.labels.get(labels::USERNS).cloned().unwrap_or_default(),
             "VolumesFrom": mounts.volumes_from,
+            "LogConfig": log_config_json(ctx, &c.id),
         },
         "Mounts": mounts.mounts,
         "NetworkSettings": {
@@ -81,9 +82,16 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "Gateway": net_state.gateway.clone().unwrap_or_default(),
             "MacAddress": net_state.attachments.first().and_then(|(_, ifname, r)| crate::network::cni::mac_of(r, ifname)).unwrap_or_default(),
             "Ports": ports,
-            "Networks": networks_json(ctx, hook::read_config(&dir).as_ref(), &net_state),
+            "Networks": networks_json(ctx, &c.id, hook::read_config(&dir).as_ref(), &net_state),
         },
     }))
+}
+
+/// Docker's `HostConfig.LogConfig`: the log driver (Compose reads logs only from containers
+/// whose driver it knows can be read back).
+fn log_config_json(ctx: &Ctx, id: &str) -> Value {
+    let opts = super::logopts::LogOpts::load(&ctx.store.log_path(id));
+    json!({ "Type": serde_json::to_value(opts.driver).unwrap_or(Value::Null), "Config": {} })
 }
 
 /// `State`: status, pid, exit code, start and finish times, health.
@@ -134,15 +142,22 @@ fn ports_json(c: &Container) -> Map<String, Value> {
 }
 
 /// `NetworkSettings.Networks`: every network the container is on (or will be, when it
-/// starts), with its aliases there and, while attached, its address, gateway and MAC.
+/// starts), with its aliases there (on user-defined networks also its short ID, as Docker
+/// lists it: Compose looks for it) and, while attached, its address, gateway and MAC.
 fn networks_json(
     ctx: &Ctx,
+    id: &str,
     cfg: Option<&hook::HookConfig>,
     net_state: &hook::HookState,
 ) -> Map<String, Value> {
     let mut networks = Map::new();
     for (name, _) in cfg.map(|c| c.networks.as_slice()).unwrap_or_default() {
         let ep = cfg.map(|c| c.endpoint(name)).unwrap_or_default();
+        let mut aliases = ep.aliases.clone();
+        let short = &id[..id.len().min(12)];
+        if name != crate::network::DEFAULT_NETWORK && !aliases.iter().any(|a| a == short) {
+            aliases.push(short.to_string());
+        }
         let attached = net_state.attachments.iter().find(|(n, _, _)| n == name);
         let (ip, gw) = attached
             .and_then(|(_, _, r)| crate::network::cni::first_ipv4(r))
@@ -157,7 +172,7 @@ fn networks_json(
         networks.insert(
             name.clone(),
             json!({
-                "Aliases": ep.aliases,
+                "Aliases": aliases,
                 "NetworkID": id,
                 "IPAddress": addr,
                 "IPPrefixLen": len.parse::<u8>().unwrap_or(0),

@@ -177,7 +177,11 @@ pub async fn list(ctx: &Ctx, q: &Query) -> Result<Response<Body>, ApiError> {
 /// `GET /containers/{id}/json`.
 pub async fn inspect(ctx: &Ctx, id: &str) -> Result<Response<Body>, ApiError> {
     find(ctx, id).await?;
-    let v = cinspect::inspect(ctx, id).await?;
+    let mut v = cinspect::inspect(ctx, id).await?;
+    // Docker's daemon names containers with a leading slash (Compose strips it).
+    if let Some(name) = v["Name"].as_str().filter(|n| !n.starts_with('/')) {
+        v["Name"] = format!("/{name}").into();
+    }
     Ok(http::json(200, &v))
 }
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 use super::error::ApiError;
 use crate::containers::endpoints::Endpoint;
 use crate::containers::request::ContainerRequest;
-use crate::containers::values::{ByteSize, PullPolicy};
+use crate::containers::values::{ByteSize, MountSpec, PullPolicy};
 use crate::network::DEFAULT_NETWORK;
 
 /// A string or a list of strings (Docker accepts both for Cmd and Entrypoint).
@@ -208,10 +208,43 @@ pub fn request(mut body: Body, name: Option<&str>) -> Result<ContainerRequest, A
         .map(|n| n.trim_start_matches('/').to_string());
     let host_body = std::mem::take(&mut body.host_config);
     let net_body = std::mem::take(&mut body.networking_config);
+    let volumes = body.volumes.take().unwrap_or_default();
     config(&mut r, body)?;
     host(&mut r, host_body)?;
+    anonymous_volumes(&mut r, volumes.into_keys())?;
     networking(&mut r, net_body)?;
     Ok(r)
+}
+
+/// `Config.Volumes`: an anonymous volume (as `-v /path`) on each path no bind, mount or tmpfs
+/// covers (Compose lists its named volumes' paths there too).
+fn anonymous_volumes(
+    r: &mut ContainerRequest,
+    paths: impl Iterator<Item = String>,
+) -> Result<(), ApiError> {
+    let hc = &mut r.host_config;
+    let mut paths: Vec<String> = paths.collect();
+    paths.sort();
+    for path in paths {
+        let target = path.trim_end_matches('/');
+        let covered = hc
+            .binds
+            .iter()
+            .any(|b| b.target.trim_end_matches('/') == target)
+            || hc
+                .tmpfs
+                .iter()
+                .any(|t| t.target.trim_end_matches('/') == target)
+            || hc.mounts.iter().any(|m| match m {
+                MountSpec::Volume(v) => v.target.trim_end_matches('/') == target,
+                MountSpec::Tmpfs(t) => t.target.trim_end_matches('/') == target,
+            });
+        if !covered {
+            hc.binds
+                .push(path.parse().map_err(|e| bad("Volumes", &path, e))?);
+        }
+    }
+    Ok(())
 }
 
 /// The body's `Config` fields.
@@ -219,11 +252,6 @@ fn config(r: &mut ContainerRequest, b: Body) -> Result<(), ApiError> {
     if b.tty || b.open_stdin {
         return Err(refuse(
             "containers with Tty or OpenStdin (they need attach; create it without -t/-i, or use `burrow run -it`)",
-        ));
-    }
-    if b.volumes.as_ref().is_some_and(|v| !v.is_empty()) {
-        return Err(refuse(
-            "Config.Volumes (anonymous volumes; use HostConfig.Binds or Mounts)",
         ));
     }
     let c = &mut r.config;
@@ -493,5 +521,20 @@ mod tests {
         let one = req(r#"{"Image":"x","Cmd":"true","Entrypoint":null}"#).unwrap();
         assert_eq!(one.config.cmd, ["true"]);
         assert_eq!(one.config.entrypoint, None);
+    }
+
+    #[test]
+    fn config_volumes_are_anonymous_where_nothing_else_mounts() {
+        // Compose lists a named volume's path in Config.Volumes as well as in Binds.
+        let r = req(r#"{"Image":"x","Volumes":{"/data":{},"/cache/":{},"/t":{}},
+                "HostConfig":{"Binds":["bc_data:/data:rw"],"Tmpfs":{"/t":""}}}"#)
+        .unwrap();
+        let binds: Vec<String> = r
+            .host_config
+            .binds
+            .iter()
+            .map(|b| format!("{:?}:{}", b.source, b.target))
+            .collect();
+        assert_eq!(binds, [r#"Named("bc_data"):/data"#, "Anonymous:/cache/"]);
     }
 }

@@ -84,18 +84,30 @@ impl Drop for ChanBody {
     }
 }
 
-/// A request's query parameters (the last of a repeated name wins; `+` is a space).
+/// A request's query parameters (the last of a repeated name wins, [`Query::all`] has every
+/// one; `+` is a space).
 #[derive(Debug, Clone, Default)]
-pub struct Query(HashMap<String, String>);
+pub struct Query(HashMap<String, String>, Vec<(String, String)>);
 
 impl Query {
     pub fn parse(q: Option<&str>) -> Query {
         let mut m = HashMap::new();
+        let mut pairs = Vec::new();
         for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             m.insert(decode(k), decode(v));
+            pairs.push((decode(k), decode(v)));
         }
-        Query(m)
+        Query(m, pairs)
+    }
+
+    /// Every value of a repeated parameter (`names=a&names=b`), in order.
+    pub fn all(&self, k: &str) -> Vec<&str> {
+        self.1
+            .iter()
+            .filter(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     pub fn get(&self, k: &str) -> Option<&str> {
@@ -204,5 +216,7 @@ mod tests {
         assert_eq!(q.filters().unwrap(), vec!["label=a=b"]);
         assert!(q.int("t").is_err());
         assert!(Query::parse(Some("filters=[1]")).filters().is_err());
+        let q = Query::parse(Some("names=a&names=b%3A1"));
+        assert_eq!(q.all("names"), vec!["a", "b:1"]);
     }
 }

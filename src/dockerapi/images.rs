@@ -1,5 +1,6 @@
 //! The image endpoints: list, inspect, pull (`/images/create`), tag and remove, through the
-//! library's catalog, pull, tag and remove.
+//! library's catalog, pull, tag and remove; push, save, load and history are in
+//! [`super::image_io`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,8 +8,10 @@ use std::sync::{Arc, Mutex};
 use hyper::Response;
 use serde_json::{json, Value};
 
+use super::auth::registry_auth;
 use super::error::ApiError;
 use super::http::{self, Body};
+use super::image_io;
 use super::router::{unimplemented, Call};
 use crate::containers::Ctx;
 use crate::images::endpoints::{pull_any, registries_for};
@@ -18,7 +21,7 @@ use crate::images::reference::Reference;
 use crate::images::store::Store;
 use crate::images::{catalog, pull, remove, userdb};
 
-fn store(ctx: &Ctx) -> Store {
+pub(super) fn store(ctx: &Ctx) -> Store {
     Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep)
 }
 
@@ -28,12 +31,30 @@ pub async fn route(ctx: &Ctx, call: &Call, rest: &str) -> Result<Response<Body>,
     match (m, rest.trim_end_matches('/')) {
         ("GET", "/json") => list(ctx).await,
         ("POST", "/create") => create(ctx, call).await,
-        ("GET", "/search" | "/get") | ("POST", "/load" | "/prune") => Err(unimplemented(call)),
+        ("GET", "/search") => Err(image_io::search()),
+        ("GET", "/get") => image_io::save(ctx, names(call)).await,
+        ("POST", "/prune") => Err(unimplemented(call)),
         ("GET", p) if p.ends_with("/json") => inspect(ctx, name(p, "/json")).await,
+        ("GET", p) if p.ends_with("/history") => image_io::history(ctx, name(p, "/history")).await,
+        ("GET", p) if p.ends_with("/get") => {
+            image_io::save(ctx, vec![name(p, "/get").to_string()]).await
+        }
+        ("POST", p) if p.ends_with("/push") => image_io::push(ctx, call, name(p, "/push")).await,
         ("POST", p) if p.ends_with("/tag") => tag(ctx, call, name(p, "/tag")).await,
         ("DELETE", p) if p.len() > 1 => delete(ctx, call, &p[1..]).await,
         _ => Err(unimplemented(call)),
     }
+}
+
+/// The `names` of `GET /images/get` (repeated, or comma-separated by older clients).
+fn names(call: &Call) -> Vec<String> {
+    call.query
+        .all("names")
+        .iter()
+        .flat_map(|n| n.split(','))
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The image name between `/` and `suffix`.
@@ -123,13 +144,23 @@ async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
         all_platforms: false,
         unpack: true,
     };
-    let regs = registries_for(&reference.domain, false, false, &[])?;
+    let creds = registry_auth(&call.headers)?;
+    let mut regs = registries_for(&reference.domain, false, false, &[])?;
+    if creds.is_some() {
+        regs = regs
+            .into_iter()
+            .map(|r| r.with_credentials(creds.clone()))
+            .collect();
+    }
     let store = store(ctx);
     let (tx, body) = http::channel(None);
     let send = |tx: &tokio::sync::mpsc::UnboundedSender<hyper::body::Bytes>, v: Value| {
         let _ = tx.send(format!("{v}\r\n").into());
     };
-    let progress = Arc::new(Progress::Events(Box::new(progress_lines(tx.clone()))));
+    let progress = Arc::new(Progress::Events(Box::new(progress_lines(
+        tx.clone(),
+        Transfer::Pull,
+    ))));
     let task = tokio::task::spawn_local(async move {
         match pull_any(&store, regs, &reference, &opts, progress).await {
             Ok(pulled) => {
@@ -159,10 +190,23 @@ async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
     Ok(r)
 }
 
-/// The JSON lines of a pull's progress events, "Downloading" at most every 512 KiB a layer.
-fn progress_lines(
+/// Which way a transfer goes, for its progress lines' words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Transfer {
+    Pull,
+    Push,
+}
+
+/// The JSON lines of a pull's or push's progress events, "Downloading" / "Pushing" at most
+/// every 512 KiB a layer.
+pub(super) fn progress_lines(
     tx: tokio::sync::mpsc::UnboundedSender<hyper::body::Bytes>,
+    way: Transfer,
 ) -> impl Fn(Event) + Send + Sync {
+    let (starting, moving) = match way {
+        Transfer::Pull => ("Pulling fs layer", "Downloading"),
+        Transfer::Push => ("Preparing", "Pushing"),
+    };
     let layers: Mutex<HashMap<String, (u64, u64, u64)>> = Mutex::new(HashMap::new());
     move |e: Event| {
         let line = match e {
@@ -171,7 +215,7 @@ fn progress_lines(
                 if let Ok(mut l) = layers.lock() {
                     l.insert(id.clone(), (at, total, at));
                 }
-                Some(json!({ "status": "Pulling fs layer", "progressDetail": {}, "id": id }))
+                Some(json!({ "status": starting, "progressDetail": {}, "id": id }))
             }
             Event::Advance { id, n } => {
                 let mut l = layers.lock().ok();
@@ -181,7 +225,7 @@ fn progress_lines(
                     (*current - *shown >= 512 * 1024 || *current >= *total).then(|| {
                         *shown = *current;
                         json!({
-                            "status": "Downloading",
+                            "status": moving,
                             "progressDetail": { "current": *current, "total": *total },
                             "id": id,
                         })

@@ -6,13 +6,16 @@
 //! - [`router`]: API versions in paths, dispatch by method and path, the 501 fallback.
 //! - [`http`]: bodies, JSON responses, query strings, Docker's filters.
 //! - [`error`]: Docker's error bodies (`{"message": ...}`) and status codes.
-//! - [`system`], [`containers`], [`create_body`], [`logs`], [`images`], [`volumes`],
+//! - [`auth`]: `X-Registry-Auth` and `POST /auth` (docker login).
+//! - [`system`], [`containers`], [`create_body`], [`logs`], [`images`], [`image_io`], [`volumes`],
 //!   [`networks`]: the endpoints.
 
+pub mod auth;
 pub mod containers;
 pub mod create_body;
 pub mod error;
 pub mod http;
+pub mod image_io;
 pub mod images;
 pub mod logs;
 pub mod networks;

@@ -112,7 +112,11 @@ fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
     }
     let refused = [
         ("Internal", b.internal),
-        ("Attachable", b.attachable),
+        // Attachable is about swarm networks: a bridge network is always attachable.
+        (
+            "Attachable",
+            b.attachable && !matches!(b.driver.as_str(), "" | "bridge"),
+        ),
         ("EnableIPv6", b.enable_ipv6.unwrap_or(false)),
         ("Options", b.options.as_ref().is_some_and(|o| !o.is_empty())),
         (

@@ -11,7 +11,10 @@ use hyper::{Method, Request, Response};
 use super::error::ApiError;
 use super::http::{self, Body, Query};
 use super::SharedCtx;
-use super::{containers, images, logs, networks, system, volumes, API_VERSION, MIN_API_VERSION};
+use super::{
+    auth, containers, image_io, images, logs, networks, system, volumes, API_VERSION,
+    MIN_API_VERSION,
+};
 
 /// One request as the endpoints see it.
 #[derive(Debug)]
@@ -21,6 +24,8 @@ pub struct Call {
     pub path: String,
     pub query: Query,
     pub body: Bytes,
+    /// The request's headers (`X-Registry-Auth`, ...).
+    pub headers: hyper::HeaderMap,
 }
 
 impl Call {
@@ -54,6 +59,14 @@ pub async fn handle(ctx: SharedCtx, req: Request<Incoming>) -> Result<Response<B
     let (parts, body) = req.into_parts();
     let mut resp = match split_version(parts.uri.path()) {
         Err(e) => http::error(&e),
+        // Archives clients upload are spooled to disk (or dropped), not held in memory.
+        Ok(path) if image_io::is_upload(&parts.method, path) => {
+            tracing::debug!(method = %parts.method, path, "request (upload)");
+            let query = Query::parse(parts.uri.query());
+            image_io::upload(&ctx, path, &query, body)
+                .await
+                .unwrap_or_else(|e| http::error(&e))
+        }
         Ok(path) => {
             let body = match body.collect().await {
                 Ok(b) => b.to_bytes(),
@@ -64,6 +77,7 @@ pub async fn handle(ctx: SharedCtx, req: Request<Incoming>) -> Result<Response<B
                 path: path.to_string(),
                 query: Query::parse(parts.uri.query()),
                 body,
+                headers: parts.headers.clone(),
             };
             tracing::debug!(method = %call.method, path = %call.path, "request");
             match route(&ctx, &call).await {
@@ -123,6 +137,7 @@ async fn route(ctx: &SharedCtx, call: &Call) -> Result<Response<Body>, ApiError>
         (_, ["images", ..]) => images::route(ctx, call, &call.path["/images".len()..]).await,
         (_, ["volumes", ..]) => volumes::route(ctx, call, &segs[1..]).await,
         (_, ["networks", ..]) => networks::route(ctx, call, &segs[1..]).await,
+        ("POST", ["auth"]) => auth::login(call).await,
         _ => Err(unimplemented(call)),
     }
 }
@@ -143,6 +158,10 @@ async fn route_containers(
         ("POST", [id, "kill"]) => containers::kill(ctx, id, q).await,
         ("POST", [id, "wait"]) => containers::wait(ctx.clone(), id, q).await,
         ("DELETE", [id]) => containers::remove(ctx, id, q).await,
+        // `docker inspect NAME` asks for a container first: an image name with slashes is none.
+        ("GET", [name @ .., "json"]) if name.len() > 1 => {
+            Err(ApiError::no_such_container(&name.join("/")))
+        }
         ("GET", [id, "logs"]) => logs::logs(ctx.clone(), id, q).await,
         ("POST", [id, "rename"]) => containers::rename(ctx, id, q).await,
         ("POST", [id, "pause"]) => containers::pause(ctx, id, false).await,

@@ -166,15 +166,21 @@ pub async fn find(store: &Store, arg: &str, platform: &Platform) -> Result<Vec<L
     Err(CatalogError::NotFound(arg.to_owned()))
 }
 
-/// The record named exactly `name` (normalised), or NotFound.
+/// The record named `name` (normalised, else exactly as given: a record imported under a name
+/// that is no normalised reference), or NotFound.
 pub async fn record(store: &Store, arg: &str) -> Result<Image> {
     let name = Reference::parse(arg)
         .map(|r| r.to_string())
         .unwrap_or_else(|_| arg.to_owned());
-    store
-        .image(&name)
-        .await?
-        .ok_or_else(|| CatalogError::NotFound(arg.to_owned()))
+    if let Some(img) = store.image(&name).await? {
+        return Ok(img);
+    }
+    if name != arg {
+        if let Some(img) = store.image(arg).await? {
+            return Ok(img);
+        }
+    }
+    Err(CatalogError::NotFound(arg.to_owned()))
 }
 
 /// IDs of the containers whose record names this image.
@@ -329,47 +335,86 @@ pub async fn inspect_each(
     Ok(docs)
 }
 
-/// `history` rows, newest first: (image id or "<missing>", created, created by, size, comment).
-pub fn history(l: &LocalImage) -> Vec<Value> {
+/// One step of an image's history, newest first in [`history_entries`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryEntry {
+    /// The image ID on the newest step, `<missing>` on the others (as Docker shows them).
+    pub id: String,
+    /// When the step ran, as the config says it (RFC 3339), if it does.
+    pub created: Option<String>,
+    pub created_by: String,
+    /// The size of the layer the step made (0 for an empty layer).
+    pub size: i64,
+    pub comment: String,
+}
+
+impl HistoryEntry {
+    /// The step's time as Unix seconds (0 when unknown).
+    pub fn created_unix(&self) -> i64 {
+        self.created
+            .as_deref()
+            .and_then(time::parse_rfc3339)
+            .unwrap_or(0)
+    }
+}
+
+/// The image's history, newest first: the config's steps with their layers' sizes, or one
+/// step per layer when the config has no history.
+pub fn history_entries(l: &LocalImage) -> Vec<HistoryEntry> {
     let mut layers = l.manifest.layers.iter();
-    let mut rows: Vec<Value> = l
+    let mut rows: Vec<HistoryEntry> = l
         .config
         .history
         .iter()
-        .map(|h| {
-            let size = if h.empty_layer {
+        .map(|h| HistoryEntry {
+            id: "<missing>".into(),
+            created: h.created.clone(),
+            created_by: h.created_by.clone().unwrap_or_default(),
+            size: if h.empty_layer {
                 0
             } else {
                 layers.next().map(|d| d.size).unwrap_or(0)
-            };
-            let created = h.created.as_deref().and_then(time::parse_rfc3339);
-            json!({
-                "ID": "<missing>",
-                "CreatedAt": h.created.clone().unwrap_or_default(),
-                "CreatedSince": created.map(time::ago).unwrap_or_else(|| "N/A".into()),
-                "CreatedBy": h.created_by.clone().unwrap_or_default(),
-                "Size": human_size(size),
-                "Comment": h.comment.clone().unwrap_or_default(),
-            })
+            },
+            comment: h.comment.clone().unwrap_or_default(),
         })
         .collect();
     if rows.is_empty() {
-        // No history in the config: one row per layer.
         rows = l
             .manifest
             .layers
             .iter()
-            .map(|d| {
-                json!({"ID": "<missing>", "CreatedAt": "", "CreatedSince": "N/A", "CreatedBy": "",
-                       "Size": human_size(d.size), "Comment": ""})
+            .map(|d| HistoryEntry {
+                id: "<missing>".into(),
+                created: None,
+                created_by: String::new(),
+                size: d.size,
+                comment: String::new(),
             })
             .collect();
     }
     rows.reverse();
     if let Some(first) = rows.first_mut() {
-        first["ID"] = Value::String(l.id().to_owned());
+        first.id = l.id().to_owned();
     }
     rows
+}
+
+/// The image's history as `burrow history` shows it (human times and sizes), newest first.
+pub fn history(l: &LocalImage) -> Vec<Value> {
+    history_entries(l)
+        .into_iter()
+        .map(|h| {
+            let created = h.created.as_deref().and_then(time::parse_rfc3339);
+            json!({
+                "ID": h.id,
+                "CreatedAt": h.created.clone().unwrap_or_default(),
+                "CreatedSince": created.map(time::ago).unwrap_or_else(|| "N/A".into()),
+                "CreatedBy": h.created_by,
+                "Size": human_size(h.size),
+                "Comment": h.comment,
+            })
+        })
+        .collect()
 }
 
 /// Groups record names by image ID (for RepoTags and for rmi's "referenced in multiple").

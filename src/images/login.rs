@@ -30,15 +30,24 @@ pub async fn login(
     insecure: bool,
     hosts_dirs: &[PathBuf],
 ) -> anyhow::Result<()> {
-    let reg = registries_for(host, insecure, true, hosts_dirs)?
-        .remove(0)
-        .with_credentials(Some(creds.clone()));
-    reg.ping()
-        .await
-        .with_context(|| format!("login to {host}"))?;
+    check(host, &creds, insecure, hosts_dirs).await?;
     let path = auth::config_path()?;
     auth::store(&path, host, &creds)?;
     Ok(())
+}
+
+/// Checks `creds` with the registry pushes to `host` go to, storing nothing (the Docker API's
+/// `POST /auth`: the client keeps them).
+pub async fn check(
+    host: &str,
+    creds: &Credentials,
+    insecure: bool,
+    hosts_dirs: &[PathBuf],
+) -> anyhow::Result<()> {
+    let reg = registries_for(host, insecure, true, hosts_dirs)?
+        .remove(0)
+        .with_credentials(Some(creds.clone()));
+    reg.ping().await.with_context(|| format!("login to {host}"))
 }
 
 /// Forgets the credentials for `host`; false when there were none.

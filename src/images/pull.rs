@@ -122,6 +122,8 @@ pub async fn pull(
     ));
     let (top, top_data) = reg.manifest(&repo, reference.object(), &what).await?;
     let leased = store.with_lease("pull").await?;
+    // Dropped before the end (a Docker API client went away): undo the partial pull.
+    let mut unfinished = Unfinished(Some(leased.clone()));
     let result = pull_tree(
         &leased, &reg, &repo, &what, &top, &top_data, opts, &progress,
     )
@@ -143,10 +145,32 @@ pub async fn pull(
         }
         Err(e) => Err(e),
     };
+    unfinished.0 = None;
     if let Err(err) = leased.release().await {
         tracing::warn!(%err, "could not release the pull lease (it expires in a day)");
     }
     result
+}
+
+/// A pull in progress; when its future is dropped before the end, the partial content and the
+/// lease go ([`Store::cancel`], run on the runtime since drop cannot wait).
+struct Unfinished(Option<Store>);
+
+impl Drop for Unfinished {
+    fn drop(&mut self) {
+        let Some(store) = self.0.take() else {
+            return;
+        };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        rt.spawn(async move {
+            // The layer transfers are aborted with the pull; let them close their writes.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            tracing::info!("a pull was abandoned: removing its partial content and lease");
+            store.cancel().await;
+        });
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

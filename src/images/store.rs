@@ -2,6 +2,7 @@
 //! image records, snapshots and the diff service, all in one namespace and optionally under a lease.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use containerd_client::services::v1::{
@@ -79,6 +80,8 @@ pub struct Store {
     /// rootless user, see [`super::owners`]): unpacked layers then differ from the image's
     /// diff ids by design.
     pub squashed_owners: bool,
+    /// The ingests opened through this store (under its lease), for [`Store::cancel`].
+    opened: Arc<Mutex<Vec<String>>>,
 }
 
 impl Store {
@@ -87,6 +90,7 @@ impl Store {
             containerd,
             snapshotter: snapshotter.to_owned(),
             squashed_owners: false,
+            opened: Arc::default(),
         }
     }
 
@@ -125,8 +129,33 @@ impl Store {
             .op("lease create", &id)?;
         Ok(Store {
             containerd: self.containerd.with_lease(&id)?,
+            opened: Arc::default(),
             ..self.clone()
         })
+    }
+
+    /// Undoes an unfinished transfer under this store's lease: drops the ingests it opened
+    /// (committed ones are not touched) and ends the lease at once, so containerd collects
+    /// what no image references. Nothing half-written stays behind.
+    pub async fn cancel(&self) {
+        let opened = self.opened.lock().map(|o| o.clone()).unwrap_or_default();
+        for r in &opened {
+            self.abort(r).await;
+        }
+        let Some(id) = self.containerd.lease() else {
+            return;
+        };
+        let req = LeaseDeleteRequest {
+            id: id.to_owned(),
+            sync: true,
+        };
+        if let Err(err) = self.containerd.without_lease().leases().delete(req).await {
+            tracing::warn!(
+                ?err,
+                lease = id,
+                "could not end the lease of a cancelled transfer (it expires in a day)"
+            );
+        }
     }
 
     /// Ends this store's lease (what it protected must be referenced by an image by now).
@@ -283,6 +312,9 @@ impl Store {
             Err(e) if e.is_already_exists() => return Ok(None),
             Err(e) => return Err(e.into()),
         };
+        if let Ok(mut o) = self.opened.lock() {
+            o.push(ingest_ref.to_owned());
+        }
         Ok(Some(Ingest {
             tx,
             stream,
