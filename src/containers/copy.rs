@@ -46,14 +46,22 @@ pub struct Request {
 pub enum Op {
     /// Print [`Stat`] as JSON.
     Stat { path: String },
+    /// Print an `Option<`[`PathStat`]`>` as JSON (the Docker API's archive header).
+    PathStat { path: String },
     /// Write a tar of `path` to stdout, its entries named `name` ("." for a directory's contents).
     Get {
         path: String,
         name: String,
         follow: bool,
     },
-    /// Unpack the tar on stdin into the directory `dir`.
-    Put { dir: String, archive: bool },
+    /// Unpack the tar on stdin into the directory `dir`; `no_overwrite_dir_non_dir` refuses an
+    /// entry that would replace a directory with a non-directory or the other way round.
+    Put {
+        dir: String,
+        archive: bool,
+        #[serde(default)]
+        no_overwrite_dir_non_dir: bool,
+    },
     /// Copy the directory `path` of a snapshot (Root::Mounts) into the host directory `dest`
     /// with owners and modes (a new named volume getting the image's content).
     FillVolume { path: String, dest: String },
@@ -76,6 +84,72 @@ pub enum Op {
 pub struct Stat {
     pub exists: bool,
     pub dir: bool,
+}
+
+/// What the Docker API tells of a path in a container (its `X-Docker-Container-Path-Stat`
+/// header): the path not followed when it is a symbolic link, whose target is then given.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PathStat {
+    pub name: String,
+    pub size: u64,
+    /// Go's `os.FileMode` bits (Docker's clients read them): the permissions, with the type
+    /// and special bits at Go's positions.
+    pub mode: u32,
+    /// Modification time, RFC 3339 with nanoseconds.
+    pub mtime: String,
+    /// Where a symbolic link resolves to inside the container ("" for other types).
+    #[serde(rename = "linkTarget")]
+    pub link_target: String,
+}
+
+/// The message of an entry refused by [`Op::Put`]'s `no_overwrite_dir_non_dir`.
+pub const DIR_NON_DIR: &str = "cannot overwrite";
+
+/// A path's [`PathStat`] (inside the helper's chroot), None when nothing is there.
+fn path_stat(path: &str) -> Option<PathStat> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let m = std::fs::symlink_metadata(path).ok()?;
+    let ft = m.file_type();
+    let perm = m.permissions().mode();
+    let mut mode = perm & 0o777;
+    let bits = [
+        (ft.is_dir(), 1u32 << 31),
+        (ft.is_symlink(), 1 << 27),
+        (
+            std::os::unix::fs::FileTypeExt::is_block_device(&ft),
+            1 << 26,
+        ),
+        (std::os::unix::fs::FileTypeExt::is_fifo(&ft), 1 << 25),
+        (std::os::unix::fs::FileTypeExt::is_socket(&ft), 1 << 24),
+        (perm & 0o4000 != 0, 1 << 23),
+        (perm & 0o2000 != 0, 1 << 22),
+        (
+            std::os::unix::fs::FileTypeExt::is_char_device(&ft),
+            (1 << 21) | (1 << 26),
+        ),
+        (perm & 0o1000 != 0, 1 << 20),
+    ];
+    for (on, bit) in bits {
+        if on {
+            mode |= bit;
+        }
+    }
+    let link_target = if ft.is_symlink() {
+        std::fs::canonicalize(path)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let mtime = std::time::UNIX_EPOCH
+        + std::time::Duration::new(m.mtime().max(0) as u64, m.mtime_nsec().max(0) as u32);
+    Some(PathStat {
+        name: plan::base_name(path),
+        size: m.size(),
+        mode,
+        mtime: crate::images::time::rfc3339_nano(mtime),
+        link_target,
+    })
 }
 
 /// The helper: `burrow internal cp REQUEST_JSON` (single-threaded when it starts).
@@ -117,13 +191,24 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
             };
             println!("{}", serde_json::to_string(&st)?);
         }
+        Op::PathStat { path } => {
+            println!("{}", serde_json::to_string(&path_stat(&path))?);
+        }
         Op::Get { path, name, follow } => {
             let out = std::io::stdout().lock();
             write_tar(out, Path::new(&path), &name, follow)?;
         }
-        Op::Put { dir, archive } => {
+        Op::Put {
+            dir,
+            archive,
+            no_overwrite_dir_non_dir,
+        } => {
             let input = std::io::stdin().lock();
-            unpack(input, Path::new(&dir), archive)?;
+            if no_overwrite_dir_non_dir {
+                unpack_keeping_kinds(input, Path::new(&dir), archive)?;
+            } else {
+                unpack(input, Path::new(&dir), archive)?;
+            }
         }
         Op::Export => {
             let out = std::io::stdout().lock();
@@ -272,6 +357,38 @@ pub fn unpack<R: Read>(input: R, dir: &Path, archive: bool) -> anyhow::Result<()
     ar.set_overwrite(true);
     ar.unpack(dir)
         .with_context(|| format!("cannot write into {}", dir.display()))?;
+    Ok(())
+}
+
+/// [`unpack`], refusing (before writing it) an entry that would replace a directory with a
+/// non-directory or a non-directory with a directory (Docker's `noOverwriteDirNonDir`).
+pub fn unpack_keeping_kinds<R: Read>(input: R, dir: &Path, archive: bool) -> anyhow::Result<()> {
+    let mut ar = tar::Archive::new(input);
+    ar.set_preserve_permissions(true);
+    ar.set_preserve_ownerships(archive);
+    ar.set_overwrite(true);
+    for entry in ar.entries()? {
+        let mut entry = entry?;
+        let name = entry.path()?.into_owned();
+        let want_dir = entry.header().entry_type().is_dir();
+        if let Ok(m) = std::fs::symlink_metadata(dir.join(&name)) {
+            if m.is_dir() != want_dir {
+                let (old, new) = if m.is_dir() {
+                    ("directory", "non-directory")
+                } else {
+                    ("non-directory", "directory")
+                };
+                bail!(
+                    "{DIR_NON_DIR} {old} {:?} with {new} {:?}",
+                    dir.join(&name),
+                    name
+                );
+            }
+        }
+        entry
+            .unpack_in(dir)
+            .with_context(|| format!("cannot write {} into {}", name.display(), dir.display()))?;
+    }
     Ok(())
 }
 

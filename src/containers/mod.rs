@@ -32,6 +32,7 @@ pub mod start;
 pub mod stats;
 pub mod status;
 pub mod store;
+pub mod top;
 pub mod user;
 pub mod userns;
 pub mod values;

@@ -106,7 +106,8 @@ impl std::str::FromStr for LabelFilter {
 }
 
 impl LabelFilter {
-    fn matches(&self, labels: &HashMap<String, String>) -> bool {
+    /// Whether `labels` pass this condition.
+    pub fn matches(&self, labels: &HashMap<String, String>) -> bool {
         let has = match (labels.get(&self.key), &self.value) {
             (Some(v), Some(want)) => v == want,
             (Some(_), None) => true,

@@ -8,16 +8,22 @@
 //! - [`error`]: Docker's error bodies (`{"message": ...}`) and status codes.
 //! - [`system`], [`containers`], [`create_body`], [`logs`], [`images`], [`volumes`],
 //!   [`networks`]: the endpoints.
+//! - [`archive`] (docker cp, export, changes), [`stats`] (top, stats), [`events`], [`space`]
+//!   (system df, the prunes): the operations endpoints.
 
+pub mod archive;
 pub mod containers;
 pub mod create_body;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod images;
 pub mod logs;
 pub mod networks;
 pub mod router;
 pub mod server;
+pub mod space;
+pub mod stats;
 pub mod system;
 pub mod volumes;
 

@@ -36,6 +36,7 @@ pub async fn route(ctx: &Ctx, call: &Call, segs: &[&str]) -> Result<Response<Bod
             Ok(http::json(200, &json!({ "Volumes": list, "Warnings": [] })))
         }
         ("POST", ["create"]) => create(&vols, call),
+        ("POST", ["prune"]) => super::space::prune_volumes(ctx, &call.query).await,
         ("GET", [name]) => Ok(http::json(200, &get(&vols, name)?)),
         ("DELETE", [name]) => {
             let used = InUse::of(ctx).await?;
