@@ -53,6 +53,10 @@ pub enum Op {
         path: String,
         name: String,
         follow: bool,
+        /// With name ".": entries named "./..." as Docker's daemon names them (its clients
+        /// rename entries by replacing that leading ".").
+        #[serde(default)]
+        dotted: bool,
     },
     /// Unpack the tar on stdin into the directory `dir`; `no_overwrite_dir_non_dir` refuses an
     /// entry that would replace a directory with a non-directory or the other way round.
@@ -194,9 +198,18 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
         Op::PathStat { path } => {
             println!("{}", serde_json::to_string(&path_stat(&path))?);
         }
-        Op::Get { path, name, follow } => {
+        Op::Get {
+            path,
+            name,
+            follow,
+            dotted,
+        } => {
             let out = std::io::stdout().lock();
-            write_tar(out, Path::new(&path), &name, follow)?;
+            if dotted && name == "." {
+                write_dotted_tar(out, Path::new(&path))?;
+            } else {
+                write_tar(out, Path::new(&path), &name, follow)?;
+            }
         }
         Op::Put {
             dir,
@@ -321,6 +334,57 @@ pub fn write_tar<W: Write>(out: W, path: &Path, name: &str, follow: bool) -> any
     Ok(())
 }
 
+/// Writes a tar of the directory `dir`'s contents whose entries are named "./", "./a",
+/// "./a/b" (in PAX path records: the tar crate drops a leading "./" from header names).
+fn write_dotted_tar<W: Write>(out: W, dir: &Path) -> anyhow::Result<()> {
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    let mut stack = vec![(dir.to_path_buf(), String::from("."))];
+    while let Some((path, name)) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let shown = if meta.is_dir() {
+            format!("{name}/")
+        } else {
+            name.clone()
+        };
+        append_pax_path(&mut b, &shown)?;
+        b.append_path_with_name(&path, &name)
+            .with_context(|| format!("cannot archive {}", path.display()))?;
+        if meta.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .collect::<Result<_, _>>()?;
+            entries.sort_by_key(|e| std::cmp::Reverse(e.file_name()));
+            for e in entries {
+                let child = format!("{name}/{}", e.file_name().to_string_lossy());
+                stack.push((e.path(), child));
+            }
+        }
+    }
+    b.into_inner()?.flush()?;
+    Ok(())
+}
+
+/// A PAX extended header giving the next entry's path as `path`, unchanged.
+fn append_pax_path<W: Write>(b: &mut tar::Builder<W>, path: &str) -> anyhow::Result<()> {
+    let body = format!(" path={path}\n");
+    // A record's length counts its own digits.
+    let mut len = body.len() + 1;
+    while format!("{len}{body}").len() != len {
+        len += 1;
+    }
+    let record = format!("{len}{body}");
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_path("PaxHeader")?;
+    h.set_size(record.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append(&h, record.as_bytes())?;
+    Ok(())
+}
+
 /// Writes a tar of everything under the current root, entries named relative to it ("etc/passwd"),
 /// directories on another filesystem than the root's kept empty.
 fn write_root_tar<W: Write>(out: W) -> anyhow::Result<()> {
@@ -403,4 +467,32 @@ pub fn check_helper(out: std::process::Output, what: &str) -> anyhow::Result<Vec
         );
     }
     Ok(out.stdout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_tars_name_entries_as_dockers_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/resolv.conf"), "x").unwrap();
+        let mut out = Vec::new();
+        write_dotted_tar(&mut out, dir.path()).unwrap();
+        let mut ar = tar::Archive::new(&out[..]);
+        let names: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                String::from_utf8_lossy(&e.path_bytes()).into_owned()
+            })
+            .collect();
+        assert_eq!(names, ["./", "./sub/", "./sub/resolv.conf"]);
+        let st = path_stat(dir.path().join("sub").to_str().unwrap()).unwrap();
+        assert_eq!(st.name, "sub");
+        assert_eq!(st.mode & (1 << 31), 1 << 31, "Go's ModeDir");
+        assert!(path_stat("/nonexistent/x").is_none());
+    }
 }

@@ -144,6 +144,7 @@ impl ContainerFs {
             path: path.trim_end_matches("/.").to_string(),
             name,
             follow: false,
+            dotted: true,
         };
         let what = format!("cannot copy {}:{path}", self.name);
         self.read_helper(op, &what, |out| pipe(out, w))
@@ -211,6 +212,7 @@ impl ContainerFs {
             path: src.trim_end_matches("/.").to_string(),
             name,
             follow: opts.follow_link,
+            dotted: false,
         };
         self.read_helper(
             op,
