@@ -190,6 +190,37 @@ fn docker_cli_ops_through_burrows_socket() {
     api.docker_ok(&["cp", "cpc:/tmp/file2", "back2"]);
     assert_eq!(sh(&api, "cat back2"), "one\n");
 
+    // commit (with a change) and update.
+    api.docker_ok(&[
+        "commit",
+        "-c",
+        "ENV MARK=committed",
+        "-m",
+        "ops",
+        "cpc",
+        "opsimg:1",
+    ]);
+    let env = api.docker_ok(&[
+        "image",
+        "inspect",
+        "opsimg:1",
+        "--format",
+        "{{.Config.Env}}",
+    ]);
+    assert!(env.contains("MARK=committed"), "{env}");
+    api.docker_ok(&["update", "--restart", "on-failure:2", "cpc"]);
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        let out = api.docker(&["update", "--memory", "64m", "cpc"]);
+        assert!(stderr(&out).contains("cgroup v1"), "{}", stderr(&out));
+    }
+    let (code, body) = api.curl(
+        "POST",
+        "/containers/cpc/update",
+        Some(r#"{"CpuShares":512}"#),
+    );
+    assert_eq!(code, 501, "{body}");
+    assert!(body.contains("CpuShares"), "{body}");
+
     // network connect: a running container joins a network live and answers there by name.
     let demo = image("demo");
     api.docker_ok(&["network", "create", "opsnet"]);

@@ -84,22 +84,34 @@ impl Drop for ChanBody {
     }
 }
 
-/// A request's query parameters (the last of a repeated name wins; `+` is a space).
+/// A request's query parameters (the last of a repeated name wins, except through
+/// [`Query::all`]; `+` is a space).
 #[derive(Debug, Clone, Default)]
-pub struct Query(HashMap<String, String>);
+pub struct Query(HashMap<String, String>, Vec<(String, String)>);
 
 impl Query {
     pub fn parse(q: Option<&str>) -> Query {
         let mut m = HashMap::new();
+        let mut pairs = Vec::new();
         for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             m.insert(decode(k), decode(v));
+            pairs.push((decode(k), decode(v)));
         }
-        Query(m)
+        Query(m, pairs)
     }
 
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(String::as_str)
+    }
+
+    /// Every value of a repeated parameter (`changes=A&changes=B`), in order.
+    pub fn all(&self, k: &str) -> Vec<&str> {
+        self.1
+            .iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .collect()
     }
 
     /// Docker's booleans: 1/true/True are true, absent is `default`.

@@ -9,9 +9,10 @@
 //! - [`system`], [`containers`], [`create_body`], [`logs`], [`images`], [`volumes`],
 //!   [`networks`]: the endpoints.
 //! - [`archive`] (docker cp, export, changes), [`stats`] (top, stats), [`events`], [`space`]
-//!   (system df, the prunes): the operations endpoints.
+//!   (system df, the prunes), [`commit`] (commit, update): the operations endpoints.
 
 pub mod archive;
+pub mod commit;
 pub mod containers;
 pub mod create_body;
 pub mod error;

@@ -11,7 +11,7 @@ use hyper::{Method, Request, Response};
 use super::error::ApiError;
 use super::http::{self, Body, Query};
 use super::SharedCtx;
-use super::{archive, events, space, stats};
+use super::{archive, commit, events, space, stats};
 use super::{containers, images, logs, networks, system, volumes, API_VERSION, MIN_API_VERSION};
 
 /// One request as the endpoints see it.
@@ -122,6 +122,7 @@ async fn route(ctx: &SharedCtx, call: &Call) -> Result<Response<Body>, ApiError>
         ("GET", ["info"]) => system::info(ctx).await.map(|v| http::json(200, &v)),
         ("GET", ["events"]) => events::events(ctx.clone(), &call.query).await,
         ("GET", ["system", "df"]) => space::df(ctx).await,
+        ("POST", ["commit"]) => commit::commit(ctx, call).await,
         (_, ["containers", ..]) => route_containers(ctx, call, &segs[1..]).await,
         (_, ["images", ..]) => images::route(ctx, call, &call.path["/images".len()..]).await,
         (_, ["volumes", ..]) => volumes::route(ctx, call, &segs[1..]).await,
@@ -158,6 +159,7 @@ async fn route_containers(
         ("PUT", [id, "archive"]) => archive::put(ctx, id, call).await,
         ("GET", [id, "export"]) => archive::export(ctx, id).await,
         ("GET", [id, "changes"]) => archive::changes(ctx, id).await,
+        ("POST", [id, "update"]) => commit::update(ctx, id, call).await,
         _ => Err(unimplemented(call)),
     }
 }
