@@ -311,3 +311,67 @@ fn docker_cli_ops_through_burrows_socket() {
         );
     }
 }
+
+/// Stats need cgroups, which rootless containers lack on cgroup v1: this part runs the
+/// service as root on the private rootful containerd, the docker CLI on its socket.
+#[test]
+fn docker_stats_through_a_rootful_service() {
+    let Some(d) = rootful("dockerapi-stats") else {
+        return;
+    };
+    let socket = d.dir.join("docker.sock");
+    let mut cleanup = burrow_testsupport::Cleanup::new();
+    let mut cmd = d.command(&["system", "service", "--listen"]);
+    cmd.arg(format!("unix://{}", socket.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cleanup.spawn(&mut cmd);
+    assert!(wait_for(Duration::from_secs(20), || socket.exists()));
+    let busybox = image("busybox");
+    ok(&d.burrow(&["run", "-d", "--name", "st", &busybox, "sleep", "60"]));
+    let client = |argv: &[&str]| {
+        let mut c = std::process::Command::new(argv[0]);
+        c.args(&argv[1..])
+            .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+            .env("DOCKER_CONFIG", d.dir.join("docker-config"));
+        burrow_testsupport::run_with_timeout(&mut c, Duration::from_secs(60))
+    };
+    let out = client(&[
+        docker_bin(),
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}} {{.MemUsage}}",
+        "st",
+    ]);
+    let text = ok(&out);
+    assert!(text.starts_with("st 1 "), "{text}");
+    assert!(!text.contains(" 0B /"), "memory is counted: {text}");
+    let sock = socket.display().to_string();
+    let out = client(&[
+        "curl",
+        "-s",
+        "--unix-socket",
+        &sock,
+        "http://d/containers/st/stats?stream=false",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(doc["name"], "/st");
+    assert_eq!(doc["pids_stats"]["current"], 1);
+    assert!(doc["cpu_stats"]["system_cpu_usage"].as_u64().unwrap() > 0);
+    assert!(doc["precpu_stats"]["system_cpu_usage"].as_u64().unwrap() > 0);
+    assert!(doc["memory_stats"]["limit"].as_u64().unwrap() > 0);
+    // Streamed: a document a second until the client leaves.
+    let out = client(&[
+        "curl",
+        "-s",
+        "-m",
+        "2.5",
+        "--unix-socket",
+        &sock,
+        "http://d/containers/st/stats",
+    ]);
+    let lines = stdout(&out).lines().count();
+    assert!((1..=3).contains(&lines), "{}", stdout(&out));
+    let _ = d.burrow(&["rm", "-f", "st"]);
+}
