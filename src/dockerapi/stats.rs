@@ -123,7 +123,7 @@ pub async fn stats(ctx: SharedCtx, id: &str, q: &Query) -> Result<Response<Body>
             "cannot have stream=true and one-shot=true",
         ));
     }
-    let target = stats::targets(&ctx, &[c.id.clone()], true)
+    let target = stats::targets(&ctx, std::slice::from_ref(&c.id), true)
         .await?
         .pop()
         .ok_or_else(|| ApiError::no_such_container(id))?;
