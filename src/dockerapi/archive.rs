@@ -8,7 +8,7 @@ use base64::Engine as _;
 use hyper::body::Bytes;
 use hyper::Response;
 use serde_json::{json, Value};
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc::Sender;
 
 use super::containers::find;
 use super::error::ApiError;
@@ -17,13 +17,17 @@ use super::router::Call;
 use crate::containers::copy::transfer::{ContainerFs, PutError};
 use crate::containers::{diff, Ctx};
 
-/// A `Write` feeding a streamed body; fails once the client has gone.
-struct ChanWriter(UnboundedSender<Bytes>);
+/// A `Write` feeding a streamed body from a blocking thread, waiting while the client is
+/// behind; fails once the client has gone.
+struct ChanWriter(Sender<Bytes>);
+
+/// Chunks a streamed tar may have in flight.
+const IN_FLIGHT: usize = 64;
 
 impl Write for ChanWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0
-            .send(Bytes::copy_from_slice(buf))
+            .blocking_send(Bytes::copy_from_slice(buf))
             .map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
         Ok(buf.len())
     }
@@ -70,7 +74,7 @@ pub async fn get(ctx: &Ctx, id: &str, q: &Query, head: bool) -> Result<Response<
     let mut r = if head {
         http::empty(200)
     } else {
-        let (tx, body) = http::channel(None);
+        let (tx, body) = http::bounded_channel(IN_FLIGHT);
         let task = tokio::task::spawn_blocking(move || {
             if let Err(e) = fs.archive(&path, &mut ChanWriter(tx)) {
                 tracing::debug!(error = %format!("{e:#}"), "archive");
@@ -111,7 +115,7 @@ pub async fn export(ctx: &Ctx, id: &str) -> Result<Response<Body>, ApiError> {
     let fs = open(ctx, id).await?;
     fs.exportable()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let (tx, body) = http::channel(None);
+    let (tx, body) = http::bounded_channel(IN_FLIGHT);
     let task = tokio::task::spawn_blocking(move || {
         if let Err(e) = fs.export(&mut ChanWriter(tx)) {
             tracing::debug!(error = %format!("{e:#}"), "export");
