@@ -222,6 +222,25 @@ fn docker_cli_ops_through_burrows_socket() {
     assert!(body.contains("CpuShares"), "{body}");
 
     // network connect: a running container joins a network live and answers there by name.
+    // Network and volume events are burrow's own: a second bounded stream sees them.
+    let t1 = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let until1 = (t1 + 15).to_string();
+    let own_events = spawn_docker(
+        &api,
+        &[
+            "events",
+            "--until",
+            &until1,
+            "--filter",
+            "type=network",
+            "--filter",
+            "type=volume",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(1));
     let demo = image("demo");
     api.docker_ok(&["network", "create", "opsnet"]);
     api.docker_ok(&["run", "-d", "--name", "srv", &demo]);
@@ -288,6 +307,27 @@ fn docker_cli_ops_through_burrows_socket() {
     assert!(pruned.contains("opsnet"), "{pruned}");
     let pruned = api.docker_ok(&["image", "prune", "-f"]);
     assert!(pruned.contains("Total reclaimed space"), "{pruned}");
+
+    let out = own_events.wait_with_output().unwrap();
+    let text = stdout(&out);
+    for seen in [
+        "network create ",
+        "network connect ",
+        "network disconnect ",
+        "network destroy ",
+        "volume create keepme",
+        "volume destroy keepme",
+    ] {
+        assert!(
+            text.lines().any(|l| l.contains(seen)),
+            "no {seen} in:\n{text}\n{}",
+            stderr(&out)
+        );
+    }
+    assert!(
+        !text.contains("container "),
+        "only the types asked for:\n{text}"
+    );
 
     // The events seen between since and until: evt's create, start and die.
     assert!(

@@ -23,6 +23,7 @@ pub mod logopts;
 pub mod logquery;
 pub mod mounts;
 pub mod networks;
+pub mod notify;
 pub mod ops;
 pub mod platform;
 pub mod record;

@@ -108,7 +108,11 @@ async fn remove_anonymous_volumes(ctx: &Ctx, c: &Container) {
         return;
     }
     match InUse::of(ctx).await {
-        Ok(used) => Volumes::of(ctx).remove_unused_quietly(&names, &used),
+        Ok(used) => {
+            for n in Volumes::of(ctx).remove_unused_quietly(&names, &used) {
+                super::notify::volume(ctx, "destroy", &n).await;
+            }
+        }
         Err(err) => tracing::warn!(%err, "listing the volumes in use; anonymous volumes kept"),
     }
 }

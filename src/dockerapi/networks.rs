@@ -48,7 +48,7 @@ struct IpamConfig {
 pub async fn route(ctx: &Ctx, call: &Call, segs: &[&str]) -> Result<Response<Body>, ApiError> {
     match (call.method.as_str(), segs) {
         ("GET", [] | [""]) => list(ctx, call).await,
-        ("POST", ["create"]) => create(ctx, call),
+        ("POST", ["create"]) => create(ctx, call).await,
         ("GET", [id]) => {
             let n = get(ctx, id)?;
             Ok(http::json(200, &inspect(ctx, &n).await?))
@@ -59,7 +59,8 @@ pub async fn route(ctx: &Ctx, call: &Call, segs: &[&str]) -> Result<Response<Bod
         ("DELETE", [id]) => {
             let n = get(ctx, id)?;
             let users = networks::users(ctx).await?;
-            manage::remove_unused(&ctx.net, &n.name, &users)
+            networks::remove(ctx, &n.name, &users)
+                .await
                 .map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
             Ok(http::empty(204))
         }
@@ -241,7 +242,7 @@ async fn list(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
 }
 
 /// `POST /networks/create`: 201 `{"Id", "Warning"}`.
-fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
+async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
     let b: CreateBody = call.json()?;
     if b.name.is_empty() {
         return Err(ApiError::bad_request("give the network's Name"));
@@ -271,8 +272,8 @@ fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
     }
     let c = configs.into_iter().next().unwrap_or_default();
     let some = |s: String| (!s.is_empty()).then_some(s);
-    let n = manage::create(
-        &ctx.net,
+    let n = networks::create(
+        ctx,
         manage::CreateRequest {
             name: b.name,
             driver: if b.driver.is_empty() {
@@ -286,6 +287,7 @@ fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
             labels: b.labels.unwrap_or_default(),
         },
     )
+    .await
     .map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
     Ok(http::json(201, &json!({ "Id": n.id, "Warning": "" })))
 }

@@ -14,12 +14,11 @@ use super::http::{self, Body, Query};
 use crate::containers::diskusage::{self, tree_size};
 use crate::containers::listing::{self, ListOptions};
 use crate::containers::logquery::parse_time;
-use crate::containers::volumes::{InUse, LabelFilter, Volumes};
+use crate::containers::volumes::{self, InUse, LabelFilter, Volumes};
 use crate::containers::{networks, ops, Ctx};
 use crate::images::manifest::Platform;
 use crate::images::store::Store;
 use crate::images::{catalog, remove, userdb};
-use crate::network::{self as net, manage};
 
 /// A prune's filters: `until` (a time), `label`/`label!`, and the flags some prunes take.
 #[derive(Debug, Default)]
@@ -163,8 +162,8 @@ pub async fn prune_volumes(ctx: &Ctx, q: &Query) -> Result<Response<Body>, ApiEr
         .map(|v| (v.name.clone(), tree_size(&v.mountpoint)))
         .collect();
     let used = InUse::of(ctx).await?;
-    let removed = vols
-        .prune(&used, all, &f.labels)
+    let removed = volumes::prune(ctx, &used, all, &f.labels)
+        .await
         .map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
     let space: u64 = removed.iter().filter_map(|n| sizes.get(n)).sum();
     Ok(http::json(
@@ -181,12 +180,11 @@ pub async fn prune_networks(ctx: &Ctx, q: &Query) -> Result<Response<Body>, ApiE
             "burrow does not take filters on POST /networks/prune: give none",
         ));
     }
-    let users = networks::users(ctx).await?;
-    let mut deleted = Vec::new();
-    for n in manage::prunable(&ctx.net, &users).map_err(anyhow::Error::from)? {
-        net::remove(&n).map_err(anyhow::Error::from)?;
-        deleted.push(n.name);
-    }
+    let deleted: Vec<String> = networks::prune(ctx)
+        .await?
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
     Ok(http::json(200, &json!({ "NetworksDeleted": deleted })))
 }
 
