@@ -129,7 +129,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
     ctr::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         match cmd {
-            Command::Create(a) => create(&ctx, a)?,
+            Command::Create(a) => create(&ctx, a).await?,
             Command::Connect(a) => {
                 let endpoint = Endpoint {
                     network: a.network,
@@ -165,7 +165,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
                 let users = networks::users(&ctx).await?;
                 let mut failed = false;
                 for q in &a.networks {
-                    match manage::remove_unused(&ctx.net, q, &users) {
+                    match networks::remove(&ctx, q, &users).await {
                         Ok(()) => println!("{q}"),
                         Err(e) => {
                             crate::commands::error::say(&anyhow::Error::from(e));
@@ -178,10 +178,8 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
                 }
             }
             Command::Prune(_) => {
-                let users = networks::users(&ctx).await?;
                 println!("Deleted Networks:");
-                for n in manage::prunable(&ctx.net, &users)? {
-                    net::remove(&n)?;
+                for n in networks::prune(&ctx).await? {
                     println!("{}", n.name);
                 }
             }
@@ -190,13 +188,13 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn create(ctx: &Ctx, a: CreateArgs) -> anyhow::Result<()> {
+async fn create(ctx: &Ctx, a: CreateArgs) -> anyhow::Result<()> {
     let labels = ctr::parse_labels(&a.label)
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
-    let n = manage::create(
-        &ctx.net,
+    let n = networks::create(
+        ctx,
         manage::CreateRequest {
             name: a.name,
             driver: a.driver,
@@ -205,7 +203,8 @@ fn create(ctx: &Ctx, a: CreateArgs) -> anyhow::Result<()> {
             ip_range: a.ip_range,
             labels,
         },
-    )?;
+    )
+    .await?;
     println!("{}", n.id);
     Ok(())
 }

@@ -8,10 +8,9 @@ use super::container::{block_on, Ctx};
 use crate::commands::images::with_endpoint_store;
 use crate::commands::rmi;
 use burrow::connection::Globals;
-use burrow::containers::volumes::{InUse, Volumes};
+use burrow::containers::volumes::{self, InUse};
 use burrow::containers::{networks, ops};
 use burrow::images::{remove, userdb};
-use burrow::network::{self as net, manage};
 
 #[derive(Debug, clap::Subcommand)]
 #[command(defer = true)]
@@ -79,18 +78,16 @@ fn prune(args: PruneArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     block_on(async {
         let ctx = Ctx::connect(g).await?;
         section("Deleted Containers:", ops::prune(&ctx).await?);
-        let users = networks::users(&ctx).await?;
-        let mut gone = Vec::new();
-        for n in manage::prunable(&ctx.net, &users)? {
-            net::remove(&n)?;
-            gone.push(n.name);
-        }
-        section("Deleted Networks:", gone);
+        let gone = networks::prune(&ctx).await?;
+        section(
+            "Deleted Networks:",
+            gone.into_iter().map(|n| n.name).collect(),
+        );
         if args.volumes {
             let used = InUse::of(&ctx).await?;
             section(
                 "Deleted Volumes:",
-                Volumes::of(&ctx).prune(&used, false, &[])?,
+                volumes::prune(&ctx, &used, false, &[]).await?,
             );
         }
         Ok(ExitCode::SUCCESS)

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use super::container::{self as ctr, Ctx};
 use burrow::connection::Globals;
-use burrow::containers::volumes::{InUse, LabelFilter, Volume, Volumes};
+use burrow::containers::volumes::{self, InUse, LabelFilter, Volume, Volumes};
 use burrow::format::listing::{Inspect, Listing};
 
 #[derive(Debug, clap::Subcommand)]
@@ -122,11 +122,11 @@ fn ls_row(v: &Volume) -> serde_json::Result<serde_json::Value> {
     Ok(row)
 }
 
-async fn remove(ctx: &Ctx, vols: &Volumes, names: &[String]) -> anyhow::Result<ExitCode> {
+async fn remove(ctx: &Ctx, names: &[String]) -> anyhow::Result<ExitCode> {
     let used = InUse::of(ctx).await?;
     let mut failed = false;
     for n in names {
-        match vols.remove(n, &used) {
+        match volumes::remove(ctx, n, &used).await {
             Ok(()) => println!("{n}"),
             Err(e) => {
                 eprintln!("burrow: {e}");
@@ -141,7 +141,7 @@ async fn remove(ctx: &Ctx, vols: &Volumes, names: &[String]) -> anyhow::Result<E
     })
 }
 
-async fn prune(ctx: &Ctx, vols: &Volumes, a: PruneArgs) -> anyhow::Result<ExitCode> {
+async fn prune(ctx: &Ctx, a: PruneArgs) -> anyhow::Result<ExitCode> {
     let filters = a
         .filter
         .iter()
@@ -157,7 +157,7 @@ async fn prune(ctx: &Ctx, vols: &Volumes, a: PruneArgs) -> anyhow::Result<ExitCo
     }
     let used = InUse::of(ctx).await?;
     println!("Deleted Volumes:");
-    for n in vols.prune(&used, a.all, &filters)? {
+    for n in volumes::prune(ctx, &used, a.all, &filters).await? {
         println!("{n}");
     }
     Ok(ExitCode::SUCCESS)
@@ -169,7 +169,8 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         let vols = Volumes::of(&ctx);
         match cmd {
             Command::Create(a) => {
-                println!("{}", vols.create(a.name, ctr::parse_labels(&a.label))?);
+                let made = volumes::create(&ctx, a.name, ctr::parse_labels(&a.label)).await?;
+                println!("{made}");
             }
             Command::Ls(a) => {
                 let format = Listing::parse(a.format.as_deref(), TABLE)?;
@@ -191,8 +192,8 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
                     None => println!("{}", serde_json::to_string_pretty(&found)?),
                 }
             }
-            Command::Rm(a) => return remove(&ctx, &vols, &a.names).await,
-            Command::Prune(a) => return prune(&ctx, &vols, a).await,
+            Command::Rm(a) => return remove(&ctx, &a.names).await,
+            Command::Prune(a) => return prune(&ctx, a).await,
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -46,14 +46,26 @@ pub struct Request {
 pub enum Op {
     /// Print [`Stat`] as JSON.
     Stat { path: String },
+    /// Print an `Option<`[`PathStat`]`>` as JSON (the Docker API's archive header).
+    PathStat { path: String },
     /// Write a tar of `path` to stdout, its entries named `name` ("." for a directory's contents).
     Get {
         path: String,
         name: String,
         follow: bool,
+        /// With name ".": entries named "./..." as Docker's daemon names them (its clients
+        /// rename entries by replacing that leading ".").
+        #[serde(default)]
+        dotted: bool,
     },
-    /// Unpack the tar on stdin into the directory `dir`.
-    Put { dir: String, archive: bool },
+    /// Unpack the tar on stdin into the directory `dir`; `no_overwrite_dir_non_dir` refuses an
+    /// entry that would replace a directory with a non-directory or the other way round.
+    Put {
+        dir: String,
+        archive: bool,
+        #[serde(default)]
+        no_overwrite_dir_non_dir: bool,
+    },
     /// Copy the directory `path` of a snapshot (Root::Mounts) into the host directory `dest`
     /// with owners and modes (a new named volume getting the image's content).
     FillVolume { path: String, dest: String },
@@ -76,6 +88,72 @@ pub enum Op {
 pub struct Stat {
     pub exists: bool,
     pub dir: bool,
+}
+
+/// What the Docker API tells of a path in a container (its `X-Docker-Container-Path-Stat`
+/// header): the path not followed when it is a symbolic link, whose target is then given.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PathStat {
+    pub name: String,
+    pub size: u64,
+    /// Go's `os.FileMode` bits (Docker's clients read them): the permissions, with the type
+    /// and special bits at Go's positions.
+    pub mode: u32,
+    /// Modification time, RFC 3339 with nanoseconds.
+    pub mtime: String,
+    /// Where a symbolic link resolves to inside the container ("" for other types).
+    #[serde(rename = "linkTarget")]
+    pub link_target: String,
+}
+
+/// The message of an entry refused by [`Op::Put`]'s `no_overwrite_dir_non_dir`.
+pub const DIR_NON_DIR: &str = "cannot overwrite";
+
+/// A path's [`PathStat`] (inside the helper's chroot), None when nothing is there.
+fn path_stat(path: &str) -> Option<PathStat> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let m = std::fs::symlink_metadata(path).ok()?;
+    let ft = m.file_type();
+    let perm = m.permissions().mode();
+    let mut mode = perm & 0o777;
+    let bits = [
+        (ft.is_dir(), 1u32 << 31),
+        (ft.is_symlink(), 1 << 27),
+        (
+            std::os::unix::fs::FileTypeExt::is_block_device(&ft),
+            1 << 26,
+        ),
+        (std::os::unix::fs::FileTypeExt::is_fifo(&ft), 1 << 25),
+        (std::os::unix::fs::FileTypeExt::is_socket(&ft), 1 << 24),
+        (perm & 0o4000 != 0, 1 << 23),
+        (perm & 0o2000 != 0, 1 << 22),
+        (
+            std::os::unix::fs::FileTypeExt::is_char_device(&ft),
+            (1 << 21) | (1 << 26),
+        ),
+        (perm & 0o1000 != 0, 1 << 20),
+    ];
+    for (on, bit) in bits {
+        if on {
+            mode |= bit;
+        }
+    }
+    let link_target = if ft.is_symlink() {
+        std::fs::canonicalize(path)
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let mtime = std::time::UNIX_EPOCH
+        + std::time::Duration::new(m.mtime().max(0) as u64, m.mtime_nsec().max(0) as u32);
+    Some(PathStat {
+        name: plan::base_name(path),
+        size: m.size(),
+        mode,
+        mtime: crate::images::time::rfc3339_nano(mtime),
+        link_target,
+    })
 }
 
 /// The helper: `burrow internal cp REQUEST_JSON` (single-threaded when it starts).
@@ -117,13 +195,33 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
             };
             println!("{}", serde_json::to_string(&st)?);
         }
-        Op::Get { path, name, follow } => {
-            let out = std::io::stdout().lock();
-            write_tar(out, Path::new(&path), &name, follow)?;
+        Op::PathStat { path } => {
+            println!("{}", serde_json::to_string(&path_stat(&path))?);
         }
-        Op::Put { dir, archive } => {
+        Op::Get {
+            path,
+            name,
+            follow,
+            dotted,
+        } => {
+            let out = std::io::stdout().lock();
+            if dotted && name == "." {
+                write_dotted_tar(out, Path::new(&path))?;
+            } else {
+                write_tar(out, Path::new(&path), &name, follow)?;
+            }
+        }
+        Op::Put {
+            dir,
+            archive,
+            no_overwrite_dir_non_dir,
+        } => {
             let input = std::io::stdin().lock();
-            unpack(input, Path::new(&dir), archive)?;
+            if no_overwrite_dir_non_dir {
+                unpack_keeping_kinds(input, Path::new(&dir), archive)?;
+            } else {
+                unpack(input, Path::new(&dir), archive)?;
+            }
         }
         Op::Export => {
             let out = std::io::stdout().lock();
@@ -236,6 +334,57 @@ pub fn write_tar<W: Write>(out: W, path: &Path, name: &str, follow: bool) -> any
     Ok(())
 }
 
+/// Writes a tar of the directory `dir`'s contents whose entries are named "./", "./a",
+/// "./a/b" (in PAX path records: the tar crate drops a leading "./" from header names).
+fn write_dotted_tar<W: Write>(out: W, dir: &Path) -> anyhow::Result<()> {
+    let mut b = tar::Builder::new(out);
+    b.follow_symlinks(false);
+    let mut stack = vec![(dir.to_path_buf(), String::from("."))];
+    while let Some((path, name)) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let shown = if meta.is_dir() {
+            format!("{name}/")
+        } else {
+            name.clone()
+        };
+        append_pax_path(&mut b, &shown)?;
+        b.append_path_with_name(&path, &name)
+            .with_context(|| format!("cannot archive {}", path.display()))?;
+        if meta.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?
+                .collect::<Result<_, _>>()?;
+            entries.sort_by_key(|e| std::cmp::Reverse(e.file_name()));
+            for e in entries {
+                let child = format!("{name}/{}", e.file_name().to_string_lossy());
+                stack.push((e.path(), child));
+            }
+        }
+    }
+    b.into_inner()?.flush()?;
+    Ok(())
+}
+
+/// A PAX extended header giving the next entry's path as `path`, unchanged.
+fn append_pax_path<W: Write>(b: &mut tar::Builder<W>, path: &str) -> anyhow::Result<()> {
+    let body = format!(" path={path}\n");
+    // A record's length counts its own digits.
+    let mut len = body.len() + 1;
+    while format!("{len}{body}").len() != len {
+        len += 1;
+    }
+    let record = format!("{len}{body}");
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::XHeader);
+    h.set_path("PaxHeader")?;
+    h.set_size(record.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append(&h, record.as_bytes())?;
+    Ok(())
+}
+
 /// Writes a tar of everything under the current root, entries named relative to it ("etc/passwd"),
 /// directories on another filesystem than the root's kept empty.
 fn write_root_tar<W: Write>(out: W) -> anyhow::Result<()> {
@@ -275,6 +424,38 @@ pub fn unpack<R: Read>(input: R, dir: &Path, archive: bool) -> anyhow::Result<()
     Ok(())
 }
 
+/// [`unpack`], refusing (before writing it) an entry that would replace a directory with a
+/// non-directory or a non-directory with a directory (Docker's `noOverwriteDirNonDir`).
+pub fn unpack_keeping_kinds<R: Read>(input: R, dir: &Path, archive: bool) -> anyhow::Result<()> {
+    let mut ar = tar::Archive::new(input);
+    ar.set_preserve_permissions(true);
+    ar.set_preserve_ownerships(archive);
+    ar.set_overwrite(true);
+    for entry in ar.entries()? {
+        let mut entry = entry?;
+        let name = entry.path()?.into_owned();
+        let want_dir = entry.header().entry_type().is_dir();
+        if let Ok(m) = std::fs::symlink_metadata(dir.join(&name)) {
+            if m.is_dir() != want_dir {
+                let (old, new) = if m.is_dir() {
+                    ("directory", "non-directory")
+                } else {
+                    ("non-directory", "directory")
+                };
+                bail!(
+                    "{DIR_NON_DIR} {old} {:?} with {new} {:?}",
+                    dir.join(&name),
+                    name
+                );
+            }
+        }
+        entry
+            .unpack_in(dir)
+            .with_context(|| format!("cannot write {} into {}", name.display(), dir.display()))?;
+    }
+    Ok(())
+}
+
 /// Reads everything the helper printed, failing with its stderr when it failed.
 pub fn check_helper(out: std::process::Output, what: &str) -> anyhow::Result<Vec<u8>> {
     if !out.status.success() {
@@ -286,4 +467,32 @@ pub fn check_helper(out: std::process::Output, what: &str) -> anyhow::Result<Vec
         );
     }
     Ok(out.stdout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_tars_name_entries_as_dockers_daemon() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/resolv.conf"), "x").unwrap();
+        let mut out = Vec::new();
+        write_dotted_tar(&mut out, dir.path()).unwrap();
+        let mut ar = tar::Archive::new(&out[..]);
+        let names: Vec<String> = ar
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                String::from_utf8_lossy(&e.path_bytes()).into_owned()
+            })
+            .collect();
+        assert_eq!(names, ["./", "./sub/", "./sub/resolv.conf"]);
+        let st = path_stat(dir.path().join("sub").to_str().unwrap()).unwrap();
+        assert_eq!(st.name, "sub");
+        assert_eq!(st.mode & (1 << 31), 1 << 31, "Go's ModeDir");
+        assert!(path_stat("/nonexistent/x").is_none());
+    }
 }

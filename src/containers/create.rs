@@ -155,13 +155,18 @@ pub async fn create(
     )
     .await;
     match made {
-        Ok(rootfs) => Ok(Created {
-            id,
-            name,
-            rootfs,
-            net,
-            created_volumes: undo.created_named.clone(),
-        }),
+        Ok(rootfs) => {
+            for v in undo.anonymous.iter().chain(&undo.created_named) {
+                super::notify::volume(ctx, "create", v).await;
+            }
+            Ok(Created {
+                id,
+                name,
+                rootfs,
+                net,
+                created_volumes: undo.created_named.clone(),
+            })
+        }
         Err(err) => {
             if let Some(n) = net {
                 n.abandon();

@@ -1,5 +1,6 @@
 //! `events`: containerd's event stream read as Docker's events (container create, start, die,
-//! destroy, pause, unpause, rename, exec and oom; image tag and delete), filtered as Docker's
+//! destroy, pause, unpause, rename, exec and oom; image tag and delete; burrow's own network
+//! and volume events, see [`super::notify`]), filtered as Docker's
 //! `--filter` and bounded by `--since`/`--until`; burrow's own health_status events (published
 //! by the health monitor on its topic) too. containerd keeps no history, so only events
 //! from the subscription on are seen; Docker's kill and stop (daemon-side) have no containerd
@@ -29,14 +30,14 @@ use crate::images::time::rfc3339_nano;
 pub enum EventsError {
     #[error("invalid filter '{0}'")]
     Filter(String),
-    #[error("invalid filter 'type={0}': give container or image")]
+    #[error("invalid filter 'type={0}': give container, image, network or volume")]
     Type(String),
 }
 
 /// One event, as Docker's `events.Message` carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
-    /// `container` or `image`.
+    /// `container`, `image`, `network` or `volume`.
     pub kind: String,
     /// `create`, `start`, `die`, ...
     pub action: String,
@@ -129,7 +130,7 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
-    /// From `key=value` flags: type, event, container, image, label.
+    /// From `key=value` flags: type, event, container, image, label, network, volume.
     pub fn parse(flags: &[String]) -> Result<EventFilter, EventsError> {
         let mut by: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for f in flags {
@@ -137,10 +138,10 @@ impl EventFilter {
                 return Err(EventsError::Filter(f.clone()));
             };
             match k {
-                "type" if !matches!(v, "container" | "image") => {
+                "type" if !matches!(v, "container" | "image" | "network" | "volume") => {
                     return Err(EventsError::Type(v.to_owned()))
                 }
-                "type" | "event" | "container" | "image" | "label" => {}
+                "type" | "event" | "container" | "image" | "label" | "network" | "volume" => {}
                 _ => return Err(EventsError::Filter(f.clone())),
             }
             by.entry(k.to_owned()).or_default().push(v.to_owned());
@@ -167,6 +168,11 @@ impl EventFilter {
                     "image" => same_image(&e.id, v),
                     _ => attr("image").is_some_and(|i| same_image(i, v)),
                 },
+                // As Docker: the actor's id (a prefix) or name.
+                "network" => {
+                    e.kind == "network" && (e.id.starts_with(v.as_str()) || attr("name") == Some(v))
+                }
+                "volume" => e.kind == "volume" && e.id.starts_with(v.as_str()),
                 "label" => match v.split_once('=') {
                     Some((lk, lv)) => attr(lk) == Some(lv),
                     None => attr(v).is_some(),
@@ -386,6 +392,13 @@ fn map(env: &Envelope, known: &mut HashMap<String, Known>, fresh: Option<Known>)
                 )
             }))
         }
+        super::notify::TOPIC => one(super::notify::OwnEvent::decode(raw).ok().map(|o| Event {
+            kind: o.kind,
+            action: o.action,
+            id: o.id,
+            attributes: o.attributes,
+            time_nano,
+        })),
         "/tasks/oom" => one(TaskOom::decode(raw)
             .ok()
             .map(|t| container(&t.container_id, "oom", known))),
@@ -562,6 +575,34 @@ mod tests {
                 .to_string(),
             "invalid filter 'color=red'"
         );
-        assert!(EventFilter::parse(&["type=volume".to_owned()]).is_err());
+        assert!(EventFilter::parse(&["type=plugin".to_owned()]).is_err());
+        assert!(!f(&["network=web"]) && !f(&["type=volume"]));
+    }
+
+    #[test]
+    fn burrows_own_network_and_volume_events() {
+        let own = crate::containers::notify::OwnEvent {
+            kind: "network".into(),
+            action: "connect".into(),
+            id: "n1234".into(),
+            attributes: BTreeMap::from([
+                ("name".to_owned(), "front".to_owned()),
+                ("container".to_owned(), "abc".to_owned()),
+            ]),
+        };
+        let e = &map(
+            &envelope(crate::containers::notify::TOPIC, &own),
+            &mut known(),
+            None,
+        )[0];
+        assert_eq!((e.kind.as_str(), e.action.as_str()), ("network", "connect"));
+        let j = e.to_json();
+        assert_eq!(j["Actor"]["Attributes"]["container"], "abc");
+        let f = |flags: &[&str]| {
+            let flags: Vec<String> = flags.iter().map(|s| s.to_string()).collect();
+            EventFilter::parse(&flags).unwrap().matches(e)
+        };
+        assert!(f(&["type=network", "network=front"]) && f(&["network=n12"]));
+        assert!(!f(&["network=back"]) && !f(&["volume=front"]) && !f(&["type=volume"]));
     }
 }

@@ -7,10 +7,10 @@ use serde_json::{json, Map, Value};
 
 use super::endpoints::{Endpoint, EndpointError};
 use super::record::{self, name_of, networks_of, State};
-use super::{labels, Ctx};
+use super::{labels, notify, Ctx};
 use crate::network::hook::{self, EndpointOpts, HookConfig};
 use crate::network::live::{Change, Request};
-use crate::network::manage::Users;
+use crate::network::manage::{self, Users};
 use crate::network::{self as net, NetworkError, DEFAULT_NETWORK};
 use crate::selfexec::Helper;
 
@@ -78,7 +78,9 @@ pub async fn connect(ctx: &Ctx, query: &str, endpoint: &Endpoint) -> Result<(), 
         endpoint: opts,
         conf: network.conf.clone(),
     };
-    apply(ctx, &c, change).await
+    apply(ctx, &c, change).await?;
+    notify::network(ctx, "connect", &network, Some(&c.id)).await;
+    Ok(())
 }
 
 /// Disconnects the container `query` names from `network` (`force`: also when the network's
@@ -92,11 +94,14 @@ pub async fn disconnect(
     if matches!(network, "host" | "none") {
         return Err(ConnectError::Special(network.to_string()));
     }
-    let name = match net::get(&ctx.net, network) {
-        Ok(n) => n.name,
-        Err(NetworkError::NotFound(_)) if force => network.to_string(),
+    let found = match net::get(&ctx.net, network) {
+        Ok(n) => Some(n),
+        Err(NetworkError::NotFound(_)) if force => None,
         Err(e) => return Err(e.into()),
     };
+    let name = found
+        .as_ref()
+        .map_or_else(|| network.to_string(), |n| n.name.clone());
     let (c, cfg) = networked(ctx, query).await?;
     if !cfg.networks.iter().any(|(n, _)| *n == name) {
         return Err(ConnectError::NotConnected {
@@ -104,7 +109,40 @@ pub async fn disconnect(
             network: name,
         });
     }
-    apply(ctx, &c, Change::Disconnect { network: name }).await
+    apply(ctx, &c, Change::Disconnect { network: name }).await?;
+    if let Some(n) = &found {
+        notify::network(ctx, "disconnect", n, Some(&c.id)).await;
+    }
+    Ok(())
+}
+
+/// Creates a network (`network create`, the API's NetworkCreate), with its create event.
+pub async fn create(ctx: &Ctx, req: manage::CreateRequest) -> Result<net::Network, NetworkError> {
+    let n = manage::create(&ctx.net, req)?;
+    notify::network(ctx, "create", &n, None).await;
+    Ok(n)
+}
+
+/// Removes the network `query` names unless it is the default one or one of `users` is on it
+/// (`network rm`, the API's NetworkDelete), with its destroy event.
+pub async fn remove(ctx: &Ctx, query: &str, users: &Users) -> Result<(), NetworkError> {
+    let n = net::get(&ctx.net, query)?;
+    manage::remove_unused(&ctx.net, query, users)?;
+    notify::network(ctx, "destroy", &n, None).await;
+    Ok(())
+}
+
+/// Removes every network but the default one that no container is on (`network prune`);
+/// returns them.
+pub async fn prune(ctx: &Ctx) -> anyhow::Result<Vec<net::Network>> {
+    let users = users(ctx).await?;
+    let mut removed = Vec::new();
+    for n in manage::prunable(&ctx.net, &users)? {
+        net::remove(&n)?;
+        notify::network(ctx, "destroy", &n, None).await;
+        removed.push(n);
+    }
+    Ok(removed)
 }
 
 /// `--ip` inside the network's subnet, `--mac-address` only where a plugin can set it.

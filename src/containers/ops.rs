@@ -108,7 +108,11 @@ async fn remove_anonymous_volumes(ctx: &Ctx, c: &Container) {
         return;
     }
     match InUse::of(ctx).await {
-        Ok(used) => Volumes::of(ctx).remove_unused_quietly(&names, &used),
+        Ok(used) => {
+            for n in Volumes::of(ctx).remove_unused_quietly(&names, &used) {
+                super::notify::volume(ctx, "destroy", &n).await;
+            }
+        }
         Err(err) => tracing::warn!(%err, "listing the volumes in use; anonymous volumes kept"),
     }
 }
@@ -278,9 +282,17 @@ pub async fn rename(ctx: &Ctx, c: &Container, new_name: &str) -> anyhow::Result<
 
 /// Removes every container that is not running; returns their ids.
 pub async fn prune(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
+    prune_matching(ctx, |_| true).await
+}
+
+/// [`prune`] of the containers `wanted` accepts (the Docker API's `until` and `label` filters).
+pub async fn prune_matching(
+    ctx: &Ctx,
+    wanted: impl Fn(&Container) -> bool,
+) -> anyhow::Result<Vec<String>> {
     let mut removed = Vec::new();
     for c in ctx.client.list(vec![]).await? {
-        if !record::state(ctx, &c.id).await?.is_running() {
+        if wanted(&c) && !record::state(ctx, &c.id).await?.is_running() {
             record::remove_container(ctx, &c, false).await?;
             removed.push(c.id);
         }

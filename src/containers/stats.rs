@@ -200,6 +200,36 @@ fn host_memory() -> u64 {
         .unwrap_or(u64::MAX)
 }
 
+/// The host's CPU time since boot in nanoseconds (the `cpu` line of /proc/stat: Docker's
+/// `system_cpu_usage`, the base its clients compute CPU percentages against).
+pub fn host_cpu_ns() -> u64 {
+    let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let ticks: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("cpu "))
+        .map(|rest| {
+            rest.split_whitespace()
+                .take(7)
+                .filter_map(|v| v.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .and_then(|h| u64::try_from(h).ok())
+        .filter(|&h| h > 0)
+        .unwrap_or(100);
+    ticks.saturating_mul(1_000_000_000 / hz)
+}
+
+/// The CPUs online (Docker's `online_cpus`).
+pub fn online_cpus() -> u32 {
+    std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1)
+}
+
 /// A container whose usage is read: stopped ones (no pid) read as zeros.
 pub struct Target {
     pub id: String,
@@ -209,6 +239,27 @@ pub struct Target {
 }
 
 impl Target {
+    /// The container's counters now (zeros when it is stopped).
+    pub fn sample_now(&self) -> Sample {
+        self.sample(host_memory())
+    }
+
+    /// A target that reads as zeros (for tests of what is made of samples).
+    #[cfg(test)]
+    pub fn for_test(id: &str, name: &str, running: bool) -> Target {
+        Target {
+            id: id.into(),
+            name: name.into(),
+            pid: running.then_some(1),
+            cgroups: None,
+        }
+    }
+
+    /// Whether the container was running when it was looked up.
+    pub fn running(&self) -> bool {
+        self.pid.is_some()
+    }
+
     fn sample(&self, host_mem: u64) -> Sample {
         match (&self.cgroups, self.pid) {
             (Some(cg), Some(pid)) => cg.sample(pid, host_mem),

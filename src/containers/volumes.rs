@@ -106,7 +106,8 @@ impl std::str::FromStr for LabelFilter {
 }
 
 impl LabelFilter {
-    fn matches(&self, labels: &HashMap<String, String>) -> bool {
+    /// Whether `labels` pass this condition.
+    pub fn matches(&self, labels: &HashMap<String, String>) -> bool {
         let has = match (labels.get(&self.key), &self.value) {
             (Some(v), Some(want)) => v == want,
             (Some(_), None) => true,
@@ -206,30 +207,33 @@ impl Volumes {
     }
 
     /// Removes volumes a removed container owned (its anonymous ones) or a failed run created
-    /// (best effort).
-    pub fn remove_quietly(&self, names: &[String]) {
+    /// (best effort); returns those removed.
+    pub fn remove_quietly(&self, names: &[String]) -> Vec<String> {
         if names.is_empty() {
-            return;
+            return Vec::new();
         }
         let Ok(_l) = self.lock() else {
-            return;
+            return Vec::new();
         };
+        let mut removed = Vec::new();
         for n in names {
-            if let Err(err) = std::fs::remove_dir_all(self.dir.join(n)) {
-                tracing::warn!(%err, volume = %n, "removing an anonymous volume");
+            match std::fs::remove_dir_all(self.dir.join(n)) {
+                Ok(()) => removed.push(n.clone()),
+                Err(err) => tracing::warn!(%err, volume = %n, "removing an anonymous volume"),
             }
         }
+        removed
     }
 
     /// [`Self::remove_quietly`] of those no container of `used` mounts: as Docker, an
     /// anonymous volume another container still uses (`--volumes-from`) stays.
-    pub fn remove_unused_quietly(&self, names: &[String], used: &InUse) {
+    pub fn remove_unused_quietly(&self, names: &[String], used: &InUse) -> Vec<String> {
         let unused: Vec<String> = names
             .iter()
             .filter(|n| !used.0.contains_key(&self.data(n)))
             .cloned()
             .collect();
-        self.remove_quietly(&unused);
+        self.remove_quietly(&unused)
     }
 
     /// One volume.
@@ -310,6 +314,38 @@ impl Volumes {
         }
         Ok(removed)
     }
+}
+
+/// `volume create` with its event: a new volume (named, or with a fresh id).
+pub async fn create(
+    ctx: &Ctx,
+    name: Option<String>,
+    labels: HashMap<String, String>,
+) -> Result<String, VolumeError> {
+    let made = Volumes::of(ctx).create(name, labels)?;
+    super::notify::volume(ctx, "create", &made).await;
+    Ok(made)
+}
+
+/// `volume rm` with its event: refused while a container of `used` mounts it.
+pub async fn remove(ctx: &Ctx, name: &str, used: &InUse) -> Result<(), VolumeError> {
+    Volumes::of(ctx).remove(name, used)?;
+    super::notify::volume(ctx, "destroy", name).await;
+    Ok(())
+}
+
+/// `volume prune` with the events of what it removed (see [`Volumes::prune`]).
+pub async fn prune(
+    ctx: &Ctx,
+    used: &InUse,
+    all: bool,
+    filters: &[LabelFilter],
+) -> Result<Vec<String>, VolumeError> {
+    let removed = Volumes::of(ctx).prune(used, all, filters)?;
+    for n in &removed {
+        super::notify::volume(ctx, "destroy", n).await;
+    }
+    Ok(removed)
 }
 
 /// The volumes containers use: mount sources of every container's spec, to the container's name.

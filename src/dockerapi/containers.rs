@@ -92,7 +92,7 @@ fn create_error(e: CreateError, image: &str) -> ApiError {
 }
 
 /// One container as Docker's list shows it.
-fn summary(s: &Summary) -> Value {
+pub fn summary(s: &Summary) -> Value {
     let c = &s.container;
     let labels: serde_json::Map<String, Value> = c
         .labels

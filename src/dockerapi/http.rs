@@ -49,7 +49,26 @@ pub fn channel(
     task: Option<tokio::task::JoinHandle<()>>,
 ) -> (mpsc::UnboundedSender<Bytes>, ChanBody) {
     let (tx, rx) = mpsc::unbounded_channel();
-    (tx, ChanBody { rx, task })
+    (
+        tx,
+        ChanBody {
+            rx: Rx::Unbounded(rx),
+            task,
+        },
+    )
+}
+
+/// [`channel`] holding at most `cap` chunks: a producer that writes faster than the client
+/// reads waits (a blocking thread with `blocking_send`), so a large tar is never held whole.
+pub fn bounded_channel(cap: usize) -> (mpsc::Sender<Bytes>, ChanBody) {
+    let (tx, rx) = mpsc::channel(cap);
+    (
+        tx,
+        ChanBody {
+            rx: Rx::Bounded(rx),
+            task: None,
+        },
+    )
 }
 
 /// A channel body with its producer, as a response body.
@@ -58,9 +77,14 @@ pub fn with_task(mut body: ChanBody, task: tokio::task::JoinHandle<()>) -> Body 
     body.boxed_unsync()
 }
 
+enum Rx {
+    Unbounded(mpsc::UnboundedReceiver<Bytes>),
+    Bounded(mpsc::Receiver<Bytes>),
+}
+
 /// A body read from a channel, aborting its producer when dropped.
 pub struct ChanBody {
-    rx: mpsc::UnboundedReceiver<Bytes>,
+    rx: Rx,
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -72,7 +96,11 @@ impl hyper::body::Body for ChanBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        self.rx.poll_recv(cx).map(|b| b.map(|b| Ok(Frame::data(b))))
+        let next = match &mut self.rx {
+            Rx::Unbounded(rx) => rx.poll_recv(cx),
+            Rx::Bounded(rx) => rx.poll_recv(cx),
+        };
+        next.map(|b| b.map(|b| Ok(Frame::data(b))))
     }
 }
 
@@ -101,17 +129,17 @@ impl Query {
         Query(m, pairs)
     }
 
-    /// Every value of a repeated parameter (`names=a&names=b`), in order.
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+
+    /// Every value of a repeated parameter (`changes=A&changes=B`), in order.
     pub fn all(&self, k: &str) -> Vec<&str> {
         self.1
             .iter()
-            .filter(|(key, _)| key == k)
+            .filter(|(n, _)| n == k)
             .map(|(_, v)| v.as_str())
             .collect()
-    }
-
-    pub fn get(&self, k: &str) -> Option<&str> {
-        self.0.get(k).map(String::as_str)
     }
 
     /// Docker's booleans: 1/true/True are true, absent is `default`.

@@ -33,7 +33,7 @@ pub async fn route(ctx: &Ctx, call: &Call, rest: &str) -> Result<Response<Body>,
         ("POST", "/create") => create(ctx, call).await,
         ("GET", "/search") => Err(image_io::search()),
         ("GET", "/get") => image_io::save(ctx, names(call)).await,
-        ("POST", "/prune") => Err(unimplemented(call)),
+        ("POST", "/prune") => super::space::prune_images(ctx, &call.query).await,
         ("GET", p) if p.ends_with("/json") => inspect(ctx, name(p, "/json")).await,
         ("GET", p) if p.ends_with("/history") => image_io::history(ctx, name(p, "/history")).await,
         ("GET", p) if p.ends_with("/get") => {

@@ -9,11 +9,16 @@
 //! - [`auth`]: `X-Registry-Auth` and `POST /auth` (docker login).
 //! - [`system`], [`containers`], [`create_body`], [`logs`], [`images`], [`image_io`], [`volumes`],
 //!   [`networks`]: the endpoints.
+//! - [`archive`] (docker cp, export, changes), [`stats`] (top, stats), [`events`], [`space`]
+//!   (system df, the prunes), [`commit`] (commit, update): the operations endpoints.
 
 pub mod auth;
+pub mod archive;
+pub mod commit;
 pub mod containers;
 pub mod create_body;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod image_io;
 pub mod images;
@@ -21,6 +26,8 @@ pub mod logs;
 pub mod networks;
 pub mod router;
 pub mod server;
+pub mod space;
+pub mod stats;
 pub mod system;
 pub mod volumes;
 

@@ -8,6 +8,8 @@ use serde_json::{json, Map, Value};
 use super::error::ApiError;
 use super::http::{self, Body};
 use super::router::{unimplemented, Call};
+use crate::containers::endpoints::Endpoint;
+use crate::containers::networks::ConnectError;
 use crate::containers::{networks, Ctx};
 use crate::network::{self as net, manage, Network};
 
@@ -46,20 +48,155 @@ struct IpamConfig {
 pub async fn route(ctx: &Ctx, call: &Call, segs: &[&str]) -> Result<Response<Body>, ApiError> {
     match (call.method.as_str(), segs) {
         ("GET", [] | [""]) => list(ctx, call).await,
-        ("POST", ["create"]) => create(ctx, call),
+        ("POST", ["create"]) => create(ctx, call).await,
         ("GET", [id]) => {
             let n = get(ctx, id)?;
             Ok(http::json(200, &inspect(ctx, &n).await?))
         }
+        ("POST", ["prune"]) => super::space::prune_networks(ctx, &call.query).await,
+        ("POST", [id, "connect"]) => connect(ctx, call, id).await,
+        ("POST", [id, "disconnect"]) => disconnect(ctx, call, id).await,
         ("DELETE", [id]) => {
             let n = get(ctx, id)?;
             let users = networks::users(ctx).await?;
-            manage::remove_unused(&ctx.net, &n.name, &users)
+            networks::remove(ctx, &n.name, &users)
+                .await
                 .map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
             Ok(http::empty(204))
         }
         _ => Err(unimplemented(call)),
     }
+}
+
+/// Docker's NetworkConnect body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct ConnectBody {
+    container: String,
+    endpoint_config: Option<EndpointConfig>,
+}
+
+/// The EndpointSettings fields a client sets (the others are outputs, read and not used).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct EndpointConfig {
+    #[serde(rename = "Aliases")]
+    aliases: Option<Vec<String>>,
+    #[serde(rename = "IPAMConfig")]
+    ipam: Option<IpamRequest>,
+    #[serde(rename = "MacAddress")]
+    mac_address: String,
+    #[serde(rename = "Links")]
+    links: Option<Vec<String>>,
+    #[serde(rename = "DriverOpts")]
+    driver_opts: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct IpamRequest {
+    #[serde(rename = "IPv4Address")]
+    ipv4: String,
+    #[serde(rename = "IPv6Address")]
+    ipv6: String,
+    #[serde(rename = "LinkLocalIPs")]
+    link_local: Option<Vec<String>>,
+}
+
+/// The container `q` names, or Docker's 404 (its id).
+async fn container_id(ctx: &Ctx, q: &str) -> Result<String, ApiError> {
+    if q.is_empty() {
+        return Err(ApiError::bad_request(
+            "give the container in the body's Container",
+        ));
+    }
+    Ok(super::containers::find(ctx, q).await?.id)
+}
+
+/// A connect error with Docker's status: 403 for what Docker forbids, 400 for bad settings.
+fn connect_error(e: ConnectError) -> ApiError {
+    match e {
+        ConnectError::Network(e) => ApiError::from(anyhow::Error::from(e)),
+        ConnectError::Already { .. }
+        | ConnectError::NotConnected { .. }
+        | ConnectError::Mode { .. }
+        | ConnectError::Special(_) => ApiError::new(403, e.to_string()),
+        ConnectError::Endpoint(_) | ConnectError::NoMac { .. } | ConnectError::Ip(_) => {
+            ApiError::bad_request(e.to_string())
+        }
+        ConnectError::Helper { .. } => ApiError::new(500, e.to_string()),
+        ConnectError::Other(e) => ApiError::from(e),
+    }
+}
+
+/// `POST /networks/{id}/connect`: `{Container, EndpointConfig: {IPAMConfig.IPv4Address,
+/// Aliases, MacAddress}}`, live for a running container, at its next start otherwise.
+async fn connect(ctx: &Ctx, call: &Call, id: &str) -> Result<Response<Body>, ApiError> {
+    let body: ConnectBody = call.json()?;
+    let n = get(ctx, id)?;
+    let c = container_id(ctx, &body.container).await?;
+    let e = body.endpoint_config.unwrap_or_default();
+    let ipam = e.ipam.unwrap_or_default();
+    let refused = [
+        ("Links", e.links.is_some_and(|l| !l.is_empty())),
+        ("DriverOpts", e.driver_opts.is_some_and(|o| !o.is_empty())),
+        ("IPAMConfig.IPv6Address", !ipam.ipv6.is_empty()),
+        (
+            "IPAMConfig.LinkLocalIPs",
+            ipam.link_local.is_some_and(|l| !l.is_empty()),
+        ),
+    ];
+    if let Some((field, _)) = refused.iter().find(|(_, given)| *given) {
+        return Err(ApiError::not_implemented(format!(
+            "burrow's Docker API does not implement EndpointConfig.{field} on network connect"
+        )));
+    }
+    let bad =
+        |f: &str, v: &str, why: String| ApiError::bad_request(format!("invalid {f} {v:?}: {why}"));
+    let endpoint = Endpoint {
+        network: n.name.clone(),
+        aliases: e.aliases.unwrap_or_default(),
+        ipv4_address: match ipam.ipv4.as_str() {
+            "" => None,
+            ip => Some(ip.parse().map_err(|err: std::net::AddrParseError| {
+                bad("IPv4Address", ip, err.to_string())
+            })?),
+        },
+        mac_address: match e.mac_address.as_str() {
+            "" => None,
+            m => Some(
+                m.parse()
+                    .map_err(|err| bad("MacAddress", m, format!("{err}")))?,
+            ),
+        },
+    };
+    networks::connect(ctx, &c, &endpoint)
+        .await
+        .map_err(connect_error)?;
+    Ok(http::empty(200))
+}
+
+/// Docker's NetworkDisconnect body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct DisconnectBody {
+    container: String,
+    force: bool,
+}
+
+/// `POST /networks/{id}/disconnect`: `{Container, Force}`.
+async fn disconnect(ctx: &Ctx, call: &Call, id: &str) -> Result<Response<Body>, ApiError> {
+    let body: DisconnectBody = call.json()?;
+    let c = container_id(ctx, &body.container).await?;
+    let name = match get(ctx, id) {
+        Ok(n) => n.name,
+        Err(e) if e.status == 404 && body.force => id.to_string(),
+        Err(e) => return Err(e),
+    };
+    networks::disconnect(ctx, &name, &c, body.force)
+        .await
+        .map_err(connect_error)?;
+    Ok(http::empty(200))
 }
 
 /// The network `q` names (name, id or id prefix), or Docker's 404.
@@ -105,7 +242,7 @@ async fn list(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
 }
 
 /// `POST /networks/create`: 201 `{"Id", "Warning"}`.
-fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
+async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
     let b: CreateBody = call.json()?;
     if b.name.is_empty() {
         return Err(ApiError::bad_request("give the network's Name"));
@@ -139,8 +276,8 @@ fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
     }
     let c = configs.into_iter().next().unwrap_or_default();
     let some = |s: String| (!s.is_empty()).then_some(s);
-    let n = manage::create(
-        &ctx.net,
+    let n = networks::create(
+        ctx,
         manage::CreateRequest {
             name: b.name,
             driver: if b.driver.is_empty() {
@@ -154,6 +291,7 @@ fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
             labels: b.labels.unwrap_or_default(),
         },
     )
+    .await
     .map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
     Ok(http::json(201, &json!({ "Id": n.id, "Warning": "" })))
 }

@@ -11,6 +11,7 @@ use hyper::{Method, Request, Response};
 use super::error::ApiError;
 use super::http::{self, Body, Query};
 use super::SharedCtx;
+use super::{archive, commit, events, space, stats};
 use super::{
     auth, containers, image_io, images, logs, networks, system, volumes, API_VERSION,
     MIN_API_VERSION,
@@ -133,6 +134,9 @@ async fn route(ctx: &SharedCtx, call: &Call) -> Result<Response<Body>, ApiError>
         ("GET" | "HEAD", ["_ping"]) => Ok(system::ping(m)),
         ("GET", ["version"]) => system::version(ctx).map(|v| http::json(200, &v)),
         ("GET", ["info"]) => system::info(ctx).await.map(|v| http::json(200, &v)),
+        ("GET", ["events"]) => events::events(ctx.clone(), &call.query).await,
+        ("GET", ["system", "df"]) => space::df(ctx).await,
+        ("POST", ["commit"]) => commit::commit(ctx, call).await,
         (_, ["containers", ..]) => route_containers(ctx, call, &segs[1..]).await,
         (_, ["images", ..]) => images::route(ctx, call, &call.path["/images".len()..]).await,
         (_, ["volumes", ..]) => volumes::route(ctx, call, &segs[1..]).await,
@@ -166,6 +170,15 @@ async fn route_containers(
         ("POST", [id, "rename"]) => containers::rename(ctx, id, q).await,
         ("POST", [id, "pause"]) => containers::pause(ctx, id, false).await,
         ("POST", [id, "unpause"]) => containers::pause(ctx, id, true).await,
+        ("POST", ["prune"]) => space::prune_containers(ctx, q).await,
+        ("GET", [id, "top"]) => stats::top(ctx, id, q).await,
+        ("GET", [id, "stats"]) => stats::stats(ctx.clone(), id, q).await,
+        ("GET", [id, "archive"]) => archive::get(ctx, id, q, false).await,
+        ("HEAD", [id, "archive"]) => archive::get(ctx, id, q, true).await,
+        ("PUT", [id, "archive"]) => archive::put(ctx, id, call).await,
+        ("GET", [id, "export"]) => archive::export(ctx, id).await,
+        ("GET", [id, "changes"]) => archive::changes(ctx, id).await,
+        ("POST", [id, "update"]) => commit::update(ctx, id, call).await,
         _ => Err(unimplemented(call)),
     }
 }

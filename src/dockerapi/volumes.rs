@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::http::{self, Body};
 use super::router::{unimplemented, Call};
-use crate::containers::volumes::{InUse, VolumeError, Volumes};
+use crate::containers::volumes::{self, InUse, VolumeError, Volumes};
 use crate::containers::Ctx;
 
 /// Docker's VolumeCreate body.
@@ -35,11 +35,12 @@ pub async fn route(ctx: &Ctx, call: &Call, segs: &[&str]) -> Result<Response<Bod
             let list = serde_json::to_value(vols.list())?;
             Ok(http::json(200, &json!({ "Volumes": list, "Warnings": [] })))
         }
-        ("POST", ["create"]) => create(&vols, call),
+        ("POST", ["create"]) => create(ctx, &vols, call).await,
+        ("POST", ["prune"]) => super::space::prune_volumes(ctx, &call.query).await,
         ("GET", [name]) => Ok(http::json(200, &get(&vols, name)?)),
         ("DELETE", [name]) => {
             let used = InUse::of(ctx).await?;
-            match vols.remove(name, &used) {
+            match volumes::remove(ctx, name, &used).await {
                 Ok(()) => Ok(http::empty(204)),
                 Err(VolumeError::NotFound(_)) if call.query.flag("force", false)? => {
                     Ok(http::empty(204))
@@ -64,7 +65,7 @@ fn get(vols: &Volumes, name: &str) -> Result<Value, ApiError> {
 }
 
 /// `POST /volumes/create`: 201 with the volume (an existing one of that name, as Docker).
-fn create(vols: &Volumes, call: &Call) -> Result<Response<Body>, ApiError> {
+async fn create(ctx: &Ctx, vols: &Volumes, call: &Call) -> Result<Response<Body>, ApiError> {
     let body: CreateBody = call.json()?;
     if !matches!(body.driver.as_str(), "" | "local") {
         return Err(ApiError::not_implemented(format!(
@@ -78,7 +79,7 @@ fn create(vols: &Volumes, call: &Call) -> Result<Response<Body>, ApiError> {
         ));
     }
     let name = (!body.name.is_empty()).then_some(body.name);
-    let made = match vols.create(name, body.labels.unwrap_or_default()) {
+    let made = match volumes::create(ctx, name, body.labels.unwrap_or_default()).await {
         Ok(n) => n,
         Err(VolumeError::Exists(n)) => n,
         Err(e) => return Err(volume_error(e)),

@@ -96,9 +96,20 @@ async fn refuse_if_used(store: &Store, names: &[String], id: Option<&str>) -> an
 
 /// Removes every image no container uses: with `all` all of them, else the dangling ones.
 pub async fn prune(store: &Store, user_cache: &Path, all: bool) -> anyhow::Result<Vec<Removed>> {
+    prune_matching(store, user_cache, all, |_| true).await
+}
+
+/// [`prune`], of the records whose name `wanted` accepts (the Docker API's `until` and
+/// `label` filters).
+pub async fn prune_matching(
+    store: &Store,
+    user_cache: &Path,
+    all: bool,
+    wanted: impl Fn(&str) -> bool,
+) -> anyhow::Result<Vec<Removed>> {
     let mut out = Vec::new();
     for img in store.images().await? {
-        if !(all || catalog::is_dangling(&img.name)) {
+        if !(all || catalog::is_dangling(&img.name)) || !wanted(&img.name) {
             continue;
         }
         if !catalog::containers_using(store, &img.name)

@@ -3,7 +3,6 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use containerd_client::services::v1::Container;
 
 use super::Ctx;
@@ -78,7 +77,7 @@ pub struct PortArgs {
 #[derive(Debug, clap::Args)]
 pub struct TopArgs {
     pub container: String,
-    /// ps options (default: -ef).
+    /// ps options (default: -f); rows are the container's processes whatever ps lists.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub ps_args: Vec<String>,
 }
@@ -277,20 +276,8 @@ pub fn top(args: TopArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         let c = ctx.find(&args.container).await?;
-        let pids = ops::pids(&ctx, &c).await?;
-        let list: Vec<String> = pids.iter().map(u32::to_string).collect();
-        let mut cmd = std::process::Command::new("ps");
-        if args.ps_args.is_empty() {
-            cmd.arg("-f");
-        } else {
-            cmd.args(&args.ps_args);
-        }
-        let out = cmd
-            .arg("-p")
-            .arg(list.join(","))
-            .output()
-            .context("running ps")?;
-        print!("{}", String::from_utf8_lossy(&out.stdout));
+        let table = burrow::containers::top::top(&ctx, &c, &args.ps_args).await?;
+        print!("{}", table.render());
         Ok(ExitCode::SUCCESS)
     })
 }

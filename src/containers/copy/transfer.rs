@@ -8,7 +8,9 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context};
 
 use super::plan::{base_name, host_stat, plan};
-use super::{check_helper, unpack, write_tar, Op, Request, Root, SnapshotMount, Stat};
+use super::{
+    check_helper, unpack, write_tar, Op, PathStat, Request, Root, SnapshotMount, Stat, DIR_NON_DIR,
+};
 use crate::containers::record::{self, State};
 use crate::containers::Ctx;
 
@@ -35,6 +37,20 @@ pub enum In {
     Path(String),
     /// A tar stream, unpacked into the destination directory.
     Tar(Stdio),
+}
+
+/// Why a tar could not be put into a container (Docker's PUT archive).
+#[derive(Debug, thiserror::Error)]
+pub enum PutError {
+    #[error("Could not find the file {0} in container {1}")]
+    NotFound(String, String),
+    #[error("extraction point is not a directory: {0}")]
+    NotDir(String),
+    /// An entry would replace a directory with a non-directory or the other way round.
+    #[error("{0}")]
+    DirNonDir(String),
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
 }
 
 /// A container's filesystem: its running init's root, or its snapshot when it is stopped.
@@ -103,6 +119,79 @@ impl ContainerFs {
         Ok(serde_json::from_slice(&body)?)
     }
 
+    /// What is at `path` in the container, as Docker's archive endpoints describe it (a
+    /// symbolic link not followed); None when nothing is there.
+    pub fn path_stat(&self, path: &str) -> anyhow::Result<Option<PathStat>> {
+        let out = self
+            .command(Op::PathStat {
+                path: path.to_string(),
+            })?
+            .stdin(Stdio::null())
+            .output()?;
+        let body = check_helper(out, &format!("cannot look at {}:{path}", self.name))?;
+        Ok(serde_json::from_slice(&body)?)
+    }
+
+    /// Writes a tar of `path` to `w` as Docker's GET archive gives it: its entries named
+    /// after the path's last component, or `.` for `DIR/.` (the directory's contents).
+    pub fn archive(&self, path: &str, w: &mut dyn Write) -> anyhow::Result<()> {
+        let name = if path.ends_with("/.") || path == "." {
+            ".".to_string()
+        } else {
+            base_name(path)
+        };
+        let op = Op::Get {
+            path: path.trim_end_matches("/.").to_string(),
+            name,
+            follow: false,
+            dotted: true,
+        };
+        let what = format!("cannot copy {}:{path}", self.name);
+        self.read_helper(op, &what, |out| pipe(out, w))
+    }
+
+    /// Unpacks the tar `data` into the directory `dir` of the container (Docker's PUT
+    /// archive): `archive` keeps the entries' owners, `no_overwrite_dir_non_dir` refuses to
+    /// replace a directory with a non-directory or the other way round.
+    pub fn put_tar(
+        &self,
+        data: &[u8],
+        dir: &str,
+        archive: bool,
+        no_overwrite_dir_non_dir: bool,
+    ) -> Result<(), PutError> {
+        let st = self.stat(dir)?;
+        if !st.exists {
+            return Err(PutError::NotFound(dir.to_string(), self.name.clone()));
+        }
+        if !st.dir {
+            return Err(PutError::NotDir(dir.to_string()));
+        }
+        let mut child = self
+            .command(Op::Put {
+                dir: dir.to_string(),
+                archive,
+                no_overwrite_dir_non_dir,
+            })?
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(anyhow::Error::from)?;
+        let mut input = child.stdin.take().context("no pipe to the copy helper")?;
+        // A helper that stops reading (it failed) says why in its status and stderr.
+        let _ = input.write_all(data);
+        drop(input);
+        let out = child.wait_with_output().map_err(anyhow::Error::from)?;
+        match check_helper(out, &format!("cannot copy into {}:{dir}", self.name)) {
+            Ok(_) => Ok(()),
+            Err(e) if format!("{e}").contains(DIR_NON_DIR) => {
+                Err(PutError::DirNonDir(format!("{e}")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Copies `src` in the container to `to` on the host.
     pub fn copy_out(&self, src: &str, to: Out, opts: Options) -> anyhow::Result<()> {
         let st = self.stat(src)?;
@@ -123,6 +212,7 @@ impl ContainerFs {
             path: src.trim_end_matches("/.").to_string(),
             name,
             follow: opts.follow_link,
+            dotted: false,
         };
         self.read_helper(
             op,
@@ -195,6 +285,7 @@ impl ContainerFs {
             .command(Op::Put {
                 dir: p.dir.clone(),
                 archive: opts.archive,
+                no_overwrite_dir_non_dir: false,
             })?
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -221,6 +312,7 @@ impl ContainerFs {
             .command(Op::Put {
                 dir: dest.to_string(),
                 archive: opts.archive,
+                no_overwrite_dir_non_dir: false,
             })?
             .stdin(input)
             .output()?;

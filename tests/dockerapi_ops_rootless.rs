@@ -1,0 +1,417 @@
+//! The Docker API's operations endpoints as the unprivileged test user, driven by the docker
+//! CLI (client only) and the Python SDK: cp both ways (archive GET/HEAD/PUT), top, stats,
+//! diff, export, events with since/until, system df, the prunes, network connect/disconnect.
+
+mod containers_support;
+mod dockerapi_support;
+
+use std::process::{Output, Stdio};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use burrow_testsupport::wait_for;
+use containers_support::*;
+use dockerapi_support::*;
+
+/// `docker ARGS` as the test user on the socket, started and not waited for.
+fn spawn_docker(api: &Api, args: &[&str]) -> std::process::Child {
+    let rl = api.rl;
+    rl.machine
+        .user_command(docker_bin())
+        .args(args)
+        .env("XDG_RUNTIME_DIR", &rl.runtime_dir)
+        .env("HOME", &rl.home)
+        .env("DOCKER_CONFIG", rl.home.join(".docker"))
+        .env("DOCKER_HOST", format!("unix://{}", api.socket.display()))
+        .current_dir(&rl.home)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("docker starts")
+}
+
+fn sh(api: &Api, script: &str) -> String {
+    let out = api.run(&["sh", "-c", script]);
+    assert!(
+        out.status.success(),
+        "{script}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+fn failed(o: &Output) -> bool {
+    !o.status.success()
+}
+
+#[test]
+fn docker_cli_ops_through_burrows_socket() {
+    let Some(rl) = rootless("dockerapi-ops") else {
+        return;
+    };
+    let api = service(&rl);
+    let busybox = image("busybox");
+
+    // events: a bounded stream, started first, collected at the end.
+    let t0 = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let (since, until) = (t0.to_string(), (t0 + 12).to_string());
+    let events = spawn_docker(
+        &api,
+        &[
+            "events",
+            "--since",
+            &since,
+            "--until",
+            &until,
+            "--filter",
+            "type=container",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    api.docker_ok(&["run", "-d", "--name", "evt", &busybox, "true"]);
+
+    // cp into a running container and back out: a file and a directory.
+    api.docker_ok(&["run", "-d", "--name", "cpc", &busybox, "sleep", "300"]);
+    sh(
+        &api,
+        "mkdir -p tree/sub && echo deep > tree/sub/f && echo one > file1",
+    );
+    api.docker_ok(&["cp", "file1", "cpc:/tmp/"]);
+    api.docker_ok(&["cp", "tree", "cpc:/tmp/tree"]);
+    api.docker_ok(&["cp", "cpc:/tmp/file1", "back1"]);
+    api.docker_ok(&["cp", "cpc:/tmp/tree", "backtree"]);
+    api.docker_ok(&["cp", "cpc:/etc/.", "etcfiles"]);
+    assert_eq!(
+        sh(
+            &api,
+            "cat back1 backtree/sub/f; ls etcfiles | grep -x passwd"
+        ),
+        "one\ndeep\npasswd\n"
+    );
+    // HEAD: the path's stat, 404 when nothing is there; docker cp into a missing directory fails.
+    let sock = api.socket.display().to_string();
+    let head = |path: &str| {
+        let url = format!("http://d/containers/cpc/archive?path={path}");
+        let out = api.run(&[
+            "curl",
+            "-s",
+            "-I",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--unix-socket",
+            &sock,
+            &url,
+        ]);
+        stdout(&out)
+    };
+    assert_eq!(head("/tmp/file1"), "200");
+    assert_eq!(head("/nosuch"), "404");
+    let out = api.docker(&["cp", "file1", "cpc:/nosuch/dir/x"]);
+    assert!(failed(&out), "{}", stdout(&out));
+    // PUT with noOverwriteDirNonDir: a file over the directory /tmp/tree is refused (400).
+    sh(
+        &api,
+        "mkdir -p clash && echo x > clash/tree && tar -C clash -cf clash.tar tree",
+    );
+    let put = |flag: &str| {
+        let url = format!("http://d/containers/cpc/archive?path=/tmp&noOverwriteDirNonDir={flag}");
+        let out = api.run(&[
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "PUT",
+            "--unix-socket",
+            &sock,
+            "-H",
+            "Content-Type: application/x-tar",
+            "--data-binary",
+            "@clash.tar",
+            &url,
+        ]);
+        stdout(&out)
+    };
+    assert_eq!(put("true"), "400");
+    let (code, body) = api.curl("PUT", "/containers/cpc/archive?path=/tmp/file1", Some("x"));
+    assert_eq!(code, 400, "a file is no extraction point: {body}");
+
+    // top, diff, export.
+    let top = api.docker_ok(&["top", "cpc"]);
+    assert!(top.starts_with("UID"), "{top}");
+    assert!(top.contains("sleep 300"), "{top}");
+    let top = api.docker_ok(&["top", "cpc", "-o", "pid,args"]);
+    assert!(
+        top.lines().count() == 2 && top.contains("sleep 300"),
+        "{top}"
+    );
+    let diff = api.docker_ok(&["diff", "cpc"]);
+    assert!(diff.lines().any(|l| l == "A /tmp/file1"), "{diff}");
+    api.docker_ok(&["export", "-o", "cpc.tar", "cpc"]);
+    assert!(sh(&api, "tar tf cpc.tar")
+        .lines()
+        .any(|l| l == "etc/passwd"));
+
+    // stats: rootless containers have no cgroups on cgroup v1, which is said, not zeros.
+    let stats = api.docker(&["stats", "--no-stream", "cpc"]);
+    if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        assert!(stats.status.success(), "{}", stderr(&stats));
+        assert!(stdout(&stats).contains("cpc"), "{}", stdout(&stats));
+    } else {
+        let (code, body) = api.curl("GET", "/containers/cpc/stats?stream=false", None);
+        assert_eq!(code, 409, "{body}");
+        assert!(body.contains("cgroup v1"), "{body}");
+    }
+
+    // The Python SDK: get_archive and top.
+    let py = format!(
+        "import docker, io, tarfile\n\
+         c = docker.DockerClient(base_url='unix://{sock}', version='auto')\n\
+         ct = c.containers.get('cpc')\n\
+         bits, st = ct.get_archive('/tmp/file1')\n\
+         assert st['name'] == 'file1' and st['size'] == 4, st\n\
+         t = tarfile.open(fileobj=io.BytesIO(b''.join(bits)))\n\
+         print(t.extractfile('file1').read().decode(), end='')\n\
+         assert any('sleep' in p[-1] for p in ct.top()['Processes'])\n"
+    );
+    let out = api.run(&["/usr/bin/python3", "-c", &py]);
+    assert_eq!(stdout(&out), "one\n", "{}", stderr(&out));
+
+    // A stopped container: cp both ways through its snapshot.
+    api.docker_ok(&["stop", "-t", "1", "cpc"]);
+    api.docker_ok(&["cp", "file1", "cpc:/tmp/file2"]);
+    api.docker_ok(&["cp", "cpc:/tmp/file2", "back2"]);
+    assert_eq!(sh(&api, "cat back2"), "one\n");
+
+    // commit (with a change) and update.
+    api.docker_ok(&[
+        "commit",
+        "-c",
+        "ENV MARK=committed",
+        "-m",
+        "ops",
+        "cpc",
+        "opsimg:1",
+    ]);
+    let env = api.docker_ok(&[
+        "image",
+        "inspect",
+        "opsimg:1",
+        "--format",
+        "{{.Config.Env}}",
+    ]);
+    assert!(env.contains("MARK=committed"), "{env}");
+    api.docker_ok(&["update", "--restart", "on-failure:2", "cpc"]);
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        let out = api.docker(&["update", "--memory", "64m", "cpc"]);
+        assert!(stderr(&out).contains("cgroup v1"), "{}", stderr(&out));
+    }
+    let (code, body) = api.curl(
+        "POST",
+        "/containers/cpc/update",
+        Some(r#"{"CpuShares":512}"#),
+    );
+    assert_eq!(code, 501, "{body}");
+    assert!(body.contains("CpuShares"), "{body}");
+
+    // network connect: a running container joins a network live and answers there by name.
+    // Network and volume events are burrow's own: a second bounded stream sees them.
+    let t1 = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let until1 = (t1 + 15).to_string();
+    let own_events = spawn_docker(
+        &api,
+        &[
+            "events",
+            "--until",
+            &until1,
+            "--filter",
+            "type=network",
+            "--filter",
+            "type=volume",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let demo = image("demo");
+    api.docker_ok(&["network", "create", "opsnet"]);
+    api.docker_ok(&["run", "-d", "--name", "srv", &demo]);
+    api.docker_ok(&["network", "connect", "--alias", "web2", "opsnet", "srv"]);
+    let members = || {
+        api.docker_ok(&[
+            "network",
+            "inspect",
+            "opsnet",
+            "--format",
+            "{{range .Containers}}{{.Name}} {{end}}",
+        ])
+    };
+    assert!(members().contains("srv"), "{}", members());
+    let probe = |name: &str, host: &str| {
+        let url = format!("http://{host}/");
+        api.docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "opsnet",
+            &busybox,
+            "wget",
+            "-qO-",
+            &url,
+        ]);
+        api.docker_ok(&["wait", name]).trim().to_string()
+    };
+    assert_eq!(probe("probe1", "srv"), "0");
+    assert!(api.docker_ok(&["logs", "probe1"]).contains("Hello"));
+    assert_eq!(probe("probe2", "web2"), "0", "the alias answers");
+    let out = api.docker(&["network", "connect", "opsnet", "srv"]);
+    assert!(failed(&out), "connecting twice is refused");
+    api.docker_ok(&["network", "disconnect", "opsnet", "srv"]);
+    assert!(!members().contains("srv"), "{}", members());
+    // A stopped container is connected for its next start.
+    api.docker_ok(&["network", "connect", "opsnet", "cpc"]);
+    api.docker_ok(&["network", "disconnect", "opsnet", "cpc"]);
+
+    // system df.
+    let df = api.docker_ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert!(df.lines().any(|l| l.starts_with("Images ")), "{df}");
+    assert!(df.lines().any(|l| l.starts_with("Containers ")), "{df}");
+    assert!(df.lines().any(|l| l.starts_with("Local Volumes ")), "{df}");
+
+    // prunes: stopped containers go, running ones stay; named volumes stay unless all=true.
+    let pruned = api.docker_ok(&["container", "prune", "-f"]);
+    let ps = api.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert_eq!(ps.trim(), "srv", "{pruned}");
+    api.docker_ok(&["rm", "-f", "srv"]);
+    api.docker_ok(&["volume", "create", "keepme"]);
+    api.docker_ok(&["volume", "prune", "-f"]);
+    assert!(api.docker_ok(&["volume", "ls", "-q"]).contains("keepme"));
+    let (code, body) = api.curl(
+        "POST",
+        "/volumes/prune?filters=%7B%22all%22%3A%5B%22true%22%5D%7D",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains(r#""VolumesDeleted":["keepme"]"#), "{body}");
+    let pruned = api.docker_ok(&["network", "prune", "-f"]);
+    assert!(pruned.contains("opsnet"), "{pruned}");
+    let pruned = api.docker_ok(&["image", "prune", "-f"]);
+    assert!(pruned.contains("Total reclaimed space"), "{pruned}");
+
+    let out = own_events.wait_with_output().unwrap();
+    let text = stdout(&out);
+    for seen in [
+        "network create ",
+        "network connect ",
+        "network disconnect ",
+        "network destroy ",
+        "volume create keepme",
+        "volume destroy keepme",
+    ] {
+        assert!(
+            text.lines().any(|l| l.contains(seen)),
+            "no {seen} in:\n{text}\n{}",
+            stderr(&out)
+        );
+    }
+    assert!(
+        !text.contains("container "),
+        "only the types asked for:\n{text}"
+    );
+
+    // The events seen between since and until: evt's create, start and die.
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+                > t0 + 12
+        }),
+        "until passes"
+    );
+    let out = events.wait_with_output().unwrap();
+    let text = stdout(&out);
+    for action in ["create", "start", "die"] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains(&format!("container {action} ")) && l.contains("name=evt")),
+            "no {action} of evt in:\n{text}\n{}",
+            stderr(&out)
+        );
+    }
+}
+
+/// Stats need cgroups, which rootless containers lack on cgroup v1: this part runs the
+/// service as root on the private rootful containerd, the docker CLI on its socket.
+#[test]
+fn docker_stats_through_a_rootful_service() {
+    let Some(d) = rootful("dockerapi-stats") else {
+        return;
+    };
+    let socket = d.dir.join("docker.sock");
+    let mut cleanup = burrow_testsupport::Cleanup::new();
+    let mut cmd = d.command(&["system", "service", "--listen"]);
+    cmd.arg(format!("unix://{}", socket.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cleanup.spawn(&mut cmd);
+    assert!(wait_for(Duration::from_secs(20), || socket.exists()));
+    let busybox = image("busybox");
+    ok(&d.burrow(&["run", "-d", "--name", "st", &busybox, "sleep", "60"]));
+    let client = |argv: &[&str]| {
+        let mut c = std::process::Command::new(argv[0]);
+        c.args(&argv[1..])
+            .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+            .env("DOCKER_CONFIG", d.dir.join("docker-config"));
+        burrow_testsupport::run_with_timeout(&mut c, Duration::from_secs(60))
+    };
+    let out = client(&[
+        docker_bin(),
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}} {{.MemUsage}}",
+        "st",
+    ]);
+    let text = ok(&out);
+    assert!(text.starts_with("st 1 "), "{text}");
+    assert!(!text.contains(" 0B /"), "memory is counted: {text}");
+    let sock = socket.display().to_string();
+    let out = client(&[
+        "curl",
+        "-s",
+        "--unix-socket",
+        &sock,
+        "http://d/containers/st/stats?stream=false",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&ok(&out)).unwrap();
+    assert_eq!(doc["name"], "/st");
+    assert_eq!(doc["pids_stats"]["current"], 1);
+    assert!(doc["cpu_stats"]["system_cpu_usage"].as_u64().unwrap() > 0);
+    assert!(doc["precpu_stats"]["system_cpu_usage"].as_u64().unwrap() > 0);
+    assert!(doc["memory_stats"]["limit"].as_u64().unwrap() > 0);
+    // Streamed: a document a second until the client leaves.
+    let out = client(&[
+        "curl",
+        "-s",
+        "-m",
+        "2.5",
+        "--unix-socket",
+        &sock,
+        "http://d/containers/st/stats",
+    ]);
+    let lines = stdout(&out).lines().count();
+    assert!((1..=3).contains(&lines), "{}", stdout(&out));
+    let _ = d.burrow(&["rm", "-f", "st"]);
+}
