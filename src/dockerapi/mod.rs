@@ -6,12 +6,16 @@
 //! - [`router`]: API versions in paths, dispatch by method and path, the 501 fallback.
 //! - [`http`]: bodies, JSON responses, query strings, Docker's filters.
 //! - [`error`]: Docker's error bodies (`{"message": ...}`) and status codes.
-//! - [`system`], [`containers`], [`create_body`], [`logs`], [`images`], [`volumes`],
-//!   [`networks`]: the endpoints.
+//! - [`hijack`]: Docker's hijacked connections (HTTP upgrade) for attach and exec start.
+//! - [`system`], [`containers`], [`create_body`], [`logs`], [`attach`], [`exec`], [`images`],
+//!   [`volumes`], [`networks`]: the endpoints.
 
+pub mod attach;
 pub mod containers;
 pub mod create_body;
 pub mod error;
+pub mod exec;
+pub mod hijack;
 pub mod http;
 pub mod images;
 pub mod logs;

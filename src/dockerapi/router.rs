@@ -6,12 +6,14 @@ use std::convert::Infallible;
 
 use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
+use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Request, Response};
 
 use super::error::ApiError;
 use super::http::{self, Body, Query};
 use super::SharedCtx;
-use super::{containers, images, logs, networks, system, volumes, API_VERSION, MIN_API_VERSION};
+use super::{attach, containers, exec, images, logs, networks, system, volumes};
+use super::{API_VERSION, MIN_API_VERSION};
 
 /// One request as the endpoints see it.
 #[derive(Debug)]
@@ -21,9 +23,22 @@ pub struct Call {
     pub path: String,
     pub query: Query,
     pub body: Bytes,
+    /// The client asked to take the connection over (`Connection: Upgrade`, `Upgrade: tcp`:
+    /// attach, exec start).
+    pub wants_upgrade: bool,
+    /// The connection's upgrade, for the endpoint that hijacks it.
+    pub upgrade: std::sync::Mutex<Option<OnUpgrade>>,
 }
 
 impl Call {
+    /// The connection's upgrade, once (None: the client did not ask for one).
+    pub fn take_upgrade(&self) -> Option<OnUpgrade> {
+        if !self.wants_upgrade {
+            return None;
+        }
+        self.upgrade.lock().ok()?.take()
+    }
+
     /// The body as JSON (400 when it is not); `null` fields count as absent, as Docker's
     /// daemon reads them (the SDKs send many).
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
@@ -51,7 +66,17 @@ fn strip_nulls(v: &mut serde_json::Value) {
 
 /// Answers one request.
 pub async fn handle(ctx: SharedCtx, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let upgrade = parts.extensions.remove::<OnUpgrade>();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    let wants_upgrade = header("connection").contains("upgrade") && !header("upgrade").is_empty();
     let mut resp = match split_version(parts.uri.path()) {
         Err(e) => http::error(&e),
         Ok(path) => {
@@ -64,6 +89,8 @@ pub async fn handle(ctx: SharedCtx, req: Request<Incoming>) -> Result<Response<B
                 path: path.to_string(),
                 query: Query::parse(parts.uri.query()),
                 body,
+                wants_upgrade,
+                upgrade: std::sync::Mutex::new(upgrade),
             };
             tracing::debug!(method = %call.method, path = %call.path, "request");
             match route(&ctx, &call).await {
@@ -120,6 +147,7 @@ async fn route(ctx: &SharedCtx, call: &Call) -> Result<Response<Body>, ApiError>
         ("GET", ["version"]) => system::version(ctx).map(|v| http::json(200, &v)),
         ("GET", ["info"]) => system::info(ctx).await.map(|v| http::json(200, &v)),
         (_, ["containers", ..]) => route_containers(ctx, call, &segs[1..]).await,
+        (_, ["exec", ..]) => exec::route(ctx, call, &segs[1..]).await,
         (_, ["images", ..]) => images::route(ctx, call, &call.path["/images".len()..]).await,
         (_, ["volumes", ..]) => volumes::route(ctx, call, &segs[1..]).await,
         (_, ["networks", ..]) => networks::route(ctx, call, &segs[1..]).await,
@@ -147,6 +175,9 @@ async fn route_containers(
         ("POST", [id, "rename"]) => containers::rename(ctx, id, q).await,
         ("POST", [id, "pause"]) => containers::pause(ctx, id, false).await,
         ("POST", [id, "unpause"]) => containers::pause(ctx, id, true).await,
+        ("POST", [id, "attach"]) => attach::attach(ctx.clone(), id, call).await,
+        ("POST", [id, "resize"]) => attach::resize(ctx, id, q).await,
+        ("POST", [id, "exec"]) => exec::create(ctx, id, call).await,
         _ => Err(unimplemented(call)),
     }
 }
