@@ -131,6 +131,26 @@ fn docker_run_attach_and_exec_through_the_socket() {
     let (status, body) = api.curl("POST", "/containers/tick/resize?h=40&w=100", None);
     assert_eq!(status, 200, "{body}");
 
+    // attach with a terminal: typed input reaches the shell, the detach keys leave it running.
+    api.docker_ok(&["run", "-dit", "--name", "shell", &busybox, "sh"]);
+    let line = format!("{docker} attach --detach-keys=ctrl-a shell");
+    // The keys a moment after the line, so its output comes back first.
+    let typed = "printf 'echo attached-$((2*3))\\n'; sleep 1; printf '\\001'";
+    let sh = format!("({typed}) | script -qec \"{line}\" /dev/null");
+    let out = api.run(&["sh", "-c", &sh]);
+    assert!(stdout(&out).contains("attached-6"), "{}", stdout(&out));
+    let state = api.docker_ok(&["inspect", "-f", "{{.State.Status}}", "shell"]);
+    assert_eq!(state.trim(), "running");
+
+    // docker 28 (API 1.43 negotiated) takes the same paths.
+    let newer = "/usr/local/bin/docker";
+    if std::path::Path::new(newer).exists() {
+        let out = api.run(&[newer, "run", "--rm", &busybox, "echo", "from-28"]);
+        assert_eq!(stdout(&out), "from-28\n", "{}", stderr(&out));
+        let out = api.run(&[newer, "exec", "tick", "sh", "-c", "echo x28; exit 2"]);
+        assert_eq!((code(&out), stdout(&out).as_str()), (2, "x28\n"));
+    }
+
     // A client killed mid-attach: the service answers on, the container runs on (and an
     // auto-removed one still goes when it ends).
     let mut victim = client(
@@ -173,6 +193,6 @@ fn docker_run_attach_and_exec_through_the_socket() {
     // Attach again to the survivor, then end everything.
     let out = api.docker(&["exec", "victim", "true"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    api.docker_ok(&["rm", "-f", "victim", "tick"]);
+    api.docker_ok(&["rm", "-f", "victim", "tick", "shell"]);
     assert_eq!(names(&api).trim(), "");
 }

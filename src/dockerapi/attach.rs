@@ -420,7 +420,7 @@ async fn follow_log(ctx: &Ctx, id: &str, want: &Want, h: Hijacked) {
         }
         let mut out = Vec::new();
         ticks += 1;
-        if !want.tty && !last && ticks % 20 == 0 {
+        if !want.tty && !last && ticks.is_multiple_of(20) {
             // An empty frame: a client that went away is noticed by the write.
             out.extend_from_slice(&hijack::frame(false, 1, b""));
         }
