@@ -109,15 +109,6 @@ pub fn claim_start(id: &str) -> Result<ExecInstance, ExecError> {
     Ok(e.clone())
 }
 
-/// The ids of the instances of container `id`.
-pub fn of_container(id: &str) -> Vec<String> {
-    lock()
-        .values()
-        .filter(|e| e.container_id == id)
-        .map(|e| e.id.clone())
-        .collect()
-}
-
 /// Forgets the instances of containers that `exists` says are gone.
 pub fn forget_gone(exists: impl Fn(&str) -> bool) {
     lock().retain(|_, e| exists(&e.container_id));
@@ -182,5 +173,54 @@ pub async fn start_attached(
             let _ = ctx.client.delete_exec(id, exec_id).await;
             Err(e.into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(id: &str, container: &str) -> ExecInstance {
+        ExecInstance {
+            id: id.into(),
+            container_id: container.into(),
+            process: Process::default(),
+            tty: false,
+            attach_stdin: false,
+            attach_stdout: true,
+            attach_stderr: true,
+            privileged: false,
+            user: String::new(),
+            detach_keys: None,
+            console_size: None,
+            started: false,
+            running: false,
+            pid: 0,
+            exit_code: None,
+        }
+    }
+
+    #[test]
+    fn instances_are_found_by_prefix_and_start_once() {
+        insert(instance("aaaa1111", "c-one"));
+        insert(instance("aaaa2222", "c-one"));
+        insert(instance("bbbb3333", "c-two"));
+        assert_eq!(get("bbbb").unwrap().id, "bbbb3333");
+        assert_eq!(
+            get("aaaa").unwrap_err(),
+            ExecError::NotFound("aaaa".into()),
+            "an ambiguous prefix finds nothing"
+        );
+        assert_eq!(get("aaaa1111").unwrap().process_id(), "exec-aaaa1111");
+        assert!(claim_start("aaaa1111").is_ok());
+        assert_eq!(
+            claim_start("aaaa1111").unwrap_err(),
+            ExecError::AlreadyStarted("aaaa1111".into())
+        );
+        update("aaaa1111", |e| e.exit_code = Some(3));
+        assert_eq!(get("aaaa1111").unwrap().exit_code, Some(3));
+        forget_gone(|c| c != "c-one");
+        assert!(get("aaaa1111").is_err());
+        assert!(get("bbbb3333").is_ok());
     }
 }

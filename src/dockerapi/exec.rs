@@ -91,6 +91,11 @@ pub async fn create(ctx: &Ctx, id: &str, call: &Call) -> Result<Response<Body>, 
         working_dir: Some(b.working_dir).filter(|w| !w.is_empty()),
         privileged: b.privileged,
     };
+    // Instances of removed containers go (Docker drops them with the container).
+    if let Ok(all) = ctx.client.list(vec![]).await {
+        let ids: std::collections::HashSet<String> = all.into_iter().map(|c| c.id).collect();
+        execs::forget_gone(|id| ids.contains(id));
+    }
     let process = cexec::process(ctx, &c, &req, &|note| tracing::info!(?note, "exec"))
         .await
         .map_err(|e| ApiError::bad_request(format!("{e:#}")))?;

@@ -309,4 +309,31 @@ mod tests {
         assert_eq!(read_frame(&mut c).unwrap(), None);
         assert!(!dir.path().join(SOCKET).exists());
     }
+
+    #[test]
+    fn with_stdin_once_the_first_clients_end_lets_go_of_stdin() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("in");
+        let hub = Hub::serve(dir.path(), Some(File::create(&file).unwrap()), true).unwrap();
+        let mut first = connect(dir.path()).unwrap();
+        assert!(read_frame(&mut first).unwrap().is_some());
+        first.write_all(b"once").unwrap();
+        first.shutdown(std::net::Shutdown::Write).unwrap();
+        let settled = |want: &str| {
+            (0..100).any(|_| {
+                std::thread::sleep(Duration::from_millis(10));
+                std::fs::read_to_string(&file).unwrap() == want
+            })
+        };
+        assert!(settled("once"));
+        // Let go of: a later client's input goes nowhere.
+        std::thread::sleep(Duration::from_millis(50));
+        let mut later = connect(dir.path()).unwrap();
+        assert!(read_frame(&mut later).unwrap().is_some());
+        later.write_all(b"more").unwrap();
+        later.shutdown(std::net::Shutdown::Write).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "once");
+        hub.close();
+    }
 }
