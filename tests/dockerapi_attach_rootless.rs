@@ -142,6 +142,16 @@ fn docker_run_attach_and_exec_through_the_socket() {
     let state = api.docker_ok(&["inspect", "-f", "{{.State.Status}}", "shell"]);
     assert_eq!(state.trim(), "running");
 
+    // run -it left with ctrl-p ctrl-q: the shell runs on (a TTY's stdin stays open).
+    let line = format!("{docker} run -it --name left {busybox} sh");
+    let typed = "printf 'echo in-left\\n'; sleep 1; printf '\\020\\021'";
+    let sh = format!("({typed}) | script -qec \"{line}\" /dev/null");
+    let out = api.run(&["sh", "-c", &sh]);
+    assert!(stdout(&out).contains("in-left"), "{}", stdout(&out));
+    std::thread::sleep(Duration::from_millis(500));
+    let state = api.docker_ok(&["inspect", "-f", "{{.State.Status}}", "left"]);
+    assert_eq!(state.trim(), "running");
+
     // docker 28 (API 1.43 negotiated) takes the same paths.
     let newer = "/usr/local/bin/docker";
     if std::path::Path::new(newer).exists() {
@@ -193,6 +203,6 @@ fn docker_run_attach_and_exec_through_the_socket() {
     // Attach again to the survivor, then end everything.
     let out = api.docker(&["exec", "victim", "true"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
-    api.docker_ok(&["rm", "-f", "victim", "tick", "shell"]);
+    api.docker_ok(&["rm", "-f", "victim", "tick", "shell", "left"]);
     assert_eq!(names(&api).trim(), "");
 }

@@ -104,7 +104,9 @@ pub async fn attach(ctx: SharedCtx, id: &str, call: &Call) -> Result<Response<Bo
         stdout: q.flag("stdout", false)?,
         stderr: q.flag("stderr", false)?,
         tty,
-        stdin_once: on(labels::STDIN_ONCE),
+        // As Docker's daemon: with a TTY the end of a client's input leaves stdin open (the
+        // docker CLI's detach keys end its input too).
+        stdin_once: on(labels::STDIN_ONCE) && !tty,
         keys,
     };
     let past = if q.flag("logs", false)? {

@@ -197,11 +197,13 @@ fn has_restart_policy(c: &Container) -> bool {
 async fn start_container(ctx: &Ctx, c: &Container) -> Result<(), ApiError> {
     let on = |k: &str| c.labels.get(k).is_some_and(|v| v == "true");
     let waiting = attach::take_waiting(&c.id);
+    let tty = record::process_of(c).terminal;
     let held = Held {
         stdin: on(labels::STDIN_OPEN),
-        tty: record::process_of(c).terminal,
+        tty,
         rm: on(labels::AUTO_REMOVE),
-        stdin_once: on(labels::STDIN_ONCE) && waiting.iter().any(|w| w.stdin),
+        // Docker closes stdin at the end of the attached input only without a TTY.
+        stdin_once: on(labels::STDIN_ONCE) && !tty && waiting.iter().any(|w| w.stdin),
     };
     if waiting.is_empty() && !held.stdin && !held.tty && !held.rm {
         let log_uri = c.labels.get(labels::LOG_URI).cloned();
