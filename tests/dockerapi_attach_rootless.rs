@@ -71,6 +71,18 @@ fn docker_run_attach_and_exec_through_the_socket() {
     assert_eq!(api.docker_ok(&["logs", "kept"]), "logged\n");
     api.docker_ok(&["rm", "kept"]);
 
+    // The CLI's `run -d --rm` is removed when it exits too (the same background reader).
+    ok(&rl.burrow(&[
+        "run", "-d", "--rm", "--name", "clirm", &busybox, "sleep", "1",
+    ]));
+    assert!(
+        wait_for(Duration::from_secs(20), || !names(&api)
+            .lines()
+            .any(|n| n == "clirm")),
+        "{}",
+        names(&api)
+    );
+
     // Piped stdin: its end is the container's (StdinOnce).
     let line = format!("printf 'data\\nmore\\n' | {docker} run -i --rm {busybox} cat");
     let out = api.run(&["sh", "-c", &line]);

@@ -739,9 +739,10 @@ async fn give_up(ctx: &Ctx, id: &str, net: Option<AheadNet>, created_volumes: &[
     burrow::containers::volumes::Volumes::of(ctx).remove_quietly(created_volumes);
 }
 
-/// Starts a container's task in the background (`run -d`, `start`): with -i or -t its stdio are
-/// FIFOs kept by the background reader, so `attach` can join it; otherwise its output goes to
-/// the log driver (`log_uri`, or burrow's own).
+/// Starts a container's task in the background (`run -d`, `start`): with -i, -t or --rm its
+/// stdio are FIFOs kept by the background reader, so `attach` can join it (and it removes a
+/// --rm container when it exits); otherwise its output goes to the log driver (`log_uri`, or
+/// burrow's own).
 async fn start_in_background(
     ctx: &Ctx,
     id: &str,
@@ -750,7 +751,7 @@ async fn start_in_background(
     rm: bool,
     log_uri: Option<String>,
 ) -> Result<(), Failure> {
-    if interactive || tty {
+    if interactive || tty || rm {
         return start_detached_with_stdio(ctx, id, (interactive, tty), rootfs, rm).await;
     }
     burrow::containers::start::start_logged(ctx, id, rootfs, tty, log_uri).await?;
