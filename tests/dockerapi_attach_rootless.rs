@@ -111,6 +111,10 @@ fn docker_run_attach_and_exec_through_the_socket() {
     assert!(stdout(&seen).contains("tick\n"), "{}", stdout(&seen));
     let state = api.docker_ok(&["inspect", "-f", "{{.State.Status}}", "tick"]);
     assert_eq!(state.trim(), "running");
+    // logs=1 without stream (and without the upgrade): the log so far as a plain body.
+    let (status, body) = api.curl("POST", "/containers/tick/attach?logs=1&stdout=1", None);
+    assert_eq!(status, 200);
+    assert!(body.starts_with("\u{1}\0\0\0\0\0\0\u{5}tick\n"), "{body:?}");
 
     // exec: output, exit codes, a terminal, and the SDK's exec_run.
     let host = api.docker_ok(&["exec", "tick", "cat", "/etc/hostname"]);

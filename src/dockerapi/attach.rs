@@ -152,7 +152,10 @@ async fn past_output(ctx: &Ctx, id: &str, shape: Shape) -> Result<Vec<u8>, ApiEr
         }
     })
     .await;
-    read.map_err(ApiError::from)?;
+    // A container that never ran has no log yet: nothing to replay.
+    if let Err(e) = read {
+        tracing::debug!(%e, id, "no log to replay");
+    }
     Ok(out)
 }
 
