@@ -66,6 +66,10 @@ fn docker_run_attach_and_exec_through_the_socket() {
         (stdout(&out), stderr(&out)),
         ("out\n".into(), "err\n".into())
     );
+    // A command that cannot start: Docker's 127, and --rm still removes the container.
+    let out = api.docker(&["run", "--rm", "--name", "bad", &busybox, "nosuchcommand"]);
+    assert_eq!(code(&out), 127, "{}", stderr(&out));
+    assert!(!names(&api).lines().any(|n| n == "bad"), "{}", names(&api));
     // Without --rm the container stays, with its log.
     api.docker_ok(&["run", "--name", "kept", &busybox, "echo", "logged"]);
     assert_eq!(api.docker_ok(&["logs", "kept"]), "logged\n");

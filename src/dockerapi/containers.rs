@@ -227,7 +227,19 @@ pub async fn start(ctx: &Ctx, id: &str) -> Result<Response<Body>, ApiError> {
     if record::state(ctx, &c.id).await?.is_running() {
         return Ok(http::empty(304));
     }
-    start_container(ctx, &c).await?;
+    if let Err(e) = start_container(ctx, &c).await {
+        // As Docker's daemon: an auto-removed container that cannot start goes (`docker run
+        // --rm` waits for its removal).
+        if c.labels
+            .get(labels::AUTO_REMOVE)
+            .is_some_and(|v| v == "true")
+        {
+            if let Err(err) = ops::remove_after_run(ctx, &c.id, async {}).await {
+                tracing::warn!(%err, "removing an auto-removed container that did not start");
+            }
+        }
+        return Err(e);
+    }
     Ok(http::empty(204))
 }
 
