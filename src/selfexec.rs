@@ -104,6 +104,9 @@ pub struct ReaderRequest {
     /// Drop the output instead of logging and serving it (an exec's process: Docker keeps exec
     /// output out of the log, and nobody can attach to it).
     pub discard: bool,
+    /// Docker's StdinOnce: the first attach client whose input ends closes the process's stdin
+    /// (the reader lets go of it; the client sends containerd's CloseIO).
+    pub stdin_once: bool,
     /// A command (argv) to run once the output ended: the `rm` of a `--rm` container, the
     /// cleanup of an exec.
     pub then: Vec<OsString>,
@@ -168,7 +171,7 @@ pub enum Helper {
 /// A helper command line that cannot be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HelperError {
-    #[error("usage: burrow internal oci-hook EVENT STATE_DIR | net-teardown STATE_DIR [PID] [--claimed] | net-prepare STATE_DIR [PID] | net-connect STATE_DIR REQUEST [PID] | detached-drain DATA_ROOT NS ID FIFO_DIR [--discard] [-- COMMAND...] | cp REQUEST | layer-squash (these are run by burrow itself, containerd and runc)")]
+    #[error("usage: burrow internal oci-hook EVENT STATE_DIR | net-teardown STATE_DIR [PID] [--claimed] | net-prepare STATE_DIR [PID] | net-connect STATE_DIR REQUEST [PID] | detached-drain DATA_ROOT NS ID FIFO_DIR [--discard] [--stdin-once] [-- COMMAND...] | cp REQUEST | layer-squash (these are run by burrow itself, containerd and runc)")]
     Usage,
     #[error("{0:?} is not a process id")]
     BadPid(String),
@@ -241,6 +244,9 @@ impl Helper {
                 v.push(r.fifo_dir.clone().into());
                 if r.discard {
                     v.push("--discard".into());
+                }
+                if r.stdin_once {
+                    v.push("--stdin-once".into());
                 }
                 if !r.then.is_empty() {
                     v.push("--".into());
@@ -361,6 +367,10 @@ impl Helper {
                     ["--discard", rest @ ..] => (true, rest),
                     _ => (false, rest),
                 };
+                let (stdin_once, rest) = match rest {
+                    ["--stdin-once", rest @ ..] => (true, rest),
+                    _ => (false, rest),
+                };
                 let then = match rest {
                     ["--", cmd @ ..] => cmd.iter().map(OsString::from).collect(),
                     [] => Vec::new(),
@@ -372,6 +382,7 @@ impl Helper {
                     id: id.to_string(),
                     fifo_dir: dir.into(),
                     discard,
+                    stdin_once,
                     then,
                 })
             }
@@ -461,6 +472,7 @@ mod tests {
                 id: "abc".into(),
                 fifo_dir: "/f".into(),
                 discard: true,
+                stdin_once: true,
                 then: vec!["/bin/burrow".into(), "rm".into(), "-f".into()],
             }),
             Helper::LayerSquash,

@@ -204,9 +204,9 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
         "{}",
         stderr(&conflict)
     );
-    let (code, body) = api.curl("POST", "/containers/dup/attach?stream=1", None);
+    let (code, body) = api.curl("GET", "/containers/dup/attach/ws", None);
     assert_eq!(code, 501, "{body}");
-    assert!(body.contains("POST /containers/{id}/attach"), "{body}");
+    assert!(body.contains("GET /containers/{id}/attach/ws"), "{body}");
     let (code, _) = api.curl("GET", "/v1.99/version", None);
     assert_eq!(code, 400, "a version above burrow's is refused");
     api.docker_ok(&["rm", "dup"]);

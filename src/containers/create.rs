@@ -1201,6 +1201,9 @@ fn record_labels(
     if req.config.open_stdin {
         l.insert(labels::STDIN_OPEN.into(), "true".into());
     }
+    if req.config.open_stdin && req.config.stdin_once {
+        l.insert(labels::STDIN_ONCE.into(), "true".into());
+    }
     if req.host_config.auto_remove {
         l.insert(labels::AUTO_REMOVE.into(), "true".into());
     }

@@ -39,6 +39,8 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
         .iter()
         .map(|(k, v)| (k.clone(), Value::String(v.clone())))
         .collect();
+    // Labels burrow sets to "true" (docker attach reads OpenStdin to attach its input).
+    let flag = |k: &str| c.labels.get(k).is_some_and(|v| v == "true");
     Ok(json!({
         "Id": c.id,
         "Created": c.created_at.as_ref().map(|t| rfc3339_nano(record::timestamp(t))).unwrap_or_default(),
@@ -60,11 +62,14 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "Cmd": args,
             "WorkingDir": process.as_ref().map(|p| p.cwd().display().to_string()).unwrap_or_default(),
             "Tty": process.as_ref().and_then(|p| p.terminal()).unwrap_or(false),
+            "OpenStdin": flag(labels::STDIN_OPEN),
+            "StdinOnce": flag(labels::STDIN_ONCE),
             "Image": c.image,
             "Labels": user_labels,
             "Healthcheck": super::health::config_of(&c),
         },
         "HostConfig": {
+            "AutoRemove": flag(labels::AUTO_REMOVE),
             "RestartPolicy": restart_policy_json(c.labels.get(labels::RESTART_POLICY).map(String::as_str)),
             "PortBindings": ports.clone(),
             "NetworkMode": record::networks_of(&c).first().cloned().unwrap_or_else(|| "none".into()),

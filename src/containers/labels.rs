@@ -16,6 +16,8 @@ pub const STOP_TIMEOUT: &str = "nerdctl/stop-timeout";
 pub const AUTO_REMOVE: &str = "burrow/auto-remove";
 /// Created with -i: a detached start keeps its stdin open for `attach`.
 pub const STDIN_OPEN: &str = "burrow/stdin-open";
+/// Docker's StdinOnce (`true`): the first attached client's end of input closes stdin.
+pub const STDIN_ONCE: &str = "burrow/stdin-once";
 pub const ANONYMOUS_VOLUMES: &str = "burrow/anonymous-volumes";
 /// containerd's restart monitor: "running" makes it keep a task up.
 pub const RESTART_STATUS: &str = "containerd.io/restart.status";

@@ -44,6 +44,9 @@ pub struct Config {
     pub tty: bool,
     /// Keep stdin open (`-i`).
     pub open_stdin: bool,
+    /// Docker's StdinOnce: the stdin closes when the client attached at the start ends its
+    /// input (`docker run -i`; the Docker API's attach).
+    pub stdin_once: bool,
     /// `KEY=VALUE`, or `KEY` to pass the caller's value.
     pub env: Vec<String>,
     /// Arguments after the image (replace the image's CMD).

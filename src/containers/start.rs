@@ -96,11 +96,17 @@ pub async fn start_existing(
     c: &Container,
     log_uri: Option<String>,
 ) -> anyhow::Result<u32> {
+    let rootfs = prepare_existing(ctx, c).await?;
+    start_logged(ctx, &c.id, rootfs, false, log_uri).await
+}
+
+/// Readies a stopped or created container `c` for a new task: the old task deleted (its exit
+/// recorded), its networks joined again; returns its rootfs.
+pub async fn prepare_existing(ctx: &Ctx, c: &Container) -> anyhow::Result<Vec<Mount>> {
     let _ = super::record::delete_task_recording(ctx, &c.id).await;
     super::endpoints::rejoin(ctx, c).await?;
     super::record::set_restart_status(ctx, c, "running").await?;
-    let rootfs = ctx.client.snapshot_mounts(&c.snapshotter, &c.id).await?;
-    start_logged(ctx, &c.id, rootfs, false, log_uri).await
+    Ok(ctx.client.snapshot_mounts(&c.snapshotter, &c.id).await?)
 }
 
 /// Starts the restart monitor of container `id` in the background (`burrow internal

@@ -7,16 +7,17 @@ use containerd_client::services::v1::Container;
 use hyper::Response;
 use serde_json::{json, Value};
 
-use super::create_body;
 use super::error::ApiError;
 use super::http::{self, Body, Query};
 use super::router::Call;
 use super::SharedCtx;
+use super::{attach, create_body};
 use crate::containers::create::{self, CreateError, CreateOptions, Note};
+use crate::containers::held::{self, Held};
 use crate::containers::listing::{self, ListFilter, ListOptions, Summary};
 use crate::containers::record::{self, State};
 use crate::containers::values::{RestartPolicy, Signal};
-use crate::containers::{inspect as cinspect, labels, ops, start as cstart, status, Ctx};
+use crate::containers::{exits, inspect as cinspect, labels, ops, start as cstart, status, Ctx};
 use crate::images::runnable::ImageError;
 
 /// The container `q` names (id, name or id prefix), or Docker's 404.
@@ -185,17 +186,6 @@ pub async fn inspect(ctx: &Ctx, id: &str) -> Result<Response<Body>, ApiError> {
     Ok(http::json(200, &v))
 }
 
-/// Refuses to start what the API cannot start the way the CLI would.
-fn startable(c: &Container) -> Result<(), ApiError> {
-    let on = |k: &str| c.labels.get(k).is_some_and(|v| v == "true");
-    if on(labels::STDIN_OPEN) || record::process_of(c).terminal {
-        return Err(ApiError::not_implemented(
-            "burrow's Docker API does not start containers with a TTY or open stdin yet (use `burrow start`)",
-        ));
-    }
-    Ok(())
-}
-
 /// Whether `c` has a restart policy (then a restart monitor watches each start).
 fn has_restart_policy(c: &Container) -> bool {
     c.labels.get(labels::RESTART_POLICY).is_some_and(|p| {
@@ -204,10 +194,31 @@ fn has_restart_policy(c: &Container) -> bool {
     })
 }
 
+/// Starts `c` as the CLI's `start` would: with a TTY, open stdin, AutoRemove or an attach
+/// waiting, its stdio held by a background reader (attach clients join it; it removes an
+/// auto-removed container when it exits); otherwise its output to the log driver. Its exit
+/// is published for `wait`.
 async fn start_container(ctx: &Ctx, c: &Container) -> Result<(), ApiError> {
-    startable(c)?;
-    let log_uri = c.labels.get(labels::LOG_URI).cloned();
-    cstart::start_existing(ctx, c, log_uri).await?;
+    let on = |k: &str| c.labels.get(k).is_some_and(|v| v == "true");
+    let waiting = attach::take_waiting(&c.id);
+    let tty = record::process_of(c).terminal;
+    let held = Held {
+        stdin: on(labels::STDIN_OPEN),
+        tty,
+        rm: on(labels::AUTO_REMOVE),
+        // Docker closes stdin at the end of the attached input only without a TTY.
+        stdin_once: on(labels::STDIN_ONCE) && !tty && waiting.iter().any(|w| w.stdin),
+    };
+    if waiting.is_empty() && !held.stdin && !held.tty && !held.rm {
+        let log_uri = c.labels.get(labels::LOG_URI).cloned();
+        cstart::start_existing(ctx, c, log_uri).await?;
+    } else {
+        let rootfs = cstart::prepare_existing(ctx, c).await?;
+        held::start_held(ctx, &c.id, held, rootfs, attach::let_in(waiting))
+            .await
+            .map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
+    }
+    exits::watch_task(ctx.client.clone(), &c.id);
     if has_restart_policy(c) {
         cstart::spawn_restart_monitor(ctx, &c.id).await?;
     }
@@ -220,7 +231,19 @@ pub async fn start(ctx: &Ctx, id: &str) -> Result<Response<Body>, ApiError> {
     if record::state(ctx, &c.id).await?.is_running() {
         return Ok(http::empty(304));
     }
-    start_container(ctx, &c).await?;
+    if let Err(e) = start_container(ctx, &c).await {
+        // As Docker's daemon: an auto-removed container that cannot start goes (`docker run
+        // --rm` waits for its removal).
+        if c.labels
+            .get(labels::AUTO_REMOVE)
+            .is_some_and(|v| v == "true")
+        {
+            if let Err(err) = ops::remove_after_run(ctx, &c.id, async {}).await {
+                tracing::warn!(%err, "removing an auto-removed container that did not start");
+            }
+        }
+        return Err(e);
+    }
     Ok(http::empty(204))
 }
 
@@ -241,7 +264,6 @@ pub async fn stop(ctx: &Ctx, id: &str, q: &Query) -> Result<Response<Body>, ApiE
 /// `POST /containers/{id}/restart?t=`.
 pub async fn restart(ctx: &Ctx, id: &str, q: &Query) -> Result<Response<Body>, ApiError> {
     let c = find(ctx, id).await?;
-    startable(&c)?;
     if record::state(ctx, &c.id).await?.is_running() {
         ops::stop(ctx, &c, timeout(q)?).await?;
     }
@@ -278,15 +300,13 @@ enum Condition {
 /// The exit code once `c` meets `cond`.
 async fn wait_for(ctx: &Ctx, c: &Container, cond: Condition) -> anyhow::Result<u32> {
     let pause = std::time::Duration::from_millis(100);
-    if cond == Condition::NextExit {
-        while !record::state(ctx, &c.id).await?.is_running() {
-            tokio::time::sleep(pause).await;
-        }
-    }
-    let code = match record::state(ctx, &c.id).await? {
-        State::Exited { code, .. } => code,
-        State::Created => 0,
-        _ => ops::wait(ctx, c).await?,
+    // Subscribed before looking: an exit between the look and the wait is not missed.
+    let next = exits::subscribe(&c.id);
+    let code = match (record::state(ctx, &c.id).await?, cond) {
+        (State::Exited { code, .. }, Condition::NotRunning | Condition::Removed) => code,
+        (State::Created, Condition::NotRunning) => 0,
+        (s, _) if s.is_running() => ops::wait(ctx, c).await?,
+        _ => next_exit(ctx, c, next).await?,
     };
     if cond == Condition::Removed {
         while ctx.client.get(&c.id).await.is_ok() {
@@ -294,6 +314,33 @@ async fn wait_for(ctx: &Ctx, c: &Container, cond: Condition) -> anyhow::Result<u
         }
     }
     Ok(code)
+}
+
+/// The status of `c`'s next exit: as the service's start publishes it, or by waiting on a task
+/// started by someone else.
+async fn next_exit(
+    ctx: &Ctx,
+    c: &Container,
+    mut next: tokio::sync::watch::Receiver<Option<u32>>,
+) -> anyhow::Result<u32> {
+    let mut board_open = true;
+    loop {
+        tokio::select! {
+            changed = next.changed(), if board_open => match changed {
+                Ok(()) => {
+                    if let Some(code) = *next.borrow() {
+                        return Ok(code);
+                    }
+                }
+                Err(_) => board_open = false,
+            },
+            _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
+                if record::state(ctx, &c.id).await?.is_running() {
+                    return ops::wait(ctx, c).await;
+                }
+            }
+        }
+    }
 }
 
 /// `POST /containers/{id}/wait?condition=not-running|next-exit|removed`: the headers at once

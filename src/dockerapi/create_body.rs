@@ -42,6 +42,11 @@ pub struct Body {
     pub user: String,
     pub tty: bool,
     pub open_stdin: bool,
+    pub stdin_once: bool,
+    /// Which streams the client will attach (the attach request says it again; nothing to do).
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
     pub env: Option<Vec<String>>,
     pub cmd: Option<StrOrList>,
     pub entrypoint: Option<StrOrList>,
@@ -249,12 +254,10 @@ fn anonymous_volumes(
 
 /// The body's `Config` fields.
 fn config(r: &mut ContainerRequest, b: Body) -> Result<(), ApiError> {
-    if b.tty || b.open_stdin {
-        return Err(refuse(
-            "containers with Tty or OpenStdin (they need attach; create it without -t/-i, or use `burrow run -it`)",
-        ));
-    }
     let c = &mut r.config;
+    c.tty = b.tty;
+    c.open_stdin = b.open_stdin;
+    c.stdin_once = b.stdin_once;
     c.hostname = none_or(b.hostname);
     c.domainname = none_or(b.domainname);
     c.user = none_or(b.user);
@@ -311,6 +314,7 @@ fn port_specs(
 fn host(r: &mut ContainerRequest, h: HostBody) -> Result<(), ApiError> {
     refuse_unsupported(&h)?;
     let hc = &mut r.host_config;
+    hc.auto_remove = h.auto_remove;
     hc.binds = each("Binds", h.binds)?;
     hc.mounts = h
         .mounts
@@ -391,8 +395,6 @@ fn host(r: &mut ContainerRequest, h: HostBody) -> Result<(), ApiError> {
 fn refuse_unsupported(h: &HostBody) -> Result<(), ApiError> {
     let nonempty = |v: &Option<Vec<_>>| v.as_ref().is_some_and(|v: &Vec<_>| !v.is_empty());
     let refused = [
-        // Removal at exit needs a watcher the API does not start yet.
-        ("HostConfig.AutoRemove (--rm)", h.auto_remove),
         ("HostConfig.VolumesFrom", nonempty(&h.volumes_from)),
         (
             "HostConfig.Devices",
@@ -514,8 +516,12 @@ mod tests {
         assert_eq!(e.status, 400, "{e}");
         let e = req(r#"{"Image":"x","HostConfig":{"CpuShares":512}}"#).unwrap_err();
         assert!(e.message.contains("CpuShares"), "{e}");
-        let e = req(r#"{"Image":"x","Tty":true}"#).unwrap_err();
-        assert_eq!(e.status, 501);
+        let it = req(
+            r#"{"Image":"x","Tty":true,"OpenStdin":true,"StdinOnce":true,"AttachStdin":true,"HostConfig":{"AutoRemove":true}}"#,
+        )
+        .unwrap();
+        assert!(it.config.tty && it.config.open_stdin && it.config.stdin_once);
+        assert!(it.host_config.auto_remove);
         let e = req(r#"{"Image":"x","HostConfig":{"Binds":["nocolon"]}}"#).unwrap_err();
         assert_eq!(e.status, 400, "{e}");
         let one = req(r#"{"Image":"x","Cmd":"true","Entrypoint":null}"#).unwrap();

@@ -16,16 +16,16 @@ use crate::containers::record;
 
 /// Which streams to send, and how.
 #[derive(Debug, Clone, Copy)]
-struct Shape {
-    stdout: bool,
-    stderr: bool,
-    timestamps: bool,
+pub(super) struct Shape {
+    pub(super) stdout: bool,
+    pub(super) stderr: bool,
+    pub(super) timestamps: bool,
     /// Docker's multiplexed framing (no TTY).
-    framed: bool,
+    pub(super) framed: bool,
 }
 
 /// One record as the API sends it, or None when its stream was not asked for.
-fn frame(r: &Record, s: Shape) -> Option<Bytes> {
+pub(super) fn frame(r: &Record, s: Shape) -> Option<Bytes> {
     let stream: u8 = if r.stream == "stderr" { 2 } else { 1 };
     if (stream == 1 && !s.stdout) || (stream == 2 && !s.stderr) {
         return None;

@@ -7,18 +7,22 @@
 //! - [`http`]: bodies, JSON responses, query strings, Docker's filters.
 //! - [`error`]: Docker's error bodies (`{"message": ...}`) and status codes.
 //! - [`auth`]: `X-Registry-Auth` and `POST /auth` (docker login).
-//! - [`system`], [`containers`], [`create_body`], [`logs`], [`images`], [`image_io`], [`volumes`],
-//!   [`networks`]: the endpoints.
+//! - [`hijack`]: Docker's hijacked connections (HTTP upgrade) for attach and exec start.
+//! - [`system`], [`containers`], [`create_body`], [`logs`], [`attach`], [`exec`], [`images`],
+//!   [`image_io`], [`volumes`], [`networks`]: the endpoints.
 //! - [`archive`] (docker cp, export, changes), [`stats`] (top, stats), [`events`], [`space`]
 //!   (system df, the prunes), [`commit`] (commit, update): the operations endpoints.
 
-pub mod auth;
 pub mod archive;
+pub mod attach;
+pub mod auth;
 pub mod commit;
 pub mod containers;
 pub mod create_body;
 pub mod error;
 pub mod events;
+pub mod exec;
+pub mod hijack;
 pub mod http;
 pub mod image_io;
 pub mod images;

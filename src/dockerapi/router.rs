@@ -6,16 +6,15 @@ use std::convert::Infallible;
 
 use http_body_util::BodyExt;
 use hyper::body::{Bytes, Incoming};
+use hyper::upgrade::OnUpgrade;
 use hyper::{Method, Request, Response};
 
 use super::error::ApiError;
 use super::http::{self, Body, Query};
 use super::SharedCtx;
-use super::{archive, commit, events, space, stats};
-use super::{
-    auth, containers, image_io, images, logs, networks, system, volumes, API_VERSION,
-    MIN_API_VERSION,
-};
+use super::{archive, attach, commit, events, exec, space, stats};
+use super::{auth, containers, image_io, images, logs, networks, system, volumes};
+use super::{API_VERSION, MIN_API_VERSION};
 
 /// One request as the endpoints see it.
 #[derive(Debug)]
@@ -27,9 +26,22 @@ pub struct Call {
     pub body: Bytes,
     /// The request's headers (`X-Registry-Auth`, ...).
     pub headers: hyper::HeaderMap,
+    /// The client asked to take the connection over (`Connection: Upgrade`, `Upgrade: tcp`:
+    /// attach, exec start).
+    pub wants_upgrade: bool,
+    /// The connection's upgrade, for the endpoint that hijacks it.
+    pub upgrade: std::sync::Mutex<Option<OnUpgrade>>,
 }
 
 impl Call {
+    /// The connection's upgrade, once (None: the client did not ask for one).
+    pub fn take_upgrade(&self) -> Option<OnUpgrade> {
+        if !self.wants_upgrade {
+            return None;
+        }
+        self.upgrade.lock().ok()?.take()
+    }
+
     /// The body as JSON (400 when it is not); `null` fields count as absent, as Docker's
     /// daemon reads them (the SDKs send many).
     pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, ApiError> {
@@ -57,7 +69,17 @@ fn strip_nulls(v: &mut serde_json::Value) {
 
 /// Answers one request.
 pub async fn handle(ctx: SharedCtx, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let upgrade = parts.extensions.remove::<OnUpgrade>();
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    let wants_upgrade = header("connection").contains("upgrade") && !header("upgrade").is_empty();
     let mut resp = match split_version(parts.uri.path()) {
         Err(e) => http::error(&e),
         // Archives clients upload are spooled to disk (or dropped), not held in memory.
@@ -79,6 +101,8 @@ pub async fn handle(ctx: SharedCtx, req: Request<Incoming>) -> Result<Response<B
                 query: Query::parse(parts.uri.query()),
                 body,
                 headers: parts.headers.clone(),
+                wants_upgrade,
+                upgrade: std::sync::Mutex::new(upgrade),
             };
             tracing::debug!(method = %call.method, path = %call.path, "request");
             match route(&ctx, &call).await {
@@ -138,6 +162,7 @@ async fn route(ctx: &SharedCtx, call: &Call) -> Result<Response<Body>, ApiError>
         ("GET", ["system", "df"]) => space::df(ctx).await,
         ("POST", ["commit"]) => commit::commit(ctx, call).await,
         (_, ["containers", ..]) => route_containers(ctx, call, &segs[1..]).await,
+        (_, ["exec", ..]) => exec::route(ctx, call, &segs[1..]).await,
         (_, ["images", ..]) => images::route(ctx, call, &call.path["/images".len()..]).await,
         (_, ["volumes", ..]) => volumes::route(ctx, call, &segs[1..]).await,
         (_, ["networks", ..]) => networks::route(ctx, call, &segs[1..]).await,
@@ -179,6 +204,9 @@ async fn route_containers(
         ("GET", [id, "export"]) => archive::export(ctx, id).await,
         ("GET", [id, "changes"]) => archive::changes(ctx, id).await,
         ("POST", [id, "update"]) => commit::update(ctx, id, call).await,
+        ("POST", [id, "attach"]) => attach::attach(ctx.clone(), id, call).await,
+        ("POST", [id, "resize"]) => attach::resize(ctx, id, q).await,
+        ("POST", [id, "exec"]) => exec::create(ctx, id, call).await,
         _ => Err(unimplemented(call)),
     }
 }

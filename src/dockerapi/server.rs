@@ -135,6 +135,7 @@ async fn accept_loop(
             let service = service_fn(move |req| super::router::handle(ctx.clone(), req));
             if let Err(e) = http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
                 .await
             {
                 tracing::debug!(%e, "connection ended");

@@ -101,8 +101,9 @@ pub fn drain(req: &ReaderRequest) -> Result<(), SessionError> {
     } else {
         Some(AttachLog::open(&store, &req.id).map_err(io("opening the container's log"))?)
     };
-    // Held until the end, the follow-up command's too.
-    let stdin = std::fs::OpenOptions::new()
+    // Held until the end, the follow-up command's too (with stdin_once only by the hub, which
+    // lets go of it when its client's input ends).
+    let mut stdin = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .custom_flags(0)
@@ -112,8 +113,12 @@ pub fn drain(req: &ReaderRequest) -> Result<(), SessionError> {
     let hub = if req.discard {
         None
     } else {
-        let input = stdin.as_ref().and_then(|f| f.try_clone().ok());
-        Hub::serve(dir, input)
+        let input = if req.stdin_once {
+            stdin.take()
+        } else {
+            stdin.as_ref().and_then(|f| f.try_clone().ok())
+        };
+        Hub::serve(dir, input, req.stdin_once)
             .map_err(|e| {
                 tracing::warn!(
                     "container {}: `burrow attach` will not be able to connect: {e}",

@@ -190,6 +190,19 @@ pub struct Session {
     winch: Option<Signal>,
     proxy: Option<Signals>,
     hangup: Option<Signals>,
+    detacher: Option<Detacher>,
+}
+
+/// Detaches a session from outside its endpoints (a remote user that went away), as the
+/// detach keys do.
+#[derive(Debug, Clone)]
+pub struct Detacher(pump::Events);
+
+impl Detacher {
+    /// [`Session::attend`] ends with [`Outcome::Detached`] (unless the process exited first).
+    pub fn detach(&self) {
+        let _ = self.0.send(Event::Detached);
+    }
 }
 
 impl Session {
@@ -199,8 +212,11 @@ impl Session {
         let (tx, events) = tokio::sync::mpsc::unbounded_channel();
         let running = Running::default();
         let (local, tty) = (ends.local, opts.tty);
+        let detacher = Detacher(tx.clone());
         let link = Link::Fifos(fifo::Fifos::open(dir, opts, ends, tx, &running)?);
-        Ok(Session::with_local(link, events, running, local, tty))
+        let mut s = Session::with_local(link, events, running, local, tty);
+        s.detacher = Some(detacher);
+        Ok(s)
     }
 
     /// Joins the attach socket in `dir` of a background reader that holds a container's stdio:
@@ -210,8 +226,11 @@ impl Session {
         let (tx, events) = tokio::sync::mpsc::unbounded_channel();
         let running = Running::default();
         let (local, tty) = (ends.local, opts.tty);
+        let detacher = Detacher(tx.clone());
         let link = Link::Socket(socket::Joined::connect(dir, opts, ends, tx, &running)?);
-        Ok(Session::with_local(link, events, running, local, tty))
+        let mut s = Session::with_local(link, events, running, local, tty);
+        s.detacher = Some(detacher);
+        Ok(s)
     }
 
     fn with_local(
@@ -244,7 +263,13 @@ impl Session {
             winch,
             proxy,
             hangup,
+            detacher: None,
         }
+    }
+
+    /// A handle that detaches this session as the detach keys do.
+    pub fn detacher(&self) -> Option<Detacher> {
+        self.detacher.clone()
     }
 
     /// The stdio to create the process with: its FIFOs (nothing for a joined socket).

@@ -4,7 +4,10 @@
 //! a session joins it as a client.
 //!
 //! Server → client: frames of a stream byte (1 stdout, 2 stderr), a big-endian u32 length and
-//! the bytes. Client → server: raw stdin bytes; the client's write shutdown ends its input.
+//! the bytes; the first frame is an empty stdout frame, sent once the client gets the output (a
+//! client can wait for it before the process starts, so no output is missed). Client → server:
+//! raw stdin bytes; the client's write shutdown ends its input (and with `stdin_once` the
+//! process's stdin: the reader lets go of it).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -74,8 +77,10 @@ pub struct Hub {
 
 impl Hub {
     /// Listens on `dir/attach.sock` (owner only) and accepts clients in a thread; what they send
-    /// goes to `stdin` (the container's stdin FIFO) when there is one.
-    pub fn serve(dir: &Path, stdin: Option<File>) -> io::Result<Arc<Hub>> {
+    /// goes to `stdin` (the container's stdin FIFO) when there is one. With `stdin_once` the
+    /// end of the first client's input closes it (Docker's StdinOnce: the client that attached
+    /// before the start).
+    pub fn serve(dir: &Path, stdin: Option<File>, stdin_once: bool) -> io::Result<Arc<Hub>> {
         let path = dir.join(SOCKET);
         let _ = std::fs::remove_file(&path);
         let (_dir, short) = short_path(dir)?;
@@ -85,18 +90,22 @@ impl Hub {
             clients: Mutex::new(Vec::new()),
             path,
         });
-        let stdin = stdin.map(|f| Arc::new(Mutex::new(f)));
+        let stdin = stdin.map(|f| Arc::new(Mutex::new(Some(f))));
         let h = Arc::clone(&hub);
         std::thread::spawn(move || {
-            for conn in listener.incoming().flatten() {
+            for (n, conn) in listener.incoming().flatten().enumerate() {
                 let _ = conn.set_write_timeout(Some(WRITE_TIMEOUT));
-                if let Ok(c) = conn.try_clone() {
+                if let Ok(mut c) = conn.try_clone() {
                     if let Ok(mut all) = h.clients.lock() {
-                        all.push(c);
+                        // Registered: from now on it gets every output frame.
+                        if c.write_all(&frame(Stream::Stdout, b"")).is_ok() {
+                            all.push(c);
+                        }
                     }
                 }
                 if let Some(stdin) = stdin.clone() {
-                    std::thread::spawn(move || forward_input(conn, &stdin));
+                    let once = stdin_once && n == 0;
+                    std::thread::spawn(move || forward_input(conn, &stdin, once));
                 }
             }
         });
@@ -210,18 +219,26 @@ impl Drop for Joined {
     }
 }
 
-/// Copies one client's input into the container's stdin until the client stops sending.
-fn forward_input(mut conn: UnixStream, stdin: &Mutex<File>) {
+/// Copies one client's input into the container's stdin until the client stops sending; with
+/// `once`, its end lets go of the stdin (the process sees EOF once the shim's end is closed).
+fn forward_input(mut conn: UnixStream, stdin: &Mutex<Option<File>>, once: bool) {
     let mut buf = [0u8; 8192];
     loop {
         match conn.read(&mut buf) {
-            Ok(0) | Err(_) => return,
+            Ok(0) => break,
+            Err(_) => return,
             Ok(n) => {
                 let Ok(mut f) = stdin.lock() else { return };
+                let Some(f) = f.as_mut() else { return };
                 if f.write_all(&buf[..n]).is_err() {
                     return;
                 }
             }
+        }
+    }
+    if once {
+        if let Ok(mut f) = stdin.lock() {
+            f.take();
         }
     }
 }
@@ -258,8 +275,13 @@ mod tests {
         let dir = tempfile::TempDir::new_in(&dir).unwrap();
         let fifo = dir.path().join("in");
         let sink = File::create(&fifo).unwrap();
-        let hub = Hub::serve(dir.path(), Some(sink)).unwrap();
+        let hub = Hub::serve(dir.path(), Some(sink), false).unwrap();
         let mut c = connect(dir.path()).unwrap();
+        assert_eq!(
+            read_frame(&mut c).unwrap(),
+            Some((Stream::Stdout, Vec::new())),
+            "the hub says when the client is registered"
+        );
         // Wait until the hub has the client.
         for _ in 0..100 {
             if !hub.clients.lock().unwrap().is_empty() {
@@ -286,5 +308,32 @@ mod tests {
         hub.close();
         assert_eq!(read_frame(&mut c).unwrap(), None);
         assert!(!dir.path().join(SOCKET).exists());
+    }
+
+    #[test]
+    fn with_stdin_once_the_first_clients_end_lets_go_of_stdin() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("in");
+        let hub = Hub::serve(dir.path(), Some(File::create(&file).unwrap()), true).unwrap();
+        let mut first = connect(dir.path()).unwrap();
+        assert!(read_frame(&mut first).unwrap().is_some());
+        first.write_all(b"once").unwrap();
+        first.shutdown(std::net::Shutdown::Write).unwrap();
+        let settled = |want: &str| {
+            (0..100).any(|_| {
+                std::thread::sleep(Duration::from_millis(10));
+                std::fs::read_to_string(&file).unwrap() == want
+            })
+        };
+        assert!(settled("once"));
+        // Let go of: a later client's input goes nowhere.
+        std::thread::sleep(Duration::from_millis(50));
+        let mut later = connect(dir.path()).unwrap();
+        assert!(read_frame(&mut later).unwrap().is_some());
+        later.write_all(b"more").unwrap();
+        later.shutdown(std::net::Shutdown::Write).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "once");
+        hub.close();
     }
 }

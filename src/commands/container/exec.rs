@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use super::detach::{self, Detached};
 use super::Ctx;
 use burrow::connection::Globals;
-use burrow::containers::lifecycle::Stdio;
-use burrow::session::{self, DetachKeys, Endpoints, Local, Outcome, Session, Target};
+use burrow::containers::execs::{self, Attached, StartError};
+use burrow::session::{self, DetachKeys, Endpoints, Local, Outcome, Target};
 
 // `burrow exec` (its help text is on the subcommand).
 #[derive(Debug, clap::Args)]
@@ -104,16 +104,10 @@ async fn run_detached(
     target: &Target,
     process: &oci_spec::runtime::Process,
 ) -> ExitCode {
-    let (id, exec_id) = (target.id(), target.exec_id());
-    let stdio = Stdio::default();
-    if let Err(e) = ctx.client.exec(id, exec_id, process, &stdio).await {
-        return not_started(e);
+    match burrow::containers::execs::start_detached(ctx, target, process).await {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => not_started(e),
     }
-    if let Err(e) = ctx.client.start_exec(id, exec_id).await {
-        let _ = ctx.client.delete_exec(id, exec_id).await;
-        return not_started(e);
-    }
-    ExitCode::SUCCESS
 }
 
 /// An attached exec: its stdio joined to the CLI's until it exits (its status) or the user
@@ -137,24 +131,18 @@ async fn run_attached(
         follow_size: args.tty,
         ..Local::default()
     };
-    let fifo_dir = session::fifo::dir(&ctx.store.container_dir(id), exec_id);
-    let mut session = Session::fifos(&fifo_dir, opts, Endpoints::terminal(local))?;
-    if let Err(e) = ctx
-        .client
-        .exec(id, exec_id, process, &session.stdio())
-        .await
-    {
-        drop(session);
-        return Ok(not_started(e));
-    }
-    let exit = session.watch(target).await;
-    if let Err(e) = ctx.client.start_exec(id, exec_id).await {
-        drop((exit, session));
-        let _ = ctx.client.delete_exec(id, exec_id).await;
-        return Ok(not_started(e));
-    }
+    let ends = Endpoints::terminal(local);
+    let started = execs::start_attached(ctx, target, process, opts, ends).await;
+    let Attached {
+        mut session, exit, ..
+    } = match started {
+        Ok(a) => a,
+        Err(StartError::Lifecycle(e)) => return Ok(not_started(e)),
+        Err(e) => return Err(e.into()),
+    };
     match session.attend(target, exit).await? {
         Outcome::Detached => {
+            let fifo_dir = session::fifo::dir(&ctx.store.container_dir(id), exec_id);
             detach::hand_over(ctx, id, session, &fifo_dir, Detached::Exec { exec_id })?;
             Ok(ExitCode::SUCCESS)
         }

@@ -643,7 +643,10 @@ async fn run_attached(
                 &id,
                 session,
                 &fifo_dir,
-                Detached::Container { rm: args.rm },
+                Detached::Container {
+                    rm: args.rm,
+                    stdin_once: false,
+                },
             )?;
             // The background reader removes it (--rm) once it ends.
             if let Some(w) = watch {
@@ -736,9 +739,10 @@ async fn give_up(ctx: &Ctx, id: &str, net: Option<AheadNet>, created_volumes: &[
     burrow::containers::volumes::Volumes::of(ctx).remove_quietly(created_volumes);
 }
 
-/// Starts a container's task in the background (`run -d`, `start`): with -i or -t its stdio are
-/// FIFOs kept by the background reader, so `attach` can join it; otherwise its output goes to
-/// the log driver (`log_uri`, or burrow's own).
+/// Starts a container's task in the background (`run -d`, `start`): with -i, -t or --rm its
+/// stdio are FIFOs kept by the background reader, so `attach` can join it (and it removes a
+/// --rm container when it exits); otherwise its output goes to the log driver (`log_uri`, or
+/// burrow's own).
 async fn start_in_background(
     ctx: &Ctx,
     id: &str,
@@ -747,7 +751,7 @@ async fn start_in_background(
     rm: bool,
     log_uri: Option<String>,
 ) -> Result<(), Failure> {
-    if interactive || tty {
+    if interactive || tty || rm {
         return start_detached_with_stdio(ctx, id, (interactive, tty), rootfs, rm).await;
     }
     burrow::containers::start::start_logged(ctx, id, rootfs, tty, log_uri).await?;
@@ -763,27 +767,15 @@ async fn start_detached_with_stdio(
     rootfs: Vec<containerd_client::types::Mount>,
     rm: bool,
 ) -> Result<(), Failure> {
-    let dir = session::fifo::dir(&ctx.store.container_dir(id), "");
-    let stdio = session::fifo::create(&dir, interactive, tty)?;
-    let mut reader = detach::spawn_reader(ctx, id, &dir, Detached::Container { rm })?;
-    if let Err(fail) = start_task(ctx, id, rootfs, &stdio).await {
-        reader.abandon();
-        return Err(fail);
-    }
-    // Nothing else runs on this (current-thread) runtime meanwhile: a plain blocking read.
-    if !reader.ready() {
-        let why = reader.failure();
-        // Without its reader nothing would hold its stdio: stop it rather than leave it so.
-        let _ = ctx.client.kill_task(id, 9, true).await;
-        let _ = ctx.client.wait_task(id).await;
-        let _ = ctx.client.delete_task(id).await;
-        return Err(anyhow::anyhow!(
-            "container {id}: the background reader that keeps its stdio (burrow internal detached-drain) \
-             did not start ({why}), so the container was stopped again; fix that and start it again, \
-             or create it without -i/-t to log through the log driver"
-        )
-        .into());
-    }
+    let held = burrow::containers::held::Held {
+        stdin: interactive,
+        tty,
+        rm,
+        stdin_once: false,
+    };
+    burrow::containers::held::start_held(ctx, id, held, rootfs, async {})
+        .await
+        .map_err(anyhow::Error::from)?;
     Ok(())
 }
 
@@ -847,7 +839,11 @@ async fn start_attached(
                 .get(labels::AUTO_REMOVE)
                 .is_some_and(|v| v == "true");
             let fifo_dir = session::fifo::dir(&ctx.store.container_dir(&c.id), "");
-            detach::hand_over(ctx, &c.id, session, &fifo_dir, Detached::Container { rm })?;
+            let what = Detached::Container {
+                rm,
+                stdin_once: false,
+            };
+            detach::hand_over(ctx, &c.id, session, &fifo_dir, what)?;
             Ok(None)
         }
         Outcome::Exited(status) => {

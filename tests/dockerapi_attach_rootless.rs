@@ -1,0 +1,228 @@
+//! The Docker API's attach, exec, resize and AutoRemove as the unprivileged test user, driven
+//! by Debian's docker CLI and the Python Docker SDK: `docker run` without -d (output, exit
+//! codes, --rm, piped stdin, -it through a pty), `docker attach`, `docker exec` (-it too), the
+//! SDK's exec_run, and clients killed mid-attach.
+
+mod containers_support;
+mod dockerapi_support;
+
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use burrow_testsupport::wait_for;
+use containers_support::*;
+use dockerapi_support::*;
+
+/// A command as the test user with DOCKER_HOST on the service's socket (to spawn).
+fn client(api: &Api, argv: &[&str]) -> Command {
+    let mut cmd = api.rl.machine.user_command(argv[0]);
+    cmd.args(&argv[1..])
+        .env("XDG_RUNTIME_DIR", &api.rl.runtime_dir)
+        .env("HOME", &api.rl.home)
+        .env("DOCKER_CONFIG", api.rl.home.join(".docker"))
+        .env("DOCKER_HOST", format!("unix://{}", api.socket.display()))
+        .current_dir(&api.rl.home);
+    cmd
+}
+
+/// `argv` through a pty (`script`), as a terminal user would run it.
+fn in_pty(api: &Api, line: &str, input: &str) -> Output {
+    let sh = format!("printf '{input}' | script -qec \"{line}\" /dev/null");
+    api.run(&["sh", "-c", &sh])
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// The names of all containers.
+fn names(api: &Api) -> String {
+    api.docker_ok(&["ps", "-a", "--format", "{{.Names}}"])
+}
+
+#[test]
+fn docker_run_attach_and_exec_through_the_socket() {
+    let Some(rl) = rootless("dockerapi-attach") else {
+        return;
+    };
+    let api = service(&rl);
+    let docker = docker_bin();
+    let busybox = image("busybox");
+
+    // run without -d: create, attach, start, wait; --rm leaves nothing.
+    let out = api.docker(&["run", "--rm", "--name", "hi", &busybox, "echo", "hi"]);
+    assert_eq!(
+        (code(&out), stdout(&out).as_str()),
+        (0, "hi\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!names(&api).lines().any(|n| n == "hi"), "{}", names(&api));
+    // Both streams, apart, and the exit code.
+    let script = "echo out; echo err >&2; exit 3";
+    let out = api.docker(&["run", "--rm", &busybox, "sh", "-c", script]);
+    assert_eq!(code(&out), 3, "{}", stderr(&out));
+    assert_eq!(
+        (stdout(&out), stderr(&out)),
+        ("out\n".into(), "err\n".into())
+    );
+    // A command that cannot start: Docker's 127, and --rm still removes the container.
+    let out = api.docker(&["run", "--rm", "--name", "bad", &busybox, "nosuchcommand"]);
+    assert_eq!(code(&out), 127, "{}", stderr(&out));
+    assert!(!names(&api).lines().any(|n| n == "bad"), "{}", names(&api));
+    // Without --rm the container stays, with its log.
+    api.docker_ok(&["run", "--name", "kept", &busybox, "echo", "logged"]);
+    assert_eq!(api.docker_ok(&["logs", "kept"]), "logged\n");
+    api.docker_ok(&["rm", "kept"]);
+
+    // The CLI's `run -d --rm` is removed when it exits too (the same background reader).
+    ok(&rl.burrow(&[
+        "run", "-d", "--rm", "--name", "clirm", &busybox, "sleep", "1",
+    ]));
+    assert!(
+        wait_for(Duration::from_secs(20), || !names(&api)
+            .lines()
+            .any(|n| n == "clirm")),
+        "{}",
+        names(&api)
+    );
+
+    // Piped stdin: its end is the container's (StdinOnce).
+    let line = format!("printf 'data\\nmore\\n' | {docker} run -i --rm {busybox} cat");
+    let out = api.run(&["sh", "-c", &line]);
+    assert_eq!(stdout(&out), "data\nmore\n", "{}", stderr(&out));
+
+    // run -it through a pty: a terminal, typed input, its exit code.
+    let line = format!("{docker} run -it --rm {busybox} sh");
+    let out = in_pty(&api, &line, "tty; echo typed-$((6*7))\\nexit 5\\n");
+    let text = stdout(&out);
+    assert!(text.contains("/dev/pts/"), "{text}\n{}", stderr(&out));
+    assert!(text.contains("typed-42"), "{text}");
+    assert_eq!(code(&out), 5, "{text}");
+
+    // run -d, then attach: the output from now on; the client killed, the container runs on.
+    let ticker = "while true; do echo tick; sleep 0.2; done";
+    let id = api.docker_ok(&["run", "-d", "--name", "tick", &busybox, "sh", "-c", ticker]);
+    let id = id.trim().to_string();
+    let mut att = client(&api, &[docker, "attach", "--sig-proxy=false", "tick"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    att.kill().unwrap();
+    let seen = att.wait_with_output().unwrap();
+    assert!(stdout(&seen).contains("tick\n"), "{}", stdout(&seen));
+    let state = api.docker_ok(&["inspect", "-f", "{{.State.Status}}", "tick"]);
+    assert_eq!(state.trim(), "running");
+    // logs=1 without stream (and without the upgrade): the log so far as a plain body.
+    let (status, body) = api.curl("POST", "/containers/tick/attach?logs=1&stdout=1", None);
+    assert_eq!(status, 200);
+    assert!(body.starts_with("\u{1}\0\0\0\0\0\0\u{5}tick\n"), "{body:?}");
+
+    // exec: output, exit codes, a terminal, and the SDK's exec_run.
+    let host = api.docker_ok(&["exec", "tick", "cat", "/etc/hostname"]);
+    assert_eq!(host.trim(), &id[..12]);
+    let out = api.docker(&["exec", "tick", "sh", "-c", "echo e >&2; exit 3"]);
+    assert_eq!((code(&out), stderr(&out).as_str()), (3, "e\n"));
+    let out = api.docker(&["exec", "tick", "nosuchcommand"]);
+    assert_ne!(code(&out), 0, "{}", stdout(&out));
+    let line = format!("printf 'in\\n' | {docker} exec -i tick cat");
+    assert_eq!(stdout(&api.run(&["sh", "-c", &line])), "in\n");
+    let line = format!("{docker} exec -it tick sh -c 'tty; exit 4'");
+    let out = in_pty(&api, &line, "");
+    assert!(stdout(&out).contains("/dev/pts/"), "{}", stdout(&out));
+    assert_eq!(code(&out), 4);
+    let py = "import docker\n\
+         c = docker.from_env().containers.get('tick')\n\
+         r = c.exec_run(['sh', '-c', 'echo py-exec; exit 4'])\n\
+         print(r.exit_code, r.output.decode().strip())\n\
+         r = c.exec_run(['sleep', '30'], detach=True)\n\
+         print('detached', r.exit_code)\n";
+    let out = api.run(&["/usr/bin/python3", "-c", py]);
+    assert_eq!(
+        stdout(&out),
+        "4 py-exec\ndetached None\n",
+        "{}",
+        stderr(&out)
+    );
+    let (status, body) = api.curl("GET", "/exec/nosuch/json", None);
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = api.curl("POST", "/containers/tick/resize?h=40&w=100", None);
+    assert_eq!(status, 200, "{body}");
+
+    // attach with a terminal: typed input reaches the shell, the detach keys leave it running.
+    api.docker_ok(&["run", "-dit", "--name", "shell", &busybox, "sh"]);
+    let line = format!("{docker} attach --detach-keys=ctrl-a shell");
+    // The keys a moment after the line, so its output comes back first.
+    let typed = "printf 'echo attached-$((2*3))\\n'; sleep 1; printf '\\001'";
+    let sh = format!("({typed}) | script -qec \"{line}\" /dev/null");
+    let out = api.run(&["sh", "-c", &sh]);
+    assert!(stdout(&out).contains("attached-6"), "{}", stdout(&out));
+    let state = api.docker_ok(&["inspect", "-f", "{{.State.Status}}", "shell"]);
+    assert_eq!(state.trim(), "running");
+
+    // run -it left with ctrl-p ctrl-q: the shell runs on (a TTY's stdin stays open).
+    let line = format!("{docker} run -it --name left {busybox} sh");
+    let typed = "printf 'echo in-left\\n'; sleep 1; printf '\\020\\021'";
+    let sh = format!("({typed}) | script -qec \"{line}\" /dev/null");
+    let out = api.run(&["sh", "-c", &sh]);
+    assert!(stdout(&out).contains("in-left"), "{}", stdout(&out));
+    std::thread::sleep(Duration::from_millis(500));
+    let state = api.docker_ok(&["inspect", "-f", "{{.State.Status}}", "left"]);
+    assert_eq!(state.trim(), "running");
+
+    // docker 28 (API 1.43 negotiated) takes the same paths.
+    let newer = "/usr/local/bin/docker";
+    if std::path::Path::new(newer).exists() {
+        let out = api.run(&[newer, "run", "--rm", &busybox, "echo", "from-28"]);
+        assert_eq!(stdout(&out), "from-28\n", "{}", stderr(&out));
+        let out = api.run(&[newer, "exec", "tick", "sh", "-c", "echo x28; exit 2"]);
+        assert_eq!((code(&out), stdout(&out).as_str()), (2, "x28\n"));
+    }
+
+    // A client killed mid-attach: the service answers on, the container runs on (and an
+    // auto-removed one still goes when it ends).
+    let mut victim = client(
+        &api,
+        &[docker, "run", "--name", "victim", &busybox, "sleep", "600"],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut gone = client(
+        &api,
+        &[
+            docker, "run", "--rm", "--name", "gone", &busybox, "sleep", "2",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let running = |n: &str| {
+        api.docker(&["inspect", "-f", "{{.State.Status}}", n])
+            .stdout
+            .starts_with(b"running")
+    };
+    assert!(wait_for(Duration::from_secs(20), || running("victim")
+        && running("gone")));
+    victim.kill().unwrap();
+    gone.kill().unwrap();
+    let _ = (victim.wait(), gone.wait());
+    let ps = api.docker_ok(&["ps", "--format", "{{.Names}}"]);
+    assert!(ps.lines().any(|n| n == "victim"), "{ps}");
+    assert!(
+        wait_for(Duration::from_secs(20), || !names(&api)
+            .lines()
+            .any(|n| n == "gone")),
+        "{}",
+        names(&api)
+    );
+    // Attach again to the survivor, then end everything.
+    let out = api.docker(&["exec", "victim", "true"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    api.docker_ok(&["rm", "-f", "victim", "tick", "shell", "left"]);
+    assert_eq!(names(&api).trim(), "");
+}
