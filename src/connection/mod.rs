@@ -389,5 +389,24 @@ pub fn runtime() -> tokio::runtime::Runtime {
     }
 }
 
+/// The Docker API service's runtime: worker threads (at least two, so one slow request never
+/// stalls the others), IO and timers. Namespace switches never run on its workers: the paths the
+/// service reaches do theirs in helper processes burrow re-executes itself as.
+pub fn service_runtime() -> tokio::runtime::Runtime {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8);
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("burrow-api")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => panic!("cannot start the async runtime: {err}"),
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -130,7 +130,7 @@ async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
         let _ = tx.send(format!("{v}\r\n").into());
     };
     let progress = Arc::new(Progress::Events(Box::new(progress_lines(tx.clone()))));
-    let task = tokio::task::spawn_local(async move {
+    let task = tokio::spawn(async move {
         match pull_any(&store, regs, &reference, &opts, progress).await {
             Ok(pulled) => {
                 let status = if pulled.downloaded > 0 {
