@@ -48,7 +48,7 @@ fn docker_api_report(ep: &Endpoint) -> DockerApiReport {
     DockerApiReport {
         served: socket
             .as_deref()
-            .is_some_and(|s| connection::probe_socket(s).is_none()),
+            .is_some_and(burrow::dockerapi::listen::listening),
         host: socket.map(|s| format!("unix://{}", s.display())),
     }
 }

@@ -242,9 +242,50 @@ fn bind_unix(socket: &Path) -> Result<tokio::net::UnixListener, ServeError> {
     Ok(listener)
 }
 
+/// `__SO_ACCEPTCON`: the flag /proc/net/unix shows for a listening socket.
+const ACCEPTCON: &str = "00010000";
+
+/// Whether something listens on the unix socket `path`, read from /proc/net/unix: unlike a
+/// connection, this does not start a socket-activated service.
+pub fn listening(path: &Path) -> bool {
+    let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
+        return crate::connection::probe_socket(path).is_none();
+    };
+    listening_in(&table, path)
+}
+
+fn listening_in(table: &str, path: &Path) -> bool {
+    let want = path.to_string_lossy();
+    table.lines().skip(1).any(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        f.len() >= 8 && f[3] == ACCEPTCON && f[7] == want
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listening_sockets_are_read_from_proc_net_unix() {
+        let table = "Num       RefCount Protocol Flags    Type St Inode Path\n\
+            0000000000000000: 00000002 00000000 00010000 0001 01 1234 /run/user/1000/burrow/docker.sock\n\
+            0000000000000000: 00000003 00000000 00000000 0001 03 1235 /run/user/1000/other.sock\n";
+        assert!(listening_in(
+            table,
+            Path::new("/run/user/1000/burrow/docker.sock")
+        ));
+        assert!(!listening_in(table, Path::new("/run/user/1000/other.sock")));
+        assert!(!listening_in(table, Path::new("/nowhere")));
+        let dir = std::env::temp_dir().join(format!("burrow-listen-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sock = dir.join("s.sock");
+        let l = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        assert!(listening(&sock));
+        drop(l);
+        assert!(!listening(&sock));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn listen_addresses_parse_and_bad_ones_say_what_to_give() {

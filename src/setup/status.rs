@@ -50,7 +50,7 @@ pub struct DockerApiStatus {
 impl DockerApiStatus {
     fn gather(l: &Layout, manager: Option<Manager>) -> DockerApiStatus {
         let installed = service::docker_api_installed(l);
-        let listening = crate::connection::probe_socket(&l.docker_socket).is_none();
+        let listening = crate::dockerapi::listen::listening(&l.docker_socket);
         let running = match manager {
             Some(Manager::Systemd) if l.docker_socket_unit.exists() => {
                 systemd::unit_active(systemd::DOCKER_SERVICE)

@@ -159,7 +159,7 @@ pub fn install(
             Manager::Systemd => start::start_docker_socket(written.docker_api, &mut changes)?,
             Manager::Supervised => {}
         }
-        start::wait_docker_api(l)?;
+        start::wait_docker_api(l, manager)?;
     }
     let docker_api = plan.docker_api.then(|| plan.layout.docker_socket.clone());
     Ok(Installed {

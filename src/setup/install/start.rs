@@ -134,12 +134,19 @@ pub(super) fn start_docker_socket(changed: bool, changes: &mut Vec<Change>) -> a
     Ok(())
 }
 
-/// Waits until something accepts connections on the Docker API's socket (systemd's socket
-/// unit, or the supervised service).
-pub(super) fn wait_docker_api(l: &Layout) -> anyhow::Result<()> {
+/// Waits until the Docker API's socket is there: systemd's socket unit made it (a connection
+/// would start the service, which is left to the first client), or the supervised service
+/// accepts connections on it.
+pub(super) fn wait_docker_api(l: &Layout, manager: Manager) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
-        if std::os::unix::net::UnixStream::connect(&l.docker_socket).is_ok() {
+        let up = match manager {
+            Manager::Systemd => l.docker_socket.exists(),
+            Manager::Supervised => {
+                std::os::unix::net::UnixStream::connect(&l.docker_socket).is_ok()
+            }
+        };
+        if up {
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(100));
