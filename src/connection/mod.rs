@@ -408,5 +408,18 @@ pub fn service_runtime() -> tokio::runtime::Runtime {
     }
 }
 
+/// Runs blocking work (a helper process to wait for, a file to copy) from async code: on a
+/// worker of a multi-thread runtime (the Docker API service) the runtime is told first, so the
+/// worker's other tasks move to another thread meanwhile; elsewhere (the CLI's one thread, no
+/// runtime) it simply runs.
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -969,12 +969,14 @@ async fn make(
         })?;
     undo.record = Some(ctx.ep.snapshotter.clone());
     for (path, data) in &fresh_volumes {
-        fill_volume(ctx, &rootfs, path, data).with_context(|| {
-            format!(
-                "copying the image's {path} into its volume {}",
-                data.display()
-            )
-        })?;
+        crate::connection::blocking(|| fill_volume(ctx, &rootfs, path, data)).with_context(
+            || {
+                format!(
+                    "copying the image's {path} into its volume {}",
+                    data.display()
+                )
+            },
+        )?;
     }
     Ok(rootfs)
 }
