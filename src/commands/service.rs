@@ -12,7 +12,7 @@ use burrow::dockerapi::{self, listen, Listen, Listener, ServeOptions};
 #[command(after_help = "\
 Started by a service manager with a listening socket (systemd's socket activation:
 LISTEN_FDS/LISTEN_PID, as `burrow setup install --docker-api` sets up), it serves that socket
-and ignores --listen.
+(--listen is refused then).
 
 TCP has no authentication and no encryption: anyone who can connect owns your containers.
 Prefer the unix socket, or reach it from elsewhere through `ssh -L`.")]
@@ -48,6 +48,11 @@ async fn connect(g: &Globals, wait: Duration) -> anyhow::Result<Ctx> {
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     // Before the runtime starts: it clears the activation variables of this process.
     let passed = listen::activated()?;
+    if let (Some(_), Some(l)) = (&passed, &args.listen) {
+        anyhow::bail!(
+            "--listen {l}: this service was started with a listening socket (socket activation: LISTEN_FDS); drop --listen, or start it without the socket unit"
+        );
+    }
     connection::service_runtime().block_on(async move {
         let ctx = connect(g, Duration::from_secs(args.wait)).await?;
         let (listener, shown) = match passed {
