@@ -1,4 +1,5 @@
-//! `burrow info`: mode, socket, launcher and its drivers, snapshotter, cgroup manager, runtime, server version.
+//! `burrow info`: mode, socket, launcher and its drivers, snapshotter, cgroup manager, runtime,
+//! server version, and burrow's Docker API socket.
 
 use std::process::ExitCode;
 
@@ -31,6 +32,25 @@ struct Info {
     runtime: &'static str,
     client_version: &'static str,
     server_version: String,
+    docker_api: DockerApiReport,
+}
+
+/// burrow's Docker API socket for this containerd, and whether something serves it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DockerApiReport {
+    host: Option<String>,
+    served: bool,
+}
+
+fn docker_api_report(ep: &Endpoint) -> DockerApiReport {
+    let socket = burrow::dockerapi::default_socket(ep.mode, &connection::UserEnv::current()).ok();
+    DockerApiReport {
+        served: socket
+            .as_deref()
+            .is_some_and(burrow::dockerapi::listen::listening),
+        host: socket.map(|s| format!("unix://{}", s.display())),
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -64,6 +84,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         runtime: RUNTIME,
         client_version: env!("CARGO_PKG_VERSION"),
         server_version,
+        docker_api: docker_api_report(&ep),
     };
     match format.render(&serde_json::to_value(&info)?)? {
         Some(text) => print!("{text}"),
@@ -122,4 +143,12 @@ fn print_text(i: &Info) {
     println!("Runtime:\t{}", i.runtime);
     println!("Client Version:\t{}", i.client_version);
     println!("Server Version:\t{}", i.server_version);
+    let api = &i.docker_api;
+    match (&api.host, api.served) {
+        (Some(h), true) => println!("Docker API:\t{h} (served: export DOCKER_HOST={h})"),
+        (Some(h), false) => println!(
+            "Docker API:\t{h} (not served: burrow setup install --docker-api, or burrow system service)"
+        ),
+        (None, _) => println!("Docker API:\tnone (no runtime directory)"),
+    }
 }

@@ -1,74 +1,91 @@
-//! `burrow system service`: the Docker Engine API on a unix socket (`burrow::dockerapi`).
+//! `burrow system service`: the Docker Engine API on a unix socket (`burrow::dockerapi`), on
+//! TCP only when asked (with a warning), or on the socket a service manager passed.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::container::{block_on, Ctx};
-use burrow::connection::{Globals, UserEnv};
-use burrow::dockerapi::{self, ServeOptions};
+use super::container::Ctx;
+use burrow::connection::{self, Globals, UserEnv};
+use burrow::dockerapi::{self, listen, Listen, Listener, ServeOptions};
 
 #[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Started by a service manager with a listening socket (systemd's socket activation:
+LISTEN_FDS/LISTEN_PID, as `burrow setup install --docker-api` sets up), it serves that socket
+(--listen is refused then).
+
+TCP has no authentication and no encryption: anyone who can connect owns your containers.
+Prefer the unix socket, or reach it from elsewhere through `ssh -L`.")]
 pub struct Args {
     /// Where to listen: unix://PATH [default: $XDG_RUNTIME_DIR/burrow/docker.sock rootless,
-    /// /run/burrow/docker.sock rootful]. Only unix sockets: no TCP.
-    #[arg(long, value_name = "unix://PATH")]
-    pub listen: Option<String>,
+    /// /run/burrow/docker.sock rootful], or tcp://HOST:PORT (unauthenticated: see below).
+    #[arg(long, value_name = "unix://PATH|tcp://HOST:PORT")]
+    pub listen: Option<Listen>,
     /// End the service after SECS seconds without a client (0: never).
     #[arg(long, value_name = "SECS", default_value_t = 0)]
     pub timeout: u64,
+    /// Wait up to SECS seconds for containerd to answer before giving up (the installed
+    /// service starts on the first connection, maybe before containerd is up).
+    #[arg(long, value_name = "SECS", default_value_t = 0)]
+    pub wait: u64,
 }
 
-/// The socket path `--listen` names.
-fn socket_of(listen: &str) -> anyhow::Result<PathBuf> {
-    match listen.strip_prefix("unix://") {
-        Some(p) if p.starts_with('/') => Ok(PathBuf::from(p)),
-        Some(p) => anyhow::bail!(
-            "--listen {listen}: give an absolute path (unix:///run/user/1000/burrow/docker.sock, {p:?} is relative)"
-        ),
-        None => anyhow::bail!(
-            "--listen {listen}: burrow serves the Docker API only on unix sockets (unix://PATH); a TCP listener would give anyone who reaches it your containers"
-        ),
+/// Connects to containerd, retrying for `wait`.
+async fn connect(g: &Globals, wait: Duration) -> anyhow::Result<Ctx> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match Ctx::connect(g).await {
+            Ok(ctx) => return Ok(ctx),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(e) => {
+                tracing::debug!(%e, "containerd does not answer yet");
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
     }
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    let listen = args.listen.as_deref().map(socket_of).transpose()?;
-    block_on(async move {
-        let ctx = Ctx::connect(g).await?;
-        let socket = match listen {
-            Some(p) => p,
-            None => dockerapi::default_socket(ctx.ep.mode, &UserEnv::current())?,
+    // Before the runtime starts: it clears the activation variables of this process.
+    let passed = listen::activated()?;
+    if let (Some(_), Some(l)) = (&passed, &args.listen) {
+        anyhow::bail!(
+            "--listen {l}: this service was started with a listening socket (socket activation: LISTEN_FDS); drop --listen, or start it without the socket unit"
+        );
+    }
+    connection::service_runtime().block_on(async move {
+        let ctx = connect(g, Duration::from_secs(args.wait)).await?;
+        let (listener, shown) = match passed {
+            Some(l) => {
+                let at = l
+                    .local_addr()
+                    .ok()
+                    .and_then(|a| a.as_pathname().map(|p| format!("unix://{}", p.display())))
+                    .unwrap_or_else(|| "the socket passed as fd 3".into());
+                (Listener::from_activated(l)?, at)
+            }
+            None => {
+                let listen = match args.listen {
+                    Some(l) => l,
+                    None => {
+                        Listen::Unix(dockerapi::default_socket(ctx.ep.mode, &UserEnv::current())?)
+                    }
+                };
+                if let Listen::Tcp(addr) = &listen {
+                    eprintln!("{}", listen::tcp_warning(addr, ctx.rootless()));
+                }
+                (Listener::bind(&listen)?, listen.to_string())
+            }
         };
         eprintln!(
-            "burrow: serving the Docker API (v{}) on unix://{} (export DOCKER_HOST=unix://{})",
+            "burrow: serving the Docker API (v{}) on {shown} (export DOCKER_HOST={shown})",
             dockerapi::API_VERSION,
-            socket.display(),
-            socket.display()
         );
         let opts = ServeOptions {
-            socket,
+            listener,
             idle_timeout: (args.timeout > 0).then(|| Duration::from_secs(args.timeout)),
         };
         dockerapi::serve(ctx, opts).await?;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_unix_sockets_are_listened_on() {
-        assert_eq!(
-            socket_of("unix:///tmp/d.sock").unwrap(),
-            PathBuf::from("/tmp/d.sock")
-        );
-        assert!(socket_of("tcp://0.0.0.0:2375")
-            .unwrap_err()
-            .to_string()
-            .contains("unix"));
-        assert!(socket_of("unix://rel.sock").is_err());
-    }
 }

@@ -389,5 +389,37 @@ pub fn runtime() -> tokio::runtime::Runtime {
     }
 }
 
+/// The Docker API service's runtime: worker threads (at least two, so one slow request never
+/// stalls the others), IO and timers. Namespace switches never run on its workers: the paths the
+/// service reaches do theirs in helper processes burrow re-executes itself as.
+pub fn service_runtime() -> tokio::runtime::Runtime {
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(2, 8);
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("burrow-api")
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => panic!("cannot start the async runtime: {err}"),
+    }
+}
+
+/// Runs blocking work (a helper process to wait for, a file to copy) from async code: on a
+/// worker of a multi-thread runtime (the Docker API service) the runtime is told first, so the
+/// worker's other tasks move to another thread meanwhile; elsewhere (the CLI's one thread, no
+/// runtime) it simply runs.
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 #[cfg(test)]
 mod tests;

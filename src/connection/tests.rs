@@ -162,3 +162,16 @@ fn single_id_maps_are_recognised() {
     assert!(!is_single_id_map("         0          0 4294967295\n"));
     assert!(!is_single_id_map(""));
 }
+
+#[test]
+fn blocking_work_runs_on_either_runtime_and_without_one() {
+    assert_eq!(super::blocking(|| 1), 1);
+    assert_eq!(
+        super::runtime().block_on(async { super::blocking(|| 2) }),
+        2
+    );
+    let rt = super::service_runtime();
+    assert_eq!(rt.block_on(async { super::blocking(|| 3) }), 3);
+    let spawned = rt.block_on(async { tokio::spawn(async { super::blocking(|| 4) }).await });
+    assert_eq!(spawned.unwrap(), 4);
+}

@@ -118,7 +118,7 @@ pub async fn create(
     ctx: &Ctx,
     req: &ContainerRequest,
     opts: CreateOptions,
-    notify: &dyn Fn(Note),
+    notify: &(dyn Fn(Note) + Sync),
 ) -> Result<Created, CreateError> {
     req.validate(req.host_config.auto_remove)?;
     let mut checked = Checked::new(ctx, req)?;
@@ -378,7 +378,7 @@ fn find_init() -> anyhow::Result<PathBuf> {
 async fn resolve_image(
     ctx: &Ctx,
     req: &ContainerRequest,
-    notify: &dyn Fn(Note),
+    notify: &(dyn Fn(Note) + Sync),
 ) -> Result<Image, CreateError> {
     let name = &req.config.image;
     let platform = req.platform.as_ref();
@@ -412,7 +412,7 @@ async fn pull(
     ctx: &Ctx,
     name: &str,
     platform: Option<&crate::images::manifest::Platform>,
-    notify: &dyn Fn(Note),
+    notify: &(dyn Fn(Note) + Sync),
 ) -> anyhow::Result<()> {
     use crate::images::{manifest::Platform, progress::Progress, pull, reference::Reference};
     let reference = Reference::parse(name)?;
@@ -464,7 +464,7 @@ impl NetPlan {
         req: &ContainerRequest,
         image: &Image,
         nets: super::endpoints::Resolved,
-        notify: &dyn Fn(Note),
+        notify: &(dyn Fn(Note) + Sync),
     ) -> anyhow::Result<NetPlan> {
         let hc = &req.host_config;
         let mut port_maps = Vec::new();
@@ -789,7 +789,7 @@ async fn make(
     plan: &NetPlan,
     (id, name): (&str, &str),
     opts: CreateOptions,
-    notify: &dyn Fn(Note),
+    notify: &(dyn Fn(Note) + Sync),
     undo: &mut Undo<'_>,
     net: &mut Option<AheadNet>,
 ) -> Result<Vec<containerd_client::types::Mount>, CreateError> {
@@ -974,12 +974,14 @@ async fn make(
         })?;
     undo.record = Some(ctx.ep.snapshotter.clone());
     for (path, data) in &fresh_volumes {
-        fill_volume(ctx, &rootfs, path, data).with_context(|| {
-            format!(
-                "copying the image's {path} into its volume {}",
-                data.display()
-            )
-        })?;
+        crate::connection::blocking(|| fill_volume(ctx, &rootfs, path, data)).with_context(
+            || {
+                format!(
+                    "copying the image's {path} into its volume {}",
+                    data.display()
+                )
+            },
+        )?;
     }
     Ok(rootfs)
 }
@@ -1022,7 +1024,7 @@ async fn load_user_db_if_needed(ctx: &Ctx, image: &mut Image, user: &str) -> any
 }
 
 /// Notes, where the launcher maps a single id, that a user other than root runs as root.
-fn note_single_id_user(user: &str, image: &Image, notify: &dyn Fn(Note)) {
+fn note_single_id_user(user: &str, image: &Image, notify: &(dyn Fn(Note) + Sync)) {
     let Ok(resolved) = super::user::resolve(user, &image.defaults.passwd, &image.defaults.group)
     else {
         return; // spec::build reports the unknown user

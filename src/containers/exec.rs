@@ -35,7 +35,7 @@ pub async fn process(
     ctx: &Ctx,
     c: &Container,
     req: &ExecRequest,
-    notify: &dyn Fn(ExecNote),
+    notify: &(dyn Fn(ExecNote) + Sync),
 ) -> anyhow::Result<Process> {
     let spec = record::spec_of(c).context("the container has no OCI spec")?;
     let mut process = spec
@@ -102,7 +102,7 @@ async fn user(
     ctx: &Ctx,
     c: &Container,
     spec: &str,
-    notify: &dyn Fn(ExecNote),
+    notify: &(dyn Fn(ExecNote) + Sync),
 ) -> anyhow::Result<ResolvedUser> {
     let mut passwd_group = (String::new(), String::new());
     // The image of the platform the container runs (`run --platform`).

@@ -138,7 +138,7 @@ async fn read_journal(
     q: &LogQuery,
     mut emit: impl FnMut(&Record),
 ) -> anyhow::Result<()> {
-    let (records, mut cursor) = journald::read(id, None)?;
+    let (records, mut cursor) = crate::connection::blocking(|| journald::read(id, None))?;
     let records: Vec<Record> = records.into_iter().filter(|r| q.shows(r)).collect();
     let skip = q.tail.map(|n| records.len().saturating_sub(n)).unwrap_or(0);
     records[skip..].iter().for_each(&mut emit);
@@ -147,7 +147,7 @@ async fn read_journal(
     }
     loop {
         let running = record::state(ctx, id).await?.is_running();
-        let (more, next) = journald::read(id, cursor.as_deref())?;
+        let (more, next) = crate::connection::blocking(|| journald::read(id, cursor.as_deref()))?;
         more.iter().filter(|r| q.shows(r)).for_each(&mut emit);
         cursor = next;
         if !running || q.until_passed() {

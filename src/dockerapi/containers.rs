@@ -1,7 +1,7 @@
 //! The container endpoints: create, list, inspect, start, stop, restart, kill, wait, remove,
 //! rename, pause and unpause, each through the library's container operations.
 
-use std::cell::RefCell;
+use std::sync::Mutex;
 
 use containerd_client::services::v1::Container;
 use hyper::Response;
@@ -63,10 +63,10 @@ pub async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> 
             return Err(ApiError::name_conflict(name, &c.id));
         }
     }
-    let warnings = RefCell::new(Vec::new());
+    let warnings = Mutex::new(Vec::new());
     let note = |n: Note| {
         if let Some(w) = warning(&n) {
-            warnings.borrow_mut().push(w);
+            warnings.lock().unwrap_or_else(|p| p.into_inner()).push(w);
         }
     };
     let created = create::create(ctx, &req, CreateOptions { ahead: false }, &note)
@@ -74,7 +74,7 @@ pub async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> 
         .map_err(|e| create_error(e, &image))?;
     Ok(http::json(
         201,
-        &json!({ "Id": created.id, "Warnings": warnings.into_inner() }),
+        &json!({ "Id": created.id, "Warnings": warnings.into_inner().unwrap_or_else(|p| p.into_inner()) }),
     ))
 }
 
@@ -358,7 +358,7 @@ pub async fn wait(ctx: SharedCtx, id: &str, q: &Query) -> Result<Response<Body>,
         }
     };
     let (tx, body) = http::channel(None);
-    let task = tokio::task::spawn_local(async move {
+    let task = tokio::spawn(async move {
         let doc = match wait_for(&ctx, &c, cond).await {
             Ok(code) => json!({ "StatusCode": code, "Error": null }),
             Err(e) => json!({ "StatusCode": -1, "Error": { "Message": format!("{e:#}") } }),

@@ -33,7 +33,7 @@ pub async fn events(ctx: SharedCtx, q: &Query) -> Result<Response<Body>, ApiErro
         until: time(q, "until", now)?,
     };
     let (tx, body) = http::channel(None);
-    let task = tokio::task::spawn_local(async move {
+    let task = tokio::spawn(async move {
         let sent = events::stream(&ctx.client, &ctx.ep.namespace, &query, |e| {
             let _ = tx.send(format!("{}\n", e.to_json()).into());
         })

@@ -52,8 +52,8 @@ pub fn frame(tty: bool, stream: u8, data: &[u8]) -> Vec<u8> {
 /// on the client's side in a task of its own once the answer is out.
 pub fn respond<F, Fut>(call: &Call, tty: bool, serve: F) -> Response<Body>
 where
-    F: FnOnce(Hijacked) -> Fut + 'static,
-    Fut: Future<Output = ()> + 'static,
+    F: FnOnce(Hijacked) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
 {
     let ct = content_type(tty);
     if let Some(on) = call.take_upgrade() {
@@ -62,7 +62,7 @@ where
         h.insert("Connection", "Upgrade".parse().expect("static"));
         h.insert("Upgrade", "tcp".parse().expect("static"));
         h.insert("Content-Type", ct.parse().expect("static"));
-        tokio::task::spawn_local(async move {
+        tokio::spawn(async move {
             match on.await {
                 Ok(up) => {
                     let conn = Box::new(TokioIo::new(up));
@@ -76,7 +76,7 @@ where
     // No upgrade: the output as the response body, through an in-memory pipe.
     let (ours, theirs) = tokio::io::duplex(64 * 1024);
     let (tx, body) = http::channel(None);
-    let pump = tokio::task::spawn_local(async move {
+    let pump = tokio::spawn(async move {
         let (mut rd, mut wr) = tokio::io::split(theirs);
         let _ = wr.shutdown().await;
         let mut buf = vec![0u8; 16 * 1024];
@@ -86,7 +86,7 @@ where
             }
         }
     });
-    tokio::task::spawn_local(serve(Hijacked {
+    tokio::spawn(serve(Hijacked {
         conn: Box::new(ours),
         input: false,
     }));

@@ -161,7 +161,7 @@ async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
         tx.clone(),
         Transfer::Pull,
     ))));
-    let task = tokio::task::spawn_local(async move {
+    let task = tokio::spawn(async move {
         match pull_any(&store, regs, &reference, &opts, progress).await {
             Ok(pulled) => {
                 let status = if pulled.downloaded > 0 {

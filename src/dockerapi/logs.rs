@@ -84,7 +84,7 @@ pub async fn logs(ctx: SharedCtx, id: &str, q: &Query) -> Result<Response<Body>,
     let body = if follow {
         let (tx, rx_body) = http::channel(None);
         let id = c.id.clone();
-        let task = tokio::task::spawn_local(async move {
+        let task = tokio::spawn(async move {
             let sent = logquery::read(&ctx, &id, &query, |r| {
                 if let Some(b) = frame(r, shape) {
                     let _ = tx.send(b);

@@ -2,7 +2,8 @@
 //! Docker SDKs and other clients drive burrow unchanged. Every endpoint calls the same library
 //! functions the CLI does; what is not implemented answers 501 naming the endpoint.
 //!
-//! - [`server`]: the socket (private directory and mode), connections, the idle timeout.
+//! - [`listen`]: the unix socket (private directory and mode), TCP when asked, socket activation.
+//! - [`server`]: connections (one task each on the worker threads), the idle timeout.
 //! - [`router`]: API versions in paths, dispatch by method and path, the 501 fallback.
 //! - [`http`]: bodies, JSON responses, query strings, Docker's filters.
 //! - [`error`]: Docker's error bodies (`{"message": ...}`) and status codes.
@@ -26,6 +27,7 @@ pub mod hijack;
 pub mod http;
 pub mod image_io;
 pub mod images;
+pub mod listen;
 pub mod logs;
 pub mod networks;
 pub mod router;
@@ -35,6 +37,7 @@ pub mod stats;
 pub mod system;
 pub mod volumes;
 
+pub use listen::{Listen, Listener};
 pub use server::{default_socket, serve, ServeError, ServeOptions};
 
 /// The highest API version burrow implements (reported by /version and the API-Version header).
@@ -42,5 +45,5 @@ pub const API_VERSION: &str = "1.43";
 /// The lowest API version clients may ask for.
 pub const MIN_API_VERSION: &str = "1.24";
 
-/// The library context as the connections share it.
-pub type SharedCtx = std::rc::Rc<crate::containers::Ctx>;
+/// The library context as the connections share it (across the runtime's worker threads).
+pub type SharedCtx = std::sync::Arc<crate::containers::Ctx>;

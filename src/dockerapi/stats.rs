@@ -138,7 +138,7 @@ pub async fn stats(ctx: SharedCtx, id: &str, q: &Query) -> Result<Response<Body>
         http::json(200, &doc)
     } else {
         let (tx, body) = http::channel(None);
-        let task = tokio::task::spawn_local(async move {
+        let task = tokio::spawn(async move {
             let mut pre = first;
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;

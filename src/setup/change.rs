@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::systemd::{BYPASS_UNIT, UNIT};
+use super::systemd::{BYPASS_UNIT, DOCKER_SOCKET, UNIT};
 
 /// One change an operation made.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +36,10 @@ pub enum Change {
     StoppedService,
     /// The bypass service stopped (uninstall).
     StoppedBypass,
+    /// The Docker API's socket unit enabled and (re)started.
+    StartedDockerSocket,
+    /// The Docker API's units stopped and disabled (uninstall).
+    StoppedDockerApi,
 }
 
 impl fmt::Display for Change {
@@ -67,6 +71,11 @@ impl fmt::Display for Change {
             Change::RestartedBypassUnit => write!(f, "restarted {BYPASS_UNIT}"),
             Change::StoppedService => write!(f, "stopped the rootless containerd and its launcher"),
             Change::StoppedBypass => write!(f, "stopped the socket-bypass service"),
+            Change::StartedDockerSocket => write!(
+                f,
+                "enabled and started {DOCKER_SOCKET} (the Docker API starts on the first connection)"
+            ),
+            Change::StoppedDockerApi => write!(f, "stopped and disabled the Docker API's units"),
         }
     }
 }

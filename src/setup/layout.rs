@@ -35,6 +35,10 @@ pub struct Layout {
     /// The socket-bypass service's unit and socket.
     pub bypass_unit: PathBuf,
     pub bypass_socket: PathBuf,
+    /// The Docker API's socket and its socket-activated units (`setup install --docker-api`).
+    pub docker_socket: PathBuf,
+    pub docker_socket_unit: PathBuf,
+    pub docker_service_unit: PathBuf,
     /// Present while the supervised (no-systemd) service is installed.
     pub supervise_marker: PathBuf,
     /// `$XDG_DATA_HOME/cni`: IP allocations of the namespace's networks.
@@ -113,6 +117,9 @@ impl Layout {
             supervise_marker: config_home.join("burrow/supervised-service"),
             bypass_unit: config_home.join("systemd/user/burrow-bypass.service"),
             bypass_socket: runtime_dir.join("burrow/bypass.sock"),
+            docker_socket: runtime_dir.join("burrow/docker.sock"),
+            docker_socket_unit: config_home.join("systemd/user/burrow-docker.socket"),
+            docker_service_unit: config_home.join("systemd/user/burrow-docker.service"),
             cni_dir: data_home.join("cni"),
             run_dir: runtime_dir.join("containerd"),
             net: NetDriver::default(),

@@ -11,6 +11,13 @@ pub const UNIT_TEMPLATE: &str = include_str!("../../systemd-user/containerd.serv
 /// The bypass service's unit template.
 pub const BYPASS_UNIT_TEMPLATE: &str = include_str!("../../systemd-user/burrow-bypass.service");
 
+/// The Docker API's socket and service unit templates.
+pub const DOCKER_SOCKET_TEMPLATE: &str = include_str!("../../systemd-user/burrow-docker.socket");
+pub const DOCKER_SERVICE_TEMPLATE: &str = include_str!("../../systemd-user/burrow-docker.service");
+
+/// Seconds the socket-activated Docker API service stays without a client before it ends.
+pub const DOCKER_IDLE_SECS: u64 = 300;
+
 impl Layout {
     /// The launcher command line (RootlessKit-compatible flags) followed by the child command.
     pub fn service_argv(&self, launcher: &Path, burrow: &Path, runtime: &str) -> Vec<String> {
@@ -57,6 +64,39 @@ impl Layout {
             + &binaries_stamp(&[bypass])
     }
 
+    /// The Docker API's socket unit.
+    pub fn render_docker_socket_unit(&self) -> String {
+        DOCKER_SOCKET_TEMPLATE.replace(
+            "@SOCKET@",
+            &self.docker_socket.display().to_string().replace('%', "%%"),
+        )
+    }
+
+    /// The Docker API's service unit (started by the socket unit).
+    pub fn render_docker_service_unit(&self, burrow: &Path) -> String {
+        let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
+        DOCKER_SERVICE_TEMPLATE
+            .replace(
+                "@BURROW@",
+                &unit_quote(&burrow.display().to_string(), false),
+            )
+            .replace("@IDLE@", &DOCKER_IDLE_SECS.to_string())
+            .replace("@LOG@", &self.log.display().to_string().replace('%', "%%"))
+            .replace("@PATH@", &format!("\"PATH={}\"", path.replace('%', "%%")))
+            + &binaries_stamp(&[burrow])
+    }
+
+    /// The Docker API's command line under the supervisor (always running: no socket activation).
+    pub fn docker_api_argv(&self, burrow: &Path) -> Vec<String> {
+        vec![
+            burrow.display().to_string(),
+            "system".into(),
+            "service".into(),
+            format!("--listen=unix://{}", self.docker_socket.display()),
+            "--wait=60".into(),
+        ]
+    }
+
     /// The systemd user unit, from the template.
     pub fn render_unit(&self, launcher: &Path, burrow: &Path, runtime: &str) -> String {
         let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
@@ -93,6 +133,7 @@ impl Layout {
         burrow: &Path,
         runtime: &str,
         bypass: Option<&Path>,
+        docker_api: bool,
     ) -> String {
         let mut text = format!(
             "{MARKER}: the supervised rootless containerd (no systemd).\n\
@@ -107,6 +148,9 @@ impl Layout {
         }
         if self.host_loopback {
             text.push_str("host_loopback = true\n");
+        }
+        if docker_api {
+            text.push_str("docker_api = true\n");
         }
         let mut bins: Vec<&Path> = vec![launcher, burrow];
         if let Some(b) = bypass {
@@ -334,6 +378,7 @@ mod tests {
             Path::new("/opt/bin/burrow"),
             "crun",
             Some(Path::new("/opt/bin/burrow-bypass")),
+            true,
         );
         assert!(text.starts_with(MARKER));
         for line in [
@@ -342,6 +387,7 @@ mod tests {
             "net = \"slirp4netns\"",
             "bypass = \"/opt/bin/burrow-bypass\"",
             "host_loopback = true",
+            "docker_api = true",
         ] {
             assert!(
                 text.lines().any(|x| x == line),
@@ -349,6 +395,26 @@ mod tests {
             );
         }
         assert!(text.ends_with('\n') && text.contains("# binaries"));
+    }
+
+    #[test]
+    fn the_docker_api_units_activate_the_service_on_its_socket() {
+        let l = layout();
+        let sock = l.render_docker_socket_unit();
+        assert!(sock.starts_with(MARKER), "{sock}");
+        assert!(
+            sock.lines()
+                .any(|x| x == "ListenStream=/run/user/1000/burrow/docker.sock"),
+            "{sock}"
+        );
+        assert!(sock.contains("SocketMode=0600"), "{sock}");
+        let svc = l.render_docker_service_unit(Path::new("/opt/my bin/burrow"));
+        assert!(svc.starts_with(MARKER), "{svc}");
+        assert!(
+            svc.contains("ExecStart=\"/opt/my bin/burrow\" system service --timeout=300"),
+            "{svc}"
+        );
+        assert!(svc.contains("Requires=burrow-docker.socket"), "{svc}");
     }
 
     #[test]

@@ -39,6 +39,12 @@ pub fn bypass_installed(l: &Layout) -> bool {
     unit || supervised
 }
 
+/// True when an earlier install set up the Docker API (later installs keep it).
+pub fn docker_api_installed(l: &Layout) -> bool {
+    std::fs::read_to_string(&l.docker_socket_unit).is_ok_and(|t| t.contains(MARKER))
+        || supervise::installed_docker_api(l)
+}
+
 /// The launcher's child pid from the state dir, when that process exists.
 pub fn child_pid(l: &Layout) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(l.state_dir.join("child_pid"))

@@ -31,6 +31,56 @@ pub struct ServiceStatus {
     pub unit: Option<PathBuf>,
     /// The socket-bypass service: "answering", "not answering" or "not installed".
     pub bypass: String,
+    /// The Docker API (`setup install --docker-api`).
+    pub docker_api: DockerApiStatus,
+}
+
+/// The installed Docker API as it stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct DockerApiStatus {
+    pub installed: bool,
+    /// `unix://PATH`, for DOCKER_HOST.
+    pub host: String,
+    /// Something accepts connections on the socket (systemd's socket unit or the service).
+    pub listening: bool,
+    /// The service process runs now (socket-activated: only after a first connection).
+    pub running: bool,
+}
+
+impl DockerApiStatus {
+    fn gather(l: &Layout, manager: Option<Manager>) -> DockerApiStatus {
+        let installed = service::docker_api_installed(l);
+        let listening = crate::dockerapi::listen::listening(&l.docker_socket);
+        let running = match manager {
+            Some(Manager::Systemd) if l.docker_socket_unit.exists() => {
+                systemd::unit_active(systemd::DOCKER_SERVICE)
+            }
+            _ => listening,
+        };
+        DockerApiStatus {
+            installed,
+            host: format!("unix://{}", l.docker_socket.display()),
+            listening,
+            running,
+        }
+    }
+
+    /// One line for `setup status`.
+    pub fn describe(&self) -> String {
+        match (self.installed, self.listening, self.running) {
+            (false, true, _) => format!("{} (listening; not installed by setup)", self.host),
+            (false, false, _) => "not installed (burrow setup install --docker-api)".to_string(),
+            (true, true, true) => format!("{}, listening, service running", self.host),
+            (true, true, false) => format!(
+                "{}, listening (the service starts on the first connection)",
+                self.host
+            ),
+            (true, false, _) => format!(
+                "{}, not listening (burrow setup install --docker-api starts it)",
+                self.host
+            ),
+        }
+    }
 }
 
 /// How the setup of the layout's user stands now.
@@ -84,6 +134,7 @@ pub fn gather(l: &Layout) -> ServiceStatus {
         data_dir: l.data_dir.clone(),
         log: l.log.clone(),
         unit,
+        docker_api: DockerApiStatus::gather(l, manager),
         bypass: if !service::bypass_installed(l) {
             "not installed".into()
         } else if std::os::unix::net::UnixStream::connect(&l.bypass_socket).is_ok() {

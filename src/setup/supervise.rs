@@ -43,6 +43,12 @@ pub fn installed_host_loopback(layout: &Layout) -> bool {
         .is_ok_and(|t| t.lines().any(|l| l.trim() == "host_loopback = true"))
 }
 
+/// Whether a supervised install also runs the Docker API (`setup install --docker-api`).
+pub fn installed_docker_api(layout: &Layout) -> bool {
+    std::fs::read_to_string(&layout.supervise_marker)
+        .is_ok_and(|t| t.lines().any(|l| l.trim() == "docker_api = true"))
+}
+
 /// The pid of a running supervisor of this user, from the pid file.
 pub fn running_pid(layout: &Layout) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(&layout.supervise_pid)
@@ -61,6 +67,7 @@ pub fn start_background(
     launcher: Option<&Path>,
     runtime: &str,
     bypass: Option<&Path>,
+    docker_api: bool,
 ) -> anyhow::Result<Option<u32>> {
     if running_pid(layout).is_some() {
         return Ok(None);
@@ -79,6 +86,9 @@ pub fn start_background(
         .args(["--net", layout.net.as_str()]);
     if let Some(b) = bypass {
         cmd.arg("--bypass").arg(b);
+    }
+    if docker_api {
+        cmd.arg("--docker-api");
     }
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone()?)

@@ -1,5 +1,5 @@
-//! `burrow setup supervise` in the foreground: runs the launcher (with containerd inside) and the
-//! bypass service, restarts each when it exits (with backoff), and stops them on a signal. Its
+//! `burrow setup supervise` in the foreground: runs the launcher (with containerd inside), the
+//! bypass service and the Docker API, restarts each when it exits (with backoff), and stops them on a signal. Its
 //! stderr is the service log: the lines it writes there are the supervised service's log.
 
 use std::os::fd::AsFd;
@@ -96,13 +96,15 @@ impl Svc {
     }
 }
 
-/// Supervises the launcher (and the bypass service at `bypass`) until a signal stops it; the pid
-/// file names this process meanwhile. Refuses when another supervisor of the user runs.
+/// Supervises the launcher (and the bypass service at `bypass`, and the Docker API with
+/// `docker_api`) until a signal stops it; the pid file names this process meanwhile. Refuses
+/// when another supervisor of the user runs.
 pub fn run(
     layout: &Layout,
     launcher: &Path,
     runtime: &str,
     bypass: Option<&Path>,
+    docker_api: bool,
 ) -> anyhow::Result<()> {
     if let Some(pid) = running_pid(layout) {
         bail!(
@@ -119,6 +121,9 @@ pub fn run(
     )];
     if let Some(b) = bypass {
         svcs.push(Svc::new("burrow-bypass", layout.bypass_argv(b)));
+    }
+    if docker_api {
+        svcs.push(Svc::new("the Docker API", layout.docker_api_argv(&me)));
     }
     loop {
         start_due(&mut svcs, &layout.log);

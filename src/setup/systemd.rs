@@ -10,6 +10,12 @@ pub const UNIT: &str = "containerd.service";
 /// The socket-bypass service's unit.
 pub const BYPASS_UNIT: &str = "burrow-bypass.service";
 
+/// The Docker API's socket unit (it starts [`DOCKER_SERVICE`] on the first connection).
+pub const DOCKER_SOCKET: &str = "burrow-docker.socket";
+
+/// The Docker API's service unit.
+pub const DOCKER_SERVICE: &str = "burrow-docker.service";
+
 fn systemctl() -> Command {
     let mut c = Command::new("systemctl");
     c.arg("--user").stdin(Stdio::null());

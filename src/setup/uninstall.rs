@@ -88,9 +88,18 @@ pub fn uninstall(g: &Globals, opts: &UninstallOptions) -> Result<Uninstalled, Un
     })
 }
 
-/// Stops the service however it runs, and the bypass service; disables their units.
+/// Stops the Docker API's units, the service however it runs, and the bypass service; disables
+/// their units.
 fn stop_services(l: &Layout, manager: Option<Manager>) -> anyhow::Result<Vec<Change>> {
     let mut changes = Vec::new();
+    if l.docker_socket_unit.exists() && systemd::user_manager_reachable().is_ok() {
+        systemd::run(&["disable", "--now", systemd::DOCKER_SOCKET])?;
+        let _ = systemd::run(&["stop", systemd::DOCKER_SERVICE]);
+        for unit in [systemd::DOCKER_SOCKET, systemd::DOCKER_SERVICE] {
+            let _ = systemd::run(&["reset-failed", unit]);
+        }
+        changes.push(Change::StoppedDockerApi);
+    }
     service::stop(l, manager)?;
     if manager.is_some() {
         changes.push(Change::StoppedService);
@@ -109,10 +118,25 @@ fn stop_services(l: &Layout, manager: Option<Manager>) -> anyhow::Result<Vec<Cha
 
 /// Removes the units, the supervised marker, and the configs burrow wrote.
 fn remove_files(l: &Layout, changes: &mut Vec<Change>) -> anyhow::Result<()> {
-    let had_unit = l.unit.exists() || l.bypass_unit.exists();
-    changes.extend(files::remove(&l.unit)?);
-    changes.extend(files::remove(&l.bypass_unit)?);
+    let had_unit = [&l.unit, &l.bypass_unit, &l.docker_socket_unit]
+        .iter()
+        .any(|u| u.exists());
+    for unit in [
+        &l.unit,
+        &l.bypass_unit,
+        &l.docker_socket_unit,
+        &l.docker_service_unit,
+    ] {
+        changes.extend(files::remove(unit)?);
+    }
     let _ = std::fs::remove_file(&l.bypass_socket);
+    if service::docker_api_installed(l) || l.docker_socket.exists() {
+        // Ours only when nothing answers there any more (a `burrow system service` the user
+        // started by hand keeps its socket).
+        if std::os::unix::net::UnixStream::connect(&l.docker_socket).is_err() {
+            let _ = std::fs::remove_file(&l.docker_socket);
+        }
+    }
     if had_unit && systemd::user_manager_reachable().is_ok() {
         systemd::run(&["daemon-reload"])?;
     }

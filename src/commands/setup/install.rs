@@ -45,6 +45,11 @@ pub struct Args {
     /// The burrow-bypass binary [default: next to burrow, else on PATH].
     #[arg(long, value_name = "PATH")]
     pub bypass_binary: Option<PathBuf>,
+    /// Also install the Docker Engine API on $XDG_RUNTIME_DIR/burrow/docker.sock for the docker
+    /// CLI, Compose and the SDKs: a socket-activated systemd user unit (burrow-docker.socket),
+    /// or a supervised service without systemd (kept by later installs; removed by uninstall).
+    #[arg(long)]
+    pub docker_api: bool,
     /// Seconds to wait for containerd to answer.
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub timeout: u64,
@@ -70,6 +75,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         host_loopback: args.host_loopback,
         bypass: args.bypass,
         bypass_binary: args.bypass_binary,
+        docker_api: args.docker_api,
         timeout: Duration::from_secs(args.timeout),
     };
     install_and_print(g, &opts)
@@ -134,6 +140,17 @@ fn print_installed(done: &Installed) {
             "socket bypass: burrow-bypass answers on {} (burrow run --bypass ...)",
             l.bypass_socket.display()
         );
+    }
+    if let Some(sock) = &done.docker_api {
+        let how = match done.manager {
+            Manager::Systemd => "burrow-docker.socket; the service starts on the first connection",
+            Manager::Supervised => "supervised",
+        };
+        println!(
+            "Docker API: unix://{} ({how}); point docker, Compose and the SDKs at it:",
+            sock.display()
+        );
+        println!("export DOCKER_HOST=unix://{}", sock.display());
     }
     if done.manager == Manager::Supervised {
         println!(

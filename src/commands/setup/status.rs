@@ -51,6 +51,7 @@ fn print_text(st: &ServiceStatus) {
     println!("data:       {}", st.data_dir.display());
     println!("log:        {} (burrow setup logs)", st.log.display());
     println!("bypass:     {}", st.bypass);
+    println!("docker api: {}", st.docker_api.describe());
     if st.installed == "none" {
         println!("to set it up: burrow setup install");
     } else if st.containerd.is_none() {

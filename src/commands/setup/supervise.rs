@@ -23,6 +23,10 @@ pub struct Args {
     /// Also run and restart the socket-bypass service (burrow-bypass at this path).
     #[arg(long, value_name = "PATH")]
     pub bypass: Option<PathBuf>,
+    /// Also run and restart the Docker API on $XDG_RUNTIME_DIR/burrow/docker.sock [default: what
+    /// `setup install --docker-api` chose].
+    #[arg(long)]
+    pub docker_api: bool,
     /// The namespace's network [default: what `setup install --net` chose, else builtin].
     #[arg(long, value_enum)]
     pub net: Option<NetArg>,
@@ -31,12 +35,14 @@ pub struct Args {
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let layout = supervise::supervised_layout(g, args.net.map(Into::into))?;
     let runtime = args.runtime.unwrap_or_else(programs::default_runtime);
+    let docker_api = args.docker_api || supervise::installed_docker_api(&layout);
     if args.background {
         let started = supervise::start_background(
             &layout,
             args.launcher.as_deref(),
             &runtime,
             args.bypass.as_deref(),
+            docker_api,
         )?;
         match started {
             Some(pid) => println!(
@@ -48,6 +54,12 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let launcher = programs::find_launcher(args.launcher.as_deref())?;
-    supervisor::run(&layout, &launcher, &runtime, args.bypass.as_deref())?;
+    supervisor::run(
+        &layout,
+        &launcher,
+        &runtime,
+        args.bypass.as_deref(),
+        docker_api,
+    )?;
     Ok(ExitCode::SUCCESS)
 }

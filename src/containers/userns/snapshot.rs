@@ -32,7 +32,7 @@ pub async fn remapped(
     ctx: &Ctx,
     image: &Image,
     k: &KeepId,
-    making: &dyn Fn(),
+    making: &(dyn Fn() + Sync),
 ) -> anyhow::Result<String> {
     let store = Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep);
     let key = k.snapshot_key(&image.chain_id);

@@ -33,6 +33,9 @@ pub struct InstallOptions {
     pub bypass: bool,
     /// The burrow-bypass binary [default: next to burrow, else on PATH].
     pub bypass_binary: Option<PathBuf>,
+    /// Also install the Docker API: socket-activated units under systemd, a supervised service
+    /// otherwise (kept by later installs once there).
+    pub docker_api: bool,
     /// How long to wait for containerd to answer.
     pub timeout: Duration,
 }
@@ -63,6 +66,8 @@ pub struct Installed {
     pub burrow: PathBuf,
     /// The bypass service's binary, when it runs.
     pub bypass: Option<PathBuf>,
+    /// The Docker API's socket, when installed.
+    pub docker_api: Option<PathBuf>,
 }
 
 /// Why an install did not happen or did not finish.
@@ -119,6 +124,8 @@ struct Plan {
     burrow: PathBuf,
     runtime: String,
     bypass: Option<PathBuf>,
+    /// Install the Docker API too.
+    docker_api: bool,
 }
 
 /// Installs (or refreshes) the current user's rootless containerd and waits until it answers.
@@ -147,12 +154,21 @@ pub fn install(
         }
         start::wait_bypass(l)?;
     }
+    if plan.docker_api {
+        match manager {
+            Manager::Systemd => start::start_docker_socket(written.docker_api, &mut changes)?,
+            Manager::Supervised => {}
+        }
+        start::wait_docker_api(l, manager)?;
+    }
+    let docker_api = plan.docker_api.then(|| plan.layout.docker_socket.clone());
     Ok(Installed {
         version,
         manager,
         changes,
         elapsed: started.elapsed(),
         layout: plan.layout,
+        docker_api,
         burrow: plan.burrow,
         bypass: plan.bypass,
     })
@@ -192,6 +208,7 @@ fn plan(g: &Globals, opts: &InstallOptions) -> Result<Plan, InstallError> {
     } else {
         None
     };
+    let docker_api = opts.docker_api || service::docker_api_installed(&layout);
     Ok(Plan {
         layout,
         report,
@@ -199,6 +216,7 @@ fn plan(g: &Globals, opts: &InstallOptions) -> Result<Plan, InstallError> {
         burrow,
         runtime,
         bypass,
+        docker_api,
     })
 }
 
@@ -251,6 +269,7 @@ pub fn bypass_options(
         host_loopback,
         bypass: true,
         bypass_binary,
+        docker_api: false,
         timeout,
     })
 }

@@ -72,6 +72,7 @@ pub(super) fn start_supervised(
         Some(&plan.launcher),
         &plan.runtime,
         plan.bypass.as_deref(),
+        plan.docker_api,
     )? {
         changes.push(Change::StartedSupervised { pid });
     }
@@ -109,6 +110,50 @@ pub(super) fn wait_bypass(l: &Layout) -> anyhow::Result<()> {
     bail!(
         "burrow-bypass did not come up on {}; the log {} ends with:\n{}",
         l.bypass_socket.display(),
+        l.log.display(),
+        service::log_tail(&l.log, 10)
+    )
+}
+
+/// Enables and starts the Docker API's socket unit; with `changed` units, stops a running API
+/// service (the next connection starts the new one) and restarts the socket.
+pub(super) fn start_docker_socket(changed: bool, changes: &mut Vec<Change>) -> anyhow::Result<()> {
+    if changed {
+        systemd::run(&["daemon-reload"])?;
+        let _ = systemd::run(&["stop", systemd::DOCKER_SERVICE]);
+    }
+    systemd::run(&["enable", systemd::DOCKER_SOCKET])?;
+    if !systemd::unit_active(systemd::DOCKER_SOCKET) {
+        let _ = systemd::run(&["reset-failed", systemd::DOCKER_SOCKET]);
+        systemd::run(&["start", systemd::DOCKER_SOCKET])?;
+        changes.push(Change::StartedDockerSocket);
+    } else if changed {
+        systemd::run(&["restart", systemd::DOCKER_SOCKET])?;
+        changes.push(Change::StartedDockerSocket);
+    }
+    Ok(())
+}
+
+/// Waits until the Docker API's socket is there: systemd's socket unit made it (a connection
+/// would start the service, which is left to the first client), or the supervised service
+/// accepts connections on it.
+pub(super) fn wait_docker_api(l: &Layout, manager: Manager) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let up = match manager {
+            Manager::Systemd => l.docker_socket.exists(),
+            Manager::Supervised => {
+                std::os::unix::net::UnixStream::connect(&l.docker_socket).is_ok()
+            }
+        };
+        if up {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    bail!(
+        "the Docker API did not come up on {}; the log {} ends with:\n{}",
+        l.docker_socket.display(),
         l.log.display(),
         service::log_tail(&l.log, 10)
     )

@@ -1,5 +1,5 @@
 //! The files install writes: the private directories, containerd's config, burrow.toml, and the
-//! service (the systemd units or the supervised service's marker).
+//! service (the systemd units, the Docker API's units, or the supervised service's marker).
 
 use super::{Notice, Plan};
 use crate::setup::change::Change;
@@ -15,6 +15,8 @@ pub(super) struct Written {
     pub service: bool,
     /// The bypass service's unit.
     pub bypass: bool,
+    /// The Docker API's units.
+    pub docker_api: bool,
 }
 
 /// Writes every file of the plan for `manager`.
@@ -59,6 +61,7 @@ pub(super) fn write_all(
                 &plan.burrow,
                 &plan.runtime,
                 plan.bypass.as_deref(),
+                plan.docker_api,
             ),
             changes,
         )?,
@@ -67,7 +70,24 @@ pub(super) fn write_all(
         (Some(b), Manager::Systemd) => write(&l.bypass_unit, &l.render_bypass_unit(b), changes)?,
         _ => false,
     };
-    Ok(Written { service, bypass })
+    let mut docker_api = false;
+    if plan.docker_api && manager == Manager::Systemd {
+        docker_api |= write(
+            &l.docker_socket_unit,
+            &l.render_docker_socket_unit(),
+            changes,
+        )?;
+        docker_api |= write(
+            &l.docker_service_unit,
+            &l.render_docker_service_unit(&plan.burrow),
+            changes,
+        )?;
+    }
+    Ok(Written {
+        service,
+        bypass,
+        docker_api,
+    })
 }
 
 /// Writes a file unless it holds `text` already; true when written.

@@ -11,21 +11,21 @@ use crate::net::{figure, note_failure};
 use crate::proc;
 use crate::Settings;
 
-const T: Duration = Duration::from_secs(120);
+pub(crate) const T: Duration = Duration::from_secs(120);
 
 /// Builds a variant's command line (or says why it cannot run).
-type ArgvFn = Box<dyn Fn() -> Result<Vec<String>>>;
+pub(crate) type ArgvFn = Box<dyn Fn() -> Result<Vec<String>>>;
 /// A variant of a CLI figure: name, side and how to build its command line.
-type Variant<'a> = (&'a str, Side, ArgvFn);
+pub(crate) type Variant<'a> = (&'a str, Side, ArgvFn);
 
 /// Times one command run as the test user, in milliseconds; fails on a non-zero exit.
-fn timed(m: &TestMachine, argv: &[&str]) -> Result<f64> {
+pub(crate) fn timed(m: &TestMachine, argv: &[&str]) -> Result<f64> {
     let t = Instant::now();
     proc::run_user(m, argv, T)?;
     Ok(t.elapsed().as_secs_f64() * 1000.0)
 }
 
-fn burrow_bin() -> Result<String> {
+pub(crate) fn burrow_bin() -> Result<String> {
     proc::find_binary("burrow")
         .map(|p| p.to_string_lossy().to_string())
         .ok_or_else(|| anyhow!("burrow is not built (bash scripts/build-release.sh)"))
@@ -411,7 +411,7 @@ fn ctr_socket(m: &TestMachine) -> String {
 }
 
 /// One figure whose rows are (name, side, argv builder); each rep runs every row once, interleaved.
-fn compare(
+pub(crate) fn compare(
     m: &TestMachine,
     s: &Settings,
     mut fig: Figure,

@@ -1,6 +1,7 @@
 //! burrow-bench: measures burrow and its peers side by side in one run, interleaved, and writes
 //! the results as JSON and as docs/perf.md with SVG charts. It never fails on a number.
 
+mod api;
 mod cli;
 mod model;
 mod net;
@@ -27,7 +28,7 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Only the figures whose id contains this text (port, ns-to-host, conn, launcher, run, ps,
-    /// images, pull, bypass, bypass-soak); the others are kept from the last results file.
+    /// images, pull, bypass, bypass-soak, api); the others are kept from the last results file.
     #[arg(long)]
     only: Option<String>,
     /// Length of the socket-bypass soak (short connections in a loop) in seconds [default: 60,
@@ -102,12 +103,13 @@ fn run(args: Args) -> Result<()> {
         ("pull", Box::new(|| vec![cli::pull(m, s)])),
         ("bypass", Box::new(|| cli::bypass(m, s))),
         ("bypass-soak", Box::new(|| vec![cli::bypass_soak(m, s)])),
+        ("api", Box::new(|| api::docker_api(m, s))),
     ];
     // The CLI figures talk to the test user's rootless containerd: set it up when it is not.
     let mut installed_here = false;
     for (ids, step) in steps {
         if ids.split(' ').any(wanted) {
-            if ["run", "ps images", "pull", "bypass", "bypass-soak"].contains(&ids)
+            if ["run", "ps images", "pull", "bypass", "bypass-soak", "api"].contains(&ids)
                 && !installed_here
             {
                 match cli::ensure_rootless_containerd(m) {
@@ -175,6 +177,9 @@ fn print_summary(results: &Results) {
         for r in fig.ratios() {
             println!("  ratio {} vs {}: {:.2}x", r.ours, r.peer, r.ratio);
         }
+    }
+    for g in api::goals(&results.figures) {
+        println!("{g}");
     }
 }
 
