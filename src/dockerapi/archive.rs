@@ -10,10 +10,10 @@ use hyper::Response;
 use serde_json::{json, Value};
 use tokio::sync::mpsc::Sender;
 
-use super::containers::find;
+use super::call::Call;
 use super::error::ApiError;
 use super::http::{self, Body, Query};
-use super::router::Call;
+use super::lookup::find;
 use crate::containers::copy::transfer::{ContainerFs, PutError};
 use crate::containers::{diff, Ctx};
 

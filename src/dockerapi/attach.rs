@@ -16,12 +16,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::oneshot;
 
-use super::containers::find;
+use super::call::Call;
 use super::error::ApiError;
 use super::hijack::{self, Hijacked};
 use super::http::{self, Body, Query};
 use super::logs::{self, Shape};
-use super::router::Call;
+use super::lookup::find;
 use super::SharedCtx;
 use crate::containers::logfollow::Follower;
 use crate::containers::logquery::{self, LogQuery};

@@ -8,9 +8,9 @@ use hyper::{HeaderMap, Response};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::call::Call;
 use super::error::ApiError;
 use super::http::{self, Body};
-use super::router::Call;
 use crate::images::auth::Credentials;
 use crate::images::login;
 use crate::images::registry::RegistryError;

@@ -6,11 +6,11 @@ use hyper::Response;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::containers::find;
+use super::call::Call;
 use super::create_body::RestartBody;
 use super::error::ApiError;
 use super::http::{self, Body};
-use super::router::Call;
+use super::lookup::find;
 use crate::containers::commit::{commit as ccommit, Options};
 use crate::containers::spec::Limits;
 use crate::containers::values::RestartPolicy;

@@ -7,9 +7,10 @@ use containerd_client::services::v1::Container;
 use hyper::Response;
 use serde_json::{json, Value};
 
+use super::call::Call;
 use super::error::ApiError;
 use super::http::{self, Body, Query};
-use super::router::Call;
+use super::lookup::find;
 use super::SharedCtx;
 use super::{attach, create_body};
 use crate::containers::create::{self, CreateError, CreateOptions, Note};
@@ -19,20 +20,6 @@ use crate::containers::record::{self, State};
 use crate::containers::values::{RestartPolicy, Signal};
 use crate::containers::{exits, inspect as cinspect, labels, ops, start as cstart, status, Ctx};
 use crate::images::runnable::ImageError;
-
-/// The container `q` names (id, name or id prefix), or Docker's 404.
-pub async fn find(ctx: &Ctx, q: &str) -> Result<Container, ApiError> {
-    ctx.find(q).await.map_err(|e| {
-        let text = format!("{e:#}");
-        if text.starts_with("no such container") {
-            ApiError::no_such_container(q)
-        } else if text.contains("matches") {
-            ApiError::bad_request(text)
-        } else {
-            ApiError::from(e)
-        }
-    })
-}
 
 /// A container with this exact name, if any.
 async fn named(ctx: &Ctx, name: &str) -> Result<Option<Container>, ApiError> {

@@ -15,11 +15,11 @@ use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::attach::size;
-use super::containers::find;
+use super::call::{unimplemented, Call};
 use super::error::ApiError;
 use super::hijack::{self, Hijacked};
 use super::http::{self, Body};
-use super::router::{unimplemented, Call};
+use super::lookup::find;
 use super::SharedCtx;
 use crate::containers::exec::{self as cexec, ExecRequest};
 use crate::containers::execs::{self, Attached, ExecError, ExecInstance, StartError};

@@ -11,8 +11,8 @@ use hyper::Response;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::call::Call;
 use super::http::{self, Body};
-use super::router::Call;
 
 /// A hijacked connection's byte streams.
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}

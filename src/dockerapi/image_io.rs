@@ -14,10 +14,10 @@ use hyper::{Method, Response};
 use serde_json::{json, Value};
 
 use super::auth::registry_auth;
+use super::call::Call;
 use super::error::ApiError;
 use super::http::{self, Body, Query};
-use super::images::{progress_lines, store, Transfer};
-use super::router::Call;
+use super::transfer::{progress_lines, store, Transfer};
 use crate::containers::Ctx;
 use crate::images::archive::{self, ArchiveError};
 use crate::images::catalog::{self, CatalogError};

@@ -2,28 +2,23 @@
 //! library's catalog, pull, tag and remove; push, save, load and history are in
 //! [`super::image_io`].
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use hyper::Response;
 use serde_json::{json, Value};
 
 use super::auth::registry_auth;
+use super::call::{unimplemented, Call};
 use super::error::ApiError;
 use super::http::{self, Body};
 use super::image_io;
-use super::router::{unimplemented, Call};
+use super::transfer::{progress_lines, store, Transfer};
 use crate::containers::Ctx;
 use crate::images::endpoints::{pull_any, registries_for};
 use crate::images::manifest::Platform;
-use crate::images::progress::{Event, Progress};
+use crate::images::progress::Progress;
 use crate::images::reference::Reference;
-use crate::images::store::Store;
 use crate::images::{catalog, pull, remove, userdb};
-
-pub(super) fn store(ctx: &Ctx) -> Store {
-    Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep)
-}
 
 /// Dispatches `/images...`; `rest` is the path after `/images` (names may hold slashes).
 pub async fn route(ctx: &Ctx, call: &Call, rest: &str) -> Result<Response<Body>, ApiError> {
@@ -188,58 +183,6 @@ async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
     r.headers_mut()
         .insert("Content-Type", "application/json".parse().expect("static"));
     Ok(r)
-}
-
-/// Which way a transfer goes, for its progress lines' words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Transfer {
-    Pull,
-    Push,
-}
-
-/// The JSON lines of a pull's or push's progress events, "Downloading" / "Pushing" at most
-/// every 512 KiB a layer.
-pub(super) fn progress_lines(
-    tx: tokio::sync::mpsc::UnboundedSender<hyper::body::Bytes>,
-    way: Transfer,
-) -> impl Fn(Event) + Send + Sync {
-    let (starting, moving) = match way {
-        Transfer::Pull => ("Pulling fs layer", "Downloading"),
-        Transfer::Push => ("Preparing", "Pushing"),
-    };
-    let layers: Mutex<HashMap<String, (u64, u64, u64)>> = Mutex::new(HashMap::new());
-    move |e: Event| {
-        let line = match e {
-            Event::Line(s) => Some(json!({ "status": s })),
-            Event::Start { id, total, at } => {
-                if let Ok(mut l) = layers.lock() {
-                    l.insert(id.clone(), (at, total, at));
-                }
-                Some(json!({ "status": starting, "progressDetail": {}, "id": id }))
-            }
-            Event::Advance { id, n } => {
-                let mut l = layers.lock().ok();
-                let entry = l.as_mut().and_then(|l| l.get_mut(&id));
-                entry.and_then(|(current, total, shown)| {
-                    *current += n;
-                    (*current - *shown >= 512 * 1024 || *current >= *total).then(|| {
-                        *shown = *current;
-                        json!({
-                            "status": moving,
-                            "progressDetail": { "current": *current, "total": *total },
-                            "id": id,
-                        })
-                    })
-                })
-            }
-            Event::Done { id, status } => {
-                Some(json!({ "status": status, "progressDetail": {}, "id": id }))
-            }
-        };
-        if let Some(v) = line {
-            let _ = tx.send(format!("{v}\r\n").into());
-        }
-    }
 }
 
 /// `POST /images/{name}/tag?repo=&tag=`: 201.

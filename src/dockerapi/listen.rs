@@ -11,10 +11,27 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::server::ServeError;
-
 /// The first file descriptor a service manager passes (`SD_LISTEN_FDS_START`).
 const LISTEN_FDS_START: i32 = 3;
+
+/// The service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("tcp://{addr}: {source}")]
+    Tcp {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0} is in use by a running service (stop it, or give another --listen)")]
+    InUse(PathBuf),
+    #[error("no runtime directory: set XDG_RUNTIME_DIR, or give --listen unix://PATH")]
+    NoRuntimeDir,
+}
 
 /// Where to listen.
 #[derive(Debug, Clone, PartialEq, Eq)]

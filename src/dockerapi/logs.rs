@@ -6,9 +6,9 @@ use std::time::SystemTime;
 use hyper::body::Bytes;
 use hyper::Response;
 
-use super::containers::find;
 use super::error::ApiError;
 use super::http::{self, Body, Query};
+use super::lookup::find;
 use super::SharedCtx;
 use crate::containers::logdriver::Record;
 use crate::containers::logquery::{self, LogQuery};

@@ -4,19 +4,23 @@
 //!
 //! - [`listen`]: the unix socket (private directory and mode), TCP when asked, socket activation.
 //! - [`server`]: connections (one task each on the worker threads), the idle timeout.
-//! - [`router`]: API versions in paths, dispatch by method and path, the 501 fallback.
+//! - [`router`]: API versions in paths, dispatch by method and path.
+//! - [`lookup`]: the container a request names, or Docker's 404.
+//! - [`call`]: one request as the endpoints see it, and the 501 for what is not implemented.
 //! - [`http`]: bodies, JSON responses, query strings, Docker's filters.
 //! - [`error`]: Docker's error bodies (`{"message": ...}`) and status codes.
 //! - [`auth`]: `X-Registry-Auth` and `POST /auth` (docker login).
 //! - [`hijack`]: Docker's hijacked connections (HTTP upgrade) for attach and exec start.
 //! - [`system`], [`containers`], [`create_body`], [`logs`], [`attach`], [`exec`], [`images`],
-//!   [`image_io`], [`volumes`], [`networks`]: the endpoints.
+//!   [`image_io`], [`volumes`], [`networks`]: the endpoints ([`transfer`]: the image
+//!   endpoints' store and progress lines).
 //! - [`archive`] (docker cp, export, changes), [`stats`] (top, stats), [`events`], [`space`]
 //!   (system df, the prunes), [`commit`] (commit, update): the operations endpoints.
 
 pub mod archive;
 pub mod attach;
 pub mod auth;
+pub mod call;
 pub mod commit;
 pub mod containers;
 pub mod create_body;
@@ -29,16 +33,18 @@ pub mod image_io;
 pub mod images;
 pub mod listen;
 pub mod logs;
+pub mod lookup;
 pub mod networks;
 pub mod router;
 pub mod server;
 pub mod space;
 pub mod stats;
 pub mod system;
+pub mod transfer;
 pub mod volumes;
 
-pub use listen::{Listen, Listener};
-pub use server::{default_socket, serve, ServeError, ServeOptions};
+pub use listen::{Listen, Listener, ServeError};
+pub use server::{default_socket, serve, ServeOptions};
 
 /// The highest API version burrow implements (reported by /version and the API-Version header).
 pub const API_VERSION: &str = "1.43";

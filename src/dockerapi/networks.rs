@@ -5,9 +5,9 @@ use hyper::Response;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use super::call::{unimplemented, Call};
 use super::error::ApiError;
 use super::http::{self, Body};
-use super::router::{unimplemented, Call};
 use crate::containers::endpoints::Endpoint;
 use crate::containers::networks::ConnectError;
 use crate::containers::{networks, Ctx};
@@ -110,7 +110,7 @@ async fn container_id(ctx: &Ctx, q: &str) -> Result<String, ApiError> {
             "give the container in the body's Container",
         ));
     }
-    Ok(super::containers::find(ctx, q).await?.id)
+    Ok(super::lookup::find(ctx, q).await?.id)
 }
 
 /// A connect error with Docker's status: 403 for what Docker forbids, 400 for bad settings.

@@ -11,7 +11,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
-use super::listen::Listener;
+use super::listen::{Listener, ServeError};
 use super::SharedCtx;
 use crate::connection::{Mode, UserEnv};
 use crate::containers::Ctx;
@@ -23,25 +23,6 @@ pub struct ServeOptions {
     pub listener: Listener,
     /// End the service after this long without a connected client (None: never).
     pub idle_timeout: Option<Duration>,
-}
-
-/// The service could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("tcp://{addr}: {source}")]
-    Tcp {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("{0} is in use by a running service (stop it, or give another --listen)")]
-    InUse(PathBuf),
-    #[error("no runtime directory: set XDG_RUNTIME_DIR, or give --listen unix://PATH")]
-    NoRuntimeDir,
 }
 
 /// The default socket: `$XDG_RUNTIME_DIR/burrow/docker.sock` (else `/run/user/UID/...`) for

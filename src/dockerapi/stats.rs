@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime};
 use hyper::Response;
 use serde_json::{json, Value};
 
-use super::containers::find;
 use super::error::ApiError;
 use super::http::{self, Body, Query};
+use super::lookup::find;
 use super::SharedCtx;
 use crate::containers::stats::{self, Sample, Target};
 use crate::containers::{top, Ctx};

@@ -6,9 +6,9 @@ use hyper::Response;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::call::{unimplemented, Call};
 use super::error::ApiError;
 use super::http::{self, Body};
-use super::router::{unimplemented, Call};
 use crate::containers::volumes::{self, InUse, VolumeError, Volumes};
 use crate::containers::Ctx;
 

@@ -14,11 +14,6 @@ use crate::net::figure;
 use crate::proc::{self, Guard};
 use crate::Settings;
 
-/// `docker run --rm` (attach + AutoRemove) through burrow's API is being built elsewhere; until
-/// it lands the life of a container is measured as create + start + wait + rm. Set this to true
-/// once `docker run --rm` works on burrow's socket: both services then run the one command.
-const RUN_RM_LANDED: bool = false;
-
 /// Containers present while the list latency is measured.
 const LISTED: usize = 50;
 /// List calls per sample, back to back from one shell.
@@ -36,14 +31,7 @@ fn docker() -> &'static str {
 /// The shell line that runs one container's life through the API at `sock`.
 fn life(sock: &Path, image: &str) -> String {
     let d = format!("DOCKER_HOST=unix://{} {}", sock.display(), docker());
-    if RUN_RM_LANDED {
-        format!("{d} run --rm {image} true >/dev/null")
-    } else {
-        format!(
-            "id=$({d} create {image} true) && {d} start $id >/dev/null && \
-             {d} wait $id >/dev/null && {d} rm $id >/dev/null"
-        )
-    }
+    format!("{d} run --rm {image} true >/dev/null")
 }
 
 /// Starts an API service as the test user and waits until it answers a ping.
@@ -114,12 +102,7 @@ pub fn docker_api(m: &TestMachine, s: &Settings) -> Vec<Figure> {
 }
 
 fn run_life(m: &TestMachine, s: &Settings, image: &str, bsock: &Path, psock: &Path) -> Figure {
-    let what = if RUN_RM_LANDED {
-        "docker run --rm IMAGE true"
-    } else {
-        "docker create + start + wait + rm (IMAGE true; `docker run --rm` through burrow's API \
-         is not merged yet)"
-    };
+    let what = "docker run --rm IMAGE true";
     let fig = figure(
         "api-run",
         "A container's life through the Docker API (run --rm IMAGE true)",
