@@ -70,6 +70,12 @@ fn docker_run_attach_and_exec_through_the_socket() {
     let out = api.docker(&["run", "--rm", "--name", "bad", &busybox, "nosuchcommand"]);
     assert_eq!(code(&out), 127, "{}", stderr(&out));
     assert!(!names(&api).lines().any(|n| n == "bad"), "{}", names(&api));
+    // Containers that end at once (before the service's next look at them): the wait still
+    // gets the exit status of the task the background reader started and removed.
+    for _ in 0..4 {
+        let out = api.docker(&["run", "--rm", &busybox, "sh", "-c", "exit 5"]);
+        assert_eq!(code(&out), 5, "{}", stderr(&out));
+    }
     // Without --rm the container stays, with its log.
     api.docker_ok(&["run", "--name", "kept", &busybox, "echo", "logged"]);
     assert_eq!(api.docker_ok(&["logs", "kept"]), "logged\n");

@@ -81,7 +81,11 @@ fn connect_disconnect_and_several_networks() {
             .starts_with("10.4.162."),
         "{nets}"
     );
-    assert_eq!(nets["nc-b"]["Aliases"], serde_json::json!(["front"]));
+    // As Docker: the given aliases, then the short ID (on user-defined networks).
+    let aliases = nets["nc-b"]["Aliases"].as_array().unwrap();
+    assert_eq!(aliases.len(), 2, "{nets}");
+    assert_eq!(aliases[0], "front", "{nets}");
+    assert_eq!(aliases[1].as_str().unwrap().len(), 12, "{nets}");
     assert_eq!(nets["nc-b"]["Gateway"], "10.4.162.1");
     assert_eq!(
         nets["nc-b"]["MacAddress"].as_str().unwrap().len(),

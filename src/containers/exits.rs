@@ -1,12 +1,17 @@
 //! The next exit of containers' tasks as one long-lived process (the Docker API's service) sees
 //! them: a waiter started with each task it starts publishes the exit status, so a `wait` asked
 //! before the start gets it even when the task ended (and an auto-removed container went)
-//! before anyone looked.
+//! before anyone looked; and containerd's `/tasks/exit` events for tasks others start (a
+//! background reader's, whose container may be gone before a waiter looks again).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
-use tokio::sync::watch;
+use containerd_client::events::{ContainerDelete, TaskExit};
+use containerd_client::services::v1::SubscribeRequest;
+use prost::Message;
+use tokio::sync::{oneshot, watch};
+use tokio_stream::StreamExt;
 
 use super::lifecycle::Client;
 
@@ -39,6 +44,75 @@ pub fn watch_task(client: Client, id: &str) {
             tx.send_replace(Some(code));
         }
     });
+}
+
+/// The exit status of container `id`'s next task exit as containerd reports it (its init
+/// process, not an exec's). Subscribed before this returns, so an exit after the call is not
+/// missed; the receiver fails if containerd's event stream ends first.
+pub async fn next_task_exit(
+    client: &Client,
+    namespace: &str,
+    id: &str,
+) -> Result<oneshot::Receiver<u32>, tonic::Status> {
+    let req = SubscribeRequest {
+        filters: vec![format!("namespace=={namespace}")],
+    };
+    let mut events = client
+        .containerd()
+        .events()
+        .subscribe(req)
+        .await?
+        .into_inner();
+    let (tx, rx) = oneshot::channel();
+    let id = id.to_string();
+    tokio::spawn(async move {
+        while let Some(Ok(env)) = events.next().await {
+            if tx.is_closed() {
+                return;
+            }
+            let Some(any) = env.event.filter(|_| env.topic == "/tasks/exit") else {
+                continue;
+            };
+            let Ok(exit) = TaskExit::decode(any.value.as_slice()) else {
+                continue;
+            };
+            if exit.container_id == id && (exit.id == id || exit.id.is_empty()) {
+                let _ = tx.send(exit.exit_status);
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// Waits until container `id` is gone (containerd's `/containers/delete` event, or a look every
+/// half second in case the stream misses it).
+pub async fn removed(client: &Client, namespace: &str, id: &str) -> Result<(), tonic::Status> {
+    let req = SubscribeRequest {
+        filters: vec![format!("namespace=={namespace}")],
+    };
+    let mut events = client
+        .containerd()
+        .events()
+        .subscribe(req)
+        .await?
+        .into_inner();
+    while client.get(id).await.is_ok() {
+        let deleted = async {
+            while let Some(Ok(env)) = events.next().await {
+                let about = env
+                    .event
+                    .as_ref()
+                    .and_then(|a| ContainerDelete::decode(a.value.as_slice()).ok());
+                if env.topic == "/containers/delete" && about.is_some_and(|d| d.id == id) {
+                    return;
+                }
+            }
+            std::future::pending::<()>().await
+        };
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), deleted).await;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

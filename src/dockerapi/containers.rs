@@ -286,31 +286,31 @@ enum Condition {
 
 /// The exit code once `c` meets `cond`.
 async fn wait_for(ctx: &Ctx, c: &Container, cond: Condition) -> anyhow::Result<u32> {
-    let pause = std::time::Duration::from_millis(100);
-    // Subscribed before looking: an exit between the look and the wait is not missed.
+    // Subscribed before looking: an exit between the look and the wait is not missed (the
+    // service's own starts publish on the board; containerd's events tell the others).
     let next = exits::subscribe(&c.id);
+    let exit = exits::next_task_exit(&ctx.client, &ctx.ep.namespace, &c.id).await?;
     let code = match (record::state(ctx, &c.id).await?, cond) {
         (State::Exited { code, .. }, Condition::NotRunning | Condition::Removed) => code,
         (State::Created, Condition::NotRunning) => 0,
         (s, _) if s.is_running() => ops::wait(ctx, c).await?,
-        _ => next_exit(ctx, c, next).await?,
+        _ => next_exit(ctx, c, next, exit).await?,
     };
     if cond == Condition::Removed {
-        while ctx.client.get(&c.id).await.is_ok() {
-            tokio::time::sleep(pause).await;
-        }
+        exits::removed(&ctx.client, &ctx.ep.namespace, &c.id).await?;
     }
     Ok(code)
 }
 
-/// The status of `c`'s next exit: as the service's start publishes it, or by waiting on a task
-/// started by someone else.
+/// The status of `c`'s next exit: as the service's start publishes it, as containerd's event
+/// says, or by waiting on a task started by someone else that is seen running.
 async fn next_exit(
     ctx: &Ctx,
     c: &Container,
     mut next: tokio::sync::watch::Receiver<Option<u32>>,
+    mut exit: tokio::sync::oneshot::Receiver<u32>,
 ) -> anyhow::Result<u32> {
-    let mut board_open = true;
+    let (mut board_open, mut events_open) = (true, true);
     loop {
         tokio::select! {
             changed = next.changed(), if board_open => match changed {
@@ -321,9 +321,20 @@ async fn next_exit(
                 }
                 Err(_) => board_open = false,
             },
+            code = &mut exit, if events_open => match code {
+                Ok(code) => return Ok(code),
+                Err(_) => events_open = false,
+            },
             _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {
                 if record::state(ctx, &c.id).await?.is_running() {
                     return ops::wait(ctx, c).await;
+                }
+                if ctx.client.get(&c.id).await.is_err() {
+                    // Gone: its exit came before the subscription, or is in the channel.
+                    if let Ok(code) = exit.try_recv() {
+                        return Ok(code);
+                    }
+                    anyhow::bail!("container {} was removed before its exit status was seen", c.id);
                 }
             }
         }
