@@ -6,11 +6,13 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use containerd_client::events::{ContainerDelete, TaskExit};
 use containerd_client::services::v1::SubscribeRequest;
+use containerd_client::types::Envelope;
 use prost::Message;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio_stream::StreamExt;
 
 use super::lifecycle::Client;
@@ -46,27 +48,48 @@ pub fn watch_task(client: Client, id: &str) {
     });
 }
 
-/// The exit status of container `id`'s next task exit as containerd reports it (its init
-/// process, not an exec's). Subscribed before this returns, so an exit after the call is not
-/// missed; the receiver fails if containerd's event stream ends first.
-pub async fn next_task_exit(
-    client: &Client,
-    namespace: &str,
-    id: &str,
-) -> Result<oneshot::Receiver<u32>, tonic::Status> {
+/// containerd's events in `namespace` from now on, through a channel fed by a task of their
+/// own. containerd answers a subscription only with its first event, so the subscription is not
+/// awaited here: it is sent at once and given a moment to be in place.
+async fn events_from_now(client: &Client, namespace: &str) -> mpsc::UnboundedReceiver<Envelope> {
     let req = SubscribeRequest {
         filters: vec![format!("namespace=={namespace}")],
     };
-    let mut events = client
-        .containerd()
-        .events()
-        .subscribe(req)
-        .await?
-        .into_inner();
+    let client = client.clone();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (sent, in_place) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let mut service = client.containerd().events();
+        let call = service.subscribe(req);
+        tokio::pin!(call);
+        // The request goes out on the first poll; its answer comes with the first event.
+        let first = tokio::time::timeout(Duration::from_millis(20), &mut call).await;
+        let _ = sent.send(());
+        let answered = match first {
+            Ok(r) => r,
+            Err(_) => call.await,
+        };
+        let Ok(answer) = answered else { return };
+        let mut events = answer.into_inner();
+        while let Some(Ok(env)) = events.next().await {
+            if tx.send(env).is_err() {
+                return;
+            }
+        }
+    });
+    let _ = in_place.await;
+    rx
+}
+
+/// The exit status of container `id`'s next task exit as containerd reports it (its init
+/// process, not an exec's), from events after this call; the receiver fails if containerd's
+/// event stream ends first.
+pub async fn next_task_exit(client: &Client, namespace: &str, id: &str) -> oneshot::Receiver<u32> {
+    let mut events = events_from_now(client, namespace).await;
     let (tx, rx) = oneshot::channel();
     let id = id.to_string();
     tokio::spawn(async move {
-        while let Some(Ok(env)) = events.next().await {
+        while let Some(env) = events.recv().await {
             if tx.is_closed() {
                 return;
             }
@@ -82,24 +105,16 @@ pub async fn next_task_exit(
             }
         }
     });
-    Ok(rx)
+    rx
 }
 
 /// Waits until container `id` is gone (containerd's `/containers/delete` event, or a look every
 /// half second in case the stream misses it).
-pub async fn removed(client: &Client, namespace: &str, id: &str) -> Result<(), tonic::Status> {
-    let req = SubscribeRequest {
-        filters: vec![format!("namespace=={namespace}")],
-    };
-    let mut events = client
-        .containerd()
-        .events()
-        .subscribe(req)
-        .await?
-        .into_inner();
+pub async fn removed(client: &Client, namespace: &str, id: &str) {
+    let mut events = events_from_now(client, namespace).await;
     while client.get(id).await.is_ok() {
         let deleted = async {
-            while let Some(Ok(env)) = events.next().await {
+            while let Some(env) = events.recv().await {
                 let about = env
                     .event
                     .as_ref()
@@ -110,9 +125,8 @@ pub async fn removed(client: &Client, namespace: &str, id: &str) -> Result<(), t
             }
             std::future::pending::<()>().await
         };
-        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), deleted).await;
+        let _ = tokio::time::timeout(Duration::from_millis(500), deleted).await;
     }
-    Ok(())
 }
 
 #[cfg(test)]

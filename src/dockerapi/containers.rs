@@ -289,7 +289,7 @@ async fn wait_for(ctx: &Ctx, c: &Container, cond: Condition) -> anyhow::Result<u
     // Subscribed before looking: an exit between the look and the wait is not missed (the
     // service's own starts publish on the board; containerd's events tell the others).
     let next = exits::subscribe(&c.id);
-    let exit = exits::next_task_exit(&ctx.client, &ctx.ep.namespace, &c.id).await?;
+    let exit = exits::next_task_exit(&ctx.client, &ctx.ep.namespace, &c.id).await;
     let code = match (record::state(ctx, &c.id).await?, cond) {
         (State::Exited { code, .. }, Condition::NotRunning | Condition::Removed) => code,
         (State::Created, Condition::NotRunning) => 0,
@@ -297,7 +297,7 @@ async fn wait_for(ctx: &Ctx, c: &Container, cond: Condition) -> anyhow::Result<u
         _ => next_exit(ctx, c, next, exit).await?,
     };
     if cond == Condition::Removed {
-        exits::removed(&ctx.client, &ctx.ep.namespace, &c.id).await?;
+        exits::removed(&ctx.client, &ctx.ep.namespace, &c.id).await;
     }
     Ok(code)
 }

@@ -98,6 +98,8 @@ pub fn docker_api(m: &TestMachine, s: &Settings) -> Vec<Figure> {
     drop(ours);
     drop(theirs);
     let _ = std::fs::remove_file(&psock);
+    // Rootless podman keeps a pause process (catatonit) holding its namespaces: end it too.
+    let _ = proc::run_user(m, &["pkill", "-x", "catatonit"], T);
     out
 }
 
