@@ -114,8 +114,8 @@ pub fn hand_over(
 
 /// Starts container `id`'s task with its stdio as FIFOs held by a background reader (which logs
 /// the output, keeps stdin open and serves the attach socket). `before_start` runs once the
-/// reader is started, before the task: attach clients join its socket then, so they miss no
-/// output. A reader that fails stops the task again.
+/// reader is spawned and the task created, before the task starts: attach clients join the
+/// reader's socket then, so they miss no output. A reader that fails stops the task again.
 pub async fn start_held(
     ctx: &Ctx,
     id: &str,
@@ -130,8 +130,10 @@ pub async fn start_held(
         stdin_once: held.stdin_once,
     };
     let reader = spawn_reader(ctx, id, &dir, what)?;
-    before_start.await;
-    let pid = match super::start::start_task(ctx, id, rootfs, &stdio).await {
+    // The reader comes up while containerd creates the task; `before_start` (attaches joining
+    // it) runs between the creation and the start, before the process's first output.
+    let started = super::start::start_task_then(ctx, id, rootfs, &stdio, before_start).await;
+    let pid = match started {
         Ok(pid) => pid,
         Err(e) => {
             reader.abandon();

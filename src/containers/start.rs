@@ -22,12 +22,25 @@ pub async fn start_task(
     rootfs: Vec<Mount>,
     stdio: &Stdio,
 ) -> anyhow::Result<u32> {
+    start_task_then(ctx, id, rootfs, stdio, async {}).await
+}
+
+/// [`start_task`], running `between` after the task is created and before it starts (what
+/// must be in place before the process's first output, done while containerd creates it).
+pub async fn start_task_then(
+    ctx: &Ctx,
+    id: &str,
+    rootfs: Vec<Mount>,
+    stdio: &Stdio,
+    between: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<u32> {
     let created = ctx.client.create_task(id, rootfs, stdio).await;
     if let Err(e) = created {
         let _ = ctx.client.delete_task(id).await;
         teardown_leftovers(ctx, id);
         return Err(foreign_binary(ctx, id, e.into()).await);
     }
+    between.await;
     // Recorded before the start: the process may be seen running (and its CLI killed) before
     // the start call returns.
     let before = ctx.store.started_at(id);
