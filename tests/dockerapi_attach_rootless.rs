@@ -6,24 +6,12 @@
 mod containers_support;
 mod dockerapi_support;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use burrow_testsupport::wait_for;
 use containers_support::*;
 use dockerapi_support::*;
-
-/// A command as the test user with DOCKER_HOST on the service's socket (to spawn).
-fn client(api: &Api, argv: &[&str]) -> Command {
-    let mut cmd = api.rl.machine.user_command(argv[0]);
-    cmd.args(&argv[1..])
-        .env("XDG_RUNTIME_DIR", &api.rl.runtime_dir)
-        .env("HOME", &api.rl.home)
-        .env("DOCKER_CONFIG", api.rl.home.join(".docker"))
-        .env("DOCKER_HOST", format!("unix://{}", api.socket.display()))
-        .current_dir(&api.rl.home);
-    cmd
-}
 
 /// `argv` through a pty (`script`), as a terminal user would run it.
 fn in_pty(api: &Api, line: &str, input: &str) -> Output {
@@ -110,7 +98,8 @@ fn docker_run_attach_and_exec_through_the_socket() {
     let ticker = "while true; do echo tick; sleep 0.2; done";
     let id = api.docker_ok(&["run", "-d", "--name", "tick", &busybox, "sh", "-c", ticker]);
     let id = id.trim().to_string();
-    let mut att = client(&api, &[docker, "attach", "--sig-proxy=false", "tick"])
+    let mut att = api
+        .command(&[docker, "attach", "--sig-proxy=false", "tick"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -189,24 +178,20 @@ fn docker_run_attach_and_exec_through_the_socket() {
 
     // A client killed mid-attach: the service answers on, the container runs on (and an
     // auto-removed one still goes when it ends).
-    let mut victim = client(
-        &api,
-        &[docker, "run", "--name", "victim", &busybox, "sleep", "600"],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let mut gone = client(
-        &api,
-        &[
+    let mut victim = api
+        .command(&[docker, "run", "--name", "victim", &busybox, "sleep", "600"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut gone = api
+        .command(&[
             docker, "run", "--rm", "--name", "gone", &busybox, "sleep", "2",
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let running = |n: &str| {
         api.docker(&["inspect", "-f", "{{.State.Status}}", n])
             .stdout

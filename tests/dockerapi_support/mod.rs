@@ -25,8 +25,8 @@ pub struct Api<'a> {
 }
 
 impl Api<'_> {
-    /// Runs argv as the test user with DOCKER_HOST on burrow's socket.
-    pub fn run(&self, argv: &[&str]) -> Output {
+    /// argv as the test user with DOCKER_HOST on burrow's socket (to run or spawn).
+    pub fn command(&self, argv: &[&str]) -> std::process::Command {
         let mut cmd = self.rl.machine.user_command(argv[0]);
         cmd.args(&argv[1..])
             .env("XDG_RUNTIME_DIR", &self.rl.runtime_dir)
@@ -34,7 +34,12 @@ impl Api<'_> {
             .env("DOCKER_CONFIG", self.rl.home.join(".docker"))
             .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
             .current_dir(&self.rl.home);
-        run_with_timeout(&mut cmd, Duration::from_secs(120))
+        cmd
+    }
+
+    /// Runs argv as the test user with DOCKER_HOST on burrow's socket.
+    pub fn run(&self, argv: &[&str]) -> Output {
+        run_with_timeout(&mut self.command(argv), Duration::from_secs(120))
     }
 
     pub fn docker(&self, args: &[&str]) -> Output {
