@@ -109,25 +109,28 @@ impl ContainerFs {
 
     /// What is at `path` in the container.
     pub fn stat(&self, path: &str) -> anyhow::Result<Stat> {
-        let out = self
-            .command(Op::Stat {
+        self.look(
+            Op::Stat {
                 path: path.to_string(),
-            })?
-            .stdin(Stdio::null())
-            .output()?;
-        let body = check_helper(out, &format!("cannot look at {}:{path}", self.name))?;
-        Ok(serde_json::from_slice(&body)?)
+            },
+            path,
+        )
     }
 
     /// What is at `path` in the container, as Docker's archive endpoints describe it (a
     /// symbolic link not followed); None when nothing is there.
     pub fn path_stat(&self, path: &str) -> anyhow::Result<Option<PathStat>> {
-        let out = self
-            .command(Op::PathStat {
+        self.look(
+            Op::PathStat {
                 path: path.to_string(),
-            })?
-            .stdin(Stdio::null())
-            .output()?;
+            },
+            path,
+        )
+    }
+
+    /// The helper's JSON answer to a look at `path`.
+    fn look<T: serde::de::DeserializeOwned>(&self, op: Op, path: &str) -> anyhow::Result<T> {
+        let out = self.command(op)?.stdin(Stdio::null()).output()?;
         let body = check_helper(out, &format!("cannot look at {}:{path}", self.name))?;
         Ok(serde_json::from_slice(&body)?)
     }
