@@ -334,7 +334,10 @@ async fn next_exit(
                     if let Ok(code) = exit.try_recv() {
                         return Ok(code);
                     }
-                    anyhow::bail!("container {} was removed before its exit status was seen", c.id);
+                    anyhow::bail!(
+                        "container {} was removed before burrow saw it exit, so its exit code is lost (start it without AutoRemove, or wait for it before it ends)",
+                        c.id
+                    );
                 }
             }
         }
