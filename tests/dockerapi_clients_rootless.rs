@@ -82,22 +82,13 @@ fn docker_cli_logs_in_pushes_saves_loads_and_reads_history() {
         "docker pull with X-Registry-Auth",
     );
     // A header that is not base64url JSON is refused, not ignored.
-    let sock = api.socket.display().to_string();
-    let bad = api.run(&[
-        "curl",
-        "-s",
-        "-w",
-        "\n%{http_code}",
-        "--unix-socket",
-        &sock,
-        "-X",
+    let (code, text) = api.curl_with(
         "POST",
-        "-H",
-        "X-Registry-Auth: !!not-base64!!",
-        &format!("http://docker/v1.41/images/create?fromImage={private}"),
-    ]);
-    let text = stdout(&bad);
-    assert!(text.ends_with("\n400"), "{text}");
+        &format!("/v1.41/images/create?fromImage={private}"),
+        None,
+        &["-H", "X-Registry-Auth: !!not-base64!!"],
+    );
+    assert_eq!(code, 400, "{text}");
     assert!(text.contains("X-Registry-Auth"), "{text}");
 
     // tag + push to the local registry, then pull back by digest.

@@ -61,6 +61,17 @@ impl Api<'_> {
 
     /// curl on the socket: (status, body).
     pub fn curl(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        self.curl_with(method, path, body, &[])
+    }
+
+    /// curl on the socket with more arguments (headers: `["-H", "Name: value"]`).
+    pub fn curl_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        extra: &[&str],
+    ) -> (u16, String) {
         let sock = self.socket.display().to_string();
         let url = format!("http://docker{path}");
         let mut argv = vec![
@@ -76,6 +87,7 @@ impl Api<'_> {
         if let Some(b) = body {
             argv.extend(["-H", "Content-Type: application/json", "-d", b]);
         }
+        argv.extend_from_slice(extra);
         argv.push(&url);
         let out = self.run(&argv);
         let text = stdout(&out);
