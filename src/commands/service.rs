@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::container::Ctx;
-use burrow::connection::{self, Globals, UserEnv};
-use burrow::dockerapi::{self, listen, Listen, Listener, ServeOptions};
+use burrow::connection::{self, Globals};
+use burrow::dockerapi::{self, listen, Listen, ServeOptions};
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = "\
@@ -55,28 +55,11 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     }
     connection::service_runtime().block_on(async move {
         let ctx = connect(g, Duration::from_secs(args.wait)).await?;
-        let (listener, shown) = match passed {
-            Some(l) => {
-                let at = l
-                    .local_addr()
-                    .ok()
-                    .and_then(|a| a.as_pathname().map(|p| format!("unix://{}", p.display())))
-                    .unwrap_or_else(|| "the socket passed as fd 3".into());
-                (Listener::from_activated(l)?, at)
-            }
-            None => {
-                let listen = match args.listen {
-                    Some(l) => l,
-                    None => {
-                        Listen::Unix(dockerapi::default_socket(ctx.ep.mode, &UserEnv::current())?)
-                    }
-                };
-                if let Listen::Tcp(addr) = &listen {
-                    eprintln!("{}", listen::tcp_warning(addr, ctx.rootless()));
-                }
-                (Listener::bind(&listen)?, listen.to_string())
-            }
-        };
+        let chosen = dockerapi::choose(passed, args.listen, ctx.ep.mode)?;
+        if let Some(w) = &chosen.warning {
+            eprintln!("{w}");
+        }
+        let (listener, shown) = (chosen.listener, chosen.shown);
         eprintln!(
             "burrow: serving the Docker API (v{}) on {shown} (export DOCKER_HOST={shown})",
             dockerapi::API_VERSION,

@@ -44,7 +44,7 @@ pub mod transfer;
 pub mod volumes;
 
 pub use listen::{Listen, Listener, ServeError};
-pub use server::{default_socket, serve, ServeOptions};
+pub use server::{choose, default_socket, serve, Chosen, ServeOptions};
 
 /// The highest API version burrow implements (reported by /version and the API-Version header).
 pub const API_VERSION: &str = "1.43";

@@ -11,7 +11,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 
-use super::listen::{Listener, ServeError};
+use super::listen::{self, Listen, Listener, ServeError};
 use super::SharedCtx;
 use crate::connection::{Mode, UserEnv};
 use crate::containers::Ctx;
@@ -34,6 +34,49 @@ pub fn default_socket(mode: Mode, env: &UserEnv) -> Result<PathBuf, ServeError> 
             .map(|d| d.join("burrow/docker.sock"))
             .ok_or(ServeError::NoRuntimeDir),
     }
+}
+
+/// Where a service listens, how to show it, and for TCP the warning to print.
+#[derive(Debug)]
+pub struct Chosen {
+    pub listener: Listener,
+    /// As DOCKER_HOST takes it.
+    pub shown: String,
+    pub warning: Option<String>,
+}
+
+/// Where `burrow system service` listens: the socket a service manager passed (socket
+/// activation), else `listen`, else [`default_socket`] for `mode`.
+pub fn choose(
+    passed: Option<std::os::unix::net::UnixListener>,
+    listen: Option<Listen>,
+    mode: Mode,
+) -> Result<Chosen, ServeError> {
+    if let Some(l) = passed {
+        let shown = l
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(|p| format!("unix://{}", p.display())))
+            .unwrap_or_else(|| "the socket passed as fd 3".into());
+        return Ok(Chosen {
+            listener: Listener::from_activated(l)?,
+            shown,
+            warning: None,
+        });
+    }
+    let listen = match listen {
+        Some(l) => l,
+        None => Listen::Unix(default_socket(mode, &UserEnv::current())?),
+    };
+    let warning = match &listen {
+        Listen::Tcp(addr) => Some(listen::tcp_warning(addr, mode == Mode::Rootless)),
+        Listen::Unix(_) => None,
+    };
+    Ok(Chosen {
+        listener: Listener::bind(&listen)?,
+        shown: listen.to_string(),
+        warning,
+    })
 }
 
 /// Serves the API on `opts.listener` until the idle timeout passes (or forever). Each
