@@ -159,6 +159,8 @@ pub enum Helper {
     },
     /// Removes an attached `run --rm` container if the CLI that ran it is killed first.
     RmOrphan { endpoint: EndpointArgs, id: String },
+    /// Removes an auto-removed container once its background reader saw its output end.
+    AutoRemove { endpoint: EndpointArgs, id: String },
     /// Deletes a finished detached exec's process and FIFOs.
     ExecCleanup {
         endpoint: EndpointArgs,
@@ -274,6 +276,10 @@ impl Helper {
                 endpoint.push(&mut v);
                 v.extend(["__rm-orphan", id].map(OsString::from));
             }
+            Helper::AutoRemove { endpoint, id } => {
+                endpoint.push(&mut v);
+                v.extend(["__auto-remove", id].map(OsString::from));
+            }
             Helper::ExecCleanup {
                 endpoint,
                 id,
@@ -327,7 +333,13 @@ impl Helper {
         let named = args.get(10).map(String::as_str);
         if matches!(
             named,
-            Some("__restart-monitor" | "__health-monitor" | "__rm-orphan" | "__exec-cleanup")
+            Some(
+                "__restart-monitor"
+                    | "__health-monitor"
+                    | "__rm-orphan"
+                    | "__auto-remove"
+                    | "__exec-cleanup"
+            )
         ) {
             return Some(Self::parse_with_endpoint(&args));
         }
@@ -409,6 +421,10 @@ impl Helper {
                 endpoint,
                 id: id.to_string(),
             },
+            ["__auto-remove", id] => Helper::AutoRemove {
+                endpoint,
+                id: id.to_string(),
+            },
             ["__exec-cleanup", id, exec_id, fifo_dir] => Helper::ExecCleanup {
                 endpoint,
                 id: id.to_string(),
@@ -487,6 +503,10 @@ mod tests {
                 generation: "9".into(),
             },
             Helper::RmOrphan {
+                endpoint: endpoint(),
+                id: "abc".into(),
+            },
+            Helper::AutoRemove {
                 endpoint: endpoint(),
                 id: "abc".into(),
             },

@@ -77,6 +77,10 @@ fn run(helper: Helper) -> anyhow::Result<ExitCode> {
             let args = super::container::orphan::Args { id };
             return super::container::orphan::run(args, &endpoint.globals(debug));
         }
+        Helper::AutoRemove { endpoint, id } => {
+            super::init_logging(debug);
+            return super::container::orphan::auto_remove(&id, &endpoint.globals(debug));
+        }
         Helper::ExecCleanup {
             endpoint,
             id,

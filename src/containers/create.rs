@@ -617,6 +617,30 @@ pub fn teardown_leftovers(ctx: &Ctx, id: &str) {
     }
 }
 
+/// Starts detaching a just-exited container's networks in a helper, claiming them first so the
+/// runtime's poststop hook (run by the task's deletion) has nothing to do and the two overlap
+/// (`run --rm`, an auto-removed container's end). None: nothing claimed, the hook detaches.
+pub fn start_claimed_teardown(ctx: &Ctx, id: &str) -> Option<std::process::Child> {
+    let dir = ctx.store.container_dir(id);
+    if !hook::claim(&dir) {
+        return None;
+    }
+    let Some(mut cmd) = net_teardown_command(ctx, &dir, true) else {
+        hook::unclaim(&dir);
+        return None;
+    };
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    match cmd.spawn() {
+        Ok(child) => Some(child),
+        Err(err) => {
+            tracing::warn!(%err, "starting the network teardown; the poststop hook will detach");
+            hook::unclaim(&dir);
+            None
+        }
+    }
+}
+
 /// The network teardown helper (None when our own binary cannot be found).
 pub fn net_teardown_command(ctx: &Ctx, dir: &Path, claimed: bool) -> Option<std::process::Command> {
     Helper::NetTeardown {

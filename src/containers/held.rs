@@ -3,7 +3,6 @@
 //! whose attach clients join the reader's attach socket), and handing an attached process over
 //! to a reader (the detach keys, a Docker API client that went away).
 
-use std::ffi::OsString;
 use std::path::Path;
 
 use containerd_client::types::Mount;
@@ -66,14 +65,18 @@ pub fn spawn_reader(
             rm: false,
             stdin_once,
         } => (false, stdin_once, Vec::new()),
-        // `burrow rm -f ID` on this endpoint, once the output ended.
+        // The container removed on this endpoint once the output ended and the task exited.
         Detached::Container {
             rm: true,
             stdin_once,
         } => {
-            let mut argv = vec![exe.into_os_string()];
-            argv.extend(endpoint.flags());
-            argv.extend(["rm", "-f", id].map(OsString::from));
+            let remove = Helper::AutoRemove {
+                endpoint,
+                id: id.to_string(),
+            };
+            let argv = std::iter::once(exe.into_os_string())
+                .chain(remove.args())
+                .collect();
             (false, stdin_once, argv)
         }
         Detached::Exec { exec_id } => {

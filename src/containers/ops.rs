@@ -101,6 +101,48 @@ pub async fn remove_after_run(
     Ok(())
 }
 
+/// The end of an auto-removed container (`run --rm`, Docker's AutoRemove) once its task exited:
+/// the task deleted while its networks are detached alongside (and `ahead`'s network helpers
+/// let go), then the container and everything it owns. A container already gone is no error.
+pub async fn remove_exited(
+    ctx: &Ctx,
+    id: &str,
+    ahead: Option<crate::network::prepare::Prepared>,
+) -> anyhow::Result<()> {
+    let teardown = super::create::start_claimed_teardown(ctx, id);
+    if let Err(err) = record::delete_task_recording(ctx, id).await {
+        tracing::warn!(%err, "deleting the task");
+    }
+    let helpers = async move {
+        let waited = tokio::task::spawn_blocking(move || {
+            if let Some(mut t) = teardown {
+                let _ = t.wait();
+            }
+            if let Some(h) = ahead {
+                h.release(true);
+            }
+        })
+        .await;
+        if waited.is_err() {
+            tracing::warn!("waiting for the network helpers");
+        }
+    };
+    remove_after_run(ctx, id, helpers).await
+}
+
+/// What the background reader of an auto-removed container runs once its output ended
+/// ([`crate::selfexec::Helper::AutoRemove`]): waits for the task's exit, then
+/// [`remove_exited`].
+pub async fn auto_remove(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+    if ctx.client.get(id).await.is_err() {
+        // Removed already (`docker stop` of an auto-removed container, `rm -f`).
+        return Ok(());
+    }
+    // At once when the task has exited (or is gone); else when it does.
+    let _ = ctx.client.wait_task(id).await;
+    remove_exited(ctx, id, None).await
+}
+
 /// The anonymous volumes of removed container `c`, but those another container mounts.
 async fn remove_anonymous_volumes(ctx: &Ctx, c: &Container) {
     let names = record::anonymous_volumes(c);

@@ -7,6 +7,8 @@
 //! taken care of (done, or handed to the background reader of a detached run); end of file
 //! without it means the CLI is gone, and the watcher waits for the task to end (the container
 //! keeps running, as under Docker) and removes the container and everything it owns.
+//! The background reader of an auto-removed container runs the same removal (`burrow
+//! __auto-remove ID`) once the container's output ends.
 
 use std::io::{Read, Write};
 use std::process::{ExitCode, Stdio};
@@ -89,6 +91,16 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         {
             crate::commands::error::say(&err);
         }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The background reader's follow-up once an auto-removed container's output ended
+/// ([`Helper::AutoRemove`]): the container removed as `run --rm` removes it.
+pub fn auto_remove(id: &str, g: &Globals) -> anyhow::Result<ExitCode> {
+    super::block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        burrow::containers::ops::auto_remove(&ctx, id).await?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -13,7 +13,7 @@ use super::{labels, Ctx};
 use crate::commands::error::Failure;
 use burrow::connection::Globals;
 use burrow::containers::create::{
-    self, net_teardown_command, teardown_leftovers, AheadNet, CreateOptions, Created, Note,
+    self, teardown_leftovers, AheadNet, CreateOptions, Created, Note,
 };
 use burrow::containers::lifecycle::Stdio;
 use burrow::containers::logdriver;
@@ -21,7 +21,7 @@ use burrow::containers::request::ContainerRequest;
 use burrow::containers::values::{
     parse_all, parse_flag, ByteSize, Expose, FlagError, KeyValue, RestartPolicy,
 };
-use burrow::network::{hook, prepare};
+use burrow::network::prepare;
 use burrow::session::{self, DetachKeys, Endpoints, Local, Outcome, Session, Target};
 
 // Flags shared by `run` and `create`.
@@ -467,29 +467,6 @@ fn print_note(note: Note) {
     }
 }
 
-/// Starts the detach of a `run --rm` container's networks while its task is deleted (its
-/// poststop hook then has nothing to do): the two are the slowest steps of the teardown.
-fn start_claimed_teardown(ctx: &Ctx, id: &str) -> Option<std::process::Child> {
-    let dir = ctx.store.container_dir(id);
-    if !hook::claim(&dir) {
-        return None;
-    }
-    let Some(mut cmd) = net_teardown_command(ctx, &dir, true) else {
-        hook::unclaim(&dir);
-        return None;
-    };
-    cmd.stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null());
-    match cmd.spawn() {
-        Ok(child) => Some(child),
-        Err(err) => {
-            tracing::warn!(%err, "starting the network teardown; the poststop hook will detach");
-            hook::unclaim(&dir);
-            None
-        }
-    }
-}
-
 /// The `KEY=VALUE` lines of `--env-file` files (blank lines and # comments skipped).
 pub(super) fn read_env_files(files: &[PathBuf]) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
@@ -520,16 +497,7 @@ async fn start_task(
 /// Removes a container and everything it owns after a failed or finished `run`, printing
 /// (not returning) what could not be removed.
 async fn remove_quietly(ctx: &Ctx, id: &str) {
-    remove_quietly_alongside(ctx, id, async {}).await;
-}
-
-/// [`remove_quietly`], the record and snapshot going while `alongside` runs.
-async fn remove_quietly_alongside(
-    ctx: &Ctx,
-    id: &str,
-    alongside: impl std::future::Future<Output = ()>,
-) {
-    if let Err(err) = burrow::containers::ops::remove_after_run(ctx, id, alongside).await {
+    if let Err(err) = burrow::containers::ops::remove_after_run(ctx, id, async {}).await {
         crate::commands::error::say(&err);
     }
 }
@@ -663,8 +631,8 @@ async fn run_attached(
     Ok(ExitCode::from(session::exit::code(code)))
 }
 
-/// After an attached run's task exited: the task deleted, and with `rm` the container and
-/// everything it owns removed, its networks detached alongside.
+/// After an attached run's task exited: with `rm` the container and everything it owns removed
+/// (the library's end of an auto-removed container), else its task deleted.
 async fn finish_attached_run(
     ctx: &Ctx,
     id: &str,
@@ -672,38 +640,15 @@ async fn finish_attached_run(
     session: Session,
     ahead: Option<prepare::Prepared>,
 ) {
-    // With --rm the networks are detached alongside the task's deletion.
-    let teardown = if rm {
-        start_claimed_teardown(ctx, id)
-    } else {
-        None
-    };
-    if let Err(err) = super::delete_task_recording(ctx, id).await {
+    if rm {
+        if let Err(err) = burrow::containers::ops::remove_exited(ctx, id, ahead).await {
+            crate::commands::error::say(&err);
+        }
+    } else if let Err(err) = super::delete_task_recording(ctx, id).await {
         tracing::warn!(%err, "deleting the task");
     }
-    tracing::debug!("run: deleted the task");
+    tracing::debug!("run: the task deleted");
     drop(session);
-    if !rm {
-        return;
-    }
-    // The record and snapshot go while the networks are detached; the state dir once both
-    // helpers are done with it.
-    let helpers = async {
-        let waited = tokio::task::spawn_blocking(move || {
-            if let Some(mut t) = teardown {
-                let _ = t.wait();
-            }
-            if let Some(h) = ahead {
-                h.release(true);
-            }
-        })
-        .await;
-        if waited.is_err() {
-            tracing::warn!("waiting for the network helpers");
-        }
-    };
-    remove_quietly_alongside(ctx, id, helpers).await;
-    tracing::debug!("run: removed the container; the network helpers are done");
 }
 
 /// The session of an attached `run` or `start -a`: the container's FIFOs joined to the CLI's

@@ -89,6 +89,11 @@ fn run(args: Args) -> Result<()> {
             .as_deref()
             .is_none_or(|o| id.contains(o) || o.contains(id))
     };
+    // The tests and the benchmark share the test user's services (its rootless containerd,
+    // launchers and ports): hold the tests' machine-wide lock for the whole run so neither
+    // disturbs the other.
+    eprintln!("burrow-bench: waiting for the machine-wide test lock (rootless-containerd) ...");
+    let _lock = machine.exclusive("rootless-containerd");
     let mut figures: Vec<Figure> = Vec::new();
     let m = &machine;
     let s = &settings;
