@@ -54,6 +54,16 @@ fn docker_run_attach_and_exec_through_the_socket() {
         (stdout(&out), stderr(&out)),
         ("out\n".into(), "err\n".into())
     );
+    // More output than a pipe holds, all of it: the removal at the exit loses none.
+    let out = api.docker(&["run", "--rm", &busybox, "seq", "1", "30000"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let got = stdout(&out);
+    assert_eq!(
+        (got.lines().count(), got.lines().last()),
+        (30000, Some("30000")),
+        "{}",
+        stderr(&out)
+    );
     // A command that cannot start: Docker's 127, and --rm still removes the container.
     let out = api.docker(&["run", "--rm", "--name", "bad", &busybox, "nosuchcommand"]);
     assert_eq!(code(&out), 127, "{}", stderr(&out));

@@ -60,10 +60,11 @@ pub async fn stop_with(
             ctx.client.wait_task(&c.id).await?;
         }
     }
-    record::delete_task_recording(ctx, &c.id).await?;
     if c.labels.get(labels::AUTO_REMOVE).map(String::as_str) == Some("true") {
-        remove(ctx, c, true, true).await?;
+        // Its background reader (or a waiting API client's service) may be removing it too.
+        return auto_remove(ctx, &c.id).await;
     }
+    record::delete_task_recording(ctx, &c.id).await?;
     Ok(())
 }
 
@@ -101,17 +102,26 @@ pub async fn remove_after_run(
     Ok(())
 }
 
-/// The end of an auto-removed container (`run --rm`, Docker's AutoRemove) once its task exited:
-/// the task deleted while its networks are detached alongside (and `ahead`'s network helpers
-/// let go), then the container and everything it owns. A container already gone is no error.
+/// The end of an auto-removed container (`run --rm`, Docker's AutoRemove) once its task exited,
+/// under the container's removal lock (whoever comes second finds it gone): the task deleted
+/// while its networks are detached alongside (and `ahead`'s network helpers let go), then the
+/// container and everything it owns. A container already gone is no error.
 pub async fn remove_exited(
     ctx: &Ctx,
     id: &str,
     ahead: Option<crate::network::prepare::Prepared>,
 ) -> anyhow::Result<()> {
-    let teardown = super::create::start_claimed_teardown(ctx, id);
-    if let Err(err) = record::delete_task_recording(ctx, id).await {
-        tracing::warn!(%err, "deleting the task");
+    let _lock = removal_lock(ctx, id).await?;
+    let gone = ctx.client.get(id).await.is_err();
+    let teardown = if gone {
+        None
+    } else {
+        super::create::start_claimed_teardown(ctx, id)
+    };
+    if !gone {
+        if let Err(err) = record::delete_task_recording(ctx, id).await {
+            tracing::warn!(%err, "deleting the task");
+        }
     }
     let helpers = async move {
         let waited = tokio::task::spawn_blocking(move || {
@@ -127,20 +137,37 @@ pub async fn remove_exited(
             tracing::warn!("waiting for the network helpers");
         }
     };
+    if gone {
+        helpers.await;
+        return Ok(());
+    }
     remove_after_run(ctx, id, helpers).await
 }
 
-/// What the background reader of an auto-removed container runs once its output ended
-/// ([`crate::selfexec::Helper::AutoRemove`]): waits for the task's exit, then
-/// [`remove_exited`].
+/// Removes an auto-removed container once its task exited, whoever asks: the background
+/// reader's follow-up once the output ended ([`crate::selfexec::Helper::AutoRemove`]), the API
+/// service that waits for its removal (`docker run --rm`), `stop`. Waits for the task's exit
+/// first, then [`remove_exited`].
 pub async fn auto_remove(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     if ctx.client.get(id).await.is_err() {
-        // Removed already (`docker stop` of an auto-removed container, `rm -f`).
         return Ok(());
     }
     // At once when the task has exited (or is gone); else when it does.
     let _ = ctx.client.wait_task(id).await;
     remove_exited(ctx, id, None).await
+}
+
+/// Takes the lock that removals after an exit take in turn: an flock of container `id`'s state
+/// dir itself (no file in it to race the dir's removal). None when the dir is gone: so is the
+/// container, or nearly.
+async fn removal_lock(ctx: &Ctx, id: &str) -> anyhow::Result<Option<std::fs::File>> {
+    let dir = ctx.store.container_dir(id);
+    Ok(tokio::task::spawn_blocking(move || {
+        let f = std::fs::File::open(dir).ok()?;
+        f.lock().ok()?;
+        Some(f)
+    })
+    .await?)
 }
 
 /// The anonymous volumes of removed container `c`, but those another container mounts.

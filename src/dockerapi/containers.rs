@@ -297,6 +297,16 @@ async fn wait_for(ctx: &Ctx, c: &Container, cond: Condition) -> anyhow::Result<u
         _ => next_exit(ctx, c, next, exit).await?,
     };
     if cond == Condition::Removed {
+        if c.labels
+            .get(labels::AUTO_REMOVE)
+            .is_some_and(|v| v == "true")
+        {
+            // As Docker's daemon, at the exit: the background reader's follow-up would do it
+            // too, a process start and a connection later (whichever comes second finds it gone).
+            if let Err(err) = ops::auto_remove(ctx, &c.id).await {
+                tracing::warn!(%err, "removing an auto-removed container after its exit");
+            }
+        }
         exits::removed(&ctx.client, &ctx.ep.namespace, &c.id).await;
     }
     Ok(code)
