@@ -50,6 +50,21 @@ fn start_service(m: &TestMachine, name: &str, argv: &[&str], sock: &Path) -> Res
     bail!("{name} did not answer on {}", sock.display())
 }
 
+/// burrow's API service as the test user on a socket of the benchmark's own (stopped when the
+/// guard drops), for clients such as docker-compose.
+pub fn burrow_service(m: &TestMachine) -> Result<(Guard, PathBuf)> {
+    let sock = sockets(m).0;
+    let burrow = burrow_bin()?;
+    let listen = format!("unix://{}", sock.display());
+    let g = start_service(
+        m,
+        "burrow system service",
+        &[&burrow, "system", "service", "--listen", &listen],
+        &sock,
+    )?;
+    Ok((g, sock))
+}
+
 /// The two services' sockets, under the test user's runtime dir.
 fn sockets(m: &TestMachine) -> (PathBuf, PathBuf) {
     let dir = Path::new(&m.xdg_runtime_dir);

@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod engines;
 mod model;
 mod net;
 mod proc;
@@ -109,12 +110,24 @@ fn run(args: Args) -> Result<()> {
         ("bypass", Box::new(|| cli::bypass(m, s))),
         ("bypass-soak", Box::new(|| vec![cli::bypass_soak(m, s)])),
         ("api", Box::new(|| api::docker_api(m, s))),
+        ("compose", Box::new(|| engines::compose(m, s))),
+        ("build", Box::new(|| engines::build(m, s))),
     ];
     // The CLI figures talk to the test user's rootless containerd: set it up when it is not.
     let mut installed_here = false;
     for (ids, step) in steps {
         if ids.split(' ').any(wanted) {
-            if ["run", "ps images", "pull", "bypass", "bypass-soak", "api"].contains(&ids)
+            if [
+                "run",
+                "ps images",
+                "pull",
+                "bypass",
+                "bypass-soak",
+                "api",
+                "compose",
+                "build",
+            ]
+            .contains(&ids)
                 && !installed_here
             {
                 match cli::ensure_rootless_containerd(m) {
@@ -183,7 +196,10 @@ fn print_summary(results: &Results) {
             println!("  ratio {} vs {}: {:.2}x", r.ours, r.peer, r.ratio);
         }
     }
-    for g in api::goals(&results.figures) {
+    for g in api::goals(&results.figures)
+        .into_iter()
+        .chain(engines::goals(&results.figures))
+    {
         println!("{g}");
     }
 }
