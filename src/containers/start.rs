@@ -151,3 +151,33 @@ pub async fn spawn_restart_monitor(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("starting the restart monitor of {id}: {e}"))?;
     Ok(())
 }
+
+/// Starts a created or stopped container `c` in the background as `burrow start` without -a
+/// does (Compose's up and start): with -i, -t or --rm its stdio held by a background reader,
+/// otherwise its output to the log driver; its restart monitor started when it has a policy.
+pub async fn start_background(ctx: &Ctx, c: &Container) -> anyhow::Result<()> {
+    let tty = super::record::process_of(c).terminal;
+    let label = |k: &str| c.labels.get(k).is_some_and(|v| v == "true");
+    let (stdin, rm) = (label(labels::STDIN_OPEN), label(labels::AUTO_REMOVE));
+    let rootfs = prepare_existing(ctx, c).await?;
+    if stdin || tty || rm {
+        let held = super::held::Held {
+            stdin,
+            tty,
+            rm,
+            stdin_once: false,
+        };
+        super::held::start_held(ctx, &c.id, held, rootfs, async {}).await?;
+    } else {
+        let log_uri = c.labels.get(labels::LOG_URI).cloned();
+        start_logged(ctx, &c.id, rootfs, tty, log_uri).await?;
+    }
+    let policy = c.labels.get(labels::RESTART_POLICY);
+    if policy.is_some_and(|p| {
+        p.parse::<super::values::RestartPolicy>()
+            .is_ok_and(|p| p != super::values::RestartPolicy::No)
+    }) {
+        spawn_restart_monitor(ctx, &c.id).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,434 @@
+//! `compose up` and `create`: the project's networks and volumes, then each service's
+//! containers in dependency order, each dependency's condition awaited first (started,
+//! healthy, completed successfully). Idempotent: a container whose config hash still matches
+//! is left alone (started if stopped); one whose hash changed is recreated.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::convert::{self, is_external, resource_name, top, Instance};
+use super::naming;
+use super::service::{Condition, Dependency, Service};
+use super::state::{Member, ProjectState};
+use crate::compose::project::Project;
+use crate::compose::ComposeError;
+use crate::containers::create::{self, CreateOptions, Note};
+use crate::containers::health::HealthStatus;
+use crate::containers::record::State;
+use crate::containers::{health, networks, ops, start, volumes, Ctx};
+use crate::network as net;
+
+/// How long a dependency may take to become healthy or complete.
+const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What `up` (or `create`) is asked.
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    /// Services named on the command line (empty: all).
+    pub services: Vec<String>,
+    pub force_recreate: bool,
+    pub no_recreate: bool,
+    pub remove_orphans: bool,
+    /// `--scale SVC=N`.
+    pub scale: BTreeMap<String, u32>,
+    /// Only the named services, not their dependencies.
+    pub no_deps: bool,
+    /// Create only (`compose create`).
+    pub no_start: bool,
+    /// `-t`: seconds a recreated container gets to stop.
+    pub timeout: Option<u64>,
+}
+
+/// Progress lines (`Container app-web-1  Started`) and warnings, as the CLI prints them.
+pub type Report<'a> = &'a (dyn Fn(String) + Sync);
+
+/// Brings the project up; returns the services it acted on, in order.
+pub async fn up(
+    ctx: &Ctx,
+    project: &Project,
+    opts: &UpOptions,
+    report: Report<'_>,
+) -> Result<Vec<String>, ComposeError> {
+    let order = if opts.no_deps && !opts.services.is_empty() {
+        project.services_for(&[])?;
+        opts.services.clone()
+    } else {
+        project.services_for(&opts.services)?
+    };
+    let services: Vec<Service> = order
+        .iter()
+        .map(|n| Service::of(project, n))
+        .collect::<Result<_, _>>()?;
+    for s in &services {
+        s.image()?;
+    }
+    ensure_networks(ctx, project, &services, report).await?;
+    ensure_volumes(ctx, project, report).await?;
+    for svc in &services {
+        if !opts.no_start {
+            for dep in svc.dependencies() {
+                if order.contains(&dep.service) || !opts.no_deps {
+                    await_dependency(ctx, project, svc, &dep, report).await?;
+                }
+            }
+        }
+        converge(ctx, project, svc, opts, report).await?;
+    }
+    orphans(ctx, project, opts.remove_orphans, opts.timeout, report).await?;
+    Ok(order)
+}
+
+/// The network keys the services use (`default` when one joins none).
+fn network_keys(services: &[Service]) -> Vec<String> {
+    let mut keys = Vec::new();
+    for s in services {
+        if s.get("network_mode").is_some() {
+            continue;
+        }
+        let mine: Vec<String> = match s.get("networks") {
+            Some(Value::Array(a)) => a.iter().map(super::service::scalar).collect(),
+            Some(Value::Object(m)) => m.keys().cloned().collect(),
+            _ => vec!["default".into()],
+        };
+        for k in mine {
+            if !keys.contains(&k) {
+                keys.push(k);
+            }
+        }
+    }
+    keys
+}
+
+async fn ensure_networks(
+    ctx: &Ctx,
+    project: &Project,
+    services: &[Service],
+    report: Report<'_>,
+) -> Result<(), ComposeError> {
+    let top = top(project, "networks");
+    for key in network_keys(services) {
+        let name = resource_name(project, &top, &key);
+        let def = top.get(&key).cloned().unwrap_or(Value::Null);
+        let exists = net::get(&ctx.net, &name).is_ok();
+        if is_external(&def) {
+            if !exists {
+                return Err(ComposeError::Load(format!(
+                    "network {name} is declared as external, but could not be found: create it with `burrow network create {name}`"
+                )));
+            }
+            continue;
+        }
+        if exists {
+            continue;
+        }
+        networks::create(ctx, network_request(project, &key, &name, &def)?)
+            .await
+            .map_err(|e| ComposeError::Load(format!("creating network {name}: {e}")))?;
+        report(format!("Network {name}  Created"));
+    }
+    Ok(())
+}
+
+fn network_request(
+    project: &Project,
+    key: &str,
+    name: &str,
+    def: &Value,
+) -> Result<net::manage::CreateRequest, ComposeError> {
+    let s = super::service::scalar;
+    let ipam = def
+        .get("ipam")
+        .and_then(|i| i.get("config"))
+        .and_then(|c| c.get(0));
+    let mut labels = serde_json::Map::new();
+    for (k, v) in super::service::pairs(def.get("labels")) {
+        labels.insert(k, Value::String(v.unwrap_or_default()));
+    }
+    labels.insert(naming::NETWORK.into(), key.into());
+    labels.insert(naming::PROJECT.into(), project.name.clone().into());
+    labels.insert(naming::VERSION.into(), naming::COMPOSE_VERSION.into());
+    Ok(net::manage::CreateRequest {
+        name: name.to_string(),
+        driver: def.get("driver").map(s).unwrap_or_else(|| "bridge".into()),
+        subnet: ipam.and_then(|c| c.get("subnet")).map(s),
+        gateway: ipam.and_then(|c| c.get("gateway")).map(s),
+        ip_range: ipam.and_then(|c| c.get("ip_range")).map(s),
+        labels,
+    })
+}
+
+async fn ensure_volumes(ctx: &Ctx, project: &Project, report: Report<'_>) -> Result<(), ComposeError> {
+    let top = top(project, "volumes");
+    let Some(m) = top.as_object() else {
+        return Ok(());
+    };
+    let store = volumes::Volumes::of(ctx);
+    for (key, def) in m {
+        let name = resource_name(project, &top, key);
+        let exists = store.get(&name).is_ok();
+        if is_external(def) {
+            if !exists {
+                return Err(ComposeError::Load(format!(
+                    "volume {name} is declared as external, but could not be found: create it with `burrow volume create {name}`"
+                )));
+            }
+            continue;
+        }
+        if exists {
+            continue;
+        }
+        let mut labels: std::collections::HashMap<String, String> =
+            super::service::pairs(def.get("labels"))
+                .into_iter()
+                .map(|(k, v)| (k, v.unwrap_or_default()))
+                .collect();
+        labels.insert(naming::VOLUME.into(), key.clone());
+        labels.insert(naming::PROJECT.into(), project.name.clone());
+        labels.insert(naming::VERSION.into(), naming::COMPOSE_VERSION.into());
+        volumes::create(ctx, Some(name.clone()), labels)
+            .await
+            .map_err(|e| ComposeError::Load(format!("creating volume {name}: {e}")))?;
+        report(format!("Volume {name}  Created"));
+    }
+    Ok(())
+}
+
+/// Waits for `dep` of `svc` as its condition says; a dependency that is not required only
+/// warns when it is missing or fails.
+async fn await_dependency(
+    ctx: &Ctx,
+    project: &Project,
+    svc: &Service,
+    dep: &Dependency,
+    report: Report<'_>,
+) -> Result<(), ComposeError> {
+    match wait_condition(ctx, project, dep, report).await {
+        Ok(()) => Ok(()),
+        Err(why) if !dep.required => {
+            report(format!(
+                "warning: service {}: optional dependency {} {why}; starting anyway",
+                svc.name, dep.service
+            ));
+            Ok(())
+        }
+        Err(why) => Err(ComposeError::Dependency {
+            service: svc.name.clone(),
+            dependency: dep.service.clone(),
+            why,
+        }),
+    }
+}
+
+async fn wait_condition(
+    ctx: &Ctx,
+    project: &Project,
+    dep: &Dependency,
+    report: Report<'_>,
+) -> Result<(), String> {
+    let state = ProjectState::read(ctx, &project.name)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let members: Vec<&Member> = state.of_service(&dep.service).collect();
+    if members.is_empty() {
+        return Err("has no container (is it in another profile?)".into());
+    }
+    for m in members {
+        match dep.condition {
+            Condition::Started => {}
+            Condition::Healthy => {
+                report(format!("Container {}  Waiting", m.name));
+                health::wait_for(ctx, m.id(), HealthStatus::Healthy, DEPENDENCY_TIMEOUT)
+                    .await
+                    .map_err(|e| format!("did not become healthy: {e}"))?;
+                report(format!("Container {}  Healthy", m.name));
+            }
+            Condition::CompletedSuccessfully => {
+                report(format!("Container {}  Waiting", m.name));
+                let code = exit_code(ctx, m).await.map_err(|e| format!("{e:#}"))?;
+                if code != 0 {
+                    return Err(format!("did not complete successfully: exit {code}"));
+                }
+                report(format!("Container {}  Exited", m.name));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The container's exit code, waiting for it to exit.
+async fn exit_code(ctx: &Ctx, m: &Member) -> anyhow::Result<u32> {
+    match m.state(ctx).await? {
+        State::Exited { code, .. } => Ok(code),
+        State::Created => anyhow::bail!("container {} was never started", m.name),
+        _ => ops::wait(ctx, &m.container).await,
+    }
+}
+
+/// Makes the service's containers match its config and replica count.
+async fn converge(
+    ctx: &Ctx,
+    project: &Project,
+    svc: &Service,
+    opts: &UpOptions,
+    report: Report<'_>,
+) -> Result<(), ComposeError> {
+    let want = opts
+        .scale
+        .get(&svc.name)
+        .copied()
+        .unwrap_or_else(|| svc.replicas());
+    if want > 1 && svc.container_name().is_some() {
+        return Err(ComposeError::service(
+            &svc.name,
+            "container_name is set: the service cannot have more than one container",
+        ));
+    }
+    let hash = naming::config_hash(&svc.v);
+    let state = ProjectState::read(ctx, &project.name).await?;
+    let existing: Vec<&Member> = state.of_service(&svc.name).collect();
+    for m in existing.iter().filter(|m| m.number > want) {
+        remove_member(ctx, m, opts.timeout, report).await?;
+    }
+    for number in 1..=want {
+        let found = existing.iter().find(|m| m.number == number);
+        let stale = |m: &Member| {
+            opts.force_recreate || m.label(naming::CONFIG_HASH) != Some(hash.as_str())
+        };
+        match found {
+            Some(m) if !opts.no_recreate && stale(m) => {
+                remove_member(ctx, m, opts.timeout, report).await?;
+                make(ctx, project, svc, number, opts.no_start, report, "Recreated").await?;
+            }
+            Some(m) => {
+                if !opts.no_start && !m.state(ctx).await?.is_running() {
+                    start::start_background(ctx, &m.container).await?;
+                    report(format!("Container {}  Started", m.name));
+                } else {
+                    report(format!("Container {}  Running", m.name));
+                }
+            }
+            None => {
+                make(ctx, project, svc, number, opts.no_start, report, "Created").await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Creates container `number` of `svc` and, unless `no_start`, starts it.
+async fn make(
+    ctx: &Ctx,
+    project: &Project,
+    svc: &Service,
+    number: u32,
+    no_start: bool,
+    report: Report<'_>,
+    verb: &str,
+) -> Result<(), ComposeError> {
+    let name = svc
+        .container_name()
+        .unwrap_or_else(|| naming::container_name(&project.name, &svc.name, number));
+    let inst = Instance {
+        number,
+        oneoff: false,
+        name,
+    };
+    let id = create_instance(ctx, project, svc, &inst, report).await?;
+    report(format!("Container {}  {verb}", inst.name));
+    if !no_start {
+        let c = ctx.find(&id).await?;
+        if let Err(e) = start::start_background(ctx, &c).await {
+            return Err(ComposeError::service(
+                &svc.name,
+                format!("starting {}: {e:#}", inst.name),
+            ));
+        }
+        report(format!("Container {}  Started", inst.name));
+    }
+    Ok(())
+}
+
+/// Creates the container `inst` of `svc`; returns its id.
+pub async fn create_instance(
+    ctx: &Ctx,
+    project: &Project,
+    svc: &Service,
+    inst: &Instance,
+    report: Report<'_>,
+) -> Result<String, ComposeError> {
+    let (req, warnings) = convert::request(project, svc, inst)?;
+    create_request(ctx, svc, &req, warnings, report).await
+}
+
+/// Creates the container `req` describes for `svc`, printing the warnings; returns its id.
+pub async fn create_request(
+    ctx: &Ctx,
+    svc: &Service,
+    req: &crate::containers::request::ContainerRequest,
+    warnings: Vec<String>,
+    report: Report<'_>,
+) -> Result<String, ComposeError> {
+    for w in warnings {
+        report(format!("warning: {w}"));
+    }
+    let note = |n: Note| match n {
+        Note::Pulling(i) => report(format!("Image {i}  Pulling")),
+        Note::PortsDiscarded { network } => report(format!(
+            "warning: service {}: published ports are discarded with network_mode {network}",
+            svc.name
+        )),
+        Note::ForeignPlatform(w) => report(format!("warning: {w}")),
+        _ => {}
+    };
+    let created = create::create(ctx, req, CreateOptions { ahead: false }, &note)
+        .await
+        .map_err(|e| ComposeError::service(&svc.name, format!("{:#}", anyhow::Error::from(e))))?;
+    Ok(created.id)
+}
+
+/// Stops and removes a container of the project.
+pub async fn remove_member(
+    ctx: &Ctx,
+    m: &Member,
+    timeout: Option<u64>,
+    report: Report<'_>,
+) -> Result<(), ComposeError> {
+    if m.state(ctx).await?.is_running() {
+        ops::stop(ctx, &m.container, timeout).await?;
+        report(format!("Container {}  Stopped", m.name));
+    }
+    let c = ctx.find(m.id()).await?;
+    ops::remove(ctx, &c, true, false).await?;
+    report(format!("Container {}  Removed", m.name));
+    Ok(())
+}
+
+/// Containers of the project whose service is gone: removed with `remove`, else a warning.
+pub async fn orphans(
+    ctx: &Ctx,
+    project: &Project,
+    remove: bool,
+    timeout: Option<u64>,
+    report: Report<'_>,
+) -> Result<(), ComposeError> {
+    let state = ProjectState::read(ctx, &project.name).await?;
+    let known = |s: &str| project.compose.services.keys().any(|k| k.as_str() == s);
+    let orphans: Vec<&Member> = state.members.iter().filter(|m| !known(&m.service)).collect();
+    if orphans.is_empty() {
+        return Ok(());
+    }
+    if !remove {
+        let names: Vec<&str> = orphans.iter().map(|m| m.name.as_str()).collect();
+        report(format!(
+            "warning: found orphan containers ({}) for this project; run with --remove-orphans to clean them up",
+            names.join(", ")
+        ));
+        return Ok(());
+    }
+    for m in orphans {
+        remove_member(ctx, m, timeout, report).await?;
+    }
+    Ok(())
+}
