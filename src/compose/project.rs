@@ -40,7 +40,10 @@ impl Project {
         let file = match opts.files.first() {
             Some(f) => cwd.join(f),
             None => {
-                let dir = opts.project_directory.clone().unwrap_or_else(|| cwd.clone());
+                let dir = opts
+                    .project_directory
+                    .clone()
+                    .unwrap_or_else(|| cwd.clone());
                 DEFAULT_FILES
                     .iter()
                     .map(|f| dir.join(f))
@@ -88,7 +91,11 @@ impl Project {
         }
         let mut order = Vec::new();
         let wanted: Vec<String> = if names.is_empty() {
-            self.compose.services.keys().map(|k| k.to_string()).collect()
+            self.compose
+                .services
+                .keys()
+                .map(|k| k.to_string())
+                .collect()
         } else {
             names.to_vec()
         };
@@ -113,7 +120,11 @@ impl Project {
                 path.join(" -> ")
             )));
         }
-        let Some((_, svc)) = self.compose.services.iter().find(|(k, _)| k.as_str() == name)
+        let Some((_, svc)) = self
+            .compose
+            .services
+            .iter()
+            .find(|(k, _)| k.as_str() == name)
         else {
             return Err(ComposeError::NoService(name.to_string()));
         };

@@ -20,14 +20,63 @@ use crate::containers::values::{
 
 /// The service keys the engine maps onto a container request (or handles itself).
 const HANDLED: &[&str] = &[
-    "image", "build", "command", "entrypoint", "environment", "env_file", "ports", "expose",
-    "volumes", "tmpfs", "networks", "network_mode", "depends_on", "healthcheck", "restart",
-    "deploy", "scale", "labels", "annotations", "user", "working_dir", "hostname", "domainname",
-    "privileged", "read_only", "cap_add", "cap_drop", "security_opt", "sysctls", "ulimits",
-    "shm_size", "init", "stop_signal", "stop_grace_period", "stdin_open", "tty", "extra_hosts",
-    "dns", "dns_search", "dns_opt", "logging", "secrets", "configs", "profiles", "extends",
-    "container_name", "mem_limit", "cpus", "pids_limit", "group_add", "pid", "ipc",
-    "oom_score_adj", "userns_mode", "mac_address", "pull_policy", "platform",
+    "image",
+    "build",
+    "command",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "ports",
+    "expose",
+    "volumes",
+    "tmpfs",
+    "networks",
+    "network_mode",
+    "depends_on",
+    "healthcheck",
+    "restart",
+    "deploy",
+    "scale",
+    "labels",
+    "annotations",
+    "user",
+    "working_dir",
+    "hostname",
+    "domainname",
+    "privileged",
+    "read_only",
+    "cap_add",
+    "cap_drop",
+    "security_opt",
+    "sysctls",
+    "ulimits",
+    "shm_size",
+    "init",
+    "stop_signal",
+    "stop_grace_period",
+    "stdin_open",
+    "tty",
+    "extra_hosts",
+    "dns",
+    "dns_search",
+    "dns_opt",
+    "logging",
+    "secrets",
+    "configs",
+    "profiles",
+    "extends",
+    "container_name",
+    "mem_limit",
+    "cpus",
+    "pids_limit",
+    "group_add",
+    "pid",
+    "ipc",
+    "oom_score_adj",
+    "userns_mode",
+    "mac_address",
+    "pull_policy",
+    "platform",
 ];
 
 /// Which container of a service to make.
@@ -72,9 +121,18 @@ pub fn request(
         let d = go_duration(&g).ok_or_else(|| bad("stop_grace_period", &g))?;
         c.stop_timeout = Some(d.as_secs());
     }
-    for e in svc.get("expose").and_then(Value::as_array).into_iter().flatten() {
+    for e in svc
+        .get("expose")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let e = scalar(e);
-        c.exposed_ports.push(if e.contains('/') { e } else { format!("{e}/tcp") });
+        c.exposed_ports.push(if e.contains('/') {
+            e
+        } else {
+            format!("{e}/tcp")
+        });
     }
     c.labels = pairs(svc.get("labels"))
         .into_iter()
@@ -123,7 +181,10 @@ fn labels(project: &Project, svc: &Service, inst: &Instance) -> Vec<(String, Str
             if inst.oneoff { "True" } else { "False" }.to_string(),
         ),
         (naming::CONFIG_HASH, naming::config_hash(&svc.v)),
-        (naming::WORKING_DIR, project.working_dir.display().to_string()),
+        (
+            naming::WORKING_DIR,
+            project.working_dir.display().to_string(),
+        ),
         (naming::CONFIG_FILES, files.join(",")),
         (naming::VERSION, naming::COMPOSE_VERSION.to_string()),
         (
@@ -175,7 +236,10 @@ fn healthcheck(h: &Value) -> Result<HealthConfig, String> {
 /// Compose's sizes ("64m", "64mb", "1gb", bytes).
 fn byte_size(v: &Value) -> Result<ByteSize, String> {
     let s = scalar(v).to_lowercase();
-    let s = s.strip_suffix('b').filter(|t| t.ends_with(|c: char| c.is_ascii_alphabetic())).unwrap_or(&s);
+    let s = s
+        .strip_suffix('b')
+        .filter(|t| t.ends_with(|c: char| c.is_ascii_alphabetic()))
+        .unwrap_or(&s);
     ByteSize::from_str(s).map_err(|e| e.to_string())
 }
 
@@ -197,8 +261,14 @@ fn host_config(
         ComposeError::service(&svc.name, format!("{key}: {e}"))
     };
     let hc = &mut r.host_config;
-    for p in svc.get("ports").and_then(Value::as_array).into_iter().flatten() {
-        hc.port_bindings.push(parse::<PortSpec>(svc, "ports", &port_text(p))?);
+    for p in svc
+        .get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        hc.port_bindings
+            .push(parse::<PortSpec>(svc, "ports", &port_text(p))?);
     }
     volumes(project, svc, hc)?;
     for t in words(svc.get("tmpfs")).unwrap_or_default() {
@@ -215,7 +285,8 @@ fn host_config(
     hc.cap_add = words(svc.get("cap_add")).unwrap_or_default();
     hc.cap_drop = words(svc.get("cap_drop")).unwrap_or_default();
     for s in words(svc.get("security_opt")).unwrap_or_default() {
-        hc.security_opt.push(parse::<SecurityOpt>(svc, "security_opt", &s)?);
+        hc.security_opt
+            .push(parse::<SecurityOpt>(svc, "security_opt", &s)?);
     }
     hc.dns = words(svc.get("dns")).unwrap_or_default();
     hc.dns_search = words(svc.get("dns_search")).unwrap_or_default();
@@ -226,7 +297,8 @@ fn host_config(
             Some(ip) => format!("{k}={ip}"),
             None => k,
         };
-        hc.extra_hosts.push(parse::<ExtraHost>(svc, "extra_hosts", &text)?);
+        hc.extra_hosts
+            .push(parse::<ExtraHost>(svc, "extra_hosts", &text)?);
     }
     for (k, v) in pairs(svc.get("sysctls")) {
         hc.sysctls.insert(k, v.unwrap_or_default());
@@ -317,7 +389,10 @@ fn deploy(
                 ));
             }
         }
-        if d.get("resources").and_then(|r| r.get("reservations")).is_some() {
+        if d.get("resources")
+            .and_then(|r| r.get("reservations"))
+            .is_some()
+        {
             warnings.push(format!(
                 "service {}: deploy.resources.reservations are not enforced by burrow compose",
                 svc.name
@@ -385,7 +460,12 @@ fn volumes(
     hc: &mut crate::containers::request::HostConfig,
 ) -> Result<(), ComposeError> {
     let top = top(project, "volumes");
-    for v in svc.get("volumes").and_then(Value::as_array).into_iter().flatten() {
+    for v in svc
+        .get("volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let (kind, source, target, ro) = match v {
             Value::Object(o) => (
                 o.get("type").map(scalar).unwrap_or_else(|| "volume".into()),
@@ -399,7 +479,9 @@ fn volumes(
                 match parts.as_slice() {
                     [t] => ("volume".into(), String::new(), t.to_string(), false),
                     [src, t, rest @ ..] => {
-                        let ro = rest.first().is_some_and(|m| m.split(',').any(|m| m == "ro"));
+                        let ro = rest
+                            .first()
+                            .is_some_and(|m| m.split(',').any(|m| m == "ro"));
                         let kind = if is_path(src) { "bind" } else { "volume" };
                         (kind.into(), src.to_string(), t.to_string(), ro)
                     }
@@ -488,10 +570,17 @@ fn secrets(
 
 /// The service's networks: `network_mode`, or each network it joins with the service name
 /// (and its `aliases:`) as DNS aliases and its `ipv4_address:`; none given: the default one.
-fn networks(project: &Project, svc: &Service, r: &mut ContainerRequest) -> Result<(), ComposeError> {
+fn networks(
+    project: &Project,
+    svc: &Service,
+    r: &mut ContainerRequest,
+) -> Result<(), ComposeError> {
     if let Some(mode) = svc.str("network_mode") {
         r.host_config.network_mode = match mode.strip_prefix("service:") {
-            Some(other) => format!("container:{}", naming::container_name(&project.name, other, 1)),
+            Some(other) => format!(
+                "container:{}",
+                naming::container_name(&project.name, other, 1)
+            ),
             None => mode,
         };
         return Ok(());
@@ -508,7 +597,10 @@ fn networks(project: &Project, svc: &Service, r: &mut ContainerRequest) -> Resul
         aliases.extend(words(cfg.get("aliases")).unwrap_or_default());
         let ipv4_address = match cfg.get("ipv4_address").map(scalar) {
             Some(ip) => Some(ip.parse().map_err(|e| {
-                ComposeError::service(&svc.name, format!("networks.{key}.ipv4_address {ip:?}: {e}"))
+                ComposeError::service(
+                    &svc.name,
+                    format!("networks.{key}.ipv4_address {ip:?}: {e}"),
+                )
             })?),
             None => None,
         };
@@ -534,7 +626,9 @@ mod tests {
     fn ports_long_form_becomes_dash_p() {
         assert_eq!(port_text(&json!("8080:80")), "8080:80");
         assert_eq!(
-            port_text(&json!({"target": 80, "published": 8081, "protocol": "udp", "host_ip": "127.0.0.1"})),
+            port_text(
+                &json!({"target": 80, "published": 8081, "protocol": "udp", "host_ip": "127.0.0.1"})
+            ),
             "127.0.0.1:8081:80/udp"
         );
         assert_eq!(port_text(&json!({"target": 80})), "80");
@@ -544,7 +638,8 @@ mod tests {
     fn sizes_and_health_convert() {
         assert_eq!(byte_size(&json!("64mb")).unwrap().0, 64 << 20);
         assert_eq!(byte_size(&json!("1g")).unwrap().0, 1 << 30);
-        let h = healthcheck(&json!({"test": "test -f /x", "interval": "1s", "retries": 3})).unwrap();
+        let h =
+            healthcheck(&json!({"test": "test -f /x", "interval": "1s", "retries": 3})).unwrap();
         assert_eq!(h.test, ["CMD-SHELL", "test -f /x"]);
         assert_eq!((h.interval, h.retries), (1_000_000_000, 3));
         let off = healthcheck(&json!({"disable": true})).unwrap();

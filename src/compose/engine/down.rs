@@ -61,7 +61,11 @@ pub async fn down(
     Ok(())
 }
 
-async fn remove_networks(ctx: &Ctx, project: &Project, report: Report<'_>) -> Result<(), ComposeError> {
+async fn remove_networks(
+    ctx: &Ctx,
+    project: &Project,
+    report: Report<'_>,
+) -> Result<(), ComposeError> {
     let users = networks::users(ctx).await?;
     let all = net::list(&ctx.net).map_err(anyhow::Error::from)?;
     for n in all {
@@ -77,7 +81,11 @@ async fn remove_networks(ctx: &Ctx, project: &Project, report: Report<'_>) -> Re
     Ok(())
 }
 
-async fn remove_volumes(ctx: &Ctx, project: &Project, report: Report<'_>) -> Result<(), ComposeError> {
+async fn remove_volumes(
+    ctx: &Ctx,
+    project: &Project,
+    report: Report<'_>,
+) -> Result<(), ComposeError> {
     let used = volumes::InUse::of(ctx).await?;
     for v in volumes::Volumes::of(ctx).list() {
         if v.labels.get(naming::PROJECT).map(String::as_str) != Some(project.name.as_str()) {

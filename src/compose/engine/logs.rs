@@ -44,16 +44,19 @@ fn emit(prefix: &str, r: &Record, style: Style) {
 
 /// Prints the logs `q` selects of every member, concurrently; with `q.follow`, until each
 /// has stopped.
-pub async fn show(ctx: &Ctx, members: &[&Member], q: &LogQuery, style: Style) -> anyhow::Result<()> {
+pub async fn show(
+    ctx: &Ctx,
+    members: &[&Member],
+    q: &LogQuery,
+    style: Style,
+) -> anyhow::Result<()> {
     let width = members.iter().map(|m| m.name.len()).max().unwrap_or(0);
     let futures: Vec<_> = members
         .iter()
         .enumerate()
         .map(|(i, m)| {
             let p = prefix(&m.name, i, width, style.color);
-            Box::pin(async move {
-                logquery::read(ctx, m.id(), q, |r| emit(&p, r, style)).await
-            })
+            Box::pin(async move { logquery::read(ctx, m.id(), q, |r| emit(&p, r, style)).await })
         })
         .collect();
     for r in join_all(futures).await {

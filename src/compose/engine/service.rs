@@ -97,7 +97,8 @@ impl Service {
             .find(|(k, _)| k.as_str() == name)
             .map(|(_, s)| s)
             .ok_or_else(|| ComposeError::NoService(name.to_string()))?;
-        let v = serde_json::to_value(svc).map_err(|e| ComposeError::service(name, e.to_string()))?;
+        let v =
+            serde_json::to_value(svc).map_err(|e| ComposeError::service(name, e.to_string()))?;
         Ok(Service {
             name: name.to_string(),
             v,
@@ -117,7 +118,9 @@ impl Service {
     }
 
     pub fn dependencies(&self) -> Vec<Dependency> {
-        self.get("depends_on").map(dependencies_of).unwrap_or_default()
+        self.get("depends_on")
+            .map(dependencies_of)
+            .unwrap_or_default()
     }
 
     /// The image to run, or why there is none.
@@ -125,7 +128,10 @@ impl Service {
         match (self.str("image"), self.get("build")) {
             (Some(i), _) => Ok(i),
             (None, Some(_)) => Err(ComposeError::BuildOnly(self.name.clone())),
-            (None, None) => Err(ComposeError::service(&self.name, "no image given: add `image:`")),
+            (None, None) => Err(ComposeError::service(
+                &self.name,
+                "no image given: add `image:`",
+            )),
         }
     }
 
@@ -237,7 +243,9 @@ mod tests {
     fn dependencies_read_both_forms() {
         let short = dependencies_of(&json!(["db"]));
         assert_eq!(short[0].condition, Condition::Started);
-        let long = dependencies_of(&json!({"db": {"condition": "service_healthy", "restart": true, "required": false}}));
+        let long = dependencies_of(
+            &json!({"db": {"condition": "service_healthy", "restart": true, "required": false}}),
+        );
         assert_eq!(long[0].condition, Condition::Healthy);
         assert!(long[0].restart && !long[0].required);
         assert_eq!(depends_on_label(&long), "db:service_healthy:true");
@@ -245,7 +253,10 @@ mod tests {
 
     #[test]
     fn commands_split_as_sh_does() {
-        assert_eq!(split_shell(r#"sh -c 'echo "a b"' x\ y"#), ["sh", "-c", "echo \"a b\"", "x y"]);
+        assert_eq!(
+            split_shell(r#"sh -c 'echo "a b"' x\ y"#),
+            ["sh", "-c", "echo \"a b\"", "x y"]
+        );
         assert_eq!(split_shell("a ''"), ["a", ""]);
     }
 

@@ -99,7 +99,11 @@ pub async fn projects(ctx: &Ctx) -> anyhow::Result<Vec<ProjectSummary>> {
         let st = record::state(ctx, &c.id).await?.word();
         let e = by.entry(p.clone()).or_default();
         e.0.push(st);
-        e.1 = c.labels.get(naming::CONFIG_FILES).cloned().unwrap_or_default();
+        e.1 = c
+            .labels
+            .get(naming::CONFIG_FILES)
+            .cloned()
+            .unwrap_or_default();
     }
     Ok(by
         .into_iter()

@@ -159,7 +159,11 @@ fn network_request(
     })
 }
 
-async fn ensure_volumes(ctx: &Ctx, project: &Project, report: Report<'_>) -> Result<(), ComposeError> {
+async fn ensure_volumes(
+    ctx: &Ctx,
+    project: &Project,
+    report: Report<'_>,
+) -> Result<(), ComposeError> {
     let top = top(project, "volumes");
     let Some(m) = top.as_object() else {
         return Ok(());
@@ -293,13 +297,21 @@ async fn converge(
     }
     for number in 1..=want {
         let found = existing.iter().find(|m| m.number == number);
-        let stale = |m: &Member| {
-            opts.force_recreate || m.label(naming::CONFIG_HASH) != Some(hash.as_str())
-        };
+        let stale =
+            |m: &Member| opts.force_recreate || m.label(naming::CONFIG_HASH) != Some(hash.as_str());
         match found {
             Some(m) if !opts.no_recreate && stale(m) => {
                 remove_member(ctx, m, opts.timeout, report).await?;
-                make(ctx, project, svc, number, opts.no_start, report, "Recreated").await?;
+                make(
+                    ctx,
+                    project,
+                    svc,
+                    number,
+                    opts.no_start,
+                    report,
+                    "Recreated",
+                )
+                .await?;
             }
             Some(m) => {
                 if !opts.no_start && !m.state(ctx).await?.is_running() {
@@ -415,7 +427,11 @@ pub async fn orphans(
 ) -> Result<(), ComposeError> {
     let state = ProjectState::read(ctx, &project.name).await?;
     let known = |s: &str| project.compose.services.keys().any(|k| k.as_str() == s);
-    let orphans: Vec<&Member> = state.members.iter().filter(|m| !known(&m.service)).collect();
+    let orphans: Vec<&Member> = state
+        .members
+        .iter()
+        .filter(|m| !known(&m.service))
+        .collect();
     if orphans.is_empty() {
         return Ok(());
     }
