@@ -48,7 +48,11 @@ fn burrow_ok(rl: &Rootless, args: &[&str]) -> String {
 
 /// Sorted lines of output.
 fn lines(s: &str) -> Vec<String> {
-    let mut v: Vec<String> = s.lines().map(str::to_string).filter(|l| !l.is_empty()).collect();
+    let mut v: Vec<String> = s
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect();
     v.sort();
     v
 }
@@ -105,7 +109,9 @@ volumes:
 
 #[test]
 fn rootless_compose_application_end_to_end() {
-    let Some(rl) = rootless("compose") else { return };
+    let Some(rl) = rootless("compose") else {
+        return;
+    };
     let _lock = rl.machine.exclusive("rootless-containerd");
     let dir = rl.home.join("app");
     let file = dir.join("compose.yaml");
@@ -119,7 +125,12 @@ fn rootless_compose_application_end_to_end() {
 
     compose_ok(&rl, &file, "app", &["up", "-d"]);
     // web started only after db was healthy: its line follows db's in the shared volume.
-    let order = compose_ok(&rl, &file, "app", &["exec", "-T", "db", "cat", "/shared/order"]);
+    let order = compose_ok(
+        &rl,
+        &file,
+        "app",
+        &["exec", "-T", "db", "cat", "/shared/order"],
+    );
     assert_eq!(order, "db-ready\nweb-start\n", "start order");
     // The published port answers.
     let body = http_get(&format!("127.0.0.1:{port}")).expect("web answers on its port");
@@ -134,15 +145,32 @@ fn rootless_compose_application_end_to_end() {
     assert!(via_alias.contains("hello-compose"), "{via_alias}");
 
     // ps, labels, networks and volumes are named as Docker Compose names them.
-    let ps = compose_ok(&rl, &file, "app", &["ps", "--format", "{{.Name}} {{.Service}} {{.State}}"]);
+    let ps = compose_ok(
+        &rl,
+        &file,
+        "app",
+        &["ps", "--format", "{{.Name}} {{.Service}} {{.State}}"],
+    );
     assert_eq!(
         lines(&ps),
-        ["app-cache-1 cache running", "app-db-1 db running", "app-web-1 web running"]
+        [
+            "app-cache-1 cache running",
+            "app-db-1 db running",
+            "app-web-1 web running"
+        ]
     );
     let table = compose_ok(&rl, &file, "app", &["ps"]);
     assert!(table.starts_with("NAME"), "{table}");
     assert!(table.contains("(healthy)"), "{table}");
-    let labels = burrow_ok(&rl, &["inspect", "app-web-1", "--format", "{{json .Config.Labels}}"]);
+    let labels = burrow_ok(
+        &rl,
+        &[
+            "inspect",
+            "app-web-1",
+            "--format",
+            "{{json .Config.Labels}}",
+        ],
+    );
     for l in [
         "\"com.docker.compose.project\":\"app\"",
         "\"com.docker.compose.service\":\"web\"",
@@ -154,9 +182,15 @@ fn rootless_compose_application_end_to_end() {
         assert!(labels.contains(l), "{l} in {labels}");
     }
     let nets = burrow_ok(&rl, &["network", "ls", "--format", "{{.Name}}"]);
-    assert!(nets.contains("app_default") && nets.contains("app_back"), "{nets}");
+    assert!(
+        nets.contains("app_default") && nets.contains("app_back"),
+        "{nets}"
+    );
     let vols = burrow_ok(&rl, &["volume", "ls", "-q"]);
-    assert!(vols.contains("app_dbdata") && vols.contains("app_shared"), "{vols}");
+    assert!(
+        vols.contains("app_dbdata") && vols.contains("app_shared"),
+        "{vols}"
+    );
 
     // logs with the service prefix; ls lists the project.
     let logs = compose_ok(&rl, &file, "app", &["logs", "--no-color", "db"]);
@@ -166,7 +200,12 @@ fn rootless_compose_application_end_to_end() {
 
     // A second up changes nothing; a config change recreates only that service.
     let ids = |rl: &Rootless| {
-        let out = compose_ok(rl, &file, "app", &["ps", "--format", "{{.Service}} {{.ID}}"]);
+        let out = compose_ok(
+            rl,
+            &file,
+            "app",
+            &["ps", "--format", "{{.Service}} {{.ID}}"],
+        );
         lines(&out)
     };
     let first = ids(&rl);
@@ -181,7 +220,12 @@ fn rootless_compose_application_end_to_end() {
     }
 
     // A one-off run, removed after.
-    let run = compose_ok(&rl, &file, "app", &["run", "--rm", "-T", "cache", "echo", "oneoff-ok"]);
+    let run = compose_ok(
+        &rl,
+        &file,
+        "app",
+        &["run", "--rm", "-T", "cache", "echo", "oneoff-ok"],
+    );
     assert!(run.contains("oneoff-ok"), "{run}");
     let all = burrow_ok(&rl, &["ps", "-a", "--format", "{{.Names}}"]);
     assert!(!all.contains("-run-"), "{all}");
@@ -198,7 +242,10 @@ fn rootless_compose_application_end_to_end() {
     );
     compose_ok(&rl, &other, "other", &["up", "-d"]);
     let ls = compose_ok(&rl, &file, "app", &["ls", "--format", "json"]);
-    assert!(ls.contains("\"Name\":\"app\"") && ls.contains("\"Name\":\"other\""), "{ls}");
+    assert!(
+        ls.contains("\"Name\":\"app\"") && ls.contains("\"Name\":\"other\""),
+        "{ls}"
+    );
     compose_ok(&rl, &other, "other", &["down"]);
 
     // The named volume outlives down (without -v).
@@ -206,12 +253,24 @@ fn rootless_compose_application_end_to_end() {
         &rl,
         &file,
         "app",
-        &["exec", "-T", "db", "sh", "-c", "echo persisted > /var/lib/db/marker"],
+        &[
+            "exec",
+            "-T",
+            "db",
+            "sh",
+            "-c",
+            "echo persisted > /var/lib/db/marker",
+        ],
     );
     compose_ok(&rl, &file, "app", &["down"]);
     assert_eq!(compose_ok(&rl, &file, "app", &["ps", "-a", "-q"]), "");
     compose_ok(&rl, &file, "app", &["up", "-d"]);
-    let marker = compose_ok(&rl, &file, "app", &["exec", "-T", "db", "cat", "/var/lib/db/marker"]);
+    let marker = compose_ok(
+        &rl,
+        &file,
+        "app",
+        &["exec", "-T", "db", "cat", "/var/lib/db/marker"],
+    );
     assert_eq!(marker, "persisted\n");
 
     // down -v leaves exactly what there was before.
@@ -229,11 +288,25 @@ fn rootless_compose_application_end_to_end() {
 /// subnet, 8472/udp published, sysctls, tmpfs mounts, named volumes, restart: always.
 #[test]
 fn rootless_compose_usernetes_shape_comes_up() {
-    let Some(rl) = rootless("compose-u7s") else { return };
+    let Some(rl) = rootless("compose-u7s") else {
+        return;
+    };
     let _lock = rl.machine.exclusive("rootless-containerd");
     let dir = rl.home.join("usernetes");
     let file = dir.join("docker-compose.yaml");
     let (etcd, api, kubelet) = (free_port(), free_port(), free_port());
+    // The host paths it binds read-only; a machine without them (containers, CI) gets
+    // stand-ins, as a bind of a missing source cannot be created rootless.
+    let host_dir = |p: &str| {
+        if Path::new(p).is_dir() {
+            p.to_string()
+        } else {
+            let d = rl.home.join(format!("host{}", p.replace('/', "-")));
+            write_user_file(&rl, &d.join("README"), "stand-in\n");
+            d.display().to_string()
+        }
+    };
+    let (boot, modules) = (host_dir("/boot"), host_dir("/lib/modules"));
     let yaml = format!(
         r#"services:
   node:
@@ -252,8 +325,8 @@ fn rootless_compose_usernetes_shape_comes_up() {
       - 8472:8472/udp
     volumes:
       - .:/usernetes:ro
-      - /boot:/boot:ro
-      - /lib/modules:/lib/modules:ro
+      - {boot}:/boot:ro
+      - {modules}:/lib/modules:ro
       - node-var:/var
       - node-opt:/opt
       - node-etc:/etc
@@ -293,8 +366,16 @@ volumes:
     assert_eq!(ex(&["hostname"]).trim(), "u7s-test-node");
     assert_eq!(ex(&["pwd"]).trim(), "/usernetes");
     let mounts = ex(&["cat", "/proc/mounts"]);
-    assert!(mounts.contains("tmpfs /run ") && mounts.contains("tmpfs /tmp "), "{mounts}");
-    let ports = compose_ok(&rl, &file, "u7s", &["port", "--protocol", "udp", "node", "8472"]);
+    assert!(
+        mounts.contains("tmpfs /run ") && mounts.contains("tmpfs /tmp "),
+        "{mounts}"
+    );
+    let ports = compose_ok(
+        &rl,
+        &file,
+        "u7s",
+        &["port", "--protocol", "udp", "node", "8472"],
+    );
     assert!(ports.contains(":8472"), "{ports}");
     let vols = burrow_ok(&rl, &["volume", "ls", "-q"]);
     assert!(vols.contains("u7s_node-etc"), "{vols}");
