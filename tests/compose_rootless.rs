@@ -382,3 +382,135 @@ volumes:
     compose_ok(&rl, &file, "u7s", &["down", "-v", "-t", "1"]);
     assert_eq!(compose_ok(&rl, &file, "u7s", &["ps", "-a", "-q"]), "");
 }
+
+/// Jobs and replicas: a one-shot job another service waits to complete successfully, an
+/// attached `up --exit-code-from` (the output prefixed, the exit code the worker's, the rest
+/// stopped after), `--scale`, `--wait`, and the per-service commands (stop, start, restart,
+/// kill, pause, unpause, top, cp, port-less ps filters).
+#[test]
+fn rootless_compose_jobs_replicas_and_service_commands() {
+    let Some(rl) = rootless("compose-jobs") else {
+        return;
+    };
+    let _lock = rl.machine.exclusive("rootless-containerd");
+    let file = rl.home.join("jobs/compose.yaml");
+    let bb = image("busybox");
+    write_user_file(
+        &rl,
+        &file,
+        &format!(
+            r#"services:
+  migrate:
+    image: {bb}
+    command: ["sh", "-c", "echo migrated > /shared/m"]
+    volumes: [shared:/shared]
+  worker:
+    image: {bb}
+    command: ["sh", "-c", "cat /shared/m; echo worker-done; exit 3"]
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+    volumes: [shared:/shared]
+  idle:
+    image: {bb}
+    command: ["sleep", "600"]
+    stop_grace_period: 1s
+    scale: 2
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+volumes:
+  shared: {{}}
+"#
+        ),
+    );
+    let out = compose(
+        &rl,
+        &file,
+        "jobs",
+        &["up", "--no-color", "--exit-code-from", "worker"],
+    );
+    let text = stdout(&out);
+    assert_eq!(code(&out), 3, "{text}{}", stderr(&out));
+    // Prefixes are padded to the longest container name shown, as Docker Compose's.
+    let line = |want: &str| {
+        text.lines()
+            .any(|l| l.starts_with("jobs-worker-1 ") && l.ends_with(&format!(" | {want}")))
+    };
+    assert!(line("migrated") && line("worker-done"), "{text}");
+    let ps = compose_ok(
+        &rl,
+        &file,
+        "jobs",
+        &["ps", "-a", "--format", "{{.Name}} {{.State}}"],
+    );
+    assert_eq!(
+        lines(&ps),
+        [
+            "jobs-idle-1 exited",
+            "jobs-idle-2 exited",
+            "jobs-migrate-1 exited",
+            "jobs-worker-1 exited"
+        ]
+    );
+
+    compose_ok(
+        &rl,
+        &file,
+        "jobs",
+        &["up", "-d", "--wait", "--scale", "idle=3", "idle"],
+    );
+    let running = compose_ok(&rl, &file, "jobs", &["ps", "--services"]);
+    assert!(running.contains("idle"), "{running}");
+    let ps = compose_ok(&rl, &file, "jobs", &["ps", "--format", "{{.Name}}", "idle"]);
+    assert_eq!(lines(&ps), ["jobs-idle-1", "jobs-idle-2", "jobs-idle-3"]);
+
+    compose_ok(&rl, &file, "jobs", &["stop", "-t", "1", "idle"]);
+    assert_eq!(compose_ok(&rl, &file, "jobs", &["ps", "-q", "idle"]), "");
+    compose_ok(&rl, &file, "jobs", &["start", "idle"]);
+    assert_eq!(
+        lines(&compose_ok(&rl, &file, "jobs", &["ps", "-q", "idle"])).len(),
+        3
+    );
+    // Pausing needs the freezer cgroup: where rootless containers have none (cgroup v1),
+    // the error says so.
+    let pause = compose(&rl, &file, "jobs", &["pause", "idle"]);
+    if code(&pause) == 0 {
+        let paused = compose_ok(
+            &rl,
+            &file,
+            "jobs",
+            &["ps", "--format", "{{.State}}", "idle"],
+        );
+        assert!(paused.lines().all(|l| l == "paused"), "{paused}");
+        compose_ok(&rl, &file, "jobs", &["unpause", "idle"]);
+    } else {
+        assert!(stderr(&pause).contains("freezer"), "{}", stderr(&pause));
+    }
+    let top = compose_ok(&rl, &file, "jobs", &["top", "idle"]);
+    assert!(
+        top.contains("jobs-idle-1") && top.contains("sleep 600"),
+        "{top}"
+    );
+    let local = rl.home.join("jobs/copied");
+    compose_ok(
+        &rl,
+        &file,
+        "jobs",
+        &["cp", "idle:/etc/hostname", local.to_str().unwrap()],
+    );
+    assert!(local.exists());
+    compose_ok(&rl, &file, "jobs", &["restart", "-t", "1", "idle"]);
+    compose_ok(&rl, &file, "jobs", &["kill", "idle"]);
+    assert_eq!(compose_ok(&rl, &file, "jobs", &["ps", "-q", "idle"]), "");
+    compose_ok(&rl, &file, "jobs", &["rm", "-f", "idle"]);
+    let left = compose_ok(
+        &rl,
+        &file,
+        "jobs",
+        &["ps", "-a", "--format", "{{.Service}}"],
+    );
+    assert!(!left.contains("idle"), "{left}");
+    compose_ok(&rl, &file, "jobs", &["down", "-v"]);
+    assert_eq!(compose_ok(&rl, &file, "jobs", &["ps", "-a", "-q"]), "");
+}

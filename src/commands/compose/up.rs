@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use burrow::compose::engine::logs::{self, Style};
+use burrow::compose::engine::service::Condition;
 use burrow::compose::engine::state::Member;
 use burrow::compose::engine::up::{self as engine, UpOptions};
 use burrow::compose::project::Project;
@@ -123,7 +124,7 @@ pub fn up(args: UpArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCo
         if detach {
             return Ok(ExitCode::SUCCESS);
         }
-        attached(&ctx, &members, &args, opts.timeout).await
+        attached(&ctx, project, &members, &args, opts.timeout).await
     })
 }
 
@@ -149,6 +150,7 @@ async fn wait_ready(ctx: &Ctx, members: &[Member], timeout: Duration) -> anyhow:
 /// The attached `up`: output until every container stopped, one stopped (abort), or Ctrl-C.
 async fn attached(
     ctx: &Ctx,
+    project: &Project,
     members: &[Member],
     args: &UpArgs,
     timeout: Option<u64>,
@@ -160,10 +162,11 @@ async fn attached(
     };
     let refs: Vec<&Member> = members.iter().collect();
     let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
+    let watched = watched(project, members);
     tokio::select! {
         r = logs::show(ctx, &refs, &q, style) => r?,
         _ = tokio::signal::ctrl_c() => eprintln!("Gracefully stopping... (press Ctrl+C again to force)"),
-        _ = first_exit(ctx, members), if abort => eprintln!("Aborting on container exit..."),
+        _ = first_exit(ctx, &watched), if abort => eprintln!("Aborting on container exit..."),
     }
     for m in members {
         if m.state(ctx).await?.is_running() {
@@ -180,6 +183,24 @@ async fn attached(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The containers whose exit aborts an attached `up`: all but those of services others wait
+/// to complete (`service_completed_successfully`), which are meant to exit.
+fn watched(project: &Project, members: &[Member]) -> Vec<Member> {
+    let jobs: Vec<String> = project
+        .compose
+        .services
+        .values()
+        .flat_map(burrow::compose::engine::service::dependencies)
+        .filter(|d| d.condition == Condition::CompletedSuccessfully)
+        .map(|d| d.service)
+        .collect();
+    members
+        .iter()
+        .filter(|m| !jobs.contains(&m.service))
+        .cloned()
+        .collect()
 }
 
 /// Returns once any of the containers is no longer running.
