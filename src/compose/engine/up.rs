@@ -66,6 +66,8 @@ pub async fn up(
     }
     ensure_networks(ctx, project, &services, report).await?;
     ensure_volumes(ctx, project, report).await?;
+    // Services whose containers were made anew: dependents with `restart: true` follow.
+    let mut changed: Vec<String> = Vec::new();
     for svc in &services {
         if !opts.no_start {
             for dep in svc.dependencies() {
@@ -74,7 +76,16 @@ pub async fn up(
                 }
             }
         }
-        converge(ctx, project, svc, opts, report).await?;
+        let restart = svc
+            .dependencies()
+            .iter()
+            .any(|d| d.restart && changed.contains(&d.service));
+        if converge(ctx, project, svc, opts, report).await? {
+            changed.push(svc.name.clone());
+        } else if restart && !opts.no_start {
+            restart_service(ctx, project, svc, opts.timeout, report).await?;
+            changed.push(svc.name.clone());
+        }
     }
     orphans(ctx, project, opts.remove_orphans, opts.timeout, report).await?;
     Ok(order)
@@ -270,14 +281,35 @@ async fn exit_code(ctx: &Ctx, m: &Member) -> anyhow::Result<u32> {
     }
 }
 
-/// Makes the service's containers match its config and replica count.
+/// Restarts the running containers of `svc` (a dependency with `restart: true` was recreated).
+async fn restart_service(
+    ctx: &Ctx,
+    project: &Project,
+    svc: &Service,
+    timeout: Option<u64>,
+    report: Report<'_>,
+) -> Result<(), ComposeError> {
+    let state = ProjectState::read(ctx, &project.name).await?;
+    for m in state.of_service(&svc.name) {
+        if m.state(ctx).await?.is_running() {
+            ops::stop(ctx, &m.container, timeout).await?;
+            let c = ctx.find(m.id()).await?;
+            start::start_background(ctx, &c).await?;
+            report(format!("Container {}  Restarted", m.name));
+        }
+    }
+    Ok(())
+}
+
+/// Makes the service's containers match its config and replica count; true when it created
+/// or recreated any.
 async fn converge(
     ctx: &Ctx,
     project: &Project,
     svc: &Service,
     opts: &UpOptions,
     report: Report<'_>,
-) -> Result<(), ComposeError> {
+) -> Result<bool, ComposeError> {
     let want = opts
         .scale
         .get(&svc.name)
@@ -295,6 +327,7 @@ async fn converge(
     for m in existing.iter().filter(|m| m.number > want) {
         remove_member(ctx, m, opts.timeout, report).await?;
     }
+    let mut made = false;
     for number in 1..=want {
         let found = existing.iter().find(|m| m.number == number);
         let stale =
@@ -323,10 +356,11 @@ async fn converge(
             }
             None => {
                 make(ctx, project, svc, number, opts.no_start, report, "Created").await?;
+                made = true;
             }
         }
     }
-    Ok(())
+    Ok(made)
 }
 
 /// Creates container `number` of `svc` and, unless `no_start`, starts it.
