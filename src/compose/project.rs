@@ -36,6 +36,11 @@ const DEFAULT_FILES: [&str; 4] = [
 impl Project {
     /// Loads the project `opts` names.
     pub fn load(opts: &LoadOptions) -> Result<Project, ComposeError> {
+        if opts.files.len() > 1 || !opts.env_files.is_empty() || !opts.profiles.is_empty() {
+            return Err(ComposeError::Load(
+                "several -f files, --env-file and --profile need the Compose loader, which has not landed in this build yet".into(),
+            ));
+        }
         let cwd = std::env::current_dir().map_err(|e| ComposeError::Load(e.to_string()))?;
         let file = match opts.files.first() {
             Some(f) => cwd.join(f),
@@ -62,6 +67,11 @@ impl Project {
             .apply_merge(true)
             .from_yaml_str(&text)
             .map_err(|e| ComposeError::Load(format!("{}: {e}", file.display())))?;
+        if let Some((name, _)) = compose.services.iter().find(|(_, s)| s.env_file.is_some()) {
+            return Err(ComposeError::Load(format!(
+                "service {name}: env_file needs the Compose loader, which has not landed in this build yet"
+            )));
+        }
         let working_dir = opts
             .project_directory
             .clone()

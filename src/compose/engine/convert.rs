@@ -142,6 +142,29 @@ pub fn request(
     if let Some(h) = svc.get("healthcheck") {
         c.healthcheck = Some(healthcheck(h).map_err(|e| bad("healthcheck", &e))?);
     }
+    if let Some(m) = svc.str("mac_address") {
+        c.mac_address = Some(parse(svc, "mac_address", &m)?);
+    }
+    if let Some(p) = svc.str("pull_policy") {
+        // Compose's if_not_present is Docker's missing; build needs `burrow build`.
+        let p = if p == "if_not_present" {
+            "missing".into()
+        } else {
+            p
+        };
+        r.pull = parse(svc, "pull_policy", &p)?;
+    }
+    if let Some(p) = svc.str("platform") {
+        let platform =
+            crate::images::manifest::Platform::parse(&p).map_err(|e| bad("platform", &e))?;
+        r.platform = Some(platform);
+    }
+    if svc.get("build").is_some() {
+        warnings.push(format!(
+            "service {}: `build:` is not done (`burrow build` has not landed yet): image {} is used as it is",
+            svc.name, r.config.image
+        ));
+    }
     host_config(project, svc, &mut r, &mut warnings)?;
     networks(project, svc, &mut r)?;
     r.validate(false).map_err(|e| bad("invalid", &e))?;
@@ -382,6 +405,13 @@ fn deploy(
     }
     if let Some(o) = d.as_object() {
         for k in o.keys() {
+            let replicated = d.get("mode").is_none_or(|m| m == "replicated");
+            if k == "mode" && !replicated {
+                return Err(ComposeError::service(
+                    &svc.name,
+                    "deploy.mode: only replicated services are supported (a single engine has no global mode)",
+                ));
+            }
             if !matches!(k.as_str(), "replicas" | "resources" | "mode") {
                 warnings.push(format!(
                     "service {}: deploy.{k} is a Swarm setting burrow compose does not apply",
@@ -644,6 +674,109 @@ mod tests {
         assert_eq!((h.interval, h.retries), (1_000_000_000, 3));
         let off = healthcheck(&json!({"disable": true})).unwrap();
         assert!(off.is_disabled());
+    }
+
+    fn project(yaml: &str) -> Project {
+        Project {
+            name: "app".into(),
+            working_dir: "/srv/app".into(),
+            config_files: vec!["/srv/app/compose.yaml".into()],
+            compose: compose_spec::Compose::options()
+                .from_yaml_str(yaml)
+                .unwrap(),
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_service_becomes_a_request_named_and_labelled_as_compose_does() {
+        let p = project(
+            r#"
+services:
+  web:
+    image: busybox
+    command: httpd -f "-p 80"
+    environment: {A: "1"}
+    ports: ["127.0.0.1:8080:80"]
+    volumes: ["data:/data", "./site:/www:ro", "/anon"]
+    networks:
+      back: {aliases: [w], ipv4_address: 10.5.0.5}
+    secrets: [token]
+    restart: always
+    stop_grace_period: 3s
+    sysctls: [net.ipv4.ip_forward=1]
+    depends_on: [db]
+    cpu_shares: 512
+  db:
+    image: busybox
+networks:
+  back: {}
+volumes:
+  data: {name: shared-data}
+secrets:
+  token: {file: ./token.txt}
+"#,
+        );
+        let svc = Service::of(&p, "web").unwrap();
+        let inst = Instance {
+            number: 1,
+            oneoff: false,
+            name: "app-web-1".into(),
+        };
+        // A key the model knows and the engine does not map is named in a warning (keys
+        // the model does not know are the loader's to report).
+        let (r, warnings) = request(&p, &svc, &inst).unwrap();
+        assert!(
+            warnings.iter().any(|w| w.contains("cpu_shares")),
+            "{warnings:?}"
+        );
+        assert_eq!(r.config.cmd, ["httpd", "-f", "-p 80"]);
+        assert_eq!(r.config.env, ["A=1"]);
+        assert_eq!(r.config.stop_timeout, Some(3));
+        assert_eq!(r.config.labels[naming::PROJECT], "app");
+        assert_eq!(r.config.labels[naming::ONEOFF], "False");
+        assert_eq!(
+            r.config.labels[naming::DEPENDS_ON],
+            "db:service_started:false"
+        );
+        assert_eq!(r.host_config.network_mode, "app_back");
+        let e = &r.networking_config.endpoints[0];
+        assert_eq!(e.aliases, ["web", "w"]);
+        assert_eq!(e.ipv4_address, Some("10.5.0.5".parse().unwrap()));
+        let binds: Vec<String> = r
+            .host_config
+            .binds
+            .iter()
+            .map(|b| format!("{:?}:{}:{}", b.source, b.target, b.read_only))
+            .collect();
+        assert_eq!(
+            binds,
+            [
+                "Named(\"shared-data\"):/data:false",
+                "Host(\"/srv/app/site\"):/www:true",
+                "Anonymous:/anon:false",
+                "Host(\"/srv/app/token.txt\"):/run/secrets/token:true",
+            ]
+        );
+        assert_eq!(r.host_config.restart_policy, RestartPolicy::Always);
+        assert_eq!(r.host_config.sysctls["net.ipv4.ip_forward"], "1");
+        assert_eq!(
+            r.host_config.port_bindings[0].to_string(),
+            "127.0.0.1:8080:80"
+        );
+    }
+
+    #[test]
+    fn a_build_only_service_is_refused_clearly() {
+        let p = project("services:\n  app:\n    build: .\n");
+        let svc = Service::of(&p, "app").unwrap();
+        let inst = Instance {
+            number: 1,
+            oneoff: false,
+            name: "x".into(),
+        };
+        let e = request(&p, &svc, &inst).unwrap_err().to_string();
+        assert!(e.contains("`burrow build` has not landed"), "{e}");
     }
 
     #[test]
