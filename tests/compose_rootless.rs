@@ -379,8 +379,15 @@ volumes:
     assert!(ports.contains(":8472"), "{ports}");
     let vols = burrow_ok(&rl, &["volume", "ls", "-q"]);
     assert!(vols.contains("u7s_node-etc"), "{vols}");
-    compose_ok(&rl, &file, "u7s", &["down", "-v", "-t", "1"]);
+    compose_ok(
+        &rl,
+        &file,
+        "u7s",
+        &["down", "-v", "--rmi", "all", "-t", "1"],
+    );
     assert_eq!(compose_ok(&rl, &file, "u7s", &["ps", "-a", "-q"]), "");
+    let images = burrow_ok(&rl, &["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(!images.contains(&image("busybox")), "--rmi all: {images}");
 }
 
 /// Jobs and replicas: a one-shot job another service waits to complete successfully, an
@@ -502,6 +509,9 @@ volumes:
     assert!(local.exists());
     compose_ok(&rl, &file, "jobs", &["restart", "-t", "1", "idle"]);
     compose_ok(&rl, &file, "jobs", &["kill", "idle"]);
+    // kill does not wait; wait does, printing each container's exit code.
+    let codes = compose_ok(&rl, &file, "jobs", &["wait", "idle"]);
+    assert_eq!(lines(&codes), ["137", "137", "137"]);
     assert_eq!(compose_ok(&rl, &file, "jobs", &["ps", "-q", "idle"]), "");
     compose_ok(&rl, &file, "jobs", &["rm", "-f", "idle"]);
     let left = compose_ok(
@@ -511,6 +521,36 @@ volumes:
         &["ps", "-a", "--format", "{{.Service}}"],
     );
     assert!(!left.contains("idle"), "{left}");
+
+    // A service gone from the file leaves an orphan: warned about, removed on request.
+    let text = std::fs::read_to_string(&file).unwrap();
+    write_user_file(
+        &rl,
+        &file,
+        &text
+            .replace("  worker:", "  renamed:")
+            .replace("cat /shared/m; echo worker-done; exit 3", "true"),
+    );
+    let out = compose(&rl, &file, "jobs", &["up", "-d", "migrate"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("orphan containers (jobs-worker-1)"),
+        "{}",
+        stderr(&out)
+    );
+    compose_ok(
+        &rl,
+        &file,
+        "jobs",
+        &["up", "-d", "--remove-orphans", "migrate"],
+    );
+    let left = compose_ok(
+        &rl,
+        &file,
+        "jobs",
+        &["ps", "-a", "--format", "{{.Service}}"],
+    );
+    assert!(!left.contains("worker"), "{left}");
     compose_ok(&rl, &file, "jobs", &["down", "-v"]);
     assert_eq!(compose_ok(&rl, &file, "jobs", &["ps", "-a", "-q"]), "");
 }

@@ -49,7 +49,7 @@ pub async fn down(
         }
     }
     for m in members {
-        remove_member(ctx, m, opts.timeout, report).await?;
+        remove_member(ctx, m, opts.timeout, opts.volumes, report).await?;
     }
     remove_networks(ctx, project, report).await?;
     if opts.volumes {

@@ -325,7 +325,7 @@ async fn converge(
     let state = ProjectState::read(ctx, &project.name).await?;
     let existing: Vec<&Member> = state.of_service(&svc.name).collect();
     for m in existing.iter().filter(|m| m.number > want) {
-        remove_member(ctx, m, opts.timeout, report).await?;
+        remove_member(ctx, m, opts.timeout, false, report).await?;
     }
     let mut made = false;
     for number in 1..=want {
@@ -334,7 +334,7 @@ async fn converge(
             |m: &Member| opts.force_recreate || m.label(naming::CONFIG_HASH) != Some(hash.as_str());
         match found {
             Some(m) if !opts.no_recreate && stale(m) => {
-                remove_member(ctx, m, opts.timeout, report).await?;
+                remove_member(ctx, m, opts.timeout, false, report).await?;
                 make(
                     ctx,
                     project,
@@ -434,11 +434,12 @@ pub async fn create_request(
     Ok(created.id)
 }
 
-/// Stops and removes a container of the project.
+/// Stops and removes a container of the project (with `volumes`, its anonymous volumes).
 pub async fn remove_member(
     ctx: &Ctx,
     m: &Member,
     timeout: Option<u64>,
+    volumes: bool,
     report: Report<'_>,
 ) -> Result<(), ComposeError> {
     if m.state(ctx).await?.is_running() {
@@ -446,7 +447,7 @@ pub async fn remove_member(
         report(format!("Container {}  Stopped", m.name));
     }
     let c = ctx.find(m.id()).await?;
-    ops::remove(ctx, &c, true, false).await?;
+    ops::remove(ctx, &c, true, volumes).await?;
     report(format!("Container {}  Removed", m.name));
     Ok(())
 }
@@ -478,7 +479,7 @@ pub async fn orphans(
         return Ok(());
     }
     for m in orphans {
-        remove_member(ctx, m, timeout, report).await?;
+        remove_member(ctx, m, timeout, false, report).await?;
     }
     Ok(())
 }
