@@ -553,4 +553,27 @@ volumes:
     assert!(!left.contains("worker"), "{left}");
     compose_ok(&rl, &file, "jobs", &["down", "-v"]);
     assert_eq!(compose_ok(&rl, &file, "jobs", &["ps", "-a", "-q"]), "");
+
+    // deploy.resources.limits are cgroup limits: where the user has no cgroup of its own the
+    // service is refused with the reason, not run without its limits.
+    let limits = rl.home.join("limits/compose.yaml");
+    write_user_file(
+        &rl,
+        &limits,
+        &format!(
+            "services:\n  capped:\n    image: {bb}\n    command: [\"sleep\", \"600\"]\n    stop_grace_period: 1s\n    deploy:\n      resources:\n        limits:\n          memory: 64M\n"
+        ),
+    );
+    let out = compose(&rl, &limits, "limits", &["up", "-d"]);
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        eprintln!(
+            "note: cgroup v2 here: the limit may be applied ({})",
+            code(&out)
+        );
+    } else {
+        assert_ne!(code(&out), 0, "{}", stdout(&out));
+        assert!(stderr(&out).contains("cgroup v1"), "{}", stderr(&out));
+    }
+    compose_ok(&rl, &limits, "limits", &["down"]);
+    assert_eq!(compose_ok(&rl, &limits, "limits", &["ps", "-a", "-q"]), "");
 }
