@@ -9,6 +9,7 @@ mod containers_support;
 
 use std::path::Path;
 
+use burrow_testsupport::run_with_timeout;
 use containers_support::*;
 
 /// Writes `text` to `path` owned by the test user.
@@ -576,4 +577,83 @@ volumes:
     }
     compose_ok(&rl, &limits, "limits", &["down"]);
     assert_eq!(compose_ok(&rl, &limits, "limits", &["ps", "-a", "-q"]), "");
+
+    attached_up_stops_on_interrupt(&rl, &bb);
+}
+
+/// Kills the attached `compose up` if the test fails before it exits.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An attached `up` prints the prefixed output and, on Ctrl-C (SIGINT), stops the containers
+/// and exits.
+fn attached_up_stops_on_interrupt(rl: &Rootless, bb: &str) {
+    use std::io::BufRead;
+    let file = rl.home.join("attached/compose.yaml");
+    write_user_file(
+        rl,
+        &file,
+        &format!(
+            "services:\n  talker:\n    image: {bb}\n    command: [\"sh\", \"-c\", \"echo talker-up; exec sleep 600\"]\n    stop_grace_period: 1s\n"
+        ),
+    );
+    let mut cmd = rl.machine.user_command(&rl.burrow);
+    cmd.env("XDG_RUNTIME_DIR", &rl.runtime_dir)
+        .env("HOME", &rl.home)
+        .current_dir(&rl.home)
+        .args([
+            "compose",
+            "-f",
+            file.to_str().unwrap(),
+            "-p",
+            "attached",
+            "up",
+            "--no-color",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = KillOnDrop(cmd.spawn().expect("compose up starts"));
+    let out = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the attached up prints the container's output");
+    assert!(line.starts_with("attached-talker-1  | talker-up"), "{line}");
+    let pid = child.0.id().to_string();
+    let mut kill = std::process::Command::new("kill");
+    kill.args(["-INT", &pid]);
+    assert!(
+        run_with_timeout(&mut kill, std::time::Duration::from_secs(10))
+            .status
+            .success()
+    );
+    let mut status = None;
+    for _ in 0..600 {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = status.expect("compose up exits after SIGINT");
+    assert!(status.success(), "{status:?}");
+    let ps = compose_ok(
+        rl,
+        &file,
+        "attached",
+        &["ps", "-a", "--format", "{{.State}}"],
+    );
+    assert_eq!(ps, "exited\n");
+    compose_ok(rl, &file, "attached", &["down"]);
 }
