@@ -4,9 +4,11 @@
 //! [`up`] converges it, [`down`] removes what `up` made, [`logs`] prints prefixed output.
 
 pub mod convert;
+pub mod deps;
 pub mod down;
 pub mod logs;
 pub mod naming;
+pub mod resources;
 pub mod service;
 pub mod state;
 pub mod up;

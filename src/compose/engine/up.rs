@@ -1,27 +1,18 @@
-//! `compose up` and `create`: the project's networks and volumes, then each service's
-//! containers in dependency order, each dependency's condition awaited first (started,
-//! healthy, completed successfully). Idempotent: a container whose config hash still matches
+//! `compose up` and `create`: the project's networks and volumes ([`super::resources`]), then
+//! each service's containers in dependency order, each dependency's condition awaited first
+//! ([`super::deps`]). Idempotent: a container whose config hash still matches
 //! is left alone (started if stopped); one whose hash changed is recreated.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use serde_json::Value;
-
-use super::convert::{self, is_external, resource_name, top, Instance};
+use super::convert::{self, Instance};
 use super::naming;
-use super::service::{Condition, Dependency, Service};
+use super::service::Service;
 use super::state::{Member, ProjectState};
 use crate::compose::project::Project;
 use crate::compose::ComposeError;
 use crate::containers::create::{self, CreateOptions, Note};
-use crate::containers::health::HealthStatus;
-use crate::containers::record::State;
-use crate::containers::{health, networks, ops, start, volumes, Ctx};
-use crate::network as net;
-
-/// How long a dependency may take to become healthy or complete.
-const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(600);
+use crate::containers::{ops, start, Ctx};
 
 /// What `up` (or `create`) is asked.
 #[derive(Debug, Clone, Default)]
@@ -64,15 +55,15 @@ pub async fn up(
     for s in &services {
         s.image()?;
     }
-    ensure_networks(ctx, project, &services, report).await?;
-    ensure_volumes(ctx, project, report).await?;
+    super::resources::ensure_networks(ctx, project, &services, report).await?;
+    super::resources::ensure_volumes(ctx, project, report).await?;
     // Services whose containers were made anew: dependents with `restart: true` follow.
     let mut changed: Vec<String> = Vec::new();
     for svc in &services {
         if !opts.no_start {
             for dep in svc.dependencies() {
                 if order.contains(&dep.service) || !opts.no_deps {
-                    await_dependency(ctx, project, svc, &dep, report).await?;
+                    super::deps::await_dependency(ctx, project, svc, &dep, report).await?;
                 }
             }
         }
@@ -89,196 +80,6 @@ pub async fn up(
     }
     orphans(ctx, project, opts.remove_orphans, opts.timeout, report).await?;
     Ok(order)
-}
-
-/// The network keys the services use (`default` when one joins none).
-fn network_keys(services: &[Service]) -> Vec<String> {
-    let mut keys = Vec::new();
-    for s in services {
-        if s.get("network_mode").is_some() {
-            continue;
-        }
-        let mine: Vec<String> = match s.get("networks") {
-            Some(Value::Array(a)) => a.iter().map(super::service::scalar).collect(),
-            Some(Value::Object(m)) => m.keys().cloned().collect(),
-            _ => vec!["default".into()],
-        };
-        for k in mine {
-            if !keys.contains(&k) {
-                keys.push(k);
-            }
-        }
-    }
-    keys
-}
-
-async fn ensure_networks(
-    ctx: &Ctx,
-    project: &Project,
-    services: &[Service],
-    report: Report<'_>,
-) -> Result<(), ComposeError> {
-    let top = top(project, "networks");
-    for key in network_keys(services) {
-        let name = resource_name(project, &top, &key);
-        let def = top.get(&key).cloned().unwrap_or(Value::Null);
-        let exists = net::get(&ctx.net, &name).is_ok();
-        if is_external(&def) {
-            if !exists {
-                return Err(ComposeError::Load(format!(
-                    "network {name} is declared as external, but could not be found: create it with `burrow network create {name}`"
-                )));
-            }
-            continue;
-        }
-        if exists {
-            continue;
-        }
-        networks::create(ctx, network_request(project, &key, &name, &def)?)
-            .await
-            .map_err(|e| ComposeError::Load(format!("creating network {name}: {e}")))?;
-        report(format!("Network {name}  Created"));
-    }
-    Ok(())
-}
-
-fn network_request(
-    project: &Project,
-    key: &str,
-    name: &str,
-    def: &Value,
-) -> Result<net::manage::CreateRequest, ComposeError> {
-    let s = super::service::scalar;
-    let ipam = def
-        .get("ipam")
-        .and_then(|i| i.get("config"))
-        .and_then(|c| c.get(0));
-    let mut labels = serde_json::Map::new();
-    for (k, v) in super::service::pairs(def.get("labels")) {
-        labels.insert(k, Value::String(v.unwrap_or_default()));
-    }
-    labels.insert(naming::NETWORK.into(), key.into());
-    labels.insert(naming::PROJECT.into(), project.name.clone().into());
-    labels.insert(naming::VERSION.into(), naming::COMPOSE_VERSION.into());
-    Ok(net::manage::CreateRequest {
-        name: name.to_string(),
-        driver: def.get("driver").map(s).unwrap_or_else(|| "bridge".into()),
-        subnet: ipam.and_then(|c| c.get("subnet")).map(s),
-        gateway: ipam.and_then(|c| c.get("gateway")).map(s),
-        ip_range: ipam.and_then(|c| c.get("ip_range")).map(s),
-        labels,
-    })
-}
-
-async fn ensure_volumes(
-    ctx: &Ctx,
-    project: &Project,
-    report: Report<'_>,
-) -> Result<(), ComposeError> {
-    let top = top(project, "volumes");
-    let Some(m) = top.as_object() else {
-        return Ok(());
-    };
-    let store = volumes::Volumes::of(ctx);
-    for (key, def) in m {
-        let name = resource_name(project, &top, key);
-        let exists = store.get(&name).is_ok();
-        if is_external(def) {
-            if !exists {
-                return Err(ComposeError::Load(format!(
-                    "volume {name} is declared as external, but could not be found: create it with `burrow volume create {name}`"
-                )));
-            }
-            continue;
-        }
-        if exists {
-            continue;
-        }
-        let mut labels: std::collections::HashMap<String, String> =
-            super::service::pairs(def.get("labels"))
-                .into_iter()
-                .map(|(k, v)| (k, v.unwrap_or_default()))
-                .collect();
-        labels.insert(naming::VOLUME.into(), key.clone());
-        labels.insert(naming::PROJECT.into(), project.name.clone());
-        labels.insert(naming::VERSION.into(), naming::COMPOSE_VERSION.into());
-        volumes::create(ctx, Some(name.clone()), labels)
-            .await
-            .map_err(|e| ComposeError::Load(format!("creating volume {name}: {e}")))?;
-        report(format!("Volume {name}  Created"));
-    }
-    Ok(())
-}
-
-/// Waits for `dep` of `svc` as its condition says; a dependency that is not required only
-/// warns when it is missing or fails.
-async fn await_dependency(
-    ctx: &Ctx,
-    project: &Project,
-    svc: &Service,
-    dep: &Dependency,
-    report: Report<'_>,
-) -> Result<(), ComposeError> {
-    match wait_condition(ctx, project, dep, report).await {
-        Ok(()) => Ok(()),
-        Err(why) if !dep.required => {
-            report(format!(
-                "warning: service {}: optional dependency {} {why}; starting anyway",
-                svc.name, dep.service
-            ));
-            Ok(())
-        }
-        Err(why) => Err(ComposeError::Dependency {
-            service: svc.name.clone(),
-            dependency: dep.service.clone(),
-            why,
-        }),
-    }
-}
-
-async fn wait_condition(
-    ctx: &Ctx,
-    project: &Project,
-    dep: &Dependency,
-    report: Report<'_>,
-) -> Result<(), String> {
-    let state = ProjectState::read(ctx, &project.name)
-        .await
-        .map_err(|e| format!("{e:#}"))?;
-    let members: Vec<&Member> = state.of_service(&dep.service).collect();
-    if members.is_empty() {
-        return Err("has no container (is it in another profile?)".into());
-    }
-    for m in members {
-        match dep.condition {
-            Condition::Started => {}
-            Condition::Healthy => {
-                report(format!("Container {}  Waiting", m.name));
-                health::wait_for(ctx, m.id(), HealthStatus::Healthy, DEPENDENCY_TIMEOUT)
-                    .await
-                    .map_err(|e| format!("did not become healthy: {e}"))?;
-                report(format!("Container {}  Healthy", m.name));
-            }
-            Condition::CompletedSuccessfully => {
-                report(format!("Container {}  Waiting", m.name));
-                let code = exit_code(ctx, m).await.map_err(|e| format!("{e:#}"))?;
-                if code != 0 {
-                    return Err(format!("did not complete successfully: exit {code}"));
-                }
-                report(format!("Container {}  Exited", m.name));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The container's exit code, waiting for it to exit.
-async fn exit_code(ctx: &Ctx, m: &Member) -> anyhow::Result<u32> {
-    match m.state(ctx).await? {
-        State::Exited { code, .. } => Ok(code),
-        State::Created => anyhow::bail!("container {} was never started", m.name),
-        _ => ops::wait(ctx, &m.container).await,
-    }
 }
 
 /// Restarts the running containers of `svc` (a dependency with `restart: true` was recreated).
