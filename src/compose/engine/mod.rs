@@ -7,6 +7,7 @@ pub mod convert;
 pub mod deps;
 pub mod down;
 pub mod logs;
+pub mod mounts;
 pub mod naming;
 pub mod resources;
 pub mod service;
