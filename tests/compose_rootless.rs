@@ -418,6 +418,9 @@ fn rootless_compose_jobs_replicas_and_service_commands() {
     depends_on:
       migrate:
         condition: service_completed_successfully
+      ghost:
+        condition: service_started
+        required: false
     volumes: [shared:/shared]
   idle:
     image: {bb}
@@ -440,6 +443,12 @@ volumes:
     );
     let text = stdout(&out);
     assert_eq!(code(&out), 3, "{text}{}", stderr(&out));
+    // A dependency that is not required and not there only warns.
+    assert!(
+        stderr(&out).contains("optional dependency ghost"),
+        "{}",
+        stderr(&out)
+    );
     // Prefixes are padded to the longest container name shown, as Docker Compose's.
     let line = |want: &str| {
         text.lines()

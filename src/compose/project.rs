@@ -140,7 +140,14 @@ impl Project {
         };
         path.push(name.to_string());
         for dep in super::engine::service::dependencies(svc) {
-            self.visit(&dep.service, order, path)?;
+            let known = self
+                .compose
+                .services
+                .keys()
+                .any(|k| k.as_str() == dep.service);
+            if known || dep.required {
+                self.visit(&dep.service, order, path)?;
+            }
         }
         path.pop();
         order.push(name.to_string());
