@@ -9,7 +9,7 @@ mod containers_support;
 
 use std::path::Path;
 
-use burrow_testsupport::run_with_timeout;
+use burrow_testsupport::{run_with_timeout, wait_for};
 use containers_support::*;
 
 /// Writes `text` to `path` owned by the test user.
@@ -61,7 +61,7 @@ fn lines(s: &str) -> Vec<String> {
 /// The app: db becomes healthy only once it wrote its ready file (seconds after start); web
 /// (the demo httpd) depends on db being healthy and records its own start after db's line in
 /// a shared volume; cache sits on a second network where web has an alias.
-fn app_yaml(port: u16, cache_env: &str) -> String {
+fn app_yaml(port: u16, db_mode: &str) -> String {
     let bb = image("busybox");
     let demo = image("demo");
     format!(
@@ -70,6 +70,8 @@ fn app_yaml(port: u16, cache_env: &str) -> String {
     image: {bb}
     command: ["sh", "-c", "echo db-starting; sleep 4; echo db-ready >> /shared/order; touch /tmp/ready; echo db-ready; exec sleep 600"]
     stop_grace_period: 1s
+    environment:
+      DB_MODE: {db_mode}
     healthcheck:
       test: ["CMD", "test", "-f", "/tmp/ready"]
       interval: 1s
@@ -84,6 +86,7 @@ fn app_yaml(port: u16, cache_env: &str) -> String {
     depends_on:
       db:
         condition: service_healthy
+        restart: true
     ports:
       - "127.0.0.1:{port}:80"
     volumes:
@@ -97,7 +100,7 @@ fn app_yaml(port: u16, cache_env: &str) -> String {
     command: ["sleep", "600"]
     stop_grace_period: 1s
     environment:
-      CACHE_MODE: {cache_env}
+      CACHE_MODE: lru
     networks: [back]
 networks:
   back: {{}}
@@ -117,7 +120,7 @@ fn rootless_compose_application_end_to_end() {
     let dir = rl.home.join("app");
     let file = dir.join("compose.yaml");
     let port = free_port();
-    write_user_file(&rl, &file, &app_yaml(port, "lru"));
+    write_user_file(&rl, &file, &app_yaml(port, "primary"));
     let before = (
         lines(&burrow_ok(&rl, &["ps", "-a", "-q", "--no-trunc"])),
         lines(&burrow_ok(&rl, &["network", "ls", "--format", "{{.Name}}"])),
@@ -126,13 +129,21 @@ fn rootless_compose_application_end_to_end() {
 
     compose_ok(&rl, &file, "app", &["up", "-d"]);
     // web started only after db was healthy: its line follows db's in the shared volume.
-    let order = compose_ok(
-        &rl,
-        &file,
-        "app",
-        &["exec", "-T", "db", "cat", "/shared/order"],
-    );
-    assert_eq!(order, "db-ready\nweb-start\n", "start order");
+    // (web's shell writes its line just after its start: read until it is there.)
+    let order = |rl: &Rootless, lines: usize| {
+        let mut text = String::new();
+        wait_for(std::time::Duration::from_secs(60), || {
+            text = compose_ok(
+                rl,
+                &file,
+                "app",
+                &["exec", "-T", "db", "cat", "/shared/order"],
+            );
+            text.lines().count() >= lines
+        });
+        text
+    };
+    assert_eq!(order(&rl, 2), "db-ready\nweb-start\n", "start order");
     // The published port answers.
     let body = http_get(&format!("127.0.0.1:{port}")).expect("web answers on its port");
     assert!(body.contains("hello-compose"), "{body}");
@@ -177,7 +188,7 @@ fn rootless_compose_application_end_to_end() {
         "\"com.docker.compose.service\":\"web\"",
         "\"com.docker.compose.container-number\":\"1\"",
         "\"com.docker.compose.oneoff\":\"False\"",
-        "\"com.docker.compose.depends_on\":\"db:service_healthy:false\"",
+        "\"com.docker.compose.depends_on\":\"db:service_healthy:true\"",
         "com.docker.compose.config-hash",
     ] {
         assert!(labels.contains(l), "{l} in {labels}");
@@ -199,7 +210,8 @@ fn rootless_compose_application_end_to_end() {
     let ls = compose_ok(&rl, &file, "app", &["ls"]);
     assert!(ls.contains("app") && ls.contains("running(3)"), "{ls}");
 
-    // A second up changes nothing; a config change recreates only that service.
+    // A second up changes nothing; a config change recreates only that service (web, which
+    // depends on db with restart: true, is restarted once the new db is healthy).
     let ids = |rl: &Rootless| {
         let out = compose_ok(
             rl,
@@ -212,13 +224,18 @@ fn rootless_compose_application_end_to_end() {
     let first = ids(&rl);
     compose_ok(&rl, &file, "app", &["up", "-d"]);
     assert_eq!(ids(&rl), first, "a second up keeps every container");
-    write_user_file(&rl, &file, &app_yaml(port, "lfu"));
+    write_user_file(&rl, &file, &app_yaml(port, "replica"));
     compose_ok(&rl, &file, "app", &["up", "-d"]);
     let second = ids(&rl);
     assert_eq!(second.len(), 3);
     for (a, b) in first.iter().zip(&second) {
-        assert_eq!(a == b, !a.starts_with("cache "), "{a} / {b}");
+        assert_eq!(a == b, !a.starts_with("db "), "{a} / {b}");
     }
+    assert_eq!(
+        order(&rl, 4),
+        "db-ready\nweb-start\ndb-ready\nweb-start\n",
+        "restart order"
+    );
 
     // A one-off run, removed after.
     let run = compose_ok(

@@ -146,6 +146,7 @@ async fn converge(
                     "Recreated",
                 )
                 .await?;
+                made = true;
             }
             Some(m) => {
                 if !opts.no_start && !m.state(ctx).await?.is_running() {
