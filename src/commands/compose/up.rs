@@ -118,7 +118,9 @@ pub fn up(args: UpArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCo
         let services = engine::up(&ctx, project, &opts, &super::report).await?;
         let members = super::members(&ctx, project, &services, false).await?;
         if args.wait {
-            wait_ready(&ctx, &members, Duration::from_secs(args.wait_timeout)).await?;
+            // Jobs others wait to complete are meant to exit: not waited for.
+            let waited = watched(project, &members);
+            wait_ready(&ctx, &waited, Duration::from_secs(args.wait_timeout)).await?;
             return Ok(ExitCode::SUCCESS);
         }
         if detach {
@@ -185,8 +187,9 @@ async fn attached(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The containers whose exit aborts an attached `up`: all but those of services others wait
-/// to complete (`service_completed_successfully`), which are meant to exit.
+/// The containers whose exit aborts an attached `up` (and that `--wait` waits for): all but
+/// those of services others wait to complete (`service_completed_successfully`), which are
+/// meant to exit.
 fn watched(project: &Project, members: &[Member]) -> Vec<Member> {
     let jobs: Vec<String> = project
         .compose
