@@ -16,7 +16,7 @@ use burrow::compose::project::{LoadOptions, Project};
 use burrow::connection::Globals;
 use burrow::containers::Ctx;
 
-/// `burrow compose [OPTIONS] COMMAND`.
+/// Define and run multi-container applications from Compose files.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Compose file(s) (several are merged in order).
