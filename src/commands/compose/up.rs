@@ -95,6 +95,7 @@ impl CreateArgs {
 pub fn create(args: CreateArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
     let mut opts = args.options(project)?;
     opts.no_start = true;
+    engine::check(project, &project.services_for(&opts.services)?)?;
     crate::commands::container::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         engine::up(&ctx, project, &opts, &super::report).await?;
@@ -113,6 +114,8 @@ pub fn up(args: UpArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCo
     if let Some(s) = &args.exit_code_from {
         project.services_for(std::slice::from_ref(s))?;
     }
+    // Refused before connecting: a file burrow cannot run says so first.
+    engine::check(project, &project.services_for(&opts.services)?)?;
     crate::commands::container::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         let services = engine::up(&ctx, project, &opts, &super::report).await?;

@@ -48,13 +48,7 @@ pub async fn up(
     } else {
         project.services_for(&opts.services)?
     };
-    let services: Vec<Service> = order
-        .iter()
-        .map(|n| Service::of(project, n))
-        .collect::<Result<_, _>>()?;
-    for s in &services {
-        s.image()?;
-    }
+    let services = check(project, &order)?;
     super::resources::ensure_networks(ctx, project, &services, report).await?;
     super::resources::ensure_volumes(ctx, project, report).await?;
     // Services whose containers were made anew: dependents with `restart: true` follow.
@@ -80,6 +74,24 @@ pub async fn up(
     }
     orphans(ctx, project, opts.remove_orphans, opts.timeout, report).await?;
     Ok(order)
+}
+
+/// The services `names` names, each checked to become a valid container request (what can be
+/// refused is refused before anything is made).
+pub fn check(project: &Project, names: &[String]) -> Result<Vec<Service>, ComposeError> {
+    let services: Vec<Service> = names
+        .iter()
+        .map(|n| Service::of(project, n))
+        .collect::<Result<_, _>>()?;
+    for s in &services {
+        let inst = Instance {
+            number: 1,
+            oneoff: false,
+            name: naming::container_name(&project.name, &s.name, 1),
+        };
+        convert::request(project, s, &inst)?;
+    }
+    Ok(services)
 }
 
 /// Restarts the running containers of `svc` (a dependency with `restart: true` was recreated).
