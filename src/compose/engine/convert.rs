@@ -369,9 +369,6 @@ fn host_config(
             .map(|(k, v)| format!("{k}={}", v.unwrap_or_default()))
             .collect();
     }
-    if svc.get("env_file").is_some() && project.warnings.is_empty() {
-        // The loader merges env_file into environment; the key itself is informational here.
-    }
     Ok(())
 }
 
