@@ -18,6 +18,7 @@
 //! - [`format`]: Go templates with Docker's functions, `--format` tables and JSON, the tabwriter.
 
 pub mod client;
+pub mod compose;
 pub mod config;
 pub mod connection;
 pub mod containers;

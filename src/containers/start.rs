@@ -151,3 +151,49 @@ pub async fn spawn_restart_monitor(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("starting the restart monitor of {id}: {e}"))?;
     Ok(())
 }
+
+/// Starts a container's task in the background (`run -d`, `start`, Compose): with -i, -t or
+/// --rm its stdio are FIFOs kept by the background reader, so `attach` can join it (and it
+/// removes a --rm container when it exits); otherwise its output goes to the log driver
+/// (`log_uri`, or burrow's own).
+pub async fn start_in_background(
+    ctx: &Ctx,
+    id: &str,
+    (interactive, tty): (bool, bool),
+    rootfs: Vec<Mount>,
+    rm: bool,
+    log_uri: Option<String>,
+) -> anyhow::Result<()> {
+    if interactive || tty || rm {
+        let held = super::held::Held {
+            stdin: interactive,
+            tty,
+            rm,
+            stdin_once: false,
+        };
+        super::held::start_held(ctx, id, held, rootfs, async {}).await?;
+        return Ok(());
+    }
+    start_logged(ctx, id, rootfs, tty, log_uri).await?;
+    Ok(())
+}
+
+/// Starts a created or stopped container `c` in the background as `burrow start` without -a
+/// does (also Compose's up and start): a new task as it was created (see
+/// [`start_in_background`]), its restart monitor started again when it has a policy.
+pub async fn start_background(ctx: &Ctx, c: &Container) -> anyhow::Result<()> {
+    let tty = super::record::process_of(c).terminal;
+    let label = |k: &str| c.labels.get(k).is_some_and(|v| v == "true");
+    let (stdin, rm) = (label(labels::STDIN_OPEN), label(labels::AUTO_REMOVE));
+    let rootfs = prepare_existing(ctx, c).await?;
+    let log_uri = c.labels.get(labels::LOG_URI).cloned();
+    start_in_background(ctx, &c.id, (stdin, tty), rootfs, rm, log_uri).await?;
+    let policy = c.labels.get(labels::RESTART_POLICY);
+    if policy.is_some_and(|p| {
+        p.parse::<super::values::RestartPolicy>()
+            .is_ok_and(|p| p != super::values::RestartPolicy::No)
+    }) {
+        spawn_restart_monitor(ctx, &c.id).await?;
+    }
+    Ok(())
+}

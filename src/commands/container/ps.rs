@@ -92,7 +92,7 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 /// The row `ps` prints for a container.
-fn row(s: &Summary, no_trunc: bool) -> Row {
+pub fn row(s: &Summary, no_trunc: bool) -> Row {
     let c = &s.container;
     let labels_text: Vec<String> = c
         .labels

@@ -535,7 +535,10 @@ async fn run_detached(ctx: &Ctx, args: &RunArgs, created: Created) -> Result<Exi
         ..
     } = created;
     let stdio = (f.interactive, f.tty);
-    let started = start_in_background(ctx, &id, stdio, rootfs, args.rm, None).await;
+    let started =
+        burrow::containers::start::start_in_background(ctx, &id, stdio, rootfs, args.rm, None)
+            .await
+            .map_err(Failure::from);
     if let Err(fail) = started {
         give_up(ctx, &id, net, &created_volumes).await;
         return Err(fail);
@@ -684,46 +687,6 @@ async fn give_up(ctx: &Ctx, id: &str, net: Option<AheadNet>, created_volumes: &[
     burrow::containers::volumes::Volumes::of(ctx).remove_quietly(created_volumes);
 }
 
-/// Starts a container's task in the background (`run -d`, `start`): with -i, -t or --rm its
-/// stdio are FIFOs kept by the background reader, so `attach` can join it (and it removes a
-/// --rm container when it exits); otherwise its output goes to the log driver (`log_uri`, or
-/// burrow's own).
-async fn start_in_background(
-    ctx: &Ctx,
-    id: &str,
-    (interactive, tty): (bool, bool),
-    rootfs: Vec<containerd_client::types::Mount>,
-    rm: bool,
-    log_uri: Option<String>,
-) -> Result<(), Failure> {
-    if interactive || tty || rm {
-        return start_detached_with_stdio(ctx, id, (interactive, tty), rootfs, rm).await;
-    }
-    burrow::containers::start::start_logged(ctx, id, rootfs, tty, log_uri).await?;
-    Ok(())
-}
-
-/// `run -d` with -i or -t: the container's stdio are FIFOs held by a background reader (which
-/// logs the output and keeps stdin open), so `burrow attach` can connect to it later.
-async fn start_detached_with_stdio(
-    ctx: &Ctx,
-    id: &str,
-    (interactive, tty): (bool, bool),
-    rootfs: Vec<containerd_client::types::Mount>,
-    rm: bool,
-) -> Result<(), Failure> {
-    let held = burrow::containers::held::Held {
-        stdin: interactive,
-        tty,
-        rm,
-        stdin_once: false,
-    };
-    burrow::containers::held::start_held(ctx, id, held, rootfs, async {})
-        .await
-        .map_err(anyhow::Error::from)?;
-    Ok(())
-}
-
 /// `burrow start`: a new task on the existing rootfs, detached (log driver) or attached.
 pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
@@ -737,15 +700,15 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                 continue;
             }
             // A stopped task is deleted first (its poststop hook detaches the old network), its
-            // exit recorded (inspect's FinishedAt while the new task runs).
-            let _ = super::delete_task_recording(&ctx, &c.id).await;
-            burrow::containers::endpoints::rejoin(&ctx, &c).await?;
-            super::set_restart_status(&ctx, &c, "running").await?;
-            let rootfs = ctx.client.snapshot_mounts(&c.snapshotter, &c.id).await?;
+            // exit recorded (inspect's FinishedAt while the new task runs): prepare_existing.
             let started = if args.attach {
+                let rootfs = burrow::containers::start::prepare_existing(&ctx, &c).await?;
                 start_attached(&ctx, &c, rootfs, &args).await
             } else {
-                start_detached(&ctx, &c, rootfs).await.map(|()| None)
+                burrow::containers::start::start_background(&ctx, &c)
+                    .await
+                    .map(|()| None)
+                    .map_err(Failure::from)
             };
             match started {
                 Err(f) => return Ok(f.report()),
@@ -805,26 +768,4 @@ async fn start_attached(
             Ok(Some(status))
         }
     }
-}
-
-/// `start` without -a: the task in the background as the container was created (stdio kept
-/// with -i/-t, else the log driver), its on-failure restart monitor started again.
-async fn start_detached(
-    ctx: &Ctx,
-    c: &containerd_client::services::v1::Container,
-    rootfs: Vec<containerd_client::types::Mount>,
-) -> Result<(), Failure> {
-    let tty = super::process_of(c).terminal;
-    let label = |k: &str| c.labels.get(k).is_some_and(|v| v == "true");
-    let (interactive, rm) = (label(labels::STDIN_OPEN), label(labels::AUTO_REMOVE));
-    let log_uri = c.labels.get(labels::LOG_URI).cloned();
-    start_in_background(ctx, &c.id, (interactive, tty), rootfs, rm, log_uri).await?;
-    let policy = c.labels.get(labels::RESTART_POLICY);
-    if policy.is_some_and(|p| {
-        p.parse::<RestartPolicy>()
-            .is_ok_and(|p| p != RestartPolicy::No)
-    }) {
-        super::restart::spawn(ctx, &c.id).await?;
-    }
-    Ok(())
 }

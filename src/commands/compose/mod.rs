@@ -1,0 +1,174 @@
+//! `burrow compose`: the global flags (-f, -p, --project-directory, --env-file, --profile)
+//! and one file per subcommand; the work is the library's (`burrow::compose`).
+
+pub mod down;
+pub mod ls;
+pub mod manage;
+pub mod ps;
+pub mod run;
+pub mod up;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use burrow::compose::engine::state::{Member, ProjectState};
+use burrow::compose::project::{LoadOptions, Project};
+use burrow::connection::Globals;
+use burrow::containers::Ctx;
+
+/// Define and run multi-container applications from Compose files.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Compose file(s) (several are merged in order).
+    #[arg(short = 'f', long = "file")]
+    pub file: Vec<PathBuf>,
+    /// Project name [default: the project directory's name].
+    #[arg(short = 'p', long)]
+    pub project_name: Option<String>,
+    /// Project directory [default: the first file's directory].
+    #[arg(long)]
+    pub project_directory: Option<PathBuf>,
+    /// Environment file(s) for interpolation [default: .env in the project directory].
+    #[arg(long)]
+    pub env_file: Vec<PathBuf>,
+    /// Profile(s) to enable.
+    #[arg(long)]
+    pub profile: Vec<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Create and start the project's containers.
+    Up(up::UpArgs),
+    /// Create the project's containers without starting them.
+    Create(up::CreateArgs),
+    /// Stop and remove the project's containers and networks (-v: volumes).
+    Down(down::Args),
+    /// List the project's containers.
+    Ps(ps::Args),
+    /// Show the output of the project's containers.
+    Logs(ps::LogsArgs),
+    /// List running Compose projects.
+    Ls(ls::Args),
+    /// Run a one-off command in a new container of a service.
+    Run(run::Args),
+    /// Run a command in a running container of a service.
+    Exec(run::ExecArgs),
+    /// Start the services' existing containers.
+    Start(manage::Services),
+    /// Stop the services' containers.
+    Stop(manage::StopArgs),
+    /// Restart the services' containers.
+    Restart(manage::StopArgs),
+    /// Send a signal to the services' containers.
+    Kill(manage::KillArgs),
+    /// Remove the services' stopped containers.
+    Rm(manage::RmArgs),
+    /// Pause the services' containers.
+    Pause(manage::Services),
+    /// Unpause the services' containers.
+    Unpause(manage::Services),
+    /// Wait for the services' containers to stop; print their exit codes.
+    Wait(manage::Services),
+    /// Show the processes of the services' containers.
+    Top(manage::Services),
+    /// Print the public port of a service's port.
+    Port(manage::PortArgs),
+    /// List the images of the project's containers.
+    Images(manage::Services),
+    /// Pull the services' images.
+    Pull(manage::Services),
+    /// Push the services' images.
+    Push(manage::Services),
+    /// Copy files between a service container and the local filesystem.
+    Cp(manage::CpArgs),
+}
+
+pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
+    let opts = LoadOptions {
+        files: args.file.clone(),
+        project_name: args.project_name.clone(),
+        project_directory: args.project_directory.clone(),
+        env_files: args.env_file.clone(),
+        profiles: args.profile.clone(),
+    };
+    let project = Project::load(&opts)?;
+    for w in &project.warnings {
+        eprintln!("burrow: warning: {w}");
+    }
+    match args.command {
+        Command::Up(a) => up::up(a, &project, g),
+        Command::Create(a) => up::create(a, &project, g),
+        Command::Down(a) => down::run(a, &project, g),
+        Command::Ps(a) => ps::run(a, &project, g),
+        Command::Logs(a) => ps::logs(a, &project, g),
+        Command::Ls(a) => ls::run(a, g),
+        Command::Run(a) => run::run(a, &project, g),
+        Command::Exec(a) => run::exec(a, &project, g),
+        Command::Start(a) => manage::start(a, &project, g),
+        Command::Stop(a) => manage::stop(a, &project, g),
+        Command::Restart(a) => manage::restart(a, &project, g),
+        Command::Kill(a) => manage::kill(a, &project, g),
+        Command::Rm(a) => manage::rm(a, &project, g),
+        Command::Pause(a) => manage::pause(a, &project, g, false),
+        Command::Unpause(a) => manage::pause(a, &project, g, true),
+        Command::Wait(a) => manage::wait(a, &project, g),
+        Command::Top(a) => manage::top(a, &project, g),
+        Command::Port(a) => manage::port(a, &project, g),
+        Command::Images(a) => manage::images(a, &project, g),
+        Command::Pull(a) => manage::pull(a, &project, g),
+        Command::Push(a) => manage::push(a, &project, g),
+        Command::Cp(a) => manage::cp(a, &project, g),
+    }
+}
+
+/// Prints a progress line of the engine on stderr, as Docker Compose does.
+pub fn report(line: String) {
+    match line.strip_prefix("warning: ") {
+        Some(w) => eprintln!("burrow: warning: {w}"),
+        None => eprintln!(" {line}"),
+    }
+}
+
+/// The project's containers of these services (all when empty), checked to be services.
+pub async fn members(
+    ctx: &Ctx,
+    project: &Project,
+    services: &[String],
+    oneoff: bool,
+) -> anyhow::Result<Vec<Member>> {
+    for s in services {
+        if !project.compose.services.keys().any(|k| k.as_str() == s) {
+            return Err(burrow::compose::ComposeError::NoService(s.clone()).into());
+        }
+    }
+    let state = ProjectState::read(ctx, &project.name).await?;
+    Ok(state
+        .selected(services, oneoff)
+        .into_iter()
+        .cloned()
+        .collect())
+}
+
+/// The name of container `index` of `service` (running or not).
+pub fn container_of(
+    g: &Globals,
+    project: &Project,
+    service: &str,
+    index: u32,
+) -> anyhow::Result<String> {
+    burrow::connection::runtime().block_on(async {
+        let ctx = Ctx::connect(g).await?;
+        let all = members(&ctx, project, &[service.to_string()], false).await?;
+        all.into_iter()
+            .find(|m| m.number == index)
+            .map(|m| m.name)
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "service {service} has no container {index}: run `burrow compose up -d {service}` first"
+                )
+            })
+    })
+}

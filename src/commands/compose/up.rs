@@ -1,0 +1,223 @@
+//! `burrow compose up` and `create`: flags to the engine's [`UpOptions`]; without -d the
+//! containers' output, prefixed, until they exit or Ctrl-C (then they are stopped).
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use burrow::compose::engine::logs::{self, Style};
+use burrow::compose::engine::service::Condition;
+use burrow::compose::engine::state::Member;
+use burrow::compose::engine::up::{self as engine, UpOptions};
+use burrow::compose::project::Project;
+use burrow::connection::Globals;
+use burrow::containers::health::{self, HealthStatus};
+use burrow::containers::logquery::LogQuery;
+use burrow::containers::record::State;
+use burrow::containers::{ops, Ctx};
+
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct UpArgs {
+    /// Detached: start the containers in the background and exit.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Wait until the services run (and are healthy, with a healthcheck); implies -d.
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds --wait waits at most.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub wait_timeout: u64,
+    /// Stop all containers when one exits (not with -d).
+    #[arg(long)]
+    pub abort_on_container_exit: bool,
+    /// Exit with this service's container's exit code; implies --abort-on-container-exit.
+    #[arg(long, value_name = "SERVICE")]
+    pub exit_code_from: Option<String>,
+    /// Do not print colours in the attached output.
+    #[arg(long)]
+    pub no_color: bool,
+    #[command(flatten)]
+    pub create: CreateArgs,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct CreateArgs {
+    /// Recreate containers even when their configuration is unchanged.
+    #[arg(long, conflicts_with = "no_recreate")]
+    pub force_recreate: bool,
+    /// Keep existing containers even when their configuration changed.
+    #[arg(long)]
+    pub no_recreate: bool,
+    /// Remove containers of services no longer in the file.
+    #[arg(long)]
+    pub remove_orphans: bool,
+    /// Run N containers of SERVICE (SERVICE=N; overrides deploy.replicas/scale).
+    #[arg(long, value_name = "SERVICE=N")]
+    pub scale: Vec<String>,
+    /// Do not start the named services' dependencies.
+    #[arg(long)]
+    pub no_deps: bool,
+    /// Seconds a container being recreated gets to stop.
+    #[arg(short = 't', long)]
+    pub timeout: Option<u64>,
+    /// Services (default: all).
+    pub services: Vec<String>,
+}
+
+impl CreateArgs {
+    fn options(&self, project: &Project) -> anyhow::Result<UpOptions> {
+        let mut scale = BTreeMap::new();
+        for s in &self.scale {
+            let (svc, n) = s
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("invalid --scale {s:?}: give SERVICE=N"))?;
+            let n: u32 = n
+                .parse()
+                .map_err(|_| anyhow::anyhow!("invalid --scale {s:?}: N must be a number"))?;
+            project.services_for(&[svc.to_string()])?;
+            scale.insert(svc.to_string(), n);
+        }
+        Ok(UpOptions {
+            services: self.services.clone(),
+            force_recreate: self.force_recreate,
+            no_recreate: self.no_recreate,
+            remove_orphans: self.remove_orphans,
+            scale,
+            no_deps: self.no_deps,
+            no_start: false,
+            timeout: self.timeout,
+        })
+    }
+}
+
+pub fn create(args: CreateArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
+    let mut opts = args.options(project)?;
+    opts.no_start = true;
+    engine::check(project, &project.services_for(&opts.services)?)?;
+    crate::commands::container::block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        engine::up(&ctx, project, &opts, &super::report).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+pub fn up(args: UpArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
+    let opts = args.create.options(project)?;
+    let detach = args.detach || args.wait;
+    if detach && (args.abort_on_container_exit || args.exit_code_from.is_some()) {
+        anyhow::bail!(
+            "--abort-on-container-exit and --exit-code-from cannot be combined with -d or --wait"
+        );
+    }
+    if let Some(s) = &args.exit_code_from {
+        project.services_for(std::slice::from_ref(s))?;
+    }
+    // Refused before connecting: a file burrow cannot run says so first.
+    engine::check(project, &project.services_for(&opts.services)?)?;
+    crate::commands::container::block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        let services = engine::up(&ctx, project, &opts, &super::report).await?;
+        let members = super::members(&ctx, project, &services, false).await?;
+        if args.wait {
+            // Jobs others wait to complete are meant to exit: not waited for.
+            let waited = watched(project, &members);
+            wait_ready(&ctx, &waited, Duration::from_secs(args.wait_timeout)).await?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        if detach {
+            return Ok(ExitCode::SUCCESS);
+        }
+        attached(&ctx, project, &members, &args, opts.timeout).await
+    })
+}
+
+/// `--wait`: every container running, and healthy where it has a healthcheck.
+async fn wait_ready(ctx: &Ctx, members: &[Member], timeout: Duration) -> anyhow::Result<()> {
+    for m in members {
+        let has_check = health::config_of(&m.container)
+            .and_then(|h| h.probe())
+            .is_some();
+        if has_check {
+            health::wait_for(ctx, m.id(), HealthStatus::Healthy, timeout).await?;
+            super::report(format!("Container {}  Healthy", m.name));
+        } else if !m.state(ctx).await?.is_running() {
+            anyhow::bail!(
+                "container {} is not running (see `burrow compose logs`)",
+                m.name
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The attached `up`: output until every container stopped, one stopped (abort), or Ctrl-C.
+async fn attached(
+    ctx: &Ctx,
+    project: &Project,
+    members: &[Member],
+    args: &UpArgs,
+    timeout: Option<u64>,
+) -> anyhow::Result<ExitCode> {
+    let q = LogQuery::parse(None, None, "all", true, std::time::SystemTime::now())?;
+    let style = Style {
+        color: !args.no_color && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        timestamps: false,
+    };
+    let refs: Vec<&Member> = members.iter().collect();
+    let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
+    let watched = watched(project, members);
+    tokio::select! {
+        r = logs::show(ctx, &refs, &q, style) => r?,
+        _ = tokio::signal::ctrl_c() => eprintln!("Gracefully stopping... (press Ctrl+C again to force)"),
+        _ = first_exit(ctx, &watched), if abort => eprintln!("Aborting on container exit..."),
+    }
+    for m in members {
+        if m.state(ctx).await?.is_running() {
+            ops::stop(ctx, &m.container, timeout).await?;
+            super::report(format!("Container {}  Stopped", m.name));
+        }
+    }
+    let Some(svc) = &args.exit_code_from else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    for m in members.iter().filter(|m| &m.service == svc) {
+        if let State::Exited { code, .. } = m.state(ctx).await? {
+            return Ok(ExitCode::from(code as u8));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The containers whose exit aborts an attached `up` (and that `--wait` waits for): all but
+/// those of services others wait to complete (`service_completed_successfully`), which are
+/// meant to exit.
+fn watched(project: &Project, members: &[Member]) -> Vec<Member> {
+    let jobs: Vec<String> = project
+        .compose
+        .services
+        .values()
+        .flat_map(burrow::compose::engine::service::dependencies)
+        .filter(|d| d.condition == Condition::CompletedSuccessfully)
+        .map(|d| d.service)
+        .collect();
+    members
+        .iter()
+        .filter(|m| !jobs.contains(&m.service))
+        .cloned()
+        .collect()
+}
+
+/// Returns once any of the containers is no longer running.
+async fn first_exit(ctx: &Ctx, members: &[Member]) {
+    loop {
+        for m in members {
+            match m.state(ctx).await {
+                Ok(s) if s.is_running() => {}
+                _ => return,
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

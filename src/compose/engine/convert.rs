@@ -1,0 +1,663 @@
+//! A service becomes a [`ContainerRequest`]: every Compose key the request can express is
+//! mapped; a key burrow cannot honour is named in a warning (or refused when running without
+//! it would be wrong), never dropped silently.
+
+use std::str::FromStr;
+
+use serde_json::Value;
+
+use super::naming;
+use super::service::{pairs, scalar, words, Service};
+use crate::compose::project::Project;
+use crate::compose::ComposeError;
+use crate::containers::endpoints::Endpoint;
+use crate::containers::health::HealthConfig;
+use crate::containers::request::ContainerRequest;
+use crate::containers::values::{
+    ByteSize, ExtraHost, PortSpec, RestartPolicy, SecurityOpt, TmpfsSpec, Ulimit,
+};
+
+/// The service keys the engine maps onto a container request (or handles itself).
+const HANDLED: &[&str] = &[
+    "image",
+    "build",
+    "command",
+    "entrypoint",
+    "environment",
+    "env_file",
+    "ports",
+    "expose",
+    "volumes",
+    "tmpfs",
+    "networks",
+    "network_mode",
+    "depends_on",
+    "healthcheck",
+    "restart",
+    "deploy",
+    "scale",
+    "labels",
+    "annotations",
+    "user",
+    "working_dir",
+    "hostname",
+    "domainname",
+    "privileged",
+    "read_only",
+    "cap_add",
+    "cap_drop",
+    "security_opt",
+    "sysctls",
+    "ulimits",
+    "shm_size",
+    "init",
+    "stop_signal",
+    "stop_grace_period",
+    "stdin_open",
+    "tty",
+    "extra_hosts",
+    "dns",
+    "dns_search",
+    "dns_opt",
+    "logging",
+    "secrets",
+    "configs",
+    "profiles",
+    "extends",
+    "container_name",
+    "mem_limit",
+    "cpus",
+    "pids_limit",
+    "group_add",
+    "pid",
+    "ipc",
+    "oom_score_adj",
+    "userns_mode",
+    "mac_address",
+    "pull_policy",
+    "platform",
+];
+
+/// Which container of a service to make.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub number: u32,
+    pub oneoff: bool,
+    /// The container's name (`PROJECT-SERVICE-N`, `container_name:`, or a run's).
+    pub name: String,
+}
+
+/// The request for `inst` of `svc`, and the warnings about keys not honoured.
+pub fn request(
+    project: &Project,
+    svc: &Service,
+    inst: &Instance,
+) -> Result<(ContainerRequest, Vec<String>), ComposeError> {
+    let mut warnings = unhandled(svc);
+    let bad = |key: &str, e: &dyn std::fmt::Display| {
+        ComposeError::service(&svc.name, format!("{key}: {e}"))
+    };
+    let mut r = ContainerRequest::new(svc.image()?);
+    r.name = Some(inst.name.clone());
+    let c = &mut r.config;
+    c.cmd = words(svc.get("command")).unwrap_or_default();
+    c.entrypoint = words(svc.get("entrypoint"));
+    c.env = pairs(svc.get("environment"))
+        .into_iter()
+        .map(|(k, v)| match v {
+            Some(v) => format!("{k}={v}"),
+            None => k,
+        })
+        .collect();
+    c.hostname = svc.str("hostname");
+    c.domainname = svc.str("domainname");
+    c.user = svc.str("user");
+    c.working_dir = svc.str("working_dir");
+    c.tty = svc.bool("tty");
+    c.open_stdin = svc.bool("stdin_open");
+    c.stop_signal = svc.str("stop_signal");
+    if let Some(g) = svc.str("stop_grace_period") {
+        let d = go_duration(&g).ok_or_else(|| bad("stop_grace_period", &g))?;
+        c.stop_timeout = Some(d.as_secs());
+    }
+    for e in svc
+        .get("expose")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let e = scalar(e);
+        c.exposed_ports.push(if e.contains('/') {
+            e
+        } else {
+            format!("{e}/tcp")
+        });
+    }
+    c.labels = pairs(svc.get("labels"))
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect();
+    c.labels.extend(labels(project, svc, inst));
+    if let Some(h) = svc.get("healthcheck") {
+        c.healthcheck = Some(healthcheck(h).map_err(|e| bad("healthcheck", &e))?);
+    }
+    if let Some(m) = svc.str("mac_address") {
+        c.mac_address = Some(parse(svc, "mac_address", &m)?);
+    }
+    if let Some(p) = svc.str("pull_policy") {
+        // Compose's if_not_present is Docker's missing; build needs `burrow build`.
+        let p = if p == "if_not_present" {
+            "missing".into()
+        } else {
+            p
+        };
+        r.pull = parse(svc, "pull_policy", &p)?;
+    }
+    if let Some(p) = svc.str("platform") {
+        let platform =
+            crate::images::manifest::Platform::parse(&p).map_err(|e| bad("platform", &e))?;
+        r.platform = Some(platform);
+    }
+    if svc.get("build").is_some() {
+        warnings.push(format!(
+            "service {}: `build:` is not done (`burrow build` has not landed yet): image {} is used as it is",
+            svc.name, r.config.image
+        ));
+    }
+    host_config(project, svc, &mut r, &mut warnings)?;
+    networks(project, svc, &mut r)?;
+    r.validate(false).map_err(|e| bad("invalid", &e))?;
+    Ok((r, warnings))
+}
+
+/// Keys present that the engine does not map.
+fn unhandled(svc: &Service) -> Vec<String> {
+    let Some(m) = svc.v.as_object() else {
+        return Vec::new();
+    };
+    m.keys()
+        .filter(|k| !HANDLED.contains(&k.as_str()) && !k.starts_with("x-"))
+        .map(|k| {
+            format!(
+                "service {}: key {k:?} is not supported by burrow compose and has no effect",
+                svc.name
+            )
+        })
+        .collect()
+}
+
+/// The com.docker.compose.* labels of a container.
+fn labels(project: &Project, svc: &Service, inst: &Instance) -> Vec<(String, String)> {
+    let files: Vec<String> = project
+        .config_files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let image = svc.str("image").unwrap_or_default();
+    [
+        (naming::PROJECT, project.name.clone()),
+        (naming::SERVICE, svc.name.clone()),
+        (naming::NUMBER, inst.number.to_string()),
+        (
+            naming::ONEOFF,
+            if inst.oneoff { "True" } else { "False" }.to_string(),
+        ),
+        (naming::CONFIG_HASH, naming::config_hash(&svc.v)),
+        (
+            naming::WORKING_DIR,
+            project.working_dir.display().to_string(),
+        ),
+        (naming::CONFIG_FILES, files.join(",")),
+        (naming::VERSION, naming::COMPOSE_VERSION.to_string()),
+        (
+            naming::DEPENDS_ON,
+            super::service::depends_on_label(&svc.dependencies()),
+        ),
+        (naming::IMAGE, image),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn go_duration(s: &str) -> Option<std::time::Duration> {
+    crate::containers::values::parse_go_duration_std(s)
+}
+
+/// A Compose healthcheck as Docker's (durations in nanoseconds).
+fn healthcheck(h: &Value) -> Result<HealthConfig, String> {
+    if h.get("disable").and_then(Value::as_bool) == Some(true) {
+        return Ok(HealthConfig {
+            test: vec!["NONE".into()],
+            ..HealthConfig::default()
+        });
+    }
+    let test = match h.get("test") {
+        Some(Value::String(s)) => vec!["CMD-SHELL".into(), s.clone()],
+        Some(Value::Array(a)) => a.iter().map(scalar).collect(),
+        _ => Vec::new(),
+    };
+    let ns = |key: &str| -> Result<i64, String> {
+        match h.get(key).map(scalar) {
+            None => Ok(0),
+            Some(s) => go_duration(&s)
+                .map(|d| d.as_nanos() as i64)
+                .ok_or_else(|| format!("{key}: invalid duration {s:?}")),
+        }
+    };
+    Ok(HealthConfig {
+        test,
+        interval: ns("interval")?,
+        timeout: ns("timeout")?,
+        start_period: ns("start_period")?,
+        start_interval: ns("start_interval")?,
+        retries: h.get("retries").and_then(Value::as_i64).unwrap_or(0),
+    })
+}
+
+/// Compose's sizes ("64m", "64mb", "1gb", bytes).
+fn byte_size(v: &Value) -> Result<ByteSize, String> {
+    let s = scalar(v).to_lowercase();
+    let s = s
+        .strip_suffix('b')
+        .filter(|t| t.ends_with(|c: char| c.is_ascii_alphabetic()))
+        .unwrap_or(&s);
+    ByteSize::from_str(s).map_err(|e| e.to_string())
+}
+
+pub(super) fn parse<T: FromStr>(svc: &Service, key: &str, s: &str) -> Result<T, ComposeError>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse()
+        .map_err(|e: T::Err| ComposeError::service(&svc.name, format!("{key} {s:?}: {e}")))
+}
+
+fn host_config(
+    project: &Project,
+    svc: &Service,
+    r: &mut ContainerRequest,
+    warnings: &mut Vec<String>,
+) -> Result<(), ComposeError> {
+    let bad = |key: &str, e: &dyn std::fmt::Display| {
+        ComposeError::service(&svc.name, format!("{key}: {e}"))
+    };
+    let hc = &mut r.host_config;
+    for p in svc
+        .get("ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        hc.port_bindings
+            .push(parse::<PortSpec>(svc, "ports", &port_text(p))?);
+    }
+    super::mounts::volumes(project, svc, hc)?;
+    for t in words(svc.get("tmpfs")).unwrap_or_default() {
+        hc.tmpfs.push(parse::<TmpfsSpec>(svc, "tmpfs", &t)?);
+    }
+    super::mounts::secrets(project, svc, hc, "secrets")?;
+    super::mounts::secrets(project, svc, hc, "configs")?;
+    if let Some(p) = svc.str("restart") {
+        hc.restart_policy = parse::<RestartPolicy>(svc, "restart", &p)?;
+    }
+    hc.privileged = svc.bool("privileged");
+    hc.readonly_rootfs = svc.bool("read_only");
+    hc.init = svc.bool("init");
+    hc.cap_add = words(svc.get("cap_add")).unwrap_or_default();
+    hc.cap_drop = words(svc.get("cap_drop")).unwrap_or_default();
+    for s in words(svc.get("security_opt")).unwrap_or_default() {
+        hc.security_opt
+            .push(parse::<SecurityOpt>(svc, "security_opt", &s)?);
+    }
+    hc.dns = words(svc.get("dns")).unwrap_or_default();
+    hc.dns_search = words(svc.get("dns_search")).unwrap_or_default();
+    hc.dns_options = words(svc.get("dns_opt")).unwrap_or_default();
+    hc.group_add = words(svc.get("group_add")).unwrap_or_default();
+    for (k, v) in pairs(svc.get("extra_hosts")) {
+        let text = match v {
+            Some(ip) => format!("{k}={ip}"),
+            None => k,
+        };
+        hc.extra_hosts
+            .push(parse::<ExtraHost>(svc, "extra_hosts", &text)?);
+    }
+    for (k, v) in pairs(svc.get("sysctls")) {
+        hc.sysctls.insert(k, v.unwrap_or_default());
+    }
+    for (k, v) in pairs(svc.get("annotations")) {
+        hc.annotations.insert(k, v.unwrap_or_default());
+    }
+    if let Some(m) = svc.get("ulimits").and_then(Value::as_object) {
+        for (name, l) in m {
+            let text = match l {
+                Value::Object(o) => format!(
+                    "{name}={}:{}",
+                    o.get("soft").map(scalar).unwrap_or_default(),
+                    o.get("hard").map(scalar).unwrap_or_default()
+                ),
+                v => format!("{name}={}", scalar(v)),
+            };
+            hc.ulimits.push(parse::<Ulimit>(svc, "ulimits", &text)?);
+        }
+    }
+    if let Some(s) = svc.get("shm_size") {
+        hc.shm_size = Some(byte_size(s).map_err(|e| bad("shm_size", &e))?);
+    }
+    if let Some(m) = svc.get("mem_limit") {
+        hc.memory = Some(byte_size(m).map_err(|e| bad("mem_limit", &e))?);
+    }
+    if let Some(c) = svc.get("cpus") {
+        hc.cpus = Some(scalar(c).parse().map_err(|e| bad("cpus", &e))?);
+    }
+    if let Some(p) = svc.get("pids_limit").and_then(Value::as_i64) {
+        hc.pids_limit = Some(p);
+    }
+    if let Some(o) = svc.get("oom_score_adj").and_then(Value::as_i64) {
+        hc.oom_score_adj = Some(o as i32);
+    }
+    hc.pid_mode = svc.str("pid").unwrap_or_default();
+    hc.ipc_mode = svc.str("ipc").unwrap_or_default();
+    hc.userns_mode = svc.str("userns_mode").unwrap_or_default();
+    deploy(svc, hc, warnings)?;
+    if let Some(l) = svc.get("logging") {
+        if let Some(d) = l.get("driver") {
+            hc.log_config.driver = scalar(d);
+        }
+        hc.log_config.options = pairs(l.get("options"))
+            .into_iter()
+            .map(|(k, v)| format!("{k}={}", v.unwrap_or_default()))
+            .collect();
+    }
+    Ok(())
+}
+
+/// deploy.resources.limits (cgroup limits; create refuses them where cgroups are not
+/// delegated) and reservations (not enforced: a warning).
+fn deploy(
+    svc: &Service,
+    hc: &mut crate::containers::request::HostConfig,
+    warnings: &mut Vec<String>,
+) -> Result<(), ComposeError> {
+    let Some(d) = svc.get("deploy") else {
+        return Ok(());
+    };
+    let bad = |key: &str, e: &dyn std::fmt::Display| {
+        ComposeError::service(&svc.name, format!("{key}: {e}"))
+    };
+    if let Some(l) = d.get("resources").and_then(|r| r.get("limits")) {
+        if let Some(m) = l.get("memory") {
+            hc.memory = Some(byte_size(m).map_err(|e| bad("deploy.resources.limits.memory", &e))?);
+        }
+        if let Some(c) = l.get("cpus") {
+            let c: f64 = scalar(c)
+                .parse()
+                .map_err(|e| bad("deploy.resources.limits.cpus", &e))?;
+            hc.cpus = Some(c);
+        }
+        if let Some(p) = l.get("pids").and_then(Value::as_i64) {
+            hc.pids_limit = Some(p);
+        }
+    }
+    if let Some(o) = d.as_object() {
+        for k in o.keys() {
+            let replicated = d.get("mode").is_none_or(|m| m == "replicated");
+            if k == "mode" && !replicated {
+                return Err(ComposeError::service(
+                    &svc.name,
+                    "deploy.mode: only replicated services are supported (a single engine has no global mode)",
+                ));
+            }
+            if !matches!(k.as_str(), "replicas" | "resources" | "mode") {
+                warnings.push(format!(
+                    "service {}: deploy.{k} is a Swarm setting burrow compose does not apply",
+                    svc.name
+                ));
+            }
+        }
+        if d.get("resources")
+            .and_then(|r| r.get("reservations"))
+            .is_some()
+        {
+            warnings.push(format!(
+                "service {}: deploy.resources.reservations are not enforced by burrow compose",
+                svc.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A port, short or long form, in `-p` syntax.
+fn port_text(p: &Value) -> String {
+    let Value::Object(o) = p else {
+        return scalar(p);
+    };
+    let mut s = String::new();
+    if let Some(ip) = o.get("host_ip") {
+        s.push_str(&format!("{}:", scalar(ip)));
+    }
+    if let Some(pub_) = o.get("published") {
+        s.push_str(&format!("{}:", scalar(pub_)));
+    } else if !s.is_empty() {
+        s.push(':');
+    }
+    s.push_str(&o.get("target").map(scalar).unwrap_or_default());
+    if let Some(proto) = o.get("protocol") {
+        s.push_str(&format!("/{}", scalar(proto)));
+    }
+    s
+}
+
+/// The name a top-level network or volume key has on the engine: its `name:`, itself when
+/// external, else `PROJECT_KEY`.
+pub fn resource_name(project: &Project, top: &Value, key: &str) -> String {
+    match top.get(key) {
+        Some(d) if d.get("name").is_some_and(|n| !n.is_null()) => scalar(&d["name"]),
+        Some(d) if is_external(d) => key.to_string(),
+        _ => naming::scoped(&project.name, key),
+    }
+}
+
+/// Whether a top-level network or volume is external (made outside the project).
+pub fn is_external(d: &Value) -> bool {
+    match d.get("external") {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::Object(_)) => true,
+        _ => false,
+    }
+}
+
+/// The model's top-level `networks`/`volumes`/`secrets`/`configs` as JSON.
+pub fn top(project: &Project, key: &str) -> Value {
+    let c = &project.compose;
+    let v = match key {
+        "networks" => serde_json::to_value(&c.networks),
+        "volumes" => serde_json::to_value(&c.volumes),
+        "secrets" => serde_json::to_value(&c.secrets),
+        _ => serde_json::to_value(&c.configs),
+    };
+    v.unwrap_or(Value::Null)
+}
+
+/// The service's networks: `network_mode`, or each network it joins with the service name
+/// (and its `aliases:`) as DNS aliases and its `ipv4_address:`; none given: the default one.
+fn networks(
+    project: &Project,
+    svc: &Service,
+    r: &mut ContainerRequest,
+) -> Result<(), ComposeError> {
+    if let Some(mode) = svc.str("network_mode") {
+        r.host_config.network_mode = match mode.strip_prefix("service:") {
+            Some(other) => format!(
+                "container:{}",
+                naming::container_name(&project.name, other, 1)
+            ),
+            None => mode,
+        };
+        return Ok(());
+    }
+    let top = top(project, "networks");
+    let joined: Vec<(String, Value)> = match svc.get("networks") {
+        Some(Value::Array(a)) => a.iter().map(|n| (scalar(n), Value::Null)).collect(),
+        Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        _ => vec![("default".to_string(), Value::Null)],
+    };
+    for (i, (key, cfg)) in joined.iter().enumerate() {
+        let network = resource_name(project, &top, key);
+        let mut aliases = vec![svc.name.clone()];
+        aliases.extend(words(cfg.get("aliases")).unwrap_or_default());
+        let ipv4_address = match cfg.get("ipv4_address").map(scalar) {
+            Some(ip) => Some(ip.parse().map_err(|e| {
+                ComposeError::service(
+                    &svc.name,
+                    format!("networks.{key}.ipv4_address {ip:?}: {e}"),
+                )
+            })?),
+            None => None,
+        };
+        if i == 0 {
+            r.host_config.network_mode = network.clone();
+        }
+        r.networking_config.endpoints.push(Endpoint {
+            network,
+            aliases,
+            ipv4_address,
+            mac_address: None,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ports_long_form_becomes_dash_p() {
+        assert_eq!(port_text(&json!("8080:80")), "8080:80");
+        assert_eq!(
+            port_text(
+                &json!({"target": 80, "published": 8081, "protocol": "udp", "host_ip": "127.0.0.1"})
+            ),
+            "127.0.0.1:8081:80/udp"
+        );
+        assert_eq!(port_text(&json!({"target": 80})), "80");
+    }
+
+    #[test]
+    fn sizes_and_health_convert() {
+        assert_eq!(byte_size(&json!("64mb")).unwrap().0, 64 << 20);
+        assert_eq!(byte_size(&json!("1g")).unwrap().0, 1 << 30);
+        let h =
+            healthcheck(&json!({"test": "test -f /x", "interval": "1s", "retries": 3})).unwrap();
+        assert_eq!(h.test, ["CMD-SHELL", "test -f /x"]);
+        assert_eq!((h.interval, h.retries), (1_000_000_000, 3));
+        let off = healthcheck(&json!({"disable": true})).unwrap();
+        assert!(off.is_disabled());
+    }
+
+    fn project(yaml: &str) -> Project {
+        Project {
+            name: "app".into(),
+            working_dir: "/srv/app".into(),
+            config_files: vec!["/srv/app/compose.yaml".into()],
+            compose: compose_spec::Compose::options()
+                .from_yaml_str(yaml)
+                .unwrap(),
+            warnings: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_service_becomes_a_request_named_and_labelled_as_compose_does() {
+        let p = project(
+            r#"
+services:
+  web:
+    image: busybox
+    command: httpd -f "-p 80"
+    environment: {A: "1"}
+    ports: ["127.0.0.1:8080:80"]
+    volumes: ["data:/data", "./site:/www:ro", "/anon"]
+    networks:
+      back: {aliases: [w], ipv4_address: 10.5.0.5}
+    secrets: [token]
+    restart: always
+    stop_grace_period: 3s
+    sysctls: [net.ipv4.ip_forward=1]
+    depends_on: [db]
+    cpu_shares: 512
+  db:
+    image: busybox
+networks:
+  back: {}
+volumes:
+  data: {name: shared-data}
+secrets:
+  token: {file: ./token.txt}
+"#,
+        );
+        let svc = Service::of(&p, "web").unwrap();
+        let inst = Instance {
+            number: 1,
+            oneoff: false,
+            name: "app-web-1".into(),
+        };
+        // A key the model knows and the engine does not map is named in a warning (keys
+        // the model does not know are the loader's to report).
+        let (r, warnings) = request(&p, &svc, &inst).unwrap();
+        assert!(
+            warnings.iter().any(|w| w.contains("cpu_shares")),
+            "{warnings:?}"
+        );
+        assert_eq!(r.config.cmd, ["httpd", "-f", "-p 80"]);
+        assert_eq!(r.config.env, ["A=1"]);
+        assert_eq!(r.config.stop_timeout, Some(3));
+        assert_eq!(r.config.labels[naming::PROJECT], "app");
+        assert_eq!(r.config.labels[naming::ONEOFF], "False");
+        assert_eq!(
+            r.config.labels[naming::DEPENDS_ON],
+            "db:service_started:false"
+        );
+        assert_eq!(r.host_config.network_mode, "app_back");
+        let e = &r.networking_config.endpoints[0];
+        assert_eq!(e.aliases, ["web", "w"]);
+        assert_eq!(e.ipv4_address, Some("10.5.0.5".parse().unwrap()));
+        let binds: Vec<String> = r
+            .host_config
+            .binds
+            .iter()
+            .map(|b| format!("{:?}:{}:{}", b.source, b.target, b.read_only))
+            .collect();
+        assert_eq!(
+            binds,
+            [
+                "Named(\"shared-data\"):/data:false",
+                "Host(\"/srv/app/site\"):/www:true",
+                "Anonymous:/anon:false",
+                "Host(\"/srv/app/token.txt\"):/run/secrets/token:true",
+            ]
+        );
+        assert_eq!(r.host_config.restart_policy, RestartPolicy::Always);
+        assert_eq!(r.host_config.sysctls["net.ipv4.ip_forward"], "1");
+        assert_eq!(
+            r.host_config.port_bindings[0].to_string(),
+            "127.0.0.1:8080:80"
+        );
+    }
+
+    #[test]
+    fn a_build_only_service_is_refused_clearly() {
+        let p = project("services:\n  app:\n    build: .\n");
+        let svc = Service::of(&p, "app").unwrap();
+        let inst = Instance {
+            number: 1,
+            oneoff: false,
+            name: "x".into(),
+        };
+        let e = request(&p, &svc, &inst).unwrap_err().to_string();
+        assert!(e.contains("`burrow build` has not landed"), "{e}");
+    }
+}

@@ -1,0 +1,88 @@
+//! depends_on conditions awaited before a service starts: started, healthy (its healthcheck
+//! really passing) or completed successfully (exit 0); a dependency with `required: false`
+//! only warns.
+
+use std::time::Duration;
+
+use super::service::{Condition, Dependency, Service};
+use super::state::{Member, ProjectState};
+use super::up::Report;
+use crate::compose::project::Project;
+use crate::compose::ComposeError;
+use crate::containers::health::{self, HealthStatus};
+use crate::containers::record::State;
+use crate::containers::{ops, Ctx};
+
+/// How long a dependency may take to become healthy or complete.
+const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Waits for `dep` of `svc` as its condition says; a dependency that is not required only
+/// warns when it is missing or fails.
+pub async fn await_dependency(
+    ctx: &Ctx,
+    project: &Project,
+    svc: &Service,
+    dep: &Dependency,
+    report: Report<'_>,
+) -> Result<(), ComposeError> {
+    match wait_condition(ctx, project, dep, report).await {
+        Ok(()) => Ok(()),
+        Err(why) if !dep.required => {
+            report(format!(
+                "warning: service {}: optional dependency {} {why}; starting anyway",
+                svc.name, dep.service
+            ));
+            Ok(())
+        }
+        Err(why) => Err(ComposeError::Dependency {
+            service: svc.name.clone(),
+            dependency: dep.service.clone(),
+            why,
+        }),
+    }
+}
+
+async fn wait_condition(
+    ctx: &Ctx,
+    project: &Project,
+    dep: &Dependency,
+    report: Report<'_>,
+) -> Result<(), String> {
+    let state = ProjectState::read(ctx, &project.name)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    let members: Vec<&Member> = state.of_service(&dep.service).collect();
+    if members.is_empty() {
+        return Err("has no container (is it in another profile?)".into());
+    }
+    for m in members {
+        match dep.condition {
+            Condition::Started => {}
+            Condition::Healthy => {
+                report(format!("Container {}  Waiting", m.name));
+                health::wait_for(ctx, m.id(), HealthStatus::Healthy, DEPENDENCY_TIMEOUT)
+                    .await
+                    .map_err(|e| format!("did not become healthy: {e}"))?;
+                report(format!("Container {}  Healthy", m.name));
+            }
+            Condition::CompletedSuccessfully => {
+                report(format!("Container {}  Waiting", m.name));
+                let code = exit_code(ctx, m).await.map_err(|e| format!("{e:#}"))?;
+                if code != 0 {
+                    return Err(format!("did not complete successfully: exit {code}"));
+                }
+                report(format!("Container {}  Exited", m.name));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The container's exit code, waiting for it to exit.
+async fn exit_code(ctx: &Ctx, m: &Member) -> anyhow::Result<u32> {
+    match m.state(ctx).await? {
+        State::Exited { code, .. } => Ok(code),
+        State::Created => anyhow::bail!("container {} was never started", m.name),
+        _ => ops::wait(ctx, &m.container).await,
+    }
+}

@@ -1,0 +1,131 @@
+//! `compose down`: the project's containers (one-off runs too) stopped and removed, then the
+//! networks it made, with `-v` its named volumes, with `--rmi` its images: exactly what `up`
+//! made, found by the project's labels.
+
+use super::naming;
+use super::state::ProjectState;
+use super::up::{remove_member, Report};
+use crate::compose::project::Project;
+use crate::compose::ComposeError;
+use crate::containers::{networks, volumes, Ctx};
+use crate::network as net;
+
+/// Which images `down --rmi` removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveImages {
+    /// Images of services without a custom tag (built ones).
+    Local,
+    All,
+}
+
+/// What `down` is asked.
+#[derive(Debug, Clone, Default)]
+pub struct DownOptions {
+    pub volumes: bool,
+    pub images: Option<RemoveImages>,
+    pub remove_orphans: bool,
+    pub timeout: Option<u64>,
+}
+
+/// Takes the project down.
+pub async fn down(
+    ctx: &Ctx,
+    project: &Project,
+    opts: &DownOptions,
+    report: Report<'_>,
+) -> Result<(), ComposeError> {
+    let state = ProjectState::read(ctx, &project.name).await?;
+    let known = |s: &str| project.compose.services.keys().any(|k| k.as_str() == s);
+    // Dependents first: the reverse of the dependency order.
+    let mut order = project.services_for(&[])?;
+    order.reverse();
+    let mut members: Vec<&super::state::Member> = Vec::new();
+    for s in &order {
+        members.extend(state.members.iter().filter(|m| &m.service == s));
+    }
+    for m in &state.members {
+        if !known(&m.service) && (opts.remove_orphans || m.oneoff) {
+            members.push(m);
+        }
+    }
+    for m in members {
+        remove_member(ctx, m, opts.timeout, opts.volumes, report).await?;
+    }
+    remove_networks(ctx, project, report).await?;
+    if opts.volumes {
+        remove_volumes(ctx, project, report).await?;
+    }
+    if let Some(which) = opts.images {
+        remove_images(ctx, project, which, report).await?;
+    }
+    Ok(())
+}
+
+async fn remove_networks(
+    ctx: &Ctx,
+    project: &Project,
+    report: Report<'_>,
+) -> Result<(), ComposeError> {
+    let users = networks::users(ctx).await?;
+    let all = net::list(&ctx.net).map_err(anyhow::Error::from)?;
+    for n in all {
+        let l = n.labels();
+        if l.get(naming::PROJECT).and_then(|v| v.as_str()) != Some(project.name.as_str()) {
+            continue;
+        }
+        match networks::remove(ctx, &n.name, &users).await {
+            Ok(()) => report(format!("Network {}  Removed", n.name)),
+            Err(e) => report(format!("warning: network {}: {e}", n.name)),
+        }
+    }
+    Ok(())
+}
+
+async fn remove_volumes(
+    ctx: &Ctx,
+    project: &Project,
+    report: Report<'_>,
+) -> Result<(), ComposeError> {
+    let used = volumes::InUse::of(ctx).await?;
+    for v in volumes::Volumes::of(ctx).list() {
+        if v.labels.get(naming::PROJECT).map(String::as_str) != Some(project.name.as_str()) {
+            continue;
+        }
+        volumes::remove(ctx, &v.name, &used)
+            .await
+            .map_err(|e| ComposeError::Load(format!("removing volume {}: {e}", v.name)))?;
+        report(format!("Volume {}  Removed", v.name));
+    }
+    Ok(())
+}
+
+async fn remove_images(
+    ctx: &Ctx,
+    project: &Project,
+    which: RemoveImages,
+    report: Report<'_>,
+) -> Result<(), ComposeError> {
+    if which == RemoveImages::Local {
+        // Every service names its image (`build:` has not landed): none is local-only.
+        return Ok(());
+    }
+    let cache = crate::images::userdb::cache_dir(&ctx.ep.data_root);
+    let store = crate::images::open_store(&ctx.ep)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let mut done: Vec<String> = Vec::new();
+    for s in project.compose.services.values() {
+        let Some(image) = s.image.as_ref().map(|i| i.to_string()) else {
+            continue;
+        };
+        if done.contains(&image) {
+            continue;
+        }
+        done.push(image.clone());
+        match crate::images::remove::remove(&store, &cache, &image, false).await {
+            Ok(_) => report(format!("Image {image}  Removed")),
+            Err(e) => report(format!("warning: image {image}: {e:#}")),
+        }
+    }
+    Ok(())
+}

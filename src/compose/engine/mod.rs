@@ -1,0 +1,17 @@
+//! The Compose engine: services become container requests ([`convert`]), named and labelled
+//! as Docker Compose does ([`naming`]); the project's state is read back from containerd's
+//! labels alone ([`state`], no state file and no global lock, so projects run side by side);
+//! [`up`] converges it, [`down`] removes what `up` made, [`logs`] prints prefixed output.
+
+pub mod convert;
+pub mod deps;
+pub mod down;
+pub mod logs;
+pub mod mounts;
+pub mod naming;
+pub mod resources;
+pub mod service;
+pub mod state;
+pub mod up;
+
+pub use state::ProjectState;

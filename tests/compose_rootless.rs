@@ -1,0 +1,685 @@
+//! `burrow compose` end to end as the unprivileged test user on a private rootless containerd:
+//! a web + database + cache application (local test images) with a health-gated depends_on
+//! that really waits, a named volume that outlives `down`, a network alias resolved from
+//! another service, a published port, idempotent `up`, a config change recreating only its
+//! service, `ps`/`ls`/`logs`, a one-off `run --rm`, two projects at once, `down -v` removing
+//! exactly what `up` made; and Usernetes' docker-compose.yaml shape coming up.
+
+mod containers_support;
+
+use std::path::Path;
+
+use burrow_testsupport::{run_with_timeout, wait_for};
+use containers_support::*;
+
+/// Writes `text` to `path` owned by the test user.
+fn write_user_file(rl: &Rootless, path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+    for p in [path, path.parent().unwrap()] {
+        std::os::unix::fs::chown(p, Some(rl.machine.uid), Some(rl.machine.gid)).unwrap();
+    }
+}
+
+/// `burrow compose -f FILE -p PROJECT ARGS` as the test user.
+fn compose(rl: &Rootless, file: &Path, project: &str, args: &[&str]) -> std::process::Output {
+    let mut argv = vec!["compose", "-f", file.to_str().unwrap(), "-p", project];
+    argv.extend_from_slice(args);
+    rl.burrow(&argv)
+}
+
+/// Like [`compose`], failing the test on a non-zero exit; returns stdout.
+fn compose_ok(rl: &Rootless, file: &Path, project: &str, args: &[&str]) -> String {
+    let out = compose(rl, file, project, args);
+    assert_eq!(
+        code(&out),
+        0,
+        "burrow compose {args:?}: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+fn burrow_ok(rl: &Rootless, args: &[&str]) -> String {
+    let out = rl.burrow(args);
+    assert_eq!(code(&out), 0, "burrow {args:?}: {}", stderr(&out));
+    stdout(&out)
+}
+
+/// Sorted lines of output.
+fn lines(s: &str) -> Vec<String> {
+    let mut v: Vec<String> = s
+        .lines()
+        .map(str::to_string)
+        .filter(|l| !l.is_empty())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The app: db becomes healthy only once it wrote its ready file (seconds after start); web
+/// (the demo httpd) depends on db being healthy and records its own start after db's line in
+/// a shared volume; cache sits on a second network where web has an alias.
+fn app_yaml(port: u16, db_mode: &str) -> String {
+    let bb = image("busybox");
+    let demo = image("demo");
+    format!(
+        r#"services:
+  db:
+    image: {bb}
+    command: ["sh", "-c", "echo db-starting; sleep 4; echo db-ready >> /shared/order; touch /tmp/ready; echo db-ready; exec sleep 600"]
+    stop_grace_period: 1s
+    environment:
+      DB_MODE: {db_mode}
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 1s
+      retries: 30
+    volumes:
+      - dbdata:/var/lib/db
+      - shared:/shared
+  web:
+    image: {demo}
+    command: ["sh", "-c", "echo web-start >> /shared/order; mkdir -p /www; echo hello-compose > /www/index.html; exec httpd -f -v -p 80 -h /www"]
+    stop_grace_period: 1s
+    depends_on:
+      db:
+        condition: service_healthy
+        restart: true
+    ports:
+      - "127.0.0.1:{port}:80"
+    volumes:
+      - shared:/shared
+    networks:
+      default: {{}}
+      back:
+        aliases: [webalias]
+  cache:
+    image: {bb}
+    command: ["sleep", "600"]
+    stop_grace_period: 1s
+    environment:
+      CACHE_MODE: lru
+    networks: [back]
+networks:
+  back: {{}}
+volumes:
+  dbdata: {{}}
+  shared: {{}}
+"#
+    )
+}
+
+#[test]
+fn rootless_compose_application_end_to_end() {
+    let Some(rl) = rootless("compose") else {
+        return;
+    };
+    let _lock = rl.machine.exclusive("rootless-containerd");
+    let dir = rl.home.join("app");
+    let file = dir.join("compose.yaml");
+    let port = free_port();
+    write_user_file(&rl, &file, &app_yaml(port, "primary"));
+    let before = (
+        lines(&burrow_ok(&rl, &["ps", "-a", "-q", "--no-trunc"])),
+        lines(&burrow_ok(&rl, &["network", "ls", "--format", "{{.Name}}"])),
+        lines(&burrow_ok(&rl, &["volume", "ls", "-q"])),
+    );
+
+    compose_ok(&rl, &file, "app", &["up", "-d"]);
+    // web started only after db was healthy: its line follows db's in the shared volume.
+    // (web's shell writes its line just after its start: read until it is there.)
+    let order = |rl: &Rootless, lines: usize| {
+        let mut text = String::new();
+        wait_for(std::time::Duration::from_secs(60), || {
+            text = compose_ok(
+                rl,
+                &file,
+                "app",
+                &["exec", "-T", "db", "cat", "/shared/order"],
+            );
+            text.lines().count() >= lines
+        });
+        text
+    };
+    assert_eq!(order(&rl, 2), "db-ready\nweb-start\n", "start order");
+    // The published port answers.
+    let body = http_get(&format!("127.0.0.1:{port}")).expect("web answers on its port");
+    assert!(body.contains("hello-compose"), "{body}");
+    // web's alias on the back network resolves from cache.
+    let via_alias = compose_ok(
+        &rl,
+        &file,
+        "app",
+        &["exec", "-T", "cache", "wget", "-qO-", "http://webalias/"],
+    );
+    assert!(via_alias.contains("hello-compose"), "{via_alias}");
+
+    // ps, labels, networks and volumes are named as Docker Compose names them.
+    let ps = compose_ok(
+        &rl,
+        &file,
+        "app",
+        &["ps", "--format", "{{.Name}} {{.Service}} {{.State}}"],
+    );
+    assert_eq!(
+        lines(&ps),
+        [
+            "app-cache-1 cache running",
+            "app-db-1 db running",
+            "app-web-1 web running"
+        ]
+    );
+    let table = compose_ok(&rl, &file, "app", &["ps"]);
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(table.contains("(healthy)"), "{table}");
+    let labels = burrow_ok(
+        &rl,
+        &[
+            "inspect",
+            "app-web-1",
+            "--format",
+            "{{json .Config.Labels}}",
+        ],
+    );
+    for l in [
+        "\"com.docker.compose.project\":\"app\"",
+        "\"com.docker.compose.service\":\"web\"",
+        "\"com.docker.compose.container-number\":\"1\"",
+        "\"com.docker.compose.oneoff\":\"False\"",
+        "\"com.docker.compose.depends_on\":\"db:service_healthy:true\"",
+        "com.docker.compose.config-hash",
+    ] {
+        assert!(labels.contains(l), "{l} in {labels}");
+    }
+    let nets = burrow_ok(&rl, &["network", "ls", "--format", "{{.Name}}"]);
+    assert!(
+        nets.contains("app_default") && nets.contains("app_back"),
+        "{nets}"
+    );
+    let vols = burrow_ok(&rl, &["volume", "ls", "-q"]);
+    assert!(
+        vols.contains("app_dbdata") && vols.contains("app_shared"),
+        "{vols}"
+    );
+
+    // logs with the service prefix; ls lists the project.
+    let logs = compose_ok(&rl, &file, "app", &["logs", "--no-color", "db"]);
+    assert!(logs.contains("app-db-1  | db-ready"), "{logs}");
+    let ls = compose_ok(&rl, &file, "app", &["ls"]);
+    assert!(ls.contains("app") && ls.contains("running(3)"), "{ls}");
+
+    // A second up changes nothing; a config change recreates only that service (web, which
+    // depends on db with restart: true, is restarted once the new db is healthy).
+    let ids = |rl: &Rootless| {
+        let out = compose_ok(
+            rl,
+            &file,
+            "app",
+            &["ps", "--format", "{{.Service}} {{.ID}}"],
+        );
+        lines(&out)
+    };
+    let first = ids(&rl);
+    compose_ok(&rl, &file, "app", &["up", "-d"]);
+    assert_eq!(ids(&rl), first, "a second up keeps every container");
+    write_user_file(&rl, &file, &app_yaml(port, "replica"));
+    compose_ok(&rl, &file, "app", &["up", "-d"]);
+    let second = ids(&rl);
+    assert_eq!(second.len(), 3);
+    for (a, b) in first.iter().zip(&second) {
+        assert_eq!(a == b, !a.starts_with("db "), "{a} / {b}");
+    }
+    assert_eq!(
+        order(&rl, 4),
+        "db-ready\nweb-start\ndb-ready\nweb-start\n",
+        "restart order"
+    );
+
+    // A one-off run, removed after.
+    let run = compose_ok(
+        &rl,
+        &file,
+        "app",
+        &["run", "--rm", "-T", "cache", "echo", "oneoff-ok"],
+    );
+    assert!(run.contains("oneoff-ok"), "{run}");
+    let all = burrow_ok(&rl, &["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(!all.contains("-run-"), "{all}");
+
+    // A second project at the same time.
+    let other = rl.home.join("other/compose.yaml");
+    write_user_file(
+        &rl,
+        &other,
+        &format!(
+            "services:\n  solo:\n    image: {}\n    command: [\"sleep\", \"600\"]\n    stop_grace_period: 1s\n",
+            image("busybox")
+        ),
+    );
+    compose_ok(&rl, &other, "other", &["up", "-d"]);
+    let ls = compose_ok(&rl, &file, "app", &["ls", "--format", "json"]);
+    assert!(
+        ls.contains("\"Name\":\"app\"") && ls.contains("\"Name\":\"other\""),
+        "{ls}"
+    );
+    compose_ok(&rl, &other, "other", &["down"]);
+
+    // The named volume outlives down (without -v).
+    compose_ok(
+        &rl,
+        &file,
+        "app",
+        &[
+            "exec",
+            "-T",
+            "db",
+            "sh",
+            "-c",
+            "echo persisted > /var/lib/db/marker",
+        ],
+    );
+    compose_ok(&rl, &file, "app", &["down"]);
+    assert_eq!(compose_ok(&rl, &file, "app", &["ps", "-a", "-q"]), "");
+    compose_ok(&rl, &file, "app", &["up", "-d"]);
+    let marker = compose_ok(
+        &rl,
+        &file,
+        "app",
+        &["exec", "-T", "db", "cat", "/var/lib/db/marker"],
+    );
+    assert_eq!(marker, "persisted\n");
+
+    // down -v leaves exactly what there was before.
+    compose_ok(&rl, &file, "app", &["down", "-v"]);
+    let after = (
+        lines(&burrow_ok(&rl, &["ps", "-a", "-q", "--no-trunc"])),
+        lines(&burrow_ok(&rl, &["network", "ls", "--format", "{{.Name}}"])),
+        lines(&burrow_ok(&rl, &["volume", "ls", "-q"])),
+    );
+    assert_eq!(after, before, "down -v removes what up made");
+}
+
+/// Usernetes' docker-compose.yaml (rootless-containers/usernetes) with its `build:` replaced
+/// by a test image and its variables set: a privileged node with a fixed address on a custom
+/// subnet, 8472/udp published, sysctls, tmpfs mounts, named volumes, restart: always.
+#[test]
+fn rootless_compose_usernetes_shape_comes_up() {
+    let Some(rl) = rootless("compose-u7s") else {
+        return;
+    };
+    let _lock = rl.machine.exclusive("rootless-containerd");
+    let dir = rl.home.join("usernetes");
+    let file = dir.join("docker-compose.yaml");
+    let (etcd, api, kubelet) = (free_port(), free_port(), free_port());
+    // The host paths it binds read-only; a machine without them (containers, CI) gets
+    // stand-ins, as a bind of a missing source cannot be created rootless.
+    let host_dir = |p: &str| {
+        if Path::new(p).is_dir() {
+            p.to_string()
+        } else {
+            let d = rl.home.join(format!("host{}", p.replace('/', "-")));
+            write_user_file(&rl, &d.join("README"), "stand-in\n");
+            d.display().to_string()
+        }
+    };
+    let (boot, modules) = (host_dir("/boot"), host_dir("/lib/modules"));
+    let yaml = format!(
+        r#"services:
+  node:
+    image: {image}
+    command: ["sleep", "600"]
+    hostname: u7s-test-node
+    privileged: true
+    restart: always
+    networks:
+      default:
+        ipv4_address: 10.100.201.100
+    ports:
+      - {etcd}:2379
+      - {api}:6443
+      - {kubelet}:10250
+      - 8472:8472/udp
+    volumes:
+      - .:/usernetes:ro
+      - {boot}:/boot:ro
+      - {modules}:/lib/modules:ro
+      - node-var:/var
+      - node-opt:/opt
+      - node-etc:/etc
+      - type: tmpfs
+        target: /run
+      - type: tmpfs
+        target: /tmp
+    working_dir: /usernetes
+    environment:
+      KUBECONFIG: /etc/kubernetes/admin.conf
+      U7S_HOST_IP: 127.0.0.1
+    sysctls:
+      - net.ipv4.ip_forward=1
+    annotations:
+      "nerdctl/bypass4netns": "false"
+networks:
+  default:
+    ipam:
+      config:
+        - subnet: 10.100.201.0/24
+volumes:
+  node-var: {{}}
+  node-opt: {{}}
+  node-etc: {{}}
+"#,
+        image = image("busybox")
+    );
+    write_user_file(&rl, &file, &yaml);
+    compose_ok(&rl, &file, "u7s", &["up", "-d"]);
+    let ex = |cmd: &[&str]| {
+        let mut args = vec!["exec", "-T", "node"];
+        args.extend_from_slice(cmd);
+        compose_ok(&rl, &file, "u7s", &args)
+    };
+    assert!(ex(&["ip", "addr"]).contains("10.100.201.100"));
+    assert_eq!(ex(&["cat", "/proc/sys/net/ipv4/ip_forward"]).trim(), "1");
+    assert_eq!(ex(&["hostname"]).trim(), "u7s-test-node");
+    assert_eq!(ex(&["pwd"]).trim(), "/usernetes");
+    let mounts = ex(&["cat", "/proc/mounts"]);
+    assert!(
+        mounts.contains("tmpfs /run ") && mounts.contains("tmpfs /tmp "),
+        "{mounts}"
+    );
+    let ports = compose_ok(
+        &rl,
+        &file,
+        "u7s",
+        &["port", "--protocol", "udp", "node", "8472"],
+    );
+    assert!(ports.contains(":8472"), "{ports}");
+    let vols = burrow_ok(&rl, &["volume", "ls", "-q"]);
+    assert!(vols.contains("u7s_node-etc"), "{vols}");
+    compose_ok(
+        &rl,
+        &file,
+        "u7s",
+        &["down", "-v", "--rmi", "all", "-t", "1"],
+    );
+    assert_eq!(compose_ok(&rl, &file, "u7s", &["ps", "-a", "-q"]), "");
+    let images = burrow_ok(&rl, &["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(!images.contains(&image("busybox")), "--rmi all: {images}");
+}
+
+/// Jobs and replicas: a one-shot job another service waits to complete successfully, an
+/// attached `up --exit-code-from` (the output prefixed, the exit code the worker's, the rest
+/// stopped after), `--scale`, `--wait`, and the per-service commands (stop, start, restart,
+/// kill, pause, unpause, top, cp, port-less ps filters).
+#[test]
+fn rootless_compose_jobs_replicas_and_service_commands() {
+    let Some(rl) = rootless("compose-jobs") else {
+        return;
+    };
+    let _lock = rl.machine.exclusive("rootless-containerd");
+    let file = rl.home.join("jobs/compose.yaml");
+    let bb = image("busybox");
+    write_user_file(
+        &rl,
+        &file,
+        &format!(
+            r#"services:
+  migrate:
+    image: {bb}
+    command: ["sh", "-c", "echo migrated > /shared/m"]
+    volumes: [shared:/shared]
+  worker:
+    image: {bb}
+    command: ["sh", "-c", "cat /shared/m; echo worker-done; exit 3"]
+    depends_on:
+      migrate:
+        condition: service_completed_successfully
+      ghost:
+        condition: service_started
+        required: false
+    volumes: [shared:/shared]
+  idle:
+    image: {bb}
+    command: ["sleep", "600"]
+    stop_grace_period: 1s
+    scale: 2
+    healthcheck:
+      test: ["CMD", "true"]
+      interval: 1s
+volumes:
+  shared: {{}}
+"#
+        ),
+    );
+    let out = compose(
+        &rl,
+        &file,
+        "jobs",
+        &["up", "--no-color", "--exit-code-from", "worker"],
+    );
+    let text = stdout(&out);
+    assert_eq!(code(&out), 3, "{text}{}", stderr(&out));
+    // A dependency that is not required and not there only warns.
+    assert!(
+        stderr(&out).contains("optional dependency ghost"),
+        "{}",
+        stderr(&out)
+    );
+    // Prefixes are padded to the longest container name shown, as Docker Compose's.
+    let line = |want: &str| {
+        text.lines()
+            .any(|l| l.starts_with("jobs-worker-1 ") && l.ends_with(&format!(" | {want}")))
+    };
+    assert!(line("migrated") && line("worker-done"), "{text}");
+    let ps = compose_ok(
+        &rl,
+        &file,
+        "jobs",
+        &["ps", "-a", "--format", "{{.Name}} {{.State}}"],
+    );
+    assert_eq!(
+        lines(&ps),
+        [
+            "jobs-idle-1 exited",
+            "jobs-idle-2 exited",
+            "jobs-migrate-1 exited",
+            "jobs-worker-1 exited"
+        ]
+    );
+
+    compose_ok(
+        &rl,
+        &file,
+        "jobs",
+        &["up", "-d", "--wait", "--scale", "idle=3", "idle"],
+    );
+    let running = compose_ok(&rl, &file, "jobs", &["ps", "--services"]);
+    assert!(running.contains("idle"), "{running}");
+    let ps = compose_ok(&rl, &file, "jobs", &["ps", "--format", "{{.Name}}", "idle"]);
+    assert_eq!(lines(&ps), ["jobs-idle-1", "jobs-idle-2", "jobs-idle-3"]);
+
+    compose_ok(&rl, &file, "jobs", &["stop", "-t", "1", "idle"]);
+    assert_eq!(compose_ok(&rl, &file, "jobs", &["ps", "-q", "idle"]), "");
+    compose_ok(&rl, &file, "jobs", &["start", "idle"]);
+    assert_eq!(
+        lines(&compose_ok(&rl, &file, "jobs", &["ps", "-q", "idle"])).len(),
+        3
+    );
+    // Pausing needs the freezer cgroup: where rootless containers have none (cgroup v1),
+    // the error says so.
+    let pause = compose(&rl, &file, "jobs", &["pause", "idle"]);
+    if code(&pause) == 0 {
+        let paused = compose_ok(
+            &rl,
+            &file,
+            "jobs",
+            &["ps", "--format", "{{.State}}", "idle"],
+        );
+        assert!(paused.lines().all(|l| l == "paused"), "{paused}");
+        compose_ok(&rl, &file, "jobs", &["unpause", "idle"]);
+    } else {
+        assert!(stderr(&pause).contains("freezer"), "{}", stderr(&pause));
+    }
+    let top = compose_ok(&rl, &file, "jobs", &["top", "idle"]);
+    assert!(
+        top.contains("jobs-idle-1") && top.contains("sleep 600"),
+        "{top}"
+    );
+    let local = rl.home.join("jobs/copied");
+    compose_ok(
+        &rl,
+        &file,
+        "jobs",
+        &["cp", "idle:/etc/hostname", local.to_str().unwrap()],
+    );
+    assert!(local.exists());
+    compose_ok(&rl, &file, "jobs", &["restart", "-t", "1", "idle"]);
+    compose_ok(&rl, &file, "jobs", &["kill", "idle"]);
+    // kill does not wait; wait does, printing each container's exit code.
+    let codes = compose_ok(&rl, &file, "jobs", &["wait", "idle"]);
+    assert_eq!(lines(&codes), ["137", "137", "137"]);
+    assert_eq!(compose_ok(&rl, &file, "jobs", &["ps", "-q", "idle"]), "");
+    compose_ok(&rl, &file, "jobs", &["rm", "-f", "idle"]);
+    let left = compose_ok(
+        &rl,
+        &file,
+        "jobs",
+        &["ps", "-a", "--format", "{{.Service}}"],
+    );
+    assert!(!left.contains("idle"), "{left}");
+
+    // A service gone from the file leaves an orphan: warned about, removed on request.
+    let text = std::fs::read_to_string(&file).unwrap();
+    write_user_file(
+        &rl,
+        &file,
+        &text
+            .replace("  worker:", "  renamed:")
+            .replace("cat /shared/m; echo worker-done; exit 3", "true"),
+    );
+    let out = compose(&rl, &file, "jobs", &["up", "-d", "migrate"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("orphan containers (jobs-worker-1)"),
+        "{}",
+        stderr(&out)
+    );
+    compose_ok(
+        &rl,
+        &file,
+        "jobs",
+        &["up", "-d", "--remove-orphans", "migrate"],
+    );
+    let left = compose_ok(
+        &rl,
+        &file,
+        "jobs",
+        &["ps", "-a", "--format", "{{.Service}}"],
+    );
+    assert!(!left.contains("worker"), "{left}");
+    compose_ok(&rl, &file, "jobs", &["down", "-v"]);
+    assert_eq!(compose_ok(&rl, &file, "jobs", &["ps", "-a", "-q"]), "");
+
+    // deploy.resources.limits are cgroup limits: where the user has no cgroup of its own the
+    // service is refused with the reason, not run without its limits.
+    let limits = rl.home.join("limits/compose.yaml");
+    write_user_file(
+        &rl,
+        &limits,
+        &format!(
+            "services:\n  capped:\n    image: {bb}\n    command: [\"sleep\", \"600\"]\n    stop_grace_period: 1s\n    deploy:\n      resources:\n        limits:\n          memory: 64M\n"
+        ),
+    );
+    let out = compose(&rl, &limits, "limits", &["up", "-d"]);
+    if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        eprintln!(
+            "note: cgroup v2 here: the limit may be applied ({})",
+            code(&out)
+        );
+    } else {
+        assert_ne!(code(&out), 0, "{}", stdout(&out));
+        assert!(stderr(&out).contains("cgroup v1"), "{}", stderr(&out));
+    }
+    compose_ok(&rl, &limits, "limits", &["down"]);
+    assert_eq!(compose_ok(&rl, &limits, "limits", &["ps", "-a", "-q"]), "");
+
+    attached_up_stops_on_interrupt(&rl, &bb);
+}
+
+/// Kills the attached `compose up` if the test fails before it exits.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An attached `up` prints the prefixed output and, on Ctrl-C (SIGINT), stops the containers
+/// and exits.
+fn attached_up_stops_on_interrupt(rl: &Rootless, bb: &str) {
+    use std::io::BufRead;
+    let file = rl.home.join("attached/compose.yaml");
+    write_user_file(
+        rl,
+        &file,
+        &format!(
+            "services:\n  talker:\n    image: {bb}\n    command: [\"sh\", \"-c\", \"echo talker-up; exec sleep 600\"]\n    stop_grace_period: 1s\n"
+        ),
+    );
+    let mut cmd = rl.machine.user_command(&rl.burrow);
+    cmd.env("XDG_RUNTIME_DIR", &rl.runtime_dir)
+        .env("HOME", &rl.home)
+        .current_dir(&rl.home)
+        .args([
+            "compose",
+            "-f",
+            file.to_str().unwrap(),
+            "-p",
+            "attached",
+            "up",
+            "--no-color",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = KillOnDrop(cmd.spawn().expect("compose up starts"));
+    let out = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the attached up prints the container's output");
+    assert!(line.starts_with("attached-talker-1  | talker-up"), "{line}");
+    let pid = child.0.id().to_string();
+    let mut kill = std::process::Command::new("kill");
+    kill.args(["-INT", &pid]);
+    assert!(
+        run_with_timeout(&mut kill, std::time::Duration::from_secs(10))
+            .status
+            .success()
+    );
+    let mut status = None;
+    for _ in 0..600 {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = status.expect("compose up exits after SIGINT");
+    assert!(status.success(), "{status:?}");
+    let ps = compose_ok(
+        rl,
+        &file,
+        "attached",
+        &["ps", "-a", "--format", "{{.State}}"],
+    );
+    assert_eq!(ps, "exited\n");
+    compose_ok(rl, &file, "attached", &["down"]);
+}
