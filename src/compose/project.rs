@@ -1,0 +1,287 @@
+//! The project a compose command works on: [`LoadOptions`] (the command's global flags) in,
+//! [`Project`] (name, directory, files, the loaded model, warnings) out.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde_yaml::{Mapping, Value};
+
+use super::error::ComposeError;
+use super::interpolate::Lookup;
+use super::{envfile, extends, files, interpolate, keys, merge, normalize, profiles};
+
+/// What to load: the compose command group's global flags.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// -f, in order; empty = the defaults.
+    pub files: Vec<PathBuf>,
+    /// -p
+    pub project_name: Option<String>,
+    /// --project-directory
+    pub project_directory: Option<PathBuf>,
+    /// --env-file
+    pub env_files: Vec<PathBuf>,
+    /// --profile
+    pub profiles: Vec<String>,
+}
+
+/// A loaded Compose project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub name: String,
+    /// Absolute.
+    pub working_dir: PathBuf,
+    /// Absolute, for the com.docker.compose.project.config_files label.
+    pub config_files: Vec<PathBuf>,
+    /// Interpolated, merged, extended, normalised (all services, any profile).
+    pub compose: compose_spec::Compose,
+    /// Printed to stderr by commands.
+    pub warnings: Vec<String>,
+    /// The enabled profiles: --profile, else COMPOSE_PROFILES.
+    pub profiles: Vec<String>,
+}
+
+/// Variables for interpolation: the process environment over the env files.
+#[derive(Debug, Default)]
+struct Vars {
+    files: IndexMap<String, String>,
+}
+
+impl Lookup for Vars {
+    fn get(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok().or_else(|| self.files.get(name).cloned())
+    }
+}
+
+impl Project {
+    /// Reads, interpolates, merges, extends, checks and normalises the project's files.
+    pub fn load(opts: &LoadOptions) -> Result<Project, ComposeError> {
+        let cwd = std::env::current_dir().map_err(|source| ComposeError::Read {
+            path: ".".into(),
+            source,
+        })?;
+        let given_dir = opts.project_directory.as_ref().map(|d| cwd.join(d));
+        let config_files =
+            files::choose(&opts.files, &cwd, given_dir.as_deref().unwrap_or(&cwd))?;
+        let working_dir = given_dir.unwrap_or_else(|| first_dir(&config_files, &cwd));
+        let vars = vars(opts, &cwd, &working_dir)?;
+        let mut warnings = Vec::new();
+        let doc = merged(&config_files, &vars, &mut warnings)?;
+        let mut doc = doc;
+        normalize::paths(&mut doc, &working_dir);
+        normalize::environment(&mut doc, &vars)?;
+        let top = doc.get("name").and_then(Value::as_str).map(str::to_string);
+        let env_name = vars.get("COMPOSE_PROJECT_NAME");
+        let name = normalize::project_name(
+            opts.project_name.as_deref(),
+            env_name.as_deref(),
+            top.as_deref(),
+            &working_dir,
+        )?;
+        doc.insert(Value::from("name"), Value::from(name.clone()));
+        let compose = model(doc, &config_files)?;
+        Ok(Project {
+            name,
+            working_dir,
+            config_files,
+            compose,
+            warnings,
+            profiles: enabled_profiles(opts, &vars),
+        })
+    }
+
+    /// Active services in dependency order (depends_on first) for these command-line names
+    /// (empty = every service whose profiles are enabled).
+    pub fn services_for(&self, names: &[String]) -> Result<Vec<String>, ComposeError> {
+        profiles::select(&self.compose, names, &self.profiles)
+    }
+}
+
+/// The directory of the first file (stdin: the current directory).
+fn first_dir(files: &[PathBuf], cwd: &Path) -> PathBuf {
+    files
+        .first()
+        .filter(|f| f.as_path() != Path::new("-"))
+        .and_then(|f| f.parent())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| cwd.to_path_buf())
+}
+
+/// --env-file (relative to the current directory), else the project directory's `.env`.
+fn vars(opts: &LoadOptions, cwd: &Path, dir: &Path) -> Result<Vars, ComposeError> {
+    let paths: Vec<PathBuf> = if opts.env_files.is_empty() {
+        let dotenv = dir.join(".env");
+        dotenv.is_file().then_some(dotenv).into_iter().collect()
+    } else {
+        opts.env_files.iter().map(|p| cwd.join(p)).collect()
+    };
+    let mut vars = Vars::default();
+    for path in paths {
+        for (k, v) in envfile::read(&path)? {
+            if let Some(v) = v.or_else(|| std::env::var(&k).ok()) {
+                vars.files.insert(k, v);
+            }
+        }
+    }
+    Ok(vars)
+}
+
+fn enabled_profiles(opts: &LoadOptions, vars: &Vars) -> Vec<String> {
+    if !opts.profiles.is_empty() {
+        return opts.profiles.clone();
+    }
+    vars.get("COMPOSE_PROFILES")
+        .map(|s| s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// Every file read, interpolated, pruned and extended, then merged in order.
+fn merged(
+    config_files: &[PathBuf],
+    vars: &Vars,
+    warnings: &mut Vec<String>,
+) -> Result<Mapping, ComposeError> {
+    let notes = RefCell::new(Vec::new());
+    let unset = RefCell::new(BTreeSet::new());
+    let load = |path: &Path| -> Result<Value, ComposeError> {
+        let mut doc = files::read(path)?;
+        interpolate::value(&mut doc, &mut Vec::new(), path, vars, &mut unset.borrow_mut())?;
+        let name = path.display();
+        notes
+            .borrow_mut()
+            .extend(keys::prune(&mut doc).into_iter().map(|w| format!("{name}: {w}")));
+        Ok(doc)
+    };
+    let mut out = Mapping::new();
+    for path in config_files {
+        let Value::Mapping(mut doc) = load(path)? else {
+            continue;
+        };
+        extends::resolve(&mut doc, path, &load)?;
+        merge::file(&mut out, doc);
+    }
+    for var in unset.into_inner() {
+        warnings.push(format!(
+            "the {var} variable is not set: defaulting to a blank string"
+        ));
+    }
+    warnings.extend(notes.into_inner());
+    Ok(out)
+}
+
+/// The merged document as the `compose_spec` model; errors name the files, the key path and,
+/// where one file alone shows the same error, its line.
+fn model(doc: Mapping, config_files: &[PathBuf]) -> Result<compose_spec::Compose, ComposeError> {
+    let value = Value::Mapping(doc);
+    let Err(err) = compose_spec::Compose::options().from_yaml_value(value.clone()) else {
+        return compose_spec::Compose::options()
+            .from_yaml_value(value)
+            .map_err(|e| invalid(config_files, "(top level)".into(), e.to_string()));
+    };
+    // Deserialising from text makes serde_yaml track the key path.
+    let text = serde_yaml::to_string(&value).unwrap_or_default();
+    let (key, message) = match serde_yaml::from_str::<compose_spec::Compose>(&text) {
+        Err(e) => split_path(&e),
+        Ok(_) => ("(top level)".to_string(), err.to_string()),
+    };
+    for file in config_files {
+        if let Some(line) = line_in(file, &key) {
+            return Err(ComposeError::Invalid {
+                path: format!("{} line {line}", file.display()),
+                key,
+                message,
+            });
+        }
+    }
+    Err(invalid(config_files, key, message))
+}
+
+fn invalid(files: &[PathBuf], key: String, message: String) -> ComposeError {
+    let path = files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    ComposeError::Invalid { path, key, message }
+}
+
+/// `services.web.ports[0]: invalid type ... at line 3 column 5` → (path, message).
+fn split_path(e: &serde_yaml::Error) -> (String, String) {
+    let full = e.to_string();
+    let full = match full.rfind(" at line ") {
+        Some(i) if e.location().is_some() => full[..i].to_string(),
+        _ => full,
+    };
+    match full.split_once(": ") {
+        Some((p, m)) if !p.contains(' ') => (p.to_string(), m.to_string()),
+        _ => ("(top level)".into(), full),
+    }
+}
+
+/// The line of `file` where deserialising it alone fails at the same key path, if it does.
+fn line_in(file: &Path, key: &str) -> Option<usize> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let err = serde_yaml::from_str::<compose_spec::Compose>(&text).err()?;
+    (split_path(&err).0 == key).then(|| err.location().map(|l| l.line()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn opts(files: Vec<PathBuf>) -> LoadOptions {
+        LoadOptions {
+            files,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn invalid_file_names_file_key_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = write(
+            dir.path(),
+            "compose.yaml",
+            "services:\n  web:\n    image: a\n    ports:\n      - target: 80\n        published: [1]\n",
+        );
+        let err = Project::load(&opts(vec![f.clone()])).unwrap_err().to_string();
+        let want = format!("{} line 6: services.web.ports[0]", f.display());
+        assert!(err.starts_with(&want), "{err}");
+    }
+
+    #[test]
+    fn loads_a_project() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(d, ".env", "TAG=1.2\nCOMPOSE_PROFILES=dev\n");
+        let a = write(
+            d,
+            "a.yaml",
+            "name: demo\nservices:\n  web:\n    image: img:${TAG}\n    volumes: ['./data:/data']\n    foo: 1\n  dbg:\n    image: x\n    profiles: [dev]\n",
+        );
+        let b = write(d, "b.yaml", "services:\n  web:\n    environment: [A=$UNSET_FOR_TEST]\n");
+        let p = Project::load(&opts(vec![a.clone(), b.clone()])).unwrap();
+        assert_eq!(p.name, "demo");
+        assert_eq!(p.working_dir, d);
+        assert_eq!(p.config_files, [a.clone(), b]);
+        let web = &p.compose.services["web"];
+        assert_eq!(web.image.as_ref().unwrap().as_str(), "img:1.2");
+        assert_eq!(p.services_for(&[]).unwrap(), ["web", "dbg"]);
+        let a_name = a.display();
+        assert_eq!(
+            p.warnings,
+            [
+                "the UNSET_FOR_TEST variable is not set: defaulting to a blank string".to_string(),
+                format!("{a_name}: services.web.foo: unknown key, ignored"),
+            ]
+        );
+    }
+}
