@@ -98,6 +98,8 @@ pub enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(commands::volume::Command),
+    /// Run applications described in Compose files.
+    Compose(commands::compose::Args),
     /// Stream container and image events (from now on: containerd keeps no history).
     Events(commands::events::Args),
     /// Manage burrow: info, prune, events.
@@ -297,6 +299,7 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Container(cmd) => commands::container::group::group(cmd, g),
         Command::Network(cmd) => commands::network::run(cmd, g),
         Command::Volume(cmd) => commands::volume::run(cmd, g),
+        Command::Compose(args) => commands::compose::run(args, g),
         Command::Events(args) => commands::events::run(args, g),
         Command::System(cmd) => commands::system::run(cmd, g),
         Command::Completion(args) => commands::completion::run(args, Cli::command()),

@@ -1,6 +1,7 @@
 //! One module per `burrow` command, each with an `Args` struct and a `run()`.
 
 pub mod completion;
+pub mod compose;
 pub mod container;
 pub mod df;
 pub mod error;

@@ -30,9 +30,15 @@ pub fn parse(text: &str) -> Result<Pairs, (usize, String)> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let line = line.strip_prefix("export ").map(str::trim_start).unwrap_or(line);
+        let line = line
+            .strip_prefix("export ")
+            .map(str::trim_start)
+            .unwrap_or(line);
         let (key, value) = match line.split_once('=') {
-            Some((k, v)) => (k.trim(), Some(value(v.trim_start()).map_err(|m| (n + 1, m))?)),
+            Some((k, v)) => (
+                k.trim(),
+                Some(value(v.trim_start()).map_err(|m| (n + 1, m))?),
+            ),
             None => (line, None),
         };
         if key.is_empty() || key.contains(char::is_whitespace) {

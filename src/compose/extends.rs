@@ -44,12 +44,7 @@ fn resolved(
         Some(Value::Mapping(m)) => m.clone(),
         Some(Value::Null) => Mapping::new(),
         Some(_) => return Err(err("a service must be a mapping".into())),
-        None => {
-            return Err(err(format!(
-                "no service {name} in {}",
-                file.display()
-            )))
-        }
+        None => return Err(err(format!("no service {name} in {}", file.display()))),
     };
     let Some(ext) = svc.remove("extends") else {
         return Ok(svc);
@@ -129,7 +124,8 @@ mod tests {
         )
         .unwrap();
         let want: Mapping =
-            serde_yaml::from_str("image: a\nenvironment: {A: '1', B: '2'}\ncommand: [y]\n").unwrap();
+            serde_yaml::from_str("image: a\nenvironment: {A: '1', B: '2'}\ncommand: [y]\n")
+                .unwrap();
         assert_eq!(doc["services"]["web"], Value::Mapping(want));
     }
 
@@ -150,7 +146,10 @@ mod tests {
         let load = |p: &Path| super::super::files::read(p);
         resolve(&mut doc, &dir.path().join("compose.yaml"), &load).unwrap();
         let vols = &doc["services"]["web"]["volumes"][0];
-        assert_eq!(vols.as_str().unwrap(), format!("{}/data:/data", sub.display()));
+        assert_eq!(
+            vols.as_str().unwrap(),
+            format!("{}/data:/data", sub.display())
+        );
     }
 
     #[test]

@@ -22,7 +22,13 @@ pub fn choose(given: &[PathBuf], cwd: &Path, dir: &Path) -> Result<Vec<PathBuf>,
     if !given.is_empty() {
         return Ok(given
             .iter()
-            .map(|f| if f == Path::new("-") { f.clone() } else { cwd.join(f) })
+            .map(|f| {
+                if f == Path::new("-") {
+                    f.clone()
+                } else {
+                    cwd.join(f)
+                }
+            })
             .collect());
     }
     let main = DEFAULTS
@@ -72,7 +78,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Value, ComposeError> {
     if doc.is_null() {
         return Ok(Value::Mapping(Default::default()));
     }
-    doc.apply_merge().map_err(|e| ComposeError::yaml(path, &e))?;
+    doc.apply_merge()
+        .map_err(|e| ComposeError::yaml(path, &e))?;
     if !doc.is_mapping() {
         return Err(ComposeError::Invalid {
             path: path.display().to_string(),
@@ -91,12 +98,18 @@ mod tests {
     fn defaults_and_override() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        assert!(matches!(choose(&[], d, d), Err(ComposeError::NoFile { .. })));
+        assert!(matches!(
+            choose(&[], d, d),
+            Err(ComposeError::NoFile { .. })
+        ));
         std::fs::write(d.join("docker-compose.yml"), "").unwrap();
         std::fs::write(d.join("compose.yaml"), "").unwrap();
         std::fs::write(d.join("compose.override.yaml"), "").unwrap();
         let got = choose(&[], d, d).unwrap();
-        assert_eq!(got, [d.join("compose.yaml"), d.join("compose.override.yaml")]);
+        assert_eq!(
+            got,
+            [d.join("compose.yaml"), d.join("compose.override.yaml")]
+        );
         let got = choose(&["a.yml".into(), "-".into()], d, d).unwrap();
         assert_eq!(got, [d.join("a.yml"), PathBuf::from("-")]);
     }
@@ -104,7 +117,9 @@ mod tests {
     #[test]
     fn syntax_errors_name_file_and_line() {
         let err = parse(Path::new("/p/c.yaml"), "services:\n  web:\n    image: [a\n").unwrap_err();
-        let ComposeError::Yaml { line, .. } = &err else { panic!("{err}") };
+        let ComposeError::Yaml { line, .. } = &err else {
+            panic!("{err}")
+        };
         assert!(line.is_some(), "{err}");
         assert!(err.to_string().starts_with("/p/c.yaml line "), "{err}");
     }

@@ -30,11 +30,7 @@ pub enum Failure {
 }
 
 /// Interpolates one string; `unset` collects variables used without a value or a default.
-pub fn string(
-    s: &str,
-    vars: &dyn Lookup,
-    unset: &mut BTreeSet<String>,
-) -> Result<String, Failure> {
+pub fn string(s: &str, vars: &dyn Lookup, unset: &mut BTreeSet<String>) -> Result<String, Failure> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('$') {
@@ -64,7 +60,9 @@ fn dollar(
     }
     let len = name_len(after);
     if len == 0 {
-        return Err(Failure::Format("$ must be followed by a name, {, or $".into()));
+        return Err(Failure::Format(
+            "$ must be followed by a name, {, or $".into(),
+        ));
     }
     Ok((plain(&after[..len], vars, unset), len))
 }
@@ -113,7 +111,9 @@ fn braced(inner: &str, vars: &dyn Lookup, unset: &mut BTreeSet<String>) -> Resul
     let len = name_len(inner);
     let (name, op) = inner.split_at(len);
     if name.is_empty() {
-        return Err(Failure::Format(format!("${{{inner}}} has no variable name")));
+        return Err(Failure::Format(format!(
+            "${{{inner}}} has no variable name"
+        )));
     }
     if op.is_empty() {
         return Ok(plain(name, vars, unset));
@@ -222,7 +222,10 @@ mod tests {
 
     #[test]
     fn alternatives() {
-        assert_eq!(run("${SET:+alt}|${EMPTY:+alt}|${EMPTY+alt}|${NOPE+alt}").unwrap(), "alt||alt|");
+        assert_eq!(
+            run("${SET:+alt}|${EMPTY:+alt}|${EMPTY+alt}|${NOPE+alt}").unwrap(),
+            "alt||alt|"
+        );
     }
 
     #[test]

@@ -62,9 +62,7 @@ fn special(base: &mut Mapping, k: &Value, v: &Value) -> bool {
 
 fn untag(v: Value) -> Value {
     match v {
-        Value::Tagged(t) if matches!(t.tag.to_string().as_str(), "!reset" | "!override") => {
-            t.value
-        }
+        Value::Tagged(t) if matches!(t.tag.to_string().as_str(), "!reset" | "!override") => t.value,
         v => v,
     }
 }
@@ -220,7 +218,9 @@ fn names_to_map(v: &Value) -> Mapping {
 fn build_map(v: &Value) -> Mapping {
     match v {
         Value::Mapping(m) => m.clone(),
-        other => [(Value::from("context"), other.clone())].into_iter().collect(),
+        other => [(Value::from("context"), other.clone())]
+            .into_iter()
+            .collect(),
     }
 }
 
@@ -269,14 +269,27 @@ mod tests {
             "services:\n  s:\n    ports: ['80:80', '81:81']\n    volumes: [{type: bind, source: ./b, target: /data}]\n    cap_add: [NET_ADMIN, SYS_ADMIN]\n    dns: [8.8.8.8]\n    secrets: [{source: s1, mode: 0400}]\n",
         );
         let s = &m["services"]["s"];
-        assert_eq!(s["ports"], serde_yaml::from_str::<Value>("['80:80', '81:81']").unwrap());
+        assert_eq!(
+            s["ports"],
+            serde_yaml::from_str::<Value>("['80:80', '81:81']").unwrap()
+        );
         assert_eq!(
             s["volumes"],
-            serde_yaml::from_str::<Value>("[{type: bind, source: ./b, target: /data}, 'v:/v']").unwrap()
+            serde_yaml::from_str::<Value>("[{type: bind, source: ./b, target: /data}, 'v:/v']")
+                .unwrap()
         );
-        assert_eq!(s["cap_add"], serde_yaml::from_str::<Value>("[NET_ADMIN, SYS_ADMIN]").unwrap());
-        assert_eq!(s["dns"], serde_yaml::from_str::<Value>("[1.1.1.1, 8.8.8.8]").unwrap());
-        assert_eq!(s["secrets"], serde_yaml::from_str::<Value>("[{source: s1, mode: 0400}]").unwrap());
+        assert_eq!(
+            s["cap_add"],
+            serde_yaml::from_str::<Value>("[NET_ADMIN, SYS_ADMIN]").unwrap()
+        );
+        assert_eq!(
+            s["dns"],
+            serde_yaml::from_str::<Value>("[1.1.1.1, 8.8.8.8]").unwrap()
+        );
+        assert_eq!(
+            s["secrets"],
+            serde_yaml::from_str::<Value>("[{source: s1, mode: 0400}]").unwrap()
+        );
     }
 
     #[test]

@@ -187,7 +187,10 @@ pub fn project_name(
     if let Some(given) = flag.or(env).or(top).filter(|s| !s.is_empty()) {
         return valid(given);
     }
-    let base = dir.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let base = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let cleaned: String = base
         .to_lowercase()
         .chars()
@@ -201,7 +204,10 @@ pub fn project_name(
 }
 
 fn valid(name: &str) -> Result<String, ComposeError> {
-    let ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
@@ -219,11 +225,17 @@ mod tests {
     #[test]
     fn project_name_rules() {
         let dir = Path::new("/home/u/My.App_1");
-        assert_eq!(project_name(Some("p"), Some("e"), Some("t"), dir).unwrap(), "p");
+        assert_eq!(
+            project_name(Some("p"), Some("e"), Some("t"), dir).unwrap(),
+            "p"
+        );
         assert_eq!(project_name(None, Some("e"), Some("t"), dir).unwrap(), "e");
         assert_eq!(project_name(None, None, Some("t"), dir).unwrap(), "t");
         assert_eq!(project_name(None, None, None, dir).unwrap(), "myapp_1");
-        assert_eq!(project_name(None, None, None, Path::new("/x/_-Ab")).unwrap(), "ab");
+        assert_eq!(
+            project_name(None, None, None, Path::new("/x/_-Ab")).unwrap(),
+            "ab"
+        );
         assert!(project_name(Some("Bad Name"), None, None, dir).is_err());
         assert!(project_name(Some("-x"), None, None, dir).is_err());
         assert!(project_name(None, None, None, Path::new("/x/..._")).is_err());

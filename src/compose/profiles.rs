@@ -10,14 +10,19 @@ use super::error::ComposeError;
 fn dependencies(s: &Service) -> Vec<(String, bool)> {
     match &s.depends_on {
         ShortOrLong::Short(names) => names.iter().map(|n| (n.to_string(), true)).collect(),
-        ShortOrLong::Long(map) => map.iter().map(|(n, d)| (n.to_string(), d.required)).collect(),
+        ShortOrLong::Long(map) => map
+            .iter()
+            .map(|(n, d)| (n.to_string(), d.required))
+            .collect(),
     }
 }
 
 /// Whether service `s` is active with `enabled` profiles (`*` enables all).
 fn enabled(s: &Service, enabled: &[String]) -> bool {
     s.profiles.is_empty()
-        || enabled.iter().any(|p| p == "*" || s.profiles.iter().any(|sp| sp.as_str() == p))
+        || enabled
+            .iter()
+            .any(|p| p == "*" || s.profiles.iter().any(|sp| sp.as_str() == p))
 }
 
 /// The active services for `names` (empty: by profile) in dependency order.
@@ -94,19 +99,34 @@ mod tests {
     fn profiles_and_order() {
         let c = compose(FILE);
         assert_eq!(select(&c, &[], &[]).unwrap(), ["db", "api", "web"]);
-        assert_eq!(select(&c, &[], &["dev".into()]).unwrap(), ["db", "api", "web", "tools", "debug"]);
+        assert_eq!(
+            select(&c, &[], &["dev".into()]).unwrap(),
+            ["db", "api", "web", "tools", "debug"]
+        );
         assert_eq!(select(&c, &[], &["*".into()]).unwrap().len(), 5);
-        assert_eq!(select(&c, &["debug".into()], &[]).unwrap(), ["tools", "debug"]);
+        assert_eq!(
+            select(&c, &["debug".into()], &[]).unwrap(),
+            ["tools", "debug"]
+        );
         assert_eq!(select(&c, &["api".into()], &[]).unwrap(), ["db", "api"]);
     }
 
     #[test]
     fn bad_names_and_cycles() {
         let c = compose(FILE);
-        assert!(matches!(select(&c, &["nope".into()], &[]), Err(ComposeError::NoSuchService(_))));
+        assert!(matches!(
+            select(&c, &["nope".into()], &[]),
+            Err(ComposeError::NoSuchService(_))
+        ));
         let c = compose("services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n");
-        assert_eq!(select(&c, &[], &[]).unwrap_err().to_string(), "dependency cycle between services: a -> b -> a");
+        assert_eq!(
+            select(&c, &[], &[]).unwrap_err().to_string(),
+            "dependency cycle between services: a -> b -> a"
+        );
         let c = compose("services:\n  a:\n    image: x\n    depends_on: [zz]\n");
-        assert!(matches!(select(&c, &[], &[]), Err(ComposeError::UndefinedDependency { .. })));
+        assert!(matches!(
+            select(&c, &[], &[]),
+            Err(ComposeError::UndefinedDependency { .. })
+        ));
     }
 }

@@ -51,7 +51,9 @@ struct Vars {
 
 impl Lookup for Vars {
     fn get(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().or_else(|| self.files.get(name).cloned())
+        std::env::var(name)
+            .ok()
+            .or_else(|| self.files.get(name).cloned())
     }
 }
 
@@ -63,8 +65,7 @@ impl Project {
             source,
         })?;
         let given_dir = opts.project_directory.as_ref().map(|d| cwd.join(d));
-        let config_files =
-            files::choose(&opts.files, &cwd, given_dir.as_deref().unwrap_or(&cwd))?;
+        let config_files = files::choose(&opts.files, &cwd, given_dir.as_deref().unwrap_or(&cwd))?;
         let working_dir = given_dir.unwrap_or_else(|| first_dir(&config_files, &cwd));
         let vars = vars(opts, &cwd, &working_dir)?;
         let mut warnings = Vec::new();
@@ -133,7 +134,13 @@ fn enabled_profiles(opts: &LoadOptions, vars: &Vars) -> Vec<String> {
         return opts.profiles.clone();
     }
     vars.get("COMPOSE_PROFILES")
-        .map(|s| s.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string).collect())
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -147,11 +154,19 @@ fn merged(
     let unset = RefCell::new(BTreeSet::new());
     let load = |path: &Path| -> Result<Value, ComposeError> {
         let mut doc = files::read(path)?;
-        interpolate::value(&mut doc, &mut Vec::new(), path, vars, &mut unset.borrow_mut())?;
+        interpolate::value(
+            &mut doc,
+            &mut Vec::new(),
+            path,
+            vars,
+            &mut unset.borrow_mut(),
+        )?;
         let name = path.display();
-        notes
-            .borrow_mut()
-            .extend(keys::prune(&mut doc).into_iter().map(|w| format!("{name}: {w}")));
+        notes.borrow_mut().extend(
+            keys::prune(&mut doc)
+                .into_iter()
+                .map(|w| format!("{name}: {w}")),
+        );
         Ok(doc)
     };
     let mut out = Mapping::new();
@@ -252,7 +267,9 @@ mod tests {
             "compose.yaml",
             "services:\n  web:\n    image: a\n    ports:\n      - target: 80\n        published: [1]\n",
         );
-        let err = Project::load(&opts(vec![f.clone()])).unwrap_err().to_string();
+        let err = Project::load(&opts(vec![f.clone()]))
+            .unwrap_err()
+            .to_string();
         let want = format!("{} line 6: services.web.ports[0]", f.display());
         assert!(err.starts_with(&want), "{err}");
     }
@@ -267,7 +284,11 @@ mod tests {
             "a.yaml",
             "name: demo\nservices:\n  web:\n    image: img:${TAG}\n    volumes: ['./data:/data']\n    foo: 1\n  dbg:\n    image: x\n    profiles: [dev]\n",
         );
-        let b = write(d, "b.yaml", "services:\n  web:\n    environment: [A=$UNSET_FOR_TEST]\n");
+        let b = write(
+            d,
+            "b.yaml",
+            "services:\n  web:\n    environment: [A=$UNSET_FOR_TEST]\n",
+        );
         let p = Project::load(&opts(vec![a.clone(), b.clone()])).unwrap();
         assert_eq!(p.name, "demo");
         assert_eq!(p.working_dir, d);
