@@ -87,11 +87,9 @@ fn volume(v: &mut Value, dir: &Path) {
                 }
             }
         }
-        Value::Mapping(m) => {
-            if m.get("type").and_then(Value::as_str) == Some("bind") {
-                if let Some(Value::String(s)) = m.get_mut("source") {
-                    *s = absolute(s, dir);
-                }
+        Value::Mapping(m) if m.get("type").and_then(Value::as_str) == Some("bind") => {
+            if let Some(Value::String(s)) = m.get_mut("source") {
+                *s = absolute(s, dir);
             }
         }
         _ => {}
