@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
     /// Print only the version number.
     #[arg(long)]
