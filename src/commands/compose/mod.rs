@@ -18,7 +18,8 @@ pub struct Args {
     pub command: Command,
 }
 
-/// The flags before the subcommand (`burrow compose -f a.yaml -p demo up`).
+// The flags before the subcommand (`burrow compose -f a.yaml -p demo up`); a plain comment,
+// since a doc comment here would become `burrow compose --help`'s summary.
 #[derive(Debug, clap::Args)]
 pub struct ProjectFlags {
     /// Compose file(s), merged in order ("-" reads stdin) [default: compose.yaml,
