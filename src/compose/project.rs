@@ -174,6 +174,15 @@ fn merged(
         let Value::Mapping(mut doc) = load(path)? else {
             continue;
         };
+        let included_files = includes(&mut doc, path, &mut notes.borrow_mut());
+        for included in included_files {
+            let Value::Mapping(mut inc) = load(&included)? else {
+                continue;
+            };
+            extends::resolve(&mut inc, &included, &load)?;
+            normalize::paths(&mut inc, included.parent().unwrap_or(Path::new("/")));
+            merge::file(&mut out, inc);
+        }
         extends::resolve(&mut doc, path, &load)?;
         merge::file(&mut out, doc);
     }
@@ -184,6 +193,35 @@ fn merged(
     }
     warnings.extend(notes.into_inner());
     Ok(out)
+}
+
+/// Takes `include:` out of `doc` (read from `file`): the included files' paths, absolute.
+/// Its `project_directory` and `env_file` are not supported: warned about and ignored.
+fn includes(doc: &mut Mapping, file: &Path, warnings: &mut Vec<String>) -> Vec<PathBuf> {
+    let dir = file.parent().unwrap_or(Path::new("/"));
+    let items = match doc.remove("include") {
+        Some(Value::Sequence(items)) => items,
+        Some(other) => vec![other],
+        None => return Vec::new(),
+    };
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Value::String(s) => Some(dir.join(s)),
+            Value::Mapping(m) => {
+                for key in ["project_directory", "env_file"] {
+                    if m.contains_key(key) {
+                        warnings.push(format!(
+                            "{}: include.{key}: not supported yet, ignored",
+                            file.display()
+                        ));
+                    }
+                }
+                m.get("path").and_then(Value::as_str).map(|s| dir.join(s))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// The merged document as the `compose_spec` model; errors name the files, the key path and,
@@ -272,6 +310,28 @@ mod tests {
             .to_string();
         let want = format!("{} line 6: services.web.ports[0]", f.display());
         assert!(err.starts_with(&want), "{err}");
+    }
+
+    #[test]
+    fn include_loads_files_with_their_own_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("db")).unwrap();
+        write(
+            d,
+            "db/compose.yaml",
+            "services:\n  db:\n    image: d\n    volumes: ['./data:/data']\n",
+        );
+        let main = write(
+            d,
+            "compose.yaml",
+            "include: [{path: db/compose.yaml, env_file: x}]\nservices:\n  web:\n    image: w\n    depends_on: [db]\n",
+        );
+        let p = Project::load(&opts(vec![main])).unwrap();
+        assert_eq!(p.services_for(&[]).unwrap(), ["db", "web"]);
+        let y = serde_yaml::to_string(&p.compose.services["db"].volumes).unwrap();
+        assert!(y.contains(&format!("{}/db/data:/data", d.display())), "{y}");
+        assert!(p.warnings[0].ends_with("include.env_file: not supported yet, ignored"));
     }
 
     #[test]
