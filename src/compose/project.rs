@@ -334,6 +334,45 @@ mod tests {
         assert!(p.warnings[0].ends_with("include.env_file: not supported yet, ignored"));
     }
 
+    /// A node file shaped like Usernetes' (see docs/scale.md), its variables from --env-file.
+    #[test]
+    fn a_usernetes_shaped_node_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let env = write(d, "u7s.env", "U7S_NODE_NAME=u7s-a\nU7S_NODE_SUBNET=10.100.7.0/24\nU7S_NODE_IP=10.100.7.100\nU7S_HOST_IP=192.0.2.7\n");
+        let file = write(
+            d,
+            "compose.yaml",
+            "services:\n  node:\n    image: burrow-test/busybox\n    hostname: ${U7S_NODE_NAME}\n    privileged: true\n    restart: always\n    networks:\n      default:\n        ipv4_address: ${U7S_NODE_IP}\n    ports: ['6443:6443', '8472:8472/udp']\n    volumes:\n      - .:/usernetes:ro\n      - node-etc:/etc\n      - {type: tmpfs, target: /run}\n    working_dir: /usernetes\n    environment:\n      U7S_HOST_IP: ${U7S_HOST_IP}\n    sysctls: [net.ipv4.ip_forward=1]\nnetworks:\n  default:\n    ipam:\n      config:\n        - subnet: ${U7S_NODE_SUBNET}\nvolumes:\n  node-etc: {}\n",
+        );
+        let p = Project::load(&LoadOptions {
+            files: vec![file],
+            env_files: vec![env],
+            ..Default::default()
+        })
+        .unwrap();
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        let text = serde_yaml::to_string(&p.compose).unwrap();
+        for want in [
+            "hostname: u7s-a",
+            "privileged: true",
+            "restart: always",
+            "ipv4_address: 10.100.7.100",
+            "8472:8472/udp",
+            "subnet: 10.100.7.0/24",
+            "U7S_HOST_IP: 192.0.2.7",
+            "net.ipv4.ip_forward=1",
+            "type: tmpfs",
+        ] {
+            assert!(text.contains(want), "{want:?} missing from:\n{text}");
+        }
+        assert!(
+            text.contains(&format!("{}:/usernetes:ro", d.display())),
+            "{text}"
+        );
+        assert_eq!(p.compose.volumes.len(), 1);
+    }
+
     #[test]
     fn loads_a_project() {
         let dir = tempfile::tempdir().unwrap();
