@@ -10,6 +10,7 @@
 //! - `extends`: `extends:` (same file and `file:`).
 //! - `keys`: the specification's known keys per level; unknown ones become warnings.
 //! - `normalize`: absolute paths, env_file contents, the project name.
+//! - `references`: networks, volumes, secrets and configs a service uses must be declared.
 //! - `profiles`: which services are active, in dependency order.
 
 pub mod error;
@@ -23,6 +24,7 @@ mod keys;
 mod merge;
 mod normalize;
 mod profiles;
+mod references;
 
 pub use error::ComposeError;
 pub use project::{LoadOptions, Project};

@@ -10,7 +10,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::error::ComposeError;
 use super::interpolate::Lookup;
-use super::{envfile, extends, files, interpolate, keys, merge, normalize, profiles};
+use super::{envfile, extends, files, interpolate, keys, merge, normalize, profiles, references};
 
 /// What to load: the compose command group's global flags.
 #[derive(Debug, Clone, Default)]
@@ -82,6 +82,7 @@ impl Project {
             &working_dir,
         )?;
         doc.insert(Value::from("name"), Value::from(name.clone()));
+        references::check(&doc).map_err(|(key, message)| invalid(&config_files, key, message))?;
         let compose = model(doc, &config_files)?;
         Ok(Project {
             name,
