@@ -109,10 +109,22 @@ fn config_matches_docker_compose() {
     );
     assert_eq!(canonical(&ours), want);
 
-    // The YAML output says the same.
-    let yaml: Value =
-        serde_yaml::from_str(&ok(&burrow(dir.path(), &[]), "config (yaml)")).expect("YAML");
+    // The YAML output says the same, and loads again as the same project.
+    let text = ok(&burrow(dir.path(), &[]), "config (yaml)");
+    let yaml: Value = serde_yaml::from_str(&text).expect("YAML");
     assert_eq!(canonical(&yaml), canonical(&reference));
+    std::fs::write(dir.path().join("rendered.yaml"), &text).unwrap();
+    let bin = env!("CARGO_BIN_EXE_burrow");
+    let again = [
+        "compose",
+        "-f",
+        "rendered.yaml",
+        "--profile",
+        "debug",
+        "config",
+    ];
+    let again = ok(&run(dir.path(), bin, &again, &[]), "config of config");
+    assert_eq!(again, text);
 
     // --services, --volumes, --profiles name the same things (as sets: the orders differ).
     for flag in ["--services", "--volumes", "--profiles"] {
