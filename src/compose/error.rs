@@ -20,9 +20,11 @@ pub enum ComposeError {
         line: Option<usize>,
         message: String,
     },
-    #[error("{path}: {key}: {message}")]
+    /// `files`: the file, or the merged files, that hold `key`.
+    #[error("{files}{}: {key}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
     Invalid {
-        path: String,
+        files: String,
+        line: Option<usize>,
         key: String,
         message: String,
     },

@@ -82,7 +82,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Value, ComposeError> {
         .map_err(|e| ComposeError::yaml(path, &e))?;
     if !doc.is_mapping() {
         return Err(ComposeError::Invalid {
-            path: path.display().to_string(),
+            files: path.display().to_string(),
+            line: None,
             key: "(top level)".into(),
             message: "a Compose file must be a mapping (services:, networks:, ...)".into(),
         });

@@ -81,6 +81,9 @@ impl Project {
             top.as_deref(),
             &working_dir,
         )?;
+        if doc.remove("version").is_some() {
+            warnings.push("version: obsolete (the Compose specification has none), ignored".into());
+        }
         doc.insert(Value::from("name"), Value::from(name.clone()));
         references::check(&doc).map_err(|(key, message)| invalid(&config_files, key, message))?;
         let compose = model(doc, &config_files)?;
@@ -243,7 +246,8 @@ fn model(doc: Mapping, config_files: &[PathBuf]) -> Result<compose_spec::Compose
     for file in config_files {
         if let Some(line) = line_in(file, &key) {
             return Err(ComposeError::Invalid {
-                path: format!("{} line {line}", file.display()),
+                files: file.display().to_string(),
+                line: Some(line),
                 key,
                 message,
             });
@@ -253,12 +257,17 @@ fn model(doc: Mapping, config_files: &[PathBuf]) -> Result<compose_spec::Compose
 }
 
 fn invalid(files: &[PathBuf], key: String, message: String) -> ComposeError {
-    let path = files
+    let names = files
         .iter()
         .map(|f| f.display().to_string())
         .collect::<Vec<_>>()
         .join(", ");
-    ComposeError::Invalid { path, key, message }
+    ComposeError::Invalid {
+        files: names,
+        line: None,
+        key,
+        message,
+    }
 }
 
 /// `services.web.ports[0]: invalid type ... at line 3 column 5` → (path, message).
@@ -382,7 +391,7 @@ mod tests {
         let a = write(
             d,
             "a.yaml",
-            "name: demo\nservices:\n  web:\n    image: img:${TAG}\n    volumes: ['./data:/data']\n    foo: 1\n  dbg:\n    image: x\n    profiles: [dev]\n",
+            "version: '3.8'\nname: demo\nservices:\n  web:\n    image: img:${TAG}\n    volumes: ['./data:/data']\n    foo: 1\n  dbg:\n    image: x\n    profiles: [dev]\n",
         );
         let b = write(
             d,
@@ -402,6 +411,7 @@ mod tests {
             [
                 "the UNSET_FOR_TEST variable is not set: defaulting to a blank string".to_string(),
                 format!("{a_name}: services.web.foo: unknown key, ignored"),
+                "version: obsolete (the Compose specification has none), ignored".to_string(),
             ]
         );
     }
