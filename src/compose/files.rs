@@ -17,8 +17,14 @@ const DEFAULTS: [&str; 4] = [
 ];
 
 /// The files to read: `given` made absolute from `cwd` (`-` stays), or the first default name
-/// found in `dir` and its `.override.` sibling when present.
-pub fn choose(given: &[PathBuf], cwd: &Path, dir: &Path) -> Result<Vec<PathBuf>, ComposeError> {
+/// found in `dir` (and, with `parents`, in its parents, as Docker Compose looks) and its
+/// `.override.` sibling when present.
+pub fn choose(
+    given: &[PathBuf],
+    cwd: &Path,
+    dir: &Path,
+    parents: bool,
+) -> Result<Vec<PathBuf>, ComposeError> {
     if !given.is_empty() {
         return Ok(given
             .iter()
@@ -31,10 +37,16 @@ pub fn choose(given: &[PathBuf], cwd: &Path, dir: &Path) -> Result<Vec<PathBuf>,
             })
             .collect());
     }
-    let main = DEFAULTS
-        .iter()
-        .map(|name| dir.join(name))
-        .find(|p| p.is_file())
+    let depth = if parents { usize::MAX } else { 1 };
+    let main = dir
+        .ancestors()
+        .take(depth)
+        .find_map(|d| {
+            DEFAULTS
+                .iter()
+                .map(|name| d.join(name))
+                .find(|p| p.is_file())
+        })
         .ok_or_else(|| ComposeError::NoFile {
             dir: dir.to_path_buf(),
         })?;
@@ -100,18 +112,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         assert!(matches!(
-            choose(&[], d, d),
+            choose(&[], d, d, false),
             Err(ComposeError::NoFile { .. })
         ));
         std::fs::write(d.join("docker-compose.yml"), "").unwrap();
         std::fs::write(d.join("compose.yaml"), "").unwrap();
         std::fs::write(d.join("compose.override.yaml"), "").unwrap();
-        let got = choose(&[], d, d).unwrap();
+        let sub = d.join("a/b");
+        std::fs::create_dir_all(&sub).unwrap();
+        assert!(choose(&[], &sub, &sub, false).is_err());
+        assert_eq!(
+            choose(&[], &sub, &sub, true).unwrap()[0],
+            d.join("compose.yaml")
+        );
+        let got = choose(&[], d, d, false).unwrap();
         assert_eq!(
             got,
             [d.join("compose.yaml"), d.join("compose.override.yaml")]
         );
-        let got = choose(&["a.yml".into(), "-".into()], d, d).unwrap();
+        let got = choose(&["a.yml".into(), "-".into()], d, d, false).unwrap();
         assert_eq!(got, [d.join("a.yml"), PathBuf::from("-")]);
     }
 

@@ -65,7 +65,8 @@ impl Project {
             source,
         })?;
         let given_dir = opts.project_directory.as_ref().map(|d| cwd.join(d));
-        let config_files = files::choose(&opts.files, &cwd, given_dir.as_deref().unwrap_or(&cwd))?;
+        let search = given_dir.as_deref().unwrap_or(&cwd);
+        let config_files = files::choose(&opts.files, &cwd, search, given_dir.is_none())?;
         let working_dir = given_dir.unwrap_or_else(|| first_dir(&config_files, &cwd));
         let vars = vars(opts, &cwd, &working_dir)?;
         let mut warnings = Vec::new();
