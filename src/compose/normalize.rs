@@ -118,25 +118,25 @@ pub fn paths(doc: &mut Mapping, dir: &Path) {
 
 /// Merges each service's env_file contents under its own environment (then drops env_file),
 /// and gives bare `KEY` entries their value from `vars` where it has one.
-pub fn environment(doc: &mut Mapping, vars: &dyn Lookup) -> Result<(), ComposeError> {
+/// `sources` names the Compose files in errors.
+pub fn environment(
+    doc: &mut Mapping,
+    vars: &dyn Lookup,
+    sources: &str,
+) -> Result<(), ComposeError> {
     let Some(Value::Mapping(services)) = doc.get_mut("services") else {
         return Ok(());
     };
-    for svc in services.values_mut() {
+    for (name, svc) in services.iter_mut() {
         let Value::Mapping(svc) = svc else { continue };
         let mut env = Mapping::new();
         if let Some(files) = svc.remove("env_file") {
-            for (path, required) in env_file_list(&files) {
-                if !required && !Path::new(&path).exists() {
-                    continue;
-                }
-                for (k, v) in envfile::read(Path::new(&path))? {
-                    let v = v.or_else(|| vars.get(&k));
-                    if let Some(v) = v {
-                        env.insert(Value::from(k), Value::from(v));
-                    }
-                }
-            }
+            env_files(&files, vars, &mut env).map_err(|e| ComposeError::Invalid {
+                files: sources.to_string(),
+                line: None,
+                key: format!("services.{}.env_file", super::keys::key_text(name)),
+                message: e.to_string(),
+            })?;
         }
         if let Some(own) = svc.get("environment") {
             merge::deep(&mut env, merge::to_map(own, "environment"));
@@ -150,6 +150,22 @@ pub fn environment(doc: &mut Mapping, vars: &dyn Lookup) -> Result<(), ComposeEr
         }
         if !env.is_empty() {
             svc.insert(Value::from("environment"), Value::Mapping(env));
+        }
+    }
+    Ok(())
+}
+
+/// Reads env_file's files in order into `env` (a bare KEY from `vars`); a missing file is an
+/// error unless it says `required: false`.
+fn env_files(files: &Value, vars: &dyn Lookup, env: &mut Mapping) -> Result<(), ComposeError> {
+    for (path, required) in env_file_list(files) {
+        if !required && !Path::new(&path).exists() {
+            continue;
+        }
+        for (k, v) in envfile::read(Path::new(&path))? {
+            if let Some(v) = v.or_else(|| vars.get(&k)) {
+                env.insert(Value::from(k), Value::from(v));
+            }
         }
     }
     Ok(())
@@ -264,7 +280,19 @@ mod tests {
         );
         let mut doc: Mapping = serde_yaml::from_str(&text).unwrap();
         let vars = |n: &str| (n == "C" || n == "H").then(|| format!("env-{n}"));
-        environment(&mut doc, &vars).unwrap();
+        environment(&mut doc, &vars, "c.yaml").unwrap();
+        let missing = format!(
+            "services:\n  s:\n    env_file: [{}/nope.env]\n",
+            dir.path().display()
+        );
+        let mut bad: Mapping = serde_yaml::from_str(&missing).unwrap();
+        let err = environment(&mut bad, &vars, "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("c.yaml: services.s.env_file: cannot read "),
+            "{err}"
+        );
         let want: Mapping = serde_yaml::from_str(
             "services:\n  s:\n    environment: {A: file, B: own, H: env-H, C: env-C, D: null}\n",
         )

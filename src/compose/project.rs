@@ -73,7 +73,7 @@ impl Project {
         let doc = merged(&config_files, &vars, &mut warnings)?;
         let mut doc = doc;
         normalize::paths(&mut doc, &working_dir);
-        normalize::environment(&mut doc, &vars)?;
+        normalize::environment(&mut doc, &vars, &file_list(&config_files))?;
         let top = doc.get("name").and_then(Value::as_str).map(str::to_string);
         let env_name = vars.get("COMPOSE_PROJECT_NAME");
         let name = normalize::project_name(
@@ -258,17 +258,18 @@ fn model(doc: Mapping, config_files: &[PathBuf]) -> Result<compose_spec::Compose
 }
 
 fn invalid(files: &[PathBuf], key: String, message: String) -> ComposeError {
-    let names = files
-        .iter()
-        .map(|f| f.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
     ComposeError::Invalid {
-        files: names,
+        files: file_list(files),
         line: None,
         key,
         message,
     }
+}
+
+/// The files, for an error: `a.yaml, b.yaml`.
+fn file_list(files: &[PathBuf]) -> String {
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    names.join(", ")
 }
 
 /// `services.web.ports[0]: invalid type ... at line 3 column 5` → (path, message).
