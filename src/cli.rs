@@ -98,7 +98,7 @@ pub enum Command {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(commands::volume::Command),
-    /// Run applications described in Compose files.
+    /// Define and run multi-container applications from Compose files.
     Compose(commands::compose::Args),
     /// Stream container and image events (from now on: containerd keeps no history).
     Events(commands::events::Args),

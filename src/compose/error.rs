@@ -55,16 +55,39 @@ pub enum ComposeError {
         message: String,
     },
     #[error("no such service: {0} (see `burrow compose config --services`)")]
-    NoSuchService(String),
+    NoService(String),
     #[error("service {service} depends on undefined service {dependency}")]
     UndefinedDependency { service: String, dependency: String },
     #[error("dependency cycle between services: {0}")]
     Cycle(String),
     #[error("invalid project name {0:?}: it must contain only a-z, 0-9, _ and -, and start with a letter or digit (pass -p NAME)")]
     ProjectName(String),
+    // The engine's (branch compose-engine), kept here so both halves share one error type.
+    #[error("{0}")]
+    Load(String),
+    #[error("service {service}: {message}")]
+    Service { service: String, message: String },
+    #[error("service {0} has only `build:`: `burrow build` has not landed yet; build the image elsewhere and give it with `image:`")]
+    BuildOnly(String),
+    #[error("service {service}: dependency {dependency} {why}")]
+    Dependency {
+        service: String,
+        dependency: String,
+        why: String,
+    },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
 }
 
 impl ComposeError {
+    /// A [`ComposeError::Service`] for `service`.
+    pub fn service(service: &str, message: impl Into<String>) -> ComposeError {
+        ComposeError::Service {
+            service: service.to_string(),
+            message: message.into(),
+        }
+    }
+
     /// A YAML parse error of `path`, with the line serde_yaml knows.
     pub fn yaml(path: &std::path::Path, err: &serde_yaml::Error) -> Self {
         ComposeError::Yaml {

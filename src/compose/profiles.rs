@@ -40,7 +40,7 @@ pub fn select(
     } else {
         for n in names {
             if !all.contains_key(n.as_str()) {
-                return Err(ComposeError::NoSuchService(n.clone()));
+                return Err(ComposeError::NoService(n.clone()));
             }
         }
         names.to_vec()
@@ -116,7 +116,7 @@ mod tests {
         let c = compose(FILE);
         assert!(matches!(
             select(&c, &["nope".into()], &[]),
-            Err(ComposeError::NoSuchService(_))
+            Err(ComposeError::NoService(_))
         ));
         let c = compose("services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on: [a]\n");
         assert_eq!(

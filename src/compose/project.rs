@@ -5,7 +5,6 @@ use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use indexmap::IndexMap;
 use serde_yaml::{Mapping, Value};
 
 use super::error::ComposeError;
@@ -46,7 +45,7 @@ pub struct Project {
 /// Variables for interpolation: the process environment over the env files.
 #[derive(Debug, Default)]
 struct Vars {
-    files: IndexMap<String, String>,
+    files: std::collections::HashMap<String, String>,
 }
 
 impl Lookup for Vars {

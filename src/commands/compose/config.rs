@@ -4,9 +4,7 @@
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use burrow::compose::Project;
-
-use super::ProjectFlags;
+use burrow::compose::{LoadOptions, Project};
 
 #[derive(Debug, clap::Args)]
 #[command(mut_args(crate::commands::flags::go_bool))]
@@ -31,11 +29,11 @@ pub struct Args {
     pub names: Vec<String>,
 }
 
-pub fn run(args: Args, flags: &ProjectFlags) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, opts: &LoadOptions) -> anyhow::Result<ExitCode> {
     if !matches!(args.format.as_str(), "yaml" | "json") {
         anyhow::bail!("unknown --format {:?}: use yaml or json", args.format);
     }
-    let mut project = flags.load()?;
+    let mut project = super::load(opts)?;
     if args.profiles {
         print_lines(all_profiles(&project));
         return Ok(ExitCode::SUCCESS);

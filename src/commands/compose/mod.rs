@@ -1,5 +1,5 @@
-//! `burrow compose`: the project flags every compose command shares (-f, -p,
-//! --project-directory, --env-file, --profile) and one module per subcommand.
+//! `burrow compose`: the global flags (-f, -p, --project-directory, --env-file, --profile)
+//! and one file per subcommand; the work is the library's (`burrow::compose`).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,22 +10,14 @@ use burrow::connection::Globals;
 pub mod config;
 pub mod version;
 
+// `burrow compose [OPTIONS] COMMAND` (a plain comment: a doc comment here would replace the
+// summary `burrow compose --help` opens with).
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    #[command(flatten)]
-    pub project: ProjectFlags,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-// The flags before the subcommand (`burrow compose -f a.yaml -p demo up`); a plain comment,
-// since a doc comment here would become `burrow compose --help`'s summary.
-#[derive(Debug, clap::Args)]
-pub struct ProjectFlags {
     /// Compose file(s), merged in order ("-" reads stdin) [default: compose.yaml,
     /// docker-compose.yml, ... and its .override. file; or COMPOSE_FILE, ":"-separated].
     #[arg(short = 'f', long = "file", value_name = "FILE")]
-    pub files: Vec<PathBuf>,
+    pub file: Vec<PathBuf>,
     /// Project name [default: COMPOSE_PROJECT_NAME, the file's name:, the directory's name].
     #[arg(short = 'p', long)]
     pub project_name: Option<String>,
@@ -38,6 +30,8 @@ pub struct ProjectFlags {
     /// Enable services of this profile (repeatable) [default: COMPOSE_PROFILES, ","-separated].
     #[arg(long, value_name = "NAME")]
     pub profile: Vec<String>,
+    #[command(subcommand)]
+    pub command: Command,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -51,42 +45,41 @@ pub enum Command {
 
 /// Runs one compose subcommand; `_g` is for the subcommands that reach containerd.
 pub fn run(args: Args, _g: &Globals) -> anyhow::Result<ExitCode> {
+    let opts = load_options(&args);
     match args.command {
-        Command::Config(a) => config::run(a, &args.project),
+        Command::Config(a) => config::run(a, &opts),
         Command::Version(a) => version::run(a),
     }
 }
 
-impl ProjectFlags {
-    /// The loader's options: these flags, with COMPOSE_FILE when no -f is given.
-    pub fn options(&self) -> LoadOptions {
-        let files = if self.files.is_empty() {
-            std::env::var("COMPOSE_FILE")
-                .map(|v| {
-                    v.split(':')
-                        .filter(|f| !f.is_empty())
-                        .map(PathBuf::from)
-                        .collect()
-                })
-                .unwrap_or_default()
-        } else {
-            self.files.clone()
-        };
-        LoadOptions {
-            files,
-            project_name: self.project_name.clone(),
-            project_directory: self.project_directory.clone(),
-            env_files: self.env_file.clone(),
-            profiles: self.profile.clone(),
-        }
+/// The loader's options: the flags, with COMPOSE_FILE when no -f is given.
+pub fn load_options(args: &Args) -> LoadOptions {
+    let files = if args.file.is_empty() {
+        std::env::var("COMPOSE_FILE")
+            .map(|v| {
+                v.split(':')
+                    .filter(|f| !f.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        args.file.clone()
+    };
+    LoadOptions {
+        files,
+        project_name: args.project_name.clone(),
+        project_directory: args.project_directory.clone(),
+        env_files: args.env_file.clone(),
+        profiles: args.profile.clone(),
     }
+}
 
-    /// Loads the project and prints its warnings to stderr.
-    pub fn load(&self) -> anyhow::Result<Project> {
-        let project = Project::load(&self.options())?;
-        for w in &project.warnings {
-            eprintln!("WARN: {w}");
-        }
-        Ok(project)
+/// Loads the project and prints its warnings to stderr.
+pub fn load(opts: &LoadOptions) -> anyhow::Result<Project> {
+    let project = Project::load(opts)?;
+    for w in &project.warnings {
+        eprintln!("burrow: warning: {w}");
     }
+    Ok(project)
 }
