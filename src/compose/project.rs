@@ -69,18 +69,10 @@ impl Project {
         let working_dir = given_dir.unwrap_or_else(|| first_dir(&config_files, &cwd));
         let vars = vars(opts, &cwd, &working_dir)?;
         let mut warnings = Vec::new();
-        let doc = merged(&config_files, &vars, &mut warnings)?;
-        let mut doc = doc;
+        let mut doc = merged(&config_files, &vars, &mut warnings)?;
         normalize::paths(&mut doc, &working_dir);
         normalize::environment(&mut doc, &vars, &file_list(&config_files))?;
-        let top = doc.get("name").and_then(Value::as_str).map(str::to_string);
-        let env_name = vars.get("COMPOSE_PROJECT_NAME");
-        let name = normalize::project_name(
-            opts.project_name.as_deref(),
-            env_name.as_deref(),
-            top.as_deref(),
-            &working_dir,
-        )?;
+        let name = project_name(opts, &vars, &doc, &working_dir)?;
         if doc.remove("version").is_some() {
             warnings.push("version: obsolete (the Compose specification has none), ignored".into());
         }
@@ -102,6 +94,18 @@ impl Project {
     pub fn services_for(&self, names: &[String]) -> Result<Vec<String>, ComposeError> {
         profiles::select(&self.compose, names, &self.profiles)
     }
+}
+
+/// -p, else COMPOSE_PROJECT_NAME (environment or .env), else `name:`, else the directory's.
+fn project_name(
+    opts: &LoadOptions,
+    vars: &Vars,
+    doc: &Mapping,
+    dir: &Path,
+) -> Result<String, ComposeError> {
+    let top = doc.get("name").and_then(Value::as_str);
+    let env = vars.get("COMPOSE_PROJECT_NAME");
+    normalize::project_name(opts.project_name.as_deref(), env.as_deref(), top, dir)
 }
 
 /// The directory of the first file (stdin: the current directory).
