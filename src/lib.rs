@@ -14,6 +14,7 @@
 //! - [`selfexec`]: the helpers burrow, containerd and runc run the burrow binary as.
 //! - [`config`]: burrow.toml, the user's and the site's defaults.
 //! - [`fsutil`]: private directories and files replaced whole.
+//! - [`compose`]: Compose files loaded into the Compose specification's model (the project).
 //! - [`dockerapi`]: the Docker Engine API on a unix socket (`burrow system service`).
 //! - [`format`]: Go templates with Docker's functions, `--format` tables and JSON, the tabwriter.
 

@@ -1,38 +1,42 @@
 //! `burrow compose`: the global flags (-f, -p, --project-directory, --env-file, --profile)
 //! and one file per subcommand; the work is the library's (`burrow::compose`).
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use burrow::compose::engine::state::{Member, ProjectState};
+use burrow::compose::{LoadOptions, Project};
+use burrow::connection::Globals;
+use burrow::containers::Ctx;
+
+pub mod config;
 pub mod down;
 pub mod ls;
 pub mod manage;
 pub mod ps;
 pub mod run;
 pub mod up;
+pub mod version;
 
-use std::path::PathBuf;
-use std::process::ExitCode;
-
-use burrow::compose::engine::state::{Member, ProjectState};
-use burrow::compose::project::{LoadOptions, Project};
-use burrow::connection::Globals;
-use burrow::containers::Ctx;
-
-/// Define and run multi-container applications from Compose files.
+// `burrow compose [OPTIONS] COMMAND` (a plain comment: a doc comment here would replace the
+// summary `burrow compose --help` opens with).
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Compose file(s) (several are merged in order).
-    #[arg(short = 'f', long = "file")]
+    /// Compose file(s), merged in order ("-" reads stdin) [default: compose.yaml,
+    /// docker-compose.yml, ... and its .override. file; or COMPOSE_FILE, ":"-separated].
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Vec<PathBuf>,
-    /// Project name [default: the project directory's name].
+    /// Project name [default: COMPOSE_PROJECT_NAME, the file's name:, the directory's name].
     #[arg(short = 'p', long)]
     pub project_name: Option<String>,
-    /// Project directory [default: the first file's directory].
-    #[arg(long)]
+    /// Directory that relative paths and .env are taken from [default: the first file's].
+    #[arg(long, value_name = "DIR")]
     pub project_directory: Option<PathBuf>,
-    /// Environment file(s) for interpolation [default: .env in the project directory].
-    #[arg(long)]
+    /// Variables for interpolation, instead of the project's .env (repeatable).
+    #[arg(long, value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
-    /// Profile(s) to enable.
-    #[arg(long)]
+    /// Enable services of this profile (repeatable) [default: COMPOSE_PROFILES, ","-separated].
+    #[arg(long, value_name = "NAME")]
     pub profile: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
@@ -84,27 +88,30 @@ pub enum Command {
     Push(manage::Services),
     /// Copy files between a service container and the local filesystem.
     Cp(manage::CpArgs),
+    /// Check the Compose files and print the normalised model.
+    #[command(alias = "convert")]
+    Config(config::Args),
+    /// Show burrow compose's version.
+    Version(version::Args),
 }
 
+/// Runs one compose subcommand.
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    let opts = LoadOptions {
-        files: args.file.clone(),
-        project_name: args.project_name.clone(),
-        project_directory: args.project_directory.clone(),
-        env_files: args.env_file.clone(),
-        profiles: args.profile.clone(),
+    let opts = load_options(&args);
+    // What needs no project (or loads it its own way) first.
+    let command = match args.command {
+        Command::Config(a) => return config::run(a, &opts),
+        Command::Version(a) => return version::run(a),
+        Command::Ls(a) => return ls::run(a, g),
+        other => other,
     };
-    let project = Project::load(&opts)?;
-    for w in &project.warnings {
-        eprintln!("burrow: warning: {w}");
-    }
-    match args.command {
+    let project = load(&opts)?;
+    match command {
         Command::Up(a) => up::up(a, &project, g),
         Command::Create(a) => up::create(a, &project, g),
         Command::Down(a) => down::run(a, &project, g),
         Command::Ps(a) => ps::run(a, &project, g),
         Command::Logs(a) => ps::logs(a, &project, g),
-        Command::Ls(a) => ls::run(a, g),
         Command::Run(a) => run::run(a, &project, g),
         Command::Exec(a) => run::exec(a, &project, g),
         Command::Start(a) => manage::start(a, &project, g),
@@ -121,7 +128,40 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Pull(a) => manage::pull(a, &project, g),
         Command::Push(a) => manage::push(a, &project, g),
         Command::Cp(a) => manage::cp(a, &project, g),
+        Command::Config(_) | Command::Version(_) | Command::Ls(_) => unreachable!("handled above"),
     }
+}
+
+/// The loader's options: the flags, with COMPOSE_FILE when no -f is given.
+pub fn load_options(args: &Args) -> LoadOptions {
+    let files = if args.file.is_empty() {
+        std::env::var("COMPOSE_FILE")
+            .map(|v| {
+                v.split(':')
+                    .filter(|f| !f.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        args.file.clone()
+    };
+    LoadOptions {
+        files,
+        project_name: args.project_name.clone(),
+        project_directory: args.project_directory.clone(),
+        env_files: args.env_file.clone(),
+        profiles: args.profile.clone(),
+    }
+}
+
+/// Loads the project and prints its warnings to stderr.
+pub fn load(opts: &LoadOptions) -> anyhow::Result<Project> {
+    let project = Project::load(opts)?;
+    for w in &project.warnings {
+        eprintln!("burrow: warning: {w}");
+    }
+    Ok(project)
 }
 
 /// Prints a progress line of the engine on stderr, as Docker Compose does.

@@ -567,6 +567,7 @@ mod tests {
                 .from_yaml_str(yaml)
                 .unwrap(),
             warnings: Vec::new(),
+            profiles: Vec::new(),
         }
     }
 

@@ -1,0 +1,302 @@
+//! Normalising a merged Compose document: relative paths made absolute (bind sources, build
+//! contexts, env_file, secret/config files; `~` expanded), env_file contents merged under each
+//! service's own environment, and the project name.
+
+use std::path::{Path, PathBuf};
+
+use serde_yaml::{Mapping, Value};
+
+use super::error::ComposeError;
+use super::interpolate::Lookup;
+use super::{envfile, merge};
+
+/// `p` absolute: `~` is $HOME, a relative path is taken from `dir`.
+pub fn absolute(p: &str, dir: &Path) -> String {
+    let home = || std::env::var("HOME").unwrap_or_else(|_| "/".into());
+    let path = if p == "~" {
+        PathBuf::from(home())
+    } else if let Some(rest) = p.strip_prefix("~/") {
+        PathBuf::from(home()).join(rest)
+    } else {
+        dir.join(p)
+    };
+    clean(&path).display().to_string()
+}
+
+/// Removes `.` and `..` components lexically.
+fn clean(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Makes the relative paths of one service absolute from `dir`.
+pub fn rebase(svc: &mut Mapping, dir: &Path) {
+    if let Some(b) = svc.get_mut("build") {
+        match b {
+            Value::String(s) => *s = absolute(s, dir),
+            Value::Mapping(m) => {
+                if let Some(Value::String(s)) = m.get_mut("context") {
+                    if !s.contains("://") {
+                        *s = absolute(s, dir);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(env) = svc.get_mut("env_file") {
+        for_each_item(env, |item| match item {
+            Value::String(s) => *s = absolute(s, dir),
+            Value::Mapping(m) => {
+                if let Some(Value::String(s)) = m.get_mut("path") {
+                    *s = absolute(s, dir);
+                }
+            }
+            _ => {}
+        });
+    }
+    if let Some(Value::Sequence(vols)) = svc.get_mut("volumes") {
+        vols.iter_mut().for_each(|v| volume(v, dir));
+    }
+}
+
+fn for_each_item(v: &mut Value, mut f: impl FnMut(&mut Value)) {
+    match v {
+        Value::Sequence(items) => items.iter_mut().for_each(f),
+        other => f(other),
+    }
+}
+
+/// A bind mount's relative source (`./x:/y`, `~/x:/y`, long form `type: bind`) made absolute.
+fn volume(v: &mut Value, dir: &Path) {
+    match v {
+        Value::String(s) => {
+            if let Some((src, rest)) = s.split_once(':') {
+                if src.starts_with('.') || src.starts_with('~') {
+                    *s = format!("{}:{rest}", absolute(src, dir));
+                }
+            }
+        }
+        Value::Mapping(m) if m.get("type").and_then(Value::as_str) == Some("bind") => {
+            if let Some(Value::String(s)) = m.get_mut("source") {
+                *s = absolute(s, dir);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Makes every relative path of the document absolute from the project directory.
+pub fn paths(doc: &mut Mapping, dir: &Path) {
+    if let Some(Value::Mapping(services)) = doc.get_mut("services") {
+        for svc in services.values_mut() {
+            if let Value::Mapping(m) = svc {
+                rebase(m, dir);
+            }
+        }
+    }
+    for top in ["secrets", "configs"] {
+        if let Some(Value::Mapping(items)) = doc.get_mut(top) {
+            for item in items.values_mut() {
+                if let Some(Value::String(s)) = item.get_mut("file") {
+                    *s = absolute(s, dir);
+                }
+            }
+        }
+    }
+}
+
+/// Merges each service's env_file contents under its own environment (then drops env_file),
+/// and gives bare `KEY` entries their value from `vars` where it has one.
+/// `sources` names the Compose files in errors.
+pub fn environment(
+    doc: &mut Mapping,
+    vars: &dyn Lookup,
+    sources: &str,
+) -> Result<(), ComposeError> {
+    let Some(Value::Mapping(services)) = doc.get_mut("services") else {
+        return Ok(());
+    };
+    for (name, svc) in services.iter_mut() {
+        let Value::Mapping(svc) = svc else { continue };
+        let mut env = Mapping::new();
+        if let Some(files) = svc.remove("env_file") {
+            env_files(&files, vars, &mut env).map_err(|e| ComposeError::Invalid {
+                files: sources.to_string(),
+                line: None,
+                key: format!("services.{}.env_file", super::keys::key_text(name)),
+                message: e.to_string(),
+            })?;
+        }
+        if let Some(own) = svc.get("environment") {
+            merge::deep(&mut env, merge::to_map(own, "environment"));
+        }
+        for (k, v) in env.iter_mut() {
+            if v.is_null() {
+                if let Some(val) = vars.get(&super::keys::key_text(k)) {
+                    *v = Value::from(val);
+                }
+            }
+        }
+        if !env.is_empty() {
+            svc.insert(Value::from("environment"), Value::Mapping(env));
+        }
+    }
+    Ok(())
+}
+
+/// Reads env_file's files in order into `env` (a bare KEY from `vars`); a missing file is an
+/// error unless it says `required: false`.
+fn env_files(files: &Value, vars: &dyn Lookup, env: &mut Mapping) -> Result<(), ComposeError> {
+    for (path, required) in env_file_list(files) {
+        if !required && !Path::new(&path).exists() {
+            continue;
+        }
+        for (k, v) in envfile::read(Path::new(&path))? {
+            if let Some(v) = v.or_else(|| vars.get(&k)) {
+                env.insert(Value::from(k), Value::from(v));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// env_file's entries: (path, required).
+fn env_file_list(v: &Value) -> Vec<(String, bool)> {
+    let items = match v {
+        Value::Sequence(s) => s.clone(),
+        other => vec![other.clone()],
+    };
+    items
+        .iter()
+        .filter_map(|i| match i {
+            Value::String(s) => Some((s.clone(), true)),
+            Value::Mapping(m) => Some((
+                m.get("path")?.as_str()?.to_string(),
+                m.get("required").and_then(Value::as_bool).unwrap_or(true),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The project name: -p, else COMPOSE_PROJECT_NAME, else the file's `name:` (these must already
+/// be valid), else the project directory's basename lowercased and cleaned.
+pub fn project_name(
+    flag: Option<&str>,
+    env: Option<&str>,
+    top: Option<&str>,
+    dir: &Path,
+) -> Result<String, ComposeError> {
+    if let Some(given) = flag.or(env).or(top).filter(|s| !s.is_empty()) {
+        return valid(given);
+    }
+    let base = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let cleaned: String = base
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-')
+        .collect();
+    let cleaned = cleaned.trim_start_matches(['_', '-']).to_string();
+    if cleaned.is_empty() {
+        return Err(ComposeError::ProjectName(base));
+    }
+    Ok(cleaned)
+}
+
+fn valid(name: &str) -> Result<String, ComposeError> {
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err(ComposeError::ProjectName(name.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn project_name_rules() {
+        let dir = Path::new("/home/u/My.App_1");
+        assert_eq!(
+            project_name(Some("p"), Some("e"), Some("t"), dir).unwrap(),
+            "p"
+        );
+        assert_eq!(project_name(None, Some("e"), Some("t"), dir).unwrap(), "e");
+        assert_eq!(project_name(None, None, Some("t"), dir).unwrap(), "t");
+        assert_eq!(project_name(None, None, None, dir).unwrap(), "myapp_1");
+        assert_eq!(
+            project_name(None, None, None, Path::new("/x/_-Ab")).unwrap(),
+            "ab"
+        );
+        assert!(project_name(Some("Bad Name"), None, None, dir).is_err());
+        assert!(project_name(Some("-x"), None, None, dir).is_err());
+        assert!(project_name(None, None, None, Path::new("/x/..._")).is_err());
+    }
+
+    #[test]
+    fn relative_paths_become_absolute() {
+        let mut doc: Mapping = serde_yaml::from_str(
+            "services:\n  s:\n    build: ./app\n    env_file: [a.env, {path: ../b.env, required: false}]\n    volumes: ['./d:/d:ro', 'named:/n', {type: bind, source: x, target: /x}, {type: volume, source: v, target: /v}]\nsecrets:\n  k:\n    file: ./k.txt\n",
+        )
+        .unwrap();
+        paths(&mut doc, Path::new("/p/proj"));
+        let want: Mapping = serde_yaml::from_str(
+            "services:\n  s:\n    build: /p/proj/app\n    env_file: [/p/proj/a.env, {path: /p/b.env, required: false}]\n    volumes: ['/p/proj/d:/d:ro', 'named:/n', {type: bind, source: /p/proj/x, target: /x}, {type: volume, source: v, target: /v}]\nsecrets:\n  k:\n    file: /p/proj/k.txt\n",
+        )
+        .unwrap();
+        assert_eq!(doc, want);
+    }
+
+    #[test]
+    fn env_file_under_own_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.env");
+        std::fs::write(&f, "A=file\nB=file\nH\n").unwrap();
+        let text = format!(
+            "services:\n  s:\n    env_file: [{}, {{path: /nope.env, required: false}}]\n    environment: [B=own, C, D]\n",
+            f.display()
+        );
+        let mut doc: Mapping = serde_yaml::from_str(&text).unwrap();
+        let vars = |n: &str| (n == "C" || n == "H").then(|| format!("env-{n}"));
+        environment(&mut doc, &vars, "c.yaml").unwrap();
+        let missing = format!(
+            "services:\n  s:\n    env_file: [{}/nope.env]\n",
+            dir.path().display()
+        );
+        let mut bad: Mapping = serde_yaml::from_str(&missing).unwrap();
+        let err = environment(&mut bad, &vars, "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("c.yaml: services.s.env_file: cannot read "),
+            "{err}"
+        );
+        let want: Mapping = serde_yaml::from_str(
+            "services:\n  s:\n    environment: {A: file, B: own, H: env-H, C: env-C, D: null}\n",
+        )
+        .unwrap();
+        assert_eq!(doc, want);
+    }
+}
