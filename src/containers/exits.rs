@@ -111,6 +111,10 @@ pub async fn next_task_exit(client: &Client, namespace: &str, id: &str) -> onesh
 /// Waits until container `id` is gone (containerd's `/containers/delete` event, or a look every
 /// half second in case the stream misses it).
 pub async fn removed(client: &Client, namespace: &str, id: &str) {
+    if client.get(id).await.is_err() {
+        // Gone already: no subscription (whose set-up waits for an event that may not come).
+        return;
+    }
     let mut events = events_from_now(client, namespace).await;
     while client.get(id).await.is_ok() {
         let deleted = async {
