@@ -17,18 +17,26 @@ pub fn apply_changes(config: &mut Value, changes: &[Instruction]) -> Result<(), 
     }
     let mut cmd_set = false;
     for change in changes {
-        apply_one(config, change, &mut cmd_set)?;
+        apply_step(config, change, &[], &mut cmd_set)?;
     }
     Ok(())
 }
 
-fn apply_one(
+/// Applies one instruction of a Dockerfile stage to `c` (an object), with the build's `args`
+/// (`KEY=VALUE`, below the config's Env) in scope for its variables; `cmd_set` says whether a
+/// CMD came earlier in the stage (an ENTRYPOINT then keeps it).
+pub fn apply_step(
     c: &mut Value,
     change: &Instruction,
+    args: &[String],
     cmd_set: &mut bool,
 ) -> Result<(), DockerfileError> {
+    if !c.is_object() {
+        *c = Value::Object(Map::new());
+    }
     let env = strings(c, "Env");
-    let expand = |w: &str| process(w, &env);
+    let scope: Vec<String> = args.iter().chain(env.iter()).cloned().collect();
+    let expand = |w: &str| process(w, &scope);
     match change {
         Instruction::Cmd(line) => {
             c["Cmd"] = json!(command(c, line));
@@ -49,7 +57,8 @@ fn apply_one(
         Instruction::Env(kvs) => {
             let mut env = env.clone();
             for (k, v) in kvs {
-                let (k, v) = (expand(k)?, process(v, &env)?);
+                let now: Vec<String> = args.iter().chain(env.iter()).cloned().collect();
+                let (k, v) = (expand(k)?, process(v, &now)?);
                 let entry = format!("{k}={v}");
                 match env
                     .iter_mut()

@@ -1,0 +1,211 @@
+//! `burrow build` (also `burrow image build`) and `burrow builder prune`: flags parsed into the
+//! builder's options, the image id printed or written.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use burrow::build::{self, progress::Mode, ContextSource, DockerfileSource, Options};
+use burrow::connection::Globals;
+use burrow::containers::Ctx;
+use burrow::images::manifest::Platform;
+use burrow::images::reference::Reference;
+
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct Args {
+    /// The build context: a directory, or `-` for a tar archive on stdin.
+    pub context: String,
+    /// The Dockerfile (default: PATH/Dockerfile); `-` reads it from stdin.
+    #[arg(short, long, value_name = "FILE")]
+    pub file: Option<String>,
+    /// Name the image (NAME[:TAG]); repeatable.
+    #[arg(short, long = "tag")]
+    pub tag: Vec<String>,
+    /// Set a build-time variable (KEY=VALUE, or KEY to take it from the environment).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub build_arg: Vec<String>,
+    /// The stage to build (default: the last).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use the cache: run every step.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Pull the base images even when they are here.
+    #[arg(long)]
+    pub pull: bool,
+    /// Set a label on the image (KEY=VALUE).
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// Print only the image id.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Write the image id to this file.
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Progress output: auto, plain, tty (plain lines either way for now) or quiet.
+    #[arg(long, default_value = "auto")]
+    pub progress: String,
+    /// Network for RUN: default, none or host.
+    #[arg(long, default_value = "default")]
+    pub network: String,
+    /// The platform to build for (only this host's is supported).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Output: type=oci|docker,dest=FILE (not supported yet: refused).
+    #[arg(short, long, value_name = "SPEC")]
+    pub output: Vec<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BuilderCommand {
+    /// Remove the build cache.
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct PruneArgs {
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove all the cache (the only kind there is: accepted for Docker's command lines).
+    #[arg(short, long)]
+    pub all: bool,
+}
+
+pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
+    let opts = options(&args)?;
+    let built = burrow::connection::runtime().block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        build::build(&ctx, &opts).await
+    })?;
+    for a in &built.unused_args {
+        eprintln!("[Warning] One or more build-args [{a}] were not consumed");
+    }
+    if let Some(f) = &args.iidfile {
+        std::fs::write(f, &built.id)
+            .with_context(|| format!("writing --iidfile {}", f.display()))?;
+    }
+    if args.quiet {
+        println!("{}", built.id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn builder(cmd: BuilderCommand, g: &Globals) -> anyhow::Result<ExitCode> {
+    let BuilderCommand::Prune(a) = cmd;
+    if !super::confirm("builder prune", "all build cache", a.force)? {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let n = burrow::connection::runtime().block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        let store =
+            burrow::images::store::Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep);
+        build::cache::prune(&store).await
+    })?;
+    println!("Deleted build cache objects: {n}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn options(args: &Args) -> anyhow::Result<Options> {
+    if !args.output.is_empty() {
+        anyhow::bail!("--output is not supported yet: build into the image store (-t NAME) and use `burrow save`");
+    }
+    if let Some(p) = &args.platform {
+        let want = Platform::parse(p).map_err(anyhow::Error::msg)?;
+        let host = Platform::host();
+        if !host.matches(&want) {
+            anyhow::bail!("--platform {p}: burrow builds only for this host's platform ({}); cross-platform builds are not supported", host.display());
+        }
+    }
+    let progress = match args.progress.as_str() {
+        _ if args.quiet => Mode::Quiet,
+        "auto" | "plain" | "tty" => Mode::Plain,
+        "quiet" => Mode::Quiet,
+        other => anyhow::bail!("--progress {other}: use auto, plain, tty or quiet"),
+    };
+    let network = match args.network.as_str() {
+        "default" | "bridge" => burrow::network::DEFAULT_NETWORK.to_string(),
+        "none" | "host" => args.network.clone(),
+        other => anyhow::bail!("--network {other}: RUN steps take default, none or host"),
+    };
+    let stdin_context = args.context == "-";
+    let dockerfile = match args.file.as_deref() {
+        Some("-") if stdin_context => {
+            anyhow::bail!("-f - and a context on stdin cannot both read stdin")
+        }
+        Some("-") => DockerfileSource::Text(read_stdin()?),
+        Some(f) => DockerfileSource::Path(PathBuf::from(f)),
+        None => DockerfileSource::Path(PathBuf::from("Dockerfile")),
+    };
+    let context = if stdin_context {
+        let mut data = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut data)
+            .context("reading the build context from stdin")?;
+        ContextSource::Tar(data)
+    } else {
+        ContextSource::Dir(PathBuf::from(&args.context))
+    };
+    let dockerfile = match dockerfile {
+        // A -f path is relative to the current directory, as Docker reads it.
+        DockerfileSource::Path(p) if args.file.is_some() => {
+            DockerfileSource::Path(std::path::absolute(&p)?)
+        }
+        other => other,
+    };
+    let tags = args
+        .tag
+        .iter()
+        .map(|t| {
+            Reference::parse(t)
+                .map(|r| r.to_string())
+                .with_context(|| format!("invalid tag {t:?}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Options {
+        context,
+        dockerfile,
+        tags,
+        build_args: key_values(&args.build_arg, true)?,
+        target: args.target.clone(),
+        no_cache: args.no_cache,
+        pull: args.pull,
+        labels: key_values(&args.label, false)?,
+        network,
+        progress,
+    })
+}
+
+fn read_stdin() -> anyhow::Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("reading the Dockerfile from stdin")?;
+    Ok(s)
+}
+
+/// `KEY=VALUE` flags; with `from_env`, a bare `KEY` takes the environment's value (skipped when unset).
+fn key_values(v: &[String], from_env: bool) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for kv in v {
+        match kv.split_once('=') {
+            Some((k, val)) if !k.is_empty() => {
+                m.insert(k.to_string(), val.to_string());
+            }
+            None if from_env => {
+                if let Ok(val) = std::env::var(kv) {
+                    m.insert(kv.clone(), val);
+                }
+            }
+            None => {
+                m.insert(kv.clone(), String::new());
+            }
+            _ => anyhow::bail!("invalid KEY=VALUE {kv:?}"),
+        }
+    }
+    Ok(m)
+}
