@@ -235,6 +235,39 @@ fn rootless_build_multi_stage_cache_and_registry_round_trip() {
     ok(&pulled);
     assert_eq!(ok(&ran), "a\nB\nhello\n");
 
+    // -o type=oci: an archive umoci unpacks (as the test user), nothing named in the store.
+    let archive = rl.home.join("app-oci.tar");
+    let oci_name = format!("{tag}-oci");
+    build(
+        &rl,
+        &[
+            "-t",
+            &oci_name,
+            "-o",
+            &format!("type=oci,dest={}", archive.display()),
+            c,
+        ],
+    );
+    let layout = rl.home.join("layout");
+    let bundle = rl.home.join("bundle");
+    let (l, b) = (layout.to_str().unwrap(), bundle.to_str().unwrap());
+    ok(&rl.user(&["mkdir", l]));
+    ok(&rl.user(&["tar", "-xf", archive.to_str().unwrap(), "-C", l]));
+    let image = format!("{l}:{}", oci_name.rsplit(':').next().unwrap());
+    ok(&rl.user(&["umoci", "unpack", "--rootless", "--image", &image, b]));
+    let unpacked = std::fs::read_to_string(bundle.join("rootfs/app/out.txt")).unwrap();
+    assert_eq!(unpacked, "a\nB\nhello\n");
+    let config = std::fs::read_to_string(bundle.join("config.json")).unwrap();
+    assert!(
+        config.contains("\"cwd\": \"/app\"") || config.contains("\"cwd\":\"/app\""),
+        "{config}"
+    );
+    assert_ne!(
+        code(&rl.burrow(&["image", "inspect", &oci_name])),
+        0,
+        "-o also named the image"
+    );
+
     // builder prune empties the cache: the next build runs its steps again.
     let out = ok(&rl.burrow(&["builder", "prune", "-f"]));
     assert!(out.contains("Deleted build cache objects"), "{out}");

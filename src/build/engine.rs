@@ -26,7 +26,7 @@ use crate::images::import::{descriptor, write_image};
 use crate::images::manifest::{self, Config, Descriptor, History, Platform, RootFs};
 use crate::images::reference::Reference;
 use crate::images::store::{from_pb, Store};
-use crate::images::{endpoints, local, pull, time};
+use crate::images::{endpoints, local, pull, save, time};
 
 /// The image a stage is at after a step.
 #[derive(Debug, Clone)]
@@ -648,8 +648,12 @@ impl Build<'_> {
         self.stage_names.get(lower).and_then(|i| self.stages.get(i))
     }
 
-    /// Writes the final image and its names.
+    /// Writes the final image and its names (or its archive, with `-o`).
     async fn finish(&mut self, state: State) -> anyhow::Result<Built> {
+        let n = self.progress.step("exporting to image");
+        if let Some(dest) = &self.opts.output {
+            return self.export(state, dest, n).await;
+        }
         let mut names = self.opts.tags.clone();
         let first = names.first().cloned();
         let made = write_image(
@@ -664,21 +668,11 @@ impl Build<'_> {
             names.push(made.name.clone());
         }
         if names.len() > 1 {
-            let record = self
-                .leased
-                .image(&made.name)
-                .await?
-                .context("the image just written is gone")?;
-            let target = record
-                .target
-                .as_ref()
-                .map(from_pb)
-                .context("the image record has no target")?;
-            for n in &names[1..] {
-                self.leased.put_image(n, &target, HashMap::new()).await?;
+            let target = self.target_of(&made.name).await?;
+            for name in &names[1..] {
+                self.leased.put_image(name, &target, HashMap::new()).await?;
             }
         }
-        let n = self.progress.step("exporting to image");
         self.progress.note(n, &format!("writing image {}", made.id));
         for name in &names {
             self.progress.note(n, &format!("naming to {name}"));
@@ -687,6 +681,63 @@ impl Build<'_> {
         Ok(Built {
             id: made.id,
             names,
+            unused_args: Vec::new(),
+        })
+    }
+
+    async fn target_of(&self, record: &str) -> anyhow::Result<Descriptor> {
+        let record = self
+            .leased
+            .image(record)
+            .await?
+            .context("the image just written is gone")?;
+        record
+            .target
+            .as_ref()
+            .map(from_pb)
+            .context("the image record has no target")
+    }
+
+    /// `-o`: the image written under a passing record, archived with the -t names, the record
+    /// removed again (its blobs go with the build's lease).
+    async fn export(&self, state: State, dest: &Path, n: usize) -> anyhow::Result<Built> {
+        let temp = format!("{}-export:{}", cache::CACHE_REPO, std::process::id());
+        let made = write_image(
+            &self.leased,
+            state.layers.clone(),
+            Vec::new(),
+            &state.config,
+            Some(temp.clone()),
+        )
+        .await?;
+        let result = async {
+            let (partial, file) = save::PartialFile::create(dest)?;
+            match save::export(
+                &self.leased,
+                &temp,
+                &self.opts.tags,
+                &Platform::host(),
+                file,
+            )
+            .await
+            {
+                Ok(()) => partial.commit(),
+                Err(e) => {
+                    partial.abandon();
+                    Err(e)
+                }
+            }
+        }
+        .await
+        .with_context(|| format!("writing the image archive {}", dest.display()));
+        let _ = self.leased.delete_image(&temp, false).await;
+        result?;
+        self.progress
+            .note(n, &format!("exporting {} to {}", made.id, dest.display()));
+        self.progress.done(n);
+        Ok(Built {
+            id: made.id,
+            names: Vec::new(),
             unused_args: Vec::new(),
         })
     }

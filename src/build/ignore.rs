@@ -66,7 +66,7 @@ impl Ignore {
         let parents = parents(&rel);
         let mut excluded = false;
         for p in &self.patterns {
-            if excluded == !p.exception {
+            if excluded != p.exception {
                 // Only a pattern of the other kind can change the verdict.
                 continue;
             }

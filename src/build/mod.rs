@@ -53,6 +53,9 @@ pub struct Options {
     /// The network mode of RUN containers (`none`, `host`, or the default network).
     pub network: String,
     pub progress: progress::Mode,
+    /// Write the image to this archive (OCI layout and docker-archive in one tar) instead of
+    /// naming it in the image store.
+    pub output: Option<PathBuf>,
 }
 
 /// What a build made.

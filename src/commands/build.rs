@@ -54,7 +54,8 @@ pub struct Args {
     /// The platform to build for (only this host's is supported).
     #[arg(long)]
     pub platform: Option<String>,
-    /// Output: type=oci|docker,dest=FILE (not supported yet: refused).
+    /// Write the image to an archive instead of the image store: type=oci|docker,dest=FILE
+    /// (either way one tar that is an OCI layout and a docker-archive, as `burrow save` writes).
     #[arg(short, long, value_name = "SPEC")]
     pub output: Vec<String>,
 }
@@ -111,9 +112,6 @@ pub fn builder(cmd: BuilderCommand, g: &Globals) -> anyhow::Result<ExitCode> {
 }
 
 fn options(args: &Args) -> anyhow::Result<Options> {
-    if !args.output.is_empty() {
-        anyhow::bail!("--output is not supported yet: build into the image store (-t NAME) and use `burrow save`");
-    }
     if let Some(p) = &args.platform {
         let want = Platform::parse(p).map_err(anyhow::Error::msg)?;
         let host = Platform::host();
@@ -177,7 +175,36 @@ fn options(args: &Args) -> anyhow::Result<Options> {
         labels: key_values(&args.label, false)?,
         network,
         progress,
+        output: output(&args.output)?,
     })
+}
+
+/// `-o type=oci|docker,dest=FILE`.
+fn output(specs: &[String]) -> anyhow::Result<Option<PathBuf>> {
+    let spec = match specs {
+        [] => return Ok(None),
+        [one] => one,
+        _ => anyhow::bail!("only one -o/--output is supported"),
+    };
+    let (mut kind, mut dest) = (None, None);
+    for part in spec.split(',') {
+        match part.split_once('=') {
+            Some(("type", t)) => kind = Some(t.to_string()),
+            Some(("dest", d)) => dest = Some(PathBuf::from(d)),
+            _ => anyhow::bail!("-o {spec}: use type=oci,dest=FILE or type=docker,dest=FILE (other exporters and options are not supported)"),
+        }
+    }
+    match kind.as_deref() {
+        Some("oci" | "docker") => {}
+        Some(other) => anyhow::bail!("-o type={other} is not supported: use type=oci or type=docker (or build into the image store with -t)"),
+        None => anyhow::bail!("-o {spec}: name the exporter, e.g. type=oci,dest=FILE"),
+    }
+    match dest {
+        Some(d) if d.as_os_str() != "-" => Ok(Some(d)),
+        _ => anyhow::bail!(
+            "-o {spec}: give dest=FILE (writing the archive to stdout is not supported)"
+        ),
+    }
 }
 
 fn read_stdin() -> anyhow::Result<String> {
