@@ -38,6 +38,19 @@ LABEL org.example.stage=final
 CMD ["cat", "/app/out.txt"]
 "#;
 
+const EXTRA: &str = r#"FROM 127.0.0.1:5000/burrow-test/busybox
+ARG NAME=world
+RUN --mount=type=cache,target=/cache echo x >> /cache/runs && grep -c x /cache/runs > /runs-seen
+RUN --mount=type=bind,source=src,target=/mnt cat /mnt/a.txt > /from-bind && ! touch /mnt/new 2>/dev/null
+COPY <<EOF /greeting
+hello $NAME
+EOF
+RUN <<EOF
+set -e
+echo heredoc-ran > /heredoc
+EOF
+"#;
+
 fn write(dir: &Path, name: &str, text: &str) {
     let p = dir.join(name);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -173,6 +186,28 @@ fn rootless_build_multi_stage_cache_and_registry_round_trip() {
         "a\nB\nbonjour\n"
     );
 
+    // RUN --mount=type=cache keeps its directory across builds (even --no-cache ones), a bind
+    // mount shows context files read-only, and heredocs feed COPY and RUN.
+    write(&ctx, "Dockerfile.extra", EXTRA);
+    let extra_tag = format!("{tag}-extra");
+    let extra = ["-t", &extra_tag, "-f", &format!("{c}/Dockerfile.extra"), c];
+    build(&rl, &extra);
+    let show = [
+        "run",
+        "--rm",
+        &extra_tag,
+        "cat",
+        "/runs-seen",
+        "/from-bind",
+        "/greeting",
+        "/heredoc",
+    ];
+    assert_eq!(ok(&rl.burrow(&show)), "1\na\nhello world\nheredoc-ran\n");
+    let mut again = vec!["--no-cache"];
+    again.extend_from_slice(&extra);
+    build(&rl, &again);
+    assert_eq!(ok(&rl.burrow(&show)), "2\na\nhello world\nheredoc-ran\n");
+
     // A COPY of what .dockerignore excludes says so, with the line.
     let out = rl.burrow(&[
         "build",
@@ -277,7 +312,10 @@ fn rootless_build_multi_stage_cache_and_registry_round_trip() {
         "{progress}"
     );
 
-    for t in [&tag, &compile_tag] {
+    let volumes = ok(&rl.burrow(&["volume", "ls", "-q"]));
+    assert!(!volumes.contains("burrow-build-cache-"), "{volumes}");
+
+    for t in [&tag, &compile_tag, &extra_tag] {
         let _ = rl.burrow(&["rmi", "-f", t]);
     }
     assert!(

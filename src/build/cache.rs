@@ -42,9 +42,18 @@ pub fn is_cache_record(name: &str) -> bool {
     name.starts_with(&format!("{CACHE_REPO}:"))
 }
 
-/// Deletes every cache record; returns how many went.
-pub async fn prune(store: &Store) -> anyhow::Result<usize> {
-    let mut n = 0;
+/// Deletes every cache record and the volumes of `RUN --mount=type=cache`; returns how many
+/// went.
+pub async fn prune(ctx: &crate::containers::Ctx) -> anyhow::Result<usize> {
+    let volumes = crate::containers::volumes::Volumes::of(ctx);
+    let names: Vec<String> = volumes
+        .list()
+        .into_iter()
+        .map(|v| v.name)
+        .filter(|n| n.starts_with(super::mounts::CACHE_VOLUME_PREFIX))
+        .collect();
+    let mut n = volumes.remove_quietly(&names).len();
+    let store = &Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep);
     for img in store.images().await? {
         if is_cache_record(&img.name) {
             store.delete_image(&img.name, false).await?;

@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use super::copy::{self, CopySpec, Origin};
 use super::files::{self, Tree};
 use super::ignore::Ignore;
+use super::mounts::{self, RunMount};
 use super::progress::Progress;
 use super::runstep::{self, RunError, RunSpec};
 use super::stages::{self, Plan, Stage};
@@ -279,7 +280,7 @@ impl Build<'_> {
                     .step(title.as_deref().unwrap_or(&line.original));
                 let tree = self.copy_tree(state, line).await?;
                 let content = files::content_digest(&tree);
-                let key = cache::key(&state.key, &line.original, &state.arg_env(), Some(&content));
+                let key = cache::key(&state.key, &line.full(), &state.arg_env(), Some(&content));
                 if self.cached(state, &key, n).await.map_err(step_err)? {
                     return Ok(());
                 }
@@ -406,7 +407,7 @@ impl Build<'_> {
         state.config.rootfs.diff_ids.push(diff_id);
         state.config.history.push(History {
             created: Some(now),
-            created_by: Some(line.original.clone()),
+            created_by: Some(line.full()),
             comment: Some(HISTORY_COMMENT.into()),
             ..Default::default()
         });
@@ -450,27 +451,81 @@ impl Build<'_> {
             err,
         };
         let mut network = self.opts.network.clone();
+        let mut mounts = Vec::new();
         for (k, v) in &line.flags {
             match (k.as_str(), v.as_deref()) {
                 ("network", Some(m @ ("none" | "host"))) => network = m.to_string(),
                 ("network", Some("default")) => {}
-                ("mount", _) => {
-                    return Err(refuse(
-                        "RUN --mount is not supported yet: COPY what the command needs first"
-                            .into(),
-                    ))
+                ("mount", Some(m)) => {
+                    let m = words::process(m, &self.scope(state))
+                        .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?;
+                    mounts.push(RunMount::parse(&m).map_err(refuse)?);
                 }
                 _ => {
                     return Err(refuse(format!(
-                        "unsupported RUN flag --{k}: RUN takes --network=none|host|default"
+                        "unsupported RUN flag --{k}: RUN takes --network=none|host|default and --mount=type=cache|bind,..."
                     )))
                 }
             }
         }
-        let key = cache::key(&state.key, &line.original, &state.arg_env(), None);
+        let mut binds = Vec::new();
+        let mut content = String::new();
+        for m in &mounts {
+            let bind = self.bind_tree(m).await.map_err(|err| BuildError::Step {
+                line: line.line,
+                instruction: line.original.clone(),
+                err,
+            })?;
+            if let Some((tree, _, _, _)) = &bind {
+                content.push_str(&files::content_digest(tree));
+            }
+            binds.push(bind);
+        }
+        let content = (!content.is_empty()).then_some(content.as_str());
+        let key = cache::key(&state.key, &line.full(), &state.arg_env(), content);
         if self.cached(state, &key, n).await.map_err(step_err)? {
             return Ok(());
         }
+        let mut temps = Vec::new();
+        let mut volumes = Vec::new();
+        for (m, bind) in mounts.iter().zip(binds) {
+            volumes.push(match (m, bind) {
+                (RunMount::Cache { target, id }, _) => {
+                    format!("{}:{target}:nocopy", mounts::cache_volume(id))
+                }
+                (_, Some((tree, file, target, rw))) => {
+                    let tmp = tempfile::Builder::new()
+                        .prefix("burrow-build-bind-")
+                        .tempdir()
+                        .map_err(|e| step_err(e.into()))?;
+                    mounts::materialize(&tree, tmp.path()).map_err(|e| step_err(e.into()))?;
+                    // The step's user may be another than the builder's.
+                    std::fs::set_permissions(
+                        tmp.path(),
+                        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                    )
+                    .map_err(|e| step_err(e.into()))?;
+                    let host = match file {
+                        Some(f) => tmp.path().join(f),
+                        None => tmp.path().to_path_buf(),
+                    };
+                    temps.push(tmp);
+                    format!(
+                        "{}:{target}:{}",
+                        host.display(),
+                        if rw { "rw" } else { "ro" }
+                    )
+                }
+                (RunMount::Bind { .. }, None) => unreachable!("a bind mount always has its tree"),
+            });
+        }
+        let binds = volumes
+            .iter()
+            .map(|v| {
+                v.parse()
+                    .map_err(|e: crate::containers::values::ValueError| refuse(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let argv = match json_array(&line.rest) {
             Some(v) => v,
             None => {
@@ -479,7 +534,7 @@ impl Build<'_> {
                 if shell.is_empty() {
                     shell = vec!["/bin/sh".into(), "-c".into()];
                 }
-                shell.push(line.rest.clone());
+                shell.push(run_script(line));
                 shell
             }
         };
@@ -501,6 +556,7 @@ impl Build<'_> {
             argv,
             env,
             network: &network,
+            binds,
         };
         let progress = &self.progress;
         let mut out = |d: &[u8]| progress.output(n, d);
@@ -520,6 +576,65 @@ impl Build<'_> {
             }),
             Err(RunError::Other(err)) => Err(step_err(err)),
         }
+    }
+
+    /// The files a bind mount shows (none for a cache mount): the tree, the file name when the
+    /// source is one file, the target and whether it is writable.
+    async fn bind_tree(
+        &mut self,
+        m: &RunMount,
+    ) -> anyhow::Result<Option<(Tree, Option<String>, String, bool)>> {
+        let RunMount::Bind {
+            target,
+            source,
+            from,
+            rw,
+        } = m
+        else {
+            return Ok(None);
+        };
+        let tree = match from {
+            Some(f) => self.stage_tree(f).await?,
+            None => {
+                if self.context_tree.is_none() {
+                    self.context_tree = Some(files::context_tree(&self.root, &self.ignore)?);
+                }
+                self.context_tree.clone().expect("read above")
+            }
+        };
+        let source = crate::build::ignore::clean(source);
+        if source.is_empty() {
+            return Ok(Some((tree, None, target.clone(), *rw)));
+        }
+        let Some(top) = tree.get(&source) else {
+            anyhow::bail!(
+                "--mount source {source:?} is not in {}",
+                from.as_deref().unwrap_or("the build context")
+            );
+        };
+        let prefix = format!("{source}/");
+        if top.kind != files::Kind::Dir {
+            let name = source.rsplit('/').next().unwrap_or(&source).to_string();
+            let mut e = top.clone();
+            e.path = name.clone();
+            return Ok(Some((
+                Tree::from([(name.clone(), e)]),
+                Some(name),
+                target.clone(),
+                *rw,
+            )));
+        }
+        let sub = tree
+            .range(prefix.clone()..)
+            .take_while(|(p, _)| p.starts_with(&prefix))
+            .map(|(p, e)| {
+                let rel = p[prefix.len()..].to_string();
+                let mut e = e.clone();
+                e.path = rel.clone();
+                (rel, e)
+            })
+            .collect();
+        Ok(Some((sub, None, target.clone(), *rw)))
     }
 
     /// An image record of the state as it is (written when config steps changed it).
@@ -594,8 +709,61 @@ impl Build<'_> {
                 line.name
             )));
         }
-        spec.sources = sources.to_vec();
         spec.dest = absolute_dest(state, dest);
+        let (docs, sources): (Vec<&String>, Vec<&String>) =
+            sources.iter().partition(|s| heredoc_of(line, s).is_some());
+        let mut here = Tree::new();
+        for d in docs {
+            let h = heredoc_of(line, d).expect("partitioned on it");
+            let body = match h.expand {
+                true => expand_body(&h.body, &scope)
+                    .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?,
+                false => h.body.clone(),
+            };
+            let path = match spec.dest.ends_with('/') {
+                true => format!("{}{}", spec.dest, h.name),
+                false => spec.dest.clone(),
+            };
+            let path = crate::build::ignore::clean(&path);
+            here.insert(
+                path.clone(),
+                files::Entry {
+                    path,
+                    kind: files::Kind::File(body.into_bytes()),
+                    mode: spec.chmod.unwrap_or(0o644),
+                    uid: spec.chown.map(|c| c.0).unwrap_or(0),
+                    gid: spec.chown.map(|c| c.1).unwrap_or(0),
+                    mtime: 0,
+                },
+            );
+        }
+        if sources.is_empty() {
+            return Ok(here);
+        }
+        spec.sources = sources.into_iter().cloned().collect();
+        let mut tree = self.copy_sources(&spec, from, line).await?;
+        tree.append(&mut here);
+        Ok(tree)
+    }
+
+    /// The entries of a COPY or ADD's sources from the context or `from`.
+    async fn copy_sources(
+        &mut self,
+        spec: &CopySpec,
+        from: Option<String>,
+        line: &Line,
+    ) -> Result<Tree, BuildError> {
+        let copy_err = |err| BuildError::Copy {
+            line: line.line,
+            instruction: line.original.clone(),
+            err,
+        };
+        let refuse = |message: String| BuildError::Refused {
+            line: line.line,
+            instruction: line.original.clone(),
+            message,
+        };
+        let spec = spec.clone();
         match from {
             None => {
                 if self.context_tree.is_none() {
@@ -759,6 +927,44 @@ fn json_array(text: &str) -> Option<Vec<String>> {
         return None;
     }
     serde_json::from_str(text).ok()
+}
+
+/// The shell script of a RUN: its text, with its heredocs after it for the shell to read; a RUN
+/// that is only a heredoc runs the heredoc's body (as BuildKit does).
+fn run_script(line: &Line) -> String {
+    match line.heredocs.as_slice() {
+        [] => line.rest.clone(),
+        [h] if heredoc_of(line, line.rest.trim()).is_some() => h.body.clone(),
+        docs => {
+            let mut text = line.rest.clone();
+            text.push('\n');
+            for h in docs {
+                text.push_str(&h.body);
+                text.push_str(&h.name);
+                text.push('\n');
+            }
+            text
+        }
+    }
+}
+
+/// The heredoc a word (`<<EOF`, `<<-"EOF"`) names.
+fn heredoc_of<'l>(line: &'l Line, word: &str) -> Option<&'l file::Heredoc> {
+    let name = word.strip_prefix("<<")?.trim_start_matches('-');
+    let name = name.trim_matches(|c| c == '"' || c == '\'');
+    line.heredocs.iter().find(|h| h.name == name)
+}
+
+/// A COPY heredoc's body with `$VAR` and `${VAR...}` expanded (quotes and backslashes kept).
+fn expand_body(body: &str, scope: &[String]) -> Result<String, crate::dockerfile::DockerfileError> {
+    let mut escaped = String::with_capacity(body.len());
+    for c in body.chars() {
+        if matches!(c, '"' | '\'' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    words::process(&escaped, scope)
 }
 
 /// A COPY destination made absolute against the WORKDIR (a trailing `/` kept).

@@ -9,6 +9,7 @@ pub mod copy;
 pub mod engine;
 pub mod files;
 pub mod ignore;
+pub mod mounts;
 pub mod progress;
 pub mod runstep;
 pub mod stages;

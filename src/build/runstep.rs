@@ -29,6 +29,8 @@ pub struct RunSpec<'a> {
     pub env: Vec<String>,
     /// `none`, `host` or the default network.
     pub network: &'a str,
+    /// `RUN --mount`s as binds (cache volumes, bind-mount directories).
+    pub binds: Vec<crate::containers::values::VolumeSpec>,
 }
 
 /// A RUN that did not succeed.
@@ -58,6 +60,7 @@ pub async fn run(
     });
     req.config.labels.insert(BUILD_LABEL.into(), "1".into());
     req.host_config.network_mode = spec.network.to_string();
+    req.host_config.binds = spec.binds.clone();
     let created = create::create(ctx, &req, CreateOptions::default(), &|_| {})
         .await
         .map_err(|e| anyhow::anyhow!(e))

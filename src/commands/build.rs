@@ -103,9 +103,7 @@ pub fn builder(cmd: BuilderCommand, g: &Globals) -> anyhow::Result<ExitCode> {
     }
     let n = burrow::connection::runtime().block_on(async move {
         let ctx = Ctx::connect(g).await?;
-        let store =
-            burrow::images::store::Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep);
-        build::cache::prune(&store).await
+        build::cache::prune(&ctx).await
     })?;
     println!("Deleted build cache objects: {n}");
     Ok(ExitCode::SUCCESS)

@@ -17,6 +17,32 @@ pub struct Line {
     pub rest: String,
     /// The whole instruction as written (continuations joined), for history and errors.
     pub original: String,
+    /// The heredocs the line opens (`<<EOF` ... `EOF`), in order.
+    pub heredocs: Vec<Heredoc>,
+}
+
+/// A here-document of a RUN, COPY or ADD line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Heredoc {
+    /// The delimiter word (`EOF`).
+    pub name: String,
+    /// The lines up to the delimiter, each ending in a newline (with `<<-`, leading tabs removed).
+    pub body: String,
+    /// The delimiter was unquoted: variables in the body expand (COPY), as BuildKit does.
+    pub expand: bool,
+}
+
+impl Line {
+    /// The instruction with its heredoc bodies: what its cache key and history are made of.
+    pub fn full(&self) -> String {
+        let mut text = self.original.clone();
+        for h in &self.heredocs {
+            text.push('\n');
+            text.push_str(&h.body);
+            text.push_str(&h.name);
+        }
+        text
+    }
 }
 
 /// A Dockerfile that cannot be parsed: the line and what is wrong there.
@@ -100,13 +126,20 @@ pub fn parse(text: &str) -> Result<Vec<Line>, ParseError> {
                 }
             }
         }
-        if joined.contains("<<") && heredoc_like(&joined) {
-            return Err(ParseError::new(
-                start + 1,
-                "heredocs (<<EOF) are not supported yet: write the commands on one line joined with &&",
-            ));
+        let mut line = instruction(start + 1, joined.trim())?;
+        if matches!(line.name.as_str(), "RUN" | "COPY" | "ADD") {
+            for (name, chomp, expand) in heredoc_words(&line.rest) {
+                let (body, next) = heredoc_body(&lines, i, &name, chomp).ok_or_else(|| {
+                    ParseError::new(
+                        start + 1,
+                        format!("the heredoc <<{name} has no line {name} ending it"),
+                    )
+                })?;
+                i = next;
+                line.heredocs.push(Heredoc { name, body, expand });
+            }
         }
-        out.push(instruction(start + 1, joined.trim())?);
+        out.push(line);
     }
     Ok(out)
 }
@@ -150,16 +183,62 @@ fn continued(line: &str, escape: char) -> Option<&str> {
     line.trim_end().strip_suffix(escape)
 }
 
-/// Whether `<<` starts a heredoc word (`<<EOF`, `<<-EOF`, `<<"EOF"`), not a shell `<<` in text.
-fn heredoc_like(line: &str) -> bool {
-    let upper = line.trim_start().to_ascii_uppercase();
-    if !(upper.starts_with("RUN") || upper.starts_with("COPY") || upper.starts_with("ADD")) {
-        return false;
+/// The heredoc words of a line (`<<EOF`, `<<-EOF`, `<<"EOF"`, `<<'EOF'`): name, whether tabs
+/// are stripped, whether the body expands. A shell `<<<` here-string is not one.
+fn heredoc_words(rest: &str) -> Vec<(String, bool, bool)> {
+    let mut out = Vec::new();
+    let b = rest.as_bytes();
+    let mut i = 0;
+    while let Some(p) = rest[i..].find("<<") {
+        let mut j = i + p + 2;
+        i = j;
+        if b.get(j) == Some(&b'<') || (i >= 3 && b[i - 3] == b'<') {
+            i = j + 1;
+            continue;
+        }
+        let chomp = b.get(j) == Some(&b'-');
+        if chomp {
+            j += 1;
+        }
+        let quote = match b.get(j) {
+            Some(&q @ (b'"' | b'\'')) => {
+                j += 1;
+                Some(q)
+            }
+            _ => None,
+        };
+        let start = j;
+        while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+            j += 1;
+        }
+        if j == start || !b[start].is_ascii_alphabetic() && b[start] != b'_' {
+            continue;
+        }
+        let name = rest[start..j].to_string();
+        if let Some(q) = quote {
+            if b.get(j) != Some(&q) {
+                continue;
+            }
+            j += 1;
+        }
+        i = j;
+        out.push((name, chomp, quote.is_none()));
     }
-    line.match_indices("<<").any(|(p, _)| {
-        let after = line[p + 2..].trim_start_matches('-');
-        after.starts_with(|c: char| c.is_ascii_uppercase() || c == '"' || c == '\'')
-    })
+    out
+}
+
+/// The body of heredoc `name` from `lines[from..]` and the index after its delimiter line.
+fn heredoc_body(lines: &[&str], from: usize, name: &str, chomp: bool) -> Option<(String, usize)> {
+    let mut body = String::new();
+    for (k, l) in lines.iter().enumerate().skip(from) {
+        let l = if chomp { l.trim_start_matches('\t') } else { l };
+        if l.trim_end() == name {
+            return Some((body, k + 1));
+        }
+        body.push_str(l);
+        body.push('\n');
+    }
+    None
 }
 
 /// One joined instruction line into its name, flags and rest.
@@ -192,6 +271,7 @@ fn instruction(line: usize, text: &str) -> Result<Line, ParseError> {
         flags,
         rest: rest.to_string(),
         original: text.to_string(),
+        heredocs: Vec::new(),
     })
 }
 
@@ -220,6 +300,25 @@ mod tests {
     }
 
     #[test]
+    fn heredocs() {
+        let text = "FROM x\nRUN <<EOF\necho a\n\necho b\nEOF\nCOPY <<-\"A\" <<B /d/\n\tone $X\n\tA\ntwo\nB\nRUN true\n";
+        let got = parse(text).unwrap();
+        assert_eq!(got.len(), 4);
+        assert_eq!(got[1].heredocs[0].body, "echo a\n\necho b\n");
+        assert!(got[1].full().ends_with("echo b\nEOF"));
+        let h = &got[2].heredocs;
+        assert_eq!(
+            (h[0].name.as_str(), h[0].body.as_str(), h[0].expand),
+            ("A", "one $X\n", false)
+        );
+        assert_eq!(
+            (h[1].name.as_str(), h[1].body.as_str(), h[1].expand),
+            ("B", "two\n", true)
+        );
+        assert_eq!(got[3].line, 12);
+    }
+
+    #[test]
     fn escape_directive() {
         let got = parse("# escape=`\nFROM x\nRUN dir c:\\ `\n  /w\n").unwrap();
         assert_eq!(got[1].rest, "dir c:\\ /w");
@@ -233,9 +332,11 @@ mod tests {
             err.to_string(),
             "Dockerfile line 3: unknown instruction: FLY"
         );
-        let err = parse("FROM x\nRUN <<EOF\necho\nEOF\n").unwrap_err();
+        let err = parse("FROM x\nRUN <<EOF\necho\n").unwrap_err();
         assert_eq!(err.line, 2);
         // A shell here-string in a RUN line is not a heredoc.
-        assert!(parse("FROM x\nRUN cat <<< hi").is_ok());
+        assert!(parse("FROM x\nRUN cat <<< hi").unwrap()[1]
+            .heredocs
+            .is_empty());
     }
 }
