@@ -167,6 +167,12 @@ fn rootless_build_multi_stage_cache_and_registry_round_trip() {
     let relabeled = steps(&progress);
     assert!(relabeled.iter().all(|(_, cached)| *cached), "{progress}");
 
+    // The live view (asked for without a terminal) redraws in place and ends with every step.
+    let out = rl.burrow(&["build", "--progress", "tty", "-t", &tag, c]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let live = stderr(&out);
+    assert!(live.contains("\x1b[") && live.contains("CACHED"), "{live}");
+
     // --build-arg and --target: only the compile stage, with the new greeting.
     let compile_tag = format!("{tag}-compile");
     build(

@@ -99,7 +99,20 @@ pub async fn build(ctx: &Ctx, opts: &Options) -> anyhow::Result<Built> {
             .collect(),
         consumed: BTreeSet::new(),
     };
-    let result = b.run(&plan, target).await;
+    let result = {
+        let run = b.run(&plan, target);
+        tokio::pin!(run);
+        loop {
+            tokio::select! {
+                r = &mut run => break r,
+                _ = tokio::signal::ctrl_c() => {
+                    if !runstep::IN_STEP.load(std::sync::atomic::Ordering::SeqCst) {
+                        break Err(anyhow::anyhow!("interrupted: the build stopped"));
+                    }
+                }
+            }
+        }
+    };
     if let Err(err) = b.leased.release().await {
         tracing::warn!(%err, "could not release the build lease (it expires in a day)");
     }
@@ -372,7 +385,7 @@ impl Build<'_> {
     }
 
     /// Takes the cached result of `key` when there is one (and --no-cache is off).
-    async fn cached(&self, state: &mut State, key: &str, n: usize) -> anyhow::Result<bool> {
+    async fn cached(&mut self, state: &mut State, key: &str, n: usize) -> anyhow::Result<bool> {
         if self.opts.no_cache {
             return Ok(false);
         }
@@ -558,7 +571,7 @@ impl Build<'_> {
             network: &network,
             binds,
         };
-        let progress = &self.progress;
+        let progress = &mut self.progress;
         let mut out = |d: &[u8]| progress.output(n, d);
         match runstep::run(self.ctx, &self.leased, &spec, &mut out).await {
             Ok((layer, diff_id)) => {
@@ -868,7 +881,7 @@ impl Build<'_> {
 
     /// `-o`: the image written under a passing record, archived with the -t names, the record
     /// removed again (its blobs go with the build's lease).
-    async fn export(&self, state: State, dest: &Path, n: usize) -> anyhow::Result<Built> {
+    async fn export(&mut self, state: State, dest: &Path, n: usize) -> anyhow::Result<Built> {
         let temp = format!("{}-export:{}", cache::CACHE_REPO, std::process::id());
         let made = write_image(
             &self.leased,

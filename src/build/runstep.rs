@@ -17,6 +17,10 @@ use crate::containers::{ops, record, start, Ctx};
 use crate::images::manifest::Descriptor;
 use crate::images::store::Store;
 
+/// Whether a step container exists now: an interrupt then is the step's to handle (it kills the
+/// command and removes the container), not the build's.
+pub static IN_STEP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// The label that marks a container as a build step's.
 pub const BUILD_LABEL: &str = "io.burrow.build-step";
 
@@ -61,7 +65,19 @@ pub async fn run(
     req.config.labels.insert(BUILD_LABEL.into(), "1".into());
     req.host_config.network_mode = spec.network.to_string();
     req.host_config.binds = spec.binds.clone();
-    let created = create::create(ctx, &req, CreateOptions::default(), &|_| {})
+    IN_STEP.store(true, std::sync::atomic::Ordering::SeqCst);
+    let result = run_container(ctx, leased, &req, out).await;
+    IN_STEP.store(false, std::sync::atomic::Ordering::SeqCst);
+    result
+}
+
+async fn run_container(
+    ctx: &Ctx,
+    leased: &Store,
+    req: &ContainerRequest,
+    out: &mut (dyn FnMut(&[u8]) + Send),
+) -> Result<(Descriptor, String), RunError> {
+    let created = create::create(ctx, req, CreateOptions::default(), &|_| {})
         .await
         .map_err(|e| anyhow::anyhow!(e))
         .context("creating the RUN container")?;
@@ -96,9 +112,15 @@ async fn run_created(
     let mut pos = 0u64;
     let wait = ctx.client.wait_task(id);
     tokio::pin!(wait);
+    let mut interrupted = false;
     let code = loop {
         tokio::select! {
             code = &mut wait => break code.context("waiting for the RUN command")?,
+            _ = tokio::signal::ctrl_c(), if !interrupted => {
+                // Interrupted: the command is killed, and the caller removes its container.
+                interrupted = true;
+                let _ = ctx.client.kill_task(id, 9, true).await;
+            }
             _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
                 pos = tail(&log, pos, &mut output, out);
             }
@@ -106,6 +128,12 @@ async fn run_created(
     };
     tail(&log, pos, &mut output, out);
     record::delete_task_recording(ctx, id).await?;
+    if interrupted {
+        return Err(anyhow::anyhow!(
+            "interrupted: the build stopped and removed its step container"
+        )
+        .into());
+    }
     if code != 0 {
         return Err(RunError::Exit { code, output });
     }

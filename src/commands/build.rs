@@ -2,7 +2,7 @@
 //! builder's options, the image id printed or written.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -45,7 +45,7 @@ pub struct Args {
     /// Write the image id to this file.
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,
-    /// Progress output: auto, plain, tty (plain lines either way for now) or quiet.
+    /// Progress output: auto (tty on a terminal, else plain), plain, tty (a live view) or quiet.
     #[arg(long, default_value = "auto")]
     pub progress: String,
     /// Network for RUN: default, none or host.
@@ -119,7 +119,9 @@ fn options(args: &Args) -> anyhow::Result<Options> {
     }
     let progress = match args.progress.as_str() {
         _ if args.quiet => Mode::Quiet,
-        "auto" | "plain" | "tty" => Mode::Plain,
+        "auto" if std::io::stderr().is_terminal() => Mode::Tty,
+        "auto" | "plain" => Mode::Plain,
+        "tty" => Mode::Tty,
         "quiet" => Mode::Quiet,
         other => anyhow::bail!("--progress {other}: use auto, plain, tty or quiet"),
     };
