@@ -49,6 +49,8 @@ RUN <<EOF
 set -e
 echo heredoc-ran > /heredoc
 EOF
+COPY --chown=app:nogroup src/a.txt /owned
+RUN stat -c %u:%g /owned > /owner
 "#;
 
 fn write(dir: &Path, name: &str, text: &str) {
@@ -207,12 +209,19 @@ fn rootless_build_multi_stage_cache_and_registry_round_trip() {
         "/from-bind",
         "/greeting",
         "/heredoc",
+        "/owner",
     ];
-    assert_eq!(ok(&rl.burrow(&show)), "1\na\nhello world\nheredoc-ran\n");
+    assert_eq!(
+        ok(&rl.burrow(&show)),
+        "1\na\nhello world\nheredoc-ran\n1000:65534\n"
+    );
     let mut again = vec!["--no-cache"];
     again.extend_from_slice(&extra);
     build(&rl, &again);
-    assert_eq!(ok(&rl.burrow(&show)), "2\na\nhello world\nheredoc-ran\n");
+    assert_eq!(
+        ok(&rl.burrow(&show)),
+        "2\na\nhello world\nheredoc-ran\n1000:65534\n"
+    );
 
     // A COPY of what .dockerignore excludes says so, with the line.
     let out = rl.burrow(&[

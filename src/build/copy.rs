@@ -41,8 +41,14 @@ pub enum CopyError {
         "when copying more than one source the destination must be a directory and end with a /"
     )]
     DestNotDir,
-    #[error("invalid --chown {0:?}: use UID[:GID] (numbers; names are not supported yet)")]
+    #[error("invalid --chown {0:?}: use USER[:GROUP], names or numbers (names from the image's /etc/passwd and /etc/group)")]
     Chown(String),
+    #[error("--chown {what:?}: no {kind} of that name in the image's /etc/{file}")]
+    UnknownName {
+        what: String,
+        kind: &'static str,
+        file: &'static str,
+    },
     #[error("invalid --chmod {0:?}: use octal permissions such as 755")]
     Chmod(String),
     #[error("ADD of a URL ({0}) is not supported: builds here have no network to fetch from; download it into the context and ADD or COPY the file")]
@@ -56,6 +62,35 @@ pub fn parse_chown(v: &str) -> Result<(u64, u64), CopyError> {
     let bad = || CopyError::Chown(v.to_string());
     let (u, g) = v.split_once(':').unwrap_or((v, v));
     Ok((u.parse().map_err(|_| bad())?, g.parse().map_err(|_| bad())?))
+}
+
+/// Resolves --chown `USER[:GROUP]` with names looked up in `passwd` and `group` (the image's
+/// files); numbers are taken as they are, and a missing group is the user's id, as BuildKit does.
+pub fn resolve_chown(v: &str, passwd: &str, group: &str) -> Result<(u64, u64), CopyError> {
+    let (u, g) = v.split_once(':').unwrap_or((v, ""));
+    if u.is_empty() {
+        return Err(CopyError::Chown(v.to_string()));
+    }
+    let find = |text: &str, name: &str, kind, file| -> Result<u64, CopyError> {
+        if let Ok(n) = name.parse() {
+            return Ok(n);
+        }
+        text.lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() > 2 && f[0] == name)
+            .and_then(|f| f[2].parse().ok())
+            .ok_or(CopyError::UnknownName {
+                what: name.to_string(),
+                kind,
+                file,
+            })
+    };
+    let uid = find(passwd, u, "user", "passwd")?;
+    let gid = match g {
+        "" => uid,
+        g => find(group, g, "group", "group")?,
+    };
+    Ok((uid, gid))
 }
 
 /// Parses --chmod (octal).
@@ -278,6 +313,18 @@ mod tests {
         assert_eq!((e.uid, e.gid, e.mode), (10, 20, 0o750));
         assert_eq!(parse_chown("7").unwrap(), (7, 7));
         assert!(parse_chown("root").is_err());
+        let passwd = "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n";
+        let group = "root:x:0:\nstaff:x:50:\n";
+        assert_eq!(resolve_chown("app", passwd, group).unwrap(), (1000, 1000));
+        assert_eq!(
+            resolve_chown("app:staff", passwd, group).unwrap(),
+            (1000, 50)
+        );
+        assert_eq!(resolve_chown("7:root", passwd, group).unwrap(), (7, 0));
+        assert!(matches!(
+            resolve_chown("nobody", passwd, group),
+            Err(CopyError::UnknownName { .. })
+        ));
         assert!(parse_chmod("99").is_err());
     }
 

@@ -149,8 +149,9 @@ fn options(args: &Args) -> anyhow::Result<Options> {
         ContextSource::Dir(PathBuf::from(&args.context))
     };
     let dockerfile = match dockerfile {
-        // A -f path is relative to the current directory, as Docker reads it.
-        DockerfileSource::Path(p) if args.file.is_some() => {
+        // A -f path is relative to the current directory, as Docker reads it (to the context's
+        // root when the context is a tar on stdin).
+        DockerfileSource::Path(p) if args.file.is_some() && !stdin_context => {
             DockerfileSource::Path(std::path::absolute(&p)?)
         }
         other => other,

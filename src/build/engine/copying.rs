@@ -31,7 +31,7 @@ impl Build<'_> {
             let v = words::process(&v, &scope)
                 .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?;
             match k.as_str() {
-                "chown" => spec.chown = Some(copy::parse_chown(&v).map_err(copy_err)?),
+                "chown" => spec.chown = Some(self.chown(state, &v, line).await?),
                 "chmod" => spec.chmod = Some(copy::parse_chmod(&v).map_err(copy_err)?),
                 "from" if line.name == "COPY" => from = Some(v),
                 // --link changes how BuildKit stores the layer, not what it holds.
@@ -157,12 +157,43 @@ impl Build<'_> {
                 None => self.image(from, false).await?.1.manifest.layers.clone(),
             },
         };
+        self.layers_tree(&layers, from).await
+    }
+
+    /// The files `layers` make, applied in order.
+    async fn layers_tree(&self, layers: &[Descriptor], what: &str) -> anyhow::Result<Tree> {
         let mut tree = Tree::new();
-        for l in &layers {
+        for l in layers {
             let data = self.leased.read(&l.digest).await?;
-            files::apply_layer(&mut tree, &data, from)?;
+            files::apply_layer(&mut tree, &data, what)?;
         }
         Ok(tree)
+    }
+
+    /// --chown's ids: numbers as given, names from the stage's /etc/passwd and /etc/group.
+    async fn chown(&self, state: &State, v: &str, line: &Line) -> Result<(u64, u64), BuildError> {
+        if let Ok(ids) = copy::parse_chown(v) {
+            return Ok(ids);
+        }
+        let tree = self
+            .layers_tree(&state.layers, "the stage")
+            .await
+            .map_err(|err| BuildError::Step {
+                line: line.line,
+                instruction: line.original.clone(),
+                err,
+            })?;
+        let text = |p: &str| match tree.get(p).map(|e| &e.kind) {
+            Some(files::Kind::File(d)) => String::from_utf8_lossy(d).into_owned(),
+            _ => String::new(),
+        };
+        copy::resolve_chown(v, &text("etc/passwd"), &text("etc/group")).map_err(|err| {
+            BuildError::Copy {
+                line: line.line,
+                instruction: line.original.clone(),
+                err,
+            }
+        })
     }
 
     fn named_stage(&self, lower: &str) -> Option<&State> {

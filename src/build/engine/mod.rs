@@ -76,10 +76,7 @@ struct Build<'a> {
 pub async fn build(ctx: &Ctx, opts: &Options) -> anyhow::Result<Built> {
     let (_tmp, root) = context_root(&opts.context)?;
     let text = dockerfile_text(&root, &opts.dockerfile)?;
-    let ignore = match std::fs::read_to_string(root.join(".dockerignore")) {
-        Ok(t) => Ignore::parse(&t)?,
-        Err(_) => Ignore::default(),
-    };
+    let ignore = read_ignore(&root, &opts.dockerfile)?;
     let plan = Plan::new(file::parse(&text)?, &opts.build_args)?;
     let target = plan
         .target(opts.target.as_deref())
@@ -629,6 +626,29 @@ fn context_root(source: &ContextSource) -> anyhow::Result<(Option<tempfile::Temp
             Ok((Some(tmp), root))
         }
     }
+}
+
+/// The context's ignore file: `<Dockerfile>.dockerignore` beside a Dockerfile given by path
+/// when there is one (as BuildKit reads it), else `.dockerignore` in the context's root.
+fn read_ignore(root: &Path, dockerfile: &DockerfileSource) -> anyhow::Result<Ignore> {
+    let mut candidates = Vec::new();
+    if let DockerfileSource::Path(p) = dockerfile {
+        let p = if p.is_absolute() {
+            p.clone()
+        } else {
+            root.join(p)
+        };
+        let mut own = p.into_os_string();
+        own.push(".dockerignore");
+        candidates.push(PathBuf::from(own));
+    }
+    candidates.push(root.join(".dockerignore"));
+    for c in candidates {
+        if let Ok(t) = std::fs::read_to_string(&c) {
+            return Ignore::parse(&t).with_context(|| format!("reading {}", c.display()));
+        }
+    }
+    Ok(Ignore::default())
 }
 
 fn dockerfile_text(root: &Path, source: &DockerfileSource) -> anyhow::Result<String> {
