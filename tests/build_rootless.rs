@@ -169,6 +169,19 @@ fn rootless_build_multi_stage_cache_and_registry_round_trip() {
     let relabeled = steps(&progress);
     assert!(relabeled.iter().all(|(_, cached)| *cached), "{progress}");
 
+    // The context as a tar on stdin.
+    let stdin_tag = format!("{tag}-stdin");
+    let script = format!(
+        "tar -C {c} -c . | {} build -q -t {stdin_tag} -",
+        rl.burrow.display()
+    );
+    let id = ok(&rl.user(&["sh", "-c", &script]));
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(
+        ok(&rl.burrow(&["run", "--rm", &stdin_tag])),
+        "a\nB\nhello\n"
+    );
+
     // The live view (asked for without a terminal) redraws in place and ends with every step.
     let out = rl.burrow(&["build", "--progress", "tty", "-t", &tag, c]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
@@ -330,7 +343,7 @@ fn rootless_build_multi_stage_cache_and_registry_round_trip() {
     let volumes = ok(&rl.burrow(&["volume", "ls", "-q"]));
     assert!(!volumes.contains("burrow-build-cache-"), "{volumes}");
 
-    for t in [&tag, &compile_tag, &extra_tag] {
+    for t in [&tag, &compile_tag, &extra_tag, &stdin_tag] {
         let _ = rl.burrow(&["rmi", "-f", t]);
     }
     assert!(

@@ -267,6 +267,36 @@ mod tests {
     }
 
     #[test]
+    fn build_args_expand_below_env() {
+        let args = vec!["V=arg".to_string(), "ONLY=a".to_string()];
+        let mut c = json!({"Env": ["V=env"]});
+        let mut cmd_set = false;
+        for line in [
+            "LABEL v=$V only=${ONLY:-none}",
+            "ENV W=${ONLY}-$V",
+            "WORKDIR /x/$ONLY",
+        ] {
+            let i = Instruction::parse(line).unwrap();
+            apply_step(&mut c, &i, &args, &mut cmd_set).unwrap();
+        }
+        assert_eq!(c["Labels"], json!({"v": "env", "only": "a"}));
+        // An ARG is not kept in the image's Env, only used to expand.
+        assert_eq!(c["Env"], json!(["V=env", "W=a-env"]));
+        assert_eq!(c["WorkingDir"], json!("/x/a"));
+        // CMD then ENTRYPOINT in one stage keeps the CMD (across separate steps too).
+        for line in ["CMD [\"a\"]", "ENTRYPOINT [\"e\"]"] {
+            apply_step(
+                &mut c,
+                &Instruction::parse(line).unwrap(),
+                &args,
+                &mut cmd_set,
+            )
+            .unwrap();
+        }
+        assert_eq!(c["Cmd"], json!(["a"]));
+    }
+
+    #[test]
     fn entrypoint_clears_an_inherited_cmd_only() {
         let c = applied(json!({"Cmd": ["sh"]}), &[r#"ENTRYPOINT ["top", "-b"]"#]);
         assert_eq!(c["Entrypoint"], json!(["top", "-b"]));
