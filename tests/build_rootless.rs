@@ -236,6 +236,29 @@ fn rootless_build_multi_stage_cache_and_registry_round_trip() {
         "2\na\nhello world\nheredoc-ran\n1000:65534\n"
     );
 
+    // ONBUILD triggers are recorded, and run in a build FROM the image.
+    let parent = rl.dir.join("onbuild");
+    let parent_tag = format!("{tag}-onbuild");
+    write(
+        &parent,
+        "Dockerfile",
+        &format!("FROM {BASE}\nONBUILD RUN echo triggered > /onbuild\n"),
+    );
+    build(&rl, &["-t", &parent_tag, parent.to_str().unwrap()]);
+    let child = rl.dir.join("onbuild-child");
+    let child_tag = format!("{tag}-onbuild-child");
+    write(
+        &child,
+        "Dockerfile",
+        &format!("FROM {parent_tag}\nCMD [\"cat\", \"/onbuild\"]\n"),
+    );
+    build(&rl, &["-t", &child_tag, child.to_str().unwrap()]);
+    assert_eq!(ok(&rl.burrow(&["run", "--rm", &child_tag])), "triggered\n");
+    assert_ne!(
+        code(&rl.burrow(&["run", "--rm", &parent_tag, "cat", "/onbuild"])),
+        0
+    );
+
     // A COPY of what .dockerignore excludes says so, with the line.
     let out = rl.burrow(&[
         "build",
@@ -343,7 +366,14 @@ fn rootless_build_multi_stage_cache_and_registry_round_trip() {
     let volumes = ok(&rl.burrow(&["volume", "ls", "-q"]));
     assert!(!volumes.contains("burrow-build-cache-"), "{volumes}");
 
-    for t in [&tag, &compile_tag, &extra_tag, &stdin_tag] {
+    for t in [
+        &tag,
+        &compile_tag,
+        &extra_tag,
+        &stdin_tag,
+        &parent_tag,
+        &child_tag,
+    ] {
         let _ = rl.burrow(&["rmi", "-f", t]);
     }
     assert!(

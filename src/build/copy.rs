@@ -303,6 +303,35 @@ mod tests {
     }
 
     #[test]
+    fn add_extracts_local_archives_and_copy_does_not() {
+        let inner = tree(&["pkg/", "pkg/bin"]);
+        let archive = files::layer_tar(&inner).unwrap();
+        let mut src = Tree::new();
+        src.insert(
+            "pkg.tar".into(),
+            Entry {
+                path: "pkg.tar".into(),
+                kind: Kind::File(archive),
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime: 0,
+            },
+        );
+        let mut s = spec(&["pkg.tar"], "/opt/");
+        s.add = true;
+        assert_eq!(
+            paths(&select(&src, &s, &Origin::Stage("s")).unwrap()),
+            ["opt/pkg", "opt/pkg/bin"]
+        );
+        s.add = false;
+        assert_eq!(
+            paths(&select(&src, &s, &Origin::Stage("s")).unwrap()),
+            ["opt/pkg.tar"]
+        );
+    }
+
+    #[test]
     fn chown_and_chmod() {
         let src = tree(&["a"]);
         let mut s = spec(&["a"], "/a");
