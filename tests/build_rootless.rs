@@ -143,6 +143,11 @@ fn rootless_build_multi_stage_cache_and_registry_round_trip() {
     let labels = ok(&rl.burrow(&["image", "inspect", "-f", "{{json .Config.Labels}}", &tag]));
     assert!(labels.contains("org.example.stage"), "{labels}");
 
+    // The cache's records are not images of the user's: `images` and `image prune -a` skip them.
+    let listed = ok(&rl.burrow(&["images", "--format", "{{.Repository}}"]));
+    assert!(!listed.contains("burrow.build"), "{listed}");
+    ok(&rl.burrow(&["image", "prune", "-a", "-f"]));
+
     // A rebuild runs nothing and makes the same image.
     let (_, progress) = build(&rl, &["-t", &tag, "--iidfile", iid.to_str().unwrap(), c]);
     let warm = steps(&progress);
