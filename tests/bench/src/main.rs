@@ -2,7 +2,6 @@
 //! the results as JSON and as docs/perf.md with SVG charts. It never fails on a number.
 
 mod api;
-mod build;
 mod cli;
 mod model;
 mod net;
@@ -29,8 +28,7 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Only the figures whose id contains this text (port, ns-to-host, conn, launcher, run, ps,
-    /// images, pull, bypass, bypass-soak, api, build-cold, build-cached); the others are kept from
-    /// the last results file.
+    /// images, pull, bypass, bypass-soak, api); the others are kept from the last results file.
     #[arg(long)]
     only: Option<String>,
     /// Length of the socket-bypass soak (short connections in a loop) in seconds [default: 60,
@@ -106,22 +104,12 @@ fn run(args: Args) -> Result<()> {
         ("bypass", Box::new(|| cli::bypass(m, s))),
         ("bypass-soak", Box::new(|| vec![cli::bypass_soak(m, s)])),
         ("api", Box::new(|| api::docker_api(m, s))),
-        ("build-cold build-cached", Box::new(|| build::build(m, s))),
     ];
     // The CLI figures talk to the test user's rootless containerd: set it up when it is not.
     let mut installed_here = false;
     for (ids, step) in steps {
         if ids.split(' ').any(wanted) {
-            if [
-                "run",
-                "ps images",
-                "pull",
-                "bypass",
-                "bypass-soak",
-                "api",
-                "build-cold build-cached",
-            ]
-            .contains(&ids)
+            if ["run", "ps images", "pull", "bypass", "bypass-soak", "api"].contains(&ids)
                 && !installed_here
             {
                 match cli::ensure_rootless_containerd(m) {
