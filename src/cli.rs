@@ -83,6 +83,11 @@ pub enum Command {
     Push(commands::push::Args),
     /// Save images to a tar archive (OCI and docker-archive at once).
     Save(commands::save::Args),
+    /// Build an image from a Dockerfile.
+    Build(commands::build::Args),
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Builder(commands::build::BuilderCommand),
     /// List containers.
     Ps(commands::container::ps::Args),
     /// Remove one or more containers.
@@ -288,6 +293,8 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Logout(args) => commands::login::logout(args),
         Command::Images(args) => commands::images::run(args, g),
         Command::Image(cmd) => commands::image::run(cmd, g),
+        Command::Build(a) => commands::build::run(a, g),
+        Command::Builder(cmd) => commands::build::builder(cmd, g),
         Command::Rmi(args) => commands::rmi::run(args, g),
         Command::Tag(args) => commands::tag::run(args, g),
         Command::History(args) => commands::history::run(args, g),

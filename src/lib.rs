@@ -18,6 +18,7 @@
 //! - [`dockerapi`]: the Docker Engine API on a unix socket (`burrow system service`).
 //! - [`format`]: Go templates with Docker's functions, `--format` tables and JSON, the tabwriter.
 
+pub mod build;
 pub mod client;
 pub mod compose;
 pub mod config;

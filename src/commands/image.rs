@@ -40,6 +40,8 @@ pub enum Command {
     History(history::Args),
     /// Remove unused images.
     Prune(image_prune::Args),
+    /// Build an image from a Dockerfile.
+    Build(crate::commands::build::Args),
 }
 
 pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
@@ -55,6 +57,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Save(a) => save::run(a, g),
         Command::History(a) => history::run(a, g),
         Command::Prune(a) => image_prune::run(a, g),
+        Command::Build(a) => crate::commands::build::run(a, g),
     }
 }
 

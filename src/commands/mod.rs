@@ -1,5 +1,6 @@
 //! One module per `burrow` command, each with an `Args` struct and a `run()`.
 
+pub mod build;
 pub mod completion;
 pub mod compose;
 pub mod container;

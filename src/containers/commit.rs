@@ -71,61 +71,8 @@ pub async fn commit(
     }
     let leased = store.with_lease("commit").await?;
     let result = async {
-        let client = leased.containerd();
-        let parent = client
-            .snapshots()
-            .stat(StatSnapshotRequest {
-                snapshotter: c.snapshotter.clone(),
-                key: c.snapshot_key.clone(),
-            })
-            .await?
-            .into_inner()
-            .info
-            .map(|i| i.parent)
-            .unwrap_or_default();
-        let view_key = format!("burrow-commit-{}", c.id);
-        let left = client
-            .snapshots()
-            .view(ViewSnapshotRequest {
-                snapshotter: c.snapshotter.clone(),
-                key: view_key.clone(),
-                parent,
-                labels: HashMap::new(),
-            })
-            .await?
-            .into_inner()
-            .mounts;
-        let right = ctx
-            .client
-            .snapshot_mounts(&c.snapshotter, &c.snapshot_key)
-            .await?;
-        let diffed = client
-            .diff()
-            .diff(DiffRequest {
-                left,
-                right,
-                media_type: manifest::OCI_LAYER_GZIP.into(),
-                r#ref: format!("burrow-commit-{}", c.id),
-                labels: HashMap::new(),
-                source_date_epoch: None,
-            })
-            .await;
-        let _ = leased.remove_snapshot(&view_key).await;
-        let layer = from_pb(
-            &diffed?
-                .into_inner()
-                .diff
-                .context("containerd's diff returned no layer")?,
-        );
-        let info = leased
-            .info(&layer.digest)
-            .await?
-            .context("the new layer is not in the content store")?;
-        let diff_id = info
-            .labels
-            .get("containerd.io/uncompressed")
-            .cloned()
-            .context("the new layer has no uncompressed digest")?;
+        let (layer, diff_id) =
+            diff_layer(ctx, &leased, &c.snapshotter, &c.snapshot_key, &c.id).await?;
         let now = time::rfc3339(SystemTime::now());
         let mut config = config;
         config.created = Some(now.clone());
@@ -154,6 +101,71 @@ pub async fn commit(
         tracing::warn!(%err, "could not release the commit lease (it expires in a day)");
     }
     result.map(|image| Committed { image, unpausable })
+}
+
+/// The changes of the snapshot `key` against its parent as a new gzip layer in the content
+/// store (through containerd's diff service, under `leased`'s lease): its descriptor and diff
+/// id. `id` names the temporary view and the diff's ingest (`burrow commit`, the builder).
+pub async fn diff_layer(
+    ctx: &Ctx,
+    leased: &Store,
+    snapshotter: &str,
+    key: &str,
+    id: &str,
+) -> anyhow::Result<(manifest::Descriptor, String)> {
+    let client = leased.containerd();
+    let parent = client
+        .snapshots()
+        .stat(StatSnapshotRequest {
+            snapshotter: snapshotter.to_string(),
+            key: key.to_string(),
+        })
+        .await?
+        .into_inner()
+        .info
+        .map(|i| i.parent)
+        .unwrap_or_default();
+    let view_key = format!("burrow-commit-{id}");
+    let left = client
+        .snapshots()
+        .view(ViewSnapshotRequest {
+            snapshotter: snapshotter.to_string(),
+            key: view_key.clone(),
+            parent,
+            labels: HashMap::new(),
+        })
+        .await?
+        .into_inner()
+        .mounts;
+    let right = ctx.client.snapshot_mounts(snapshotter, key).await?;
+    let diffed = client
+        .diff()
+        .diff(DiffRequest {
+            left,
+            right,
+            media_type: manifest::OCI_LAYER_GZIP.into(),
+            r#ref: format!("burrow-commit-{id}"),
+            labels: HashMap::new(),
+            source_date_epoch: None,
+        })
+        .await;
+    let _ = leased.remove_snapshot(&view_key).await;
+    let layer = from_pb(
+        &diffed?
+            .into_inner()
+            .diff
+            .context("containerd's diff returned no layer")?,
+    );
+    let info = leased
+        .info(&layer.digest)
+        .await?
+        .context("the new layer is not in the content store")?;
+    let diff_id = info
+        .labels
+        .get("containerd.io/uncompressed")
+        .cloned()
+        .context("the new layer has no uncompressed digest")?;
+    Ok((layer, diff_id))
 }
 
 /// The history's `created_by`, as Docker writes it for a commit: the container's command line.

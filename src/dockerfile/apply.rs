@@ -17,18 +17,26 @@ pub fn apply_changes(config: &mut Value, changes: &[Instruction]) -> Result<(), 
     }
     let mut cmd_set = false;
     for change in changes {
-        apply_one(config, change, &mut cmd_set)?;
+        apply_step(config, change, &[], &mut cmd_set)?;
     }
     Ok(())
 }
 
-fn apply_one(
+/// Applies one instruction of a Dockerfile stage to `c` (an object), with the build's `args`
+/// (`KEY=VALUE`, below the config's Env) in scope for its variables; `cmd_set` says whether a
+/// CMD came earlier in the stage (an ENTRYPOINT then keeps it).
+pub fn apply_step(
     c: &mut Value,
     change: &Instruction,
+    args: &[String],
     cmd_set: &mut bool,
 ) -> Result<(), DockerfileError> {
+    if !c.is_object() {
+        *c = Value::Object(Map::new());
+    }
     let env = strings(c, "Env");
-    let expand = |w: &str| process(w, &env);
+    let scope: Vec<String> = args.iter().chain(env.iter()).cloned().collect();
+    let expand = |w: &str| process(w, &scope);
     match change {
         Instruction::Cmd(line) => {
             c["Cmd"] = json!(command(c, line));
@@ -49,7 +57,8 @@ fn apply_one(
         Instruction::Env(kvs) => {
             let mut env = env.clone();
             for (k, v) in kvs {
-                let (k, v) = (expand(k)?, process(v, &env)?);
+                let now: Vec<String> = args.iter().chain(env.iter()).cloned().collect();
+                let (k, v) = (expand(k)?, process(v, &now)?);
                 let entry = format!("{k}={v}");
                 match env
                     .iter_mut()
@@ -255,6 +264,36 @@ mod tests {
             json!({"Test": ["CMD", "true"], "Interval": 30_000_000_000u64,
                    "Timeout": 3_000_000_000u64, "Retries": 2})
         );
+    }
+
+    #[test]
+    fn build_args_expand_below_env() {
+        let args = vec!["V=arg".to_string(), "ONLY=a".to_string()];
+        let mut c = json!({"Env": ["V=env"]});
+        let mut cmd_set = false;
+        for line in [
+            "LABEL v=$V only=${ONLY:-none}",
+            "ENV W=${ONLY}-$V",
+            "WORKDIR /x/$ONLY",
+        ] {
+            let i = Instruction::parse(line).unwrap();
+            apply_step(&mut c, &i, &args, &mut cmd_set).unwrap();
+        }
+        assert_eq!(c["Labels"], json!({"v": "env", "only": "a"}));
+        // An ARG is not kept in the image's Env, only used to expand.
+        assert_eq!(c["Env"], json!(["V=env", "W=a-env"]));
+        assert_eq!(c["WorkingDir"], json!("/x/a"));
+        // CMD then ENTRYPOINT in one stage keeps the CMD (across separate steps too).
+        for line in ["CMD [\"a\"]", "ENTRYPOINT [\"e\"]"] {
+            apply_step(
+                &mut c,
+                &Instruction::parse(line).unwrap(),
+                &args,
+                &mut cmd_set,
+            )
+            .unwrap();
+        }
+        assert_eq!(c["Cmd"], json!(["a"]));
     }
 
     #[test]

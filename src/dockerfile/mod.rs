@@ -4,10 +4,11 @@
 //! `import -c` use now and the Dockerfile builder will reuse.
 
 pub mod apply;
+pub mod file;
 pub mod instruction;
 pub mod words;
 
-pub use apply::apply_changes;
+pub use apply::{apply_changes, apply_step};
 pub use instruction::{parse_changes, CommandLine, Healthcheck, Instruction};
 
 /// Why a Dockerfile instruction could not be parsed or applied (Docker's wording where it has

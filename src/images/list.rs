@@ -78,6 +78,8 @@ pub async fn rows(
     no_trunc: bool,
 ) -> Result<Vec<Value>, CatalogError> {
     let mut images = catalog::all(store, &Platform::host()).await?;
+    // The build cache's records are the builder's, not images of the user's.
+    images.retain(|l| !crate::build::cache::is_cache_record(&l.name));
     images.sort_by_key(|l| std::cmp::Reverse(catalog::created(l).unwrap_or(0)));
     Ok(images
         .iter()

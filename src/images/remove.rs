@@ -112,6 +112,10 @@ pub async fn prune_matching(
         if !(all || catalog::is_dangling(&img.name)) || !wanted(&img.name) {
             continue;
         }
+        // The build cache is `builder prune`'s to remove, as in Docker.
+        if crate::build::cache::is_cache_record(&img.name) {
+            continue;
+        }
         if !catalog::containers_using(store, &img.name)
             .await?
             .is_empty()

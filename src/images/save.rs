@@ -199,38 +199,87 @@ pub async fn save<W: Write>(
     for arg in images {
         let found = catalog::find(store, arg, platform).await?;
         for l in found {
-            let img = catalog::record(store, &l.name).await?;
-            let target = img
-                .target
-                .as_ref()
-                .map(from_pb)
-                .ok_or_else(|| SaveError::Missing {
-                    name: l.name.clone(),
-                    digest: "(no target)".into(),
-                })?;
-            write_tree(store, &mut w, &l.name, &target, 0).await?;
-            let mut desc = target.clone();
-            let mut ann = BTreeMap::new();
-            ann.insert("io.containerd.image.name".to_owned(), l.name.clone());
-            if let Ok(r) = Reference::parse(&l.name) {
-                if let Some(t) = &r.tag {
-                    ann.insert("org.opencontainers.image.ref.name".to_owned(), t.clone());
-                }
-            }
-            desc.annotations = ann;
-            index.push(desc);
-            let tags: Vec<String> = Reference::parse(&l.name)
-                .ok()
-                .filter(|r| r.tag.is_some())
-                .map(|r| vec![r.familiar()])
-                .unwrap_or_default();
-            docker.push(json!({
-                "Config": blob_path(&l.config_desc.digest),
-                "RepoTags": tags,
-                "Layers": l.manifest.layers.iter().map(|d| blob_path(&d.digest)).collect::<Vec<_>>(),
-            }));
+            let names = [l.name.clone()];
+            write_image(store, &mut w, &l, &l.name, &names, &mut index, &mut docker).await?;
         }
     }
+    finish(w, index, docker)
+}
+
+/// Writes the image recorded as `record` to `out` as [`save`] does, named `names` in the archive
+/// instead of its record's name (none: an unnamed image) — what `build -o` exports.
+pub async fn export<W: Write>(
+    store: &Store,
+    record: &str,
+    names: &[String],
+    platform: &Platform,
+    out: W,
+) -> Result<()> {
+    let mut out = std::io::BufWriter::new(out);
+    let mut w = Writer {
+        tar: tar::Builder::new(&mut out),
+        written: HashSet::new(),
+    };
+    let (mut index, mut docker) = (Vec::new(), Vec::new());
+    for l in catalog::find(store, record, platform).await? {
+        write_image(store, &mut w, &l, record, names, &mut index, &mut docker).await?;
+    }
+    finish(w, index, docker)?;
+    out.flush().map_err(SaveError::Flush)
+}
+
+/// One image's blobs, its index entries (one per name, or one unnamed) and its docker-archive
+/// entry.
+async fn write_image<W: Write>(
+    store: &Store,
+    w: &mut Writer<W>,
+    l: &super::local::LocalImage,
+    record: &str,
+    names: &[String],
+    index: &mut Vec<Descriptor>,
+    docker: &mut Vec<serde_json::Value>,
+) -> Result<()> {
+    let img = catalog::record(store, record).await?;
+    let target = img
+        .target
+        .as_ref()
+        .map(from_pb)
+        .ok_or_else(|| SaveError::Missing {
+            name: record.to_owned(),
+            digest: "(no target)".into(),
+        })?;
+    write_tree(store, w, record, &target, 0).await?;
+    let mut tags = Vec::new();
+    for name in names {
+        let mut desc = target.clone();
+        let mut ann = BTreeMap::new();
+        ann.insert("io.containerd.image.name".to_owned(), name.clone());
+        if let Ok(r) = Reference::parse(name) {
+            if let Some(t) = &r.tag {
+                ann.insert("org.opencontainers.image.ref.name".to_owned(), t.clone());
+                tags.push(r.familiar());
+            }
+        }
+        desc.annotations = ann;
+        index.push(desc);
+    }
+    if names.is_empty() {
+        index.push(target.clone());
+    }
+    docker.push(json!({
+        "Config": blob_path(&l.config_desc.digest),
+        "RepoTags": tags,
+        "Layers": l.manifest.layers.iter().map(|d| blob_path(&d.digest)).collect::<Vec<_>>(),
+    }));
+    Ok(())
+}
+
+/// The archive's index.json, oci-layout and manifest.json, and its end.
+fn finish<W: Write>(
+    mut w: Writer<W>,
+    index: Vec<Descriptor>,
+    docker: Vec<serde_json::Value>,
+) -> Result<()> {
     let index = Index {
         schema_version: 2,
         media_type: Some(manifest::OCI_INDEX.into()),

@@ -1,0 +1,379 @@
+//! What a COPY or ADD puts where: its sources (paths or globs) looked up in a source tree (the
+//! context or another stage's or image's files), placed under the destination as Docker places
+//! them (a directory's contents, a file into a directory or as the named file, ADD's local tar
+//! archives extracted), with --chown and --chmod applied.
+
+use std::path::Path;
+
+use super::files::{self, Entry, Kind, Tree};
+use super::ignore::{self, Ignore};
+
+/// A COPY or ADD, its words already expanded.
+#[derive(Debug, Clone, Default)]
+pub struct CopySpec {
+    pub sources: Vec<String>,
+    /// Absolute destination (WORKDIR applied); a trailing `/` means a directory.
+    pub dest: String,
+    pub chown: Option<(u64, u64)>,
+    pub chmod: Option<u32>,
+    /// ADD: local tar archives are extracted.
+    pub add: bool,
+}
+
+/// Where the sources come from, for errors about missing ones.
+pub enum Origin<'a> {
+    Context { root: &'a Path, ignore: &'a Ignore },
+    Stage(&'a str),
+}
+
+/// A COPY or ADD that cannot be done.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CopyError {
+    #[error("{0:?} is excluded by .dockerignore: it is not in the build context (remove or narrow the pattern that matches it)")]
+    Excluded(String),
+    #[error("{0:?} not found in the build context")]
+    NotInContext(String),
+    #[error("{path:?} not found in {stage}")]
+    NotInStage { path: String, stage: String },
+    #[error("no source files were specified")]
+    NoSources,
+    #[error(
+        "when copying more than one source the destination must be a directory and end with a /"
+    )]
+    DestNotDir,
+    #[error("invalid --chown {0:?}: use USER[:GROUP], names or numbers (names from the image's /etc/passwd and /etc/group)")]
+    Chown(String),
+    #[error("--chown {what:?}: no {kind} of that name in the image's /etc/{file}")]
+    UnknownName {
+        what: String,
+        kind: &'static str,
+        file: &'static str,
+    },
+    #[error("invalid --chmod {0:?}: use octal permissions such as 755")]
+    Chmod(String),
+    #[error("ADD of a URL ({0}) is not supported: builds here have no network to fetch from; download it into the context and ADD or COPY the file")]
+    Url(String),
+    #[error("extracting {path:?}: {why}")]
+    Archive { path: String, why: String },
+}
+
+/// Parses --chown `UID[:GID]` (the GID defaults to the UID, as Docker does).
+pub fn parse_chown(v: &str) -> Result<(u64, u64), CopyError> {
+    let bad = || CopyError::Chown(v.to_string());
+    let (u, g) = v.split_once(':').unwrap_or((v, v));
+    Ok((u.parse().map_err(|_| bad())?, g.parse().map_err(|_| bad())?))
+}
+
+/// Resolves --chown `USER[:GROUP]` with names looked up in `passwd` and `group` (the image's
+/// files); numbers are taken as they are, and a missing group is the user's id, as BuildKit does.
+pub fn resolve_chown(v: &str, passwd: &str, group: &str) -> Result<(u64, u64), CopyError> {
+    let (u, g) = v.split_once(':').unwrap_or((v, ""));
+    if u.is_empty() {
+        return Err(CopyError::Chown(v.to_string()));
+    }
+    let find = |text: &str, name: &str, kind, file| -> Result<u64, CopyError> {
+        if let Ok(n) = name.parse() {
+            return Ok(n);
+        }
+        text.lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() > 2 && f[0] == name)
+            .and_then(|f| f[2].parse().ok())
+            .ok_or(CopyError::UnknownName {
+                what: name.to_string(),
+                kind,
+                file,
+            })
+    };
+    let uid = find(passwd, u, "user", "passwd")?;
+    let gid = match g {
+        "" => uid,
+        g => find(group, g, "group", "group")?,
+    };
+    Ok((uid, gid))
+}
+
+/// Parses --chmod (octal).
+pub fn parse_chmod(v: &str) -> Result<u32, CopyError> {
+    u32::from_str_radix(v, 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| CopyError::Chmod(v.to_string()))
+}
+
+/// The entries the copy writes (paths relative to the image's root).
+pub fn select(src: &Tree, spec: &CopySpec, origin: &Origin) -> Result<Tree, CopyError> {
+    if spec.sources.is_empty() {
+        return Err(CopyError::NoSources);
+    }
+    let mut matched: Vec<String> = Vec::new();
+    for s in &spec.sources {
+        if s.contains("://") {
+            return Err(CopyError::Url(s.clone()));
+        }
+        let clean = ignore::clean(s);
+        if clean.is_empty() {
+            matched.push(String::new());
+        } else if ignore::has_glob(&clean) {
+            let re = ignore::to_regex(&clean).map_err(|_| missing(&clean, origin))?;
+            let hits: Vec<String> = src.keys().filter(|p| re.is_match(p)).cloned().collect();
+            if hits.is_empty() {
+                return Err(missing(&clean, origin));
+            }
+            matched.extend(hits);
+        } else if src.contains_key(&clean) {
+            matched.push(clean);
+        } else {
+            return Err(missing(&clean, origin));
+        }
+    }
+    let dest = ignore::clean(&spec.dest);
+    let into_dir = spec.dest.ends_with('/') || spec.dest.ends_with("/.") || dest.is_empty();
+    if matched.len() > 1 && !into_dir {
+        return Err(CopyError::DestNotDir);
+    }
+    let mut out = Tree::new();
+    for m in &matched {
+        place(src, m, &dest, into_dir, spec, &mut out)?;
+    }
+    for e in out.values_mut() {
+        if let Some((u, g)) = spec.chown {
+            e.uid = u;
+            e.gid = g;
+        }
+        if let Some(mode) = spec.chmod {
+            e.mode = mode;
+        }
+    }
+    Ok(out)
+}
+
+fn join(dir: &str, rel: &str) -> String {
+    match (dir.is_empty(), rel.is_empty()) {
+        (true, _) => rel.to_string(),
+        (_, true) => dir.to_string(),
+        _ => format!("{dir}/{rel}"),
+    }
+}
+
+/// Places source `m` (a path of `src`, `""` for its root) at `dest`.
+fn place(
+    src: &Tree,
+    m: &str,
+    dest: &str,
+    into_dir: bool,
+    spec: &CopySpec,
+    out: &mut Tree,
+) -> Result<(), CopyError> {
+    let is_dir = m.is_empty() || matches!(src.get(m).map(|e| &e.kind), Some(Kind::Dir));
+    if is_dir {
+        let prefix = if m.is_empty() {
+            String::new()
+        } else {
+            format!("{m}/")
+        };
+        for (p, e) in src.range(prefix.clone()..) {
+            let Some(rel) = p.strip_prefix(&prefix) else {
+                break;
+            };
+            put(out, e, join(dest, rel));
+        }
+        return Ok(());
+    }
+    let e = &src[m];
+    if spec.add {
+        if let Kind::File(data) = &e.kind {
+            if files::is_archive(data) {
+                let mut extracted = Tree::new();
+                files::apply_layer(&mut extracted, data, m).map_err(|err| CopyError::Archive {
+                    path: m.to_string(),
+                    why: err.to_string(),
+                })?;
+                for (p, x) in &extracted {
+                    put(out, x, join(dest, p));
+                }
+                return Ok(());
+            }
+        }
+    }
+    let base = m.rsplit('/').next().unwrap_or(m);
+    let target = if into_dir {
+        join(dest, base)
+    } else {
+        dest.to_string()
+    };
+    put(out, e, target);
+    Ok(())
+}
+
+fn put(out: &mut Tree, e: &Entry, path: String) {
+    if path.is_empty() {
+        return;
+    }
+    let mut e = e.clone();
+    e.path = path.clone();
+    out.insert(path, e);
+}
+
+fn missing(path: &str, origin: &Origin) -> CopyError {
+    match origin {
+        Origin::Context { root, ignore } => {
+            if root.join(path).symlink_metadata().is_ok() && ignore.excludes(path) {
+                CopyError::Excluded(path.to_string())
+            } else {
+                CopyError::NotInContext(path.to_string())
+            }
+        }
+        Origin::Stage(name) => CopyError::NotInStage {
+            path: path.to_string(),
+            stage: name.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(paths: &[&str]) -> Tree {
+        paths
+            .iter()
+            .map(|p| {
+                let (p, kind) = match p.strip_suffix('/') {
+                    Some(d) => (d, Kind::Dir),
+                    None => (*p, Kind::File(p.as_bytes().to_vec())),
+                };
+                let e = Entry {
+                    path: p.into(),
+                    kind,
+                    mode: 0o644,
+                    uid: 5,
+                    gid: 5,
+                    mtime: 0,
+                };
+                (p.to_string(), e)
+            })
+            .collect()
+    }
+
+    fn paths(t: &Tree) -> Vec<&str> {
+        t.keys().map(String::as_str).collect()
+    }
+
+    fn spec(sources: &[&str], dest: &str) -> CopySpec {
+        CopySpec {
+            sources: sources.iter().map(|s| s.to_string()).collect(),
+            dest: dest.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn places_files_dirs_and_globs() {
+        let src = tree(&["a.txt", "b.txt", "d/", "d/x", "d/e/", "d/e/y"]);
+        let o = Origin::Stage("s");
+        assert_eq!(
+            paths(&select(&src, &spec(&["a.txt"], "/app/f"), &o).unwrap()),
+            ["app/f"]
+        );
+        assert_eq!(
+            paths(&select(&src, &spec(&["./a.txt"], "/app/"), &o).unwrap()),
+            ["app/a.txt"]
+        );
+        assert_eq!(
+            paths(&select(&src, &spec(&["*.txt"], "/t/"), &o).unwrap()),
+            ["t/a.txt", "t/b.txt"]
+        );
+        assert_eq!(
+            paths(&select(&src, &spec(&["d"], "/w"), &o).unwrap()),
+            ["w/e", "w/e/y", "w/x"]
+        );
+        assert_eq!(
+            select(&src, &spec(&["*.txt"], "/t"), &o).unwrap_err(),
+            CopyError::DestNotDir
+        );
+        assert!(matches!(
+            select(&src, &spec(&["nope"], "/t"), &o),
+            Err(CopyError::NotInStage { .. })
+        ));
+        assert!(matches!(
+            select(&src, &spec(&["http://x/y"], "/t"), &o),
+            Err(CopyError::Url(_))
+        ));
+    }
+
+    #[test]
+    fn add_extracts_local_archives_and_copy_does_not() {
+        let inner = tree(&["pkg/", "pkg/bin"]);
+        let archive = files::layer_tar(&inner).unwrap();
+        let mut src = Tree::new();
+        src.insert(
+            "pkg.tar".into(),
+            Entry {
+                path: "pkg.tar".into(),
+                kind: Kind::File(archive),
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime: 0,
+            },
+        );
+        let mut s = spec(&["pkg.tar"], "/opt/");
+        s.add = true;
+        assert_eq!(
+            paths(&select(&src, &s, &Origin::Stage("s")).unwrap()),
+            ["opt/pkg", "opt/pkg/bin"]
+        );
+        s.add = false;
+        assert_eq!(
+            paths(&select(&src, &s, &Origin::Stage("s")).unwrap()),
+            ["opt/pkg.tar"]
+        );
+    }
+
+    #[test]
+    fn chown_and_chmod() {
+        let src = tree(&["a"]);
+        let mut s = spec(&["a"], "/a");
+        s.chown = Some(parse_chown("10:20").unwrap());
+        s.chmod = Some(parse_chmod("750").unwrap());
+        let out = select(&src, &s, &Origin::Stage("s")).unwrap();
+        let e = &out["a"];
+        assert_eq!((e.uid, e.gid, e.mode), (10, 20, 0o750));
+        assert_eq!(parse_chown("7").unwrap(), (7, 7));
+        assert!(parse_chown("root").is_err());
+        let passwd = "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n";
+        let group = "root:x:0:\nstaff:x:50:\n";
+        assert_eq!(resolve_chown("app", passwd, group).unwrap(), (1000, 1000));
+        assert_eq!(
+            resolve_chown("app:staff", passwd, group).unwrap(),
+            (1000, 50)
+        );
+        assert_eq!(resolve_chown("7:root", passwd, group).unwrap(), (7, 0));
+        assert!(matches!(
+            resolve_chown("nobody", passwd, group),
+            Err(CopyError::UnknownName { .. })
+        ));
+        assert!(parse_chmod("99").is_err());
+    }
+
+    #[test]
+    fn missing_sources_say_whether_dockerignore_excluded_them() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("secret"), "s").unwrap();
+        let ig = Ignore::parse("secret\n").unwrap();
+        let src = files::context_tree(dir.path(), &ig).unwrap();
+        let o = Origin::Context {
+            root: dir.path(),
+            ignore: &ig,
+        };
+        assert_eq!(
+            select(&src, &spec(&["secret"], "/x"), &o).unwrap_err(),
+            CopyError::Excluded("secret".into())
+        );
+        assert_eq!(
+            select(&src, &spec(&["other"], "/x"), &o).unwrap_err(),
+            CopyError::NotInContext("other".into())
+        );
+    }
+}

@@ -1,0 +1,237 @@
+//! COPY and ADD steps of a build: their flags, heredoc files, and the entries they copy from
+//! the context, an earlier stage or an image.
+
+use super::*;
+
+impl Build<'_> {
+    /// The entries a COPY or ADD writes.
+    pub(super) async fn copy_tree(
+        &mut self,
+        state: &State,
+        line: &Line,
+    ) -> Result<Tree, BuildError> {
+        let refuse = |message: String| BuildError::Refused {
+            line: line.line,
+            instruction: line.original.clone(),
+            message,
+        };
+        let copy_err = |err| BuildError::Copy {
+            line: line.line,
+            instruction: line.original.clone(),
+            err,
+        };
+        let scope = self.scope(state);
+        let mut spec = CopySpec {
+            add: line.name == "ADD",
+            ..Default::default()
+        };
+        let mut from = None;
+        for (k, v) in &line.flags {
+            let v = v.clone().unwrap_or_default();
+            let v = words::process(&v, &scope)
+                .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?;
+            match k.as_str() {
+                "chown" => spec.chown = Some(self.chown(state, &v, line).await?),
+                "chmod" => spec.chmod = Some(copy::parse_chmod(&v).map_err(copy_err)?),
+                "from" if line.name == "COPY" => from = Some(v),
+                // --link changes how BuildKit stores the layer, not what it holds.
+                "link" => {}
+                _ => return Err(refuse(format!("unsupported {} flag --{k}", line.name))),
+            }
+        }
+        let ws = match json_array(&line.rest) {
+            Some(v) => v,
+            None => {
+                let raw = words::split(&line.rest)
+                    .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?;
+                raw.iter()
+                    .map(|w| words::process(w, &scope))
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?
+            }
+        };
+        let Some((dest, sources)) = ws.split_last() else {
+            return Err(refuse(format!(
+                "{} requires at least two arguments: SOURCE... DEST",
+                line.name
+            )));
+        };
+        if sources.is_empty() {
+            return Err(refuse(format!(
+                "{} requires at least two arguments: SOURCE... DEST",
+                line.name
+            )));
+        }
+        spec.dest = absolute_dest(state, dest);
+        let (docs, sources): (Vec<&String>, Vec<&String>) =
+            sources.iter().partition(|s| heredoc_of(line, s).is_some());
+        let mut here = Tree::new();
+        for d in docs {
+            let h = heredoc_of(line, d).expect("partitioned on it");
+            let body = match h.expand {
+                true => expand_body(&h.body, &scope)
+                    .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?,
+                false => h.body.clone(),
+            };
+            let path = match spec.dest.ends_with('/') {
+                true => format!("{}{}", spec.dest, h.name),
+                false => spec.dest.clone(),
+            };
+            let path = crate::build::ignore::clean(&path);
+            here.insert(
+                path.clone(),
+                files::Entry {
+                    path,
+                    kind: files::Kind::File(body.into_bytes()),
+                    mode: spec.chmod.unwrap_or(0o644),
+                    uid: spec.chown.map(|c| c.0).unwrap_or(0),
+                    gid: spec.chown.map(|c| c.1).unwrap_or(0),
+                    mtime: 0,
+                },
+            );
+        }
+        if sources.is_empty() {
+            return Ok(here);
+        }
+        spec.sources = sources.into_iter().cloned().collect();
+        let mut tree = self.copy_sources(&spec, from, line).await?;
+        tree.append(&mut here);
+        Ok(tree)
+    }
+
+    /// The entries of a COPY or ADD's sources from the context or `from`.
+    async fn copy_sources(
+        &mut self,
+        spec: &CopySpec,
+        from: Option<String>,
+        line: &Line,
+    ) -> Result<Tree, BuildError> {
+        let copy_err = |err| BuildError::Copy {
+            line: line.line,
+            instruction: line.original.clone(),
+            err,
+        };
+        let refuse = |message: String| BuildError::Refused {
+            line: line.line,
+            instruction: line.original.clone(),
+            message,
+        };
+        let spec = spec.clone();
+        match from {
+            None => {
+                if self.context_tree.is_none() {
+                    let t = files::context_tree(&self.root, &self.ignore)
+                        .map_err(|e| refuse(e.to_string()))?;
+                    self.context_tree = Some(t);
+                }
+                let tree = self.context_tree.as_ref().expect("read above");
+                let origin = Origin::Context {
+                    root: &self.root,
+                    ignore: &self.ignore,
+                };
+                copy::select(tree, &spec, &origin).map_err(copy_err)
+            }
+            Some(f) => {
+                let tree = self.stage_tree(&f).await.map_err(|err| BuildError::Step {
+                    line: line.line,
+                    instruction: line.original.clone(),
+                    err,
+                })?;
+                copy::select(&tree, &spec, &Origin::Stage(&f)).map_err(copy_err)
+            }
+        }
+    }
+
+    /// The files of a built stage (by name or index) or of an image, from its layers.
+    pub(super) async fn stage_tree(&self, from: &str) -> anyhow::Result<Tree> {
+        let lower = from.to_ascii_lowercase();
+        let layers = match self
+            .stages
+            .iter()
+            .find(|(i, _)| i.to_string() == from)
+            .map(|(_, s)| s)
+        {
+            Some(s) => s.layers.clone(),
+            None => match self.named_stage(&lower) {
+                Some(s) => s.layers.clone(),
+                None => self.image(from, false).await?.1.manifest.layers.clone(),
+            },
+        };
+        self.layers_tree(&layers, from).await
+    }
+
+    /// The files `layers` make, applied in order.
+    async fn layers_tree(&self, layers: &[Descriptor], what: &str) -> anyhow::Result<Tree> {
+        let mut tree = Tree::new();
+        for l in layers {
+            let data = self.leased.read(&l.digest).await?;
+            files::apply_layer(&mut tree, &data, what)?;
+        }
+        Ok(tree)
+    }
+
+    /// --chown's ids: numbers as given, names from the stage's /etc/passwd and /etc/group.
+    async fn chown(&self, state: &State, v: &str, line: &Line) -> Result<(u64, u64), BuildError> {
+        if let Ok(ids) = copy::parse_chown(v) {
+            return Ok(ids);
+        }
+        let tree = self
+            .layers_tree(&state.layers, "the stage")
+            .await
+            .map_err(|err| BuildError::Step {
+                line: line.line,
+                instruction: line.original.clone(),
+                err,
+            })?;
+        let text = |p: &str| match tree.get(p).map(|e| &e.kind) {
+            Some(files::Kind::File(d)) => String::from_utf8_lossy(d).into_owned(),
+            _ => String::new(),
+        };
+        copy::resolve_chown(v, &text("etc/passwd"), &text("etc/group")).map_err(|err| {
+            BuildError::Copy {
+                line: line.line,
+                instruction: line.original.clone(),
+                err,
+            }
+        })
+    }
+
+    fn named_stage(&self, lower: &str) -> Option<&State> {
+        self.stage_names.get(lower).and_then(|i| self.stages.get(i))
+    }
+}
+
+/// The heredoc a word (`<<EOF`, `<<-"EOF"`) names.
+pub(super) fn heredoc_of<'l>(line: &'l Line, word: &str) -> Option<&'l file::Heredoc> {
+    let name = word.strip_prefix("<<")?.trim_start_matches('-');
+    let name = name.trim_matches(|c| c == '"' || c == '\'');
+    line.heredocs.iter().find(|h| h.name == name)
+}
+
+/// A COPY heredoc's body with `$VAR` and `${VAR...}` expanded (quotes and backslashes kept).
+fn expand_body(body: &str, scope: &[String]) -> Result<String, crate::dockerfile::DockerfileError> {
+    let mut escaped = String::with_capacity(body.len());
+    for c in body.chars() {
+        if matches!(c, '"' | '\'' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    words::process(&escaped, scope)
+}
+
+/// A COPY destination made absolute against the WORKDIR (a trailing `/` kept).
+fn absolute_dest(state: &State, dest: &str) -> String {
+    if dest.starts_with('/') {
+        return dest.to_string();
+    }
+    let wd = state
+        .config
+        .config
+        .as_ref()
+        .and_then(|c| c["WorkingDir"].as_str())
+        .unwrap_or("/")
+        .trim_end_matches('/')
+        .to_string();
+    format!("{wd}/{dest}")
+}

@@ -1,0 +1,671 @@
+//! The build itself: the context read, the Dockerfile planned, each needed stage built step by
+//! step on the state before it (layers, config, cache key, the image record holding it), the
+//! cache consulted before any RUN, COPY or ADD, and the final image written and tagged, all
+//! under one containerd lease so that what a failed build half-made is collected. RUN steps are
+//! in [`run`], COPY and ADD in [`copying`].
+
+mod copying;
+mod run;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::Context;
+use serde_json::{json, Value};
+
+use super::copy::{self, CopySpec, Origin};
+use super::files::{self, Tree};
+use super::ignore::Ignore;
+use super::mounts::{self, RunMount};
+use super::progress::Progress;
+use super::runstep::{self, RunError, RunSpec};
+use super::stages::{self, Plan, Stage};
+use super::{cache, BuildError, Built, ContextSource, DockerfileSource, Options};
+use crate::containers::Ctx;
+use crate::dockerfile::file::{self, Line, ParseError};
+use crate::dockerfile::{apply_step, words, Instruction};
+use crate::images::import::{descriptor, write_image};
+use crate::images::manifest::{self, Config, Descriptor, History, Platform, RootFs};
+use crate::images::reference::Reference;
+use crate::images::store::{from_pb, Store};
+use crate::images::{endpoints, local, pull, save, time};
+
+/// The image a stage is at after a step.
+#[derive(Debug, Clone)]
+struct State {
+    layers: Vec<Descriptor>,
+    config: Config,
+    key: String,
+    /// An image record holding exactly this state (to run a container from).
+    record: Option<String>,
+    /// ARGs declared in the stage, with their values.
+    args: Vec<(String, String)>,
+    cmd_set: bool,
+}
+
+impl State {
+    fn arg_env(&self) -> Vec<String> {
+        self.args.iter().map(|(k, v)| format!("{k}={v}")).collect()
+    }
+
+    /// The image config's `config` object.
+    fn image_config(&mut self) -> &mut Value {
+        self.config.config.get_or_insert_with(|| json!({}))
+    }
+}
+
+/// Everything a build reads once.
+struct Build<'a> {
+    ctx: &'a Ctx,
+    leased: Store,
+    opts: &'a Options,
+    root: PathBuf,
+    ignore: Ignore,
+    context_tree: Option<Tree>,
+    progress: Progress,
+    stages: BTreeMap<usize, State>,
+    /// Stage names (lower case) to their indexes.
+    stage_names: HashMap<String, usize>,
+    consumed: BTreeSet<String>,
+}
+
+/// Builds what `opts` says; returns the image made.
+pub async fn build(ctx: &Ctx, opts: &Options) -> anyhow::Result<Built> {
+    let (_tmp, root) = context_root(&opts.context)?;
+    let text = dockerfile_text(&root, &opts.dockerfile)?;
+    let ignore = read_ignore(&root, &opts.dockerfile)?;
+    let plan = Plan::new(file::parse(&text)?, &opts.build_args)?;
+    let target = plan
+        .target(opts.target.as_deref())
+        .map_err(anyhow::Error::msg)?
+        .index;
+    let store = Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep);
+    let leased = store.with_lease("build").await?;
+    let mut b = Build {
+        ctx,
+        leased,
+        opts,
+        root,
+        ignore,
+        context_tree: None,
+        progress: Progress::new(opts.progress),
+        stages: BTreeMap::new(),
+        stage_names: plan
+            .stages
+            .iter()
+            .filter_map(|s| s.name.clone().map(|n| (n, s.index)))
+            .collect(),
+        consumed: BTreeSet::new(),
+    };
+    let result = {
+        let run = b.run(&plan, target);
+        tokio::pin!(run);
+        loop {
+            tokio::select! {
+                r = &mut run => break r,
+                _ = tokio::signal::ctrl_c() => {
+                    if !runstep::IN_STEP.load(std::sync::atomic::Ordering::SeqCst) {
+                        break Err(anyhow::anyhow!("interrupted: the build stopped"));
+                    }
+                }
+            }
+        }
+    };
+    if let Err(err) = b.leased.release().await {
+        tracing::warn!(%err, "could not release the build lease (it expires in a day)");
+    }
+    result
+}
+
+impl Build<'_> {
+    async fn run(&mut self, plan: &Plan, target: usize) -> anyhow::Result<Built> {
+        for i in plan.needed(target) {
+            let state = self.stage(plan, &plan.stages[i]).await?;
+            self.stages.insert(i, state);
+        }
+        let mut state = self
+            .stages
+            .remove(&target)
+            .expect("the target stage was built");
+        for (k, v) in &self.opts.labels {
+            state.image_config()["Labels"][k] = json!(v);
+        }
+        let built = self.finish(state).await?;
+        let unused_args = self
+            .opts
+            .build_args
+            .keys()
+            .filter(|k| !self.consumed.contains(*k) && !stages::PROXY_ARGS.contains(&k.as_str()))
+            .filter(|k| !plan.global.contains_key(*k))
+            .cloned()
+            .collect();
+        Ok(Built {
+            unused_args,
+            ..built
+        })
+    }
+
+    /// Builds one stage: its base, then each step.
+    async fn stage(&mut self, plan: &Plan, stage: &Stage) -> anyhow::Result<State> {
+        let label = stage
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("stage-{}", stage.index));
+        let mut steps = stage.steps.clone();
+        let total = 1 + steps.iter().filter(|l| is_vertex(l)).count();
+        let n = self
+            .progress
+            .step(&format!("[{label} 1/{total}] {}", stage.from.original));
+        let mut state = self.base(plan, stage).await?;
+        self.progress.done(n);
+        // The base's ONBUILD triggers run first, as Docker runs them.
+        let triggers = take_onbuild(&mut state);
+        if !triggers.is_empty() {
+            let mut lines = file::parse(&triggers.join("\n")).map_err(|e| ParseError {
+                line: stage.from.line,
+                message: format!("the base image's ONBUILD trigger: {}", e.message),
+            })?;
+            for l in &mut lines {
+                l.line = stage.from.line;
+            }
+            lines.append(&mut steps);
+            steps = lines;
+        }
+        let mut k = 1;
+        for line in &steps {
+            let title = if is_vertex(line) {
+                k += 1;
+                Some(format!("[{label} {k}/{total}] {}", line.original))
+            } else {
+                None
+            };
+            self.step(plan, &mut state, line, title).await?;
+        }
+        Ok(state)
+    }
+
+    /// The state a stage starts from: `scratch`, an earlier stage, or an image.
+    async fn base(&mut self, plan: &Plan, stage: &Stage) -> anyhow::Result<State> {
+        let state = |layers, config, key, record| State {
+            layers,
+            config,
+            key,
+            record,
+            args: Vec::new(),
+            cmd_set: false,
+        };
+        if stage.base.eq_ignore_ascii_case("scratch") {
+            let host = Platform::host();
+            let config = Config {
+                architecture: host.architecture,
+                os: host.os,
+                variant: host.variant,
+                rootfs: RootFs {
+                    kind: "layers".into(),
+                    diff_ids: Vec::new(),
+                },
+                config: Some(json!({"Env": [DEFAULT_PATH]})),
+                ..Default::default()
+            };
+            return Ok(state(Vec::new(), config, cache::base_key("scratch"), None));
+        }
+        if let Some(dep) = plan.stage(&stage.base).filter(|d| d.index < stage.index) {
+            let mut s = self.stages[&dep.index].clone();
+            s.args.clear();
+            s.cmd_set = false;
+            return Ok(s);
+        }
+        let (name, image) = self
+            .image(&stage.base, self.opts.pull)
+            .await
+            .map_err(|err| BuildError::Step {
+                line: stage.from.line,
+                instruction: stage.from.original.clone(),
+                err,
+            })?;
+        let key = cache::base_key(&image.manifest_desc.digest);
+        Ok(state(
+            image.manifest.layers.clone(),
+            image.config.clone(),
+            key,
+            Some(name),
+        ))
+    }
+
+    /// A local image by reference, pulled when missing (or always with `pull`).
+    async fn image(
+        &self,
+        reference: &str,
+        pull: bool,
+    ) -> anyhow::Result<(String, local::LocalImage)> {
+        let r = Reference::parse(reference)
+            .with_context(|| format!("invalid image reference {reference:?}"))?;
+        let name = r.to_string();
+        let mut record = self.leased.image(&name).await?;
+        if record.is_none() || pull {
+            let regs = endpoints::registries_for(&r.domain, false, false, &[])?;
+            let opts = pull::PullOptions {
+                platform: Platform::host(),
+                strict_platform: false,
+                all_platforms: false,
+                unpack: true,
+            };
+            let quiet = Arc::new(crate::images::progress::Progress::new(true));
+            let pulled = endpoints::pull_any(&self.leased, regs, &r, &opts, quiet).await?;
+            record = self.leased.image(&pulled.name).await?;
+        }
+        let record = record.with_context(|| format!("image {name} is not here after its pull"))?;
+        let resolved = local::resolve(&self.leased, &record, &Platform::host()).await?;
+        Ok((record.name.clone(), resolved))
+    }
+
+    /// One instruction of a stage.
+    async fn step(
+        &mut self,
+        plan: &Plan,
+        state: &mut State,
+        line: &Line,
+        title: Option<String>,
+    ) -> Result<(), BuildError> {
+        let refuse = |message: String| BuildError::Refused {
+            line: line.line,
+            instruction: line.original.clone(),
+            message,
+        };
+        let step_err = |err: anyhow::Error| BuildError::Step {
+            line: line.line,
+            instruction: line.original.clone(),
+            err,
+        };
+        match line.name.as_str() {
+            "ARG" => self.arg(plan, state, line),
+            "RUN" => {
+                let n = self
+                    .progress
+                    .step(title.as_deref().unwrap_or(&line.original));
+                self.run_step(state, line, n).await
+            }
+            "COPY" | "ADD" => {
+                let n = self
+                    .progress
+                    .step(title.as_deref().unwrap_or(&line.original));
+                let tree = self.copy_tree(state, line).await?;
+                let content = files::content_digest(&tree);
+                let key = cache::key(&state.key, &line.full(), &state.arg_env(), Some(&content));
+                if self.cached(state, &key, n).await.map_err(step_err)? {
+                    return Ok(());
+                }
+                let tar = files::layer_tar(&tree).map_err(|e| step_err(e.into()))?;
+                let diff_id = manifest::sha256(&tar);
+                let gz = gzip(&tar).map_err(|e| step_err(e.into()))?;
+                let desc = descriptor(manifest::OCI_LAYER_GZIP, &gz);
+                self.commit(state, key, line, desc.clone(), diff_id, Some(gz))
+                    .await
+                    .map_err(step_err)?;
+                self.progress.done(n);
+                Ok(())
+            }
+            "SHELL" => {
+                let Some(v) = json_array(&line.rest) else {
+                    return Err(refuse(
+                        "SHELL requires the JSON form: SHELL [\"executable\", \"parameters\"]"
+                            .into(),
+                    ));
+                };
+                state.image_config()["Shell"] = json!(v);
+                self.config_step(state, line);
+                Ok(())
+            }
+            "MAINTAINER" => {
+                state.config.author = Some(line.rest.clone());
+                self.config_step(state, line);
+                Ok(())
+            }
+            "FROM" => Err(refuse("FROM inside a stage".into())),
+            _ => {
+                let instr = Instruction::parse(&line.original)
+                    .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?;
+                let args = state.arg_env();
+                let mut cmd_set = state.cmd_set;
+                apply_step(state.image_config(), &instr, &args, &mut cmd_set)
+                    .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?;
+                state.cmd_set = cmd_set;
+                self.config_step(state, line);
+                Ok(())
+            }
+        }
+    }
+
+    /// ARG: declares names in the stage, valued by --build-arg, the default, or the global.
+    fn arg(&mut self, plan: &Plan, state: &mut State, line: &Line) -> Result<(), BuildError> {
+        for (k, default) in stages::arg_decls(line)? {
+            let scope = self.scope(state);
+            let value = match (self.opts.build_args.get(&k), default) {
+                (Some(v), _) => Some(v.clone()),
+                (None, Some(d)) => Some(
+                    words::process(&d, &scope)
+                        .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?,
+                ),
+                (None, None) => plan.global.get(&k).cloned(),
+            };
+            self.consumed.insert(k.clone());
+            state.args.retain(|(n, _)| *n != k);
+            state.args.push((k, value.unwrap_or_default()));
+        }
+        Ok(())
+    }
+
+    /// The variables words expand with: the stage's args under the config's Env.
+    fn scope(&self, state: &State) -> Vec<String> {
+        let mut env = state.arg_env();
+        env.extend(
+            state
+                .config
+                .config
+                .as_ref()
+                .map(|c| crate::images::runnable::strings(&c["Env"]))
+                .unwrap_or_default(),
+        );
+        env
+    }
+
+    /// A config-only step: its history entry (no layer) and the new chain key.
+    fn config_step(&self, state: &mut State, line: &Line) {
+        state.key = cache::key(&state.key, &line.original, &state.arg_env(), None);
+        state.record = None;
+        state.config.history.push(History {
+            created: state.config.created.clone(),
+            created_by: Some(line.original.clone()),
+            comment: Some(HISTORY_COMMENT.into()),
+            empty_layer: true,
+            ..Default::default()
+        });
+    }
+
+    /// Takes the cached result of `key` when there is one (and --no-cache is off).
+    async fn cached(&mut self, state: &mut State, key: &str, n: usize) -> anyhow::Result<bool> {
+        if self.opts.no_cache {
+            return Ok(false);
+        }
+        let name = cache::record_name(key);
+        let Some(record) = self.leased.image(&name).await? else {
+            return Ok(false);
+        };
+        let Ok(image) = local::resolve(&self.leased, &record, &Platform::host()).await else {
+            return Ok(false);
+        };
+        state.layers = image.manifest.layers.clone();
+        state.config = image.config.clone();
+        state.key = key.to_string();
+        state.record = Some(name);
+        self.progress.cached(n);
+        Ok(true)
+    }
+
+    /// A step that made a layer: the state's config and layers grown, written under its key.
+    async fn commit(
+        &self,
+        state: &mut State,
+        key: String,
+        line: &Line,
+        layer: Descriptor,
+        diff_id: String,
+        data: Option<Vec<u8>>,
+    ) -> anyhow::Result<()> {
+        let now = time::rfc3339(SystemTime::now());
+        state.config.created = Some(now.clone());
+        state.config.rootfs.kind = "layers".into();
+        state.config.rootfs.diff_ids.push(diff_id);
+        state.config.history.push(History {
+            created: Some(now),
+            created_by: Some(line.full()),
+            comment: Some(HISTORY_COMMENT.into()),
+            ..Default::default()
+        });
+        let new = match data {
+            Some(d) => vec![(layer, d)],
+            None => {
+                state.layers.push(layer);
+                Vec::new()
+            }
+        };
+        let name = cache::record_name(&key);
+        write_image(
+            &self.leased,
+            state.layers.clone(),
+            new.clone(),
+            &state.config,
+            Some(name.clone()),
+        )
+        .await?;
+        state.layers.extend(new.into_iter().map(|(d, _)| d));
+        state.key = key;
+        state.record = Some(name);
+        Ok(())
+    }
+
+    /// An image record of the state as it is (written when config steps changed it).
+    async fn ensure_record(&self, state: &mut State) -> anyhow::Result<String> {
+        if let Some(r) = &state.record {
+            return Ok(r.clone());
+        }
+        let name = cache::record_name(&state.key);
+        write_image(
+            &self.leased,
+            state.layers.clone(),
+            Vec::new(),
+            &state.config,
+            Some(name.clone()),
+        )
+        .await?;
+        state.record = Some(name.clone());
+        Ok(name)
+    }
+
+    /// Writes the final image and its names (or its archive, with `-o`).
+    async fn finish(&mut self, state: State) -> anyhow::Result<Built> {
+        let n = self.progress.step("exporting to image");
+        if let Some(dest) = &self.opts.output {
+            return self.export(state, dest, n).await;
+        }
+        let mut names = self.opts.tags.clone();
+        let first = names.first().cloned();
+        let made = write_image(
+            &self.leased,
+            state.layers.clone(),
+            Vec::new(),
+            &state.config,
+            first,
+        )
+        .await?;
+        if names.is_empty() {
+            names.push(made.name.clone());
+        }
+        if names.len() > 1 {
+            let target = self.target_of(&made.name).await?;
+            for name in &names[1..] {
+                self.leased.put_image(name, &target, HashMap::new()).await?;
+            }
+        }
+        self.progress.note(n, &format!("writing image {}", made.id));
+        for name in &names {
+            self.progress.note(n, &format!("naming to {name}"));
+        }
+        self.progress.done(n);
+        Ok(Built {
+            id: made.id,
+            names,
+            unused_args: Vec::new(),
+        })
+    }
+
+    async fn target_of(&self, record: &str) -> anyhow::Result<Descriptor> {
+        let record = self
+            .leased
+            .image(record)
+            .await?
+            .context("the image just written is gone")?;
+        record
+            .target
+            .as_ref()
+            .map(from_pb)
+            .context("the image record has no target")
+    }
+
+    /// `-o`: the image written under a passing record, archived with the -t names, the record
+    /// removed again (its blobs go with the build's lease).
+    async fn export(&mut self, state: State, dest: &Path, n: usize) -> anyhow::Result<Built> {
+        let temp = format!("{}-export:{}", cache::CACHE_REPO, std::process::id());
+        let made = write_image(
+            &self.leased,
+            state.layers.clone(),
+            Vec::new(),
+            &state.config,
+            Some(temp.clone()),
+        )
+        .await?;
+        let result = async {
+            let (partial, file) = save::PartialFile::create(dest)?;
+            match save::export(
+                &self.leased,
+                &temp,
+                &self.opts.tags,
+                &Platform::host(),
+                file,
+            )
+            .await
+            {
+                Ok(()) => partial.commit(),
+                Err(e) => {
+                    partial.abandon();
+                    Err(e)
+                }
+            }
+        }
+        .await
+        .with_context(|| format!("writing the image archive {}", dest.display()));
+        let _ = self.leased.delete_image(&temp, false).await;
+        result?;
+        self.progress
+            .note(n, &format!("exporting {} to {}", made.id, dest.display()));
+        self.progress.done(n);
+        Ok(Built {
+            id: made.id,
+            names: Vec::new(),
+            unused_args: Vec::new(),
+        })
+    }
+}
+
+/// The PATH an image from `scratch` gets, as Docker gives it.
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The history comment of every step burrow builds.
+const HISTORY_COMMENT: &str = "burrow build";
+
+/// Instructions shown as steps (those that make a layer, as BuildKit shows them).
+fn is_vertex(line: &Line) -> bool {
+    matches!(line.name.as_str(), "RUN" | "COPY" | "ADD")
+}
+
+fn json_array(text: &str) -> Option<Vec<String>> {
+    if !text.trim_start().starts_with('[') {
+        return None;
+    }
+    serde_json::from_str(text).ok()
+}
+
+/// The base image's ONBUILD triggers, removed from the config (they run once, here).
+fn take_onbuild(state: &mut State) -> Vec<String> {
+    let c = state.image_config();
+    let triggers = crate::images::runnable::strings(&c["OnBuild"]);
+    if !triggers.is_empty() {
+        c["OnBuild"] = Value::Null;
+    }
+    triggers
+}
+
+fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(data)?;
+    enc.finish()
+}
+
+/// The context directory (a tar extracted into a temporary one, kept alive by the guard).
+fn context_root(source: &ContextSource) -> anyhow::Result<(Option<tempfile::TempDir>, PathBuf)> {
+    match source {
+        ContextSource::Dir(d) => {
+            let meta = std::fs::metadata(d).with_context(|| {
+                format!(
+                    "unable to prepare context: path {:?} not found",
+                    d.display().to_string()
+                )
+            })?;
+            if !meta.is_dir() {
+                anyhow::bail!(
+                    "unable to prepare context: {} is not a directory",
+                    d.display()
+                );
+            }
+            Ok((None, d.clone()))
+        }
+        ContextSource::Tar(data) => {
+            let tmp = tempfile::Builder::new().prefix("burrow-build-").tempdir()?;
+            let reader: Box<dyn std::io::Read + '_> = if data.starts_with(&[0x1f, 0x8b]) {
+                Box::new(flate2::read::GzDecoder::new(data.as_slice()))
+            } else {
+                Box::new(data.as_slice())
+            };
+            tar::Archive::new(reader)
+                .unpack(tmp.path())
+                .context("unpacking the build context from stdin (a tar archive, plain or gzip)")?;
+            let root = tmp.path().to_path_buf();
+            Ok((Some(tmp), root))
+        }
+    }
+}
+
+/// The context's ignore file: `<Dockerfile>.dockerignore` beside a Dockerfile given by path
+/// when there is one (as BuildKit reads it), else `.dockerignore` in the context's root.
+fn read_ignore(root: &Path, dockerfile: &DockerfileSource) -> anyhow::Result<Ignore> {
+    let mut candidates = Vec::new();
+    if let DockerfileSource::Path(p) = dockerfile {
+        let p = if p.is_absolute() {
+            p.clone()
+        } else {
+            root.join(p)
+        };
+        let mut own = p.into_os_string();
+        own.push(".dockerignore");
+        candidates.push(PathBuf::from(own));
+    }
+    candidates.push(root.join(".dockerignore"));
+    for c in candidates {
+        if let Ok(t) = std::fs::read_to_string(&c) {
+            return Ignore::parse(&t).with_context(|| format!("reading {}", c.display()));
+        }
+    }
+    Ok(Ignore::default())
+}
+
+fn dockerfile_text(root: &Path, source: &DockerfileSource) -> anyhow::Result<String> {
+    match source {
+        DockerfileSource::Text(t) => Ok(t.clone()),
+        DockerfileSource::Path(p) => {
+            let path = if p.is_absolute() {
+                p.clone()
+            } else {
+                root.join(p)
+            };
+            std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "cannot read the Dockerfile {} (give another with -f)",
+                    path.display()
+                )
+            })
+        }
+    }
+}

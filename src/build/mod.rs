@@ -1,0 +1,113 @@
+//! `burrow build`: a Dockerfile built on containerd without BuildKit — parsed ([`crate::dockerfile`]),
+//! split into stages ([`stages`]), each step run ([`engine`]): RUN in a container like `burrow
+//! run`'s ([`runstep`]), COPY/ADD written as layers directly ([`copy`], [`files`]), the rest applied
+//! to the image config; results cached as image records ([`cache`]); the context filtered by
+//! `.dockerignore` ([`ignore`]); progress in BuildKit's plain form ([`progress`]).
+
+pub mod cache;
+pub mod copy;
+pub mod engine;
+pub mod files;
+pub mod ignore;
+pub mod mounts;
+pub mod progress;
+pub mod runstep;
+pub mod stages;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub use engine::build;
+
+/// Where the build context comes from.
+#[derive(Debug, Clone)]
+pub enum ContextSource {
+    /// A directory.
+    Dir(PathBuf),
+    /// A tar archive (plain or gzip), e.g. read from stdin.
+    Tar(Vec<u8>),
+}
+
+/// Where the Dockerfile comes from.
+#[derive(Debug, Clone)]
+pub enum DockerfileSource {
+    /// A path: relative ones are in the context (default `Dockerfile`).
+    Path(PathBuf),
+    /// The text itself (`-f -`).
+    Text(String),
+}
+
+/// What to build and how.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub context: ContextSource,
+    pub dockerfile: DockerfileSource,
+    /// Names to tag the result with (already valid references).
+    pub tags: Vec<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub target: Option<String>,
+    pub no_cache: bool,
+    /// Pull base images even when they are here.
+    pub pull: bool,
+    /// Labels added to the final image.
+    pub labels: BTreeMap<String, String>,
+    /// The network mode of RUN containers (`none`, `host`, or the default network).
+    pub network: String,
+    pub progress: progress::Mode,
+    /// Write the image to this archive (OCI layout and docker-archive in one tar) instead of
+    /// naming it in the image store.
+    pub output: Option<PathBuf>,
+}
+
+/// What a build made.
+#[derive(Debug, Clone)]
+pub struct Built {
+    /// The image id (config digest).
+    pub id: String,
+    /// The record names it was written under.
+    pub names: Vec<String>,
+    /// Build args given but never declared by an ARG.
+    pub unused_args: Vec<String>,
+}
+
+/// A build that failed at a step: the Dockerfile line and what went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Parse(#[from] crate::dockerfile::file::ParseError),
+    #[error("Dockerfile line {line}: {instruction}: {err}")]
+    Copy {
+        line: usize,
+        instruction: String,
+        err: copy::CopyError,
+    },
+    #[error("Dockerfile line {line}: {instruction}: the command exited with code {code}{}", output_tail(.output))]
+    Run {
+        line: usize,
+        instruction: String,
+        code: u32,
+        output: String,
+    },
+    #[error("Dockerfile line {line}: {instruction}: {message}")]
+    Refused {
+        line: usize,
+        instruction: String,
+        message: String,
+    },
+    #[error("Dockerfile line {line}: {instruction}: {err:#}")]
+    Step {
+        line: usize,
+        instruction: String,
+        err: anyhow::Error,
+    },
+}
+
+/// The end of a failed command's output, for the error message.
+fn output_tail(output: &str) -> String {
+    let lines: Vec<&str> = output.lines().collect();
+    if lines.is_empty() {
+        return " (no output)".into();
+    }
+    let from = lines.len().saturating_sub(20);
+    format!("; its output:\n{}", lines[from..].join("\n"))
+}

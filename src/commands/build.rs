@@ -1,0 +1,239 @@
+//! `burrow build` (also `burrow image build`) and `burrow builder prune`: flags parsed into the
+//! builder's options, the image id printed or written.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use burrow::build::{self, progress::Mode, ContextSource, DockerfileSource, Options};
+use burrow::connection::Globals;
+use burrow::containers::Ctx;
+use burrow::images::manifest::Platform;
+use burrow::images::reference::Reference;
+
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct Args {
+    /// The build context: a directory, or `-` for a tar archive on stdin.
+    pub context: String,
+    /// The Dockerfile (default: PATH/Dockerfile); `-` reads it from stdin.
+    #[arg(short, long, value_name = "FILE")]
+    pub file: Option<String>,
+    /// Name the image (NAME[:TAG]); repeatable.
+    #[arg(short, long = "tag")]
+    pub tag: Vec<String>,
+    /// Set a build-time variable (KEY=VALUE, or KEY to take it from the environment).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub build_arg: Vec<String>,
+    /// The stage to build (default: the last).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use the cache: run every step.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Pull the base images even when they are here.
+    #[arg(long)]
+    pub pull: bool,
+    /// Set a label on the image (KEY=VALUE).
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// Print only the image id.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Write the image id to this file.
+    #[arg(long, value_name = "FILE")]
+    pub iidfile: Option<PathBuf>,
+    /// Progress output: auto (tty on a terminal, else plain), plain, tty (a live view) or quiet.
+    #[arg(long, default_value = "auto")]
+    pub progress: String,
+    /// Network for RUN: default, none or host.
+    #[arg(long, default_value = "default")]
+    pub network: String,
+    /// The platform to build for (only this host's is supported).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Write the image to an archive instead of the image store: type=oci|docker,dest=FILE
+    /// (either way one tar that is an OCI layout and a docker-archive, as `burrow save` writes).
+    #[arg(short, long, value_name = "SPEC")]
+    pub output: Vec<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BuilderCommand {
+    /// Remove the build cache.
+    Prune(PruneArgs),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct PruneArgs {
+    /// Do not ask for confirmation.
+    #[arg(short, long)]
+    pub force: bool,
+    /// Remove all the cache (the only kind there is: accepted for Docker's command lines).
+    #[arg(short, long)]
+    pub all: bool,
+}
+
+pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
+    let opts = options(&args)?;
+    let built = burrow::connection::runtime().block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        build::build(&ctx, &opts).await
+    })?;
+    for a in &built.unused_args {
+        eprintln!("[Warning] One or more build-args [{a}] were not consumed");
+    }
+    if let Some(f) = &args.iidfile {
+        std::fs::write(f, &built.id)
+            .with_context(|| format!("writing --iidfile {}", f.display()))?;
+    }
+    if args.quiet {
+        println!("{}", built.id);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn builder(cmd: BuilderCommand, g: &Globals) -> anyhow::Result<ExitCode> {
+    let BuilderCommand::Prune(a) = cmd;
+    if !super::confirm("builder prune", "all build cache", a.force)? {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let n = burrow::connection::runtime().block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        build::cache::prune(&ctx).await
+    })?;
+    println!("Deleted build cache objects: {n}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn options(args: &Args) -> anyhow::Result<Options> {
+    if let Some(p) = &args.platform {
+        let want = Platform::parse(p).map_err(anyhow::Error::msg)?;
+        let host = Platform::host();
+        if !host.matches(&want) {
+            anyhow::bail!("--platform {p}: burrow builds only for this host's platform ({}); cross-platform builds are not supported", host.display());
+        }
+    }
+    let progress = match args.progress.as_str() {
+        _ if args.quiet => Mode::Quiet,
+        "auto" if std::io::stderr().is_terminal() => Mode::Tty,
+        "auto" | "plain" => Mode::Plain,
+        "tty" => Mode::Tty,
+        "quiet" => Mode::Quiet,
+        other => anyhow::bail!("--progress {other}: use auto, plain, tty or quiet"),
+    };
+    let network = match args.network.as_str() {
+        "default" | "bridge" => burrow::network::DEFAULT_NETWORK.to_string(),
+        "none" | "host" => args.network.clone(),
+        other => anyhow::bail!("--network {other}: RUN steps take default, none or host"),
+    };
+    let stdin_context = args.context == "-";
+    let dockerfile = match args.file.as_deref() {
+        Some("-") if stdin_context => {
+            anyhow::bail!("-f - and a context on stdin cannot both read stdin")
+        }
+        Some("-") => DockerfileSource::Text(read_stdin()?),
+        Some(f) => DockerfileSource::Path(PathBuf::from(f)),
+        None => DockerfileSource::Path(PathBuf::from("Dockerfile")),
+    };
+    let context = if stdin_context {
+        let mut data = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut data)
+            .context("reading the build context from stdin")?;
+        ContextSource::Tar(data)
+    } else {
+        ContextSource::Dir(PathBuf::from(&args.context))
+    };
+    let dockerfile = match dockerfile {
+        // A -f path is relative to the current directory, as Docker reads it (to the context's
+        // root when the context is a tar on stdin).
+        DockerfileSource::Path(p) if args.file.is_some() && !stdin_context => {
+            DockerfileSource::Path(std::path::absolute(&p)?)
+        }
+        other => other,
+    };
+    let tags = args
+        .tag
+        .iter()
+        .map(|t| {
+            Reference::parse(t)
+                .map(|r| r.to_string())
+                .with_context(|| format!("invalid tag {t:?}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(Options {
+        context,
+        dockerfile,
+        tags,
+        build_args: key_values(&args.build_arg, true)?,
+        target: args.target.clone(),
+        no_cache: args.no_cache,
+        pull: args.pull,
+        labels: key_values(&args.label, false)?,
+        network,
+        progress,
+        output: output(&args.output)?,
+    })
+}
+
+/// `-o type=oci|docker,dest=FILE`.
+fn output(specs: &[String]) -> anyhow::Result<Option<PathBuf>> {
+    let spec = match specs {
+        [] => return Ok(None),
+        [one] => one,
+        _ => anyhow::bail!("only one -o/--output is supported"),
+    };
+    let (mut kind, mut dest) = (None, None);
+    for part in spec.split(',') {
+        match part.split_once('=') {
+            Some(("type", t)) => kind = Some(t.to_string()),
+            Some(("dest", d)) => dest = Some(PathBuf::from(d)),
+            _ => anyhow::bail!("-o {spec}: use type=oci,dest=FILE or type=docker,dest=FILE (other exporters and options are not supported)"),
+        }
+    }
+    match kind.as_deref() {
+        Some("oci" | "docker") => {}
+        Some(other) => anyhow::bail!("-o type={other} is not supported: use type=oci or type=docker (or build into the image store with -t)"),
+        None => anyhow::bail!("-o {spec}: name the exporter, e.g. type=oci,dest=FILE"),
+    }
+    match dest {
+        Some(d) if d.as_os_str() != "-" => Ok(Some(d)),
+        _ => anyhow::bail!(
+            "-o {spec}: give dest=FILE (writing the archive to stdout is not supported)"
+        ),
+    }
+}
+
+fn read_stdin() -> anyhow::Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("reading the Dockerfile from stdin")?;
+    Ok(s)
+}
+
+/// `KEY=VALUE` flags; with `from_env`, a bare `KEY` takes the environment's value (skipped when unset).
+fn key_values(v: &[String], from_env: bool) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for kv in v {
+        match kv.split_once('=') {
+            Some((k, val)) if !k.is_empty() => {
+                m.insert(k.to_string(), val.to_string());
+            }
+            None if from_env => {
+                if let Ok(val) = std::env::var(kv) {
+                    m.insert(kv.clone(), val);
+                }
+            }
+            None => {
+                m.insert(kv.clone(), String::new());
+            }
+            _ => anyhow::bail!("invalid KEY=VALUE {kv:?}"),
+        }
+    }
+    Ok(m)
+}

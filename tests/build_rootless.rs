@@ -1,0 +1,388 @@
+//! `burrow build` end to end as the unprivileged test user on a private rootless containerd: a
+//! multi-stage build from the local registry's busybox (a compile stage making a file, a slim
+//! stage copying it), a cached rebuild that runs nothing, a change to one copied file re-running
+//! only the steps after it, .dockerignore, --build-arg and --target, USER and WORKDIR seen by
+//! `run`, the image pushed to the local registry and read back by skopeo and podman, and
+//! `builder prune`.
+
+mod containers_support;
+
+use std::path::Path;
+
+use burrow_testsupport::TestMachine;
+use containers_support::*;
+
+const BASE: &str = "127.0.0.1:5000/burrow-test/busybox";
+
+const DOCKERFILE: &str = r#"# syntax=docker/dockerfile:1
+ARG BASE=127.0.0.1:5000/burrow-test/busybox
+FROM ${BASE} AS compile
+ARG GREETING=hello
+WORKDIR /src
+COPY src/ ./
+RUN cat a.txt b.txt > /out.txt \
+ && echo "$GREETING" >> /out.txt
+COPY . /ctx/
+RUN test ! -e /ctx/secret.txt && test ! -e /ctx/src/junk.tmp && test -e /ctx/src/keep.tmp
+
+FROM $BASE AS unused
+RUN echo the unused stage ran; exit 3
+
+FROM ${BASE}
+COPY --from=compile --chown=1234:1234 /out.txt /app/out.txt
+WORKDIR /app
+RUN echo done > /app/made-by-run
+USER 1234:1234
+ENV MODE=slim
+LABEL org.example.stage=final
+CMD ["cat", "/app/out.txt"]
+"#;
+
+const EXTRA: &str = r#"FROM 127.0.0.1:5000/burrow-test/busybox
+ARG NAME=world
+RUN --mount=type=cache,target=/cache echo x >> /cache/runs && grep -c x /cache/runs > /runs-seen
+RUN --mount=type=bind,source=src,target=/mnt cat /mnt/a.txt > /from-bind && ! touch /mnt/new 2>/dev/null
+COPY <<EOF /greeting
+hello $NAME
+EOF
+RUN <<EOF
+set -e
+echo heredoc-ran > /heredoc
+EOF
+COPY --chown=app:nogroup src/a.txt /owned
+RUN stat -c %u:%g /owned > /owner
+"#;
+
+fn write(dir: &Path, name: &str, text: &str) {
+    let p = dir.join(name);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+/// The progress of a build: every RUN/COPY/ADD step's title and whether it was CACHED.
+fn steps(progress: &str) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, String, bool)> = Vec::new();
+    for l in progress.lines() {
+        let Some((n, rest)) = l.strip_prefix('#').and_then(|l| l.split_once(' ')) else {
+            continue;
+        };
+        if rest.starts_with('[') && !rest.contains(" 1/") {
+            out.push((n.to_string(), rest.to_string(), false));
+        } else if rest == "CACHED" {
+            if let Some(s) = out.iter_mut().find(|s| s.0 == n) {
+                s.2 = true;
+            }
+        }
+    }
+    out.into_iter().map(|(_, t, c)| (t, c)).collect()
+}
+
+fn build(rl: &Rootless, args: &[&str]) -> (String, String) {
+    let mut argv = vec!["build", "--progress", "plain"];
+    argv.extend_from_slice(args);
+    let out = rl.burrow(&argv);
+    assert_eq!(code(&out), 0, "burrow {argv:?}: {}", stderr(&out));
+    (stdout(&out), stderr(&out))
+}
+
+#[test]
+fn rootless_build_multi_stage_cache_and_registry_round_trip() {
+    let Some(m) = TestMachine::get() else { return };
+    let _lock = m.exclusive("rootless-containerd");
+    let Some(rl) = rootless("build") else { return };
+    let ctx = rl.dir.join("ctx");
+    write(&ctx, "Dockerfile", DOCKERFILE);
+    write(&ctx, "src/a.txt", "a\n");
+    write(&ctx, "src/b.txt", "b\n");
+    write(&ctx, "src/junk.tmp", "junk\n");
+    write(&ctx, "src/keep.tmp", "keep\n");
+    write(&ctx, "secret.txt", "secret\n");
+    write(
+        &ctx,
+        ".dockerignore",
+        "secret.txt\nsrc/*.tmp\n!src/keep.tmp\n",
+    );
+    write(
+        &ctx,
+        "Dockerfile.secret",
+        "FROM scratch\nCOPY secret.txt /\n",
+    );
+    let c = ctx.to_str().unwrap();
+    let tag = format!(
+        "127.0.0.1:5000/burrow-build-test/app:{}",
+        std::process::id()
+    );
+    let iid = rl.dir.join("iid");
+    std::fs::write(&iid, "").unwrap();
+    let _ = std::process::Command::new("chown")
+        .arg(format!("{}:{}", rl.machine.uid, rl.machine.gid))
+        .arg(&iid)
+        .status();
+
+    // Cold build: the target needs compile and itself, not the unused stage.
+    let (_, progress) = build(&rl, &["-t", &tag, "--iidfile", iid.to_str().unwrap(), c]);
+    assert!(!progress.contains("unused stage ran"), "{progress}");
+    let cold = steps(&progress);
+    assert_eq!(cold.len(), 6, "{progress}");
+    assert!(cold.iter().all(|(_, cached)| !cached), "{progress}");
+    let id1 = std::fs::read_to_string(&iid).unwrap();
+    assert!(id1.starts_with("sha256:"), "{id1}");
+
+    // The image runs: the compile stage's file, USER and WORKDIR.
+    let out = ok(&rl.burrow(&["run", "--rm", &tag]));
+    assert_eq!(out, "a\nb\nhello\n");
+    let out = ok(&rl.burrow(&[
+        "run",
+        "--rm",
+        &tag,
+        "sh",
+        "-c",
+        "id -u; id -g; pwd; echo $MODE; cat made-by-run",
+    ]));
+    assert_eq!(out, "1234\n1234\n/app\nslim\ndone\n");
+    let labels = ok(&rl.burrow(&["image", "inspect", "-f", "{{json .Config.Labels}}", &tag]));
+    assert!(labels.contains("org.example.stage"), "{labels}");
+
+    // The cache's records are not images of the user's: `images` and `image prune -a` skip them.
+    let listed = ok(&rl.burrow(&["images", "--format", "{{.Repository}}"]));
+    assert!(!listed.contains("burrow.build"), "{listed}");
+    ok(&rl.burrow(&["image", "prune", "-a", "-f"]));
+
+    // A rebuild runs nothing and makes the same image.
+    let (_, progress) = build(&rl, &["-t", &tag, "--iidfile", iid.to_str().unwrap(), c]);
+    let warm = steps(&progress);
+    assert_eq!(warm.len(), 6, "{progress}");
+    assert!(warm.iter().all(|(_, cached)| *cached), "{progress}");
+    assert_eq!(std::fs::read_to_string(&iid).unwrap(), id1);
+
+    // One copied file changed: its COPY and what follows re-run, the steps before stay cached.
+    write(&ctx, "src/b.txt", "B\n");
+    let (_, progress) = build(&rl, &["-t", &tag, "--iidfile", iid.to_str().unwrap(), c]);
+    let changed = steps(&progress);
+    let cached: Vec<bool> = changed.iter().map(|s| s.1).collect();
+    // compile: COPY src (changed), RUN cat, COPY . (context changed), RUN test;
+    // final: COPY --from (content changed), RUN echo.
+    assert_eq!(
+        cached,
+        [false, false, false, false, false, false],
+        "{progress}"
+    );
+    assert_ne!(std::fs::read_to_string(&iid).unwrap(), id1);
+    assert_eq!(ok(&rl.burrow(&["run", "--rm", &tag])), "a\nB\nhello\n");
+    // A change only the final stage sees: the compile stage stays cached.
+    let (_, progress) = build(&rl, &["-t", &tag, "--label", "extra=1", c]);
+    let relabeled = steps(&progress);
+    assert!(relabeled.iter().all(|(_, cached)| *cached), "{progress}");
+
+    // The context as a tar on stdin.
+    let stdin_tag = format!("{tag}-stdin");
+    let script = format!(
+        "tar -C {c} -c . | {} build -q -t {stdin_tag} -",
+        rl.burrow.display()
+    );
+    let id = ok(&rl.user(&["sh", "-c", &script]));
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(
+        ok(&rl.burrow(&["run", "--rm", &stdin_tag])),
+        "a\nB\nhello\n"
+    );
+
+    // The live view (asked for without a terminal) redraws in place and ends with every step.
+    let out = rl.burrow(&["build", "--progress", "tty", "-t", &tag, c]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let live = stderr(&out);
+    assert!(live.contains("\x1b[") && live.contains("CACHED"), "{live}");
+
+    // --build-arg and --target: only the compile stage, with the new greeting.
+    let compile_tag = format!("{tag}-compile");
+    build(
+        &rl,
+        &[
+            "-t",
+            &compile_tag,
+            "--target",
+            "compile",
+            "--build-arg",
+            "GREETING=bonjour",
+            c,
+        ],
+    );
+    assert_eq!(
+        ok(&rl.burrow(&["run", "--rm", &compile_tag, "cat", "/out.txt"])),
+        "a\nB\nbonjour\n"
+    );
+
+    // RUN --mount=type=cache keeps its directory across builds (even --no-cache ones), a bind
+    // mount shows context files read-only, and heredocs feed COPY and RUN.
+    write(&ctx, "Dockerfile.extra", EXTRA);
+    let extra_tag = format!("{tag}-extra");
+    let extra = ["-t", &extra_tag, "-f", &format!("{c}/Dockerfile.extra"), c];
+    build(&rl, &extra);
+    let show = [
+        "run",
+        "--rm",
+        &extra_tag,
+        "cat",
+        "/runs-seen",
+        "/from-bind",
+        "/greeting",
+        "/heredoc",
+        "/owner",
+    ];
+    assert_eq!(
+        ok(&rl.burrow(&show)),
+        "1\na\nhello world\nheredoc-ran\n1000:65534\n"
+    );
+    let mut again = vec!["--no-cache"];
+    again.extend_from_slice(&extra);
+    build(&rl, &again);
+    assert_eq!(
+        ok(&rl.burrow(&show)),
+        "2\na\nhello world\nheredoc-ran\n1000:65534\n"
+    );
+
+    // ONBUILD triggers are recorded, and run in a build FROM the image.
+    let parent = rl.dir.join("onbuild");
+    let parent_tag = format!("{tag}-onbuild");
+    write(
+        &parent,
+        "Dockerfile",
+        &format!("FROM {BASE}\nONBUILD RUN echo triggered > /onbuild\n"),
+    );
+    build(&rl, &["-t", &parent_tag, parent.to_str().unwrap()]);
+    let child = rl.dir.join("onbuild-child");
+    let child_tag = format!("{tag}-onbuild-child");
+    write(
+        &child,
+        "Dockerfile",
+        &format!("FROM {parent_tag}\nCMD [\"cat\", \"/onbuild\"]\n"),
+    );
+    build(&rl, &["-t", &child_tag, child.to_str().unwrap()]);
+    assert_eq!(ok(&rl.burrow(&["run", "--rm", &child_tag])), "triggered\n");
+    assert_ne!(
+        code(&rl.burrow(&["run", "--rm", &parent_tag, "cat", "/onbuild"])),
+        0
+    );
+
+    // A COPY of what .dockerignore excludes says so, with the line.
+    let out = rl.burrow(&[
+        "build",
+        "--progress",
+        "plain",
+        "-f",
+        &format!("{c}/Dockerfile.secret"),
+        c,
+    ]);
+    assert_ne!(code(&out), 0);
+    let err = stderr(&out);
+    assert!(
+        err.contains("line 2") && err.contains("excluded by .dockerignore"),
+        "{err}"
+    );
+
+    // A failing RUN prints its output, exit code and line.
+    let bad = rl.dir.join("bad");
+    write(
+        &bad,
+        "Dockerfile",
+        &format!("FROM {BASE}\nRUN echo about to fail; exit 7\n"),
+    );
+    let out = rl.burrow(&["build", "-q", bad.to_str().unwrap()]);
+    assert_ne!(code(&out), 0);
+    let err = stderr(&out);
+    assert!(
+        err.contains("line 2") && err.contains("code 7") && err.contains("about to fail"),
+        "{err}"
+    );
+
+    // Pushed to the registry, read back by skopeo, pulled and run by rootless podman.
+    ok(&rl.burrow(&["push", &tag]));
+    let inspect = ok(&rl.user(&[
+        "skopeo",
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{tag}"),
+    ]));
+    assert!(inspect.contains("org.example.stage"), "{inspect}");
+    let pulled = rl.user(&["podman", "pull", "-q", "--tls-verify=false", &tag]);
+    // Podman's defaults here (crun, systemd cgroups) refuse cgroup v1 hybrid hosts.
+    let ran = rl.user(&[
+        "podman",
+        "--runtime",
+        "runc",
+        "--cgroup-manager",
+        "cgroupfs",
+        "run",
+        "--rm",
+        "--net=none",
+        &tag,
+    ]);
+    let _ = rl.user(&["podman", "rmi", "-f", &tag]);
+    // Rootless podman keeps a pause process holding its namespaces: end it.
+    let pause = rl.runtime_dir.join("libpod/tmp/pause.pid");
+    if let Ok(pid) = std::fs::read_to_string(&pause) {
+        let _ = rl.user(&["kill", "-9", pid.trim()]);
+    }
+    ok(&pulled);
+    assert_eq!(ok(&ran), "a\nB\nhello\n");
+
+    // -o type=oci: an archive umoci unpacks (as the test user), nothing named in the store.
+    let archive = rl.home.join("app-oci.tar");
+    let oci_name = format!("{tag}-oci");
+    build(
+        &rl,
+        &[
+            "-t",
+            &oci_name,
+            "-o",
+            &format!("type=oci,dest={}", archive.display()),
+            c,
+        ],
+    );
+    let layout = rl.home.join("layout");
+    let bundle = rl.home.join("bundle");
+    let (l, b) = (layout.to_str().unwrap(), bundle.to_str().unwrap());
+    ok(&rl.user(&["mkdir", l]));
+    ok(&rl.user(&["tar", "-xf", archive.to_str().unwrap(), "-C", l]));
+    let image = format!("{l}:{}", oci_name.rsplit(':').next().unwrap());
+    ok(&rl.user(&["umoci", "unpack", "--rootless", "--image", &image, b]));
+    let unpacked = std::fs::read_to_string(bundle.join("rootfs/app/out.txt")).unwrap();
+    assert_eq!(unpacked, "a\nB\nhello\n");
+    let config = std::fs::read_to_string(bundle.join("config.json")).unwrap();
+    assert!(
+        config.contains("\"cwd\": \"/app\"") || config.contains("\"cwd\":\"/app\""),
+        "{config}"
+    );
+    assert_ne!(
+        code(&rl.burrow(&["image", "inspect", &oci_name])),
+        0,
+        "-o also named the image"
+    );
+
+    // builder prune empties the cache: the next build runs its steps again.
+    let out = ok(&rl.burrow(&["builder", "prune", "-f"]));
+    assert!(out.contains("Deleted build cache objects"), "{out}");
+    let (_, progress) = build(&rl, &["-t", &tag, c]);
+    assert!(
+        steps(&progress).iter().all(|(_, cached)| !cached),
+        "{progress}"
+    );
+
+    let volumes = ok(&rl.burrow(&["volume", "ls", "-q"]));
+    assert!(!volumes.contains("burrow-build-cache-"), "{volumes}");
+
+    for t in [
+        &tag,
+        &compile_tag,
+        &extra_tag,
+        &stdin_tag,
+        &parent_tag,
+        &child_tag,
+    ] {
+        let _ = rl.burrow(&["rmi", "-f", t]);
+    }
+    assert!(
+        rl.ctr(&["c", "ls", "-q"]).trim().is_empty(),
+        "build containers are left"
+    );
+}
