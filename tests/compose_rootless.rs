@@ -302,7 +302,8 @@ fn rootless_compose_application_end_to_end() {
 }
 
 /// Usernetes' docker-compose.yaml (rootless-containers/usernetes) with its `build:` replaced
-/// by a test image and its variables set: a privileged node with a fixed address on a custom
+/// by a test image and its `${U7S_...}` variables set in the project's .env, as its Makefile
+/// exports them: a privileged node with a fixed address on a custom
 /// subnet, 8472/udp published, sysctls, tmpfs mounts, named volumes, restart: always.
 #[test]
 fn rootless_compose_usernetes_shape_comes_up() {
@@ -330,12 +331,12 @@ fn rootless_compose_usernetes_shape_comes_up() {
   node:
     image: {image}
     command: ["sleep", "600"]
-    hostname: u7s-test-node
+    hostname: ${{U7S_NODE_NAME}}
     privileged: true
     restart: always
     networks:
       default:
-        ipv4_address: 10.100.201.100
+        ipv4_address: ${{U7S_NODE_IP}}
     ports:
       - {etcd}:2379
       - {api}:6443
@@ -355,16 +356,18 @@ fn rootless_compose_usernetes_shape_comes_up() {
     working_dir: /usernetes
     environment:
       KUBECONFIG: /etc/kubernetes/admin.conf
-      U7S_HOST_IP: 127.0.0.1
+      U7S_HOST_IP: ${{U7S_HOST_IP}}
     sysctls:
       - net.ipv4.ip_forward=1
     annotations:
-      "nerdctl/bypass4netns": "false"
+      "nerdctl/bypass4netns": "${{U7S_B4NN:-false}}"
+      "nerdctl/bypass4netns-ignore-bind": "true"
+      "nerdctl/bypass4netns-ignore-subnets": "${{U7S_B4NN_IGNORE_SUBNETS:-}}"
 networks:
   default:
     ipam:
       config:
-        - subnet: 10.100.201.0/24
+        - subnet: ${{U7S_NODE_SUBNET}}
 volumes:
   node-var: {{}}
   node-opt: {{}}
@@ -373,6 +376,12 @@ volumes:
         image = image("busybox")
     );
     write_user_file(&rl, &file, &yaml);
+    write_user_file(
+        &rl,
+        &dir.join(".env"),
+        "U7S_NODE_NAME=u7s-test-node\nU7S_NODE_IP=10.100.201.100\n\
+         U7S_NODE_SUBNET=10.100.201.0/24\nU7S_HOST_IP=127.0.0.1\n",
+    );
     compose_ok(&rl, &file, "u7s", &["up", "-d"]);
     let ex = |cmd: &[&str]| {
         let mut args = vec!["exec", "-T", "node"];
@@ -382,6 +391,7 @@ volumes:
     assert!(ex(&["ip", "addr"]).contains("10.100.201.100"));
     assert_eq!(ex(&["cat", "/proc/sys/net/ipv4/ip_forward"]).trim(), "1");
     assert_eq!(ex(&["hostname"]).trim(), "u7s-test-node");
+    assert_eq!(ex(&["sh", "-c", "echo $U7S_HOST_IP"]).trim(), "127.0.0.1");
     assert_eq!(ex(&["pwd"]).trim(), "/usernetes");
     let mounts = ex(&["cat", "/proc/mounts"]);
     assert!(

@@ -58,6 +58,13 @@ fn compose_file(image: &str) -> String {
     s
 }
 
+/// Podman's global flags on cgroup v1 (crun refuses hybrid hierarchies): runc and cgroupfs,
+/// as the other podman figures run it.
+fn podman_globals() -> Option<&'static str> {
+    (!Path::new("/sys/fs/cgroup/cgroup.controllers").exists())
+        .then_some("--runtime=runc --cgroup-manager=cgroupfs")
+}
+
 /// One compose tool: the words before `up`/`down`, as a shell line prefix.
 struct Tool {
     name: &'static str,
@@ -84,7 +91,12 @@ fn compose_tools(file: &Path, api_sock: &Path) -> Result<Vec<Tool>> {
         Tool {
             name: "podman-compose (rootless podman)",
             side: Side::Peer,
-            prefix: format!("podman-compose -f {f} -p {PROJECT}"),
+            prefix: format!(
+                "podman-compose {} -f {f} -p {PROJECT}",
+                podman_globals()
+                    .map(|g| format!("--podman-args='{g}'"))
+                    .unwrap_or_default()
+            ),
         },
     ])
 }
@@ -215,15 +227,21 @@ fn builders(ctx: &Path) -> Result<Vec<Builder>> {
             ),
         },
         Builder {
-            name: "buildah bud --layers (rootless)",
+            name: "buildah bud --layers (rootless, chroot isolation)",
             side: Side::Peer,
-            build: format!("buildah bud --layers -q --tls-verify=false -t {tag} {c}"),
+            // chroot isolation: buildah's default (the OCI runtime) is refused on hybrid cgroups.
+            build: format!(
+                "buildah bud --layers --isolation chroot -q --tls-verify=false -t {tag} {c}"
+            ),
             forget: format!("buildah rmi -f {tag}; buildah rmi --prune"),
         },
         Builder {
             name: "podman build (rootless)",
             side: Side::Peer,
-            build: format!("podman build -q --tls-verify=false -t {tag} {c}"),
+            build: format!(
+                "podman {} build -q --tls-verify=false -t {tag} {c}",
+                podman_globals().unwrap_or_default()
+            ),
             forget: format!("podman rmi -f {tag}; podman image prune -f"),
         },
     ])
