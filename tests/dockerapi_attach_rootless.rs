@@ -64,6 +64,20 @@ fn docker_run_attach_and_exec_through_the_socket() {
         "{}",
         stderr(&out)
     );
+    // Created with --rm and started only later: the network attach begun at the create and
+    // parked for a start that did not come at once was undone; the start attaches as usual.
+    let out = api.docker(&[
+        "create", "--rm", "--name", "late", &busybox, "ip", "-4", "-o", "addr", "show", "eth0",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    std::thread::sleep(burrow::containers::parked::WINDOW + Duration::from_secs(1));
+    let out = api.docker(&["start", "-a", "late"]);
+    assert!(
+        stdout(&out).contains("inet "),
+        "eth0 has an address: {}",
+        stderr(&out)
+    );
+    assert!(!names(&api).lines().any(|n| n == "late"), "{}", names(&api));
     // A command that cannot start: Docker's 127, and --rm still removes the container.
     let out = api.docker(&["run", "--rm", "--name", "bad", &busybox, "nosuchcommand"]);
     assert_eq!(code(&out), 127, "{}", stderr(&out));

@@ -88,8 +88,8 @@ pub struct Created {
 /// A network namespace attached while the container was created (see
 /// [`crate::network::prepare`]), and the spec to store once the task has joined it.
 pub struct AheadNet {
-    helper: prepare::Prepared,
-    spec_after: Spec,
+    pub(super) helper: prepare::Prepared,
+    pub(super) spec_after: Spec,
 }
 
 impl AheadNet {

@@ -28,6 +28,7 @@ pub mod mounts;
 pub mod networks;
 pub mod notify;
 pub mod ops;
+pub mod parked;
 pub mod platform;
 pub mod record;
 pub mod request;

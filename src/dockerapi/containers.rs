@@ -18,7 +18,9 @@ use crate::containers::held::{self, Held};
 use crate::containers::listing::{self, ListFilter, ListOptions, Summary};
 use crate::containers::record::{self, State};
 use crate::containers::values::{RestartPolicy, Signal};
-use crate::containers::{exits, inspect as cinspect, labels, ops, start as cstart, status, Ctx};
+use crate::containers::{
+    exits, inspect as cinspect, labels, ops, parked, start as cstart, status, Ctx,
+};
 use crate::images::runnable::ImageError;
 
 /// A container with this exact name, if any.
@@ -40,8 +42,10 @@ fn warning(n: &Note) -> Option<String> {
     }
 }
 
-/// `POST /containers/create?name=`: 201 `{"Id", "Warnings"}`.
-pub async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
+/// `POST /containers/create?name=`: 201 `{"Id", "Warnings"}`. An auto-removed container
+/// (`docker run --rm`, whose start follows at once) gets its networks attached ahead, parked
+/// for that start (see [`crate::containers::parked`]).
+pub async fn create(ctx: &SharedCtx, call: &Call) -> Result<Response<Body>, ApiError> {
     let body: create_body::Body = call.json()?;
     let image = body.image.clone();
     let req = create_body::request(body, call.query.get("name"))?;
@@ -56,9 +60,13 @@ pub async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> 
             warnings.lock().unwrap_or_else(|p| p.into_inner()).push(w);
         }
     };
-    let created = create::create(ctx, &req, CreateOptions { ahead: false }, &note)
+    let ahead = req.host_config.auto_remove;
+    let mut created = create::create(ctx, &req, CreateOptions { ahead }, &note)
         .await
         .map_err(|e| create_error(e, &image))?;
+    if let Some(net) = created.net.take() {
+        parked::park(ctx.clone(), &created.id, net).await;
+    }
     Ok(http::json(
         201,
         &json!({ "Id": created.id, "Warnings": warnings.into_inner().unwrap_or_else(|p| p.into_inner()) }),
@@ -201,9 +209,14 @@ async fn start_container(ctx: &Ctx, c: &Container) -> Result<(), ApiError> {
         cstart::start_existing(ctx, c, log_uri).await?;
     } else {
         let rootfs = cstart::prepare_existing(ctx, c).await?;
-        held::start_held(ctx, &c.id, held, rootfs, attach::let_in(waiting))
-            .await
-            .map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
+        let ahead = parked::take(ctx, &c.id).await;
+        let started = held::start_held(ctx, &c.id, held, rootfs, attach::let_in(waiting)).await;
+        if let Some(net) = ahead {
+            // The task holds the namespace (or failed, and its teardown ran): let go.
+            let helper = net.settle(ctx, &c.id).await;
+            tokio::task::spawn_blocking(move || helper.release(true));
+        }
+        started.map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
     }
     exits::watch_task(ctx.client.clone(), &c.id);
     if has_restart_policy(c) {
