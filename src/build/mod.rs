@@ -2,9 +2,11 @@
 //! split into stages ([`stages`]), each step run ([`engine`]): RUN in a container like `burrow
 //! run`'s ([`runstep`]), COPY/ADD written as layers directly ([`copy`], [`files`]), the rest applied
 //! to the image config; results cached as image records ([`cache`]); the context filtered by
-//! `.dockerignore` ([`ignore`]); progress in BuildKit's plain form ([`progress`]).
+//! `.dockerignore` ([`ignore`]); progress in BuildKit's plain form ([`progress`]); stopped by
+//! Ctrl-C or its caller ([`cancel`]).
 
 pub mod cache;
+pub mod cancel;
 pub mod copy;
 pub mod engine;
 pub mod files;
@@ -26,6 +28,8 @@ pub enum ContextSource {
     Dir(PathBuf),
     /// A tar archive (plain or gzip), e.g. read from stdin.
     Tar(Vec<u8>),
+    /// A tar archive (plain or gzip) in a file (the Docker API's request body, spooled).
+    TarFile(PathBuf),
 }
 
 /// Where the Dockerfile comes from.
@@ -57,6 +61,10 @@ pub struct Options {
     /// Write the image to this archive (OCI layout and docker-archive in one tar) instead of
     /// naming it in the image store.
     pub output: Option<PathBuf>,
+    /// Also hand the steps' events here (the Docker API's stream).
+    pub events: Option<progress::Sink>,
+    /// What stops the build (Ctrl-C by default).
+    pub cancel: cancel::Cancel,
 }
 
 /// What a build made.
