@@ -83,6 +83,9 @@ pub struct Built {
 pub enum BuildError {
     #[error(transparent)]
     Parse(#[from] crate::dockerfile::file::ParseError),
+    /// A context archive that could not be read (not a tar, or compressed in a way not read).
+    #[error("{0:#}")]
+    Context(anyhow::Error),
     #[error("Dockerfile line {line}: {instruction}: {err}")]
     Copy {
         line: usize,

@@ -144,10 +144,11 @@ fn whole(lines: &[Bytes]) -> Response<Body> {
     r
 }
 
-/// A build that failed before its first step: a bad Dockerfile or context is the client's (400).
+/// A build that failed before its first step: a bad Dockerfile or context archive is the
+/// client's (400).
 fn early_error(e: anyhow::Error) -> ApiError {
     let status = match e.downcast_ref::<BuildError>() {
-        Some(BuildError::Parse(_)) => 400,
+        Some(BuildError::Parse(_) | BuildError::Context(_)) => 400,
         _ => super::error::status_of(&e),
     };
     ApiError::new(status, format!("{e:#}"))

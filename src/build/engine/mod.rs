@@ -616,11 +616,14 @@ fn context_root(source: &ContextSource) -> anyhow::Result<(Option<tempfile::Temp
             }
             Ok((None, d.clone()))
         }
-        ContextSource::Tar(data) => unpack_context(data.as_slice(), "from stdin"),
+        ContextSource::Tar(data) => {
+            unpack_context(data.as_slice(), "from stdin").map_err(|e| BuildError::Context(e).into())
+        }
         ContextSource::TarFile(path) => {
             let f = std::fs::File::open(path)
                 .with_context(|| format!("opening the build context {}", path.display()))?;
             unpack_context(std::io::BufReader::new(f), "sent")
+                .map_err(|e| BuildError::Context(e).into())
         }
     }
 }

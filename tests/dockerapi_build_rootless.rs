@@ -1,0 +1,125 @@
+//! `POST /build` through burrow's builder, as the unprivileged test user: Debian's docker CLI
+//! (`DOCKER_BUILDKIT=0 docker build`: the classic protocol) builds with a build arg, COPY, RUN
+//! and CMD from the local registry's busybox; the image runs; a rebuild is cached (same id); a
+//! failing RUN fails `docker build` with its message; the Python SDK's `images.build` returns
+//! the image; BuildKit's session answers 501.
+
+mod containers_support;
+mod dockerapi_support;
+
+use std::path::Path;
+
+use containers_support::*;
+use dockerapi_support::*;
+
+/// A context directory in the test user's home with these files.
+fn context(rl: &Rootless, name: &str, files: &[(&str, &str)]) -> String {
+    let dir = rl.home.join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (f, text) in files {
+        std::fs::write(dir.join(f), text).unwrap();
+    }
+    let _ = std::process::Command::new("chown")
+        .arg("-R")
+        .arg(format!("{}:{}", rl.machine.uid, rl.machine.gid))
+        .arg(&dir)
+        .status();
+    dir.display().to_string()
+}
+
+/// The image id `docker inspect` reports.
+fn image_id(api: &Api, name: &str) -> String {
+    api.docker_ok(&["image", "inspect", "--format", "{{.Id}}", name])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn docker_build_and_the_python_sdk_build_through_burrow() {
+    let Some(rl) = rootless("dockerapi-build") else {
+        return;
+    };
+    let _lock = rl.machine.exclusive("rootless-containerd");
+    let api = service(&rl);
+    let busybox = &rl.machine.image_busybox;
+    let dockerfile = format!(
+        "FROM {busybox}\nARG X\nCOPY greeting.txt /greeting.txt\n\
+         RUN echo \"x=$X\" > /x.txt && echo ran-the-step\n\
+         CMD [\"sh\", \"-c\", \"cat /greeting.txt /x.txt\"]\n"
+    );
+    let ctx = context(
+        &rl,
+        "ctx",
+        &[("Dockerfile", &dockerfile), ("greeting.txt", "hello from the build\n")],
+    );
+    let build = |extra: &[&str]| {
+        let mut argv = vec!["env", "DOCKER_BUILDKIT=0", docker_bin(), "build"];
+        argv.extend_from_slice(extra);
+        api.run(&argv)
+    };
+
+    let first = build(&["-t", "built-demo", "--build-arg", "X=1", &ctx]);
+    let out = stdout(&first);
+    assert!(first.status.success(), "docker build: {out}\n{}", stderr(&first));
+    assert!(out.contains("Step 1/4 : FROM"), "{out}");
+    assert!(out.contains("ran-the-step"), "the RUN's output: {out}");
+    assert!(out.contains("Successfully built "), "{out}");
+    assert!(out.contains("Successfully tagged built-demo:latest"), "{out}");
+    let ran = api.docker_ok(&["run", "--rm", "built-demo"]);
+    assert_eq!(ran, "hello from the build\nx=1\n");
+    let id = image_id(&api, "built-demo");
+
+    // Unchanged: every step from the cache, the same image.
+    let again = build(&["-t", "built-demo", "--build-arg", "X=1", &ctx]);
+    let out = stdout(&again);
+    assert!(again.status.success(), "{out}\n{}", stderr(&again));
+    assert!(out.contains("Using cache"), "{out}");
+    assert!(!out.contains("ran-the-step"), "the RUN ran again: {out}");
+    assert_eq!(image_id(&api, "built-demo"), id);
+
+    // A failing RUN: docker build exits non-zero and says which step and code.
+    let bad = context(
+        &rl,
+        "bad",
+        &[(
+            "Dockerfile",
+            &format!("FROM {busybox}\nRUN echo about-to-fail && exit 3\n"),
+        )],
+    );
+    let failed = build(&["-t", "built-bad", &bad]);
+    let all = format!("{}{}", stdout(&failed), stderr(&failed));
+    assert!(!failed.status.success(), "{all}");
+    assert!(all.contains("about-to-fail"), "{all}");
+    assert!(all.contains("non-zero code: 3"), "{all}");
+    let leftover = api.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(leftover.trim().is_empty(), "step containers left: {leftover}");
+
+    // The Python SDK parses the stream for the image.
+    let py = format!(
+        "import docker\n\
+         c = docker.DockerClient(base_url='unix://{sock}', version='auto')\n\
+         img, logs = c.images.build(path='{ctx}', tag='built-py:1', buildargs={{'X': '2'}})\n\
+         assert 'built-py:1' in img.tags, img.tags\n\
+         print(c.containers.run('built-py:1', remove=True).decode(), end='')\n",
+        sock = api.socket.display(),
+    );
+    let out = api.run(&["/usr/bin/python3", "-c", &py]);
+    assert_eq!(
+        stdout(&out),
+        "hello from the build\nx=2\n",
+        "the Python SDK (python3-docker): {}",
+        stderr(&out)
+    );
+
+    // BuildKit's session is refused clearly; the cache goes with builder prune.
+    let (code, body) = api.curl("POST", "/v1.41/session", None);
+    assert_eq!(code, 501, "{body}");
+    assert!(body.contains("DOCKER_BUILDKIT=0"), "{body}");
+    let (code, body) = api.curl("POST", "/v1.41/build/prune", None);
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("burrow.build/cache:"), "{body}");
+    for name in ["built-demo", "built-py:1"] {
+        api.docker_ok(&["rmi", name]);
+    }
+    assert!(Path::new(&ctx).exists());
+}
