@@ -50,7 +50,10 @@ fn docker_build_and_the_python_sdk_build_through_burrow() {
     let ctx = context(
         &rl,
         "ctx",
-        &[("Dockerfile", &dockerfile), ("greeting.txt", "hello from the build\n")],
+        &[
+            ("Dockerfile", &dockerfile),
+            ("greeting.txt", "hello from the build\n"),
+        ],
     );
     let build = |extra: &[&str]| {
         let mut argv = vec!["env", "DOCKER_BUILDKIT=0", docker_bin(), "build"];
@@ -60,11 +63,18 @@ fn docker_build_and_the_python_sdk_build_through_burrow() {
 
     let first = build(&["-t", "built-demo", "--build-arg", "X=1", &ctx]);
     let out = stdout(&first);
-    assert!(first.status.success(), "docker build: {out}\n{}", stderr(&first));
+    assert!(
+        first.status.success(),
+        "docker build: {out}\n{}",
+        stderr(&first)
+    );
     assert!(out.contains("Step 1/4 : FROM"), "{out}");
     assert!(out.contains("ran-the-step"), "the RUN's output: {out}");
     assert!(out.contains("Successfully built "), "{out}");
-    assert!(out.contains("Successfully tagged built-demo:latest"), "{out}");
+    assert!(
+        out.contains("Successfully tagged built-demo:latest"),
+        "{out}"
+    );
     let ran = api.docker_ok(&["run", "--rm", "built-demo"]);
     assert_eq!(ran, "hello from the build\nx=1\n");
     let id = image_id(&api, "built-demo");
@@ -92,7 +102,10 @@ fn docker_build_and_the_python_sdk_build_through_burrow() {
     assert!(all.contains("about-to-fail"), "{all}");
     assert!(all.contains("non-zero code: 3"), "{all}");
     let leftover = api.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]);
-    assert!(leftover.trim().is_empty(), "step containers left: {leftover}");
+    assert!(
+        leftover.trim().is_empty(),
+        "step containers left: {leftover}"
+    );
 
     // The Python SDK parses the stream for the image.
     let py = format!(

@@ -281,7 +281,13 @@ mod tests {
                 of: Some(("s".into(), 2, 3))
             }
         );
-        assert_eq!(seen[1], Event::Output { n: 1, data: b"hi\n".to_vec() });
+        assert_eq!(
+            seen[1],
+            Event::Output {
+                n: 1,
+                data: b"hi\n".to_vec()
+            }
+        );
         assert_eq!(seen[2], Event::Cached { n: 1 });
     }
 }

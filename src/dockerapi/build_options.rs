@@ -30,7 +30,10 @@ pub fn read(q: &Query, context: PathBuf) -> Result<BuildRequest, ApiError> {
         dockerfile: DockerfileSource::Path(dockerfile(q.get("dockerfile"))?),
         tags: tags(&q.all("t"))?,
         build_args: json_map(q, "buildargs")?,
-        target: q.get("target").filter(|t| !t.is_empty()).map(str::to_string),
+        target: q
+            .get("target")
+            .filter(|t| !t.is_empty())
+            .map(str::to_string),
         no_cache: q.flag("nocache", false)?,
         pull: pull(q.get("pull"))?,
         labels: json_map(q, "labels")?,
@@ -89,7 +92,9 @@ fn refuse_unsupported(q: &Query) -> Result<(), ApiError> {
         }
     }
     for name in ["cachefrom", "ulimits"] {
-        if q.get(name).is_some_and(|v| !matches!(v, "" | "[]" | "null" | "{}")) {
+        if q.get(name)
+            .is_some_and(|v| !matches!(v, "" | "[]" | "null" | "{}"))
+        {
             return Err(ApiError::bad_request(format!(
                 "{name} is not supported by burrow's builder (it caches by its own records)"
             )));
@@ -100,10 +105,10 @@ fn refuse_unsupported(q: &Query) -> Result<(), ApiError> {
             "squash is not supported by burrow's builder",
         ));
     }
-    if q.get("isolation").is_some_and(|v| !matches!(v, "" | "default")) {
-        return Err(ApiError::bad_request(
-            "isolation is not supported on Linux",
-        ));
+    if q.get("isolation")
+        .is_some_and(|v| !matches!(v, "" | "default"))
+    {
+        return Err(ApiError::bad_request("isolation is not supported on Linux"));
     }
     Ok(())
 }
@@ -141,7 +146,11 @@ fn json_map(q: &Query, name: &str) -> Result<BTreeMap<String, String>, ApiError>
     let Some(raw) = q.get(name).filter(|r| !r.is_empty()) else {
         return Ok(BTreeMap::new());
     };
-    let bad = || ApiError::bad_request(format!("invalid {name} {raw:?}: give a JSON object of strings"));
+    let bad = || {
+        ApiError::bad_request(format!(
+            "invalid {name} {raw:?}: give a JSON object of strings"
+        ))
+    };
     let v: serde_json::Value = serde_json::from_str(raw).map_err(|_| bad())?;
     let Some(obj) = v.as_object() else {
         return match v {
@@ -214,7 +223,10 @@ mod tests {
         )
         .unwrap();
         let o = &r.options;
-        assert_eq!(o.tags, ["docker.io/library/demo:latest", "127.0.0.1:5000/a:1"]);
+        assert_eq!(
+            o.tags,
+            ["docker.io/library/demo:latest", "127.0.0.1:5000/a:1"]
+        );
         assert_eq!(o.build_args.len(), 1);
         assert_eq!(o.build_args["X"], "1");
         assert!(o.target.is_none() && !o.no_cache && !o.pull && !r.quiet);
@@ -241,7 +253,11 @@ mod tests {
             let e = read(&q(bad), ctx()).unwrap_err();
             assert_eq!(e.status, 400, "{bad}: {e}");
         }
-        let r = read(&q("q=1&nocache=True&pull=1&networkmode=none&dockerfile=sub/Df"), ctx()).unwrap();
+        let r = read(
+            &q("q=1&nocache=True&pull=1&networkmode=none&dockerfile=sub/Df"),
+            ctx(),
+        )
+        .unwrap();
         assert!(r.quiet && r.options.no_cache && r.options.pull);
         assert_eq!(r.options.network, "none");
     }

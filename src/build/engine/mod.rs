@@ -651,9 +651,11 @@ fn unpack_context(
     } else {
         Box::new(input)
     };
-    tar::Archive::new(reader).unpack(tmp.path()).with_context(|| {
-        format!("unpacking the build context {how} (a tar archive, plain or gzip)")
-    })?;
+    tar::Archive::new(reader)
+        .unpack(tmp.path())
+        .with_context(|| {
+            format!("unpacking the build context {how} (a tar archive, plain or gzip)")
+        })?;
     let root = tmp.path().to_path_buf();
     Ok((Some(tmp), root))
 }
