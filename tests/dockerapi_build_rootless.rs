@@ -8,6 +8,9 @@ mod containers_support;
 mod dockerapi_support;
 
 use std::path::Path;
+use std::time::Duration;
+
+use burrow_testsupport::{kill_group, wait_for, Cleanup};
 
 use containers_support::*;
 use dockerapi_support::*;
@@ -68,8 +71,11 @@ fn docker_build_and_the_python_sdk_build_through_burrow() {
         "docker build: {out}\n{}",
         stderr(&first)
     );
-    assert!(out.contains("Step 1/4 : FROM"), "{out}");
-    assert!(out.contains("ran-the-step"), "the RUN's output: {out}");
+    assert!(out.contains("Step 1/3 : FROM"), "{out}");
+    assert!(out.contains("Step 3/3 : RUN"), "{out}");
+    // The RUN's output is a line of its own (its instruction names it too).
+    let ran_step = |out: &str| out.lines().any(|l| l == "ran-the-step");
+    assert!(ran_step(&out), "the RUN's output: {out}");
     assert!(out.contains("Successfully built "), "{out}");
     assert!(
         out.contains("Successfully tagged built-demo:latest"),
@@ -84,7 +90,7 @@ fn docker_build_and_the_python_sdk_build_through_burrow() {
     let out = stdout(&again);
     assert!(again.status.success(), "{out}\n{}", stderr(&again));
     assert!(out.contains("Using cache"), "{out}");
-    assert!(!out.contains("ran-the-step"), "the RUN ran again: {out}");
+    assert!(!ran_step(&out), "the RUN ran again: {out}");
     assert_eq!(image_id(&api, "built-demo"), id);
 
     // A failing RUN: docker build exits non-zero and says which step and code.
@@ -99,13 +105,15 @@ fn docker_build_and_the_python_sdk_build_through_burrow() {
     let failed = build(&["-t", "built-bad", &bad]);
     let all = format!("{}{}", stdout(&failed), stderr(&failed));
     assert!(!failed.status.success(), "{all}");
-    assert!(all.contains("about-to-fail"), "{all}");
+    assert!(all.lines().any(|l| l == "about-to-fail"), "{all}");
     assert!(all.contains("non-zero code: 3"), "{all}");
     let leftover = api.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]);
     assert!(
         leftover.trim().is_empty(),
         "step containers left: {leftover}"
     );
+
+    a_build_whose_client_leaves_leaves_nothing_behind(&rl, &api);
 
     // The Python SDK parses the stream for the image.
     let py = format!(
@@ -135,4 +143,63 @@ fn docker_build_and_the_python_sdk_build_through_burrow() {
         api.docker_ok(&["rmi", name]);
     }
     assert!(Path::new(&ctx).exists());
+}
+
+/// `docker build` killed while a RUN runs: the service kills the step's command, removes its
+/// container and names nothing, and goes on serving.
+fn a_build_whose_client_leaves_leaves_nothing_behind(rl: &Rootless, api: &Api) {
+    let ctx = context(
+        rl,
+        "slow",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {}\nRUN echo step-started && sleep 300\n",
+                rl.machine.image_busybox
+            ),
+        )],
+    );
+    let log = rl.dir.join("slow-build.log");
+    let mut cleanup = Cleanup::new();
+    let mut cmd = api.command(&[
+        "env",
+        "DOCKER_BUILDKIT=0",
+        docker_bin(),
+        "build",
+        "-t",
+        "built-slow",
+        &ctx,
+    ]);
+    cmd.stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::process::Stdio::null());
+    let pid = cleanup.spawn(&mut cmd).id();
+    let started = wait_for(Duration::from_secs(60), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .any(|l| l == "step-started")
+    });
+    assert!(
+        started,
+        "the RUN never started: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let running = api.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(
+        running.contains("burrow-build-"),
+        "no step container: {running}"
+    );
+    kill_group(pid);
+    let gone = wait_for(Duration::from_secs(60), || {
+        api.docker_ok(&["ps", "-a", "--format", "{{.Names}}"])
+            .trim()
+            .is_empty()
+    });
+    assert!(
+        gone,
+        "the step container stayed: {}",
+        api.docker_ok(&["ps", "-a", "--format", "{{.Names}}"])
+    );
+    let images = api.docker_ok(&["images", "--format", "{{.Repository}}"]);
+    assert!(!images.contains("built-slow"), "{images}");
 }
