@@ -195,10 +195,16 @@ fn a_build_whose_client_leaves_leaves_nothing_behind(rl: &Rootless, api: &Api) {
             .trim()
             .is_empty()
     });
+    let log = std::fs::read_to_string(rl.dir.join("service.log")).unwrap_or_default();
+    let said: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("build") || l.contains("connection"))
+        .collect();
     assert!(
         gone,
-        "the step container stayed: {}",
-        api.docker_ok(&["ps", "-a", "--format", "{{.Names}}"])
+        "the step container stayed: {}\nthe service said:\n{}",
+        api.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]),
+        said.join("\n")
     );
     let images = api.docker_ok(&["images", "--format", "{{.Repository}}"]);
     assert!(!images.contains("built-slow"), "{images}");

@@ -82,6 +82,7 @@ pub struct CancelOnDrop(pub Cancel);
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
+        tracing::debug!("the build's caller went away: stopping the build");
         self.0.cancel();
     }
 }

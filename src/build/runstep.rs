@@ -120,7 +120,12 @@ async fn run_created(
             _ = cancel.stopped(), if !interrupted => {
                 // Interrupted: the command is killed, and the caller removes its container.
                 interrupted = true;
-                let _ = ctx.client.kill_task(id, 9, true).await;
+                tracing::debug!(%id, "build stopped: killing the RUN command");
+                // The command is the init of the step's PID namespace: killing it ends them
+                // all (`--all` needs a cgroup, which rootless on cgroup v1 has not).
+                if let Err(err) = ctx.client.kill_task(id, 9, false).await {
+                    tracing::warn!(%err, %id, "killing the RUN command");
+                }
             }
             _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
                 pos = tail(&log, pos, &mut output, out);
