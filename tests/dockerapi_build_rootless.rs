@@ -114,6 +114,7 @@ fn docker_build_and_the_python_sdk_build_through_burrow() {
     );
 
     a_build_whose_client_leaves_leaves_nothing_behind(&rl, &api);
+    a_private_base_image_pulls_with_the_clients_credentials(&rl, &api);
 
     // The Python SDK parses the stream for the image.
     let py = format!(
@@ -208,4 +209,41 @@ fn a_build_whose_client_leaves_leaves_nothing_behind(rl: &Rootless, api: &Api) {
     );
     let images = api.docker_ok(&["images", "--format", "{{.Repository}}"]);
     assert!(!images.contains("built-slow"), "{images}");
+}
+
+/// A base image on the registry with Basic auth: the docker CLI's login stays in its own config
+/// and comes with the build as `X-Registry-Config`; the pull uses it.
+fn a_private_base_image_pulls_with_the_clients_credentials(rl: &Rootless, api: &Api) {
+    let m = &rl.machine;
+    let config = format!("DOCKER_CONFIG={}", rl.home.join("client-docker").display());
+    let docker = |args: &[&str]| {
+        let mut argv = vec!["env", config.as_str(), "DOCKER_BUILDKIT=0", docker_bin()];
+        argv.extend_from_slice(args);
+        api.run(&argv)
+    };
+    let private = format!("{}/burrow-test/busybox:latest", m.auth_registry);
+    let ctx = context(
+        rl,
+        "private",
+        &[(
+            "Dockerfile",
+            &format!("FROM {private}\nRUN echo from-private\n"),
+        )],
+    );
+    let anonymous = api.run(&["env", "DOCKER_BUILDKIT=0", docker_bin(), "build", &ctx]);
+    assert!(!anonymous.status.success(), "{}", stdout(&anonymous));
+    let login = docker(&[
+        "login",
+        &m.auth_registry,
+        "-u",
+        &m.auth_user,
+        "-p",
+        &m.auth_password,
+    ]);
+    assert!(login.status.success(), "docker login: {}", stderr(&login));
+    let built = docker(&["build", "-t", "built-private", &ctx]);
+    let out = stdout(&built);
+    assert!(built.status.success(), "{out}\n{}", stderr(&built));
+    assert!(out.lines().any(|l| l == "from-private"), "{out}");
+    api.docker_ok(&["rmi", "built-private"]);
 }

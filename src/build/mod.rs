@@ -65,6 +65,19 @@ pub struct Options {
     pub events: Option<progress::Sink>,
     /// What stops the build (Ctrl-C by default).
     pub cancel: cancel::Cancel,
+    /// Credentials for pulling base images, by registry host (else `burrow login`'s).
+    pub pull_auth: PullAuth,
+}
+
+/// Credentials for pulling base images by registry host (the Docker API's
+/// `X-Registry-Config`); a host not named uses `burrow login`'s.
+#[derive(Clone, Default)]
+pub struct PullAuth(pub BTreeMap<String, crate::images::auth::Credentials>);
+
+impl std::fmt::Debug for PullAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
 }
 
 /// What a build made.

@@ -179,6 +179,7 @@ fn options(args: &Args) -> anyhow::Result<Options> {
         output: output(&args.output)?,
         events: None,
         cancel: build::cancel::Cancel::ctrl_c(),
+        pull_auth: Default::default(),
     })
 }
 

@@ -25,10 +25,12 @@ use crate::images::reference;
 pub async fn build(
     ctx: &SharedCtx,
     query: &Query,
+    headers: &hyper::HeaderMap,
     context: tempfile::NamedTempFile,
 ) -> Result<Response<Body>, ApiError> {
     let BuildRequest { mut options, quiet } =
         build_options::read(query, context.path().to_path_buf())?;
+    options.pull_auth = crate::build::PullAuth(super::auth::registry_config(headers)?);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
     if !quiet {
         options.events = Some(stream_sink(tx));

@@ -42,6 +42,7 @@ pub fn read(q: &Query, context: PathBuf) -> Result<BuildRequest, ApiError> {
         output: None,
         events: None,
         cancel: Cancel::token(),
+        pull_auth: Default::default(),
     };
     platform(q.get("platform"))?;
     Ok(BuildRequest {

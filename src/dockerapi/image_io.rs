@@ -188,11 +188,12 @@ pub async fn upload(
     ctx: &SharedCtx,
     path: &str,
     query: &Query,
+    headers: &hyper::HeaderMap,
     body: Incoming,
 ) -> Result<Response<Body>, ApiError> {
     if path == "/build" {
         let context = spool(body, "build context").await?;
-        return super::build::build(ctx, query, context).await;
+        return super::build::build(ctx, query, headers, context).await;
     }
     // Accepted either way: burrow's load prints no progress to leave out.
     query.flag("quiet", false)?;

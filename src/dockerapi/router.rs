@@ -36,7 +36,7 @@ pub async fn handle(ctx: SharedCtx, req: Request<Incoming>) -> Result<Response<B
         Ok(path) if image_io::is_upload(&parts.method, path) => {
             tracing::debug!(method = %parts.method, path, "request (upload)");
             let query = Query::parse(parts.uri.query());
-            image_io::upload(&ctx, path, &query, body)
+            image_io::upload(&ctx, path, &query, &parts.headers, body)
                 .await
                 .unwrap_or_else(|e| http::error(&e))
         }

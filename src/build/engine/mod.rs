@@ -246,7 +246,13 @@ impl Build<'_> {
         let name = r.to_string();
         let mut record = self.leased.image(&name).await?;
         if record.is_none() || pull {
-            let regs = endpoints::registries_for(&r.domain, false, false, &[])?;
+            let mut regs = endpoints::registries_for(&r.domain, false, false, &[])?;
+            if let Some(c) = self.opts.pull_auth.0.get(&r.domain) {
+                regs = regs
+                    .into_iter()
+                    .map(|g| g.with_credentials(Some(c.clone())))
+                    .collect();
+            }
             let opts = pull::PullOptions {
                 platform: Platform::host(),
                 strict_platform: false,
