@@ -76,14 +76,28 @@ impl Cancel {
     }
 }
 
-/// Cancels its token when dropped (the API's response body going away with its client).
+/// Cancels its token when dropped (the API's response body going away with its client),
+/// unless disarmed once the build is over.
 #[derive(Debug)]
-pub struct CancelOnDrop(pub Cancel);
+pub struct CancelOnDrop(Option<Cancel>);
+
+impl CancelOnDrop {
+    pub fn new(c: Cancel) -> CancelOnDrop {
+        CancelOnDrop(Some(c))
+    }
+
+    /// The build is over: nothing to stop.
+    pub fn disarm(mut self) {
+        self.0 = None;
+    }
+}
 
 impl Drop for CancelOnDrop {
     fn drop(&mut self) {
-        tracing::debug!("the build's caller went away: stopping the build");
-        self.0.cancel();
+        if let Some(c) = self.0.take() {
+            tracing::debug!("the build's caller went away: stopping the build");
+            c.cancel();
+        }
     }
 }
 
@@ -96,7 +110,9 @@ mod tests {
         let c = Cancel::token();
         let other = c.clone();
         assert!(!other.is_cancelled());
-        drop(CancelOnDrop(c));
+        CancelOnDrop::new(c.clone()).disarm();
+        assert!(!other.is_cancelled());
+        drop(CancelOnDrop::new(c));
         assert!(other.is_cancelled());
         tokio::runtime::Builder::new_current_thread()
             .build()

@@ -35,7 +35,7 @@ pub async fn build(
     if !quiet {
         options.events = Some(stream_sink(tx));
     }
-    let guard = CancelOnDrop(options.cancel.clone());
+    let guard = CancelOnDrop::new(options.cancel.clone());
     let tags = options.tags.clone();
     let ctx = ctx.clone();
     // Not aborted with the response: a cancelled build still cleans up after itself.
@@ -46,7 +46,9 @@ pub async fn build(
     let first = rx.recv().await;
     let Some(first) = first else {
         // The build ended before its first step: an answer of its own.
-        return match task.await {
+        let result = task.await;
+        guard.disarm();
+        return match result {
             Ok(Ok(built)) => Ok(whole(&final_lines(&built, &tags, quiet))),
             Ok(Err(e)) => Err(early_error(e)),
             Err(e) => Err(ApiError::new(500, format!("the build failed: {e}"))),
@@ -54,12 +56,13 @@ pub async fn build(
     };
     let (out, body) = http::channel(None);
     let forward = tokio::spawn(async move {
-        let _guard = guard;
         let _ = out.send(first);
         while let Some(line) = rx.recv().await {
             let _ = out.send(line);
         }
-        let end = match task.await {
+        let result = task.await;
+        guard.disarm();
+        let end = match result {
             Ok(Ok(built)) => final_lines(&built, &tags, quiet),
             Ok(Err(e)) => vec![error_line(&late_message(&e))],
             Err(e) => vec![error_line(&format!("the build failed: {e}"))],
