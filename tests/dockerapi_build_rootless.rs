@@ -2,7 +2,8 @@
 //! (`DOCKER_BUILDKIT=0 docker build`: the classic protocol) builds with a build arg, COPY, RUN
 //! and CMD from the local registry's busybox; the image runs; a rebuild is cached (same id); a
 //! failing RUN fails `docker build` with its message; the Python SDK's `images.build` returns
-//! the image; BuildKit's session answers 501.
+//! the image; docker-compose 1.29 builds a service; BuildKit's session answers 501; a client that
+//! leaves mid-RUN leaves nothing behind; a private base image pulls with X-Registry-Config.
 
 mod containers_support;
 mod dockerapi_support;
@@ -132,6 +133,28 @@ fn docker_build_and_the_python_sdk_build_through_burrow() {
         "the Python SDK (python3-docker): {}",
         stderr(&out)
     );
+
+    // docker-compose 1.29 (Debian's, on python3-docker) builds a service through the same
+    // stream: it reads the image id from "Successfully built".
+    if Path::new("/usr/bin/docker-compose").exists() {
+        let file = rl.home.join("build-compose.yml");
+        std::fs::write(
+            &file,
+            format!("version: \"3.8\"\nservices:\n  web:\n    build:\n      context: {ctx}\n      args: {{X: \"3\"}}\n"),
+        )
+        .unwrap();
+        let file = file.display().to_string();
+        let out = api.run(&["docker-compose", "-p", "bb", "-f", &file, "build"]);
+        assert!(
+            out.status.success(),
+            "docker-compose build: {}\n{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let ran = api.docker_ok(&["run", "--rm", "bb_web"]);
+        assert_eq!(ran, "hello from the build\nx=3\n");
+        api.docker_ok(&["rmi", "bb_web"]);
+    }
 
     // BuildKit's session is refused clearly; the cache goes with builder prune.
     let (code, body) = api.curl("POST", "/v1.41/session", None);
