@@ -195,18 +195,6 @@ fn docker_cli_logs_in_pushes_saves_loads_and_reads_history() {
     let search = api.docker(&["search", "busybox"]);
     assert!(!search.status.success());
     assert!(stderr(&search).contains("search"), "{}", stderr(&search));
-    let context = rl.home.join("ctx");
-    std::fs::create_dir_all(&context).unwrap();
-    std::fs::write(context.join("Dockerfile"), "FROM scratch\n").unwrap();
-    let ctx_dir = context.display().to_string();
-    let argv = ["env", "DOCKER_BUILDKIT=0", docker_bin(), "build", &ctx_dir];
-    let built = api.run(&argv);
-    assert!(!built.status.success(), "{}", stdout(&built));
-    assert!(
-        stderr(&built).contains("burrow build"),
-        "{}",
-        stderr(&built)
-    );
 
     a_pull_whose_client_leaves_leaves_nothing_behind(&rl, &api);
 }

@@ -42,9 +42,9 @@ pub fn is_cache_record(name: &str) -> bool {
     name.starts_with(&format!("{CACHE_REPO}:"))
 }
 
-/// Deletes every cache record and the volumes of `RUN --mount=type=cache`; returns how many
-/// went.
-pub async fn prune(ctx: &crate::containers::Ctx) -> anyhow::Result<usize> {
+/// Deletes every cache record and the volumes of `RUN --mount=type=cache`; returns the names of
+/// what went (volume names, then record names).
+pub async fn prune(ctx: &crate::containers::Ctx) -> anyhow::Result<Vec<String>> {
     let volumes = crate::containers::volumes::Volumes::of(ctx);
     let names: Vec<String> = volumes
         .list()
@@ -52,15 +52,15 @@ pub async fn prune(ctx: &crate::containers::Ctx) -> anyhow::Result<usize> {
         .map(|v| v.name)
         .filter(|n| n.starts_with(super::mounts::CACHE_VOLUME_PREFIX))
         .collect();
-    let mut n = volumes.remove_quietly(&names).len();
+    let mut gone = volumes.remove_quietly(&names);
     let store = &Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep);
     for img in store.images().await? {
         if is_cache_record(&img.name) {
             store.delete_image(&img.name, false).await?;
-            n += 1;
+            gone.push(img.name);
         }
     }
-    Ok(n)
+    Ok(gone)
 }
 
 #[cfg(test)]

@@ -2,9 +2,11 @@
 //! split into stages ([`stages`]), each step run ([`engine`]): RUN in a container like `burrow
 //! run`'s ([`runstep`]), COPY/ADD written as layers directly ([`copy`], [`files`]), the rest applied
 //! to the image config; results cached as image records ([`cache`]); the context filtered by
-//! `.dockerignore` ([`ignore`]); progress in BuildKit's plain form ([`progress`]).
+//! `.dockerignore` ([`ignore`]); progress in BuildKit's plain form ([`progress`]); stopped by
+//! Ctrl-C or its caller ([`cancel`]).
 
 pub mod cache;
+pub mod cancel;
 pub mod copy;
 pub mod engine;
 pub mod files;
@@ -26,6 +28,8 @@ pub enum ContextSource {
     Dir(PathBuf),
     /// A tar archive (plain or gzip), e.g. read from stdin.
     Tar(Vec<u8>),
+    /// A tar archive (plain or gzip) in a file (the Docker API's request body, spooled).
+    TarFile(PathBuf),
 }
 
 /// Where the Dockerfile comes from.
@@ -57,6 +61,23 @@ pub struct Options {
     /// Write the image to this archive (OCI layout and docker-archive in one tar) instead of
     /// naming it in the image store.
     pub output: Option<PathBuf>,
+    /// Also hand the steps' events here (the Docker API's stream).
+    pub events: Option<progress::Sink>,
+    /// What stops the build (Ctrl-C by default).
+    pub cancel: cancel::Cancel,
+    /// Credentials for pulling base images, by registry host (else `burrow login`'s).
+    pub pull_auth: PullAuth,
+}
+
+/// Credentials for pulling base images by registry host (the Docker API's
+/// `X-Registry-Config`); a host not named uses `burrow login`'s.
+#[derive(Clone, Default)]
+pub struct PullAuth(pub BTreeMap<String, crate::images::auth::Credentials>);
+
+impl std::fmt::Debug for PullAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
 }
 
 /// What a build made.
@@ -75,6 +96,9 @@ pub struct Built {
 pub enum BuildError {
     #[error(transparent)]
     Parse(#[from] crate::dockerfile::file::ParseError),
+    /// A context archive that could not be read (not a tar, or compressed in a way not read).
+    #[error("{0:#}")]
+    Context(anyhow::Error),
     #[error("Dockerfile line {line}: {instruction}: {err}")]
     Copy {
         line: usize,

@@ -1,7 +1,8 @@
 //! What a build says while it runs, on stderr: BuildKit's plain lines (`#N [stage k/n] INSTR`,
 //! the step's output prefixed `#N `, then `#N CACHED` or `#N DONE 1.2s`), a live view on a
 //! terminal (every step with its state and time, the running step's last output lines under
-//! it, redrawn in place), or nothing (`-q`).
+//! it, redrawn in place), or nothing (`-q`); and, for callers that show steps their own way
+//! (the Docker API's `/build` stream), the same steps as [`Event`]s handed to a [`Sink`].
 
 use std::io::Write;
 use std::time::Instant;
@@ -13,6 +14,36 @@ pub enum Mode {
     /// The live view (a terminal).
     Tty,
     Quiet,
+}
+
+/// A step's progress as a caller of the builder sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Step `n` begins: `text` is the instruction as written (or what the step does);
+    /// `of` is (stage, k, total) for the stage's steps ("[stage k/total]").
+    Step {
+        n: usize,
+        text: String,
+        of: Option<(String, usize, usize)>,
+    },
+    /// Output of step `n`'s command.
+    Output { n: usize, data: Vec<u8> },
+    /// Step `n` was taken from the cache.
+    Cached { n: usize },
+    /// Step `n` ran and is over.
+    Done { n: usize, secs: f64 },
+    /// A note of step `n` (the image written, its names).
+    Note { n: usize, text: String },
+}
+
+/// Where a build's [`Event`]s go (besides the mode's lines).
+#[derive(Clone)]
+pub struct Sink(pub std::sync::Arc<dyn Fn(Event) + Send + Sync>);
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sink")
+    }
 }
 
 /// How many output lines of the running step the live view shows.
@@ -36,6 +67,7 @@ pub struct Progress {
     rows: Vec<Row>,
     /// Lines the live view drew last time (to move back over them).
     drawn: usize,
+    sink: Option<Sink>,
 }
 
 impl Progress {
@@ -46,7 +78,29 @@ impl Progress {
             started: None,
             rows: Vec::new(),
             drawn: 0,
+            sink: None,
         }
+    }
+
+    /// Also hands every step's events to `sink`.
+    pub fn with_sink(mut self, sink: Option<Sink>) -> Progress {
+        self.sink = sink;
+        self
+    }
+
+    fn emit(&self, e: Event) {
+        if let Some(s) = &self.sink {
+            (s.0)(e);
+        }
+    }
+
+    /// A step of a stage, shown "[stage k/total] text"; returns its number.
+    pub fn stage_step(&mut self, stage: &str, k: usize, total: usize, text: &str) -> usize {
+        self.begin(
+            &format!("[{stage} {k}/{total}] {text}"),
+            text,
+            Some((stage.to_string(), k, total)),
+        )
     }
 
     fn line(&self, text: &str) {
@@ -57,7 +111,16 @@ impl Progress {
 
     /// A new step; returns its number.
     pub fn step(&mut self, title: &str) -> usize {
+        self.begin(title, title, None)
+    }
+
+    fn begin(&mut self, title: &str, text: &str, of: Option<(String, usize, usize)>) -> usize {
         let n = self.next;
+        self.emit(Event::Step {
+            n,
+            text: text.to_string(),
+            of,
+        });
         self.next += 1;
         self.started = Some(Instant::now());
         self.line(&format!("#{n} {title}"));
@@ -73,6 +136,7 @@ impl Progress {
     }
 
     pub fn cached(&mut self, n: usize) {
+        self.emit(Event::Cached { n });
         self.line(&format!("#{n} CACHED"));
         self.end(n, "CACHED".into());
     }
@@ -82,6 +146,7 @@ impl Progress {
             .started
             .map(|s| s.elapsed().as_secs_f64())
             .unwrap_or(0.0);
+        self.emit(Event::Done { n, secs });
         self.line(&format!("#{n} DONE {secs:.1}s"));
         self.end(n, format!("DONE {secs:.1}s"));
     }
@@ -96,6 +161,10 @@ impl Progress {
 
     /// A note of the step (the image written, its names).
     pub fn note(&mut self, n: usize, text: &str) {
+        self.emit(Event::Note {
+            n,
+            text: text.to_string(),
+        });
         self.line(&format!("#{n} {text}"));
         self.tail(n, text);
         self.redraw();
@@ -103,6 +172,10 @@ impl Progress {
 
     /// The output of step `n`'s command, line by line.
     pub fn output(&mut self, n: usize, data: &[u8]) {
+        self.emit(Event::Output {
+            n,
+            data: data.to_vec(),
+        });
         let text = String::from_utf8_lossy(data).into_owned();
         if self.mode == Mode::Plain {
             let mut err = std::io::stderr().lock();
@@ -188,5 +261,33 @@ mod tests {
         assert!(p.rows[0].tail.is_empty());
         assert!(p.rows[0].end.as_deref().unwrap().starts_with("DONE"));
         assert_eq!(fit("abcdef", 4).len(), 6);
+    }
+
+    #[test]
+    fn events_go_to_the_sink() {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let sink = Sink(std::sync::Arc::new(move |e| s.lock().unwrap().push(e)));
+        let mut p = Progress::new(Mode::Quiet).with_sink(Some(sink));
+        let n = p.stage_step("s", 2, 3, "RUN make");
+        p.output(n, b"hi\n");
+        p.cached(n);
+        let seen = seen.lock().unwrap();
+        assert_eq!(
+            seen[0],
+            Event::Step {
+                n: 1,
+                text: "RUN make".into(),
+                of: Some(("s".into(), 2, 3))
+            }
+        );
+        assert_eq!(
+            seen[1],
+            Event::Output {
+                n: 1,
+                data: b"hi\n".to_vec()
+            }
+        );
+        assert_eq!(seen[2], Event::Cached { n: 1 });
     }
 }

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use anyhow::Context;
 
+use super::cancel::Cancel;
 use crate::containers::commit::diff_layer;
 use crate::containers::create::{self, CreateOptions};
 use crate::containers::health::config::HealthConfig;
@@ -16,10 +17,6 @@ use crate::containers::request::ContainerRequest;
 use crate::containers::{ops, record, start, Ctx};
 use crate::images::manifest::Descriptor;
 use crate::images::store::Store;
-
-/// Whether a step container exists now: an interrupt then is the step's to handle (it kills the
-/// command and removes the container), not the build's.
-pub static IN_STEP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The label that marks a container as a build step's.
 pub const BUILD_LABEL: &str = "io.burrow.build-step";
@@ -35,6 +32,8 @@ pub struct RunSpec<'a> {
     pub network: &'a str,
     /// `RUN --mount`s as binds (cache volumes, bind-mount directories).
     pub binds: Vec<crate::containers::values::VolumeSpec>,
+    /// What stops the build: the step then kills its command and removes its container.
+    pub cancel: &'a Cancel,
 }
 
 /// A RUN that did not succeed.
@@ -65,9 +64,9 @@ pub async fn run(
     req.config.labels.insert(BUILD_LABEL.into(), "1".into());
     req.host_config.network_mode = spec.network.to_string();
     req.host_config.binds = spec.binds.clone();
-    IN_STEP.store(true, std::sync::atomic::Ordering::SeqCst);
-    let result = run_container(ctx, leased, &req, out).await;
-    IN_STEP.store(false, std::sync::atomic::Ordering::SeqCst);
+    spec.cancel.set_in_step(true);
+    let result = run_container(ctx, leased, &req, spec.cancel, out).await;
+    spec.cancel.set_in_step(false);
     result
 }
 
@@ -75,6 +74,7 @@ async fn run_container(
     ctx: &Ctx,
     leased: &Store,
     req: &ContainerRequest,
+    cancel: &Cancel,
     out: &mut (dyn FnMut(&[u8]) + Send),
 ) -> Result<(Descriptor, String), RunError> {
     let created = create::create(ctx, req, CreateOptions::default(), &|_| {})
@@ -82,7 +82,7 @@ async fn run_container(
         .map_err(|e| anyhow::anyhow!(e))
         .context("creating the RUN container")?;
     let id = created.id.clone();
-    let result = run_created(ctx, leased, &id, created.rootfs, out).await;
+    let result = run_created(ctx, leased, &id, created.rootfs, cancel, out).await;
     if let Ok(c) = ctx.client.get(&id).await {
         if let Err(err) = ops::remove(ctx, &c, true, true).await {
             tracing::warn!(%err, %id, "removing the RUN container");
@@ -96,6 +96,7 @@ async fn run_created(
     leased: &Store,
     id: &str,
     rootfs: Vec<containerd_client::types::Mount>,
+    cancel: &Cancel,
     out: &mut (dyn FnMut(&[u8]) + Send),
 ) -> Result<(Descriptor, String), RunError> {
     let log = ctx.store.container_dir(id).join("build-output");
@@ -116,10 +117,15 @@ async fn run_created(
     let code = loop {
         tokio::select! {
             code = &mut wait => break code.context("waiting for the RUN command")?,
-            _ = tokio::signal::ctrl_c(), if !interrupted => {
+            _ = cancel.stopped(), if !interrupted => {
                 // Interrupted: the command is killed, and the caller removes its container.
                 interrupted = true;
-                let _ = ctx.client.kill_task(id, 9, true).await;
+                tracing::debug!(%id, "build stopped: killing the RUN command");
+                // The command is the init of the step's PID namespace: killing it ends them
+                // all (`--all` needs a cgroup, which rootless on cgroup v1 has not).
+                if let Err(err) = ctx.client.kill_task(id, 9, false).await {
+                    tracing::warn!(%err, %id, "killing the RUN command");
+                }
             }
             _ = tokio::time::sleep(std::time::Duration::from_millis(100)) => {
                 pos = tail(&log, pos, &mut output, out);

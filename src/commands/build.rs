@@ -105,7 +105,7 @@ pub fn builder(cmd: BuilderCommand, g: &Globals) -> anyhow::Result<ExitCode> {
         let ctx = Ctx::connect(g).await?;
         build::cache::prune(&ctx).await
     })?;
-    println!("Deleted build cache objects: {n}");
+    println!("Deleted build cache objects: {}", n.len());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -177,6 +177,9 @@ fn options(args: &Args) -> anyhow::Result<Options> {
         network,
         progress,
         output: output(&args.output)?,
+        events: None,
+        cancel: build::cancel::Cancel::ctrl_c(),
+        pull_auth: Default::default(),
     })
 }
 

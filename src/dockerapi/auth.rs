@@ -93,6 +93,34 @@ pub fn registry_auth(headers: &HeaderMap) -> Result<Option<Credentials>, ApiErro
     cfg.credentials()
 }
 
+/// The credentials of a `/build` request's `X-Registry-Config` header (base64url JSON of
+/// registry address → AuthConfig, all the client's config holds) by registry host; entries
+/// without a user name and password (tokens, empty ones) are left out, the others' hosts then
+/// use `burrow login`'s. A header that is not base64 of such an object answers 400.
+pub fn registry_config(
+    headers: &HeaderMap,
+) -> Result<std::collections::BTreeMap<String, Credentials>, ApiError> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(v) = headers.get("X-Registry-Config") else {
+        return Ok(out);
+    };
+    let bad =
+        |why: String| ApiError::bad_request(format!("invalid X-Registry-Config header: {why}"));
+    let text = v.to_str().map_err(|_| bad("not text".into()))?.trim();
+    if text.is_empty() {
+        return Ok(out);
+    }
+    let raw = decode_base64(text).ok_or_else(|| bad("not base64url-encoded JSON".into()))?;
+    let cfgs: std::collections::BTreeMap<String, AuthConfig> =
+        serde_json::from_slice(&raw).map_err(|e| bad(format!("not a map of AuthConfigs: {e}")))?;
+    for (server, cfg) in cfgs {
+        if let Ok(Some(c)) = cfg.credentials() {
+            out.insert(login::server_host(Some(&server)), c);
+        }
+    }
+    Ok(out)
+}
+
 /// `POST /auth`: checks the body's credentials with its `serveraddress`'s registry (Docker
 /// Hub when empty); 200 `{"Status": "Login Succeeded"}`, or 401 with the registry's refusal.
 pub async fn login(call: &Call) -> Result<Response<Body>, ApiError> {
@@ -163,5 +191,19 @@ mod tests {
         );
         let token = URL_SAFE.encode(r#"{"identitytoken":"t"}"#);
         assert_eq!(registry_auth(&header(&token)).unwrap_err().status, 501);
+    }
+
+    #[test]
+    fn registry_config_gives_credentials_by_host() {
+        use base64::engine::general_purpose::URL_SAFE;
+        let mut h = HeaderMap::new();
+        let cfg = r#"{"127.0.0.1:5001":{"username":"u","password":"p"},"https://index.docker.io/v1/":{"identitytoken":"t"},"other:1":{}}"#;
+        h.insert("X-Registry-Config", URL_SAFE.encode(cfg).parse().unwrap());
+        let m = registry_config(&h).unwrap();
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["127.0.0.1:5001"]);
+        assert_eq!(m["127.0.0.1:5001"].username, "u");
+        h.insert("X-Registry-Config", "!!".parse().unwrap());
+        assert_eq!(registry_config(&h).unwrap_err().status, 400);
+        assert!(registry_config(&HeaderMap::new()).unwrap().is_empty());
     }
 }

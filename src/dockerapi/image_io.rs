@@ -18,6 +18,7 @@ use super::call::Call;
 use super::error::ApiError;
 use super::http::{self, Body, Query};
 use super::transfer::{progress_lines, store, Transfer};
+use super::SharedCtx;
 use crate::containers::Ctx;
 use crate::images::archive::{self, ArchiveError};
 use crate::images::catalog::{self, CatalogError};
@@ -181,32 +182,38 @@ pub fn is_upload(method: &Method, path: &str) -> bool {
     method == Method::POST && matches!(path, "/images/load" | "/build")
 }
 
-/// Answers an upload: `/images/load` from the body spooled to a private temporary file;
-/// `/build`'s context is read and dropped, then refused (the client sees the answer, not a
-/// broken pipe).
+/// Answers an upload from the body spooled to a private temporary file: `/images/load`, or
+/// `/build` (the context, through [`super::build`]).
 pub async fn upload(
-    ctx: &Ctx,
+    ctx: &SharedCtx,
     path: &str,
     query: &Query,
-    mut body: Incoming,
+    headers: &hyper::HeaderMap,
+    body: Incoming,
 ) -> Result<Response<Body>, ApiError> {
     if path == "/build" {
-        while let Some(Ok(_)) = body.frame().await {}
-        return Err(build());
+        let context = spool(body, "build context").await?;
+        return super::build::build(ctx, query, headers, context).await;
     }
     // Accepted either way: burrow's load prints no progress to leave out.
     query.flag("quiet", false)?;
-    let tmp_err = |e: std::io::Error| ApiError::new(500, format!("cannot buffer the archive: {e}"));
+    let tmp = spool(body, "archive").await?;
+    load(ctx, tmp.path()).await
+}
+
+/// A request body written to a private temporary file as it arrives (`what` names it).
+async fn spool(mut body: Incoming, what: &str) -> Result<tempfile::NamedTempFile, ApiError> {
+    let tmp_err = |e: std::io::Error| ApiError::new(500, format!("cannot buffer the {what}: {e}"));
     let mut tmp = tempfile::NamedTempFile::new().map_err(tmp_err)?;
     while let Some(frame) = body.frame().await {
         let frame = frame
-            .map_err(|e| ApiError::bad_request(format!("the archive did not arrive whole: {e}")))?;
+            .map_err(|e| ApiError::bad_request(format!("the {what} did not arrive whole: {e}")))?;
         if let Ok(data) = frame.into_data() {
             tmp.write_all(&data).map_err(tmp_err)?;
         }
     }
     tmp.flush().map_err(tmp_err)?;
-    load(ctx, tmp.path()).await
+    Ok(tmp)
 }
 
 /// `POST /images/load`: the archive (docker-archive or OCI archive, plain or gzip) into the
@@ -255,15 +262,6 @@ pub fn search() -> ApiError {
         "burrow does not implement GET /images/search (`docker search`) yet: it has no registry \
          search; look the repository up on the registry's web site, or list one repository's \
          tags with `skopeo list-tags docker://HOST/REPO`",
-    )
-}
-
-/// `POST /build`: the builder has not landed yet.
-pub fn build() -> ApiError {
-    ApiError::not_implemented(
-        "burrow does not implement POST /build (docker build) yet: `burrow build` is planned \
-         (issue [build]) and not available; build the image with buildah or podman and \
-         `docker load` it, or push it to a registry and pull it",
     )
 }
 

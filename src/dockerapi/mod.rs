@@ -14,12 +14,16 @@
 //! - [`system`], [`containers`], [`create_body`], [`logs`], [`attach`], [`exec`], [`images`],
 //!   [`image_io`], [`volumes`], [`networks`]: the endpoints ([`transfer`]: the image
 //!   endpoints' store and progress lines).
+//! - [`build`] (`/build` through burrow's builder, `/build/prune`), [`build_options`] (its
+//!   query read into the builder's options).
 //! - [`archive`] (docker cp, export, changes), [`stats`] (top, stats), [`events`], [`space`]
 //!   (system df, the prunes), [`commit`] (commit, update): the operations endpoints.
 
 pub mod archive;
 pub mod attach;
 pub mod auth;
+pub mod build;
+pub mod build_options;
 pub mod call;
 pub mod commit;
 pub mod containers;

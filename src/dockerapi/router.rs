@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::http::{self, Body, Query};
 use super::SharedCtx;
 use super::{archive, attach, commit, events, exec, space, stats};
-use super::{auth, containers, image_io, images, logs, networks, system, volumes};
+use super::{auth, build, containers, image_io, images, logs, networks, system, volumes};
 use super::{API_VERSION, MIN_API_VERSION};
 
 /// Answers one request.
@@ -36,7 +36,7 @@ pub async fn handle(ctx: SharedCtx, req: Request<Incoming>) -> Result<Response<B
         Ok(path) if image_io::is_upload(&parts.method, path) => {
             tracing::debug!(method = %parts.method, path, "request (upload)");
             let query = Query::parse(parts.uri.query());
-            image_io::upload(&ctx, path, &query, body)
+            image_io::upload(&ctx, path, &query, &parts.headers, body)
                 .await
                 .unwrap_or_else(|e| http::error(&e))
         }
@@ -117,6 +117,8 @@ async fn route(ctx: &SharedCtx, call: &Call) -> Result<Response<Body>, ApiError>
         (_, ["volumes", ..]) => volumes::route(ctx, call, &segs[1..]).await,
         (_, ["networks", ..]) => networks::route(ctx, call, &segs[1..]).await,
         ("POST", ["auth"]) => auth::login(call).await,
+        ("POST", ["build", "prune"]) => build::prune(ctx, &call.query).await,
+        (_, ["session"]) => Err(build::session()),
         _ => Err(unimplemented(call)),
     }
 }

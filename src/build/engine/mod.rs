@@ -91,7 +91,7 @@ pub async fn build(ctx: &Ctx, opts: &Options) -> anyhow::Result<Built> {
         root,
         ignore,
         context_tree: None,
-        progress: Progress::new(opts.progress),
+        progress: Progress::new(opts.progress).with_sink(opts.events.clone()),
         stages: BTreeMap::new(),
         stage_names: plan
             .stages
@@ -106,8 +106,8 @@ pub async fn build(ctx: &Ctx, opts: &Options) -> anyhow::Result<Built> {
         loop {
             tokio::select! {
                 r = &mut run => break r,
-                _ = tokio::signal::ctrl_c() => {
-                    if !runstep::IN_STEP.load(std::sync::atomic::Ordering::SeqCst) {
+                _ = opts.cancel.stopped(), if !opts.cancel.is_cancelled() || !opts.cancel.in_step() => {
+                    if !opts.cancel.in_step() {
                         break Err(anyhow::anyhow!("interrupted: the build stopped"));
                     }
                 }
@@ -158,7 +158,7 @@ impl Build<'_> {
         let total = 1 + steps.iter().filter(|l| is_vertex(l)).count();
         let n = self
             .progress
-            .step(&format!("[{label} 1/{total}] {}", stage.from.original));
+            .stage_step(&label, 1, total, &stage.from.original);
         let mut state = self.base(plan, stage).await?;
         self.progress.done(n);
         // The base's ONBUILD triggers run first, as Docker runs them.
@@ -178,7 +178,7 @@ impl Build<'_> {
         for line in &steps {
             let title = if is_vertex(line) {
                 k += 1;
-                Some(format!("[{label} {k}/{total}] {}", line.original))
+                Some((label.clone(), k, total))
             } else {
                 None
             };
@@ -246,7 +246,13 @@ impl Build<'_> {
         let name = r.to_string();
         let mut record = self.leased.image(&name).await?;
         if record.is_none() || pull {
-            let regs = endpoints::registries_for(&r.domain, false, false, &[])?;
+            let mut regs = endpoints::registries_for(&r.domain, false, false, &[])?;
+            if let Some(c) = self.opts.pull_auth.0.get(&r.domain) {
+                regs = regs
+                    .into_iter()
+                    .map(|g| g.with_credentials(Some(c.clone())))
+                    .collect();
+            }
             let opts = pull::PullOptions {
                 platform: Platform::host(),
                 strict_platform: false,
@@ -268,7 +274,7 @@ impl Build<'_> {
         plan: &Plan,
         state: &mut State,
         line: &Line,
-        title: Option<String>,
+        title: Option<(String, usize, usize)>,
     ) -> Result<(), BuildError> {
         let refuse = |message: String| BuildError::Refused {
             line: line.line,
@@ -283,15 +289,11 @@ impl Build<'_> {
         match line.name.as_str() {
             "ARG" => self.arg(plan, state, line),
             "RUN" => {
-                let n = self
-                    .progress
-                    .step(title.as_deref().unwrap_or(&line.original));
+                let n = self.begin_step(&title, line);
                 self.run_step(state, line, n).await
             }
             "COPY" | "ADD" => {
-                let n = self
-                    .progress
-                    .step(title.as_deref().unwrap_or(&line.original));
+                let n = self.begin_step(&title, line);
                 let tree = self.copy_tree(state, line).await?;
                 let content = files::content_digest(&tree);
                 let key = cache::key(&state.key, &line.full(), &state.arg_env(), Some(&content));
@@ -336,6 +338,14 @@ impl Build<'_> {
                 self.config_step(state, line);
                 Ok(())
             }
+        }
+    }
+
+    /// The progress step of a RUN, COPY or ADD (of its stage when `title` says which).
+    fn begin_step(&mut self, title: &Option<(String, usize, usize)>, line: &Line) -> usize {
+        match title {
+            Some((label, k, total)) => self.progress.stage_step(label, *k, *total, &line.original),
+            None => self.progress.step(&line.original),
         }
     }
 
@@ -613,19 +623,47 @@ fn context_root(source: &ContextSource) -> anyhow::Result<(Option<tempfile::Temp
             Ok((None, d.clone()))
         }
         ContextSource::Tar(data) => {
-            let tmp = tempfile::Builder::new().prefix("burrow-build-").tempdir()?;
-            let reader: Box<dyn std::io::Read + '_> = if data.starts_with(&[0x1f, 0x8b]) {
-                Box::new(flate2::read::GzDecoder::new(data.as_slice()))
-            } else {
-                Box::new(data.as_slice())
-            };
-            tar::Archive::new(reader)
-                .unpack(tmp.path())
-                .context("unpacking the build context from stdin (a tar archive, plain or gzip)")?;
-            let root = tmp.path().to_path_buf();
-            Ok((Some(tmp), root))
+            unpack_context(data.as_slice(), "from stdin").map_err(|e| BuildError::Context(e).into())
+        }
+        ContextSource::TarFile(path) => {
+            let f = std::fs::File::open(path)
+                .with_context(|| format!("opening the build context {}", path.display()))?;
+            unpack_context(std::io::BufReader::new(f), "sent")
+                .map_err(|e| BuildError::Context(e).into())
         }
     }
+}
+
+/// A context archive (plain tar or gzip) unpacked into a temporary directory; `how` says where
+/// it came from, for the error.
+fn unpack_context(
+    mut input: impl std::io::BufRead,
+    how: &str,
+) -> anyhow::Result<(Option<tempfile::TempDir>, PathBuf)> {
+    let head = input.fill_buf()?.to_vec();
+    let refused = [
+        (&b"BZh"[..], "bzip2"),
+        (&[0xfd, b'7', b'z', b'X', b'Z', 0][..], "xz"),
+        (&[0x28, 0xb5, 0x2f, 0xfd][..], "zstd"),
+    ];
+    if let Some((_, kind)) = refused.iter().find(|(m, _)| head.starts_with(m)) {
+        anyhow::bail!(
+            "the build context {how} is {kind}-compressed: burrow reads a plain or gzip-compressed tar archive; send one of those"
+        );
+    }
+    let tmp = tempfile::Builder::new().prefix("burrow-build-").tempdir()?;
+    let reader: Box<dyn std::io::Read + '_> = if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::GzDecoder::new(input))
+    } else {
+        Box::new(input)
+    };
+    tar::Archive::new(reader)
+        .unpack(tmp.path())
+        .with_context(|| {
+            format!("unpacking the build context {how} (a tar archive, plain or gzip)")
+        })?;
+    let root = tmp.path().to_path_buf();
+    Ok((Some(tmp), root))
 }
 
 /// The context's ignore file: `<Dockerfile>.dockerignore` beside a Dockerfile given by path

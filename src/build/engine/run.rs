@@ -128,6 +128,7 @@ impl Build<'_> {
             env,
             network: &network,
             binds,
+            cancel: &self.opts.cancel,
         };
         let progress = &mut self.progress;
         let mut out = |d: &[u8]| progress.output(n, d);
