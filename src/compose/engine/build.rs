@@ -261,3 +261,111 @@ pub async fn run(
     report(format!("Service {}  Built", svc.name));
     Ok(built.id)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(yaml: &str) -> Project {
+        Project {
+            name: "app".into(),
+            working_dir: "/srv/app".into(),
+            config_files: vec!["/srv/app/compose.yaml".into()],
+            compose: compose_spec::Compose::options()
+                .from_yaml_str(yaml)
+                .unwrap(),
+            warnings: Vec::new(),
+            profiles: Vec::new(),
+        }
+    }
+
+    fn opts(yaml: &str, flags: &Flags) -> Result<Option<Options>, ComposeError> {
+        let p = project(yaml);
+        let svc = Service::of(&p, "web").unwrap();
+        options(&p, &svc, flags)
+    }
+
+    #[test]
+    fn the_short_form_builds_project_service_from_the_context() {
+        let o = opts("services:\n  web:\n    build: /srv/app/web\n", &Flags::default())
+            .unwrap()
+            .unwrap();
+        assert!(matches!(&o.context, ContextSource::Dir(d) if d == &PathBuf::from("/srv/app/web")));
+        assert!(
+            matches!(&o.dockerfile, DockerfileSource::Path(p) if p == &PathBuf::from("Dockerfile"))
+        );
+        assert_eq!(o.tags, vec!["docker.io/library/app-web:latest".to_string()]);
+        assert_eq!(o.labels[naming::PROJECT], "app");
+        assert_eq!(o.labels[naming::SERVICE], "web");
+        assert_eq!(o.network, crate::network::DEFAULT_NETWORK);
+        assert!(!o.no_cache && !o.pull);
+    }
+
+    #[test]
+    fn the_long_form_maps_every_supported_key() {
+        let y = "services:\n  web:\n    image: reg.example/web:1\n    build:\n      context: /c\n      dockerfile: other.Dockerfile\n      args: {A: '1', B: null}\n      target: final\n      labels: [x=y]\n      network: none\n      pull: true\n      no_cache: true\n      tags: [reg.example/web:extra]\n";
+        let flags = Flags {
+            args: [("C".to_string(), "3".to_string())].into(),
+            ..Flags::default()
+        };
+        let o = opts(y, &flags).unwrap().unwrap();
+        assert!(
+            matches!(&o.dockerfile, DockerfileSource::Path(p) if p == &PathBuf::from("other.Dockerfile"))
+        );
+        assert_eq!(
+            o.tags,
+            vec![
+                "reg.example/web:1".to_string(),
+                "reg.example/web:extra".to_string()
+            ]
+        );
+        assert_eq!(o.build_args.get("A").map(String::as_str), Some("1"));
+        assert_eq!(o.build_args.get("C").map(String::as_str), Some("3"));
+        assert_eq!(o.target.as_deref(), Some("final"));
+        assert_eq!(o.labels["x"], "y");
+        assert_eq!(o.network, "none");
+        assert!(o.pull && o.no_cache);
+    }
+
+    #[test]
+    fn an_inline_dockerfile_is_its_text() {
+        let y = "services:\n  web:\n    build:\n      context: /c\n      dockerfile_inline: |\n        FROM scratch\n";
+        let o = opts(y, &Flags::default()).unwrap().unwrap();
+        assert!(matches!(&o.dockerfile, DockerfileSource::Text(t) if t.starts_with("FROM scratch")));
+    }
+
+    #[test]
+    fn what_the_builder_cannot_do_is_refused_by_name() {
+        for (key, want) in [
+            ("ssh: [default]", "ssh is not supported"),
+            ("secrets: [s]", "secrets is not supported"),
+            ("network: mynet", "network mynet"),
+            ("platforms: [linux/s390x]", "cross-platform builds are not supported"),
+        ] {
+            let y = format!("services:\n  web:\n    build:\n      context: /c\n      {key}\nsecrets:\n  s:\n    file: /x\n");
+            let e = opts(&y, &Flags::default()).unwrap_err().to_string();
+            assert!(e.contains("service web: build:") && e.contains(want), "{key}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_service_without_build_has_no_build_and_keeps_its_image() {
+        let p = project("services:\n  web:\n    image: busybox\n");
+        let svc = Service::of(&p, "web").unwrap();
+        assert!(options(&p, &svc, &Flags::default()).unwrap().is_none());
+        assert_eq!(image_name("app", &svc).as_deref(), Some("busybox"));
+        assert!(!svc.builds_only());
+    }
+
+    #[test]
+    fn the_built_image_id_changes_the_config_hash() {
+        let p = project("services:\n  web:\n    build: /c\n");
+        let mut svc = Service::of(&p, "web").unwrap();
+        let plain = svc.config_hash();
+        svc.image_id = Some("sha256:aa".into());
+        let a = svc.config_hash();
+        svc.image_id = Some("sha256:bb".into());
+        assert_ne!(plain, a);
+        assert_ne!(a, svc.config_hash());
+    }
+}
