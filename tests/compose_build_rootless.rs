@@ -106,7 +106,13 @@ fn rootless_compose_builds_services() {
     assert!(logs.contains("msg=v1"), "{logs}");
     let labels = burrow_ok(
         &rl,
-        &["image", "inspect", "-f", "{{json .Config.Labels}}", "cb-app"],
+        &[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .Config.Labels}}",
+            "cb-app",
+        ],
     );
     for want in [
         r#""com.docker.compose.project":"cb""#,
@@ -136,10 +142,21 @@ fn rootless_compose_builds_services() {
     compose_ok(
         &rl,
         &file,
-        &["build", "--progress", "plain", "--build-arg", "GREETING=from-flag", "app"],
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "--build-arg",
+            "GREETING=from-flag",
+            "app",
+        ],
     );
     assert_ne!(image_id(&rl), image2, "built again");
-    let (out, _) = compose_ok(&rl, &file, &["run", "--rm", "-T", "app", "cat", "/greeting"]);
+    let (out, _) = compose_ok(
+        &rl,
+        &file,
+        &["run", "--rm", "-T", "app", "cat", "/greeting"],
+    );
     assert!(out.contains("greeting=from-flag"), "{out}");
 
     // pull skips a service that is built.
@@ -153,7 +170,17 @@ fn rootless_compose_builds_services() {
     assert_ne!(code(&gone), 0, "cb-app is removed");
     burrow_ok(
         &rl,
-        &["image", "inspect", "-f", "{{.Id}}", "127.0.0.1:5000/burrow-test/busybox"],
+        &[
+            "image",
+            "inspect",
+            "-f",
+            "{{.Id}}",
+            "127.0.0.1:5000/burrow-test/busybox",
+        ],
     );
-    assert_eq!(burrow_ok(&rl, &["ps", "-aq"]), "", "down leaves no container");
+    assert_eq!(
+        burrow_ok(&rl, &["ps", "-aq"]),
+        "",
+        "down leaves no container"
+    );
 }

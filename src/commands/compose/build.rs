@@ -53,7 +53,15 @@ pub fn run(args: Args, project: &Project, g: &Globals) -> anyhow::Result<ExitCod
     };
     crate::commands::container::block_on(async move {
         let ctx = Ctx::connect(g).await?;
-        engine::ensure(&ctx, project, &mut services, Policy::Always, &flags, &report).await?;
+        engine::ensure(
+            &ctx,
+            project,
+            &mut services,
+            Policy::Always,
+            &flags,
+            &report,
+        )
+        .await?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -73,7 +73,15 @@ pub fn run(args: Args, project: &Project, g: &Globals) -> anyhow::Result<ExitCod
             build::Policy::Missing
         };
         let flags = build::Flags::default();
-        build::ensure(&ctx, project, std::slice::from_mut(&mut svc), policy, &flags, &super::report).await?;
+        build::ensure(
+            &ctx,
+            project,
+            std::slice::from_mut(&mut svc),
+            policy,
+            &flags,
+            &super::report,
+        )
+        .await?;
         let deps: Vec<String> = svc.dependencies().into_iter().map(|d| d.service).collect();
         if !args.no_deps && !deps.is_empty() {
             let opts = UpOptions {

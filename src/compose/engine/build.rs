@@ -287,9 +287,12 @@ mod tests {
 
     #[test]
     fn the_short_form_builds_project_service_from_the_context() {
-        let o = opts("services:\n  web:\n    build: /srv/app/web\n", &Flags::default())
-            .unwrap()
-            .unwrap();
+        let o = opts(
+            "services:\n  web:\n    build: /srv/app/web\n",
+            &Flags::default(),
+        )
+        .unwrap()
+        .unwrap();
         assert!(matches!(&o.context, ContextSource::Dir(d) if d == &PathBuf::from("/srv/app/web")));
         assert!(
             matches!(&o.dockerfile, DockerfileSource::Path(p) if p == &PathBuf::from("Dockerfile"))
@@ -331,7 +334,9 @@ mod tests {
     fn an_inline_dockerfile_is_its_text() {
         let y = "services:\n  web:\n    build:\n      context: /c\n      dockerfile_inline: |\n        FROM scratch\n";
         let o = opts(y, &Flags::default()).unwrap().unwrap();
-        assert!(matches!(&o.dockerfile, DockerfileSource::Text(t) if t.starts_with("FROM scratch")));
+        assert!(
+            matches!(&o.dockerfile, DockerfileSource::Text(t) if t.starts_with("FROM scratch"))
+        );
     }
 
     #[test]
@@ -340,11 +345,17 @@ mod tests {
             ("ssh: [default]", "ssh is not supported"),
             ("secrets: [s]", "secrets is not supported"),
             ("network: mynet", "network mynet"),
-            ("platforms: [linux/s390x]", "cross-platform builds are not supported"),
+            (
+                "platforms: [linux/s390x]",
+                "cross-platform builds are not supported",
+            ),
         ] {
             let y = format!("services:\n  web:\n    build:\n      context: /c\n      {key}\nsecrets:\n  s:\n    file: /x\n");
             let e = opts(&y, &Flags::default()).unwrap_err().to_string();
-            assert!(e.contains("service web: build:") && e.contains(want), "{key}: {e}");
+            assert!(
+                e.contains("service web: build:") && e.contains(want),
+                "{key}: {e}"
+            );
         }
     }
 
