@@ -67,8 +67,6 @@ pub enum ComposeError {
     Load(String),
     #[error("service {service}: {message}")]
     Service { service: String, message: String },
-    #[error("service {0} has only `build:`: `burrow build` has not landed yet; build the image elsewhere and give it with `image:`")]
-    BuildOnly(String),
     #[error("service {service}: dependency {dependency} {why}")]
     Dependency {
         service: String,

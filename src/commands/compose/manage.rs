@@ -21,6 +21,17 @@ pub struct Services {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct PullArgs {
+    /// Skip every service with `build:` (those with only `build:` are always skipped).
+    #[arg(long)]
+    pub ignore_buildable: bool,
+    /// Services (default: all).
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct StopArgs {
     /// Seconds to wait before killing the containers.
     #[arg(short = 't', long)]
@@ -223,14 +234,23 @@ pub fn images(args: Services, project: &Project, g: &Globals) -> anyhow::Result<
     })
 }
 
-/// The images of these services (all when empty), once each.
-fn service_images(project: &Project, services: &[String]) -> anyhow::Result<Vec<String>> {
+/// The images of these services (all when empty), once each; `skip` leaves services out.
+fn service_images(
+    project: &Project,
+    services: &[String],
+    skip: impl Fn(&Service) -> bool,
+) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
     for s in project.services_for(services)? {
         if !services.is_empty() && !services.contains(&s) {
             continue;
         }
-        let image = Service::of(project, &s)?.image()?;
+        let svc = Service::of(project, &s)?;
+        if skip(&svc) {
+            eprintln!(" Service {s}  Skipped - the image is built (`build:`), not pulled");
+            continue;
+        }
+        let image = svc.image()?;
         if !out.contains(&image) {
             out.push(image);
         }
@@ -238,8 +258,9 @@ fn service_images(project: &Project, services: &[String]) -> anyhow::Result<Vec<
     Ok(out)
 }
 
-pub fn pull(args: Services, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
-    for image in service_images(project, &args.services)? {
+pub fn pull(args: PullArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
+    let skip = |s: &Service| s.builds_only() || (args.ignore_buildable && s.get("build").is_some());
+    for image in service_images(project, &args.services, skip)? {
         let code = crate::commands::pull::run(
             crate::commands::pull::Args {
                 image,
@@ -260,7 +281,7 @@ pub fn pull(args: Services, project: &Project, g: &Globals) -> anyhow::Result<Ex
 }
 
 pub fn push(args: Services, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
-    for image in service_images(project, &args.services)? {
+    for image in service_images(project, &args.services, |_| false)? {
         let code = crate::commands::push::run(
             crate::commands::push::Args {
                 image,

@@ -9,6 +9,7 @@ use burrow::compose::{LoadOptions, Project};
 use burrow::connection::Globals;
 use burrow::containers::Ctx;
 
+pub mod build;
 pub mod config;
 pub mod down;
 pub mod ls;
@@ -46,6 +47,8 @@ pub struct Args {
 pub enum Command {
     /// Create and start the project's containers.
     Up(up::UpArgs),
+    /// Build the images of services with `build:`.
+    Build(build::Args),
     /// Create the project's containers without starting them.
     Create(up::CreateArgs),
     /// Stop and remove the project's containers and networks (-v: volumes).
@@ -83,7 +86,7 @@ pub enum Command {
     /// List the images of the project's containers.
     Images(manage::Services),
     /// Pull the services' images.
-    Pull(manage::Services),
+    Pull(manage::PullArgs),
     /// Push the services' images.
     Push(manage::Services),
     /// Copy files between a service container and the local filesystem.
@@ -109,6 +112,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     match command {
         Command::Up(a) => up::up(a, &project, g),
         Command::Create(a) => up::create(a, &project, g),
+        Command::Build(a) => build::run(a, &project, g),
         Command::Down(a) => down::run(a, &project, g),
         Command::Ps(a) => ps::run(a, &project, g),
         Command::Logs(a) => ps::logs(a, &project, g),

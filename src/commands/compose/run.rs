@@ -5,6 +5,7 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+use burrow::compose::engine::build;
 use burrow::compose::engine::convert::{self, Instance};
 use burrow::compose::engine::naming;
 use burrow::compose::engine::service::Service;
@@ -52,6 +53,9 @@ pub struct Args {
     /// Do not start the service's dependencies.
     #[arg(long)]
     pub no_deps: bool,
+    /// Build the service's image first (`build:`), even when it is here.
+    #[arg(long)]
+    pub build: bool,
     pub service: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
@@ -62,7 +66,22 @@ pub fn run(args: Args, project: &Project, g: &Globals) -> anyhow::Result<ExitCod
     let tty = !args.no_tty && !args.detach && std::io::stdin().is_terminal();
     let name = burrow::connection::runtime().block_on(async {
         let ctx = Ctx::connect(g).await?;
-        let svc = Service::of(project, &args.service)?;
+        let mut svc = Service::of(project, &args.service)?;
+        let policy = if args.build {
+            build::Policy::Always
+        } else {
+            build::Policy::Missing
+        };
+        let flags = build::Flags::default();
+        build::ensure(
+            &ctx,
+            project,
+            std::slice::from_mut(&mut svc),
+            policy,
+            &flags,
+            &super::report,
+        )
+        .await?;
         let deps: Vec<String> = svc.dependencies().into_iter().map(|d| d.service).collect();
         if !args.no_deps && !deps.is_empty() {
             let opts = UpOptions {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use burrow::compose::engine::build::{Flags, Policy};
 use burrow::compose::engine::logs::{self, Style};
 use burrow::compose::engine::service::Condition;
 use burrow::compose::engine::state::Member;
@@ -62,6 +63,12 @@ pub struct CreateArgs {
     /// Seconds a container being recreated gets to stop.
     #[arg(short = 't', long)]
     pub timeout: Option<u64>,
+    /// Build the images of services with `build:` even when they are here.
+    #[arg(long, conflicts_with = "no_build")]
+    pub build: bool,
+    /// Do not build images: a service whose built image is missing is an error.
+    #[arg(long)]
+    pub no_build: bool,
     /// Services (default: all).
     pub services: Vec<String>,
 }
@@ -88,6 +95,12 @@ impl CreateArgs {
             no_deps: self.no_deps,
             no_start: false,
             timeout: self.timeout,
+            build: match (self.build, self.no_build) {
+                (true, _) => Policy::Always,
+                (_, true) => Policy::Never,
+                _ => Policy::Missing,
+            },
+            build_flags: Flags::default(),
         })
     }
 }

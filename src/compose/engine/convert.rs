@@ -145,8 +145,8 @@ pub fn request(
         c.mac_address = Some(parse(svc, "mac_address", &m)?);
     }
     if let Some(p) = svc.str("pull_policy") {
-        // Compose's if_not_present is Docker's missing; build needs `burrow build`.
-        let p = if p == "if_not_present" {
+        // Compose's if_not_present is Docker's missing; build's image is built before (here).
+        let p = if p == "if_not_present" || p == "build" {
             "missing".into()
         } else {
             p
@@ -157,12 +157,6 @@ pub fn request(
         let platform =
             crate::images::manifest::Platform::parse(&p).map_err(|e| bad("platform", &e))?;
         r.platform = Some(platform);
-    }
-    if svc.get("build").is_some() {
-        warnings.push(format!(
-            "service {}: `build:` is not done (`burrow build` has not landed yet): image {} is used as it is",
-            svc.name, r.config.image
-        ));
     }
     host_config(project, svc, &mut r, &mut warnings)?;
     networks(project, svc, &mut r)?;
@@ -193,7 +187,7 @@ fn labels(project: &Project, svc: &Service, inst: &Instance) -> Vec<(String, Str
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    let image = svc.str("image").unwrap_or_default();
+    let image = svc.image().unwrap_or_default();
     [
         (naming::PROJECT, project.name.clone()),
         (naming::SERVICE, svc.name.clone()),
@@ -202,7 +196,7 @@ fn labels(project: &Project, svc: &Service, inst: &Instance) -> Vec<(String, Str
             naming::ONEOFF,
             if inst.oneoff { "True" } else { "False" }.to_string(),
         ),
-        (naming::CONFIG_HASH, naming::config_hash(&svc.v)),
+        (naming::CONFIG_HASH, svc.config_hash()),
         (
             naming::WORKING_DIR,
             project.working_dir.display().to_string(),
@@ -650,15 +644,18 @@ secrets:
     }
 
     #[test]
-    fn a_build_only_service_is_refused_clearly() {
-        let p = project("services:\n  app:\n    build: .\n");
+    fn a_build_only_service_runs_the_project_service_image() {
+        let p = project("services:\n  app:\n    build: .\n    pull_policy: build\n");
         let svc = Service::of(&p, "app").unwrap();
         let inst = Instance {
             number: 1,
             oneoff: false,
             name: "x".into(),
         };
-        let e = request(&p, &svc, &inst).unwrap_err().to_string();
-        assert!(e.contains("`burrow build` has not landed"), "{e}");
+        let (r, warnings) = request(&p, &svc, &inst).unwrap();
+        let want = format!("{}-app", p.name);
+        assert_eq!(r.config.image, want);
+        assert_eq!(r.config.labels[naming::IMAGE], want);
+        assert!(warnings.is_empty(), "{warnings:?}");
     }
 }

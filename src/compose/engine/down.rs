@@ -99,29 +99,40 @@ async fn remove_volumes(
     Ok(())
 }
 
+/// The images `--rmi` names: with `local` those built for services without `image:`
+/// (`PROJECT-SERVICE`), with `all` every service's image; once each.
+pub fn images_to_remove(
+    project: &Project,
+    which: RemoveImages,
+) -> Result<Vec<String>, ComposeError> {
+    let mut out: Vec<String> = Vec::new();
+    for name in project.compose.services.keys() {
+        let s = super::service::Service::of(project, name.as_str())?;
+        if which == RemoveImages::Local && !s.builds_only() {
+            continue;
+        }
+        let Ok(image) = s.image() else { continue };
+        if !out.contains(&image) {
+            out.push(image);
+        }
+    }
+    Ok(out)
+}
+
 async fn remove_images(
     ctx: &Ctx,
     project: &Project,
     which: RemoveImages,
     report: Report<'_>,
 ) -> Result<(), ComposeError> {
-    if which == RemoveImages::Local {
-        // Every service names its image (`build:` has not landed): none is local-only.
-        return Ok(());
-    }
     let cache = crate::images::userdb::cache_dir(&ctx.ep.data_root);
     let store = crate::images::open_store(&ctx.ep)
         .await
         .map_err(anyhow::Error::from)?;
-    let mut done: Vec<String> = Vec::new();
-    for s in project.compose.services.values() {
-        let Some(image) = s.image.as_ref().map(|i| i.to_string()) else {
-            continue;
-        };
-        if done.contains(&image) {
+    for image in images_to_remove(project, which)? {
+        if super::build::image_id(ctx, &image).await?.is_none() {
             continue;
         }
-        done.push(image.clone());
         match crate::images::remove::remove(&store, &cache, &image, false).await {
             Ok(_) => report(format!("Image {image}  Removed")),
             Err(e) => report(format!("warning: image {image}: {e:#}")),

@@ -1,8 +1,9 @@
-//! The Compose engine: services become container requests ([`convert`]), named and labelled
+//! The Compose engine: images of `build:` services built ([`build`]), services become container requests ([`convert`]), named and labelled
 //! as Docker Compose does ([`naming`]); the project's state is read back from containerd's
 //! labels alone ([`state`], no state file and no global lock, so projects run side by side);
 //! [`up`] converges it, [`down`] removes what `up` made, [`logs`] prints prefixed output.
 
+pub mod build;
 pub mod convert;
 pub mod deps;
 pub mod down;

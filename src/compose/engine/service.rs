@@ -85,6 +85,10 @@ pub fn depends_on_label(deps: &[Dependency]) -> String {
 pub struct Service {
     pub name: String,
     pub v: Value,
+    /// The project's name (a built image is named `PROJECT-SERVICE`).
+    pub project: String,
+    /// The id of the image built for it (`build:`), once known: part of its config hash.
+    pub image_id: Option<String>,
 }
 
 impl Service {
@@ -102,6 +106,8 @@ impl Service {
         Ok(Service {
             name: name.to_string(),
             v,
+            project: project.name.clone(),
+            image_id: None,
         })
     }
 
@@ -123,15 +129,24 @@ impl Service {
             .unwrap_or_default()
     }
 
-    /// The image to run, or why there is none.
+    /// The image to run (`image:`, else the one `build:` makes), or why there is none.
     pub fn image(&self) -> Result<String, ComposeError> {
-        match (self.str("image"), self.get("build")) {
-            (Some(i), _) => Ok(i),
-            (None, Some(_)) => Err(ComposeError::BuildOnly(self.name.clone())),
-            (None, None) => Err(ComposeError::service(
-                &self.name,
-                "no image given: add `image:`",
-            )),
+        super::build::image_name(&self.project, self).ok_or_else(|| {
+            ComposeError::service(&self.name, "no image given: add `image:` or `build:`")
+        })
+    }
+
+    /// Whether it has `build:` and no `image:` (its image is the project's own).
+    pub fn builds_only(&self) -> bool {
+        self.get("build").is_some() && self.str("image").is_none()
+    }
+
+    /// The config hash of its containers: the config, and the built image's id.
+    pub fn config_hash(&self) -> String {
+        let hash = super::naming::config_hash(&self.v);
+        match &self.image_id {
+            Some(id) => super::naming::config_hash(&serde_json::json!([hash, id])),
+            None => hash,
         }
     }
 

@@ -1,6 +1,6 @@
 //! `compose up` and `create`: the project's networks and volumes ([`super::resources`]), then
 //! each service's containers in dependency order, each dependency's condition awaited first
-//! ([`super::deps`]). Idempotent: a container whose config hash still matches
+//! ([`super::deps`]); images of `build:` services built first ([`super::build`]). Idempotent: a container whose config hash still matches
 //! is left alone (started if stopped); one whose hash changed is recreated.
 
 use std::collections::BTreeMap;
@@ -30,6 +30,9 @@ pub struct UpOptions {
     pub no_start: bool,
     /// `-t`: seconds a recreated container gets to stop.
     pub timeout: Option<u64>,
+    /// When `build:` services are built (`--build`, `--no-build`).
+    pub build: super::build::Policy,
+    pub build_flags: super::build::Flags,
 }
 
 /// Progress lines (`Container app-web-1  Started`) and warnings, as the CLI prints them.
@@ -48,7 +51,16 @@ pub async fn up(
     } else {
         project.services_for(&opts.services)?
     };
-    let services = check(project, &order)?;
+    let mut services = check(project, &order)?;
+    super::build::ensure(
+        ctx,
+        project,
+        &mut services,
+        opts.build,
+        &opts.build_flags,
+        report,
+    )
+    .await?;
     super::resources::ensure_networks(ctx, project, &services, report).await?;
     super::resources::ensure_volumes(ctx, project, report).await?;
     // Services whose containers were made anew: dependents with `restart: true` follow.
@@ -134,7 +146,7 @@ async fn converge(
             "container_name is set: the service cannot have more than one container",
         ));
     }
-    let hash = naming::config_hash(&svc.v);
+    let hash = svc.config_hash();
     let state = ProjectState::read(ctx, &project.name).await?;
     let existing: Vec<&Member> = state.of_service(&svc.name).collect();
     for m in existing.iter().filter(|m| m.number > want) {

@@ -1,0 +1,382 @@
+//! A service's `build:` mapped onto burrow's builder ([`crate::build`]): the image named
+//! `image:` or Docker Compose's `PROJECT-SERVICE`, labelled as Docker Compose labels it, built
+//! when missing (or always, with `--build`), its id folded into the service's config hash.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::naming;
+use super::service::{pairs, scalar, Service};
+use crate::build::progress::Mode;
+use crate::build::{ContextSource, DockerfileSource, Options};
+use crate::compose::project::Project;
+use crate::compose::ComposeError;
+use crate::containers::Ctx;
+use crate::images::manifest::Platform;
+use crate::images::reference::Reference;
+
+/// When `up`, `create` and `run` build a service's image.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Policy {
+    /// Only when the image is not here (Docker Compose's default).
+    #[default]
+    Missing,
+    /// Every time (`--build`, `compose build`).
+    Always,
+    /// Never (`--no-build`): a missing image is an error.
+    Never,
+}
+
+/// The command line's say in a build (`compose build`'s and `up --build`'s flags).
+#[derive(Debug, Clone, Default)]
+pub struct Flags {
+    pub no_cache: bool,
+    pub pull: bool,
+    /// `--build-arg`: set for every service, over the file's `args:`.
+    pub args: BTreeMap<String, String>,
+    /// None: plain.
+    pub progress: Option<Mode>,
+}
+
+/// `build:` keys burrow's builder has no counterpart for: refused, not ignored.
+const UNSUPPORTED: &[&str] = &[
+    "ssh",
+    "secrets",
+    "cache_from",
+    "cache_to",
+    "additional_contexts",
+    "entitlements",
+    "extra_hosts",
+    "isolation",
+    "privileged",
+    "shm_size",
+    "ulimits",
+];
+
+/// The image a service runs: `image:`, else Docker Compose v2's `PROJECT-SERVICE` for a
+/// service with `build:`.
+pub fn image_name(project_name: &str, svc: &Service) -> Option<String> {
+    svc.str("image").or_else(|| {
+        svc.get("build")
+            .map(|_| format!("{project_name}-{}", svc.name))
+    })
+}
+
+/// The builder's options for `svc`, or None when it has no `build:`.
+pub fn options(
+    project: &Project,
+    svc: &Service,
+    flags: &Flags,
+) -> Result<Option<Options>, ComposeError> {
+    let Some(b) = svc.get("build") else {
+        return Ok(None);
+    };
+    let bad = |m: String| ComposeError::service(&svc.name, format!("build: {m}"));
+    let empty = serde_json::Map::new();
+    let (context, long) = match b {
+        Value::String(s) => (s.clone(), &empty),
+        Value::Object(m) => (
+            m.get("context")
+                .map(scalar)
+                .unwrap_or_else(|| project.working_dir.display().to_string()),
+            m,
+        ),
+        other => return Err(bad(format!("expected a path or a mapping, got {other}"))),
+    };
+    if let Some(k) = long.keys().find(|k| UNSUPPORTED.contains(&k.as_str())) {
+        return Err(bad(format!(
+            "{k} is not supported by burrow's builder; remove it or build the image with another tool and give it with `image:`"
+        )));
+    }
+    if context.contains("://") || context.starts_with("git@") {
+        return Err(bad(format!(
+            "context {context}: remote contexts are not supported; use a directory"
+        )));
+    }
+    let get = |k: &str| long.get(k).filter(|v| !v.is_null());
+    let dockerfile = match (get("dockerfile"), get("dockerfile_inline")) {
+        (Some(_), Some(_)) => {
+            return Err(bad("give dockerfile or dockerfile_inline, not both".into()))
+        }
+        (_, Some(t)) => DockerfileSource::Text(scalar(t)),
+        (Some(p), None) => DockerfileSource::Path(PathBuf::from(scalar(p))),
+        (None, None) => DockerfileSource::Path(PathBuf::from("Dockerfile")),
+    };
+    platforms(get("platforms")).map_err(bad)?;
+    let mut tags = vec![image_name(&project.name, svc).unwrap_or_default()];
+    for t in get("tags").and_then(Value::as_array).into_iter().flatten() {
+        tags.push(scalar(t));
+    }
+    let tags = tags
+        .iter()
+        .map(|t| {
+            Reference::parse(t)
+                .map(|r| r.to_string())
+                .map_err(|e| bad(format!("invalid image name {t:?}: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut build_args = BTreeMap::new();
+    for (k, v) in pairs(get("args")) {
+        // A bare KEY takes the environment's value, skipped when unset (as Compose does).
+        if let Some(v) = v.or_else(|| std::env::var(&k).ok()) {
+            build_args.insert(k, v);
+        }
+    }
+    build_args.extend(flags.args.clone());
+    Ok(Some(Options {
+        context: ContextSource::Dir(PathBuf::from(context)),
+        dockerfile,
+        tags,
+        build_args,
+        target: get("target").map(scalar),
+        no_cache: flags.no_cache || get("no_cache").and_then(Value::as_bool) == Some(true),
+        pull: flags.pull || get("pull").and_then(Value::as_bool) == Some(true),
+        labels: labels(project, svc, get("labels")),
+        network: network(get("network")).map_err(bad)?,
+        progress: flags.progress.unwrap_or(Mode::Plain),
+        output: None,
+    }))
+}
+
+/// `build.platforms`: only this host's.
+fn platforms(v: Option<&Value>) -> Result<(), String> {
+    let host = Platform::host();
+    for p in v.and_then(Value::as_array).into_iter().flatten() {
+        let p = scalar(p);
+        let want = Platform::parse(&p).map_err(|e| format!("platforms: {p}: {e}"))?;
+        if !host.matches(&want) {
+            return Err(format!(
+                "platforms: {p}: burrow builds only for this host's platform ({}); cross-platform builds are not supported",
+                host.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `build.network`: the RUN steps' network.
+fn network(v: Option<&Value>) -> Result<String, String> {
+    match v.map(scalar).as_deref() {
+        None | Some("default" | "bridge") => Ok(crate::network::DEFAULT_NETWORK.to_string()),
+        Some(n @ ("none" | "host")) => Ok(n.to_string()),
+        Some(other) => Err(format!(
+            "network {other}: RUN steps take default, none or host"
+        )),
+    }
+}
+
+/// The image's labels: the file's, then Docker Compose's project, service and version.
+fn labels(project: &Project, svc: &Service, own: Option<&Value>) -> BTreeMap<String, String> {
+    let mut m: BTreeMap<String, String> = pairs(own)
+        .into_iter()
+        .map(|(k, v)| (k, v.unwrap_or_default()))
+        .collect();
+    m.insert(naming::PROJECT.into(), project.name.clone());
+    m.insert(naming::SERVICE.into(), svc.name.clone());
+    m.insert(naming::VERSION.into(), naming::COMPOSE_VERSION.into());
+    m
+}
+
+/// Whether `pull_policy: build` asks for a build every time.
+fn always_builds(svc: &Service) -> bool {
+    svc.str("pull_policy").as_deref() == Some("build")
+}
+
+/// The id of the local image `name`, None when it is not here.
+pub async fn image_id(ctx: &Ctx, name: &str) -> Result<Option<String>, ComposeError> {
+    let Ok(r) = Reference::parse(name) else {
+        return Ok(None);
+    };
+    let store = crate::images::open_store(&ctx.ep)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let Some(img) = store
+        .image(&r.to_string())
+        .await
+        .map_err(anyhow::Error::from)?
+    else {
+        return Ok(None);
+    };
+    match crate::images::local::resolve(&store, &img, &Platform::host()).await {
+        Ok(l) => Ok(Some(l.id().to_string())),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Builds the images of `services` that have `build:` as `policy` says, and records each
+/// one's image id in it (so a rebuilt image changes the config hash and recreates).
+pub async fn ensure(
+    ctx: &Ctx,
+    project: &Project,
+    services: &mut [Service],
+    policy: Policy,
+    flags: &Flags,
+    report: super::up::Report<'_>,
+) -> Result<(), ComposeError> {
+    for svc in services.iter_mut() {
+        let Some(opts) = options(project, svc, flags)? else {
+            continue;
+        };
+        let name = image_name(&project.name, svc).unwrap_or_default();
+        let present = image_id(ctx, &name).await?;
+        let build = match policy {
+            Policy::Always => true,
+            Policy::Never => false,
+            Policy::Missing => present.is_none() || always_builds(svc),
+        };
+        svc.image_id = if build {
+            Some(run(ctx, svc, &name, &opts, report).await?)
+        } else if present.is_none() {
+            return Err(ComposeError::service(
+                &svc.name,
+                format!("image {name} is not built: run `burrow compose build {}` or leave out --no-build", svc.name),
+            ));
+        } else {
+            present
+        };
+    }
+    Ok(())
+}
+
+/// Builds one service's image; returns its id.
+pub async fn run(
+    ctx: &Ctx,
+    svc: &Service,
+    name: &str,
+    opts: &Options,
+    report: super::up::Report<'_>,
+) -> Result<String, ComposeError> {
+    report(format!("Service {}  Building", svc.name));
+    let built = crate::build::build(ctx, opts)
+        .await
+        .map_err(|e| ComposeError::service(&svc.name, format!("building {name}: {e:#}")))?;
+    for a in &built.unused_args {
+        report(format!(
+            "warning: service {}: build arg {a} was not consumed by the Dockerfile",
+            svc.name
+        ));
+    }
+    report(format!("Service {}  Built", svc.name));
+    Ok(built.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(yaml: &str) -> Project {
+        Project {
+            name: "app".into(),
+            working_dir: "/srv/app".into(),
+            config_files: vec!["/srv/app/compose.yaml".into()],
+            compose: compose_spec::Compose::options()
+                .from_yaml_str(yaml)
+                .unwrap(),
+            warnings: Vec::new(),
+            profiles: Vec::new(),
+        }
+    }
+
+    fn opts(yaml: &str, flags: &Flags) -> Result<Option<Options>, ComposeError> {
+        let p = project(yaml);
+        let svc = Service::of(&p, "web").unwrap();
+        options(&p, &svc, flags)
+    }
+
+    #[test]
+    fn the_short_form_builds_project_service_from_the_context() {
+        let o = opts(
+            "services:\n  web:\n    build: /srv/app/web\n",
+            &Flags::default(),
+        )
+        .unwrap()
+        .unwrap();
+        assert!(matches!(&o.context, ContextSource::Dir(d) if d == &PathBuf::from("/srv/app/web")));
+        assert!(
+            matches!(&o.dockerfile, DockerfileSource::Path(p) if p == &PathBuf::from("Dockerfile"))
+        );
+        assert_eq!(o.tags, vec!["docker.io/library/app-web:latest".to_string()]);
+        assert_eq!(o.labels[naming::PROJECT], "app");
+        assert_eq!(o.labels[naming::SERVICE], "web");
+        assert_eq!(o.network, crate::network::DEFAULT_NETWORK);
+        assert!(!o.no_cache && !o.pull);
+    }
+
+    #[test]
+    fn the_long_form_maps_every_supported_key() {
+        let y = "services:\n  web:\n    image: reg.example/web:1\n    build:\n      context: /c\n      dockerfile: other.Dockerfile\n      args: {A: '1', B: null}\n      target: final\n      labels: [x=y]\n      network: none\n      pull: true\n      no_cache: true\n      tags: [reg.example/web:extra]\n";
+        let flags = Flags {
+            args: [("C".to_string(), "3".to_string())].into(),
+            ..Flags::default()
+        };
+        let o = opts(y, &flags).unwrap().unwrap();
+        assert!(
+            matches!(&o.dockerfile, DockerfileSource::Path(p) if p == &PathBuf::from("other.Dockerfile"))
+        );
+        assert_eq!(
+            o.tags,
+            vec![
+                "reg.example/web:1".to_string(),
+                "reg.example/web:extra".to_string()
+            ]
+        );
+        assert_eq!(o.build_args.get("A").map(String::as_str), Some("1"));
+        assert_eq!(o.build_args.get("C").map(String::as_str), Some("3"));
+        assert_eq!(o.target.as_deref(), Some("final"));
+        assert_eq!(o.labels["x"], "y");
+        assert_eq!(o.network, "none");
+        assert!(o.pull && o.no_cache);
+    }
+
+    #[test]
+    fn an_inline_dockerfile_is_its_text() {
+        let y = "services:\n  web:\n    build:\n      context: /c\n      dockerfile_inline: |\n        FROM scratch\n";
+        let o = opts(y, &Flags::default()).unwrap().unwrap();
+        assert!(
+            matches!(&o.dockerfile, DockerfileSource::Text(t) if t.starts_with("FROM scratch"))
+        );
+    }
+
+    #[test]
+    fn what_the_builder_cannot_do_is_refused_by_name() {
+        for (key, want) in [
+            ("ssh: [default]", "ssh is not supported"),
+            ("secrets: [s]", "secrets is not supported"),
+            ("network: mynet", "network mynet"),
+            (
+                "platforms: [linux/s390x]",
+                "cross-platform builds are not supported",
+            ),
+        ] {
+            let y = format!("services:\n  web:\n    build:\n      context: /c\n      {key}\nsecrets:\n  s:\n    file: /x\n");
+            let e = opts(&y, &Flags::default()).unwrap_err().to_string();
+            assert!(
+                e.contains("service web: build:") && e.contains(want),
+                "{key}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_service_without_build_has_no_build_and_keeps_its_image() {
+        let p = project("services:\n  web:\n    image: busybox\n");
+        let svc = Service::of(&p, "web").unwrap();
+        assert!(options(&p, &svc, &Flags::default()).unwrap().is_none());
+        assert_eq!(image_name("app", &svc).as_deref(), Some("busybox"));
+        assert!(!svc.builds_only());
+    }
+
+    #[test]
+    fn the_built_image_id_changes_the_config_hash() {
+        let p = project("services:\n  web:\n    build: /c\n");
+        let mut svc = Service::of(&p, "web").unwrap();
+        let plain = svc.config_hash();
+        svc.image_id = Some("sha256:aa".into());
+        let a = svc.config_hash();
+        svc.image_id = Some("sha256:bb".into());
+        assert_ne!(plain, a);
+        assert_ne!(a, svc.config_hash());
+    }
+}
