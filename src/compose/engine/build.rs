@@ -137,6 +137,9 @@ pub fn options(
         network: network(get("network")).map_err(bad)?,
         progress: flags.progress.unwrap_or(Mode::Plain),
         output: None,
+        events: None,
+        cancel: crate::build::cancel::Cancel::ctrl_c(),
+        pull_auth: Default::default(),
     }))
 }
 
