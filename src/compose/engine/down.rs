@@ -130,7 +130,12 @@ async fn remove_images(
         .await
         .map_err(anyhow::Error::from)?;
     for image in images_to_remove(project, which)? {
-        if super::build::image_id(ctx, &image).await?.is_none() {
+        // Skipped when not there (names as `images` matches them, imported ones too).
+        let host = crate::images::manifest::Platform::host();
+        if !crate::images::catalog::find(&store, &image, &host)
+            .await
+            .is_ok_and(|found| !found.is_empty())
+        {
             continue;
         }
         match crate::images::remove::remove(&store, &cache, &image, false).await {
