@@ -243,12 +243,7 @@ fn list(m: &TestMachine, s: &Settings, image: &str, bsock: &Path, psock: &Path) 
 
 /// The goals of these figures, as lines for the summary.
 pub fn goals(figures: &[Figure]) -> Vec<String> {
-    let med = |f: &Figure, name: &str| {
-        f.rows
-            .iter()
-            .find(|r| r.name.starts_with(name))
-            .and_then(|r| r.median())
-    };
+    let med = |f: &Figure, name: &str| f.median_of(name);
     let mut out = Vec::new();
     if let Some(f) = figures.iter().find(|f| f.id == "api-run") {
         if let (Some(sock), Some(cli)) = (med(f, "burrow, docker"), med(f, "burrow run")) {

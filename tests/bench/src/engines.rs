@@ -341,12 +341,7 @@ fn build_figures(m: &TestMachine, s: &Settings) -> Result<Vec<Figure>> {
 
 /// The goals of these figures, as lines for the summary.
 pub fn goals(figures: &[Figure]) -> Vec<String> {
-    let med = |f: &Figure, name: &str| {
-        f.rows
-            .iter()
-            .find(|r| r.name.starts_with(name))
-            .and_then(|r| r.median())
-    };
+    let med = |f: &Figure, name: &str| f.median_of(name);
     let mut out = Vec::new();
     for id in ["compose-up", "compose-down"] {
         if let Some(f) = figures.iter().find(|f| f.id == id) {
@@ -364,20 +359,14 @@ pub fn goals(figures: &[Figure]) -> Vec<String> {
             }
         }
     }
-    if let Some(f) = figures.iter().find(|f| f.id == "build-cold") {
-        if let (Some(b), Some(h)) = (med(f, "burrow build"), med(f, "buildah")) {
-            out.push(format!(
-                "build-cold: burrow / buildah = {:.2}x (goal <= 1x)",
-                b / h
-            ));
-        }
-    }
-    if let Some(f) = figures.iter().find(|f| f.id == "build-cached") {
-        if let (Some(b), Some(h)) = (med(f, "burrow build"), med(f, "buildah")) {
-            out.push(format!(
-                "build-cached: burrow / buildah = {:.2}x (goal <= 0.5x)",
-                b / h
-            ));
+    for (id, goal) in [("build-cold", "1x"), ("build-cached", "0.5x")] {
+        if let Some(f) = figures.iter().find(|f| f.id == id) {
+            if let (Some(b), Some(h)) = (med(f, "burrow build"), med(f, "buildah")) {
+                out.push(format!(
+                    "{id}: burrow / buildah = {:.2}x (goal <= {goal})",
+                    b / h
+                ));
+            }
         }
     }
     out

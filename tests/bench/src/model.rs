@@ -59,6 +59,14 @@ pub struct Ratio {
 }
 
 impl Figure {
+    /// The median of the first row whose name starts with `prefix`.
+    pub fn median_of(&self, prefix: &str) -> Option<f64> {
+        self.rows
+            .iter()
+            .find(|r| r.name.starts_with(prefix))
+            .and_then(|r| r.median())
+    }
+
     pub fn row_mut(&mut self, name: &str) -> &mut Row {
         let idx = self
             .rows
