@@ -295,6 +295,21 @@ fn line_in(file: &Path, key: &str) -> Option<usize> {
     (split_path(&err).0 == key).then(|| err.location().map(|l| l.line()))?
 }
 
+/// A project of one YAML text at /srv/app, as unit tests of the engine build it.
+#[cfg(test)]
+pub fn for_tests(yaml: &str) -> Project {
+    Project {
+        name: "app".into(),
+        working_dir: "/srv/app".into(),
+        config_files: vec!["/srv/app/compose.yaml".into()],
+        compose: compose_spec::Compose::options()
+            .from_yaml_str(yaml)
+            .unwrap(),
+        warnings: Vec::new(),
+        profiles: Vec::new(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

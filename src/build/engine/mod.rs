@@ -276,16 +276,7 @@ impl Build<'_> {
         line: &Line,
         title: Option<(String, usize, usize)>,
     ) -> Result<(), BuildError> {
-        let refuse = |message: String| BuildError::Refused {
-            line: line.line,
-            instruction: line.original.clone(),
-            message,
-        };
-        let step_err = |err: anyhow::Error| BuildError::Step {
-            line: line.line,
-            instruction: line.original.clone(),
-            err,
-        };
+        let (refuse, step_err) = (refused(line), failed(line));
         match line.name.as_str() {
             "ARG" => self.arg(plan, state, line),
             "RUN" => {
@@ -705,5 +696,23 @@ fn dockerfile_text(root: &Path, source: &DockerfileSource) -> anyhow::Result<Str
                 )
             })
         }
+    }
+}
+
+/// Builds the error of an instruction `line` refuses (bad flags, what burrow does not do).
+fn refused(line: &Line) -> impl Fn(String) -> BuildError + Copy + '_ {
+    move |message| BuildError::Refused {
+        line: line.line,
+        instruction: line.original.clone(),
+        message,
+    }
+}
+
+/// Builds the error of an instruction `line` that failed while it ran.
+fn failed(line: &Line) -> impl Fn(anyhow::Error) -> BuildError + Copy + '_ {
+    move |err| BuildError::Step {
+        line: line.line,
+        instruction: line.original.clone(),
+        err,
     }
 }

@@ -11,16 +11,7 @@ impl Build<'_> {
         line: &Line,
         n: usize,
     ) -> Result<(), BuildError> {
-        let refuse = |message: String| BuildError::Refused {
-            line: line.line,
-            instruction: line.original.clone(),
-            message,
-        };
-        let step_err = |err: anyhow::Error| BuildError::Step {
-            line: line.line,
-            instruction: line.original.clone(),
-            err,
-        };
+        let (refuse, step_err) = (super::refused(line), super::failed(line));
         let mut network = self.opts.network.clone();
         let mut mounts = Vec::new();
         for (k, v) in &line.flags {

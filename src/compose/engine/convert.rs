@@ -553,16 +553,7 @@ mod tests {
     }
 
     fn project(yaml: &str) -> Project {
-        Project {
-            name: "app".into(),
-            working_dir: "/srv/app".into(),
-            config_files: vec!["/srv/app/compose.yaml".into()],
-            compose: compose_spec::Compose::options()
-                .from_yaml_str(yaml)
-                .unwrap(),
-            warnings: Vec::new(),
-            profiles: Vec::new(),
-        }
+        crate::compose::project::for_tests(yaml)
     }
 
     #[test]
