@@ -60,7 +60,7 @@ pub async fn stop_with(
             ctx.client.wait_task(&c.id).await?;
         }
     }
-    if c.labels.get(labels::AUTO_REMOVE).map(String::as_str) == Some("true") {
+    if record::auto_removed(c) {
         // Its background reader (or a waiting API client's service) may be removing it too.
         return auto_remove(ctx, &c.id).await;
     }
@@ -112,47 +112,42 @@ pub async fn remove_exited(
     ahead: Option<crate::network::prepare::Prepared>,
 ) -> anyhow::Result<()> {
     let _lock = removal_lock(ctx, id).await?;
-    let gone = ctx.client.get(id).await.is_err();
-    let teardown = if gone {
-        None
-    } else {
-        super::create::start_claimed_teardown(ctx, id)
-    };
-    if !gone {
-        if let Err(err) = record::delete_task_recording(ctx, id).await {
-            tracing::warn!(%err, "deleting the task");
-        }
-    }
-    let helpers = async move {
-        let waited = tokio::task::spawn_blocking(move || {
-            if let Some(mut t) = teardown {
-                let _ = t.wait();
-            }
-            if let Some(h) = ahead {
-                h.release(true);
-            }
-        })
-        .await;
-        if waited.is_err() {
-            tracing::warn!("waiting for the network helpers");
-        }
-    };
-    if gone {
-        helpers.await;
+    if ctx.client.get(id).await.is_err() {
+        wait_for_helpers(None, ahead).await;
         return Ok(());
     }
-    remove_after_run(ctx, id, helpers).await
+    let teardown = super::create::start_claimed_teardown(ctx, id);
+    if let Err(err) = record::delete_task_recording(ctx, id).await {
+        tracing::warn!(%err, "deleting the task");
+    }
+    remove_after_run(ctx, id, wait_for_helpers(teardown, ahead)).await
+}
+
+/// Waits for the network teardown helper and lets `ahead`'s helper go (off the runtime's
+/// threads: both are processes).
+async fn wait_for_helpers(
+    teardown: Option<std::process::Child>,
+    ahead: Option<crate::network::prepare::Prepared>,
+) {
+    let waited = tokio::task::spawn_blocking(move || {
+        if let Some(mut t) = teardown {
+            let _ = t.wait();
+        }
+        if let Some(h) = ahead {
+            h.release(true);
+        }
+    })
+    .await;
+    if waited.is_err() {
+        tracing::warn!("waiting for the network helpers");
+    }
 }
 
 /// Removes an auto-removed container once its task exited, whoever asks: the background
 /// reader's follow-up once the output ended ([`crate::selfexec::Helper::AutoRemove`]), the API
 /// service that waits for its removal (`docker run --rm`), `stop`. Waits for the task's exit
-/// first, then [`remove_exited`].
+/// first (at once when it exited, or is gone with its container), then [`remove_exited`].
 pub async fn auto_remove(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
-    if ctx.client.get(id).await.is_err() {
-        return Ok(());
-    }
-    // At once when the task has exited (or is gone); else when it does.
     let _ = ctx.client.wait_task(id).await;
     remove_exited(ctx, id, None).await
 }

@@ -15,7 +15,8 @@ use std::time::Duration;
 use oci_spec::runtime::Spec;
 
 use super::create::{teardown_leftovers, AheadNet};
-use super::{record, Ctx};
+use super::spec::set_netns;
+use super::Ctx;
 
 /// How long a parked attach waits for its start.
 pub const WINDOW: Duration = Duration::from_secs(5);
@@ -34,18 +35,11 @@ fn board() -> &'static Mutex<HashMap<String, Parked>> {
 /// Parks `net`, the ahead attach `create` made for container `id`: the stored spec goes back
 /// to the fresh-namespace one, and the attach is torn down unless [`take`]n within [`WINDOW`].
 pub async fn park(ctx: Arc<Ctx>, id: &str, net: AheadNet) {
-    let ahead_spec = match ctx
-        .client
-        .get(id)
-        .await
-        .ok()
-        .and_then(|c| record::spec_of(&c))
-    {
-        Some(s) => s,
-        None => return abandon(&ctx, id, net).await,
-    };
+    // The spec `create` stored, derived rather than read back: the fresh one joining the path.
+    let mut ahead_spec = net.spec_after.clone();
+    set_netns(&mut ahead_spec, Some(&net.helper.path));
     if let Err(err) = ctx.client.update_spec(id, &net.spec_after).await {
-        tracing::warn!(%err, "parking the ahead attach: keeping the prepared namespace");
+        tracing::warn!(%err, "container {id}: storing its spec without the network namespace attached ahead failed; if its start cannot find that namespace, remove the container and create it again");
         return abandon(&ctx, id, net).await;
     }
     let parked = Parked { net, ahead_spec };

@@ -9,6 +9,7 @@ use containerd_client::services::v1::Container;
 use containerd_client::types::v1::{Process, Status};
 
 use super::labels;
+use super::values::RestartPolicy;
 use super::Ctx;
 use crate::network::ports::PortMapping;
 
@@ -155,6 +156,21 @@ pub fn networks_of(c: &Container) -> Vec<String> {
         .get(labels::NETWORKS)
         .and_then(|s| serde_json::from_str(s).ok())
         .unwrap_or_default()
+}
+
+/// Whether `c` was created to be removed when it exits (`run --rm`, Docker's AutoRemove).
+pub fn auto_removed(c: &Container) -> bool {
+    c.labels
+        .get(labels::AUTO_REMOVE)
+        .is_some_and(|v| v == "true")
+}
+
+/// Whether `c` has a restart policy (then a restart monitor watches each start).
+pub fn has_restart_policy(c: &Container) -> bool {
+    c.labels.get(labels::RESTART_POLICY).is_some_and(|p| {
+        p.parse::<RestartPolicy>()
+            .is_ok_and(|p| p != RestartPolicy::No)
+    })
 }
 
 /// The OCI spec stored in the container record.

@@ -289,6 +289,12 @@ fn capability_set(names: &BTreeSet<String>) -> oci_spec::runtime::Capabilities {
 /// Makes the spec's network namespace a fresh one again where it named a path (`run` joins
 /// a namespace it attached ahead of time; later starts of the container get a new one).
 pub fn fresh_netns(spec: &mut Spec) {
+    set_netns(spec, None);
+}
+
+/// Points the spec's network namespace at `path` (a namespace attached ahead of the task), or
+/// makes it a fresh one with `None`.
+pub fn set_netns(spec: &mut Spec, path: Option<&std::path::Path>) {
     let Some(linux) = spec.linux_mut() else {
         return;
     };
@@ -297,7 +303,7 @@ pub fn fresh_netns(spec: &mut Spec) {
     };
     for ns in namespaces.iter_mut() {
         if ns.typ() == LinuxNamespaceType::Network {
-            ns.set_path(None);
+            ns.set_path(path.map(std::path::Path::to_path_buf));
         }
     }
 }

@@ -184,15 +184,11 @@ pub async fn start_in_background(
 pub async fn start_background(ctx: &Ctx, c: &Container) -> anyhow::Result<()> {
     let tty = super::record::process_of(c).terminal;
     let label = |k: &str| c.labels.get(k).is_some_and(|v| v == "true");
-    let (stdin, rm) = (label(labels::STDIN_OPEN), label(labels::AUTO_REMOVE));
+    let (stdin, rm) = (label(labels::STDIN_OPEN), super::record::auto_removed(c));
     let rootfs = prepare_existing(ctx, c).await?;
     let log_uri = c.labels.get(labels::LOG_URI).cloned();
     start_in_background(ctx, &c.id, (stdin, tty), rootfs, rm, log_uri).await?;
-    let policy = c.labels.get(labels::RESTART_POLICY);
-    if policy.is_some_and(|p| {
-        p.parse::<super::values::RestartPolicy>()
-            .is_ok_and(|p| p != super::values::RestartPolicy::No)
-    }) {
+    if super::record::has_restart_policy(c) {
         spawn_restart_monitor(ctx, &c.id).await?;
     }
     Ok(())

@@ -17,7 +17,7 @@ use crate::containers::create::{self, CreateError, CreateOptions, Note};
 use crate::containers::held::{self, Held};
 use crate::containers::listing::{self, ListFilter, ListOptions, Summary};
 use crate::containers::record::{self, State};
-use crate::containers::values::{RestartPolicy, Signal};
+use crate::containers::values::Signal;
 use crate::containers::{
     exits, inspect as cinspect, labels, ops, parked, start as cstart, status, Ctx,
 };
@@ -181,14 +181,6 @@ pub async fn inspect(ctx: &Ctx, id: &str) -> Result<Response<Body>, ApiError> {
     Ok(http::json(200, &v))
 }
 
-/// Whether `c` has a restart policy (then a restart monitor watches each start).
-fn has_restart_policy(c: &Container) -> bool {
-    c.labels.get(labels::RESTART_POLICY).is_some_and(|p| {
-        p.parse::<RestartPolicy>()
-            .is_ok_and(|p| p != RestartPolicy::No)
-    })
-}
-
 /// Starts `c` as the CLI's `start` would: with a TTY, open stdin, AutoRemove or an attach
 /// waiting, its stdio held by a background reader (attach clients join it; it removes an
 /// auto-removed container when it exits); otherwise its output to the log driver. Its exit
@@ -200,7 +192,7 @@ async fn start_container(ctx: &Ctx, c: &Container) -> Result<(), ApiError> {
     let held = Held {
         stdin: on(labels::STDIN_OPEN),
         tty,
-        rm: on(labels::AUTO_REMOVE),
+        rm: record::auto_removed(c),
         // Docker closes stdin at the end of the attached input only without a TTY.
         stdin_once: on(labels::STDIN_ONCE) && !tty && waiting.iter().any(|w| w.stdin),
     };
@@ -219,7 +211,7 @@ async fn start_container(ctx: &Ctx, c: &Container) -> Result<(), ApiError> {
         started.map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
     }
     exits::watch_task(ctx.client.clone(), &c.id);
-    if has_restart_policy(c) {
+    if record::has_restart_policy(c) {
         cstart::spawn_restart_monitor(ctx, &c.id).await?;
     }
     Ok(())
@@ -234,10 +226,7 @@ pub async fn start(ctx: &Ctx, id: &str) -> Result<Response<Body>, ApiError> {
     if let Err(e) = start_container(ctx, &c).await {
         // As Docker's daemon: an auto-removed container that cannot start goes (`docker run
         // --rm` waits for its removal).
-        if c.labels
-            .get(labels::AUTO_REMOVE)
-            .is_some_and(|v| v == "true")
-        {
+        if record::auto_removed(&c) {
             if let Err(err) = ops::remove_after_run(ctx, &c.id, async {}).await {
                 tracing::warn!(%err, "removing an auto-removed container that did not start");
             }
@@ -310,10 +299,7 @@ async fn wait_for(ctx: &Ctx, c: &Container, cond: Condition) -> anyhow::Result<u
         _ => next_exit(ctx, c, next, exit).await?,
     };
     if cond == Condition::Removed {
-        if c.labels
-            .get(labels::AUTO_REMOVE)
-            .is_some_and(|v| v == "true")
-        {
+        if record::auto_removed(c) {
             // As Docker's daemon, at the exit: the background reader's follow-up would do it
             // too, a process start and a connection later (whichever comes second finds it gone).
             if let Err(err) = ops::auto_remove(ctx, &c.id).await {

@@ -9,7 +9,7 @@ use anyhow::Context;
 
 use super::detach::{self, Detached};
 use super::runflags::Streams;
-use super::{labels, Ctx};
+use super::Ctx;
 use crate::commands::error::Failure;
 use burrow::connection::Globals;
 use burrow::containers::create::{
@@ -742,10 +742,7 @@ async fn start_attached(
     let exit = session.watch(&target).await;
     match session.attend(&target, exit).await? {
         Outcome::Detached => {
-            let rm = c
-                .labels
-                .get(labels::AUTO_REMOVE)
-                .is_some_and(|v| v == "true");
+            let rm = burrow::containers::record::auto_removed(c);
             let fifo_dir = session::fifo::dir(&ctx.store.container_dir(&c.id), "");
             let what = Detached::Container {
                 rm,
@@ -755,10 +752,7 @@ async fn start_attached(
             Ok(None)
         }
         Outcome::Exited(status) => {
-            let rm = c
-                .labels
-                .get(labels::AUTO_REMOVE)
-                .is_some_and(|v| v == "true");
+            let rm = burrow::containers::record::auto_removed(c);
             if rm {
                 // Created with --rm: gone once it exited, as Docker's daemon does it.
                 remove_quietly(ctx, &c.id).await;
