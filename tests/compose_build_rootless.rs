@@ -2,7 +2,8 @@
 //! rootless containerd: a service built from a Dockerfile in the project (a COPY and a build
 //! arg) by `up -d`; a second `up -d` neither rebuilds nor recreates; a changed file and
 //! `up -d --build` recreate the service on the new image; `compose build` alone (with
-//! --build-arg) and `run` on the built image; `pull` skips it; `down --rmi local` removes it.
+//! --build-arg) and `run` on the built image; `pull` skips it; with image: too, `push` and `pull` move it
+//! through the registry; `down --rmi local` removes it.
 
 mod containers_support;
 
@@ -162,6 +163,28 @@ fn rootless_compose_builds_services() {
     // pull skips a service that is built.
     let (_, err) = compose_ok(&rl, &file, &["pull"]);
     assert!(err.contains("Service app  Skipped"), "{err}");
+
+    // With image: and build:, push sends the built image to its registry and pull fetches
+    // it back (the service is not skipped).
+    let pushed = format!(
+        "127.0.0.1:5000/burrow-compose-push-{}/app:v1",
+        std::process::id()
+    );
+    let named = dir.join("named.yaml");
+    write_user_file(
+        &rl,
+        &dir,
+        "named.yaml",
+        &format!("services:\n  app:\n    image: {pushed}\n    build: .\n"),
+    );
+    compose_ok(&rl, &named, &["build", "--progress", "plain"]);
+    let (out, _) = compose_ok(&rl, &named, &["push"]);
+    assert!(out.contains(&format!("{pushed} Pushed (sha256:")), "{out}");
+    burrow_ok(&rl, &["image", "rm", &pushed]);
+    let (out, _) = compose_ok(&rl, &named, &["pull"]);
+    assert!(out.contains(&format!("{pushed} Pulled")), "{out}");
+    burrow_ok(&rl, &["image", "inspect", "-f", "{{.Id}}", &pushed]);
+    burrow_ok(&rl, &["image", "rm", &pushed]);
 
     // down --rmi local removes the built image (and the base image stays).
     let (_, err) = compose_ok(&rl, &file, &["down", "--rmi", "local", "-t", "1"]);

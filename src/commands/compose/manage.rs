@@ -4,14 +4,19 @@
 
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
+use burrow::compose::engine::registry;
 use burrow::compose::engine::service::Service;
 use burrow::compose::engine::state::Member;
 use burrow::compose::project::Project;
 use burrow::connection::Globals;
 use burrow::containers::values::Signal;
 use burrow::containers::{ops, start, top, Ctx};
+use burrow::images::progress::Progress;
 
 use crate::commands::container::{block_on, cp as ccp, manage as cmanage};
+use crate::commands::images::with_store;
 
 #[derive(Debug, clap::Args)]
 pub struct Services {
@@ -234,25 +239,21 @@ pub fn images(args: Services, project: &Project, g: &Globals) -> anyhow::Result<
     })
 }
 
-/// The images of these services (all when empty), once each; `skip` leaves services out.
+/// The images to pull or push, once each; skipped services said as Docker Compose says them.
 fn service_images(
     project: &Project,
     services: &[String],
     skip: impl Fn(&Service) -> bool,
 ) -> anyhow::Result<Vec<String>> {
     let mut out = Vec::new();
-    for s in project.services_for(services)? {
-        if !services.is_empty() && !services.contains(&s) {
-            continue;
-        }
-        let svc = Service::of(project, &s)?;
-        if skip(&svc) {
-            eprintln!(" Service {s}  Skipped - the image is built (`build:`), not pulled");
-            continue;
-        }
-        let image = svc.image()?;
-        if !out.contains(&image) {
-            out.push(image);
+    for s in registry::service_images(project, services, skip)? {
+        if s.skipped {
+            eprintln!(
+                " Service {}  Skipped - the image is built (`build:`), not pulled",
+                s.service
+            );
+        } else if !out.contains(&s.image) {
+            out.push(s.image);
         }
     }
     Ok(out)
@@ -260,42 +261,32 @@ fn service_images(
 
 pub fn pull(args: PullArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
     let skip = |s: &Service| s.builds_only() || (args.ignore_buildable && s.get("build").is_some());
-    for image in service_images(project, &args.services, skip)? {
-        let code = crate::commands::pull::run(
-            crate::commands::pull::Args {
-                image,
-                platform: None,
-                all_platforms: false,
-                all_tags: false,
-                quiet: false,
-                insecure_registry: false,
-                hosts_dir: Vec::new(),
-            },
-            g,
-        )?;
-        if code != ExitCode::SUCCESS {
-            return Ok(code);
+    let images = service_images(project, &args.services, skip)?;
+    let progress = Arc::new(Progress::new(false));
+    with_store(g, async |store| {
+        let mut downloaded = false;
+        for image in &images {
+            downloaded |= registry::pull(store, image, progress.clone()).await?;
+            println!(" {image} Pulled");
         }
-    }
+        if downloaded && store.squashed_owners {
+            eprintln!("{}", burrow::images::SQUASHED_OWNERS_NOTE);
+        }
+        Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
 pub fn push(args: Services, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
-    for image in service_images(project, &args.services, |_| false)? {
-        let code = crate::commands::push::run(
-            crate::commands::push::Args {
-                image,
-                platform: None,
-                quiet: false,
-                insecure_registry: false,
-                hosts_dir: Vec::new(),
-            },
-            g,
-        )?;
-        if code != ExitCode::SUCCESS {
-            return Ok(code);
+    let images = service_images(project, &args.services, |_| false)?;
+    let progress = Progress::new(false);
+    with_store(g, async |store| {
+        for image in &images {
+            let digest = registry::push(store, image, &progress).await?;
+            println!(" {image} Pushed ({digest})");
         }
-    }
+        Ok(())
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 
