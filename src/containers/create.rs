@@ -111,6 +111,16 @@ impl AheadNet {
     pub fn abandon(self) {
         self.helper.release(true);
     }
+
+    /// The start failed but the container stays (Compose's up): its stored spec goes back to
+    /// a fresh namespace, attached by its next start, and the helper ends.
+    pub async fn restore(self, ctx: &Ctx, id: &str) {
+        if let Err(err) = ctx.client.update_spec(id, &self.spec_after).await {
+            tracing::warn!(%err, "container {id}: restoring its spec after a failed start; if its next start cannot find its network namespace, remove it and create it again");
+        }
+        let helper = self.helper;
+        let _ = tokio::task::spawn_blocking(move || helper.release(true)).await;
+    }
 }
 
 /// Creates the container `req` asks for, without a task.

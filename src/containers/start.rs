@@ -193,3 +193,33 @@ pub async fn start_background(ctx: &Ctx, c: &Container) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// [`start_background`] for container `c` that `create` has just made (`created`: its rootfs,
+/// and the networks attached ahead with `CreateOptions { ahead: true }`, as Compose's up
+/// creates): the ahead attach is settled once the task holds the namespace; when the start
+/// fails, the container keeps a spec that a later start attaches afresh.
+pub async fn start_created(
+    ctx: &Ctx,
+    c: &Container,
+    created: super::create::Created,
+) -> anyhow::Result<()> {
+    let tty = super::record::process_of(c).terminal;
+    let stdin = c
+        .labels
+        .get(labels::STDIN_OPEN)
+        .is_some_and(|v| v == "true");
+    let rm = super::record::auto_removed(c);
+    let log_uri = c.labels.get(labels::LOG_URI).cloned();
+    let started = start_in_background(ctx, &c.id, (stdin, tty), created.rootfs, rm, log_uri).await;
+    if let Some(net) = created.net {
+        match started {
+            Ok(()) => drop(net.settle(ctx, &c.id).await),
+            Err(_) => net.restore(ctx, &c.id).await,
+        }
+    }
+    started?;
+    if super::record::has_restart_policy(c) {
+        spawn_restart_monitor(ctx, &c.id).await?;
+    }
+    Ok(())
+}

@@ -1,6 +1,6 @@
-//! depends_on conditions awaited before a service starts: started, healthy (its healthcheck
-//! really passing) or completed successfully (exit 0); a dependency with `required: false`
-//! only warns.
+//! depends_on: the services' dependency levels (what may start side by side), and the
+//! conditions awaited before a service starts: started, healthy (its healthcheck really
+//! passing) or completed successfully (exit 0); a dependency with `required: false` only warns.
 
 use std::time::Duration;
 
@@ -15,6 +15,28 @@ use crate::containers::{ops, Ctx};
 
 /// How long a dependency may take to become healthy or complete.
 const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `services` (in dependency order) grouped by level: a service's level is one more than its
+/// deepest dependency among `services` (none: level 0), so each level needs only earlier ones.
+pub fn levels(services: &[Service]) -> Vec<Vec<&Service>> {
+    let mut level_of: std::collections::HashMap<&str, usize> = Default::default();
+    let mut levels: Vec<Vec<&Service>> = Vec::new();
+    for svc in services {
+        let level = svc
+            .dependencies()
+            .iter()
+            .filter_map(|d| level_of.get(d.service.as_str()))
+            .map(|l| l + 1)
+            .max()
+            .unwrap_or(0);
+        level_of.insert(&svc.name, level);
+        if levels.len() <= level {
+            levels.resize_with(level + 1, Vec::new);
+        }
+        levels[level].push(svc);
+    }
+    levels
+}
 
 /// Waits for `dep` of `svc` as its condition says; a dependency that is not required only
 /// warns when it is missing or fails.
@@ -84,5 +106,35 @@ async fn exit_code(ctx: &Ctx, m: &Member) -> anyhow::Result<u32> {
         State::Exited { code, .. } => Ok(code),
         State::Created => anyhow::bail!("container {} was never started", m.name),
         _ => ops::wait(ctx, &m.container).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::project::for_tests;
+
+    #[test]
+    fn levels_group_services_whose_dependencies_came_before() {
+        let p = for_tests(
+            "services:\n  db: {image: x}\n  cache: {image: x}\n  api: {image: x, depends_on: [db]}\n  web: {image: x, depends_on: {api: {condition: service_healthy}, cache: {condition: service_started}}}\n  solo: {image: x}\n",
+        );
+        let order = p.services_for(&[]).unwrap();
+        let services: Vec<Service> = order.iter().map(|n| Service::of(&p, n).unwrap()).collect();
+        let names: Vec<Vec<&str>> = levels(&services)
+            .iter()
+            .map(|l| {
+                let mut n: Vec<&str> = l.iter().map(|s| s.name.as_str()).collect();
+                n.sort();
+                n
+            })
+            .collect();
+        assert_eq!(
+            names,
+            vec![vec!["cache", "db", "solo"], vec!["api"], vec!["web"]]
+        );
+        // A dependency outside the set (up --no-deps) does not hold a service back.
+        let web = vec![Service::of(&p, "web").unwrap()];
+        assert_eq!(levels(&web).len(), 1);
     }
 }

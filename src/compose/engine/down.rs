@@ -1,4 +1,5 @@
-//! `compose down`: the project's containers (one-off runs too) stopped and removed, then the
+//! `compose down`: the project's containers (one-off runs too) stopped and removed, dependents
+//! before their dependencies and each dependency level at once, then the
 //! networks it made, with `-v` its named volumes, with `--rmi` its images: exactly what `up`
 //! made, found by the project's labels.
 
@@ -36,20 +37,30 @@ pub async fn down(
 ) -> Result<(), ComposeError> {
     let state = ProjectState::read(ctx, &project.name).await?;
     let known = |s: &str| project.compose.services.keys().any(|k| k.as_str() == s);
-    // Dependents first: the reverse of the dependency order.
-    let mut order = project.services_for(&[])?;
-    order.reverse();
-    let mut members: Vec<&super::state::Member> = Vec::new();
-    for s in &order {
-        members.extend(state.members.iter().filter(|m| &m.service == s));
+    // Orphans and one-off containers first, then dependents before their dependencies: each
+    // batch is removed at once, a batch after the one before it.
+    let mut batches: Vec<Vec<&super::state::Member>> = vec![state
+        .members
+        .iter()
+        .filter(|m| !known(&m.service) && (opts.remove_orphans || m.oneoff))
+        .collect()];
+    let services = project
+        .services_for(&[])?
+        .iter()
+        .map(|n| super::service::Service::of(project, n))
+        .collect::<Result<Vec<_>, _>>()?;
+    for level in super::deps::levels(&services).into_iter().rev() {
+        let on_level = |m: &&super::state::Member| level.iter().any(|s| s.name == m.service);
+        batches.push(state.members.iter().filter(on_level).collect());
     }
-    for m in &state.members {
-        if !known(&m.service) && (opts.remove_orphans || m.oneoff) {
-            members.push(m);
-        }
-    }
-    for m in members {
-        remove_member(ctx, m, opts.timeout, opts.volumes, report).await?;
+    for batch in batches {
+        let removed = futures_util::future::join_all(
+            batch
+                .into_iter()
+                .map(|m| remove_member(ctx, m, opts.timeout, opts.volumes, report)),
+        )
+        .await;
+        removed.into_iter().collect::<Result<(), _>>()?;
     }
     remove_networks(ctx, project, report).await?;
     if opts.volumes {

@@ -1,6 +1,6 @@
 //! `compose up` and `create`: the project's networks and volumes ([`super::resources`]), then
-//! each service's containers in dependency order, each dependency's condition awaited first
-//! ([`super::deps`]); images of `build:` services built first ([`super::build`]). Idempotent: a container whose config hash still matches
+//! each service's containers in dependency order (each level of it at once), each
+//! dependency's condition awaited first ([`super::deps`]); images of `build:` services built first ([`super::build`]). Idempotent: a container whose config hash still matches
 //! is left alone (started if stopped); one whose hash changed is recreated.
 
 use std::collections::BTreeMap;
@@ -64,28 +64,57 @@ pub async fn up(
     super::resources::ensure_networks(ctx, project, &services, report).await?;
     super::resources::ensure_volumes(ctx, project, report).await?;
     // Services whose containers were made anew: dependents with `restart: true` follow.
+    // Each dependency level proceeds at once (Docker Compose also starts independent services
+    // side by side); a level waits for the one before it.
     let mut changed: Vec<String> = Vec::new();
-    for svc in &services {
-        if !opts.no_start {
-            for dep in svc.dependencies() {
-                if order.contains(&dep.service) || !opts.no_deps {
-                    super::deps::await_dependency(ctx, project, svc, &dep, report).await?;
-                }
+    for level in super::deps::levels(&services) {
+        let done = futures_util::future::join_all(
+            level
+                .iter()
+                .map(|svc| bring_up(ctx, project, svc, &order, opts, &changed, report)),
+        )
+        .await;
+        for (svc, made) in level.iter().zip(done) {
+            if made? {
+                changed.push(svc.name.clone());
             }
-        }
-        let restart = svc
-            .dependencies()
-            .iter()
-            .any(|d| d.restart && changed.contains(&d.service));
-        if converge(ctx, project, svc, opts, report).await? {
-            changed.push(svc.name.clone());
-        } else if restart && !opts.no_start {
-            restart_service(ctx, project, svc, opts.timeout, report).await?;
-            changed.push(svc.name.clone());
         }
     }
     orphans(ctx, project, opts.remove_orphans, opts.timeout, report).await?;
     Ok(order)
+}
+
+/// One service of `up`: its dependencies' conditions awaited, then its containers converged
+/// (or restarted, when a dependency with `restart: true` was recreated); true when it created,
+/// recreated or restarted any.
+async fn bring_up(
+    ctx: &Ctx,
+    project: &Project,
+    svc: &Service,
+    order: &[String],
+    opts: &UpOptions,
+    changed: &[String],
+    report: Report<'_>,
+) -> Result<bool, ComposeError> {
+    if !opts.no_start {
+        for dep in svc.dependencies() {
+            if order.contains(&dep.service) || !opts.no_deps {
+                super::deps::await_dependency(ctx, project, svc, &dep, report).await?;
+            }
+        }
+    }
+    let restart = svc
+        .dependencies()
+        .iter()
+        .any(|d| d.restart && changed.contains(&d.service));
+    if converge(ctx, project, svc, opts, report).await? {
+        return Ok(true);
+    }
+    if restart && !opts.no_start {
+        restart_service(ctx, project, svc, opts.timeout, report).await?;
+        return Ok(true);
+    }
+    Ok(false)
 }
 
 /// The services `names` names, each checked to become a valid container request (what can be
@@ -207,31 +236,23 @@ async fn make(
         oneoff: false,
         name,
     };
-    let id = create_instance(ctx, project, svc, &inst, report).await?;
+    let (req, warnings) = convert::request(project, svc, &inst)?;
+    // A container started at once gets its networks attached while it is created (as `run`).
+    let opts = CreateOptions { ahead: !no_start };
+    let created = create_with(ctx, svc, &req, warnings, opts, report).await?;
     report(format!("Container {}  {verb}", inst.name));
-    if !no_start {
-        let c = ctx.find(&id).await?;
-        if let Err(e) = start::start_background(ctx, &c).await {
-            return Err(ComposeError::service(
-                &svc.name,
-                format!("starting {}: {e:#}", inst.name),
-            ));
-        }
-        report(format!("Container {}  Started", inst.name));
+    if no_start {
+        return Ok(());
     }
+    let c = ctx.find(&created.id).await?;
+    if let Err(e) = start::start_created(ctx, &c, created).await {
+        return Err(ComposeError::service(
+            &svc.name,
+            format!("starting {}: {e:#}", inst.name),
+        ));
+    }
+    report(format!("Container {}  Started", inst.name));
     Ok(())
-}
-
-/// Creates the container `inst` of `svc`; returns its id.
-pub async fn create_instance(
-    ctx: &Ctx,
-    project: &Project,
-    svc: &Service,
-    inst: &Instance,
-    report: Report<'_>,
-) -> Result<String, ComposeError> {
-    let (req, warnings) = convert::request(project, svc, inst)?;
-    create_request(ctx, svc, &req, warnings, report).await
 }
 
 /// Creates the container `req` describes for `svc`, printing the warnings; returns its id.
@@ -242,6 +263,19 @@ pub async fn create_request(
     warnings: Vec<String>,
     report: Report<'_>,
 ) -> Result<String, ComposeError> {
+    let opts = CreateOptions { ahead: false };
+    Ok(create_with(ctx, svc, req, warnings, opts, report).await?.id)
+}
+
+/// [`create_request`] with `opts`, returning what `create` made.
+async fn create_with(
+    ctx: &Ctx,
+    svc: &Service,
+    req: &crate::containers::request::ContainerRequest,
+    warnings: Vec<String>,
+    opts: CreateOptions,
+    report: Report<'_>,
+) -> Result<create::Created, ComposeError> {
     for w in warnings {
         report(format!("warning: {w}"));
     }
@@ -254,10 +288,9 @@ pub async fn create_request(
         Note::ForeignPlatform(w) => report(format!("warning: {w}")),
         _ => {}
     };
-    let created = create::create(ctx, req, CreateOptions { ahead: false }, &note)
+    create::create(ctx, req, opts, &note)
         .await
-        .map_err(|e| ComposeError::service(&svc.name, format!("{:#}", anyhow::Error::from(e))))?;
-    Ok(created.id)
+        .map_err(|e| ComposeError::service(&svc.name, format!("{:#}", anyhow::Error::from(e))))
 }
 
 /// Stops and removes a container of the project (with `volumes`, its anonymous volumes).
