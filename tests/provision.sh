@@ -9,12 +9,15 @@
 #   - two local registries: 127.0.0.1:5000 (no auth) and 127.0.0.1:5001 (basic auth)
 #   - the test images, pushed to both registries
 #   - docker.io (client only), docker-compose and testcontainers-python (in /opt/burrow-test/venv)
+#   - a one-node Slurm cluster (munge, slurmctld, slurmd; tests/lib/slurm.sh) for the [hpc] tests
 #   - /etc/burrow-test.env describing all of the above for the test harness
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=tests/lib/machine.sh
 . "$HERE/lib/machine.sh"
+# shellcheck source=tests/lib/slurm.sh
+. "$HERE/lib/slurm.sh"
 
 [ "$(id -u)" = 0 ] || { echo "provision.sh: run me as root (I install packages and create a test user)" >&2; exit 1; }
 
@@ -32,7 +35,8 @@ say() { echo "provision: $*"; }
 install_packages() {
     local pkgs=(containerd runc crun uidmap containernetworking-plugins slirp4netns rootlesskit passt
         podman catatonit buildah podman-compose docker-registry busybox-static iperf3 umoci skopeo protobuf-compiler apache2-utils
-        attr curl jq python3 dbus-user-session systemd iproute2 util-linux procps psmisc)
+        attr curl jq python3 dbus-user-session systemd iproute2 util-linux procps psmisc
+        slurm-wlm munge libslurm-dev squashfs-tools squashfuse fuse3 erofs-utils)
     machine_install_packages "${pkgs[@]}"
     install_docker_clients
     install_compose_and_testcontainers
@@ -131,6 +135,7 @@ mkdir -p "$STATE"
 if [ ! -s "$STATE/htpasswd" ]; then
     htpasswd -Bbc "$STATE/htpasswd" "$AUTH_USER" "$AUTH_PASSWORD" 2>/dev/null
 fi
+slurm_start_cluster
 start_registry plain "$REG_PORT"
 start_registry auth "$AUTH_REG_PORT" "$STATE/htpasswd"
 
@@ -159,6 +164,7 @@ BURROW_TEST_NOSUBID_UID=$nosub_uid
 BURROW_TEST_NOSUBID_GID=$nosub_gid
 BURROW_TEST_NOSUBID_HOME=$nosub_home
 BURROW_TEST_NOSUBID_XDG_RUNTIME_DIR=/run/user/$nosub_uid
+BURROW_TEST_SLURM_PARTITION=debug
 ENV
 chmod 0644 /etc/burrow-test.env
 say "wrote /etc/burrow-test.env"
