@@ -3,7 +3,9 @@
 //! dependency's condition awaited first ([`super::deps`]); images of `build:` services built first ([`super::build`]). Idempotent: a container whose config hash still matches
 //! is left alone (started if stopped); one whose hash changed is recreated.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use tokio::sync::watch;
 
 use super::convert::{self, Instance};
 use super::naming;
@@ -63,58 +65,133 @@ pub async fn up(
     .await?;
     super::resources::ensure_networks(ctx, project, &services, report).await?;
     super::resources::ensure_volumes(ctx, project, report).await?;
-    // Services whose containers were made anew: dependents with `restart: true` follow.
-    // Each dependency level proceeds at once (Docker Compose also starts independent services
-    // side by side); a level waits for the one before it.
-    let mut changed: Vec<String> = Vec::new();
-    for level in super::deps::levels(&services) {
-        let done = futures_util::future::join_all(
-            level
-                .iter()
-                .map(|svc| bring_up(ctx, project, svc, &order, opts, &changed, report)),
-        )
-        .await;
-        for (svc, made) in level.iter().zip(done) {
-            if made? {
-                changed.push(svc.name.clone());
-            }
-        }
-    }
+    // Every service proceeds at once, as Docker Compose's do: its containers are created
+    // (or recreated) straight away, and started once its dependencies have started and met
+    // their conditions. A service whose container joins another's (network_mode, pid or ipc
+    // `service:`, volumes_from) is also created only then.
+    let board = Board::new(&services);
+    let done = futures_util::future::join_all(
+        services
+            .iter()
+            .map(|svc| bring_up(ctx, project, svc, &order, opts, &board, report)),
+    )
+    .await;
+    done.into_iter().collect::<Result<Vec<()>, _>>()?;
     orphans(ctx, project, opts.remove_orphans, opts.timeout, report).await?;
     Ok(order)
 }
 
-/// One service of `up`: its dependencies' conditions awaited, then its containers converged
-/// (or restarted, when a dependency with `restart: true` was recreated); true when it created,
-/// recreated or restarted any.
+/// Where the services of one `up` say they are done: whether each made (or restarted) a
+/// container, or failed; dependents wait here for their dependencies.
+struct Board {
+    done: HashMap<String, watch::Sender<Option<Result<bool, ()>>>>,
+}
+
+impl Board {
+    fn new(services: &[Service]) -> Board {
+        let done = services
+            .iter()
+            .map(|s| (s.name.clone(), watch::channel(None).0))
+            .collect();
+        Board { done }
+    }
+
+    /// Waits until `service` is done: whether it made a container; None when it is not part
+    /// of this `up` (`--no-deps`).
+    async fn wait(&self, svc: &Service, service: &str) -> Result<Option<bool>, ComposeError> {
+        let Some(tx) = self.done.get(service) else {
+            return Ok(None);
+        };
+        let mut rx = tx.subscribe();
+        let outcome = rx.wait_for(Option::is_some).await.map(|v| *v);
+        match outcome {
+            Ok(Some(Ok(made))) => Ok(Some(made)),
+            _ => Err(ComposeError::Dependency {
+                service: svc.name.clone(),
+                dependency: service.to_string(),
+                why: "failed to start".into(),
+            }),
+        }
+    }
+
+    fn finish(&self, service: &str, outcome: Result<bool, ()>) {
+        if let Some(tx) = self.done.get(service) {
+            tx.send_replace(Some(outcome));
+        }
+    }
+}
+
+/// One service of `up`: its containers converged, started after its dependencies (their
+/// conditions awaited), or restarted when a dependency with `restart: true` was recreated.
 async fn bring_up(
     ctx: &Ctx,
     project: &Project,
     svc: &Service,
     order: &[String],
     opts: &UpOptions,
-    changed: &[String],
+    board: &Board,
+    report: Report<'_>,
+) -> Result<(), ComposeError> {
+    let outcome = converge_and_start(ctx, project, svc, order, opts, board, report).await;
+    board.finish(&svc.name, outcome.as_ref().copied().map_err(|_| ()));
+    outcome.map(|_| ())
+}
+
+async fn converge_and_start(
+    ctx: &Ctx,
+    project: &Project,
+    svc: &Service,
+    order: &[String],
+    opts: &UpOptions,
+    board: &Board,
     report: Report<'_>,
 ) -> Result<bool, ComposeError> {
-    if !opts.no_start {
-        for dep in svc.dependencies() {
-            if order.contains(&dep.service) || !opts.no_deps {
-                super::deps::await_dependency(ctx, project, svc, &dep, report).await?;
-            }
+    let deps = svc.dependencies();
+    // Started at once (no dependency to wait for): networks attached while creating.
+    let ahead = !opts.no_start && deps.is_empty();
+    let mut converged = match joins_another(svc) {
+        true => None,
+        false => Some(converge(ctx, project, svc, opts, ahead, report).await?),
+    };
+    let mut restart = false;
+    for dep in &deps {
+        let made = board.wait(svc, &dep.service).await?;
+        restart |= dep.restart && made == Some(true);
+        if !opts.no_start && (order.contains(&dep.service) || !opts.no_deps) {
+            super::deps::await_dependency(ctx, project, svc, dep, report).await?;
         }
     }
-    let restart = svc
-        .dependencies()
-        .iter()
-        .any(|d| d.restart && changed.contains(&d.service));
-    if converge(ctx, project, svc, opts, report).await? {
-        return Ok(true);
+    let converged = match converged.take() {
+        Some(c) => c,
+        None => converge(ctx, project, svc, opts, ahead, report).await?,
+    };
+    let made = converged.made;
+    if !opts.no_start {
+        let mut to_start = converged.to_start.into_iter();
+        while let Some(pending) = to_start.next() {
+            if let Err(e) = pending.start(ctx, svc, report).await {
+                for rest in to_start {
+                    rest.give_up(ctx).await;
+                }
+                return Err(e);
+            }
+        }
+        if restart && !made {
+            restart_service(ctx, project, svc, opts.timeout, report).await?;
+            return Ok(true);
+        }
     }
-    if restart && !opts.no_start {
-        restart_service(ctx, project, svc, opts.timeout, report).await?;
-        return Ok(true);
-    }
-    Ok(false)
+    Ok(made)
+}
+
+/// Whether `svc` shares a namespace or volumes with another service's container, which must
+/// then exist (and run) before `svc`'s is created.
+fn joins_another(svc: &Service) -> bool {
+    let service_mode = |k: &str| svc.str(k).is_some_and(|v| v.starts_with("service:"));
+    service_mode("network_mode")
+        || service_mode("pid")
+        || service_mode("ipc")
+        || svc.get("volumes_from").is_some()
 }
 
 /// The services `names` names, each checked to become a valid container request (what can be
@@ -155,15 +232,70 @@ async fn restart_service(
     Ok(())
 }
 
-/// Makes the service's containers match its config and replica count; true when it created
-/// or recreated any.
+/// A service's containers after [`converge`]: whether any was created or recreated, and
+/// those to start.
+struct Converged {
+    made: bool,
+    to_start: Vec<Pending>,
+}
+
+/// A container of the service that `up` starts (unless it runs already).
+enum Pending {
+    /// Made by this `up` (with its networks attached ahead when `create` did).
+    Created {
+        created: Box<create::Created>,
+        name: String,
+    },
+    /// There already, as it should be.
+    Existing(Box<Member>),
+}
+
+impl Pending {
+    /// Not started after all (an earlier start failed): the container stays created, with a
+    /// spec its next start attaches afresh.
+    async fn give_up(self, ctx: &Ctx) {
+        if let Pending::Created { created, .. } = self {
+            if let Some(net) = created.net {
+                net.restore(ctx, &created.id).await;
+            }
+        }
+    }
+
+    async fn start(self, ctx: &Ctx, svc: &Service, report: Report<'_>) -> Result<(), ComposeError> {
+        match self {
+            Pending::Created { created, name } => {
+                let c = ctx.find(&created.id).await?;
+                if let Err(e) = start::start_created(ctx, &c, *created).await {
+                    return Err(ComposeError::service(
+                        &svc.name,
+                        format!("starting {name}: {e:#}"),
+                    ));
+                }
+                report(format!("Container {name}  Started"));
+            }
+            Pending::Existing(m) => {
+                if m.state(ctx).await?.is_running() {
+                    report(format!("Container {}  Running", m.name));
+                } else {
+                    start::start_background(ctx, &m.container).await?;
+                    report(format!("Container {}  Started", m.name));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Makes the service's containers match its config and replica count (created, not started;
+/// with `ahead`, their networks attached for a start that follows at once).
 async fn converge(
     ctx: &Ctx,
     project: &Project,
     svc: &Service,
     opts: &UpOptions,
+    ahead: bool,
     report: Report<'_>,
-) -> Result<bool, ComposeError> {
+) -> Result<Converged, ComposeError> {
     let want = opts
         .scale
         .get(&svc.name)
@@ -181,53 +313,45 @@ async fn converge(
     for m in existing.iter().filter(|m| m.number > want) {
         remove_member(ctx, m, opts.timeout, false, report).await?;
     }
-    let mut made = false;
+    let mut out = Converged {
+        made: false,
+        to_start: Vec::new(),
+    };
     for number in 1..=want {
         let found = existing.iter().find(|m| m.number == number);
         let stale =
             |m: &Member| opts.force_recreate || m.label(naming::CONFIG_HASH) != Some(hash.as_str());
-        match found {
+        let verb = match found {
             Some(m) if !opts.no_recreate && stale(m) => {
                 remove_member(ctx, m, opts.timeout, false, report).await?;
-                make(
-                    ctx,
-                    project,
-                    svc,
-                    number,
-                    opts.no_start,
-                    report,
-                    "Recreated",
-                )
-                .await?;
-                made = true;
+                "Recreated"
             }
             Some(m) => {
-                if !opts.no_start && !m.state(ctx).await?.is_running() {
-                    start::start_background(ctx, &m.container).await?;
-                    report(format!("Container {}  Started", m.name));
-                } else {
-                    report(format!("Container {}  Running", m.name));
-                }
+                out.to_start.push(Pending::Existing(Box::new((*m).clone())));
+                continue;
             }
-            None => {
-                make(ctx, project, svc, number, opts.no_start, report, "Created").await?;
-                made = true;
-            }
-        }
+            None => "Created",
+        };
+        let (created, name) = make(ctx, project, svc, number, ahead, report).await?;
+        report(format!("Container {name}  {verb}"));
+        out.made = true;
+        out.to_start.push(Pending::Created {
+            created: Box::new(created),
+            name,
+        });
     }
-    Ok(made)
+    Ok(out)
 }
 
-/// Creates container `number` of `svc` and, unless `no_start`, starts it.
+/// Creates container `number` of `svc` (not started); returns it and its name.
 async fn make(
     ctx: &Ctx,
     project: &Project,
     svc: &Service,
     number: u32,
-    no_start: bool,
+    ahead: bool,
     report: Report<'_>,
-    verb: &str,
-) -> Result<(), ComposeError> {
+) -> Result<(create::Created, String), ComposeError> {
     let name = svc
         .container_name()
         .unwrap_or_else(|| naming::container_name(&project.name, &svc.name, number));
@@ -237,22 +361,8 @@ async fn make(
         name,
     };
     let (req, warnings) = convert::request(project, svc, &inst)?;
-    // A container started at once gets its networks attached while it is created (as `run`).
-    let opts = CreateOptions { ahead: !no_start };
-    let created = create_with(ctx, svc, &req, warnings, opts, report).await?;
-    report(format!("Container {}  {verb}", inst.name));
-    if no_start {
-        return Ok(());
-    }
-    let c = ctx.find(&created.id).await?;
-    if let Err(e) = start::start_created(ctx, &c, created).await {
-        return Err(ComposeError::service(
-            &svc.name,
-            format!("starting {}: {e:#}", inst.name),
-        ));
-    }
-    report(format!("Container {}  Started", inst.name));
-    Ok(())
+    let created = create_with(ctx, svc, &req, warnings, CreateOptions { ahead }, report).await?;
+    Ok((created, inst.name))
 }
 
 /// Creates the container `req` describes for `svc`, printing the warnings; returns its id.
