@@ -139,10 +139,20 @@ pub fn main() -> ExitCode {
         snapshotter: cli.snapshotter,
         cgroup_manager: cli.cgroup_manager,
     };
+    // Inside a Slurm job, the job's own containerd on node-local disk (see burrow::slurm).
+    let job = burrow::slurm::Job::current();
+    if let Some(j) = &job {
+        if let Err(e) = j.enter() {
+            return commands::error::Failure::from(anyhow::Error::from(e)).report();
+        }
+    }
     let result = Globals::load(raw, &UserEnv::current())
         .map_err(anyhow::Error::from)
         .and_then(|g| {
             commands::init_logging(g.debug);
+            if let Some(j) = job.as_ref().filter(|_| needs_engine(&cli.command)) {
+                j.ensure_running(&g, &|line| eprintln!("{line}"))?;
+            }
             dispatch(cli.command, &g)
         });
     match result {
@@ -151,6 +161,18 @@ pub fn main() -> ExitCode {
         // runtime could not start the process.
         Err(err) => commands::error::Failure::from(err).report(),
     }
+}
+
+/// Whether the command talks to containerd (in a Slurm job, the job's is started first).
+fn needs_engine(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Setup(_)
+            | Command::Completion(_)
+            | Command::Man(_)
+            | Command::Login(_)
+            | Command::Logout(_)
+    )
 }
 
 /// Parses the command line. The top-level flags are not clap `global` arguments, which clap

@@ -16,6 +16,7 @@
 //! - [`fsutil`]: private directories and files replaced whole.
 //! - [`compose`]: Compose files loaded into the Compose specification's model (the project).
 //! - [`dockerapi`]: the Docker Engine API on a unix socket (`burrow system service`).
+//! - [`slurm`]: Slurm jobs: the job's own containerd on node-local disk, ended with the job.
 //! - [`format`]: Go templates with Docker's functions, `--format` tables and JSON, the tabwriter.
 
 pub mod build;
@@ -34,3 +35,4 @@ pub mod network;
 pub mod selfexec;
 pub mod session;
 pub mod setup;
+pub mod slurm;

@@ -161,6 +161,8 @@ pub enum Helper {
     RmOrphan { endpoint: EndpointArgs, id: String },
     /// Removes an auto-removed container once its background reader saw its output end.
     AutoRemove { endpoint: EndpointArgs, id: String },
+    /// Ends a Slurm job's containerd once the job is over (see [`crate::slurm::watch`]).
+    JobWatch { job_id: String },
     /// Deletes a finished detached exec's process and FIFOs.
     ExecCleanup {
         endpoint: EndpointArgs,
@@ -279,6 +281,10 @@ impl Helper {
             Helper::AutoRemove { endpoint, id } => {
                 endpoint.push(&mut v);
                 v.extend(["__auto-remove", id].map(OsString::from));
+            }
+            Helper::JobWatch { job_id } => {
+                internal(&mut v, "job-watch");
+                v.push(job_id.into());
             }
             Helper::ExecCleanup {
                 endpoint,
@@ -399,6 +405,9 @@ impl Helper {
                 })
             }
             ["layer-squash"] => Helper::LayerSquash,
+            ["job-watch", id] => Helper::JobWatch {
+                job_id: id.to_string(),
+            },
             _ => return Err(HelperError::Usage),
         })
     }

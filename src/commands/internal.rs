@@ -33,6 +33,7 @@ fn run(helper: Helper) -> anyhow::Result<ExitCode> {
         Helper::OciHook { event, state_dir } => oci_hook(&event, &state_dir)?,
         Helper::Cp { request } => burrow::containers::copy::helper_main(&request)?,
         Helper::LayerSquash => burrow::images::owners::processor_main()?,
+        Helper::JobWatch { job_id } => burrow::slurm::watch::main(&job_id)?,
         Helper::DetachedDrain(request) => background::drain(&request)?,
         Helper::NetTeardown {
             state_dir,

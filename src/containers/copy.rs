@@ -273,6 +273,36 @@ fn enter(pid: i32) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The temporary mountpoints of stopped containers' snapshots: PREFIX + the helper's pid.
+const MOUNTPOINT_PREFIX: &str = "burrow-cp-";
+
+/// The helper cannot remove its own mountpoint (it works chrooted inside it until it exits):
+/// each helper removes those of helpers that have ended, which no longer hold the flock on
+/// their mountpoint (whatever pid namespace they ran in).
+fn remove_stale_mountpoints() {
+    let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let ours = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(MOUNTPOINT_PREFIX))
+            .is_some_and(|p| p.parse::<u32>().is_ok());
+        if !ours {
+            continue;
+        }
+        let Ok(dir) = std::fs::File::open(e.path()) else {
+            continue;
+        };
+        if let Ok(_free) =
+            nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        {
+            let _ = std::fs::remove_dir(e.path());
+        }
+    }
+}
+
 /// Mounts a stopped container's snapshot in a private mount namespace; returns where.
 fn mount_snapshot(mounts: &[SnapshotMount]) -> anyhow::Result<PathBuf> {
     unshare(CloneFlags::CLONE_NEWNS).context("cannot create a private mount namespace")?;
@@ -284,8 +314,16 @@ fn mount_snapshot(mounts: &[SnapshotMount]) -> anyhow::Result<PathBuf> {
         None::<&str>,
     )
     .context("cannot make the mounts private")?;
-    let target = std::env::temp_dir().join(format!("burrow-cp-{}", std::process::id()));
+    let target = std::env::temp_dir().join(format!("{MOUNTPOINT_PREFIX}{}", std::process::id()));
+    remove_stale_mountpoints();
     std::fs::create_dir_all(&target)?;
+    // Held until this helper exits: the mountpoint is in use (see remove_stale_mountpoints).
+    let held = nix::fcntl::Flock::lock(
+        std::fs::File::open(&target)?,
+        nix::fcntl::FlockArg::LockExclusiveNonblock,
+    )
+    .map_err(|(_, e)| anyhow::anyhow!("cannot lock {}: {e}", target.display()))?;
+    std::mem::forget(held);
     for m in mounts {
         let mut flags = MsFlags::empty();
         let mut data: Vec<&str> = Vec::new();

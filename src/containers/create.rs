@@ -914,7 +914,7 @@ async fn make(
         hostname: hostname.clone(),
         args: req.config.cmd.clone(),
         entrypoint: req.config.entrypoint.clone(),
-        env: req.config.env.clone(),
+        env: crate::slurm::env::merged(crate::slurm::env::job_environment(), &req.config.env),
         workdir: req.config.working_dir.clone(),
         user: Some(user),
         tty: req.config.tty,

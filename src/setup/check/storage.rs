@@ -32,7 +32,8 @@ pub(super) fn check_overlay(data_dir: Option<&Path>) -> (Item, String) {
             }
         },
     };
-    let script = "mkdir l u w m && echo x > l/f && mount -t overlay overlay -o lowerdir=l,upperdir=u,workdir=w m && cat m/f >/dev/null";
+    // overlayfs leaves w/work mode 000: opened up again so the temporary dir can be deleted.
+    let script = "mkdir l u w m && echo x > l/f && mount -t overlay overlay -o lowerdir=l,upperdir=u,workdir=w m && cat m/f >/dev/null; s=$?; umount m 2>/dev/null; chmod -R u+rwx w 2>/dev/null; exit $s";
     let ok = Command::new("unshare")
         .args(["--user", "--map-root-user", "--mount", "sh", "-c", script])
         .current_dir(tmp.path())

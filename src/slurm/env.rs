@@ -1,0 +1,46 @@
+//! The job's environment in its containers: a task's SLURM_*, PMI_* and PMIX_* variables
+//! (rank, node list, the PMI server's address) reach the container it runs, as pyxis and
+//! podman-hpc pass them, so MPI inside finds its peers.
+
+/// The prefixes of the variables passed.
+const PREFIXES: [&str; 3] = ["SLURM_", "PMI_", "PMIX_"];
+
+/// `KEY=VALUE` of this process's job variables, in job mode ([`super::Job::current`]); none
+/// outside a job.
+pub fn job_environment() -> Vec<String> {
+    if super::Job::current().is_none() {
+        return Vec::new();
+    }
+    let mut vars: Vec<String> = std::env::vars()
+        .filter(|(k, _)| PREFIXES.iter().any(|p| k.starts_with(p)))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    vars.sort();
+    vars
+}
+
+/// `passed` under `explicit`: a variable the request sets itself (`-e`, `environment:`) wins.
+pub fn merged(passed: Vec<String>, explicit: &[String]) -> Vec<String> {
+    let key = |kv: &str| kv.split('=').next().unwrap_or("").to_string();
+    let mut out: Vec<String> = passed
+        .into_iter()
+        .filter(|p| !explicit.iter().any(|e| key(e) == key(p)))
+        .collect();
+    out.extend(explicit.iter().cloned());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_variables_win() {
+        let passed = vec!["SLURM_PROCID=3".into(), "PMI_RANK=3".into()];
+        let explicit = vec!["PMI_RANK=0".into(), "A=b".into()];
+        assert_eq!(
+            merged(passed, &explicit),
+            vec!["SLURM_PROCID=3", "PMI_RANK=0", "A=b"]
+        );
+    }
+}
