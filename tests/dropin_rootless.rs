@@ -3,8 +3,8 @@
 //! (CONTAINERD_ROOTLESS_ROOTLESSKIT_PORT_DRIVER=builtin|slirp4netns,
 //! CONTAINERD_ROOTLESS_ROOTLESSKIT_DETACH_NETNS=true|false; the script's other flags as it passes
 //! them), and burrow's CLI using that containerd: a published port answering on the host, a
-//! container reaching another by name, and `--network host` joining the launcher's network
-//! (the detached one with --detach-netns).
+//! container reaching another by name, and `--network host` joining the runtime's network
+//! (the launcher's, or the host's own with --detach-netns).
 //!
 //! The script itself is nerdctl's and not part of this project (nor of Debian 12): running it
 //! unmodified with burrow-rootlesskit as `rootlesskit` is described in docs/rootlesskit.md,
@@ -91,11 +91,29 @@ fn burrow_cli_on_the_scripts_containerd_under_burrow_rootlesskit() {
             stdout(&out),
             stderr(&out)
         );
-        // --network host is the launcher's network: its tap0 (detached or not).
-        let out = rl.burrow(&["run", "--rm", "--network", "host", &bb, "ip", "addr"]);
+        // --network host is the runtime's own network: the launcher's (its tap0), or with
+        // --detach-netns the host's own namespace (as nerdctl 2 gives it).
+        let out = rl.burrow(&[
+            "run",
+            "--rm",
+            "--network",
+            "host",
+            &bb,
+            "sh",
+            "-c",
+            "readlink /proc/self/ns/net; ip addr",
+        ]);
+        let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+        let in_host = stdout(&out).contains(&*host_net.to_string_lossy());
+        let on_tap = stdout(&out).contains("tap0") && stdout(&out).contains("10.0.2.100");
         assert!(
-            stdout(&out).contains("tap0") && stdout(&out).contains("10.0.2.100"),
-            "{what}: --network host is not the launcher's network: {} {}",
+            if detach {
+                in_host && !on_tap
+            } else {
+                on_tap && !in_host
+            },
+            "{what}: --network host is not the {} network: {} {}",
+            if detach { "host's" } else { "launcher's" },
             stdout(&out),
             stderr(&out)
         );

@@ -295,8 +295,7 @@ fn remove_stale_mountpoints() {
         let Ok(dir) = std::fs::File::open(e.path()) else {
             continue;
         };
-        if let Ok(_free) =
-            nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        if let Ok(_free) = nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock)
         {
             let _ = std::fs::remove_dir(e.path());
         }

@@ -265,7 +265,11 @@ impl Checked {
                 pids: hc.pids_limit,
             },
             ulimits,
-            shm_bytes: hc.shm_size.map(|s| s.0),
+            // In a Slurm job /dev/shm is as large as the node's (MPI's shared-memory transport).
+            shm_bytes: hc
+                .shm_size
+                .map(|s| s.0)
+                .or_else(crate::slurm::node_shm_bytes),
             volumes,
             tmpfs,
             keep_id,
@@ -1163,6 +1167,33 @@ async fn host_options(
         // /proc of a PID namespace the user namespace does not own cannot be mounted afresh.
         bind_proc(spec)?;
     }
+    if hc.ipc_mode == "host" {
+        bind_ipc(spec)?;
+    }
+    Ok(())
+}
+
+/// `--ipc host`: the host's /dev/shm and /dev/mqueue, bound (as Docker shares them; an mqueue of
+/// an IPC namespace the user namespace does not own cannot be mounted afresh). Where the host
+/// has no /dev/mqueue mounted, the container has none either.
+fn bind_ipc(spec: &mut Spec) -> anyhow::Result<()> {
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    mounts.retain(|m| {
+        m.destination().to_str() != Some("/dev/mqueue") || Path::new("/dev/mqueue").is_dir()
+    });
+    for m in mounts.iter_mut() {
+        let Some(dest @ ("/dev/shm" | "/dev/mqueue")) = m.destination().to_str() else {
+            continue;
+        };
+        let dest = dest.to_string();
+        *m = MountBuilder::default()
+            .destination(&dest)
+            .typ("bind")
+            .source(&dest)
+            .options(vec!["rbind".to_string(), "nosuid".into(), "nodev".into()])
+            .build()?;
+    }
+    spec.set_mounts(Some(mounts));
     Ok(())
 }
 
@@ -1342,7 +1373,9 @@ fn apply_ulimits_and_shm(spec: &mut Spec, ulimits: &[PosixRlimit], shm_bytes: Op
     if let Some(bytes) = shm_bytes {
         if let Some(mut mounts) = spec.mounts().clone() {
             for m in mounts.iter_mut() {
-                if m.destination().to_str() == Some("/dev/shm") {
+                if m.destination().to_str() == Some("/dev/shm")
+                    && m.typ().as_deref() == Some("tmpfs")
+                {
                     let mut o: Vec<String> = m
                         .options()
                         .clone()

@@ -363,16 +363,9 @@ pub async fn resolve(ctx: &Ctx, req: &ContainerRequest) -> anyhow::Result<Resolv
     let (netns, label, eps, joined) = match mode {
         // No label: inspect shows "none" for a container without networks.
         NetMode::None => (NetNs::New, vec![], vec![], None),
-        // The launcher's network: with --detach-netns not the runtime's own but the detached one.
-        NetMode::Host => match ctx.ep.launcher.as_ref().and_then(|l| l.detached_netns()) {
-            Some(p) => (
-                NetNs::Path(p.display().to_string()),
-                one("host"),
-                vec![],
-                None,
-            ),
-            None => (NetNs::Host, one("host"), vec![], None),
-        },
+        // The runtime's own network namespace: the launcher's, or with --detach-netns the
+        // host's own (as nerdctl 2 gives `--net=host` there).
+        NetMode::Host => (NetNs::Host, one("host"), vec![], None),
         NetMode::Container(q) => {
             let j = joined(ctx, &q).await?;
             let ns = NetNs::Path(j.netns.clone());

@@ -49,6 +49,9 @@ pub struct Layout {
     pub net: NetDriver,
     /// Whether containers reach the host's loopback at the gateway (no --disable-host-loopback).
     pub host_loopback: bool,
+    /// The launcher's --detach-netns: containerd stays in the host's network namespace (so
+    /// `--network host` is the node's network) and containers' networks live in a detached one.
+    pub detach_netns: bool,
 }
 
 /// The network the launcher gives the rootless containerd's namespace.
@@ -124,6 +127,7 @@ impl Layout {
             run_dir: runtime_dir.join("containerd"),
             net: NetDriver::default(),
             host_loopback: false,
+            detach_netns: false,
         })
     }
 }

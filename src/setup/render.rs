@@ -26,6 +26,7 @@ impl Layout {
             &self.state_dir.display().to_string(),
             self.net,
             self.host_loopback,
+            self.detach_netns,
         ));
         argv.push(burrow.display().to_string());
         argv.extend(self.child_flags(runtime));
@@ -100,11 +101,15 @@ impl Layout {
     /// The systemd user unit, from the template.
     pub fn render_unit(&self, launcher: &Path, burrow: &Path, runtime: &str) -> String {
         let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
-        let flags: Vec<String> =
-            launcher_flags("%t/containerd-rootless", self.net, self.host_loopback)
-                .iter()
-                .map(|f| unit_quote(f, true))
-                .collect();
+        let flags: Vec<String> = launcher_flags(
+            "%t/containerd-rootless",
+            self.net,
+            self.host_loopback,
+            self.detach_netns,
+        )
+        .iter()
+        .map(|f| unit_quote(f, true))
+        .collect();
         let child: Vec<String> = self
             .child_flags(runtime)
             .iter()
@@ -148,6 +153,9 @@ impl Layout {
         }
         if self.host_loopback {
             text.push_str("host_loopback = true\n");
+        }
+        if self.detach_netns {
+            text.push_str("detach_netns = true\n");
         }
         if docker_api {
             text.push_str("docker_api = true\n");
@@ -199,8 +207,14 @@ pub fn binaries_stamp(paths: &[&Path]) -> String {
 }
 
 /// The launcher flags of the unit, for a state dir and network driver; the host's loopback is
-/// out of the containers' reach unless `host_loopback`.
-pub fn launcher_flags(state_dir: &str, net: NetDriver, host_loopback: bool) -> Vec<String> {
+/// out of the containers' reach unless `host_loopback`; with `detach_netns` containerd stays in
+/// the host's network namespace.
+pub fn launcher_flags(
+    state_dir: &str,
+    net: NetDriver,
+    host_loopback: bool,
+    detach_netns: bool,
+) -> Vec<String> {
     let state = format!("--state-dir={state_dir}");
     let net_flags: &[&str] = match net {
         NetDriver::Builtin => &["--net=builtin", "--mtu=65520"],
@@ -216,9 +230,15 @@ pub fn launcher_flags(state_dir: &str, net: NetDriver, host_loopback: bool) -> V
     } else {
         &["--disable-host-loopback"]
     };
+    let detach: &[&str] = if detach_netns {
+        &["--detach-netns"]
+    } else {
+        &[]
+    };
     std::iter::once(state.as_str())
         .chain(net_flags.iter().copied())
         .chain(loopback.iter().copied())
+        .chain(detach.iter().copied())
         .chain([
             "--port-driver=builtin",
             "--copy-up=/etc",
@@ -318,7 +338,7 @@ mod tests {
         assert!(unit.starts_with(MARKER));
         assert!(!unit.contains('@'), "unfilled placeholder in:\n{unit}");
         assert!(unit.contains("--net=builtin"));
-        for flag in launcher_flags("%t/containerd-rootless", NetDriver::Builtin, false) {
+        for flag in launcher_flags("%t/containerd-rootless", NetDriver::Builtin, false, false) {
             assert!(unit.contains(&flag), "{flag} missing");
         }
         assert!(unit

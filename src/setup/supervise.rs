@@ -26,7 +26,14 @@ pub fn supervised_layout(g: &Globals, net: Option<NetDriver>) -> Result<Layout, 
     let mut layout = Layout::current(g)?;
     layout.net = net.or_else(|| installed_net(&layout)).unwrap_or_default();
     layout.host_loopback = installed_host_loopback(&layout);
+    layout.detach_netns = installed_detach_netns(&layout);
     Ok(layout)
+}
+
+/// Whether a supervised install detached the namespace's network (`--detach-netns`).
+pub fn installed_detach_netns(layout: &Layout) -> bool {
+    std::fs::read_to_string(&layout.supervise_marker)
+        .is_ok_and(|t| t.lines().any(|l| l.trim() == "detach_netns = true"))
 }
 
 /// The network driver a supervised install recorded in its marker file.

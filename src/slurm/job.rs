@@ -22,7 +22,11 @@ pub const SLURM_ENV: &str = "BURROW_SLURM";
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
     #[error("job {job}: {} is not a private directory of yours ({why}); remove it or set TMPDIR to a node-local directory of yours", dir.display())]
-    NotPrivate { job: String, dir: PathBuf, why: String },
+    NotPrivate {
+        job: String,
+        dir: PathBuf,
+        why: String,
+    },
     #[error("job {job}: cannot prepare {}: {source}", dir.display())]
     Dir {
         job: String,
@@ -151,8 +155,8 @@ impl Job {
         if service::server_version(&layout.socket).is_ok() {
             return Ok(());
         }
-        let lock = std::fs::File::create(self.dir.join("start.lock"))
-            .map_err(|e| self.dir_error(e))?;
+        let lock =
+            std::fs::File::create(self.dir.join("start.lock")).map_err(|e| self.dir_error(e))?;
         let _held = Flock::lock(lock, FlockArg::LockExclusive)
             .map_err(|(_, errno)| self.dir_error(errno.into()))?;
         if service::server_version(&layout.socket).is_ok() {
@@ -173,6 +177,8 @@ impl Job {
             launcher: None,
             net: NetDriver::Builtin,
             host_loopback: false,
+            // `--network host` (a job's default) is the node's own network, for MPI.
+            detach_netns: true,
             bypass: false,
             bypass_binary: None,
             docker_api: false,
@@ -210,9 +216,7 @@ mod tests {
             dir: "/tmp/burrow-1-job9".into(),
         };
         let env = j.environment();
-        assert!(env
-            .iter()
-            .all(|(_, v)| v.starts_with("/tmp/burrow-1-job9")));
+        assert!(env.iter().all(|(_, v)| v.starts_with("/tmp/burrow-1-job9")));
         assert!(env.iter().any(|(k, _)| *k == "XDG_RUNTIME_DIR"));
     }
 }

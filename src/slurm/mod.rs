@@ -8,3 +8,17 @@ pub mod job;
 pub mod watch;
 
 pub use job::Job;
+
+/// The size of the node's /dev/shm, in a job: a container's /dev/shm defaults to it (not
+/// Docker's 64 MiB), so MPI's shared-memory transport has the room it has outside.
+pub fn node_shm_bytes() -> Option<i64> {
+    Job::current()?;
+    let st = nix::sys::statvfs::statvfs("/dev/shm").ok()?;
+    i64::try_from(st.blocks() as u64 * st.fragment_size() as u64).ok()
+}
+
+/// The network of a container that names none: in a job, the node's own (`host`), so MPI and
+/// other multi-node traffic go straight through the node's interfaces.
+pub fn default_network() -> Option<&'static str> {
+    Job::current().map(|_| "host")
+}

@@ -63,7 +63,10 @@ pub fn main(job_id: &str) -> anyhow::Result<()> {
             break;
         }
     }
-    eprintln!("job {job_id} ended: stopping its containerd and deleting {}", job.dir.display());
+    eprintln!(
+        "job {job_id} ended: stopping its containerd and deleting {}",
+        job.dir.display()
+    );
     teardown(&job)
 }
 
@@ -119,9 +122,11 @@ pub fn alive(job_id: &str) -> Alive {
 
 /// `scontrol listpids` lists at least one process (after its header line).
 fn has_pids(out: &str) -> bool {
-    out.lines()
-        .skip(1)
-        .any(|l| l.split_whitespace().next().is_some_and(|p| p.parse::<u32>().is_ok()))
+    out.lines().skip(1).any(|l| {
+        l.split_whitespace()
+            .next()
+            .is_some_and(|p| p.parse::<u32>().is_ok())
+    })
 }
 
 /// What `squeue -h -j ID -o %T` says: running (or about to, or suspended) is alive; gone,
@@ -145,7 +150,8 @@ mod tests {
 
     #[test]
     fn listpids_output_with_processes_means_alive() {
-        let out = "PID      JOBID    STEPID   LOCALID GLOBALID\n11711    2        batch    0       0\n";
+        let out =
+            "PID      JOBID    STEPID   LOCALID GLOBALID\n11711    2        batch    0       0\n";
         assert!(has_pids(out));
         assert!(!has_pids("PID      JOBID    STEPID   LOCALID GLOBALID\n"));
     }
@@ -160,7 +166,11 @@ mod tests {
             Alive::No
         );
         assert_eq!(
-            queue_state(false, "", "slurm_load_jobs error: Unable to contact slurm controller"),
+            queue_state(
+                false,
+                "",
+                "slurm_load_jobs error: Unable to contact slurm controller"
+            ),
             Alive::Unknown
         );
     }

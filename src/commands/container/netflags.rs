@@ -8,8 +8,8 @@ use burrow::network;
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct NetFlags {
-    /// Connect to a network: bridge (default), host, none, container:NAME (share that running
-    /// container's network), a network's name or name=NET[,alias=A][,ip=IP][,mac-address=MAC].
+    /// Connect to a network: bridge (default; host inside a Slurm job), host, none,
+    /// container:NAME (share that running container's network), a network's name or name=NET[,alias=A][,ip=IP][,mac-address=MAC].
     /// Repeat to join several; the first is the primary (default route).
     #[arg(long, alias = "net", value_name = "NETWORK")]
     pub network: Vec<String>,
@@ -27,8 +27,10 @@ impl NetFlags {
     pub fn apply(&self, r: &mut ContainerRequest) -> Result<(), FlagError> {
         let mut endpoints: Vec<Endpoint> = parse_all("--network", &self.network)?;
         if endpoints.is_empty() {
+            // In a Slurm job the node's own network (for MPI), as HPC container tools do.
+            let default = burrow::slurm::default_network().unwrap_or(network::DEFAULT_NETWORK);
             endpoints.push(Endpoint {
-                network: network::DEFAULT_NETWORK.into(),
+                network: default.into(),
                 ..Endpoint::default()
             });
         }

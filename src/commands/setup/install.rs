@@ -38,6 +38,11 @@ pub struct Args {
     /// listening on the host's loopback is reachable from every container.
     #[arg(long)]
     pub host_loopback: bool,
+    /// Keep containerd in the host's network namespace and the containers' networks in a
+    /// detached one (RootlessKit's --detach-netns): `--network host` is then the host's own
+    /// network, and pulls from 127.0.0.1 reach the host's registries directly.
+    #[arg(long)]
+    pub detach_netns: bool,
     /// Also install and start the socket-bypass service for `burrow run --bypass` (kept by later
     /// installs; removed by uninstall).
     #[arg(long)]
@@ -73,6 +78,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         launcher: args.launcher,
         net: args.net.into(),
         host_loopback: args.host_loopback,
+        detach_netns: args.detach_netns,
         bypass: args.bypass,
         bypass_binary: args.bypass_binary,
         docker_api: args.docker_api,

@@ -29,6 +29,8 @@ pub struct InstallOptions {
     pub net: NetDriver,
     /// Let containers reach the host's loopback at the gateway.
     pub host_loopback: bool,
+    /// The launcher's --detach-netns (containerd in the host's network namespace).
+    pub detach_netns: bool,
     /// Also install the socket-bypass service (kept by later installs once there).
     pub bypass: bool,
     /// The burrow-bypass binary [default: next to burrow, else on PATH].
@@ -186,6 +188,7 @@ fn plan(g: &Globals, opts: &InstallOptions) -> Result<Plan, InstallError> {
     let mut layout = Layout::new(&env, data_root.as_deref())?;
     layout.net = opts.net;
     layout.host_loopback = opts.host_loopback;
+    layout.detach_netns = opts.detach_netns;
     if layout.net == NetDriver::Slirp4netns && programs::which("slirp4netns").is_none() {
         return Err(InstallError::NoSlirp4netns);
     }
@@ -245,10 +248,11 @@ pub fn bypass_options(
     let installed = service::installed(&l);
     // What the installed setup chose: the supervised marker records it, the unit's launcher
     // flags show it.
-    let (net, host_loopback) = match installed {
+    let (net, host_loopback, detach_netns) = match installed {
         Some(Manager::Supervised) => (
             supervise::installed_net(&l).unwrap_or_default(),
             supervise::installed_host_loopback(&l),
+            supervise::installed_detach_netns(&l),
         ),
         Some(Manager::Systemd) => {
             let unit = std::fs::read_to_string(&l.unit).unwrap_or_default();
@@ -257,9 +261,13 @@ pub fn bypass_options(
             } else {
                 NetDriver::Builtin
             };
-            (net, !unit.contains("--disable-host-loopback"))
+            (
+                net,
+                !unit.contains("--disable-host-loopback"),
+                unit.contains("--detach-netns"),
+            )
         }
-        None => (NetDriver::default(), false),
+        None => (NetDriver::default(), false, false),
     };
     Ok(InstallOptions {
         no_systemd: installed == Some(Manager::Supervised),
@@ -267,6 +275,7 @@ pub fn bypass_options(
         launcher: None,
         net,
         host_loopback,
+        detach_netns,
         bypass: true,
         bypass_binary,
         docker_api: false,
