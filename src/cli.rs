@@ -112,6 +112,9 @@ pub enum Command {
     System(commands::system::Command),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completion(commands::completion::Args),
+    /// srun with pyxis's container flags: each task runs in a container (--container-image,
+    /// --container-mounts, --container-workdir, --container-name); see docs/hpc.md.
+    Srun(commands::srun::Args),
     /// Write man pages for every command into DIR.
     #[command(hide = true)]
     Man(commands::completion::ManArgs),
@@ -172,6 +175,7 @@ fn needs_engine(command: &Command) -> bool {
             | Command::Man(_)
             | Command::Login(_)
             | Command::Logout(_)
+            | Command::Srun(_)
     )
 }
 
@@ -314,6 +318,7 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Login(args) => commands::login::login(args),
         Command::Logout(args) => commands::login::logout(args),
         Command::Images(args) => commands::images::run(args, g),
+        Command::Srun(args) => commands::srun::run(args, g),
         Command::Image(cmd) => commands::image::run(cmd, g),
         Command::Build(a) => commands::build::run(a, g),
         Command::Builder(cmd) => commands::build::builder(cmd, g),

@@ -24,6 +24,7 @@ pub mod rmi;
 pub mod save;
 pub mod service;
 pub mod setup;
+pub mod srun;
 pub mod system;
 pub mod tag;
 pub mod version;

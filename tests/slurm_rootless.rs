@@ -1,0 +1,282 @@
+//! burrow inside Slurm jobs, on the one-node cluster tests/provision.sh sets up, as the
+//! unprivileged test user (no systemd, no login session in the job): a batch job runs a
+//! container from the registry on the job's own containerd; two steps of a job share it;
+//! `srun -n 2` gives each task's container its rank; two jobs at once keep apart; nothing of a
+//! job is left once it ends; `--network host` (a job's default) is the node's network; the
+//! pyxis-style flags of `burrow srun` (image, mounts, workdir, a named container kept between
+//! steps); and a user without subordinate ids runs an image whose files have several owners.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use burrow_testsupport::{wait_for, TestMachine};
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The cluster is there (provision.sh ran) and the test user may submit.
+fn cluster(m: &TestMachine) -> bool {
+    let out = m.run_user(&["sinfo", "-h", "-o", "%T"], Duration::from_secs(20));
+    let state = String::from_utf8_lossy(&out.stdout).to_string();
+    out.status.success() && ["idle", "mixed", "alloc"].iter().any(|s| state.contains(s))
+}
+
+/// A job's work dir in the user's home: scripts and output files.
+struct Work {
+    dir: PathBuf,
+    bin_dir: PathBuf,
+}
+
+impl Work {
+    fn new(m: &TestMachine, name: &str) -> Work {
+        let burrow = Path::new(env!("CARGO_BIN_EXE_burrow"));
+        m.install_bin(burrow.with_file_name("burrow-rootlesskit"));
+        let bin = m.install_bin(burrow);
+        let dir = Path::new(&m.home).join(format!("slurm-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::chown(&dir, Some(m.uid), Some(m.gid)).unwrap();
+        Work {
+            dir,
+            bin_dir: bin.parent().unwrap().to_path_buf(),
+        }
+    }
+
+    fn write(&self, m: &TestMachine, name: &str, body: &str, mode: u32) -> PathBuf {
+        let p = self.dir.join(name);
+        std::fs::write(&p, body).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        std::os::unix::fs::chown(&p, Some(m.uid), Some(m.gid)).unwrap();
+        p
+    }
+
+    /// `sbatch --wait` of `script` as `m`'s user; returns (job id, exit ok, output file's text).
+    fn sbatch(
+        &self,
+        m: &TestMachine,
+        name: &str,
+        args: &[&str],
+        script: &str,
+    ) -> (String, bool, String) {
+        let path = self.write(
+            m,
+            &format!("{name}.sh"),
+            &format!("#!/bin/sh\n{script}"),
+            0o755,
+        );
+        let out_file = self.dir.join(format!("{name}.out"));
+        let mut cmd = m.user_command("sbatch");
+        cmd.env(
+            "PATH",
+            format!("{}:/usr/local/bin:/usr/bin:/bin", self.bin_dir.display()),
+        )
+        .arg("--wait")
+        .arg("--parsable")
+        .arg(format!("--output={}", out_file.display()))
+        .args(args)
+        .arg(&path);
+        let out = burrow_testsupport::run_with_timeout(&mut cmd, Duration::from_secs(300));
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let log = std::fs::read_to_string(&out_file).unwrap_or_default();
+        (id, out.status.success(), log)
+    }
+}
+
+impl Drop for Work {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Once job `id` of user `uid` is over, its dir goes and no process or mount mentions it.
+fn assert_nothing_left(uid: u32, id: &str) {
+    let dir = format!("/tmp/burrow-{uid}-job{id}");
+    let gone = wait_for(Duration::from_secs(60), || {
+        !Path::new(&dir).exists() && processes_mentioning(&dir).is_empty()
+    });
+    assert!(
+        gone,
+        "job {id}: left behind: dir exists={}, processes {:?}",
+        Path::new(&dir).exists(),
+        processes_mentioning(&dir)
+    );
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&dir),
+        "job {id}: a mount is left: {mounts}"
+    );
+}
+
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let cmd = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let env = std::fs::read(e.path().join("environ")).unwrap_or_default();
+        let hay = String::from_utf8_lossy(&cmd).to_string() + &String::from_utf8_lossy(&env);
+        if hay.contains(needle) {
+            found.push(format!(
+                "{name}: {}",
+                String::from_utf8_lossy(&cmd).replace('\0', " ")
+            ));
+        }
+    }
+    found
+}
+
+#[test]
+fn jobs_run_containers_on_their_own_containerd_and_leave_nothing() {
+    let Some(m) = TestMachine::get() else { return };
+    if !cluster(&m) {
+        eprintln!("skipping: no Slurm cluster (run tests/provision.sh as root)");
+        return;
+    }
+    let w = Work::new(&m, "jobs");
+    let img = &m.image_busybox;
+    // One job, two steps and a batch-step command: the image is pulled once, a container
+    // started by one step is seen by the next, each task's container has its rank, and
+    // `--network host` (the default in a job) is the node's own network namespace.
+    let script = format!(
+        "set -e
+burrow run --rm {img} grep -c root /etc/passwd
+srun -n 1 burrow run -d --name keeper {img} sleep 300
+srun -n 1 burrow ps --format 'seen={{{{.Names}}}}'
+srun -n 2 -l burrow run --rm {img} sh -c 'echo rank=$SLURM_PROCID of=$SLURM_NTASKS'
+burrow run --rm {img} readlink /proc/self/ns/net
+burrow pull {img}
+"
+    );
+    let (id, ok, log) = w.sbatch(&m, "steps", &["-n", "2"], &script);
+    assert!(ok, "job {id} failed:\n{log}");
+    assert!(log.contains("starting its rootless containerd"), "{log}");
+    assert!(
+        log.contains("seen=keeper"),
+        "steps do not share the job's containerd:\n{log}"
+    );
+    assert!(
+        log.contains("rank=0 of=2") && log.contains("rank=1 of=2"),
+        "{log}"
+    );
+    let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert!(
+        log.contains(&*host_net.to_string_lossy()),
+        "--network host is not the node's network ({}):\n{log}",
+        host_net.display()
+    );
+    assert!(log.contains("Image is up to date"), "pulled twice:\n{log}");
+    // The container left running and the job's containerd go with the job.
+    assert_nothing_left(m.uid, &id);
+
+    // Two jobs of the user at once on the node keep apart.
+    let both = std::thread::scope(|s| {
+        let a = s.spawn(|| {
+            w.sbatch(
+                &m,
+                "a",
+                &[],
+                &format!("burrow run --rm --name same {img} echo from-a"),
+            )
+        });
+        let b = s.spawn(|| {
+            w.sbatch(
+                &m,
+                "b",
+                &[],
+                &format!("burrow run --rm --name same {img} echo from-b"),
+            )
+        });
+        [a.join().unwrap(), b.join().unwrap()]
+    });
+    for ((id, ok, log), want) in both.iter().zip(["from-a", "from-b"]) {
+        assert!(*ok && log.contains(want), "job {id}:\n{log}");
+        assert_nothing_left(m.uid, id);
+    }
+}
+
+#[test]
+fn burrow_srun_takes_pyxis_flags() {
+    let Some(m) = TestMachine::get() else { return };
+    if !cluster(&m) {
+        eprintln!("skipping: no Slurm cluster (run tests/provision.sh as root)");
+        return;
+    }
+    let w = Work::new(&m, "srun");
+    w.write(&m, "data.txt", "shared-input\n", 0o644);
+    let img = &m.image_busybox;
+    let data = w.dir.display();
+    let script = format!(
+        "set -e
+burrow srun -n 2 --container-image={img} --container-mounts={data}:/in:ro --container-workdir=/in sh -c 'echo task=$SLURM_PROCID $(cat data.txt) $(pwd)'
+burrow srun --container-name=work --container-image={img} sh -c 'echo kept > /tmp/mark'
+burrow srun --container-name=work --container-image={img} cat /tmp/mark
+burrow srun --container-image={img} --container-mounts={data}:/in:ro sh -c 'touch /in/x' || echo read-only-refused
+"
+    );
+    let (id, ok, log) = w.sbatch(&m, "pyxis", &["-n", "2"], &script);
+    assert!(ok, "job {id} failed:\n{log}");
+    for t in ["task=0 shared-input /in", "task=1 shared-input /in"] {
+        assert!(log.contains(t), "missing {t:?}:\n{log}");
+    }
+    assert!(
+        log.contains("kept"),
+        "the named container was not reused:\n{log}"
+    );
+    assert!(
+        log.contains("read-only-refused"),
+        ":ro mount was writable:\n{log}"
+    );
+    assert_nothing_left(m.uid, &id);
+
+    // A flag pyxis has and burrow does not is refused, saying which.
+    let mut cmd = m.user_command(w.bin_dir.join("burrow"));
+    cmd.args([
+        "srun",
+        "--container-image",
+        img,
+        "--container-remap-root",
+        "true",
+    ]);
+    let out = burrow_testsupport::run_with_timeout(&mut cmd, Duration::from_secs(30));
+    assert!(!out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("--container-remap-root"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_user_without_subordinate_ids_runs_a_multi_owner_image_in_a_job() {
+    let Some(m) = TestMachine::get() else { return };
+    let Some(nosub) = m.nosubid_user() else {
+        return;
+    };
+    if !cluster(&m) {
+        eprintln!("skipping: no Slurm cluster (run tests/provision.sh as root)");
+        return;
+    }
+    let w = Work::new(&nosub, "nosub");
+    let img = &m.image_multilayer;
+    let (id, ok, log) = w.sbatch(
+        &nosub,
+        "nosub",
+        &[],
+        &format!("burrow run --rm {img} sh -c 'ls -ln / | wc -l; id -u'\n"),
+    );
+    assert!(ok, "job {id} failed:\n{log}");
+    assert!(
+        log.contains("no subordinate ids"),
+        "the squash is not said:\n{log}"
+    );
+    assert_nothing_left(nosub.uid, &id);
+}
