@@ -147,19 +147,32 @@ async fn converge_and_start(
     report: Report<'_>,
 ) -> Result<bool, ComposeError> {
     let deps = svc.dependencies();
-    // Started at once (no dependency to wait for): networks attached while creating.
-    let ahead = !opts.no_start && deps.is_empty();
+    // Networks attached while creating, for the start that follows (once the dependencies
+    // are done); a start that never comes gives the attach up.
+    let ahead = !opts.no_start;
     let mut converged = match joins_another(svc) {
         true => None,
         false => Some(converge(ctx, project, svc, opts, ahead, report).await?),
     };
     let mut restart = false;
-    for dep in &deps {
-        let made = board.wait(svc, &dep.service).await?;
-        restart |= dep.restart && made == Some(true);
-        if !opts.no_start && (order.contains(&dep.service) || !opts.no_deps) {
-            super::deps::await_dependency(ctx, project, svc, dep, report).await?;
+    let waited = async {
+        for dep in &deps {
+            let made = board.wait(svc, &dep.service).await?;
+            restart |= dep.restart && made == Some(true);
+            if !opts.no_start && (order.contains(&dep.service) || !opts.no_deps) {
+                super::deps::await_dependency(ctx, project, svc, dep, report).await?;
+            }
         }
+        Ok::<(), ComposeError>(())
+    }
+    .await;
+    if let Err(e) = waited {
+        if let Some(c) = converged {
+            for pending in c.to_start {
+                pending.give_up(ctx).await;
+            }
+        }
+        return Err(e);
     }
     let converged = match converged.take() {
         Some(c) => c,
