@@ -4,7 +4,8 @@
 //! `srun -n 2` gives each task's container its rank; two jobs at once keep apart; nothing of a
 //! job is left once it ends; `--network host` (a job's default) is the node's network; the
 //! pyxis-style flags of `burrow srun` (image, mounts, workdir, a named container kept between
-//! steps); and a user without subordinate ids runs an image whose files have several owners.
+//! steps); a CDI device from the user's spec; and a user without subordinate ids runs an image
+//! whose files have several owners.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -212,6 +213,25 @@ fn burrow_srun_takes_pyxis_flags() {
     }
     let w = Work::new(&m, "srun");
     w.write(&m, "data.txt", "shared-input\n", 0o644);
+    // A CDI device from the user's own ~/.config/cdi reaches a job's container.
+    let kind = format!("slurm{}.example.com/dev", std::process::id());
+    let cdi = Path::new(&m.home).join(".config/cdi");
+    std::fs::create_dir_all(&cdi).unwrap();
+    let spec = cdi.join(format!("slurm-{}.yaml", std::process::id()));
+    let spec_text = format!(
+        "cdiVersion: \"0.6.0\"\nkind: {kind}\ndevices:\n  - name: gpu0\n    containerEdits:\n      env: [SLURM_CDI=gpu0-visible]\n      deviceNodes:\n        - path: /dev/fakegpu0\n          hostPath: /dev/null\n"
+    );
+    std::fs::write(&spec, spec_text).unwrap();
+    for p in [cdi.parent().unwrap(), &cdi, &spec] {
+        std::os::unix::fs::chown(p, Some(m.uid), Some(m.gid)).unwrap();
+    }
+    struct RemoveSpec(PathBuf);
+    impl Drop for RemoveSpec {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _spec = RemoveSpec(spec);
     let img = &m.image_busybox;
     let data = w.dir.display();
     let script = format!(
@@ -220,6 +240,7 @@ burrow srun -n 2 --container-image={img} --container-mounts={data}:/in:ro --cont
 burrow srun --container-name=work --container-image={img} sh -c 'echo kept > /tmp/mark'
 burrow srun --container-name=work --container-image={img} cat /tmp/mark
 burrow srun --container-image={img} --container-mounts={data}:/in:ro sh -c 'touch /in/x' || echo read-only-refused
+burrow run --rm --device {kind}=gpu0 {img} sh -c 'echo $SLURM_CDI; ls /dev/fakegpu0'
 "
     );
     let (id, ok, log) = w.sbatch(&m, "pyxis", &["-n", "2"], &script);
@@ -230,6 +251,10 @@ burrow srun --container-image={img} --container-mounts={data}:/in:ro sh -c 'touc
     assert!(
         log.contains("kept"),
         "the named container was not reused:\n{log}"
+    );
+    assert!(
+        log.contains("gpu0-visible") && log.contains("/dev/fakegpu0"),
+        "the CDI device did not reach the container:\n{log}"
     );
     assert!(
         log.contains("read-only-refused"),

@@ -39,6 +39,9 @@ pub fn spec_dirs(
         if let Some(h) = config_home {
             dirs.push(h.join("cdi"));
         }
+        if let Some(h) = crate::slurm::user_config_home() {
+            dirs.push(h.join("cdi"));
+        }
     }
     dirs
 }

@@ -56,6 +56,9 @@ pub fn search_dirs(euid: u32, config_home: Option<&Path>) -> Vec<PathBuf> {
         if let Some(c) = config_home {
             v.push(c.join("containerd/certs.d"));
         }
+        if let Some(c) = crate::slurm::user_config_home() {
+            v.push(c.join("containerd/certs.d"));
+        }
     }
     v.push("/etc/containerd/certs.d".into());
     v.push("/etc/docker/certs.d".into());

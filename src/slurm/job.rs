@@ -15,6 +15,9 @@ use crate::setup::service;
 /// Set in the environment of every process of a job's burrow (the service, containerd, hooks):
 /// the job's dir, so nested burrow commands agree on it.
 pub const JOB_DIR_ENV: &str = "BURROW_JOB_DIR";
+/// The user's own config dir (XDG_CONFIG_HOME or ~/.config) outside the job: CDI specs and
+/// registry settings (certs.d) there still count in a job.
+pub const USER_CONFIG_ENV: &str = "BURROW_USER_CONFIG_HOME";
 /// `off` (or `0`) turns job mode off: burrow inside a job then uses the user's own setup.
 pub const SLURM_ENV: &str = "BURROW_SLURM";
 
@@ -93,6 +96,12 @@ impl Job {
     /// it. Called before anything reads the environment or starts a thread.
     pub fn enter(&self) -> Result<(), JobError> {
         self.private_dir()?;
+        if std::env::var_os(USER_CONFIG_ENV).is_none() {
+            let own = crate::connection::UserEnv::current().config_home;
+            if let Some(c) = own.filter(|c| !c.starts_with(&self.dir)) {
+                std::env::set_var(USER_CONFIG_ENV, c);
+            }
+        }
         for (k, v) in self.environment() {
             std::fs::DirBuilder::new()
                 .recursive(true)

@@ -11,6 +11,14 @@ pub mod watch;
 
 pub use job::Job;
 
+/// The user's own config dir when this process runs in a job's environment (whose
+/// XDG_CONFIG_HOME is the job's): where the user's CDI specs and certs.d also are.
+pub fn user_config_home() -> Option<std::path::PathBuf> {
+    std::env::var_os(job::USER_CONFIG_ENV)
+        .map(std::path::PathBuf::from)
+        .filter(|p| p.is_absolute())
+}
+
 /// The size of the node's /dev/shm, in a job: a container's /dev/shm defaults to it (not
 /// Docker's 64 MiB), so MPI's shared-memory transport has the room it has outside.
 pub fn node_shm_bytes() -> Option<i64> {
