@@ -29,6 +29,8 @@ fn binaries(m: &TestMachine) -> (PathBuf, PathBuf) {
         launcher.display()
     );
     let l = m.install_bin(&launcher);
+    // `--bypass` finds burrow-bypass beside burrow (not only when another test put it there).
+    m.install_bin(burrow.with_file_name("burrow-bypass"));
     (m.install_bin(burrow), l)
 }
 

@@ -22,11 +22,16 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// The cluster is there (provision.sh ran) and the test user may submit.
-fn cluster(m: &TestMachine) -> bool {
+/// The provisioned machine, when its cluster is up (provision.sh ran) for the test user.
+fn machine_with_cluster() -> Option<TestMachine> {
+    let m = TestMachine::get()?;
     let out = m.run_user(&["sinfo", "-h", "-o", "%T"], Duration::from_secs(20));
     let state = String::from_utf8_lossy(&out.stdout).to_string();
-    out.status.success() && ["idle", "mixed", "alloc"].iter().any(|s| state.contains(s))
+    if out.status.success() && ["idle", "mixed", "alloc"].iter().any(|s| state.contains(s)) {
+        return Some(m);
+    }
+    eprintln!("skipping: no Slurm cluster (run tests/provision.sh as root)");
+    None
 }
 
 /// A job's work dir in the user's home: scripts and output files.
@@ -137,11 +142,9 @@ fn processes_mentioning(needle: &str) -> Vec<String> {
 
 #[test]
 fn jobs_run_containers_on_their_own_containerd_and_leave_nothing() {
-    let Some(m) = TestMachine::get() else { return };
-    if !cluster(&m) {
-        eprintln!("skipping: no Slurm cluster (run tests/provision.sh as root)");
+    let Some(m) = machine_with_cluster() else {
         return;
-    }
+    };
     let w = Work::new(&m, "jobs");
     let img = &m.image_busybox;
     // One job, two steps and a batch-step command: the image is pulled once, a container
@@ -206,11 +209,9 @@ burrow pull {img}
 
 #[test]
 fn burrow_srun_takes_pyxis_flags() {
-    let Some(m) = TestMachine::get() else { return };
-    if !cluster(&m) {
-        eprintln!("skipping: no Slurm cluster (run tests/provision.sh as root)");
+    let Some(m) = machine_with_cluster() else {
         return;
-    }
+    };
     let w = Work::new(&m, "srun");
     w.write(&m, "data.txt", "shared-input\n", 0o644);
     // A CDI device from the user's own ~/.config/cdi reaches a job's container.
@@ -282,14 +283,12 @@ burrow run --rm --device {kind}=gpu0 {img} sh -c 'echo $SLURM_CDI; ls /dev/fakeg
 
 #[test]
 fn a_user_without_subordinate_ids_runs_a_multi_owner_image_in_a_job() {
-    let Some(m) = TestMachine::get() else { return };
+    let Some(m) = machine_with_cluster() else {
+        return;
+    };
     let Some(nosub) = m.nosubid_user() else {
         return;
     };
-    if !cluster(&m) {
-        eprintln!("skipping: no Slurm cluster (run tests/provision.sh as root)");
-        return;
-    }
     let w = Work::new(&nosub, "nosub");
     let img = &m.image_multilayer;
     let (id, ok, log) = w.sbatch(

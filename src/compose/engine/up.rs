@@ -69,13 +69,15 @@ pub async fn up(
     // (or recreated) straight away, and started once its dependencies have started and met
     // their conditions. A service whose container joins another's (network_mode, pid or ipc
     // `service:`, volumes_from) is also created only then.
-    let board = Board::new(&services);
-    let done = futures_util::future::join_all(
-        services
-            .iter()
-            .map(|svc| bring_up(ctx, project, svc, &order, opts, &board, report)),
-    )
-    .await;
+    let run = UpRun {
+        ctx,
+        project,
+        order: &order,
+        opts,
+        board: Board::new(&services),
+        report,
+    };
+    let done = futures_util::future::join_all(services.iter().map(|svc| run.bring_up(svc))).await;
     done.into_iter().collect::<Result<Vec<()>, _>>()?;
     orphans(ctx, project, opts.remove_orphans, opts.timeout, report).await?;
     Ok(order)
@@ -121,80 +123,88 @@ impl Board {
     }
 }
 
-/// One service of `up`: its containers converged, started after its dependencies (their
-/// conditions awaited), or restarted when a dependency with `restart: true` was recreated.
-async fn bring_up(
-    ctx: &Ctx,
-    project: &Project,
-    svc: &Service,
-    order: &[String],
-    opts: &UpOptions,
-    board: &Board,
-    report: Report<'_>,
-) -> Result<(), ComposeError> {
-    let outcome = converge_and_start(ctx, project, svc, order, opts, board, report).await;
-    board.finish(&svc.name, outcome.as_ref().copied().map_err(|_| ()));
-    outcome.map(|_| ())
+/// What every service of one `up` shares.
+struct UpRun<'a> {
+    ctx: &'a Ctx,
+    project: &'a Project,
+    /// The services `up` acts on, in dependency order.
+    order: &'a [String],
+    opts: &'a UpOptions,
+    board: Board,
+    report: Report<'a>,
 }
 
-async fn converge_and_start(
-    ctx: &Ctx,
-    project: &Project,
-    svc: &Service,
-    order: &[String],
-    opts: &UpOptions,
-    board: &Board,
-    report: Report<'_>,
-) -> Result<bool, ComposeError> {
-    let deps = svc.dependencies();
-    // Networks attached while creating, for the start that follows (once the dependencies
-    // are done); a start that never comes gives the attach up.
-    let ahead = !opts.no_start;
-    let mut converged = match joins_another(svc) {
-        true => None,
-        false => Some(converge(ctx, project, svc, opts, ahead, report).await?),
-    };
-    let mut restart = false;
-    let waited = async {
-        for dep in &deps {
-            let made = board.wait(svc, &dep.service).await?;
-            restart |= dep.restart && made == Some(true);
-            if !opts.no_start && (order.contains(&dep.service) || !opts.no_deps) {
-                super::deps::await_dependency(ctx, project, svc, dep, report).await?;
-            }
-        }
-        Ok::<(), ComposeError>(())
+impl UpRun<'_> {
+    /// One service of `up`: its containers converged, started after its dependencies (their
+    /// conditions awaited), or restarted when a dependency with `restart: true` was recreated;
+    /// its outcome posted on the board for its dependents.
+    async fn bring_up(&self, svc: &Service) -> Result<(), ComposeError> {
+        let outcome = self.converge_and_start(svc).await;
+        let posted = outcome.as_ref().copied().map_err(|_| ());
+        self.board.finish(&svc.name, posted);
+        outcome.map(|_| ())
     }
-    .await;
-    if let Err(e) = waited {
-        if let Some(c) = converged {
-            for pending in c.to_start {
-                pending.give_up(ctx).await;
-            }
-        }
-        return Err(e);
-    }
-    let converged = match converged.take() {
-        Some(c) => c,
-        None => converge(ctx, project, svc, opts, ahead, report).await?,
-    };
-    let made = converged.made;
-    if !opts.no_start {
-        let mut to_start = converged.to_start.into_iter();
-        while let Some(pending) = to_start.next() {
-            if let Err(e) = pending.start(ctx, svc, report).await {
-                for rest in to_start {
-                    rest.give_up(ctx).await;
+
+    async fn converge_and_start(&self, svc: &Service) -> Result<bool, ComposeError> {
+        let UpRun {
+            ctx,
+            project,
+            order,
+            opts,
+            board,
+            report,
+        } = self;
+        let (ctx, project, opts, report) = (*ctx, *project, *opts, *report);
+        let deps = svc.dependencies();
+        // Networks attached while creating, for the start that follows (once the dependencies
+        // are done); a start that never comes gives the attach up.
+        let ahead = !opts.no_start;
+        let mut converged = match joins_another(svc) {
+            true => None,
+            false => Some(converge(ctx, project, svc, opts, ahead, report).await?),
+        };
+        let mut restart = false;
+        let waited = async {
+            for dep in &deps {
+                let made = board.wait(svc, &dep.service).await?;
+                restart |= dep.restart && made == Some(true);
+                if !opts.no_start && (order.contains(&dep.service) || !opts.no_deps) {
+                    super::deps::await_dependency(ctx, project, svc, dep, report).await?;
                 }
-                return Err(e);
+            }
+            Ok::<(), ComposeError>(())
+        }
+        .await;
+        if let Err(e) = waited {
+            if let Some(c) = converged {
+                for pending in c.to_start {
+                    pending.give_up(ctx).await;
+                }
+            }
+            return Err(e);
+        }
+        let converged = match converged.take() {
+            Some(c) => c,
+            None => converge(ctx, project, svc, opts, ahead, report).await?,
+        };
+        let made = converged.made;
+        if !opts.no_start {
+            let mut to_start = converged.to_start.into_iter();
+            while let Some(pending) = to_start.next() {
+                if let Err(e) = pending.start(ctx, svc, report).await {
+                    for rest in to_start {
+                        rest.give_up(ctx).await;
+                    }
+                    return Err(e);
+                }
+            }
+            if restart && !made {
+                restart_service(ctx, project, svc, opts.timeout, report).await?;
+                return Ok(true);
             }
         }
-        if restart && !made {
-            restart_service(ctx, project, svc, opts.timeout, report).await?;
-            return Ok(true);
-        }
+        Ok(made)
     }
-    Ok(made)
 }
 
 /// Whether `svc` shares a namespace or volumes with another service's container, which must
