@@ -40,6 +40,7 @@ impl EndpointArgs {
             snapshotter: self.snapshotter.clone(),
             cgroup_manager: Some(self.cgroup_manager.clone()),
             cdi_spec_dirs: None,
+            user_data_root: None,
         }
     }
 

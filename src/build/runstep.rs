@@ -77,10 +77,18 @@ async fn run_container(
     cancel: &Cancel,
     out: &mut (dyn FnMut(&[u8]) + Send),
 ) -> Result<(Descriptor, String), RunError> {
-    let created = create::create(ctx, req, CreateOptions::default(), &|_| {})
-        .await
-        .map_err(|e| anyhow::anyhow!(e))
-        .context("creating the RUN container")?;
+    let created = create::create(
+        ctx,
+        req,
+        CreateOptions {
+            bare: true,
+            ..CreateOptions::default()
+        },
+        &|_| {},
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!(e))
+    .context("creating the RUN container")?;
     let id = created.id.clone();
     let result = run_created(ctx, leased, &id, created.rootfs, cancel, out).await;
     if let Ok(c) = ctx.client.get(&id).await {

@@ -151,4 +151,9 @@ fn print_text(i: &Info) {
         ),
         (None, _) => println!("Docker API:\tnone (no runtime directory)"),
     }
+    let site = burrow::config::site_path();
+    match site.exists() {
+        true => println!("Site Config:\t{}", site.display()),
+        false => println!("Site Config:\tnone ({} does not exist)", site.display()),
+    }
 }

@@ -35,6 +35,9 @@ pub struct Globals {
     /// burrow.toml's `cdi_spec_dirs` (`BURROW_CDI_SPEC_DIRS` wins over it; see
     /// [`crate::devices::cdi::spec_dirs`]).
     pub cdi_spec_dirs: Option<Vec<PathBuf>>,
+    /// The site's `user_data_root` for this user (filled in): the base of a rootless setup's
+    /// data when neither `--data-root` nor the user's own install chose one.
+    pub user_data_root: Option<PathBuf>,
 }
 
 /// What the user passed on the command line or in the environment (None: not given).
@@ -52,14 +55,41 @@ pub struct RawGlobals {
 impl Globals {
     /// Merges flags/env with burrow.toml (the default file for this user, or `--config`).
     pub fn load(raw: RawGlobals, env: &UserEnv) -> Result<Globals, ConfigError> {
-        let file = match &raw.config {
-            Some(p) => config::load(p, true)?,
+        let own = match &raw.config {
+            Some(p) => Some((config::load(p, true)?, p.clone())),
             None => match config::default_path(env.euid, env.config_home.as_deref()) {
-                Some(p) => config::load(&p, false)?,
-                None => FileConfig::default(),
+                Some(p) => Some((config::load(&p, false)?, p)),
+                None => None,
             },
         };
-        Ok(Globals::merge(raw, file))
+        let site_path = config::site_path();
+        let file = match own {
+            // Root's own file is the site's.
+            Some((f, p)) if p == site_path => f,
+            Some((f, p)) => {
+                config::merge_site(config::load(&site_path, false)?, &site_path, f, &p)?
+            }
+            None => config::load(&site_path, false)?,
+        };
+        config::set_defaults(file.container_defaults());
+        let user_data_root = match (&file.user_data_root, env.euid) {
+            (Some(t), uid) if uid != 0 => {
+                let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                    .ok()
+                    .flatten()
+                    .map(|u| u.name)
+                    .unwrap_or_else(|| uid.to_string());
+                let tmp = std::env::var("TMPDIR").ok();
+                config::expand_user_data_root(t, &name, uid, tmp.as_deref())
+            }
+            _ => None,
+        };
+        let mut g = Globals::merge(raw, file);
+        if g.data_root.is_none() {
+            g.data_root = user_data_root.as_ref().map(|d| d.join("nerdctl"));
+        }
+        g.user_data_root = user_data_root;
+        Ok(g)
     }
 
     fn merge(raw: RawGlobals, file: FileConfig) -> Globals {
@@ -78,6 +108,7 @@ impl Globals {
                 .unwrap_or_else(|| "overlayfs".to_owned()),
             cgroup_manager: raw.cgroup_manager.or(file.cgroup_manager),
             cdi_spec_dirs: file.cdi_spec_dirs,
+            user_data_root: None,
         }
     }
 }

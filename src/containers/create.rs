@@ -51,6 +51,9 @@ pub enum Note {
 pub struct CreateOptions {
     /// Attach the networks ahead of the task (`run`, which starts the task at once).
     pub ahead: bool,
+    /// Without burrow.toml's container defaults and a Slurm job's variables (the builder's
+    /// RUN steps: a build does not depend on where it runs).
+    pub bare: bool,
 }
 
 /// A container that cannot be created.
@@ -130,6 +133,14 @@ pub async fn create(
     opts: CreateOptions,
     notify: &(dyn Fn(Note) + Sync),
 ) -> Result<Created, CreateError> {
+    let with_defaults;
+    let req = match opts.bare {
+        true => req,
+        false => {
+            with_defaults = super::defaults::apply(req, &crate::config::defaults())?;
+            &with_defaults
+        }
+    };
     req.validate(req.host_config.auto_remove)?;
     let mut checked = Checked::new(ctx, req)?;
     checked.inherited = super::mounts::volumes_from(ctx, &req.host_config.volumes_from).await?;
@@ -918,7 +929,7 @@ async fn make(
         hostname: hostname.clone(),
         args: req.config.cmd.clone(),
         entrypoint: req.config.entrypoint.clone(),
-        env: crate::slurm::env::merged(crate::slurm::env::job_environment(), &req.config.env),
+        env: req.config.env.clone(),
         workdir: req.config.working_dir.clone(),
         user: Some(user),
         tty: req.config.tty,

@@ -6,6 +6,7 @@ pub mod commit;
 pub mod context;
 pub mod copy;
 pub mod create;
+pub mod defaults;
 pub mod diff;
 pub mod diskusage;
 pub mod endpoints;

@@ -13,7 +13,6 @@ use super::error::ApiError;
 use crate::containers::endpoints::Endpoint;
 use crate::containers::request::ContainerRequest;
 use crate::containers::values::{ByteSize, MountSpec, PullPolicy};
-use crate::network::DEFAULT_NETWORK;
 
 /// A string or a list of strings (Docker accepts both for Cmd and Entrypoint).
 #[derive(Debug, Clone, Deserialize)]
@@ -348,7 +347,8 @@ fn host(r: &mut ContainerRequest, h: HostBody) -> Result<(), ApiError> {
         hc.restart_policy = text.parse().map_err(|e| bad("RestartPolicy", &text, e))?;
     }
     hc.network_mode = match h.network_mode.as_str() {
-        "" | "default" => DEFAULT_NETWORK.into(),
+        // Docker's "default" is its bridge; burrow's is burrow.toml's (or a Slurm job's host).
+        "" | "default" => crate::config::default_network(),
         m => m.to_string(),
     };
     hc.cap_add = h.cap_add.unwrap_or_default();
@@ -451,7 +451,8 @@ fn networking(r: &mut ContainerRequest, n: NetBody) -> Result<(), ApiError> {
             Some(m) => Some(m.parse().map_err(|err| bad("MacAddress", &m, err))?),
             None => None,
         };
-        let is_primary = net == primary || (net == "default" && primary == DEFAULT_NETWORK);
+        let is_primary =
+            net == primary || (net == "default" && primary == crate::config::default_network());
         let ep = if is_primary {
             &mut endpoints[0]
         } else {
@@ -494,7 +495,7 @@ mod tests {
         assert_eq!(r.host_config.binds[0].target, "/data");
         assert!(r.host_config.binds[0].read_only);
         assert_eq!(r.host_config.port_bindings[0].to_string(), "8080:80/tcp");
-        assert_eq!(r.host_config.network_mode, DEFAULT_NETWORK);
+        assert_eq!(r.host_config.network_mode, crate::network::DEFAULT_NETWORK);
         assert_eq!(r.host_config.memory, Some(ByteSize(67_108_864)));
         assert_eq!(r.host_config.cpus, Some(1.5));
         assert_eq!(r.host_config.tmpfs.len(), 1);

@@ -137,6 +137,11 @@ pub fn requested_data_root(g: &Globals, env: &UserEnv) -> Option<PathBuf> {
     if let Some(d) = &g.data_root_flag {
         return Some(d.clone());
     }
+    recorded_data_root(env).or_else(|| g.user_data_root.clone())
+}
+
+/// The data root a previous install recorded in the user's burrow.toml.
+fn recorded_data_root(env: &UserEnv) -> Option<PathBuf> {
     let toml = env.config_home.as_ref()?.join("burrow/burrow.toml");
     let text = std::fs::read_to_string(toml).ok()?;
     if !text.contains(MARKER) {

@@ -4,11 +4,11 @@
 use burrow::containers::endpoints::Endpoint;
 use burrow::containers::request::ContainerRequest;
 use burrow::containers::values::{parse_all, parse_flag, FlagError};
-use burrow::network;
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct NetFlags {
-    /// Connect to a network: bridge (default; host inside a Slurm job), host, none,
+    /// Connect to a network: bridge (default; burrow.toml's `network`, or host inside a Slurm
+    /// job), host, none,
     /// container:NAME (share that running container's network), a network's name or name=NET[,alias=A][,ip=IP][,mac-address=MAC].
     /// Repeat to join several; the first is the primary (default route).
     #[arg(long, alias = "net", value_name = "NETWORK")]
@@ -27,10 +27,9 @@ impl NetFlags {
     pub fn apply(&self, r: &mut ContainerRequest) -> Result<(), FlagError> {
         let mut endpoints: Vec<Endpoint> = parse_all("--network", &self.network)?;
         if endpoints.is_empty() {
-            // In a Slurm job the node's own network (for MPI), as HPC container tools do.
-            let default = burrow::slurm::default_network().unwrap_or(network::DEFAULT_NETWORK);
+            // burrow.toml's, or in a Slurm job the node's own (for MPI), else bridge.
             endpoints.push(Endpoint {
-                network: default.into(),
+                network: burrow::config::default_network(),
                 ..Endpoint::default()
             });
         }

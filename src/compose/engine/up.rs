@@ -384,7 +384,18 @@ async fn make(
         name,
     };
     let (req, warnings) = convert::request(project, svc, &inst)?;
-    let created = create_with(ctx, svc, &req, warnings, CreateOptions { ahead }, report).await?;
+    let created = create_with(
+        ctx,
+        svc,
+        &req,
+        warnings,
+        CreateOptions {
+            ahead,
+            ..CreateOptions::default()
+        },
+        report,
+    )
+    .await?;
     Ok((created, inst.name))
 }
 
@@ -396,7 +407,7 @@ pub async fn create_request(
     warnings: Vec<String>,
     report: Report<'_>,
 ) -> Result<String, ComposeError> {
-    let opts = CreateOptions { ahead: false };
+    let opts = CreateOptions::default();
     Ok(create_with(ctx, svc, req, warnings, opts, report).await?.id)
 }
 
