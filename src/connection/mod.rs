@@ -72,8 +72,10 @@ impl Globals {
             None => config::load(&site_path, false)?,
         };
         config::set_defaults(file.container_defaults());
+        // A Slurm job keeps everything in its own dir (deleted with the job).
+        let in_job = crate::slurm::Job::current().is_some();
         let user_data_root = match (&file.user_data_root, env.euid) {
-            (Some(t), uid) if uid != 0 => {
+            (Some(t), uid) if uid != 0 && !in_job => {
                 let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
                     .ok()
                     .flatten()
