@@ -28,6 +28,9 @@ pub struct FileConfig {
     pub devices: Option<Vec<String>>,
     /// The network of a container that names none (instead of `bridge`).
     pub network: Option<String>,
+    /// Dirs of the shared read-only image store (`burrow image squash`): an image missing here
+    /// starts from there without a pull.
+    pub image_store: Option<Vec<PathBuf>>,
     /// Site file only: where rootless users' setups keep images and containers, as `setup
     /// install --data-root` takes it; `{user}`, `{uid}` and `{tmpdir}` are filled in.
     pub user_data_root: Option<String>,
@@ -36,7 +39,7 @@ pub struct FileConfig {
 }
 
 /// The keys a user's file can set, as written in the file.
-const USER_KEYS: [&str; 11] = [
+const USER_KEYS: [&str; 12] = [
     "address",
     "namespace",
     "data_root",
@@ -48,6 +51,7 @@ const USER_KEYS: [&str; 11] = [
     "mounts",
     "devices",
     "network",
+    "image_store",
 ];
 
 /// The environment variable naming another site file (tests; the site file is a convenience
@@ -69,6 +73,7 @@ pub struct ContainerDefaults {
     pub mounts: Vec<String>,
     pub devices: Vec<String>,
     pub network: Option<String>,
+    pub image_store: Vec<PathBuf>,
 }
 
 static DEFAULTS: std::sync::OnceLock<ContainerDefaults> = std::sync::OnceLock::new();
@@ -100,6 +105,7 @@ impl FileConfig {
             mounts: self.mounts.clone().unwrap_or_default(),
             devices: self.devices.clone().unwrap_or_default(),
             network: self.network.clone(),
+            image_store: self.image_store.clone().unwrap_or_default(),
         }
     }
 
@@ -117,6 +123,7 @@ impl FileConfig {
             self.mounts.is_some(),
             self.devices.is_some(),
             self.network.is_some(),
+            self.image_store.is_some(),
         ];
         USER_KEYS
             .iter()
@@ -183,6 +190,10 @@ pub fn merge_site(
         mounts: join(site.mounts, user.mounts),
         devices: join(site.devices, user.devices),
         network: user.network.or(site.network),
+        image_store: match (site.image_store, user.image_store) {
+            (None, None) => None,
+            (a, b) => Some(a.into_iter().chain(b).flatten().collect()),
+        },
         user_data_root: site.user_data_root,
         locked: site.locked,
     })

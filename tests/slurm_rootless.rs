@@ -2,7 +2,8 @@
 //! unprivileged test user (no systemd, no login session in the job): a batch job runs a
 //! container from the registry on the job's own containerd; two steps of a job share it;
 //! `srun -n 2` gives each task's container its rank; two jobs at once keep apart; nothing of a
-//! job is left once it ends; `--network host` (a job's default) is the node's network; the
+//! job is left once it ends; a later job runs an image from the shared store without a pull;
+//! `--network host` (a job's default) is the node's network; the
 //! pyxis-style flags of `burrow srun` (image, mounts, workdir, a named container kept between
 //! steps); a CDI device from the user's spec; and a user without subordinate ids runs an image
 //! whose files have several owners.
@@ -179,6 +180,30 @@ burrow pull {img}
     );
     assert!(log.contains("Image is up to date"), "pulled twice:\n{log}");
     // The container left running and the job's containerd go with the job.
+    assert_nothing_left(m.uid, &id);
+
+    // A job squashes the image into a shared store; a later job (a fresh containerd) runs it
+    // from there without a pull.
+    let store = w.dir.join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    std::os::unix::fs::chown(&store, Some(m.uid), Some(m.gid)).unwrap();
+    let s = store.display();
+    let (id, ok, log) = w.sbatch(
+        &m,
+        "squash",
+        &[],
+        &format!("burrow image squash {img} --to {s}\n"),
+    );
+    assert!(ok, "job {id} failed:\n{log}");
+    assert_nothing_left(m.uid, &id);
+    let (id, ok, log) = w.sbatch(
+        &m,
+        "fromstore",
+        &[],
+        &format!("BURROW_IMAGE_STORE={s} burrow run --rm --pull never {img} echo from-the-store\n"),
+    );
+    assert!(ok && log.contains("from-the-store"), "job {id}:\n{log}");
+    assert!(!log.contains("pulling"), "job {id} pulled:\n{log}");
     assert_nothing_left(m.uid, &id);
 
     // Two jobs of the user at once on the node keep apart.

@@ -42,11 +42,34 @@ pub enum Command {
     Prune(image_prune::Args),
     /// Build an image from a Dockerfile.
     Build(crate::commands::build::Args),
+    /// Write an image as one SquashFS file (and its config) into a shared directory every node
+    /// reads; `burrow run` on a node with that dir in `image_store` (or BURROW_IMAGE_STORE)
+    /// starts from it without a pull.
+    Squash(SquashArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SquashArgs {
+    /// The image (pulled first when it is not here).
+    pub image: String,
+    /// The shared store's directory.
+    #[arg(long, value_name = "DIR")]
+    pub to: std::path::PathBuf,
+}
+
+fn squash(args: SquashArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    crate::commands::container::block_on(async move {
+        let ctx = burrow::containers::Ctx::connect(g).await?;
+        let file = burrow::containers::shared::squash(&ctx, &args.image, &args.to).await?;
+        println!("{}", file.display());
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Ls(a) => images::run(a, g),
+        Command::Squash(a) => squash(a, g),
         Command::Inspect(a) => inspect(a, g),
         Command::Rm(a) => rmi::run(a, g),
         Command::Tag(a) => tag::run(a, g),

@@ -79,9 +79,20 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     if let Some(r) = &args.reference {
         filters.push(list::Filter::reference_arg(r));
     }
-    let rows = with_store(g, async |store| {
+    let mut rows = with_store(g, async |store| {
         Ok(list::rows(store, &filters, args.no_trunc).await?)
     })?;
+    // Images of the shared store that are not here yet (they start without a pull).
+    let have: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r["Name"].as_str().map(String::from))
+        .collect();
+    let dirs = burrow::containers::shared::store_dirs();
+    rows.extend(
+        burrow::containers::shared::rows(&dirs, &have, args.no_trunc)
+            .into_iter()
+            .filter(|r| filters.iter().all(|f| f.keeps(r))),
+    );
     if args.quiet {
         for r in &rows {
             println!("{}", r["ID"].as_str().unwrap_or_default());

@@ -81,6 +81,12 @@ pub enum Op {
     /// Print the [`changes::Change`]s of the overlay upper directory `upper` against `lowers`
     /// as JSON (`burrow diff`; the root is not used).
     Changes { upper: String, lowers: Vec<String> },
+    /// Write the snapshot (Root::Mounts) as one SquashFS file `output`, owners as they are in
+    /// the namespace (`image squash`).
+    Squash { output: String },
+    /// Mount the SquashFS `file` at `target` with squashfuse, in the launcher's mount namespace
+    /// itself (the root is not used): the shared store's image snapshot.
+    MountStore { file: String, target: String },
 }
 
 /// What is at a path inside the container.
@@ -162,6 +168,12 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
     if let Some(pid) = req.launcher_pid {
         enter(pid)?;
     }
+    if let Op::MountStore { file, target } = &req.op {
+        return run_tool(
+            std::process::Command::new("squashfuse").args(["-o", "allow_other,ro", file, target]),
+            "squashfuse (apt-get install squashfuse; /dev/fuse must be usable: mode 0666)",
+        );
+    }
     if let Op::Changes { upper, lowers } = &req.op {
         let lowers: Vec<PathBuf> = lowers.iter().map(PathBuf::from).collect();
         let found = changes::changes(Path::new(upper), &lowers)?;
@@ -177,6 +189,15 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
     }
     if let Op::Remap { uid_map, gid_map } = &req.op {
         return remap::remap(&root, uid_map, gid_map);
+    }
+    if let Op::Squash { output } = &req.op {
+        return run_tool(
+            std::process::Command::new("mksquashfs")
+                .arg(&root)
+                .arg(output)
+                .args(["-noappend", "-quiet", "-no-progress", "-comp", "gzip"]),
+            "mksquashfs (apt-get install squashfs-tools)",
+        );
     }
     nix::unistd::chroot(&root)
         .with_context(|| format!("cannot enter the container's root {}", root.display()))?;
@@ -227,7 +248,11 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
             let out = std::io::stdout().lock();
             write_root_tar(out)?;
         }
-        Op::FillVolume { .. } | Op::Changes { .. } | Op::Remap { .. } => {
+        Op::FillVolume { .. }
+        | Op::Changes { .. }
+        | Op::Remap { .. }
+        | Op::Squash { .. }
+        | Op::MountStore { .. } => {
             unreachable!("handled before the chroot")
         }
     }
@@ -270,6 +295,21 @@ fn enter(pid: i32) -> anyhow::Result<()> {
         .context("joining the launcher's user namespace")?;
     nix::sched::setns(&mnt, CloneFlags::CLONE_NEWNS)
         .context("joining the launcher's mount namespace")?;
+    Ok(())
+}
+
+/// Runs a tool to completion; its failure (or absence: `what` says how to get it) is the error.
+fn run_tool(cmd: &mut std::process::Command, what: &str) -> anyhow::Result<()> {
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {what}"))?;
+    if !out.status.success() {
+        bail!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
     Ok(())
 }
 

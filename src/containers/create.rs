@@ -407,7 +407,21 @@ async fn resolve_image(
 ) -> Result<Image, CreateError> {
     let name = &req.config.image;
     let platform = req.platform.as_ref();
-    let found = ctx.images.resolve_for(name, platform).await;
+    let mut found = ctx.images.resolve_for(name, platform).await;
+    if matches!(found, Err(ImageError::NotFound(_))) && req.pull != PullPolicy::Always {
+        // Not here: from the shared store, when it has it (no pull, no unpack).
+        if let Some((dir, entry)) = super::shared::find(&super::shared::store_dirs(), name) {
+            super::shared::import(ctx, &dir, &entry)
+                .await
+                .with_context(|| {
+                    format!("starting {name} from the shared store {}", dir.display())
+                })?;
+            found = ctx.images.resolve_for(&entry.name, platform).await;
+        }
+    }
+    if let Ok(i) = &found {
+        super::shared::ensure_mounted(ctx, &i.labels).await?;
+    }
     Ok(match (req.pull, found) {
         (PullPolicy::Missing | PullPolicy::Never, Ok(i)) => i,
         (PullPolicy::Never, Err(e)) => return Err(e.into()),
@@ -433,7 +447,7 @@ async fn resolve_image(
 
 /// Pulls `name` (for `platform`, strictly, when given) from its registry, quietly (a
 /// container's stdout may be the caller's).
-async fn pull(
+pub(crate) async fn pull(
     ctx: &Ctx,
     name: &str,
     platform: Option<&crate::images::manifest::Platform>,

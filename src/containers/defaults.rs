@@ -111,6 +111,7 @@ mod tests {
             ],
             devices: vec!["example.com/gpu=all".into()],
             network: None,
+            image_store: Vec::new(),
         };
         let r = apply(&req, &d).unwrap();
         assert!(r

@@ -33,6 +33,7 @@ pub mod parked;
 pub mod platform;
 pub mod record;
 pub mod request;
+pub mod shared;
 pub mod spec;
 pub mod start;
 pub mod stats;

@@ -72,6 +72,8 @@ pub struct Image {
     pub layers: Vec<(String, String)>,
     /// The platform its config names (os, architecture, variant).
     pub platform: Platform,
+    /// The image record's labels (the shared store's file and mountpoint, for one).
+    pub labels: std::collections::HashMap<String, String>,
 }
 
 /// The names an image typed as `s` may be recorded under, in the order Docker would resolve:
@@ -271,6 +273,7 @@ impl ImageStore {
             .map(|o| o.keys().cloned().collect())
             .unwrap_or_default();
         Ok(Image {
+            labels: record.labels.clone(),
             name: record.name,
             digest: target.digest,
             config_digest,

@@ -16,6 +16,14 @@ fn cache_file(cache_dir: &Path, config_digest: &str) -> PathBuf {
     cache_dir.join(format!("{}.json", config_digest.replace(':', "-")))
 }
 
+/// Records an image's /etc/passwd and /etc/group (read elsewhere: the shared store's JSON) as
+/// its cache entry (best effort).
+pub fn store_cached(cache_dir: &Path, config_digest: &str, passwd: &str, group: &str) {
+    if let Ok(bytes) = serde_json::to_vec(&(passwd, group)) {
+        let _ = write_entry(cache_dir, &cache_file(cache_dir, config_digest), &bytes);
+    }
+}
+
 /// Drops the cache entry of an image that is gone (best effort: a missing entry is fine, and a
 /// stale one is only a few hundred bytes that a later run of the same image would use again).
 pub fn forget(cache_dir: &Path, config_digest: &str) {

@@ -68,6 +68,12 @@ machine_prepare_user() {
         chmod 0666 /dev/net/tun
         machine_log "chmod 0666 /dev/net/tun (was $tunmode; distributions ship 0666) so unprivileged users can open tap devices"
     fi
+    local fusemode
+    fusemode=$(stat -c %a /dev/fuse 2>/dev/null || echo missing)
+    if [ "$fusemode" != 666 ] && [ -c /dev/fuse ]; then
+        chmod 0666 /dev/fuse
+        machine_log "chmod 0666 /dev/fuse (was $fusemode; distributions ship 0666) so unprivileged users can mount the shared image store with squashfuse"
+    fi
     # Unprivileged ping sockets for the user-mode network stacks' ICMP echo.
     if [ -w /proc/sys/net/ipv4/ping_group_range ] && [ "$(cat /proc/sys/net/ipv4/ping_group_range)" != "$(printf '0\t2147483647')" ]; then
         if echo "0 2147483647" > /proc/sys/net/ipv4/ping_group_range 2>/dev/null; then

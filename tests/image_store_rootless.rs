@@ -1,0 +1,107 @@
+//! The shared read-only image store as the unprivileged test user on a private rootless
+//! containerd: `image squash` writes a registry image (three layers, files of several owners,
+//! a whiteout) as one SquashFS file and its JSON; with the image removed, `images` lists it
+//! from the store and `run --pull never` starts from it (owners and the layers' result kept,
+//! writes going to the container's own layer, two containers at once); a missing store dir is
+//! a clear error.
+
+mod containers_support;
+
+use std::path::Path;
+
+use containers_support::*;
+
+/// `burrow ARGS` as the test user with `store` as the image store.
+fn with_store(rl: &Rootless, store: &Path, args: &[&str]) -> std::process::Output {
+    let env = format!("BURROW_IMAGE_STORE={}", store.display());
+    let mut argv = vec!["env", env.as_str(), rl.burrow.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    rl.user(&argv)
+}
+
+#[test]
+fn images_squashed_to_the_store_start_without_a_pull() {
+    let Some(rl) = rootless("store") else { return };
+    let store = rl.dir.join("store");
+    std::fs::create_dir_all(&store).unwrap();
+    std::os::unix::fs::chown(&store, Some(rl.machine.uid), Some(rl.machine.gid)).unwrap();
+    let img = rl.machine.image_multilayer.clone();
+
+    // Squashed (pulled first): one SquashFS file and its JSON, nothing else left in the dir.
+    let out = with_store(
+        &rl,
+        &store,
+        &[
+            "image",
+            "squash",
+            &img,
+            "--to",
+            &store.display().to_string(),
+        ],
+    );
+    let file = ok(&out);
+    assert!(file.trim().ends_with(".sqsh"), "{file}");
+    let mut names: Vec<String> = std::fs::read_dir(&store)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names[0].ends_with(".json") && names[1].ends_with(".sqsh"),
+        "{names:?}"
+    );
+
+    // Gone from containerd, it is listed from the store and runs from it without a pull.
+    ok(&with_store(&rl, &store, &["rmi", &img]));
+    let listed = ok(&with_store(
+        &rl,
+        &store,
+        &["images", "--format", "{{.Repository}} {{.Containers}}"],
+    ));
+    assert!(listed.contains("burrow-test/multilayer store"), "{listed}");
+    let script = "cat /data/layer3.txt; ls /data/deleted.txt 2>&1 | grep -c 'No such'; stat -c '%u %n' /data/owned/user1000; echo new > /data/new.txt; cat /data/new.txt";
+    let out = with_store(
+        &rl,
+        &store,
+        &["run", "--rm", "--pull", "never", &img, "sh", "-c", script],
+    );
+    let text = ok(&out);
+    for want in ["layer 3", "1\n", "1000 /data/owned/user1000", "new"] {
+        assert!(text.contains(want), "missing {want:?} in {text}");
+    }
+    // Writes stay in each container's own layer.
+    ok(&with_store(
+        &rl,
+        &store,
+        &["run", "-d", "--name", "s1", &img, "sleep", "60"],
+    ));
+    ok(&with_store(
+        &rl,
+        &store,
+        &["run", "-d", "--name", "s2", &img, "sleep", "60"],
+    ));
+    ok(&with_store(
+        &rl,
+        &store,
+        &["exec", "s1", "sh", "-c", "echo mine > /data/only-s1"],
+    ));
+    let other = with_store(&rl, &store, &["exec", "s2", "cat", "/data/only-s1"]);
+    assert_ne!(code(&other), 0, "s2 sees s1's file: {}", stdout(&other));
+    ok(&with_store(&rl, &store, &["rm", "-f", "s1", "s2"]));
+    let fresh = with_store(&rl, &store, &["run", "--rm", &img, "cat", "/data/new.txt"]);
+    assert_ne!(code(&fresh), 0, "a container's write reached the store");
+
+    // A store dir that is not there says so.
+    let bad = with_store(
+        &rl,
+        &store,
+        &["image", "squash", &img, "--to", "/nonexistent-store"],
+    );
+    assert_ne!(code(&bad), 0);
+    assert!(
+        stderr(&bad).contains("/nonexistent-store"),
+        "{}",
+        stderr(&bad)
+    );
+}
