@@ -60,7 +60,7 @@ fn compose_file(image: &str) -> String {
 
 /// Podman's global flags on cgroup v1 (crun refuses hybrid hierarchies): runc and cgroupfs,
 /// as the other podman figures run it.
-fn podman_globals() -> Option<&'static str> {
+pub(crate) fn podman_globals() -> Option<&'static str> {
     (!Path::new("/sys/fs/cgroup/cgroup.controllers").exists())
         .then_some("--runtime=runc --cgroup-manager=cgroupfs")
 }

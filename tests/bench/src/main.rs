@@ -8,6 +8,7 @@ mod model;
 mod net;
 mod proc;
 mod report;
+mod store;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,7 +30,8 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Only the figures whose id contains this text (port, ns-to-host, conn, launcher, run, ps,
-    /// images, pull, bypass, bypass-soak, api); the others are kept from the last results file.
+    /// images, pull, bypass, bypass-soak, api, compose, build, store); the others are kept from
+    /// the last results file.
     #[arg(long)]
     only: Option<String>,
     /// Length of the socket-bypass soak (short connections in a loop) in seconds [default: 60,
@@ -112,6 +114,7 @@ fn run(args: Args) -> Result<()> {
         ("api", Box::new(|| api::docker_api(m, s))),
         ("compose", Box::new(|| engines::compose(m, s))),
         ("build", Box::new(|| engines::build(m, s))),
+        ("store", Box::new(|| store::store(m, s))),
     ];
     // The CLI figures talk to the test user's rootless containerd: set it up when it is not.
     let mut installed_here = false;
@@ -126,6 +129,7 @@ fn run(args: Args) -> Result<()> {
                 "api",
                 "compose",
                 "build",
+                "store",
             ]
             .contains(&ids)
                 && !installed_here
