@@ -33,6 +33,22 @@ pub struct SnapshotMount {
     pub options: Vec<String>,
 }
 
+impl Root {
+    /// A stopped container's (or an image's) snapshot, by the mounts containerd gave for it.
+    pub fn of_mounts(mounts: &[containerd_client::types::Mount]) -> Root {
+        Root::Mounts(
+            mounts
+                .iter()
+                .map(|m| SnapshotMount {
+                    typ: m.r#type.clone(),
+                    source: m.source.clone(),
+                    options: m.options.clone(),
+                })
+                .collect(),
+        )
+    }
+}
+
 /// What the helper is asked, as JSON in its argument list.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Request {

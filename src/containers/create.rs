@@ -56,6 +56,16 @@ pub struct CreateOptions {
     pub bare: bool,
 }
 
+impl CreateOptions {
+    /// Options attaching the networks ahead of the task when `ahead` (a start follows at once).
+    pub fn attach_ahead(ahead: bool) -> CreateOptions {
+        CreateOptions {
+            ahead,
+            ..CreateOptions::default()
+        }
+    }
+}
+
 /// A container that cannot be created.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateError {
@@ -1453,18 +1463,9 @@ fn fill_volume(
     path: &str,
     data: &Path,
 ) -> anyhow::Result<()> {
-    use super::copy::{self, Op, Request, Root, SnapshotMount};
+    use super::copy::{self, Op, Request, Root};
     let req = Request {
-        root: Root::Mounts(
-            rootfs
-                .iter()
-                .map(|m| SnapshotMount {
-                    typ: m.r#type.clone(),
-                    source: m.source.clone(),
-                    options: m.options.clone(),
-                })
-                .collect(),
-        ),
+        root: Root::of_mounts(rootfs),
         launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
         op: Op::FillVolume {
             path: path.to_string(),

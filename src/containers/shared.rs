@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use super::copy::{check_helper, Op, Request, Root, SnapshotMount};
+use super::copy::{check_helper, Op, Request, Root};
 use super::Ctx;
 use crate::images::manifest::Descriptor;
 use crate::images::store::Store;
@@ -111,17 +111,6 @@ fn helper(ctx: &Ctx, root: Root, op: Op, what: &str) -> anyhow::Result<Vec<u8>> 
     check_helper(out, what)
 }
 
-fn snapshot_mounts(mounts: &[containerd_client::types::Mount]) -> Vec<SnapshotMount> {
-    mounts
-        .iter()
-        .map(|m| SnapshotMount {
-            typ: m.r#type.clone(),
-            source: m.source.clone(),
-            options: m.options.clone(),
-        })
-        .collect()
-}
-
 /// Writes `image` (pulled first when it is not here; this host's platform) into `dir` as one SquashFS file and its
 /// JSON; returns the file. Written under temporary names and renamed, so a reader on another
 /// node never sees half a file; an image already there with the same id is left as it is.
@@ -159,7 +148,7 @@ pub async fn squash(ctx: &Ctx, image: &str, dir: &Path) -> anyhow::Result<PathBu
     let tmp = dir.join(format!(".{stem}.sqsh.{}", std::process::id()));
     let made = helper(
         ctx,
-        Root::Mounts(snapshot_mounts(&mounts)),
+        Root::of_mounts(&mounts),
         Op::Squash {
             output: tmp.display().to_string(),
         },

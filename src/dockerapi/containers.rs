@@ -61,17 +61,9 @@ pub async fn create(ctx: &SharedCtx, call: &Call) -> Result<Response<Body>, ApiE
         }
     };
     let ahead = req.host_config.auto_remove;
-    let mut created = create::create(
-        ctx,
-        &req,
-        CreateOptions {
-            ahead,
-            ..CreateOptions::default()
-        },
-        &note,
-    )
-    .await
-    .map_err(|e| create_error(e, &image))?;
+    let mut created = create::create(ctx, &req, CreateOptions::attach_ahead(ahead), &note)
+        .await
+        .map_err(|e| create_error(e, &image))?;
     if let Some(net) = created.net.take() {
         parked::park(ctx.clone(), &created.id, net).await;
     }

@@ -436,17 +436,9 @@ pub async fn create_container(
             print_note(n)
         }
     };
-    let created = create::create(
-        ctx,
-        &req,
-        CreateOptions {
-            ahead,
-            ..CreateOptions::default()
-        },
-        &note,
-    )
-    .await
-    .map_err(Failure::from)?;
+    let created = create::create(ctx, &req, CreateOptions::attach_ahead(ahead), &note)
+        .await
+        .map_err(Failure::from)?;
     if let Some(file) = &f.cidfile {
         std::fs::write(file, &created.id)
             .with_context(|| format!("writing the container ID file {}", file.display()))?;

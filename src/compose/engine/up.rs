@@ -389,10 +389,7 @@ async fn make(
         svc,
         &req,
         warnings,
-        CreateOptions {
-            ahead,
-            ..CreateOptions::default()
-        },
+        CreateOptions::attach_ahead(ahead),
         report,
     )
     .await?;

@@ -8,9 +8,7 @@ use std::process::{Command, Stdio};
 use anyhow::{bail, Context};
 
 use super::plan::{base_name, host_stat, plan};
-use super::{
-    check_helper, unpack, write_tar, Op, PathStat, Request, Root, SnapshotMount, Stat, DIR_NON_DIR,
-};
+use super::{check_helper, unpack, write_tar, Op, PathStat, Request, Root, Stat, DIR_NON_DIR};
 use crate::containers::record::{self, State};
 use crate::containers::Ctx;
 
@@ -75,16 +73,7 @@ impl ContainerFs {
                     .snapshot_mounts(&c.snapshotter, &c.snapshot_key)
                     .await
                     .with_context(|| format!("the filesystem of container {query}"))?;
-                Root::Mounts(
-                    mounts
-                        .into_iter()
-                        .map(|m| SnapshotMount {
-                            typ: m.r#type,
-                            source: m.source,
-                            options: m.options,
-                        })
-                        .collect(),
-                )
+                Root::of_mounts(&mounts)
             }
         };
         Ok(ContainerFs {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use anyhow::Context;
 
 use super::KeepId;
-use crate::containers::copy::{self, Op, Request, Root, SnapshotMount};
+use crate::containers::copy::{self, Op, Request, Root};
 use crate::containers::Ctx;
 use crate::images::runnable::Image;
 use crate::images::store::Store;
@@ -98,16 +98,7 @@ async fn make(
             )
         })?;
     let req = Request {
-        root: Root::Mounts(
-            mounts
-                .iter()
-                .map(|m| SnapshotMount {
-                    typ: m.r#type.clone(),
-                    source: m.source.clone(),
-                    options: m.options.clone(),
-                })
-                .collect(),
-        ),
+        root: Root::of_mounts(&mounts),
         launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
         op: Op::Remap {
             uid_map: k.uid_map.clone(),
