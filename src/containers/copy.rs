@@ -334,7 +334,7 @@ const MOUNTPOINT_PREFIX: &str = "burrow-cp-";
 
 /// The helper cannot remove its own mountpoint (it works chrooted inside it until it exits):
 /// each helper removes those of helpers that have ended, which no longer hold the flock on
-/// their mountpoint (whatever pid namespace they ran in).
+/// their mountpoint (whatever pid namespace they ran in), once they are five minutes old.
 fn remove_stale_mountpoints() {
     let Ok(dir) = std::fs::read_dir(std::env::temp_dir()) else {
         return;
@@ -346,6 +346,16 @@ fn remove_stale_mountpoints() {
             .and_then(|n| n.strip_prefix(MOUNTPOINT_PREFIX))
             .is_some_and(|p| p.parse::<u32>().is_ok());
         if !ours {
+            continue;
+        }
+        // A new one may not be locked yet by the helper that just made it.
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(300));
+        if !old {
             continue;
         }
         let Ok(dir) = std::fs::File::open(e.path()) else {

@@ -141,7 +141,11 @@ pub async fn squash(ctx: &Ctx, image: &str, dir: &Path) -> anyhow::Result<PathBu
         .load_user_db(&mut img)
         .await
         .context("reading /etc/passwd from the image")?;
-    let store = Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep);
+    // Under a lease: containerd's garbage collector removes a snapshot nothing refers to, and
+    // runs right after a pull.
+    let store = Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep)
+        .with_lease("squash")
+        .await?;
     let key = format!("burrow-squash-{}", std::process::id());
     let _ = store.remove_snapshot(&key).await;
     let mounts = store.prepare(&key, &img.chain_id).await?;
@@ -155,6 +159,7 @@ pub async fn squash(ctx: &Ctx, image: &str, dir: &Path) -> anyhow::Result<PathBu
         &format!("squashing {}", img.name),
     );
     let _ = store.remove_snapshot(&key).await;
+    let _ = store.release().await;
     if let Err(e) = made {
         let _ = std::fs::remove_file(&tmp);
         return Err(e);

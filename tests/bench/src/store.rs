@@ -91,6 +91,8 @@ fn store_figure(m: &TestMachine, s: &Settings) -> Result<Figure> {
         },
     );
     let _ = proc::run_user(m, &["sh", "-c", &forget], T);
+    // Rootless podman leaves its pause process behind.
+    let _ = proc::run_user(m, &["pkill", "-x", "catatonit"], T);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(fig)
 }
