@@ -204,12 +204,7 @@ fn run(args: Args) -> anyhow::Result<()> {
             {
                 let _ = std::fs::remove_file(p);
             }
-            let l = UnixListener::bind(p)
-                .with_context(|| format!("cannot listen on the API socket {}", p.display()))?;
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
-                .with_context(|| format!("cannot make {} private", p.display()))?;
-            Some(l)
+            Some(listen_api(p)?)
         }
         None => None,
     };
@@ -261,4 +256,28 @@ fn run(args: Args) -> anyhow::Result<()> {
             None => std::thread::sleep(Duration::from_secs(1)),
         }
     }
+}
+
+/// Listens on the API socket at `p`, private to the user. The socket is bound and made private
+/// under a temporary name beside `p` and renamed into place, so a client that sees `p` can
+/// connect at once (bound-but-not-listening never shows) and no other user ever could.
+fn listen_api(p: &std::path::Path) -> anyhow::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = p.with_file_name(format!(".{name}.{}", std::process::id()));
+    // sun_path holds 107 bytes; a temporary name too long for it binds at `p` directly.
+    let stage = if tmp.as_os_str().len() < 108 { &tmp } else { p };
+    let _ = std::fs::remove_file(&tmp);
+    let l = UnixListener::bind(stage)
+        .with_context(|| format!("cannot listen on the API socket {}", p.display()))?;
+    std::fs::set_permissions(stage, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot make {} private", p.display()))?;
+    if stage != p {
+        std::fs::rename(stage, p)
+            .with_context(|| format!("cannot move the API socket into place at {}", p.display()))?;
+    }
+    Ok(l)
 }
