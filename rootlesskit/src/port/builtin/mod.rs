@@ -3,6 +3,7 @@
 
 mod netns;
 mod splice;
+mod mmsg;
 mod udp;
 
 pub use netns::NetnsSockets;
