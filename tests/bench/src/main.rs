@@ -203,6 +203,7 @@ fn print_summary(results: &Results) {
     for g in api::goals(&results.figures)
         .into_iter()
         .chain(engines::goals(&results.figures))
+        .chain(net::goals(&results.figures))
     {
         println!("{g}");
     }

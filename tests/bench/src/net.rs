@@ -748,3 +748,89 @@ pub fn note_failure(fig: &mut Figure, name: &str, e: &anyhow::Error) {
         row.not_measured = Some(msg);
     }
 }
+
+/// The default network path's goals ([netperf]), as lines for the summary: each a ratio of two
+/// rows of one figure measured in the same run.
+pub fn goals(figures: &[Figure]) -> Vec<String> {
+    let builtin = "burrow-rootlesskit builtin (net=builtin)";
+    let checks: [(&str, &str, &str, &str, f64, bool); 6] = [
+        (
+            "bypass-c2h",
+            "burrow run (no bypass)",
+            "native (host to host)",
+            "container → host without bypass / native",
+            0.5,
+            true,
+        ),
+        (
+            "ns-to-host",
+            "burrow builtin stack",
+            "native loopback",
+            "builtin stack / native",
+            0.75,
+            true,
+        ),
+        (
+            "port-udp",
+            builtin,
+            "native loopback",
+            "builtin port driver / native, received",
+            0.8,
+            true,
+        ),
+        (
+            "port-tcp",
+            builtin,
+            "pasta",
+            "builtin port driver / pasta",
+            1.0,
+            true,
+        ),
+        (
+            "conn-rate",
+            builtin,
+            "native loopback",
+            "builtin port driver / native",
+            0.8,
+            true,
+        ),
+        (
+            "memory",
+            builtin,
+            "RootlessKit builtin",
+            "launcher + stack / RootlessKit",
+            1.0,
+            false,
+        ),
+    ];
+    let mut out = Vec::new();
+    for (id, ours, other, what, goal, higher) in checks {
+        let Some(f) = figures.iter().find(|f| f.id == id) else {
+            continue;
+        };
+        if let (Some(a), Some(b)) = (f.median_of(ours), f.median_of(other)) {
+            let (cmp, met) = if higher {
+                (">=", a / b >= goal)
+            } else {
+                ("<", a / b < goal)
+            };
+            let mut line = format!(
+                "{id}: {what} = {:.2}x (goal {cmp} {goal}x{})",
+                a / b,
+                if met { ", met" } else { ", not met" }
+            );
+            if id == "port-udp" {
+                if let Some(n) = f
+                    .rows
+                    .iter()
+                    .find(|r| r.name == ours)
+                    .and_then(|r| r.note.as_deref())
+                {
+                    line.push_str(&format!("; {n} (goal under 5%)"));
+                }
+            }
+            out.push(line);
+        }
+    }
+    out
+}

@@ -117,7 +117,10 @@ mod tests {
         let e = b.recv(rx.as_raw_fd()).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
         // Replies to an unconnected socket's peer.
-        assert_eq!(send_to(rx.as_raw_fd(), &refs[..2], Some(tx.local_addr().unwrap())).unwrap(), 2);
+        assert_eq!(
+            send_to(rx.as_raw_fd(), &refs[..2], Some(tx.local_addr().unwrap())).unwrap(),
+            2
+        );
         assert_eq!(b.recv(tx.as_raw_fd()).unwrap(), 2);
         assert_eq!(b.datagram(1), msgs[1].as_slice());
     }
