@@ -139,6 +139,13 @@ pub enum Helper {
         launcher_pid: Option<i32>,
         request: String,
     },
+    /// Deletes a removed network's bridge where it lives: the launcher's namespaces (and its
+    /// detached network namespace, when it has one) when rootless, the host's when rootful.
+    NetRemove {
+        bridge: String,
+        launcher_pid: Option<i32>,
+        netns: Option<PathBuf>,
+    },
     /// The container side of `cp` and of filling a new volume (a JSON request).
     Cp { request: String },
     /// Reads a detached interactive container's FIFOs into its log and serves `attach`, then
@@ -236,6 +243,24 @@ impl Helper {
                 v.push(state_dir.into());
                 v.push(request.into());
                 v.extend(launcher_pid.map(|p| p.to_string().into()));
+            }
+            Helper::NetRemove {
+                bridge,
+                launcher_pid,
+                netns,
+            } => {
+                internal(&mut v, "net-remove");
+                v.push(bridge.into());
+                v.push(
+                    launcher_pid
+                        .map_or_else(|| "-".into(), |p| p.to_string())
+                        .into(),
+                );
+                v.push(
+                    netns
+                        .as_ref()
+                        .map_or_else(|| "-".into(), |p| p.clone().into_os_string()),
+                );
             }
             Helper::Cp { request } => {
                 internal(&mut v, "cp");
@@ -378,6 +403,14 @@ impl Helper {
                 request: request.to_string(),
                 launcher_pid: rest.first().map(|p| pid(p)).transpose()?,
             },
+            ["net-remove", bridge, launcher_pid, netns] => Helper::NetRemove {
+                bridge: bridge.to_string(),
+                launcher_pid: match *launcher_pid {
+                    "-" => None,
+                    p => Some(pid(p)?),
+                },
+                netns: (*netns != "-").then(|| PathBuf::from(netns)),
+            },
             ["cp", request] => Helper::Cp {
                 request: request.to_string(),
             },
@@ -488,6 +521,16 @@ mod tests {
                 state_dir: "/s".into(),
                 launcher_pid: Some(7),
                 request: "{}".into(),
+            },
+            Helper::NetRemove {
+                bridge: "br-0123456789ab".into(),
+                launcher_pid: Some(7),
+                netns: Some("/run/user/1/burrow/netns".into()),
+            },
+            Helper::NetRemove {
+                bridge: "br-0123456789ab".into(),
+                launcher_pid: None,
+                netns: None,
             },
             Helper::Cp {
                 request: "{\"a\":1}".into(),

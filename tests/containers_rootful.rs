@@ -2077,7 +2077,19 @@ fn ip_picks_the_containers_address() {
         "true",
     ]);
     assert_eq!(code(&out), 125);
-    let _ = d.burrow(&["network", "rm", &net]);
+    // `network rm` deletes the bridge (and so its address on the host), as Docker does: this
+    // test runs with the same subnet every time.
+    let inspect: serde_json::Value =
+        serde_json::from_str(&stdout(&d.burrow(&["network", "inspect", &net]))).unwrap();
+    let bridge = format!("br-{}", &inspect[0]["Id"].as_str().unwrap()[..12]);
+    let out = d.burrow(&["network", "rm", &net]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        !std::path::Path::new("/sys/class/net")
+            .join(&bridge)
+            .exists(),
+        "{bridge} outlived network rm"
+    );
 }
 
 #[test]

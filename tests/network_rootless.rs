@@ -49,4 +49,22 @@ fn rootless_connect_and_alias() {
     ok(&rl.burrow(&["network", "disconnect", "rl-b", "cli"]));
     let out = rl.burrow(&["exec", "cli", "ip", "link", "show", "eth1"]);
     assert_ne!(code(&out), 0, "eth1 still there: {}", stdout(&out));
+    // `network rm` deletes the network's bridge in the launcher's namespace, as Docker does
+    // (left there, it would keep the subnet's route from a later network on the same subnet).
+    ok(&rl.burrow(&["rm", "-f", "srv"]));
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ok(&rl.burrow(&["network", "inspect", "rl-b"]))).unwrap();
+    let id = inspect[0]["Id"].as_str().unwrap().to_string();
+    let bridge = format!("br-{}:", &id[..12]);
+    assert!(
+        rl.launcher_links().contains(&bridge),
+        "{}",
+        rl.launcher_links()
+    );
+    ok(&rl.burrow(&["network", "rm", "rl-b"]));
+    let links = rl.launcher_links();
+    assert!(
+        !links.contains(&bridge),
+        "{bridge} outlived network rm: {links}"
+    );
 }

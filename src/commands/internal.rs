@@ -6,6 +6,8 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
+use anyhow::Context;
+
 use burrow::containers::logdriver;
 use burrow::network::hook;
 use burrow::selfexec::Helper;
@@ -55,6 +57,28 @@ fn run(helper: Helper) -> anyhow::Result<ExitCode> {
             enter_if(launcher_pid)?;
             let req: burrow::network::live::Request = serde_json::from_str(&request)?;
             burrow::network::live::apply(&state_dir, &req)?;
+        }
+        Helper::NetRemove {
+            bridge,
+            launcher_pid,
+            netns,
+        } => {
+            enter_if(launcher_pid)?;
+            if let Some(path) = netns {
+                let f = std::fs::File::open(&path).with_context(|| {
+                    format!(
+                        "cannot open the launcher's network namespace {}",
+                        path.display()
+                    )
+                })?;
+                nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).with_context(|| {
+                    format!(
+                        "cannot join the launcher's network namespace {}",
+                        path.display()
+                    )
+                })?;
+            }
+            burrow_rootlesskit::launcher::netconf::delete_bridge(&bridge)?;
         }
         Helper::RestartMonitor {
             endpoint,

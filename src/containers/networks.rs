@@ -128,8 +128,50 @@ pub async fn create(ctx: &Ctx, req: manage::CreateRequest) -> Result<net::Networ
 pub async fn remove(ctx: &Ctx, query: &str, users: &Users) -> Result<(), NetworkError> {
     let n = net::get(&ctx.net, query)?;
     manage::remove_unused(&ctx.net, query, users)?;
+    delete_bridge(ctx, &n).await;
     notify::network(ctx, "destroy", &n, None).await;
     Ok(())
+}
+
+/// Deletes a removed network's bridge (with its gateway address and route), as Docker and
+/// nerdctl do: left behind, it would keep the subnet's route when a new network takes the same
+/// subnet. Rootless, the bridge is in the launcher's network namespace, so a helper deletes it
+/// there. A failure is logged, not returned: the network itself is gone by then.
+async fn delete_bridge(ctx: &Ctx, n: &net::Network) {
+    let Some(bridge) = n
+        .bridge()
+        .and_then(|b| b["bridge"].as_str())
+        .map(str::to_string)
+    else {
+        return;
+    };
+    let launcher = ctx.ep.launcher.as_ref();
+    if launcher.is_none() && !nix::unistd::geteuid().is_root() {
+        return; // rootless without a running launcher: its namespace and bridges are gone
+    }
+    let helper = Helper::NetRemove {
+        bridge: bridge.clone(),
+        launcher_pid: launcher.map(|l| l.child_pid),
+        netns: launcher.and_then(|l| l.detached_netns()),
+    };
+    let out =
+        tokio::task::spawn_blocking(move || helper.command().and_then(|mut c| c.output())).await;
+    match out {
+        Ok(Ok(o)) if o.status.success() => {}
+        Ok(Ok(o)) => tracing::warn!(
+            "network {} removed, but its bridge {bridge} was not: {}",
+            n.name,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Ok(Err(e)) => tracing::warn!(
+            "network {} removed, but not its bridge {bridge}: {e}",
+            n.name
+        ),
+        Err(e) => tracing::warn!(
+            "network {} removed, but not its bridge {bridge}: {e}",
+            n.name
+        ),
+    }
 }
 
 /// Removes every network but the default one that no container is on (`network prune`);
@@ -139,6 +181,7 @@ pub async fn prune(ctx: &Ctx) -> anyhow::Result<Vec<net::Network>> {
     let mut removed = Vec::new();
     for n in manage::prunable(&ctx.net, &users)? {
         net::remove(&n)?;
+        delete_bridge(ctx, &n).await;
         notify::network(ctx, "destroy", &n, None).await;
         removed.push(n);
     }

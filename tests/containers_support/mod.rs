@@ -331,6 +331,18 @@ impl Rootless {
         expect_success(&out, "GET /v1/ports")
     }
 
+    /// The network interfaces in the launcher's network namespace (`ip -o link`, entered as
+    /// root).
+    pub fn launcher_links(&self) -> String {
+        let pid = std::fs::read_to_string(self.runtime_dir.join("containerd-rootless/child_pid"))
+            .unwrap();
+        let out = Command::new("nsenter")
+            .args(["-t", pid.trim(), "-n", "ip", "-o", "link", "show"])
+            .output()
+            .unwrap();
+        expect_success(&out, "ip link in the launcher's namespace")
+    }
+
     pub fn ctr(&self, args: &[&str]) -> String {
         let sock = self.runtime_dir.join("containerd/containerd.sock");
         let mut argv = vec!["ctr", "-a", sock.to_str().unwrap()];

@@ -175,6 +175,30 @@ pub fn set_mac(name: &str, mac: [u8; 6]) -> anyhow::Result<()> {
     )
 }
 
+/// Deletes the bridge `name` from this network namespace; false when there is none (or `name`
+/// is not a bridge, which is left alone). Runs in the namespace that holds it.
+pub fn delete_bridge(name: &str) -> anyhow::Result<bool> {
+    if !std::path::Path::new("/sys/class/net")
+        .join(name)
+        .join("bridge")
+        .exists()
+    {
+        return Ok(false);
+    }
+    let Ok(index) = link_index(name) else {
+        return Ok(false);
+    };
+    let mut nl = Rtnl::open()?;
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    nl.request(
+        RouteNetlinkMessage::DelLink(m),
+        0,
+        &format!("delete the bridge {name}"),
+    )?;
+    Ok(true)
+}
+
 /// Configures the tap device by `plan`. Runs inside the namespace (the child, single-threaded).
 pub fn configure(plan: &Plan) -> anyhow::Result<()> {
     let mut nl = Rtnl::open()?;
