@@ -65,8 +65,10 @@ fn thousand_concurrent_connections_leave_no_fds_behind() {
         "the connections were not concurrent"
     );
     drop(conns);
-    let end = settle(start);
-    assert_eq!(end, start, "fds leaked: {start} before, {end} after");
+    // The driver keeps a few sockets for the next connections made ahead (at most STOCK_MAX).
+    let most = start + NetnsSockets::STOCK_MAX;
+    let end = settle(most);
+    assert!(end <= most, "fds leaked: {start} before, {end} after");
 
     driver.remove(st.id).unwrap();
     drop(driver);

@@ -5,9 +5,11 @@
 //! caller's *own* user namespace too, which an unprivileged launcher lacks; it must first join the
 //! namespace's owning user namespace, and the kernel allows that only to a single-threaded
 //! process. A socket keeps the namespace it was created in, so the launcher itself then binds,
-//! connects and moves data on it from the host side with no further namespace switches.
+//! connects and moves data on it from the host side with no further namespace switches. Sockets
+//! come in batches and wait in a small stock, so a burst of connections rarely waits on the helper.
 #![allow(unsafe_code)]
 
+use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::mpsc;
@@ -20,16 +22,25 @@ use nix::unistd::Pid;
 /// `NS_GET_USERNS` from linux/nsfs.h: `_IO(0xb7, 0x1)`.
 const NS_GET_USERNS: libc::c_ulong = 0xb701;
 
-type Reply = tokio::sync::oneshot::Sender<io::Result<OwnedFd>>;
+type Reply = tokio::sync::oneshot::Sender<io::Result<Vec<OwnedFd>>>;
+
+/// Sockets the helper makes per request: one goes to the caller, the rest wait in the stock, so
+/// a burst of connections costs one round trip with the helper per [`BATCH`] instead of one each.
+const BATCH: usize = 8;
 
 /// A factory of sockets that live in one network namespace.
 pub struct NetnsSockets {
     tx: Mutex<Option<mpsc::Sender<(libc::c_int, libc::c_int, Reply)>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     helper: Pid,
+    /// Sockets made ahead, by (domain, type).
+    stock: Mutex<HashMap<(libc::c_int, libc::c_int), Vec<OwnedFd>>>,
 }
 
 impl NetnsSockets {
+    /// Sockets of one kind kept made ahead at most (each holds an fd).
+    pub const STOCK_MAX: usize = BATCH;
+
     /// Forks the helper that joins `netns` (an fd of `/proc/PID/ns/net` or a bind-mounted netns).
     ///
     /// The fork happens on the long-lived thread that then talks to the helper, because the
@@ -74,22 +85,54 @@ impl NetnsSockets {
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
             helper,
+            stock: Mutex::default(),
         })
     }
 
     /// A new socket (`domain`/`ty` as for socket(2), e.g. AF_INET/SOCK_STREAM) in the namespace,
     /// close-on-exec and non-blocking.
     pub async fn socket(&self, domain: libc::c_int, ty: libc::c_int) -> io::Result<OwnedFd> {
+        if let Some(fd) = self.take(domain, ty) {
+            return Ok(fd);
+        }
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.send(domain, ty, reply)?;
-        rx.await.map_err(|_| gone())?
+        self.keep(domain, ty, rx.await.map_err(|_| gone())??)
     }
 
     /// The blocking form of [`NetnsSockets::socket`], for callers outside any async runtime.
     pub fn socket_blocking(&self, domain: libc::c_int, ty: libc::c_int) -> io::Result<OwnedFd> {
+        if let Some(fd) = self.take(domain, ty) {
+            return Ok(fd);
+        }
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.send(domain, ty, reply)?;
-        rx.blocking_recv().map_err(|_| gone())?
+        self.keep(domain, ty, rx.blocking_recv().map_err(|_| gone())??)
+    }
+
+    /// A socket from the stock, if one is there.
+    fn take(&self, domain: libc::c_int, ty: libc::c_int) -> Option<OwnedFd> {
+        let mut stock = self.stock.lock().unwrap_or_else(|e| e.into_inner());
+        stock.get_mut(&(domain, ty)).and_then(Vec::pop)
+    }
+
+    /// Returns the first of a batch from the helper and stocks the others.
+    fn keep(
+        &self,
+        domain: libc::c_int,
+        ty: libc::c_int,
+        mut batch: Vec<OwnedFd>,
+    ) -> io::Result<OwnedFd> {
+        let first = batch.pop().ok_or_else(gone)?;
+        if !batch.is_empty() {
+            let mut stock = self.stock.lock().unwrap_or_else(|e| e.into_inner());
+            let kept = stock.entry((domain, ty)).or_default();
+            // Callers that found the stock empty at once each brought a batch: keep one batch's
+            // worth (the rest close here), so idle sockets stay few.
+            let room = Self::STOCK_MAX.saturating_sub(kept.len());
+            kept.extend(batch.into_iter().take(room));
+        }
+        Ok(first)
     }
 
     fn send(&self, domain: libc::c_int, ty: libc::c_int, reply: Reply) -> io::Result<()> {
@@ -158,38 +201,37 @@ fn gone() -> io::Error {
     )
 }
 
-/// One request/reply round trip with the helper.
-fn request(sock: &OwnedFd, domain: libc::c_int, ty: libc::c_int) -> io::Result<OwnedFd> {
+/// One request/reply round trip with the helper: up to [`BATCH`] new sockets.
+fn request(sock: &OwnedFd, domain: libc::c_int, ty: libc::c_int) -> io::Result<Vec<OwnedFd>> {
     let mut req = [0u8; 8];
     req[..4].copy_from_slice(&domain.to_ne_bytes());
     req[4..].copy_from_slice(&ty.to_ne_bytes());
     socket::send(sock.as_raw_fd(), &req, MsgFlags::MSG_NOSIGNAL)?;
     let mut buf = [0u8; 4];
     let mut iov = [io::IoSliceMut::new(&mut buf)];
-    let mut cmsg = nix::cmsg_space!(RawFd);
+    let mut cmsg = nix::cmsg_space!([RawFd; BATCH]);
     let msg = socket::recvmsg::<()>(
         sock.as_raw_fd(),
         &mut iov,
         Some(&mut cmsg),
         MsgFlags::MSG_CMSG_CLOEXEC,
     )?;
-    let mut fd = None;
+    let mut fds = Vec::new();
     for c in msg.cmsgs()? {
-        if let ControlMessageOwned::ScmRights(fds) = c {
-            for raw in fds {
+        if let ControlMessageOwned::ScmRights(raws) = c {
+            for raw in raws {
                 // SAFETY: SCM_RIGHTS just installed `raw` in our fd table; nothing else owns it.
-                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                fd.get_or_insert(owned);
+                fds.push(unsafe { OwnedFd::from_raw_fd(raw) });
             }
         }
     }
     if msg.bytes == 0 {
         return Err(gone());
     }
-    match fd {
-        Some(fd) => Ok(fd),
-        None => Err(io::Error::from_raw_os_error(i32::from_ne_bytes(buf))),
+    if fds.is_empty() {
+        return Err(io::Error::from_raw_os_error(i32::from_ne_bytes(buf)));
     }
+    Ok(fds)
 }
 
 /// The user namespace owning `netns`, or None when it is our own (no need to join it then).
@@ -223,7 +265,7 @@ fn helper_main(sock: RawFd, userns: Option<RawFd>, netns: RawFd, ppid: libc::pid
     // Keep only the socket (as fd 3) and stdio: inherited listeners must not stay open here.
     let sock = if sock == 3 { 3 } else { sys_dup2(sock, 3) };
     sys_close_range(4);
-    sys_send(sock, &err.to_ne_bytes(), None);
+    sys_send(sock, &err.to_ne_bytes(), &[]);
     if err != 0 || sock < 0 {
         sys_exit(1);
     }
@@ -235,11 +277,21 @@ fn helper_main(sock: RawFd, userns: Option<RawFd>, netns: RawFd, ppid: libc::pid
         }
         let domain = i32::from_ne_bytes([req[0], req[1], req[2], req[3]]);
         let ty = i32::from_ne_bytes([req[4], req[5], req[6], req[7]]);
-        let fd = sys_socket(domain, ty | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK);
-        if fd < 0 {
-            sys_send(sock, &errno().to_ne_bytes(), None);
-        } else {
-            sys_send(sock, &0i32.to_ne_bytes(), Some(fd));
+        let mut fds = [-1; BATCH];
+        let mut made = 0;
+        let mut err = 0;
+        while made < BATCH {
+            let fd = sys_socket(domain, ty | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK);
+            if fd < 0 {
+                err = errno();
+                break;
+            }
+            fds[made] = fd;
+            made += 1;
+        }
+        // Some sockets are an answer (a later failure, e.g. EMFILE, only ends the batch early).
+        sys_send(sock, &err.to_ne_bytes(), &fds[..made]);
+        for &fd in &fds[..made] {
             sys_close(fd);
         }
     }
@@ -293,25 +345,27 @@ fn sys_recv(sock: RawFd, buf: &mut [u8]) -> isize {
     unsafe { libc::recv(sock, buf.as_mut_ptr().cast(), buf.len(), 0) }
 }
 
-/// The control message carrying one fd, laid out as CMSG_SPACE(sizeof(int)) on Linux.
+/// The control message carrying up to [`BATCH`] fds, laid out as CMSG_SPACE(BATCH * sizeof(int))
+/// on Linux (BATCH ints are a multiple of the 8-byte alignment).
 #[repr(C)]
 struct FdCmsg {
     hdr: libc::cmsghdr,
-    fd: libc::c_int,
-    pad: libc::c_int,
+    fds: [libc::c_int; BATCH],
 }
 
-fn sys_send(sock: RawFd, data: &[u8], fd: Option<RawFd>) {
+fn sys_send(sock: RawFd, data: &[u8], fds: &[RawFd]) {
     // SAFETY: cmsghdr is plain old data; all-zero is a valid value.
     let mut hdr: libc::cmsghdr = unsafe { std::mem::zeroed() };
-    hdr.cmsg_len = (std::mem::size_of::<libc::cmsghdr>() + std::mem::size_of::<libc::c_int>()) as _;
+    let n = fds.len().min(BATCH);
+    hdr.cmsg_len =
+        (std::mem::size_of::<libc::cmsghdr>() + n * std::mem::size_of::<libc::c_int>()) as _;
     hdr.cmsg_level = libc::SOL_SOCKET;
     hdr.cmsg_type = libc::SCM_RIGHTS;
     let mut cmsg = FdCmsg {
         hdr,
-        fd: fd.unwrap_or(-1),
-        pad: 0,
+        fds: [-1; BATCH],
     };
+    cmsg.fds[..n].copy_from_slice(&fds[..n]);
     let mut iov = libc::iovec {
         iov_base: data.as_ptr() as *mut libc::c_void,
         iov_len: data.len(),
@@ -320,9 +374,11 @@ fn sys_send(sock: RawFd, data: &[u8], fd: Option<RawFd>) {
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
-    if fd.is_some() {
+    if n > 0 {
         msg.msg_control = (&mut cmsg as *mut FdCmsg).cast();
-        msg.msg_controllen = std::mem::size_of::<FdCmsg>() as _;
+        // CMSG_SPACE: the data rounded up to the header's alignment, so no second header fits.
+        let data = (n * std::mem::size_of::<libc::c_int>() + 7) & !7;
+        msg.msg_controllen = (std::mem::size_of::<libc::cmsghdr>() + data) as _;
     }
     // SAFETY: `msg` points at `iov`, `data` and `cmsg`, all alive for the duration of the call.
     unsafe { libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL) };

@@ -13,17 +13,18 @@ const CHUNK: usize = 1 << 20;
 /// Pipe size we ask for; the kernel may cap it (pipe-user-pages-soft), which is fine.
 const PIPE_SIZE: libc::c_int = 1 << 20;
 
+/// The pipe's size at first (the kernel's default); short exchanges never need more.
+const PIPE_START: usize = 1 << 16;
+
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
-    // Best effort: a bigger pipe means fewer wakeups per megabyte; the default 64 KiB still works.
-    let _ = nix::fcntl::fcntl(&w, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
-    Ok((r, w))
+    Ok(nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?)
 }
 
 /// Moves everything `src` sends to `dst` until `src` half-closes, then half-closes `dst`.
 async fn pump(src: &TcpStream, dst: &TcpStream) -> io::Result<()> {
     let (pr, pw) = pipe()?;
     let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
+    let mut grown = false;
     loop {
         src.readable().await?;
         // The pipe is empty here, so EAGAIN can only mean the socket has nothing to read.
@@ -38,6 +39,12 @@ async fn pump(src: &TcpStream, dst: &TcpStream) -> io::Result<()> {
             // Half-close carried over; ENOTCONN when the peer already went away is not an error.
             let _ = shutdown_write(dst);
             return Ok(());
+        }
+        if !grown && n >= PIPE_START {
+            // A bulk transfer: a bigger pipe means fewer wakeups per megabyte (best effort; the
+            // default still works). Sized only now, so short connections skip the allocation.
+            grown = true;
+            let _ = nix::fcntl::fcntl(&pw, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
         }
         let mut left = n;
         while left > 0 {
