@@ -404,6 +404,64 @@ fn driver_made_on_a_short_lived_thread_keeps_working() {
 }
 
 #[test]
+fn udp_bursts_keep_each_datagram_whole_and_in_order_both_ways() {
+    // Back-to-back datagrams of one size go to the child as one GSO send and come back the same
+    // way: each must still arrive as itself, not merged with its neighbours or cut.
+    let Some((_ns, sockets, driver)) = setup() else {
+        return;
+    };
+    let echo = udp_echo(&sockets, "127.0.0.1".parse().unwrap());
+    let p = free_port();
+    driver
+        .add(spec(&format!("{p}:{}/udp", echo.port())))
+        .unwrap();
+    let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.connect(("127.0.0.1", p)).unwrap();
+    client
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    // The first datagram opens the flow.
+    client.send(b"hello").unwrap();
+    let mut buf = [0u8; 65536];
+    let n = client.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"hello");
+    // Runs of one size with shorter and longer ones between them, 40 at a time (well inside
+    // the echo's default socket buffer, so none is dropped for room).
+    let sizes: Vec<usize> = (0..200)
+        .map(|i| match i % 40 {
+            17 => 300,
+            30 | 31 => 9000,
+            _ => 1200,
+        })
+        .collect();
+    let msgs: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let mut m = vec![(i % 251) as u8; n];
+            m[..4].copy_from_slice(&(i as u32).to_be_bytes());
+            m
+        })
+        .collect();
+    for burst in msgs.chunks(40) {
+        for m in burst {
+            client.send(m).unwrap();
+        }
+        for (k, m) in burst.iter().enumerate() {
+            let n = client
+                .recv(&mut buf)
+                .unwrap_or_else(|e| panic!("echo {k} of a burst of {}: {e}", burst.len()));
+            assert_eq!(
+                n,
+                m.len(),
+                "datagram {k} of a burst came back {n} bytes long"
+            );
+            assert_eq!(&buf[..n], m.as_slice(), "datagram {k} of a burst");
+        }
+    }
+}
+
+#[test]
 fn udp_flows_are_per_client_and_close_when_idle() {
     let Some(ns) = ChildNetns::new() else { return };
     let sockets = NetnsSockets::new(&ns.fd()).unwrap();

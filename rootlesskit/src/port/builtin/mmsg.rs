@@ -1,13 +1,17 @@
 //! Batched datagram I/O for the UDP forwarder: recvmmsg(2) into buffers allocated once, and
 //! sendmmsg(2) of a run of them on a connected socket. One system call moves up to [`BATCH`]
-//! datagrams instead of one.
+//! datagrams instead of one; a run of equal-sized datagrams to one peer goes as a single UDP
+//! GSO send (`UDP_SEGMENT`), which the kernel takes through its output path once and splits only
+//! where it delivers them.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 
+use nix::errno::Errno;
 use nix::sys::socket::{
-    recvmmsg, sendmmsg, ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage,
+    recvmmsg, sendmmsg, sendmsg, ControlMessage, MsgFlags, MultiHeaders, SockaddrStorage,
 };
 
 /// Datagrams one system call carries at most.
@@ -77,14 +81,99 @@ impl Batch {
     }
 }
 
-/// Sends `datagrams` on the connected socket `fd` without blocking; returns how many went
-/// (EAGAIN when none: the socket's buffer is full).
-pub(crate) fn send_connected(fd: RawFd, datagrams: &[&[u8]]) -> io::Result<usize> {
-    send_to(fd, datagrams, None)
+/// Most datagrams one GSO send carries (the kernel's `UDP_MAX_SEGMENTS` is 64 on older kernels,
+/// 128 on newer ones).
+const GSO_SEGMENTS: usize = 64;
+/// Most payload bytes one GSO send carries (an IP datagram's limit, less its headers).
+const GSO_BYTES: usize = 65_000;
+
+/// Whether a socket's sends may use UDP GSO: on until a GSO send fails (a kernel without it, or a
+/// path whose MTU is below the datagrams' size), then off for that socket.
+#[derive(Debug)]
+pub(crate) struct Gso(AtomicBool);
+
+impl Gso {
+    pub(crate) fn new() -> Self {
+        Gso(AtomicBool::new(true))
+    }
+
+    fn on(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn off(&self) {
+        self.0.store(false, Ordering::Relaxed);
+    }
 }
 
-/// Sends `datagrams` on `fd`, each to `to` when given; returns how many went.
-pub(crate) fn send_to(fd: RawFd, datagrams: &[&[u8]], to: Option<SocketAddr>) -> io::Result<usize> {
+/// How many of the leading `datagrams` make one GSO send: a run of one size, the last of which
+/// may be shorter, within the kernel's limits.
+fn gso_run(datagrams: &[&[u8]]) -> usize {
+    let Some(first) = datagrams.first() else {
+        return 0;
+    };
+    let size = first.len();
+    if size == 0 {
+        return 1;
+    }
+    let most = GSO_SEGMENTS.min(GSO_BYTES / size).max(1);
+    let mut n = 1;
+    while n < datagrams.len() && n < most {
+        let len = datagrams[n].len();
+        if len == size {
+            n += 1;
+        } else {
+            if len > 0 && len < size {
+                n += 1;
+            }
+            break;
+        }
+    }
+    n
+}
+
+/// Sends `datagrams` on the connected socket `fd` without blocking; returns how many went
+/// (EAGAIN when none: the socket's buffer is full).
+pub(crate) fn send_connected(fd: RawFd, datagrams: &[&[u8]], gso: &Gso) -> io::Result<usize> {
+    send_to(fd, datagrams, None, gso)
+}
+
+/// Sends `datagrams` on `fd`, each to `to` when given; returns how many went. A leading run of
+/// equal-sized datagrams goes as one GSO send while `gso` allows; the rest by sendmmsg.
+pub(crate) fn send_to(
+    fd: RawFd,
+    datagrams: &[&[u8]],
+    to: Option<SocketAddr>,
+    gso: &Gso,
+) -> io::Result<usize> {
+    if gso.on() {
+        let run = gso_run(datagrams);
+        if run > 1 {
+            match send_gso(fd, &datagrams[..run], to) {
+                Ok(()) => return Ok(run),
+                // Not supported here, or the path's MTU is below the datagrams' size: each
+                // datagram on its own from now on.
+                Err(Errno::EINVAL | Errno::EIO | Errno::EOPNOTSUPP | Errno::ENOPROTOOPT) => {
+                    gso.off()
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    send_each(fd, datagrams, to)
+}
+
+/// One send of `datagrams` (equal in size but the last) that the kernel splits into them.
+fn send_gso(fd: RawFd, datagrams: &[&[u8]], to: Option<SocketAddr>) -> nix::Result<()> {
+    let iov: Vec<IoSlice<'_>> = datagrams.iter().map(|d| IoSlice::new(d)).collect();
+    let size = datagrams[0].len() as u16;
+    let cmsgs = [ControlMessage::UdpGsoSegments(&size)];
+    let addr = to.map(SockaddrStorage::from);
+    sendmsg(fd, &iov, &cmsgs, MsgFlags::MSG_DONTWAIT, addr.as_ref()).map(|_| ())
+}
+
+/// Sends each of `datagrams` as its own message in one sendmmsg; returns how many went.
+fn send_each(fd: RawFd, datagrams: &[&[u8]], to: Option<SocketAddr>) -> io::Result<usize> {
     let slices: Vec<[IoSlice<'_>; 1]> = datagrams.iter().map(|d| [IoSlice::new(d)]).collect();
     let addr = to.map(SockaddrStorage::from);
     let addrs = vec![addr; datagrams.len()];
@@ -107,7 +196,8 @@ mod tests {
         tx.connect(rx.local_addr().unwrap()).unwrap();
         let msgs: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 100 + i as usize]).collect();
         let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
-        assert_eq!(send_connected(tx.as_raw_fd(), &refs).unwrap(), 5);
+        let gso = Gso::new();
+        assert_eq!(send_connected(tx.as_raw_fd(), &refs, &gso).unwrap(), 5);
         let mut b = Batch::new();
         assert_eq!(b.recv(rx.as_raw_fd()).unwrap(), 5);
         for (i, m) in msgs.iter().enumerate() {
@@ -118,10 +208,58 @@ mod tests {
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
         // Replies to an unconnected socket's peer.
         assert_eq!(
-            send_to(rx.as_raw_fd(), &refs[..2], Some(tx.local_addr().unwrap())).unwrap(),
+            send_to(
+                rx.as_raw_fd(),
+                &refs[..2],
+                Some(tx.local_addr().unwrap()),
+                &gso
+            )
+            .unwrap(),
             2
         );
         assert_eq!(b.recv(tx.as_raw_fd()).unwrap(), 2);
         assert_eq!(b.datagram(1), msgs[1].as_slice());
+    }
+
+    #[test]
+    fn a_run_of_one_size_goes_as_one_gso_send_and_arrives_as_datagrams() {
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.connect(rx.local_addr().unwrap()).unwrap();
+        // Four of 1400 bytes and a shorter last one make one run; the 1400 after it another.
+        let mut msgs: Vec<Vec<u8>> = (0..4u8).map(|i| vec![i; 1400]).collect();
+        msgs.push(vec![9; 300]);
+        msgs.push(vec![7; 1400]);
+        let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+        assert_eq!(gso_run(&refs), 5);
+        let gso = Gso::new();
+        let first = send_connected(tx.as_raw_fd(), &refs, &gso).unwrap();
+        // Linux has had UDP GSO since 4.18: the run goes in one send.
+        assert_eq!(first, 5);
+        assert!(gso.on());
+        let mut sent = first;
+        while sent < refs.len() {
+            sent += send_connected(tx.as_raw_fd(), &refs[sent..], &gso).unwrap();
+        }
+        let mut b = Batch::new();
+        let mut got = Vec::new();
+        while got.len() < msgs.len() {
+            let n = b.recv(rx.as_raw_fd()).unwrap();
+            got.extend((0..n).map(|i| b.datagram(i).to_vec()));
+        }
+        assert_eq!(got, msgs);
+    }
+
+    #[test]
+    fn runs_stop_at_a_size_change_and_the_kernel_limits() {
+        let big = vec![0u8; 1400];
+        let small = vec![0u8; 10];
+        let refs: Vec<&[u8]> = vec![&small, &big, &big];
+        assert_eq!(gso_run(&refs), 1);
+        let refs: Vec<&[u8]> = vec![&big; 100];
+        assert_eq!(gso_run(&refs), GSO_BYTES / 1400);
+        let refs: Vec<&[u8]> = vec![&small; 100];
+        assert_eq!(gso_run(&refs), GSO_SEGMENTS);
+        assert_eq!(gso_run(&[]), 0);
     }
 }
