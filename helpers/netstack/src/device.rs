@@ -17,6 +17,8 @@ const ETH_HEADER: usize = 14;
 pub(crate) const VNET_HDR: usize = 10;
 /// virtio_net_hdr.flags: the checksum at csum_start + csum_offset is the pseudo-header's only.
 const VNET_F_NEEDS_CSUM: u8 = 1;
+/// virtio_net_hdr.gso_type: UDP segmentation (one datagram per gso_size bytes of payload).
+const VNET_GSO_UDP_L4: u8 = 5;
 
 pub(crate) struct FrameDevice {
     fd: OwnedFd,
@@ -119,22 +121,49 @@ impl FrameDevice {
         }
     }
 
+    /// Whether frames carry a virtio-net header, so that UDP checksums and segmentation can be
+    /// left to the namespace's kernel ([`FrameDevice::send_udp`]).
+    pub(crate) fn offloads(&self) -> bool {
+        self.hdr > 0
+    }
+
+    /// Writes a UDP frame whose checksum field holds only the pseudo-header's sum (the kernel
+    /// completes or trusts it, NEEDS_CSUM) and, with `gso_size`, whose payload is several
+    /// datagrams of that size (the last may be shorter) that the kernel splits where it
+    /// delivers them (UDP GSO). Only for a device that [`FrameDevice::offloads`].
+    pub(crate) fn send_udp(&self, frame: &[u8], l4: usize, gso_size: Option<u16>) {
+        let mut hdr = [0u8; VNET_HDR];
+        hdr[0] = VNET_F_NEEDS_CSUM;
+        if let Some(size) = gso_size {
+            hdr[1] = VNET_GSO_UDP_L4;
+            hdr[2..4].copy_from_slice(&((l4 + 8) as u16).to_le_bytes());
+            hdr[4..6].copy_from_slice(&size.to_le_bytes());
+        }
+        hdr[6..8].copy_from_slice(&(l4 as u16).to_le_bytes());
+        hdr[8..10].copy_from_slice(&6u16.to_le_bytes());
+        self.write_with(&hdr, frame);
+    }
+
     /// Writes one frame to the tap (dropped when the tap's queue is full, as a NIC would).
     pub(crate) fn send_frame(&self, frame: &[u8]) {
         if self.hdr == 0 {
             write_frame(self.fd.as_fd(), frame);
         } else {
             // Checksums complete: a header of zeroes.
-            let zero = [0u8; VNET_HDR];
-            let iov = [std::io::IoSlice::new(&zero), std::io::IoSlice::new(frame)];
-            loop {
-                match nix::sys::uio::writev(self.fd.as_fd(), &iov) {
-                    Err(Errno::EINTR) => continue,
-                    Err(Errno::EAGAIN) | Ok(_) => break,
-                    Err(e) => {
-                        tracing::debug!("tap write: {e}");
-                        break;
-                    }
+            self.write_with(&[0u8; VNET_HDR], frame);
+        }
+    }
+
+    /// One write of `hdr` then `frame`; dropped when the tap's queue is full.
+    fn write_with(&self, hdr: &[u8], frame: &[u8]) {
+        let iov = [std::io::IoSlice::new(hdr), std::io::IoSlice::new(frame)];
+        loop {
+            match nix::sys::uio::writev(self.fd.as_fd(), &iov) {
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) | Ok(_) => break,
+                Err(e) => {
+                    tracing::debug!("tap write: {e}");
+                    break;
                 }
             }
         }

@@ -27,6 +27,7 @@
 mod datagram;
 mod device;
 mod dhcp;
+pub mod mmsg;
 mod stack;
 mod sys;
 

@@ -259,8 +259,8 @@ struct Stack {
     inbound_udp: Vec<InboundUdp>,
     /// The namespace's MAC address, learnt from its frames (broadcast until then).
     guest_mac: EthernetAddress,
-    /// Scratch buffer for datagrams read from forwarded UDP sockets.
-    udp_buf: Vec<u8>,
+    /// Datagrams read from forwarded UDP sockets, a batch at a time.
+    udp_in: crate::mmsg::Batch,
     pending: Vec<Pending>,
     dev: FrameDevice,
     iface: Interface,
@@ -343,7 +343,7 @@ impl Stack {
             forwards: Vec::new(),
             inbound_udp: Vec::new(),
             guest_mac: EthernetAddress::BROADCAST,
-            udp_buf: vec![0; cfg.mtu],
+            udp_in: crate::mmsg::Batch::new(),
             pending: Vec::new(),
             dgram,
             cfg,
@@ -675,38 +675,49 @@ impl Stack {
                     });
                 }
                 Listener::Udp(u) => {
-                    let (n, client) = match u.recv_from(&mut self.udp_buf) {
-                        Ok(r) => r,
+                    let n = match self.udp_in.recv(u.as_raw_fd()) {
+                        Ok(n) => n,
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                         Err(e) => {
                             tracing::debug!("netstack: recv on forward {id}: {e}");
                             return;
                         }
                     };
-                    let (seen, target) = self.inbound(&client, guest);
-                    let now = std::time::Instant::now();
-                    match self
-                        .inbound_udp
-                        .iter_mut()
-                        .find(|u| u.forward == id && u.client == client)
-                    {
-                        Some(u) => u.last = now,
-                        None => self.inbound_udp.push(InboundUdp {
-                            forward: id,
-                            client,
-                            seen_as: seen,
-                            guest: target,
-                            last: now,
-                        }),
+                    let mut k = 0;
+                    while k < n {
+                        let from = self.udp_in.from(k);
+                        let end = (k + 1..n)
+                            .find(|&j| self.udp_in.from(j) != from)
+                            .unwrap_or(n);
+                        let run = k..end;
+                        k = end;
+                        let Some(client) = from else { continue };
+                        let (seen, target) = self.inbound(&client, guest);
+                        let now = std::time::Instant::now();
+                        match self
+                            .inbound_udp
+                            .iter_mut()
+                            .find(|u| u.forward == id && u.client == client)
+                        {
+                            Some(u) => u.last = now,
+                            None => self.inbound_udp.push(InboundUdp {
+                                forward: id,
+                                client,
+                                seen_as: seen,
+                                guest: target,
+                                last: now,
+                            }),
+                        }
+                        let payloads: Vec<&[u8]> = run.map(|j| self.udp_in.datagram(j)).collect();
+                        self.dgram.udp_run_to_guest(
+                            self.guest_mac,
+                            seen,
+                            (target.ip(), target.port()),
+                            &payloads,
+                            &self.dev,
+                        );
                     }
-                    let dev = &self.dev;
-                    self.dgram.udp_to_guest(
-                        self.guest_mac,
-                        seen,
-                        (target.ip(), target.port()),
-                        &self.udp_buf[..n],
-                        &mut |frame| dev.send_frame(frame),
-                    );
+                    crate::mmsg::let_receiver_run();
                 }
             }
         }

@@ -1,7 +1,6 @@
 //! The builtin port driver: listeners in the launcher's (host) network namespace, each connection
 //! or UDP flow dialled inside the child's network namespace, TCP data moved with splice(2).
 
-mod mmsg;
 mod netns;
 mod splice;
 mod udp;

@@ -1,6 +1,6 @@
 //! UDP forwarding: one host socket per port, one connected socket in the child's namespace per
 //! client address (a flow), closed after the flow has been idle for a while. Datagrams move in
-//! batches both ways (recvmmsg, then UDP GSO or sendmmsg, see [`super::mmsg`]) through sockets
+//! batches both ways (recvmmsg, then UDP GSO or sendmmsg, see [`burrow_netstack::mmsg`]) through sockets
 //! with buffers sized for a few Gbit/s, and the forwarder yields its CPU after each burst.
 
 use std::collections::HashMap;
@@ -15,8 +15,8 @@ use nix::sys::socket::sockopt;
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 
-use super::mmsg::{self, Batch, Gso};
 use super::PortCtx;
+use burrow_netstack::mmsg::{self, let_receiver_run, Batch, Gso};
 
 /// A flow with no datagram in either direction for this long is closed (the default).
 pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -148,14 +148,6 @@ async fn send_run(sock: &UdpSocket, datagrams: &[&[u8]], client: SocketAddr, gso
         }
     }
     let_receiver_run();
-}
-
-/// Yields this thread's CPU once a burst has gone out, so that the receiver it woke (on a
-/// busy machine, often waiting for this very CPU) drains its socket before the next burst:
-/// without it the forwarder, faster per datagram than a receiver reading one at a time, filled
-/// the receiver's buffer (208 KiB by default) and half of a 2 Gbit/s stream was dropped there.
-fn let_receiver_run() {
-    let _ = nix::sched::sched_yield();
 }
 
 async fn open_flow(

@@ -1,4 +1,5 @@
-//! Batched datagram I/O for the UDP forwarder: recvmmsg(2) into buffers allocated once, and
+//! Batched datagram I/O for UDP forwarding (the stack's and the builtin port driver's):
+//! recvmmsg(2) into buffers allocated once, and
 //! sendmmsg(2) of a run of them on a connected socket. One system call moves up to [`BATCH`]
 //! datagrams instead of one; a run of equal-sized datagrams to one peer goes as a single UDP
 //! GSO send (`UDP_SEGMENT`), which the kernel takes through its output path once and splits only
@@ -15,12 +16,12 @@ use nix::sys::socket::{
 };
 
 /// Datagrams one system call carries at most.
-pub(crate) const BATCH: usize = 32;
+pub const BATCH: usize = 32;
 /// The room for one datagram (the largest UDP payload).
-pub(crate) const DGRAM: usize = 65536;
+pub const DGRAM: usize = 65536;
 
 /// A set of received datagrams and where each came from.
-pub(crate) struct Batch {
+pub struct Batch {
     /// BATCH slots of DGRAM bytes; zeroed pages the kernel never wrote stay unbacked.
     buf: Vec<u8>,
     lens: [usize; BATCH],
@@ -34,8 +35,14 @@ fn to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
     a.as_sockaddr_in6().map(|v6| SocketAddr::V6((*v6).into()))
 }
 
+impl Default for Batch {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Batch {
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Batch {
             buf: vec![0; BATCH * DGRAM],
             lens: [0; BATCH],
@@ -45,7 +52,7 @@ impl Batch {
 
     /// Receives what `fd` has queued, up to [`BATCH`] datagrams, without blocking; returns how
     /// many (EAGAIN when none).
-    pub(crate) fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
+    pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
         let mut slices: Vec<[IoSliceMut<'_>; 1]> = self
             .buf
             .chunks_mut(DGRAM)
@@ -71,12 +78,12 @@ impl Batch {
     }
 
     /// Datagram `i` of the last [`Batch::recv`].
-    pub(crate) fn datagram(&self, i: usize) -> &[u8] {
+    pub fn datagram(&self, i: usize) -> &[u8] {
         &self.buf[i * DGRAM..i * DGRAM + self.lens[i].min(DGRAM)]
     }
 
     /// The sender of datagram `i` of the last [`Batch::recv`].
-    pub(crate) fn from(&self, i: usize) -> Option<SocketAddr> {
+    pub fn from(&self, i: usize) -> Option<SocketAddr> {
         self.from[i]
     }
 }
@@ -85,30 +92,36 @@ impl Batch {
 /// 128 on newer ones).
 const GSO_SEGMENTS: usize = 64;
 /// Most payload bytes one GSO send carries (an IP datagram's limit, less its headers).
-const GSO_BYTES: usize = 65_000;
+pub const GSO_BYTES: usize = 65_000;
 
 /// Whether a socket's sends may use UDP GSO: on until a GSO send fails (a kernel without it, or a
 /// path whose MTU is below the datagrams' size), then off for that socket.
 #[derive(Debug)]
-pub(crate) struct Gso(AtomicBool);
+pub struct Gso(AtomicBool);
+
+impl Default for Gso {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl Gso {
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Gso(AtomicBool::new(true))
     }
 
-    fn on(&self) -> bool {
+    pub fn on(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
 
-    fn off(&self) {
+    pub fn off(&self) {
         self.0.store(false, Ordering::Relaxed);
     }
 }
 
 /// How many of the leading `datagrams` make one GSO send: a run of one size, the last of which
 /// may be shorter, within the kernel's limits.
-fn gso_run(datagrams: &[&[u8]]) -> usize {
+pub fn gso_run(datagrams: &[&[u8]]) -> usize {
     let Some(first) = datagrams.first() else {
         return 0;
     };
@@ -132,15 +145,24 @@ fn gso_run(datagrams: &[&[u8]]) -> usize {
     n
 }
 
+/// Yields the calling thread's CPU after a burst of datagrams went out, so that the receiver
+/// it woke (on a busy machine, often waiting for this very CPU) drains its socket before the next
+/// burst. Without it a forwarder, cheaper per datagram than a receiver reading one at a time,
+/// filled the receiver's buffer (208 KiB by default) and half of a 2 Gbit/s stream was dropped
+/// there.
+pub fn let_receiver_run() {
+    let _ = nix::sched::sched_yield();
+}
+
 /// Sends `datagrams` on the connected socket `fd` without blocking; returns how many went
 /// (EAGAIN when none: the socket's buffer is full).
-pub(crate) fn send_connected(fd: RawFd, datagrams: &[&[u8]], gso: &Gso) -> io::Result<usize> {
+pub fn send_connected(fd: RawFd, datagrams: &[&[u8]], gso: &Gso) -> io::Result<usize> {
     send_to(fd, datagrams, None, gso)
 }
 
 /// Sends `datagrams` on `fd`, each to `to` when given; returns how many went. A leading run of
 /// equal-sized datagrams goes as one GSO send while `gso` allows; the rest by sendmmsg.
-pub(crate) fn send_to(
+pub fn send_to(
     fd: RawFd,
     datagrams: &[&[u8]],
     to: Option<SocketAddr>,
