@@ -6,6 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use crate::device::FrameDevice;
+use crate::mmsg::{self, Batch, Gso};
 use nix::errno::Errno;
 use nix::sys::epoll::{Epoll, EpollEvent, EpollFlags};
 use nix::sys::socket::{
@@ -47,6 +48,8 @@ pub(crate) enum Proto {
 /// One datagram flow: (guest, port) ↔ (remote as the guest sees it), over a host socket.
 struct Flow {
     proto: Proto,
+    /// Whether sends on `sock` may use UDP GSO (never for ICMP).
+    gso: Gso,
     guest_mac: EthernetAddress,
     guest: (IpAddr, u16),
     remote: (IpAddr, u16),
@@ -74,8 +77,8 @@ pub(crate) struct Datagrams {
     /// [`Datagrams::token`]); a closed socket leaves it by itself.
     epoll: Option<(std::rc::Rc<Epoll>, u64)>,
     frame: Vec<u8>,
-    /// Where runs of datagrams are framed for one GSO write (grown to 64 KiB on first use).
-    gso_frame: Vec<u8>,
+    /// Datagrams read from a flow's socket (made on first use).
+    batch: Option<Batch>,
     mtu: usize,
     gateway_mac: EthernetAddress,
     ident: u16,
@@ -163,7 +166,7 @@ impl Datagrams {
             flows: Vec::new(),
             epoll: None,
             frame: vec![0; mtu + 14],
-            gso_frame: Vec::new(),
+            batch: None,
             mtu,
             gateway_mac,
             ident: 1,
@@ -187,9 +190,19 @@ impl Datagrams {
         self.flows.iter().position(|f| f.sock.as_raw_fd() == fd)
     }
 
-    /// Sends a guest datagram towards `to`, opening a flow for it when it has none yet.
-    pub(crate) fn send(&mut self, p: &Parsed<'_>, to: SocketAddr, dns: bool) {
+    /// Sends a run of one flow's guest datagrams (`first` is the run's first, `payloads` all of
+    /// them) towards `to`, opening a flow when it has none yet: in one sendmmsg, or as one UDP
+    /// GSO send when they are of one size. What the socket has no room for is dropped, as a
+    /// full queue drops it.
+    pub(crate) fn send_run(
+        &mut self,
+        first: &Parsed<'_>,
+        payloads: &[&[u8]],
+        to: SocketAddr,
+        dns: bool,
+    ) {
         let now = Instant::now();
+        let p = first;
         let i = match self
             .flows
             .iter()
@@ -203,13 +216,17 @@ impl Datagrams {
         };
         let f = &mut self.flows[i];
         f.last = now;
-        match socket::send(
-            std::os::fd::AsRawFd::as_raw_fd(&f.sock),
-            p.payload,
-            MsgFlags::MSG_DONTWAIT,
-        ) {
-            Ok(_) | Err(Errno::EAGAIN) => {}
-            Err(e) => tracing::debug!("netstack: {:?} datagram to {to}: {e}", p.proto),
+        let fd = f.sock.as_raw_fd();
+        let mut done = 0;
+        while done < payloads.len() {
+            match mmsg::send_connected(fd, &payloads[done..], &f.gso) {
+                Ok(n) => done += n.max(1),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    tracing::debug!("netstack: {:?} datagram to {to}: {e}", p.proto);
+                    done += 1;
+                }
+            }
         }
     }
 
@@ -278,8 +295,13 @@ impl Datagrams {
                 return None;
             }
         }
+        let gso = Gso::new();
+        if p.proto != Proto::Udp {
+            gso.off();
+        }
         self.flows.push(Flow {
             proto: p.proto,
+            gso,
             guest_mac: p.guest_mac,
             guest: p.src,
             remote: p.dst,
@@ -290,8 +312,35 @@ impl Datagrams {
         Some(self.flows.len() - 1)
     }
 
-    /// Reads what flow `i`'s host socket has and frames each datagram onto the tap.
-    pub(crate) fn readable(&mut self, i: usize, write: &mut dyn FnMut(&[u8])) {
+    /// Reads what flow `i`'s host socket has and frames it onto the tap: a UDP flow's
+    /// datagrams in batches ([`Datagrams::udp_run_to_guest`]), an ICMP flow's one by one.
+    pub(crate) fn readable(&mut self, i: usize, dev: &FrameDevice) {
+        let Some(f) = self.flows.get(i) else {
+            return;
+        };
+        if f.proto == Proto::Udp {
+            let (fd, mac, remote, guest) = (f.sock.as_raw_fd(), f.guest_mac, f.remote, f.guest);
+            let mut batch = self.batch.take().unwrap_or_default();
+            // At most 64 datagrams a wakeup, as for ICMP (the socket is level-triggered).
+            for _ in 0..2 {
+                match batch.recv(fd) {
+                    Ok(n) => {
+                        let payloads: Vec<&[u8]> = (0..n).map(|k| batch.datagram(k)).collect();
+                        self.udp_run_to_guest(mac, remote, guest, &payloads, dev);
+                        if let Some(f) = self.flows.get_mut(i) {
+                            f.last = Instant::now();
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    // An ICMP error from the destination (ECONNREFUSED and the like).
+                    Err(e) => tracing::debug!("netstack: udp flow {remote:?}: {e}"),
+                }
+            }
+            self.batch = Some(batch);
+            mmsg::let_receiver_run();
+            return;
+        }
+        let write = &mut |frame: &[u8]| dev.send_frame(frame);
         let Some(f) = self.flows.get_mut(i) else {
             return;
         };
@@ -397,22 +446,15 @@ impl Datagrams {
             }
             let total: usize = group.iter().map(|p| p.len()).sum();
             let len = UDP_HDR + total;
-            if self.gso_frame.len() < l3 + len {
-                self.gso_frame.resize(l3 + len, 0);
-            }
-            let mut at = l3 + UDP_HDR;
-            for p in group {
-                self.gso_frame[at..at + p.len()].copy_from_slice(p);
-                at += p.len();
-            }
-            let mut udp = UdpPacket::new_unchecked(&mut self.gso_frame[l3..l3 + len]);
+            let mut headers = [0u8; L3V6 + UDP_HDR];
+            let mut udp = UdpPacket::new_unchecked(&mut headers[l3..l3 + UDP_HDR]);
             udp.set_src_port(src.1);
             udp.set_dst_port(dst.1);
             udp.set_len(len as u16);
             udp.set_checksum(pseudo_header_sum(src.0, dst.0, len));
             self.ident = self.ident.wrapping_add(1);
-            let n = write_l3(
-                &mut self.gso_frame,
+            write_l3(
+                &mut headers,
                 self.gateway_mac,
                 guest_mac,
                 src.0,
@@ -422,7 +464,7 @@ impl Datagrams {
                 self.ident,
             );
             let gso = (run > 1).then_some(group[0].len() as u16);
-            dev.send_udp(&self.gso_frame[..n], l3, gso);
+            dev.send_udp(&headers[..l3 + UDP_HDR], group, gso);
         }
     }
 

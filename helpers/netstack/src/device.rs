@@ -127,21 +127,27 @@ impl FrameDevice {
         self.hdr > 0
     }
 
-    /// Writes a UDP frame whose checksum field holds only the pseudo-header's sum (the kernel
-    /// completes or trusts it, NEEDS_CSUM) and, with `gso_size`, whose payload is several
+    /// Writes a UDP frame made of `headers` (Ethernet, IP and a UDP header whose checksum field
+    /// holds only the pseudo-header's sum: the kernel completes or trusts it, NEEDS_CSUM) and
+    /// `payloads`, gathered by the write itself. With `gso_size` the payloads are several
     /// datagrams of that size (the last may be shorter) that the kernel splits where it
     /// delivers them (UDP GSO). Only for a device that [`FrameDevice::offloads`].
-    pub(crate) fn send_udp(&self, frame: &[u8], l4: usize, gso_size: Option<u16>) {
+    pub(crate) fn send_udp(&self, headers: &[u8], payloads: &[&[u8]], gso_size: Option<u16>) {
+        let l4 = headers.len() - 8;
         let mut hdr = [0u8; VNET_HDR];
         hdr[0] = VNET_F_NEEDS_CSUM;
         if let Some(size) = gso_size {
             hdr[1] = VNET_GSO_UDP_L4;
-            hdr[2..4].copy_from_slice(&((l4 + 8) as u16).to_le_bytes());
+            hdr[2..4].copy_from_slice(&(headers.len() as u16).to_le_bytes());
             hdr[4..6].copy_from_slice(&size.to_le_bytes());
         }
         hdr[6..8].copy_from_slice(&(l4 as u16).to_le_bytes());
         hdr[8..10].copy_from_slice(&6u16.to_le_bytes());
-        self.write_with(&hdr, frame);
+        let mut iov = Vec::with_capacity(2 + payloads.len());
+        iov.push(std::io::IoSlice::new(&hdr));
+        iov.push(std::io::IoSlice::new(headers));
+        iov.extend(payloads.iter().map(|p| std::io::IoSlice::new(p)));
+        self.writev(&iov);
     }
 
     /// Writes one frame to the tap (dropped when the tap's queue is full, as a NIC would).
@@ -156,9 +162,13 @@ impl FrameDevice {
 
     /// One write of `hdr` then `frame`; dropped when the tap's queue is full.
     fn write_with(&self, hdr: &[u8], frame: &[u8]) {
-        let iov = [std::io::IoSlice::new(hdr), std::io::IoSlice::new(frame)];
+        self.writev(&[std::io::IoSlice::new(hdr), std::io::IoSlice::new(frame)]);
+    }
+
+    /// One frame gathered from `iov`; dropped when the tap's queue is full.
+    fn writev(&self, iov: &[std::io::IoSlice<'_>]) {
         loop {
-            match nix::sys::uio::writev(self.fd.as_fd(), &iov) {
+            match nix::sys::uio::writev(self.fd.as_fd(), iov) {
                 Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) | Ok(_) => break,
                 Err(e) => {

@@ -412,8 +412,7 @@ impl Stack {
             }
             for fd in fds_of(&ready, EV_DGRAM) {
                 if let Some(i) = self.dgram.index_of(fd) {
-                    let dev = &self.dev;
-                    self.dgram.readable(i, &mut |frame| dev.send_frame(frame));
+                    self.dgram.readable(i, &self.dev);
                 }
             }
             if self.last_expiry.elapsed() >= std::time::Duration::from_secs(1) {
@@ -727,10 +726,23 @@ impl Stack {
     /// the stack's own addresses are answered here); none of them reaches smoltcp.
     fn datagrams_from_guest(&mut self) {
         let mut handled = [false; crate::device::BATCH];
+        // Consecutive UDP datagrams of one flow go out together (one send for the run).
+        let mut run: Vec<&[u8]> = Vec::new();
+        let mut head: Option<(datagram::Parsed<'_>, SocketAddr, bool)> = None;
+        let mut sent = false;
         for (i, frame) in self.dev.pending().enumerate() {
             let Some(p) = datagram::parse(frame) else {
                 continue;
             };
+            if let Some((h, to, dns)) = &head {
+                if (h.proto, h.src, h.dst) == (p.proto, p.src, p.dst) {
+                    run.push(p.payload);
+                    handled[i] = true;
+                    continue;
+                }
+                self.dgram.send_run(h, &run, *to, *dns);
+                head = None;
+            }
             if p.proto == datagram::Proto::Udp {
                 if let Some(u) = self
                     .inbound_udp
@@ -771,10 +783,19 @@ impl Stack {
                 }
                 Route::Host(to) => {
                     let dns = p.dst.1 == 53 && self.is_dns(p.dst.0);
-                    self.dgram.send(&p, to, dns);
+                    run.clear();
+                    run.push(p.payload);
+                    head = Some((p, to, dns));
+                    sent = true;
                 }
             }
             handled[i] = true;
+        }
+        if let Some((h, to, dns)) = &head {
+            self.dgram.send_run(h, &run, *to, *dns);
+        }
+        if sent {
+            crate::mmsg::let_receiver_run();
         }
         for (i, h) in handled.iter().enumerate() {
             if *h {
