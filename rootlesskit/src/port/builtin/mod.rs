@@ -370,9 +370,7 @@ async fn tcp_conn(conn: tokio::net::TcpStream, peer: SocketAddr, mut ctx: PortCt
     let dial = ctx.clone();
     let work = async move {
         let fd = dial.child_socket(libc::SOCK_STREAM).await?;
-        let child = tokio::net::TcpSocket::from_std_stream(std::net::TcpStream::from(fd))
-            .connect(dial.target)
-            .await?;
+        let child = connect_child(fd, dial.target).await?;
         let _ = child.set_nodelay(true);
         Ok::<_, io::Error>(child)
     };
@@ -392,6 +390,30 @@ async fn tcp_conn(conn: tokio::net::TcpStream, peer: SocketAddr, mut ctx: PortCt
             tracing::debug!(?e, %peer, %target, "cannot connect to the child; closing the client connection")
         }
     }
+}
+
+/// Connects the namespace socket `fd` to `target`. A connection inside one host usually
+/// completes within connect(2) itself, so it is checked at once; only one still in progress
+/// waits for the runtime to report it (saving a wakeup per connection in the common case).
+async fn connect_child(fd: OwnedFd, target: SocketAddr) -> io::Result<tokio::net::TcpStream> {
+    use nix::sys::socket::{connect, getpeername};
+    use std::os::fd::AsRawFd;
+    match connect(fd.as_raw_fd(), &SockaddrStorage::from(target)) {
+        Ok(()) => {}
+        Err(nix::errno::Errno::EINPROGRESS) => {
+            if getpeername::<SockaddrStorage>(fd.as_raw_fd()).is_err() {
+                let stream = tokio::net::TcpStream::from_std(std::net::TcpStream::from(fd))?;
+                stream.writable().await?;
+                if let Some(e) = stream.take_error()? {
+                    return Err(e);
+                }
+                stream.peer_addr()?;
+                return Ok(stream);
+            }
+        }
+        Err(e) => return Err(e.into()),
+    }
+    tokio::net::TcpStream::from_std(std::net::TcpStream::from(fd))
 }
 
 #[cfg(test)]

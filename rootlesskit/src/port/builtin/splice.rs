@@ -25,14 +25,28 @@ async fn pump(src: &TcpStream, dst: &TcpStream) -> io::Result<()> {
     let (pr, pw) = pipe()?;
     let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
     let mut grown = false;
+    // The first read is tried at once: a new connection's first bytes are usually there
+    // already, and a socket the runtime has only just registered is not known to be readable
+    // until its next turn. After that, reads wait for readiness as usual.
+    let mut eager = true;
     loop {
-        src.readable().await?;
         // The pipe is empty here, so EAGAIN can only mean the socket has nothing to read.
-        let n = match src.try_io(Interest::READABLE, || {
-            splice(src.as_fd(), None, &pw, None, CHUNK, flags).map_err(io::Error::from)
-        }) {
+        let read = || splice(src.as_fd(), None, &pw, None, CHUNK, flags).map_err(io::Error::from);
+        let first = if std::mem::take(&mut eager) {
+            read()
+        } else {
+            Err(io::ErrorKind::WouldBlock.into())
+        };
+        let n = match first {
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                src.readable().await?;
+                match src.try_io(Interest::READABLE, read) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e),
+                }
+            }
             Err(e) => return Err(e),
         };
         if n == 0 {
@@ -46,7 +60,14 @@ async fn pump(src: &TcpStream, dst: &TcpStream) -> io::Result<()> {
             grown = true;
             let _ = nix::fcntl::fcntl(&pw, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
         }
+        // Written at once when the socket takes it (it nearly always has room), else when the
+        // runtime reports room.
         let mut left = n;
+        match splice(&pr, None, dst.as_fd(), None, left, flags) {
+            Ok(m) => left -= m,
+            Err(nix::errno::Errno::EAGAIN) => {}
+            Err(e) => return Err(e.into()),
+        }
         while left > 0 {
             dst.writable().await?;
             match dst.try_io(Interest::WRITABLE, || {
