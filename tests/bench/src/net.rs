@@ -743,10 +743,8 @@ pub fn figure(id: &str, title: &str, unit: &str, higher: bool, conditions: &str)
 pub fn note_failure(fig: &mut Figure, name: &str, e: &anyhow::Error) {
     let msg: String = format!("{e:#}").chars().take(160).collect();
     eprintln!("burrow-bench: {}: {name}: {msg}", fig.id);
-    let row = fig.row_mut(name);
-    if row.samples.is_empty() {
-        row.not_measured = Some(msg);
-    }
+    // Kept even when other runs of the row succeed: the page then says some runs failed.
+    fig.row_mut(name).not_measured.get_or_insert(msg);
 }
 
 /// The default network path's goals ([netperf]), as lines for the summary: each a ratio of two

@@ -88,6 +88,18 @@ pub fn markdown(results: &Results) -> String {
                 (None, None) => "*not measured*".to_string(),
             };
             let samples: Vec<String> = row.samples.iter().map(|v| fmt_value(*v)).collect();
+            // A row with samples and a failure: some of its runs failed (the median is of the
+            // others), which the note says.
+            let note = match (&row.note, &row.not_measured, row.samples.is_empty()) {
+                (n, Some(why), false) => {
+                    let failed = format!("some runs failed: {why}");
+                    match n {
+                        Some(n) => format!("{n}; {failed}"),
+                        None => failed,
+                    }
+                }
+                (n, _, _) => n.clone().unwrap_or_default(),
+            };
             let _ = writeln!(
                 s,
                 "| {} | {} | {} | {} | {} |",
@@ -95,7 +107,7 @@ pub fn markdown(results: &Results) -> String {
                 side_label(row.side),
                 median,
                 samples.join(", "),
-                row.note.as_deref().unwrap_or("")
+                note
             );
         }
         let ratios = fig.ratios();
@@ -266,6 +278,24 @@ mod tests {
         );
         assert!(md.contains("*not measured: pasta not installed*"), "{md}");
         assert!(md.contains("![Port forwarding](perf/port.svg)"));
+    }
+
+    #[test]
+    fn a_row_with_some_failed_runs_says_so_beside_its_median() {
+        let mut r = sample();
+        let row = &mut r.figures[0].rows[1];
+        row.note = Some("median loss 2.0%".into());
+        row.not_measured = Some("iperf3: connection reset".into());
+        let md = markdown(&r);
+        let line = md
+            .lines()
+            .find(|l| l.starts_with("| rootlesskit <builtin> |"))
+            .unwrap_or_else(|| panic!("no row line: {md}"));
+        assert!(line.contains("| 10.0 | 10.0 |"), "{line}");
+        assert!(
+            line.ends_with("| median loss 2.0%; some runs failed: iperf3: connection reset |"),
+            "{line}"
+        );
     }
 
     #[test]
