@@ -239,6 +239,9 @@ struct Flow {
     host_eof: bool,
     /// The guest's FIN was forwarded to the host (shutdown(SHUT_WR)).
     host_shut: bool,
+    /// The host socket may have bytes to read: set by its (edge-triggered) epoll events, cleared
+    /// when a read finds nothing, so an idle flow costs no read per wakeup.
+    host_readable: bool,
 }
 
 /// A guest SYN held back while its host connection is being made: the guest's handshake
@@ -406,6 +409,11 @@ impl Stack {
             }
             let connected: Vec<i32> = fds_of(&ready, EV_PENDING).collect();
             self.finish_connects(&connected);
+            for fd in fds_of(&ready, EV_FLOW) {
+                if let Some(f) = self.flows.iter_mut().find(|f| f.host.as_raw_fd() == fd) {
+                    f.host_readable = true;
+                }
+            }
             self.iface.poll(now(), &mut self.dev, &mut self.sockets);
             for i in 0..self.flows.len() {
                 self.relay(i);
@@ -533,6 +541,7 @@ impl Stack {
                         key: p.key,
                         host: p.host,
                         host_eof: false,
+                        host_readable: true,
                         host_shut: false,
                     });
                 }
@@ -670,6 +679,7 @@ impl Stack {
                         key: (src, sport, target.ip(), target.port()),
                         host,
                         host_eof: false,
+                        host_readable: true,
                         host_shut: false,
                     });
                 }
@@ -950,7 +960,11 @@ impl Stack {
             f.host_shut = true;
         }
         // Host → guest.
-        while !f.host_eof && sock.may_send() && sock.send_queue() < sock.send_capacity() {
+        while f.host_readable
+            && !f.host_eof
+            && sock.may_send()
+            && sock.send_queue() < sock.send_capacity()
+        {
             let host = &f.host;
             let r = sock.send(|buf| match nix::unistd::read(host, buf) {
                 Ok(0) => (0, Read::Eof),
@@ -960,7 +974,11 @@ impl Stack {
             });
             match r {
                 Ok(Read::Data) => {}
-                Ok(Read::Again) | Err(_) => break,
+                Ok(Read::Again) => {
+                    f.host_readable = false;
+                    break;
+                }
+                Err(_) => break,
                 Ok(Read::Eof) => {
                     f.host_eof = true;
                     sock.close();
