@@ -447,22 +447,10 @@ impl Datagrams {
             let total: usize = group.iter().map(|p| p.len()).sum();
             let len = UDP_HDR + total;
             let mut headers = [0u8; L3V6 + UDP_HDR];
-            let mut udp = UdpPacket::new_unchecked(&mut headers[l3..l3 + UDP_HDR]);
-            udp.set_src_port(src.1);
-            udp.set_dst_port(dst.1);
-            udp.set_len(len as u16);
-            udp.set_checksum(pseudo_header_sum(src.0, dst.0, len));
-            self.ident = self.ident.wrapping_add(1);
-            write_l3(
-                &mut headers,
-                self.gateway_mac,
-                guest_mac,
-                src.0,
-                dst.0,
-                IpProtocol::Udp,
-                len,
-                self.ident,
-            );
+            let (gw, ident) = (self.gateway_mac, &mut self.ident);
+            frame_udp(&mut headers, ident, (gw, guest_mac), src, dst, len);
+            UdpPacket::new_unchecked(&mut headers[l3..l3 + UDP_HDR])
+                .set_checksum(pseudo_header_sum(src.0, dst.0, len));
             let gso = (run > 1).then_some(group[0].len() as u16);
             dev.send_udp(&headers[..l3 + UDP_HDR], group, gso);
         }
@@ -488,22 +476,10 @@ impl Datagrams {
             return;
         }
         self.frame[l3 + UDP_HDR..l3 + len].copy_from_slice(payload);
-        let mut udp = UdpPacket::new_unchecked(&mut self.frame[l3..l3 + len]);
-        udp.set_src_port(src.1);
-        udp.set_dst_port(dst.1);
-        udp.set_len(len as u16);
-        udp.fill_checksum(&src.0.into(), &dst.0.into());
-        self.ident = self.ident.wrapping_add(1);
-        let n = write_l3(
-            &mut self.frame,
-            self.gateway_mac,
-            guest_mac,
-            src.0,
-            dst.0,
-            IpProtocol::Udp,
-            len,
-            self.ident,
-        );
+        let (gw, ident) = (self.gateway_mac, &mut self.ident);
+        let n = frame_udp(&mut self.frame, ident, (gw, guest_mac), src, dst, len);
+        UdpPacket::new_unchecked(&mut self.frame[l3..l3 + len])
+            .fill_checksum(&src.0.into(), &dst.0.into());
         write(&self.frame[..n]);
     }
 
@@ -608,6 +584,26 @@ pub(crate) fn unreachable(
 }
 
 /// Sets an ICMP message's checksum (ICMPv6's covers the IPv6 pseudo-header).
+/// Writes the Ethernet, IP and UDP headers (ports and length; the checksum is the caller's) of a
+/// `len`-byte UDP datagram from `src` to `dst` at the front of `buf`, between the MACs
+/// `(from, to)`, with the next IP identifier; returns the frame's length.
+fn frame_udp(
+    buf: &mut [u8],
+    ident: &mut u16,
+    (from, to): (EthernetAddress, EthernetAddress),
+    src: (IpAddr, u16),
+    dst: (IpAddr, u16),
+    len: usize,
+) -> usize {
+    let l3 = l3_len(dst.0);
+    let mut udp = UdpPacket::new_unchecked(&mut buf[l3..l3 + UDP_HDR]);
+    udp.set_src_port(src.1);
+    udp.set_dst_port(dst.1);
+    udp.set_len(len as u16);
+    *ident = ident.wrapping_add(1);
+    write_l3(buf, from, to, src.0, dst.0, IpProtocol::Udp, len, *ident)
+}
+
 /// The folded, uncomplemented sum of a UDP pseudo-header (what a checksum field holds when the
 /// rest is left to the receiver, NEEDS_CSUM); an IPv4-mapped pair sums as IPv6, as framed.
 fn pseudo_header_sum(src: IpAddr, dst: IpAddr, udp_len: usize) -> u16 {
