@@ -430,11 +430,14 @@ impl Datagrams {
             }
             return;
         }
-        let l3 = l3_len(dst.0);
-        let room = self.mtu + 14 - l3 - UDP_HDR;
+        let room = self.mtu + 14 - l3_len(dst.0) - UDP_HDR;
         let mut i = 0;
         while i < payloads.len() {
-            let run = crate::mmsg::gso_run(&payloads[i..]);
+            let run = if dev.udp_gso() {
+                crate::mmsg::gso_run(&payloads[i..])
+            } else {
+                1
+            };
             let group = &payloads[i..i + run];
             i += run;
             if group[0].len() > room {
@@ -444,15 +447,13 @@ impl Datagrams {
                 );
                 continue;
             }
-            let total: usize = group.iter().map(|p| p.len()).sum();
-            let len = UDP_HDR + total;
-            let mut headers = [0u8; L3V6 + UDP_HDR];
             let (gw, ident) = (self.gateway_mac, &mut self.ident);
-            frame_udp(&mut headers, ident, (gw, guest_mac), src, dst, len);
-            UdpPacket::new_unchecked(&mut headers[l3..l3 + UDP_HDR])
-                .set_checksum(pseudo_header_sum(src.0, dst.0, len));
-            let gso = (run > 1).then_some(group[0].len() as u16);
-            dev.send_udp(&headers[..l3 + UDP_HDR], group, gso);
+            if !offloaded_udp(dev, ident, (gw, guest_mac), src, dst, group) {
+                // Refused as one GSO frame (a kernel before 6.2): each on its own.
+                for p in group {
+                    offloaded_udp(dev, ident, (gw, guest_mac), src, dst, &[p]);
+                }
+            }
         }
     }
 
@@ -584,6 +585,27 @@ pub(crate) fn unreachable(
 }
 
 /// Sets an ICMP message's checksum (ICMPv6's covers the IPv6 pseudo-header).
+/// Writes `group` (one datagram, or a run of one size but the last) to `dev` as one frame with
+/// its UDP checksum left to the kernel (GSO when more than one); false when the kernel refused a
+/// GSO frame (see [`FrameDevice::send_udp`]).
+fn offloaded_udp(
+    dev: &FrameDevice,
+    ident: &mut u16,
+    macs: (EthernetAddress, EthernetAddress),
+    src: (IpAddr, u16),
+    dst: (IpAddr, u16),
+    group: &[&[u8]],
+) -> bool {
+    let l3 = l3_len(dst.0);
+    let len = UDP_HDR + group.iter().map(|p| p.len()).sum::<usize>();
+    let mut headers = [0u8; L3V6 + UDP_HDR];
+    frame_udp(&mut headers, ident, macs, src, dst, len);
+    UdpPacket::new_unchecked(&mut headers[l3..l3 + UDP_HDR])
+        .set_checksum(pseudo_header_sum(src.0, dst.0, len));
+    let gso = (group.len() > 1).then_some(group[0].len() as u16);
+    dev.send_udp(&headers[..l3 + UDP_HDR], group, gso)
+}
+
 /// Writes the Ethernet, IP and UDP headers (ports and length; the checksum is the caller's) of a
 /// `len`-byte UDP datagram from `src` to `dst` at the front of `buf`, between the MACs
 /// `(from, to)`, with the next IP identifier; returns the frame's length.
@@ -749,6 +771,65 @@ mod tests {
         assert!(Ipv4Packet::new_checked(&buf[14..n])
             .unwrap()
             .verify_checksum());
+    }
+
+    #[test]
+    fn a_run_goes_to_the_tap_as_one_gso_frame_or_one_frame_each_once_refused() {
+        use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        let dev = FrameDevice::with_vnet_hdr(ours, 65520);
+        let mac = EthernetAddress([2, 0, 0, 0, 0, 1]);
+        let mut d = Datagrams::new(65520, mac);
+        let (gw, ns): (IpAddr, IpAddr) =
+            ("10.0.2.2".parse().unwrap(), "10.0.2.100".parse().unwrap());
+        let payloads: [&[u8]; 3] = [&[1; 1000], &[2; 1000], &[3; 500]];
+        let mut buf = vec![0u8; 70000];
+        let mut next = || {
+            let n = nix::unistd::read(&theirs, &mut buf).unwrap();
+            buf[..n].to_vec()
+        };
+        let le = |b: &[u8], at: usize| u16::from_le_bytes([b[at], b[at + 1]]);
+        let v = crate::device::VNET_HDR;
+
+        d.udp_run_to_guest(mac, (gw, 5000), (ns, 6000), &payloads, &dev);
+        let f = next();
+        // NEEDS_CSUM, GSO UDP_L4, header length 42, 1000 bytes a datagram, sum from the UDP header.
+        assert_eq!((f[0], f[1]), (1, 5));
+        assert_eq!(
+            (le(&f, 2), le(&f, 4), le(&f, 6), le(&f, 8)),
+            (42, 1000, 34, 6)
+        );
+        let ip = Ipv4Packet::new_checked(&f[v + 14..]).unwrap();
+        assert_eq!(ip.total_len(), 20 + 8 + 2500);
+        assert!(ip.verify_checksum());
+        let udp = UdpPacket::new_unchecked(&f[v + 34..]);
+        assert_eq!(
+            (udp.src_port(), udp.dst_port(), udp.len()),
+            (5000, 6000, 2508)
+        );
+        assert_eq!(udp.checksum(), pseudo_header_sum(gw, ns, 2508));
+        assert_eq!(
+            &f[v + 42..],
+            [payloads[0], payloads[1], payloads[2]].concat()
+        );
+
+        // A kernel that refuses GSO frames turns it off: one frame each from then on.
+        dev.set_udp_gso(false);
+        d.udp_run_to_guest(mac, (gw, 5000), (ns, 6000), &payloads, &dev);
+        for p in payloads {
+            let f = next();
+            assert_eq!((f[0], f[1]), (1, 0));
+            let udp = UdpPacket::new_unchecked(&f[v + 34..]);
+            assert_eq!(usize::from(udp.len()), 8 + p.len());
+            assert_eq!(udp.checksum(), pseudo_header_sum(gw, ns, 8 + p.len()));
+            assert_eq!(&f[v + 42..], p);
+        }
     }
 
     #[test]

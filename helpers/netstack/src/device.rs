@@ -34,6 +34,8 @@ pub(crate) struct FrameDevice {
     injected: Vec<Vec<u8>>,
     /// The injected frame smoltcp is reading now.
     current: Vec<u8>,
+    /// See [`FrameDevice::udp_gso`].
+    udp_gso: std::cell::Cell<bool>,
 }
 
 impl FrameDevice {
@@ -55,7 +57,16 @@ impl FrameDevice {
             hdr,
             injected: Vec::new(),
             current: Vec::new(),
+            udp_gso: std::cell::Cell::new(true),
         }
+    }
+
+    /// A device over `fd` (a socket pair in tests) whose frames carry a virtio-net header.
+    #[cfg(test)]
+    pub(crate) fn with_vnet_hdr(fd: OwnedFd, mtu: usize) -> Self {
+        let mut dev = Self::new(fd, mtu);
+        dev.hdr = VNET_HDR;
+        dev
     }
 
     #[cfg(test)]
@@ -131,8 +142,15 @@ impl FrameDevice {
     /// holds only the pseudo-header's sum: the kernel completes or trusts it, NEEDS_CSUM) and
     /// `payloads`, gathered by the write itself. With `gso_size` the payloads are several
     /// datagrams of that size (the last may be shorter) that the kernel splits where it
-    /// delivers them (UDP GSO). Only for a device that [`FrameDevice::offloads`].
-    pub(crate) fn send_udp(&self, headers: &[u8], payloads: &[&[u8]], gso_size: Option<u16>) {
+    /// delivers them (UDP GSO). Only for a device that [`FrameDevice::offloads`]. Returns false
+    /// when the kernel refused a GSO frame (a tap takes them from Linux 6.2 on): GSO is then off
+    /// for this device ([`FrameDevice::udp_gso`]) and the caller sends the datagrams one by one.
+    pub(crate) fn send_udp(
+        &self,
+        headers: &[u8],
+        payloads: &[&[u8]],
+        gso_size: Option<u16>,
+    ) -> bool {
         let l4 = headers.len() - 8;
         let mut hdr = [0u8; VNET_HDR];
         hdr[0] = VNET_F_NEEDS_CSUM;
@@ -147,7 +165,24 @@ impl FrameDevice {
         iov.push(std::io::IoSlice::new(&hdr));
         iov.push(std::io::IoSlice::new(headers));
         iov.extend(payloads.iter().map(|p| std::io::IoSlice::new(p)));
-        self.writev(&iov);
+        match self.writev(&iov) {
+            Err(Errno::EINVAL) if gso_size.is_some() => {
+                tracing::debug!("the tap refused a UDP GSO frame; sending datagrams singly");
+                self.udp_gso.set(false);
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// Whether runs of UDP datagrams may go to the tap as one GSO frame (until it refuses one).
+    pub(crate) fn udp_gso(&self) -> bool {
+        self.udp_gso.get()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_udp_gso(&self, on: bool) {
+        self.udp_gso.set(on);
     }
 
     /// Writes one frame to the tap (dropped when the tap's queue is full, as a NIC would).
@@ -162,18 +197,18 @@ impl FrameDevice {
 
     /// One write of `hdr` then `frame`; dropped when the tap's queue is full.
     fn write_with(&self, hdr: &[u8], frame: &[u8]) {
-        self.writev(&[std::io::IoSlice::new(hdr), std::io::IoSlice::new(frame)]);
+        let _ = self.writev(&[std::io::IoSlice::new(hdr), std::io::IoSlice::new(frame)]);
     }
 
     /// One frame gathered from `iov`; dropped when the tap's queue is full.
-    fn writev(&self, iov: &[std::io::IoSlice<'_>]) {
+    fn writev(&self, iov: &[std::io::IoSlice<'_>]) -> Result<(), Errno> {
         loop {
             match nix::sys::uio::writev(self.fd.as_fd(), iov) {
                 Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) | Ok(_) => break,
+                Err(Errno::EAGAIN) | Ok(_) => return Ok(()),
                 Err(e) => {
                     tracing::debug!("tap write: {e}");
-                    break;
+                    return Err(e);
                 }
             }
         }
