@@ -75,7 +75,7 @@ pub(crate) async fn serve(host: Arc<UdpSocket>, mut ctx: PortCtx) {
             flow.last
                 .store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
             let datagrams: Vec<&[u8]> = run.map(|k| batch.datagram(k)).collect();
-            send_run(&flow.sock, &datagrams, client, &flow.gso_in).await;
+            send_all(&flow.sock, &datagrams, None, client, &flow.gso_in).await;
         }
     }
 }
@@ -125,24 +125,30 @@ async fn flow_for(
     }
 }
 
-/// Sends a client's datagrams to its flow (see [`let_receiver_run`] for the yield after),
-/// waiting only while the flow's send buffer is full
-/// (a fresh socket is not yet known to be writable, so a plain try would drop the first
-/// datagram). A datagram the kernel refuses (an ICMP error pending on the socket) is dropped.
-async fn send_run(sock: &UdpSocket, datagrams: &[&[u8]], client: SocketAddr, gso: &Gso) {
+/// Sends `datagrams` on `sock` (to `to`, or to its peer when connected), waiting only while its
+/// send buffer is full (a fresh socket is not yet known to be writable, so a plain try would drop
+/// the first datagram), then yields (see [`let_receiver_run`]). A datagram the kernel refuses
+/// (an ICMP error pending on the socket) is dropped. `client` names the flow in logs.
+async fn send_all(
+    sock: &UdpSocket,
+    datagrams: &[&[u8]],
+    to: Option<SocketAddr>,
+    client: SocketAddr,
+    gso: &Gso,
+) {
     let mut done = 0;
     while done < datagrams.len() {
         if let Err(e) = sock.writable().await {
-            tracing::debug!(?e, %client, "udp send to the child failed");
+            tracing::debug!(?e, %client, "udp send failed");
             return;
         }
         match sock.try_io(Interest::WRITABLE, || {
-            mmsg::send_connected(sock.as_raw_fd(), &datagrams[done..], gso)
+            mmsg::send_to(sock.as_raw_fd(), &datagrams[done..], to, gso)
         }) {
             Ok(n) => done += n.max(1),
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => {
-                tracing::debug!(?e, %client, "udp send to the child failed");
+                tracing::debug!(?e, %client, "udp send failed");
                 done += 1;
             }
         }
@@ -215,7 +221,7 @@ async fn flow_task(
                     Ok(n) => {
                         flow.last.store(epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
                         let replies: Vec<&[u8]> = (0..n).map(|i| batch.datagram(i)).collect();
-                        reply(&host, &replies, client, &flow.gso_out).await;
+                        send_all(&host, &replies, Some(client), client, &flow.gso_out).await;
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     // ECONNREFUSED from an ICMP port-unreachable: nothing listens yet; keep the
@@ -229,22 +235,4 @@ async fn flow_task(
     if map.get(&client).is_some_and(|f| Arc::ptr_eq(f, &flow)) {
         map.remove(&client);
     }
-}
-
-/// Sends replies to `client` from the port's socket, waiting while its buffer is full.
-async fn reply(host: &UdpSocket, datagrams: &[&[u8]], client: SocketAddr, gso: &Gso) {
-    let mut done = 0;
-    while done < datagrams.len() {
-        if host.writable().await.is_err() {
-            return;
-        }
-        match host.try_io(Interest::WRITABLE, || {
-            mmsg::send_to(host.as_raw_fd(), &datagrams[done..], Some(client), gso)
-        }) {
-            Ok(n) => done += n.max(1),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => done += 1,
-        }
-    }
-    let_receiver_run();
 }
