@@ -87,33 +87,6 @@ fn run(args: Args) -> Result<()> {
             soak_secs: args.soak_secs.unwrap_or(60),
         }
     };
-    // A step's exact id picks that step alone (`--only bypass` leaves the 1-hour `bypass-soak`
-    // figure alone); any other text picks every step whose id contains it or is contained in it.
-    const STEP_IDS: [&str; 14] = [
-        "port",
-        "ns-to-host",
-        "conn",
-        "launcher",
-        "run",
-        "ps",
-        "images",
-        "pull",
-        "bypass",
-        "bypass-soak",
-        "api",
-        "compose",
-        "build",
-        "store",
-    ];
-    let wanted = |id: &str| {
-        args.only.as_deref().is_none_or(|o| {
-            if STEP_IDS.contains(&o) {
-                id == o
-            } else {
-                id.contains(o) || o.contains(id)
-            }
-        })
-    };
     // The tests and the benchmark share the test user's services (its rootless containerd,
     // launchers and ports): hold the tests' machine-wide lock for the whole run so neither
     // disturbs the other.
@@ -138,6 +111,22 @@ fn run(args: Args) -> Result<()> {
         ("build", Box::new(|| engines::build(m, s))),
         ("store", Box::new(|| store::store(m, s))),
     ];
+    // A step's exact id picks that step alone (`--only bypass` leaves the 1-hour `bypass-soak`
+    // figure alone); any other text picks every step whose id contains it or is contained in it.
+    let exact = args.only.as_deref().is_some_and(|o| {
+        steps
+            .iter()
+            .any(|(ids, _)| ids.split(' ').any(|id| id == o))
+    });
+    let wanted = |id: &str| {
+        args.only.as_deref().is_none_or(|o| {
+            if exact {
+                id == o
+            } else {
+                id.contains(o) || o.contains(id)
+            }
+        })
+    };
     // The CLI figures talk to the test user's rootless containerd: set it up when it is not.
     let mut installed_here = false;
     for (ids, step) in steps {
