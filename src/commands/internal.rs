@@ -6,8 +6,6 @@
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use anyhow::Context;
-
 use burrow::containers::logdriver;
 use burrow::network::hook;
 use burrow::selfexec::Helper;
@@ -65,18 +63,7 @@ fn run(helper: Helper) -> anyhow::Result<ExitCode> {
         } => {
             enter_if(launcher_pid)?;
             if let Some(path) = netns {
-                let f = std::fs::File::open(&path).with_context(|| {
-                    format!(
-                        "cannot open the launcher's network namespace {}",
-                        path.display()
-                    )
-                })?;
-                nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).with_context(|| {
-                    format!(
-                        "cannot join the launcher's network namespace {}",
-                        path.display()
-                    )
-                })?;
+                burrow::connection::ns::enter_net(&path)?;
             }
             burrow_rootlesskit::launcher::netconf::delete_bridge(&bridge)?;
         }

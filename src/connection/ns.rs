@@ -50,6 +50,16 @@ pub fn enter_pid(pid: i32, join: Join) -> Result<(), ConnectError> {
     Ok(())
 }
 
+/// Joins the network namespace at `path` (a `--detach-netns` launcher's, as seen from inside
+/// its mount namespace) for the calling thread.
+pub fn enter_net(path: &Path) -> Result<(), ConnectError> {
+    let file = open(path.to_path_buf())?;
+    setns(&file, CloneFlags::CLONE_NEWNET).map_err(|errno| ConnectError::Setns {
+        path: path.to_path_buf(),
+        errno,
+    })
+}
+
 /// `NSFS_MAGIC` from linux/magic.h: the file system of namespace files.
 const NSFS_MAGIC: i64 = 0x6e73_6673;
 

@@ -236,15 +236,9 @@ fn enter_launcher_netns(state_dir: &Path) -> Result<(), HookError> {
     let Some(path) = read_config(state_dir).and_then(|c| c.launcher_netns) else {
         return Ok(());
     };
-    let joined = std::fs::File::open(&path)
-        .map_err(|e| e.to_string())
-        .and_then(|f| {
-            nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(|e| e.to_string())
-        });
-    joined.map_err(|e| {
+    crate::connection::ns::enter_net(&path).map_err(|e| {
         HookError::State(format!(
-            "cannot join the launcher's detached network namespace {}: {e} (the launcher that made it has stopped or was restarted without --detach-netns: `burrow setup status` shows it; recreate the container once it runs)",
-            path.display()
+            "the launcher's detached network namespace: {e}; if the launcher that made it stopped or was restarted without --detach-netns, recreate the container once it runs"
         ))
     })
 }
