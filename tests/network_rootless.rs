@@ -1,6 +1,7 @@
 //! `network connect` and `--network-alias` rootless, as the unprivileged test user: the CNI
 //! plugins run inside the launcher's namespaces (the `net-connect` helper joins them), and a
-//! running container connected to a second network reaches a peer there by name and alias.
+//! running container connected to a second network reaches a peer there by name and alias;
+//! containers started at once all get their network.
 
 mod containers_support;
 
@@ -17,6 +18,38 @@ fn rootless_connect_and_alias() {
     let bb = image("busybox");
     ok(&rl.burrow(&["network", "create", "--subnet", "10.4.171.0/24", "rl-a"]));
     ok(&rl.burrow(&["network", "create", "--subnet", "10.4.172.0/24", "rl-b"]));
+    // The first containers of a fresh launcher, started at once (as `compose up` does): their
+    // CNI chains would each create the firewall plugin's chains in the one namespace, and the
+    // losers failed with "File exists" before the chains were run one at a time.
+    let names: Vec<String> = (0..8).map(|i| format!("at-once-{i}")).collect();
+    let outs: Vec<_> = std::thread::scope(|s| {
+        let started: Vec<_> = names
+            .iter()
+            .map(|n| {
+                let (rl, bb) = (&rl, &bb);
+                s.spawn(move || {
+                    rl.burrow(&[
+                        "run",
+                        "-d",
+                        "--name",
+                        n,
+                        "--network",
+                        "rl-a",
+                        bb,
+                        "sleep",
+                        "300",
+                    ])
+                })
+            })
+            .collect();
+        started.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    for out in &outs {
+        ok(out);
+    }
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(names.iter().map(String::as_str));
+    ok(&rl.burrow(&rm));
     ok(&rl.burrow(&[
         "run",
         "-d",

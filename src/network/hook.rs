@@ -5,6 +5,7 @@
 
 use std::io::Read;
 use std::net::IpAddr;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -138,15 +139,30 @@ pub const AHEAD_ERROR_FILE: &str = "network-ahead-error";
 /// The state file once a teardown outside the task has claimed it.
 pub const CLAIMED_FILE: &str = "network-state.detaching.json";
 
+/// Held (flock) while a CNI chain runs, in the `containers` dir above every container's
+/// state dir: plugins of different containers share the host's (or the launcher's) namespace,
+/// and some check-then-create in it (the firewall plugin's `CNI-ADMIN` chain; a second ADD
+/// at the same time fails with "File exists"). Always taken after a container's own lock.
+pub const CHAIN_LOCK_FILE: &str = ".cni.lock";
+
 /// Takes the container's network lock, waiting for it.
 pub fn lock(state_dir: &Path) -> Result<Flock<std::fs::File>, HookError> {
-    let (file, path) = lock_file(state_dir)?;
+    let (file, path) = lock_file(&state_dir.join(LOCK_FILE))?;
+    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| locking(path, errno))
+}
+
+/// Takes the lock that serialises CNI chains of all containers under the data root
+/// ([`CHAIN_LOCK_FILE`]), waiting for it. `state_dir` is one container's.
+pub fn chain_lock(state_dir: &Path) -> Result<Flock<std::fs::File>, HookError> {
+    // containers/NS/ID -> containers/
+    let dir = state_dir.ancestors().nth(2).unwrap_or(state_dir);
+    let (file, path) = lock_file(&dir.join(CHAIN_LOCK_FILE))?;
     Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| locking(path, errno))
 }
 
 /// Takes the container's network lock, or None when another process holds it.
 pub fn try_lock(state_dir: &Path) -> Result<Option<Flock<std::fs::File>>, HookError> {
-    let (file, path) = lock_file(state_dir)?;
+    let (file, path) = lock_file(&state_dir.join(LOCK_FILE))?;
     match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
         Ok(l) => Ok(Some(l)),
         Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
@@ -154,17 +170,17 @@ pub fn try_lock(state_dir: &Path) -> Result<Option<Flock<std::fs::File>>, HookEr
     }
 }
 
-fn lock_file(state_dir: &Path) -> Result<(std::fs::File, PathBuf), HookError> {
-    let path = state_dir.join(LOCK_FILE);
+fn lock_file(path: &Path) -> Result<(std::fs::File, PathBuf), HookError> {
     std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&path)
-        .map(|f| (f, path.clone()))
+        .mode(0o600)
+        .open(path)
+        .map(|f| (f, path.to_path_buf()))
         .map_err(|source| HookError::Io {
             op: "opening",
-            path,
+            path: path.to_path_buf(),
             source,
         })
 }
@@ -415,12 +431,14 @@ pub fn attach_at(
         ..HookState::default()
     };
     write_json(&state_path, &state)?;
+    let chain = chain_lock(state_dir)?;
     let result = attach(&cfg, netns, &mut state).and_then(|_| write_json(&state_path, &state));
     if let Err(e) = result {
         detach(&cfg, &state, netns);
         let _ = std::fs::remove_file(&state_path);
         return Err(e);
     }
+    drop(chain);
     refresh_peer_hosts(state_dir);
     Ok(state)
 }
@@ -667,9 +685,12 @@ fn detach_from(state_dir: &Path, file: &str) {
         // Nothing attached, or already detached.
         return;
     };
-    match read_json::<HookConfig>(&state_dir.join(CONFIG_FILE)) {
-        Ok(cfg) => detach(&cfg, &state, ""),
-        Err(err) => tracing::warn!(%err, "detaching: no network config"),
+    match (
+        read_json::<HookConfig>(&state_dir.join(CONFIG_FILE)),
+        chain_lock(state_dir),
+    ) {
+        (Ok(cfg), Ok(_chain)) => detach(&cfg, &state, ""),
+        (Err(err), _) | (_, Err(err)) => tracing::warn!(%err, "detaching"),
     }
     let _ = std::fs::remove_file(&path);
     refresh_peer_hosts(state_dir);
@@ -771,6 +792,27 @@ mod tests {
         let b = std::fs::read_to_string(root.path().join("b/hosts")).unwrap();
         assert!(b.contains("10.2.0.2\ta000"), "{b}");
         assert!(!b.contains("10.1.0.2"), "{b}");
+    }
+
+    #[test]
+    fn containers_of_every_namespace_share_one_chain_lock() {
+        let root = tempfile::tempdir().unwrap();
+        let a = root.path().join("containers/default/a");
+        let b = root.path().join("containers/k8s.io/b");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        let held = chain_lock(&a).unwrap();
+        let path = root.path().join("containers").join(CHAIN_LOCK_FILE);
+        let other = std::fs::File::open(&path).unwrap();
+        let busy = Flock::lock(other, FlockArg::LockExclusiveNonblock);
+        assert!(
+            busy.is_err(),
+            "a second chain ran while the first held the lock"
+        );
+        drop(held);
+        let _b = chain_lock(&b).unwrap();
+        // Containers' own locks stay apart from it.
+        let _a = lock(&a).unwrap();
     }
 
     #[test]

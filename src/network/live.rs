@@ -37,6 +37,11 @@ pub fn apply(state_dir: &Path, req: &Request) -> Result<(), HookError> {
         .netns
         .as_deref()
         .map(|ns| (ns, hook::read_state(state_dir).unwrap_or_default()));
+    // Only a running container's change runs plugins.
+    let _chain = live
+        .as_ref()
+        .map(|_| hook::chain_lock(state_dir))
+        .transpose()?;
     match (&req.change, live) {
         (Change::Connect { endpoint, conf }, live) => {
             let name = endpoint.network.clone();
