@@ -186,6 +186,7 @@ pub fn run(flags: Flags) -> anyhow::Result<i32> {
                 Arc::new(crate::port::slirp4netns::Slirp4netnsDriver::new(
                     state.file("slirp4netns.sock"),
                     flags.cidr.child_ip(),
+                    flags.disable_host_loopback,
                 ));
             Some(d)
         }

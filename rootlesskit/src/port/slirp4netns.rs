@@ -17,14 +17,17 @@ pub struct Slirp4netnsDriver {
     api: PathBuf,
     /// The namespace's tap address: where forwarded connections go unless the spec names one.
     child_ip: Ipv4Addr,
+    /// slirp4netns runs with --disable-host-loopback, so it drops the child's UDP replies.
+    no_host_loopback: bool,
     ports: Mutex<PortTable<i64>>,
 }
 
 impl Slirp4netnsDriver {
-    pub fn new(api: PathBuf, child_ip: Ipv4Addr) -> Slirp4netnsDriver {
+    pub fn new(api: PathBuf, child_ip: Ipv4Addr, no_host_loopback: bool) -> Slirp4netnsDriver {
         Slirp4netnsDriver {
             api,
             child_ip,
+            no_host_loopback,
             ports: Mutex::new(PortTable::default()),
         }
     }
@@ -99,6 +102,16 @@ impl PortDriver for Slirp4netnsDriver {
                 )))
             }
         };
+        if proto == "udp" && self.no_host_loopback {
+            // slirp4netns shows host clients to the child as 10.0.2.2 and, with
+            // --disable-host-loopback, drops whatever the child sends there (RootlessKit's
+            // driver has the same limit): datagrams arrive, answers do not.
+            tracing::warn!(
+                %spec,
+                "slirp4netns drops this UDP port's replies while --disable-host-loopback is on; \
+                 use --port-driver=builtin for UDP services that answer"
+            );
+        }
         let mut ports = self.ports.lock().unwrap_or_else(|e| e.into_inner());
         ports.check_conflict(&spec)?;
         let ret = self.call(&json!({
