@@ -158,20 +158,14 @@ fn run(args: Args) -> Result<()> {
         cli::remove_rootless_containerd(m);
     }
     cleanup_state_dirs(&machine.xdg_runtime_dir);
-    // With --only, the figures measured now replace theirs in the last results; the others stay
-    // (their own conditions and dates are in the JSON they came from).
+    // With --only, the figures measured now replace theirs in the last results, in their
+    // places; the others stay (their own conditions and dates are in the JSON they came from).
     if args.only.is_some() {
         let previous: Option<Results> = std::fs::read(&args.json)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok());
         if let Some(prev) = previous {
-            let mut merged: Vec<Figure> = prev
-                .figures
-                .into_iter()
-                .filter(|f| !figures.iter().any(|n| n.id == f.id))
-                .collect();
-            merged.append(&mut figures);
-            figures = merged;
+            figures = merge_figures(prev.figures, figures);
         }
     }
     let results = Results {
@@ -192,6 +186,20 @@ fn run(args: Args) -> Result<()> {
         args.markdown.display()
     );
     Ok(())
+}
+
+/// The previous run's figures with those measured now put in their places (new ones at the end),
+/// so that a partial rerun keeps the page's order.
+fn merge_figures(previous: Vec<Figure>, mut now: Vec<Figure>) -> Vec<Figure> {
+    let mut merged: Vec<Figure> = previous
+        .into_iter()
+        .map(|old| match now.iter().position(|n| n.id == old.id) {
+            Some(i) => now.remove(i),
+            None => old,
+        })
+        .collect();
+    merged.append(&mut now);
+    merged
 }
 
 fn print_summary(results: &Results) {
@@ -267,5 +275,36 @@ fn machine_info() -> MachineInfo {
             .trim()
             .to_string(),
         os,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fig(id: &str, title: &str) -> Figure {
+        Figure {
+            id: id.into(),
+            title: title.into(),
+            unit: "Gbit/s".into(),
+            higher_is_better: true,
+            conditions: String::new(),
+            rows: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_partial_rerun_keeps_the_page_order() {
+        let prev = vec![fig("a", "old"), fig("b", "old"), fig("c", "old")];
+        let now = vec![fig("d", "new"), fig("b", "new")];
+        let merged = merge_figures(prev, now);
+        let got: Vec<(&str, &str)> = merged
+            .iter()
+            .map(|f| (f.id.as_str(), f.title.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [("a", "old"), ("b", "new"), ("c", "old"), ("d", "new")]
+        );
     }
 }
