@@ -2,8 +2,9 @@
 //! containerd: `image squash` writes a registry image (three layers, files of several owners,
 //! a whiteout) as one SquashFS file and its JSON; with the image removed, `images` lists it
 //! from the store and `run --pull never` starts from it (owners and the layers' result kept,
-//! writes going to the container's own layer, two containers at once); a missing store dir is
-//! a clear error.
+//! writes going to the container's own layer, two containers at once); an image whose layers
+//! the node does not have runs from its file mounted with squashfuse, which `rmi` unmounts; a
+//! container of a store image cannot be committed; a missing store dir is a clear error.
 
 mod containers_support;
 
@@ -91,6 +92,91 @@ fn images_squashed_to_the_store_start_without_a_pull() {
     ok(&with_store(&rl, &store, &["rm", "-f", "s1", "s2"]));
     let fresh = with_store(&rl, &store, &["run", "--rm", &img, "cat", "/data/new.txt"]);
     assert_ne!(code(&fresh), 0, "a container's write reached the store");
+
+    // A container of an image from the store cannot be committed (the record holds no layers
+    // to build on), and says so.
+    ok(&with_store(
+        &rl,
+        &store,
+        &["run", "--name", "c0", &img, "true"],
+    ));
+    let refused = with_store(&rl, &store, &["commit", "c0", "localhost/nope:1"]);
+    assert_ne!(code(&refused), 0, "{}", stdout(&refused));
+    assert!(
+        stderr(&refused).contains("shared image store"),
+        "{}",
+        stderr(&refused)
+    );
+    ok(&with_store(&rl, &store, &["rm", "c0"]));
+
+    // An image whose layers this containerd no longer has (the harness's own copy of the
+    // test images keeps theirs) runs from its file, mounted with squashfuse; removing the
+    // image record unmounts the file (no squashfuse left serving it), and the next run mounts
+    // it again.
+    let own = "localhost/store-only:1";
+    let busybox = rl.machine.image_busybox.clone();
+    ok(&with_store(
+        &rl,
+        &store,
+        &[
+            "run",
+            "--name",
+            "c1",
+            &busybox,
+            "sh",
+            "-c",
+            "mkdir -p /data; echo committed > /data/committed.txt",
+        ],
+    ));
+    ok(&with_store(&rl, &store, &["commit", "c1", own]));
+    ok(&with_store(&rl, &store, &["rm", "c1"]));
+    let own_file = ok(&with_store(
+        &rl,
+        &store,
+        &["image", "squash", own, "--to", &store.display().to_string()],
+    ));
+    let own_file = own_file.trim().to_string();
+    ok(&with_store(&rl, &store, &["rmi", own]));
+    let serving = || {
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", "--", &format!("^squashfuse .*{own_file}")])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let from_store = |what: &str| {
+        let out = with_store(
+            &rl,
+            &store,
+            &[
+                "run",
+                "--rm",
+                "--pull",
+                "never",
+                own,
+                "cat",
+                "/data/committed.txt",
+            ],
+        );
+        assert_eq!(ok(&out).trim(), "committed", "{what}");
+    };
+    from_store("first run from the store");
+    assert!(!serving().is_empty(), "no squashfuse serves {own_file}");
+    ok(&with_store(&rl, &store, &["rmi", own]));
+    let mut left = serving();
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        left = serving();
+    }
+    assert!(
+        left.is_empty(),
+        "squashfuse (pid {left}) still serves {own_file} after rmi"
+    );
+    from_store("run from the store after rmi");
+    ok(&with_store(&rl, &store, &["rmi", own]));
 
     // A store dir that is not there says so.
     let bad = with_store(

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use containerd_client::services::v1::snapshots::{StatSnapshotRequest, ViewSnapshotRequest};
 use containerd_client::services::v1::DiffRequest;
 
@@ -56,6 +56,15 @@ pub async fn commit(
         .image(&c.image)
         .await?
         .with_context(|| format!("the image of container {query} ({}) is gone", c.image))?;
+    if let Some(file) = image.labels.get(super::shared::STORE_LABEL) {
+        // Its record has the config but no layer blobs: a new image on top would list layers
+        // it cannot carry.
+        bail!(
+            "cannot commit container {query}: its image {} runs from the shared image store ({file}), which holds no layers to build on; pull the image (`burrow pull {}`), run the container from it and commit that",
+            c.image,
+            c.image
+        );
+    }
     let base = local::resolve(store, &image, &Platform::host()).await?;
     let mut config = base.config.clone();
     let mut image_config = config.config.take().unwrap_or_default();

@@ -103,6 +103,8 @@ pub enum Op {
     /// Mount the SquashFS `file` at `target` with squashfuse, in the launcher's mount namespace
     /// itself (the root is not used): the shared store's image snapshot.
     MountStore { file: String, target: String },
+    /// Unmount what [`Op::MountStore`] mounted at `target` (lazily, if still busy).
+    UnmountStore { target: String },
 }
 
 /// What is at a path inside the container.
@@ -190,6 +192,13 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
             "squashfuse (apt-get install squashfuse; /dev/fuse must be usable: mode 0666)",
         );
     }
+    if let Op::UnmountStore { target } = &req.op {
+        return match nix::mount::umount2(target.as_str(), nix::mount::MntFlags::MNT_DETACH) {
+            // Not mounted (any more), or gone with its snapshot: nothing to do.
+            Ok(()) | Err(nix::errno::Errno::EINVAL | nix::errno::Errno::ENOENT) => Ok(()),
+            Err(e) => Err(anyhow::anyhow!("umount {target}: {e}")),
+        };
+    }
     if let Op::Changes { upper, lowers } = &req.op {
         let lowers: Vec<PathBuf> = lowers.iter().map(PathBuf::from).collect();
         let found = changes::changes(Path::new(upper), &lowers)?;
@@ -268,7 +277,8 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
         | Op::Changes { .. }
         | Op::Remap { .. }
         | Op::Squash { .. }
-        | Op::MountStore { .. } => {
+        | Op::MountStore { .. }
+        | Op::UnmountStore { .. } => {
             unreachable!("handled before the chroot")
         }
     }

@@ -97,9 +97,19 @@ pub fn find(dirs: &[PathBuf], name: &str) -> Option<(PathBuf, Entry)> {
 
 /// Runs the cp helper (in the launcher's namespaces) with `root` and `op`.
 fn helper(ctx: &Ctx, root: Root, op: Op, what: &str) -> anyhow::Result<Vec<u8>> {
+    helper_in(
+        ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+        root,
+        op,
+        what,
+    )
+}
+
+/// [`helper`] in the namespaces of the launcher child `launcher_pid` (None: here).
+fn helper_in(launcher_pid: Option<i32>, root: Root, op: Op, what: &str) -> anyhow::Result<Vec<u8>> {
     let req = Request {
         root,
-        launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+        launcher_pid,
         op,
     };
     let out = Helper::Cp {
@@ -280,6 +290,20 @@ fn mount(ctx: &Ctx, file: &Path, target: &str) -> anyhow::Result<()> {
             target: target.to_string(),
         },
         &format!("mounting {}", file.display()),
+    )?;
+    Ok(())
+}
+
+/// Unmounts a store file mounted at `target` (in the launcher's namespaces when
+/// `launcher_pid` is set), once the snapshot it served is gone: its squashfuse then exits.
+pub fn unmount(launcher_pid: Option<i32>, target: &str) -> anyhow::Result<()> {
+    helper_in(
+        launcher_pid,
+        Root::Mounts(Vec::new()),
+        Op::UnmountStore {
+            target: target.to_string(),
+        },
+        &format!("unmounting the shared store's file at {target}"),
     )?;
     Ok(())
 }

@@ -61,8 +61,17 @@ pub async fn remove(
     }
     let mut out = Removed::default();
     for n in &names {
+        let mounted = store_mount(store, n, &platform).await;
         store.delete_image(n, true).await?;
         out.untagged.push(catalog::familiar(n));
+        // A record made from the shared store: once its snapshot is gone, so is the mount.
+        if let Some((target, chain)) = mounted {
+            if !store.snapshot_exists(&chain).await? {
+                if let Err(e) = crate::containers::shared::unmount(store.launcher_pid, &target) {
+                    tracing::warn!("{e:#}");
+                }
+            }
+        }
     }
     if let Some(id) = id {
         let still = catalog::all(store, &platform)
@@ -75,6 +84,19 @@ pub async fn remove(
         }
     }
     Ok(out)
+}
+
+/// Where the record `name`, made from the shared image store, has its file mounted, and the
+/// snapshot (chain id) that mount serves.
+async fn store_mount(store: &Store, name: &str, platform: &Platform) -> Option<(String, String)> {
+    let img = store.image(name).await.ok()??;
+    let target = img
+        .labels
+        .get(crate::containers::shared::MOUNT_LABEL)?
+        .clone();
+    let local = local::resolve(store, &img, platform).await.ok()?;
+    let chain = manifest::chain_ids(&local.config.rootfs.diff_ids).pop()?;
+    Some((target, chain))
 }
 
 /// Fails naming the first container that uses one of `names`.

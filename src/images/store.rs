@@ -82,6 +82,8 @@ pub struct Store {
     pub squashed_owners: bool,
     /// The ingests opened through this store (under its lease), for [`Store::cancel`].
     opened: Arc<Mutex<Vec<String>>>,
+    /// The rootless launcher's child (whose mount namespace holds the shared store's mounts).
+    pub launcher_pid: Option<i32>,
 }
 
 impl Store {
@@ -91,6 +93,7 @@ impl Store {
             snapshotter: snapshotter.to_owned(),
             squashed_owners: false,
             opened: Arc::default(),
+            launcher_pid: None,
         }
     }
 
@@ -98,6 +101,7 @@ impl Store {
     pub fn for_endpoint(containerd: Client, ep: &Endpoint) -> Store {
         let mut store = Store::new(containerd, &ep.snapshotter);
         store.squashed_owners = ep.launcher.as_ref().is_some_and(|l| l.single_id());
+        store.launcher_pid = ep.launcher.as_ref().map(|l| l.child_pid);
         store
     }
 
