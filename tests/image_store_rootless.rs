@@ -4,7 +4,8 @@
 //! from the store and `run --pull never` starts from it (owners and the layers' result kept,
 //! writes going to the container's own layer, two containers at once); an image whose layers
 //! the node does not have runs from its file mounted with squashfuse, which `rmi` unmounts; a
-//! container of a store image cannot be committed; a missing store dir is a clear error.
+//! container of a store image cannot be committed, nor the image saved or pushed; a missing
+//! store dir is a clear error.
 
 mod containers_support;
 
@@ -108,6 +109,35 @@ fn images_squashed_to_the_store_start_without_a_pull() {
         stderr(&refused)
     );
     ok(&with_store(&rl, &store, &["rm", "c0"]));
+    // Nor saved or pushed, under its name or another (a manifest without the config's layers
+    // was written before): each says why.
+    ok(&with_store(
+        &rl,
+        &store,
+        &["tag", &img, "127.0.0.1:5000/burrow-test/from-store:1"],
+    ));
+    let saved = rl.dir.join("home").join("saved.tar");
+    let saved_s = saved.display().to_string();
+    for (what, args) in [
+        ("save", vec!["save", "-o", saved_s.as_str(), img.as_str()]),
+        (
+            "push",
+            vec!["push", "127.0.0.1:5000/burrow-test/from-store:1"],
+        ),
+    ] {
+        let out = with_store(&rl, &store, &args);
+        assert_ne!(code(&out), 0, "{what}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("shared image store"),
+            "{what}: {}",
+            stderr(&out)
+        );
+    }
+    ok(&with_store(
+        &rl,
+        &store,
+        &["rmi", "127.0.0.1:5000/burrow-test/from-store:1"],
+    ));
 
     // An image whose layers this containerd no longer has (the harness's own copy of the
     // test images keeps theirs) runs from its file, mounted with squashfuse; removing the

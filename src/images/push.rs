@@ -27,6 +27,8 @@ pub enum PushError {
     Registry(#[from] RegistryError),
     #[error("{0} has no tag to push: push NAME:TAG")]
     NoTag(String),
+    #[error("image {name} runs from the shared image store ({file}) and has no layers here to push: pull it from its registry (`burrow pull`), tag and push that")]
+    FromStore { name: String, file: String },
 }
 
 type Result<T> = std::result::Result<T, PushError>;
@@ -53,6 +55,12 @@ pub async fn push(
         .clone()
         .ok_or_else(|| PushError::NoTag(reference.familiar()))?;
     let img = catalog::record(store, &name).await?;
+    if let Some(file) = img.labels.get(crate::containers::shared::STORE_LABEL) {
+        return Err(PushError::FromStore {
+            name: reference.familiar(),
+            file: file.clone(),
+        });
+    }
     let target = img
         .target
         .as_ref()

@@ -29,6 +29,8 @@ pub enum SaveError {
     Missing { name: String, digest: String },
     #[error("write the archive")]
     Flush(#[source] std::io::Error),
+    #[error("image {name} runs from the shared image store ({file}) and has no layers here to save: pull it (`burrow pull {name}`) and save that")]
+    FromStore { name: String, file: String },
     #[error("cannot create {path}")]
     Create {
         path: PathBuf,
@@ -240,6 +242,12 @@ async fn write_image<W: Write>(
     docker: &mut Vec<serde_json::Value>,
 ) -> Result<()> {
     let img = catalog::record(store, record).await?;
+    if let Some(file) = img.labels.get(crate::containers::shared::STORE_LABEL) {
+        return Err(SaveError::FromStore {
+            name: record.to_owned(),
+            file: file.clone(),
+        });
+    }
     let target = img
         .target
         .as_ref()
