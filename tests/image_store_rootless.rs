@@ -4,8 +4,8 @@
 //! from the store and `run --pull never` starts from it (owners and the layers' result kept,
 //! writes going to the container's own layer, two containers at once); an image whose layers
 //! the node does not have runs from its file mounted with squashfuse, which `rmi` unmounts; a
-//! container of a store image cannot be committed, nor the image saved or pushed; a missing
-//! store dir is a clear error.
+//! container of a store image cannot be committed, nor the image saved or pushed, and a build
+//! FROM it pulls it first; a missing store dir is a clear error.
 
 mod containers_support;
 
@@ -138,6 +138,47 @@ fn images_squashed_to_the_store_start_without_a_pull() {
         &store,
         &["rmi", "127.0.0.1:5000/burrow-test/from-store:1"],
     ));
+    assert!(!saved.exists(), "a failed save left {saved_s}");
+
+    // A build FROM an image here only from the store pulls it first (the record has no layers
+    // to build on) and makes an image that runs and saves whole.
+    let bctx = rl.dir.join("home").join("bctx");
+    std::fs::create_dir_all(&bctx).unwrap();
+    std::fs::write(
+        bctx.join("Dockerfile"),
+        format!("FROM {img}\nRUN echo built > /built.txt\n"),
+    )
+    .unwrap();
+    for p in [&bctx, &bctx.join("Dockerfile")] {
+        std::os::unix::fs::chown(p, Some(rl.machine.uid), Some(rl.machine.gid)).unwrap();
+    }
+    let built = "localhost/built-on-store:1";
+    ok(&with_store(
+        &rl,
+        &store,
+        &["build", "-q", "-t", built, &bctx.display().to_string()],
+    ));
+    let out = with_store(
+        &rl,
+        &store,
+        &[
+            "run",
+            "--rm",
+            built,
+            "cat",
+            "/built.txt",
+            "/data/layer3.txt",
+        ],
+    );
+    let text = ok(&out);
+    assert!(text.contains("built") && text.contains("layer 3"), "{text}");
+    ok(&with_store(
+        &rl,
+        &store,
+        &["save", "-o", saved_s.as_str(), built],
+    ));
+    ok(&with_store(&rl, &store, &["rmi", built]));
+    let _ = std::fs::remove_file(&saved);
 
     // An image whose layers this containerd no longer has (the harness's own copy of the
     // test images keeps theirs) runs from its file, mounted with squashfuse; removing the

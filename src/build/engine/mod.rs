@@ -245,7 +245,12 @@ impl Build<'_> {
             .with_context(|| format!("invalid image reference {reference:?}"))?;
         let name = r.to_string();
         let mut record = self.leased.image(&name).await?;
-        if record.is_none() || pull {
+        // An image here only from the shared image store has no layers to build on: pulled.
+        let from_store = record.as_ref().is_some_and(|r| {
+            r.labels
+                .contains_key(crate::containers::shared::STORE_LABEL)
+        });
+        if record.is_none() || pull || from_store {
             let mut regs = endpoints::registries_for(&r.domain, false, false, &[])?;
             if let Some(c) = self.opts.pull_auth.0.get(&r.domain) {
                 regs = regs
@@ -260,7 +265,12 @@ impl Build<'_> {
                 unpack: true,
             };
             let quiet = Arc::new(crate::images::progress::Progress::new(true));
-            let pulled = endpoints::pull_any(&self.leased, regs, &r, &opts, quiet).await?;
+            let pulled = endpoints::pull_any(&self.leased, regs, &r, &opts, quiet).await;
+            let pulled = if from_store {
+                pulled.map_err(|e| anyhow::anyhow!("image {name} is here only from the shared image store, without the layers a build needs, and pulling it failed: {e:#}"))?
+            } else {
+                pulled?
+            };
             record = self.leased.image(&pulled.name).await?;
         }
         let record = record.with_context(|| format!("image {name} is not here after its pull"))?;
