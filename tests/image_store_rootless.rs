@@ -184,7 +184,7 @@ fn images_squashed_to_the_store_start_without_a_pull() {
     // test images keeps theirs) runs from its file, mounted with squashfuse; removing the
     // image record unmounts the file (no squashfuse left serving it), and the next run mounts
     // it again.
-    let own = "localhost/store-only:1";
+    let own = "127.0.0.1:5000/burrow-test/store-only:1";
     let busybox = rl.machine.image_busybox.clone();
     ok(&with_store(
         &rl,
@@ -200,6 +200,7 @@ fn images_squashed_to_the_store_start_without_a_pull() {
         ],
     ));
     ok(&with_store(&rl, &store, &["commit", "c1", own]));
+    ok(&with_store(&rl, &store, &["push", own]));
     ok(&with_store(&rl, &store, &["rm", "c1"]));
     let own_file = ok(&with_store(
         &rl,
@@ -233,21 +234,29 @@ fn images_squashed_to_the_store_start_without_a_pull() {
     };
     from_store("first run from the store");
     assert!(!serving().is_empty(), "no squashfuse serves {own_file}");
-    ok(&with_store(&rl, &store, &["rmi", own]));
-    let mut left = serving();
-    for _ in 0..50 {
-        if left.is_empty() {
-            break;
+    let rmi_unmounts = |what: &str| {
+        ok(&with_store(&rl, &store, &["rmi", own]));
+        let mut left = serving();
+        for _ in 0..50 {
+            if left.is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            left = serving();
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        left = serving();
-    }
-    assert!(
-        left.is_empty(),
-        "squashfuse (pid {left}) still serves {own_file} after rmi"
-    );
+        assert!(
+            left.is_empty(),
+            "squashfuse (pid {left}) still serves {own_file} after rmi ({what})"
+        );
+    };
+    rmi_unmounts("run from the store");
+    // Pulled while it runs from the store, its snapshot stays the mounted file: removing the
+    // pulled image unmounts it as well.
     from_store("run from the store after rmi");
-    ok(&with_store(&rl, &store, &["rmi", own]));
+    ok(&with_store(&rl, &store, &["pull", "-q", own]));
+    assert!(!serving().is_empty(), "the pull unmounted {own_file}");
+    from_store("run of the pulled image");
+    rmi_unmounts("pulled over the store's record");
 
     // A store dir that is not there says so.
     let bad = with_store(

@@ -133,8 +133,20 @@ pub async fn pull(
             let name = reference.to_string();
             let mut target = top.clone();
             target.platform = None;
+            // A record that ran from the shared store now has its layers, but its snapshot may
+            // still be the store file's mount (unpacking skips a snapshot that is there): keep
+            // where that is, so that removing the image unmounts it.
+            let mount = crate::containers::shared::MOUNT_LABEL;
+            let labels: HashMap<String, String> = match leased.image(&name).await {
+                Ok(Some(old)) => old
+                    .labels
+                    .get(mount)
+                    .map(|t| HashMap::from([(mount.to_string(), t.clone())]))
+                    .unwrap_or_default(),
+                _ => HashMap::new(),
+            };
             leased
-                .put_image(&name, &target, HashMap::new())
+                .put_image(&name, &target, labels)
                 .await
                 .map(|_| Pulled {
                     name,
