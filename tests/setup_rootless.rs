@@ -1,7 +1,8 @@
 //! `burrow setup` as the unprivileged test user on the real stack: check, install under the real
 //! `systemd --user` (containerd inside burrow-rootlesskit), restart after SIGKILL with images
 //! kept, idempotence, uninstall leaving nothing behind, the supervised (no-systemd) service, an
-//! unset XDG_RUNTIME_DIR, the "nothing reachable" error, and root using a system containerd.
+//! unset XDG_RUNTIME_DIR, the "nothing reachable" error, root using a system containerd, and a
+//! stale `child_pid` (its pid reused) that must never get the user's other processes killed.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -610,4 +611,38 @@ fn data_root_holds_the_images_and_purge_deletes_them() {
         "--purge kept the images"
     );
     assert!(!scratch.path().join("nerdctl").exists());
+}
+
+#[test]
+fn a_stale_child_pid_never_gets_the_users_other_processes_killed() {
+    let Some(m) = TestMachine::get() else { return };
+    let (bin, _) = binaries(&m);
+    let _lock = m.exclusive("rootless-containerd");
+    let mut c = Cleanup::new();
+    uninstall_on_drop(&m, &bin, &mut c);
+    // A launcher killed with SIGKILL leaves its child_pid behind; once pids wrap, that number
+    // is some other process, here one of the user's outside any launcher.
+    let mut sleeper = m.user_command("sleep");
+    sleeper.arg("300");
+    let pid = c.spawn(&mut sleeper).id();
+    let state = runtime_dir(&m).join("containerd-rootless");
+    let mut sh = m.user_command("sh");
+    sh.arg("-c")
+        .arg("mkdir -p \"$1\" && chmod 700 \"$1\" && echo \"$2\" > \"$1/child_pid\"")
+        .arg("sh")
+        .arg(&state)
+        .arg(pid.to_string());
+    expect_success(
+        &run_with_timeout(&mut sh, MINUTE),
+        "write a stale child_pid",
+    );
+
+    let st = status_json(&m, &bin);
+    assert!(st["child_pid"].is_null(), "a stale pid is shown: {st:#}");
+    let out = burrow(&m, &bin, &["setup", "uninstall"]);
+    assert!(out.status.success(), "uninstall: {}", stderr(&out));
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.split_whitespace().nth(2) != Some("Z"));
+    assert!(alive, "uninstall killed the user's unrelated process {pid}");
+    let _ = std::fs::remove_file(state.join("child_pid"));
 }

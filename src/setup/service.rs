@@ -45,14 +45,43 @@ pub fn docker_api_installed(l: &Layout) -> bool {
         || supervise::installed_docker_api(l)
 }
 
-/// The launcher's child pid from the state dir, when that process exists.
+/// The launcher's child pid from the state dir, when a launcher is running there: one holds the
+/// state dir's lock and the pid lives in a user namespace other than ours. A `child_pid` left
+/// by a launcher that was killed names a pid the kernel may since have given to any process,
+/// and [`stop`] kills everything in that pid's user namespace.
 pub fn child_pid(l: &Layout) -> Option<i32> {
     let pid: i32 = std::fs::read_to_string(l.state_dir.join("child_pid"))
         .ok()?
         .trim()
         .parse()
         .ok()?;
-    Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+    if !lock_held(&l.state_dir.join("lock")) {
+        return None;
+    }
+    let ns = userns_of(pid)?;
+    (Some(&ns) != userns_of(std::process::id() as i32).as_ref()).then_some(pid)
+}
+
+/// Whether some process holds a lock on `path`, read from /proc/locks (taking the lock to see
+/// would race a launcher starting at that moment).
+fn lock_held(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    let Ok(locks) = std::fs::read_to_string("/proc/locks") else {
+        return false;
+    };
+    // Lines are like "1: FLOCK  ADVISORY  WRITE 4242 00:1a:5678 0 EOF" (a waiter's has "->").
+    let want = format!(
+        "{:02x}:{:02x}:{}",
+        nix::sys::stat::major(meta.dev()),
+        nix::sys::stat::minor(meta.dev()),
+        meta.ino()
+    );
+    locks
+        .lines()
+        .any(|line| line.split_whitespace().any(|field| field == want))
 }
 
 /// containerd's server version when it answers on the socket.
@@ -156,7 +185,9 @@ pub fn stop(l: &Layout, manager: Option<Manager>) -> anyhow::Result<()> {
         Some(Manager::Supervised) => supervise::stop(l)?,
         _ => {}
     }
-    if let Some(ns) = userns {
+    // Never our own namespace: that would be every process of the user outside the launcher.
+    let ours = userns_of(std::process::id() as i32);
+    if let Some(ns) = userns.filter(|ns| Some(ns) != ours.as_ref()) {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let left = processes_in(&ns);
@@ -181,4 +212,41 @@ pub fn stop(l: &Layout, manager: Option<Manager>) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::fcntl::{Flock, FlockArg};
+
+    fn layout_in(dir: &Path) -> Layout {
+        let mut l = Layout::new(&super::super::layout::example_env(), None).unwrap();
+        l.state_dir = dir.to_path_buf();
+        l
+    }
+
+    #[test]
+    fn a_child_pid_left_by_a_dead_launcher_is_not_trusted() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = layout_in(dir.path());
+        // A pid that exists (ours) in a state dir no launcher holds: stale.
+        std::fs::write(dir.path().join("child_pid"), std::process::id().to_string()).unwrap();
+        std::fs::write(dir.path().join("lock"), "").unwrap();
+        assert_eq!(child_pid(&l), None);
+        // Locked, as by a running launcher, but the pid is in our own user namespace: still not
+        // a launcher's child, and never a namespace to empty.
+        let f = std::fs::File::open(dir.path().join("lock")).unwrap();
+        let _held = Flock::lock(f, FlockArg::LockExclusiveNonblock).unwrap();
+        assert!(lock_held(&dir.path().join("lock")));
+        assert_eq!(child_pid(&l), None);
+    }
+
+    #[test]
+    fn an_unlocked_file_is_not_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = dir.path().join("lock");
+        std::fs::write(&lock, "").unwrap();
+        assert!(!lock_held(&lock));
+        assert!(!lock_held(&dir.path().join("missing")));
+    }
 }

@@ -267,17 +267,32 @@ pub fn rootless_with(name: &str, launcher: Option<&Path>, net_flags: &[&str]) ->
             "sh",
             "-c",
         ])
-        .arg(child)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    cleanup.spawn(&mut cmd);
+        .arg(child);
+    // The launcher's and containerd's own words, shown if the start fails.
+    let log_path = dir.join("rootlesskit.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    cmd.stdout(log.try_clone().unwrap()).stderr(log);
+    let launcher_pid = cleanup.spawn(&mut cmd).id();
     let sock = runtime_dir.join("containerd/containerd.sock");
-    assert!(
-        wait_for(Duration::from_secs(30), || sock.exists()
-            && runtime_dir.join("containerd-rootless/child_pid").exists()),
-        "rootless containerd did not start under rootlesskit in {}",
-        runtime_dir.display()
-    );
+    // Generous: on two busy cores, with sibling tests starting their own containerds, the
+    // start has been seen to take most of 30 s.
+    let started = wait_for(Duration::from_secs(90), || {
+        sock.exists() && runtime_dir.join("containerd-rootless/child_pid").exists()
+    });
+    if !started {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(40).collect();
+        let alive = std::fs::read_to_string(format!("/proc/{launcher_pid}/stat"))
+            .is_ok_and(|st| !st.contains(") Z "));
+        panic!(
+            "rootless containerd did not start under {} in {} (launcher pid {launcher_pid} {}); \
+             its output ends:\n{}",
+            launcher.unwrap_or(Path::new("rootlesskit")).display(),
+            runtime_dir.display(),
+            if alive { "still running" } else { "exited" },
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        );
+    }
     let rl = Rootless {
         machine,
         dir: dir.clone(),
