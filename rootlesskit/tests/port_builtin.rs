@@ -1,5 +1,6 @@
 //! The builtin port driver against a real child network namespace: TCP and UDP over IPv4 and
-//! IPv6, from loopback and from a non-loopback host address, half-close, conflicts, removal.
+//! IPv6, from loopback and from a non-loopback host address, half-close, conflicts, removal,
+//! and connections reusing the driver's spare pipes.
 
 mod port_support;
 
@@ -303,6 +304,34 @@ fn connection_to_a_closed_child_port_is_closed() {
     let mut buf = Vec::new();
     let r = s.read_to_end(&mut buf);
     assert!(buf.is_empty(), "got data from nowhere: {r:?}");
+}
+
+#[test]
+fn spare_pipes_never_carry_bytes_from_one_connection_to_the_next() {
+    let Some((_ns, sockets, driver)) = setup() else {
+        return;
+    };
+    let echo = tcp_echo(&sockets, "127.0.0.1".parse().unwrap());
+    let p = free_port();
+    driver
+        .add(spec(&format!("127.0.0.1:{p}:{}/tcp", echo.port())))
+        .unwrap();
+    let addr = SocketAddr::new("127.0.0.1".parse().unwrap(), p);
+    for round in 0..20u8 {
+        // A client that sends plenty and goes away without reading: its connection ends in a
+        // reset with bytes still on the way, perhaps in a pipe.
+        let mut cut = std::net::TcpStream::connect(addr).unwrap();
+        let _ = cut.write_all(&vec![0xEE; 256 * 1024]);
+        drop(cut);
+        // The connections after it get exactly their own bytes back, short and long.
+        let short = vec![round; 1 + round as usize];
+        assert_eq!(tcp_roundtrip(addr, &short), short, "round {round}");
+        let long = vec![round.wrapping_add(100); 200 * 1024];
+        assert!(
+            tcp_roundtrip(addr, &long) == long,
+            "round {round}: long echo differs"
+        );
+    }
 }
 
 #[test]

@@ -46,6 +46,8 @@ pub(crate) struct PortCtx {
     pub(crate) sockets: Arc<NetnsSockets>,
     pub(crate) target: SocketAddr,
     pub(crate) udp_idle_timeout: Duration,
+    /// The driver's spare splice pipes.
+    pub(crate) pipes: Arc<splice::Pipes>,
     pub(crate) stop: watch::Receiver<()>,
     /// Held, never used: its drop tells `remove` this task has ended.
     pub(crate) _done: mpsc::Sender<()>,
@@ -88,6 +90,7 @@ pub struct BuiltinDriver {
     rt: Option<tokio::runtime::Runtime>,
     options: Options,
     sockets: Arc<NetnsSockets>,
+    pipes: Arc<splice::Pipes>,
     ports: Mutex<Ports>,
 }
 
@@ -121,12 +124,17 @@ impl BuiltinDriver {
             rt: Some(rt),
             options,
             sockets: Arc::new(sockets),
+            pipes: Arc::default(),
             ports: Mutex::new(Ports {
                 next_id: 1,
                 map: BTreeMap::new(),
             }),
         }))
     }
+
+    /// File descriptors the driver keeps open between connections besides its listeners: spare
+    /// splice pipes (two fds each), over the namespace sockets [`NetnsSockets::STOCK_MAX`].
+    pub const SPARE_PIPE_FDS: usize = 2 * splice::Pipes::MAX;
 
     fn rt(&self) -> &tokio::runtime::Runtime {
         self.rt.as_ref().expect("runtime lives until drop")
@@ -282,6 +290,7 @@ impl PortDriver for BuiltinDriver {
             sockets: self.sockets.clone(),
             target: SocketAddr::new(spec.child_ip.unwrap_or(DEFAULT_CHILD_IP), spec.child_port),
             udp_idle_timeout: self.options.udp_idle_timeout,
+            pipes: self.pipes.clone(),
             stop: stop_rx,
             _done: done_tx,
         };
@@ -381,9 +390,10 @@ async fn tcp_conn(conn: tokio::net::TcpStream, peer: SocketAddr, mut ctx: PortCt
     };
     match child {
         Ok(child) => {
+            let pipes = ctx.pipes.clone();
             tokio::select! {
                 _ = ctx.stopped() => {}
-                _ = splice::relay(conn, child) => {}
+                _ = splice::relay(conn, child, &pipes) => {}
             }
         }
         Err(e) => {
