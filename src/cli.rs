@@ -184,7 +184,8 @@ fn needs_engine(command: &Command) -> bool {
 /// after the subcommand, as nerdctl's are: when clap rejects one there, it is moved in front of
 /// the subcommand and the line parsed again (a subcommand's own flag of that name wins).
 /// A line clap does not take is clap's error, with the usage of the command it names.
-fn parse(mut args: Vec<OsString>) -> Result<Cli, clap::Error> {
+fn parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
+    let mut args = end_flags_after_image(args);
     loop {
         match Cli::try_parse_from(&args) {
             Ok(cli) => return Ok(cli),
@@ -242,6 +243,79 @@ fn with_own_usage(mut err: clap::Error, args: &[OsString]) -> clap::Error {
         ContextValue::StyledStr(named.render_usage()),
     );
     err
+}
+
+/// For `run` and `create` (also as `container run|create`): a `--` right after the image, so that
+/// every word after it is the container's, flags included, as Docker parses them (`docker run
+/// IMAGE -e x` passes `-e x` to the command; clap would take `-e x` as run's own flag).
+fn end_flags_after_image(mut args: Vec<OsString>) -> Vec<OsString> {
+    let mut cmd = Cli::command();
+    // Subcommands' flags exist only once built (the derive defers them).
+    cmd.build();
+    let mut i = 1;
+    while let Some((_, n)) = args.get(i).and_then(|w| top_level_flag(&cmd, w)) {
+        i += n;
+    }
+    let mut sub = match args.get(i).and_then(|w| cmd.find_subcommand(w)) {
+        Some(s) => s,
+        None => return args,
+    };
+    i += 1;
+    if sub.get_name() == "container" {
+        match args.get(i).and_then(|w| sub.find_subcommand(w)) {
+            Some(s) => sub = s,
+            None => return args,
+        }
+        i += 1;
+    }
+    if !matches!(sub.get_name(), "run" | "create") {
+        return args;
+    }
+    while let Some(word) = args.get(i) {
+        let w = word.to_string_lossy();
+        if w == "--" {
+            return args;
+        }
+        if !w.starts_with('-') || w == "-" {
+            // The image; a `--` after it unless nothing follows.
+            if i + 1 < args.len() {
+                args.insert(i + 1, OsString::from("--"));
+            }
+            return args;
+        }
+        i += flag_width(sub, &w)
+            .or_else(|| top_level_flag(&cmd, word).map(|(_, n)| n))
+            .unwrap_or(1);
+    }
+    args
+}
+
+/// How many words the flag `word` of `cmd` takes: 2 when its value is the next word, else 1
+/// (value attached, a Go boolean, or a cluster of short flags); None when `cmd` has no such flag.
+fn flag_width(cmd: &clap::Command, word: &str) -> Option<usize> {
+    let takes_next = |a: &clap::Arg| a.get_action().takes_values() && !a.is_require_equals_set();
+    if let Some(long) = word.strip_prefix("--") {
+        let (name, attached) = match long.split_once('=') {
+            Some((n, _)) => (n, true),
+            None => (long, false),
+        };
+        let arg = cmd.get_arguments().find(|a| {
+            a.get_long() == Some(name) || a.get_all_aliases().is_some_and(|v| v.contains(&name))
+        })?;
+        return Some(if takes_next(arg) && !attached { 2 } else { 1 });
+    }
+    let chars: Vec<char> = word.trim_start_matches('-').chars().collect();
+    for (k, c) in chars.iter().enumerate() {
+        if *c == '=' {
+            return Some(1);
+        }
+        let arg = cmd.get_arguments().find(|a| a.get_short() == Some(*c))?;
+        if takes_next(arg) {
+            // Its value is the rest of this word, or the next word.
+            return Some(if k + 1 < chars.len() { 1 } else { 2 });
+        }
+    }
+    Some(1)
 }
 
 /// The top-level flag `word` is, with how many words it takes (its value too unless attached).
@@ -401,6 +475,56 @@ mod tests {
     }
 
     #[test]
+    fn everything_after_the_image_is_the_containers_even_run_flags() {
+        // As Docker: `docker run --entrypoint echo img -e hi` prints "hi".
+        let Command::Containers(Ctr::Run(run)) =
+            parsed("run --rm -e A=1 -p80:80 -it --entrypoint echo img -e hi -p 80 -d").command
+        else {
+            panic!("not run")
+        };
+        assert_eq!(run.flags.image, "img");
+        assert_eq!(run.flags.args, ["-e", "hi", "-p", "80", "-d"]);
+        assert_eq!(run.flags.env, ["A=1"]);
+        assert_eq!(run.flags.publish, ["80:80"]);
+        assert!(!run.detach && run.flags.interactive && run.flags.tty);
+        for line in [
+            "create img -P",
+            "container create img -P",
+            "--debug container create --name=x img -P",
+        ] {
+            let (Command::Containers(Ctr::Create(create))
+            | Command::Container(Group::Same(Ctr::Create(create)))) = parsed(line).command
+            else {
+                panic!("{line}: not create")
+            };
+            assert_eq!(create.flags.image, "img", "{line}");
+            assert_eq!(create.flags.args, ["-P"], "{line}");
+            assert!(!create.flags.publish_all, "{line}");
+        }
+        // A `--` after the image is the container's too (Docker's flag parser stops at the
+        // image and passes the rest on as it is); one before the image ends run's flags.
+        let Command::Containers(Ctr::Run(run)) = parsed("run img -- ls").command else {
+            panic!("not run")
+        };
+        assert_eq!(run.flags.args, ["--", "ls"]);
+        let Command::Containers(Ctr::Run(run)) = parsed("run --rm -- img -e x").command else {
+            panic!("not run")
+        };
+        assert_eq!(
+            (run.flags.image.as_str(), &run.flags.args[..]),
+            ("img", &["-e".to_string(), "x".to_string()][..])
+        );
+        assert_eq!(
+            end_flags_after_image(
+                ["burrow", "exec", "c", "-e", "x"]
+                    .map(OsString::from)
+                    .into()
+            ),
+            ["burrow", "exec", "c", "-e", "x"].map(OsString::from)
+        );
+    }
+
+    #[test]
     fn unknown_flags_are_still_errors() {
         let args: Vec<OsString> = ["burrow", "ps", "--nonsense"].map(OsString::from).into();
         let err = Cli::try_parse_from(&args).unwrap_err();
@@ -540,7 +664,7 @@ mod tests {
         assert!(!run.detach && !run.flags.privileged && !run.flags.interactive);
         // A bare boolean does not take the next word: `false` is the image here, as in Go.
         let Command::Containers(Ctr::Run(run)) =
-            parsed("run --rm false -it --sig-proxy=false").command
+            parsed("run -it --sig-proxy=false --rm false").command
         else {
             panic!("not run")
         };
