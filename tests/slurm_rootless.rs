@@ -265,6 +265,12 @@ fn burrow_srun_takes_pyxis_flags() {
 burrow srun -n 2 --container-image={img} --container-mounts={data}:/in:ro --container-workdir=/in sh -c 'echo task=$SLURM_PROCID $(cat data.txt) $(pwd)'
 burrow srun --container-name=work --container-image={img} sh -c 'echo kept > /tmp/mark'
 burrow srun --container-name=work --container-image={img} cat /tmp/mark
+burrow run --name mk-nosleep {img} rm /bin/sleep
+burrow commit mk-nosleep burrow-test/nosleep:1 >/dev/null
+burrow rm mk-nosleep >/dev/null
+burrow run --rm burrow-test/nosleep:1 sleep 1 || echo image-has-no-sleep
+burrow srun --container-name=bare --container-image=burrow-test/nosleep:1 sh -c 'echo bare-kept > /tmp/mark'
+burrow srun --container-name=bare --container-image=burrow-test/nosleep:1 cat /tmp/mark
 burrow srun --container-image={img} --container-mounts={data}:/in:ro sh -c 'touch /in/x' || echo read-only-refused
 burrow run --rm --device {kind}=gpu0 {img} sh -c 'echo $SLURM_CDI; ls /dev/fakegpu0'
 "
@@ -277,6 +283,12 @@ burrow run --rm --device {kind}=gpu0 {img} sh -c 'echo $SLURM_CDI; ls /dev/fakeg
     assert!(
         log.contains("kept"),
         "the named container was not reused:\n{log}"
+    );
+    // A named container needs nothing from its image to stay up (pyxis needs nothing either).
+    assert!(log.contains("image-has-no-sleep"), "{log}");
+    assert!(
+        log.contains("bare-kept"),
+        "a named container of an image without sleep:\n{log}"
     );
     assert!(
         log.contains("gpu0-visible") && log.contains("/dev/fakegpu0"),

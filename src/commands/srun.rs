@@ -84,13 +84,24 @@ fn ensure_named(burrow: &std::path::Path, c: &ContainerFlags, name: &str) -> any
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status();
+    let keepalive = srun::keepalive_binary();
     let made = Command::new(burrow)
-        .args(srun::named_run_args(c, name))
+        .args(srun::named_run_args(c, name, keepalive.as_deref()))
         .stdout(Stdio::null())
         .status()
         .context("starting the named container")?;
     if !made.success() {
-        anyhow::bail!("could not start the named container {name} from {} (it keeps running with `sleep infinity`: the image needs sleep)", c.image);
+        match keepalive {
+            Some(k) => anyhow::bail!(
+                "could not start the named container {name} from {} (kept running by the host's {})",
+                c.image,
+                k.display()
+            ),
+            None => anyhow::bail!(
+                "could not start the named container {name} from {}: without catatonit on the host it is kept running by the image's `sleep infinity`, so the image needs sleep (as root: apt-get install catatonit)",
+                c.image
+            ),
+        }
     }
     Ok(())
 }

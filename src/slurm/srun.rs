@@ -3,7 +3,7 @@
 //! line, runs srun with the rest, and each task runs its command in a container of the image
 //! (named containers are kept for the job on each node and reused by its later steps).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Set by the wrapper for the tasks srun starts: `burrow srun` inside a task runs the container.
 pub const TASK_ENV: &str = "BURROW_SRUN_TASK";
@@ -251,17 +251,43 @@ fn volume_args(c: &ContainerFlags) -> Vec<String> {
         .collect()
 }
 
+/// Where a named container's keep-alive program is mounted inside it.
+const KEEPALIVE_PATH: &str = "/.burrow-keepalive";
+
+/// The host's catatonit (statically linked; `-P` makes it a pause process with no program to
+/// run), which keeps a named container running whatever its image holds, as pyxis needs nothing
+/// from the image. None when the host has none: then the image's `sleep infinity`.
+pub fn keepalive_binary() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/libexec/podman")])
+        .map(|d| d.join("catatonit"))
+        .find(|p| p.is_file())
+        .and_then(|p| p.canonicalize().ok())
+}
+
 /// The `burrow run -d` that makes a named container: kept running for the job on this node
-/// (its own command waits), so each step's tasks `exec` in it and see what earlier steps left.
-pub fn named_run_args(c: &ContainerFlags, name: &str) -> Vec<String> {
+/// (by `keepalive`, mounted read-only, else the image's `sleep infinity`), so each step's tasks
+/// `exec` in it and see what earlier steps left.
+pub fn named_run_args(c: &ContainerFlags, name: &str, keepalive: Option<&Path>) -> Vec<String> {
     let mut argv: Vec<String> = vec!["run".into(), "-d".into(), "--name".into(), name.into()];
     argv.extend(volume_args(c));
-    argv.extend([
-        "--entrypoint".into(),
-        "sleep".into(),
-        c.image.clone(),
-        "infinity".into(),
-    ]);
+    match keepalive {
+        Some(bin) => argv.extend([
+            "-v".into(),
+            format!("{}:{KEEPALIVE_PATH}:ro", bin.display()),
+            "--entrypoint".into(),
+            KEEPALIVE_PATH.into(),
+            c.image.clone(),
+            "-P".into(),
+        ]),
+        None => argv.extend([
+            "--entrypoint".into(),
+            "sleep".into(),
+            c.image.clone(),
+            "infinity".into(),
+        ]),
+    }
     argv
 }
 
@@ -367,10 +393,15 @@ mod tests {
         };
         let exec = named_exec_args(&c, "pre", &["SLURM_PROCID=1".into()], &words("ls"));
         assert_eq!(exec, words("exec -i -e SLURM_PROCID=1 -w /in pre ls"));
-        let run = named_run_args(&c, "pre");
+        let run = named_run_args(&c, "pre", None);
         assert_eq!(
             run,
             words("run -d --name pre -v /d:/in:ro --entrypoint sleep img infinity")
+        );
+        let run = named_run_args(&c, "pre", Some(Path::new("/usr/bin/catatonit")));
+        assert_eq!(
+            run,
+            words("run -d --name pre -v /d:/in:ro -v /usr/bin/catatonit:/.burrow-keepalive:ro --entrypoint /.burrow-keepalive img -P")
         );
     }
 }
