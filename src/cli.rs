@@ -250,27 +250,16 @@ fn with_own_usage(mut err: clap::Error, args: &[OsString]) -> clap::Error {
 /// IMAGE -e x` passes `-e x` to the command; clap would take `-e x` as run's own flag).
 fn end_flags_after_image(mut args: Vec<OsString>) -> Vec<OsString> {
     let mut cmd = Cli::command();
-    // Subcommands' flags exist only once built (the derive defers them).
-    cmd.build();
-    let mut i = 1;
-    while let Some((_, n)) = args.get(i).and_then(|w| top_level_flag(&cmd, w)) {
-        i += n;
-    }
-    let mut sub = match args.get(i).and_then(|w| cmd.find_subcommand(w)) {
-        Some(s) => s,
-        None => return args,
-    };
-    i += 1;
-    if sub.get_name() == "container" {
-        match args.get(i).and_then(|w| sub.find_subcommand(w)) {
-            Some(s) => sub = s,
-            None => return args,
-        }
-        i += 1;
-    }
-    if !matches!(sub.get_name(), "run" | "create") {
+    let Some((path, mut i)) = run_or_create(&cmd, &args) else {
         return args;
-    }
+    };
+    // Subcommands' flags exist only once built (the derive defers them): built only here, so
+    // other commands' start pays nothing for it.
+    cmd.build();
+    let sub = path
+        .iter()
+        .try_fold(&cmd, |c, name| c.find_subcommand(name))
+        .expect("found before the build");
     while let Some(word) = args.get(i) {
         let w = word.to_string_lossy();
         if w == "--" {
@@ -288,6 +277,24 @@ fn end_flags_after_image(mut args: Vec<OsString>) -> Vec<OsString> {
             .unwrap_or(1);
     }
     args
+}
+
+/// The subcommand path (`run`, `create`, `container run|create`) a line names, and where its
+/// words start; None for any other command.
+fn run_or_create(cmd: &clap::Command, args: &[OsString]) -> Option<(Vec<String>, usize)> {
+    let mut i = 1;
+    while let Some((_, n)) = args.get(i).and_then(|w| top_level_flag(cmd, w)) {
+        i += n;
+    }
+    let mut sub = cmd.find_subcommand(args.get(i)?)?;
+    let mut path = vec![sub.get_name().to_string()];
+    i += 1;
+    if sub.get_name() == "container" {
+        sub = sub.find_subcommand(args.get(i)?)?;
+        path.push(sub.get_name().to_string());
+        i += 1;
+    }
+    matches!(sub.get_name(), "run" | "create").then_some((path, i))
 }
 
 /// How many words the flag `word` of `cmd` takes: 2 when its value is the next word, else 1

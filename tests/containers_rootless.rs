@@ -168,6 +168,10 @@ fn rootless_run_exit_codes_and_bind_mount_ownership() {
     assert_eq!(stdout(&out), "hi\n");
     let out = rl.burrow(&["run", "--rm", "--network", "none", &bb, "no-such-command"]);
     assert_eq!(code(&out), 127, "{}", stderr(&out));
+    // Words after the image are the container's even when they are run's own flags (Docker).
+    let out = rl.burrow(&["run", "--rm", "--entrypoint", "echo", &bb, "-e", "hi", "-P"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "hi -P\n");
 
     // A directory the user owns is root's inside the container (uid 0 maps to the user).
     let shared = rl.home.join("shared");

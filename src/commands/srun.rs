@@ -93,9 +93,10 @@ fn ensure_named(burrow: &std::path::Path, c: &ContainerFlags, name: &str) -> any
     if !made.success() {
         match keepalive {
             Some(k) => anyhow::bail!(
-                "could not start the named container {name} from {} (kept running by the host's {})",
+                "could not start the named container {name} from {} (kept running by the host's {}); burrow's error above says why, and `burrow run --rm {} true` in the job tries the image alone",
                 c.image,
-                k.display()
+                k.display(),
+                c.image
             ),
             None => anyhow::bail!(
                 "could not start the named container {name} from {}: without catatonit on the host it is kept running by the image's `sleep infinity`, so the image needs sleep (as root: apt-get install catatonit)",

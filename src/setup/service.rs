@@ -45,11 +45,18 @@ pub fn docker_api_installed(l: &Layout) -> bool {
         || supervise::installed_docker_api(l)
 }
 
-/// The launcher's child pid from the state dir, when a launcher is running there: one holds the
-/// state dir's lock and the pid lives in a user namespace other than ours. A `child_pid` left
-/// by a launcher that was killed names a pid the kernel may since have given to any process,
-/// and [`stop`] kills everything in that pid's user namespace.
+/// The launcher's child pid from the state dir, when a launcher is running there (see
+/// [`launcher_child`]).
 pub fn child_pid(l: &Layout) -> Option<i32> {
+    launcher_child(l).map(|(pid, _)| pid)
+}
+
+/// The launcher's child pid and its user namespace, when a launcher is running there: one holds
+/// the state dir's lock and the pid lives in a user namespace other than ours. A `child_pid`
+/// left by a launcher that was killed names a pid the kernel may since have given to any
+/// process, and [`stop`] kills everything in the namespace returned here: never our own, which
+/// would be every process of the user outside the launcher.
+fn launcher_child(l: &Layout) -> Option<(i32, std::path::PathBuf)> {
     let pid: i32 = std::fs::read_to_string(l.state_dir.join("child_pid"))
         .ok()?
         .trim()
@@ -59,7 +66,7 @@ pub fn child_pid(l: &Layout) -> Option<i32> {
         return None;
     }
     let ns = userns_of(pid)?;
-    (Some(&ns) != userns_of(std::process::id() as i32).as_ref()).then_some(pid)
+    (Some(&ns) != userns_of(std::process::id() as i32).as_ref()).then_some((pid, ns))
 }
 
 /// Whether some process holds a lock on `path`, read from /proc/locks (taking the lock to see
@@ -177,7 +184,7 @@ fn processes_in(userns: &Path) -> Vec<i32> {
 
 /// Stops the service however it is managed, then kills anything left in its user namespace.
 pub fn stop(l: &Layout, manager: Option<Manager>) -> anyhow::Result<()> {
-    let userns = child_pid(l).and_then(userns_of);
+    let userns = launcher_child(l).map(|(_, ns)| ns);
     match manager {
         Some(Manager::Systemd) if systemd::user_manager_reachable().is_ok() => {
             systemd::run(&["stop", systemd::UNIT])?;
@@ -185,9 +192,7 @@ pub fn stop(l: &Layout, manager: Option<Manager>) -> anyhow::Result<()> {
         Some(Manager::Supervised) => supervise::stop(l)?,
         _ => {}
     }
-    // Never our own namespace: that would be every process of the user outside the launcher.
-    let ours = userns_of(std::process::id() as i32);
-    if let Some(ns) = userns.filter(|ns| Some(ns) != ours.as_ref()) {
+    if let Some(ns) = userns {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let left = processes_in(&ns);
