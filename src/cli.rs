@@ -185,7 +185,7 @@ fn needs_engine(command: &Command) -> bool {
 /// the subcommand and the line parsed again (a subcommand's own flag of that name wins).
 /// A line clap does not take is clap's error, with the usage of the command it names.
 fn parse(args: Vec<OsString>) -> Result<Cli, clap::Error> {
-    let mut args = end_flags_after_image(args);
+    let mut args = end_flags_after_operand(args);
     loop {
         match Cli::try_parse_from(&args) {
             Ok(cli) => return Ok(cli),
@@ -245,28 +245,81 @@ fn with_own_usage(mut err: clap::Error, args: &[OsString]) -> clap::Error {
     err
 }
 
-/// For `run` and `create` (also as `container run|create`): a `--` right after the image, so that
-/// every word after it is the container's, flags included, as Docker parses them (`docker run
-/// IMAGE -e x` passes `-e x` to the command; clap would take `-e x` as run's own flag).
-fn end_flags_after_image(mut args: Vec<OsString>) -> Vec<OsString> {
+/// Commands whose own flags end at their first operand, as Docker's (`SetInterspersed(false)`):
+/// every word after the image of `run`/`create`, the container of `exec`/`top`, the service of
+/// `compose run`/`compose exec` is the command's, flags included (`docker run IMAGE -e x` passes
+/// `-e x` to the container; clap would take `-e x` as run's own flag).
+const FLAGS_END_AT_OPERAND: &[&[&str]] = &[
+    &["run"],
+    &["create"],
+    &["exec"],
+    &["top"],
+    &["container", "run"],
+    &["container", "create"],
+    &["container", "exec"],
+    &["container", "top"],
+    &["compose", "run"],
+    &["compose", "exec"],
+];
+
+/// For the commands of [`FLAGS_END_AT_OPERAND`]: a `--` right after their first operand, so that
+/// clap leaves every word after it to the command.
+fn end_flags_after_operand(mut args: Vec<OsString>) -> Vec<OsString> {
     let mut cmd = Cli::command();
-    let Some((path, mut i)) = run_or_create(&cmd, &args) else {
+    let mut i = 1;
+    while let Some((_, n)) = args.get(i).and_then(|w| top_level_flag(&cmd, w)) {
+        i += n;
+    }
+    // Only lines that may name one of them pay for building clap's tree.
+    let Some(first) = args.get(i).and_then(|w| cmd.find_subcommand(w)) else {
         return args;
     };
-    // Subcommands' flags exist only once built (the derive defers them): built only here, so
-    // other commands' start pays nothing for it.
+    let first = first.get_name().to_string();
+    if !FLAGS_END_AT_OPERAND.iter().any(|p| p[0] == first) {
+        return args;
+    }
+    // Subcommands' flags exist only once built (the derive defers them).
     cmd.build();
-    let sub = path
-        .iter()
-        .try_fold(&cmd, |c, name| c.find_subcommand(name))
-        .expect("found before the build");
+    let mut sub = cmd.find_subcommand(&first).expect("found before the build");
+    let mut path = vec![first];
+    i += 1;
+    // Down the subcommand path (`compose -f x.yml run`), over each level's own flags.
+    loop {
+        if FLAGS_END_AT_OPERAND.contains(
+            &path
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .as_slice(),
+        ) {
+            break;
+        }
+        let Some(word) = args.get(i) else {
+            return args;
+        };
+        let w = word.to_string_lossy();
+        if w == "--" || !w.starts_with('-') || w == "-" {
+            match sub.find_subcommand(word) {
+                Some(next) => {
+                    path.push(next.get_name().to_string());
+                    sub = next;
+                    i += 1;
+                    continue;
+                }
+                None => return args,
+            }
+        }
+        i += flag_width(sub, &w)
+            .or_else(|| top_level_flag(&cmd, word).map(|(_, n)| n))
+            .unwrap_or(1);
+    }
     while let Some(word) = args.get(i) {
         let w = word.to_string_lossy();
         if w == "--" {
             return args;
         }
         if !w.starts_with('-') || w == "-" {
-            // The image; a `--` after it unless nothing follows.
+            // The operand; a `--` after it unless nothing follows.
             if i + 1 < args.len() {
                 args.insert(i + 1, OsString::from("--"));
             }
@@ -277,24 +330,6 @@ fn end_flags_after_image(mut args: Vec<OsString>) -> Vec<OsString> {
             .unwrap_or(1);
     }
     args
-}
-
-/// The subcommand path (`run`, `create`, `container run|create`) a line names, and where its
-/// words start; None for any other command.
-fn run_or_create(cmd: &clap::Command, args: &[OsString]) -> Option<(Vec<String>, usize)> {
-    let mut i = 1;
-    while let Some((_, n)) = args.get(i).and_then(|w| top_level_flag(cmd, w)) {
-        i += n;
-    }
-    let mut sub = cmd.find_subcommand(args.get(i)?)?;
-    let mut path = vec![sub.get_name().to_string()];
-    i += 1;
-    if sub.get_name() == "container" {
-        sub = sub.find_subcommand(args.get(i)?)?;
-        path.push(sub.get_name().to_string());
-        i += 1;
-    }
-    matches!(sub.get_name(), "run" | "create").then_some((path, i))
 }
 
 /// How many words the flag `word` of `cmd` takes: 2 when its value is the next word, else 1
@@ -521,13 +556,54 @@ mod tests {
             (run.flags.image.as_str(), &run.flags.args[..]),
             ("img", &["-e".to_string(), "x".to_string()][..])
         );
+    }
+
+    #[test]
+    fn everything_after_the_container_or_service_is_the_commands() {
+        // `docker exec c -e x` runs `-e x`; the top-level flags still work before the operand.
+        for line in [
+            "exec c -e x",
+            "exec --debug -e A=1 c -e x",
+            "container exec -e A=1 c -e x",
+        ] {
+            let (Command::Containers(Ctr::Exec(exec))
+            | Command::Container(Group::Same(Ctr::Exec(exec)))) = parsed(line).command
+            else {
+                panic!("{line}: not exec")
+            };
+            assert_eq!(exec.container, "c", "{line}");
+            assert_eq!(exec.command, ["-e", "x"], "{line}");
+            assert!(exec.env.len() <= 1, "{line}");
+        }
+        let Command::Containers(Ctr::Top(top)) = parsed("top c -e -o pid").command else {
+            panic!("not top")
+        };
+        assert_eq!(top.ps_args, ["-e", "-o", "pid"]);
+        use commands::compose::Command as Compose;
+        let cli = parsed("compose -f x.yml -p p run --rm -e A=1 web -e B -T --rm");
+        let Command::Compose(compose) = cli.command else {
+            panic!("not compose")
+        };
+        let Compose::Run(run) = compose.command else {
+            panic!("not compose run")
+        };
+        assert_eq!(run.service, "web");
+        assert_eq!(run.command, ["-e", "B", "-T", "--rm"]);
+        let Command::Compose(compose) = parsed("compose exec -T web -T ls").command else {
+            panic!("not compose")
+        };
+        let Compose::Exec(exec) = compose.command else {
+            panic!("not compose exec")
+        };
+        assert!(exec.no_tty);
         assert_eq!(
-            end_flags_after_image(
-                ["burrow", "exec", "c", "-e", "x"]
-                    .map(OsString::from)
-                    .into()
-            ),
-            ["burrow", "exec", "c", "-e", "x"].map(OsString::from)
+            (exec.service.as_str(), &exec.command[..]),
+            ("web", &["-T".to_string(), "ls".to_string()][..])
+        );
+        // Other commands are left as they are.
+        assert_eq!(
+            end_flags_after_operand(["burrow", "logs", "c", "-f"].map(OsString::from).into()),
+            ["burrow", "logs", "c", "-f"].map(OsString::from)
         );
     }
 
