@@ -474,11 +474,38 @@ fn start_udp(m: &TestMachine, f: &Forwarder, n: usize) -> Result<Running> {
     Ok(Running { guard, port })
 }
 
+/// How a namespace → host variant reaches the host's loopback.
+enum NsToHost {
+    /// burrow-rootlesskit or RootlessKit with this --net, via the gateway 10.0.2.2.
+    Launcher(Option<PathBuf>, &'static str),
+    /// pasta's tap path: the namespace's default gateway is mapped to the host.
+    PastaTap,
+    /// pasta -T: the namespace's own loopback port spliced to the host's in the kernel.
+    PastaSplice,
+    /// The client on the host itself.
+    Native,
+}
+
+/// The host's default gateway, which pasta's namespace reaches the host through.
+fn default_gateway() -> Result<String> {
+    let out = std::process::Command::new("ip")
+        .args(["-4", "route", "show", "default"])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .skip_while(|w| *w != "via")
+        .nth(1)
+        .map(String::from)
+        .ok_or_else(|| anyhow!("the host has no IPv4 default route, which pasta needs"))
+}
+
 /// Namespace → host TCP: iperf3 -s on the host loopback, the client in the namespace via 10.0.2.2.
 pub fn ns_to_host(m: &TestMachine, s: &Settings) -> Figure {
     let conditions = format!(
         "iperf3 -s on the host loopback; iperf3 -c 10.0.2.2 (the gateway, mapped to the host \
-         loopback) inside the launcher's namespace; {}s per sample, MTU 65520",
+         loopback) inside the launcher's namespace; pasta: iperf3 -c to its gateway (the host's \
+         default gateway, mapped to the host), and with -T to the namespace's own loopback \
+         (spliced to the host's by the kernel, no userspace copy); {}s per sample, MTU 65520",
         s.iperf_secs
     );
     let mut fig = figure(
@@ -490,31 +517,36 @@ pub fn ns_to_host(m: &TestMachine, s: &Settings) -> Figure {
     );
     let ours = proc::find_binary("burrow-rootlesskit");
     let rk = proc::find_binary("rootlesskit");
-    type Launcher = Option<(PathBuf, &'static str)>;
-    let variants: Vec<(&str, Side, Launcher)> = vec![
+    let variants: Vec<(&str, Side, NsToHost)> = vec![
         (
             "burrow builtin stack",
             Side::Ours,
-            ours.clone().map(|b| (b, "builtin")),
+            NsToHost::Launcher(ours.clone(), "builtin"),
         ),
         (
             "burrow-rootlesskit + slirp4netns",
             Side::Ours,
-            ours.map(|b| (b, "slirp4netns")),
+            NsToHost::Launcher(ours, "slirp4netns"),
         ),
         (
             "RootlessKit + slirp4netns",
             Side::Peer,
-            rk.map(|b| (b, "slirp4netns")),
+            NsToHost::Launcher(rk, "slirp4netns"),
         ),
-        ("native loopback", Side::Limit, None),
+        ("pasta (gateway)", Side::Peer, NsToHost::PastaTap),
+        (
+            "pasta -T (loopback splice)",
+            Side::Peer,
+            NsToHost::PastaSplice,
+        ),
+        ("native loopback", Side::Limit, NsToHost::Native),
     ];
     for (name, side, _) in &variants {
         fig.rows.push(Row::new(name, *side));
     }
     let secs = s.iperf_secs.to_string();
     for _ in 0..s.reps {
-        for (name, _, launcher) in &variants {
+        for (name, _, way) in &variants {
             let res = (|| -> Result<f64> {
                 let port = proc::free_port()?;
                 let _server = proc::spawn_user(
@@ -527,35 +559,42 @@ pub fn ns_to_host(m: &TestMachine, s: &Settings) -> Figure {
                     Duration::from_secs(10),
                 )?;
                 let p = port.to_string();
-                let out = match (launcher, *name) {
-                    (_, "native loopback") => proc::run_user(
-                        m,
-                        &["iperf3", "-c", "127.0.0.1", "-p", &p, "-t", &secs, "-J"],
-                        Duration::from_secs(s.iperf_secs + 30),
-                    )?,
-                    (None, _) => bail!("launcher binary not found"),
-                    (Some((bin, net)), _) => {
-                        let bin = bin.to_string_lossy();
-                        let net = format!("--net={net}");
-                        proc::run_user(
-                            m,
-                            &[
-                                &bin,
-                                &net,
-                                "--mtu=65520",
-                                "iperf3",
-                                "-c",
-                                "10.0.2.2",
-                                "-p",
-                                &p,
-                                "-t",
-                                &secs,
-                                "-J",
-                            ],
-                            Duration::from_secs(s.iperf_secs + 40),
-                        )?
+                let client = |to: &str| -> Vec<String> {
+                    ["iperf3", "-c", to, "-p", &p, "-t", &secs, "-J"]
+                        .map(String::from)
+                        .to_vec()
+                };
+                let argv: Vec<String> = match way {
+                    NsToHost::Native => client("127.0.0.1"),
+                    NsToHost::Launcher(None, _) => bail!("launcher binary not found"),
+                    NsToHost::Launcher(Some(bin), net) => {
+                        let mut argv = vec![
+                            bin.to_string_lossy().to_string(),
+                            format!("--net={net}"),
+                            "--mtu=65520".into(),
+                        ];
+                        argv.extend(client("10.0.2.2"));
+                        argv
+                    }
+                    NsToHost::PastaTap | NsToHost::PastaSplice => {
+                        if proc::find_binary("pasta").is_none() {
+                            bail!("pasta is not installed (Debian package passt)");
+                        }
+                        let mut argv: Vec<String> =
+                            ["pasta", "-f", "--config-net"].map(String::from).to_vec();
+                        let to = if let NsToHost::PastaSplice = way {
+                            argv.extend(["-T".into(), p.clone()]);
+                            "127.0.0.1".to_string()
+                        } else {
+                            default_gateway()?
+                        };
+                        argv.push("--".into());
+                        argv.extend(client(&to));
+                        argv
                     }
                 };
+                let refs: Vec<&str> = argv.iter().map(String::as_str).collect();
+                let out = proc::run_user(m, &refs, Duration::from_secs(s.iperf_secs + 40))?;
                 gbits(
                     &serde_json::from_str(&out)?,
                     &["end", "sum_received", "bits_per_second"],
@@ -597,7 +636,9 @@ pub fn connection_rate(m: &TestMachine, s: &Settings) -> Vec<Figure> {
     );
     let fwd: Vec<Forwarder> = forwarders()
         .into_iter()
-        .filter(|f| f.name.contains("builtin") || f.side == Side::Limit)
+        .filter(|f| {
+            f.name.contains("builtin") || matches!(f.kind, Kind::Pasta) || f.side == Side::Limit
+        })
         .collect();
     for f in &fwd {
         rps.rows.push(Row::new(f.name, f.side));
@@ -636,8 +677,29 @@ pub fn connection_rate(m: &TestMachine, s: &Settings) -> Vec<Figure> {
 }
 
 /// Returns (requests per second, p99 latency in ms); fails if any request fails.
+/// One HTTP/1.0 GET of the bench page.
+fn http_get(addr: SocketAddr) -> Result<()> {
+    let mut c = TcpStream::connect(addr)?;
+    c.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")?;
+    let mut buf = Vec::new();
+    c.read_to_end(&mut buf)?;
+    if !buf.starts_with(b"HTTP/1.") || !buf.windows(12).any(|w| w == b"burrow bench") {
+        bail!("unexpected HTTP answer ({} bytes)", buf.len());
+    }
+    Ok(())
+}
+
 fn http_load(port: u16, requests: usize, threads: usize) -> Result<(f64, f64)> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    // A forwarder may accept on the host before the server in the namespace listens (pasta
+    // does, and resets the connection): the first answered request starts the clock.
+    let ready = Instant::now();
+    while let Err(e) = http_get(addr) {
+        if ready.elapsed() > Duration::from_secs(20) {
+            return Err(e.context("the server never answered through the port"));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let per = requests / threads;
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
@@ -646,15 +708,7 @@ fn http_load(port: u16, requests: usize, threads: usize) -> Result<(f64, f64)> {
                 let mut lat = Vec::with_capacity(per);
                 for _ in 0..per {
                     let t = Instant::now();
-                    let mut c = TcpStream::connect(addr)?;
-                    c.write_all(b"GET /index.html HTTP/1.0\r\n\r\n")?;
-                    let mut buf = Vec::new();
-                    c.read_to_end(&mut buf)?;
-                    if !buf.starts_with(b"HTTP/1.")
-                        || !buf.windows(12).any(|w| w == b"burrow bench")
-                    {
-                        bail!("unexpected HTTP answer ({} bytes)", buf.len());
-                    }
+                    http_get(addr)?;
                     lat.push(t.elapsed().as_secs_f64() * 1000.0);
                 }
                 Ok(lat)
