@@ -62,6 +62,34 @@ fn images_squashed_to_the_store_start_without_a_pull() {
         &["images", "--format", "{{.Repository}} {{.Containers}}"],
     ));
     assert!(listed.contains("burrow-test/multilayer store"), "{listed}");
+    // What `images` lists, `image inspect`, `inspect` and `history` show, before any run.
+    let doc = ok(&with_store(
+        &rl,
+        &store,
+        &[
+            "image",
+            "inspect",
+            "--format",
+            "{{.GraphDriver.Name}} {{.GraphDriver.Data.File}} {{.Os}}",
+            &img,
+        ],
+    ));
+    assert!(
+        doc.starts_with("squashfuse ") && doc.trim().ends_with(".sqsh linux"),
+        "{doc}"
+    );
+    let id = ok(&with_store(
+        &rl,
+        &store,
+        &["inspect", "--format", "{{.Id}}", &img],
+    ));
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    let steps = ok(&with_store(
+        &rl,
+        &store,
+        &["history", "--no-trunc", "--format", "{{.ID}}", &img],
+    ));
+    assert_eq!(steps.lines().next(), Some(id.trim()), "{steps}");
     let script = "cat /data/layer3.txt; ls /data/deleted.txt 2>&1 | grep -c 'No such'; stat -c '%u %n' /data/owned/user1000; echo new > /data/new.txt; cat /data/new.txt";
     let out = with_store(
         &rl,

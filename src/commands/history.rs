@@ -4,11 +4,9 @@ use std::process::ExitCode;
 
 use crate::commands::images::with_store;
 use burrow::connection::Globals;
+use burrow::containers::stored_images;
 use burrow::format::listing::Listing;
-use burrow::images::{
-    catalog,
-    manifest::{self, Platform},
-};
+use burrow::images::manifest::{self, Platform};
 
 /// Docker's `history` table.
 const TABLE: &str = "table {{.ID}}\\t{{.CreatedSince}}\\t{{.CreatedBy}}\\t{{.Size}}\\t{{.Comment}}";
@@ -42,8 +40,8 @@ pub struct Args {
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let format = Listing::parse(args.format.as_deref(), TABLE)?;
     let mut rows = with_store(g, async |store| {
-        let found = catalog::find(store, &args.image, &Platform::host()).await?;
-        Ok(catalog::history(&found[0]))
+        // The local image's, else the shared store's (as `images` lists it).
+        Ok(stored_images::history(store, &args.image, &Platform::host()).await?)
     })?;
     if !args.no_trunc {
         // Docker shortens IDs and the steps (to 45 characters) in every format.

@@ -8,8 +8,8 @@ use serde::Serialize;
 use crate::commands::images::with_store;
 use crate::commands::{history, image_prune, images, load, pull, push, rmi, save, tag};
 use burrow::connection::Globals;
+use burrow::containers::stored_images;
 use burrow::format::listing::Inspect;
-use burrow::images::catalog;
 
 #[derive(Debug, clap::Subcommand)]
 // Each subcommand\'s arguments are built only when it runs: building all of them cost
@@ -110,8 +110,13 @@ pub fn print_json<T: Serialize>(v: &T) -> anyhow::Result<()> {
 pub fn inspect(args: InspectArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     let format = Inspect::parse(args.format.as_deref())?;
     let platform = pull::platform_arg(args.platform.as_deref())?;
+    // Each local image, else the shared store's image of that name (as `images` lists it).
     let found = with_store(g, async |store| {
-        Ok(catalog::inspect_each(store, &args.images, &platform).await?)
+        let mut docs = Vec::new();
+        for q in &args.images {
+            docs.push(stored_images::inspect(store, q, &platform).await);
+        }
+        Ok(docs)
     })?;
     let mut docs = Vec::new();
     let mut failed = false;

@@ -89,7 +89,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         .collect();
     let dirs = burrow::containers::shared::store_dirs();
     rows.extend(
-        burrow::containers::shared::rows(&dirs, &have, args.no_trunc)
+        burrow::containers::stored_images::rows(&dirs, &have, args.no_trunc)
             .into_iter()
             .filter(|r| filters.iter().all(|f| f.keeps(r))),
     );

@@ -39,6 +39,7 @@ pub mod start;
 pub mod stats;
 pub mod status;
 pub mod store;
+pub mod stored_images;
 pub mod top;
 pub mod user;
 pub mod userns;

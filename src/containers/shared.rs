@@ -330,42 +330,6 @@ pub async fn ensure_mounted(ctx: &Ctx, labels: &HashMap<String, String>) -> anyh
     Ok(())
 }
 
-/// Rows of `burrow images` for the stored images not here (`have`: the names that are), as
-/// `images` prints them, the SquashFS file's size as the size; "Containers" says "store".
-pub fn rows(dirs: &[PathBuf], have: &[String], no_trunc: bool) -> Vec<serde_json::Value> {
-    use crate::images::{catalog, manifest, time};
-    list(dirs)
-        .into_iter()
-        .filter(|(_, e)| !have.contains(&e.name))
-        .map(|(dir, e)| {
-            let (repo, tag) = catalog::repo_tag(&e.name);
-            let created = serde_json::from_str::<serde_json::Value>(&e.config)
-                .ok()
-                .and_then(|c| c["created"].as_str().and_then(time::parse_rfc3339));
-            let size = std::fs::metadata(dir.join(&e.file)).map(|m| m.len()).unwrap_or(0);
-            let id = match no_trunc {
-                true => e.config_digest.clone(),
-                false => manifest::short_id(&e.config_digest),
-            };
-            serde_json::json!({
-                "Containers": "store",
-                "CreatedAt": created.map(|c| time::format_unix(c).replace('T', " ").replace('Z', " +0000 UTC")).unwrap_or_default(),
-                "CreatedSince": created.map(time::ago).unwrap_or_else(|| "N/A".into()),
-                "Digest": "",
-                "ID": id,
-                "Repository": repo,
-                "Tag": tag,
-                "Size": catalog::human_size(size as i64),
-                "SharedSize": "N/A",
-                "UniqueSize": "N/A",
-                "VirtualSize": catalog::human_size(size as i64),
-                "Name": e.name,
-                "Store": dir.join(&e.file).display().to_string(),
-            })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -93,9 +93,7 @@ async fn image(ctx: &Ctx, q: &str) -> anyhow::Result<Value> {
     let store =
         burrow::images::store::Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep);
     let platform = burrow::images::manifest::Platform::host();
-    let mut docs =
-        burrow::images::catalog::inspect_each(&store, &[q.to_string()], &platform).await?;
-    Ok(docs.remove(0)?)
+    Ok(burrow::containers::stored_images::inspect(&store, q, &platform).await?)
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {

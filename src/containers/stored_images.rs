@@ -1,0 +1,208 @@
+//! The shared store's images as `images`, `image inspect` and `history` show them: a stored
+//! image that is not in the local containerd yet is listed and inspected from its JSON file
+//! (name, config) and the size of its SquashFS file, as a pulled image would be.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
+
+use super::shared::{find, list, store_dirs, Entry};
+use crate::images::catalog::{self, CatalogError};
+use crate::images::manifest::{self, Platform};
+use crate::images::reference::familiar;
+use crate::images::store::Store;
+use crate::images::time;
+
+/// Rows of `burrow images` for the stored images not here (`have`: the names that are), as
+/// `images` prints them, the SquashFS file's size as the size; "Containers" says "store".
+pub fn rows(dirs: &[PathBuf], have: &[String], no_trunc: bool) -> Vec<Value> {
+    list(dirs)
+        .into_iter()
+        .filter(|(_, e)| !have.contains(&e.name))
+        .map(|(dir, e)| {
+            let (repo, tag) = catalog::repo_tag(&e.name);
+            let created = serde_json::from_str::<serde_json::Value>(&e.config)
+                .ok()
+                .and_then(|c| c["created"].as_str().and_then(time::parse_rfc3339));
+            let size = std::fs::metadata(dir.join(&e.file)).map(|m| m.len()).unwrap_or(0);
+            let id = match no_trunc {
+                true => e.config_digest.clone(),
+                false => manifest::short_id(&e.config_digest),
+            };
+            serde_json::json!({
+                "Containers": "store",
+                "CreatedAt": created.map(|c| time::format_unix(c).replace('T', " ").replace('Z', " +0000 UTC")).unwrap_or_default(),
+                "CreatedSince": created.map(time::ago).unwrap_or_else(|| "N/A".into()),
+                "Digest": "",
+                "ID": id,
+                "Repository": repo,
+                "Tag": tag,
+                "Size": catalog::human_size(size as i64),
+                "SharedSize": "N/A",
+                "UniqueSize": "N/A",
+                "VirtualSize": catalog::human_size(size as i64),
+                "Name": e.name,
+                "Store": dir.join(&e.file).display().to_string(),
+            })
+        })
+        .collect()
+}
+
+/// `image inspect`'s document for `q`: the local image's, else that of the store's image `q`
+/// names (`GraphDriver` then names the SquashFS file it runs from).
+pub async fn inspect(store: &Store, q: &str, platform: &Platform) -> Result<Value, CatalogError> {
+    let mut docs = catalog::inspect_each(store, &[q.to_string()], platform).await?;
+    match docs.remove(0) {
+        Err(CatalogError::NotFound(n)) => find(&store_dirs(), q)
+            .map(|(dir, e)| inspect_stored(&dir, &e))
+            .ok_or(CatalogError::NotFound(n)),
+        found => found,
+    }
+}
+
+/// `history`'s rows for `q` (newest first): the local image's, else the store's image `q`
+/// names, whose layers' sizes the store does not keep ("N/A").
+pub async fn history(
+    store: &Store,
+    q: &str,
+    platform: &Platform,
+) -> Result<Vec<Value>, CatalogError> {
+    match catalog::find(store, q, platform).await {
+        Ok(found) => Ok(catalog::history(&found[0])),
+        Err(CatalogError::NotFound(n)) => find(&store_dirs(), q)
+            .map(|(_, e)| history_stored(&e))
+            .ok_or(CatalogError::NotFound(n)),
+        Err(e) => Err(e),
+    }
+}
+
+fn config_of(e: &Entry) -> Value {
+    serde_json::from_str(&e.config).unwrap_or(Value::Null)
+}
+
+fn text(v: &Value) -> Value {
+    v.as_str()
+        .map_or(Value::String(String::new()), |s| s.into())
+}
+
+/// The inspect document of a stored image, shaped as [`catalog::inspect`]'s.
+fn inspect_stored(dir: &Path, e: &Entry) -> Value {
+    let raw = config_of(e);
+    let file = dir.join(&e.file);
+    let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    json!({
+        "Id": e.config_digest,
+        "RepoTags": [familiar(&e.name)],
+        "RepoDigests": [],
+        "Parent": "",
+        "Comment": text(&raw["comment"]),
+        "Created": text(&raw["created"]),
+        "DockerVersion": text(&raw["docker_version"]),
+        "Author": text(&raw["author"]),
+        "Config": raw["config"],
+        "Architecture": raw["architecture"],
+        "Variant": raw["variant"],
+        "Os": raw["os"],
+        "Size": size,
+        "RootFS": {
+            "Type": "layers",
+            "Layers": raw["rootfs"]["diff_ids"],
+        },
+        "GraphDriver": {
+            "Name": "squashfuse",
+            "Data": { "File": file.display().to_string() },
+        },
+        "Metadata": { "LastTagTime": "" },
+    })
+}
+
+/// The history rows of a stored image, newest first, as [`catalog::history`]'s.
+fn history_stored(e: &Entry) -> Vec<Value> {
+    let raw = config_of(e);
+    let steps = raw["history"].as_array().cloned().unwrap_or_default();
+    let mut rows: Vec<Value> = steps
+        .iter()
+        .map(|h| {
+            let created = h["created"].as_str().unwrap_or_default();
+            let when = time::parse_rfc3339(created);
+            let empty = h["empty_layer"].as_bool().unwrap_or(false);
+            json!({
+                "ID": "<missing>",
+                "CreatedAt": created,
+                "CreatedSince": when.map(time::ago).unwrap_or_else(|| "N/A".into()),
+                "CreatedBy": text(&h["created_by"]),
+                "Size": if empty { catalog::human_size(0) } else { "N/A".into() },
+                "Comment": text(&h["comment"]),
+            })
+        })
+        .collect();
+    rows.reverse();
+    if let Some(first) = rows.first_mut() {
+        first["ID"] = e.config_digest.clone().into();
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(dir: &Path) -> Entry {
+        let config = json!({
+            "created": "2024-01-02T03:04:05Z",
+            "architecture": "amd64",
+            "os": "linux",
+            "config": { "Cmd": ["sh"] },
+            "rootfs": { "type": "layers", "diff_ids": ["sha256:aa"] },
+            "history": [
+                { "created": "2024-01-02T03:04:05Z", "created_by": "ADD rootfs /" },
+                { "created_by": "CMD [\"sh\"]", "empty_layer": true },
+            ],
+        });
+        std::fs::write(dir.join("docker.io_lab_x_1.sqsh"), vec![0u8; 4096]).unwrap();
+        Entry {
+            name: "docker.io/lab/x:1".into(),
+            config: config.to_string(),
+            config_digest: format!("sha256:{}", "b".repeat(64)),
+            chain_id: "sha256:aa".into(),
+            passwd: String::new(),
+            group: String::new(),
+            file: "docker.io_lab_x_1.sqsh".into(),
+        }
+    }
+
+    #[test]
+    fn a_stored_image_inspects_as_a_pulled_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = entry(dir.path());
+        let v = inspect_stored(dir.path(), &e);
+        assert_eq!(v["Id"], e.config_digest);
+        assert_eq!(v["RepoTags"], json!(["lab/x:1"]));
+        assert_eq!(v["Config"]["Cmd"], json!(["sh"]));
+        assert_eq!(v["Os"], "linux");
+        assert_eq!(v["Size"], 4096);
+        assert_eq!(v["RootFS"]["Layers"], json!(["sha256:aa"]));
+        assert_eq!(v["Comment"], "");
+        assert!(v["GraphDriver"]["Data"]["File"]
+            .as_str()
+            .unwrap()
+            .ends_with("docker.io_lab_x_1.sqsh"));
+    }
+
+    #[test]
+    fn a_stored_images_history_is_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = entry(dir.path());
+        let rows = history_stored(&e);
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0]["ID"], e.config_digest);
+        assert_eq!(rows[0]["CreatedBy"], "CMD [\"sh\"]");
+        assert_eq!(rows[0]["Size"], catalog::human_size(0));
+        assert_eq!(rows[1]["ID"], "<missing>");
+        assert_eq!(rows[1]["Size"], "N/A");
+        assert_eq!(
+            rows[1]["CreatedSince"],
+            time::ago(time::parse_rfc3339("2024-01-02T03:04:05Z").unwrap())
+        );
+    }
+}
