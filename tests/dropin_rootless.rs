@@ -136,6 +136,28 @@ fn burrow_cli_on_the_scripts_containerd_under_burrow_rootlesskit() {
         }
         let out = rl.burrow(&["rm", "-f", "web"]);
         assert_eq!(code(&out), 0, "{what}: {}", stderr(&out));
+        if detach {
+            // `network rm` deletes the bridge in the namespace the containers are in, which
+            // with --detach-netns is not the launcher child's (it was left there).
+            let links = || ok(&rl.burrow(&["setup", "nsenter", "--", "ip", "-o", "link", "show"]));
+            ok(&rl.burrow(&["network", "create", "dropin-net"]));
+            let inspect: serde_json::Value =
+                serde_json::from_str(&ok(&rl.burrow(&["network", "inspect", "dropin-net"])))
+                    .unwrap();
+            let bridge = format!("br-{}:", &inspect[0]["Id"].as_str().unwrap()[..12]);
+            ok(&rl.burrow(&["run", "--rm", "--network", "dropin-net", &bb, "true"]));
+            assert!(
+                links().contains(&bridge),
+                "{what}: no {bridge} in {}",
+                links()
+            );
+            ok(&rl.burrow(&["network", "rm", "dropin-net"]));
+            assert!(
+                !links().contains(&bridge),
+                "{what}: {bridge} outlived network rm: {}",
+                links()
+            );
+        }
         // slirp4netns's own forwarding drops the container's UDP replies while
         // --disable-host-loopback is on (it will not send to 10.0.2.2, where it shows the
         // host's clients), under RootlessKit too: see docs/rootlesskit.md.

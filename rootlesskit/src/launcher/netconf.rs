@@ -11,7 +11,7 @@ use netlink_packet_core::{
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage,
 };
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
@@ -176,18 +176,20 @@ pub fn set_mac(name: &str, mac: [u8; 6]) -> anyhow::Result<()> {
 }
 
 /// Deletes the bridge `name` from this network namespace; false when there is none (or `name`
-/// is not a bridge, which is left alone). Runs in the namespace that holds it.
+/// is not a bridge, which is left alone). Runs in the namespace that holds it, asked over
+/// netlink: /sys/class/net shows the namespace sysfs was mounted in, which is not this one
+/// after a setns (a launcher's --detach-netns namespace).
 pub fn delete_bridge(name: &str) -> anyhow::Result<bool> {
-    if !std::path::Path::new("/sys/class/net")
-        .join(name)
-        .join("bridge")
-        .exists()
-    {
-        return Ok(false);
-    }
     let Ok(index) = link_index(name) else {
         return Ok(false);
     };
+    let is_bridge = get_link(name)?.attributes.iter().any(|a| {
+        matches!(a, LinkAttribute::LinkInfo(info)
+            if info.iter().any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge))))
+    });
+    if !is_bridge {
+        return Ok(false);
+    }
     let mut nl = Rtnl::open()?;
     let mut m = LinkMessage::default();
     m.header.index = index;
@@ -235,6 +237,18 @@ fn parse_default_route(table: &str) -> Option<String> {
 
 /// The MTU of the link `name` in the calling thread's network namespace (rtnetlink GETLINK).
 pub fn link_mtu(name: &str) -> anyhow::Result<u32> {
+    get_link(name)?
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            LinkAttribute::Mtu(m) => Some(*m),
+            _ => None,
+        })
+        .ok_or_else(|| anyhow!("netlink: the link {name} has no MTU"))
+}
+
+/// The link `name` of this network namespace, as netlink describes it.
+fn get_link(name: &str) -> anyhow::Result<LinkMessage> {
     let index = link_index(name)?;
     let mut nl = Rtnl::open()?;
     nl.seq += 1;
@@ -260,14 +274,7 @@ pub fn link_mtu(name: &str) -> anyhow::Result<u32> {
     let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data)
         .map_err(|e| anyhow!("netlink: cannot parse the link of {name}: {e}"))?;
     match reply.payload {
-        NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => link
-            .attributes
-            .iter()
-            .find_map(|a| match a {
-                LinkAttribute::Mtu(m) => Some(*m),
-                _ => None,
-            })
-            .ok_or_else(|| anyhow!("netlink: the link {name} has no MTU")),
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewLink(link)) => Ok(link),
         NetlinkPayload::Error(e) => Err(anyhow!("netlink: cannot read link {name}: {}", e.to_io())),
         _ => Err(anyhow!("netlink: unexpected answer about link {name}")),
     }
