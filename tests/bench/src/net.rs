@@ -903,6 +903,16 @@ pub fn goals(figures: &[Figure]) -> Vec<String> {
                     line.push_str(&format!("; {n} (goal under 5%)"));
                 }
             }
+            // The cheapest relay there is, the kernel's splice, measured in the same run: what
+            // the native figure's ratio can be read against.
+            let splice = "pasta -T (loopback splice)";
+            if let (true, Some(p)) = (id == "ns-to-host", f.median_of(splice)) {
+                line.push_str(&format!(
+                    "; {splice} / native = {:.2}x, builtin stack / {splice} = {:.2}x",
+                    p / b,
+                    a / p
+                ));
+            }
             out.push(line);
         }
     }
