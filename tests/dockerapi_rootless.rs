@@ -157,6 +157,19 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
     // images, and a pull from the local registry.
     let images = api.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(images.contains("burrow-import:demo"), "{images}");
+    // Fields the docker CLI's templates index and parse as they are (a time that never was is
+    // Go's zero time, not an empty string, which the CLI fails to parse).
+    let fields = api.docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.GraphDriver.Name}} {{.Metadata.LastTagTime}}",
+        &busybox,
+    ]);
+    assert!(
+        fields.starts_with("overlayfs ") || fields.starts_with("native "),
+        "{fields}"
+    );
     let remote = format!("{}/burrow-test/busybox:latest", rl.machine.registry);
     let pulled = api.docker_ok(&["pull", &remote]);
     assert!(pulled.contains("Status:"), "{pulled}");

@@ -12,7 +12,7 @@ use crate::images::time::rfc3339_nano;
 use crate::network::hook;
 
 /// How Docker writes a time that never happened (Go's zero time.Time).
-pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+pub use crate::images::time::ZERO as ZERO_TIME;
 
 /// The inspect document of the container `query` names (id, name or id prefix).
 pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {

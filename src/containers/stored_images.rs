@@ -112,7 +112,8 @@ fn inspect_stored(dir: &Path, e: &Entry) -> Value {
             "Name": "squashfuse",
             "Data": { "File": file.display().to_string() },
         },
-        "Metadata": { "LastTagTime": "" },
+        // Never tagged here: Go's zero time, as Docker gives it (clients parse the field as a time).
+        "Metadata": { "LastTagTime": time::ZERO },
     })
 }
 
@@ -183,6 +184,7 @@ mod tests {
         assert_eq!(v["Size"], 4096);
         assert_eq!(v["RootFS"]["Layers"], json!(["sha256:aa"]));
         assert_eq!(v["Comment"], "");
+        assert_eq!(v["Metadata"]["LastTagTime"], time::ZERO);
         assert!(v["GraphDriver"]["Data"]["File"]
             .as_str()
             .unwrap()

@@ -91,12 +91,10 @@ async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     Ok(http::json(200, &Value::Array(out)))
 }
 
-/// `GET /images/{name}/json`.
+/// `GET /images/{name}/json`: a local image, else the shared store's image of that name (which
+/// a create starts from without a pull, so a client that checks before pulling need not pull).
 async fn inspect(ctx: &Ctx, name: &str) -> Result<Response<Body>, ApiError> {
-    let mut docs = catalog::inspect_each(&store(ctx), &[name.to_string()], &Platform::host())
-        .await
-        .map_err(anyhow::Error::from)?;
-    match docs.remove(0) {
+    match crate::containers::stored_images::inspect(&store(ctx), name, &Platform::host()).await {
         Ok(v) => Ok(http::json(200, &v)),
         Err(catalog::CatalogError::NotFound(_)) => Err(ApiError::no_such_image(name)),
         Err(e) => Err(anyhow::Error::from(e).into()),

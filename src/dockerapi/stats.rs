@@ -78,7 +78,7 @@ fn cpu_stats(r: Option<&Reading>, cpus: u32) -> Value {
 /// Docker's stats document for `now` (and the reading before, the base of CPU percentages).
 fn document(t: &Target, pre: Option<&Reading>, now: &Reading) -> Value {
     let s = &now.sample;
-    let zero = "0001-01-01T00:00:00Z".to_string();
+    let zero = crate::images::time::ZERO.to_string();
     let blkio = |op: &str, v: u64| json!({ "major": 0, "minor": 0, "op": op, "value": v });
     let cpus = stats::online_cpus();
     let mut doc = json!({

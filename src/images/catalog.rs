@@ -307,7 +307,7 @@ pub fn inspect(l: &LocalImage, names: &[String]) -> Value {
             "Layers": l.config.rootfs.diff_ids,
         },
         "Metadata": {
-            "LastTagTime": l.record_created.map(time::format_unix).unwrap_or_default(),
+            "LastTagTime": l.record_created.map(time::format_unix).unwrap_or_else(|| time::ZERO.into()),
         },
     })
 }
@@ -329,7 +329,11 @@ pub async fn inspect_each(
                 .get(l.id())
                 .cloned()
                 .unwrap_or_else(|| vec![l.name.clone()]);
-            inspect(l, &all_names)
+            let mut doc = inspect(l, &all_names);
+            // Docker always has it (clients' templates index it); the snapshotter holds the
+            // image's filesystem here.
+            doc["GraphDriver"] = json!({ "Data": null, "Name": store.snapshotter });
+            doc
         }));
     }
     Ok(docs)

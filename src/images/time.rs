@@ -113,6 +113,10 @@ pub fn timestamp(t: SystemTime) -> prost_types::Timestamp {
     }
 }
 
+/// Go's zero time as Docker prints it: a time field with no value (clients parse these fields
+/// as times, so an empty string is an error for them).
+pub const ZERO: &str = "0001-01-01T00:00:00Z";
+
 /// Docker's "About an hour ago" style for an epoch time.
 pub fn ago(secs: i64) -> String {
     let now = unix(SystemTime::now()).0;
