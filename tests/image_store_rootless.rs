@@ -8,6 +8,7 @@
 //! FROM it pulls it first; a missing store dir is a clear error.
 
 mod containers_support;
+mod dockerapi_support;
 
 use std::path::Path;
 
@@ -90,6 +91,33 @@ fn images_squashed_to_the_store_start_without_a_pull() {
         &["history", "--no-trunc", "--format", "{{.ID}}", &img],
     ));
     assert_eq!(steps.lines().next(), Some(id.trim()), "{steps}");
+    // The Docker API lists and inspects it too (the store named in the user's burrow.toml, which
+    // the service reads), as the docker CLI shows them.
+    let config_dir = rl.home.join(".config/burrow");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    let config = config_dir.join("burrow.toml");
+    std::fs::write(
+        &config,
+        format!("image_store = [\"{}\"]\n", store.display()),
+    )
+    .unwrap();
+    for p in [rl.home.join(".config"), config_dir.clone(), config.clone()] {
+        std::os::unix::fs::chown(&p, Some(rl.machine.uid), Some(rl.machine.gid)).unwrap();
+    }
+    {
+        let api = dockerapi_support::service(&rl);
+        let listed = api.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+        assert!(listed.contains("burrow-test/multilayer"), "{listed}");
+        let driver = api.docker_ok(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{.GraphDriver.Name}}",
+            &img,
+        ]);
+        assert_eq!(driver.trim(), "squashfuse");
+    }
+    std::fs::remove_file(&config).unwrap();
     let script = "cat /data/layer3.txt; ls /data/deleted.txt 2>&1 | grep -c 'No such'; stat -c '%u %n' /data/owned/user1000; echo new > /data/new.txt; cat /data/new.txt";
     let out = with_store(
         &rl,

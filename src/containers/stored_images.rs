@@ -76,6 +76,16 @@ pub async fn history(
     }
 }
 
+/// The inspect documents of the store's images that are not here (`have`: the names that are),
+/// for lists that show them beside the local ones (the Docker API's image list).
+pub fn inspect_not_here(have: &[String]) -> Vec<Value> {
+    list(&store_dirs())
+        .into_iter()
+        .filter(|(_, e)| !have.contains(&e.name))
+        .map(|(dir, e)| inspect_stored(&dir, &e))
+        .collect()
+}
+
 fn config_of(e: &Entry) -> Value {
     serde_json::from_str(&e.config).unwrap_or(Value::Null)
 }

@@ -88,6 +88,35 @@ async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
             "Containers": -1,
         }));
     }
+    // The shared store's images not here yet, as `burrow images` lists them (a create starts
+    // them without a pull); one with the ID of a local image adds its name to that entry.
+    let have: Vec<String> = all.iter().map(|l| l.name.clone()).collect();
+    for doc in crate::containers::stored_images::inspect_not_here(&have) {
+        if let Some(o) = out.iter_mut().find(|o| o["Id"] == doc["Id"]) {
+            if let (Some(tags), Some(more)) =
+                (o["RepoTags"].as_array_mut(), doc["RepoTags"].as_array())
+            {
+                tags.extend(more.iter().cloned());
+            }
+            continue;
+        }
+        let labels = doc["Config"]["Labels"].clone();
+        out.push(json!({
+            "Id": doc["Id"],
+            "ParentId": "",
+            "RepoTags": doc["RepoTags"],
+            "RepoDigests": [],
+            "Created": doc["Created"]
+                .as_str()
+                .and_then(crate::images::time::parse_rfc3339)
+                .unwrap_or(0),
+            "Size": doc["Size"],
+            "SharedSize": -1,
+            "VirtualSize": doc["Size"],
+            "Labels": if labels.is_null() { json!({}) } else { labels },
+            "Containers": -1,
+        }));
+    }
     Ok(http::json(200, &Value::Array(out)))
 }
 
