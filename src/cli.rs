@@ -283,47 +283,31 @@ fn end_flags_after_operand(mut args: Vec<OsString>) -> Vec<OsString> {
     let mut sub = cmd.find_subcommand(&first).expect("found before the build");
     let mut path = vec![first];
     i += 1;
-    // Down the subcommand path (`compose -f x.yml run`), over each level's own flags.
-    loop {
-        if FLAGS_END_AT_OPERAND.contains(
-            &path
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .as_slice(),
-        ) {
-            break;
-        }
-        let Some(word) = args.get(i) else {
-            return args;
-        };
-        let w = word.to_string_lossy();
-        if w == "--" || !w.starts_with('-') || w == "-" {
-            match sub.find_subcommand(word) {
-                Some(next) => {
-                    path.push(next.get_name().to_string());
-                    sub = next;
-                    i += 1;
-                    continue;
-                }
-                None => return args,
-            }
-        }
-        i += flag_width(sub, &w)
-            .or_else(|| top_level_flag(&cmd, word).map(|(_, n)| n))
-            .unwrap_or(1);
-    }
+    // Down the subcommand path (`compose -f x.yml run`) over each level's own flags, to the
+    // first operand of a command of the table.
+    let mut ends = FLAGS_END_AT_OPERAND.contains(&[path[0].as_str()].as_slice());
     while let Some(word) = args.get(i) {
         let w = word.to_string_lossy();
         if w == "--" {
             return args;
         }
         if !w.starts_with('-') || w == "-" {
-            // The operand; a `--` after it unless nothing follows.
-            if i + 1 < args.len() {
-                args.insert(i + 1, OsString::from("--"));
+            if ends {
+                // The operand; a `--` after it unless nothing follows.
+                if i + 1 < args.len() {
+                    args.insert(i + 1, OsString::from("--"));
+                }
+                return args;
             }
-            return args;
+            let Some(next) = sub.find_subcommand(word) else {
+                return args;
+            };
+            path.push(next.get_name().to_string());
+            let names: Vec<&str> = path.iter().map(String::as_str).collect();
+            ends = FLAGS_END_AT_OPERAND.contains(&names.as_slice());
+            sub = next;
+            i += 1;
+            continue;
         }
         i += flag_width(sub, &w)
             .or_else(|| top_level_flag(&cmd, word).map(|(_, n)| n))

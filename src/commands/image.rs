@@ -112,11 +112,7 @@ pub fn inspect(args: InspectArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     let platform = pull::platform_arg(args.platform.as_deref())?;
     // Each local image, else the shared store's image of that name (as `images` lists it).
     let found = with_store(g, async |store| {
-        let mut docs = Vec::new();
-        for q in &args.images {
-            docs.push(stored_images::inspect(store, q, &platform).await);
-        }
-        Ok(docs)
+        Ok(stored_images::inspect_each(store, &args.images, &platform).await?)
     })?;
     let mut docs = Vec::new();
     let mut failed = false;

@@ -394,14 +394,12 @@ fn mounts_of(req: &ContainerRequest) -> anyhow::Result<(Vec<VolumeSpec>, Vec<Mou
 
 /// The host's init for `--init`: Docker's docker-init, tini, or catatonit (all static or nearly).
 fn find_init() -> anyhow::Result<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs: Vec<PathBuf> = std::env::split_paths(&path)
-        .chain(["/usr/libexec/docker", "/usr/libexec/podman"].map(PathBuf::from))
-        .collect();
-    for name in ["docker-init", "tini-static", "tini", "catatonit"] {
-        if let Some(p) = dirs.iter().map(|d| d.join(name)).find(|p| p.is_file()) {
-            return Ok(p);
-        }
+    let libexec = ["/usr/libexec/docker", "/usr/libexec/podman"];
+    if let Some(p) = ["docker-init", "tini-static", "tini", "catatonit"]
+        .iter()
+        .find_map(|name| crate::setup::programs::which_in(name, &libexec))
+    {
+        return Ok(p);
     }
     anyhow::bail!(
         "--init needs an init binary on the host (docker-init, tini or catatonit) and none was found: as root, apt-get install catatonit (or tini)"

@@ -20,16 +20,15 @@ pub fn rows(dirs: &[PathBuf], have: &[String], no_trunc: bool) -> Vec<Value> {
         .into_iter()
         .filter(|(_, e)| !have.contains(&e.name))
         .map(|(dir, e)| {
+            let doc = inspect_stored(&dir, &e);
             let (repo, tag) = catalog::repo_tag(&e.name);
-            let created = serde_json::from_str::<serde_json::Value>(&e.config)
-                .ok()
-                .and_then(|c| c["created"].as_str().and_then(time::parse_rfc3339));
-            let size = std::fs::metadata(dir.join(&e.file)).map(|m| m.len()).unwrap_or(0);
+            let created = doc["Created"].as_str().and_then(time::parse_rfc3339);
+            let size = catalog::human_size(doc["Size"].as_i64().unwrap_or(0));
             let id = match no_trunc {
                 true => e.config_digest.clone(),
                 false => manifest::short_id(&e.config_digest),
             };
-            serde_json::json!({
+            json!({
                 "Containers": "store",
                 "CreatedAt": created.map(|c| time::format_unix(c).replace('T', " ").replace('Z', " +0000 UTC")).unwrap_or_default(),
                 "CreatedSince": created.map(time::ago).unwrap_or_else(|| "N/A".into()),
@@ -37,27 +36,42 @@ pub fn rows(dirs: &[PathBuf], have: &[String], no_trunc: bool) -> Vec<Value> {
                 "ID": id,
                 "Repository": repo,
                 "Tag": tag,
-                "Size": catalog::human_size(size as i64),
+                "Size": size,
                 "SharedSize": "N/A",
                 "UniqueSize": "N/A",
-                "VirtualSize": catalog::human_size(size as i64),
+                "VirtualSize": size,
                 "Name": e.name,
-                "Store": dir.join(&e.file).display().to_string(),
+                "Store": doc["GraphDriver"]["Data"]["File"],
             })
         })
         .collect()
 }
 
-/// `image inspect`'s document for `q`: the local image's, else that of the store's image `q`
-/// names (`GraphDriver` then names the SquashFS file it runs from).
+/// `image inspect`'s documents for `queries`, in order: each the local image's, else that of
+/// the store's image the query names (`GraphDriver` then names the SquashFS file it runs from).
+pub async fn inspect_each(
+    store: &Store,
+    queries: &[String],
+    platform: &Platform,
+) -> Result<Vec<Result<Value, CatalogError>>, CatalogError> {
+    let docs = catalog::inspect_each(store, queries, platform).await?;
+    Ok(docs
+        .into_iter()
+        .zip(queries)
+        .map(|(doc, q)| match doc {
+            Err(CatalogError::NotFound(n)) => find(&store_dirs(), q)
+                .map(|(dir, e)| inspect_stored(&dir, &e))
+                .ok_or(CatalogError::NotFound(n)),
+            found => found,
+        })
+        .collect())
+}
+
+/// [`inspect_each`] for one query.
 pub async fn inspect(store: &Store, q: &str, platform: &Platform) -> Result<Value, CatalogError> {
-    let mut docs = catalog::inspect_each(store, &[q.to_string()], platform).await?;
-    match docs.remove(0) {
-        Err(CatalogError::NotFound(n)) => find(&store_dirs(), q)
-            .map(|(dir, e)| inspect_stored(&dir, &e))
-            .ok_or(CatalogError::NotFound(n)),
-        found => found,
-    }
+    inspect_each(store, &[q.to_string()], platform)
+        .await?
+        .remove(0)
 }
 
 /// `history`'s rows for `q` (newest first): the local image's, else the store's image `q`

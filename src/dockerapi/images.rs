@@ -74,19 +74,7 @@ async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
             .cloned()
             .unwrap_or_else(|| vec![l.name.clone()]);
         let doc = catalog::inspect(l, &all_names);
-        let labels = doc["Config"]["Labels"].clone();
-        out.push(json!({
-            "Id": l.id(),
-            "ParentId": "",
-            "RepoTags": doc["RepoTags"],
-            "RepoDigests": doc["RepoDigests"],
-            "Created": catalog::created(l).unwrap_or(0),
-            "Size": doc["Size"],
-            "SharedSize": -1,
-            "VirtualSize": doc["Size"],
-            "Labels": if labels.is_null() { json!({}) } else { labels },
-            "Containers": -1,
-        }));
+        out.push(summary(&doc, catalog::created(l).unwrap_or(0)));
     }
     // The shared store's images not here yet, as `burrow images` lists them (a create starts
     // them without a pull); one with the ID of a local image adds its name to that entry.
@@ -100,24 +88,29 @@ async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
             }
             continue;
         }
-        let labels = doc["Config"]["Labels"].clone();
-        out.push(json!({
-            "Id": doc["Id"],
-            "ParentId": "",
-            "RepoTags": doc["RepoTags"],
-            "RepoDigests": [],
-            "Created": doc["Created"]
-                .as_str()
-                .and_then(crate::images::time::parse_rfc3339)
-                .unwrap_or(0),
-            "Size": doc["Size"],
-            "SharedSize": -1,
-            "VirtualSize": doc["Size"],
-            "Labels": if labels.is_null() { json!({}) } else { labels },
-            "Containers": -1,
-        }));
+        let created = doc["Created"]
+            .as_str()
+            .and_then(crate::images::time::parse_rfc3339);
+        out.push(summary(&doc, created.unwrap_or(0)));
     }
     Ok(http::json(200, &Value::Array(out)))
+}
+
+/// The list entry of an image, from its inspect document and creation time (Unix seconds).
+fn summary(doc: &Value, created: i64) -> Value {
+    let labels = doc["Config"]["Labels"].clone();
+    json!({
+        "Id": doc["Id"],
+        "ParentId": "",
+        "RepoTags": doc["RepoTags"],
+        "RepoDigests": doc["RepoDigests"],
+        "Created": created,
+        "Size": doc["Size"],
+        "SharedSize": -1,
+        "VirtualSize": doc["Size"],
+        "Labels": if labels.is_null() { json!({}) } else { labels },
+        "Containers": -1,
+    })
 }
 
 /// `GET /images/{name}/json`: a local image, else the shared store's image of that name (which

@@ -63,9 +63,16 @@ fn absolute_program(p: &Path) -> anyhow::Result<PathBuf> {
 
 /// Looks a program up on PATH.
 pub fn which(name: &str) -> Option<PathBuf> {
+    which_in(name, &[])
+}
+
+/// Looks a program up on PATH, then in `more` dirs (where distributions keep helpers off PATH,
+/// such as /usr/libexec/podman).
+pub fn which_in(name: &str, more: &[&str]) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt;
-    let path = std::env::var_os("PATH")?;
+    let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
+        .chain(more.iter().map(PathBuf::from))
         .map(|d| d.join(name))
         .find(|p| {
             p.metadata()

@@ -258,11 +258,7 @@ const KEEPALIVE_PATH: &str = "/.burrow-keepalive";
 /// run), which keeps a named container running whatever its image holds, as pyxis needs nothing
 /// from the image. None when the host has none: then the image's `sleep infinity`.
 pub fn keepalive_binary() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/libexec/podman")])
-        .map(|d| d.join("catatonit"))
-        .find(|p| p.is_file())
+    crate::setup::programs::which_in("catatonit", &["/usr/libexec/podman"])
         .and_then(|p| p.canonicalize().ok())
 }
 
