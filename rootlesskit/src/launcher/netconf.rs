@@ -183,7 +183,7 @@ pub fn delete_bridge(name: &str) -> anyhow::Result<bool> {
     let Ok(index) = link_index(name) else {
         return Ok(false);
     };
-    let is_bridge = get_link(name)?.attributes.iter().any(|a| {
+    let is_bridge = get_link(index, name)?.attributes.iter().any(|a| {
         matches!(a, LinkAttribute::LinkInfo(info)
             if info.iter().any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge))))
     });
@@ -237,7 +237,7 @@ fn parse_default_route(table: &str) -> Option<String> {
 
 /// The MTU of the link `name` in the calling thread's network namespace (rtnetlink GETLINK).
 pub fn link_mtu(name: &str) -> anyhow::Result<u32> {
-    get_link(name)?
+    get_link(link_index(name)?, name)?
         .attributes
         .iter()
         .find_map(|a| match a {
@@ -247,9 +247,8 @@ pub fn link_mtu(name: &str) -> anyhow::Result<u32> {
         .ok_or_else(|| anyhow!("netlink: the link {name} has no MTU"))
 }
 
-/// The link `name` of this network namespace, as netlink describes it.
-fn get_link(name: &str) -> anyhow::Result<LinkMessage> {
-    let index = link_index(name)?;
+/// The link `index` (named `name`) of this network namespace, as netlink describes it.
+fn get_link(index: u32, name: &str) -> anyhow::Result<LinkMessage> {
     let mut nl = Rtnl::open()?;
     nl.seq += 1;
     let mut m = LinkMessage::default();
