@@ -186,6 +186,25 @@ fn go_templates_tables_and_json_against_a_container() {
     );
     let nets = ok(&d, &["network", "ls", "--format", "{{.Name}}"]);
     assert!(nets.lines().any(|l| l == "fmtnet"), "{nets}");
+
+    // CreatedAt columns print times as Go does (`2026-12-04 09:16:27 +0000 UTC`), as Docker's.
+    let go_time = |t: &str| {
+        let b = t.as_bytes();
+        t.len() == 29 && t.ends_with(" +0000 UTC") && b[4] == b'-' && b[10] == b' ' && b[13] == b':'
+    };
+    let created = ok(
+        &d,
+        &["ps", "--filter", &filter, "--format", "{{.CreatedAt}}"],
+    );
+    assert!(go_time(created.trim()), "{created}");
+    let nets = ok(
+        &d,
+        &["network", "ls", "--format", "{{.Name}}={{.CreatedAt}}"],
+    );
+    let fmtnet = nets.lines().find_map(|l| l.strip_prefix("fmtnet="));
+    assert!(fmtnet.is_some_and(go_time), "{nets}");
+    let images = ok(&d, &["images", "--format", "{{.CreatedAt}}"]);
+    assert!(images.lines().all(go_time), "{images}");
     ok(&d, &["volume", "create", "--label", "a=b", "fmtvol"]);
     assert_eq!(
         ok(

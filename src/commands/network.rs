@@ -10,6 +10,7 @@ use burrow::containers::endpoints::Endpoint;
 use burrow::containers::networks;
 use burrow::containers::values::parse_flag;
 use burrow::format::listing::{Inspect, Listing};
+use burrow::images::time;
 use burrow::network::{self as net, manage};
 
 #[derive(Debug, clap::Subcommand)]
@@ -250,5 +251,6 @@ fn ls_row(n: &net::Network) -> Value {
         "IPv6": "false",
         "Internal": "false",
         "Labels": labels.join(","),
+        "CreatedAt": n.created().map(|t| time::go_string(time::unix_secs(t))).unwrap_or_default(),
     })
 }

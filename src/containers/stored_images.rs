@@ -30,7 +30,7 @@ pub fn rows(dirs: &[PathBuf], have: &[String], no_trunc: bool) -> Vec<Value> {
             };
             json!({
                 "Containers": "store",
-                "CreatedAt": created.map(|c| time::format_unix(c).replace('T', " ").replace('Z', " +0000 UTC")).unwrap_or_default(),
+                "CreatedAt": created.map(time::go_string).unwrap_or_default(),
                 "CreatedSince": created.map(time::ago).unwrap_or_else(|| "N/A".into()),
                 "Digest": "",
                 "ID": id,

@@ -258,7 +258,7 @@ pub fn summary(l: &LocalImage, no_trunc: bool) -> Value {
     let created = created(l);
     json!({
         "Containers": "N/A",
-        "CreatedAt": created.map(|c| time::format_unix(c).replace('T', " ").replace('Z', " +0000 UTC")).unwrap_or_default(),
+        "CreatedAt": created.map(time::go_string).unwrap_or_default(),
         "CreatedSince": created.map(time::ago).unwrap_or_else(|| "N/A".into()),
         "Digest": l.target.digest,
         "ID": id,

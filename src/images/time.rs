@@ -31,6 +31,18 @@ fn civil(secs: i64) -> ((i64, u32, u32), (i64, i64, i64)) {
     )
 }
 
+/// `2026-11-22 23:50:00 +0000 UTC`: a time as Go prints one, which is how Docker's `CreatedAt`
+/// columns (`ps`, `images`, `network ls`) show it; always in UTC here.
+pub fn go_string(secs: i64) -> String {
+    let ((y, m, d), (h, mi, s)) = civil(secs);
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02} +0000 UTC")
+}
+
+/// Whole seconds since the epoch (negative before it).
+pub fn unix_secs(t: SystemTime) -> i64 {
+    unix(t).0
+}
+
 /// `2026-11-22T10:00:00.000000000Z`: RFC 3339 in UTC with nine fraction digits, as Docker's
 /// json-file log writes times (so that such strings compare in time order).
 pub fn rfc3339_nano(t: SystemTime) -> String {
@@ -186,6 +198,13 @@ mod tests {
         );
         assert_eq!(parse_rfc3339("yesterday"), None);
         assert_eq!(parse_rfc3339("2023-13-14T22:13:20Z"), None);
+    }
+
+    #[test]
+    fn go_strings() {
+        assert_eq!(go_string(1_700_000_000), "2023-11-14 22:13:20 +0000 UTC");
+        let t = UNIX_EPOCH + Duration::new(1_700_000_000, 999_999_999);
+        assert_eq!(go_string(unix_secs(t)), "2023-11-14 22:13:20 +0000 UTC");
     }
 
     #[test]

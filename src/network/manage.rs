@@ -3,6 +3,8 @@
 
 use serde_json::{json, Value};
 
+use crate::images::time;
+
 use super::{NetPaths, Network, NetworkError, DEFAULT_NETWORK};
 
 /// What `network create` asks for.
@@ -39,11 +41,24 @@ pub fn inspect(n: &Network) -> Value {
         .into_iter()
         .map(|(s, g)| json!({"Subnet": s, "Gateway": g.unwrap_or_default()}))
         .collect();
+    let bridge = n
+        .bridge()
+        .and_then(|b| b["bridge"].as_str())
+        .unwrap_or_default();
     json!({
         "Name": n.name,
         "Id": n.id,
+        "Created": n.created().map(time::rfc3339_nano).unwrap_or_else(|| time::ZERO.into()),
+        "Scope": "local",
         "Driver": "bridge",
-        "IPAM": {"Driver": "default", "Config": config},
+        "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": {}, "Config": config},
+        "Internal": false,
+        "Attachable": false,
+        "Ingress": false,
+        "ConfigFrom": {"Network": ""},
+        "ConfigOnly": false,
+        "Options": {"com.docker.network.bridge.name": bridge},
         "Labels": n.labels(),
         "ConfigFile": n.file,
     })
@@ -118,6 +133,14 @@ mod tests {
         let v = inspect(&n);
         assert_eq!(v["Name"], "a");
         assert_eq!(v["IPAM"]["Config"][0]["Subnet"], "10.4.1.0/24");
+        // Docker's fields clients read: when it was made (clients parse it as a time), the bridge.
+        let made = time::parse_rfc3339(v["Created"].as_str().unwrap()).unwrap();
+        assert!((time::unix_secs(std::time::SystemTime::now()) - made).abs() < 60);
+        assert_eq!(
+            v["Options"]["com.docker.network.bridge.name"],
+            format!("br-{}", &n.id[..12])
+        );
+        assert_eq!(v["Scope"], "local");
     }
 
     #[test]

@@ -115,6 +115,11 @@ impl Network {
             .collect()
     }
 
+    /// When the network was made: its config file's modification time (nothing rewrites it).
+    pub fn created(&self) -> Option<std::time::SystemTime> {
+        std::fs::metadata(&self.file).ok()?.modified().ok()
+    }
+
     pub fn labels(&self) -> serde_json::Map<String, Value> {
         self.conf["nerdctlLabels"]
             .as_object()

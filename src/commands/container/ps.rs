@@ -10,6 +10,7 @@ use super::Ctx;
 use burrow::connection::Globals;
 use burrow::containers::listing::{self, ListFilter, ListOptions, Summary};
 use burrow::format::listing::Listing;
+use burrow::images::time;
 
 #[derive(Debug, clap::Args)]
 #[command(mut_args(crate::commands::flags::go_bool))]
@@ -114,7 +115,7 @@ pub fn row(s: &Summary, no_trunc: bool) -> Row {
         },
         created_at: s
             .created
-            .map(burrow::images::time::rfc3339_nano)
+            .map(|t| time::go_string(time::unix_secs(t)))
             .unwrap_or_default(),
         running_for: s.created.map(super::ago).unwrap_or_default(),
         status: match (&s.state, s.health) {
