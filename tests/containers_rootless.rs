@@ -355,6 +355,22 @@ fn rootless_cp_keeps_owners_right_running_and_stopped() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let out = rl.burrow(&["exec", "cpr", "stat", "-c", "%u:%g %s", "/tmp/in.txt"]);
     assert_eq!(stdout(&out), "0:0 10\n", "{}", stderr(&out));
+    // exec's own flags end at the container: the rest is the command's (Docker).
+    let out = rl.burrow(&[
+        "exec",
+        "-e",
+        "A=1",
+        "cpr",
+        "sh",
+        "-c",
+        "echo $A \"$@\"",
+        "-",
+        "-w",
+        "/",
+        "-e",
+        "x",
+    ]);
+    assert_eq!(stdout(&out), "1 -w / -e x\n", "{}", stderr(&out));
     // Out: owned by the user on the host.
     let back = dir.join("made");
     let out = rl.burrow(&["cp", "cpr:/made", back.to_str().unwrap()]);
