@@ -91,6 +91,15 @@ fn oci_archive_of_the_demo_image_loads_and_unpacks() {
         run(&mut sh, "gzip | burrow load").trim(),
         "Loaded image: burrow-demo/web:latest"
     );
+    // And zstd-compressed, from a file.
+    let zst = archive.with_extension("tar.zst");
+    let mut zstd = Command::new("zstd");
+    zstd.args(["-q", "-f", "-o"]).arg(&zst).arg(&archive);
+    run(&mut zstd, "zstd");
+    assert_eq!(
+        d.burrow_ok(&["load", "-i", zst.to_str().unwrap()]).trim(),
+        "Loaded image: burrow-demo/web:latest"
+    );
 }
 
 #[test]

@@ -34,7 +34,7 @@ say() { echo "provision: $*"; }
 
 install_packages() {
     local pkgs=(containerd runc crun uidmap containernetworking-plugins slirp4netns rootlesskit passt
-        podman catatonit buildah podman-compose docker-registry busybox-static iperf3 umoci skopeo protobuf-compiler apache2-utils
+        podman catatonit buildah podman-compose docker-registry busybox-static iperf3 umoci skopeo zstd protobuf-compiler apache2-utils
         attr curl jq python3 dbus-user-session systemd iproute2 util-linux procps psmisc
         slurm-wlm munge libslurm-dev squashfs-tools squashfuse fuse3 erofs-utils)
     machine_install_packages "${pkgs[@]}"

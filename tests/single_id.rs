@@ -132,6 +132,23 @@ fn a_user_without_subordinate_ids_runs_real_images() {
     );
     let out = burrow(&m, &bin, &["image", "inspect", &m.image_multilayer]);
     ok(&out, "image inspect");
+    // Layers compressed with zstd squash alike (the last layer is new here: it is unpacked).
+    let zstd = format!("{}/burrow-test/multilayer-zstd:latest", m.registry);
+    ok(&burrow(&m, &bin, &["pull", &zstd]), "pull multilayer-zstd");
+    let out = burrow(
+        &m,
+        &bin,
+        &[
+            "run",
+            "--rm",
+            &zstd,
+            "stat",
+            "-c",
+            "%u:%g",
+            "/data/owned/user1000",
+        ],
+    );
+    assert_eq!(ok(&out, "stat in multilayer-zstd"), "0:0\n");
 
     // The image's user (or -u) is the one id there is, and that is said.
     let out = burrow(

@@ -103,18 +103,14 @@ fn entry_of(rel: &str, path: &Path, meta: &std::fs::Metadata) -> Result<Entry, F
     })
 }
 
-/// Applies the tar `data` (plain or gzip) onto `tree` as a layer: whiteouts (`.wh.NAME`,
+/// Applies the tar `data` (plain, gzip or zstd) onto `tree` as a layer: whiteouts (`.wh.NAME`,
 /// `.wh..wh..opq`) remove what lower layers had.
 pub fn apply_layer(tree: &mut Tree, data: &[u8], what: &str) -> Result<(), FilesError> {
     let err = |err| FilesError::Layer {
         what: what.to_string(),
         err,
     };
-    let reader: Box<dyn Read + '_> = if data.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::GzDecoder::new(data))
-    } else {
-        Box::new(data)
-    };
+    let reader = crate::images::compression::decompressed(data).map_err(err)?;
     let mut archive = tar::Archive::new(reader);
     for e in archive.entries().map_err(err)? {
         let mut e = e.map_err(err)?;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::compression::{self, Compression};
 use super::local::{self, LocalError};
 use super::manifest::{self, Config, Descriptor, Index, Kind, Manifest, Platform};
 use super::reference::{Reference, ReferenceError};
@@ -102,7 +103,7 @@ fn anonymous_file() -> io::Result<File> {
 }
 
 impl TarIndex {
-    /// Opens `path` (None: stdin), decompressing gzip into a temp file first.
+    /// Opens `path` (None: stdin), decompressing gzip or zstd into a temp file first.
     pub fn open(path: Option<&Path>) -> Result<TarIndex> {
         let shown = path
             .map(Path::to_path_buf)
@@ -122,15 +123,16 @@ impl TarIndex {
         };
         file.seek(SeekFrom::Start(0))
             .map_err(|e| io_err("cannot read", e))?;
-        let mut magic = [0u8; 2];
+        let mut magic = [0u8; 4];
         let n = file
             .read(&mut magic)
             .map_err(|e| io_err("cannot read", e))?;
         file.seek(SeekFrom::Start(0))
             .map_err(|e| io_err("cannot read", e))?;
-        if n == 2 && magic == [0x1f, 0x8b] {
+        if compression::detect(&magic[..n]) != Compression::Plain {
             let mut out = anonymous_file().map_err(|e| io_err("cannot buffer", e))?;
-            io::copy(&mut flate2::read::GzDecoder::new(&mut file), &mut out)
+            compression::decompressed(io::BufReader::new(&mut file))
+                .and_then(|mut r| io::copy(&mut r, &mut out))
                 .map_err(|e| io_err("cannot decompress", e))?;
             out.seek(SeekFrom::Start(0))
                 .map_err(|e| io_err("cannot read", e))?;

@@ -7,6 +7,7 @@ use std::time::SystemTime;
 
 use anyhow::Context;
 
+use super::compression::{self, Compression};
 use super::manifest::{self, Config, Descriptor, History, Manifest, Platform, RootFs};
 use super::reference::Reference;
 use super::store::Store;
@@ -44,24 +45,22 @@ pub async fn import(
         .map(|n| Reference::parse(n).map(|r| r.to_string()))
         .transpose()
         .context("invalid reference format")?;
-    let gzip = data.starts_with(&[0x1f, 0x8b]);
-    let diff_id = if gzip {
-        let mut plain = Vec::new();
-        flate2::read::GzDecoder::new(data.as_slice())
-            .read_to_end(&mut plain)
-            .context("cannot decompress the tarball")?;
-        manifest::sha256(&plain)
-    } else {
-        manifest::sha256(&data)
+    let diff_id = match compression::detect(&data) {
+        Compression::Plain => manifest::sha256(&data),
+        _ => {
+            let mut plain = Vec::new();
+            compression::decompressed(data.as_slice())
+                .and_then(|mut r| r.read_to_end(&mut plain))
+                .context("cannot decompress the tarball")?;
+            manifest::sha256(&plain)
+        }
     };
-    let layer = descriptor(
-        if gzip {
-            manifest::OCI_LAYER_GZIP
-        } else {
-            manifest::OCI_LAYER
-        },
-        &data,
-    );
+    let media_type = match compression::detect(&data) {
+        Compression::Plain => manifest::OCI_LAYER,
+        Compression::Gzip => manifest::OCI_LAYER_GZIP,
+        Compression::Zstd => manifest::OCI_LAYER_ZSTD,
+    };
+    let layer = descriptor(media_type, &data);
     let host = Platform::host();
     let now = time::rfc3339(SystemTime::now());
     let config = Config {

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod auth;
 pub mod catalog;
+pub mod compression;
 pub mod endpoints;
 pub mod hosts;
 pub mod import;

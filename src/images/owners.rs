@@ -2,19 +2,21 @@
 //! users without subordinate ids: their user namespace maps one id, so containerd's unpack
 //! cannot chown a file to any other. Runs as containerd's stream processor for layer media types
 //! (`burrow internal layer-squash`, configured by `setup install` for such users): the tar
-//! (gzip-compressed or not) comes on stdin, the same tar with every owner made 0 goes to stdout.
+//! (gzip- or zstd-compressed, or not) comes on stdin, the same tar with every owner made 0 goes to stdout.
 //! Works on the tar's 512-byte blocks, so names, modes, links, xattrs and data pass unchanged.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 
 const BLOCK: usize = 512;
 
-/// The media types the processor takes (gzip or plain tar layers) and the one it returns.
+/// The media types the processor takes (gzip, zstd or plain tar layers) and the one it returns.
 pub const ACCEPTS: &[&str] = &[
     "application/vnd.oci.image.layer.v1.tar",
     "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd",
     "application/vnd.oci.image.layer.nondistributable.v1.tar",
     "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
     "application/vnd.docker.image.rootfs.diff.tar.gzip",
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
 ];
@@ -27,21 +29,16 @@ pub struct Squashed {
     pub entries: u64,
 }
 
-/// The processor's entry point: stdin to stdout, decompressing gzip; owners are squashed only
-/// where this process's user namespace maps a single id (elsewhere the tar passes unchanged).
+/// The processor's entry point: stdin to stdout, decompressing gzip and zstd; owners are
+/// squashed only where this process's user namespace maps a single id (elsewhere the tar passes
+/// unchanged).
 pub fn processor_main() -> anyhow::Result<()> {
     let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
     let squash = crate::connection::is_single_id_map(&map);
     let stdin = io::stdin().lock();
     let stdout = io::stdout().lock();
     let mut out = io::BufWriter::with_capacity(1 << 20, stdout);
-    let mut input = BufReader::with_capacity(1 << 20, stdin);
-    let gzip = input.fill_buf()?.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn Read> = if gzip {
-        Box::new(flate2::bufread::MultiGzDecoder::new(input))
-    } else {
-        Box::new(input)
-    };
+    let reader = super::compression::decompressed(BufReader::with_capacity(1 << 20, stdin))?;
     if squash {
         squash_owners(reader, &mut out)?;
     } else {

@@ -61,12 +61,12 @@ impl ImageStore {
     /// `image.defaults`. Missing files stay empty.
     pub async fn load_user_db(&self, image: &mut Image) -> Result<(), ImageError> {
         let mut found: HashMap<&'static str, String> = HashMap::new();
-        for (digest, media_type) in image.layers.iter().rev() {
+        for (digest, _) in image.layers.iter().rev() {
             if found.len() == 2 {
                 break;
             }
             let blob = self.read_blob(digest).await?;
-            let files = files_in_layer(&blob, media_type).map_err(|why| ImageError::Malformed {
+            let files = files_in_layer(&blob).map_err(|why| ImageError::Malformed {
                 image: image.name.clone(),
                 what: format!("layer {digest}"),
                 why,
@@ -88,14 +88,9 @@ fn write_entry(cache_dir: &Path, file: &Path, bytes: &[u8]) -> std::io::Result<(
     crate::fsutil::replace_file(file, bytes)
 }
 
-/// etc/passwd and etc/group from one layer tarball (gzip or plain).
-fn files_in_layer(blob: &[u8], media_type: &str) -> Result<Vec<(&'static str, String)>, String> {
-    let gz = media_type.ends_with("gzip") || blob.starts_with(&[0x1f, 0x8b]);
-    let reader: Box<dyn Read + '_> = if gz {
-        Box::new(flate2::read::GzDecoder::new(blob))
-    } else {
-        Box::new(blob)
-    };
+/// etc/passwd and etc/group from one layer tarball (gzip, zstd or plain).
+fn files_in_layer(blob: &[u8]) -> Result<Vec<(&'static str, String)>, String> {
+    let reader = super::compression::decompressed(blob).map_err(|e| e.to_string())?;
     let mut archive = tar::Archive::new(reader);
     let mut out = Vec::new();
     for entry in archive.entries().map_err(|e| e.to_string())? {
@@ -133,7 +128,7 @@ mod tests {
             .append_data(&mut header, "etc/passwd", &data[..])
             .unwrap();
         let blob = builder.into_inner().unwrap();
-        let files = files_in_layer(&blob, "application/vnd.oci.image.layer.v1.tar").unwrap();
+        let files = files_in_layer(&blob).unwrap();
         assert_eq!(
             files,
             [("passwd", String::from_utf8(data.to_vec()).unwrap())]

@@ -4,6 +4,7 @@
 Images (tags in the layout, repositories when pushed):
   busybox     burrow-test/busybox      busybox-static with its applet links, /etc/passwd, /etc/group
   multilayer  burrow-test/multilayer   three layers exercising unpack (see multilayer-expected.json)
+  multilayer-zstd  burrow-test/multilayer-zstd  the same layers and one more, compressed with zstd
   multiarch   burrow-test/multiarch    the multilayer content as an OCI index: linux/amd64 + linux/arm64
   tools       burrow-test/tools        busybox + iperf3 and its shared libraries, for benchmarks
   demo        burrow-demo/web          busybox httpd serving /www on port 80 (the README's demo)
@@ -30,6 +31,7 @@ MT_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MT_INDEX = "application/vnd.oci.image.index.v1+json"
 MT_CONFIG = "application/vnd.oci.image.config.v1+json"
 MT_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+MT_LAYER_ZSTD = "application/vnd.oci.image.layer.v1.tar+zstd"
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -129,12 +131,18 @@ class Layout:
         desc.update(extra or {})
         return desc
 
-    def image(self, layers, cmd, arch=ARCH, env=None, exposed=None, workdir="/", healthcheck=None):
-        """Writes layers, config and manifest; returns the manifest descriptor."""
+    def image(self, layers, cmd, arch=ARCH, env=None, exposed=None, workdir="/", healthcheck=None,
+              zstd=False):
+        """Writes layers (gzip, or zstd when asked), config and manifest; returns the manifest
+        descriptor."""
         descs, diff_ids = [], []
         for raw, gz in layers:
             diff_ids.append(sha(raw))
-            descs.append(self.blob(gz, MT_LAYER))
+            if zstd:
+                z = subprocess.run(["zstd", "-q", "-c", "-3"], input=raw, capture_output=True, check=True)
+                descs.append(self.blob(z.stdout, MT_LAYER_ZSTD))
+            else:
+                descs.append(self.blob(gz, MT_LAYER))
         config = {
             "created": "2023-11-14T22:13:20Z",
             "architecture": arch,
@@ -286,6 +294,10 @@ def build(out):
     ml = multilayer_layers()
     ml_desc = lay.image(ml, ["sh"])
     lay.tag("multilayer", ml_desc)
+    # A layer of its own on top, so that its unpack is not skipped for a chain already present.
+    z = Layer()
+    z.file("/data/zstd/user1000", "from a zstd layer\n", uid=1000, gid=1000)
+    lay.tag("multilayer-zstd", lay.image(ml + [z.finish()], ["sh"], zstd=True))
     arm = lay.image(ml, ["sh"], arch="arm64")
     amd = lay.image(ml, ["sh"], arch="amd64")
     lay.tag("multiarch", lay.index([amd, arm]))
@@ -302,6 +314,7 @@ def build(out):
 REPOS = {
     "busybox": "burrow-test/busybox",
     "multilayer": "burrow-test/multilayer",
+    "multilayer-zstd": "burrow-test/multilayer-zstd",
     "multiarch": "burrow-test/multiarch",
     "tools": "burrow-test/tools",
     "demo": "burrow-demo/web",

@@ -635,7 +635,7 @@ fn context_root(source: &ContextSource) -> anyhow::Result<(Option<tempfile::Temp
     }
 }
 
-/// A context archive (plain tar or gzip) unpacked into a temporary directory; `how` says where
+/// A context archive (plain tar, gzip or zstd) unpacked into a temporary directory; `how` says where
 /// it came from, for the error.
 fn unpack_context(
     mut input: impl std::io::BufRead,
@@ -645,23 +645,18 @@ fn unpack_context(
     let refused = [
         (&b"BZh"[..], "bzip2"),
         (&[0xfd, b'7', b'z', b'X', b'Z', 0][..], "xz"),
-        (&[0x28, 0xb5, 0x2f, 0xfd][..], "zstd"),
     ];
     if let Some((_, kind)) = refused.iter().find(|(m, _)| head.starts_with(m)) {
         anyhow::bail!(
-            "the build context {how} is {kind}-compressed: burrow reads a plain or gzip-compressed tar archive; send one of those"
+            "the build context {how} is {kind}-compressed: burrow reads a plain, gzip- or zstd-compressed tar archive; send one of those"
         );
     }
     let tmp = tempfile::Builder::new().prefix("burrow-build-").tempdir()?;
-    let reader: Box<dyn std::io::Read + '_> = if head.starts_with(&[0x1f, 0x8b]) {
-        Box::new(flate2::read::GzDecoder::new(input))
-    } else {
-        Box::new(input)
-    };
+    let reader = crate::images::compression::decompressed(input)?;
     tar::Archive::new(reader)
         .unpack(tmp.path())
         .with_context(|| {
-            format!("unpacking the build context {how} (a tar archive, plain or gzip)")
+            format!("unpacking the build context {how} (a tar archive, plain, gzip or zstd)")
         })?;
     let root = tmp.path().to_path_buf();
     Ok((Some(tmp), root))
