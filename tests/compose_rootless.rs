@@ -591,6 +591,54 @@ volumes:
     compose_ok(&rl, &file, "jobs", &["down", "-v"]);
     assert_eq!(compose_ok(&rl, &file, "jobs", &["ps", "-a", "-q"]), "");
 
+    // `run` as a project's first command: its network is made, and a dependency's condition
+    // is met before the one-off starts (as Docker Compose's run).
+    let oneoff = rl.home.join("oneoff/compose.yaml");
+    write_user_file(
+        &rl,
+        &oneoff,
+        &format!(
+            r#"services:
+  lone:
+    image: {bb}
+  db:
+    image: {bb}
+    command: ["sh", "-c", "sleep 2; touch /tmp/ready; exec sleep 600"]
+    stop_grace_period: 1s
+    healthcheck:
+      test: ["CMD", "test", "-f", "/tmp/ready"]
+      interval: 1s
+  app:
+    image: {bb}
+    depends_on:
+      db:
+        condition: service_healthy
+"#
+        ),
+    );
+    let out = compose_ok(
+        &rl,
+        &oneoff,
+        "oneoff",
+        &["run", "--rm", "-T", "lone", "echo", "lone-ok"],
+    );
+    assert_eq!(out, "lone-ok\n");
+    let out = compose_ok(
+        &rl,
+        &oneoff,
+        "oneoff",
+        &["run", "--rm", "-T", "app", "echo", "app-ok"],
+    );
+    assert!(out.ends_with("app-ok\n"), "{out}");
+    let db = compose_ok(
+        &rl,
+        &oneoff,
+        "oneoff",
+        &["ps", "--format", "{{.Status}}", "db"],
+    );
+    assert!(db.contains("(healthy)"), "{db}");
+    compose_ok(&rl, &oneoff, "oneoff", &["down"]);
+
     // deploy.resources.limits are cgroup limits: where the user has no cgroup of its own the
     // service is refused with the reason, not run without its limits.
     let limits = rl.home.join("limits/compose.yaml");

@@ -9,7 +9,7 @@ use burrow::compose::engine::build;
 use burrow::compose::engine::convert::{self, Instance};
 use burrow::compose::engine::naming;
 use burrow::compose::engine::service::Service;
-use burrow::compose::engine::up::{self as engine, UpOptions};
+use burrow::compose::engine::up as engine;
 use burrow::compose::project::Project;
 use burrow::connection::Globals;
 use burrow::containers::values::{PortSpec, RestartPolicy};
@@ -82,15 +82,7 @@ pub fn run(args: Args, project: &Project, g: &Globals) -> anyhow::Result<ExitCod
             &super::report,
         )
         .await?;
-        let deps: Vec<String> = svc.dependencies().into_iter().map(|d| d.service).collect();
-        if !args.no_deps && !deps.is_empty() {
-            let opts = UpOptions {
-                services: deps,
-                no_recreate: true,
-                ..UpOptions::default()
-            };
-            engine::up(&ctx, project, &opts, &super::report).await?;
-        }
+        engine::prepare_oneoff(&ctx, project, &svc, args.no_deps, &super::report).await?;
         let inst = Instance {
             number: 1,
             oneoff: true,

@@ -83,6 +83,34 @@ pub async fn up(
     Ok(order)
 }
 
+/// What `compose run` needs before its one-off container of `svc`: the project's networks
+/// (the service's) and volumes, and unless `no_deps` its dependencies up (left as they are when
+/// running) with their conditions met, as Docker Compose's `run` does.
+pub async fn prepare_oneoff(
+    ctx: &Ctx,
+    project: &Project,
+    svc: &Service,
+    no_deps: bool,
+    report: Report<'_>,
+) -> Result<(), ComposeError> {
+    super::resources::ensure_networks(ctx, project, std::slice::from_ref(svc), report).await?;
+    super::resources::ensure_volumes(ctx, project, report).await?;
+    let deps = svc.dependencies();
+    if no_deps || deps.is_empty() {
+        return Ok(());
+    }
+    let opts = UpOptions {
+        services: deps.iter().map(|d| d.service.clone()).collect(),
+        no_recreate: true,
+        ..UpOptions::default()
+    };
+    up(ctx, project, &opts, report).await?;
+    for dep in &deps {
+        super::deps::await_dependency(ctx, project, svc, dep, report).await?;
+    }
+    Ok(())
+}
+
 /// Where the services of one `up` say they are done: whether each made (or restarted) a
 /// container, or failed; dependents wait here for their dependencies.
 struct Board {
