@@ -639,6 +639,8 @@ volumes:
     assert!(db.contains("(healthy)"), "{db}");
     compose_ok(&rl, &oneoff, "oneoff", &["down"]);
 
+    recreate_keeps_anonymous_volumes_and_follows_the_image(&rl);
+
     // deploy.resources.limits are cgroup limits: where the user has no cgroup of its own the
     // service is refused with the reason, not run without its limits.
     let limits = rl.home.join("limits/compose.yaml");
@@ -663,6 +665,96 @@ volumes:
     assert_eq!(compose_ok(&rl, &limits, "limits", &["ps", "-a", "-q"]), "");
 
     attached_up_stops_on_interrupt(&rl, &bb);
+}
+
+/// An image's VOLUME is an anonymous volume filled from the image; a recreate (config changed,
+/// or the image's tag now names another image) keeps its data, `-V` gives a new one; `down -v`
+/// removes it.
+fn recreate_keeps_anonymous_volumes_and_follows_the_image(rl: &Rootless) {
+    let dir = rl.home.join("keep");
+    write_user_file(
+        rl,
+        &dir.join("Dockerfile"),
+        &format!(
+            "FROM {}\nRUN mkdir /data && echo seed > /data/seed\nVOLUME /data\n",
+            rl.machine.image_busybox
+        ),
+    );
+    let file = dir.join("compose.yaml");
+    let yaml = |v: &str| {
+        format!(
+            "services:\n  keeper:\n    build: .\n    image: keep-img:1\n    command: [\"sleep\", \"600\"]\n    stop_grace_period: 1s\n    environment: [V={v}]\n"
+        )
+    };
+    write_user_file(rl, &file, &yaml("1"));
+    compose_ok(rl, &file, "keep", &["up", "-d"]);
+    let inspect = |f: &str| burrow_ok(rl, &["inspect", "-f", f, "keep-keeper-1"]);
+    assert_eq!(
+        inspect("{{json .Config.Volumes}}").trim(),
+        r#"{"/data":{}}"#
+    );
+    let volume = inspect("{{range .Mounts}}{{.Type}} {{.Name}} {{.Destination}}{{end}}");
+    let (kind, rest) = volume.trim().split_once(' ').unwrap();
+    assert_eq!(
+        (kind, rest.ends_with(" /data")),
+        ("volume", true),
+        "{volume}"
+    );
+    let exec = |cmd: &str| {
+        compose_ok(
+            rl,
+            &file,
+            "keep",
+            &["exec", "-T", "keeper", "sh", "-c", cmd],
+        )
+    };
+    assert_eq!(exec("cat /data/seed; echo kept > /data/k"), "seed\n");
+
+    // A changed config recreates the container, which keeps the data.
+    write_user_file(rl, &file, &yaml("2"));
+    let out = compose(rl, &file, "keep", &["up", "-d"]);
+    assert!(stderr(&out).contains("Recreated"), "{}", stderr(&out));
+    assert_eq!(exec("cat /data/k; echo $V"), "kept\n2\n");
+    assert_eq!(
+        inspect("{{range .Mounts}}{{.Name}}{{end}}"),
+        volume.split(' ').nth(1).unwrap().to_string() + "\n"
+    );
+
+    // The tag now names another image: recreated from it, without a config change, and with
+    // the volume still (Docker Compose carries a replaced container's anonymous volumes over).
+    let before = inspect("{{.Image}}");
+    burrow_ok(rl, &["tag", &image("tools"), "keep-img:1"]);
+    let out = compose(rl, &file, "keep", &["up", "-d", "--no-build"]);
+    assert!(stderr(&out).contains("Recreated"), "{}", stderr(&out));
+    assert_ne!(inspect("{{.Image}}"), before);
+    assert_eq!(exec("cat /data/k"), "kept\n");
+    let out = compose(rl, &file, "keep", &["up", "-d", "--no-build"]);
+    assert!(!stderr(&out).contains("Recreated"), "{}", stderr(&out));
+
+    // -V: new anonymous volumes; the image now (tools) has no VOLUME, so none at all. The old
+    // one is left, not in use, as Docker Compose leaves it.
+    let name = volume.split(' ').nth(1).unwrap();
+    compose_ok(
+        rl,
+        &file,
+        "keep",
+        &["up", "-d", "--no-build", "--force-recreate", "-V"],
+    );
+    assert_eq!(inspect("{{len .Config.Volumes}}").trim(), "0");
+    burrow_ok(rl, &["volume", "rm", name]);
+
+    // down -v removes the anonymous volumes of the project's containers, carried over or not.
+    burrow_ok(rl, &["tag", "keep-img:1", "keep-tools:1"]);
+    compose_ok(rl, &file, "keep", &["build"]);
+    compose_ok(rl, &file, "keep", &["up", "-d", "--no-build"]);
+    let first = inspect("{{range .Mounts}}{{.Name}}{{end}}");
+    burrow_ok(rl, &["tag", "keep-tools:1", "keep-img:1"]);
+    compose_ok(rl, &file, "keep", &["up", "-d", "--no-build"]);
+    assert_eq!(inspect("{{range .Mounts}}{{.Name}}{{end}}"), first);
+    compose_ok(rl, &file, "keep", &["down", "-v"]);
+    let left = burrow_ok(rl, &["volume", "ls", "-q"]);
+    assert!(!left.lines().any(|l| l == first.trim()), "{left}");
+    burrow_ok(rl, &["rmi", "keep-img:1", "keep-tools:1"]);
 }
 
 /// Kills the attached `compose up` if the test fails before it exits.

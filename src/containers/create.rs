@@ -47,10 +47,14 @@ pub enum Note {
 }
 
 /// How to create.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
     /// Attach the networks ahead of the task (`run`, which starts the task at once).
     pub ahead: bool,
+    /// (container path, volume name): anonymous volumes of a container this one replaces,
+    /// mounted again where this one would get a new anonymous volume at the same path
+    /// (Compose's recreate keeps their data, as Docker Compose's does).
+    pub reuse_anonymous: Vec<(String, String)>,
     /// Without burrow.toml's container defaults and a Slurm job's variables (the builder's
     /// RUN steps: a build does not depend on where it runs).
     pub bare: bool,
@@ -160,6 +164,7 @@ pub async fn create(
     tracing::debug!("create: checked the request");
     let mut image = resolve_image(ctx, req, notify).await?;
     tracing::debug!("create: resolved the image");
+    checked.add_anonymous_volumes(&image.volumes, &opts.reuse_anonymous);
     if let Some(w) = super::platform::foreign_warning(&image.platform) {
         notify(Note::ForeignPlatform(w));
     }
@@ -242,6 +247,8 @@ struct Checked {
     keep_id: Option<super::userns::KeepId>,
     /// The mount points `--volumes-from` takes over.
     inherited: Vec<MountPoint>,
+    /// Anonymous volumes to mount again at their destinations (see [`CreateOptions`]).
+    reuse_anonymous: Vec<(String, String)>,
 }
 
 impl Checked {
@@ -295,8 +302,57 @@ impl Checked {
             tmpfs,
             keep_id,
             inherited: Vec::new(),
+            reuse_anonymous: Vec::new(),
         })
     }
+
+    /// Anonymous volumes at the image's `VOLUME` paths and at the paths of `reuse` (a replaced
+    /// container's), where no other mount is: as Docker's, filled from the image when new, and
+    /// removed with the container by `rm -v` and `run --rm`. Mounts are then ordered by depth,
+    /// so that one inside another's path is mounted after it.
+    fn add_anonymous_volumes(&mut self, image_paths: &[String], reuse: &[(String, String)]) {
+        let mut paths: Vec<String> = image_paths
+            .iter()
+            .chain(reuse.iter().map(|(t, _)| t))
+            .map(|p| clean_target(p))
+            .collect();
+        paths.sort();
+        paths.dedup();
+        for target in paths {
+            let taken = self
+                .volumes
+                .iter()
+                .any(|v| clean_target(&v.target) == target)
+                || self
+                    .inherited
+                    .iter()
+                    .any(|m| clean_target(&m.destination) == target)
+                || self
+                    .tmpfs
+                    .iter()
+                    .any(|m| clean_target(&m.destination().to_string_lossy()) == target);
+            if !taken && target != "/" {
+                self.volumes
+                    .push(VolumeSpec::new(VolumeSource::Anonymous, target));
+            }
+        }
+        self.volumes.sort_by_key(|v| depth(&v.target));
+        self.reuse_anonymous = reuse.to_vec();
+    }
+}
+
+/// A mount's container path without a trailing or doubled `/` (`/data/` and `/data` are one).
+fn clean_target(p: &str) -> String {
+    let parts: Vec<&str> = p
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    format!("/{}", parts.join("/"))
+}
+
+/// How many path components a mount's container path has (`/` has none).
+fn depth(p: &str) -> usize {
+    p.split('/').filter(|c| !c.is_empty() && *c != ".").count()
 }
 
 /// Docker's check that a shared or slave bind's source is on a shared (or slave) mount, as the
@@ -610,6 +666,8 @@ struct Undo<'a> {
     record: Option<String>,
     /// Anonymous volumes made for the container.
     anonymous: Vec<String>,
+    /// Anonymous volumes of a replaced container mounted again (kept on failure).
+    reused: Vec<String>,
     /// Named volumes this create made.
     created_named: Vec<String>,
 }
@@ -623,6 +681,7 @@ impl<'a> Undo<'a> {
             dir: false,
             record: None,
             anonymous: Vec::new(),
+            reused: Vec::new(),
             created_named: Vec::new(),
         }
     }
@@ -824,11 +883,17 @@ fn volume_mounts(
                         }
                         data
                     }
-                    _ => {
-                        let (name, data) = store.create_anonymous()?;
-                        undo.anonymous.push(name);
-                        data
-                    }
+                    _ => match reused(&store, checked, &v.target) {
+                        Some((name, data)) => {
+                            undo.reused.push(name);
+                            data
+                        }
+                        None => {
+                            let (name, data) = store.create_anonymous()?;
+                            undo.anonymous.push(name);
+                            data
+                        }
+                    },
                 };
                 if !v.nocopy && std::fs::read_dir(&data).is_ok_and(|mut d| d.next().is_none()) {
                     fresh.push((v.target.clone(), data.clone()));
@@ -848,6 +913,16 @@ fn volume_mounts(
         fresh,
         points,
     })
+}
+
+/// The replaced container's anonymous volume at `target`, if it still exists: (name, data dir).
+fn reused(store: &Volumes, checked: &Checked, target: &str) -> Option<(String, PathBuf)> {
+    let (_, name) = checked
+        .reuse_anonymous
+        .iter()
+        .find(|(t, _)| clean_target(t) == clean_target(target))?;
+    let v = store.get(name).ok()?;
+    Some((name.clone(), v.mountpoint))
 }
 
 /// Makes the container, recording in `undo` what it made.
@@ -1316,10 +1391,11 @@ fn record_labels(
             serde_json::to_string(&plan.extra_hosts)?,
         );
     }
-    if !undo.anonymous.is_empty() {
+    if !undo.anonymous.is_empty() || !undo.reused.is_empty() {
+        let all: Vec<&String> = undo.anonymous.iter().chain(&undo.reused).collect();
         l.insert(
             labels::ANONYMOUS_VOLUMES.into(),
-            serde_json::to_string(&undo.anonymous)?,
+            serde_json::to_string(&all)?,
         );
     }
     if let Some(devices) = devices_label(&req.host_config)? {
@@ -1483,6 +1559,21 @@ fn fill_volume(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mount_paths_compare_cleaned_and_order_by_depth() {
+        assert_eq!(clean_target("/data/"), "/data");
+        assert_eq!(clean_target("//var/./lib//db"), "/var/lib/db");
+        assert_eq!(clean_target("/"), "/");
+        let mut v = ["/a/b/c", "/a", "/x/y", "/"]
+            .map(|p| (depth(p), p))
+            .to_vec();
+        v.sort();
+        assert_eq!(
+            v.iter().map(|(_, p)| *p).collect::<Vec<_>>(),
+            ["/", "/a", "/x/y", "/a/b/c"]
+        );
+    }
 
     #[test]
     fn default_names_come_from_the_image() {

@@ -34,6 +34,11 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
         .and_then(|d| serde_json::from_str(d).ok())
         .unwrap_or_else(|| json!({}));
     let mounts = super::mounts::MountRecord::read(&dir, spec.as_ref());
+    // Config.Volumes: the paths of its anonymous volumes (the image's VOLUMEs, `-v /path`).
+    let anonymous: Map<String, Value> = super::mounts::anonymous_of(ctx, &c)
+        .into_iter()
+        .map(|(dest, _)| (dest, json!({})))
+        .collect();
     let user_labels: Map<String, Value> = c
         .labels
         .iter()
@@ -65,6 +70,7 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "OpenStdin": flag(labels::STDIN_OPEN),
             "StdinOnce": flag(labels::STDIN_ONCE),
             "Image": c.image,
+            "Volumes": if anonymous.is_empty() { Value::Null } else { Value::Object(anonymous) },
             "Labels": user_labels,
             "Healthcheck": super::health::config_of(&c),
         },

@@ -196,6 +196,24 @@ pub struct MountRecord {
     pub mounts: Vec<MountPoint>,
 }
 
+/// The anonymous volumes container `c` mounts: (container path, volume name).
+pub fn anonymous_of(
+    ctx: &Ctx,
+    c: &containerd_client::services::v1::Container,
+) -> Vec<(String, String)> {
+    let names = super::record::anonymous_volumes(c);
+    if names.is_empty() {
+        return Vec::new();
+    }
+    let spec = super::record::spec_of(c);
+    MountRecord::read(&ctx.store.container_dir(&c.id), spec.as_ref())
+        .mounts
+        .into_iter()
+        .filter(|m| m.typ == "volume" && names.contains(&m.name))
+        .map(|m| (m.destination, m.name))
+        .collect()
+}
+
 impl MountRecord {
     /// The record in the state dir `dir`; for containers made before it existed, the user's
     /// bind mounts of `spec`.

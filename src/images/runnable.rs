@@ -68,6 +68,8 @@ pub struct Image {
     pub defaults: ImageDefaults,
     /// `ExposedPorts` keys, as "80/tcp".
     pub exposed_ports: Vec<String>,
+    /// `Volumes` keys (Dockerfile `VOLUME`): paths a container gets an anonymous volume at.
+    pub volumes: Vec<String>,
     /// Layer descriptors (digest, media type), bottom first, for reading files.
     pub layers: Vec<(String, String)>,
     /// The platform its config names (os, architecture, variant).
@@ -272,6 +274,10 @@ impl ImageStore {
             .as_object()
             .map(|o| o.keys().cloned().collect())
             .unwrap_or_default();
+        let volumes = c["Volumes"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
         Ok(Image {
             labels: record.labels.clone(),
             name: record.name,
@@ -289,6 +295,7 @@ impl ImageStore {
                 group: String::new(),
             },
             exposed_ports,
+            volumes,
             layers,
             platform: Platform {
                 os: config["os"].as_str().unwrap_or("linux").to_string(),

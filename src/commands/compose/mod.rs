@@ -46,10 +46,12 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
     /// Create and start the project's containers.
+    #[command(disable_version_flag = true)]
     Up(up::UpArgs),
     /// Build the images of services with `build:`.
     Build(build::Args),
     /// Create the project's containers without starting them.
+    #[command(disable_version_flag = true)]
     Create(up::CreateArgs),
     /// Stop and remove the project's containers and networks (-v: volumes).
     Down(down::Args),

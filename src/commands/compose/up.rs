@@ -51,6 +51,10 @@ pub struct CreateArgs {
     /// Keep existing containers even when their configuration changed.
     #[arg(long)]
     pub no_recreate: bool,
+    /// Give recreated containers new anonymous volumes instead of the previous containers'
+    /// (whose data they otherwise keep).
+    #[arg(short = 'V', long)]
+    pub renew_anon_volumes: bool,
     /// Remove containers of services no longer in the file.
     #[arg(long)]
     pub remove_orphans: bool,
@@ -90,6 +94,7 @@ impl CreateArgs {
             services: self.services.clone(),
             force_recreate: self.force_recreate,
             no_recreate: self.no_recreate,
+            renew_anon_volumes: self.renew_anon_volumes,
             remove_orphans: self.remove_orphans,
             scale,
             no_deps: self.no_deps,

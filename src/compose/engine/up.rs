@@ -14,6 +14,7 @@ use super::state::{Member, ProjectState};
 use crate::compose::project::Project;
 use crate::compose::ComposeError;
 use crate::containers::create::{self, CreateOptions, Note};
+use crate::containers::labels;
 use crate::containers::{ops, start, Ctx};
 
 /// What `up` (or `create`) is asked.
@@ -23,6 +24,8 @@ pub struct UpOptions {
     pub services: Vec<String>,
     pub force_recreate: bool,
     pub no_recreate: bool,
+    /// `-V`: recreated containers get new anonymous volumes instead of the old ones'.
+    pub renew_anon_volumes: bool,
     pub remove_orphans: bool,
     /// `--scale SVC=N`.
     pub scale: BTreeMap<String, u32>,
@@ -359,6 +362,12 @@ async fn converge(
         ));
     }
     let hash = svc.config_hash();
+    // The image its name now gives: a container made from another (the tag was pulled or
+    // built anew since) is recreated, as Docker Compose's `pull` then `up` does.
+    let image_now = match &svc.image_id {
+        Some(id) => Some(id.clone()),
+        None => super::build::image_id(ctx, &svc.image()?).await?,
+    };
     let state = ProjectState::read(ctx, &project.name).await?;
     let existing: Vec<&Member> = state.of_service(&svc.name).collect();
     for m in existing.iter().filter(|m| m.number > want) {
@@ -370,10 +379,22 @@ async fn converge(
     };
     for number in 1..=want {
         let found = existing.iter().find(|m| m.number == number);
-        let stale =
-            |m: &Member| opts.force_recreate || m.label(naming::CONFIG_HASH) != Some(hash.as_str());
+        let stale = |m: &Member| {
+            let image_changed = match (&image_now, m.label(labels::IMAGE_ID)) {
+                (Some(now), Some(was)) => now != was,
+                _ => false,
+            };
+            opts.force_recreate
+                || m.label(naming::CONFIG_HASH) != Some(hash.as_str())
+                || image_changed
+        };
+        let mut reuse = Vec::new();
         let verb = match found {
             Some(m) if !opts.no_recreate && stale(m) => {
+                // Its anonymous volumes go to the new container, as Docker Compose's (-V: not).
+                if !opts.renew_anon_volumes {
+                    reuse = crate::containers::mounts::anonymous_of(ctx, &m.container);
+                }
                 remove_member(ctx, m, opts.timeout, false, report).await?;
                 "Recreated"
             }
@@ -383,7 +404,7 @@ async fn converge(
             }
             None => "Created",
         };
-        let (created, name) = make(ctx, project, svc, number, ahead, report).await?;
+        let (created, name) = make(ctx, project, svc, number, ahead, reuse, report).await?;
         report(format!("Container {name}  {verb}"));
         out.made = true;
         out.to_start.push(Pending::Created {
@@ -401,6 +422,7 @@ async fn make(
     svc: &Service,
     number: u32,
     ahead: bool,
+    reuse_anonymous: Vec<(String, String)>,
     report: Report<'_>,
 ) -> Result<(create::Created, String), ComposeError> {
     let name = svc
@@ -417,7 +439,11 @@ async fn make(
         svc,
         &req,
         warnings,
-        CreateOptions::attach_ahead(ahead),
+        CreateOptions {
+            ahead,
+            reuse_anonymous,
+            ..CreateOptions::default()
+        },
         report,
     )
     .await?;
