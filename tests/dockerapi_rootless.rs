@@ -70,6 +70,27 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
     assert!(ps.starts_with("web Up"), "{ps}");
     assert!(ps.contains(&format!(":{port}->80/tcp")), "{ps}");
     assert!(!ps.contains("talker"), "the filter keeps only web: {ps}");
+    // Docker's names carry a leading slash, which scripts' filters match; the list's entries
+    // name their networks (testcontainers reads a container's address there).
+    let ps = api.docker_ok(&[
+        "ps",
+        "--filter",
+        "name=^/web$",
+        "--format",
+        "{{.Names}} {{.Networks}}",
+    ]);
+    assert_eq!(ps.trim(), "web bridge");
+    let (code, body) = api.curl(
+        "GET",
+        "/containers/json?filters=%7B%22name%22%3A%5B%22web%22%5D%7D",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let ip = list[0]["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(ip.starts_with("10."), "{body}");
 
     // logs: the two streams come back apart (Docker's multiplexed framing).
     assert!(wait_for(Duration::from_secs(10), || stdout(
@@ -97,6 +118,29 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
     );
     let ps = api.docker_ok(&["ps", "--format", "{{.Names}}"]);
     assert!(ps.contains("talker"), "{ps}");
+
+    // stop -s: the signal asked for, not the container's stop signal.
+    api.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "trapper",
+        &busybox,
+        "sh",
+        "-c",
+        "trap 'exit 7' USR1; trap 'exit 9' TERM; while :; do sleep 0.1; done",
+    ]);
+    std::thread::sleep(Duration::from_millis(300));
+    // (The CLI's `-s` is newer than Debian's docker client: the API call it makes.)
+    let (code, body) = api.curl(
+        "POST",
+        "/v1.43/containers/trapper/stop?signal=USR1&t=5",
+        None,
+    );
+    assert_eq!(code, 204, "{body}");
+    let exit = api.docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", "trapper"]);
+    assert_eq!(exit.trim(), "7");
+    api.docker_ok(&["rm", "trapper"]);
 
     // stop, then rm -f of a running and a stopped container.
     api.docker_ok(&["stop", "-t", "1", "talker"]);
@@ -175,9 +219,60 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
     assert!(pulled.contains("Status:"), "{pulled}");
     let images = api.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert!(images.contains(&remote), "{images}");
+    // The list's filters: a reference (the CLI's argument), dangling (none here, and the
+    // cleanup idiom `docker rmi $(docker images -qf dangling=true)` must not list them all).
+    let only = api.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}", &remote]);
+    assert_eq!(
+        only.trim(),
+        remote.trim_end_matches(":latest").to_string() + ":latest"
+    );
+    assert_eq!(
+        api.docker_ok(&["images", "-q", "--filter", "dangling=true"]),
+        ""
+    );
+    let either = api.docker_ok(&[
+        "images",
+        "--format",
+        "{{.Repository}}",
+        "--filter",
+        "reference=burrow-import",
+        "--filter",
+        &format!("reference={remote}"),
+    ]);
+    assert!(
+        either.contains("burrow-import") && either.contains("burrow-test/busybox"),
+        "{either}"
+    );
+    assert_eq!(
+        api.docker_ok(&["images", "-q", "--filter", "label=no.such.label"]),
+        ""
+    );
+    let refused = api.docker(&["images", "--filter", "since=x"]);
+    assert!(
+        stderr(&refused).contains("unsupported filter"),
+        "{}",
+        stderr(&refused)
+    );
     let missing = format!("{}/burrow-test/nosuch:latest", rl.machine.registry);
     let failed = api.docker(&["pull", &missing]);
     assert!(!failed.status.success(), "{}", stdout(&failed));
+    // A pull that fails before it began is the answer's status (SDKs raise on it).
+    let (code, body) = api.curl(
+        "POST",
+        &format!(
+            "/images/create?fromImage={}/burrow-test/nosuch&tag=latest",
+            rl.machine.registry
+        ),
+        None,
+    );
+    assert_eq!(code, 404, "{body}");
+    // inspect of a name nothing has: Docker's "No such object" (after asking for a plugin).
+    let nothing = api.docker(&["inspect", "no-such-object"]);
+    assert!(
+        stderr(&nothing).contains("No such object: no-such-object"),
+        "{}",
+        stderr(&nothing)
+    );
 
     // volumes and networks.
     api.docker_ok(&["volume", "create", "apivol"]);

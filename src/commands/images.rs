@@ -91,7 +91,10 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     rows.extend(
         burrow::containers::stored_images::rows(&dirs, &have, args.no_trunc)
             .into_iter()
-            .filter(|r| filters.iter().all(|f| f.keeps(r))),
+            .filter(|r| {
+                let name = r["Name"].as_str().unwrap_or_default();
+                list::keeps_all(&filters, name, &r["Labels"])
+            }),
     );
     if args.quiet {
         for r in &rows {

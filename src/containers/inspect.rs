@@ -152,6 +152,20 @@ fn ports_json(c: &Container) -> Map<String, Value> {
     ports
 }
 
+/// What Docker's container list carries of a container besides its summary:
+/// `NetworkSettings.Networks` (as inspect shows them) and `Mounts`.
+pub fn list_extras(ctx: &Ctx, c: &Container) -> (Value, Value) {
+    let dir = ctx.store.container_dir(&c.id);
+    let net_state = hook::read_state(&dir).unwrap_or_default();
+    let networks = networks_json(ctx, &c.id, hook::read_config(&dir).as_ref(), &net_state);
+    let spec = record::spec_of(c);
+    let mounts = super::mounts::MountRecord::read(&dir, spec.as_ref()).mounts;
+    (
+        Value::Object(networks),
+        serde_json::to_value(mounts).unwrap_or_else(|_| json!([])),
+    )
+}
+
 /// `NetworkSettings.Networks`: every network the container is on (or will be, when it
 /// starts), with its aliases there (on user-defined networks also its short ID, as Docker
 /// lists it: Compose looks for it) and, while attached, its address, gateway and MAC.

@@ -136,7 +136,10 @@ impl Summary {
         let labels: &HashMap<String, String> = &c.labels;
         let created = c.created_at.as_ref().map(|t| (t.seconds, t.nanos));
         filters.iter().all(|f| match f {
-            ListFilter::Name(re) => re.is_match(&self.name),
+            // Docker matches the name with its leading slash (`^/web$`); nerdctl without.
+            ListFilter::Name(re) => {
+                re.is_match(&self.name) || re.is_match(&format!("/{}", self.name))
+            }
             ListFilter::Id(v) => c.id.starts_with(v.as_str()),
             ListFilter::Status(v) => self.state.word() == v,
             ListFilter::Label {

@@ -42,6 +42,8 @@ pub fn rows(dirs: &[PathBuf], have: &[String], no_trunc: bool) -> Vec<Value> {
                 "VirtualSize": size,
                 "Name": e.name,
                 "Store": doc["GraphDriver"]["Data"]["File"],
+                // For `--filter label=`.
+                "Labels": doc["Config"]["Labels"],
             })
         })
         .collect()

@@ -165,7 +165,13 @@ pub async fn list(ctx: &Ctx, q: &Query) -> Result<Response<Body>, ApiError> {
     let rows: Vec<Value> = listing::list(ctx, &opts)
         .await?
         .iter()
-        .map(summary)
+        .map(|s| {
+            let mut v = summary(s);
+            let (networks, mounts) = cinspect::list_extras(ctx, &s.container);
+            v["NetworkSettings"]["Networks"] = networks;
+            v["Mounts"] = mounts;
+            v
+        })
         .collect();
     Ok(http::json(200, &Value::Array(rows)))
 }
@@ -240,21 +246,34 @@ fn timeout(q: &Query) -> Result<Option<u64>, ApiError> {
     Ok(q.int("t")?.and_then(|t| u64::try_from(t).ok()))
 }
 
-/// `POST /containers/{id}/stop?t=`: 204, or 304 when it is not running.
+/// The `signal` of stop and restart (API 1.42): instead of the container's stop signal.
+fn stop_signal(q: &Query) -> Result<Option<Signal>, ApiError> {
+    q.get("signal")
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse()
+                .map_err(|e| ApiError::bad_request(format!("invalid signal {s:?}: {e}")))
+        })
+        .transpose()
+}
+
+/// `POST /containers/{id}/stop?t=&signal=`: 204, or 304 when it is not running.
 pub async fn stop(ctx: &Ctx, id: &str, q: &Query) -> Result<Response<Body>, ApiError> {
     let c = find(ctx, id).await?;
+    let signal = stop_signal(q)?;
     if !record::state(ctx, &c.id).await?.is_running() {
         return Ok(http::empty(304));
     }
-    ops::stop(ctx, &c, timeout(q)?).await?;
+    ops::stop_with(ctx, &c, signal, timeout(q)?).await?;
     Ok(http::empty(204))
 }
 
-/// `POST /containers/{id}/restart?t=`.
+/// `POST /containers/{id}/restart?t=&signal=`.
 pub async fn restart(ctx: &Ctx, id: &str, q: &Query) -> Result<Response<Body>, ApiError> {
     let c = find(ctx, id).await?;
+    let signal = stop_signal(q)?;
     if record::state(ctx, &c.id).await?.is_running() {
-        ops::stop(ctx, &c, timeout(q)?).await?;
+        ops::stop_with(ctx, &c, signal, timeout(q)?).await?;
     }
     let c = find(ctx, &c.id).await?;
     start_container(ctx, &c).await?;

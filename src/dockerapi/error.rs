@@ -5,6 +5,8 @@ use crate::containers::logquery::LogQueryError;
 use crate::containers::store::StoreError;
 use crate::containers::volumes::VolumeError;
 use crate::images::catalog::CatalogError;
+use crate::images::pull::PullError;
+use crate::images::registry::RegistryError;
 use crate::images::runnable::ImageError;
 use crate::network::NetworkError;
 
@@ -91,6 +93,20 @@ pub fn status_of(err: &anyhow::Error) -> u16 {
         if let Some(LogQueryError::NotReadable) = cause.downcast_ref::<LogQueryError>() {
             // Docker's answer for a log driver it cannot read back.
             return 501;
+        }
+        let registry = match cause.downcast_ref::<PullError>() {
+            Some(PullError::Registry(e)) => Some(e),
+            _ => cause.downcast_ref::<RegistryError>(),
+        };
+        if let Some(e) = registry {
+            // Docker's answers to a pull the registry refuses.
+            match e {
+                RegistryError::NotFound { .. } | RegistryError::Denied { .. } => return 404,
+                RegistryError::BadCredentials { .. } | RegistryError::AuthRequired { .. } => {
+                    return 401
+                }
+                _ => {}
+            }
         }
         if let Some(e) = cause.downcast_ref::<StoreError>() {
             match e {

@@ -24,7 +24,7 @@ use crate::images::{catalog, pull, remove, userdb};
 pub async fn route(ctx: &Ctx, call: &Call, rest: &str) -> Result<Response<Body>, ApiError> {
     let m = call.method.as_str();
     match (m, rest.trim_end_matches('/')) {
-        ("GET", "/json") => list(ctx).await,
+        ("GET", "/json") => list(ctx, call).await,
         ("POST", "/create") => create(ctx, call).await,
         ("GET", "/search") => Err(image_io::search()),
         ("GET", "/get") => image_io::save(ctx, names(call)).await,
@@ -57,9 +57,13 @@ fn name<'a>(p: &'a str, suffix: &str) -> &'a str {
     p.trim_start_matches('/').strip_suffix(suffix).unwrap_or(p)
 }
 
-/// `GET /images/json`: one entry per image ID, with all its names.
-async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
-    let all = catalog::all(&store(ctx), &Platform::host())
+/// `GET /images/json`: one entry per image ID, with its names that the `filters` (reference,
+/// dangling, label) keep; not the build cache's records. `all` (intermediate images) changes
+/// nothing: burrow keeps none.
+async fn list(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
+    let filters = crate::images::list::parse_filters(&call.query.filters()?)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let all = crate::images::list::matching(&store(ctx), &filters)
         .await
         .map_err(anyhow::Error::from)?;
     let names = catalog::names_by_id(&all);
@@ -80,6 +84,10 @@ async fn list(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
     // them without a pull); one with the ID of a local image adds its name to that entry.
     let have: Vec<String> = all.iter().map(|l| l.name.clone()).collect();
     for doc in crate::containers::stored_images::inspect_not_here(&have) {
+        let name = doc["RepoTags"][0].as_str().unwrap_or_default();
+        if !crate::images::list::keeps_all(&filters, name, &doc["Config"]["Labels"]) {
+            continue;
+        }
         if let Some(o) = out.iter_mut().find(|o| o["Id"] == doc["Id"]) {
             if let (Some(tags), Some(more)) =
                 (o["RepoTags"].as_array_mut(), doc["RepoTags"].as_array())
@@ -168,41 +176,106 @@ async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
             .collect();
     }
     let store = store(ctx);
-    let (tx, body) = http::channel(None);
-    let send = |tx: &tokio::sync::mpsc::UnboundedSender<hyper::body::Bytes>, v: Value| {
-        let _ = tx.send(format!("{v}\r\n").into());
-    };
+    // The pull reports into `lines`; until it has said something, a failure is the answer's
+    // status (as Docker's: a client such as docker-py raises on it), after that an error line.
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<hyper::body::Bytes>();
     let progress = Arc::new(Progress::Events(Box::new(progress_lines(
-        tx.clone(),
+        lines_tx.clone(),
         Transfer::Pull,
     ))));
+    let mut pulling =
+        tokio::spawn(async move { pull_any(&store, regs, &reference, &opts, progress).await });
+    // A client that goes away ends the pull (which then undoes what it began).
+    let abort = AbortOnDrop(pulling.abort_handle());
+    let first = tokio::select! {
+        line = lines.recv() => line,
+        ended = &mut pulling => {
+            let pulled = ended.map_err(|e| ApiError::from(anyhow::anyhow!("the pull failed: {e}")))?;
+            if let Err(e) = &pulled {
+                return Err(ApiError::new(super::error::status_of(e), format!("{e:#}")));
+            }
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            send_outcome(&tx, &typed, pulled);
+            drop(tx);
+            let mut text = Vec::new();
+            while let Some(l) = rx.recv().await {
+                text.extend_from_slice(&l);
+            }
+            return Ok(json_answer(http::full(text)));
+        }
+    };
+    let (tx, body) = http::channel(None);
     let task = tokio::spawn(async move {
-        match pull_any(&store, regs, &reference, &opts, progress).await {
-            Ok(pulled) => {
-                let status = if pulled.downloaded > 0 {
-                    "Downloaded newer image for"
-                } else {
-                    "Image is up to date for"
-                };
-                send(
-                    &tx,
-                    json!({ "status": format!("Digest: {}", pulled.digest) }),
-                );
-                send(
-                    &tx,
-                    json!({ "status": format!("Status: {status} {}", reference.familiar()) }),
-                );
+        let _abort = abort;
+        let forward = async {
+            if let Some(l) = first {
+                let _ = tx.send(l);
             }
-            Err(e) => {
-                let m = format!("{e:#}");
-                send(&tx, json!({ "errorDetail": { "message": m }, "error": m }));
+            while let Some(l) = lines.recv().await {
+                let _ = tx.send(l);
             }
+        };
+        drop(lines_tx);
+        let (pulled, ()) = tokio::join!(pulling, forward);
+        match pulled {
+            Ok(p) => send_outcome(&tx, &typed, p),
+            Err(e) => send_line(&tx, json!({ "error": format!("the pull failed: {e}") })),
         }
     });
-    let mut r = Response::new(http::with_task(body, task));
+    Ok(json_answer(http::with_task(body, task)))
+}
+
+/// Aborts a task when dropped (unless it finished).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn send_line(tx: &tokio::sync::mpsc::UnboundedSender<hyper::body::Bytes>, v: Value) {
+    let _ = tx.send(format!("{v}\r\n").into());
+}
+
+/// The pull's last lines: its digest and status, or its error.
+fn send_outcome(
+    tx: &tokio::sync::mpsc::UnboundedSender<hyper::body::Bytes>,
+    typed: &str,
+    pulled: anyhow::Result<pull::Pulled>,
+) {
+    match pulled {
+        Ok(pulled) => {
+            let status = if pulled.downloaded > 0 {
+                "Downloaded newer image for"
+            } else {
+                "Image is up to date for"
+            };
+            let familiar = Reference::parse(typed)
+                .map(|r| r.familiar())
+                .unwrap_or_default();
+            send_line(
+                tx,
+                json!({ "status": format!("Digest: {}", pulled.digest) }),
+            );
+            send_line(
+                tx,
+                json!({ "status": format!("Status: {status} {familiar}") }),
+            );
+        }
+        Err(e) => {
+            let m = format!("{e:#}");
+            send_line(tx, json!({ "errorDetail": { "message": m }, "error": m }));
+        }
+    }
+}
+
+/// A 200 answer of JSON lines.
+fn json_answer(body: Body) -> Response<Body> {
+    let mut r = Response::new(body);
     r.headers_mut()
         .insert("Content-Type", "application/json".parse().expect("static"));
-    Ok(r)
+    r
 }
 
 /// `POST /images/{name}/tag?repo=&tag=`: 201.

@@ -116,6 +116,13 @@ async fn route(ctx: &SharedCtx, call: &Call) -> Result<Response<Body>, ApiError>
         (_, ["images", ..]) => images::route(ctx, call, &call.path["/images".len()..]).await,
         (_, ["volumes", ..]) => volumes::route(ctx, call, &segs[1..]).await,
         (_, ["networks", ..]) => networks::route(ctx, call, &segs[1..]).await,
+        // No plugins: an empty list, and a name is not found (`docker inspect NAME` asks for
+        // a plugin after a container, image, volume and network, and needs the 404 to say
+        // "No such object").
+        ("GET", ["plugins"]) => Ok(http::json(200, &serde_json::json!([]))),
+        ("GET", ["plugins", name @ .., "json"]) if !name.is_empty() => Err(ApiError::not_found(
+            format!("plugin \"{}\" not found", name.join("/")),
+        )),
         ("POST", ["auth"]) => auth::login(call).await,
         ("POST", ["build", "prune"]) => build::prune(ctx, &call.query).await,
         (_, ["session"]) => Err(build::session()),

@@ -111,6 +111,9 @@ pub async fn pull(
 ) -> Result<Pulled> {
     let what = reference.familiar();
     let repo = reference.path.clone();
+    let (top, top_data) = reg.manifest(&repo, reference.object(), &what).await?;
+    // Said once the registry has the image, as Docker says it (a Docker API client is answered
+    // with an error status when nothing was said before the pull failed).
     progress.line(&format!(
         "{}: Pulling from {}",
         reference
@@ -120,7 +123,6 @@ pub async fn pull(
             .unwrap_or("latest"),
         reference.familiar_repository()
     ));
-    let (top, top_data) = reg.manifest(&repo, reference.object(), &what).await?;
     let leased = store.with_lease("pull").await?;
     // Dropped before the end (a Docker API client went away): undo the partial pull.
     let mut unfinished = Unfinished(Some(leased.clone()));
