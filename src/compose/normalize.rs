@@ -232,6 +232,87 @@ fn valid(name: &str) -> Result<String, ComposeError> {
     }
 }
 
+/// Extension key holding `restart: on-failure:N`'s N (the model knows `on-failure` alone).
+pub const RESTART_RETRIES: &str = "x-burrow-restart-retries";
+/// Extension key holding `extra_hosts` entries mapped to `host-gateway` (the model takes IP
+/// addresses only).
+pub const HOST_GATEWAY_HOSTS: &str = "x-burrow-host-gateway";
+
+/// Undoes [`model_gaps`] in a document made from the model (`compose config` prints what the
+/// file said, not burrow's extension keys).
+pub fn restore_gaps(doc: &mut Value) {
+    let Some(Value::Mapping(services)) = doc.get_mut("services") else {
+        return;
+    };
+    for (_, svc) in services.iter_mut() {
+        let Value::Mapping(svc) = svc else { continue };
+        if let Some(n) = svc.remove(RESTART_RETRIES) {
+            let n = n.as_str().map(str::to_string).unwrap_or_default();
+            svc.insert(Value::from("restart"), Value::from(format!("on-failure:{n}")));
+        }
+        if let Some(Value::Sequence(hosts)) = svc.remove(HOST_GATEWAY_HOSTS) {
+            let extra = svc
+                .entry(Value::from("extra_hosts"))
+                .or_insert_with(|| Value::Mapping(Mapping::new()));
+            for h in hosts {
+                match extra {
+                    Value::Mapping(m) => {
+                        m.insert(h, Value::from("host-gateway"));
+                    }
+                    Value::Sequence(l) => {
+                        let host = h.as_str().unwrap_or_default();
+                        l.push(Value::from(format!("{host}:host-gateway")));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// Moves what the Compose model cannot hold but the specification allows into extension keys
+/// the engine reads: `restart: on-failure:N` and `extra_hosts` entries of `host-gateway`.
+pub fn model_gaps(doc: &mut Mapping) {
+    let Some(Value::Mapping(services)) = doc.get_mut("services") else {
+        return;
+    };
+    for (_, svc) in services.iter_mut() {
+        let Value::Mapping(svc) = svc else { continue };
+        if let Some(Value::String(r)) = svc.get("restart") {
+            if let Some(n) = r.strip_prefix("on-failure:") {
+                let n = Value::from(n.to_string());
+                svc.insert(Value::from("restart"), Value::from("on-failure"));
+                svc.insert(Value::from(RESTART_RETRIES), n);
+            }
+        }
+        let mut gateway = Vec::new();
+        match svc.get_mut("extra_hosts") {
+            Some(Value::Sequence(list)) => list.retain(|e| match e.as_str() {
+                Some(t) if t.ends_with("host-gateway") => {
+                    let host = t
+                        .trim_end_matches("host-gateway")
+                        .trim_end_matches([':', '=']);
+                    gateway.push(Value::from(host.to_string()));
+                    false
+                }
+                _ => true,
+            }),
+            Some(Value::Mapping(m)) => m.retain(|k, v| {
+                if v.as_str() == Some("host-gateway") {
+                    gateway.push(k.clone());
+                    false
+                } else {
+                    true
+                }
+            }),
+            _ => {}
+        }
+        if !gateway.is_empty() {
+            svc.insert(Value::from(HOST_GATEWAY_HOSTS), Value::Sequence(gateway));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

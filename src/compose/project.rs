@@ -78,6 +78,7 @@ impl Project {
         }
         doc.insert(Value::from("name"), Value::from(name.clone()));
         references::check(&doc).map_err(|(key, message)| invalid(&config_files, key, message))?;
+        normalize::model_gaps(&mut doc);
         let compose = model(doc, &config_files)?;
         Ok(Project {
             name,
@@ -87,6 +88,13 @@ impl Project {
             warnings,
             profiles: enabled_profiles(opts, &vars),
         })
+    }
+
+    /// The project as one Compose document, as its files say it (`compose config`).
+    pub fn document(&self) -> Result<Value, serde_yaml::Error> {
+        let mut doc = serde_yaml::to_value(&self.compose)?;
+        normalize::restore_gaps(&mut doc);
+        Ok(doc)
     }
 
     /// Active services in dependency order (depends_on first) for these command-line names
@@ -302,9 +310,13 @@ pub fn for_tests(yaml: &str) -> Project {
         name: "app".into(),
         working_dir: "/srv/app".into(),
         config_files: vec!["/srv/app/compose.yaml".into()],
-        compose: compose_spec::Compose::options()
-            .from_yaml_str(yaml)
-            .unwrap(),
+        compose: {
+            let mut doc: Mapping = serde_yaml::from_str(yaml).unwrap();
+            normalize::model_gaps(&mut doc);
+            compose_spec::Compose::options()
+                .from_yaml_value(Value::Mapping(doc))
+                .unwrap()
+        },
         warnings: Vec::new(),
         profiles: Vec::new(),
     }

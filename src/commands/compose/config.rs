@@ -51,7 +51,7 @@ pub fn run(args: Args, opts: &LoadOptions) -> anyhow::Result<ExitCode> {
     } else if args.volumes {
         print_lines(project.compose.volumes.keys().map(|k| k.to_string()));
     } else {
-        let mut doc = serde_yaml::to_value(&project.compose)?;
+        let mut doc = project.document()?;
         escape_dollars(&mut doc);
         match args.format.as_str() {
             "json" => println!("{}", serde_json::to_string_pretty(&doc)?),

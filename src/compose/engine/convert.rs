@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::naming;
 use super::service::{pairs, scalar, words, Service};
+use crate::compose::normalize;
 use crate::compose::project::Project;
 use crate::compose::ComposeError;
 use crate::containers::endpoints::Endpoint;
@@ -250,7 +251,7 @@ fn healthcheck(h: &Value) -> Result<HealthConfig, String> {
 }
 
 /// Compose's sizes ("64m", "64mb", "1gb", bytes).
-fn byte_size(v: &Value) -> Result<ByteSize, String> {
+pub(super) fn byte_size(v: &Value) -> Result<ByteSize, String> {
     let s = scalar(v).to_lowercase();
     let s = s
         .strip_suffix('b')
@@ -293,6 +294,10 @@ fn host_config(
     super::mounts::secrets(project, svc, hc, "secrets")?;
     super::mounts::secrets(project, svc, hc, "configs")?;
     if let Some(p) = svc.str("restart") {
+        let p = match svc.str(normalize::RESTART_RETRIES) {
+            Some(n) => format!("{p}:{n}"),
+            None => p,
+        };
         hc.restart_policy = parse::<RestartPolicy>(svc, "restart", &p)?;
     }
     hc.privileged = svc.bool("privileged");
@@ -313,6 +318,11 @@ fn host_config(
             Some(ip) => format!("{k}={ip}"),
             None => k,
         };
+        hc.extra_hosts
+            .push(parse::<ExtraHost>(svc, "extra_hosts", &text)?);
+    }
+    for host in words(svc.get(normalize::HOST_GATEWAY_HOSTS)).unwrap_or_default() {
+        let text = format!("{host}=host-gateway");
         hc.extra_hosts
             .push(parse::<ExtraHost>(svc, "extra_hosts", &text)?);
     }
@@ -350,8 +360,8 @@ fn host_config(
     if let Some(o) = svc.get("oom_score_adj").and_then(Value::as_i64) {
         hc.oom_score_adj = Some(o as i32);
     }
-    hc.pid_mode = svc.str("pid").unwrap_or_default();
-    hc.ipc_mode = svc.str("ipc").unwrap_or_default();
+    hc.pid_mode = joined_mode(project, svc.str("pid"));
+    hc.ipc_mode = joined_mode(project, svc.str("ipc"));
     hc.userns_mode = svc.str("userns_mode").unwrap_or_default();
     deploy(svc, hc, warnings)?;
     if let Some(l) = svc.get("logging") {
@@ -402,12 +412,18 @@ fn deploy(
                     "deploy.mode: only replicated services are supported (a single engine has no global mode)",
                 ));
             }
-            if !matches!(k.as_str(), "replicas" | "resources" | "mode") {
+            if !matches!(
+                k.as_str(),
+                "replicas" | "resources" | "mode" | "restart_policy"
+            ) {
                 warnings.push(format!(
                     "service {}: deploy.{k} is a Swarm setting burrow compose does not apply",
                     svc.name
                 ));
             }
+        }
+        if let Some(p) = d.get("restart_policy") {
+            hc.restart_policy = restart_policy(svc, p, warnings)?;
         }
         if d.get("resources")
             .and_then(|r| r.get("reservations"))
@@ -422,14 +438,76 @@ fn deploy(
     Ok(())
 }
 
-/// A port, short or long form, in `-p` syntax.
+/// `deploy.restart_policy` as the container's restart policy (over `restart`, as Docker
+/// Compose applies it): condition `none`, `on-failure` (with `max_attempts`) or `any` (the
+/// default, Docker's `always`); `delay` and `window` have no counterpart and are warned about.
+fn restart_policy(
+    svc: &Service,
+    p: &Value,
+    warnings: &mut Vec<String>,
+) -> Result<RestartPolicy, ComposeError> {
+    let attempts = p.get("max_attempts").and_then(Value::as_u64).unwrap_or(0) as u32;
+    let condition = p
+        .get("condition")
+        .map(scalar)
+        .unwrap_or_else(|| "any".into());
+    for k in ["delay", "window"] {
+        if p.get(k).is_some() {
+            warnings.push(format!(
+                "service {}: deploy.restart_policy.{k} is not applied (restarts follow Docker's own back-off)",
+                svc.name
+            ));
+        }
+    }
+    match condition.as_str() {
+        "none" | "no" => Ok(RestartPolicy::No),
+        "any" | "always" => Ok(RestartPolicy::Always),
+        "on-failure" => Ok(RestartPolicy::OnFailure(attempts)),
+        "unless-stopped" => Ok(RestartPolicy::UnlessStopped),
+        other => Err(ComposeError::service(
+            &svc.name,
+            format!("deploy.restart_policy.condition {other:?}: use none, on-failure or any"),
+        )),
+    }
+}
+
+/// A `pid`, `ipc` or `network_mode` value for the engine: `service:NAME` is the container
+/// of that service (its first), as Docker Compose maps it.
+fn joined_mode(project: &Project, mode: Option<String>) -> String {
+    let mode = mode.unwrap_or_default();
+    match mode.strip_prefix("service:") {
+        Some(other) => format!(
+            "container:{}",
+            naming::container_name(&project.name, other, 1)
+        ),
+        None => mode,
+    }
+}
+
+/// A port, short or long form, in `-p` syntax (an IPv6 host address in brackets).
 fn port_text(p: &Value) -> String {
     let Value::Object(o) = p else {
-        return scalar(p);
+        // The model writes the short form's IPv6 host address bare (`::1:6001:6001`).
+        let s = scalar(p);
+        if s.starts_with('[') || s.matches(':').count() <= 2 {
+            return s;
+        }
+        let mut parts = s.rsplitn(3, ':');
+        let (target, published, ip) = (parts.next(), parts.next(), parts.next());
+        return format!(
+            "[{}]:{}:{}",
+            ip.unwrap_or_default(),
+            published.unwrap_or_default(),
+            target.unwrap_or_default()
+        );
     };
     let mut s = String::new();
     if let Some(ip) = o.get("host_ip") {
-        s.push_str(&format!("{}:", scalar(ip)));
+        let ip = scalar(ip);
+        match ip.contains(':') && !ip.starts_with('[') {
+            true => s.push_str(&format!("[{ip}]:")),
+            false => s.push_str(&format!("{ip}:")),
+        }
     }
     if let Some(pub_) = o.get("published") {
         s.push_str(&format!("{}:", scalar(pub_)));
@@ -482,13 +560,7 @@ fn networks(
     r: &mut ContainerRequest,
 ) -> Result<(), ComposeError> {
     if let Some(mode) = svc.str("network_mode") {
-        r.host_config.network_mode = match mode.strip_prefix("service:") {
-            Some(other) => format!(
-                "container:{}",
-                naming::container_name(&project.name, other, 1)
-            ),
-            None => mode,
-        };
+        r.host_config.network_mode = joined_mode(project, Some(mode));
         return Ok(());
     }
     let top = top(project, "networks");
@@ -554,6 +626,55 @@ mod tests {
 
     fn project(yaml: &str) -> Project {
         crate::compose::project::for_tests(yaml)
+    }
+
+    #[test]
+    fn what_the_model_cannot_hold_still_reaches_the_request() {
+        let p = project(
+            r#"
+services:
+  a:
+    image: busybox
+    restart: on-failure:3
+    extra_hosts: ["host.docker.internal:host-gateway", "db:10.0.0.5"]
+    ports: ["[::1]:6001:6001", {target: 80, published: 8080, host_ip: "::1"}]
+    pid: service:b
+    ipc: service:b
+  b:
+    image: busybox
+    restart: always
+    deploy:
+      restart_policy: {condition: on-failure, max_attempts: 2, delay: 5s}
+"#,
+        );
+        let inst = |n: &str| Instance {
+            number: 1,
+            oneoff: false,
+            name: n.into(),
+        };
+        let (r, _) = request(&p, &Service::of(&p, "a").unwrap(), &inst("a")).unwrap();
+        let hc = &r.host_config;
+        assert_eq!(hc.restart_policy, RestartPolicy::OnFailure(3));
+        let hosts: Vec<String> = hc.extra_hosts.iter().map(|h| h.to_string()).collect();
+        assert!(
+            hosts
+                .iter()
+                .any(|h| h.contains("host.docker.internal") && h.contains("host-gateway")),
+            "{hosts:?}"
+        );
+        assert!(hosts.iter().any(|h| h.contains("10.0.0.5")), "{hosts:?}");
+        assert_eq!(hc.port_bindings.len(), 2);
+        let ports: Vec<String> = hc.port_bindings.iter().map(|b| b.to_string()).collect();
+        assert_eq!(ports, ["[::1]:6001:6001", "[::1]:8080:80"]);
+        assert_eq!(hc.pid_mode, "container:app-b-1");
+        assert_eq!(hc.ipc_mode, "container:app-b-1");
+        // deploy.restart_policy wins over restart, as Docker Compose applies it.
+        let (r, warnings) = request(&p, &Service::of(&p, "b").unwrap(), &inst("b")).unwrap();
+        assert_eq!(r.host_config.restart_policy, RestartPolicy::OnFailure(2));
+        assert!(
+            warnings.iter().any(|w| w.contains("restart_policy.delay")),
+            "{warnings:?}"
+        );
     }
 
     #[test]

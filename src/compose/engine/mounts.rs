@@ -14,54 +14,128 @@ use crate::containers::values::{TmpfsSpec, VolumeSpec};
 
 pub fn volumes(project: &Project, svc: &Service, hc: &mut HostConfig) -> Result<(), ComposeError> {
     let top = top(project, "volumes");
+    let bad = |m: String| ComposeError::service(&svc.name, format!("volumes: {m}"));
     for v in svc
         .get("volumes")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
     {
-        let (kind, source, target, ro) = match v {
-            Value::Object(o) => (
-                o.get("type").map(scalar).unwrap_or_else(|| "volume".into()),
-                o.get("source").map(scalar).unwrap_or_default(),
-                o.get("target").map(scalar).unwrap_or_default(),
-                o.get("read_only").and_then(Value::as_bool).unwrap_or(false),
-            ),
+        // (type, source, target, `-v` modes or tmpfs options)
+        let (kind, source, target, modes) = match v {
+            Value::Object(o) => {
+                let kind = o.get("type").map(scalar).unwrap_or_else(|| "volume".into());
+                let target = o.get("target").map(scalar).unwrap_or_default();
+                let modes = long_form_modes(&kind, o, &target).map_err(bad)?;
+                (
+                    kind,
+                    o.get("source").map(scalar).unwrap_or_default(),
+                    target,
+                    modes,
+                )
+            }
             v => {
                 let s = scalar(v);
                 let parts: Vec<&str> = s.splitn(3, ':').collect();
                 match parts.as_slice() {
-                    [t] => ("volume".into(), String::new(), t.to_string(), false),
+                    [t] => ("volume".into(), String::new(), t.to_string(), Vec::new()),
                     [src, t, rest @ ..] => {
-                        let ro = rest
-                            .first()
-                            .is_some_and(|m| m.split(',').any(|m| m == "ro"));
                         let kind = if is_path(src) { "bind" } else { "volume" };
-                        (kind.into(), src.to_string(), t.to_string(), ro)
+                        let modes = rest
+                            .first()
+                            .map(|m| m.split(',').map(str::to_string).collect())
+                            .unwrap_or_default();
+                        (kind.into(), src.to_string(), t.to_string(), modes)
                     }
                     [] => continue,
                 }
             }
         };
-        let mode = if ro { ":ro" } else { "" };
+        let mode = match modes.is_empty() {
+            true => String::new(),
+            false => format!(":{}", modes.join(",")),
+        };
         let text = match kind.as_str() {
             "tmpfs" => {
-                hc.tmpfs.push(parse::<TmpfsSpec>(svc, "volumes", &target)?);
+                hc.tmpfs.push(parse::<TmpfsSpec>(
+                    svc,
+                    "volumes",
+                    &format!("{target}{mode}"),
+                )?);
                 continue;
             }
-            "bind" => format!("{}:{target}{mode}", absolute(&project.working_dir, &source)),
-            "volume" if source.is_empty() => target.clone(),
+            "bind" => {
+                let path = absolute(&project.working_dir, &source);
+                let create = v
+                    .get("bind")
+                    .and_then(|b| b.get("create_host_path"))
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true);
+                if !create && std::fs::symlink_metadata(&path).is_err() {
+                    return Err(bad(format!(
+                        "the bind source {path} does not exist (bind.create_host_path is false): create it first"
+                    )));
+                }
+                format!("{path}:{target}{mode}")
+            }
+            "volume" if source.is_empty() => format!(":{target}{mode}"),
             "volume" => format!("{}:{target}{mode}", resource_name(project, &top, &source)),
             other => {
-                return Err(ComposeError::service(
-                    &svc.name,
-                    format!("volumes: type {other:?} is not supported: use bind, volume or tmpfs"),
-                ))
+                return Err(bad(format!(
+                    "type {other:?} is not supported: use bind, volume or tmpfs"
+                )))
             }
         };
         hc.binds.push(parse::<VolumeSpec>(svc, "volumes", &text)?);
     }
     Ok(())
+}
+
+/// A long-form mount's options as `-v` modes (bind, volume) or `--tmpfs` options: read_only,
+/// bind.propagation and bind.selinux, volume.nocopy, tmpfs.size and tmpfs.mode. What has no
+/// counterpart (volume.subpath, image mounts) is refused.
+fn long_form_modes(
+    kind: &str,
+    o: &serde_json::Map<String, Value>,
+    target: &str,
+) -> Result<Vec<String>, String> {
+    let mut modes = Vec::new();
+    if o.get("read_only").and_then(Value::as_bool) == Some(true) {
+        modes.push("ro".to_string());
+    }
+    let sub = |k: &str| o.get(k).and_then(Value::as_object);
+    if let Some(b) = sub("bind") {
+        if let Some(p) = b.get("propagation") {
+            modes.push(scalar(p));
+        }
+        if let Some(z) = b.get("selinux") {
+            modes.push(scalar(z));
+        }
+    }
+    if let Some(v) = sub("volume") {
+        if v.get("nocopy").and_then(Value::as_bool) == Some(true) {
+            modes.push("nocopy".into());
+        }
+        if v.get("subpath").is_some_and(|p| !p.is_null()) {
+            return Err(format!(
+                "{target}: volume.subpath is not supported by burrow: mount the whole volume"
+            ));
+        }
+    }
+    if let Some(t) = sub("tmpfs") {
+        if kind != "tmpfs" {
+            return Err(format!("{target}: tmpfs options on a {kind} mount"));
+        }
+        if let Some(size) = t.get("size") {
+            let bytes = super::convert::byte_size(size)
+                .map_err(|e| format!("{target}: tmpfs.size: {e}"))?;
+            modes.push(format!("size={}", bytes.0));
+        }
+        if let Some(mode) = t.get("mode").and_then(Value::as_u64) {
+            modes.push(format!("mode={mode:o}"));
+        }
+    }
+    Ok(modes)
 }
 
 fn is_path(s: &str) -> bool {
@@ -130,5 +204,50 @@ mod tests {
     fn relative_paths_resolve_against_the_project() {
         assert_eq!(absolute(Path::new("/p/app"), "./data/../x"), "/p/app/x");
         assert_eq!(absolute(Path::new("/p/app"), "/abs"), "/abs");
+    }
+
+    #[test]
+    fn long_form_options_reach_the_mounts() {
+        let p = crate::compose::project::for_tests(
+            r#"
+services:
+  a:
+    image: busybox
+    volumes:
+      - {type: tmpfs, target: /t, tmpfs: {size: 1048576, mode: 448}}
+      - {type: bind, source: /srv, target: /b, read_only: true, bind: {propagation: rslave}}
+      - {type: volume, source: data, target: /d, volume: {nocopy: true}}
+      - "/anon"
+      - "cache:/c:ro"
+volumes:
+  data: {}
+  cache: {}
+"#,
+        );
+        let svc = Service::of(&p, "a").unwrap();
+        let mut hc = HostConfig::default();
+        volumes(&p, &svc, &mut hc).unwrap();
+        assert_eq!(hc.tmpfs[0].target, "/t");
+        assert_eq!(hc.tmpfs[0].options, ["size=1048576", "mode=700"]);
+        let b = &hc.binds;
+        assert_eq!(b.len(), 4);
+        assert!(b[0].read_only && b[0].propagation.is_some(), "{:?}", b[0]);
+        assert!(b[1].nocopy && b[1].target == "/d", "{:?}", b[1]);
+        assert_eq!(
+            b[2].source,
+            crate::containers::values::VolumeSource::Anonymous
+        );
+        assert!(b[3].read_only && !b[3].nocopy, "{:?}", b[3]);
+
+        let p = crate::compose::project::for_tests(
+            "services:\n  a:\n    image: busybox\n    volumes:\n      - {type: volume, source: v, target: /d, volume: {subpath: x}}\nvolumes:\n  v: {}\n",
+        );
+        let e = volumes(
+            &p,
+            &Service::of(&p, "a").unwrap(),
+            &mut HostConfig::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("subpath"), "{e}");
     }
 }
