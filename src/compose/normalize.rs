@@ -248,7 +248,10 @@ pub fn restore_gaps(doc: &mut Value) {
         let Value::Mapping(svc) = svc else { continue };
         if let Some(n) = svc.remove(RESTART_RETRIES) {
             let n = n.as_str().map(str::to_string).unwrap_or_default();
-            svc.insert(Value::from("restart"), Value::from(format!("on-failure:{n}")));
+            svc.insert(
+                Value::from("restart"),
+                Value::from(format!("on-failure:{n}")),
+            );
         }
         if let Some(Value::Sequence(hosts)) = svc.remove(HOST_GATEWAY_HOSTS) {
             let extra = svc

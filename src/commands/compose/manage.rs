@@ -155,7 +155,8 @@ pub fn stop(args: StopArgs, project: &Project, g: &Globals) -> anyhow::Result<Ex
 }
 
 pub fn restart(args: StopArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
-    each(g, project, &args.services, false, async |ctx, m| {
+    let services = burrow::compose::engine::deps::with_restart_dependents(project, &args.services)?;
+    each(g, project, &services, false, async |ctx, m| {
         if m.state(ctx).await?.is_running() {
             ops::stop(ctx, &m.container, args.timeout).await?;
         }

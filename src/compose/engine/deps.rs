@@ -38,6 +38,40 @@ pub fn levels(services: &[Service]) -> Vec<Vec<&Service>> {
     levels
 }
 
+/// `names` and, transitively, the services that depend on one of them with `restart: true`
+/// (which a `compose restart` of that dependency restarts too, as Docker Compose's). No names
+/// means every service, returned as no names.
+pub fn with_restart_dependents(
+    project: &Project,
+    names: &[String],
+) -> Result<Vec<String>, ComposeError> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let all = project.services_for(&[])?;
+    let mut out: Vec<String> = names.to_vec();
+    loop {
+        let mut added = false;
+        for name in &all {
+            if out.contains(name) {
+                continue;
+            }
+            let svc = Service::of(project, name)?;
+            if svc
+                .dependencies()
+                .iter()
+                .any(|d| d.restart && out.contains(&d.service))
+            {
+                out.push(name.clone());
+                added = true;
+            }
+        }
+        if !added {
+            return Ok(out);
+        }
+    }
+}
+
 /// Waits for `dep` of `svc` as its condition says; a dependency that is not required only
 /// warns when it is missing or fails.
 pub async fn await_dependency(
@@ -113,6 +147,29 @@ async fn exit_code(ctx: &Ctx, m: &Member) -> anyhow::Result<u32> {
 mod tests {
     use super::*;
     use crate::compose::project::for_tests;
+
+    #[test]
+    fn a_restart_takes_the_dependents_that_ask_for_it() {
+        let p = for_tests(
+            r#"
+services:
+  db: {image: busybox}
+  app:
+    image: busybox
+    depends_on: {db: {condition: service_started, restart: true}}
+  worker:
+    image: busybox
+    depends_on: {app: {condition: service_started, restart: true}}
+  cron:
+    image: busybox
+    depends_on: [db]
+"#,
+        );
+        let mut got = with_restart_dependents(&p, &["db".into()]).unwrap();
+        got.sort();
+        assert_eq!(got, ["app", "db", "worker"]);
+        assert!(with_restart_dependents(&p, &[]).unwrap().is_empty());
+    }
 
     #[test]
     fn levels_group_services_whose_dependencies_came_before() {

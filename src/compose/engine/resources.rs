@@ -53,10 +53,12 @@ pub async fn ensure_networks(
             }
             continue;
         }
+        // Checked even when it exists: a setting burrow cannot honour is refused either way.
+        let req = network_request(project, &key, &name, &def)?;
         if exists {
             continue;
         }
-        networks::create(ctx, network_request(project, &key, &name, &def)?)
+        networks::create(ctx, req)
             .await
             .map_err(|e| ComposeError::Load(format!("creating network {name}: {e}")))?;
         report(format!("Network {name}  Created"));
@@ -71,10 +73,32 @@ fn network_request(
     def: &Value,
 ) -> Result<net::manage::CreateRequest, ComposeError> {
     let s = super::service::scalar;
-    let ipam = def
+    refuse_settings(
+        &format!("networks.{key}"),
+        def,
+        &[
+            ("internal", "an internal network (no route out)"),
+            ("enable_ipv6", "IPv6 on networks"),
+            ("driver_opts", "network driver options"),
+        ],
+    )?;
+    let configs = def
         .get("ipam")
         .and_then(|i| i.get("config"))
-        .and_then(|c| c.get(0));
+        .and_then(Value::as_array);
+    if configs.is_some_and(|c| c.len() > 1) {
+        return Err(ComposeError::Load(format!(
+            "networks.{key}.ipam.config: burrow's networks have one subnet: give one entry"
+        )));
+    }
+    if let Some(d) = def.get("ipam").and_then(|i| i.get("driver")).map(s) {
+        if d != "default" {
+            return Err(ComposeError::Load(format!(
+                "networks.{key}.ipam.driver {d:?}: burrow has only the default IPAM driver"
+            )));
+        }
+    }
+    let ipam = configs.and_then(|c| c.first());
     let mut labels = serde_json::Map::new();
     for (k, v) in super::service::pairs(def.get("labels")) {
         labels.insert(k, Value::String(v.unwrap_or_default()));
@@ -113,6 +137,21 @@ pub async fn ensure_volumes(
             }
             continue;
         }
+        refuse_settings(
+            &format!("volumes.{key}"),
+            def,
+            &[(
+                "driver_opts",
+                "volume driver options (a volume on a host directory: use a bind mount)",
+            )],
+        )?;
+        if let Some(d) = def.get("driver").map(super::service::scalar) {
+            if d != "local" {
+                return Err(ComposeError::Load(format!(
+                    "volumes.{key}.driver {d:?}: burrow has only the local volume driver"
+                )));
+            }
+        }
         if exists {
             continue;
         }
@@ -130,4 +169,67 @@ pub async fn ensure_volumes(
         report(format!("Volume {name}  Created"));
     }
     Ok(())
+}
+
+/// Refuses the settings of a top-level network or volume burrow cannot honour (set to
+/// something other than false or empty), naming the key.
+fn refuse_settings(at: &str, def: &Value, keys: &[(&str, &str)]) -> Result<(), ComposeError> {
+    for (k, what) in keys {
+        let set = match def.get(*k) {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => false,
+            Some(Value::Object(m)) => !m.is_empty(),
+            Some(_) => true,
+        };
+        if set {
+            return Err(ComposeError::Load(format!(
+                "{at}.{k}: burrow does not support {what}; remove it from the file"
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn settings_burrow_cannot_honour_are_refused() {
+        let p = crate::compose::project::for_tests("services:\n  a:\n    image: busybox\n");
+        let ok = network_request(
+            &p,
+            "back",
+            "app_back",
+            &json!({"internal": false, "ipam": {"config": [{"subnet": "10.9.0.0/24"}]}}),
+        )
+        .unwrap();
+        assert_eq!(ok.subnet.as_deref(), Some("10.9.0.0/24"));
+        for (def, says) in [
+            (json!({"internal": true}), "networks.back.internal"),
+            (json!({"enable_ipv6": true}), "networks.back.enable_ipv6"),
+            (
+                json!({"driver_opts": {"com.docker.network.bridge.name": "x"}}),
+                "networks.back.driver_opts",
+            ),
+            (
+                json!({"ipam": {"driver": "dhcp"}}),
+                "networks.back.ipam.driver",
+            ),
+            (
+                json!({"ipam": {"config": [{"subnet": "10.1.0.0/24"}, {"subnet": "10.2.0.0/24"}]}}),
+                "networks.back.ipam.config",
+            ),
+        ] {
+            let e = network_request(&p, "back", "app_back", &def).unwrap_err();
+            assert!(e.to_string().contains(says), "{e}");
+        }
+        let e = refuse_settings(
+            "volumes.data",
+            &json!({"driver_opts": {"type": "none"}}),
+            &[("driver_opts", "x")],
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("volumes.data.driver_opts"), "{e}");
+    }
 }
