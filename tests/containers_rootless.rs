@@ -210,6 +210,45 @@ fn rootless_run_exit_codes_and_bind_mount_ownership() {
     assert!(rl.ctr(&["c", "ls", "-q"]).trim().is_empty());
 }
 
+/// Docker's habits the scripts people have rely on: `rm -f`/`rmi -f` of what is not there
+/// succeed, `kill` goes on past a name it cannot find, `run -it` wants a terminal, and a
+/// container on the host's network has the host's name.
+#[test]
+fn rootless_cli_habits_of_docker_scripts() {
+    let Some(rl) = rootless("habits") else { return };
+    let bb = image("busybox");
+    let out = rl.burrow(&["rm", "-f", "habits-none"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = rl.burrow(&["rmi", "-f", "habits-none:1"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(stderr(&out).contains("no such image"), "{}", stderr(&out));
+    assert_ne!(code(&rl.burrow(&["rm", "habits-none"])), 0);
+
+    let out = rl.burrow(&["run", "-d", "--name", "habits-k", &bb, "sleep", "60"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = rl.burrow(&["kill", "habits-none", "habits-k"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(stdout(&out), "habits-k\n");
+    let state = rl.burrow(&["inspect", "-f", "{{.State.Running}}", "habits-k"]);
+    assert_eq!(
+        stdout(&state).trim(),
+        "false",
+        "kill stopped at the missing name"
+    );
+    assert_eq!(code(&rl.burrow(&["rm", "habits-k"])), 0);
+
+    // No terminal here (the test's stdin is not one): refused before anything is made.
+    let before = rl.ctr(&["c", "ls", "-q"]);
+    let out = rl.burrow(&["run", "-it", "--rm", &bb, "true"]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("not a TTY"), "{}", stderr(&out));
+    assert_eq!(rl.ctr(&["c", "ls", "-q"]), before);
+
+    let out = rl.burrow(&["run", "--rm", "--network", "host", &bb, "hostname"]);
+    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    assert_eq!(stdout(&out).trim(), host, "{}", stderr(&out));
+}
+
 /// The README's first command, as the test user, on the real per-user setup.
 #[test]
 fn readme_goal_run_d_p_8080_answers_on_the_host() {

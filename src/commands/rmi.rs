@@ -38,7 +38,14 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                 Ok(r) => lines(&r).iter().for_each(|l| println!("{l}")),
                 Err(e) => {
                     eprintln!("burrow: rmi {arg}: {}", crate::commands::error::text(&e));
-                    failed = true;
+                    // With -f an image that is not there is said, not a failure (Docker's).
+                    let missing = e.chain().any(|c| {
+                        matches!(
+                            c.downcast_ref::<burrow::images::catalog::CatalogError>(),
+                            Some(burrow::images::catalog::CatalogError::NotFound(_))
+                        )
+                    });
+                    failed |= !(args.force && missing);
                 }
             }
         }

@@ -13,6 +13,27 @@ use crate::connection::{self, Endpoint, Globals, Mode, UserEnv};
 use crate::images::runnable::ImageStore;
 use crate::network::NetPaths;
 
+/// A container query that names no container, or several.
+#[derive(Debug, thiserror::Error)]
+pub enum LookupError {
+    #[error("no such container: {0}")]
+    NotFound(String),
+    #[error("{query} matches {count} containers: give more of the id")]
+    Ambiguous { query: String, count: usize },
+}
+
+impl LookupError {
+    /// Whether `e` (anywhere in its chain) says the container does not exist.
+    pub fn is_not_found(e: &anyhow::Error) -> bool {
+        e.chain().any(|c| {
+            matches!(
+                c.downcast_ref::<LookupError>(),
+                Some(LookupError::NotFound(_))
+            )
+        })
+    }
+}
+
 /// Everything a container operation needs: the endpoint, containerd's services, burrow's store
 /// and the network paths.
 pub struct Ctx {
@@ -72,11 +93,12 @@ impl Ctx {
         let matches: Vec<&Container> = all.iter().filter(|c| c.id.starts_with(query)).collect();
         match matches.as_slice() {
             [one] => Ok((*one).clone()),
-            [] => anyhow::bail!("no such container: {query}"),
-            _ => anyhow::bail!(
-                "{query} matches {} containers: give more of the id",
-                matches.len()
-            ),
+            [] => Err(LookupError::NotFound(query.to_string()).into()),
+            _ => Err(LookupError::Ambiguous {
+                query: query.to_string(),
+                count: matches.len(),
+            }
+            .into()),
         }
     }
 }

@@ -947,6 +947,13 @@ async fn make(
     undo.dir = true;
     let hostname = match &plan.joined {
         Some(j) => j.hostname.clone(),
+        // On the host's network a container has the host's name, as Docker's (unless -h).
+        None if req.config.hostname.is_none() && network_mode(req) == "host" => {
+            nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_else(|| super::record::short_id(id).to_string())
+        }
         None => req
             .config
             .hostname

@@ -3,18 +3,16 @@
 use containerd_client::services::v1::Container;
 
 use super::error::ApiError;
+use crate::containers::context::LookupError;
 use crate::containers::Ctx;
 
 /// The container `q` names (id, name or id prefix), or Docker's 404.
 pub async fn find(ctx: &Ctx, q: &str) -> Result<Container, ApiError> {
-    ctx.find(q).await.map_err(|e| {
-        let text = format!("{e:#}");
-        if text.starts_with("no such container") {
-            ApiError::no_such_container(q)
-        } else if text.contains("matches") {
-            ApiError::bad_request(text)
-        } else {
-            ApiError::from(e)
-        }
-    })
+    ctx.find(q)
+        .await
+        .map_err(|e| match e.downcast_ref::<LookupError>() {
+            Some(LookupError::NotFound(_)) => ApiError::no_such_container(q),
+            Some(LookupError::Ambiguous { .. }) => ApiError::bad_request(format!("{e:#}")),
+            None => ApiError::from(e),
+        })
 }

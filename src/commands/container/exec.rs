@@ -58,6 +58,15 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                 super::name_of(&c)
             );
         }
+        if args.tty
+            && args.interactive
+            && !args.detach
+            && !std::io::IsTerminal::is_terminal(&std::io::stdin())
+        {
+            anyhow::bail!(
+                "the input device is not a TTY: exec -it needs a terminal on stdin (leave out -t to pipe input)"
+            );
+        }
         let process = exec_process(&ctx, &c, &args).await?;
         let exec_id = format!("exec-{}", &burrow::containers::store::new_id()[..12]);
         let target = Target::exec(ctx.client.clone(), &c.id, &exec_id);

@@ -7,6 +7,7 @@ use containerd_client::services::v1::Container;
 
 use super::Ctx;
 use burrow::connection::Globals;
+use burrow::containers::context::LookupError;
 use burrow::containers::ops;
 use burrow::containers::values::Signal;
 
@@ -160,12 +161,10 @@ pub fn kill(args: KillArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     let sig: Signal = args.signal.parse()?;
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
-        for q in &args.containers {
-            let c = ctx.find(q).await?;
-            ops::kill(&ctx, &c, sig).await?;
-            println!("{q}");
-        }
-        Ok(ExitCode::SUCCESS)
+        Ok(each(&ctx, &args.containers, false, async |ctx, c| {
+            ops::kill(ctx, c, sig).await
+        })
+        .await)
     })
 }
 
@@ -173,7 +172,21 @@ pub fn rm(args: RmArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         let (force, volumes) = (args.force, args.volumes);
-        Ok(each(&ctx, &args.containers, false, async |ctx, c| {
+        // With -f a name that is not there is no error (Docker's `rm -f`).
+        let names: Vec<String> = match force {
+            true => {
+                let mut there = Vec::new();
+                for q in &args.containers {
+                    match ctx.find(q).await {
+                        Err(e) if LookupError::is_not_found(&e) => {}
+                        _ => there.push(q.clone()),
+                    }
+                }
+                there
+            }
+            false => args.containers.clone(),
+        };
+        Ok(each(&ctx, &names, false, async |ctx, c| {
             ops::remove(ctx, c, force, volumes).await
         })
         .await)

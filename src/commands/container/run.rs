@@ -515,6 +515,17 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         )
         .into());
     }
+    // Docker's check before it creates anything: a terminal for the container needs one here.
+    if f.tty
+        && f.interactive
+        && !args.detach
+        && !std::io::IsTerminal::is_terminal(&std::io::stdin())
+    {
+        return Err(anyhow::anyhow!(
+            "the input device is not a TTY: run -it needs a terminal on stdin (leave out -t to pipe input)"
+        )
+        .into());
+    }
     let streams = Streams::of(&args.attach, args.detach)?;
     let created = create_container(ctx, f, true, args.rm).await?;
     tracing::debug!("run: created the container");
