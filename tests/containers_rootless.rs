@@ -9,7 +9,7 @@ mod containers_support;
 use std::process::Command;
 use std::time::Duration;
 
-use burrow_testsupport::{expect_success, run_with_timeout, TestMachine};
+use burrow_testsupport::{expect_success, run_with_timeout, wait_for, TestMachine};
 use containers_support::*;
 
 #[test]
@@ -247,6 +247,20 @@ fn rootless_cli_habits_of_docker_scripts() {
     let out = rl.burrow(&["run", "--rm", "--network", "host", &bb, "hostname"]);
     let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
     assert_eq!(stdout(&out).trim(), host, "{}", stderr(&out));
+
+    // A detached container's last line without a newline reaches its log (the shim keeps the
+    // log pipe open until the task is deleted, so no end of stream says it is complete).
+    let script = "echo first; printf partial; sleep 1; printf ' and more'";
+    let out = rl.burrow(&["run", "-d", "--name", "habits-l", &bb, "sh", "-c", script]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let logs = || stdout(&rl.burrow(&["logs", "habits-l"]));
+    assert!(
+        wait_for(Duration::from_secs(10), || logs()
+            == "first\npartial and more"),
+        "{:?}",
+        logs()
+    );
+    assert_eq!(code(&rl.burrow(&["rm", "habits-l"])), 0);
 }
 
 /// The README's first command, as the test user, on the real per-user setup.

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -225,20 +225,52 @@ impl Output {
     }
 }
 
+/// How long the end of a line may wait for its newline before it is logged as it is.
+const PARTIAL_WAIT_MS: u16 = 100;
+
+/// Copies one stream to the log, a record per line. The shim keeps the pipe's write end open
+/// until the task is deleted, so a last line without a newline (`printf done`) would wait for
+/// an end that may never come: what is left once nothing has followed for a moment is logged
+/// as a partial record (its next part, when it comes, is the next record; `logs` joins them,
+/// as with Docker's partial messages).
 fn copy(src: OwnedFd, stream: &'static str, out: Arc<Mutex<Option<Output>>>) {
-    let mut r = BufReader::new(File::from(src));
-    let mut line = Vec::new();
+    let mut file = File::from(src);
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut pending: Vec<u8> = Vec::new();
+    let emit = |bytes: &[u8]| {
+        if let Ok(Some(f)) = out.lock().as_deref_mut() {
+            f.record(stream, bytes);
+        }
+    };
     loop {
-        line.clear();
-        match r.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                if let Ok(Some(f)) = out.lock().as_deref_mut() {
-                    f.record(stream, &line);
+        if !pending.is_empty() && !readable_within(&file, PARTIAL_WAIT_MS) {
+            emit(&pending);
+            pending.clear();
+        }
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                pending.extend_from_slice(&buf[..n]);
+                while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+                    let line: Vec<u8> = pending.drain(..=nl).collect();
+                    emit(&line);
                 }
             }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
         }
     }
+    if !pending.is_empty() {
+        emit(&pending);
+    }
+}
+
+/// Whether `f` has something to read within `ms` milliseconds (or its end).
+fn readable_within(f: &File, ms: u16) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
+    matches!(poll(&mut fds, PollTimeout::from(ms)), Ok(n) if n > 0)
 }
 
 /// The json-file log the CLI writes itself while a container runs attached (its output then
@@ -317,6 +349,15 @@ pub fn main(data_root: &str) -> anyhow::Result<()> {
     // monitor makes for `--restart always`, which no burrow command sees: the start time of
     // `ps` and `inspect` comes from here for them (burrow's own starts record it again).
     store.record_start(&id);
+    // The shim closes the pipes' write ends and sends SIGTERM at once when the task ends: what
+    // is still in the pipes (a last line without its newline, for one) must reach the log, so
+    // SIGTERM waits, blocked, until both streams are read to their end (the shim kills the
+    // driver after 12 s if it never gets there). Blocked before the copy threads inherit it.
+    let mut term = nix::sys::signal::SigSet::empty();
+    term.add(nix::sys::signal::Signal::SIGTERM);
+    if let Err(err) = term.thread_block() {
+        tracing::debug!(%err, "blocking SIGTERM in the log driver");
+    }
     let out = Arc::new(Mutex::new(sink));
     let stdout = inherited(3);
     let stderr = inherited(4);
