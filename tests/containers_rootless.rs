@@ -261,6 +261,46 @@ fn rootless_cli_habits_of_docker_scripts() {
         logs()
     );
     assert_eq!(code(&rl.burrow(&["rm", "habits-l"])), 0);
+
+    // start -i attaches (input and output) as -a does; start -a of a running one joins it.
+    let out = rl.burrow(&[
+        "create",
+        "-i",
+        "--name",
+        "habits-i",
+        &bb,
+        "sh",
+        "-c",
+        "read v; echo got:$v; exit 4",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let script = format!("echo hello | {} start -i habits-i", rl.burrow.display());
+    let out = rl.user(&["sh", "-c", &script]);
+    assert_eq!(
+        (stdout(&out).as_str(), code(&out)),
+        ("got:hello\n", 4),
+        "{}",
+        stderr(&out)
+    );
+    let out = rl.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "habits-a",
+        &bb,
+        "sh",
+        "-c",
+        "sleep 1; echo late; exit 6",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = rl.burrow(&["start", "-a", "habits-a"]);
+    assert_eq!(
+        (stdout(&out).as_str(), code(&out)),
+        ("late\n", 6),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(code(&rl.burrow(&["rm", "habits-i", "habits-a"])), 0);
 }
 
 /// The README's first command, as the test user, on the real per-user setup.

@@ -699,13 +699,22 @@ async fn give_up(ctx: &Ctx, id: &str, net: Option<AheadNet>, created_volumes: &[
 }
 
 /// `burrow start`: a new task on the existing rootfs, detached (log driver) or attached.
-pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
-    super::block_on(async move {
+pub fn start(mut args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    // -i attaches as -a does (the output with the input), as Docker's start.
+    args.attach |= args.interactive;
+    if args.attach && args.containers.len() > 1 {
+        anyhow::bail!("you cannot start and attach multiple containers at once: start them one by one, or leave out -a/-i");
+    }
+    let started = burrow::connection::runtime().block_on(async {
         let ctx = Ctx::connect(g).await?;
         let mut code = ExitCode::SUCCESS;
         for q in &args.containers {
             let c = ctx.find(q).await?;
             let st = super::state(&ctx, &c.id).await?;
+            if st.is_running() && args.attach {
+                // Running already: start -a joins it as attach does.
+                return Ok(None);
+            }
             if st.is_running() {
                 println!("{q}");
                 continue;
@@ -722,14 +731,26 @@ pub fn start(args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                     .map_err(Failure::from)
             };
             match started {
-                Err(f) => return Ok(f.report()),
+                Err(f) => return Ok(Some(f.report())),
                 Ok(Some(status)) => code = ExitCode::from(session::exit::code(status)),
                 Ok(None) if args.attach => {}
                 Ok(None) => println!("{q}"),
             }
         }
-        Ok(code)
-    })
+        Ok::<_, anyhow::Error>(Some(code))
+    })?;
+    match started {
+        Some(code) => Ok(code),
+        None => super::attach::run(
+            super::attach::Args {
+                no_stdin: !args.interactive,
+                sig_proxy: true,
+                detach_keys: args.detach_keys,
+                container: args.containers[0].clone(),
+            },
+            g,
+        ),
+    }
 }
 
 /// `start -a`: the container's output (with -i its input too) joined to the CLI's until it
