@@ -368,6 +368,13 @@ fn rootless_build_multi_stage_cache_and_registry_round_trip() {
         "{progress}"
     );
 
+    // system prune takes the build cache too (as Docker's): the rebuild's records go.
+    let out = ok(&rl.burrow(&["system", "prune", "-f"]));
+    assert!(
+        out.contains("Deleted build cache objects:") && out.contains("burrow.build/cache:"),
+        "{out}"
+    );
+
     let volumes = ok(&rl.burrow(&["volume", "ls", "-q"]));
     assert!(!volumes.contains("burrow-build-cache-"), "{volumes}");
 

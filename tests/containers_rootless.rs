@@ -300,6 +300,17 @@ fn rootless_cli_habits_of_docker_scripts() {
         "{}",
         stderr(&out)
     );
+    // ps --filter ancestor= takes the image's ID too, not only the name it was run by.
+    let id = stdout(&rl.burrow(&["inspect", "-f", "{{.Image}}", "habits-a"]));
+    let short = &id.trim().trim_start_matches("sha256:")[..12];
+    let filter = format!("ancestor={short}");
+    let ps = rl.burrow(&["ps", "-a", "--filter", &filter, "--format", "{{.Names}}"]);
+    assert!(
+        stdout(&ps).lines().any(|l| l == "habits-a"),
+        "{}{}",
+        stdout(&ps),
+        stderr(&ps)
+    );
     assert_eq!(code(&rl.burrow(&["rm", "habits-i", "habits-a"])), 0);
 }
 

@@ -36,6 +36,8 @@ fn go_templates_tables_and_json_against_a_container() {
             "tier=front",
             "--label",
             "app=shop",
+            "-v",
+            "/cache",
             &image("busybox"),
             "sleep",
             "300",
@@ -187,6 +189,23 @@ fn go_templates_tables_and_json_against_a_container() {
     let nets = ok(&d, &["network", "ls", "--format", "{{.Name}}"]);
     assert!(nets.lines().any(|l| l == "fmtnet"), "{nets}");
 
+    // Docker's other ps fields: networks, mounts (a volume's name, cut to 15 characters).
+    let fields = ok(
+        &d,
+        &[
+            "ps",
+            "--filter",
+            &filter,
+            "--format",
+            "{{.Networks}} {{.LocalVolumes}} {{.Mounts}}",
+        ],
+    );
+    let parts: Vec<&str> = fields.split_whitespace().collect();
+    assert_eq!(parts[..2], ["fmtnet", "1"], "{fields}");
+    assert!(
+        parts[2].chars().count() == 15 && parts[2].ends_with('…'),
+        "{fields}"
+    );
     // CreatedAt columns print times as Go does (`2026-12-04 09:16:27 +0000 UTC`), as Docker's.
     let go_time = |t: &str| {
         let b = t.as_bytes();

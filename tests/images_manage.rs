@@ -265,9 +265,15 @@ fn push_then_pull_back_gives_the_same_digest() {
 #[test]
 fn prune_removes_only_unused_images() {
     let Some(d) = loaded("prune") else { return };
+    // The container uses busybox by ID (as burrow records it): its other name stays too.
+    let id = d.burrow_ok(&["image", "inspect", "-f", "{{.Id}}", "busybox"]);
+    d.burrow_ok(&["tag", "busybox", "busybox:other-name"]);
+    let label = format!("burrow/image-id={}", id.trim());
     d.ctr(&[
         "containers",
         "create",
+        "--label",
+        &label,
         "docker.io/library/busybox:latest",
         "keeper",
     ]);
@@ -284,6 +290,6 @@ fn prune_removes_only_unused_images() {
     );
     assert_eq!(
         d.ctr(&["images", "ls", "-q"]).trim(),
-        "docker.io/library/busybox:latest"
+        "docker.io/library/busybox:latest\ndocker.io/library/busybox:other-name"
     );
 }

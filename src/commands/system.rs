@@ -67,6 +67,7 @@ fn warning(args: &PruneArgs) -> String {
     } else {
         "all dangling images"
     });
+    items.push("unused build cache");
     let last = items.pop().unwrap_or_default();
     format!("{} and {last}", items.join(", "))
 }
@@ -90,6 +91,12 @@ fn prune(args: PruneArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                 volumes::prune(&ctx, &used, false, &[]).await?,
             );
         }
+        // The builder's cache (records and RUN --mount=type=cache volumes), as Docker's
+        // system prune runs the build cache's prune too.
+        section(
+            "Deleted build cache objects:",
+            burrow::build::cache::prune(&ctx).await?,
+        );
         Ok(ExitCode::SUCCESS)
     })?;
     let removed = with_endpoint_store(g, async |ep, store| {

@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use containerd_client::services::v1::Container;
 
 use super::health::{self, HealthStatus};
+use super::labels;
 use super::record::{self, State};
 use super::Ctx;
 use crate::network::ports::PortMapping;
@@ -199,6 +200,27 @@ pub async fn list(ctx: &Ctx, opts: &ListOptions) -> anyhow::Result<Vec<Summary>>
             .find(|(name, id, _)| name == q || id.starts_with(q))
             .and_then(|(_, _, t)| *t)
     };
+    // ancestor= names an image (by name, ID or ID prefix): a container of that image passes
+    // whatever name it was run by (any one of several ancestor filters, as Docker's).
+    let (ancestors, filters): (Vec<ListFilter>, Vec<ListFilter>) = opts
+        .filters
+        .iter()
+        .cloned()
+        .partition(|f| matches!(f, ListFilter::Ancestor(_)));
+    let mut ancestor_ids = Vec::new();
+    for f in &ancestors {
+        if let ListFilter::Ancestor(v) = f {
+            let id = ctx.images.resolve(v).await.ok().map(|i| i.config_digest);
+            ancestor_ids.push((v.clone(), id));
+        }
+    }
+    let of_ancestor = |c: &Container| {
+        ancestor_ids.is_empty()
+            || ancestor_ids.iter().any(|(name, id)| {
+                let by_id = id.is_some() && c.labels.get(labels::IMAGE_ID) == id.as_ref();
+                by_id || crate::images::runnable::candidate_names(name).contains(&c.image)
+            })
+    };
     let mut out = Vec::new();
     for c in containers {
         if opts.last.is_some_and(|n| out.len() >= n) {
@@ -208,8 +230,11 @@ pub async fn list(ctx: &Ctx, opts: &ListOptions) -> anyhow::Result<Vec<Summary>>
         if !all && !state.is_running() {
             continue;
         }
+        if !of_ancestor(&c) {
+            continue;
+        }
         let summary = summarize(ctx, c, state, opts.size).await;
-        if summary.matches(&opts.filters, &created_of) {
+        if summary.matches(&filters, &created_of) {
             out.push(summary);
         }
     }

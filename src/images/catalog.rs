@@ -202,6 +202,24 @@ pub async fn containers_using(store: &Store, name: &str) -> Result<Vec<String>> 
         .collect())
 }
 
+/// The image IDs containers were made from (their `burrow/image-id` labels): an image is in
+/// use under every name it has, not only the one a container was run by.
+pub async fn ids_in_use(store: &Store) -> Result<std::collections::HashSet<String>> {
+    let resp = store
+        .containerd()
+        .containers()
+        .list(ListContainersRequest { filters: vec![] })
+        .await
+        .op("container list", "")
+        .map_err(StoreError::from)?;
+    Ok(resp
+        .into_inner()
+        .containers
+        .into_iter()
+        .filter_map(|c| c.labels.get(crate::containers::labels::IMAGE_ID).cloned())
+        .collect())
+}
+
 /// Docker's human size: decimal units, four significant digits ("1.036MB", "0B").
 pub fn human_size(bytes: i64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB", "PB"];

@@ -130,6 +130,8 @@ pub async fn prune_matching(
     wanted: impl Fn(&str) -> bool,
 ) -> anyhow::Result<Vec<Removed>> {
     let mut out = Vec::new();
+    let in_use = catalog::ids_in_use(store).await?;
+    let platform = Platform::host();
     for img in store.images().await? {
         if !(all || catalog::is_dangling(&img.name)) || !wanted(&img.name) {
             continue;
@@ -138,10 +140,18 @@ pub async fn prune_matching(
         if crate::build::cache::is_cache_record(&img.name) {
             continue;
         }
+        // In use by name, or by ID under another of its names (Docker decides by ID).
         if !catalog::containers_using(store, &img.name)
             .await?
             .is_empty()
         {
+            continue;
+        }
+        let id = local::resolve(store, &img, &platform)
+            .await
+            .map(|l| l.id().to_owned())
+            .ok();
+        if id.is_some_and(|id| in_use.contains(&id)) {
             continue;
         }
         out.push(remove(store, user_cache, &img.name, true).await?);

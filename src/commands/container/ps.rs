@@ -9,6 +9,8 @@ use serde::Serialize;
 use super::Ctx;
 use burrow::connection::Globals;
 use burrow::containers::listing::{self, ListFilter, ListOptions, Summary};
+use burrow::containers::mounts::MountRecord;
+use burrow::containers::{labels, record};
 use burrow::format::listing::Listing;
 use burrow::images::time;
 
@@ -81,6 +83,17 @@ pub struct Row {
     pub labels: String,
     #[serde(rename = "Size", skip_serializing_if = "String::is_empty")]
     pub size: String,
+    /// Its networks' names, comma-separated.
+    #[serde(rename = "Networks")]
+    pub networks: String,
+    /// Its volumes' names and binds' sources, comma-separated.
+    #[serde(rename = "Mounts")]
+    pub mounts: String,
+    /// How many volumes it mounts.
+    #[serde(rename = "LocalVolumes")]
+    pub local_volumes: String,
+    #[serde(rename = "Platform")]
+    pub platform: String,
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -95,6 +108,12 @@ fn truncate(s: &str, n: usize) -> String {
 /// The row `ps` prints for a container.
 pub fn row(s: &Summary, no_trunc: bool) -> Row {
     let c = &s.container;
+    let mounts = match c.labels.get(labels::STATE_DIR) {
+        Some(dir) => {
+            MountRecord::read(std::path::Path::new(dir), record::spec_of(c).as_ref()).mounts
+        }
+        None => Vec::new(),
+    };
     let labels_text: Vec<String> = c
         .labels
         .iter()
@@ -138,6 +157,28 @@ pub fn row(s: &Summary, no_trunc: bool) -> Row {
             .join(", "),
         names: s.name.clone(),
         labels: labels_text.join(","),
+        networks: record::networks_of(c).join(","),
+        mounts: mounts
+            .iter()
+            .map(|m| {
+                let shown = match m.name.is_empty() {
+                    true => m.source.display().to_string(),
+                    false => m.name.clone(),
+                };
+                if no_trunc {
+                    shown
+                } else {
+                    truncate(&shown, 15)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(","),
+        local_volumes: mounts
+            .iter()
+            .filter(|m| m.typ == "volume")
+            .count()
+            .to_string(),
+        platform: c.labels.get(labels::PLATFORM).cloned().unwrap_or_default(),
         size: match s.size {
             Some((own, total)) => format!("{} (virtual {})", human_size(own), human_size(total)),
             None => String::new(),
