@@ -189,6 +189,41 @@ fn go_templates_tables_and_json_against_a_container() {
     let nets = ok(&d, &["network", "ls", "--format", "{{.Name}}"]);
     assert!(nets.lines().any(|l| l == "fmtnet"), "{nets}");
 
+    // inspect's Config as asked: the entrypoint and cmd apart (not the init's argv), the user
+    // as given, exposed ports; Path is the entrypoint.
+    let asked = format!("{name}-asked");
+    ok(
+        &d,
+        &[
+            "create",
+            "--name",
+            &asked,
+            "--init",
+            "--entrypoint",
+            "echo",
+            "-u",
+            "app",
+            "--expose",
+            "9000",
+            &image("busybox"),
+            "hi",
+            "there",
+        ],
+    );
+    let config = ok(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{json .Config.Entrypoint}} {{json .Config.Cmd}} {{.Config.User}} {{json .Config.ExposedPorts}} {{.Path}} {{json .Args}}",
+            &asked,
+        ],
+    );
+    assert_eq!(
+        config.trim(),
+        r#"["echo"] ["hi","there"] app {"9000/tcp":{}} echo ["hi","there"]"#
+    );
+    ok(&d, &["rm", &asked]);
     // Docker's other ps fields: networks, mounts (a volume's name, cut to 15 characters).
     let fields = ok(
         &d,

@@ -967,6 +967,11 @@ async fn make(
         points,
     } = volume_mounts(ctx, checked, undo)?;
     mounts.extend(volume_mounts);
+    let asked = super::asked::Asked::of(req, image);
+    let text = serde_json::to_string_pretty(&asked).map_err(anyhow::Error::from)?;
+    ctx.store
+        .write_file(id, super::asked::ASKED_FILE, &text)
+        .map_err(anyhow::Error::from)?;
     MountRecord {
         volumes_from: req
             .host_config

@@ -34,6 +34,37 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
         .and_then(|d| serde_json::from_str(d).ok())
         .unwrap_or_else(|| json!({}));
     let mounts = super::mounts::MountRecord::read(&dir, spec.as_ref());
+    // Entrypoint and Cmd apart, the user as given: from what create was asked (the spec has
+    // the whole argv, `--init`'s init in front, and numbers); older containers: the spec's.
+    let asked = super::asked::Asked::read(&dir);
+    let argv: Vec<String> = match &asked {
+        Some(a) => a.entrypoint.iter().chain(&a.cmd).cloned().collect(),
+        None => args.clone(),
+    };
+    let list_or_null = |v: &[String]| match v.is_empty() {
+        true => Value::Null,
+        false => json!(v),
+    };
+    let (entrypoint, cmd) = match &asked {
+        Some(a) => (list_or_null(&a.entrypoint), list_or_null(&a.cmd)),
+        None => (Value::Null, json!(args)),
+    };
+    let user = match &asked {
+        Some(a) => a.user.clone(),
+        None => process
+            .as_ref()
+            .map(|p| format!("{}:{}", p.user().uid(), p.user().gid()))
+            .unwrap_or_default(),
+    };
+    let exposed: Option<Map<String, Value>> = asked
+        .as_ref()
+        .filter(|a| !a.exposed_ports.is_empty())
+        .map(|a| {
+            a.exposed_ports
+                .iter()
+                .map(|p| (p.clone(), json!({})))
+                .collect()
+        });
     // Config.Volumes: the paths of its anonymous volumes (the image's VOLUMEs, `-v /path`).
     let anonymous: Map<String, Value> = super::mounts::anonymous_of(ctx, &c)
         .into_iter()
@@ -49,8 +80,8 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
     Ok(json!({
         "Id": c.id,
         "Created": c.created_at.as_ref().map(|t| rfc3339_nano(record::timestamp(t))).unwrap_or_default(),
-        "Path": args.first().cloned().unwrap_or_default(),
-        "Args": args.iter().skip(1).collect::<Vec<_>>(),
+        "Path": argv.first().cloned().unwrap_or_default(),
+        "Args": argv.iter().skip(1).collect::<Vec<_>>(),
         "State": state_json(ctx, &c, &st),
         "Image": c.labels.get(labels::IMAGE_ID).cloned().unwrap_or_else(|| c.image.clone()),
         "Name": record::name_of(&c),
@@ -62,9 +93,12 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
         "ResolvConfPath": dir.join("resolv.conf"),
         "Config": {
             "Hostname": spec.as_ref().and_then(|s| s.hostname().clone()).unwrap_or_default(),
-            "User": process.as_ref().map(|p| format!("{}:{}", p.user().uid(), p.user().gid())).unwrap_or_default(),
+            "User": user,
             "Env": process.as_ref().and_then(|p| p.env().clone()).unwrap_or_default(),
-            "Cmd": args,
+            "Cmd": cmd,
+            "Entrypoint": entrypoint,
+            "ExposedPorts": exposed,
+            "StopSignal": asked.as_ref().map(|a| a.stop_signal.clone()).unwrap_or_default(),
             "WorkingDir": process.as_ref().map(|p| p.cwd().display().to_string()).unwrap_or_default(),
             "Tty": process.as_ref().and_then(|p| p.terminal()).unwrap_or(false),
             "OpenStdin": flag(labels::STDIN_OPEN),

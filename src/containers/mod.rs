@@ -1,5 +1,6 @@
 //! Containers: the OCI runtime spec a container runs with and its lifecycle on containerd.
 
+pub mod asked;
 pub mod bypass;
 pub mod caps;
 pub mod commit;

@@ -111,18 +111,29 @@ pub enum SpecError {
     Oci(#[from] oci_spec::OciSpecError),
 }
 
-/// The command: Docker's entrypoint/cmd rules.
-pub fn command(image: &ImageDefaults, opts: &Options) -> Result<Vec<String>, SpecError> {
-    let (entrypoint, default_cmd) = match &opts.entrypoint {
+/// Docker's entrypoint/cmd rules: the entrypoint asked for (else the image's), and the
+/// arguments given (else the image's CMD, unless the entrypoint was replaced).
+pub fn entrypoint_and_cmd(
+    image: &ImageDefaults,
+    entrypoint: Option<&Vec<String>>,
+    args: &[String],
+) -> (Vec<String>, Vec<String>) {
+    let (entrypoint, default_cmd) = match entrypoint {
         // Overriding the entrypoint drops the image's cmd, as in Docker.
         Some(ep) => (ep.clone(), Vec::new()),
         None => (image.entrypoint.clone(), image.cmd.clone()),
     };
-    let cmd = if opts.args.is_empty() {
+    let cmd = if args.is_empty() {
         default_cmd
     } else {
-        opts.args.clone()
+        args.to_vec()
     };
+    (entrypoint, cmd)
+}
+
+/// The command: the entrypoint then the cmd ([`entrypoint_and_cmd`]).
+pub fn command(image: &ImageDefaults, opts: &Options) -> Result<Vec<String>, SpecError> {
+    let (entrypoint, cmd) = entrypoint_and_cmd(image, opts.entrypoint.as_ref(), &opts.args);
     let all: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
     if all.is_empty() {
         return Err(SpecError::NoCommand);
