@@ -272,6 +272,10 @@ mod tests {
             names: "web".into(),
             labels: String::new(),
             size: String::new(),
+            networks: "bridge".into(),
+            mounts: String::new(),
+            local_volumes: "0".into(),
+            platform: "linux/amd64".into(),
         };
         let rows = [serde_json::to_value(&row).unwrap()];
         let render = |f: Option<&str>| {
