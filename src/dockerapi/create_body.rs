@@ -59,6 +59,9 @@ pub struct Body {
     pub volumes: Option<HashMap<String, Value>>,
     pub host_config: HostBody,
     pub networking_config: NetBody,
+    /// Every other field: refused when set ([`refuse_rest`]).
+    #[serde(flatten)]
+    pub rest: BTreeMap<String, Value>,
 }
 
 /// Docker's `HostConfig` as far as burrow reads it.
@@ -111,6 +114,10 @@ pub struct HostBody {
     pub blkio_weight: i64,
     pub storage_opt: Option<HashMap<String, String>>,
     pub uts_mode: String,
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// Every other field: refused when set ([`refuse_rest`]).
+    #[serde(flatten)]
+    pub rest: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -121,6 +128,12 @@ pub struct MountBody {
     pub source: String,
     pub target: String,
     pub read_only: bool,
+    pub bind_options: Option<BTreeMap<String, Value>>,
+    pub volume_options: Option<BTreeMap<String, Value>>,
+    pub tmpfs_options: Option<BTreeMap<String, Value>>,
+    /// Every other field: refused when set ([`refuse_rest`]).
+    #[serde(flatten)]
+    pub rest: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -168,6 +181,9 @@ pub struct EndpointBody {
     pub ipam: Option<IpamBody>,
     #[serde(rename = "MacAddress")]
     pub mac_address: String,
+    /// Every other field: refused when set ([`refuse_rest`]).
+    #[serde(flatten)]
+    pub rest: BTreeMap<String, Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -175,6 +191,9 @@ pub struct EndpointBody {
 pub struct IpamBody {
     #[serde(rename = "IPv4Address")]
     pub ipv4: String,
+    /// Every other field (IPv6Address, LinkLocalIPs): refused when set.
+    #[serde(flatten)]
+    pub rest: BTreeMap<String, Value>,
 }
 
 fn bad(field: &str, value: &str, why: impl std::fmt::Display) -> ApiError {
@@ -198,6 +217,44 @@ fn refuse(field: &str) -> ApiError {
     ))
 }
 
+/// Fields a client may send that burrow has nothing to do with: output fields (read back from
+/// an inspect), and ConsoleSize (the first size of a terminal; the resize that follows sets it).
+const TOLERATED: &[&str] = &[
+    "ConsoleSize",
+    "Isolation",
+    "ArgsEscaped",
+    "OnBuild",
+    "Shell",
+    "Image",
+    "ContainerIDFile",
+    "NetworkingConfig",
+];
+
+/// Whether a field's value asks for something: not null, false, 0, -1 (Docker's "unset" for
+/// MemorySwappiness and the like), "" or an empty list or map.
+fn is_set(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => !matches!(n.as_i64(), Some(0 | -1)),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// Refuses (501, by name) the first field of `rest` that is set: a field burrow does not know
+/// is never dropped silently.
+fn refuse_rest(prefix: &str, rest: &BTreeMap<String, Value>) -> Result<(), ApiError> {
+    match rest
+        .iter()
+        .find(|(k, v)| !TOLERATED.contains(&k.as_str()) && is_set(v))
+    {
+        Some((k, _)) => Err(refuse(&format!("{prefix}{k}"))),
+        None => Ok(()),
+    }
+}
+
 fn none_or(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
@@ -210,6 +267,7 @@ pub fn request(mut body: Body, name: Option<&str>) -> Result<ContainerRequest, A
     r.name = name
         .filter(|n| !n.is_empty())
         .map(|n| n.trim_start_matches('/').to_string());
+    refuse_rest("", &body.rest)?;
     let host_body = std::mem::take(&mut body.host_config);
     let net_body = std::mem::take(&mut body.networking_config);
     let volumes = body.volumes.take().unwrap_or_default();
@@ -312,6 +370,7 @@ fn port_specs(
 
 fn host(r: &mut ContainerRequest, h: HostBody) -> Result<(), ApiError> {
     refuse_unsupported(&h)?;
+    refuse_rest("HostConfig.", &h.rest)?;
     let hc = &mut r.host_config;
     hc.auto_remove = h.auto_remove;
     hc.binds = each("Binds", h.binds)?;
@@ -320,16 +379,13 @@ fn host(r: &mut ContainerRequest, h: HostBody) -> Result<(), ApiError> {
         .unwrap_or_default()
         .into_iter()
         .map(|m| {
-            let mut s = format!("type={},source={},target={}", m.kind, m.source, m.target);
-            if m.source.is_empty() {
-                s = format!("type={},target={}", m.kind, m.target);
-            }
-            if m.read_only {
-                s.push_str(",readonly");
-            }
+            let s = mount_text(&m)?;
             s.parse().map_err(|e| bad("Mounts", &s, e))
         })
         .collect::<Result<_, _>>()?;
+    for (k, v) in h.annotations.unwrap_or_default() {
+        hc.annotations.insert(k, v);
+    }
     let tmpfs: Vec<String> = h
         .tmpfs
         .unwrap_or_default()
@@ -391,6 +447,71 @@ fn host(r: &mut ContainerRequest, h: HostBody) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// A Mounts entry as `--mount`'s text: BindOptions.Propagation, VolumeOptions.NoCopy,
+/// TmpfsOptions.SizeBytes and Mode; other options are refused by name.
+fn mount_text(m: &MountBody) -> Result<String, ApiError> {
+    refuse_rest("HostConfig.Mounts.", &m.rest)?;
+    let mut s = match m.source.is_empty() {
+        true => format!("type={},target={}", m.kind, m.target),
+        false => format!("type={},source={},target={}", m.kind, m.source, m.target),
+    };
+    if m.read_only {
+        s.push_str(",readonly");
+    }
+    let mut opts = |what: &str, o: &Option<BTreeMap<String, Value>>, known: &[(&str, &str)]| {
+        for (k, v) in o.iter().flatten() {
+            match known.iter().find(|(name, _)| name == k) {
+                Some((_, flag)) if is_set(v) => {
+                    let text = match v {
+                        Value::String(t) => t.clone(),
+                        Value::Bool(true) => String::new(),
+                        Value::Number(n) if k == "Mode" => {
+                            format!("{:o}", n.as_u64().unwrap_or(0))
+                        }
+                        other => other.to_string(),
+                    };
+                    match text.is_empty() {
+                        true => s.push_str(&format!(",{flag}")),
+                        false => s.push_str(&format!(",{flag}={text}")),
+                    }
+                }
+                Some(_) => {}
+                None if is_set(v) => {
+                    return Err(refuse(&format!("HostConfig.Mounts.{what}.{k}")));
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    };
+    opts(
+        "BindOptions",
+        &m.bind_options,
+        &[("Propagation", "bind-propagation")],
+    )?;
+    // The local driver (the only one) without options is what every volume gets anyway.
+    let mut volume_options = m.volume_options.clone();
+    if let Some(o) = volume_options.as_mut() {
+        let local = o.get("DriverConfig").is_none_or(|d| {
+            matches!(d["Name"].as_str(), None | Some("" | "local")) && !is_set(&d["Options"])
+        });
+        if local {
+            o.remove("DriverConfig");
+        }
+    }
+    opts(
+        "VolumeOptions",
+        &volume_options,
+        &[("NoCopy", "volume-nocopy")],
+    )?;
+    opts(
+        "TmpfsOptions",
+        &m.tmpfs_options,
+        &[("SizeBytes", "tmpfs-size"), ("Mode", "tmpfs-mode")],
+    )?;
+    Ok(s)
+}
+
 /// HostConfig fields set to something burrow's API does not do yet.
 fn refuse_unsupported(h: &HostBody) -> Result<(), ApiError> {
     let nonempty = |v: &Option<Vec<_>>| v.as_ref().is_some_and(|v: &Vec<_>| !v.is_empty());
@@ -440,6 +561,10 @@ fn networking(r: &mut ContainerRequest, n: NetBody) -> Result<(), ApiError> {
     }];
     for (net, e) in n.endpoints_config.unwrap_or_default() {
         let e = e.unwrap_or_default();
+        refuse_rest("NetworkingConfig.EndpointsConfig.", &e.rest)?;
+        if let Some(i) = &e.ipam {
+            refuse_rest("NetworkingConfig.EndpointsConfig.IPAMConfig.", &i.rest)?;
+        }
         let ip = match e.ipam.map(|i| i.ipv4).filter(|i| !i.is_empty()) {
             Some(ip) => Some(
                 ip.parse::<Ipv4Addr>()
@@ -517,6 +642,37 @@ mod tests {
         assert_eq!(e.status, 400, "{e}");
         let e = req(r#"{"Image":"x","HostConfig":{"CpuShares":512}}"#).unwrap_err();
         assert!(e.message.contains("CpuShares"), "{e}");
+        // Fields burrow does not know are refused by name when set, and pass when unset (as
+        // clients send them: null, "", 0, false, -1).
+        for (body, field) in [
+            (
+                r#"{"Image":"x","HostConfig":{"CgroupParent":"/mine"}}"#,
+                "HostConfig.CgroupParent",
+            ),
+            (
+                r#"{"Image":"x","HostConfig":{"OomKillDisable":true}}"#,
+                "HostConfig.OomKillDisable",
+            ),
+            (r#"{"Image":"x","NetworkDisabled":true}"#, "NetworkDisabled"),
+            (
+                r#"{"Image":"x","HostConfig":{"Mounts":[{"Type":"volume","Target":"/d","VolumeOptions":{"Subpath":"a"}}]}}"#,
+                "VolumeOptions.Subpath",
+            ),
+            (
+                r#"{"Image":"x","NetworkingConfig":{"EndpointsConfig":{"n":{"IPAMConfig":{"IPv6Address":"fd00::5"}}}}}"#,
+                "IPv6Address",
+            ),
+        ] {
+            let e = req(body).unwrap_err();
+            assert_eq!(e.status, 501, "{body}: {e}");
+            assert!(e.message.contains(field), "{body}: {e}");
+        }
+        req(r#"{"Image":"x","Shell":null,"NetworkDisabled":false,"HostConfig":{"CgroupParent":"","MemorySwappiness":-1,
+            "OomKillDisable":null,"ConsoleSize":[24,80],"KernelMemory":0,"BlkioDeviceReadBps":null,
+            "Mounts":[{"Type":"tmpfs","Target":"/t","TmpfsOptions":{"SizeBytes":1048576,"Mode":448}},
+                      {"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{"NoCopy":true,"DriverConfig":{"Name":"local"}}}]},
+            "NetworkingConfig":{"EndpointsConfig":{"n":{"IPAddress":"","Links":null,"IPAMConfig":{"IPv6Address":""}}}}}"#)
+        .unwrap();
         let it = req(
             r#"{"Image":"x","Tty":true,"OpenStdin":true,"StdinOnce":true,"AttachStdin":true,"HostConfig":{"AutoRemove":true}}"#,
         )
