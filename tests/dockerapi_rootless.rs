@@ -266,6 +266,18 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
         None,
     );
     assert_eq!(code, 404, "{body}");
+    // A platform the image is not of: not run as the host's (the client's pull for it fails).
+    let other = api.docker(&[
+        "run",
+        "--rm",
+        "--platform",
+        "linux/s390x",
+        &busybox,
+        "uname",
+        "-m",
+    ]);
+    assert!(!other.status.success(), "{}", stdout(&other));
+    assert!(!stdout(&other).contains("x86_64"), "{}", stdout(&other));
     // inspect of a name nothing has: Docker's "No such object" (after asking for a plugin).
     let nothing = api.docker(&["inspect", "no-such-object"]);
     assert!(

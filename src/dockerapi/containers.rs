@@ -48,7 +48,14 @@ fn warning(n: &Note) -> Option<String> {
 pub async fn create(ctx: &SharedCtx, call: &Call) -> Result<Response<Body>, ApiError> {
     let body: create_body::Body = call.json()?;
     let image = body.image.clone();
-    let req = create_body::request(body, call.query.get("name"))?;
+    let mut req = create_body::request(body, call.query.get("name"))?;
+    // `platform` (API 1.41): the image must be of it; when it is not here for it, 404 (the
+    // client then pulls it for that platform, as with Docker).
+    if let Some(p) = call.query.get("platform").filter(|p| !p.is_empty()) {
+        let platform = crate::images::manifest::Platform::parse(p)
+            .map_err(|e| ApiError::bad_request(format!("invalid platform {p:?}: {e}")))?;
+        req.platform = Some(platform);
+    }
     if let Some(name) = &req.name {
         if let Some(c) = named(ctx, name).await? {
             return Err(ApiError::name_conflict(name, &c.id));
@@ -76,6 +83,9 @@ pub async fn create(ctx: &SharedCtx, call: &Call) -> Result<Response<Body>, ApiE
 fn create_error(e: CreateError, image: &str) -> ApiError {
     match e {
         CreateError::Image(ImageError::NotFound(_)) => ApiError::no_such_image(image),
+        CreateError::Image(e @ ImageError::PlatformMismatch { .. }) => {
+            ApiError::not_found(e.to_string())
+        }
         CreateError::Request(e) => ApiError::bad_request(e.to_string()),
         CreateError::Spec(e) => ApiError::bad_request(e.to_string()),
         CreateError::Mount(e) => ApiError::bad_request(e.to_string()),
