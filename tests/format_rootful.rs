@@ -205,6 +205,10 @@ fn go_templates_tables_and_json_against_a_container() {
             "app",
             "--expose",
             "9000",
+            "--cap-add",
+            "NET_ADMIN",
+            "-v",
+            "/tmp:/hosttmp:ro",
             &image("busybox"),
             "hi",
             "there",
@@ -222,6 +226,19 @@ fn go_templates_tables_and_json_against_a_container() {
     assert_eq!(
         config.trim(),
         r#"["echo"] ["hi","there"] app {"9000/tcp":{}} echo ["hi","there"]"#
+    );
+    let host = ok(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{json .HostConfig.Binds}} {{json .HostConfig.CapAdd}} {{.HostConfig.Privileged}} {{.HostConfig.Init}} [{{.State.Error}}]",
+            &asked,
+        ],
+    );
+    assert_eq!(
+        host.trim(),
+        r#"["/tmp:/hosttmp:ro"] ["NET_ADMIN"] false true []"#
     );
     ok(&d, &["rm", &asked]);
     // Docker's other ps fields: networks, mounts (a volume's name, cut to 15 characters).

@@ -23,6 +23,77 @@ pub struct Asked {
     pub user: String,
     pub exposed_ports: BTreeSet<String>,
     pub stop_signal: String,
+    /// Docker's HostConfig fields as asked (the spec holds them only as their effect).
+    pub host: AskedHost,
+}
+
+/// The HostConfig part of [`Asked`], with Docker's names and value shapes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct AskedHost {
+    /// `-v` binds and named volumes as `SOURCE:TARGET[:MODE]` (anonymous ones are in
+    /// Config.Volumes).
+    pub binds: Option<Vec<String>>,
+    pub cap_add: Option<Vec<String>>,
+    pub cap_drop: Option<Vec<String>>,
+    pub privileged: bool,
+    pub readonly_rootfs: bool,
+    pub init: Option<bool>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    pub extra_hosts: Option<Vec<String>>,
+    pub group_add: Option<Vec<String>>,
+    pub ipc_mode: String,
+    pub pid_mode: String,
+    pub memory: i64,
+    pub nano_cpus: i64,
+    pub pids_limit: Option<i64>,
+    pub shm_size: i64,
+    pub oom_score_adj: i32,
+}
+
+impl AskedHost {
+    fn of(h: &super::request::HostConfig) -> AskedHost {
+        use super::values::VolumeSource;
+        let some = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
+        let binds: Vec<String> = h
+            .binds
+            .iter()
+            .filter_map(|b| {
+                let source = match &b.source {
+                    VolumeSource::Host(p) => p.display().to_string(),
+                    VolumeSource::Named(n) => n.clone(),
+                    VolumeSource::Anonymous => return None,
+                };
+                Some(match b.mode.is_empty() {
+                    true => format!("{source}:{}", b.target),
+                    false => format!("{source}:{}:{}", b.target, b.mode),
+                })
+            })
+            .collect();
+        let hosts: Vec<String> = h.extra_hosts.iter().map(|e| e.to_string()).collect();
+        AskedHost {
+            binds: some(&binds),
+            cap_add: some(&h.cap_add),
+            cap_drop: some(&h.cap_drop),
+            privileged: h.privileged,
+            readonly_rootfs: h.readonly_rootfs,
+            init: h.init.then_some(true),
+            dns: h.dns.clone(),
+            dns_search: h.dns_search.clone(),
+            dns_options: h.dns_options.clone(),
+            extra_hosts: some(&hosts),
+            group_add: some(&h.group_add),
+            ipc_mode: h.ipc_mode.clone(),
+            pid_mode: h.pid_mode.clone(),
+            memory: h.memory.map(|m| m.0).unwrap_or(0),
+            nano_cpus: h.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
+            pids_limit: h.pids_limit,
+            shm_size: h.shm_size.map(|s| s.0).unwrap_or(64 << 20),
+            oom_score_adj: h.oom_score_adj.unwrap_or(0),
+        }
+    }
 }
 
 impl Asked {
@@ -46,6 +117,7 @@ impl Asked {
                 .cloned()
                 .collect(),
             stop_signal: c.stop_signal.clone().unwrap_or_default(),
+            host: AskedHost::of(&req.host_config),
         }
     }
 
@@ -68,6 +140,11 @@ mod tests {
             user: "nobody".into(),
             exposed_ports: ["80/tcp".to_string()].into(),
             stop_signal: "SIGUSR1".into(),
+            host: AskedHost {
+                binds: Some(vec!["/srv:/data:ro".into()]),
+                privileged: true,
+                ..AskedHost::default()
+            },
         };
         let text = serde_json::to_string(&a).unwrap();
         assert!(

@@ -77,7 +77,7 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
         .collect();
     // Labels burrow sets to "true" (docker attach reads OpenStdin to attach its input).
     let flag = |k: &str| c.labels.get(k).is_some_and(|v| v == "true");
-    Ok(json!({
+    let mut doc = json!({
         "Id": c.id,
         "Created": c.created_at.as_ref().map(|t| rfc3339_nano(record::timestamp(t))).unwrap_or_default(),
         "Path": argv.first().cloned().unwrap_or_default(),
@@ -129,7 +129,14 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "Ports": ports,
             "Networks": networks_json(ctx, &c.id, hook::read_config(&dir).as_ref(), &net_state),
         },
-    }))
+    });
+    // HostConfig as asked (binds, capabilities, DNS, limits ...), beside what the spec shows.
+    if let (Some(a), Some(hc)) = (&asked, doc["HostConfig"].as_object_mut()) {
+        if let Ok(Value::Object(more)) = serde_json::to_value(&a.host) {
+            hc.extend(more);
+        }
+    }
+    Ok(doc)
 }
 
 /// Docker's `HostConfig.LogConfig`: the log driver (Compose reads logs only from containers
@@ -166,8 +173,12 @@ fn state_fields(ctx: &Ctx, c: &Container, st: &State) -> Value {
         "Status": st.word(),
         "Running": st.is_running(),
         "Paused": matches!(st, State::Paused { .. }),
+        "Restarting": false,
+        "OOMKilled": false,
+        "Dead": false,
         "Pid": pid,
         "ExitCode": code,
+        "Error": "",
         "StartedAt": ctx.store.started_at(&c.id).map(rfc3339_nano).unwrap_or_else(|| ZERO_TIME.to_string()),
         "FinishedAt": finished.map(rfc3339_nano).unwrap_or_else(|| ZERO_TIME.to_string()),
     })
