@@ -74,7 +74,10 @@ fn images_tag_inspect_and_history() {
     ]);
     let mut names: Vec<&str> = names.lines().collect();
     names.sort();
-    assert_eq!(names, ["multiarch:latest", "multilayer:latest"]);
+    assert_eq!(
+        names,
+        ["multiarch:latest", "multilayer-zstd:latest", "multilayer:latest"]
+    );
     assert_eq!(
         d.burrow_ok(&["images", "-f", "dangling=true", "-q"]).trim(),
         ""
@@ -83,7 +86,8 @@ fn images_tag_inspect_and_history() {
     let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
     assert_eq!(v["Repository"], "busybox");
     assert_eq!(v["Tag"], "latest");
-    let bad = d.burrow(&["images", "-f", "label=x"]);
+    assert_eq!(d.burrow_ok(&["images", "-q", "-f", "label=x"]), "");
+    let bad = d.burrow(&["images", "-f", "since=x"]);
     assert_eq!(bad.status.code(), Some(125));
 
     d.burrow_ok(&["tag", "busybox", "example.org/team/box:v1"]);
