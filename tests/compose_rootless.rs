@@ -8,6 +8,7 @@
 mod containers_support;
 
 use std::path::Path;
+use std::time::Duration;
 
 use burrow_testsupport::{run_with_timeout, wait_for};
 use containers_support::*;
@@ -638,6 +639,37 @@ volumes:
     );
     assert!(db.contains("(healthy)"), "{db}");
     compose_ok(&rl, &oneoff, "oneoff", &["down"]);
+
+    // volumes_from: the other service's volumes, that service made first (no depends_on).
+    let vf = rl.home.join("vf/compose.yaml");
+    write_user_file(
+        &rl,
+        &vf,
+        &format!(
+            r#"services:
+  app:
+    image: {bb}
+    command: ["sleep", "600"]
+    stop_grace_period: 1s
+    volumes_from: ["data:ro"]
+  data:
+    image: {bb}
+    command: ["sh", "-c", "echo shared > /shared/f; exec sleep 600"]
+    stop_grace_period: 1s
+    volumes: ["/shared"]
+"#
+        ),
+    );
+    compose_ok(&rl, &vf, "vf", &["up", "-d"]);
+    let read = || compose(&rl, &vf, "vf", &["exec", "-T", "app", "cat", "/shared/f"]);
+    assert!(
+        wait_for(Duration::from_secs(10), || stdout(&read()) == "shared\n"),
+        "{}",
+        stderr(&read())
+    );
+    let out = compose(&rl, &vf, "vf", &["exec", "-T", "app", "touch", "/shared/g"]);
+    assert_ne!(code(&out), 0, "volumes_from :ro is read-only");
+    compose_ok(&rl, &vf, "vf", &["down", "-v"]);
 
     recreate_keeps_anonymous_volumes_and_follows_the_image(&rl);
 

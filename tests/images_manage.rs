@@ -76,7 +76,11 @@ fn images_tag_inspect_and_history() {
     names.sort();
     assert_eq!(
         names,
-        ["multiarch:latest", "multilayer-zstd:latest", "multilayer:latest"]
+        [
+            "multiarch:latest",
+            "multilayer-zstd:latest",
+            "multilayer:latest"
+        ]
     );
     assert_eq!(
         d.burrow_ok(&["images", "-f", "dangling=true", "-q"]).trim(),

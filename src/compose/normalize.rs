@@ -273,14 +273,66 @@ pub fn restore_gaps(doc: &mut Value) {
     }
 }
 
+/// The services `svc` needs to exist before it, besides its `depends_on`: those whose container
+/// it joins (`network_mode`, `pid`, `ipc` of `service:NAME`) or takes volumes from
+/// (`volumes_from: [NAME]`), as Docker Compose orders them.
+fn implicit_dependencies(svc: &Mapping) -> Vec<String> {
+    let mut out = Vec::new();
+    for key in ["network_mode", "pid", "ipc"] {
+        if let Some(name) = svc
+            .get(key)
+            .and_then(Value::as_str)
+            .and_then(|v| v.strip_prefix("service:"))
+        {
+            out.push(name.to_string());
+        }
+    }
+    if let Some(Value::Sequence(from)) = svc.get("volumes_from") {
+        for f in from.iter().filter_map(Value::as_str) {
+            if !f.starts_with("container:") {
+                out.push(f.split(':').next().unwrap_or(f).to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Adds [`implicit_dependencies`] to `depends_on` (started, required) where it lacks them.
+fn add_implicit_dependencies(svc: &mut Mapping) {
+    let implicit = implicit_dependencies(svc);
+    if implicit.is_empty() {
+        return;
+    }
+    let deps = svc
+        .entry(Value::from("depends_on"))
+        .or_insert_with(|| Value::Sequence(Vec::new()));
+    for name in implicit {
+        match deps {
+            Value::Sequence(list) => {
+                if !list.iter().any(|d| d.as_str() == Some(name.as_str())) {
+                    list.push(Value::from(name));
+                }
+            }
+            Value::Mapping(m) => {
+                let mut d = Mapping::new();
+                d.insert(Value::from("condition"), Value::from("service_started"));
+                m.entry(Value::from(name)).or_insert(Value::Mapping(d));
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Moves what the Compose model cannot hold but the specification allows into extension keys
-/// the engine reads: `restart: on-failure:N` and `extra_hosts` entries of `host-gateway`.
+/// the engine reads: `restart: on-failure:N` and `extra_hosts` entries of `host-gateway`; and
+/// makes the implicit dependencies explicit.
 pub fn model_gaps(doc: &mut Mapping) {
     let Some(Value::Mapping(services)) = doc.get_mut("services") else {
         return;
     };
     for (_, svc) in services.iter_mut() {
         let Value::Mapping(svc) = svc else { continue };
+        add_implicit_dependencies(svc);
         if let Some(Value::String(r)) = svc.get("restart") {
             if let Some(n) = r.strip_prefix("on-failure:") {
                 let n = Value::from(n.to_string());

@@ -77,6 +77,9 @@ const HANDLED: &[&str] = &[
     "mac_address",
     "pull_policy",
     "platform",
+    "volumes_from",
+    "devices",
+    "device_cgroup_rules",
 ];
 
 /// Which container of a service to make.
@@ -359,6 +362,29 @@ fn host_config(
     }
     if let Some(o) = svc.get("oom_score_adj").and_then(Value::as_i64) {
         hc.oom_score_adj = Some(o as i32);
+    }
+    for f in words(svc.get("volumes_from")).unwrap_or_default() {
+        // SERVICE[:MODE] (its first container) or container:NAME[:MODE].
+        let text = match f.strip_prefix("container:") {
+            Some(rest) => rest.to_string(),
+            None => {
+                let (name, mode) = f
+                    .split_once(':')
+                    .map_or((f.as_str(), None), |(n, m)| (n, Some(m)));
+                let c = naming::container_name(&project.name, name, 1);
+                mode.map_or(c.clone(), |m| format!("{c}:{m}"))
+            }
+        };
+        hc.volumes_from.push(parse(svc, "volumes_from", &text)?);
+    }
+    let devices = words(svc.get("devices")).unwrap_or_default();
+    let (mappings, cdi) =
+        crate::devices::parse_device_flags(&devices).map_err(|e| bad("devices", &e))?;
+    hc.devices = mappings;
+    hc.device_requests.extend(cdi);
+    for r in words(svc.get("device_cgroup_rules")).unwrap_or_default() {
+        hc.device_cgroup_rules
+            .push(parse(svc, "device_cgroup_rules", &r)?);
     }
     hc.pid_mode = joined_mode(project, svc.str("pid"));
     hc.ipc_mode = joined_mode(project, svc.str("ipc"));
@@ -675,6 +701,43 @@ services:
             warnings.iter().any(|w| w.contains("restart_policy.delay")),
             "{warnings:?}"
         );
+    }
+
+    #[test]
+    fn volumes_from_and_devices_reach_the_request_and_order_the_services() {
+        let p = project(
+            r#"
+services:
+  data:
+    image: busybox
+    volumes: ["/shared"]
+  app:
+    image: busybox
+    volumes_from: ["data:ro", "container:other"]
+    devices: ["/dev/null:/dev/mynull:r"]
+    network_mode: service:data
+"#,
+        );
+        let svc = Service::of(&p, "app").unwrap();
+        let inst = Instance {
+            number: 1,
+            oneoff: false,
+            name: "app-app-1".into(),
+        };
+        let (r, warnings) = request(&p, &svc, &inst).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let from: Vec<&str> = r
+            .host_config
+            .volumes_from
+            .iter()
+            .map(|f| f.text.as_str())
+            .collect();
+        assert_eq!(from, ["app-data-1:ro", "other"]);
+        assert_eq!(r.host_config.devices.len(), 1);
+        // data comes first: app joins its container and takes its volumes.
+        let deps: Vec<String> = svc.dependencies().into_iter().map(|d| d.service).collect();
+        assert_eq!(deps, ["data"]);
+        assert_eq!(p.services_for(&[]).unwrap(), ["data", "app"]);
     }
 
     #[test]
