@@ -308,10 +308,8 @@ fn add_implicit_dependencies(svc: &mut Mapping) {
         .or_insert_with(|| Value::Sequence(Vec::new()));
     for name in implicit {
         match deps {
-            Value::Sequence(list) => {
-                if !list.iter().any(|d| d.as_str() == Some(name.as_str())) {
-                    list.push(Value::from(name));
-                }
+            Value::Sequence(list) if !list.iter().any(|d| d.as_str() == Some(name.as_str())) => {
+                list.push(Value::from(name));
             }
             Value::Mapping(m) => {
                 let mut d = Mapping::new();
