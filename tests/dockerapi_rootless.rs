@@ -292,6 +292,21 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
         .docker_ok(&["volume", "ls", "-q"])
         .lines()
         .any(|l| l == "apivol"));
+    // The list's filters: dangling (the cleanup idiom), name, label.
+    let dangling = api.docker_ok(&[
+        "volume",
+        "ls",
+        "-q",
+        "-f",
+        "dangling=true",
+        "-f",
+        "name=apiv",
+    ]);
+    assert_eq!(dangling.trim(), "apivol");
+    assert_eq!(
+        api.docker_ok(&["volume", "ls", "-q", "-f", "label=no.such"]),
+        ""
+    );
     api.docker_ok(&["volume", "rm", "apivol"]);
     assert!(!api.docker_ok(&["volume", "ls", "-q"]).contains("apivol"));
     api.docker_ok(&["network", "create", "apinet"]);

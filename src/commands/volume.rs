@@ -45,6 +45,10 @@ pub struct LsArgs {
     /// Scope, Mountpoint, Labels.
     #[arg(long)]
     pub format: Option<String>,
+    /// Keep only volumes that match: name=SUBSTRING, label=KEY[=VALUE], label!=KEY[=VALUE],
+    /// dangling=true|false (no container mounts it), driver=local.
+    #[arg(short, long)]
+    pub filter: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -174,7 +178,16 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
             }
             Command::Ls(a) => {
                 let format = Listing::parse(a.format.as_deref(), TABLE)?;
-                print_list(vols.list(), a.quiet, &format)?;
+                let filters = a
+                    .filter
+                    .iter()
+                    .map(|f| f.parse::<volumes::ListFilter>())
+                    .collect::<Result<Vec<_>, _>>()?;
+                let list = match filters.is_empty() {
+                    true => vols.list(),
+                    false => vols.list_filtered(&filters, &volumes::InUse::of(&ctx).await?),
+                };
+                print_list(list, a.quiet, &format)?;
             }
             Command::Inspect(a) => {
                 let format = Inspect::parse(a.format.as_deref())?;

@@ -36,7 +36,7 @@ pub enum VolumeError {
         name: String,
         source: std::io::Error,
     },
-    #[error("invalid --filter {0:?}: volume prune takes label=KEY[=VALUE] or label!=KEY[=VALUE]")]
+    #[error("invalid --filter {0:?}: use label=KEY[=VALUE] or label!=KEY[=VALUE] (volume ls also takes name=, dangling=true|false and driver=)")]
     BadFilter(String),
     #[error(transparent)]
     Store(#[from] super::store::StoreError),
@@ -114,6 +114,42 @@ impl LabelFilter {
             (None, _) => false,
         };
         has == self.present
+    }
+}
+
+/// One `volume ls --filter` (and the Docker API's): Docker's name (a substring), label,
+/// dangling (no container mounts it) and driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListFilter {
+    Name(String),
+    Label(LabelFilter),
+    Dangling(bool),
+    Driver(String),
+}
+
+impl std::str::FromStr for ListFilter {
+    type Err = VolumeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.split_once('=') {
+            Some(("name", v)) => ListFilter::Name(v.to_string()),
+            Some(("label" | "label!", _)) => ListFilter::Label(s.parse()?),
+            Some(("dangling", "true" | "1")) => ListFilter::Dangling(true),
+            Some(("dangling", "false" | "0")) => ListFilter::Dangling(false),
+            Some(("driver", v)) => ListFilter::Driver(v.to_string()),
+            _ => return Err(VolumeError::BadFilter(s.to_string())),
+        })
+    }
+}
+
+impl ListFilter {
+    fn keeps(&self, v: &Volume, used: &InUse) -> bool {
+        match self {
+            ListFilter::Name(n) => v.name.contains(n.as_str()),
+            ListFilter::Label(l) => l.matches(&v.labels),
+            ListFilter::Dangling(d) => used.0.contains_key(&v.mountpoint) != *d,
+            ListFilter::Driver(d) => v.driver == d,
+        }
     }
 }
 
@@ -275,6 +311,18 @@ impl Volumes {
             .collect()
     }
 
+    /// The volumes every filter keeps (names: any one of them, as Docker's).
+    pub fn list_filtered(&self, filters: &[ListFilter], used: &InUse) -> Vec<Volume> {
+        let (names, others): (Vec<&ListFilter>, Vec<&ListFilter>) = filters
+            .iter()
+            .partition(|f| matches!(f, ListFilter::Name(_)));
+        self.list()
+            .into_iter()
+            .filter(|v| names.is_empty() || names.iter().any(|f| f.keeps(v, used)))
+            .filter(|v| others.iter().all(|f| f.keeps(v, used)))
+            .collect()
+    }
+
     /// `volume rm` of one volume, refused while a container (of `used`) mounts it.
     pub fn remove(&self, name: &str, used: &InUse) -> Result<(), VolumeError> {
         let _l = self.lock()?;
@@ -402,6 +450,36 @@ mod tests {
             let text = err.to_string();
             assert!(text.contains(bad) && text.contains("--filter"), "{text}");
         }
+    }
+
+    #[test]
+    fn list_filters_as_docker_applies_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Volumes {
+            dir: dir.path().join("volumes/default"),
+        };
+        v.create(Some("web-data".into()), labels(&[("app", "web")]))
+            .unwrap();
+        v.create(Some("db-data".into()), HashMap::new()).unwrap();
+        let mut used = InUse::default();
+        used.0
+            .insert(v.get("db-data").unwrap().mountpoint, "db".into());
+        let names = |fs: &[&str]| {
+            let fs: Vec<ListFilter> = fs.iter().map(|f| f.parse().unwrap()).collect();
+            v.list_filtered(&fs, &used)
+                .into_iter()
+                .map(|x| x.name)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&["dangling=true"]), ["web-data"]);
+        assert_eq!(names(&["dangling=false"]), ["db-data"]);
+        assert_eq!(names(&["label=app=web"]), ["web-data"]);
+        assert_eq!(names(&["name=web", "name=db"]), ["db-data", "web-data"]);
+        assert_eq!(
+            names(&["name=data", "driver=local", "label!=app"]),
+            ["db-data"]
+        );
+        assert!("size=1".parse::<ListFilter>().is_err());
     }
 
     #[test]

@@ -26,13 +26,15 @@ pub async fn route(ctx: &Ctx, call: &Call, segs: &[&str]) -> Result<Response<Bod
     let vols = Volumes::of(ctx);
     match (call.method.as_str(), segs) {
         ("GET", [] | [""]) => {
-            let filters = call.query.filters()?;
-            if !filters.is_empty() {
-                return Err(ApiError::not_implemented(
-                    "burrow does not implement filters on GET /volumes yet",
-                ));
-            }
-            let list = serde_json::to_value(vols.list())?;
+            let filters = call
+                .query
+                .filters()?
+                .iter()
+                .map(|f| f.parse::<volumes::ListFilter>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let used = InUse::of(ctx).await?;
+            let list = serde_json::to_value(vols.list_filtered(&filters, &used))?;
             Ok(http::json(200, &json!({ "Volumes": list, "Warnings": [] })))
         }
         ("POST", ["create"]) => create(ctx, &vols, call).await,
