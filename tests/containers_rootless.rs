@@ -224,8 +224,27 @@ fn rootless_cli_habits_of_docker_scripts() {
     assert!(stderr(&out).contains("no such image"), "{}", stderr(&out));
     assert_ne!(code(&rl.burrow(&["rm", "habits-none"])), 0);
 
-    let out = rl.burrow(&["run", "-d", "--name", "habits-k", &bb, "sleep", "60"]);
+    let out = rl.burrow(&[
+        "run", "-d", "--name", "habits-k", "--label", "tier=a", "--label", "flag", &bb, "sleep",
+        "60",
+    ]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // A label without a value is kept (containerd keeps no empty value; burrow does).
+    let labels = rl.burrow(&[
+        "inspect",
+        "-f",
+        "{{index .Config.Labels \"flag\"}}|{{.Config.Labels.tier}}",
+        "habits-k",
+    ]);
+    assert_eq!(stdout(&labels), "|a\n", "{}", stderr(&labels));
+    let ps = rl.burrow(&[
+        "ps",
+        "--filter",
+        "label=flag",
+        "--format",
+        "{{.Names}} {{.Labels}}",
+    ]);
+    assert_eq!(stdout(&ps), "habits-k flag=,tier=a\n", "{}", stderr(&ps));
     let out = rl.burrow(&["kill", "habits-none", "habits-k"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert_eq!(stdout(&out), "habits-k\n");

@@ -1375,6 +1375,16 @@ fn record_labels(
     undo: &Undo<'_>,
 ) -> anyhow::Result<HashMap<String, String>> {
     let mut l: HashMap<String, String> = req.config.labels.clone().into_iter().collect();
+    let empty: Vec<&String> = req
+        .config
+        .labels
+        .iter()
+        .filter(|(_, v)| v.is_empty())
+        .map(|(k, _)| k)
+        .collect();
+    if !empty.is_empty() {
+        l.insert(labels::EMPTY_LABELS.into(), serde_json::to_string(&empty)?);
+    }
     l.insert(labels::NAME.into(), name.to_string());
     l.insert(labels::HOSTNAME.into(), hostname.to_string());
     l.insert(

@@ -70,10 +70,9 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
         .into_iter()
         .map(|(dest, _)| (dest, json!({})))
         .collect();
-    let user_labels: Map<String, Value> = c
-        .labels
-        .iter()
-        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+    let user_labels: Map<String, Value> = record::labels_of(&c)
+        .into_iter()
+        .map(|(k, v)| (k, Value::String(v)))
         .collect();
     // Labels burrow sets to "true" (docker attach reads OpenStdin to attach its input).
     let flag = |k: &str| c.labels.get(k).is_some_and(|v| v == "true");

@@ -19,6 +19,8 @@ pub const STDIN_OPEN: &str = "burrow/stdin-open";
 /// Docker's StdinOnce (`true`): the first attached client's end of input closes stdin.
 pub const STDIN_ONCE: &str = "burrow/stdin-once";
 pub const ANONYMOUS_VOLUMES: &str = "burrow/anonymous-volumes";
+/// The user's labels with an empty value (`--label KEY`), which containerd does not keep.
+pub const EMPTY_LABELS: &str = "burrow/empty-labels";
 /// containerd's restart monitor: "running" makes it keep a task up.
 pub const RESTART_STATUS: &str = "containerd.io/restart.status";
 pub const RESTART_LOG_URI: &str = "containerd.io/restart.loguri";

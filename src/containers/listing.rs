@@ -134,7 +134,7 @@ impl Summary {
         created_of: &dyn Fn(&str) -> Option<(i64, i32)>,
     ) -> bool {
         let c = &self.container;
-        let labels: &HashMap<String, String> = &c.labels;
+        let labels: &HashMap<String, String> = &record::labels_of(c);
         let created = c.created_at.as_ref().map(|t| (t.seconds, t.nanos));
         filters.iter().all(|f| match f {
             // Docker matches the name with its leading slash (`^/web$`); nerdctl without.

@@ -263,6 +263,21 @@ pub async fn set_restart_status(ctx: &Ctx, c: &Container, status: &str) -> anyho
     Ok(())
 }
 
+/// The container's labels, with the empty-valued ones containerd does not keep (see
+/// [`labels::EMPTY_LABELS`]) back.
+pub fn labels_of(c: &Container) -> HashMap<String, String> {
+    let mut all = c.labels.clone();
+    let empty: Vec<String> = c
+        .labels
+        .get(labels::EMPTY_LABELS)
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    for k in empty {
+        all.entry(k).or_default();
+    }
+    all
+}
+
 /// Parses `KEY=VALUE` labels.
 pub fn parse_labels(items: &[String]) -> HashMap<String, String> {
     items

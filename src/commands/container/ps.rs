@@ -114,12 +114,12 @@ pub fn row(s: &Summary, no_trunc: bool) -> Row {
         }
         None => Vec::new(),
     };
-    let labels_text: Vec<String> = c
-        .labels
+    let mut labels_text: Vec<String> = record::labels_of(c)
         .iter()
         .filter(|(k, _)| !k.starts_with("nerdctl/") && !k.starts_with("burrow/"))
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
+    labels_text.sort();
     Row {
         id: if no_trunc {
             c.id.clone()
