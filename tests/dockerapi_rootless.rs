@@ -312,6 +312,28 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
     api.docker_ok(&["network", "create", "apinet"]);
     let nets = api.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(nets.lines().any(|l| l == "apinet"), "{nets}");
+    // The list's filters: a network no container is on is dangling; builtin is the default.
+    let dangling = api.docker_ok(&[
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}}",
+        "-f",
+        "dangling=true",
+    ]);
+    assert!(
+        dangling.lines().any(|l| l == "apinet") && !dangling.contains("bridge"),
+        "{dangling}"
+    );
+    let builtin = api.docker_ok(&[
+        "network",
+        "ls",
+        "--format",
+        "{{.Name}}",
+        "-f",
+        "type=builtin",
+    ]);
+    assert_eq!(builtin.trim(), "bridge");
     api.docker_ok(&["network", "rm", "apinet"]);
     assert!(!api.docker_ok(&["network", "ls"]).contains("apinet"));
 

@@ -90,6 +90,10 @@ pub struct LsArgs {
     /// Name, Driver, Scope, IPv6, Internal, Labels.
     #[arg(long)]
     pub format: Option<String>,
+    /// Keep only networks that match: name=, id=, label=KEY[=VALUE], driver=, type=custom|builtin,
+    /// scope=, dangling=true|false (no container on it).
+    #[arg(short, long)]
+    pub filter: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -147,7 +151,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
             Command::Disconnect(a) => {
                 networks::disconnect(&ctx, &a.network, &a.container, a.force).await?;
             }
-            Command::Ls(a) => ls(&ctx, a)?,
+            Command::Ls(a) => ls(&ctx, a).await?,
             Command::Inspect(a) => {
                 let format = Inspect::parse(a.format.as_deref())?;
                 let mut out = Vec::new();
@@ -210,14 +214,25 @@ async fn create(ctx: &Ctx, a: CreateArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
+async fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
     // burrow's own table (with each network's file) unless a format is asked for.
     let format = match a.format.as_deref() {
         None | Some("") | Some("table") => None,
         f => Some(Listing::parse(f, "")?),
     };
     net::ensure_default(&ctx.net)?;
-    let all = net::list(&ctx.net)?;
+    let filters = a
+        .filter
+        .iter()
+        .map(|f| f.parse::<manage::ListFilter>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let all = match filters.is_empty() {
+        true => net::list(&ctx.net)?,
+        false => {
+            let users = networks::users(ctx).await?;
+            manage::filter(net::list(&ctx.net)?, &filters, &users)
+        }
+    };
     if a.quiet {
         for n in &all {
             println!("{}", &n.id[..12]);
@@ -230,8 +245,10 @@ fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
         for n in &all {
             println!("{:<16}{:<20}{}", &n.id[..12], n.name, n.file.display());
         }
-        println!("{:<16}{:<20}", "", "host");
-        println!("{:<16}{:<20}", "", "none");
+        if a.filter.is_empty() {
+            println!("{:<16}{:<20}", "", "host");
+            println!("{:<16}{:<20}", "", "none");
+        }
     }
     Ok(())
 }

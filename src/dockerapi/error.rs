@@ -134,7 +134,10 @@ fn network_status(e: &NetworkError) -> u16 {
         NetworkError::Exists(_) => 409,
         // Docker: 403 for removing a network in use or a predefined one.
         NetworkError::InUse { .. } | NetworkError::Default(_) => 403,
-        NetworkError::BadName(_) | NetworkError::Invalid(_) | NetworkError::Driver(_) => 400,
+        NetworkError::BadName(_)
+        | NetworkError::Invalid(_)
+        | NetworkError::Driver(_)
+        | NetworkError::Filter(_) => 400,
         _ => 500,
     }
 }

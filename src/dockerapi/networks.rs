@@ -214,29 +214,21 @@ async fn inspect(ctx: &Ctx, n: &Network) -> Result<Value, ApiError> {
     Ok(v)
 }
 
-/// `GET /networks?filters=`: name and id filters; others are refused.
+/// `GET /networks?filters=`: name, id, label, driver, type, scope, dangling.
 async fn list(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
-    let mut names = Vec::new();
-    let mut ids = Vec::new();
-    for f in call.query.filters()? {
-        match f.split_once('=') {
-            Some(("name", v)) => names.push(v.to_string()),
-            Some(("id", v)) => ids.push(v.to_string()),
-            _ => {
-                return Err(ApiError::not_implemented(format!(
-                    "burrow does not implement the filter {f:?} on GET /networks yet (name and id work)"
-                )))
-            }
-        }
-    }
+    let filters = call
+        .query
+        .filters()?
+        .iter()
+        .map(|f| f.parse::<manage::ListFilter>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     net::ensure_default(&ctx.net).map_err(anyhow::Error::from)?;
+    let all = net::list(&ctx.net).map_err(anyhow::Error::from)?;
+    let users = networks::users(ctx).await?;
     let mut out = Vec::new();
-    for n in net::list(&ctx.net).map_err(anyhow::Error::from)? {
-        let keep = (names.is_empty() || names.iter().any(|x| n.name.contains(x.as_str())))
-            && (ids.is_empty() || ids.iter().any(|x| n.id.starts_with(x.as_str())));
-        if keep {
-            out.push(inspect(ctx, &n).await?);
-        }
+    for n in manage::filter(all, &filters, &users) {
+        out.push(inspect(ctx, &n).await?);
     }
     Ok(http::json(200, &Value::Array(out)))
 }

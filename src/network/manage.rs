@@ -64,6 +64,76 @@ pub fn inspect(n: &Network) -> Value {
     })
 }
 
+/// One `network ls --filter` (and the Docker API's): Docker's name (a substring), id (a
+/// prefix), label, driver, type (builtin: the default network; custom: the others), scope and
+/// dangling (no container on it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListFilter {
+    Name(String),
+    Id(String),
+    Label(String, Option<String>),
+    Driver(String),
+    Custom(bool),
+    Scope(String),
+    Dangling(bool),
+}
+
+impl std::str::FromStr for ListFilter {
+    type Err = NetworkError;
+
+    fn from_str(s: &str) -> Result<Self, NetworkError> {
+        let bad = || NetworkError::Filter(s.to_string());
+        Ok(match s.split_once('=').ok_or_else(bad)? {
+            ("name", v) => ListFilter::Name(v.to_string()),
+            ("id", v) => ListFilter::Id(v.to_string()),
+            ("label", l) if !l.is_empty() => match l.split_once('=') {
+                Some((k, v)) => ListFilter::Label(k.to_string(), Some(v.to_string())),
+                None => ListFilter::Label(l.to_string(), None),
+            },
+            ("driver", v) => ListFilter::Driver(v.to_string()),
+            ("type", "custom") => ListFilter::Custom(true),
+            ("type", "builtin") => ListFilter::Custom(false),
+            ("scope", v) => ListFilter::Scope(v.to_string()),
+            ("dangling", "true" | "1") => ListFilter::Dangling(true),
+            ("dangling", "false" | "0") => ListFilter::Dangling(false),
+            _ => return Err(bad()),
+        })
+    }
+}
+
+impl ListFilter {
+    fn keeps(&self, n: &Network, users: &Users) -> bool {
+        match self {
+            ListFilter::Name(v) => n.name.contains(v.as_str()),
+            ListFilter::Id(v) => n.id.starts_with(v.as_str()),
+            ListFilter::Label(k, v) => match (n.labels().get(k), v) {
+                (Some(have), Some(want)) => have.as_str() == Some(want.as_str()),
+                (Some(_), None) => true,
+                (None, _) => false,
+            },
+            ListFilter::Driver(d) => d == "bridge",
+            ListFilter::Custom(c) => (n.name != DEFAULT_NETWORK) == *c,
+            ListFilter::Scope(s) => s == "local",
+            // The default network is never dangling (Docker's builtin networks are not).
+            ListFilter::Dangling(d) => {
+                (n.name != DEFAULT_NETWORK && users.of(&n.name).is_none()) == *d
+            }
+        }
+    }
+}
+
+/// The networks `filters` keep, as Docker applies them: any one of several name or id filters,
+/// every other filter.
+pub fn filter(all: Vec<Network>, filters: &[ListFilter], users: &Users) -> Vec<Network> {
+    let any_of = |f: &ListFilter| matches!(f, ListFilter::Name(_) | ListFilter::Id(_));
+    let (names, others): (Vec<&ListFilter>, Vec<&ListFilter>) =
+        filters.iter().partition(|f| any_of(f));
+    all.into_iter()
+        .filter(|n| names.is_empty() || names.iter().any(|f| f.keeps(n, users)))
+        .filter(|n| others.iter().all(|f| f.keeps(n, users)))
+        .collect()
+}
+
 /// Which container uses which network: (network name, container name) pairs.
 #[derive(Debug, Clone, Default)]
 pub struct Users(pub Vec<(String, String)>);
@@ -141,6 +211,36 @@ mod tests {
             format!("br-{}", &n.id[..12])
         );
         assert_eq!(v["Scope"], "local");
+    }
+
+    #[test]
+    fn list_filters_as_docker_applies_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(dir.path());
+        super::super::ensure_default(&p).unwrap();
+        let mut labelled = request("front", "bridge");
+        labelled.labels.insert("team".into(), "web".into());
+        create(&p, labelled).unwrap();
+        create(&p, request("back", "bridge")).unwrap();
+        let users = Users(vec![("back".into(), "db".into())]);
+        let names = |fs: &[&str]| {
+            let fs: Vec<ListFilter> = fs.iter().map(|f| f.parse().unwrap()).collect();
+            filter(super::super::list(&p).unwrap(), &fs, &users)
+                .into_iter()
+                .map(|n| n.name)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&["dangling=true"]), ["front"]);
+        assert_eq!(names(&["type=custom", "dangling=false"]), ["back"]);
+        assert_eq!(names(&["type=builtin"]), ["bridge"]);
+        assert_eq!(
+            names(&["label=team=web", "driver=bridge", "scope=local"]),
+            ["front"]
+        );
+        let mut both = names(&["name=fro", "name=bac"]);
+        both.sort();
+        assert_eq!(both, ["back", "front"]);
+        assert!("size=1".parse::<ListFilter>().is_err());
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub enum NetworkError {
     Default(String),
     #[error("network {network} is in use by container {container}: remove the container first")]
     InUse { network: String, container: String },
+    #[error("invalid filter {0:?}: use name=, id=, label=KEY[=VALUE], driver=, type=custom|builtin, scope= or dangling=true|false")]
+    Filter(String),
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> NetworkError + 'a {
