@@ -146,7 +146,7 @@ pub fn request(
         c.healthcheck = Some(healthcheck(h).map_err(|e| bad("healthcheck", &e))?);
     }
     if let Some(m) = svc.str("mac_address") {
-        c.mac_address = Some(parse(svc, "mac_address", &m)?);
+        c.mac_address = Some(parse(svc, "mac_address", &mac_text(&m))?);
     }
     if let Some(p) = svc.str("pull_policy") {
         // Compose's if_not_present is Docker's missing; build's image is built before (here).
@@ -294,8 +294,8 @@ fn host_config(
     for t in words(svc.get("tmpfs")).unwrap_or_default() {
         hc.tmpfs.push(parse::<TmpfsSpec>(svc, "tmpfs", &t)?);
     }
-    super::mounts::secrets(project, svc, hc, "secrets")?;
-    super::mounts::secrets(project, svc, hc, "configs")?;
+    super::mounts::secrets(project, svc, hc, "secrets", warnings)?;
+    super::mounts::secrets(project, svc, hc, "configs", warnings)?;
     if let Some(p) = svc.str("restart") {
         let p = match svc.str(normalize::RESTART_RETRIES) {
             Some(n) => format!("{p}:{n}"),
@@ -497,6 +497,15 @@ fn restart_policy(
     }
 }
 
+/// A MAC address as the file wrote it: the Compose model prints its bytes without leading
+/// zeros (`2:42:ac:...`), so each part is padded back to two digits.
+fn mac_text(m: &str) -> String {
+    m.split(':')
+        .map(|p| format!("{p:0>2}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 /// A `pid`, `ipc` or `network_mode` value for the engine: `service:NAME` is the container
 /// of that service (its first), as Docker Compose maps it.
 fn joined_mode(project: &Project, mode: Option<String>) -> String {
@@ -608,6 +617,28 @@ fn networks(
             })?),
             None => None,
         };
+        let mac_address = match cfg.get("mac_address").map(scalar) {
+            Some(m) => Some(parse(
+                svc,
+                &format!("networks.{key}.mac_address"),
+                &mac_text(&m),
+            )?),
+            None => None,
+        };
+        for k in ["ipv6_address", "link_local_ips", "driver_opts"] {
+            let set = match cfg.get(k) {
+                None | Some(Value::Null) => false,
+                Some(Value::Array(a)) => !a.is_empty(),
+                Some(Value::Object(o)) => !o.is_empty(),
+                Some(_) => true,
+            };
+            if set {
+                return Err(ComposeError::service(
+                    &svc.name,
+                    format!("networks.{key}.{k}: burrow's networks do not support it; remove it from the file"),
+                ));
+            }
+        }
         if i == 0 {
             r.host_config.network_mode = network.clone();
         }
@@ -615,7 +646,7 @@ fn networks(
             network,
             aliases,
             ipv4_address,
-            mac_address: None,
+            mac_address,
         });
     }
     Ok(())
@@ -738,6 +769,42 @@ services:
         let deps: Vec<String> = svc.dependencies().into_iter().map(|d| d.service).collect();
         assert_eq!(deps, ["data"]);
         assert_eq!(p.services_for(&[]).unwrap(), ["data", "app"]);
+    }
+
+    #[test]
+    fn per_network_settings_are_applied_or_refused() {
+        let p = project(
+            r#"
+services:
+  a:
+    image: busybox
+    networks:
+      back: {mac_address: "02:42:ac:11:00:02"}
+    secrets:
+      - {source: token, uid: "1000", mode: 256}
+  b:
+    image: busybox
+    networks:
+      back: {ipv6_address: "fd00::5"}
+networks:
+  back: {}
+secrets:
+  token: {file: ./token.txt}
+"#,
+        );
+        let inst = |n: &str| Instance {
+            number: 1,
+            oneoff: false,
+            name: n.into(),
+        };
+        let (r, warnings) = request(&p, &Service::of(&p, "a").unwrap(), &inst("a")).unwrap();
+        assert!(r.networking_config.endpoints[0].mac_address.is_some());
+        assert!(
+            warnings.iter().any(|w| w.contains("uid, mode not applied")),
+            "{warnings:?}"
+        );
+        let e = request(&p, &Service::of(&p, "b").unwrap(), &inst("b")).unwrap_err();
+        assert!(e.to_string().contains("networks.back.ipv6_address"), "{e}");
     }
 
     #[test]

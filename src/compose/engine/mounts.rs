@@ -168,14 +168,31 @@ pub fn secrets(
     svc: &Service,
     hc: &mut HostConfig,
     key: &str,
+    warnings: &mut Vec<String>,
 ) -> Result<(), ComposeError> {
     let top = top(project, key);
     for s in svc.get(key).and_then(Value::as_array).into_iter().flatten() {
         let (name, target) = match s {
-            Value::Object(o) => (
-                o.get("source").map(scalar).unwrap_or_default(),
-                o.get("target").map(scalar),
-            ),
+            Value::Object(o) => {
+                // The file is bound as it is: its owner and mode cannot be set (Docker Compose
+                // warns about the same outside Swarm).
+                let set: Vec<&str> = ["uid", "gid", "mode"]
+                    .into_iter()
+                    .filter(|k| o.get(*k).is_some_and(|v| !v.is_null()))
+                    .collect();
+                if !set.is_empty() {
+                    warnings.push(format!(
+                        "service {}: {key} {}: {} not applied (the file is bound read-only with its own owner and mode)",
+                        svc.name,
+                        o.get("source").map(scalar).unwrap_or_default(),
+                        set.join(", ")
+                    ));
+                }
+                (
+                    o.get("source").map(scalar).unwrap_or_default(),
+                    o.get("target").map(scalar),
+                )
+            }
             v => (scalar(v), None),
         };
         let Some(file) = top.get(&name).and_then(|d| d.get("file")).map(scalar) else {
