@@ -154,14 +154,7 @@ pub fn summary(s: &Summary) -> Value {
 
 /// `GET /containers/json?all&limit&size&filters`.
 pub async fn list(ctx: &Ctx, q: &Query) -> Result<Response<Body>, ApiError> {
-    let filters = q
-        .filters()?
-        .iter()
-        .map(|f| {
-            f.parse::<ListFilter>()
-                .map_err(|e| ApiError::bad_request(e.to_string()))
-        })
-        .collect::<Result<_, _>>()?;
+    let filters = q.parsed_filters::<ListFilter>()?;
     let opts = ListOptions {
         all: q.flag("all", false)?,
         size: q.flag("size", false)?,

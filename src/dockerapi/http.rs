@@ -198,6 +198,22 @@ impl Query {
         }
         Ok(out)
     }
+
+    /// [`Self::filters`], each parsed as the library's filter type `T`; one that does not
+    /// parse answers 400 with the library's message.
+    pub fn parsed_filters<T>(&self) -> Result<Vec<T>, ApiError>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        self.filters()?
+            .iter()
+            .map(|f| {
+                f.parse::<T>()
+                    .map_err(|e| ApiError::bad_request(e.to_string()))
+            })
+            .collect()
+    }
 }
 
 /// Percent-decoding of a query component.

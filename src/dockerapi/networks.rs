@@ -216,13 +216,7 @@ async fn inspect(ctx: &Ctx, n: &Network) -> Result<Value, ApiError> {
 
 /// `GET /networks?filters=`: name, id, label, driver, type, scope, dangling.
 async fn list(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
-    let filters = call
-        .query
-        .filters()?
-        .iter()
-        .map(|f| f.parse::<manage::ListFilter>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let filters = call.query.parsed_filters::<manage::ListFilter>()?;
     net::ensure_default(&ctx.net).map_err(anyhow::Error::from)?;
     let all = net::list(&ctx.net).map_err(anyhow::Error::from)?;
     let users = networks::users(ctx).await?;

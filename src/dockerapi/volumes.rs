@@ -26,13 +26,7 @@ pub async fn route(ctx: &Ctx, call: &Call, segs: &[&str]) -> Result<Response<Bod
     let vols = Volumes::of(ctx);
     match (call.method.as_str(), segs) {
         ("GET", [] | [""]) => {
-            let filters = call
-                .query
-                .filters()?
-                .iter()
-                .map(|f| f.parse::<volumes::ListFilter>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let filters = call.query.parsed_filters::<volumes::ListFilter>()?;
             let used = InUse::of(ctx).await?;
             let list = serde_json::to_value(vols.list_filtered(&filters, &used))?;
             Ok(http::json(200, &json!({ "Volumes": list, "Warnings": [] })))

@@ -98,10 +98,19 @@ async fn each<F>(ctx: &Ctx, names: &[String], quiet: bool, op: F) -> ExitCode
 where
     F: AsyncFn(&Ctx, &Container) -> anyhow::Result<()>,
 {
+    each_of(ctx, names, quiet, false, op).await
+}
+
+/// [`each`]; with `missing_ok` a name no container has is passed over silently (`rm -f`).
+async fn each_of<F>(ctx: &Ctx, names: &[String], quiet: bool, missing_ok: bool, op: F) -> ExitCode
+where
+    F: AsyncFn(&Ctx, &Container) -> anyhow::Result<()>,
+{
     let mut failed = false;
     for q in names {
         let res = match ctx.find(q).await {
             Ok(c) => op(ctx, &c).await,
+            Err(e) if missing_ok && LookupError::is_not_found(&e) => continue,
             Err(e) => Err(e),
         };
         match res {
@@ -173,23 +182,12 @@ pub fn rm(args: RmArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         let ctx = Ctx::connect(g).await?;
         let (force, volumes) = (args.force, args.volumes);
         // With -f a name that is not there is no error (Docker's `rm -f`).
-        let names: Vec<String> = match force {
-            true => {
-                let mut there = Vec::new();
-                for q in &args.containers {
-                    match ctx.find(q).await {
-                        Err(e) if LookupError::is_not_found(&e) => {}
-                        _ => there.push(q.clone()),
-                    }
-                }
-                there
-            }
-            false => args.containers.clone(),
-        };
-        Ok(each(&ctx, &names, false, async |ctx, c| {
-            ops::remove(ctx, c, force, volumes).await
-        })
-        .await)
+        Ok(
+            each_of(&ctx, &args.containers, false, force, async |ctx, c| {
+                ops::remove(ctx, c, force, volumes).await
+            })
+            .await,
+        )
     })
 }
 
