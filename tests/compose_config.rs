@@ -157,18 +157,25 @@ fn config_errors_and_warnings() {
         "docker-compose accepted a missing required variable"
     );
 
-    // An unknown key: a warning naming it, and the rest still loads.
+    // An unknown key (a misspelt one loses what it meant): both refuse the file; burrow names
+    // the file and the key's path.
     std::fs::write(
         dir.path().join("compose.yaml"),
         "services:\n  web:\n    image: busybox\n    colour: blue\n",
     )
     .unwrap();
     let out = run(dir.path(), bin, &["compose", "config", "--services"], &[]);
-    assert_eq!(ok(&out, "config with an unknown key"), "web\n");
+    assert!(!out.status.success(), "an unknown key was accepted");
     let err = String::from_utf8_lossy(&out.stderr);
+    let want = format!(
+        "{}: services.web.colour: unknown key",
+        dir.path().join("compose.yaml").display()
+    );
+    assert!(err.contains(&want), "{err}");
+    let theirs = run(dir.path(), "docker-compose", &["config"], &[]);
     assert!(
-        err.contains("services.web.colour: unknown key, ignored"),
-        "{err}"
+        !theirs.status.success(),
+        "docker-compose accepted an unknown key"
     );
 }
 

@@ -1,6 +1,8 @@
 //! The Compose specification's known keys, level by level (as far as the `compose_spec` model
-//! has them). An unknown key is removed with a warning naming its path, so the model never sees
-//! it; `x-` extension keys stay where the model keeps extensions.
+//! has them), and what burrow does with the specification's keys the model lacks. A key the
+//! specification does not have is an error naming its path, as in Docker Compose (a misspelt
+//! `volume:` must not silently lose a mount); `x-` extension keys stay where the model keeps
+//! extensions.
 
 use serde_yaml::{Mapping, Value};
 
@@ -37,6 +39,17 @@ pub enum Level {
     Grant,
     EnvFile,
     Include,
+}
+
+/// What burrow does with a key of the Compose specification that the model does not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gap {
+    /// Left in place: the loader moves it out of the model's way and the engine applies it.
+    Applied,
+    /// Removed with a warning: it changes nothing a single engine does.
+    Ignored(&'static str),
+    /// An error: the file asks for something burrow cannot do.
+    Refused(&'static str),
 }
 
 /// How a key's value holds the next level.
@@ -189,6 +202,34 @@ impl Level {
         }
     }
 
+    /// The specification's keys at this level that the model lacks.
+    fn gap(self, key: &str) -> Option<Gap> {
+        use Gap::*;
+        use Level::*;
+        Some(match (self, key) {
+            (Service, "gpus" | "label_file") => Applied,
+            (Top | Service, "models") => Refused("AI models (Docker Model Runner)"),
+            (Service, "provider") => Refused("provider services"),
+            (Service, "post_start" | "pre_stop") => Refused("lifecycle hooks"),
+            (Service, "use_api_socket") => {
+                Refused("use_api_socket (mount the socket with `volumes:` instead)")
+            }
+            (Service, "pull_refresh_after") => Ignored("images are pulled by pull_policy"),
+            (Build, "provenance" | "sbom") => Ignored("burrow's builder writes no attestations"),
+            (Network, "enable_ipv4") => Ignored("every network has IPv4"),
+            (Secret | Config, "template_driver") => Refused("templated secrets and configs"),
+            (ServiceNetwork, "interface_name") => Refused("naming a container's interface"),
+            (ServiceNetwork, "gw_priority") => Ignored("the default route is the first network's"),
+            (Mount, "image") => Refused("image mounts"),
+            (BindOptions, "recursive") => Ignored("bind mounts are recursive"),
+            (VolumeOptions, "labels") => {
+                Refused("labels on a mount's volume (give them under the top-level volumes:)")
+            }
+            (EnvFile, "format") => Refused("env_file formats (files are read as KEY=VALUE lines)"),
+            _ => return None,
+        })
+    }
+
     /// Whether the model keeps `x-` keys at this level.
     fn extensions(self) -> bool {
         use Level::*;
@@ -320,43 +361,73 @@ const SERVICE: &[&str] = &[
     "working_dir",
 ];
 
-/// Removes unknown keys under `doc` (a whole Compose file), returning one warning per key.
-pub fn prune(doc: &mut Value) -> Vec<String> {
-    let mut warnings = Vec::new();
+/// Checks the keys under `doc` (a whole Compose file): the specification's keys that change
+/// nothing here are removed with one warning each; any key the specification does not have, or
+/// that asks for what burrow cannot do, is an error listing every such key by its path.
+pub fn prune(doc: &mut Value) -> Result<Vec<String>, String> {
+    let mut found = Found::default();
     if let Value::Mapping(map) = doc {
-        mapping(map, Level::Top, &mut Vec::new(), &mut warnings);
+        mapping(map, Level::Top, &mut Vec::new(), &mut found);
     }
-    warnings
+    if found.errors.is_empty() {
+        Ok(found.warnings)
+    } else {
+        Err(found.errors.join("\n"))
+    }
 }
 
-fn mapping(map: &mut Mapping, level: Level, path: &mut Vec<String>, warnings: &mut Vec<String>) {
-    let mut unknown = Vec::new();
+/// What [`prune`] found.
+#[derive(Default)]
+struct Found {
+    warnings: Vec<String>,
+    errors: Vec<String>,
+}
+
+fn mapping(map: &mut Mapping, level: Level, path: &mut Vec<String>, found: &mut Found) {
+    let mut removed = Vec::new();
     for (k, v) in map.iter_mut() {
         let key = key_text(k);
         let known = level.keys().contains(&key.as_str());
         let extension = key.starts_with("x-") && (level.extensions() || level == Level::Top);
         path.push(key.clone());
-        if !known && !extension {
-            warnings.push(format!("{}: unknown key, ignored", join(path)));
-            unknown.push(k.clone());
-        } else if let Some(child) = level.child(&key) {
-            descend(v, child, path, warnings);
+        if known || extension {
+            if let Some(child) = level.child(&key) {
+                descend(v, child, path, found);
+            }
+        } else {
+            match level.gap(&key) {
+                Some(Gap::Applied) => {}
+                Some(Gap::Ignored(why)) => {
+                    found
+                        .warnings
+                        .push(format!("{}: ignored ({why})", join(path)));
+                    removed.push(k.clone());
+                }
+                Some(Gap::Refused(what)) => found.errors.push(format!(
+                    "{}: burrow does not support {what}; remove it from the file",
+                    join(path)
+                )),
+                None => found.errors.push(format!(
+                    "{}: unknown key: the Compose specification has no {key:?} here (misspelt?); correct it, or prefix it with x- to keep it as an extension",
+                    join(path)
+                )),
+            }
         }
         path.pop();
     }
-    for k in unknown {
+    for k in removed {
         map.remove(&k);
     }
 }
 
-fn descend(v: &mut Value, child: Child, path: &mut Vec<String>, warnings: &mut Vec<String>) {
+fn descend(v: &mut Value, child: Child, path: &mut Vec<String>, found: &mut Found) {
     match (child, v) {
-        (Child::Map(level), Value::Mapping(m)) => mapping(m, level, path, warnings),
+        (Child::Map(level), Value::Mapping(m)) => mapping(m, level, path, found),
         (Child::Named(level) | Child::NamedOrList(level), Value::Mapping(m)) => {
             for (name, item) in m.iter_mut() {
                 path.push(key_text(name));
                 if let Value::Mapping(im) = item {
-                    mapping(im, level, path, warnings);
+                    mapping(im, level, path, found);
                 }
                 path.pop();
             }
@@ -365,7 +436,7 @@ fn descend(v: &mut Value, child: Child, path: &mut Vec<String>, warnings: &mut V
             for (i, item) in items.iter_mut().enumerate() {
                 path.push(format!("[{i}]"));
                 if let Value::Mapping(im) = item {
-                    mapping(im, level, path, warnings);
+                    mapping(im, level, path, found);
                 }
                 path.pop();
             }
@@ -405,37 +476,63 @@ mod tests {
     use super::*;
 
     #[test]
-    fn unknown_keys_are_named_and_removed() {
+    fn unknown_keys_are_errors_naming_every_path() {
         let mut doc: Value = serde_yaml::from_str(
             "services:\n  web:\n    image: a\n    foo: 1\n    x-mine: 2\n    ports:\n      - target: 80\n        bogus: 1\n    healthcheck:\n      test: [CMD, true]\n      nope: 1\n    depends_on:\n      db:\n        condition: service_started\n        why: 1\nx-top: 1\nwhat: 2\nnetworks:\n  n:\n    ipam:\n      config:\n        - subnet: 10.0.0.0/24\n          zzz: 1\n",
         )
         .unwrap();
-        let warnings = prune(&mut doc);
+        let err = prune(&mut doc).unwrap_err();
+        let paths: Vec<&str> = err.lines().map(|l| l.split(':').next().unwrap()).collect();
         assert_eq!(
-            warnings,
+            paths,
             [
-                "services.web.foo: unknown key, ignored",
-                "services.web.ports[0].bogus: unknown key, ignored",
-                "services.web.healthcheck.nope: unknown key, ignored",
-                "services.web.depends_on.db.why: unknown key, ignored",
-                "what: unknown key, ignored",
-                "networks.n.ipam.config[0].zzz: unknown key, ignored",
+                "services.web.foo",
+                "services.web.ports[0].bogus",
+                "services.web.healthcheck.nope",
+                "services.web.depends_on.db.why",
+                "what",
+                "networks.n.ipam.config[0].zzz",
             ]
         );
-        let web = &doc["services"]["web"];
-        assert!(web.get("foo").is_none() && web.get("x-mine").is_some());
-        assert!(doc.get("what").is_none() && doc.get("x-top").is_some());
+        assert!(err.contains("no \"foo\" here (misspelt?)"), "{err}");
     }
 
     #[test]
     fn extension_keys_only_where_kept() {
         let mut doc: Value = serde_yaml::from_str(
-            "services:\n  a:\n    extends:\n      service: b\n      x-no: 1\n",
+            "services:\n  a:\n    extends:\n      service: b\n      x-no: 1\n    x-yes: 1\n",
         )
         .unwrap();
+        let err = prune(&mut doc).unwrap_err();
+        assert!(
+            err.starts_with("services.a.extends.x-no: unknown key"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn specification_keys_the_model_lacks() {
+        let mut doc: Value = serde_yaml::from_str(
+            "services:\n  a:\n    image: i\n    gpus: all\n    label_file: l\n    pull_refresh_after: 1h\n    networks:\n      n:\n        gw_priority: 1\nnetworks:\n  n:\n    enable_ipv4: true\n",
+        )
+        .unwrap();
+        let warnings = prune(&mut doc).unwrap();
         assert_eq!(
-            prune(&mut doc),
-            ["services.a.extends.x-no: unknown key, ignored"]
+            warnings,
+            [
+                "services.a.pull_refresh_after: ignored (images are pulled by pull_policy)",
+                "services.a.networks.n.gw_priority: ignored (the default route is the first network's)",
+                "networks.n.enable_ipv4: ignored (every network has IPv4)",
+            ]
+        );
+        let a = &doc["services"]["a"];
+        assert!(a.get("gpus").is_some() && a.get("label_file").is_some());
+        assert!(a.get("pull_refresh_after").is_none());
+        let mut doc: Value =
+            serde_yaml::from_str("services:\n  a:\n    image: i\n    post_start: []\n").unwrap();
+        assert_eq!(
+            prune(&mut doc).unwrap_err(),
+            "services.a.post_start: burrow does not support lifecycle hooks; remove it from the file"
         );
     }
 }

@@ -1,6 +1,6 @@
 //! Normalising a merged Compose document: relative paths made absolute (bind sources, build
-//! contexts, env_file, secret/config files; `~` expanded), env_file contents merged under each
-//! service's own environment, and the project name.
+//! contexts, env_file, label_file, secret/config files; `~` expanded), env_file and label_file
+//! contents merged under each service's own environment and labels, and the project name.
 
 use std::path::{Path, PathBuf};
 
@@ -53,6 +53,13 @@ pub fn rebase(svc: &mut Mapping, dir: &Path) {
             }
             _ => {}
         }
+    }
+    if let Some(files) = svc.get_mut("label_file") {
+        for_each_item(files, |item| {
+            if let Value::String(s) = item {
+                *s = absolute(s, dir);
+            }
+        });
     }
     if let Some(env) = svc.get_mut("env_file") {
         for_each_item(env, |item| match item {
@@ -141,6 +148,19 @@ pub fn environment(
         if let Some(own) = svc.get("environment") {
             merge::deep(&mut env, merge::to_map(own, "environment"));
         }
+        if let Some(files) = svc.remove("label_file") {
+            let mut labels = Mapping::new();
+            label_files(&files, vars, &mut labels).map_err(|e| ComposeError::Invalid {
+                files: sources.to_string(),
+                line: None,
+                key: format!("services.{}.label_file", super::keys::key_text(name)),
+                message: e.to_string(),
+            })?;
+            if let Some(own) = svc.get("labels") {
+                merge::deep(&mut labels, merge::to_map(own, "labels"));
+            }
+            svc.insert(Value::from("labels"), Value::Mapping(labels));
+        }
         for (k, v) in env.iter_mut() {
             if v.is_null() {
                 if let Some(val) = vars.get(&super::keys::key_text(k)) {
@@ -162,10 +182,24 @@ fn env_files(files: &Value, vars: &dyn Lookup, env: &mut Mapping) -> Result<(), 
         if !required && !Path::new(&path).exists() {
             continue;
         }
-        for (k, v) in envfile::read(Path::new(&path))? {
+        for (k, v) in envfile::read(Path::new(&path), vars)? {
             if let Some(v) = v.or_else(|| vars.get(&k)) {
                 env.insert(Value::from(k), Value::from(v));
             }
+        }
+    }
+    Ok(())
+}
+
+/// Reads label_file's files (KEY=VALUE lines, as env files) in order into `labels`.
+fn label_files(files: &Value, vars: &dyn Lookup, labels: &mut Mapping) -> Result<(), ComposeError> {
+    let paths = match files {
+        Value::Sequence(s) => s.iter().filter_map(Value::as_str).collect(),
+        other => other.as_str().into_iter().collect::<Vec<_>>(),
+    };
+    for path in paths {
+        for (k, v) in envfile::read(Path::new(path), vars)? {
+            labels.insert(Value::from(k), Value::from(v.unwrap_or_default()));
         }
     }
     Ok(())
@@ -237,6 +271,8 @@ pub const RESTART_RETRIES: &str = "x-burrow-restart-retries";
 /// Extension key holding `extra_hosts` entries mapped to `host-gateway` (the model takes IP
 /// addresses only).
 pub const HOST_GATEWAY_HOSTS: &str = "x-burrow-host-gateway";
+/// Extension key holding `gpus:` (the model has no such key).
+pub const GPUS: &str = "x-burrow-gpus";
 
 /// Undoes [`model_gaps`] in a document made from the model (`compose config` prints what the
 /// file said, not burrow's extension keys).
@@ -246,6 +282,9 @@ pub fn restore_gaps(doc: &mut Value) {
     };
     for (_, svc) in services.iter_mut() {
         let Value::Mapping(svc) = svc else { continue };
+        if let Some(g) = svc.remove(GPUS) {
+            svc.insert(Value::from("gpus"), g);
+        }
         if let Some(n) = svc.remove(RESTART_RETRIES) {
             let n = n.as_str().map(str::to_string).unwrap_or_default();
             svc.insert(
@@ -322,7 +361,8 @@ fn add_implicit_dependencies(svc: &mut Mapping) {
 }
 
 /// Moves what the Compose model cannot hold but the specification allows into extension keys
-/// the engine reads: `restart: on-failure:N` and `extra_hosts` entries of `host-gateway`; and
+/// the engine reads: `gpus`, `restart: on-failure:N` and `extra_hosts` entries of
+/// `host-gateway`; and
 /// makes the implicit dependencies explicit.
 pub fn model_gaps(doc: &mut Mapping) {
     let Some(Value::Mapping(services)) = doc.get_mut("services") else {
@@ -331,6 +371,9 @@ pub fn model_gaps(doc: &mut Mapping) {
     for (_, svc) in services.iter_mut() {
         let Value::Mapping(svc) = svc else { continue };
         add_implicit_dependencies(svc);
+        if let Some(g) = svc.remove("gpus") {
+            svc.insert(Value::from(GPUS), g);
+        }
         if let Some(Value::String(r)) = svc.get("restart") {
             if let Some(n) = r.strip_prefix("on-failure:") {
                 let n = Value::from(n.to_string());
@@ -431,6 +474,22 @@ mod tests {
             "services:\n  s:\n    environment: {A: file, B: own, H: env-H, C: env-C, D: null}\n",
         )
         .unwrap();
+        assert_eq!(doc, want);
+    }
+
+    #[test]
+    fn label_file_under_own_labels() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.labels"), "team=file\ntier=${TIER}\n").unwrap();
+        let mut doc: Mapping = serde_yaml::from_str(
+            "services:\n  s:\n    label_file: ./a.labels\n    labels: [team=own]\n",
+        )
+        .unwrap();
+        paths(&mut doc, dir.path());
+        let vars = |n: &str| (n == "TIER").then(|| "web".to_string());
+        environment(&mut doc, &vars, "c.yaml").unwrap();
+        let want: Mapping =
+            serde_yaml::from_str("services:\n  s:\n    labels: {team: own, tier: web}\n").unwrap();
         assert_eq!(doc, want);
     }
 }

@@ -136,7 +136,7 @@ fn vars(opts: &LoadOptions, cwd: &Path, dir: &Path) -> Result<Vars, ComposeError
     };
     let mut vars = Vars::default();
     for path in paths {
-        for (k, v) in envfile::read(&path)? {
+        for (k, v) in envfile::read(&path, &vars)? {
             if let Some(v) = v.or_else(|| std::env::var(&k).ok()) {
                 vars.files.insert(k, v);
             }
@@ -178,11 +178,18 @@ fn merged(
             &mut unset.borrow_mut(),
         )?;
         let name = path.display();
-        notes.borrow_mut().extend(
-            keys::prune(&mut doc)
-                .into_iter()
-                .map(|w| format!("{name}: {w}")),
-        );
+        let warnings = keys::prune(&mut doc).map_err(|errors| {
+            ComposeError::Load(
+                errors
+                    .lines()
+                    .map(|e| format!("{name}: {e}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        })?;
+        notes
+            .borrow_mut()
+            .extend(warnings.into_iter().map(|w| format!("{name}: {w}")));
         Ok(doc)
     };
     let mut out = Mapping::new();
@@ -423,7 +430,7 @@ mod tests {
         let a = write(
             d,
             "a.yaml",
-            "version: '3.8'\nname: demo\nservices:\n  web:\n    image: img:${TAG}\n    volumes: ['./data:/data']\n    foo: 1\n  dbg:\n    image: x\n    profiles: [dev]\n",
+            "version: '3.8'\nname: demo\nservices:\n  web:\n    image: img:${TAG}\n    volumes: ['./data:/data']\n    pull_refresh_after: 1h\n  dbg:\n    image: x\n    profiles: [dev]\n",
         );
         let b = write(
             d,
@@ -442,7 +449,7 @@ mod tests {
             p.warnings,
             [
                 "the UNSET_FOR_TEST variable is not set: defaulting to a blank string".to_string(),
-                format!("{a_name}: services.web.foo: unknown key, ignored"),
+                format!("{a_name}: services.web.pull_refresh_after: ignored (images are pulled by pull_policy)"),
                 "version: obsolete (the Compose specification has none), ignored".to_string(),
             ]
         );

@@ -157,6 +157,63 @@ impl FromStr for DeviceRequest {
 }
 
 impl DeviceRequest {
+    /// A request as Compose writes one (`gpus:` entries, `deploy.resources.reservations.devices`):
+    /// NVIDIA GPUs (driver "" or nvidia; `capabilities` must hold `gpu`; no count and no ids is
+    /// all), or CDI devices (driver cdi, `device_ids` their fully-qualified names).
+    pub fn compose(
+        driver: &str,
+        count: Option<i64>,
+        device_ids: Option<Vec<String>>,
+        capabilities: Vec<String>,
+    ) -> Result<DeviceRequest, String> {
+        if driver == CDI_DRIVER {
+            let ids = device_ids.unwrap_or_default();
+            if ids.is_empty() || count.is_some() {
+                return Err("driver cdi takes device_ids (CDI names such as vendor.com/class=name) and no count".into());
+            }
+            if let Some(bad) = ids.iter().find(|n| !n.contains('/') || !n.contains('=')) {
+                return Err(format!(
+                    "device_ids: {bad:?} is not a CDI name (vendor.com/class=name)"
+                ));
+            }
+            return Ok(DeviceRequest::cdi(ids));
+        }
+        if !matches!(driver, "" | "nvidia") {
+            return Err(format!(
+                "driver {driver:?}: burrow gives NVIDIA GPUs (through CDI) and CDI devices (driver cdi) only"
+            ));
+        }
+        if !capabilities.iter().any(|c| c == "gpu") {
+            return Err(format!(
+                "capabilities {capabilities:?}: burrow gives GPUs only; ask for [gpu]"
+            ));
+        }
+        if let Some(unknown) = capabilities
+            .iter()
+            .find(|c| *c != "gpu" && !NVIDIA_CAPABILITIES.contains(&c.as_str()))
+        {
+            return Err(format!(
+                "unknown capability {unknown:?} (use gpu and {})",
+                NVIDIA_CAPABILITIES.join(", ")
+            ));
+        }
+        let count = match (&device_ids, count) {
+            (Some(_), Some(_)) => return Err("give a count or device_ids, not both".into()),
+            (Some(ids), None) if ids.is_empty() => return Err("device_ids names no device".into()),
+            (Some(_), None) => 0,
+            (None, Some(n)) if n == -1 || n > 0 => n,
+            (None, Some(n)) => return Err(format!("count {n} is not all or a positive number")),
+            (None, None) => -1,
+        };
+        Ok(DeviceRequest {
+            driver: driver.to_string(),
+            count,
+            device_ids,
+            capabilities: Some(vec![capabilities]),
+            options: Some(BTreeMap::new()),
+        })
+    }
+
     /// A request for CDI devices by their fully-qualified names.
     pub fn cdi(names: Vec<String>) -> DeviceRequest {
         DeviceRequest {
@@ -236,6 +293,41 @@ mod tests {
 
     fn gpus(s: &str) -> DeviceRequest {
         s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn compose_requests() {
+        let gpu = || vec!["gpu".to_string()];
+        let all = DeviceRequest::compose("nvidia", None, None, gpu()).unwrap();
+        assert_eq!((all.count, all.driver.as_str()), (-1, "nvidia"));
+        assert_eq!(
+            DeviceRequest::compose("", Some(2), None, gpu())
+                .unwrap()
+                .count,
+            2
+        );
+        let ids = DeviceRequest::compose("", None, Some(vec!["1".into()]), gpu()).unwrap();
+        assert_eq!(
+            (ids.count, ids.device_ids.unwrap()),
+            (0, vec!["1".to_string()])
+        );
+        let cdi =
+            DeviceRequest::compose("cdi", None, Some(vec!["vendor.com/dev=a".into()]), vec![])
+                .unwrap();
+        assert!(!cdi.is_gpu());
+        for (driver, count, ids, caps) in [
+            ("", None, None, vec!["tpu".to_string()]),
+            ("amd", None, None, gpu()),
+            ("", Some(1), Some(vec!["0".to_string()]), gpu()),
+            ("", Some(0), None, gpu()),
+            ("cdi", None, Some(vec!["plain".to_string()]), vec![]),
+            ("cdi", None, None, vec![]),
+        ] {
+            assert!(
+                DeviceRequest::compose(driver, count, ids, caps).is_err(),
+                "{driver}"
+            );
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ use crate::containers::request::ContainerRequest;
 use crate::containers::values::{
     ByteSize, ExtraHost, PortSpec, RestartPolicy, SecurityOpt, TmpfsSpec, Ulimit,
 };
+use crate::devices::DeviceRequest;
 
 /// The service keys the engine maps onto a container request (or handles itself).
 const HANDLED: &[&str] = &[
@@ -163,6 +164,7 @@ pub fn request(
         r.platform = Some(platform);
     }
     host_config(project, svc, &mut r, &mut warnings)?;
+    r.host_config.device_requests = device_requests(svc)?;
     networks(project, svc, &mut r)?;
     r.validate(false).map_err(|e| bad("invalid", &e))?;
     Ok((r, warnings))
@@ -453,7 +455,8 @@ fn deploy(
         }
         if d.get("resources")
             .and_then(|r| r.get("reservations"))
-            .is_some()
+            .and_then(Value::as_object)
+            .is_some_and(|r| r.keys().any(|k| k != "devices"))
         {
             warnings.push(format!(
                 "service {}: deploy.resources.reservations are not enforced by burrow compose",
@@ -462,6 +465,59 @@ fn deploy(
         }
     }
     Ok(())
+}
+
+/// `gpus:` (`all`, or entries) and `deploy.resources.reservations.devices` as Docker's device
+/// requests, as Docker Compose maps them (a `gpus:` entry without capabilities asks for `gpu`).
+fn device_requests(svc: &Service) -> Result<Vec<DeviceRequest>, ComposeError> {
+    let mut out = Vec::new();
+    let mut entries: Vec<(&str, &Value)> = Vec::new();
+    match svc.get(normalize::GPUS) {
+        Some(Value::String(s)) if s == "all" => out.push(
+            DeviceRequest::compose("", None, None, vec!["gpu".into()])
+                .map_err(|e| ComposeError::service(&svc.name, format!("gpus: {e}")))?,
+        ),
+        Some(Value::Array(items)) => entries.extend(items.iter().map(|i| ("gpus", i))),
+        Some(other) => {
+            return Err(ComposeError::service(
+                &svc.name,
+                format!("gpus: {other}: give all, or a list of device requests"),
+            ))
+        }
+        None => {}
+    }
+    let reserved = svc
+        .get("deploy")
+        .and_then(|d| d.pointer("/resources/reservations/devices"))
+        .and_then(Value::as_array);
+    let key = "deploy.resources.reservations.devices";
+    entries.extend(reserved.into_iter().flatten().map(|i| (key, i)));
+    for (key, e) in entries {
+        let bad = |m: String| ComposeError::service(&svc.name, format!("{key}: {m}"));
+        if e.get("options")
+            .and_then(Value::as_object)
+            .is_some_and(|o| !o.is_empty())
+        {
+            return Err(bad("driver options are not supported".into()));
+        }
+        let count = match e.get("count") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s == "all" => Some(-1),
+            Some(c) => Some(
+                scalar(c)
+                    .parse::<i64>()
+                    .map_err(|_| bad(format!("count {c}: give all or a number")))?,
+            ),
+        };
+        let mut caps = words(e.get("capabilities")).unwrap_or_default();
+        let driver = e.get("driver").map(scalar).unwrap_or_default();
+        if key == "gpus" && caps.is_empty() && driver != "cdi" {
+            caps.push("gpu".into());
+        }
+        let ids = words(e.get("device_ids"));
+        out.push(DeviceRequest::compose(&driver, count, ids, caps).map_err(bad)?);
+    }
+    Ok(out)
 }
 
 /// `deploy.restart_policy` as the container's restart policy (over `restart`, as Docker
@@ -769,6 +825,64 @@ services:
         let deps: Vec<String> = svc.dependencies().into_iter().map(|d| d.service).collect();
         assert_eq!(deps, ["data"]);
         assert_eq!(p.services_for(&[]).unwrap(), ["data", "app"]);
+    }
+
+    #[test]
+    fn gpus_and_reserved_devices_become_device_requests() {
+        let p = project(
+            r#"
+services:
+  all:
+    image: busybox
+    gpus: all
+  some:
+    image: busybox
+    gpus:
+      - count: 2
+      - driver: cdi
+        device_ids: [vendor.com/dev=a]
+  reserved:
+    image: busybox
+    deploy:
+      resources:
+        reservations:
+          devices:
+            - driver: nvidia
+              capabilities: [gpu, compute]
+              device_ids: ["1"]
+  wrong:
+    image: busybox
+    deploy:
+      resources:
+        reservations:
+          devices:
+            - capabilities: [tpu]
+"#,
+        );
+        let reqs = |name: &str| {
+            let svc = Service::of(&p, name).unwrap();
+            let inst = Instance {
+                number: 1,
+                oneoff: false,
+                name: format!("app-{name}-1"),
+            };
+            request(&p, &svc, &inst).map(|(r, w)| (r.host_config.device_requests, w))
+        };
+        let (all, _) = reqs("all").unwrap();
+        assert_eq!((all.len(), all[0].count), (1, -1));
+        let (some, _) = reqs("some").unwrap();
+        assert_eq!(some[0].count, 2);
+        assert_eq!(some[0].capabilities, Some(vec![vec!["gpu".to_string()]]));
+        assert!(!some[1].is_gpu());
+        let (reserved, warnings) = reqs("reserved").unwrap();
+        assert_eq!(reserved[0].device_ids, Some(vec!["1".to_string()]));
+        assert_eq!(reserved[0].driver_capabilities(), ["compute"]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let err = reqs("wrong").unwrap_err().to_string();
+        assert!(
+            err.contains("deploy.resources.reservations.devices: capabilities"),
+            "{err}"
+        );
     }
 
     #[test]
