@@ -313,8 +313,8 @@ pub fn restore_gaps(doc: &mut Value) {
 }
 
 /// The services `svc` needs to exist before it, besides its `depends_on`: those whose container
-/// it joins (`network_mode`, `pid`, `ipc` of `service:NAME`) or takes volumes from
-/// (`volumes_from: [NAME]`), as Docker Compose orders them.
+/// it joins (`network_mode`, `pid`, `ipc` of `service:NAME`), takes volumes from
+/// (`volumes_from: [NAME]`) or links to (`links: [NAME[:ALIAS]]`), as Docker Compose orders them.
 fn implicit_dependencies(svc: &Mapping) -> Vec<String> {
     let mut out = Vec::new();
     for key in ["network_mode", "pid", "ipc"] {
@@ -330,6 +330,14 @@ fn implicit_dependencies(svc: &Mapping) -> Vec<String> {
         for f in from.iter().filter_map(Value::as_str) {
             if !f.starts_with("container:") {
                 out.push(f.split(':').next().unwrap_or(f).to_string());
+            }
+        }
+    }
+    if let Some(Value::Sequence(links)) = svc.get("links") {
+        for l in links.iter().filter_map(Value::as_str) {
+            let name = l.split(':').next().unwrap_or(l).to_string();
+            if !out.contains(&name) {
+                out.push(name);
             }
         }
     }

@@ -81,6 +81,8 @@ const HANDLED: &[&str] = &[
     "volumes_from",
     "devices",
     "device_cgroup_rules",
+    "links",
+    "cgroup",
 ];
 
 /// Which container of a service to make.
@@ -145,6 +147,9 @@ pub fn request(
     c.labels.extend(labels(project, svc, inst));
     if let Some(h) = svc.get("healthcheck") {
         c.healthcheck = Some(healthcheck(h).map_err(|e| bad("healthcheck", &e))?);
+    }
+    if let Some(c) = svc.str("cgroup") {
+        r.host_config.cgroupns_mode = c;
     }
     if let Some(m) = svc.str("mac_address") {
         c.mac_address = Some(parse(svc, "mac_address", &mac_text(&m))?);
@@ -645,6 +650,26 @@ pub fn top(project: &Project, key: &str) -> Value {
 
 /// The service's networks: `network_mode`, or each network it joins with the service name
 /// (and its `aliases:`) as DNS aliases and its `ipv4_address:`; none given: the default one.
+/// The aliases other services give `name` with `links: [NAME:ALIAS]`. Docker resolves a link's
+/// alias only in the linking container; burrow makes it an alias of the linked service's
+/// containers on their networks, so every container there resolves it.
+fn link_aliases(project: &Project, name: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for other in project.compose.services.keys() {
+        let Ok(o) = Service::of(project, other.as_str()) else {
+            continue;
+        };
+        for link in words(o.get("links")).unwrap_or_default() {
+            if let Some((target, alias)) = link.split_once(':') {
+                if target == name && alias != name && !out.iter().any(|a| a == alias) {
+                    out.push(alias.to_string());
+                }
+            }
+        }
+    }
+    out
+}
+
 fn networks(
     project: &Project,
     svc: &Service,
@@ -655,6 +680,7 @@ fn networks(
         return Ok(());
     }
     let top = top(project, "networks");
+    let linked_as = link_aliases(project, &svc.name);
     let joined: Vec<(String, Value)> = match svc.get("networks") {
         Some(Value::Array(a)) => a.iter().map(|n| (scalar(n), Value::Null)).collect(),
         Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
@@ -664,6 +690,7 @@ fn networks(
         let network = resource_name(project, &top, key);
         let mut aliases = vec![svc.name.clone()];
         aliases.extend(words(cfg.get("aliases")).unwrap_or_default());
+        aliases.extend(linked_as.iter().cloned());
         let ipv4_address = match cfg.get("ipv4_address").map(scalar) {
             Some(ip) => Some(ip.parse().map_err(|e| {
                 ComposeError::service(
@@ -825,6 +852,37 @@ services:
         let deps: Vec<String> = svc.dependencies().into_iter().map(|d| d.service).collect();
         assert_eq!(deps, ["data"]);
         assert_eq!(p.services_for(&[]).unwrap(), ["data", "app"]);
+    }
+
+    #[test]
+    fn links_order_the_services_and_alias_the_linked_one() {
+        let p = project(
+            r#"
+services:
+  web:
+    image: busybox
+    links: ["db:database", "cache"]
+    cgroup: host
+  db:
+    image: busybox
+  cache:
+    image: busybox
+"#,
+        );
+        let inst = |name: &str| Instance {
+            number: 1,
+            oneoff: false,
+            name: format!("app-{name}-1"),
+        };
+        let db = Service::of(&p, "db").unwrap();
+        let (r, warnings) = request(&p, &db, &inst("db")).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(r.networking_config.endpoints[0].aliases, ["db", "database"]);
+        let web = Service::of(&p, "web").unwrap();
+        let (r, warnings) = request(&p, &web, &inst("web")).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(r.host_config.cgroupns_mode, "host");
+        assert_eq!(p.services_for(&[]).unwrap(), ["db", "cache", "web"]);
     }
 
     #[test]
