@@ -224,7 +224,7 @@ impl Known {
 /// A container's labels without burrow's (and nerdctl's) own.
 fn user_labels(all: &HashMap<String, String>) -> BTreeMap<String, String> {
     all.iter()
-        .filter(|(k, _)| !k.starts_with("nerdctl/") && !k.starts_with("io.containerd."))
+        .filter(|(k, _)| !super::labels::is_internal(k) && !k.starts_with("io.containerd."))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

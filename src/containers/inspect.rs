@@ -70,7 +70,7 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
         .into_iter()
         .map(|(dest, _)| (dest, json!({})))
         .collect();
-    let user_labels: Map<String, Value> = record::labels_of(&c)
+    let user_labels: Map<String, Value> = record::user_labels_of(&c)
         .into_iter()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();

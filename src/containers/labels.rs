@@ -40,3 +40,11 @@ pub const HEALTHCHECK: &str = "burrow/healthcheck";
 pub const DEVICES: &str = "burrow/devices";
 /// `--userns` as given (inspect's HostConfig.UsernsMode).
 pub const USERNS: &str = "burrow/userns-mode";
+
+/// Whether `key` is one of the labels burrow, nerdctl or containerd's restart monitor keep for
+/// themselves (not shown as the container's labels).
+pub fn is_internal(key: &str) -> bool {
+    key.starts_with("nerdctl/")
+        || key.starts_with("burrow/")
+        || key.starts_with("containerd.io/restart.")
+}

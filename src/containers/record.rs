@@ -278,6 +278,14 @@ pub fn labels_of(c: &Container) -> HashMap<String, String> {
     all
 }
 
+/// The labels the user gave the container (theirs, Compose's, an image's), without burrow's
+/// and nerdctl's own bookkeeping (`burrow/...`, `nerdctl/...`), as Docker shows them.
+pub fn user_labels_of(c: &Container) -> HashMap<String, String> {
+    let mut all = labels_of(c);
+    all.retain(|k, _| !labels::is_internal(k));
+    all
+}
+
 /// Parses `KEY=VALUE` labels.
 pub fn parse_labels(items: &[String]) -> HashMap<String, String> {
     items

@@ -100,9 +100,8 @@ fn create_error(e: CreateError, image: &str) -> ApiError {
 /// One container as Docker's list shows it.
 pub fn summary(s: &Summary) -> Value {
     let c = &s.container;
-    let labels: serde_json::Map<String, Value> = record::labels_of(c)
+    let labels: serde_json::Map<String, Value> = record::user_labels_of(c)
         .into_iter()
-        .filter(|(k, _)| !k.starts_with("nerdctl/") && !k.starts_with("burrow/"))
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
     let ports: Vec<Value> = s

@@ -114,9 +114,8 @@ pub fn row(s: &Summary, no_trunc: bool) -> Row {
         }
         None => Vec::new(),
     };
-    let mut labels_text: Vec<String> = record::labels_of(c)
+    let mut labels_text: Vec<String> = record::user_labels_of(c)
         .iter()
-        .filter(|(k, _)| !k.starts_with("nerdctl/") && !k.starts_with("burrow/"))
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     labels_text.sort();
