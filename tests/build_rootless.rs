@@ -264,6 +264,51 @@ fn rootless_build_multi_stage_cache_and_registry_round_trip() {
         0
     );
 
+    // Variables as Docker's builder expands them: global ARG defaults are words (quotes
+    // removed, earlier ARGs expanded); FROM --platform; a child stage inherits its parent's
+    // ARGs; an ARG without a value is unset; one ENV's pairs all see the environment from
+    // before it; every ${...} form; a proxy --build-arg reaches RUN without an ARG; a RUN
+    // --mount from= a stage builds that stage.
+    let vars = rl.dir.join("vars");
+    let vars_tag = format!("{tag}-vars");
+    write(
+        &vars,
+        "Dockerfile",
+        r#"ARG TAG="latest"
+ARG IMG=${REG:-127.0.0.1:5000}/burrow-test/busybox
+FROM --platform=$BUILDPLATFORM ${IMG}:${TAG} AS parent
+ARG INHERITED=from-parent
+ENV A=old
+FROM parent AS child
+ARG NOVAL
+ARG P=/usr/local/bin/tool.tar.gz
+ENV A=new B=$A X="${P##*/}|${P%%.*}|${P//o/0}|${P#*/}|${NOVAL-unset}|${INHERITED:?must be inherited}"
+RUN echo "$X|$B|$A|${HTTP_PROXY:-none}|${NOVAL+set}" > /vars
+FROM ${IMG}:${TAG}
+RUN --mount=type=bind,from=child,source=/vars,target=/v cp /v /vars
+CMD ["cat", "/vars"]
+"#,
+    );
+    build(
+        &rl,
+        &[
+            "-t",
+            &vars_tag,
+            "--build-arg",
+            "HTTP_PROXY=http://proxy.invalid:3128",
+            vars.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        ok(&rl.burrow(&["run", "--rm", &vars_tag])),
+        "tool.tar.gz|/usr/local/bin/tool|/usr/l0cal/bin/t00l.tar.gz|usr/local/bin/tool.tar.gz|unset|from-parent|old|new|http://proxy.invalid:3128|\n"
+    );
+    let env = ok(&rl.burrow(&["image", "inspect", "-f", "{{json .Config.Env}}", &vars_tag]));
+    assert!(
+        !env.contains("proxy.invalid"),
+        "a proxy arg went into the image: {env}"
+    );
+
     // A COPY of what .dockerignore excludes says so, with the line.
     let out = rl.burrow(&[
         "build",
@@ -385,6 +430,7 @@ fn rootless_build_multi_stage_cache_and_registry_round_trip() {
         &stdin_tag,
         &parent_tag,
         &child_tag,
+        &vars_tag,
     ] {
         let _ = rl.burrow(&["rmi", "-f", t]);
     }

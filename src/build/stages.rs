@@ -29,6 +29,9 @@ pub struct Stage {
     pub name: Option<String>,
     /// The base as expanded with the global ARGs (`scratch`, an image, or a stage's name).
     pub base: String,
+    /// `FROM --platform=...` (expanded with the global ARGs): the base image's platform to use
+    /// instead of this host's.
+    pub platform: Option<crate::images::manifest::Platform>,
     pub from: Line,
     pub steps: Vec<Line>,
 }
@@ -59,9 +62,25 @@ impl Plan {
                 _ => match stages.last_mut() {
                     Some(s) => s.steps.push(line),
                     None if line.name == "ARG" => {
-                        for (k, v) in arg_decls(&line)? {
-                            let v = build_args.get(&k).cloned().or(v);
-                            global.insert(k, v.unwrap_or_default());
+                        for (k, default) in arg_decls(&line)? {
+                            // A default is a word like any other: unquoted, and expanded
+                            // with the global ARGs before it.
+                            let value = match (build_args.get(&k), default) {
+                                (Some(v), _) => Some(v.clone()),
+                                (None, Some(d)) => {
+                                    let env: Vec<String> =
+                                        global.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                                    Some(
+                                        words::process(&d, &env)
+                                            .map_err(|e| ParseError::at(line.line, e))?,
+                                    )
+                                }
+                                (None, None) => None,
+                            };
+                            match value {
+                                Some(v) => global.insert(k, v),
+                                None => global.remove(&k),
+                            };
                         }
                     }
                     None => {
@@ -123,7 +142,7 @@ impl Plan {
             }
             let s = &self.stages[i];
             let mut refs = vec![s.base.clone()];
-            refs.extend(s.steps.iter().filter_map(copy_from));
+            refs.extend(s.steps.iter().flat_map(sources));
             for r in refs {
                 if let Some(dep) = self.stage(&r) {
                     if dep.index < i {
@@ -136,15 +155,27 @@ impl Plan {
     }
 }
 
-/// The `--from` of a COPY (an image or stage name, unexpanded).
-pub fn copy_from(line: &Line) -> Option<String> {
-    if line.name != "COPY" {
-        return None;
+/// The images or stages (names unexpanded) a step reads from: a COPY's `--from`, and the
+/// `from=` of a RUN's `--mount`s.
+pub fn sources(line: &Line) -> Vec<String> {
+    match line.name.as_str() {
+        "COPY" => line
+            .flags
+            .iter()
+            .filter(|(k, _)| k == "from")
+            .filter_map(|(_, v)| v.clone())
+            .collect(),
+        "RUN" => line
+            .flags
+            .iter()
+            .filter(|(k, _)| k == "mount")
+            .filter_map(|(_, v)| v.as_deref())
+            .flat_map(|v| v.split(','))
+            .filter_map(|field| field.strip_prefix("from="))
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
     }
-    line.flags
-        .iter()
-        .find(|(k, _)| k == "from")
-        .and_then(|(_, v)| v.clone())
 }
 
 /// The platform ARGs BuildKit defines in the global scope (this host's platform).
@@ -198,6 +229,23 @@ fn from(index: usize, line: Line, global: &BTreeMap<String, String>) -> Result<S
         }
     };
     let base = words::process(image, &env).map_err(|e| ParseError::at(line.line, e))?;
+    let mut platform = None;
+    for (flag, value) in &line.flags {
+        match (flag.as_str(), value) {
+            ("platform", Some(v)) => {
+                let v = words::process(v, &env).map_err(|e| ParseError::at(line.line, e))?;
+                let p = crate::images::manifest::Platform::parse(&v)
+                    .map_err(|e| ParseError::new(line.line, format!("FROM --platform: {e}")))?;
+                platform = Some(p);
+            }
+            _ => {
+                return Err(ParseError::new(
+                    line.line,
+                    format!("FROM: unknown flag --{flag} (FROM takes --platform=os/arch)"),
+                ))
+            }
+        }
+    }
     if base.is_empty() {
         return Err(ParseError::new(
             line.line,
@@ -208,6 +256,7 @@ fn from(index: usize, line: Line, global: &BTreeMap<String, String>) -> Result<S
         index,
         name,
         base,
+        platform,
         from: line,
         steps: Vec::new(),
     })
@@ -239,17 +288,38 @@ mod tests {
     }
 
     #[test]
+    fn global_arg_defaults_are_words_and_from_takes_platform() {
+        let p = plan(
+            "ARG TAG=\"1.36\"\nARG REG=reg.local\nARG IMG=${REG}/bb\nARG UNSET\nFROM --platform=$BUILDPLATFORM $IMG:$TAG${UNSET-x}\nFROM --platform=linux/arm64 a\n",
+            &[],
+        );
+        assert_eq!(p.stages[0].base, "reg.local/bb:1.36x");
+        assert_eq!(
+            p.stages[0].platform,
+            Some(crate::images::manifest::Platform::host())
+        );
+        assert_eq!(p.stages[1].platform.as_ref().unwrap().architecture, "arm64");
+        let bad = Plan::new(parse("FROM --bogus=1 a\n").unwrap(), &BTreeMap::new());
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("unknown flag --bogus"));
+    }
+
+    #[test]
     fn targets_need_their_dependencies_only() {
-        let text = "FROM a AS base\nFROM base AS compile\nRUN make\nFROM a AS unused\nFROM scratch AS final\nCOPY --from=compile /x /x\n";
+        let text = "FROM a AS base\nFROM base AS compile\nRUN make\nFROM a AS unused\nFROM scratch AS final\nCOPY --from=compile /x /x\nFROM scratch AS mounted\nRUN --mount=type=bind,from=unused,target=/u true\n";
         let p = plan(text, &[]);
-        let t = p.target(None).unwrap().index;
+        let t = p.target(Some("final")).unwrap().index;
         assert_eq!(p.needed(t).into_iter().collect::<Vec<_>>(), vec![0, 1, 3]);
+        let t = p.target(None).unwrap().index;
+        assert_eq!(p.needed(t).into_iter().collect::<Vec<_>>(), vec![2, 4]);
         let t = p.target(Some("COMPILE")).unwrap().index;
         assert_eq!(p.needed(t).into_iter().collect::<Vec<_>>(), vec![0, 1]);
         assert!(p
             .target(Some("nope"))
             .unwrap_err()
-            .contains("base, compile, unused, final"));
+            .contains("base, compile, unused, final, mounted"));
     }
 
     #[test]

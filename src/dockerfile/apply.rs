@@ -55,10 +55,11 @@ pub fn apply_step(
             }
         }
         Instruction::Env(kvs) => {
+            // Every pair is expanded with the environment from before the instruction, as
+            // Docker does (`ENV A=bye B=$A` gives B A's old value).
             let mut env = env.clone();
             for (k, v) in kvs {
-                let now: Vec<String> = args.iter().chain(env.iter()).cloned().collect();
-                let (k, v) = (expand(k)?, process(v, &now)?);
+                let (k, v) = (expand(k)?, expand(v)?);
                 let entry = format!("{k}={v}");
                 match env
                     .iter_mut()
@@ -246,7 +247,7 @@ mod tests {
                 "HEALTHCHECK --interval=30s --timeout=3s --retries=2 CMD [\"true\"]",
             ],
         );
-        assert_eq!(c["Env"], json!(["PATH=/bin", "A=new", "B=new and /bin"]));
+        assert_eq!(c["Env"], json!(["PATH=/bin", "A=new", "B=old and /bin"]));
         assert_eq!(c["Labels"], json!({"version": "new", "with space": "yes"}));
         assert_eq!(
             c["ExposedPorts"],

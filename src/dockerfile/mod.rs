@@ -31,6 +31,9 @@ pub enum DockerfileError {
     Unterminated(String),
     #[error("bad substitution in {0:?}")]
     BadSubstitution(String),
+    /// `${VAR?message}` with VAR unset (`:?`: or empty): "VAR: message".
+    #[error("{0}")]
+    Required(String),
     #[error("invalid port {0:?} in EXPOSE: expected PORT[-PORT][/tcp|udp|sctp]")]
     Expose(String),
     #[error("VOLUME specified can not be an empty string")]

@@ -154,7 +154,13 @@ impl Build<'_> {
             Some(s) => s.layers.clone(),
             None => match self.named_stage(&lower) {
                 Some(s) => s.layers.clone(),
-                None => self.image(from, false).await?.1.manifest.layers.clone(),
+                None => self
+                    .image(from, false, None)
+                    .await?
+                    .1
+                    .manifest
+                    .layers
+                    .clone(),
             },
         };
         self.layers_tree(&layers, from).await

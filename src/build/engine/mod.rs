@@ -41,14 +41,18 @@ struct State {
     key: String,
     /// An image record holding exactly this state (to run a container from).
     record: Option<String>,
-    /// ARGs declared in the stage, with their values.
-    args: Vec<(String, String)>,
+    /// ARGs declared in the stage (or the stage it is based on), with their values; None for
+    /// an ARG declared without a value and given none (declared, but unset, as in Docker).
+    args: Vec<(String, Option<String>)>,
     cmd_set: bool,
 }
 
 impl State {
     fn arg_env(&self) -> Vec<String> {
-        self.args.iter().map(|(k, v)| format!("{k}={v}")).collect()
+        self.args
+            .iter()
+            .filter_map(|(k, v)| Some(format!("{k}={}", v.as_ref()?)))
+            .collect()
     }
 
     /// The image config's `config` object.
@@ -198,7 +202,7 @@ impl Build<'_> {
             cmd_set: false,
         };
         if stage.base.eq_ignore_ascii_case("scratch") {
-            let host = Platform::host();
+            let host = stage.platform.clone().unwrap_or_else(Platform::host);
             let config = Config {
                 architecture: host.architecture,
                 os: host.os,
@@ -213,13 +217,13 @@ impl Build<'_> {
             return Ok(state(Vec::new(), config, cache::base_key("scratch"), None));
         }
         if let Some(dep) = plan.stage(&stage.base).filter(|d| d.index < stage.index) {
+            // A stage based on another inherits its ARGs as well as its ENV (BuildKit).
             let mut s = self.stages[&dep.index].clone();
-            s.args.clear();
             s.cmd_set = false;
             return Ok(s);
         }
         let (name, image) = self
-            .image(&stage.base, self.opts.pull)
+            .image(&stage.base, self.opts.pull, stage.platform.as_ref())
             .await
             .map_err(|err| BuildError::Step {
                 line: stage.from.line,
@@ -235,12 +239,15 @@ impl Build<'_> {
         ))
     }
 
-    /// A local image by reference, pulled when missing (or always with `pull`).
+    /// A local image by reference for `platform` (None: this host's), pulled when missing or
+    /// without that platform (or always with `pull`).
     async fn image(
         &self,
         reference: &str,
         pull: bool,
+        platform: Option<&Platform>,
     ) -> anyhow::Result<(String, local::LocalImage)> {
+        let want = platform.cloned().unwrap_or_else(Platform::host);
         let r = Reference::parse(reference)
             .with_context(|| format!("invalid image reference {reference:?}"))?;
         let name = r.to_string();
@@ -250,7 +257,11 @@ impl Build<'_> {
             r.labels
                 .contains_key(crate::containers::shared::STORE_LABEL)
         });
-        if record.is_none() || pull || from_store {
+        let lacks_platform = match &record {
+            Some(r) if platform.is_some() => local::resolve(&self.leased, r, &want).await.is_err(),
+            _ => false,
+        };
+        if record.is_none() || pull || from_store || lacks_platform {
             let mut regs = endpoints::registries_for(&r.domain, false, false, &[])?;
             if let Some(c) = self.opts.pull_auth.0.get(&r.domain) {
                 regs = regs
@@ -259,8 +270,8 @@ impl Build<'_> {
                     .collect();
             }
             let opts = pull::PullOptions {
-                platform: Platform::host(),
-                strict_platform: false,
+                platform: want.clone(),
+                strict_platform: platform.is_some(),
                 all_platforms: false,
                 unpack: true,
             };
@@ -274,7 +285,7 @@ impl Build<'_> {
             record = self.leased.image(&pulled.name).await?;
         }
         let record = record.with_context(|| format!("image {name} is not here after its pull"))?;
-        let resolved = local::resolve(&self.leased, &record, &Platform::host()).await?;
+        let resolved = local::resolve(&self.leased, &record, &want).await?;
         Ok((record.name.clone(), resolved))
     }
 
@@ -364,7 +375,7 @@ impl Build<'_> {
             };
             self.consumed.insert(k.clone());
             state.args.retain(|(n, _)| *n != k);
-            state.args.push((k, value.unwrap_or_default()));
+            state.args.push((k, value));
         }
         Ok(())
     }

@@ -101,18 +101,31 @@ impl Build<'_> {
             }
         };
         let image = self.ensure_record(state).await.map_err(step_err)?;
-        let config_env = self.scope(state);
+        let image_env: Vec<String> = state
+            .config
+            .config
+            .as_ref()
+            .map(|c| crate::images::runnable::strings(&c["Env"]))
+            .unwrap_or_default();
+        let set_by_env = |k: &str| {
+            image_env
+                .iter()
+                .any(|e| e.split_once('=').map(|p| p.0) == Some(k))
+        };
         // ENV wins over an ARG of the same name, as in Docker.
-        let env = state
+        let mut env: Vec<String> = state
             .arg_env()
             .into_iter()
-            .filter(|a| {
-                let k = a.split_once('=').map(|p| p.0).unwrap_or(a);
-                !config_env[state.args.len()..]
-                    .iter()
-                    .any(|e| e.starts_with(&format!("{k}=")))
-            })
+            .filter(|a| !set_by_env(a.split_once('=').map(|p| p.0).unwrap_or(a)))
             .collect();
+        // The proxy build args reach RUN without an ARG line (and stay out of the cache key
+        // and the image), as in Docker.
+        for k in super::super::stages::PROXY_ARGS {
+            let declared = state.args.iter().any(|(n, _)| n == k);
+            if let (Some(v), false) = (self.opts.build_args.get(*k), declared || set_by_env(k)) {
+                env.push(format!("{k}={v}"));
+            }
+        }
         let spec = RunSpec {
             image: &image,
             argv,
