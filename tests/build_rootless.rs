@@ -268,7 +268,8 @@ fn rootless_build_multi_stage_cache_and_registry_round_trip() {
     // removed, earlier ARGs expanded); FROM --platform; a child stage inherits its parent's
     // ARGs; an ARG without a value is unset; one ENV's pairs all see the environment from
     // before it; every ${...} form; a proxy --build-arg reaches RUN without an ARG; a RUN
-    // --mount from= a stage builds that stage.
+    // --mount from= a stage builds that stage; WORKDIR makes its directory (with spaces, owned
+    // by USER) in the image even when no RUN uses it.
     let vars = rl.dir.join("vars");
     let vars_tag = format!("{tag}-vars");
     write(
@@ -284,9 +285,16 @@ ARG NOVAL
 ARG P=/usr/local/bin/tool.tar.gz
 ENV A=new B=$A X="${P##*/}|${P%%.*}|${P//o/0}|${P#*/}|${NOVAL-unset}|${INHERITED:?must be inherited}"
 RUN echo "$X|$B|$A|${HTTP_PROXY:-none}|${NOVAL+set}" > /vars
+FROM ${IMG}:${TAG} AS wd
+USER nobody
+WORKDIR /work/sub dir
+RUN touch made && stat -c %u . > owner
+WORKDIR /empty/made
 FROM ${IMG}:${TAG}
 RUN --mount=type=bind,from=child,source=/vars,target=/v cp /v /vars
-CMD ["cat", "/vars"]
+COPY --from=wd ["/work/sub dir/owner", "/owner"]
+COPY --from=wd /empty /empty
+CMD ["sh", "-c", "cat /vars /owner && test -d /empty/made && echo made"]
 "#,
     );
     build(
@@ -301,7 +309,7 @@ CMD ["cat", "/vars"]
     );
     assert_eq!(
         ok(&rl.burrow(&["run", "--rm", &vars_tag])),
-        "tool.tar.gz|/usr/local/bin/tool|/usr/l0cal/bin/t00l.tar.gz|usr/local/bin/tool.tar.gz|unset|from-parent|old|new|http://proxy.invalid:3128|\n"
+        "tool.tar.gz|/usr/local/bin/tool|/usr/l0cal/bin/t00l.tar.gz|usr/local/bin/tool.tar.gz|unset|from-parent|old|new|http://proxy.invalid:3128|\n65534\nmade\n"
     );
     let env = ok(&rl.burrow(&["image", "inspect", "-f", "{{json .Config.Env}}", &vars_tag]));
     assert!(

@@ -106,6 +106,16 @@ fn entry_of(rel: &str, path: &Path, meta: &std::fs::Metadata) -> Result<Entry, F
 /// Applies the tar `data` (plain, gzip or zstd) onto `tree` as a layer: whiteouts (`.wh.NAME`,
 /// `.wh..wh..opq`) remove what lower layers had.
 pub fn apply_layer(tree: &mut Tree, data: &[u8], what: &str) -> Result<(), FilesError> {
+    apply(tree, data, what, true)
+}
+
+/// As [`apply_layer`], without reading the files' contents (every file is empty): what a step
+/// needs to know of the paths an image has.
+pub fn apply_layer_paths(tree: &mut Tree, data: &[u8], what: &str) -> Result<(), FilesError> {
+    apply(tree, data, what, false)
+}
+
+fn apply(tree: &mut Tree, data: &[u8], what: &str, contents: bool) -> Result<(), FilesError> {
     let err = |err| FilesError::Layer {
         what: what.to_string(),
         err,
@@ -155,7 +165,9 @@ pub fn apply_layer(tree: &mut Tree, data: &[u8], what: &str) -> Result<(), Files
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let mut buf = Vec::new();
-                e.read_to_end(&mut buf).map_err(err)?;
+                if contents {
+                    e.read_to_end(&mut buf).map_err(err)?;
+                }
                 Kind::File(buf)
             }
             // Devices and fifos are not copied between stages.

@@ -183,17 +183,43 @@ fn continued(line: &str, escape: char) -> Option<&str> {
     line.trim_end().strip_suffix(escape)
 }
 
+/// Where the words of `rest` that start with `<<` begin (outside quotes, at a word's start),
+/// as BuildKit looks for heredocs word by word.
+fn heredoc_starts(rest: &str) -> Vec<usize> {
+    let b = rest.as_bytes();
+    let mut out = Vec::new();
+    let mut quote: Option<u8> = None;
+    let mut i = 0;
+    while i < b.len() {
+        match (quote, b[i]) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(b'"'), b'\\') => i += 1,
+            (Some(_), _) => {}
+            (None, b'\\') => i += 1,
+            (None, q @ (b'"' | b'\'')) => quote = Some(q),
+            (None, b'<')
+                if rest[i..].starts_with("<<") && (i == 0 || b[i - 1].is_ascii_whitespace()) =>
+            {
+                out.push(i);
+                i += 2;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
 /// The heredoc words of a line (`<<EOF`, `<<-EOF`, `<<"EOF"`, `<<'EOF'`): name, whether tabs
-/// are stripped, whether the body expands. A shell `<<<` here-string is not one.
+/// are stripped, whether the body expands. A shell `<<<` here-string is not one, nor is a `<<`
+/// inside quotes or a word (`"a<<b"`, `cat<<EOF`), as with BuildKit.
 fn heredoc_words(rest: &str) -> Vec<(String, bool, bool)> {
     let mut out = Vec::new();
     let b = rest.as_bytes();
-    let mut i = 0;
-    while let Some(p) = rest[i..].find("<<") {
-        let mut j = i + p + 2;
-        i = j;
-        if b.get(j) == Some(&b'<') || (i >= 3 && b[i - 3] == b'<') {
-            i = j + 1;
+    for p in heredoc_starts(rest) {
+        let mut j = p + 2;
+        if b.get(j) == Some(&b'<') {
             continue;
         }
         let chomp = b.get(j) == Some(&b'-');
@@ -219,9 +245,7 @@ fn heredoc_words(rest: &str) -> Vec<(String, bool, bool)> {
             if b.get(j) != Some(&q) {
                 continue;
             }
-            j += 1;
         }
-        i = j;
         out.push((name, chomp, quote.is_none()));
     }
     out
@@ -334,9 +358,15 @@ mod tests {
         );
         let err = parse("FROM x\nRUN <<EOF\necho\n").unwrap_err();
         assert_eq!(err.line, 2);
-        // A shell here-string in a RUN line is not a heredoc.
-        assert!(parse("FROM x\nRUN cat <<< hi").unwrap()[1]
-            .heredocs
-            .is_empty());
+        // A shell here-string, a quoted << or one inside a word is not a heredoc.
+        for line in [
+            "RUN cat <<< hi",
+            "RUN echo \"x<<y\" > f",
+            "RUN echo 'a <<b'",
+            "RUN a=1<<2",
+        ] {
+            let got = parse(&format!("FROM x\n{line}")).unwrap();
+            assert!(got[1].heredocs.is_empty(), "{line}");
+        }
     }
 }

@@ -147,12 +147,15 @@ fn at_least_one(ws: Vec<String>, what: &'static str) -> Result<Vec<String>, Dock
     Ok(ws)
 }
 
+/// The whole rest of the line as one word (Docker's parser takes USER, WORKDIR and STOPSIGNAL
+/// as a single string: `WORKDIR /my dir` is the path "/my dir").
 fn one(rest: &str, what: &'static str) -> Result<String, DockerfileError> {
-    let ws = words::split(rest)?;
-    if ws.len() != 1 {
+    let rest = rest.trim();
+    if rest.is_empty() {
         return Err(DockerfileError::OneArgument(what));
     }
-    Ok(ws.into_iter().next().unwrap_or_default())
+    words::split(rest)?;
+    Ok(rest.to_string())
 }
 
 fn volumes(rest: &str) -> Result<Vec<String>, DockerfileError> {
@@ -286,7 +289,12 @@ mod tests {
             one_of("ONBUILD RUN echo  hi"),
             Instruction::OnBuild("RUN echo  hi".into())
         );
-        assert!(Instruction::parse("USER a b").is_err());
+        assert!(Instruction::parse("USER").is_err());
+        // USER, WORKDIR and STOPSIGNAL take the whole rest as one word, as Docker's parser.
+        assert_eq!(
+            one_of("WORKDIR /my dir"),
+            Instruction::Workdir("/my dir".into())
+        );
         assert!(Instruction::parse(r#"VOLUME [""]"#).is_err());
     }
 

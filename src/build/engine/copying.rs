@@ -177,7 +177,12 @@ impl Build<'_> {
     }
 
     /// --chown's ids: numbers as given, names from the stage's /etc/passwd and /etc/group.
-    async fn chown(&self, state: &State, v: &str, line: &Line) -> Result<(u64, u64), BuildError> {
+    pub(super) async fn chown(
+        &self,
+        state: &State,
+        v: &str,
+        line: &Line,
+    ) -> Result<(u64, u64), BuildError> {
         if let Ok(ids) = copy::parse_chown(v) {
             return Ok(ids);
         }

@@ -339,6 +339,7 @@ impl Build<'_> {
                 Ok(())
             }
             "FROM" => Err(refuse("FROM inside a stage".into())),
+            "WORKDIR" => self.workdir(state, line).await,
             _ => {
                 let instr = Instruction::parse(&line.original)
                     .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?;
@@ -351,6 +352,89 @@ impl Build<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// WORKDIR: the working directory set, and made (as BuildKit makes it) when the stage lacks
+    /// it: the missing directories in a layer of their own, owned by the stage's USER.
+    async fn workdir(&mut self, state: &mut State, line: &Line) -> Result<(), BuildError> {
+        let step_err = failed(line);
+        let instr = Instruction::parse(&line.original)
+            .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?;
+        let args = state.arg_env();
+        let mut cmd_set = state.cmd_set;
+        apply_step(state.image_config(), &instr, &args, &mut cmd_set)
+            .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?;
+        let dir = state.image_config()["WorkingDir"]
+            .as_str()
+            .unwrap_or("/")
+            .to_string();
+        let mut paths = Tree::new();
+        for l in &state.layers {
+            let data = self
+                .leased
+                .read(&l.digest)
+                .await
+                .map_err(|e| step_err(e.into()))?;
+            files::apply_layer_paths(&mut paths, &data, "the stage")
+                .map_err(|e| step_err(e.into()))?;
+        }
+        let mut missing = Vec::new();
+        let mut at = String::new();
+        for part in dir.split('/').filter(|p| !p.is_empty()) {
+            at = if at.is_empty() {
+                part.to_string()
+            } else {
+                format!("{at}/{part}")
+            };
+            if !paths.contains_key(&at) {
+                missing.push(at.clone());
+            }
+        }
+        if missing.is_empty() {
+            self.config_step(state, line);
+            return Ok(());
+        }
+        let user = state.image_config()["User"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let (uid, gid) = match user.as_str() {
+            "" | "root" | "0" | "0:0" => (0, 0),
+            u => self.chown(state, u, line).await?,
+        };
+        let tree: Tree = missing
+            .into_iter()
+            .map(|path| {
+                let entry = files::Entry {
+                    path: path.clone(),
+                    kind: files::Kind::Dir,
+                    mode: 0o755,
+                    uid,
+                    gid,
+                    mtime: 0,
+                };
+                (path, entry)
+            })
+            .collect();
+        let key = cache::key(
+            &state.key,
+            &line.full(),
+            &state.arg_env(),
+            Some(&files::content_digest(&tree)),
+        );
+        let n = self.progress.step(&line.original);
+        if self.cached(state, &key, n).await.map_err(step_err)? {
+            return Ok(());
+        }
+        let tar = files::layer_tar(&tree).map_err(|e| step_err(e.into()))?;
+        let diff_id = manifest::sha256(&tar);
+        let gz = gzip(&tar).map_err(|e| step_err(e.into()))?;
+        let desc = descriptor(manifest::OCI_LAYER_GZIP, &gz);
+        self.commit(state, key, line, desc, diff_id, Some(gz))
+            .await
+            .map_err(step_err)?;
+        self.progress.done(n);
+        Ok(())
     }
 
     /// The progress step of a RUN, COPY or ADD (of its stage when `title` says which).
