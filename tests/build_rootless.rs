@@ -269,7 +269,9 @@ fn rootless_build_multi_stage_cache_and_registry_round_trip() {
     // ARGs; an ARG without a value is unset; one ENV's pairs all see the environment from
     // before it; every ${...} form; a proxy --build-arg reaches RUN without an ARG; a RUN
     // --mount from= a stage builds that stage; WORKDIR makes its directory (with spaces, owned
-    // by USER) in the image even when no RUN uses it.
+    // by USER) in the image even when no RUN uses it; a file copied to a directory the image
+    // has goes into it; a symlink source is copied as its target; --chown owns the directories
+    // a COPY makes.
     let vars = rl.dir.join("vars");
     let vars_tag = format!("{tag}-vars");
     write(
@@ -294,9 +296,17 @@ FROM ${IMG}:${TAG}
 RUN --mount=type=bind,from=child,source=/vars,target=/v cp /v /vars
 COPY --from=wd ["/work/sub dir/owner", "/owner"]
 COPY --from=wd /empty /empty
-CMD ["sh", "-c", "cat /vars /owner && test -d /empty/made && echo made"]
+COPY tool.sh /bin
+COPY link.txt /link-copy
+COPY --chown=65534:65534 dir /owned/sub
+RUN test -f /bin/tool.sh
+CMD ["sh", "-c", "cat /vars /owner /link-copy && test -d /empty/made && echo made && stat -c %u /owned /owned/sub /owned/sub/x"]
 "#,
     );
+    write(&vars, "tool.sh", "echo tool\n");
+    write(&vars, "top.txt", "linked\n");
+    write(&vars, "dir/x", "x\n");
+    std::os::unix::fs::symlink("top.txt", vars.join("link.txt")).unwrap();
     build(
         &rl,
         &[
@@ -309,7 +319,7 @@ CMD ["sh", "-c", "cat /vars /owner && test -d /empty/made && echo made"]
     );
     assert_eq!(
         ok(&rl.burrow(&["run", "--rm", &vars_tag])),
-        "tool.tar.gz|/usr/local/bin/tool|/usr/l0cal/bin/t00l.tar.gz|usr/local/bin/tool.tar.gz|unset|from-parent|old|new|http://proxy.invalid:3128|\n65534\nmade\n"
+        "tool.tar.gz|/usr/local/bin/tool|/usr/l0cal/bin/t00l.tar.gz|usr/local/bin/tool.tar.gz|unset|from-parent|old|new|http://proxy.invalid:3128|\n65534\nlinked\nmade\n65534\n65534\n65534\n"
     );
     let env = ok(&rl.burrow(&["image", "inspect", "-f", "{{json .Config.Env}}", &vars_tag]));
     assert!(

@@ -18,6 +18,10 @@ pub struct CopySpec {
     pub chmod: Option<u32>,
     /// ADD: local tar archives are extracted.
     pub add: bool,
+    /// The paths the destination stage already has (contents left out), when the copy needs
+    /// them: a file copied to an existing directory goes into it, and --chown owns the
+    /// directories the copy creates.
+    pub stage: Option<std::sync::Arc<Tree>>,
 }
 
 /// Where the sources come from, for errors about missing ones.
@@ -127,14 +131,32 @@ pub fn select(src: &Tree, spec: &CopySpec, origin: &Origin) -> Result<Tree, Copy
             return Err(missing(&clean, origin));
         }
     }
+    // A source that is a symlink is copied as what it points to, as BuildKit does.
+    let mut followed = Vec::with_capacity(matched.len());
+    for m in matched {
+        match follow(src, &m) {
+            Some(to) => followed.push((m, to)),
+            None => return Err(missing(&m, origin)),
+        }
+    }
+    let matched = followed;
     let dest = ignore::clean(&spec.dest);
-    let into_dir = spec.dest.ends_with('/') || spec.dest.ends_with("/.") || dest.is_empty();
+    let stage_dir = |p: &str| {
+        spec.stage
+            .as_ref()
+            .is_some_and(|t| matches!(t.get(p).map(|e| &e.kind), Some(Kind::Dir)))
+    };
+    let single_file = matches!(matched.as_slice(), [(_, to)] if !is_dir(src, to));
+    let into_dir = spec.dest.ends_with('/')
+        || spec.dest.ends_with("/.")
+        || dest.is_empty()
+        || (single_file && stage_dir(&dest));
     if matched.len() > 1 && !into_dir {
         return Err(CopyError::DestNotDir);
     }
     let mut out = Tree::new();
-    for m in &matched {
-        place(src, m, &dest, into_dir, spec, &mut out)?;
+    for (m, to) in &matched {
+        place(src, m, to, &dest, into_dir, spec, &mut out)?;
     }
     for e in out.values_mut() {
         if let Some((u, g)) = spec.chown {
@@ -145,7 +167,58 @@ pub fn select(src: &Tree, spec: &CopySpec, origin: &Origin) -> Result<Tree, Copy
             e.mode = mode;
         }
     }
+    // --chown owns the directories the copy creates (the destination and its missing
+    // parents), as BuildKit does; those the stage has keep their owner.
+    if let (Some((uid, gid)), Some(stage)) = (spec.chown, &spec.stage) {
+        let top = if into_dir || !single_file {
+            dest.as_str()
+        } else {
+            dest.rsplit_once('/').map_or("", |(d, _)| d)
+        };
+        let mut at = String::new();
+        for part in top.split('/').filter(|p| !p.is_empty()) {
+            at = join(&at, part);
+            if !stage.contains_key(&at) && !out.contains_key(&at) {
+                let e = Entry {
+                    path: at.clone(),
+                    kind: Kind::Dir,
+                    mode: 0o755,
+                    uid,
+                    gid,
+                    mtime: 0,
+                };
+                out.insert(at.clone(), e);
+            }
+        }
+    }
     Ok(out)
+}
+
+fn is_dir(src: &Tree, p: &str) -> bool {
+    p.is_empty() || matches!(src.get(p).map(|e| &e.kind), Some(Kind::Dir))
+}
+
+/// Where `m` leads in `src` when it is a symlink (itself otherwise): absolute targets from the
+/// tree's root, relative ones from the link's directory; None when the chain leaves the tree
+/// or loops.
+fn follow(src: &Tree, m: &str) -> Option<String> {
+    let mut at = m.to_string();
+    for _ in 0..32 {
+        let Some(Kind::Symlink(target)) = src.get(&at).map(|e| &e.kind) else {
+            return Some(at);
+        };
+        let joined = if target.starts_with('/') {
+            target.clone()
+        } else {
+            let dir = at.rsplit_once('/').map_or("", |(d, _)| d);
+            format!("{dir}/{target}")
+        };
+        at = ignore::clean(&joined);
+        if !at.is_empty() && !src.contains_key(&at) {
+            return None;
+        }
+    }
+    None
 }
 
 fn join(dir: &str, rel: &str) -> String {
@@ -156,21 +229,22 @@ fn join(dir: &str, rel: &str) -> String {
     }
 }
 
-/// Places source `m` (a path of `src`, `""` for its root) at `dest`.
+/// Places source `m` (a path of `src`, `""` for its root), whose entry is at `to` (`m`, or
+/// what the symlink `m` leads to), at `dest`.
 fn place(
     src: &Tree,
     m: &str,
+    to: &str,
     dest: &str,
     into_dir: bool,
     spec: &CopySpec,
     out: &mut Tree,
 ) -> Result<(), CopyError> {
-    let is_dir = m.is_empty() || matches!(src.get(m).map(|e| &e.kind), Some(Kind::Dir));
-    if is_dir {
-        let prefix = if m.is_empty() {
+    if is_dir(src, to) {
+        let prefix = if to.is_empty() {
             String::new()
         } else {
-            format!("{m}/")
+            format!("{to}/")
         };
         for (p, e) in src.range(prefix.clone()..) {
             let Some(rel) = p.strip_prefix(&prefix) else {
@@ -180,7 +254,7 @@ fn place(
         }
         return Ok(());
     }
-    let e = &src[m];
+    let e = &src[to];
     if spec.add {
         if let Kind::File(data) = &e.kind {
             if files::is_archive(data) {
@@ -266,6 +340,42 @@ mod tests {
             dest: dest.into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn symlinks_existing_directories_and_chown() {
+        let mut src = tree(&["top.txt", "d/", "d/x"]);
+        for (name, target) in [("link.txt", "top.txt"), ("dl", "d"), ("gone", "nope")] {
+            let e = Entry {
+                path: name.into(),
+                kind: Kind::Symlink(target.into()),
+                mode: 0o777,
+                uid: 0,
+                gid: 0,
+                mtime: 0,
+            };
+            src.insert(name.into(), e);
+        }
+        let o = Origin::Stage("s");
+        let got = select(&src, &spec(&["link.txt"], "/c"), &o).unwrap();
+        assert_eq!(got["c"].kind, Kind::File(b"top.txt".to_vec()));
+        assert_eq!(
+            paths(&select(&src, &spec(&["dl"], "/w"), &o).unwrap()),
+            ["w/x"]
+        );
+        assert!(select(&src, &spec(&["gone"], "/g"), &o).is_err());
+        // A file copied to a directory the stage has goes into it.
+        let stage = std::sync::Arc::new(tree(&["bin/", "bin/sh"]));
+        let mut s = spec(&["top.txt"], "/bin");
+        s.stage = Some(stage.clone());
+        assert_eq!(paths(&select(&src, &s, &o).unwrap()), ["bin/top.txt"]);
+        // --chown owns the directories the copy makes, not those the stage has.
+        let mut s = spec(&["d"], "/bin/new/app");
+        s.stage = Some(stage);
+        s.chown = Some((7, 8));
+        let got = select(&src, &s, &o).unwrap();
+        assert_eq!(paths(&got), ["bin/new", "bin/new/app", "bin/new/app/x"]);
+        assert_eq!((got["bin/new"].uid, got["bin/new"].gid), (7, 8));
     }
 
     #[test]

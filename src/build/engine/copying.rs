@@ -63,6 +63,19 @@ impl Build<'_> {
             )));
         }
         spec.dest = absolute_dest(state, dest);
+        // What the stage has matters to a single source without a trailing `/` (into a
+        // directory of that name) and to --chown (the directories the copy makes).
+        if (sources.len() == 1 && !spec.dest.ends_with('/')) || spec.chown.is_some() {
+            let paths = self
+                .stage_paths(state)
+                .await
+                .map_err(|err| BuildError::Step {
+                    line: line.line,
+                    instruction: line.original.clone(),
+                    err,
+                })?;
+            spec.stage = Some(paths);
+        }
         let (docs, sources): (Vec<&String>, Vec<&String>) =
             sources.iter().partition(|s| heredoc_of(line, s).is_some());
         let mut here = Tree::new();
@@ -220,11 +233,21 @@ pub(super) fn heredoc_of<'l>(line: &'l Line, word: &str) -> Option<&'l file::Her
 }
 
 /// A COPY heredoc's body with `$VAR` and `${VAR...}` expanded (quotes and backslashes kept).
+/// A heredoc body with variables expanded as a shell expands an unquoted heredoc: quotes are
+/// text, `\$` is a literal `$` and `\\` one backslash; other backslashes stay.
 fn expand_body(body: &str, scope: &[String]) -> Result<String, crate::dockerfile::DockerfileError> {
     let mut escaped = String::with_capacity(body.len());
-    for c in body.chars() {
-        if matches!(c, '"' | '\'' | '\\') {
-            escaped.push('\\');
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' | '\'' => escaped.push('\\'),
+            '\\' if matches!(chars.peek(), Some('$' | '\\')) => {
+                escaped.push(c);
+                escaped.extend(chars.next());
+                continue;
+            }
+            '\\' => escaped.push('\\'),
+            _ => {}
         }
         escaped.push(c);
     }
@@ -245,4 +268,16 @@ fn absolute_dest(state: &State, dest: &str) -> String {
         .trim_end_matches('/')
         .to_string();
     format!("{wd}/{dest}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expand_body;
+
+    #[test]
+    fn heredoc_bodies_expand_as_a_shell_heredoc() {
+        let scope = vec!["NAME=world".to_string()];
+        let got = expand_body("hi $NAME \\$NAME \\\\ \\n \"q\" 'x'\n", &scope).unwrap();
+        assert_eq!(got, "hi world $NAME \\ \\n \"q\" 'x'\n");
+    }
 }

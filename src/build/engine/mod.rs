@@ -74,6 +74,9 @@ struct Build<'a> {
     /// Stage names (lower case) to their indexes.
     stage_names: HashMap<String, usize>,
     consumed: BTreeSet<String>,
+    /// The paths (no contents) a list of layers makes, by the layers' digests joined: what
+    /// WORKDIR and COPY ask of a stage's files, each layer read once.
+    paths: HashMap<String, Arc<Tree>>,
 }
 
 /// Builds what `opts` says; returns the image made.
@@ -103,6 +106,7 @@ pub async fn build(ctx: &Ctx, opts: &Options) -> anyhow::Result<Built> {
             .filter_map(|s| s.name.clone().map(|n| (n, s.index)))
             .collect(),
         consumed: BTreeSet::new(),
+        paths: HashMap::new(),
     };
     let result = {
         let run = b.run(&plan, target);
@@ -368,16 +372,7 @@ impl Build<'_> {
             .as_str()
             .unwrap_or("/")
             .to_string();
-        let mut paths = Tree::new();
-        for l in &state.layers {
-            let data = self
-                .leased
-                .read(&l.digest)
-                .await
-                .map_err(|e| step_err(e.into()))?;
-            files::apply_layer_paths(&mut paths, &data, "the stage")
-                .map_err(|e| step_err(e.into()))?;
-        }
+        let paths = self.stage_paths(state).await.map_err(step_err)?;
         let mut missing = Vec::new();
         let mut at = String::new();
         for part in dir.split('/').filter(|p| !p.is_empty()) {
@@ -435,6 +430,37 @@ impl Build<'_> {
             .map_err(step_err)?;
         self.progress.done(n);
         Ok(())
+    }
+
+    /// The paths the stage's files have (contents left out).
+    async fn stage_paths(&mut self, state: &State) -> anyhow::Result<Arc<Tree>> {
+        let keys: Vec<String> = state
+            .layers
+            .iter()
+            .scan(String::new(), |acc, l| {
+                acc.push_str(&l.digest);
+                Some(acc.clone())
+            })
+            .collect();
+        let Some(last) = keys.last() else {
+            return Ok(Arc::new(Tree::new()));
+        };
+        if let Some(t) = self.paths.get(last) {
+            return Ok(t.clone());
+        }
+        let done = keys.iter().rposition(|k| self.paths.contains_key(k));
+        let mut tree = match done {
+            Some(i) => (*self.paths[&keys[i]]).clone(),
+            None => Tree::new(),
+        };
+        let from = done.map_or(0, |i| i + 1);
+        for l in state.layers.iter().skip(from) {
+            let data = self.leased.read(&l.digest).await?;
+            files::apply_layer_paths(&mut tree, &data, "the stage")?;
+        }
+        let tree = Arc::new(tree);
+        self.paths.insert(last.clone(), tree.clone());
+        Ok(tree)
     }
 
     /// The progress step of a RUN, COPY or ADD (of its stage when `title` says which).
