@@ -94,6 +94,15 @@ fn docker_build_and_the_python_sdk_build_through_burrow() {
     assert!(!ran_step(&out), "the RUN ran again: {out}");
     assert_eq!(image_id(&api, "built-demo"), id);
 
+    // Quiet (`-q`, the API's q=1): only the image id, and the answer ends.
+    let quiet = build(&["-q", "--build-arg", "X=1", &ctx]);
+    assert!(quiet.status.success(), "{}", stderr(&quiet));
+    assert_eq!(
+        stdout(&quiet).trim(),
+        id,
+        "docker build -q printed more than the id"
+    );
+
     // A failing RUN: docker build exits non-zero and says which step and code.
     let bad = context(
         &rl,

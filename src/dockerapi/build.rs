@@ -32,8 +32,11 @@ pub async fn build(
         build_options::read(query, context.path().to_path_buf())?;
     options.pull_auth = crate::build::PullAuth(super::auth::registry_config(headers)?);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    // Quiet: no sender stays, so the channel ends with the build and the answer is whole.
     if !quiet {
         options.events = Some(stream_sink(tx));
+    } else {
+        drop(tx);
     }
     let guard = CancelOnDrop::new(options.cancel.clone());
     let tags = options.tags.clone();
