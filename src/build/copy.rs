@@ -257,12 +257,18 @@ fn place(
     let e = &src[to];
     if spec.add {
         if let Kind::File(data) = &e.kind {
-            if files::is_archive(data) {
+            let archive_err = |why: String| CopyError::Archive {
+                path: m.to_string(),
+                why,
+            };
+            let head = data
+                .head(64 * 1024)
+                .map_err(|e| archive_err(e.to_string()))?;
+            if files::is_archive(&head) {
+                let data = data.bytes().map_err(|e| archive_err(e.to_string()))?;
                 let mut extracted = Tree::new();
-                files::apply_layer(&mut extracted, data, m).map_err(|err| CopyError::Archive {
-                    path: m.to_string(),
-                    why: err.to_string(),
-                })?;
+                files::apply_layer(&mut extracted, &data, m)
+                    .map_err(|err| archive_err(err.to_string()))?;
                 for (p, x) in &extracted {
                     put(out, x, join(dest, p));
                 }
@@ -315,7 +321,7 @@ mod tests {
             .map(|p| {
                 let (p, kind) = match p.strip_suffix('/') {
                     Some(d) => (d, Kind::Dir),
-                    None => (*p, Kind::File(p.as_bytes().to_vec())),
+                    None => (*p, Kind::File(p.as_bytes().to_vec().into())),
                 };
                 let e = Entry {
                     path: p.into(),
@@ -358,7 +364,7 @@ mod tests {
         }
         let o = Origin::Stage("s");
         let got = select(&src, &spec(&["link.txt"], "/c"), &o).unwrap();
-        assert_eq!(got["c"].kind, Kind::File(b"top.txt".to_vec()));
+        assert_eq!(got["c"].kind, Kind::File(b"top.txt".to_vec().into()));
         assert_eq!(
             paths(&select(&src, &spec(&["dl"], "/w"), &o).unwrap()),
             ["w/x"]
@@ -421,7 +427,7 @@ mod tests {
             "pkg.tar".into(),
             Entry {
                 path: "pkg.tar".into(),
-                kind: Kind::File(archive),
+                kind: Kind::File(archive.into()),
                 mode: 0o644,
                 uid: 0,
                 gid: 0,

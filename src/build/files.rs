@@ -12,9 +12,59 @@ use super::ignore::{self, Ignore};
 /// What an entry is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Kind {
-    File(Vec<u8>),
+    File(Data),
     Dir,
     Symlink(String),
+}
+
+/// A file's contents: in memory (from a layer, an archive, a heredoc), or still on disk (a file
+/// of the build context, read only when a step copies it, so a large context costs no memory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Data {
+    Bytes(Vec<u8>),
+    Disk { path: PathBuf, len: u64 },
+}
+
+impl From<Vec<u8>> for Data {
+    fn from(v: Vec<u8>) -> Data {
+        Data::Bytes(v)
+    }
+}
+
+impl Data {
+    pub fn len(&self) -> u64 {
+        match self {
+            Data::Bytes(b) => b.len() as u64,
+            Data::Disk { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The contents as a stream.
+    pub fn reader(&self) -> std::io::Result<Box<dyn Read + '_>> {
+        Ok(match self {
+            Data::Bytes(b) => Box::new(b.as_slice()),
+            Data::Disk { path, len } => Box::new(std::fs::File::open(path)?.take(*len)),
+        })
+    }
+
+    /// The contents in memory.
+    pub fn bytes(&self) -> std::io::Result<std::borrow::Cow<'_, [u8]>> {
+        Ok(match self {
+            Data::Bytes(b) => std::borrow::Cow::Borrowed(b.as_slice()),
+            Data::Disk { path, .. } => std::borrow::Cow::Owned(std::fs::read(path)?),
+        })
+    }
+
+    /// The first `n` bytes (fewer when the file is shorter).
+    pub fn head(&self, n: usize) -> std::io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(n);
+        self.reader()?.take(n as u64).read_to_end(&mut out)?;
+        Ok(out)
+    }
 }
 
 /// One file, directory or symlink with its metadata; `path` is relative, `/`-separated.
@@ -90,7 +140,10 @@ fn entry_of(rel: &str, path: &Path, meta: &std::fs::Metadata) -> Result<Entry, F
         let t = std::fs::read_link(path).map_err(io(path))?;
         Kind::Symlink(t.to_string_lossy().into_owned())
     } else {
-        Kind::File(std::fs::read(path).map_err(io(path))?)
+        Kind::File(Data::Disk {
+            path: path.to_path_buf(),
+            len: meta.len(),
+        })
     };
     Ok(Entry {
         path: rel.to_string(),
@@ -168,7 +221,7 @@ fn apply(tree: &mut Tree, data: &[u8], what: &str, contents: bool) -> Result<(),
                 if contents {
                     e.read_to_end(&mut buf).map_err(err)?;
                 }
-                Kind::File(buf)
+                Kind::File(buf.into())
             }
             // Devices and fifos are not copied between stages.
             _ => continue,
@@ -211,7 +264,44 @@ pub fn is_archive(data: &[u8]) -> bool {
 
 /// `tree`'s entries written as an uncompressed layer tar, parents before children.
 pub fn layer_tar(tree: &Tree) -> std::io::Result<Vec<u8>> {
-    let mut b = tar::Builder::new(Vec::new());
+    write_tar(tree, Vec::new())
+}
+
+/// `tree` as a gzip-compressed layer and the digest of its uncompressed tar (its diff id),
+/// streamed: only the compressed layer is held in memory.
+pub fn layer_gzip(tree: &Tree) -> std::io::Result<(Vec<u8>, String)> {
+    let enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let hashing = write_tar(
+        tree,
+        Hashing {
+            inner: enc,
+            hash: crate::images::manifest::Hasher::default(),
+        },
+    )?;
+    let diff_id = hashing.hash.finish();
+    Ok((hashing.inner.finish()?, diff_id))
+}
+
+/// A writer that hashes what it passes on.
+struct Hashing<W> {
+    inner: W,
+    hash: crate::images::manifest::Hasher,
+}
+
+impl<W: std::io::Write> std::io::Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn write_tar<W: std::io::Write>(tree: &Tree, out: W) -> std::io::Result<W> {
+    let mut b = tar::Builder::new(out);
     for e in tree.values() {
         let mut h = tar::Header::new_gnu();
         h.set_mode(e.mode);
@@ -221,8 +311,8 @@ pub fn layer_tar(tree: &Tree) -> std::io::Result<Vec<u8>> {
         match &e.kind {
             Kind::File(data) => {
                 h.set_entry_type(tar::EntryType::Regular);
-                h.set_size(data.len() as u64);
-                b.append_data(&mut h, &e.path, data.as_slice())?;
+                h.set_size(data.len());
+                b.append_data(&mut h, &e.path, data.reader()?)?;
             }
             Kind::Dir => {
                 h.set_entry_type(tar::EntryType::Directory);
@@ -241,7 +331,7 @@ pub fn layer_tar(tree: &Tree) -> std::io::Result<Vec<u8>> {
 
 /// A digest of what `tree` holds (paths, kinds, modes, owners, contents; not times): what the
 /// cache key of a COPY is made of.
-pub fn content_digest(tree: &Tree) -> String {
+pub fn content_digest(tree: &Tree) -> std::io::Result<String> {
     let mut h = crate::images::manifest::Hasher::default();
     for e in tree.values() {
         h.update(e.path.as_bytes());
@@ -249,7 +339,17 @@ pub fn content_digest(tree: &Tree) -> String {
         match &e.kind {
             Kind::File(d) => {
                 h.update(b"f");
-                h.update(crate::images::manifest::sha256(d).as_bytes());
+                let mut file = crate::images::manifest::Hasher::default();
+                let mut r = d.reader()?;
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = r.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    file.update(&buf[..n]);
+                }
+                h.update(file.finish().as_bytes());
             }
             Kind::Dir => h.update(b"d"),
             Kind::Symlink(t) => {
@@ -259,7 +359,7 @@ pub fn content_digest(tree: &Tree) -> String {
         }
         h.update(b"\n");
     }
-    h.finish()
+    Ok(h.finish())
 }
 
 #[cfg(test)]
@@ -269,7 +369,7 @@ mod tests {
     fn file(path: &str, data: &str) -> Entry {
         Entry {
             path: path.into(),
-            kind: Kind::File(data.as_bytes().to_vec()),
+            kind: Kind::File(data.as_bytes().to_vec().into()),
             mode: 0o644,
             uid: 0,
             gid: 0,
@@ -302,11 +402,27 @@ mod tests {
     fn content_digest_ignores_times_only() {
         let mut t = Tree::new();
         t.insert("a".into(), file("a", "1"));
-        let d1 = content_digest(&t);
+        let d1 = content_digest(&t).unwrap();
         t.get_mut("a").unwrap().mtime = 99;
-        assert_eq!(content_digest(&t), d1);
+        assert_eq!(content_digest(&t).unwrap(), d1);
         t.insert("a".into(), file("a", "2"));
-        assert_ne!(content_digest(&t), d1);
+        assert_ne!(content_digest(&t).unwrap(), d1);
+        // A file still on disk digests and writes as the same bytes in memory would.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a");
+        std::fs::write(&p, "2").unwrap();
+        let mut disk = t.clone();
+        disk.get_mut("a").unwrap().kind = Kind::File(Data::Disk { path: p, len: 1 });
+        assert_eq!(content_digest(&disk).unwrap(), content_digest(&t).unwrap());
+        assert_eq!(layer_tar(&disk).unwrap(), layer_tar(&t).unwrap());
+        let (gz, diff_id) = layer_gzip(&disk).unwrap();
+        assert_eq!(
+            diff_id,
+            crate::images::manifest::sha256(&layer_tar(&t).unwrap())
+        );
+        let mut back = Tree::new();
+        apply_layer(&mut back, &gz, "t").unwrap();
+        assert_eq!(back["a"].kind, Kind::File(b"2".to_vec().into()));
     }
 
     #[test]

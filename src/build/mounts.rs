@@ -90,7 +90,9 @@ pub fn materialize(tree: &Tree, dir: &Path) -> std::io::Result<()> {
         }
         match &e.kind {
             Kind::Dir => std::fs::create_dir_all(&p)?,
-            Kind::File(d) => std::fs::write(&p, d)?,
+            Kind::File(d) => {
+                std::io::copy(&mut d.reader()?, &mut std::fs::File::create(&p)?)?;
+            }
             Kind::Symlink(t) => {
                 std::os::unix::fs::symlink(t, &p)?;
                 continue;
@@ -142,7 +144,7 @@ mod tests {
         let mut t = Tree::new();
         for (p, k) in [
             ("d", Kind::Dir),
-            ("d/f", Kind::File(b"x".to_vec())),
+            ("d/f", Kind::File(b"x".to_vec().into())),
             ("l", Kind::Symlink("d/f".into())),
         ] {
             t.insert(

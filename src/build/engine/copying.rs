@@ -95,7 +95,7 @@ impl Build<'_> {
                 path.clone(),
                 files::Entry {
                     path,
-                    kind: files::Kind::File(body.into_bytes()),
+                    kind: files::Kind::File(body.into_bytes().into()),
                     mode: spec.chmod.unwrap_or(0o644),
                     uid: spec.chown.map(|c| c.0).unwrap_or(0),
                     gid: spec.chown.map(|c| c.1).unwrap_or(0),
@@ -208,7 +208,10 @@ impl Build<'_> {
                 err,
             })?;
         let text = |p: &str| match tree.get(p).map(|e| &e.kind) {
-            Some(files::Kind::File(d)) => String::from_utf8_lossy(d).into_owned(),
+            Some(files::Kind::File(d)) => d
+                .bytes()
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default(),
             _ => String::new(),
         };
         copy::resolve_chown(v, &text("etc/passwd"), &text("etc/group")).map_err(|err| {

@@ -8,7 +8,6 @@ mod copying;
 mod run;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -311,14 +310,12 @@ impl Build<'_> {
             "COPY" | "ADD" => {
                 let n = self.begin_step(&title, line);
                 let tree = self.copy_tree(state, line).await?;
-                let content = files::content_digest(&tree);
+                let content = files::content_digest(&tree).map_err(|e| step_err(e.into()))?;
                 let key = cache::key(&state.key, &line.full(), &state.arg_env(), Some(&content));
                 if self.cached(state, &key, n).await.map_err(step_err)? {
                     return Ok(());
                 }
-                let tar = files::layer_tar(&tree).map_err(|e| step_err(e.into()))?;
-                let diff_id = manifest::sha256(&tar);
-                let gz = gzip(&tar).map_err(|e| step_err(e.into()))?;
+                let (gz, diff_id) = files::layer_gzip(&tree).map_err(|e| step_err(e.into()))?;
                 let desc = descriptor(manifest::OCI_LAYER_GZIP, &gz);
                 self.commit(state, key, line, desc.clone(), diff_id, Some(gz))
                     .await
@@ -415,15 +412,13 @@ impl Build<'_> {
             &state.key,
             &line.full(),
             &state.arg_env(),
-            Some(&files::content_digest(&tree)),
+            Some(&files::content_digest(&tree).map_err(|e| step_err(e.into()))?),
         );
         let n = self.progress.step(&line.original);
         if self.cached(state, &key, n).await.map_err(step_err)? {
             return Ok(());
         }
-        let tar = files::layer_tar(&tree).map_err(|e| step_err(e.into()))?;
-        let diff_id = manifest::sha256(&tar);
-        let gz = gzip(&tar).map_err(|e| step_err(e.into()))?;
+        let (gz, diff_id) = files::layer_gzip(&tree).map_err(|e| step_err(e.into()))?;
         let desc = descriptor(manifest::OCI_LAYER_GZIP, &gz);
         self.commit(state, key, line, desc, diff_id, Some(gz))
             .await
@@ -718,12 +713,6 @@ fn take_onbuild(state: &mut State) -> Vec<String> {
         c["OnBuild"] = Value::Null;
     }
     triggers
-}
-
-fn gzip(data: &[u8]) -> std::io::Result<Vec<u8>> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(data)?;
-    enc.finish()
 }
 
 /// The context directory (a tar extracted into a temporary one, kept alive by the guard).

@@ -39,7 +39,8 @@ impl Build<'_> {
                 err,
             })?;
             if let Some((tree, _, _, _)) = &bind {
-                content.push_str(&files::content_digest(tree));
+                let digest = files::content_digest(tree).map_err(|e| step_err(e.into()))?;
+                content.push_str(&digest);
             }
             binds.push(bind);
         }
