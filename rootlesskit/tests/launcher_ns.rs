@@ -593,3 +593,50 @@ fn go_boolean_flag_forms_as_rootlesskit_takes_them() {
         stderr(&out)
     );
 }
+
+/// What RootlessKit does and scripts may rely on: the host's /etc/hosts names stay resolvable
+/// in the namespace, the state directory is gone after the launcher exits, and an unknown
+/// flag or a --cidr with host bits is refused (not run as the command), as by Debian's
+/// rootlesskit.
+#[test]
+fn hosts_state_dir_and_refused_flags_as_rootlesskit() {
+    let Some(m) = TestMachine::get() else { return };
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let dir = StateDir::new(&m, "exit");
+    let flag = dir.flag();
+    let out = run(&m, &[&flag, "--net=slirp4netns", "cat", "/etc/hosts"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let inside = stdout(&out);
+    for line in hosts
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+    {
+        assert!(
+            inside.contains(line),
+            "{line:?} missing from the namespace's /etc/hosts:\n{inside}"
+        );
+    }
+    assert!(!dir.0.exists(), "the state dir outlived the launcher");
+
+    let rootlesskit = Path::new("/usr/bin/rootlesskit");
+    for args in [&["--bogus", "true"][..], &["--cidr=10.0.2.100/24", "true"]] {
+        let out = run(&m, args);
+        assert!(!out.status.success(), "{args:?} was accepted");
+        let flag_name = args[0].split('=').next().unwrap().trim_start_matches('-');
+        assert!(
+            stderr(&out).contains(flag_name),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(
+            !stderr(&out).contains("cannot run"),
+            "{args:?} ran as a command"
+        );
+        if rootlesskit.exists() {
+            let mut theirs = m.user_command(rootlesskit);
+            theirs.args(args);
+            let theirs = run_with_timeout(&mut theirs, T);
+            assert!(!theirs.status.success(), "rootlesskit accepted {args:?}");
+        }
+    }
+}

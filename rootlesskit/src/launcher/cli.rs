@@ -46,7 +46,7 @@ pub struct Flags {
     pub mtu: u32,
 
     /// IPv4 network of the namespace: the child is .100, the gateway (the host) .2, DNS .3.
-    #[arg(long, default_value = "10.0.2.0/24")]
+    #[arg(long, default_value = "10.0.2.0/24", value_parser = network_cidr)]
     pub cidr: Cidr,
 
     /// Name of the namespace's interface.
@@ -147,13 +147,8 @@ pub struct Flags {
     #[arg(long, hide = true, value_name = "GROUP")]
     evacuate_cgroup2: Option<String>,
 
-    /// The command and its arguments.
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "COMMAND"
-    )]
+    /// The command and its arguments (an unknown flag before it is an error, not the command).
+    #[arg(required = true, trailing_var_arg = true, value_name = "COMMAND")]
     pub command: Vec<OsString>,
 }
 
@@ -191,6 +186,10 @@ pub enum CopyUpMode {
 pub enum Propagation {
     Rprivate,
     Rslave,
+    Rshared,
+    Private,
+    Slave,
+    Shared,
 }
 
 impl Flags {
@@ -265,6 +264,11 @@ impl Flags {
         if self.dns_upstream.is_some() && self.net != Net::Builtin {
             return Err("--dns-upstream is for --net=builtin (slirp4netns reads the host's /etc/resolv.conf itself)".into());
         }
+        if matches!(self.propagation, Propagation::Shared | Propagation::Rshared)
+            && !self.copy_up.is_empty()
+        {
+            return Err("--propagation=shared and rshared cannot be used with --copy-up (the copied-up mounts would propagate to the host's namespace): use rslave".into());
+        }
         if self.reaper == Tristate::True && !self.pidns {
             return Err("--reaper=true needs --pidns".into());
         }
@@ -290,6 +294,18 @@ impl Flags {
         }
         Ok(())
     }
+}
+
+/// `--cidr` as RootlessKit takes it: a network address, not an address within one.
+fn network_cidr(s: &str) -> Result<Cidr, String> {
+    let c: Cidr = s
+        .parse()
+        .map_err(|e: crate::cidr::CidrError| e.to_string())?;
+    let given = s.split_once('/').map_or(s, |(ip, _)| ip);
+    if given.parse::<std::net::Ipv4Addr>().ok() != Some(c.network) {
+        return Err(format!("cidr must be like {c}, not like {s}"));
+    }
+    Ok(c)
 }
 
 fn parse_dns_upstream(s: &str) -> Result<std::net::SocketAddrV4, String> {
@@ -319,6 +335,18 @@ mod tests {
             .map_err(|e| e.to_string())?;
         f.validate()?;
         Ok(f)
+    }
+
+    #[test]
+    fn an_unknown_flag_is_an_error_and_the_commands_flags_are_its_own() {
+        let err = parse(&["--cidr=10.0.2.100/24", "true"]).unwrap_err();
+        assert!(err.contains("cidr must be like 10.0.2.0/24"), "{err}");
+        let err = parse(&["--bogus", "true"]).unwrap_err();
+        assert!(err.contains("--bogus"), "{err}");
+        let f = parse(&["--net=host", "sh", "-c", "echo --x"]).unwrap();
+        assert_eq!(f.command, ["sh", "-c", "echo --x"]);
+        let f = parse(&["--net=host", "--", "-weird-name", "--pidns"]).unwrap();
+        assert_eq!(f.command, ["-weird-name", "--pidns"]);
     }
 
     #[test]

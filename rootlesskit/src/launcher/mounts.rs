@@ -13,17 +13,15 @@ use super::cli::Propagation;
 /// Sets the propagation of every mount in the new namespace.
 pub fn set_propagation(p: Propagation) -> anyhow::Result<()> {
     let flag = match p {
-        Propagation::Rprivate => MsFlags::MS_PRIVATE,
-        Propagation::Rslave => MsFlags::MS_SLAVE,
+        Propagation::Rprivate => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        Propagation::Rslave => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        Propagation::Rshared => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        Propagation::Private => MsFlags::MS_PRIVATE,
+        Propagation::Slave => MsFlags::MS_SLAVE,
+        Propagation::Shared => MsFlags::MS_SHARED,
     };
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        flag | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .context("cannot set the mount propagation of / in the new mount namespace")
+    mount(None::<&str>, "/", None::<&str>, flag, None::<&str>)
+        .context("cannot set the mount propagation of / in the new mount namespace")
 }
 
 /// Makes `dir` writable: a tmpfs over it holding symlinks to its original entries, which stay
@@ -136,13 +134,47 @@ pub fn mount_proc() -> anyhow::Result<()> {
     .context("cannot mount /proc for the new PID namespace")
 }
 
-/// The namespace's /etc/hosts: loopback names, and the host name on the child's address.
+/// The namespace's /etc/hosts: the host's (its names stay resolvable, as under RootlessKit),
+/// then the host name on the child's address.
 pub fn hosts_content(child_ip: Option<std::net::IpAddr>) -> String {
-    let mut s = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    let host = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    hosts_text(&host, child_ip)
+}
+
+fn hosts_text(host: &str, child_ip: Option<std::net::IpAddr>) -> String {
+    let mut s = if host.trim().is_empty() {
+        String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+    } else {
+        let mut h = host.to_string();
+        if !h.ends_with('\n') {
+            h.push('\n');
+        }
+        h
+    };
     if let (Some(ip), Ok(h)) = (child_ip, nix::unistd::gethostname()) {
         if let Some(h) = h.to_str().filter(|h| !h.is_empty()) {
             s.push_str(&format!("{ip}\t{h}\n"));
         }
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hosts_text;
+
+    #[test]
+    fn hosts_keep_the_hosts_entries() {
+        let ip = Some("10.0.2.100".parse().unwrap());
+        let got = hosts_text("127.0.0.1 localhost\n192.0.2.7 registry.lan", ip);
+        assert!(
+            got.starts_with("127.0.0.1 localhost\n192.0.2.7 registry.lan\n"),
+            "{got}"
+        );
+        assert!(
+            got.lines().last().unwrap().starts_with("10.0.2.100\t"),
+            "{got}"
+        );
+        assert!(hosts_text("", ip).starts_with("127.0.0.1\tlocalhost\n"));
+    }
 }

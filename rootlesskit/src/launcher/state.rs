@@ -115,9 +115,21 @@ impl StateDir {
         Ok(())
     }
 
-    /// Removes what a running launcher publishes, at exit.
+    /// Removes what the launcher made there, at exit, and the directory when that leaves it
+    /// empty: RootlessKit removes its state directory, and a script may check it is gone. Only
+    /// the launcher's own files go (not whatever else a user keeps in a directory they named).
     pub fn cleanup(&self) {
         self.remove_stale();
+        for name in [
+            "resolv.conf",
+            "hosts",
+            "slirp4netns.log",
+            "slirp4netns.sock",
+            "lock",
+        ] {
+            let _ = fs::remove_file(self.path.join(name));
+        }
+        let _ = fs::remove_dir(&self.path);
     }
 }
 
