@@ -108,6 +108,9 @@ fn child(
         netconf::set_mac(req.name, mac)?;
     }
     if let Some(plan) = &req.configure {
+        // slirp4netns brings the loopback up before tap0: a namespace podman or a script
+        // made has it down, and nothing could bind 127.0.0.1 there.
+        netconf::loopback_up()?;
         netconf::configure(plan)?;
     }
     let fds = [tap.as_raw_fd()];

@@ -233,6 +233,10 @@ fn macaddress_and_cidr_configure_the_tap() {
     let addr = in_ns(&m, pid, &["ip", "-o", "-4", "addr", "show", "tap0"]);
     let addr = String::from_utf8_lossy(&addr.stdout);
     assert!(addr.contains("inet 10.0.135.228/25"), "{addr}");
+    // The loopback is up too, as slirp4netns brings it up (servers bind 127.0.0.1).
+    let lo = in_ns(&m, pid, &["ip", "-o", "link", "show", "lo"]);
+    let lo = String::from_utf8_lossy(&lo.stdout);
+    assert!(lo.contains(",UP") || lo.contains("<UP") || lo.contains("LOWER_UP"), "{lo}");
     // The gateway of that network answers, so the stack serves it.
     let host_port = burrow_testsupport::http_server(Ipv4Addr::LOCALHOST.into(), "x");
     assert_eq!(
