@@ -103,6 +103,25 @@ fn docker_build_and_the_python_sdk_build_through_burrow() {
         "docker build -q printed more than the id"
     );
 
+    // A Dockerfile from stdin (`-f -`): the CLI sends the context tar without its end blocks.
+    let piped = api.run(&[
+        "sh",
+        "-c",
+        &format!(
+            "printf 'FROM {busybox}\\nCOPY greeting.txt /g\\nCMD [\"cat\", \"/g\"]\\n' | DOCKER_BUILDKIT=0 {} build -q -t built-piped -f - {ctx}",
+            docker_bin()
+        ),
+    ]);
+    assert!(
+        piped.status.success(),
+        "docker build -f -: {}",
+        stderr(&piped)
+    );
+    assert_eq!(
+        api.docker_ok(&["run", "--rm", "built-piped"]),
+        "hello from the build\n"
+    );
+
     // A failing RUN: docker build exits non-zero and says which step and code.
     let bad = context(
         &rl,
@@ -172,7 +191,7 @@ fn docker_build_and_the_python_sdk_build_through_burrow() {
     let (code, body) = api.curl("POST", "/v1.41/build/prune", None);
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("burrow.build/cache:"), "{body}");
-    for name in ["built-demo", "built-py:1"] {
+    for name in ["built-demo", "built-py:1", "built-piped"] {
         api.docker_ok(&["rmi", name]);
     }
     assert!(Path::new(&ctx).exists());

@@ -236,7 +236,10 @@ fn macaddress_and_cidr_configure_the_tap() {
     // The loopback is up too, as slirp4netns brings it up (servers bind 127.0.0.1).
     let lo = in_ns(&m, pid, &["ip", "-o", "link", "show", "lo"]);
     let lo = String::from_utf8_lossy(&lo.stdout);
-    assert!(lo.contains(",UP") || lo.contains("<UP") || lo.contains("LOWER_UP"), "{lo}");
+    assert!(
+        lo.contains(",UP") || lo.contains("<UP") || lo.contains("LOWER_UP"),
+        "{lo}"
+    );
     // The gateway of that network answers, so the stack serves it.
     let host_port = burrow_testsupport::http_server(Ipv4Addr::LOCALHOST.into(), "x");
     assert_eq!(

@@ -763,13 +763,51 @@ fn unpack_context(
     }
     let tmp = tempfile::Builder::new().prefix("burrow-build-").tempdir()?;
     let reader = crate::images::compression::decompressed(input)?;
-    tar::Archive::new(reader)
+    tar::Archive::new(Padded::new(reader))
         .unpack(tmp.path())
         .with_context(|| {
             format!("unpacking the build context {how} (a tar archive, plain, gzip or zstd)")
         })?;
     let root = tmp.path().to_path_buf();
     Ok((Some(tmp), root))
+}
+
+/// A tar stream made whole at its end: the docker CLI sends a context whose last entry lacks
+/// its padding and the end-of-archive blocks when it adds a Dockerfile from outside the
+/// context (`-f -`, `-f ../Dockerfile`); Go's reader takes that, the tar crate's does not. At
+/// the end of the input this gives zeros up to the next 512-byte block and two more blocks.
+struct Padded<R> {
+    inner: R,
+    read: u64,
+    tail: Option<u64>,
+}
+
+impl<R> Padded<R> {
+    fn new(inner: R) -> Self {
+        Padded {
+            inner,
+            read: 0,
+            tail: None,
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Padded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.tail.is_none() {
+            let n = self.inner.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                self.read += n as u64;
+                return Ok(n);
+            }
+            self.tail = Some((512 - self.read % 512) % 512 + 1024);
+        }
+        let left = self.tail.as_mut().expect("set above");
+        let n = (*left).min(buf.len() as u64) as usize;
+        buf[..n].fill(0);
+        *left -= n as u64;
+        Ok(n)
+    }
 }
 
 /// The context's ignore file: `<Dockerfile>.dockerignore` beside a Dockerfile given by path
@@ -829,5 +867,31 @@ fn failed(line: &Line) -> impl Fn(anyhow::Error) -> BuildError + Copy + '_ {
         line: line.line,
         instruction: line.original.clone(),
         err,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_context_tar_without_its_end_unpacks() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(5);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "Dockerfile", &b"FROM "[..]).unwrap();
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        b.append_data(&mut h, "last", &b"abc"[..]).unwrap();
+        let whole = b.into_inner().unwrap();
+        // As the docker CLI sends it with a Dockerfile from outside the context: the last
+        // entry's data unpadded, no end-of-archive blocks.
+        let cut = &whole[..512 * 3 + 3];
+        let (_tmp, root) = unpack_context(std::io::BufReader::new(cut), "test").unwrap();
+        assert_eq!(std::fs::read(root.join("last")).unwrap(), b"abc");
+        let (_tmp, root) = unpack_context(std::io::BufReader::new(&whole[..]), "test").unwrap();
+        assert_eq!(std::fs::read(root.join("Dockerfile")).unwrap(), b"FROM ");
     }
 }
