@@ -385,6 +385,46 @@ fn pidns_detach_netns_and_socket_activation() {
     assert!(matches!(lines[1], "exe" | "burrow-rootless"), "{lines:?}");
     assert_eq!(lines[2], "0", "zombies left: {lines:?}");
 
+    // child_pid names the namespace's PID 1, so nsenter -p reaches the command's namespace
+    // (as with RootlessKit); without a reaper the command is PID 1 and SIGTERM still ends it.
+    let dir = StateDir::new(&m, "pidns");
+    let flag = dir.flag();
+    let r = spawn(&m, &[&flag, "--pidns", "--reaper=false", "sleep", "300"]);
+    assert!(
+        wait_for(T, || read_child_pid(&dir.0).is_some()),
+        "no child_pid"
+    );
+    let child = read_child_pid(&dir.0).unwrap();
+    let ns = |pid: u32| std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+    assert_ne!(
+        ns(child as u32),
+        ns(std::process::id()),
+        "child_pid is not in the new pid namespace"
+    );
+    let mut enter = m.user_command("nsenter");
+    enter.args([
+        "-U",
+        "--preserve-credentials",
+        "-p",
+        "-m",
+        "-t",
+        &child.to_string(),
+        "cat",
+        "/proc/1/comm",
+    ]);
+    let entered = run_with_timeout(&mut enter, T);
+    assert_eq!(stdout(&entered), "sleep\n", "{}", stderr(&entered));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(r.0.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || !pid_alive(child)),
+        "SIGTERM did not end the command running as PID 1"
+    );
+    drop(r);
+
     // --detach-netns: the command keeps the host's network; the namespace's is at STATE/netns.
     let dir = StateDir::new(&m, "detach");
     let flag = dir.flag();
@@ -594,8 +634,8 @@ fn go_boolean_flag_forms_as_rootlesskit_takes_them() {
     );
 }
 
-/// What RootlessKit does and scripts may rely on: the host's /etc/hosts names stay resolvable
-/// in the namespace, the state directory is gone after the launcher exits, and an unknown
+/// What RootlessKit does and scripts may rely on: /sys shows the namespace's interfaces, the
+/// host's /etc/hosts names stay resolvable in the namespace, the state directory is gone after the launcher exits, and an unknown
 /// flag or a --cidr with host bits is refused (not run as the command), as by Debian's
 /// rootlesskit.
 #[test]
@@ -604,9 +644,20 @@ fn hosts_state_dir_and_refused_flags_as_rootlesskit() {
     let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
     let dir = StateDir::new(&m, "exit");
     let flag = dir.flag();
-    let out = run(&m, &[&flag, "--net=slirp4netns", "cat", "/etc/hosts"]);
+    let out = run(
+        &m,
+        &[
+            &flag,
+            "--net=slirp4netns",
+            "sh",
+            "-c",
+            "ls /sys/class/net | tr '\\n' ' '; echo; test -d /sys/fs/cgroup && echo cgroup; cat /etc/hosts",
+        ],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let inside = stdout(&out);
+    // A sysfs of the namespace's own: its interfaces, and the cgroup mounts kept.
+    assert!(inside.starts_with("lo tap0 \ncgroup\n"), "{inside}");
     for line in hosts
         .lines()
         .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))

@@ -114,6 +114,9 @@ fn stage(flags: &Flags, chan: &mut Channel) -> anyhow::Result<i32> {
     for d in &flags.copy_up {
         mounts::copy_up(d)?;
     }
+    if flags.own_netns() {
+        mounts::remount_sysfs();
+    }
     if flags.own_netns() && matches!(flags.net, Net::Slirp4netns | Net::Builtin) {
         let mut resolv = format!("nameserver {}\n", flags.cidr.dns());
         if flags.ipv6 {
@@ -127,18 +130,27 @@ fn stage(flags: &Flags, chan: &mut Channel) -> anyhow::Result<i32> {
         let hosts = mounts::hosts_content(Some(flags.cidr.child_ip().into()));
         mounts::bind_file(&state.join("hosts"), &hosts, "/etc/hosts".as_ref())?;
     }
+    let listen = std::env::var_os(LISTEN_ENV).is_some();
+    let cmd = command(&flags.command);
+    if flags.pidns {
+        // PID 1 of the new namespace is made now and waits for GO: child_pid names it, so
+        // `nsenter -p -t $(cat child_pid)` enters the command's PID namespace.
+        let reaper = flags.reaper != Tristate::False;
+        let pid1 = pidns::start(cmd, reaper, listen)?;
+        chan.send(sync::READY)?;
+        chan.send_pid(pid1.pid().as_raw())?;
+        if !chan.expect(sync::GO)? {
+            pid1.abandon();
+            return Ok(1);
+        }
+        drop(std::mem::replace(chan, closed_channel()?));
+        return Ok(pid1.go(reaper));
+    }
     chan.send(sync::READY)?;
     if !chan.expect(sync::GO)? {
         return Ok(1);
     }
     drop(std::mem::replace(chan, closed_channel()?));
-
-    let listen = std::env::var_os(LISTEN_ENV).is_some();
-    let cmd = command(&flags.command);
-    if flags.pidns {
-        let reaper = flags.reaper != Tristate::False;
-        return pidns::run(cmd, reaper, listen);
-    }
     Ok(exec::exec(cmd, listen))
 }
 

@@ -134,6 +134,56 @@ pub fn mount_proc() -> anyhow::Result<()> {
     .context("cannot mount /proc for the new PID namespace")
 }
 
+/// A fresh sysfs on /sys for the child's own network namespace, as RootlessKit mounts one:
+/// `/sys/class/net` then lists the namespace's interfaces (lo, tap0), not the host's. The
+/// cgroup mounts under /sys/fs/cgroup are kept (moved aside and back). When the kernel refuses
+/// the mount, the host's /sys stays, with a warning.
+pub fn remount_sysfs() {
+    let cgroup = Path::new("/sys/fs/cgroup");
+    let aside = match nix::unistd::mkdtemp(
+        &std::env::temp_dir().join(".burrow-rootlesskit-sys.XXXXXX"),
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("burrow-rootlesskit: warning: /sys stays the host's (cannot make a temporary directory: {e})");
+            return;
+        }
+    };
+    let had_cgroup = cgroup.is_dir()
+        && mount(
+            Some(cgroup),
+            &aside,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .is_ok();
+    let mounted = mount(
+        Some("sysfs"),
+        "/sys",
+        Some("sysfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+        None::<&str>,
+    );
+    if let Err(e) = mounted {
+        eprintln!("burrow-rootlesskit: warning: /sys stays the host's (mounting a sysfs for the network namespace: {e})");
+    } else if had_cgroup {
+        if let Err(e) = mount(
+            Some(&aside),
+            cgroup,
+            None::<&str>,
+            MsFlags::MS_MOVE,
+            None::<&str>,
+        ) {
+            eprintln!("burrow-rootlesskit: warning: /sys/fs/cgroup is missing from the namespace's /sys: {e}");
+        }
+    }
+    if had_cgroup {
+        let _ = nix::mount::umount2(&aside, nix::mount::MntFlags::MNT_DETACH);
+    }
+    let _ = fs::remove_dir(&aside);
+}
+
 /// The namespace's /etc/hosts: the host's (its names stay resolvable, as under RootlessKit),
 /// then the host name on the child's address.
 pub fn hosts_content(child_ip: Option<std::net::IpAddr>) -> String {

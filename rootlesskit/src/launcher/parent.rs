@@ -156,6 +156,12 @@ pub fn run(flags: Flags) -> anyhow::Result<i32> {
     };
     chan.send(sync::NET)?;
     step!(sync::READY);
+    // With --pidns, the child names the namespace's PID 1: child_pid and the API give it.
+    let ns_pid = if flags.pidns {
+        Pid::from_raw(chan.expect_pid()?)
+    } else {
+        pid
+    };
 
     let driver: Option<Arc<dyn PortDriver>> = match flags.port_driver {
         PortDriverKind::Builtin => {
@@ -216,7 +222,7 @@ pub fn run(flags: Flags) -> anyhow::Result<i32> {
         ApiInfo {
             version: env!("CARGO_PKG_VERSION").to_string(),
             state_dir: state.path.clone(),
-            child_pid: pid.as_raw(),
+            child_pid: ns_pid.as_raw(),
             network_driver: NetworkDriverInfo {
                 driver: driver_name.into(),
                 dns,
@@ -226,7 +232,7 @@ pub fn run(flags: Flags) -> anyhow::Result<i32> {
         },
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
-    state.write("child_pid", &pid.to_string())?;
+    state.write("child_pid", &ns_pid.to_string())?;
     chan.send(sync::GO)?;
     drop(chan);
 

@@ -41,6 +41,18 @@ impl Channel {
         self.tx.write_all(&[msg])
     }
 
+    /// Sends a process id (with --pidns: the namespace's PID 1, as the host sees it).
+    pub fn send_pid(&mut self, pid: i32) -> std::io::Result<()> {
+        self.tx.write_all(&pid.to_le_bytes())
+    }
+
+    /// Reads what [`Channel::send_pid`] sent.
+    pub fn expect_pid(&mut self) -> std::io::Result<i32> {
+        let mut b = [0u8; 4];
+        self.rx.read_exact(&mut b)?;
+        Ok(i32::from_le_bytes(b))
+    }
+
     /// Waits for `want`; `Ok(false)` when the other side closed its end first (it failed and said
     /// why on stderr).
     pub fn expect(&mut self, want: u8) -> std::io::Result<bool> {
