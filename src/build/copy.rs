@@ -264,8 +264,23 @@ fn place(
             let head = data
                 .head(64 * 1024)
                 .map_err(|e| archive_err(e.to_string()))?;
-            if files::is_archive(&head) {
-                let data = data.bytes().map_err(|e| archive_err(e.to_string()))?;
+            let compressed =
+                head.starts_with(b"BZh") || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]);
+            let inner = match compressed {
+                true => {
+                    let all = data.bytes().map_err(|e| archive_err(e.to_string()))?;
+                    files::bzip2_or_xz_tar(&all)
+                        .transpose()
+                        .map_err(|e| archive_err(e.to_string()))?
+                        .filter(|tar| files::is_archive(tar))
+                }
+                false => None,
+            };
+            if inner.is_some() || files::is_archive(&head) {
+                let data = match inner {
+                    Some(tar) => std::borrow::Cow::Owned(tar),
+                    None => data.bytes().map_err(|e| archive_err(e.to_string()))?,
+                };
                 let mut extracted = Tree::new();
                 files::apply_layer(&mut extracted, &data, m)
                     .map_err(|err| archive_err(err.to_string()))?;
@@ -445,6 +460,40 @@ mod tests {
             paths(&select(&src, &s, &Origin::Stage("s")).unwrap()),
             ["opt/pkg.tar"]
         );
+        // bzip2- and xz-compressed tars are extracted too, as Docker's ADD does.
+        let plain = files::layer_tar(&inner).unwrap();
+        let mut bz = Vec::new();
+        std::io::Read::read_to_end(
+            &mut bzip2::read::BzEncoder::new(&plain[..], bzip2::Compression::fast()),
+            &mut bz,
+        )
+        .unwrap();
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut std::io::BufReader::new(&plain[..]), &mut xz).unwrap();
+        for (name, data) in [("pkg.tar.bz2", bz), ("pkg.tar.xz", xz)] {
+            let mut src = Tree::new();
+            let mut e = src_entry(name);
+            e.kind = Kind::File(data.into());
+            src.insert(name.into(), e);
+            let mut s = spec(&[name], "/opt/");
+            s.add = true;
+            assert_eq!(
+                paths(&select(&src, &s, &Origin::Stage("s")).unwrap()),
+                ["opt/pkg", "opt/pkg/bin"],
+                "{name}"
+            );
+        }
+    }
+
+    fn src_entry(name: &str) -> Entry {
+        Entry {
+            path: name.into(),
+            kind: Kind::Dir,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime: 0,
+        }
     }
 
     #[test]

@@ -253,6 +253,22 @@ fn remove_subtree(tree: &mut Tree, path: &str) {
 }
 
 /// Whether `data` is a tar archive (plain or gzip) ADD extracts.
+/// The tar inside a bzip2- or xz-compressed file, which ADD extracts as Docker does (plain,
+/// gzip and zstd tars go to [`apply_layer`] as they are); None for other data.
+pub fn bzip2_or_xz_tar(data: &[u8]) -> Option<std::io::Result<Vec<u8>>> {
+    let mut out = Vec::new();
+    if data.starts_with(b"BZh") {
+        let r = bzip2::read::BzDecoder::new(data).read_to_end(&mut out);
+        return Some(r.map(|_| out));
+    }
+    if data.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        let r = lzma_rs::xz_decompress(&mut std::io::BufReader::new(data), &mut out)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()));
+        return Some(r.map(|_| out));
+    }
+    None
+}
+
 pub fn is_archive(data: &[u8]) -> bool {
     if data.starts_with(&[0x1f, 0x8b]) {
         let mut head = vec![0u8; 512];
