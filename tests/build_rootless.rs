@@ -327,6 +327,20 @@ CMD ["sh", "-c", "cat /vars /owner /link-copy && test -d /empty/made && echo mad
         "a proxy arg went into the image: {env}"
     );
 
+    // An untagged build's image is removed by its ID (the build cache's own records of it stay
+    // hidden, not "other repositories").
+    let untagged = rl.dir.join("untagged");
+    write(
+        &untagged,
+        "Dockerfile",
+        &format!("FROM {BASE}\nRUN echo untagged > /u\n"),
+    );
+    let out = rl.burrow(&["build", "-q", untagged.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    let gone = rl.burrow(&["rmi", &id]);
+    assert_eq!(code(&gone), 0, "rmi {id}: {}", stderr(&gone));
+
     // A COPY of what .dockerignore excludes says so, with the line.
     let out = rl.burrow(&[
         "build",

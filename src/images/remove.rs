@@ -46,7 +46,15 @@ pub async fn remove(
         }
         None => {
             let found = catalog::find(store, arg, &platform).await?;
-            let names: Vec<String> = found.iter().map(|l| l.name.clone()).collect();
+            // The build cache's records are hidden and stay (the builder's, not the user's).
+            let names: Vec<String> = found
+                .iter()
+                .map(|l| l.name.clone())
+                .filter(|n| !crate::build::cache::is_cache_record(n))
+                .collect();
+            if names.is_empty() {
+                return Err(catalog::CatalogError::NotFound(arg.to_owned()).into());
+            }
             if names.len() > 1 && !force {
                 bail!(
                     "conflict: unable to delete {arg} (must be forced) - image is referenced in multiple repositories ({})",
@@ -77,7 +85,7 @@ pub async fn remove(
         let still = catalog::all(store, &platform)
             .await?
             .iter()
-            .any(|l| l.id() == id);
+            .any(|l| l.id() == id && !crate::build::cache::is_cache_record(&l.name));
         if !still {
             userdb::forget(user_cache, &id);
             out.deleted = Some(id);
