@@ -26,6 +26,8 @@ fn main() -> ExitCode {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: a log file or a pipe gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     let Some(socket) = args.socket.or_else(burrow_bypass::service::default_socket) else {
         eprintln!("burrow-bypass: XDG_RUNTIME_DIR is not set: pass --socket PATH or export XDG_RUNTIME_DIR");

@@ -66,15 +66,7 @@ impl Build<'_> {
         // What the stage has matters to a single source without a trailing `/` (into a
         // directory of that name) and to --chown (the directories the copy makes).
         if (sources.len() == 1 && !spec.dest.ends_with('/')) || spec.chown.is_some() {
-            let paths = self
-                .stage_paths(state)
-                .await
-                .map_err(|err| BuildError::Step {
-                    line: line.line,
-                    instruction: line.original.clone(),
-                    err,
-                })?;
-            spec.stage = Some(paths);
+            spec.stage = Some(self.stage_paths(state).await.map_err(failed(line))?);
         }
         let (docs, sources): (Vec<&String>, Vec<&String>) =
             sources.iter().partition(|s| heredoc_of(line, s).is_some());
@@ -202,11 +194,7 @@ impl Build<'_> {
         let tree = self
             .layers_tree(&state.layers, "the stage")
             .await
-            .map_err(|err| BuildError::Step {
-                line: line.line,
-                instruction: line.original.clone(),
-                err,
-            })?;
+            .map_err(failed(line))?;
         let text = |p: &str| match tree.get(p).map(|e| &e.kind) {
             Some(files::Kind::File(d)) => d
                 .bytes()

@@ -300,7 +300,7 @@ impl Build<'_> {
         line: &Line,
         title: Option<(String, usize, usize)>,
     ) -> Result<(), BuildError> {
-        let (refuse, step_err) = (refused(line), failed(line));
+        let refuse = refused(line);
         match line.name.as_str() {
             "ARG" => self.arg(plan, state, line),
             "RUN" => {
@@ -310,18 +310,7 @@ impl Build<'_> {
             "COPY" | "ADD" => {
                 let n = self.begin_step(&title, line);
                 let tree = self.copy_tree(state, line).await?;
-                let content = files::content_digest(&tree).map_err(|e| step_err(e.into()))?;
-                let key = cache::key(&state.key, &line.full(), &state.arg_env(), Some(&content));
-                if self.cached(state, &key, n).await.map_err(step_err)? {
-                    return Ok(());
-                }
-                let (gz, diff_id) = files::layer_gzip(&tree).map_err(|e| step_err(e.into()))?;
-                let desc = descriptor(manifest::OCI_LAYER_GZIP, &gz);
-                self.commit(state, key, line, desc.clone(), diff_id, Some(gz))
-                    .await
-                    .map_err(step_err)?;
-                self.progress.done(n);
-                Ok(())
+                self.tree_step(state, line, &tree, n).await
             }
             "SHELL" => {
                 let Some(v) = json_array(&line.rest) else {
@@ -342,13 +331,7 @@ impl Build<'_> {
             "FROM" => Err(refuse("FROM inside a stage".into())),
             "WORKDIR" => self.workdir(state, line).await,
             _ => {
-                let instr = Instruction::parse(&line.original)
-                    .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?;
-                let args = state.arg_env();
-                let mut cmd_set = state.cmd_set;
-                apply_step(state.image_config(), &instr, &args, &mut cmd_set)
-                    .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?;
-                state.cmd_set = cmd_set;
+                apply_config(state, line)?;
                 self.config_step(state, line);
                 Ok(())
             }
@@ -358,18 +341,12 @@ impl Build<'_> {
     /// WORKDIR: the working directory set, and made (as BuildKit makes it) when the stage lacks
     /// it: the missing directories in a layer of their own, owned by the stage's USER.
     async fn workdir(&mut self, state: &mut State, line: &Line) -> Result<(), BuildError> {
-        let step_err = failed(line);
-        let instr = Instruction::parse(&line.original)
-            .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?;
-        let args = state.arg_env();
-        let mut cmd_set = state.cmd_set;
-        apply_step(state.image_config(), &instr, &args, &mut cmd_set)
-            .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?;
+        apply_config(state, line)?;
         let dir = state.image_config()["WorkingDir"]
             .as_str()
             .unwrap_or("/")
             .to_string();
-        let paths = self.stage_paths(state).await.map_err(step_err)?;
+        let paths = self.stage_paths(state).await.map_err(failed(line))?;
         let mut missing = Vec::new();
         let mut at = String::new();
         for part in dir.split('/').filter(|p| !p.is_empty()) {
@@ -408,17 +385,26 @@ impl Build<'_> {
                 (path, entry)
             })
             .collect();
-        let key = cache::key(
-            &state.key,
-            &line.full(),
-            &state.arg_env(),
-            Some(&files::content_digest(&tree).map_err(|e| step_err(e.into()))?),
-        );
         let n = self.progress.step(&line.original);
+        self.tree_step(state, line, &tree, n).await
+    }
+
+    /// A step whose layer holds `tree` (COPY, ADD, a WORKDIR that makes directories): taken
+    /// from the cache when its key (with the tree's content) has a result, else written.
+    async fn tree_step(
+        &mut self,
+        state: &mut State,
+        line: &Line,
+        tree: &Tree,
+        n: usize,
+    ) -> Result<(), BuildError> {
+        let step_err = failed(line);
+        let content = files::content_digest(tree).map_err(|e| step_err(e.into()))?;
+        let key = cache::key(&state.key, &line.full(), &state.arg_env(), Some(&content));
         if self.cached(state, &key, n).await.map_err(step_err)? {
             return Ok(());
         }
-        let (gz, diff_id) = files::layer_gzip(&tree).map_err(|e| step_err(e.into()))?;
+        let (gz, diff_id) = files::layer_gzip(tree).map_err(|e| step_err(e.into()))?;
         let desc = descriptor(manifest::OCI_LAYER_GZIP, &gz);
         self.commit(state, key, line, desc, diff_id, Some(gz))
             .await
@@ -862,6 +848,18 @@ fn refused(line: &Line) -> impl Fn(String) -> BuildError + Copy + '_ {
 }
 
 /// Builds the error of an instruction `line` that failed while it ran.
+/// Applies an instruction that changes the image config (ENV, LABEL, WORKDIR, ...) to the state.
+fn apply_config(state: &mut State, line: &Line) -> Result<(), BuildError> {
+    let instr = Instruction::parse(&line.original)
+        .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?;
+    let args = state.arg_env();
+    let mut cmd_set = state.cmd_set;
+    apply_step(state.image_config(), &instr, &args, &mut cmd_set)
+        .map_err(|e| BuildError::Parse(ParseError::at(line.line, e)))?;
+    state.cmd_set = cmd_set;
+    Ok(())
+}
+
 fn failed(line: &Line) -> impl Fn(anyhow::Error) -> BuildError + Copy + '_ {
     move |err| BuildError::Step {
         line: line.line,
