@@ -34,6 +34,17 @@ impl RunMount {
         let (mut typ, mut target, mut source, mut from, mut id) =
             ("bind".to_string(), None, None, None, None);
         let mut rw = false;
+        // The type first: a secret, ssh or tmpfs mount's own options must not hide that the
+        // type itself is what burrow lacks.
+        if let Some(t) = v
+            .split(',')
+            .find_map(|f| f.strip_prefix("type="))
+            .filter(|t| !matches!(*t, "cache" | "bind"))
+        {
+            return Err(format!(
+                "--mount type={t} is not supported by burrow's builder: use type=cache or type=bind"
+            ));
+        }
         for field in v.split(',').filter(|f| !f.is_empty()) {
             let (k, val) = field.split_once('=').unwrap_or((field, ""));
             match k {
@@ -132,6 +143,8 @@ mod tests {
             }
         );
         assert!(RunMount::parse("type=secret,target=/s").is_err());
+        let err = RunMount::parse("type=secret,id=npm,required").unwrap_err();
+        assert!(err.contains("type=secret is not supported"), "{err}");
         assert!(RunMount::parse("type=cache").is_err());
         assert!(RunMount::parse("type=cache,target=/c,uid=1000").is_err());
         assert_ne!(cache_volume("/a"), cache_volume("/b"));
