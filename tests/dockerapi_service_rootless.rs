@@ -116,6 +116,19 @@ fn slow_requests_do_not_hold_up_other_clients() {
     let log_body = following.join().unwrap();
     assert!(log_body.contains("started"), "{log_body}");
     api.docker_ok(&["rm", "-f", "sleeper"]);
+
+    // SIGTERM (a service manager's stop) ends the service and removes its socket, as dockerd
+    // removes docker.sock.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), || !api.socket.exists()
+            && service_pid(&api.socket).is_none()),
+        "the service or its socket outlived SIGTERM"
+    );
 }
 
 #[test]

@@ -94,8 +94,28 @@ pub async fn serve(ctx: Ctx, opts: ServeOptions) -> Result<(), ServeError> {
                 .max(Duration::from_millis(100))
         })
         .unwrap_or(Duration::from_secs(3600));
+    // SIGTERM (a service manager's stop) and SIGINT end the service with its socket removed.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut int = signal(SignalKind::interrupt()).ok();
     loop {
-        let accepted = tokio::time::timeout(tick, listener.accept()).await;
+        let stop = async {
+            match (term.as_mut(), int.as_mut()) {
+                (Some(t), Some(i)) => tokio::select! {
+                    _ = t.recv() => {}
+                    _ = i.recv() => {}
+                },
+                _ => std::future::pending().await,
+            }
+        };
+        let accepted = tokio::select! {
+            a = tokio::time::timeout(tick, listener.accept()) => a,
+            _ = stop => {
+                tracing::info!("stopped by a signal: the service ends");
+                listener.remove();
+                return Ok(());
+            }
+        };
         let stream = match accepted {
             Err(_) => {
                 if active.load(Ordering::SeqCst) > 0 {
