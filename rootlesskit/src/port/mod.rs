@@ -87,24 +87,33 @@ impl<'de> Deserialize<'de> for Proto {
 /// One published port: `[parentIP:]parentPort[:childIP]:childPort/proto`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortSpec {
+    // Go's JSON decoder (RootlessKit's) matches keys in any case: the capitalised spellings a Go
+    // struct's own field names give are taken too.
+    #[serde(alias = "Proto", alias = "PROTO")]
     pub proto: Proto,
     #[serde(
         rename = "parentIP",
+        alias = "ParentIP",
+        alias = "parentIp",
+        alias = "ParentIp",
         default,
         with = "opt_ip",
         skip_serializing_if = "Option::is_none"
     )]
     pub parent_ip: Option<IpAddr>,
-    #[serde(rename = "parentPort", default)]
+    #[serde(rename = "parentPort", alias = "ParentPort", default)]
     pub parent_port: u16,
     #[serde(
         rename = "childIP",
+        alias = "ChildIP",
+        alias = "childIp",
+        alias = "ChildIp",
         default,
         with = "opt_ip",
         skip_serializing_if = "Option::is_none"
     )]
     pub child_ip: Option<IpAddr>,
-    #[serde(rename = "childPort", default)]
+    #[serde(rename = "childPort", alias = "ChildPort", default)]
     pub child_port: u16,
 }
 
@@ -478,6 +487,12 @@ mod tests {
         );
         let back: PortSpec = serde_json::from_value(serde_json::json!({"proto": "udp6", "parentIP": "", "parentPort": 1, "childIP": "::1", "childPort": 2})).unwrap();
         assert_eq!(back, p("1:[::1]:2/udp6"));
+        // Go's decoder takes a Go struct's own capitalised field names; so does ours.
+        let go: PortSpec = serde_json::from_value(
+            serde_json::json!({"Proto": "udp6", "ParentPort": 1, "ChildIP": "::1", "ChildPort": 2}),
+        )
+        .unwrap();
+        assert_eq!(go, p("1:[::1]:2/udp6"));
         assert!(serde_json::from_str::<PortSpec>(
             r#"{"proto":"sctp","parentPort":1,"childPort":2}"#
         )
