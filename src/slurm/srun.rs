@@ -17,7 +17,7 @@ pub enum SrunError {
     NoValue { flag: String },
     #[error("{0} is not one of burrow srun's container flags (--container-image, --container-mounts, --container-workdir, --container-name); pyxis's other flags are not supported")]
     Unknown(String),
-    #[error("--container-mounts {0:?}: each mount is SRC[:DST[:ro|rw]], separated by commas")]
+    #[error("--container-mounts {0:?}: each mount is SRC[:DST[:FLAGS]], separated by commas; FLAGS joined by + from ro, rw, rbind, bind, rprivate, private")]
     BadMount(String),
 }
 
@@ -80,6 +80,24 @@ pub struct ContainerFlags {
     pub mounts: Vec<MountSpec>,
     pub workdir: Option<String>,
     pub name: Option<String>,
+    /// `--container-mount-home`: the user's home bound at the same path.
+    pub mount_home: bool,
+}
+
+/// An image as pyxis takes it, in enroot's URI form (`[docker://][USER@][REGISTRY#]IMAGE[:TAG]`),
+/// as a Docker reference: `nvcr.io#nvidia/pytorch:24.01` is `nvcr.io/nvidia/pytorch:24.01`.
+/// (`USER@` names registry credentials for enroot; `burrow login` keeps them here.)
+pub fn enroot_image(v: &str) -> String {
+    let v = v.strip_prefix("docker://").unwrap_or(v);
+    let v = match v.split_once('@') {
+        // USER@... (not a digest, which follows the name: NAME@sha256:...).
+        Some((user, rest)) if !user.contains('/') && !rest.starts_with("sha256:") => rest,
+        _ => v,
+    };
+    match v.split_once('#') {
+        Some((registry, image)) => format!("{registry}/{image}"),
+        None => v.to_string(),
+    }
 }
 
 /// A `burrow srun` command line taken apart.
@@ -107,6 +125,12 @@ pub fn split(args: &[String], opts: &ValueOptions) -> Result<Split, SrunError> {
         if !a.starts_with('-') || a == "-" {
             break;
         }
+        // pyxis's home flags take no value.
+        if a == "--container-mount-home" || a == "--no-container-mount-home" {
+            c.mount_home = a == "--container-mount-home";
+            i += 1;
+            continue;
+        }
         if let Some(flag) = a.strip_prefix("--container-") {
             let (name, value) = match flag.split_once('=') {
                 Some((n, v)) => (n, v.to_string()),
@@ -119,7 +143,7 @@ pub fn split(args: &[String], opts: &ValueOptions) -> Result<Split, SrunError> {
                 }
             };
             match name {
-                "image" => image = Some(value),
+                "image" => image = Some(enroot_image(&value)),
                 "mounts" => c.mounts.extend(parse_mounts(&value)?),
                 "workdir" => c.workdir = Some(value),
                 "name" => c.name = Some(value),
@@ -174,11 +198,17 @@ pub fn parse_mounts(value: &str) -> Result<Vec<MountSpec>, SrunError> {
                 [s, d, f] => (*s, *d, *f),
                 _ => return Err(SrunError::BadMount(m.to_string())),
             };
-            let read_only = match flags {
-                "" | "rw" => false,
-                "ro" => true,
-                _ => return Err(SrunError::BadMount(m.to_string())),
-            };
+            // enroot's mount flags, joined by +: ro/rw, and the binding and propagation a
+            // bind mount has anyway.
+            let mut read_only = false;
+            for f in flags.split('+').filter(|f| !f.is_empty()) {
+                match f {
+                    "ro" => read_only = true,
+                    "rw" => read_only = false,
+                    "rbind" | "bind" | "rprivate" | "private" => {}
+                    _ => return Err(SrunError::BadMount(m.to_string())),
+                }
+            }
             if source.is_empty() || !target.starts_with('/') {
                 return Err(SrunError::BadMount(m.to_string()));
             }
@@ -218,6 +248,9 @@ pub fn srun_argv(burrow: &Path, split: &Split) -> Vec<String> {
     if let Some(n) = &c.name {
         argv.push(format!("--container-name={n}"));
     }
+    if c.mount_home {
+        argv.push("--container-mount-home".into());
+    }
     argv.push("--".into());
     argv.extend(split.command.iter().cloned());
     argv
@@ -242,13 +275,21 @@ pub fn run_args(c: &ContainerFlags, command: &[String]) -> Vec<String> {
 
 /// `-v SRC:DST[:ro]` for each mount.
 fn volume_args(c: &ContainerFlags) -> Vec<String> {
-    c.mounts
+    let mut out: Vec<String> = c
+        .mounts
         .iter()
         .flat_map(|m| {
             let ro = if m.read_only { ":ro" } else { "" };
             ["-v".to_string(), format!("{}:{}{ro}", m.source, m.target)]
         })
-        .collect()
+        .collect();
+    if c.mount_home {
+        if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+            let home = home.to_string_lossy().into_owned();
+            out.extend(["-v".to_string(), format!("{home}:{home}")]);
+        }
+    }
+    out
 }
 
 /// Where a named container's keep-alive program is mounted inside it.
@@ -358,6 +399,34 @@ mod tests {
         ));
         assert!(parse_mounts("/a:relative").is_err());
         assert!(parse_mounts("/a:/b:xx").is_err());
+        assert!(parse_mounts("/a:/b:ro+rshared").is_err());
+        assert!(parse_mounts("/a:/b:ro+rprivate").unwrap()[0].read_only);
+    }
+
+    #[test]
+    fn pyxis_forms_of_images_and_home() {
+        assert_eq!(
+            enroot_image("nvcr.io#nvidia/pytorch:24.01"),
+            "nvcr.io/nvidia/pytorch:24.01"
+        );
+        assert_eq!(
+            enroot_image("docker://me@reg.lan:5000#app:1"),
+            "reg.lan:5000/app:1"
+        );
+        assert_eq!(enroot_image("ubuntu:22.04"), "ubuntu:22.04");
+        assert_eq!(enroot_image("busybox@sha256:ab"), "busybox@sha256:ab");
+        let o = ValueOptions::from_help(HELP);
+        let s = split(
+            &words("-n 1 --no-container-mount-home --container-image=reg#img --container-mount-home true"),
+            &o,
+        )
+        .unwrap();
+        assert!(s.container.mount_home);
+        assert_eq!(s.container.image, "reg/img");
+        assert_eq!(s.command, ["true"]);
+        let argv = srun_argv(Path::new("/b/burrow"), &s);
+        let inner = split(&argv[5..], &ValueOptions::default()).unwrap();
+        assert_eq!(inner.container, s.container);
     }
 
     #[test]
@@ -386,6 +455,7 @@ mod tests {
             mounts: parse_mounts("/d:/in:ro").unwrap(),
             workdir: Some("/in".into()),
             name: Some("pre".into()),
+            mount_home: false,
         };
         let exec = named_exec_args(&c, "pre", &["SLURM_PROCID=1".into()], &words("ls"));
         assert_eq!(exec, words("exec -i -e SLURM_PROCID=1 -w /in pre ls"));
