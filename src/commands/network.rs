@@ -220,19 +220,12 @@ async fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
         None | Some("") | Some("table") => None,
         f => Some(Listing::parse(f, "")?),
     };
-    net::ensure_default(&ctx.net)?;
     let filters = a
         .filter
         .iter()
         .map(|f| f.parse::<manage::ListFilter>())
         .collect::<Result<Vec<_>, _>>()?;
-    let all = match filters.is_empty() {
-        true => net::list(&ctx.net)?,
-        false => {
-            let users = networks::users(ctx).await?;
-            manage::filter(net::list(&ctx.net)?, &filters, &users)
-        }
-    };
+    let all = networks::list_matching(ctx, &filters).await?;
     if a.quiet {
         for n in &all {
             println!("{}", &n.id[..12]);

@@ -183,10 +183,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
                     .iter()
                     .map(|f| f.parse::<volumes::ListFilter>())
                     .collect::<Result<Vec<_>, _>>()?;
-                let list = match filters.is_empty() {
-                    true => vols.list(),
-                    false => vols.list_filtered(&filters, &volumes::InUse::of(&ctx).await?),
-                };
+                let list = volumes::list_matching(&ctx, &filters).await?;
                 print_list(list, a.quiet, &format)?;
             }
             Command::Inspect(a) => {

@@ -25,6 +25,24 @@ pub async fn users(ctx: &Ctx) -> anyhow::Result<Users> {
     Ok(Users(used))
 }
 
+/// `network ls` with filters (the CLI's and the Docker API's), the default network made first:
+/// the containers are read only when a `dangling` filter needs to know which networks are used.
+pub async fn list_matching(
+    ctx: &Ctx,
+    filters: &[manage::ListFilter],
+) -> anyhow::Result<Vec<net::Network>> {
+    net::ensure_default(&ctx.net)?;
+    let all = net::list(&ctx.net)?;
+    let users = match filters
+        .iter()
+        .any(|f| matches!(f, manage::ListFilter::Dangling(_)))
+    {
+        true => users(ctx).await?,
+        false => Users::default(),
+    };
+    Ok(manage::filter(all, filters, &users))
+}
+
 /// A connect or disconnect Docker would refuse, or that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {

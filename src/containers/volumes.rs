@@ -400,6 +400,17 @@ pub async fn prune(
 #[derive(Debug, Default)]
 pub struct InUse(HashMap<PathBuf, String>);
 
+/// `volume ls` with filters (the CLI's and the Docker API's): the containers are read only when
+/// a `dangling` filter needs to know which volumes are in use.
+pub async fn list_matching(ctx: &Ctx, filters: &[ListFilter]) -> anyhow::Result<Vec<Volume>> {
+    let vols = Volumes::of(ctx);
+    let used = match filters.iter().any(|f| matches!(f, ListFilter::Dangling(_))) {
+        true => InUse::of(ctx).await?,
+        false => InUse::default(),
+    };
+    Ok(vols.list_filtered(filters, &used))
+}
+
 impl InUse {
     pub async fn of(ctx: &Ctx) -> anyhow::Result<InUse> {
         let mut used = HashMap::new();

@@ -217,11 +217,8 @@ async fn inspect(ctx: &Ctx, n: &Network) -> Result<Value, ApiError> {
 /// `GET /networks?filters=`: name, id, label, driver, type, scope, dangling.
 async fn list(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
     let filters = call.query.parsed_filters::<manage::ListFilter>()?;
-    net::ensure_default(&ctx.net).map_err(anyhow::Error::from)?;
-    let all = net::list(&ctx.net).map_err(anyhow::Error::from)?;
-    let users = networks::users(ctx).await?;
     let mut out = Vec::new();
-    for n in manage::filter(all, &filters, &users) {
+    for n in networks::list_matching(ctx, &filters).await? {
         out.push(inspect(ctx, &n).await?);
     }
     Ok(http::json(200, &Value::Array(out)))

@@ -27,8 +27,7 @@ pub async fn route(ctx: &Ctx, call: &Call, segs: &[&str]) -> Result<Response<Bod
     match (call.method.as_str(), segs) {
         ("GET", [] | [""]) => {
             let filters = call.query.parsed_filters::<volumes::ListFilter>()?;
-            let used = InUse::of(ctx).await?;
-            let list = serde_json::to_value(vols.list_filtered(&filters, &used))?;
+            let list = serde_json::to_value(volumes::list_matching(ctx, &filters).await?)?;
             Ok(http::json(200, &json!({ "Volumes": list, "Warnings": [] })))
         }
         ("POST", ["create"]) => create(ctx, &vols, call).await,
