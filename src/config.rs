@@ -38,6 +38,19 @@ pub struct FileConfig {
     pub locked: Option<Vec<String>>,
 }
 
+impl FileConfig {
+    /// The file without the keys that choose a containerd and its state (address, namespace,
+    /// data_root): a Slurm job's burrow runs the job's own containerd whatever they say.
+    pub fn without_endpoint(self) -> FileConfig {
+        FileConfig {
+            address: None,
+            namespace: None,
+            data_root: None,
+            ..self
+        }
+    }
+}
+
 /// The keys a user's file can set, as written in the file.
 const USER_KEYS: [&str; 12] = [
     "address",

@@ -341,3 +341,86 @@ fn a_user_without_subordinate_ids_runs_a_multi_owner_image_in_a_job() {
     );
     assert_nothing_left(nosub.uid, &id);
 }
+
+#[test]
+fn a_cancelled_step_takes_its_containers_but_not_the_jobs_containerd() {
+    let Some(m) = machine_with_cluster() else {
+        return;
+    };
+    let w = Work::new(&m, "cancel");
+    // The user's own burrow.toml counts in a job, but for where it points at a containerd.
+    let cfg = w.dir.join("cfg/burrow");
+    std::fs::create_dir_all(&cfg).unwrap();
+    std::fs::write(
+        cfg.join("burrow.toml"),
+        "env = [\"BURROW_JOBTEST_*\"]\naddress = \"/nonexistent/containerd.sock\"\ndata_root = \"/nonexistent\"\n",
+    )
+    .unwrap();
+    for p in [cfg.parent().unwrap(), &cfg, &cfg.join("burrow.toml")] {
+        std::os::unix::fs::chown(p, Some(m.uid), Some(m.gid)).unwrap();
+    }
+    let img = &m.image_busybox;
+    let d = w.dir.display();
+    // Step 0's task starts the job's containerd and runs a container in the foreground; the
+    // step is cancelled while it runs. The job's containerd stays (no second start), the
+    // container goes (it was run with --rm), and everything goes with the job.
+    let script = format!(
+        "export XDG_CONFIG_HOME={d}/cfg
+dir=/tmp/burrow-$(id -u)-job$SLURM_JOB_ID
+srun -n 1 burrow run --rm --name victim {img} sleep 300 &
+for i in $(seq 300); do [ -e $dir/start.lock ] && break; sleep 0.2; done
+for i in $(seq 120); do burrow ps --format '{{{{.Names}}}}' | grep -q victim && break; sleep 0.5; done
+burrow ps --format 'running={{{{.Names}}}}'
+scancel $SLURM_JOB_ID.0
+wait
+for i in $(seq 60); do burrow ps -a --format '{{{{.Names}}}}' | grep -q victim || break; sleep 0.5; done
+burrow ps -a --format 'left={{{{.Names}}}}'
+echo checked
+BURROW_JOBTEST_X=from-user-config burrow run --rm {img} sh -c 'echo got=$BURROW_JOBTEST_X'
+burrow run -d --name orphan {img} sleep 4243 >/dev/null
+sup=$(cat $dir/run/burrow/supervise.pid)
+pkill -9 -P $sup; kill -9 $sup
+echo killed-the-service
+"
+    );
+    // What a job whose watcher was killed left (under proctrack/cgroup) goes once a later job
+    // of the user starts on the node.
+    let stale = PathBuf::from(format!(
+        "/tmp/burrow-{}-job{}999",
+        m.uid,
+        std::process::id()
+    ));
+    std::fs::create_dir_all(stale.join("run/burrow")).unwrap();
+    for p in [&stale, &stale.join("run"), &stale.join("run/burrow")] {
+        std::os::unix::fs::chown(p, Some(m.uid), Some(m.gid)).unwrap();
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let (id, ok, log) = w.sbatch(&m, "cancel", &["-n", "1"], &script);
+    assert!(ok, "job {id} failed:\n{log}");
+    assert!(log.contains("running=victim"), "{log}");
+    assert_eq!(
+        log.matches("starting its rootless containerd").count(),
+        1,
+        "the job's containerd went with the cancelled step:\n{log}"
+    );
+    assert!(
+        log.contains("checked") && !log.contains("left=victim"),
+        "the cancelled step's container is left:\n{log}"
+    );
+    assert!(
+        log.contains("got=from-user-config"),
+        "the user's burrow.toml does not count in a job:\n{log}"
+    );
+    assert!(log.contains("killed-the-service"), "{log}");
+    // A container whose containerd was killed under it goes with the job too.
+    assert_nothing_left(m.uid, &id);
+    let orphan = wait_for(Duration::from_secs(30), || {
+        processes_mentioning("sleep\x004243").is_empty()
+    });
+    assert!(orphan, "{:?}", processes_mentioning("sleep\x004243"));
+    let swept = wait_for(Duration::from_secs(30), || !stale.exists());
+    if !swept {
+        let _ = std::fs::remove_dir_all(&stale);
+    }
+    assert!(swept, "an ended job's dir was not swept");
+}

@@ -55,8 +55,18 @@ pub struct RawGlobals {
 impl Globals {
     /// Merges flags/env with burrow.toml (the default file for this user, or `--config`).
     pub fn load(raw: RawGlobals, env: &UserEnv) -> Result<Globals, ConfigError> {
+        // A Slurm job keeps everything in its own dir (deleted with the job).
+        let in_job = crate::slurm::Job::current().is_some();
         let own = match &raw.config {
             Some(p) => Some((config::load(p, true)?, p.clone())),
+            // In a job, the user's own file (the job's XDG_CONFIG_HOME is the job's dir), but
+            // not where it points at a containerd: the job runs its own.
+            None if in_job => match crate::slurm::user_config_home()
+                .and_then(|c| config::default_path(env.euid, Some(&c)))
+            {
+                Some(p) => Some((config::load(&p, false)?.without_endpoint(), p)),
+                None => None,
+            },
             None => match config::default_path(env.euid, env.config_home.as_deref()) {
                 Some(p) => Some((config::load(&p, false)?, p)),
                 None => None,
@@ -72,8 +82,6 @@ impl Globals {
             None => config::load(&site_path, false)?,
         };
         config::set_defaults(file.container_defaults());
-        // A Slurm job keeps everything in its own dir (deleted with the job).
-        let in_job = crate::slurm::Job::current().is_some();
         let user_data_root = match (&file.user_data_root, env.euid) {
             (Some(t), uid) if uid != 0 && !in_job => {
                 let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))

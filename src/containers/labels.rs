@@ -40,6 +40,9 @@ pub const HEALTHCHECK: &str = "burrow/healthcheck";
 pub const DEVICES: &str = "burrow/devices";
 /// `--userns` as given (inspect's HostConfig.UsernsMode).
 pub const USERNS: &str = "burrow/userns-mode";
+/// `JOB.STEP`: the Slurm step whose task runs the container in the foreground; the job's
+/// watcher stops it once that step is over.
+pub const SLURM_STEP: &str = "burrow/slurm-step";
 
 /// Whether `key` is one of the labels burrow, nerdctl or containerd's restart monitor keep for
 /// themselves (not shown as the container's labels).

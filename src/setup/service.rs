@@ -165,12 +165,12 @@ pub fn log_tail(log: &Path, n: usize) -> String {
 }
 
 /// The user namespace inode of a process.
-fn userns_of(pid: i32) -> Option<std::path::PathBuf> {
+pub(crate) fn userns_of(pid: i32) -> Option<std::path::PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/ns/user")).ok()
 }
 
 /// Processes of this user living in the given user namespace (containerd, shims, containers).
-fn processes_in(userns: &Path) -> Vec<i32> {
+pub(crate) fn processes_in(userns: &Path) -> Vec<i32> {
     let me = std::process::id() as i32;
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();

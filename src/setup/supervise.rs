@@ -3,7 +3,6 @@
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,7 +13,7 @@ use nix::unistd::Pid;
 
 use super::files::private_dir;
 use super::layout::{Layout, LayoutError, NetDriver};
-use super::programs;
+use super::{programs, spawn};
 use crate::connection::Globals;
 
 /// The log line the supervisor writes each time a service exited.
@@ -100,19 +99,22 @@ pub fn start_background(
     cmd.stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
-    // Its own process group, stdin null and output in the log: the supervisor outlives the
-    // terminal and the shell that started it.
-    cmd.process_group(0);
-    let child = cmd
-        .spawn()
-        .context("cannot start `burrow setup supervise`")?;
-    let pid = child.id();
+    // A daemon (own session, reparented), stdin null and output in the log: the supervisor
+    // outlives the terminal and the shell that started it, and a Slurm step's end.
+    spawn::spawn_daemon(&mut cmd).context("cannot start `burrow setup supervise`")?;
     // Wait for the pid file so a following stop or status sees it.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline && running_pid(layout).is_none() {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Some(pid) = running_pid(layout) {
+            return Ok(Some(pid as u32));
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Ok(Some(pid))
+    bail!(
+        "`burrow setup supervise` did not start within 10s; its log {} ends with:\n{}",
+        layout.log.display(),
+        super::service::log_tail(&layout.log, 15)
+    )
 }
 
 /// Stops a running supervisor (it stops the launcher and containerd) and waits for it.

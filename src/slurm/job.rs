@@ -180,6 +180,7 @@ impl Job {
             self.dir.display()
         ));
         super::watch::spawn(self).map_err(|e| start_err(e.into()))?;
+        super::watch::sweep(self);
         let opts = InstallOptions {
             no_systemd: true,
             force: false,

@@ -2,7 +2,7 @@
 //! asks Slurm every few seconds whether the job still runs, and once it is over stops the
 //! service, its containers and containerd, and deletes the job's dir (images included).
 
-use std::os::unix::process::CommandExt;
+use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use nix::fcntl::{Flock, FlockArg};
 use super::Job;
 use crate::connection::{Globals, RawGlobals, UserEnv};
 use crate::selfexec::Helper;
+use crate::setup::spawn::spawn_daemon;
 use crate::setup::uninstall::{self, UninstallOptions};
 
 /// How often the watcher asks.
@@ -25,23 +26,69 @@ pub enum Alive {
     Unknown,
 }
 
-/// Starts the watcher of `job` in the background, in a process group of its own, so that the
-/// step which started it can end without taking it along.
+/// Starts the watcher of `job` in the background, as a daemon, so that the step which started
+/// it can end (or be cancelled) without taking it along.
 pub fn spawn(job: &Job) -> std::io::Result<()> {
+    spawn_for(job)
+}
+
+/// Takes down what this user's jobs that are over left on this node: dirs beside `job`'s that
+/// no watcher holds (its watcher was killed with the step that started it, as
+/// proctrack/cgroup kills everything of a step, or the node restarted). Each gets a watcher of
+/// its own, which finds its job over and deletes its dir with everything in it.
+pub fn sweep(job: &Job) {
+    let Some(base) = job.dir.parent() else {
+        return;
+    };
+    let prefix = format!("burrow-{}-job", nix::unistd::geteuid().as_raw());
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(id) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let old = Job {
+            id: id.to_string(),
+            dir: e.path(),
+        };
+        if !valid || old.id == job.id || watched(&old) || alive(id) != Alive::No {
+            continue;
+        }
+        if let Err(err) = spawn_for(&old) {
+            tracing::warn!(%err, dir = %old.dir.display(), "cleaning up an ended job");
+        }
+    }
+}
+
+/// Whether a watcher holds `job`'s dir (its lock is taken).
+fn watched(job: &Job) -> bool {
+    let Ok(f) = std::fs::File::open(job.dir.join("watch.lock")) else {
+        // No lock file: no watcher ever ran there (a dir not made by a job's burrow?).
+        return !job.dir.join("run").is_dir();
+    };
+    Flock::lock(f, FlockArg::LockExclusiveNonblock).is_err()
+}
+
+/// A watcher for `job`, which need not be the job this process runs in: its environment is
+/// that job's.
+fn spawn_for(job: &Job) -> std::io::Result<()> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(job.dir.join("job-watch.log"))?;
-    Helper::JobWatch {
+    let mut cmd = Helper::JobWatch {
         job_id: job.id.clone(),
     }
-    .command()?
-    .stdin(Stdio::null())
-    .stdout(log.try_clone()?)
-    .stderr(log)
-    .process_group(0)
-    .spawn()?;
-    Ok(())
+    .command()?;
+    cmd.envs(job.environment())
+        .env("SLURM_JOB_ID", &job.id)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    spawn_daemon(&mut cmd)
 }
 
 /// The watcher's body: waits for the job's end, then takes everything down. A second watcher
@@ -54,6 +101,7 @@ pub fn main(job_id: &str) -> anyhow::Result<()> {
     let Ok(_held) = Flock::lock(lock, FlockArg::LockExclusiveNonblock) else {
         return Ok(());
     };
+    let mut steps = StepReaper::default();
     loop {
         std::thread::sleep(INTERVAL);
         if !job.dir.exists() {
@@ -62,12 +110,53 @@ pub fn main(job_id: &str) -> anyhow::Result<()> {
         if alive(job_id) == Alive::No {
             break;
         }
+        steps.tick();
     }
     eprintln!(
         "job {job_id} ended: stopping its containerd and deleting {}",
         job.dir.display()
     );
     teardown(&job)
+}
+
+/// The watcher's side of [`super::steps`]: a connection to the job's containerd (made once it
+/// answers, again after an error) and the containers already stopped.
+#[derive(Default)]
+struct StepReaper {
+    rt: Option<tokio::runtime::Runtime>,
+    ctx: Option<crate::containers::Ctx>,
+    done: HashSet<String>,
+}
+
+impl StepReaper {
+    fn tick(&mut self) {
+        if self.rt.is_none() {
+            match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => self.rt = Some(rt),
+                Err(err) => return eprintln!("job-watch: {err}"),
+            }
+        }
+        let Some(rt) = &self.rt else { return };
+        let result = rt.block_on(async {
+            if self.ctx.is_none() {
+                let g = Globals::load(RawGlobals::default(), &UserEnv::current())?;
+                self.ctx = Some(crate::containers::Ctx::connect(&g).await?);
+            }
+            let Some(ctx) = &self.ctx else {
+                return Ok(0);
+            };
+            super::steps::reap(ctx, &mut self.done).await
+        });
+        match result {
+            Ok(0) => {}
+            Ok(n) => eprintln!("stopped {n} container(s) of ended steps"),
+            // Not up yet, or restarting: connect again next time.
+            Err(_) => self.ctx = None,
+        }
+    }
 }
 
 /// Stops the job's service and containers and deletes its dir.
@@ -77,7 +166,11 @@ pub fn teardown(job: &Job) -> anyhow::Result<()> {
         purge: true,
         launcher: None,
     };
-    let result = uninstall::uninstall(&g, &opts);
+    let mut result = uninstall::uninstall(&g, &opts);
+    if kill_orphans(job) > 0 && result.is_err() {
+        // What they held (mounts, files of other ids) can go now.
+        result = uninstall::uninstall(&g, &opts);
+    }
     // The service's last log lines may still come in while it stops: try a few times.
     let mut removed = std::fs::remove_dir_all(&job.dir);
     for _ in 0..10 {
@@ -92,6 +185,50 @@ pub fn teardown(job: &Job) -> anyhow::Result<()> {
         removed?;
     }
     Ok(())
+}
+
+/// Kills what the job's containerd left if its launcher died first (killed with a step, say):
+/// shims, which carry the job's dir in their environment, and everything in their user
+/// namespaces (the containers).
+fn kill_orphans(job: &Job) -> usize {
+    use crate::setup::service::{processes_in, userns_of};
+    let me = nix::unistd::getpid().as_raw();
+    let mine = userns_of(me);
+    let needle = format!("{}={}", super::job::JOB_DIR_ENV, job.dir.display());
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let mut killed = 0;
+    let mut spaces: Vec<std::path::PathBuf> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| *p != me)
+        .filter(|p| {
+            std::fs::read(format!("/proc/{p}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
+        })
+        .filter_map(userns_of)
+        .filter(|ns| Some(ns) != mine.as_ref())
+        .collect();
+    spaces.sort();
+    spaces.dedup();
+    for ns in spaces {
+        let left = processes_in(&ns);
+        if !left.is_empty() {
+            eprintln!(
+                "killing {} process(es) the job's containerd left",
+                left.len()
+            );
+        }
+        for p in left {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(p),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            killed += 1;
+        }
+    }
+    killed
 }
 
 /// Whether the job still runs: its steps on this node (slurmd, local), else the controller.

@@ -398,7 +398,7 @@ pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
 pub fn create(args: CreateArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
-        match create_container(&ctx, &args.flags, false, args.rm).await {
+        match create_container(&ctx, &args.flags, false, args.rm, false).await {
             Ok(c) => {
                 println!("{}", c.id);
                 Ok(ExitCode::SUCCESS)
@@ -414,8 +414,12 @@ pub async fn create_container(
     f: &CreateFlags,
     ahead: bool,
     auto_remove: bool,
+    step_bound: bool,
 ) -> Result<Created, Failure> {
-    let req = f.request(auto_remove)?;
+    let mut req = f.request(auto_remove)?;
+    if step_bound {
+        burrow::slurm::steps::bind(&mut req);
+    }
     if let Some(file) = &f.cidfile {
         if file.exists() {
             return Err(anyhow::anyhow!(
@@ -527,7 +531,9 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
         .into());
     }
     let streams = Streams::of(&args.attach, args.detach)?;
-    let created = create_container(ctx, f, true, args.rm).await?;
+    // In a Slurm step, a container run in the foreground ends with the step, as the task's own
+    // process would (its watcher stops it if the task is killed first).
+    let created = create_container(ctx, f, true, args.rm, !args.detach).await?;
     tracing::debug!("run: created the container");
     if args.detach {
         return run_detached(ctx, args, created).await;
