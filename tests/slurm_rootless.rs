@@ -424,3 +424,44 @@ echo killed-the-service
     }
     assert!(swept, "an ended job's dir was not swept");
 }
+
+#[test]
+fn a_pmi2_step_reaches_slurms_pmi_server_from_its_containers() {
+    let Some(m) = machine_with_cluster() else {
+        return;
+    };
+    let w = Work::new(&m, "pmi2");
+    let img = &m.image_busybox;
+    // Each task's container speaks PMI-2's wire protocol to the port it was given in place of
+    // srun's PMI_FD (as MPICH's and Slurm's libpmi2 clients do): init, then fullinit, whose
+    // answer from slurmstepd carries the task's rank and the step's size. Once plainly
+    // (`srun burrow run`), once through `burrow srun` and its named container (an exec).
+    let client = w.write(
+        &m,
+        "pmi2-client.sh",
+        "#!/bin/sh\nmsg=\"cmd=fullinit;pmijobid=$PMI_JOBID;pmirank=$PMI_RANK;threaded=FALSE;\"\n\
+         { printf 'cmd=init pmi_version=2 pmi_subversion=0\\n'; sleep 1; printf '%6d%s' ${#msg} \"$msg\"; sleep 1; } |\
+         timeout 4 nc 127.0.0.1 ${PMI_PORT#*:} | tr ';' '\\n' | grep -E '^(rank|size|rc)=' | tr '\\n' ' '\n\
+         echo \"fd=${PMI_FD:-none}\"\n",
+        0o755,
+    );
+    let d = w.dir.display();
+    let c = client.display();
+    let script = format!(
+        "set -e
+srun -n 2 --mpi=pmi2 -l burrow run --rm -v {d}:{d}:ro {img} sh {c}
+burrow srun -n 2 --mpi=pmi2 -l --container-name=mpi --container-image={img} --container-mounts={d}:{d}:ro sh {c}
+"
+    );
+    let (id, ok, log) = w.sbatch(&m, "pmi2", &["-n", "2"], &script);
+    assert!(ok, "job {id} failed:\n{log}");
+    for rank in ["0", "1"] {
+        let want = format!("{rank}: rc=0 rank={rank} size=2 fd=none");
+        assert_eq!(
+            log.matches(&want).count(),
+            2,
+            "task {rank} did not reach the PMI server ({want:?}):\n{log}"
+        );
+    }
+    assert_nothing_left(m.uid, &id);
+}

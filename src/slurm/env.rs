@@ -1,6 +1,7 @@
 //! The job's environment in its containers: a task's SLURM_*, PMI_* and PMIX_* variables
 //! (rank, node list, the PMI server's address) reach the container it runs, as pyxis and
-//! podman-hpc pass them, so MPI inside finds its peers.
+//! podman-hpc pass them, so MPI inside finds its peers (PMI_FD as the port of a relay to it,
+//! [`super::pmi`]).
 
 /// The prefixes of the variables passed.
 const PREFIXES: [&str; 3] = ["SLURM_", "PMI_", "PMIX_"];
@@ -16,6 +17,8 @@ pub fn job_environment() -> Vec<String> {
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
     vars.sort();
+    // PMI_FD is an fd of the task's, which the container does not have: the relay's port.
+    super::pmi::rewrite(&mut vars);
     vars
 }
 

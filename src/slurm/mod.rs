@@ -6,6 +6,7 @@
 
 pub mod env;
 pub mod job;
+pub mod pmi;
 pub mod srun;
 pub mod steps;
 pub mod watch;

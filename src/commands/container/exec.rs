@@ -85,6 +85,13 @@ async fn exec_process(
 ) -> anyhow::Result<oci_spec::runtime::Process> {
     let mut env = super::run::read_env_files(&args.env_file)?;
     env.extend(args.env.iter().cloned());
+    // A task of a `srun --mpi=pmi2` step passing its PMI_FD (`burrow srun --container-name`):
+    // the container reaches the PMI server through the relay instead.
+    if !args.detach && env.iter().any(|kv| kv.starts_with("PMI_FD=")) {
+        let launcher = ctx.ep.launcher.as_ref().map(|l| l.child_pid);
+        burrow::slurm::pmi::start(burrow::slurm::pmi::Peers::of(launcher))?;
+        burrow::slurm::pmi::rewrite(&mut env);
+    }
     let req = ExecRequest {
         cmd: args.command.clone(),
         tty: args.tty,
