@@ -561,6 +561,25 @@ fn data_root_holds_the_images_and_purge_deletes_them() {
         .arg(scratch.path());
     expect_success(&run_with_timeout(&mut chown, MINUTE), "chown");
     let root = scratch.path().to_str().unwrap();
+    // The user's own burrow.toml: install adds its lines to it and uninstall takes only those.
+    let toml = Path::new(&m.home).join(".config/burrow/burrow.toml");
+    let before = std::fs::read_to_string(&toml).ok();
+    struct Restore(PathBuf, Option<String>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            match &self.1 {
+                Some(t) => std::fs::write(&self.0, t).unwrap_or_default(),
+                None => std::fs::remove_file(&self.0).unwrap_or_default(),
+            }
+        }
+    }
+    let _restore = Restore(toml.clone(), before);
+    let mine = "# my own settings\nenv = [\"BURROW_SETUPTEST_*\"]\n";
+    std::fs::create_dir_all(toml.parent().unwrap()).unwrap();
+    std::fs::write(&toml, mine).unwrap();
+    for p in [toml.parent().unwrap(), &toml] {
+        std::os::unix::fs::chown(p, Some(m.uid), Some(m.gid)).unwrap();
+    }
 
     let out = burrow(&m, &bin, &["--data-root", root, "setup", "install"]);
     assert!(
@@ -593,6 +612,11 @@ fn data_root_holds_the_images_and_purge_deletes_them() {
         ],
     );
     assert_eq!(stdout(&out), "ok\n", "{}", stderr(&out));
+    let text = std::fs::read_to_string(&toml).unwrap();
+    assert!(
+        text.contains(&format!("data_root = \"{root}/nerdctl\"")) && text.ends_with(mine),
+        "{text}"
+    );
     let snapshots = scratch
         .path()
         .join("containerd/io.containerd.snapshotter.v1.overlayfs");
@@ -611,6 +635,11 @@ fn data_root_holds_the_images_and_purge_deletes_them() {
         "--purge kept the images"
     );
     assert!(!scratch.path().join("nerdctl").exists());
+    assert_eq!(
+        std::fs::read_to_string(&toml).unwrap(),
+        mine,
+        "uninstall did not leave the user's own lines as they were"
+    );
 }
 
 #[test]

@@ -28,3 +28,4 @@ pub mod supervise;
 pub mod supervisor;
 pub mod systemd;
 pub mod uninstall;
+pub mod usertoml;

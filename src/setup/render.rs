@@ -304,21 +304,6 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
     config
 }
 
-/// burrow.toml defaults chosen by the install.
-pub fn render_burrow_toml(
-    snapshotter: &str,
-    cgroup_manager: &str,
-    data_root: Option<&Path>,
-) -> String {
-    let mut s = format!(
-        "{MARKER}: defaults chosen by `burrow setup check` for this host.\nsnapshotter = \"{snapshotter}\"\ncgroup_manager = \"{cgroup_manager}\"\n"
-    );
-    if let Some(d) = data_root {
-        s.push_str(&format!("data_root = \"{}\"\n", d.display()));
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -375,17 +360,6 @@ mod tests {
         assert_eq!(unit_quote("/a%b", false), "/a%%b");
         assert_eq!(unit_quote("--state-dir=%t/x", true), "--state-dir=%t/x");
         assert_eq!(unit_quote("/x:$y", false), "\"/x:$$y\"");
-    }
-
-    #[test]
-    fn the_data_root_is_remembered_in_burrow_toml() {
-        let l = Layout::new(&example_env(), Some(Path::new("/scratch/u"))).unwrap();
-        let t = render_burrow_toml("overlayfs", "none", l.cli_data_root.as_deref());
-        let parsed: crate::config::FileConfig = toml::from_str(&t).unwrap();
-        assert_eq!(
-            parsed.data_root.as_deref(),
-            Some(Path::new("/scratch/u/nerdctl"))
-        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use super::change::Change;
 use super::layout::{Layout, LayoutError};
 use super::service::{self, Manager};
-use super::{files, programs, systemd};
+use super::{files, programs, systemd, usertoml};
 use crate::connection::{paths, Globals, UserEnv};
 
 /// What to remove besides the service and burrow's files.
@@ -141,9 +141,14 @@ fn remove_files(l: &Layout, changes: &mut Vec<Change>) -> anyhow::Result<()> {
         systemd::run(&["daemon-reload"])?;
     }
     changes.extend(files::remove(&l.supervise_marker)?);
-    for p in [&l.containerd_config, &l.burrow_toml] {
-        if !files::foreign(p)? {
-            changes.extend(files::remove(p)?);
+    if !files::foreign(&l.containerd_config)? {
+        changes.extend(files::remove(&l.containerd_config)?);
+    }
+    // burrow.toml: install's block goes; the user's own lines stay.
+    if let Ok(text) = std::fs::read_to_string(&l.burrow_toml) {
+        match usertoml::without_block(&text) {
+            None => changes.extend(files::remove(&l.burrow_toml)?),
+            Some(rest) => changes.extend(files::write_file(&l.burrow_toml, &rest)?),
         }
     }
     Ok(())

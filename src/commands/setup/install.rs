@@ -104,11 +104,11 @@ fn print_notice(n: Notice) {
         Notice::NoSystemd { why } => {
             println!("no systemd user manager ({why}): using a supervised background service")
         }
-        Notice::OwnBurrowToml { path, text } => println!(
-            "note: {} is yours, so it is left alone; for this host it should say:\n{}",
+        Notice::OwnBurrowToml { path, wanted } => println!(
+            "note: your own lines in {} set these keys otherwise, so they stay as you wrote them; for this host setup would have written:\n{}",
             path.display(),
-            text.lines()
-                .skip(1)
+            wanted
+                .iter()
                 .map(|x| format!("    {x}"))
                 .collect::<Vec<_>>()
                 .join("\n")

@@ -47,9 +47,9 @@ pub struct InstallOptions {
 pub enum Notice {
     /// No systemd user manager answers (`why`): the supervised service is used instead.
     NoSystemd { why: String },
-    /// burrow.toml at `path` is the user's own and stays as it is; for this host it should hold
-    /// `text`.
-    OwnBurrowToml { path: PathBuf, text: String },
+    /// The user's burrow.toml at `path` sets keys install would set to something else; they
+    /// stay as the user wrote them, and `wanted` are the lines install would have written.
+    OwnBurrowToml { path: PathBuf, wanted: Vec<String> },
 }
 
 /// A finished install.

@@ -4,10 +4,10 @@
 use super::{Notice, Plan};
 use crate::setup::change::Change;
 use crate::setup::check::Choices;
-use crate::setup::files::{self, private_dir, write_file};
+use crate::setup::files::{private_dir, write_file};
 use crate::setup::layout::Layout;
-use crate::setup::render;
 use crate::setup::service::Manager;
+use crate::setup::{render, usertoml};
 
 /// Which services' files changed (a changed service is restarted).
 pub(super) struct Written {
@@ -98,25 +98,38 @@ fn write(path: &std::path::Path, text: &str, changes: &mut Vec<Change>) -> anyho
     Ok(written)
 }
 
-/// burrow.toml: the snapshotter and cgroup manager the check chose, and the data root; a
-/// burrow.toml of the user's own stays, with a notice of what it should say.
+/// burrow.toml: the snapshotter and cgroup manager the check chose, and the data root, in
+/// install's block of the file; a key the user's own lines set stays theirs, with a notice
+/// when it differs.
 fn write_burrow_toml(
     l: &Layout,
     choices: &Choices,
     changes: &mut Vec<Change>,
     notify: &mut dyn FnMut(Notice),
 ) -> anyhow::Result<()> {
-    let text = render::render_burrow_toml(
-        &choices.snapshotter,
-        &choices.cgroup_manager,
-        l.cli_data_root.as_deref(),
-    );
-    if files::foreign(&l.burrow_toml)? {
+    let now = match std::fs::read_to_string(&l.burrow_toml) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return anyhow::Context::with_context(Err(e), || {
+                format!("cannot read {}", l.burrow_toml.display())
+            })
+        }
+    };
+    let values = [
+        ("snapshotter", Some(choices.snapshotter.clone())),
+        ("cgroup_manager", Some(choices.cgroup_manager.clone())),
+        (
+            "data_root",
+            l.cli_data_root.as_ref().map(|d| d.display().to_string()),
+        ),
+    ];
+    let (text, kept) = usertoml::with_block(&now, &values);
+    if !kept.is_empty() {
         notify(Notice::OwnBurrowToml {
             path: l.burrow_toml.clone(),
-            text,
+            wanted: kept.into_iter().map(|k| k.wanted).collect(),
         });
-        return Ok(());
     }
     write(&l.burrow_toml, &text, changes)?;
     Ok(())
