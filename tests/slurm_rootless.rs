@@ -340,6 +340,40 @@ fn a_user_without_subordinate_ids_runs_a_multi_owner_image_in_a_job() {
         "the squash is not said:\n{log}"
     );
     assert_nothing_left(nosub.uid, &id);
+
+    // The same image from a shared store squashed by a user with subordinate ids: its files
+    // of other owners are the user's too (not unmapped ids root inside could not write).
+    let w2 = Work::new(&m, "nosub-store");
+    let store = tempfile::Builder::new()
+        .prefix("burrow-store-")
+        .tempdir_in("/var/tmp")
+        .unwrap();
+    std::os::unix::fs::chown(store.path(), Some(m.uid), Some(m.gid)).unwrap();
+    std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let s = store.path().display();
+    let (id, ok, log) = w2.sbatch(
+        &m,
+        "squash",
+        &[],
+        &format!("burrow image squash {img} --to {s}\n"),
+    );
+    assert!(ok, "job {id} failed:\n{log}");
+    assert_nothing_left(m.uid, &id);
+    let (id, ok, log) = w.sbatch(
+        &nosub,
+        "nosub-store",
+        &[],
+        &format!(
+            "BURROW_IMAGE_STORE={s} burrow run --rm --pull never {img} sh -c 'stat -c owner=%u /data/owned/user1000; touch /home/app/x && echo home-writable'\n"
+        ),
+    );
+    assert!(ok, "job {id} failed:\n{log}");
+    assert!(!log.contains("pulling"), "job {id} pulled:\n{log}");
+    assert!(
+        log.contains("owner=0") && log.contains("home-writable"),
+        "a store image's owners for a user without subordinate ids:\n{log}"
+    );
+    assert_nothing_left(nosub.uid, &id);
 }
 
 #[test]

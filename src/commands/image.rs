@@ -60,8 +60,14 @@ pub struct SquashArgs {
 fn squash(args: SquashArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     crate::commands::container::block_on(async move {
         let ctx = burrow::containers::Ctx::connect(g).await?;
-        let file = burrow::containers::shared::squash(&ctx, &args.image, &args.to).await?;
-        println!("{}", file.display());
+        let made = burrow::containers::shared::squash(&ctx, &args.image, &args.to).await?;
+        if made.owners_squashed {
+            eprintln!(
+                "burrow: warning: your user has no subordinate ids, so every file of {} is root's in the store (its other owners were lost when it was unpacked here); squash it from an account with subordinate ids to keep them",
+                args.image
+            );
+        }
+        println!("{}", made.file.display());
         Ok(ExitCode::SUCCESS)
     })
 }

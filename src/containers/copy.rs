@@ -105,6 +105,10 @@ pub enum Op {
     MountStore { file: String, target: String },
     /// Unmount what [`Op::MountStore`] mounted at `target` (lazily, if still busy).
     UnmountStore { target: String },
+    /// Unpack the SquashFS `file` into the directory `target` with unsquashfs, in the
+    /// launcher's namespaces (the root is not used): the shared store's image for a user whose
+    /// launcher maps one id, owners as that user's (root inside), as a pull would unpack it.
+    UnpackStore { file: String, target: String },
 }
 
 /// What is at a path inside the container.
@@ -190,6 +194,21 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
         return run_tool(
             std::process::Command::new("squashfuse").args(["-o", "allow_other,ro", file, target]),
             "squashfuse (apt-get install squashfuse; /dev/fuse must be usable: mode 0666)",
+        );
+    }
+    if let Op::UnpackStore { file, target } = &req.op {
+        // Owners it cannot give (ids the namespace lacks) are non-fatal: the files stay ours.
+        return run_tool(
+            std::process::Command::new("unsquashfs").args([
+                "-f",
+                "-d",
+                target,
+                "-quiet",
+                "-no-progress",
+                "-no-exit-code",
+                file,
+            ]),
+            "unsquashfs (apt-get install squashfs-tools)",
         );
     }
     if let Op::UnmountStore { target } = &req.op {
@@ -278,6 +297,7 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
         | Op::Remap { .. }
         | Op::Squash { .. }
         | Op::MountStore { .. }
+        | Op::UnpackStore { .. }
         | Op::UnmountStore { .. } => {
             unreachable!("handled before the chroot")
         }

@@ -475,7 +475,8 @@ async fn resolve_image(
     if matches!(found, Err(ImageError::NotFound(_))) && req.pull != PullPolicy::Always {
         // Not here: from the shared store, when it has it (no pull, no unpack).
         if let Some((dir, entry)) = super::shared::find(&super::shared::store_dirs(), name) {
-            super::shared::import(ctx, &dir, &entry)
+            let unpacked = || notify(Note::SquashedOwners);
+            super::shared::import(ctx, &dir, &entry, &unpacked)
                 .await
                 .with_context(|| {
                     format!("starting {name} from the shared store {}", dir.display())

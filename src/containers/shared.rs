@@ -39,6 +39,23 @@ pub struct Entry {
     pub group: String,
     /// The SquashFS file's name in the same dir.
     pub file: String,
+    /// Squashed by a user without subordinate ids: every file is root's (the image's other
+    /// owners were lost when it was unpacked there).
+    #[serde(default)]
+    pub owners_squashed: bool,
+}
+
+/// What `squash` made.
+#[derive(Debug, Clone)]
+pub struct Squashed {
+    pub file: PathBuf,
+    /// See [`Entry::owners_squashed`].
+    pub owners_squashed: bool,
+}
+
+/// Whether this endpoint's launcher maps one id only (a user without subordinate ids).
+fn single_id(ctx: &Ctx) -> bool {
+    ctx.ep.launcher.as_ref().is_some_and(|l| l.single_id())
 }
 
 /// The store dirs: `$BURROW_IMAGE_STORE`, then burrow.toml's `image_store`.
@@ -121,10 +138,11 @@ fn helper_in(launcher_pid: Option<i32>, root: Root, op: Op, what: &str) -> anyho
     check_helper(out, what)
 }
 
-/// Writes `image` (pulled first when it is not here; this host's platform) into `dir` as one SquashFS file and its
-/// JSON; returns the file. Written under temporary names and renamed, so a reader on another
-/// node never sees half a file; an image already there with the same id is left as it is.
-pub async fn squash(ctx: &Ctx, image: &str, dir: &Path) -> anyhow::Result<PathBuf> {
+/// Writes `image` (pulled first when it is not here; this host's platform) into `dir` as one
+/// SquashFS file and its JSON; returns the file. Written under temporary names and renamed, so
+/// a reader on another node never sees half a file; an image already there with the same id is
+/// left as it is.
+pub async fn squash(ctx: &Ctx, image: &str, dir: &Path) -> anyhow::Result<Squashed> {
     let mut img = match ctx.images.resolve(image).await {
         Ok(i) => i,
         Err(crate::images::runnable::ImageError::NotFound(_)) => {
@@ -144,7 +162,10 @@ pub async fn squash(ctx: &Ctx, image: &str, dir: &Path) -> anyhow::Result<PathBu
     let json = dir.join(format!("{stem}.json"));
     if let Ok(Some(old)) = std::fs::read(&json).map(|b| serde_json::from_slice::<Entry>(&b).ok()) {
         if old.config_digest == img.config_digest && file.exists() {
-            return Ok(file);
+            return Ok(Squashed {
+                file,
+                owners_squashed: old.owners_squashed,
+            });
         }
     }
     ctx.images
@@ -183,18 +204,30 @@ pub async fn squash(ctx: &Ctx, image: &str, dir: &Path) -> anyhow::Result<PathBu
         passwd: img.defaults.passwd.clone(),
         group: img.defaults.group.clone(),
         file: format!("{stem}.sqsh"),
+        owners_squashed: single_id(ctx),
     };
     let tmp_json = dir.join(format!(".{stem}.json.{}", std::process::id()));
     std::fs::write(&tmp_json, serde_json::to_vec_pretty(&entry)?)?;
     std::fs::rename(&tmp, &file)?;
     std::fs::rename(&tmp_json, &json)?;
-    Ok(file)
+    Ok(Squashed {
+        file,
+        owners_squashed: entry.owners_squashed,
+    })
 }
 
 /// Makes the stored image runnable here without a pull: its config and a manifest (no layers)
 /// in containerd's content store, its SquashFS mounted as the committed snapshot of its chain
-/// id, and an image record under its name labelled with the file.
-pub async fn import(ctx: &Ctx, dir: &Path, e: &Entry) -> anyhow::Result<()> {
+/// id, and an image record under its name labelled with the file. For a user without
+/// subordinate ids the file is unpacked instead (squashfuse would show the image's other
+/// owners as unmapped ids, whose files root inside could not read or write): a copy, owners all
+/// the user's, as a pull gives that user; `unpacked` hears when that happens.
+pub async fn import(
+    ctx: &Ctx,
+    dir: &Path,
+    e: &Entry,
+    unpacked: &(dyn Fn() + Sync),
+) -> anyhow::Result<()> {
     let file = dir.join(&e.file);
     if !file.is_file() {
         bail!(
@@ -206,12 +239,18 @@ pub async fn import(ctx: &Ctx, dir: &Path, e: &Entry) -> anyhow::Result<()> {
     let store = Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep)
         .with_lease("shared-store")
         .await?;
-    let result = import_leased(ctx, &store, &file, e).await;
+    let result = import_leased(ctx, &store, &file, e, unpacked).await;
     let _ = store.release().await;
     result
 }
 
-async fn import_leased(ctx: &Ctx, store: &Store, file: &Path, e: &Entry) -> anyhow::Result<()> {
+async fn import_leased(
+    ctx: &Ctx,
+    store: &Store,
+    file: &Path,
+    e: &Entry,
+    unpacked: &(dyn Fn() + Sync),
+) -> anyhow::Result<()> {
     let snapshotter = ctx.ep.snapshotter.clone();
     let config_desc = Descriptor {
         media_type: "application/vnd.oci.image.config.v1+json".into(),
@@ -258,12 +297,20 @@ async fn import_leased(ctx: &Ctx, store: &Store, file: &Path, e: &Entry) -> anyh
             [m] if m.r#type == "bind" => m.source.clone(),
             _ => bail!("the {snapshotter} snapshotter's new snapshot is not one directory: the shared store needs overlayfs or native"),
         };
-        if let Err(err) = mount(ctx, file, &target) {
+        let single = single_id(ctx);
+        let made = match single {
+            true => {
+                unpacked();
+                unpack(ctx, file, &target)
+            }
+            false => mount(ctx, file, &target),
+        };
+        if let Err(err) = made {
             let _ = store.remove_snapshot(&key).await;
             return Err(err);
         }
         store.commit_snapshot(&e.chain_id, &key).await?;
-        Some(target)
+        (!single).then_some(target)
     };
     let mut labels = HashMap::new();
     labels.insert(STORE_LABEL.to_string(), file.display().to_string());
@@ -290,6 +337,20 @@ fn mount(ctx: &Ctx, file: &Path, target: &str) -> anyhow::Result<()> {
             target: target.to_string(),
         },
         &format!("mounting {}", file.display()),
+    )?;
+    Ok(())
+}
+
+/// Unpacks `file` into `target` with unsquashfs inside the launcher's namespaces.
+fn unpack(ctx: &Ctx, file: &Path, target: &str) -> anyhow::Result<()> {
+    helper(
+        ctx,
+        Root::Mounts(Vec::new()),
+        Op::UnpackStore {
+            file: file.display().to_string(),
+            target: target.to_string(),
+        },
+        &format!("unpacking {}", file.display()),
     )?;
     Ok(())
 }
@@ -349,6 +410,7 @@ mod tests {
             passwd: String::new(),
             group: String::new(),
             file: "x.sqsh".into(),
+            owners_squashed: false,
         };
         std::fs::write(dir.path().join("x.json"), serde_json::to_vec(&e).unwrap()).unwrap();
         std::fs::write(dir.path().join("junk.json"), "{").unwrap();
