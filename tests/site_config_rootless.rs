@@ -150,3 +150,54 @@ fn site_defaults_reach_every_container_and_the_user_overrides_what_is_allowed() 
     std::fs::remove_file(&user_file).unwrap();
     ok(&burrow_with(&rl, &site, &[], &["network", "rm", "sitenet"]));
 }
+
+#[test]
+fn the_sites_user_data_root_does_not_move_an_existing_setup() {
+    let Some(rl) = rootless("siteroot") else {
+        return;
+    };
+    let site = rl.dir.join("site.toml");
+    let base = rl.dir.join("site-data");
+    std::fs::create_dir_all(&base).unwrap();
+    own(&rl, &[&base]);
+    std::fs::write(
+        &site,
+        format!("user_data_root = \"{}/{{user}}\"\n", base.display()),
+    )
+    .unwrap();
+    let data_root = |out: std::process::Output| {
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text.lines()
+            .find_map(|l| l.strip_prefix("Data Root:").map(|d| d.trim().to_string()))
+            .unwrap_or_else(|| panic!("no data root in:\n{text}"))
+    };
+    // A user with no setup recorded takes the site's.
+    let fresh = data_root(burrow_with(&rl, &site, &[], &["info"]));
+    assert!(fresh.starts_with(&base.display().to_string()), "{fresh}");
+    // One whose install is recorded with the default data root keeps it.
+    let toml = rl.home.join(".config/burrow/burrow.toml");
+    std::fs::create_dir_all(toml.parent().unwrap()).unwrap();
+    std::fs::write(
+        &toml,
+        "# Managed by burrow setup install: (as an install before the site's setting wrote it)\nsnapshotter = \"overlayfs\"\n# End of the lines managed by burrow setup install.\n",
+    )
+    .unwrap();
+    own(
+        &rl,
+        &[
+            toml.parent().unwrap().parent().unwrap(),
+            toml.parent().unwrap(),
+            &toml,
+        ],
+    );
+    let kept = data_root(burrow_with(&rl, &site, &[], &["info"]));
+    assert!(
+        !kept.starts_with(&base.display().to_string()),
+        "the site's user_data_root moved an existing setup to {kept}"
+    );
+}

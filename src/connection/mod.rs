@@ -83,7 +83,11 @@ impl Globals {
         };
         config::set_defaults(file.container_defaults());
         let user_data_root = match (&file.user_data_root, env.euid) {
-            (Some(t), uid) if uid != 0 && !in_job => {
+            (Some(t), uid)
+                if uid != 0
+                    && !in_job
+                    && !crate::setup::layout::installed_with_default_data_root(env) =>
+            {
                 let name = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
                     .ok()
                     .flatten()

@@ -140,6 +140,23 @@ pub fn requested_data_root(g: &Globals, env: &UserEnv) -> Option<PathBuf> {
     recorded_data_root(env).or_else(|| g.user_data_root.clone())
 }
 
+/// Whether an install of this user's is recorded in their burrow.toml without a data root: it
+/// uses the default one, whatever the site's `user_data_root` says now (that applies to
+/// installs made after it; an existing setup moves only by `setup install --data-root`).
+pub fn installed_with_default_data_root(env: &UserEnv) -> bool {
+    let Some(toml) = env
+        .config_home
+        .as_ref()
+        .map(|c| c.join("burrow/burrow.toml"))
+    else {
+        return false;
+    };
+    let Ok(text) = std::fs::read_to_string(toml) else {
+        return false;
+    };
+    text.contains(MARKER) && recorded_data_root(env).is_none()
+}
+
 /// The data root a previous install recorded in the user's burrow.toml.
 fn recorded_data_root(env: &UserEnv) -> Option<PathBuf> {
     let toml = env.config_home.as_ref()?.join("burrow/burrow.toml");
