@@ -142,11 +142,22 @@ pub fn main() -> ExitCode {
         snapshotter: cli.snapshotter,
         cgroup_manager: cli.cgroup_manager,
     };
+    // Docker's exit code for a failure: 125 for run and create, 1 for the others.
+    let fail = {
+        let container_run = runs_a_container(&cli.command);
+        move |err: anyhow::Error| {
+            let f = commands::error::Failure::from(err);
+            match container_run {
+                true => f.report(),
+                false => f.outside_run().report(),
+            }
+        }
+    };
     // Inside a Slurm job, the job's own containerd on node-local disk (see burrow::slurm).
     let job = burrow::slurm::Job::current();
     if let Some(j) = &job {
         if let Err(e) = j.enter() {
-            return commands::error::Failure::from(anyhow::Error::from(e)).report();
+            return fail(e.into());
         }
     }
     let result = Globals::load(raw, &UserEnv::current())
@@ -160,10 +171,21 @@ pub fn main() -> ExitCode {
         });
     match result {
         Ok(code) => code,
-        // Docker and nerdctl exit 125 when the CLI or the daemon failed, 126/127 when the
-        // runtime could not start the process.
-        Err(err) => commands::error::Failure::from(err).report(),
+        // `docker run` exits 125 when the CLI or the daemon failed, 126/127 when the runtime
+        // could not start the process; other commands 1.
+        Err(err) => fail(err),
     }
+}
+
+/// Whether the command runs or creates a container (`run`, `create`, `container run|create`),
+/// whose failures exit 125 as Docker's do.
+fn runs_a_container(command: &Command) -> bool {
+    use commands::container::group::{Command as Ctr, Group};
+    matches!(
+        command,
+        Command::Containers(Ctr::Run(_) | Ctr::Create(_))
+            | Command::Container(Group::Same(Ctr::Run(_) | Ctr::Create(_)))
+    )
 }
 
 /// Whether the command talks to containerd (in a Slurm job, the job's is started first).
@@ -762,6 +784,21 @@ mod tests {
             found.is_empty(),
             "add #[command(mut_args(crate::commands::flags::go_bool))] to: {found:?}"
         );
+    }
+
+    #[test]
+    fn run_and_create_are_the_commands_whose_failures_exit_125() {
+        for line in [
+            "run img",
+            "create img",
+            "container run img",
+            "container create img",
+        ] {
+            assert!(runs_a_container(&parsed(line).command), "{line}");
+        }
+        for line in ["ps", "rm x", "pull img", "container rm x", "exec x true"] {
+            assert!(!runs_a_container(&parsed(line).command), "{line}");
+        }
     }
 
     #[test]

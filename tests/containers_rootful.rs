@@ -350,7 +350,7 @@ fn volume_prune_keeps_named_volumes_unless_all() {
 
     // Without a terminal and without -f, prune refuses and removes nothing.
     let out = d.burrow(&["volume", "prune"]);
-    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(stderr(&out).contains("-f"), "{}", stderr(&out));
 
     let out = d.burrow(&["volume", "prune", "-f"]);
@@ -710,7 +710,7 @@ fn ps_filters_exited_ancestor_network_before_since_and_name_patterns() {
     let out = d.burrow(&["ps", "--filter", "exited=3", "--format", "{{.Names}}"]);
     assert_eq!(stdout(&out), "first\n", "{}", stderr(&out));
     let out = d.burrow(&["ps", "--filter", "volume=x"]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("ancestor="), "{}", stderr(&out));
     ok(&d.burrow(&["rm", "-f", "first", "second", "third"]));
 }
@@ -771,7 +771,7 @@ fn system_prune_removes_stopped_containers_unused_networks_and_anonymous_volumes
         "300",
     ]));
     let out = d.burrow(&["system", "prune"]);
-    assert_eq!(code(&out), 125, "no terminal and no -f: refused");
+    assert_eq!(code(&out), 1, "no terminal and no -f: refused");
     let out = d.burrow(&["system", "prune", "-f", "--volumes"]);
     ok(&out);
     let text = stdout(&out);
@@ -884,7 +884,7 @@ fn update_changes_the_restart_policy_and_memory_limit() {
         "{cgroup}"
     );
     let out = d.burrow(&["update", "--restart", "sometimes", "upd"]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
     ok(&d.burrow(&["rm", "-f", "upd"]));
 }
 
@@ -1604,7 +1604,7 @@ fn cp_both_ways_running_and_stopped_and_inside_the_root() {
         &format!("{name}:/no/such"),
         host.path().to_str().unwrap(),
     ]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
     assert!(
         stderr(&out).contains("could not find /no/such"),
         "{}",
@@ -1615,7 +1615,7 @@ fn cp_both_ways_running_and_stopped_and_inside_the_root() {
         &format!("{name}:/tree"),
         h("made.txt").to_str().unwrap(),
     ]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
     assert!(
         stderr(&out).contains("directory to a file"),
         "{}",
@@ -1754,7 +1754,7 @@ fn exec_detach_keys_leave_the_command_running() {
         dir.display()
     );
     let out = d.burrow(&["exec", "-i", "--detach-keys", "ctrl-9", &name, "true"]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("ctrl-9"), "{}", stderr(&out));
     let _ = d.burrow(&["rm", "-f", &name]);
 }
@@ -1865,7 +1865,7 @@ fn logs_follow_reads_across_rotations_and_takes_docker_times() {
     assert_eq!(count(&["--since", "2999-01-01T00:00:00+01:00"]), 0);
     assert_eq!(count(&["--tail", "5", "--since", "10m"]), 5);
     let out = d.burrow(&["logs", "--since", "yesterday", &name]);
-    assert_eq!(code(&out), 125);
+    assert_eq!(code(&out), 1);
     assert!(
         stderr(&out).contains("--since") && stderr(&out).contains("duration"),
         "{}",

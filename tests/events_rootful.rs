@@ -95,7 +95,7 @@ fn bad_filters_are_refused() {
         return;
     };
     let out = d.burrow(&["events", "--filter", "color=red"]);
-    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
     assert!(
         stderr(&out).contains("invalid filter 'color=red'"),
         "{}",

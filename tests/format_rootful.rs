@@ -1,6 +1,6 @@
 //! `--format` and `-f` as Docker reads them, rootful, against a real container: Go templates
 //! (range over maps, index, if/else, with, variables, pipelines, functions, trim markers),
-//! Docker's `table` headers and columns, `json`, and malformed templates (exit 125).
+//! Docker's `table` headers and columns, `json`, and malformed templates (exit 1, as Docker).
 
 mod containers_support;
 
@@ -82,7 +82,7 @@ fn go_templates_tables_and_json_against_a_container() {
     );
     // A missing field of a struct is an error, as in Docker.
     let out = d.burrow(&["inspect", "-f", "{{.Nope}}", &name]);
-    assert_eq!(code(&out), 125, "{}", stdout(&out));
+    assert_eq!(code(&out), 1, "{}", stdout(&out));
     assert!(
         stderr(&out).contains("can't evaluate field Nope"),
         "{}",
@@ -96,7 +96,7 @@ fn go_templates_tables_and_json_against_a_container() {
         vec!["images", "--format", "{{if .ID}}"],
     ] {
         let out = d.burrow(&args);
-        assert_eq!(code(&out), 125, "{args:?}: {}", stdout(&out));
+        assert_eq!(code(&out), 1, "{args:?}: {}", stdout(&out));
         assert_eq!(stdout(&out), "", "{args:?}");
         assert!(
             stderr(&out).contains("template parsing error: template: :1: "),

@@ -108,7 +108,7 @@ fn platform_is_picked_from_the_index() {
     );
 
     let out = d.burrow(&["pull", "--platform", "linux/s390x", &image]);
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("no manifest for linux/s390x"),
         "{}",
@@ -124,7 +124,7 @@ fn auth_registry_refuses_without_login_and_works_after_it() {
     r.push("busybox", "burrow-test/busybox");
     let image = format!("{}/burrow-test/busybox", r.host);
     let out = d.burrow(&["pull", &image]);
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("requires authentication")
             && stderr(&out).contains(&format!("burrow login {}", r.host)),
@@ -132,7 +132,7 @@ fn auth_registry_refuses_without_login_and_works_after_it() {
         stderr(&out)
     );
     let out = d.burrow(&["login", "-u", "burrow", "-p", "wrong", &r.host]);
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("refused the credentials"),
         "{}",
@@ -153,7 +153,7 @@ fn auth_registry_refuses_without_login_and_works_after_it() {
     let out = d.burrow(&["pull", &image]);
     assert_eq!(
         out.status.code(),
-        Some(125),
+        Some(1),
         "pull after logout must fail again"
     );
 }
@@ -173,14 +173,14 @@ fn cut_transfer_resumes_without_refetching_and_corrupt_blobs_are_refused() {
     // Corrupted on the wire: containerd's digest check refuses it and nothing is named.
     proxy.set_mode(ProxyMode::CorruptAt(200_000));
     let out = d.burrow(&["pull", &image]);
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("digest mismatch"), "{}", stderr(&out));
     assert!(!d.ctr(&["images", "ls", "-q"]).contains("busybox"));
 
     // Cut after 300 kB: the pull fails, telling the user to run it again.
     proxy.set_mode(ProxyMode::CutAfter(300_000));
     let out = d.burrow(&["pull", &image]);
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("run the command again to resume"),
         "{}",
@@ -208,7 +208,7 @@ fn unknown_tags_and_stopped_registries_fail_clearly() {
     };
     r.push("busybox", "burrow-test/busybox");
     let out = d.burrow(&["pull", &format!("{}/burrow-test/busybox:nope", r.host)]);
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("not found") && stderr(&out).contains("check the name and tag"),
         "{}",
@@ -216,7 +216,7 @@ fn unknown_tags_and_stopped_registries_fail_clearly() {
     );
     r.stop();
     let out = d.burrow(&["pull", &format!("{}/burrow-test/busybox", r.host)]);
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains(&format!("cannot reach registry {}", r.host)),
         "{}",
@@ -225,7 +225,7 @@ fn unknown_tags_and_stopped_registries_fail_clearly() {
     r.resume();
     d.burrow_ok(&["pull", &format!("{}/burrow-test/busybox", r.host)]);
     let bad = d.burrow(&["pull", "Not/A/Valid:Ref:"]);
-    assert_eq!(bad.status.code(), Some(125));
+    assert_eq!(bad.status.code(), Some(1));
     assert!(
         stderr(&bad).contains("invalid reference"),
         "{}",
@@ -248,7 +248,7 @@ fn https_registries_need_a_trusted_certificate() {
     r.push("busybox", "burrow-test/busybox");
     let image = format!("{}/burrow-test/busybox", r.host);
     let out = d.burrow(&["pull", &image]);
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("certificate is not trusted"),
         "{}",
@@ -318,7 +318,7 @@ fn hosts_toml_mirrors_are_tried_in_order_before_the_server() {
     assert!(d.ctr(&["images", "ls", "-q"]).contains(image));
     // Without the settings the name does not resolve.
     let out = d.burrow(&["pull", "-q", "registry.invalid:5000/burrow-test/other"]);
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("cannot reach registry registry.invalid:5000"),
         "{}",
@@ -327,7 +327,7 @@ fn hosts_toml_mirrors_are_tried_in_order_before_the_server() {
     // A broken hosts.toml is reported with its path.
     std::fs::write(host_dir.join("hosts.toml"), "server = [").unwrap();
     let out = d.burrow(&["pull", "--hosts-dir", hosts_dir.to_str().unwrap(), image]);
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("hosts.toml is not valid TOML"),
         "{}",
@@ -367,7 +367,7 @@ fn credential_helpers_store_and_supply_the_password() {
 
     let image = format!("{}/burrow-test/busybox", r.host);
     let out = d.burrow_env(&["pull", &image], &env);
-    assert_eq!(out.status.code(), Some(125), "no credentials yet");
+    assert_eq!(out.status.code(), Some(1), "no credentials yet");
     let out = d.burrow_env(&["login", "-u", "burrow", "-p", "s3cret", &r.host], &env);
     assert!(out.status.success(), "{}", stderr(&out));
     let stored = std::fs::read_to_string(&store).unwrap();
@@ -381,7 +381,7 @@ fn credential_helpers_store_and_supply_the_password() {
     // A helper that is not installed is named in the error.
     std::fs::write(docker.join("config.json"), r#"{"credsStore":"missing"}"#).unwrap();
     let out = d.burrow(&["pull", &image]);
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("docker-credential-missing"),
         "{}",
@@ -404,7 +404,7 @@ fn a_full_disk_fails_clearly_and_the_pull_resumes_once_there_is_room() {
     r.push("busybox", "burrow-test/busybox");
     let image = format!("{}/burrow-test/busybox", r.host);
     let out = d.burrow(&["pull", &image]);
-    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("disk is full"), "{}", stderr(&out));
     assert!(!d.ctr(&["images", "ls", "-q"]).contains("busybox"));
     d.resize_root("64m");
@@ -459,7 +459,7 @@ fn registry_stopped_midway_then_restarted_resumes_the_pull() {
         proxy.break_connections();
         pull.join().unwrap()
     });
-    assert_eq!(first.status.code(), Some(125), "{}", stderr(&first));
+    assert_eq!(first.status.code(), Some(1), "{}", stderr(&first));
     assert!(!d.ctr(&["images", "ls", "-q"]).contains("busybox"));
     r.resume();
     proxy.set_mode(ProxyMode::Pass);

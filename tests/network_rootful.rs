@@ -109,25 +109,25 @@ fn connect_disconnect_and_several_networks() {
 
     // Docker's refusals.
     let again = d.burrow(&["network", "connect", "nc-b", "cli"]);
-    refused(&again, 125, "already connected");
+    refused(&again, 1, "already connected");
     refused(
         &d.burrow(&["network", "connect", "nope", "cli"]),
-        125,
+        1,
         "not found",
     );
     refused(
         &d.burrow(&["network", "connect", "nc-b", "nope"]),
-        125,
+        1,
         "nope",
     );
     refused(
         &d.burrow(&["network", "connect", "host", "cli"]),
-        125,
+        1,
         "host network",
     );
     refused(
         &d.burrow(&["network", "connect", "--alias", "x", "bridge", "cli"]),
-        125,
+        1,
         "user defined networks",
     );
 
@@ -138,7 +138,7 @@ fn connect_disconnect_and_several_networks() {
     assert!(!hosts.contains(" db"), "{hosts}");
     refused(
         &d.burrow(&["network", "disconnect", "nc-b", "cli"]),
-        125,
+        1,
         "not connected",
     );
 
@@ -244,7 +244,7 @@ fn container_network_mode_and_mac_address() {
     let out = ok(&d.burrow(&["start", "-a", "follower"]));
     assert_eq!(out.trim(), "02:42:ac:11:00:99");
     ok(&d.burrow(&["stop", "-t", "0", "base"]));
-    refused(&d.burrow(&["start", "follower"]), 125, "is not running");
+    refused(&d.burrow(&["start", "follower"]), 1, "is not running");
     ok(&d.burrow(&["start", "base"]));
 
     for (flags, says) in [
@@ -291,7 +291,7 @@ fn container_network_mode_and_mac_address() {
     );
     refused(
         &d.burrow(&["network", "connect", "nc-c", "idle2"]),
-        125,
+        1,
         "idle2",
     );
     let left = d.ctr(&["containers", "ls", "-q"]);

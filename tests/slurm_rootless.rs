@@ -483,12 +483,14 @@ fn a_pmi2_step_reaches_slurms_pmi_server_from_its_containers() {
     let c = client.display();
     let script = format!(
         "set -e
-srun -n 2 --mpi=pmi2 -l burrow run --rm -v {d}:{d}:ro {img} sh {c}
 burrow srun -n 2 --mpi=pmi2 -l --container-name=mpi --container-image={img} --container-mounts={d}:{d}:ro sh {c}
+srun -n 2 --mpi=pmi2 -l burrow run --rm -v {d}:{d}:ro {img} sh {c}
 "
     );
     let (id, ok, log) = w.sbatch(&m, "pmi2", &["-n", "2"], &script);
     assert!(ok, "job {id} failed:\n{log}");
+    // A named container's task that starts the job's containerd says so.
+    assert!(log.contains("starting its rootless containerd"), "{log}");
     for rank in ["0", "1"] {
         let want = format!("{rank}: rc=0 rank={rank} size=2 fd=none");
         assert_eq!(

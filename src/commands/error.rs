@@ -1,6 +1,7 @@
 //! The CLI's error boundary: an error with the exit code Docker would give, classified from the
 //! library's typed errors (a process the runtime could not start: 126 or 127) and otherwise
-//! 125, Docker's code for a failure of the CLI or the daemon.
+//! 125, `docker run`'s and `docker create`'s code for a failure of the CLI or the daemon; every
+//! other command exits 1 then ([`Failure::outside_run`]), as Docker's and nerdctl's do.
 
 use burrow::containers::lifecycle::LifecycleError;
 
@@ -22,6 +23,16 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 }
 
 impl Failure {
+    /// The failure of a command other than `run` and `create`: Docker's CLI exits 1 for any
+    /// error of those (125 is run's and create's), keeping 126/127 for a process that could
+    /// not start.
+    pub fn outside_run(self) -> Failure {
+        Failure {
+            code: if self.code == 125 { 1 } else { self.code },
+            err: self.err,
+        }
+    }
+
     /// Says the error on stderr as burrow says errors; the code to exit with.
     pub fn report(self) -> std::process::ExitCode {
         say(&self.err);
@@ -71,6 +82,21 @@ mod tests {
         assert_eq!(exit_code(&anyhow::anyhow!("anything")), 125);
         let vol = burrow::containers::volumes::VolumeError::NotFound("v".into());
         assert_eq!(Failure::from(vol).code, 125);
+    }
+
+    #[test]
+    fn commands_other_than_run_exit_1_but_keep_a_start_failures_code() {
+        assert_eq!(
+            Failure::from(anyhow::anyhow!("no such container"))
+                .outside_run()
+                .code,
+            1
+        );
+        let f = Failure {
+            code: 127,
+            err: anyhow::anyhow!("not found"),
+        };
+        assert_eq!(f.outside_run().code, 127);
     }
 
     #[test]

@@ -23,9 +23,14 @@ pub struct Args {
     pub args: Vec<String>,
 }
 
-pub fn run(args: Args, _g: &Globals) -> anyhow::Result<ExitCode> {
+pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let burrow = std::env::current_exe().context("finding the burrow binary")?;
     if std::env::var_os(TASK_ENV).is_some() && std::env::var_os("SLURM_STEP_ID").is_some() {
+        // The job's containerd first, saying so when this task starts it (the commands a
+        // named container takes keep their output to themselves).
+        if let Some(job) = burrow::slurm::Job::current() {
+            job.ensure_running(g, &|line| eprintln!("{line}"))?;
+        }
         return task(&burrow, &args.args);
     }
     let help = Command::new("srun")

@@ -111,7 +111,9 @@ async fn exec_process(
 
 /// Docker's exit code for an exec that could not be created or started, said on stderr.
 fn not_started(e: burrow::containers::lifecycle::LifecycleError) -> ExitCode {
-    crate::commands::error::Failure::from(e).report()
+    crate::commands::error::Failure::from(e)
+        .outside_run()
+        .report()
 }
 
 /// `exec -d`: the process started without stdio.
