@@ -195,6 +195,7 @@ mod tests {
             passwd: String::new(),
             group: String::new(),
             file: "docker.io_lab_x_1.sqsh".into(),
+            owners_squashed: false,
         }
     }
 
