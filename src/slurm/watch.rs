@@ -16,6 +16,9 @@ use crate::setup::uninstall::{self, UninstallOptions};
 
 /// How often the watcher asks.
 const INTERVAL: Duration = Duration::from_secs(2);
+/// How long Slurm may not answer at all (neither the node's slurmd nor the controller) before
+/// the watcher takes the job as ended.
+const GIVE_UP: Duration = Duration::from_secs(6 * 3600);
 
 /// What Slurm says about the job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,13 +105,27 @@ pub fn main(job_id: &str) -> anyhow::Result<()> {
         return Ok(());
     };
     let mut steps = StepReaper::default();
+    let mut unknown_since: Option<std::time::Instant> = None;
     loop {
         std::thread::sleep(INTERVAL);
         if !job.dir.exists() {
             return Ok(());
         }
-        if alive(job_id) == Alive::No {
-            break;
+        match alive(job_id) {
+            Alive::No => break,
+            Alive::Yes => unknown_since = None,
+            Alive::Unknown => {
+                let since = *unknown_since.get_or_insert_with(std::time::Instant::now);
+                // Neither the node's slurmd nor the controller has answered for hours: the
+                // node is out of Slurm's hands, and the job with it.
+                if since.elapsed() > GIVE_UP {
+                    eprintln!(
+                        "job {job_id}: Slurm has not answered for {} h: taking it as ended",
+                        GIVE_UP.as_secs() / 3600
+                    );
+                    break;
+                }
+            }
         }
         steps.tick();
     }
