@@ -96,6 +96,20 @@ impl Work {
     }
 }
 
+impl Work {
+    /// A job of `m`'s that squashes `img` into the store `dir`, and leaves nothing.
+    fn squash_to(&self, m: &TestMachine, img: &str, dir: &Path) {
+        let (id, ok, log) = self.sbatch(
+            m,
+            "squash",
+            &[],
+            &format!("burrow image squash {img} --to {}\n", dir.display()),
+        );
+        assert!(ok, "job {id} failed:\n{log}");
+        assert_nothing_left(m.uid, &id);
+    }
+}
+
 impl Drop for Work {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -188,14 +202,7 @@ burrow pull {img}
     std::fs::create_dir_all(&store).unwrap();
     std::os::unix::fs::chown(&store, Some(m.uid), Some(m.gid)).unwrap();
     let s = store.display();
-    let (id, ok, log) = w.sbatch(
-        &m,
-        "squash",
-        &[],
-        &format!("burrow image squash {img} --to {s}\n"),
-    );
-    assert!(ok, "job {id} failed:\n{log}");
-    assert_nothing_left(m.uid, &id);
+    w.squash_to(&m, img, &store);
     let (id, ok, log) = w.sbatch(
         &m,
         "fromstore",
@@ -351,14 +358,7 @@ fn a_user_without_subordinate_ids_runs_a_multi_owner_image_in_a_job() {
     std::os::unix::fs::chown(store.path(), Some(m.uid), Some(m.gid)).unwrap();
     std::fs::set_permissions(store.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let s = store.path().display();
-    let (id, ok, log) = w2.sbatch(
-        &m,
-        "squash",
-        &[],
-        &format!("burrow image squash {img} --to {s}\n"),
-    );
-    assert!(ok, "job {id} failed:\n{log}");
-    assert_nothing_left(m.uid, &id);
+    w2.squash_to(&m, img, store.path());
     let (id, ok, log) = w.sbatch(
         &nosub,
         "nosub-store",

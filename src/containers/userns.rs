@@ -189,18 +189,25 @@ impl IdMap {
     }
 }
 
-/// How many ids a launcher's /proc/PID/uid_map (or gid_map) gives its namespace, counting from
-/// 0 (the user) through the subordinate range; None unless they are contiguous from 0.
-pub fn launcher_id_count(map: &str) -> Option<u32> {
-    let mut ranges: Vec<(u64, u64)> = map
-        .lines()
+/// The lines of a /proc/PID/uid_map (or gid_map): (first id inside, first id outside, count).
+pub fn map_lines(map: &str) -> Vec<(u64, u64, u64)> {
+    map.lines()
         .filter_map(|l| {
             let f: Vec<u64> = l
                 .split_whitespace()
                 .filter_map(|x| x.parse().ok())
                 .collect();
-            (f.len() == 3).then(|| (f[0], f[2]))
+            (f.len() == 3).then(|| (f[0], f[1], f[2]))
         })
+        .collect()
+}
+
+/// How many ids a launcher's /proc/PID/uid_map (or gid_map) gives its namespace, counting from
+/// 0 (the user) through the subordinate range; None unless they are contiguous from 0.
+pub fn launcher_id_count(map: &str) -> Option<u32> {
+    let mut ranges: Vec<(u64, u64)> = map_lines(map)
+        .into_iter()
+        .map(|(inside, _, size)| (inside, size))
         .collect();
     ranges.sort();
     let mut next = 0u64;

@@ -58,16 +58,11 @@ impl Peers {
     }
 }
 
-/// The outside ranges of a uid_map (`inside outside count` per line).
+/// The outside ranges of a uid_map.
 fn parse_uid_map(map: &str) -> Vec<(u32, u32)> {
-    map.lines()
-        .filter_map(|l| {
-            let f: Vec<u32> = l
-                .split_whitespace()
-                .filter_map(|w| w.parse().ok())
-                .collect();
-            (f.len() == 3).then(|| (f[1], f[2]))
-        })
+    crate::containers::userns::map_lines(map)
+        .into_iter()
+        .filter_map(|(_, outside, n)| Some((u32::try_from(outside).ok()?, u32::try_from(n).ok()?)))
         .collect()
 }
 

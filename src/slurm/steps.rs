@@ -5,7 +5,6 @@
 //! removes it if it was run with `--rm`.
 
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
 
 use super::watch::Alive;
 use super::Job;
@@ -28,36 +27,9 @@ pub fn bind(req: &mut ContainerRequest) {
     }
 }
 
-/// Whether step `JOB.STEP` still has processes on this node (`scontrol listpids`, answered by
-/// the node's slurmd).
+/// Whether step `JOB.STEP` still has processes on this node.
 pub fn alive(step: &str) -> Alive {
-    let Ok(out) = Command::new("scontrol")
-        .args(["listpids", step])
-        .stdin(Stdio::null())
-        .output()
-    else {
-        return Alive::Unknown;
-    };
-    listpids_state(
-        out.status.success(),
-        &String::from_utf8_lossy(&out.stdout),
-        &String::from_utf8_lossy(&out.stderr),
-    )
-}
-
-/// What `scontrol listpids JOB.STEP` says: processes listed is alive, "does not exist" is over.
-fn listpids_state(ok: bool, stdout: &str, stderr: &str) -> Alive {
-    let listed = stdout.lines().skip(1).any(|l| {
-        l.split_whitespace()
-            .next()
-            .is_some_and(|p| p.parse::<u32>().is_ok())
-    });
-    match (ok, listed) {
-        (true, true) => Alive::Yes,
-        (true, false) => Alive::No,
-        (false, _) if stderr.contains("does not exist") => Alive::No,
-        (false, _) => Alive::Unknown,
-    }
+    super::watch::listpids(step)
 }
 
 /// Stops the containers of the job's steps that are over (removed if run with `--rm`);
@@ -92,30 +64,4 @@ pub async fn reap(ctx: &Ctx, done: &mut HashSet<String>) -> anyhow::Result<usize
         done.insert(c.id);
     }
     Ok(stopped)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn listpids_answers() {
-        let head = "PID      JOBID    STEPID   LOCALID GLOBALID\n";
-        assert_eq!(
-            listpids_state(
-                true,
-                &format!("{head}13026    221      0        0       0\n"),
-                ""
-            ),
-            Alive::Yes
-        );
-        assert_eq!(
-            listpids_state(false, head, "StepId=221.0 does not exist on node (null)."),
-            Alive::No
-        );
-        assert_eq!(
-            listpids_state(false, "", "Unable to contact slurmd"),
-            Alive::Unknown
-        );
-    }
 }

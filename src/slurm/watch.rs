@@ -250,15 +250,8 @@ fn kill_orphans(job: &Job) -> usize {
 
 /// Whether the job still runs: its steps on this node (slurmd, local), else the controller.
 pub fn alive(job_id: &str) -> Alive {
-    let local = Command::new("scontrol")
-        .args(["listpids", job_id])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output();
-    if let Ok(out) = local {
-        if out.status.success() && has_pids(&String::from_utf8_lossy(&out.stdout)) {
-            return Alive::Yes;
-        }
+    if listpids(job_id) == Alive::Yes {
+        return Alive::Yes;
     }
     let Ok(out) = Command::new("squeue")
         .args(["-h", "-j", job_id, "-o", "%T"])
@@ -274,13 +267,37 @@ pub fn alive(job_id: &str) -> Alive {
     )
 }
 
-/// `scontrol listpids` lists at least one process (after its header line).
-fn has_pids(out: &str) -> bool {
-    out.lines().skip(1).any(|l| {
+/// Whether a job or step (`JOB`, `JOB.STEP`) has processes on this node, as the node's slurmd
+/// says through `scontrol listpids`.
+pub fn listpids(target: &str) -> Alive {
+    let Ok(out) = Command::new("scontrol")
+        .args(["listpids", target])
+        .stdin(Stdio::null())
+        .output()
+    else {
+        return Alive::Unknown;
+    };
+    listpids_state(
+        out.status.success(),
+        &String::from_utf8_lossy(&out.stdout),
+        &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// What `scontrol listpids` says: processes listed (after its header line) is alive, "does not
+/// exist" is over, another failure no answer.
+fn listpids_state(ok: bool, stdout: &str, stderr: &str) -> Alive {
+    let listed = stdout.lines().skip(1).any(|l| {
         l.split_whitespace()
             .next()
             .is_some_and(|p| p.parse::<u32>().is_ok())
-    })
+    });
+    match (ok, listed) {
+        (true, true) => Alive::Yes,
+        (true, false) => Alive::No,
+        (false, _) if stderr.contains("does not exist") => Alive::No,
+        (false, _) => Alive::Unknown,
+    }
 }
 
 /// What `squeue -h -j ID -o %T` says: running (or about to, or suspended) is alive; gone,
@@ -303,11 +320,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn listpids_output_with_processes_means_alive() {
-        let out =
-            "PID      JOBID    STEPID   LOCALID GLOBALID\n11711    2        batch    0       0\n";
-        assert!(has_pids(out));
-        assert!(!has_pids("PID      JOBID    STEPID   LOCALID GLOBALID\n"));
+    fn listpids_answers() {
+        let head = "PID      JOBID    STEPID   LOCALID GLOBALID\n";
+        assert_eq!(
+            listpids_state(
+                true,
+                &format!("{head}11711    2        batch    0       0\n"),
+                ""
+            ),
+            Alive::Yes
+        );
+        assert_eq!(listpids_state(true, head, ""), Alive::No);
+        assert_eq!(
+            listpids_state(false, head, "StepId=221.0 does not exist on node (null)."),
+            Alive::No
+        );
+        assert_eq!(
+            listpids_state(false, "", "Unable to contact slurmd"),
+            Alive::Unknown
+        );
     }
 
     #[test]
