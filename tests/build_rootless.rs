@@ -241,6 +241,62 @@ fn rootless_build_multi_stage_cache_and_registry_round_trip() {
         "2\na\nhello world\nheredoc-ran\n1000:65534\n"
     );
 
+    // RUN --mount=type=secret shows a secret given with --secret as a file or a variable, for
+    // the step only: the image holds neither; type=tmpfs gives a step an empty tmpfs.
+    let sec = rl.dir.join("secret");
+    write(&sec, "token.txt", "s3cr3t-value\n");
+    write(
+        &sec,
+        "Dockerfile",
+        &format!(
+            "FROM {BASE}\n\
+             RUN --mount=type=secret,id=token test \"$(cat /run/secrets/token)\" = s3cr3t-value && echo file-seen > /seen\n\
+             RUN --mount=type=secret,id=token,env=TOKEN test \"$TOKEN\" = s3cr3t-value && echo env-seen >> /seen\n\
+             RUN --mount=type=secret,id=absent echo optional-skipped >> /seen\n\
+             RUN --mount=type=tmpfs,target=/scratch echo x > /scratch/f && grep -q ' /scratch tmpfs ' /proc/mounts && echo tmpfs-seen >> /seen\n"
+        ),
+    );
+    let sec_tag = format!("{tag}-secret");
+    let token = format!("id=token,src={}", sec.join("token.txt").display());
+    build(
+        &rl,
+        &["-t", &sec_tag, "--secret", &token, sec.to_str().unwrap()],
+    );
+    assert_eq!(
+        ok(&rl.burrow(&[
+            "run",
+            "--rm",
+            &sec_tag,
+            "sh",
+            "-c",
+            "cat /seen; test ! -s /run/secrets/token && ls -A /scratch"
+        ])),
+        "file-seen\nenv-seen\noptional-skipped\ntmpfs-seen\n"
+    );
+    ok(&rl.burrow(&["create", "--name", "secret-check", &sec_tag]));
+    let exported = rl.dir.join("secret-check.tar");
+    ok(&rl.burrow(&["export", "-o", exported.to_str().unwrap(), "secret-check"]));
+    ok(&rl.burrow(&["rm", "secret-check"]));
+    let tar = std::fs::read(&exported).unwrap();
+    assert!(
+        !tar.windows(12).any(|w| w == b"s3cr3t-value"),
+        "the secret's value is in the image"
+    );
+    // A required secret the build was not given fails its step, naming it.
+    write(
+        &sec,
+        "Dockerfile.required",
+        &format!("FROM {BASE}\nRUN --mount=type=secret,id=npmrc,required true\n"),
+    );
+    let f = sec.join("Dockerfile.required");
+    let out = rl.burrow(&["build", "-f", f.to_str().unwrap(), sec.to_str().unwrap()]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("secret npmrc is required"),
+        "{}",
+        stderr(&out)
+    );
+
     // ONBUILD triggers are recorded, and run in a build FROM the image.
     let parent = rl.dir.join("onbuild");
     let parent_tag = format!("{tag}-onbuild");

@@ -1,7 +1,7 @@
 //! `burrow compose` with `build:` end to end as the unprivileged test user on a private
 //! rootless containerd: a service built from a Dockerfile in the project (a COPY and a build
 //! arg) by `up -d`; a second `up -d` neither rebuilds nor recreates; a changed file and
-//! `up -d --build` recreate the service on the new image; `compose build` alone (with
+//! `up -d --build` recreate the service on the new image; a build secret from the project; `compose build` alone (with
 //! --build-arg) and `run` on the built image; `pull` skips it; with image: too, `push` and `pull` move it
 //! through the registry; `down --rmi local` removes it.
 
@@ -17,7 +17,8 @@ const DOCKERFILE: &str = r#"FROM 127.0.0.1:5000/burrow-test/busybox
 ARG GREETING=unset
 COPY msg.txt /msg.txt
 RUN echo "greeting=$GREETING" > /greeting
-CMD ["sh", "-c", "cat /msg.txt /greeting; exec sleep 600"]
+RUN --mount=type=secret,id=token (test "$(cat /run/secrets/token)" = compose-secret && echo secret=ok || echo secret=missing) > /secret
+CMD ["sh", "-c", "cat /msg.txt /greeting /secret; exec sleep 600"]
 "#;
 
 const COMPOSE: &str = r#"services:
@@ -28,7 +29,11 @@ const COMPOSE: &str = r#"services:
         GREETING: from-file
       labels:
         org.example.built: "yes"
+      secrets: [token]
     stop_grace_period: 1s
+secrets:
+  token:
+    file: ./token.txt
 "#;
 
 /// Writes `text` to `dir/name`, owned by the test user.
@@ -98,13 +103,17 @@ fn rootless_compose_builds_services() {
     write_user_file(&rl, &dir, "Dockerfile", DOCKERFILE);
     write_user_file(&rl, &dir, "msg.txt", "msg=v1\n");
     write_user_file(&rl, &dir, "compose.yaml", COMPOSE);
+    write_user_file(&rl, &dir, "token.txt", "compose-secret\n");
     let file = dir.join("compose.yaml");
 
     // up -d builds the missing image (named PROJECT-SERVICE, labelled) and runs it.
     let (_, err) = compose_ok(&rl, &file, &["up", "-d"]);
     assert!(err.contains("Service app  Built"), "{err}");
     let logs = logs_with(&rl, &file, "greeting=from-file");
-    assert!(logs.contains("msg=v1"), "{logs}");
+    assert!(
+        logs.contains("msg=v1") && logs.contains("secret=ok"),
+        "{logs}"
+    );
     let labels = burrow_ok(
         &rl,
         &[

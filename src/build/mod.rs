@@ -67,6 +67,8 @@ pub struct Options {
     pub cancel: cancel::Cancel,
     /// Credentials for pulling base images, by registry host (else `burrow login`'s).
     pub pull_auth: PullAuth,
+    /// Secrets RUN steps may mount (`--secret`).
+    pub secrets: mounts::Secrets,
 }
 
 /// Credentials for pulling base images by registry host (the Docker API's

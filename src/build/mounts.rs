@@ -1,7 +1,9 @@
-//! `RUN --mount`, BuildKit's two most used forms: `type=cache` (a directory kept across builds,
-//! here a named volume `burrow-build-cache-<id>` that `builder prune` removes) and `type=bind`
-//! (files of the context, a stage or an image, read-only unless `rw`; written to a temporary
-//! directory for the step, so writes are discarded and `.dockerignore` holds).
+//! `RUN --mount`, BuildKit's forms: `type=cache` (a directory kept across builds, here a named
+//! volume `burrow-build-cache-<id>` that `builder prune` removes), `type=bind` (files of the
+//! context, a stage or an image, read-only unless `rw`; written to a temporary directory for
+//! the step, so writes are discarded and `.dockerignore` holds), `type=secret` (a secret the
+//! build was given, `--secret`, as a file for the step or a variable, never in the image or the
+//! cache key) and `type=tmpfs` (an empty tmpfs for the step).
 
 use std::path::Path;
 
@@ -26,11 +28,32 @@ pub enum RunMount {
         from: Option<String>,
         rw: bool,
     },
+    Secret {
+        id: String,
+        /// Where the file is (none when only `env` is asked for).
+        target: Option<String>,
+        /// The variable that holds the secret instead (`env=NAME`).
+        env: Option<String>,
+        /// A missing secret fails the step (else the mount is left out).
+        required: bool,
+        /// The file's mode (default 0400).
+        mode: u32,
+    },
+    Tmpfs {
+        target: String,
+        /// `size=` in bytes.
+        size: Option<u64>,
+    },
 }
 
 impl RunMount {
     /// Parses a `--mount` value (`type=cache,target=/root/.cache`).
     pub fn parse(v: &str) -> Result<RunMount, String> {
+        match v.split(',').find_map(|f| f.strip_prefix("type=")) {
+            Some("secret") => return parse_secret(v),
+            Some("tmpfs") => return parse_tmpfs(v),
+            _ => {}
+        }
         let (mut typ, mut target, mut source, mut from, mut id) =
             ("bind".to_string(), None, None, None, None);
         let mut rw = false;
@@ -42,7 +65,7 @@ impl RunMount {
             .filter(|t| !matches!(*t, "cache" | "bind"))
         {
             return Err(format!(
-                "--mount type={t} is not supported by burrow's builder: use type=cache or type=bind"
+                "--mount type={t} is not supported by burrow's builder: use type=cache, bind, secret or tmpfs (an ssh agent is not passed into builds)"
             ));
         }
         for field in v.split(',').filter(|f| !f.is_empty()) {
@@ -80,6 +103,154 @@ impl RunMount {
             other => Err(format!(
                 "--mount type={other} is not supported: use type=cache or type=bind"
             )),
+        }
+    }
+}
+
+/// `type=secret,id=ID[,target=PATH][,env=NAME][,required][,mode=0400][,uid=0][,gid=0]`: the
+/// id defaults to the target's file name, the target to /run/secrets/ID (unless only `env`).
+fn parse_secret(v: &str) -> Result<RunMount, String> {
+    let (mut id, mut target, mut env, mut required, mut mode) = (None, None, None, false, 0o400);
+    for field in v.split(',').filter(|f| !f.is_empty()) {
+        let (k, val) = field.split_once('=').unwrap_or((field, ""));
+        match k {
+            "type" => {}
+            "id" => id = Some(val.to_string()),
+            "target" | "dst" | "destination" => target = Some(val.to_string()),
+            "env" => env = Some(val.to_string()),
+            "required" => required = val.is_empty() || val == "true",
+            "mode" => {
+                mode = u32::from_str_radix(val.trim_start_matches("0o"), 8)
+                    .ok()
+                    .filter(|m| *m <= 0o7777)
+                    .ok_or_else(|| format!("--mount type=secret: mode={val} is not an octal mode"))?
+            }
+            // The step's root is the builder's user: a file it owns is root's inside.
+            "uid" | "gid" if val == "0" => {}
+            "uid" | "gid" => {
+                return Err(format!(
+                    "--mount type=secret: {field} is not supported (the file is root's, uid 0; give it a mode others can read, mode=0444)"
+                ))
+            }
+            _ => return Err(format!("unsupported --mount option {field:?} for type=secret (supported: id, target, env, required, mode, uid=0, gid=0)")),
+        }
+    }
+    if let Some(t) = target.as_ref().filter(|t| !t.starts_with('/')) {
+        return Err(format!(
+            "--mount type=secret: target={t} is not an absolute path"
+        ));
+    }
+    let id = match (id, &target) {
+        (Some(id), _) if !id.is_empty() => id,
+        (_, Some(t)) => t.rsplit('/').next().unwrap_or_default().to_string(),
+        _ => return Err("--mount type=secret needs id=ID (or a target to name it)".into()),
+    };
+    if env.is_none() && target.is_none() {
+        target = Some(format!("/run/secrets/{id}"));
+    }
+    Ok(RunMount::Secret {
+        id,
+        target,
+        env,
+        required,
+        mode,
+    })
+}
+
+/// `type=tmpfs,target=PATH[,size=BYTES]`.
+fn parse_tmpfs(v: &str) -> Result<RunMount, String> {
+    let (mut target, mut size) = (None, None);
+    for field in v.split(',').filter(|f| !f.is_empty()) {
+        let (k, val) = field.split_once('=').unwrap_or((field, ""));
+        match k {
+            "type" => {}
+            "target" | "dst" | "destination" => target = Some(val.to_string()),
+            "size" => {
+                size = Some(val.parse::<u64>().map_err(|_| {
+                    format!("--mount type=tmpfs: size={val} is not a number of bytes")
+                })?)
+            }
+            _ => {
+                return Err(format!(
+                    "unsupported --mount option {field:?} for type=tmpfs (supported: target, size)"
+                ))
+            }
+        }
+    }
+    let target = target
+        .filter(|t| t.starts_with('/'))
+        .ok_or_else(|| "--mount type=tmpfs needs target=/ABSOLUTE/PATH".to_string())?;
+    Ok(RunMount::Tmpfs { target, size })
+}
+
+/// Where a build's secrets come from (`burrow build --secret`, Compose's build secrets), by id.
+/// Their values are read when a step mounts them and are never shown (Debug lists the ids).
+#[derive(Clone, Default)]
+pub struct Secrets(pub std::collections::BTreeMap<String, SecretSource>);
+
+/// One secret's source (where it is, not its value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    File(std::path::PathBuf),
+    /// An environment variable of the builder's.
+    Env(String),
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.keys()).finish()
+    }
+}
+
+impl Secrets {
+    /// Parses `--secret` values as Docker's: `id=ID[,src=FILE|source=FILE][,env=VAR]
+    /// [,type=file|env]`; with neither, the variable ID if it is set, else the file ID.
+    pub fn parse(specs: &[String]) -> Result<Secrets, String> {
+        let mut out = std::collections::BTreeMap::new();
+        for spec in specs {
+            let (mut id, mut src, mut env, mut typ) = (None, None, None, None);
+            for field in spec.split(',').filter(|f| !f.is_empty()) {
+                match field.split_once('=') {
+                    Some(("id", v)) => id = Some(v.to_string()),
+                    Some(("src" | "source", v)) => src = Some(v.to_string()),
+                    Some(("env", v)) => env = Some(v.to_string()),
+                    Some(("type", v @ ("file" | "env"))) => typ = Some(v.to_string()),
+                    _ => {
+                        return Err(format!(
+                            "--secret {spec}: use id=ID,src=FILE or id=ID,env=VARIABLE"
+                        ))
+                    }
+                }
+            }
+            let id = id
+                .filter(|i| !i.is_empty())
+                .ok_or_else(|| format!("--secret {spec}: id=ID is missing"))?;
+            let source = match (typ.as_deref(), src, env) {
+                (Some("env"), Some(v), None) | (_, None, Some(v)) => SecretSource::Env(v),
+                (Some("env"), None, None) => SecretSource::Env(id.clone()),
+                (_, Some(f), None) => SecretSource::File(f.into()),
+                (_, None, None) if std::env::var_os(&id).is_some() => SecretSource::Env(id.clone()),
+                (_, None, None) => SecretSource::File(id.clone().into()),
+                (_, Some(_), Some(_)) => {
+                    return Err(format!("--secret {spec}: give src or env, not both"))
+                }
+            };
+            out.insert(id, source);
+        }
+        Ok(Secrets(out))
+    }
+
+    /// The value of secret `id`: None when the build was not given it; an error names what
+    /// could not be read.
+    pub fn value(&self, id: &str) -> Result<Option<Vec<u8>>, String> {
+        match self.0.get(id) {
+            None => Ok(None),
+            Some(SecretSource::File(p)) => std::fs::read(p)
+                .map(Some)
+                .map_err(|e| format!("secret {id}: reading {}: {e}", p.display())),
+            Some(SecretSource::Env(v)) => std::env::var_os(v)
+                .map(|x| Some(std::os::unix::ffi::OsStrExt::as_bytes(x.as_os_str()).to_vec()))
+                .ok_or_else(|| format!("secret {id}: the variable {v} is not set")),
         }
     }
 }
@@ -142,13 +313,63 @@ mod tests {
                 rw: true
             }
         );
-        assert!(RunMount::parse("type=secret,target=/s").is_err());
-        let err = RunMount::parse("type=secret,id=npm,required").unwrap_err();
-        assert!(err.contains("type=secret is not supported"), "{err}");
+        assert_eq!(
+            RunMount::parse("type=secret,id=npm,required").unwrap(),
+            RunMount::Secret {
+                id: "npm".into(),
+                target: Some("/run/secrets/npm".into()),
+                env: None,
+                required: true,
+                mode: 0o400
+            }
+        );
+        assert_eq!(
+            RunMount::parse("type=secret,target=/root/.npmrc,mode=0444").unwrap(),
+            RunMount::Secret {
+                id: ".npmrc".into(),
+                target: Some("/root/.npmrc".into()),
+                env: None,
+                required: false,
+                mode: 0o444
+            }
+        );
+        assert!(matches!(
+            RunMount::parse("type=secret,id=t,env=TOKEN").unwrap(),
+            RunMount::Secret { target: None, .. }
+        ));
+        assert!(RunMount::parse("type=secret,id=t,uid=1000").is_err());
+        assert_eq!(
+            RunMount::parse("type=tmpfs,target=/scratch,size=1048576").unwrap(),
+            RunMount::Tmpfs {
+                target: "/scratch".into(),
+                size: Some(1 << 20)
+            }
+        );
+        let err = RunMount::parse("type=ssh,id=default").unwrap_err();
+        assert!(err.contains("type=ssh is not supported"), "{err}");
         assert!(RunMount::parse("type=cache").is_err());
         assert!(RunMount::parse("type=cache,target=/c,uid=1000").is_err());
         assert_ne!(cache_volume("/a"), cache_volume("/b"));
         assert!(cache_volume("/a").starts_with(CACHE_VOLUME_PREFIX));
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_variables() {
+        let s = Secrets::parse(&[
+            "id=a,src=/tmp/a".into(),
+            "id=b,env=B_VAR".into(),
+            "type=env,id=c".into(),
+        ])
+        .unwrap();
+        assert_eq!(s.0["a"], SecretSource::File("/tmp/a".into()));
+        assert_eq!(s.0["b"], SecretSource::Env("B_VAR".into()));
+        assert_eq!(s.0["c"], SecretSource::Env("c".into()));
+        assert!(!format!("{s:?}").contains("/tmp/a"));
+        assert!(Secrets::parse(&["src=/x".into()]).is_err());
+        assert_eq!(s.value("missing"), Ok(None));
+        std::env::set_var("BURROW_SECRET_TEST_B", "hush");
+        let s = Secrets::parse(&["id=b,env=BURROW_SECRET_TEST_B".into()]).unwrap();
+        assert_eq!(s.value("b"), Ok(Some(b"hush".to_vec())));
     }
 
     #[test]

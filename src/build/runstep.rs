@@ -32,6 +32,8 @@ pub struct RunSpec<'a> {
     pub network: &'a str,
     /// `RUN --mount`s as binds (cache volumes, bind-mount directories).
     pub binds: Vec<crate::containers::values::VolumeSpec>,
+    /// `RUN --mount=type=tmpfs`s.
+    pub tmpfs: Vec<crate::containers::values::TmpfsSpec>,
     /// What stops the build: the step then kills its command and removes its container.
     pub cancel: &'a Cancel,
 }
@@ -64,6 +66,7 @@ pub async fn run(
     req.config.labels.insert(BUILD_LABEL.into(), "1".into());
     req.host_config.network_mode = spec.network.to_string();
     req.host_config.binds = spec.binds.clone();
+    req.host_config.tmpfs = spec.tmpfs.clone();
     spec.cancel.set_in_step(true);
     let result = run_container(ctx, leased, &req, spec.cancel, out).await;
     spec.cancel.set_in_step(false);

@@ -58,6 +58,10 @@ pub struct Args {
     /// (either way one tar that is an OCI layout and a docker-archive, as `burrow save` writes).
     #[arg(short, long, value_name = "SPEC")]
     pub output: Vec<String>,
+    /// A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VARIABLE (never in
+    /// the image or the cache); repeatable.
+    #[arg(long, value_name = "SPEC")]
+    pub secret: Vec<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -180,6 +184,7 @@ fn options(args: &Args) -> anyhow::Result<Options> {
         events: None,
         cancel: build::cancel::Cancel::ctrl_c(),
         pull_auth: Default::default(),
+        secrets: build::mounts::Secrets::parse(&args.secret).map_err(anyhow::Error::msg)?,
     })
 }
 

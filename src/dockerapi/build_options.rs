@@ -43,6 +43,7 @@ pub fn read(q: &Query, context: PathBuf) -> Result<BuildRequest, ApiError> {
         events: None,
         cancel: Cancel::token(),
         pull_auth: Default::default(),
+        secrets: Default::default(),
     };
     platform(q.get("platform"))?;
     Ok(BuildRequest {

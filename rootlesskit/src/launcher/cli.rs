@@ -274,7 +274,7 @@ impl Flags {
         }
         if !(1280..=65521).contains(&self.mtu()) && self.net != Net::Host {
             return Err(format!(
-                "--mtu={}: choose a value between 1280 and 65520",
+                "--mtu={}: choose a value between 1280 and 65521",
                 self.mtu
             ));
         }

@@ -25,7 +25,7 @@ impl Build<'_> {
                 }
                 _ => {
                     return Err(refuse(format!(
-                        "unsupported RUN flag --{k}: RUN takes --network=none|host|default and --mount=type=cache|bind,..."
+                        "unsupported RUN flag --{k}: RUN takes --network=none|host|default and --mount=type=cache|bind|secret|tmpfs,..."
                     )))
                 }
             }
@@ -51,10 +51,61 @@ impl Build<'_> {
         }
         let mut temps = Vec::new();
         let mut volumes = Vec::new();
+        let (mut secret_env, mut tmpfs) = (Vec::new(), Vec::new());
         for (m, bind) in mounts.iter().zip(binds) {
             volumes.push(match (m, bind) {
                 (RunMount::Cache { target, id }, _) => {
                     format!("{}:{target}:nocopy", mounts::cache_volume(id))
+                }
+                (RunMount::Tmpfs { target, size }, _) => {
+                    // BuildKit's: programs may run from it.
+                    let mut options = vec!["exec".to_string(), "mode=1777".to_string()];
+                    options.extend(size.map(|b| format!("size={b}")));
+                    tmpfs.push(crate::containers::values::TmpfsSpec {
+                        target: target.clone(),
+                        options,
+                    });
+                    continue;
+                }
+                (
+                    RunMount::Secret {
+                        id,
+                        target,
+                        env,
+                        required,
+                        mode,
+                    },
+                    _,
+                ) => {
+                    let value = match self.opts.secrets.value(id).map_err(refuse)? {
+                        Some(v) => v,
+                        None if *required => {
+                            return Err(refuse(format!(
+                                "secret {id} is required and the build was not given it: burrow build --secret id={id},src=FILE (or env=VARIABLE)"
+                            )))
+                        }
+                        None => continue,
+                    };
+                    if let Some(var) = env {
+                        secret_env.push(format!(
+                            "{var}={}",
+                            String::from_utf8_lossy(&value).trim_end_matches('\n')
+                        ));
+                    }
+                    let Some(target) = target else { continue };
+                    let tmp = tempfile::Builder::new()
+                        .prefix("burrow-build-secret-")
+                        .tempdir()
+                        .map_err(|e| step_err(e.into()))?;
+                    let file = tmp.path().join("secret");
+                    write_secret(&file, &value, *mode).map_err(|e| step_err(e.into()))?;
+                    std::fs::set_permissions(
+                        tmp.path(),
+                        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+                    )
+                    .map_err(|e| step_err(e.into()))?;
+                    temps.push(tmp);
+                    format!("{}:{target}:ro", file.display())
                 }
                 (_, Some((tree, file, target, rw))) => {
                     let tmp = tempfile::Builder::new()
@@ -127,12 +178,15 @@ impl Build<'_> {
                 env.push(format!("{k}={v}"));
             }
         }
+        // Secrets as variables: for this step only, in neither the cache key nor the image.
+        env.extend(secret_env);
         let spec = RunSpec {
             image: &image,
             argv,
             env,
             network: &network,
             binds,
+            tmpfs,
             cancel: &self.opts.cancel,
         };
         let progress = &mut self.progress;
@@ -155,7 +209,7 @@ impl Build<'_> {
         }
     }
 
-    /// The files a bind mount shows (none for a cache mount): the tree, the file name when the
+    /// The files a bind mount shows (none for the other kinds): the tree, the file name when the
     /// source is one file, the target and whether it is writable.
     async fn bind_tree(
         &mut self,
@@ -232,4 +286,17 @@ fn run_script(line: &Line) -> String {
             text
         }
     }
+}
+
+/// Writes a secret's value to `path` with `mode`, private from its first byte.
+fn write_secret(path: &std::path::Path, value: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(value)?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
 }

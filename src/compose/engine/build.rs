@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::naming;
 use super::service::{pairs, scalar, Service};
+use crate::build::mounts::{SecretSource, Secrets};
 use crate::build::progress::Mode;
 use crate::build::{ContextSource, DockerfileSource, Options};
 use crate::compose::project::Project;
@@ -43,7 +44,6 @@ pub struct Flags {
 /// `build:` keys burrow's builder has no counterpart for: refused, not ignored.
 const UNSUPPORTED: &[&str] = &[
     "ssh",
-    "secrets",
     "cache_from",
     "cache_to",
     "additional_contexts",
@@ -140,7 +140,43 @@ pub fn options(
         events: None,
         cancel: crate::build::cancel::Cancel::ctrl_c(),
         pull_auth: Default::default(),
+        secrets: secrets(project, get("secrets")).map_err(bad)?,
     }))
+}
+
+/// `build.secrets`: names of top-level secrets (`file:` or `environment:`), each under its
+/// `target` when given (the id RUN --mount=type=secret names), else its own name.
+fn secrets(project: &Project, v: Option<&Value>) -> Result<Secrets, String> {
+    let top = super::convert::top(project, "secrets");
+    let mut out = BTreeMap::new();
+    for item in v.and_then(Value::as_array).into_iter().flatten() {
+        let (name, id) = match item {
+            Value::Object(o) => {
+                let name = o.get("source").map(scalar).unwrap_or_default();
+                let id = o.get("target").map(scalar).unwrap_or_else(|| name.clone());
+                (name, id)
+            }
+            other => (scalar(other), scalar(other)),
+        };
+        let def = top.get(&name).filter(|d| !d.is_null());
+        let source = match (
+            def.and_then(|d| d.get("file")).filter(|f| !f.is_null()),
+            def.and_then(|d| d.get("environment"))
+                .filter(|e| !e.is_null()),
+        ) {
+            (Some(f), _) => {
+                SecretSource::File(super::mounts::absolute(&project.working_dir, &scalar(f)).into())
+            }
+            (None, Some(e)) => SecretSource::Env(scalar(e)),
+            (None, None) => {
+                return Err(format!(
+                    "secrets: {name:?} is not a top-level secret with `file:` or `environment:`"
+                ))
+            }
+        };
+        out.insert(id, source);
+    }
+    Ok(Secrets(out))
 }
 
 /// `build.platforms`: only this host's.
