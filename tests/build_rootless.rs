@@ -492,6 +492,33 @@ CMD ["sh", "-c", "cat /vars /owner /link-copy && test -d /empty/made && echo mad
         "-o also named the image"
     );
 
+    // -o DIR (type=local): the final stage's files in a directory of the user's; type=tar:
+    // the same files as one tar; neither names an image.
+    let files = rl.home.join("files-out");
+    build(&rl, &["-o", files.to_str().unwrap(), c]);
+    assert_eq!(
+        std::fs::read_to_string(files.join("app/out.txt")).unwrap(),
+        "a\nB\nhello\n"
+    );
+    let owner =
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(files.join("app/out.txt")).unwrap());
+    assert_eq!(
+        owner, rl.machine.uid,
+        "the local exporter's files are the user's"
+    );
+    let files_tar = rl.home.join("files.tar");
+    build(
+        &rl,
+        &["-o", &format!("type=tar,dest={}", files_tar.display()), c],
+    );
+    let listing = ok(&rl.user(&["tar", "-tf", files_tar.to_str().unwrap()]));
+    assert!(
+        listing
+            .lines()
+            .any(|l| l.trim_start_matches("./") == "app/out.txt"),
+        "{listing}"
+    );
+
     // builder prune empties the cache: the next build runs its steps again.
     let out = ok(&rl.burrow(&["builder", "prune", "-f"]));
     assert!(out.contains("Deleted build cache objects"), "{out}");

@@ -58,9 +58,8 @@ pub struct Options {
     /// The network mode of RUN containers (`none`, `host`, or the default network).
     pub network: String,
     pub progress: progress::Mode,
-    /// Write the image to this archive (OCI layout and docker-archive in one tar) instead of
-    /// naming it in the image store.
-    pub output: Option<PathBuf>,
+    /// Write the result somewhere instead of naming it in the image store (`-o`).
+    pub output: Option<Output>,
     /// Also hand the steps' events here (the Docker API's stream).
     pub events: Option<progress::Sink>,
     /// What stops the build (Ctrl-C by default).
@@ -69,6 +68,17 @@ pub struct Options {
     pub pull_auth: PullAuth,
     /// Secrets RUN steps may mount (`--secret`).
     pub secrets: mounts::Secrets,
+}
+
+/// Where `-o` writes a build's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// The image as one tar that is an OCI layout and a docker-archive (`type=oci|docker`).
+    Archive(PathBuf),
+    /// The final stage's files, into a directory (`type=local`, BuildKit's).
+    Local(PathBuf),
+    /// The final stage's files as one tar (`type=tar`).
+    Tar(PathBuf),
 }
 
 /// Credentials for pulling base images by registry host (the Docker API's

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use burrow::build::{self, progress::Mode, ContextSource, DockerfileSource, Options};
+use burrow::build::{self, progress::Mode, ContextSource, DockerfileSource, Options, Output};
 use burrow::connection::Globals;
 use burrow::containers::Ctx;
 use burrow::images::manifest::Platform;
@@ -54,8 +54,10 @@ pub struct Args {
     /// The platform to build for (only this host's is supported).
     #[arg(long)]
     pub platform: Option<String>,
-    /// Write the image to an archive instead of the image store: type=oci|docker,dest=FILE
-    /// (either way one tar that is an OCI layout and a docker-archive, as `burrow save` writes).
+    /// Write the result instead of naming an image: type=local,dest=DIR (or just DIR: the
+    /// final stage's files), type=tar,dest=FILE (those files as one tar; - for stdout),
+    /// type=oci|docker,dest=FILE (the image as one tar that is an OCI layout and a
+    /// docker-archive, as `burrow save` writes).
     #[arg(short, long, value_name = "SPEC")]
     pub output: Vec<String>,
     /// A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VARIABLE (never in
@@ -188,31 +190,41 @@ fn options(args: &Args) -> anyhow::Result<Options> {
     })
 }
 
-/// `-o type=oci|docker,dest=FILE`.
-fn output(specs: &[String]) -> anyhow::Result<Option<PathBuf>> {
+/// `-o`, as BuildKit's: `type=local,dest=DIR` (or just `DIR`), `type=tar,dest=FILE` (`-`:
+/// stdout; also `-o -`), `type=oci|docker,dest=FILE`.
+fn output(specs: &[String]) -> anyhow::Result<Option<Output>> {
     let spec = match specs {
         [] => return Ok(None),
         [one] => one,
         _ => anyhow::bail!("only one -o/--output is supported"),
     };
+    if spec == "-" {
+        return Ok(Some(Output::Tar("-".into())));
+    }
+    if !spec.contains('=') && !spec.contains(',') {
+        return Ok(Some(Output::Local(spec.into())));
+    }
     let (mut kind, mut dest) = (None, None);
     for part in spec.split(',') {
         match part.split_once('=') {
             Some(("type", t)) => kind = Some(t.to_string()),
             Some(("dest", d)) => dest = Some(PathBuf::from(d)),
-            _ => anyhow::bail!("-o {spec}: use type=oci,dest=FILE or type=docker,dest=FILE (other exporters and options are not supported)"),
+            _ => anyhow::bail!("-o {spec}: use type=local,dest=DIR, type=tar,dest=FILE, type=oci,dest=FILE or type=docker,dest=FILE (other options are not supported)"),
         }
     }
+    let Some(dest) = dest.filter(|d| !d.as_os_str().is_empty()) else {
+        anyhow::bail!("-o {spec}: give dest=PATH");
+    };
+    let stdout = dest.as_os_str() == "-";
     match kind.as_deref() {
-        Some("oci" | "docker") => {}
-        Some(other) => anyhow::bail!("-o type={other} is not supported: use type=oci or type=docker (or build into the image store with -t)"),
-        None => anyhow::bail!("-o {spec}: name the exporter, e.g. type=oci,dest=FILE"),
-    }
-    match dest {
-        Some(d) if d.as_os_str() != "-" => Ok(Some(d)),
-        _ => anyhow::bail!(
-            "-o {spec}: give dest=FILE (writing the archive to stdout is not supported)"
-        ),
+        Some("local") if !stdout => Ok(Some(Output::Local(dest))),
+        Some("tar") => Ok(Some(Output::Tar(dest))),
+        Some("oci" | "docker") if !stdout => Ok(Some(Output::Archive(dest))),
+        Some("local" | "oci" | "docker") => {
+            anyhow::bail!("-o {spec}: dest=- (stdout) is for type=tar; give a path")
+        }
+        Some(other) => anyhow::bail!("-o type={other} is not supported: use type=local, tar, oci or docker (or build into the image store with -t, then burrow push)"),
+        None => anyhow::bail!("-o {spec}: name the exporter, e.g. type=local,dest=DIR"),
     }
 }
 

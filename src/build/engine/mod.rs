@@ -5,6 +5,7 @@
 //! in [`run`], COPY and ADD in [`copying`].
 
 mod copying;
+mod files_out;
 mod run;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -581,8 +582,10 @@ impl Build<'_> {
     /// Writes the final image and its names (or its archive, with `-o`).
     async fn finish(&mut self, state: State) -> anyhow::Result<Built> {
         let n = self.progress.step("exporting to image");
-        if let Some(dest) = &self.opts.output {
-            return self.export(state, dest, n).await;
+        match self.opts.output.clone() {
+            Some(super::Output::Archive(dest)) => return self.export(state, &dest, n).await,
+            Some(out) => return self.export_files(state, &out, n).await,
+            None => {}
         }
         let mut names = self.opts.tags.clone();
         let first = names.first().cloned();

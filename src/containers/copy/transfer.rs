@@ -84,6 +84,30 @@ impl ContainerFs {
         })
     }
 
+    /// The filesystem of a snapshot's `mounts` (an image's, say), named `name` in messages.
+    pub fn of_mounts(
+        ctx: &Ctx,
+        name: &str,
+        mounts: &[containerd_client::types::Mount],
+    ) -> ContainerFs {
+        ContainerFs {
+            name: name.to_string(),
+            root: Root::of_mounts(mounts),
+            launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+            shifted: None,
+        }
+    }
+
+    /// The whole filesystem as a tar stream, handed to `read`.
+    pub fn export_to<T>(
+        &self,
+        read: impl FnOnce(std::process::ChildStdout) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        self.exportable()?;
+        let what = format!("cannot export {}", self.name);
+        self.read_helper(Op::Export, &what, read)
+    }
+
     fn command(&self, op: Op) -> anyhow::Result<Command> {
         let req = Request {
             root: self.root.clone(),
