@@ -10,6 +10,7 @@ use anyhow::Context;
 
 use super::cancel::Cancel;
 use crate::containers::commit::diff_layer;
+use crate::containers::copy::transfer::ContainerFs;
 use crate::containers::create::{self, CreateOptions};
 use crate::containers::health::config::HealthConfig;
 use crate::containers::lifecycle::Stdio;
@@ -93,7 +94,15 @@ async fn run_container(
     .map_err(|e| anyhow::anyhow!(e))
     .context("creating the RUN container")?;
     let id = created.id.clone();
-    let result = run_created(ctx, leased, &id, created.rootfs, cancel, out).await;
+    // The mounts' targets: what the runtime makes for them is tidied out of the layer.
+    let targets: Vec<String> = req
+        .host_config
+        .binds
+        .iter()
+        .map(|b| b.target.clone())
+        .chain(req.host_config.tmpfs.iter().map(|t| t.target.clone()))
+        .collect();
+    let result = run_created(ctx, leased, &id, created.rootfs, &targets, cancel, out).await;
     if let Ok(c) = ctx.client.get(&id).await {
         if let Err(err) = ops::remove(ctx, &c, true, true).await {
             tracing::warn!(%err, %id, "removing the RUN container");
@@ -107,9 +116,15 @@ async fn run_created(
     leased: &Store,
     id: &str,
     rootfs: Vec<containerd_client::types::Mount>,
+    targets: &[String],
     cancel: &Cancel,
     out: &mut (dyn FnMut(&[u8]) + Send),
 ) -> Result<(Descriptor, String), RunError> {
+    let fs = ContainerFs::of_mounts(ctx, "the RUN step's filesystem", &rootfs);
+    let stubs = match targets.is_empty() {
+        true => Vec::new(),
+        false => fs.missing(targets)?,
+    };
     let log = ctx.store.container_dir(id).join("build-output");
     std::fs::write(&log, b"").with_context(|| format!("creating {}", log.display()))?;
     let uri = format!("file://{}", log.display());
@@ -153,6 +168,9 @@ async fn run_created(
     }
     if code != 0 {
         return Err(RunError::Exit { code, output });
+    }
+    if !stubs.is_empty() {
+        fs.remove_stubs(&stubs)?;
     }
     let c = ctx
         .client

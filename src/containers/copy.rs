@@ -6,6 +6,7 @@ pub mod changes;
 pub mod fcaps;
 pub mod plan;
 pub mod remap;
+pub mod stubs;
 pub mod transfer;
 
 use std::io::{Read, Write};
@@ -105,6 +106,13 @@ pub enum Op {
     MountStore { file: String, target: String },
     /// Unmount what [`Op::MountStore`] mounted at `target` (lazily, if still busy).
     UnmountStore { target: String },
+    /// Print (JSON) which of `paths` and the directories above them are missing from the
+    /// snapshot (Root::Mounts), stopping at a symbolic link: the stubs a step's mounts will
+    /// make there.
+    Missing { paths: Vec<String> },
+    /// Remove what [`Op::Missing`] said was missing, if it is still an empty directory or an
+    /// empty file (a mount's stub), deepest first, through no symbolic link.
+    RemoveStubs { paths: Vec<String> },
     /// Unpack the SquashFS `file` into the directory `target` with unsquashfs, in the
     /// launcher's namespaces (the root is not used): the shared store's image for a user whose
     /// launcher maps one id, owners as that user's (root inside), as a pull would unpack it.
@@ -231,6 +239,14 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
     if let Op::FillVolume { path, dest } = &req.op {
         return fill_volume(&root, path, Path::new(dest));
     }
+    if let Op::Missing { paths } = &req.op {
+        println!("{}", serde_json::to_string(&stubs::missing(&root, paths))?);
+        return Ok(());
+    }
+    if let Op::RemoveStubs { paths } = &req.op {
+        stubs::remove(&root, paths);
+        return Ok(());
+    }
     if let Op::Remap { uid_map, gid_map } = &req.op {
         return remap::remap(&root, uid_map, gid_map);
     }
@@ -297,6 +313,8 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
         | Op::Remap { .. }
         | Op::Squash { .. }
         | Op::MountStore { .. }
+        | Op::Missing { .. }
+        | Op::RemoveStubs { .. }
         | Op::UnpackStore { .. }
         | Op::UnmountStore { .. } => {
             unreachable!("handled before the chroot")

@@ -743,7 +743,7 @@ pub fn start(mut args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
                     .map_err(Failure::from)
             };
             match started {
-                Err(f) => return Ok(Some(f.report())),
+                Err(f) => return Ok(Some(f.outside_run().report())),
                 Ok(Some(status)) => code = ExitCode::from(session::exit::code(status)),
                 Ok(None) if args.attach => {}
                 Ok(None) => println!("{q}"),

@@ -98,6 +98,29 @@ impl ContainerFs {
         }
     }
 
+    /// Which of `paths` and the directories above them are missing (see
+    /// [`super::stubs::missing`]).
+    pub fn missing(&self, paths: &[String]) -> anyhow::Result<Vec<String>> {
+        self.look(
+            Op::Missing {
+                paths: paths.to_vec(),
+            },
+            "the mount targets",
+        )
+    }
+
+    /// Removes the mount stubs at `paths` that are still empty (see [`super::stubs::remove`]).
+    pub fn remove_stubs(&self, paths: &[String]) -> anyhow::Result<()> {
+        let out = self
+            .command(Op::RemoveStubs {
+                paths: paths.to_vec(),
+            })?
+            .stdin(Stdio::null())
+            .output()?;
+        check_helper(out, &format!("cannot tidy {}", self.name))?;
+        Ok(())
+    }
+
     /// The whole filesystem as a tar stream, handed to `read`.
     pub fn export_to<T>(
         &self,
