@@ -23,7 +23,14 @@ use burrow_rootlesskit::launcher::netconf::Plan;
 use cli::Args;
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        // slirp4netns exits 1 for a command line it cannot take (0 for --help).
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::from(e.use_stderr()));
+        }
+    };
     if args.version {
         print!("{}", cli::version_block());
         return ExitCode::SUCCESS;

@@ -151,6 +151,13 @@ fn dash_v_and_option_errors_read_as_slirp4netns_s() {
             "{args:?}: {err}"
         );
     }
+    // A command line it cannot take exits 1, as slirp4netns's does (not clap's 2).
+    for args in [&["--no-such-flag", "1", "tap0"][..], &[][..]] {
+        let out = Command::new(bin).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+    }
+    let out = Command::new(bin).arg("--help").output().unwrap();
+    assert!(out.status.success());
 }
 
 #[test]

@@ -15,15 +15,7 @@ impl Build<'_> {
         out: &super::super::Output,
         n: usize,
     ) -> anyhow::Result<Built> {
-        let temp = format!("{}-files:{}", cache::CACHE_REPO, std::process::id());
-        let made = write_image(
-            &self.leased,
-            state.layers.clone(),
-            Vec::new(),
-            &state.config,
-            Some(temp.clone()),
-        )
-        .await?;
+        let (temp, made) = self.passing_image(&state, "files").await?;
         let key = format!("burrow-build-files-{}", std::process::id());
         let result = async {
             let image = self.ctx.images.resolve(&temp).await?;

@@ -631,10 +631,14 @@ impl Build<'_> {
             .context("the image record has no target")
     }
 
-    /// `-o`: the image written under a passing record, archived with the -t names, the record
-    /// removed again (its blobs go with the build's lease).
-    async fn export(&mut self, state: State, dest: &Path, n: usize) -> anyhow::Result<Built> {
-        let temp = format!("{}-export:{}", cache::CACHE_REPO, std::process::id());
+    /// The state's image under a passing record (`-o` reads it, then deletes the record): its
+    /// name and what was written.
+    async fn passing_image(
+        &self,
+        state: &State,
+        what: &str,
+    ) -> anyhow::Result<(String, crate::images::import::Imported)> {
+        let temp = format!("{}-{what}:{}", cache::CACHE_REPO, std::process::id());
         let made = write_image(
             &self.leased,
             state.layers.clone(),
@@ -643,6 +647,13 @@ impl Build<'_> {
             Some(temp.clone()),
         )
         .await?;
+        Ok((temp, made))
+    }
+
+    /// `-o`: the image written under a passing record, archived with the -t names, the record
+    /// removed again (its blobs go with the build's lease).
+    async fn export(&mut self, state: State, dest: &Path, n: usize) -> anyhow::Result<Built> {
+        let (temp, made) = self.passing_image(&state, "export").await?;
         let result = async {
             let (partial, file) = save::PartialFile::create(dest)?;
             match save::export(
