@@ -118,8 +118,8 @@ impl Api {
             port("guest_port").ok_or("bad arguments.guest_port")?,
         );
         let fwd = self.forward(proto, host, guest).map_err(|e| {
+            // Once, through the log (stderr at the default level).
             tracing::warn!("api: add_hostfwd {proto} {host} -> {guest}: {e}");
-            eprintln!("burrow-slirp: add_hostfwd {proto} {host} -> {guest}: {e}");
             "slirp_add_hostfwd failed"
         })?;
         let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());

@@ -373,7 +373,7 @@ mod tests {
     fn what_the_builder_cannot_do_is_refused_by_name() {
         for (key, want) in [
             ("ssh: [default]", "ssh is not supported"),
-            ("secrets: [s]", "secrets is not supported"),
+            ("cache_from: [x]", "cache_from is not supported"),
             ("network: mynet", "network mynet"),
             (
                 "platforms: [linux/s390x]",
@@ -387,6 +387,14 @@ mod tests {
                 "{key}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn build_secrets_come_from_the_projects_secrets() {
+        let y = "services:\n  web:\n    build:\n      context: /c\n      secrets: [f, {source: e, target: token}]\nsecrets:\n  f:\n    file: /run/f.txt\n  e:\n    environment: MY_TOKEN\n";
+        let o = opts(y, &Flags::default()).unwrap().unwrap();
+        assert_eq!(o.secrets.0["f"], SecretSource::File("/run/f.txt".into()));
+        assert_eq!(o.secrets.0["token"], SecretSource::Env("MY_TOKEN".into()));
     }
 
     #[test]
