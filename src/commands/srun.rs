@@ -56,11 +56,7 @@ fn task(burrow: &std::path::Path, args: &[String]) -> anyhow::Result<ExitCode> {
         None => srun::run_args(c, &split.command),
         Some(name) => {
             ensure_named(burrow, c, name)?;
-            let mut env = burrow::slurm::env::job_environment();
-            // srun --mpi=pmi2's fd, which `burrow exec` (this task's process next) relays.
-            if let Ok(fd) = std::env::var("PMI_FD") {
-                env.push(format!("PMI_FD={fd}"));
-            }
+            let env = burrow::slurm::env::task_environment();
             let mut command = split.command.clone();
             if command.is_empty() {
                 command.push("sh".into());

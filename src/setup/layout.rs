@@ -144,29 +144,28 @@ pub fn requested_data_root(g: &Globals, env: &UserEnv) -> Option<PathBuf> {
 /// uses the default one, whatever the site's `user_data_root` says now (that applies to
 /// installs made after it; an existing setup moves only by `setup install --data-root`).
 pub fn installed_with_default_data_root(env: &UserEnv) -> bool {
-    let Some(toml) = env
-        .config_home
-        .as_ref()
-        .map(|c| c.join("burrow/burrow.toml"))
-    else {
-        return false;
-    };
-    let Ok(text) = std::fs::read_to_string(toml) else {
-        return false;
-    };
-    text.contains(MARKER) && recorded_data_root(env).is_none()
+    matches!(recorded(env), Some(None))
 }
 
 /// The data root a previous install recorded in the user's burrow.toml.
 fn recorded_data_root(env: &UserEnv) -> Option<PathBuf> {
+    recorded(env).flatten()
+}
+
+/// What the user's burrow.toml says of an install: None when no install wrote there; else the
+/// data root it recorded, if any.
+fn recorded(env: &UserEnv) -> Option<Option<PathBuf>> {
     let toml = env.config_home.as_ref()?.join("burrow/burrow.toml");
     let text = std::fs::read_to_string(toml).ok()?;
     if !text.contains(MARKER) {
         return None;
     }
     let cfg: crate::config::FileConfig = toml::from_str(&text).ok()?;
-    let d = cfg.data_root?;
-    (d.file_name()? == "nerdctl").then(|| d.parent().map(Path::to_path_buf))?
+    Some(
+        cfg.data_root.and_then(|d| {
+            (d.file_name()? == "nerdctl").then(|| d.parent().map(Path::to_path_buf))?
+        }),
+    )
 }
 
 /// A user's environment for tests: uid 1000 with home /home/u.

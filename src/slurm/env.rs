@@ -22,6 +22,16 @@ pub fn job_environment() -> Vec<String> {
     vars
 }
 
+/// [`job_environment`] for an exec of a task's (a `burrow srun --container-name` task): with
+/// srun's own `PMI_FD` too, which the exec relays ([`super::pmi::relay_exec_env`]).
+pub fn task_environment() -> Vec<String> {
+    let mut env = job_environment();
+    if let Ok(fd) = std::env::var("PMI_FD") {
+        env.push(format!("PMI_FD={fd}"));
+    }
+    env
+}
+
 /// `passed` under `explicit`: a variable the request sets itself (`-e`, `environment:`) wins.
 pub fn merged(passed: Vec<String>, explicit: &[String]) -> Vec<String> {
     let key = |kv: &str| kv.split('=').next().unwrap_or("").to_string();

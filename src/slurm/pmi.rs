@@ -91,6 +91,25 @@ pub fn start(peers: Peers) -> Result<bool, PmiError> {
     Ok(true)
 }
 
+/// [`start`] for a foreground process of the containers of `ep` (whose launcher's ids may
+/// connect too).
+pub fn start_for(ep: &crate::connection::Endpoint) -> Result<bool, PmiError> {
+    start(Peers::of(ep.launcher.as_ref().map(|l| l.child_pid)))
+}
+
+/// An exec's variables that pass the task's `PMI_FD` (`burrow srun --container-name`): the
+/// relay started and `PMI_PORT` in its place. Nothing to do without one.
+pub fn relay_exec_env(
+    ep: &crate::connection::Endpoint,
+    env: &mut Vec<String>,
+) -> Result<(), PmiError> {
+    if env.iter().any(|kv| kv.starts_with("PMI_FD=")) {
+        start_for(ep)?;
+        rewrite(env);
+    }
+    Ok(())
+}
+
 /// The inherited socket `fd` (a decimal fd number), if it is one, taken over by this process.
 #[allow(unsafe_code)]
 fn take_socket(fd: &str) -> Option<UnixStream> {

@@ -87,10 +87,8 @@ async fn exec_process(
     env.extend(args.env.iter().cloned());
     // A task of a `srun --mpi=pmi2` step passing its PMI_FD (`burrow srun --container-name`):
     // the container reaches the PMI server through the relay instead.
-    if !args.detach && env.iter().any(|kv| kv.starts_with("PMI_FD=")) {
-        let launcher = ctx.ep.launcher.as_ref().map(|l| l.child_pid);
-        burrow::slurm::pmi::start(burrow::slurm::pmi::Peers::of(launcher))?;
-        burrow::slurm::pmi::rewrite(&mut env);
+    if !args.detach {
+        burrow::slurm::pmi::relay_exec_env(&ctx.ep, &mut env)?;
     }
     let req = ExecRequest {
         cmd: args.command.clone(),

@@ -533,9 +533,7 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     let streams = Streams::of(&args.attach, args.detach)?;
     // A task of a `srun --mpi=pmi2` step: its PMI_FD reaches the container through a relay.
     if !args.detach {
-        let launcher = ctx.ep.launcher.as_ref().map(|l| l.child_pid);
-        burrow::slurm::pmi::start(burrow::slurm::pmi::Peers::of(launcher))
-            .map_err(anyhow::Error::from)?;
+        burrow::slurm::pmi::start_for(&ctx.ep).map_err(anyhow::Error::from)?;
     }
     // In a Slurm step, a container run in the foreground ends with the step, as the task's own
     // process would (its watcher stops it if the task is killed first).
