@@ -53,6 +53,86 @@ COPY --chown=app:nogroup src/a.txt /owned
 RUN stat -c %u:%g /owned > /owner
 "#;
 
+/// A web server for ADD's downloads and remote contexts: `/file.txt` (with Last-Modified),
+/// `/redirect` (to it), `/pkg.tar` (a tar archive), `/Dockerfile` and `/ctx.tar` (a context),
+/// 404 otherwise.
+struct HttpServer {
+    port: u16,
+}
+
+impl HttpServer {
+    fn start() -> HttpServer {
+        HttpServer::start_on("127.0.0.1")
+    }
+
+    fn start_on(ip: &str) -> HttpServer {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind((ip, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut archive = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(6);
+        h.set_mode(0o644);
+        h.set_cksum();
+        archive
+            .append_data(&mut h, "inner.txt", &b"inner\n"[..])
+            .unwrap();
+        let archive = archive.into_inner().unwrap();
+        let mut ctx = tar::Builder::new(Vec::new());
+        for (name, body) in [
+            (
+                "Dockerfile",
+                format!("FROM {BASE}\nCOPY said.txt /said\nCMD [\"cat\", \"/said\"]\n"),
+            ),
+            ("said.txt", "from-a-tar\n".to_string()),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            ctx.append_data(&mut h, name, body.as_bytes()).unwrap();
+        }
+        let context = ctx.into_inner().unwrap();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { return };
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let req = String::from_utf8_lossy(&req);
+                let path = req.split_whitespace().nth(1).unwrap_or("");
+                let (head, body): (String, Vec<u8>) = match path {
+                    "/file.txt" => (
+                        "200 OK\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT".into(),
+                        b"downloaded\n".to_vec(),
+                    ),
+                    "/redirect" => ("302 Found\r\nLocation: /file.txt".into(), vec![]),
+                    "/pkg.tar" => ("200 OK".into(), archive.clone()),
+                    "/Dockerfile" => (
+                        "200 OK\r\nContent-Type: text/plain".into(),
+                        format!("FROM {BASE}\nRUN echo from-a-url > /u\nCMD [\"cat\", \"/u\"]\n")
+                            .into_bytes(),
+                    ),
+                    "/ctx.tar" => ("200 OK".into(), context.clone()),
+                    _ => ("404 Not Found".into(), b"no such file\n".to_vec()),
+                };
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(&body);
+            }
+        });
+        HttpServer { port }
+    }
+}
+
 fn write(dir: &Path, name: &str, text: &str) {
     let p = dir.join(name);
     std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -428,6 +508,37 @@ CMD ["sh", "-c", "cat /vars /owner /link-copy && test -d /empty/made && echo mad
         "{err}"
     );
 
+    // build --push and -o type=image,name=..,push=true name the image and push it (buildx's);
+    // read back by skopeo. --push without a name says what to add.
+    let pushed_tag = format!("{tag}-pushed");
+    let (out, _) = build(
+        &rl,
+        &["--push", "-t", &pushed_tag, &untagged.display().to_string()],
+    );
+    assert!(out.contains("digest: sha256:"), "{out}");
+    let also = format!("{tag}-exported");
+    build(
+        &rl,
+        &[
+            "-o",
+            &format!("type=image,name={also},push=true"),
+            &untagged.display().to_string(),
+        ],
+    );
+    for t in [&pushed_tag, &also] {
+        let inspect = ok(&rl.user(&[
+            "skopeo",
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{t}"),
+        ]));
+        assert!(inspect.contains("\"Digest\""), "{inspect}");
+        let _ = rl.burrow(&["rmi", t]);
+    }
+    let out = rl.burrow(&["build", "--push", &untagged.display().to_string()]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("add -t"), "{}", stderr(&out));
+
     // Pushed to the registry, read back by skopeo, pulled and run by rootless podman.
     ok(&rl.burrow(&["push", &tag]));
     let inspect = ok(&rl.user(&[
@@ -518,6 +629,370 @@ CMD ["sh", "-c", "cat /vars /owner /link-copy && test -d /empty/made && echo mad
             .any(|l| l.trim_start_matches("./") == "app/out.txt"),
         "{listing}"
     );
+
+    // ADD of URLs: downloaded by the build (a redirect followed), named from the URL's path,
+    // mode 0600 and dated by Last-Modified, never unpacked; --checksum verified; a failed
+    // download, a wrong checksum and COPY of a URL say what went wrong and where.
+    let server = HttpServer::start();
+    let url = |p: &str| format!("http://127.0.0.1:{}/{p}", server.port);
+    let body = "downloaded\n";
+    let sum = {
+        use sha2::Digest;
+        format!("{:x}", sha2::Sha256::digest(body))
+    };
+    let add = rl.dir.join("add");
+    let add_tag = format!("{tag}-add");
+    write(
+        &add,
+        "Dockerfile",
+        &format!(
+            "FROM {BASE}\nADD {} /dl/\nADD {} /dl/renamed.txt\nADD --chmod=644 --checksum=sha256:{sum} {} /dl/checked\nADD {} /dl/\nCMD [\"sh\", \"-c\", \"cd /dl && stat -c '%n %a %Y' file.txt checked && cat renamed.txt checked && tar -tf pkg.tar\"]\n",
+            url("file.txt"),
+            url("redirect"),
+            url("file.txt"),
+            url("pkg.tar"),
+        ),
+    );
+    let (_, progress) = build(&rl, &["-t", &add_tag, add.to_str().unwrap()]);
+    assert_eq!(steps(&progress).len(), 4, "{progress}");
+    assert_eq!(
+        ok(&rl.burrow(&["run", "--rm", &add_tag])),
+        "file.txt 600 1445412480\nchecked 644 1445412480\ndownloaded\ndownloaded\ninner.txt\n"
+    );
+    // Downloaded again, the same contents: cached.
+    let (_, progress) = build(&rl, &["-t", &add_tag, add.to_str().unwrap()]);
+    assert!(steps(&progress).iter().all(|(_, c)| *c), "{progress}");
+    let _ = rl.burrow(&["rmi", "-f", &add_tag]);
+    for (dockerfile, want) in [
+        (
+            format!("ADD {} /x\n", url("missing")),
+            "answered 404".to_string(),
+        ),
+        (
+            format!(
+                "ADD --checksum=sha256:{} {} /x\n",
+                "0".repeat(64),
+                url("file.txt")
+            ),
+            format!("has checksum sha256:{sum}"),
+        ),
+        (
+            format!("COPY {} /x\n", url("file.txt")),
+            "use ADD".to_string(),
+        ),
+        (
+            format!(
+                "ADD --checksum=sha256:{} https://example.invalid/r.git /x\n",
+                "0".repeat(64)
+            ),
+            "is a Git repository".to_string(),
+        ),
+    ] {
+        write(
+            &add,
+            "Dockerfile.bad",
+            &format!("FROM {BASE}\n{dockerfile}"),
+        );
+        let out = rl.burrow(&[
+            "build",
+            "-f",
+            add.join("Dockerfile.bad").to_str().unwrap(),
+            add.to_str().unwrap(),
+        ]);
+        assert_ne!(code(&out), 0, "{dockerfile}");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&want) && err.contains("line 2"),
+            "{dockerfile}: {err}"
+        );
+    }
+
+    // ADD of a Git repository (git daemon as the test user): a tag's subdirectory into a
+    // directory, the default branch with .git kept (--keep-git-dir), a missing ref refused.
+    let repo = rl.dir.join("repos/app.git");
+    let gitport = free_port();
+    let setup = format!(
+        "set -e; git init -q -b main {r}; cd {r}; git config user.email t@e; git config user.name t; \
+         mkdir sub; echo v1 > sub/file; echo top > top.txt; git add -A; git commit -qm one; git tag v1; \
+         echo v2 > sub/file; printf 'FROM {BASE}\\nCOPY file /from-git\\nCMD [\"cat\", \"/from-git\"]\\n' > sub/Dockerfile; \
+         git add -A; git commit -qm two",
+        r = repo.display()
+    );
+    ok(&rl.user(&["sh", "-c", &setup]));
+    // git-daemon itself (not `git daemon`, which would leave it behind when killed).
+    let exec_path = std::process::Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .unwrap();
+    let git_daemon =
+        Path::new(String::from_utf8_lossy(&exec_path.stdout).trim()).join("git-daemon");
+    let mut daemon = rl
+        .machine
+        .user_command(&git_daemon)
+        .args([
+            "--reuseaddr",
+            "--export-all",
+            "--listen=127.0.0.1",
+            &format!("--port={gitport}"),
+            &format!("--base-path={}", rl.dir.join("repos").display()),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", gitport)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let git_url = format!("git://127.0.0.1:{gitport}/app.git");
+    write(
+        &add,
+        "Dockerfile.git",
+        &format!(
+            "FROM {BASE}\nADD {git_url}#v1:sub /g/\nADD --keep-git-dir=true {git_url} /full\nCMD [\"sh\", \"-c\", \"cat /g/file /full/sub/file /full/top.txt; ls /g; test -d /full/.git && echo has-git\"]\n"
+        ),
+    );
+    let git_tag = format!("{tag}-git");
+    let out = rl.burrow(&[
+        "build",
+        "-t",
+        &git_tag,
+        "-f",
+        add.join("Dockerfile.git").to_str().unwrap(),
+        add.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        ok(&rl.burrow(&["run", "--rm", &git_tag])),
+        "v1\nv2\ntop\nfile\nhas-git\n"
+    );
+    let _ = rl.burrow(&["rmi", "-f", &git_tag]);
+    write(
+        &add,
+        "Dockerfile.git",
+        &format!("FROM {BASE}\nADD {git_url}#no-such-ref /x/\n"),
+    );
+    let out = rl.burrow(&[
+        "build",
+        "-f",
+        add.join("Dockerfile.git").to_str().unwrap(),
+        add.to_str().unwrap(),
+    ]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("cannot check out") && stderr(&out).contains("no-such-ref"),
+        "{}",
+        stderr(&out)
+    );
+    // The repository as the build's context (`burrow build URL#REF:DIR`), and a URL of a
+    // Dockerfile and of a tar archive.
+    let remote_tag = format!("{tag}-remote");
+    build(&rl, &["-t", &remote_tag, &format!("{git_url}#main:sub")]);
+    assert_eq!(ok(&rl.burrow(&["run", "--rm", &remote_tag])), "v2\n");
+    build(&rl, &["-t", &remote_tag, &url("Dockerfile")]);
+    assert_eq!(
+        ok(&rl.burrow(&["run", "--rm", &remote_tag])),
+        "from-a-url\n"
+    );
+    build(&rl, &["-t", &remote_tag, &url("ctx.tar")]);
+    assert_eq!(
+        ok(&rl.burrow(&["run", "--rm", &remote_tag])),
+        "from-a-tar\n"
+    );
+    let _ = rl.burrow(&["rmi", "-f", &remote_tag]);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+
+    // RUN --mount=type=ssh reaches the agent --ssh names (the host's ssh-add, with its
+    // libraries, run from a bind mount of the context lists the agent's key); a step without
+    // the mount has no SSH_AUTH_SOCK.
+    if Path::new("/usr/bin/ssh-agent").exists() {
+        let sshctx = rl.dir.join("sshctx");
+        write(&sshctx, "placeholder", "");
+        let hostbin = sshctx.join("hostbin");
+        std::fs::create_dir_all(&hostbin).unwrap();
+        std::fs::copy("/usr/bin/ssh-add", hostbin.join("ssh-add")).unwrap();
+        let ldd = std::process::Command::new("ldd")
+            .arg("/usr/bin/ssh-add")
+            .output()
+            .unwrap();
+        for lib in String::from_utf8_lossy(&ldd.stdout)
+            .split_whitespace()
+            .filter(|w| w.starts_with('/'))
+        {
+            let name = Path::new(lib).file_name().unwrap();
+            std::fs::copy(lib, hostbin.join(name)).unwrap();
+        }
+        let _ = std::process::Command::new("chown")
+            .arg("-R")
+            .arg(format!("{}:{}", rl.machine.uid, rl.machine.gid))
+            .arg(&sshctx)
+            .status();
+        let agent = rl.home.join("agent.sock");
+        let key = rl.home.join("id_test");
+        let key_s = key.display().to_string();
+        ok(&rl.user(&[
+            "ssh-keygen",
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "burrow-ssh-test",
+            "-f",
+            &key_s,
+        ]));
+        let mut agent_proc = rl
+            .machine
+            .user_command("ssh-agent")
+            .args(["-D", "-a", agent.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        for _ in 0..50 {
+            if agent.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let sock_env = format!("SSH_AUTH_SOCK={}", agent.display());
+        ok(&rl.user(&["env", &sock_env, "ssh-add", "-q", &key_s]));
+        write(
+            &sshctx,
+            "Dockerfile",
+            &format!(
+                "FROM {BASE}\nRUN --mount=type=ssh --mount=type=bind,source=hostbin,target=/h /h/ld-linux-x86-64.so.2 --library-path /h /h/ssh-add -l > /keys; echo \"$SSH_AUTH_SOCK\" > /sock\nRUN echo \"[$SSH_AUTH_SOCK]\" > /after\nCMD [\"sh\", \"-c\", \"cat /sock /after; grep -c burrow-ssh-test /keys\"]\n"
+            ),
+        );
+        let ssh_tag = format!("{tag}-ssh");
+        let burrow = rl.burrow.to_str().unwrap();
+        let out = rl.user(&[
+            "env",
+            &sock_env,
+            burrow,
+            "build",
+            "--ssh",
+            "default",
+            "-t",
+            &ssh_tag,
+            sshctx.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert_eq!(
+            ok(&rl.burrow(&["run", "--rm", &ssh_tag])),
+            "/run/buildkit/ssh_agent.0\n[]\n1\n"
+        );
+        let _ = rl.burrow(&["rmi", "-f", &ssh_tag]);
+        // required, without --ssh: refused with what to give.
+        write(
+            &sshctx,
+            "Dockerfile",
+            &format!("FROM {BASE}\nRUN --mount=type=ssh,required true\n"),
+        );
+        let out = rl.burrow(&["build", sshctx.to_str().unwrap()]);
+        assert_ne!(code(&out), 0);
+        assert!(stderr(&out).contains("--ssh default"), "{}", stderr(&out));
+        let _ = agent_proc.kill();
+        let _ = agent_proc.wait();
+    }
+
+    // Through the proxy the environment names (tinyproxy as the test user): plain HTTP as
+    // absolute-form requests, HTTPS through a CONNECT tunnel, loopback addresses directly.
+    match (host_ip(), Path::new("/usr/bin/tinyproxy").exists()) {
+        (Some(ip), true) => {
+            let far = HttpServer::start_on(&ip);
+            let pport = free_port();
+            let log = rl.dir.join("tinyproxy.log");
+            write(&rl.dir, "tinyproxy.conf", &format!(
+                "Port {pport}\nListen 127.0.0.1\nTimeout 30\nLogFile \"{}\"\nLogLevel Info\nMaxClients 20\nAllow 127.0.0.1\n",
+                log.display()
+            ));
+            ok(&rl.user(&["touch", log.to_str().unwrap()]));
+            let conf = rl.dir.join("tinyproxy.conf");
+            let mut proxy = rl
+                .machine
+                .user_command("tinyproxy")
+                .args(["-d", "-c", conf.to_str().unwrap()])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
+            for _ in 0..50 {
+                if std::net::TcpStream::connect(("127.0.0.1", pport)).is_ok() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let far_url = format!("http://{ip}:{}/file.txt", far.port);
+            write(&add, "Dockerfile.proxy", &format!(
+                "FROM {BASE}\nADD {far_url} /far.txt\nADD {} /near.txt\nRUN cat /far.txt /near.txt\n",
+                url("file.txt")
+            ));
+            let via = format!("HTTP_PROXY=http://127.0.0.1:{pport}");
+            let df = add.join("Dockerfile.proxy");
+            let burrow = rl.burrow.to_str().unwrap();
+            let out = rl.user(&[
+                "env",
+                &via,
+                burrow,
+                "build",
+                "--no-cache",
+                "-f",
+                df.to_str().unwrap(),
+                add.to_str().unwrap(),
+            ]);
+            assert_eq!(code(&out), 0, "{}", stderr(&out));
+            let seen = std::fs::read_to_string(&log).unwrap();
+            assert!(seen.contains(&format!("GET {far_url}")), "{seen}");
+            assert!(
+                !seen.contains("127.0.0.1:"),
+                "a loopback download went through the proxy: {seen}"
+            );
+            // HTTPS goes through CONNECT; the test server speaks no TLS, so the handshake fails
+            // after the tunnel is made, and the error names the URL.
+            write(
+                &add,
+                "Dockerfile.proxy",
+                &format!(
+                    "FROM {BASE}\nADD https://{ip}:{}/file.txt /far.txt\n",
+                    far.port
+                ),
+            );
+            let via = format!("HTTPS_PROXY=http://127.0.0.1:{pport}");
+            let out = rl.user(&[
+                "env",
+                &via,
+                burrow,
+                "build",
+                "-f",
+                df.to_str().unwrap(),
+                add.to_str().unwrap(),
+            ]);
+            assert_ne!(code(&out), 0);
+            assert!(
+                stderr(&out).contains(&format!(
+                    "cannot download https://{ip}:{}/file.txt",
+                    far.port
+                )),
+                "{}",
+                stderr(&out)
+            );
+            let seen = std::fs::read_to_string(&log).unwrap();
+            assert!(
+                seen.contains(&format!("CONNECT {ip}:{}", far.port)),
+                "{seen}"
+            );
+            let _ = proxy.kill();
+            let _ = proxy.wait();
+        }
+        _ => eprintln!(
+            "note: no non-loopback address or no tinyproxy: ADD through a proxy not tested"
+        ),
+    }
 
     // builder prune empties the cache: the next build runs its steps again.
     let out = ok(&rl.burrow(&["builder", "prune", "-f"]));

@@ -697,6 +697,154 @@ volumes:
     assert_eq!(compose_ok(&rl, &limits, "limits", &["ps", "-a", "-q"]), "");
 
     attached_up_stops_on_interrupt(&rl, &bb);
+    lifecycle_hooks(&rl, &bb);
+    cdi_device_requests(&rl, &bb);
+}
+
+/// `gpus:` and `deploy.resources.reservations.devices` with driver cdi reach the container
+/// through a CDI spec of the user's (`~/.config/cdi`): its device node and environment.
+fn cdi_device_requests(rl: &Rootless, bb: &str) {
+    let kind = format!("compose{}.example.com/dev", std::process::id());
+    write_user_file(
+        rl,
+        &rl.home.join(".config/cdi/compose-test.yaml"),
+        &format!(
+            "cdiVersion: \"0.6.0\"\nkind: {kind}\ndevices:\n  - name: a\n    containerEdits:\n      env: [DEV_A=seen]\n      deviceNodes:\n        - path: /dev/fake-a\n          hostPath: /dev/null\n  - name: b\n    containerEdits:\n      env: [DEV_B=seen]\n      deviceNodes:\n        - path: /dev/fake-b\n          hostPath: /dev/zero\n"
+        ),
+    );
+    let file = rl.home.join("cdi/compose.yaml");
+    write_user_file(
+        rl,
+        &file,
+        &format!(
+            r#"services:
+  reserved:
+    image: {bb}
+    command: ["sh", "-c", "echo $$DEV_A; ls /dev/fake-a"]
+    deploy:
+      resources:
+        reservations:
+          devices:
+            - driver: cdi
+              device_ids: ["{kind}=a"]
+              capabilities: [gpu]
+  gpus:
+    image: {bb}
+    command: ["sh", "-c", "echo $$DEV_B; ls /dev/fake-b"]
+    gpus:
+      - driver: cdi
+        device_ids: ["{kind}=b"]
+"#
+        ),
+    );
+    for (svc, want) in [
+        ("reserved", "seen\n/dev/fake-a\n"),
+        ("gpus", "seen\n/dev/fake-b\n"),
+    ] {
+        let out = compose_ok(rl, &file, "cdi", &["run", "--rm", "-T", svc]);
+        assert_eq!(out, want, "{svc}");
+    }
+    compose_ok(rl, &file, "cdi", &["down"]);
+    let _ = std::fs::remove_file(rl.home.join(".config/cdi/compose-test.yaml"));
+}
+
+/// post_start and pre_stop hooks run as execs after every start and before every stop (up,
+/// restart, stop, start, run, down), with their user, working_dir and environment; a failing
+/// hook fails the command with its status and output; `config` prints the hooks as written.
+fn lifecycle_hooks(rl: &Rootless, bb: &str) {
+    let file = rl.home.join("hooks/compose.yaml");
+    let out = rl.home.join("hooks/out");
+    write_user_file(rl, &out.join("log"), "");
+    write_user_file(
+        rl,
+        &file,
+        &format!(
+            r#"services:
+  web:
+    image: {bb}
+    command: ["sleep", "600"]
+    stop_grace_period: 1s
+    volumes: ["./out:/out"]
+    post_start:
+      - command: sh -c 'echo "post $$HOOK $$(id -u) $$(pwd)" >> /out/log'
+        working_dir: /tmp
+        environment:
+          HOOK: one
+      - command: ["sh", "-c", "id -u > /tmp/hook-user"]
+        user: "65534"
+    pre_stop:
+      - command: ["sh", "-c", "echo pre >> /out/log"]
+  bad:
+    image: {bb}
+    command: ["sleep", "600"]
+    stop_grace_period: 1s
+    profiles: [bad]
+    post_start:
+      - command: ["sh", "-c", "echo oops >&2; exit 3"]
+"#
+        ),
+    );
+    let log = || std::fs::read_to_string(out.join("log")).unwrap();
+    compose_ok(rl, &file, "hooks", &["up", "-d"]);
+    assert_eq!(log(), "post one 0 /tmp\n");
+    assert_eq!(
+        compose_ok(
+            rl,
+            &file,
+            "hooks",
+            &["exec", "-T", "web", "cat", "/tmp/hook-user"]
+        ),
+        "65534\n"
+    );
+    compose_ok(rl, &file, "hooks", &["restart"]);
+    compose_ok(rl, &file, "hooks", &["stop"]);
+    compose_ok(rl, &file, "hooks", &["start"]);
+    assert_eq!(
+        log(),
+        "post one 0 /tmp\npre\npost one 0 /tmp\npre\npost one 0 /tmp\n"
+    );
+    let id = compose_ok(rl, &file, "hooks", &["run", "-d", "--no-deps", "web"]);
+    assert!(!id.trim().is_empty());
+    assert!(log().ends_with("/tmp\npost one 0 /tmp\n"), "{}", log());
+    // An attached run: the hooks run beside it once its task runs.
+    let waited = compose_ok(
+        rl,
+        &file,
+        "hooks",
+        &[
+            "run",
+            "--rm",
+            "-T",
+            "--no-deps",
+            "web",
+            "sh",
+            "-c",
+            "i=0; while [ ! -s /tmp/hook-user ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; cat /tmp/hook-user",
+        ],
+    );
+    assert_eq!(waited, "65534\n");
+    let config = compose_ok(rl, &file, "hooks", &["config"]);
+    assert!(
+        config.contains("post_start:")
+            && config.contains("pre_stop:")
+            && !config.contains("x-burrow"),
+        "{config}"
+    );
+    let failed = compose(rl, &file, "hooks", &["--profile", "bad", "up", "-d", "bad"]);
+    assert_eq!(code(&failed), 1, "{}", stderr(&failed));
+    assert!(
+        stderr(&failed).contains("post_start hook exited with status 3: oops"),
+        "{}",
+        stderr(&failed)
+    );
+    compose_ok(
+        rl,
+        &file,
+        "hooks",
+        &["--profile", "bad", "down", "--remove-orphans"],
+    );
+    assert!(log().ends_with("pre\npre\n"), "{}", log());
+    assert_eq!(compose_ok(rl, &file, "hooks", &["ps", "-a", "-q"]), "");
 }
 
 /// An image's VOLUME is an anonymous volume filled from the image; a recreate (config changed,

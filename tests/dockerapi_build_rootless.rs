@@ -162,6 +162,39 @@ fn docker_build_and_the_python_sdk_build_through_burrow() {
         stderr(&out)
     );
 
+    // A remote context: the SDK sends a URL as `remote`, and the service fetches it; a text
+    // file is the Dockerfile.
+    let remote_df = format!("FROM {busybox}\nRUN echo from-a-url > /u\nCMD [\"cat\", \"/u\"]\n");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut c in listener.incoming().flatten() {
+            let mut buf = [0u8; 2048];
+            let _ = c.read(&mut buf);
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{remote_df}",
+                remote_df.len()
+            );
+        }
+    });
+    let py = format!(
+        "import docker\n\
+         c = docker.DockerClient(base_url='unix://{sock}', version='auto')\n\
+         img, logs = c.images.build(path='http://127.0.0.1:{port}/Dockerfile', tag='built-remote:1')\n\
+         print(c.containers.run('built-remote:1', remove=True).decode(), end='')\n",
+        sock = api.socket.display(),
+    );
+    let out = api.run(&["/usr/bin/python3", "-c", &py]);
+    assert_eq!(
+        stdout(&out),
+        "from-a-url\n",
+        "a remote context through the Python SDK: {}",
+        stderr(&out)
+    );
+    api.docker_ok(&["rmi", "built-remote:1"]);
+
     // docker-compose 1.29 (Debian's, on python3-docker) builds a service through the same
     // stream: it reads the image id from "Successfully built".
     if Path::new("/usr/bin/docker-compose").exists() {

@@ -36,8 +36,12 @@ install_packages() {
     local pkgs=(containerd runc crun uidmap containernetworking-plugins slirp4netns rootlesskit passt
         podman catatonit buildah podman-compose docker-registry busybox-static iperf3 umoci skopeo zstd protobuf-compiler apache2-utils
         attr curl jq python3 dbus-user-session systemd iproute2 util-linux procps psmisc
-        slurm-wlm munge libslurm-dev squashfs-tools squashfuse fuse3 erofs-utils)
+        slurm-wlm munge libslurm-dev squashfs-tools squashfuse fuse3 erofs-utils tinyproxy git)
     machine_install_packages "${pkgs[@]}"
+    # tinyproxy is for the tests' own instances (ADD through a proxy); not the packaged service.
+    if pgrep -x tinyproxy > /dev/null; then
+        service tinyproxy stop > /dev/null 2>&1 || pkill -x tinyproxy || true
+    fi
     install_docker_clients
     install_compose_and_testcontainers
 }

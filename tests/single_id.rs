@@ -190,4 +190,23 @@ fn a_user_without_subordinate_ids_runs_real_images() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("nosuchuser"), "{}", stderr(&out));
     ok(&burrow(&m, &bin, &["rm", "-f", "nosub"]), "rm");
+
+    // keep-id:own needs one subordinate id for runc's root: refused, saying so.
+    let out = burrow(
+        &m,
+        &bin,
+        &[
+            "run",
+            "--rm",
+            "--userns=keep-id:own",
+            &m.image_busybox,
+            "true",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("needs one subordinate id"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -119,14 +119,20 @@ impl Drop for Work {
 /// Once job `id` of user `uid` is over, its dir goes and no process or mount mentions it.
 fn assert_nothing_left(uid: u32, id: &str) {
     let dir = format!("/tmp/burrow-{uid}-job{id}");
+    // The job's containers carry its id in their environment (keep-id ones in user namespaces
+    // of their own too).
+    let job_env = format!("\0SLURM_JOB_ID={id}\0");
     let gone = wait_for(Duration::from_secs(60), || {
-        !Path::new(&dir).exists() && processes_mentioning(&dir).is_empty()
+        !Path::new(&dir).exists()
+            && processes_mentioning(&dir).is_empty()
+            && processes_mentioning(&job_env).is_empty()
     });
     assert!(
         gone,
-        "job {id}: left behind: dir exists={}, processes {:?}",
+        "job {id}: left behind: dir exists={}, processes {:?} {:?}",
         Path::new(&dir).exists(),
-        processes_mentioning(&dir)
+        processes_mentioning(&dir),
+        processes_mentioning(&job_env)
     );
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
     assert!(
@@ -280,6 +286,9 @@ burrow srun --container-name=bare --container-image=burrow-test/nosleep:1 sh -c 
 burrow srun --container-name=bare --container-image=burrow-test/nosleep:1 cat /tmp/mark
 burrow srun --container-image={img} --container-mounts={data}:/in:ro sh -c 'touch /in/x' || echo read-only-refused
 burrow run --rm --device {kind}=gpu0 {img} sh -c 'echo $SLURM_CDI; ls /dev/fakegpu0'
+burrow srun --container-image={img} --container-mounts={data}:/out --no-container-remap-root sh -c 'echo own=$(id -u):$(id -g) > /out/own.txt; cat /out/own.txt'
+burrow srun --container-name=ownnamed --container-image={img} --no-container-remap-root sh -c 'echo named-own=$(id -u)'
+burrow srun --container-image={img} --container-remap-root sh -c 'echo remapped=$(id -u)'
 "
     );
     let (id, ok, log) = w.sbatch(&m, "pyxis", &["-n", "2"], &script);
@@ -305,6 +314,16 @@ burrow run --rm --device {kind}=gpu0 {img} sh -c 'echo $SLURM_CDI; ls /dev/fakeg
         log.contains("read-only-refused"),
         ":ro mount was writable:\n{log}"
     );
+    // --no-container-remap-root: the user's own ids inside, and the user's files outside.
+    for t in [
+        format!("own={}:{}", m.uid, m.gid),
+        format!("named-own={}", m.uid),
+        "remapped=0".to_string(),
+    ] {
+        assert!(log.contains(&t), "missing {t:?}:\n{log}");
+    }
+    let own = std::fs::metadata(w.dir.join("own.txt")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&own), m.uid);
     assert_nothing_left(m.uid, &id);
 
     // A flag pyxis has and burrow does not is refused, saying which.
@@ -313,16 +332,12 @@ burrow run --rm --device {kind}=gpu0 {img} sh -c 'echo $SLURM_CDI; ls /dev/fakeg
         "srun",
         "--container-image",
         img,
-        "--container-remap-root",
+        "--container-save=/tmp/x.sqsh",
         "true",
     ]);
     let out = burrow_testsupport::run_with_timeout(&mut cmd, Duration::from_secs(30));
     assert!(!out.status.success(), "{}", text(&out));
-    assert!(
-        text(&out).contains("--container-remap-root"),
-        "{}",
-        text(&out)
-    );
+    assert!(text(&out).contains("--container-save"), "{}", text(&out));
 }
 
 #[test]

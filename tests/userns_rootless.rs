@@ -122,6 +122,31 @@ fn rootless_keep_id_keeps_the_users_ids_and_the_images_owners() {
     );
     assert_eq!(remapped_snapshots(&rl), made, "reused, not made again");
 
+    // keep-id:own: the user's ids own what the launcher's root owns (the image's files are the
+    // user's, as enroot shows them), no remapped snapshot is made, and root is one spare id.
+    let out = rl.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--userns=keep-id:own",
+        "-v",
+        &vol,
+        &bb,
+        "sh",
+        "-c",
+        "id -un; id -u; stat -c %u /bin/busybox; tr -s ' ' < /proc/self/uid_map; echo z > /shared/own",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("{user}\n{uid}\n{uid}\n 0 1 1\n {uid} 0 1\n")
+    );
+    assert!(!stderr(&out).contains("remapped"), "{}", stderr(&out));
+    let meta = std::fs::metadata(shared.join("own")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), uid);
+    assert_eq!(remapped_snapshots(&rl), made, "no snapshot for own");
+
     // --userns=host is the default made explicit: root inside is the user.
     let out = rl.burrow(&[
         "run",
@@ -144,6 +169,7 @@ fn rootless_keep_id_keeps_the_users_ids_and_the_images_owners() {
     for bad in [
         "--userns=auto",
         "--userns=keep-id:size=3",
+        "--userns=keep-id:mine",
         "--userns=ns:/proc/1/ns/user",
     ] {
         let out = rl.burrow(&["run", "--rm", "--name", "bad", bad, &bb, "true"]);

@@ -55,8 +55,6 @@ pub enum CopyError {
     },
     #[error("invalid --chmod {0:?}: use octal permissions such as 755")]
     Chmod(String),
-    #[error("ADD of a URL ({0}) is not supported: builds here have no network to fetch from; download it into the context and ADD or COPY the file")]
-    Url(String),
     #[error("extracting {path:?}: {why}")]
     Archive { path: String, why: String },
 }
@@ -112,9 +110,6 @@ pub fn select(src: &Tree, spec: &CopySpec, origin: &Origin) -> Result<Tree, Copy
     }
     let mut matched: Vec<String> = Vec::new();
     for s in &spec.sources {
-        if s.contains("://") {
-            return Err(CopyError::Url(s.clone()));
-        }
         let clean = ignore::clean(s);
         if clean.is_empty() {
             matched.push(String::new());
@@ -426,10 +421,6 @@ mod tests {
         assert!(matches!(
             select(&src, &spec(&["nope"], "/t"), &o),
             Err(CopyError::NotInStage { .. })
-        ));
-        assert!(matches!(
-            select(&src, &spec(&["http://x/y"], "/t"), &o),
-            Err(CopyError::Url(_))
         ));
     }
 

@@ -9,6 +9,7 @@ pub mod cache;
 pub mod cancel;
 pub mod copy;
 pub mod engine;
+pub mod fetch;
 pub mod files;
 pub mod ignore;
 pub mod mounts;
@@ -30,6 +31,17 @@ pub enum ContextSource {
     Tar(Vec<u8>),
     /// A tar archive (plain or gzip) in a file (the Docker API's request body, spooled).
     TarFile(PathBuf),
+    /// A Git repository (`URL#REF:SUBDIR`) checked out, or an HTTP(S) URL downloaded: a tar
+    /// archive is the context, a text file the Dockerfile (with an empty context), as Docker
+    /// reads remote contexts.
+    Remote(String),
+}
+
+impl ContextSource {
+    /// A context argument that names a remote context (a Git repository or an HTTP(S) URL).
+    pub fn remote(arg: &str) -> Option<ContextSource> {
+        (fetch::is_git(arg) || fetch::is_url(arg)).then(|| ContextSource::Remote(arg.to_string()))
+    }
 }
 
 /// Where the Dockerfile comes from.
@@ -68,6 +80,8 @@ pub struct Options {
     pub pull_auth: PullAuth,
     /// Secrets RUN steps may mount (`--secret`).
     pub secrets: mounts::Secrets,
+    /// `--ssh`: agents RUN --mount=type=ssh reaches.
+    pub ssh: mounts::SshAgents,
 }
 
 /// Where `-o` writes a build's result.

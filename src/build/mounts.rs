@@ -3,7 +3,8 @@
 //! context, a stage or an image, read-only unless `rw`; written to a temporary directory for
 //! the step, so writes are discarded and `.dockerignore` holds), `type=secret` (a secret the
 //! build was given, `--secret`, as a file for the step or a variable, never in the image or the
-//! cache key) and `type=tmpfs` (an empty tmpfs for the step).
+//! cache key), `type=ssh` (an ssh agent's socket the build was given, `--ssh`, with
+//! `SSH_AUTH_SOCK` pointing at it) and `type=tmpfs` (an empty tmpfs for the step).
 
 use std::path::Path;
 
@@ -44,6 +45,15 @@ pub enum RunMount {
         /// `size=` in bytes.
         size: Option<u64>,
     },
+    Ssh {
+        /// The agent's id (`default` unless given).
+        id: String,
+        /// Where its socket is (default `/run/buildkit/ssh_agent.N`, N counting the step's
+        /// ssh mounts).
+        target: Option<String>,
+        /// A missing agent fails the step (else the mount is left out).
+        required: bool,
+    },
 }
 
 impl RunMount {
@@ -52,6 +62,7 @@ impl RunMount {
         match v.split(',').find_map(|f| f.strip_prefix("type=")) {
             Some("secret") => return parse_secret(v),
             Some("tmpfs") => return parse_tmpfs(v),
+            Some("ssh") => return parse_ssh(v),
             _ => {}
         }
         let (mut typ, mut target, mut source, mut from, mut id) =
@@ -65,7 +76,7 @@ impl RunMount {
             .filter(|t| !matches!(*t, "cache" | "bind"))
         {
             return Err(format!(
-                "--mount type={t} is not supported by burrow's builder: use type=cache, bind, secret or tmpfs (an ssh agent is not passed into builds)"
+                "--mount type={t} is not supported by burrow's builder: use type=cache, bind, secret, ssh or tmpfs"
             ));
         }
         for field in v.split(',').filter(|f| !f.is_empty()) {
@@ -155,6 +166,75 @@ fn parse_secret(v: &str) -> Result<RunMount, String> {
         required,
         mode,
     })
+}
+
+/// `type=ssh[,id=ID][,target=PATH][,required][,mode=0600][,uid=0][,gid=0]`.
+fn parse_ssh(v: &str) -> Result<RunMount, String> {
+    let (mut id, mut target, mut required) = ("default".to_string(), None, false);
+    for field in v.split(',').filter(|f| !f.is_empty()) {
+        let (k, val) = field.split_once('=').unwrap_or((field, ""));
+        match k {
+            "type" => {}
+            "id" if !val.is_empty() => id = val.to_string(),
+            "target" | "dst" | "destination" if val.starts_with('/') => {
+                target = Some(val.to_string())
+            }
+            "required" => required = val.is_empty() || val == "true",
+            // The socket is the agent's own file: it keeps its owner (you, uid 0 inside) and mode.
+            "mode" if val.trim_start_matches('0') == "600" => {}
+            "uid" | "gid" if val == "0" => {}
+            _ => {
+                return Err(format!(
+                    "unsupported --mount option {field:?} for type=ssh (supported: id, target=/ABSOLUTE/PATH, required, mode=0600, uid=0, gid=0)"
+                ))
+            }
+        }
+    }
+    Ok(RunMount::Ssh {
+        id,
+        target,
+        required,
+    })
+}
+
+/// Where a build's ssh agents are (`burrow build --ssh ID[=SOCKET]`), by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SshAgents(pub std::collections::BTreeMap<String, std::path::PathBuf>);
+
+impl SshAgents {
+    /// Parses `--ssh` values as Docker's: `default` (the agent of `$SSH_AUTH_SOCK`), `ID`
+    /// likewise, or `ID=SOCKET`. Key files (which BuildKit also takes) are refused.
+    pub fn parse(specs: &[String]) -> Result<SshAgents, String> {
+        let mut out = std::collections::BTreeMap::new();
+        for spec in specs {
+            let (id, path) = match spec.split_once('=') {
+                Some((id, p)) => (id.to_string(), std::path::PathBuf::from(p)),
+                None => {
+                    let sock = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty());
+                    let sock = sock.ok_or_else(|| {
+                        format!("--ssh {spec}: SSH_AUTH_SOCK is not set: start an agent (eval $(ssh-agent); ssh-add) or give --ssh {spec}=SOCKET")
+                    })?;
+                    (spec.clone(), std::path::PathBuf::from(sock))
+                }
+            };
+            if id.is_empty() || path.as_os_str().is_empty() || path.to_string_lossy().contains(',')
+            {
+                return Err(format!(
+                    "--ssh {spec}: give ID, or ID=SOCKET (one agent socket; key files are not supported)"
+                ));
+            }
+            let meta = std::fs::metadata(&path)
+                .map_err(|e| format!("--ssh {spec}: {}: {e}", path.display()))?;
+            if !std::os::unix::fs::FileTypeExt::is_socket(&meta.file_type()) {
+                return Err(format!(
+                    "--ssh {spec}: {} is not an agent's socket (key files are not supported: add the key to an agent with ssh-add and give its socket)",
+                    path.display()
+                ));
+            }
+            out.insert(id, path);
+        }
+        Ok(SshAgents(out))
+    }
 }
 
 /// `type=tmpfs,target=PATH[,size=BYTES]`.
@@ -345,8 +425,26 @@ mod tests {
                 size: Some(1 << 20)
             }
         );
-        let err = RunMount::parse("type=ssh,id=default").unwrap_err();
-        assert!(err.contains("type=ssh is not supported"), "{err}");
+        assert_eq!(
+            RunMount::parse("type=ssh").unwrap(),
+            RunMount::Ssh {
+                id: "default".into(),
+                target: None,
+                required: false
+            }
+        );
+        assert_eq!(
+            RunMount::parse("type=ssh,id=gh,target=/agent,required,mode=0600").unwrap(),
+            RunMount::Ssh {
+                id: "gh".into(),
+                target: Some("/agent".into()),
+                required: true
+            }
+        );
+        assert!(RunMount::parse("type=ssh,uid=1000").is_err());
+        assert!(RunMount::parse("type=ssh,target=rel").is_err());
+        let err = SshAgents::parse(&["x=/etc/passwd".into()]).unwrap_err();
+        assert!(err.contains("not an agent's socket"), "{err}");
         assert!(RunMount::parse("type=cache").is_err());
         assert!(RunMount::parse("type=cache,target=/c,uid=1000").is_err());
         assert_ne!(cache_volume("/a"), cache_volume("/b"));

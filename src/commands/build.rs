@@ -45,6 +45,10 @@ pub struct Args {
     /// Write the image id to this file.
     #[arg(long, value_name = "FILE")]
     pub iidfile: Option<PathBuf>,
+    /// Push the image to its registry after the build, under each -t name (buildx's --push,
+    /// the same as -o type=registry).
+    #[arg(long)]
+    pub push: bool,
     /// Progress output: auto (tty on a terminal, else plain), plain, tty (a live view) or quiet.
     #[arg(long, default_value = "auto")]
     pub progress: String,
@@ -64,6 +68,10 @@ pub struct Args {
     /// the image or the cache); repeatable.
     #[arg(long, value_name = "SPEC")]
     pub secret: Vec<String>,
+    /// An ssh agent for RUN --mount=type=ssh: default (or ID) for $SSH_AUTH_SOCK's agent, or
+    /// ID=SOCKET; repeatable.
+    #[arg(long, value_name = "ID[=SOCKET]")]
+    pub ssh: Vec<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -84,7 +92,26 @@ pub struct PruneArgs {
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    let opts = options(&args)?;
+    let mut opts = options(&args)?;
+    let (files, image) = exporter(&args.output)?;
+    opts.output = files;
+    let push = args.push || image.as_ref().is_some_and(|i| i.push);
+    for name in image.iter().flat_map(|i| &i.names) {
+        opts.tags.push(
+            Reference::parse(name)
+                .map(|r| r.to_string())
+                .with_context(|| format!("-o name={name}: not an image name"))?,
+        );
+    }
+    if push && opts.tags.is_empty() {
+        anyhow::bail!("--push needs a name to push to: add -t REGISTRY/NAME[:TAG]");
+    }
+    if push && opts.output.is_some() {
+        anyhow::bail!(
+            "--push names an image: it cannot be combined with -o type=local|tar|oci|docker"
+        );
+    }
+    let tags = opts.tags.clone();
     let built = burrow::connection::runtime().block_on(async move {
         let ctx = Ctx::connect(g).await?;
         build::build(&ctx, &opts).await
@@ -95,6 +122,11 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     if let Some(f) = &args.iidfile {
         std::fs::write(f, &built.id)
             .with_context(|| format!("writing --iidfile {}", f.display()))?;
+    }
+    if push {
+        for name in &tags {
+            crate::commands::push::push_one(name, args.quiet, g)?;
+        }
     }
     if args.quiet {
         println!("{}", built.id);
@@ -145,7 +177,10 @@ fn options(args: &Args) -> anyhow::Result<Options> {
         Some(f) => DockerfileSource::Path(PathBuf::from(f)),
         None => DockerfileSource::Path(PathBuf::from("Dockerfile")),
     };
-    let context = if stdin_context {
+    let remote = ContextSource::remote(&args.context);
+    let context = if let Some(r) = remote.clone() {
+        r
+    } else if stdin_context {
         let mut data = Vec::new();
         std::io::stdin()
             .read_to_end(&mut data)
@@ -156,8 +191,8 @@ fn options(args: &Args) -> anyhow::Result<Options> {
     };
     let dockerfile = match dockerfile {
         // A -f path is relative to the current directory, as Docker reads it (to the context's
-        // root when the context is a tar on stdin).
-        DockerfileSource::Path(p) if args.file.is_some() && !stdin_context => {
+        // root when the context is a tar on stdin or remote).
+        DockerfileSource::Path(p) if args.file.is_some() && !stdin_context && remote.is_none() => {
             DockerfileSource::Path(std::path::absolute(&p)?)
         }
         other => other,
@@ -182,22 +217,59 @@ fn options(args: &Args) -> anyhow::Result<Options> {
         labels: key_values(&args.label, false)?,
         network,
         progress,
-        output: output(&args.output)?,
+        output: None,
         events: None,
         cancel: build::cancel::Cancel::ctrl_c(),
         pull_auth: Default::default(),
         secrets: build::mounts::Secrets::parse(&args.secret).map_err(anyhow::Error::msg)?,
+        ssh: build::mounts::SshAgents::parse(&args.ssh).map_err(anyhow::Error::msg)?,
     })
 }
 
-/// `-o`, as BuildKit's: `type=local,dest=DIR` (or just `DIR`), `type=tar,dest=FILE` (`-`:
-/// stdout; also `-o -`), `type=oci|docker,dest=FILE`.
-fn output(specs: &[String]) -> anyhow::Result<Option<Output>> {
+/// `-o type=image|registry`: the image named in the store (`name=` adds names, as `-t`), and
+/// pushed with `push=true` (always for `registry`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ImageExport {
+    names: Vec<String>,
+    push: bool,
+}
+
+/// `-o`, as BuildKit's: files (`type=local,dest=DIR` or just `DIR`, `type=tar,dest=FILE` with
+/// `-` for stdout, also `-o -`, `type=oci|docker,dest=FILE`), or the image
+/// (`type=image[,name=N][,push=true]`, `type=registry[,name=N]`).
+fn exporter(specs: &[String]) -> anyhow::Result<(Option<Output>, Option<ImageExport>)> {
     let spec = match specs {
-        [] => return Ok(None),
+        [] => return Ok((None, None)),
         [one] => one,
         _ => anyhow::bail!("only one -o/--output is supported"),
     };
+    let kind = spec.split(',').find_map(|p| p.strip_prefix("type="));
+    if let Some(k @ ("image" | "registry")) = kind {
+        let mut export = ImageExport {
+            names: Vec::new(),
+            push: k == "registry",
+        };
+        for part in spec.split(',') {
+            match part.split_once('=') {
+                Some(("type", _)) => {}
+                Some(("name", n)) => export.names.push(n.to_string()),
+                Some(("push", v @ ("true" | "false"))) if k == "image" => export.push = v == "true",
+                _ => anyhow::bail!(
+                    "-o {spec}: type={k} takes name=NAME{} (other options are not supported)",
+                    if k == "image" {
+                        " and push=true|false"
+                    } else {
+                        ""
+                    }
+                ),
+            }
+        }
+        return Ok((None, Some(export)));
+    }
+    Ok((output(spec)?, None))
+}
+
+fn output(spec: &str) -> anyhow::Result<Option<Output>> {
     if spec == "-" {
         return Ok(Some(Output::Tar("-".into())));
     }
@@ -223,7 +295,9 @@ fn output(specs: &[String]) -> anyhow::Result<Option<Output>> {
         Some("local" | "oci" | "docker") => {
             anyhow::bail!("-o {spec}: dest=- (stdout) is for type=tar; give a path")
         }
-        Some(other) => anyhow::bail!("-o type={other} is not supported: use type=local, tar, oci or docker (or build into the image store with -t, then burrow push)"),
+        Some(other) => anyhow::bail!(
+            "-o type={other} is not supported: use type=local, tar, oci, docker, image or registry"
+        ),
         None => anyhow::bail!("-o {spec}: name the exporter, e.g. type=local,dest=DIR"),
     }
 }

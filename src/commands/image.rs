@@ -41,7 +41,7 @@ pub enum Command {
     /// Remove unused images.
     Prune(image_prune::Args),
     /// Build an image from a Dockerfile.
-    Build(crate::commands::build::Args),
+    Build(Box<crate::commands::build::Args>),
     /// Write an image as one SquashFS file (and its config) into a shared directory every node
     /// reads; `burrow run` on a node with that dir in `image_store` (or BURROW_IMAGE_STORE)
     /// starts from it without a pull.
@@ -86,7 +86,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Save(a) => save::run(a, g),
         Command::History(a) => history::run(a, g),
         Command::Prune(a) => image_prune::run(a, g),
-        Command::Build(a) => crate::commands::build::run(a, g),
+        Command::Build(a) => crate::commands::build::run(*a, g),
     }
 }
 

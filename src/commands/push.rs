@@ -29,6 +29,38 @@ pub struct Args {
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
+    let pushed = push_with(&args, g)?;
+    if args.quiet {
+        println!("{}", pushed.digest);
+    } else {
+        println!(
+            "{}: digest: {} size: {}",
+            pushed.tag, pushed.digest, pushed.size
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pushes `name` as `burrow push NAME` does (`build --push`); `quiet`: no output at all.
+pub fn push_one(name: &str, quiet: bool, g: &Globals) -> anyhow::Result<()> {
+    let args = Args {
+        image: name.to_string(),
+        platform: None,
+        quiet,
+        insecure_registry: false,
+        hosts_dir: Vec::new(),
+    };
+    let pushed = push_with(&args, g)?;
+    if !quiet {
+        println!(
+            "{}: digest: {} size: {}",
+            pushed.tag, pushed.digest, pushed.size
+        );
+    }
+    Ok(())
+}
+
+fn push_with(args: &Args, g: &Globals) -> anyhow::Result<push::Pushed> {
     let reference = Reference::parse(&args.image)?;
     let platform = platform_arg(args.platform.as_deref())?;
     let reg = registries_for(
@@ -44,13 +76,5 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("push {}", reference.familiar()))
     })?;
-    if args.quiet {
-        println!("{}", pushed.digest);
-    } else {
-        println!(
-            "{}: digest: {} size: {}",
-            pushed.tag, pushed.digest, pushed.size
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(pushed)
 }

@@ -207,10 +207,9 @@ impl Level {
         use Gap::*;
         use Level::*;
         Some(match (self, key) {
-            (Service, "gpus" | "label_file") => Applied,
+            (Service, "gpus" | "label_file" | "post_start" | "pre_stop") => Applied,
             (Top | Service, "models") => Refused("AI models (Docker Model Runner)"),
             (Service, "provider") => Refused("provider services"),
-            (Service, "post_start" | "pre_stop") => Refused("lifecycle hooks"),
             (Service, "use_api_socket") => {
                 Refused("use_api_socket (mount the socket with `volumes:` instead)")
             }
@@ -529,10 +528,11 @@ mod tests {
         assert!(a.get("gpus").is_some() && a.get("label_file").is_some());
         assert!(a.get("pull_refresh_after").is_none());
         let mut doc: Value =
-            serde_yaml::from_str("services:\n  a:\n    image: i\n    post_start: []\n").unwrap();
+            serde_yaml::from_str("services:\n  a:\n    image: i\n    provider: {type: x}\n")
+                .unwrap();
         assert_eq!(
             prune(&mut doc).unwrap_err(),
-            "services.a.post_start: burrow does not support lifecycle hooks; remove it from the file"
+            "services.a.provider: burrow does not support provider services; remove it from the file"
         );
     }
 }

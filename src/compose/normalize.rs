@@ -39,14 +39,19 @@ fn clean(p: &Path) -> PathBuf {
     out
 }
 
+fn is_remote(context: &str) -> bool {
+    context.contains("://") || context.starts_with("git@")
+}
+
 /// Makes the relative paths of one service absolute from `dir`.
 pub fn rebase(svc: &mut Mapping, dir: &Path) {
     if let Some(b) = svc.get_mut("build") {
         match b {
-            Value::String(s) => *s = absolute(s, dir),
+            // A remote context (a Git repository, a URL) stays as written.
+            Value::String(s) if !is_remote(s) => *s = absolute(s, dir),
             Value::Mapping(m) => {
                 if let Some(Value::String(s)) = m.get_mut("context") {
-                    if !s.contains("://") {
+                    if !is_remote(s) {
                         *s = absolute(s, dir);
                     }
                 }
@@ -273,6 +278,11 @@ pub const RESTART_RETRIES: &str = "x-burrow-restart-retries";
 pub const HOST_GATEWAY_HOSTS: &str = "x-burrow-host-gateway";
 /// Extension key holding `gpus:` (the model has no such key).
 pub const GPUS: &str = "x-burrow-gpus";
+/// The lifecycle hooks' keys and the extension keys holding them (the model has neither).
+const HOOKS: [(&str, &str); 2] = [
+    ("post_start", crate::compose::engine::hooks::POST_START),
+    ("pre_stop", crate::compose::engine::hooks::PRE_STOP),
+];
 
 /// Undoes [`model_gaps`] in a document made from the model (`compose config` prints what the
 /// file said, not burrow's extension keys).
@@ -284,6 +294,11 @@ pub fn restore_gaps(doc: &mut Value) {
         let Value::Mapping(svc) = svc else { continue };
         if let Some(g) = svc.remove(GPUS) {
             svc.insert(Value::from("gpus"), g);
+        }
+        for (key, ext) in HOOKS {
+            if let Some(h) = svc.remove(ext) {
+                svc.insert(Value::from(key), h);
+            }
         }
         if let Some(n) = svc.remove(RESTART_RETRIES) {
             let n = n.as_str().map(str::to_string).unwrap_or_default();
@@ -381,6 +396,11 @@ pub fn model_gaps(doc: &mut Mapping) {
         add_implicit_dependencies(svc);
         if let Some(g) = svc.remove("gpus") {
             svc.insert(Value::from(GPUS), g);
+        }
+        for (key, ext) in HOOKS {
+            if let Some(h) = svc.remove(key) {
+                svc.insert(Value::from(ext), h);
+            }
         }
         if let Some(Value::String(r)) = svc.get("restart") {
             if let Some(n) = r.strip_prefix("on-failure:") {

@@ -1104,12 +1104,13 @@ async fn make(
         l.insert(labels::USERNS.into(), req.host_config.userns_mode.clone());
     }
     let parent = match keep_id {
-        Some(k) => {
+        // Only the user's ids mapped: the image's files are read as they are stored.
+        Some(k) if !k.own_only => {
             super::userns::snapshot::remapped(ctx, image, k, &|| notify(Note::RemappingOwners))
                 .await
                 .context("making the image's files keep their owners under --userns=keep-id")?
         }
-        None => image.chain_id.clone(),
+        _ => image.chain_id.clone(),
     };
     tracing::debug!("create: built the spec");
     let rootfs = ctx

@@ -3,6 +3,7 @@
 pub mod asked;
 pub mod bypass;
 pub mod caps;
+pub mod capture;
 pub mod commit;
 pub mod context;
 pub mod copy;

@@ -21,8 +21,15 @@ pub enum UsernsMode {
     /// `host`: the default made explicit (rootless: the launcher's namespace; rootful: the
     /// host's).
     Host,
-    /// `keep-id[:uid=U,gid=G]`: the user's ids kept inside (as U and G when given).
-    KeepId { uid: Option<u32>, gid: Option<u32> },
+    /// `keep-id[:uid=U,gid=G][,own]`: the user's ids kept inside (as U and G when given); with
+    /// burrow's `own`, the user's ids own everything the launcher's root owns (the image's files
+    /// are the user's, as enroot and pyxis show them) and the only other id is a root for runc
+    /// (the first subordinate id, owning nothing); other owners show as nobody.
+    KeepId {
+        uid: Option<u32>,
+        gid: Option<u32>,
+        own_only: bool,
+    },
 }
 
 /// A `--userns` value that cannot be used.
@@ -32,7 +39,7 @@ pub enum UsernsError {
         "invalid --userns {0:?}: burrow supports \"\" (the default), host and keep-id[:uid=UID,gid=GID] (auto, nomap, private, ns:PATH and container:ID are not implemented)"
     )]
     Unsupported(String),
-    #[error("invalid --userns keep-id option {0:?}: expected uid=UID or gid=GID (numbers)")]
+    #[error("invalid --userns keep-id option {0:?}: expected uid=UID, gid=GID (numbers) or own (the image's files yours); podman's size= is not implemented")]
     BadKeepIdOption(String),
     #[error(
         "--userns=keep-id is for rootless containers (as in podman): burrow uses a rootful containerd here, where the container already runs in the host's user namespace; drop --userns, or use -u UID:GID"
@@ -50,6 +57,14 @@ pub enum UsernsError {
         id: u32,
         count: u32,
     },
+    #[error(
+        "--userns=keep-id:own needs one subordinate id (runc requires a root inside the container), and this launcher maps only your own id: ask the admin for a range (see `burrow setup check`), or run without --userns (you are uid 0 inside, your files stay yours)"
+    )]
+    SingleIdOwn,
+    #[error(
+        "--userns=keep-id:own: the {0} inside must not be 0 (root is the one id besides yours)"
+    )]
+    OwnRoot(&'static str),
     #[error("reading the launcher's id map {path}: {reason}")]
     LauncherMap { path: String, reason: String },
     #[error(
@@ -68,7 +83,15 @@ pub fn refuse_shifted(
     let keep_id = labels
         .get(crate::containers::labels::USERNS)
         .and_then(|m| m.parse::<UsernsMode>().ok())
-        .is_some_and(|m| matches!(m, UsernsMode::KeepId { .. }));
+        .is_some_and(|m| {
+            matches!(
+                m,
+                UsernsMode::KeepId {
+                    own_only: false,
+                    ..
+                }
+            )
+        });
     if keep_id {
         return Err(UsernsError::ShiftedFiles {
             what,
@@ -90,9 +113,13 @@ impl FromStr for UsernsMode {
             ("", None) => Ok(UsernsMode::Default),
             ("host", None) => Ok(UsernsMode::Host),
             ("keep-id", opts) => {
-                let (mut uid, mut gid) = (None, None);
+                let (mut uid, mut gid, mut own_only) = (None, None, false);
                 for o in opts.unwrap_or("").split(',').filter(|o| !o.is_empty()) {
                     let bad = || UsernsError::BadKeepIdOption(o.to_string());
+                    if o == "own" {
+                        own_only = true;
+                        continue;
+                    }
                     let (k, v) = o.split_once('=').ok_or_else(bad)?;
                     let n: u32 = v.parse().map_err(|_| bad())?;
                     match k {
@@ -101,7 +128,7 @@ impl FromStr for UsernsMode {
                         _ => return Err(bad()),
                     }
                 }
-                Ok(UsernsMode::KeepId { uid, gid })
+                Ok(UsernsMode::KeepId { uid, gid, own_only })
             }
             _ => Err(UsernsError::Unsupported(s.to_string())),
         }
@@ -113,12 +140,15 @@ impl fmt::Display for UsernsMode {
         match self {
             UsernsMode::Default => Ok(()),
             UsernsMode::Host => f.write_str("host"),
-            UsernsMode::KeepId { uid, gid } => {
+            UsernsMode::KeepId { uid, gid, own_only } => {
                 f.write_str("keep-id")?;
-                let opts: Vec<String> = [("uid", uid), ("gid", gid)]
+                let mut opts: Vec<String> = [("uid", uid), ("gid", gid)]
                     .iter()
                     .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
                     .collect();
+                if *own_only {
+                    opts.push("own".into());
+                }
                 if !opts.is_empty() {
                     write!(f, ":{}", opts.join(","))?;
                 }
@@ -271,6 +301,8 @@ pub struct KeepId {
     pub uid: u32,
     pub gid: u32,
     pub user: HostUser,
+    /// `own`: the user's ids are the launcher's root, so the image's files need no shift.
+    pub own_only: bool,
 }
 
 impl KeepId {
@@ -278,36 +310,58 @@ impl KeepId {
     /// ids (see [`launcher_id_count`]).
     pub fn new(
         opts: (Option<u32>, Option<u32>),
+        own_only: bool,
         user: HostUser,
         (uid_count, gid_count): (u32, u32),
     ) -> Result<KeepId, UsernsError> {
-        if uid_count <= 1 || gid_count <= 1 {
-            return Err(UsernsError::SingleId);
-        }
         let uid = opts.0.unwrap_or(user.uid);
         let gid = opts.1.unwrap_or(user.gid);
-        let uid_map = IdMap::keep_id(uid, uid_count).ok_or(UsernsError::OutOfRange {
-            what: "uid",
-            id: uid,
-            count: uid_count,
-        })?;
-        let gid_map = IdMap::keep_id(gid, gid_count).ok_or(UsernsError::OutOfRange {
-            what: "gid",
-            id: gid,
-            count: gid_count,
-        })?;
+        let (uid_map, gid_map) = if own_only {
+            // runc wants a root inside: the first subordinate id, which owns nothing.
+            if uid_count <= 1 || gid_count <= 1 {
+                return Err(UsernsError::SingleIdOwn);
+            }
+            let own = |what, id| {
+                if id == 0 {
+                    return Err(UsernsError::OwnRoot(what));
+                }
+                Ok(IdMap(vec![
+                    IdRange {
+                        container: 0,
+                        host: 1,
+                        size: 1,
+                    },
+                    IdRange {
+                        container: id,
+                        host: 0,
+                        size: 1,
+                    },
+                ]))
+            };
+            (own("uid", uid)?, own("gid", gid)?)
+        } else {
+            if uid_count <= 1 || gid_count <= 1 {
+                return Err(UsernsError::SingleId);
+            }
+            let map = |what, id, count| {
+                IdMap::keep_id(id, count).ok_or(UsernsError::OutOfRange { what, id, count })
+            };
+            (map("uid", uid, uid_count)?, map("gid", gid, gid_count)?)
+        };
         Ok(KeepId {
             uid_map,
             gid_map,
             uid,
             gid,
             user,
+            own_only,
         })
     }
 
     /// The plan for a rootless launcher whose child is `child_pid` (its maps read from /proc).
     pub fn for_launcher(
         opts: (Option<u32>, Option<u32>),
+        own_only: bool,
         child_pid: i32,
     ) -> Result<KeepId, UsernsError> {
         let count = |which: &str| -> Result<u32, UsernsError> {
@@ -323,6 +377,7 @@ impl KeepId {
         };
         KeepId::new(
             opts,
+            own_only,
             HostUser::current(),
             (count("uid_map")?, count("gid_map")?),
         )
@@ -376,7 +431,7 @@ impl KeepId {
 
     /// Gives the spec its own user namespace with these maps. /sys is bound from the runtime's
     /// (sysfs cannot be mounted afresh from a user namespace that does not own the network
-    /// namespace, which `run` makes ahead of the task).
+    /// namespace, which `run` makes ahead of the task); with `own`, /dev/pts has no tty group.
     pub fn apply(&self, spec: &mut Spec) -> Result<(), oci_spec::OciSpecError> {
         let to_oci = |m: &IdMap| {
             m.0.iter()
@@ -413,6 +468,11 @@ impl KeepId {
                 m.set_source(Some("/sys".into()));
                 m.set_options(Some(opts));
             }
+            // With `own` there is no tty group (gid 5) inside: /dev/pts keeps the user's group.
+            if self.own_only && m.typ().as_deref() == Some("devpts") {
+                let opts = m.options().clone().unwrap_or_default();
+                m.set_options(Some(opts.into_iter().filter(|o| o != "gid=5").collect()));
+            }
         }
         spec.set_mounts(Some(mounts));
         Ok(())
@@ -433,9 +493,9 @@ pub mod create_parts {
     pub fn plan(ctx: &Ctx, mode: &str) -> Result<Option<KeepId>, UsernsError> {
         match mode.parse::<UsernsMode>()? {
             UsernsMode::Default | UsernsMode::Host => Ok(None),
-            UsernsMode::KeepId { uid, gid } => match &ctx.ep.launcher {
+            UsernsMode::KeepId { uid, gid, own_only } => match &ctx.ep.launcher {
                 None => Err(UsernsError::Rootful),
-                Some(l) => KeepId::for_launcher((uid, gid), l.child_pid).map(Some),
+                Some(l) => KeepId::for_launcher((uid, gid), own_only, l.child_pid).map(Some),
             },
         }
     }
@@ -512,6 +572,8 @@ mod tests {
             "keep-id",
             "keep-id:uid=11",
             "keep-id:uid=11,gid=12",
+            "keep-id:own",
+            "keep-id:uid=7,own",
         ] {
             assert_eq!(s.parse::<UsernsMode>().unwrap().to_string(), s);
         }
@@ -519,7 +581,8 @@ mod tests {
             "keep-id:gid=3".parse::<UsernsMode>().unwrap(),
             UsernsMode::KeepId {
                 uid: None,
-                gid: Some(3)
+                gid: Some(3),
+                own_only: false
             }
         );
         for bad in ["auto", "nomap", "ns:/proc/1/ns/user", "private", "host:x"] {
@@ -567,20 +630,33 @@ mod tests {
     #[test]
     fn plans_refuse_what_cannot_be_mapped() {
         assert_eq!(
-            KeepId::new((None, None), user(), (1, 1)),
+            KeepId::new((None, None), false, user(), (1, 1)),
             Err(UsernsError::SingleId)
         );
-        let e = KeepId::new((None, None), user(), (1000, 65537)).unwrap_err();
+        let e = KeepId::new((None, None), false, user(), (1000, 65537)).unwrap_err();
         assert!(matches!(e, UsernsError::OutOfRange { what: "uid", .. }));
-        let k = KeepId::new((None, None), user(), (65537, 65537)).unwrap();
+        let k = KeepId::new((None, None), false, user(), (65537, 65537)).unwrap();
         assert_eq!((k.uid, k.gid), (1000, 1001));
         assert_eq!(k.default_user(), "1000:1001");
         assert!(k
             .snapshot_key("sha256:abc")
             .starts_with("sha256:abc-burrow-userns-u0:1:1000,"));
-        let k = KeepId::new((Some(5), Some(6)), user(), (65537, 65537)).unwrap();
+        let k = KeepId::new((Some(5), Some(6)), false, user(), (65537, 65537)).unwrap();
         assert_eq!(k.uid_map.to_host(5), Some(0));
         assert_eq!(k.gid_map.to_host(6), Some(0));
+        // own: the user's ids are the launcher's root, and root the first subordinate id.
+        let k = KeepId::new((None, None), true, user(), (65537, 65537)).unwrap();
+        assert_eq!(k.uid_map.key(), "0:1:1,1000:0:1");
+        assert_eq!(k.gid_map.key(), "0:1:1,1001:0:1");
+        assert_eq!(k.uid_map.to_host(2), None);
+        assert_eq!(
+            KeepId::new((None, None), true, user(), (1, 1)),
+            Err(UsernsError::SingleIdOwn)
+        );
+        assert_eq!(
+            KeepId::new((Some(0), None), true, user(), (9, 9)),
+            Err(UsernsError::OwnRoot("uid"))
+        );
     }
 
     #[test]
@@ -599,7 +675,7 @@ mod tests {
 
     #[test]
     fn passwd_and_group_get_the_user_when_missing() {
-        let k = KeepId::new((None, None), user(), (65537, 65537)).unwrap();
+        let k = KeepId::new((None, None), false, user(), (65537, 65537)).unwrap();
         let p = k.passwd("root:x:0:0:root:/root:/bin/sh").unwrap();
         assert_eq!(
             p,
@@ -639,7 +715,7 @@ mod tests {
             single_id: false,
         };
         let mut spec = crate::containers::spec::build(&defaults, &opts).unwrap();
-        let k = KeepId::new((None, None), user(), (65537, 65537)).unwrap();
+        let k = KeepId::new((None, None), false, user(), (65537, 65537)).unwrap();
         k.apply(&mut spec).unwrap();
         let linux = spec.linux().as_ref().unwrap();
         assert!(linux

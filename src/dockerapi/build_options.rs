@@ -26,7 +26,11 @@ pub fn read(q: &Query, context: PathBuf) -> Result<BuildRequest, ApiError> {
     q.flag("rm", true)?;
     q.flag("forcerm", false)?;
     let options = Options {
-        context: ContextSource::TarFile(context),
+        // `remote`: a Git repository or a URL the builder fetches (the body is then empty).
+        context: q
+            .get("remote")
+            .and_then(ContextSource::remote)
+            .unwrap_or(ContextSource::TarFile(context)),
         dockerfile: DockerfileSource::Path(dockerfile(q.get("dockerfile"))?),
         tags: tags(&q.all("t"))?,
         build_args: json_map(q, "buildargs")?,
@@ -44,6 +48,7 @@ pub fn read(q: &Query, context: PathBuf) -> Result<BuildRequest, ApiError> {
         cancel: Cancel::token(),
         pull_auth: Default::default(),
         secrets: Default::default(),
+        ssh: Default::default(),
     };
     platform(q.get("platform"))?;
     Ok(BuildRequest {
@@ -52,7 +57,8 @@ pub fn read(q: &Query, context: PathBuf) -> Result<BuildRequest, ApiError> {
     })
 }
 
-/// The BuildKit protocol, remote contexts and the options burrow's builder has no way to honour.
+/// The BuildKit protocol, remote contexts burrow cannot fetch and the options burrow's builder
+/// has no way to honour.
 fn refuse_unsupported(q: &Query) -> Result<(), ApiError> {
     if q.get("version").is_some_and(|v| v == "2") {
         return Err(ApiError::not_implemented(
@@ -61,10 +67,12 @@ fn refuse_unsupported(q: &Query) -> Result<(), ApiError> {
         ));
     }
     if let Some(r) = q.get("remote").filter(|r| !r.is_empty()) {
-        return Err(ApiError::bad_request(format!(
-            "remote build contexts ({r}) are not supported: burrow does not fetch contexts; \
-             send the context itself (a directory or a tar archive)"
-        )));
+        if ContextSource::remote(r).is_none() {
+            return Err(ApiError::bad_request(format!(
+                "remote {r:?}: give a Git repository (…/repo.git, git@…, git://…) or an http(s) URL \
+                 of a tar archive or a Dockerfile"
+            )));
+        }
     }
     for name in [
         "cpuperiod",
@@ -242,7 +250,7 @@ mod tests {
         assert_eq!(e.status, 501);
         assert!(e.message.contains("DOCKER_BUILDKIT=0"));
         for bad in [
-            "remote=https://example.com/x.git",
+            "remote=ftp://example.com/x.tar",
             "memory=1000",
             "cachefrom=%5B%22a%22%5D",
             "dockerfile=/etc/passwd",

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod compression;
 pub mod endpoints;
 pub mod hosts;
+pub mod https;
 pub mod import;
 pub mod list;
 pub mod local;

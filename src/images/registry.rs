@@ -14,9 +14,6 @@ use hyper::header::{
     HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE,
 };
 use hyper::{Method, Request, Response, StatusCode, Uri};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 
 use super::auth::Credentials;
 use super::manifest;
@@ -87,7 +84,7 @@ pub struct Registry {
     api_path: String,
     /// Plain HTTP may be tried when HTTPS fails (local or insecure registries), until decided.
     fallback: Mutex<bool>,
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: super::https::HttpClient,
     creds: Option<Credentials>,
     /// The Authorization header that worked last (reused until a 401 asks again).
     auth: Mutex<Option<HeaderValue>>,
@@ -190,20 +187,10 @@ impl Registry {
         creds: Option<Credentials>,
         extra_ca: &[std::path::PathBuf],
     ) -> Result<Registry> {
-        let mut conn = HttpConnector::new();
-        conn.set_connect_timeout(Some(Duration::from_secs(15)));
-        conn.set_nodelay(true);
-        conn.enforce_http(false);
-        let tls = tls_config(extra_ca).map_err(|reason| RegistryError::Tls {
+        let client = super::https::client(extra_ca).map_err(|reason| RegistryError::Tls {
             host: host.to_owned(),
             reason,
         })?;
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(conn);
-        let client = Client::builder(TokioExecutor::new()).build(https);
         Ok(Registry {
             host: host.to_owned(),
             base: Mutex::new(origin.trim_end_matches('/').to_owned()),
@@ -284,6 +271,9 @@ impl Registry {
         }
         if let Some(a) = auth {
             req = req.header(AUTHORIZATION, a);
+        }
+        if let Some(p) = super::https::proxy_authorization(uri) {
+            req = req.header(hyper::header::PROXY_AUTHORIZATION, p);
         }
         let req = req
             .body(Full::new(body.clone()))
@@ -867,44 +857,6 @@ fn unreachable_hint(reason: &str) -> &'static str {
 }
 
 /// rustls with the ring provider and the system's CA bundle (or `SSL_CERT_FILE`).
-fn tls_config(
-    extra_ca: &[std::path::PathBuf],
-) -> std::result::Result<rustls::ClientConfig, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    let files: Vec<std::path::PathBuf> = match std::env::var_os("SSL_CERT_FILE") {
-        Some(f) if !f.is_empty() => vec![f.into()],
-        _ => vec![
-            "/etc/ssl/certs/ca-certificates.crt".into(),
-            "/etc/pki/tls/certs/ca-bundle.crt".into(),
-        ],
-    };
-    for f in extra_ca {
-        use rustls::pki_types::{pem::PemObject, CertificateDer};
-        let certs = CertificateDer::pem_file_iter(f)
-            .map_err(|e| format!("cannot read the CA certificate {}: {e}", f.display()))?;
-        let (added, _) = roots.add_parsable_certificates(certs.flatten());
-        if added == 0 {
-            return Err(format!("{} holds no usable CA certificate", f.display()));
-        }
-    }
-    for f in files {
-        use rustls::pki_types::{pem::PemObject, CertificateDer};
-        match CertificateDer::pem_file_iter(&f) {
-            Ok(certs) => {
-                let (added, ignored) = roots.add_parsable_certificates(certs.flatten());
-                tracing::debug!(file = %f.display(), added, ignored, "CA certificates");
-            }
-            Err(err) => tracing::debug!(file = %f.display(), %err, "no CA bundle"),
-        }
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
-}
-
 /// Reads a whole (small) body.
 async fn collect(
     resp: Response<Incoming>,
@@ -916,7 +868,7 @@ async fn collect(
     Ok(body.to_bytes())
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut src = e.source();
     while let Some(x) = src {

@@ -19,6 +19,7 @@ pub mod install;
 pub mod layout;
 pub mod logs;
 pub mod nsenter;
+mod nsparent;
 pub mod programs;
 pub mod render;
 pub mod service;

@@ -169,16 +169,21 @@ pub(crate) fn userns_of(pid: i32) -> Option<std::path::PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/ns/user")).ok()
 }
 
-/// Processes of this user living in the given user namespace (containerd, shims, containers).
+/// Processes of this user living in the given user namespace (containerd, shims, containers)
+/// or in one nested in it (`--userns=keep-id` containers).
 pub(crate) fn processes_in(userns: &Path) -> Vec<i32> {
     let me = std::process::id() as i32;
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
+    let ino = super::nsparent::inode(userns);
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|p| *p != me)
-        .filter(|p| userns_of(*p).as_deref() == Some(userns))
+        .filter(|p| match ino {
+            Some(ns) => super::nsparent::lives_under(*p, ns),
+            None => userns_of(*p).as_deref() == Some(userns),
+        })
         .collect()
 }
 

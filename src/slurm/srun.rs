@@ -82,6 +82,9 @@ pub struct ContainerFlags {
     pub name: Option<String>,
     /// `--container-mount-home`: the user's home bound at the same path.
     pub mount_home: bool,
+    /// `--no-container-remap-root`: the task runs as the user's own uid and gid inside
+    /// (`--userns=keep-id:own`), not as root (`--container-remap-root`, the default).
+    pub own_ids: bool,
 }
 
 /// An image as pyxis takes it, in enroot's URI form (`[docker://][USER@][REGISTRY#]IMAGE[:TAG]`),
@@ -125,9 +128,14 @@ pub fn split(args: &[String], opts: &ValueOptions) -> Result<Split, SrunError> {
         if !a.starts_with('-') || a == "-" {
             break;
         }
-        // pyxis's home flags take no value.
+        // pyxis's home and remap flags take no value.
         if a == "--container-mount-home" || a == "--no-container-mount-home" {
             c.mount_home = a == "--container-mount-home";
+            i += 1;
+            continue;
+        }
+        if a == "--container-remap-root" || a == "--no-container-remap-root" {
+            c.own_ids = a == "--no-container-remap-root";
             i += 1;
             continue;
         }
@@ -251,6 +259,9 @@ pub fn srun_argv(burrow: &Path, split: &Split) -> Vec<String> {
     if c.mount_home {
         argv.push("--container-mount-home".into());
     }
+    if c.own_ids {
+        argv.push("--no-container-remap-root".into());
+    }
     argv.push("--".into());
     argv.extend(split.command.iter().cloned());
     argv
@@ -273,7 +284,7 @@ pub fn run_args(c: &ContainerFlags, command: &[String]) -> Vec<String> {
     argv
 }
 
-/// `-v SRC:DST[:ro]` for each mount.
+/// `-v SRC:DST[:ro]` for each mount (and the user namespace of `--no-container-remap-root`).
 fn volume_args(c: &ContainerFlags) -> Vec<String> {
     let mut out: Vec<String> = c
         .mounts
@@ -288,6 +299,9 @@ fn volume_args(c: &ContainerFlags) -> Vec<String> {
             let home = home.to_string_lossy().into_owned();
             out.extend(["-v".to_string(), format!("{home}:{home}")]);
         }
+    }
+    if c.own_ids {
+        out.push("--userns=keep-id:own".into());
     }
     out
 }
@@ -392,7 +406,7 @@ mod tests {
         assert_eq!(split(&words("-n2 hostname"), &o), Err(SrunError::NoImage));
         assert!(matches!(
             split(
-                &words("--container-image=x --container-remap-root true"),
+                &words("--container-image=x --container-save=/x.sqsh true"),
                 &o
             ),
             Err(SrunError::Unknown(_))
@@ -417,11 +431,13 @@ mod tests {
         assert_eq!(enroot_image("busybox@sha256:ab"), "busybox@sha256:ab");
         let o = ValueOptions::from_help(HELP);
         let s = split(
-            &words("-n 1 --no-container-mount-home --container-image=reg#img --container-mount-home true"),
+            &words("-n 1 --no-container-mount-home --container-image=reg#img --container-mount-home --no-container-remap-root true"),
             &o,
         )
         .unwrap();
         assert!(s.container.mount_home);
+        assert!(s.container.own_ids);
+        assert!(run_args(&s.container, &[]).contains(&"--userns=keep-id:own".to_string()));
         assert_eq!(s.container.image, "reg/img");
         assert_eq!(s.command, ["true"]);
         let argv = srun_argv(Path::new("/b/burrow"), &s);
@@ -456,6 +472,7 @@ mod tests {
             workdir: Some("/in".into()),
             name: Some("pre".into()),
             mount_home: false,
+            own_ids: false,
         };
         let exec = named_exec_args(&c, "pre", &["SLURM_PROCID=1".into()], &words("ls"));
         assert_eq!(exec, words("exec -i -e SLURM_PROCID=1 -w /in pre ls"));

@@ -56,7 +56,7 @@ pub enum NetstackError {
 pub struct StackConfig {
     /// The namespace's IPv4 network and prefix length (default 10.0.2.0/24).
     pub cidr: (Ipv4Addr, u8),
-    /// The tap's MTU (68..=65520; default 65520).
+    /// The tap's MTU (68..=65521, slirp4netns's maximum; default 65520).
     pub mtu: usize,
     /// When true, connections to the gateway are refused instead of reaching 127.0.0.1.
     pub disable_host_loopback: bool,
@@ -127,9 +127,9 @@ impl StackConfig {
     }
 
     fn validate(&self) -> Result<(), NetstackError> {
-        if !(68..=65520).contains(&self.mtu) {
+        if !(68..=65521).contains(&self.mtu) {
             return Err(NetstackError::Config(format!(
-                "MTU {} is outside 68..=65520",
+                "MTU {} is outside 68..=65521",
                 self.mtu
             )));
         }

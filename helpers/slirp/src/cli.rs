@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(short = 'r', long, value_name = "FD")]
     pub ready_fd: Option<i32>,
 
-    /// MTU of the tap device (68..=65520).
+    /// MTU of the tap device (68..=65521, as slirp4netns's maximum).
     #[arg(short = 'm', long, default_value_t = 1500)]
     pub mtu: usize,
 

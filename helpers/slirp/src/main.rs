@@ -75,8 +75,12 @@ struct Checked {
 fn check(args: &Args) -> anyhow::Result<Checked> {
     args.check()?;
     let cidr = cli::parse_cidr(&args.cidr)?;
-    if !(68..=65520).contains(&args.mtu) {
-        bail!("--mtu {}: choose a value between 68 and 65520", args.mtu);
+    // slirp4netns's bound and words above; below 68 the kernel refuses an IPv4 link's MTU.
+    if args.mtu == 0 || args.mtu > 65521 {
+        bail!("MTU must be a positive integer (< 65522)");
+    }
+    if args.mtu < 68 {
+        bail!("--mtu {}: the kernel's IPv4 minimum is 68", args.mtu);
     }
     let mac = args.macaddress.as_deref().map(cli::parse_mac).transpose()?;
     let ifaces = if args.outbound_addr.is_some() || args.outbound_addr6.is_some() {

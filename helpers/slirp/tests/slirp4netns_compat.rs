@@ -139,6 +139,10 @@ fn dash_v_and_option_errors_read_as_slirp4netns_s() {
             "--outbound-addr has to be a valid IPv4 address",
         ),
         (&["--target-type", "bess"][..], "--target-type must be"),
+        (
+            &["--mtu", "65522"][..],
+            "MTU must be a positive integer (< 65522)",
+        ),
     ] {
         let out = Command::new(bin)
             .args(args)
@@ -232,11 +236,21 @@ fn macaddress_and_cidr_configure_the_tap() {
         &m,
         &mut c,
         pid,
-        &["-c", "--macaddress", mac, "--cidr", "10.0.135.128/25"],
+        &[
+            "-c",
+            "--macaddress",
+            mac,
+            "--cidr",
+            "10.0.135.128/25",
+            "--mtu",
+            "65521",
+        ],
     );
     let link = in_ns(&m, pid, &["ip", "-o", "link", "show", "tap0"]);
     let link = String::from_utf8_lossy(&link.stdout);
     assert!(link.contains(&format!("link/ether {mac}")), "{link}");
+    // slirp4netns's largest MTU.
+    assert!(link.contains("mtu 65521"), "{link}");
     let addr = in_ns(&m, pid, &["ip", "-o", "-4", "addr", "show", "tap0"]);
     let addr = String::from_utf8_lossy(&addr.stdout);
     assert!(addr.contains("inet 10.0.135.228/25"), "{addr}");
@@ -252,6 +266,19 @@ fn macaddress_and_cidr_configure_the_tap() {
     assert_eq!(
         connect_from_ns(&m, pid, "10.0.135.130", host_port, 10).0,
         "ok"
+    );
+    // A megabyte from the host arrives whole in the largest segments the MTU allows.
+    let big: &'static str = Box::leak("y".repeat(1 << 20).into_boxed_str());
+    let big_port = burrow_testsupport::http_server(Ipv4Addr::LOCALHOST.into(), big);
+    let script = format!(
+        "exec 3<>/dev/tcp/10.0.135.130/{big_port}; printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3; tr -cd y <&3 | wc -c"
+    );
+    let got = in_ns(&m, pid, &["timeout", "20", "bash", "-c", &script]);
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout).trim(),
+        (1 << 20).to_string(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
     );
 }
 

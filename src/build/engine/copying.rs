@@ -2,6 +2,7 @@
 //! the context, an earlier stage or an image.
 
 use super::*;
+use crate::build::fetch;
 
 impl Build<'_> {
     /// The entries a COPY or ADD writes.
@@ -26,6 +27,8 @@ impl Build<'_> {
             ..Default::default()
         };
         let mut from = None;
+        let mut checksum = None;
+        let mut keep_git_dir = false;
         for (k, v) in &line.flags {
             let v = v.clone().unwrap_or_default();
             let v = words::process(&v, &scope)
@@ -34,6 +37,16 @@ impl Build<'_> {
                 "chown" => spec.chown = Some(self.chown(state, &v, line).await?),
                 "chmod" => spec.chmod = Some(copy::parse_chmod(&v).map_err(copy_err)?),
                 "from" if line.name == "COPY" => from = Some(v),
+                "keep-git-dir" if line.name == "ADD" => {
+                    keep_git_dir = match v.as_str() {
+                        "" | "true" => true,
+                        "false" => false,
+                        _ => return Err(refuse(format!("--keep-git-dir={v}: give true or false"))),
+                    }
+                }
+                "checksum" if line.name == "ADD" => {
+                    checksum = Some(fetch::parse_checksum(&v).map_err(|e| refuse(e.to_string()))?)
+                }
                 // --link changes how BuildKit stores the layer, not what it holds.
                 "link" => {}
                 _ => return Err(refuse(format!("unsupported {} flag --{k}", line.name))),
@@ -95,13 +108,145 @@ impl Build<'_> {
                 },
             );
         }
-        if sources.is_empty() {
-            return Ok(here);
+        let (urls, sources): (Vec<&String>, Vec<&String>) = sources
+            .into_iter()
+            .partition(|s| fetch::is_url(s) || fetch::is_git(s));
+        if let Some(u) = urls.first() {
+            if line.name == "COPY" {
+                return Err(refuse(format!(
+                    "COPY cannot take a URL ({u}): use ADD to download it"
+                )));
+            }
+            if urls.len() + sources.len() + here.len() > 1 && !spec.dest.ends_with('/') {
+                return Err(copy_err(copy::CopyError::DestNotDir));
+            }
         }
-        spec.sources = sources.into_iter().cloned().collect();
-        let mut tree = self.copy_sources(&spec, from, line).await?;
+        if let (Some(_), Some(s)) = (&checksum, sources.first()) {
+            return Err(refuse(format!(
+                "--checksum applies to URLs only, and {s:?} is a path of the build context"
+            )));
+        }
+        let mut tree = match urls.is_empty() {
+            true => Tree::new(),
+            false => {
+                let urls: Vec<String> = urls.into_iter().cloned().collect();
+                self.download_sources(&spec, &urls, checksum.as_deref(), keep_git_dir, line)
+                    .await?
+            }
+        };
+        if !sources.is_empty() {
+            spec.sources = sources.into_iter().cloned().collect();
+            let mut local = self.copy_sources(&spec, from, line).await?;
+            tree.append(&mut local);
+        }
         tree.append(&mut here);
         Ok(tree)
+    }
+
+    /// The entries ADD makes of URLs: a Git repository's checkout copied as a directory's
+    /// contents; a download named after its path's last segment, mode 0600 (unless --chmod) and
+    /// dated by Last-Modified, then placed as a copied file is (never unpacked).
+    async fn download_sources(
+        &mut self,
+        spec: &CopySpec,
+        urls: &[String],
+        checksum: Option<&str>,
+        keep_git_dir: bool,
+        line: &Line,
+    ) -> Result<Tree, BuildError> {
+        let fail = |e: String| BuildError::Refused {
+            line: line.line,
+            instruction: line.original.clone(),
+            message: e,
+        };
+        if self.downloads.is_none() {
+            let dir = tempfile::Builder::new()
+                .prefix("burrow-build-add-")
+                .tempdir()
+                .map_err(|e| fail(format!("cannot make a directory for ADD's downloads: {e}")))?;
+            self.downloads = Some(dir);
+        }
+        if self.http.is_none() {
+            self.http = Some(
+                crate::images::https::client(&[])
+                    .map_err(|e| fail(format!("cannot set up HTTPS for ADD's downloads: {e}")))?,
+            );
+        }
+        let dir = self
+            .downloads
+            .as_ref()
+            .expect("made above")
+            .path()
+            .to_path_buf();
+        let client = self.http.clone().expect("made above");
+        let mut src = Tree::new();
+        let mut names = Vec::new();
+        let mut out = Tree::new();
+        for url in urls.iter().filter(|u| fetch::is_git(u)) {
+            if checksum.is_some() {
+                return Err(fail(format!(
+                    "--checksum applies to downloads, and {url} is a Git repository"
+                )));
+            }
+            let (u, d) = (url.clone(), dir.clone());
+            let root = tokio::task::spawn_blocking(move || fetch::checkout(&u, &d, keep_git_dir))
+                .await
+                .map_err(|e| fail(e.to_string()))?
+                .map_err(|e| fail(e.to_string()))?;
+            let tree = files::context_tree(&root, &crate::build::ignore::Ignore::default())
+                .map_err(|e| fail(e.to_string()))?;
+            let spec = CopySpec {
+                sources: vec![".".into()],
+                add: false,
+                ..spec.clone()
+            };
+            let mut got = copy::select(&tree, &spec, &Origin::Stage("the Git repository"))
+                .map_err(|err| BuildError::Copy {
+                    line: line.line,
+                    instruction: line.original.clone(),
+                    err,
+                })?;
+            out.append(&mut got);
+        }
+        for url in urls.iter().filter(|u| !fetch::is_git(u)) {
+            let got = fetch::download(&client, url, &dir, checksum)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            tracing::debug!(%url, len = got.len, digest = %got.digest, "ADD downloaded");
+            src.insert(
+                got.name.clone(),
+                files::Entry {
+                    path: got.name.clone(),
+                    kind: files::Kind::File(files::Data::Disk {
+                        path: got.path,
+                        len: got.len,
+                    }),
+                    mode: 0o600,
+                    uid: 0,
+                    gid: 0,
+                    mtime: got.mtime,
+                },
+            );
+            names.push(got.name);
+        }
+        if names.is_empty() {
+            return Ok(out);
+        }
+        let spec = CopySpec {
+            sources: names,
+            add: false,
+            ..spec.clone()
+        };
+        let mut got =
+            copy::select(&src, &spec, &Origin::Stage("the downloads")).map_err(|err| {
+                BuildError::Copy {
+                    line: line.line,
+                    instruction: line.original.clone(),
+                    err,
+                }
+            })?;
+        out.append(&mut got);
+        Ok(out)
     }
 
     /// The entries of a COPY or ADD's sources from the context or `from`.

@@ -77,12 +77,25 @@ struct Build<'a> {
     /// The paths (no contents) a list of layers makes, by the layers' digests joined: what
     /// WORKDIR and COPY ask of a stage's files, each layer read once.
     paths: HashMap<String, Arc<Tree>>,
+    /// Where ADD's downloads are kept until the build ends, made at the first.
+    downloads: Option<tempfile::TempDir>,
+    /// The client of ADD's downloads, made at the first.
+    http: Option<crate::images::https::HttpClient>,
 }
 
 /// Builds what `opts` says; returns the image made.
 pub async fn build(ctx: &Ctx, opts: &Options) -> anyhow::Result<Built> {
-    let (_tmp, root) = context_root(&opts.context)?;
-    let text = dockerfile_text(&root, &opts.dockerfile)?;
+    let (_tmp, root, remote_dockerfile) = match &opts.context {
+        ContextSource::Remote(url) => remote_context(url).await?,
+        other => {
+            let (tmp, root) = context_root(other)?;
+            (tmp, root, None)
+        }
+    };
+    let text = match remote_dockerfile {
+        Some(t) => t,
+        None => dockerfile_text(&root, &opts.dockerfile)?,
+    };
     let ignore = read_ignore(&root, &opts.dockerfile)?;
     let plan = Plan::new(file::parse(&text)?, &opts.build_args)?;
     let target = plan
@@ -107,6 +120,8 @@ pub async fn build(ctx: &Ctx, opts: &Options) -> anyhow::Result<Built> {
             .collect(),
         consumed: BTreeSet::new(),
         paths: HashMap::new(),
+        downloads: None,
+        http: None,
     };
     let result = {
         let run = b.run(&plan, target);
@@ -742,7 +757,51 @@ fn context_root(source: &ContextSource) -> anyhow::Result<(Option<tempfile::Temp
             unpack_context(std::io::BufReader::new(f), "sent")
                 .map_err(|e| BuildError::Context(e).into())
         }
+        ContextSource::Remote(url) => anyhow::bail!("the remote context {url} is fetched first"),
     }
+}
+
+/// A remote context: a Git repository checked out (its subdirectory when the URL names one),
+/// or a URL downloaded (a tar archive unpacked; a text file is the Dockerfile, with an empty
+/// context).
+async fn remote_context(
+    url: &str,
+) -> anyhow::Result<(Option<tempfile::TempDir>, PathBuf, Option<String>)> {
+    let tmp = tempfile::Builder::new().prefix("burrow-build-").tempdir()?;
+    if super::fetch::is_git(url) {
+        let (u, d) = (url.to_string(), tmp.path().to_path_buf());
+        let root =
+            tokio::task::spawn_blocking(move || super::fetch::checkout(&u, &d, false)).await??;
+        return Ok((Some(tmp), root, None));
+    }
+    let client = crate::images::https::client(&[]).map_err(anyhow::Error::msg)?;
+    let got = super::fetch::download(&client, url, tmp.path(), None).await?;
+    let head = {
+        use std::io::Read as _;
+        let mut head = Vec::new();
+        std::fs::File::open(&got.path)?
+            .take(512)
+            .read_to_end(&mut head)?;
+        head
+    };
+    // Compressed (unpack_context names the kinds it cannot read) or a plain tar.
+    let archive = crate::images::compression::detect(&head)
+        != crate::images::compression::Compression::Plain
+        || head.starts_with(b"BZh")
+        || head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0])
+        || crate::build::files::is_archive(&head);
+    if archive {
+        let f = std::fs::File::open(&got.path)?;
+        let (inner, root) = unpack_context(std::io::BufReader::new(f), &format!("from {url}"))
+            .map_err(BuildError::Context)?;
+        drop(tmp);
+        return Ok((inner, root, None));
+    }
+    let text = std::fs::read_to_string(&got.path)
+        .with_context(|| format!("{url} is neither a tar archive nor a text Dockerfile"))?;
+    std::fs::remove_file(&got.path)?;
+    let root = tmp.path().to_path_buf();
+    Ok((Some(tmp), root, Some(text)))
 }
 
 /// A context archive (plain tar, gzip or zstd) unpacked into a temporary directory; `how` says where

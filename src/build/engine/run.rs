@@ -25,7 +25,7 @@ impl Build<'_> {
                 }
                 _ => {
                     return Err(refuse(format!(
-                        "unsupported RUN flag --{k}: RUN takes --network=none|host|default and --mount=type=cache|bind|secret|tmpfs,..."
+                        "unsupported RUN flag --{k}: RUN takes --network=none|host|default and --mount=type=cache|bind|secret|ssh|tmpfs,..."
                     )))
                 }
             }
@@ -52,10 +52,35 @@ impl Build<'_> {
         let mut temps = Vec::new();
         let mut volumes = Vec::new();
         let (mut secret_env, mut tmpfs) = (Vec::new(), Vec::new());
+        let mut ssh_mounts = 0;
         for (m, bind) in mounts.iter().zip(binds) {
             volumes.push(match (m, bind) {
                 (RunMount::Cache { target, id }, _) => {
                     format!("{}:{target}:nocopy", mounts::cache_volume(id))
+                }
+                (
+                    RunMount::Ssh {
+                        id,
+                        target,
+                        required,
+                    },
+                    _,
+                ) => {
+                    let Some(sock) = self.opts.ssh.0.get(id) else {
+                        if *required {
+                            return Err(refuse(format!(
+                                "ssh agent {id} is required and the build was not given it: burrow build --ssh {id}[=SOCKET]"
+                            )));
+                        }
+                        continue;
+                    };
+                    let target = target.clone().unwrap_or_else(|| {
+                        format!("/run/buildkit/ssh_agent.{ssh_mounts}")
+                    });
+                    ssh_mounts += 1;
+                    // For this step only, in neither the cache key nor the image.
+                    secret_env.push(format!("SSH_AUTH_SOCK={target}"));
+                    format!("{}:{target}", sock.display())
                 }
                 (RunMount::Tmpfs { target, size }, _) => {
                     // BuildKit's: programs may run from it.

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use std::sync::Arc;
 
+use burrow::compose::engine::hooks;
 use burrow::compose::engine::registry;
 use burrow::compose::engine::service::Service;
 use burrow::compose::engine::state::Member;
@@ -138,6 +139,7 @@ pub fn start(args: Services, project: &Project, g: &Globals) -> anyhow::Result<E
     each(g, project, &args.services, false, async |ctx, m| {
         if !m.state(ctx).await?.is_running() {
             start::start_background(ctx, &m.container).await?;
+            hooks::started(ctx, project, m).await?;
             super::report(format!("Container {}  Started", m.name));
         }
         Ok(())
@@ -147,7 +149,7 @@ pub fn start(args: Services, project: &Project, g: &Globals) -> anyhow::Result<E
 pub fn stop(args: StopArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
     each(g, project, &args.services, true, async |ctx, m| {
         if m.state(ctx).await?.is_running() {
-            ops::stop(ctx, &m.container, args.timeout).await?;
+            hooks::stop(ctx, project, m, args.timeout).await?;
             super::report(format!("Container {}  Stopped", m.name));
         }
         Ok(())
@@ -158,10 +160,11 @@ pub fn restart(args: StopArgs, project: &Project, g: &Globals) -> anyhow::Result
     let services = burrow::compose::engine::deps::with_restart_dependents(project, &args.services)?;
     each(g, project, &services, false, async |ctx, m| {
         if m.state(ctx).await?.is_running() {
-            ops::stop(ctx, &m.container, args.timeout).await?;
+            hooks::stop(ctx, project, m, args.timeout).await?;
         }
         let c = ctx.find(m.id()).await?;
         start::start_background(ctx, &c).await?;
+        hooks::started(ctx, project, m).await?;
         super::report(format!("Container {}  Restarted", m.name));
         Ok(())
     })
@@ -191,7 +194,7 @@ pub fn rm(args: RmArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCo
                 ));
                 return Ok(());
             }
-            ops::stop(ctx, &m.container, None).await?;
+            hooks::stop(ctx, project, m, None).await?;
         }
         let c = ctx.find(m.id()).await?;
         ops::remove(ctx, &c, true, args.volumes).await?;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use burrow::compose::engine::build;
 use burrow::compose::engine::convert::{self, Instance};
+use burrow::compose::engine::hooks;
 use burrow::compose::engine::naming;
 use burrow::compose::engine::service::Service;
 use burrow::compose::engine::up as engine;
@@ -119,15 +120,27 @@ pub fn run(args: Args, project: &Project, g: &Globals) -> anyhow::Result<ExitCod
         if args.detach {
             let c = ctx.find(&id).await?;
             start::start_background(&ctx, &c).await?;
-        }
-        if args.detach {
+            hooks::run(&ctx, &svc, &c, hooks::When::PostStart).await?;
             println!("{}", inst.name);
         }
-        Ok::<_, anyhow::Error>(inst.name)
+        Ok::<_, anyhow::Error>((inst.name, svc, id))
     })?;
+    let (name, svc, id) = name;
     if args.detach {
         return Ok(ExitCode::SUCCESS);
     }
+    // The post_start hooks run beside the attached start, once the task runs.
+    let globals = g.clone();
+    std::thread::spawn(move || {
+        let done = burrow::connection::runtime().block_on(async {
+            let ctx = Ctx::connect(&globals).await?;
+            hooks::when_running(&ctx, &svc, &id).await?;
+            Ok::<_, anyhow::Error>(())
+        });
+        if let Err(e) = done {
+            eprintln!("burrow: {e:#}");
+        }
+    });
     crun::start(
         crun::StartArgs {
             attach: true,

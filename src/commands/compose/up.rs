@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use burrow::compose::engine::build::{Flags, Policy};
+use burrow::compose::engine::hooks;
 use burrow::compose::engine::logs::{self, Style};
 use burrow::compose::engine::service::Condition;
 use burrow::compose::engine::state::Member;
@@ -15,7 +16,7 @@ use burrow::connection::Globals;
 use burrow::containers::health::{self, HealthStatus};
 use burrow::containers::logquery::LogQuery;
 use burrow::containers::record::State;
-use burrow::containers::{ops, Ctx};
+use burrow::containers::Ctx;
 
 #[derive(Debug, clap::Args)]
 #[command(mut_args(crate::commands::flags::go_bool))]
@@ -193,7 +194,7 @@ async fn attached(
     }
     for m in members {
         if m.state(ctx).await?.is_running() {
-            ops::stop(ctx, &m.container, timeout).await?;
+            hooks::stop(ctx, project, m, timeout).await?;
             super::report(format!("Container {}  Stopped", m.name));
         }
     }

@@ -7,7 +7,8 @@ use burrow::containers::request::HostConfig;
 #[derive(Debug, Clone, clap::Args)]
 pub struct UsernsFlags {
     /// User namespace: "" or host (the runtime's, the default), or keep-id[:uid=UID,gid=GID]
-    /// (rootless: your uid and gid inside as outside, image files' owners kept).
+    /// (rootless: your uid and gid inside as outside, image files' owners kept); keep-id:own
+    /// (burrow's: your ids own the image's files, as with enroot and pyxis).
     #[arg(long, value_name = "MODE", default_value = "")]
     pub userns: String,
 }

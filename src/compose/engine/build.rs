@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::naming;
-use super::service::{pairs, scalar, Service};
-use crate::build::mounts::{SecretSource, Secrets};
+use super::service::{key_values, pairs, scalar, Service};
+use crate::build::mounts::{SecretSource, Secrets, SshAgents};
 use crate::build::progress::Mode;
 use crate::build::{ContextSource, DockerfileSource, Options};
 use crate::compose::project::Project;
@@ -43,7 +43,6 @@ pub struct Flags {
 
 /// `build:` keys burrow's builder has no counterpart for: refused, not ignored.
 const UNSUPPORTED: &[&str] = &[
-    "ssh",
     "cache_from",
     "cache_to",
     "additional_contexts",
@@ -90,9 +89,10 @@ pub fn options(
             "{k} is not supported by burrow's builder; remove it or build the image with another tool and give it with `image:`"
         )));
     }
-    if context.contains("://") || context.starts_with("git@") {
+    let remote = ContextSource::remote(&context);
+    if remote.is_none() && (context.contains("://") || context.starts_with("git@")) {
         return Err(bad(format!(
-            "context {context}: remote contexts are not supported; use a directory"
+            "context {context}: give a directory, a Git repository or an http(s) URL"
         )));
     }
     let get = |k: &str| long.get(k).filter(|v| !v.is_null());
@@ -126,7 +126,7 @@ pub fn options(
     }
     build_args.extend(flags.args.clone());
     Ok(Some(Options {
-        context: ContextSource::Dir(PathBuf::from(context)),
+        context: remote.unwrap_or_else(|| ContextSource::Dir(PathBuf::from(&context))),
         dockerfile,
         tags,
         build_args,
@@ -141,7 +141,18 @@ pub fn options(
         cancel: crate::build::cancel::Cancel::ctrl_c(),
         pull_auth: Default::default(),
         secrets: secrets(project, get("secrets")).map_err(bad)?,
+        ssh: ssh(get("ssh")).map_err(bad)?,
     }))
+}
+
+/// `build.ssh`: agents as `--ssh` takes them (`default`, `ID`, `ID=SOCKET`), in a list or a
+/// mapping of ID to socket.
+fn ssh(v: Option<&Value>) -> Result<SshAgents, String> {
+    let specs = match v {
+        None | Some(Value::Array(_) | Value::Object(_)) => key_values(v),
+        Some(other) => return Err(format!("ssh: {other}: give a list such as [default]")),
+    };
+    SshAgents::parse(&specs).map_err(|e| format!("ssh: {e}"))
 }
 
 /// `build.secrets`: names of top-level secrets (`file:` or `environment:`), each under its
@@ -372,7 +383,7 @@ mod tests {
     #[test]
     fn what_the_builder_cannot_do_is_refused_by_name() {
         for (key, want) in [
-            ("ssh: [default]", "ssh is not supported"),
+            ("ssh: [\"x=/etc/passwd\"]", "not an agent's socket"),
             ("cache_from: [x]", "cache_from is not supported"),
             ("network: mynet", "network mynet"),
             (

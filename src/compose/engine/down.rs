@@ -57,7 +57,7 @@ pub async fn down(
         let removed = futures_util::future::join_all(
             batch
                 .into_iter()
-                .map(|m| remove_member(ctx, m, opts.timeout, opts.volumes, report)),
+                .map(|m| remove_member(ctx, project, m, opts.timeout, opts.volumes, report)),
         )
         .await;
         removed.into_iter().collect::<Result<(), _>>()?;

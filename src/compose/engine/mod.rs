@@ -7,6 +7,7 @@ pub mod build;
 pub mod convert;
 pub mod deps;
 pub mod down;
+pub mod hooks;
 pub mod logs;
 pub mod mounts;
 pub mod naming;

@@ -197,6 +197,17 @@ pub fn pairs(v: Option<&Value>) -> Vec<(String, Option<String>)> {
     }
 }
 
+/// A list-or-map key as `KEY=VALUE` (or bare `KEY`) strings, as Docker's APIs take them.
+pub fn key_values(v: Option<&Value>) -> Vec<String> {
+    pairs(v)
+        .into_iter()
+        .map(|(k, v)| match v {
+            Some(v) => format!("{k}={v}"),
+            None => k,
+        })
+        .collect()
+}
+
 /// A string-or-list key (command, entrypoint, dns, tmpfs) as a list; a string command is split
 /// as a shell would (quotes and backslashes).
 pub fn words(v: Option<&Value>) -> Option<Vec<String>> {

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use tokio::sync::watch;
 
 use super::convert::{self, Instance};
+use super::hooks::{self, When};
 use super::naming;
 use super::service::Service;
 use super::state::{Member, ProjectState};
@@ -262,6 +263,8 @@ pub fn check(project: &Project, names: &[String]) -> Result<Vec<Service>, Compos
             name: naming::container_name(&project.name, &s.name, 1),
         };
         convert::request(project, s, &inst)?;
+        hooks::of(s, When::PostStart)?;
+        hooks::of(s, When::PreStop)?;
     }
     Ok(services)
 }
@@ -277,9 +280,10 @@ async fn restart_service(
     let state = ProjectState::read(ctx, &project.name).await?;
     for m in state.of_service(&svc.name) {
         if m.state(ctx).await?.is_running() {
-            ops::stop(ctx, &m.container, timeout).await?;
+            hooks::stop(ctx, project, m, timeout).await?;
             let c = ctx.find(m.id()).await?;
             start::start_background(ctx, &c).await?;
+            hooks::run(ctx, svc, &c, When::PostStart).await?;
             report(format!("Container {}  Restarted", m.name));
         }
     }
@@ -325,6 +329,7 @@ impl Pending {
                         format!("starting {name}: {e:#}"),
                     ));
                 }
+                hooks::run(ctx, svc, &c, When::PostStart).await?;
                 report(format!("Container {name}  Started"));
             }
             Pending::Existing(m) => {
@@ -332,6 +337,7 @@ impl Pending {
                     report(format!("Container {}  Running", m.name));
                 } else {
                     start::start_background(ctx, &m.container).await?;
+                    hooks::run(ctx, svc, &m.container, When::PostStart).await?;
                     report(format!("Container {}  Started", m.name));
                 }
             }
@@ -371,7 +377,7 @@ async fn converge(
     let state = ProjectState::read(ctx, &project.name).await?;
     let existing: Vec<&Member> = state.of_service(&svc.name).collect();
     for m in existing.iter().filter(|m| m.number > want) {
-        remove_member(ctx, m, opts.timeout, false, report).await?;
+        remove_member(ctx, project, m, opts.timeout, false, report).await?;
     }
     let mut out = Converged {
         made: false,
@@ -395,7 +401,7 @@ async fn converge(
                 if !opts.renew_anon_volumes {
                     reuse = crate::containers::mounts::anonymous_of(ctx, &m.container);
                 }
-                remove_member(ctx, m, opts.timeout, false, report).await?;
+                remove_member(ctx, project, m, opts.timeout, false, report).await?;
                 "Recreated"
             }
             Some(m) => {
@@ -488,16 +494,18 @@ async fn create_with(
         .map_err(|e| ComposeError::service(&svc.name, format!("{:#}", anyhow::Error::from(e))))
 }
 
-/// Stops and removes a container of the project (with `volumes`, its anonymous volumes).
+/// Stops (after its pre_stop hooks) and removes a container of the project (with `volumes`, its
+/// anonymous volumes).
 pub async fn remove_member(
     ctx: &Ctx,
+    project: &Project,
     m: &Member,
     timeout: Option<u64>,
     volumes: bool,
     report: Report<'_>,
 ) -> Result<(), ComposeError> {
     if m.state(ctx).await?.is_running() {
-        ops::stop(ctx, &m.container, timeout).await?;
+        hooks::stop(ctx, project, m, timeout).await?;
         report(format!("Container {}  Stopped", m.name));
     }
     let c = ctx.find(m.id()).await?;
@@ -533,7 +541,7 @@ pub async fn orphans(
         return Ok(());
     }
     for m in orphans {
-        remove_member(ctx, m, timeout, false, report).await?;
+        remove_member(ctx, project, m, timeout, false, report).await?;
     }
     Ok(())
 }

@@ -4,24 +4,20 @@
 //! timeout, records each result in the state machine and publishes each status change. It ends
 //! when the task exits, the container is removed, or a newer start took over.
 
-use std::fs::File;
-use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
-use containerd_client::services::v1::{Container, KillRequest, PublishRequest};
-use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use containerd_client::services::v1::{Container, PublishRequest};
 use prost::Message;
 
 use super::state::{HealthResult, HealthStatus, LimitedOutput, StateFile};
 use super::{config_of, GoDuration, HealthStatusEvent, EVENT_TOPIC, EVENT_TYPE_URL};
 use crate::connection::Globals;
-use crate::containers::exec::{self, ExecRequest};
+use crate::containers::capture::{self, End};
+use crate::containers::exec::ExecRequest;
 use crate::containers::record;
 use crate::containers::Ctx;
 use crate::images::time::rfc3339_nano;
@@ -139,18 +135,16 @@ pub async fn publish(ctx: &Ctx, id: &str, status: HealthStatus) {
     }
 }
 
-/// How a probe ended.
-enum End {
-    Exited(u32),
-    TimedOut,
-}
-
 /// Runs the probe once: exit 0 is healthy; anything else, a timeout (-1) or a probe that could
 /// not run (-1, the error as output) is a failure.
 pub async fn probe(ctx: &Ctx, c: &Container, cmd: &[String], timeout: Duration) -> HealthResult {
     let start = SystemTime::now();
     let output = Arc::new(Mutex::new(LimitedOutput::default()));
-    let ended = run_probe(ctx, c, cmd, timeout, output.clone()).await;
+    let req = ExecRequest {
+        cmd: cmd.to_vec(),
+        ..ExecRequest::default()
+    };
+    let ended = capture::run(ctx, c, &req, "health", Some(timeout), output.clone()).await;
     let text = output.lock().map(|o| o.text()).unwrap_or_default();
     let (exit_code, output) = match ended {
         Ok(End::Exited(code)) => (i64::from(code), text),
@@ -170,100 +164,5 @@ pub async fn probe(ctx: &Ctx, c: &Container, cmd: &[String], timeout: Duration) 
         end: rfc3339_nano(SystemTime::now()),
         exit_code,
         output,
-    }
-}
-
-/// Removes an exec's FIFO dir when dropped.
-struct FifoDir(PathBuf);
-
-impl Drop for FifoDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-async fn run_probe(
-    ctx: &Ctx,
-    c: &Container,
-    cmd: &[String],
-    timeout: Duration,
-    output: Arc<Mutex<LimitedOutput>>,
-) -> anyhow::Result<End> {
-    let exec_id = format!("health-{}", &crate::containers::store::new_id()[..12]);
-    let dir = crate::session::fifo::dir(&ctx.store.container_dir(&c.id), &exec_id);
-    let stdio = crate::session::fifo::create(&dir, false, false)?;
-    let _dir = FifoDir(dir);
-    // Opened now without waiting for a writer; blocking once the shim holds the write ends.
-    let readers = [
-        open_nonblocking(Path::new(&stdio.stdout))?,
-        open_nonblocking(Path::new(&stdio.stderr))?,
-    ];
-    let req = ExecRequest {
-        cmd: cmd.to_vec(),
-        ..ExecRequest::default()
-    };
-    let process = exec::process(ctx, c, &req, &|_| {}).await?;
-    ctx.client.exec(&c.id, &exec_id, &process, &stdio).await?;
-    let ended = attend(ctx, &c.id, &exec_id, timeout, readers, output).await;
-    let _ = ctx.client.delete_exec(&c.id, &exec_id).await;
-    ended
-}
-
-/// Starts the created exec, copies its output, and waits for it with the timeout (then kills
-/// it).
-async fn attend(
-    ctx: &Ctx,
-    id: &str,
-    exec_id: &str,
-    timeout: Duration,
-    readers: [File; 2],
-    output: Arc<Mutex<LimitedOutput>>,
-) -> anyhow::Result<End> {
-    ctx.client.start_exec(id, exec_id).await?;
-    let mut copies = Vec::new();
-    for f in readers {
-        fcntl(&f, FcntlArg::F_SETFL(OFlag::empty()))?;
-        let out = output.clone();
-        copies.push(tokio::task::spawn_blocking(move || copy(f, &out)));
-    }
-    let end = match tokio::time::timeout(timeout, ctx.client.wait_exec(id, exec_id)).await {
-        Ok(code) => End::Exited(code?),
-        Err(_) => {
-            let kill = KillRequest {
-                container_id: id.to_string(),
-                exec_id: exec_id.to_string(),
-                signal: 9,
-                all: false,
-            };
-            let _ = ctx.client.containerd().tasks().kill(kill).await;
-            let _ = tokio::time::timeout(Duration::from_secs(5), ctx.client.wait_exec(id, exec_id))
-                .await;
-            End::TimedOut
-        }
-    };
-    // The output ends with the process (unless a child it left holds it open).
-    for c in copies {
-        let _ = tokio::time::timeout(Duration::from_secs(1), c).await;
-    }
-    Ok(end)
-}
-
-fn open_nonblocking(path: &Path) -> anyhow::Result<File> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(OFlag::O_NONBLOCK.bits())
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))
-}
-
-fn copy(mut f: File, out: &Mutex<LimitedOutput>) {
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = f.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        if let Ok(mut o) = out.lock() {
-            o.push(&buf[..n]);
-        }
     }
 }

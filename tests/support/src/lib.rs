@@ -456,13 +456,21 @@ pub fn http_server(ip: std::net::IpAddr, body: &'static str) -> u16 {
     let port = l.local_addr().expect("its address").port();
     std::thread::spawn(move || {
         for mut c in l.incoming().flatten() {
-            let mut req = [0u8; 1024];
-            let _ = c.read(&mut req);
+            // The whole request head first: a close with unread bytes would reset the answer.
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
             let _ = write!(
                 c,
                 "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
             );
+            let _ = c.shutdown(std::net::Shutdown::Write);
         }
     });
     port
