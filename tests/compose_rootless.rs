@@ -935,6 +935,29 @@ fn recreate_keeps_anonymous_volumes_and_follows_the_image(rl: &Rootless) {
     let left = burrow_ok(rl, &["volume", "ls", "-q"]);
     assert!(!left.lines().any(|l| l == first.trim()), "{left}");
     burrow_ok(rl, &["rmi", "keep-img:1", "keep-tools:1"]);
+
+    // build --push: the service's image built, then in the registry (read back by skopeo).
+    let pushed = "127.0.0.1:5000/burrow-compose-test/keep:pushed";
+    let push_file = dir.join("push.yaml");
+    write_user_file(
+        rl,
+        &push_file,
+        &format!("services:\n  keeper:\n    build: .\n    image: {pushed}\n"),
+    );
+    let out = compose(rl, &push_file, "keeppush", &["build", "--push"]);
+    assert!(
+        stderr(&out).contains(&format!("Pushed {pushed} (digest sha256:")),
+        "{}",
+        stderr(&out)
+    );
+    let inspect = ok(&rl.user(&[
+        "skopeo",
+        "inspect",
+        "--tls-verify=false",
+        &format!("docker://{pushed}"),
+    ]));
+    assert!(inspect.contains("\"Digest\""), "{inspect}");
+    burrow_ok(rl, &["rmi", pushed]);
 }
 
 /// Kills the attached `compose up` if the test fails before it exits.

@@ -82,6 +82,8 @@ pub struct Options {
     pub secrets: mounts::Secrets,
     /// `--ssh`: agents RUN --mount=type=ssh reaches.
     pub ssh: mounts::SshAgents,
+    /// Push the image under each of `tags` to its registry once built (`--push`).
+    pub push: bool,
 }
 
 /// Where `-o` writes a build's result.
@@ -115,6 +117,8 @@ pub struct Built {
     pub names: Vec<String>,
     /// Build args given but never declared by an ARG.
     pub unused_args: Vec<String>,
+    /// What `push` pushed, one per tag.
+    pub pushed: Vec<crate::images::push::Pushed>,
 }
 
 /// A build that failed at a step: the Dockerfile line and what went wrong.

@@ -103,15 +103,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("-o name={name}: not an image name"))?,
         );
     }
-    if push && opts.tags.is_empty() {
-        anyhow::bail!("--push needs a name to push to: add -t REGISTRY/NAME[:TAG]");
-    }
-    if push && opts.output.is_some() {
-        anyhow::bail!(
-            "--push names an image: it cannot be combined with -o type=local|tar|oci|docker"
-        );
-    }
-    let tags = opts.tags.clone();
+    opts.push = push;
     let built = burrow::connection::runtime().block_on(async move {
         let ctx = Ctx::connect(g).await?;
         build::build(&ctx, &opts).await
@@ -123,10 +115,8 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         std::fs::write(f, &built.id)
             .with_context(|| format!("writing --iidfile {}", f.display()))?;
     }
-    if push {
-        for name in &tags {
-            crate::commands::push::push_one(name, args.quiet, g)?;
-        }
+    for p in built.pushed.iter().filter(|_| !args.quiet) {
+        println!("{}: digest: {} size: {}", p.tag, p.digest, p.size);
     }
     if args.quiet {
         println!("{}", built.id);
@@ -223,6 +213,7 @@ fn options(args: &Args) -> anyhow::Result<Options> {
         pull_auth: Default::default(),
         secrets: build::mounts::Secrets::parse(&args.secret).map_err(anyhow::Error::msg)?,
         ssh: build::mounts::SshAgents::parse(&args.ssh).map_err(anyhow::Error::msg)?,
+        push: false,
     })
 }
 

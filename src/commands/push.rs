@@ -2,12 +2,10 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
-
 use crate::commands::images::with_store;
-use crate::commands::pull::{platform_arg, registries_for};
+use crate::commands::pull::platform_arg;
 use burrow::connection::Globals;
-use burrow::images::{progress::Progress, push, reference::Reference};
+use burrow::images::{progress::Progress, push};
 
 #[derive(Debug, clap::Args)]
 #[command(mut_args(crate::commands::flags::go_bool))]
@@ -41,40 +39,18 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Pushes `name` as `burrow push NAME` does (`build --push`); `quiet`: no output at all.
-pub fn push_one(name: &str, quiet: bool, g: &Globals) -> anyhow::Result<()> {
-    let args = Args {
-        image: name.to_string(),
-        platform: None,
-        quiet,
-        insecure_registry: false,
-        hosts_dir: Vec::new(),
-    };
-    let pushed = push_with(&args, g)?;
-    if !quiet {
-        println!(
-            "{}: digest: {} size: {}",
-            pushed.tag, pushed.digest, pushed.size
-        );
-    }
-    Ok(())
-}
-
 fn push_with(args: &Args, g: &Globals) -> anyhow::Result<push::Pushed> {
-    let reference = Reference::parse(&args.image)?;
     let platform = platform_arg(args.platform.as_deref())?;
-    let reg = registries_for(
-        &reference.domain,
-        args.insecure_registry,
-        true,
-        &args.hosts_dir,
-    )?
-    .remove(0);
     let progress = Progress::new(args.quiet);
-    let pushed = with_store(g, async |store| {
-        push::push(store, &reg, &reference, &platform, &progress)
-            .await
-            .with_context(|| format!("push {}", reference.familiar()))
-    })?;
-    Ok(pushed)
+    with_store(g, async |store| {
+        push::push_name(
+            store,
+            &args.image,
+            &platform,
+            args.insecure_registry,
+            &args.hosts_dir,
+            &progress,
+        )
+        .await
+    })
 }

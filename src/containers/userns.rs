@@ -58,7 +58,7 @@ pub enum UsernsError {
         count: u32,
     },
     #[error(
-        "--userns=keep-id:own needs one subordinate id (runc requires a root inside the container), and this launcher maps only your own id: ask the admin for a range (see `burrow setup check`), or run without --userns (you are uid 0 inside, your files stay yours)"
+        "--userns=keep-id:own (what `burrow srun --no-container-remap-root` asks for) needs one subordinate id (runc requires a root inside the container), and this launcher maps only your own id: ask the admin for a range (see `burrow setup check`), or run without --userns (srun: with --container-remap-root, its default): you are uid 0 inside, and your files stay yours"
     )]
     SingleIdOwn,
     #[error(

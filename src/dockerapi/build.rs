@@ -227,6 +227,7 @@ mod tests {
             id: format!("sha256:{}", "ab".repeat(32)),
             names: Vec::new(),
             unused_args: vec!["Z".into()],
+            pushed: Vec::new(),
         };
         let lines = final_lines(&built, &["docker.io/library/demo:latest".into()], false);
         let text: Vec<String> = lines

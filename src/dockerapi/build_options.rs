@@ -49,6 +49,7 @@ pub fn read(q: &Query, context: PathBuf) -> Result<BuildRequest, ApiError> {
         pull_auth: Default::default(),
         secrets: Default::default(),
         ssh: Default::default(),
+        push: false,
     };
     platform(q.get("platform"))?;
     Ok(BuildRequest {

@@ -34,11 +34,31 @@ pub enum PushError {
 type Result<T> = std::result::Result<T, PushError>;
 
 /// What a push did.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Pushed {
     pub tag: String,
     pub digest: String,
     pub size: i64,
+}
+
+/// Pushes the image named `name` to the registry its name says, through the endpoints a pull
+/// would use for it (certs.d hosts.toml, stored credentials; plain HTTP when `insecure`): the
+/// one way `push`, `build --push` and `compose push` reach a registry.
+pub async fn push_name(
+    store: &Store,
+    name: &str,
+    platform: &Platform,
+    insecure: bool,
+    hosts_dirs: &[std::path::PathBuf],
+    progress: &Progress,
+) -> anyhow::Result<Pushed> {
+    use anyhow::Context;
+    let reference = Reference::parse(name)?;
+    let reg =
+        super::endpoints::registries_for(&reference.domain, insecure, true, hosts_dirs)?.remove(0);
+    push(store, &reg, &reference, platform, progress)
+        .await
+        .with_context(|| format!("push {}", reference.familiar()))
 }
 
 /// Pushes the image named `reference` from `store` to its registry.

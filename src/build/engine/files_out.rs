@@ -45,6 +45,7 @@ impl Build<'_> {
             id: made.id,
             names: Vec::new(),
             unused_args: Vec::new(),
+            pushed: Vec::new(),
         })
     }
 }

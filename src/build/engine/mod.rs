@@ -20,7 +20,7 @@ use super::copy::{self, CopySpec, Origin};
 use super::files::{self, Tree};
 use super::ignore::Ignore;
 use super::mounts::{self, RunMount};
-use super::progress::Progress;
+use super::progress::{Mode, Progress};
 use super::runstep::{self, RunError, RunSpec};
 use super::stages::{self, Plan, Stage};
 use super::{cache, BuildError, Built, ContextSource, DockerfileSource, Options};
@@ -31,7 +31,7 @@ use crate::images::import::{descriptor, write_image};
 use crate::images::manifest::{self, Config, Descriptor, History, Platform, RootFs};
 use crate::images::reference::Reference;
 use crate::images::store::{from_pb, Store};
-use crate::images::{endpoints, local, pull, save, time};
+use crate::images::{endpoints, local, pull, push, save, time};
 
 /// The image a stage is at after a step.
 #[derive(Debug, Clone)]
@@ -85,6 +85,14 @@ struct Build<'a> {
 
 /// Builds what `opts` says; returns the image made.
 pub async fn build(ctx: &Ctx, opts: &Options) -> anyhow::Result<Built> {
+    if opts.push && opts.tags.is_empty() {
+        anyhow::bail!("--push needs a name to push to: add -t REGISTRY/NAME[:TAG]");
+    }
+    if opts.push && opts.output.is_some() {
+        anyhow::bail!(
+            "--push names an image: it cannot be combined with -o type=local|tar|oci|docker"
+        );
+    }
     let (_tmp, root, remote_dockerfile) = match &opts.context {
         ContextSource::Remote(url) => remote_context(url).await?,
         other => {
@@ -140,7 +148,16 @@ pub async fn build(ctx: &Ctx, opts: &Options) -> anyhow::Result<Built> {
     if let Err(err) = b.leased.release().await {
         tracing::warn!(%err, "could not release the build lease (it expires in a day)");
     }
-    result
+    let mut built = result?;
+    if opts.push {
+        let progress = crate::images::progress::Progress::new(opts.progress == Mode::Quiet);
+        for name in &opts.tags {
+            let pushed =
+                push::push_name(&store, name, &Platform::host(), false, &[], &progress).await?;
+            built.pushed.push(pushed);
+        }
+    }
+    Ok(built)
 }
 
 impl Build<'_> {
@@ -630,6 +647,7 @@ impl Build<'_> {
             id: made.id,
             names,
             unused_args: Vec::new(),
+            pushed: Vec::new(),
         })
     }
 
@@ -698,6 +716,7 @@ impl Build<'_> {
             id: made.id,
             names: Vec::new(),
             unused_args: Vec::new(),
+            pushed: Vec::new(),
         })
     }
 }

@@ -26,6 +26,9 @@ pub struct Args {
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Push each built image to its registry (the service's image: name and build.tags).
+    #[arg(long)]
+    pub push: bool,
     /// Progress output: auto (tty on a terminal, else plain), plain, tty or quiet.
     #[arg(long, default_value = "auto")]
     pub progress: String,
@@ -94,5 +97,6 @@ fn flags(args: &Args) -> anyhow::Result<Flags> {
         pull: args.pull,
         args: build_args,
         progress: Some(progress),
+        push: args.push,
     })
 }

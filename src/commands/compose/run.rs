@@ -130,17 +130,7 @@ pub fn run(args: Args, project: &Project, g: &Globals) -> anyhow::Result<ExitCod
         return Ok(ExitCode::SUCCESS);
     }
     // The post_start hooks run beside the attached start, once the task runs.
-    let globals = g.clone();
-    std::thread::spawn(move || {
-        let done = burrow::connection::runtime().block_on(async {
-            let ctx = Ctx::connect(&globals).await?;
-            hooks::when_running(&ctx, &svc, &id).await?;
-            Ok::<_, anyhow::Error>(())
-        });
-        if let Err(e) = done {
-            eprintln!("burrow: {e:#}");
-        }
-    });
+    hooks::spawn_when_running(g, svc, id);
     crun::start(
         crun::StartArgs {
             attach: true,

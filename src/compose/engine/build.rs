@@ -39,6 +39,8 @@ pub struct Flags {
     pub args: BTreeMap<String, String>,
     /// None: plain.
     pub progress: Option<Mode>,
+    /// `--push`: each built image pushed to its registry.
+    pub push: bool,
 }
 
 /// `build:` keys burrow's builder has no counterpart for: refused, not ignored.
@@ -142,6 +144,7 @@ pub fn options(
         pull_auth: Default::default(),
         secrets: secrets(project, get("secrets")).map_err(bad)?,
         ssh: ssh(get("ssh")).map_err(bad)?,
+        push: flags.push,
     }))
 }
 
@@ -309,6 +312,12 @@ pub async fn run(
         ));
     }
     report(format!("Service {}  Built", svc.name));
+    for (tag, p) in opts.tags.iter().zip(&built.pushed) {
+        report(format!(
+            "Service {}  Pushed {tag} (digest {})",
+            svc.name, p.digest
+        ));
+    }
     Ok(built.id)
 }
 

@@ -169,6 +169,22 @@ pub async fn when_running(ctx: &Ctx, svc: &Service, id: &str) -> Result<(), Comp
     Ok(())
 }
 
+/// [`when_running`] on a thread of its own with its own connection, for a caller about to
+/// block on an attached start; a hook's failure is said on stderr, as the start goes on.
+pub fn spawn_when_running(globals: &crate::connection::Globals, svc: Service, id: String) {
+    let globals = globals.clone();
+    std::thread::spawn(move || {
+        let done = crate::connection::runtime().block_on(async {
+            let ctx = Ctx::connect(&globals).await?;
+            when_running(&ctx, &svc, &id).await?;
+            Ok::<_, anyhow::Error>(())
+        });
+        if let Err(e) = done {
+            eprintln!("burrow: {e:#}");
+        }
+    });
+}
+
 /// Stops a running container of the project: its service's pre_stop hooks first (a failing
 /// hook stops nothing), then the stop itself.
 pub async fn stop(

@@ -3,8 +3,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
-
 use super::service::Service;
 use crate::compose::{ComposeError, Project};
 use crate::images::endpoints::{pull_any, registries_for};
@@ -59,10 +57,6 @@ pub async fn pull(store: &Store, image: &str, progress: Arc<Progress>) -> anyhow
 
 /// Pushes `image` (this host's platform) to its registry; returns the pushed digest.
 pub async fn push(store: &Store, image: &str, progress: &Progress) -> anyhow::Result<String> {
-    let reference = Reference::parse(image)?;
-    let reg = registries_for(&reference.domain, false, true, &[])?.remove(0);
-    let pushed = push::push(store, &reg, &reference, &Platform::host(), progress)
-        .await
-        .with_context(|| format!("push {}", reference.familiar()))?;
+    let pushed = push::push_name(store, image, &Platform::host(), false, &[], progress).await?;
     Ok(pushed.digest)
 }
