@@ -707,6 +707,35 @@ CMD ["sh", "-c", "cat /vars /owner /link-copy && test -d /empty/made && echo mad
         );
     }
 
+    // COPY --exclude (Dockerfile 1.19): a name, a glob and `**` under a directory left out,
+    // an exception kept; a wildcard source's matches filtered.
+    let ex = rl.dir.join("exclude");
+    for (f, t) in [
+        ("app/main.txt", "m\n"),
+        ("app/notes.md", "n\n"),
+        ("app/node_modules/x/i.js", "j\n"),
+        ("app/docs/a.md", "a\n"),
+        ("app/docs/keep.md", "k\n"),
+        ("homea.txt", "ha\n"),
+        ("homeb.rs", "hb\n"),
+    ] {
+        write(&ex, f, t);
+    }
+    write(
+        &ex,
+        "Dockerfile",
+        &format!(
+            "FROM {BASE}\nCOPY --exclude=node_modules --exclude=*.md --exclude=docs/** --exclude=!docs/keep.md app /app/\nCOPY --exclude=*.txt home* /h/\nCMD [\"sh\", \"-c\", \"find /app /h | sort\"]\n"
+        ),
+    );
+    let ex_tag = format!("{tag}-exclude");
+    build(&rl, &["-t", &ex_tag, ex.to_str().unwrap()]);
+    assert_eq!(
+        ok(&rl.burrow(&["run", "--rm", &ex_tag])),
+        "/app\n/app/docs\n/app/docs/keep.md\n/app/main.txt\n/h\n/h/homeb.rs\n"
+    );
+    let _ = rl.burrow(&["rmi", "-f", &ex_tag]);
+
     // ADD of a Git repository (git daemon as the test user): a tag's subdirectory into a
     // directory, the default branch with .git kept (--keep-git-dir), a missing ref refused.
     let repo = rl.dir.join("repos/app.git");

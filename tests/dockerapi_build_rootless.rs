@@ -2,7 +2,7 @@
 //! (`DOCKER_BUILDKIT=0 docker build`: the classic protocol) builds with a build arg, COPY, RUN
 //! and CMD from the local registry's busybox; the image runs; a rebuild is cached (same id); a
 //! failing RUN fails `docker build` with its message; the Python SDK's `images.build` returns
-//! the image; docker-compose 1.29 builds a service; BuildKit's session answers 501; a client that
+//! the image, and builds from a URL; ADD of a URL downloads; docker-compose 1.29 builds a service; BuildKit's session answers 501; a client that
 //! leaves mid-RUN leaves nothing behind; a private base image pulls with X-Registry-Config.
 
 mod containers_support;
@@ -194,6 +194,35 @@ fn docker_build_and_the_python_sdk_build_through_burrow() {
         stderr(&out)
     );
     api.docker_ok(&["rmi", "built-remote:1"]);
+
+    // ADD of a URL through docker build: the service downloads it into the image, named
+    // after the URL's path.
+    let served = burrow_testsupport::http_server(
+        std::net::Ipv4Addr::LOCALHOST.into(),
+        "downloaded by the build\n",
+    );
+    let add_ctx = context(
+        &rl,
+        "addurl",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {busybox}\nADD http://127.0.0.1:{served}/files/note.txt /srv/\nCMD [\"cat\", \"/srv/note.txt\"]\n"
+            ),
+        )],
+    );
+    let added = build(&["-t", "built-add", &add_ctx]);
+    assert!(
+        added.status.success(),
+        "docker build with ADD URL: {}\n{}",
+        stdout(&added),
+        stderr(&added)
+    );
+    assert_eq!(
+        api.docker_ok(&["run", "--rm", "built-add"]),
+        "downloaded by the build\n"
+    );
+    api.docker_ok(&["rmi", "built-add"]);
 
     // docker-compose 1.29 (Debian's, on python3-docker) builds a service through the same
     // stream: it reads the image id from "Successfully built".

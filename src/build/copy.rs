@@ -18,6 +18,9 @@ pub struct CopySpec {
     pub chmod: Option<u32>,
     /// ADD: local tar archives are extracted.
     pub add: bool,
+    /// `--exclude` patterns: what is under a directory source, or a wildcard source's match,
+    /// left out when its path (from the source, or from the wildcard's directory) matches.
+    pub exclude: Ignore,
     /// The paths the destination stage already has (contents left out), when the copy needs
     /// them: a file copied to an existing directory goes into it, and --chown owns the
     /// directories the copy creates.
@@ -119,7 +122,11 @@ pub fn select(src: &Tree, spec: &CopySpec, origin: &Origin) -> Result<Tree, Copy
             if hits.is_empty() {
                 return Err(missing(&clean, origin));
             }
-            matched.extend(hits);
+            let base = glob_base(&clean);
+            matched.extend(
+                hits.into_iter()
+                    .filter(|h| !spec.exclude.excludes(rel_to(h, &base))),
+            );
         } else if src.contains_key(&clean) {
             matched.push(clean);
         } else {
@@ -189,6 +196,26 @@ pub fn select(src: &Tree, spec: &CopySpec, origin: &Origin) -> Result<Tree, Copy
     Ok(out)
 }
 
+/// The directories of a wildcard source before its first wildcard (`a/b*/c` → `a`).
+fn glob_base(pattern: &str) -> String {
+    let fixed: Vec<&str> = pattern
+        .split('/')
+        .take_while(|part| !ignore::has_glob(part))
+        .collect();
+    fixed.join("/")
+}
+
+/// `path` relative to the directory `base` (`""`: the root).
+fn rel_to<'a>(path: &'a str, base: &str) -> &'a str {
+    match base.is_empty() {
+        true => path,
+        false => path
+            .strip_prefix(base)
+            .and_then(|r| r.strip_prefix('/'))
+            .unwrap_or(path),
+    }
+}
+
 fn is_dir(src: &Tree, p: &str) -> bool {
     p.is_empty() || matches!(src.get(p).map(|e| &e.kind), Some(Kind::Dir))
 }
@@ -245,6 +272,12 @@ fn place(
             let Some(rel) = p.strip_prefix(&prefix) else {
                 break;
             };
+            if !spec.exclude.is_empty() && spec.exclude.excludes(rel) {
+                let dir = matches!(e.kind, Kind::Dir);
+                if !(dir && spec.exclude.may_reinclude_under(rel)) {
+                    continue;
+                }
+            }
             put(out, e, join(dest, rel));
         }
         return Ok(());
@@ -356,6 +389,53 @@ mod tests {
             dest: dest.into(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn exclude_patterns_leave_out_paths_under_a_source_and_wildcard_matches() {
+        let src = tree(&[
+            "app/",
+            "app/main.rs",
+            "app/notes.txt",
+            "app/node_modules/",
+            "app/node_modules/x/",
+            "app/node_modules/x/index.js",
+            "app/docs/",
+            "app/docs/a.md",
+            "app/docs/keep.md",
+            "home.txt",
+            "homedir/",
+            "homedir/b.txt",
+            "homedir/c.rs",
+            "homer.rs",
+        ]);
+        let with = |sources: &[&str], dest: &str, ex: &[&str]| {
+            let mut s = spec(sources, dest);
+            s.exclude =
+                Ignore::from_patterns(&ex.iter().map(|p| p.to_string()).collect::<Vec<_>>())
+                    .unwrap();
+            select(&src, &s, &Origin::Stage("t")).unwrap()
+        };
+        // A directory's contents: a name, a glob and `**`, with an exception.
+        let out = with(
+            &["app"],
+            "/dst/",
+            &["node_modules", "*.txt", "docs/**", "!docs/keep.md"],
+        );
+        assert_eq!(paths(&out), ["dst/docs", "dst/docs/keep.md", "dst/main.rs"]);
+        // Wildcard matches themselves (the doc's `COPY --exclude=*.txt hom* /mydir/`), and
+        // what is under a matched directory.
+        let out = with(&["hom*"], "/mydir/", &["*.txt"]);
+        assert_eq!(
+            paths(&out),
+            ["mydir/c.rs", "mydir/homer.rs"],
+            "{:?}",
+            paths(&out)
+        );
+        // A file named as a source is copied whatever the patterns say.
+        let out = with(&["home.txt"], "/d/", &["*.txt"]);
+        assert_eq!(paths(&out), ["d/home.txt"]);
+        assert!(Ignore::from_patterns(&["[abc".to_string()]).is_err());
     }
 
     #[test]

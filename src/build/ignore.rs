@@ -32,12 +32,23 @@ impl Ignore {
     /// Parses a `.dockerignore` (blank lines and `#` comments skipped, each pattern cleaned as
     /// a path, a leading `/` dropped).
     pub fn parse(text: &str) -> Result<Ignore, IgnoreError> {
+        let lines = text
+            .lines()
+            .enumerate()
+            .map(|(i, raw)| (i + 1, raw.trim()))
+            .filter(|(_, t)| !t.is_empty() && !t.starts_with('#'));
+        Ignore::of(lines)
+    }
+
+    /// The patterns of COPY/ADD's `--exclude` flags, in order (`line` in an error is the flag's
+    /// place among them).
+    pub fn from_patterns(list: &[String]) -> Result<Ignore, IgnoreError> {
+        Ignore::of(list.iter().enumerate().map(|(i, p)| (i + 1, p.trim())))
+    }
+
+    fn of<'a>(lines: impl Iterator<Item = (usize, &'a str)>) -> Result<Ignore, IgnoreError> {
         let mut patterns = Vec::new();
-        for (i, raw) in text.lines().enumerate() {
-            let t = raw.trim();
-            if t.is_empty() || t.starts_with('#') {
-                continue;
-            }
+        for (line, t) in lines {
             let (exception, body) = match t.strip_prefix('!') {
                 Some(b) => (true, b.trim()),
                 None => (false, t),
@@ -47,7 +58,7 @@ impl Ignore {
                 continue;
             }
             let re = to_regex(&cleaned).map_err(|why| IgnoreError {
-                line: i + 1,
+                line,
                 pattern: t.to_string(),
                 why,
             })?;

@@ -29,6 +29,7 @@ impl Build<'_> {
         let mut from = None;
         let mut checksum = None;
         let mut keep_git_dir = false;
+        let mut excludes = Vec::new();
         for (k, v) in &line.flags {
             let v = v.clone().unwrap_or_default();
             let v = words::process(&v, &scope)
@@ -47,11 +48,19 @@ impl Build<'_> {
                 "checksum" if line.name == "ADD" => {
                     checksum = Some(fetch::parse_checksum(&v).map_err(|e| refuse(e.to_string()))?)
                 }
+                "exclude" if !v.is_empty() => excludes.push(v),
+                "exclude" => {
+                    return Err(refuse(
+                        "--exclude needs a pattern: --exclude=PATTERN".into(),
+                    ))
+                }
                 // --link changes how BuildKit stores the layer, not what it holds.
                 "link" => {}
                 _ => return Err(refuse(format!("unsupported {} flag --{k}", line.name))),
             }
         }
+        spec.exclude = crate::build::ignore::Ignore::from_patterns(&excludes)
+            .map_err(|e| refuse(format!("--exclude={}: not a pattern: {}", e.pattern, e.why)))?;
         let ws = match json_array(&line.rest) {
             Some(v) => v,
             None => {
