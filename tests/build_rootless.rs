@@ -631,7 +631,8 @@ CMD ["sh", "-c", "cat /vars /owner /link-copy && test -d /empty/made && echo mad
     );
 
     // ADD of URLs: downloaded by the build (a redirect followed), named from the URL's path,
-    // mode 0600 and dated by Last-Modified, never unpacked; --checksum verified; a failed
+    // mode 0600 and dated by Last-Modified, unpacked only with --unpack=true (a local archive
+    // kept whole with --unpack=false); --checksum verified; a failed
     // download, a wrong checksum and COPY of a URL say what went wrong and where.
     let server = HttpServer::start();
     let url = |p: &str| format!("http://127.0.0.1:{}/{p}", server.port);
@@ -646,18 +647,27 @@ CMD ["sh", "-c", "cat /vars /owner /link-copy && test -d /empty/made && echo mad
         &add,
         "Dockerfile",
         &format!(
-            "FROM {BASE}\nADD {} /dl/\nADD {} /dl/renamed.txt\nADD --chmod=644 --checksum=sha256:{sum} {} /dl/checked\nADD {} /dl/\nCMD [\"sh\", \"-c\", \"cd /dl && stat -c '%n %a %Y' file.txt checked && cat renamed.txt checked && tar -tf pkg.tar\"]\n",
+            "FROM {BASE}\nADD {} /dl/\nADD {} /dl/renamed.txt\nADD --chmod=644 --checksum=sha256:{sum} {} /dl/checked\nADD {} /dl/\nADD --unpack=true {} /unpacked/\nADD --unpack=false kept.tar /kept/\nCMD [\"sh\", \"-c\", \"cd /dl && stat -c '%n %a %Y' file.txt checked && cat renamed.txt checked && tar -tf pkg.tar && cat /unpacked/inner.txt && ls /kept\"]\n",
             url("file.txt"),
             url("redirect"),
             url("file.txt"),
             url("pkg.tar"),
+            url("pkg.tar"),
         ),
     );
+    // A local archive that --unpack=false keeps as it is.
+    let mut kept = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(5);
+    h.set_mode(0o644);
+    h.set_cksum();
+    kept.append_data(&mut h, "k.txt", &b"kept\n"[..]).unwrap();
+    std::fs::write(add.join("kept.tar"), kept.into_inner().unwrap()).unwrap();
     let (_, progress) = build(&rl, &["-t", &add_tag, add.to_str().unwrap()]);
-    assert_eq!(steps(&progress).len(), 4, "{progress}");
+    assert_eq!(steps(&progress).len(), 6, "{progress}");
     assert_eq!(
         ok(&rl.burrow(&["run", "--rm", &add_tag])),
-        "file.txt 600 1445412480\nchecked 644 1445412480\ndownloaded\ndownloaded\ninner.txt\n"
+        "file.txt 600 1445412480\nchecked 644 1445412480\ndownloaded\ndownloaded\ninner.txt\ninner\nkept.tar\n"
     );
     // Downloaded again, the same contents: cached.
     let (_, progress) = build(&rl, &["-t", &add_tag, add.to_str().unwrap()]);

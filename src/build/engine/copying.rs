@@ -4,6 +4,13 @@
 use super::*;
 use crate::build::fetch;
 
+/// How ADD fetches its URLs (`--checksum`, `--keep-git-dir`, `--unpack`).
+struct Fetch<'a> {
+    checksum: Option<&'a str>,
+    keep_git_dir: bool,
+    unpack: bool,
+}
+
 impl Build<'_> {
     /// The entries a COPY or ADD writes.
     pub(super) async fn copy_tree(
@@ -30,6 +37,7 @@ impl Build<'_> {
         let mut checksum = None;
         let mut keep_git_dir = false;
         let mut excludes = Vec::new();
+        let mut unpack = None;
         for (k, v) in &line.flags {
             let v = v.clone().unwrap_or_default();
             let v = words::process(&v, &scope)
@@ -43,6 +51,13 @@ impl Build<'_> {
                         "" | "true" => true,
                         "false" => false,
                         _ => return Err(refuse(format!("--keep-git-dir={v}: give true or false"))),
+                    }
+                }
+                "unpack" if line.name == "ADD" => {
+                    unpack = match v.as_str() {
+                        "" | "true" => Some(true),
+                        "false" => Some(false),
+                        _ => return Err(refuse(format!("--unpack={v}: give true or false"))),
                     }
                 }
                 "checksum" if line.name == "ADD" => {
@@ -59,6 +74,8 @@ impl Build<'_> {
                 _ => return Err(refuse(format!("unsupported {} flag --{k}", line.name))),
             }
         }
+        // ADD unpacks local archives unless --unpack=false, downloads only with --unpack=true.
+        spec.add = spec.add && unpack.unwrap_or(true);
         spec.exclude = crate::build::ignore::Ignore::from_patterns(&excludes)
             .map_err(|e| refuse(format!("--exclude={}: not a pattern: {}", e.pattern, e.why)))?;
         let ws = match json_array(&line.rest) {
@@ -139,8 +156,12 @@ impl Build<'_> {
             true => Tree::new(),
             false => {
                 let urls: Vec<String> = urls.into_iter().cloned().collect();
-                self.download_sources(&spec, &urls, checksum.as_deref(), keep_git_dir, line)
-                    .await?
+                let fetch = Fetch {
+                    checksum: checksum.as_deref(),
+                    keep_git_dir,
+                    unpack: unpack == Some(true),
+                };
+                self.download_sources(&spec, &urls, &fetch, line).await?
             }
         };
         if !sources.is_empty() {
@@ -154,15 +175,15 @@ impl Build<'_> {
 
     /// The entries ADD makes of URLs: a Git repository's checkout copied as a directory's
     /// contents; a download named after its path's last segment, mode 0600 (unless --chmod) and
-    /// dated by Last-Modified, then placed as a copied file is (never unpacked).
+    /// dated by Last-Modified, then placed as a copied file is (unpacked only with --unpack).
     async fn download_sources(
         &mut self,
         spec: &CopySpec,
         urls: &[String],
-        checksum: Option<&str>,
-        keep_git_dir: bool,
+        fetch: &Fetch<'_>,
         line: &Line,
     ) -> Result<Tree, BuildError> {
+        let (checksum, keep_git_dir) = (fetch.checksum, fetch.keep_git_dir);
         let fail = |e: String| BuildError::Refused {
             line: line.line,
             instruction: line.original.clone(),
@@ -243,7 +264,7 @@ impl Build<'_> {
         }
         let spec = CopySpec {
             sources: names,
-            add: false,
+            add: fetch.unpack,
             ..spec.clone()
         };
         let mut got =
