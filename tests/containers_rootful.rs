@@ -888,6 +888,145 @@ fn update_changes_the_restart_policy_and_memory_limit() {
     ok(&d.burrow(&["rm", "-f", "upd"]));
 }
 
+/// The file `name` of the container's cgroup in `controller` (v1), or of its one cgroup (v2).
+fn cgroup_file(pid: &str, controller: &str, v1: &str, v2: &str) -> Option<String> {
+    let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", pid.trim())).ok()?;
+    let path = cgroup.lines().find_map(|l| {
+        let f: Vec<&str> = l.splitn(3, ':').collect();
+        (f.len() == 3 && (f[1].split(',').any(|c| c == controller) || f[1].is_empty()))
+            .then(|| (f[1].is_empty(), f[2].to_string()))
+    })?;
+    let file = match path.0 {
+        true => format!("/sys/fs/cgroup{}/{v2}", path.1),
+        false => format!("/sys/fs/cgroup/{controller}{}/{v1}", path.1),
+    };
+    std::fs::read_to_string(file)
+        .ok()
+        .map(|t| t.trim().to_string())
+}
+
+#[test]
+fn cpu_and_memory_tuning_flags_reach_the_cgroup_and_update_merges() {
+    let Some(d) = rootful("tuning") else { return };
+    let bb = image("busybox");
+    let ok = |out: &std::process::Output| {
+        assert_eq!(code(out), 0, "{}", stderr(out));
+        stdout(out)
+    };
+    let out = d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "tuned",
+        "--network",
+        "none",
+        "--cpu-shares",
+        "512",
+        "--cpuset-cpus",
+        "0",
+        "--cpu-period",
+        "100000",
+        "--cpu-quota",
+        "50000",
+        "--memory",
+        "64m",
+        "--memory-reservation",
+        "32m",
+        "--memory-swappiness",
+        "10",
+        "--blkio-weight",
+        "300",
+        &bb,
+        "sleep",
+        "300",
+    ]);
+    ok(&out);
+    let blkio_weight = std::path::Path::new("/sys/fs/cgroup/blkio/blkio.weight").exists();
+    if !blkio_weight && !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        // Docker's behaviour where the kernel has no I/O weight: dropped, with a warning.
+        assert!(
+            stderr(&out).contains("--blkio-weight discarded"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let pid = ok(&d.burrow(&["inspect", "-f", "{{.State.Pid}}", "tuned"]));
+    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let read = |c: &str, v1: &str, v2: &str| cgroup_file(&pid, c, v1, v2);
+    if v2 {
+        assert_eq!(read("cpu", "", "cpu.max").as_deref(), Some("50000 100000"));
+        assert_eq!(read("cpuset", "", "cpuset.cpus").as_deref(), Some("0"));
+        assert_eq!(
+            read("memory", "", "memory.low").as_deref(),
+            Some("33554432")
+        );
+    } else {
+        assert_eq!(read("cpu", "cpu.shares", "").as_deref(), Some("512"));
+        assert_eq!(
+            read("cpu", "cpu.cfs_quota_us", "").as_deref(),
+            Some("50000")
+        );
+        assert_eq!(read("cpuset", "cpuset.cpus", "").as_deref(), Some("0"));
+        assert_eq!(
+            read("memory", "memory.soft_limit_in_bytes", "").as_deref(),
+            Some("33554432")
+        );
+        assert_eq!(
+            read("memory", "memory.swappiness", "").as_deref(),
+            Some("10")
+        );
+    }
+    assert_eq!(
+        ok(&d.burrow(&[
+            "inspect",
+            "-f",
+            "{{.HostConfig.CpuShares}} {{.HostConfig.CpusetCpus}} {{.HostConfig.CpuQuota}} {{.HostConfig.MemoryReservation}} {{.HostConfig.MemorySwappiness}}",
+            "tuned",
+        ])),
+        "512 0 50000 33554432 10\n"
+    );
+    // An update of the shares alone keeps the quota; inspect shows the new shares.
+    ok(&d.burrow(&["update", "--cpu-shares", "256", "tuned"]));
+    if !v2 {
+        assert_eq!(read("cpu", "cpu.shares", "").as_deref(), Some("256"));
+        assert_eq!(
+            read("cpu", "cpu.cfs_quota_us", "").as_deref(),
+            Some("50000")
+        );
+    }
+    assert_eq!(
+        ok(&d.burrow(&["inspect", "-f", "{{.HostConfig.CpuShares}}", "tuned"])),
+        "256\n"
+    );
+    // Refused as Docker refuses them, before anything is made.
+    for (args, says) in [
+        (
+            vec!["--cpus", "1", "--cpu-quota", "50000"],
+            "cannot both be set",
+        ),
+        (vec!["--memory-swap", "1g"], "needs --memory"),
+        (
+            vec!["--memory", "64m", "--memory-reservation", "128m"],
+            "above --memory",
+        ),
+        (vec!["--cpuset-cpus", "4095"], "this host has only"),
+        (vec!["--memory-swappiness", "200"], "0 to 100"),
+    ] {
+        let mut argv = vec!["run", "--rm", "--name", "refused"];
+        argv.extend(args.iter().copied());
+        argv.extend([bb.as_str(), "true"]);
+        let out = d.burrow(&argv);
+        assert_eq!(code(&out), 125, "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
+    let out = d.burrow(&["ps", "-a", "--format", "{{.Names}}"]);
+    assert!(!stdout(&out).contains("refused"), "{}", stdout(&out));
+    let out = d.burrow(&["update", "--memory-swap", "16m", "tuned"]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("below --memory"), "{}", stderr(&out));
+    ok(&d.burrow(&["rm", "-f", "tuned"]));
+}
+
 #[test]
 fn restart_always_brings_back_a_killed_container() {
     let Some(d) = rootful("restart") else { return };

@@ -51,6 +51,16 @@ pub struct AskedHost {
     pub pids_limit: Option<i64>,
     pub shm_size: i64,
     pub oom_score_adj: i32,
+    pub cpu_shares: u64,
+    pub cpu_period: u64,
+    pub cpu_quota: i64,
+    pub cpuset_cpus: String,
+    pub cpuset_mems: String,
+    pub memory_reservation: i64,
+    pub memory_swap: i64,
+    pub memory_swappiness: Option<u64>,
+    pub oom_kill_disable: bool,
+    pub blkio_weight: u16,
 }
 
 impl AskedHost {
@@ -92,7 +102,43 @@ impl AskedHost {
             pids_limit: h.pids_limit,
             shm_size: h.shm_size.map(|s| s.0).unwrap_or(64 << 20),
             oom_score_adj: h.oom_score_adj.unwrap_or(0),
+            ..AskedHost::default()
         }
+        .with_limits(&h.limits())
+    }
+
+    /// These limits over what is recorded (those `l` sets; `update` changes only those).
+    pub fn with_limits(mut self, l: &super::limits::Limits) -> AskedHost {
+        let t = &l.tuning;
+        if let Some(m) = l.memory_bytes {
+            self.memory = m;
+        }
+        if let Some(c) = l.cpus {
+            self.nano_cpus = (c * 1e9) as i64;
+        }
+        if l.pids.is_some() {
+            self.pids_limit = l.pids;
+        }
+        macro_rules! set {
+            ($field:ident) => {
+                if let Some(v) = &t.$field {
+                    self.$field = v.clone();
+                }
+            };
+        }
+        set!(cpu_shares);
+        set!(cpu_period);
+        set!(cpu_quota);
+        set!(cpuset_cpus);
+        set!(cpuset_mems);
+        set!(memory_reservation);
+        set!(memory_swap);
+        set!(oom_kill_disable);
+        set!(blkio_weight);
+        if t.memory_swappiness.is_some() {
+            self.memory_swappiness = t.memory_swappiness;
+        }
+        self
     }
 }
 
@@ -119,6 +165,19 @@ impl Asked {
             stop_signal: c.stop_signal.clone().unwrap_or_default(),
             host: AskedHost::of(&req.host_config),
         }
+    }
+
+    /// Records `l` over the limits in the state dir `dir` (after `update`); nothing for a
+    /// container made before the record existed.
+    pub fn update_limits(dir: &Path, l: &super::limits::Limits) -> std::io::Result<()> {
+        let Some(mut a) = Asked::read(dir) else {
+            return Ok(());
+        };
+        a.host = a.host.with_limits(l);
+        let text = serde_json::to_string_pretty(&a).map_err(std::io::Error::other)?;
+        let tmp = dir.join(format!("{ASKED_FILE}.tmp"));
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(tmp, dir.join(ASKED_FILE))
     }
 
     /// The record in the state dir `dir`; None for containers made before it existed.

@@ -42,6 +42,8 @@ pub enum Note {
     RemappingOwners,
     /// The image is for another platform this host cannot run (the warning's text).
     ForeignPlatform(String),
+    /// A limit this host's cgroups cannot take was dropped, as Docker drops it (why).
+    LimitDiscarded(String),
     /// The container's user runs as uid 0: the launcher maps a single id.
     SingleIdUser { user: String, uid: u32, gid: u32 },
 }
@@ -157,6 +159,10 @@ pub async fn create(
     };
     req.validate(req.host_config.auto_remove)?;
     let mut checked = Checked::new(ctx, req)?;
+    checked.limits.check_host().map_err(RequestError::from)?;
+    for w in checked.limits.discard_unsupported() {
+        notify(Note::LimitDiscarded(w));
+    }
     checked.inherited = super::mounts::volumes_from(ctx, &req.host_config.volumes_from).await?;
     check_propagation(ctx, &checked)?;
     // Networks that cannot be combined fail before any pull.
@@ -287,11 +293,7 @@ impl Checked {
             log_opts,
             annotations: hc.annotations.clone().into_iter().collect(),
             bypass,
-            limits: Limits {
-                memory_bytes: hc.memory.map(|m| m.0),
-                cpus: hc.cpus,
-                pids: hc.pids_limit,
-            },
+            limits: hc.limits(),
             ulimits,
             // In a Slurm job /dev/shm is as large as the node's (MPI's shared-memory transport).
             shm_bytes: hc

@@ -22,6 +22,7 @@ pub mod inspect;
 pub mod journald;
 pub mod labels;
 pub mod lifecycle;
+pub mod limits;
 pub mod listing;
 pub mod logdriver;
 pub mod logfollow;

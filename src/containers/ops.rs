@@ -247,9 +247,11 @@ pub struct Update {
 
 /// Changes a container's restart policy and cgroup limits, in its record (so later starts keep
 /// them) and on its running task. Limits where no cgroup can be had are refused with the reason.
-pub async fn update(ctx: &Ctx, c: &Container, u: &Update) -> anyhow::Result<()> {
-    use super::spec::{cgroup_unavailable_reason, resources, Limits};
-    if u.limits != Limits::default() {
+pub async fn update(ctx: &Ctx, c: &Container, u: &Update) -> anyhow::Result<Vec<String>> {
+    use super::limits::{merge, resources};
+    use super::spec::cgroup_unavailable_reason;
+    let mut warnings = Vec::new();
+    if !u.limits.is_empty() {
         if let Some(reason) = cgroup_unavailable_reason(ctx.rootless()) {
             anyhow::bail!(
                 "cannot update the limits of {}: {reason}",
@@ -257,21 +259,16 @@ pub async fn update(ctx: &Ctx, c: &Container, u: &Update) -> anyhow::Result<()> 
             );
         }
         let mut spec = record::spec_of(c).context("the container has no OCI spec")?;
-        let mut merged = spec
+        let base = spec
             .linux()
             .as_ref()
             .and_then(|l| l.resources().clone())
             .unwrap_or_default();
-        let new = resources(&u.limits)?;
-        if new.memory().is_some() {
-            merged.set_memory(*new.memory());
-        }
-        if new.cpu().is_some() {
-            merged.set_cpu(new.cpu().clone());
-        }
-        if new.pids().is_some() {
-            merged.set_pids(*new.pids());
-        }
+        let mut limits = u.limits.clone();
+        limits.validate(base.memory().and_then(|m| m.limit()))?;
+        limits.check_host()?;
+        warnings = limits.discard_unsupported();
+        let merged = merge(&base, &resources(&limits)?);
         if record::state(ctx, &c.id).await?.is_running() {
             ctx.client.update_task_resources(&c.id, &merged).await?;
         }
@@ -279,6 +276,9 @@ pub async fn update(ctx: &Ctx, c: &Container, u: &Update) -> anyhow::Result<()> 
             linux.set_resources(Some(merged));
         }
         ctx.client.update_spec(&c.id, &spec).await?;
+        let dir = ctx.store.container_dir(&c.id);
+        super::asked::Asked::update_limits(&dir, &limits)
+            .with_context(|| format!("recording the new limits in {}", dir.display()))?;
     }
     if let Some(policy) = u.restart {
         let c = ctx.client.get(&c.id).await?;
@@ -305,7 +305,7 @@ pub async fn update(ctx: &Ctx, c: &Container, u: &Update) -> anyhow::Result<()> 
         }
         ctx.client.update_labels(c, l).await?;
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// Whether this connection's containers can be paused: they need a freezer cgroup, which

@@ -119,6 +119,9 @@ pub struct HostConfig {
     pub memory: Option<ByteSize>,
     pub cpus: Option<f64>,
     pub pids_limit: Option<i64>,
+    /// The other cgroup limits (`--cpu-shares`, `--cpuset-cpus`, `--memory-swap`, ...).
+    #[serde(flatten)]
+    pub tuning: super::limits::Tuning,
     pub ulimits: Vec<Ulimit>,
     pub shm_size: Option<ByteSize>,
     pub log_config: LogConfig,
@@ -186,6 +189,20 @@ pub enum RequestError {
     Health(#[from] HealthError),
     #[error(transparent)]
     Userns(#[from] super::userns::UsernsError),
+    #[error(transparent)]
+    Limits(#[from] super::limits::LimitsError),
+}
+
+impl HostConfig {
+    /// The cgroup limits asked for.
+    pub fn limits(&self) -> super::limits::Limits {
+        super::limits::Limits {
+            memory_bytes: self.memory.map(|m| m.0),
+            cpus: self.cpus,
+            pids: self.pids_limit,
+            tuning: self.tuning.clone(),
+        }
+    }
 }
 
 impl ContainerRequest {
@@ -211,6 +228,7 @@ impl ContainerRequest {
                 return Err(RequestError::Cpus(c.to_string()));
             }
         }
+        self.host_config.limits().validate(None)?;
         if let Some(s) = &self.config.stop_signal {
             if s.is_empty() || s.chars().any(char::is_whitespace) {
                 return Err(RequestError::StopSignal(s.clone()));

@@ -6,10 +6,9 @@ use std::collections::{BTreeSet, HashMap};
 
 use burrow_seccomp::{Context as SeccompContext, Profile};
 use oci_spec::runtime::{
-    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxCpuBuilder, LinuxMemoryBuilder,
-    LinuxNamespace, LinuxNamespaceBuilder, LinuxNamespaceType, LinuxPidsBuilder,
-    LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType,
-    ProcessBuilder, RootBuilder, Spec, SpecBuilder, UserBuilder,
+    Capability, LinuxBuilder, LinuxCapabilitiesBuilder, LinuxNamespace, LinuxNamespaceBuilder,
+    LinuxNamespaceType, Mount, MountBuilder, PosixRlimitBuilder, PosixRlimitType, ProcessBuilder,
+    RootBuilder, Spec, SpecBuilder, UserBuilder,
 };
 
 use super::{caps, user};
@@ -48,19 +47,7 @@ pub enum NetNs {
     New,
 }
 
-/// `--memory`, `--cpus`, `--pids-limit`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Limits {
-    pub memory_bytes: Option<i64>,
-    pub cpus: Option<f64>,
-    pub pids: Option<i64>,
-}
-
-impl Limits {
-    fn is_empty(&self) -> bool {
-        *self == Limits::default()
-    }
-}
+pub use super::limits::{resources, Limits};
 
 /// Everything the run/create flags decide about the spec.
 #[derive(Debug, Clone)]
@@ -415,7 +402,7 @@ pub fn build(image: &ImageDefaults, opts: &Options) -> Result<Spec, SpecError> {
         Cgroups::Unavailable { reason } => {
             if !opts.limits.is_empty() {
                 return Err(SpecError::LimitsUnavailable {
-                    flags: limit_flags(&opts.limits),
+                    flags: opts.limits.flags(),
                     reason: reason.clone(),
                 });
             }
@@ -460,42 +447,6 @@ fn finish_linux(mut linux: oci_spec::runtime::Linux, opts: &Options) -> oci_spec
         linux.set_cgroups_path(None);
     }
     linux
-}
-
-fn limit_flags(l: &Limits) -> String {
-    let mut f = Vec::new();
-    if l.memory_bytes.is_some() {
-        f.push("--memory");
-    }
-    if l.cpus.is_some() {
-        f.push("--cpus");
-    }
-    if l.pids.is_some() {
-        f.push("--pids-limit");
-    }
-    f.join(", ")
-}
-
-/// The OCI resources of `l` (what a cgroup gets).
-pub fn resources(l: &Limits) -> Result<oci_spec::runtime::LinuxResources, SpecError> {
-    let mut r = LinuxResourcesBuilder::default();
-    if let Some(bytes) = l.memory_bytes {
-        r = r.memory(LinuxMemoryBuilder::default().limit(bytes).build()?);
-    }
-    if let Some(cpus) = l.cpus {
-        let period: u64 = 100_000;
-        let quota = (cpus * period as f64).round() as i64;
-        r = r.cpu(
-            LinuxCpuBuilder::default()
-                .period(period)
-                .quota(quota)
-                .build()?,
-        );
-    }
-    if let Some(pids) = l.pids {
-        r = r.pids(LinuxPidsBuilder::default().limit(pids).build()?);
-    }
-    Ok(r.build()?)
 }
 
 /// Why no cgroup can be used on this machine, or `None` when one can: rootless needs cgroup v2
@@ -684,6 +635,7 @@ mod tests {
             memory_bytes: Some(1 << 30),
             cpus: Some(1.5),
             pids: Some(100),
+            ..Limits::default()
         };
         let spec = build(&image(), &o).unwrap();
         let linux = spec.linux().as_ref().unwrap();

@@ -64,6 +64,8 @@ pub enum ValueError {
     Duration(String),
     #[error("valid streams are STDIN, STDOUT and STDERR")]
     AttachStream,
+    #[error("give a value from 0 to 100 (-1: the host's)")]
+    Swappiness,
 }
 
 /// A flag's (or field's) value that cannot be used: `invalid --memory "x": use a size ...`.

@@ -98,17 +98,20 @@ struct UpdateBody {
     pids_limit: Option<i64>,
     restart_policy: Option<RestartBody>,
     #[serde(flatten)]
+    tuning: super::create_body::TuningBody,
+    #[serde(flatten)]
     rest: Map<String, Value>,
 }
 
-/// `POST /containers/{id}/update`: Memory, NanoCpus, PidsLimit, RestartPolicy; any other
-/// resource set answers 501 naming it. `{"Warnings": []}`.
+/// `POST /containers/{id}/update`: Memory, NanoCpus, PidsLimit, the CPU shares, period, quota
+/// and sets, MemoryReservation, MemorySwap, BlkioWeight, RestartPolicy; any other resource set
+/// answers 501 naming it. `{"Warnings": []}`.
 pub async fn update(ctx: &Ctx, id: &str, call: &Call) -> Result<Response<Body>, ApiError> {
     let body: UpdateBody = call.json()?;
     let c = find(ctx, id).await?;
     if let Some(field) = body.rest.iter().find(|(_, v)| !is_empty(v)).map(|(k, _)| k) {
         return Err(ApiError::not_implemented(format!(
-            "burrow does not implement {field} on POST /containers/{{id}}/update (it changes Memory, NanoCpus, PidsLimit and RestartPolicy)"
+            "burrow does not implement {field} on POST /containers/{{id}}/update (it changes Memory, NanoCpus, PidsLimit, CpuShares, CpuPeriod, CpuQuota, CpusetCpus, CpusetMems, MemoryReservation, MemorySwap, MemorySwappiness, OomKillDisable, BlkioWeight and RestartPolicy)"
         )));
     }
     let restart = match body.restart_policy.filter(|p| !p.name.is_empty()) {
@@ -127,12 +130,18 @@ pub async fn update(ctx: &Ctx, id: &str, call: &Call) -> Result<Response<Body>, 
         memory_bytes: (body.memory > 0).then_some(body.memory),
         cpus: (body.nano_cpus > 0).then(|| body.nano_cpus as f64 / 1e9),
         pids: body.pids_limit.filter(|&p| p != 0),
+        tuning: body.tuning.tuning()?,
     };
     let u = ops::Update { restart, limits };
-    ops::update(ctx, &c, &u).await.map_err(|e| {
+    let warnings = ops::update(ctx, &c, &u).await.map_err(|e| {
         let text = format!("{e:#}");
         if text.starts_with("cannot update the limits") {
             ApiError::conflict(text)
+        } else if e
+            .downcast_ref::<crate::containers::limits::LimitsError>()
+            .is_some()
+        {
+            ApiError::bad_request(text)
         } else {
             ApiError::from(e)
         }
@@ -143,5 +152,5 @@ pub async fn update(ctx: &Ctx, id: &str, call: &Call) -> Result<Response<Body>, 
     {
         cstart::spawn_restart_monitor(ctx, &c.id).await?;
     }
-    Ok(http::json(200, &json!({ "Warnings": [] })))
+    Ok(http::json(200, &json!({ "Warnings": warnings })))
 }

@@ -37,7 +37,7 @@ fn warning(n: &Note) -> Option<String> {
         Note::PortsDiscarded { network } => Some(format!(
             "published ports are discarded when using --network {network}"
         )),
-        Note::ForeignPlatform(w) => Some(w.clone()),
+        Note::ForeignPlatform(w) | Note::LimitDiscarded(w) => Some(w.clone()),
         _ => None,
     }
 }

@@ -105,19 +105,65 @@ pub struct HostBody {
     pub device_cgroup_rules: Option<Vec<String>>,
     pub links: Option<Vec<String>>,
     pub runtime: String,
-    pub cpu_shares: i64,
-    pub cpu_quota: i64,
-    pub cpu_period: i64,
-    pub cpuset_cpus: String,
-    pub memory_swap: i64,
-    pub memory_reservation: i64,
-    pub blkio_weight: i64,
+    /// CpuShares, CpusetCpus, MemorySwap and the other cgroup limits.
+    #[serde(flatten)]
+    pub tuning: TuningBody,
     pub storage_opt: Option<HashMap<String, String>>,
     pub uts_mode: String,
     pub annotations: Option<BTreeMap<String, String>>,
     /// Every other field: refused when set ([`refuse_rest`]).
     #[serde(flatten)]
     pub rest: BTreeMap<String, Value>,
+}
+
+/// The cgroup limits of HostConfig and of UpdateConfig beyond Memory, NanoCpus and PidsLimit;
+/// Go's zero values (and -1 for MemorySwappiness) leave a limit unset.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct TuningBody {
+    pub cpu_shares: i64,
+    pub cpu_quota: i64,
+    pub cpu_period: i64,
+    pub cpuset_cpus: String,
+    pub cpuset_mems: String,
+    pub memory_swap: i64,
+    pub memory_reservation: i64,
+    pub memory_swappiness: Option<i64>,
+    pub oom_kill_disable: Option<bool>,
+    pub blkio_weight: i64,
+}
+
+impl TuningBody {
+    /// The limits set, as the container library takes them.
+    pub fn tuning(self) -> Result<crate::containers::limits::Tuning, ApiError> {
+        let unsigned =
+            |name: &str, v: i64| u64::try_from(v).map_err(|e| bad(name, &v.to_string(), e));
+        Ok(crate::containers::limits::Tuning {
+            cpu_shares: (self.cpu_shares != 0)
+                .then(|| unsigned("CpuShares", self.cpu_shares))
+                .transpose()?,
+            cpu_period: (self.cpu_period != 0)
+                .then(|| unsigned("CpuPeriod", self.cpu_period))
+                .transpose()?,
+            cpu_quota: (self.cpu_quota != 0).then_some(self.cpu_quota),
+            cpuset_cpus: none_or(self.cpuset_cpus),
+            cpuset_mems: none_or(self.cpuset_mems),
+            memory_reservation: (self.memory_reservation > 0).then_some(self.memory_reservation),
+            memory_swap: (self.memory_swap != 0).then_some(self.memory_swap),
+            memory_swappiness: self
+                .memory_swappiness
+                .filter(|s| *s != -1)
+                .map(|s| unsigned("MemorySwappiness", s))
+                .transpose()?,
+            oom_kill_disable: self.oom_kill_disable.filter(|d| *d),
+            blkio_weight: (self.blkio_weight != 0)
+                .then(|| {
+                    u16::try_from(self.blkio_weight)
+                        .map_err(|e| bad("BlkioWeight", &self.blkio_weight.to_string(), e))
+                })
+                .transpose()?,
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -368,7 +414,7 @@ fn port_specs(
     Ok(out)
 }
 
-fn host(r: &mut ContainerRequest, h: HostBody) -> Result<(), ApiError> {
+fn host(r: &mut ContainerRequest, mut h: HostBody) -> Result<(), ApiError> {
     refuse_unsupported(&h)?;
     refuse_rest("HostConfig.", &h.rest)?;
     let hc = &mut r.host_config;
@@ -427,6 +473,7 @@ fn host(r: &mut ContainerRequest, h: HostBody) -> Result<(), ApiError> {
     hc.memory = (h.memory > 0).then_some(ByteSize(h.memory));
     hc.cpus = (h.nano_cpus > 0).then(|| h.nano_cpus as f64 / 1e9);
     hc.pids_limit = h.pids_limit.filter(|&p| p != 0);
+    hc.tuning = std::mem::take(&mut h.tuning).tuning()?;
     let ulimits: Vec<String> = h
         .ulimits
         .unwrap_or_default()
@@ -534,13 +581,6 @@ fn refuse_unsupported(h: &HostBody) -> Result<(), ApiError> {
             "HostConfig.Runtime",
             !matches!(h.runtime.as_str(), "" | "runc"),
         ),
-        ("HostConfig.CpuShares", h.cpu_shares != 0),
-        ("HostConfig.CpuQuota", h.cpu_quota != 0),
-        ("HostConfig.CpuPeriod", h.cpu_period != 0),
-        ("HostConfig.CpusetCpus", !h.cpuset_cpus.is_empty()),
-        ("HostConfig.MemorySwap", h.memory_swap > 0),
-        ("HostConfig.MemoryReservation", h.memory_reservation != 0),
-        ("HostConfig.BlkioWeight", h.blkio_weight != 0),
         (
             "HostConfig.StorageOpt",
             h.storage_opt.as_ref().is_some_and(|m| !m.is_empty()),
@@ -640,8 +680,21 @@ mod tests {
         let e = req(r#"{"Image":"x","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}"#)
             .unwrap_err();
         assert_eq!(e.status, 400, "{e}");
-        let e = req(r#"{"Image":"x","HostConfig":{"CpuShares":512}}"#).unwrap_err();
-        assert!(e.message.contains("CpuShares"), "{e}");
+        let r = req(
+            r#"{"Image":"x","HostConfig":{"CpuShares":512,"CpusetCpus":"0","MemorySwappiness":-1,"OomKillDisable":true,"MemoryReservation":1048576}}"#,
+        )
+        .unwrap();
+        let t = &r.host_config.tuning;
+        assert_eq!(
+            (
+                t.cpu_shares,
+                t.cpuset_cpus.as_deref(),
+                t.memory_swappiness,
+                t.oom_kill_disable,
+                t.memory_reservation
+            ),
+            (Some(512), Some("0"), None, Some(true), Some(1 << 20))
+        );
         // Fields burrow does not know are refused by name when set, and pass when unset (as
         // clients send them: null, "", 0, false, -1).
         for (body, field) in [
@@ -650,8 +703,8 @@ mod tests {
                 "HostConfig.CgroupParent",
             ),
             (
-                r#"{"Image":"x","HostConfig":{"OomKillDisable":true}}"#,
-                "HostConfig.OomKillDisable",
+                r#"{"Image":"x","HostConfig":{"CpuRealtimeRuntime":1000}}"#,
+                "HostConfig.CpuRealtimeRuntime",
             ),
             (r#"{"Image":"x","NetworkDisabled":true}"#, "NetworkDisabled"),
             (

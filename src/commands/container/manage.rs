@@ -228,7 +228,9 @@ pub fn update(args: UpdateArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         Ok(each(&ctx, &args.containers, false, async |ctx, c| {
-            ops::update(ctx, c, &u).await?;
+            for w in ops::update(ctx, c, &u).await? {
+                eprintln!("burrow: warning: {w}");
+            }
             // A running container with a policy now needs its monitor.
             if u.restart.is_some_and(|p| p != RestartPolicy::No)
                 && super::state(ctx, &c.id).await?.is_running()

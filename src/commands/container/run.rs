@@ -292,6 +292,7 @@ impl CreateFlags {
         h.memory = limits.memory_bytes.map(ByteSize);
         h.cpus = limits.cpus;
         h.pids_limit = limits.pids;
+        h.tuning = limits.tuning;
         h.ulimits = parse_all("--ulimit", &self.ulimit)?;
         h.shm_size = self
             .shm_size
@@ -321,19 +322,73 @@ pub struct LimitFlags {
     /// Tune the container's pids limit; needs cgroups.
     #[arg(long)]
     pub pids_limit: Option<i64>,
+    /// CPU shares: the container's weight against others when CPUs are busy (default 1024).
+    #[arg(short = 'c', long, value_name = "SHARES")]
+    pub cpu_shares: Option<u64>,
+    /// CPU CFS period in microseconds (1000 to 1000000), with --cpu-quota.
+    #[arg(long, value_name = "MICROSECONDS")]
+    pub cpu_period: Option<u64>,
+    /// CPU CFS quota in microseconds per period (-1: none).
+    #[arg(long, value_name = "MICROSECONDS", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// CPUs the container may run on (0-3, 0,1).
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes the container may use (0-3, 0,1).
+    #[arg(long, value_name = "LIST")]
+    pub cpuset_mems: Option<String>,
+    /// Memory soft limit (e.g. 256m): what the kernel reclaims down to under pressure.
+    #[arg(long, value_name = "BYTES")]
+    pub memory_reservation: Option<String>,
+    /// Memory plus swap limit (e.g. 1g; -1: unlimited swap); needs --memory.
+    #[arg(long, value_name = "BYTES", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// How readily the container's anonymous pages are swapped (0 to 100; -1: the host's).
+    #[arg(long, value_name = "0-100", allow_hyphen_values = true)]
+    pub memory_swappiness: Option<i64>,
+    /// Do not let the OOM killer kill the container's processes (give --memory with it).
+    #[arg(long)]
+    pub oom_kill_disable: bool,
+    /// Block I/O weight (10 to 1000), where the kernel's I/O scheduler has weights.
+    #[arg(long, value_name = "WEIGHT")]
+    pub blkio_weight: Option<u16>,
 }
 
 impl LimitFlags {
-    pub fn limits(&self) -> Result<burrow::containers::spec::Limits, FlagError> {
-        let memory: Option<ByteSize> = self
-            .memory
-            .as_deref()
-            .map(|m| parse_flag("--memory", m))
-            .transpose()?;
-        Ok(burrow::containers::spec::Limits {
-            memory_bytes: memory.map(|m| m.0),
+    pub fn limits(&self) -> Result<burrow::containers::limits::Limits, FlagError> {
+        let bytes = |flag: &'static str, v: &Option<String>| -> Result<Option<i64>, FlagError> {
+            v.as_deref()
+                .map(|m| parse_flag::<ByteSize>(flag, m).map(|b| b.0))
+                .transpose()
+        };
+        let memory_swap = match self.memory_swap.as_deref() {
+            Some("-1") => Some(-1),
+            _ => bytes("--memory-swap", &self.memory_swap)?,
+        };
+        let memory_swappiness = match self.memory_swappiness {
+            None | Some(-1) => None,
+            Some(v) => Some(u64::try_from(v).map_err(|_| FlagError {
+                flag: "--memory-swappiness",
+                value: v.to_string(),
+                reason: burrow::containers::values::ValueError::Swappiness,
+            })?),
+        };
+        Ok(burrow::containers::limits::Limits {
+            memory_bytes: bytes("--memory", &self.memory)?,
             cpus: self.cpus,
             pids: self.pids_limit,
+            tuning: burrow::containers::limits::Tuning {
+                cpu_shares: self.cpu_shares,
+                cpu_period: self.cpu_period,
+                cpu_quota: self.cpu_quota,
+                cpuset_cpus: self.cpuset_cpus.clone(),
+                cpuset_mems: self.cpuset_mems.clone(),
+                memory_reservation: bytes("--memory-reservation", &self.memory_reservation)?,
+                memory_swap,
+                memory_swappiness,
+                oom_kill_disable: self.oom_kill_disable.then_some(true),
+                blkio_weight: self.blkio_weight,
+            },
         })
     }
 }
@@ -455,7 +510,9 @@ fn print_note(note: Note) {
     match note {
         Note::Pulling(name) => eprintln!("burrow: pulling {name}"),
         Note::SquashedOwners => eprintln!("burrow: {}", burrow::images::SQUASHED_OWNERS_NOTE),
-        Note::ForeignPlatform(warning) => eprintln!("burrow: warning: {warning}"),
+        Note::ForeignPlatform(warning) | Note::LimitDiscarded(warning) => {
+            eprintln!("burrow: warning: {warning}")
+        }
         Note::PortsDiscarded { network } => {
             eprintln!("burrow: warning: published ports are discarded with --network {network}")
         }

@@ -70,6 +70,15 @@ const HANDLED: &[&str] = &[
     "mem_limit",
     "cpus",
     "pids_limit",
+    "cpu_shares",
+    "cpu_period",
+    "cpu_quota",
+    "cpuset",
+    "mem_reservation",
+    "memswap_limit",
+    "mem_swappiness",
+    "oom_kill_disable",
+    "blkio_config",
     "group_add",
     "pid",
     "ipc",
@@ -370,6 +379,7 @@ fn host_config(
     if let Some(o) = svc.get("oom_score_adj").and_then(Value::as_i64) {
         hc.oom_score_adj = Some(o as i32);
     }
+    tuning(svc, &mut hc.tuning)?;
     for f in words(svc.get("volumes_from")).unwrap_or_default() {
         // SERVICE[:MODE] (its first container) or container:NAME[:MODE].
         let text = match f.strip_prefix("container:") {
@@ -461,13 +471,77 @@ fn deploy(
         if d.get("resources")
             .and_then(|r| r.get("reservations"))
             .and_then(Value::as_object)
-            .is_some_and(|r| r.keys().any(|k| k != "devices"))
+            .is_some_and(|r| r.keys().any(|k| k != "devices" && k != "memory"))
         {
             warnings.push(format!(
-                "service {}: deploy.resources.reservations are not enforced by burrow compose",
+                "service {}: deploy.resources.reservations other than memory and devices are not enforced by burrow compose",
                 svc.name
             ));
         }
+    }
+    Ok(())
+}
+
+/// The cgroup keys beyond mem_limit, cpus and pids_limit, as Docker Compose maps them:
+/// `cpu_shares`, `cpu_period`, `cpu_quota`, `cpuset`, `mem_reservation` (or
+/// `deploy.resources.reservations.memory`), `memswap_limit`, `mem_swappiness`,
+/// `oom_kill_disable`, `blkio_config.weight` (per-device weights and rates are refused).
+fn tuning(svc: &Service, t: &mut crate::containers::limits::Tuning) -> Result<(), ComposeError> {
+    let bad = |key: &str, e: &dyn std::fmt::Display| {
+        ComposeError::service(&svc.name, format!("{key}: {e}"))
+    };
+    let number = |key: &str| -> Result<Option<i64>, ComposeError> {
+        svc.get(key)
+            .map(|v| scalar(v).parse::<i64>().map_err(|e| bad(key, &e)))
+            .transpose()
+    };
+    let unsigned = |key: &str| -> Result<Option<u64>, ComposeError> {
+        number(key)?
+            .map(|v| u64::try_from(v).map_err(|e| bad(key, &e)))
+            .transpose()
+    };
+    let bytes = |key: &str, v: Option<&Value>| -> Result<Option<i64>, ComposeError> {
+        v.map(|v| match scalar(v).as_str() {
+            "-1" => Ok(-1),
+            _ => byte_size(v).map(|b| b.0).map_err(|e| bad(key, &e)),
+        })
+        .transpose()
+    };
+    t.cpu_shares = unsigned("cpu_shares")?;
+    t.cpu_period = unsigned("cpu_period")?;
+    t.cpu_quota = number("cpu_quota")?;
+    t.cpuset_cpus = svc.get("cpuset").map(scalar);
+    t.memory_reservation = bytes("mem_reservation", svc.get("mem_reservation"))?.or(bytes(
+        "deploy.resources.reservations.memory",
+        svc.get("deploy")
+            .and_then(|d| d.pointer("/resources/reservations/memory")),
+    )?);
+    t.memory_swap = bytes("memswap_limit", svc.get("memswap_limit"))?;
+    t.memory_swappiness = number("mem_swappiness")?
+        .filter(|s| *s != -1)
+        .map(|s| u64::try_from(s).map_err(|e| bad("mem_swappiness", &e)))
+        .transpose()?;
+    t.oom_kill_disable = svc
+        .get("oom_kill_disable")
+        .and_then(Value::as_bool)
+        .filter(|d| *d);
+    if let Some(b) = svc.get("blkio_config").and_then(Value::as_object) {
+        for k in b.keys() {
+            if k != "weight" {
+                return Err(bad(
+                    &format!("blkio_config.{k}"),
+                    &"only weight is supported (per-device weights and rates are not)",
+                ));
+            }
+        }
+        t.blkio_weight = b
+            .get("weight")
+            .map(|w| {
+                scalar(w)
+                    .parse::<u16>()
+                    .map_err(|e| bad("blkio_config.weight", &e))
+            })
+            .transpose()?;
     }
     Ok(())
 }
@@ -998,6 +1072,7 @@ services:
     sysctls: [net.ipv4.ip_forward=1]
     depends_on: [db]
     cpu_shares: 512
+    cpu_rt_runtime: 400ms
   db:
     image: busybox
 networks:
@@ -1018,9 +1093,10 @@ secrets:
         // the model does not know are the loader's to report).
         let (r, warnings) = request(&p, &svc, &inst).unwrap();
         assert!(
-            warnings.iter().any(|w| w.contains("cpu_shares")),
+            warnings.iter().any(|w| w.contains("cpu_rt_runtime")),
             "{warnings:?}"
         );
+        assert_eq!(r.host_config.tuning.cpu_shares, Some(512));
         assert_eq!(r.config.cmd, ["httpd", "-f", "-p 80"]);
         assert_eq!(r.config.env, ["A=1"]);
         assert_eq!(r.config.stop_timeout, Some(3));

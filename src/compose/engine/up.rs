@@ -486,7 +486,7 @@ async fn create_with(
             "warning: service {}: published ports are discarded with network_mode {network}",
             svc.name
         )),
-        Note::ForeignPlatform(w) => report(format!("warning: {w}")),
+        Note::ForeignPlatform(w) | Note::LimitDiscarded(w) => report(format!("warning: {w}")),
         _ => {}
     };
     create::create(ctx, req, opts, &note)
