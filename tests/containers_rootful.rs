@@ -367,6 +367,46 @@ fn volume_prune_keeps_named_volumes_unless_all() {
     assert_eq!(stdout(&d.burrow(&["volume", "ls", "-q"])), "named1\n");
     ok(&d.burrow(&["volume", "prune", "-af"]));
     assert_eq!(stdout(&d.burrow(&["volume", "ls", "-q"])), "");
+    // rm -f passes over a volume that is not there; -d takes the local driver only.
+    ok(&d.burrow(&["volume", "rm", "-f", "nosuchvolume"]));
+    assert_eq!(code(&d.burrow(&["volume", "rm", "nosuchvolume"])), 1);
+    ok(&d.burrow(&["volume", "create", "-d", "local", "bylocal"]));
+    let out = d.burrow(&["volume", "create", "-d", "nfs", "bynfs"]);
+    assert_ne!(code(&out), 0);
+    assert!(
+        stderr(&out).contains("only the local driver"),
+        "{}",
+        stderr(&out)
+    );
+    ok(&d.burrow(&["volume", "rm", "-f", "bylocal", "nosuchvolume"]));
+
+    // container prune asks first (refused without a terminal and -f), and takes Docker's
+    // filters: label!= keeps the labelled one, until= keeps the young.
+    for (name, label) in [("labelled", "keep=yes"), ("plain", "other=1")] {
+        ok(&d.burrow(&[
+            "run",
+            "--name",
+            name,
+            "--label",
+            label,
+            "--network",
+            "none",
+            &bb,
+            "true",
+        ]));
+    }
+    let out = d.burrow(&["container", "prune"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("-f"), "{}", stderr(&out));
+    let out = d.burrow(&["container", "prune", "-f", "--filter", "until=1h"]);
+    ok(&out);
+    let names = |d: &Rootful| stdout(&d.burrow(&["ps", "-a", "--format", "{{.Names}}"]));
+    assert!(names(&d).contains("plain"), "{}", names(&d));
+    ok(&d.burrow(&["container", "prune", "-f", "--filter", "label!=keep"]));
+    assert_eq!(names(&d), "labelled\n");
+    ok(&d.burrow(&["rm", "labelled"]));
+    let out = d.burrow(&["network", "prune"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
 
     // A run that fails removes the named volume it created, keeps the one that was there.
     ok(&d.burrow(&["volume", "create", "there"]));

@@ -287,6 +287,19 @@ fn prune_removes_only_unused_images() {
     ]);
     let out = d.burrow(&["image", "prune", "-a"]);
     assert_eq!(out.status.code(), Some(1), "no -f and no terminal: refused");
+    // Filters: no image carries this label, none was created before 1971; an unknown filter
+    // is refused naming those it takes.
+    for f in ["label=org.example.none", "until=31536000"] {
+        let out = d.burrow_ok(&["image", "prune", "-a", "-f", "--filter", f]);
+        assert!(!out.contains("multilayer"), "{f}: {out}");
+    }
+    let out = d.burrow(&["image", "prune", "-a", "-f", "--filter", "colour=red"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("until"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = d.burrow_ok(&["image", "prune", "-a", "-f"]);
     assert!(
         out.contains("Deleted Images:") && out.contains("Untagged: multilayer:latest"),

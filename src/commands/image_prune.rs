@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use crate::commands::images::with_endpoint_store;
 use crate::commands::rmi;
 use burrow::connection::Globals;
+use burrow::containers::prunefilter::PruneFilters;
 use burrow::images::{remove, userdb};
 
 #[derive(Debug, clap::Args)]
@@ -17,9 +18,14 @@ pub struct Args {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub force: bool,
+    /// Only images matching: until=TIME (created before; a timestamp or a duration such as
+    /// 24h), label=KEY[=VALUE], label!=KEY[=VALUE].
+    #[arg(long = "filter", value_name = "FILTER")]
+    pub filter: Vec<String>,
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
+    let filters = PruneFilters::parse(args.filter.iter().map(String::as_str), true, &[])?;
     let what = if args.all {
         "all images without at least one container associated to them"
     } else {
@@ -29,7 +35,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let removed = with_endpoint_store(g, async |ep, store| {
-        remove::prune(store, &userdb::cache_dir(&ep.data_root), args.all).await
+        remove::prune_filtered(store, &userdb::cache_dir(&ep.data_root), args.all, &filters).await
     })?;
     let lines: Vec<String> = removed.iter().flat_map(rmi::lines).collect();
     if !lines.is_empty() {

@@ -126,6 +126,7 @@ pub struct NamesArgs {
 #[derive(Debug, clap::Args)]
 #[command(mut_args(crate::commands::flags::go_bool))]
 pub struct PruneArgs {
+    /// Do not prompt for confirmation.
     #[arg(short, long)]
     pub force: bool,
 }
@@ -182,7 +183,11 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(1));
                 }
             }
-            Command::Prune(_) => {
+            Command::Prune(a) => {
+                let what = "all custom networks not used by at least one container";
+                if !crate::commands::confirm("network prune", what, a.force)? {
+                    return Ok(ExitCode::SUCCESS);
+                }
                 println!("Deleted Networks:");
                 for n in networks::prune(&ctx).await? {
                     println!("{}", n.name);

@@ -8,6 +8,7 @@ use super::container::{block_on, Ctx};
 use crate::commands::images::with_endpoint_store;
 use crate::commands::rmi;
 use burrow::connection::Globals;
+use burrow::containers::prunefilter::PruneFilters;
 use burrow::containers::volumes::{self, InUse};
 use burrow::containers::{networks, ops};
 use burrow::images::{remove, userdb};
@@ -41,6 +42,11 @@ pub struct PruneArgs {
     /// Do not ask for confirmation.
     #[arg(short, long)]
     pub force: bool,
+    /// Only what matches: until=TIME (containers and images created before; a timestamp or a
+    /// duration such as 24h), label=KEY[=VALUE], label!=KEY[=VALUE]. Networks and the build
+    /// cache are left alone with a filter (they record no creation time or labels to match).
+    #[arg(long = "filter", value_name = "FILTER")]
+    pub filter: Vec<String>,
 }
 
 pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
@@ -73,34 +79,45 @@ fn warning(args: &PruneArgs) -> String {
 }
 
 fn prune(args: PruneArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    let filters = PruneFilters::parse(args.filter.iter().map(String::as_str), true, &[])?;
     if !super::confirm("system prune", &warning(&args), args.force)? {
         return Ok(ExitCode::SUCCESS);
     }
     block_on(async {
         let ctx = Ctx::connect(g).await?;
-        section("Deleted Containers:", ops::prune(&ctx).await?);
-        let gone = networks::prune(&ctx).await?;
         section(
-            "Deleted Networks:",
-            gone.into_iter().map(|n| n.name).collect(),
+            "Deleted Containers:",
+            ops::prune_filtered(&ctx, &filters).await?,
         );
+        if args.filter.is_empty() {
+            let gone = networks::prune(&ctx).await?;
+            section(
+                "Deleted Networks:",
+                gone.into_iter().map(|n| n.name).collect(),
+            );
+        } else {
+            eprintln!("burrow: with --filter, networks and the build cache are left alone: they record no creation time or labels to match (run `burrow network prune` and `burrow builder prune`)");
+        }
         if args.volumes {
             let used = InUse::of(&ctx).await?;
             section(
                 "Deleted Volumes:",
-                volumes::prune(&ctx, &used, false, &[]).await?,
+                volumes::prune(&ctx, &used, false, filters.labels()).await?,
             );
         }
         // The builder's cache (records and RUN --mount=type=cache volumes), as Docker's
-        // system prune runs the build cache's prune too.
-        section(
-            "Deleted build cache objects:",
-            burrow::build::cache::prune(&ctx).await?,
-        );
+        // system prune runs the build cache's prune too (not with a filter: its entries have
+        // no labels, and it is pruned whole).
+        if args.filter.is_empty() {
+            section(
+                "Deleted build cache objects:",
+                burrow::build::cache::prune(&ctx).await?,
+            );
+        }
         Ok(ExitCode::SUCCESS)
     })?;
     let removed = with_endpoint_store(g, async |ep, store| {
-        remove::prune(store, &userdb::cache_dir(&ep.data_root), args.all).await
+        remove::prune_filtered(store, &userdb::cache_dir(&ep.data_root), args.all, &filters).await
     })?;
     section(
         "Deleted Images:",

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use super::container::{self as ctr, Ctx};
 use burrow::connection::Globals;
-use burrow::containers::volumes::{self, InUse, LabelFilter, Volume, Volumes};
+use burrow::containers::prunefilter::PruneFilters;
+use burrow::containers::volumes::{self, InUse, Volume, Volumes};
 use burrow::format::listing::{Inspect, Listing};
 
 #[derive(Debug, clap::Subcommand)]
@@ -32,6 +33,9 @@ pub struct CreateArgs {
     /// Set metadata on the volume (KEY=VALUE).
     #[arg(long = "label")]
     pub label: Vec<String>,
+    /// Volume driver: local, the only one (directories under the data root).
+    #[arg(short, long, default_value = "local")]
+    pub driver: String,
     pub name: Option<String>,
 }
 
@@ -86,7 +90,11 @@ pub struct NamesArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct RmArgs {
+    /// Pass over volumes that do not exist (one in use is still refused).
+    #[arg(short, long)]
+    pub force: bool,
     #[arg(required = true)]
     pub names: Vec<String>,
 }
@@ -97,7 +105,7 @@ pub struct PruneArgs {
     /// Remove every unused volume, named ones too (without it only anonymous volumes go).
     #[arg(short, long)]
     pub all: bool,
-    /// Only volumes matching a filter: label=KEY[=VALUE], label!=KEY[=VALUE].
+    /// Only volumes matching a filter: label=KEY[=VALUE], label!=KEY[=VALUE], all=true (as -a).
     #[arg(long = "filter")]
     pub filter: Vec<String>,
     /// Do not prompt for confirmation.
@@ -126,12 +134,13 @@ fn ls_row(v: &Volume) -> serde_json::Result<serde_json::Value> {
     Ok(row)
 }
 
-async fn remove(ctx: &Ctx, names: &[String]) -> anyhow::Result<ExitCode> {
+async fn remove(ctx: &Ctx, names: &[String], force: bool) -> anyhow::Result<ExitCode> {
     let used = InUse::of(ctx).await?;
     let mut failed = false;
     for n in names {
         match volumes::remove(ctx, n, &used).await {
             Ok(()) => println!("{n}"),
+            Err(volumes::VolumeError::NotFound(_)) if force => {}
             Err(e) => {
                 eprintln!("burrow: {e}");
                 failed = true;
@@ -146,12 +155,9 @@ async fn remove(ctx: &Ctx, names: &[String]) -> anyhow::Result<ExitCode> {
 }
 
 async fn prune(ctx: &Ctx, a: PruneArgs) -> anyhow::Result<ExitCode> {
-    let filters = a
-        .filter
-        .iter()
-        .map(|f| f.parse::<LabelFilter>())
-        .collect::<Result<Vec<_>, _>>()?;
-    let what = if a.all {
+    let filters = PruneFilters::parse(a.filter.iter().map(String::as_str), false, &["all"])?;
+    let all = a.all || filters.flag("all") == Some(true);
+    let what = if all {
         "all local volumes not used by at least one container"
     } else {
         "anonymous local volumes not used by at least one container"
@@ -161,7 +167,7 @@ async fn prune(ctx: &Ctx, a: PruneArgs) -> anyhow::Result<ExitCode> {
     }
     let used = InUse::of(ctx).await?;
     println!("Deleted Volumes:");
-    for n in volumes::prune(ctx, &used, a.all, &filters).await? {
+    for n in volumes::prune(ctx, &used, all, filters.labels()).await? {
         println!("{n}");
     }
     Ok(ExitCode::SUCCESS)
@@ -173,6 +179,12 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         let vols = Volumes::of(&ctx);
         match cmd {
             Command::Create(a) => {
+                if a.driver != "local" {
+                    anyhow::bail!(
+                        "volume driver {:?}: burrow has only the local driver (give -d local, or none)",
+                        a.driver
+                    );
+                }
                 let made = volumes::create(&ctx, a.name, ctr::parse_labels(&a.label)).await?;
                 println!("{made}");
             }
@@ -202,7 +214,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
                     None => println!("{}", serde_json::to_string_pretty(&found)?),
                 }
             }
-            Command::Rm(a) => return remove(&ctx, &a.names).await,
+            Command::Rm(a) => return remove(&ctx, &a.names, a.force).await,
             Command::Prune(a) => return prune(&ctx, a).await,
         }
         Ok(ExitCode::SUCCESS)

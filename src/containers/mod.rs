@@ -34,6 +34,7 @@ pub mod notify;
 pub mod ops;
 pub mod parked;
 pub mod platform;
+pub mod prunefilter;
 pub mod record;
 pub mod request;
 pub mod shared;

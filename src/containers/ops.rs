@@ -349,7 +349,19 @@ pub async fn prune(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
     prune_matching(ctx, |_| true).await
 }
 
-/// [`prune`] of the containers `wanted` accepts (the Docker API's `until` and `label` filters).
+/// [`prune`] of the containers that pass `filters` (`until`, `label`, `label!`).
+pub async fn prune_filtered(
+    ctx: &Ctx,
+    filters: &super::prunefilter::PruneFilters,
+) -> anyhow::Result<Vec<String>> {
+    prune_matching(ctx, |c| {
+        let created = c.created_at.as_ref().map(|t| t.seconds);
+        filters.pass(created, &c.labels)
+    })
+    .await
+}
+
+/// [`prune`] of the containers `wanted` accepts.
 pub async fn prune_matching(
     ctx: &Ctx,
     wanted: impl Fn(&Container) -> bool,

@@ -129,8 +129,31 @@ pub async fn prune(store: &Store, user_cache: &Path, all: bool) -> anyhow::Resul
     prune_matching(store, user_cache, all, |_| true).await
 }
 
-/// [`prune`], of the records whose name `wanted` accepts (the Docker API's `until` and
-/// `label` filters).
+/// [`prune`] of the images that pass `filters` (`until`: created before; `label`, `label!`:
+/// the image config's labels).
+pub async fn prune_filtered(
+    store: &Store,
+    user_cache: &Path,
+    all: bool,
+    filters: &crate::containers::prunefilter::PruneFilters,
+) -> anyhow::Result<Vec<Removed>> {
+    let mut passing = std::collections::HashSet::new();
+    for l in catalog::all(store, &Platform::host()).await? {
+        let labels: std::collections::HashMap<String, String> = l
+            .config
+            .config
+            .as_ref()
+            .and_then(|c| c.get("Labels"))
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        if filters.pass(catalog::created(&l), &labels) {
+            passing.insert(l.name.clone());
+        }
+    }
+    prune_matching(store, user_cache, all, |name| passing.contains(name)).await
+}
+
+/// [`prune`], of the records whose name `wanted` accepts.
 pub async fn prune_matching(
     store: &Store,
     user_cache: &Path,

@@ -1,6 +1,7 @@
 //! `stop`, `kill`, `restart`, `rm`, `wait`, `pause`, `unpause`, `rename`, `port`, `top` and
 //! `container prune`.
 
+use burrow::containers::prunefilter::PruneFilters;
 use std::process::ExitCode;
 
 use containerd_client::services::v1::Container;
@@ -89,6 +90,10 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation.
     #[arg(short, long)]
     pub force: bool,
+    /// Only containers matching: until=TIME (created before; a timestamp or a duration such
+    /// as 24h), label=KEY[=VALUE], label!=KEY[=VALUE].
+    #[arg(long = "filter", value_name = "FILTER")]
+    pub filter: Vec<String>,
 }
 
 /// A signal by name (`TERM`, `SIGTERM`) or number.
@@ -296,11 +301,15 @@ pub fn top(args: TopArgs, g: &Globals) -> anyhow::Result<ExitCode> {
 }
 
 /// `container prune`.
-pub fn prune(_args: PruneArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+pub fn prune(args: PruneArgs, g: &Globals) -> anyhow::Result<ExitCode> {
+    let filters = PruneFilters::parse(args.filter.iter().map(String::as_str), true, &[])?;
+    if !crate::commands::confirm("container prune", "all stopped containers", args.force)? {
+        return Ok(ExitCode::SUCCESS);
+    }
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         println!("Deleted Containers:");
-        for id in ops::prune(&ctx).await? {
+        for id in ops::prune_filtered(&ctx, &filters).await? {
             println!("{id}");
         }
         Ok(ExitCode::SUCCESS)
