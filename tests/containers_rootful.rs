@@ -985,7 +985,7 @@ fn cpu_and_memory_tuning_flags_reach_the_cgroup_and_update_merges() {
     if !blkio_weight && !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         // Docker's behaviour where the kernel has no I/O weight: dropped, with a warning.
         assert!(
-            stderr(&out).contains("--blkio-weight discarded"),
+            stderr(&out).contains("--blkio-weight and --blkio-weight-device discarded"),
             "{}",
             stderr(&out)
         );
@@ -1061,6 +1061,54 @@ fn cpu_and_memory_tuning_flags_reach_the_cgroup_and_update_merges() {
     }
     let out = d.burrow(&["ps", "-a", "--format", "{{.Names}}"]);
     assert!(!stdout(&out).contains("refused"), "{}", stdout(&out));
+    // Per-device rates on a block device of this host (v1: blkio.throttle.*).
+    let disk = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| std::path::Path::new(&format!("/dev/{n}")).exists());
+    if let (Some(disk), false) = (disk, v2) {
+        let numbers = std::fs::read_to_string(format!("/sys/block/{disk}/dev")).unwrap();
+        ok(&d.burrow(&[
+            "run",
+            "-d",
+            "--name",
+            "throttled",
+            "--network",
+            "none",
+            "--device-read-bps",
+            &format!("/dev/{disk}:1mb"),
+            "--device-write-iops",
+            &format!("/dev/{disk}:100"),
+            &bb,
+            "sleep",
+            "300",
+        ]));
+        let tpid = ok(&d.burrow(&["inspect", "-f", "{{.State.Pid}}", "throttled"]));
+        assert_eq!(
+            cgroup_file(&tpid, "blkio", "blkio.throttle.read_bps_device", "").as_deref(),
+            Some(format!("{} 1048576", numbers.trim()).as_str())
+        );
+        assert_eq!(
+            cgroup_file(&tpid, "blkio", "blkio.throttle.write_iops_device", "").as_deref(),
+            Some(format!("{} 100", numbers.trim()).as_str())
+        );
+        ok(&d.burrow(&["rm", "-f", "throttled"]));
+    }
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--device-read-bps",
+        "/dev/null:1mb",
+        &bb,
+        "true",
+    ]);
+    assert_eq!(code(&out), 125, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a block device"),
+        "{}",
+        stderr(&out)
+    );
     let out = d.burrow(&["update", "--memory-swap", "16m", "tuned"]);
     assert_ne!(code(&out), 0);
     assert!(stderr(&out).contains("below --memory"), "{}", stderr(&out));

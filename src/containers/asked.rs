@@ -61,6 +61,14 @@ pub struct AskedHost {
     pub memory_swappiness: Option<u64>,
     pub oom_kill_disable: bool,
     pub blkio_weight: u16,
+    /// `[{"Path", "Weight"}]`.
+    pub blkio_weight_device: Vec<serde_json::Value>,
+    pub blkio_device_read_bps: Vec<super::limits::DeviceRate>,
+    pub blkio_device_write_bps: Vec<super::limits::DeviceRate>,
+    #[serde(rename = "BlkioDeviceReadIOps")]
+    pub blkio_device_read_iops: Vec<super::limits::DeviceRate>,
+    #[serde(rename = "BlkioDeviceWriteIOps")]
+    pub blkio_device_write_iops: Vec<super::limits::DeviceRate>,
 }
 
 impl AskedHost {
@@ -137,6 +145,26 @@ impl AskedHost {
         set!(blkio_weight);
         if t.memory_swappiness.is_some() {
             self.memory_swappiness = t.memory_swappiness;
+        }
+        if !t.blkio_weight_device.is_empty() {
+            self.blkio_weight_device = t
+                .blkio_weight_device
+                .iter()
+                .map(|d| serde_json::json!({ "Path": d.path, "Weight": d.rate }))
+                .collect();
+        }
+        for (mine, given) in [
+            (&mut self.blkio_device_read_bps, &t.blkio_device_read_bps),
+            (&mut self.blkio_device_write_bps, &t.blkio_device_write_bps),
+            (&mut self.blkio_device_read_iops, &t.blkio_device_read_iops),
+            (
+                &mut self.blkio_device_write_iops,
+                &t.blkio_device_write_iops,
+            ),
+        ] {
+            if !given.is_empty() {
+                *mine = given.clone();
+            }
         }
         self
     }

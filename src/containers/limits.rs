@@ -4,7 +4,8 @@
 
 use oci_spec::runtime::{
     LinuxBlockIoBuilder, LinuxCpu, LinuxCpuBuilder, LinuxMemory, LinuxMemoryBuilder,
-    LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder,
+    LinuxPidsBuilder, LinuxResources, LinuxResourcesBuilder, LinuxThrottleDeviceBuilder,
+    LinuxWeightDeviceBuilder,
 };
 use serde::{Deserialize, Serialize};
 
@@ -51,6 +52,90 @@ pub struct Tuning {
     /// `--blkio-weight` (10 to 1000).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blkio_weight: Option<u16>,
+    /// `--blkio-weight-device PATH:WEIGHT`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blkio_weight_device: Vec<DeviceRate>,
+    /// `--device-read-bps PATH:RATE` (bytes a second).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blkio_device_read_bps: Vec<DeviceRate>,
+    /// `--device-write-bps PATH:RATE`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blkio_device_write_bps: Vec<DeviceRate>,
+    /// `--device-read-iops PATH:RATE` (operations a second).
+    #[serde(rename = "BlkioDeviceReadIOps", skip_serializing_if = "Vec::is_empty")]
+    pub blkio_device_read_iops: Vec<DeviceRate>,
+    /// `--device-write-iops PATH:RATE`.
+    #[serde(rename = "BlkioDeviceWriteIOps", skip_serializing_if = "Vec::is_empty")]
+    pub blkio_device_write_iops: Vec<DeviceRate>,
+}
+
+/// A block device and a weight or rate for it (Docker's WeightDevice and ThrottleDevice).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct DeviceRate {
+    pub path: String,
+    /// The weight (10 to 1000), or the rate: bytes or operations a second.
+    #[serde(alias = "Weight")]
+    pub rate: u64,
+}
+
+impl DeviceRate {
+    /// `PATH:VALUE`, the value a size (`1mb`) when `bytes`, else a number; `flag` names it in
+    /// the error.
+    pub fn parse(flag: &'static str, s: &str, bytes: bool) -> Result<DeviceRate, LimitsError> {
+        let bad = || LimitsError::DeviceRate {
+            flag,
+            value: s.to_string(),
+        };
+        let (path, v) = s.rsplit_once(':').ok_or_else(bad)?;
+        if !path.starts_with("/dev/") {
+            return Err(bad());
+        }
+        let rate = match bytes {
+            true => v
+                .parse::<super::values::ByteSize>()
+                .ok()
+                .and_then(|b| u64::try_from(b.0).ok()),
+            false => v.parse::<u64>().ok(),
+        }
+        .ok_or_else(bad)?;
+        Ok(DeviceRate {
+            path: path.to_string(),
+            rate,
+        })
+    }
+
+    /// The device's major and minor numbers; an error unless `path` is a block device.
+    fn numbers(&self, flag: &'static str) -> Result<(i64, i64), LimitsError> {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let bad = |why: String| LimitsError::NotBlockDevice {
+            flag,
+            path: self.path.clone(),
+            why,
+        };
+        let m = std::fs::metadata(&self.path).map_err(|e| bad(e.to_string()))?;
+        if !m.file_type().is_block_device() {
+            return Err(bad("not a block device".into()));
+        }
+        let rdev = m.rdev();
+        Ok((
+            i64::from(nix::sys::stat::major(rdev) as u32),
+            i64::from(nix::sys::stat::minor(rdev) as u32),
+        ))
+    }
+}
+
+impl Tuning {
+    /// The per-device lists with the flags that give them.
+    fn device_lists(&self) -> [(&'static str, &Vec<DeviceRate>); 5] {
+        [
+            ("blkio-weight-device", &self.blkio_weight_device),
+            ("device-read-bps", &self.blkio_device_read_bps),
+            ("device-write-bps", &self.blkio_device_write_bps),
+            ("device-read-iops", &self.blkio_device_read_iops),
+            ("device-write-iops", &self.blkio_device_write_iops),
+        ]
+    }
 }
 
 /// Limits that contradict each other or are out of range, as Docker refuses them.
@@ -80,6 +165,24 @@ pub enum LimitsError {
         value: String,
         available: String,
     },
+    #[error("invalid --{flag} {value:?}: give DEVICE:VALUE, such as /dev/sda:10mb (or :1000 for a number or weight)")]
+    DeviceRate { flag: &'static str, value: String },
+    #[error("--{flag} {path}: {why} (give a block device such as /dev/sda)")]
+    NotBlockDevice {
+        flag: &'static str,
+        path: String,
+        why: String,
+    },
+    #[error("--blkio-weight-device {0}: give a weight from 10 to 1000")]
+    DeviceWeight(String),
+    #[error("building the OCI resources: {0}")]
+    Oci(String),
+}
+
+impl From<oci_spec::OciSpecError> for LimitsError {
+    fn from(e: oci_spec::OciSpecError) -> Self {
+        LimitsError::Oci(e.to_string())
+    }
 }
 
 impl Limits {
@@ -125,6 +228,13 @@ impl Limits {
         if let Some(w) = t.blkio_weight.filter(|w| !(10..=1000).contains(w)) {
             return Err(LimitsError::BlkioWeight(w));
         }
+        if let Some(d) = t
+            .blkio_weight_device
+            .iter()
+            .find(|d| !(10..=1000).contains(&d.rate))
+        {
+            return Err(LimitsError::DeviceWeight(format!("{}:{}", d.path, d.rate)));
+        }
         for (flag, v) in [
             ("cpuset-cpus", &t.cpuset_cpus),
             ("cpuset-mems", &t.cpuset_mems),
@@ -139,9 +249,15 @@ impl Limits {
         Ok(())
     }
 
-    /// Refuses CPUs and memory nodes this host does not have (runc's own error names neither).
+    /// Refuses CPUs and memory nodes this host does not have (runc's own error names neither),
+    /// and device limits on what is not a block device.
     pub fn check_host(&self) -> Result<(), LimitsError> {
         let t = &self.tuning;
+        for (flag, list) in t.device_lists() {
+            for d in list {
+                d.numbers(flag)?;
+            }
+        }
         for (flag, v, online) in [
             (
                 "cpuset-cpus",
@@ -188,6 +304,11 @@ impl Limits {
             ("--memory-swappiness", t.memory_swappiness.is_some()),
             ("--oom-kill-disable", t.oom_kill_disable.is_some()),
             ("--blkio-weight", t.blkio_weight.is_some()),
+            ("--blkio-weight-device", !t.blkio_weight_device.is_empty()),
+            ("--device-read-bps", !t.blkio_device_read_bps.is_empty()),
+            ("--device-write-bps", !t.blkio_device_write_bps.is_empty()),
+            ("--device-read-iops", !t.blkio_device_read_iops.is_empty()),
+            ("--device-write-iops", !t.blkio_device_write_iops.is_empty()),
         ]
         .iter()
         .filter(|(_, set)| *set)
@@ -200,10 +321,13 @@ impl Limits {
     /// the block I/O weight without the (v1) `blkio.weight` file or the (v2) `io.weight`.
     pub fn discard_unsupported(&mut self) -> Vec<String> {
         let mut warnings = Vec::new();
-        if self.tuning.blkio_weight.is_some() && !blkio_weight_supported() {
+        let weights =
+            self.tuning.blkio_weight.is_some() || !self.tuning.blkio_weight_device.is_empty();
+        if weights && !blkio_weight_supported() {
             self.tuning.blkio_weight = None;
+            self.tuning.blkio_weight_device.clear();
             warnings.push(
-                "this kernel does not support block I/O weight (no blkio.weight or io.weight in its cgroups): --blkio-weight discarded".to_string(),
+                "this kernel does not support block I/O weight (no blkio.weight or io.weight in its cgroups): --blkio-weight and --blkio-weight-device discarded".to_string(),
             );
         }
         warnings
@@ -247,7 +371,7 @@ fn parse_list(s: &str) -> Option<Vec<u32>> {
 }
 
 /// The OCI resources of `l` (what a cgroup gets).
-pub fn resources(l: &Limits) -> Result<LinuxResources, oci_spec::OciSpecError> {
+pub fn resources(l: &Limits) -> Result<LinuxResources, LimitsError> {
     let t = &l.tuning;
     let mut r = LinuxResourcesBuilder::default();
     let memory_set = l.memory_bytes.is_some()
@@ -308,10 +432,62 @@ pub fn resources(l: &Limits) -> Result<LinuxResources, oci_spec::OciSpecError> {
     if let Some(pids) = l.pids {
         r = r.pids(LinuxPidsBuilder::default().limit(pids).build()?);
     }
-    if let Some(w) = t.blkio_weight {
-        r = r.block_io(LinuxBlockIoBuilder::default().weight(w).build()?);
+    let devices = t.device_lists().iter().any(|(_, l)| !l.is_empty());
+    if t.blkio_weight.is_some() || devices {
+        let mut b = LinuxBlockIoBuilder::default();
+        if let Some(w) = t.blkio_weight {
+            b = b.weight(w);
+        }
+        if !t.blkio_weight_device.is_empty() {
+            let mut list = Vec::new();
+            for d in &t.blkio_weight_device {
+                let (major, minor) = d.numbers("blkio-weight-device")?;
+                list.push(
+                    LinuxWeightDeviceBuilder::default()
+                        .major(major)
+                        .minor(minor)
+                        .weight(u16::try_from(d.rate).unwrap_or(u16::MAX))
+                        .build()?,
+                );
+            }
+            b = b.weight_device(list);
+        }
+        let throttle = |flag: &'static str, list: &[DeviceRate]| {
+            list.iter()
+                .map(|d| {
+                    let (major, minor) = d.numbers(flag)?;
+                    Ok(LinuxThrottleDeviceBuilder::default()
+                        .major(major)
+                        .minor(minor)
+                        .rate(d.rate)
+                        .build()?)
+                })
+                .collect::<Result<Vec<_>, LimitsError>>()
+        };
+        if !t.blkio_device_read_bps.is_empty() {
+            b = b.throttle_read_bps_device(throttle("device-read-bps", &t.blkio_device_read_bps)?);
+        }
+        if !t.blkio_device_write_bps.is_empty() {
+            b = b.throttle_write_bps_device(throttle(
+                "device-write-bps",
+                &t.blkio_device_write_bps,
+            )?);
+        }
+        if !t.blkio_device_read_iops.is_empty() {
+            b = b.throttle_read_iops_device(throttle(
+                "device-read-iops",
+                &t.blkio_device_read_iops,
+            )?);
+        }
+        if !t.blkio_device_write_iops.is_empty() {
+            b = b.throttle_write_iops_device(throttle(
+                "device-write-iops",
+                &t.blkio_device_write_iops,
+            )?);
+        }
+        r = r.block_io(b.build()?);
     }
-    r.build()
+    Ok(r.build()?)
 }
 
 /// `base` with what `new` sets laid over it, field by field (an update of --cpu-shares keeps
@@ -329,8 +505,27 @@ pub fn merge(base: &LinuxResources, new: &LinuxResources) -> LinuxResources {
     if new.pids().is_some() {
         out.set_pids(*new.pids());
     }
-    if new.block_io().is_some() {
-        out.set_block_io(new.block_io().clone());
+    if let Some(n) = new.block_io() {
+        let mut b = base.block_io().clone().unwrap_or_default();
+        if n.weight().is_some() {
+            b.set_weight(n.weight());
+        }
+        if n.weight_device().is_some() {
+            b.set_weight_device(n.weight_device().clone());
+        }
+        if n.throttle_read_bps_device().is_some() {
+            b.set_throttle_read_bps_device(n.throttle_read_bps_device().clone());
+        }
+        if n.throttle_write_bps_device().is_some() {
+            b.set_throttle_write_bps_device(n.throttle_write_bps_device().clone());
+        }
+        if n.throttle_read_iops_device().is_some() {
+            b.set_throttle_read_iops_device(n.throttle_read_iops_device().clone());
+        }
+        if n.throttle_write_iops_device().is_some() {
+            b.set_throttle_write_iops_device(n.throttle_write_iops_device().clone());
+        }
+        out.set_block_io(Some(b));
     }
     out
 }
@@ -430,6 +625,38 @@ mod tests {
         assert!(matches!(
             l.check_host(),
             Err(LimitsError::CpusetUnavailable { .. })
+        ));
+    }
+
+    #[test]
+    fn device_rates() {
+        let d = DeviceRate::parse("device-read-bps", "/dev/sda:1mb", true).unwrap();
+        assert_eq!((d.path.as_str(), d.rate), ("/dev/sda", 1 << 20));
+        let d = DeviceRate::parse("device-read-iops", "/dev/sda:300", false).unwrap();
+        assert_eq!(d.rate, 300);
+        for bad in ["sda:1mb", "/dev/sda", "/dev/sda:fast"] {
+            assert!(
+                DeviceRate::parse("device-read-bps", bad, true).is_err(),
+                "{bad}"
+            );
+        }
+        // Not a block device: refused when checked against the host, and by resources().
+        let mut l = Limits::default();
+        l.tuning.blkio_device_read_bps = vec![DeviceRate {
+            path: "/dev/null".into(),
+            rate: 1,
+        }];
+        let e = l.check_host().unwrap_err();
+        assert!(e.to_string().contains("not a block device"), "{e}");
+        assert!(resources(&l).is_err());
+        l.tuning.blkio_device_read_bps.clear();
+        l.tuning.blkio_weight_device = vec![DeviceRate {
+            path: "/dev/sda".into(),
+            rate: 5,
+        }];
+        assert!(matches!(
+            l.validate(None),
+            Err(LimitsError::DeviceWeight(_))
         ));
     }
 

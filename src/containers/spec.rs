@@ -96,6 +96,8 @@ pub enum SpecError {
     BadEnv(String),
     #[error("building the OCI spec: {0}")]
     Oci(#[from] oci_spec::OciSpecError),
+    #[error(transparent)]
+    Limits(#[from] super::limits::LimitsError),
 }
 
 /// Docker's entrypoint/cmd rules: the entrypoint asked for (else the image's), and the

@@ -116,6 +116,8 @@ pub struct HostBody {
     pub rest: BTreeMap<String, Value>,
 }
 
+use crate::containers::limits::DeviceRate;
+
 /// The cgroup limits of HostConfig and of UpdateConfig beyond Memory, NanoCpus and PidsLimit;
 /// Go's zero values (and -1 for MemorySwappiness) leave a limit unset.
 #[derive(Debug, Default, Deserialize)]
@@ -131,6 +133,13 @@ pub struct TuningBody {
     pub memory_swappiness: Option<i64>,
     pub oom_kill_disable: Option<bool>,
     pub blkio_weight: i64,
+    pub blkio_weight_device: Option<Vec<DeviceRate>>,
+    pub blkio_device_read_bps: Option<Vec<DeviceRate>>,
+    pub blkio_device_write_bps: Option<Vec<DeviceRate>>,
+    #[serde(rename = "BlkioDeviceReadIOps")]
+    pub blkio_device_read_iops: Option<Vec<DeviceRate>>,
+    #[serde(rename = "BlkioDeviceWriteIOps")]
+    pub blkio_device_write_iops: Option<Vec<DeviceRate>>,
 }
 
 impl TuningBody {
@@ -162,6 +171,11 @@ impl TuningBody {
                         .map_err(|e| bad("BlkioWeight", &self.blkio_weight.to_string(), e))
                 })
                 .transpose()?,
+            blkio_weight_device: self.blkio_weight_device.unwrap_or_default(),
+            blkio_device_read_bps: self.blkio_device_read_bps.unwrap_or_default(),
+            blkio_device_write_bps: self.blkio_device_write_bps.unwrap_or_default(),
+            blkio_device_read_iops: self.blkio_device_read_iops.unwrap_or_default(),
+            blkio_device_write_iops: self.blkio_device_write_iops.unwrap_or_default(),
         })
     }
 }

@@ -16,6 +16,7 @@ use burrow::containers::create::{
     self, teardown_leftovers, AheadNet, CreateOptions, Created, Note,
 };
 use burrow::containers::lifecycle::Stdio;
+use burrow::containers::limits::DeviceRate;
 use burrow::containers::logdriver;
 use burrow::containers::request::ContainerRequest;
 use burrow::containers::values::{
@@ -260,7 +261,7 @@ impl CreateFlags {
         &self,
         h: &mut burrow::containers::request::HostConfig,
         auto_remove: bool,
-    ) -> Result<(), FlagError> {
+    ) -> anyhow::Result<()> {
         h.binds = parse_all("-v", &self.volume)?;
         h.mounts = parse_all("--mount", &self.mount)?;
         h.tmpfs = parse_all("--tmpfs", &self.tmpfs)?;
@@ -352,14 +353,34 @@ pub struct LimitFlags {
     /// Block I/O weight (10 to 1000), where the kernel's I/O scheduler has weights.
     #[arg(long, value_name = "WEIGHT")]
     pub blkio_weight: Option<u16>,
+    /// Block I/O weight of one device (DEVICE:WEIGHT, e.g. /dev/sda:200); repeatable.
+    #[arg(long, value_name = "DEVICE:WEIGHT")]
+    pub blkio_weight_device: Vec<String>,
+    /// Read rate limit of a device (DEVICE:RATE, e.g. /dev/sda:10mb a second); repeatable.
+    #[arg(long, value_name = "DEVICE:RATE")]
+    pub device_read_bps: Vec<String>,
+    /// Write rate limit of a device (DEVICE:RATE, e.g. /dev/sda:10mb a second); repeatable.
+    #[arg(long, value_name = "DEVICE:RATE")]
+    pub device_write_bps: Vec<String>,
+    /// Read operations a second allowed on a device (DEVICE:N); repeatable.
+    #[arg(long, value_name = "DEVICE:N")]
+    pub device_read_iops: Vec<String>,
+    /// Write operations a second allowed on a device (DEVICE:N); repeatable.
+    #[arg(long, value_name = "DEVICE:N")]
+    pub device_write_iops: Vec<String>,
 }
 
 impl LimitFlags {
-    pub fn limits(&self) -> Result<burrow::containers::limits::Limits, FlagError> {
+    pub fn limits(&self) -> anyhow::Result<burrow::containers::limits::Limits> {
         let bytes = |flag: &'static str, v: &Option<String>| -> Result<Option<i64>, FlagError> {
             v.as_deref()
                 .map(|m| parse_flag::<ByteSize>(flag, m).map(|b| b.0))
                 .transpose()
+        };
+        let rates = |flag: &'static str, v: &[String], bytes: bool| {
+            v.iter()
+                .map(|s| DeviceRate::parse(flag, s, bytes))
+                .collect::<Result<Vec<_>, _>>()
         };
         let memory_swap = match self.memory_swap.as_deref() {
             Some("-1") => Some(-1),
@@ -388,6 +409,19 @@ impl LimitFlags {
                 memory_swappiness,
                 oom_kill_disable: self.oom_kill_disable.then_some(true),
                 blkio_weight: self.blkio_weight,
+                blkio_weight_device: rates(
+                    "blkio-weight-device",
+                    &self.blkio_weight_device,
+                    false,
+                )?,
+                blkio_device_read_bps: rates("device-read-bps", &self.device_read_bps, true)?,
+                blkio_device_write_bps: rates("device-write-bps", &self.device_write_bps, true)?,
+                blkio_device_read_iops: rates("device-read-iops", &self.device_read_iops, false)?,
+                blkio_device_write_iops: rates(
+                    "device-write-iops",
+                    &self.device_write_iops,
+                    false,
+                )?,
             },
         })
     }

@@ -485,7 +485,7 @@ fn deploy(
 /// The cgroup keys beyond mem_limit, cpus and pids_limit, as Docker Compose maps them:
 /// `cpu_shares`, `cpu_period`, `cpu_quota`, `cpuset`, `mem_reservation` (or
 /// `deploy.resources.reservations.memory`), `memswap_limit`, `mem_swappiness`,
-/// `oom_kill_disable`, `blkio_config.weight` (per-device weights and rates are refused).
+/// `oom_kill_disable`, `blkio_config` (weight, weight_device, device_read/write_bps/iops).
 fn tuning(svc: &Service, t: &mut crate::containers::limits::Tuning) -> Result<(), ComposeError> {
     let bad = |key: &str, e: &dyn std::fmt::Display| {
         ComposeError::service(&svc.name, format!("{key}: {e}"))
@@ -526,14 +526,6 @@ fn tuning(svc: &Service, t: &mut crate::containers::limits::Tuning) -> Result<()
         .and_then(Value::as_bool)
         .filter(|d| *d);
     if let Some(b) = svc.get("blkio_config").and_then(Value::as_object) {
-        for k in b.keys() {
-            if k != "weight" {
-                return Err(bad(
-                    &format!("blkio_config.{k}"),
-                    &"only weight is supported (per-device weights and rates are not)",
-                ));
-            }
-        }
         t.blkio_weight = b
             .get("weight")
             .map(|w| {
@@ -542,6 +534,53 @@ fn tuning(svc: &Service, t: &mut crate::containers::limits::Tuning) -> Result<()
                     .map_err(|e| bad("blkio_config.weight", &e))
             })
             .transpose()?;
+        for (k, v) in b.iter().filter(|(k, _)| *k != "weight") {
+            let (list, field, bytes, flag) = match k.as_str() {
+                "weight_device" => (
+                    &mut t.blkio_weight_device,
+                    "weight",
+                    false,
+                    "blkio-weight-device",
+                ),
+                "device_read_bps" => (
+                    &mut t.blkio_device_read_bps,
+                    "rate",
+                    true,
+                    "device-read-bps",
+                ),
+                "device_write_bps" => (
+                    &mut t.blkio_device_write_bps,
+                    "rate",
+                    true,
+                    "device-write-bps",
+                ),
+                "device_read_iops" => (
+                    &mut t.blkio_device_read_iops,
+                    "rate",
+                    false,
+                    "device-read-iops",
+                ),
+                "device_write_iops" => (
+                    &mut t.blkio_device_write_iops,
+                    "rate",
+                    false,
+                    "device-write-iops",
+                ),
+                _ => return Err(bad(&format!("blkio_config.{k}"), &"not a blkio_config key")),
+            };
+            let key = format!("blkio_config.{k}");
+            for e in v.as_array().into_iter().flatten() {
+                let path = e.get("path").map(scalar).unwrap_or_default();
+                let value = e.get(field).map(scalar).unwrap_or_default();
+                let d = crate::containers::limits::DeviceRate::parse(
+                    flag,
+                    &format!("{path}:{value}"),
+                    bytes,
+                )
+                .map_err(|e| bad(&key, &e))?;
+                list.push(d);
+            }
+        }
     }
     Ok(())
 }
@@ -1073,6 +1112,10 @@ services:
     depends_on: [db]
     cpu_shares: 512
     cpu_rt_runtime: 400ms
+    blkio_config:
+      weight: 300
+      device_read_bps: [{path: /dev/sda, rate: 10mb}]
+      device_write_iops: [{path: /dev/sda, rate: 100}]
   db:
     image: busybox
 networks:
@@ -1096,7 +1139,11 @@ secrets:
             warnings.iter().any(|w| w.contains("cpu_rt_runtime")),
             "{warnings:?}"
         );
-        assert_eq!(r.host_config.tuning.cpu_shares, Some(512));
+        let t = &r.host_config.tuning;
+        assert_eq!(t.cpu_shares, Some(512));
+        assert_eq!(t.blkio_weight, Some(300));
+        assert_eq!(t.blkio_device_read_bps[0].rate, 10 << 20);
+        assert_eq!(t.blkio_device_write_iops[0].rate, 100);
         assert_eq!(r.config.cmd, ["httpd", "-f", "-p 80"]);
         assert_eq!(r.config.env, ["A=1"]);
         assert_eq!(r.config.stop_timeout, Some(3));
