@@ -1116,6 +1116,42 @@ fn cpu_and_memory_tuning_flags_reach_the_cgroup_and_update_merges() {
 }
 
 #[test]
+fn uts_host_gives_the_hosts_name() {
+    let Some(d) = rootful("uts") else { return };
+    let bb = image("busybox");
+    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--uts",
+        "host",
+        "--network",
+        "none",
+        &bb,
+        "hostname",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), host);
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--uts",
+        "host",
+        "-h",
+        "other",
+        "--network",
+        "none",
+        &bb,
+        "true",
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("--uts=host"), "{}", stderr(&out));
+    let out = d.burrow(&["run", "--rm", "--uts", "shared", &bb, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("--uts"), "{}", stderr(&out));
+}
+
+#[test]
 fn restart_always_brings_back_a_killed_container() {
     let Some(d) = rootful("restart") else { return };
     let bb = image("busybox");

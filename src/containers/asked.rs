@@ -46,6 +46,8 @@ pub struct AskedHost {
     pub group_add: Option<Vec<String>>,
     pub ipc_mode: String,
     pub pid_mode: String,
+    #[serde(rename = "UTSMode")]
+    pub uts_mode: String,
     pub memory: i64,
     pub nano_cpus: i64,
     pub pids_limit: Option<i64>,
@@ -105,6 +107,7 @@ impl AskedHost {
             group_add: some(&h.group_add),
             ipc_mode: h.ipc_mode.clone(),
             pid_mode: h.pid_mode.clone(),
+            uts_mode: h.uts_mode.clone(),
             memory: h.memory.map(|m| m.0).unwrap_or(0),
             nano_cpus: h.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
             pids_limit: h.pids_limit,

@@ -950,8 +950,11 @@ async fn make(
     undo.dir = true;
     let hostname = match &plan.joined {
         Some(j) => j.hostname.clone(),
-        // On the host's network a container has the host's name, as Docker's (unless -h).
-        None if req.config.hostname.is_none() && network_mode(req) == "host" => {
+        // On the host's network (or UTS namespace) a container has the host's name, as
+        // Docker's (unless -h).
+        None if req.config.hostname.is_none()
+            && (network_mode(req) == "host" || req.host_config.uts_mode == "host") =>
+        {
             nix::unistd::gethostname()
                 .ok()
                 .and_then(|h| h.into_string().ok())
@@ -1279,6 +1282,10 @@ async fn host_options(
             _ => {}
         }
     }
+    if hc.uts_mode == "host" {
+        // The host's UTS namespace: its name is not the container's to set.
+        namespaces.retain(|n| n.typ() != Ns::Uts);
+    }
     if hc.cgroupns_mode == "private" {
         namespaces.push(
             oci_spec::runtime::LinuxNamespaceBuilder::default()
@@ -1287,6 +1294,10 @@ async fn host_options(
         );
     }
     linux.set_namespaces(Some(namespaces));
+    if hc.uts_mode == "host" {
+        spec.set_hostname(None);
+        spec.set_domainname(None);
+    }
     if hc.pid_mode == "host" {
         // /proc of a PID namespace the user namespace does not own cannot be mounted afresh.
         bind_proc(spec)?;

@@ -111,6 +111,9 @@ pub struct HostConfig {
     pub pid_mode: String,
     /// cgroup namespace: "" or private (its own), or host.
     pub cgroupns_mode: String,
+    /// UTS namespace: "" (its own) or host (the host's name, which the container cannot set).
+    #[serde(rename = "UTSMode")]
+    pub uts_mode: String,
     /// An init as PID 1 (the host's docker-init, tini or catatonit).
     pub init: bool,
     /// User namespace: "" (the runtime's), host, or keep-id[:uid=U,gid=G] (see
@@ -185,6 +188,8 @@ pub enum RequestError {
     },
     #[error("invalid --sysctl {0:?}: give NAME=VALUE")]
     Sysctl(String),
+    #[error("conflicting options: --uts=host with --hostname, --domainname or a kernel.hostname/kernel.domainname sysctl (the container has the host's names, and setting them would change the host's)")]
+    HostnameWithUtsHost,
     #[error(transparent)]
     Health(#[from] HealthError),
     #[error(transparent)]
@@ -271,6 +276,17 @@ impl ContainerRequest {
             matches!(cg, "" | "private" | "host"),
             "private or host",
         )?;
+        let uts = hc.uts_mode.as_str();
+        mode("uts", uts, matches!(uts, "" | "host"), "host")?;
+        let uts_sysctl = hc
+            .sysctls
+            .keys()
+            .any(|k| k == "kernel.hostname" || k == "kernel.domainname");
+        if uts == "host"
+            && (self.config.hostname.is_some() || self.config.domainname.is_some() || uts_sysctl)
+        {
+            return Err(RequestError::HostnameWithUtsHost);
+        }
         if let Some(k) = hc
             .sysctls
             .keys()

@@ -109,6 +109,7 @@ pub struct HostBody {
     #[serde(flatten)]
     pub tuning: TuningBody,
     pub storage_opt: Option<HashMap<String, String>>,
+    #[serde(rename = "UTSMode")]
     pub uts_mode: String,
     pub annotations: Option<BTreeMap<String, String>>,
     /// Every other field: refused when set ([`refuse_rest`]).
@@ -482,6 +483,7 @@ fn host(r: &mut ContainerRequest, mut h: HostBody) -> Result<(), ApiError> {
     hc.ipc_mode = h.ipc_mode;
     hc.pid_mode = h.pid_mode;
     hc.cgroupns_mode = h.cgroupns_mode;
+    hc.uts_mode = std::mem::take(&mut h.uts_mode);
     hc.init = h.init.unwrap_or(false);
     hc.userns_mode = h.userns_mode;
     hc.memory = (h.memory > 0).then_some(ByteSize(h.memory));
@@ -599,7 +601,6 @@ fn refuse_unsupported(h: &HostBody) -> Result<(), ApiError> {
             "HostConfig.StorageOpt",
             h.storage_opt.as_ref().is_some_and(|m| !m.is_empty()),
         ),
-        ("HostConfig.UTSMode", !h.uts_mode.is_empty()),
     ];
     match refused.iter().find(|(_, set)| *set) {
         Some((name, _)) => Err(refuse(name)),

@@ -139,6 +139,9 @@ pub struct CreateFlags {
     /// cgroup namespace: private or host (default: the runtime's).
     #[arg(long, value_name = "MODE", default_value = "")]
     pub cgroupns: String,
+    /// UTS namespace: host for the host's (its host name, not the container's to set).
+    #[arg(long, value_name = "MODE", default_value = "")]
+    pub uts: String,
     /// Write the container ID to this file (which must not exist yet).
     #[arg(long, value_name = "FILE")]
     pub cidfile: Option<PathBuf>,
@@ -286,6 +289,7 @@ impl CreateFlags {
         h.ipc_mode = self.ipc.clone();
         h.pid_mode = self.pid.clone();
         h.cgroupns_mode = self.cgroupns.clone();
+        h.uts_mode = self.uts.clone();
         h.extra_hosts = parse_all("--add-host", &self.add_host)?;
         h.init = self.init;
         self.userns.apply(h);

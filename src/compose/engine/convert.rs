@@ -92,6 +92,7 @@ const HANDLED: &[&str] = &[
     "device_cgroup_rules",
     "links",
     "cgroup",
+    "uts",
 ];
 
 /// Which container of a service to make.
@@ -380,6 +381,9 @@ fn host_config(
         hc.oom_score_adj = Some(o as i32);
     }
     tuning(svc, &mut hc.tuning)?;
+    if let Some(u) = svc.get("uts") {
+        hc.uts_mode = scalar(u);
+    }
     for f in words(svc.get("volumes_from")).unwrap_or_default() {
         // SERVICE[:MODE] (its first container) or container:NAME[:MODE].
         let text = match f.strip_prefix("container:") {
