@@ -1152,6 +1152,49 @@ fn uts_host_gives_the_hosts_name() {
 }
 
 #[test]
+fn cgroup_parent_places_the_containers_cgroup() {
+    let Some(d) = rootful("cgparent") else { return };
+    let bb = image("busybox");
+    let parent = format!("burrow-test-parent-{}", std::process::id());
+    let out = d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "parented",
+        "--network",
+        "none",
+        "--cgroup-parent",
+        &parent,
+        &bb,
+        "sleep",
+        "300",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    let pid = stdout(&d.burrow(&["inspect", "-f", "{{.State.Pid}}", "parented"]));
+    let cgroup = std::fs::read_to_string(format!("/proc/{}/cgroup", pid.trim())).unwrap();
+    assert!(
+        cgroup
+            .lines()
+            .any(|l| l.ends_with(&format!(":/{parent}/{id}"))),
+        "{cgroup}"
+    );
+    assert_eq!(
+        stdout(&d.burrow(&["inspect", "-f", "{{.HostConfig.CgroupParent}}", "parented"])),
+        format!("{parent}\n")
+    );
+    assert_eq!(code(&d.burrow(&["rm", "-f", "parented"])), 0);
+    // The parent is left, as Docker leaves it: removed here.
+    for dir in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let _ = std::fs::remove_dir(dir.path().join(&parent));
+    }
+    let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{parent}"));
+    let out = d.burrow(&["run", "--rm", "--cgroup-parent", "../escape", &bb, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("--cgroup-parent"), "{}", stderr(&out));
+}
+
+#[test]
 fn restart_always_brings_back_a_killed_container() {
     let Some(d) = rootful("restart") else { return };
     let bb = image("busybox");

@@ -518,6 +518,23 @@ fn rootless_cp_keeps_owners_right_running_and_stopped() {
         let out = rl.burrow(&["stats", "--no-stream"]);
         assert_eq!(code(&out), 1);
         assert!(stderr(&out).contains("cgroup v1"), "{}", stderr(&out));
+        // Limits and a parent cgroup are refused with the same reason, nothing made.
+        let bb = image("busybox");
+        for flags in [
+            &["--cpu-shares", "512"][..],
+            &["--cgroup-parent", "mine"][..],
+        ] {
+            let mut argv = vec!["run", "--rm", "--name", "limited"];
+            argv.extend_from_slice(flags);
+            argv.extend([bb.as_str(), "true"]);
+            let out = rl.burrow(&argv);
+            assert_eq!(code(&out), 125, "{flags:?}: {}", stderr(&out));
+            assert!(
+                stderr(&out).contains("cgroup v1") && stderr(&out).contains(flags[0]),
+                "{flags:?}: {}",
+                stderr(&out)
+            );
+        }
     }
     let _ = rl.burrow(&["rm", "-f", "cpr"]);
 }

@@ -48,6 +48,7 @@ pub struct AskedHost {
     pub pid_mode: String,
     #[serde(rename = "UTSMode")]
     pub uts_mode: String,
+    pub cgroup_parent: String,
     pub memory: i64,
     pub nano_cpus: i64,
     pub pids_limit: Option<i64>,
@@ -108,6 +109,7 @@ impl AskedHost {
             ipc_mode: h.ipc_mode.clone(),
             pid_mode: h.pid_mode.clone(),
             uts_mode: h.uts_mode.clone(),
+            cgroup_parent: h.cgroup_parent.clone(),
             memory: h.memory.map(|m| m.0).unwrap_or(0),
             nano_cpus: h.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0),
             pids_limit: h.pids_limit,

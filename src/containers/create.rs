@@ -259,6 +259,8 @@ struct Checked {
 
 impl Checked {
     fn new(ctx: &Ctx, req: &ContainerRequest) -> Result<Checked, CreateError> {
+        // A parent cgroup that cannot be had fails before any pull.
+        cgroups(ctx, &req.host_config.cgroup_parent)?;
         let hc = &req.host_config;
         let (seccomp, no_new_privileges) = security(&hc.security_opt)?;
         let init = if hc.init { Some(find_init()?) } else { None };
@@ -607,7 +609,7 @@ impl NetPlan {
             endpoints: nets.endpoints,
             joined: nets.joined,
             port_maps,
-            cgroups: cgroups(ctx),
+            cgroups: cgroups(ctx, &req.host_config.cgroup_parent)?,
             extra_hosts: Vec::new(),
         };
         plan.extra_hosts = extra_hosts(req, host_gateway(ctx, &plan).as_deref());
@@ -615,24 +617,44 @@ impl NetPlan {
     }
 }
 
-/// Where the container's cgroup goes (`{ID}` stands for its id), or why it has none.
-fn cgroups(ctx: &Ctx) -> Cgroups {
-    match ctx.ep.cgroup_manager.as_str() {
-        "none" => Cgroups::Unavailable {
-            reason: spec::cgroup_unavailable_reason(ctx.rootless()).unwrap_or_else(|| {
+/// Where the container's cgroup goes (`{ID}` stands for its id), or why it has none:
+/// `parent` (`--cgroup-parent`) replaces the default parent, a slice under systemd.
+fn cgroups(ctx: &Ctx, parent: &str) -> Result<Cgroups, RequestError> {
+    Ok(match ctx.ep.cgroup_manager.as_str() {
+        "none" => {
+            let reason = spec::cgroup_unavailable_reason(ctx.rootless()).unwrap_or_else(|| {
                 "the cgroup manager is \"none\" (see --cgroup-manager and `burrow info`)".into()
-            }),
-        },
-        "systemd" => Cgroups::Path(format!(
-            "{}:nerdctl:{{ID}}",
-            if ctx.rootless() {
-                "user.slice"
-            } else {
-                "system.slice"
+            });
+            if !parent.is_empty() {
+                return Err(RequestError::CgroupParent(format!(
+                    "{parent:?} cannot be used: {reason}"
+                )));
             }
-        )),
-        _ => Cgroups::Path(format!("/{}/{{ID}}", ctx.ep.namespace)),
-    }
+            Cgroups::Unavailable { reason }
+        }
+        "systemd" => {
+            let slice = match parent {
+                "" if ctx.rootless() => "user.slice",
+                "" => "system.slice",
+                p if p.ends_with(".slice") && !p.contains('/') => p,
+                p => {
+                    return Err(RequestError::CgroupParent(format!(
+                        "{p:?}: under systemd the parent is a slice, named as NAME.slice"
+                    )))
+                }
+            };
+            Cgroups::Path(format!("{slice}:nerdctl:{{ID}}"))
+        }
+        _ => match parent.trim_matches('/') {
+            "" => Cgroups::Path(format!("/{}/{{ID}}", ctx.ep.namespace)),
+            p if p.split('/').any(|c| c == ".." || c == ".") => {
+                return Err(RequestError::CgroupParent(format!(
+                    "{parent:?}: give a path of cgroup names, without . or .."
+                )))
+            }
+            p => Cgroups::Path(format!("/{p}/{{ID}}")),
+        },
+    })
 }
 
 /// `--ip` must fall in the subnet of the network the container joins with it (`confs`' first).

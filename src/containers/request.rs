@@ -111,6 +111,8 @@ pub struct HostConfig {
     pub pid_mode: String,
     /// cgroup namespace: "" or private (its own), or host.
     pub cgroupns_mode: String,
+    /// `--cgroup-parent`: the cgroup (a slice under systemd) the container's is made under.
+    pub cgroup_parent: String,
     /// UTS namespace: "" (its own) or host (the host's name, which the container cannot set).
     #[serde(rename = "UTSMode")]
     pub uts_mode: String,
@@ -188,6 +190,8 @@ pub enum RequestError {
     },
     #[error("invalid --sysctl {0:?}: give NAME=VALUE")]
     Sysctl(String),
+    #[error("--cgroup-parent {0}")]
+    CgroupParent(String),
     #[error("conflicting options: --uts=host with --hostname, --domainname or a kernel.hostname/kernel.domainname sysctl (the container has the host's names, and setting them would change the host's)")]
     HostnameWithUtsHost,
     #[error(transparent)]

@@ -111,6 +111,7 @@ pub struct HostBody {
     pub storage_opt: Option<HashMap<String, String>>,
     #[serde(rename = "UTSMode")]
     pub uts_mode: String,
+    pub cgroup_parent: String,
     pub annotations: Option<BTreeMap<String, String>>,
     /// Every other field: refused when set ([`refuse_rest`]).
     #[serde(flatten)]
@@ -484,6 +485,7 @@ fn host(r: &mut ContainerRequest, mut h: HostBody) -> Result<(), ApiError> {
     hc.pid_mode = h.pid_mode;
     hc.cgroupns_mode = h.cgroupns_mode;
     hc.uts_mode = std::mem::take(&mut h.uts_mode);
+    hc.cgroup_parent = std::mem::take(&mut h.cgroup_parent);
     hc.init = h.init.unwrap_or(false);
     hc.userns_mode = h.userns_mode;
     hc.memory = (h.memory > 0).then_some(ByteSize(h.memory));
@@ -714,8 +716,8 @@ mod tests {
         // clients send them: null, "", 0, false, -1).
         for (body, field) in [
             (
-                r#"{"Image":"x","HostConfig":{"CgroupParent":"/mine"}}"#,
-                "HostConfig.CgroupParent",
+                r#"{"Image":"x","HostConfig":{"CpuRealtimePeriod":1000}}"#,
+                "HostConfig.CpuRealtimePeriod",
             ),
             (
                 r#"{"Image":"x","HostConfig":{"CpuRealtimeRuntime":1000}}"#,

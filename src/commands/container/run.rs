@@ -139,6 +139,9 @@ pub struct CreateFlags {
     /// cgroup namespace: private or host (default: the runtime's).
     #[arg(long, value_name = "MODE", default_value = "")]
     pub cgroupns: String,
+    /// The cgroup the container's is made under (a slice, NAME.slice, under systemd).
+    #[arg(long, value_name = "PATH", default_value = "")]
+    pub cgroup_parent: String,
     /// UTS namespace: host for the host's (its host name, not the container's to set).
     #[arg(long, value_name = "MODE", default_value = "")]
     pub uts: String,
@@ -290,6 +293,7 @@ impl CreateFlags {
         h.pid_mode = self.pid.clone();
         h.cgroupns_mode = self.cgroupns.clone();
         h.uts_mode = self.uts.clone();
+        h.cgroup_parent = self.cgroup_parent.clone();
         h.extra_hosts = parse_all("--add-host", &self.add_host)?;
         h.init = self.init;
         self.userns.apply(h);

@@ -93,6 +93,7 @@ const HANDLED: &[&str] = &[
     "links",
     "cgroup",
     "uts",
+    "cgroup_parent",
 ];
 
 /// Which container of a service to make.
@@ -383,6 +384,9 @@ fn host_config(
     tuning(svc, &mut hc.tuning)?;
     if let Some(u) = svc.get("uts") {
         hc.uts_mode = scalar(u);
+    }
+    if let Some(p) = svc.get("cgroup_parent") {
+        hc.cgroup_parent = scalar(p);
     }
     for f in words(svc.get("volumes_from")).unwrap_or_default() {
         // SERVICE[:MODE] (its first container) or container:NAME[:MODE].
