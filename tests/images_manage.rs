@@ -139,6 +139,19 @@ fn images_tag_inspect_and_history() {
     let hist = d.burrow_ok(&["history", "multilayer"]);
     assert!(hist.starts_with("IMAGE"), "{hist}");
     assert_eq!(hist.lines().count(), 4, "three layers and a header: {hist}");
+    // --human=false: bytes and RFC 3339 times, as Docker prints them.
+    let raw = d.burrow_ok(&[
+        "history",
+        "--human=false",
+        "--format",
+        "{{.CreatedSince}}|{{.Size}}",
+        "multilayer",
+    ]);
+    for line in raw.lines() {
+        let (when, size) = line.split_once('|').unwrap();
+        assert!(when == "N/A" || when.contains('T'), "{raw}");
+        assert!(size.parse::<u64>().is_ok(), "{raw}");
+    }
 }
 
 #[test]

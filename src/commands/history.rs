@@ -32,6 +32,10 @@ pub struct Args {
     /// Do not shorten IDs or commands.
     #[arg(long)]
     pub no_trunc: bool,
+    /// Sizes and times for people (2.1MB, 3 weeks ago); --human=false prints bytes and RFC
+    /// 3339 times.
+    #[arg(short = 'H', long, default_value_t = true)]
+    pub human: bool,
     /// Output: "table", "table TEMPLATE", "json", or a Go template such as '{{.CreatedBy}}'.
     #[arg(long)]
     pub format: Option<String>,
@@ -41,7 +45,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let format = Listing::parse(args.format.as_deref(), TABLE)?;
     let mut rows = with_store(g, async |store| {
         // The local image's, else the shared store's (as `images` lists it).
-        Ok(stored_images::history(store, &args.image, &Platform::host()).await?)
+        Ok(stored_images::history(store, &args.image, &Platform::host(), args.human).await?)
     })?;
     if !args.no_trunc {
         // Docker shortens IDs and the steps (to 45 characters) in every format.

@@ -82,11 +82,12 @@ pub async fn history(
     store: &Store,
     q: &str,
     platform: &Platform,
+    human: bool,
 ) -> Result<Vec<Value>, CatalogError> {
     match catalog::find(store, q, platform).await {
-        Ok(found) => Ok(catalog::history(&found[0])),
+        Ok(found) => Ok(catalog::history(&found[0], human)),
         Err(CatalogError::NotFound(n)) => find(&store_dirs(), q)
-            .map(|(_, e)| history_stored(&e))
+            .map(|(_, e)| history_stored(&e, human))
             .ok_or(CatalogError::NotFound(n)),
         Err(e) => Err(e),
     }
@@ -144,21 +145,24 @@ fn inspect_stored(dir: &Path, e: &Entry) -> Value {
 }
 
 /// The history rows of a stored image, newest first, as [`catalog::history`]'s.
-fn history_stored(e: &Entry) -> Vec<Value> {
+fn history_stored(e: &Entry, human: bool) -> Vec<Value> {
     let raw = config_of(e);
     let steps = raw["history"].as_array().cloned().unwrap_or_default();
     let mut rows: Vec<Value> = steps
         .iter()
         .map(|h| {
             let created = h["created"].as_str().unwrap_or_default();
-            let when = time::parse_rfc3339(created);
             let empty = h["empty_layer"].as_bool().unwrap_or(false);
+            let zero = match human {
+                true => catalog::human_size(0),
+                false => "0".into(),
+            };
             json!({
                 "ID": "<missing>",
                 "CreatedAt": created,
-                "CreatedSince": when.map(time::ago).unwrap_or_else(|| "N/A".into()),
+                "CreatedSince": catalog::history_when(created, human),
                 "CreatedBy": text(&h["created_by"]),
-                "Size": if empty { catalog::human_size(0) } else { "N/A".into() },
+                "Size": if empty { zero } else { "N/A".into() },
                 "Comment": text(&h["comment"]),
             })
         })
@@ -222,7 +226,7 @@ mod tests {
     fn a_stored_images_history_is_newest_first() {
         let dir = tempfile::tempdir().unwrap();
         let e = entry(dir.path());
-        let rows = history_stored(&e);
+        let rows = history_stored(&e, true);
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0]["ID"], e.config_digest);
         assert_eq!(rows[0]["CreatedBy"], "CMD [\"sh\"]");

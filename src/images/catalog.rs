@@ -421,22 +421,35 @@ pub fn history_entries(l: &LocalImage) -> Vec<HistoryEntry> {
     rows
 }
 
-/// The image's history as `burrow history` shows it (human times and sizes), newest first.
-pub fn history(l: &LocalImage) -> Vec<Value> {
+/// The image's history as `burrow history` shows it, newest first: times ago and sizes in
+/// units when `human`, else the RFC 3339 time and bytes (Docker's `--human=false`).
+pub fn history(l: &LocalImage, human: bool) -> Vec<Value> {
     history_entries(l)
         .into_iter()
         .map(|h| {
-            let created = h.created.as_deref().and_then(time::parse_rfc3339);
+            let at = h.created.clone().unwrap_or_default();
             json!({
                 "ID": h.id,
-                "CreatedAt": h.created.clone().unwrap_or_default(),
-                "CreatedSince": created.map(time::ago).unwrap_or_else(|| "N/A".into()),
+                "CreatedAt": at,
+                "CreatedSince": history_when(&at, human),
                 "CreatedBy": h.created_by,
-                "Size": human_size(h.size),
+                "Size": match human {
+                    true => human_size(h.size),
+                    false => h.size.to_string(),
+                },
                 "Comment": h.comment,
             })
         })
         .collect()
+}
+
+/// A history step's time as the CREATED column shows it (`human`: how long ago).
+pub fn history_when(created: &str, human: bool) -> String {
+    match time::parse_rfc3339(created) {
+        Some(t) if human => time::ago(t),
+        Some(_) => created.to_string(),
+        None => "N/A".into(),
+    }
 }
 
 /// Groups record names by image ID (for RepoTags and for rmi's "referenced in multiple").
