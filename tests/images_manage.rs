@@ -277,6 +277,18 @@ fn push_then_pull_back_gives_the_same_digest() {
     let out = d.burrow_ok(&["push", &second]);
     assert!(out.contains("Mounted from team/multilayer"), "{out}");
     assert!(!out.contains("Pushed"), "{out}");
+    // -a: every tag of the repository here; a tag with it is refused.
+    let third = format!("{}/team/multilayer:v3", r.host);
+    d.burrow_ok(&["tag", "multilayer", &third]);
+    let out = d.burrow_ok(&["push", "-a", &format!("{}/team/multilayer", r.host)]);
+    assert!(
+        out.contains("v1: digest:") && out.contains("v3: digest:"),
+        "{out}"
+    );
+    let out = d.burrow(&["push", "-a", &first]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--all-tags"));
+    d.burrow_ok(&["rmi", &third]);
 
     d.burrow_ok(&["rmi", "-f", &first, &second, "multilayer", "multiarch"]);
     let out = d.burrow_ok(&["pull", &second]);

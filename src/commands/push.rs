@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use crate::commands::images::with_store;
 use crate::commands::pull::platform_arg;
 use burrow::connection::Globals;
-use burrow::images::{progress::Progress, push};
+use burrow::images::{progress::Progress, push, reference::Reference};
 
 #[derive(Debug, clap::Args)]
 #[command(mut_args(crate::commands::flags::go_bool))]
@@ -24,33 +24,55 @@ pub struct Args {
     /// Directory of <host>/hosts.toml registry settings [default: as for pull].
     #[arg(long, value_name = "DIR")]
     pub hosts_dir: Vec<std::path::PathBuf>,
+    /// Push every tag of the repository that is here (give the name without a tag).
+    #[arg(short, long)]
+    pub all_tags: bool,
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    let pushed = push_with(&args, g)?;
-    if args.quiet {
-        println!("{}", pushed.digest);
-    } else {
-        println!(
-            "{}: digest: {} size: {}",
-            pushed.tag, pushed.digest, pushed.size
+    let last = args.image.rsplit('/').next().unwrap_or_default();
+    if args.all_tags && (last.contains(':') || args.image.contains('@')) {
+        anyhow::bail!(
+            "tag can't be used with --all-tags/-a: give the repository's name alone (e.g. 127.0.0.1:5000/app)"
         );
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn push_with(args: &Args, g: &Globals) -> anyhow::Result<push::Pushed> {
     let platform = platform_arg(args.platform.as_deref())?;
     let progress = Progress::new(args.quiet);
-    with_store(g, async |store| {
-        push::push_name(
-            store,
-            &args.image,
-            &platform,
-            args.insecure_registry,
-            &args.hosts_dir,
-            &progress,
-        )
-        .await
-    })
+    let pushed = with_store(g, async |store| {
+        let names = match args.all_tags {
+            true => {
+                let repo = Reference::parse(&args.image)?;
+                let tags = push::repository_tags(store, &repo).await?;
+                if tags.is_empty() {
+                    anyhow::bail!(
+                        "An image does not exist locally with the tag: {}",
+                        repo.familiar_repository()
+                    );
+                }
+                tags
+            }
+            false => vec![args.image.clone()],
+        };
+        let mut pushed = Vec::new();
+        for name in &names {
+            let p = push::push_name(
+                store,
+                name,
+                &platform,
+                args.insecure_registry,
+                &args.hosts_dir,
+                &progress,
+            )
+            .await?;
+            pushed.push(p);
+        }
+        Ok(pushed)
+    })?;
+    for p in pushed {
+        match args.quiet {
+            true => println!("{}", p.digest),
+            false => println!("{}: digest: {} size: {}", p.tag, p.digest, p.size),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -61,6 +61,26 @@ pub async fn push_name(
         .with_context(|| format!("push {}", reference.familiar()))
 }
 
+/// The names of every tag of `repository` here (domain and path as `repository`'s, any tag,
+/// no digest), sorted: what `push --all-tags` pushes.
+pub async fn repository_tags(store: &Store, repository: &Reference) -> Result<Vec<String>> {
+    let mut names: Vec<String> = store
+        .images()
+        .await?
+        .into_iter()
+        .filter_map(|i| Reference::parse(&i.name).ok())
+        .filter(|r| {
+            r.domain == repository.domain
+                && r.path == repository.path
+                && r.tag.is_some()
+                && r.digest.is_none()
+        })
+        .map(|r| r.to_string())
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 /// Pushes the image named `reference` from `store` to its registry.
 pub async fn push(
     store: &Store,
