@@ -979,7 +979,7 @@ fn attached_up_stops_on_interrupt(rl: &Rootless, bb: &str) {
         rl,
         &file,
         &format!(
-            "services:\n  talker:\n    image: {bb}\n    command: [\"sh\", \"-c\", \"echo talker-up; exec sleep 600\"]\n    stop_grace_period: 1s\n"
+            "services:\n  talker:\n    image: {bb}\n    command: [\"sh\", \"-c\", \"sleep 1; echo talker-up; exec sleep 600\"]\n    stop_grace_period: 1s\n  quiet:\n    image: {bb}\n    attach: false\n    command: [\"sh\", \"-c\", \"echo quiet-up; exec sleep 600\"]\n    stop_grace_period: 1s\n  muted:\n    image: {bb}\n    command: [\"sh\", \"-c\", \"echo muted-up; exec sleep 600\"]\n    stop_grace_period: 1s\n"
         ),
     );
     let mut cmd = rl.machine.user_command(&rl.burrow);
@@ -994,6 +994,8 @@ fn attached_up_stops_on_interrupt(rl: &Rootless, bb: &str) {
             "attached",
             "up",
             "--no-color",
+            "--no-attach",
+            "muted",
         ])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null());
@@ -1027,12 +1029,21 @@ fn attached_up_stops_on_interrupt(rl: &Rootless, bb: &str) {
     }
     let status = status.expect("compose up exits after SIGINT");
     assert!(status.success(), "{status:?}");
+    // `attach: false` and --no-attach: those services' output is not shown.
+    let rest: Vec<String> =
+        std::iter::from_fn(|| rx.recv_timeout(std::time::Duration::from_secs(2)).ok()).collect();
+    assert!(
+        !rest
+            .iter()
+            .any(|l| l.contains("quiet-up") || l.contains("muted-up")),
+        "{rest:?}"
+    );
     let ps = compose_ok(
         rl,
         &file,
         "attached",
         &["ps", "-a", "--format", "{{.State}}"],
     );
-    assert_eq!(ps, "exited\n");
+    assert_eq!(ps, "exited\nexited\nexited\n");
     compose_ok(rl, &file, "attached", &["down"]);
 }

@@ -39,6 +39,15 @@ pub struct UpArgs {
     /// Do not print colours in the attached output.
     #[arg(long)]
     pub no_color: bool,
+    /// Show only these services' output (repeatable; also those with `attach: false`).
+    #[arg(long, value_name = "SERVICE")]
+    pub attach: Vec<String>,
+    /// Do not show these services' output (repeatable).
+    #[arg(long, value_name = "SERVICE")]
+    pub no_attach: Vec<String>,
+    /// Also show the output of the named services' dependencies.
+    #[arg(long)]
+    pub attach_dependencies: bool,
     #[command(flatten)]
     pub create: CreateArgs,
 }
@@ -148,7 +157,15 @@ pub fn up(args: UpArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCo
         if detach {
             return Ok(ExitCode::SUCCESS);
         }
-        attached(&ctx, project, &members, &args, opts.timeout).await
+        let shown = engine::attached_services(
+            project,
+            &opts.services,
+            &services,
+            &args.attach,
+            &args.no_attach,
+            args.attach_dependencies,
+        )?;
+        attached(&ctx, project, &members, &shown, &args, opts.timeout).await
     })
 }
 
@@ -176,6 +193,7 @@ async fn attached(
     ctx: &Ctx,
     project: &Project,
     members: &[Member],
+    shown: &[String],
     args: &UpArgs,
     timeout: Option<u64>,
 ) -> anyhow::Result<ExitCode> {
@@ -184,11 +202,24 @@ async fn attached(
         color: !args.no_color && std::io::IsTerminal::is_terminal(&std::io::stdout()),
         timestamps: false,
     };
-    let refs: Vec<&Member> = members.iter().collect();
+    let refs: Vec<&Member> = members
+        .iter()
+        .filter(|m| shown.contains(&m.service))
+        .collect();
     let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
     let watched = watched(project, members);
+    // With no output to show, the `up` still lasts until its containers stop.
+    let shown = async {
+        match refs.is_empty() {
+            true => {
+                all_stopped(ctx, members).await;
+                Ok(())
+            }
+            false => logs::show(ctx, &refs, &q, style).await,
+        }
+    };
     tokio::select! {
-        r = logs::show(ctx, &refs, &q, style) => r?,
+        r = shown => r?,
         _ = tokio::signal::ctrl_c() => eprintln!("Gracefully stopping... (press Ctrl+C again to force)"),
         _ = first_exit(ctx, &watched), if abort => eprintln!("Aborting on container exit..."),
     }
@@ -226,6 +257,20 @@ fn watched(project: &Project, members: &[Member]) -> Vec<Member> {
         .filter(|m| !jobs.contains(&m.service))
         .cloned()
         .collect()
+}
+
+/// Returns once none of the containers is running.
+async fn all_stopped(ctx: &Ctx, members: &[Member]) {
+    loop {
+        let mut running = false;
+        for m in members {
+            running |= m.state(ctx).await.is_ok_and(|s| s.is_running());
+        }
+        if !running {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
 }
 
 /// Returns once any of the containers is no longer running.

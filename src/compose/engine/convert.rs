@@ -94,6 +94,7 @@ const HANDLED: &[&str] = &[
     "cgroup",
     "uts",
     "cgroup_parent",
+    "attach",
 ];
 
 /// Which container of a service to make.

@@ -251,6 +251,38 @@ fn joins_another(svc: &Service) -> bool {
 
 /// The services `names` names, each checked to become a valid container request (what can be
 /// refused is refused before anything is made).
+/// Which services' output an attached `up` shows, as Docker Compose picks them: `attach`'s
+/// when given (`--attach`), else those named on the command line (every service when none),
+/// with `dependencies` the services started for them too (`--attach-dependencies`); never
+/// `no_attach`'s (`--no-attach`), nor a service with `attach: false` that `attach` does not name.
+pub fn attached_services(
+    project: &Project,
+    named: &[String],
+    started: &[String],
+    attach: &[String],
+    no_attach: &[String],
+    dependencies: bool,
+) -> Result<Vec<String>, ComposeError> {
+    project.services_for(attach)?;
+    project.services_for(no_attach)?;
+    let mut out: Vec<String> = if !attach.is_empty() {
+        attach.to_vec()
+    } else if dependencies || named.is_empty() {
+        started.to_vec()
+    } else {
+        named.to_vec()
+    };
+    out.retain(|s| !no_attach.contains(s));
+    out.retain(|s| {
+        attach.contains(s)
+            || Service::of(project, s)
+                .ok()
+                .and_then(|svc| svc.get("attach").and_then(serde_json::Value::as_bool))
+                != Some(false)
+    });
+    Ok(out)
+}
+
 pub fn check(project: &Project, names: &[String]) -> Result<Vec<Service>, ComposeError> {
     let services: Vec<Service> = names
         .iter()
@@ -544,4 +576,28 @@ pub async fn orphans(
         remove_member(ctx, project, m, timeout, false, report).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attached_services_as_docker_compose_picks_them() {
+        let p = crate::compose::project::for_tests(
+            "services:\n  web: {image: x, depends_on: [db]}\n  db: {image: x}\n  side: {image: x, attach: false}\n",
+        );
+        let all = ["db".to_string(), "side".into(), "web".into()];
+        let pick = |named: &[&str], attach: &[&str], no: &[&str], deps: bool| {
+            let v = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+            attached_services(&p, &v(named), &all, &v(attach), &v(no), deps).unwrap()
+        };
+        assert_eq!(pick(&[], &[], &[], false), ["db", "web"]);
+        assert_eq!(pick(&["web"], &[], &[], false), ["web"]);
+        assert_eq!(pick(&["web"], &[], &[], true), ["db", "web"]);
+        assert_eq!(pick(&[], &["side"], &[], false), ["side"]);
+        assert_eq!(pick(&[], &[], &["db"], false), ["web"]);
+        let e = attached_services(&p, &[], &all, &["nope".into()], &[], false);
+        assert!(e.is_err());
+    }
 }
