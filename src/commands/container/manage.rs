@@ -53,6 +53,7 @@ pub struct ContainersArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct UpdateArgs {
     /// Restart policy: no, always, unless-stopped, on-failure[:MAX-RETRIES].
     #[arg(long)]
