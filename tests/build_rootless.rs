@@ -58,6 +58,8 @@ RUN stat -c %u:%g /owned > /owner
 /// 404 otherwise.
 struct HttpServer {
     port: u16,
+    /// How many times /file.txt was sent whole (a conditional GET that matches gets a 304).
+    bodies: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl HttpServer {
@@ -93,6 +95,8 @@ impl HttpServer {
             ctx.append_data(&mut h, name, body.as_bytes()).unwrap();
         }
         let context = ctx.into_inner().unwrap();
+        let bodies = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = bodies.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut conn) = conn else { return };
@@ -106,9 +110,16 @@ impl HttpServer {
                 }
                 let req = String::from_utf8_lossy(&req);
                 let path = req.split_whitespace().nth(1).unwrap_or("");
+                let unchanged = req
+                    .to_ascii_lowercase()
+                    .contains("if-modified-since: wed, 21 oct 2015 07:28:00 gmt");
                 let (head, body): (String, Vec<u8>) = match path {
+                    "/file.txt" if unchanged => ("304 Not Modified".into(), vec![]),
                     "/file.txt" => (
-                        "200 OK\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT".into(),
+                        {
+                            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            "200 OK\r\nLast-Modified: Wed, 21 Oct 2015 07:28:00 GMT".into()
+                        },
                         b"downloaded\n".to_vec(),
                     ),
                     "/redirect" => ("302 Found\r\nLocation: /file.txt".into(), vec![]),
@@ -129,7 +140,7 @@ impl HttpServer {
                 let _ = conn.write_all(&body);
             }
         });
-        HttpServer { port }
+        HttpServer { port, bodies }
     }
 }
 
@@ -669,9 +680,17 @@ CMD ["sh", "-c", "cat /vars /owner /link-copy && test -d /empty/made && echo mad
         ok(&rl.burrow(&["run", "--rm", &add_tag])),
         "file.txt 600 1445412480\nchecked 644 1445412480\ndownloaded\ndownloaded\ninner.txt\ninner\nkept.tar\n"
     );
-    // Downloaded again, the same contents: cached.
+    // Built again: each URL revalidated (a conditional GET, answered 304) or, with --checksum
+    // naming what is cached, not asked at all; the steps cached.
+    let sent = server.bodies.load(std::sync::atomic::Ordering::SeqCst);
     let (_, progress) = build(&rl, &["-t", &add_tag, add.to_str().unwrap()]);
     assert!(steps(&progress).iter().all(|(_, c)| *c), "{progress}");
+    assert_eq!(
+        server.bodies.load(std::sync::atomic::Ordering::SeqCst),
+        sent,
+        "file.txt was sent again instead of revalidated"
+    );
+
     let _ = rl.burrow(&["rmi", "-f", &add_tag]);
     for (dockerfile, want) in [
         (
@@ -1033,7 +1052,16 @@ CMD ["sh", "-c", "cat /vars /owner /link-copy && test -d /empty/made && echo mad
         ),
     }
 
-    // builder prune empties the cache: the next build runs its steps again.
+    // builder prune empties the cache (ADD's kept downloads too): the next build runs its
+    // steps again.
+    let out = ok(&rl.burrow(&["builder", "prune", "-f"]));
+    assert!(out.contains("Deleted build cache objects"), "{out}");
+    let sent = server.bodies.load(std::sync::atomic::Ordering::SeqCst);
+    build(&rl, &[add.to_str().unwrap()]);
+    assert!(
+        server.bodies.load(std::sync::atomic::Ordering::SeqCst) > sent,
+        "builder prune left ADD's downloads"
+    );
     let out = ok(&rl.burrow(&["builder", "prune", "-f"]));
     assert!(out.contains("Deleted build cache objects"), "{out}");
     let (_, progress) = build(&rl, &["-t", &tag, c]);

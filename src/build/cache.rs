@@ -53,6 +53,7 @@ pub async fn prune(ctx: &crate::containers::Ctx) -> anyhow::Result<Vec<String>> 
         .filter(|n| n.starts_with(super::mounts::CACHE_VOLUME_PREFIX))
         .collect();
     let mut gone = volumes.remove_quietly(&names);
+    gone.extend(super::downloads::Cache::new(&ctx.ep.data_root).prune()?);
     let store = &Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep);
     for img in store.images().await? {
         if is_cache_record(&img.name) {

@@ -253,13 +253,38 @@ pub fn parse_checksum(v: &str) -> Result<String, FetchError> {
     Ok(format!("sha256:{}", hex.to_ascii_lowercase()))
 }
 
-/// Downloads `url` into a new file under `dir`.
+/// What a server said identifies its copy of a URL's contents (ETag, Last-Modified), for a
+/// conditional GET next time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Validators {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+impl Validators {
+    fn any(&self) -> bool {
+        self.etag.is_some() || self.last_modified.is_some()
+    }
+}
+
+/// What a download brought.
+#[derive(Debug)]
+pub enum Fetched {
+    /// The contents, and how the server identifies them.
+    Body(Download, Validators),
+    /// The server's copy is still the one `since` identified (304).
+    NotModified,
+}
+
+/// Downloads `url` into a new file under `dir`; with `since`, only when the server's copy
+/// changed since the download those validators came from.
 pub async fn download(
     client: &HttpClient,
     url: &str,
     dir: &Path,
     checksum: Option<&str>,
-) -> Result<Download, FetchError> {
+    since: Option<&Validators>,
+) -> Result<Fetched, FetchError> {
     let unreachable = |reason: String| FetchError::Unreachable {
         url: url.to_string(),
         reason,
@@ -274,6 +299,14 @@ pub async fn download(
             .header(USER_AGENT, concat!("burrow/", env!("CARGO_PKG_VERSION")));
         if let Some(p) = crate::images::https::proxy_authorization(&uri) {
             req = req.header(hyper::header::PROXY_AUTHORIZATION, p);
+        }
+        if let Some(v) = since.filter(|v| v.any()) {
+            if let Some(e) = &v.etag {
+                req = req.header(hyper::header::IF_NONE_MATCH, e);
+            }
+            if let Some(m) = &v.last_modified {
+                req = req.header(hyper::header::IF_MODIFIED_SINCE, m);
+            }
         }
         let req = req
             .body(Full::new(Bytes::new()))
@@ -297,12 +330,25 @@ pub async fn download(
             url: url.to_string(),
         });
     };
+    if resp.status() == StatusCode::NOT_MODIFIED && since.is_some_and(Validators::any) {
+        return Ok(Fetched::NotModified);
+    }
     if !resp.status().is_success() {
         return Err(FetchError::Status {
             url: url.to_string(),
             status: resp.status(),
         });
     }
+    let header = |name| {
+        resp.headers()
+            .get(name)
+            .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let validators = Validators {
+        etag: header(hyper::header::ETAG),
+        last_modified: header(hyper::header::LAST_MODIFIED),
+    };
     let mtime = resp
         .headers()
         .get(hyper::header::LAST_MODIFIED)
@@ -354,13 +400,16 @@ pub async fn download(
         }
     }
     let (_, path) = file.keep().map_err(|e| store(e.error))?;
-    Ok(Download {
-        name: file_name(url),
-        path,
-        len,
-        mtime,
-        digest,
-    })
+    Ok(Fetched::Body(
+        Download {
+            name: file_name(url),
+            path,
+            len,
+            mtime,
+            digest,
+        },
+        validators,
+    ))
 }
 
 /// Where a Location header leads from `from`.

@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod cancel;
 pub mod copy;
+pub mod downloads;
 pub mod engine;
 pub mod fetch;
 pub mod files;

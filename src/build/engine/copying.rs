@@ -239,7 +239,8 @@ impl Build<'_> {
             out.append(&mut got);
         }
         for url in urls.iter().filter(|u| !fetch::is_git(u)) {
-            let got = fetch::download(&client, url, &dir, checksum)
+            let got = crate::build::downloads::Cache::new(&self.ctx.ep.data_root)
+                .get(&client, url, &dir, checksum)
                 .await
                 .map_err(|e| fail(e.to_string()))?;
             tracing::debug!(%url, len = got.len, digest = %got.digest, "ADD downloaded");

@@ -794,7 +794,11 @@ async fn remote_context(
         return Ok((Some(tmp), root, None));
     }
     let client = crate::images::https::client(&[]).map_err(anyhow::Error::msg)?;
-    let got = super::fetch::download(&client, url, tmp.path(), None).await?;
+    let super::fetch::Fetched::Body(got, _) =
+        super::fetch::download(&client, url, tmp.path(), None, None).await?
+    else {
+        anyhow::bail!("{url}: the server answered 304 Not Modified to a plain GET");
+    };
     let head = {
         use std::io::Read as _;
         let mut head = Vec::new();
