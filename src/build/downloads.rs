@@ -169,3 +169,79 @@ impl Cache {
         Ok(gone)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    /// A server of one file with an ETag: counts requests and whole answers.
+    fn server() -> (u16, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (asked, sent) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (a, b) = (asked.clone(), sent.clone());
+        std::thread::spawn(move || {
+            for mut c in l.incoming().flatten() {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                a.fetch_add(1, Ordering::SeqCst);
+                let req = String::from_utf8_lossy(&req).to_ascii_lowercase();
+                let _ = if req.contains("if-none-match: \"v1\"") {
+                    write!(c, "HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n")
+                } else {
+                    b.fetch_add(1, Ordering::SeqCst);
+                    write!(
+                        c,
+                        "HTTP/1.1 200 OK\r\nETag: \"v1\"\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+                    )
+                };
+            }
+        });
+        (port, asked, sent)
+    }
+
+    #[test]
+    fn revalidated_reused_and_pruned() {
+        let (port, asked, sent) = server();
+        let root = tempfile::tempdir().unwrap();
+        let work = tempfile::tempdir().unwrap();
+        let cache = Cache::new(root.path());
+        let client = crate::images::https::client(&[]).unwrap();
+        let url = format!("http://127.0.0.1:{port}/dir/hello.txt");
+        let get = |checksum: Option<&str>| {
+            crate::connection::runtime()
+                .block_on(cache.get(&client, &url, work.path(), checksum))
+                .unwrap()
+        };
+        let first = get(None);
+        assert_eq!((first.name.as_str(), first.len), ("hello.txt", 5));
+        let again = get(None);
+        assert_eq!(std::fs::read(&again.path).unwrap(), b"hello");
+        assert_eq!(again.digest, first.digest);
+        assert_eq!(
+            (asked.load(Ordering::SeqCst), sent.load(Ordering::SeqCst)),
+            (2, 1),
+            "the second was a conditional GET answered 304"
+        );
+        // --checksum naming what is kept: not asked at all.
+        let checked = get(Some(&first.digest));
+        assert_eq!(checked.digest, first.digest);
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+        assert_eq!(cache.prune().unwrap(), [format!("download {url}")]);
+        get(None);
+        assert_eq!(
+            sent.load(Ordering::SeqCst),
+            2,
+            "pruned: fetched whole again"
+        );
+    }
+}
