@@ -699,6 +699,7 @@ volumes:
     attached_up_stops_on_interrupt(&rl, &bb);
     lifecycle_hooks(&rl, &bb);
     cdi_device_requests(&rl, &bb);
+    bind_volume_from_driver_opts(&rl, &bb);
 }
 
 /// `gpus:` and `deploy.resources.reservations.devices` with driver cdi reach the container
@@ -751,6 +752,56 @@ fn cdi_device_requests(rl: &Rootless, bb: &str) {
 /// post_start and pre_stop hooks run as execs after every start and before every stop (up,
 /// restart, stop, start, run, down), with their user, working_dir and environment; a failing
 /// hook fails the command with its status and output; `config` prints the hooks as written.
+/// A top-level volume with the local driver's bind options (type: none, o: bind, device:):
+/// the service's writes land in the user's directory, which `down -v` leaves alone.
+fn bind_volume_from_driver_opts(rl: &Rootless, bb: &str) {
+    let dir = rl.home.join("bindvol");
+    let host = dir.join("on-host");
+    write_user_file(rl, &host.join(".keep"), "");
+    let file = dir.join("compose.yaml");
+    write_user_file(
+        rl,
+        &file,
+        &format!(
+            "services:\n  writer:\n    image: {bb}\n    command: [\"sh\", \"-c\", \"echo written > /data/out\"]\n    volumes: [\"data:/data\"]\nvolumes:\n  data:\n    driver_opts: {{type: none, o: bind, device: {}}}\n",
+            host.display()
+        ),
+    );
+    compose_ok(rl, &file, "bindvol", &["up"]);
+    assert_eq!(
+        std::fs::read_to_string(host.join("out")).unwrap(),
+        "written\n"
+    );
+    let inspect = burrow_ok(
+        rl,
+        &[
+            "volume",
+            "inspect",
+            "-f",
+            "{{.Options.device}}",
+            "bindvol_data",
+        ],
+    );
+    assert_eq!(inspect.trim(), host.display().to_string());
+    compose_ok(rl, &file, "bindvol", &["down", "-v"]);
+    assert!(
+        host.join("out").exists(),
+        "down -v removed the bound directory's files"
+    );
+    // Other driver options are refused by name.
+    write_user_file(
+        rl,
+        &file,
+        &format!(
+            "services:\n  writer:\n    image: {bb}\n    volumes: [\"data:/data\"]\nvolumes:\n  data:\n    driver_opts: {{type: tmpfs, device: tmpfs}}\n"
+        ),
+    );
+    let out = compose(rl, &file, "bindvol", &["up", "-d"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("type=tmpfs"), "{}", stderr(&out));
+    compose_ok(rl, &file, "bindvol", &["down", "-v"]);
+}
+
 fn lifecycle_hooks(rl: &Rootless, bb: &str) {
     let file = rl.home.join("hooks/compose.yaml");
     let out = rl.home.join("hooks/out");

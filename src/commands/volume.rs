@@ -36,6 +36,10 @@ pub struct CreateArgs {
     /// Volume driver: local, the only one (directories under the data root).
     #[arg(short, long, default_value = "local")]
     pub driver: String,
+    /// A local driver option (KEY=VALUE, repeatable): type=none, o=bind and device=/dir make
+    /// the volume a host directory.
+    #[arg(short, long = "opt", value_name = "KEY=VALUE")]
+    pub opt: Vec<String>,
     pub name: Option<String>,
 }
 
@@ -185,7 +189,13 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
                         a.driver
                     );
                 }
-                let made = volumes::create(&ctx, a.name, ctr::parse_labels(&a.label)).await?;
+                let made = volumes::create(
+                    &ctx,
+                    a.name,
+                    ctr::parse_labels(&a.label),
+                    ctr::parse_labels(&a.opt),
+                )
+                .await?;
                 println!("{made}");
             }
             Command::Ls(a) => {

@@ -38,6 +38,10 @@ pub enum VolumeError {
     },
     #[error("invalid --filter {0:?}: use label=KEY[=VALUE] or label!=KEY[=VALUE] (volume ls also takes name=, dangling=true|false and driver=)")]
     BadFilter(String),
+    #[error("volume options {0}: the local driver here takes a bind of a host directory only (type=none, o=bind, device=/absolute/dir); tmpfs, nfs and other mounts are not supported")]
+    Options(String),
+    #[error("volume option device={}: {why}", path.display())]
+    Device { path: PathBuf, why: String },
     #[error(transparent)]
     Store(#[from] super::store::StoreError),
 }
@@ -54,6 +58,55 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
 struct Meta {
     #[serde(rename = "Labels", default)]
     labels: HashMap<String, String>,
+    /// The local driver's options (`type`, `o`, `device`), as `volume create -o` gave them.
+    #[serde(rename = "Options", default, skip_serializing_if = "HashMap::is_empty")]
+    options: HashMap<String, String>,
+}
+
+/// The host directory a volume with the local driver's bind options stands for
+/// (`type=none`, `o=bind`, `device=DIR`); None without options. Anything else is refused.
+pub fn bind_device(options: &HashMap<String, String>) -> Result<Option<PathBuf>, VolumeError> {
+    if options.is_empty() {
+        return Ok(None);
+    }
+    let bad = || {
+        let mut o: Vec<String> = options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        o.sort();
+        VolumeError::Options(o.join(","))
+    };
+    if options
+        .keys()
+        .any(|k| !matches!(k.as_str(), "type" | "o" | "device"))
+    {
+        return Err(bad());
+    }
+    if !matches!(
+        options.get("type").map(String::as_str),
+        None | Some("none" | "")
+    ) {
+        return Err(bad());
+    }
+    let flags: Vec<&str> = options
+        .get("o")
+        .map(|o| o.split(',').map(str::trim).collect())
+        .unwrap_or_default();
+    if !flags.iter().any(|f| matches!(*f, "bind" | "rbind"))
+        || flags
+            .iter()
+            .any(|f| !matches!(*f, "bind" | "rbind" | "ro" | "rw"))
+    {
+        return Err(bad());
+    }
+    let Some(device) = options.get("device").map(PathBuf::from) else {
+        return Err(bad());
+    };
+    if !device.is_absolute() {
+        return Err(VolumeError::Device {
+            path: device,
+            why: "give an absolute path".into(),
+        });
+    }
+    Ok(Some(device))
 }
 
 /// A volume, in Docker's `volume inspect` shape.
@@ -69,6 +122,20 @@ pub struct Volume {
     pub labels: HashMap<String, String>,
     #[serde(rename = "Scope")]
     pub scope: &'static str,
+    /// The local driver's options (null without).
+    #[serde(rename = "Options")]
+    pub options: Option<HashMap<String, String>>,
+}
+
+impl Volume {
+    /// What a container mounts for this volume: the bound host directory of a volume made
+    /// with bind options, else its data dir.
+    pub fn source(&self) -> PathBuf {
+        self.options
+            .as_ref()
+            .and_then(|o| bind_device(o).ok().flatten())
+            .unwrap_or_else(|| self.mountpoint.clone())
+    }
 }
 
 /// One `volume prune --filter` condition: `label=KEY[=VALUE]` or `label!=KEY[=VALUE]`.
@@ -147,7 +214,7 @@ impl ListFilter {
         match self {
             ListFilter::Name(n) => v.name.contains(n.as_str()),
             ListFilter::Label(l) => l.matches(&v.labels),
-            ListFilter::Dangling(d) => used.0.contains_key(&v.mountpoint) != *d,
+            ListFilter::Dangling(d) => used.0.contains_key(&v.source()) != *d,
             ListFilter::Driver(d) => v.driver == d,
         }
     }
@@ -193,6 +260,7 @@ impl Volumes {
         &self,
         name: &str,
         labels: HashMap<String, String>,
+        options: HashMap<String, String>,
     ) -> Result<PathBuf, VolumeError> {
         if !crate::network::valid_name(name) {
             return Err(VolumeError::InvalidName(name.to_string()));
@@ -202,7 +270,8 @@ impl Volumes {
         if !data.exists() {
             private_dir(&vdir)?;
             std::fs::create_dir_all(&data).map_err(io("creating", &data))?;
-            let meta = serde_json::to_vec_pretty(&Meta { labels }).map_err(std::io::Error::from);
+            let meta =
+                serde_json::to_vec_pretty(&Meta { labels, options }).map_err(std::io::Error::from);
             let file = vdir.join("volume.json");
             meta.and_then(|m| std::fs::write(&file, m))
                 .map_err(io("writing", &file))?;
@@ -210,27 +279,42 @@ impl Volumes {
         Ok(data)
     }
 
-    /// `volume create`: a new volume (named, or with a fresh id); refused if it exists.
+    /// `volume create`: a new volume (named, or with a fresh id), with the local driver's
+    /// `options` (a bind of a host directory, see [`bind_device`]); refused if it exists.
     pub fn create(
         &self,
         name: Option<String>,
         labels: HashMap<String, String>,
+        options: HashMap<String, String>,
     ) -> Result<String, VolumeError> {
+        bind_device(&options)?;
         let name = name.unwrap_or_else(super::store::new_id);
         let _l = self.lock()?;
         if self.data(&name).exists() {
             return Err(VolumeError::Exists(name));
         }
-        self.create_locked(&name, labels)?;
+        self.create_locked(&name, labels, options)?;
         Ok(name)
     }
 
-    /// The data dir of volume `name`, created if absent (for `run -v NAME:/path`); true when
-    /// this call created it.
+    /// What a container mounts for volume `name` (its data dir, or the host directory of bind
+    /// options, which must exist), created if absent (for `run -v NAME:/path`); true when this
+    /// call created it.
     pub fn ensure(&self, name: &str) -> Result<(PathBuf, bool), VolumeError> {
         let _l = self.lock()?;
         let existed = self.data(name).is_dir();
-        Ok((self.create_locked(name, HashMap::new())?, !existed))
+        let data = self.create_locked(name, HashMap::new(), HashMap::new())?;
+        if !existed {
+            return Ok((data, true));
+        }
+        let source = self.get(name)?.source();
+        if !source.is_dir() {
+            return Err(VolumeError::Device {
+                path: source,
+                why: format!("volume {name} binds it, and it is not a directory here: create it, or remove the volume"),
+            });
+        }
+        Ok((source, false))
     }
 
     /// A new anonymous volume (for `run -v /path`), labelled as Docker labels them.
@@ -238,7 +322,7 @@ impl Volumes {
         let _l = self.lock()?;
         let name = super::store::new_id();
         let labels = HashMap::from([(ANONYMOUS_LABEL.to_string(), String::new())]);
-        let data = self.create_locked(&name, labels)?;
+        let data = self.create_locked(&name, labels, HashMap::new())?;
         Ok((name, data))
     }
 
@@ -288,6 +372,7 @@ impl Volumes {
             mountpoint: vdir.join("_data"),
             labels: meta.labels,
             scope: "local",
+            options: (!meta.options.is_empty()).then_some(meta.options),
         })
     }
 
@@ -327,7 +412,7 @@ impl Volumes {
     pub fn remove(&self, name: &str, used: &InUse) -> Result<(), VolumeError> {
         let _l = self.lock()?;
         let v = self.get(name)?;
-        if let Some(c) = used.0.get(&v.mountpoint) {
+        if let Some(c) = used.0.get(&v.source()) {
             return Err(VolumeError::InUse {
                 name: name.to_string(),
                 container: c.clone(),
@@ -350,7 +435,7 @@ impl Volumes {
         let _l = self.lock()?;
         let mut removed = Vec::new();
         for v in self.list() {
-            if !used.0.contains_key(&v.mountpoint) && prunable(&v.labels, all, filters) {
+            if !used.0.contains_key(&v.source()) && prunable(&v.labels, all, filters) {
                 std::fs::remove_dir_all(self.dir.join(&v.name)).map_err(|source| {
                     VolumeError::Remove {
                         name: v.name.clone(),
@@ -369,8 +454,9 @@ pub async fn create(
     ctx: &Ctx,
     name: Option<String>,
     labels: HashMap<String, String>,
+    options: HashMap<String, String>,
 ) -> Result<String, VolumeError> {
-    let made = Volumes::of(ctx).create(name, labels)?;
+    let made = Volumes::of(ctx).create(name, labels, options)?;
     super::notify::volume(ctx, "create", &made).await;
     Ok(made)
 }
@@ -464,14 +550,65 @@ mod tests {
     }
 
     #[test]
+    fn bind_options_make_a_volume_of_a_host_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = dir.path().join("host-dir");
+        std::fs::create_dir(&host).unwrap();
+        let v = Volumes {
+            dir: dir.path().join("volumes/default"),
+        };
+        let opts = |o: &[(&str, &str)]| -> HashMap<String, String> {
+            o.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let bind = opts(&[
+            ("type", "none"),
+            ("o", "bind"),
+            ("device", host.to_str().unwrap()),
+        ]);
+        v.create(Some("onhost".into()), HashMap::new(), bind.clone())
+            .unwrap();
+        let got = v.get("onhost").unwrap();
+        assert_eq!(got.options.as_ref(), Some(&bind));
+        assert_eq!(got.source(), host);
+        assert_eq!(v.ensure("onhost").unwrap(), (host.clone(), false));
+        // In use by the directory it binds.
+        let mut used = InUse::default();
+        used.0.insert(host.clone(), "c".into());
+        assert!(v.prune(&used, true, &[]).unwrap().is_empty());
+        // Refused: other mounts, a relative device; a missing device when mounted.
+        for bad in [
+            opts(&[("type", "tmpfs"), ("device", "tmpfs")]),
+            opts(&[("type", "nfs"), ("o", "addr=1.2.3.4"), ("device", ":/x")]),
+            opts(&[("o", "bind"), ("device", "rel/dir")]),
+            opts(&[("o", "bind")]),
+        ] {
+            assert!(
+                v.create(Some("bad".into()), HashMap::new(), bad.clone())
+                    .is_err(),
+                "{bad:?}"
+            );
+        }
+        std::fs::remove_dir(&host).unwrap();
+        let e = v.ensure("onhost").unwrap_err();
+        assert!(e.to_string().contains("not a directory"), "{e}");
+    }
+
+    #[test]
     fn list_filters_as_docker_applies_them() {
         let dir = tempfile::tempdir().unwrap();
         let v = Volumes {
             dir: dir.path().join("volumes/default"),
         };
-        v.create(Some("web-data".into()), labels(&[("app", "web")]))
+        v.create(
+            Some("web-data".into()),
+            labels(&[("app", "web")]),
+            HashMap::new(),
+        )
+        .unwrap();
+        v.create(Some("db-data".into()), HashMap::new(), HashMap::new())
             .unwrap();
-        v.create(Some("db-data".into()), HashMap::new()).unwrap();
         let mut used = InUse::default();
         used.0
             .insert(v.get("db-data").unwrap().mountpoint, "db".into());
@@ -499,13 +636,15 @@ mod tests {
         let v = Volumes {
             dir: dir.path().join("volumes/default"),
         };
-        let named = v.create(Some("data".into()), HashMap::new()).unwrap();
+        let named = v
+            .create(Some("data".into()), HashMap::new(), HashMap::new())
+            .unwrap();
         assert!(matches!(
-            v.create(Some("data".into()), HashMap::new()),
+            v.create(Some("data".into()), HashMap::new(), HashMap::new()),
             Err(VolumeError::Exists(_))
         ));
         assert!(matches!(
-            v.create(Some("bad/name".into()), HashMap::new()),
+            v.create(Some("bad/name".into()), HashMap::new(), HashMap::new()),
             Err(VolumeError::InvalidName(_))
         ));
         let (anon, _) = v.create_anonymous().unwrap();

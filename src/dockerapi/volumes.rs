@@ -50,6 +50,10 @@ pub async fn route(ctx: &Ctx, call: &Call, segs: &[&str]) -> Result<Response<Bod
 fn volume_error(e: VolumeError) -> ApiError {
     match e {
         VolumeError::NotFound(n) => ApiError::not_found(format!("get {n}: no such volume")),
+        e
+        @ (VolumeError::Options(_) | VolumeError::Device { .. } | VolumeError::InvalidName(_)) => {
+            ApiError::bad_request(e.to_string())
+        }
         e => anyhow::Error::from(e).into(),
     }
 }
@@ -68,13 +72,9 @@ async fn create(ctx: &Ctx, vols: &Volumes, call: &Call) -> Result<Response<Body>
             body.driver
         )));
     }
-    if body.driver_opts.as_ref().is_some_and(|o| !o.is_empty()) {
-        return Err(ApiError::not_implemented(
-            "burrow does not implement volume driver options (DriverOpts) yet",
-        ));
-    }
     let name = (!body.name.is_empty()).then_some(body.name);
-    let made = match volumes::create(ctx, name, body.labels.unwrap_or_default()).await {
+    let options = body.driver_opts.unwrap_or_default();
+    let made = match volumes::create(ctx, name, body.labels.unwrap_or_default(), options).await {
         Ok(n) => n,
         Err(VolumeError::Exists(n)) => n,
         Err(e) => return Err(volume_error(e)),

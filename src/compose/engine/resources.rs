@@ -137,14 +137,6 @@ pub async fn ensure_volumes(
             }
             continue;
         }
-        refuse_settings(
-            &format!("volumes.{key}"),
-            def,
-            &[(
-                "driver_opts",
-                "volume driver options (a volume on a host directory: use a bind mount)",
-            )],
-        )?;
         if let Some(d) = def.get("driver").map(super::service::scalar) {
             if d != "local" {
                 return Err(ComposeError::Load(format!(
@@ -163,7 +155,12 @@ pub async fn ensure_volumes(
         labels.insert(naming::VOLUME.into(), key.clone());
         labels.insert(naming::PROJECT.into(), project.name.clone());
         labels.insert(naming::VERSION.into(), naming::COMPOSE_VERSION.into());
-        volumes::create(ctx, Some(name.clone()), labels)
+        let options: std::collections::HashMap<String, String> =
+            super::service::pairs(def.get("driver_opts"))
+                .into_iter()
+                .map(|(k, v)| (k, v.unwrap_or_default()))
+                .collect();
+        volumes::create(ctx, Some(name.clone()), labels, options)
             .await
             .map_err(|e| ComposeError::Load(format!("creating volume {name}: {e}")))?;
         report(format!("Volume {name}  Created"));
