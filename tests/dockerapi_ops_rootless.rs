@@ -314,6 +314,49 @@ fn docker_cli_ops_through_burrows_socket() {
     );
     assert_eq!(code, 200, "{body}");
     assert!(body.contains(r#""VolumesDeleted":["keepme"]"#), "{body}");
+    // A volume of a host directory through DriverOpts (docker volume create -o): what a
+    // container writes lands there; tmpfs is refused with 400.
+    let host = rl.home.join("bound-by-api");
+    std::fs::create_dir_all(&host).unwrap();
+    let _ = std::process::Command::new("chown")
+        .arg(format!("{}:{}", rl.machine.uid, rl.machine.gid))
+        .arg(&host)
+        .status();
+    let device = format!("device={}", host.display());
+    api.docker_ok(&[
+        "volume",
+        "create",
+        "-o",
+        "type=none",
+        "-o",
+        "o=bind",
+        "-o",
+        &device,
+        "onhost",
+    ]);
+    api.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "onhost:/d",
+        &image("busybox"),
+        "sh",
+        "-c",
+        "echo api > /d/f",
+    ]);
+    assert_eq!(std::fs::read_to_string(host.join("f")).unwrap(), "api\n");
+    api.docker_ok(&["volume", "rm", "onhost"]);
+    let out = api.docker(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "device=tmpfs",
+        "t",
+    ]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("type=tmpfs"), "{}", stderr(&out));
     let pruned = api.docker_ok(&["network", "prune", "-f"]);
     assert!(pruned.contains("opsnet"), "{pruned}");
     let pruned = api.docker_ok(&["image", "prune", "-f"]);
