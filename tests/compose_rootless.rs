@@ -700,6 +700,7 @@ volumes:
     lifecycle_hooks(&rl, &bb);
     cdi_device_requests(&rl, &bb);
     bind_volume_from_driver_opts(&rl, &bb);
+    internal_network(&rl, &bb);
 }
 
 /// `gpus:` and `deploy.resources.reservations.devices` with driver cdi reach the container
@@ -752,6 +753,43 @@ fn cdi_device_requests(rl: &Rootless, bb: &str) {
 /// post_start and pre_stop hooks run as execs after every start and before every stop (up,
 /// restart, stop, start, run, down), with their user, working_dir and environment; a failing
 /// hook fails the command with its status and output; `config` prints the hooks as written.
+/// `internal: true`: the services reach each other by name, and have no default route.
+fn internal_network(rl: &Rootless, bb: &str) {
+    let file = rl.home.join("internal/compose.yaml");
+    write_user_file(
+        rl,
+        &file,
+        &format!(
+            "services:\n  srv:\n    image: {bb}\n    command: [\"httpd\", \"-f\", \"-p\", \"80\"]\n    networks: [back]\n  cli:\n    image: {bb}\n    command: [\"sleep\", \"600\"]\n    networks: [back]\nnetworks:\n  back:\n    internal: true\n"
+        ),
+    );
+    compose_ok(rl, &file, "internal", &["up", "-d"]);
+    assert_eq!(
+        burrow_ok(
+            rl,
+            &["network", "inspect", "-f", "{{.Internal}}", "internal_back"]
+        )
+        .trim(),
+        "true"
+    );
+    let out = compose_ok(
+        rl,
+        &file,
+        "internal",
+        &[
+            "exec",
+            "-T",
+            "cli",
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5 6 7 8 9 10; do printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 5 srv 80 | head -1 | grep -q HTTP && break; sleep 0.5; done; echo peer=$i; ip route | grep -c default; true",
+        ],
+    );
+    assert!(out.contains("peer=") && !out.contains("peer=10"), "{out}");
+    assert!(out.trim_end().ends_with('0'), "a default route: {out}");
+    compose_ok(rl, &file, "internal", &["down", "-t", "1"]);
+}
+
 /// A top-level volume with the local driver's bind options (type: none, o: bind, device:):
 /// the service's writes land in the user's directory, which `down -v` leaves alone.
 fn bind_volume_from_driver_opts(rl: &Rootless, bb: &str) {

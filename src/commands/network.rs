@@ -37,6 +37,7 @@ pub enum Command {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct CreateArgs {
     /// Driver (only bridge).
     #[arg(short, long, default_value = "bridge")]
@@ -53,6 +54,10 @@ pub struct CreateArgs {
     /// Set metadata (KEY=VALUE).
     #[arg(long)]
     pub label: Vec<String>,
+    /// No way out: its containers reach each other only (no gateway, no masquerade, no
+    /// default route; published ports do not reach them).
+    #[arg(long)]
+    pub internal: bool,
     pub name: String,
 }
 
@@ -212,6 +217,7 @@ async fn create(ctx: &Ctx, a: CreateArgs) -> anyhow::Result<()> {
             gateway: a.gateway,
             ip_range: a.ip_range,
             labels,
+            internal: a.internal,
         },
     )
     .await?;

@@ -231,7 +231,6 @@ async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
         return Err(ApiError::bad_request("give the network's Name"));
     }
     let refused = [
-        ("Internal", b.internal),
         // Attachable is about swarm networks: a bridge network is always attachable.
         (
             "Attachable",
@@ -272,6 +271,7 @@ async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
             gateway: some(c.gateway),
             ip_range: some(c.ip_range),
             labels: b.labels.unwrap_or_default(),
+            internal: b.internal,
         },
     )
     .await

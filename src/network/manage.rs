@@ -17,6 +17,8 @@ pub struct CreateRequest {
     pub gateway: Option<String>,
     pub ip_range: Option<String>,
     pub labels: serde_json::Map<String, Value>,
+    /// `--internal`: no way out of the network.
+    pub internal: bool,
 }
 
 /// Creates the network `req` describes (see [`super::create`]).
@@ -31,6 +33,7 @@ pub fn create(paths: &NetPaths, req: CreateRequest) -> Result<Network, NetworkEr
         req.gateway.as_deref(),
         req.ip_range.as_deref(),
         req.labels,
+        req.internal,
     )
 }
 
@@ -53,7 +56,7 @@ pub fn inspect(n: &Network) -> Value {
         "Driver": "bridge",
         "EnableIPv6": false,
         "IPAM": {"Driver": "default", "Options": {}, "Config": config},
-        "Internal": false,
+        "Internal": n.internal(),
         "Attachable": false,
         "Ingress": false,
         "ConfigFrom": {"Network": ""},

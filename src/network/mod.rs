@@ -122,6 +122,11 @@ impl Network {
         std::fs::metadata(&self.file).ok()?.modified().ok()
     }
 
+    /// Whether the network has no way out (`--internal`: its bridge is no gateway).
+    pub fn internal(&self) -> bool {
+        self.bridge().is_some_and(|b| b["isGateway"] == false)
+    }
+
     pub fn labels(&self) -> serde_json::Map<String, Value> {
         self.conf["nerdctlLabels"]
             .as_object()
@@ -161,6 +166,9 @@ pub struct NetworkSpec {
     pub gateway: String,
     pub ip_range: Option<String>,
     pub labels: serde_json::Map<String, Value>,
+    /// No way out (Docker's `--internal`): the bridge has no address, masquerades nothing,
+    /// and its containers get no default route.
+    pub internal: bool,
 }
 
 /// The conflist nerdctl writes for a bridge network.
@@ -172,6 +180,16 @@ pub fn conflist(spec: &NetworkSpec) -> Value {
             range["rangeEnd"] = json!(end);
         }
     }
+    let mut ipam = json!({
+        "ranges": [[range]],
+        "routes": [{"dst": "0.0.0.0/0"}],
+        "type": "host-local"
+    });
+    if spec.internal {
+        if let Some(o) = ipam.as_object_mut() {
+            o.remove("routes");
+        }
+    }
     json!({
         "cniVersion": "1.0.0",
         "name": spec.name,
@@ -181,14 +199,10 @@ pub fn conflist(spec: &NetworkSpec) -> Value {
             {
                 "type": "bridge",
                 "bridge": spec.bridge,
-                "isGateway": true,
-                "ipMasq": true,
+                "isGateway": !spec.internal,
+                "ipMasq": !spec.internal,
                 "hairpinMode": true,
-                "ipam": {
-                    "ranges": [[range]],
-                    "routes": [{"dst": "0.0.0.0/0"}],
-                    "type": "host-local"
-                }
+                "ipam": ipam
             },
             {"type": "portmap", "capabilities": {"portMappings": true}},
             {"type": "firewall", "ingressPolicy": "same-bridge"},
@@ -355,6 +369,7 @@ pub fn ensure_default(paths: &NetPaths) -> Result<(), NetworkError> {
         gateway: "10.4.0.1".into(),
         ip_range: None,
         labels: Default::default(),
+        internal: false,
     };
     write(paths, DEFAULT_NETWORK, &conflist(&spec))?;
     Ok(())
@@ -368,6 +383,7 @@ pub fn create(
     gateway: Option<&str>,
     ip_range: Option<&str>,
     labels: serde_json::Map<String, Value>,
+    internal: bool,
 ) -> Result<Network, NetworkError> {
     if !valid_name(name) {
         return Err(NetworkError::BadName(name.to_string()));
@@ -451,6 +467,7 @@ pub fn create(
         gateway,
         ip_range: ip_range.map(str::to_string),
         labels,
+        internal,
     };
     let conf = conflist(&spec);
     let file = write(paths, name, &conf)?;
@@ -487,6 +504,7 @@ mod tests {
             gateway: "10.4.9.1".into(),
             ip_range: None,
             labels: Default::default(),
+            internal: false,
         };
         let conf = conflist(&spec);
         let set = with_mtu(&conf, 65520);
@@ -531,7 +549,7 @@ mod tests {
     fn create_picks_free_subnets_and_refuses_clashes() {
         let dir = tempfile::tempdir().unwrap();
         let p = paths(dir.path());
-        let a = create(&p, "a", None, None, None, Default::default()).unwrap();
+        let a = create(&p, "a", None, None, None, Default::default(), false).unwrap();
         assert_eq!(a.subnets()[0].0, "10.4.1.0/24");
         assert!(a.bridge().unwrap()["bridge"]
             .as_str()
@@ -544,6 +562,7 @@ mod tests {
             Some("10.9.0.254"),
             Some("10.9.1.0/24"),
             Default::default(),
+            false,
         )
         .unwrap();
         let r = &b.bridge().unwrap()["ipam"]["ranges"][0][0];
@@ -551,20 +570,37 @@ mod tests {
         assert_eq!(r["rangeStart"], "10.9.1.1");
         assert_eq!(r["rangeEnd"], "10.9.1.254");
         assert!(matches!(
-            create(&p, "a", None, None, None, Default::default()),
+            create(&p, "a", None, None, None, Default::default(), false),
             Err(NetworkError::Exists(_))
         ));
-        assert!(create(&p, "c", Some("10.4.0.0/16"), None, None, Default::default()).is_err());
+        assert!(create(
+            &p,
+            "c",
+            Some("10.4.0.0/16"),
+            None,
+            None,
+            Default::default(),
+            false
+        )
+        .is_err());
         assert!(create(
             &p,
             "d",
             Some("10.8.0.0/24"),
             Some("10.7.0.1"),
             None,
-            Default::default()
+            Default::default(),
+            false
         )
         .is_err());
-        assert!(create(&p, "-x", None, None, None, Default::default()).is_err());
+        assert!(create(&p, "-x", None, None, None, Default::default(), false).is_err());
+        // --internal: a bridge that is no gateway, masquerades nothing, gives no default route.
+        let i = create(&p, "inside", None, None, None, Default::default(), true).unwrap();
+        assert!(i.internal() && !b.internal());
+        let bridge = i.bridge().unwrap();
+        assert_eq!(bridge["ipMasq"], false);
+        assert!(bridge["ipam"].get("routes").is_none());
+        remove(&i).unwrap();
         assert_eq!(list(&p).unwrap().len(), 3);
         assert_eq!(get(&p, &b.id[..8]).unwrap().name, "b");
         remove(&get(&p, "a").unwrap()).unwrap();

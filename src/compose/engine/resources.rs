@@ -77,7 +77,6 @@ fn network_request(
         &format!("networks.{key}"),
         def,
         &[
-            ("internal", "an internal network (no route out)"),
             ("enable_ipv6", "IPv6 on networks"),
             ("driver_opts", "network driver options"),
         ],
@@ -113,6 +112,7 @@ fn network_request(
         gateway: ipam.and_then(|c| c.get("gateway")).map(s),
         ip_range: ipam.and_then(|c| c.get("ip_range")).map(s),
         labels,
+        internal: def.get("internal").and_then(Value::as_bool) == Some(true),
     })
 }
 
@@ -203,7 +203,7 @@ mod tests {
         .unwrap();
         assert_eq!(ok.subnet.as_deref(), Some("10.9.0.0/24"));
         for (def, says) in [
-            (json!({"internal": true}), "networks.back.internal"),
+            (json!({"enable_ipv6": true}), "networks.back.enable_ipv6"),
             (json!({"enable_ipv6": true}), "networks.back.enable_ipv6"),
             (
                 json!({"driver_opts": {"com.docker.network.bridge.name": "x"}}),
