@@ -1242,6 +1242,30 @@ fn an_internal_network_connects_its_containers_only() {
     assert!(!text.contains("out=0"), "reached outside: {text}");
     ok(&d.burrow(&["rm", "-f", "srv"]));
     ok(&d.burrow(&["network", "rm", "inside"]));
+    // Bridge driver options: the MTU reaches the container's interface; others are refused.
+    ok(&d.burrow(&[
+        "network",
+        "create",
+        "-o",
+        "com.docker.network.driver.mtu=1400",
+        "-o",
+        "com.docker.network.bridge.name=br-burrowtest",
+        "small",
+    ]));
+    let mtu = ok(&d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "small",
+        &bb,
+        "cat",
+        "/sys/class/net/eth0/mtu",
+    ]));
+    assert_eq!(mtu.trim(), "1400");
+    ok(&d.burrow(&["network", "rm", "small"]));
+    let out = d.burrow(&["network", "create", "-o", "com.example.x=1", "odd"]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("com.example.x"), "{}", stderr(&out));
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! `burrow network create/ls/inspect/rm/prune`: CNI bridge networks in nerdctl's config layout.
 
+use burrow::network::DriverOptions;
 use std::process::ExitCode;
 
 use serde_json::{json, Value};
@@ -58,6 +59,10 @@ pub struct CreateArgs {
     /// default route; published ports do not reach them).
     #[arg(long)]
     pub internal: bool,
+    /// A bridge driver option (KEY=VALUE, repeatable): com.docker.network.driver.mtu,
+    /// com.docker.network.bridge.name, com.docker.network.bridge.enable_ip_masquerade.
+    #[arg(short, long = "opt", value_name = "KEY=VALUE")]
+    pub opt: Vec<String>,
     pub name: String,
 }
 
@@ -218,6 +223,11 @@ async fn create(ctx: &Ctx, a: CreateArgs) -> anyhow::Result<()> {
             ip_range: a.ip_range,
             labels,
             internal: a.internal,
+            options: DriverOptions::parse(
+                a.opt
+                    .iter()
+                    .map(|o| o.split_once('=').unwrap_or((o.as_str(), ""))),
+            )?,
         },
     )
     .await?;

@@ -237,7 +237,6 @@ async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
             b.attachable && !matches!(b.driver.as_str(), "" | "bridge"),
         ),
         ("EnableIPv6", b.enable_ipv6.unwrap_or(false)),
-        ("Options", b.options.as_ref().is_some_and(|o| !o.is_empty())),
         (
             "IPAM.Driver",
             b.ipam
@@ -257,6 +256,21 @@ async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
         ));
     }
     let c = configs.into_iter().next().unwrap_or_default();
+    let text: Vec<(String, String)> = b
+        .options
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (k, v)
+        })
+        .collect();
+    let options =
+        crate::network::DriverOptions::parse(text.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let some = |s: String| (!s.is_empty()).then_some(s);
     let n = networks::create(
         ctx,
@@ -272,6 +286,7 @@ async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
             ip_range: some(c.ip_range),
             labels: b.labels.unwrap_or_default(),
             internal: b.internal,
+            options,
         },
     )
     .await

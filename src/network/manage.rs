@@ -19,6 +19,8 @@ pub struct CreateRequest {
     pub labels: serde_json::Map<String, Value>,
     /// `--internal`: no way out of the network.
     pub internal: bool,
+    /// `-o`: the bridge driver's options.
+    pub options: super::DriverOptions,
 }
 
 /// Creates the network `req` describes (see [`super::create`]).
@@ -26,15 +28,7 @@ pub fn create(paths: &NetPaths, req: CreateRequest) -> Result<Network, NetworkEr
     if req.driver != "bridge" {
         return Err(NetworkError::Driver(req.driver));
     }
-    super::create(
-        paths,
-        &req.name,
-        req.subnet.as_deref(),
-        req.gateway.as_deref(),
-        req.ip_range.as_deref(),
-        req.labels,
-        req.internal,
-    )
+    super::create(paths, &req)
 }
 
 /// A network as `network inspect` shows it (Docker's keys).

@@ -169,6 +169,59 @@ pub struct NetworkSpec {
     /// No way out (Docker's `--internal`): the bridge has no address, masquerades nothing,
     /// and its containers get no default route.
     pub internal: bool,
+    /// Docker's bridge driver options this takes (see [`DriverOptions::parse`]).
+    pub options: DriverOptions,
+}
+
+/// The bridge driver options of Docker's `network create -o` that burrow's bridge takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DriverOptions {
+    /// `com.docker.network.bridge.name`: the bridge interface's name.
+    pub bridge_name: Option<String>,
+    /// `com.docker.network.driver.mtu`: the containers' and the bridge's MTU.
+    pub mtu: Option<u32>,
+    /// `com.docker.network.bridge.enable_ip_masquerade=false`: no masquerade on the way out.
+    pub masquerade: Option<bool>,
+}
+
+impl DriverOptions {
+    /// Reads `-o KEY=VALUE` options; any other key, or a value that cannot be used, is refused.
+    pub fn parse<'a>(
+        opts: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<DriverOptions, NetworkError> {
+        let mut out = DriverOptions::default();
+        for (k, v) in opts {
+            let bad = |why: &str| NetworkError::Invalid(format!("driver option {k}={v}: {why}"));
+            match k {
+                "com.docker.network.bridge.name" => {
+                    if v.is_empty() || v.len() > 15 || v.contains(['/', ' ']) {
+                        return Err(bad("give an interface name of at most 15 characters"));
+                    }
+                    out.bridge_name = Some(v.to_string());
+                }
+                "com.docker.network.driver.mtu" => {
+                    let mtu: u32 = v.parse().map_err(|_| bad("give a number"))?;
+                    if !(68..=65535).contains(&mtu) {
+                        return Err(bad("give an MTU from 68 to 65535"));
+                    }
+                    out.mtu = Some(mtu);
+                }
+                "com.docker.network.bridge.enable_ip_masquerade" => {
+                    out.masquerade = Some(match v {
+                        "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => return Err(bad("give true or false")),
+                    });
+                }
+                _ => {
+                    return Err(bad(
+                        "not supported (burrow's bridge takes com.docker.network.bridge.name, com.docker.network.driver.mtu and com.docker.network.bridge.enable_ip_masquerade)",
+                    ))
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// The conflist nerdctl writes for a bridge network.
@@ -190,20 +243,24 @@ pub fn conflist(spec: &NetworkSpec) -> Value {
             o.remove("routes");
         }
     }
+    let mut bridge = json!({
+        "type": "bridge",
+        "bridge": spec.options.bridge_name.as_deref().unwrap_or(&spec.bridge),
+        "isGateway": !spec.internal,
+        "ipMasq": !spec.internal && spec.options.masquerade != Some(false),
+        "hairpinMode": true,
+        "ipam": ipam
+    });
+    if let Some(mtu) = spec.options.mtu {
+        bridge["mtu"] = json!(mtu);
+    }
     json!({
         "cniVersion": "1.0.0",
         "name": spec.name,
         "nerdctlID": id_for(&spec.name),
         "nerdctlLabels": spec.labels,
         "plugins": [
-            {
-                "type": "bridge",
-                "bridge": spec.bridge,
-                "isGateway": !spec.internal,
-                "ipMasq": !spec.internal,
-                "hairpinMode": true,
-                "ipam": ipam
-            },
+            bridge,
             {"type": "portmap", "capabilities": {"portMappings": true}},
             {"type": "firewall", "ingressPolicy": "same-bridge"},
             {"type": "tuning"}
@@ -370,21 +427,20 @@ pub fn ensure_default(paths: &NetPaths) -> Result<(), NetworkError> {
         ip_range: None,
         labels: Default::default(),
         internal: false,
+        options: Default::default(),
     };
     write(paths, DEFAULT_NETWORK, &conflist(&spec))?;
     Ok(())
 }
 
 /// Creates a bridge network; without a subnet, the first free 10.4.N.0/24 is taken.
-pub fn create(
-    paths: &NetPaths,
-    name: &str,
-    subnet: Option<&str>,
-    gateway: Option<&str>,
-    ip_range: Option<&str>,
-    labels: serde_json::Map<String, Value>,
-    internal: bool,
-) -> Result<Network, NetworkError> {
+pub fn create(paths: &NetPaths, req: &manage::CreateRequest) -> Result<Network, NetworkError> {
+    let (name, subnet, gateway, ip_range) = (
+        req.name.as_str(),
+        req.subnet.as_deref(),
+        req.gateway.as_deref(),
+        req.ip_range.as_deref(),
+    );
     if !valid_name(name) {
         return Err(NetworkError::BadName(name.to_string()));
     }
@@ -466,9 +522,20 @@ pub fn create(
         subnet,
         gateway,
         ip_range: ip_range.map(str::to_string),
-        labels,
-        internal,
+        labels: req.labels.clone(),
+        internal: req.internal,
+        options: req.options.clone(),
     };
+    if let Some(b) = &spec.options.bridge_name {
+        if existing
+            .iter()
+            .any(|n| n.bridge().and_then(|p| p["bridge"].as_str()) == Some(b.as_str()))
+        {
+            return Err(NetworkError::Invalid(format!(
+                "bridge name {b} is another network's: give another com.docker.network.bridge.name"
+            )));
+        }
+    }
     let conf = conflist(&spec);
     let file = write(paths, name, &conf)?;
     Ok(Network {
@@ -505,6 +572,7 @@ mod tests {
             ip_range: None,
             labels: Default::default(),
             internal: false,
+            options: Default::default(),
         };
         let conf = conflist(&spec);
         let set = with_mtu(&conf, 65520);
@@ -545,11 +613,75 @@ mod tests {
         assert_eq!(types, ["bridge", "portmap", "firewall", "tuning"]);
     }
 
+    fn req(
+        name: &str,
+        subnet: Option<&str>,
+        gateway: Option<&str>,
+        ip_range: Option<&str>,
+        internal: bool,
+    ) -> manage::CreateRequest {
+        manage::CreateRequest {
+            name: name.into(),
+            driver: "bridge".into(),
+            subnet: subnet.map(str::to_string),
+            gateway: gateway.map(str::to_string),
+            ip_range: ip_range.map(str::to_string),
+            internal,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn bridge_driver_options() {
+        let o = DriverOptions::parse([
+            ("com.docker.network.driver.mtu", "1400"),
+            ("com.docker.network.bridge.name", "br-mine"),
+            ("com.docker.network.bridge.enable_ip_masquerade", "false"),
+        ])
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = paths(dir.path());
+        let n = create(
+            &p,
+            &manage::CreateRequest {
+                options: o,
+                ..req("opts", None, None, None, false)
+            },
+        )
+        .unwrap();
+        let b = n.bridge().unwrap();
+        assert_eq!(
+            (&b["mtu"], &b["bridge"], &b["ipMasq"]),
+            (&json!(1400), &json!("br-mine"), &json!(false))
+        );
+        // An explicit MTU is the launcher's to keep, not to raise.
+        assert_eq!(with_mtu(&n.conf, 65520)["plugins"][0]["mtu"], 1400);
+        for bad in [
+            ("com.docker.network.driver.mtu", "big"),
+            (
+                "com.docker.network.bridge.name",
+                "a-name-far-too-long-for-linux",
+            ),
+            ("com.docker.network.bridge.host_binding_ipv4", "127.0.0.1"),
+        ] {
+            assert!(DriverOptions::parse([bad]).is_err(), "{bad:?}");
+        }
+        let clash = DriverOptions::parse([("com.docker.network.bridge.name", "br-mine")]).unwrap();
+        assert!(create(
+            &p,
+            &manage::CreateRequest {
+                options: clash,
+                ..req("again", None, None, None, false)
+            },
+        )
+        .is_err());
+    }
+
     #[test]
     fn create_picks_free_subnets_and_refuses_clashes() {
         let dir = tempfile::tempdir().unwrap();
         let p = paths(dir.path());
-        let a = create(&p, "a", None, None, None, Default::default(), false).unwrap();
+        let a = create(&p, &req("a", None, None, None, false)).unwrap();
         assert_eq!(a.subnets()[0].0, "10.4.1.0/24");
         assert!(a.bridge().unwrap()["bridge"]
             .as_str()
@@ -557,12 +689,13 @@ mod tests {
             .starts_with("br-"));
         let b = create(
             &p,
-            "b",
-            Some("10.9.0.0/16"),
-            Some("10.9.0.254"),
-            Some("10.9.1.0/24"),
-            Default::default(),
-            false,
+            &req(
+                "b",
+                Some("10.9.0.0/16"),
+                Some("10.9.0.254"),
+                Some("10.9.1.0/24"),
+                false,
+            ),
         )
         .unwrap();
         let r = &b.bridge().unwrap()["ipam"]["ranges"][0][0];
@@ -570,32 +703,18 @@ mod tests {
         assert_eq!(r["rangeStart"], "10.9.1.1");
         assert_eq!(r["rangeEnd"], "10.9.1.254");
         assert!(matches!(
-            create(&p, "a", None, None, None, Default::default(), false),
+            create(&p, &req("a", None, None, None, false)),
             Err(NetworkError::Exists(_))
         ));
+        assert!(create(&p, &req("c", Some("10.4.0.0/16"), None, None, false)).is_err());
         assert!(create(
             &p,
-            "c",
-            Some("10.4.0.0/16"),
-            None,
-            None,
-            Default::default(),
-            false
+            &req("d", Some("10.8.0.0/24"), Some("10.7.0.1"), None, false)
         )
         .is_err());
-        assert!(create(
-            &p,
-            "d",
-            Some("10.8.0.0/24"),
-            Some("10.7.0.1"),
-            None,
-            Default::default(),
-            false
-        )
-        .is_err());
-        assert!(create(&p, "-x", None, None, None, Default::default(), false).is_err());
+        assert!(create(&p, &req("-x", None, None, None, false)).is_err());
         // --internal: a bridge that is no gateway, masquerades nothing, gives no default route.
-        let i = create(&p, "inside", None, None, None, Default::default(), true).unwrap();
+        let i = create(&p, &req("inside", None, None, None, true)).unwrap();
         assert!(i.internal() && !b.internal());
         let bridge = i.bridge().unwrap();
         assert_eq!(bridge["ipMasq"], false);

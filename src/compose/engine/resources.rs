@@ -76,10 +76,7 @@ fn network_request(
     refuse_settings(
         &format!("networks.{key}"),
         def,
-        &[
-            ("enable_ipv6", "IPv6 on networks"),
-            ("driver_opts", "network driver options"),
-        ],
+        &[("enable_ipv6", "IPv6 on networks")],
     )?;
     let configs = def
         .get("ipam")
@@ -98,6 +95,12 @@ fn network_request(
         }
     }
     let ipam = configs.and_then(|c| c.first());
+    let opts = super::service::pairs(def.get("driver_opts"));
+    let options = net::DriverOptions::parse(
+        opts.iter()
+            .map(|(k, v)| (k.as_str(), v.as_deref().unwrap_or_default())),
+    )
+    .map_err(|e| ComposeError::Load(format!("networks.{key}.driver_opts: {e}")))?;
     let mut labels = serde_json::Map::new();
     for (k, v) in super::service::pairs(def.get("labels")) {
         labels.insert(k, Value::String(v.unwrap_or_default()));
@@ -113,6 +116,7 @@ fn network_request(
         ip_range: ipam.and_then(|c| c.get("ip_range")).map(s),
         labels,
         internal: def.get("internal").and_then(Value::as_bool) == Some(true),
+        options,
     })
 }
 
