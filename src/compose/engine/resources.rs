@@ -206,11 +206,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.subnet.as_deref(), Some("10.9.0.0/24"));
+        let mtu = network_request(
+            &p,
+            "back",
+            "app_back",
+            &json!({"internal": true, "driver_opts": {"com.docker.network.driver.mtu": 1400}}),
+        )
+        .unwrap();
+        assert!(mtu.internal);
+        assert_eq!(mtu.options.mtu, Some(1400));
         for (def, says) in [
             (json!({"enable_ipv6": true}), "networks.back.enable_ipv6"),
-            (json!({"enable_ipv6": true}), "networks.back.enable_ipv6"),
             (
-                json!({"driver_opts": {"com.docker.network.bridge.name": "x"}}),
+                json!({"driver_opts": {"com.docker.network.bridge.host_binding_ipv4": "1.2.3.4"}}),
                 "networks.back.driver_opts",
             ),
             (
