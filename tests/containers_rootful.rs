@@ -1241,7 +1241,20 @@ fn an_internal_network_connects_its_containers_only() {
     assert!(text.lines().any(|l| l == "0"), "a default route: {text}");
     assert!(!text.contains("out=0"), "reached outside: {text}");
     ok(&d.burrow(&["rm", "-f", "srv"]));
+    let listed = ok(&d.burrow(&[
+        "network",
+        "ls",
+        "--no-trunc",
+        "--filter",
+        "name=inside",
+        "--format",
+        "{{.ID}} {{.Internal}}",
+    ]));
+    let (id, internal) = listed.trim().split_once(' ').unwrap();
+    assert_eq!((id.len(), internal), (64, "true"), "{listed}");
     ok(&d.burrow(&["network", "rm", "inside"]));
+    ok(&d.burrow(&["network", "rm", "-f", "inside"]));
+    assert_eq!(code(&d.burrow(&["network", "rm", "inside"])), 1);
     // Bridge driver options: the MTU reaches the container's interface; others are refused.
     ok(&d.burrow(&[
         "network",

@@ -32,7 +32,7 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Remove networks.
     #[command(alias = "remove")]
-    Rm(NamesArgs),
+    Rm(RmArgs),
     /// Remove networks no container uses.
     Prune(PruneArgs),
 }
@@ -104,6 +104,9 @@ pub struct LsArgs {
     /// scope=, dangling=true|false (no container on it).
     #[arg(short, long)]
     pub filter: Vec<String>,
+    /// Show whole network IDs.
+    #[arg(long)]
+    pub no_trunc: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -128,7 +131,11 @@ const HEADERS: &[(&str, &str)] = &[
 ];
 
 #[derive(Debug, clap::Args)]
-pub struct NamesArgs {
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct RmArgs {
+    /// Pass over networks that do not exist.
+    #[arg(short, long)]
+    pub force: bool,
     #[arg(required = true)]
     pub networks: Vec<String>,
 }
@@ -183,6 +190,7 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
                 for q in &a.networks {
                     match networks::remove(&ctx, q, &users).await {
                         Ok(()) => println!("{q}"),
+                        Err(net::NetworkError::NotFound(_)) if a.force => {}
                         Err(e) => {
                             crate::commands::error::say(&anyhow::Error::from(e));
                             failed = true;
@@ -247,17 +255,22 @@ async fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
         .map(|f| f.parse::<manage::ListFilter>())
         .collect::<Result<Vec<_>, _>>()?;
     let all = networks::list_matching(ctx, &filters).await?;
+    let id = |n: &net::Network| match a.no_trunc {
+        true => n.id.clone(),
+        false => n.id[..12].to_string(),
+    };
     if a.quiet {
         for n in &all {
-            println!("{}", &n.id[..12]);
+            println!("{}", id(n));
         }
     } else if let Some(format) = format {
-        let rows: Vec<Value> = all.iter().map(ls_row).collect();
+        let rows: Vec<Value> = all.iter().map(|n| ls_row(n, &id(n))).collect();
         print!("{}", format.render(HEADERS, &rows)?);
     } else {
-        println!("{:<16}{:<20}FILE", "NETWORK ID", "NAME");
+        let w = if a.no_trunc { 66 } else { 16 };
+        println!("{:<w$}{:<20}FILE", "NETWORK ID", "NAME");
         for n in &all {
-            println!("{:<16}{:<20}{}", &n.id[..12], n.name, n.file.display());
+            println!("{:<w$}{:<20}{}", id(n), n.name, n.file.display());
         }
         if a.filter.is_empty() {
             println!("{:<16}{:<20}", "", "host");
@@ -268,19 +281,19 @@ async fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<()> {
 }
 
 /// A network as `network ls --format` sees it (Docker's fields, as strings).
-fn ls_row(n: &net::Network) -> Value {
+fn ls_row(n: &net::Network, id: &str) -> Value {
     let labels: Vec<String> = n
         .labels()
         .iter()
         .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
         .collect();
     json!({
-        "ID": &n.id[..12],
+        "ID": id,
         "Name": n.name,
         "Driver": "bridge",
         "Scope": "local",
         "IPv6": "false",
-        "Internal": "false",
+        "Internal": n.internal().to_string(),
         "Labels": labels.join(","),
         "CreatedAt": n.created().map(|t| time::go_string(time::unix_secs(t))).unwrap_or_default(),
     })
