@@ -272,10 +272,13 @@ fn burrow_srun_takes_pyxis_flags() {
     }
     let _spec = RemoveSpec(spec);
     let img = &m.image_busybox;
+    // The same image in enroot's URI form, as pyxis users write it (REGISTRY#IMAGE).
+    let enroot = format!("docker://{}", img.replacen('/', "#", 1));
     let data = w.dir.display();
     let script = format!(
         "set -e
 burrow srun -n 2 --container-image={img} --container-mounts={data}:/in:ro --container-workdir=/in sh -c 'echo task=$SLURM_PROCID $(cat data.txt) $(pwd)'
+burrow srun --container-image='{enroot}' sh -c 'echo enroot-form-ran'
 burrow srun --container-name=work --container-image={img} sh -c 'echo kept > /tmp/mark'
 burrow srun --container-name=work --container-image={img} cat /tmp/mark
 burrow run --name mk-nosleep {img} rm /bin/sleep
@@ -299,6 +302,10 @@ burrow srun --container-image={img} --container-remap-root sh -c 'echo remapped=
     assert!(
         log.contains("kept"),
         "the named container was not reused:\n{log}"
+    );
+    assert!(
+        log.contains("enroot-form-ran"),
+        "docker://REGISTRY#IMAGE did not run:\n{log}"
     );
     // A named container needs nothing from its image to stay up (pyxis needs nothing either).
     assert!(log.contains("image-has-no-sleep"), "{log}");
