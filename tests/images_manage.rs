@@ -139,6 +139,25 @@ fn images_tag_inspect_and_history() {
     let hist = d.burrow_ok(&["history", "multilayer"]);
     assert!(hist.starts_with("IMAGE"), "{hist}");
     assert_eq!(hist.lines().count(), 4, "three layers and a header: {hist}");
+    // --platform: the host's platform named is the default's history; one whose content is
+    // not here (only this host's was loaded) is an error, not the host's history.
+    let named = d.burrow_ok(&["history", "--platform", "linux/amd64", "-q", "multiarch"]);
+    let host = d.burrow_ok(&["history", "-q", "multiarch"]);
+    if host_arch() == "amd64" {
+        assert_eq!(named, host);
+    }
+    let other = if host_arch() == "amd64" {
+        "linux/arm64"
+    } else {
+        "linux/amd64"
+    };
+    let out = d.burrow(&["history", "--platform", other, "-q", "multiarch"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(other),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // --human=false: bytes and RFC 3339 times, as Docker prints them.
     let raw = d.burrow_ok(&[
         "history",

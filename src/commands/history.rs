@@ -6,7 +6,7 @@ use crate::commands::images::with_store;
 use burrow::connection::Globals;
 use burrow::containers::stored_images;
 use burrow::format::listing::Listing;
-use burrow::images::manifest::{self, Platform};
+use burrow::images::manifest;
 
 /// Docker's `history` table.
 const TABLE: &str = "table {{.ID}}\\t{{.CreatedSince}}\\t{{.CreatedBy}}\\t{{.Size}}\\t{{.Comment}}";
@@ -39,13 +39,21 @@ pub struct Args {
     /// Output: "table", "table TEMPLATE", "json", or a Go template such as '{{.CreatedBy}}'.
     #[arg(long)]
     pub format: Option<String>,
+    /// The platform's image of a multi-platform one [default: this host's].
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<String>,
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let format = Listing::parse(args.format.as_deref(), TABLE)?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(crate::commands::pull::platform_arg_of)
+        .transpose()?;
     let mut rows = with_store(g, async |store| {
         // The local image's, else the shared store's (as `images` lists it).
-        Ok(stored_images::history(store, &args.image, &Platform::host(), args.human).await?)
+        Ok(stored_images::history(store, &args.image, platform.as_ref(), args.human).await?)
     })?;
     if !args.no_trunc {
         // Docker shortens IDs and the steps (to 45 characters) in every format.

@@ -36,15 +36,18 @@ pub struct Args {
 
 /// Parses `--platform` (default: this host).
 pub fn platform_arg(p: Option<&str>) -> anyhow::Result<Platform> {
-    match p {
-        Some(p) => Platform::parse(p).map_err(anyhow::Error::msg),
-        None => Ok(Platform::host()),
-    }
+    p.map(platform_arg_of)
+        .unwrap_or_else(|| Ok(Platform::host()))
+}
+
+/// A `--platform` value.
+pub fn platform_arg_of(p: &str) -> anyhow::Result<Platform> {
+    Platform::parse(p).map_err(anyhow::Error::msg)
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let reference = Reference::parse(&args.image)?;
-    if args.all_tags && names_tag_or_digest(&args.image) {
+    if args.all_tags && burrow::images::reference::names_tag_or_digest(&args.image) {
         anyhow::bail!("tag can't be used with --all-tags/-a");
     }
     let opts = pull::PullOptions {
@@ -108,11 +111,6 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
 }
 
 /// Whether a reference as typed names a tag or digest (not only a repository).
-fn names_tag_or_digest(image: &str) -> bool {
-    let last = image.rsplit('/').next().unwrap_or(image);
-    image.contains('@') || last.contains(':')
-}
-
 /// `reference`'s repository at each tag the registry lists.
 async fn tagged(
     regs: &[burrow::images::registry::Registry],

@@ -30,8 +30,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    let last = args.image.rsplit('/').next().unwrap_or_default();
-    if args.all_tags && (last.contains(':') || args.image.contains('@')) {
+    if args.all_tags && burrow::images::reference::names_tag_or_digest(&args.image) {
         anyhow::bail!(
             "tag can't be used with --all-tags/-a: give the repository's name alone (e.g. 127.0.0.1:5000/app)"
         );

@@ -76,15 +76,36 @@ pub async fn inspect(store: &Store, q: &str, platform: &Platform) -> Result<Valu
         .remove(0)
 }
 
-/// `history`'s rows for `q` (newest first): the local image's, else the store's image `q`
-/// names, whose layers' sizes the store does not keep ("N/A").
+/// `history`'s rows for `q` (newest first): the local image's (for the platform `asked`,
+/// else this host's), else the store's image `q` names, whose layers' sizes the store does not
+/// keep ("N/A").
 pub async fn history(
     store: &Store,
     q: &str,
-    platform: &Platform,
+    asked: Option<&Platform>,
     human: bool,
 ) -> Result<Vec<Value>, CatalogError> {
+    let host = Platform::host();
+    let platform = asked.unwrap_or(&host);
     match catalog::find(store, q, platform).await {
+        // With --platform, another platform's content is never shown for the one asked for
+        // (without, an image of another platform only shows its own).
+        Ok(found)
+            if asked.is_some()
+                && (found[0].config.os != platform.os
+                    || found[0].config.architecture != platform.architecture) =>
+        {
+            let c = &found[0].config;
+            Err(crate::images::local::LocalError::NoPlatform {
+                name: q.to_string(),
+                platform: platform.display(),
+                available: format!(
+                    "{}/{} here; pull the other with --platform",
+                    c.os, c.architecture
+                ),
+            }
+            .into())
+        }
         Ok(found) => Ok(catalog::history(&found[0], human)),
         Err(CatalogError::NotFound(n)) => find(&store_dirs(), q)
             .map(|(_, e)| history_stored(&e, human))

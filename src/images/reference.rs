@@ -27,6 +27,13 @@ pub struct Reference {
     pub digest: Option<String>,
 }
 
+/// Whether a name as the user typed it gives a tag or a digest (`app:1`, `app@sha256:..`), not
+/// only a repository (`app`, `127.0.0.1:5000/app`): `--all-tags` takes the latter only.
+pub fn names_tag_or_digest(image: &str) -> bool {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    image.contains('@') || last.contains(':')
+}
+
 impl Reference {
     /// Parses a user's reference and fills Docker's defaults (docker.io, library/, :latest).
     pub fn parse(s: &str) -> Result<Reference, ReferenceError> {
