@@ -1282,6 +1282,72 @@ fn an_internal_network_connects_its_containers_only() {
 }
 
 #[test]
+fn legacy_links_give_the_alias_ports_and_environment() {
+    let Some(d) = rootful("links") else { return };
+    let bb = image("busybox");
+    let ok = |out: &std::process::Output| {
+        assert_eq!(code(out), 0, "{}", stderr(out));
+        stdout(out)
+    };
+    ok(&d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--expose",
+        "5432",
+        "-e",
+        "POSTGRES_DB=app",
+        &bb,
+        "httpd",
+        "-f",
+        "-p",
+        "5432",
+    ]));
+    let ip = ok(&d.burrow(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "db"]));
+    let ip = ip.trim();
+    let out = ok(&d.burrow(&[
+        "run",
+        "--rm",
+        "--link",
+        "db:mydb",
+        &bb,
+        "sh",
+        "-c",
+        "echo $MYDB_PORT_5432_TCP $MYDB_ENV_POSTGRES_DB $MYDB_NAME; grep -w mydb /etc/hosts; \
+         printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 mydb 5432 | head -1",
+    ]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!("tcp://{ip}:5432 app /")) && lines[0].ends_with("/mydb"),
+        "{out}"
+    );
+    assert!(lines[1].starts_with(ip) && lines[1].contains("db"), "{out}");
+    assert!(lines[2].starts_with("HTTP/1."), "{out}");
+    // Refused before anything is made: a stopped container, no shared network.
+    ok(&d.burrow(&["stop", "-t", "1", "db"]));
+    let out = d.burrow(&[
+        "run", "--rm", "--name", "linker", "--link", "db", &bb, "true",
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("not running"), "{}", stderr(&out));
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--link",
+        "db",
+        &bb,
+        "true",
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("--link"), "{}", stderr(&out));
+    assert!(!stdout(&d.burrow(&["ps", "-a"])).contains("linker"));
+    ok(&d.burrow(&["rm", "db"]));
+}
+
+#[test]
 fn restart_always_brings_back_a_killed_container() {
     let Some(d) = rootful("restart") else { return };
     let bb = image("busybox");

@@ -289,6 +289,19 @@ fn docker_cli_ops_through_burrows_socket() {
     assert!(failed(&out), "connecting twice is refused");
     api.docker_ok(&["network", "disconnect", "opsnet", "srv"]);
     assert!(!members().contains("srv"), "{}", members());
+    // docker run --link (HostConfig.Links): the alias resolves, Docker's variables are set.
+    let linked = api.docker_ok(&[
+        "run",
+        "--rm",
+        "--link",
+        "srv:web",
+        &busybox,
+        "sh",
+        "-c",
+        "echo $WEB_NAME; grep -cw web /etc/hosts",
+    ]);
+    let lines: Vec<&str> = linked.lines().collect();
+    assert!(lines[0].ends_with("/web") && lines[1] == "1", "{linked}");
     // A stopped container is connected for its next start.
     api.docker_ok(&["network", "connect", "opsnet", "cpc"]);
     api.docker_ok(&["network", "disconnect", "opsnet", "cpc"]);

@@ -174,13 +174,25 @@ pub async fn create(
     if let Some(w) = super::platform::foreign_warning(&image.platform) {
         notify(Note::ForeignPlatform(w));
     }
-    let nets = super::endpoints::resolve(ctx, req).await?;
-    let plan = NetPlan::new(ctx, req, &image, nets, notify)?;
     let id = store::new_id();
     let name = req
         .name
         .clone()
         .unwrap_or_else(|| default_name(&image.name, &id));
+    let nets = super::endpoints::resolve(ctx, req).await?;
+    // `--link`: the linked containers' addresses and variables, read now.
+    let linked;
+    let req = match req.host_config.links.is_empty() {
+        true => req,
+        false => {
+            let joined: Vec<String> = nets.confs.iter().map(|(n, _)| n.clone()).collect();
+            linked = super::links::apply(ctx, req, &name, &joined)
+                .await
+                .map_err(CreateError::Other)?;
+            &linked
+        }
+    };
+    let plan = NetPlan::new(ctx, req, &image, nets, notify)?;
     let mut undo = Undo::new(ctx, &id);
     let mut net = None;
     let made = make(

@@ -23,6 +23,7 @@ pub mod journald;
 pub mod labels;
 pub mod lifecycle;
 pub mod limits;
+pub mod links;
 pub mod listing;
 pub mod logdriver;
 pub mod logfollow;

@@ -111,6 +111,8 @@ pub struct HostConfig {
     pub pid_mode: String,
     /// cgroup namespace: "" or private (its own), or host.
     pub cgroupns_mode: String,
+    /// `--link CONTAINER[:ALIAS]`: Docker's legacy links (see [`super::links`]).
+    pub links: Vec<String>,
     /// `--cgroup-parent`: the cgroup (a slice under systemd) the container's is made under.
     pub cgroup_parent: String,
     /// UTS namespace: "" (its own) or host (the host's name, which the container cannot set).
@@ -192,6 +194,8 @@ pub enum RequestError {
     Sysctl(String),
     #[error("--cgroup-parent {0}")]
     CgroupParent(String),
+    #[error("{0}")]
+    Link(String),
     #[error("conflicting options: --uts=host with --hostname, --domainname or a kernel.hostname/kernel.domainname sysctl (the container has the host's names, and setting them would change the host's)")]
     HostnameWithUtsHost,
     #[error(transparent)]
@@ -280,6 +284,18 @@ impl ContainerRequest {
             matches!(cg, "" | "private" | "host"),
             "private or host",
         )?;
+        for l in &hc.links {
+            l.parse::<super::links::Link>()
+                .map_err(|e| RequestError::Link(e.to_string()))?;
+        }
+        let own_net = matches!(hc.network_mode.as_str(), "host" | "none")
+            || hc.network_mode.starts_with("container:");
+        if !hc.links.is_empty() && own_net {
+            return Err(RequestError::Link(format!(
+                "conflicting options: --link and --network {} (links need a network both containers are on)",
+                hc.network_mode
+            )));
+        }
         let uts = hc.uts_mode.as_str();
         mode("uts", uts, matches!(uts, "" | "host"), "host")?;
         let uts_sysctl = hc

@@ -139,6 +139,11 @@ pub struct CreateFlags {
     /// cgroup namespace: private or host (default: the runtime's).
     #[arg(long, value_name = "MODE", default_value = "")]
     pub cgroupns: String,
+    /// Link to a running container (CONTAINER[:ALIAS], repeatable; Docker's legacy links):
+    /// its address under the alias in /etc/hosts, its ports and environment as ALIAS_*
+    /// variables. It must be on a network this container joins.
+    #[arg(long, value_name = "CONTAINER[:ALIAS]")]
+    pub link: Vec<String>,
     /// The cgroup the container's is made under (a slice, NAME.slice, under systemd).
     #[arg(long, value_name = "PATH", default_value = "")]
     pub cgroup_parent: String,
@@ -294,6 +299,7 @@ impl CreateFlags {
         h.cgroupns_mode = self.cgroupns.clone();
         h.uts_mode = self.uts.clone();
         h.cgroup_parent = self.cgroup_parent.clone();
+        h.links = self.link.clone();
         h.extra_hosts = parse_all("--add-host", &self.add_host)?;
         h.init = self.init;
         self.userns.apply(h);
