@@ -208,6 +208,8 @@ fn rootless_compose_application_end_to_end() {
     // logs with the service prefix; ls lists the project.
     let logs = compose_ok(&rl, &file, "app", &["logs", "--no-color", "db"]);
     assert!(logs.contains("app-db-1  | db-ready"), "{logs}");
+    let bare = compose_ok(&rl, &file, "app", &["logs", "--no-log-prefix", "db"]);
+    assert!(bare.lines().any(|l| l.starts_with("db-ready")), "{bare}");
     let ls = compose_ok(&rl, &file, "app", &["ls"]);
     assert!(ls.contains("app") && ls.contains("running(3)"), "{ls}");
 
@@ -1083,6 +1085,7 @@ fn attached_up_stops_on_interrupt(rl: &Rootless, bb: &str) {
             "attached",
             "up",
             "--no-color",
+            "--timestamps",
             "--no-attach",
             "muted",
         ])
@@ -1099,7 +1102,11 @@ fn attached_up_stops_on_interrupt(rl: &Rootless, bb: &str) {
     let line = rx
         .recv_timeout(std::time::Duration::from_secs(120))
         .expect("the attached up prints the container's output");
-    assert!(line.starts_with("attached-talker-1  | talker-up"), "{line}");
+    // --timestamps: the time before the line.
+    assert!(
+        line.starts_with("attached-talker-1  | 20") && line.ends_with(" talker-up"),
+        "{line}"
+    );
     let pid = child.0.id().to_string();
     let mut kill = std::process::Command::new("kill");
     kill.args(["-INT", &pid]);

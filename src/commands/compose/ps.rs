@@ -120,6 +120,9 @@ pub struct LogsArgs {
     /// Print without colours.
     #[arg(long)]
     pub no_color: bool,
+    /// Print the lines without the `name  | ` prefix.
+    #[arg(long)]
+    pub no_log_prefix: bool,
     /// Services (default: all).
     #[arg(value_name = "SERVICE")]
     pub names: Vec<String>,
@@ -136,6 +139,7 @@ pub fn logs(args: LogsArgs, project: &Project, g: &Globals) -> anyhow::Result<Ex
     let style = Style {
         color: !args.no_color && std::io::IsTerminal::is_terminal(&std::io::stdout()),
         timestamps: args.timestamps,
+        no_prefix: args.no_log_prefix,
     };
     crate::commands::container::block_on(async move {
         let ctx = Ctx::connect(g).await?;

@@ -39,6 +39,12 @@ pub struct UpArgs {
     /// Do not print colours in the attached output.
     #[arg(long)]
     pub no_color: bool,
+    /// Print the attached output without the `name  | ` prefix.
+    #[arg(long)]
+    pub no_log_prefix: bool,
+    /// Show timestamps in the attached output.
+    #[arg(long)]
+    pub timestamps: bool,
     /// Show only these services' output (repeatable; also those with `attach: false`).
     #[arg(long, value_name = "SERVICE")]
     pub attach: Vec<String>,
@@ -200,7 +206,8 @@ async fn attached(
     let q = LogQuery::parse(None, None, "all", true, std::time::SystemTime::now())?;
     let style = Style {
         color: !args.no_color && std::io::IsTerminal::is_terminal(&std::io::stdout()),
-        timestamps: false,
+        timestamps: args.timestamps,
+        no_prefix: args.no_log_prefix,
     };
     let refs: Vec<&Member> = members
         .iter()

@@ -13,6 +13,8 @@ use crate::containers::Ctx;
 pub struct Style {
     pub color: bool,
     pub timestamps: bool,
+    /// Lines without the `name  | ` prefix (`--no-log-prefix`).
+    pub no_prefix: bool,
 }
 
 const COLORS: [u8; 6] = [36, 33, 32, 35, 34, 31];
@@ -55,7 +57,10 @@ pub async fn show(
         .iter()
         .enumerate()
         .map(|(i, m)| {
-            let p = prefix(&m.name, i, width, style.color);
+            let p = match style.no_prefix {
+                true => String::new(),
+                false => prefix(&m.name, i, width, style.color),
+            };
             Box::pin(async move { logquery::read(ctx, m.id(), q, |r| emit(&p, r, style)).await })
         })
         .collect();
