@@ -2001,6 +2001,27 @@ fn cp_both_ways_running_and_stopped_and_inside_the_root() {
     let out = d.burrow(&["cp", &src, h("made.txt").to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(std::fs::read_to_string(h("made.txt")).unwrap(), "inside\n");
+    // Silent in a script; on a terminal (script(1)) the copy's size, as Docker says it,
+    // unless -q.
+    assert!(stderr(&out).is_empty(), "{}", stderr(&out));
+    let on_tty = |q: &str| {
+        let line = format!(
+            "{} cp {q} {src} {}",
+            d.shell_prefix(),
+            h("again.txt").display()
+        );
+        let out = std::process::Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let said = on_tty("");
+    assert!(
+        said.contains("Successfully copied ") && said.contains("again.txt"),
+        "{said}"
+    );
+    assert!(!on_tty("-q").contains("Successfully"));
     let out = d.burrow(&[
         "cp",
         &format!("{name}:/tree"),

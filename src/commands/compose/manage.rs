@@ -323,6 +323,7 @@ pub fn cp(args: CpArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCo
         ccp::Args {
             archive: args.archive,
             follow_link: args.follow_link,
+            quiet: false,
             src,
             dest,
         },

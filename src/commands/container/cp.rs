@@ -25,6 +25,9 @@ pub struct Args {
     /// Follow a symbolic link given as SRC_PATH.
     #[arg(short = 'L', long)]
     pub follow_link: bool,
+    /// Say nothing on success (on a terminal, the copy's size is said otherwise).
+    #[arg(short, long)]
+    pub quiet: bool,
     pub src: String,
     pub dest: String,
 }
@@ -61,9 +64,12 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                     stdout = std::io::stdout().lock();
                     Out::Tar(&mut stdout)
                 } else {
-                    Out::Path(dest)
+                    Out::Path(dest.clone())
                 };
-                fs.copy_out(&path, to, opts)?;
+                let size = fs.copy_out(&path, to, opts)?;
+                if dest != "-" {
+                    copied(args.quiet, Some(size), &dest);
+                }
             }
             (Side::Host(src), Side::Container { name, path }) => {
                 let fs = ContainerFs::open(&ctx, &name).await?;
@@ -72,7 +78,8 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                 } else {
                     In::Path(src)
                 };
-                fs.copy_in(from, &path, opts)?;
+                let size = fs.copy_in(from, &path, opts)?;
+                copied(args.quiet, size, &format!("{name}:{path}"));
             }
             (Side::Container { .. }, Side::Container { .. }) => {
                 bail!("copying between containers is not supported: copy to the host first")
@@ -83,6 +90,15 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Docker's "Successfully copied SIZE to DEST", on a terminal only (scripts see nothing).
+fn copied(quiet: bool, size: Option<u64>, dest: &str) {
+    use std::io::IsTerminal;
+    if let (false, Some(n), true) = (quiet, size, std::io::stderr().is_terminal()) {
+        let size = burrow::images::catalog::human_size(i64::try_from(n).unwrap_or(i64::MAX));
+        eprintln!("Successfully copied {size} to {dest}");
+    }
 }
 
 #[cfg(test)]

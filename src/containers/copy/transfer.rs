@@ -1,7 +1,7 @@
 //! `cp`'s host side: a container's filesystem reached through the helper (`burrow internal cp`,
 //! see [`super::helper_main`]), and the copies out of it and into it, as files or tar streams.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -231,8 +231,9 @@ impl ContainerFs {
         }
     }
 
-    /// Copies `src` in the container to `to` on the host.
-    pub fn copy_out(&self, src: &str, to: Out, opts: Options) -> anyhow::Result<()> {
+    /// Copies `src` in the container to `to` on the host; the bytes of the tar stream that
+    /// carried it.
+    pub fn copy_out(&self, src: &str, to: Out, opts: Options) -> anyhow::Result<u64> {
         let st = self.stat(src)?;
         if !st.exists {
             bail!("could not find {src} in container {}", self.name);
@@ -253,14 +254,14 @@ impl ContainerFs {
             follow: opts.follow_link,
             dotted: false,
         };
-        self.read_helper(
-            op,
-            &format!("cannot copy {}:{src}", self.name),
-            |out| match to {
-                Out::Tar(w) => pipe(out, w),
-                Out::Path(d) => unpack(out, Path::new(&d), opts.archive),
-            },
-        )
+        self.read_helper(op, &format!("cannot copy {}:{src}", self.name), |out| {
+            let mut out = Counted::new(out);
+            match to {
+                Out::Tar(w) => pipe(&mut out, w)?,
+                Out::Path(d) => unpack(&mut out, Path::new(&d), opts.archive)?,
+            }
+            Ok(out.count)
+        })
     }
 
     /// Runs the helper for `op` and hands its stdout to `read`; the helper's failure (said
@@ -302,9 +303,11 @@ impl ContainerFs {
     }
 
     /// Copies `from` on the host to `dest` in the container.
-    pub fn copy_in(&self, from: In, dest: &str, opts: Options) -> anyhow::Result<()> {
+    /// Copies `from` into `dest` in the container; the bytes of the tar stream that carried it
+    /// (None for a stream from stdin, which the helper reads itself).
+    pub fn copy_in(&self, from: In, dest: &str, opts: Options) -> anyhow::Result<Option<u64>> {
         let src = match from {
-            In::Tar(input) => return self.unpack_stream(input, dest, opts),
+            In::Tar(input) => return self.unpack_stream(input, dest, opts).map(|()| None),
             In::Path(src) => src,
         };
         let src_stat = host_stat(&src);
@@ -332,10 +335,13 @@ impl ContainerFs {
             .spawn()?;
         let input = child.stdin.take().context("no pipe to the copy helper")?;
         let src_path = PathBuf::from(src.trim_end_matches("/."));
-        let written = write_tar(input, &src_path, &p.name, opts.follow_link);
+        let mut input = Counted::new(input);
+        let written = write_tar(&mut input, &src_path, &p.name, opts.follow_link);
+        let count = input.count;
+        drop(input);
         let status = child.wait_with_output()?;
         check_helper(status, &format!("cannot copy into {}:{dest}", self.name))?;
-        written
+        written.map(|()| Some(count))
     }
 
     /// A tar stream unpacked into `dest` (a directory that must exist).
@@ -361,7 +367,39 @@ impl ContainerFs {
 }
 
 /// Copies a helper's output to `w`, flushed.
-fn pipe(out: std::process::ChildStdout, w: &mut dyn Write) -> anyhow::Result<()> {
+/// A reader or writer that counts the bytes through it.
+struct Counted<T> {
+    inner: T,
+    count: u64,
+}
+
+impl<T> Counted<T> {
+    fn new(inner: T) -> Counted<T> {
+        Counted { inner, count: 0 }
+    }
+}
+
+impl<T: Read> Read for Counted<T> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+impl<T: Write> Write for Counted<T> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn pipe(out: impl Read, w: &mut dyn Write) -> anyhow::Result<()> {
     std::io::copy(&mut std::io::BufReader::new(out), w)?;
     w.flush()?;
     Ok(())
