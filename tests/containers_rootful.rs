@@ -1149,6 +1149,23 @@ fn uts_host_gives_the_hosts_name() {
     let out = d.burrow(&["run", "--rm", "--uts", "shared", &bb, "true"]);
     assert_eq!(code(&out), 125);
     assert!(stderr(&out).contains("--uts"), "{}", stderr(&out));
+    // --runtime: runc, the one there is, by either name; another is refused by name.
+    for r in ["runc", "io.containerd.runc.v2"] {
+        let out = d.burrow(&[
+            "run",
+            "--rm",
+            "--runtime",
+            r,
+            "--network",
+            "none",
+            &bb,
+            "true",
+        ]);
+        assert_eq!(code(&out), 0, "{r}: {}", stderr(&out));
+    }
+    let out = d.burrow(&["run", "--rm", "--runtime", "kata", &bb, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(stderr(&out).contains("\"kata\""), "{}", stderr(&out));
 }
 
 #[test]

@@ -488,6 +488,7 @@ fn host(r: &mut ContainerRequest, mut h: HostBody) -> Result<(), ApiError> {
     hc.cgroup_parent = std::mem::take(&mut h.cgroup_parent);
     // Docker's API form is CONTAINER:ALIAS, as the CLI's.
     hc.links = h.links.take().unwrap_or_default();
+    hc.runtime = std::mem::take(&mut h.runtime);
     hc.init = h.init.unwrap_or(false);
     hc.userns_mode = h.userns_mode;
     hc.memory = (h.memory > 0).then_some(ByteSize(h.memory));
@@ -595,10 +596,6 @@ fn refuse_unsupported(h: &HostBody) -> Result<(), ApiError> {
         (
             "HostConfig.DeviceCgroupRules",
             nonempty(&h.device_cgroup_rules),
-        ),
-        (
-            "HostConfig.Runtime",
-            !matches!(h.runtime.as_str(), "" | "runc"),
         ),
         (
             "HostConfig.StorageOpt",

@@ -144,6 +144,9 @@ pub struct CreateFlags {
     /// variables. It must be on a network this container joins.
     #[arg(long, value_name = "CONTAINER[:ALIAS]")]
     pub link: Vec<String>,
+    /// The OCI runtime: runc (io.containerd.runc.v2), the only one burrow has.
+    #[arg(long, value_name = "RUNTIME", default_value = "")]
+    pub runtime: String,
     /// The cgroup the container's is made under (a slice, NAME.slice, under systemd).
     #[arg(long, value_name = "PATH", default_value = "")]
     pub cgroup_parent: String,
@@ -300,6 +303,7 @@ impl CreateFlags {
         h.uts_mode = self.uts.clone();
         h.cgroup_parent = self.cgroup_parent.clone();
         h.links = self.link.clone();
+        h.runtime = self.runtime.clone();
         h.extra_hosts = parse_all("--add-host", &self.add_host)?;
         h.init = self.init;
         self.userns.apply(h);

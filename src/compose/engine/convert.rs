@@ -95,6 +95,7 @@ const HANDLED: &[&str] = &[
     "uts",
     "cgroup_parent",
     "attach",
+    "runtime",
 ];
 
 /// Which container of a service to make.
@@ -388,6 +389,9 @@ fn host_config(
     }
     if let Some(p) = svc.get("cgroup_parent") {
         hc.cgroup_parent = scalar(p);
+    }
+    if let Some(r) = svc.get("runtime") {
+        hc.runtime = scalar(r);
     }
     for f in words(svc.get("volumes_from")).unwrap_or_default() {
         // SERVICE[:MODE] (its first container) or container:NAME[:MODE].
