@@ -245,6 +245,8 @@ fn default_name(image: &str, id: &str) -> String {
 
 /// Everything of the request that needed the host to check, checked.
 struct Checked {
+    /// Where the container's cgroup goes (`{ID}` for its id), or why it has none.
+    cgroups: Cgroups,
     restart: RestartPolicy,
     seccomp: Seccomp,
     no_new_privileges: bool,
@@ -272,7 +274,7 @@ struct Checked {
 impl Checked {
     fn new(ctx: &Ctx, req: &ContainerRequest) -> Result<Checked, CreateError> {
         // A parent cgroup that cannot be had fails before any pull.
-        cgroups(ctx, &req.host_config.cgroup_parent)?;
+        let cgroups = cgroups(ctx, &req.host_config.cgroup_parent)?;
         let hc = &req.host_config;
         let (seccomp, no_new_privileges) = security(&hc.security_opt)?;
         let init = if hc.init { Some(find_init()?) } else { None };
@@ -299,6 +301,7 @@ impl Checked {
         let keep_id =
             super::userns::create_parts::plan(ctx, &hc.userns_mode).map_err(RequestError::from)?;
         Ok(Checked {
+            cgroups,
             devices,
             restart: hc.restart_policy,
             seccomp,
@@ -573,7 +576,6 @@ struct NetPlan {
     /// `--network container:NAME`: the container whose namespace and files are shared.
     joined: Option<super::endpoints::JoinedNet>,
     port_maps: Vec<PortMapping>,
-    cgroups: Cgroups,
     /// `--add-host` entries, `host-gateway` resolved.
     extra_hosts: Vec<(String, String)>,
 }
@@ -621,7 +623,6 @@ impl NetPlan {
             endpoints: nets.endpoints,
             joined: nets.joined,
             port_maps,
-            cgroups: cgroups(ctx, &req.host_config.cgroup_parent)?,
             extra_hosts: Vec::new(),
         };
         plan.extra_hosts = extra_hosts(req, host_gateway(ctx, &plan).as_deref());
@@ -1089,7 +1090,7 @@ async fn make(
         seccomp: checked.seccomp.clone(),
         no_new_privileges: checked.no_new_privileges,
         netns,
-        cgroups: match &plan.cgroups {
+        cgroups: match &checked.cgroups {
             Cgroups::Path(p) => Cgroups::Path(p.replace("{ID}", id)),
             other => other.clone(),
         },
