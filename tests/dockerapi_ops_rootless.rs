@@ -302,6 +302,33 @@ fn docker_cli_ops_through_burrows_socket() {
     ]);
     let lines: Vec<&str> = linked.lines().collect();
     assert!(lines[0].ends_with("/web") && lines[1] == "1", "{linked}");
+    // docker network create --internal -o MTU (Internal, Options): the container's interface
+    // has that MTU, and no default route.
+    api.docker_ok(&[
+        "network",
+        "create",
+        "--internal",
+        "-o",
+        "com.docker.network.driver.mtu=1400",
+        "apinet",
+    ]);
+    assert_eq!(
+        api.docker_ok(&["network", "inspect", "-f", "{{.Internal}}", "apinet"])
+            .trim(),
+        "true"
+    );
+    let seen = api.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "apinet",
+        &busybox,
+        "sh",
+        "-c",
+        "cat /sys/class/net/eth0/mtu; ip route | grep -c default; true",
+    ]);
+    assert_eq!(seen, "1400\n0\n");
+    api.docker_ok(&["network", "rm", "apinet"]);
     // A stopped container is connected for its next start.
     api.docker_ok(&["network", "connect", "opsnet", "cpc"]);
     api.docker_ok(&["network", "disconnect", "opsnet", "cpc"]);
