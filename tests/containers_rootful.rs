@@ -407,6 +407,17 @@ fn volume_prune_keeps_named_volumes_unless_all() {
     ok(&d.burrow(&["rm", "labelled"]));
     let out = d.burrow(&["network", "prune"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
+    ok(&d.burrow(&["network", "create", "--label", "team=a", "pruna"]));
+    ok(&d.burrow(&["network", "create", "prunb"]));
+    let out = d.burrow(&["network", "prune", "-f", "--filter", "label=team=a"]);
+    ok(&out);
+    assert_eq!(stdout(&out), "Deleted Networks:\npruna\n");
+    let out = d.burrow(&["network", "prune", "-f", "--filter", "until=1h"]);
+    assert_eq!(stdout(&out), "Deleted Networks:\n", "prunb is younger");
+    let out = d.burrow(&["network", "prune", "-f", "--filter", "dangling=true"]);
+    assert_eq!(code(&out), 1);
+    assert!(stderr(&out).contains("until"), "{}", stderr(&out));
+    ok(&d.burrow(&["network", "rm", "prunb"]));
 
     // A run that fails removes the named volume it created, keeps the one that was there.
     ok(&d.burrow(&["volume", "create", "there"]));
@@ -721,6 +732,23 @@ fn ps_filters_exited_ancestor_network_before_since_and_name_patterns() {
         "300",
     ]));
     ok(&d.burrow(&["run", "--name", "third", "--network", "none", &bb, "true"]));
+    let host_dir = d.dir.join("psfilter-host");
+    std::fs::create_dir_all(&host_dir).unwrap();
+    let bind = format!("{}:/hostdir", host_dir.display());
+    ok(&d.burrow(&[
+        "create",
+        "--name",
+        "fourth",
+        "-v",
+        "psfvol:/data",
+        "-v",
+        &bind,
+        "-p",
+        "8080:80",
+        "--expose",
+        "9000/udp",
+        &bb,
+    ]));
     let names = |filters: &[&str]| {
         let mut argv = vec!["ps", "-a", "--format", "{{.Names}}"];
         for f in filters {
@@ -740,19 +768,50 @@ fn ps_filters_exited_ancestor_network_before_since_and_name_patterns() {
     );
     assert_eq!(
         names(&[&format!("ancestor={bb}")]),
-        ["first", "second", "third"]
+        ["first", "fourth", "second", "third"]
     );
     assert_eq!(names(&["before=second"]), ["first"]);
-    assert_eq!(names(&["since=second"]), ["third"]);
+    assert_eq!(names(&["since=second"]), ["fourth", "third"]);
     assert_eq!(names(&["name=^(first|third)$"]), ["first", "third"]);
     assert_eq!(names(&["network=none"]), Vec::<String>::new());
     // Without -a, an exited filter still shows stopped containers.
     let out = d.burrow(&["ps", "--filter", "exited=3", "--format", "{{.Names}}"]);
     assert_eq!(stdout(&out), "first\n", "{}", stderr(&out));
-    let out = d.burrow(&["ps", "--filter", "volume=x"]);
+    // volume=: a volume's name, a bind's source, or where it is mounted.
+    let host = host_dir.display().to_string();
+    for v in ["psfvol", "/data", "/hostdir", host.as_str()] {
+        assert_eq!(names(&[&format!("volume={v}")]), ["fourth"], "volume={v}");
+    }
+    assert_eq!(names(&["volume=nothing"]), Vec::<String>::new());
+    // publish= and expose= name container ports (a range, a protocol).
+    assert_eq!(names(&["publish=80"]), ["fourth"]);
+    assert_eq!(names(&["publish=8080"]), Vec::<String>::new());
+    assert_eq!(names(&["expose=9000/udp"]), ["fourth"]);
+    assert_eq!(names(&["expose=9000"]), Vec::<String>::new());
+    assert_eq!(
+        names(&["expose=1-100"]),
+        ["fourth"],
+        "published ports are exposed"
+    );
+    let out = d.burrow(&["inspect", "-f", "{{json .Config.ExposedPorts}}", "fourth"]);
+    assert_eq!(stdout(&out).trim(), r#"{"80/tcp":{},"9000/udp":{}}"#);
+    // Values of one key are alternatives, as in Docker.
+    assert_eq!(
+        names(&["status=created", "status=exited"]),
+        ["first", "fourth", "third"]
+    );
+    let out = d.burrow(&["ps", "--filter", "publish=8080:80"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("without a host port"),
+        "{}",
+        stderr(&out)
+    );
+    let out = d.burrow(&["ps", "--filter", "size=x"]);
     assert_eq!(code(&out), 1);
     assert!(stderr(&out).contains("ancestor="), "{}", stderr(&out));
-    ok(&d.burrow(&["rm", "-f", "first", "second", "third"]));
+    ok(&d.burrow(&["rm", "-f", "-v", "first", "second", "third", "fourth"]));
+    ok(&d.burrow(&["volume", "rm", "psfvol"]));
 }
 
 #[test]
@@ -812,6 +871,16 @@ fn system_prune_removes_stopped_containers_unused_networks_and_anonymous_volumes
     ]));
     let out = d.burrow(&["system", "prune"]);
     assert_eq!(code(&out), 1, "no terminal and no -f: refused");
+    // With a label filter, only the networks (and containers) carrying it go.
+    ok(&d.burrow(&["network", "create", "--label", "sys=1", "labelled"]));
+    let out = d.burrow(&["system", "prune", "-f", "--filter", "label=sys"]);
+    ok(&out);
+    assert!(
+        stdout(&out).contains("Deleted Networks:\nlabelled\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stdout(&d.burrow(&["network", "ls"])).contains("unused"));
     let out = d.burrow(&["system", "prune", "-f", "--volumes"]);
     ok(&out);
     let text = stdout(&out);

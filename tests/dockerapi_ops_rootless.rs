@@ -397,8 +397,18 @@ fn docker_cli_ops_through_burrows_socket() {
     ]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("type=tmpfs"), "{}", stderr(&out));
+    // network prune's filters: a network made just now is not older than an hour; a label
+    // keeps one.
+    api.docker_ok(&["network", "create", "--label", "keep=yes", "keptnet"]);
+    let pruned = api.docker_ok(&["network", "prune", "-f", "--filter", "until=1h"]);
+    assert!(!pruned.contains("opsnet"), "{pruned}");
+    let pruned = api.docker_ok(&["network", "prune", "-f", "--filter", "label!=keep"]);
+    assert!(
+        pruned.contains("opsnet") && !pruned.contains("keptnet"),
+        "{pruned}"
+    );
     let pruned = api.docker_ok(&["network", "prune", "-f"]);
-    assert!(pruned.contains("opsnet"), "{pruned}");
+    assert!(pruned.contains("keptnet"), "{pruned}");
     let pruned = api.docker_ok(&["image", "prune", "-f"]);
     assert!(pruned.contains("Total reclaimed space"), "{pruned}");
 

@@ -80,6 +80,25 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
         "{{.Names}} {{.Networks}}",
     ]);
     assert_eq!(ps.trim(), "web bridge");
+    // publish= names the container port; values of one key are alternatives.
+    let names = |filters: &[&str]| {
+        let mut argv = vec!["ps", "--format", "{{.Names}}"];
+        for f in filters {
+            argv.extend(["--filter", f]);
+        }
+        let mut v: Vec<String> = api.docker_ok(&argv).lines().map(String::from).collect();
+        v.sort();
+        v.join(" ")
+    };
+    assert_eq!(names(&["publish=80"]), "web");
+    assert_eq!(names(&["publish=70-90/tcp"]), "web");
+    assert_eq!(
+        names(&[&format!("publish={port}")]),
+        "",
+        "not the host port"
+    );
+    assert_eq!(names(&["expose=80"]), "web");
+    assert_eq!(names(&["name=^/web$", "name=^/talker$"]), "talker web");
     let (code, body) = api.curl(
         "GET",
         "/containers/json?filters=%7B%22name%22%3A%5B%22web%22%5D%7D",

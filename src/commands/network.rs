@@ -146,6 +146,10 @@ pub struct PruneArgs {
     /// Do not prompt for confirmation.
     #[arg(short, long)]
     pub force: bool,
+    /// Only networks made before a time (`until=24h`, `until=2026-12-01T10:00:00`) or with
+    /// (`label=KEY[=VALUE]`) or without (`label!=KEY[=VALUE]`) a label; repeatable.
+    #[arg(long)]
+    pub filter: Vec<String>,
 }
 
 pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
@@ -202,12 +206,17 @@ pub fn run(cmd: Command, g: &Globals) -> anyhow::Result<ExitCode> {
                 }
             }
             Command::Prune(a) => {
+                let filters = burrow::containers::prunefilter::PruneFilters::parse(
+                    a.filter.iter().map(String::as_str),
+                    true,
+                    &[],
+                )?;
                 let what = "all custom networks not used by at least one container";
                 if !crate::commands::confirm("network prune", what, a.force)? {
                     return Ok(ExitCode::SUCCESS);
                 }
                 println!("Deleted Networks:");
-                for n in networks::prune(&ctx).await? {
+                for n in networks::prune(&ctx, &filters).await? {
                     println!("{}", n.name);
                 }
             }

@@ -89,14 +89,13 @@ fn prune(args: PruneArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             "Deleted Containers:",
             ops::prune_filtered(&ctx, &filters).await?,
         );
-        if args.filter.is_empty() {
-            let gone = networks::prune(&ctx).await?;
-            section(
-                "Deleted Networks:",
-                gone.into_iter().map(|n| n.name).collect(),
-            );
-        } else {
-            eprintln!("burrow: with --filter, networks and the build cache are left alone: they record no creation time or labels to match (run `burrow network prune` and `burrow builder prune`)");
+        let gone = networks::prune(&ctx, &filters).await?;
+        section(
+            "Deleted Networks:",
+            gone.into_iter().map(|n| n.name).collect(),
+        );
+        if !args.filter.is_empty() {
+            eprintln!("burrow: with --filter, the build cache is left alone: its records carry no labels to match (run `burrow builder prune`)");
         }
         if args.volumes {
             let used = InUse::of(&ctx).await?;

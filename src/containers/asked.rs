@@ -189,11 +189,18 @@ impl Asked {
                 .user
                 .clone()
                 .unwrap_or_else(|| image.defaults.user.clone()),
+            // The image's, --expose's and (as the docker CLI adds them) the published ones.
             exposed_ports: image
                 .exposed_ports
                 .iter()
                 .chain(&c.exposed_ports)
                 .cloned()
+                .chain(
+                    req.host_config
+                        .port_bindings
+                        .iter()
+                        .flat_map(|p| p.container_ports()),
+                )
                 .collect(),
             stop_signal: c.stop_signal.clone().unwrap_or_default(),
             host: AskedHost::of(&req.host_config),

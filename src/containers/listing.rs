@@ -1,7 +1,8 @@
 //! Listing containers as `ps` (and the Docker API's container list) shows them: every record
 //! with its state, creation and start times, command, ports and name, newest first, narrowed by
-//! Docker's filters (name, id, status, label, exited, ancestor, network, before, since, health), with
-//! snapshot sizes on request.
+//! Docker's filters (name, id, status, label, exited, ancestor, network, before, since, health,
+//! volume, publish, expose; several values of one key are alternatives, except label's, which
+//! must all hold, as in Docker), with snapshot sizes on request.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -11,6 +12,7 @@ use containerd_client::services::v1::Container;
 
 use super::health::{self, HealthStatus};
 use super::labels;
+use super::mounts::MountRecord;
 use super::record::{self, State};
 use super::Ctx;
 use crate::network::ports::PortMapping;
@@ -43,6 +45,86 @@ pub enum ListFilter {
     Since(String),
     /// Health: starting, healthy, unhealthy, or none (no healthcheck).
     Health(Option<HealthStatus>),
+    /// Mounts this volume (by name), this host path (a bind's source) or at this path inside.
+    Volume(String),
+    /// Publishes one of these container ports (`80`, `80/udp`, `8000-8080/tcp`).
+    Publish(PortRange),
+    /// Exposes one of these container ports (the image's, `--expose`'s and published ones).
+    Expose(PortRange),
+}
+
+impl ListFilter {
+    /// The filter's key: values of one key are alternatives (labels excepted).
+    fn key(&self) -> &'static str {
+        match self {
+            ListFilter::Name(_) => "name",
+            ListFilter::Id(_) => "id",
+            ListFilter::Status(_) => "status",
+            ListFilter::Label { .. } => "label",
+            ListFilter::Exited(_) => "exited",
+            ListFilter::Ancestor(_) => "ancestor",
+            ListFilter::Network(_) => "network",
+            ListFilter::Before(_) => "before",
+            ListFilter::Since(_) => "since",
+            ListFilter::Health(_) => "health",
+            ListFilter::Volume(_) => "volume",
+            ListFilter::Publish(_) => "publish",
+            ListFilter::Expose(_) => "expose",
+        }
+    }
+}
+
+/// Container ports `first..=last` of one protocol, as publish= and expose= name them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortRange {
+    pub first: u16,
+    pub last: u16,
+    pub protocol: String,
+}
+
+impl PortRange {
+    /// `PORT[/PROTO]` or `FIRST-LAST[/PROTO]` (tcp when not given); a host port (`:`) refused.
+    fn parse(key: &str, v: &str) -> Result<PortRange, BadFilter> {
+        let bad = |why: &str| BadFilter(format!("{key}={v}"), why.to_string());
+        if v.contains(':') {
+            return Err(bad(
+                "it names a container port, without a host port or address",
+            ));
+        }
+        let (ports, protocol) = match v.split_once('/') {
+            Some((p, proto)) => (p, proto.to_ascii_lowercase()),
+            None => (v, "tcp".to_string()),
+        };
+        if !matches!(protocol.as_str(), "tcp" | "udp" | "sctp") {
+            return Err(bad("the protocol is tcp, udp or sctp"));
+        }
+        let port = |p: &str| {
+            p.parse::<u16>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| bad("a port is a number from 1 to 65535"))
+        };
+        let (first, last) = match ports.split_once('-') {
+            Some((a, b)) => (port(a)?, port(b)?),
+            None => (port(ports)?, port(ports)?),
+        };
+        if last < first {
+            return Err(bad("a range runs from the lower port to the higher"));
+        }
+        Ok(PortRange {
+            first,
+            last,
+            protocol,
+        })
+    }
+
+    /// Whether `port` ("80/tcp", or "80" for tcp) is in the range.
+    fn holds(&self, port: &str) -> bool {
+        let (n, proto) = port.split_once('/').unwrap_or((port, "tcp"));
+        n.parse::<u16>()
+            .is_ok_and(|n| (self.first..=self.last).contains(&n))
+            && proto.eq_ignore_ascii_case(&self.protocol)
+    }
 }
 
 impl PartialEq for ListFilter {
@@ -51,22 +133,30 @@ impl PartialEq for ListFilter {
     }
 }
 
-/// A filter ps does not know.
+/// A filter ps does not know, or a value it cannot read (and why).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unsupported --filter {0:?}: use name=, id=, status=, label=, exited=, ancestor=, network=, before=, since= or health=")]
-pub struct BadFilter(pub String);
+#[error("unsupported --filter {0:?}: {1}")]
+pub struct BadFilter(pub String, pub String);
+
+/// What a filter of an unknown key is told.
+const KEYS: &str = "use name=, id=, status=, label=, exited=, ancestor=, network=, before=, since=, health=, volume=, publish= or expose=";
 
 impl FromStr for ListFilter {
     type Err = BadFilter;
 
     fn from_str(f: &str) -> Result<Self, BadFilter> {
         let (k, v) = f.split_once('=').unwrap_or((f, ""));
+        let bad = |why: &str| BadFilter(f.to_string(), why.to_string());
         let v = v.to_string();
         Ok(match k {
-            "name" => {
-                ListFilter::Name(regex::Regex::new(&v).map_err(|_| BadFilter(f.to_string()))?)
-            }
-            "exited" => ListFilter::Exited(v.parse().map_err(|_| BadFilter(f.to_string()))?),
+            "name" => ListFilter::Name(
+                regex::Regex::new(&v)
+                    .map_err(|e| bad(&format!("not a regular expression: {e}")))?,
+            ),
+            "exited" => ListFilter::Exited(v.parse().map_err(|_| bad("an exit code is a number"))?),
+            "volume" => ListFilter::Volume(v),
+            "publish" => ListFilter::Publish(PortRange::parse(k, &v)?),
+            "expose" => ListFilter::Expose(PortRange::parse(k, &v)?),
             "ancestor" => ListFilter::Ancestor(v),
             "network" => ListFilter::Network(v),
             "before" => ListFilter::Before(v),
@@ -78,7 +168,7 @@ impl FromStr for ListFilter {
                 "healthy" => Some(HealthStatus::Healthy),
                 "unhealthy" => Some(HealthStatus::Unhealthy),
                 "none" => None,
-                _ => return Err(BadFilter(f.to_string())),
+                _ => return Err(bad("health is starting, healthy, unhealthy or none")),
             }),
             "label" => match v.split_once('=') {
                 Some((lk, lv)) => ListFilter::Label {
@@ -90,7 +180,7 @@ impl FromStr for ListFilter {
                     value: None,
                 },
             },
-            _ => return Err(BadFilter(f.to_string())),
+            _ => return Err(bad(KEYS)),
         })
     }
 }
@@ -126,8 +216,8 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Whether it passes every filter; `created_of` gives the creation time of the container a
-    /// before/since filter names.
+    /// Whether it passes the filters: one value of each key (every label); `created_of` gives
+    /// the creation time of the container a before/since filter names.
     fn matches(
         &self,
         filters: &[ListFilter],
@@ -136,7 +226,35 @@ impl Summary {
         let c = &self.container;
         let labels: &HashMap<String, String> = &record::labels_of(c);
         let created = c.created_at.as_ref().map(|t| (t.seconds, t.nanos));
-        filters.iter().all(|f| match f {
+        // What only some filters need, read once when one does.
+        let dir = c
+            .labels
+            .get(super::labels::STATE_DIR)
+            .map(std::path::PathBuf::from);
+        let mounts = std::cell::OnceCell::new();
+        let mounts = || {
+            mounts.get_or_init(|| match &dir {
+                Some(d) => MountRecord::read(d, record::spec_of(c).as_ref()).mounts,
+                None => Vec::new(),
+            })
+        };
+        let exposed = std::cell::OnceCell::new();
+        let exposed = || {
+            exposed.get_or_init(|| {
+                let mut ports: Vec<String> = dir
+                    .as_deref()
+                    .and_then(super::asked::Asked::read)
+                    .map(|a| a.exposed_ports.into_iter().collect())
+                    .unwrap_or_default();
+                ports.extend(
+                    self.ports
+                        .iter()
+                        .map(|p| format!("{}/{}", p.container_port, p.protocol)),
+                );
+                ports
+            })
+        };
+        let one = |f: &ListFilter| match f {
             // Docker matches the name with its leading slash (`^/web$`); nerdctl without.
             ListFilter::Name(re) => {
                 re.is_match(&self.name) || re.is_match(&format!("/{}", self.name))
@@ -158,6 +276,28 @@ impl Summary {
             ListFilter::Before(other) => created_of(other).is_some_and(|t| created < Some(t)),
             ListFilter::Since(other) => created_of(other).is_some_and(|t| created > Some(t)),
             ListFilter::Health(h) => self.health == *h,
+            // Docker: a volume's name, a bind's source, or the path it is mounted at.
+            ListFilter::Volume(v) => mounts().iter().any(|m| {
+                (!m.name.is_empty() && m.name == *v)
+                    || (m.name.is_empty() && m.source == std::path::Path::new(v))
+                    || m.destination == *v
+            }),
+            ListFilter::Publish(r) => self
+                .ports
+                .iter()
+                .any(|p| r.holds(&format!("{}/{}", p.container_port, p.protocol))),
+            ListFilter::Expose(r) => exposed().iter().any(|p| r.holds(p)),
+        };
+        let mut keys: Vec<&str> = filters.iter().map(ListFilter::key).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys.iter().all(|&k| {
+            let mut of_key = filters.iter().filter(|f| f.key() == k);
+            if k == "label" {
+                of_key.all(one)
+            } else {
+                of_key.any(one)
+            }
         })
     }
 }
@@ -287,7 +427,7 @@ mod tests {
                 value: Some("b".into())
             }
         );
-        let err = "volume=x".parse::<ListFilter>().unwrap_err();
+        let err = "size=x".parse::<ListFilter>().unwrap_err();
         assert!(err.to_string().contains("name=, id="), "{err}");
         let mut c = Container {
             id: "abcdef".into(),
@@ -328,5 +468,57 @@ mod tests {
         );
         assert!("health=sick".parse::<ListFilter>().is_err());
         assert!("name=[".parse::<ListFilter>().is_err());
+        // Values of one key are alternatives; labels must all hold.
+        assert!(s.matches(&[f("status=exited"), f("status=running")], &none));
+        assert!(s.matches(&[f("name=db"), f("name=web")], &none));
+        assert!(!s.matches(&[f("label=a"), f("label=zz")], &none));
+    }
+
+    #[test]
+    fn port_filters() {
+        let r = |s: &str| match s.parse::<ListFilter>().unwrap() {
+            ListFilter::Publish(r) | ListFilter::Expose(r) => r,
+            other => panic!("{other:?}"),
+        };
+        assert!(r("publish=80").holds("80/tcp") && r("publish=80").holds("80"));
+        assert!(!r("publish=80").holds("80/udp") && r("expose=80/UDP").holds("80/udp"));
+        assert!(r("expose=8000-8080").holds("8042/tcp") && !r("expose=8000-8080").holds("79/tcp"));
+        for bad in [
+            "publish=8080:80",
+            "publish=x",
+            "expose=0",
+            "expose=90-80",
+            "publish=80/icmp",
+        ] {
+            let err = bad.parse::<ListFilter>().unwrap_err().to_string();
+            assert!(err.contains(bad), "{err}");
+        }
+        let mut s = Summary {
+            container: Container::default(),
+            name: "web".into(),
+            state: State::Running { pid: 1 },
+            created: None,
+            started: None,
+            command: String::new(),
+            ports: vec![PortMapping {
+                host_port: 8080,
+                container_port: 80,
+                protocol: "tcp".into(),
+                host_ip: "0.0.0.0".into(),
+            }],
+            size: None,
+            health: None,
+        };
+        let f = |s: &str| s.parse::<ListFilter>().unwrap();
+        let none = |_: &str| None;
+        assert!(s.matches(&[f("publish=80")], &none), "the container port");
+        assert!(!s.matches(&[f("publish=8080")], &none), "not the host port");
+        assert!(
+            s.matches(&[f("expose=80/tcp")], &none),
+            "published ports are exposed"
+        );
+        assert!(!s.matches(&[f("volume=/data")], &none));
+        s.ports.clear();
+        assert!(!s.matches(&[f("publish=80")], &none));
     }
 }

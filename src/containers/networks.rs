@@ -192,12 +192,30 @@ async fn delete_bridge(ctx: &Ctx, n: &net::Network) {
     }
 }
 
-/// Removes every network but the default one that no container is on (`network prune`);
-/// returns them.
-pub async fn prune(ctx: &Ctx) -> anyhow::Result<Vec<net::Network>> {
+/// Removes every network but the default one that no container is on and `filters` pass
+/// (`network prune`; `until` against when it was made, `label`, `label!`); returns them.
+pub async fn prune(
+    ctx: &Ctx,
+    filters: &super::prunefilter::PruneFilters,
+) -> anyhow::Result<Vec<net::Network>> {
     let users = users(ctx).await?;
     let mut removed = Vec::new();
     for n in manage::prunable(&ctx.net, &users)? {
+        let created = n
+            .created()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_secs()).ok());
+        let labels: std::collections::HashMap<String, String> = n
+            .labels()
+            .into_iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => (k, s),
+                other => (k, other.to_string()),
+            })
+            .collect();
+        if !filters.pass(created, &labels) {
+            continue;
+        }
         net::remove(&n)?;
         delete_bridge(ctx, &n).await;
         notify::network(ctx, "destroy", &n, None).await;

@@ -694,6 +694,17 @@ impl PortSpec {
     ) -> Result<Vec<crate::network::ports::PortMapping>, crate::network::ports::BadPort> {
         crate::network::ports::parse(&self.0, crate::network::ports::kernel_free_port)
     }
+
+    /// The container ports it publishes, as "80/tcp" (what Docker adds to ExposedPorts).
+    pub fn container_ports(&self) -> Vec<String> {
+        crate::network::ports::parse(&self.0, |_, _| Ok(0))
+            .map(|m| {
+                m.iter()
+                    .map(|m| format!("{}/{}", m.container_port, m.protocol))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// Docker's restart policies.

@@ -103,15 +103,11 @@ pub async fn prune_volumes(ctx: &Ctx, q: &Query) -> Result<Response<Body>, ApiEr
     ))
 }
 
-/// `POST /networks/prune`: the networks no container is on (filters are refused: burrow's
-/// networks record neither a creation time nor labels to match).
+/// `POST /networks/prune`: the networks no container is on that the filters (`until`,
+/// `label`, `label!`) pass.
 pub async fn prune_networks(ctx: &Ctx, q: &Query) -> Result<Response<Body>, ApiError> {
-    if !q.filters()?.is_empty() {
-        return Err(ApiError::bad_request(
-            "burrow does not take filters on POST /networks/prune: give none",
-        ));
-    }
-    let deleted: Vec<String> = networks::prune(ctx)
+    let f = prune_filters(q, true, &[])?;
+    let deleted: Vec<String> = networks::prune(ctx, &f)
         .await?
         .into_iter()
         .map(|n| n.name)
