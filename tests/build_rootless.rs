@@ -860,6 +860,82 @@ CMD ["sh", "-c", "cat /vars /owner /link-copy && test -d /empty/made && echo mad
         "from-a-tar\n"
     );
     let _ = rl.burrow(&["rmi", "-f", &remote_tag]);
+
+    // Named contexts (--build-context): an image standing in for a FROM name, a directory
+    // (with its own .dockerignore) for COPY --from, RUN --mount from= and as a FROM base, a
+    // Git repository; RUN steps get --add-host, --shm-size and --ulimit.
+    let named = rl.dir.join("named");
+    let extra = rl.dir.join("named-extra");
+    write(&extra, "data.txt", "extra-data\n");
+    write(&extra, "private.txt", "private\n");
+    write(&extra, ".dockerignore", "private.txt\n");
+    write(
+        &named,
+        "Dockerfile",
+        "FROM mybase\n\
+         COPY --from=extra data.txt /from-extra.txt\n\
+         COPY --from=repo file /from-repo.txt\n\
+         RUN --mount=from=extra,target=/mnt/extra cp /mnt/extra/data.txt /mounted.txt\n\
+         RUN grep dbhost /etc/hosts | tr -s ' \\t' ' ' > /hosts.txt; df -k /dev/shm | tail -1 | tr -s ' ' | cut -d' ' -f2 > /shm.txt; ulimit -n > /nofile.txt\n\
+         FROM extra AS files\n\
+         FROM scratch\n\
+         COPY --from=0 /from-extra.txt /from-repo.txt /mounted.txt /hosts.txt /shm.txt /nofile.txt /\n\
+         COPY --from=files / /dircontext/\n",
+    );
+    let out_dir = rl.dir.join("named-out");
+    let mybase = format!("mybase=docker-image://{BASE}");
+    let extra_ctx = format!("extra={}", extra.display());
+    let repo_ctx = format!("repo={git_url}#v1:sub");
+    let named_args = [
+        "--build-context",
+        mybase.as_str(),
+        "--build-context",
+        extra_ctx.as_str(),
+        "--build-context",
+        repo_ctx.as_str(),
+        "--add-host",
+        "dbhost:10.1.2.3",
+        "--shm-size",
+        "96m",
+        "--ulimit",
+        "nofile=1000:2000",
+        "-o",
+    ];
+    let dest = format!("type=local,dest={}", out_dir.display());
+    let mut argv: Vec<&str> = named_args.to_vec();
+    argv.extend([dest.as_str(), named.to_str().unwrap()]);
+    build(&rl, &argv);
+    let read = |f: &str| std::fs::read_to_string(out_dir.join(f)).unwrap_or_default();
+    assert_eq!(read("from-extra.txt"), "extra-data\n");
+    assert_eq!(read("mounted.txt"), "extra-data\n");
+    assert_eq!(read("from-repo.txt"), "v1\n");
+    assert_eq!(read("hosts.txt"), "10.1.2.3 dbhost\n");
+    assert_eq!(read("shm.txt"), "98304\n");
+    assert_eq!(read("nofile.txt"), "1000\n");
+    assert_eq!(read("dircontext/data.txt"), "extra-data\n");
+    assert!(
+        !out_dir.join("dircontext/private.txt").exists(),
+        "the named context's .dockerignore applies"
+    );
+    // Another host is another RUN: its cache key includes the settings.
+    argv[7] = "dbhost:10.9.9.9";
+    let (_, progress) = build(&rl, &argv);
+    assert_eq!(read("hosts.txt"), "10.9.9.9 dbhost\n", "{progress}");
+    let out = rl.burrow(&[
+        "build",
+        "--build-context",
+        "nothing",
+        named.to_str().unwrap(),
+    ]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("NAME=VALUE"), "{}", stderr(&out));
+    let out = rl.burrow(&[
+        "build",
+        "--build-context",
+        "x=oci-layout:///l",
+        named.to_str().unwrap(),
+    ]);
+    assert!(stderr(&out).contains("burrow load"), "{}", stderr(&out));
     let _ = daemon.kill();
     let _ = daemon.wait();
 

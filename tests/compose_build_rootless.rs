@@ -195,6 +195,38 @@ fn rootless_compose_builds_services() {
     burrow_ok(&rl, &["image", "inspect", "-f", "{{.Id}}", &pushed]);
     burrow_ok(&rl, &["image", "rm", &pushed]);
 
+    // additional_contexts: another service's image (built first, whatever the order) as a
+    // FROM name and a directory for COPY --from; the build's extra_hosts, shm_size, ulimits.
+    write_user_file(
+        &rl,
+        &dir.join("ctxbase"),
+        "Dockerfile",
+        "FROM 127.0.0.1:5000/burrow-test/busybox\nRUN echo from-base > /base.txt\n",
+    );
+    write_user_file(&rl, &dir.join("extra"), "e.txt", "from-extra\n");
+    write_user_file(
+        &rl,
+        &dir.join("ctxapp"),
+        "Dockerfile",
+        "FROM base\nCOPY --from=extra e.txt /e.txt\nRUN (cat /base.txt /e.txt; grep -c dbhost /etc/hosts; ulimit -n) > /report\nCMD [\"cat\", \"/report\"]\n",
+    );
+    write_user_file(
+        &rl,
+        &dir,
+        "contexts.yaml",
+        "services:\n  capp:\n    build:\n      context: ctxapp\n      additional_contexts:\n        base: service:cbase\n        extra: ./extra\n      extra_hosts: [\"dbhost:10.1.2.3\"]\n      shm_size: 64m\n      ulimits:\n        nofile: {soft: 1100, hard: 2200}\n  cbase:\n    build: ctxbase\n",
+    );
+    let contexts = dir.join("contexts.yaml");
+    let (_, err) = compose_ok(&rl, &contexts, &["build", "--progress", "plain"]);
+    let (b, a) = (
+        err.find("Service cbase  Built").unwrap_or(usize::MAX),
+        err.find("Service capp  Built").unwrap_or(0),
+    );
+    assert!(b < a, "base is built before app: {err}");
+    let (out, _) = compose_ok(&rl, &contexts, &["run", "--rm", "capp"]);
+    assert_eq!(out, "from-base\nfrom-extra\n1\n1100\n");
+    burrow_ok(&rl, &["image", "rm", "cb-capp", "cb-cbase"]);
+
     // down --rmi local removes the built image (and the base image stays).
     let (_, err) = compose_ok(&rl, &file, &["down", "--rmi", "local", "-t", "1"]);
     assert!(err.contains("Image cb-app  Removed"), "{err}");

@@ -122,6 +122,34 @@ fn docker_build_and_the_python_sdk_build_through_burrow() {
         "hello from the build\n"
     );
 
+    // RUN steps' --add-host, --shm-size and --ulimit, as the docker CLI sends them.
+    let settings = context(
+        &rl,
+        "settings",
+        &[(
+            "Dockerfile",
+            &format!(
+                "FROM {busybox}\nRUN (grep -c dbhost /etc/hosts; df -k /dev/shm | tail -1 | tr -s ' ' | cut -d' ' -f2; ulimit -n) > /report\nCMD [\"cat\", \"/report\"]\n"
+            ),
+        )],
+    );
+    let built = build(&[
+        "-t",
+        "built-settings",
+        "--add-host",
+        "dbhost:10.1.2.3",
+        "--shm-size",
+        "64m",
+        "--ulimit",
+        "nofile=1100:2200",
+        &settings,
+    ]);
+    assert!(built.status.success(), "{}", stderr(&built));
+    assert_eq!(
+        api.docker_ok(&["run", "--rm", "built-settings"]),
+        "1\n65536\n1100\n"
+    );
+
     // A failing RUN: docker build exits non-zero and says which step and code.
     let bad = context(
         &rl,

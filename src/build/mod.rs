@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod cancel;
+pub mod contexts;
 pub mod copy;
 pub mod downloads;
 pub mod engine;
@@ -85,6 +86,10 @@ pub struct Options {
     pub ssh: mounts::SshAgents,
     /// Push the image under each of `tags` to its registry once built (`--push`).
     pub push: bool,
+    /// What RUN containers get (`--add-host`, `--shm-size`, `--ulimit`).
+    pub run: runstep::RunSettings,
+    /// Named contexts (`--build-context`).
+    pub contexts: contexts::NamedContexts,
 }
 
 /// Where `-o` writes a build's result.

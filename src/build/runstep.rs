@@ -22,6 +22,31 @@ use crate::images::store::Store;
 /// The label that marks a container as a build step's.
 pub const BUILD_LABEL: &str = "io.burrow.build-step";
 
+/// What every RUN container of a build gets (`--add-host`, `--shm-size`, `--ulimit`).
+#[derive(Debug, Clone, Default)]
+pub struct RunSettings {
+    pub extra_hosts: Vec<crate::containers::values::ExtraHost>,
+    pub shm_size: Option<crate::containers::values::ByteSize>,
+    pub ulimits: Vec<crate::containers::values::Ulimit>,
+}
+
+impl RunSettings {
+    /// What the settings add to a RUN's cache key: empty when none is set (so that keys of
+    /// builds without them stay as they were), as BuildKit keys its steps by them too.
+    pub fn cache_text(&self) -> String {
+        if self.extra_hosts.is_empty() && self.shm_size.is_none() && self.ulimits.is_empty() {
+            return String::new();
+        }
+        let join = |v: Vec<String>| v.join(",");
+        format!(
+            "hosts={};shm={};ulimits={}",
+            join(self.extra_hosts.iter().map(|h| h.to_string()).collect()),
+            self.shm_size.map(|b| b.0).unwrap_or(0),
+            join(self.ulimits.iter().map(|u| u.to_string()).collect())
+        )
+    }
+}
+
 /// What a RUN runs and how.
 pub struct RunSpec<'a> {
     /// The image record of the state before the step.
@@ -37,6 +62,7 @@ pub struct RunSpec<'a> {
     pub tmpfs: Vec<crate::containers::values::TmpfsSpec>,
     /// What stops the build: the step then kills its command and removes its container.
     pub cancel: &'a Cancel,
+    pub settings: &'a RunSettings,
 }
 
 /// A RUN that did not succeed.
@@ -68,6 +94,9 @@ pub async fn run(
     req.host_config.network_mode = spec.network.to_string();
     req.host_config.binds = spec.binds.clone();
     req.host_config.tmpfs = spec.tmpfs.clone();
+    req.host_config.extra_hosts = spec.settings.extra_hosts.clone();
+    req.host_config.shm_size = spec.settings.shm_size;
+    req.host_config.ulimits = spec.settings.ulimits.clone();
     spec.cancel.set_in_step(true);
     let result = run_container(ctx, leased, &req, spec.cancel, out).await;
     spec.cancel.set_in_step(false);

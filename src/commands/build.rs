@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use burrow::build::{self, progress::Mode, ContextSource, DockerfileSource, Options, Output};
 use burrow::connection::Globals;
+use burrow::containers::values;
 use burrow::containers::Ctx;
 use burrow::images::manifest::Platform;
 use burrow::images::reference::Reference;
@@ -72,6 +73,19 @@ pub struct Args {
     /// ID=SOCKET; repeatable.
     #[arg(long, value_name = "ID[=SOCKET]")]
     pub ssh: Vec<String>,
+    /// A named context FROM, COPY --from and RUN --mount from= can use: NAME=DIR,
+    /// NAME=docker-image://IMAGE, NAME=GIT-URL or NAME=https://…/ARCHIVE.tar; repeatable.
+    #[arg(long, value_name = "NAME=VALUE")]
+    pub build_context: Vec<String>,
+    /// Add a host to the /etc/hosts of RUN steps (NAME:IP, or NAME:host-gateway); repeatable.
+    #[arg(long, value_name = "NAME:IP")]
+    pub add_host: Vec<String>,
+    /// The size of /dev/shm in RUN steps (e.g. 256m).
+    #[arg(long, value_name = "SIZE")]
+    pub shm_size: Option<String>,
+    /// A resource limit of RUN steps (NAME=SOFT[:HARD], e.g. nofile=1024:2048); repeatable.
+    #[arg(long, value_name = "NAME=SOFT[:HARD]")]
+    pub ulimit: Vec<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -214,6 +228,19 @@ fn options(args: &Args) -> anyhow::Result<Options> {
         secrets: build::mounts::Secrets::parse(&args.secret).map_err(anyhow::Error::msg)?,
         ssh: build::mounts::SshAgents::parse(&args.ssh).map_err(anyhow::Error::msg)?,
         push: false,
+        run: build::runstep::RunSettings {
+            extra_hosts: values::parse_all("--add-host", &args.add_host)?,
+            shm_size: args
+                .shm_size
+                .as_deref()
+                .map(|s| values::parse_flag("--shm-size", s))
+                .transpose()?,
+            ulimits: values::parse_all("--ulimit", &args.ulimit)?,
+        },
+        contexts: build::contexts::NamedContexts::parse(
+            &args.build_context,
+            &std::env::current_dir().context("reading the current directory")?,
+        )?,
     })
 }
 

@@ -50,6 +50,8 @@ pub fn read(q: &Query, context: PathBuf) -> Result<BuildRequest, ApiError> {
         secrets: Default::default(),
         ssh: Default::default(),
         push: false,
+        run: run_settings(q)?,
+        contexts: Default::default(),
     };
     platform(q.get("platform"))?;
     Ok(BuildRequest {
@@ -75,34 +77,21 @@ fn refuse_unsupported(q: &Query) -> Result<(), ApiError> {
             )));
         }
     }
-    for name in [
-        "cpuperiod",
-        "cpuquota",
-        "cpushares",
-        "memory",
-        "memswap",
-        "shmsize",
-    ] {
+    for name in ["cpuperiod", "cpuquota", "cpushares", "memory", "memswap"] {
         if q.int(name)?.is_some_and(|v| v != 0) {
             return Err(ApiError::bad_request(format!(
                 "{name} is not supported: burrow's builder sets no resource limits on RUN steps"
             )));
         }
     }
-    for name in [
-        "cpusetcpus",
-        "cpusetmems",
-        "cgroupparent",
-        "extrahosts",
-        "outputs",
-    ] {
+    for name in ["cpusetcpus", "cpusetmems", "cgroupparent", "outputs"] {
         if q.get(name).is_some_and(|v| !v.is_empty()) {
             return Err(ApiError::bad_request(format!(
                 "{name} is not supported by burrow's builder"
             )));
         }
     }
-    for name in ["cachefrom", "ulimits"] {
+    for name in ["cachefrom"] {
         if q.get(name)
             .is_some_and(|v| !matches!(v, "" | "[]" | "null" | "{}"))
         {
@@ -122,6 +111,50 @@ fn refuse_unsupported(q: &Query) -> Result<(), ApiError> {
         return Err(ApiError::bad_request("isolation is not supported on Linux"));
     }
     Ok(())
+}
+
+/// What RUN steps get: `extrahosts` (repeated `NAME:IP`), `shmsize` (bytes, 0 for the
+/// default) and `ulimits` (Docker's JSON list of `{Name, Soft, Hard}`).
+fn run_settings(q: &Query) -> Result<crate::build::runstep::RunSettings, ApiError> {
+    use crate::containers::values::{ByteSize, ExtraHost, Ulimit};
+    let extra_hosts = q
+        .all("extrahosts")
+        .iter()
+        .flat_map(|v| v.split(','))
+        .filter(|v| !v.is_empty())
+        .map(|v| {
+            v.parse::<ExtraHost>()
+                .map_err(|e| ApiError::bad_request(format!("extrahosts {v}: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let shm_size = q.int("shmsize")?.filter(|&n| n != 0);
+    if shm_size.is_some_and(|n| n < 0) {
+        return Err(ApiError::bad_request("shmsize: give a size in bytes"));
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Limit {
+        name: String,
+        soft: i64,
+        hard: i64,
+    }
+    let ulimits = match q.get("ulimits").filter(|v| !matches!(*v, "" | "null")) {
+        None => Vec::new(),
+        Some(text) => serde_json::from_str::<Vec<Limit>>(text)
+            .map_err(|e| ApiError::bad_request(format!("ulimits: {e}")))?
+            .into_iter()
+            .map(|l| {
+                let text = format!("{}={}:{}", l.name, l.soft, l.hard);
+                text.parse::<Ulimit>()
+                    .map_err(|e| ApiError::bad_request(format!("ulimits {text}: {e}")))
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(crate::build::runstep::RunSettings {
+        extra_hosts,
+        shm_size: shm_size.map(ByteSize),
+        ulimits,
+    })
 }
 
 /// The Dockerfile's path in the context (default `Dockerfile`); one outside it is refused.
@@ -271,5 +304,19 @@ mod tests {
         .unwrap();
         assert!(r.quiet && r.options.no_cache && r.options.pull);
         assert_eq!(r.options.network, "none");
+        // RUN steps' hosts, /dev/shm and limits, as the docker CLI and docker-py send them.
+        let r = read(
+            &q("extrahosts=a%3A10.0.0.1&extrahosts=b%3A10.0.0.2&shmsize=67108864&ulimits=%5B%7B%22Name%22%3A%22nofile%22%2C%22Hard%22%3A2048%2C%22Soft%22%3A1024%7D%5D"),
+            ctx(),
+        )
+        .unwrap();
+        let run = &r.options.run;
+        assert_eq!(run.extra_hosts.len(), 2);
+        assert_eq!(run.shm_size.map(|b| b.0), Some(64 << 20));
+        assert_eq!(run.ulimits[0].to_string(), "nofile=1024:2048");
+        for bad in ["extrahosts=nocolon", "shmsize=-1", "ulimits=%5B1%5D"] {
+            let e = read(&q(bad), ctx()).unwrap_err();
+            assert_eq!(e.status, 400, "{bad}: {e}");
+        }
     }
 }

@@ -323,7 +323,8 @@ impl Build<'_> {
         }
     }
 
-    /// The files of a built stage (by name or index) or of an image, from its layers.
+    /// The files of a built stage (by name or index), a named context (`--build-context`) or
+    /// an image (from its layers).
     pub(super) async fn stage_tree(&self, from: &str) -> anyhow::Result<Tree> {
         let lower = from.to_ascii_lowercase();
         let layers = match self
@@ -333,15 +334,23 @@ impl Build<'_> {
             .map(|(_, s)| s)
         {
             Some(s) => s.layers.clone(),
-            None => match self.named_stage(&lower) {
-                Some(s) => s.layers.clone(),
-                None => self
-                    .image(from, false, None)
-                    .await?
-                    .1
-                    .manifest
-                    .layers
-                    .clone(),
+            None => match (self.named_stage(&lower), self.named_context(from)) {
+                (Some(s), _) => s.layers.clone(),
+                (None, Some(Named::Dir { root, ignore, name })) => {
+                    return self.named_tree(&root, &ignore, &name)
+                }
+                (None, named) => {
+                    let image = match named {
+                        Some(Named::Image(r)) => r,
+                        _ => from.to_string(),
+                    };
+                    self.image(&image, false, None)
+                        .await?
+                        .1
+                        .manifest
+                        .layers
+                        .clone()
+                }
             },
         };
         self.layers_tree(&layers, from).await

@@ -81,6 +81,23 @@ struct Build<'a> {
     downloads: Option<tempfile::TempDir>,
     /// The client of ADD's downloads, made at the first.
     http: Option<crate::images::https::HttpClient>,
+    /// Named contexts (`--build-context`), remote ones fetched, by their key.
+    named: HashMap<String, Named>,
+    /// Where remote named contexts were fetched, until the build ends.
+    _named_dirs: Vec<tempfile::TempDir>,
+}
+
+/// A named context as the build reads it.
+#[derive(Debug, Clone)]
+enum Named {
+    /// An image reference.
+    Image(String),
+    /// A directory's files (its `.dockerignore` applied), and the name to report it by.
+    Dir {
+        root: PathBuf,
+        ignore: Ignore,
+        name: String,
+    },
 }
 
 /// Builds what `opts` says; returns the image made.
@@ -110,6 +127,7 @@ pub async fn build(ctx: &Ctx, opts: &Options) -> anyhow::Result<Built> {
         .target(opts.target.as_deref())
         .map_err(anyhow::Error::msg)?
         .index;
+    let (named, named_dirs) = named_contexts(&opts.contexts).await?;
     let store = Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep);
     let leased = store.with_lease("build").await?;
     let mut b = Build {
@@ -130,6 +148,8 @@ pub async fn build(ctx: &Ctx, opts: &Options) -> anyhow::Result<Built> {
         paths: HashMap::new(),
         downloads: None,
         http: None,
+        named,
+        _named_dirs: named_dirs,
     };
     let result = {
         let run = b.run(&plan, target);
@@ -237,7 +257,7 @@ impl Build<'_> {
             args: Vec::new(),
             cmd_set: false,
         };
-        if stage.base.eq_ignore_ascii_case("scratch") {
+        let scratch = || {
             let host = stage.platform.clone().unwrap_or_else(Platform::host);
             let config = Config {
                 architecture: host.architecture,
@@ -250,7 +270,10 @@ impl Build<'_> {
                 config: Some(json!({"Env": [DEFAULT_PATH]})),
                 ..Default::default()
             };
-            return Ok(state(Vec::new(), config, cache::base_key("scratch"), None));
+            state(Vec::new(), config, cache::base_key("scratch"), None)
+        };
+        if stage.base.eq_ignore_ascii_case("scratch") {
+            return Ok(scratch());
         }
         if let Some(dep) = plan.stage(&stage.base).filter(|d| d.index < stage.index) {
             // A stage based on another inherits its ARGs as well as its ENV (BuildKit).
@@ -258,8 +281,43 @@ impl Build<'_> {
             s.cmd_set = false;
             return Ok(s);
         }
+        let mut base = stage.base.clone();
+        match self.named_context(&stage.base) {
+            Some(Named::Image(r)) => base = r,
+            Some(Named::Dir { root, ignore, name }) => {
+                // A directory as the base: its files on an empty image, as BuildKit's.
+                let mut st = scratch();
+                let tree = self
+                    .named_tree(&root, &ignore, &name)
+                    .map_err(failed(&stage.from))?;
+                let spec = CopySpec {
+                    sources: vec![".".into()],
+                    dest: "/".into(),
+                    ..Default::default()
+                };
+                let tree =
+                    copy::select(&tree, &spec, &copy::Origin::Stage(&name)).map_err(|err| {
+                        BuildError::Copy {
+                            line: stage.from.line,
+                            instruction: stage.from.original.clone(),
+                            err,
+                        }
+                    })?;
+                let content =
+                    files::content_digest(&tree).map_err(|e| failed(&stage.from)(e.into()))?;
+                let key = cache::key(&st.key, &stage.from.full(), &[], Some(&content));
+                let (gz, diff_id) =
+                    files::layer_gzip(&tree).map_err(|e| failed(&stage.from)(e.into()))?;
+                let desc = descriptor(manifest::OCI_LAYER_GZIP, &gz);
+                self.commit(&mut st, key, &stage.from, desc, diff_id, Some(gz))
+                    .await
+                    .map_err(failed(&stage.from))?;
+                return Ok(st);
+            }
+            None => {}
+        }
         let (name, image) = self
-            .image(&stage.base, self.opts.pull, stage.platform.as_ref())
+            .image(&base, self.opts.pull, stage.platform.as_ref())
             .await
             .map_err(|err| BuildError::Step {
                 line: stage.from.line,
@@ -273,6 +331,17 @@ impl Build<'_> {
             key,
             Some(name),
         ))
+    }
+
+    /// The named context `name` (a FROM base or a --from) means, when the build was given one.
+    fn named_context(&self, name: &str) -> Option<Named> {
+        self.named.get(&crate::build::contexts::key(name)?).cloned()
+    }
+
+    /// The files of a named context's directory.
+    fn named_tree(&self, root: &Path, ignore: &Ignore, name: &str) -> anyhow::Result<Tree> {
+        files::context_tree(root, ignore)
+            .with_context(|| format!("reading the build context {name} ({})", root.display()))
     }
 
     /// A local image by reference for `platform` (None: this host's), pulled when missing or
@@ -747,6 +816,49 @@ fn take_onbuild(state: &mut State) -> Vec<String> {
         c["OnBuild"] = Value::Null;
     }
     triggers
+}
+
+/// The named contexts as the build reads them: remote ones fetched (into the directories
+/// returned, to keep until the build ends), each directory's `.dockerignore` read.
+async fn named_contexts(
+    given: &crate::build::contexts::NamedContexts,
+) -> anyhow::Result<(HashMap<String, Named>, Vec<tempfile::TempDir>)> {
+    use crate::build::contexts::NamedContext;
+    let (mut named, mut dirs) = (HashMap::new(), Vec::new());
+    for (key, c) in given.iter() {
+        let (root, what) = match c {
+            NamedContext::Image(r) => {
+                named.insert(key.clone(), Named::Image(r.clone()));
+                continue;
+            }
+            NamedContext::Dir(d) => (d.clone(), d.display().to_string()),
+            NamedContext::Remote(url) => {
+                let (tmp, root, dockerfile) = remote_context(url)
+                    .await
+                    .with_context(|| format!("fetching the build context {key} ({url})"))?;
+                if dockerfile.is_some() {
+                    anyhow::bail!("the build context {key} ({url}) is a single file, not a Git repository or a tar archive");
+                }
+                dirs.extend(tmp);
+                (root, url.clone())
+            }
+        };
+        let ignore = match std::fs::read_to_string(root.join(".dockerignore")) {
+            Ok(text) => Ignore::parse(&text).with_context(|| {
+                format!("the .dockerignore of the build context {key} ({what})")
+            })?,
+            Err(_) => Ignore::default(),
+        };
+        named.insert(
+            key.clone(),
+            Named::Dir {
+                root,
+                ignore,
+                name: format!("the build context {key}"),
+            },
+        );
+    }
+    Ok((named, dirs))
 }
 
 /// The context directory (a tar extracted into a temporary one, kept alive by the guard).

@@ -44,6 +44,7 @@ impl Build<'_> {
             }
             binds.push(bind);
         }
+        content.push_str(&self.opts.run.cache_text());
         let content = (!content.is_empty()).then_some(content.as_str());
         let key = cache::key(&state.key, &line.full(), &state.arg_env(), content);
         if self.cached(state, &key, n).await.map_err(step_err)? {
@@ -213,6 +214,7 @@ impl Build<'_> {
             binds,
             tmpfs,
             cancel: &self.opts.cancel,
+            settings: &self.opts.run,
         };
         let progress = &mut self.progress;
         let mut out = |d: &[u8]| progress.output(n, d);

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use super::naming;
 use super::service::{key_values, pairs, scalar, Service};
+use crate::build::contexts::NamedContexts;
 use crate::build::mounts::{SecretSource, Secrets, SshAgents};
 use crate::build::progress::Mode;
 use crate::build::{ContextSource, DockerfileSource, Options};
@@ -47,13 +48,9 @@ pub struct Flags {
 const UNSUPPORTED: &[&str] = &[
     "cache_from",
     "cache_to",
-    "additional_contexts",
     "entitlements",
-    "extra_hosts",
     "isolation",
     "privileged",
-    "shm_size",
-    "ulimits",
 ];
 
 /// The image a service runs: `image:`, else Docker Compose v2's `PROJECT-SERVICE` for a
@@ -145,7 +142,55 @@ pub fn options(
         secrets: secrets(project, get("secrets")).map_err(bad)?,
         ssh: ssh(get("ssh")).map_err(bad)?,
         push: flags.push,
+        run: crate::build::runstep::RunSettings {
+            extra_hosts: super::convert::extra_hosts(get("extra_hosts"))
+                .map_err(|e| bad(format!("extra_hosts: {e}")))?,
+            shm_size: get("shm_size")
+                .map(super::convert::byte_size)
+                .transpose()
+                .map_err(|e| bad(format!("shm_size: {e}")))?,
+            ulimits: super::convert::ulimits(get("ulimits"))
+                .map_err(|e| bad(format!("ulimits: {e}")))?,
+        },
+        contexts: additional_contexts(project, get("additional_contexts")).map_err(bad)?,
     }))
+}
+
+/// `build.additional_contexts`: named contexts as `--build-context` takes them, directories
+/// relative to the project's directory; `service:NAME` is that service's image (built first).
+fn additional_contexts(project: &Project, v: Option<&Value>) -> Result<NamedContexts, String> {
+    let mut out = NamedContexts::default();
+    for (name, value) in pairs(v) {
+        let value = value.unwrap_or_default();
+        let value = match value.strip_prefix("service:") {
+            Some(other) => {
+                let svc = Service::of(project, other).map_err(|_| {
+                    format!("additional_contexts: {name}: service:{other}: no such service")
+                })?;
+                match svc.get("build").and(image_name(&project.name, &svc)) {
+                    Some(image) => format!("docker-image://{image}"),
+                    None => {
+                        return Err(format!(
+                            "additional_contexts: {name}: service:{other} has no build: name its image with docker-image://"
+                        ))
+                    }
+                }
+            }
+            None => value,
+        };
+        out.insert(&name, &value, &project.working_dir)
+            .map_err(|e| format!("additional_contexts: {name}: {e}"))?;
+    }
+    Ok(out)
+}
+
+/// The services `svc`'s `additional_contexts` name with `service:`.
+fn context_services(svc: &Service) -> Vec<String> {
+    let build = svc.get("build");
+    pairs(build.and_then(|b| b.get("additional_contexts")))
+        .into_iter()
+        .filter_map(|(_, v)| v?.strip_prefix("service:").map(str::to_string))
+        .collect()
 }
 
 /// `build.ssh`: agents as `--ssh` takes them (`default`, `ID`, `ID=SOCKET`), in a list or a
@@ -268,7 +313,22 @@ pub async fn ensure(
     flags: &Flags,
     report: super::up::Report<'_>,
 ) -> Result<(), ComposeError> {
-    for svc in services.iter_mut() {
+    for i in build_order(services)? {
+        // A service: context outside those built here must have been built before.
+        for dep in context_services(&services[i]) {
+            if services.iter().any(|s| s.name == dep) {
+                continue;
+            }
+            let other = Service::of(project, &dep)?;
+            let image = image_name(&project.name, &other).unwrap_or_default();
+            if image_id(ctx, &image).await?.is_none() {
+                return Err(ComposeError::service(
+                    &services[i].name,
+                    format!("build: additional_contexts: service:{dep}: its image {image} is not built: run `burrow compose build {dep}` first"),
+                ));
+            }
+        }
+        let svc = &mut services[i];
         let Some(opts) = options(project, svc, flags)? else {
             continue;
         };
@@ -291,6 +351,32 @@ pub async fn ensure(
         };
     }
     Ok(())
+}
+
+/// The order to build `services` in: one whose `additional_contexts` name another with
+/// `service:` after that one; otherwise as given.
+fn build_order(services: &[Service]) -> Result<Vec<usize>, ComposeError> {
+    let mut order: Vec<usize> = Vec::new();
+    let mut left: Vec<usize> = (0..services.len()).collect();
+    while !left.is_empty() {
+        let ready = left.iter().position(|&i| {
+            context_services(&services[i])
+                .iter()
+                .all(|dep| !left.iter().any(|&j| j != i && services[j].name == *dep))
+        });
+        let Some(k) = ready else {
+            let names: Vec<&str> = left.iter().map(|&i| services[i].name.as_str()).collect();
+            return Err(ComposeError::service(
+                names[0],
+                format!(
+                    "build: additional_contexts: services {} name each other with service:",
+                    names.join(", ")
+                ),
+            ));
+        };
+        order.push(left.remove(k));
+    }
+    Ok(order)
 }
 
 /// Builds one service's image; returns its id.
@@ -407,6 +493,45 @@ mod tests {
                 "{key}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn run_settings_and_additional_contexts_map_to_the_builder() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("extra")).unwrap();
+        let y = format!(
+            "services:\n  base:\n    build: /b\n  web:\n    build:\n      context: /c\n      extra_hosts: [\"db:10.0.0.9\"]\n      shm_size: 128m\n      ulimits: {{nofile: {{soft: 1024, hard: 2048}}}}\n      additional_contexts:\n        extra: {}\n        img: docker-image://busybox:1\n        up: service:base\n",
+            dir.path().join("extra").display()
+        );
+        let o = opts(&y, &Flags::default()).unwrap().unwrap();
+        assert_eq!(o.run.extra_hosts[0].to_string(), "db:10.0.0.9");
+        assert_eq!(o.run.shm_size.map(|b| b.0), Some(128 << 20));
+        assert_eq!(o.run.ulimits[0].to_string(), "nofile=1024:2048");
+        use crate::build::contexts::NamedContext;
+        assert_eq!(
+            o.contexts.get("extra"),
+            Some(&NamedContext::Dir(dir.path().join("extra")))
+        );
+        assert_eq!(
+            o.contexts.get("up"),
+            Some(&NamedContext::Image("app-base".into()))
+        );
+        let p = project(&y);
+        let services: Vec<Service> = ["web", "base"]
+            .iter()
+            .map(|n| Service::of(&p, n).unwrap())
+            .collect();
+        assert_eq!(
+            build_order(&services).unwrap(),
+            [1, 0],
+            "base is built first"
+        );
+        let e = opts(
+            "services:\n  web:\n    build:\n      context: /c\n      additional_contexts: [x=service:nope]\n",
+            &Flags::default(),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("no such service"), "{e}");
     }
 
     #[test]

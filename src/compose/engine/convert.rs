@@ -274,6 +274,40 @@ fn healthcheck(h: &Value) -> Result<HealthConfig, String> {
 }
 
 /// Compose's sizes ("64m", "64mb", "1gb", bytes).
+/// `extra_hosts:` (a service's or its build's): a list of `NAME:IP` / `NAME=IP` or a mapping.
+pub(super) fn extra_hosts(v: Option<&Value>) -> Result<Vec<ExtraHost>, String> {
+    pairs(v)
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Some(ip) => format!("{k}={ip}"),
+                None => k,
+            };
+            ExtraHost::from_str(&text).map_err(|e| format!("{text}: {e}"))
+        })
+        .collect()
+}
+
+/// `ulimits:` (a service's or its build's): `NAME: N` or `NAME: {soft: N, hard: M}`.
+pub(super) fn ulimits(v: Option<&Value>) -> Result<Vec<Ulimit>, String> {
+    let Some(m) = v.and_then(Value::as_object) else {
+        return Ok(Vec::new());
+    };
+    m.iter()
+        .map(|(name, l)| {
+            let text = match l {
+                Value::Object(o) => format!(
+                    "{name}={}:{}",
+                    o.get("soft").map(scalar).unwrap_or_default(),
+                    o.get("hard").map(scalar).unwrap_or_default()
+                ),
+                v => format!("{name}={}", scalar(v)),
+            };
+            Ulimit::from_str(&text).map_err(|e| format!("{text}: {e}"))
+        })
+        .collect()
+}
+
 pub(super) fn byte_size(v: &Value) -> Result<ByteSize, String> {
     let s = scalar(v).to_lowercase();
     let s = s
@@ -336,14 +370,7 @@ fn host_config(
     hc.dns_search = words(svc.get("dns_search")).unwrap_or_default();
     hc.dns_options = words(svc.get("dns_opt")).unwrap_or_default();
     hc.group_add = words(svc.get("group_add")).unwrap_or_default();
-    for (k, v) in pairs(svc.get("extra_hosts")) {
-        let text = match v {
-            Some(ip) => format!("{k}={ip}"),
-            None => k,
-        };
-        hc.extra_hosts
-            .push(parse::<ExtraHost>(svc, "extra_hosts", &text)?);
-    }
+    hc.extra_hosts = extra_hosts(svc.get("extra_hosts")).map_err(|e| bad("extra_hosts", &e))?;
     for host in words(svc.get(normalize::HOST_GATEWAY_HOSTS)).unwrap_or_default() {
         let text = format!("{host}=host-gateway");
         hc.extra_hosts
@@ -355,19 +382,7 @@ fn host_config(
     for (k, v) in pairs(svc.get("annotations")) {
         hc.annotations.insert(k, v.unwrap_or_default());
     }
-    if let Some(m) = svc.get("ulimits").and_then(Value::as_object) {
-        for (name, l) in m {
-            let text = match l {
-                Value::Object(o) => format!(
-                    "{name}={}:{}",
-                    o.get("soft").map(scalar).unwrap_or_default(),
-                    o.get("hard").map(scalar).unwrap_or_default()
-                ),
-                v => format!("{name}={}", scalar(v)),
-            };
-            hc.ulimits.push(parse::<Ulimit>(svc, "ulimits", &text)?);
-        }
-    }
+    hc.ulimits = ulimits(svc.get("ulimits")).map_err(|e| bad("ulimits", &e))?;
     if let Some(s) = svc.get("shm_size") {
         hc.shm_size = Some(byte_size(s).map_err(|e| bad("shm_size", &e))?);
     }
