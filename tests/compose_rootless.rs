@@ -703,6 +703,39 @@ volumes:
     cdi_device_requests(&rl, &bb);
     bind_volume_from_driver_opts(&rl, &bb);
     internal_network(&rl, &bb);
+    written_secrets_and_configs(&rl, &bb);
+}
+
+/// Secrets of `environment:` and configs of `content:` are written into the container before
+/// it starts, with the entry's uid, gid and mode (0444 by default).
+fn written_secrets_and_configs(rl: &Rootless, bb: &str) {
+    let file = rl.home.join("written/compose.yaml");
+    write_user_file(
+        rl,
+        &file,
+        &format!(
+            "services:\n  app:\n    image: {bb}\n    command: [\"sleep\", \"600\"]\n    stop_grace_period: 1s\n    secrets: [home_secret]\n    configs:\n      - {{source: conf, target: /etc/app.conf, uid: \"100\", gid: \"101\", mode: 0440}}\nsecrets:\n  home_secret:\n    environment: HOME\nconfigs:\n  conf:\n    content: key=value\n"
+        ),
+    );
+    compose_ok(rl, &file, "written", &["up", "-d"]);
+    let out = compose_ok(
+        rl,
+        &file,
+        "written",
+        &[
+            "exec",
+            "-T",
+            "app",
+            "sh",
+            "-c",
+            "cat /run/secrets/home_secret; echo; cat /etc/app.conf; echo; stat -c '%a %u %g' /etc/app.conf /run/secrets/home_secret",
+        ],
+    );
+    assert_eq!(
+        out,
+        format!("{}\nkey=value\n440 100 101\n444 0 0\n", rl.home.display())
+    );
+    compose_ok(rl, &file, "written", &["down", "-t", "1"]);
 }
 
 /// `gpus:` and `deploy.resources.reservations.devices` with driver cdi reach the container

@@ -2381,6 +2381,65 @@ fn log_opts_rotate_the_json_file() {
     assert_eq!(code(&out), 125);
     assert!(stderr(&out).contains("max-size"), "{}", stderr(&out));
     let _ = d.burrow(&["rm", "-f", &name]);
+
+    // compress=true: the rotated files are gzip (`.1.gz`, `.2.gz`), and `logs` reads them.
+    let zname = format!("rotz-{}", std::process::id());
+    let out = d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        &zname,
+        "--network",
+        "none",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=3",
+        "--log-opt",
+        "compress=true",
+        &bb,
+        "sh",
+        "-c",
+        "i=0; while [ $i -lt 120 ]; do echo line-$i; i=$((i+1)); done",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(stdout(&d.burrow(&["wait", &zname])).trim(), "0");
+    let id = stdout(&d.burrow(&["inspect", "-f", "{{.Id}}", &zname]))
+        .trim()
+        .to_string();
+    let dir = d.data.join("containers/default").join(&id);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("-json.log"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            format!("{id}-json.log"),
+            format!("{id}-json.log.1.gz"),
+            format!("{id}-json.log.2.gz")
+        ]
+    );
+    let text = stdout(&d.burrow(&["logs", &zname]));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last(), Some(&"line-119"), "{text}");
+    let first: usize = lines[0].trim_start_matches("line-").parse().unwrap();
+    let want: Vec<String> = (first..120).map(|i| format!("line-{i}")).collect();
+    assert_eq!(
+        lines, want,
+        "every kept line, in order, from the gzip files too"
+    );
+    assert!(first > 0, "the oldest lines are rotated away");
+    let out = d.burrow(&["inspect", "-f", "{{json .HostConfig.LogConfig}}", &zname]);
+    assert!(
+        stdout(&out).contains("\"compress\":\"true\""),
+        "{}",
+        stdout(&out)
+    );
+    let _ = d.burrow(&["rm", "-f", &zname]);
 }
 
 #[test]

@@ -396,7 +396,8 @@ fn log_attributes_details_and_drivers() {
     assert_eq!(ok(&d.burrow(&["logs", "loc"])), "kept\n");
     // Refused, with the reason, and nothing left behind.
     let refused: &[&[&str]] = &[
-        &["--log-driver", "local", "--log-opt", "compress=true"],
+        &["--log-driver", "local", "--log-opt", "compress=yes"],
+        &["--log-opt", "compress=true"],
         &["--log-driver", "syslog"],
         &["--log-opt", "labels-regex=("],
         &["--log-opt", "tag=x"],

@@ -434,6 +434,29 @@ pub fn model_gaps(doc: &mut Mapping) {
         if !gateway.is_empty() {
             svc.insert(Value::from(HOST_GATEWAY_HOSTS), Value::Sequence(gateway));
         }
+        octal_modes(svc);
+    }
+}
+
+/// The `mode` of a service's secrets and configs as a number: written `0440` (YAML 1.1's
+/// octal, as Docker Compose reads it; YAML 1.2 and the model see a string) or `"0o440"`.
+fn octal_modes(svc: &mut Mapping) {
+    for key in ["secrets", "configs"] {
+        let Some(Value::Sequence(list)) = svc.get_mut(key) else {
+            continue;
+        };
+        for e in list.iter_mut() {
+            let Some(Value::String(m)) = e.get("mode") else {
+                continue;
+            };
+            let n = match m.strip_prefix("0o").or_else(|| m.strip_prefix('0')) {
+                Some(oct) if !oct.is_empty() => u32::from_str_radix(oct, 8).ok(),
+                _ => m.parse::<u32>().ok(),
+            };
+            if let (Some(n), Value::Mapping(e)) = (n, e) {
+                e.insert(Value::from("mode"), Value::from(n));
+            }
+        }
     }
 }
 

@@ -142,7 +142,7 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
 /// whose driver it knows can be read back).
 fn log_config_json(ctx: &Ctx, id: &str) -> Value {
     let opts = super::logopts::LogOpts::load(&ctx.store.log_path(id));
-    json!({ "Type": serde_json::to_value(opts.driver).unwrap_or(Value::Null), "Config": {} })
+    json!({ "Type": serde_json::to_value(opts.driver).unwrap_or(Value::Null), "Config": opts.given })
 }
 
 /// `State`: status, pid, exit code, start and finish times, health.

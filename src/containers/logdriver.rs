@@ -59,14 +59,18 @@ pub fn parse_lines(text: &[u8]) -> Vec<Record> {
 
 pub use super::logopts::{opts_path, parse_opts, Driver, LogOpts};
 
-/// The rotated files of a log, oldest first, then the current one.
+/// The rotated files of a log (`.N`, or `.N.gz` when compressed), oldest first, then the
+/// current one.
 pub fn files(log: &Path) -> Vec<PathBuf> {
     let mut rotated: Vec<(u32, PathBuf)> = Vec::new();
     for i in 1..=1000u32 {
         let p = PathBuf::from(format!("{}.{i}", log.display()));
-        if !p.exists() {
-            break;
-        }
+        let gz = PathBuf::from(format!("{}.{i}.gz", log.display()));
+        let p = match (p.exists(), gz.exists()) {
+            (true, _) => p,
+            (false, true) => gz,
+            (false, false) => break,
+        };
         rotated.push((i, p));
     }
     rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
@@ -155,15 +159,21 @@ impl Sink {
     }
 
     /// ID-json.log → .1 → .2 ...; the oldest beyond max-file goes (max-file 1: a new empty file).
+    /// With compress, the rotated files are `.1.gz`, `.2.gz` ..., as Docker names them.
     fn rotate(&mut self) -> std::io::Result<()> {
         let keep = self.opts.max_file.max(1);
-        let name = |i: u32| PathBuf::from(format!("{}.{i}", self.path.display()));
+        let gz = if self.opts.compress { ".gz" } else { "" };
+        let name = |i: u32| PathBuf::from(format!("{}.{i}{gz}", self.path.display()));
         if keep > 1 {
             let _ = std::fs::remove_file(name(keep - 1));
             for i in (1..keep - 1).rev() {
                 let _ = std::fs::rename(name(i), name(i + 1));
             }
-            std::fs::rename(&self.path, name(1))?;
+            if self.opts.compress {
+                compress(&self.path, &name(1))?;
+            } else {
+                std::fs::rename(&self.path, name(1))?;
+            }
             self.file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
@@ -182,6 +192,24 @@ impl Sink {
         self.size = 0;
         Ok(())
     }
+}
+
+/// `from` gzip-compressed into `to` (written aside, then renamed into place), then removed.
+fn compress(from: &Path, to: &Path) -> std::io::Result<()> {
+    let tmp = PathBuf::from(format!("{}.tmp", to.display()));
+    {
+        let mut input = std::io::BufReader::new(File::open(from)?);
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&tmp)?;
+        let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+        std::io::copy(&mut input, &mut gz)?;
+        gz.finish()?.sync_all()?;
+    }
+    std::fs::rename(&tmp, to)?;
+    std::fs::remove_file(from)
 }
 
 /// Where a container's lines go: its json-file log, or the journal.
@@ -378,7 +406,16 @@ pub fn main(data_root: &str) -> anyhow::Result<()> {
 
 /// Reads the records of one json-file log (unparsable lines are skipped).
 pub fn read(path: &Path) -> std::io::Result<Vec<Record>> {
-    match std::fs::read(path) {
+    let text = if path.extension().is_some_and(|e| e == "gz") {
+        std::fs::File::open(path).and_then(|f| {
+            let mut text = Vec::new();
+            flate2::read::GzDecoder::new(std::io::BufReader::new(f)).read_to_end(&mut text)?;
+            Ok(text)
+        })
+    } else {
+        std::fs::read(path)
+    };
+    match text {
         Ok(text) => Ok(parse_lines(&text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(e),
@@ -425,6 +462,54 @@ mod tests {
         sorted.sort();
         assert_eq!(nums, sorted, "records out of order");
         assert!(all.len() < 30, "nothing was dropped");
+    }
+
+    #[test]
+    fn compressed_rotations_are_gzip_files_read_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("c-json.log");
+        let opts = super::parse_opts(
+            "json-file",
+            &[
+                "max-size=200".into(),
+                "max-file=3".into(),
+                "compress=true".into(),
+            ],
+        )
+        .unwrap();
+        let mut s = Sink::open(log.clone(), opts).unwrap();
+        for i in 0..20 {
+            let rec = Record::stamped("stdout", format!("line {i:02}\n").as_bytes());
+            s.write(rec.json_line().as_bytes()).unwrap();
+        }
+        let fs = files(&log);
+        let names: Vec<String> = fs
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["c-json.log.2.gz", "c-json.log.1.gz", "c-json.log"]);
+        let head = std::fs::read(&fs[0]).unwrap();
+        assert_eq!(&head[..2], &[0x1f, 0x8b], "gzip");
+        let all: Vec<String> = fs
+            .iter()
+            .flat_map(|f| read(f).unwrap())
+            .map(|r| r.log)
+            .collect();
+        assert_eq!(all.last().unwrap(), "line 19\n");
+        let mut sorted = all.clone();
+        sorted.sort();
+        assert_eq!(all, sorted, "records out of order");
+        assert!(super::parse_opts("json-file", &["compress=true".into()]).is_err());
+        assert!(super::parse_opts("json-file", &["compress=maybe".into()]).is_err());
+        assert!(
+            super::parse_opts("local", &[]).unwrap().compress,
+            "local compresses"
+        );
+        assert!(
+            !super::parse_opts("local", &["compress=false".into()])
+                .unwrap()
+                .compress
+        );
     }
 
     use super::*;

@@ -1,6 +1,6 @@
 //! `--log-driver` and `--log-opt` as Docker takes them, kept in the container's dir as
 //! `log-opts.json` for the log driver, attached runs and `logs`: the driver (json-file, local,
-//! none, journald), rotation (max-size, max-file) and the extra attributes every record carries
+//! none, journald), rotation (max-size, max-file, compress) and the extra attributes every record carries
 //! (labels, env, labels-regex, env-regex), fixed when the container is made.
 
 use std::collections::{BTreeMap, HashMap};
@@ -46,6 +46,10 @@ pub enum LogOptError {
     },
     #[error("--log-opt max-file needs max-size (without it the log never rotates)")]
     FilesWithoutSize,
+    #[error("invalid --log-opt {0:?}: give true or false")]
+    NotBool(String),
+    #[error("--log-opt compress=true needs max-file of 2 or more (with one file nothing is rotated to compress)")]
+    CompressOneFile,
 }
 
 /// The systemd journal's socket, whose presence means a journal is reachable.
@@ -62,6 +66,12 @@ pub struct LogOpts {
     /// How many files to keep, the current one included (at least 1).
     #[serde(default)]
     pub max_file: u32,
+    /// The `--log-opt`s as given (inspect's `HostConfig.LogConfig.Config`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub given: BTreeMap<String, String>,
+    /// Rotated files are gzip-compressed (`compress=true`; the local driver's default).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compress: bool,
     /// `labels=`: container labels each record carries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
@@ -106,10 +116,12 @@ pub fn parse_opts(driver: &str, opts: &[String]) -> Result<LogOpts, LogOptError>
         ..Default::default()
     };
     let mut max_file = None;
+    let mut compress = None;
     for kv in opts {
         let (k, v) = kv
             .split_once('=')
             .ok_or_else(|| LogOptError::NotKeyValue(kv.clone()))?;
+        o.given.insert(k.to_string(), v.to_string());
         let list = |v: &str| {
             v.split(',')
                 .filter(|s| !s.is_empty())
@@ -132,6 +144,9 @@ pub fn parse_opts(driver: &str, opts: &[String]) -> Result<LogOpts, LogOptError>
                 let n = v.parse().ok().filter(|n| *n >= 1);
                 max_file = Some(n.ok_or_else(|| LogOptError::Files(kv.clone()))?);
             }
+            (Driver::JsonFile | Driver::Local, "compress") => {
+                compress = Some(parse_bool(v).ok_or_else(|| LogOptError::NotBool(kv.clone()))?);
+            }
             (Driver::JsonFile | Driver::Journald, "labels") => o.labels = list(v),
             (Driver::JsonFile | Driver::Journald, "env") => o.env = list(v),
             (Driver::JsonFile | Driver::Journald, "labels-regex") => o.labels_regex = regex(v)?,
@@ -145,12 +160,17 @@ pub fn parse_opts(driver: &str, opts: &[String]) -> Result<LogOpts, LogOptError>
             n => n,
         };
         o.max_file = max_file.unwrap_or(5);
+        o.compress = compress.unwrap_or(true);
         return Ok(o);
     }
     if max_file.is_some_and(|n| n > 1) && o.max_size == 0 {
         return Err(LogOptError::FilesWithoutSize);
     }
     o.max_file = max_file.unwrap_or(1);
+    o.compress = compress.unwrap_or(false);
+    if o.compress && o.max_file < 2 {
+        return Err(LogOptError::CompressOneFile);
+    }
     Ok(o)
 }
 
@@ -158,9 +178,9 @@ fn unsupported(d: Driver, key: &str) -> LogOptError {
     let (driver, takes) = match d {
         Driver::JsonFile => (
             "json-file",
-            "max-size, max-file, labels, env, labels-regex and env-regex",
+            "max-size, max-file, compress, labels, env, labels-regex and env-regex",
         ),
-        Driver::Local => ("local", "max-size and max-file (burrow does not compress)"),
+        Driver::Local => ("local", "max-size, max-file and compress"),
         Driver::None => ("none", "no options"),
         Driver::Journald => ("journald", "labels, env, labels-regex and env-regex"),
     };
@@ -168,6 +188,15 @@ fn unsupported(d: Driver, key: &str) -> LogOptError {
         key: key.to_string(),
         driver,
         takes,
+    }
+}
+
+/// A boolean option's value, as Go's strconv.ParseBool reads it.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
     }
 }
 

@@ -116,7 +116,8 @@ pub fn run(args: Args, project: &Project, g: &Globals) -> anyhow::Result<ExitCod
         req.config.open_stdin = !args.detach && !args.no_tty;
         req.host_config.restart_policy = RestartPolicy::No;
         req.host_config.auto_remove = args.rm;
-        let id = engine::create_request(&ctx, &svc, &req, warnings, &super::report).await?;
+        let id =
+            engine::create_request(&ctx, project, &svc, &req, warnings, &super::report).await?;
         if args.detach {
             let c = ctx.find(&id).await?;
             start::start_background(&ctx, &c).await?;

@@ -162,7 +162,48 @@ pub fn absolute(dir: &Path, p: &str) -> String {
     out.display().to_string()
 }
 
-/// Secrets (at /run/secrets/NAME) or configs (at /NAME) from files, bound read-only.
+/// One `secrets:` or `configs:` entry of a service, with its top-level definition.
+struct Grant<'a> {
+    name: String,
+    /// Absolute, in the container.
+    target: String,
+    /// The long form's uid, gid and mode, as given.
+    owner: [Option<String>; 3],
+    def: Option<&'a Value>,
+}
+
+/// The `key` (secrets or configs) entries of `svc`: secrets at /run/secrets/NAME, configs at
+/// /NAME unless `target` says otherwise.
+fn grants<'a>(svc: &Service, key: &str, top: &'a Value) -> Vec<Grant<'a>> {
+    let mut out = Vec::new();
+    for s in svc.get(key).and_then(Value::as_array).into_iter().flatten() {
+        let (name, target, owner) = match s {
+            Value::Object(o) => (
+                o.get("source").map(scalar).unwrap_or_default(),
+                o.get("target").map(scalar),
+                ["uid", "gid", "mode"].map(|k| o.get(k).filter(|v| !v.is_null()).map(scalar)),
+            ),
+            v => (scalar(v), None, [None, None, None]),
+        };
+        let target = target.unwrap_or_else(|| name.clone());
+        let target = match (key, target.starts_with('/')) {
+            (_, true) => target,
+            ("secrets", false) => format!("/run/secrets/{target}"),
+            _ => format!("/{target}"),
+        };
+        let def = top.get(&name).filter(|d| !d.is_null());
+        out.push(Grant {
+            name,
+            target,
+            owner,
+            def,
+        });
+    }
+    out
+}
+
+/// Secrets and configs from files (`file:`), bound read-only; those of `environment:` and
+/// `content:` are written into the container when it is made ([`injected`]).
 pub fn secrets(
     project: &Project,
     svc: &Service,
@@ -171,51 +212,190 @@ pub fn secrets(
     warnings: &mut Vec<String>,
 ) -> Result<(), ComposeError> {
     let top = top(project, key);
-    for s in svc.get(key).and_then(Value::as_array).into_iter().flatten() {
-        let (name, target) = match s {
-            Value::Object(o) => {
-                // The file is bound as it is: its owner and mode cannot be set (Docker Compose
-                // warns about the same outside Swarm).
-                let set: Vec<&str> = ["uid", "gid", "mode"]
-                    .into_iter()
-                    .filter(|k| o.get(*k).is_some_and(|v| !v.is_null()))
-                    .collect();
-                if !set.is_empty() {
-                    warnings.push(format!(
-                        "service {}: {key} {}: {} not applied (the file is bound read-only with its own owner and mode)",
-                        svc.name,
-                        o.get("source").map(scalar).unwrap_or_default(),
-                        set.join(", ")
-                    ));
-                }
-                (
-                    o.get("source").map(scalar).unwrap_or_default(),
-                    o.get("target").map(scalar),
-                )
-            }
-            v => (scalar(v), None),
-        };
-        let Some(file) = top.get(&name).and_then(|d| d.get("file")).map(scalar) else {
+    for g in grants(svc, key, &top) {
+        let field = |f: &str| g.def.and_then(|d| d.get(f)).filter(|v| !v.is_null());
+        if field("environment").is_some() || field("content").is_some() {
+            continue;
+        }
+        let Some(file) = field("file").map(scalar) else {
+            let kinds = match key {
+                "configs" => "`file:`, `environment:` or `content:`",
+                _ => "`file:` or `environment:`",
+            };
             return Err(ComposeError::service(
                 &svc.name,
-                format!("{key}: {name:?} is not a top-level {key} entry with `file:` (burrow compose supports {key} from files)"),
+                format!(
+                    "{key}: {:?} is not a top-level {key} entry with {kinds}",
+                    g.name
+                ),
             ));
         };
-        let target = target.unwrap_or_else(|| name.clone());
-        let target = match (key, target.starts_with('/')) {
-            (_, true) => target,
-            ("secrets", false) => format!("/run/secrets/{target}"),
-            _ => format!("/{target}"),
-        };
-        let text = format!("{}:{target}:ro", absolute(&project.working_dir, &file));
+        // The file is bound as it is: its owner and mode cannot be set (Docker Compose warns
+        // about the same outside Swarm).
+        let set: Vec<&str> = ["uid", "gid", "mode"]
+            .into_iter()
+            .zip(&g.owner)
+            .filter(|(_, v)| v.is_some())
+            .map(|(k, _)| k)
+            .collect();
+        if !set.is_empty() {
+            warnings.push(format!(
+                "service {}: {key} {}: {} not applied (the file is bound read-only with its own owner and mode)",
+                svc.name,
+                g.name,
+                set.join(", ")
+            ));
+        }
+        let text = format!("{}:{}:ro", absolute(&project.working_dir, &file), g.target);
         hc.binds.push(parse::<VolumeSpec>(svc, key, &text)?);
     }
     Ok(())
 }
 
+/// A file Compose writes into a container before it starts: a secret or config given by
+/// `environment:` (a variable's value) or `content:` (configs: the text itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Injected {
+    /// Absolute, in the container.
+    pub target: String,
+    pub data: Vec<u8>,
+    pub uid: u64,
+    pub gid: u64,
+    pub mode: u32,
+}
+
+/// The files of `svc`'s secrets and configs that come from `environment:` or `content:`,
+/// owned by `uid`/`gid` (default 0) with `mode` (octal; default 0444), as Docker Compose
+/// writes them.
+pub fn injected(project: &Project, svc: &Service) -> Result<Vec<Injected>, ComposeError> {
+    let mut out = Vec::new();
+    for key in ["secrets", "configs"] {
+        let top = top(project, key);
+        for g in grants(svc, key, &top) {
+            let bad =
+                |m: String| ComposeError::service(&svc.name, format!("{key}: {}: {m}", g.name));
+            let field = |f: &str| g.def.and_then(|d| d.get(f)).filter(|v| !v.is_null());
+            let data = match (field("environment"), field("content")) {
+                (Some(var), _) => {
+                    let var = scalar(var);
+                    std::env::var(&var)
+                        .map_err(|_| bad(format!("environment variable {var} is not set")))?
+                        .into_bytes()
+                }
+                (None, Some(text)) => scalar(text).into_bytes(),
+                (None, None) => continue,
+            };
+            let id = |v: &Option<String>, what: &str| -> Result<u64, ComposeError> {
+                match v {
+                    None => Ok(0),
+                    Some(t) => t
+                        .parse()
+                        .map_err(|_| bad(format!("{what} {t}: give a number"))),
+                }
+            };
+            let mode = match &g.owner[2] {
+                None => 0o444,
+                Some(m) => parse_mode(m)
+                    .ok_or_else(|| bad(format!("mode {m}: give an octal mode such as 0440")))?,
+            };
+            out.push(Injected {
+                target: g.target.clone(),
+                data,
+                uid: id(&g.owner[0], "uid")?,
+                gid: id(&g.owner[1], "gid")?,
+                mode,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A file mode as Compose gives it: an octal string (`"0440"`) or the number YAML read.
+fn parse_mode(text: &str) -> Option<u32> {
+    let m = if text.len() > 1 && text.starts_with('0') {
+        u32::from_str_radix(text.trim_start_matches("0o"), 8).ok()?
+    } else {
+        text.parse::<u32>().ok()?
+    };
+    (m <= 0o7777).then_some(m)
+}
+
+/// The tar that carries `files` into a container's root (directories made as needed).
+pub fn injected_tar(files: &[Injected]) -> std::io::Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    for f in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(f.data.len() as u64);
+        h.set_mode(f.mode);
+        h.set_uid(f.uid);
+        h.set_gid(f.gid);
+        h.set_mtime(0);
+        h.set_entry_type(tar::EntryType::Regular);
+        b.append_data(&mut h, f.target.trim_start_matches('/'), f.data.as_slice())?;
+    }
+    b.into_inner()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_and_configs_from_content_and_environment_are_written_in() {
+        std::env::set_var("BURROW_TEST_INJECTED", "from-env");
+        let p = crate::compose::project::for_tests(
+            r#"
+services:
+  a:
+    image: busybox
+    secrets: [tok, {source: f, target: other}]
+    configs: [{source: c, target: /etc/app.conf, uid: "100", gid: "101", mode: 0440}]
+secrets:
+  tok: {environment: BURROW_TEST_INJECTED}
+  f: {file: ./f.txt}
+configs:
+  c: {content: "key=value"}
+"#,
+        );
+        let svc = Service::of(&p, "a").unwrap();
+        let files = injected(&p, &svc).unwrap();
+        assert_eq!(
+            files,
+            [
+                Injected {
+                    target: "/run/secrets/tok".into(),
+                    data: b"from-env".to_vec(),
+                    uid: 0,
+                    gid: 0,
+                    mode: 0o444
+                },
+                Injected {
+                    target: "/etc/app.conf".into(),
+                    data: b"key=value".to_vec(),
+                    uid: 100,
+                    gid: 101,
+                    mode: 0o440
+                }
+            ]
+        );
+        let mut hc = HostConfig::default();
+        let mut warnings = Vec::new();
+        secrets(&p, &svc, &mut hc, "secrets", &mut warnings).unwrap();
+        secrets(&p, &svc, &mut hc, "configs", &mut warnings).unwrap();
+        assert_eq!(hc.binds.len(), 1, "only the file is bound: {:?}", hc.binds);
+        assert_eq!(hc.binds[0].target, "/run/secrets/other");
+        let tar = injected_tar(&files).unwrap();
+        let mut a = tar::Archive::new(tar.as_slice());
+        let names: Vec<String> = a
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["run/secrets/tok", "etc/app.conf"]);
+        std::env::remove_var("BURROW_TEST_INJECTED");
+        let e = injected(&p, &svc).unwrap_err().to_string();
+        assert!(e.contains("BURROW_TEST_INJECTED is not set"), "{e}");
+    }
 
     #[test]
     fn relative_paths_resolve_against_the_project() {

@@ -474,6 +474,7 @@ async fn make(
     let (req, warnings) = convert::request(project, svc, &inst)?;
     let created = create_with(
         ctx,
+        project,
         svc,
         &req,
         warnings,
@@ -491,18 +492,24 @@ async fn make(
 /// Creates the container `req` describes for `svc`, printing the warnings; returns its id.
 pub async fn create_request(
     ctx: &Ctx,
+    project: &Project,
     svc: &Service,
     req: &crate::containers::request::ContainerRequest,
     warnings: Vec<String>,
     report: Report<'_>,
 ) -> Result<String, ComposeError> {
     let opts = CreateOptions::default();
-    Ok(create_with(ctx, svc, req, warnings, opts, report).await?.id)
+    Ok(create_with(ctx, project, svc, req, warnings, opts, report)
+        .await?
+        .id)
 }
 
-/// [`create_request`] with `opts`, returning what `create` made.
+/// [`create_request`] with `opts`, returning what `create` made: the container, with the
+/// secrets and configs of `environment:` or `content:` written into it (removed again when
+/// they cannot be).
 async fn create_with(
     ctx: &Ctx,
+    project: &Project,
     svc: &Service,
     req: &crate::containers::request::ContainerRequest,
     warnings: Vec<String>,
@@ -521,9 +528,33 @@ async fn create_with(
         Note::ForeignPlatform(w) | Note::LimitDiscarded(w) => report(format!("warning: {w}")),
         _ => {}
     };
-    create::create(ctx, req, opts, &note)
+    let files = super::mounts::injected(project, svc)?;
+    let created = create::create(ctx, req, opts, &note)
         .await
-        .map_err(|e| ComposeError::service(&svc.name, format!("{:#}", anyhow::Error::from(e))))
+        .map_err(|e| ComposeError::service(&svc.name, format!("{:#}", anyhow::Error::from(e))))?;
+    if files.is_empty() {
+        return Ok(created);
+    }
+    if let Err(e) = inject(ctx, &created.id, &files).await {
+        if let Ok(c) = ctx.client.get(&created.id).await {
+            if let Err(err) = crate::containers::ops::remove(ctx, &c, true, true).await {
+                tracing::warn!(%err, id = %created.id, "removing the container whose secrets could not be written");
+            }
+        }
+        return Err(ComposeError::service(
+            &svc.name,
+            format!("writing its secrets and configs into the container: {e:#}"),
+        ));
+    }
+    Ok(created)
+}
+
+/// Writes `files` into the (created, not started) container `id`.
+async fn inject(ctx: &Ctx, id: &str, files: &[super::mounts::Injected]) -> anyhow::Result<()> {
+    let tar = super::mounts::injected_tar(files)?;
+    let fs = crate::containers::copy::transfer::ContainerFs::open(ctx, id).await?;
+    tokio::task::spawn_blocking(move || fs.put_tar(&tar, "/", true, false)).await??;
+    Ok(())
 }
 
 /// Stops (after its pre_stop hooks) and removes a container of the project (with `volumes`, its
