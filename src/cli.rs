@@ -79,6 +79,8 @@ pub enum Command {
     Tag(commands::tag::Args),
     /// Show the history of an image.
     History(commands::history::Args),
+    /// Search Docker Hub, or a registry's catalog (REGISTRY/TERM), for repositories.
+    Search(commands::search::Args),
     /// Push an image to a registry.
     Push(commands::push::Args),
     /// Save images to a tar archive (OCI and docker-archive at once).
@@ -447,6 +449,7 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Rmi(args) => commands::rmi::run(args, g),
         Command::Tag(args) => commands::tag::run(args, g),
         Command::History(args) => commands::history::run(args, g),
+        Command::Search(args) => commands::search::run(args, g),
         Command::Push(args) => commands::push::run(args, g),
         Command::Save(args) => commands::save::run(args, g),
         Command::Ps(args) => commands::container::ps::run(args, g),

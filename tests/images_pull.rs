@@ -140,9 +140,60 @@ fn auth_registry_refuses_without_login_and_works_after_it() {
     );
     assert!(!d.dir.join("home/.docker/config.json").exists());
 
+    // search REGISTRY/TERM reads the catalog, with the same credentials.
+    let term = format!("{}/busy", r.host);
+    let out = d.burrow(&["search", &term]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("requires authentication"),
+        "{}",
+        stderr(&out)
+    );
     assert!(d
         .burrow_ok(&["login", "-u", "burrow", "-p", "s3cret", &r.host])
         .contains("Login Succeeded"));
+    let found = d.burrow_ok(&["search", &term]);
+    let mut lines = found.lines();
+    assert!(
+        lines
+            .next()
+            .is_some_and(|h| h.starts_with("NAME") && h.contains("STARS")),
+        "{found}"
+    );
+    assert!(
+        lines
+            .next()
+            .is_some_and(|l| l.starts_with(&format!("{}/burrow-test/busybox ", r.host))),
+        "{found}"
+    );
+    r.push("multilayer", "burrow-test/multilayer");
+    let all = format!("{}/", r.host);
+    assert_eq!(
+        d.burrow_ok(&["search", "--format", "{{.Name}}", &all]),
+        format!(
+            "{h}/burrow-test/busybox\n{h}/burrow-test/multilayer\n",
+            h = r.host
+        )
+    );
+    assert_eq!(
+        d.burrow_ok(&["search", "--format", "{{.Name}}", "--limit", "1", &all])
+            .lines()
+            .count(),
+        1
+    );
+    assert_eq!(
+        d.burrow_ok(&[
+            "search",
+            "--format",
+            "{{.Name}}",
+            "-f",
+            "is-official=true",
+            &all
+        ]),
+        ""
+    );
+    let out = d.burrow(&["search", "-f", "size=1", &all]);
+    assert!(stderr(&out).contains("stars=N"), "{}", stderr(&out));
     let cfg = std::fs::read_to_string(d.dir.join("home/.docker/config.json")).unwrap();
     assert!(cfg.contains(&r.host), "{cfg}");
     d.burrow_ok(&["pull", &image]);

@@ -22,6 +22,7 @@ pub mod pull;
 pub mod push;
 pub mod rmi;
 pub mod save;
+pub mod search;
 pub mod service;
 pub mod setup;
 pub mod srun;

@@ -256,13 +256,38 @@ async fn load(ctx: &Ctx, archive_path: &Path) -> Result<Response<Body>, ApiError
     Ok(r)
 }
 
-/// `GET /images/search`: burrow has no registry search.
-pub fn search() -> ApiError {
-    ApiError::not_implemented(
-        "burrow does not implement GET /images/search (`docker search`) yet: it has no registry \
-         search; look the repository up on the registry's web site, or list one repository's \
-         tags with `skopeo list-tags docker://HOST/REPO`",
-    )
+/// `GET /images/search?term&limit&filters`: Docker Hub's search, or a registry's catalog for
+/// `REGISTRY/TERM` ([`crate::images::search`]), in Docker's shape.
+pub async fn search(q: &super::http::Query) -> Result<Response<Body>, ApiError> {
+    use crate::images::search::{self as find, Filters, SearchError};
+    let term = q
+        .get("term")
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::bad_request("term: give what to search for"))?;
+    let limit = q.int("limit")?.unwrap_or(0);
+    let limit = usize::try_from(limit)
+        .map_err(|_| ApiError::bad_request(format!("invalid limit {limit}: give 1 to 100")))?;
+    let filters =
+        Filters::parse(&q.filters()?).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let found = find::search(term, limit, &filters)
+        .await
+        .map_err(|e| match e {
+            SearchError::Registry(e) => ApiError::from(e),
+            other => ApiError::bad_request(other.to_string()),
+        })?;
+    let rows: Vec<serde_json::Value> = found
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "name": f.name,
+                "description": f.description,
+                "star_count": f.star_count,
+                "is_official": f.is_official,
+                "is_automated": f.is_automated,
+            })
+        })
+        .collect();
+    Ok(super::http::json(200, &serde_json::Value::Array(rows)))
 }
 
 /// A response body read from a file in 64 KiB pieces (a saved archive).

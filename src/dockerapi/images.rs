@@ -26,7 +26,7 @@ pub async fn route(ctx: &Ctx, call: &Call, rest: &str) -> Result<Response<Body>,
     match (m, rest.trim_end_matches('/')) {
         ("GET", "/json") => list(ctx, call).await,
         ("POST", "/create") => create(ctx, call).await,
-        ("GET", "/search") => Err(image_io::search()),
+        ("GET", "/search") => image_io::search(&call.query).await,
         ("GET", "/get") => image_io::save(ctx, names(call)).await,
         ("POST", "/prune") => super::space::prune_images(ctx, &call.query).await,
         ("GET", p) if p.ends_with("/json") => inspect(ctx, name(p, "/json")).await,

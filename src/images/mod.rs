@@ -22,6 +22,7 @@ pub mod registry;
 pub mod remove;
 pub mod runnable;
 pub mod save;
+pub mod search;
 pub mod store;
 pub mod tag;
 pub mod time;

@@ -762,14 +762,53 @@ impl Registry {
     /// registry's order.
     pub async fn tags(&self, repo: &str) -> Result<Vec<String>> {
         let what = format!("the tags of {repo}");
-        let mut path = format!("/v2/{repo}/tags/list");
-        let mut tags = Vec::new();
+        self.pages(&format!("/v2/{repo}/tags/list"), "tags", &what)
+            .await
+    }
+
+    /// Every repository the registry lists (`/v2/_catalog`, following its `Link` pages).
+    pub async fn catalog(&self) -> Result<Vec<String>> {
+        self.pages(
+            "/v2/_catalog",
+            "repositories",
+            "the repository catalog (/v2/_catalog)",
+        )
+        .await
+    }
+
+    /// The JSON document at `path` (relative to /v2/, or an absolute URL).
+    pub async fn get_json(&self, path: &str, what: &str) -> Result<serde_json::Value> {
+        let resp = self
+            .send(Method::GET, path, HeaderMap::new(), Bytes::new(), what)
+            .await?;
+        if !resp.status().is_success() {
+            return Err(self.fail(resp, what).await);
+        }
+        let body = collect(resp, IDLE)
+            .await
+            .map_err(|e| RegistryError::Broken {
+                host: self.host.clone(),
+                what: what.to_owned(),
+                reason: e.to_string(),
+            })?;
+        serde_json::from_slice(&body).map_err(|e| RegistryError::Broken {
+            host: self.host.clone(),
+            what: what.to_owned(),
+            reason: format!("not JSON: {e}"),
+        })
+    }
+
+    /// The strings under `key` of each page of a paged list from `path` (the tags list and the
+    /// catalog), following `Link: <...>; rel="next"`.
+    async fn pages(&self, path: &str, key: &str, what: &str) -> Result<Vec<String>> {
+        let mut path = path.to_string();
+        let mut out = Vec::new();
         for _ in 0..1000 {
             let resp = self
-                .send(Method::GET, &path, HeaderMap::new(), Bytes::new(), &what)
+                .send(Method::GET, &path, HeaderMap::new(), Bytes::new(), what)
                 .await?;
             if !resp.status().is_success() {
-                return Err(self.fail(resp, &what).await);
+                return Err(self.fail(resp, what).await);
             }
             let next = resp
                 .headers()
@@ -778,20 +817,27 @@ impl Registry {
                 .and_then(next_link);
             let broken = |reason: String| RegistryError::Broken {
                 host: self.host.clone(),
-                what: what.clone(),
+                what: what.to_owned(),
                 reason,
             };
             let body = collect(resp, IDLE)
                 .await
                 .map_err(|e| broken(e.to_string()))?;
-            let page: TagList = serde_json::from_slice(&body).map_err(|e| broken(e.to_string()))?;
-            tags.extend(page.tags.unwrap_or_default());
+            let page: serde_json::Value =
+                serde_json::from_slice(&body).map_err(|e| broken(e.to_string()))?;
+            out.extend(
+                page[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string)),
+            );
             match next {
                 Some(n) => path = n,
-                None => return Ok(tags),
+                None => return Ok(out),
             }
         }
-        Ok(tags)
+        Ok(out)
     }
 
     /// Checks the credentials: GET /v2/ and answer its challenge.
@@ -808,11 +854,6 @@ impl Registry {
 }
 
 /// A page of the registry's tags list.
-#[derive(serde::Deserialize)]
-struct TagList {
-    tags: Option<Vec<String>>,
-}
-
 /// The target of a `Link: </v2/...?last=x&n=y>; rel="next"` header.
 fn next_link(header: &str) -> Option<String> {
     header.split(',').find_map(|part| {
