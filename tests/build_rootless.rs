@@ -784,9 +784,10 @@ CMD ["sh", "-c", "cat /vars /owner /link-copy && test -d /empty/made && echo mad
         .unwrap();
     let git_daemon =
         Path::new(String::from_utf8_lossy(&exec_path.stdout).trim()).join("git-daemon");
-    let mut daemon = rl
-        .machine
-        .user_command(&git_daemon)
+    // Stopped with its process group when the test ends, passed or not.
+    let mut git_cleanup = burrow_testsupport::Cleanup::new();
+    let mut git_cmd = rl.machine.user_command(&git_daemon);
+    git_cmd
         .args([
             "--reuseaddr",
             "--export-all",
@@ -795,9 +796,8 @@ CMD ["sh", "-c", "cat /vars /owner /link-copy && test -d /empty/made && echo mad
             &format!("--base-path={}", rl.dir.join("repos").display()),
         ])
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(std::process::Stdio::null());
+    git_cleanup.spawn(&mut git_cmd);
     for _ in 0..50 {
         if std::net::TcpStream::connect(("127.0.0.1", gitport)).is_ok() {
             break;
@@ -936,8 +936,7 @@ CMD ["sh", "-c", "cat /vars /owner /link-copy && test -d /empty/made && echo mad
         named.to_str().unwrap(),
     ]);
     assert!(stderr(&out).contains("burrow load"), "{}", stderr(&out));
-    let _ = daemon.kill();
-    let _ = daemon.wait();
+    drop(git_cleanup);
 
     // RUN --mount=type=ssh reaches the agent --ssh names (the host's ssh-add, with its
     // libraries, run from a bind mount of the context lists the agent's key); a step without
