@@ -81,6 +81,9 @@ pub enum Command {
     History(commands::history::Args),
     /// Search Docker Hub, or a registry's catalog (REGISTRY/TERM), for repositories.
     Search(commands::search::Args),
+    /// Make, inspect and push manifest lists (multi-platform images).
+    #[command(subcommand)]
+    Manifest(commands::manifest::Command),
     /// Push an image to a registry.
     Push(commands::push::Args),
     /// Save images to a tar archive (OCI and docker-archive at once).
@@ -450,6 +453,7 @@ fn dispatch(command: Command, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Tag(args) => commands::tag::run(args, g),
         Command::History(args) => commands::history::run(args, g),
         Command::Search(args) => commands::search::run(args, g),
+        Command::Manifest(cmd) => commands::manifest::run(cmd, g),
         Command::Push(args) => commands::push::run(args, g),
         Command::Save(args) => commands::save::run(args, g),
         Command::Ps(args) => commands::container::ps::run(args, g),

@@ -524,3 +524,110 @@ fn registry_stopped_midway_then_restarted_resumes_the_pull() {
     );
     assert!(d.ctr(&["images", "ls", "-q"]).contains(&image));
 }
+
+#[test]
+fn manifest_lists_are_made_annotated_pushed_and_read_by_both_clis() {
+    let Some((d, r)) = ready("manifest", None) else {
+        return;
+    };
+    r.push("multiarch", "burrow-test/multiarch");
+    r.push("busybox", "other/busybox");
+    let multi = format!("{}/burrow-test/multiarch", r.host);
+    let (amd64, _) = layout_image("multiarch", "amd64");
+    let (arm64, _) = layout_image("multiarch", "arm64");
+
+    // inspect of what the registry holds: the index, then each image with -v.
+    let text = d.burrow_ok(&["manifest", "inspect", &multi]);
+    assert!(text.starts_with("{\n\t"), "indented with tabs: {text}");
+    let index: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        index["manifests"].as_array().map(Vec::len),
+        Some(2),
+        "{text}"
+    );
+    let verbose: serde_json::Value =
+        serde_json::from_str(&d.burrow_ok(&["manifest", "inspect", "-v", &multi])).unwrap();
+    assert!(
+        verbose[0]["Ref"].as_str().unwrap().contains("@sha256:"),
+        "{verbose}"
+    );
+
+    // create (an image of another repository too), annotate, inspect the kept list.
+    let list = format!("{}/team/app:multi", r.host);
+    let a = format!("{multi}@{amd64}");
+    let b = format!("{multi}@{arm64}");
+    let other = format!("{}/other/busybox", r.host);
+    let out = d.burrow_ok(&["manifest", "create", &list, &a, &b]);
+    assert_eq!(out, format!("Created manifest list {list}\n"));
+    let again = d.burrow(&["manifest", "create", &list, &a]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("--amend"), "{}", stderr(&again));
+    d.burrow_ok(&["manifest", "create", "--amend", &list, &other]);
+    d.burrow_ok(&[
+        "manifest",
+        "annotate",
+        &list,
+        &other,
+        "--arch",
+        "arm",
+        "--variant",
+        "v7",
+    ]);
+    let kept: serde_json::Value =
+        serde_json::from_str(&d.burrow_ok(&["manifest", "inspect", &list])).unwrap();
+    assert_eq!(
+        kept["manifests"].as_array().map(Vec::len),
+        Some(3),
+        "{kept}"
+    );
+    assert_eq!(kept["manifests"][2]["platform"]["variant"], "v7", "{kept}");
+    let wrong_registry = d.burrow(&["manifest", "create", &list, "docker.io/library/busybox"]);
+    assert!(
+        stderr(&wrong_registry).contains("share a registry"),
+        "{}",
+        stderr(&wrong_registry)
+    );
+
+    // The docker CLI reads the list kept here (same files).
+    if std::path::Path::new("/usr/bin/docker").exists() {
+        let mut docker = std::process::Command::new("docker");
+        docker
+            .args(["manifest", "inspect", &list])
+            .env("HOME", d.dir.join("home"))
+            .env_remove("DOCKER_CONFIG");
+        let out = docker.output().unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("\"v7\""));
+    }
+
+    // push: the images copied into the list's repository, the index under its tag.
+    let digest = d.burrow_ok(&["manifest", "push", "--purge", &list]);
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    assert!(!d
+        .dir
+        .join("home/.docker/manifests")
+        .read_dir()
+        .unwrap()
+        .any(|_| true));
+    let pushed: serde_json::Value =
+        serde_json::from_str(&d.burrow_ok(&["manifest", "inspect", &list])).unwrap();
+    assert_eq!(
+        pushed["manifests"].as_array().map(Vec::len),
+        Some(3),
+        "{pushed}"
+    );
+    d.burrow_ok(&["pull", "--platform", "linux/arm/v7", &list]);
+    d.burrow_ok(&["pull", "--platform", "linux/arm64", &list]);
+    if std::path::Path::new("/usr/bin/docker").exists() {
+        let out = std::process::Command::new("docker")
+            .args(["manifest", "inspect", "--insecure", &list])
+            .env("HOME", d.dir.join("home"))
+            .env_remove("DOCKER_CONFIG")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains(arm64.as_str()));
+    }
+    let out = d.burrow(&["manifest", "rm", &list]);
+    assert_eq!(out.status.code(), Some(1), "nothing kept after --purge");
+}

@@ -17,6 +17,7 @@ pub mod info;
 pub mod internal;
 pub mod load;
 pub mod login;
+pub mod manifest;
 pub mod network;
 pub mod pull;
 pub mod push;

@@ -13,6 +13,7 @@ pub mod list;
 pub mod local;
 pub mod login;
 pub mod manifest;
+pub mod manifestlist;
 pub mod owners;
 pub mod progress;
 pub mod pull;
