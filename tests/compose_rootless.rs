@@ -861,17 +861,52 @@ fn bind_volume_from_driver_opts(rl: &Rootless, bb: &str) {
         host.join("out").exists(),
         "down -v removed the bound directory's files"
     );
-    // Other driver options are refused by name.
+    // driver_opts of a tmpfs: the services share one tmpfs; down -v removes (unmounts) it.
     write_user_file(
         rl,
         &file,
         &format!(
-            "services:\n  writer:\n    image: {bb}\n    volumes: [\"data:/data\"]\nvolumes:\n  data:\n    driver_opts: {{type: tmpfs, device: tmpfs}}\n"
+            "services:\n  writer:\n    image: {bb}\n    command: [\"sh\", \"-c\", \"echo from-writer > /data/f; sleep 600\"]\n    stop_grace_period: 1s\n    volumes: [\"data:/data\"]\n  reader:\n    image: {bb}\n    command: [\"sleep\", \"600\"]\n    stop_grace_period: 1s\n    volumes: [\"data:/data\"]\nvolumes:\n  data:\n    driver_opts: {{type: tmpfs, device: tmpfs, o: \"size=4m\"}}\n"
+        ),
+    );
+    compose_ok(rl, &file, "tmpvol", &["up", "-d"]);
+    let mut seen = String::new();
+    for _ in 0..50 {
+        seen = compose_ok(
+            rl,
+            &file,
+            "tmpvol",
+            &[
+                "exec",
+                "-T",
+                "reader",
+                "sh",
+                "-c",
+                "cat /data/f 2>/dev/null; grep ' /data ' /proc/mounts | cut -d' ' -f3",
+            ],
+        );
+        if seen.starts_with("from-writer") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(seen, "from-writer\ntmpfs\n");
+    compose_ok(rl, &file, "tmpvol", &["down", "-v", "-t", "1"]);
+    assert!(
+        !burrow_ok(rl, &["volume", "ls", "-q"]).contains("tmpvol_data"),
+        "down -v removes it"
+    );
+    // Filesystems a user namespace cannot mount are refused by name.
+    write_user_file(
+        rl,
+        &file,
+        &format!(
+            "services:\n  writer:\n    image: {bb}\n    volumes: [\"data:/data\"]\nvolumes:\n  data:\n    driver_opts: {{type: nfs, o: \"addr=127.0.0.1\", device: \":/x\"}}\n"
         ),
     );
     let out = compose(rl, &file, "bindvol", &["up", "-d"]);
     assert_ne!(out.status.code(), Some(0));
-    assert!(stderr(&out).contains("type=tmpfs"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("type=nfs"), "{}", stderr(&out));
     compose_ok(rl, &file, "bindvol", &["down", "-v"]);
 }
 

@@ -371,6 +371,30 @@ fn volume_prune_keeps_named_volumes_unless_all() {
     ok(&d.burrow(&["volume", "rm", "-f", "nosuchvolume"]));
     assert_eq!(code(&d.burrow(&["volume", "rm", "nosuchvolume"])), 1);
     ok(&d.burrow(&["volume", "create", "-d", "local", "bylocal"]));
+    // A tmpfs volume: mounted (read-only here, as o= asks) when a container uses it, unmounted
+    // when the volume is removed.
+    ok(&d.burrow(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "o=size=2m,ro",
+        "tmpv",
+    ]));
+    let out = d.burrow(&[
+        "run", "--rm", "--network", "none", "-v", "tmpv:/t", &image("busybox"), "sh", "-c",
+        "grep ' /t ' /proc/mounts | cut -d' ' -f3,4 | cut -d, -f1; touch /t/x 2>/dev/null || echo read-only",
+    ]);
+    assert_eq!(stdout(&out), "tmpfs ro\nread-only\n", "{}", stderr(&out));
+    let mounted = || {
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .contains("/tmpv/_data ")
+    };
+    assert!(mounted(), "the tmpfs stays mounted while the volume exists");
+    ok(&d.burrow(&["volume", "rm", "tmpv"]));
+    assert!(!mounted(), "volume rm unmounts it");
     let out = d.burrow(&["volume", "create", "-d", "nfs", "bynfs"]);
     assert_ne!(code(&out), 0);
     assert!(

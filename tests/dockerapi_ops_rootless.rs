@@ -386,17 +386,54 @@ fn docker_cli_ops_through_burrows_socket() {
     ]);
     assert_eq!(std::fs::read_to_string(host.join("f")).unwrap(), "api\n");
     api.docker_ok(&["volume", "rm", "onhost"]);
-    let out = api.docker(&[
+    // A tmpfs volume (the local driver's type=tmpfs): one filesystem for every container that
+    // mounts it, of the size asked; other filesystems are refused rootless.
+    api.docker_ok(&[
         "volume",
         "create",
         "-o",
         "type=tmpfs",
         "-o",
         "device=tmpfs",
-        "t",
+        "-o",
+        "o=size=8m",
+        "tv",
+    ]);
+    let opts = api.docker_ok(&["volume", "inspect", "-f", "{{json .Options}}", "tv"]);
+    assert!(opts.contains(r#""type":"tmpfs""#), "{opts}");
+    let first = api.docker_ok(&[
+        "run", "--rm", "-v", "tv:/t", &image("busybox"), "sh", "-c",
+        "echo shared > /t/f; grep ' /t ' /proc/mounts | cut -d' ' -f3; df -k /t | tail -1 | tr -s ' ' | cut -d' ' -f2",
+    ]);
+    assert_eq!(first, "tmpfs\n8192\n");
+    let second = api.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "tv:/t",
+        &image("busybox"),
+        "cat",
+        "/t/f",
+    ]);
+    assert_eq!(second, "shared\n");
+    api.docker_ok(&["volume", "rm", "tv"]);
+    let out = api.docker(&[
+        "volume",
+        "create",
+        "-o",
+        "type=nfs",
+        "-o",
+        "o=addr=127.0.0.1",
+        "-o",
+        "device=:/x",
+        "n",
     ]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("type=tmpfs"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("rootless, only a tmpfs"),
+        "{}",
+        stderr(&out)
+    );
     // network prune's filters: a network made just now is not older than an hour; a label
     // keeps one.
     api.docker_ok(&["network", "create", "--label", "keep=yes", "keptnet"]);

@@ -104,8 +104,18 @@ pub enum Op {
     /// Mount the SquashFS `file` at `target` with squashfuse, in the launcher's mount namespace
     /// itself (the root is not used): the shared store's image snapshot.
     MountStore { file: String, target: String },
-    /// Unmount what [`Op::MountStore`] mounted at `target` (lazily, if still busy).
+    /// Unmount what [`Op::MountStore`] or [`Op::MountVolume`] mounted at `target` (lazily, if
+    /// still busy).
     UnmountStore { target: String },
+    /// Mount a volume's filesystem (`fstype` from `device`, with `flags` and `data`) at
+    /// `target`, in the launcher's mount namespace itself (the root is not used).
+    MountVolume {
+        fstype: String,
+        device: String,
+        flags: Vec<String>,
+        data: String,
+        target: String,
+    },
     /// Print (JSON) which of `paths` and the directories above them are missing from the
     /// snapshot (Root::Mounts), stopping at a symbolic link: the stubs a step's mounts will
     /// make there.
@@ -219,6 +229,28 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
             "unsquashfs (apt-get install squashfs-tools)",
         );
     }
+    if let Op::MountVolume {
+        fstype,
+        device,
+        flags,
+        data,
+        target,
+    } = &req.op
+    {
+        let mut f = MsFlags::empty();
+        for flag in flags {
+            f |= super::volumes::mount_flag(flag).unwrap_or(MsFlags::empty());
+        }
+        let data = (!data.is_empty()).then_some(data.as_str());
+        return mount(
+            Some(device.as_str()),
+            target.as_str(),
+            Some(fstype.as_str()),
+            f,
+            data,
+        )
+        .with_context(|| format!("mount -t {fstype} {device} {target}"));
+    }
     if let Op::UnmountStore { target } = &req.op {
         return match nix::mount::umount2(target.as_str(), nix::mount::MntFlags::MNT_DETACH) {
             // Not mounted (any more), or gone with its snapshot: nothing to do.
@@ -313,6 +345,7 @@ pub fn helper_main(request: &str) -> anyhow::Result<()> {
         | Op::Remap { .. }
         | Op::Squash { .. }
         | Op::MountStore { .. }
+        | Op::MountVolume { .. }
         | Op::Missing { .. }
         | Op::RemoveStubs { .. }
         | Op::UnpackStore { .. }
@@ -605,6 +638,28 @@ pub fn unpack_keeping_kinds<R: Read>(input: R, dir: &Path, archive: bool) -> any
             .with_context(|| format!("cannot write {} into {}", name.display(), dir.display()))?;
     }
     Ok(())
+}
+
+/// Runs the helper for `op` on `root` in the namespaces of the launcher child `launcher_pid`
+/// (None: here); what it printed, or an error saying `what` failed and why.
+pub fn run_helper(
+    launcher_pid: Option<i32>,
+    root: Root,
+    op: Op,
+    what: &str,
+) -> anyhow::Result<Vec<u8>> {
+    let req = Request {
+        root,
+        launcher_pid,
+        op,
+    };
+    let out = crate::selfexec::Helper::Cp {
+        request: serde_json::to_string(&req)?,
+    }
+    .command()?
+    .stdin(std::process::Stdio::null())
+    .output()?;
+    check_helper(out, what)
 }
 
 /// Reads everything the helper printed, failing with its stderr when it failed.

@@ -919,6 +919,8 @@ fn volume_mounts(
                         if created {
                             undo.created_named.push(n.clone());
                         }
+                        // A volume of a filesystem (tmpfs) is mounted before it is filled.
+                        store.mount(n)?;
                         data
                     }
                     _ => match reused(&store, checked, &v.target) {
@@ -933,7 +935,7 @@ fn volume_mounts(
                         }
                     },
                 };
-                if !v.nocopy && std::fs::read_dir(&data).is_ok_and(|mut d| d.next().is_none()) {
+                if !v.nocopy && store.is_empty(&data) {
                     fresh.push((v.target.clone(), data.clone()));
                 }
                 data
@@ -1609,23 +1611,17 @@ fn fill_volume(
     path: &str,
     data: &Path,
 ) -> anyhow::Result<()> {
-    use super::copy::{self, Op, Request, Root};
-    let req = Request {
-        root: Root::of_mounts(rootfs),
-        launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
-        op: Op::FillVolume {
+    use super::copy::{Op, Root};
+    super::copy::run_helper(
+        ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+        Root::of_mounts(rootfs),
+        Op::FillVolume {
             path: path.to_string(),
             dest: data.display().to_string(),
         },
-    };
-    let helper = Helper::Cp {
-        request: serde_json::to_string(&req)?,
-    };
-    let out = helper
-        .command()?
-        .stdin(std::process::Stdio::null())
-        .output()?;
-    copy::check_helper(out, "the volume copy helper failed").map(|_| ())
+        "the volume copy helper failed",
+    )
+    .map(|_| ())
 }
 
 #[cfg(test)]

@@ -11,11 +11,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use super::copy::{check_helper, Op, Request, Root};
+use super::copy::{Op, Root};
 use super::Ctx;
 use crate::images::manifest::Descriptor;
 use crate::images::store::Store;
-use crate::selfexec::Helper;
 
 /// The label of an image record made from the store: the SquashFS file it runs from.
 pub const STORE_LABEL: &str = "burrow.shared-store";
@@ -124,18 +123,7 @@ fn helper(ctx: &Ctx, root: Root, op: Op, what: &str) -> anyhow::Result<Vec<u8>> 
 
 /// [`helper`] in the namespaces of the launcher child `launcher_pid` (None: here).
 fn helper_in(launcher_pid: Option<i32>, root: Root, op: Op, what: &str) -> anyhow::Result<Vec<u8>> {
-    let req = Request {
-        root,
-        launcher_pid,
-        op,
-    };
-    let out = Helper::Cp {
-        request: serde_json::to_string(&req)?,
-    }
-    .command()?
-    .stdin(std::process::Stdio::null())
-    .output()?;
-    check_helper(out, what)
+    super::copy::run_helper(launcher_pid, root, op, what)
 }
 
 /// Writes `image` (pulled first when it is not here; this host's platform) into `dir` as one

@@ -34,6 +34,7 @@ pub async fn start_task_then(
     stdio: &Stdio,
     between: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<u32> {
+    mount_volumes(ctx, id)?;
     let created = ctx.client.create_task(id, rootfs, stdio).await;
     if let Err(e) = created {
         let _ = ctx.client.delete_task(id).await;
@@ -64,6 +65,21 @@ pub async fn start_task_then(
             Err(foreign_binary(ctx, id, e.into()).await)
         }
     }
+}
+
+/// Mounts the filesystems of container `id`'s volumes that have one and lost it (a tmpfs
+/// volume after the launcher or host restarted).
+fn mount_volumes(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+    let record = super::mounts::MountRecord::read(&ctx.store.container_dir(id), None);
+    let volumes = super::volumes::Volumes::of(ctx);
+    for m in record
+        .mounts
+        .iter()
+        .filter(|m| m.typ == "volume" && !m.name.is_empty())
+    {
+        volumes.mount(&m.name)?;
+    }
+    Ok(())
 }
 
 /// A start that failed with "exec format error" explained (an image of another platform).

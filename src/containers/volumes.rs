@@ -38,8 +38,16 @@ pub enum VolumeError {
     },
     #[error("invalid --filter {0:?}: use label=KEY[=VALUE] or label!=KEY[=VALUE] (volume ls also takes name=, dangling=true|false and driver=)")]
     BadFilter(String),
-    #[error("volume options {0}: the local driver here takes a bind of a host directory only (type=none, o=bind, device=/absolute/dir); tmpfs, nfs and other mounts are not supported")]
+    #[error("volume options {0}: the local driver takes type, o and device: a bind of a host directory (type=none, o=bind, device=/absolute/dir), or a filesystem to mount (type=tmpfs, o=size=100m; rootful also type=nfs, ext4, ... with device=)")]
     Options(String),
+    #[error("volume options {0}: rootless, only a tmpfs can be mounted (the user namespace may not mount {1}); create it as root, or use type=tmpfs or a bind of a directory")]
+    RootlessMount(String, String),
+    #[error("volume {name}: mounting its {fstype}: {why}")]
+    Mount {
+        name: String,
+        fstype: String,
+        why: String,
+    },
     #[error("volume option device={}: {why}", path.display())]
     Device { path: PathBuf, why: String },
     #[error(transparent)]
@@ -63,10 +71,95 @@ struct Meta {
     options: HashMap<String, String>,
 }
 
+/// A filesystem a volume mounts on its data dir (the local driver's `type`, `device`, `o`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountOpts {
+    pub fstype: String,
+    pub device: String,
+    /// The mount flags of `o` (ro, nosuid, noexec ...).
+    pub flags: Vec<String>,
+    /// The rest of `o`, handed to the filesystem (size=100m,uid=1000 ...).
+    pub data: String,
+}
+
+/// The mount flag a word of `o` names (None: a filesystem option, or a default such as rw).
+pub fn mount_flag(word: &str) -> Option<nix::mount::MsFlags> {
+    use nix::mount::MsFlags as F;
+    Some(match word {
+        "ro" => F::MS_RDONLY,
+        "nosuid" => F::MS_NOSUID,
+        "nodev" => F::MS_NODEV,
+        "noexec" => F::MS_NOEXEC,
+        "sync" => F::MS_SYNCHRONOUS,
+        "dirsync" => F::MS_DIRSYNC,
+        "noatime" => F::MS_NOATIME,
+        "nodiratime" => F::MS_NODIRATIME,
+        "relatime" => F::MS_RELATIME,
+        "strictatime" => F::MS_STRICTATIME,
+        "mand" => F::MS_MANDLOCK,
+        _ => return None,
+    })
+}
+
+/// The filesystem a volume's local-driver options mount (`type` other than none/bind); None
+/// for a plain volume or a bind. Rootless, only tmpfs (a user namespace may mount few others).
+pub fn mount_opts(
+    options: &HashMap<String, String>,
+    rootless: bool,
+) -> Result<Option<MountOpts>, VolumeError> {
+    let fstype = match options.get("type").map(String::as_str) {
+        None | Some("" | "none" | "bind" | "rbind") => return Ok(None),
+        Some(t) => t.to_string(),
+    };
+    let text = || {
+        let mut o: Vec<String> = options.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        o.sort();
+        o.join(",")
+    };
+    if options
+        .keys()
+        .any(|k| !matches!(k.as_str(), "type" | "o" | "device"))
+    {
+        return Err(VolumeError::Options(text()));
+    }
+    if rootless && fstype != "tmpfs" {
+        return Err(VolumeError::RootlessMount(text(), fstype));
+    }
+    let device = match options.get("device").filter(|d| !d.is_empty()) {
+        Some(d) => d.clone(),
+        None if fstype == "tmpfs" => "tmpfs".into(),
+        None => return Err(VolumeError::Options(text())),
+    };
+    let (mut flags, mut data) = (Vec::new(), Vec::new());
+    for w in options
+        .get("o")
+        .map(|o| {
+            o.split(',')
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+    {
+        match w {
+            "bind" | "rbind" => return Err(VolumeError::Options(text())),
+            "rw" | "suid" | "dev" | "exec" | "async" | "atime" | "diratime" | "defaults" => {}
+            w if mount_flag(w).is_some() => flags.push(w.to_string()),
+            w => data.push(w.to_string()),
+        }
+    }
+    Ok(Some(MountOpts {
+        fstype,
+        device,
+        flags,
+        data: data.join(","),
+    }))
+}
+
 /// The host directory a volume with the local driver's bind options stands for
 /// (`type=none`, `o=bind`, `device=DIR`); None without options. Anything else is refused.
 pub fn bind_device(options: &HashMap<String, String>) -> Result<Option<PathBuf>, VolumeError> {
-    if options.is_empty() {
+    if options.is_empty() || mount_opts(options, false)?.is_some() {
         return Ok(None);
     }
     let bad = || {
@@ -229,6 +322,8 @@ fn prunable(labels: &HashMap<String, String>, all: bool, filters: &[LabelFilter]
 #[derive(Debug, Clone)]
 pub struct Volumes {
     dir: PathBuf,
+    /// The launcher child whose mount namespace the runtime uses (rootless), None rootful.
+    launcher_pid: Option<i32>,
 }
 
 impl Volumes {
@@ -236,7 +331,111 @@ impl Volumes {
     pub fn of(ctx: &Ctx) -> Volumes {
         Volumes {
             dir: ctx.store.root().join("volumes").join(&ctx.ep.namespace),
+            launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
         }
+    }
+
+    /// Mounts the filesystem volume `name`'s options name on its data dir (in the runtime's
+    /// mount namespace) unless it is mounted there already; nothing for other volumes. The
+    /// mount stays until the volume is removed (or the launcher, or host, restarts; the next
+    /// container to use it mounts it again).
+    pub fn mount(&self, name: &str) -> Result<(), VolumeError> {
+        let Some(m) = self.mount_of(name)? else {
+            return Ok(());
+        };
+        let data = self.data(name);
+        if self.is_mounted(&data) {
+            return Ok(());
+        }
+        use super::copy::{Op, Root};
+        super::copy::run_helper(
+            self.launcher_pid,
+            Root::Mounts(Vec::new()),
+            Op::MountVolume {
+                fstype: m.fstype.clone(),
+                device: m.device,
+                flags: m.flags,
+                data: m.data,
+                target: data.display().to_string(),
+            },
+            "the mount helper failed",
+        )
+        .map_err(|e| VolumeError::Mount {
+            name: name.to_string(),
+            fstype: m.fstype,
+            why: format!("{e:#}"),
+        })?;
+        Ok(())
+    }
+
+    /// Whether the data dir `name` mounts holds nothing, as the runtime sees it (through the
+    /// launcher's mount namespace when rootless, where a volume's filesystem is mounted).
+    pub fn is_empty(&self, data: &Path) -> bool {
+        let seen = match self.launcher_pid {
+            Some(pid) => {
+                let p = PathBuf::from(format!("/proc/{pid}/root"))
+                    .join(data.strip_prefix("/").unwrap_or(data));
+                if p.exists() {
+                    p
+                } else {
+                    data.to_path_buf()
+                }
+            }
+            None => data.to_path_buf(),
+        };
+        std::fs::read_dir(seen).is_ok_and(|mut d| d.next().is_none())
+    }
+
+    /// The filesystem volume `name` mounts, if its options name one.
+    fn mount_of(&self, name: &str) -> Result<Option<MountOpts>, VolumeError> {
+        let meta = self.meta(name);
+        mount_opts(&meta.options, self.launcher_pid.is_some())
+    }
+
+    fn meta(&self, name: &str) -> Meta {
+        std::fs::read(self.dir.join(name).join("volume.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Whether something is mounted at `path` in the runtime's mount namespace.
+    fn is_mounted(&self, path: &Path) -> bool {
+        let info = match self.launcher_pid {
+            Some(pid) => format!("/proc/{pid}/mountinfo"),
+            None => "/proc/self/mountinfo".into(),
+        };
+        let want = path.display().to_string();
+        std::fs::read_to_string(info)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .any(|p| unescape_mountinfo(p) == want)
+    }
+
+    /// Unmounts volume `name`'s filesystem, if it has one mounted.
+    fn unmount(&self, name: &str) -> Result<(), VolumeError> {
+        if self.mount_of(name).ok().flatten().is_none() {
+            return Ok(());
+        }
+        let data = self.data(name);
+        if !self.is_mounted(&data) {
+            return Ok(());
+        }
+        use super::copy::{Op, Root};
+        super::copy::run_helper(
+            self.launcher_pid,
+            Root::Mounts(Vec::new()),
+            Op::UnmountStore {
+                target: data.display().to_string(),
+            },
+            "the unmount helper failed",
+        )
+        .map_err(|e| VolumeError::Remove {
+            name: name.to_string(),
+            source: std::io::Error::other(format!("{e:#}")),
+        })?;
+        Ok(())
     }
 
     fn lock(&self) -> Result<Flock<std::fs::File>, VolumeError> {
@@ -288,6 +487,7 @@ impl Volumes {
         options: HashMap<String, String>,
     ) -> Result<String, VolumeError> {
         bind_device(&options)?;
+        mount_opts(&options, self.launcher_pid.is_some())?;
         let name = name.unwrap_or_else(super::store::new_id);
         let _l = self.lock()?;
         if self.data(&name).exists() {
@@ -418,6 +618,7 @@ impl Volumes {
                 container: c.clone(),
             });
         }
+        self.unmount(name)?;
         std::fs::remove_dir_all(self.dir.join(name)).map_err(|source| VolumeError::Remove {
             name: name.to_string(),
             source,
@@ -436,6 +637,7 @@ impl Volumes {
         let mut removed = Vec::new();
         for v in self.list() {
             if !used.0.contains_key(&v.source()) && prunable(&v.labels, all, filters) {
+                self.unmount(&v.name)?;
                 std::fs::remove_dir_all(self.dir.join(&v.name)).map_err(|source| {
                     VolumeError::Remove {
                         name: v.name.clone(),
@@ -513,6 +715,14 @@ impl InUse {
     }
 }
 
+/// A path as /proc/*/mountinfo writes it (space, tab, newline and backslash as octal escapes).
+fn unescape_mountinfo(p: &str) -> String {
+    p.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -556,6 +766,7 @@ mod tests {
         std::fs::create_dir(&host).unwrap();
         let v = Volumes {
             dir: dir.path().join("volumes/default"),
+            launcher_pid: None,
         };
         let opts = |o: &[(&str, &str)]| -> HashMap<String, String> {
             o.iter()
@@ -577,12 +788,13 @@ mod tests {
         let mut used = InUse::default();
         used.0.insert(host.clone(), "c".into());
         assert!(v.prune(&used, true, &[]).unwrap().is_empty());
-        // Refused: other mounts, a relative device; a missing device when mounted.
+        // Refused: a relative device; a missing device when bound; a filesystem without one.
         for bad in [
-            opts(&[("type", "tmpfs"), ("device", "tmpfs")]),
-            opts(&[("type", "nfs"), ("o", "addr=1.2.3.4"), ("device", ":/x")]),
             opts(&[("o", "bind"), ("device", "rel/dir")]),
             opts(&[("o", "bind")]),
+            opts(&[("type", "nfs"), ("o", "addr=1.2.3.4")]),
+            opts(&[("type", "tmpfs"), ("o", "bind")]),
+            opts(&[("type", "tmpfs"), ("size", "1m")]),
         ] {
             assert!(
                 v.create(Some("bad".into()), HashMap::new(), bad.clone())
@@ -596,10 +808,49 @@ mod tests {
     }
 
     #[test]
+    fn filesystem_options_split_into_flags_and_data() {
+        let opts = |kv: &[(&str, &str)]| -> HashMap<String, String> {
+            kv.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let m = mount_opts(
+            &opts(&[("type", "tmpfs"), ("o", "size=10m,ro,uid=1000,rw")]),
+            true,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(m.fstype, "tmpfs");
+        assert_eq!(m.device, "tmpfs", "tmpfs needs no device");
+        assert_eq!(m.flags, ["ro"]);
+        assert_eq!(m.data, "size=10m,uid=1000");
+        let nfs = opts(&[
+            ("type", "nfs"),
+            ("o", "addr=10.0.0.1,nolock"),
+            ("device", ":/export"),
+        ]);
+        let e = mount_opts(&nfs, true).unwrap_err();
+        assert!(e.to_string().contains("rootless, only a tmpfs"), "{e}");
+        let m = mount_opts(&nfs, false).unwrap().unwrap();
+        assert_eq!(
+            (m.device.as_str(), m.data.as_str()),
+            (":/export", "addr=10.0.0.1,nolock")
+        );
+        assert!(mount_opts(
+            &opts(&[("type", "none"), ("o", "bind"), ("device", "/x")]),
+            true
+        )
+        .unwrap()
+        .is_none());
+        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
+    }
+
+    #[test]
     fn list_filters_as_docker_applies_them() {
         let dir = tempfile::tempdir().unwrap();
         let v = Volumes {
             dir: dir.path().join("volumes/default"),
+            launcher_pid: None,
         };
         v.create(
             Some("web-data".into()),
@@ -635,6 +886,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let v = Volumes {
             dir: dir.path().join("volumes/default"),
+            launcher_pid: None,
         };
         let named = v
             .create(Some("data".into()), HashMap::new(), HashMap::new())

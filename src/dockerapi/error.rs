@@ -123,7 +123,11 @@ fn volume_status(e: &VolumeError) -> u16 {
     match e {
         VolumeError::NotFound(_) => 404,
         VolumeError::InUse { .. } | VolumeError::Exists(_) => 409,
-        VolumeError::InvalidName(_) | VolumeError::BadFilter(_) => 400,
+        VolumeError::InvalidName(_)
+        | VolumeError::BadFilter(_)
+        | VolumeError::Options(_)
+        | VolumeError::RootlessMount(..)
+        | VolumeError::Device { .. } => 400,
         _ => 500,
     }
 }

@@ -50,10 +50,10 @@ pub async fn route(ctx: &Ctx, call: &Call, segs: &[&str]) -> Result<Response<Bod
 fn volume_error(e: VolumeError) -> ApiError {
     match e {
         VolumeError::NotFound(n) => ApiError::not_found(format!("get {n}: no such volume")),
-        e
-        @ (VolumeError::Options(_) | VolumeError::Device { .. } | VolumeError::InvalidName(_)) => {
-            ApiError::bad_request(e.to_string())
-        }
+        e @ (VolumeError::Options(_)
+        | VolumeError::RootlessMount(..)
+        | VolumeError::Device { .. }
+        | VolumeError::InvalidName(_)) => ApiError::bad_request(e.to_string()),
         e => anyhow::Error::from(e).into(),
     }
 }
