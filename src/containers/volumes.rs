@@ -131,16 +131,8 @@ pub fn mount_opts(
         None => return Err(VolumeError::Options(text())),
     };
     let (mut flags, mut data) = (Vec::new(), Vec::new());
-    for w in options
-        .get("o")
-        .map(|o| {
-            o.split(',')
-                .map(str::trim)
-                .filter(|w| !w.is_empty())
-                .collect()
-        })
-        .unwrap_or_default()
-    {
+    let words = options.get("o").map(String::as_str).unwrap_or_default();
+    for w in words.split(',').map(str::trim).filter(|w| !w.is_empty()) {
         match w {
             "bind" | "rbind" => return Err(VolumeError::Options(text())),
             "rw" | "suid" | "dev" | "exec" | "async" | "atime" | "diratime" | "defaults" => {}
