@@ -394,13 +394,32 @@ fn log_attributes_details_and_drivers() {
     ]));
     ok(&d.burrow(&["wait", "loc"]));
     assert_eq!(ok(&d.burrow(&["logs", "loc"])), "kept\n");
+    // json-file with a tag: each record's `tag` attribute (logs --details shows it).
+    ok(&d.burrow(&[
+        "run",
+        "--name",
+        "tagged",
+        "--network",
+        "none",
+        "--log-opt",
+        "tag={{.ImageName}}|{{.Name}}",
+        &bb,
+        "echo",
+        "t",
+    ]));
+    let details = ok(&d.burrow(&["logs", "--details", "tagged"]));
+    assert!(
+        details.starts_with("tag=") && details.contains("%7Ctagged t"),
+        "{details}"
+    );
     // Refused, with the reason, and nothing left behind.
     let refused: &[&[&str]] = &[
         &["--log-driver", "local", "--log-opt", "compress=yes"],
         &["--log-opt", "compress=true"],
         &["--log-driver", "syslog"],
         &["--log-opt", "labels-regex=("],
-        &["--log-opt", "tag=x"],
+        &["--log-opt", "tag={{.Name"],
+        &["--log-driver", "local", "--log-opt", "tag=x"],
     ];
     for flags in refused {
         let mut args = vec!["run", "--name", "bad", "--network", "none"];
@@ -432,7 +451,9 @@ fn log_attributes_details_and_drivers() {
         0,
         "a refused run left a container"
     );
-    d.burrow(&["rm", "-f", "att", "det", "plain", "quiet", "quiet2", "loc"]);
+    d.burrow(&[
+        "rm", "-f", "att", "det", "plain", "quiet", "quiet2", "loc", "tagged",
+    ]);
 }
 
 /// Set in the private mount namespace [`journald_driver_writes_and_logs_reads_back`] makes.
@@ -491,6 +512,8 @@ fn journald_inside() {
         "A=1",
         "--log-opt",
         "env=A",
+        "--log-opt",
+        "tag=app/{{.Name}}",
         &bb,
         "sh",
         "-c",
@@ -534,6 +557,8 @@ fn journald_inside() {
     assert_eq!(out_entry["CONTAINER_ID"], &id[..12]);
     assert_eq!(out_entry["PRIORITY"], "6");
     assert_eq!(out_entry["A"], "1");
+    assert_eq!(out_entry["SYSLOG_IDENTIFIER"], "app/jd", "--log-opt tag");
+    assert_eq!(out_entry["CONTAINER_TAG"], "app/jd");
     let out = d.burrow(&["logs", "jd"]);
     assert_eq!(
         (stdout(&out).as_str(), stderr(&out).as_str()),

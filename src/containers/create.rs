@@ -1121,7 +1121,7 @@ async fn make(
             }
         }
     }
-    save_log_opts(ctx, req, checked, (id, name, &image.name), &spec)?;
+    save_log_opts(ctx, req, checked, (id, name, image), &spec)?;
     let mut l = record_labels(
         ctx,
         req,
@@ -1194,7 +1194,7 @@ fn save_log_opts(
     ctx: &Ctx,
     req: &ContainerRequest,
     checked: &Checked,
-    (id, name, image): (&str, &str, &str),
+    (id, name, image): (&str, &str, &Image),
     spec: &Spec,
 ) -> anyhow::Result<()> {
     let env = spec
@@ -1205,7 +1205,8 @@ fn save_log_opts(
     let labels: HashMap<String, String> = req.config.labels.clone().into_iter().collect();
     let path = ctx.store.log_path(id);
     LogOpts::with_attrs(checked.log_opts.clone(), &labels, &env)
-        .for_container(name, image)
+        .with_tag(id, name, &req.config.image, &image.config_digest)?
+        .for_container(name, &image.name)
         .save(&path)
         .with_context(|| format!("writing the log options beside {}", path.display()))
 }

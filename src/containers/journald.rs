@@ -39,16 +39,19 @@ pub fn container_fields(
     id: &str,
     name: &str,
     image: &str,
+    tag: Option<&str>,
     attrs: &BTreeMap<String, String>,
 ) -> Vec<(String, String)> {
     let short: String = id.chars().take(12).collect();
+    // `--log-opt tag=` replaces the short id in both (Docker's default tag is {{.ID}}).
+    let tag = tag.map_or_else(|| short.clone(), str::to_string);
     let mut f = vec![
-        ("CONTAINER_ID".to_string(), short.clone()),
+        ("CONTAINER_ID".to_string(), short),
         ("CONTAINER_ID_FULL".into(), id.to_string()),
         ("CONTAINER_NAME".into(), name.to_string()),
-        ("CONTAINER_TAG".into(), short.clone()),
+        ("CONTAINER_TAG".into(), tag.clone()),
         ("IMAGE_NAME".into(), image.to_string()),
-        ("SYSLOG_IDENTIFIER".into(), short),
+        ("SYSLOG_IDENTIFIER".into(), tag),
     ];
     for (k, v) in attrs {
         let key = field_key(k);
@@ -198,7 +201,16 @@ mod tests {
         let path = d.path().join("socket");
         let server = UnixDatagram::bind(&path).unwrap();
         let attrs: BTreeMap<String, String> = [("com.team".to_string(), "a".to_string())].into();
-        let fields = container_fields("0123456789abcdef", "web", "busybox", &attrs);
+        let fields = container_fields("0123456789abcdef", "web", "busybox", None, &attrs);
+        let tagged = container_fields(
+            "0123456789abcdef",
+            "web",
+            "busybox",
+            Some("app/web"),
+            &attrs,
+        );
+        assert!(tagged.contains(&("SYSLOG_IDENTIFIER".into(), "app/web".into())));
+        assert!(tagged.contains(&("CONTAINER_TAG".into(), "app/web".into())));
         let j = Journal::connect(&path, fields).unwrap();
         j.send("stderr", b"oops\n").unwrap();
         j.send("stdout", b"two\nlines").unwrap();

@@ -225,7 +225,13 @@ impl Output {
         Ok(match opts.driver {
             Driver::None => None,
             Driver::Journald => {
-                let fields = journald::container_fields(id, &opts.name, &opts.image, &opts.attrs);
+                let fields = journald::container_fields(
+                    id,
+                    &opts.name,
+                    &opts.image,
+                    opts.tag.as_deref(),
+                    &opts.attrs,
+                );
                 Some(Output::Journal(Journal::connect(
                     Path::new(JOURNAL_SOCKET),
                     fields,
@@ -510,6 +516,26 @@ mod tests {
                 .unwrap()
                 .compress
         );
+    }
+
+    #[test]
+    fn tags_render_docker_template_fields() {
+        let o = super::parse_opts(
+            "json-file",
+            &["tag={{.ImageName}}/{{.Name}}/{{.ID}}".into()],
+        )
+        .unwrap()
+        .with_tag(
+            "0123456789abcdef",
+            "web",
+            "docker.io/library/busybox:latest",
+            "sha256:feedface0000111",
+        )
+        .unwrap();
+        assert_eq!(o.attrs["tag"], "busybox:latest/web/0123456789ab");
+        let e = super::parse_opts("json-file", &["tag={{.Name".into()]).unwrap_err();
+        assert!(e.to_string().contains("not a template"), "{e}");
+        assert!(super::parse_opts("local", &["tag=x".into()]).is_err());
     }
 
     use super::*;

@@ -48,6 +48,8 @@ pub enum LogOptError {
     FilesWithoutSize,
     #[error("invalid --log-opt {0:?}: give true or false")]
     NotBool(String),
+    #[error("invalid --log-opt {opt:?}: not a template ({reason}); use fields such as {{{{.Name}}}}, {{{{.ID}}}}, {{{{.FullID}}}}, {{{{.ImageName}}}}, {{{{.ImageID}}}}")]
+    Tag { opt: String, reason: String },
     #[error("--log-opt compress=true needs max-file of 2 or more (with one file nothing is rotated to compress)")]
     CompressOneFile,
 }
@@ -66,6 +68,13 @@ pub struct LogOpts {
     /// How many files to keep, the current one included (at least 1).
     #[serde(default)]
     pub max_file: u32,
+    /// `tag=`: the template of each record's tag (json-file: the `tag` attribute; journald:
+    /// CONTAINER_TAG and SYSLOG_IDENTIFIER), rendered into `tag` when the container is made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag_template: Option<String>,
+    /// The rendered tag ([`LogOpts::with_tag`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
     /// The `--log-opt`s as given (inspect's `HostConfig.LogConfig.Config`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub given: BTreeMap<String, String>,
@@ -147,6 +156,15 @@ pub fn parse_opts(driver: &str, opts: &[String]) -> Result<LogOpts, LogOptError>
             (Driver::JsonFile | Driver::Local, "compress") => {
                 compress = Some(parse_bool(v).ok_or_else(|| LogOptError::NotBool(kv.clone()))?);
             }
+            (Driver::JsonFile | Driver::Journald, "tag") => {
+                crate::format::template::Template::parse("tag", v).map_err(|e| {
+                    LogOptError::Tag {
+                        opt: kv.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+                o.tag_template = Some(v.to_string());
+            }
             (Driver::JsonFile | Driver::Journald, "labels") => o.labels = list(v),
             (Driver::JsonFile | Driver::Journald, "env") => o.env = list(v),
             (Driver::JsonFile | Driver::Journald, "labels-regex") => o.labels_regex = regex(v)?,
@@ -178,11 +196,11 @@ fn unsupported(d: Driver, key: &str) -> LogOptError {
     let (driver, takes) = match d {
         Driver::JsonFile => (
             "json-file",
-            "max-size, max-file, compress, labels, env, labels-regex and env-regex",
+            "max-size, max-file, compress, tag, labels, env, labels-regex and env-regex",
         ),
         Driver::Local => ("local", "max-size, max-file and compress"),
         Driver::None => ("none", "no options"),
-        Driver::Journald => ("journald", "labels, env, labels-regex and env-regex"),
+        Driver::Journald => ("journald", "tag, labels, env, labels-regex and env-regex"),
     };
     LogOptError::Unsupported {
         key: key.to_string(),
@@ -254,6 +272,52 @@ impl LogOpts {
         }
         self.attrs = attrs;
         self
+    }
+
+    /// These options with the tag rendered for container `id` named `name`, made from the image
+    /// `image_name` whose id is `image_id` (Docker's template fields: ID and FullID, Name,
+    /// ImageName, ImageID and ImageFullID, DaemonName); json-file records carry it as their
+    /// `tag` attribute.
+    pub fn with_tag(
+        mut self,
+        id: &str,
+        name: &str,
+        image_name: &str,
+        image_id: &str,
+    ) -> Result<LogOpts, LogOptError> {
+        let Some(t) = &self.tag_template else {
+            return Ok(self);
+        };
+        let short = |s: &str| {
+            s.trim_start_matches("sha256:")
+                .chars()
+                .take(12)
+                .collect::<String>()
+        };
+        let data = serde_json::json!({
+            "ID": short(id),
+            "FullID": id,
+            "Name": name,
+            "ImageName": crate::images::reference::familiar(image_name),
+            "ImageID": short(image_id),
+            "ImageFullID": image_id,
+            "DaemonName": "docker",
+        });
+        let tag = crate::format::template::Template::parse("tag", t)
+            .map_err(|e| e.to_string())
+            .and_then(|tpl| {
+                tpl.execute(&crate::format::template::value::Value::from_json(&data))
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|reason| LogOptError::Tag {
+                opt: format!("tag={t}"),
+                reason,
+            })?;
+        if self.driver == Driver::JsonFile {
+            self.attrs.insert("tag".into(), tag.clone());
+        }
+        self.tag = Some(tag);
+        Ok(self)
     }
 
     /// These options for the container `name` made from `image` (journald names both in each
