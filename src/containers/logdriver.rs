@@ -214,7 +214,7 @@ fn compress(from: &Path, to: &Path) -> std::io::Result<()> {
 
 /// Where a container's lines go: its json-file log, or the journal.
 pub(crate) enum Output {
-    File(Sink),
+    File(Box<Sink>),
     Journal(Journal),
 }
 
@@ -237,10 +237,10 @@ impl Output {
                     fields,
                 )?))
             }
-            Driver::JsonFile | Driver::Local => Some(Output::File(
+            Driver::JsonFile | Driver::Local => Some(Output::File(Box::new(
                 Sink::open(path.clone(), opts)
                     .with_context(|| format!("opening the log file {}", path.display()))?,
-            )),
+            ))),
         })
     }
 
