@@ -2905,3 +2905,89 @@ fn dockers_command_line_forms_and_usage_errors() {
     ok(&d.burrow(&["container", "rm", "second"]));
     assert_eq!(names(&["container", "ps", "-a"]), "");
 }
+
+#[test]
+fn mount_volume_subpath_and_nonrecursive_binds() {
+    let Some(d) = rootful("subpath") else { return };
+    let bb = image("busybox");
+    let ok = |out: &std::process::Output| assert_eq!(code(out), 0, "{}", stderr(out));
+    // A volume with a directory in it; a container mounts only that directory.
+    ok(&d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "-v",
+        "subvol:/v",
+        &bb,
+        "sh",
+        "-c",
+        "mkdir -p /v/app/conf && echo inner > /v/app/conf/f && echo top > /v/top",
+    ]));
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--mount",
+        "type=volume,source=subvol,target=/c,volume-subpath=app/conf",
+        &bb,
+        "sh",
+        "-c",
+        "cat /c/f; ls /c",
+    ]);
+    assert_eq!(stdout(&out), "inner\nf\n", "{}", stderr(&out));
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--mount",
+        "type=volume,source=subvol,target=/c,volume-subpath=missing",
+        &bb,
+        "true",
+    ]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("no such directory"),
+        "{}",
+        stderr(&out)
+    );
+    // bind-nonrecursive: what is mounted under the source is not carried along.
+    let src = d.dir.join("nonrec");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("sub/under"), "under\n").unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "tmpfs"])
+        .arg(src.join("sub"))
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    std::fs::write(src.join("sub/over"), "over\n").unwrap();
+    let spec = |extra: &str| format!("type=bind,source={},target=/b{extra}", src.display());
+    let ls = |m: &str| {
+        let out = d.burrow(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--mount",
+            m,
+            &bb,
+            "ls",
+            "/b/sub",
+        ]);
+        stdout(&out)
+    };
+    let recursive = ls(&spec(""));
+    let flat = ls(&spec(",bind-nonrecursive"));
+    let _ = std::process::Command::new("umount")
+        .arg(src.join("sub"))
+        .status();
+    assert_eq!(recursive, "over\n", "rbind carries the tmpfs along");
+    assert_eq!(
+        flat, "under\n",
+        "bind-nonrecursive shows the directory under it"
+    );
+    ok(&d.burrow(&["volume", "rm", "subvol"]));
+}

@@ -935,10 +935,27 @@ fn volume_mounts(
                         }
                     },
                 };
-                if !v.nocopy && store.is_empty(&data) {
-                    fresh.push((v.target.clone(), data.clone()));
+                // A subpath of the volume is mounted as it is: it must be there, and nothing
+                // is copied into it (as Docker's volume-subpath).
+                if let Some(sub) = &v.subpath {
+                    let dir = data.join(sub);
+                    if !store.is_dir(&dir) {
+                        return Err(anyhow::anyhow!(
+                            "volume-subpath {sub:?} of volume {}: no such directory in the volume (make it first, e.g. with a container that mounts the whole volume)",
+                            match &v.source {
+                                VolumeSource::Named(n) => n.as_str(),
+                                _ => "",
+                            }
+                        )
+                        .into());
+                    }
+                    dir
+                } else {
+                    if !v.nocopy && store.is_empty(&data) {
+                        fresh.push((v.target.clone(), data.clone()));
+                    }
+                    data
                 }
-                data
             }
         };
         points.push(MountPoint::of(v, &source));

@@ -126,6 +126,9 @@ pub struct MountPoint {
     pub rw: bool,
     /// A bind's propagation (rprivate by default); "" for volumes.
     pub propagation: String,
+    /// A bind without the mounts under its source (`bind-nonrecursive`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub non_recursive: bool,
 }
 
 impl MountPoint {
@@ -140,11 +143,16 @@ impl MountPoint {
                 v.propagation.unwrap_or(Propagation::RPrivate).to_string(),
             ),
             _ => {
-                let name = source
-                    .parent()
-                    .and_then(|d| d.file_name())
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
+                // A named volume by its name (its source may be a bound host directory or a
+                // subpath); an anonymous one by its data dir's.
+                let name = match &v.source {
+                    VolumeSource::Named(n) => n.clone(),
+                    _ => source
+                        .parent()
+                        .and_then(|d| d.file_name())
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                };
                 let mode = if v.mode.is_empty() {
                     "z".to_string()
                 } else {
@@ -162,6 +170,7 @@ impl MountPoint {
             mode,
             rw: !v.read_only,
             propagation,
+            non_recursive: v.nonrecursive,
         }
     }
 
@@ -172,7 +181,8 @@ impl MountPoint {
         } else {
             &self.propagation
         };
-        let mut opts = vec!["rbind".to_string(), prop.to_string()];
+        let bind = if self.non_recursive { "bind" } else { "rbind" };
+        let mut opts = vec![bind.to_string(), prop.to_string()];
         if !self.rw {
             opts.push("ro".to_string());
         }
@@ -247,6 +257,7 @@ impl MountRecord {
                     mode: String::new(),
                     rw: !opts.iter().any(|o| o == "ro"),
                     propagation,
+                    non_recursive: opts.iter().any(|o| o == "bind"),
                 }
             })
             .collect();

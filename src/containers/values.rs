@@ -308,6 +308,13 @@ pub struct VolumeSpec {
     /// The modes as given to `-v` (inspect's `Mounts[].Mode`); "" from `--mount`.
     #[serde(default)]
     pub mode: String,
+    /// A directory of the volume to mount instead of all of it (`volume-subpath`); named
+    /// volumes only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subpath: Option<String>,
+    /// The bind without the mounts under its source (`bind-nonrecursive`); binds only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nonrecursive: bool,
 }
 
 impl VolumeSpec {
@@ -320,6 +327,8 @@ impl VolumeSpec {
             propagation: None,
             nocopy: false,
             mode: String::new(),
+            subpath: None,
+            nonrecursive: false,
         }
     }
 
@@ -506,6 +515,23 @@ struct MountFields {
     mode: Option<String>,
     propagation: Option<Propagation>,
     nocopy: Option<bool>,
+    subpath: Option<String>,
+    nonrecursive: Option<bool>,
+}
+
+/// A volume's subpath (`volume-subpath`, Compose's `volume.subpath`): relative, inside it.
+pub fn check_subpath(v: &str) -> Result<(), ValueError> {
+    let p = std::path::Path::new(v);
+    if v.is_empty()
+        || p.is_absolute()
+        || p.components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(ValueError::Mount(format!(
+            "volume-subpath={v:?}: give a path inside the volume, relative, without .."
+        )));
+    }
+    Ok(())
 }
 
 /// A `--mount` boolean field: bare (true), or true/false/1/0.
@@ -552,6 +578,11 @@ impl MountFields {
                     })?)
                 }
                 ("volume-nocopy", v) => m.nocopy = Some(mount_bool(k, v)?),
+                ("volume-subpath", Some(v)) => {
+                    check_subpath(v)?;
+                    m.subpath = Some(v.to_string());
+                }
+                ("bind-nonrecursive", v) => m.nonrecursive = Some(mount_bool(k, v)?),
                 ("volume-driver", Some("local")) => {}
                 ("volume-driver", Some(d)) => {
                     return Err(bad(format!(
@@ -566,7 +597,7 @@ impl MountFields {
                 }
                 _ => return Err(bad(format!(
                     "unsupported field {field:?} (use type, source, target, readonly, bind-propagation, \
-                     volume-nocopy, tmpfs-size, tmpfs-mode)"
+                     bind-nonrecursive, volume-nocopy, volume-subpath, tmpfs-size, tmpfs-mode)"
                 ))),
             }
         }
@@ -594,6 +625,12 @@ impl FromStr for MountSpec {
         if typ != "volume" && m.nocopy.is_some() {
             return Err(extra("volume-nocopy"));
         }
+        if typ != "volume" && m.subpath.is_some() {
+            return Err(extra("volume-subpath"));
+        }
+        if typ != "bind" && m.nonrecursive.is_some() {
+            return Err(extra("bind-nonrecursive"));
+        }
         match typ {
             "bind" => {
                 let Some(src) = m.src else {
@@ -607,6 +644,7 @@ impl FromStr for MountSpec {
                 let mut v = VolumeSpec::new(VolumeSource::Host(PathBuf::from(src)), target);
                 v.read_only = m.ro;
                 v.propagation = m.propagation;
+                v.nonrecursive = m.nonrecursive.unwrap_or(false);
                 Ok(MountSpec::Volume(v))
             }
             "volume" => {
@@ -619,9 +657,15 @@ impl FromStr for MountSpec {
                     Some(name) => VolumeSource::Named(name),
                     None => VolumeSource::Anonymous,
                 };
+                if m.subpath.is_some() && source == VolumeSource::Anonymous {
+                    return Err(bad(
+                        "volume-subpath needs a named volume (source=NAME)".into()
+                    ));
+                }
                 let mut v = VolumeSpec::new(source, target);
                 v.read_only = m.ro;
                 v.nocopy = m.nocopy.unwrap_or(false);
+                v.subpath = m.subpath;
                 Ok(MountSpec::Volume(v))
             }
             "tmpfs" => {
@@ -1119,12 +1163,33 @@ mod tests {
             ("type=volume,target=/b,volume-driver=nfs", "only the local"),
             ("type=volume,target=/b,tmpfs-size=1m", "tmpfs-size"),
             (
-                "type=bind,source=/a,target=/b,bind-nonrecursive",
-                "unsupported field",
+                "type=volume,source=v,target=/b,bind-nonrecursive",
+                "bind-nonrecursive",
+            ),
+            ("type=volume,target=/b,volume-subpath=x", "named volume"),
+            (
+                "type=volume,source=v,target=/b,volume-subpath=../x",
+                "without ..",
+            ),
+            (
+                "type=bind,source=/a,target=/b,volume-subpath=x",
+                "volume-subpath",
             ),
         ] {
             assert!(err::<MountSpec>("--mount", bad).contains(says), "{bad}");
         }
+        let Ok(MountSpec::Volume(v)) =
+            "type=volume,source=v,target=/b,volume-subpath=a/b".parse::<MountSpec>()
+        else {
+            panic!("a subpath")
+        };
+        assert_eq!(v.subpath.as_deref(), Some("a/b"));
+        let Ok(MountSpec::Volume(v)) =
+            "type=bind,source=/a,target=/b,bind-nonrecursive".parse::<MountSpec>()
+        else {
+            panic!("a bind")
+        };
+        assert!(v.nonrecursive);
     }
 
     #[test]

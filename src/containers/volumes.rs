@@ -360,22 +360,28 @@ impl Volumes {
         Ok(())
     }
 
-    /// Whether the data dir `name` mounts holds nothing, as the runtime sees it (through the
-    /// launcher's mount namespace when rootless, where a volume's filesystem is mounted).
+    /// Whether a volume's data dir holds nothing, as the runtime sees it.
     pub fn is_empty(&self, data: &Path) -> bool {
-        let seen = match self.launcher_pid {
-            Some(pid) => {
-                let p = PathBuf::from(format!("/proc/{pid}/root"))
-                    .join(data.strip_prefix("/").unwrap_or(data));
-                if p.exists() {
-                    p
-                } else {
-                    data.to_path_buf()
-                }
+        std::fs::read_dir(self.seen(data)).is_ok_and(|mut d| d.next().is_none())
+    }
+
+    /// Whether `path` (in a volume) is a directory, as the runtime sees it.
+    pub fn is_dir(&self, path: &Path) -> bool {
+        self.seen(path).is_dir()
+    }
+
+    /// `path` as the runtime sees it: through the launcher's mount namespace when rootless,
+    /// where a volume's filesystem (a tmpfs) is mounted; the path itself where that view
+    /// cannot be read.
+    fn seen(&self, path: &Path) -> PathBuf {
+        if let Some(pid) = self.launcher_pid {
+            let p = PathBuf::from(format!("/proc/{pid}/root"))
+                .join(path.strip_prefix("/").unwrap_or(path));
+            if p.exists() {
+                return p;
             }
-            None => data.to_path_buf(),
-        };
-        std::fs::read_dir(seen).is_ok_and(|mut d| d.next().is_none())
+        }
+        path.to_path_buf()
     }
 
     /// The filesystem volume `name` mounts, if its options name one.

@@ -555,7 +555,10 @@ fn mount_text(m: &MountBody) -> Result<String, ApiError> {
     opts(
         "BindOptions",
         &m.bind_options,
-        &[("Propagation", "bind-propagation")],
+        &[
+            ("Propagation", "bind-propagation"),
+            ("NonRecursive", "bind-nonrecursive"),
+        ],
     )?;
     // The local driver (the only one) without options is what every volume gets anyway.
     let mut volume_options = m.volume_options.clone();
@@ -570,7 +573,7 @@ fn mount_text(m: &MountBody) -> Result<String, ApiError> {
     opts(
         "VolumeOptions",
         &volume_options,
-        &[("NoCopy", "volume-nocopy")],
+        &[("NoCopy", "volume-nocopy"), ("Subpath", "volume-subpath")],
     )?;
     opts(
         "TmpfsOptions",
@@ -723,8 +726,8 @@ mod tests {
             ),
             (r#"{"Image":"x","NetworkDisabled":true}"#, "NetworkDisabled"),
             (
-                r#"{"Image":"x","HostConfig":{"Mounts":[{"Type":"volume","Target":"/d","VolumeOptions":{"Subpath":"a"}}]}}"#,
-                "VolumeOptions.Subpath",
+                r#"{"Image":"x","HostConfig":{"Mounts":[{"Type":"bind","Source":"/a","Target":"/d","BindOptions":{"CreateMountpoint":true}}]}}"#,
+                "BindOptions.CreateMountpoint",
             ),
             (
                 r#"{"Image":"x","NetworkingConfig":{"EndpointsConfig":{"n":{"IPAMConfig":{"IPv6Address":"fd00::5"}}}}}"#,

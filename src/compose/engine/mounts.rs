@@ -86,14 +86,21 @@ pub fn volumes(project: &Project, svc: &Service, hc: &mut HostConfig) -> Result<
                 )))
             }
         };
-        hc.binds.push(parse::<VolumeSpec>(svc, "volumes", &text)?);
+        let mut spec = parse::<VolumeSpec>(svc, "volumes", &text)?;
+        // What `-v`'s text cannot carry: a volume's subpath.
+        spec.subpath = v
+            .get("volume")
+            .and_then(|o| o.get("subpath"))
+            .filter(|x| !x.is_null())
+            .map(scalar);
+        hc.binds.push(spec);
     }
     Ok(())
 }
 
 /// A long-form mount's options as `-v` modes (bind, volume) or `--tmpfs` options: read_only,
-/// bind.propagation and bind.selinux, volume.nocopy, tmpfs.size and tmpfs.mode. What has no
-/// counterpart (volume.subpath, image mounts) is refused.
+/// bind.propagation and bind.selinux, volume.nocopy, tmpfs.size and tmpfs.mode (volume.subpath
+/// is checked here and set by the caller). What has no counterpart (image mounts) is refused.
 fn long_form_modes(
     kind: &str,
     o: &serde_json::Map<String, Value>,
@@ -116,10 +123,12 @@ fn long_form_modes(
         if v.get("nocopy").and_then(Value::as_bool) == Some(true) {
             modes.push("nocopy".into());
         }
-        if v.get("subpath").is_some_and(|p| !p.is_null()) {
-            return Err(format!(
-                "{target}: volume.subpath is not supported by burrow: mount the whole volume"
-            ));
+        if let Some(p) = v.get("subpath").filter(|p| !p.is_null()) {
+            if kind != "volume" {
+                return Err(format!("{target}: volume.subpath on a {kind} mount"));
+            }
+            crate::containers::values::check_subpath(&scalar(p))
+                .map_err(|e| format!("{target}: {e}"))?;
         }
     }
     if let Some(t) = sub("tmpfs") {
@@ -439,12 +448,18 @@ volumes:
         let p = crate::compose::project::for_tests(
             "services:\n  a:\n    image: busybox\n    volumes:\n      - {type: volume, source: v, target: /d, volume: {subpath: x}}\nvolumes:\n  v: {}\n",
         );
+        let mut hc = HostConfig::default();
+        volumes(&p, &Service::of(&p, "a").unwrap(), &mut hc).unwrap();
+        assert_eq!(hc.binds[0].subpath.as_deref(), Some("x"));
+        let p = crate::compose::project::for_tests(
+            "services:\n  a:\n    image: busybox\n    volumes:\n      - {type: volume, source: v, target: /d, volume: {subpath: ../x}}\nvolumes:\n  v: {}\n",
+        );
         let e = volumes(
             &p,
             &Service::of(&p, "a").unwrap(),
             &mut HostConfig::default(),
         )
         .unwrap_err();
-        assert!(e.to_string().contains("subpath"), "{e}");
+        assert!(e.to_string().contains("without .."), "{e}");
     }
 }
