@@ -2990,4 +2990,21 @@ fn mount_volume_subpath_and_nonrecursive_binds() {
         "bind-nonrecursive shows the directory under it"
     );
     ok(&d.burrow(&["volume", "rm", "subvol"]));
+    // volume-opt: a new volume made with the local driver's options (here a tmpfs).
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--mount",
+        "type=volume,source=optvol,target=/t,volume-opt=type=tmpfs,volume-opt=o=size=3m",
+        &bb,
+        "sh",
+        "-c",
+        "df -k /t | tail -1 | tr -s ' ' | cut -d' ' -f2",
+    ]);
+    assert_eq!(stdout(&out), "3072\n", "{}", stderr(&out));
+    let opts = stdout(&d.burrow(&["volume", "inspect", "-f", "{{json .Options}}", "optvol"]));
+    assert!(opts.contains(r#""type":"tmpfs""#), "{opts}");
+    ok(&d.burrow(&["volume", "rm", "optvol"]));
 }

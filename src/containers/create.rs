@@ -915,7 +915,8 @@ fn volume_mounts(
             VolumeSource::Anonymous | VolumeSource::Named(_) => {
                 let data = match &v.source {
                     VolumeSource::Named(n) => {
-                        let (data, created) = store.ensure(n)?;
+                        let opts = v.volume_opts.clone().into_iter().collect();
+                        let (data, created) = store.ensure_with(n, opts)?;
                         if created {
                             undo.created_named.push(n.clone());
                         }

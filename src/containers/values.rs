@@ -4,6 +4,7 @@
 //! Parsing only checks the text; what needs the host (a bind source existing, a free port, a
 //! seccomp profile's content) is checked by `create` before it makes anything.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -315,6 +316,10 @@ pub struct VolumeSpec {
     /// The bind without the mounts under its source (`bind-nonrecursive`); binds only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub nonrecursive: bool,
+    /// The local driver's options a named volume is made with when it does not exist yet
+    /// (`volume-opt=KEY=VALUE`); named volumes only.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub volume_opts: BTreeMap<String, String>,
 }
 
 impl VolumeSpec {
@@ -329,6 +334,7 @@ impl VolumeSpec {
             mode: String::new(),
             subpath: None,
             nonrecursive: false,
+            volume_opts: BTreeMap::new(),
         }
     }
 
@@ -517,6 +523,7 @@ struct MountFields {
     nocopy: Option<bool>,
     subpath: Option<String>,
     nonrecursive: Option<bool>,
+    volume_opts: BTreeMap<String, String>,
 }
 
 /// A volume's subpath (`volume-subpath`, Compose's `volume.subpath`): relative, inside it.
@@ -589,11 +596,13 @@ impl MountFields {
                         "volume-driver={d:?}: burrow has only the local volume driver (leave the field out)"
                     )))
                 }
-                ("volume-opt", _) => {
-                    return Err(bad(format!(
-                        "{field:?}: volume driver options are not supported (burrow's local volumes are \
-                         plain directories; mount a host path with type=bind instead)"
-                    )))
+                ("volume-opt", Some(o)) => {
+                    let Some((k, v)) = o.split_once('=') else {
+                        return Err(bad(format!(
+                            "{field:?}: give volume-opt=KEY=VALUE (type, o or device)"
+                        )));
+                    };
+                    m.volume_opts.insert(k.to_string(), v.to_string());
                 }
                 _ => return Err(bad(format!(
                     "unsupported field {field:?} (use type, source, target, readonly, bind-propagation, \
@@ -631,6 +640,9 @@ impl FromStr for MountSpec {
         if typ != "bind" && m.nonrecursive.is_some() {
             return Err(extra("bind-nonrecursive"));
         }
+        if typ != "volume" && !m.volume_opts.is_empty() {
+            return Err(extra("volume-opt"));
+        }
         match typ {
             "bind" => {
                 let Some(src) = m.src else {
@@ -657,7 +669,9 @@ impl FromStr for MountSpec {
                     Some(name) => VolumeSource::Named(name),
                     None => VolumeSource::Anonymous,
                 };
-                if m.subpath.is_some() && source == VolumeSource::Anonymous {
+                if (m.subpath.is_some() || !m.volume_opts.is_empty())
+                    && source == VolumeSource::Anonymous
+                {
                     return Err(bad(
                         "volume-subpath needs a named volume (source=NAME)".into()
                     ));
@@ -666,6 +680,7 @@ impl FromStr for MountSpec {
                 v.read_only = m.ro;
                 v.nocopy = m.nocopy.unwrap_or(false);
                 v.subpath = m.subpath;
+                v.volume_opts = m.volume_opts;
                 Ok(MountSpec::Volume(v))
             }
             "tmpfs" => {
@@ -1159,7 +1174,8 @@ mod tests {
                 "type=bind,source=/a,target=/b,volume-nocopy",
                 "volume-nocopy",
             ),
-            ("type=volume,target=/b,volume-opt=type=nfs", "not supported"),
+            ("type=volume,target=/b,volume-opt=type=nfs", "named volume"),
+            ("type=volume,source=v,target=/b,volume-opt=nfs", "KEY=VALUE"),
             ("type=volume,target=/b,volume-driver=nfs", "only the local"),
             ("type=volume,target=/b,tmpfs-size=1m", "tmpfs-size"),
             (

@@ -499,20 +499,37 @@ impl Volumes {
     /// options, which must exist), created if absent (for `run -v NAME:/path`); true when this
     /// call created it.
     pub fn ensure(&self, name: &str) -> Result<(PathBuf, bool), VolumeError> {
+        self.ensure_with(name, HashMap::new())
+    }
+
+    /// [`Self::ensure`], a volume made with the local driver's `options` (`--mount
+    /// volume-opt=`) when it does not exist; an existing one is used as it is, as Docker does.
+    pub fn ensure_with(
+        &self,
+        name: &str,
+        options: HashMap<String, String>,
+    ) -> Result<(PathBuf, bool), VolumeError> {
+        bind_device(&options)?;
+        mount_opts(&options, self.launcher_pid.is_some())?;
         let _l = self.lock()?;
         let existed = self.data(name).is_dir();
-        let data = self.create_locked(name, HashMap::new(), HashMap::new())?;
-        if !existed {
+        let plain = options.is_empty();
+        let data = self.create_locked(name, HashMap::new(), options)?;
+        if !existed && plain {
             return Ok((data, true));
         }
         let source = self.get(name)?.source();
         if !source.is_dir() {
+            if !existed {
+                // Made just now for this mount: not left behind by the failure.
+                let _ = std::fs::remove_dir_all(self.dir.join(name));
+            }
             return Err(VolumeError::Device {
                 path: source,
                 why: format!("volume {name} binds it, and it is not a directory here: create it, or remove the volume"),
             });
         }
-        Ok((source, false))
+        Ok((source, !existed))
     }
 
     /// A new anonymous volume (for `run -v /path`), labelled as Docker labels them.

@@ -526,6 +526,24 @@ fn mount_text(m: &MountBody) -> Result<String, ApiError> {
     if m.read_only {
         s.push_str(",readonly");
     }
+    // The local driver (the only one) is what every volume gets anyway; its Options are the
+    // volume-opts a new volume is made with.
+    let mut volume_options = m.volume_options.clone();
+    if let Some(o) = volume_options.as_mut() {
+        let local = o
+            .get("DriverConfig")
+            .is_none_or(|d| matches!(d["Name"].as_str(), None | Some("" | "local")));
+        if local {
+            if let Some(d) = o.remove("DriverConfig") {
+                for (k, v) in d["Options"].as_object().into_iter().flatten() {
+                    s.push_str(&format!(
+                        ",volume-opt={k}={}",
+                        v.as_str().unwrap_or_default()
+                    ));
+                }
+            }
+        }
+    }
     let mut opts = |what: &str, o: &Option<BTreeMap<String, Value>>, known: &[(&str, &str)]| {
         for (k, v) in o.iter().flatten() {
             match known.iter().find(|(name, _)| name == k) {
@@ -560,16 +578,6 @@ fn mount_text(m: &MountBody) -> Result<String, ApiError> {
             ("NonRecursive", "bind-nonrecursive"),
         ],
     )?;
-    // The local driver (the only one) without options is what every volume gets anyway.
-    let mut volume_options = m.volume_options.clone();
-    if let Some(o) = volume_options.as_mut() {
-        let local = o.get("DriverConfig").is_none_or(|d| {
-            matches!(d["Name"].as_str(), None | Some("" | "local")) && !is_set(&d["Options"])
-        });
-        if local {
-            o.remove("DriverConfig");
-        }
-    }
     opts(
         "VolumeOptions",
         &volume_options,
