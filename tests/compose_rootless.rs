@@ -704,6 +704,140 @@ volumes:
     bind_volume_from_driver_opts(&rl, &bb);
     internal_network(&rl, &bb);
     written_secrets_and_configs(&rl, &bb);
+    observing_and_service_image_commands(&rl, &bb);
+}
+
+/// `compose events`, `scale`, `volumes`, `attach`, `stats`, `commit` and `export`.
+fn observing_and_service_image_commands(rl: &Rootless, bb: &str) {
+    let file = rl.home.join("obs/compose.yaml");
+    write_user_file(
+        rl,
+        &file,
+        &format!(
+            "services:\n  ticker:\n    image: {bb}\n    command: [\"sh\", \"-c\", \"echo made > /data/mark; while :; do echo tick; sleep 0.2; done\"]\n    stop_grace_period: 1s\n    volumes: [\"data:/data\"]\nvolumes:\n  data: {{}}\n"
+        ),
+    );
+    let user_burrow = |args: &[&str]| {
+        let mut c = rl.machine.user_command(&rl.burrow);
+        c.env("XDG_RUNTIME_DIR", &rl.runtime_dir)
+            .env("HOME", &rl.home)
+            .args(["compose", "-f", file.to_str().unwrap(), "-p", "obs"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c
+    };
+    let mut cleanup = burrow_testsupport::Cleanup::new();
+    let ev = cleanup.spawn(&mut user_burrow(&["events", "--json"]));
+    let events = ev.id();
+    let mut ev_out = ev.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut ev_out, &mut text);
+        text
+    });
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    compose_ok(rl, &file, "obs", &["up", "-d"]);
+    compose_ok(rl, &file, "obs", &["scale", "ticker=2"]);
+    assert_eq!(
+        compose_ok(rl, &file, "obs", &["ps", "-q", "ticker"])
+            .lines()
+            .count(),
+        2,
+        "scale runs two"
+    );
+    // attach: the service's output as it comes.
+    let mut attach = user_burrow(&["attach", "--no-stdin", "ticker"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let _ = attach.kill();
+    let attached = attach.wait_with_output().unwrap();
+    assert!(
+        stdout(&attached).contains("tick\n"),
+        "{}",
+        stderr(&attached)
+    );
+    // volumes: the project's, and those a service mounts.
+    assert_eq!(
+        compose_ok(rl, &file, "obs", &["volumes", "-q"]),
+        "obs_data\n"
+    );
+    assert_eq!(
+        compose_ok(
+            rl,
+            &file,
+            "obs",
+            &["volumes", "--format", "{{.Name}}", "ticker"]
+        ),
+        "obs_data\n"
+    );
+    // stats: rootless on this cgroup-v1 host there are no cgroups to read, and it says so.
+    let out = compose(rl, &file, "obs", &["stats", "--no-stream"]);
+    if code(&out) != 0 {
+        assert!(stderr(&out).contains("cgroup"), "{}", stderr(&out));
+    }
+    // commit and export of a service's container.
+    let tag = format!("obs-commit:{}", std::process::id());
+    compose_ok(
+        rl,
+        &file,
+        "obs",
+        &["commit", "--pause=false", "ticker", &tag],
+    );
+    assert_eq!(
+        burrow_ok(
+            rl,
+            &[
+                "run",
+                "--rm",
+                &tag,
+                "sh",
+                "-c",
+                "test -e /data/mark && echo has || echo none"
+            ]
+        ),
+        "none\n",
+        "a volume is not part of the image"
+    );
+    let tar = rl.home.join("obs/export.tar");
+    compose_ok(
+        rl,
+        &file,
+        "obs",
+        &["export", "-o", tar.to_str().unwrap(), "ticker"],
+    );
+    let listed = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&tar)
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&listed).contains("bin/busybox"),
+        "{}",
+        stderr(&listed)
+    );
+    let _ = burrow_ok(rl, &["rmi", "-f", &tag]);
+    compose_ok(rl, &file, "obs", &["down", "-v", "-t", "1"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(events as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    );
+    drop(cleanup);
+    let seen = reader.join().unwrap();
+    let starts: Vec<serde_json::Value> = seen
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|e: &serde_json::Value| e["action"] == "start")
+        .collect();
+    assert!(starts.len() >= 2, "a start per container: {seen}");
+    assert!(
+        starts
+            .iter()
+            .all(|e| e["service"] == "ticker" && e["type"] == "container"),
+        "{seen}"
+    );
 }
 
 /// Secrets of `environment:` and configs of `content:` are written into the container before
@@ -891,6 +1025,34 @@ fn bind_volume_from_driver_opts(rl: &Rootless, bb: &str) {
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     assert_eq!(seen, "from-writer\ntmpfs\n");
+    // volume.subpath: a directory of the shared volume, mounted alone.
+    compose_ok(
+        rl,
+        &file,
+        "tmpvol",
+        &[
+            "exec",
+            "-T",
+            "writer",
+            "sh",
+            "-c",
+            "mkdir -p /data/sub && echo in-sub > /data/sub/g",
+        ],
+    );
+    write_user_file(
+        rl,
+        &rl.home.join("bindvol/sub.yaml"),
+        &format!(
+            "services:\n  part:\n    image: {bb}\n    command: [\"ls\", \"/only\"]\n    volumes:\n      - {{type: volume, source: data, target: /only, volume: {{subpath: sub}}}}\nvolumes:\n  data:\n    external: true\n    name: tmpvol_data\n"
+        ),
+    );
+    let sub = compose_ok(
+        rl,
+        &rl.home.join("bindvol/sub.yaml"),
+        "subp",
+        &["run", "--rm", "part"],
+    );
+    assert_eq!(sub, "g\n");
     compose_ok(rl, &file, "tmpvol", &["down", "-v", "-t", "1"]);
     assert!(
         !burrow_ok(rl, &["volume", "ls", "-q"]).contains("tmpvol_data"),

@@ -70,7 +70,7 @@ pub struct InspectArgs {
 }
 
 /// Docker's `volume ls` table.
-const TABLE: &str = "table {{.Driver}}\\t{{.Name}}";
+pub(crate) const TABLE: &str = "table {{.Driver}}\\t{{.Name}}";
 
 /// Docker's column names for the volume fields.
 const HEADERS: &[(&str, &str)] = &[
@@ -117,7 +117,7 @@ pub struct PruneArgs {
     pub force: bool,
 }
 
-fn print_list(vols: Vec<Volume>, quiet: bool, format: &Listing) -> anyhow::Result<()> {
+pub(crate) fn print_list(vols: Vec<Volume>, quiet: bool, format: &Listing) -> anyhow::Result<()> {
     if quiet {
         for v in vols {
             println!("{}", v.name);

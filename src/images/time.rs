@@ -38,6 +38,13 @@ pub fn go_string(secs: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02} +0000 UTC")
 }
 
+/// `2026-11-22 23:50:00`: date and time of epoch seconds (UTC), as Docker Compose's event
+/// lines start.
+pub fn date_time(secs: i64) -> String {
+    let ((y, m, d), (h, mi, s)) = civil(secs);
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}")
+}
+
 /// Whole seconds since the epoch (negative before it).
 pub fn unix_secs(t: SystemTime) -> i64 {
     unix(t).0

@@ -1,4 +1,5 @@
-//! `compose start/stop/restart/kill/rm/pause/unpause/wait/top/port/images/pull/push/cp`: the
+//! `compose start/stop/restart/kill/rm/pause/unpause/wait/top/port/images/pull/push/cp/attach/
+//! commit/export/scale`: the
 //! project's containers found by their labels, each handed to the library's operation (or the
 //! container command) that `burrow` itself uses.
 
@@ -99,6 +100,112 @@ pub struct CpArgs {
     pub src: String,
     /// SERVICE:DEST_PATH or a local path.
     pub dest: String,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct AttachArgs {
+    /// Which container of the service (1 = the first).
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
+    /// Do not attach stdin.
+    #[arg(long)]
+    pub no_stdin: bool,
+    /// Pass the signals the CLI receives on to the container.
+    #[arg(long, default_value_t = true)]
+    pub sig_proxy: bool,
+    /// The key sequence that detaches.
+    #[arg(long, value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+    pub service: String,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct CommitArgs {
+    /// Which container of the service (1 = the first).
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
+    /// Author (e.g. "Jane <jane@example.com>").
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// A Dockerfile instruction applied to the image's config (CMD, ENV, ...); repeatable.
+    #[arg(short, long)]
+    pub change: Vec<String>,
+    /// Commit message.
+    #[arg(short, long)]
+    pub message: Option<String>,
+    /// Pause the container while committing.
+    #[arg(short, long, default_value_t = true)]
+    pub pause: bool,
+    pub service: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    /// Which container of the service (1 = the first).
+    #[arg(long, default_value_t = 1)]
+    pub index: u32,
+    /// Write to this file instead of stdout.
+    #[arg(short, long)]
+    pub output: Option<String>,
+    pub service: String,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct ScaleArgs {
+    /// Do not start the services' dependencies.
+    #[arg(long)]
+    pub no_deps: bool,
+    /// SERVICE=N: how many containers each service runs.
+    #[arg(required = true, value_name = "SERVICE=N")]
+    pub scale: Vec<String>,
+}
+
+pub fn attach(args: AttachArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
+    let container = super::container_of(g, project, &args.service, args.index)?;
+    crate::commands::container::attach::run(
+        crate::commands::container::attach::Args {
+            no_stdin: args.no_stdin,
+            sig_proxy: args.sig_proxy,
+            detach_keys: args.detach_keys,
+            container,
+        },
+        g,
+    )
+}
+
+pub fn commit(args: CommitArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
+    let container = super::container_of(g, project, &args.service, args.index)?;
+    crate::commands::container::commit::run(
+        crate::commands::container::commit::Args {
+            author: args.author,
+            change: args.change,
+            message: args.message,
+            pause: args.pause,
+            container,
+            name: args.name,
+        },
+        g,
+    )
+}
+
+pub fn export(args: ExportArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
+    let container = super::container_of(g, project, &args.service, args.index)?;
+    crate::commands::container::export::run(
+        crate::commands::container::export::Args {
+            output: args.output,
+            container,
+        },
+        g,
+    )
+}
+
+pub fn scale(args: ScaleArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
+    super::up::scale(&args.scale, args.no_deps, project, g)
 }
 
 /// Runs `op` on each container of `services` (in dependency order; reversed with `reverse`).

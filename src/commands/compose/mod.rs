@@ -14,6 +14,7 @@ pub mod config;
 pub mod down;
 pub mod ls;
 pub mod manage;
+pub mod observe;
 pub mod ps;
 pub mod run;
 pub mod up;
@@ -93,6 +94,20 @@ pub enum Command {
     Push(manage::Services),
     /// Copy files between a service container and the local filesystem.
     Cp(manage::CpArgs),
+    /// Stream the project's container events.
+    Events(observe::EventsArgs),
+    /// Show the resource use of the project's containers.
+    Stats(observe::StatsArgs),
+    /// List the project's volumes.
+    Volumes(observe::VolumesArgs),
+    /// Attach to a service container's output (and input).
+    Attach(manage::AttachArgs),
+    /// Make an image of a service container's changes.
+    Commit(manage::CommitArgs),
+    /// Write a service container's filesystem as a tar archive.
+    Export(manage::ExportArgs),
+    /// Run this many containers of services (SERVICE=N ...).
+    Scale(manage::ScaleArgs),
     /// Check the Compose files and print the normalised model.
     #[command(alias = "convert")]
     Config(config::Args),
@@ -134,6 +149,13 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Pull(a) => manage::pull(a, &project, g),
         Command::Push(a) => manage::push(a, &project, g),
         Command::Cp(a) => manage::cp(a, &project, g),
+        Command::Events(a) => observe::events(a, &project, g),
+        Command::Stats(a) => observe::stats(a, &project, g),
+        Command::Volumes(a) => observe::volumes(a, &project, g),
+        Command::Attach(a) => manage::attach(a, &project, g),
+        Command::Commit(a) => manage::commit(a, &project, g),
+        Command::Export(a) => manage::export(a, &project, g),
+        Command::Scale(a) => manage::scale(a, &project, g),
         Command::Config(_) | Command::Version(_) | Command::Ls(_) => unreachable!("handled above"),
     }
 }

@@ -126,6 +126,42 @@ impl CreateArgs {
     }
 }
 
+/// `compose scale SERVICE=N ...`: `up -d --no-recreate --scale` of those services.
+pub fn scale(
+    specs: &[String],
+    no_deps: bool,
+    project: &Project,
+    g: &Globals,
+) -> anyhow::Result<ExitCode> {
+    let services = specs
+        .iter()
+        .map(|s| {
+            s.split_once('=')
+                .map(|(svc, _)| svc.to_string())
+                .ok_or_else(|| anyhow::anyhow!("invalid {s:?}: give SERVICE=N"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let args = CreateArgs {
+        force_recreate: false,
+        no_recreate: true,
+        renew_anon_volumes: false,
+        remove_orphans: false,
+        scale: specs.to_vec(),
+        no_deps,
+        timeout: None,
+        build: false,
+        no_build: false,
+        services,
+    };
+    let opts = args.options(project)?;
+    engine::check(project, &project.services_for(&opts.services)?)?;
+    crate::commands::container::block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        engine::up(&ctx, project, &opts, &super::report).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
 pub fn create(args: CreateArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
     let mut opts = args.options(project)?;
     opts.no_start = true;

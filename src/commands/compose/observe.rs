@@ -1,0 +1,186 @@
+//! `compose events`, `stats` and `volumes`: the project's containers' events and resource use,
+//! and its volumes, through the same library calls as `burrow events`, `stats` and `volume ls`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use burrow::compose::engine::naming;
+use burrow::compose::project::Project;
+use burrow::connection::Globals;
+use burrow::containers::events::{self, EventFilter, EventQuery};
+use burrow::containers::volumes;
+use burrow::format::listing::Listing;
+
+use crate::commands::container::{block_on, stats as cstats, Ctx};
+
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct EventsArgs {
+    /// One JSON object per event (time, type, action, id, service, attributes).
+    #[arg(long)]
+    pub json: bool,
+    /// Services (default: all).
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct StatsArgs {
+    /// Stopped containers too.
+    #[arg(short, long)]
+    pub all: bool,
+    /// Print one sample and exit.
+    #[arg(long)]
+    pub no_stream: bool,
+    /// Do not shorten ids.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Output: "table", "table TEMPLATE", "json", or a Go template.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// A service (default: all).
+    #[arg(value_name = "SERVICE")]
+    pub service: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct VolumesArgs {
+    /// Print only the volume names.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Output: "table", "table TEMPLATE", "json", or a Go template.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Only the volumes these services mount (default: all of the project's).
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+}
+
+/// `compose events`: the project's container events from now on, as Docker Compose prints
+/// them (`TIME container ACTION ID (key=value, ...)`), or as JSON lines.
+pub fn events(args: EventsArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
+    project.services_for(&args.services)?;
+    let q = EventQuery {
+        filter: EventFilter::parse(&[
+            "type=container".to_string(),
+            format!("label={}={}", naming::PROJECT, project.name),
+        ])?,
+        since: None,
+        until: None,
+    };
+    block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        events::stream(&ctx.client, &ctx.ep.namespace, &q, |e| {
+            let service = e
+                .attributes
+                .get(naming::SERVICE)
+                .cloned()
+                .unwrap_or_default();
+            if !args.services.is_empty() && !args.services.contains(&service) {
+                return;
+            }
+            let line = if args.json {
+                let time = burrow::images::time::rfc3339_nano(
+                    std::time::UNIX_EPOCH
+                        + std::time::Duration::from_nanos(e.time_nano.max(0) as u64),
+                );
+                serde_json::json!({
+                    "time": time,
+                    "type": "container",
+                    "action": e.action,
+                    "id": e.id,
+                    "service": service,
+                    "attributes": e.attributes,
+                })
+                .to_string()
+            } else {
+                compose_line(e)
+            };
+            let mut o = std::io::stdout().lock();
+            let _ = writeln!(o, "{line}");
+            let _ = o.flush();
+        })
+        .await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Docker Compose's event line: the time (UTC, as burrow prints times) with microseconds, the
+/// action, the id, the attributes.
+fn compose_line(e: &events::Event) -> String {
+    let secs = e.time_nano.div_euclid(1_000_000_000);
+    let micros = e.time_nano.rem_euclid(1_000_000_000) / 1000;
+    let time = format!("{}.{micros:06}", burrow::images::time::date_time(secs));
+    let attrs: Vec<String> = e
+        .attributes
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    format!(
+        "{time} container {} {} ({})",
+        e.action,
+        e.id,
+        attrs.join(", ")
+    )
+}
+
+/// `compose stats`: `burrow stats` of the project's containers (of one service).
+pub fn stats(args: StatsArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
+    let services: Vec<String> = args.service.iter().cloned().collect();
+    let names = burrow::connection::runtime().block_on(async {
+        let ctx = Ctx::connect(g).await?;
+        let members = super::members(&ctx, project, &services, false).await?;
+        let mut names = Vec::new();
+        for m in members {
+            if args.all || m.state(&ctx).await?.is_running() {
+                names.push(m.name);
+            }
+        }
+        Ok::<_, anyhow::Error>(names)
+    })?;
+    if names.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    cstats::run(
+        cstats::Args {
+            all: args.all,
+            no_stream: args.no_stream,
+            no_trunc: args.no_trunc,
+            format: args.format,
+            containers: names,
+        },
+        g,
+    )
+}
+
+/// `compose volumes`: the project's volumes (those its Compose file made), or those the named
+/// services' containers mount, as `volume ls` lists them.
+pub fn volumes(args: VolumesArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
+    let format = Listing::parse(args.format.as_deref(), crate::commands::volume::TABLE)?;
+    let vols = burrow::connection::runtime().block_on(async {
+        let ctx = Ctx::connect(g).await?;
+        let label = format!("label={}={}", naming::PROJECT, project.name);
+        let filter: volumes::ListFilter = label.parse()?;
+        let mut vols = volumes::list_matching(&ctx, &[filter]).await?;
+        if !args.services.is_empty() {
+            let members = super::members(&ctx, project, &args.services, false).await?;
+            let used: Vec<String> = members
+                .iter()
+                .flat_map(|m| {
+                    let dir = ctx.store.container_dir(m.id());
+                    burrow::containers::mounts::MountRecord::read(&dir, None)
+                        .mounts
+                        .into_iter()
+                        .filter(|p| p.typ == "volume")
+                        .map(|p| p.name)
+                })
+                .collect();
+            vols.retain(|v| used.contains(&v.name));
+        }
+        Ok::<_, anyhow::Error>(vols)
+    })?;
+    crate::commands::volume::print_list(vols, args.quiet, &format)?;
+    Ok(ExitCode::SUCCESS)
+}
