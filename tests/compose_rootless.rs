@@ -705,6 +705,90 @@ volumes:
     internal_network(&rl, &bb);
     written_secrets_and_configs(&rl, &bb);
     observing_and_service_image_commands(&rl, &bb);
+    watch_rules(&rl);
+}
+
+/// `compose watch`: a sync rule copies changed files in (and deletes removed ones, ignoring
+/// what `ignore` names), sync+restart also restarts, rebuild builds and recreates.
+fn watch_rules(rl: &Rootless) {
+    let dir = rl.home.join("watch");
+    let file = dir.join("compose.yaml");
+    write_user_file(
+        rl,
+        &dir.join("Dockerfile"),
+        "FROM 127.0.0.1:5000/burrow-test/busybox\nCOPY version /version\nCMD [\"sleep\", \"600\"]\n",
+    );
+    write_user_file(rl, &dir.join("version"), "v1\n");
+    write_user_file(rl, &dir.join("src/keep"), "");
+    write_user_file(rl, &dir.join("conf/keep"), "");
+    write_user_file(
+        rl,
+        &file,
+        "services:\n  app:\n    build: .\n    stop_grace_period: 1s\n    develop:\n      watch:\n        - {action: sync, path: ./src, target: /app, ignore: [\"*.tmp\"]}\n        - {action: sync+restart, path: ./conf, target: /conf}\n        - {action: rebuild, path: ./version}\n",
+    );
+    let mut cleanup = burrow_testsupport::Cleanup::new();
+    let mut cmd = rl.machine.user_command(&rl.burrow);
+    cmd.env("XDG_RUNTIME_DIR", &rl.runtime_dir)
+        .env("HOME", &rl.home)
+        .args([
+            "compose",
+            "-f",
+            file.to_str().unwrap(),
+            "-p",
+            "watch",
+            "watch",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("watch.log")).unwrap());
+    cleanup.spawn(&mut cmd);
+    let log = || std::fs::read_to_string(dir.join("watch.log")).unwrap_or_default();
+    let exec = |script: &str| {
+        let out = compose(
+            rl,
+            &file,
+            "watch",
+            &["exec", "-T", "app", "sh", "-c", script],
+        );
+        stdout(&out)
+    };
+    let until = |what: &str, f: &dyn Fn() -> bool| {
+        assert!(
+            burrow_testsupport::wait_for(std::time::Duration::from_secs(60), f),
+            "{what}: compose watch said: {}",
+            log()
+        );
+    };
+    until("the service runs", &|| exec("echo up") == "up\n");
+    write_user_file(rl, &dir.join("src/a.txt"), "A\n");
+    write_user_file(rl, &dir.join("src/skip.tmp"), "no\n");
+    until("a.txt is synced", &|| {
+        exec("cat /app/a.txt 2>/dev/null") == "A\n"
+    });
+    assert_eq!(
+        exec("test -e /app/skip.tmp && echo there || echo ignored"),
+        "ignored\n"
+    );
+    std::fs::remove_file(dir.join("src/a.txt")).unwrap();
+    until("a.txt is deleted", &|| {
+        exec("test -e /app/a.txt && echo there || echo gone") == "gone\n"
+    });
+    let started = || {
+        burrow_ok(
+            rl,
+            &["inspect", "-f", "{{.State.StartedAt}}", "watch-app-1"],
+        )
+    };
+    let before = started();
+    write_user_file(rl, &dir.join("conf/c.conf"), "k=v\n");
+    until("c.conf is synced and the container restarted", &|| {
+        exec("cat /conf/c.conf 2>/dev/null") == "k=v\n" && started() != before
+    });
+    write_user_file(rl, &dir.join("version"), "v2\n");
+    until("the image is rebuilt and the service recreated", &|| {
+        exec("cat /version") == "v2\n"
+    });
+    drop(cleanup);
+    compose_ok(rl, &file, "watch", &["down", "--rmi", "local", "-t", "1"]);
 }
 
 /// `compose events`, `scale`, `volumes`, `attach`, `stats`, `commit` and `export`.

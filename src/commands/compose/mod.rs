@@ -100,6 +100,8 @@ pub enum Command {
     Stats(observe::StatsArgs),
     /// List the project's volumes.
     Volumes(observe::VolumesArgs),
+    /// Start the services, then act on their develop.watch rules as files change.
+    Watch(observe::WatchArgs),
     /// Attach to a service container's output (and input).
     Attach(manage::AttachArgs),
     /// Make an image of a service container's changes.
@@ -152,6 +154,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         Command::Events(a) => observe::events(a, &project, g),
         Command::Stats(a) => observe::stats(a, &project, g),
         Command::Volumes(a) => observe::volumes(a, &project, g),
+        Command::Watch(a) => observe::watch(a, &project, g),
         Command::Attach(a) => manage::attach(a, &project, g),
         Command::Commit(a) => manage::commit(a, &project, g),
         Command::Export(a) => manage::export(a, &project, g),

@@ -1,5 +1,6 @@
-//! `compose events`, `stats` and `volumes`: the project's containers' events and resource use,
-//! and its volumes, through the same library calls as `burrow events`, `stats` and `volume ls`.
+//! `compose events`, `stats`, `volumes` and `watch`: the project's containers' events and
+//! resource use, and its volumes, through the same library calls as `burrow events`, `stats` and
+//! `volume ls`; the services' `develop.watch` rules acted on as files change.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -56,6 +57,48 @@ pub struct VolumesArgs {
     /// Only the volumes these services mount (default: all of the project's).
     #[arg(value_name = "SERVICE")]
     pub services: Vec<String>,
+}
+
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct WatchArgs {
+    /// Do not build and start the services first (they must run already).
+    #[arg(long)]
+    pub no_up: bool,
+    /// Services (default: all with develop.watch rules).
+    #[arg(value_name = "SERVICE")]
+    pub services: Vec<String>,
+}
+
+/// `compose watch`: `up -d` (unless --no-up), then the services' watch rules until Ctrl-C.
+pub fn watch(args: WatchArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCode> {
+    use burrow::compose::engine::{up as engine, watch};
+    let rules = watch::rules(project, &args.services)?;
+    let services: Vec<String> = {
+        let mut s: Vec<String> = rules.iter().map(|r| r.service.clone()).collect();
+        s.dedup();
+        s
+    };
+    block_on(async move {
+        let ctx = Ctx::connect(g).await?;
+        if !args.no_up {
+            let opts = engine::UpOptions {
+                services: services.clone(),
+                ..Default::default()
+            };
+            engine::check(project, &project.services_for(&opts.services)?)?;
+            engine::up(&ctx, project, &opts, &super::report).await?;
+        }
+        super::report(format!(
+            "Watch enabled for {} (Ctrl-C to stop)",
+            services.join(", ")
+        ));
+        tokio::select! {
+            r = watch::run(&ctx, project, &rules, std::time::Duration::from_millis(500), &super::report) => r?,
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// `compose events`: the project's container events from now on, as Docker Compose prints

@@ -96,6 +96,8 @@ const HANDLED: &[&str] = &[
     "cgroup_parent",
     "attach",
     "runtime",
+    // Read by `compose watch` (develop.watch), not by the container.
+    "develop",
 ];
 
 /// Which container of a service to make.

@@ -16,5 +16,6 @@ pub mod resources;
 pub mod service;
 pub mod state;
 pub mod up;
+pub mod watch;
 
 pub use state::ProjectState;
