@@ -515,13 +515,7 @@ impl Registry {
             .and_then(|v| v.to_str().ok())
             .map(|s| s.split(';').next().unwrap_or("").trim().to_owned())
             .unwrap_or_default();
-        let body = collect(resp, IDLE)
-            .await
-            .map_err(|e| RegistryError::Broken {
-                host: self.host.clone(),
-                what: what.to_owned(),
-                reason: e.to_string(),
-            })?;
+        let body = self.body(resp, what).await?;
         let digest = manifest::sha256(&body);
         if super::reference::is_digest(object) && digest != object {
             return Err(RegistryError::Digest {
@@ -776,6 +770,17 @@ impl Registry {
         .await
     }
 
+    /// The whole body of `resp` (an answer about `what`); a transfer that breaks off says so.
+    async fn body(&self, resp: Response<Incoming>, what: &str) -> Result<Bytes> {
+        collect(resp, IDLE)
+            .await
+            .map_err(|e| RegistryError::Broken {
+                host: self.host.clone(),
+                what: what.to_owned(),
+                reason: e.to_string(),
+            })
+    }
+
     /// The JSON document at `path` (relative to /v2/, or an absolute URL).
     pub async fn get_json(&self, path: &str, what: &str) -> Result<serde_json::Value> {
         let resp = self
@@ -784,13 +789,7 @@ impl Registry {
         if !resp.status().is_success() {
             return Err(self.fail(resp, what).await);
         }
-        let body = collect(resp, IDLE)
-            .await
-            .map_err(|e| RegistryError::Broken {
-                host: self.host.clone(),
-                what: what.to_owned(),
-                reason: e.to_string(),
-            })?;
+        let body = self.body(resp, what).await?;
         serde_json::from_slice(&body).map_err(|e| RegistryError::Broken {
             host: self.host.clone(),
             what: what.to_owned(),
@@ -820,9 +819,7 @@ impl Registry {
                 what: what.to_owned(),
                 reason,
             };
-            let body = collect(resp, IDLE)
-                .await
-                .map_err(|e| broken(e.to_string()))?;
+            let body = self.body(resp, what).await?;
             let page: serde_json::Value =
                 serde_json::from_slice(&body).map_err(|e| broken(e.to_string()))?;
             out.extend(

@@ -103,41 +103,22 @@ pub struct CpArgs {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct AttachArgs {
     /// Which container of the service (1 = the first).
     #[arg(long, default_value_t = 1)]
     pub index: u32,
-    /// Do not attach stdin.
-    #[arg(long)]
-    pub no_stdin: bool,
-    /// Pass the signals the CLI receives on to the container.
-    #[arg(long, default_value_t = true)]
-    pub sig_proxy: bool,
-    /// The key sequence that detaches.
-    #[arg(long, value_name = "KEYS")]
-    pub detach_keys: Option<String>,
+    #[command(flatten)]
+    pub opts: crate::commands::container::attach::AttachFlags,
     pub service: String,
 }
 
 #[derive(Debug, clap::Args)]
-#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct CommitArgs {
     /// Which container of the service (1 = the first).
     #[arg(long, default_value_t = 1)]
     pub index: u32,
-    /// Author (e.g. "Jane <jane@example.com>").
-    #[arg(short, long)]
-    pub author: Option<String>,
-    /// A Dockerfile instruction applied to the image's config (CMD, ENV, ...); repeatable.
-    #[arg(short, long)]
-    pub change: Vec<String>,
-    /// Commit message.
-    #[arg(short, long)]
-    pub message: Option<String>,
-    /// Pause the container while committing.
-    #[arg(short, long, default_value_t = true)]
-    pub pause: bool,
+    #[command(flatten)]
+    pub opts: crate::commands::container::commit::CommitFlags,
     pub service: String,
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub name: Option<String>,
@@ -169,9 +150,7 @@ pub fn attach(args: AttachArgs, project: &Project, g: &Globals) -> anyhow::Resul
     let container = super::container_of(g, project, &args.service, args.index)?;
     crate::commands::container::attach::run(
         crate::commands::container::attach::Args {
-            no_stdin: args.no_stdin,
-            sig_proxy: args.sig_proxy,
-            detach_keys: args.detach_keys,
+            opts: args.opts,
             container,
         },
         g,
@@ -182,10 +161,7 @@ pub fn commit(args: CommitArgs, project: &Project, g: &Globals) -> anyhow::Resul
     let container = super::container_of(g, project, &args.service, args.index)?;
     crate::commands::container::commit::run(
         crate::commands::container::commit::Args {
-            author: args.author,
-            change: args.change,
-            message: args.message,
-            pause: args.pause,
+            opts: args.opts,
             container,
             name: args.name,
         },

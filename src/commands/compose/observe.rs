@@ -26,20 +26,9 @@ pub struct EventsArgs {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct StatsArgs {
-    /// Stopped containers too.
-    #[arg(short, long)]
-    pub all: bool,
-    /// Print one sample and exit.
-    #[arg(long)]
-    pub no_stream: bool,
-    /// Do not shorten ids.
-    #[arg(long)]
-    pub no_trunc: bool,
-    /// Output: "table", "table TEMPLATE", "json", or a Go template.
-    #[arg(long)]
-    pub format: Option<String>,
+    #[command(flatten)]
+    pub opts: cstats::Options,
     /// A service (default: all).
     #[arg(value_name = "SERVICE")]
     pub service: Option<String>,
@@ -177,7 +166,7 @@ pub fn stats(args: StatsArgs, project: &Project, g: &Globals) -> anyhow::Result<
         let members = super::members(&ctx, project, &services, false).await?;
         let mut names = Vec::new();
         for m in members {
-            if args.all || m.state(&ctx).await?.is_running() {
+            if args.opts.all || m.state(&ctx).await?.is_running() {
                 names.push(m.name);
             }
         }
@@ -188,10 +177,7 @@ pub fn stats(args: StatsArgs, project: &Project, g: &Globals) -> anyhow::Result<
     }
     cstats::run(
         cstats::Args {
-            all: args.all,
-            no_stream: args.no_stream,
-            no_trunc: args.no_trunc,
-            format: args.format,
+            opts: args.opts,
             containers: names,
         },
         g,

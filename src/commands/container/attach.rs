@@ -25,6 +25,16 @@ input to their stdin; ctrl-p ctrl-q (or --detach-keys) detaches again. Other con
 stdin to attach: attach follows their output (as `logs -f` from now on) until they exit. Either
 way attach exits with the container's status when it exits.")]
 pub struct Args {
+    #[command(flatten)]
+    pub opts: AttachFlags,
+    /// The container (name or id).
+    pub container: String,
+}
+
+/// The flags of `attach` (and `compose attach`).
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct AttachFlags {
     /// Do not attach stdin.
     #[arg(long)]
     pub no_stdin: bool,
@@ -34,12 +44,10 @@ pub struct Args {
     /// The key sequence that detaches (ctrl-X or single characters, comma-separated).
     #[arg(long, value_name = "KEYS")]
     pub detach_keys: Option<String>,
-    /// The container (name or id).
-    pub container: String,
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    let keys = DetachKeys::parse(args.detach_keys.as_deref().unwrap_or(keys::DEFAULT))?;
+    let keys = DetachKeys::parse(args.opts.detach_keys.as_deref().unwrap_or(keys::DEFAULT))?;
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         let c = ctx.find(&args.container).await?;
@@ -51,7 +59,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             );
         }
         let tty = super::process_of(&c).terminal;
-        let with_stdin = !args.no_stdin;
+        let with_stdin = !args.opts.no_stdin;
         let opts = session::Options {
             stdin: with_stdin,
             tty,
@@ -61,7 +69,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         let local = Local {
             raw: tty && with_stdin && std::io::stdin().is_terminal(),
             follow_size: tty,
-            sig_proxy: args.sig_proxy && !tty,
+            sig_proxy: args.opts.sig_proxy && !tty,
             detach_on_hangup: false,
         };
         let dir = session::fifo::dir(&ctx.store.container_dir(&c.id), "");
@@ -126,5 +134,7 @@ fn print_new(log: &mut Follower) {
 /// The CLI's signals passed on to the container (`--sig-proxy`), never with a terminal: there
 /// the keys themselves reach the container's pty.
 fn signal_proxy(args: &Args, tty: bool) -> Option<Signals> {
-    (args.sig_proxy && !tty).then(Signals::proxied).flatten()
+    (args.opts.sig_proxy && !tty)
+        .then(Signals::proxied)
+        .flatten()
 }

@@ -11,8 +11,18 @@ use burrow::containers::commit::{commit, Options};
 use burrow::dockerfile::parse_changes;
 
 #[derive(Debug, clap::Args)]
-#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
+    #[command(flatten)]
+    pub opts: CommitFlags,
+    pub container: String,
+    #[arg(value_name = "REPOSITORY[:TAG]")]
+    pub name: Option<String>,
+}
+
+/// The flags of `commit` (and `compose commit`).
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct CommitFlags {
     /// Author (e.g., "John Hannibal Smith <hannibal@a-team.com>").
     #[arg(short, long)]
     pub author: Option<String>,
@@ -26,17 +36,14 @@ pub struct Args {
     /// Pause the container while committing (--pause=false commits it running).
     #[arg(short, long, default_value_t = true)]
     pub pause: bool,
-    pub container: String,
-    #[arg(value_name = "REPOSITORY[:TAG]")]
-    pub name: Option<String>,
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let opts = Options {
-        message: args.message.clone(),
-        author: args.author.clone(),
-        pause: args.pause,
-        changes: parse_changes(&args.change).context("commit --change")?,
+        message: args.opts.message.clone(),
+        author: args.opts.author.clone(),
+        pause: args.opts.pause,
+        changes: parse_changes(&args.opts.change).context("commit --change")?,
     };
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;

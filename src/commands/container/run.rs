@@ -862,9 +862,11 @@ pub fn start(mut args: StartArgs, g: &Globals) -> anyhow::Result<ExitCode> {
         Some(code) => Ok(code),
         None => super::attach::run(
             super::attach::Args {
-                no_stdin: !args.interactive,
-                sig_proxy: true,
-                detach_keys: args.detach_keys,
+                opts: super::attach::AttachFlags {
+                    no_stdin: !args.interactive,
+                    sig_proxy: true,
+                    detach_keys: args.detach_keys,
+                },
                 container: args.containers[0].clone(),
             },
             g,

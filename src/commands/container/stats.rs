@@ -13,8 +13,17 @@ use burrow::containers::stats;
 use burrow::format::listing::Listing;
 
 #[derive(Debug, clap::Args)]
-#[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Args {
+    #[command(flatten)]
+    pub opts: Options,
+    /// Containers (names or ids); default: every running container.
+    pub containers: Vec<String>,
+}
+
+/// The flags of `stats` (and `compose stats`).
+#[derive(Debug, clap::Args)]
+#[command(mut_args(crate::commands::flags::go_bool))]
+pub struct Options {
     /// Show all containers (stopped ones with zeros); default: running ones.
     #[arg(short, long)]
     pub all: bool,
@@ -28,8 +37,6 @@ pub struct Args {
     /// Container, ID, Name, CPUPerc, MemUsage, MemPerc, NetIO, BlockIO, PIDs.
     #[arg(long)]
     pub format: Option<String>,
-    /// Containers (names or ids); default: every running container.
-    pub containers: Vec<String>,
 }
 
 /// One row, with Docker's field names.
@@ -78,11 +85,11 @@ fn decimal(b: u64) -> String {
 }
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
-    let format = Listing::parse(args.format.as_deref(), TABLE)?;
+    let format = Listing::parse(args.opts.format.as_deref(), TABLE)?;
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
         stats::check_cgroups(&ctx)?;
-        let targets = stats::targets(&ctx, &args.containers, args.all).await?;
+        let targets = stats::targets(&ctx, &args.containers, args.opts.all).await?;
         let mut sampler = stats::Sampler::new(targets);
         let mut first = true;
         loop {
@@ -93,16 +100,16 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                 .targets()
                 .iter()
                 .zip(usage)
-                .map(|(t, u)| row(t, &u, args.no_trunc))
+                .map(|(t, u)| row(t, &u, args.opts.no_trunc))
                 .collect();
             let mut out = std::io::stdout().lock();
-            if !args.no_stream {
+            if !args.opts.no_stream {
                 // Docker clears the screen between refreshes.
                 write!(out, "\x1b[2J\x1b[H")?;
             }
             print_rows(&mut out, &rows, &format)?;
             out.flush()?;
-            if args.no_stream {
+            if args.opts.no_stream {
                 return Ok(ExitCode::SUCCESS);
             }
         }
