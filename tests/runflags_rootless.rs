@@ -69,3 +69,63 @@ fn propagation_follows_the_launchers_mount_namespace() {
     let _ = rl.burrow(&["rm", "-f", "rsh", "rpr"]);
     nsenter(&format!("umount {ds}/sub; umount {ds}"));
 }
+
+#[test]
+fn security_options_reach_the_container() {
+    let Some(rl) = rootless("securityopt") else {
+        return;
+    };
+    let bb = image("busybox");
+    let run = |opts: &[&str], script: &str| {
+        let mut argv = vec!["run", "--rm"];
+        for o in opts {
+            argv.extend(["--security-opt", o]);
+        }
+        argv.extend([bb.as_str(), "sh", "-c", script]);
+        let out = rl.burrow(&argv);
+        assert_eq!(code(&out), 0, "{opts:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let status = "grep -E '^(Seccomp|NoNewPrivs):' /proc/self/status | tr -s '\\t ' ' '; grep -c ' /proc/keys ' /proc/mounts || true";
+    // By default: the seccomp filter on, /proc/keys masked.
+    assert_eq!(run(&[], status), "NoNewPrivs: 0\nSeccomp: 2\n1\n");
+    assert_eq!(
+        run(
+            &[
+                "seccomp=unconfined",
+                "no-new-privileges",
+                "systempaths=unconfined"
+            ],
+            status
+        ),
+        "NoNewPrivs: 1\nSeccomp: 0\n0\n"
+    );
+    // Taken as Docker takes them on a host without AppArmor profiles or SELinux.
+    assert_eq!(
+        run(&["apparmor=unconfined", "label=disable"], "echo ran"),
+        "ran\n"
+    );
+    let out = rl.burrow(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "apparmor=docker-default",
+        &bb,
+        "true",
+    ]);
+    if !std::path::Path::new("/sys/module/apparmor/parameters/enabled").exists() {
+        assert_eq!(code(&out), 125);
+        assert!(
+            stderr(&out).contains("AppArmor is not enabled"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    let out = rl.burrow(&["run", "--rm", "--security-opt", "selinux=x", &bb, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("systempaths=unconfined"),
+        "{}",
+        stderr(&out)
+    );
+}

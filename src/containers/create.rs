@@ -250,6 +250,10 @@ struct Checked {
     restart: RestartPolicy,
     seccomp: Seccomp,
     no_new_privileges: bool,
+    /// `systempaths=unconfined`: nothing of /proc and /sys masked or read-only.
+    unmask_paths: bool,
+    /// `apparmor=PROFILE` (None: unconfined, as burrow runs containers).
+    apparmor: Option<String>,
     init: Option<PathBuf>,
     log_opts: LogOpts,
     annotations: HashMap<String, String>,
@@ -276,7 +280,12 @@ impl Checked {
         // A parent cgroup that cannot be had fails before any pull.
         let cgroups = cgroups(ctx, &req.host_config.cgroup_parent)?;
         let hc = &req.host_config;
-        let (seccomp, no_new_privileges) = security(&hc.security_opt)?;
+        let Security {
+            seccomp,
+            no_new_privileges,
+            unmask_paths,
+            apparmor,
+        } = security(&hc.security_opt)?;
         let init = if hc.init { Some(find_init()?) } else { None };
         let log_opts = logdriver::parse_opts(&hc.log_config.driver, &hc.log_config.options)
             .map_err(anyhow::Error::from)?;
@@ -306,6 +315,8 @@ impl Checked {
             restart: hc.restart_policy,
             seccomp,
             no_new_privileges,
+            unmask_paths,
+            apparmor,
             init,
             log_opts,
             annotations: hc.annotations.clone().into_iter().collect(),
@@ -398,24 +409,56 @@ fn network_mode(req: &ContainerRequest) -> &str {
     }
 }
 
-/// The seccomp profile and no-new-privileges of `--security-opt`.
-fn security(opts: &[SecurityOpt]) -> anyhow::Result<(Seccomp, bool)> {
-    let mut seccomp = Seccomp::Default;
-    let mut nnp = false;
+/// What `--security-opt` asks.
+struct Security {
+    seccomp: Seccomp,
+    no_new_privileges: bool,
+    unmask_paths: bool,
+    apparmor: Option<String>,
+}
+
+/// Where the kernel says whether AppArmor is on, and SELinux's file system.
+const APPARMOR_ENABLED: &str = "/sys/module/apparmor/parameters/enabled";
+const SELINUX_FS: &str = "/sys/fs/selinux/enforce";
+
+/// The seccomp profile, no-new-privileges, unmasked system paths and AppArmor profile of
+/// `--security-opt`. SELinux labels are taken where SELinux is off (as Docker takes them: they
+/// change nothing there) and refused where it is on (burrow cannot apply them).
+fn security(opts: &[SecurityOpt]) -> anyhow::Result<Security> {
+    let mut s = Security {
+        seccomp: Seccomp::Default,
+        no_new_privileges: false,
+        unmask_paths: false,
+        apparmor: None,
+    };
     for o in opts {
         match o {
-            SecurityOpt::SeccompUnconfined => seccomp = Seccomp::Unconfined,
+            SecurityOpt::SeccompUnconfined => s.seccomp = Seccomp::Unconfined,
             SecurityOpt::SeccompProfile(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("reading the seccomp profile {}", path.display()))?;
                 let profile: burrow_seccomp::Profile = serde_json::from_str(&text)
                     .with_context(|| format!("parsing the seccomp profile {}", path.display()))?;
-                seccomp = Seccomp::Profile(Box::new(profile));
+                s.seccomp = Seccomp::Profile(Box::new(profile));
             }
-            SecurityOpt::NoNewPrivileges(b) => nnp = *b,
+            SecurityOpt::NoNewPrivileges(b) => s.no_new_privileges = *b,
+            SecurityOpt::SystemPathsUnconfined => s.unmask_paths = true,
+            SecurityOpt::AppArmor(p) if p == "unconfined" => s.apparmor = None,
+            SecurityOpt::AppArmor(p) => {
+                let on = std::fs::read_to_string(APPARMOR_ENABLED).is_ok_and(|v| v.trim() == "Y");
+                if !on {
+                    anyhow::bail!("--security-opt apparmor={p}: AppArmor is not enabled on this host ({APPARMOR_ENABLED}), so no profile can be applied; leave the option out (burrow's containers run unconfined by AppArmor)");
+                }
+                s.apparmor = Some(p.clone());
+            }
+            SecurityOpt::Label(l) => {
+                if Path::new(SELINUX_FS).exists() {
+                    anyhow::bail!("--security-opt label={l}: SELinux is enabled on this host and burrow does not apply SELinux labels; leave the option out");
+                }
+            }
         }
     }
-    Ok((seccomp, nnp))
+    Ok(s)
 }
 
 /// The request's volumes and binds (bind sources made absolute; a missing `-v` source is made
@@ -1120,6 +1163,15 @@ async fn make(
         single_id,
     };
     let mut spec = spec::build(&image.defaults, &spec_opts)?;
+    if checked.unmask_paths {
+        if let Some(linux) = spec.linux_mut() {
+            linux.set_masked_paths(None);
+            linux.set_readonly_paths(None);
+        }
+    }
+    if let (Some(p), Some(process)) = (&checked.apparmor, spec.process_mut()) {
+        process.set_apparmor_profile(Some(p.clone()));
+    }
     super::mounts::set_rootfs_propagation(&mut spec);
     finish_spec(ctx, checked, plan, &dir, &mut spec)?;
     host_options(ctx, req, image, &mut spec).await?;
@@ -1714,16 +1766,31 @@ mod tests {
 
     #[test]
     fn security_options_become_seccomp_and_nnp() {
-        let (s, nnp) = security(&[
+        let s = security(&[
             SecurityOpt::SeccompUnconfined,
             SecurityOpt::NoNewPrivileges(true),
+            SecurityOpt::SystemPathsUnconfined,
+            SecurityOpt::AppArmor("unconfined".into()),
         ])
         .unwrap();
-        assert!(matches!(s, Seccomp::Unconfined));
-        assert!(nnp);
+        assert!(matches!(s.seccomp, Seccomp::Unconfined));
+        assert!(s.no_new_privileges && s.unmask_paths && s.apparmor.is_none());
         let err = security(&[SecurityOpt::SeccompProfile("/no/such.json".into())])
-            .unwrap_err()
+            .err()
+            .unwrap()
             .to_string();
         assert!(err.contains("/no/such.json"), "{err}");
+        if !Path::new(APPARMOR_ENABLED).exists() {
+            let err = security(&[SecurityOpt::AppArmor("docker-default".into())])
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains("AppArmor is not enabled"), "{err}");
+        }
+        if !Path::new(SELINUX_FS).exists() {
+            assert!(security(&[SecurityOpt::Label("disable".into())]).is_ok());
+        }
+        assert!("label=bogus".parse::<SecurityOpt>().is_err());
+        assert!("label=type:svirt_t".parse::<SecurityOpt>().is_ok());
     }
 }

@@ -43,7 +43,7 @@ pub enum ValueError {
     Port(String),
     #[error("use no, always, unless-stopped or on-failure[:MAX-RETRIES]")]
     Restart,
-    #[error("use seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges")]
+    #[error("use seccomp=unconfined, seccomp=PROFILE.json, no-new-privileges, systempaths=unconfined, apparmor=PROFILE or label=...")]
     SecurityOpt,
     #[error("expected HOST:IP (or HOST=IP; IP may be host-gateway)")]
     ExtraHost,
@@ -814,6 +814,13 @@ pub enum SecurityOpt {
     /// A seccomp profile in Docker's JSON format, read when the container is created.
     SeccompProfile(PathBuf),
     NoNewPrivileges(bool),
+    /// `systempaths=unconfined`: /proc and /sys paths neither masked nor read-only.
+    SystemPathsUnconfined,
+    /// `apparmor=unconfined` (what burrow applies anyway) or `apparmor=PROFILE`.
+    AppArmor(String),
+    /// `label=...`: SELinux labels (`disable`, `user:`, `role:`, `type:`, `level:`,
+    /// `filetype:`, `nested`), as given.
+    Label(String),
 }
 
 impl FromStr for SecurityOpt {
@@ -828,6 +835,17 @@ impl FromStr for SecurityOpt {
             }
             ("no-new-privileges", "" | "true") => Ok(SecurityOpt::NoNewPrivileges(true)),
             ("no-new-privileges", "false") => Ok(SecurityOpt::NoNewPrivileges(false)),
+            ("systempaths", "unconfined") => Ok(SecurityOpt::SystemPathsUnconfined),
+            ("apparmor", p) if !p.is_empty() => Ok(SecurityOpt::AppArmor(p.to_string())),
+            ("label", l)
+                if l == "disable"
+                    || l == "nested"
+                    || ["user:", "role:", "type:", "level:", "filetype:"]
+                        .iter()
+                        .any(|p| l.starts_with(p) && l.len() > p.len()) =>
+            {
+                Ok(SecurityOpt::Label(l.to_string()))
+            }
             _ => Err(ValueError::SecurityOpt),
         }
     }
@@ -839,6 +857,9 @@ impl fmt::Display for SecurityOpt {
             SecurityOpt::SeccompUnconfined => f.write_str("seccomp=unconfined"),
             SecurityOpt::SeccompProfile(p) => write!(f, "seccomp={}", p.display()),
             SecurityOpt::NoNewPrivileges(b) => write!(f, "no-new-privileges={b}"),
+            SecurityOpt::SystemPathsUnconfined => f.write_str("systempaths=unconfined"),
+            SecurityOpt::AppArmor(p) => write!(f, "apparmor={p}"),
+            SecurityOpt::Label(l) => write!(f, "label={l}"),
         }
     }
 }
@@ -1283,7 +1304,8 @@ mod tests {
             "seccomp=/p.json".parse(),
             Ok(SecurityOpt::SeccompProfile("/p.json".into()))
         );
-        assert!(err::<SecurityOpt>("--security-opt", "apparmor=x").contains("seccomp="));
+        assert_eq!("apparmor=x".parse(), Ok(SecurityOpt::AppArmor("x".into())));
+        assert!(err::<SecurityOpt>("--security-opt", "selinux=x").contains("seccomp="));
     }
 
     #[test]

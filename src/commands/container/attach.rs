@@ -31,7 +31,7 @@ pub struct Args {
     pub container: String,
 }
 
-/// The flags of `attach` (and `compose attach`).
+// The flags of `attach` (and `compose attach`); a plain comment (clap reads doc comments).
 #[derive(Debug, clap::Args)]
 #[command(mut_args(crate::commands::flags::go_bool))]
 pub struct AttachFlags {

@@ -19,7 +19,7 @@ pub struct Args {
     pub name: Option<String>,
 }
 
-/// The flags of `commit` (and `compose commit`).
+// The flags of `commit` (and `compose commit`); a plain comment (clap reads doc comments).
 #[derive(Debug, clap::Args)]
 #[command(mut_args(crate::commands::flags::go_bool))]
 pub struct CommitFlags {

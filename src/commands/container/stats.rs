@@ -20,7 +20,8 @@ pub struct Args {
     pub containers: Vec<String>,
 }
 
-/// The flags of `stats` (and `compose stats`).
+// The flags of `stats` (and `compose stats`); a plain comment: clap would take a doc comment as
+// the command's summary.
 #[derive(Debug, clap::Args)]
 #[command(mut_args(crate::commands::flags::go_bool))]
 pub struct Options {
