@@ -153,7 +153,7 @@ fn nocopy_leaves_a_new_volume_empty() {
         (
             "--mount",
             "type=volume,src=x,dst=/data,volume-opt=type=nfs",
-            "volume driver options are not supported",
+            "volume options type=nfs",
         ),
         (
             "--mount",
