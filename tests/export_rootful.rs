@@ -128,6 +128,53 @@ fn import_a_tarball_and_run_from_it() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(stdout(&out), "imported\n");
 
+    // From a URL, as `docker import https://...` (a local web server here).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(&d.dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/src.tar");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let out = d.burrow(&["import", &url, "imported:url"]);
+    let missing = d.burrow(&["import", &format!("http://127.0.0.1:{port}/none.tar")]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(up, "the web server did not start");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = d.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "imported:url",
+        "cat",
+        "/hello.txt",
+    ]);
+    assert_eq!(stdout(&out), "imported\n", "{}", stderr(&out));
+    assert_ne!(code(&missing), 0);
+    assert!(
+        stderr(&missing).contains("none.tar"),
+        "{}",
+        stderr(&missing)
+    );
+
     // -c takes config instructions only (misc_rootful.rs tests what they do).
     let out = d.burrow(&["image", "import", "-c", "RUN x", tar.to_str().unwrap()]);
     assert_ne!(code(&out), 0);

@@ -20,8 +20,8 @@ pub struct Args {
     /// Set a commit message for the imported image.
     #[arg(short, long)]
     pub message: Option<String>,
-    /// The tarball (plain or gzip), or - for stdin.
-    #[arg(value_name = "FILE|-")]
+    /// The tarball (plain or gzip): a file, an http(s) URL, or - for stdin.
+    #[arg(value_name = "FILE|URL|-")]
     pub file: String,
     #[arg(value_name = "REPOSITORY[:TAG]")]
     pub name: Option<String>,
@@ -35,6 +35,10 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             .lock()
             .read_to_end(&mut data)
             .context("cannot read stdin")?;
+    } else if burrow::build::fetch::is_url(&args.file) {
+        data = burrow::connection::runtime()
+            .block_on(import::fetch_url(&args.file))
+            .with_context(|| format!("cannot download {}", args.file))?;
     } else {
         data = std::fs::read(&args.file).with_context(|| format!("cannot read {}", args.file))?;
     }

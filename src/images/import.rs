@@ -23,6 +23,23 @@ pub struct Imported {
     pub name: String,
 }
 
+/// The tarball at an http(s) URL (`import URL`), downloaded with the proxies and CAs the
+/// builder's ADD uses.
+pub async fn fetch_url(url: &str) -> anyhow::Result<Vec<u8>> {
+    let client = super::https::client(&[]).map_err(anyhow::Error::msg)?;
+    let dir = tempfile::Builder::new()
+        .prefix("burrow-import-")
+        .tempdir()?;
+    match crate::build::fetch::download(&client, url, dir.path(), None, None).await? {
+        crate::build::fetch::Fetched::Body(got, _) => {
+            std::fs::read(&got.path).with_context(|| format!("reading what {url} sent"))
+        }
+        crate::build::fetch::Fetched::NotModified => {
+            anyhow::bail!("{url}: the server answered 304 Not Modified to a plain GET")
+        }
+    }
+}
+
 /// Imports the tarball `data` (plain or gzip) as an image named `name` (a reference, or none).
 /// `comment` is the history entry's (Docker's: "Imported from FILE", or the -m message);
 /// `changes` (`--change` instructions) make the image's config.
