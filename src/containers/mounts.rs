@@ -267,6 +267,14 @@ impl MountRecord {
         }
     }
 
+    /// The names of the volumes among the mounts.
+    pub fn volume_names(&self) -> impl Iterator<Item = &str> {
+        self.mounts
+            .iter()
+            .filter(|m| m.typ == "volume" && !m.name.is_empty())
+            .map(|m| m.name.as_str())
+    }
+
     /// Writes the record into the state dir of container `id`.
     pub fn write(&self, ctx: &Ctx, id: &str) -> anyhow::Result<()> {
         ctx.store
@@ -372,6 +380,20 @@ fn mount_of(mountinfo: &str, path: &Path) -> Option<(String, Vec<String>)> {
         }
     }
     best
+}
+
+/// Whether something is mounted at `path` in the mount namespace the runtime uses: the
+/// launcher child `launcher_pid`'s (rootless), else this process's.
+pub fn is_mount_point(launcher_pid: Option<i32>, path: &Path) -> bool {
+    let info = match launcher_pid {
+        Some(pid) => format!("/proc/{pid}/mountinfo"),
+        None => "/proc/self/mountinfo".into(),
+    };
+    std::fs::read_to_string(info)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .any(|p| Path::new(&unescape(p)) == path)
 }
 
 /// A mountinfo path with its octal escapes (`\040` for a space) undone.

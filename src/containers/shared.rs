@@ -363,17 +363,8 @@ pub async fn ensure_mounted(ctx: &Ctx, labels: &HashMap<String, String>) -> anyh
     let (Some(file), Some(target)) = (labels.get(STORE_LABEL), labels.get(MOUNT_LABEL)) else {
         return Ok(());
     };
-    let mounted = match &ctx.ep.launcher {
-        Some(l) => std::fs::read_to_string(format!("/proc/{}/mountinfo", l.child_pid))
-            .unwrap_or_default()
-            .lines()
-            .any(|line| line.split(' ').nth(4) == Some(target.as_str())),
-        None => std::fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .any(|line| line.split(' ').nth(4) == Some(target.as_str())),
-    };
-    if !mounted {
+    let launcher = ctx.ep.launcher.as_ref().map(|l| l.child_pid);
+    if !super::mounts::is_mount_point(launcher, Path::new(target)) {
         mount(ctx, Path::new(file), target)?;
     }
     Ok(())

@@ -72,12 +72,8 @@ pub async fn start_task_then(
 fn mount_volumes(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     let record = super::mounts::MountRecord::read(&ctx.store.container_dir(id), None);
     let volumes = super::volumes::Volumes::of(ctx);
-    for m in record
-        .mounts
-        .iter()
-        .filter(|m| m.typ == "volume" && !m.name.is_empty())
-    {
-        volumes.mount(&m.name)?;
+    for name in record.volume_names() {
+        volumes.mount(name)?;
     }
     Ok(())
 }

@@ -42,7 +42,7 @@ pub enum VolumeError {
     Options(String),
     #[error("volume options {0}: rootless, only a tmpfs can be mounted (the user namespace may not mount {1}); create it as root, or use type=tmpfs or a bind of a directory")]
     RootlessMount(String, String),
-    #[error("volume {name}: mounting its {fstype}: {why}")]
+    #[error("volume {name}: mounting its {fstype}: {why} (check its options with `burrow volume inspect {name}`; to change them, remove the volume and create it again with other -o)")]
     Mount {
         name: String,
         fstype: String,
@@ -399,16 +399,7 @@ impl Volumes {
 
     /// Whether something is mounted at `path` in the runtime's mount namespace.
     fn is_mounted(&self, path: &Path) -> bool {
-        let info = match self.launcher_pid {
-            Some(pid) => format!("/proc/{pid}/mountinfo"),
-            None => "/proc/self/mountinfo".into(),
-        };
-        let want = path.display().to_string();
-        std::fs::read_to_string(info)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split(' ').nth(4))
-            .any(|p| unescape_mountinfo(p) == want)
+        super::mounts::is_mount_point(self.launcher_pid, path)
     }
 
     /// Unmounts volume `name`'s filesystem, if it has one mounted.
@@ -730,14 +721,6 @@ impl InUse {
     }
 }
 
-/// A path as /proc/*/mountinfo writes it (space, tab, newline and backslash as octal escapes).
-fn unescape_mountinfo(p: &str) -> String {
-    p.replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -857,7 +840,6 @@ mod tests {
         )
         .unwrap()
         .is_none());
-        assert_eq!(unescape_mountinfo("/a\\040b"), "/a b");
     }
 
     #[test]

@@ -137,7 +137,7 @@ impl Challenge {
 }
 
 /// Percent-encodes a query value.
-fn query_escape(s: &str) -> String {
+pub(crate) fn query_escape(s: &str) -> String {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {

@@ -123,7 +123,10 @@ pub async fn search(
 
 async fn hub(term: &str, limit: usize) -> anyhow::Result<Vec<Found>> {
     let reg = endpoints::registry_for("index.docker.io", false)?;
-    let url = format!("{HUB_SEARCH}?q={}&n={limit}", query_escape(term));
+    let url = format!(
+        "{HUB_SEARCH}?q={}&n={limit}",
+        super::registry::query_escape(term)
+    );
     let doc = reg
         .get_json(&url, &format!("a search for {term:?}"))
         .await?;
@@ -165,17 +168,6 @@ fn catalog_results(host: &str, term: &str, repos: Vec<String>) -> Vec<Found> {
             star_count: 0,
             is_official: false,
             is_automated: false,
-        })
-        .collect()
-}
-
-fn query_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
         })
         .collect()
 }
@@ -228,6 +220,5 @@ mod tests {
         let got = catalog_results("r:5000", "Box", vec!["test/busybox".into(), "web".into()]);
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].name, "r:5000/test/busybox");
-        assert_eq!(query_escape("a b/c"), "a%20b%2Fc");
     }
 }

@@ -195,17 +195,7 @@ pub fn volumes(args: VolumesArgs, project: &Project, g: &Globals) -> anyhow::Res
         let mut vols = volumes::list_matching(&ctx, &[filter]).await?;
         if !args.services.is_empty() {
             let members = super::members(&ctx, project, &args.services, false).await?;
-            let used: Vec<String> = members
-                .iter()
-                .flat_map(|m| {
-                    let dir = ctx.store.container_dir(m.id());
-                    burrow::containers::mounts::MountRecord::read(&dir, None)
-                        .mounts
-                        .into_iter()
-                        .filter(|p| p.typ == "volume")
-                        .map(|p| p.name)
-                })
-                .collect();
+            let used: Vec<String> = members.iter().flat_map(|m| m.volumes(&ctx)).collect();
             vols.retain(|v| used.contains(&v.name));
         }
         Ok::<_, anyhow::Error>(vols)

@@ -319,14 +319,10 @@ pub fn injected(project: &Project, svc: &Service) -> Result<Vec<Injected>, Compo
     Ok(out)
 }
 
-/// A file mode as Compose gives it: an octal string (`"0440"`) or the number YAML read.
+/// A file mode as the loaded model holds it: a number (`0440` and `"0o440"` were read as
+/// octal when the files were loaded, see [`crate::compose::normalize`]).
 fn parse_mode(text: &str) -> Option<u32> {
-    let m = if text.len() > 1 && text.starts_with('0') {
-        u32::from_str_radix(text.trim_start_matches("0o"), 8).ok()?
-    } else {
-        text.parse::<u32>().ok()?
-    };
-    (m <= 0o7777).then_some(m)
+    text.parse::<u32>().ok().filter(|m| *m <= 0o7777)
 }
 
 /// The tar that carries `files` into a container's root (directories made as needed).

@@ -26,6 +26,15 @@ impl Member {
         &self.container.id
     }
 
+    /// The names of the volumes the container mounts.
+    pub fn volumes(&self, ctx: &Ctx) -> Vec<String> {
+        let dir = ctx.store.container_dir(self.id());
+        crate::containers::mounts::MountRecord::read(&dir, None)
+            .volume_names()
+            .map(str::to_string)
+            .collect()
+    }
+
     pub async fn state(&self, ctx: &Ctx) -> anyhow::Result<State> {
         record::state(ctx, &self.container.id).await
     }
