@@ -858,7 +858,9 @@ fn observing_and_service_image_commands(rl: &Rootless, bb: &str) {
     );
     // stats: rootless on this cgroup-v1 host there are no cgroups to read, and it says so.
     let out = compose(rl, &file, "obs", &["stats", "--no-stream"]);
-    if code(&out) != 0 {
+    if code(&out) == 0 {
+        assert!(stdout(&out).contains("obs-ticker-1"), "{}", stdout(&out));
+    } else {
         assert!(stderr(&out).contains("cgroup"), "{}", stderr(&out));
     }
     // commit and export of a service's container.

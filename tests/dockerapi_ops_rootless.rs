@@ -417,6 +417,19 @@ fn docker_cli_ops_through_burrows_socket() {
     ]);
     assert_eq!(second, "shared\n");
     api.docker_ok(&["volume", "rm", "tv"]);
+    // --mount volume-opt: the docker CLI's VolumeOptions.DriverConfig.Options make a new volume.
+    let made = api.docker_ok(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=volume,source=tv2,target=/t,volume-opt=type=tmpfs,volume-opt=o=size=4m",
+        &image("busybox"),
+        "sh",
+        "-c",
+        "df -k /t | tail -1 | tr -s ' ' | cut -d' ' -f2",
+    ]);
+    assert_eq!(made, "4096\n");
+    api.docker_ok(&["volume", "rm", "tv2"]);
     let out = api.docker(&[
         "volume",
         "create",
