@@ -159,6 +159,88 @@ fn docker_cli_ops_through_burrows_socket() {
         .lines()
         .any(|l| l == "etc/passwd"));
 
+    // import: the exported filesystem back as an image (the body, fromSrc=-), with a change and
+    // a message; and from stdin.
+    let id = api.docker_ok(&[
+        "import",
+        "-c",
+        "ENV FROM_IMPORT=yes",
+        "-m",
+        "from export",
+        "cpc.tar",
+        "opsimport:1",
+    ]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    let out = api.docker_ok(&[
+        "run",
+        "--rm",
+        "opsimport:1",
+        "sh",
+        "-c",
+        "cat /tmp/file1; echo $FROM_IMPORT",
+    ]);
+    assert_eq!(out, "one\nyes\n");
+    let comment = api.docker_ok(&["history", "--format", "{{.Comment}}", "opsimport:1"]);
+    assert_eq!(comment.trim(), "from export");
+    sh(
+        &api,
+        &format!("{} import - opsimport:2 < cpc.tar", docker_bin()),
+    );
+    let arch = api.docker_ok(&[
+        "image",
+        "inspect",
+        "opsimport:2",
+        "--format",
+        "{{.Os}}/{{.Architecture}}",
+    ]);
+    assert!(arch.starts_with("linux/"), "{arch}");
+    let (code, body) = api.curl(
+        "POST",
+        "/images/create?fromSrc=-&repo=opsimport&tag=3",
+        None,
+    );
+    assert_eq!(code, 400, "an empty body is no tarball: {body}");
+
+    // --volumes-from and --device through the API's HostConfig.
+    api.docker_ok(&[
+        "run",
+        "--name",
+        "volsrc",
+        "-v",
+        "opsvol:/data",
+        &busybox,
+        "sh",
+        "-c",
+        "echo v > /data/f",
+    ]);
+    let out = api.docker_ok(&[
+        "run",
+        "--name",
+        "volsink",
+        "--volumes-from",
+        "volsrc:ro",
+        "--device",
+        "/dev/zero:/dev/z",
+        &busybox,
+        "sh",
+        "-c",
+        "cat /data/f; head -c 5 /dev/z | wc -c; touch /data/g 2>/dev/null || echo ro",
+    ]);
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["v", "5", "ro"],
+        "{out}"
+    );
+    let hc = api.docker_ok(&[
+        "inspect",
+        "volsink",
+        "--format",
+        "{{.HostConfig.VolumesFrom}} {{range .HostConfig.Devices}}{{.PathOnHost}}:{{.PathInContainer}}:{{.CgroupPermissions}}{{end}}",
+    ]);
+    assert_eq!(hc.trim(), "[volsrc:ro] /dev/zero:/dev/z:rwm");
+    api.docker_ok(&["rm", "volsrc", "volsink"]);
+    api.docker_ok(&["volume", "rm", "opsvol"]);
+
     // stats: rootless containers have no cgroups on cgroup v1, which is said, not zeros.
     let stats = api.docker(&["stats", "--no-stream", "cpc"]);
     if std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {

@@ -10,6 +10,7 @@ use crate::commands::images::with_store;
 use burrow::connection::Globals;
 use burrow::dockerfile::parse_changes;
 use burrow::images::import;
+use burrow::images::manifest::Platform;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,6 +21,9 @@ pub struct Args {
     /// Set a commit message for the imported image.
     #[arg(short, long)]
     pub message: Option<String>,
+    /// Say the image is for this platform (os/arch[/variant]) instead of this host's.
+    #[arg(long)]
+    pub platform: Option<String>,
     /// The tarball (plain or gzip): a file, an http(s) URL, or - for stdin.
     #[arg(value_name = "FILE|URL|-")]
     pub file: String,
@@ -29,6 +33,12 @@ pub struct Args {
 
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let changes = parse_changes(&args.change).context("import --change")?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(Platform::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("import --platform: {e}"))?;
     let mut data = Vec::new();
     if args.file == "-" {
         std::io::stdin()
@@ -47,7 +57,15 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         None => format!("Imported from {}", args.file),
     };
     let made = with_store(g, async |store| {
-        import::import(store, data, args.name.as_deref(), &comment, &changes).await
+        import::import(
+            store,
+            data,
+            args.name.as_deref(),
+            &comment,
+            &changes,
+            platform.as_ref(),
+        )
+        .await
     })?;
     println!("{}", made.id);
     Ok(ExitCode::SUCCESS)

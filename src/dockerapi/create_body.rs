@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::error::ApiError;
 use crate::containers::endpoints::Endpoint;
-use crate::containers::request::ContainerRequest;
+use crate::containers::request::{ContainerRequest, HostConfig};
 use crate::containers::values::{ByteSize, MountSpec, PullPolicy};
 
 /// A string or a list of strings (Docker accepts both for Cmd and Entrypoint).
@@ -434,6 +434,7 @@ fn host(r: &mut ContainerRequest, mut h: HostBody) -> Result<(), ApiError> {
     refuse_unsupported(&h)?;
     refuse_rest("HostConfig.", &h.rest)?;
     let hc = &mut r.host_config;
+    sources_and_devices(hc, &mut h)?;
     hc.auto_remove = h.auto_remove;
     hc.binds = each("Binds", h.binds)?;
     hc.mounts = h
@@ -593,30 +594,55 @@ fn mount_text(m: &MountBody) -> Result<String, ApiError> {
 
 /// HostConfig fields set to something burrow's API does not do yet.
 fn refuse_unsupported(h: &HostBody) -> Result<(), ApiError> {
-    let nonempty = |v: &Option<Vec<_>>| v.as_ref().is_some_and(|v: &Vec<_>| !v.is_empty());
-    let refused = [
-        ("HostConfig.VolumesFrom", nonempty(&h.volumes_from)),
-        (
-            "HostConfig.Devices",
-            h.devices.as_ref().is_some_and(|v| !v.is_empty()),
-        ),
-        (
-            "HostConfig.DeviceRequests",
-            h.device_requests.as_ref().is_some_and(|v| !v.is_empty()),
-        ),
-        (
-            "HostConfig.DeviceCgroupRules",
-            nonempty(&h.device_cgroup_rules),
-        ),
-        (
-            "HostConfig.StorageOpt",
-            h.storage_opt.as_ref().is_some_and(|m| !m.is_empty()),
-        ),
-    ];
-    match refused.iter().find(|(_, set)| *set) {
-        Some((name, _)) => Err(refuse(name)),
-        None => Ok(()),
+    if h.storage_opt.as_ref().is_some_and(|m| !m.is_empty()) {
+        return Err(refuse("HostConfig.StorageOpt"));
     }
+    Ok(())
+}
+
+/// `VolumesFrom`, `Devices`, `DeviceCgroupRules` and `DeviceRequests` as `run --volumes-from`,
+/// `--device`, `--device-cgroup-rule` and `--gpus` (or CDI names, Driver "cdi") set them.
+fn sources_and_devices(hc: &mut HostConfig, h: &mut HostBody) -> Result<(), ApiError> {
+    hc.volumes_from = each("VolumesFrom", h.volumes_from.take())?;
+    for v in h.devices.take().unwrap_or_default() {
+        let text = v.to_string();
+        let mut m: crate::devices::DeviceMapping =
+            serde_json::from_value(v).map_err(|e| bad("Devices", &text, e))?;
+        if m.path_on_host.is_empty() {
+            return Err(bad("Devices", &text, "PathOnHost is empty"));
+        }
+        if m.path_in_container.is_empty() {
+            m.path_in_container = m.path_on_host.clone();
+        }
+        if m.cgroup_permissions.is_empty() {
+            m.cgroup_permissions = crate::devices::host::DEFAULT_PERMISSIONS.to_string();
+        }
+        // Checked as the CLI's flag is (permissions from r, w, m).
+        let flag = format!(
+            "{}:{}:{}",
+            m.path_on_host, m.path_in_container, m.cgroup_permissions
+        );
+        hc.devices
+            .push(flag.parse().map_err(|e| bad("Devices", &text, e))?);
+    }
+    hc.device_cgroup_rules = each("DeviceCgroupRules", h.device_cgroup_rules.take())?;
+    for v in h.device_requests.take().unwrap_or_default() {
+        let text = v.to_string();
+        let r: crate::devices::DeviceRequest =
+            serde_json::from_value(v).map_err(|e| bad("DeviceRequests", &text, e))?;
+        if !matches!(r.driver.as_str(), "" | "nvidia" | "cdi") {
+            return Err(bad(
+                "DeviceRequests",
+                &text,
+                format!(
+                    "burrow knows the device drivers nvidia (GPUs through the nvidia.com/gpu CDI spec) and cdi, not {:?}",
+                    r.driver
+                ),
+            ));
+        }
+        hc.device_requests.push(r);
+    }
+    Ok(())
 }
 
 fn networking(r: &mut ContainerRequest, n: NetBody) -> Result<(), ApiError> {
@@ -763,6 +789,62 @@ mod tests {
         let one = req(r#"{"Image":"x","Cmd":"true","Entrypoint":null}"#).unwrap();
         assert_eq!(one.config.cmd, ["true"]);
         assert_eq!(one.config.entrypoint, None);
+    }
+
+    #[test]
+    fn volumes_from_and_devices_map_as_the_cli_flags() {
+        let r = req(r#"{"Image":"x","HostConfig":{"VolumesFrom":["data:ro","other"],
+            "Devices":[{"PathOnHost":"/dev/zero","PathInContainer":"/dev/z","CgroupPermissions":"r"},
+                       {"PathOnHost":"/dev/null","PathInContainer":"","CgroupPermissions":""}],
+            "DeviceCgroupRules":["c 1:3 rw"],
+            "DeviceRequests":[{"Driver":"","Count":-1,"DeviceIDs":null,"Capabilities":[["gpu"]],"Options":{}},
+                              {"Driver":"cdi","DeviceIDs":["vendor.com/dev=one"]}]}}"#)
+        .unwrap();
+        let h = &r.host_config;
+        assert_eq!(h.volumes_from.len(), 2);
+        assert!(h.volumes_from[0].read_only && !h.volumes_from[1].read_only);
+        assert_eq!(
+            (
+                h.devices[0].path_in_container.as_str(),
+                h.devices[0].cgroup_permissions.as_str()
+            ),
+            ("/dev/z", "r")
+        );
+        assert_eq!(
+            (
+                h.devices[1].path_in_container.as_str(),
+                h.devices[1].cgroup_permissions.as_str()
+            ),
+            ("/dev/null", "rwm")
+        );
+        assert_eq!(h.device_cgroup_rules[0].to_string(), "c 1:3 rw");
+        assert_eq!(h.device_requests.len(), 2);
+        assert!(h.device_requests[0].is_gpu() && h.device_requests[0].count == -1);
+        assert!(!h.device_requests[1].is_gpu());
+        for (body, what) in [
+            (
+                r#"{"Image":"x","HostConfig":{"Devices":[{"PathOnHost":"/dev/zero","CgroupPermissions":"x"}]}}"#,
+                "Devices",
+            ),
+            (
+                r#"{"Image":"x","HostConfig":{"DeviceCgroupRules":["q 1:3 rw"]}}"#,
+                "DeviceCgroupRules",
+            ),
+            (
+                r#"{"Image":"x","HostConfig":{"DeviceRequests":[{"Driver":"amd","Count":1}]}}"#,
+                "device drivers",
+            ),
+            (
+                r#"{"Image":"x","HostConfig":{"VolumesFrom":["c:rx"]}}"#,
+                "VolumesFrom",
+            ),
+        ] {
+            let e = req(body).unwrap_err();
+            assert_eq!(e.status, 400, "{body}: {e}");
+            assert!(e.message.contains(what), "{body}: {e}");
+        }
+        let e = req(r#"{"Image":"x","HostConfig":{"StorageOpt":{"size":"1G"}}}"#).unwrap_err();
+        assert_eq!(e.status, 501, "{e}");
     }
 
     #[test]

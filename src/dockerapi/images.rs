@@ -1,6 +1,6 @@
-//! The image endpoints: list, inspect, pull (`/images/create`), tag and remove, through the
-//! library's catalog, pull, tag and remove; push, save, load and history are in
-//! [`super::image_io`].
+//! The image endpoints: list, inspect, pull and import (`/images/create`), tag and remove,
+//! through the library's catalog, pull, import, tag and remove; push, save, load and history
+//! are in [`super::image_io`].
 
 use std::sync::Arc;
 
@@ -145,10 +145,8 @@ fn pull_reference(from: &str, tag: Option<&str>) -> String {
 /// complete / Already exists), ending with the digest and status, or an error line.
 async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
     let q = &call.query;
-    if q.get("fromSrc").is_some_and(|s| !s.is_empty()) {
-        return Err(ApiError::not_implemented(
-            "burrow does not implement POST /images/create?fromSrc (import) yet",
-        ));
+    if let Some(src) = q.get("fromSrc").filter(|s| !s.is_empty()) {
+        return import(ctx, call, src).await;
     }
     let from = q
         .get("fromImage")
@@ -223,6 +221,73 @@ async fn create(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
         }
     });
     Ok(json_answer(http::with_task(body, task)))
+}
+
+/// `POST /images/create?fromSrc=-|URL&repo=&tag=&message=&changes=&platform=`: the tarball in
+/// the body (`-`) or at an http(s) URL as a one-layer image ([`crate::images::import`]);
+/// Docker's answer, one `{"status": ID}` line.
+async fn import(ctx: &Ctx, call: &Call, src: &str) -> Result<Response<Body>, ApiError> {
+    let q = &call.query;
+    let data = if src == "-" {
+        call.body.to_vec()
+    } else if crate::build::fetch::is_url(src) {
+        crate::images::import::fetch_url(src)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("cannot download {src}: {e:#}")))?
+    } else {
+        return Err(ApiError::bad_request(format!(
+            "fromSrc {src:?}: give - (the tarball in the body) or an http(s) URL"
+        )));
+    };
+    if data.is_empty() {
+        return Err(ApiError::bad_request(
+            "fromSrc=- but the body is empty: send the tarball as the request's body",
+        ));
+    }
+    let name = match (q.get("repo").unwrap_or(""), q.get("tag").unwrap_or("")) {
+        ("", _) => None,
+        (repo, "") => Some(repo.to_string()),
+        (repo, tag) => Some(format!("{repo}:{tag}")),
+    };
+    let changes: Vec<String> = q
+        .all("changes")
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
+    let changes = crate::dockerfile::parse_changes(&changes)
+        .map_err(|e| ApiError::bad_request(format!("changes: {e}")))?;
+    let platform = q
+        .get("platform")
+        .filter(|p| !p.is_empty())
+        .map(Platform::parse)
+        .transpose()
+        .map_err(ApiError::bad_request)?;
+    let comment = match q.get("message").filter(|m| !m.is_empty()) {
+        Some(m) => m.to_string(),
+        None => format!("Imported from {src}"),
+    };
+    let made = crate::images::import::import(
+        &store(ctx),
+        data,
+        name.as_deref(),
+        &comment,
+        &changes,
+        platform.as_ref(),
+    )
+    .await
+    .map_err(|e| {
+        let text = format!("{e:#}");
+        // What the tarball or the name got wrong is the client's; the rest is the store's.
+        if text.contains("invalid reference") || text.contains("decompress") {
+            ApiError::bad_request(text)
+        } else {
+            ApiError::from(e)
+        }
+    })?;
+    let mut line = json!({ "status": made.id }).to_string();
+    line.push_str("\r\n");
+    Ok(json_answer(http::full(line)))
 }
 
 /// Aborts a task when dropped (unless it finished).

@@ -42,13 +42,15 @@ pub async fn fetch_url(url: &str) -> anyhow::Result<Vec<u8>> {
 
 /// Imports the tarball `data` (plain or gzip) as an image named `name` (a reference, or none).
 /// `comment` is the history entry's (Docker's: "Imported from FILE", or the -m message);
-/// `changes` (`--change` instructions) make the image's config.
+/// `changes` (`--change` instructions) make the image's config; `platform` is the one the
+/// image says it is for (`--platform`; the host's when none).
 pub async fn import(
     store: &Store,
     data: Vec<u8>,
     name: Option<&str>,
     comment: &str,
     changes: &[Instruction],
+    platform: Option<&Platform>,
 ) -> anyhow::Result<Imported> {
     let image_config = match changes {
         [] => None,
@@ -78,12 +80,12 @@ pub async fn import(
         Compression::Zstd => manifest::OCI_LAYER_ZSTD,
     };
     let layer = descriptor(media_type, &data);
-    let host = Platform::host();
+    let platform = platform.cloned().unwrap_or_else(Platform::host);
     let now = time::rfc3339(SystemTime::now());
     let config = Config {
-        architecture: host.architecture,
-        os: host.os,
-        variant: host.variant,
+        architecture: platform.architecture,
+        os: platform.os,
+        variant: platform.variant,
         created: Some(now.clone()),
         config: image_config,
         rootfs: RootFs {
