@@ -18,7 +18,8 @@ ARG GREETING=unset
 COPY msg.txt /msg.txt
 RUN echo "greeting=$GREETING" > /greeting
 RUN --mount=type=secret,id=token (test "$(cat /run/secrets/token)" = compose-secret && echo secret=ok || echo secret=missing) > /secret
-CMD ["sh", "-c", "cat /msg.txt /greeting /secret; exec sleep 600"]
+RUN --mount=type=secret,id=envtoken (echo "envsecret=$(cat /run/secrets/envtoken)") > /envsecret
+CMD ["sh", "-c", "cat /msg.txt /greeting /secret /envsecret; exec sleep 600"]
 "#;
 
 const COMPOSE: &str = r#"services:
@@ -29,11 +30,13 @@ const COMPOSE: &str = r#"services:
         GREETING: from-file
       labels:
         org.example.built: "yes"
-      secrets: [token]
+      secrets: [token, envtoken]
     stop_grace_period: 1s
 secrets:
   token:
     file: ./token.txt
+  envtoken:
+    environment: BUILD_ENV_TOKEN
 "#;
 
 /// Writes `text` to `dir/name`, owned by the test user.
@@ -104,6 +107,8 @@ fn rootless_compose_builds_services() {
     write_user_file(&rl, &dir, "msg.txt", "msg=v1\n");
     write_user_file(&rl, &dir, "compose.yaml", COMPOSE);
     write_user_file(&rl, &dir, "token.txt", "compose-secret\n");
+    // A secret of `environment:` whose variable only the project's .env sets.
+    write_user_file(&rl, &dir, ".env", "BUILD_ENV_TOKEN=dotenv-secret\n");
     let file = dir.join("compose.yaml");
 
     // up -d builds the missing image (named PROJECT-SERVICE, labelled) and runs it.
@@ -111,7 +116,9 @@ fn rootless_compose_builds_services() {
     assert!(err.contains("Service app  Built"), "{err}");
     let logs = logs_with(&rl, &file, "greeting=from-file");
     assert!(
-        logs.contains("msg=v1") && logs.contains("secret=ok"),
+        logs.contains("msg=v1")
+            && logs.contains("secret=ok")
+            && logs.contains("envsecret=dotenv-secret"),
         "{logs}"
     );
     let labels = burrow_ok(

@@ -934,8 +934,15 @@ fn written_secrets_and_configs(rl: &Rootless, bb: &str) {
         rl,
         &file,
         &format!(
-            "services:\n  app:\n    image: {bb}\n    command: [\"sleep\", \"600\"]\n    stop_grace_period: 1s\n    secrets: [home_secret]\n    configs:\n      - {{source: conf, target: /etc/app.conf, uid: \"100\", gid: \"101\", mode: 0440}}\nsecrets:\n  home_secret:\n    environment: HOME\nconfigs:\n  conf:\n    content: key=value\n"
+            "services:\n  app:\n    image: {bb}\n    command: [\"sleep\", \"600\"]\n    stop_grace_period: 1s\n    secrets: [home_secret, dotenv_secret]\n    configs:\n      - {{source: conf, target: /etc/app.conf, uid: \"100\", gid: \"101\", mode: 0440}}\nsecrets:\n  home_secret:\n    environment: HOME\n  dotenv_secret:\n    environment: ONLY_IN_DOTENV\nconfigs:\n  conf:\n    content: key=value\n"
         ),
+    );
+    // A variable the project's .env sets (and the environment does not), as Docker Compose
+    // reads it.
+    write_user_file(
+        rl,
+        &rl.home.join("written/.env"),
+        "ONLY_IN_DOTENV=from-dotenv\n",
     );
     compose_ok(rl, &file, "written", &["up", "-d"]);
     let out = compose_ok(
@@ -948,12 +955,15 @@ fn written_secrets_and_configs(rl: &Rootless, bb: &str) {
             "app",
             "sh",
             "-c",
-            "cat /run/secrets/home_secret; echo; cat /etc/app.conf; echo; stat -c '%a %u %g' /etc/app.conf /run/secrets/home_secret",
+            "cat /run/secrets/home_secret; echo; cat /run/secrets/dotenv_secret; echo; cat /etc/app.conf; echo; stat -c '%a %u %g' /etc/app.conf /run/secrets/home_secret",
         ],
     );
     assert_eq!(
         out,
-        format!("{}\nkey=value\n440 100 101\n444 0 0\n", rl.home.display())
+        format!(
+            "{}\nfrom-dotenv\nkey=value\n440 100 101\n444 0 0\n",
+            rl.home.display()
+        )
     );
     compose_ok(rl, &file, "written", &["down", "-t", "1"]);
 }

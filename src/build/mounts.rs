@@ -268,12 +268,24 @@ fn parse_tmpfs(v: &str) -> Result<RunMount, String> {
 #[derive(Clone, Default)]
 pub struct Secrets(pub std::collections::BTreeMap<String, SecretSource>);
 
-/// One secret's source (where it is, not its value).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One secret's source (where it is; a value given as such is never shown by Debug).
+#[derive(Clone, PartialEq, Eq)]
 pub enum SecretSource {
     File(std::path::PathBuf),
     /// An environment variable of the builder's.
     Env(String),
+    /// The value itself (Compose: a variable of the project's .env file).
+    Value(Vec<u8>),
+}
+
+impl std::fmt::Debug for SecretSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SecretSource::File(p) => f.debug_tuple("File").field(p).finish(),
+            SecretSource::Env(v) => f.debug_tuple("Env").field(v).finish(),
+            SecretSource::Value(_) => f.write_str("Value(..)"),
+        }
+    }
 }
 
 impl std::fmt::Debug for Secrets {
@@ -331,6 +343,7 @@ impl Secrets {
             Some(SecretSource::Env(v)) => std::env::var_os(v)
                 .map(|x| Some(std::os::unix::ffi::OsStrExt::as_bytes(x.as_os_str()).to_vec()))
                 .ok_or_else(|| format!("secret {id}: the variable {v} is not set")),
+            Some(SecretSource::Value(v)) => Ok(Some(v.clone())),
         }
     }
 }

@@ -40,10 +40,12 @@ pub struct Project {
     pub warnings: Vec<String>,
     /// The enabled profiles: --profile, else COMPOSE_PROFILES.
     pub profiles: Vec<String>,
+    /// The env files' variables (.env, or --env-file), under the process environment's.
+    env_files: std::collections::HashMap<String, String>,
 }
 
 /// Variables for interpolation: the process environment over the env files.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Vars {
     files: std::collections::HashMap<String, String>,
 }
@@ -87,7 +89,17 @@ impl Project {
             compose,
             warnings,
             profiles: enabled_profiles(opts, &vars),
+            env_files: vars.files,
         })
+    }
+
+    /// A variable as the project sees it: the process environment's, else the env files'
+    /// (what secrets and configs of `environment:` read, as Docker Compose's project
+    /// environment).
+    pub fn variable(&self, name: &str) -> Option<String> {
+        std::env::var(name)
+            .ok()
+            .or_else(|| self.env_files.get(name).cloned())
     }
 
     /// The project as one Compose document, as its files say it (`compose config`).
@@ -326,6 +338,7 @@ pub fn for_tests(yaml: &str) -> Project {
         },
         warnings: Vec::new(),
         profiles: Vec::new(),
+        env_files: Default::default(),
     }
 }
 

@@ -226,7 +226,12 @@ fn secrets(project: &Project, v: Option<&Value>) -> Result<Secrets, String> {
             (Some(f), _) => {
                 SecretSource::File(super::mounts::absolute(&project.working_dir, &scalar(f)).into())
             }
-            (None, Some(e)) => SecretSource::Env(scalar(e)),
+            // A variable only the env files set is passed as its value (the builder reads
+            // its own environment).
+            (None, Some(e)) => match (std::env::var_os(scalar(e)), project.variable(&scalar(e))) {
+                (None, Some(v)) => SecretSource::Value(v.into_bytes()),
+                _ => SecretSource::Env(scalar(e)),
+            },
             (None, None) => {
                 return Err(format!(
                     "secrets: {name:?} is not a top-level secret with `file:` or `environment:`"

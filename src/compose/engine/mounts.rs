@@ -287,8 +287,13 @@ pub fn injected(project: &Project, svc: &Service) -> Result<Vec<Injected>, Compo
             let data = match (field("environment"), field("content")) {
                 (Some(var), _) => {
                     let var = scalar(var);
-                    std::env::var(&var)
-                        .map_err(|_| bad(format!("environment variable {var} is not set")))?
+                    project
+                        .variable(&var)
+                        .ok_or_else(|| {
+                            bad(format!(
+                                "environment variable {var} is not set (in the environment or the project's .env file)"
+                            ))
+                        })?
                         .into_bytes()
                 }
                 (None, Some(text)) => scalar(text).into_bytes(),
