@@ -371,8 +371,8 @@ fn volume_prune_keeps_named_volumes_unless_all() {
     ok(&d.burrow(&["volume", "rm", "-f", "nosuchvolume"]));
     assert_eq!(code(&d.burrow(&["volume", "rm", "nosuchvolume"])), 1);
     ok(&d.burrow(&["volume", "create", "-d", "local", "bylocal"]));
-    // A tmpfs volume: mounted (read-only here, as o= asks) when a container uses it, unmounted
-    // when the volume is removed.
+    // A tmpfs volume: mounted (read-only here, as o= asks) while a container uses it,
+    // unmounted when the last one stops (or the volume is removed).
     ok(&d.burrow(&[
         "volume",
         "create",
@@ -392,7 +392,47 @@ fn volume_prune_keeps_named_volumes_unless_all() {
             .unwrap()
             .contains("/tmpv/_data ")
     };
-    assert!(mounted(), "the tmpfs stays mounted while the volume exists");
+    assert!(
+        !mounted(),
+        "the tmpfs is unmounted when its last user ended"
+    );
+    ok(&d.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "tmpvuser",
+        "--network",
+        "none",
+        "-v",
+        "tmpv:/t",
+        &image("busybox"),
+        "sleep",
+        "300",
+    ]));
+    assert!(mounted(), "mounted while a container uses it");
+    ok(&d.burrow(&["rm", "-f", "tmpvuser"]));
+    assert!(!mounted(), "rm -f of its last user unmounts it");
+    ok(&d.burrow(&[
+        "create",
+        "--name",
+        "tmpvuser",
+        "--network",
+        "none",
+        "-v",
+        "tmpv:/t",
+        &image("busybox"),
+        "sleep",
+        "300",
+    ]));
+    ok(&d.burrow(&["start", "tmpvuser"]));
+    assert!(mounted());
+    assert_ne!(
+        code(&d.burrow(&["volume", "rm", "tmpv"])),
+        0,
+        "it is in use"
+    );
+    assert!(mounted(), "a volume in use stays mounted");
+    ok(&d.burrow(&["rm", "-f", "tmpvuser"]));
     ok(&d.burrow(&["volume", "rm", "tmpv"]));
     assert!(!mounted(), "volume rm unmounts it");
     let out = d.burrow(&["volume", "create", "-d", "nfs", "bynfs"]);
@@ -2937,6 +2977,26 @@ fn mount_volume_subpath_and_nonrecursive_binds() {
         "cat /c/f; ls /c",
     ]);
     assert_eq!(stdout(&out), "inner\nf\n", "{}", stderr(&out));
+    // A container that mounts only a subpath still uses the volume.
+    ok(&d.burrow(&[
+        "create",
+        "--name",
+        "subuser",
+        "--network",
+        "none",
+        "--mount",
+        "type=volume,source=subvol,target=/c,volume-subpath=app/conf",
+        &bb,
+        "true",
+    ]));
+    let out = d.burrow(&["volume", "rm", "subvol"]);
+    assert_ne!(
+        code(&out),
+        0,
+        "a volume a container mounts a subpath of is in use"
+    );
+    assert!(stderr(&out).contains("subuser"), "{}", stderr(&out));
+    ok(&d.burrow(&["rm", "subuser"]));
     let out = d.burrow(&[
         "run",
         "--rm",

@@ -488,16 +488,49 @@ fn docker_cli_ops_through_burrows_socket() {
         "echo shared > /t/f; grep ' /t ' /proc/mounts | cut -d' ' -f3; df -k /t | tail -1 | tr -s ' ' | cut -d' ' -f2",
     ]);
     assert_eq!(first, "tmpfs\n8192\n");
-    let second = api.docker_ok(&[
+    // Its contents last while a container uses it and go with the last one, as with Docker's
+    // local driver (which unmounts it then).
+    let count = || {
+        api.docker_ok(&[
+            "run",
+            "--rm",
+            "-v",
+            "tv:/t",
+            &image("busybox"),
+            "sh",
+            "-c",
+            "cat /t/* 2>/dev/null; ls /t | wc -l",
+        ])
+    };
+    assert_eq!(
+        count().trim(),
+        "0",
+        "the first container's file outlived it"
+    );
+    api.docker_ok(&[
         "run",
-        "--rm",
+        "-d",
+        "--name",
+        "tvkeep",
         "-v",
         "tv:/t",
         &image("busybox"),
-        "cat",
-        "/t/f",
+        "sh",
+        "-c",
+        "echo kept > /t/f; exec sleep 300",
     ]);
-    assert_eq!(second, "shared\n");
+    assert!(
+        wait_for(Duration::from_secs(20), || count() == "kept\n1\n"),
+        "a running user's file is seen by the next: {}",
+        count()
+    );
+    api.docker_ok(&["stop", "-t", "1", "tvkeep"]);
+    assert_eq!(
+        count().trim(),
+        "0",
+        "the file outlived the last user's stop"
+    );
+    api.docker_ok(&["rm", "tvkeep"]);
     api.docker_ok(&["volume", "rm", "tv"]);
     // --mount volume-opt: the docker CLI's VolumeOptions.DriverConfig.Options make a new volume.
     let made = api.docker_ok(&[

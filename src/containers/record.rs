@@ -120,8 +120,16 @@ pub async fn delete_task_recording(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
                 serde_json::json!({"code": code, "at": secs}).to_string(),
             );
         }
+        release_volumes(ctx, id).await;
     }
     Ok(())
+}
+
+/// A stopped container's filesystem volumes let go where no other container uses them.
+async fn release_volumes(ctx: &Ctx, id: &str) {
+    if let Err(err) = super::volumes::release_unused(ctx, id).await {
+        tracing::warn!(%err, "unmounting the volumes a stopped container used");
+    }
 }
 
 /// The name label, or the short id.
@@ -233,10 +241,14 @@ pub async fn remove_record(ctx: &Ctx, c: &Container, force: bool) -> anyhow::Res
         )
         .await;
     }
-    ctx.client
+    let deleted = ctx
+        .client
         .delete_task(&c.id)
         .await
         .with_context(|| format!("removing the task of {}", name_of(c)))?;
+    if deleted.is_some() {
+        release_volumes(ctx, &c.id).await;
+    }
     ctx.client
         .delete(&c.id, &c.snapshotter)
         .await

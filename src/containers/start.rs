@@ -34,8 +34,10 @@ pub async fn start_task_then(
     stdio: &Stdio,
     between: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<u32> {
-    mount_volumes(ctx, id)?;
+    let mounted = mount_volumes(ctx, id)?;
     let created = ctx.client.create_task(id, rootfs, stdio).await;
+    // The task holds its mounts now: a stopping container may unmount what it no longer sees used.
+    drop(mounted);
     if let Err(e) = created {
         let _ = ctx.client.delete_task(id).await;
         teardown_leftovers(ctx, id);
@@ -67,15 +69,21 @@ pub async fn start_task_then(
     }
 }
 
-/// Mounts the filesystems of container `id`'s volumes that have one and lost it (a tmpfs
-/// volume after the launcher or host restarted).
-fn mount_volumes(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+/// Mounts the filesystems of container `id`'s volumes that have one and are not mounted (a
+/// tmpfs volume after its last user stopped, or after the launcher or host restarted); returns
+/// the volume lock to hold until the task is created, when there are any.
+fn mount_volumes(ctx: &Ctx, id: &str) -> anyhow::Result<Option<nix::fcntl::Flock<std::fs::File>>> {
     let record = super::mounts::MountRecord::read(&ctx.store.container_dir(id), None);
     let volumes = super::volumes::Volumes::of(ctx);
-    for name in record.volume_names() {
-        volumes.mount(name)?;
+    let names = volumes.with_filesystem(record.volume_names());
+    if names.is_empty() {
+        return Ok(None);
     }
-    Ok(())
+    let lock = volumes.lock_mounts()?;
+    for name in names {
+        volumes.mount(&name)?;
+    }
+    Ok(Some(lock))
 }
 
 /// A start that failed with "exec format error" explained (an image of another platform).

@@ -299,7 +299,7 @@ impl ListFilter {
         match self {
             ListFilter::Name(n) => v.name.contains(n.as_str()),
             ListFilter::Label(l) => l.matches(&v.labels),
-            ListFilter::Dangling(d) => used.0.contains_key(&v.source()) != *d,
+            ListFilter::Dangling(d) => used.user(&v.source()).is_none() != *d,
             ListFilter::Driver(d) => v.driver == d,
         }
     }
@@ -329,8 +329,9 @@ impl Volumes {
 
     /// Mounts the filesystem volume `name`'s options name on its data dir (in the runtime's
     /// mount namespace) unless it is mounted there already; nothing for other volumes. The
-    /// mount stays until the volume is removed (or the launcher, or host, restarts; the next
-    /// container to use it mounts it again).
+    /// mount stays while containers use it: [`release_unused`] unmounts it once the last one
+    /// is seen stopping, as Docker's local driver does (also the volume's removal, and a
+    /// launcher or host restart; the next container to use it mounts it again).
     pub fn mount(&self, name: &str) -> Result<(), VolumeError> {
         let Some(m) = self.mount_of(name)? else {
             return Ok(());
@@ -358,6 +359,21 @@ impl Volumes {
             why: format!("{e:#}"),
         })?;
         Ok(())
+    }
+
+    /// Those of `names` that are volumes of a filesystem (a tmpfs), mounted while used.
+    pub fn with_filesystem<'a>(&self, names: impl Iterator<Item = &'a str>) -> Vec<String> {
+        names
+            .filter(|n| self.mount_of(n).ok().flatten().is_some())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The lock under which a filesystem volume is mounted for a container's task (held until
+    /// the task holds its mounts) and unmounted when its last user stopped, so that neither
+    /// happens in the middle of the other.
+    pub fn lock_mounts(&self) -> Result<Flock<std::fs::File>, VolumeError> {
+        self.lock()
     }
 
     /// Whether a volume's data dir holds nothing, as the runtime sees it.
@@ -556,7 +572,7 @@ impl Volumes {
     pub fn remove_unused_quietly(&self, names: &[String], used: &InUse) -> Vec<String> {
         let unused: Vec<String> = names
             .iter()
-            .filter(|n| !used.0.contains_key(&self.data(n)))
+            .filter(|n| used.user(&self.data(n)).is_none())
             .cloned()
             .collect();
         self.remove_quietly(&unused)
@@ -618,7 +634,7 @@ impl Volumes {
     pub fn remove(&self, name: &str, used: &InUse) -> Result<(), VolumeError> {
         let _l = self.lock()?;
         let v = self.get(name)?;
-        if let Some(c) = used.0.get(&v.source()) {
+        if let Some(c) = used.user(&v.source()) {
             return Err(VolumeError::InUse {
                 name: name.to_string(),
                 container: c.clone(),
@@ -642,7 +658,7 @@ impl Volumes {
         let _l = self.lock()?;
         let mut removed = Vec::new();
         for v in self.list() {
-            if !used.0.contains_key(&v.source()) && prunable(&v.labels, all, filters) {
+            if used.user(&v.source()).is_none() && prunable(&v.labels, all, filters) {
                 self.unmount(&v.name)?;
                 std::fs::remove_dir_all(self.dir.join(&v.name)).map_err(|source| {
                     VolumeError::Remove {
@@ -706,9 +722,44 @@ pub async fn list_matching(ctx: &Ctx, filters: &[ListFilter]) -> anyhow::Result<
 }
 
 impl InUse {
+    /// The volumes of every container.
     pub async fn of(ctx: &Ctx) -> anyhow::Result<InUse> {
+        InUse::of_containers(ctx, |_| true).await
+    }
+
+    /// The volumes of containers other than `except` that have a live task (created, running
+    /// or paused, not stopped): those whose mounts a volume's unmount would pull away.
+    pub async fn live(ctx: &Ctx, except: &str) -> anyhow::Result<InUse> {
+        use containerd_client::types::v1::Status;
+        let live: std::collections::HashSet<String> = ctx
+            .client
+            .list_tasks()
+            .await?
+            .into_iter()
+            .filter(|t| Status::try_from(t.status).is_ok_and(|s| s != Status::Stopped))
+            .map(|t| t.id)
+            .filter(|id| id != except)
+            .collect();
+        InUse::of_containers(ctx, |id| live.contains(id)).await
+    }
+
+    /// The container that mounts `source` (a volume's data dir), or a path under it (a
+    /// `volume-subpath` mount).
+    pub fn user(&self, source: &Path) -> Option<&String> {
+        self.0.get(source).or_else(|| {
+            self.0
+                .iter()
+                .find(|(k, _)| k.starts_with(source))
+                .map(|(_, c)| c)
+        })
+    }
+
+    async fn of_containers(ctx: &Ctx, keep: impl Fn(&str) -> bool) -> anyhow::Result<InUse> {
         let mut used = HashMap::new();
         for c in ctx.client.list(vec![]).await? {
+            if !keep(&c.id) {
+                continue;
+            }
             if let Some(spec) = super::record::spec_of(&c) {
                 for m in spec.mounts().iter().flatten() {
                     if let Some(src) = m.source() {
@@ -719,6 +770,26 @@ impl InUse {
         }
         Ok(InUse(used))
     }
+}
+
+/// After container `id`'s task was deleted: unmounts the filesystem volumes it used that no
+/// other live container uses, so that a tmpfs volume's contents last while containers use it
+/// and no longer, as with Docker's local driver (which unmounts at the last user's stop).
+pub async fn release_unused(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+    let record = super::mounts::MountRecord::read(&ctx.store.container_dir(id), None);
+    let vols = Volumes::of(ctx);
+    let names = vols.with_filesystem(record.volume_names());
+    if names.is_empty() {
+        return Ok(());
+    }
+    let _l = vols.lock_mounts()?;
+    let used = InUse::live(ctx, id).await?;
+    for n in names {
+        if used.user(&vols.data(&n)).is_none() {
+            vols.unmount(&n)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
