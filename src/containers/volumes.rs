@@ -299,7 +299,7 @@ impl ListFilter {
         match self {
             ListFilter::Name(n) => v.name.contains(n.as_str()),
             ListFilter::Label(l) => l.matches(&v.labels),
-            ListFilter::Dangling(d) => used.user(&v.source()).is_none() != *d,
+            ListFilter::Dangling(d) => used.user(&v.source()).is_some() != *d,
             ListFilter::Driver(d) => v.driver == d,
         }
     }
