@@ -709,39 +709,45 @@ volumes:
 }
 
 /// `compose watch`: a sync rule copies changed files in (and deletes removed ones, ignoring
-/// what `ignore` names), sync+restart also restarts, rebuild builds and recreates.
+/// what `ignore` names), sync+restart also restarts; then `up --watch`: `initial_sync` copies
+/// what changed while nothing watched, sync+exec runs its command, rebuild builds and
+/// recreates, and the attached output follows the new container.
 fn watch_rules(rl: &Rootless) {
     let dir = rl.home.join("watch");
     let file = dir.join("compose.yaml");
     write_user_file(
         rl,
         &dir.join("Dockerfile"),
-        "FROM 127.0.0.1:5000/burrow-test/busybox\nCOPY version /version\nCMD [\"sleep\", \"600\"]\n",
+        "FROM 127.0.0.1:5000/burrow-test/busybox\nCOPY version /version\nCMD [\"sh\", \"-c\", \"echo running $(cat /version); exec sleep 600\"]\n",
     );
     write_user_file(rl, &dir.join("version"), "v1\n");
-    write_user_file(rl, &dir.join("src/keep"), "");
-    write_user_file(rl, &dir.join("conf/keep"), "");
+    for d in ["src", "conf", "hooks", "init"] {
+        write_user_file(rl, &dir.join(d).join("keep"), "");
+    }
     write_user_file(
         rl,
         &file,
-        "services:\n  app:\n    build: .\n    stop_grace_period: 1s\n    develop:\n      watch:\n        - {action: sync, path: ./src, target: /app, ignore: [\"*.tmp\"]}\n        - {action: sync+restart, path: ./conf, target: /conf}\n        - {action: rebuild, path: ./version}\n",
+        "services:\n  app:\n    build: .\n    stop_grace_period: 1s\n    develop:\n      watch:\n        - {action: sync, path: ./src, target: /app, ignore: [\"*.tmp\"]}\n        - {action: sync+restart, path: ./conf, target: /conf}\n        - action: sync+exec\n          path: ./hooks\n          target: /hooks\n          exec:\n            command: [\"sh\", \"-c\", \"cat /hooks/*.txt > /exec.out; echo $$MARK >> /exec.out\"]\n            environment: {MARK: from-exec}\n        - {action: sync, path: ./init, target: /init, initial_sync: true}\n        - {action: rebuild, path: ./version}\n",
     );
-    let mut cleanup = burrow_testsupport::Cleanup::new();
-    let mut cmd = rl.machine.user_command(&rl.burrow);
-    cmd.env("XDG_RUNTIME_DIR", &rl.runtime_dir)
-        .env("HOME", &rl.home)
-        .args([
-            "compose",
-            "-f",
-            file.to_str().unwrap(),
-            "-p",
-            "watch",
-            "watch",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(dir.join("watch.log")).unwrap());
-    cleanup.spawn(&mut cmd);
-    let log = || std::fs::read_to_string(dir.join("watch.log")).unwrap_or_default();
+    // compose config gives the rules back as written.
+    let config = compose_ok(rl, &file, "watch", &["config"]);
+    assert!(
+        config.contains("action: sync+exec") && config.contains("initial_sync: true"),
+        "{config}"
+    );
+    let spawn = |args: &[&str], out: &str| {
+        let mut cleanup = burrow_testsupport::Cleanup::new();
+        let mut cmd = rl.machine.user_command(&rl.burrow);
+        cmd.env("XDG_RUNTIME_DIR", &rl.runtime_dir)
+            .env("HOME", &rl.home)
+            .args(["compose", "-f", file.to_str().unwrap(), "-p", "watch"])
+            .args(args)
+            .stdout(std::fs::File::create(dir.join(format!("{out}.out"))).unwrap())
+            .stderr(std::fs::File::create(dir.join(format!("{out}.log"))).unwrap());
+        cleanup.spawn(&mut cmd);
+        cleanup
+    };
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
     let exec = |script: &str| {
         let out = compose(
             rl,
@@ -754,10 +760,12 @@ fn watch_rules(rl: &Rootless) {
     let until = |what: &str, f: &dyn Fn() -> bool| {
         assert!(
             burrow_testsupport::wait_for(std::time::Duration::from_secs(60), f),
-            "{what}: compose watch said: {}",
-            log()
+            "{what}: compose said: {}{}",
+            read("watch.log"),
+            read("up.log")
         );
     };
+    let watching = spawn(&["watch"], "watch");
     until("the service runs", &|| exec("echo up") == "up\n");
     write_user_file(rl, &dir.join("src/a.txt"), "A\n");
     write_user_file(rl, &dir.join("src/skip.tmp"), "no\n");
@@ -783,11 +791,28 @@ fn watch_rules(rl: &Rootless) {
     until("c.conf is synced and the container restarted", &|| {
         exec("cat /conf/c.conf 2>/dev/null") == "k=v\n" && started() != before
     });
-    write_user_file(rl, &dir.join("version"), "v2\n");
-    until("the image is rebuilt and the service recreated", &|| {
-        exec("cat /version") == "v2\n"
+    drop(watching);
+
+    // up --watch: -d is refused with it; attached, it watches.
+    let out = compose(rl, &file, "watch", &["up", "-d", "--watch"]);
+    assert_ne!(code(&out), 0);
+    assert!(stderr(&out).contains("--watch"), "{}", stderr(&out));
+    write_user_file(rl, &dir.join("init/i.txt"), "early\n");
+    let up = spawn(&["up", "--watch"], "up");
+    until("initial_sync copies what changed before", &|| {
+        exec("cat /init/i.txt 2>/dev/null") == "early\n"
     });
-    drop(cleanup);
+    write_user_file(rl, &dir.join("hooks/h.txt"), "H\n");
+    until("sync+exec runs its command after the sync", &|| {
+        exec("cat /exec.out 2>/dev/null") == "H\nfrom-exec\n"
+    });
+    assert!(read("up.out").contains("running v1"), "{}", read("up.out"));
+    write_user_file(rl, &dir.join("version"), "v2\n");
+    until(
+        "the image is rebuilt, the service recreated and followed",
+        &|| exec("cat /version") == "v2\n" && read("up.out").contains("running v2"),
+    );
+    drop(up);
     compose_ok(rl, &file, "watch", &["down", "--rmi", "local", "-t", "1"]);
 }
 

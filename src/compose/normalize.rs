@@ -278,6 +278,13 @@ pub const RESTART_RETRIES: &str = "x-burrow-restart-retries";
 pub const HOST_GATEWAY_HOSTS: &str = "x-burrow-host-gateway";
 /// Extension key holding `gpus:` (the model has no such key).
 pub const GPUS: &str = "x-burrow-gpus";
+/// The `develop.watch` rule keys the model lacks and the extension keys holding them: the
+/// `sync+exec` action (held as `sync` plus this key), its `exec`, and `initial_sync`.
+pub const WATCH_GAPS: [(&str, &str); 3] = [
+    ("action", "x-burrow-action"),
+    ("exec", "x-burrow-exec"),
+    ("initial_sync", "x-burrow-initial-sync"),
+];
 /// The lifecycle hooks' keys and the extension keys holding them (the model has neither).
 const HOOKS: [(&str, &str); 2] = [
     ("post_start", crate::compose::engine::hooks::POST_START),
@@ -298,6 +305,13 @@ pub fn restore_gaps(doc: &mut Value) {
         for (key, ext) in HOOKS {
             if let Some(h) = svc.remove(ext) {
                 svc.insert(Value::from(key), h);
+            }
+        }
+        for rule in watch_rules(svc) {
+            for (key, ext) in WATCH_GAPS {
+                if let Some(v) = rule.remove(ext) {
+                    rule.insert(Value::from(key), v);
+                }
             }
         }
         if let Some(n) = svc.remove(RESTART_RETRIES) {
@@ -402,6 +416,22 @@ pub fn model_gaps(doc: &mut Mapping) {
                 svc.insert(Value::from(ext), h);
             }
         }
+        for rule in watch_rules(svc) {
+            for (key, ext) in WATCH_GAPS {
+                match rule.get(key) {
+                    Some(Value::String(a)) if key == "action" && a == "sync+exec" => {
+                        rule.insert(Value::from(ext), Value::from(a.clone()));
+                        rule.insert(Value::from(key), Value::from("sync"));
+                    }
+                    Some(_) if key != "action" => {
+                        if let Some(v) = rule.remove(key) {
+                            rule.insert(Value::from(ext), v);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
         if let Some(Value::String(r)) = svc.get("restart") {
             if let Some(n) = r.strip_prefix("on-failure:") {
                 let n = Value::from(n.to_string());
@@ -436,6 +466,18 @@ pub fn model_gaps(doc: &mut Mapping) {
         }
         octal_modes(svc);
     }
+}
+
+/// A service's `develop.watch` rules (those that are mappings).
+fn watch_rules(svc: &mut Mapping) -> impl Iterator<Item = &mut Mapping> {
+    let rules = match svc.get_mut("develop").and_then(|d| d.get_mut("watch")) {
+        Some(Value::Sequence(list)) => Some(list),
+        _ => None,
+    };
+    rules.into_iter().flatten().filter_map(|r| match r {
+        Value::Mapping(m) => Some(m),
+        _ => None,
+    })
 }
 
 /// The `mode` of a service's secrets and configs as a number: written `0440` (YAML 1.1's

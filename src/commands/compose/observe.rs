@@ -83,7 +83,7 @@ pub fn watch(args: WatchArgs, project: &Project, g: &Globals) -> anyhow::Result<
             services.join(", ")
         ));
         tokio::select! {
-            r = watch::run(&ctx, project, &rules, std::time::Duration::from_millis(500), &super::report) => r?,
+            r = watch::run(&ctx, project, &rules, std::time::Duration::from_millis(500), &super::report, None) => r?,
             _ = tokio::signal::ctrl_c() => {}
         }
         Ok(ExitCode::SUCCESS)

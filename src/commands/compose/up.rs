@@ -54,6 +54,10 @@ pub struct UpArgs {
     /// Also show the output of the named services' dependencies.
     #[arg(long)]
     pub attach_dependencies: bool,
+    /// Act on the services' develop.watch rules while attached, as `compose watch` (sync,
+    /// sync+restart, sync+exec, rebuild); not with -d or --wait.
+    #[arg(short, long)]
+    pub watch: bool,
     #[command(flatten)]
     pub create: CreateArgs,
 }
@@ -181,6 +185,9 @@ pub fn up(args: UpArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCo
             "--abort-on-container-exit and --exit-code-from cannot be combined with -d or --wait"
         );
     }
+    if detach && args.watch {
+        anyhow::bail!("--watch follows the services while attached: it cannot be combined with -d or --wait (use `burrow compose watch --no-up` beside a detached up)");
+    }
     if let Some(s) = &args.exit_code_from {
         project.services_for(std::slice::from_ref(s))?;
     }
@@ -207,8 +214,37 @@ pub fn up(args: UpArgs, project: &Project, g: &Globals) -> anyhow::Result<ExitCo
             &args.no_attach,
             args.attach_dependencies,
         )?;
-        attached(&ctx, project, &members, &shown, &args, opts.timeout).await
+        let rules = match args.watch {
+            true => watch_rules(project, &opts.services)?,
+            false => Vec::new(),
+        };
+        let run = Attached {
+            project,
+            services: &services,
+            shown: &shown,
+            args: &args,
+            timeout: opts.timeout,
+            rules: &rules,
+        };
+        run.attached(&ctx, members).await
     })
+}
+
+/// `up --watch`'s rules: those of the services asked for (all when none); a project without
+/// any is watched for nothing, with a warning, as Docker Compose goes on.
+fn watch_rules(
+    project: &Project,
+    services: &[String],
+) -> anyhow::Result<Vec<burrow::compose::engine::watch::Rule>> {
+    use burrow::compose::engine::watch;
+    match watch::rules(project, services) {
+        Ok(r) => Ok(r),
+        Err(burrow::compose::ComposeError::Load(m)) => {
+            super::report(format!("warning: {m}"));
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// `--wait`: every container running, and healthy where it has a healthcheck.
@@ -230,57 +266,122 @@ async fn wait_ready(ctx: &Ctx, members: &[Member], timeout: Duration) -> anyhow:
     Ok(())
 }
 
-/// The attached `up`: output until every container stopped, one stopped (abort), or Ctrl-C.
-async fn attached(
-    ctx: &Ctx,
-    project: &Project,
-    members: &[Member],
-    shown: &[String],
-    args: &UpArgs,
+/// What an attached `up` follows.
+struct Attached<'a> {
+    project: &'a Project,
+    services: &'a [String],
+    shown: &'a [String],
+    args: &'a UpArgs,
     timeout: Option<u64>,
-) -> anyhow::Result<ExitCode> {
-    let q = LogQuery::parse(None, None, "all", true, std::time::SystemTime::now())?;
-    let style = Style {
-        color: !args.no_color && std::io::IsTerminal::is_terminal(&std::io::stdout()),
-        timestamps: args.timestamps,
-        no_prefix: args.no_log_prefix,
-    };
-    let refs: Vec<&Member> = members
-        .iter()
-        .filter(|m| shown.contains(&m.service))
-        .collect();
-    let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
-    let watched = watched(project, members);
-    // With no output to show, the `up` still lasts until its containers stop.
-    let shown = async {
-        match refs.is_empty() {
-            true => {
-                all_stopped(ctx, members).await;
-                Ok(())
+    /// `--watch`'s rules (none without it).
+    rules: &'a [burrow::compose::engine::watch::Rule],
+}
+
+impl Attached<'_> {
+    /// The attached `up`: output until every container stopped, one stopped (abort), or
+    /// Ctrl-C; with --watch, the watch rules acted on meanwhile (and the containers a rebuild
+    /// made followed), until Ctrl-C.
+    async fn attached(&self, ctx: &Ctx, mut members: Vec<Member>) -> anyhow::Result<ExitCode> {
+        let (project, args) = (self.project, self.args);
+        let style = Style {
+            color: !args.no_color && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+            timestamps: args.timestamps,
+            no_prefix: args.no_log_prefix,
+        };
+        let abort = args.abort_on_container_exit || args.exit_code_from.is_some();
+        let watching = !self.rules.is_empty();
+        let rebuilt = tokio::sync::Notify::new();
+        let watch = async {
+            if !watching {
+                return std::future::pending().await;
             }
-            false => logs::show(ctx, &refs, &q, style).await,
+            super::report("Watch enabled".to_string());
+            burrow::compose::engine::watch::run(
+                ctx,
+                project,
+                self.rules,
+                Duration::from_millis(500),
+                &super::report,
+                Some(&rebuilt),
+            )
+            .await
+        };
+        tokio::pin!(watch);
+        // The containers whose output was shown from their start (a rebuild's new ones are
+        // shown from theirs, the others from then on).
+        let mut followed: Vec<String> = Vec::new();
+        let mut output_done = false;
+        loop {
+            let now = std::time::SystemTime::now();
+            let from_start = LogQuery::parse(None, None, "all", true, now)?;
+            let from_now = LogQuery::parse(Some("0s"), None, "all", true, now)?;
+            let (old, new): (Vec<&Member>, Vec<&Member>) = members
+                .iter()
+                .filter(|m| self.shown.contains(&m.service))
+                .partition(|m| followed.iter().any(|f| f == m.id()));
+            let watched = watched(project, &members);
+            // With no output to show, the `up` still lasts until its containers stop.
+            let shown = async {
+                if output_done {
+                    return std::future::pending().await;
+                }
+                if old.is_empty() && new.is_empty() {
+                    all_stopped(ctx, &members).await;
+                    return Ok(());
+                }
+                let (a, b) = tokio::join!(
+                    logs::show(ctx, &new, &from_start, style),
+                    logs::show(ctx, &old, &from_now, style)
+                );
+                a.and(b)
+            };
+            tokio::select! {
+                r = shown => {
+                    r?;
+                    if !watching {
+                        break;
+                    }
+                    // Watching goes on after the containers stopped (a rebuild starts them).
+                    output_done = true;
+                }
+                _ = tokio::signal::ctrl_c() => {
+                    eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
+                    break;
+                }
+                _ = first_exit(ctx, &watched), if abort => {
+                    eprintln!("Aborting on container exit...");
+                    break;
+                }
+                r = &mut watch => {
+                    r?;
+                    break;
+                }
+                _ = rebuilt.notified() => {
+                    followed = members.iter().map(|m| m.id().to_string()).collect();
+                    members = super::members(ctx, project, self.services, false).await?;
+                    output_done = false;
+                }
+            }
+            if followed.is_empty() {
+                followed = members.iter().map(|m| m.id().to_string()).collect();
+            }
         }
-    };
-    tokio::select! {
-        r = shown => r?,
-        _ = tokio::signal::ctrl_c() => eprintln!("Gracefully stopping... (press Ctrl+C again to force)"),
-        _ = first_exit(ctx, &watched), if abort => eprintln!("Aborting on container exit..."),
-    }
-    for m in members {
-        if m.state(ctx).await?.is_running() {
-            hooks::stop(ctx, project, m, timeout).await?;
-            super::report(format!("Container {}  Stopped", m.name));
+        for m in &members {
+            if m.state(ctx).await?.is_running() {
+                hooks::stop(ctx, project, m, self.timeout).await?;
+                super::report(format!("Container {}  Stopped", m.name));
+            }
         }
-    }
-    let Some(svc) = &args.exit_code_from else {
-        return Ok(ExitCode::SUCCESS);
-    };
-    for m in members.iter().filter(|m| &m.service == svc) {
-        if let State::Exited { code, .. } = m.state(ctx).await? {
-            return Ok(ExitCode::from(code as u8));
+        let Some(svc) = &args.exit_code_from else {
+            return Ok(ExitCode::SUCCESS);
+        };
+        for m in members.iter().filter(|m| &m.service == svc) {
+            if let State::Exited { code, .. } = m.state(ctx).await? {
+                return Ok(ExitCode::from(code as u8));
+            }
         }
+        Ok(ExitCode::SUCCESS)
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The containers whose exit aborts an attached `up` (and that `--wait` waits for): all but

@@ -59,56 +59,64 @@ pub fn of(svc: &Service, when: When) -> Result<Vec<ExecRequest>, ComposeError> {
             "{what}: give a list of hooks, each with command: (and user:, privileged:, working_dir:, environment:)"
         )));
     };
-    let mut out = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let Value::Object(h) = item else {
-            return Err(bad(format!(
-                "{what}[{i}]: give a mapping with command: (and user:, privileged:, working_dir:, environment:)"
-            )));
-        };
-        if let Some(k) = h.keys().find(|k| {
-            !matches!(
-                k.as_str(),
-                "command" | "user" | "privileged" | "working_dir" | "environment"
-            ) && !k.starts_with("x-")
-        }) {
-            return Err(bad(format!(
-                "{what}[{i}].{k}: not a hook key (command, user, privileged, working_dir, environment)"
-            )));
-        }
-        let cmd = words(h.get("command")).unwrap_or_default();
-        if cmd.is_empty() {
-            return Err(bad(format!("{what}[{i}]: command is required")));
-        }
-        let env = match h.get("environment") {
-            None | Some(Value::Null) => Vec::new(),
-            v @ Some(Value::Array(_) | Value::Object(_)) => key_values(v),
-            Some(other) => {
-                return Err(bad(format!(
-                    "{what}[{i}].environment: {other}: give a mapping or a list of KEY=VALUE"
-                )))
-            }
-        };
-        let privileged = match h.get("privileged") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(other) => {
-                return Err(bad(format!(
-                    "{what}[{i}].privileged: {other}: give true or false"
-                )))
-            }
-        };
-        let text = |k: &str| h.get(k).filter(|v| !v.is_null()).map(scalar);
-        out.push(ExecRequest {
-            cmd,
-            tty: false,
-            env,
-            user: text("user"),
-            working_dir: text("working_dir"),
-            privileged,
-        });
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| request(&svc.name, &format!("{what}[{i}]"), item))
+        .collect()
+}
+
+/// One command to run in a service's containers, as hooks and `develop.watch`'s `exec` give
+/// it (`command`, `user`, `privileged`, `working_dir`, `environment`); `what` names the entry
+/// in errors.
+pub fn request(service: &str, what: &str, item: &Value) -> Result<ExecRequest, ComposeError> {
+    let bad = |m: String| ComposeError::service(service, m);
+    let Value::Object(h) = item else {
+        return Err(bad(format!(
+            "{what}: give a mapping with command: (and user:, privileged:, working_dir:, environment:)"
+        )));
+    };
+    if let Some(k) = h.keys().find(|k| {
+        !matches!(
+            k.as_str(),
+            "command" | "user" | "privileged" | "working_dir" | "environment"
+        ) && !k.starts_with("x-")
+    }) {
+        return Err(bad(format!(
+            "{what}.{k}: not a key here (command, user, privileged, working_dir, environment)"
+        )));
     }
-    Ok(out)
+    let cmd = words(h.get("command")).unwrap_or_default();
+    if cmd.is_empty() {
+        return Err(bad(format!("{what}: command is required")));
+    }
+    let env = match h.get("environment") {
+        None | Some(Value::Null) => Vec::new(),
+        v @ Some(Value::Array(_) | Value::Object(_)) => key_values(v),
+        Some(other) => {
+            return Err(bad(format!(
+                "{what}.environment: {other}: give a mapping or a list of KEY=VALUE"
+            )))
+        }
+    };
+    let privileged = match h.get("privileged") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(bad(format!(
+                "{what}.privileged: {other}: give true or false"
+            )))
+        }
+    };
+    let text = |k: &str| h.get(k).filter(|v| !v.is_null()).map(scalar);
+    Ok(ExecRequest {
+        cmd,
+        tty: false,
+        env,
+        user: text("user"),
+        working_dir: text("working_dir"),
+        privileged,
+    })
 }
 
 /// Runs the service's hooks of one kind in container `c`, one after another; the first that
@@ -247,7 +255,7 @@ mod tests {
             ),
             (
                 serde_json::json!({PRE_STOP: [{"command": "x", "cmd": 1}]}),
-                "pre_stop[0].cmd: not a hook key",
+                "pre_stop[0].cmd: not a key here",
             ),
             (
                 serde_json::json!({PRE_STOP: [{"command": "x", "privileged": "yes"}]}),

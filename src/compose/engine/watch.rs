@@ -1,9 +1,10 @@
 //! `compose watch` (a service's `develop.watch` rules): the watched paths polled for changes,
 //! and each batch of changes acted on as Docker Compose acts: `sync` copies the changed files
 //! into the service's running containers under `target` (and deletes there what was deleted
-//! here), `sync+restart` then restarts them, `rebuild` builds the image again and recreates the
-//! service. Polling (not inotify) works the same on local disks and on the network file
-//! systems of cluster login nodes.
+//! here), `sync+restart` then restarts them, `sync+exec` then runs the rule's `exec` command in
+//! them, `rebuild` builds the image again and recreates the service; `initial_sync` syncs the
+//! whole path when watching starts. Polling (not inotify) works the same on local disks and on
+//! the network file systems of cluster login nodes.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -29,6 +30,7 @@ use crate::containers::{start, Ctx};
 pub enum Action {
     Sync,
     SyncRestart,
+    SyncExec,
     Rebuild,
 }
 
@@ -41,6 +43,10 @@ pub struct Rule {
     pub path: PathBuf,
     /// Where synced files go in the container.
     pub target: Option<String>,
+    /// `sync+exec`'s command.
+    pub exec: Option<ExecRequest>,
+    /// Sync the whole path when watching starts (`initial_sync`).
+    pub initial_sync: bool,
     ignore: Ignore,
 }
 
@@ -69,13 +75,44 @@ pub fn rules(project: &Project, services: &[String]) -> Result<Vec<Rule>, Compos
             .cloned()
             .unwrap_or_default();
         for (i, w) in watch.iter().enumerate() {
-            let action = match w.get("action").map(scalar).as_deref() {
+            // `sync+exec` is held beside the model's `sync` (see normalize::WATCH_GAPS).
+            let action = w
+                .get("x-burrow-action")
+                .or_else(|| w.get("action"))
+                .map(scalar);
+            let action = match action.as_deref() {
                 Some("sync") => Action::Sync,
                 Some("sync+restart") => Action::SyncRestart,
+                Some("sync+exec") => Action::SyncExec,
                 Some("rebuild") => Action::Rebuild,
                 other => {
                     return Err(bad(format!(
-                        "[{i}].action {other:?}: burrow takes sync, sync+restart or rebuild"
+                    "[{i}].action {other:?}: burrow takes sync, sync+restart, sync+exec or rebuild"
+                )))
+                }
+            };
+            let exec = match (w.get("x-burrow-exec").filter(|e| !e.is_null()), action) {
+                (Some(e), Action::SyncExec) => Some(super::hooks::request(
+                    &name,
+                    &format!("develop.watch[{i}].exec"),
+                    e,
+                )?),
+                (None, Action::SyncExec) => {
+                    return Err(bad(format!("[{i}]: sync+exec needs exec: with a command")))
+                }
+                (Some(_), _) => {
+                    return Err(bad(format!(
+                        "[{i}].exec: only the sync+exec action runs a command"
+                    )))
+                }
+                (None, _) => None,
+            };
+            let initial_sync = match w.get("x-burrow-initial-sync") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(other) => {
+                    return Err(bad(format!(
+                        "[{i}].initial_sync: {other}: give true or false"
                     )))
                 }
             };
@@ -114,6 +151,8 @@ pub fn rules(project: &Project, services: &[String]) -> Result<Vec<Rule>, Compos
                 action,
                 path,
                 target,
+                exec,
+                initial_sync: initial_sync && action != Action::Rebuild,
                 ignore,
             });
         }
@@ -130,6 +169,19 @@ pub fn rules(project: &Project, services: &[String]) -> Result<Vec<Rule>, Compos
 /// relative to the watched path ("" for a watched file itself).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Snapshot(BTreeMap<String, (bool, u64, i128)>);
+
+impl Snapshot {
+    /// Every entry as a change (what `initial_sync` copies).
+    pub fn everything(&self) -> Vec<Change> {
+        self.0
+            .keys()
+            .map(|rel| Change {
+                rel: rel.clone(),
+                removed: false,
+            })
+            .collect()
+    }
+}
 
 /// A path that changed under a rule's path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -319,6 +371,25 @@ pub async fn apply(
             start::start_background(ctx, &c).await.map_err(fail)?;
             report(format!("Container {}  Restarted", m.name));
         }
+        if let Some(req) = &rule.exec {
+            let output = Arc::new(Mutex::new(LimitedOutput::default()));
+            let end = capture::run(ctx, &m.container, req, "watch", None, output.clone())
+                .await
+                .map_err(fail)?;
+            let text = output.lock().map(|o| o.text()).unwrap_or_default();
+            match end {
+                End::Exited(0) => {}
+                End::Exited(code) => report(format!(
+                    "warning: service {svc}: the exec command exited with status {code} in {}: {}",
+                    m.name,
+                    text.trim()
+                )),
+                End::TimedOut => report(format!(
+                    "warning: service {svc}: the exec command did not end in {}",
+                    m.name
+                )),
+            }
+        }
     }
     Ok(())
 }
@@ -355,14 +426,25 @@ fn sync_tar(
 
 /// Watches `rules` until the future ends (the caller stops it): each rule's path polled every
 /// `every`, a batch of changes acted on once the path has been still for one more poll.
+/// `rebuilt` hears of each service recreated by a rebuild (`up --watch` then follows the new
+/// containers' output).
 pub async fn run(
     ctx: &Ctx,
     project: &Project,
     rules: &[Rule],
     every: Duration,
     report: Report<'_>,
+    rebuilt: Option<&tokio::sync::Notify>,
 ) -> Result<(), ComposeError> {
     let mut seen: Vec<Snapshot> = rules.iter().map(Rule::scan).collect();
+    for (rule, snap) in rules.iter().zip(&seen) {
+        if !rule.initial_sync {
+            continue;
+        }
+        if let Err(e) = apply(ctx, project, rule, &snap.everything(), report).await {
+            report(format!("warning: {e}"));
+        }
+    }
     let mut pending: Vec<Vec<Change>> = vec![Vec::new(); rules.len()];
     loop {
         tokio::time::sleep(every).await;
@@ -382,8 +464,14 @@ pub async fn run(
                 continue;
             }
             let batch = std::mem::take(&mut pending[i]);
-            if let Err(e) = apply(ctx, project, rule, &batch, report).await {
-                report(format!("warning: {e}"));
+            match apply(ctx, project, rule, &batch, report).await {
+                Err(e) => report(format!("warning: {e}")),
+                Ok(()) if rule.action == Action::Rebuild => {
+                    if let Some(n) = rebuilt {
+                        n.notify_one();
+                    }
+                }
+                Ok(()) => {}
             }
         }
     }
@@ -401,8 +489,49 @@ mod tests {
             action: Action::Sync,
             path: path.to_path_buf(),
             target: Some("/app".into()),
+            exec: None,
+            initial_sync: false,
             ignore: Ignore::from_patterns(&p).unwrap(),
         }
+    }
+
+    #[test]
+    fn sync_exec_and_initial_sync_rules_are_read() {
+        let p = crate::compose::project::for_tests(
+            "services:\n  web:\n    image: x\n    develop:\n      watch:\n        - action: sync+exec\n          path: ./src\n          target: /app\n          initial_sync: true\n          exec:\n            command: reload --now\n            user: root\n        - {action: sync, path: ./s, target: /s}\n",
+        );
+        let r = rules(&p, &[]).unwrap();
+        assert_eq!(r[0].action, Action::SyncExec);
+        assert!(r[0].initial_sync && !r[1].initial_sync);
+        let exec = r[0].exec.as_ref().unwrap();
+        assert_eq!(exec.cmd, ["reload", "--now"]);
+        assert_eq!(exec.user.as_deref(), Some("root"));
+        assert_eq!(r[1].action, Action::Sync);
+        assert!(r[1].exec.is_none());
+        for (yaml, what) in [
+            ("{action: sync+exec, path: ./s, target: /s}", "needs exec"),
+            (
+                "{action: sync, path: ./s, target: /s, exec: {command: x}}",
+                "only the sync+exec",
+            ),
+            (
+                "{action: sync+exec, path: ./s, target: /s, exec: {cmd: x}}",
+                "exec.cmd",
+            ),
+        ] {
+            let p = crate::compose::project::for_tests(&format!(
+                "services:\n  web:\n    image: x\n    develop:\n      watch:\n        - {yaml}\n"
+            ));
+            let e = rules(&p, &[]).unwrap_err().to_string();
+            assert!(e.contains(what), "{yaml}: {e}");
+        }
+        // compose config prints the rule as written.
+        let doc = serde_yaml::to_string(&p.document().unwrap()).unwrap();
+        assert!(
+            doc.contains("action: sync+exec") && doc.contains("initial_sync: true"),
+            "{doc}"
+        );
+        assert!(!doc.contains("x-burrow"), "{doc}");
     }
 
     #[test]
