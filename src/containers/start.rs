@@ -34,7 +34,7 @@ pub async fn start_task_then(
     stdio: &Stdio,
     between: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<u32> {
-    let mounted = mount_volumes(ctx, id)?;
+    let mounted = mount_volumes(ctx, id).await?;
     let created = ctx.client.create_task(id, rootfs, stdio).await;
     // The task holds its mounts now: a stopping container may unmount what it no longer sees used.
     drop(mounted);
@@ -72,14 +72,17 @@ pub async fn start_task_then(
 /// Mounts the filesystems of container `id`'s volumes that have one and are not mounted (a
 /// tmpfs volume after its last user stopped, or after the launcher or host restarted); returns
 /// the volume lock to hold until the task is created, when there are any.
-fn mount_volumes(ctx: &Ctx, id: &str) -> anyhow::Result<Option<nix::fcntl::Flock<std::fs::File>>> {
+async fn mount_volumes(
+    ctx: &Ctx,
+    id: &str,
+) -> anyhow::Result<Option<nix::fcntl::Flock<std::fs::File>>> {
     let record = super::mounts::MountRecord::read(&ctx.store.container_dir(id), None);
     let volumes = super::volumes::Volumes::of(ctx);
     let names = volumes.with_filesystem(record.volume_names());
     if names.is_empty() {
         return Ok(None);
     }
-    let lock = volumes.lock_mounts()?;
+    let lock = volumes.lock_mounts().await?;
     for name in names {
         volumes.mount(&name)?;
     }

@@ -371,9 +371,17 @@ impl Volumes {
 
     /// The lock under which a filesystem volume is mounted for a container's task (held until
     /// the task holds its mounts) and unmounted when its last user stopped, so that neither
-    /// happens in the middle of the other.
-    pub fn lock_mounts(&self) -> Result<Flock<std::fs::File>, VolumeError> {
-        self.lock()
+    /// happens in the middle of the other. A lock of its own (held across awaits, where the
+    /// volumes' lock is not), taken on a blocking thread: waiting for it never stalls the
+    /// runtime whose task holds it.
+    pub async fn lock_mounts(&self) -> Result<Flock<std::fs::File>, VolumeError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || me.lock_file(".mounts.lock"))
+            .await
+            .map_err(|e| VolumeError::Remove {
+                name: ".mounts.lock".into(),
+                source: std::io::Error::other(e.to_string()),
+            })?
     }
 
     /// Whether a volume's data dir holds nothing, as the runtime sees it.
@@ -444,8 +452,12 @@ impl Volumes {
     }
 
     fn lock(&self) -> Result<Flock<std::fs::File>, VolumeError> {
+        self.lock_file(".lock")
+    }
+
+    fn lock_file(&self, name: &str) -> Result<Flock<std::fs::File>, VolumeError> {
         private_dir(&self.dir)?;
-        let path = self.dir.join(".lock");
+        let path = self.dir.join(name);
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -782,7 +794,7 @@ pub async fn release_unused(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     if names.is_empty() {
         return Ok(());
     }
-    let _l = vols.lock_mounts()?;
+    let _l = vols.lock_mounts().await?;
     let used = InUse::live(ctx, id).await?;
     for n in names {
         if used.user(&vols.data(&n)).is_none() {
