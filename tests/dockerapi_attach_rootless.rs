@@ -191,7 +191,7 @@ fn docker_run_attach_and_exec_through_the_socket() {
     let state = api.docker_ok(&["inspect", "-f", "{{.State.Status}}", "left"]);
     assert_eq!(state.trim(), "running");
 
-    // docker 28 (API 1.43 negotiated) takes the same paths.
+    // docker 28 (API 1.44 negotiated) takes the same paths.
     let newer = "/usr/local/bin/docker";
     if std::path::Path::new(newer).exists() {
         let out = api.run(&[newer, "run", "--rm", &busybox, "echo", "from-28"]);

@@ -238,6 +238,30 @@ fn docker_cli_ops_through_burrows_socket() {
         "{{.HostConfig.VolumesFrom}} {{range .HostConfig.Devices}}{{.PathOnHost}}:{{.PathInContainer}}:{{.CgroupPermissions}}{{end}}",
     ]);
     assert_eq!(hc.trim(), "[volsrc:ro] /dev/zero:/dev/z:rwm");
+    // --mac-address and --stop-timeout, --log-opt without --log-driver (an empty LogConfig.Type).
+    let out = api.docker_ok(&[
+        "run",
+        "--name",
+        "macd",
+        "--mac-address",
+        "02:42:ac:11:00:99",
+        "--stop-timeout",
+        "4",
+        "--log-opt",
+        "max-size=1k",
+        &busybox,
+        "cat",
+        "/sys/class/net/eth0/address",
+    ]);
+    assert_eq!(out, "02:42:ac:11:00:99\n");
+    let cfg = api.docker_ok(&[
+        "inspect",
+        "macd",
+        "--format",
+        "{{.Config.StopTimeout}} {{json .HostConfig.LogConfig.Config}}",
+    ]);
+    assert_eq!(cfg.trim(), r#"4 {"max-size":"1k"}"#);
+    api.docker_ok(&["rm", "macd"]);
     api.docker_ok(&["rm", "volsrc", "volsink"]);
     api.docker_ok(&["volume", "rm", "opsvol"]);
 

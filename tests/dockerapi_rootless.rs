@@ -34,7 +34,7 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
         "--format",
         "{{.Server.APIVersion}} {{.Server.Version}}",
     ]);
-    assert!(v.starts_with("1.43 "), "{v}");
+    assert!(v.starts_with("1.44 "), "{v}");
     // A client newer than the API (docker 28 speaks 1.51) negotiates down to it.
     if Path::new("/usr/local/bin/docker").exists() {
         let out = api.run(&[
@@ -43,7 +43,7 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
             "--format",
             "{{.Client.APIVersion}}",
         ]);
-        assert_eq!(stdout(&out).trim(), "1.43", "{}", stderr(&out));
+        assert_eq!(stdout(&out).trim(), "1.44", "{}", stderr(&out));
     }
 
     // run -d -p: the published port answers on the host.

@@ -103,7 +103,7 @@ fn slow_requests_do_not_hold_up_other_clients() {
         let (code, body) = api.curl("GET", "/_ping", None);
         assert_eq!((code, body.as_str()), (200, "OK"));
         let v = api.docker_ok(&["version", "--format", "{{.Server.APIVersion}}"]);
-        assert_eq!(v.trim(), "1.43");
+        assert_eq!(v.trim(), "1.44");
     }
     assert!(
         !waiting.is_finished() && !following.is_finished(),
@@ -255,7 +255,7 @@ fn check_served(m: &TestMachine, bin: &Path, socket: &Path) {
         &["version", "--format", "{{.Server.APIVersion}}"],
     );
     assert!(out.status.success(), "docker version: {}", stderr(&out));
-    assert_eq!(stdout(&out).trim(), "1.43");
+    assert_eq!(stdout(&out).trim(), "1.44");
     let out = burrow_as_user(m, bin, &["info"]);
     let want = format!("Docker API:\tunix://{} (served", socket.display());
     assert!(stdout(&out).contains(&want), "{}", stdout(&out));

@@ -209,6 +209,9 @@ fn install_under_systemd_survives_a_killed_containerd_and_uninstalls_cleanly() {
     let _lock = m.exclusive("rootless-containerd");
     let mut c = Cleanup::new();
     uninstall_on_drop(&m, &bin, &mut c);
+    // A host where rootful CNI ran has a /run/cni of root's; the launcher's copy of /run must
+    // not show it to the user's plugins (the tuning plugin keeps --mac-address's state there).
+    std::fs::create_dir_all("/run/cni").unwrap();
 
     let out = burrow(&m, &bin, &["setup", "install"]);
     assert!(
@@ -309,6 +312,22 @@ fn install_under_systemd_survives_a_killed_containerd_and_uninstalls_cleanly() {
         stdout(&out),
         stderr(&out)
     );
+
+    // A container on the default network with a MAC of its own (CNI's tuning plugin).
+    let out = burrow(
+        &m,
+        &bin,
+        &[
+            "run",
+            "--rm",
+            "--mac-address",
+            "02:42:ac:11:00:99",
+            image,
+            "cat",
+            "/sys/class/net/eth0/address",
+        ],
+    );
+    assert_eq!(stdout(&out), "02:42:ac:11:00:99\n", "{}", stderr(&out));
 
     // Running install again changes nothing and returns at once.
     let out = burrow(&m, &bin, &["setup", "install"]);

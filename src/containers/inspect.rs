@@ -129,6 +129,15 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "Networks": networks_json(ctx, &c.id, hook::read_config(&dir).as_ref(), &net_state),
         },
     });
+    // Docker's StopTimeout is there only when set (--stop-timeout).
+    if let (Some(t), Some(cfg)) = (
+        c.labels
+            .get(labels::STOP_TIMEOUT)
+            .and_then(|t| t.parse::<i64>().ok()),
+        doc["Config"].as_object_mut(),
+    ) {
+        cfg.insert("StopTimeout".into(), json!(t));
+    }
     // HostConfig as asked (binds, capabilities, DNS, limits ...), beside what the spec shows.
     if let (Some(a), Some(hc)) = (&asked, doc["HostConfig"].as_object_mut()) {
         if let Ok(Value::Object(more)) = serde_json::to_value(&a.host) {

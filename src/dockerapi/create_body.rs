@@ -504,8 +504,12 @@ fn host(r: &mut ContainerRequest, mut h: HostBody) -> Result<(), ApiError> {
         .collect();
     hc.ulimits = each("Ulimits", Some(ulimits))?;
     hc.shm_size = (h.shm_size > 0).then_some(ByteSize(h.shm_size));
-    if let Some(l) = h.log_config.filter(|l| !l.driver.is_empty()) {
-        hc.log_config.driver = l.driver;
+    // An empty Type is the default driver, with the options given (`docker run --log-opt`
+    // without --log-driver sends that).
+    if let Some(l) = h.log_config {
+        if !l.driver.is_empty() {
+            hc.log_config.driver = l.driver;
+        }
         hc.log_config.options = l
             .config
             .unwrap_or_default()
@@ -718,6 +722,11 @@ mod tests {
         assert_eq!(r.host_config.tmpfs.len(), 1);
         assert_eq!(r.host_config.ulimits.len(), 1);
         assert_eq!(r.host_config.log_config.options, ["max-size=1m"]);
+        let r = req(
+            r#"{"Image":"x","HostConfig":{"LogConfig":{"Type":"","Config":{"max-file":"2"}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.host_config.log_config.options, ["max-file=2"]);
         assert_eq!(r.networking_config.endpoints[0].aliases, ["w"]);
         assert!(r.validate(false).is_ok());
     }

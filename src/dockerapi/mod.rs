@@ -51,7 +51,7 @@ pub use listen::{Listen, Listener, ServeError};
 pub use server::{choose, default_socket, serve, Chosen, ServeOptions};
 
 /// The highest API version burrow implements (reported by /version and the API-Version header).
-pub const API_VERSION: &str = "1.43";
+pub const API_VERSION: &str = "1.44";
 /// The lowest API version clients may ask for.
 pub const MIN_API_VERSION: &str = "1.24";
 

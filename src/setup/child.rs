@@ -26,8 +26,10 @@ pub struct ChildConfig {
     pub runtime: String,
 }
 
-/// Copy-up symlinks in the child's /run, /var/lib and /etc that would hide ours.
-const STALE_LINKS: &[&str] = &["/run/xtables.lock"];
+/// Copy-up symlinks in the child's /run, /var/lib and /etc that would hide ours: the host's
+/// iptables lock, and the host's /run/cni (made by rootful CNI users, root's own), where the
+/// tuning plugin (`--mac-address`) keeps its state and the user could not write.
+const STALE_LINKS: &[&str] = &["/run/xtables.lock", "/run/cni"];
 
 /// Inside the launcher: binds the user's dirs over containerd's paths and execs containerd; returns
 /// only when that fails. Run it single-threaded: it changes the environment before exec.

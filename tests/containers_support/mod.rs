@@ -243,7 +243,8 @@ pub fn rootless_with(name: &str, launcher: Option<&Path>, net_flags: &[&str]) ->
     std::fs::write(home.join("containerd.toml"), config).unwrap();
     chown(&home);
     let child = format!(
-        "mkdir -p {h}/.local/share/cni {r}/containerd && rm -f /var/lib/cni && mkdir -p /var/lib/cni && \
+        "if [ -L /run/cni ]; then rm -f /run/cni; fi; \
+         mkdir -p {h}/.local/share/cni {r}/containerd && rm -f /var/lib/cni && mkdir -p /var/lib/cni && \
          mount --bind {h}/.local/share/cni /var/lib/cni && rm -f /run/containerd && mkdir -p /run/containerd && \
          mount --bind {r}/containerd /run/containerd && exec containerd --config {h}/containerd.toml",
         h = home.display(),
