@@ -722,11 +722,11 @@ mod tests {
         assert_eq!(r.host_config.tmpfs.len(), 1);
         assert_eq!(r.host_config.ulimits.len(), 1);
         assert_eq!(r.host_config.log_config.options, ["max-size=1m"]);
-        let r = req(
+        let logs = req(
             r#"{"Image":"x","HostConfig":{"LogConfig":{"Type":"","Config":{"max-file":"2"}}}}"#,
         )
         .unwrap();
-        assert_eq!(r.host_config.log_config.options, ["max-file=2"]);
+        assert_eq!(logs.host_config.log_config.options, ["max-file=2"]);
         assert_eq!(r.networking_config.endpoints[0].aliases, ["w"]);
         assert!(r.validate(false).is_ok());
     }
