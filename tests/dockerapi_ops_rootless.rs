@@ -330,6 +330,16 @@ fn docker_cli_ops_through_burrows_socket() {
         assert_eq!(code, 409, "{body}");
         assert!(body.contains("cgroup v1"), "{body}");
     }
+    // Pausing likewise needs a cgroup (the freezer): 409 saying so where there is none.
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        api.docker_ok(&["run", "-d", "--name", "pz", &busybox, "sleep", "60"]);
+        let (code, body) = api.curl("POST", "/containers/pz/pause", None);
+        assert_eq!(code, 409, "{body}");
+        assert!(body.contains("freezer"), "{body}");
+        let out = api.docker(&["pause", "pz"]);
+        assert!(stderr(&out).contains("freezer"), "{}", stderr(&out));
+        api.docker_ok(&["rm", "-f", "pz"]);
+    }
     let (code, body) = api.curl(
         "POST",
         "/containers/cpc/update",

@@ -316,6 +316,15 @@ pub fn pausable(ctx: &Ctx) -> bool {
 
 /// Pauses (or with `resume`, unpauses) `c`.
 pub async fn pause(ctx: &Ctx, c: &Container, resume: bool) -> anyhow::Result<()> {
+    if !pausable(ctx) {
+        let why = super::spec::cgroup_unavailable_reason(ctx.rootless())
+            .unwrap_or_else(|| "the cgroup manager is \"none\" (see `burrow info`)".into());
+        return Err(NoFreezer {
+            container: record::name_of(c),
+            why,
+        }
+        .into());
+    }
     let r = if resume {
         ctx.client.resume(&c.id).await
     } else {
@@ -323,11 +332,19 @@ pub async fn pause(ctx: &Ctx, c: &Container, resume: bool) -> anyhow::Result<()>
     };
     r.with_context(|| {
         format!(
-            "{} {} (pausing needs the freezer cgroup, which rootless containers on cgroup v1 do not have)",
+            "{} {}",
             if resume { "unpausing" } else { "pausing" },
             record::name_of(c)
         )
     })
+}
+
+/// A pause where containers have no cgroup, hence no freezer.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot pause or unpause {container}: pausing needs the container's freezer cgroup, and containers here have none: {why}")]
+pub struct NoFreezer {
+    pub container: String,
+    pub why: String,
 }
 
 /// Gives `c` the name `new_name` (refused if another container has it).

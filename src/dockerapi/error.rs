@@ -84,6 +84,9 @@ pub fn status_of(err: &anyhow::Error) -> u16 {
                 return 404;
             }
         }
+        if cause.is::<crate::containers::ops::NoFreezer>() {
+            return 409;
+        }
         if let Some(e) = cause.downcast_ref::<VolumeError>() {
             return volume_status(e);
         }
