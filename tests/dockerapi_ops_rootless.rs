@@ -653,6 +653,49 @@ fn docker_cli_ops_through_burrows_socket() {
             stderr(&out)
         );
     }
+    // Asked afterwards, the same window is answered from the events the service kept (as
+    // Docker's daemon answers from its buffer), and a window of the future waits for it.
+    let past = api.docker_ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "container=evt",
+        "--format",
+        "{{.Action}}",
+    ]);
+    for action in ["create", "start", "die"] {
+        assert!(past.lines().any(|l| l == action), "no {action} in:\n{past}");
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let later = spawn_docker(
+        &api,
+        &[
+            "events",
+            "--since",
+            &now.to_string(),
+            "--until",
+            &(now + 4).to_string(),
+            "--filter",
+            "container=evt2",
+            "--format",
+            "{{.Action}}",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    api.docker_ok(&["run", "--rm", "--name", "evt2", &image("busybox"), "true"]);
+    let out = later.wait_with_output().unwrap();
+    assert!(
+        stdout(&out).lines().any(|l| l == "start"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 }
 
 /// Stats need cgroups, which rootless containers lack on cgroup v1: this part runs the

@@ -298,7 +298,7 @@ async fn lookup(client: &Client, env: &Envelope) -> Option<Known> {
     client.get(&id).await.ok().map(|c| Known::of(&c))
 }
 
-fn nanos(t: SystemTime) -> i64 {
+pub(crate) fn nanos(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0)

@@ -12,6 +12,7 @@ pub mod defaults;
 pub mod diff;
 pub mod diskusage;
 pub mod endpoints;
+pub mod event_history;
 pub mod events;
 pub mod exec;
 pub mod execs;

@@ -1,5 +1,6 @@
 //! `GET /events`: the library's event stream (containerd's events as Docker's, as `burrow
-//! events`) sent as JSON lines, filtered, ending at `until`.
+//! events`) sent as JSON lines, filtered, ending at `until`; the events the service has seen
+//! since it started are kept ([`History`]) and replayed for a `since` or `until` in the past.
 
 use std::time::SystemTime;
 
@@ -8,6 +9,7 @@ use hyper::Response;
 use super::error::ApiError;
 use super::http::{self, Body, Query};
 use super::SharedCtx;
+use crate::containers::event_history::History;
 use crate::containers::events::{self, EventFilter, EventQuery};
 use crate::containers::logquery::parse_time;
 
@@ -19,10 +21,20 @@ fn time(q: &Query, key: &str, now: SystemTime) -> Result<Option<SystemTime>, Api
         .transpose()
 }
 
-/// `GET /events?since=&until=&filters=` (type container or image, event, container, image,
-/// label): Docker's event messages, one JSON document per line; the stream ends at `until`,
-/// else when the client leaves. containerd keeps no history: `since` only drops events
-/// older than it, nothing from before the request is replayed.
+/// The events this service has seen (set when it starts serving).
+static HISTORY: std::sync::OnceLock<History> = std::sync::OnceLock::new();
+
+/// Starts keeping the events of `ctx`'s namespace for the life of the service.
+pub fn start_recording(ctx: &SharedCtx) {
+    let history = HISTORY.get_or_init(History::default).clone();
+    let (client, namespace) = (ctx.client.clone(), ctx.ep.namespace.clone());
+    tokio::spawn(async move { history.record(client, namespace).await });
+}
+
+/// `GET /events?since=&until=&filters=` (type container, image, network or volume, event,
+/// container, image, label, ...): Docker's event messages, one JSON document per line; with
+/// `since` or `until`, first those the service kept (its last 1024, since it started) from
+/// `since` up to `until`; the stream ends at `until`, else when the client leaves.
 pub async fn events(ctx: SharedCtx, q: &Query) -> Result<Response<Body>, ApiError> {
     let now = SystemTime::now();
     let filter =
@@ -34,10 +46,14 @@ pub async fn events(ctx: SharedCtx, q: &Query) -> Result<Response<Body>, ApiErro
     };
     let (tx, body) = http::channel(None);
     let task = tokio::spawn(async move {
-        let sent = events::stream(&ctx.client, &ctx.ep.namespace, &query, |e| {
+        let emit = |e: &events::Event| {
             let _ = tx.send(format!("{}\n", e.to_json()).into());
-        })
-        .await;
+        };
+        if let Some(history) = HISTORY.get() {
+            history.replay(&query, emit).await;
+            return;
+        }
+        let sent = events::stream(&ctx.client, &ctx.ep.namespace, &query, emit).await;
         if let Err(e) = sent {
             tracing::debug!(error = %format!("{e:#}"), "events");
         }

@@ -84,6 +84,7 @@ pub fn choose(
 pub async fn serve(ctx: Ctx, opts: ServeOptions) -> Result<(), ServeError> {
     tracing::info!("serving the Docker API");
     let ctx = SharedCtx::new(ctx);
+    super::events::start_recording(&ctx);
     let listener = &opts.listener;
     let active = Arc::new(AtomicUsize::new(0));
     let mut idle_since = Instant::now();
