@@ -152,6 +152,24 @@ fn docker_cli_ops_through_burrows_socket() {
         top.lines().count() == 2 && top.contains("sleep 300"),
         "{top}"
     );
+    let sizes = api.docker_ok(&[
+        "container",
+        "inspect",
+        "--size",
+        "-f",
+        "{{.SizeRw}} {{.SizeRootFs}}",
+        "cpc",
+    ]);
+    let sizes: Vec<u64> = sizes
+        .split_whitespace()
+        .map(|n| n.parse().unwrap_or(0))
+        .collect();
+    assert!(
+        sizes.len() == 2 && sizes[0] > 0 && sizes[1] > sizes[0],
+        "{sizes:?}"
+    );
+    let listed = api.docker_ok(&["ps", "--filter", "is-task=false", "--format", "{{.Names}}"]);
+    assert!(listed.lines().any(|l| l == "cpc"), "{listed}");
     let diff = api.docker_ok(&["diff", "cpc"]);
     assert!(diff.lines().any(|l| l == "A /tmp/file1"), "{diff}");
     api.docker_ok(&["export", "-o", "cpc.tar", "cpc"]);

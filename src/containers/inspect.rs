@@ -14,6 +14,23 @@ use crate::network::hook;
 /// How Docker writes a time that never happened (Go's zero time.Time).
 pub use crate::images::time::ZERO as ZERO_TIME;
 
+/// [`inspect`] with Docker's `SizeRw` (the container's own layer) and `SizeRootFs` (all of its
+/// filesystem) when `size` (`inspect --size`, the API's `size=1`); 0 where they cannot be read.
+pub async fn inspect_sized(ctx: &Ctx, query: &str, size: bool) -> anyhow::Result<Value> {
+    let mut v = inspect(ctx, query).await?;
+    if size {
+        let c = ctx.find(query).await?;
+        let (rw, total) = ctx
+            .client
+            .snapshot_sizes(&c.snapshotter, &c.snapshot_key)
+            .await
+            .unwrap_or((0, 0));
+        v["SizeRw"] = rw.into();
+        v["SizeRootFs"] = total.into();
+    }
+    Ok(v)
+}
+
 /// The inspect document of the container `query` names (id, name or id prefix).
 pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
     let c = ctx.find(query).await?;

@@ -51,6 +51,8 @@ pub enum ListFilter {
     Publish(PortRange),
     /// Exposes one of these container ports (the image's, `--expose`'s and published ones).
     Expose(PortRange),
+    /// Is a Swarm task (`is-task=true`): no container here is one.
+    IsTask(bool),
 }
 
 impl ListFilter {
@@ -61,6 +63,7 @@ impl ListFilter {
             ListFilter::Id(_) => "id",
             ListFilter::Status(_) => "status",
             ListFilter::Label { .. } => "label",
+            ListFilter::IsTask(_) => "is-task",
             ListFilter::Exited(_) => "exited",
             ListFilter::Ancestor(_) => "ancestor",
             ListFilter::Network(_) => "network",
@@ -139,7 +142,7 @@ impl PartialEq for ListFilter {
 pub struct BadFilter(pub String, pub String);
 
 /// What a filter of an unknown key is told.
-const KEYS: &str = "use name=, id=, status=, label=, exited=, ancestor=, network=, before=, since=, health=, volume=, publish= or expose=";
+const KEYS: &str = "use name=, id=, status=, label=, exited=, ancestor=, network=, before=, since=, health=, volume=, publish=, expose= or is-task=";
 
 impl FromStr for ListFilter {
     type Err = BadFilter;
@@ -158,6 +161,11 @@ impl FromStr for ListFilter {
             "publish" => ListFilter::Publish(PortRange::parse(k, &v)?),
             "expose" => ListFilter::Expose(PortRange::parse(k, &v)?),
             "ancestor" => ListFilter::Ancestor(v),
+            "is-task" => ListFilter::IsTask(match v.as_str() {
+                "true" | "1" => true,
+                "false" | "0" => false,
+                _ => return Err(bad("is-task is true or false")),
+            }),
             "network" => ListFilter::Network(v),
             "before" => ListFilter::Before(v),
             "since" => ListFilter::Since(v),
@@ -287,6 +295,7 @@ impl Summary {
                 .iter()
                 .any(|p| r.holds(&format!("{}/{}", p.container_port, p.protocol))),
             ListFilter::Expose(r) => exposed().iter().any(|p| r.holds(p)),
+            ListFilter::IsTask(t) => !*t,
         };
         let mut keys: Vec<&str> = filters.iter().map(ListFilter::key).collect();
         keys.sort_unstable();
@@ -472,6 +481,10 @@ mod tests {
         assert!(s.matches(&[f("status=exited"), f("status=running")], &none));
         assert!(s.matches(&[f("name=db"), f("name=web")], &none));
         assert!(!s.matches(&[f("label=a"), f("label=zz")], &none));
+        // No container is a Swarm task.
+        assert!(s.matches(&[f("is-task=false")], &none));
+        assert!(!s.matches(&[f("is-task=true")], &none));
+        assert!("is-task=maybe".parse::<ListFilter>().is_err());
     }
 
     #[test]

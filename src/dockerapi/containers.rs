@@ -178,9 +178,9 @@ pub async fn list(ctx: &Ctx, q: &Query) -> Result<Response<Body>, ApiError> {
 }
 
 /// `GET /containers/{id}/json`.
-pub async fn inspect(ctx: &Ctx, id: &str) -> Result<Response<Body>, ApiError> {
+pub async fn inspect(ctx: &Ctx, id: &str, q: &Query) -> Result<Response<Body>, ApiError> {
     find(ctx, id).await?;
-    let mut v = cinspect::inspect(ctx, id).await?;
+    let mut v = cinspect::inspect_sized(ctx, id, q.flag("size", false)?).await?;
     // Docker's daemon names containers with a leading slash (Compose strips it).
     if let Some(name) = v["Name"].as_str().filter(|n| !n.starts_with('/')) {
         v["Name"] = format!("/{name}").into();

@@ -139,7 +139,7 @@ async fn route_containers(
     match (call.method.as_str(), segs) {
         ("POST", ["create"]) => containers::create(ctx, call).await,
         ("GET", ["json"]) => containers::list(ctx, q).await,
-        ("GET", [id, "json"]) => containers::inspect(ctx, id).await,
+        ("GET", [id, "json"]) => containers::inspect(ctx, id, q).await,
         ("POST", [id, "start"]) => containers::start(ctx, id).await,
         ("POST", [id, "stop"]) => containers::stop(ctx, id, q).await,
         ("POST", [id, "restart"]) => containers::restart(ctx, id, q).await,

@@ -75,18 +75,7 @@ async fn one(ctx: &Ctx, q: &str, kind: Option<Kind>, size: bool) -> anyhow::Resu
 }
 
 async fn container(ctx: &Ctx, q: &str, size: bool) -> anyhow::Result<Value> {
-    let mut v = burrow::containers::inspect::inspect(ctx, q).await?;
-    if size {
-        let c = ctx.find(q).await?;
-        let (rw, total) = ctx
-            .client
-            .snapshot_sizes(&c.snapshotter, &c.snapshot_key)
-            .await
-            .unwrap_or((0, 0));
-        v["SizeRw"] = rw.into();
-        v["SizeRootFs"] = total.into();
-    }
-    Ok(v)
+    burrow::containers::inspect::inspect_sized(ctx, q, size).await
 }
 
 async fn image(ctx: &Ctx, q: &str) -> anyhow::Result<Value> {
