@@ -333,6 +333,13 @@ fn compose_and_testcontainers_drive_burrow() {
          \x20   command: [\"sh\", \"-c\", \"while sleep 0.5; do wget -q -O /dev/null http://web/ && echo reached-web; done\"]\n\
          \x20   networks: [front]\n\
          \x20   depends_on: [web]\n\
+         \x20 reader:\n\
+         \x20   image: {busybox}\n\
+         \x20   command: [\"sh\", \"-c\", \"ls -d /data; cat /sys/class/net/eth0/address; ls /dev/zz; sleep 300\"]\n\
+         \x20   networks: [front]\n\
+         \x20   volumes_from: [web]\n\
+         \x20   devices: [\"/dev/zero:/dev/zz\"]\n\
+         \x20   mac_address: 02:42:ac:11:00:42\n\
          networks:\n\
          \x20 front: {{}}\n\
          volumes:\n\
@@ -371,6 +378,23 @@ fn compose_and_testcontainers_drive_burrow() {
             "bc_client_1",
             "bc_web_1"
         ])
+    );
+    // volumes_from, devices and mac_address reach the container (HostConfig.VolumesFrom,
+    // Devices, Config.MacAddress).
+    assert!(
+        wait_for(Duration::from_secs(30), || stdout(&dc(&[
+            "logs",
+            "--no-color",
+            "reader"
+        ]))
+        .contains("/dev/zz")),
+        "{:?}",
+        dc(&["logs", "--no-color", "reader"])
+    );
+    let logs = stdout(&dc(&["logs", "--no-color", "reader"]));
+    assert!(
+        logs.contains("| /data") && logs.contains("| 02:42:ac:11:00:42"),
+        "{logs}"
     );
     let nets = api.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(nets.lines().any(|l| l == "bc_front"), "{nets}");
