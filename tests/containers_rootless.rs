@@ -107,6 +107,22 @@ fn rootless_run_attaches_ahead_and_start_attaches_again() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(stdout(&out).contains("inet 10.4.0."), "{}", stdout(&out));
     assert!(leases().is_empty(), "run --rm kept a lease: {:?}", leases());
+    // The namespace made ahead has its loopback up, as one runc makes: a server on
+    // 127.0.0.1 answers the container itself.
+    let out = rl.burrow(&[
+        "run",
+        "--rm",
+        &bb,
+        "sh",
+        "-c",
+        "httpd -p 127.0.0.1:81 -h /etc; printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 5 127.0.0.1 81 | head -1",
+    ]);
+    assert!(
+        stdout(&out).starts_with("HTTP/1.1 200"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:80");

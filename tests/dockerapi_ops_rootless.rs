@@ -280,6 +280,16 @@ fn docker_cli_ops_through_burrows_socket() {
     ]);
     assert_eq!(cfg.trim(), r#"4 {"max-size":"1k"}"#);
     api.docker_ok(&["rm", "macd"]);
+    // The container's own loopback is up: a server on 127.0.0.1 answers it.
+    let out = api.docker_ok(&[
+        "run",
+        "--rm",
+        &busybox,
+        "sh",
+        "-c",
+        "httpd -p 127.0.0.1:81 -h /etc; printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 5 127.0.0.1 81 | head -1",
+    ]);
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     api.docker_ok(&["rm", "volsrc", "volsink"]);
     api.docker_ok(&["volume", "rm", "opsvol"]);
 

@@ -90,6 +90,9 @@ fn make_netns(path: &Path) -> anyhow::Result<NsId> {
     std::fs::File::create(path).map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?;
     unshare(CloneFlags::CLONE_NEWNET)
         .map_err(|e| anyhow::anyhow!("making a network namespace: {e}"))?;
+    // Its loopback up, as runc brings up that of a namespace it makes itself (the container's
+    // 127.0.0.1); a socket opened now is one of the new namespace.
+    let lo = burrow_rootlesskit::launcher::netconf::loopback_up();
     let mounted = mount(
         Some("/proc/thread-self/ns/net"),
         path,
@@ -106,6 +109,11 @@ fn make_netns(path: &Path) -> anyhow::Result<NsId> {
             "bind-mounting a network namespace at {}: {e}",
             path.display()
         );
+    }
+    if let Err(e) = lo {
+        let _ = umount2(path, MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_file(path);
+        anyhow::bail!("bringing up the loopback of a new network namespace: {e:#}");
     }
     NsId::of(path).map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))
 }
