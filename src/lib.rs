@@ -14,6 +14,7 @@
 //! - [`selfexec`]: the helpers burrow, containerd and runc run the burrow binary as.
 //! - [`config`]: burrow.toml, the user's and the site's defaults.
 //! - [`fsutil`]: private directories and files replaced whole.
+//! - [`errors`]: an error and its causes as one line.
 //! - [`compose`]: Compose files loaded into the Compose specification's model (the project).
 //! - [`dockerapi`]: the Docker Engine API on a unix socket (`burrow system service`).
 //! - [`slurm`]: Slurm jobs: the job's own containerd on node-local disk, ended with the job.
@@ -28,6 +29,7 @@ pub mod containers;
 pub mod devices;
 pub mod dockerapi;
 pub mod dockerfile;
+pub mod errors;
 pub mod format;
 pub mod fsutil;
 pub mod images;

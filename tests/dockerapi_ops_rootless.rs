@@ -290,6 +290,25 @@ fn docker_cli_ops_through_burrows_socket() {
         "httpd -p 127.0.0.1:81 -h /etc; printf 'GET /hostname HTTP/1.0\\r\\n\\r\\n' | nc -w 5 127.0.0.1 81 | head -1",
     ]);
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    // A host port published twice: the second run fails saying so, once.
+    let port = format!("127.0.0.1:{}:80", free_port());
+    api.docker_ok(&[
+        "run", "-d", "--name", "pub1", "-p", &port, &busybox, "sleep", "60",
+    ]);
+    let out = api.docker(&[
+        "run", "-d", "--name", "pub2", "-p", &port, &busybox, "sleep", "60",
+    ]);
+    let err = stderr(&out);
+    assert!(
+        !out.status.success() && err.contains("already published"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("runc create failed").count(),
+        1,
+        "said twice: {err}"
+    );
+    api.docker_ok(&["rm", "-f", "pub1", "pub2"]);
     api.docker_ok(&["rm", "volsrc", "volsink"]);
     api.docker_ok(&["volume", "rm", "opsvol"]);
 

@@ -45,22 +45,9 @@ pub fn say(err: &anyhow::Error) {
     eprintln!("burrow: {}", text(err));
 }
 
-/// An error and its causes, `: `-separated as anyhow's `{:#}` gives them, without a cause
-/// whose text an outer message already includes (many errors name their source in their
-/// own message too).
+/// An error and its causes on one line, each said once ([`burrow::errors::text`]).
 pub fn text(err: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in err.chain() {
-        let s = cause.to_string();
-        if out.contains(&s) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&s);
-    }
-    out
+    burrow::errors::text(err)
 }
 
 /// Docker's exit code for `err`: 127 or 126 when the runtime could not start the process

@@ -159,7 +159,7 @@ impl From<anyhow::Error> for ApiError {
                 return ApiError::name_conflict(name, id);
             }
         }
-        ApiError::new(status_of(&err), format!("{err:#}"))
+        ApiError::new(status_of(&err), crate::errors::text(&err))
     }
 }
 

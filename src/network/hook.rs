@@ -576,12 +576,22 @@ fn attach(cfg: &HookConfig, netns: &str, state: &mut HookState) -> Result<(), Ho
             })?;
             let status = client.add_port(&spec).map_err(|e| HookError::Port {
                 port: p.display(),
-                why: e.to_string(),
+                why: port_refusal(&e.to_string()),
             })?;
             state.launcher_port_ids.push(status.id);
         }
     }
     Ok(())
+}
+
+/// The launcher's refusal of a port, with what to do where its text does not say (RootlessKit
+/// answers a port published twice with only "conflict with ID N").
+fn port_refusal(why: &str) -> String {
+    if why.contains("conflict with ID") {
+        format!("{why} (that host port is already published, for another container: pick another host port or stop the container that has it)")
+    } else {
+        why.to_string()
+    }
 }
 
 /// The launcher port for a mapping: host IP:port on the host → container IP:port in the launcher.
