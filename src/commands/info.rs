@@ -86,9 +86,24 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         server_version,
         docker_api: docker_api_report(&ep),
     };
-    match format.render(&serde_json::to_value(&info)?)? {
-        Some(text) => print!("{text}"),
-        None => print_text(&info),
+    if format.is_text() {
+        print_text(&info);
+        return Ok(ExitCode::SUCCESS);
+    }
+    // A template or JSON also sees Docker's info fields (Driver, SecurityOptions,
+    // CgroupVersion, NCPU, ...: what scripts written for `docker info` read); burrow's own
+    // keys win where both have one.
+    let mut doc = connection::runtime().block_on(async {
+        let ctx = burrow::containers::Ctx::connect(g).await?;
+        burrow::containers::sysinfo::docker_info(&ctx).await
+    })?;
+    if let (Some(d), serde_json::Value::Object(own)) =
+        (doc.as_object_mut(), serde_json::to_value(&info)?)
+    {
+        d.extend(own);
+    }
+    if let Some(text) = format.render(&doc)? {
+        print!("{text}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -26,6 +26,11 @@ struct Versions {
 #[serde(rename_all = "PascalCase")]
 struct ClientVersion {
     version: &'static str,
+    /// The Docker API version burrow speaks (Docker's JSON names it ApiVersion, its
+    /// templates `.APIVersion`: both are here).
+    api_version: &'static str,
+    #[serde(rename = "APIVersion")]
+    api_version_template: &'static str,
     os: &'static str,
     arch: &'static str,
 }
@@ -36,6 +41,12 @@ struct ClientVersion {
 #[serde(rename_all = "PascalCase")]
 struct ServerVersion {
     version: String,
+    /// The Docker API version burrow serves (`burrow system service`), as on the client.
+    api_version: &'static str,
+    #[serde(rename = "APIVersion")]
+    api_version_template: &'static str,
+    #[serde(rename = "MinAPIVersion")]
+    min_api_version: &'static str,
     os: &'static str,
     arch: &'static str,
     components: Vec<Component>,
@@ -56,6 +67,8 @@ struct Component {
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     let client = ClientVersion {
         version: env!("CARGO_PKG_VERSION"),
+        api_version: burrow::dockerapi::API_VERSION,
+        api_version_template: burrow::dockerapi::API_VERSION,
         os: std::env::consts::OS,
         arch: std::env::consts::ARCH,
     };
@@ -105,6 +118,9 @@ fn server_version(g: &Globals) -> anyhow::Result<ServerVersion> {
     let details = [("GitCommit", v.revision.clone())].into_iter().collect();
     Ok(ServerVersion {
         version: v.version.clone(),
+        api_version: burrow::dockerapi::API_VERSION,
+        api_version_template: burrow::dockerapi::API_VERSION,
+        min_api_version: burrow::dockerapi::MIN_API_VERSION,
         os: std::env::consts::OS,
         arch: std::env::consts::ARCH,
         components: vec![Component {

@@ -46,6 +46,7 @@ pub mod stats;
 pub mod status;
 pub mod store;
 pub mod stored_images;
+pub mod sysinfo;
 pub mod top;
 pub mod user;
 pub mod userns;

@@ -41,6 +41,11 @@ impl Document {
     }
 
     /// The template's text and a newline, or None for the command's own text.
+    /// Whether there is no template: the command prints its own text.
+    pub fn is_text(&self) -> bool {
+        self.0.is_none()
+    }
+
     pub fn render(&self, data: &Json) -> Result<Option<String>, FormatError> {
         match &self.0 {
             None => Ok(None),
