@@ -176,6 +176,31 @@ fn import_applies_changes() {
         "{}",
         stderr(&out)
     );
+    // rmi -f of an image a container uses: untagged, but kept (<none>) for the container,
+    // which still inspects and commits; prune takes it once the container is gone.
+    ok(&d.burrow(&[
+        "create",
+        "--name",
+        "user",
+        "--network",
+        "none",
+        "imported:1",
+    ]));
+    let id = ok(&d.burrow(&["image", "inspect", "-f", "{{.Id}}", "imported:1"]));
+    let id = id.trim();
+    let out = ok(&d.burrow(&["rmi", "-f", "imported:1"]));
+    assert!(
+        out.contains("Untagged: imported:1") && !out.contains("Deleted"),
+        "{out}"
+    );
+    let dangling = ok(&d.burrow(&["images", "-q", "--no-trunc", "--filter", "dangling=true"]));
+    assert!(dangling.lines().any(|l| l == id), "{dangling}");
+    ok(&d.burrow(&["commit", "user", "fromkept:1"]));
+    ok(&d.burrow(&["rmi", "fromkept:1"]));
+    ok(&d.burrow(&["rm", "user"]));
+    ok(&d.burrow(&["image", "prune", "-f"]));
+    let dangling = ok(&d.burrow(&["images", "-q", "--no-trunc", "--filter", "dangling=true"]));
+    assert!(!dangling.lines().any(|l| l == id), "{dangling}");
     d.burrow(&["rm", "-f", "src"]);
 }
 

@@ -52,10 +52,26 @@ pub async fn commit(
     let c = ctx.find(query).await?;
     super::userns::refuse_shifted(&c.labels, "commit", query)?;
     let store = &Store::for_endpoint(ctx.client.containerd().clone(), &ctx.ep);
-    let image = store
-        .image(&c.image)
-        .await?
-        .with_context(|| format!("the image of container {query} ({}) is gone", c.image))?;
+    let image = match store.image(&c.image).await? {
+        Some(i) => i,
+        // Untagged since (`rmi -f`): kept by its ID, under <none>.
+        None => {
+            let by_id = match c.labels.get(super::labels::IMAGE_ID) {
+                Some(id) => crate::images::catalog::find(store, id, &Platform::host())
+                    .await
+                    .ok()
+                    .and_then(|f| f.into_iter().next()),
+                None => None,
+            };
+            let record = match by_id {
+                Some(l) => store.image(&l.name).await?,
+                None => None,
+            };
+            record.with_context(|| {
+                format!("the image of container {query} ({}) is gone", c.image)
+            })?
+        }
+    };
     if let Some(file) = image.labels.get(super::shared::STORE_LABEL) {
         // Its record has the config but no layer blobs: a new image on top would list layers
         // it cannot carry.

@@ -66,6 +66,8 @@ pub async fn remove(
     };
     if !force {
         refuse_if_used(store, &names, id.as_deref()).await?;
+    } else {
+        keep_for_containers(store, &names, id.as_deref(), &platform).await?;
     }
     let mut out = Removed::default();
     for n in &names {
@@ -105,6 +107,49 @@ async fn store_mount(store: &Store, name: &str, platform: &Platform) -> Option<(
     let local = local::resolve(store, &img, platform).await.ok()?;
     let chain = manifest::chain_ids(&local.config.rootfs.diff_ids).pop()?;
     Some((target, chain))
+}
+
+/// A forced removal of an image's last names while a container uses it: as Docker, the
+/// image stays, untagged (`<none>`), for the containers made from it (their inspect, commit
+/// and export read it); a later prune removes it once they are gone.
+async fn keep_for_containers(
+    store: &Store,
+    names: &[String],
+    id: Option<&str>,
+    platform: &Platform,
+) -> anyhow::Result<()> {
+    let Some(id) = id else { return Ok(()) };
+    if names.iter().all(|n| catalog::is_dangling(n)) {
+        return Ok(());
+    }
+    let others = catalog::all(store, platform)
+        .await?
+        .iter()
+        .any(|l| l.id() == id && !names.contains(&l.name));
+    if others {
+        return Ok(());
+    }
+    let mut used = catalog::ids_in_use(store).await?.contains(id);
+    for n in names {
+        used = used || !catalog::containers_using(store, n).await?.is_empty();
+    }
+    let Some(img) = (match (used, names.first()) {
+        (true, Some(n)) => store.image(n).await?,
+        _ => None,
+    }) else {
+        return Ok(());
+    };
+    let Some(target) = img.target.as_ref() else {
+        return Ok(());
+    };
+    store
+        .put_image(
+            &format!("<none>@{}", target.digest),
+            &super::store::from_pb(target),
+            img.labels.clone(),
+        )
+        .await?;
+    Ok(())
 }
 
 /// Fails naming the first container that uses one of `names`.
