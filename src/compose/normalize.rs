@@ -276,6 +276,8 @@ pub const RESTART_RETRIES: &str = "x-burrow-restart-retries";
 /// Extension key holding `extra_hosts` entries mapped to `host-gateway` (the model takes IP
 /// addresses only).
 pub const HOST_GATEWAY_HOSTS: &str = "x-burrow-host-gateway";
+/// Extension key holding a volume's `bind.recursive` (the model's bind options lack it).
+pub const BIND_RECURSIVE: &str = "x-burrow-recursive";
 /// Extension key holding `gpus:` (the model has no such key).
 pub const GPUS: &str = "x-burrow-gpus";
 /// The `develop.watch` rule keys the model lacks and the extension keys holding them: the
@@ -312,6 +314,11 @@ pub fn restore_gaps(doc: &mut Value) {
                 if let Some(v) = rule.remove(ext) {
                     rule.insert(Value::from(key), v);
                 }
+            }
+        }
+        for bind in bind_options(svc) {
+            if let Some(v) = bind.remove(BIND_RECURSIVE) {
+                bind.insert(Value::from("recursive"), v);
             }
         }
         if let Some(n) = svc.remove(RESTART_RETRIES) {
@@ -416,6 +423,11 @@ pub fn model_gaps(doc: &mut Mapping) {
                 svc.insert(Value::from(ext), h);
             }
         }
+        for bind in bind_options(svc) {
+            if let Some(v) = bind.remove("recursive") {
+                bind.insert(Value::from(BIND_RECURSIVE), v);
+            }
+        }
         for rule in watch_rules(svc) {
             for (key, ext) in WATCH_GAPS {
                 match rule.get(key) {
@@ -466,6 +478,21 @@ pub fn model_gaps(doc: &mut Mapping) {
         }
         octal_modes(svc);
     }
+}
+
+/// The `bind:` options of a service's long-form volumes.
+fn bind_options(svc: &mut Mapping) -> impl Iterator<Item = &mut Mapping> {
+    let volumes = match svc.get_mut("volumes") {
+        Some(Value::Sequence(list)) => Some(list),
+        _ => None,
+    };
+    volumes
+        .into_iter()
+        .flatten()
+        .filter_map(|v| match v.get_mut("bind") {
+            Some(Value::Mapping(b)) => Some(b),
+            _ => None,
+        })
 }
 
 /// A service's `develop.watch` rules (those that are mappings).

@@ -67,9 +67,8 @@ pub async fn commit(
                 Some(l) => store.image(&l.name).await?,
                 None => None,
             };
-            record.with_context(|| {
-                format!("the image of container {query} ({}) is gone", c.image)
-            })?
+            record
+                .with_context(|| format!("the image of container {query} ({}) is gone", c.image))?
         }
     };
     if let Some(file) = image.labels.get(super::shared::STORE_LABEL) {

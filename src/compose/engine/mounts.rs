@@ -87,6 +87,30 @@ pub fn volumes(project: &Project, svc: &Service, hc: &mut HostConfig) -> Result<
             }
         };
         let mut spec = parse::<VolumeSpec>(svc, "volumes", &text)?;
+        // bind.recursive, held beside the model (see normalize::model_gaps): enabled and
+        // writable are burrow's recursive bind (submounts keep their own mode), disabled
+        // leaves the submounts out.
+        let recursive = v
+            .get("bind")
+            .and_then(|b| b.get(crate::compose::normalize::BIND_RECURSIVE))
+            .map(scalar);
+        if recursive.is_some() && kind != "bind" {
+            return Err(bad(format!("{target}: bind.recursive on a {kind} mount")));
+        }
+        match recursive.as_deref() {
+            None | Some("enabled" | "writable") => {}
+            Some("disabled") => spec.nonrecursive = true,
+            Some("readonly") => {
+                return Err(bad(format!(
+                    "{target}: bind.recursive readonly (submounts forced read-only) is not supported: use enabled, writable or disabled"
+                )))
+            }
+            Some(other) => {
+                return Err(bad(format!(
+                    "{target}: bind.recursive {other:?}: use enabled, disabled, writable or readonly"
+                )))
+            }
+        }
         // What `-v`'s text cannot carry: a volume's subpath.
         spec.subpath = v
             .get("volume")
@@ -452,6 +476,27 @@ volumes:
         let mut hc = HostConfig::default();
         volumes(&p, &Service::of(&p, "a").unwrap(), &mut hc).unwrap();
         assert_eq!(hc.binds[0].subpath.as_deref(), Some("x"));
+        // bind.recursive: disabled leaves the submounts out; readonly is refused by name.
+        let bind = |opt: &str| {
+            let p = crate::compose::project::for_tests(&format!(
+                "services:\n  a:\n    image: busybox\n    volumes:\n      - {{type: bind, source: /srv, target: /b, bind: {{recursive: {opt}}}}}\n"
+            ));
+            let mut hc = HostConfig::default();
+            volumes(&p, &Service::of(&p, "a").unwrap(), &mut hc).map(|_| hc.binds[0].nonrecursive)
+        };
+        assert!(bind("disabled").unwrap());
+        assert!(!bind("enabled").unwrap());
+        assert!(!bind("writable").unwrap());
+        let e = bind("readonly").unwrap_err().to_string();
+        assert!(e.contains("bind.recursive readonly"), "{e}");
+        let p = crate::compose::project::for_tests(
+            "services:\n  a:\n    image: busybox\n    volumes:\n      - {type: bind, source: /srv, target: /b, bind: {recursive: disabled}}\n",
+        );
+        let doc = serde_yaml::to_string(&p.document().unwrap()).unwrap();
+        assert!(
+            doc.contains("recursive: disabled") && !doc.contains("x-burrow"),
+            "{doc}"
+        );
         let p = crate::compose::project::for_tests(
             "services:\n  a:\n    image: busybox\n    volumes:\n      - {type: volume, source: v, target: /d, volume: {subpath: ../x}}\nvolumes:\n  v: {}\n",
         );
