@@ -1116,6 +1116,45 @@ fn bind_volume_from_driver_opts(rl: &Rootless, bb: &str) {
         host.join("out").exists(),
         "down -v removed the bound directory's files"
     );
+    // bind.recursive: disabled shows the directory under a mount of the source's (made here
+    // as root, in the launcher's mount namespace, where the runtime binds it), enabled the
+    // mount itself.
+    let sub = host.join("sub");
+    write_user_file(rl, &sub.join("under"), "under\n");
+    let child = std::fs::read_to_string(rl.runtime_dir.join("containerd-rootless/child_pid"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let in_launcher = |script: &str| {
+        let st = std::process::Command::new("nsenter")
+            .args(["-t", &child, "-m", "sh", "-c", script])
+            .status()
+            .unwrap();
+        assert!(st.success(), "{script}");
+    };
+    let sub_path = sub.display().to_string();
+    in_launcher(&format!(
+        "mount -t tmpfs tmpfs {sub_path} && echo over > {sub_path}/over"
+    ));
+    write_user_file(
+        rl,
+        &file,
+        &format!(
+            "services:\n  flat:\n    image: {bb}\n    command: [\"ls\", \"/h/sub\"]\n    volumes:\n      - {{type: bind, source: {h}, target: /h, bind: {{recursive: disabled}}}}\n  deep:\n    image: {bb}\n    command: [\"ls\", \"/h/sub\"]\n    volumes:\n      - {{type: bind, source: {h}, target: /h, bind: {{recursive: enabled}}}}\n",
+            h = host.display()
+        ),
+    );
+    compose_ok(rl, &file, "bindrec", &["up"]);
+    let flat = compose_ok(rl, &file, "bindrec", &["logs", "--no-log-prefix", "flat"]);
+    let deep = compose_ok(rl, &file, "bindrec", &["logs", "--no-log-prefix", "deep"]);
+    in_launcher(&format!("umount {sub_path}"));
+    assert_eq!(
+        (flat.trim(), deep.trim()),
+        ("under", "over"),
+        "{}",
+        burrow_ok(rl, &["inspect", "-f", "{{json .Mounts}}", "bindrec-flat-1"])
+    );
+    compose_ok(rl, &file, "bindrec", &["down"]);
     // driver_opts of a tmpfs: the services share one tmpfs; down -v removes (unmounts) it.
     write_user_file(
         rl,

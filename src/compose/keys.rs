@@ -220,7 +220,7 @@ impl Level {
             (ServiceNetwork, "interface_name") => Refused("naming a container's interface"),
             (ServiceNetwork, "gw_priority") => Ignored("the default route is the first network's"),
             (Mount, "image") => Refused("image mounts"),
-            (BindOptions, "recursive") => Ignored("bind mounts are recursive"),
+            (BindOptions, "recursive") => Applied,
             (VolumeOptions, "labels") => {
                 Refused("labels on a mount's volume (give them under the top-level volumes:)")
             }
