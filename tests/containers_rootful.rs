@@ -396,34 +396,27 @@ fn volume_prune_keeps_named_volumes_unless_all() {
         !mounted(),
         "the tmpfs is unmounted when its last user ended"
     );
-    ok(&d.burrow(&[
-        "run",
-        "-d",
-        "--name",
-        "tmpvuser",
-        "--network",
-        "none",
-        "-v",
-        "tmpv:/t",
-        &image("busybox"),
-        "sleep",
-        "300",
-    ]));
+    let bb = image("busybox");
+    let user = |first: &[&str]| {
+        let mut argv = first.to_vec();
+        argv.extend([
+            "--name",
+            "tmpvuser",
+            "--network",
+            "none",
+            "-v",
+            "tmpv:/t",
+            &bb,
+            "sleep",
+            "300",
+        ]);
+        ok(&d.burrow(&argv));
+    };
+    user(&["run", "-d"]);
     assert!(mounted(), "mounted while a container uses it");
     ok(&d.burrow(&["rm", "-f", "tmpvuser"]));
     assert!(!mounted(), "rm -f of its last user unmounts it");
-    ok(&d.burrow(&[
-        "create",
-        "--name",
-        "tmpvuser",
-        "--network",
-        "none",
-        "-v",
-        "tmpv:/t",
-        &image("busybox"),
-        "sleep",
-        "300",
-    ]));
+    user(&["create"]);
     ok(&d.burrow(&["start", "tmpvuser"]));
     assert!(mounted());
     assert_ne!(

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 use super::call::Call;
 use super::create_body::RestartBody;
 use super::error::ApiError;
-use super::http::{self, Body};
+use super::http::{self, Body, Query};
 use super::lookup::find;
 use crate::containers::commit::{commit as ccommit, Options};
 use crate::containers::spec::Limits;
@@ -41,17 +41,8 @@ pub async fn commit(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> 
         .filter(|c| !c.is_empty())
         .ok_or_else(|| ApiError::bad_request("give the container in the container parameter"))?;
     find(ctx, container).await?;
-    let name = match (q.get("repo").unwrap_or(""), q.get("tag").unwrap_or("")) {
-        ("", _) => None,
-        (repo, "") => Some(repo.to_string()),
-        (repo, tag) => Some(format!("{repo}:{tag}")),
-    };
-    let changes: Vec<String> = q
-        .all("changes")
-        .into_iter()
-        .filter(|c| !c.is_empty())
-        .map(str::to_string)
-        .collect();
+    let name = image_name(q);
+    let changes = changes(q);
     let opts = Options {
         message: q
             .get("comment")
@@ -153,4 +144,23 @@ pub async fn update(ctx: &Ctx, id: &str, call: &Call) -> Result<Response<Body>, 
         cstart::spawn_restart_monitor(ctx, &c.id).await?;
     }
     Ok(http::json(200, &json!({ "Warnings": warnings })))
+}
+
+/// The `repo` and `tag` parameters as one image name (none without a repo): commit's and
+/// import's.
+pub(super) fn image_name(q: &Query) -> Option<String> {
+    match (q.get("repo").unwrap_or(""), q.get("tag").unwrap_or("")) {
+        ("", _) => None,
+        (repo, "") => Some(repo.to_string()),
+        (repo, tag) => Some(format!("{repo}:{tag}")),
+    }
+}
+
+/// The `changes` parameters (Dockerfile instructions, repeated): commit's and import's.
+pub(super) fn changes(q: &Query) -> Vec<String> {
+    q.all("changes")
+        .into_iter()
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect()
 }

@@ -244,18 +244,8 @@ async fn import(ctx: &Ctx, call: &Call, src: &str) -> Result<Response<Body>, Api
             "fromSrc=- but the body is empty: send the tarball as the request's body",
         ));
     }
-    let name = match (q.get("repo").unwrap_or(""), q.get("tag").unwrap_or("")) {
-        ("", _) => None,
-        (repo, "") => Some(repo.to_string()),
-        (repo, tag) => Some(format!("{repo}:{tag}")),
-    };
-    let changes: Vec<String> = q
-        .all("changes")
-        .into_iter()
-        .filter(|c| !c.is_empty())
-        .map(str::to_string)
-        .collect();
-    let changes = crate::dockerfile::parse_changes(&changes)
+    let name = super::commit::image_name(q);
+    let changes = crate::dockerfile::parse_changes(&super::commit::changes(q))
         .map_err(|e| ApiError::bad_request(format!("changes: {e}")))?;
     let platform = q
         .get("platform")
