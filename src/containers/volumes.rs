@@ -376,12 +376,10 @@ impl Volumes {
     /// runtime whose task holds it.
     pub async fn lock_mounts(&self) -> Result<Flock<std::fs::File>, VolumeError> {
         let me = self.clone();
+        let path = self.dir.join(".mounts.lock");
         tokio::task::spawn_blocking(move || me.lock_file(".mounts.lock"))
             .await
-            .map_err(|e| VolumeError::Remove {
-                name: ".mounts.lock".into(),
-                source: std::io::Error::other(e.to_string()),
-            })?
+            .map_err(|e| io("waiting for the lock", &path)(std::io::Error::other(e)))?
     }
 
     /// Whether a volume's data dir holds nothing, as the runtime sees it.

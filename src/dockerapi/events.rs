@@ -26,9 +26,18 @@ static HISTORY: std::sync::OnceLock<History> = std::sync::OnceLock::new();
 
 /// Starts keeping the events of `ctx`'s namespace for the life of the service.
 pub fn start_recording(ctx: &SharedCtx) {
-    let history = HISTORY.get_or_init(History::default).clone();
-    let (client, namespace) = (ctx.client.clone(), ctx.ep.namespace.clone());
-    tokio::spawn(async move { history.record(client, namespace).await });
+    // One recorder per process (a second service in it shares the first's history).
+    let mut fresh = false;
+    let history = HISTORY
+        .get_or_init(|| {
+            fresh = true;
+            History::default()
+        })
+        .clone();
+    if fresh {
+        let (client, namespace) = (ctx.client.clone(), ctx.ep.namespace.clone());
+        tokio::spawn(async move { history.record(client, namespace).await });
+    }
 }
 
 /// `GET /events?since=&until=&filters=` (type container, image, network or volume, event,
