@@ -146,6 +146,14 @@ fn docker_run_attach_and_exec_through_the_socket() {
     assert_eq!((code(&out), stderr(&out).as_str()), (3, "e\n"));
     let out = api.docker(&["exec", "tick", "nosuchcommand"]);
     assert_ne!(code(&out), 0, "{}", stdout(&out));
+    // Docker's words, once: "OCI runtime exec failed: exec failed: ... executable file not found".
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.starts_with("OCI runtime exec failed: ")
+            && said.matches("OCI runtime exec failed").count() == 1
+            && said.contains("executable file not found"),
+        "{said}"
+    );
     let line = format!("printf 'in\\n' | {docker} exec -i tick cat");
     assert_eq!(stdout(&api.run(&["sh", "-c", &line])), "in\n");
     let line = format!("{docker} exec -it tick sh -c 'tty; exit 4'");

@@ -438,7 +438,13 @@ async fn failed(e: &ExecInstance, cw: &mut (impl AsyncWrite + Unpin), msg: &str,
         x.running = false;
         x.exit_code = Some(code);
     });
-    let text = format!("OCI runtime exec failed: {msg}\r\n");
+    // The runtime's own words when they are Docker's already (runc says "OCI runtime exec
+    // failed: ..." through containerd), else Docker's prefix before ours.
+    const PREFIX: &str = "OCI runtime exec failed: ";
+    let text = match msg.find(PREFIX) {
+        Some(i) => format!("{}\r\n", &msg[i..]),
+        None => format!("{PREFIX}{msg}\r\n"),
+    };
     let _ = cw
         .write_all(&hijack::frame(e.tty, 1, text.as_bytes()))
         .await;
