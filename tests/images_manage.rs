@@ -174,7 +174,7 @@ fn images_tag_inspect_and_history() {
 }
 
 #[test]
-fn rmi_refuses_an_image_in_use_and_removes_content_when_forced() {
+fn rmi_refuses_an_image_in_use_keeps_it_for_the_container_when_forced() {
     let Some(d) = loaded("rmi") else { return };
     let id = config_digest("busybox");
     d.burrow_ok(&["tag", "busybox", "other:v1"]);
@@ -204,11 +204,19 @@ fn rmi_refuses_an_image_in_use_and_removes_content_when_forced() {
         .ctr(&["images", "ls", "-q"])
         .contains("docker.io/library/busybox:latest"));
 
+    // -f untags it; as Docker, the image stays (<none>) for the container that uses it.
     let out = d.burrow_ok(&["rmi", "-f", "busybox"]);
     assert!(out.contains("Untagged: busybox:latest"), "{out}");
+    assert!(!out.contains("Deleted"), "{out}");
+    let records = d.ctr(&["images", "ls", "-q"]);
+    assert!(!records.contains("library/busybox"), "{records}");
+    assert!(records.contains("<none>@"), "{records}");
+    assert!(d.ctr(&["content", "ls", "-q"]).contains(&id));
+    // Once the container is gone, prune removes it, and the config blob goes with it (the
+    // layer stays: other images share it).
+    d.ctr(&["containers", "rm", "user-of-busybox"]);
+    let out = d.burrow_ok(&["image", "prune", "-f"]);
     assert!(out.contains(&format!("Deleted: {id}")), "{out}");
-    assert!(!d.ctr(&["images", "ls", "-q"]).contains("library/busybox"));
-    // The config blob went with the last name (the layer stays: other images share it).
     assert!(!d.ctr(&["content", "ls", "-q"]).contains(&id));
 
     let out = d.burrow(&["rmi", "no-such-image"]);
