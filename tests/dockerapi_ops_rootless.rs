@@ -218,6 +218,13 @@ fn docker_cli_ops_through_burrows_socket() {
         None,
     );
     assert_eq!(code, 400, "an empty body is no tarball: {body}");
+    let (code, body) = api.curl(
+        "POST",
+        "/images/create?fromSrc=-&repo=UPPER",
+        Some("not a tar"),
+    );
+    assert_eq!(code, 400, "a bad name is the client's: {body}");
+    assert!(body.contains("invalid reference format"), "{body}");
 
     // --volumes-from and --device through the API's HostConfig.
     api.docker_ok(&[

@@ -267,10 +267,11 @@ async fn import(ctx: &Ctx, call: &Call, src: &str) -> Result<Response<Body>, Api
     )
     .await
     .map_err(|e| {
-        let text = format!("{e:#}");
         // What the tarball or the name got wrong is the client's; the rest is the store's.
-        if text.contains("invalid reference") || text.contains("decompress") {
-            ApiError::bad_request(text)
+        if e.chain()
+            .any(|c| c.is::<crate::images::import::ImportError>())
+        {
+            ApiError::bad_request(crate::errors::text(&e))
         } else {
             ApiError::from(e)
         }

@@ -14,6 +14,15 @@ use super::store::Store;
 use super::{local, time};
 use crate::dockerfile::{apply_changes, Instruction};
 
+/// What is wrong with what `import` was given (the caller's to mend, not the store's).
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("invalid reference format: {0}")]
+    Reference(super::reference::ReferenceError),
+    #[error("cannot decompress the tarball (give a plain, gzip or zstd tar): {0}")]
+    Decompress(std::io::Error),
+}
+
 /// What `import` made.
 #[derive(Debug, Clone)]
 pub struct Imported {
@@ -63,14 +72,14 @@ pub async fn import(
     let name = name
         .map(|n| Reference::parse(n).map(|r| r.to_string()))
         .transpose()
-        .context("invalid reference format")?;
+        .map_err(ImportError::Reference)?;
     let diff_id = match compression::detect(&data) {
         Compression::Plain => manifest::sha256(&data),
         _ => {
             let mut plain = Vec::new();
             compression::decompressed(data.as_slice())
                 .and_then(|mut r| r.read_to_end(&mut plain))
-                .context("cannot decompress the tarball")?;
+                .map_err(ImportError::Decompress)?;
             manifest::sha256(&plain)
         }
     };

@@ -28,6 +28,36 @@ pub async fn remove(
     arg: &str,
     force: bool,
 ) -> anyhow::Result<Removed> {
+    remove_as(store, user_cache, arg, Force::from(force)).await
+}
+
+/// How a removal treats containers that use the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Force {
+    /// Refused while a container uses it.
+    No,
+    /// `rmi -f`: untagged; kept as `<none>` while a container uses it.
+    Yes,
+    /// prune's: it already knows no container uses the image.
+    Unused,
+}
+
+impl From<bool> for Force {
+    fn from(force: bool) -> Force {
+        if force {
+            Force::Yes
+        } else {
+            Force::No
+        }
+    }
+}
+
+async fn remove_as(
+    store: &Store,
+    user_cache: &Path,
+    arg: &str,
+    force: Force,
+) -> anyhow::Result<Removed> {
     let platform = Platform::host();
     let name = Reference::parse(arg)
         .map(|r| r.to_string())
@@ -55,7 +85,7 @@ pub async fn remove(
             if names.is_empty() {
                 return Err(catalog::CatalogError::NotFound(arg.to_owned()).into());
             }
-            if names.len() > 1 && !force {
+            if names.len() > 1 && force == Force::No {
                 bail!(
                     "conflict: unable to delete {arg} (must be forced) - image is referenced in multiple repositories ({})",
                     names.iter().map(|n| catalog::familiar(n)).collect::<Vec<_>>().join(", ")
@@ -64,10 +94,10 @@ pub async fn remove(
             (names, found.first().map(|l| l.id().to_owned()))
         }
     };
-    if !force {
-        refuse_if_used(store, &names, id.as_deref()).await?;
-    } else {
-        keep_for_containers(store, &names, id.as_deref(), &platform).await?;
+    match force {
+        Force::No => refuse_if_used(store, &names, id.as_deref()).await?,
+        Force::Yes => keep_for_containers(store, &names, id.as_deref(), &platform).await?,
+        Force::Unused => {}
     }
     let mut out = Removed::default();
     for n in &names {
@@ -122,19 +152,21 @@ async fn keep_for_containers(
     if names.iter().all(|n| catalog::is_dangling(n)) {
         return Ok(());
     }
-    let others = catalog::all(store, platform)
-        .await?
-        .iter()
-        .any(|l| l.id() == id && !names.contains(&l.name));
-    if others {
-        return Ok(());
-    }
+    // Whether a container uses it (one list) before whether other names keep it (which reads
+    // every image's config).
     let mut used = catalog::ids_in_use(store).await?.contains(id);
     for n in names {
         used = used || !catalog::containers_using(store, n).await?.is_empty();
     }
-    let Some(img) = (match (used, names.first()) {
-        (true, Some(n)) => store.image(n).await?,
+    if !used {
+        return Ok(());
+    }
+    let others = catalog::all(store, platform)
+        .await?
+        .iter()
+        .any(|l| l.id() == id && !names.contains(&l.name));
+    let Some(img) = (match (others, names.first()) {
+        (false, Some(n)) => store.image(n).await?,
         _ => None,
     }) else {
         return Ok(());
@@ -230,7 +262,7 @@ pub async fn prune_matching(
         if id.is_some_and(|id| in_use.contains(&id)) {
             continue;
         }
-        out.push(remove(store, user_cache, &img.name, true).await?);
+        out.push(remove_as(store, user_cache, &img.name, Force::Unused).await?);
     }
     Ok(out)
 }
