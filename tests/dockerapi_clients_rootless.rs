@@ -341,7 +341,9 @@ fn compose_and_testcontainers_drive_burrow() {
          \x20   devices: [\"/dev/zero:/dev/zz\"]\n\
          \x20   mac_address: 02:42:ac:11:00:42\n\
          networks:\n\
-         \x20 front: {{}}\n\
+         \x20 front:\n\
+         \x20   driver_opts: {{com.docker.network.driver.mtu: \"1400\"}}\n\
+         \x20   ipam: {{config: [{{subnet: 10.78.0.0/24}}]}}\n\
          volumes:\n\
          \x20 data: {{}}\n",
         demo = m.image_demo,
@@ -398,6 +400,26 @@ fn compose_and_testcontainers_drive_burrow() {
     );
     let nets = api.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);
     assert!(nets.lines().any(|l| l == "bc_front"), "{nets}");
+    // Commands after `up` reuse the project's network: docker-compose compares its
+    // driver_opts and IPAM with the network's inspect and refuses one that differs.
+    let ran = expect_ok(
+        &dc(&[
+            "run",
+            "--rm",
+            "--no-deps",
+            "client",
+            "cat",
+            "/sys/class/net/eth0/mtu",
+        ]),
+        "docker-compose run --rm after up",
+    );
+    assert_eq!(ran.trim(), "1400", "{ran}");
+    let again = dc(&["up", "-d"]);
+    expect_ok(&again, "a second docker-compose up -d");
+    assert!(
+        stderr(&again).contains("bc_web_1 is up-to-date"),
+        "{again:?}"
+    );
     let vols = api.docker_ok(&["volume", "ls", "--format", "{{.Name}}"]);
     assert!(vols.lines().any(|l| l == "bc_data"), "{vols}");
     // -t 1: sh and httpd as PID 1 ignore SIGTERM; no need to wait 10 s for the SIGKILL.

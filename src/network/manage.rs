@@ -38,10 +38,6 @@ pub fn inspect(n: &Network) -> Value {
         .into_iter()
         .map(|(s, g)| json!({"Subnet": s, "Gateway": g.unwrap_or_default()}))
         .collect();
-    let bridge = n
-        .bridge()
-        .and_then(|b| b["bridge"].as_str())
-        .unwrap_or_default();
     json!({
         "Name": n.name,
         "Id": n.id,
@@ -55,7 +51,7 @@ pub fn inspect(n: &Network) -> Value {
         "Ingress": false,
         "ConfigFrom": {"Network": ""},
         "ConfigOnly": false,
-        "Options": {"com.docker.network.bridge.name": bridge},
+        "Options": n.options(),
         "Labels": n.labels(),
         "ConfigFile": n.file,
     })
@@ -203,11 +199,28 @@ mod tests {
         // Docker's fields clients read: when it was made (clients parse it as a time), the bridge.
         let made = time::parse_rfc3339(v["Created"].as_str().unwrap()).unwrap();
         assert!((time::unix_secs(std::time::SystemTime::now()) - made).abs() < 60);
-        assert_eq!(
-            v["Options"]["com.docker.network.bridge.name"],
-            format!("br-{}", &n.id[..12])
-        );
+        // Options are what was given (none), as Docker shows a user network's: Compose
+        // refuses to reuse a network whose options differ from its file's driver_opts.
+        assert_eq!(v["Options"], json!({}));
         assert_eq!(v["Scope"], "local");
+        let mut o = request("b", "bridge");
+        o.options = super::super::DriverOptions::parse([
+            ("com.docker.network.driver.mtu", "1400"),
+            ("com.docker.network.bridge.name", "br-mine"),
+        ])
+        .unwrap();
+        let v = inspect(&create(&p, o).unwrap());
+        assert_eq!(
+            v["Options"],
+            json!({"com.docker.network.driver.mtu": "1400", "com.docker.network.bridge.name": "br-mine"})
+        );
+        super::super::ensure_default(&p).unwrap();
+        let d = super::super::list(&p).unwrap();
+        let d = d.iter().find(|n| n.name == DEFAULT_NETWORK).unwrap();
+        assert_eq!(
+            inspect(d)["Options"],
+            json!({"com.docker.network.bridge.name": super::super::DEFAULT_BRIDGE})
+        );
     }
 
     #[test]

@@ -127,6 +127,43 @@ impl Network {
         self.bridge().is_some_and(|b| b["isGateway"] == false)
     }
 
+    /// The driver options the network was made with, as Docker's inspect shows them: as given
+    /// to `network create -o` (a network made before burrow kept them: what its bridge shows).
+    pub fn options(&self) -> serde_json::Map<String, Value> {
+        let bridge = self.bridge();
+        let mut out = serde_json::Map::new();
+        // As Docker's default network shows its bridge (docker0).
+        if let (true, Some(name)) = (
+            self.name == DEFAULT_NETWORK,
+            bridge.and_then(|b| b["bridge"].as_str()),
+        ) {
+            out.insert("com.docker.network.bridge.name".into(), json!(name));
+        }
+        if let Some(given) = self.conf["burrowOptions"].as_object() {
+            out.extend(given.clone());
+            return out;
+        }
+        let Some(b) = bridge else {
+            return out;
+        };
+        if let Some(name) = b["bridge"].as_str().filter(|n| !n.starts_with("br-")) {
+            out.insert("com.docker.network.bridge.name".into(), json!(name));
+        }
+        if let Some(mtu) = b["mtu"].as_u64() {
+            out.insert(
+                "com.docker.network.driver.mtu".into(),
+                json!(mtu.to_string()),
+            );
+        }
+        if b["ipMasq"] == false && b["isGateway"] == true {
+            out.insert(
+                "com.docker.network.bridge.enable_ip_masquerade".into(),
+                json!("false"),
+            );
+        }
+        out
+    }
+
     pub fn labels(&self) -> serde_json::Map<String, Value> {
         self.conf["nerdctlLabels"]
             .as_object()
@@ -182,6 +219,9 @@ pub struct DriverOptions {
     pub mtu: Option<u32>,
     /// `com.docker.network.bridge.enable_ip_masquerade=false`: no masquerade on the way out.
     pub masquerade: Option<bool>,
+    /// The options as given, kept verbatim for inspect's `Options` (Compose compares them
+    /// with its file's `driver_opts` and refuses to reuse a network whose options differ).
+    pub given: std::collections::BTreeMap<String, String>,
 }
 
 impl DriverOptions {
@@ -192,6 +232,7 @@ impl DriverOptions {
         let mut out = DriverOptions::default();
         for (k, v) in opts {
             let bad = |why: &str| NetworkError::Invalid(format!("driver option {k}={v}: {why}"));
+            out.given.insert(k.to_string(), v.to_string());
             match k {
                 "com.docker.network.bridge.name" => {
                     if v.is_empty() || v.len() > 15 || v.contains(['/', ' ']) {
@@ -259,6 +300,7 @@ pub fn conflist(spec: &NetworkSpec) -> Value {
         "name": spec.name,
         "nerdctlID": id_for(&spec.name),
         "nerdctlLabels": spec.labels,
+        "burrowOptions": spec.options.given,
         "plugins": [
             bridge,
             {"type": "portmap", "capabilities": {"portMappings": true}},
@@ -629,6 +671,30 @@ mod tests {
             internal,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn options_of_a_network_made_before_they_were_kept() {
+        let mut conf = json!({"plugins": [{"type": "bridge", "bridge": "br-0123456789ab",
+            "isGateway": true, "ipMasq": false, "mtu": 9000}]});
+        let n = |conf: &Value| Network {
+            name: "old".into(),
+            id: String::new(),
+            file: PathBuf::new(),
+            conf: conf.clone(),
+        };
+        assert_eq!(
+            Value::Object(n(&conf).options()),
+            json!({"com.docker.network.driver.mtu": "9000",
+                "com.docker.network.bridge.enable_ip_masquerade": "false"})
+        );
+        conf["plugins"][0]["bridge"] = json!("mybr");
+        assert_eq!(n(&conf).options()["com.docker.network.bridge.name"], "mybr");
+        conf["burrowOptions"] = json!({"com.docker.network.driver.mtu": "09000"});
+        assert_eq!(
+            Value::Object(n(&conf).options()),
+            json!({"com.docker.network.driver.mtu": "09000"})
+        );
     }
 
     #[test]
