@@ -420,6 +420,13 @@ fn compose_and_testcontainers_drive_burrow() {
         stderr(&again).contains("bc_web_1 is up-to-date"),
         "{again:?}"
     );
+    // Recreating reads the image's (deprecated) ContainerConfig.Volumes.
+    let recreated = dc(&["up", "-d", "--force-recreate", "--no-deps", "reader"]);
+    expect_ok(&recreated, "docker-compose up --force-recreate");
+    assert!(
+        stderr(&recreated).contains("Recreating bc_reader_1"),
+        "{recreated:?}"
+    );
     let vols = api.docker_ok(&["volume", "ls", "--format", "{{.Name}}"]);
     assert!(vols.lines().any(|l| l == "bc_data"), "{vols}");
     // -t 1: sh and httpd as PID 1 ignore SIGTERM; no need to wait 10 s for the SIGKILL.

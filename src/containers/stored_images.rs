@@ -148,6 +148,8 @@ fn inspect_stored(dir: &Path, e: &Entry) -> Value {
         "DockerVersion": text(&raw["docker_version"]),
         "Author": text(&raw["author"]),
         "Config": raw["config"],
+        "Container": text(&raw["container"]),
+        "ContainerConfig": catalog::container_config(&raw),
         "Architecture": raw["architecture"],
         "Variant": raw["variant"],
         "Os": raw["os"],

@@ -290,6 +290,22 @@ pub fn summary(l: &LocalImage, no_trunc: bool) -> Value {
     })
 }
 
+/// The deprecated `ContainerConfig` of image inspect (API 1.44 and older still carry it):
+/// the config's `container_config` where the image has one, else an empty container config.
+/// docker-compose 1.x reads its `Volumes` whenever it recreates a container.
+pub fn container_config(raw: &Value) -> Value {
+    match raw.get("container_config") {
+        Some(v @ Value::Object(_)) => v.clone(),
+        _ => json!({
+            "Hostname": "", "Domainname": "", "User": "",
+            "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+            "Tty": false, "OpenStdin": false, "StdinOnce": false,
+            "Env": null, "Cmd": null, "Image": "", "Volumes": null, "WorkingDir": "",
+            "Entrypoint": null, "OnBuild": null, "Labels": null,
+        }),
+    }
+}
+
 /// `image inspect` output for one image, given every record that shares its ID.
 pub fn inspect(l: &LocalImage, names: &[String]) -> Value {
     let mut tags = Vec::new();
@@ -316,6 +332,8 @@ pub fn inspect(l: &LocalImage, names: &[String]) -> Value {
         "DockerVersion": raw.get("docker_version").cloned().unwrap_or(Value::String(String::new())),
         "Author": l.config.author.clone().unwrap_or_default(),
         "Config": l.config.config.clone().unwrap_or(Value::Null),
+        "Container": raw.get("container").cloned().unwrap_or(Value::String(String::new())),
+        "ContainerConfig": container_config(raw),
         "Architecture": l.config.architecture,
         "Variant": l.config.variant,
         "Os": l.config.os,
@@ -469,6 +487,15 @@ pub fn familiar(name: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn container_config_is_the_images_or_an_empty_one() {
+        let empty = container_config(&json!({"config": {}}));
+        assert_eq!(empty["Volumes"], Value::Null);
+        assert_eq!(empty["Image"], "");
+        let built = json!({"container_config": {"Cmd": ["/bin/sh"], "Volumes": {"/v": {}}}});
+        assert_eq!(container_config(&built)["Volumes"], json!({"/v": {}}));
+    }
 
     #[test]
     fn sizes_as_docker_prints_them() {
