@@ -173,6 +173,38 @@ fn docker_run_attach_and_exec_through_the_socket() {
         "{}",
         stderr(&out)
     );
+    // dockerpty's way (docker-compose run without the CLI): one attach socket for each
+    // stream inspect's Config.Attach* names, made before the start; shutting the stdin socket
+    // for writing ends the container's input.
+    let py = format!(
+        "import docker, socket\n\
+         c = docker.from_env().api\n\
+         cid = c.create_container('{busybox}', command=['sh', '-c', 'cat; echo err >&2; exit 3'], stdin_open=True)['Id']\n\
+         cfg = c.inspect_container(cid)['Config']\n\
+         print(cfg['AttachStdin'], cfg['AttachStdout'], cfg['AttachStderr'], cfg['StdinOnce'], repr(cfg['Domainname']))\n\
+         socks = [c.attach_socket(cid, {{k: 1, 'stream': 1}}) for k in ('stdin', 'stdout', 'stderr')]\n\
+         socks = [getattr(s, '_sock', s) for s in socks]\n\
+         c.start(cid)\n\
+         socks[0].sendall(b'piped\\n')\n\
+         socks[0].shutdown(socket.SHUT_WR)\n\
+         def drain(s):\n    s.settimeout(20)\n    b = b''\n    while True:\n        d = s.recv(4096)\n        if not d: return b\n        b += d\n\
+         print(drain(socks[1])[8:], drain(socks[2])[8:], c.wait(cid, timeout=20)['StatusCode'])\n\
+         c.remove_container(cid, force=True)\n"
+    );
+    let out = api.run(&["timeout", "60", "/usr/bin/python3", "-c", &py]);
+    assert_eq!(
+        stdout(&out),
+        "True True True True ''\nb'piped\\n' b'err\\n' 3\n",
+        "{}",
+        stderr(&out)
+    );
+    // The docker CLI's: create attaches stdout and stderr (stdin with -i), run -d none.
+    api.docker_ok(&["create", "--name", "made", "-i", &busybox, "cat"]);
+    api.docker_ok(&["run", "-d", "--name", "bg", &busybox, "sleep", "30"]);
+    let f = "{{.Config.AttachStdin}} {{.Config.AttachStdout}} {{.Config.AttachStderr}}";
+    let flags = api.docker_ok(&["inspect", "-f", f, "made", "bg"]);
+    assert_eq!(flags, "true true true\nfalse false false\n");
+    api.docker_ok(&["rm", "-f", "made", "bg"]);
     let (status, body) = api.curl("GET", "/exec/nosuch/json", None);
     assert_eq!(status, 404, "{body}");
     let (status, body) = api.curl("POST", "/containers/tick/resize?h=40&w=100", None);

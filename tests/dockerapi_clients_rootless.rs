@@ -414,6 +414,17 @@ fn compose_and_testcontainers_drive_burrow() {
         "docker-compose run --rm after up",
     );
     assert_eq!(ran.trim(), "1400", "{ran}");
+    // Without the docker CLI (COMPOSE_INTERACTIVE_NO_CLI) run attaches through dockerpty,
+    // one socket per stream the container's inspect says it attaches.
+    let mut argv = vec!["env", "COMPOSE_INTERACTIVE_NO_CLI=1", "docker-compose"];
+    argv.extend(["-p", "bc", "-f", &file, "run", "--rm", "-T", "--no-deps"]);
+    argv.extend(["client", "sh", "-c", "echo no-cli; exit 3"]);
+    let nocli = api.run(&argv);
+    assert_eq!(
+        (nocli.status.code(), stdout(&nocli).trim()),
+        (Some(3), "no-cli"),
+        "{nocli:?}"
+    );
     let again = dc(&["up", "-d"]);
     expect_ok(&again, "a second docker-compose up -d");
     assert!(

@@ -215,6 +215,16 @@ fn go_templates_tables_and_json_against_a_container() {
             "NET_ADMIN",
             "-v",
             "/tmp:/hosttmp:ro",
+            "--ulimit",
+            "nofile=512:1000",
+            "--tmpfs",
+            "/scratch:size=1m",
+            "--sysctl",
+            "net.ipv4.ip_forward=1",
+            "--security-opt",
+            "no-new-privileges",
+            "--domainname",
+            "example.org",
             &image("busybox"),
             "hi",
             "there",
@@ -245,6 +255,20 @@ fn go_templates_tables_and_json_against_a_container() {
     assert_eq!(
         host.trim(),
         r#"["/tmp:/hosttmp:ro"] ["NET_ADMIN"] false true []"#
+    );
+    // The rest of HostConfig as Docker shows it, and which streams `create` attaches.
+    let more = ok(
+        &d,
+        &[
+            "inspect",
+            "-f",
+            "{{json .HostConfig.Ulimits}} {{json .HostConfig.Tmpfs}} {{json .HostConfig.Sysctls}} {{json .HostConfig.SecurityOpt}} {{.HostConfig.Runtime}} {{.Config.Domainname}} {{.Config.AttachStdin}} {{.Config.AttachStdout}}",
+            &asked,
+        ],
+    );
+    assert_eq!(
+        more.trim(),
+        r#"[{"Hard":1000,"Name":"nofile","Soft":512}] {"/scratch":"size=1m"} {"net.ipv4.ip_forward":"1"} ["no-new-privileges=true"] runc example.org false true"#
     );
     ok(&d, &["rm", &asked]);
     // Docker's other ps fields: networks, mounts (a volume's name, cut to 15 characters).

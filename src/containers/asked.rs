@@ -23,6 +23,10 @@ pub struct Asked {
     pub user: String,
     pub exposed_ports: BTreeSet<String>,
     pub stop_signal: String,
+    /// The streams the creating client attached (Docker's AttachStdin/Stdout/Stderr).
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
     /// Docker's HostConfig fields as asked (the spec holds them only as their effect).
     pub host: AskedHost,
 }
@@ -72,6 +76,17 @@ pub struct AskedHost {
     pub blkio_device_read_iops: Vec<super::limits::DeviceRate>,
     #[serde(rename = "BlkioDeviceWriteIOps")]
     pub blkio_device_write_iops: Vec<super::limits::DeviceRate>,
+    /// `[{"Name", "Soft", "Hard"}]` (`--ulimit`).
+    pub ulimits: Option<Vec<serde_json::Value>>,
+    /// Path to its mount options (`--tmpfs`); left out when none, as Docker does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tmpfs: Option<std::collections::BTreeMap<String, String>>,
+    /// `--sysctl`; left out when none, as Docker does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sysctls: Option<std::collections::BTreeMap<String, String>>,
+    pub security_opt: Option<Vec<String>>,
+    pub publish_all_ports: bool,
+    pub cgroupns_mode: String,
 }
 
 impl AskedHost {
@@ -94,6 +109,17 @@ impl AskedHost {
             })
             .collect();
         let hosts: Vec<String> = h.extra_hosts.iter().map(|e| e.to_string()).collect();
+        let ulimits: Vec<serde_json::Value> = h
+            .ulimits
+            .iter()
+            .map(|u| serde_json::json!({ "Name": u.name, "Hard": u.hard, "Soft": u.soft }))
+            .collect();
+        let tmpfs: std::collections::BTreeMap<String, String> = h
+            .tmpfs
+            .iter()
+            .map(|t| (t.target.clone(), t.options.join(",")))
+            .collect();
+        let security: Vec<String> = h.security_opt.iter().map(|o| o.to_string()).collect();
         AskedHost {
             binds: some(&binds),
             cap_add: some(&h.cap_add),
@@ -115,6 +141,12 @@ impl AskedHost {
             pids_limit: h.pids_limit,
             shm_size: h.shm_size.map(|s| s.0).unwrap_or(64 << 20),
             oom_score_adj: h.oom_score_adj.unwrap_or(0),
+            ulimits: (!ulimits.is_empty()).then_some(ulimits),
+            tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
+            sysctls: (!h.sysctls.is_empty()).then(|| h.sysctls.clone()),
+            security_opt: some(&security),
+            publish_all_ports: h.publish_all_ports,
+            cgroupns_mode: h.cgroupns_mode.clone(),
             ..AskedHost::default()
         }
         .with_limits(&h.limits())
@@ -203,6 +235,9 @@ impl Asked {
                 )
                 .collect(),
             stop_signal: c.stop_signal.clone().unwrap_or_default(),
+            attach_stdin: c.attach_stdin,
+            attach_stdout: c.attach_stdout,
+            attach_stderr: c.attach_stderr,
             host: AskedHost::of(&req.host_config),
         }
     }
@@ -239,15 +274,22 @@ mod tests {
             user: "nobody".into(),
             exposed_ports: ["80/tcp".to_string()].into(),
             stop_signal: "SIGUSR1".into(),
+            attach_stdout: true,
+            ..Asked::default()
+        };
+        let a = Asked {
             host: AskedHost {
                 binds: Some(vec!["/srv:/data:ro".into()]),
                 privileged: true,
                 ..AskedHost::default()
             },
+            ..a
         };
         let text = serde_json::to_string(&a).unwrap();
         assert!(
-            text.contains("\"Entrypoint\":[\"sh\"]") && text.contains("\"ExposedPorts\""),
+            text.contains("\"Entrypoint\":[\"sh\"]")
+                && text.contains("\"ExposedPorts\"")
+                && text.contains("\"AttachStdout\":true"),
             "{text}"
         );
         let dir = tempfile::tempdir().unwrap();

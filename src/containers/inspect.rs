@@ -109,7 +109,11 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
         "ResolvConfPath": dir.join("resolv.conf"),
         "Config": {
             "Hostname": spec.as_ref().and_then(|s| s.hostname().clone()).unwrap_or_default(),
+            "Domainname": spec.as_ref().and_then(|s| s.domainname().clone()).unwrap_or_default(),
             "User": user,
+            "AttachStdin": asked.as_ref().is_some_and(|a| a.attach_stdin),
+            "AttachStdout": asked.as_ref().is_some_and(|a| a.attach_stdout),
+            "AttachStderr": asked.as_ref().is_some_and(|a| a.attach_stderr),
             "Env": process.as_ref().and_then(|p| p.env().clone()).unwrap_or_default(),
             "Cmd": cmd,
             "Entrypoint": entrypoint,
@@ -121,6 +125,7 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "StdinOnce": flag(labels::STDIN_ONCE),
             "Image": c.image,
             "Volumes": if anonymous.is_empty() { Value::Null } else { Value::Object(anonymous) },
+            "OnBuild": null,
             "Labels": user_labels,
             "Healthcheck": super::health::config_of(&c),
         },
@@ -135,6 +140,7 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "UsernsMode": c.labels.get(labels::USERNS).cloned().unwrap_or_default(),
             "VolumesFrom": mounts.volumes_from,
             "LogConfig": log_config_json(ctx, &c.id),
+            "Runtime": "runc",
         },
         "Mounts": mounts.mounts,
         "NetworkSettings": {

@@ -47,6 +47,11 @@ pub struct Config {
     /// Docker's StdinOnce: the stdin closes when the client attached at the start ends its
     /// input (`docker run -i`; the Docker API's attach).
     pub stdin_once: bool,
+    /// Docker's AttachStdin, AttachStdout, AttachStderr: the streams the creating client
+    /// attaches (kept for inspect, where clients such as dockerpty read which to attach).
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
     /// `KEY=VALUE`, or `KEY` to pass the caller's value.
     pub env: Vec<String>,
     /// Arguments after the image (replace the image's CMD).

@@ -42,7 +42,8 @@ pub struct Body {
     pub tty: bool,
     pub open_stdin: bool,
     pub stdin_once: bool,
-    /// Which streams the client will attach (the attach request says it again; nothing to do).
+    /// Which streams the client will attach (recorded for inspect; the attach request names
+    /// its own).
     pub attach_stdin: bool,
     pub attach_stdout: bool,
     pub attach_stderr: bool,
@@ -377,6 +378,9 @@ fn config(r: &mut ContainerRequest, b: Body) -> Result<(), ApiError> {
     c.tty = b.tty;
     c.open_stdin = b.open_stdin;
     c.stdin_once = b.stdin_once;
+    c.attach_stdin = b.attach_stdin;
+    c.attach_stdout = b.attach_stdout;
+    c.attach_stderr = b.attach_stderr;
     c.hostname = none_or(b.hostname);
     c.domainname = none_or(b.domainname);
     c.user = none_or(b.user);

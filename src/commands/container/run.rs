@@ -505,7 +505,13 @@ pub fn run(args: RunArgs, g: &Globals) -> anyhow::Result<ExitCode> {
 pub fn create(args: CreateArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
-        match create_container(&ctx, &args.flags, false, args.rm, false).await {
+        // As `docker create`: stdout and stderr attached at the start, stdin with -i.
+        let streams = Streams {
+            stdin: args.flags.interactive,
+            stdout: true,
+            stderr: true,
+        };
+        match create_container(&ctx, &args.flags, Some(streams), false, args.rm, false).await {
             Ok(c) => {
                 println!("{}", c.id);
                 Ok(ExitCode::SUCCESS)
@@ -515,15 +521,22 @@ pub fn create(args: CreateArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// Creates the container `f` describes through the library, printing what it notes.
+/// Creates the container `f` describes through the library, printing what it notes;
+/// `streams`: those a client attaches at the start (None: detached).
 pub async fn create_container(
     ctx: &Ctx,
     f: &CreateFlags,
+    streams: Option<Streams>,
     ahead: bool,
     auto_remove: bool,
     step_bound: bool,
 ) -> Result<Created, Failure> {
     let mut req = f.request(auto_remove)?;
+    if let Some(s) = streams {
+        req.config.attach_stdin = s.stdin || f.interactive;
+        req.config.attach_stdout = s.stdout;
+        req.config.attach_stderr = s.stderr;
+    }
     if step_bound {
         burrow::slurm::steps::bind(&mut req);
     }
@@ -646,7 +659,8 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     }
     // In a Slurm step, a container run in the foreground ends with the step, as the task's own
     // process would (its watcher stops it if the task is killed first).
-    let created = create_container(ctx, f, true, args.rm, !args.detach).await?;
+    let attached = (!args.detach).then_some(streams);
+    let created = create_container(ctx, f, attached, true, args.rm, !args.detach).await?;
     tracing::debug!("run: created the container");
     if args.detach {
         return run_detached(ctx, args, created).await;

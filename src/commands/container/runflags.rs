@@ -46,6 +46,7 @@ impl SourceFlags {
 /// and stdin with -i, as Docker).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Streams {
+    pub stdin: bool,
     pub stdout: bool,
     pub stderr: bool,
 }
@@ -59,11 +60,13 @@ impl Streams {
         }
         if given.is_empty() {
             return Ok(Streams {
+                stdin: false,
                 stdout: true,
                 stderr: true,
             });
         }
         Ok(Streams {
+            stdin: given.contains(&AttachStream::Stdin),
             stdout: given.contains(&AttachStream::Stdout),
             stderr: given.contains(&AttachStream::Stderr),
         })
