@@ -368,6 +368,23 @@ fn docker_cli_ops_through_burrows_socket() {
         "{{.Config.Env}}",
     ]);
     assert!(env.contains("MARK=committed"), "{env}");
+    // A config in the body (the SDK's commit(conf=...)) is the image's, with the changes over
+    // it and the container's config filling what it leaves out.
+    let py = format!(
+        "import docker\n\
+         c = docker.DockerClient(base_url='unix://{sock}', version='auto')\n\
+         img = c.containers.get('cpc').commit(repository='opsimg', tag='2', changes=['ENV MARK=2'], conf={{'Cmd': ['echo', 'from-body'], 'Labels': {{'via': 'body'}}, 'Hostname': 'ignored'}})\n\
+         cfg = img.attrs['Config']\n\
+         print(cfg['Cmd'], cfg['Labels']['via'], [e for e in cfg['Env'] if e.startswith('MARK')])\n\
+         print(c.containers.run('opsimg:2', remove=True).decode(), end='')\n"
+    );
+    let out = api.run(&["/usr/bin/python3", "-c", &py]);
+    assert_eq!(
+        stdout(&out),
+        "['echo', 'from-body'] body ['MARK=2']\nfrom-body\n",
+        "{}",
+        stderr(&out)
+    );
     api.docker_ok(&["update", "--restart", "on-failure:2", "cpc"]);
     if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         let out = api.docker(&["update", "--memory", "64m", "cpc"]);

@@ -18,6 +18,12 @@ fn commit_applies_changes_pauses_and_writes_history() {
         "live",
         "--network",
         "none",
+        "-e",
+        "KEEP=1",
+        "-l",
+        "owner=me",
+        "-w",
+        "/tmp",
         &bb,
         "sleep",
         "300",
@@ -97,6 +103,9 @@ fn commit_applies_changes_pauses_and_writes_history() {
         serde_json::json!({"8080/tcp": {}, "53/udp": {}})
     );
     assert_eq!(cfg["Labels"]["team"], "misc");
+    // The container's own config under the changes (as Docker: what it ran with).
+    assert!(env.contains(&"KEEP=1"), "{cfg}");
+    assert_eq!(cfg["Labels"]["owner"], "me");
     assert_eq!(cfg["WorkingDir"], "/srv");
     assert_eq!(cfg["User"], "65534");
     assert_eq!(cfg["Volumes"], serde_json::json!({"/data": {}}));
@@ -133,6 +142,19 @@ fn commit_applies_changes_pauses_and_writes_history() {
     ]));
     let out = ok(&d.burrow(&["run", "--rm", "--network", "none", "committed:2"]));
     assert_eq!(out.trim(), "ep");
+    // No changes: the image runs as the container did (its command, environment, directory).
+    ok(&d.burrow(&["commit", "--pause=false", "live", "committed:4"]));
+    let plain = ok(&d.burrow(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .Config.Cmd}} {{json .Config.Env}} {{.Config.WorkingDir}} {{.Config.Labels.owner}}",
+        "committed:4",
+    ]));
+    assert_eq!(
+        plain.trim(),
+        r#"["sleep","300"] ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","KEEP=1"] /tmp me"#
+    );
     // Not a config instruction: Docker's error, nothing made.
     let out = d.burrow(&["commit", "-c", "RUN rm -rf /", "live", "committed:3"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));

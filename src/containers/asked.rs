@@ -23,6 +23,9 @@ pub struct Asked {
     pub user: String,
     pub exposed_ports: BTreeSet<String>,
     pub stop_signal: String,
+    /// Docker's Config.Env: the image's with the request's over it (what the runtime adds,
+    /// HOSTNAME, HOME, TERM, a default PATH, left out). None for containers made before.
+    pub env: Option<Vec<String>>,
     /// The streams the creating client attached (Docker's AttachStdin/Stdout/Stderr).
     pub attach_stdin: bool,
     pub attach_stdout: bool,
@@ -235,6 +238,7 @@ impl Asked {
                 )
                 .collect(),
             stop_signal: c.stop_signal.clone().unwrap_or_default(),
+            env: Some(super::spec::config_env(&image.defaults.env, &c.env)),
             attach_stdin: c.attach_stdin,
             attach_stdout: c.attach_stdout,
             attach_stderr: c.attach_stderr,

@@ -27,6 +27,9 @@ pub struct Options {
     pub pause: bool,
     /// Dockerfile instructions applied to the new image's config (`--change`).
     pub changes: Vec<Instruction>,
+    /// A container config the client gave (the Docker API's commit body), which the changes
+    /// apply to instead of the container's own; what it leaves empty the container's fills.
+    pub config: Option<serde_json::Value>,
 }
 
 /// What `commit` made.
@@ -82,8 +85,16 @@ pub async fn commit(
     }
     let base = local::resolve(store, &image, &Platform::host()).await?;
     let mut config = base.config.clone();
-    let mut image_config = config.config.take().unwrap_or_default();
+    // As Docker: the container's config (what it ran with), or the client's, changes applied,
+    // the container's filling what is left empty.
+    let from_container =
+        super::commit_config::of_container(ctx, &c, &config.config.take().unwrap_or_default());
+    let mut image_config = match &opts.config {
+        Some(given) => super::commit_config::image_keys(given),
+        None => from_container.clone(),
+    };
     apply_changes(&mut image_config, &opts.changes).context("commit --change")?;
+    super::commit_config::merge(&mut image_config, &from_container);
     config.config = Some(image_config);
     let running = matches!(record::state(ctx, &c.id).await?, State::Running { .. });
     let unpausable = opts.pause && running && !ops::pausable(ctx);

@@ -114,7 +114,10 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "AttachStdin": asked.as_ref().is_some_and(|a| a.attach_stdin),
             "AttachStdout": asked.as_ref().is_some_and(|a| a.attach_stdout),
             "AttachStderr": asked.as_ref().is_some_and(|a| a.attach_stderr),
-            "Env": process.as_ref().and_then(|p| p.env().clone()).unwrap_or_default(),
+            // As Docker: the image's and the request's, not what the runtime adds (HOSTNAME ...).
+            "Env": asked.as_ref().and_then(|a| a.env.clone())
+                .or_else(|| process.as_ref().and_then(|p| p.env().clone()))
+                .unwrap_or_default(),
             "Cmd": cmd,
             "Entrypoint": entrypoint,
             "ExposedPorts": exposed,

@@ -5,6 +5,7 @@ pub mod bypass;
 pub mod caps;
 pub mod capture;
 pub mod commit;
+pub mod commit_config;
 pub mod context;
 pub mod copy;
 pub mod create;

@@ -130,6 +130,36 @@ pub fn command(image: &ImageDefaults, opts: &Options) -> Result<Vec<String>, Spe
     Ok(all)
 }
 
+/// Docker's Config.Env: the image's, then `-e` (later wins per key; `-e KEY` passes this
+/// process's KEY where set); what the runtime adds is not in it. Malformed entries are left out
+/// ([`environment`] refuses them).
+pub fn config_env(image: &[String], given: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut put = |k: &str, v: String| {
+        let entry = format!("{k}={v}");
+        match out
+            .iter_mut()
+            .find(|e| e.split_once('=').is_some_and(|(ek, _)| ek == k))
+        {
+            Some(e) => *e = entry,
+            None => out.push(entry),
+        }
+    };
+    for kv in image.iter().chain(given) {
+        match kv.split_once('=') {
+            Some(("", _)) => {}
+            Some((k, v)) => put(k, v.to_string()),
+            None if kv.is_empty() => {}
+            None => {
+                if let Ok(v) = std::env::var(kv) {
+                    put(kv, v);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The environment: HOSTNAME, the image's, then `-e` (later wins per key), PATH and HOME ensured.
 pub fn environment(
     image: &ImageDefaults,
@@ -530,6 +560,13 @@ mod tests {
         assert_eq!(command(&img, &o).unwrap(), ["/bin/echo"]);
         o.entrypoint = Some(Vec::new());
         assert!(matches!(command(&img, &o), Err(SpecError::NoCommand)));
+    }
+
+    #[test]
+    fn config_env_is_the_images_with_the_requests_over_it() {
+        let image = ["PATH=/bin".to_string(), "A=1".to_string()];
+        let given = ["A=2".to_string(), "B=x=y".to_string(), "=bad".to_string()];
+        assert_eq!(config_env(&image, &given), ["PATH=/bin", "A=2", "B=x=y"]);
     }
 
     #[test]

@@ -18,7 +18,8 @@ use crate::containers::{ops, record, start as cstart, Ctx};
 use crate::dockerfile::parse_changes;
 
 /// `POST /commit?container=&repo=&tag=&comment=&author=&pause=&changes=`: 201 `{"Id"}`.
-/// A config in the body is refused unless empty (give `changes` instead).
+/// A container config in the body is the new image's (the `changes` applied to it, the
+/// container's config filling what it leaves empty, as Docker); none: the container's.
 pub async fn commit(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
     let q = &call.query;
     let body: Option<Map<String, Value>> = if call.body.is_empty() {
@@ -26,16 +27,6 @@ pub async fn commit(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> 
     } else {
         serde_json::from_slice(&call.body)?
     };
-    if let Some(field) = body
-        .iter()
-        .flatten()
-        .find(|(_, v)| !is_empty(v))
-        .map(|(k, _)| k)
-    {
-        return Err(ApiError::not_implemented(format!(
-            "burrow does not implement a container config in the body of POST /commit (its {field}): give Dockerfile instructions in the changes parameter"
-        )));
-    }
     let container = q
         .get("container")
         .filter(|c| !c.is_empty())
@@ -54,6 +45,7 @@ pub async fn commit(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> 
             .map(str::to_string),
         pause: q.flag("pause", true)?,
         changes: parse_changes(&changes).map_err(|e| ApiError::bad_request(e.to_string()))?,
+        config: body.map(Value::Object),
     };
     let made = ccommit(ctx, container, name.as_deref(), &opts)
         .await

@@ -44,6 +44,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         author: args.opts.author.clone(),
         pause: args.opts.pause,
         changes: parse_changes(&args.opts.change).context("commit --change")?,
+        config: None,
     };
     super::block_on(async move {
         let ctx = Ctx::connect(g).await?;
