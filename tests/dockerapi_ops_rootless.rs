@@ -8,7 +8,7 @@ mod dockerapi_support;
 use std::process::{Output, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use burrow_testsupport::wait_for;
+use burrow_testsupport::{wait_for, TestMachine};
 use containers_support::*;
 use dockerapi_support::*;
 
@@ -385,6 +385,30 @@ fn docker_cli_ops_through_burrows_socket() {
         "{}",
         stderr(&out)
     );
+    // Distribution inspect (the SDK's get_registry_data): the registry's descriptor of a name
+    // and its platforms (an index's entries; one image's from its config); a missing one 404.
+    if let Some(m) = TestMachine::get() {
+        let py = format!(
+            "import docker\n\
+             c = docker.DockerClient(base_url='unix://{sock}', version='auto')\n\
+             multi = c.images.get_registry_data('{multi}')\n\
+             one = c.images.get_registry_data('{one}')\n\
+             print(multi.id.startswith('sha256:'), multi.has_platform('linux/amd64'), multi.has_platform('linux/arm64'), multi.has_platform('linux/s390x'))\n\
+             print(one.has_platform('linux/amd64'), one.attrs['Descriptor']['size'] > 0)\n\
+             try:\n    c.images.get_registry_data('{reg}/burrow-test/nosuch:1')\n\
+             except docker.errors.APIError as e:\n    print(e.status_code)\n",
+            multi = m.image_multiarch,
+            one = m.image_busybox,
+            reg = m.registry,
+        );
+        let out = api.run(&["/usr/bin/python3", "-c", &py]);
+        assert_eq!(
+            stdout(&out),
+            "True True True False\nTrue True\n404\n",
+            "{}",
+            stderr(&out)
+        );
+    }
     api.docker_ok(&["update", "--restart", "on-failure:2", "cpc"]);
     if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
         let out = api.docker(&["update", "--memory", "64m", "cpc"]);

@@ -41,6 +41,28 @@ pub async fn route(ctx: &Ctx, call: &Call, rest: &str) -> Result<Response<Body>,
     }
 }
 
+/// `GET /distribution/{name}/json`: what the registry holds under `name` (its descriptor and
+/// platforms), asked with the `X-Registry-Auth` credentials or the user's stored ones.
+pub async fn distribution(call: &Call, name: &str) -> Result<Response<Body>, ApiError> {
+    use crate::images::manifestlist::ListError;
+    let reference = Reference::parse(name)
+        .map_err(|e| ApiError::bad_request(format!("invalid reference format {name:?}: {e}")))?;
+    let creds = registry_auth(&call.headers)?;
+    let mut reg = registries_for(&reference.domain, false, false, &[])?.remove(0);
+    if creds.is_some() {
+        reg = reg.with_credentials(creds);
+    }
+    let v = crate::images::manifestlist::distribution(&reg, name)
+        .await
+        .map_err(|e| match e {
+            // The registry's refusal (its type inside, for the status).
+            ListError::Registry(e) => ApiError::new(super::error::status_of(&e), format!("{e:#}")),
+            ListError::Name { .. } => ApiError::bad_request(e.to_string()),
+            e => ApiError::from(anyhow::Error::from(e)),
+        })?;
+    Ok(http::json(200, &v))
+}
+
 /// The `names` of `GET /images/get` (repeated, or comma-separated by older clients).
 fn names(call: &Call) -> Vec<String> {
     call.query

@@ -114,6 +114,9 @@ async fn route(ctx: &SharedCtx, call: &Call) -> Result<Response<Body>, ApiError>
         (_, ["containers", ..]) => route_containers(ctx, call, &segs[1..]).await,
         (_, ["exec", ..]) => exec::route(ctx, call, &segs[1..]).await,
         (_, ["images", ..]) => images::route(ctx, call, &call.path["/images".len()..]).await,
+        ("GET", ["distribution", name @ .., "json"]) if !name.is_empty() => {
+            images::distribution(call, &name.join("/")).await
+        }
         (_, ["volumes", ..]) => volumes::route(ctx, call, &segs[1..]).await,
         (_, ["networks", ..]) => networks::route(ctx, call, &segs[1..]).await,
         // No plugins: an empty list, and a name is not found (`docker inspect NAME` asks for

@@ -297,6 +297,35 @@ pub async fn fetch(name: &str, insecure: bool, images: bool) -> Result<Remote> {
     })
 }
 
+/// Docker's distribution inspect of `name` at `reg` (`GET /distribution/{name}/json`): the
+/// descriptor of what the registry holds under it (an index or one image's manifest) and the
+/// platforms it serves (an index's from its entries, one image's from its config).
+pub async fn distribution(reg: &Registry, name: &str) -> Result<Value> {
+    let r = parse(name)?;
+    let what = format!("manifest {}", r.familiar());
+    let (desc, raw) = reg
+        .manifest(&r.path, r.object(), &what)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let descriptor = json!({
+        "mediaType": desc.media_type,
+        "digest": desc.digest,
+        "size": desc.size,
+    });
+    let platforms: Vec<Value> = if is_index(&desc.media_type) {
+        let index: Value = serde_json::from_slice(&raw).map_err(anyhow::Error::from)?;
+        index["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.get("platform").cloned())
+            .collect()
+    } else {
+        vec![entry_of(reg, &r, desc, raw).await?.descriptor["platform"].clone()]
+    };
+    Ok(json!({ "Descriptor": descriptor, "Platforms": platforms }))
+}
+
 /// Makes the list `list` of `images` (image manifests in the list's registry), or with
 /// `amend` adds them to the one kept.
 pub async fn create(
