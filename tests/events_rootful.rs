@@ -51,6 +51,27 @@ fn a_containers_life_is_streamed_in_order() {
         "exit 3",
     ]);
     assert_eq!(code(&out), 3, "{}", stderr(&out));
+    // What burrow does to a container itself: kill (with its signal), stop, restart.
+    let trap = "trap 'exit 0' TERM; sleep 300 & wait";
+    let two = [
+        "run",
+        "-d",
+        "--name",
+        "evt-two",
+        "--network",
+        "none",
+        &bb,
+        "sh",
+        "-c",
+        trap,
+    ];
+    assert_eq!(code(&d.burrow(&two)), 0);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(code(&d.burrow(&["restart", "-t", "5", "evt-two"])), 0);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(code(&d.burrow(&["kill", "evt-two"])), 0);
+    assert_eq!(code(&d.burrow(&["wait", "evt-two"])), 0);
+    assert_eq!(code(&d.burrow(&["rm", "evt-two"])), 0);
     let out = events
         .wait_with_output()
         .expect("burrow events ends at --until");
@@ -69,6 +90,24 @@ fn a_containers_life_is_streamed_in_order() {
             "container die",
             "container destroy"
         ],
+        "{text}"
+    );
+    let mut two: Vec<&str> = text
+        .lines()
+        .filter(|l| l.ends_with(" evt-two"))
+        .map(|l| {
+            l.trim_start_matches("container ")
+                .trim_end_matches(" evt-two")
+        })
+        .collect();
+    // containerd's exit event and burrow's stop are published from two processes: either
+    // may come first.
+    if let Some(i) = two.windows(2).position(|w| w == ["stop", "die"]) {
+        two.swap(i, i + 1);
+    }
+    assert_eq!(
+        two,
+        ["create", "start", "kill", "die", "stop", "start", "restart", "kill", "die", "destroy"],
         "{text}"
     );
     let out = plain

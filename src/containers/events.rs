@@ -2,9 +2,9 @@
 //! destroy, pause, unpause, rename, exec and oom; image tag and delete; burrow's own network
 //! and volume events, see [`super::notify`]), filtered as Docker's
 //! `--filter` and bounded by `--since`/`--until`; burrow's own health_status events (published
-//! by the health monitor on its topic) too. containerd keeps no history, so only events
-//! from the subscription on are seen; Docker's kill and stop (daemon-side) have no containerd
-//! counterpart.
+//! by the health monitor on its topic) too, and kill, stop and restart, which burrow publishes
+//! as it does them. containerd keeps no history, so only events from the subscription on are
+//! seen.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -392,12 +392,19 @@ fn map(env: &Envelope, known: &mut HashMap<String, Known>, fresh: Option<Known>)
                 )
             }))
         }
-        super::notify::TOPIC => one(super::notify::OwnEvent::decode(raw).ok().map(|o| Event {
-            kind: o.kind,
-            action: o.action,
-            id: o.id,
-            attributes: o.attributes,
-            time_nano,
+        super::notify::TOPIC => one(super::notify::OwnEvent::decode(raw).ok().map(|o| {
+            if o.kind == "container" {
+                let mut e = container(&o.id, &o.action, known);
+                e.attributes.extend(o.attributes);
+                return e;
+            }
+            Event {
+                kind: o.kind,
+                action: o.action,
+                id: o.id,
+                attributes: o.attributes,
+                time_nano,
+            }
         })),
         "/tasks/oom" => one(TaskOom::decode(raw)
             .ok()
@@ -604,5 +611,30 @@ mod tests {
         };
         assert!(f(&["type=network", "network=front"]) && f(&["network=n12"]));
         assert!(!f(&["network=back"]) && !f(&["volume=front"]) && !f(&["type=volume"]));
+    }
+
+    #[test]
+    fn burrows_container_events_carry_the_containers_attributes() {
+        let own = crate::containers::notify::OwnEvent {
+            kind: "container".into(),
+            action: "kill".into(),
+            id: "abc".into(),
+            attributes: BTreeMap::from([("signal".to_owned(), "15".to_owned())]),
+        };
+        let e = &map(
+            &envelope(crate::containers::notify::TOPIC, &own),
+            &mut known(),
+            None,
+        )[0];
+        let j = e.to_json();
+        assert_eq!(
+            (j["Type"].as_str(), j["Action"].as_str()),
+            (Some("container"), Some("kill"))
+        );
+        let a = &j["Actor"]["Attributes"];
+        assert_eq!(
+            (&a["name"], &a["signal"], &a["tier"]),
+            (&json!("web"), &json!("15"), &json!("front"))
+        );
     }
 }

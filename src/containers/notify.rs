@@ -1,7 +1,8 @@
-//! burrow's own events for what containerd never sees (networks and volumes): published on
-//! containerd's event stream under burrow's topic, so that `events` and the API's /events
-//! report them as Docker does (network create, destroy, connect, disconnect; volume create,
-//! destroy). Publishing is best effort: a failure is logged, the operation stands.
+//! burrow's own events for what containerd never sees (networks, volumes, and what Docker's
+//! daemon itself does to containers): published on containerd's event stream under burrow's
+//! topic, so that `events` and the API's /events report them as Docker does (network create,
+//! destroy, connect, disconnect; volume create, destroy; container kill, stop, restart).
+//! Publishing is best effort: a failure is logged, the operation stands.
 
 use std::collections::BTreeMap;
 
@@ -19,12 +20,12 @@ pub const TYPE_URL: &str = "burrow.events.v1.Event";
 /// One event as Docker's events.Message carries it: type, action, actor.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct OwnEvent {
-    /// `network` or `volume`.
+    /// `network`, `volume` or `container`.
     #[prost(string, tag = "1")]
     pub kind: String,
     #[prost(string, tag = "2")]
     pub action: String,
-    /// The network's id, the volume's name.
+    /// The network's id, the volume's name, the container's id.
     #[prost(string, tag = "3")]
     pub id: String,
     #[prost(btree_map = "string, string", tag = "4")]
@@ -59,6 +60,20 @@ pub async fn network(ctx: &Ctx, action: &str, n: &Network, container: Option<&st
         action: action.into(),
         id: n.id.clone(),
         attributes,
+    };
+    publish(ctx, e).await;
+}
+
+/// A container event of what burrow did to it (`kill` with its `signal`, `stop`, `restart`);
+/// `events` adds the container's name, image and labels, as to containerd's.
+pub async fn container(ctx: &Ctx, action: &str, id: &str, signal: Option<u32>) {
+    let e = OwnEvent {
+        kind: "container".into(),
+        action: action.into(),
+        id: id.to_string(),
+        attributes: signal
+            .map(|s| BTreeMap::from([("signal".to_string(), s.to_string())]))
+            .unwrap_or_default(),
     };
     publish(ctx, e).await;
 }

@@ -51,14 +51,18 @@ pub async fn stop_with(
                     .and_then(|t| t.parse().ok())
             })
             .unwrap_or(DEFAULT_STOP_TIMEOUT);
+        super::notify::container(ctx, "kill", &c.id, Some(sig.0)).await;
         ctx.client.kill_task(&c.id, sig.0, false).await?;
         if tokio::time::timeout(Duration::from_secs(secs), ctx.client.wait_task(&c.id))
             .await
             .is_err()
         {
+            super::notify::container(ctx, "kill", &c.id, Some(9)).await;
             ctx.client.kill_task(&c.id, 9, false).await?;
             ctx.client.wait_task(&c.id).await?;
         }
+        // As Docker: kill, die (containerd's exit), then stop.
+        super::notify::container(ctx, "stop", &c.id, None).await;
     }
     if record::auto_removed(c) {
         // Its background reader (or a waiting API client's service) may be removing it too.
@@ -76,6 +80,7 @@ pub async fn kill(ctx: &Ctx, c: &Container, sig: Signal) -> anyhow::Result<()> {
             record::name_of(c)
         );
     }
+    super::notify::container(ctx, "kill", &c.id, Some(sig.0)).await;
     ctx.client.kill_task(&c.id, sig.0, false).await?;
     Ok(())
 }

@@ -278,6 +278,7 @@ pub async fn restart(ctx: &Ctx, id: &str, q: &Query) -> Result<Response<Body>, A
     }
     let c = find(ctx, &c.id).await?;
     start_container(ctx, &c).await?;
+    crate::containers::notify::container(ctx, "restart", &c.id, None).await;
     Ok(http::empty(204))
 }
 

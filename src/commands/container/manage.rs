@@ -161,15 +161,28 @@ pub fn restart(args: StopArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     if stopped != ExitCode::SUCCESS {
         return Ok(stopped);
     }
-    super::run::start(
+    let started = super::run::start(
         super::run::StartArgs {
             attach: false,
             interactive: false,
-            containers: args.containers,
+            containers: args.containers.clone(),
             detach_keys: None,
         },
         g,
-    )
+    )?;
+    if started != ExitCode::SUCCESS {
+        return Ok(started);
+    }
+    // Docker's restart event, after the start's.
+    super::block_on(async {
+        let ctx = Ctx::connect(g).await?;
+        for name in &args.containers {
+            if let Ok(c) = ctx.find(name).await {
+                burrow::containers::notify::container(&ctx, "restart", &c.id, None).await;
+            }
+        }
+        Ok(started)
+    })
 }
 
 pub fn kill(args: KillArgs, g: &Globals) -> anyhow::Result<ExitCode> {
