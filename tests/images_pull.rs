@@ -64,6 +64,14 @@ fn pull_unpacks_the_multilayer_image_and_a_second_pull_fetches_nothing() {
         again.contains("Already exists") && again.contains("Image is up to date"),
         "{again}"
     );
+    // A name new here is "Downloaded newer image" even with every blob here already (Docker
+    // says whether the name changed, not whether anything was fetched).
+    let by_digest = format!("{image}@{manifest}");
+    let pinned = d.burrow_ok(&["pull", &by_digest]);
+    assert!(
+        !pinned.contains("Pull complete") && pinned.contains("Status: Downloaded newer image"),
+        "{pinned}"
+    );
     // -q prints the name only.
     assert_eq!(
         d.burrow_ok(&["pull", "-q", &image]).trim(),

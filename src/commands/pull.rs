@@ -86,7 +86,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     if squashed && downloaded {
         eprintln!("{}", images::SQUASHED_OWNERS_NOTE);
     }
-    let status = if downloaded {
+    let status = if pulled.iter().any(|p| p.updated) {
         "Downloaded newer image for"
     } else {
         "Image is up to date for"

@@ -324,7 +324,7 @@ fn send_outcome(
 ) {
     match pulled {
         Ok(pulled) => {
-            let status = if pulled.downloaded > 0 {
+            let status = if pulled.updated {
                 "Downloaded newer image for"
             } else {
                 "Image is up to date for"

@@ -82,6 +82,9 @@ pub struct Pulled {
     pub digest: String,
     /// Blobs actually downloaded (0: everything was already here).
     pub downloaded: usize,
+    /// The name now points at something it did not before (it was absent, or another
+    /// digest): Docker's "Downloaded newer image" rather than "Image is up to date".
+    pub updated: bool,
 }
 
 fn parse<T: serde::de::DeserializeOwned>(
@@ -139,14 +142,18 @@ pub async fn pull(
             // still be the store file's mount (unpacking skips a snapshot that is there): keep
             // where that is, so that removing the image unmounts it.
             let mount = crate::containers::shared::MOUNT_LABEL;
-            let labels: HashMap<String, String> = match leased.image(&name).await {
-                Ok(Some(old)) => old
-                    .labels
-                    .get(mount)
-                    .map(|t| HashMap::from([(mount.to_string(), t.clone())]))
-                    .unwrap_or_default(),
-                _ => HashMap::new(),
-            };
+            let (labels, before): (HashMap<String, String>, Option<String>) =
+                match leased.image(&name).await {
+                    Ok(Some(old)) => (
+                        old.labels
+                            .get(mount)
+                            .map(|t| HashMap::from([(mount.to_string(), t.clone())]))
+                            .unwrap_or_default(),
+                        old.target.map(|t| t.digest),
+                    ),
+                    _ => (HashMap::new(), None),
+                };
+            let updated = before.as_deref() != Some(top.digest.as_str());
             leased
                 .put_image(&name, &target, labels)
                 .await
@@ -154,6 +161,7 @@ pub async fn pull(
                     name,
                     digest: top.digest.clone(),
                     downloaded,
+                    updated,
                 })
                 .map_err(PullError::from)
         }
