@@ -544,11 +544,29 @@ fn docker_cli_ops_through_burrows_socket() {
     api.docker_ok(&["network", "connect", "opsnet", "cpc"]);
     api.docker_ok(&["network", "disconnect", "opsnet", "cpc"]);
 
-    // system df.
+    // system df; its containers carry their mounts (the docker CLI counts LOCAL VOLUMES of
+    // `df -v` from the local-driver ones).
+    api.docker_ok(&["create", "--name", "dfvol", "-v", "dfv:/d", &busybox]);
     let df = api.docker_ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
     assert!(df.lines().any(|l| l.starts_with("Images ")), "{df}");
     assert!(df.lines().any(|l| l.starts_with("Containers ")), "{df}");
     assert!(df.lines().any(|l| l.starts_with("Local Volumes ")), "{df}");
+    let (code, body) = api.curl("GET", "/system/df", None);
+    assert_eq!(code, 200, "{body}");
+    let df: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mounts = df["Containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["Names"][0] == "/dfvol")
+        .map(|c| c["Mounts"].clone());
+    assert_eq!(
+        mounts.as_ref().map(|m| (&m[0]["Name"], &m[0]["Driver"])),
+        Some((&serde_json::json!("dfv"), &serde_json::json!("local"))),
+        "{body}"
+    );
+    api.docker_ok(&["rm", "dfvol"]);
+    api.docker_ok(&["volume", "rm", "dfv"]);
 
     // prunes: stopped containers go, running ones stay; named volumes stay unless all=true.
     let pruned = api.docker_ok(&["container", "prune", "-f"]);

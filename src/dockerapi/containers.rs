@@ -151,6 +151,16 @@ pub fn summary(s: &Summary) -> Value {
     v
 }
 
+/// A container as the list shows it: its summary with its networks and mounts (the docker
+/// CLI counts LOCAL VOLUMES from these); the list's and `system df`'s.
+pub fn listed(ctx: &Ctx, s: &listing::Summary) -> Value {
+    let mut v = summary(s);
+    let (networks, mounts) = cinspect::list_extras(ctx, &s.container);
+    v["NetworkSettings"]["Networks"] = networks;
+    v["Mounts"] = mounts;
+    v
+}
+
 /// `GET /containers/json?all&limit&size&filters`.
 pub async fn list(ctx: &Ctx, q: &Query) -> Result<Response<Body>, ApiError> {
     let filters = q.parsed_filters::<ListFilter>()?;
@@ -166,13 +176,7 @@ pub async fn list(ctx: &Ctx, q: &Query) -> Result<Response<Body>, ApiError> {
     let rows: Vec<Value> = listing::list(ctx, &opts)
         .await?
         .iter()
-        .map(|s| {
-            let mut v = summary(s);
-            let (networks, mounts) = cinspect::list_extras(ctx, &s.container);
-            v["NetworkSettings"]["Networks"] = networks;
-            v["Mounts"] = mounts;
-            v
-        })
+        .map(|s| listed(ctx, s))
         .collect();
     Ok(http::json(200, &Value::Array(rows)))
 }

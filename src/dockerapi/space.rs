@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use hyper::Response;
 use serde_json::{json, Value};
 
-use super::containers::summary;
+use super::containers::listed;
 use super::error::ApiError;
 use super::http::{self, Body, Query};
 use crate::containers::diskusage::{self, tree_size};
@@ -147,7 +147,7 @@ pub async fn df(ctx: &Ctx) -> Result<Response<Body>, ApiError> {
         .containers
         .iter()
         .map(|c| {
-            let mut v = summary(&c.summary);
+            let mut v = listed(ctx, &c.summary);
             v["SizeRw"] = c.size.into();
             v
         })
