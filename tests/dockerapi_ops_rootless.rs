@@ -72,6 +72,11 @@ fn docker_cli_ops_through_burrows_socket() {
     );
     std::thread::sleep(Duration::from_secs(1));
     api.docker_ok(&["run", "-d", "--name", "evt", &busybox, "true"]);
+    // What the service does to a container itself shows too: kill, stop, restart.
+    let trap = "trap 'exit 0' TERM; sleep 300 & wait";
+    api.docker_ok(&["run", "-d", "--name", "evr", &busybox, "sh", "-c", trap]);
+    api.docker_ok(&["restart", "-t", "5", "evr"]);
+    api.docker_ok(&["rm", "-f", "evr"]);
 
     // cp into a running container and back out: a file and a directory.
     api.docker_ok(&["run", "-d", "--name", "cpc", &busybox, "sleep", "300"]);
@@ -781,6 +786,24 @@ fn docker_cli_ops_through_burrows_socket() {
     ]);
     for action in ["create", "start", "die"] {
         assert!(past.lines().any(|l| l == action), "no {action} in:\n{past}");
+    }
+    let restarted = api.docker_ok(&[
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--filter",
+        "container=evr",
+        "--format",
+        "{{.Action}} {{.Actor.Attributes.signal}}",
+    ]);
+    // A missing attribute prints Go's "<no value>".
+    for action in ["kill 15", "stop <no value>", "restart <no value>"] {
+        assert!(
+            restarted.lines().any(|l| l == action),
+            "no {action:?} in:\n{restarted}"
+        );
     }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -72,6 +72,22 @@ pub async fn stop_with(
     Ok(())
 }
 
+/// Restarts `c` as `restart` does: stopped as [`stop_with`] stops it (when running), started
+/// again in the background as `start` without -a starts it, then Docker's restart event.
+pub async fn restart(
+    ctx: &Ctx,
+    c: &Container,
+    signal: Option<Signal>,
+    timeout: Option<u64>,
+) -> anyhow::Result<()> {
+    stop_with(ctx, c, signal, timeout).await?;
+    // Its record changed (the restart status the stop set): start from the new one.
+    let c = ctx.find(&c.id).await?;
+    super::start::start_background(ctx, &c).await?;
+    super::notify::container(ctx, "restart", &c.id, None).await;
+    Ok(())
+}
+
 /// Sends `sig` to a running container's task.
 pub async fn kill(ctx: &Ctx, c: &Container, sig: Signal) -> anyhow::Result<()> {
     if !record::state(ctx, &c.id).await?.is_running() {

@@ -147,41 +147,16 @@ pub fn stop(args: StopArgs, g: &Globals) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `restart`: each container stopped (quietly), then started as `start` does.
+/// `restart`: each container stopped, then started again in the background, in turn.
 pub fn restart(args: StopArgs, g: &Globals) -> anyhow::Result<ExitCode> {
-    let stopped = super::block_on(async {
+    super::block_on(async {
         let ctx = Ctx::connect(g).await?;
         let time = args.time;
         let signal: Option<Signal> = args.signal.as_deref().map(str::parse).transpose()?;
-        Ok(each(&ctx, &args.containers, true, async |ctx, c| {
-            ops::stop_with(ctx, c, signal, time).await
+        Ok(each(&ctx, &args.containers, false, async |ctx, c| {
+            ops::restart(ctx, c, signal, time).await
         })
         .await)
-    })?;
-    if stopped != ExitCode::SUCCESS {
-        return Ok(stopped);
-    }
-    let started = super::run::start(
-        super::run::StartArgs {
-            attach: false,
-            interactive: false,
-            containers: args.containers.clone(),
-            detach_keys: None,
-        },
-        g,
-    )?;
-    if started != ExitCode::SUCCESS {
-        return Ok(started);
-    }
-    // Docker's restart event, after the start's.
-    super::block_on(async {
-        let ctx = Ctx::connect(g).await?;
-        for name in &args.containers {
-            if let Ok(c) = ctx.find(name).await {
-                burrow::containers::notify::container(&ctx, "restart", &c.id, None).await;
-            }
-        }
-        Ok(started)
     })
 }
 
