@@ -773,31 +773,15 @@ fn docker_cli_ops_through_burrows_socket() {
     }
     // Asked afterwards, the same window is answered from the events the service kept (as
     // Docker's daemon answers from its buffer), and a window of the future waits for it.
-    let past = api.docker_ok(&[
-        "events",
-        "--since",
-        &since,
-        "--until",
-        &until,
-        "--filter",
-        "container=evt",
-        "--format",
-        "{{.Action}}",
-    ]);
+    let window = |filter: &str, format: &str| {
+        let args = ["events", "--since", &since, "--until", &until];
+        api.docker_ok(&[&args[..], &["--filter", filter, "--format", format]].concat())
+    };
+    let past = window("container=evt", "{{.Action}}");
     for action in ["create", "start", "die"] {
         assert!(past.lines().any(|l| l == action), "no {action} in:\n{past}");
     }
-    let restarted = api.docker_ok(&[
-        "events",
-        "--since",
-        &since,
-        "--until",
-        &until,
-        "--filter",
-        "container=evr",
-        "--format",
-        "{{.Action}} {{.Actor.Attributes.signal}}",
-    ]);
+    let restarted = window("container=evr", "{{.Action}} {{.Actor.Attributes.signal}}");
     // A missing attribute prints Go's "<no value>".
     for action in ["kill 15", "stop <no value>", "restart <no value>"] {
         assert!(
