@@ -208,7 +208,49 @@ fn docker_cli_logs_in_pushes_saves_loads_and_reads_history() {
         stderr(&search)
     );
 
+    rmi_force_spares_a_running_containers_image(&api, &busybox, id.trim());
     a_pull_whose_client_leaves_leaves_nothing_behind(&rl, &api);
+}
+
+/// `docker rmi -f`: by ID, a running container's image is a conflict that force cannot pass
+/// (Docker's "cannot be forced"); by name, it untags and the image stays for the container.
+fn rmi_force_spares_a_running_containers_image(api: &Api, busybox: &str, id: &str) {
+    let name = "rmi-running:1";
+    api.docker_ok(&["tag", busybox, name]);
+    api.docker_ok(&["run", "-d", "--name", "rmi-running", name, "sleep", "300"]);
+    let out = api.docker(&["rmi", "-f", id]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("(cannot be forced) - image is being used by running container"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        api.docker_ok(&["inspect", "--format", "{{.Id}}", name])
+            .trim(),
+        id
+    );
+    let untagged = api.docker_ok(&["rmi", "-f", name]);
+    assert!(
+        untagged.contains(&format!("Untagged: {name}")),
+        "{untagged}"
+    );
+    assert!(!untagged.contains("Deleted"), "{untagged}");
+    assert_eq!(
+        api.docker_ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Running}}|{{.Image}}",
+            "rmi-running"
+        ]),
+        format!("true|{id}\n")
+    );
+    api.docker_ok(&["rm", "-f", "rmi-running"]);
+    assert_eq!(
+        api.docker_ok(&["inspect", "--format", "{{.Id}}", busybox])
+            .trim(),
+        id
+    );
 }
 
 /// A TCP proxy to `upstream` that sends the answers at about 320 KB/s, so a pull through it

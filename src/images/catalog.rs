@@ -220,6 +220,53 @@ pub async fn ids_in_use(store: &Store) -> Result<std::collections::HashSet<Strin
         .collect())
 }
 
+/// The first container made from image `id` whose task is running or paused: an image
+/// `rmi -f` cannot remove (Docker's "cannot be forced").
+pub async fn running_user_of(store: &Store, id: &str) -> Result<Option<String>> {
+    use containerd_client::services::v1::ListTasksRequest;
+    use containerd_client::types::v1::Status;
+    let users: Vec<String> = store
+        .containerd()
+        .containers()
+        .list(ListContainersRequest { filters: vec![] })
+        .await
+        .op("container list", id)
+        .map_err(StoreError::from)?
+        .into_inner()
+        .containers
+        .into_iter()
+        .filter(|c| {
+            c.labels
+                .get(crate::containers::labels::IMAGE_ID)
+                .map(String::as_str)
+                == Some(id)
+        })
+        .map(|c| c.id)
+        .collect();
+    if users.is_empty() {
+        return Ok(None);
+    }
+    let tasks = store
+        .containerd()
+        .tasks()
+        .list(ListTasksRequest::default())
+        .await
+        .op("task list", id)
+        .map_err(StoreError::from)?
+        .into_inner()
+        .tasks;
+    Ok(tasks
+        .into_iter()
+        .find(|t| {
+            users.contains(&t.id)
+                && matches!(
+                    Status::try_from(t.status),
+                    Ok(Status::Running | Status::Paused | Status::Pausing)
+                )
+        })
+        .map(|t| t.id))
+}
+
 /// Docker's human size: decimal units, four significant digits ("1.036MB", "0B").
 pub fn human_size(bytes: i64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB", "PB"];

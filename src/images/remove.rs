@@ -63,6 +63,7 @@ async fn remove_as(
         .map(|r| r.to_string())
         .unwrap_or_else(|_| arg.to_owned());
     let by_name = store.image(&name).await?.map(|i| i.name);
+    let by_id = by_name.is_none();
     let (names, id) = match by_name {
         Some(name) => {
             let id = match store.image(&name).await? {
@@ -94,6 +95,17 @@ async fn remove_as(
             (names, found.first().map(|l| l.id().to_owned()))
         }
     };
+    // Named by ID: a running container's image cannot go, even forced (Docker's hard
+    // conflict); by name, `-f` untags and the image stays for it.
+    if let (true, Force::Yes, Some(id)) = (by_id, force, id.as_deref()) {
+        if let Some(c) = catalog::running_user_of(store, id).await? {
+            bail!(
+                "conflict: unable to delete {arg} (cannot be forced) - image is being used by running container {}: stop it first (`burrow stop {}`), then remove it",
+                manifest::short_id(&c),
+                manifest::short_id(&c)
+            );
+        }
+    }
     match force {
         Force::No => refuse_if_used(store, &names, id.as_deref()).await?,
         Force::Yes => keep_for_containers(store, &names, id.as_deref(), &platform).await?,
