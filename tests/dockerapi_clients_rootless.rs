@@ -377,21 +377,26 @@ fn compose_and_testcontainers_drive_burrow() {
          \x20   depends_on: [web]\n\
          \x20 reader:\n\
          \x20   image: {busybox}\n\
-         \x20   command: [\"sh\", \"-c\", \"ls -d /data; cat /sys/class/net/eth0/address; ls /dev/zz; sleep 300\"]\n\
+         \x20   command: [\"sh\", \"-c\", \"ls -d /data; cat /sys/class/net/eth0/address; ls /dev/zz; cat /run/secrets/token; sleep 300\"]\n\
          \x20   networks: [front]\n\
          \x20   volumes_from: [web]\n\
          \x20   devices: [\"/dev/zero:/dev/zz\"]\n\
          \x20   mac_address: 02:42:ac:11:00:42\n\
+         \x20   tmpfs: [/run]\n\
+         \x20   secrets: [token]\n\
          networks:\n\
          \x20 front:\n\
          \x20   driver_opts: {{com.docker.network.driver.mtu: \"1400\"}}\n\
          \x20   ipam: {{config: [{{subnet: 10.78.0.0/24}}]}}\n\
          volumes:\n\
-         \x20 data: {{}}\n",
+         \x20 data: {{}}\n\
+         secrets:\n\
+         \x20 token: {{file: ./token.txt}}\n",
         demo = m.image_demo,
         busybox = m.image_busybox,
     );
     std::fs::write(project.join("docker-compose.yml"), compose).unwrap();
+    std::fs::write(project.join("token.txt"), "token-value\n").unwrap();
     let _ = std::process::Command::new("chown")
         .arg("-R")
         .arg(format!("{}:{}", m.uid, m.gid))
@@ -424,20 +429,23 @@ fn compose_and_testcontainers_drive_burrow() {
         ])
     );
     // volumes_from, devices and mac_address reach the container (HostConfig.VolumesFrom,
-    // Devices, Config.MacAddress).
+    // Devices, Config.MacAddress); the secret's bind shows over the tmpfs at /run (mounts go
+    // parents first, as Docker orders them).
     assert!(
         wait_for(Duration::from_secs(30), || stdout(&dc(&[
             "logs",
             "--no-color",
             "reader"
         ]))
-        .contains("/dev/zz")),
+        .contains("token")),
         "{:?}",
         dc(&["logs", "--no-color", "reader"])
     );
     let logs = stdout(&dc(&["logs", "--no-color", "reader"]));
     assert!(
-        logs.contains("| /data") && logs.contains("| 02:42:ac:11:00:42"),
+        logs.contains("| /data")
+            && logs.contains("| 02:42:ac:11:00:42")
+            && logs.contains("| token-value"),
         "{logs}"
     );
     let nets = api.docker_ok(&["network", "ls", "--format", "{{.Name}}"]);

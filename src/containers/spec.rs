@@ -282,6 +282,35 @@ pub fn default_mounts(
     Ok(m)
 }
 
+/// The defaults, less those a user mount replaces (the same destination; every /dev one under
+/// a user's /dev), then the user's mounts parents first (by path depth, stable), as Docker
+/// orders them: a `--tmpfs /run` no longer hides a `/run/secrets/x` given before it.
+pub fn with_user_mounts(defaults: Vec<Mount>, user: &[Mount]) -> Vec<Mount> {
+    let depth = |m: &Mount| {
+        let d = m.destination().to_string_lossy();
+        d.trim_end_matches('/').matches('/').count()
+    };
+    let dest = |m: &Mount| {
+        m.destination()
+            .to_string_lossy()
+            .trim_end_matches('/')
+            .to_string()
+    };
+    let taken: std::collections::HashSet<String> = user.iter().map(dest).collect();
+    let user_dev = taken.contains("/dev");
+    let mut out: Vec<Mount> = defaults
+        .into_iter()
+        .filter(|m| {
+            let d = dest(m);
+            !taken.contains(&d) && !(user_dev && d.starts_with("/dev/"))
+        })
+        .collect();
+    let mut sorted = user.to_vec();
+    sorted.sort_by_key(depth);
+    out.extend(sorted);
+    out
+}
+
 /// Docker's masked paths.
 pub const MASKED_PATHS: &[&str] = &[
     "/proc/asound",
@@ -445,8 +474,10 @@ pub fn build(image: &ImageDefaults, opts: &Options) -> Result<Spec, SpecError> {
         }
     }
 
-    let mut mounts = default_mounts(&opts.netns, opts.privileged, opts.single_id)?;
-    mounts.extend(opts.mounts.iter().cloned());
+    let mounts = with_user_mounts(
+        default_mounts(&opts.netns, opts.privileged, opts.single_id)?,
+        &opts.mounts,
+    );
 
     let mut spec = SpecBuilder::default()
         .version("1.0.2")
@@ -503,6 +534,46 @@ pub fn cgroup_unavailable_reason(rootless: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_mounts_go_parents_first_and_replace_the_defaults_they_cover() {
+        let m = |d: &str, t: &str| mount(d, t, t, &[]).unwrap();
+        let defaults = default_mounts(&NetNs::New, false, false).unwrap();
+        let user = vec![
+            m("/run/secrets/s", "bind"),
+            m("/run", "tmpfs"),
+            m("/dev/shm", "bind"),
+            m("/a/b/c", "bind"),
+            m("/a/x", "bind"),
+        ];
+        let got: Vec<(String, String)> = with_user_mounts(defaults.clone(), &user)
+            .iter()
+            .map(|m| {
+                (
+                    m.destination().display().to_string(),
+                    m.typ().clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let dests: Vec<&str> = got.iter().map(|(d, _)| d.as_str()).collect();
+        assert_eq!(
+            dests[dests.len() - 5..],
+            ["/run", "/dev/shm", "/a/x", "/run/secrets/s", "/a/b/c"]
+        );
+        assert_eq!(
+            got.iter().filter(|(d, _)| d == "/dev/shm").count(),
+            1,
+            "the user's /dev/shm replaces the default: {got:?}"
+        );
+        assert!(dests.contains(&"/dev/mqueue") && dests.contains(&"/proc"));
+        // A user's /dev takes every default under it.
+        let got = with_user_mounts(defaults, &[m("/dev", "bind")]);
+        assert!(
+            !got.iter()
+                .any(|m| m.destination().to_string_lossy().starts_with("/dev/")),
+            "{got:?}"
+        );
+    }
 
     fn image() -> ImageDefaults {
         ImageDefaults {
