@@ -58,8 +58,18 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
     let busybox = image("busybox");
     let script = "echo to-out; echo to-err >&2; sleep 60";
     api.docker_ok(&[
-        "run", "-d", "--name", "talker", &busybox, "sh", "-c", script,
+        "run", "-d", "--name", "talker", "--expose", "9000", "-p", "9001", &busybox, "sh", "-c",
+        script,
     ]);
+    // A running container shows its published ports, and those it only exposes as Docker
+    // does (`9000/tcp`, `"9000/tcp": null`).
+    let talker_ports = api.docker_ok(&["ps", "--filter", "name=talker", "--format", "{{.Ports}}"]);
+    assert!(
+        talker_ports.contains("->9001/tcp") && talker_ports.contains("9000/tcp"),
+        "{talker_ports}"
+    );
+    let inspected = api.docker_ok(&["inspect", "-f", "{{json .NetworkSettings.Ports}}", "talker"]);
+    assert!(inspected.contains(r#""9000/tcp":null"#), "{inspected}");
     let ps = api.docker_ok(&[
         "ps",
         "--filter",
@@ -182,6 +192,25 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
         "{{.State}}",
     ]);
     assert_eq!(state.trim(), "exited");
+    // A stopped container's bindings went with its network: ps, inspect and port show none,
+    // HostConfig keeps what was asked.
+    let stopped = api.docker_ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "name=talker",
+        "--format",
+        "[{{.Ports}}]",
+    ]);
+    assert_eq!(stopped.trim(), "[]");
+    let inspected = api.docker_ok(&[
+        "inspect",
+        "-f",
+        "{{json .NetworkSettings.Ports}} {{len .HostConfig.PortBindings}}",
+        "talker",
+    ]);
+    assert_eq!(inspected.trim(), "{} 1");
+    assert_eq!(api.docker_ok(&["port", "talker"]), "");
     api.docker_ok(&["rm", "-f", "web", "talker"]);
     assert_eq!(api.docker_ok(&["ps", "-aq"]).trim(), "");
 

@@ -44,7 +44,6 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
         .unwrap_or_default();
     let dir = ctx.store.container_dir(&c.id);
     let net_state = hook::read_state(&dir).unwrap_or_default();
-    let ports = ports_json(&c);
     let devices: Value = c
         .labels
         .get(labels::DEVICES)
@@ -135,7 +134,7 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
         "HostConfig": {
             "AutoRemove": flag(labels::AUTO_REMOVE),
             "RestartPolicy": restart_policy_json(c.labels.get(labels::RESTART_POLICY).map(String::as_str)),
-            "PortBindings": ports.clone(),
+            "PortBindings": ports_json(&record::ports_of(&c).into_iter().map(record::ShownPort::from).collect::<Vec<_>>()),
             "NetworkMode": record::networks_of(&c).first().cloned().unwrap_or_else(|| "none".into()),
             "Devices": devices.get("Devices").cloned().unwrap_or_else(|| json!([])),
             "DeviceCgroupRules": devices.get("DeviceCgroupRules").cloned().unwrap_or(Value::Null),
@@ -151,7 +150,7 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "IPPrefixLen": net_state.prefix_len.unwrap_or(0),
             "Gateway": net_state.gateway.clone().unwrap_or_default(),
             "MacAddress": net_state.attachments.first().and_then(|(_, ifname, r)| crate::network::cni::mac_of(r, ifname)).unwrap_or_default(),
-            "Ports": ports,
+            "Ports": ports_json(&record::shown_ports(&c, &st, &asked.as_ref().map(|a| a.exposed_ports.clone()).unwrap_or_default())),
             "Networks": networks_json(ctx, &c.id, hook::read_config(&dir).as_ref(), &net_state),
         },
     });
@@ -218,14 +217,22 @@ fn state_fields(ctx: &Ctx, c: &Container, st: &State) -> Value {
     })
 }
 
-/// Docker's port map: `"80/tcp": [{"HostIp": .., "HostPort": ..}]`.
-fn ports_json(c: &Container) -> Map<String, Value> {
+/// Docker's port map: `"80/tcp": [{"HostIp": .., "HostPort": ..}]`, `null` for a port only
+/// exposed.
+fn ports_json(shown: &[record::ShownPort]) -> Map<String, Value> {
     let mut ports = Map::new();
-    for p in record::ports_of(c) {
+    for p in shown {
         let key = format!("{}/{}", p.container_port, p.protocol);
+        let Some(b) = &p.binding else {
+            ports.entry(key).or_insert(Value::Null);
+            continue;
+        };
         let entry = ports.entry(key).or_insert_with(|| json!([]));
+        if entry.is_null() {
+            *entry = json!([]);
+        }
         if let Some(a) = entry.as_array_mut() {
-            a.push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
+            a.push(json!({"HostIp": b.host_ip, "HostPort": b.host_port.to_string()}));
         }
     }
     ports

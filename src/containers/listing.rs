@@ -224,6 +224,21 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Its ports as Docker lists them (see [`record::shown_ports`]): none once stopped.
+    pub fn shown_ports(&self) -> Vec<record::ShownPort> {
+        if !self.state.is_running() {
+            return Vec::new();
+        }
+        let exposed = self
+            .container
+            .labels
+            .get(super::labels::STATE_DIR)
+            .and_then(|d| super::asked::Asked::read(std::path::Path::new(d)))
+            .map(|a| a.exposed_ports)
+            .unwrap_or_default();
+        record::shown_ports(&self.container, &self.state, &exposed)
+    }
+
     /// Whether it passes the filters: one value of each key (every label); `created_of` gives
     /// the creation time of the container a before/since filter names.
     fn matches(

@@ -151,6 +151,74 @@ pub fn ports_of(c: &Container) -> Vec<PortMapping> {
         .unwrap_or_default()
 }
 
+/// One of a running container's ports as Docker shows it: published (with its binding) or
+/// only exposed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownPort {
+    pub container_port: u16,
+    pub protocol: String,
+    pub binding: Option<PortMapping>,
+}
+
+impl From<PortMapping> for ShownPort {
+    fn from(p: PortMapping) -> ShownPort {
+        ShownPort {
+            container_port: p.container_port,
+            protocol: p.protocol.clone(),
+            binding: Some(p),
+        }
+    }
+}
+
+impl ShownPort {
+    /// Docker's `ps` rendering: `0.0.0.0:8080->80/tcp`, or `80/tcp` when only exposed.
+    pub fn display(&self) -> String {
+        match &self.binding {
+            Some(b) => b.display(),
+            None => format!("{}/{}", self.container_port, self.protocol),
+        }
+    }
+}
+
+/// The ports Docker shows for a container (inspect's `NetworkSettings.Ports`, `ps`'s PORTS,
+/// `port`): while it runs (or is paused), each published mapping, then each port it exposes
+/// (`exposed`: `80/tcp` keys) without one, when it has a network of its own; once stopped,
+/// none, as its bindings went with its network.
+pub fn shown_ports(
+    c: &Container,
+    state: &State,
+    exposed: &std::collections::BTreeSet<String>,
+) -> Vec<ShownPort> {
+    if !state.is_running() {
+        return Vec::new();
+    }
+    let published = ports_of(c);
+    let mut out: Vec<ShownPort> = published.iter().cloned().map(ShownPort::from).collect();
+    let own_network = networks_of(c)
+        .iter()
+        .any(|n| n != "host" && n != "none" && !n.starts_with("container:"));
+    if !own_network {
+        return out;
+    }
+    for key in exposed {
+        let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
+        let Ok(port) = port.parse::<u16>() else {
+            continue;
+        };
+        if !published
+            .iter()
+            .any(|p| p.container_port == port && p.protocol == proto)
+        {
+            out.push(ShownPort {
+                container_port: port,
+                protocol: proto.to_string(),
+                binding: None,
+            });
+        }
+    }
+    out
+}
+
 /// Volumes `-v /path` created for this container alone (removed by `rm -v` and `--rm`).
 pub fn anonymous_volumes(c: &Container) -> Vec<String> {
     c.labels

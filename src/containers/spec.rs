@@ -302,7 +302,8 @@ pub fn with_user_mounts(defaults: Vec<Mount>, user: &[Mount]) -> Vec<Mount> {
         .into_iter()
         .filter(|m| {
             let d = dest(m);
-            !taken.contains(&d) && !(user_dev && d.starts_with("/dev/"))
+            let replaced = taken.contains(&d) || (user_dev && d.starts_with("/dev/"));
+            !replaced
         })
         .collect();
     let mut sorted = user.to_vec();

@@ -105,15 +105,16 @@ pub fn summary(s: &Summary) -> Value {
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
     let ports: Vec<Value> = s
-        .ports
+        .shown_ports()
         .iter()
-        .map(|p| {
-            json!({
-                "IP": if p.host_ip.is_empty() { "0.0.0.0" } else { p.host_ip.as_str() },
-                "PrivatePort": p.container_port,
-                "PublicPort": p.host_port,
-                "Type": p.protocol,
-            })
+        .map(|p| match &p.binding {
+            Some(b) => json!({
+                "IP": if b.host_ip.is_empty() { "0.0.0.0" } else { b.host_ip.as_str() },
+                "PrivatePort": b.container_port,
+                "PublicPort": b.host_port,
+                "Type": b.protocol,
+            }),
+            None => json!({"PrivatePort": p.container_port, "Type": p.protocol}),
         })
         .collect();
     let mut text = status::status_text(&s.state, s.started);

@@ -255,7 +255,14 @@ pub fn port(args: PortArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             (n.parse::<u16>().unwrap_or(0), proto.to_string())
         });
         let mut any = false;
-        for p in super::ports_of(&c) {
+        // As Docker: a stopped container's bindings went with its network.
+        let running = super::state(&ctx, &c.id).await?.is_running();
+        let published = if running {
+            super::ports_of(&c)
+        } else {
+            Vec::new()
+        };
+        for p in published {
             match &want {
                 Some((n, proto)) => {
                     if p.container_port == *n && &p.protocol == proto {

@@ -149,7 +149,7 @@ pub fn row(s: &Summary, no_trunc: bool) -> Row {
         },
         state: s.state.word().to_string(),
         ports: s
-            .ports
+            .shown_ports()
             .iter()
             .map(|p| p.display())
             .collect::<Vec<_>>()
