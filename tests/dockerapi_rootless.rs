@@ -56,6 +56,24 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
 
     // ps with a filter and --format.
     let busybox = image("busybox");
+    // `--entrypoint ''` (the client sends [""]): no entrypoint, the command given runs; with
+    // none given there is no command, as Docker says.
+    let cleared = api.docker_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "",
+        &busybox,
+        "echo",
+        "cleared",
+    ]);
+    assert_eq!(cleared, "cleared\n");
+    let none = api.docker(&["run", "--rm", "--entrypoint", "", &busybox]);
+    assert!(
+        !none.status.success() && stderr(&none).contains("no command specified"),
+        "{}",
+        stderr(&none)
+    );
     let script = "echo to-out; echo to-err >&2; sleep 60";
     api.docker_ok(&[
         "run", "-d", "--name", "talker", "--expose", "9000", "-p", "9001", &busybox, "sh", "-c",

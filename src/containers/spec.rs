@@ -107,9 +107,13 @@ pub fn entrypoint_and_cmd(
     entrypoint: Option<&Vec<String>>,
     args: &[String],
 ) -> (Vec<String>, Vec<String>) {
-    let (entrypoint, default_cmd) = match entrypoint {
+    let (entrypoint, default_cmd) = match entrypoint.map(Vec::as_slice) {
+        // `[""]` (`--entrypoint ''`): no entrypoint, and not the image's cmd either.
+        Some([only]) if only.is_empty() => (Vec::new(), Vec::new()),
+        // `[]`: no entrypoint, the image's cmd unless one is given (Docker's merge).
+        Some([]) => (Vec::new(), image.cmd.clone()),
         // Overriding the entrypoint drops the image's cmd, as in Docker.
-        Some(ep) => (ep.clone(), Vec::new()),
+        Some(ep) => (ep.to_vec(), Vec::new()),
         None => (image.entrypoint.clone(), image.cmd.clone()),
     };
     let cmd = if args.is_empty() {
@@ -630,8 +634,15 @@ mod tests {
         assert_eq!(command(&img, &o).unwrap(), ["/bin/echo", "sh"]);
         o.args.clear();
         assert_eq!(command(&img, &o).unwrap(), ["/bin/echo"]);
-        o.entrypoint = Some(Vec::new());
+        // The docker CLI's `--entrypoint ''` sends [""]: no entrypoint, no image cmd.
+        o.entrypoint = Some(vec![String::new()]);
         assert!(matches!(command(&img, &o), Err(SpecError::NoCommand)));
+        o.args = vec!["echo".into(), "x".into()];
+        assert_eq!(command(&img, &o).unwrap(), ["echo", "x"]);
+        // []: no entrypoint, the image's cmd when none is given.
+        o.args.clear();
+        o.entrypoint = Some(Vec::new());
+        assert_eq!(command(&img, &o).unwrap(), ["httpd", "-f"]);
     }
 
     #[test]

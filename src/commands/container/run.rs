@@ -241,13 +241,8 @@ impl CreateFlags {
         c.env = read_env_files(&self.env_file)?;
         c.env.extend(self.env.iter().cloned());
         c.cmd = self.args.clone();
-        c.entrypoint = self.entrypoint.as_ref().map(|e| {
-            if e.is_empty() {
-                vec![]
-            } else {
-                vec![e.clone()]
-            }
-        });
+        // `--entrypoint ''` is [""] as the docker CLI sends it: no entrypoint and no image cmd.
+        c.entrypoint = self.entrypoint.as_ref().map(|e| vec![e.clone()]);
         c.working_dir = self.workdir.clone();
         c.labels = super::parse_labels(&self.label).into_iter().collect();
         c.stop_signal = self.stop_signal.clone();
