@@ -1,5 +1,6 @@
 //! `burrow diff`: a container's changes against its image, read from its snapshot's overlay
-//! upper and lower directories by the cp helper ([`super::copy::changes`]).
+//! upper and lower directories by the cp helper ([`super::copy::changes`]), less the mount
+//! points the runtime makes (as Docker's init layer hides them).
 
 use anyhow::{bail, Context};
 
@@ -41,5 +42,81 @@ pub async fn diff(ctx: &Ctx, query: &str) -> anyhow::Result<Vec<Change>> {
     .stdin(std::process::Stdio::null())
     .output()?;
     let body = check_helper(out, &format!("cannot diff {query}"))?;
-    Ok(serde_json::from_slice(&body)?)
+    Ok(without_runtime_paths(serde_json::from_slice(&body)?))
+}
+
+/// What the runtime adds to every container's filesystem: the mount points of its own files
+/// and filesystems. Docker keeps them in an init layer, so its diff never shows them.
+const RUNTIME_PATHS: &[&str] = &[
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/etc/mtab",
+    "/.dockerenv",
+    "/dev",
+    "/dev/console",
+    "/dev/pts",
+    "/dev/shm",
+    "/dev/mqueue",
+    "/proc",
+    "/sys",
+];
+
+/// `changes` less the runtime's additions ([`RUNTIME_PATHS`]), and less the changed
+/// directories that only hold them (`C /etc` when all there is in /etc is the new
+/// /etc/hostname mount point), as Docker's diff reads.
+fn without_runtime_paths(changes: Vec<Change>) -> Vec<Change> {
+    let dropped = |c: &Change| c.kind == 'A' && RUNTIME_PATHS.contains(&c.path.as_str());
+    let under = |dir: &str, path: &str| {
+        path.strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+    };
+    changes
+        .iter()
+        .filter(|c| !dropped(c))
+        .filter(|c| {
+            if c.kind != 'C' {
+                return true;
+            }
+            let inside: Vec<&Change> = changes.iter().filter(|o| under(&c.path, &o.path)).collect();
+            // Kept unless everything changed inside it is the runtime's.
+            inside.is_empty() || !inside.iter().all(|o| dropped(o))
+        })
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(lines: &[&str]) -> Vec<Change> {
+        lines
+            .iter()
+            .map(|l| Change {
+                kind: l.chars().next().unwrap(),
+                path: l[2..].to_string(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_runtimes_mount_points_are_not_changes() {
+        let got = without_runtime_paths(parse(&[
+            "C /etc",
+            "A /etc/hostname",
+            "A /etc/hosts",
+            "A /etc/resolv.conf",
+            "A /newfile",
+            "C /var",
+            "A /proc",
+        ]));
+        assert_eq!(got, parse(&["A /newfile", "C /var"]));
+        // /etc stays changed when something of the user's is in it.
+        let got = without_runtime_paths(parse(&["C /etc", "A /etc/hostname", "A /etc/app.conf"]));
+        assert_eq!(got, parse(&["C /etc", "A /etc/app.conf"]));
+        // A file the image had and the container changed is the user's.
+        let got = without_runtime_paths(parse(&["C /etc", "C /etc/hosts"]));
+        assert_eq!(got, parse(&["C /etc", "C /etc/hosts"]));
+    }
 }
