@@ -178,7 +178,13 @@ fn docker_cli_ops_through_burrows_socket() {
     let diff = api.docker_ok(&["diff", "cpc"]);
     assert!(diff.lines().any(|l| l == "A /tmp/file1"), "{diff}");
     // The runtime's mount points are not the container's changes (Docker's init layer).
-    for made in ["/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/proc", "/sys"] {
+    for made in [
+        "/etc/hostname",
+        "/etc/hosts",
+        "/etc/resolv.conf",
+        "/proc",
+        "/sys",
+    ] {
         assert!(
             !diff.lines().any(|l| l.ends_with(&format!(" {made}"))),
             "{made} in:\n{diff}"

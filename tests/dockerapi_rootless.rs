@@ -68,6 +68,16 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
         "cleared",
     ]);
     assert_eq!(cleared, "cleared\n");
+    // A --rm container whose command is missing: Docker's 127, the start's error only (the
+    // wait for its removal has its answer too).
+    let missing = api.docker(&["run", "--rm", &busybox, "no-such-command"]);
+    assert_eq!(missing.status.code(), Some(127), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("executable file not found")
+            && !stderr(&missing).contains("rror waiting for container"),
+        "{}",
+        stderr(&missing)
+    );
     let none = api.docker(&["run", "--rm", "--entrypoint", "", &busybox]);
     assert!(
         !none.status.success() && stderr(&none).contains("no command specified"),

@@ -48,6 +48,15 @@ pub fn watch_task(client: Client, id: &str) {
     });
 }
 
+/// Tells container `id`'s subscribers an exit status that no task will give: its start
+/// failed (Docker's 127, 126 or 128), so a `wait` for its removal has its answer.
+pub fn publish(id: &str, code: u32) {
+    let tx = board().lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+    if let Some(tx) = tx {
+        tx.send_replace(Some(code));
+    }
+}
+
 /// containerd's events in `namespace` from now on, through a channel fed by a task of their
 /// own. containerd answers a subscription only with its first event, so the subscription is not
 /// awaited here: it is sent at once and given a moment to be in place.

@@ -197,7 +197,7 @@ pub async fn inspect(ctx: &Ctx, id: &str, q: &Query) -> Result<Response<Body>, A
 /// waiting, its stdio held by a background reader (attach clients join it; it removes an
 /// auto-removed container when it exits); otherwise its output to the log driver. Its exit
 /// is published for `wait`.
-async fn start_container(ctx: &Ctx, c: &Container) -> Result<(), ApiError> {
+async fn start_container(ctx: &Ctx, c: &Container) -> anyhow::Result<()> {
     let on = |k: &str| c.labels.get(k).is_some_and(|v| v == "true");
     let waiting = attach::take_waiting(&c.id);
     let tty = record::process_of(c).terminal;
@@ -220,7 +220,7 @@ async fn start_container(ctx: &Ctx, c: &Container) -> Result<(), ApiError> {
             let helper = net.settle(ctx, &c.id).await;
             tokio::task::spawn_blocking(move || helper.release(true));
         }
-        started.map_err(|e| ApiError::from(anyhow::Error::from(e)))?;
+        started?;
     }
     exits::watch_task(ctx.client.clone(), &c.id);
     if record::has_restart_policy(c) {
@@ -237,13 +237,18 @@ pub async fn start(ctx: &Ctx, id: &str) -> Result<Response<Body>, ApiError> {
     }
     if let Err(e) = start_container(ctx, &c).await {
         // As Docker's daemon: an auto-removed container that cannot start goes (`docker run
-        // --rm` waits for its removal).
+        // --rm` waits for its removal, and has Docker's exit code for the failure).
         if record::auto_removed(&c) {
+            let failure = e.chain().find_map(|c| {
+                c.downcast_ref::<crate::containers::lifecycle::LifecycleError>()
+                    .and_then(|l| l.start_failure())
+            });
+            exits::publish(&c.id, failure.map_or(128, |f| u32::from(f.exit_code())));
             if let Err(err) = ops::remove_after_run(ctx, &c.id, async {}).await {
                 tracing::warn!(%err, "removing an auto-removed container that did not start");
             }
         }
-        return Err(e);
+        return Err(e.into());
     }
     Ok(http::empty(204))
 }
