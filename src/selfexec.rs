@@ -148,6 +148,9 @@ pub enum Helper {
     },
     /// The container side of `cp` and of filling a new volume (a JSON request).
     Cp { request: String },
+    /// runc's createContainer hook of a rootless container with a domain name: sets it in
+    /// the container's UTS namespace (see [`crate::containers::utsname`]).
+    SetDomainname { name: String },
     /// Reads a detached interactive container's FIFOs into its log and serves `attach`, then
     /// runs what the request says (the `rm` of a --rm container); discards an exec's output.
     DetachedDrain(ReaderRequest),
@@ -183,7 +186,7 @@ pub enum Helper {
 /// A helper command line that cannot be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HelperError {
-    #[error("usage: burrow internal oci-hook EVENT STATE_DIR | net-teardown STATE_DIR [PID] [--claimed] | net-prepare STATE_DIR [PID] | net-connect STATE_DIR REQUEST [PID] | detached-drain DATA_ROOT NS ID FIFO_DIR [--discard] [--stdin-once] [-- COMMAND...] | cp REQUEST | layer-squash (these are run by burrow itself, containerd and runc)")]
+    #[error("usage: burrow internal oci-hook EVENT STATE_DIR | net-teardown STATE_DIR [PID] [--claimed] | net-prepare STATE_DIR [PID] | net-connect STATE_DIR REQUEST [PID] | detached-drain DATA_ROOT NS ID FIFO_DIR [--discard] [--stdin-once] [-- COMMAND...] | cp REQUEST | set-domainname NAME | layer-squash (these are run by burrow itself, containerd and runc)")]
     Usage,
     #[error("{0:?} is not a process id")]
     BadPid(String),
@@ -265,6 +268,10 @@ impl Helper {
             Helper::Cp { request } => {
                 internal(&mut v, "cp");
                 v.push(request.into());
+            }
+            Helper::SetDomainname { name } => {
+                internal(&mut v, "set-domainname");
+                v.push(name.into());
             }
             Helper::DetachedDrain(r) => {
                 internal(&mut v, "detached-drain");
@@ -414,6 +421,9 @@ impl Helper {
             ["cp", request] => Helper::Cp {
                 request: request.to_string(),
             },
+            ["set-domainname", name] => Helper::SetDomainname {
+                name: name.to_string(),
+            },
             ["detached-drain", root, ns, id, dir, rest @ ..] => {
                 let (discard, rest) = match rest {
                     ["--discard", rest @ ..] => (true, rest),
@@ -534,6 +544,9 @@ mod tests {
             },
             Helper::Cp {
                 request: "{\"a\":1}".into(),
+            },
+            Helper::SetDomainname {
+                name: "example.org".into(),
             },
             Helper::DetachedDrain(ReaderRequest {
                 data_root: "/d".into(),

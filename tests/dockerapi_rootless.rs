@@ -68,6 +68,18 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
         "cleared",
     ]);
     assert_eq!(cleared, "cleared\n");
+    // --domainname rootless: runc 1.1 ignores the spec's, and the kernel.domainname sysctl is
+    // not writable from a user namespace; burrow's createContainer hook sets it.
+    let domain = api.docker_ok(&[
+        "run",
+        "--rm",
+        "--domainname",
+        "example.org",
+        &busybox,
+        "cat",
+        "/proc/sys/kernel/domainname",
+    ]);
+    assert_eq!(domain, "example.org\n");
     // A --rm container whose command is missing: Docker's 127, the start's error only (the
     // wait for its removal has its answer too).
     let missing = api.docker(&["run", "--rm", &busybox, "no-such-command"]);

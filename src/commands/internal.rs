@@ -32,6 +32,8 @@ fn run(helper: Helper) -> anyhow::Result<ExitCode> {
         Helper::LogDriver { data_root } => logdriver::main(&data_root.to_string_lossy())?,
         Helper::OciHook { event, state_dir } => oci_hook(&event, &state_dir)?,
         Helper::Cp { request } => burrow::containers::copy::helper_main(&request)?,
+        Helper::SetDomainname { name } => burrow::containers::utsname::set_domainname(&name)
+            .map_err(|e| anyhow::anyhow!("setting the container's domain name {name:?}: {e}"))?,
         Helper::LayerSquash => burrow::images::owners::processor_main()?,
         Helper::JobWatch { job_id } => burrow::slurm::watch::main(&job_id)?,
         Helper::DetachedDrain(request) => background::drain(&request)?,

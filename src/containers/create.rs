@@ -1374,6 +1374,12 @@ async fn host_options(
             .entry("kernel.domainname".into())
             .or_insert_with(|| d.clone());
     }
+    // From a user namespace that sysctl cannot be written (/proc/sys/kernel is the host
+    // root's): a createContainer hook, inside the container's namespaces, sets the name.
+    let domain_hook = match (ctx.rootless(), hc.uts_mode == "host") {
+        (true, false) => sysctls.remove("kernel.domainname"),
+        _ => None,
+    };
     if !sysctls.is_empty() {
         linux.set_sysctl(Some(sysctls));
     }
@@ -1405,6 +1411,19 @@ async fn host_options(
     if hc.uts_mode == "host" {
         spec.set_hostname(None);
         spec.set_domainname(None);
+    }
+    if let Some(name) = domain_hook {
+        let exe = std::env::current_exe().context("finding the burrow binary for the OCI hooks")?;
+        let helper = Helper::SetDomainname { name };
+        let hook = HookBuilder::default()
+            .path(&exe)
+            .args(helper.hook_argv(&exe))
+            .build()?;
+        let mut hooks = spec.hooks().clone().unwrap_or_default();
+        let mut create = hooks.create_container().clone().unwrap_or_default();
+        create.push(hook);
+        hooks.set_create_container(Some(create));
+        spec.set_hooks(Some(hooks));
     }
     if hc.pid_mode == "host" {
         // /proc of a PID namespace the user namespace does not own cannot be mounted afresh.

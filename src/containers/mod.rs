@@ -51,6 +51,7 @@ pub mod sysinfo;
 pub mod top;
 pub mod user;
 pub mod userns;
+pub mod utsname;
 pub mod values;
 pub mod volumes;
 
