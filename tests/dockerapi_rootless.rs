@@ -80,6 +80,15 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
         "/proc/sys/kernel/domainname",
     ]);
     assert_eq!(domain, "example.org\n");
+    // Image inspect's Config has Docker's always-present fields: a template may read them.
+    let fields = api.docker_ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "[{{.Config.User}}|{{.Config.Domainname}}|{{.Config.Hostname}}|{{.Config.Tty}}]",
+        &busybox,
+    ]);
+    assert_eq!(fields, "[|||false]\n");
     // A --rm container whose command is missing: Docker's 127, the start's error only (the
     // wait for its removal has its answer too).
     let missing = api.docker(&["run", "--rm", &busybox, "no-such-command"]);

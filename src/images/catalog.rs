@@ -343,14 +343,32 @@ pub fn summary(l: &LocalImage, no_trunc: bool) -> Value {
 pub fn container_config(raw: &Value) -> Value {
     match raw.get("container_config") {
         Some(v @ Value::Object(_)) => v.clone(),
-        _ => json!({
-            "Hostname": "", "Domainname": "", "User": "",
-            "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
-            "Tty": false, "OpenStdin": false, "StdinOnce": false,
-            "Env": null, "Cmd": null, "Image": "", "Volumes": null, "WorkingDir": "",
-            "Entrypoint": null, "OnBuild": null, "Labels": null,
-        }),
+        _ => empty_container_config(),
     }
+}
+
+/// Docker's container config with every field it always shows at its zero value.
+fn empty_container_config() -> Value {
+    json!({
+        "Hostname": "", "Domainname": "", "User": "",
+        "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+        "Tty": false, "OpenStdin": false, "StdinOnce": false,
+        "Env": null, "Cmd": null, "Image": "", "Volumes": null, "WorkingDir": "",
+        "Entrypoint": null, "OnBuild": null, "Labels": null,
+    })
+}
+
+/// Image inspect's `Config`: the image's config over Docker's always-present fields, so
+/// `{{.Config.User}}` of an image without a user is "" as in Docker, not a template error.
+pub fn docker_config(config: Option<&Value>) -> Value {
+    let Some(Value::Object(given)) = config else {
+        return Value::Null;
+    };
+    let mut out = empty_container_config();
+    if let Value::Object(o) = &mut out {
+        o.extend(given.clone());
+    }
+    out
 }
 
 /// `image inspect` output for one image, given every record that shares its ID.
@@ -378,7 +396,7 @@ pub fn inspect(l: &LocalImage, names: &[String]) -> Value {
         "Created": l.config.created.clone().unwrap_or_default(),
         "DockerVersion": raw.get("docker_version").cloned().unwrap_or(Value::String(String::new())),
         "Author": l.config.author.clone().unwrap_or_default(),
-        "Config": l.config.config.clone().unwrap_or(Value::Null),
+        "Config": docker_config(l.config.config.as_ref()),
         "Container": raw.get("container").cloned().unwrap_or(Value::String(String::new())),
         "ContainerConfig": container_config(raw),
         "Architecture": l.config.architecture,
