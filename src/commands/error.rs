@@ -3,7 +3,7 @@
 //! 125, `docker run`'s and `docker create`'s code for a failure of the CLI or the daemon; every
 //! other command exits 1 then ([`Failure::outside_run`]), as Docker's and nerdctl's do.
 
-use burrow::containers::lifecycle::LifecycleError;
+use burrow::containers::lifecycle::start_failure_of;
 
 /// A failed command and its exit code.
 #[derive(Debug)]
@@ -53,10 +53,7 @@ pub fn text(err: &anyhow::Error) -> String {
 /// Docker's exit code for `err`: 127 or 126 when the runtime could not start the process
 /// (anywhere in the error's chain), else 125.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    err.chain()
-        .find_map(|cause| cause.downcast_ref::<LifecycleError>()?.start_failure())
-        .map(|f| f.exit_code())
-        .unwrap_or(125)
+    start_failure_of(err).map(|f| f.exit_code()).unwrap_or(125)
 }
 
 #[cfg(test)]

@@ -1413,16 +1413,9 @@ async fn host_options(
         spec.set_domainname(None);
     }
     if let Some(name) = domain_hook {
-        let exe = std::env::current_exe().context("finding the burrow binary for the OCI hooks")?;
-        let helper = Helper::SetDomainname { name };
-        let hook = HookBuilder::default()
-            .path(&exe)
-            .args(helper.hook_argv(&exe))
-            .build()?;
+        let hook = helper_hook(&burrow_exe()?, &Helper::SetDomainname { name })?;
         let mut hooks = spec.hooks().clone().unwrap_or_default();
-        let mut create = hooks.create_container().clone().unwrap_or_default();
-        create.push(hook);
-        hooks.set_create_container(Some(create));
+        crate::devices::edits::add_hook(&mut hooks, "createContainer", hook);
         spec.set_hooks(Some(hooks));
     }
     if hc.pid_mode == "host" {
@@ -1613,18 +1606,28 @@ fn devices_label(hc: &super::request::HostConfig) -> anyhow::Result<Option<Strin
     }))?))
 }
 
+/// The burrow binary the OCI hooks run.
+fn burrow_exe() -> anyhow::Result<PathBuf> {
+    std::env::current_exe().context("finding the burrow binary for the OCI hooks")
+}
+
+/// An OCI hook that runs `helper` in the burrow binary `exe`.
+fn helper_hook(exe: &Path, helper: &Helper) -> anyhow::Result<oci_spec::runtime::Hook> {
+    Ok(HookBuilder::default()
+        .path(exe)
+        .args(helper.hook_argv(exe))
+        .env(vec![format!("PATH={}", spec::DEFAULT_PATH)])
+        .build()?)
+}
+
 fn hooks(state_dir: &Path) -> anyhow::Result<oci_spec::runtime::Hooks> {
-    let exe = std::env::current_exe().context("finding the burrow binary for the OCI hooks")?;
-    let hook = |event: &str| -> anyhow::Result<oci_spec::runtime::Hook> {
+    let exe = burrow_exe()?;
+    let hook = |event: &str| {
         let helper = Helper::OciHook {
             event: event.into(),
             state_dir: state_dir.to_path_buf(),
         };
-        Ok(HookBuilder::default()
-            .path(&exe)
-            .args(helper.hook_argv(&exe))
-            .env(vec![format!("PATH={}", spec::DEFAULT_PATH)])
-            .build()?)
+        helper_hook(&exe, &helper)
     };
     Ok(HooksBuilder::default()
         .create_runtime(vec![hook("createRuntime")?])

@@ -66,23 +66,30 @@ const RUNTIME_PATHS: &[&str] = &[
 /// directories that only hold them (`C /etc` when all there is in /etc is the new
 /// /etc/hostname mount point), as Docker's diff reads.
 fn without_runtime_paths(changes: Vec<Change>) -> Vec<Change> {
+    use std::collections::HashSet;
     let dropped = |c: &Change| c.kind == 'A' && RUNTIME_PATHS.contains(&c.path.as_str());
-    let under = |dir: &str, path: &str| {
-        path.strip_prefix(dir)
-            .is_some_and(|rest| rest.starts_with('/'))
-    };
+    // The directories above each path, once per path (depth, not the list's length).
+    fn parents(path: &str) -> impl Iterator<Item = &str> {
+        path.rmatch_indices('/')
+            .map(move |(i, _)| &path[..i])
+            .filter(|p| !p.is_empty())
+    }
+    let (mut above_runtime, mut above_user) = (HashSet::new(), HashSet::new());
+    for c in &changes {
+        let set = if dropped(c) {
+            &mut above_runtime
+        } else {
+            &mut above_user
+        };
+        set.extend(parents(&c.path).map(str::to_string));
+    }
     changes
-        .iter()
+        .into_iter()
         .filter(|c| !dropped(c))
+        // A changed directory holding only the runtime's additions.
         .filter(|c| {
-            if c.kind != 'C' {
-                return true;
-            }
-            let inside: Vec<&Change> = changes.iter().filter(|o| under(&c.path, &o.path)).collect();
-            // Kept unless everything changed inside it is the runtime's.
-            inside.is_empty() || !inside.iter().all(|o| dropped(o))
+            c.kind != 'C' || !above_runtime.contains(&c.path) || above_user.contains(&c.path)
         })
-        .cloned()
         .collect()
 }
 

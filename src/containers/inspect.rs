@@ -227,10 +227,8 @@ fn ports_json(shown: &[record::ShownPort]) -> Map<String, Value> {
             ports.entry(key).or_insert(Value::Null);
             continue;
         };
+        // (shown_ports lists an exposed-only port once, and only when nothing binds it.)
         let entry = ports.entry(key).or_insert_with(|| json!([]));
-        if entry.is_null() {
-            *entry = json!([]);
-        }
         if let Some(a) = entry.as_array_mut() {
             a.push(json!({"HostIp": b.host_ip, "HostPort": b.host_port.to_string()}));
         }

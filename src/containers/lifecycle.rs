@@ -100,6 +100,12 @@ impl StartFailure {
     }
 }
 
+/// Why the runtime could not start a process, found anywhere in `err`'s chain.
+pub fn start_failure_of(err: &anyhow::Error) -> Option<StartFailure> {
+    err.chain()
+        .find_map(|cause| cause.downcast_ref::<LifecycleError>()?.start_failure())
+}
+
 /// A failed task create/start or exec: typed by why the process did not start.
 fn not_started(e: client::Error) -> LifecycleError {
     let cause = match &e {

@@ -156,7 +156,8 @@ fn oci_hook(h: &Hook) -> Result<OciHook, EditError> {
     Ok(b.build()?)
 }
 
-fn add_hook(hooks: &mut Hooks, name: &str, hook: OciHook) {
+/// Appends `hook` to the `name`d event's list (OCI's event names; unknown ones are prestart).
+pub fn add_hook(hooks: &mut Hooks, name: &str, hook: OciHook) {
     let push = |list: Option<Vec<OciHook>>| {
         let mut l = list.unwrap_or_default();
         l.push(hook);

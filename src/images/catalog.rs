@@ -205,18 +205,31 @@ pub async fn containers_using(store: &Store, name: &str) -> Result<Vec<String>> 
 /// The image IDs containers were made from (their `burrow/image-id` labels): an image is in
 /// use under every name it has, not only the one a container was run by.
 pub async fn ids_in_use(store: &Store) -> Result<std::collections::HashSet<String>> {
+    Ok(made_from(store, "")
+        .await?
+        .into_iter()
+        .map(|(_, image)| image)
+        .collect())
+}
+
+/// Each container's id with the image id it was made from (containers without one left out);
+/// `subject` names what the listing is for in an error.
+async fn made_from(store: &Store, subject: &str) -> Result<Vec<(String, String)>> {
     let resp = store
         .containerd()
         .containers()
         .list(ListContainersRequest { filters: vec![] })
         .await
-        .op("container list", "")
+        .op("container list", subject)
         .map_err(StoreError::from)?;
     Ok(resp
         .into_inner()
         .containers
         .into_iter()
-        .filter_map(|c| c.labels.get(crate::containers::labels::IMAGE_ID).cloned())
+        .filter_map(|mut c| {
+            let image = c.labels.remove(crate::containers::labels::IMAGE_ID)?;
+            Some((c.id, image))
+        })
         .collect())
 }
 
@@ -225,23 +238,11 @@ pub async fn ids_in_use(store: &Store) -> Result<std::collections::HashSet<Strin
 pub async fn running_user_of(store: &Store, id: &str) -> Result<Option<String>> {
     use containerd_client::services::v1::ListTasksRequest;
     use containerd_client::types::v1::Status;
-    let users: Vec<String> = store
-        .containerd()
-        .containers()
-        .list(ListContainersRequest { filters: vec![] })
-        .await
-        .op("container list", id)
-        .map_err(StoreError::from)?
-        .into_inner()
-        .containers
+    let users: Vec<String> = made_from(store, id)
+        .await?
         .into_iter()
-        .filter(|c| {
-            c.labels
-                .get(crate::containers::labels::IMAGE_ID)
-                .map(String::as_str)
-                == Some(id)
-        })
-        .map(|c| c.id)
+        .filter(|(_, image)| image == id)
+        .map(|(container, _)| container)
         .collect();
     if users.is_empty() {
         return Ok(None);

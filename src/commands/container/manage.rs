@@ -255,14 +255,10 @@ pub fn port(args: PortArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             (n.parse::<u16>().unwrap_or(0), proto.to_string())
         });
         let mut any = false;
-        // As Docker: a stopped container's bindings went with its network.
-        let running = super::state(&ctx, &c.id).await?.is_running();
-        let published = if running {
-            super::ports_of(&c)
-        } else {
-            Vec::new()
-        };
-        for p in published {
+        // Docker's rule (a stopped container's bindings went with its network), as ps shows.
+        let state = super::state(&ctx, &c.id).await?;
+        let shown = super::shown_ports(&c, &state, &Default::default());
+        for p in shown.into_iter().filter_map(|p| p.binding) {
             match &want {
                 Some((n, proto)) => {
                     if p.container_port == *n && &p.protocol == proto {
