@@ -99,6 +99,56 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
         "{}",
         stderr(&missing)
     );
+    // A container whose start failed keeps Docker's code and why (State.ExitCode, State.Error)
+    // and still shows as created, until a start succeeds.
+    api.docker_ok(&[
+        "create",
+        "--name",
+        "later",
+        "-v",
+        "laterv:/x",
+        &busybox,
+        "/x/prog",
+    ]);
+    let failed = api.docker(&["start", "later"]);
+    assert!(!failed.status.success(), "{}", stdout(&failed));
+    let state = |name: &str| {
+        api.docker_ok(&[
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}",
+            name,
+        ])
+    };
+    let after = state("later");
+    assert!(
+        after.starts_with("created 127 ") && after.contains("/x/prog"),
+        "{after}"
+    );
+    let ps = api.docker_ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "name=later",
+        "--format",
+        "{{.Status}}",
+    ]);
+    assert_eq!(ps.trim(), "Created");
+    api.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "laterv:/x",
+        &busybox,
+        "sh",
+        "-c",
+        "printf '#!/bin/sh\\nexit 7\\n' > /x/prog && chmod +x /x/prog",
+    ]);
+    let ran = api.docker(&["start", "-a", "later"]);
+    assert_eq!(ran.status.code(), Some(7), "{}", stderr(&ran));
+    assert_eq!(state("later").trim_end(), "exited 7");
+    api.docker_ok(&["rm", "later"]);
+    api.docker_ok(&["volume", "rm", "laterv"]);
     let none = api.docker(&["run", "--rm", "--entrypoint", "", &busybox]);
     assert!(
         !none.status.success() && stderr(&none).contains("no command specified"),

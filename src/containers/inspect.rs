@@ -202,6 +202,13 @@ fn state_fields(ctx: &Ctx, c: &Container, st: &State) -> Value {
         State::Exited { code, at } => (0, *code, *at),
         State::Created => (0, 0, None),
     };
+    // A failed start: Docker's exit code for it and why (until a start succeeds).
+    let failed = match st {
+        State::Created | State::Exited { .. } => record::start_error(ctx, &c.id),
+        _ => None,
+    };
+    let code = failed.as_ref().map_or(code, |f| f.code);
+    let error = failed.map(|f| f.message).unwrap_or_default();
     json!({
         "Status": st.word(),
         "Running": st.is_running(),
@@ -211,7 +218,7 @@ fn state_fields(ctx: &Ctx, c: &Container, st: &State) -> Value {
         "Dead": false,
         "Pid": pid,
         "ExitCode": code,
-        "Error": "",
+        "Error": error,
         "StartedAt": ctx.store.started_at(&c.id).map(rfc3339_nano).unwrap_or_else(|| ZERO_TIME.to_string()),
         "FinishedAt": finished.map(rfc3339_nano).unwrap_or_else(|| ZERO_TIME.to_string()),
     })

@@ -106,6 +106,12 @@ pub fn start_failure_of(err: &anyhow::Error) -> Option<StartFailure> {
         .find_map(|cause| cause.downcast_ref::<LifecycleError>()?.start_failure())
 }
 
+/// Docker's exit code for a container whose start failed with `err`: 127 or 126 when the
+/// runtime could not start the process, else 128.
+pub fn failed_start_code(err: &anyhow::Error) -> u32 {
+    start_failure_of(err).map_or(128, |f| u32::from(f.exit_code()))
+}
+
 /// A failed task create/start or exec: typed by why the process did not start.
 fn not_started(e: client::Error) -> LifecycleError {
     let cause = match &e {

@@ -84,18 +84,53 @@ pub fn with_recorded_exit(ctx: &Ctx, id: &str, st: State) -> State {
 }
 
 /// How the container's last deleted task exited (`State::Exited`), if one was recorded; a
-/// container started again keeps it until its new task ends.
+/// container started again keeps it until its new task ends. When a start failed since, its
+/// code is the exit code, as Docker shows (`Exited (127)`).
 pub fn recorded_exit(ctx: &Ctx, id: &str) -> Option<State> {
     let path = ctx.store.container_dir(id).join(EXIT_FILE);
     let v = std::fs::read(path)
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())?;
+    let failed = start_error(ctx, id).map(|e| e.code);
     Some(State::Exited {
-        code: v["code"].as_u64().unwrap_or(0) as u32,
+        code: failed.unwrap_or(v["code"].as_u64().unwrap_or(0) as u32),
         at: v["at"]
             .as_f64()
             .map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(s)),
     })
+}
+
+const START_ERROR_FILE: &str = "start-error.json";
+
+/// Why the container's last start failed (Docker's `State.Error`), with Docker's exit code for
+/// it (127 not found, 126 not executable, else 128).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StartError {
+    pub code: u32,
+    pub message: String,
+}
+
+/// Records that a start of `id` failed with `err` (kept until a start succeeds).
+pub fn record_start_error(ctx: &Ctx, id: &str, err: &anyhow::Error) {
+    let record = StartError {
+        code: super::lifecycle::failed_start_code(err),
+        message: format!("{err:#}"),
+    };
+    let dir = ctx.store.container_dir(id);
+    if let (true, Ok(json)) = (dir.is_dir(), serde_json::to_vec(&record)) {
+        let _ = std::fs::write(dir.join(START_ERROR_FILE), json);
+    }
+}
+
+/// Forgets a failed start of `id` (its task started since).
+pub fn clear_start_error(ctx: &Ctx, id: &str) {
+    let _ = std::fs::remove_file(ctx.store.container_dir(id).join(START_ERROR_FILE));
+}
+
+/// Why the last start of `id` failed, if it did and no start succeeded since.
+pub fn start_error(ctx: &Ctx, id: &str) -> Option<StartError> {
+    let bytes = std::fs::read(ctx.store.container_dir(id).join(START_ERROR_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// Deletes the container's task (its poststop hook detaches networks and ports) and records

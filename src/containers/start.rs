@@ -41,7 +41,7 @@ pub async fn start_task_then(
     if let Err(e) = created {
         let _ = ctx.client.delete_task(id).await;
         teardown_leftovers(ctx, id);
-        return Err(foreign_binary(ctx, id, e.into()).await);
+        return Err(failed_start(ctx, id, e.into()).await);
     }
     between.await;
     // Recorded before the start: the process may be seen running (and its CLI killed) before
@@ -50,6 +50,7 @@ pub async fn start_task_then(
     ctx.store.record_start(id);
     match ctx.client.start_task(id).await {
         Ok(pid) => {
+            super::record::clear_start_error(ctx, id);
             // Every start (run, start, restart, a restart policy's) gets its health monitor.
             if let Err(e) = super::health::monitor::spawn(ctx, id).await {
                 let _ = ctx.client.kill_task(id, 9, true).await;
@@ -64,7 +65,7 @@ pub async fn start_task_then(
             ctx.store.set_started(id, before);
             let _ = ctx.client.delete_task(id).await;
             teardown_leftovers(ctx, id);
-            Err(foreign_binary(ctx, id, e.into()).await)
+            Err(failed_start(ctx, id, e.into()).await)
         }
     }
 }
@@ -87,6 +88,14 @@ async fn mount_volumes(
         volumes.mount(&name)?;
     }
     Ok(Some(lock))
+}
+
+/// A failed start's error, explained and recorded on the container (inspect's `State.Error`
+/// and exit code, as Docker keeps them).
+async fn failed_start(ctx: &Ctx, id: &str, err: anyhow::Error) -> anyhow::Error {
+    let err = foreign_binary(ctx, id, err).await;
+    super::record::record_start_error(ctx, id, &err);
+    err
 }
 
 /// A start that failed with "exec format error" explained (an image of another platform).

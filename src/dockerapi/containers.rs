@@ -239,8 +239,7 @@ pub async fn start(ctx: &Ctx, id: &str) -> Result<Response<Body>, ApiError> {
         // As Docker's daemon: an auto-removed container that cannot start goes (`docker run
         // --rm` waits for its removal, and has Docker's exit code for the failure).
         if record::auto_removed(&c) {
-            let failure = crate::containers::lifecycle::start_failure_of(&e);
-            exits::publish(&c.id, failure.map_or(128, |f| u32::from(f.exit_code())));
+            exits::publish(&c.id, crate::containers::lifecycle::failed_start_code(&e));
             if let Err(err) = ops::remove_after_run(ctx, &c.id, async {}).await {
                 tracing::warn!(%err, "removing an auto-removed container that did not start");
             }
