@@ -325,7 +325,12 @@ fn docker_cli_ops_through_burrows_socket() {
     ]);
     let err = stderr(&out);
     assert!(
-        !out.status.success() && err.contains("already published"),
+        !out.status.success()
+            && err.contains("already published")
+            && err.contains(&format!(
+                "Bind for {} failed: port is already allocated",
+                port.trim_end_matches(":80")
+            )),
         "{err}"
     );
     assert_eq!(

@@ -576,7 +576,7 @@ fn attach(cfg: &HookConfig, netns: &str, state: &mut HookState) -> Result<(), Ho
             })?;
             let status = client.add_port(&spec).map_err(|e| HookError::Port {
                 port: p.display(),
-                why: port_refusal(&e.to_string()),
+                why: port_refusal(p, &e.to_string()),
             })?;
             state.launcher_port_ids.push(status.id);
         }
@@ -584,11 +584,15 @@ fn attach(cfg: &HookConfig, netns: &str, state: &mut HookState) -> Result<(), Ho
     Ok(())
 }
 
-/// The launcher's refusal of a port, with what to do where its text does not say (RootlessKit
-/// answers a port published twice with only "conflict with ID N").
-fn port_refusal(why: &str) -> String {
+/// The launcher's refusal of port `p`, with what to do where its text does not say (RootlessKit
+/// answers a port published twice with only "conflict with ID N"); a clash in Docker's words
+/// ("Bind for IP:PORT failed: port is already allocated", which scripts look for).
+fn port_refusal(p: &PortMapping, why: &str) -> String {
     if why.contains("conflict with ID") {
-        format!("{why} (that host port is already published, for another container: pick another host port or stop the container that has it)")
+        format!(
+            "Bind for {} failed: port is already allocated ({why}: that host port is already published, for another container: pick another host port or stop the container that has it)",
+            p.host_address()
+        )
     } else {
         why.to_string()
     }

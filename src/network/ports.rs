@@ -21,14 +21,20 @@ pub struct PortMapping {
 impl PortMapping {
     /// Docker's `ps`/`port` rendering: `0.0.0.0:8080->80/tcp`.
     pub fn display(&self) -> String {
-        let ip = match self.host_ip.parse::<IpAddr>() {
-            Ok(IpAddr::V6(_)) => format!("[{}]", self.host_ip),
-            _ => self.host_ip.clone(),
-        };
         format!(
-            "{ip}:{}->{}/{}",
-            self.host_port, self.container_port, self.protocol
+            "{}->{}/{}",
+            self.host_address(),
+            self.container_port,
+            self.protocol
         )
+    }
+
+    /// The host side as an address: `0.0.0.0:8080`, `[::1]:8080`.
+    pub fn host_address(&self) -> String {
+        match self.host_ip.parse::<IpAddr>() {
+            Ok(IpAddr::V6(_)) => format!("[{}]:{}", self.host_ip, self.host_port),
+            _ => format!("{}:{}", self.host_ip, self.host_port),
+        }
     }
 }
 
