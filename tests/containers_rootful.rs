@@ -675,7 +675,9 @@ fn run_flags_for_dns_groups_sysctls_namespaces_and_cidfile() {
         "flags",
     ]);
     assert_eq!(stdout(&out), "yes\n", "{}", stderr(&out));
-    // A second container in the first one's IPC and PID namespaces sees its processes.
+    // A second container in the first one's IPC and PID namespaces sees its processes, and
+    // its (shareable) /dev/shm.
+    sh("echo s > /dev/shm/x");
     let out = d.burrow(&[
         "run",
         "--rm",
@@ -688,10 +690,10 @@ fn run_flags_for_dns_groups_sysctls_namespaces_and_cidfile() {
         &bb,
         "sh",
         "-c",
-        "ps -o comm | grep -c sleep",
+        "ps -o comm | grep -c sleep; cat /dev/shm/x",
     ]);
     ok(&out);
-    assert_eq!(stdout(&out), "1\n");
+    assert_eq!(stdout(&out), "1\ns\n");
     // The cid file is refused once it exists; bad modes are refused by name.
     let out = d.burrow(&[
         "run",

@@ -340,6 +340,56 @@ fn docker_cli_ops_through_burrows_socket() {
     );
     api.docker_ok(&["rm", "-f", "pub1", "pub2"]);
     api.docker_ok(&["rm", "volsrc", "volsink"]);
+
+    // --ipc shareable: the donor's /dev/shm (of its --shm-size) is what a container joining its
+    // IPC namespace sees; a private one cannot be joined (Docker's rule); a new start has a
+    // fresh one, and nothing stays mounted in the launcher once the donor is gone.
+    api.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "shmd",
+        "--ipc",
+        "shareable",
+        "--shm-size",
+        "8m",
+        &busybox,
+        "sleep",
+        "300",
+    ]);
+    api.docker_ok(&["exec", "shmd", "sh", "-c", "echo shared > /dev/shm/f"]);
+    let seen = api.docker_ok(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "container:shmd",
+        &busybox,
+        "sh",
+        "-c",
+        "cat /dev/shm/f; df -k /dev/shm | tail -1",
+    ]);
+    let mut lines = seen.lines();
+    assert_eq!(lines.next(), Some("shared"), "{seen}");
+    assert!(lines.next().is_some_and(|l| l.contains(" 8192 ")), "{seen}");
+    api.docker_ok(&["run", "-d", "--name", "shmp", &busybox, "sleep", "300"]);
+    let out = api.docker(&["run", "--rm", "--ipc", "container:shmp", &busybox, "true"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("non-shareable IPC"),
+        "{}",
+        stderr(&out)
+    );
+    api.docker_ok(&["restart", "-t", "1", "shmd"]);
+    let fresh = api.docker_ok(&["exec", "shmd", "ls", "-A", "/dev/shm"]);
+    assert_eq!(fresh, "", "a new start has a fresh /dev/shm");
+    let shmd = api.docker_ok(&["inspect", "-f", "{{.Id}}", "shmd"]);
+    api.docker_ok(&["rm", "-f", "shmd", "shmp"]);
+    let child = std::fs::read_to_string(api.rl.runtime_dir.join("containerd-rootless/child_pid"))
+        .expect("the launcher's child pid");
+    let mounts = std::fs::read_to_string(format!("/proc/{}/mountinfo", child.trim())).unwrap();
+    assert!(
+        !mounts.contains(shmd.trim()),
+        "still mounted in the launcher:\n{mounts}"
+    );
     api.docker_ok(&["volume", "rm", "opsvol"]);
 
     // stats: rootless containers have no cgroups on cgroup v1, which is said, not zeros.

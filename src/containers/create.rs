@@ -1174,7 +1174,7 @@ async fn make(
     }
     super::mounts::set_rootfs_propagation(&mut spec);
     finish_spec(ctx, checked, plan, &dir, &mut spec)?;
-    host_options(ctx, req, image, &mut spec).await?;
+    host_options(ctx, req, image, &dir, &mut spec).await?;
     if let Some(k) = keep_id {
         k.apply(&mut spec).map_err(spec::SpecError::from)?;
     }
@@ -1342,6 +1342,7 @@ async fn host_options(
     ctx: &Ctx,
     req: &ContainerRequest,
     image: &Image,
+    dir: &Path,
     spec: &mut Spec,
 ) -> anyhow::Result<()> {
     use oci_spec::runtime::LinuxNamespaceType as Ns;
@@ -1362,6 +1363,16 @@ async fn host_options(
             user.set_additional_gids(Some(gids));
             p.set_user(user);
         }
+    }
+    // /dev/shm goes with the IPC namespace: a shareable one, or the donor's.
+    match hc.ipc_mode.as_str() {
+        "shareable" => super::ipc::share_shm(spec, dir)?,
+        m if m.starts_with("container:") => {
+            let query = &m["container:".len()..];
+            let donor = ctx.find(query).await?;
+            super::ipc::join_shm(ctx, spec, &donor.id, query)?;
+        }
+        _ => {}
     }
     let Some(linux) = spec.linux_mut() else {
         return Ok(());

@@ -21,6 +21,7 @@ pub mod exits;
 pub mod health;
 pub mod held;
 pub mod inspect;
+pub mod ipc;
 pub mod journald;
 pub mod labels;
 pub mod lifecycle;

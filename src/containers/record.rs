@@ -155,13 +155,15 @@ pub async fn delete_task_recording(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
                 serde_json::json!({"code": code, "at": secs}).to_string(),
             );
         }
-        release_volumes(ctx, id).await;
+        release_held(ctx, id).await;
     }
     Ok(())
 }
 
-/// A stopped container's filesystem volumes let go where no other container uses them.
-async fn release_volumes(ctx: &Ctx, id: &str) {
+/// What a stopped container held let go: its shareable /dev/shm, and its filesystem volumes
+/// where no other container uses them.
+async fn release_held(ctx: &Ctx, id: &str) {
+    super::ipc::unmount_shm(ctx, id);
     if let Err(err) = super::volumes::release_unused(ctx, id).await {
         tracing::warn!(%err, "unmounting the volumes a stopped container used");
     }
@@ -350,7 +352,7 @@ pub async fn remove_record(ctx: &Ctx, c: &Container, force: bool) -> anyhow::Res
         .await
         .with_context(|| format!("removing the task of {}", name_of(c)))?;
     if deleted.is_some() {
-        release_volumes(ctx, &c.id).await;
+        release_held(ctx, &c.id).await;
     }
     ctx.client
         .delete(&c.id, &c.snapshotter)

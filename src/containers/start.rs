@@ -35,12 +35,14 @@ pub async fn start_task_then(
     between: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<u32> {
     let mounted = mount_volumes(ctx, id).await?;
+    super::ipc::mount_shm(ctx, id)?;
     let created = ctx.client.create_task(id, rootfs, stdio).await;
     // The task holds its mounts now: a stopping container may unmount what it no longer sees used.
     drop(mounted);
     if let Err(e) = created {
         let _ = ctx.client.delete_task(id).await;
         teardown_leftovers(ctx, id);
+        super::ipc::unmount_shm(ctx, id);
         return Err(failed_start(ctx, id, e.into()).await);
     }
     between.await;
@@ -65,6 +67,7 @@ pub async fn start_task_then(
             ctx.store.set_started(id, before);
             let _ = ctx.client.delete_task(id).await;
             teardown_leftovers(ctx, id);
+            super::ipc::unmount_shm(ctx, id);
             Err(failed_start(ctx, id, e.into()).await)
         }
     }
