@@ -104,11 +104,14 @@ fn docker_build_and_the_python_sdk_build_through_burrow() {
     );
 
     // A Dockerfile from stdin (`-f -`): the CLI sends the context tar without its end blocks.
+    // Its base is an image imported under a name that is no normalised reference (ctr's
+    // `burrow-import:busybox`), found here as `run` finds it, not pulled from docker.io.
+    let imported = image("busybox");
     let piped = api.run(&[
         "sh",
         "-c",
         &format!(
-            "printf 'FROM {busybox}\\nCOPY greeting.txt /g\\nCMD [\"cat\", \"/g\"]\\n' | DOCKER_BUILDKIT=0 {} build -q -t built-piped -f - {ctx}",
+            "printf 'FROM {imported}\\nCOPY greeting.txt /g\\nCMD [\"cat\", \"/g\"]\\n' | DOCKER_BUILDKIT=0 {} build -q -t built-piped -f - {ctx}",
             docker_bin()
         ),
     ]);
