@@ -24,7 +24,8 @@ fn launcher_pid(ctx: &Ctx) -> Option<i32> {
     ctx.ep.launcher.as_ref().map(|l| l.child_pid)
 }
 
-/// The IPC mode container `id` was made with (Docker's HostConfig.IpcMode), if recorded.
+/// The IPC mode container `id` was made with (Docker's HostConfig.IpcMode) and its /dev/shm
+/// size in bytes, if recorded.
 fn ipc_mode_of(ctx: &Ctx, id: &str) -> Option<(String, i64)> {
     let asked = Asked::read(&ctx.store.container_dir(id))?;
     Some((asked.host.ipc_mode, asked.host.shm_size))
