@@ -339,6 +339,30 @@ fn docker_cli_ops_through_burrows_socket() {
         "said twice: {err}"
     );
     api.docker_ok(&["rm", "-f", "pub1", "pub2"]);
+    // A published port answers other containers on their gateway too (as Docker's proxy does).
+    let gw_port = free_port().to_string();
+    api.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "gwweb",
+        "-p",
+        &format!("{gw_port}:80"),
+        &busybox,
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/etc",
+    ]);
+    let via_gateway = api.docker_ok(&[
+        "run", "--rm", &busybox, "sh", "-c",
+        &format!("for i in 1 2 3 4 5; do wget -q -O- http://$(ip route | awk '/default/{{print $3}}'):{gw_port}/hostname && break; sleep 0.3; done"),
+    ]);
+    let web_id = api.docker_ok(&["inspect", "-f", "{{.Id}}", "gwweb"]);
+    assert_eq!(via_gateway.trim(), &web_id.trim()[..12], "{via_gateway}");
+    api.docker_ok(&["rm", "-f", "gwweb"]);
     api.docker_ok(&["rm", "volsrc", "volsink"]);
 
     // --ipc shareable: the donor's /dev/shm (of its --shm-size) is what a container joining its

@@ -325,15 +325,14 @@ pub(super) fn runtime_config(cfg: &HookConfig, network: &str) -> RuntimeConfig {
 }
 
 /// [`runtime_config`] for the `i`th network, with the published ports for portmap on the
-/// primary one when the launcher forwards them to its child's address ([`publishes_via_child_ip`]).
-fn rootless_runtime_config(
-    cfg: &HookConfig,
-    name: &str,
-    i: usize,
-    via_child: bool,
-) -> RuntimeConfig {
+/// primary one: in the launcher's namespace they then answer on its own addresses too (the
+/// bridge's gateway, what `host-gateway` names), so a container reaches another's published
+/// port as it does under Docker (rootless Docker's proxy listens there too); and where the
+/// launcher forwards host ports to its child's address ([`publishes_via_child_ip`]), portmap
+/// takes them on to the container.
+fn rootless_runtime_config(cfg: &HookConfig, name: &str, i: usize) -> RuntimeConfig {
     let mut rt = runtime_config(cfg, name);
-    if via_child && i == 0 {
+    if i == 0 && !cfg.ports.is_empty() {
         rt.insert("portMappings".into(), port_mappings(cfg));
     }
     rt
@@ -541,11 +540,7 @@ fn attach(cfg: &HookConfig, netns: &str, state: &mut HookState) -> Result<(), Ho
     for (i, (name, conf)) in cfg.networks.iter().enumerate() {
         let at = attachment(cfg, netns, i);
         let conf = launcher_conf(cfg, conf, mtu);
-        let result = cni::add(
-            &conf,
-            &at,
-            &rootless_runtime_config(cfg, name, i, via_child),
-        )?;
+        let result = cni::add(&conf, &at, &rootless_runtime_config(cfg, name, i))?;
         state.attachments.push((name.clone(), at.ifname, result));
         state.set_primary();
     }
@@ -638,14 +633,13 @@ fn detach(cfg: &HookConfig, state: &HookState, netns: &str) {
             }
         }
     }
-    let via_child = publishes_via_child_ip(cfg);
     for (i, (name, conf)) in cfg.networks.iter().enumerate().rev() {
         let found = state.attachments.iter().find(|(n, _, _)| n == name);
         let mut at = attachment(cfg, netns, i);
         if let Some((_, ifname, _)) = found {
             at.ifname = ifname.clone();
         }
-        let rt = rootless_runtime_config(cfg, name, i, via_child);
+        let rt = rootless_runtime_config(cfg, name, i);
         // CNI DEL copes with an empty CNI_NETNS (the namespace is gone by poststop).
         let prev = found.map(|(_, _, r)| r);
         if let Err(err) = cni::del(conf, &at, &rt, prev) {
