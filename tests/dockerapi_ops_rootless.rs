@@ -8,7 +8,7 @@ mod dockerapi_support;
 use std::process::{Output, Stdio};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use burrow_testsupport::{wait_for, TestMachine};
+use burrow_testsupport::{wait_for, Cleanup, TestMachine};
 use containers_support::*;
 use dockerapi_support::*;
 
@@ -402,6 +402,30 @@ fn docker_cli_ops_through_burrows_socket() {
         "{}",
         stderr(&out)
     );
+    // --ipc host: the host's /dev/shm, in the container and in one that joins it (and its
+    // host PID namespace: both joined by keeping the host's).
+    let host_shm = format!("/dev/shm/burrow-ipc-test-{}", std::process::id());
+    std::fs::write(&host_shm, "from-the-host\n").unwrap();
+    let mut gone = Cleanup::new();
+    let mut rm = std::process::Command::new("rm");
+    rm.args(["-f", &host_shm]);
+    gone.run_on_drop(rm);
+    api.docker_ok(&[
+        "run", "-d", "--name", "shmh", "--ipc", "host", "--pid", "host", &busybox, "sleep", "300",
+    ]);
+    let seen = api.docker_ok(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "container:shmh",
+        "--pid",
+        "container:shmh",
+        &busybox,
+        "cat",
+        &host_shm,
+    ]);
+    assert_eq!(seen, "from-the-host\n");
+    api.docker_ok(&["rm", "-f", "shmh"]);
     api.docker_ok(&["restart", "-t", "1", "shmd"]);
     let fresh = api.docker_ok(&["exec", "shmd", "ls", "-A", "/dev/shm"]);
     assert_eq!(fresh, "", "a new start has a fresh /dev/shm");

@@ -76,6 +76,11 @@ impl Ctx {
         self.ep.mode == Mode::Rootless
     }
 
+    /// The pid of the launcher's child (whose namespaces the runtime runs in), when rootless.
+    pub fn launcher_pid(&self) -> Option<i32> {
+        self.ep.launcher.as_ref().map(|l| l.child_pid)
+    }
+
     /// The container `query` names: a full id, a name, or a unique id prefix.
     pub async fn find(&self, query: &str) -> anyhow::Result<Container> {
         match self.client.get(query).await {

@@ -832,7 +832,7 @@ pub fn start_claimed_teardown(ctx: &Ctx, id: &str) -> Option<std::process::Child
 pub fn net_teardown_command(ctx: &Ctx, dir: &Path, claimed: bool) -> Option<std::process::Command> {
     Helper::NetTeardown {
         state_dir: dir.to_path_buf(),
-        launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+        launcher_pid: ctx.launcher_pid(),
         claimed,
     }
     .command()
@@ -1109,7 +1109,7 @@ async fn make(
     }
     tracing::debug!("create: wrote the state dir");
     let starting = if opts.ahead && !plan.net_confs.is_empty() {
-        let launcher = ctx.ep.launcher.as_ref().map(|l| l.child_pid);
+        let launcher = ctx.launcher_pid();
         prepare::Prepared::spawn(&dir, launcher)
             .map_err(|err| tracing::debug!(%err, "attaching ahead of the task"))
             .ok()
@@ -1364,16 +1364,6 @@ async fn host_options(
             p.set_user(user);
         }
     }
-    // /dev/shm goes with the IPC namespace: a shareable one, or the donor's.
-    match hc.ipc_mode.as_str() {
-        "shareable" => super::ipc::share_shm(spec, dir)?,
-        m if m.starts_with("container:") => {
-            let query = &m["container:".len()..];
-            let donor = ctx.find(query).await?;
-            super::ipc::join_shm(ctx, spec, &donor.id, query)?;
-        }
-        _ => {}
-    }
     let Some(linux) = spec.linux_mut() else {
         return Ok(());
     };
@@ -1395,16 +1385,34 @@ async fn host_options(
         linux.set_sysctl(Some(sysctls));
     }
     let mut namespaces = linux.namespaces().clone().unwrap_or_default();
+    let mut ipc_donor = None;
+    let (mut ipc_host, mut pid_host) = (hc.ipc_mode == "host", hc.pid_mode == "host");
     for (mode, typ) in [(&hc.ipc_mode, Ns::Ipc), (&hc.pid_mode, Ns::Pid)] {
-        match mode.as_str() {
-            "host" => namespaces.retain(|n| n.typ() != typ),
-            m if m.starts_with("container:") => {
-                let path = shared_namespace(ctx, &m["container:".len()..], typ).await?;
-                for n in namespaces.iter_mut().filter(|n| n.typ() == typ) {
-                    n.set_path(Some(path.clone().into()));
-                }
-            }
-            _ => {}
+        let Some(query) = mode.strip_prefix("container:") else {
+            continue;
+        };
+        let (donor, path) = shared_namespace(ctx, query, typ).await?;
+        let (owner, owner_mode) = namespace_owner(ctx, &donor, typ).await;
+        if owner_mode == "host" {
+            // The host's namespace is joined by keeping it: a rootless runtime could not
+            // enter it by path (the host's user namespace owns it).
+            *(if typ == Ns::Ipc {
+                &mut ipc_host
+            } else {
+                &mut pid_host
+            }) = true;
+            continue;
+        }
+        for n in namespaces.iter_mut().filter(|n| n.typ() == typ) {
+            n.set_path(Some(path.clone().into()));
+        }
+        if typ == Ns::Ipc {
+            ipc_donor = Some((owner, query));
+        }
+    }
+    for (host, typ) in [(ipc_host, Ns::Ipc), (pid_host, Ns::Pid)] {
+        if host {
+            namespaces.retain(|n| n.typ() != typ);
         }
     }
     if hc.uts_mode == "host" {
@@ -1419,6 +1427,12 @@ async fn host_options(
         );
     }
     linux.set_namespaces(Some(namespaces));
+    // /dev/shm goes with the IPC namespace: a shareable one, or the donor's.
+    if let Some((donor, query)) = ipc_donor {
+        super::ipc::join_shm(ctx, spec, &donor, query)?;
+    } else if hc.ipc_mode == "shareable" {
+        super::ipc::share_shm(spec, dir)?;
+    }
     if hc.uts_mode == "host" {
         spec.set_hostname(None);
         spec.set_domainname(None);
@@ -1429,46 +1443,54 @@ async fn host_options(
         crate::devices::edits::add_hook(&mut hooks, "createContainer", hook);
         spec.set_hooks(Some(hooks));
     }
-    if hc.pid_mode == "host" {
+    if pid_host {
         // /proc of a PID namespace the user namespace does not own cannot be mounted afresh.
         bind_proc(spec)?;
     }
-    if hc.ipc_mode == "host" {
-        bind_ipc(spec)?;
+    if ipc_host {
+        super::ipc::share_host(spec)?;
     }
     Ok(())
 }
 
-/// `--ipc host`: the host's /dev/shm and /dev/mqueue, bound (as Docker shares them; an mqueue of
-/// an IPC namespace the user namespace does not own cannot be mounted afresh). Where the host
-/// has no /dev/mqueue mounted, the container has none either.
-fn bind_ipc(spec: &mut Spec) -> anyhow::Result<()> {
-    let mut mounts = spec.mounts().clone().unwrap_or_default();
-    mounts.retain(|m| {
-        m.destination().to_str() != Some("/dev/mqueue") || Path::new("/dev/mqueue").is_dir()
-    });
-    for m in mounts.iter_mut() {
-        let Some(dest @ ("/dev/shm" | "/dev/mqueue")) = m.destination().to_str() else {
-            continue;
+/// The container whose `typ` namespace container `id` has, and the mode it was made with
+/// (`host`, `shareable`, ...): `id` itself unless it joined another's (`container:NAME`), which
+/// is followed. A donor gone since is taken as the owner.
+async fn namespace_owner(
+    ctx: &Ctx,
+    id: &str,
+    typ: oci_spec::runtime::LinuxNamespaceType,
+) -> (String, String) {
+    let mut owner = id.to_string();
+    // Bounded: a chain of joins cannot loop (a donor runs before its joiner), but a record can
+    // be edited by hand.
+    for _ in 0..16 {
+        let Some(asked) = super::asked::Asked::read(&ctx.store.container_dir(&owner)) else {
+            break;
         };
-        let dest = dest.to_string();
-        *m = MountBuilder::default()
-            .destination(&dest)
-            .typ("bind")
-            .source(&dest)
-            .options(vec!["rbind".to_string(), "nosuid".into(), "nodev".into()])
-            .build()?;
+        let mode = match typ {
+            oci_spec::runtime::LinuxNamespaceType::Ipc => asked.host.ipc_mode,
+            _ => asked.host.pid_mode,
+        };
+        let next = match mode.strip_prefix("container:") {
+            Some(query) => ctx.find(query).await.ok(),
+            None => None,
+        };
+        match next {
+            Some(c) => owner = c.id,
+            None => return (owner, mode),
+        }
     }
-    spec.set_mounts(Some(mounts));
-    Ok(())
+    (owner, String::new())
 }
 
-/// The `/proc/PID/ns/...` path of a running container's namespace, as the runtime sees it.
+/// A running container's id and the `/proc/PID/ns/...` path of its namespace, as the runtime
+/// sees it.
 async fn shared_namespace(
     ctx: &Ctx,
     query: &str,
     typ: oci_spec::runtime::LinuxNamespaceType,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, String)> {
     let c = ctx.find(query).await?;
     let pid = match super::record::state(ctx, &c.id).await? {
         super::record::State::Running { pid } | super::record::State::Paused { pid } => pid,
@@ -1478,7 +1500,7 @@ async fn shared_namespace(
         oci_spec::runtime::LinuxNamespaceType::Ipc => "ipc",
         _ => "pid",
     };
-    Ok(format!("/proc/{pid}/ns/{name}"))
+    Ok((c.id, format!("/proc/{pid}/ns/{name}")))
 }
 
 /// Replaces the fresh /proc mount with a bind of the runtime's.
@@ -1717,7 +1739,7 @@ fn fill_volume(
 ) -> anyhow::Result<()> {
     use super::copy::{Op, Root};
     super::copy::run_helper(
-        ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+        ctx.launcher_pid(),
         Root::of_mounts(rootfs),
         Op::FillVolume {
             path: path.to_string(),

@@ -32,7 +32,7 @@ pub async fn diff(ctx: &Ctx, query: &str) -> anyhow::Result<Vec<Change>> {
     };
     let req = Request {
         root: Root::Mounts(Vec::new()),
-        launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+        launcher_pid: ctx.launcher_pid(),
         op: Op::Changes { upper, lowers },
     };
     let out = crate::selfexec::Helper::Cp {

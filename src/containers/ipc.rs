@@ -15,13 +15,10 @@ use super::Ctx;
 /// Where in a container's state dir its shareable /dev/shm is mounted.
 const SHM_DIR: &str = "shm";
 
-/// Where container `id`'s shareable /dev/shm is mounted (while it runs).
-pub fn shm_dir(ctx: &Ctx, id: &str) -> PathBuf {
+/// Where container `id`'s shareable /dev/shm is mounted (while it runs); the directory exists
+/// only for containers made with `--ipc shareable`.
+fn shm_dir(ctx: &Ctx, id: &str) -> PathBuf {
     ctx.store.container_dir(id).join(SHM_DIR)
-}
-
-fn launcher_pid(ctx: &Ctx) -> Option<i32> {
-    ctx.ep.launcher.as_ref().map(|l| l.child_pid)
 }
 
 /// The IPC mode container `id` was made with (Docker's HostConfig.IpcMode) and its /dev/shm
@@ -39,13 +36,12 @@ pub fn share_shm(spec: &mut Spec, dir: &Path) -> anyhow::Result<()> {
     bind_shm(spec, &dir.join(SHM_DIR))
 }
 
-/// Makes `spec`'s /dev/shm donor `donor`'s (`--ipc container:NAME`): its shareable one, or the
-/// host's when it has the host's IPC namespace. A donor with a private IPC namespace is refused,
-/// as Docker refuses it.
-pub fn join_shm(ctx: &Ctx, spec: &mut Spec, donor: &str, query: &str) -> anyhow::Result<()> {
-    match ipc_mode_of(ctx, donor).map(|(m, _)| m).as_deref() {
-        Some("shareable") => bind_shm(spec, &shm_dir(ctx, donor)),
-        Some("host") => bind_shm(spec, Path::new("/dev/shm")),
+/// Makes `spec`'s /dev/shm that of `owner`, the container whose IPC namespace `--ipc
+/// container:QUERY` joins: its shareable one. A private IPC namespace is refused, as Docker
+/// refuses it (the host's is no donor's to share: see `share_host`).
+pub fn join_shm(ctx: &Ctx, spec: &mut Spec, owner: &str, query: &str) -> anyhow::Result<()> {
+    match ipc_mode_of(ctx, owner).map(|(m, _)| m).as_deref() {
+        Some("shareable") => bind_shm(spec, &shm_dir(ctx, owner)),
         _ => anyhow::bail!(
             "container {query}: non-shareable IPC (its /dev/shm is its own): run it with `--ipc shareable` to let other containers join it"
         ),
@@ -72,19 +68,43 @@ fn bind_shm(spec: &mut Spec, source: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--ipc host`, or joining a container that has the host's IPC namespace: the host's /dev/shm
+/// and /dev/mqueue, bound (as Docker shares them; an mqueue of an IPC namespace the user
+/// namespace does not own cannot be mounted afresh). Where the host has no /dev/mqueue mounted,
+/// the container has none either.
+pub fn share_host(spec: &mut Spec) -> anyhow::Result<()> {
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    mounts.retain(|m| {
+        m.destination().to_str() != Some("/dev/mqueue") || Path::new("/dev/mqueue").is_dir()
+    });
+    for m in mounts.iter_mut() {
+        let Some(dest @ ("/dev/shm" | "/dev/mqueue")) = m.destination().to_str() else {
+            continue;
+        };
+        let dest = dest.to_string();
+        *m = MountBuilder::default()
+            .destination(&dest)
+            .typ("bind")
+            .source(&dest)
+            .options(vec!["rbind".to_string(), "nosuid".into(), "nodev".into()])
+            .build()?;
+    }
+    spec.set_mounts(Some(mounts));
+    Ok(())
+}
+
 /// Mounts container `id`'s shareable /dev/shm (a fresh tmpfs of its --shm-size) before its task
-/// is made; nothing for other containers or when it is mounted already.
+/// is made; nothing for other containers (one stat) or when it is mounted already.
 pub fn mount_shm(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
-    let Some((mode, size)) = ipc_mode_of(ctx, id) else {
-        return Ok(());
-    };
     let target = shm_dir(ctx, id);
-    if mode != "shareable" || super::mounts::is_mount_point(launcher_pid(ctx), &target) {
+    if !target.is_dir() || super::mounts::is_mount_point(ctx.launcher_pid(), &target) {
         return Ok(());
     }
-    std::fs::create_dir_all(&target).with_context(|| format!("making {}", target.display()))?;
+    let Some((_, size)) = ipc_mode_of(ctx, id) else {
+        return Ok(());
+    };
     run_helper(
-        launcher_pid(ctx),
+        ctx.launcher_pid(),
         Root::Mounts(Vec::new()),
         Op::MountVolume {
             fstype: "tmpfs".into(),
@@ -100,14 +120,15 @@ pub fn mount_shm(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
 }
 
 /// Unmounts container `id`'s shareable /dev/shm once its task is gone (containers that joined
-/// it keep their view until they end); nothing when it has none mounted.
+/// it keep their view until they end); nothing when it has none mounted (for a container that
+/// is not shareable, one stat: this runs at every stop and removal).
 pub fn unmount_shm(ctx: &Ctx, id: &str) {
     let target = shm_dir(ctx, id);
-    if !super::mounts::is_mount_point(launcher_pid(ctx), &target) {
+    if !target.is_dir() || !super::mounts::is_mount_point(ctx.launcher_pid(), &target) {
         return;
     }
     let done = run_helper(
-        launcher_pid(ctx),
+        ctx.launcher_pid(),
         Root::Mounts(Vec::new()),
         Op::UnmountStore {
             target: target.display().to_string(),

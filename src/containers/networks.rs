@@ -272,7 +272,7 @@ async fn apply(
     let request = serde_json::to_string(&Request { change, netns }).map_err(anyhow::Error::from)?;
     let helper = Helper::NetConnect {
         state_dir: dir.clone(),
-        launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+        launcher_pid: ctx.launcher_pid(),
         request,
     };
     let out = tokio::task::spawn_blocking(move || helper.command().and_then(|mut c| c.output()))

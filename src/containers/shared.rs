@@ -113,12 +113,7 @@ pub fn find(dirs: &[PathBuf], name: &str) -> Option<(PathBuf, Entry)> {
 
 /// Runs the cp helper (in the launcher's namespaces) with `root` and `op`.
 fn helper(ctx: &Ctx, root: Root, op: Op, what: &str) -> anyhow::Result<Vec<u8>> {
-    helper_in(
-        ctx.ep.launcher.as_ref().map(|l| l.child_pid),
-        root,
-        op,
-        what,
-    )
+    helper_in(ctx.launcher_pid(), root, op, what)
 }
 
 /// [`helper`] in the namespaces of the launcher child `launcher_pid` (None: here).
@@ -363,7 +358,7 @@ pub async fn ensure_mounted(ctx: &Ctx, labels: &HashMap<String, String>) -> anyh
     let (Some(file), Some(target)) = (labels.get(STORE_LABEL), labels.get(MOUNT_LABEL)) else {
         return Ok(());
     };
-    let launcher = ctx.ep.launcher.as_ref().map(|l| l.child_pid);
+    let launcher = ctx.launcher_pid();
     if !super::mounts::is_mount_point(launcher, Path::new(target)) {
         mount(ctx, Path::new(file), target)?;
     }

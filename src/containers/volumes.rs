@@ -323,7 +323,7 @@ impl Volumes {
     pub fn of(ctx: &Ctx) -> Volumes {
         Volumes {
             dir: ctx.store.root().join("volumes").join(&ctx.ep.namespace),
-            launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+            launcher_pid: ctx.launcher_pid(),
         }
     }
 

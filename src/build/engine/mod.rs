@@ -355,16 +355,14 @@ impl Build<'_> {
         let want = platform.cloned().unwrap_or_else(Platform::host);
         let r = Reference::parse(reference)
             .with_context(|| format!("invalid image reference {reference:?}"))?;
-        let mut name = r.to_string();
-        let mut record = self.leased.image(&name).await?;
-        // A record named exactly as given (imported under a name that is no normalised
-        // reference, as `ctr images import` names them), as `run` finds it.
-        if record.is_none() && name != reference && !pull {
-            if let Some(exact) = self.leased.image(reference).await? {
-                name = reference.to_string();
-                record = Some(exact);
-            }
-        }
+        let name = r.to_string();
+        // As `run` finds it: the normalised reference, else a record named exactly as given
+        // (imported under a name that is no normalised reference, as `ctr images import` does).
+        let mut record = match crate::images::catalog::record(&self.leased, reference).await {
+            Ok(found) => Some(found),
+            Err(crate::images::catalog::CatalogError::NotFound(_)) => None,
+            Err(e) => return Err(e.into()),
+        };
         // An image here only from the shared image store has no layers to build on: pulled.
         let from_store = record.as_ref().is_some_and(|r| {
             r.labels

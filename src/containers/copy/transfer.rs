@@ -79,7 +79,7 @@ impl ContainerFs {
         Ok(ContainerFs {
             name: query.to_string(),
             root,
-            launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+            launcher_pid: ctx.launcher_pid(),
             shifted: crate::containers::userns::refuse_shifted(&c.labels, "export", query).err(),
         })
     }
@@ -93,7 +93,7 @@ impl ContainerFs {
         ContainerFs {
             name: name.to_string(),
             root: Root::of_mounts(mounts),
-            launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+            launcher_pid: ctx.launcher_pid(),
             shifted: None,
         }
     }

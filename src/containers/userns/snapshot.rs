@@ -99,7 +99,7 @@ async fn make(
         })?;
     let req = Request {
         root: Root::of_mounts(&mounts),
-        launcher_pid: ctx.ep.launcher.as_ref().map(|l| l.child_pid),
+        launcher_pid: ctx.launcher_pid(),
         op: Op::Remap {
             uid_map: k.uid_map.clone(),
             gid_map: k.gid_map.clone(),
