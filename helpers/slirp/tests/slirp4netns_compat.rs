@@ -195,15 +195,26 @@ fn api_answers_and_errors_are_slirp4netns_s() {
         api(&sock, &[0u8; 8192]),
         err("bad request: too large message")
     );
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let add = format!(
-        r#"{{"execute": "add_hostfwd", "arguments":{{"proto": "tcp","host_addr": "127.0.0.1","host_port":{port},"guest_port":80}}}}"#
-    );
-    assert_eq!(api(&sock, add.as_bytes()), r#"{"return":{"id":1}}"#);
+    // A free port, asked for: another process may take it between the probe and the add, so
+    // a refusal is tried again with another (a failed add takes no id).
+    let mut added = None;
+    for _ in 0..5 {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let add = format!(
+            r#"{{"execute": "add_hostfwd", "arguments":{{"proto": "tcp","host_addr": "127.0.0.1","host_port":{port},"guest_port":80}}}}"#
+        );
+        let answer = api(&sock, add.as_bytes());
+        if answer != err("bad request: add_hostfwd: slirp_add_hostfwd failed") {
+            added = Some((port, answer));
+            break;
+        }
+    }
+    let (port, answer) = added.expect("no free port could be forwarded in 5 tries");
+    assert_eq!(answer, r#"{"return":{"id":1}}"#);
     assert_eq!(
         api(&sock, b"{\"execute\": \"list_hostfwd\"}"),
         format!(
