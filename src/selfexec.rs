@@ -156,9 +156,8 @@ pub enum Helper {
     DetachedDrain(ReaderRequest),
     /// containerd's stream processor that gives a single-id user's layers to that user.
     LayerSquash,
-    /// The exit monitor of one container (its restart policy, or letting go of what its exited
-    /// task held).
-    ExitMonitor {
+    /// The on-failure restart monitor of one container.
+    RestartMonitor {
         endpoint: EndpointArgs,
         id: String,
         generation: String,
@@ -292,13 +291,13 @@ impl Helper {
                 }
             }
             Helper::LayerSquash => internal(&mut v, "layer-squash"),
-            Helper::ExitMonitor {
+            Helper::RestartMonitor {
                 endpoint,
                 id,
                 generation,
             } => {
                 endpoint.push(&mut v);
-                v.extend(["__exit-monitor", id, generation].map(OsString::from));
+                v.extend(["__restart-monitor", id, generation].map(OsString::from));
             }
             Helper::HealthMonitor {
                 endpoint,
@@ -374,7 +373,7 @@ impl Helper {
         if matches!(
             named,
             Some(
-                "__exit-monitor"
+                "__restart-monitor"
                     | "__health-monitor"
                     | "__rm-orphan"
                     | "__auto-remove"
@@ -461,7 +460,7 @@ impl Helper {
         let (endpoint, rest) = EndpointArgs::take(args)?;
         let strs: Vec<&str> = rest.iter().map(String::as_str).collect();
         Ok(match strs.as_slice() {
-            ["__exit-monitor", id, generation] => Helper::ExitMonitor {
+            ["__restart-monitor", id, generation] => Helper::RestartMonitor {
                 endpoint,
                 id: id.to_string(),
                 generation: generation.to_string(),
@@ -559,7 +558,7 @@ mod tests {
                 then: vec!["/bin/burrow".into(), "rm".into(), "-f".into()],
             }),
             Helper::LayerSquash,
-            Helper::ExitMonitor {
+            Helper::RestartMonitor {
                 endpoint: endpoint(),
                 id: "abc".into(),
                 generation: "123".into(),

@@ -223,7 +223,10 @@ async fn start_container(ctx: &Ctx, c: &Container) -> anyhow::Result<()> {
         started?;
     }
     exits::watch_task(ctx.client.clone(), &c.id);
-    cstart::watch_exit(ctx, c).await
+    if record::has_restart_policy(c) {
+        cstart::spawn_restart_monitor(ctx, &c.id).await?;
+    }
+    Ok(())
 }
 
 /// `POST /containers/{id}/start`: 204, or 304 when it runs already.

@@ -1,12 +1,9 @@
-//! What happens when a container running in the background exits, as Docker does it: its exit
-//! monitor (one per detached container) waits for its task and starts it again as its restart
-//! policy says (always and unless-stopped: after any exit; on-failure[:N]: after a failing one,
-//! up to N times), 100 ms after the first exit and twice as long after each next one, back to
-//! 100 ms after a run of 10 s or more, counting the restarts (inspect's RestartCount). A
-//! container not restarted has its exited task deleted, which lets go of its network, published
-//! ports, shareable /dev/shm and volumes, as Docker's daemon does at exit. containerd 1.6's own
-//! monitor only restarts always and unless-stopped containers after containerd itself
-//! restarts.
+//! Restart policies as Docker applies them: a background restart monitor per detached container
+//! with a policy waits for its task and starts it again (always and unless-stopped: after any
+//! exit; on-failure[:N]: after a failing one, up to N times), 100 ms after the first exit and
+//! twice as long after each next one, back to 100 ms after a run of 10 s or more, counting the
+//! restarts (inspect's RestartCount). containerd 1.6's own monitor only restarts always and
+//! unless-stopped containers after containerd itself restarts.
 
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
@@ -16,7 +13,7 @@ use burrow::connection::Globals;
 use burrow::containers::values::RestartPolicy;
 use burrow::selfexec::EndpointArgs;
 
-/// What the exit monitor watches ([`burrow::selfexec::Helper::ExitMonitor`]).
+/// What the restart monitor watches ([`burrow::selfexec::Helper::RestartMonitor`]).
 #[derive(Debug)]
 pub struct Args {
     /// The container to watch.
@@ -27,18 +24,14 @@ pub struct Args {
 
 /// Starts the monitor of container `id` in the background (the library's).
 pub async fn spawn(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
-    burrow::containers::start::spawn_exit_monitor(ctx, id).await
+    burrow::containers::start::spawn_restart_monitor(ctx, id).await
 }
 
 /// What the monitor does after the task ended with `code`, given the container's labels.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {
-    /// Start it again, as restart number `count`.
     Restart { count: u32 },
-    /// Delete the exited task, letting go of what it held.
-    Release,
-    /// Nothing: a newer start put a monitor of its own in charge.
-    Leave,
+    Stop,
 }
 
 pub fn decide(
@@ -61,11 +54,10 @@ pub fn decide(
         RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
         RestartPolicy::OnFailure(max) => code != 0 && (max == 0 || count < max),
     };
-    match (mine, wanted && again) {
-        (false, _) => Decision::Leave,
-        (true, false) => Decision::Release,
-        (true, true) => Decision::Restart { count: count + 1 },
+    if !mine || !wanted || !again {
+        return Decision::Stop;
     }
+    Decision::Restart { count: count + 1 }
 }
 
 /// Docker's delay before a restart: 100 ms, doubled after each exit that followed a run of
@@ -77,8 +69,6 @@ pub fn backoff(step: u32) -> Duration {
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let mut unreachable_since: Option<std::time::Instant> = None;
-        // The task watched (its pid): only that one is deleted, never a newer start's.
-        let mut watched: Option<u32> = None;
         loop {
             let ctx = match Ctx::connect(g).await {
                 Ok(c) => {
@@ -95,20 +85,10 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                     continue;
                 }
             };
-            if watched.is_none() {
-                watched = match ctx.client.get_task(&args.id).await {
-                    Ok(Some(t)) => Some(t.pid),
-                    Ok(None) => return Ok(ExitCode::SUCCESS),
-                    Err(_) => None,
-                };
-            }
             let code = match ctx.client.wait_task(&args.id).await {
                 Ok(code) => code,
-                // No task any more (stopped and deleted, or removed) or a newer one: nothing
-                // left to watch; else containerd went away meanwhile.
-                Err(_) => match ctx.client.get_task(&args.id).await {
-                    Ok(None) => return Ok(ExitCode::SUCCESS),
-                    Ok(Some(t)) if Some(t.pid) != watched => return Ok(ExitCode::SUCCESS),
+                Err(_) => match ctx.client.get(&args.id).await {
+                    Err(e) if e.is_not_found() => return Ok(ExitCode::SUCCESS),
                     _ => {
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         continue;
@@ -118,15 +98,8 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             let Ok(c) = ctx.client.get(&args.id).await else {
                 return Ok(ExitCode::SUCCESS);
             };
-            let count = match decide(&c.labels, &args.generation, code) {
-                Decision::Restart { count } => count,
-                Decision::Leave => return Ok(ExitCode::SUCCESS),
-                Decision::Release => {
-                    if let Some(pid) = watched {
-                        burrow::containers::record::release_exited(&ctx, &args.id, pid).await?;
-                    }
-                    return Ok(ExitCode::SUCCESS);
-                }
+            let Decision::Restart { count } = decide(&c.labels, &args.generation, code) else {
+                return Ok(ExitCode::SUCCESS);
             };
             // The back-off grows while runs stay short, and starts over after a long one.
             let ran_long = ctx
@@ -187,24 +160,20 @@ mod tests {
             (labels::RESTART_MONITOR, "g1"),
         ];
         assert_eq!(decide(&l(&base), "g1", 3), Decision::Restart { count: 1 });
-        assert_eq!(decide(&l(&base), "g1", 0), Decision::Release, "success");
+        assert_eq!(decide(&l(&base), "g1", 0), Decision::Stop, "success");
         assert_eq!(
             decide(&l(&base), "g0", 3),
-            Decision::Leave,
+            Decision::Stop,
             "a newer monitor"
         );
         let mut done = base.to_vec();
         done.push((labels::RESTART_COUNT, "2"));
-        assert_eq!(
-            decide(&l(&done), "g1", 3),
-            Decision::Release,
-            "count reached"
-        );
+        assert_eq!(decide(&l(&done), "g1", 3), Decision::Stop, "count reached");
         let mut stopped = base.to_vec();
         stopped[1] = (labels::RESTART_WANTED, "stopped");
         assert_eq!(
             decide(&l(&stopped), "g1", 137),
-            Decision::Release,
+            Decision::Stop,
             "stopped by the user"
         );
         let unlimited = [
@@ -232,14 +201,9 @@ mod tests {
         }
         let no = [
             (labels::RESTART_POLICY, "no"),
-            (labels::RESTART_MONITOR, "g"),
+            (labels::RESTART_WANTED, "running"),
         ];
-        assert_eq!(decide(&l(&no), "g", 1), Decision::Release, "no policy");
-        assert_eq!(
-            decide(&l(&no[..1]), "g", 1),
-            Decision::Leave,
-            "no monitor recorded"
-        );
+        assert_eq!(decide(&l(&no), "g", 1), Decision::Stop);
     }
 
     #[test]
