@@ -395,6 +395,29 @@ fn docker_cli_ops_through_burrows_socket() {
     let mut lines = seen.lines();
     assert_eq!(lines.next(), Some("shared"), "{seen}");
     assert!(lines.next().is_some_and(|l| l.contains(" 8192 ")), "{seen}");
+    // Joining a container that joined the donor joins the donor's (followed, as with Docker).
+    api.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "shmj",
+        "--ipc",
+        "container:shmd",
+        &busybox,
+        "sleep",
+        "300",
+    ]);
+    let seen = api.docker_ok(&[
+        "run",
+        "--rm",
+        "--ipc",
+        "container:shmj",
+        &busybox,
+        "cat",
+        "/dev/shm/f",
+    ]);
+    assert_eq!(seen, "shared\n");
+    api.docker_ok(&["rm", "-f", "shmj"]);
     api.docker_ok(&["run", "-d", "--name", "shmp", &busybox, "sleep", "300"]);
     let out = api.docker(&["run", "--rm", "--ipc", "container:shmp", &busybox, "true"]);
     assert!(
@@ -421,10 +444,12 @@ fn docker_cli_ops_through_burrows_socket() {
         "--pid",
         "container:shmh",
         &busybox,
-        "cat",
-        &host_shm,
+        "sh",
+        "-c",
+        // The donor's `sleep 300` is seen: not a PID namespace of the joiner's own.
+        &format!("cat {host_shm}; ps | grep -q '[s]leep 300' && echo sees-the-donor"),
     ]);
-    assert_eq!(seen, "from-the-host\n");
+    assert_eq!(seen, "from-the-host\nsees-the-donor\n");
     api.docker_ok(&["rm", "-f", "shmh"]);
     api.docker_ok(&["restart", "-t", "1", "shmd"]);
     let fresh = api.docker_ok(&["exec", "shmd", "ls", "-A", "/dev/shm"]);

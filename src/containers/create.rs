@@ -1396,18 +1396,17 @@ async fn host_options(
         if owner_mode == "host" {
             // The host's namespace is joined by keeping it: a rootless runtime could not
             // enter it by path (the host's user namespace owns it).
-            *(if typ == Ns::Ipc {
-                &mut ipc_host
-            } else {
-                &mut pid_host
-            }) = true;
+            match typ {
+                Ns::Ipc => ipc_host = true,
+                _ => pid_host = true,
+            }
             continue;
         }
         for n in namespaces.iter_mut().filter(|n| n.typ() == typ) {
             n.set_path(Some(path.clone().into()));
         }
         if typ == Ns::Ipc {
-            ipc_donor = Some((owner, query));
+            ipc_donor = Some((owner, owner_mode, query));
         }
     }
     for (host, typ) in [(ipc_host, Ns::Ipc), (pid_host, Ns::Pid)] {
@@ -1428,8 +1427,8 @@ async fn host_options(
     }
     linux.set_namespaces(Some(namespaces));
     // /dev/shm goes with the IPC namespace: a shareable one, or the donor's.
-    if let Some((donor, query)) = ipc_donor {
-        super::ipc::join_shm(ctx, spec, &donor, query)?;
+    if let Some((owner, mode, query)) = ipc_donor {
+        super::ipc::join_shm(ctx, spec, (&owner, &mode), query)?;
     } else if hc.ipc_mode == "shareable" {
         super::ipc::share_shm(spec, dir)?;
     }

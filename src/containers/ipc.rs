@@ -21,11 +21,9 @@ fn shm_dir(ctx: &Ctx, id: &str) -> PathBuf {
     ctx.store.container_dir(id).join(SHM_DIR)
 }
 
-/// The IPC mode container `id` was made with (Docker's HostConfig.IpcMode) and its /dev/shm
-/// size in bytes, if recorded.
-fn ipc_mode_of(ctx: &Ctx, id: &str) -> Option<(String, i64)> {
-    let asked = Asked::read(&ctx.store.container_dir(id))?;
-    Some((asked.host.ipc_mode, asked.host.shm_size))
+/// The /dev/shm size in bytes container `id` was made with (`--shm-size`), if recorded.
+fn shm_size_of(ctx: &Ctx, id: &str) -> Option<i64> {
+    Some(Asked::read(&ctx.store.container_dir(id))?.host.shm_size)
 }
 
 /// Makes `spec`'s /dev/shm the shareable one of the container whose state dir is `dir`
@@ -37,11 +35,17 @@ pub fn share_shm(spec: &mut Spec, dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Makes `spec`'s /dev/shm that of `owner`, the container whose IPC namespace `--ipc
-/// container:QUERY` joins: its shareable one. A private IPC namespace is refused, as Docker
-/// refuses it (the host's is no donor's to share: see `share_host`).
-pub fn join_shm(ctx: &Ctx, spec: &mut Spec, owner: &str, query: &str) -> anyhow::Result<()> {
-    match ipc_mode_of(ctx, owner).map(|(m, _)| m).as_deref() {
-        Some("shareable") => bind_shm(spec, &shm_dir(ctx, owner)),
+/// container:QUERY` joins, made with IPC mode `mode`: its shareable one. A private IPC
+/// namespace is refused, as Docker refuses it (the host's is no donor's to share: see
+/// `share_host`).
+pub fn join_shm(
+    ctx: &Ctx,
+    spec: &mut Spec,
+    (owner, mode): (&str, &str),
+    query: &str,
+) -> anyhow::Result<()> {
+    match mode {
+        "shareable" => bind_shm(spec, &shm_dir(ctx, owner)),
         _ => anyhow::bail!(
             "container {query}: non-shareable IPC (its /dev/shm is its own): run it with `--ipc shareable` to let other containers join it"
         ),
@@ -100,7 +104,7 @@ pub fn mount_shm(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     if !target.is_dir() || super::mounts::is_mount_point(ctx.launcher_pid(), &target) {
         return Ok(());
     }
-    let Some((_, size)) = ipc_mode_of(ctx, id) else {
+    let Some(size) = shm_size_of(ctx, id) else {
         return Ok(());
     };
     run_helper(
