@@ -156,8 +156,9 @@ pub enum Helper {
     DetachedDrain(ReaderRequest),
     /// containerd's stream processor that gives a single-id user's layers to that user.
     LayerSquash,
-    /// The on-failure restart monitor of one container.
-    RestartMonitor {
+    /// The exit monitor of one container (its restart policy, or letting go of what its exited
+    /// task held).
+    ExitMonitor {
         endpoint: EndpointArgs,
         id: String,
         generation: String,
@@ -291,13 +292,13 @@ impl Helper {
                 }
             }
             Helper::LayerSquash => internal(&mut v, "layer-squash"),
-            Helper::RestartMonitor {
+            Helper::ExitMonitor {
                 endpoint,
                 id,
                 generation,
             } => {
                 endpoint.push(&mut v);
-                v.extend(["__restart-monitor", id, generation].map(OsString::from));
+                v.extend(["__exit-monitor", id, generation].map(OsString::from));
             }
             Helper::HealthMonitor {
                 endpoint,
@@ -373,7 +374,7 @@ impl Helper {
         if matches!(
             named,
             Some(
-                "__restart-monitor"
+                "__exit-monitor"
                     | "__health-monitor"
                     | "__rm-orphan"
                     | "__auto-remove"
@@ -460,7 +461,7 @@ impl Helper {
         let (endpoint, rest) = EndpointArgs::take(args)?;
         let strs: Vec<&str> = rest.iter().map(String::as_str).collect();
         Ok(match strs.as_slice() {
-            ["__restart-monitor", id, generation] => Helper::RestartMonitor {
+            ["__exit-monitor", id, generation] => Helper::ExitMonitor {
                 endpoint,
                 id: id.to_string(),
                 generation: generation.to_string(),
@@ -558,7 +559,7 @@ mod tests {
                 then: vec!["/bin/burrow".into(), "rm".into(), "-f".into()],
             }),
             Helper::LayerSquash,
-            Helper::RestartMonitor {
+            Helper::ExitMonitor {
                 endpoint: endpoint(),
                 id: "abc".into(),
                 generation: "123".into(),

@@ -84,6 +84,51 @@ fn rootless_published_port_through_the_launcher() {
     let out = rl.burrow(&["rm", "web"]);
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert!(rl.ctr(&["c", "ls", "-q"]).trim().is_empty());
+
+    // A detached container that exits by itself lets go of its port and address at once, as
+    // with Docker (not only at its next start or removal): another container can take them.
+    let out = rl.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "brief",
+        "-p",
+        &publish,
+        &image("busybox"),
+        "true",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let published = format!("\"parentPort\":{port}");
+    assert!(
+        wait_for(Duration::from_secs(20), || !rl
+            .launcher_ports()
+            .contains(&published)),
+        "the exited container kept its port: {}",
+        rl.launcher_ports()
+    );
+    let state = rl.burrow(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.State.ExitCode}} {{.NetworkSettings.IPAddress}}.",
+        "brief",
+    ]);
+    assert_eq!(stdout(&state).trim(), "exited 0 .", "{}", stderr(&state));
+    let out = rl.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "web3",
+        "-p",
+        &publish,
+        &image("demo"),
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        http_get(&format!("127.0.0.1:{port}")).is_some(),
+        "the port taken over answers"
+    );
+    let out = rl.burrow(&["rm", "-f", "brief", "web3"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
 
 /// `run` attaches the network ahead of the task in a namespace the task joins: the container

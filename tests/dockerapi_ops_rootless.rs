@@ -339,6 +339,29 @@ fn docker_cli_ops_through_burrows_socket() {
         "said twice: {err}"
     );
     api.docker_ok(&["rm", "-f", "pub1", "pub2"]);
+    // Once a container exits by itself (here through `docker kill`), its port is free for
+    // another, as with Docker; it restarts with it again.
+    api.docker_ok(&[
+        "run", "-d", "--name", "pub3", "-p", &port, &busybox, "sleep", "60",
+    ]);
+    api.docker_ok(&["kill", "pub3"]);
+    let taken = wait_for(Duration::from_secs(20), || {
+        let run = [
+            "run", "-d", "--name", "pub4", "-p", &port, &busybox, "sleep", "60",
+        ];
+        // A refused start leaves the container created (as with Docker): removed to try again.
+        let started = api.docker(&run).status.success();
+        if !started {
+            api.docker(&["rm", "-f", "pub4"]);
+        }
+        started
+    });
+    assert!(taken, "the killed container kept its port");
+    api.docker_ok(&["rm", "-f", "pub4"]);
+    api.docker_ok(&["start", "pub3"]);
+    let ports = api.docker_ok(&["port", "pub3"]);
+    assert!(ports.contains(port.trim_end_matches(":80")), "{ports}");
+    api.docker_ok(&["rm", "-f", "pub3"]);
     // A published port answers other containers on their gateway too (as Docker's proxy does).
     let gw_port = free_port().to_string();
     api.docker_ok(&[

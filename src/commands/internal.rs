@@ -69,7 +69,7 @@ fn run(helper: Helper) -> anyhow::Result<ExitCode> {
             }
             burrow_rootlesskit::launcher::netconf::delete_bridge(&bridge)?;
         }
-        Helper::RestartMonitor {
+        Helper::ExitMonitor {
             endpoint,
             id,
             generation,

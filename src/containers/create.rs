@@ -1493,7 +1493,9 @@ async fn shared_namespace(
     let c = ctx.find(query).await?;
     let pid = match super::record::state(ctx, &c.id).await? {
         super::record::State::Running { pid } | super::record::State::Paused { pid } => pid,
-        _ => anyhow::bail!("container {query} is not running: its namespaces cannot be joined"),
+        _ => anyhow::bail!(
+            "container {query} is not running, so its namespaces cannot be joined: start it first (burrow start {query})"
+        ),
     };
     let name = match typ {
         oci_spec::runtime::LinuxNamespaceType::Ipc => "ipc",

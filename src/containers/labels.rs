@@ -31,7 +31,7 @@ pub const RESTART_WANTED: &str = "burrow/restart-wanted";
 pub const RESTART_COUNT: &str = "burrow/restart-count";
 /// How many short runs in a row came before the last restart (Docker's back-off step).
 pub const RESTART_BACKOFF: &str = "burrow/restart-backoff";
-/// With a restart policy: the generation of the monitor in charge.
+/// The generation of the exit monitor in charge (the label kept its first name).
 pub const RESTART_MONITOR: &str = "burrow/restart-monitor";
 /// The healthcheck the container was created with (Docker's `Config.Healthcheck`, JSON).
 pub const HEALTHCHECK: &str = "burrow/healthcheck";

@@ -393,17 +393,34 @@ impl Client {
         Ok(())
     }
 
-    /// Deletes a stopped task; returns its exit status, or `None` if there was no task.
+    /// Deletes a stopped task; returns its exit status, or `None` if there was no task or
+    /// another client deleted it meanwhile (a container's exit monitor and `stop`, `start` or
+    /// `rm` may both delete the task that just exited: waited for, as it is gone after either).
     pub async fn delete_task(&self, id: &str) -> Result<Option<u32>, LifecycleError> {
-        let resp = self
+        let deleted = self
             .containerd
             .tasks()
             .delete(DeleteTaskRequest {
                 container_id: id.to_string(),
             })
             .await
-            .optional_op("task delete", For(id))?;
-        Ok(resp.map(|r| r.into_inner().exit_status))
+            .optional_op("task delete", For(id));
+        let err = match deleted {
+            Ok(resp) => return Ok(resp.map(|r| r.into_inner().exit_status)),
+            Err(e) => e,
+        };
+        // Another delete's teardown (the network hook) takes a moment; a running task's error
+        // stands at once.
+        for _ in 0..100 {
+            match self.get_task(id).await? {
+                None => return Ok(None),
+                Some(t) if t.status == containerd_client::types::v1::Status::Stopped as i32 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await
+                }
+                Some(_) => break,
+            }
+        }
+        Err(err.into())
     }
 
     /// The mounts of an existing snapshot (the container's rootfs, for a new task).

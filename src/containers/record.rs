@@ -9,7 +9,6 @@ use containerd_client::services::v1::Container;
 use containerd_client::types::v1::{Process, Status};
 
 use super::labels;
-use super::values::RestartPolicy;
 use super::Ctx;
 use crate::network::ports::PortMapping;
 
@@ -136,28 +135,69 @@ pub fn start_error(ctx: &Ctx, id: &str) -> Option<StartError> {
 /// Deletes the container's task (its poststop hook detaches networks and ports) and records
 /// how it exited, so `ps -a` and `inspect` still show it.
 pub async fn delete_task_recording(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+    let _lock = lock_task(ctx, id).await;
+    delete_recording(ctx, id, None).await
+}
+
+/// [`delete_task_recording`] for container `id`'s exit monitor: only when its task is still the
+/// exited one with `pid` that the monitor watched (not one someone deleted since, nor a newer
+/// start's).
+pub async fn release_exited(ctx: &Ctx, id: &str, pid: u32) -> anyhow::Result<()> {
+    let _lock = lock_task(ctx, id).await;
+    delete_recording(ctx, id, Some(pid)).await
+}
+
+/// Container `id`'s task lock ([`super::store::Store::lock_task`]), taken off the runtime's
+/// threads.
+async fn lock_task(ctx: &Ctx, id: &str) -> Option<nix::fcntl::Flock<std::fs::File>> {
+    let (store, id) = (ctx.store.clone(), id.to_string());
+    tokio::task::spawn_blocking(move || store.lock_task(&id))
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Deletes container `id`'s stopped task and records its exit (with `only`: if it is the task
+/// with that pid). The caller holds the task lock.
+async fn delete_recording(ctx: &Ctx, id: &str, only: Option<u32>) -> anyhow::Result<()> {
     let task = ctx.client.get_task(id).await?;
+    let stopped = task
+        .as_ref()
+        .filter(|t| matches!(State::from_task(Some(t)), State::Exited { .. }));
+    if let Some(pid) = only {
+        if stopped.is_none_or(|t| t.pid != pid) {
+            return Ok(());
+        }
+    }
+    // Recorded before the delete, so that `wait`, `ps` or `inspect` looking between the two
+    // still see the exit (not a container that never started).
+    if let Some(t) = stopped {
+        record_exit(ctx, id, t.exit_status, t.exited_at.as_ref().map(timestamp));
+    }
     let code = ctx.client.delete_task(id).await?;
     if let Some(code) = code {
-        let at = task
-            .as_ref()
-            .and_then(|t| t.exited_at.as_ref())
-            .map(timestamp)
-            .unwrap_or_else(std::time::SystemTime::now);
-        let secs = at
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs_f64();
-        let dir = ctx.store.container_dir(id);
-        if dir.is_dir() {
-            let _ = std::fs::write(
-                dir.join(EXIT_FILE),
-                serde_json::json!({"code": code, "at": secs}).to_string(),
-            );
+        if stopped.is_none() {
+            record_exit(ctx, id, code, None);
         }
         release_held(ctx, id).await;
     }
     Ok(())
+}
+
+/// Records how container `id`'s task exited (`at`: when, else now) for `ps -a` and `inspect`.
+fn record_exit(ctx: &Ctx, id: &str, code: u32, at: Option<std::time::SystemTime>) {
+    let secs = at
+        .unwrap_or_else(std::time::SystemTime::now)
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let dir = ctx.store.container_dir(id);
+    if dir.is_dir() {
+        let _ = std::fs::write(
+            dir.join(EXIT_FILE),
+            serde_json::json!({"code": code, "at": secs}).to_string(),
+        );
+    }
 }
 
 /// What a stopped container held let go: its shareable /dev/shm, and its filesystem volumes
@@ -276,14 +316,6 @@ pub fn auto_removed(c: &Container) -> bool {
     c.labels
         .get(labels::AUTO_REMOVE)
         .is_some_and(|v| v == "true")
-}
-
-/// Whether `c` has a restart policy (then a restart monitor watches each start).
-pub fn has_restart_policy(c: &Container) -> bool {
-    c.labels.get(labels::RESTART_POLICY).is_some_and(|p| {
-        p.parse::<RestartPolicy>()
-            .is_ok_and(|p| p != RestartPolicy::No)
-    })
 }
 
 /// The OCI spec stored in the container record.

@@ -1,7 +1,8 @@
 //! Starting a created container's task: with given stdio (the CLI's attached and FIFO starts),
 //! or in the background with its output to the log driver (`run -d`, `start`, the Docker API's
-//! start), and the restart monitor of a container with a restart policy. A failed start removes
-//! the task and what its network hook made.
+//! start), and the exit monitor of a container running in the background (it restarts it as
+//! its policy says, or lets go of what its task held). A failed start removes the task and what
+//! its network hook made.
 
 use std::os::unix::process::CommandExt;
 use std::process::Stdio as ProcessStdio;
@@ -157,10 +158,14 @@ pub async fn prepare_existing(ctx: &Ctx, c: &Container) -> anyhow::Result<Vec<Mo
     Ok(ctx.client.snapshot_mounts(&c.snapshotter, &c.id).await?)
 }
 
-/// Starts the restart monitor of container `id` in the background (`burrow internal
-/// __restart-monitor`, its own process group, no terminal), with the connection `ctx` uses;
-/// records its generation on the container (a newer start replaces an older monitor).
-pub async fn spawn_restart_monitor(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
+/// Starts the exit monitor of container `id` in the background (`burrow internal
+/// __exit-monitor`, its own process group, no terminal), with the connection `ctx` uses;
+/// records its generation on the container (a newer start replaces an older monitor). Once the
+/// task exits, the monitor restarts the container as its policy says, or else deletes the task
+/// so that its network, published ports, shareable /dev/shm and volumes are let go at once, as
+/// Docker lets them go when a container exits (the exit is recorded for `ps -a` and
+/// `inspect`).
+pub async fn spawn_exit_monitor(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     let c = ctx.find(id).await?;
     let generation = format!(
         "{}",
@@ -172,7 +177,7 @@ pub async fn spawn_restart_monitor(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     let mut l = c.labels.clone();
     l.insert(labels::RESTART_MONITOR.into(), generation.clone());
     ctx.client.update_labels(c, l).await?;
-    Helper::RestartMonitor {
+    Helper::ExitMonitor {
         endpoint: EndpointArgs::of(&ctx.ep),
         id: id.to_string(),
         generation,
@@ -183,7 +188,7 @@ pub async fn spawn_restart_monitor(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     .stderr(ProcessStdio::null())
     .process_group(0)
     .spawn()
-    .map_err(|e| anyhow::anyhow!("starting the restart monitor of {id}: {e}"))?;
+    .map_err(|e| anyhow::anyhow!("starting the exit monitor of {id}: {e}"))?;
     Ok(())
 }
 
@@ -215,7 +220,7 @@ pub async fn start_in_background(
 
 /// Starts a created or stopped container `c` in the background as `burrow start` without -a
 /// does (also Compose's up and start): a new task as it was created (see
-/// [`start_in_background`]), its restart monitor started again when it has a policy.
+/// [`start_in_background`]), watched by an exit monitor (see [`watch_exit`]).
 pub async fn start_background(ctx: &Ctx, c: &Container) -> anyhow::Result<()> {
     let tty = super::record::process_of(c).terminal;
     let label = |k: &str| c.labels.get(k).is_some_and(|v| v == "true");
@@ -223,10 +228,16 @@ pub async fn start_background(ctx: &Ctx, c: &Container) -> anyhow::Result<()> {
     let rootfs = prepare_existing(ctx, c).await?;
     let log_uri = c.labels.get(labels::LOG_URI).cloned();
     start_in_background(ctx, &c.id, (stdin, tty), rootfs, rm, log_uri).await?;
-    if super::record::has_restart_policy(c) {
-        spawn_restart_monitor(ctx, &c.id).await?;
+    watch_exit(ctx, c).await
+}
+
+/// After container `c` started in the background: its exit monitor ([`spawn_exit_monitor`]),
+/// unless it is auto-removed (its background reader removes it once it exits).
+pub async fn watch_exit(ctx: &Ctx, c: &Container) -> anyhow::Result<()> {
+    if super::record::auto_removed(c) {
+        return Ok(());
     }
-    Ok(())
+    spawn_exit_monitor(ctx, &c.id).await
 }
 
 /// [`start_background`] for container `c` that `create` has just made (`created`: its rootfs,
@@ -253,8 +264,5 @@ pub async fn start_created(
         }
     }
     started?;
-    if super::record::has_restart_policy(c) {
-        spawn_restart_monitor(ctx, &c.id).await?;
-    }
-    Ok(())
+    watch_exit(ctx, c).await
 }

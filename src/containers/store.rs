@@ -31,6 +31,8 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> St
 
 /// The file in a container's state dir holding its task's last start (Unix nanoseconds).
 const STARTED_FILE: &str = "started";
+/// The lock file of a container's task changes (see [`Store::lock_task`]).
+const TASK_LOCK: &str = "task.lock";
 
 /// The data root, for one containerd namespace.
 #[derive(Debug, Clone)]
@@ -104,11 +106,24 @@ impl Store {
         }
     }
 
-    /// Creates the container's state dir.
+    /// Creates the container's state dir (with its task lock file).
     pub fn create_dir(&self, id: &str) -> Result<PathBuf, StoreError> {
         let dir = self.container_dir(id);
         private_dir(&dir)?;
+        let lock = dir.join(TASK_LOCK);
+        std::fs::File::create(&lock).map_err(io("creating", &lock))?;
         Ok(dir)
+    }
+
+    /// Waits for and takes the lock on container `id`'s task, held while an exited task is
+    /// deleted (by a command, or by the container's exit monitor) so that no two processes
+    /// delete it at once and a new start waits for the deletion to end. None when the
+    /// container has no lock file (made before there was one, or being removed: the file is
+    /// never made here, so a removal's recursive delete is not raced). Blocks: call it off the
+    /// async runtime's threads.
+    pub fn lock_task(&self, id: &str) -> Option<nix::fcntl::Flock<std::fs::File>> {
+        let f = std::fs::File::open(self.container_dir(id).join(TASK_LOCK)).ok()?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).ok()
     }
 
     /// Writes a file in the container's state dir (world-readable: it is bind-mounted into the
@@ -221,8 +236,13 @@ mod tests {
         assert!(first >= before && first <= std::time::SystemTime::now());
         s.record_start("c1");
         assert!(s.started_at("c1").unwrap() >= first);
-        let names: Vec<_> = std::fs::read_dir(s.container_dir("c1")).unwrap().collect();
-        assert_eq!(names.len(), 1, "no temporary file left: {names:?}");
+        let names: Vec<_> = std::fs::read_dir(s.container_dir("c1"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n != TASK_LOCK)
+            .collect();
+        assert_eq!(names, ["started"], "no temporary file left");
     }
 
     #[test]

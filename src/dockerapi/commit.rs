@@ -133,7 +133,7 @@ pub async fn update(ctx: &Ctx, id: &str, call: &Call) -> Result<Response<Body>, 
     if u.restart.is_some_and(|p| p != RestartPolicy::No)
         && record::state(ctx, &c.id).await?.is_running()
     {
-        cstart::spawn_restart_monitor(ctx, &c.id).await?;
+        cstart::spawn_exit_monitor(ctx, &c.id).await?;
     }
     Ok(http::json(200, &json!({ "Warnings": warnings })))
 }

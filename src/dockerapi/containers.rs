@@ -223,10 +223,7 @@ async fn start_container(ctx: &Ctx, c: &Container) -> anyhow::Result<()> {
         started?;
     }
     exits::watch_task(ctx.client.clone(), &c.id);
-    if record::has_restart_policy(c) {
-        cstart::spawn_restart_monitor(ctx, &c.id).await?;
-    }
-    Ok(())
+    cstart::watch_exit(ctx, c).await
 }
 
 /// `POST /containers/{id}/start`: 204, or 304 when it runs already.

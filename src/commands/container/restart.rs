@@ -1,9 +1,12 @@
-//! Restart policies as Docker applies them: a background restart monitor per detached container
-//! with a policy waits for its task and starts it again (always and unless-stopped: after any
-//! exit; on-failure[:N]: after a failing one, up to N times), 100 ms after the first exit and
-//! twice as long after each next one, back to 100 ms after a run of 10 s or more, counting the
-//! restarts (inspect's RestartCount). containerd 1.6's own monitor only restarts always and
-//! unless-stopped containers after containerd itself restarts.
+//! What happens when a container running in the background exits, as Docker does it: its exit
+//! monitor (one per detached container) waits for its task and starts it again as its restart
+//! policy says (always and unless-stopped: after any exit; on-failure[:N]: after a failing one,
+//! up to N times), 100 ms after the first exit and twice as long after each next one, back to
+//! 100 ms after a run of 10 s or more, counting the restarts (inspect's RestartCount). A
+//! container not restarted has its exited task deleted, which lets go of its network, published
+//! ports, shareable /dev/shm and volumes, as Docker's daemon does at exit. containerd 1.6's own
+//! monitor only restarts always and unless-stopped containers after containerd itself
+//! restarts.
 
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
@@ -13,7 +16,7 @@ use burrow::connection::Globals;
 use burrow::containers::values::RestartPolicy;
 use burrow::selfexec::EndpointArgs;
 
-/// What the restart monitor watches ([`burrow::selfexec::Helper::RestartMonitor`]).
+/// What the exit monitor watches ([`burrow::selfexec::Helper::ExitMonitor`]).
 #[derive(Debug)]
 pub struct Args {
     /// The container to watch.
@@ -24,14 +27,18 @@ pub struct Args {
 
 /// Starts the monitor of container `id` in the background (the library's).
 pub async fn spawn(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
-    burrow::containers::start::spawn_restart_monitor(ctx, id).await
+    burrow::containers::start::spawn_exit_monitor(ctx, id).await
 }
 
 /// What the monitor does after the task ended with `code`, given the container's labels.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {
+    /// Start it again, as restart number `count`.
     Restart { count: u32 },
-    Stop,
+    /// Delete the exited task, letting go of what it held.
+    Release,
+    /// Nothing: a newer start put a monitor of its own in charge.
+    Leave,
 }
 
 pub fn decide(
@@ -54,10 +61,11 @@ pub fn decide(
         RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
         RestartPolicy::OnFailure(max) => code != 0 && (max == 0 || count < max),
     };
-    if !mine || !wanted || !again {
-        return Decision::Stop;
+    match (mine, wanted && again) {
+        (false, _) => Decision::Leave,
+        (true, false) => Decision::Release,
+        (true, true) => Decision::Restart { count: count + 1 },
     }
-    Decision::Restart { count: count + 1 }
 }
 
 /// Docker's delay before a restart: 100 ms, doubled after each exit that followed a run of
@@ -69,6 +77,8 @@ pub fn backoff(step: u32) -> Duration {
 pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     super::block_on(async move {
         let mut unreachable_since: Option<std::time::Instant> = None;
+        // The task watched (its pid): only that one is deleted, never a newer start's.
+        let mut watched: Option<u32> = None;
         loop {
             let ctx = match Ctx::connect(g).await {
                 Ok(c) => {
@@ -76,6 +86,11 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                     c
                 }
                 Err(_) => {
+                    // Its endpoint taken down for good (a Slurm job's containerd, or a purge):
+                    // nothing left to watch.
+                    if g.data_root.as_deref().is_some_and(|d| !d.exists()) {
+                        return Ok(ExitCode::SUCCESS);
+                    }
                     // containerd restarting: try again, for a while (it may be gone for good).
                     let since = *unreachable_since.get_or_insert_with(std::time::Instant::now);
                     if since.elapsed() > Duration::from_secs(600) {
@@ -85,10 +100,20 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
                     continue;
                 }
             };
+            if watched.is_none() {
+                watched = match ctx.client.get_task(&args.id).await {
+                    Ok(Some(t)) => Some(t.pid),
+                    Ok(None) => return Ok(ExitCode::SUCCESS),
+                    Err(_) => None,
+                };
+            }
             let code = match ctx.client.wait_task(&args.id).await {
                 Ok(code) => code,
-                Err(_) => match ctx.client.get(&args.id).await {
-                    Err(e) if e.is_not_found() => return Ok(ExitCode::SUCCESS),
+                // No task any more (stopped and deleted, or removed) or a newer one: nothing
+                // left to watch; else containerd went away meanwhile.
+                Err(_) => match ctx.client.get_task(&args.id).await {
+                    Ok(None) => return Ok(ExitCode::SUCCESS),
+                    Ok(Some(t)) if Some(t.pid) != watched => return Ok(ExitCode::SUCCESS),
                     _ => {
                         tokio::time::sleep(Duration::from_secs(1)).await;
                         continue;
@@ -98,8 +123,15 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
             let Ok(c) = ctx.client.get(&args.id).await else {
                 return Ok(ExitCode::SUCCESS);
             };
-            let Decision::Restart { count } = decide(&c.labels, &args.generation, code) else {
-                return Ok(ExitCode::SUCCESS);
+            let count = match decide(&c.labels, &args.generation, code) {
+                Decision::Restart { count } => count,
+                Decision::Leave => return Ok(ExitCode::SUCCESS),
+                Decision::Release => {
+                    if let Some(pid) = watched {
+                        burrow::containers::record::release_exited(&ctx, &args.id, pid).await?;
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
             };
             // The back-off grows while runs stay short, and starts over after a long one.
             let ran_long = ctx
@@ -160,20 +192,24 @@ mod tests {
             (labels::RESTART_MONITOR, "g1"),
         ];
         assert_eq!(decide(&l(&base), "g1", 3), Decision::Restart { count: 1 });
-        assert_eq!(decide(&l(&base), "g1", 0), Decision::Stop, "success");
+        assert_eq!(decide(&l(&base), "g1", 0), Decision::Release, "success");
         assert_eq!(
             decide(&l(&base), "g0", 3),
-            Decision::Stop,
+            Decision::Leave,
             "a newer monitor"
         );
         let mut done = base.to_vec();
         done.push((labels::RESTART_COUNT, "2"));
-        assert_eq!(decide(&l(&done), "g1", 3), Decision::Stop, "count reached");
+        assert_eq!(
+            decide(&l(&done), "g1", 3),
+            Decision::Release,
+            "count reached"
+        );
         let mut stopped = base.to_vec();
         stopped[1] = (labels::RESTART_WANTED, "stopped");
         assert_eq!(
             decide(&l(&stopped), "g1", 137),
-            Decision::Stop,
+            Decision::Release,
             "stopped by the user"
         );
         let unlimited = [
@@ -201,9 +237,14 @@ mod tests {
         }
         let no = [
             (labels::RESTART_POLICY, "no"),
-            (labels::RESTART_WANTED, "running"),
+            (labels::RESTART_MONITOR, "g"),
         ];
-        assert_eq!(decide(&l(&no), "g", 1), Decision::Stop);
+        assert_eq!(decide(&l(&no), "g", 1), Decision::Release, "no policy");
+        assert_eq!(
+            decide(&l(&no[..1]), "g", 1),
+            Decision::Leave,
+            "no monitor recorded"
+        );
     }
 
     #[test]

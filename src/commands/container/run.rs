@@ -631,7 +631,7 @@ async fn run_async(ctx: &Ctx, args: &RunArgs) -> Result<ExitCode, Failure> {
     );
     if !args.detach && on_failure {
         return Err(anyhow::anyhow!(
-            "--restart {} needs -d: burrow's restart monitor watches detached containers (or use --restart always)",
+            "--restart {} needs -d: burrow's exit monitor watches detached containers (or use --restart always)",
             f.restart
         )
         .into());
@@ -685,7 +685,7 @@ async fn run_detached(ctx: &Ctx, args: &RunArgs, created: Created) -> Result<Exi
     if let Some(n) = net {
         n.settle(ctx, &id).await;
     }
-    if parse_flag::<RestartPolicy>("--restart", &f.restart)? != RestartPolicy::No {
+    if !args.rm {
         super::restart::spawn(ctx, &id).await?;
     }
     println!("{id}");
@@ -758,7 +758,11 @@ async fn run_attached(
                     stdin_once: false,
                 },
             )?;
-            // The background reader removes it (--rm) once it ends.
+            // The background reader removes it (--rm) once it ends; else its exit monitor
+            // lets go of what it holds.
+            if !args.rm {
+                super::restart::spawn(ctx, &id).await?;
+            }
             if let Some(w) = watch {
                 w.stand_down();
             }
@@ -911,6 +915,7 @@ async fn start_attached(
                 stdin_once: false,
             };
             detach::hand_over(ctx, &c.id, session, &fifo_dir, what)?;
+            burrow::containers::start::watch_exit(ctx, c).await?;
             Ok(None)
         }
         Outcome::Exited(status) => {
