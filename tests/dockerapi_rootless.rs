@@ -395,11 +395,23 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
         api.docker_ok(&["images", "-q", "--filter", "label=no.such.label"]),
         ""
     );
-    let refused = api.docker(&["images", "--filter", "since=x"]);
+    let refused = api.docker(&["images", "--filter", "colour=red"]);
     assert!(
         stderr(&refused).contains("unsupported filter"),
         "{}",
         stderr(&refused)
+    );
+    // Time filters (the test images were made on 2023-11-14): before/since an image, until.
+    let ids = |f: &str| api.docker_ok(&["images", "-q", "--filter", f]);
+    assert_eq!(ids(&format!("since={remote}")), "");
+    assert_eq!(ids(&format!("before={remote}")), "");
+    assert!(!ids("until=2023-11-15").is_empty());
+    assert_eq!(ids("until=2023-11-14"), "");
+    let unknown = api.docker(&["images", "--filter", "since=nosuch:1"]);
+    assert!(
+        stderr(&unknown).contains("no such image"),
+        "{}",
+        stderr(&unknown)
     );
     let missing = format!("{}/burrow-test/nosuch:latest", rl.machine.registry);
     let failed = api.docker(&["pull", &missing]);

@@ -91,8 +91,67 @@ fn images_tag_inspect_and_history() {
     assert_eq!(v["Repository"], "busybox");
     assert_eq!(v["Tag"], "latest");
     assert_eq!(d.burrow_ok(&["images", "-q", "-f", "label=x"]), "");
-    let bad = d.burrow(&["images", "-f", "since=x"]);
+    let bad = d.burrow(&["images", "-f", "colour=red"]);
     assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("unsupported filter"),
+        "{bad:?}"
+    );
+
+    // Time filters. The layout's images were all made in 2023; an import is made now.
+    let rootfs = d.dir.join("rootfs.tar");
+    std::fs::write(d.dir.join("marker"), "x").unwrap();
+    let mut tar = Command::new("tar");
+    tar.arg("-C")
+        .arg(&d.dir)
+        .arg("-cf")
+        .arg(&rootfs)
+        .arg("marker");
+    expect_success(&run_with_timeout(&mut tar, Duration::from_secs(60)), "tar");
+    d.burrow_ok(&["import", rootfs.to_str().unwrap(), "later:1"]);
+    let repos = |f: &str| {
+        let out = d.burrow_ok(&["images", "--format", "{{.Repository}}", "-f", f]);
+        let mut v: Vec<String> = out.lines().map(str::to_owned).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(repos("since=busybox"), ["later"]);
+    let before = repos("before=later:1");
+    assert!(
+        before.contains(&"busybox".to_owned()) && !before.contains(&"later".to_owned()),
+        "{before:?}"
+    );
+    assert!(repos("before=busybox").is_empty());
+    let old = repos("until=1h");
+    assert!(
+        old.contains(&"busybox".to_owned()) && !old.contains(&"later".to_owned()),
+        "{old:?}"
+    );
+    assert_eq!(repos("until=2023-11-14"), Vec::<String>::new());
+    // Filters of different keys must all hold; a reference narrows the time filter.
+    assert_eq!(
+        repos("since=busybox").len(),
+        d.burrow_ok(&[
+            "images",
+            "-q",
+            "-f",
+            "since=busybox",
+            "-f",
+            "reference=later"
+        ])
+        .lines()
+        .count()
+    );
+    let missing = d.burrow(&["images", "-f", "since=nosuch:1"]);
+    assert_eq!(missing.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("no such image: nosuch:1"), "{err}");
+    let bad_time = d.burrow(&["images", "-f", "until=soon"]);
+    assert!(
+        String::from_utf8_lossy(&bad_time.stderr).contains("invalid filter \"until=soon\""),
+        "{bad_time:?}"
+    );
+    d.burrow_ok(&["rmi", "later:1"]);
 
     d.burrow_ok(&["tag", "busybox", "example.org/team/box:v1"]);
     let tagged = d.burrow_ok(&["images", "example.org/team/box"]);

@@ -47,7 +47,9 @@ pub struct Args {
     /// '{{.Repository}}:{{.Tag}}'.
     #[arg(long)]
     pub format: Option<String>,
-    /// Filter: reference=PATTERN (globs), dangling=true|false.
+    /// Filter: reference=PATTERN (globs), dangling=true|false, label=KEY[=VALUE],
+    /// before=IMAGE and since=IMAGE (created before or after that image), until=TIME (created
+    /// before a timestamp, or a duration such as 24h ago); repeatable.
     #[arg(short, long = "filter", value_name = "KEY=VALUE")]
     pub filters: Vec<String>,
 }
@@ -79,8 +81,9 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
     if let Some(r) = &args.reference {
         filters.push(list::Filter::reference_arg(r));
     }
-    let mut rows = with_store(g, async |store| {
-        Ok(list::rows(store, &filters, args.no_trunc).await?)
+    let (mut rows, filters) = with_store(g, async |store| {
+        let filters = list::resolve(store, filters).await?;
+        Ok((list::rows(store, &filters, args.no_trunc).await?, filters))
     })?;
     // Images of the shared store that are not here yet (they start without a pull).
     let have: Vec<String> = rows
@@ -88,14 +91,12 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
         .filter_map(|r| r["Name"].as_str().map(String::from))
         .collect();
     let dirs = burrow::containers::shared::store_dirs();
-    rows.extend(
-        burrow::containers::stored_images::rows(&dirs, &have, args.no_trunc)
-            .into_iter()
-            .filter(|r| {
-                let name = r["Name"].as_str().unwrap_or_default();
-                list::keeps_all(&filters, name, &r["Labels"])
-            }),
-    );
+    rows.extend(burrow::containers::stored_images::rows(
+        &dirs,
+        &have,
+        args.no_trunc,
+        |c| list::keeps_all(&filters, c),
+    ));
     if args.quiet {
         for r in &rows {
             println!("{}", r["ID"].as_str().unwrap_or_default());

@@ -1494,7 +1494,7 @@ async fn shared_namespace(
     let pid = match super::record::state(ctx, &c.id).await? {
         super::record::State::Running { pid } | super::record::State::Paused { pid } => pid,
         _ => anyhow::bail!(
-            "container {query} is not running, so its namespaces cannot be joined: start it first (burrow start {query})"
+            "container {query} is not running: its namespaces cannot be joined (start it first with `burrow start {query}`)"
         ),
     };
     let name = match typ {

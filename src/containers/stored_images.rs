@@ -8,27 +8,42 @@ use serde_json::{json, Value};
 
 use super::shared::{find, list, store_dirs, Entry};
 use crate::images::catalog::{self, CatalogError};
+use crate::images::list::Candidate;
 use crate::images::manifest::{self, Platform};
 use crate::images::reference::familiar;
 use crate::images::store::Store;
 use crate::images::time;
 
-/// Rows of `burrow images` for the stored images not here (`have`: the names that are), as
-/// `images` prints them, the SquashFS file's size as the size; "Containers" says "store".
-pub fn rows(dirs: &[PathBuf], have: &[String], no_trunc: bool) -> Vec<Value> {
+/// Rows of `burrow images` for the stored images not here (`have`: the names that are) that
+/// `keep` keeps, as `images` prints them, the SquashFS file's size as the size; "Containers"
+/// says "store".
+pub fn rows(
+    dirs: &[PathBuf],
+    have: &[String],
+    no_trunc: bool,
+    keep: impl Fn(&Candidate) -> bool,
+) -> Vec<Value> {
     list(dirs)
         .into_iter()
         .filter(|(_, e)| !have.contains(&e.name))
-        .map(|(dir, e)| {
+        .filter_map(|(dir, e)| {
             let doc = inspect_stored(&dir, &e);
-            let (repo, tag) = catalog::repo_tag(&e.name);
             let created = doc["Created"].as_str().and_then(time::parse_rfc3339);
+            let c = Candidate {
+                name: &e.name,
+                labels: &doc["Config"]["Labels"],
+                created,
+            };
+            if !keep(&c) {
+                return None;
+            }
+            let (repo, tag) = catalog::repo_tag(&e.name);
             let size = catalog::human_size(doc["Size"].as_i64().unwrap_or(0));
             let id = match no_trunc {
                 true => e.config_digest.clone(),
                 false => manifest::short_id(&e.config_digest),
             };
-            json!({
+            Some(json!({
                 "Containers": "store",
                 "CreatedAt": created.map(time::go_string).unwrap_or_default(),
                 "CreatedSince": created.map(time::ago).unwrap_or_else(|| "N/A".into()),
@@ -42,9 +57,7 @@ pub fn rows(dirs: &[PathBuf], have: &[String], no_trunc: bool) -> Vec<Value> {
                 "VirtualSize": size,
                 "Name": e.name,
                 "Store": doc["GraphDriver"]["Data"]["File"],
-                // For `--filter label=`.
-                "Labels": doc["Config"]["Labels"],
-            })
+            }))
         })
         .collect()
 }

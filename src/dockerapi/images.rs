@@ -80,11 +80,14 @@ fn name<'a>(p: &'a str, suffix: &str) -> &'a str {
 }
 
 /// `GET /images/json`: one entry per image ID, with its names that the `filters` (reference,
-/// dangling, label) keep; not the build cache's records. `all` (intermediate images) changes
+/// dangling, label, before, since, until) keep; not the build cache's records. `all` (intermediate images) changes
 /// nothing: burrow keeps none.
 async fn list(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
     let filters = crate::images::list::parse_filters(&call.query.filters()?)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let filters = crate::images::list::resolve(&store(ctx), filters)
+        .await
+        .map_err(anyhow::Error::from)?;
     let all = crate::images::list::matching(&store(ctx), &filters)
         .await
         .map_err(anyhow::Error::from)?;
@@ -106,8 +109,15 @@ async fn list(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
     // them without a pull); one with the ID of a local image adds its name to that entry.
     let have: Vec<String> = all.iter().map(|l| l.name.clone()).collect();
     for doc in crate::containers::stored_images::inspect_not_here(&have) {
-        let name = doc["RepoTags"][0].as_str().unwrap_or_default();
-        if !crate::images::list::keeps_all(&filters, name, &doc["Config"]["Labels"]) {
+        let created = doc["Created"]
+            .as_str()
+            .and_then(crate::images::time::parse_rfc3339);
+        let c = crate::images::list::Candidate {
+            name: doc["RepoTags"][0].as_str().unwrap_or_default(),
+            labels: &doc["Config"]["Labels"],
+            created,
+        };
+        if !crate::images::list::keeps_all(&filters, &c) {
             continue;
         }
         if let Some(o) = out.iter_mut().find(|o| o["Id"] == doc["Id"]) {
@@ -118,9 +128,6 @@ async fn list(ctx: &Ctx, call: &Call) -> Result<Response<Body>, ApiError> {
             }
             continue;
         }
-        let created = doc["Created"]
-            .as_str()
-            .and_then(crate::images::time::parse_rfc3339);
         out.push(summary(&doc, created.unwrap_or(0)));
     }
     Ok(http::json(200, &Value::Array(out)))

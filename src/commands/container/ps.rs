@@ -1,5 +1,6 @@
 //! `burrow ps`: Docker's table (CONTAINER ID, IMAGE, COMMAND, CREATED, STATUS, PORTS, NAMES),
-//! `-a`, `-q`, `--no-trunc`, `--filter` (name, id, status, label) and `--format` (`table`,
+//! `-a`, `-q`, `--no-trunc`, `--filter` (Docker's keys, `burrow::containers::listing`) and
+//! `--format` (`table`,
 //! `table TEMPLATE`, `json` or a Go template; `burrow::format::listing`).
 
 use std::process::ExitCode;
@@ -35,7 +36,9 @@ pub struct Args {
     /// Show the latest created container (all states).
     #[arg(short, long)]
     pub latest: bool,
-    /// Filter output (name=, id=, status=, label=KEY[=VALUE]).
+    /// Filter output, repeatable: name=, id=, label=KEY[=VALUE], status=, exited=CODE,
+    /// ancestor=IMAGE, network=, volume=, health=, before=CONTAINER, since=CONTAINER,
+    /// publish=PORT[/PROTO], expose=PORT[/PROTO], is-task=false.
     #[arg(short, long)]
     pub filter: Vec<String>,
     /// Format: table, json, or a Go-style template such as '{{.ID}} {{.Names}}'.
