@@ -78,13 +78,19 @@ async fn remove_networks(
     report: Report<'_>,
 ) -> Result<(), ComposeError> {
     let users = networks::users(ctx).await?;
-    let all = net::list(&ctx.net).map_err(anyhow::Error::from)?;
-    for n in all {
-        let l = n.labels();
-        if l.get(naming::PROJECT).and_then(|v| v.as_str()) != Some(project.name.as_str()) {
-            continue;
-        }
-        match networks::remove(ctx, &n.name, &users).await {
+    let mine: Vec<net::Network> = net::list(&ctx.net)
+        .map_err(anyhow::Error::from)?
+        .into_iter()
+        .filter(|n| {
+            n.labels().get(naming::PROJECT).and_then(|v| v.as_str()) == Some(project.name.as_str())
+        })
+        .collect();
+    // At once: each takes a helper process to delete its bridge in the launcher's namespace.
+    let removed =
+        futures_util::future::join_all(mine.iter().map(|n| networks::remove(ctx, &n.name, &users)))
+            .await;
+    for (n, r) in mine.iter().zip(removed) {
+        match r {
             Ok(()) => report(format!("Network {}  Removed", n.name)),
             Err(e) => report(format!("warning: network {}: {e}", n.name)),
         }

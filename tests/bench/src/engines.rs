@@ -14,7 +14,9 @@ use crate::net::figure;
 use crate::proc;
 use crate::Settings;
 
-/// The project name every tool uses, so each brings the same things up and down.
+/// The stem of each tool's project name: every tool brings up the same services, each in a
+/// project of its own (podman 4 writes its networks as CNI configs where burrow's are, so with
+/// one name a network left by one tool would be another's, and change what it has to do).
 const PROJECT: &str = "burrowbench";
 
 /// A directory the test user can read (and, for build contexts, nothing else needs).
@@ -78,13 +80,13 @@ fn compose_tools(file: &Path, api_sock: &Path) -> Result<Vec<Tool>> {
         Tool {
             name: "burrow compose",
             side: Side::Ours,
-            prefix: format!("{} compose -f {f} -p {PROJECT}", burrow_bin()?),
+            prefix: format!("{} compose -f {f} -p {PROJECT}-burrow", burrow_bin()?),
         },
         Tool {
             name: "docker-compose 1.29 on burrow's API socket",
             side: Side::Peer,
             prefix: format!(
-                "DOCKER_HOST=unix://{} docker-compose -f {f} -p {PROJECT}",
+                "DOCKER_HOST=unix://{} docker-compose -f {f} -p {PROJECT}-dc",
                 api_sock.display()
             ),
         },
@@ -92,7 +94,7 @@ fn compose_tools(file: &Path, api_sock: &Path) -> Result<Vec<Tool>> {
             name: "podman-compose (rootless podman)",
             side: Side::Peer,
             prefix: format!(
-                "podman-compose {} -f {f} -p {PROJECT}",
+                "podman-compose {} -f {f} -p {PROJECT}-podman",
                 podman_globals()
                     .map(|g| format!("--podman-args='{g}'"))
                     .unwrap_or_default()
@@ -123,13 +125,17 @@ fn compose_figures(m: &TestMachine, s: &Settings, image: &str) -> Result<Vec<Fig
     let (api, sock) = crate::api::burrow_service(m)?;
     let tools = compose_tools(&file, &sock)?;
     let sh = |line: String| -> Vec<String> { vec!["sh".into(), "-c".into(), line] };
+    // A setup step that fails leaves the measured step less to do: say so.
     let run = |line: &str| {
-        let _ = proc::run_user(m, &["sh", "-c", line], T);
+        if let Err(e) = proc::run_user(m, &["sh", "-c", line], T) {
+            eprintln!("burrow-bench: compose: setup step failed: {e:#}");
+        }
     };
     let conditions = format!(
         "rootless, as the test user; five services of {image} (sleep, stopped at once by \
          SIGTERM) on two networks with one port published and a named volume; images already \
-         in each store; burrow compose and Debian's docker-compose 1.29 (through `burrow system \
+         in each store; each tool in a project of its own, every project down before each \
+         sample; burrow compose and Debian's docker-compose 1.29 (through `burrow system \
          service`) on burrow's containerd, Debian's podman-compose on rootless podman"
     );
     let rows = |line: &dyn Fn(&Tool) -> String| -> Vec<crate::cli::Variant> {
@@ -144,6 +150,12 @@ fn compose_figures(m: &TestMachine, s: &Settings, image: &str) -> Result<Vec<Fig
                 )
             })
             .collect()
+    };
+    // Before each sample: every tool's project down (they publish the same port).
+    let all_down = || {
+        for t in &tools {
+            run(&format!("{} down >/dev/null 2>&1", t.prefix));
+        }
     };
     let prefix_of = |name: &str| {
         tools
@@ -163,7 +175,7 @@ fn compose_figures(m: &TestMachine, s: &Settings, image: &str) -> Result<Vec<Fig
             &conditions,
         ),
         rows(&|t| format!("{} up -d >/dev/null", t.prefix)),
-        &|name| run(&format!("{} down >/dev/null 2>&1", prefix_of(name))),
+        &|_| all_down(),
     );
     let down = compare(
         m,
@@ -176,7 +188,10 @@ fn compose_figures(m: &TestMachine, s: &Settings, image: &str) -> Result<Vec<Fig
             &conditions,
         ),
         rows(&|t| format!("{} down >/dev/null", t.prefix)),
-        &|name| run(&format!("{} up -d >/dev/null 2>&1", prefix_of(name))),
+        &|name| {
+            all_down();
+            run(&format!("{} up -d >/dev/null 2>&1", prefix_of(name)))
+        },
     );
     for t in &tools {
         run(&format!("{} down -v >/dev/null 2>&1", t.prefix));
@@ -273,8 +288,11 @@ fn build_figures(m: &TestMachine, s: &Settings) -> Result<Vec<Figure>> {
     );
     let list = builders(&ctx)?;
     let sh = |line: String| -> Vec<String> { vec!["sh".into(), "-c".into(), line] };
+    // A setup step that fails leaves the measured step less to do: say so.
     let run = |line: &str| {
-        let _ = proc::run_user(m, &["sh", "-c", line], T);
+        if let Err(e) = proc::run_user(m, &["sh", "-c", line], T) {
+            eprintln!("burrow-bench: compose: setup step failed: {e:#}");
+        }
     };
     let rows = || -> Vec<crate::cli::Variant> {
         list.iter()
