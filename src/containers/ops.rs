@@ -59,7 +59,7 @@ pub async fn stop_with(
         {
             super::notify::container(ctx, "kill", &c.id, Some(9)).await;
             ctx.client.kill_task(&c.id, 9, false).await?;
-            ctx.client.wait_task(&c.id).await?;
+            wait_task_or_recorded(ctx, &c.id).await?;
         }
         // As Docker: kill, die (containerd's exit), then stop.
         super::notify::container(ctx, "stop", &c.id, None).await;
@@ -218,7 +218,27 @@ pub async fn wait(ctx: &Ctx, c: &Container) -> anyhow::Result<u32> {
     match record::state(ctx, &c.id).await? {
         State::Created => anyhow::bail!("container {} has not been started", record::name_of(c)),
         State::Exited { code, .. } if ctx.client.get_task(&c.id).await?.is_none() => Ok(code),
-        _ => Ok(ctx.client.wait_task(&c.id).await?),
+        _ => wait_task_or_recorded(ctx, &c.id).await,
+    }
+}
+
+/// Waits for container `id`'s task to exit. When the wait breaks off because the exited task
+/// was deleted meanwhile (its exit monitor releases it at once: the shim goes, and the wait
+/// with it), the exit status the deleter recorded first.
+async fn wait_task_or_recorded(ctx: &Ctx, id: &str) -> anyhow::Result<u32> {
+    let err = match ctx.client.wait_task(id).await {
+        Ok(code) => return Ok(code),
+        Err(e) => e,
+    };
+    match ctx.client.get_task(id).await? {
+        Some(t) if t.status == containerd_client::types::v1::Status::Stopped as i32 => {
+            Ok(t.exit_status)
+        }
+        None => match record::recorded_exit(ctx, id) {
+            Some(State::Exited { code, .. }) => Ok(code),
+            _ => Err(err.into()),
+        },
+        Some(_) => Err(err.into()),
     }
 }
 
