@@ -157,6 +157,14 @@ async fn read_journal(
     }
 }
 
+/// [`parse_time`] against the current time, as Unix seconds (a time filter's bound).
+pub fn parse_unix_secs(flag: &str, value: &str) -> Result<i64, LogQueryError> {
+    let secs = parse_time(flag, value, SystemTime::now())?
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Ok(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
 /// A `--since`/`--until` value as Docker takes it: an RFC 3339 time or date
 /// (2026-11-22T10:00:00Z, 2026-11-22T11:00:00+01:00, 2026-11-22), a Unix timestamp
 /// (1763805600, 1763805600.5) or a duration before `now` (10m, 1h30m, 90s).

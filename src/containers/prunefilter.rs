@@ -3,9 +3,8 @@
 //! whether an object passes them.
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::logquery::parse_time;
+use super::logquery::parse_unix_secs;
 use super::volumes::LabelFilter;
 
 /// A prune's filters.
@@ -46,10 +45,7 @@ impl PruneFilters {
                         .map_err(|e: super::volumes::VolumeError| bad(e.to_string()))?,
                 ),
                 "until" if until => {
-                    let t = parse_time("until", v, SystemTime::now())
-                        .map_err(|e| bad(e.to_string()))?;
-                    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-                    out.until = Some(i64::try_from(secs).unwrap_or(i64::MAX));
+                    out.until = Some(parse_unix_secs("until", v).map_err(|e| bad(e.to_string()))?);
                 }
                 k if flags.contains(&k) => {
                     let on = match v {
@@ -99,6 +95,7 @@ impl PruneFilters {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
 
     #[test]
     fn until_labels_and_flags() {

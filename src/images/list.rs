@@ -130,15 +130,9 @@ pub fn parse_filters(raw: &[String]) -> Result<Vec<Filter>, FilterError> {
             }),
             Some(("before", i)) if !i.is_empty() => Ok(Filter::Before(Bound::Image(i.to_owned()))),
             Some(("since", i)) if !i.is_empty() => Ok(Filter::Since(Bound::Image(i.to_owned()))),
-            Some(("until", t)) => {
-                let now = std::time::SystemTime::now();
-                let at = crate::containers::logquery::parse_time("until", t, now)
-                    .map_err(|e| FilterError::Bad(f.clone(), e.to_string()))?;
-                let secs = at
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_secs());
-                Ok(Filter::Until(i64::try_from(secs).unwrap_or(i64::MAX)))
-            }
+            Some(("until", t)) => crate::containers::logquery::parse_unix_secs("until", t)
+                .map(Filter::Until)
+                .map_err(|e| FilterError::Bad(f.clone(), e.to_string())),
             _ => Err(FilterError::Unsupported(f.clone())),
         })
         .collect()
