@@ -75,8 +75,13 @@ fn run(helper: Helper) -> anyhow::Result<ExitCode> {
             generation,
         } => {
             super::init_logging(debug);
-            let args = super::container::restart::Args { id, generation };
-            return super::container::restart::run(args, &endpoint.globals(debug));
+            let watched =
+                burrow::containers::exitmonitor::main(&endpoint.globals(debug), &id, &generation)?;
+            return Ok(if watched {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
         }
         Helper::HealthMonitor {
             endpoint,

@@ -17,6 +17,7 @@ pub mod event_history;
 pub mod events;
 pub mod exec;
 pub mod execs;
+pub mod exitmonitor;
 pub mod exits;
 pub mod health;
 pub mod held;

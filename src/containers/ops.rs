@@ -222,24 +222,10 @@ pub async fn wait(ctx: &Ctx, c: &Container) -> anyhow::Result<u32> {
     }
 }
 
-/// Waits for container `id`'s task to exit. When the wait breaks off because the exited task
-/// was deleted meanwhile (its exit monitor releases it at once: the shim goes, and the wait
-/// with it), the exit status the deleter recorded first.
+/// Waits for container `id`'s task to exit, or answers with the exit its deleter recorded
+/// (see [`crate::session::Target::wait`]).
 async fn wait_task_or_recorded(ctx: &Ctx, id: &str) -> anyhow::Result<u32> {
-    let err = match ctx.client.wait_task(id).await {
-        Ok(code) => return Ok(code),
-        Err(e) => e,
-    };
-    match ctx.client.get_task(id).await? {
-        Some(t) if t.status == containerd_client::types::v1::Status::Stopped as i32 => {
-            Ok(t.exit_status)
-        }
-        None => match record::recorded_exit(ctx, id) {
-            Some(State::Exited { code, .. }) => Ok(code),
-            _ => Err(err.into()),
-        },
-        Some(_) => Err(err.into()),
-    }
+    Ok(crate::session::Target::task(ctx, id).wait().await?)
 }
 
 /// The host pids of a running container's processes (for `top`): the runtime's list, or where

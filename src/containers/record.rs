@@ -86,17 +86,28 @@ pub fn with_recorded_exit(ctx: &Ctx, id: &str, st: State) -> State {
 /// container started again keeps it until its new task ends. When a start failed since, its
 /// code is the exit code, as Docker shows (`Exited (127)`).
 pub fn recorded_exit(ctx: &Ctx, id: &str) -> Option<State> {
-    let path = ctx.store.container_dir(id).join(EXIT_FILE);
+    let (code, at) = read_exit(&exit_file(ctx, id))?;
+    let failed = start_error(ctx, id).map(|e| e.code);
+    Some(State::Exited {
+        code: failed.unwrap_or(code),
+        at,
+    })
+}
+
+/// Where the exit of container `id`'s last deleted task is recorded.
+pub fn exit_file(ctx: &Ctx, id: &str) -> std::path::PathBuf {
+    ctx.store.container_dir(id).join(EXIT_FILE)
+}
+
+/// The exit status and time recorded in `path` (see [`exit_file`]).
+pub fn read_exit(path: &std::path::Path) -> Option<(u32, Option<std::time::SystemTime>)> {
     let v = std::fs::read(path)
         .ok()
         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())?;
-    let failed = start_error(ctx, id).map(|e| e.code);
-    Some(State::Exited {
-        code: failed.unwrap_or(v["code"].as_u64().unwrap_or(0) as u32),
-        at: v["at"]
-            .as_f64()
-            .map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(s)),
-    })
+    let at = v["at"]
+        .as_f64()
+        .map(|s| std::time::UNIX_EPOCH + std::time::Duration::from_secs_f64(s));
+    Some((v["code"].as_u64().unwrap_or(0) as u32, at))
 }
 
 const START_ERROR_FILE: &str = "start-error.json";

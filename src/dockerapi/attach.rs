@@ -303,7 +303,7 @@ async fn bridge(
         let detached = !input_ended && forward(&mut cr, &mut hw, want.keys.clone()).await;
         let _ = hw.shutdown().await;
         if want.stdin_once {
-            Target::task(ctx.client.clone(), id).close_stdin().await;
+            Target::task(ctx, id).close_stdin().await;
         }
         if detached {
             return Ended::Client;
@@ -401,7 +401,7 @@ async fn follow_log(ctx: &Ctx, id: &str, want: &Want, h: Hijacked) {
         }
     };
     let shape = want.shape();
-    let target = Target::task(ctx.client.clone(), id);
+    let target = Target::task(ctx, id);
     let exit = target.wait();
     tokio::pin!(exit);
     let mut tick = tokio::time::interval(Duration::from_millis(100));

@@ -2,6 +2,8 @@
 //! the containerd calls a session makes on it.
 
 use crate::containers::lifecycle::{Client, LifecycleError};
+use crate::containers::{record, Ctx};
+use containerd_client::types::v1::Status;
 
 /// A container's task (`exec_id` empty) or one of its exec processes, on containerd.
 #[derive(Debug, Clone)]
@@ -9,15 +11,18 @@ pub struct Target {
     client: Client,
     id: String,
     exec_id: String,
+    /// Where the task's exit is recorded when it is deleted (a task's only).
+    exit_file: Option<std::path::PathBuf>,
 }
 
 impl Target {
     /// The task (main process) of container `id`.
-    pub fn task(client: Client, id: &str) -> Target {
+    pub fn task(ctx: &Ctx, id: &str) -> Target {
         Target {
-            client,
+            client: ctx.client.clone(),
             id: id.to_string(),
             exec_id: String::new(),
+            exit_file: Some(record::exit_file(ctx, id)),
         }
     }
 
@@ -27,6 +32,7 @@ impl Target {
             client,
             id: id.to_string(),
             exec_id: exec_id.to_string(),
+            exit_file: None,
         }
     }
 
@@ -44,12 +50,24 @@ impl Target {
         self.exec_id.is_empty()
     }
 
-    /// Waits for the process's exit and returns its status.
+    /// Waits for the process's exit and returns its status. When a task's wait breaks off
+    /// because the exited task was deleted meanwhile (its exit monitor releases it at once: the
+    /// shim goes, and the wait with it), the status the deleter recorded.
     pub async fn wait(&self) -> Result<u32, LifecycleError> {
-        if self.is_task() {
-            self.client.wait_task(&self.id).await
-        } else {
-            self.client.wait_exec(&self.id, &self.exec_id).await
+        if !self.is_task() {
+            return self.client.wait_exec(&self.id, &self.exec_id).await;
+        }
+        let err = match self.client.wait_task(&self.id).await {
+            Ok(code) => return Ok(code),
+            Err(e) => e,
+        };
+        match self.client.get_task(&self.id).await? {
+            Some(t) if t.status == Status::Stopped as i32 => Ok(t.exit_status),
+            None => match self.exit_file.as_deref().and_then(record::read_exit) {
+                Some((code, _)) => Ok(code),
+                None => Err(err),
+            },
+            Some(_) => Err(err),
         }
     }
 

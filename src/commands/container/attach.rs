@@ -87,7 +87,7 @@ pub fn run(args: Args, g: &Globals) -> anyhow::Result<ExitCode> {
 
 /// Joined to the background reader: output in, stdin out. None when detached.
 async fn attach_stdio(ctx: &Ctx, id: &str, mut session: Session) -> anyhow::Result<Option<u32>> {
-    let target = Target::task(ctx.client.clone(), id);
+    let target = Target::task(ctx, id);
     let exit = session.watch(&target).await;
     match session.attend(&target, exit).await? {
         Outcome::Exited(status) => Ok(Some(status)),
@@ -106,7 +106,7 @@ async fn follow_output(ctx: &Ctx, id: &str, tty: bool, args: &Args) -> anyhow::R
     let mut log = Follower::from_end(&path)
         .with_context(|| format!("reading the log of {id} at {}", path.display()))?;
     let proxy = signal_proxy(args, tty);
-    let target = Target::task(ctx.client.clone(), id);
+    let target = Target::task(ctx, id);
     let wait = signals::wait_proxying(&target, proxy);
     tokio::pin!(wait);
     let mut tick = tokio::time::interval(Duration::from_millis(200));

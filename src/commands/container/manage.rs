@@ -229,7 +229,7 @@ pub fn update(args: UpdateArgs, g: &Globals) -> anyhow::Result<ExitCode> {
             if u.restart.is_some_and(|p| p != RestartPolicy::No)
                 && super::state(ctx, &c.id).await?.is_running()
             {
-                super::restart::spawn(ctx, &c.id).await?;
+                burrow::containers::start::spawn_exit_monitor(ctx, &c.id).await?;
             }
             Ok(())
         })

@@ -1,6 +1,6 @@
 //! The container commands (run, create, start, ps, logs, stop, kill, rm, wait, inspect, port,
 //! ...) and what their output shares: Docker's durations and STATUS words. The records they
-//! work on are the library's (`burrow::containers::{record, labels, Ctx}`).
+//! work on are the library's (`burrow::containers::{record, Ctx}`).
 
 pub mod attach;
 pub mod commit;
@@ -18,7 +18,6 @@ pub mod manage;
 pub mod netflags;
 pub mod orphan;
 pub mod ps;
-pub mod restart;
 pub mod run;
 pub mod runflags;
 pub mod stats;
@@ -28,7 +27,7 @@ use std::process::ExitCode;
 
 use burrow::connection;
 pub use burrow::containers::record::*;
-pub use burrow::containers::{labels, Ctx};
+pub use burrow::containers::Ctx;
 
 /// Runs an async command body on the CLI's runtime.
 pub fn block_on<F: std::future::Future<Output = anyhow::Result<ExitCode>>>(

@@ -686,7 +686,7 @@ async fn run_detached(ctx: &Ctx, args: &RunArgs, created: Created) -> Result<Exi
         n.settle(ctx, &id).await;
     }
     if !args.rm {
-        super::restart::spawn(ctx, &id).await?;
+        burrow::containers::start::spawn_exit_monitor(ctx, &id).await?;
     }
     println!("{id}");
     Ok(ExitCode::SUCCESS)
@@ -742,7 +742,7 @@ async fn run_attached(
         Some(n) => Some(n.settle(ctx, &id).await),
         None => None,
     };
-    let target = Target::task(ctx.client.clone(), &id);
+    let target = Target::task(ctx, &id);
     let exit = session.watch(&target).await;
     let code = match session.attend(&target, exit).await? {
         Outcome::Exited(code) => code,
@@ -761,7 +761,7 @@ async fn run_attached(
             // The background reader removes it (--rm) once it ends; else its exit monitor
             // lets go of what it holds.
             if !args.rm {
-                super::restart::spawn(ctx, &id).await?;
+                burrow::containers::start::spawn_exit_monitor(ctx, &id).await?;
             }
             if let Some(w) = watch {
                 w.stand_down();
@@ -904,7 +904,7 @@ async fn start_attached(
     let ends = Endpoints::terminal(local);
     let mut session = task_session(ctx, &c.id, (args.interactive, tty), keys, ends)?;
     start_task(ctx, &c.id, rootfs, &session.stdio()).await?;
-    let target = Target::task(ctx.client.clone(), &c.id);
+    let target = Target::task(ctx, &c.id);
     let exit = session.watch(&target).await;
     match session.attend(&target, exit).await? {
         Outcome::Detached => {
