@@ -141,9 +141,14 @@ pub const CLAIMED_FILE: &str = "network-state.detaching.json";
 
 /// Held (flock) while a CNI chain runs, in the `containers` dir above every container's
 /// state dir: plugins of different containers share the host's (or the launcher's) namespace,
-/// and some check-then-create in it (the firewall plugin's `CNI-ADMIN` chain; a second ADD
-/// at the same time fails with "File exists"). Always taken after a container's own lock.
+/// and some check-then-create in it (the firewall plugin's `CNI-FORWARD` and `CNI-ADMIN`
+/// chains; a second ADD at the same time fails with "File exists"). Held exclusively until a
+/// chain has once run in that namespace (its [`CHAINS_READY_PREFIX`] marker), shared after:
+/// containers then attach at once. Always taken after a container's own lock.
 pub const CHAIN_LOCK_FILE: &str = ".cni.lock";
+/// Beside [`CHAIN_LOCK_FILE`], followed by a namespace's `DEV-INO`: a chain has run there
+/// under the exclusive lock, so the shared iptables chains exist.
+pub const CHAINS_READY_PREFIX: &str = ".cni.ready-";
 
 /// Takes the container's network lock, waiting for it.
 pub fn lock(state_dir: &Path) -> Result<Flock<std::fs::File>, HookError> {
@@ -151,13 +156,89 @@ pub fn lock(state_dir: &Path) -> Result<Flock<std::fs::File>, HookError> {
     Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| locking(path, errno))
 }
 
-/// Takes the lock that serialises CNI chains of all containers under the data root
-/// ([`CHAIN_LOCK_FILE`]), waiting for it. `state_dir` is one container's.
-pub fn chain_lock(state_dir: &Path) -> Result<Flock<std::fs::File>, HookError> {
-    // containers/NS/ID -> containers/
-    let dir = state_dir.ancestors().nth(2).unwrap_or(state_dir);
-    let (file, path) = lock_file(&dir.join(CHAIN_LOCK_FILE))?;
-    Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| locking(path, errno))
+/// The lock on CNI chains of all containers under the data root ([`CHAIN_LOCK_FILE`]),
+/// for chains run in the calling thread's network namespace.
+pub struct ChainLock {
+    _flock: Flock<std::fs::File>,
+    /// Where a chain run under the exclusive lock leaves its marker; None when shared.
+    exclusive: Option<PathBuf>,
+}
+
+impl ChainLock {
+    /// Takes the lock, waiting for it: shared once a chain has run in this namespace under
+    /// the exclusive lock (the shared iptables chains exist), else exclusive. `state_dir` is
+    /// one container's.
+    pub fn take(state_dir: &Path) -> Result<ChainLock, HookError> {
+        let marker = ready_marker(state_dir);
+        let shared = marker.as_deref().is_some_and(Path::exists);
+        Self::take_as(state_dir, shared, marker)
+    }
+
+    /// Takes the lock exclusively (a retry after a chain failed under the shared lock).
+    pub fn exclusive(state_dir: &Path) -> Result<ChainLock, HookError> {
+        Self::take_as(state_dir, false, ready_marker(state_dir))
+    }
+
+    fn take_as(
+        state_dir: &Path,
+        shared: bool,
+        marker: Option<PathBuf>,
+    ) -> Result<ChainLock, HookError> {
+        let (file, path) = lock_file(&chain_dir(state_dir).join(CHAIN_LOCK_FILE))?;
+        let arg = if shared {
+            FlockArg::LockShared
+        } else {
+            FlockArg::LockExclusive
+        };
+        let flock = Flock::lock(file, arg).map_err(|(_, errno)| locking(path, errno))?;
+        Ok(ChainLock {
+            _flock: flock,
+            exclusive: if shared { None } else { marker },
+        })
+    }
+
+    /// Whether it is held shared (a failed chain is worth one retry exclusively).
+    pub fn is_shared(&self) -> bool {
+        self.exclusive.is_none()
+    }
+
+    /// Records that a chain ran whole under the exclusive lock: later chains in this
+    /// namespace share the lock.
+    pub fn ran(&self) {
+        let Some(marker) = &self.exclusive else {
+            return;
+        };
+        if std::fs::write(marker, b"").is_err() {
+            return;
+        }
+        // Markers of namespaces gone since (a launcher started again) go.
+        let (Some(dir), Some(mine)) = (marker.parent(), marker.file_name()) else {
+            return;
+        };
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            if name != mine && name.to_string_lossy().starts_with(CHAINS_READY_PREFIX) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// containers/NS/ID -> containers/
+fn chain_dir(state_dir: &Path) -> &Path {
+    state_dir.ancestors().nth(2).unwrap_or(state_dir)
+}
+
+/// The marker of the calling thread's network namespace (see [`CHAINS_READY_PREFIX`]).
+fn ready_marker(state_dir: &Path) -> Option<PathBuf> {
+    let ns = NsId::of(Path::new("/proc/thread-self/ns/net")).ok()?;
+    let name = format!("{CHAINS_READY_PREFIX}{}-{}", ns.dev, ns.ino);
+    Some(chain_dir(state_dir).join(name))
+}
+
+/// [`ChainLock::take`].
+pub fn chain_lock(state_dir: &Path) -> Result<ChainLock, HookError> {
+    ChainLock::take(state_dir)
 }
 
 /// Takes the container's network lock, or None when another process holds it.
@@ -430,13 +511,27 @@ pub fn attach_at(
         ..HookState::default()
     };
     write_json(&state_path, &state)?;
-    let chain = chain_lock(state_dir)?;
-    let result = attach(&cfg, netns, &mut state).and_then(|_| write_json(&state_path, &state));
+    let mut chain = chain_lock(state_dir)?;
+    let mut result = attach(&cfg, netns, &mut state);
+    if matches!(result, Err(HookError::Cni(_))) && chain.is_shared() {
+        // A chain racing another's first run in a namespace whose shared iptables chains were
+        // flushed since the marker: once more, alone.
+        detach(&cfg, &state, netns);
+        drop(chain);
+        chain = ChainLock::exclusive(state_dir)?;
+        state = HookState {
+            prepared,
+            ..HookState::default()
+        };
+        result = attach(&cfg, netns, &mut state);
+    }
+    let result = result.and_then(|_| write_json(&state_path, &state));
     if let Err(e) = result {
         detach(&cfg, &state, netns);
         let _ = std::fs::remove_file(&state_path);
         return Err(e);
     }
+    chain.ran();
     drop(chain);
     refresh_peer_hosts(state_dir);
     Ok(state)
@@ -821,6 +916,35 @@ mod tests {
         let _b = chain_lock(&b).unwrap();
         // Containers' own locks stay apart from it.
         let _a = lock(&a).unwrap();
+    }
+
+    #[test]
+    fn chains_share_the_lock_once_one_ran_alone_in_the_namespace() {
+        let root = tempfile::tempdir().unwrap();
+        let (a, b) = (
+            root.path().join("c/default/a"),
+            root.path().join("c/default/b"),
+        );
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        let stale = root.path().join(format!("c/{CHAINS_READY_PREFIX}1-2"));
+        std::fs::write(&stale, b"").unwrap();
+        let first = chain_lock(&a).unwrap();
+        assert!(!first.is_shared(), "no chain ran here yet: alone");
+        first.ran();
+        drop(first);
+        assert!(!stale.exists(), "a gone namespace's marker is cleared");
+        let one = chain_lock(&a).unwrap();
+        let two = chain_lock(&b).unwrap();
+        assert!(one.is_shared() && two.is_shared(), "two chains at once");
+        let path = root.path().join("c").join(CHAIN_LOCK_FILE);
+        let other = std::fs::File::open(&path).unwrap();
+        assert!(
+            Flock::lock(other, FlockArg::LockExclusiveNonblock).is_err(),
+            "a retry alone waits for the shared holders"
+        );
+        drop((one, two));
+        assert!(!ChainLock::exclusive(&b).unwrap().is_shared());
     }
 
     #[test]
