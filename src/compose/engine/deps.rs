@@ -1,4 +1,4 @@
-//! depends_on: the services' dependency levels (what may start side by side), and the
+//! depends_on: the order of `down` (dependents first, the rest at once), and the
 //! conditions awaited before a service starts: started, healthy (its healthcheck really
 //! passing) or completed successfully (exit 0); a dependency with `required: false` only warns.
 
@@ -16,26 +16,58 @@ use crate::containers::{ops, Ctx};
 /// How long a dependency may take to become healthy or complete.
 const DEPENDENCY_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// `services` (in dependency order) grouped by level: a service's level is one more than its
-/// deepest dependency among `services` (none: level 0), so each level needs only earlier ones.
-pub fn levels(services: &[Service]) -> Vec<Vec<&Service>> {
-    let mut level_of: std::collections::HashMap<&str, usize> = Default::default();
-    let mut levels: Vec<Vec<&Service>> = Vec::new();
-    for svc in services {
-        let level = svc
-            .dependencies()
+/// Runs `f` for each of `services` (in dependency order) once every service among them that
+/// depends on it is done, as many at once as that allows: Docker Compose's order for `down`
+/// (a service with no dependents goes at once, whatever its level). A failure holds back the
+/// services its own depends on; the first failure is returned once the others are done.
+pub async fn dependents_first<'a, F, Fut, E>(services: &'a [Service], f: F) -> Result<(), E>
+where
+    F: Fn(&'a Service) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>> + 'a,
+    E: 'a,
+{
+    use tokio::sync::watch;
+    let failures = std::cell::RefCell::new(Vec::new());
+    // Per service: whether it was done well (None while under way).
+    let outcome: Vec<(&str, watch::Sender<Option<bool>>)> = services
+        .iter()
+        .map(|s| (s.name.as_str(), watch::channel(None).0))
+        .collect();
+    let work = services.iter().map(|svc| {
+        // What it waits for: the services among `services` that depend on it.
+        let dependents: Vec<watch::Receiver<Option<bool>>> = services
             .iter()
-            .filter_map(|d| level_of.get(d.service.as_str()))
-            .map(|l| l + 1)
-            .max()
-            .unwrap_or(0);
-        level_of.insert(&svc.name, level);
-        if levels.len() <= level {
-            levels.resize_with(level + 1, Vec::new);
+            .filter(|d| d.dependencies().iter().any(|x| x.service == svc.name))
+            .filter_map(|d| outcome.iter().find(|(n, _)| *n == d.name))
+            .map(|(_, tx)| tx.subscribe())
+            .collect();
+        let done = outcome
+            .iter()
+            .find(|(n, _)| *n == svc.name)
+            .map(|(_, tx)| tx);
+        let (work, failures) = (f(svc), &failures);
+        async move {
+            let mut ok = true;
+            for mut rx in dependents {
+                ok &= matches!(
+                    rx.wait_for(Option::is_some).await.as_deref(),
+                    Ok(Some(true))
+                );
+            }
+            if ok {
+                if let Err(e) = work.await {
+                    failures.borrow_mut().push(e);
+                    ok = false;
+                }
+            }
+            if let Some(tx) = done {
+                tx.send_replace(Some(ok));
+            }
         }
-        levels[level].push(svc);
-    }
-    levels
+    });
+    futures_util::future::join_all(work).await;
+    let first = failures.borrow_mut().drain(..).next();
+    first.map_or(Ok(()), Err)
 }
 
 /// `names` and, transitively, the services that depend on one of them with `restart: true`
@@ -172,26 +204,66 @@ services:
     }
 
     #[test]
-    fn levels_group_services_whose_dependencies_came_before() {
+    fn dependents_go_first_and_the_rest_at_once() {
         let p = for_tests(
             "services:\n  db: {image: x}\n  cache: {image: x}\n  api: {image: x, depends_on: [db]}\n  web: {image: x, depends_on: {api: {condition: service_healthy}, cache: {condition: service_started}}}\n  solo: {image: x}\n",
         );
         let order = p.services_for(&[]).unwrap();
         let services: Vec<Service> = order.iter().map(|n| Service::of(&p, n).unwrap()).collect();
-        let names: Vec<Vec<&str>> = levels(&services)
-            .iter()
-            .map(|l| {
-                let mut n: Vec<&str> = l.iter().map(|s| s.name.as_str()).collect();
-                n.sort();
-                n
-            })
-            .collect();
-        assert_eq!(
-            names,
-            vec![vec!["cache", "db", "solo"], vec!["api"], vec!["web"]]
-        );
+        // Per service, the services done when it began.
+        let began = std::cell::RefCell::new(Vec::<(String, Vec<String>)>::new());
+        let finished = std::cell::RefCell::new(Vec::<String>::new());
+        let run = |fail: Option<&str>| {
+            began.borrow_mut().clear();
+            finished.borrow_mut().clear();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(dependents_first(&services, |svc| {
+                let (began, finished) = (&began, &finished);
+                async move {
+                    let mut done = finished.borrow().clone();
+                    done.sort();
+                    began.borrow_mut().push((svc.name.clone(), done));
+                    // Everything ready begins before anything ends.
+                    tokio::task::yield_now().await;
+                    finished.borrow_mut().push(svc.name.clone());
+                    match fail {
+                        Some(f) if f == svc.name => Err(svc.name.clone()),
+                        _ => Ok(()),
+                    }
+                }
+            }))
+        };
+        let began_with = |name: &str| {
+            let began = began.borrow();
+            began
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, d)| d.clone())
+        };
+        assert_eq!(run(None), Ok(()));
+        assert_eq!(began_with("web"), Some(vec![]));
+        assert_eq!(began_with("solo"), Some(vec![]), "no dependents: at once");
+        assert_eq!(began_with("cache"), Some(vec!["solo".into(), "web".into()]));
+        assert_eq!(began_with("api"), Some(vec!["solo".into(), "web".into()]));
+        let db = began_with("db").unwrap();
+        assert!(db.contains(&"api".to_string()), "db after api: {db:?}");
+        // A failure holds back what it depends on, and is returned.
+        assert_eq!(run(Some("api")), Err("api".to_string()));
+        assert_eq!(began_with("db"), None, "api failed: db left");
+        assert!(began_with("cache").is_some());
         // A dependency outside the set (up --no-deps) does not hold a service back.
         let web = vec![Service::of(&p, "web").unwrap()];
-        assert_eq!(levels(&web).len(), 1);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let n = std::cell::Cell::new(0);
+        rt.block_on(dependents_first(&web, |_| {
+            n.set(n.get() + 1);
+            async { Ok::<(), ()>(()) }
+        }))
+        .unwrap();
+        assert_eq!(n.get(), 1);
     }
 }

@@ -1,5 +1,5 @@
-//! `compose down`: the project's containers (one-off runs too) stopped and removed, dependents
-//! before their dependencies and each dependency level at once, then the
+//! `compose down`: the project's containers (one-off runs too) stopped and removed, each
+//! service once the services that depend on it are gone (the others at once), then the
 //! networks it made, with `-v` its named volumes, with `--rmi` its images: exactly what `up`
 //! made, found by the project's labels.
 
@@ -37,31 +37,32 @@ pub async fn down(
 ) -> Result<(), ComposeError> {
     let state = ProjectState::read(ctx, &project.name).await?;
     let known = |s: &str| project.compose.services.keys().any(|k| k.as_str() == s);
-    // Orphans and one-off containers first, then dependents before their dependencies: each
-    // batch is removed at once, a batch after the one before it.
-    let mut batches: Vec<Vec<&super::state::Member>> = vec![state
+    // Orphans and one-off containers first, all at once.
+    let strays = state
         .members
         .iter()
-        .filter(|m| !known(&m.service) && (opts.remove_orphans || m.oneoff))
-        .collect()];
+        .filter(|m| !known(&m.service) && (opts.remove_orphans || m.oneoff));
+    let removed = futures_util::future::join_all(
+        strays.map(|m| remove_member(ctx, project, m, opts.timeout, opts.volumes, report)),
+    )
+    .await;
+    removed.into_iter().collect::<Result<(), _>>()?;
+    // Then each service once those depending on it are gone, its containers at once.
     let services = project
         .services_for(&[])?
         .iter()
         .map(|n| super::service::Service::of(project, n))
         .collect::<Result<Vec<_>, _>>()?;
-    for level in super::deps::levels(&services).into_iter().rev() {
-        let on_level = |m: &&super::state::Member| level.iter().any(|s| s.name == m.service);
-        batches.push(state.members.iter().filter(on_level).collect());
-    }
-    for batch in batches {
+    let state = &state;
+    super::deps::dependents_first(&services, |svc| async move {
+        let mine = state.members.iter().filter(|m| m.service == svc.name);
         let removed = futures_util::future::join_all(
-            batch
-                .into_iter()
-                .map(|m| remove_member(ctx, project, m, opts.timeout, opts.volumes, report)),
+            mine.map(|m| remove_member(ctx, project, m, opts.timeout, opts.volumes, report)),
         )
         .await;
-        removed.into_iter().collect::<Result<(), _>>()?;
-    }
+        removed.into_iter().collect::<Result<(), _>>()
+    })
+    .await?;
     remove_networks(ctx, project, report).await?;
     if opts.volumes {
         remove_volumes(ctx, project, report).await?;
