@@ -75,6 +75,34 @@ fn rootless_connect_and_alias() {
     ok(&rl.burrow(&["network", "connect", "rl-b", "cli"]));
     let addr = ok(&rl.burrow(&["exec", "cli", "ip", "-4", "addr", "show", "eth1"]));
     assert!(addr.contains("inet 10.4.172."), "{addr}");
+    // One gateway, the first network's, as Docker gives (not one default route per network).
+    let routes = ok(&rl.burrow(&["exec", "cli", "ip", "route"]));
+    let defaults: Vec<&str> = routes
+        .lines()
+        .filter(|l| l.starts_with("default"))
+        .collect();
+    assert!(
+        defaults.len() == 1 && defaults[0].contains("dev eth0"),
+        "{routes}"
+    );
+    // Two networks at `run`: attached at once, still one default route.
+    let two = ok(&rl.burrow(&[
+        "run",
+        "--rm",
+        "--network",
+        "rl-b",
+        "--network",
+        "rl-a",
+        &bb,
+        "ip",
+        "route",
+    ]));
+    let defaults: Vec<&str> = two.lines().filter(|l| l.starts_with("default")).collect();
+    assert!(
+        defaults.len() == 1 && defaults[0].contains("dev eth0"),
+        "{two}"
+    );
+    assert!(two.contains("dev eth1"), "{two}");
     for name in ["srv", "db"] {
         let got = ok(&rl.burrow(&["exec", "cli", "sh", "-c", FETCH, name]));
         assert!(got.contains("Hello"), "{name}: {got}");

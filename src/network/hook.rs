@@ -632,12 +632,39 @@ pub fn refresh_peer_hosts(state_dir: &Path) {
 fn attach(cfg: &HookConfig, netns: &str, state: &mut HookState) -> Result<(), HookError> {
     let via_child = publishes_via_child_ip(cfg);
     let mtu = launcher_mtu(cfg);
-    for (i, (name, conf)) in cfg.networks.iter().enumerate() {
+    // One default route: the first network's that gives one.
+    let mut routed = false;
+    let confs: Vec<Value> = cfg
+        .networks
+        .iter()
+        .map(|(_, conf)| {
+            let conf = launcher_conf(cfg, conf, mtu);
+            let conf = if routed {
+                super::without_default_route(&conf)
+            } else {
+                conf
+            };
+            routed |= super::gives_default_route(&conf);
+            conf
+        })
+        .collect();
+    // Each network's chain at once (their interfaces and addresses are apart).
+    let added = each_network(cfg.networks.len(), |i| {
         let at = attachment(cfg, netns, i);
-        let conf = launcher_conf(cfg, conf, mtu);
-        let result = cni::add(&conf, &at, &rootless_runtime_config(cfg, name, i))?;
-        state.attachments.push((name.clone(), at.ifname, result));
-        state.set_primary();
+        let rt = rootless_runtime_config(cfg, &cfg.networks[i].0, i);
+        cni::add(&confs[i], &at, &rt).map(|result| (at.ifname, result))
+    });
+    let mut failed = None;
+    for ((name, _), added) in cfg.networks.iter().zip(added) {
+        match added {
+            Ok((ifname, result)) => state.attachments.push((name.clone(), ifname, result)),
+            Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    state.set_primary();
+    if let Some(e) = failed {
+        // The caller detaches what did attach (now in `state`).
+        return Err(e.into());
     }
     let names = [
         cfg.container_id.get(..12).unwrap_or(&cfg.container_id),
@@ -728,7 +755,8 @@ fn detach(cfg: &HookConfig, state: &HookState, netns: &str) {
             }
         }
     }
-    for (i, (name, conf)) in cfg.networks.iter().enumerate().rev() {
+    each_network(cfg.networks.len(), |i| {
+        let (name, conf) = &cfg.networks[i];
         let found = state.attachments.iter().find(|(n, _, _)| n == name);
         let mut at = attachment(cfg, netns, i);
         if let Some((_, ifname, _)) = found {
@@ -740,7 +768,23 @@ fn detach(cfg: &HookConfig, state: &HookState, netns: &str) {
         if let Err(err) = cni::del(conf, &at, &rt, prev) {
             tracing::warn!(%err, "detaching from a network");
         }
+    });
+}
+
+/// `run(i)` for each of a container's `n` networks, at once when there are several (each on a
+/// thread of its own, in the caller's namespaces); the results in network order.
+fn each_network<T: Send>(n: usize, run: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    if n <= 1 {
+        return (0..n).map(&run).collect();
     }
+    std::thread::scope(|scope| {
+        let run = &run;
+        let threads: Vec<_> = (0..n).map(|i| scope.spawn(move || run(i))).collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
 }
 
 /// `poststop`: unpublish, detach, forget. Safe to run twice. Returns at once when another

@@ -54,6 +54,17 @@ pub fn apply(state_dir: &Path, req: &Request) -> Result<(), HookError> {
                     ..hook::attachment(&cfg, netns, 0)
                 };
                 let conf = hook::launcher_conf(&cfg, conf, hook::launcher_mtu(&cfg));
+                // Its default route stays the one it has (Docker's single gateway).
+                let attached = |n: &str| state.attachments.iter().any(|(a, _, _)| a == n);
+                let routed = cfg
+                    .networks
+                    .iter()
+                    .any(|(n, c)| attached(n) && super::gives_default_route(c));
+                let conf = if routed {
+                    super::without_default_route(&conf)
+                } else {
+                    conf
+                };
                 let result = cni::add(&conf, &at, &hook::runtime_config(&cfg, &name))?;
                 state.attachments.push((name, at.ifname, result));
                 state.set_primary();

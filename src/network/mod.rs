@@ -326,6 +326,31 @@ pub fn with_mtu(conf: &Value, mtu: u32) -> Value {
     conf
 }
 
+/// Whether `conf`'s bridge gives its containers a default route (an IPAM route to 0.0.0.0/0).
+pub fn gives_default_route(conf: &Value) -> bool {
+    conf["plugins"].as_array().is_some_and(|plugins| {
+        plugins.iter().any(|p| {
+            p["ipam"]["routes"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["dst"] == "0.0.0.0/0"))
+        })
+    })
+}
+
+/// `conf` without the default route its IPAM gives: a container has one default route, its
+/// first network's that gives one (Docker's single gateway), not one per network.
+pub fn without_default_route(conf: &Value) -> Value {
+    let mut conf = conf.clone();
+    if let Some(plugins) = conf["plugins"].as_array_mut() {
+        for p in plugins {
+            if let Some(routes) = p["ipam"]["routes"].as_array_mut() {
+                routes.retain(|r| r["dst"] != "0.0.0.0/0");
+            }
+        }
+    }
+    conf
+}
+
 /// The MTU of the calling thread's network namespace's uplink (its IPv4 default route's
 /// interface): the launcher's `tap0` when called in a rootless launcher's namespace. None when
 /// there is no default route or it cannot be read (logged).
@@ -741,6 +766,32 @@ mod tests {
             },
         )
         .is_err());
+    }
+
+    #[test]
+    fn a_default_route_is_dropped_from_later_networks_only() {
+        let conf = json!({"plugins": [
+            {"type": "bridge", "isGateway": true, "ipam": {
+                "ranges": [[{"subnet": "10.4.9.0/24"}]],
+                "routes": [{"dst": "0.0.0.0/0"}, {"dst": "192.168.0.0/16"}]}},
+            {"type": "firewall"}
+        ]});
+        assert!(gives_default_route(&conf));
+        let later = without_default_route(&conf);
+        assert!(!gives_default_route(&later));
+        assert_eq!(
+            later["plugins"][0]["ipam"]["ranges"],
+            conf["plugins"][0]["ipam"]["ranges"]
+        );
+        assert_eq!(
+            later["plugins"][0]["isGateway"], true,
+            "still the network's gateway"
+        );
+        assert_eq!(
+            later["plugins"][0]["ipam"]["routes"],
+            json!([{"dst": "192.168.0.0/16"}]),
+            "other routes kept"
+        );
     }
 
     #[test]

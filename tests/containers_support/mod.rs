@@ -37,10 +37,12 @@ pub fn burrow_exe() -> PathBuf {
 pub fn installed_burrow(machine: &TestMachine) -> PathBuf {
     static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BIN.get_or_init(|| {
-        // `burrow setup install` finds the launcher next to burrow.
-        let launcher = burrow_exe().with_file_name("burrow-rootlesskit");
-        if launcher.exists() {
-            machine.install_bin(&launcher);
+        // `burrow setup install` finds the launcher and burrow-bypass next to burrow.
+        for helper in ["burrow-rootlesskit", "burrow-bypass"] {
+            let path = burrow_exe().with_file_name(helper);
+            if path.exists() {
+                machine.install_bin(&path);
+            }
         }
         machine.install_bin(burrow_exe())
     })
