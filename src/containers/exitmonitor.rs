@@ -58,7 +58,7 @@ pub fn backoff(step: u32) -> Duration {
     Duration::from_millis(100 * (1u64 << step.min(7)))
 }
 
-/// The exit monitor's process (`burrow internal __exit-monitor ID GENERATION`, spawned by
+/// The exit monitor's process (`burrow __exit-monitor ID GENERATION`, spawned by
 /// [`super::start::spawn_exit_monitor`]): watches container `id`'s task until it exits, then
 /// restarts or releases it as its policy says; false when it could not do so.
 pub fn main(g: &Globals, id: &str, generation: &str) -> anyhow::Result<bool> {
@@ -142,10 +142,11 @@ pub async fn watch(g: &Globals, id: &str, generation: &str) -> anyhow::Result<bo
         let mut l = c.labels.clone();
         l.insert(labels::RESTART_COUNT.into(), count.to_string());
         l.insert(labels::RESTART_BACKOFF.into(), step.to_string());
-        ctx.client.update_labels(c, l).await?;
+        let mut c = c;
+        c.labels = l.clone();
+        ctx.client.update_labels(c.clone(), l).await?;
         // The same start as `burrow start` (network, ports, log driver); it puts a monitor of
         // its own in charge.
-        let c = ctx.client.get(id).await?;
         return match super::start::start_background(&ctx, &c).await {
             Ok(()) => Ok(true),
             Err(err) => {

@@ -236,11 +236,6 @@ fn ready_marker(state_dir: &Path) -> Option<PathBuf> {
     Some(chain_dir(state_dir).join(name))
 }
 
-/// [`ChainLock::take`].
-pub fn chain_lock(state_dir: &Path) -> Result<ChainLock, HookError> {
-    ChainLock::take(state_dir)
-}
-
 /// Takes the container's network lock, or None when another process holds it.
 pub fn try_lock(state_dir: &Path) -> Result<Option<Flock<std::fs::File>>, HookError> {
     let (file, path) = lock_file(&state_dir.join(LOCK_FILE))?;
@@ -511,7 +506,7 @@ pub fn attach_at(
         ..HookState::default()
     };
     write_json(&state_path, &state)?;
-    let mut chain = chain_lock(state_dir)?;
+    let mut chain = ChainLock::take(state_dir)?;
     let mut result = attach(&cfg, netns, &mut state);
     if matches!(result, Err(HookError::Cni(_))) && chain.is_shared() {
         // A chain racing another's first run in a namespace whose shared iptables chains were
@@ -834,7 +829,7 @@ fn detach_from(state_dir: &Path, file: &str) {
     };
     match (
         read_json::<HookConfig>(&state_dir.join(CONFIG_FILE)),
-        chain_lock(state_dir),
+        ChainLock::take(state_dir),
     ) {
         (Ok(cfg), Ok(_chain)) => detach(&cfg, &state, ""),
         (Err(err), _) | (_, Err(err)) => tracing::warn!(%err, "detaching"),
@@ -948,7 +943,7 @@ mod tests {
         let b = root.path().join("containers/k8s.io/b");
         std::fs::create_dir_all(&a).unwrap();
         std::fs::create_dir_all(&b).unwrap();
-        let held = chain_lock(&a).unwrap();
+        let held = ChainLock::take(&a).unwrap();
         let path = root.path().join("containers").join(CHAIN_LOCK_FILE);
         let other = std::fs::File::open(&path).unwrap();
         let busy = Flock::lock(other, FlockArg::LockExclusiveNonblock);
@@ -957,7 +952,7 @@ mod tests {
             "a second chain ran while the first held the lock"
         );
         drop(held);
-        let _b = chain_lock(&b).unwrap();
+        let _b = ChainLock::take(&b).unwrap();
         // Containers' own locks stay apart from it.
         let _a = lock(&a).unwrap();
     }
@@ -973,13 +968,13 @@ mod tests {
         std::fs::create_dir_all(&b).unwrap();
         let stale = root.path().join(format!("c/{CHAINS_READY_PREFIX}1-2"));
         std::fs::write(&stale, b"").unwrap();
-        let first = chain_lock(&a).unwrap();
+        let first = ChainLock::take(&a).unwrap();
         assert!(!first.is_shared(), "no chain ran here yet: alone");
         first.ran();
         drop(first);
         assert!(!stale.exists(), "a gone namespace's marker is cleared");
-        let one = chain_lock(&a).unwrap();
-        let two = chain_lock(&b).unwrap();
+        let one = ChainLock::take(&a).unwrap();
+        let two = ChainLock::take(&b).unwrap();
         assert!(one.is_shared() && two.is_shared(), "two chains at once");
         let path = root.path().join("c").join(CHAIN_LOCK_FILE);
         let other = std::fs::File::open(&path).unwrap();

@@ -40,7 +40,7 @@ pub fn apply(state_dir: &Path, req: &Request) -> Result<(), HookError> {
     // Only a running container's change runs plugins.
     let _chain = live
         .as_ref()
-        .map(|_| hook::chain_lock(state_dir))
+        .map(|_| hook::ChainLock::take(state_dir))
         .transpose()?;
     match (&req.change, live) {
         (Change::Connect { endpoint, conf }, live) => {
