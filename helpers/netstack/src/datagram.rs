@@ -269,6 +269,10 @@ impl Datagrams {
                 return None;
             }
         };
+        if p.proto == Proto::Udp {
+            // Replies from the host arrive in bursts while the stack is busy elsewhere.
+            crate::mmsg::size_buffers(&sock);
+        }
         if let Err(e) = bind_outbound(&sock, to, self.outbound) {
             tracing::debug!(
                 "netstack: bind the {:?} flow to {to} to the outbound address: {e}",

@@ -24,8 +24,8 @@ pub const DGRAM: usize = 65536;
 pub struct Batch {
     /// BATCH slots of DGRAM bytes; zeroed pages the kernel never wrote stay unbacked.
     buf: Vec<u8>,
-    lens: [usize; BATCH],
-    from: [Option<SocketAddr>; BATCH],
+    lens: Vec<usize>,
+    from: Vec<Option<SocketAddr>>,
 }
 
 fn to_std(a: &SockaddrStorage) -> Option<SocketAddr> {
@@ -43,14 +43,20 @@ impl Default for Batch {
 
 impl Batch {
     pub fn new() -> Self {
+        Self::with_slots(BATCH)
+    }
+
+    /// A batch that receives at most `slots` datagrams (1 to [`BATCH`]) per call.
+    pub fn with_slots(slots: usize) -> Self {
+        let slots = slots.clamp(1, BATCH);
         Batch {
-            buf: vec![0; BATCH * DGRAM],
-            lens: [0; BATCH],
-            from: [None; BATCH],
+            buf: vec![0; slots * DGRAM],
+            lens: vec![0; slots],
+            from: vec![None; slots],
         }
     }
 
-    /// Receives what `fd` has queued, up to [`BATCH`] datagrams, without blocking; returns how
+    /// Receives what `fd` has queued, up to the batch's slots, without blocking; returns how
     /// many (EAGAIN when none).
     pub fn recv(&mut self, fd: RawFd) -> io::Result<usize> {
         let mut slices: Vec<[IoSliceMut<'_>; 1]> = self
@@ -59,7 +65,7 @@ impl Batch {
             .map(|c| [IoSliceMut::new(c)])
             .collect();
         // The headers hold raw pointers (not Send): made per call, a few KiB.
-        let mut hdrs = MultiHeaders::<SockaddrStorage>::preallocate(BATCH, None);
+        let mut hdrs = MultiHeaders::<SockaddrStorage>::preallocate(self.lens.len(), None);
         let got = recvmmsg(
             fd,
             &mut hdrs,
@@ -86,6 +92,18 @@ impl Batch {
     pub fn from(&self, i: usize) -> Option<SocketAddr> {
         self.from[i]
     }
+}
+
+/// Socket buffer size for a forwarded UDP port: room for a burst while the forwarder is not
+/// scheduled (at 2 Gbit/s the kernel's default, 208 KiB, fills in under a millisecond).
+pub const SOCK_BUF: usize = 4 << 20;
+
+/// Sizes `sock`'s receive and send buffers to [`SOCK_BUF`]. The kernel caps the size at
+/// net.core.rmem_max/wmem_max; failing to set it is not an error.
+pub fn size_buffers(sock: &impl std::os::fd::AsFd) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let _ = setsockopt(sock, sockopt::RcvBuf, &SOCK_BUF);
+    let _ = setsockopt(sock, sockopt::SndBuf, &SOCK_BUF);
 }
 
 /// Most datagrams one GSO send carries (the kernel's `UDP_MAX_SEGMENTS` is 64 on older kernels,
@@ -270,6 +288,27 @@ mod tests {
             got.extend((0..n).map(|i| b.datagram(i).to_vec()));
         }
         assert_eq!(got, msgs);
+    }
+
+    #[test]
+    fn a_batch_with_fewer_slots_takes_that_many_per_call_and_sizing_buffers_takes() {
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        tx.connect(rx.local_addr().unwrap()).unwrap();
+        size_buffers(&rx);
+        // The kernel doubles what is asked, capped at rmem_max: more than its default either way.
+        let got = nix::sys::socket::getsockopt(&rx, nix::sys::socket::sockopt::RcvBuf).unwrap();
+        assert!(got > 212_992, "receive buffer {got}");
+        for i in 0..5u8 {
+            tx.send(&[i; 10]).unwrap();
+        }
+        let mut b = Batch::with_slots(3);
+        assert_eq!(b.recv(rx.as_raw_fd()).unwrap(), 3);
+        assert_eq!(b.datagram(2), &[2u8; 10]);
+        assert_eq!(b.recv(rx.as_raw_fd()).unwrap(), 2);
+        assert_eq!(b.datagram(1), &[4u8; 10]);
+        assert_eq!(Batch::with_slots(0).lens.len(), 1);
+        assert_eq!(Batch::with_slots(1000).lens.len(), BATCH);
     }
 
     #[test]

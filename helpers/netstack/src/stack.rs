@@ -132,7 +132,10 @@ impl StackHandle {
         let (tx, rx) = mpsc::sync_channel(1);
         let listener = match proto {
             ForwardProto::Tcp => Listener::Tcp(listener.into()),
-            ForwardProto::Udp => Listener::Udp(listener.into()),
+            ForwardProto::Udp => {
+                crate::mmsg::size_buffers(&listener);
+                Listener::Udp(listener.into())
+            }
         };
         self.request(Ctl::Add(
             Forward {
