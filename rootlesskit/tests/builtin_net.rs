@@ -306,6 +306,21 @@ fn five_hundred_connections_at_once() {
     assert_eq!(got, want);
 }
 
+/// The receive buffer (bytes) of the UDP socket bound to `port` on the host, as `ss` shows it.
+fn udp_receive_buffer(port: u16) -> Option<u64> {
+    let out = std::process::Command::new("ss")
+        .args(["-H", "-u", "-a", "-n", "-m", &format!("sport = :{port}")])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let at = text.find(",rb")? + 3;
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("0.0.0.0:0")
         .unwrap()
@@ -415,6 +430,13 @@ fn the_slirp_port_driver_shows_the_clients_address() {
         Ok(String::from_utf8_lossy(&b[..n]).into_owned())
     });
     assert_eq!(got, format!("udp:{ip}"), "UDP from {ip}");
+    // The published port's socket has room for bursts (the default 208 KiB lost half of a
+    // 2 Gbit/s stream while the stack was not scheduled).
+    let rb = udp_receive_buffer(udp_port).expect("ss shows the published UDP port");
+    assert!(
+        rb > 212_992,
+        "the published UDP port's receive buffer is {rb} bytes"
+    );
     // A burst of datagrams, runs of one size among others (the stack frames a run as one GSO
     // write to the tap): each arrives as itself, in order.
     let sizes = |i: usize| match i {
