@@ -22,7 +22,7 @@ pub const DGRAM: usize = 65536;
 
 /// A set of received datagrams and where each came from.
 pub struct Batch {
-    /// BATCH slots of DGRAM bytes; zeroed pages the kernel never wrote stay unbacked.
+    /// One DGRAM-byte slot per datagram; zeroed pages the kernel never wrote stay unbacked.
     buf: Vec<u8>,
     lens: Vec<usize>,
     from: Vec<Option<SocketAddr>>,
