@@ -283,7 +283,36 @@ fn rootless_compose_application_end_to_end() {
             "echo persisted > /var/lib/db/marker",
         ],
     );
-    compose_ok(&rl, &file, "app", &["down"]);
+    // A container of no project on one of its networks: down takes the project's containers
+    // and its other network, and leaves that one, saying why.
+    burrow_ok(
+        &rl,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "outsider",
+            "--network",
+            "app_back",
+            &image("busybox"),
+            "sleep",
+            "600",
+        ],
+    );
+    let out = compose(&rl, &file, "app", &["down"]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains("Network app_default  Removed") && said.contains("warning: network app_back"),
+        "{said}"
+    );
+    let nets = burrow_ok(&rl, &["network", "ls", "--format", "{{.Name}}"]);
+    assert!(
+        nets.contains("app_back") && !nets.contains("app_default"),
+        "{nets}"
+    );
+    burrow_ok(&rl, &["rm", "-f", "outsider"]);
+    burrow_ok(&rl, &["network", "rm", "app_back"]);
     assert_eq!(compose_ok(&rl, &file, "app", &["ps", "-a", "-q"]), "");
     compose_ok(&rl, &file, "app", &["up", "-d"]);
     let marker = compose_ok(

@@ -175,10 +175,10 @@ pub async fn create(
         notify(Note::ForeignPlatform(w));
     }
     let id = store::new_id();
-    let name = req
-        .name
-        .clone()
-        .unwrap_or_else(|| default_name(&image.name, &id));
+    let name = match &req.name {
+        Some(n) => n.clone(),
+        None => free_default_name(&ctx.store, &image.name, &id),
+    };
     let nets = super::endpoints::resolve(ctx, req).await?;
     // `--link`: the linked containers' addresses and variables, read now.
     let linked;
@@ -231,8 +231,8 @@ pub async fn create(
     }
 }
 
-/// `image-1a2b3` from the image's last path element and the id.
-fn default_name(image: &str, id: &str) -> String {
+/// `image-1a2b3`: the image's last path element and the first `digits` of the id.
+fn default_name(image: &str, id: &str, digits: usize) -> String {
     let base = image
         .rsplit('/')
         .next()
@@ -240,7 +240,17 @@ fn default_name(image: &str, id: &str) -> String {
         .split([':', '@'])
         .next()
         .unwrap_or("c");
-    format!("{base}-{}", &id[..5])
+    format!("{base}-{}", &id[..digits.min(id.len())])
+}
+
+/// The default name, with more of the id while a container holds the shorter one (two ids
+/// that share their first five digits): a generated name never fails a create, as Docker's
+/// do not.
+fn free_default_name(store: &store::Store, image: &str, id: &str) -> String {
+    (5..id.len())
+        .map(|d| default_name(image, id, d))
+        .find(|n| !store.name_taken(n))
+        .unwrap_or_else(|| default_name(image, id, id.len()))
 }
 
 /// Everything of the request that needed the host to check, checked.
@@ -1774,10 +1784,16 @@ mod tests {
     fn default_names_come_from_the_image() {
         let id = "0123456789abcdef";
         assert_eq!(
-            default_name("docker.io/library/nginx:latest", id),
+            default_name("docker.io/library/nginx:latest", id, 5),
             "nginx-01234"
         );
-        assert_eq!(default_name("reg:5000/a/b@sha256:x", id), "b-01234");
+        assert_eq!(default_name("reg:5000/a/b@sha256:x", id, 5), "b-01234");
+        // Another container holds the five-digit name: one more digit.
+        let dir = tempfile::tempdir().unwrap();
+        let store = store::Store::new(dir.path(), "default");
+        assert_eq!(free_default_name(&store, "busybox", id), "busybox-01234");
+        store.reserve_name("busybox-01234", "0123499999").unwrap();
+        assert_eq!(free_default_name(&store, "busybox", id), "busybox-012345");
     }
 
     #[test]

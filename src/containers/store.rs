@@ -98,6 +98,11 @@ impl Store {
         }
     }
 
+    /// Whether a container holds `name`.
+    pub fn name_taken(&self, name: &str) -> bool {
+        self.names_dir().join(name).exists()
+    }
+
     /// Releases `name` if `id` holds it.
     pub fn release_name(&self, name: &str, id: &str) {
         let path = self.names_dir().join(name);

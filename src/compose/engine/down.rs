@@ -54,16 +54,41 @@ pub async fn down(
         .map(|n| super::service::Service::of(project, n))
         .collect::<Result<Vec<_>, _>>()?;
     let state = &state;
-    super::deps::dependents_first(&services, |svc| async move {
-        let mine = state.members.iter().filter(|m| m.service == svc.name);
-        let removed = futures_util::future::join_all(
-            mine.map(|m| remove_member(ctx, project, m, opts.timeout, opts.volumes, report)),
-        )
-        .await;
-        removed.into_iter().collect::<Result<(), _>>()
-    })
-    .await?;
-    remove_networks(ctx, project, report).await?;
+    let nets = project_networks(ctx, project)?;
+    // Each service that is gone is told to the network remover, which takes a network down as
+    // soon as the last of the project's containers on it is gone (its bridge's deletion then
+    // overlaps the stops of the rest).
+    let (gone_tx, gone_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let stops = async move {
+        let gone_tx = gone_tx;
+        super::deps::dependents_first(&services, |svc| {
+            let gone_tx = &gone_tx;
+            async move {
+                let mine = state.members.iter().filter(|m| m.service == svc.name);
+                let removed =
+                    futures_util::future::join_all(mine.map(|m| {
+                        remove_member(ctx, project, m, opts.timeout, opts.volumes, report)
+                    }))
+                    .await;
+                let removed = removed.into_iter().collect::<Result<(), _>>();
+                if removed.is_ok() {
+                    let _ = gone_tx.send(svc.name.clone());
+                }
+                removed
+            }
+        })
+        .await
+    };
+    let (stopped, early) = tokio::join!(
+        stops,
+        remove_networks_early(ctx, project, &nets, &state.members, gone_rx, report)
+    );
+    stopped?;
+    let rest: Vec<net::Network> = nets
+        .into_iter()
+        .filter(|n| !early.contains(&n.name))
+        .collect();
+    remove_networks(ctx, &rest, report).await?;
     if opts.volumes {
         remove_volumes(ctx, project, report).await?;
     }
@@ -73,19 +98,92 @@ pub async fn down(
     Ok(())
 }
 
-async fn remove_networks(
-    ctx: &Ctx,
-    project: &Project,
-    report: Report<'_>,
-) -> Result<(), ComposeError> {
-    let users = networks::users(ctx).await?;
-    let mine: Vec<net::Network> = net::list(&ctx.net)
+/// The networks the project made (by its label).
+fn project_networks(ctx: &Ctx, project: &Project) -> Result<Vec<net::Network>, ComposeError> {
+    Ok(net::list(&ctx.net)
         .map_err(anyhow::Error::from)?
         .into_iter()
         .filter(|n| {
             n.labels().get(naming::PROJECT).and_then(|v| v.as_str()) == Some(project.name.as_str())
         })
+        .collect())
+}
+
+/// Removes each of `nets` once every service of `project` whose containers (`members`) are on
+/// it is gone, as `gone` names them, while the other services still stop; a network that still
+/// has a container then (one of another project, an orphan left in place) is left to the final
+/// pass, which reports it. Returns the names of those it removed. Ends when `gone` closes and
+/// every removal it began has finished.
+async fn remove_networks_early(
+    ctx: &Ctx,
+    project: &Project,
+    nets: &[net::Network],
+    members: &[super::state::Member],
+    mut gone: tokio::sync::mpsc::UnboundedReceiver<String>,
+    report: Report<'_>,
+) -> Vec<String> {
+    use futures_util::StreamExt;
+    let known = |s: &str| project.compose.services.keys().any(|k| k.as_str() == s);
+    // Per network, the services still to go whose containers are on it.
+    let mut waiting: Vec<(&net::Network, std::collections::HashSet<&str>)> = nets
+        .iter()
+        .map(|n| {
+            let on = members.iter().filter(|m| {
+                known(&m.service)
+                    && !m.oneoff
+                    && crate::containers::record::networks_of(&m.container).contains(&n.name)
+            });
+            (n, on.map(|m| m.service.as_str()).collect())
+        })
         .collect();
+    let mut removing = futures_util::stream::FuturesUnordered::new();
+    let mut removed = Vec::new();
+    let mut open = true;
+    loop {
+        let (ready, rest): (Vec<_>, Vec<_>) = waiting.into_iter().partition(|(_, s)| s.is_empty());
+        waiting = rest;
+        for (n, _) in ready {
+            removing.push(async move { (n, remove_if_unused(ctx, n).await) });
+        }
+        tokio::select! {
+            svc = gone.recv(), if open => match svc {
+                Some(svc) => {
+                    for (_, services) in waiting.iter_mut() {
+                        services.remove(svc.as_str());
+                    }
+                }
+                None => open = false,
+            },
+            Some((n, done)) = removing.next(), if !removing.is_empty() => {
+                if done {
+                    report(format!("Network {}  Removed", n.name));
+                    removed.push(n.name.clone());
+                }
+            }
+            else => break,
+        }
+    }
+    removed
+}
+
+/// Removes `n` if no container is on it now; whether it did.
+async fn remove_if_unused(ctx: &Ctx, n: &net::Network) -> bool {
+    let Ok(users) = networks::users(ctx).await else {
+        return false;
+    };
+    users.of(&n.name).is_none() && networks::remove(ctx, &n.name, &users).await.is_ok()
+}
+
+/// Removes `mine` (what the early pass left), reporting each, or why it could not.
+async fn remove_networks(
+    ctx: &Ctx,
+    mine: &[net::Network],
+    report: Report<'_>,
+) -> Result<(), ComposeError> {
+    if mine.is_empty() {
+        return Ok(());
+    }
+    let users = networks::users(ctx).await?;
     // At once: each takes a helper process to delete its bridge in the launcher's namespace.
     let removed =
         futures_util::future::join_all(mine.iter().map(|n| networks::remove(ctx, &n.name, &users)))
