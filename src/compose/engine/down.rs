@@ -124,16 +124,21 @@ async fn remove_networks_early(
 ) -> Vec<String> {
     use futures_util::StreamExt;
     let known = |s: &str| project.compose.services.keys().any(|k| k.as_str() == s);
-    // Per network, the services still to go whose containers are on it.
+    // The networks of each member still to go (read once), then per network the services
+    // whose containers are on it.
+    let on: Vec<(&str, Vec<String>)> = members
+        .iter()
+        .filter(|m| known(&m.service) && !m.oneoff)
+        .map(|m| {
+            let nets = crate::containers::record::networks_of(&m.container);
+            (m.service.as_str(), nets)
+        })
+        .collect();
     let mut waiting: Vec<(&net::Network, std::collections::HashSet<&str>)> = nets
         .iter()
         .map(|n| {
-            let on = members.iter().filter(|m| {
-                known(&m.service)
-                    && !m.oneoff
-                    && crate::containers::record::networks_of(&m.container).contains(&n.name)
-            });
-            (n, on.map(|m| m.service.as_str()).collect())
+            let services = on.iter().filter(|(_, nets)| nets.contains(&n.name));
+            (n, services.map(|(svc, _)| *svc).collect())
         })
         .collect();
     let mut removing = futures_util::stream::FuturesUnordered::new();
@@ -166,12 +171,13 @@ async fn remove_networks_early(
     removed
 }
 
-/// Removes `n` if no container is on it now; whether it did.
+/// Removes `n` if no container is on it now (`networks::remove` refuses otherwise); whether it
+/// did.
 async fn remove_if_unused(ctx: &Ctx, n: &net::Network) -> bool {
     let Ok(users) = networks::users(ctx).await else {
         return false;
     };
-    users.of(&n.name).is_none() && networks::remove(ctx, &n.name, &users).await.is_ok()
+    networks::remove(ctx, &n.name, &users).await.is_ok()
 }
 
 /// Removes `mine` (what the early pass left), reporting each, or why it could not.
