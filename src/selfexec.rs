@@ -139,13 +139,18 @@ pub enum Helper {
         launcher_pid: Option<i32>,
         request: String,
     },
-    /// Deletes a removed network's bridge where it lives: the launcher's namespaces (and its
-    /// detached network namespace, when it has one) when rootless, the host's when rootful.
+    /// Deletes a removed network's bridge where it lives. Rootful, in the host's namespaces, at
+    /// once. Rootless (the launcher's namespaces, and its detached network namespace when it
+    /// has one), it takes the bridge down, so that its routes are gone, and leaves the deletion
+    /// to a [`Helper::NetDeleteLink`] of its own (the kernel's unregister takes tens of
+    /// milliseconds, and the bridge is out of the user's sight there).
     NetRemove {
         bridge: String,
         launcher_pid: Option<i32>,
         netns: Option<PathBuf>,
     },
+    /// Deletes the bridge of a [`Helper::NetRemove`] in the namespaces it was started in.
+    NetDeleteLink { bridge: String },
     /// The container side of `cp` and of filling a new volume (a JSON request).
     Cp { request: String },
     /// runc's createContainer hook of a rootless container with a domain name: sets it in
@@ -265,6 +270,10 @@ impl Helper {
                         .as_ref()
                         .map_or_else(|| "-".into(), |p| p.clone().into_os_string()),
                 );
+            }
+            Helper::NetDeleteLink { bridge } => {
+                internal(&mut v, "net-delete-link");
+                v.push(bridge.into());
             }
             Helper::Cp { request } => {
                 internal(&mut v, "cp");
@@ -419,6 +428,9 @@ impl Helper {
                 },
                 netns: (*netns != "-").then(|| PathBuf::from(netns)),
             },
+            ["net-delete-link", bridge] => Helper::NetDeleteLink {
+                bridge: bridge.to_string(),
+            },
             ["cp", request] => Helper::Cp {
                 request: request.to_string(),
             },
@@ -542,6 +554,9 @@ mod tests {
                 bridge: "br-0123456789ab".into(),
                 launcher_pid: None,
                 netns: None,
+            },
+            Helper::NetDeleteLink {
+                bridge: "br-0123456789ab".into(),
             },
             Helper::Cp {
                 request: "{\"a\":1}".into(),

@@ -123,7 +123,19 @@ fn rootless_connect_and_alias() {
         rl.launcher_links()
     );
     ok(&rl.burrow(&["network", "rm", "rl-b"]));
-    let links = rl.launcher_links();
+    // Down (routes gone) when rm returns; deleted a few milliseconds later, in the background.
+    let state = rl.launcher_links();
+    let line = state.lines().find(|l| l.contains(&bridge));
+    assert!(
+        line.is_none_or(|l| !l.contains(",UP") && !l.contains("<UP")),
+        "{bridge} still up after network rm: {state}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut links = rl.launcher_links();
+    while links.contains(&bridge) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        links = rl.launcher_links();
+    }
     assert!(
         !links.contains(&bridge),
         "{bridge} outlived network rm: {links}"

@@ -63,10 +63,25 @@ fn run(helper: Helper) -> anyhow::Result<ExitCode> {
             launcher_pid,
             netns,
         } => {
+            let rootless = launcher_pid.is_some();
             enter_if(launcher_pid)?;
             if let Some(path) = netns {
                 burrow::connection::ns::enter_net(&path)?;
             }
+            if !rootless {
+                // The host's own bridge: gone when `network rm` returns, as Docker's is.
+                burrow_rootlesskit::launcher::netconf::delete_bridge(&bridge)?;
+            } else if burrow_rootlesskit::launcher::netconf::bridge_down(&bridge)? {
+                // Started here, the deleter is in these namespaces already; a daemon, so that
+                // it outlives this helper (and a Slurm step's end) for the few ms it needs.
+                let mut cmd = Helper::NetDeleteLink { bridge }.command()?;
+                cmd.stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null());
+                burrow::setup::spawn::spawn_daemon(&mut cmd)?;
+            }
+        }
+        Helper::NetDeleteLink { bridge } => {
             burrow_rootlesskit::launcher::netconf::delete_bridge(&bridge)?;
         }
         Helper::ExitMonitor {

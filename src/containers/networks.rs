@@ -153,8 +153,11 @@ pub async fn remove(ctx: &Ctx, query: &str, users: &Users) -> Result<(), Network
 
 /// Deletes a removed network's bridge (with its gateway address and route), as Docker and
 /// nerdctl do: left behind, it would keep the subnet's route when a new network takes the same
-/// subnet. Rootless, the bridge is in the launcher's network namespace, so a helper deletes it
-/// there. A failure is logged, not returned: the network itself is gone by then.
+/// subnet. Rootful the helper deletes it at once. Rootless the bridge is in the launcher's
+/// network namespace: the helper takes it down there, which removes its routes at once, and
+/// leaves the deletion itself (the kernel's unregister, tens of milliseconds) to a daemon it
+/// starts, so that `network rm` and `compose down` do not wait for it. A failure is logged,
+/// not returned: the network itself is gone by then.
 async fn delete_bridge(ctx: &Ctx, n: &net::Network) {
     let Some(bridge) = n
         .bridge()

@@ -180,16 +180,9 @@ pub fn set_mac(name: &str, mac: [u8; 6]) -> anyhow::Result<()> {
 /// netlink: /sys/class/net shows the namespace sysfs was mounted in, which is not this one
 /// after a setns (a launcher's --detach-netns namespace).
 pub fn delete_bridge(name: &str) -> anyhow::Result<bool> {
-    let Ok(index) = link_index(name) else {
+    let Some(index) = bridge_index(name)? else {
         return Ok(false);
     };
-    let is_bridge = get_link(index, name)?.attributes.iter().any(|a| {
-        matches!(a, LinkAttribute::LinkInfo(info)
-            if info.iter().any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge))))
-    });
-    if !is_bridge {
-        return Ok(false);
-    }
     let mut nl = Rtnl::open()?;
     let mut m = LinkMessage::default();
     m.header.index = index;
@@ -199,6 +192,37 @@ pub fn delete_bridge(name: &str) -> anyhow::Result<bool> {
         &format!("delete the bridge {name}"),
     )?;
     Ok(true)
+}
+
+/// Takes the bridge `name` down, which removes its routes (the subnet's, and its addresses'
+/// local ones) at once, so that a new network may take the same subnet before the bridge is
+/// deleted; false when there is no such bridge.
+pub fn bridge_down(name: &str) -> anyhow::Result<bool> {
+    let Some(index) = bridge_index(name)? else {
+        return Ok(false);
+    };
+    let mut nl = Rtnl::open()?;
+    let mut m = LinkMessage::default();
+    m.header.index = index;
+    m.header.change_mask = LinkFlags::Up;
+    nl.request(
+        RouteNetlinkMessage::SetLink(m),
+        0,
+        &format!("take the bridge {name} down"),
+    )?;
+    Ok(true)
+}
+
+/// The index of the bridge `name`; None when there is no such link or it is no bridge.
+fn bridge_index(name: &str) -> anyhow::Result<Option<u32>> {
+    let Ok(index) = link_index(name) else {
+        return Ok(None);
+    };
+    let is_bridge = get_link(index, name)?.attributes.iter().any(|a| {
+        matches!(a, LinkAttribute::LinkInfo(info)
+            if info.iter().any(|i| matches!(i, LinkInfo::Kind(InfoKind::Bridge))))
+    });
+    Ok(is_bridge.then_some(index))
 }
 
 /// Configures the tap device by `plan`. Runs inside the namespace (the child, single-threaded).
