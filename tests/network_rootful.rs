@@ -302,3 +302,97 @@ fn container_network_mode_and_mac_address() {
     );
     ok(&d.burrow(&["rm", "-f", "base", "idle", "follower"]));
 }
+
+/// The host's nat rules that mention `what` (CNI's comments carry the container's id).
+fn nat_rules_with(what: &str) -> String {
+    let out = std::process::Command::new("iptables")
+        .args(["-t", "nat", "-S", "--wait"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "iptables -t nat -S: {}", stderr(&out));
+    stdout(&out)
+        .lines()
+        .filter(|l| l.contains(what))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The packets nat's POSTROUTING masqueraded by the rule that mentions `what`.
+fn masq_packets(what: &str) -> u64 {
+    let out = std::process::Command::new("iptables")
+        .args(["-t", "nat", "-S", "POSTROUTING", "-v", "--wait"])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.contains(what) && l.contains("MASQUERADE"))
+        .unwrap_or_else(|| panic!("no masquerading rule with {what:?}: {text}"));
+    // `-A POSTROUTING -s NET ! -o BR -c PACKETS BYTES -j MASQUERADE`
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "-c").expect("counters");
+    words[at + 1].parse().unwrap()
+}
+
+#[test]
+fn nat_rules_go_with_the_container_and_the_network() {
+    let Some(d) = rootful("netrules") else { return };
+    let bb = image("busybox");
+    let subnet = "-s 10.4.187.0/24 ";
+    ok(&d.burrow(&["network", "create", "--subnet", "10.4.187.0/24", "nr-a"]));
+    let with = ok(&d.burrow(&[
+        "run",
+        "-d",
+        "--network",
+        "nr-a",
+        "-p",
+        "127.0.0.1:18093:80",
+        &bb,
+        "sleep",
+        "300",
+    ]));
+    let with = with.trim();
+    let without = ok(&d.burrow(&["run", "-d", "--network", "nr-a", &bb, "sleep", "300"]));
+    let without = without.trim();
+    // portmap's DNAT for the published port only; one masquerading rule for the network.
+    let rules = nat_rules_with(with);
+    assert!(
+        rules.contains("--dports 18093"),
+        "no DNAT for 18093: {rules}"
+    );
+    let rules = nat_rules_with(without);
+    assert!(
+        !rules.contains("DNAT"),
+        "DNAT without a published port: {rules}"
+    );
+    let masq = nat_rules_with(subnet);
+    assert_eq!(
+        masq.lines().filter(|l| l.contains("MASQUERADE")).count(),
+        1,
+        "not one masquerading rule for the network: {masq}"
+    );
+    // A connection out (to TEST-NET-1, which nobody answers) goes through the rule, where
+    // the host routes beyond itself at all.
+    if std::fs::read_to_string("/proc/net/route").is_ok_and(|r| r.contains("\t00000000\t")) {
+        let before = masq_packets(subnet);
+        let _ = d.burrow(&["exec", without, "nc", "-w", "1", "192.0.2.1", "80"]);
+        let after = masq_packets(subnet);
+        assert!(
+            after > before,
+            "no packet masqueraded ({before} -> {after})"
+        );
+    }
+    ok(&d.burrow(&["rm", "-f", with, without]));
+    for id in [with, without] {
+        let left = nat_rules_with(id);
+        assert!(left.is_empty(), "rules of {id} outlived it: {left}");
+    }
+    // Still there while the network is; gone with it.
+    assert!(
+        !nat_rules_with(subnet).is_empty(),
+        "masquerading went before the network"
+    );
+    ok(&d.burrow(&["network", "rm", "nr-a"]));
+    let left = nat_rules_with(subnet);
+    assert!(left.is_empty(), "masquerading outlived the network: {left}");
+}

@@ -68,6 +68,8 @@ fn run(helper: Helper) -> anyhow::Result<ExitCode> {
             if let Some(path) = netns {
                 burrow::connection::ns::enter_net(&path)?;
             }
+            // Its masquerading rule first: it names the bridge, not the network.
+            burrow::network::masq::remove_for(&bridge)?;
             if !rootless {
                 // The host's own bridge: gone when `network rm` returns, as Docker's is.
                 burrow_rootlesskit::launcher::netconf::delete_bridge(&bridge)?;

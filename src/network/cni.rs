@@ -157,6 +157,43 @@ fn exec(
     Ok(parsed)
 }
 
+/// Where the tuning plugin keeps what it changed, to put it back on DEL (its default).
+const TUNING_BACKUP_DIR: &str = "/run/cni/tuning";
+
+/// Whether running `plugin` with `command` would change nothing, so the chain may pass it by
+/// (each plugin is a process of its own, and each of portmap's DELs runs iptables): portmap
+/// without port mappings (its ADD passes the result on untouched; the chains its DEL looks
+/// for are made only by an ADD with mappings, and ADD and DEL get the same runtime config),
+/// and tuning with nothing to set (no sysctl, MAC, MTU or flags, in its config or the runtime
+/// config), or on DEL with no backup of what an ADD changed. Plugins are known by type; any
+/// other key in their config keeps them in.
+fn passes_by(plugin: &Value, command: &str, stdin: &Value, at: &Attachment) -> bool {
+    const PLAIN: [&str; 5] = ["type", "name", "cniVersion", "capabilities", "prevResult"];
+    let Some(conf) = stdin.as_object() else {
+        return false;
+    };
+    let only = |extra: &[&str]| {
+        conf.keys()
+            .all(|k| PLAIN.contains(&k.as_str()) || extra.contains(&k.as_str()))
+    };
+    match plugin["type"].as_str() {
+        Some("portmap") => {
+            only(&["runtimeConfig"])
+                && conf
+                    .get("runtimeConfig")
+                    .and_then(|r| r.get("portMappings"))
+                    .and_then(Value::as_array)
+                    .is_none_or(Vec::is_empty)
+        }
+        Some("tuning") if command == "DEL" => {
+            let backup = format!("{}_{}.json", at.container_id, at.ifname);
+            only(&[]) && !Path::new(TUNING_BACKUP_DIR).join(backup).exists()
+        }
+        Some("tuning") => only(&[]),
+        _ => false,
+    }
+}
+
 fn plugins(list: &Value) -> Result<&Vec<Value>, CniError> {
     list["plugins"].as_array().ok_or_else(|| {
         CniError::BadConfig(
@@ -173,6 +210,9 @@ pub fn add(list: &Value, at: &Attachment, runtime: &RuntimeConfig) -> Result<Val
     let mut prev: Option<Value> = None;
     for (i, plugin) in chain.iter().enumerate() {
         let stdin = plugin_config(list, plugin, prev.as_ref(), runtime);
+        if passes_by(plugin, "ADD", &stdin, at) {
+            continue;
+        }
         match exec(list, plugin, "ADD", at, &stdin) {
             Ok(result) => {
                 if let Some(r) = result {
@@ -182,6 +222,9 @@ pub fn add(list: &Value, at: &Attachment, runtime: &RuntimeConfig) -> Result<Val
             Err(e) => {
                 for undo in chain[..=i].iter().rev() {
                     let stdin = plugin_config(list, undo, prev.as_ref(), runtime);
+                    if passes_by(undo, "DEL", &stdin, at) {
+                        continue;
+                    }
                     if let Err(err) = exec(list, undo, "DEL", at, &stdin) {
                         tracing::warn!(%err, "undoing a failed CNI ADD");
                     }
@@ -203,6 +246,9 @@ pub fn del(
     let mut first = None;
     for plugin in plugins(list)?.iter().rev() {
         let stdin = plugin_config(list, plugin, prev, runtime);
+        if passes_by(plugin, "DEL", &stdin, at) {
+            continue;
+        }
         if let Err(e) = exec(list, plugin, "DEL", at, &stdin) {
             tracing::warn!(%e, "CNI DEL");
             first.get_or_insert(e);
@@ -266,6 +312,48 @@ mod tests {
         let c = plugin_config(&list, &pm, Some(&prev), &rt);
         assert_eq!(c["runtimeConfig"]["portMappings"][0]["hostPort"], 1);
         assert_eq!(c["prevResult"], prev);
+    }
+
+    #[test]
+    fn only_plugins_with_nothing_to_do_are_passed_by() {
+        let list = json!({"cniVersion":"1.0.0","name":"n","plugins":[]});
+        let at = Attachment {
+            container_id: "no-such-container".into(),
+            netns: String::new(),
+            ifname: "eth0".into(),
+            plugin_dirs: vec![],
+        };
+        let prev = json!({"ips":[]});
+        let pm = json!({"type":"portmap","capabilities":{"portMappings":true}});
+        let tuning = json!({"type":"tuning"});
+        let none = RuntimeConfig::new();
+        let mut ports = RuntimeConfig::new();
+        ports.insert(
+            "portMappings".into(),
+            json!([{"hostPort":8080,"containerPort":80}]),
+        );
+        let mut mac = RuntimeConfig::new();
+        mac.insert("mac".into(), json!("02:00:00:00:00:01"));
+        let by = |plugin: &Value, cmd: &str, rt: &RuntimeConfig| {
+            passes_by(
+                plugin,
+                cmd,
+                &plugin_config(&list, plugin, Some(&prev), rt),
+                &at,
+            )
+        };
+        for cmd in ["ADD", "DEL"] {
+            assert!(by(&pm, cmd, &none), "portmap {cmd} without ports");
+            assert!(!by(&pm, cmd, &ports), "portmap {cmd} with ports");
+            assert!(by(&tuning, cmd, &none), "tuning {cmd} with nothing to set");
+            assert!(!by(&tuning, cmd, &mac), "tuning {cmd} with a MAC");
+            let sysctl = json!({"type":"tuning","sysctl":{"net.ipv4.ip_forward":"1"}});
+            assert!(!by(&sysctl, cmd, &none), "tuning {cmd} with a sysctl");
+            let snat = json!({"type":"portmap","snat":false});
+            assert!(!by(&snat, cmd, &none), "portmap {cmd} with its own options");
+            assert!(!by(&json!({"type":"bridge"}), cmd, &none));
+            assert!(!by(&json!({"type":"firewall"}), cmd, &none));
+        }
     }
 
     #[test]

@@ -284,6 +284,8 @@ pub enum HookError {
     State(String),
     #[error(transparent)]
     Cni(#[from] cni::CniError),
+    #[error("masquerading the network's traffic: {0}")]
+    Masq(#[from] super::masq::MasqError),
     #[error("publishing {port} through the launcher: {why}")]
     Port { port: String, why: String },
     /// `run`'s ahead-of-time attach failed; its error, as it said it.
@@ -406,7 +408,7 @@ pub(super) fn runtime_config(cfg: &HookConfig, network: &str) -> RuntimeConfig {
 /// port as it does under Docker (rootless Docker's proxy listens there too); and where the
 /// launcher forwards host ports to its child's address ([`publishes_via_child_ip`]), portmap
 /// takes them on to the container.
-fn rootless_runtime_config(cfg: &HookConfig, name: &str, i: usize) -> RuntimeConfig {
+pub(super) fn rootless_runtime_config(cfg: &HookConfig, name: &str, i: usize) -> RuntimeConfig {
     let mut rt = runtime_config(cfg, name);
     if i == 0 && !cfg.ports.is_empty() {
         rt.insert("portMappings".into(), port_mappings(cfg));
@@ -629,7 +631,7 @@ fn attach(cfg: &HookConfig, netns: &str, state: &mut HookState) -> Result<(), Ho
     let mtu = launcher_mtu(cfg);
     // One default route: the first network's that gives one.
     let mut routed = false;
-    let confs: Vec<Value> = cfg
+    let confs: Vec<(Value, Vec<super::masq::Rule>)> = cfg
         .networks
         .iter()
         .map(|(_, conf)| {
@@ -640,14 +642,20 @@ fn attach(cfg: &HookConfig, netns: &str, state: &mut HookState) -> Result<(), Ho
                 conf
             };
             routed |= super::gives_default_route(&conf);
-            conf
+            super::masq::plugin_conf(&conf)
         })
         .collect();
     // Each network's chain at once (their interfaces and addresses are apart).
     let added = each_network(cfg.networks.len(), |i| {
         let at = attachment(cfg, netns, i);
         let rt = rootless_runtime_config(cfg, &cfg.networks[i].0, i);
-        cni::add(&confs[i], &at, &rt).map(|result| (at.ifname, result))
+        let (conf, rules) = &confs[i];
+        for rule in rules {
+            rule.ensure()?;
+        }
+        cni::add(conf, &at, &rt)
+            .map(|result| (at.ifname, result))
+            .map_err(HookError::from)
     });
     let mut failed = None;
     for ((name, _), added) in cfg.networks.iter().zip(added) {
@@ -659,7 +667,7 @@ fn attach(cfg: &HookConfig, netns: &str, state: &mut HookState) -> Result<(), Ho
     state.set_primary();
     if let Some(e) = failed {
         // The caller detaches what did attach (now in `state`).
-        return Err(e.into());
+        return Err(e);
     }
     let names = [
         cfg.container_id.get(..12).unwrap_or(&cfg.container_id),
@@ -760,7 +768,8 @@ fn detach(cfg: &HookConfig, state: &HookState, netns: &str) {
         let rt = rootless_runtime_config(cfg, name, i);
         // CNI DEL copes with an empty CNI_NETNS (the namespace is gone by poststop).
         let prev = found.map(|(_, _, r)| r);
-        if let Err(err) = cni::del(conf, &at, &rt, prev) {
+        let (conf, _) = super::masq::plugin_conf(conf);
+        if let Err(err) = cni::del(&conf, &at, &rt, prev) {
             tracing::warn!(%err, "detaching from a network");
         }
     });

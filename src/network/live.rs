@@ -65,6 +65,10 @@ pub fn apply(state_dir: &Path, req: &Request) -> Result<(), HookError> {
                 } else {
                     conf
                 };
+                let (conf, rules) = super::masq::plugin_conf(&conf);
+                for rule in &rules {
+                    rule.ensure().map_err(HookError::from)?;
+                }
                 let result = cni::add(&conf, &at, &hook::runtime_config(&cfg, &name))?;
                 state.attachments.push((name, at.ifname, result));
                 state.set_primary();
@@ -101,13 +105,16 @@ fn detach_one(cfg: &HookConfig, state: &mut HookState, netns: &str, network: &st
         return;
     };
     let (_, ifname, result) = state.attachments.remove(pos);
-    if let Some((_, conf)) = cfg.networks.iter().find(|(n, _)| n == network) {
+    if let Some(i) = cfg.networks.iter().position(|(n, _)| n == network) {
         let at = cni::Attachment {
             ifname,
             ..hook::attachment(cfg, netns, 0)
         };
-        let rt = hook::runtime_config(cfg, network);
-        if let Err(err) = cni::del(conf, &at, &rt, Some(&result)) {
+        // The runtime config the attach had (on the first network, the published ports for
+        // portmap): without them portmap's DEL would be passed by.
+        let rt = hook::rootless_runtime_config(cfg, network, i);
+        let (conf, _) = super::masq::plugin_conf(&cfg.networks[i].1);
+        if let Err(err) = cni::del(&conf, &at, &rt, Some(&result)) {
             tracing::warn!(%err, network, "detaching from a network");
         }
     }

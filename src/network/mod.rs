@@ -7,6 +7,7 @@ pub mod files;
 pub mod hook;
 pub mod live;
 pub mod manage;
+pub mod masq;
 pub mod ports;
 pub mod prepare;
 
