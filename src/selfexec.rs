@@ -149,7 +149,8 @@ pub enum Helper {
         launcher_pid: Option<i32>,
         netns: Option<PathBuf>,
     },
-    /// Deletes the bridge of a [`Helper::NetRemove`] in the namespaces it was started in.
+    /// Deletes the bridge of a [`Helper::NetRemove`], and its masquerading rule, in the
+    /// namespaces it was started in.
     NetDeleteLink { bridge: String },
     /// The container side of `cp` and of filling a new volume (a JSON request).
     Cp { request: String },

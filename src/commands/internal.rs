@@ -68,10 +68,9 @@ fn run(helper: Helper) -> anyhow::Result<ExitCode> {
             if let Some(path) = netns {
                 burrow::connection::ns::enter_net(&path)?;
             }
-            // Its masquerading rule first: it names the bridge, not the network.
-            burrow::network::masq::remove_for(&bridge)?;
             if !rootless {
-                // The host's own bridge: gone when `network rm` returns, as Docker's is.
+                // The host's own bridge and rule: gone when `network rm` returns, as Docker's.
+                burrow::network::masq::remove_for(&bridge)?;
                 burrow_rootlesskit::launcher::netconf::delete_bridge(&bridge)?;
             } else if burrow_rootlesskit::launcher::netconf::bridge_down(&bridge)? {
                 // Started here, the deleter is in these namespaces already; a daemon, so that
@@ -81,9 +80,15 @@ fn run(helper: Helper) -> anyhow::Result<ExitCode> {
                     .stdout(std::process::Stdio::null())
                     .stderr(std::process::Stdio::null());
                 burrow::setup::spawn::spawn_daemon(&mut cmd)?;
+            } else {
+                // No bridge (an attach that failed after adding the rule): the rule alone.
+                burrow::network::masq::remove_for(&bridge)?;
             }
         }
         Helper::NetDeleteLink { bridge } => {
+            // A rule left a moment longer is harmless: it names this bridge, and a new network
+            // on the same subnet masquerades the same way.
+            burrow::network::masq::remove_for(&bridge)?;
             burrow_rootlesskit::launcher::netconf::delete_bridge(&bridge)?;
         }
         Helper::ExitMonitor {
