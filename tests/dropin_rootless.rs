@@ -152,6 +152,11 @@ fn burrow_cli_on_the_scripts_containerd_under_burrow_rootlesskit() {
                 links()
             );
             ok(&rl.burrow(&["network", "rm", "dropin-net"]));
+            // Down when rm returns, deleted a moment later by a process of its own.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while links().contains(&bridge) && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
             assert!(
                 !links().contains(&bridge),
                 "{what}: {bridge} outlived network rm: {}",
