@@ -122,6 +122,14 @@ fn rootless_connect_and_alias() {
         "{}",
         rl.launcher_links()
     );
+    // One masquerading rule for the network in the launcher's namespace, none per container.
+    let masq = format!("! -o br-{} -j MASQUERADE", &id[..12]);
+    let rules = rl.launcher_postrouting();
+    assert_eq!(rules.matches(&masq).count(), 1, "{rules}");
+    assert!(
+        !rules.contains("-j CNI-"),
+        "per-container masquerading: {rules}"
+    );
     ok(&rl.burrow(&["network", "rm", "rl-b"]));
     // Down (routes gone) when rm returns; deleted a few milliseconds later, in the background.
     let state = rl.launcher_links();
@@ -139,5 +147,10 @@ fn rootless_connect_and_alias() {
     assert!(
         !links.contains(&bridge),
         "{bridge} outlived network rm: {links}"
+    );
+    let rules = rl.launcher_postrouting();
+    assert!(
+        !rules.contains(&masq),
+        "masquerading outlived network rm: {rules}"
     );
 }

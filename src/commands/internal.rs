@@ -68,29 +68,9 @@ fn run(helper: Helper) -> anyhow::Result<ExitCode> {
             if let Some(path) = netns {
                 burrow::connection::ns::enter_net(&path)?;
             }
-            if !rootless {
-                // The host's own bridge and rule: gone when `network rm` returns, as Docker's.
-                burrow::network::masq::remove_for(&bridge)?;
-                burrow_rootlesskit::launcher::netconf::delete_bridge(&bridge)?;
-            } else if burrow_rootlesskit::launcher::netconf::bridge_down(&bridge)? {
-                // Started here, the deleter is in these namespaces already; a daemon, so that
-                // it outlives this helper (and a Slurm step's end) for the few ms it needs.
-                let mut cmd = Helper::NetDeleteLink { bridge }.command()?;
-                cmd.stdin(std::process::Stdio::null())
-                    .stdout(std::process::Stdio::null())
-                    .stderr(std::process::Stdio::null());
-                burrow::setup::spawn::spawn_daemon(&mut cmd)?;
-            } else {
-                // No bridge (an attach that failed after adding the rule): the rule alone.
-                burrow::network::masq::remove_for(&bridge)?;
-            }
+            burrow::network::teardown::remove(&bridge, rootless)?;
         }
-        Helper::NetDeleteLink { bridge } => {
-            // A rule left a moment longer is harmless: it names this bridge, and a new network
-            // on the same subnet masquerades the same way.
-            burrow::network::masq::remove_for(&bridge)?;
-            burrow_rootlesskit::launcher::netconf::delete_bridge(&bridge)?;
-        }
+        Helper::NetDeleteLink { bridge } => burrow::network::teardown::finish(&bridge)?,
         Helper::ExitMonitor {
             endpoint,
             id,

@@ -16,7 +16,10 @@ pub enum MasqError {
         tool: &'static str,
         source: std::io::Error,
     },
-    #[error("{tool} {args} failed: {why}")]
+    #[error(
+        "{tool} {args} failed: {why} (see whether {tool} works where the bridge is: `burrow \
+         setup nsenter -- {tool} -t nat -S` rootless, `{tool} -t nat -S` rootful)"
+    )]
     Failed {
         tool: &'static str,
         args: String,

@@ -10,6 +10,7 @@ pub mod manage;
 pub mod masq;
 pub mod ports;
 pub mod prepare;
+pub mod teardown;
 
 use std::path::{Path, PathBuf};
 

@@ -361,6 +361,26 @@ impl Rootless {
         expect_success(&out, "ip link in the launcher's namespace")
     }
 
+    /// `iptables -t nat -S POSTROUTING` in the launcher's network namespace.
+    pub fn launcher_postrouting(&self) -> String {
+        let pid = std::fs::read_to_string(self.runtime_dir.join("containerd-rootless/child_pid"))
+            .unwrap();
+        let out = Command::new("nsenter")
+            .args([
+                "-t",
+                pid.trim(),
+                "-n",
+                "iptables",
+                "-t",
+                "nat",
+                "-S",
+                "POSTROUTING",
+            ])
+            .output()
+            .unwrap();
+        expect_success(&out, "iptables in the launcher's namespace")
+    }
+
     pub fn ctr(&self, args: &[&str]) -> String {
         let sock = self.runtime_dir.join("containerd/containerd.sock");
         let mut argv = vec!["ctr", "-a", sock.to_str().unwrap()];

@@ -180,36 +180,33 @@ pub fn set_mac(name: &str, mac: [u8; 6]) -> anyhow::Result<()> {
 /// netlink: /sys/class/net shows the namespace sysfs was mounted in, which is not this one
 /// after a setns (a launcher's --detach-netns namespace).
 pub fn delete_bridge(name: &str) -> anyhow::Result<bool> {
-    let Some(index) = bridge_index(name)? else {
-        return Ok(false);
-    };
-    let mut nl = Rtnl::open()?;
-    let mut m = LinkMessage::default();
-    m.header.index = index;
-    nl.request(
-        RouteNetlinkMessage::DelLink(m),
-        0,
-        &format!("delete the bridge {name}"),
-    )?;
-    Ok(true)
+    bridge_request(name, "delete", RouteNetlinkMessage::DelLink)
 }
 
 /// Takes the bridge `name` down, which removes its routes (the subnet's, and its addresses'
 /// local ones) at once, so that a new network may take the same subnet before the bridge is
 /// deleted; false when there is no such bridge.
 pub fn bridge_down(name: &str) -> anyhow::Result<bool> {
+    bridge_request(name, "take down", |mut m| {
+        m.header.change_mask = LinkFlags::Up;
+        RouteNetlinkMessage::SetLink(m)
+    })
+}
+
+/// Sends `request` built on a link message for the bridge `name` (`verb` says what it does,
+/// for the error); false when there is no such bridge.
+fn bridge_request(
+    name: &str,
+    verb: &str,
+    request: impl FnOnce(LinkMessage) -> RouteNetlinkMessage,
+) -> anyhow::Result<bool> {
     let Some(index) = bridge_index(name)? else {
         return Ok(false);
     };
     let mut nl = Rtnl::open()?;
     let mut m = LinkMessage::default();
     m.header.index = index;
-    m.header.change_mask = LinkFlags::Up;
-    nl.request(
-        RouteNetlinkMessage::SetLink(m),
-        0,
-        &format!("take the bridge {name} down"),
-    )?;
+    nl.request(request(m), 0, &format!("{verb} the bridge {name}"))?;
     Ok(true)
 }
 
