@@ -1277,7 +1277,7 @@ fn uts_host_gives_the_hosts_name() {
     let out = d.burrow(&["run", "--rm", "--uts", "shared", &bb, "true"]);
     assert_eq!(code(&out), 125);
     assert!(stderr(&out).contains("--uts"), "{}", stderr(&out));
-    // --runtime: runc, the one there is, by either name; another is refused by name.
+    // --runtime: runc by either name; a name that is no program is refused by name.
     for r in ["runc", "io.containerd.runc.v2"] {
         let out = d.burrow(&[
             "run",

@@ -68,6 +68,34 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
         "cleared",
     ]);
     assert_eq!(cleared, "cleared\n");
+    // --runtime: another OCI runtime program by path (runc's own here) runs the container and
+    // is what inspect shows; a name that is no program is refused with the way out.
+    let runc = ["/usr/sbin/runc", "/usr/bin/runc"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("runc is installed");
+    api.docker_ok(&[
+        "create",
+        "--name",
+        "rt",
+        "--runtime",
+        runc,
+        &busybox,
+        "echo",
+        "by path",
+    ]);
+    assert_eq!(api.docker_ok(&["start", "-a", "rt"]), "by path\n");
+    assert_eq!(
+        api.docker_ok(&["inspect", "-f", "{{.HostConfig.Runtime}}", "rt"]),
+        format!("{runc}\n")
+    );
+    api.docker_ok(&["rm", "rt"]);
+    let out = api.docker(&["run", "--rm", "--runtime", "nosuchrt", &busybox, "true"]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("no program \"nosuchrt\" in PATH"),
+        "{}",
+        stderr(&out)
+    );
     // --domainname rootless: runc 1.1 ignores the spec's, and the kernel.domainname sysctl is
     // not writable from a user namespace; burrow's createContainer hook sets it.
     let domain = api.docker_ok(&[

@@ -129,3 +129,103 @@ fn security_options_reach_the_container() {
         stderr(&out)
     );
 }
+
+/// `--runtime`: containerd's runc shim runs the program named for the container, its execs and
+/// its later starts (here a wrapper of runc that logs each call); runc stays the default; crun
+/// runs, or, on a host whose cgroup layout it refuses (this one's v1 with a v2 tree holding a
+/// controller), fails with its reason and leaves nothing; a name that is no program is refused
+/// before anything is made.
+#[test]
+fn runtime_runs_the_named_program_for_the_container_its_execs_and_restarts() {
+    let Some(rl) = rootless("runtime") else {
+        return;
+    };
+    let bb = image("busybox");
+    let runc = ["/usr/sbin/runc", "/usr/bin/runc"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+        .expect("runc is installed");
+    let calls = rl.dir.join("calls.log");
+    std::fs::write(&calls, "").unwrap();
+    let wrapper = rl.dir.join("logging-runc");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nfor a; do case $a in create|start|exec|kill|delete) echo \"$a\" >> {log}; break;; esac; done\nexec {runc} \"$@\"\n",
+            log = calls.display()
+        ),
+    )
+    .unwrap();
+    for (p, mode) in [(&wrapper, 0o755), (&calls, 0o666)] {
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    }
+    let logged = || std::fs::read_to_string(&calls).unwrap();
+    let wrapper = wrapper.display().to_string();
+
+    let out = rl.burrow(&["run", "-d", "--name", "rc", &bb, "sleep", "60"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(logged(), "", "runc by default");
+    let out = rl.burrow(&[
+        "run",
+        "-d",
+        "--name",
+        "w",
+        "--runtime",
+        &wrapper,
+        &bb,
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(logged(), "create\nstart\n");
+    let shown = ok(&rl.burrow(&["inspect", "-f", "{{.HostConfig.Runtime}}", "w", "rc"]));
+    assert_eq!(shown, format!("{wrapper}\nrunc\n"));
+    let out = rl.burrow(&["exec", "w", "echo", "from exec"]);
+    assert_eq!(
+        (code(&out), stdout(&out).as_str()),
+        (0, "from exec\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(logged().ends_with("start\nexec\n"), "{}", logged());
+    // Stopped and started again: the record's runtime options keep the program.
+    std::fs::write(&calls, "").unwrap();
+    for argv in [&["stop", "-t", "0", "w"][..], &["start", "w"]] {
+        let out = rl.burrow(argv);
+        assert_eq!(code(&out), 0, "{argv:?}: {}", stderr(&out));
+    }
+    let again = logged();
+    assert!(
+        again.contains("kill\n") && again.ends_with("create\nstart\n"),
+        "{again}"
+    );
+    // A command that does not exist: Docker's 127, as with runc itself.
+    let out = rl.burrow(&["run", "--rm", "--runtime", &wrapper, &bb, "nosuchcmd"]);
+    assert_eq!(code(&out), 127, "{}", stderr(&out));
+
+    let before = ok(&rl.burrow(&["ps", "-aq"]));
+    if std::path::Path::new("/usr/bin/crun").exists() {
+        let hybrid = std::fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
+            .is_ok_and(|c| !c.trim().is_empty());
+        let out = rl.burrow(&["run", "--rm", "--runtime", "crun", &bb, "echo", "crun ran"]);
+        if hybrid {
+            assert_eq!(code(&out), 125);
+            assert!(stderr(&out).contains("hybrid mode"), "{}", stderr(&out));
+        } else {
+            assert_eq!(
+                (code(&out), stdout(&out).as_str()),
+                (0, "crun ran\n"),
+                "{}",
+                stderr(&out)
+            );
+        }
+    }
+    let out = rl.burrow(&["run", "--rm", "--runtime", "nosuchrt", &bb, "true"]);
+    assert_eq!(code(&out), 125);
+    assert!(
+        stderr(&out).contains("no program \"nosuchrt\" in PATH"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(ok(&rl.burrow(&["ps", "-aq"])), before, "nothing was made");
+}

@@ -265,6 +265,8 @@ struct Checked {
     /// `apparmor=PROFILE` (None: unconfined, as burrow runs containers).
     apparmor: Option<String>,
     init: Option<PathBuf>,
+    /// `--runtime`, resolved to the program the shim runs.
+    runtime: super::runtime::OciRuntime,
     log_opts: LogOpts,
     annotations: HashMap<String, String>,
     bypass: Option<PathBuf>,
@@ -297,6 +299,8 @@ impl Checked {
             apparmor,
         } = security(&hc.security_opt)?;
         let init = if hc.init { Some(find_init()?) } else { None };
+        let runtime =
+            super::runtime::OciRuntime::resolve(&hc.runtime).map_err(RequestError::from)?;
         let log_opts = logdriver::parse_opts(&hc.log_config.driver, &hc.log_config.options)
             .map_err(anyhow::Error::from)?;
         let bypass = if super::bypass::wanted(req.bypass, &req.config.labels, &hc.annotations) {
@@ -328,6 +332,7 @@ impl Checked {
             unmask_paths,
             apparmor,
             init,
+            runtime,
             log_opts,
             annotations: hc.annotations.clone().into_iter().collect(),
             bypass,
@@ -1225,6 +1230,7 @@ async fn make(
     if !req.host_config.userns_mode.is_empty() {
         l.insert(labels::USERNS.into(), req.host_config.userns_mode.clone());
     }
+    l.extend(checked.runtime.label());
     let parent = match keep_id {
         // Only the user's ids mapped: the image's files are read as they are stored.
         Some(k) if !k.own_only => {
@@ -1244,6 +1250,7 @@ async fn make(
                 parent_chain_id: parent,
                 snapshotter: ctx.ep.snapshotter.clone(),
                 labels: l,
+                shim_options: checked.runtime.shim_options(),
             },
             &spec,
         )

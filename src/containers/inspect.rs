@@ -142,7 +142,7 @@ pub async fn inspect(ctx: &Ctx, query: &str) -> anyhow::Result<Value> {
             "UsernsMode": c.labels.get(labels::USERNS).cloned().unwrap_or_default(),
             "VolumesFrom": mounts.volumes_from,
             "LogConfig": log_config_json(ctx, &c.id),
-            "Runtime": "runc",
+            "Runtime": super::runtime::name_of(&c),
         },
         "Mounts": mounts.mounts,
         "NetworkSettings": {

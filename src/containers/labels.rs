@@ -38,6 +38,8 @@ pub const HEALTHCHECK: &str = "burrow/healthcheck";
 /// `--device`, `--device-cgroup-rule` and `--gpus`/CDI requests as Docker's HostConfig fields
 /// (JSON: Devices, DeviceCgroupRules, DeviceRequests), for inspect.
 pub const DEVICES: &str = "burrow/devices";
+/// `--runtime` as given, when not runc (inspect's `HostConfig.Runtime`).
+pub const RUNTIME: &str = "burrow/runtime";
 /// `--userns` as given (inspect's HostConfig.UsernsMode).
 pub const USERNS: &str = "burrow/userns-mode";
 /// `JOB.STEP`: the Slurm step whose task runs the container in the foreground; the job's

@@ -149,6 +149,8 @@ pub struct NewContainer {
     pub parent_chain_id: String,
     pub snapshotter: String,
     pub labels: HashMap<String, String>,
+    /// The runc shim's options (another OCI runtime program); `None` for runc.
+    pub shim_options: Option<prost_types::Any>,
 }
 
 /// Containers and their tasks in one containerd namespace.
@@ -265,7 +267,7 @@ impl Client {
             image: c.image.clone(),
             runtime: Some(Runtime {
                 name: RUNTIME.to_string(),
-                options: None,
+                options: c.shim_options.clone(),
             }),
             spec: Some(spec_any),
             snapshotter: c.snapshotter.clone(),

@@ -230,6 +230,7 @@ fn run_to_exit_with_logs_then_nothing_left() {
             parent_chain_id: chain.clone(),
             snapshotter: "overlayfs".into(),
             labels: [("nerdctl/name".to_string(), "lifecycle".to_string())].into(),
+            shim_options: None,
         };
         let mounts = client.create(&c, &spec).await.unwrap();
         assert!(!mounts.is_empty());
@@ -289,6 +290,7 @@ fn failed_create_leaves_nothing_behind() {
                 "sha256:0000000000000000000000000000000000000000000000000000000000000000".into(),
             snapshotter: "overlayfs".into(),
             labels: Default::default(),
+            shim_options: None,
         };
         let err = client.create(&c, &spec).await.unwrap_err();
         assert!(

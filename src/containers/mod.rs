@@ -42,6 +42,7 @@ pub mod platform;
 pub mod prunefilter;
 pub mod record;
 pub mod request;
+pub mod runtime;
 pub mod shared;
 pub mod spec;
 pub mod start;

@@ -116,7 +116,8 @@ pub struct HostConfig {
     pub pid_mode: String,
     /// cgroup namespace: "" or private (its own), or host.
     pub cgroupns_mode: String,
-    /// `--runtime`: "" or runc (io.containerd.runc.v2), the one runtime burrow runs.
+    /// `--runtime`: "" or runc (io.containerd.runc.v2), crun, or another OCI runtime program
+    /// (see [`super::runtime`]).
     pub runtime: String,
     /// `--link CONTAINER[:ALIAS]`: Docker's legacy links (see [`super::links`]).
     pub links: Vec<String>,
@@ -203,8 +204,8 @@ pub enum RequestError {
     CgroupParent(String),
     #[error("{0}")]
     Link(String),
-    #[error("--runtime {0:?}: burrow runs containers with runc (io.containerd.runc.v2), the only runtime it has: give runc, or leave --runtime out")]
-    Runtime(String),
+    #[error(transparent)]
+    Runtime(#[from] super::runtime::RuntimeError),
     #[error("conflicting options: --uts=host with --hostname, --domainname or a kernel.hostname/kernel.domainname sysctl (the container has the host's names, and setting them would change the host's)")]
     HostnameWithUtsHost,
     #[error(transparent)]
@@ -293,9 +294,6 @@ impl ContainerRequest {
             matches!(cg, "" | "private" | "host"),
             "private or host",
         )?;
-        if !matches!(hc.runtime.as_str(), "" | "runc" | super::lifecycle::RUNTIME) {
-            return Err(RequestError::Runtime(hc.runtime.clone()));
-        }
         for l in &hc.links {
             l.parse::<super::links::Link>()
                 .map_err(|e| RequestError::Link(e.to_string()))?;

@@ -83,7 +83,7 @@ pub async fn docker_info(ctx: &Ctx) -> anyhow::Result<Value> {
         "Labels": [],
         "ExperimentalBuild": false,
         "ServerVersion": env!("CARGO_PKG_VERSION"),
-        "Runtimes": { "runc": { "path": "runc" } },
+        "Runtimes": super::runtime::known().into_iter().map(|(n, p)| (n.to_string(), json!({ "path": p }))).collect::<serde_json::Map<_, _>>(),
         "DefaultRuntime": "runc",
         "Swarm": { "LocalNodeState": "inactive" },
         "LiveRestoreEnabled": false,

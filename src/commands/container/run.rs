@@ -144,7 +144,9 @@ pub struct CreateFlags {
     /// variables. It must be on a network this container joins.
     #[arg(long, value_name = "CONTAINER[:ALIAS]")]
     pub link: Vec<String>,
-    /// The OCI runtime: runc (io.containerd.runc.v2), the only one burrow has.
+    /// The OCI runtime containerd's runc shim runs: runc (the default), crun, or another OCI
+    /// runtime program by name (looked up in PATH) or path; kept for the container's later
+    /// starts and execs (inspect's HostConfig.Runtime).
     #[arg(long, value_name = "RUNTIME", default_value = "")]
     pub runtime: String,
     /// The cgroup the container's is made under (a slice, NAME.slice, under systemd).
