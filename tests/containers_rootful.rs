@@ -1469,6 +1469,34 @@ fn legacy_links_give_the_alias_ports_and_environment() {
     );
     assert!(lines[1].starts_with(ip) && lines[1].contains("db"), "{out}");
     assert!(lines[2].starts_with("HTTP/1."), "{out}");
+    // The alias follows the linked container to the address its next start gives it (another
+    // container takes the next free one meanwhile), as Docker's does.
+    ok(&d.burrow(&[
+        "run", "-d", "--name", "linker", "--link", "db:mydb", &bb, "sleep", "60",
+    ]));
+    ok(&d.burrow(&["stop", "-t", "1", "db"]));
+    ok(&d.burrow(&["run", "-d", "--name", "filler", &bb, "sleep", "60"]));
+    ok(&d.burrow(&["start", "db"]));
+    let moved = ok(&d.burrow(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "db"]));
+    let moved = moved.trim();
+    assert_ne!(
+        moved, ip,
+        "db kept its address: the check below would prove nothing"
+    );
+    let out = ok(&d.burrow(&[
+        "exec",
+        "linker",
+        "sh",
+        "-c",
+        "grep -w mydb /etc/hosts; printf 'GET / HTTP/1.0\r\n\r\n' | nc -w 5 mydb 5432 | head -1",
+    ]));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines.len() == 2 && lines[0].starts_with(&format!("{moved}\t")),
+        "{moved}: {out}"
+    );
+    assert!(lines[1].starts_with("HTTP/1."), "{out}");
+    ok(&d.burrow(&["rm", "-f", "linker", "filler"]));
     // Refused before anything is made: a stopped container, no shared network.
     ok(&d.burrow(&["stop", "-t", "1", "db"]));
     let out = d.burrow(&[

@@ -180,6 +180,8 @@ fn connect_disconnect_and_several_networks() {
     let out = ok(&d.burrow(&["start", "-a", "later"]));
     assert!(out.contains("inet 10.4.162.88/"), "{out}");
     ok(&d.burrow(&["rm", "-f", "srv", "cli", "later"]));
+    // Its bridges and masquerading rules are the host's: removed with the networks.
+    ok(&d.burrow(&["network", "rm", "nc-a", "nc-b"]));
 }
 
 #[test]
@@ -301,6 +303,7 @@ fn container_network_mode_and_mac_address() {
         "a failed run left a container: {left}"
     );
     ok(&d.burrow(&["rm", "-f", "base", "idle", "follower"]));
+    ok(&d.burrow(&["network", "rm", "nc-c"]));
 }
 
 /// The host's nat rules that mention `what` (CNI's comments carry the container's id).

@@ -182,17 +182,21 @@ pub async fn create(
     let nets = super::endpoints::resolve(ctx, req).await?;
     // `--link`: the linked containers' addresses and variables, read now.
     let linked;
+    let mut links = Vec::new();
     let req = match req.host_config.links.is_empty() {
         true => req,
         false => {
             let joined: Vec<String> = nets.confs.iter().map(|(n, _)| n.clone()).collect();
-            linked = super::links::apply(ctx, req, &name, &joined)
+            let made = super::links::apply(ctx, req, &name, &joined)
                 .await
                 .map_err(CreateError::Other)?;
+            links = made.links;
+            linked = made.req;
             &linked
         }
     };
-    let plan = NetPlan::new(ctx, req, &image, nets, notify)?;
+    let mut plan = NetPlan::new(ctx, req, &image, nets, notify)?;
+    plan.links = links;
     let mut undo = Undo::new(ctx, &id);
     let mut net = None;
     let made = make(
@@ -636,6 +640,8 @@ struct NetPlan {
     port_maps: Vec<PortMapping>,
     /// `--add-host` entries, `host-gateway` resolved.
     extra_hosts: Vec<(String, String)>,
+    /// `--link`: (linked container's id, alias).
+    links: Vec<(String, String)>,
 }
 
 impl NetPlan {
@@ -682,6 +688,7 @@ impl NetPlan {
             joined: nets.joined,
             port_maps,
             extra_hosts: Vec::new(),
+            links: Vec::new(),
         };
         plan.extra_hosts = extra_hosts(req, host_gateway(ctx, &plan).as_deref());
         Ok(plan)
@@ -1118,6 +1125,7 @@ async fn make(
                 hosts_file: hosts_file.clone(),
                 ip: None,
                 endpoints: plan.endpoints.clone(),
+                links: plan.links.clone(),
             },
         )
         .map_err(anyhow::Error::from)?;

@@ -1,9 +1,8 @@
-//! Docker's legacy links (`run --link NAME[:ALIAS]`): the linked container's address under its
-//! alias and name in /etc/hosts, and its ports and environment as `ALIAS_*` variables, read
-//! from the running container when this one is made.
+//! Docker's legacy links (`run --link NAME[:ALIAS]`): the linked container's alias in /etc/hosts
+//! (on its line, kept up to date with its address as peers' lines are), and its ports and
+//! environment as `ALIAS_*` variables, read from the running container when this one is made.
 
 use super::request::ContainerRequest;
-use super::values::{ExtraHost, HostAddr};
 use super::{record, Ctx};
 
 /// A link that cannot be made.
@@ -47,16 +46,23 @@ impl std::str::FromStr for Link {
     }
 }
 
-/// `req` with its links made: host entries for each linked container (alias, short id and
-/// name) and Docker's link variables before the request's own environment (which wins).
-/// `own` is the new container's name, `networks` those it joins.
+/// A request with its links made.
+pub struct Linked {
+    /// The request with Docker's link variables before its own environment (which wins).
+    pub req: ContainerRequest,
+    /// (linked container's id, alias) for the network hook's /etc/hosts.
+    pub links: Vec<(String, String)>,
+}
+
+/// `req` with its links made; `own` is the new container's name, `networks` those it joins.
 pub async fn apply(
     ctx: &Ctx,
     req: &ContainerRequest,
     own: &str,
     networks: &[String],
-) -> Result<ContainerRequest, anyhow::Error> {
+) -> Result<Linked, anyhow::Error> {
     let mut out = req.clone();
+    let mut links = Vec::new();
     let mut env = Vec::new();
     for text in &req.host_config.links {
         let link: Link = text.parse()?;
@@ -79,18 +85,7 @@ pub async fn apply(
                 name: link.container.clone(),
                 networks: networks.join(", "),
             })?;
-        let name = record::name_of(&c);
-        let addr: std::net::IpAddr = ip.parse()?;
-        let mut names = vec![link.alias.clone(), record::short_id(&c.id).to_string()];
-        if name != link.alias {
-            names.push(name.clone());
-        }
-        for n in names {
-            out.host_config.extra_hosts.push(ExtraHost {
-                name: n,
-                ip: HostAddr::Ip(addr),
-            });
-        }
+        links.push((c.id.clone(), link.alias.clone()));
         let ports = super::asked::Asked::read(&dir)
             .map(|a| a.exposed_ports.into_iter().collect::<Vec<_>>())
             .unwrap_or_default();
@@ -101,7 +96,7 @@ pub async fn apply(
     }
     env.append(&mut out.config.env);
     out.config.env = env;
-    Ok(out)
+    Ok(Linked { req: out, links })
 }
 
 /// Docker's link variables for a container linked as `alias` at `ip` with `ports`

@@ -42,6 +42,11 @@ pub struct HookConfig {
     /// Per network: aliases, fixed address and MAC (`--network name=..,alias=..`).
     #[serde(default)]
     pub endpoints: Vec<EndpointOpts>,
+    /// `--link`: (the linked container's id, the alias it has here); the alias goes on that
+    /// container's line in /etc/hosts wherever it is now (configs written before this kept
+    /// links as fixed `extra_hosts`).
+    #[serde(default)]
+    pub links: Vec<(String, String)>,
 }
 
 /// How the container joins one network: the names it answers to there besides its own, and
@@ -545,10 +550,16 @@ struct Member {
 }
 
 impl Member {
-    /// Its names on `network`: id, hostname, name, then the aliases it has there.
-    fn names_on(&self, network: &str) -> String {
+    /// Its names on `network` as `seer` sees them: id, hostname, name, the aliases it has
+    /// there, then those `seer`'s links give it.
+    fn names_on(&self, network: &str, seer: &HookConfig) -> String {
         let mut names = self.names.clone();
-        for a in self.cfg.endpoint(network).aliases {
+        let linked = seer
+            .links
+            .iter()
+            .filter(|(id, _)| *id == self.cfg.container_id)
+            .map(|(_, alias)| alias.clone());
+        for a in self.cfg.endpoint(network).aliases.into_iter().chain(linked) {
             if !names.contains(&a) {
                 names.push(a);
             }
@@ -612,7 +623,7 @@ pub fn refresh_peer_hosts(state_dir: &Path) {
             // One line per network they share, in the order this container joined them.
             for (net, _) in &m.addrs {
                 if let Some((_, ip)) = peer.addrs.iter().find(|(n, _)| n == net) {
-                    extra.push((peer.names_on(net), ip.clone()));
+                    extra.push((peer.names_on(net, &m.cfg), ip.clone()));
                 }
             }
         }
@@ -889,7 +900,7 @@ mod tests {
     #[test]
     fn peers_find_each_other_by_name_and_alias_on_shared_networks() {
         let root = tempfile::tempdir().unwrap();
-        let member = |name: &str, nets: &[(&str, &str, &[&str])]| {
+        let member = |name: &str, nets: &[(&str, &str, &[&str])], links: &[(&str, &str)]| {
             let dir = root.path().join(name);
             std::fs::create_dir_all(&dir).unwrap();
             let cfg = HookConfig {
@@ -915,6 +926,10 @@ mod tests {
                         ..Default::default()
                     })
                     .collect(),
+                links: links
+                    .iter()
+                    .map(|(n, alias)| (format!("{n:0<64}"), alias.to_string()))
+                    .collect(),
             };
             write_config(&dir, &cfg).unwrap();
             let mut state = HookState::default();
@@ -931,18 +946,33 @@ mod tests {
         let a = member(
             "a",
             &[("front", "10.1.0.2", &[]), ("back", "10.2.0.2", &[])],
+            &[("b", "store"), ("c", "elsewhere")],
         );
-        member("b", &[("back", "10.2.0.3", &["db"])]);
-        member("c", &[("other", "10.3.0.4", &["x"])]);
+        member("b", &[("back", "10.2.0.3", &["db"])], &[]);
+        member("c", &[("other", "10.3.0.4", &["x"])], &[]);
         refresh_peer_hosts(&a);
         let hosts = std::fs::read_to_string(a.join("hosts")).unwrap();
         assert!(hosts.contains("10.1.0.2\t"), "{hosts}");
         assert!(hosts.contains("10.2.0.3\tb000"), "{hosts}");
-        assert!(hosts.contains(" b db\n"), "{hosts}");
+        // Its own alias there, then the one a's link gives it (only a sees that one).
+        assert!(hosts.contains(" b db store\n"), "{hosts}");
         assert!(!hosts.contains("10.3.0.4"), "{hosts}");
         let b = std::fs::read_to_string(root.path().join("b/hosts")).unwrap();
         assert!(b.contains("10.2.0.2\ta000"), "{b}");
         assert!(!b.contains("10.1.0.2"), "{b}");
+        assert!(!b.contains("store"), "{b}");
+        // b moves (a restart gives it another address): a's linked alias follows it.
+        let mut st = read_state(&root.path().join("b")).unwrap();
+        st.attachments[0].2 = serde_json::json!({"ips": [{"address": "10.2.0.9/24"}]});
+        st.set_primary();
+        write_state(&root.path().join("b"), &st).unwrap();
+        refresh_peer_hosts(&root.path().join("b"));
+        let hosts = std::fs::read_to_string(a.join("hosts")).unwrap();
+        assert!(hosts.contains("10.2.0.9\tb000"), "{hosts}");
+        assert!(
+            hosts.contains(" b db store\n") && !hosts.contains("10.2.0.3"),
+            "{hosts}"
+        );
     }
 
     #[test]

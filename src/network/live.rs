@@ -140,6 +140,7 @@ mod tests {
             hosts_file: dir.join("hosts"),
             ip: None,
             endpoints: vec![],
+            links: vec![],
         }
     }
 
