@@ -210,7 +210,11 @@ fn runtime_runs_the_named_program_for_the_container_its_execs_and_restarts() {
         let out = rl.burrow(&["run", "--rm", "--runtime", "crun", &bb, "echo", "crun ran"]);
         if hybrid {
             assert_eq!(code(&out), 125);
-            assert!(stderr(&out).contains("hybrid mode"), "{}", stderr(&out));
+            let err = stderr(&out);
+            assert!(
+                err.contains("hybrid mode") && err.contains("leave --runtime out"),
+                "{err}"
+            );
         } else {
             assert_eq!(
                 (code(&out), stdout(&out).as_str()),

@@ -116,6 +116,17 @@ pub fn known() -> Vec<(&'static str, String)> {
     out
 }
 
+/// What to do when the runtime refused the host itself rather than the container: crun (1.8)
+/// runs on neither cgroup v1 beside a v2 tree holding a controller.
+pub fn refusal_hint(message: &str) -> Option<&'static str> {
+    message
+        .contains("cgroups in hybrid mode not supported")
+        .then_some(
+            "the OCI runtime refuses this host's cgroups (v1, with a controller in the v2 tree at \
+         /sys/fs/cgroup/unified): run the container with runc (leave --runtime out)",
+        )
+}
+
 fn is_executable(p: &Path) -> bool {
     std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }

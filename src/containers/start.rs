@@ -98,6 +98,10 @@ async fn mount_volumes(
 /// and exit code, as Docker keeps them).
 async fn failed_start(ctx: &Ctx, id: &str, err: anyhow::Error) -> anyhow::Error {
     let err = foreign_binary(ctx, id, err).await;
+    let err = match super::runtime::refusal_hint(&format!("{err:#}")) {
+        Some(hint) => err.context(hint),
+        None => err,
+    };
     super::record::record_start_error(ctx, id, &err);
     err
 }
