@@ -90,6 +90,14 @@ fn docker_clients_drive_rootless_burrow_through_its_socket() {
         format!("{runc}\n")
     );
     api.docker_ok(&["rm", "rt"]);
+    // docker info lists runc, and crun where it is installed.
+    let runtimes = api.docker_ok(&["info", "--format", "{{json .Runtimes}}"]);
+    assert!(runtimes.contains("\"runc\""), "{runtimes}");
+    assert_eq!(
+        runtimes.contains("\"crun\""),
+        Path::new("/usr/bin/crun").exists(),
+        "{runtimes}"
+    );
     let out = api.docker(&["run", "--rm", "--runtime", "nosuchrt", &busybox, "true"]);
     assert!(
         !out.status.success() && stderr(&out).contains("no program \"nosuchrt\" in PATH"),

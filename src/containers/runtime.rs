@@ -2,13 +2,13 @@
 //! OCI runtime program, given to containerd's runc shim as its `BinaryName` option (as nerdctl
 //! does), so that every later task of the container (start, restart, exec) runs it too.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use containerd_client::services::v1::Container;
 
 use super::labels;
 use super::lifecycle::RUNTIME as RUNC_SHIM;
+use crate::setup::programs::{is_executable, which_on};
 
 /// The type URL containerd's typeurl gives the runc shim's options.
 const OPTIONS_TYPE_URL: &str = "containerd.runc.v1.Options";
@@ -27,7 +27,7 @@ pub enum OciRuntime {
 pub enum RuntimeError {
     #[error("--runtime {0:?}: burrow runs containers through containerd's runc shim ({RUNC_SHIM}) only; name an OCI runtime program instead (runc, crun, or a path to one)")]
     OtherShim(String),
-    #[error("--runtime {name:?}: no program {name:?} in PATH ({path}); install it (Debian: apt-get install {name}) or give the path to an OCI runtime program")]
+    #[error("--runtime {name:?}: no program {name:?} in PATH ({path}); install it (crun: apt-get install crun) or give the path to an OCI runtime program")]
     NotInPath { name: String, path: String },
     #[error("--runtime {0:?}: no executable file there; give the path to an OCI runtime program (runc, crun)")]
     NotExecutable(String),
@@ -63,13 +63,12 @@ impl OciRuntime {
             }
             std::path::absolute(&p).unwrap_or(p)
         } else {
-            std::env::split_paths(path_var)
-                .map(|d| d.join(asked))
-                .find(|p| p.is_absolute() && is_executable(p))
-                .ok_or_else(|| RuntimeError::NotInPath {
+            let found =
+                which_on(asked, path_var.as_ref(), &[]).ok_or_else(|| RuntimeError::NotInPath {
                     name: asked.to_string(),
                     path: path_var.to_string(),
-                })?
+                })?;
+            std::path::absolute(&found).unwrap_or(found)
         };
         Ok(OciRuntime::Program {
             name: asked.to_string(),
@@ -127,13 +126,10 @@ pub fn refusal_hint(message: &str) -> Option<&'static str> {
         )
 }
 
-fn is_executable(p: &Path) -> bool {
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn runc_names_are_the_default() {

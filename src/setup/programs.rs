@@ -69,16 +69,23 @@ pub fn which(name: &str) -> Option<PathBuf> {
 /// Looks a program up on PATH, then in `more` dirs (where distributions keep helpers off PATH,
 /// such as /usr/libexec/podman).
 pub fn which_in(name: &str, more: &[&str]) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
     let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
+    which_on(name, &path, more)
+}
+
+/// Looks a program up in the dirs of `path` (PATH's form), then in `more` dirs.
+pub fn which_on(name: &str, path: &std::ffi::OsStr, more: &[&str]) -> Option<PathBuf> {
+    std::env::split_paths(path)
         .chain(more.iter().map(PathBuf::from))
         .map(|d| d.join(name))
-        .find(|p| {
-            p.metadata()
-                .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-                .unwrap_or(false)
-        })
+        .find(|p| is_executable(p))
+}
+
+/// Whether `p` is a file someone may execute.
+pub fn is_executable(p: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    p.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
 /// The OCI runtime: runc when installed, else crun.
